@@ -1,0 +1,1 @@
+//! palisade-baseline (being written).

@@ -1,0 +1,6 @@
+//! One module per subcommand: its clap arguments and its `run` function.
+
+pub mod baseline;
+pub mod db;
+pub mod firewall;
+pub mod rules;

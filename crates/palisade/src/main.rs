@@ -1,0 +1,54 @@
+//! The `palisade` binary: clap definitions and the glue that wires the library crates together.
+//!
+//! Exit codes follow ripgrep's convention: 0 clean, 1 findings (or a failed validation),
+//! 2 an error.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Palisade: security monitoring for Kubernetes clusters and container hosts.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Vulnerability database: version comparison.
+    Db(cmd::db::Args),
+    /// Baseline risks: Pod Security Standards and best practices.
+    Baseline(cmd::baseline::Args),
+    /// Container firewall: NetworkPolicy evaluation.
+    Firewall(cmd::firewall::Args),
+    /// Detection rules (Falco format).
+    Rules(cmd::rules::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Db(args) => cmd::db::run(args),
+        Command::Baseline(args) => cmd::baseline::run(args),
+        Command::Firewall(args) => cmd::firewall::run(args),
+        Command::Rules(args) => cmd::rules::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("palisade: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

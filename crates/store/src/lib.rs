@@ -1,0 +1,1 @@
+//! palisade-store (being written).

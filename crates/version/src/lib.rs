@@ -1,0 +1,1 @@
+//! palisade-version (being written).
