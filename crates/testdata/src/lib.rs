@@ -1,0 +1,46 @@
+//! Locates the reference data that lives beside the repository in `../shared/data`.
+//!
+//! The data is not part of the repository (see `../shared/data/README.md`). Tests that read it
+//! call [`shared_data`]: outside CI a missing folder makes the test skip with a printed reason;
+//! with `CI` set, a missing folder is a failure, because CI always has the data and a silent
+//! skip there would hide a broken test.
+//!
+//! ```no_run
+//! let Some(dir) = palisade_testdata::shared_data("vercmp") else { return };
+//! assert!(dir.join("vercmp_dpkg.tsv").exists());
+//! ```
+#![deny(missing_docs)]
+
+use std::path::PathBuf;
+
+/// Environment variable that overrides where the shared data folder is.
+pub const DATA_DIR_ENV: &str = "PALISADE_SHARED_DATA";
+
+/// Returns `<shared data>/<relative>` when it exists.
+///
+/// When it does not exist, prints why the caller skips and returns `None`; when the `CI`
+/// environment variable is set, panics instead, since CI must run every data-driven test.
+pub fn shared_data(relative: &str) -> Option<PathBuf> {
+    let root = std::env::var_os(DATA_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let path = root.join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        !in_ci(),
+        "shared test data {} is missing, and CI must run every data-driven test",
+        path.display()
+    );
+    eprintln!(
+        "skipping: shared test data {} is absent (set {DATA_DIR_ENV} to its folder)",
+        path.display()
+    );
+    None
+}
+
+/// True when running under CI, where capabilities and data must be present.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
+}
