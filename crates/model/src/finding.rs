@@ -1,0 +1,586 @@
+//! The four kinds of finding, what agents report, and how repeats aggregate.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{AffectedAsset, Severity, Status, Timestamp};
+
+/// The four views of a cluster's security page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A runtime threat alert.
+    Alert,
+    /// A vulnerable package in a node, image or container.
+    Vulnerability,
+    /// An insecure configuration.
+    BaselineRisk,
+    /// A connection flagged or blocked by the container firewall.
+    FirewallAlert,
+}
+
+impl FindingKind {
+    /// Every kind.
+    pub const ALL: [FindingKind; 4] = [
+        FindingKind::Alert,
+        FindingKind::Vulnerability,
+        FindingKind::BaselineRisk,
+        FindingKind::FirewallAlert,
+    ];
+
+    /// The snake_case name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Alert => "alert",
+            FindingKind::Vulnerability => "vulnerability",
+            FindingKind::BaselineRisk => "baseline_risk",
+            FindingKind::FirewallAlert => "firewall_alert",
+        }
+    }
+
+    /// The inverse of [`FindingKind::as_str`].
+    pub fn from_name(name: &str) -> Option<FindingKind> {
+        FindingKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
+    /// The path segment of this kind's collection under `/api/v1`.
+    pub fn api_collection(self) -> &'static str {
+        match self {
+            FindingKind::Alert => "alerts",
+            FindingKind::Vulnerability => "vulnerabilities",
+            FindingKind::BaselineRisk => "baseline-risks",
+            FindingKind::FirewallAlert => "firewall-alerts",
+        }
+    }
+
+    /// How long an open finding keeps absorbing repeats of itself, in milliseconds;
+    /// `None` means for as long as it stays open.
+    ///
+    /// Runtime alerts aggregate within an hour so that a burst collapses into one row while a
+    /// recurrence tomorrow is a new row worth a look. Firewall alerts carry the day in their
+    /// key instead. Vulnerabilities and baseline risks describe a state, not an event: the
+    /// same state seen again is the same finding.
+    pub fn aggregation_window_ms(self) -> Option<i64> {
+        match self {
+            FindingKind::Alert => Some(3_600_000),
+            FindingKind::Vulnerability | FindingKind::BaselineRisk | FindingKind::FirewallAlert => {
+                None
+            }
+        }
+    }
+}
+
+/// Runtime alert categories (PRODUCT.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertCategory {
+    /// A container from a blocklisted or malicious image, or drift from the image.
+    MaliciousImage,
+    /// Virus or malware found in a file.
+    Malware,
+    /// Container intrusion: shells, reverse shells, droppers, sensitive reads.
+    Intrusion,
+    /// Container escape attempts.
+    Escape,
+    /// High-risk operations: exec into pods, RBAC changes, log clearing, ...
+    HighRiskOperation,
+    /// The monitoring itself lost data (dropped kernel events, ...).
+    SensorHealth,
+}
+
+/// Baseline risk categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineCategory {
+    /// Host operating system hardening.
+    Os,
+    /// Databases.
+    Database,
+    /// Middleware and other software.
+    Software,
+    /// Container runtime configuration.
+    Container,
+    /// Kubernetes workloads.
+    Workload,
+}
+
+/// A process as shown on an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProcessInfo {
+    /// Process id (in the host's pid namespace).
+    pub pid: u32,
+    /// Parent process id.
+    pub ppid: u32,
+    /// Executable path.
+    pub exe: String,
+    /// Command line, arguments joined by spaces.
+    pub cmdline: String,
+    /// User name (or numeric uid when unknown).
+    pub user: String,
+}
+
+/// One ancestor of the process that raised an alert, nearest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Ancestor {
+    /// Process id.
+    pub pid: u32,
+    /// Executable path.
+    pub exe: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// User name or uid.
+    pub user: String,
+    /// Process start time.
+    pub start_time: Timestamp,
+    /// Container id, when the ancestor ran in a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+}
+
+/// Details of a runtime alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AlertDetails {
+    /// Category, when the rule declares one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<AlertCategory>,
+    /// MITRE ATT&CK technique id (`T1059.004`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitre: Option<String>,
+    /// The rule's description.
+    #[serde(default)]
+    pub description: String,
+    /// The rendered output line.
+    #[serde(default)]
+    pub output: String,
+    /// The process that triggered the rule.
+    #[serde(default)]
+    pub process: ProcessInfo,
+    /// The process ancestry, nearest first.
+    #[serde(default)]
+    pub ancestry: Vec<Ancestor>,
+    /// What an operator should do about it.
+    #[serde(default)]
+    pub suggested_response: String,
+    /// The raw event as captured.
+    #[serde(default)]
+    pub raw_event: serde_json::Value,
+}
+
+/// Details of a vulnerability finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VulnerabilityDetails {
+    /// Every id of the vulnerability (CVE, GHSA, DSA, ...).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Package name.
+    pub package: String,
+    /// Ecosystem (`Debian:12`, `PyPI`, ...).
+    pub ecosystem: String,
+    /// Installed version.
+    pub installed_version: String,
+    /// Versions that fix it.
+    #[serde(default)]
+    pub fixed_versions: Vec<String>,
+    /// CVSS base score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvss_score: Option<f64>,
+    /// CVSS vector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvss_vector: Option<String>,
+    /// Package URL.
+    #[serde(default)]
+    pub purl: String,
+    /// Where the package was found (layer and path).
+    #[serde(default)]
+    pub location: String,
+    /// The exact upgrade that fixes it.
+    #[serde(default)]
+    pub fix: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Evidence for a baseline risk: the offending field and value and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// Field path or setting name.
+    pub path: String,
+    /// The offending value.
+    pub value: String,
+    /// The file it came from.
+    #[serde(default)]
+    pub file: String,
+    /// The line in that file, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// Details of a baseline risk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BaselineDetails {
+    /// Category.
+    pub category: BaselineCategory,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Remediation.
+    #[serde(default)]
+    pub remediation: String,
+    /// Evidence.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+/// Details of a firewall alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FirewallDetails {
+    /// Source workload or address.
+    pub source: String,
+    /// Destination workload or address.
+    pub destination: String,
+    /// The network object the destination belongs to.
+    #[serde(default)]
+    pub destination_object: String,
+    /// Destination port.
+    pub port: u16,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    /// `alert` or `block`.
+    pub mode: String,
+    /// The firewall rule that decided, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    /// The decision trace.
+    #[serde(default)]
+    pub trace: Vec<String>,
+}
+
+/// Kind-specific details; the variant determines the finding's kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", content = "details", rename_all = "snake_case")]
+pub enum Details {
+    /// A runtime alert.
+    Alert(AlertDetails),
+    /// A vulnerability.
+    Vulnerability(VulnerabilityDetails),
+    /// A baseline risk.
+    BaselineRisk(BaselineDetails),
+    /// A firewall alert.
+    FirewallAlert(FirewallDetails),
+}
+
+impl Details {
+    /// The kind of finding these details belong to.
+    pub fn kind(&self) -> FindingKind {
+        match self {
+            Details::Alert(_) => FindingKind::Alert,
+            Details::Vulnerability(_) => FindingKind::Vulnerability,
+            Details::BaselineRisk(_) => FindingKind::BaselineRisk,
+            Details::FirewallAlert(_) => FindingKind::FirewallAlert,
+        }
+    }
+
+    /// The category shown in the console's category filter.
+    pub fn category(&self) -> String {
+        let name = match self {
+            Details::Alert(alert) => alert.category.map(|c| serde_name(&c)),
+            Details::Vulnerability(vulnerability) => Some(vulnerability.ecosystem.clone()),
+            Details::BaselineRisk(risk) => Some(serde_name(&risk.category)),
+            Details::FirewallAlert(firewall) => Some(firewall.mode.clone()),
+        };
+        name.unwrap_or_default()
+    }
+}
+
+fn serde_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// What an agent reports: one observation of a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FindingReport {
+    /// Idempotency id chosen by the reporter: the server stores each id at most once, so a
+    /// batch can be resent after a crash without duplicating anything.
+    pub id: Uuid,
+    /// When it was observed.
+    pub observed_at: Timestamp,
+    /// Severity.
+    pub severity: Severity,
+    /// Rule name, vulnerability id, check id or firewall rule name.
+    pub rule: String,
+    /// One-line title.
+    pub title: String,
+    /// The affected asset.
+    pub asset: AffectedAsset,
+    /// Kind-specific details.
+    #[serde(flatten)]
+    pub details: Details,
+    /// True for the labelled demo data set.
+    #[serde(default)]
+    pub demo: bool,
+}
+
+impl FindingReport {
+    /// The aggregation key: reports with the same key (and kind) update one finding.
+    ///
+    /// - alert: cluster + rule + asset id + process executable + command line;
+    /// - vulnerability: cluster + asset id + vulnerability id + package + installed version + location;
+    /// - baseline risk: cluster + asset id + check id + the evidence paths;
+    /// - firewall alert: cluster + source + destination + port + protocol + UTC day.
+    ///
+    /// The key is a SHA-256 hex digest so that it has a fixed size in the index.
+    pub fn dedupe_key(&self) -> String {
+        let mut parts: Vec<Cow<'_, str>> = vec![
+            self.details.kind().as_str().into(),
+            self.asset.cluster.as_str().into(),
+            self.rule.as_str().into(),
+        ];
+        match &self.details {
+            Details::Alert(alert) => {
+                parts.push(self.asset.asset_id().to_string().into());
+                parts.push(alert.process.exe.as_str().into());
+                parts.push(alert.process.cmdline.as_str().into());
+            }
+            Details::Vulnerability(vulnerability) => {
+                parts.push(self.asset.asset_id().to_string().into());
+                parts.push(vulnerability.package.as_str().into());
+                parts.push(vulnerability.installed_version.as_str().into());
+                parts.push(vulnerability.location.as_str().into());
+            }
+            Details::BaselineRisk(risk) => {
+                parts.push(self.asset.asset_id().to_string().into());
+                parts.extend(
+                    risk.evidence
+                        .iter()
+                        .map(|evidence| Cow::from(evidence.path.as_str())),
+                );
+            }
+            Details::FirewallAlert(firewall) => {
+                parts.push(firewall.source.as_str().into());
+                parts.push(firewall.destination.as_str().into());
+                parts.push(firewall.port.to_string().into());
+                parts.push(firewall.protocol.as_str().into());
+                parts.push(self.observed_at.day().to_string().into());
+            }
+        }
+        let mut hasher = Sha256::new();
+        for part in &parts {
+            // Length-prefix each part so that ("ab", "c") and ("a", "bc") differ.
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// A stored finding: the latest report plus server-managed state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Finding {
+    /// Stable id.
+    pub id: Uuid,
+    /// Severity.
+    pub severity: Severity,
+    /// Handling status.
+    pub status: Status,
+    /// Rule name, vulnerability id, check id or firewall rule name.
+    pub rule: String,
+    /// One-line title.
+    pub title: String,
+    /// The affected asset.
+    pub asset: AffectedAsset,
+    /// Id of the affected asset (see [`AffectedAsset::asset_id`]).
+    pub asset_id: Uuid,
+    /// First observation.
+    pub first_seen: Timestamp,
+    /// Latest observation.
+    pub last_seen: Timestamp,
+    /// Number of observations aggregated here (for firewall alerts: attempts).
+    pub count: u64,
+    /// True for the labelled demo data set.
+    pub demo: bool,
+    /// Kind-specific details.
+    #[serde(flatten)]
+    pub details: Details,
+}
+
+impl Finding {
+    /// The kind of this finding.
+    pub fn kind(&self) -> FindingKind {
+        self.details.kind()
+    }
+
+    /// A field by name, for whitelist rules. The names are listed in
+    /// [`Finding::FIELD_NAMES`]; `None` when the finding has no value for it.
+    pub fn field(&self, name: &str) -> Option<Cow<'_, str>> {
+        let asset = &self.asset;
+        fn borrowed(value: &Option<String>) -> Option<Cow<'_, str>> {
+            value.as_deref().map(Cow::from)
+        }
+        match name {
+            "rule" => Some(self.rule.as_str().into()),
+            "title" => Some(self.title.as_str().into()),
+            "severity" => Some(self.severity.as_str().into()),
+            "category" => Some(self.details.category().into()),
+            "asset.cluster" => Some(asset.cluster.as_str().into()),
+            "asset.node" => borrowed(&asset.node),
+            "asset.namespace" => borrowed(&asset.namespace),
+            "asset.workload" => borrowed(&asset.workload),
+            "asset.pod" => borrowed(&asset.pod),
+            "asset.container_name" => borrowed(&asset.container_name),
+            "asset.container_id" => borrowed(&asset.container_id),
+            "asset.image" => borrowed(&asset.image),
+            "asset.image_digest" => borrowed(&asset.image_digest),
+            _ => self.detail_field(name),
+        }
+    }
+
+    fn detail_field(&self, name: &str) -> Option<Cow<'_, str>> {
+        match (&self.details, name) {
+            (Details::Alert(alert), "process.exe") => Some(alert.process.exe.as_str().into()),
+            (Details::Alert(alert), "process.cmdline") => {
+                Some(alert.process.cmdline.as_str().into())
+            }
+            (Details::Alert(alert), "process.user") => Some(alert.process.user.as_str().into()),
+            (Details::Alert(alert), "process.parent_exe") => alert
+                .ancestry
+                .first()
+                .map(|parent| parent.exe.as_str().into()),
+            (Details::Alert(alert), "output") => Some(alert.output.as_str().into()),
+            (Details::Vulnerability(vulnerability), "package") => {
+                Some(vulnerability.package.as_str().into())
+            }
+            (Details::Vulnerability(vulnerability), "ecosystem") => {
+                Some(vulnerability.ecosystem.as_str().into())
+            }
+            (Details::FirewallAlert(firewall), "source") => Some(firewall.source.as_str().into()),
+            (Details::FirewallAlert(firewall), "destination") => {
+                Some(firewall.destination.as_str().into())
+            }
+            (Details::FirewallAlert(firewall), "port") => Some(firewall.port.to_string().into()),
+            _ => None,
+        }
+    }
+
+    /// Field names accepted by [`Finding::field`].
+    pub const FIELD_NAMES: &'static [&'static str] = &[
+        "rule",
+        "title",
+        "severity",
+        "category",
+        "asset.cluster",
+        "asset.node",
+        "asset.namespace",
+        "asset.workload",
+        "asset.pod",
+        "asset.container_name",
+        "asset.container_id",
+        "asset.image",
+        "asset.image_digest",
+        "process.exe",
+        "process.cmdline",
+        "process.user",
+        "process.parent_exe",
+        "output",
+        "package",
+        "ecosystem",
+        "source",
+        "destination",
+        "port",
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(exe: &str) -> FindingReport {
+        FindingReport {
+            id: Uuid::new_v4(),
+            observed_at: Timestamp(1_000),
+            severity: Severity::High,
+            rule: "Terminal shell in container".into(),
+            title: "shell".into(),
+            asset: AffectedAsset {
+                cluster: "c".into(),
+                pod: Some("p".into()),
+                ..Default::default()
+            },
+            details: Details::Alert(AlertDetails {
+                process: ProcessInfo {
+                    exe: exe.into(),
+                    cmdline: "sh -i".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            demo: false,
+        }
+    }
+
+    #[test]
+    fn dedupe_key_depends_on_process_but_not_on_report_id() {
+        let first = alert("/bin/sh");
+        let again = alert("/bin/sh");
+        assert_ne!(first.id, again.id);
+        assert_eq!(first.dedupe_key(), again.dedupe_key());
+        assert_ne!(first.dedupe_key(), alert("/bin/bash").dedupe_key());
+    }
+
+    #[test]
+    fn report_json_is_flat_with_kind_tag() {
+        let report = alert("/bin/sh");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["kind"], "alert");
+        assert_eq!(json["details"]["process"]["exe"], "/bin/sh");
+        let back: FindingReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn firewall_key_changes_with_day() {
+        let mut report = alert("x");
+        report.details = Details::FirewallAlert(FirewallDetails {
+            source: "a/b".into(),
+            destination: "c/d".into(),
+            port: 80,
+            protocol: "TCP".into(),
+            mode: "alert".into(),
+            ..Default::default()
+        });
+        let today = report.dedupe_key();
+        report.observed_at = Timestamp(1_000 + 3_600_000);
+        assert_eq!(report.dedupe_key(), today);
+        report.observed_at = Timestamp(86_400_000 + 5);
+        assert_ne!(report.dedupe_key(), today);
+    }
+}
