@@ -1,1 +1,157 @@
-//! palisade-store (being written).
+//! Persistence for Palisade behind one interface, [`Store`], with a SQLite implementation
+//! ([`SqliteStore`]); a PostgreSQL implementation of the same trait follows.
+//!
+//! What it stores: findings of the four kinds (one table, see `migrations/`), report ids
+//! already ingested (idempotency), notes, assets, whitelist rules, exceptions, the audit
+//! log, API tokens (argon2 hashes only) and enrolled agents.
+//!
+//! Two decisions shape it:
+//! - **Aggregation happens at ingest.** [`Store::ingest`] looks up an open finding with the
+//!   report's [`FindingReport::dedupe_key`] (within the kind's aggregation window) and
+//!   increments `count` and `last_seen` instead of inserting a row; see
+//!   [`palisade_model::FindingKind::aggregation_window_ms`].
+//! - **Every state change carries its audit entry**, written in the same transaction, so the
+//!   audit trail cannot miss an action that happened.
+//!
+//! The SQL is kept portable (`$N` parameters, `ON CONFLICT`, no SQLite-only functions), so
+//! the PostgreSQL implementation can share it.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use palisade_store::{FindingQuery, SqliteStore, Store};
+//! use palisade_model::FindingKind;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::open(&dir.path().join("palisade.db")).await.unwrap();
+//! let page = store.list_findings(FindingKind::Alert, &FindingQuery::default()).await.unwrap();
+//! assert!(page.items.is_empty());
+//! # });
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod query;
+mod records;
+mod sqlite;
+
+use async_trait::async_trait;
+use palisade_model::{
+    Asset, AuditEntry, Exception, Finding, FindingKind, FindingReport, Note, Status,
+    WhitelistMatcher, WhitelistRule,
+};
+use uuid::Uuid;
+
+pub use error::StoreError;
+pub use query::{
+    AssetQuery, AuditQuery, Cursor, FindingQuery, MAX_PAGE_SIZE, Page, SortKey, SortOrder,
+};
+pub use records::{
+    AgentRecord, ClusterSummary, HandlingPolicy, IngestOutcome, Selection, TokenRecord,
+};
+pub use sqlite::SqliteStore;
+
+/// Result type of the store.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The persistence interface used by the server.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch of reports atomically: skips report ids seen before, suppresses reports
+    /// matching `policy`'s whitelist, aggregates repeats, and inserts the rest.
+    async fn ingest(
+        &self,
+        reports: &[FindingReport],
+        policy: &HandlingPolicy,
+    ) -> Result<IngestOutcome>;
+
+    /// One page of findings of `kind` matching `query`.
+    async fn list_findings(&self, kind: FindingKind, query: &FindingQuery)
+    -> Result<Page<Finding>>;
+
+    /// Counts findings of `kind` matching `query` by severity (index = severity rank).
+    async fn count_by_severity(&self, kind: FindingKind, query: &FindingQuery) -> Result<[u64; 5]>;
+
+    /// One finding.
+    async fn get_finding(&self, kind: FindingKind, id: Uuid) -> Result<Option<Finding>>;
+
+    /// Moves the selected findings of `kind` whose status is in `from` to `to`; returns how many.
+    async fn set_status(
+        &self,
+        kind: FindingKind,
+        selection: &Selection,
+        from: &[Status],
+        to: Status,
+        audit: &AuditEntry,
+    ) -> Result<u64>;
+
+    /// Notes on a finding, oldest first.
+    async fn notes(&self, finding_id: Uuid) -> Result<Vec<Note>>;
+
+    /// Adds a note.
+    async fn add_note(&self, note: &Note, audit: &AuditEntry) -> Result<()>;
+
+    /// How many open findings the whitelist rule would close.
+    async fn count_whitelist_matches(&self, matcher: &WhitelistMatcher) -> Result<u64>;
+
+    /// Stores a whitelist rule and closes the open findings it matches; returns how many.
+    async fn create_whitelist_rule(
+        &self,
+        rule: &WhitelistRule,
+        matcher: &WhitelistMatcher,
+        audit: &AuditEntry,
+    ) -> Result<u64>;
+
+    /// All whitelist rules.
+    async fn whitelist_rules(&self) -> Result<Vec<WhitelistRule>>;
+
+    /// Deletes a whitelist rule; false when there was none.
+    async fn delete_whitelist_rule(&self, id: Uuid, audit: &AuditEntry) -> Result<bool>;
+
+    /// Stores an exception and marks the open baseline risks it covers; returns how many.
+    async fn create_exception(&self, exception: &Exception, audit: &AuditEntry) -> Result<u64>;
+
+    /// All exceptions.
+    async fn exceptions(&self) -> Result<Vec<Exception>>;
+
+    /// Deletes an exception and reopens what only it covered; false when there was none.
+    async fn delete_exception(&self, id: Uuid, audit: &AuditEntry) -> Result<bool>;
+
+    /// Reopens excepted baseline risks whose exceptions have all expired; returns how many.
+    async fn reopen_expired_exceptions(&self, now: palisade_model::Timestamp) -> Result<u64>;
+
+    /// Inserts or refreshes an asset (first_seen is kept).
+    async fn upsert_asset(&self, asset: &Asset) -> Result<()>;
+
+    /// One page of assets.
+    async fn list_assets(&self, query: &AssetQuery) -> Result<Page<Asset>>;
+
+    /// One asset.
+    async fn get_asset(&self, id: Uuid) -> Result<Option<Asset>>;
+
+    /// Every cluster with its open findings per kind.
+    async fn clusters(&self) -> Result<Vec<ClusterSummary>>;
+
+    /// Appends an audit entry on its own (for actions that change nothing else in the store).
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// One page of the audit log, newest first.
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Page<AuditEntry>>;
+
+    /// Stores a token; with an audit entry when a person created it.
+    async fn insert_token(&self, token: &TokenRecord, audit: Option<&AuditEntry>) -> Result<()>;
+
+    /// One token by id.
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+
+    /// All tokens.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
+
+    /// Revokes a token; false when there was none.
+    async fn revoke_token(&self, id: &str, audit: &AuditEntry) -> Result<bool>;
+
+    /// Inserts or refreshes an enrolled agent.
+    async fn upsert_agent(&self, agent: &AgentRecord) -> Result<()>;
+
+    /// All enrolled agents.
+    async fn agents(&self) -> Result<Vec<AgentRecord>>;
+}

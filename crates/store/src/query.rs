@@ -1,0 +1,178 @@
+//! Filters, sorting and cursor pagination.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use palisade_model::{Severity, Status, Timestamp};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// The largest page a caller may ask for.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Columns findings can be sorted by. Every sort breaks ties by id, so pages never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// Latest observation (the default).
+    #[default]
+    LastSeen,
+    /// First observation.
+    FirstSeen,
+    /// Severity.
+    Severity,
+    /// Number of observations.
+    Count,
+}
+
+impl SortKey {
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            SortKey::LastSeen => "last_seen",
+            SortKey::FirstSeen => "first_seen",
+            SortKey::Severity => "severity",
+            SortKey::Count => "count",
+        }
+    }
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Largest first (the default).
+    #[default]
+    Desc,
+    /// Smallest first.
+    Asc,
+}
+
+/// Filters for listing findings. Every filter is optional; lists mean "any of".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FindingQuery {
+    /// Only in this cluster.
+    pub cluster: Option<String>,
+    /// Only these severities.
+    pub severities: Vec<Severity>,
+    /// Only these statuses.
+    pub statuses: Vec<Status>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Only this asset.
+    pub asset_id: Option<Uuid>,
+    /// Only this rule (or vulnerability id, check id).
+    pub rule: Option<String>,
+    /// Case-insensitive text in title, rule or asset.
+    pub text: Option<String>,
+    /// Seen at or after this time.
+    pub since: Option<Timestamp>,
+    /// First seen at or before this time.
+    pub until: Option<Timestamp>,
+    /// Demo data only (`Some(true)`), real data only (`Some(false)`) or both.
+    pub demo: Option<bool>,
+    /// Sort column.
+    pub sort: SortKey,
+    /// Sort direction.
+    pub order: SortOrder,
+    /// Page size (1..=[`MAX_PAGE_SIZE`]).
+    pub limit: u32,
+    /// Where the previous page ended.
+    pub cursor: Option<Cursor>,
+}
+
+/// Filters for listing assets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssetQuery {
+    /// Only in this cluster.
+    pub cluster: Option<String>,
+    /// Only of this kind.
+    pub kind: Option<palisade_model::AssetKind>,
+    /// Page size.
+    pub limit: u32,
+    /// Where the previous page ended.
+    pub cursor: Option<Cursor>,
+}
+
+/// Filters for the audit log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// Only by this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only about this target id.
+    pub target_id: Option<String>,
+    /// Page size.
+    pub limit: u32,
+    /// Where the previous page ended.
+    pub cursor: Option<Cursor>,
+}
+
+/// An opaque position in a sorted list: the sort value and id of the last item returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Sort value of the last item.
+    #[serde(rename = "v")]
+    pub value: i64,
+    /// Text sort value of the last item, for lists sorted by text.
+    #[serde(rename = "t", default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    /// Id of the last item.
+    #[serde(rename = "i")]
+    pub id: String,
+}
+
+impl Cursor {
+    /// The URL-safe text form handed to clients.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Parses a cursor from [`Cursor::encode`].
+    pub fn decode(text: &str) -> Result<Cursor, StoreError> {
+        if text.len() > 512 {
+            return Err(StoreError::InvalidCursor);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| StoreError::InvalidCursor)?;
+        serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass this back to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+pub(crate) fn page_size(limit: u32) -> u32 {
+    match limit {
+        0 => 50,
+        limit => limit.min(MAX_PAGE_SIZE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_rejects_garbage() {
+        let cursor = Cursor {
+            value: -5,
+            text: String::new(),
+            id: "abc".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        assert!(Cursor::decode("not base64!").is_err());
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode(b"{}")).is_err());
+        assert!(Cursor::decode(&"A".repeat(1000)).is_err());
+    }
+}

@@ -1,0 +1,1141 @@
+//! The SQLite implementation of [`Store`].
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use palisade_model::{
+    AffectedAsset, Asset, AssetKind, AuditEntry, Details, Exception, Finding, FindingKind,
+    FindingReport, NewException, NewWhitelistRule, Note, Role, Severity, Status, Timestamp,
+    WhitelistMatcher, WhitelistRule,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::{
+    QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
+};
+use uuid::Uuid;
+
+use crate::{
+    AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,
+    IngestOutcome, Page, Result, Selection, SortOrder, Store, StoreError, TokenRecord,
+    query::page_size,
+};
+
+/// Rows updated per statement when a handling action closes many findings at once.
+const UPDATE_CHUNK: usize = 500;
+
+/// SQLite-backed store: one writer connection (SQLite has one writer at a time anyway, and a
+/// single connection avoids `SQLITE_BUSY` retries) and a pool of readers, in WAL mode so
+/// readers never wait for the writer.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+/// What the `body` column holds: the parts of a finding without columns of their own.
+#[derive(Serialize, Deserialize)]
+struct FindingBody {
+    asset: AffectedAsset,
+    #[serde(flatten)]
+    details: Details,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+}
+
+fn corrupt(table: &'static str, column: &'static str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        column,
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_uuid(table: &'static str, column: &'static str, text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|error| corrupt(table, column, error))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    column: &'static str,
+    text: &str,
+) -> Result<T> {
+    serde_json::from_str(text).map_err(|error| corrupt(table, column, error))
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Serialising model types cannot fail: they hold no maps with non-string keys.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn finding_from_row(row: &SqliteRow) -> Result<Finding> {
+    let body: FindingBody = from_json("findings", "body", row.try_get::<&str, _>("body")?)?;
+    let severity = Severity::from_rank(row.try_get("severity")?)
+        .ok_or_else(|| corrupt("findings", "severity", "out of range"))?;
+    let status_name: &str = row.try_get("status")?;
+    let status =
+        Status::from_name(status_name).ok_or_else(|| corrupt("findings", "status", status_name))?;
+    Ok(Finding {
+        id: parse_uuid("findings", "id", row.try_get("id")?)?,
+        severity,
+        status,
+        rule: row.try_get("rule")?,
+        title: row.try_get("title")?,
+        asset_id: parse_uuid("findings", "asset_id", row.try_get("asset_id")?)?,
+        asset: body.asset,
+        first_seen: Timestamp(row.try_get("first_seen")?),
+        last_seen: Timestamp(row.try_get("last_seen")?),
+        count: u64::try_from(row.try_get::<i64, _>("count")?).unwrap_or(0),
+        demo: row.try_get::<i64, _>("demo")? != 0,
+        details: body.details,
+    })
+}
+
+fn finding_from_report(report: &FindingReport, id: Uuid, status: Status) -> Finding {
+    Finding {
+        id,
+        severity: report.severity,
+        status,
+        rule: report.rule.clone(),
+        title: report.title.clone(),
+        asset_id: report.asset.asset_id(),
+        asset: report.asset.clone(),
+        first_seen: report.observed_at,
+        last_seen: report.observed_at,
+        count: 1,
+        demo: report.demo,
+        details: report.details.clone(),
+    }
+}
+
+async fn insert_audit(connection: &mut SqliteConnection, entry: &AuditEntry) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, role, action, target_kind, target_id, reason, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(entry.id.to_string())
+    .bind(entry.at.millis())
+    .bind(&entry.actor)
+    .bind(entry.role.as_str())
+    .bind(&entry.action)
+    .bind(&entry.target_kind)
+    .bind(&entry.target_id)
+    .bind(&entry.reason)
+    .bind(to_json(&entry.details))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Sets `status` on the given finding ids, in chunks.
+async fn update_status(
+    connection: &mut SqliteConnection,
+    ids: &[Uuid],
+    status: Status,
+) -> Result<u64> {
+    let mut changed = 0;
+    for chunk in ids.chunks(UPDATE_CHUNK) {
+        let mut builder = QueryBuilder::<Sqlite>::new("UPDATE findings SET status = ");
+        builder.push_bind(status.as_str()).push(" WHERE id IN (");
+        let mut separated = builder.separated(", ");
+        for id in chunk {
+            separated.push_bind(id.to_string());
+        }
+        builder.push(")");
+        changed += builder
+            .build()
+            .execute(&mut *connection)
+            .await?
+            .rows_affected();
+    }
+    Ok(changed)
+}
+
+/// Streams every finding of `kind` with one of `statuses` (optionally on one asset) and
+/// returns the ids of those `keep` accepts. Used where a rule must be tested in Rust
+/// (regexes, exceptions) against the findings it could change.
+async fn scan_findings(
+    pool: &SqlitePool,
+    kind: FindingKind,
+    statuses: &[Status],
+    asset_id: Option<Uuid>,
+    keep: impl Fn(&Finding) -> bool,
+) -> Result<Vec<Uuid>> {
+    use futures_lite::StreamExt;
+
+    let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings WHERE kind = ");
+    builder.push_bind(kind.as_str());
+    push_in(
+        &mut builder,
+        "status",
+        statuses.iter().map(|status| status.as_str()),
+    );
+    if let Some(asset_id) = asset_id {
+        builder
+            .push(" AND asset_id = ")
+            .push_bind(asset_id.to_string());
+    }
+    let mut matching = Vec::new();
+    let query = builder.build();
+    let mut rows = query.fetch(pool);
+    while let Some(row) = rows.next().await {
+        let finding = finding_from_row(&row?)?;
+        if keep(&finding) {
+            matching.push(finding.id);
+        }
+    }
+    Ok(matching)
+}
+
+fn push_in(
+    builder: &mut QueryBuilder<Sqlite>,
+    column: &str,
+    values: impl Iterator<Item = impl Into<String>>,
+) {
+    let values: Vec<String> = values.map(Into::into).collect();
+    if values.is_empty() {
+        return;
+    }
+    builder.push(format_args!(" AND {column} IN ("));
+    let mut separated = builder.separated(", ");
+    for value in values {
+        separated.push_bind(value);
+    }
+    builder.push(")");
+}
+
+fn push_finding_filters(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+) {
+    builder.push(" WHERE kind = ").push_bind(kind.as_str());
+    if let Some(cluster) = &query.cluster {
+        builder.push(" AND cluster = ").push_bind(cluster);
+    }
+    if !query.severities.is_empty() {
+        builder.push(" AND severity IN (");
+        let mut separated = builder.separated(", ");
+        for severity in &query.severities {
+            separated.push_bind(severity.rank());
+        }
+        builder.push(")");
+    }
+    push_in(
+        builder,
+        "status",
+        query.statuses.iter().map(|status| status.as_str()),
+    );
+    if let Some(category) = &query.category {
+        builder.push(" AND category = ").push_bind(category);
+    }
+    if let Some(namespace) = &query.namespace {
+        builder.push(" AND namespace = ").push_bind(namespace);
+    }
+    if let Some(asset_id) = query.asset_id {
+        builder
+            .push(" AND asset_id = ")
+            .push_bind(asset_id.to_string());
+    }
+    if let Some(rule) = &query.rule {
+        builder.push(" AND rule = ").push_bind(rule);
+    }
+    if let Some(text) = &query.text {
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        builder
+            .push(" AND (LOWER(title) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR LOWER(rule) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR LOWER(asset_label) LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+    if let Some(since) = query.since {
+        builder.push(" AND last_seen >= ").push_bind(since.millis());
+    }
+    if let Some(until) = query.until {
+        builder
+            .push(" AND first_seen <= ")
+            .push_bind(until.millis());
+    }
+    if let Some(demo) = query.demo {
+        builder.push(" AND demo = ").push_bind(i64::from(demo));
+    }
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
+}
+
+/// Appends keyset pagination on (`column`, id) and the ORDER BY and LIMIT clauses.
+fn push_keyset(
+    builder: &mut QueryBuilder<Sqlite>,
+    column: &str,
+    order: SortOrder,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) {
+    let (comparison, direction) = match order {
+        SortOrder::Desc => ("<", "DESC"),
+        SortOrder::Asc => (">", "ASC"),
+    };
+    if let Some(cursor) = cursor {
+        builder
+            .push(format_args!(" AND ({column} {comparison} "))
+            .push_bind(cursor.value)
+            .push(format_args!(" OR ({column} = "))
+            .push_bind(cursor.value)
+            .push(format_args!(" AND id {comparison} "))
+            .push_bind(&cursor.id)
+            .push("))");
+    }
+    builder.push(format_args!(
+        " ORDER BY {column} {direction}, id {direction} LIMIT "
+    ));
+    builder.push_bind(i64::from(limit) + 1);
+}
+
+/// Turns `limit + 1` fetched rows into a page with a cursor when there are more.
+fn into_page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> Cursor) -> Page<T> {
+    let limit = limit as usize;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| key(last).encode())
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+fn finding_sort_value(finding: &Finding, key: crate::SortKey) -> i64 {
+    match key {
+        crate::SortKey::LastSeen => finding.last_seen.millis(),
+        crate::SortKey::FirstSeen => finding.first_seen.millis(),
+        crate::SortKey::Severity => finding.severity.rank(),
+        crate::SortKey::Count => i64::try_from(finding.count).unwrap_or(i64::MAX),
+    }
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenRecord> {
+    let role: &str = row.try_get("role")?;
+    let agent_id: Option<&str> = row.try_get("agent_id")?;
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: Role::from_str(role).map_err(|error| corrupt("tokens", "role", error))?,
+        secret_hash: row.try_get("secret_hash")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        created_by: row.try_get("created_by")?,
+        revoked: row.try_get::<i64, _>("revoked")? != 0,
+        agent_id: agent_id
+            .map(|id| parse_uuid("tokens", "agent_id", id))
+            .transpose()?,
+    })
+}
+
+fn asset_from_row(row: &SqliteRow) -> Result<Asset> {
+    let kind: &str = row.try_get("kind")?;
+    Ok(Asset {
+        id: parse_uuid("assets", "id", row.try_get("id")?)?,
+        kind: from_json("assets", "kind", &format!("\"{kind}\""))?,
+        cluster: row.try_get("cluster")?,
+        name: row.try_get("name")?,
+        labels: from_json("assets", "labels", row.try_get("labels")?)?,
+        attributes: from_json("assets", "attributes", row.try_get("attributes")?)?,
+        first_seen: Timestamp(row.try_get("first_seen")?),
+        last_seen: Timestamp(row.try_get("last_seen")?),
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry> {
+    let role: &str = row.try_get("role")?;
+    Ok(AuditEntry {
+        id: parse_uuid("audit_log", "id", row.try_get("id")?)?,
+        at: Timestamp(row.try_get("at")?),
+        actor: row.try_get("actor")?,
+        role: Role::from_str(role).map_err(|error| corrupt("audit_log", "role", error))?,
+        action: row.try_get("action")?,
+        target_kind: row.try_get("target_kind")?,
+        target_id: row.try_get("target_id")?,
+        reason: row.try_get("reason")?,
+        details: from_json("audit_log", "details", row.try_get("details")?)?,
+    })
+}
+
+impl SqliteStore {
+    async fn ingest_one(
+        connection: &mut SqliteConnection,
+        report: &FindingReport,
+        policy: &HandlingPolicy,
+        outcome: &mut IngestOutcome,
+    ) -> Result<()> {
+        let report_id = report.id.to_string();
+        let seen: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM ingested_reports WHERE report_id = $1")
+                .bind(&report_id)
+                .fetch_optional(&mut *connection)
+                .await?;
+        if seen.is_some() {
+            outcome.duplicates += 1;
+            return Ok(());
+        }
+        let kind = report.details.kind();
+        let candidate = finding_from_report(report, Uuid::now_v7(), Status::Open);
+        if let Some((rule_id, _)) = policy
+            .whitelist
+            .iter()
+            .find(|(_, matcher)| matcher.matches(&candidate))
+        {
+            sqlx::query("UPDATE whitelist_rules SET hits = hits + 1 WHERE id = $1")
+                .bind(rule_id.to_string())
+                .execute(&mut *connection)
+                .await?;
+            Self::mark_ingested(connection, &report_id, None, report.observed_at).await?;
+            outcome.suppressed += 1;
+            return Ok(());
+        }
+        let status = if policy
+            .exceptions
+            .iter()
+            .any(|exception| exception.exception.covers(&candidate, report.observed_at))
+        {
+            Status::Excepted
+        } else {
+            Status::Open
+        };
+        let dedupe_key = report.dedupe_key();
+        let mut lookup = QueryBuilder::<Sqlite>::new("SELECT id FROM findings WHERE kind = ");
+        lookup
+            .push_bind(kind.as_str())
+            .push(" AND dedupe_key = ")
+            .push_bind(&dedupe_key);
+        push_in(
+            &mut lookup,
+            "status",
+            Status::ALL
+                .into_iter()
+                .filter(|status| status.absorbs_repeats())
+                .map(Status::as_str),
+        );
+        if let Some(window) = kind.aggregation_window_ms() {
+            lookup
+                .push(" AND last_seen >= ")
+                .push_bind(report.observed_at.millis() - window);
+        }
+        lookup.push(" ORDER BY last_seen DESC LIMIT 1");
+        let existing: Option<String> = lookup
+            .build_query_scalar()
+            .fetch_optional(&mut *connection)
+            .await?;
+        let finding_id = match existing {
+            Some(existing_id) => {
+                // Events keep the body of their first occurrence (the raw event that was
+                // captured); states (vulnerabilities, baseline risks) take the latest report.
+                let refresh_body =
+                    kind.aggregation_window_ms().is_none() && kind != FindingKind::FirewallAlert;
+                let mut update = QueryBuilder::<Sqlite>::new(
+                    "UPDATE findings SET count = count + 1, last_seen = MAX(last_seen, ",
+                );
+                update
+                    .push_bind(report.observed_at.millis())
+                    .push("), first_seen = MIN(first_seen, ")
+                    .push_bind(report.observed_at.millis())
+                    .push("), severity = MAX(severity, ")
+                    .push_bind(report.severity.rank())
+                    .push(")");
+                if refresh_body {
+                    update.push(", title = ").push_bind(&report.title);
+                    update.push(", body = ").push_bind(to_json(&FindingBody {
+                        asset: report.asset.clone(),
+                        details: report.details.clone(),
+                    }));
+                }
+                update.push(" WHERE id = ").push_bind(&existing_id);
+                update.build().execute(&mut *connection).await?;
+                outcome.aggregated += 1;
+                existing_id
+            }
+            None => {
+                let finding = Finding {
+                    status,
+                    ..candidate
+                };
+                Self::insert_finding(connection, &finding, &dedupe_key).await?;
+                outcome.created += 1;
+                outcome.created_ids.push(finding.id);
+                finding.id.to_string()
+            }
+        };
+        Self::mark_ingested(
+            connection,
+            &report_id,
+            Some(&finding_id),
+            report.observed_at,
+        )
+        .await
+    }
+
+    async fn mark_ingested(
+        connection: &mut SqliteConnection,
+        report_id: &str,
+        finding_id: Option<&str>,
+        at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ingested_reports (report_id, finding_id, received_at) VALUES ($1, $2, $3)",
+        )
+        .bind(report_id)
+        .bind(finding_id)
+        .bind(at.millis())
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_finding(
+        connection: &mut SqliteConnection,
+        finding: &Finding,
+        dedupe_key: &str,
+    ) -> Result<()> {
+        let body = to_json(&FindingBody {
+            asset: finding.asset.clone(),
+            details: finding.details.clone(),
+        });
+        sqlx::query(
+            "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, rule, title, \
+             namespace, asset_id, asset_label, first_seen, last_seen, count, demo, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(finding.id.to_string())
+        .bind(finding.kind().as_str())
+        .bind(&finding.asset.cluster)
+        .bind(dedupe_key)
+        .bind(finding.severity.rank())
+        .bind(finding.status.as_str())
+        .bind(finding.details.category())
+        .bind(&finding.rule)
+        .bind(&finding.title)
+        .bind(finding.asset.namespace.as_deref())
+        .bind(finding.asset_id.to_string())
+        .bind(finding.asset.label())
+        .bind(finding.first_seen.millis())
+        .bind(finding.last_seen.millis())
+        .bind(i64::try_from(finding.count).unwrap_or(i64::MAX))
+        .bind(i64::from(finding.demo))
+        .bind(body)
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(
+        &self,
+        reports: &[FindingReport],
+        policy: &HandlingPolicy,
+    ) -> Result<IngestOutcome> {
+        let mut outcome = IngestOutcome::default();
+        let mut transaction = self.writer.begin().await?;
+        for report in reports {
+            Self::ingest_one(&mut transaction, report, policy, &mut outcome).await?;
+        }
+        transaction.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn list_findings(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Result<Page<Finding>> {
+        let limit = page_size(query.limit);
+        let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
+        push_finding_filters(&mut builder, kind, query);
+        push_keyset(
+            &mut builder,
+            query.sort.column(),
+            query.order,
+            query.cursor.as_ref(),
+            limit,
+        );
+        let rows = builder.build().fetch_all(&self.reader).await?;
+        let findings = rows
+            .iter()
+            .map(finding_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(into_page(findings, limit, |finding| Cursor {
+            value: finding_sort_value(finding, query.sort),
+            text: String::new(),
+            id: finding.id.to_string(),
+        }))
+    }
+
+    async fn count_by_severity(&self, kind: FindingKind, query: &FindingQuery) -> Result<[u64; 5]> {
+        let mut builder =
+            QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
+        push_finding_filters(&mut builder, kind, query);
+        builder.push(" GROUP BY severity");
+        let mut counts = [0; 5];
+        for row in builder.build().fetch_all(&self.reader).await? {
+            let severity = Severity::from_rank(row.try_get("severity")?)
+                .ok_or_else(|| corrupt("findings", "severity", "out of range"))?;
+            counts[severity.rank() as usize] =
+                u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+        }
+        Ok(counts)
+    }
+
+    async fn get_finding(&self, kind: FindingKind, id: Uuid) -> Result<Option<Finding>> {
+        sqlx::query("SELECT * FROM findings WHERE id = $1 AND kind = $2")
+            .bind(id.to_string())
+            .bind(kind.as_str())
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(finding_from_row)
+            .transpose()
+    }
+
+    async fn set_status(
+        &self,
+        kind: FindingKind,
+        selection: &Selection,
+        from: &[Status],
+        to: Status,
+        audit: &AuditEntry,
+    ) -> Result<u64> {
+        let mut transaction = self.writer.begin().await?;
+        let mut changed = 0;
+        let apply = |builder: &mut QueryBuilder<Sqlite>| {
+            builder.push(" AND kind = ").push_bind(kind.as_str());
+            push_in(builder, "status", from.iter().map(|status| status.as_str()));
+        };
+        match selection {
+            Selection::Ids(ids) => {
+                for chunk in ids.chunks(UPDATE_CHUNK) {
+                    let mut builder = QueryBuilder::<Sqlite>::new("UPDATE findings SET status = ");
+                    builder.push_bind(to.as_str()).push(" WHERE id IN (");
+                    let mut separated = builder.separated(", ");
+                    for id in chunk {
+                        separated.push_bind(id.to_string());
+                    }
+                    builder.push(")");
+                    apply(&mut builder);
+                    changed += builder
+                        .build()
+                        .execute(&mut *transaction)
+                        .await?
+                        .rows_affected();
+                }
+            }
+            Selection::Similar { rule, asset_id } => {
+                let mut builder = QueryBuilder::<Sqlite>::new("UPDATE findings SET status = ");
+                builder
+                    .push_bind(to.as_str())
+                    .push(" WHERE rule = ")
+                    .push_bind(rule);
+                if let Some(asset_id) = asset_id {
+                    builder
+                        .push(" AND asset_id = ")
+                        .push_bind(asset_id.to_string());
+                }
+                apply(&mut builder);
+                changed += builder
+                    .build()
+                    .execute(&mut *transaction)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        let mut audit = audit.clone();
+        audit.details["changed"] = changed.into();
+        insert_audit(&mut transaction, &audit).await?;
+        transaction.commit().await?;
+        Ok(changed)
+    }
+
+    async fn notes(&self, finding_id: Uuid) -> Result<Vec<Note>> {
+        let rows = sqlx::query("SELECT * FROM notes WHERE finding_id = $1 ORDER BY created_at, id")
+            .bind(finding_id.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Note {
+                    id: parse_uuid("notes", "id", row.try_get("id")?)?,
+                    finding_id,
+                    author: row.try_get("author")?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                    text: row.try_get("text")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_note(&self, note: &Note, audit: &AuditEntry) -> Result<()> {
+        let mut transaction = self.writer.begin().await?;
+        sqlx::query("INSERT INTO notes (id, finding_id, author, created_at, text) VALUES ($1, $2, $3, $4, $5)")
+            .bind(note.id.to_string())
+            .bind(note.finding_id.to_string())
+            .bind(&note.author)
+            .bind(note.created_at.millis())
+            .bind(&note.text)
+            .execute(&mut *transaction)
+            .await?;
+        insert_audit(&mut transaction, audit).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn count_whitelist_matches(&self, matcher: &WhitelistMatcher) -> Result<u64> {
+        let rule = matcher.rule();
+        let ids = scan_findings(
+            &self.reader,
+            rule.kind,
+            &[Status::Open],
+            scope_asset(rule),
+            |finding| matcher.matches(finding),
+        )
+        .await?;
+        Ok(ids.len() as u64)
+    }
+
+    async fn create_whitelist_rule(
+        &self,
+        rule: &WhitelistRule,
+        matcher: &WhitelistMatcher,
+        audit: &AuditEntry,
+    ) -> Result<u64> {
+        let mut transaction = self.writer.begin().await?;
+        // Scan through the writer's transaction so that findings ingested concurrently are
+        // either seen here or suppressed by the rule once it is committed.
+        let ids = {
+            let new = &rule.rule;
+            let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings WHERE kind = ");
+            builder
+                .push_bind(new.kind.as_str())
+                .push(" AND status = 'open'");
+            if let Some(asset_id) = scope_asset(new) {
+                builder
+                    .push(" AND asset_id = ")
+                    .push_bind(asset_id.to_string());
+            }
+            let rows = builder.build().fetch_all(&mut *transaction).await?;
+            let mut ids = Vec::new();
+            for row in &rows {
+                let finding = finding_from_row(row)?;
+                if matcher.matches(&finding) {
+                    ids.push(finding.id);
+                }
+            }
+            ids
+        };
+        let closed = update_status(&mut transaction, &ids, Status::Whitelisted).await?;
+        sqlx::query("INSERT INTO whitelist_rules (id, body, created_by, created_at, hits) VALUES ($1, $2, $3, $4, $5)")
+            .bind(rule.id.to_string())
+            .bind(to_json(&rule.rule))
+            .bind(&rule.created_by)
+            .bind(rule.created_at.millis())
+            .bind(i64::try_from(closed).unwrap_or(i64::MAX))
+            .execute(&mut *transaction)
+            .await?;
+        let mut audit = audit.clone();
+        audit.details["closed"] = closed.into();
+        insert_audit(&mut transaction, &audit).await?;
+        transaction.commit().await?;
+        Ok(closed)
+    }
+
+    async fn whitelist_rules(&self) -> Result<Vec<WhitelistRule>> {
+        let rows = sqlx::query("SELECT * FROM whitelist_rules ORDER BY created_at, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WhitelistRule {
+                    id: parse_uuid("whitelist_rules", "id", row.try_get("id")?)?,
+                    rule: from_json::<NewWhitelistRule>(
+                        "whitelist_rules",
+                        "body",
+                        row.try_get("body")?,
+                    )?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                    hits: u64::try_from(row.try_get::<i64, _>("hits")?).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_whitelist_rule(&self, id: Uuid, audit: &AuditEntry) -> Result<bool> {
+        let mut transaction = self.writer.begin().await?;
+        let deleted = sqlx::query("DELETE FROM whitelist_rules WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected()
+            > 0;
+        if deleted {
+            insert_audit(&mut transaction, audit).await?;
+        }
+        transaction.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn create_exception(&self, exception: &Exception, audit: &AuditEntry) -> Result<u64> {
+        let now = Timestamp::now();
+        let mut transaction = self.writer.begin().await?;
+        let rows = sqlx::query("SELECT * FROM findings WHERE kind = $1 AND status = 'open'")
+            .bind(FindingKind::BaselineRisk.as_str())
+            .fetch_all(&mut *transaction)
+            .await?;
+        let mut ids = Vec::new();
+        for row in &rows {
+            let finding = finding_from_row(row)?;
+            if exception.exception.covers(&finding, now) {
+                ids.push(finding.id);
+            }
+        }
+        let covered = update_status(&mut transaction, &ids, Status::Excepted).await?;
+        sqlx::query(
+            "INSERT INTO exceptions (id, body, created_by, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(exception.id.to_string())
+        .bind(to_json(&exception.exception))
+        .bind(&exception.created_by)
+        .bind(exception.created_at.millis())
+        .execute(&mut *transaction)
+        .await?;
+        let mut audit = audit.clone();
+        audit.details["covered"] = covered.into();
+        insert_audit(&mut transaction, &audit).await?;
+        transaction.commit().await?;
+        Ok(covered)
+    }
+
+    async fn exceptions(&self) -> Result<Vec<Exception>> {
+        let rows = sqlx::query("SELECT * FROM exceptions ORDER BY created_at, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Exception {
+                    id: parse_uuid("exceptions", "id", row.try_get("id")?)?,
+                    exception: from_json::<NewException>(
+                        "exceptions",
+                        "body",
+                        row.try_get("body")?,
+                    )?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_exception(&self, id: Uuid, audit: &AuditEntry) -> Result<bool> {
+        let mut transaction = self.writer.begin().await?;
+        let deleted = sqlx::query("DELETE FROM exceptions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected()
+            > 0;
+        if deleted {
+            insert_audit(&mut transaction, audit).await?;
+        }
+        transaction.commit().await?;
+        if deleted {
+            self.reopen_expired_exceptions(Timestamp::now()).await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn reopen_expired_exceptions(&self, now: Timestamp) -> Result<u64> {
+        let exceptions = self.exceptions().await?;
+        let ids = scan_findings(
+            &self.reader,
+            FindingKind::BaselineRisk,
+            &[Status::Excepted],
+            None,
+            |finding| {
+                !exceptions
+                    .iter()
+                    .any(|exception| exception.exception.covers(finding, now))
+            },
+        )
+        .await?;
+        let mut transaction = self.writer.begin().await?;
+        let reopened = update_status(&mut transaction, &ids, Status::Open).await?;
+        transaction.commit().await?;
+        Ok(reopened)
+    }
+
+    async fn upsert_asset(&self, asset: &Asset) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO assets (id, kind, cluster, name, labels, attributes, first_seen, last_seen) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, labels = excluded.labels, \
+             attributes = excluded.attributes, last_seen = excluded.last_seen",
+        )
+        .bind(asset.id.to_string())
+        .bind(asset.kind.as_str())
+        .bind(&asset.cluster)
+        .bind(&asset.name)
+        .bind(to_json(&asset.labels))
+        .bind(to_json(&asset.attributes))
+        .bind(asset.first_seen.millis())
+        .bind(asset.last_seen.millis())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_assets(&self, query: &AssetQuery) -> Result<Page<Asset>> {
+        let limit = page_size(query.limit);
+        let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM assets WHERE 1 = 1");
+        if let Some(cluster) = &query.cluster {
+            builder.push(" AND cluster = ").push_bind(cluster);
+        }
+        if let Some(kind) = query.kind {
+            builder.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        push_keyset(
+            &mut builder,
+            "last_seen",
+            SortOrder::Desc,
+            query.cursor.as_ref(),
+            limit,
+        );
+        let rows = builder.build().fetch_all(&self.reader).await?;
+        let assets = rows
+            .iter()
+            .map(asset_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(into_page(assets, limit, |asset| Cursor {
+            value: asset.last_seen.millis(),
+            text: String::new(),
+            id: asset.id.to_string(),
+        }))
+    }
+
+    async fn get_asset(&self, id: Uuid) -> Result<Option<Asset>> {
+        sqlx::query("SELECT * FROM assets WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(asset_from_row)
+            .transpose()
+    }
+
+    async fn clusters(&self) -> Result<Vec<ClusterSummary>> {
+        let rows = sqlx::query(
+            "SELECT cluster, kind, SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open \
+             FROM findings GROUP BY cluster, kind \
+             UNION ALL SELECT cluster, 'asset' AS kind, 0 AS open FROM assets WHERE kind = $1 \
+             ORDER BY cluster",
+        )
+        .bind(AssetKind::Cluster.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut clusters: Vec<ClusterSummary> = Vec::new();
+        for row in &rows {
+            let name: String = row.try_get("cluster")?;
+            if clusters.last().is_none_or(|last| last.name != name) {
+                clusters.push(ClusterSummary {
+                    name,
+                    open_alerts: 0,
+                    open_vulnerabilities: 0,
+                    open_baseline_risks: 0,
+                    open_firewall_alerts: 0,
+                });
+            }
+            let summary = clusters.last_mut().expect("pushed above");
+            let open = u64::try_from(row.try_get::<i64, _>("open")?).unwrap_or(0);
+            match FindingKind::from_name(row.try_get("kind")?) {
+                Some(FindingKind::Alert) => summary.open_alerts = open,
+                Some(FindingKind::Vulnerability) => summary.open_vulnerabilities = open,
+                Some(FindingKind::BaselineRisk) => summary.open_baseline_risks = open,
+                Some(FindingKind::FirewallAlert) => summary.open_firewall_alerts = open,
+                None => {}
+            }
+        }
+        Ok(clusters)
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
+        let mut connection = self.writer.acquire().await?;
+        insert_audit(&mut connection, entry).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Page<AuditEntry>> {
+        let limit = page_size(query.limit);
+        let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_log WHERE 1 = 1");
+        if let Some(actor) = &query.actor {
+            builder.push(" AND actor = ").push_bind(actor);
+        }
+        if let Some(action) = &query.action {
+            builder.push(" AND action = ").push_bind(action);
+        }
+        if let Some(target_id) = &query.target_id {
+            builder.push(" AND target_id = ").push_bind(target_id);
+        }
+        push_keyset(
+            &mut builder,
+            "at",
+            SortOrder::Desc,
+            query.cursor.as_ref(),
+            limit,
+        );
+        let rows = builder.build().fetch_all(&self.reader).await?;
+        let entries = rows
+            .iter()
+            .map(audit_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(into_page(entries, limit, |entry| Cursor {
+            value: entry.at.millis(),
+            text: String::new(),
+            id: entry.id.to_string(),
+        }))
+    }
+
+    async fn insert_token(&self, token: &TokenRecord, audit: Option<&AuditEntry>) -> Result<()> {
+        let mut transaction = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO tokens (id, name, role, secret_hash, created_at, created_by, revoked, agent_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&token.id)
+        .bind(&token.name)
+        .bind(token.role.as_str())
+        .bind(&token.secret_hash)
+        .bind(token.created_at.millis())
+        .bind(&token.created_by)
+        .bind(i64::from(token.revoked))
+        .bind(token.agent_id.map(|id| id.to_string()))
+        .execute(&mut *transaction)
+        .await?;
+        if let Some(audit) = audit {
+            insert_audit(&mut transaction, audit).await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        sqlx::query("SELECT * FROM tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query("SELECT * FROM tokens ORDER BY created_at, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, audit: &AuditEntry) -> Result<bool> {
+        let mut transaction = self.writer.begin().await?;
+        let revoked = sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = $1 AND revoked = 0")
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected()
+            > 0;
+        if revoked {
+            insert_audit(&mut transaction, audit).await?;
+        }
+        transaction.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn upsert_agent(&self, agent: &AgentRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agents (id, name, cluster, joined_at, last_seen, facts) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, cluster = excluded.cluster, \
+             last_seen = excluded.last_seen, facts = excluded.facts",
+        )
+        .bind(agent.id.to_string())
+        .bind(&agent.name)
+        .bind(&agent.cluster)
+        .bind(agent.joined_at.millis())
+        .bind(agent.last_seen.millis())
+        .bind(to_json(&agent.facts))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn agents(&self) -> Result<Vec<AgentRecord>> {
+        let rows = sqlx::query("SELECT * FROM agents ORDER BY name, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AgentRecord {
+                    id: parse_uuid("agents", "id", row.try_get("id")?)?,
+                    name: row.try_get("name")?,
+                    cluster: row.try_get("cluster")?,
+                    joined_at: Timestamp(row.try_get("joined_at")?),
+                    last_seen: Timestamp(row.try_get("last_seen")?),
+                    facts: from_json("agents", "facts", row.try_get("facts")?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn scope_asset(rule: &NewWhitelistRule) -> Option<Uuid> {
+    match rule.scope {
+        palisade_model::WhitelistScope::Asset { asset_id } => Some(asset_id),
+        palisade_model::WhitelistScope::AllAssets => None,
+    }
+}

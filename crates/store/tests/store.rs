@@ -1,0 +1,513 @@
+//! Store behaviour on a real SQLite file: ingest, aggregation, handling, pagination, audit.
+
+use std::collections::HashSet;
+
+use palisade_model::{
+    AffectedAsset, AlertDetails, AuditEntry, BaselineCategory, BaselineDetails, Details, Evidence,
+    Exception, FindingKind, FindingReport, MatchOperator, NewException, NewWhitelistRule,
+    ProcessInfo, Role, Severity, Status, Timestamp, WhitelistRule, WhitelistScope,
+};
+use palisade_store::{
+    Cursor, FindingQuery, HandlingPolicy, Selection, SortKey, SortOrder, SqliteStore, Store,
+};
+use uuid::Uuid;
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db/palisade.db"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+fn alert(pod: &str, exe: &str, at: i64, severity: Severity) -> FindingReport {
+    FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp(at),
+        severity,
+        rule: "Terminal shell in container".into(),
+        title: format!("shell in {pod}"),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            namespace: Some("shop".into()),
+            pod: Some(pod.into()),
+            container_name: Some("web".into()),
+            ..Default::default()
+        },
+        details: Details::Alert(AlertDetails {
+            process: ProcessInfo {
+                exe: exe.into(),
+                cmdline: format!("{exe} -i"),
+                ..Default::default()
+            },
+            raw_event: serde_json::json!({"n": at}),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+fn audit(action: &str) -> AuditEntry {
+    AuditEntry {
+        id: Uuid::now_v7(),
+        at: Timestamp::now(),
+        actor: "alice".into(),
+        role: Role::Operator,
+        action: action.into(),
+        target_kind: "alert".into(),
+        target_id: String::new(),
+        reason: "test".into(),
+        details: serde_json::json!({}),
+    }
+}
+
+const HOUR: i64 = 3_600_000;
+
+#[tokio::test]
+async fn ingest_is_idempotent_and_aggregates_within_window() {
+    let (_dir, store) = store().await;
+    let policy = HandlingPolicy::default();
+    let first = alert("web-1", "/bin/sh", 10 * HOUR, Severity::High);
+    let outcome = store
+        .ingest(&[first.clone(), first.clone()], &policy)
+        .await
+        .unwrap();
+    assert_eq!((outcome.created, outcome.duplicates), (1, 1));
+
+    // The same batch again (an agent retrying after a lost acknowledgement).
+    let outcome = store.ingest(&[first.clone()], &policy).await.unwrap();
+    assert_eq!(
+        (outcome.created, outcome.aggregated, outcome.duplicates),
+        (0, 0, 1)
+    );
+
+    // A repeat 30 minutes later aggregates; one 2 hours after that starts a new row.
+    let repeat = alert("web-1", "/bin/sh", 10 * HOUR + HOUR / 2, Severity::Critical);
+    let later = alert("web-1", "/bin/sh", 13 * HOUR, Severity::High);
+    let other_process = alert("web-1", "/bin/bash", 10 * HOUR, Severity::High);
+    let outcome = store
+        .ingest(&[repeat, later, other_process], &policy)
+        .await
+        .unwrap();
+    assert_eq!((outcome.created, outcome.aggregated), (2, 1));
+
+    let page = store
+        .list_findings(
+            FindingKind::Alert,
+            &FindingQuery {
+                sort: SortKey::Count,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 3);
+    let aggregated = &page.items[0];
+    assert_eq!(aggregated.count, 2);
+    assert_eq!(aggregated.first_seen, Timestamp(10 * HOUR));
+    assert_eq!(aggregated.last_seen, Timestamp(10 * HOUR + HOUR / 2));
+    assert_eq!(
+        aggregated.severity,
+        Severity::Critical,
+        "severity rises to the worst repeat"
+    );
+    let Details::Alert(details) = &aggregated.details else {
+        panic!("not an alert")
+    };
+    assert_eq!(
+        details.raw_event["n"],
+        10 * HOUR,
+        "the first raw event is kept"
+    );
+}
+
+#[tokio::test]
+async fn pagination_filters_and_sorting_cover_every_row_once() {
+    let (_dir, store) = store().await;
+    let reports: Vec<_> = (0..237)
+        .map(|index| {
+            let severity = Severity::ALL[index % 5];
+            alert(
+                &format!("pod-{index}"),
+                "/bin/sh",
+                1_000 + (index as i64 % 17) * 1000,
+                severity,
+            )
+        })
+        .collect();
+    store
+        .ingest(&reports, &HandlingPolicy::default())
+        .await
+        .unwrap();
+
+    for (sort, order) in [
+        (SortKey::LastSeen, SortOrder::Desc),
+        (SortKey::Severity, SortOrder::Asc),
+    ] {
+        let mut query = FindingQuery {
+            severities: vec![Severity::High, Severity::Critical],
+            sort,
+            order,
+            limit: 10,
+            ..Default::default()
+        };
+        let mut seen = HashSet::new();
+        let mut previous: Option<(i64, Uuid)> = None;
+        loop {
+            let page = store
+                .list_findings(FindingKind::Alert, &query)
+                .await
+                .unwrap();
+            for finding in &page.items {
+                assert!(matches!(
+                    finding.severity,
+                    Severity::High | Severity::Critical
+                ));
+                assert!(seen.insert(finding.id), "a finding appeared on two pages");
+                let key = match sort {
+                    SortKey::LastSeen => finding.last_seen.millis(),
+                    _ => finding.severity.rank(),
+                };
+                if let Some(previous) = previous {
+                    let in_order = match order {
+                        SortOrder::Desc => previous >= (key, finding.id),
+                        SortOrder::Asc => previous <= (key, finding.id),
+                    };
+                    assert!(in_order, "out of order: {previous:?} then {key}");
+                }
+                previous = Some((key, finding.id));
+            }
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(Cursor::decode(&cursor).unwrap()),
+                None => break,
+            }
+        }
+        let expected = reports
+            .iter()
+            .filter(|report| report.severity >= Severity::High)
+            .count();
+        assert_eq!(seen.len(), expected);
+    }
+}
+
+#[tokio::test]
+async fn hostile_filter_values_are_data_not_sql() {
+    let (_dir, store) = store().await;
+    store
+        .ingest(
+            &[alert("web-1", "/bin/sh", 1, Severity::Low)],
+            &HandlingPolicy::default(),
+        )
+        .await
+        .unwrap();
+    for hostile in [
+        "' OR 1=1 --",
+        "%",
+        "_",
+        "\\",
+        "shop'; DROP TABLE findings; --",
+    ] {
+        let query = FindingQuery {
+            namespace: Some(hostile.into()),
+            text: Some(hostile.into()),
+            ..Default::default()
+        };
+        assert!(
+            store
+                .list_findings(FindingKind::Alert, &query)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+    }
+    // `%` in a text search is literal, not a wildcard.
+    let literal = FindingQuery {
+        text: Some("%".into()),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_findings(FindingKind::Alert, &literal)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let text = FindingQuery {
+        text: Some("SHELL IN WEB".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_findings(FindingKind::Alert, &text)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn whitelist_preview_closes_and_suppresses() {
+    let (_dir, store) = store().await;
+    let reports = [
+        alert("web-1", "/usr/bin/bash", 1, Severity::High),
+        alert("web-2", "/usr/bin/bash", 1, Severity::High),
+        alert("web-3", "/bin/sh", 1, Severity::High),
+    ];
+    store
+        .ingest(&reports, &HandlingPolicy::default())
+        .await
+        .unwrap();
+    let new_rule = NewWhitelistRule {
+        kind: FindingKind::Alert,
+        field: "process.exe".into(),
+        operator: MatchOperator::Regex,
+        value: "bash$".into(),
+        scope: WhitelistScope::AllAssets,
+        reason: "admins debug with bash".into(),
+    };
+    let matcher = new_rule.compile().unwrap();
+    assert_eq!(store.count_whitelist_matches(&matcher).await.unwrap(), 2);
+    let rule = WhitelistRule {
+        id: Uuid::now_v7(),
+        rule: new_rule,
+        created_by: "alice".into(),
+        created_at: Timestamp::now(),
+        hits: 0,
+    };
+    assert_eq!(
+        store
+            .create_whitelist_rule(&rule, &matcher, &audit("whitelist.create"))
+            .await
+            .unwrap(),
+        2
+    );
+    let open = FindingQuery {
+        statuses: vec![Status::Open],
+        ..Default::default()
+    };
+    let page = store
+        .list_findings(FindingKind::Alert, &open)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].asset.pod.as_deref(), Some("web-3"));
+
+    let policy = HandlingPolicy {
+        whitelist: vec![(rule.id, matcher)],
+        exceptions: vec![],
+    };
+    let outcome = store
+        .ingest(
+            &[alert("web-9", "/usr/bin/bash", 2, Severity::High)],
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!((outcome.suppressed, outcome.created), (1, 0));
+    let rules = store.whitelist_rules().await.unwrap();
+    assert_eq!(rules[0].hits, 3, "two closed and one suppressed");
+
+    let log = store.audit_log(&Default::default()).await.unwrap();
+    assert_eq!(log.items[0].action, "whitelist.create");
+    assert_eq!(log.items[0].details["closed"], 2);
+}
+
+#[tokio::test]
+async fn ignore_undo_and_handle_similar() {
+    let (_dir, store) = store().await;
+    let reports = [
+        alert("web-1", "/bin/sh", 1, Severity::High),
+        alert("web-2", "/bin/sh", 1, Severity::High),
+        alert("web-2", "/bin/bash", 1, Severity::High),
+    ];
+    let outcome = store
+        .ingest(&reports, &HandlingPolicy::default())
+        .await
+        .unwrap();
+    let first = outcome.created_ids[0];
+    let ignored = store
+        .set_status(
+            FindingKind::Alert,
+            &Selection::Ids(vec![first]),
+            &[Status::Open],
+            Status::Ignored,
+            &audit("alert.ignore"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ignored, 1);
+    assert_eq!(
+        store
+            .get_finding(FindingKind::Alert, first)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Ignored
+    );
+    // Wrong kind: not found, and no status change through another kind's endpoint.
+    assert!(
+        store
+            .get_finding(FindingKind::Vulnerability, first)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let undone = store
+        .set_status(
+            FindingKind::Alert,
+            &Selection::Ids(vec![first]),
+            &[Status::Ignored],
+            Status::Open,
+            &audit("alert.unignore"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(undone, 1);
+
+    let similar = Selection::Similar {
+        rule: "Terminal shell in container".into(),
+        asset_id: None,
+    };
+    let handled = store
+        .set_status(
+            FindingKind::Alert,
+            &similar,
+            &[Status::Open],
+            Status::Handled,
+            &audit("alert.handle_similar"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(handled, 3);
+    let log = store.audit_log(&Default::default()).await.unwrap();
+    let actions: Vec<_> = log
+        .items
+        .iter()
+        .map(|entry| entry.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["alert.handle_similar", "alert.unignore", "alert.ignore"]
+    );
+}
+
+#[tokio::test]
+async fn exceptions_cover_and_expire() {
+    let (_dir, store) = store().await;
+    let risk = |namespace: &str| FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "privileged".into(),
+        title: "Privileged container".into(),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            namespace: Some(namespace.into()),
+            workload: Some("Deployment/web".into()),
+            ..Default::default()
+        },
+        details: Details::BaselineRisk(BaselineDetails {
+            category: BaselineCategory::Workload,
+            description: String::new(),
+            remediation: String::new(),
+            evidence: vec![Evidence {
+                path: "spec.containers[0].securityContext.privileged".into(),
+                value: "true".into(),
+                ..Default::default()
+            }],
+        }),
+        demo: false,
+    };
+    store
+        .ingest(&[risk("shop"), risk("billing")], &HandlingPolicy::default())
+        .await
+        .unwrap();
+    let exception = Exception {
+        id: Uuid::now_v7(),
+        exception: NewException {
+            check: "privileged".into(),
+            cluster: None,
+            namespace: Some("shop".into()),
+            name: None,
+            container: None,
+            asset_id: None,
+            labels: Default::default(),
+            reason: "CNI plugin".into(),
+            owner: "platform".into(),
+            expires_at: Some(Timestamp(Timestamp::now().millis() + 60_000)),
+        },
+        created_by: "admin".into(),
+        created_at: Timestamp::now(),
+    };
+    assert_eq!(
+        store
+            .create_exception(&exception, &audit("exception.create"))
+            .await
+            .unwrap(),
+        1
+    );
+    // A new report for the excepted object arrives excepted; the other namespace stays open.
+    let policy = HandlingPolicy {
+        whitelist: vec![],
+        exceptions: vec![exception.clone()],
+    };
+    store.ingest(&[risk("shop")], &policy).await.unwrap();
+    let excepted = FindingQuery {
+        statuses: vec![Status::Excepted],
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_findings(FindingKind::BaselineRisk, &excepted)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    // Two minutes later the exception has expired: the risk reopens.
+    let later = Timestamp(Timestamp::now().millis() + 120_000);
+    assert_eq!(store.reopen_expired_exceptions(later).await.unwrap(), 1);
+    assert!(
+        store
+            .list_findings(FindingKind::BaselineRisk, &excepted)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn reopening_the_database_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palisade.db");
+    let report = alert("web-1", "/bin/sh", 5, Severity::Medium);
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store
+            .ingest(&[report.clone()], &HandlingPolicy::default())
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store
+            .list_findings(FindingKind::Alert, &FindingQuery::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let outcome = store
+        .ingest(&[report], &HandlingPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome.duplicates, 1, "idempotency survives a restart");
+}
