@@ -1,0 +1,860 @@
+//! Compiled conditions: macros expanded, lists inlined, literals parsed once into hash sets,
+//! prefix tries, Aho-Corasick automata, regexes and globs, and evaluation against an event.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use aho_corasick::AhoCorasick;
+use base64::Engine as _;
+use palisade_event::{Event, EventKind};
+
+use crate::condition::{Expr, FieldExpr, Op, Rhs, Transformer};
+use crate::error::ErrorKind;
+use crate::fields::{self, ArgSpec, FieldArg, FieldDef, FieldType, KindSet, Value};
+
+/// A field reference, resolved against the field table.
+#[derive(Clone)]
+pub(crate) struct FieldRef {
+    pub def: &'static FieldDef,
+    pub arg: FieldArg,
+    pub transformers: Vec<Transformer>,
+    /// As written, e.g. `tolower(proc.aname[2])`, for evidence and outputs.
+    pub display: String,
+}
+
+impl PartialEq for FieldRef {
+    fn eq(&self, other: &FieldRef) -> bool {
+        std::ptr::eq(self.def, other.def)
+            && self.arg == other.arg
+            && self.transformers == other.transformers
+    }
+}
+
+impl FieldRef {
+    /// The type after transformers.
+    fn ty(&self) -> FieldType {
+        if self.transformers.contains(&Transformer::Len) {
+            FieldType::Int
+        } else {
+            self.def.ty
+        }
+    }
+
+    /// Extracts the value and applies the transformers; `None` when absent.
+    pub fn extract<'e>(&self, event: &'e Event) -> Option<Value<'e>> {
+        if !self.def.kinds.contains(event.kind) {
+            return None;
+        }
+        let mut value = (self.def.extract)(event, &self.arg)?;
+        for transformer in &self.transformers {
+            value = transform(*transformer, value)?;
+        }
+        Some(value)
+    }
+}
+
+fn transform_str<'e>(transformer: Transformer, text: Cow<'e, str>) -> Option<Cow<'e, str>> {
+    Some(match transformer {
+        Transformer::Tolower => Cow::Owned(text.to_lowercase()),
+        Transformer::Toupper => Cow::Owned(text.to_uppercase()),
+        Transformer::Basename => match text {
+            Cow::Borrowed(borrowed) => Cow::Borrowed(fields::basename(borrowed)),
+            Cow::Owned(owned) => Cow::Owned(fields::basename(&owned).to_owned()),
+        },
+        Transformer::B64 => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.as_bytes())
+                .ok()?;
+            Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        Transformer::Len => Cow::Owned(text.len().to_string()),
+    })
+}
+
+fn transform(transformer: Transformer, value: Value<'_>) -> Option<Value<'_>> {
+    if transformer == Transformer::Len {
+        return Some(Value::Int(match &value {
+            Value::Str(text) => text.len() as i64,
+            Value::Strs(items) => items.len() as i64,
+            Value::Ips(items) => items.len() as i64,
+            Value::Int(_) | Value::Bool(_) | Value::Ip(_) => 1,
+        }));
+    }
+    Some(match value {
+        Value::Str(text) => Value::Str(transform_str(transformer, text)?),
+        Value::Strs(items) => Value::Strs(
+            items
+                .into_iter()
+                .filter_map(|item| transform_str(transformer, item))
+                .collect(),
+        ),
+        other => Value::Str(transform_str(transformer, Cow::Owned(other.render()))?),
+    })
+}
+
+/// A byte trie for "starts with any of" and path-prefix matching.
+#[derive(Debug, Default)]
+pub(crate) struct PrefixTrie {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Default)]
+struct TrieNode {
+    children: Vec<(u8, u32)>,
+    terminal: bool,
+}
+
+impl PrefixTrie {
+    fn new(prefixes: impl IntoIterator<Item = String>) -> PrefixTrie {
+        let mut trie = PrefixTrie {
+            nodes: vec![TrieNode::default()],
+        };
+        for prefix in prefixes {
+            let mut node = 0usize;
+            for byte in prefix.bytes() {
+                node = match trie.nodes[node].children.iter().find(|(b, _)| *b == byte) {
+                    Some((_, child)) => *child as usize,
+                    None => {
+                        trie.nodes.push(TrieNode::default());
+                        let child = trie.nodes.len() - 1;
+                        trie.nodes[node].children.push((byte, child as u32));
+                        child
+                    }
+                };
+            }
+            trie.nodes[node].terminal = true;
+        }
+        trie
+    }
+
+    /// Calls `accept(length)` for every stored prefix of `text`; true if one is accepted.
+    fn any_prefix(&self, text: &str, accept: impl Fn(usize) -> bool) -> bool {
+        let mut node = 0usize;
+        if self.nodes[0].terminal && accept(0) {
+            return true;
+        }
+        for (length, byte) in text.bytes().enumerate() {
+            match self.nodes[node].children.iter().find(|(b, _)| *b == byte) {
+                Some((_, child)) => node = *child as usize,
+                None => return false,
+            }
+            if self.nodes[node].terminal && accept(length + 1) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// What a check tests a value against.
+pub(crate) enum Test {
+    Exists,
+    StrEq(String),
+    StrSet(HashSet<String>),
+    StrCmp(Op, String),
+    IntSet(HashSet<i64>),
+    IntCmp(Op, i64),
+    Bool(bool),
+    Nets(Vec<(IpAddr, u8)>),
+    Contains(String),
+    IContains(String),
+    ContainsAny(AhoCorasick),
+    BContains(Vec<u8>),
+    StartsWith(String),
+    BStartsWith(Vec<u8>),
+    Prefixes(PrefixTrie),
+    EndsWith(String),
+    Glob(globset::GlobMatcher),
+    Regex(regex::Regex),
+    PMatch(PrefixTrie),
+    Field(Op, FieldRef),
+}
+
+/// One field check.
+pub(crate) struct Check {
+    pub field: FieldRef,
+    pub test: Test,
+    /// `!=`: the test is negated per value, but an absent field still fails.
+    pub negate: bool,
+}
+
+/// A compiled condition.
+pub(crate) enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Const(bool),
+    EventType(KindSet),
+    Check(Box<Check>),
+}
+
+impl Node {
+    pub fn eval(&self, event: &Event) -> bool {
+        match self {
+            Node::And(children) => children.iter().all(|child| child.eval(event)),
+            Node::Or(children) => children.iter().any(|child| child.eval(event)),
+            Node::Not(child) => !child.eval(event),
+            Node::Const(value) => *value,
+            Node::EventType(kinds) => kinds.contains(event.kind),
+            Node::Check(check) => check.eval(event),
+        }
+    }
+
+    /// Event kinds for which the node may be true, and may be false (Falco derives a rule's
+    /// `evt.type` set the same way, pushing negation down with De Morgan's laws).
+    pub fn kinds(&self) -> (KindSet, KindSet) {
+        let every = KindSet::every_kind();
+        match self {
+            Node::And(children) => children.iter().fold((every, KindSet::NONE), |acc, child| {
+                let (may_true, may_false) = child.kinds();
+                (acc.0.intersect(may_true), acc.1.union(may_false))
+            }),
+            Node::Or(children) => children.iter().fold((KindSet::NONE, every), |acc, child| {
+                let (may_true, may_false) = child.kinds();
+                (acc.0.union(may_true), acc.1.intersect(may_false))
+            }),
+            Node::Not(child) => {
+                let (may_true, may_false) = child.kinds();
+                (may_false, may_true)
+            }
+            Node::Const(true) => (every, KindSet::NONE),
+            Node::Const(false) => (KindSet::NONE, every),
+            Node::EventType(kinds) => (*kinds, kinds.complement()),
+            Node::Check(_) => (every, every),
+        }
+    }
+
+    /// Every field the node reads, in order of first use.
+    pub fn fields<'n>(&'n self, out: &mut Vec<&'n FieldRef>) {
+        match self {
+            Node::And(children) | Node::Or(children) => {
+                children.iter().for_each(|child| child.fields(out))
+            }
+            Node::Not(child) => child.fields(out),
+            Node::Const(_) | Node::EventType(_) => {}
+            Node::Check(check) => {
+                for field in [
+                    Some(&check.field),
+                    match &check.test {
+                        Test::Field(_, other) => Some(other),
+                        _ => None,
+                    },
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if !out.iter().any(|seen| seen.display == field.display) {
+                        out.push(field);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn compare<T: PartialOrd>(op: Op, left: T, right: T) -> bool {
+    match op {
+        Op::Eq => left == right,
+        Op::Ne => left != right,
+        Op::Lt => left < right,
+        Op::Le => left <= right,
+        Op::Gt => left > right,
+        Op::Ge => left >= right,
+        _ => false,
+    }
+}
+
+fn in_net(address: IpAddr, (network, prefix): (IpAddr, u8)) -> bool {
+    match (address, network) {
+        (IpAddr::V4(address), IpAddr::V4(network)) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix))
+            };
+            u32::from(address) & mask == u32::from(network) & mask
+        }
+        (IpAddr::V6(address), IpAddr::V6(network)) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix))
+            };
+            u128::from(address) & mask == u128::from(network) & mask
+        }
+        _ => false,
+    }
+}
+
+fn path_boundary(text: &str, length: usize) -> bool {
+    length == text.len() || text.as_bytes()[length] == b'/' || text[..length].ends_with('/')
+}
+
+impl Check {
+    fn eval(&self, event: &Event) -> bool {
+        if let Test::Exists = self.test {
+            return self.field.extract(event).is_some();
+        }
+        let Some(value) = self.field.extract(event) else {
+            return false;
+        };
+        let other = match &self.test {
+            Test::Field(_, other) => match other.extract(event) {
+                Some(other) => Some(other),
+                None => return false,
+            },
+            _ => None,
+        };
+        let test_one = |value: &Value<'_>| self.test_value(value, other.as_ref()) != self.negate;
+        match &value {
+            Value::Strs(items) => items
+                .iter()
+                .any(|item| test_one(&Value::Str(Cow::Borrowed(item)))),
+            Value::Ips(items) => items.iter().any(|item| test_one(&Value::Ip(*item))),
+            single => test_one(single),
+        }
+    }
+
+    fn test_value(&self, value: &Value<'_>, other: Option<&Value<'_>>) -> bool {
+        match (value, &self.test) {
+            (Value::Int(number), Test::IntSet(set)) => set.contains(number),
+            (Value::Int(number), Test::IntCmp(op, right)) => compare(*op, *number, *right),
+            (Value::Bool(flag), Test::Bool(right)) => flag == right,
+            (Value::Ip(address), Test::Nets(nets)) => nets.iter().any(|net| in_net(*address, *net)),
+            (Value::Str(text), test) => self.test_str(text, test, other),
+            (other_value, test) => self.test_str(&other_value.render(), test, other),
+        }
+    }
+
+    fn test_str(&self, text: &str, test: &Test, other: Option<&Value<'_>>) -> bool {
+        match test {
+            Test::Exists => true,
+            Test::StrEq(right) => text == right,
+            Test::StrSet(set) => set.contains(text),
+            Test::StrCmp(op, right) => compare(*op, text, right.as_str()),
+            Test::IntSet(set) => parse_int(text).is_some_and(|number| set.contains(&number)),
+            Test::IntCmp(op, right) => {
+                parse_int(text).is_some_and(|number| compare(*op, number, *right))
+            }
+            Test::Bool(right) => text == if *right { "true" } else { "false" },
+            Test::Nets(nets) => text
+                .parse::<IpAddr>()
+                .is_ok_and(|address| nets.iter().any(|net| in_net(address, *net))),
+            Test::Contains(needle) => text.contains(needle.as_str()),
+            Test::IContains(needle) => text.to_lowercase().contains(needle.as_str()),
+            Test::ContainsAny(automaton) => automaton.is_match(text),
+            Test::BContains(needle) => text
+                .as_bytes()
+                .windows(needle.len().max(1))
+                .any(|window| window == needle.as_slice()),
+            Test::StartsWith(prefix) => text.starts_with(prefix.as_str()),
+            Test::BStartsWith(prefix) => text.as_bytes().starts_with(prefix),
+            Test::Prefixes(trie) => trie.any_prefix(text, |_| true),
+            Test::EndsWith(suffix) => text.ends_with(suffix.as_str()),
+            Test::Glob(glob) => glob.is_match(text),
+            Test::Regex(regex) => regex.is_match(text),
+            Test::PMatch(trie) => trie.any_prefix(text, |length| path_boundary(text, length)),
+            Test::Field(op, _) => {
+                let Some(other) = other else { return false };
+                let values: Vec<String> = match other {
+                    Value::Strs(items) => items.iter().map(|item| item.to_string()).collect(),
+                    single => vec![single.render()],
+                };
+                values.iter().any(|right| match op {
+                    Op::Contains => text.contains(right.as_str()),
+                    Op::IContains => text.to_lowercase().contains(&right.to_lowercase()),
+                    Op::StartsWith => text.starts_with(right.as_str()),
+                    Op::EndsWith => text.ends_with(right.as_str()),
+                    Op::In | Op::Intersects | Op::Eq => text == right,
+                    Op::Ne => text != right,
+                    _ => match (parse_int(text), parse_int(right)) {
+                        (Some(left), Some(right)) => compare(*op, left, right),
+                        _ => compare(*op, text, right.as_str()),
+                    },
+                })
+            }
+        }
+    }
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        return i64::from_str_radix(hex, 16).ok();
+    }
+    text.parse::<i64>().ok()
+}
+
+fn parse_net(text: &str) -> Option<(IpAddr, u8)> {
+    match text.split_once('/') {
+        Some((address, prefix)) => {
+            let address: IpAddr = address.parse().ok()?;
+            let prefix: u8 = prefix.parse().ok()?;
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            (prefix <= max).then_some((address, prefix))
+        }
+        None => {
+            let address: IpAddr = text.parse().ok()?;
+            Some((address, if address.is_ipv4() { 32 } else { 128 }))
+        }
+    }
+}
+
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(&text[index..index + 2], 16).ok())
+        .collect()
+}
+
+/// An error while compiling a condition, at a byte offset of its text.
+#[derive(Debug)]
+pub(crate) struct CompileError {
+    pub kind: ErrorKind,
+    pub offset: usize,
+    pub message: String,
+}
+
+fn error(kind: ErrorKind, offset: usize, message: String) -> CompileError {
+    CompileError {
+        kind,
+        offset,
+        message,
+    }
+}
+
+/// Resolves a parsed field against the field table.
+pub(crate) fn resolve_field(field: &FieldExpr) -> Result<FieldRef, CompileError> {
+    let Some((def, dotted_key)) = fields::lookup(&field.name) else {
+        return Err(error(
+            ErrorKind::UnknownField,
+            field.at,
+            format!("unknown field '{}'", field.name),
+        ));
+    };
+    let written_arg = field.arg.clone().or(dotted_key);
+    let arg = match (def.arg, written_arg) {
+        (ArgSpec::None, None) => FieldArg::None,
+        (ArgSpec::None, Some(_)) => {
+            return Err(error(
+                ErrorKind::UnknownField,
+                field.at,
+                format!("field '{}' does not take an argument", def.name),
+            ));
+        }
+        (ArgSpec::OptionalIndex, None) => FieldArg::None,
+        (ArgSpec::OptionalIndex, Some(text)) => match text.parse::<usize>() {
+            Ok(index) => FieldArg::Index(index),
+            Err(_) => {
+                return Err(error(
+                    ErrorKind::InvalidOperand,
+                    field.at,
+                    format!(
+                        "field '{}' needs a numeric argument, not '{text}'",
+                        def.name
+                    ),
+                ));
+            }
+        },
+        (ArgSpec::Key, Some(key)) => FieldArg::Key(key),
+        (ArgSpec::Key, None) => {
+            return Err(error(
+                ErrorKind::InvalidOperand,
+                field.at,
+                format!("field '{}' needs an argument", def.name),
+            ));
+        }
+    };
+    let mut display = field.name.clone();
+    if let Some(arg) = &field.arg {
+        display = format!("{display}[{arg}]");
+    }
+    for transformer in &field.transformers {
+        let name = format!("{transformer:?}").to_lowercase();
+        display = format!("{name}({display})");
+    }
+    Ok(FieldRef {
+        def,
+        arg,
+        transformers: field.transformers.clone(),
+        display,
+    })
+}
+
+/// What the compiler needs from the rule set: lists (already expanded) by name.
+pub(crate) trait Resolver {
+    /// The items of a visible list, marking it used.
+    fn list(&self, name: &str) -> Option<&[String]>;
+}
+
+fn expand_items(items: &[(String, usize)], resolver: &dyn Resolver) -> Vec<String> {
+    let mut values = Vec::new();
+    for (item, _) in items {
+        match resolver.list(item) {
+            Some(list) => values.extend(list.iter().cloned()),
+            None => values.push(item.clone()),
+        }
+    }
+    values
+}
+
+/// Compiles a macro-free expression (macros are expanded by the caller, which knows where
+/// each macro's text comes from).
+pub(crate) fn compile_compare(
+    field: &FieldExpr,
+    op: Op,
+    rhs: &Rhs,
+    resolver: &dyn Resolver,
+) -> Result<Node, CompileError> {
+    let field_ref = resolve_field(field)?;
+    let ty = field_ref.ty();
+    let (values, value_at): (Vec<String>, usize) = match rhs {
+        Rhs::Field(other) => {
+            let other = resolve_field(other)?;
+            if matches!(
+                op,
+                Op::Regex | Op::Glob | Op::IGlob | Op::PMatch | Op::BContains | Op::BStartsWith
+            ) {
+                return Err(error(
+                    ErrorKind::InvalidOperand,
+                    field.at,
+                    format!("operator '{}' cannot compare two fields", op.as_str()),
+                ));
+            }
+            let negate = op == Op::Ne;
+            return Ok(Node::Check(Box::new(Check {
+                field: field_ref,
+                test: Test::Field(if negate { Op::Eq } else { op }, other),
+                negate,
+            })));
+        }
+        Rhs::Value { text, at } => (vec![text.clone()], *at),
+        Rhs::List { items } => (
+            expand_items(items, resolver),
+            items.first().map_or(field.at, |(_, at)| *at),
+        ),
+        Rhs::ListRef { name, at } => match resolver.list(name) {
+            Some(list) => (list.to_vec(), *at),
+            None => {
+                return Err(error(
+                    ErrorKind::UnknownList,
+                    *at,
+                    format!("undefined list '{name}'"),
+                ));
+            }
+        },
+    };
+    if op.takes_list() && matches!(rhs, Rhs::Value { .. }) {
+        return Err(error(
+            ErrorKind::Syntax,
+            value_at,
+            format!("operator '{}' needs a list", op.as_str()),
+        ));
+    }
+    if !op.takes_list() && values.len() != 1 {
+        return Err(error(
+            ErrorKind::Syntax,
+            value_at,
+            format!("operator '{}' needs a single value", op.as_str()),
+        ));
+    }
+    // Event types compile to a kind set, which also feeds the rule index.
+    if field_ref.def.name == "evt.type" && field_ref.transformers.is_empty() {
+        let kinds = values
+            .iter()
+            .filter_map(|name| EventKind::from_name(name))
+            .fold(KindSet::NONE, |set, kind| set.union(KindSet::of(&[kind])));
+        match op {
+            Op::Eq | Op::In | Op::Intersects => return Ok(Node::EventType(kinds)),
+            Op::Ne => return Ok(Node::Not(Box::new(Node::EventType(kinds)))),
+            _ => {}
+        }
+    }
+    let bad_value = |value: &str| {
+        error(
+            ErrorKind::InvalidOperand,
+            value_at,
+            format!(
+                "value '{value}' is not valid for field '{}'",
+                field_ref.display
+            ),
+        )
+    };
+    let unsupported = || {
+        error(
+            ErrorKind::InvalidOperand,
+            field.at,
+            format!(
+                "operator '{}' is not supported for field '{}'",
+                op.as_str(),
+                field_ref.display
+            ),
+        )
+    };
+    let negate = op == Op::Ne;
+    let test = match ty {
+        FieldType::Int => {
+            let mut numbers = HashSet::new();
+            for value in &values {
+                numbers.insert(parse_int(value).ok_or_else(|| bad_value(value))?);
+            }
+            match op {
+                Op::Eq | Op::Ne | Op::In | Op::Intersects => Test::IntSet(numbers),
+                Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+                    Test::IntCmp(op, numbers.into_iter().next().unwrap_or_default())
+                }
+                _ => return Err(unsupported()),
+            }
+        }
+        FieldType::Bool => {
+            let value = values[0].to_ascii_lowercase();
+            let flag = match value.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad_value(&values[0])),
+            };
+            match op {
+                Op::Eq | Op::Ne => Test::Bool(flag),
+                _ => return Err(unsupported()),
+            }
+        }
+        FieldType::Ip | FieldType::IpNet => {
+            let mut nets = Vec::new();
+            for value in &values {
+                nets.push(parse_net(value).ok_or_else(|| bad_value(value))?);
+            }
+            match op {
+                Op::Eq | Op::Ne | Op::In | Op::Intersects => Test::Nets(nets),
+                _ => return Err(unsupported()),
+            }
+        }
+        FieldType::Str => {
+            let value = values.first().cloned().unwrap_or_default();
+            match op {
+                Op::Eq | Op::Ne => Test::StrEq(value),
+                Op::In | Op::Intersects => Test::StrSet(values.into_iter().collect()),
+                Op::Lt | Op::Le | Op::Gt | Op::Ge => Test::StrCmp(op, value),
+                Op::Contains => Test::Contains(value),
+                Op::IContains => Test::IContains(value.to_lowercase()),
+                Op::StartsWith => Test::StartsWith(value),
+                Op::EndsWith => Test::EndsWith(value),
+                Op::BContains => {
+                    Test::BContains(parse_hex(&value).ok_or_else(|| bad_value(&value))?)
+                }
+                Op::BStartsWith => {
+                    Test::BStartsWith(parse_hex(&value).ok_or_else(|| bad_value(&value))?)
+                }
+                Op::Glob | Op::IGlob => {
+                    let glob = globset::GlobBuilder::new(&value)
+                        .case_insensitive(op == Op::IGlob)
+                        .literal_separator(false)
+                        .build()
+                        .map_err(|glob_error| {
+                            error(
+                                ErrorKind::InvalidOperand,
+                                value_at,
+                                format!("invalid glob: {glob_error}"),
+                            )
+                        })?;
+                    Test::Glob(glob.compile_matcher())
+                }
+                Op::Regex => {
+                    // RE2 full-match semantics, as libsinsp uses.
+                    let regex =
+                        regex::Regex::new(&format!("^(?:{value})$")).map_err(|regex_error| {
+                            error(
+                                ErrorKind::InvalidOperand,
+                                value_at,
+                                format!("invalid regex: {regex_error}"),
+                            )
+                        })?;
+                    Test::Regex(regex)
+                }
+                Op::PMatch => Test::PMatch(PrefixTrie::new(values.into_iter().map(|path| {
+                    if path.len() > 1 {
+                        path.trim_end_matches('/').to_owned()
+                    } else {
+                        path
+                    }
+                }))),
+            }
+        }
+    };
+    Ok(Node::Check(Box::new(Check {
+        field: field_ref,
+        test,
+        negate,
+    })))
+}
+
+/// Rewrites `or` nodes: checks of one field with `=`/`in`, `contains` or `startswith` merge
+/// into one hash set, Aho-Corasick automaton or prefix trie, and constants fold away.
+pub(crate) fn optimize(node: Node) -> Node {
+    match node {
+        Node::And(children) => {
+            let mut kept = Vec::new();
+            for child in children.into_iter().map(optimize) {
+                match child {
+                    Node::Const(true) => {}
+                    Node::Const(false) => return Node::Const(false),
+                    Node::And(inner) => kept.extend(inner),
+                    other => kept.push(other),
+                }
+            }
+            match kept.len() {
+                0 => Node::Const(true),
+                1 => kept.remove(0),
+                _ => Node::And(kept),
+            }
+        }
+        Node::Or(children) => {
+            let mut kept: Vec<Node> = Vec::new();
+            let mut kinds: Option<KindSet> = None;
+            for child in children.into_iter().map(optimize) {
+                match child {
+                    Node::Const(false) => {}
+                    Node::Const(true) => return Node::Const(true),
+                    Node::Or(inner) => kept.extend(inner),
+                    Node::EventType(set) => kinds = Some(kinds.unwrap_or(KindSet::NONE).union(set)),
+                    other => kept.push(other),
+                }
+            }
+            if let Some(kinds) = kinds {
+                kept.insert(0, Node::EventType(kinds));
+            }
+            let kept = merge_checks(kept);
+            match kept.len() {
+                0 => Node::Const(false),
+                1 => kept.into_iter().next().unwrap_or(Node::Const(false)),
+                _ => Node::Or(kept),
+            }
+        }
+        Node::Not(child) => match optimize(*child) {
+            Node::Const(value) => Node::Const(!value),
+            Node::Not(inner) => *inner,
+            other => Node::Not(Box::new(other)),
+        },
+        other => other,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Equal,
+    Contains,
+    Prefix,
+}
+
+fn group_of(check: &Check) -> Option<Group> {
+    if check.negate || check.field.ty() != FieldType::Str {
+        return None;
+    }
+    match check.test {
+        Test::StrEq(_) | Test::StrSet(_) => Some(Group::Equal),
+        Test::Contains(_) => Some(Group::Contains),
+        Test::StartsWith(_) => Some(Group::Prefix),
+        _ => None,
+    }
+}
+
+fn merge_checks(children: Vec<Node>) -> Vec<Node> {
+    let mut groups: HashMap<(String, u8), (FieldRef, Vec<String>)> = HashMap::new();
+    let mut order: Vec<(String, u8)> = Vec::new();
+    let mut kept = Vec::new();
+    for child in children {
+        let Node::Check(check) = child else {
+            kept.push(child);
+            continue;
+        };
+        let Some(group) = group_of(&check) else {
+            kept.push(Node::Check(check));
+            continue;
+        };
+        let key = (check.field.display.clone(), group as u8);
+        let entry = groups.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            (check.field.clone(), Vec::new())
+        });
+        match check.test {
+            Test::StrEq(value) | Test::Contains(value) | Test::StartsWith(value) => {
+                entry.1.push(value)
+            }
+            Test::StrSet(values) => entry.1.extend(values),
+            _ => {}
+        }
+    }
+    for key in order {
+        let Some((field, values)) = groups.remove(&key) else {
+            continue;
+        };
+        let test = match key.1 {
+            tag if tag == Group::Equal as u8 => {
+                if values.len() == 1 {
+                    Test::StrEq(values.into_iter().next().unwrap_or_default())
+                } else {
+                    Test::StrSet(values.into_iter().collect())
+                }
+            }
+            tag if tag == Group::Contains as u8 => {
+                if values.len() == 1 {
+                    Test::Contains(values.into_iter().next().unwrap_or_default())
+                } else {
+                    match AhoCorasick::new(&values) {
+                        Ok(automaton) => Test::ContainsAny(automaton),
+                        // Building can only fail on size limits; keep the checks unmerged.
+                        Err(_) => {
+                            for value in values {
+                                kept.push(Node::Check(Box::new(Check {
+                                    field: field.clone(),
+                                    test: Test::Contains(value),
+                                    negate: false,
+                                })));
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
+            _ => {
+                if values.len() == 1 {
+                    Test::StartsWith(values.into_iter().next().unwrap_or_default())
+                } else {
+                    Test::Prefixes(PrefixTrie::new(values))
+                }
+            }
+        };
+        kept.push(Node::Check(Box::new(Check {
+            field,
+            test,
+            negate: false,
+        })));
+    }
+    kept
+}
+
+/// Expression walker used for macro and list reference discovery.
+pub(crate) fn references<'e>(
+    expr: &'e Expr,
+    macros: &mut Vec<(&'e str, usize)>,
+    lists: &mut Vec<&'e str>,
+) {
+    match expr {
+        Expr::And(children) | Expr::Or(children) => {
+            for child in children {
+                references(child, macros, lists);
+            }
+        }
+        Expr::Not(child) => references(child, macros, lists),
+        Expr::Macro { name, at } => macros.push((name, *at)),
+        Expr::Exists { .. } => {}
+        Expr::Compare { rhs, .. } => match rhs {
+            Rhs::List { items } => lists.extend(items.iter().map(|(item, _)| item.as_str())),
+            Rhs::ListRef { name, .. } => lists.push(name),
+            Rhs::Value { .. } | Rhs::Field(_) => {}
+        },
+    }
+}

@@ -1,0 +1,191 @@
+//! The engine: evaluates every rule indexed under an event's kind, then applies per-rule
+//! deduplication and rate limits.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use palisade_event::{Event, EventKind};
+
+use crate::ruleset::{Priority, RuleSet};
+
+/// Alert throttling for one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    /// An alert whose rendered output equals one raised by the same rule less than this many
+    /// nanoseconds earlier (by event time) is suppressed; 0 disables deduplication.
+    pub dedupe_window_ns: u64,
+    /// At most this many alerts per second of event time (token bucket, burst of the same
+    /// size); `None` means unlimited.
+    pub max_per_second: Option<u32>,
+}
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle {
+            dedupe_window_ns: 0,
+            max_per_second: None,
+        }
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Throttling for rules without their own entry.
+    pub default_throttle: Throttle,
+    /// Throttling by rule name.
+    pub rule_throttles: HashMap<String, Throttle>,
+}
+
+/// A rule that matched an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// The rule's name.
+    pub rule: String,
+    /// The rule's priority.
+    pub priority: Priority,
+    /// The rule's tags.
+    pub tags: Vec<String>,
+    /// The rendered output.
+    pub output: String,
+    /// Every field the condition and output use, with its value (`<NA>` when absent), as the
+    /// alert's evidence.
+    pub fields: Vec<(String, String)>,
+    /// Time of the event, nanoseconds since the epoch.
+    pub timestamp_ns: u64,
+}
+
+#[derive(Debug, Default)]
+struct RuleState {
+    throttle: Throttle,
+    last_seen: HashMap<u64, u64>,
+    tokens: f64,
+    last_refill_ns: u64,
+    suppressed: u64,
+}
+
+/// Evaluates a [`RuleSet`] against events.
+pub struct Engine {
+    rule_set: RuleSet,
+    by_kind: Vec<Vec<usize>>,
+    state: Vec<RuleState>,
+}
+
+impl Engine {
+    /// Builds the per-kind index of the rule set's active rules.
+    pub fn new(rule_set: RuleSet, config: &EngineConfig) -> Engine {
+        let mut by_kind = vec![Vec::new(); EventKind::ALL.len()];
+        let mut state = Vec::new();
+        for (compiled_index, compiled) in rule_set.compiled.iter().enumerate() {
+            for kind in compiled.kinds.kinds() {
+                by_kind[kind.index()].push(compiled_index);
+            }
+            let name = &rule_set.rules[compiled.rule_index].name;
+            let throttle = config
+                .rule_throttles
+                .get(name)
+                .copied()
+                .unwrap_or(config.default_throttle);
+            state.push(RuleState {
+                throttle,
+                tokens: f64::from(throttle.max_per_second.unwrap_or(0)),
+                ..RuleState::default()
+            });
+        }
+        Engine {
+            rule_set,
+            by_kind,
+            state,
+        }
+    }
+
+    /// The rules the engine runs.
+    pub fn rule_set(&self) -> &RuleSet {
+        &self.rule_set
+    }
+
+    /// Evaluates every rule indexed for the event's kind and appends an alert for each rule
+    /// that matches (all of them, not only the first) and is not throttled.
+    pub fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {
+        for &compiled_index in &self.by_kind[event.kind.index()] {
+            let compiled = &self.rule_set.compiled[compiled_index];
+            if !compiled.node.eval(event) {
+                continue;
+            }
+            let output = compiled.output.render(event);
+            if !admit(&mut self.state[compiled_index], &output, event.timestamp_ns) {
+                continue;
+            }
+            let rule = &self.rule_set.rules[compiled.rule_index];
+            let fields = compiled
+                .evidence
+                .iter()
+                .map(|field| {
+                    let value = field
+                        .extract(event)
+                        .map_or_else(|| "<NA>".to_owned(), |value| value.render());
+                    (field.display.clone(), value)
+                })
+                .collect();
+            alerts.push(Alert {
+                rule: rule.name.clone(),
+                priority: rule.priority,
+                tags: rule.tags.clone(),
+                output,
+                fields,
+                timestamp_ns: event.timestamp_ns,
+            });
+        }
+    }
+
+    /// Alerts suppressed so far by deduplication or rate limits, by rule name.
+    pub fn suppressed(&self) -> Vec<(&str, u64)> {
+        self.rule_set
+            .compiled
+            .iter()
+            .zip(&self.state)
+            .filter(|(_, state)| state.suppressed > 0)
+            .map(|(compiled, state)| {
+                (
+                    self.rule_set.rules[compiled.rule_index].name.as_str(),
+                    state.suppressed,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Applies a rule's dedupe window and token bucket; true when the alert may be raised.
+fn admit(state: &mut RuleState, output: &str, now_ns: u64) -> bool {
+    let throttle = state.throttle;
+    if throttle.dedupe_window_ns > 0 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        output.hash(&mut hasher);
+        let key = hasher.finish();
+        if let Some(&seen_ns) = state.last_seen.get(&key)
+            && now_ns.saturating_sub(seen_ns) < throttle.dedupe_window_ns
+        {
+            state.suppressed += 1;
+            return false;
+        }
+        // Bound memory: drop entries whose window has passed once the map grows.
+        if state.last_seen.len() >= 4096 {
+            state
+                .last_seen
+                .retain(|_, seen_ns| now_ns.saturating_sub(*seen_ns) < throttle.dedupe_window_ns);
+        }
+        state.last_seen.insert(key, now_ns);
+    }
+    if let Some(per_second) = throttle.max_per_second {
+        let capacity = f64::from(per_second);
+        let elapsed_s = now_ns.saturating_sub(state.last_refill_ns) as f64 / 1e9;
+        state.tokens = (state.tokens + elapsed_s * capacity).min(capacity);
+        state.last_refill_ns = state.last_refill_ns.max(now_ns);
+        if state.tokens < 1.0 {
+            state.suppressed += 1;
+            return false;
+        }
+        state.tokens -= 1.0;
+    }
+    true
+}

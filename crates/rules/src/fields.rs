@@ -1,0 +1,1898 @@
+//! The field table: every field a condition or output may use, its type, which event kinds
+//! supply it, and how to extract it from a [`palisade_event::Event`].
+//!
+//! The table is data, not code paths: adding a field (or a source such as Kubernetes audit
+//! `ka.*`) is one more [`FieldDef`] row. A field that no event kind supplies yet is still
+//! listed, so that Falco rules using it load; it then extracts as absent, and a check on an
+//! absent field is false, as in Falco.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use palisade_event::{Event, EventKind, Fd, FdKind, Payload, Protocol, Socket};
+
+/// The type of a field's values, which decides how literal values are parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldType {
+    /// Text.
+    Str,
+    /// A signed integer (pids, ports, times in nanoseconds, ...).
+    Int,
+    /// `true` / `false`.
+    Bool,
+    /// An IP address; literals may also be CIDR networks (matching addresses inside).
+    Ip,
+    /// An IP address compared against CIDR networks (`fd.net = 10.0.0.0/8`).
+    IpNet,
+}
+
+/// Whether and how a field takes a `[argument]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArgSpec {
+    /// No argument.
+    None,
+    /// An optional numeric index (`proc.aname`, `proc.aname[2]`).
+    OptionalIndex,
+    /// A required key, which may also follow a dot (`evt.arg.flags`, `evt.arg[flags]`).
+    Key,
+}
+
+/// A field argument after parsing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum FieldArg {
+    None,
+    Index(usize),
+    Key(String),
+}
+
+/// An extracted value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value<'e> {
+    Str(Cow<'e, str>),
+    Int(i64),
+    Bool(bool),
+    Ip(IpAddr),
+    /// Several values; a check holds when it holds for any of them.
+    Strs(Vec<Cow<'e, str>>),
+    /// Several addresses; a check holds when it holds for any of them.
+    Ips(Vec<IpAddr>),
+}
+
+impl Value<'_> {
+    /// The value as output templates print it.
+    pub fn render(&self) -> String {
+        match self {
+            Value::Str(text) => text.to_string(),
+            Value::Int(number) => number.to_string(),
+            Value::Bool(flag) => flag.to_string(),
+            Value::Ip(address) => address.to_string(),
+            Value::Strs(items) => items.join(","),
+            Value::Ips(addresses) => addresses
+                .iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+/// A set of event kinds as a bit mask indexed by [`EventKind::index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct KindSet(pub u64);
+
+impl KindSet {
+    pub const ALL: KindSet = KindSet(u64::MAX);
+    pub const NONE: KindSet = KindSet(0);
+
+    pub const fn of(kinds: &[EventKind]) -> KindSet {
+        let mut bits = 0u64;
+        let mut index = 0;
+        while index < kinds.len() {
+            bits |= 1 << (kinds[index] as usize);
+            index += 1;
+        }
+        KindSet(bits)
+    }
+
+    pub fn contains(self, kind: EventKind) -> bool {
+        self.0 & (1 << kind.index()) != 0
+    }
+
+    pub fn union(self, other: KindSet) -> KindSet {
+        KindSet(self.0 | other.0)
+    }
+
+    pub fn intersect(self, other: KindSet) -> KindSet {
+        KindSet(self.0 & other.0)
+    }
+
+    pub fn complement(self) -> KindSet {
+        KindSet(!self.0 & KindSet::every_kind().0)
+    }
+
+    pub fn every_kind() -> KindSet {
+        KindSet(if EventKind::ALL.len() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << EventKind::ALL.len()) - 1
+        })
+    }
+
+    pub fn is_every_kind(self) -> bool {
+        self.0 & KindSet::every_kind().0 == KindSet::every_kind().0
+    }
+
+    pub fn kinds(self) -> impl Iterator<Item = EventKind> {
+        EventKind::ALL
+            .iter()
+            .copied()
+            .filter(move |kind| self.contains(*kind))
+    }
+}
+
+use EventKind as K;
+
+const OPEN: KindSet = KindSet::of(&[K::Open, K::Openat, K::Openat2, K::Creat]);
+const NET: KindSet = KindSet::of(&[
+    K::Connect,
+    K::Accept,
+    K::Accept4,
+    K::Bind,
+    K::Listen,
+    K::Sendto,
+    K::Sendmsg,
+]);
+const DUP: KindSet = KindSet::of(&[K::Dup, K::Dup2, K::Dup3]);
+const SOCK: KindSet = KindSet(NET.0 | DUP.0);
+const FD: KindSet = KindSet(OPEN.0 | NET.0 | DUP.0 | KindSet::of(&[K::MemfdCreate]).0);
+const FS_PATH: KindSet = KindSet::of(&[
+    K::Unlink,
+    K::Unlinkat,
+    K::Mkdir,
+    K::Mkdirat,
+    K::Chmod,
+    K::Fchmod,
+    K::Fchmodat,
+    K::Chown,
+    K::Lchown,
+    K::Fchown,
+    K::Fchownat,
+    K::Rename,
+    K::Renameat,
+    K::Renameat2,
+    K::Link,
+    K::Linkat,
+    K::Symlink,
+    K::Symlinkat,
+    K::Chroot,
+    K::Umount,
+    K::Umount2,
+    K::Mount,
+]);
+
+/// One row of the field table.
+pub(crate) struct FieldDef {
+    /// The Falco field name.
+    pub name: &'static str,
+    /// Type of the values.
+    pub ty: FieldType,
+    /// Argument form.
+    pub arg: ArgSpec,
+    /// Event kinds that supply the field; others extract it as absent.
+    pub kinds: KindSet,
+    /// What the field means.
+    pub desc: &'static str,
+    /// Extracts the value.
+    pub extract: for<'e> fn(&'e Event, &FieldArg) -> Option<Value<'e>>,
+}
+
+macro_rules! field {
+    ($name:literal, $ty:ident, $arg:ident, $kinds:expr, $desc:literal, $extract:expr) => {
+        FieldDef {
+            name: $name,
+            ty: FieldType::$ty,
+            arg: ArgSpec::$arg,
+            kinds: $kinds,
+            desc: $desc,
+            extract: $extract,
+        }
+    };
+}
+
+fn s(text: &str) -> Option<Value<'_>> {
+    Some(Value::Str(Cow::Borrowed(text)))
+}
+
+fn owned<'e>(text: String) -> Option<Value<'e>> {
+    Some(Value::Str(Cow::Owned(text)))
+}
+
+fn int<'e>(number: impl Into<i64>) -> Option<Value<'e>> {
+    Some(Value::Int(number.into()))
+}
+
+fn non_empty(text: &str) -> Option<Value<'_>> {
+    (!text.is_empty()).then(|| Value::Str(Cow::Borrowed(text)))
+}
+
+fn index(arg: &FieldArg) -> Option<usize> {
+    match arg {
+        FieldArg::Index(index) => Some(*index),
+        _ => None,
+    }
+}
+
+/// The process itself (generation 0) or an ancestor (generation 1 is the parent).
+struct Generation<'e> {
+    pid: u32,
+    name: &'e str,
+    exe: &'e str,
+    exepath: &'e str,
+    args: &'e [String],
+    start_time_ns: u64,
+}
+
+fn generation(event: &Event, generation: usize) -> Option<Generation<'_>> {
+    if generation == 0 {
+        let process = &event.process;
+        return Some(Generation {
+            pid: process.pid,
+            name: &process.name,
+            exe: &process.exe,
+            exepath: &process.exepath,
+            args: &process.args,
+            start_time_ns: process.start_time_ns,
+        });
+    }
+    let ancestor = event.ancestors.get(generation - 1)?;
+    Some(Generation {
+        pid: ancestor.pid,
+        name: &ancestor.name,
+        exe: &ancestor.exe,
+        exepath: &ancestor.exepath,
+        args: &ancestor.args,
+        start_time_ns: ancestor.start_time_ns,
+    })
+}
+
+fn cmdline(name: &str, args: &[String]) -> String {
+    let mut line = name.to_owned();
+    for arg in args {
+        line.push(' ');
+        line.push_str(arg);
+    }
+    line
+}
+
+/// `proc.aname`-style fields: with an index, one generation; without, every ancestor.
+fn ancestry<'e>(
+    event: &'e Event,
+    arg: &FieldArg,
+    pick: fn(&Generation<'e>) -> Value<'e>,
+) -> Option<Value<'e>> {
+    match index(arg) {
+        Some(generation_index) => generation(event, generation_index).map(|g| pick(&g)),
+        None => {
+            let mut values = Vec::new();
+            for generation_index in 1..=event.ancestors.len() {
+                let Some(g) = generation(event, generation_index) else {
+                    break;
+                };
+                match pick(&g) {
+                    Value::Str(text) => values.push(text),
+                    Value::Int(number) => values.push(Cow::Owned(number.to_string())),
+                    _ => {}
+                }
+            }
+            (!values.is_empty()).then_some(Value::Strs(values))
+        }
+    }
+}
+
+/// The ancestor (or the process itself) with a given pid.
+fn by_pid(event: &Event, pid: u32) -> Option<Generation<'_>> {
+    (0..=event.ancestors.len())
+        .filter_map(|index| generation(event, index))
+        .find(|g| g.pid == pid)
+}
+
+fn event_fd(event: &Event) -> Option<&Fd> {
+    match &event.payload {
+        Payload::Open { fd, .. } | Payload::Network { fd } | Payload::Dup { fd, .. } => Some(fd),
+        _ => None,
+    }
+}
+
+fn socket(event: &Event) -> Option<&Socket> {
+    event_fd(event).and_then(|fd| fd.socket.as_ref())
+}
+
+/// Whether the process is the server side of the socket (accepted, bound or listening).
+fn is_server(event: &Event) -> bool {
+    matches!(event.kind, K::Accept | K::Accept4 | K::Bind | K::Listen)
+}
+
+fn ip_value<'e>(address: Option<IpAddr>) -> Option<Value<'e>> {
+    address.map(Value::Ip)
+}
+
+fn local_remote(event: &Event, local: bool) -> (Option<IpAddr>, u16) {
+    match socket(event) {
+        Some(socket) if local => (socket.local_addr, socket.local_port),
+        Some(socket) => (socket.remote_addr, socket.remote_port),
+        None => (None, 0),
+    }
+}
+
+fn client_server(event: &Event, server: bool) -> (Option<IpAddr>, u16) {
+    // The server side is local when this process accepted or bound the socket.
+    local_remote(event, server == is_server(event))
+}
+
+fn port<'e>(address: (Option<IpAddr>, u16)) -> Option<Value<'e>> {
+    address.0.map(|_| Value::Int(i64::from(address.1)))
+}
+
+fn fd_type_name(kind: FdKind) -> &'static str {
+    match kind {
+        FdKind::File => "file",
+        FdKind::Directory => "directory",
+        FdKind::Ipv4 => "ipv4",
+        FdKind::Ipv6 => "ipv6",
+        FdKind::Unix => "unix",
+        FdKind::Pipe => "pipe",
+        FdKind::Netlink => "netlink",
+        FdKind::Memfd => "memfd",
+        FdKind::Other => "other",
+    }
+}
+
+fn fd_type_char(kind: FdKind) -> &'static str {
+    match kind {
+        FdKind::File => "f",
+        FdKind::Directory => "d",
+        FdKind::Ipv4 => "4",
+        FdKind::Ipv6 => "6",
+        FdKind::Unix => "u",
+        FdKind::Pipe => "p",
+        FdKind::Netlink => "n",
+        FdKind::Memfd => "m",
+        FdKind::Other => "o",
+    }
+}
+
+fn fd_name(event: &Event) -> Option<Cow<'_, str>> {
+    let fd = event_fd(event)?;
+    if let Some(socket) = &fd.socket
+        && fd.name.is_empty()
+    {
+        if !socket.unix_path.is_empty() {
+            return Some(Cow::Borrowed(&socket.unix_path));
+        }
+        let (client, server) = (client_server(event, false), client_server(event, true));
+        let render = |(address, port): (Option<IpAddr>, u16)| match address {
+            Some(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+            Some(address) => format!("{address}:{port}"),
+            None => format!(":{port}"),
+        };
+        return Some(Cow::Owned(format!(
+            "{}->{}",
+            render(client),
+            render(server)
+        )));
+    }
+    (!fd.name.is_empty()).then_some(Cow::Borrowed(fd.name.as_str()))
+}
+
+fn path_of(event: &Event) -> Option<&str> {
+    match &event.payload {
+        Payload::Path { path, .. } | Payload::Chown { path, .. } => Some(path),
+        Payload::Link { target, .. } => Some(target),
+        Payload::Mount { target, .. } => Some(target),
+        _ => None,
+    }
+}
+
+fn dirname(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(index) => &path[..index],
+        None => path,
+    }
+}
+
+/// `basename`, as the `basename()` transformer and `fd.filename` compute it.
+pub(crate) fn basename(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(index) => &path[index + 1..],
+        None => path,
+    }
+}
+
+fn image_parts(image: &str) -> (&str, &str, &str) {
+    let (name, digest) = match image.split_once('@') {
+        Some((name, digest)) => (name, digest),
+        None => (image, ""),
+    };
+    // A tag follows the last ':' only if that ':' comes after the last '/' (a registry
+    // port such as `host:5000/x` is not a tag).
+    match name.rfind(':') {
+        Some(colon) if name.rfind('/').is_none_or(|slash| colon > slash) => {
+            (&name[..colon], &name[colon + 1..], digest)
+        }
+        _ => (name, "", digest),
+    }
+}
+
+fn container_str(event: &Event, pick: fn(&palisade_event::Container) -> &str) -> Option<Value<'_>> {
+    match &event.container {
+        Some(container) => non_empty(pick(container)),
+        None => None,
+    }
+}
+
+fn k8s_str(event: &Event, pick: fn(&palisade_event::K8sPod) -> &str) -> Option<Value<'_>> {
+    let pod = event.container.as_ref()?.k8s.as_ref()?;
+    non_empty(pick(pod))
+}
+
+fn elapsed<'e>(event: &Event, since_ns: u64) -> Option<Value<'e>> {
+    (since_ns != 0 && event.timestamp_ns >= since_ns)
+        .then(|| Value::Int((event.timestamp_ns - since_ns) as i64))
+}
+
+fn nonzero_time<'e>(nanoseconds: u64) -> Option<Value<'e>> {
+    (nanoseconds != 0).then_some(Value::Int(nanoseconds as i64))
+}
+
+/// Every field, sorted by name within each class.
+pub(crate) static FIELDS: &[FieldDef] = &[
+    // evt.*
+    field!(
+        "evt.type",
+        Str,
+        None,
+        KindSet::ALL,
+        "System call name",
+        |e, _| s(e.kind.as_str())
+    ),
+    field!(
+        "evt.dir",
+        Str,
+        None,
+        KindSet::ALL,
+        "Direction: '<' (events are reported on exit)",
+        |_, _| s("<")
+    ),
+    field!(
+        "evt.num",
+        Int,
+        None,
+        KindSet::NONE,
+        "Event number (not tracked; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.rawtime",
+        Int,
+        None,
+        KindSet::ALL,
+        "Time in nanoseconds since the epoch",
+        |e, _| int(e.timestamp_ns as i64)
+    ),
+    field!(
+        "evt.time",
+        Str,
+        None,
+        KindSet::ALL,
+        "Time of day, UTC",
+        |e, _| owned(time_of_day(e.timestamp_ns))
+    ),
+    field!(
+        "evt.time.iso8601",
+        Str,
+        None,
+        KindSet::ALL,
+        "Time, ISO 8601",
+        |e, _| owned(iso8601(e.timestamp_ns))
+    ),
+    field!(
+        "evt.datetime",
+        Str,
+        None,
+        KindSet::ALL,
+        "Date and time, UTC",
+        |e, _| owned(iso8601(e.timestamp_ns))
+    ),
+    field!(
+        "evt.hostname",
+        Str,
+        None,
+        KindSet::ALL,
+        "Host name",
+        |e, _| non_empty(&e.hostname)
+    ),
+    field!(
+        "evt.res",
+        Str,
+        None,
+        KindSet::ALL,
+        "SUCCESS or the errno name",
+        |e, _| owned(result_name(e.ret))
+    ),
+    field!(
+        "evt.rawres",
+        Int,
+        None,
+        KindSet::ALL,
+        "Return value",
+        |e, _| int(e.ret)
+    ),
+    field!(
+        "evt.failed",
+        Bool,
+        None,
+        KindSet::ALL,
+        "The call failed",
+        |e, _| Some(Value::Bool(e.ret < 0))
+    ),
+    field!(
+        "evt.source",
+        Str,
+        None,
+        KindSet::ALL,
+        "Event source",
+        |_, _| s("syscall")
+    ),
+    field!(
+        "evt.is_open_read",
+        Bool,
+        None,
+        OPEN,
+        "Opened for reading",
+        |e, _| open_flags(e).map(|f| Value::Bool(f & 3 == 0 || f & 3 == 2))
+    ),
+    field!(
+        "evt.is_open_write",
+        Bool,
+        None,
+        OPEN,
+        "Opened for writing",
+        |e, _| open_flags(e).map(|f| Value::Bool(f & 3 == 1 || f & 3 == 2))
+    ),
+    field!(
+        "evt.arg",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A system call argument by name, rendered",
+        |e, a| event_arg(e, a, false)
+    ),
+    field!(
+        "evt.rawarg",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A system call argument by name, raw",
+        |e, a| event_arg(e, a, true)
+    ),
+    field!(
+        "evt.args",
+        Str,
+        None,
+        KindSet::ALL,
+        "All arguments, rendered",
+        |e, _| owned(all_args(e))
+    ),
+    // proc.*
+    field!("proc.pid", Int, None, KindSet::ALL, "Process id", |e, _| {
+        int(e.process.pid)
+    }),
+    field!(
+        "proc.ppid",
+        Int,
+        None,
+        KindSet::ALL,
+        "Parent process id",
+        |e, _| int(e.process.ppid)
+    ),
+    field!(
+        "proc.vpid",
+        Int,
+        None,
+        KindSet::ALL,
+        "Process id in its pid namespace",
+        |e, _| int(e.process.vpid)
+    ),
+    field!("proc.sid", Int, None, KindSet::ALL, "Session id", |e, _| {
+        int(e.process.sid)
+    }),
+    field!(
+        "proc.vpgid",
+        Int,
+        None,
+        KindSet::ALL,
+        "Process group id",
+        |e, _| int(e.process.vpgid)
+    ),
+    field!(
+        "proc.tty",
+        Int,
+        None,
+        KindSet::ALL,
+        "Controlling terminal, 0 if none",
+        |e, _| int(e.process.tty)
+    ),
+    field!(
+        "proc.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Command name",
+        |e, _| s(&e.process.name)
+    ),
+    field!("proc.exe", Str, None, KindSet::ALL, "argv[0]", |e, _| s(&e
+        .process
+        .exe)),
+    field!(
+        "proc.exepath",
+        Str,
+        None,
+        KindSet::ALL,
+        "Executable path",
+        |e, _| s(&e.process.exepath)
+    ),
+    field!(
+        "proc.args",
+        Str,
+        None,
+        KindSet::ALL,
+        "Arguments after argv[0]",
+        |e, _| owned(e.process.args.join(" "))
+    ),
+    field!(
+        "proc.cmdline",
+        Str,
+        None,
+        KindSet::ALL,
+        "Name and arguments",
+        |e, _| owned(cmdline(&e.process.name, &e.process.args))
+    ),
+    field!(
+        "proc.cmdnargs",
+        Int,
+        None,
+        KindSet::ALL,
+        "Number of arguments",
+        |e, _| int(e.process.args.len() as i64)
+    ),
+    field!(
+        "proc.cmdlenargs",
+        Int,
+        None,
+        KindSet::ALL,
+        "Total length of the arguments",
+        |e, _| int(e.process.args.iter().map(String::len).sum::<usize>() as i64)
+    ),
+    field!(
+        "proc.cwd",
+        Str,
+        None,
+        KindSet::ALL,
+        "Working directory",
+        |e, _| non_empty(&e.process.cwd)
+    ),
+    field!(
+        "proc.pname",
+        Str,
+        None,
+        KindSet::ALL,
+        "Parent command name",
+        |e, _| generation(e, 1).map(|g| Value::Str(g.name.into()))
+    ),
+    field!(
+        "proc.pexe",
+        Str,
+        None,
+        KindSet::ALL,
+        "Parent argv[0]",
+        |e, _| generation(e, 1).map(|g| Value::Str(g.exe.into()))
+    ),
+    field!(
+        "proc.pexepath",
+        Str,
+        None,
+        KindSet::ALL,
+        "Parent executable path",
+        |e, _| generation(e, 1).map(|g| Value::Str(g.exepath.into()))
+    ),
+    field!(
+        "proc.pcmdline",
+        Str,
+        None,
+        KindSet::ALL,
+        "Parent command line",
+        |e, _| generation(e, 1).map(|g| Value::Str(cmdline(g.name, g.args).into()))
+    ),
+    field!(
+        "proc.aname",
+        Str,
+        OptionalIndex,
+        KindSet::ALL,
+        "Ancestor name; [0] is the process, [1] the parent",
+        |e, a| ancestry(e, a, |g| Value::Str(g.name.into()))
+    ),
+    field!(
+        "proc.aexe",
+        Str,
+        OptionalIndex,
+        KindSet::ALL,
+        "Ancestor argv[0]",
+        |e, a| ancestry(e, a, |g| Value::Str(g.exe.into()))
+    ),
+    field!(
+        "proc.aexepath",
+        Str,
+        OptionalIndex,
+        KindSet::ALL,
+        "Ancestor executable path",
+        |e, a| ancestry(e, a, |g| Value::Str(g.exepath.into()))
+    ),
+    field!(
+        "proc.acmdline",
+        Str,
+        OptionalIndex,
+        KindSet::ALL,
+        "Ancestor command line",
+        |e, a| ancestry(e, a, |g| Value::Str(cmdline(g.name, g.args).into()))
+    ),
+    field!(
+        "proc.apid",
+        Int,
+        OptionalIndex,
+        KindSet::ALL,
+        "Ancestor pid",
+        |e, a| ancestry(e, a, |g| Value::Int(i64::from(g.pid)))
+    ),
+    field!(
+        "proc.sname",
+        Str,
+        None,
+        KindSet::ALL,
+        "Session leader name",
+        |e, _| by_pid(e, e.process.sid).map(|g| Value::Str(g.name.into()))
+    ),
+    field!(
+        "proc.sid.exe",
+        Str,
+        None,
+        KindSet::ALL,
+        "Session leader argv[0]",
+        |e, _| by_pid(e, e.process.sid).map(|g| Value::Str(g.exe.into()))
+    ),
+    field!(
+        "proc.sid.exepath",
+        Str,
+        None,
+        KindSet::ALL,
+        "Session leader executable path",
+        |e, _| by_pid(e, e.process.sid).map(|g| Value::Str(g.exepath.into()))
+    ),
+    field!(
+        "proc.vpgid.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Process group leader name",
+        |e, _| by_pid(e, e.process.vpgid).map(|g| Value::Str(g.name.into()))
+    ),
+    field!(
+        "proc.vpgid.exe",
+        Str,
+        None,
+        KindSet::ALL,
+        "Process group leader argv[0]",
+        |e, _| by_pid(e, e.process.vpgid).map(|g| Value::Str(g.exe.into()))
+    ),
+    field!(
+        "proc.vpgid.exepath",
+        Str,
+        None,
+        KindSet::ALL,
+        "Process group leader executable path",
+        |e, _| by_pid(e, e.process.vpgid).map(|g| Value::Str(g.exepath.into()))
+    ),
+    field!(
+        "proc.is_vpgid_leader",
+        Bool,
+        None,
+        KindSet::ALL,
+        "The process leads its process group",
+        |e, _| Some(Value::Bool(
+            e.process.vpgid != 0 && e.process.vpid == e.process.vpgid
+        ))
+    ),
+    field!(
+        "proc.is_sid_leader",
+        Bool,
+        None,
+        KindSet::ALL,
+        "The process leads its session",
+        |e, _| Some(Value::Bool(
+            e.process.sid != 0 && e.process.vpid == e.process.sid
+        ))
+    ),
+    field!(
+        "proc.duration",
+        Int,
+        None,
+        KindSet::ALL,
+        "Nanoseconds since the process started",
+        |e, _| elapsed(e, e.process.start_time_ns)
+    ),
+    field!(
+        "proc.ppid.duration",
+        Int,
+        None,
+        KindSet::ALL,
+        "Nanoseconds since the parent started",
+        |e, _| generation(e, 1).and_then(|g| elapsed(e, g.start_time_ns))
+    ),
+    field!(
+        "proc.is_exe_upper_layer",
+        Bool,
+        None,
+        KindSet::ALL,
+        "Executable is in an overlay upper layer",
+        |e, _| Some(Value::Bool(e.process.exe_upper_layer))
+    ),
+    field!(
+        "proc.is_exe_from_memfd",
+        Bool,
+        None,
+        KindSet::ALL,
+        "Executable is a memfd",
+        |e, _| Some(Value::Bool(e.process.exe_from_memfd))
+    ),
+    field!(
+        "proc.is_exe_writable",
+        Bool,
+        None,
+        KindSet::ALL,
+        "Executable is writable by the user",
+        |e, _| Some(Value::Bool(e.process.exe_writable))
+    ),
+    field!(
+        "proc.exe_ino",
+        Int,
+        None,
+        KindSet::ALL,
+        "Executable inode",
+        |e, _| nonzero_time(e.process.exe_ino)
+    ),
+    field!(
+        "proc.exe_ino.ctime",
+        Int,
+        None,
+        KindSet::ALL,
+        "Executable inode change time",
+        |e, _| nonzero_time(e.process.exe_ctime_ns)
+    ),
+    field!(
+        "proc.exe_ino.mtime",
+        Int,
+        None,
+        KindSet::ALL,
+        "Executable modification time",
+        |e, _| nonzero_time(e.process.exe_mtime_ns)
+    ),
+    field!(
+        "proc.exe_ino.ctime_duration_proc_start",
+        Int,
+        None,
+        KindSet::ALL,
+        "Nanoseconds between the executable's ctime and the process start",
+        |e, _| {
+            let process = &e.process;
+            (process.exe_ctime_ns != 0 && process.start_time_ns >= process.exe_ctime_ns)
+                .then(|| Value::Int((process.start_time_ns - process.exe_ctime_ns) as i64))
+        }
+    ),
+    // thread.*
+    field!(
+        "thread.tid",
+        Int,
+        None,
+        KindSet::ALL,
+        "Thread id",
+        |e, _| int(e.process.tid)
+    ),
+    field!(
+        "thread.vtid",
+        Int,
+        None,
+        KindSet::ALL,
+        "Thread id",
+        |e, _| int(e.process.tid)
+    ),
+    field!(
+        "thread.cap_effective",
+        Str,
+        None,
+        KindSet::ALL,
+        "Effective capabilities",
+        |e, _| owned(capability_names(e.process.cap_effective))
+    ),
+    field!(
+        "thread.cap_permitted",
+        Str,
+        None,
+        KindSet::ALL,
+        "Permitted capabilities",
+        |e, _| owned(capability_names(e.process.cap_permitted))
+    ),
+    // user.*, group.*
+    field!("user.uid", Int, None, KindSet::ALL, "User id", |e, _| int(
+        e.process.uid
+    )),
+    field!("user.name", Str, None, KindSet::ALL, "User name", |e, _| {
+        non_empty(&e.process.user)
+    }),
+    field!(
+        "user.loginuid",
+        Int,
+        None,
+        KindSet::ALL,
+        "Audit login uid, -1 when unset",
+        |e, _| int(e.process.loginuid.map_or(-1, i64::from))
+    ),
+    field!(
+        "user.loginname",
+        Str,
+        None,
+        KindSet::ALL,
+        "Audit login user name",
+        |e, _| non_empty(&e.process.loginname)
+    ),
+    field!(
+        "group.gid",
+        Int,
+        None,
+        KindSet::ALL,
+        "Group id",
+        |e, _| int(e.process.gid)
+    ),
+    field!(
+        "group.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Group name",
+        |e, _| non_empty(&e.process.group)
+    ),
+    // fd.*
+    field!("fd.num", Int, None, FD, "Descriptor number", |e, _| {
+        event_fd(e).map(|fd| Value::Int(fd.num))
+    }),
+    field!(
+        "fd.type",
+        Str,
+        None,
+        FD,
+        "Descriptor type: file, directory, ipv4, ipv6, unix, ...",
+        |e, _| event_fd(e).map(|fd| Value::Str(fd_type_name(fd.kind).into()))
+    ),
+    field!(
+        "fd.typechar",
+        Str,
+        None,
+        FD,
+        "Descriptor type as one character",
+        |e, _| event_fd(e).map(|fd| Value::Str(fd_type_char(fd.kind).into()))
+    ),
+    field!(
+        "fd.name",
+        Str,
+        None,
+        FD,
+        "Path, or client->server for sockets",
+        |e, _| fd_name(e).map(Value::Str)
+    ),
+    field!(
+        "fd.nameraw",
+        Str,
+        None,
+        FD,
+        "Path as given to the call",
+        |e, _| fd_name(e).map(Value::Str)
+    ),
+    field!(
+        "fd.directory",
+        Str,
+        None,
+        OPEN,
+        "Directory of the path",
+        |e, _| event_fd(e)
+            .filter(|fd| fd.socket.is_none() && !fd.name.is_empty())
+            .map(|fd| Value::Str(dirname(&fd.name).into()))
+    ),
+    field!(
+        "fd.filename",
+        Str,
+        None,
+        OPEN,
+        "File name of the path",
+        |e, _| event_fd(e)
+            .filter(|fd| fd.socket.is_none() && !fd.name.is_empty())
+            .map(|fd| Value::Str(basename(&fd.name).into()))
+    ),
+    field!(
+        "fd.name_changed",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Name changed by the call (not tracked; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.sip.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Server domain name (not resolved; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.cip.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Client domain name (not resolved; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.ip",
+        Ip,
+        None,
+        SOCK,
+        "Either address of the socket",
+        |e, _| {
+            let socket = socket(e)?;
+            let addresses: Vec<IpAddr> = [socket.local_addr, socket.remote_addr]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!addresses.is_empty()).then_some(Value::Ips(addresses))
+        }
+    ),
+    field!("fd.cip", Ip, None, SOCK, "Client address", |e, _| ip_value(
+        client_server(e, false).0
+    )),
+    field!("fd.sip", Ip, None, SOCK, "Server address", |e, _| ip_value(
+        client_server(e, true).0
+    )),
+    field!("fd.lip", Ip, None, SOCK, "Local address", |e, _| ip_value(
+        local_remote(e, true).0
+    )),
+    field!("fd.rip", Ip, None, SOCK, "Remote address", |e, _| ip_value(
+        local_remote(e, false).0
+    )),
+    field!(
+        "fd.net",
+        IpNet,
+        None,
+        SOCK,
+        "Either address, for network comparisons",
+        |e, _| {
+            let socket = socket(e)?;
+            let addresses: Vec<IpAddr> = [socket.local_addr, socket.remote_addr]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!addresses.is_empty()).then_some(Value::Ips(addresses))
+        }
+    ),
+    field!(
+        "fd.cnet",
+        IpNet,
+        None,
+        SOCK,
+        "Client address, for network comparisons",
+        |e, _| ip_value(client_server(e, false).0)
+    ),
+    field!(
+        "fd.snet",
+        IpNet,
+        None,
+        SOCK,
+        "Server address, for network comparisons",
+        |e, _| ip_value(client_server(e, true).0)
+    ),
+    field!(
+        "fd.lnet",
+        IpNet,
+        None,
+        SOCK,
+        "Local address, for network comparisons",
+        |e, _| ip_value(local_remote(e, true).0)
+    ),
+    field!(
+        "fd.rnet",
+        IpNet,
+        None,
+        SOCK,
+        "Remote address, for network comparisons",
+        |e, _| ip_value(local_remote(e, false).0)
+    ),
+    field!("fd.port", Int, None, SOCK, "Either port", |e, _| {
+        let socket = socket(e)?;
+        Some(Value::Strs(vec![
+            socket.local_port.to_string().into(),
+            socket.remote_port.to_string().into(),
+        ]))
+    }),
+    field!("fd.cport", Int, None, SOCK, "Client port", |e, _| port(
+        client_server(e, false)
+    )),
+    field!("fd.sport", Int, None, SOCK, "Server port", |e, _| port(
+        client_server(e, true)
+    )),
+    field!("fd.lport", Int, None, SOCK, "Local port", |e, _| port(
+        local_remote(e, true)
+    )),
+    field!("fd.rport", Int, None, SOCK, "Remote port", |e, _| port(
+        local_remote(e, false)
+    )),
+    field!(
+        "fd.l4proto",
+        Str,
+        None,
+        SOCK,
+        "tcp, udp, icmp or raw",
+        |e, _| socket(e).map(|socket| Value::Str(
+            match socket.protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Icmp => "icmp",
+                Protocol::Raw => "raw",
+                Protocol::Unknown => "unknown",
+            }
+            .into()
+        ))
+    ),
+    field!("fd.sockfamily", Str, None, SOCK, "ip or unix", |e, _| {
+        event_fd(e).and_then(|fd| match fd.kind {
+            FdKind::Ipv4 | FdKind::Ipv6 => s("ip"),
+            FdKind::Unix => s("unix"),
+            _ => None,
+        })
+    }),
+    field!(
+        "fd.connected",
+        Bool,
+        None,
+        SOCK,
+        "The socket is connected",
+        |e, _| socket(e).map(|socket| Value::Bool(socket.connected))
+    ),
+    field!(
+        "fd.is_server",
+        Bool,
+        None,
+        SOCK,
+        "The process is the server side",
+        |e, _| socket(e).map(|_| Value::Bool(is_server(e)))
+    ),
+    field!(
+        "fd.types",
+        Str,
+        OptionalIndex,
+        FD,
+        "Types of the descriptors the event uses",
+        |e, a| {
+            let fd = event_fd(e)?;
+            match index(a) {
+                Some(0) | None => Some(Value::Strs(vec![fd_type_name(fd.kind).into()])),
+                Some(_) => None,
+            }
+        }
+    ),
+    // fs.path.*
+    field!(
+        "fs.path.name",
+        Str,
+        None,
+        FS_PATH,
+        "Path the call acted on",
+        |e, _| path_of(e).map(|path| Value::Str(path.into()))
+    ),
+    field!(
+        "fs.path.nameraw",
+        Str,
+        None,
+        FS_PATH,
+        "Path the call acted on, as given",
+        |e, _| path_of(e).map(|path| Value::Str(path.into()))
+    ),
+    field!(
+        "fs.path.source",
+        Str,
+        None,
+        FS_PATH,
+        "Source path of rename, link, symlink or mount",
+        |e, _| match &e.payload {
+            Payload::Link { source, .. } => s(source),
+            Payload::Mount { source, .. } => s(source),
+            _ => None,
+        }
+    ),
+    field!(
+        "fs.path.sourceraw",
+        Str,
+        None,
+        FS_PATH,
+        "Source path, as given",
+        |e, _| match &e.payload {
+            Payload::Link { source, .. } => s(source),
+            Payload::Mount { source, .. } => s(source),
+            _ => None,
+        }
+    ),
+    field!(
+        "fs.path.target",
+        Str,
+        None,
+        FS_PATH,
+        "Target path of rename, link, symlink or mount",
+        |e, _| match &e.payload {
+            Payload::Link { target, .. } | Payload::Mount { target, .. } => s(target),
+            _ => None,
+        }
+    ),
+    field!(
+        "fs.path.targetraw",
+        Str,
+        None,
+        FS_PATH,
+        "Target path, as given",
+        |e, _| match &e.payload {
+            Payload::Link { target, .. } | Payload::Mount { target, .. } => s(target),
+            _ => None,
+        }
+    ),
+    // container.*
+    field!(
+        "container.id",
+        Str,
+        None,
+        KindSet::ALL,
+        "Container id (12 characters), 'host' on the host",
+        |e, _| match &e.container {
+            Some(container) => s(&container.id[..container.id.len().min(12)]),
+            None => s("host"),
+        }
+    ),
+    field!(
+        "container.full_id",
+        Str,
+        None,
+        KindSet::ALL,
+        "Full container id, 'host' on the host",
+        |e, _| match &e.container {
+            Some(container) => s(&container.id),
+            None => s("host"),
+        }
+    ),
+    field!(
+        "container.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Container name, 'host' on the host",
+        |e, _| match &e.container {
+            Some(container) => s(&container.name),
+            None => s("host"),
+        }
+    ),
+    field!(
+        "container.image",
+        Str,
+        None,
+        KindSet::ALL,
+        "Image reference",
+        |e, _| container_str(e, |c| &c.image)
+    ),
+    field!(
+        "container.image.repository",
+        Str,
+        None,
+        KindSet::ALL,
+        "Image repository",
+        |e, _| container_str(e, |c| image_parts(&c.image).0)
+    ),
+    field!(
+        "container.image.tag",
+        Str,
+        None,
+        KindSet::ALL,
+        "Image tag",
+        |e, _| container_str(e, |c| image_parts(&c.image).1)
+    ),
+    field!(
+        "container.image.digest",
+        Str,
+        None,
+        KindSet::ALL,
+        "Image digest",
+        |e, _| container_str(e, |c| if c.image_digest.is_empty() {
+            image_parts(&c.image).2
+        } else {
+            &c.image_digest
+        })
+    ),
+    field!(
+        "container.privileged",
+        Bool,
+        None,
+        KindSet::ALL,
+        "The container is privileged",
+        |e, _| e.container.as_ref().map(|c| Value::Bool(c.privileged))
+    ),
+    field!(
+        "container.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A container label",
+        |e, a| {
+            let FieldArg::Key(key) = a else { return None };
+            let container = e.container.as_ref()?;
+            container
+                .labels
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| Value::Str(value.as_str().into()))
+        }
+    ),
+    field!(
+        "container.start_ts",
+        Int,
+        None,
+        KindSet::ALL,
+        "Container start time, nanoseconds since the epoch",
+        |e, _| e
+            .container
+            .as_ref()
+            .and_then(|c| nonzero_time(c.start_time_ns))
+    ),
+    field!(
+        "container.duration",
+        Int,
+        None,
+        KindSet::ALL,
+        "Nanoseconds since the container started",
+        |e, _| e
+            .container
+            .as_ref()
+            .and_then(|c| elapsed(e, c.start_time_ns))
+    ),
+    // k8s.*
+    field!(
+        "k8s.pod.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod name",
+        |e, _| k8s_str(e, |p| &p.pod_name)
+    ),
+    field!("k8s.pod.uid", Str, None, KindSet::ALL, "Pod UID", |e, _| {
+        k8s_str(e, |p| &p.pod_uid)
+    }),
+    field!(
+        "k8s.ns.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod namespace",
+        |e, _| k8s_str(e, |p| &p.namespace)
+    ),
+    field!(
+        "k8s.pod.container.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Container name in the pod spec",
+        |e, _| k8s_str(e, |p| &p.container_name)
+    ),
+];
+
+/// Every supported field as `(name, description)`, in table order.
+pub fn supported_fields() -> impl Iterator<Item = (&'static str, &'static str)> {
+    FIELDS.iter().map(|def| (def.name, def.desc))
+}
+
+/// Fields whose dotted suffix is their key argument (`evt.arg.flags` is `evt.arg[flags]`).
+const KEYED_PREFIXES: [&str; 3] = ["evt.arg.", "evt.rawarg.", "container.label."];
+
+/// Looks a field up by name; returns the row and the argument from a dotted suffix.
+pub(crate) fn lookup(name: &str) -> Option<(&'static FieldDef, Option<String>)> {
+    if let Some(def) = FIELDS.iter().find(|def| def.name == name) {
+        return Some((def, None));
+    }
+    for prefix in KEYED_PREFIXES {
+        if let Some(key) = name.strip_prefix(prefix) {
+            let base = &prefix[..prefix.len() - 1];
+            let def = FIELDS.iter().find(|def| def.name == base)?;
+            return Some((def, Some(key.to_owned())));
+        }
+    }
+    None
+}
+
+fn open_flags(event: &Event) -> Option<u32> {
+    match &event.payload {
+        Payload::Open { flags, .. } => Some(*flags),
+        _ => None,
+    }
+}
+
+const OPEN_FLAGS: [(u32, &str); 14] = [
+    (0o100, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o400, "O_NOCTTY"),
+    (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"),
+    (0o10000, "O_DSYNC"),
+    (0o20000, "O_ASYNC"),
+    (0o40000, "O_DIRECT"),
+    (0o200000, "O_DIRECTORY"),
+    (0o400000, "O_NOFOLLOW"),
+    (0o1000000, "O_NOATIME"),
+    (0o2000000, "O_CLOEXEC"),
+    (0o20000000, "O_TMPFILE"),
+];
+
+fn open_flag_names(flags: u32) -> String {
+    let mut names = vec![match flags & 3 {
+        0 => "O_RDONLY",
+        1 => "O_WRONLY",
+        _ => "O_RDWR",
+    }];
+    for (bit, name) in OPEN_FLAGS {
+        if flags & bit == bit {
+            names.push(name);
+        }
+    }
+    names.join("|")
+}
+
+fn exe_flag_names(event: &Event) -> String {
+    let process = &event.process;
+    let mut names = Vec::new();
+    for (set, name) in [
+        (process.exe_writable, "EXE_WRITABLE"),
+        (process.exe_upper_layer, "EXE_UPPER_LAYER"),
+        (process.exe_from_memfd, "EXE_FROM_MEMFD"),
+    ] {
+        if set {
+            names.push(name);
+        }
+    }
+    names.join("|")
+}
+
+const PTRACE_REQUESTS: [(u64, &str); 22] = [
+    (0, "PTRACE_TRACEME"),
+    (1, "PTRACE_PEEKTEXT"),
+    (2, "PTRACE_PEEKDATA"),
+    (3, "PTRACE_PEEKUSR"),
+    (4, "PTRACE_POKETEXT"),
+    (5, "PTRACE_POKEDATA"),
+    (6, "PTRACE_POKEUSR"),
+    (7, "PTRACE_CONT"),
+    (8, "PTRACE_KILL"),
+    (9, "PTRACE_SINGLESTEP"),
+    (12, "PTRACE_GETREGS"),
+    (13, "PTRACE_SETREGS"),
+    (14, "PTRACE_GETFPREGS"),
+    (15, "PTRACE_SETFPREGS"),
+    (16, "PTRACE_ATTACH"),
+    (17, "PTRACE_DETACH"),
+    (24, "PTRACE_SYSCALL"),
+    (0x4200, "PTRACE_SETOPTIONS"),
+    (0x4206, "PTRACE_SEIZE"),
+    (0x4207, "PTRACE_INTERRUPT"),
+    (0x4208, "PTRACE_LISTEN"),
+    (0x4201, "PTRACE_GETEVENTMSG"),
+];
+
+const SOCKET_DOMAINS: [(u32, &str); 6] = [
+    (1, "AF_UNIX"),
+    (2, "AF_INET"),
+    (10, "AF_INET6"),
+    (16, "AF_NETLINK"),
+    (17, "AF_PACKET"),
+    (0, "AF_UNSPEC"),
+];
+
+const CAPABILITIES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+fn capability_names(mask: u64) -> String {
+    CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const ERRNO_NAMES: [&str; 41] = [
+    "SUCCESS",
+    "EPERM",
+    "ENOENT",
+    "ESRCH",
+    "EINTR",
+    "EIO",
+    "ENXIO",
+    "E2BIG",
+    "ENOEXEC",
+    "EBADF",
+    "ECHILD",
+    "EAGAIN",
+    "ENOMEM",
+    "EACCES",
+    "EFAULT",
+    "ENOTBLK",
+    "EBUSY",
+    "EEXIST",
+    "EXDEV",
+    "ENODEV",
+    "ENOTDIR",
+    "EISDIR",
+    "EINVAL",
+    "ENFILE",
+    "EMFILE",
+    "ENOTTY",
+    "ETXTBSY",
+    "EFBIG",
+    "ENOSPC",
+    "ESPIPE",
+    "EROFS",
+    "EMLINK",
+    "EPIPE",
+    "EDOM",
+    "ERANGE",
+    "EDEADLK",
+    "ENAMETOOLONG",
+    "ENOLCK",
+    "ENOSYS",
+    "ENOTEMPTY",
+    "ELOOP",
+];
+
+fn result_name(ret: i64) -> String {
+    if ret >= 0 {
+        return "SUCCESS".to_owned();
+    }
+    let errno = ret.unsigned_abs();
+    match errno {
+        111 => "ECONNREFUSED".to_owned(),
+        115 => "EINPROGRESS".to_owned(),
+        110 => "ETIMEDOUT".to_owned(),
+        113 => "EHOSTUNREACH".to_owned(),
+        101 => "ENETUNREACH".to_owned(),
+        98 => "EADDRINUSE".to_owned(),
+        _ => match ERRNO_NAMES.get(errno as usize) {
+            Some(name) => (*name).to_owned(),
+            None => format!("E{errno}"),
+        },
+    }
+}
+
+/// The named arguments of an event, in Falco's names, rendered (or raw).
+fn named_args(event: &Event, raw: bool) -> Vec<(&'static str, String)> {
+    let mut args = Vec::new();
+    match &event.payload {
+        Payload::None => {
+            if matches!(event.kind, K::Execve | K::Execveat) {
+                args.push(("exe", event.process.exe.clone()));
+                args.push(("args", event.process.args.join(" ")));
+                args.push(("cwd", event.process.cwd.clone()));
+                args.push(("flags", exe_flag_names(event)));
+            }
+        }
+        Payload::Spawn { child_pid, flags } => {
+            args.push(("res", child_pid.to_string()));
+            args.push(("flags", flags.to_string()));
+        }
+        Payload::Exit { status, signal } => {
+            args.push(("status", status.to_string()));
+            args.push(("sig", signal.to_string()));
+        }
+        Payload::Open { fd, flags, mode } => {
+            args.push(("fd", fd.num.to_string()));
+            args.push(("name", fd.name.clone()));
+            let flags = if raw {
+                flags.to_string()
+            } else {
+                open_flag_names(*flags)
+            };
+            args.push(("flags", flags));
+            args.push(("mode", format!("0{mode:o}")));
+        }
+        Payload::Path { path, mode, flags } => {
+            let path_name = match event.kind {
+                K::Chmod | K::Fchmodat => "filename",
+                K::Umount | K::Umount2 => "name",
+                K::Unlinkat | K::Mkdirat => "name",
+                _ => "path",
+            };
+            args.push((path_name, path.clone()));
+            args.push(("mode", format!("0{mode:o}")));
+            args.push(("flags", flags.to_string()));
+        }
+        Payload::Chown { path, uid, gid } => {
+            args.push(("path", path.clone()));
+            args.push(("uid", uid.to_string()));
+            args.push(("gid", gid.to_string()));
+        }
+        Payload::Link { source, target } => {
+            if matches!(event.kind, K::Symlink | K::Symlinkat) {
+                args.push(("target", source.clone()));
+                args.push(("linkpath", target.clone()));
+            } else {
+                args.push(("oldpath", source.clone()));
+                args.push(("newpath", target.clone()));
+            }
+        }
+        Payload::SocketCreate {
+            domain,
+            socket_type,
+            protocol,
+        } => {
+            let domain = match SOCKET_DOMAINS.iter().find(|(number, _)| number == domain) {
+                Some((_, name)) if !raw => (*name).to_owned(),
+                _ => domain.to_string(),
+            };
+            args.push(("domain", domain));
+            args.push(("type", socket_type.to_string()));
+            args.push(("proto", protocol.to_string()));
+        }
+        Payload::Network { fd } => {
+            args.push(("fd", fd.num.to_string()));
+            if let Some(name) = fd_name(event) {
+                args.push(("tuple", name.into_owned()));
+            }
+        }
+        Payload::Dup { fd, new_fd } => {
+            args.push(("oldfd", fd.num.to_string()));
+            args.push(("newfd", new_fd.to_string()));
+        }
+        Payload::Ptrace {
+            request,
+            target_pid,
+        } => {
+            let request = match PTRACE_REQUESTS.iter().find(|(number, _)| number == request) {
+                Some((_, name)) if !raw => (*name).to_owned(),
+                _ => request.to_string(),
+            };
+            args.push(("request", request));
+            args.push(("pid", target_pid.to_string()));
+        }
+        Payload::Module { name } => args.push(("name", name.clone())),
+        Payload::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+        } => {
+            args.push(("dev", source.clone()));
+            args.push(("dir", target.clone()));
+            args.push(("type", fstype.clone()));
+            args.push(("flags", flags.to_string()));
+        }
+        Payload::Namespace { path, flags } => {
+            if !path.is_empty() {
+                args.push(("fd", path.clone()));
+            }
+            args.push((
+                if event.kind == K::Setns {
+                    "nstype"
+                } else {
+                    "flags"
+                },
+                flags.to_string(),
+            ));
+        }
+        Payload::SetId { id } => {
+            let name = if matches!(event.kind, K::Setgid | K::Setresgid) {
+                "gid"
+            } else {
+                "uid"
+            };
+            args.push((name, id.to_string()));
+        }
+        Payload::Capset {
+            effective,
+            permitted,
+        } => {
+            args.push(("cap_effective", capability_names(*effective)));
+            args.push(("cap_permitted", capability_names(*permitted)));
+        }
+        Payload::Memfd { name, flags } => {
+            args.push(("name", name.clone()));
+            args.push(("flags", flags.to_string()));
+        }
+        Payload::Bpf { cmd } => args.push(("cmd", cmd.to_string())),
+    }
+    args
+}
+
+fn event_arg<'e>(event: &'e Event, arg: &FieldArg, raw: bool) -> Option<Value<'e>> {
+    if let FieldArg::Key(key) = arg {
+        if key == "res" {
+            return owned(if raw {
+                event.ret.to_string()
+            } else {
+                result_name(event.ret)
+            });
+        }
+        // `evt.arg[N]` addresses arguments by position.
+        if let Ok(position) = key.parse::<usize>() {
+            return named_args(event, raw)
+                .into_iter()
+                .nth(position)
+                .map(|(_, value)| Value::Str(value.into()));
+        }
+        return named_args(event, raw)
+            .into_iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| Value::Str(value.into()));
+    }
+    None
+}
+
+fn all_args(event: &Event) -> String {
+    named_args(event, false)
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn time_of_day(nanoseconds: u64) -> String {
+    let seconds = nanoseconds / 1_000_000_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:09}",
+        (seconds / 3600) % 24,
+        (seconds / 60) % 60,
+        seconds % 60,
+        nanoseconds % 1_000_000_000
+    )
+}
+
+fn iso8601(nanoseconds: u64) -> String {
+    let seconds = nanoseconds / 1_000_000_000;
+    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{}Z",
+        time_of_day(nanoseconds)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fields::*;
+
+    #[test]
+    fn table_is_consistent() {
+        for (index, def) in FIELDS.iter().enumerate() {
+            assert!(!def.desc.is_empty(), "{} has no description", def.name);
+            assert!(
+                FIELDS[index + 1..]
+                    .iter()
+                    .all(|other| other.name != def.name),
+                "{} is listed twice",
+                def.name
+            );
+            // Extraction must not panic on an empty event of any kind.
+            for kind in EventKind::ALL {
+                let event = Event::new(*kind);
+                let arg = match def.arg {
+                    ArgSpec::Key => FieldArg::Key("x".into()),
+                    _ => FieldArg::None,
+                };
+                let _ = (def.extract)(&event, &arg);
+            }
+        }
+        assert!(
+            lookup("evt.arg.flags")
+                .is_some_and(|(def, key)| def.name == "evt.arg" && key.as_deref() == Some("flags"))
+        );
+        assert!(lookup("proc.nope").is_none());
+    }
+
+    #[test]
+    fn formatting_helpers() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            iso8601(1_700_000_000_123_000_000),
+            "2023-11-14T22:13:20.123000000Z"
+        );
+        assert_eq!(open_flag_names(0o1101), "O_WRONLY|O_CREAT|O_TRUNC");
+        assert_eq!(capability_names((1 << 21) | 1), "CAP_CHOWN CAP_SYS_ADMIN");
+        assert_eq!(result_name(-2), "ENOENT");
+        assert_eq!(result_name(-115), "EINPROGRESS");
+        assert_eq!(
+            image_parts("host:5000/a/b:1.2@sha256:ab"),
+            ("host:5000/a/b", "1.2", "sha256:ab")
+        );
+        assert_eq!(image_parts("host:5000/a"), ("host:5000/a", "", ""));
+        assert_eq!(dirname("/etc/shadow"), "/etc");
+        assert_eq!(dirname("/x"), "/");
+        assert_eq!(basename("/etc/shadow"), "shadow");
+    }
+}
