@@ -124,7 +124,7 @@ impl Engine<'_> {
                     .map_or_else(String::new, |rule| rule.action.to_string());
                 explanation.tier = "firewall".into();
                 explanation.reason =
-                    format!("Palisade rule {name} ({action}) matched the connection");
+                    format!("{name} ({action}) matched the connection");
                 explanation.policy = Some(name);
                 explanation.action = Some(action);
             }
