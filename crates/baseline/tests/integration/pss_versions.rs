@@ -1,0 +1,118 @@
+//! Self-written fixtures for every policy change after v1.30 (the shared fixtures stop there).
+//!
+//! Each case is a Pod in `tests/fixtures/pss/`, evaluated at the last version before a change
+//! and at the version that changes it.
+
+use std::path::PathBuf;
+
+use palisade_baseline::{Level, Version, check_workload, load_paths};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pss")
+        .join(name)
+}
+
+/// The ids of the checks that deny fixture `name` at `level` and `v1.<minor>`.
+fn denied_by(name: &str, level: Level, minor: u32) -> Vec<&'static str> {
+    let loaded = load_paths(&[fixture(name)]);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.workloads.len(), 1, "{name}");
+    let report = check_workload(&loaded.workloads[0], level, Version::Minor(minor));
+    report
+        .pss
+        .violations
+        .iter()
+        .map(|violation| violation.check)
+        .collect()
+}
+
+#[test]
+fn selinux_container_engine_t_from_1_31() {
+    assert_eq!(
+        denied_by("selinux_container_engine_t.yaml", Level::Baseline, 30),
+        ["seLinuxOptions"]
+    );
+    assert!(denied_by("selinux_container_engine_t.yaml", Level::Baseline, 31).is_empty());
+    assert!(denied_by("selinux_container_engine_t.yaml", Level::Restricted, 37).is_empty());
+}
+
+#[test]
+fn tcp_buffer_sysctls_from_1_32() {
+    assert_eq!(
+        denied_by("sysctls_tcp_rmem_wmem.yaml", Level::Baseline, 31),
+        ["sysctls"]
+    );
+    assert!(denied_by("sysctls_tcp_rmem_wmem.yaml", Level::Baseline, 32).is_empty());
+}
+
+#[test]
+fn probe_and_lifecycle_hosts_from_1_34() {
+    for minor in [31, 32, 33] {
+        assert!(
+            denied_by("probe_host.yaml", Level::Baseline, minor).is_empty(),
+            "v1.{minor}"
+        );
+    }
+    assert_eq!(
+        denied_by("probe_host.yaml", Level::Baseline, 34),
+        ["hostProbesAndHostLifecycle"]
+    );
+    assert_eq!(
+        denied_by("lifecycle_host.yaml", Level::Restricted, 37),
+        ["hostProbesAndHostLifecycle"]
+    );
+    assert!(denied_by("lifecycle_host.yaml", Level::Restricted, 33).is_empty());
+}
+
+#[test]
+fn user_namespaces_relax_from_1_35() {
+    // Unmasked /proc in a user namespace: baseline relaxes at 1.35, restricted never does.
+    assert_eq!(
+        denied_by("user_namespace_unmasked_proc.yaml", Level::Baseline, 34),
+        ["procMount"]
+    );
+    assert!(denied_by("user_namespace_unmasked_proc.yaml", Level::Baseline, 35).is_empty());
+    assert_eq!(
+        denied_by("user_namespace_unmasked_proc.yaml", Level::Restricted, 34),
+        ["procMount"]
+    );
+    assert_eq!(
+        denied_by("user_namespace_unmasked_proc.yaml", Level::Restricted, 35),
+        ["procMount_restricted"]
+    );
+    // Root in a user namespace: restricted relaxes runAsNonRoot and runAsUser at 1.35.
+    assert_eq!(
+        denied_by("user_namespace_root.yaml", Level::Restricted, 34),
+        ["runAsNonRoot", "runAsUser"]
+    );
+    assert!(denied_by("user_namespace_root.yaml", Level::Restricted, 35).is_empty());
+    assert_eq!(
+        denied_by("host_users_root.yaml", Level::Restricted, 37),
+        ["runAsNonRoot", "runAsUser"]
+    );
+}
+
+#[test]
+fn tcp_slow_start_and_notsent_lowat_sysctls_from_1_37() {
+    assert_eq!(
+        denied_by("sysctls_tcp_1_37.yaml", Level::Baseline, 36),
+        ["sysctls"]
+    );
+    assert!(denied_by("sysctls_tcp_1_37.yaml", Level::Baseline, 37).is_empty());
+    let latest = load_paths(&[fixture("sysctls_tcp_1_37.yaml")]);
+    let report = check_workload(&latest.workloads[0], Level::Baseline, Version::Latest);
+    assert!(report.pss.allowed);
+    assert_eq!(report.pss.version, "latest");
+    assert_eq!(report.pss.resolved_version, "v1.37");
+}
+
+#[test]
+fn image_volumes_are_restricted_safe_at_every_version() {
+    for minor in [0, 25, 33, 37] {
+        assert!(
+            denied_by("image_volume.yaml", Level::Restricted, minor).is_empty(),
+            "v1.{minor}"
+        );
+    }
+}
