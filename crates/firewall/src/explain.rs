@@ -123,8 +123,7 @@ impl Engine<'_> {
                     .get(rule_id.index())
                     .map_or_else(String::new, |rule| rule.action.to_string());
                 explanation.tier = "firewall".into();
-                explanation.reason =
-                    format!("{name} ({action}) matched the connection");
+                explanation.reason = format!("{name} ({action}) matched the connection");
                 explanation.policy = Some(name);
                 explanation.action = Some(action);
             }

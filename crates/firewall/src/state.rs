@@ -58,7 +58,13 @@ impl State {
 
     /// Applies every document of a multi-document YAML (or JSON) text.
     pub fn apply_yaml(&mut self, text: &str) -> Result<(), Error> {
-        let documents: Vec<Value> = serde_saphyr::from_multiple(text)
+        // YAML 1.2 booleans only: under YAML 1.1 a namespace named `y` or `on` would read
+        // as `true`.
+        let options = serde_saphyr::Options {
+            strict_booleans: true,
+            ..serde_saphyr::Options::default()
+        };
+        let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)
             .map_err(|error| Error::new(ErrorKind::Syntax, "", "", error.to_string()))?;
         for (document_idx, document) in documents.iter().enumerate() {
             let location = format!("document {}", document_idx + 1);
