@@ -330,57 +330,44 @@ impl<'s> Engine<'s> {
                 &computed
             }
         };
-        let mut passed = None;
         let decided = |allowed, rule_ref, passed| DirectionVerdict {
             allowed,
             decision: Decision::Rule(rule_ref),
             passed,
         };
-
-        'admin: for &policy_idx in &lists.admin {
-            for (rule_ref, rule) in
+        // In the admin and baseline tiers the first matching rule, in policy then rule order,
+        // decides; `Pass` hands over to the next tier.
+        let first_match = |policies: &[u32]| {
+            policies.iter().find_map(|&policy_idx| {
                 self.matching_rules(policy_idx, direction, subject, peer, traffic)
-            {
-                match rule.action {
-                    Action::Allow => return decided(true, rule_ref, passed),
-                    Action::Deny => return decided(false, rule_ref, passed),
-                    Action::Pass => {
-                        passed = Some(rule_ref);
-                        break 'admin;
-                    }
-                }
-            }
+                    .next()
+            })
+        };
+
+        let mut passed = None;
+        match first_match(&lists.admin) {
+            Some((rule_ref, rule)) if rule.action == Action::Pass => passed = Some(rule_ref),
+            Some((rule_ref, rule)) => return decided(rule.action == Action::Allow, rule_ref, None),
+            None => {}
         }
 
         if let Some(&first) = lists.network_policy.first() {
-            for &policy_idx in &lists.network_policy {
-                if let Some((rule_ref, _)) = self
-                    .matching_rules(policy_idx, direction, subject, peer, traffic)
-                    .next()
-                {
-                    return decided(true, rule_ref, passed);
-                }
-            }
-            return DirectionVerdict {
-                allowed: false,
-                decision: Decision::Isolated(PolicyId(first)),
-                passed,
+            return match first_match(&lists.network_policy) {
+                Some((rule_ref, _)) => decided(true, rule_ref, passed),
+                None => DirectionVerdict {
+                    allowed: false,
+                    decision: Decision::Isolated(PolicyId(first)),
+                    passed,
+                },
             };
         }
 
-        'baseline: for &policy_idx in &lists.baseline {
-            for (rule_ref, rule) in
-                self.matching_rules(policy_idx, direction, subject, peer, traffic)
-            {
-                match rule.action {
-                    Action::Allow => return decided(true, rule_ref, passed),
-                    Action::Deny => return decided(false, rule_ref, passed),
-                    Action::Pass => {
-                        passed = Some(rule_ref);
-                        break 'baseline;
-                    }
-                }
+        match first_match(&lists.baseline) {
+            Some((rule_ref, rule)) if rule.action == Action::Pass => passed = Some(rule_ref),
+            Some((rule_ref, rule)) => {
+                return decided(rule.action == Action::Allow, rule_ref, passed);
             }
+            None => {}
         }
 
         DirectionVerdict {
