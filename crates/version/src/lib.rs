@@ -1,1 +1,204 @@
-//! palisade-version (being written).
+//! Exact version comparison for the package ecosystems a vulnerability scanner meets.
+//!
+//! Each [`Scheme`] reproduces one reference implementation, read from that project's code:
+//!
+//! | scheme | reference | ecosystems |
+//! |---|---|---|
+//! | [`Scheme::Dpkg`] | dpkg `verrevcmp` | Debian, Ubuntu |
+//! | [`Scheme::Apk`] | apk-tools `version.c` | Alpine, Wolfi, Chainguard |
+//! | [`Scheme::Rpm`] | rpm `rpmvercmp` | Red Hat, Rocky, AlmaLinux, SUSE, Photon, Mariner |
+//! | [`Scheme::Pep440`] | pypa/packaging `Version` | PyPI |
+//! | [`Scheme::Semver`] | node-semver (loose) | npm, Hex, Pub, SwiftURL, Bitnami |
+//! | [`Scheme::Cargo`] | the `semver` crate | crates.io |
+//! | [`Scheme::Go`] | golang.org/x/mod/semver | Go |
+//! | [`Scheme::Maven`] | Maven `ComparableVersion` | Maven |
+//! | [`Scheme::RubyGems`] | `Gem::Version` | RubyGems |
+//! | [`Scheme::NuGet`] | NuGet.Versioning | NuGet |
+//! | [`Scheme::Composer`] | composer/semver + PHP `version_compare` | Packagist |
+//!
+//! [`compare`] parses two strings and orders them. A matcher that compares one installed
+//! version against many ranges should parse once with [`Version::parse`] (or a scheme's own
+//! type such as [`DpkgVersion`]) and compare the parsed values, which allocates nothing.
+//!
+//! Design decision: the parsed types implement `Eq` and `Ord` from the scheme's ordering, not
+//! from their text, so `1.0` and `1.00` are equal wherever the scheme says so; that keeps
+//! sorting, deduplication and binary search consistent with [`compare`]. Parsing never
+//! panics: every string either parses or yields an [`Error`] naming the scheme and the
+//! version.
+//!
+//! ```
+//! use std::cmp::Ordering;
+//!
+//! use palisade_version::{Scheme, Version, compare};
+//!
+//! let scheme: Scheme = "Debian:12".parse()?;
+//! assert_eq!(compare(scheme, "1.2~rc1-1", "1.2-1")?, Ordering::Less);
+//!
+//! let installed = Version::parse(Scheme::Pep440, "2.0.0rc1")?;
+//! let fixed = Version::parse(Scheme::Pep440, "2.0")?;
+//! assert!(installed < fixed);
+//!
+//! assert!(compare(Scheme::Semver, "1.2", "1.2.3").is_err());
+//! # Ok::<(), palisade_version::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod apk;
+mod composer;
+mod dpkg;
+mod error;
+mod maven;
+mod nuget;
+mod pep440;
+mod rpm;
+mod rubygems;
+mod scheme;
+mod semver;
+mod util;
+
+use std::cmp::Ordering;
+use std::fmt;
+
+pub use crate::apk::ApkVersion;
+pub use crate::composer::ComposerVersion;
+pub use crate::dpkg::DpkgVersion;
+pub use crate::error::{Error, ErrorKind};
+pub use crate::maven::MavenVersion;
+pub use crate::nuget::NugetVersion;
+pub use crate::pep440::Pep440Version;
+pub use crate::rpm::{RpmVersion, rpmvercmp};
+pub use crate::rubygems::RubyGemsVersion;
+pub use crate::scheme::Scheme;
+pub use crate::semver::{CargoVersion, GoVersion, SemverVersion};
+
+/// Compares two version strings under `scheme`.
+///
+/// Fails when either string is not a valid version in that scheme.
+pub fn compare(scheme: Scheme, a: &str, b: &str) -> Result<Ordering, Error> {
+    let a = Version::parse(scheme, a)?;
+    let b = Version::parse(scheme, b)?;
+    Ok(a.compare_same_scheme(&b))
+}
+
+/// A version parsed under some scheme.
+///
+/// Versions of the same scheme are totally ordered; versions of different schemes are not
+/// comparable (`partial_cmp` returns `None` and `==` is false).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Version {
+    /// A Debian version.
+    Dpkg(DpkgVersion),
+    /// An Alpine version.
+    Apk(ApkVersion),
+    /// An RPM version.
+    Rpm(RpmVersion),
+    /// A PEP 440 version.
+    Pep440(Pep440Version),
+    /// A node-semver version.
+    Semver(SemverVersion),
+    /// A Cargo version.
+    Cargo(CargoVersion),
+    /// A Go module version.
+    Go(GoVersion),
+    /// A Maven version.
+    Maven(MavenVersion),
+    /// A RubyGems version.
+    RubyGems(RubyGemsVersion),
+    /// A NuGet version.
+    NuGet(NugetVersion),
+    /// A Composer version.
+    Composer(ComposerVersion),
+}
+
+impl Version {
+    /// Parses `text` under `scheme`.
+    pub fn parse(scheme: Scheme, text: &str) -> Result<Version, Error> {
+        Ok(match scheme {
+            Scheme::Dpkg => Version::Dpkg(DpkgVersion::parse(text)?),
+            Scheme::Apk => Version::Apk(ApkVersion::parse(text)?),
+            Scheme::Rpm => Version::Rpm(RpmVersion::parse(text)?),
+            Scheme::Pep440 => Version::Pep440(Pep440Version::parse(text)?),
+            Scheme::Semver => Version::Semver(SemverVersion::parse(text)?),
+            Scheme::Cargo => Version::Cargo(CargoVersion::parse(text)?),
+            Scheme::Go => Version::Go(GoVersion::parse(text)?),
+            Scheme::Maven => Version::Maven(MavenVersion::parse(text)?),
+            Scheme::RubyGems => Version::RubyGems(RubyGemsVersion::parse(text)?),
+            Scheme::NuGet => Version::NuGet(NugetVersion::parse(text)?),
+            Scheme::Composer => Version::Composer(ComposerVersion::parse(text)?),
+        })
+    }
+
+    /// The scheme the version was parsed under.
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            Version::Dpkg(_) => Scheme::Dpkg,
+            Version::Apk(_) => Scheme::Apk,
+            Version::Rpm(_) => Scheme::Rpm,
+            Version::Pep440(_) => Scheme::Pep440,
+            Version::Semver(_) => Scheme::Semver,
+            Version::Cargo(_) => Scheme::Cargo,
+            Version::Go(_) => Scheme::Go,
+            Version::Maven(_) => Scheme::Maven,
+            Version::RubyGems(_) => Scheme::RubyGems,
+            Version::NuGet(_) => Scheme::NuGet,
+            Version::Composer(_) => Scheme::Composer,
+        }
+    }
+
+    /// Orders two versions; `None` when their schemes differ.
+    fn try_compare(&self, other: &Version) -> Option<Ordering> {
+        Some(match (self, other) {
+            (Version::Dpkg(a), Version::Dpkg(b)) => a.cmp(b),
+            (Version::Apk(a), Version::Apk(b)) => a.cmp(b),
+            (Version::Rpm(a), Version::Rpm(b)) => a.cmp(b),
+            (Version::Pep440(a), Version::Pep440(b)) => a.cmp(b),
+            (Version::Semver(a), Version::Semver(b)) => a.cmp(b),
+            (Version::Cargo(a), Version::Cargo(b)) => a.cmp(b),
+            (Version::Go(a), Version::Go(b)) => a.cmp(b),
+            (Version::Maven(a), Version::Maven(b)) => a.cmp(b),
+            (Version::RubyGems(a), Version::RubyGems(b)) => a.cmp(b),
+            (Version::NuGet(a), Version::NuGet(b)) => a.cmp(b),
+            (Version::Composer(a), Version::Composer(b)) => a.cmp(b),
+            _ => return None,
+        })
+    }
+
+    /// Orders two versions that [`compare`] parsed under the same scheme.
+    fn compare_same_scheme(&self, other: &Version) -> Ordering {
+        // Both sides come from one `Version::parse(scheme, ..)` call pattern, so the schemes
+        // match; ordering by scheme keeps this total even if they did not.
+        self.try_compare(other)
+            .unwrap_or_else(|| self.scheme().cmp(&other.scheme()))
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Version) -> bool {
+        self.try_compare(other) == Some(Ordering::Equal)
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Version) -> Option<Ordering> {
+        self.try_compare(other)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Version::Dpkg(version) => version.fmt(f),
+            Version::Apk(version) => version.fmt(f),
+            Version::Rpm(version) => version.fmt(f),
+            Version::Pep440(version) => version.fmt(f),
+            Version::Semver(version) => version.fmt(f),
+            Version::Cargo(version) => version.fmt(f),
+            Version::Go(version) => version.fmt(f),
+            Version::Maven(version) => version.fmt(f),
+            Version::RubyGems(version) => version.fmt(f),
+            Version::NuGet(version) => version.fmt(f),
+            Version::Composer(version) => version.fmt(f),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! RPM versions: `[epoch:]version[-release]`, each part compared with `rpmvercmp`.
+//!
+//! Follows rpm's rpmio/rpmvercmp.c: alphanumeric segments are compared one by one (digits
+//! numerically, letters as strings, a digit segment beating a letter one), everything else
+//! separates segments, `~` sorts before everything (even the end) and `^` sorts after the
+//! end but before anything else. Used by Red Hat, Rocky Linux, AlmaLinux, SUSE, openSUSE,
+//! Photon OS and Mariner.
+//!
+//! rpm itself skips the release when one side lacks it; a vulnerability matcher needs a
+//! total order, so here an absent release is the empty string, which sorts before any
+//! release (as OSV scanners do).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::util::{cmp_digits, ord_from_compare};
+use crate::{Error, Scheme};
+
+/// A parsed RPM `[epoch:]version[-release]`.
+#[derive(Debug, Clone)]
+pub struct RpmVersion {
+    epoch: Option<Box<str>>,
+    version: Box<str>,
+    release: Option<Box<str>>,
+}
+
+impl RpmVersion {
+    /// Parses `[epoch:]version[-release]`; the release starts after the last hyphen.
+    pub fn parse(text: &str) -> Result<RpmVersion, Error> {
+        let invalid = |reason| Error::invalid(Scheme::Rpm, text, reason);
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(invalid("version string is empty"));
+        }
+        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                "version string has whitespace or control characters",
+            ));
+        }
+        // As rpm's parseEVR: an epoch is a run of digits followed by a colon.
+        let digits_end = trimmed
+            .bytes()
+            .position(|byte| !byte.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let (epoch, rest) = if trimmed.as_bytes().get(digits_end) == Some(&b':') {
+            let epoch = &trimmed[..digits_end];
+            let epoch = if epoch.is_empty() { "0" } else { epoch };
+            (Some(epoch), &trimmed[digits_end + 1..])
+        } else {
+            (None, trimmed)
+        };
+        let (version, release) = match rest.rsplit_once('-') {
+            Some((version, release)) => (version, Some(release)),
+            None => (rest, None),
+        };
+        if version.is_empty() {
+            return Err(invalid("version part is empty"));
+        }
+        if release == Some("") {
+            return Err(invalid("release part is empty"));
+        }
+        Ok(RpmVersion {
+            epoch: epoch.map(Box::from),
+            version: version.into(),
+            release: release.map(Box::from),
+        })
+    }
+
+    /// The epoch as written, `None` when absent (which compares as `0`).
+    pub fn epoch(&self) -> Option<&str> {
+        self.epoch.as_deref()
+    }
+
+    /// The version part.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The release part, `None` when absent.
+    pub fn release(&self) -> Option<&str> {
+        self.release.as_deref()
+    }
+
+    fn compare(&self, other: &RpmVersion) -> Ordering {
+        cmp_digits(
+            self.epoch.as_deref().unwrap_or("0"),
+            other.epoch.as_deref().unwrap_or("0"),
+        )
+        .then_with(|| rpmvercmp(&self.version, &other.version))
+        .then_with(|| {
+            rpmvercmp(
+                self.release.as_deref().unwrap_or(""),
+                other.release.as_deref().unwrap_or(""),
+            )
+        })
+    }
+}
+
+ord_from_compare!(RpmVersion);
+
+impl FromStr for RpmVersion {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<RpmVersion, Error> {
+        RpmVersion::parse(text)
+    }
+}
+
+impl fmt::Display for RpmVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(epoch) = &self.epoch {
+            write!(f, "{epoch}:")?;
+        }
+        f.write_str(&self.version)?;
+        if let Some(release) = &self.release {
+            write!(f, "-{release}")?;
+        }
+        Ok(())
+    }
+}
+
+/// rpm's `rpmvercmp()` on one version or release string.
+pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    let a = a.as_bytes();
+    let b = b.as_bytes();
+    let (mut i, mut j) = (0, 0);
+    let is_separator = |byte: u8| !byte.is_ascii_alphanumeric() && byte != b'~' && byte != b'^';
+    loop {
+        while a.get(i).is_some_and(|c| is_separator(*c)) {
+            i += 1;
+        }
+        while b.get(j).is_some_and(|c| is_separator(*c)) {
+            j += 1;
+        }
+        let (one, two) = (a.get(i).copied(), b.get(j).copied());
+        if one.is_none() && two.is_none() {
+            return Ordering::Equal;
+        }
+        // Tilde sorts before everything else, even the end of the string.
+        if one == Some(b'~') || two == Some(b'~') {
+            if one != Some(b'~') {
+                return Ordering::Greater;
+            }
+            if two != Some(b'~') {
+                return Ordering::Less;
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        // Caret sorts after the end of the string but before anything else.
+        if one == Some(b'^') || two == Some(b'^') {
+            if one.is_none() {
+                return Ordering::Less;
+            }
+            if two.is_none() {
+                return Ordering::Greater;
+            }
+            if one != Some(b'^') {
+                return Ordering::Greater;
+            }
+            if two != Some(b'^') {
+                return Ordering::Less;
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        let (Some(first), Some(_)) = (one, two) else {
+            break;
+        };
+        let is_numeric = first.is_ascii_digit();
+        let in_segment = |byte: &u8| {
+            if is_numeric {
+                byte.is_ascii_digit()
+            } else {
+                byte.is_ascii_alphabetic()
+            }
+        };
+        let a_start = i;
+        while a.get(i).is_some_and(in_segment) {
+            i += 1;
+        }
+        let b_start = j;
+        while b.get(j).is_some_and(in_segment) {
+            j += 1;
+        }
+        if b_start == j {
+            // The segments have different types: a number beats letters.
+            return if is_numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+        }
+        // Both segments are ASCII, so these conversions cannot fail.
+        let a_segment = std::str::from_utf8(&a[a_start..i]).unwrap_or("");
+        let b_segment = std::str::from_utf8(&b[b_start..j]).unwrap_or("");
+        let order = if is_numeric {
+            cmp_digits(a_segment, b_segment)
+        } else {
+            a_segment.cmp(b_segment)
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    // One string is exhausted: whichever still has characters is newer.
+    if i < a.len() {
+        Ordering::Greater
+    } else {
+        Ordering::Less
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cmp::Ordering;
+
+    use super::{RpmVersion, rpmvercmp};
+
+    fn cmp(a: &str, b: &str) -> Ordering {
+        RpmVersion::parse(a)
+            .unwrap()
+            .cmp(&RpmVersion::parse(b).unwrap())
+    }
+
+    #[test]
+    fn tricky_cases() {
+        assert_eq!(rpmvercmp("1.0~rc1", "1.0"), Ordering::Less);
+        assert_eq!(rpmvercmp("1.0^post1", "1.0"), Ordering::Greater);
+        assert_eq!(rpmvercmp("1.0^post1", "1.0.1"), Ordering::Less);
+        assert_eq!(rpmvercmp("1.0^", "1.0~"), Ordering::Greater);
+        assert_eq!(rpmvercmp("1.a", "1.1"), Ordering::Less);
+        assert_eq!(rpmvercmp("1..0", "1.0"), Ordering::Equal);
+        assert_eq!(rpmvercmp("1.0a", "1.0"), Ordering::Greater);
+        assert_eq!(rpmvercmp("2.el9", "2.el10"), Ordering::Less);
+        assert_eq!(cmp("1:1.0-1", "2.0-1"), Ordering::Greater);
+        assert_eq!(cmp("0:1.0-1", "1.0-1"), Ordering::Equal);
+        assert_eq!(cmp("1.0-1.el8", "1.0-1.el8_5"), Ordering::Less);
+        assert_eq!(cmp("1.0", "1.0-1"), Ordering::Less);
+        assert_eq!(cmp("3.0-0.rc1", "3.0-1"), Ordering::Less);
+        assert_eq!(
+            cmp("18446744073709551616:1", "18446744073709551615:1"),
+            Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn invalid_versions() {
+        for text in ["", "1.0-", "-1", "1 0", "1:"] {
+            assert!(
+                RpmVersion::parse(text).is_err(),
+                "{text:?} should be invalid"
+            );
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! [`Scheme`]: which comparison rules apply, and how names map onto them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Error;
+
+/// A version comparison scheme: one set of parsing and ordering rules.
+///
+/// Several package ecosystems share a scheme (Debian and Ubuntu both use [`Scheme::Dpkg`]).
+/// [`Scheme::from_str`] accepts the short names below and the OSV ecosystem names, including
+/// suffixed forms such as `Debian:12` or `Alpine:v3.20`, whose suffix does not change the
+/// rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// Debian policy versions, as dpkg compares them (`dpkg`; Debian, Ubuntu).
+    Dpkg,
+    /// Alpine package versions, as apk-tools compares them (`apk`; Alpine, Wolfi, Chainguard).
+    Apk,
+    /// RPM `epoch:version-release`, compared with rpmvercmp (`rpm`; Red Hat, SUSE, ...).
+    Rpm,
+    /// Python versions per PEP 440, as pypa/packaging compares them (`pep440`; PyPI).
+    Pep440,
+    /// Semantic versions as node-semver parses them, loose mode (`semver`; npm, Hex, Pub).
+    Semver,
+    /// Semantic versions as Cargo parses them, strictly (`cargo`; crates.io).
+    Cargo,
+    /// Go module versions: `v`-prefixed semver with `+incompatible` (`go`).
+    Go,
+    /// Maven `ComparableVersion` (`maven`).
+    Maven,
+    /// RubyGems `Gem::Version` (`rubygems`).
+    RubyGems,
+    /// NuGet versions: SemVer 2 with legacy four-part versions (`nuget`).
+    NuGet,
+    /// Composer versions as composer/semver normalises them (`composer`; Packagist).
+    Composer,
+}
+
+/// Every scheme, in declaration order.
+const ALL: [Scheme; 11] = [
+    Scheme::Dpkg,
+    Scheme::Apk,
+    Scheme::Rpm,
+    Scheme::Pep440,
+    Scheme::Semver,
+    Scheme::Cargo,
+    Scheme::Go,
+    Scheme::Maven,
+    Scheme::RubyGems,
+    Scheme::NuGet,
+    Scheme::Composer,
+];
+
+/// Names accepted besides the short ones, lowercase, with the scheme each selects.
+///
+/// These are the OSV ecosystem names (compared case-insensitively) plus a few common aliases.
+const ALIASES: &[(&str, Scheme)] = &[
+    ("debian", Scheme::Dpkg),
+    ("ubuntu", Scheme::Dpkg),
+    ("deb", Scheme::Dpkg),
+    ("alpine", Scheme::Apk),
+    ("wolfi", Scheme::Apk),
+    ("chainguard", Scheme::Apk),
+    ("minimos", Scheme::Apk),
+    ("alpaquita", Scheme::Apk),
+    ("bellsoft hardened containers", Scheme::Apk),
+    ("postmarketos", Scheme::Apk),
+    ("red hat", Scheme::Rpm),
+    ("redhat", Scheme::Rpm),
+    ("rocky linux", Scheme::Rpm),
+    ("almalinux", Scheme::Rpm),
+    ("suse", Scheme::Rpm),
+    ("opensuse", Scheme::Rpm),
+    ("photon os", Scheme::Rpm),
+    ("mariner", Scheme::Rpm),
+    ("azure linux", Scheme::Rpm),
+    ("openeuler", Scheme::Rpm),
+    ("fedora", Scheme::Rpm),
+    ("centos", Scheme::Rpm),
+    ("oracle linux", Scheme::Rpm),
+    ("amazon linux", Scheme::Rpm),
+    ("pypi", Scheme::Pep440),
+    ("python", Scheme::Pep440),
+    ("npm", Scheme::Semver),
+    ("hex", Scheme::Semver),
+    ("pub", Scheme::Semver),
+    ("swifturl", Scheme::Semver),
+    ("bitnami", Scheme::Semver),
+    ("github actions", Scheme::Semver),
+    ("crates.io", Scheme::Cargo),
+    ("golang", Scheme::Go),
+    ("gem", Scheme::RubyGems),
+    ("packagist", Scheme::Composer),
+];
+
+impl Scheme {
+    /// The short name, which [`Scheme::from_str`] accepts and [`fmt::Display`] prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Dpkg => "dpkg",
+            Scheme::Apk => "apk",
+            Scheme::Rpm => "rpm",
+            Scheme::Pep440 => "pep440",
+            Scheme::Semver => "semver",
+            Scheme::Cargo => "cargo",
+            Scheme::Go => "go",
+            Scheme::Maven => "maven",
+            Scheme::RubyGems => "rubygems",
+            Scheme::NuGet => "nuget",
+            Scheme::Composer => "composer",
+        }
+    }
+
+    /// Every scheme.
+    pub fn all() -> &'static [Scheme] {
+        &ALL
+    }
+
+    /// Every name [`Scheme::from_str`] accepts (case-insensitively), short names first.
+    pub fn accepted_names() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = ALL.iter().map(|scheme| scheme.name()).collect();
+        names.extend(ALIASES.iter().map(|(alias, _)| *alias));
+        names
+    }
+
+    fn from_lowercase(name: &str) -> Option<Scheme> {
+        ALL.iter()
+            .copied()
+            .find(|scheme| scheme.name() == name)
+            .or_else(|| {
+                ALIASES
+                    .iter()
+                    .find(|(alias, _)| *alias == name)
+                    .map(|(_, scheme)| *scheme)
+            })
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = Error;
+
+    /// Parses a short name (`dpkg`) or an OSV ecosystem name (`Debian`, `Debian:12`).
+    fn from_str(name: &str) -> Result<Scheme, Error> {
+        let lowercase = name.trim().to_ascii_lowercase();
+        // OSV suffixes a release after a colon (`Debian:12`, `Ubuntu:Pro:22.04:LTS`); the
+        // suffix picks the distribution release, never the comparison rules.
+        let ecosystem = lowercase.split(':').next().unwrap_or_default().trim();
+        Scheme::from_lowercase(ecosystem).ok_or_else(|| Error::unknown_scheme(name))
+    }
+}
