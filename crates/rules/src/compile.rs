@@ -669,7 +669,16 @@ pub(crate) fn compile_compare(
                             error(
                                 ErrorKind::InvalidOperand,
                                 value_at,
-                                format!("invalid regex: {regex_error}"),
+                                // The regex crate's message spans lines; the last one is the cause.
+                                format!(
+                                    "invalid regex '{value}': {}",
+                                    regex_error
+                                        .to_string()
+                                        .lines()
+                                        .last()
+                                        .unwrap_or_default()
+                                        .trim_start_matches("error: ")
+                                ),
                             )
                         })?;
                     Test::Regex(regex)

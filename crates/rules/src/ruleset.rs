@@ -145,16 +145,19 @@ impl RuleSet {
             let name = path.as_ref().display().to_string();
             match std::fs::read_to_string(path) {
                 Ok(text) => loader.read_source(&RuleSource { name, text }),
-                Err(io_error) => loader.errors.push(Error {
-                    kind: ErrorKind::Io,
-                    location: Location {
-                        file: name.clone(),
-                        line: 0,
-                        column: 0,
-                    },
-                    item: name,
-                    message: format!("cannot read the file: {io_error}"),
-                }),
+                Err(io_error) => {
+                    loader.files.push(name.clone());
+                    loader.errors.push(Error {
+                        kind: ErrorKind::Io,
+                        location: Location {
+                            file: name.clone(),
+                            line: 0,
+                            column: 0,
+                        },
+                        item: name,
+                        message: format!("cannot read the file: {io_error}"),
+                    });
+                }
             }
         }
         loader.finish()
@@ -266,6 +269,8 @@ struct Loader {
     rules: HashMap<String, RuleInfo>,
     rule_order: Vec<String>,
     sequence: u64,
+    /// Source names in load order, to sort diagnostics by file, line and column.
+    files: Vec<String>,
     errors: Vec<Error>,
     warnings: Vec<Warning>,
 }
@@ -390,6 +395,7 @@ const RULE_KEYS: [&str; 15] = [
 
 impl Loader {
     fn read_source(&mut self, source: &RuleSource) {
+        self.files.push(source.name.clone());
         let file = FileCtx {
             name: Arc::from(source.name.as_str()),
             text: &source.text,
@@ -1257,6 +1263,18 @@ impl Loader {
             let label = format!("rule '{name}'");
             let rule_index = rules.len();
             rules.push(info.rule.clone());
+            if info.rule.source != "syscall" {
+                self.warnings.push(Warning {
+                    kind: WarningKind::UnknownSource,
+                    location: info.rule.location.clone(),
+                    item: label,
+                    message: format!(
+                        "source '{}' is not evaluated by this engine; rule skipped",
+                        info.rule.source
+                    ),
+                });
+                continue;
+            }
             let text = match exception_text(info) {
                 Ok(text) => text,
                 Err((message, location)) => {
@@ -1357,18 +1375,6 @@ impl Loader {
                     continue;
                 }
             };
-            if info.rule.source != "syscall" {
-                self.warnings.push(Warning {
-                    kind: WarningKind::UnknownSource,
-                    location: info.rule.location.clone(),
-                    item: label,
-                    message: format!(
-                        "source '{}' is not evaluated by this engine; rule skipped",
-                        info.rule.source
-                    ),
-                });
-                continue;
-            }
             let (kinds, _) = node.kinds();
             if kinds.is_every_kind() && info.warn_evttypes {
                 self.warnings.push(Warning {
@@ -1419,6 +1425,18 @@ impl Loader {
                 });
             }
         }
+        let files = &self.files;
+        let order = |location: &Location| {
+            let file_index = files.iter().position(|name| *name == location.file);
+            (
+                file_index.unwrap_or(usize::MAX),
+                location.line,
+                location.column,
+            )
+        };
+        self.errors.sort_by_key(|error| order(&error.location));
+        self.warnings
+            .sort_by_key(|warning| order(&warning.location));
         RuleSet {
             rules,
             compiled,

@@ -78,8 +78,16 @@ fn operators_and_fields() {
         ("proc.args = \"-c curl http://x | sh\"", EXEC, true),
         ("proc.name = \"ba\\\"sh\"", EXEC, false),
         // Precedence: not > and > or.
-        ("proc.name = zsh and proc.pid = 1 or proc.name = bash", EXEC, true),
-        ("proc.name = bash or proc.name = zsh and proc.pid = 1", EXEC, true),
+        (
+            "proc.name = zsh and proc.pid = 1 or proc.name = bash",
+            EXEC,
+            true,
+        ),
+        (
+            "proc.name = bash or proc.name = zsh and proc.pid = 1",
+            EXEC,
+            true,
+        ),
         ("not proc.name = zsh and proc.pid = 42", EXEC, true),
         ("not (proc.name = bash and proc.pid = 1)", EXEC, true),
         ("not not proc.name = bash", EXEC, true),
@@ -107,7 +115,11 @@ fn operators_and_fields() {
         // Process, user, container fields.
         ("thread.cap_effective contains CAP_SYS_ADMIN", EXEC, true),
         ("container.id = 0123456789ab", EXEC, true),
-        ("container.image.repository = docker.io/library/nginx", EXEC, true),
+        (
+            "container.image.repository = docker.io/library/nginx",
+            EXEC,
+            true,
+        ),
         ("container.image.tag = \"1.27\"", EXEC, true),
         ("container.label[app] = web", EXEC, true),
         ("container.privileged = true", EXEC, true),
@@ -132,7 +144,11 @@ fn operators_and_fields() {
         ("fd.rport = 4444 and fd.lport in (40000, 1)", CONNECT, true),
         ("fd.net = 10.0.0.0/8", CONNECT, true),
         ("fd.snet in (10.0.0.0/8, 192.168.0.0/16)", CONNECT, false),
-        ("fd.l4proto = tcp and fd.typechar = 4 and fd.connected = true", CONNECT, true),
+        (
+            "fd.l4proto = tcp and fd.typechar = 4 and fd.connected = true",
+            CONNECT,
+            true,
+        ),
         ("fd.name = \"10.0.0.2:40000->1.2.3.4:4444\"", CONNECT, true),
     ];
     let mut failures = Vec::new();
@@ -213,7 +229,10 @@ fn every_matching_rule_fires_and_rules_are_indexed_by_event_type() {
 "#;
     check_rule(
         rules,
-        &[ev(EXEC), ev(r#"{"kind":"openat","process":{"name":"bash"}}"#)],
+        &[
+            ev(EXEC),
+            ev(r#"{"kind":"openat","process":{"name":"bash"}}"#),
+        ],
         "0: Any exec: exec bash
          0: Bash exec: bash 42
          1: Not exec: other openat",

@@ -1,0 +1,396 @@
+//! Loading: exceptions, overrides, appends, file order, and diagnostics with positions.
+
+use palisade_rules::{ErrorKind, WarningKind};
+
+use crate::support::{check_load, check_rule, ev, load, run, trim_lines};
+
+fn exec(name: &str, exepath: &str, parent: &str) -> palisade_event::Event {
+    ev(&format!(
+        r#"{{"kind":"execve","process":{{"name":"{name}","exepath":"{exepath}","cwd":"/srv"}},
+            "ancestors":[{{"name":"{parent}"}}]}}"#
+    ))
+}
+
+const BASE: &str = r#"
+- list: shells
+  items: [bash, sh]
+- macro: spawned
+  condition: evt.type = execve
+- rule: Shell
+  desc: a shell
+  condition: spawned and proc.name in (shells)
+  output: "shell %proc.name"
+  priority: WARNING
+  tags: [shell]
+"#;
+
+#[test]
+fn exceptions_in_every_form() {
+    let rules = r#"
+- list: trusted_parents
+  items: [cron, make]
+- rule: Shell
+  desc: a shell
+  condition: evt.type = execve and proc.name in (bash, sh)
+  output: "shell %proc.name from %proc.pname"
+  priority: WARNING
+  exceptions:
+    - name: by_parent_and_path
+      fields: [proc.pname, proc.exepath]
+      comps: [=, startswith]
+      values:
+        - [sshd, /usr/bin/]
+    - name: default_comps
+      fields: [proc.pname, proc.cwd]
+      values:
+        - [nginx, /srv]
+    - name: parent_lists
+      fields: [proc.pname]
+      comps: [in]
+      values:
+        - [trusted_parents]
+        - [[systemd, "init x"]]
+    - name: single_field
+      fields: proc.pname
+      values: [tmux, screen]
+    - name: single_field_comp
+      fields: proc.exepath
+      comps: pmatch
+      values: [/opt/tools]
+"#;
+    check_rule(
+        rules,
+        &[
+            exec("bash", "/usr/bin/bash", "sshd"),
+            exec("bash", "/bin/bash", "sshd"),
+            exec("sh", "/bin/sh", "nginx"),
+            exec("sh", "/bin/sh", "cron"),
+            exec("sh", "/bin/sh", "init x"),
+            exec("sh", "/bin/sh", "screen"),
+            exec("sh", "/opt/tools/sh", "x"),
+            exec("sh", "/opt/toolsx/sh", "x"),
+        ],
+        "0: -
+         1: Shell: shell bash from sshd
+         2: -
+         3: -
+         4: -
+         5: -
+         6: -
+         7: Shell: shell sh from x",
+    );
+}
+
+#[test]
+fn exception_errors_name_the_rule_and_position() {
+    check_load(
+        &[r#"- rule: A
+  desc: x
+  condition: evt.type = execve
+  output: x
+  priority: INFO
+  exceptions:
+    - name: mismatch
+      fields: [proc.name, proc.pname]
+      comps: [=]
+      values: [[a, b]]
+- rule: B
+  desc: x
+  condition: evt.type = execve
+  output: x
+  priority: INFO
+  exceptions:
+    - name: bad_field
+      fields: [proc.nope]
+      values: [[a]]
+- rule: C
+  desc: x
+  condition: evt.type = execve
+  output: x
+  priority: INFO
+  exceptions:
+    - name: bad_comp
+      fields: [proc.name]
+      comps: [like]
+      values: [[a]]
+"#],
+        "error a.yaml:9:14 rule 'A': exception 'mismatch': fields and comps lists must have equal length
+         error a.yaml:18:16 rule 'B': unknown field 'proc.nope'
+         error a.yaml:28:15 rule 'C': exception 'bad_comp': 'like' is not a supported comparison operator",
+    );
+}
+
+#[test]
+fn overrides_append_and_replace() {
+    let local = r#"
+- list: shells
+  items: [zsh]
+  override:
+    items: append
+- macro: spawned
+  condition: or evt.type = execveat
+  override:
+    condition: append
+- rule: Shell
+  condition: and proc.pname != cron
+  output: "(parent %proc.pname)"
+  tags: [extra]
+  exceptions:
+    - name: by_cwd
+      fields: [proc.cwd]
+      values: [[/tmp]]
+  override:
+    condition: append
+    output: append
+    tags: append
+    exceptions: append
+- rule: Shell
+  priority: ERROR
+  override:
+    priority: replace
+"#;
+    let rule_set = load(&[BASE, local]);
+    assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
+    let shell = &rule_set.rules()[0];
+    assert_eq!(shell.tags, ["shell", "extra"]);
+    assert_eq!(shell.priority.to_string(), "Error");
+    assert_eq!(shell.output, "shell %proc.name (parent %proc.pname)");
+    let events = [
+        exec("zsh", "/bin/zsh", "sshd"),
+        ev(r#"{"kind":"execveat","process":{"name":"bash"},"ancestors":[{"name":"x"}]}"#),
+        exec("bash", "/bin/bash", "cron"),
+        ev(r#"{"kind":"execve","process":{"name":"sh","cwd":"/tmp"}}"#),
+    ];
+    assert_eq!(
+        run(&[BASE, local], &Default::default(), &events),
+        trim_lines(
+            "0: Shell: shell zsh (parent sshd)
+             1: Shell: shell bash (parent x)
+             2: -
+             3: -"
+        )
+    );
+
+    let replaced = r#"
+- rule: Shell
+  condition: evt.type = execve and proc.name = ls
+  enabled: false
+  override:
+    condition: replace
+    enabled: replace
+"#;
+    let rule_set = load(&[BASE, replaced]);
+    assert!(!rule_set.rules()[0].enabled);
+    assert_eq!(rule_set.n_active_rules(), 0);
+    assert_eq!(
+        rule_set.rules()[0].condition,
+        "evt.type = execve and proc.name = ls"
+    );
+}
+
+#[test]
+fn legacy_append_and_enabled_items() {
+    let local = r#"
+- list: shells
+  items: [zsh]
+  append: true
+- rule: Shell
+  condition: and not proc.pname = cron
+  append: true
+- rule: Shell
+  enabled: false
+- rule: Shell
+  enabled: true
+"#;
+    let events = [
+        exec("zsh", "/bin/zsh", "sshd"),
+        exec("zsh", "/bin/zsh", "cron"),
+    ];
+    assert_eq!(
+        run(&[BASE, local], &Default::default(), &events),
+        "0: Shell: shell zsh\n1: -"
+    );
+    let rule_set = load(&[BASE, local]);
+    let kinds: Vec<WarningKind> = rule_set.warnings().iter().map(|w| w.kind()).collect();
+    assert_eq!(kinds, [WarningKind::Deprecated; 4]);
+}
+
+#[test]
+fn later_definitions_replace_earlier_ones() {
+    let local = r#"
+- list: shells
+  items: [fish]
+- rule: Shell
+  desc: replaced
+  condition: spawned and proc.name in (shells) and proc.pid = 1
+  output: "fish %proc.pid"
+  priority: INFO
+"#;
+    let events = [
+        ev(r#"{"kind":"execve","process":{"name":"fish","pid":1}}"#),
+        ev(r#"{"kind":"execve","process":{"name":"bash","pid":1}}"#),
+    ];
+    assert_eq!(
+        run(&[BASE, local], &Default::default(), &events),
+        "0: Shell: fish 1\n1: -"
+    );
+    let rule_set = load(&[BASE, local]);
+    assert_eq!((rule_set.rules().len(), rule_set.n_lists()), (1, 1));
+}
+
+#[test]
+fn errors_carry_positions_and_others_still_load() {
+    let text = r#"- macro: spawned
+  condition: evt.type = execve
+- macro: later_user
+  condition: spawned and defined_later
+- macro: defined_later
+  condition: proc.name = x
+- rule: Unknown field
+  desc: x
+  condition: >
+    spawned and
+      proc.nme = bash
+  output: x
+  priority: INFO
+- rule: Undefined macro
+  desc: x
+  condition: "spawned and nope"
+  output: x
+  priority: INFO
+- rule: Undefined list
+  desc: x
+  condition: spawned and proc.name in nolist
+  output: x
+  priority: INFO
+- rule: Syntax
+  desc: x
+  condition: spawned and (proc.name = a
+  output: x
+  priority: INFO
+- rule: Bad output
+  desc: x
+  condition: spawned
+  output: "ok %proc.name bad %proc.nope"
+  priority: INFO
+- rule: Bad priority
+  desc: x
+  condition: spawned
+  output: x
+  priority: LOUD
+- rule: Missing output
+  desc: x
+  condition: spawned
+  priority: INFO
+- rule: Bad value
+  desc: x
+  condition: spawned and proc.pid = abc
+  output: x
+  priority: INFO
+- rule: Bad regex
+  desc: x
+  condition: spawned and proc.name regex "("
+  output: x
+  priority: INFO
+- rule: Skipped
+  desc: x
+  condition: spawned and proc.future_field = 1
+  output: x
+  priority: INFO
+  skip-if-unknown-filter: true
+- rule: Good
+  desc: x
+  condition: spawned and proc.name = ok
+  output: x
+  priority: INFO
+  unknown_key: 1
+- rule: Other source
+  desc: x
+  condition: ka.verb = create
+  output: x
+  priority: INFO
+  source: k8s_audit
+- list: orphan
+  items: []
+- rule: Append to nothing
+  condition: and x
+  append: true
+"#;
+    check_load(
+        &[text],
+        "error a.yaml:4:26 macro 'later_user': undefined macro 'defined_later' used in filter
+         error a.yaml:11:7 rule 'Unknown field': unknown field 'proc.nme'
+         error a.yaml:16:27 rule 'Undefined macro': undefined macro 'nope' used in filter
+         error a.yaml:21:39 rule 'Undefined list': undefined list 'nolist'
+         error a.yaml:26:40 rule 'Syntax': expected ')'
+         error a.yaml:32:31 rule 'Bad output': unknown field 'proc.nope' in output
+         error a.yaml:38:13 rule 'Bad priority': invalid priority 'LOUD'
+         error a.yaml:39:3 rule 'Missing output': item has no mapping for key 'output'
+         error a.yaml:45:37 rule 'Bad value': value 'abc' is not valid for field 'proc.pid'
+         error a.yaml:50:42 rule 'Bad regex': invalid regex '(': unclosed group
+         error a.yaml:73:3 rule 'Append to nothing': rule has 'append' but no rule by that name already exists
+         warning a.yaml:3:3 macro 'later_user': macro not referred to by any other rule or macro
+         warning a.yaml:5:3 macro 'defined_later': macro not referred to by any other rule or macro
+         warning a.yaml:55:26 rule 'Skipped': unknown field 'proc.future_field'; rule skipped (skip-if-unknown-filter)
+         warning a.yaml:64:3 rule 'Good': unknown key 'unknown_key'
+         warning a.yaml:65:3 rule 'Other source': source 'k8s_audit' is not evaluated by this engine; rule skipped
+         warning a.yaml:71:3 list 'orphan': list not referred to by any other rule, macro or list
+         warning a.yaml:75:11 rule 'Append to nothing': 'append' is deprecated; use 'override' instead",
+    );
+    let rule_set = load(&[text]);
+    let kinds: Vec<ErrorKind> = rule_set.errors().iter().map(|e| e.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::UnknownMacro,
+            ErrorKind::UnknownField,
+            ErrorKind::UnknownMacro,
+            ErrorKind::UnknownList,
+            ErrorKind::Syntax,
+            ErrorKind::UnknownField,
+            ErrorKind::Schema,
+            ErrorKind::Schema,
+            ErrorKind::InvalidOperand,
+            ErrorKind::InvalidOperand,
+            ErrorKind::UnknownItem,
+        ]
+    );
+    // The broken items are reported; "Good" still runs.
+    assert_eq!(rule_set.n_active_rules(), 1);
+}
+
+#[test]
+fn engine_version_and_yaml_errors() {
+    check_load(
+        &["- required_engine_version: 0.99.0\n", "- required_engine_version: 10\n", "- rule: [\n"],
+        "error a.yaml:1:28 a.yaml: rules require engine version 0.99.0, but this engine is 0.59.0
+         error c.yaml:2:1 c.yaml: invalid YAML: while parsing a node, did not find expected node content",
+    );
+    check_load(
+        &[
+            "- required_plugin_versions:\n  - name: container\n    version: 0.4.0\n  - name: k8saudit\n    version: 0.1.0\n",
+        ],
+        "warning a.yaml:4:5 plugin 'k8saudit': required plugin is not provided; rules for its source are skipped",
+    );
+}
+
+#[test]
+fn unused_macros_and_lists_warn_and_macros_see_only_earlier_macros() {
+    check_load(
+        &[r#"
+- list: used_by_list
+  items: [a]
+- list: uses_list
+  items: [used_by_list]
+- macro: unused
+  condition: proc.name in (uses_list)
+- macro: loop_a
+  condition: loop_b
+- macro: loop_b
+  condition: loop_a
+"#],
+        "error a.yaml:9:14 macro 'loop_a': undefined macro 'loop_b' used in filter
+         warning a.yaml:6:3 macro 'unused': macro not referred to by any other rule or macro
+         warning a.yaml:10:3 macro 'loop_b': macro not referred to by any other rule or macro",
+    );
+}
