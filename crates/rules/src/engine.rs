@@ -8,8 +8,8 @@ use palisade_event::{Event, EventKind};
 
 use crate::ruleset::{Priority, RuleSet};
 
-/// Alert throttling for one rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Alert throttling for one rule; the default throttles nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Throttle {
     /// An alert whose rendered output equals one raised by the same rule less than this many
     /// nanoseconds earlier (by event time) is suppressed; 0 disables deduplication.
@@ -17,15 +17,6 @@ pub struct Throttle {
     /// At most this many alerts per second of event time (token bucket, burst of the same
     /// size); `None` means unlimited.
     pub max_per_second: Option<u32>,
-}
-
-impl Default for Throttle {
-    fn default() -> Throttle {
-        Throttle {
-            dedupe_window_ns: 0,
-            max_per_second: None,
-        }
-    }
 }
 
 /// Engine settings.

@@ -212,7 +212,7 @@ fn int<'e>(number: impl Into<i64>) -> Option<Value<'e>> {
 }
 
 fn non_empty(text: &str) -> Option<Value<'_>> {
-    (!text.is_empty()).then(|| Value::Str(Cow::Borrowed(text)))
+    (!text.is_empty()).then_some(Value::Str(Cow::Borrowed(text)))
 }
 
 fn index(arg: &FieldArg) -> Option<usize> {

@@ -265,10 +265,12 @@ fn dedupe_window_and_rate_limit() {
         ))
     };
     let events = [at(1, "a"), at(2, "a"), at(3, "b"), at(20, "a")];
-    let mut config = EngineConfig::default();
-    config.default_throttle = Throttle {
-        dedupe_window_ns: 10_000_000_000,
-        max_per_second: None,
+    let config = EngineConfig {
+        default_throttle: Throttle {
+            dedupe_window_ns: 10_000_000_000,
+            max_per_second: None,
+        },
+        ..EngineConfig::default()
     };
     let deduped = run(&[&rule("evt.type = execve")], &config, &events);
     assert_eq!(deduped, "0: R: a\n1: -\n2: R: b\n3: R: a");
