@@ -53,46 +53,47 @@ const ALL: [Scheme; 11] = [
     Scheme::Composer,
 ];
 
-/// Names accepted besides the short ones, lowercase, with the scheme each selects.
+/// Names accepted besides the short ones, with the scheme each selects.
 ///
-/// These are the OSV ecosystem names (compared case-insensitively) plus a few common aliases.
+/// These are the OSV ecosystem names, spelled as OSV does, plus a few common aliases; all are
+/// compared case-insensitively.
 const ALIASES: &[(&str, Scheme)] = &[
-    ("debian", Scheme::Dpkg),
-    ("ubuntu", Scheme::Dpkg),
+    ("Debian", Scheme::Dpkg),
+    ("Ubuntu", Scheme::Dpkg),
     ("deb", Scheme::Dpkg),
-    ("alpine", Scheme::Apk),
-    ("wolfi", Scheme::Apk),
-    ("chainguard", Scheme::Apk),
-    ("minimos", Scheme::Apk),
-    ("alpaquita", Scheme::Apk),
-    ("bellsoft hardened containers", Scheme::Apk),
-    ("postmarketos", Scheme::Apk),
-    ("red hat", Scheme::Rpm),
-    ("redhat", Scheme::Rpm),
-    ("rocky linux", Scheme::Rpm),
-    ("almalinux", Scheme::Rpm),
-    ("suse", Scheme::Rpm),
-    ("opensuse", Scheme::Rpm),
-    ("photon os", Scheme::Rpm),
-    ("mariner", Scheme::Rpm),
-    ("azure linux", Scheme::Rpm),
-    ("openeuler", Scheme::Rpm),
-    ("fedora", Scheme::Rpm),
-    ("centos", Scheme::Rpm),
-    ("oracle linux", Scheme::Rpm),
-    ("amazon linux", Scheme::Rpm),
-    ("pypi", Scheme::Pep440),
-    ("python", Scheme::Pep440),
+    ("Alpine", Scheme::Apk),
+    ("Wolfi", Scheme::Apk),
+    ("Chainguard", Scheme::Apk),
+    ("MinimOS", Scheme::Apk),
+    ("Alpaquita", Scheme::Apk),
+    ("BellSoft Hardened Containers", Scheme::Apk),
+    ("postmarketOS", Scheme::Apk),
+    ("Red Hat", Scheme::Rpm),
+    ("RedHat", Scheme::Rpm),
+    ("Rocky Linux", Scheme::Rpm),
+    ("AlmaLinux", Scheme::Rpm),
+    ("SUSE", Scheme::Rpm),
+    ("openSUSE", Scheme::Rpm),
+    ("Photon OS", Scheme::Rpm),
+    ("Mariner", Scheme::Rpm),
+    ("Azure Linux", Scheme::Rpm),
+    ("openEuler", Scheme::Rpm),
+    ("Fedora", Scheme::Rpm),
+    ("CentOS", Scheme::Rpm),
+    ("Oracle Linux", Scheme::Rpm),
+    ("Amazon Linux", Scheme::Rpm),
+    ("PyPI", Scheme::Pep440),
+    ("Python", Scheme::Pep440),
     ("npm", Scheme::Semver),
-    ("hex", Scheme::Semver),
-    ("pub", Scheme::Semver),
-    ("swifturl", Scheme::Semver),
-    ("bitnami", Scheme::Semver),
-    ("github actions", Scheme::Semver),
+    ("Hex", Scheme::Semver),
+    ("Pub", Scheme::Semver),
+    ("SwiftURL", Scheme::Semver),
+    ("Bitnami", Scheme::Semver),
+    ("GitHub Actions", Scheme::Semver),
     ("crates.io", Scheme::Cargo),
     ("golang", Scheme::Go),
     ("gem", Scheme::RubyGems),
-    ("packagist", Scheme::Composer),
+    ("Packagist", Scheme::Composer),
 ];
 
 impl Scheme {
@@ -125,14 +126,14 @@ impl Scheme {
         names
     }
 
-    fn from_lowercase(name: &str) -> Option<Scheme> {
+    fn from_name(name: &str) -> Option<Scheme> {
         ALL.iter()
             .copied()
-            .find(|scheme| scheme.name() == name)
+            .find(|scheme| scheme.name().eq_ignore_ascii_case(name))
             .or_else(|| {
                 ALIASES
                     .iter()
-                    .find(|(alias, _)| *alias == name)
+                    .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
                     .map(|(_, scheme)| *scheme)
             })
     }
@@ -149,10 +150,9 @@ impl FromStr for Scheme {
 
     /// Parses a short name (`dpkg`) or an OSV ecosystem name (`Debian`, `Debian:12`).
     fn from_str(name: &str) -> Result<Scheme, Error> {
-        let lowercase = name.trim().to_ascii_lowercase();
         // OSV suffixes a release after a colon (`Debian:12`, `Ubuntu:Pro:22.04:LTS`); the
         // suffix picks the distribution release, never the comparison rules.
-        let ecosystem = lowercase.split(':').next().unwrap_or_default().trim();
-        Scheme::from_lowercase(ecosystem).ok_or_else(|| Error::unknown_scheme(name))
+        let ecosystem = name.split(':').next().unwrap_or_default().trim();
+        Scheme::from_name(ecosystem).ok_or_else(|| Error::unknown_scheme(name))
     }
 }
