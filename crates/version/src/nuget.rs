@@ -56,12 +56,9 @@ impl NugetVersion {
             if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(invalid("version numbers must be digits"));
             }
-            let number = Number::from_digits(part);
-            // NuGet stores each number in a 32-bit int.
-            if number > Number::Small(i32::MAX as u64) {
-                return Err(invalid("version number is larger than 2^31 - 1"));
-            }
-            *slot = number;
+            // NuGet itself stores each number in a 32-bit int; advisories are compared
+            // exactly at any size rather than refused.
+            *slot = Number::from_digits(part);
         }
         let mut labels = Vec::new();
         if let Some(pre) = pre {
@@ -142,6 +139,10 @@ mod tests {
         assert_eq!(cmp("1.0.0+abc", "1.0.0+def"), Ordering::Equal);
         assert_eq!(cmp("1.01", "1.1"), Ordering::Equal);
         assert_eq!(cmp("1.0.0-1", "1.0.0-a"), Ordering::Less);
+        assert_eq!(
+            cmp("99999999999999999999.1", "99999999999999999998.2"),
+            Ordering::Greater
+        );
         for text in [
             "",
             "1.0.0.0.0",
@@ -149,7 +150,7 @@ mod tests {
             "1.0-",
             "1..0",
             "1.0.0-a..b",
-            "99999999999",
+            "1.0.x",
         ] {
             assert!(
                 NugetVersion::parse(text).is_err(),

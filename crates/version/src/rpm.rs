@@ -7,8 +7,8 @@
 //! Photon OS and Mariner.
 //!
 //! rpm itself skips the release when one side lacks it; a vulnerability matcher needs a
-//! total order, so here an absent release is the empty string, which sorts before any
-//! release (as OSV scanners do).
+//! total order, so here an absent release sorts before any release, even an empty one
+//! (`1 < 1- < 1-0`), as OSV scanners do.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -57,9 +57,6 @@ impl RpmVersion {
         if version.is_empty() {
             return Err(invalid("version part is empty"));
         }
-        if release == Some("") {
-            return Err(invalid("release part is empty"));
-        }
         Ok(RpmVersion {
             epoch: epoch.map(Box::from),
             version: version.into(),
@@ -88,11 +85,9 @@ impl RpmVersion {
             other.epoch.as_deref().unwrap_or("0"),
         )
         .then_with(|| rpmvercmp(&self.version, &other.version))
-        .then_with(|| {
-            rpmvercmp(
-                self.release.as_deref().unwrap_or(""),
-                other.release.as_deref().unwrap_or(""),
-            )
+        .then_with(|| match (&self.release, &other.release) {
+            (Some(a), Some(b)) => rpmvercmp(a, b),
+            (a, b) => a.is_some().cmp(&b.is_some()),
         })
     }
 }
@@ -252,7 +247,9 @@ mod tests {
 
     #[test]
     fn invalid_versions() {
-        for text in ["", "1.0-", "-1", "1 0", "1:"] {
+        assert_eq!(cmp("1", "1-"), Ordering::Less);
+        assert_eq!(cmp("1-", "1-0"), Ordering::Less);
+        for text in ["", "-1", "1 0", "1:"] {
             assert!(
                 RpmVersion::parse(text).is_err(),
                 "{text:?} should be invalid"

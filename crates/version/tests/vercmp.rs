@@ -302,3 +302,17 @@ fn invalid_version_errors_name_scheme_and_version() {
             if version == "not a version"
     ));
 }
+
+#[test]
+fn every_module_opens_with_docs() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&src).expect("src is readable") {
+        let path = entry.expect("src entry").path();
+        let text = std::fs::read_to_string(&path).expect("source is readable");
+        assert!(
+            text.starts_with("//!"),
+            "{} must open with a `//!` module doc",
+            path.display()
+        );
+    }
+}
