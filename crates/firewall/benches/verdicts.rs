@@ -184,7 +184,7 @@ fn cluster() -> State {
             namespace: None,
             name: format!("admin-{policy_idx}"),
             tier,
-            priority: policy_idx as i32,
+            priority: policy_idx,
             subject: Subject::Pods {
                 namespaces: select(&[("team", format!("t{}", policy_idx % 5))]),
                 pods: if policy_idx % 4 == 0 {

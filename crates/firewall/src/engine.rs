@@ -24,9 +24,14 @@ static NO_LABELS: Labels = Labels::new();
 #[derive(Debug)]
 pub struct Engine<'s> {
     state: &'s State,
-    /// Per policy, per direction, per rule, per peer: the pods the peer matches, when that
-    /// does not depend on the subject.
-    peer_masks: Vec<[Vec<Vec<Option<BitSet>>>; 2]>,
+    /// Per direction and policy, the range of the policy's rules in `rules`.
+    policy_rules: [Vec<(u32, u32)>; 2],
+    /// Every rule of every policy and direction, contiguous so a verdict walks flat memory.
+    rules: Vec<CompiledRule<'s>>,
+    /// The peers of `rules`, contiguous.
+    peers: Vec<CompiledPeer<'s>>,
+    /// Pod bit sets of the peers, one word per 64 pods each.
+    masks: Vec<u64>,
     /// Per pod and direction, the policies selecting it, by tier and in evaluation order.
     pod_index: Vec<[TierLists; 2]>,
     /// All policies by tier, in evaluation order (for workloads that are not in the state).
@@ -38,6 +43,24 @@ pub struct Engine<'s> {
     /// Per network object, the pods in it (objects that list CIDRs test pod IPs).
     object_masks: Vec<BitSet>,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct CompiledRule<'s> {
+    rule: &'s Rule,
+    policy: u32,
+    index: u32,
+    peers: (u32, u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CompiledPeer<'s> {
+    peer: &'s Peer,
+    /// Offset of the peer's pod bit set in `masks`, or [`NO_MASK`] when the match depends on
+    /// the subject (`sameLabels` / `notSameLabels`).
+    mask: u32,
+}
+
+const NO_MASK: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Default)]
 struct TierLists {
@@ -105,7 +128,10 @@ impl<'s> Engine<'s> {
         let n_pods = state.pods().len();
         let mut engine = Engine {
             state,
-            peer_masks: Vec::new(),
+            policy_rules: [Vec::new(), Vec::new()],
+            rules: Vec::new(),
+            peers: Vec::new(),
+            masks: Vec::new(),
             pod_index: Vec::new(),
             all_policies: TierLists::default(),
             pod_namespace: state
@@ -157,25 +183,39 @@ impl<'s> Engine<'s> {
             .map(|view| DIRECTIONS.map(|direction| engine.tier_lists(view, direction)))
             .collect();
 
-        engine.peer_masks = state
-            .policies()
-            .iter()
-            .map(|policy| {
-                DIRECTIONS.map(|direction| {
-                    policy
-                        .rules(direction)
-                        .unwrap_or(&[])
-                        .iter()
-                        .map(|rule| {
-                            rule.peers
-                                .iter()
-                                .map(|peer| peer_mask(&engine, peer, &pod_views))
-                                .collect()
-                        })
-                        .collect()
-                })
-            })
-            .collect();
+        for (policy_idx, policy) in state.policies().iter().enumerate() {
+            for direction in DIRECTIONS {
+                let first_rule = engine.rules.len();
+                for (rule_idx, rule) in policy.rules(direction).unwrap_or(&[]).iter().enumerate() {
+                    let first_peer = engine.peers.len();
+                    for peer in &rule.peers {
+                        let mask = match peer_mask(&engine, peer, &pod_views) {
+                            Some(bits) => {
+                                let offset = engine.masks.len();
+                                engine.masks.extend(bits.words);
+                                u32::try_from(offset).map_err(|_| too_large())?
+                            }
+                            None => NO_MASK,
+                        };
+                        engine.peers.push(CompiledPeer { peer, mask });
+                    }
+                    engine.rules.push(CompiledRule {
+                        rule,
+                        policy: u32::try_from(policy_idx).map_err(|_| too_large())?,
+                        index: u32::try_from(rule_idx).map_err(|_| too_large())?,
+                        peers: (
+                            u32::try_from(first_peer).map_err(|_| too_large())?,
+                            u32::try_from(engine.peers.len()).map_err(|_| too_large())?,
+                        ),
+                    });
+                }
+                let range = (
+                    u32::try_from(first_rule).map_err(|_| too_large())?,
+                    u32::try_from(engine.rules.len()).map_err(|_| too_large())?,
+                );
+                engine.policy_rules[direction_idx(direction)].push(range);
+            }
+        }
 
         let object_idx = |name: &str| {
             state
@@ -339,8 +379,7 @@ impl<'s> Engine<'s> {
         // decides; `Pass` hands over to the next tier.
         let first_match = |policies: &[u32]| {
             policies.iter().find_map(|&policy_idx| {
-                self.matching_rules(policy_idx, direction, subject, peer, traffic)
-                    .next()
+                self.first_matching_rule(policy_idx, direction, subject, peer, traffic)
             })
         };
 
@@ -377,44 +416,41 @@ impl<'s> Engine<'s> {
         }
     }
 
-    /// The rules of one policy that match, in order.
-    fn matching_rules<'e>(
-        &'e self,
+    /// The first rule of one policy that matches, in rule order.
+    fn first_matching_rule(
+        &self,
         policy_idx: u32,
         direction: Direction,
-        subject: &'e View<'e>,
-        peer: &'e View<'e>,
-        traffic: &'e Traffic<'e>,
-    ) -> impl Iterator<Item = (RuleRef, &'s Rule)> + 'e {
-        let policy = &self.state.policies()[policy_idx as usize];
-        let masks = &self.peer_masks[policy_idx as usize][direction_idx(direction)];
-        policy
-            .rules(direction)
-            .unwrap_or(&[])
+        subject: &View<'_>,
+        peer: &View<'_>,
+        traffic: &Traffic<'_>,
+    ) -> Option<(RuleRef, &'s Rule)> {
+        let (first, end) = self.policy_rules[direction_idx(direction)][policy_idx as usize];
+        self.rules[first as usize..end as usize]
             .iter()
-            .zip(masks)
-            .enumerate()
-            .filter(move |(_, (rule, rule_masks))| {
+            .find(|compiled| {
+                let rule = compiled.rule;
                 (rule.ports.is_empty()
                     || rule.ports.iter().any(|port| {
                         port.matches(traffic.protocol, traffic.port, traffic.port_name)
                     }))
-                    && rule
-                        .peers
+                    && self.peers[compiled.peers.0 as usize..compiled.peers.1 as usize]
                         .iter()
-                        .zip(rule_masks.iter())
-                        .any(|(rule_peer, mask)| match (mask, peer.pod) {
-                            (Some(mask), Some(pod_idx)) => mask.contains(pod_idx),
-                            _ => self.peer_matches(rule_peer, subject, peer),
+                        .any(|compiled_peer| match peer.pod {
+                            Some(pod_idx) if compiled_peer.mask != NO_MASK => {
+                                let word = self.masks[compiled_peer.mask as usize + pod_idx / 64];
+                                word & (1 << (pod_idx % 64)) != 0
+                            }
+                            _ => self.peer_matches(compiled_peer.peer, subject, peer),
                         })
             })
-            .map(move |(rule_idx, (rule, _))| {
+            .map(|compiled| {
                 (
                     RuleRef {
-                        policy: PolicyId(policy_idx),
-                        rule: rule_idx as u32,
+                        policy: PolicyId(compiled.policy),
+                        rule: compiled.index,
                     },
-                    rule,
+                    compiled.rule,
                 )
             })
     }
@@ -548,6 +584,15 @@ impl TierLists {
             Tier::Baseline => &mut self.baseline,
         }
     }
+}
+
+fn too_large() -> Error {
+    Error::new(
+        ErrorKind::InvalidField,
+        "",
+        "",
+        "too many policies, rules or pods to index",
+    )
 }
 
 fn external_view<'a>(ip: Option<IpAddr>) -> View<'a> {
