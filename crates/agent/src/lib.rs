@@ -1,1 +1,34 @@
-//! palisade-agent (being written).
+//! The Palisade node agent: it keeps an on-disk [`Outbox`] of finding reports, enrolls with
+//! the server using a join token, and ships the outbox in acknowledged batches over HTTPS
+//! (HTTP/2 when the server offers it), registering its host as an asset.
+//!
+//! Delivery guarantee: a report pushed into the outbox is committed to disk before `push`
+//! returns, and leaves the outbox only after the server acknowledged the batch that carried
+//! it. Kill the agent at any point and the report is still there at restart; kill the server
+//! and the agent retries with backoff. Reports carry idempotency ids, so a batch that was
+//! stored but whose acknowledgement was lost is recognised as a duplicate on resend: nothing
+//! is lost and nothing is stored twice.
+//!
+//! The sensor, rule engine and scanners (other crates) produce reports; this crate only moves
+//! them. Its only dependency on the server is the wire format in `palisade_model`.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let outbox = palisade_agent::Outbox::open(dir.path()).await.unwrap();
+//! assert_eq!(outbox.len().await.unwrap(), 0);
+//! # });
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod host;
+mod link;
+mod outbox;
+mod run;
+
+pub use config::AgentConfig;
+pub use host::host_facts;
+pub use link::{Credential, Link, LinkError};
+pub use outbox::{Outbox, OutboxError};
+pub use run::{AgentStatus, RunError, run};

@@ -24,6 +24,7 @@ mod asset;
 mod audit;
 mod finding;
 mod handling;
+mod link;
 mod severity;
 mod timestamp;
 
@@ -37,5 +38,6 @@ pub use handling::{
     Exception, FieldError, MatchOperator, NewException, NewWhitelistRule, Note, Status,
     WhitelistMatcher, WhitelistRule, WhitelistScope,
 };
+pub use link::{AgentBatch, BatchAck, JoinRequest, JoinResponse, MAX_BATCH_REPORTS};
 pub use severity::{ParseSeverityError, Severity};
 pub use timestamp::Timestamp;

@@ -201,6 +201,11 @@ impl Notifier {
         }
     }
 
+    /// Whether any sink is configured.
+    pub fn is_enabled(&self) -> bool {
+        self.sender.is_some()
+    }
+
     /// The delivery counters.
     pub fn stats(&self) -> &NotifyStats {
         &self.stats

@@ -19,6 +19,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server and a local agent on this machine (embedded store).
+    Up(cmd::up::Args),
+    /// Run the server alone, for agents on other nodes.
+    Server(cmd::server::Args),
+    /// Run the node agent, show its status, or queue reports for it.
+    Agent(cmd::agent::Args),
     /// Vulnerability database: version comparison.
     Db(cmd::db::Args),
     /// Baseline risks: Pod Security Standards and best practices.
@@ -39,6 +45,9 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Up(args) => cmd::up::run(args),
+        Command::Server(args) => cmd::server::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
         Command::Db(args) => cmd::db::run(args),
         Command::Baseline(args) => cmd::baseline::run(args),
         Command::Firewall(args) => cmd::firewall::run(args),

@@ -1,6 +1,6 @@
 //! Records that only the store and the server exchange.
 
-use palisade_model::{Exception, HostFacts, Role, Timestamp, WhitelistMatcher};
+use palisade_model::{Exception, FindingKind, HostFacts, Role, Timestamp, WhitelistMatcher};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -24,8 +24,8 @@ pub struct IngestOutcome {
     pub suppressed: u64,
     /// Reports whose id had been ingested before (resent batches).
     pub duplicates: u64,
-    /// Ids of the findings created, in report order (for notifications).
-    pub created_ids: Vec<Uuid>,
+    /// Kinds and ids of the findings created, in report order (for notifications).
+    pub created_ids: Vec<(FindingKind, Uuid)>,
 }
 
 /// Which findings a handling action applies to.

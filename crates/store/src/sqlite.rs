@@ -502,7 +502,7 @@ impl SqliteStore {
                 };
                 Self::insert_finding(connection, &finding, &dedupe_key).await?;
                 outcome.created += 1;
-                outcome.created_ids.push(finding.id);
+                outcome.created_ids.push((kind, finding.id));
                 finding.id.to_string()
             }
         };

@@ -328,7 +328,7 @@ async fn ignore_undo_and_handle_similar() {
         .ingest(&reports, &HandlingPolicy::default())
         .await
         .unwrap();
-    let first = outcome.created_ids[0];
+    let first = outcome.created_ids[0].1;
     let ignored = store
         .set_status(
             FindingKind::Alert,

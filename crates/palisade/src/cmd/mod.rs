@@ -1,6 +1,9 @@
 //! One module per subcommand: its clap arguments and its `run` function.
 
+pub mod agent;
 pub mod baseline;
 pub mod db;
 pub mod firewall;
 pub mod rules;
+pub mod server;
+pub mod up;

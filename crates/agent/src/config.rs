@@ -1,0 +1,65 @@
+//! The agent's configuration.
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+/// How the agent reaches its server and where it keeps its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Base URL of the server, e.g. `https://palisade.example:8443`.
+    pub server_url: String,
+    /// CA certificate (PEM) to trust for the server, in addition to none: a private CA is
+    /// the norm for self-hosted servers. `None` trusts the bundled public roots.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// Join token, used once to enroll; the resulting credential is kept in `data_dir`.
+    #[serde(default)]
+    pub join_token: Option<String>,
+    /// Where the outbox and the credential live.
+    pub data_dir: PathBuf,
+    /// The cluster this node belongs to.
+    pub cluster: String,
+    /// The agent's name (the host name by default).
+    pub name: String,
+    /// Most reports per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Heartbeat interval (host facts, dropped-event counts), in seconds.
+    #[serde(default = "default_heartbeat_secs")]
+    pub heartbeat_secs: u64,
+}
+
+const fn default_batch_size() -> usize {
+    2_000
+}
+
+const fn default_heartbeat_secs() -> u64 {
+    30
+}
+
+impl AgentConfig {
+    /// A configuration with defaults for everything but the essentials.
+    pub fn new(
+        server_url: impl Into<String>,
+        data_dir: impl Into<PathBuf>,
+        cluster: impl Into<String>,
+        name: impl Into<String>,
+    ) -> AgentConfig {
+        AgentConfig {
+            server_url: server_url.into(),
+            ca_cert: None,
+            join_token: None,
+            data_dir: data_dir.into(),
+            cluster: cluster.into(),
+            name: name.into(),
+            batch_size: default_batch_size(),
+            heartbeat_secs: default_heartbeat_secs(),
+        }
+    }
+
+    pub(crate) fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs.max(1))
+    }
+}

@@ -1,0 +1,229 @@
+//! The HTTPS client side of the agent link.
+
+use std::{os::unix::fs::OpenOptionsExt, path::Path, sync::Arc, time::Duration};
+
+use palisade_model::{AgentBatch, BatchAck, JoinRequest, JoinResponse};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::AgentConfig;
+
+/// Time allowed for one request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A link failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The request did not complete (server down, network, TLS).
+    #[error("cannot reach the server")]
+    Transport(#[from] reqwest::Error),
+    /// The server refused the credential: it was revoked, or the agent must enroll again.
+    #[error("the server refused the agent's credential (HTTP {status}): {message}")]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// The server rejected the request itself; resending the same request will not help.
+    #[error("the server rejected the request (HTTP {status}): {message}")]
+    Rejected {
+        /// The status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// The server failed (5xx); worth retrying.
+    #[error("the server failed (HTTP {status}): {message}")]
+    Server {
+        /// The status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// No join token and no stored credential.
+    #[error("the agent is not enrolled: pass a join token (palisade agent --join-token ...)")]
+    NotEnrolled,
+    /// A local file (CA, credential) could not be used.
+    #[error("{what} {path}")]
+    File {
+        /// What failed.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LinkError {
+    /// Whether retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LinkError::Transport(_) | LinkError::Server { .. })
+    }
+}
+
+/// The agent's enrolled identity, kept in `credential.json` (mode 0600).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    /// The agent's id.
+    pub agent_id: Uuid,
+    /// Its bearer token.
+    pub token: String,
+}
+
+/// An HTTPS client for one server.
+#[derive(Debug, Clone)]
+pub struct Link {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl Link {
+    /// A client for `config.server_url`, trusting `config.ca_cert` when given.
+    pub fn new(config: &AgentConfig) -> Result<Link, LinkError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .use_preconfigured_tls(tls_config(config)?);
+        if config.server_url.starts_with("http://") {
+            // No TLS, hence no ALPN: speak HTTP/2 with prior knowledge only if asked; plain
+            // HTTP is for tests and loopback setups, so HTTP/1.1 is fine there.
+            builder = builder.http1_only();
+        }
+        Ok(Link {
+            client: builder.build()?,
+            base_url: config.server_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Loads the stored credential, or enrolls with the join token and stores the result.
+    pub async fn credential(&self, config: &AgentConfig) -> Result<Credential, LinkError> {
+        let path = config.data_dir.join("credential.json");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(credential) = serde_json::from_str(&text) {
+                return Ok(credential);
+            }
+            tracing::warn!(path = %path.display(), "The stored credential is unreadable; enrolling again.");
+        }
+        let join_token = config.join_token.as_deref().ok_or(LinkError::NotEnrolled)?;
+        let request = JoinRequest {
+            name: config.name.clone(),
+            cluster: config.cluster.clone(),
+            facts: crate::host_facts(Path::new("/"), "none"),
+        };
+        let response: JoinResponse = self
+            .post("/api/v1/agents/join", join_token, &request)
+            .await?;
+        let credential = Credential {
+            agent_id: response.agent_id,
+            token: response.token,
+        };
+        write_private(
+            &path,
+            &serde_json::to_string(&credential).unwrap_or_default(),
+        )?;
+        Ok(credential)
+    }
+
+    /// Sends a batch and returns the acknowledgement.
+    pub async fn send(
+        &self,
+        credential: &Credential,
+        batch: &AgentBatch,
+    ) -> Result<BatchAck, LinkError> {
+        self.post("/api/v1/agent/batches", &credential.token, batch)
+            .await
+    }
+
+    async fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        token: &str,
+        body: &T,
+    ) -> Result<R, LinkError> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response.json().await?);
+        }
+        let message = response.text().await.unwrap_or_default();
+        let status = status.as_u16();
+        Err(match status {
+            401 | 403 => LinkError::Unauthorized { status, message },
+            500.. => LinkError::Server { status, message },
+            _ => LinkError::Rejected { status, message },
+        })
+    }
+}
+
+fn tls_config(config: &AgentConfig) -> Result<rustls::ClientConfig, LinkError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = &config.ca_cert {
+        let pem = std::fs::read(path).map_err(|source| LinkError::File {
+            what: "cannot read the CA certificate",
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut added = 0;
+        for certificate in rustls_pemfile_certs(&pem) {
+            if roots.add(certificate).is_ok() {
+                added += 1;
+            }
+        }
+        if added == 0 {
+            return Err(LinkError::File {
+                what: "no usable certificate in",
+                path: path.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "expected PEM certificates",
+                ),
+            });
+        }
+    } else {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| LinkError::File {
+            what: "TLS setup failed for",
+            path: config.server_url.clone(),
+            source: std::io::Error::other(error),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    rustls_pemfile::certs(&mut &pem[..])
+        .filter_map(Result::ok)
+        .collect()
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), LinkError> {
+    use std::io::Write;
+    let file_error = |source| LinkError::File {
+        what: "cannot write the credential",
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(file_error)?;
+    file.write_all(contents.as_bytes()).map_err(file_error)
+}

@@ -1,0 +1,147 @@
+//! The on-disk outbox.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use palisade_model::FindingReport;
+use sqlx::{
+    Row, SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+/// An outbox failure.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The outbox database failed.
+    #[error("outbox database error")]
+    Database(#[from] sqlx::Error),
+    /// Its schema could not be created.
+    #[error("outbox migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored report could not be read back.
+    #[error("outbox entry {sequence} is corrupt: {reason}")]
+    Corrupt {
+        /// The entry.
+        sequence: i64,
+        /// Why.
+        reason: String,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create the agent data directory {path}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reports waiting for the server, in a SQLite file (`outbox.db`) under the data directory.
+///
+/// Several processes may push into the same outbox (SQLite locks the file), which is how
+/// `palisade agent enqueue` hands reports to a running agent.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pool: SqlitePool,
+    pushed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Outbox {
+    /// Opens or creates the outbox in `data_dir`.
+    pub async fn open(data_dir: &Path) -> Result<Outbox, OutboxError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OutboxError::CreateDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(data_dir.join("outbox.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a push survives not only a crash of the process but of the machine.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Outbox {
+            pool,
+            pushed: Default::default(),
+        })
+    }
+
+    /// Appends reports durably, in one transaction.
+    pub async fn push(&self, reports: &[FindingReport]) -> Result<(), OutboxError> {
+        let mut transaction = self.pool.begin().await?;
+        for report in reports {
+            let text = serde_json::to_string(report).map_err(|error| OutboxError::Corrupt {
+                sequence: -1,
+                reason: error.to_string(),
+            })?;
+            sqlx::query("INSERT INTO outbox (report) VALUES ($1)")
+                .bind(text)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        self.pushed.notify_one();
+        Ok(())
+    }
+
+    /// Waits until a push in this process, or `timeout` (pushes from other processes are
+    /// seen at the next poll).
+    pub async fn wait_for_push(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.pushed.notified()).await;
+    }
+
+    /// The oldest `limit` entries, with their sequence numbers.
+    pub async fn peek(&self, limit: usize) -> Result<Vec<(i64, FindingReport)>, OutboxError> {
+        let rows = sqlx::query("SELECT sequence, report FROM outbox ORDER BY sequence LIMIT $1")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let sequence: i64 = row.try_get("sequence")?;
+                let text: &str = row.try_get("report")?;
+                let report = serde_json::from_str(text).map_err(|error| OutboxError::Corrupt {
+                    sequence,
+                    reason: error.to_string(),
+                })?;
+                Ok((sequence, report))
+            })
+            .collect()
+    }
+
+    /// Removes every entry up to and including `sequence` (the server acknowledged them).
+    pub async fn acknowledge(&self, sequence: i64) -> Result<u64, OutboxError> {
+        Ok(sqlx::query("DELETE FROM outbox WHERE sequence <= $1")
+            .bind(sequence)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Removes one corrupt entry so that it cannot block the outbox; the caller reports it.
+    pub async fn discard(&self, sequence: i64) -> Result<(), OutboxError> {
+        sqlx::query("DELETE FROM outbox WHERE sequence = $1")
+            .bind(sequence)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Entries waiting.
+    pub async fn len(&self) -> Result<u64, OutboxError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// True when nothing is waiting.
+    pub async fn is_empty(&self) -> Result<bool, OutboxError> {
+        Ok(self.len().await? == 0)
+    }
+}

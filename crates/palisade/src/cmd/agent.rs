@@ -1,0 +1,160 @@
+//! `palisade agent`: the node agent, its status, and handing it reports.
+
+use std::{
+    io::BufRead,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::Context;
+use palisade_agent::{AgentConfig, AgentStatus, Outbox};
+use palisade_model::FindingReport;
+
+/// Arguments of `palisade agent`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<AgentCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AgentCommand {
+    /// Queue finding reports (JSON lines of the agent wire format) for the agent to ship.
+    Enqueue {
+        /// The agent's data directory.
+        #[arg(long, env = "PALISADE_AGENT_DIR")]
+        data_dir: PathBuf,
+        /// JSON-lines files of reports; `-` for standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The server's base URL.
+    #[arg(long, env = "PALISADE_SERVER", required_unless_present = "status")]
+    server: Option<String>,
+    /// Join token (needed only until the agent has enrolled).
+    #[arg(long, env = "PALISADE_JOIN_TOKEN")]
+    join_token: Option<String>,
+    /// CA certificate (PEM) of the server.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Where the outbox and credential live.
+    #[arg(
+        long,
+        env = "PALISADE_AGENT_DIR",
+        default_value = "/var/lib/palisade/agent"
+    )]
+    data_dir: PathBuf,
+    /// The cluster this node belongs to.
+    #[arg(long, default_value = "default")]
+    cluster: String,
+    /// The agent's name (default: the host name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Print the agent's state (enrollment, outbox, sensor) as JSON and exit.
+    #[arg(long)]
+    status: bool,
+}
+
+/// Runs `palisade agent`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match args.command {
+            Some(AgentCommand::Enqueue { data_dir, files }) => enqueue(&data_dir, &files).await,
+            None if args.run.status => status(&args.run.data_dir).await,
+            None => run_agent(args.run).await,
+        }
+    })
+}
+
+async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let facts = palisade_agent::host_facts(Path::new("/"), "none");
+    let name = args.name.unwrap_or_else(|| {
+        if facts.hostname.is_empty() {
+            "agent".into()
+        } else {
+            facts.hostname.clone()
+        }
+    });
+    let mut config = AgentConfig::new(
+        args.server.unwrap_or_default(),
+        args.data_dir,
+        args.cluster,
+        name,
+    );
+    config.join_token = args.join_token;
+    config.ca_cert = args.ca_cert;
+    let outbox = Outbox::open(&config.data_dir)
+        .await
+        .context("cannot open the outbox")?;
+    let status = AgentStatus::default();
+    palisade_agent::run(config, outbox, &status, super::server::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let outbox = Outbox::open(data_dir)
+        .await
+        .context("cannot open the outbox")?;
+    let enrolled = std::fs::read_to_string(data_dir.join("credential.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<palisade_agent::Credential>(&text).ok())
+        .map(|credential| credential.agent_id);
+    let facts = palisade_agent::host_facts(Path::new("/"), "none");
+    let report = serde_json::json!({
+        "data_dir": data_dir,
+        "enrolled": enrolled.is_some(),
+        "agent_id": enrolled,
+        "outbox_pending": outbox.len().await?,
+        "host": facts,
+        // No runtime sensor is built into this version: events are not collected yet.
+        "sensor": { "mode": "none", "fields": [] },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn enqueue(data_dir: &Path, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    const CHUNK: usize = 1_000;
+    let outbox = Outbox::open(data_dir)
+        .await
+        .context("cannot open the outbox")?;
+    let mut total = 0usize;
+    for file in files {
+        let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::io::BufReader::new(
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot open {}", file.display()))?,
+            ))
+        };
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for (index, line) in reader.lines().enumerate() {
+            let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let report: FindingReport = serde_json::from_str(&line).with_context(|| {
+                format!("{}:{}: not a finding report", file.display(), index + 1)
+            })?;
+            chunk.push(report);
+            if chunk.len() == CHUNK {
+                outbox.push(&chunk).await?;
+                total += chunk.len();
+                chunk.clear();
+            }
+        }
+        outbox.push(&chunk).await?;
+        total += chunk.len();
+    }
+    eprintln!("Queued {total} reports.");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,219 @@
+//! The agent link: joining with a join token, then batches of reports.
+
+use axum::{extract::State, http::StatusCode};
+use palisade_model::{
+    AgentBatch, Asset, AssetKind, BatchAck, HostFacts, JoinRequest, JoinResponse,
+    MAX_BATCH_REPORTS, Role, Timestamp,
+};
+use palisade_store::AgentRecord;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{ApiError, ApiJson, AppState, Caller, auth::issue_token, state::audit_entry};
+
+/// Enrolls an agent: the caller presents a `join` token and receives an `agent` token.
+#[utoipa::path(post, path = "/api/v1/agents/join", tag = "agents", request_body = JoinRequest,
+    responses((status = 201, body = JoinResponse), (status = 403)), security(("bearer" = [])))]
+pub async fn join(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<JoinRequest>,
+) -> Result<(StatusCode, ApiJson<JoinResponse>), ApiError> {
+    caller.require(Role::Join)?;
+    for (field, value) in [("name", &request.name), ("cluster", &request.cluster)] {
+        if value.trim().is_empty() || value.len() > 253 {
+            return Err(ApiError::bad_request(format!(
+                "`{field}` must have between 1 and 253 characters"
+            )));
+        }
+    }
+    let agent_id = Uuid::now_v7();
+    let now = Timestamp::now();
+    let agent = AgentRecord {
+        id: agent_id,
+        name: request.name.clone(),
+        cluster: request.cluster.clone(),
+        joined_at: now,
+        last_seen: now,
+        facts: request.facts.clone(),
+    };
+    state.store.upsert_agent(&agent).await?;
+    register_node(&state, &request.cluster, &request.facts).await?;
+    let issued = issue_token(
+        &format!("agent {}", request.name),
+        Role::Agent,
+        &caller.name,
+        Some(agent_id),
+    )?;
+    let audit = audit_entry(
+        &caller,
+        "agent.join",
+        "agent",
+        &agent_id.to_string(),
+        "",
+        serde_json::json!({ "name": request.name, "cluster": request.cluster }),
+    );
+    state
+        .store
+        .insert_token(&issued.record, Some(&audit))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(JoinResponse {
+            agent_id,
+            token: issued.token,
+        }),
+    ))
+}
+
+async fn register_node(state: &AppState, cluster: &str, facts: &HostFacts) -> Result<(), ApiError> {
+    let now = Timestamp::now();
+    for (kind, name, attributes) in [
+        (
+            AssetKind::Cluster,
+            cluster.to_owned(),
+            serde_json::Value::Null,
+        ),
+        (
+            AssetKind::Node,
+            facts.hostname.clone(),
+            serde_json::to_value(facts).unwrap_or_default(),
+        ),
+    ] {
+        state
+            .store
+            .upsert_asset(&Asset {
+                id: Asset::stable_id(kind, cluster, &name),
+                kind,
+                cluster: cluster.to_owned(),
+                name,
+                labels: Default::default(),
+                attributes,
+                first_seen: now,
+                last_seen: now,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Receives a batch of reports. The response is the acknowledgement: once the agent has it,
+/// everything in the batch is stored.
+#[utoipa::path(post, path = "/api/v1/agent/batches", tag = "agents", request_body = AgentBatch,
+    responses((status = 200, body = BatchAck), (status = 400, body = crate::error::ErrorBody), (status = 413)), security(("bearer" = [])))]
+pub async fn batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(batch): ApiJson<AgentBatch>,
+) -> Result<ApiJson<BatchAck>, ApiError> {
+    caller.require(Role::Agent)?;
+    let agent_id = caller
+        .agent_id
+        .ok_or_else(|| ApiError::forbidden("this agent token has no agent"))?;
+    let agent = state
+        .store
+        .agents()
+        .await?
+        .into_iter()
+        .find(|agent| agent.id == agent_id)
+        .ok_or_else(|| ApiError::forbidden("this agent is not enrolled any more"))?;
+    if batch.reports.len() > MAX_BATCH_REPORTS {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds at most {MAX_BATCH_REPORTS} reports, not {}",
+            batch.reports.len()
+        )));
+    }
+    if let Some(report) = batch
+        .reports
+        .iter()
+        .find(|report| report.asset.cluster != agent.cluster)
+    {
+        return Err(ApiError::bad_request(format!(
+            "report {} is for cluster {:?}, but this agent reports for {:?}",
+            report.id, report.asset.cluster, agent.cluster
+        )));
+    }
+    if let Some(asset) = batch
+        .assets
+        .iter()
+        .find(|asset| asset.cluster != agent.cluster)
+    {
+        return Err(ApiError::bad_request(format!(
+            "asset {} is for cluster {:?}, not {:?}",
+            asset.id, asset.cluster, agent.cluster
+        )));
+    }
+    let policy = state.policy();
+    let outcome = state.store.ingest(&batch.reports, &policy).await?;
+    state.metrics.record_ingest(&outcome);
+    state.metrics.record_dropped_events(batch.dropped_events);
+    for asset in &batch.assets {
+        state.store.upsert_asset(asset).await?;
+    }
+    let facts = batch.facts.clone().unwrap_or(agent.facts.clone());
+    if batch.facts.is_some() {
+        register_node(&state, &agent.cluster, &facts).await?;
+    }
+    state
+        .store
+        .upsert_agent(&AgentRecord {
+            last_seen: Timestamp::now(),
+            facts,
+            ..agent
+        })
+        .await?;
+    if state.notifier.is_enabled() {
+        for (kind, id) in &outcome.created_ids {
+            if let Some(finding) = state.store.get_finding(*kind, *id).await? {
+                state.notifier.notify(&finding);
+            }
+        }
+    }
+    Ok(ApiJson(BatchAck {
+        sequence: batch.sequence,
+        created: outcome.created,
+        aggregated: outcome.aggregated,
+        suppressed: outcome.suppressed,
+        duplicates: outcome.duplicates,
+    }))
+}
+
+/// An enrolled agent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AgentInfo {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Cluster.
+    pub cluster: String,
+    /// When it joined.
+    pub joined_at: Timestamp,
+    /// When it last reported.
+    pub last_seen: Timestamp,
+    /// Host facts.
+    pub facts: HostFacts,
+}
+
+/// Lists enrolled agents.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", responses((status = 200, body = Vec<AgentInfo>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<ApiJson<Vec<AgentInfo>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let agents = state.store.agents().await?;
+    Ok(ApiJson(
+        agents
+            .into_iter()
+            .map(|agent| AgentInfo {
+                id: agent.id,
+                name: agent.name,
+                cluster: agent.cluster,
+                joined_at: agent.joined_at,
+                last_seen: agent.last_seen,
+                facts: agent.facts,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,42 @@
+//! The OpenAPI document served at `/api/openapi.json`.
+
+use axum::Json;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Palisade API", description = "Security findings of Kubernetes clusters and container hosts. Authenticate with `Authorization: Bearer <token>`."),
+    paths(
+        api::findings::list, api::findings::stats, api::findings::get, api::findings::act,
+        api::findings::handle_similar, api::findings::add_note,
+        api::handling::preview, api::handling::create, api::handling::list, api::handling::delete,
+        api::handling::create_exception, api::handling::list_exceptions, api::handling::delete_exception,
+        api::assets::list, api::assets::get, api::assets::clusters,
+        api::admin::create_token, api::admin::list_tokens, api::admin::revoke_token, api::admin::audit_log,
+        api::agents::join, api::agents::batch, api::agents::list,
+    ),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document (public: it describes the API, it holds no data).
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
