@@ -36,8 +36,8 @@ pub struct Engine<'s> {
     pod_index: Vec<[TierLists; 2]>,
     /// All policies by tier, in evaluation order (for workloads that are not in the state).
     all_policies: TierLists,
-    /// Per pod, the index of its namespace in the state.
-    pod_namespace: Vec<Option<usize>>,
+    /// Per pod, what policies match on, gathered in one place.
+    pod_views: Vec<View<'s>>,
     /// Enabled Palisade rules in evaluation order, with their source and destination objects.
     firewall_order: Vec<(FirewallRuleId, usize, usize)>,
     /// Per network object, the pods in it (objects that list CIDRs test pod IPs).
@@ -134,15 +134,11 @@ impl<'s> Engine<'s> {
             masks: Vec::new(),
             pod_index: Vec::new(),
             all_policies: TierLists::default(),
-            pod_namespace: state
+            pod_views: state
                 .pods()
                 .iter()
-                .map(|pod| {
-                    state
-                        .namespaces()
-                        .iter()
-                        .position(|namespace| namespace.name == pod.namespace)
-                })
+                .enumerate()
+                .map(|(pod_idx, pod)| pod_view(state, pod_idx, pod))
                 .collect(),
             firewall_order: Vec::new(),
             object_masks: Vec::new(),
@@ -175,9 +171,7 @@ impl<'s> Engine<'s> {
             engine.all_policies.list_mut(policy.tier).push(policy_idx);
         }
 
-        let pod_views: Vec<View<'_>> = (0..n_pods)
-            .map(|pod_idx| engine.pod_view(pod_idx))
-            .collect();
+        let pod_views = engine.pod_views.clone();
         engine.pod_index = pod_views
             .iter()
             .map(|view| DIRECTIONS.map(|direction| engine.tier_lists(view, direction)))
@@ -535,32 +529,17 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn pod_view(&self, pod_idx: usize) -> View<'s> {
-        let pod = &self.state.pods()[pod_idx];
-        View {
-            pod: Some(pod_idx),
-            namespace: Some(pod.namespace.as_str()),
-            labels: &pod.labels,
-            namespace_labels: self.pod_namespace[pod_idx].map_or(&NO_LABELS, |namespace_idx| {
-                &self.state.namespaces()[namespace_idx].labels
-            }),
-            ip: pod.ips.first().copied(),
-            ports: &pod.ports,
-            images: &pod.images,
-            service_account: pod.service_account.as_deref(),
-        }
-    }
-
     fn view<'f>(&self, endpoint: &'f Endpoint) -> View<'f>
     where
         's: 'f,
     {
         match endpoint {
-            Endpoint::Pod(pod_id) if pod_id.index() < self.pod_index.len() => {
-                self.pod_view(pod_id.index())
-            }
-            // An id from another state: treated as an unknown endpoint outside the cluster.
-            Endpoint::Pod(_) => external_view(None),
+            // An id from another state is treated as an unknown endpoint outside the cluster.
+            Endpoint::Pod(pod_id) => self
+                .pod_views
+                .get(pod_id.index())
+                .copied()
+                .unwrap_or_else(|| external_view(None)),
             Endpoint::Workload(workload) => View {
                 pod: None,
                 namespace: Some(workload.namespace.as_str()),
@@ -583,6 +562,21 @@ impl TierLists {
             Tier::NetworkPolicy => &mut self.network_policy,
             Tier::Baseline => &mut self.baseline,
         }
+    }
+}
+
+fn pod_view<'s>(state: &'s State, pod_idx: usize, pod: &'s crate::inventory::Pod) -> View<'s> {
+    View {
+        pod: Some(pod_idx),
+        namespace: Some(pod.namespace.as_str()),
+        labels: &pod.labels,
+        namespace_labels: state
+            .namespace(&pod.namespace)
+            .map_or(&NO_LABELS, |namespace| &namespace.labels),
+        ip: pod.ips.first().copied(),
+        ports: &pod.ports,
+        images: &pod.images,
+        service_account: pod.service_account.as_deref(),
     }
 }
 
