@@ -874,3 +874,48 @@ spec: {source: all, destination: envoy-web, action: block}
             .allowed
     );
 }
+
+#[test]
+fn hostile_input_is_an_error_not_a_panic() {
+    let deep = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+    let inputs = [
+        "",
+        "---\n---\n",
+        "kind: NetworkPolicy",
+        "kind: NetworkPolicy\nmetadata: []\nspec: 3\n",
+        "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{ports: [{containerPort: -1}]}]}\n",
+        "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{ports: [{containerPort: 99999999999999999999}]}]}\n",
+        "kind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {}, ingress: [{ports: [{port: 1.5}]}]}\n",
+        "kind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {}, ingress: [{ports: [{port: 80, endPort: 99999}]}]}\n",
+        "kind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {}, ingress: [{ports: [{port: ''}]}]}\n",
+        "kind: AdminNetworkPolicy\nmetadata: {name: a}\nspec: {priority: 1, subject: {namespaces: {sameLabels: [a]}}}\n",
+        "kind: AdminNetworkPolicy\nmetadata: {name: a}\nspec: {priority: 1, subject: {namespaces: {}}, ingress: [{action: Deny, from: [{namespaces: {sameLabels: [a], matchLabels: {a: b}}}]}]}\n",
+        "kind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {tier: Admin, priority: 1, subject: {namespaces: {}}, ingress: [{action: Deny, from: []}]}\n",
+        "kind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {tier: Admin, priority: 1, subject: {namespaces: {}}, ingress: [{action: Deny, to: [{namespaces: {}}]}]}\n",
+        "a: &x [*x]\n",
+        "a: &a [1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]\n",
+        "kind: Namespace\nmetadata: {name: \"\u{1F600}\", labels: {\"\": x}}\n",
+        "\u{0}\u{1}\u{2}",
+        deep.as_str(),
+    ];
+    for input in inputs {
+        // Either outcome is fine; a panic fails the test.
+        let result = std::panic::catch_unwind(|| {
+            State::from_yaml(input).map(|state| state.policies().len())
+        });
+        assert!(
+            result.is_ok(),
+            "panicked on {:?}",
+            &input[..input.len().min(80)]
+        );
+    }
+    // Those that describe an object name it.
+    let error = State::from_yaml(
+        "kind: NetworkPolicy\nmetadata: {name: p, namespace: n}\nspec: {podSelector: {}, ingress: [{ports: [{port: 80, endPort: 99999}]}]}\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "NetworkPolicy n/p: spec.ingress[0].ports[0].endPort: port 99999 is not in 1-65535"
+    );
+}
