@@ -1,1 +1,237 @@
-fn main() {}
+//! Engine throughput with the Falco stable rule set on a synthetic recorded stream, and rule
+//! load time. Results are recorded in `docs/benchmarks/rules.md`.
+
+use std::hint::black_box;
+
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use palisade_event::{
+    Ancestor, Container, Event, EventKind, Fd, FdKind, Payload, Process, Protocol, Socket,
+};
+use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
+
+/// CPU time of the benchmark thread, from `/proc/thread-self/schedstat` (nanoseconds on
+/// the CPU). On a shared machine wall time also counts time spent waiting for a core; CPU
+/// time is what one core actually spends, which is what "events per second on one core"
+/// means.
+struct ThreadCpuTime;
+
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = Duration;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+
+    fn end(&self, start: u64) -> Duration {
+        Duration::from_nanos(thread_cpu_ns().saturating_sub(start))
+    }
+
+    fn add(&self, first: &Duration, second: &Duration) -> Duration {
+        *first + *second
+    }
+
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
+    }
+}
+
+/// Number of events in the synthetic stream.
+const STREAM_LEN: usize = 10_000;
+
+const BINARIES: [(&str, &str); 8] = [
+    ("nginx", "/usr/sbin/nginx"),
+    ("python3", "/usr/bin/python3"),
+    ("java", "/usr/lib/jvm/java-17/bin/java"),
+    ("bash", "/bin/bash"),
+    ("node", "/usr/local/bin/node"),
+    ("postgres", "/usr/lib/postgresql/15/bin/postgres"),
+    ("curl", "/usr/bin/curl"),
+    ("sh", "/bin/sh"),
+];
+
+const PATHS: [&str; 12] = [
+    "/etc/ld.so.cache",
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/usr/share/zoneinfo/UTC",
+    "/var/log/nginx/access.log",
+    "/proc/self/status",
+    "/etc/nsswitch.conf",
+    "/etc/passwd",
+    "/app/node_modules/express/index.js",
+    "/var/lib/postgresql/15/main/base/16384/2619",
+    "/tmp/upload-3829.tmp",
+    "/etc/shadow",
+    "/usr/lib/python3.11/json/__init__.py",
+];
+
+/// A deterministic mix of 20% exec, 60% open and 20% connect events, half in containers.
+fn stream() -> Vec<Event> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..STREAM_LEN)
+        .map(|index| {
+            let random = next();
+            let (name, exepath) = BINARIES[(random % BINARIES.len() as u64) as usize];
+            let kind = match random % 10 {
+                0 | 1 => EventKind::Execve,
+                2 | 3 => EventKind::Connect,
+                4 => EventKind::Open,
+                _ => EventKind::Openat,
+            };
+            let mut event = Event::new(kind);
+            event.timestamp_ns = 1_700_000_000_000_000_000 + index as u64 * 1_000;
+            event.process = Process {
+                pid: 1000 + (random % 500) as u32,
+                tid: 1000 + (random % 500) as u32,
+                ppid: 900,
+                name: name.to_owned(),
+                exe: exepath.to_owned(),
+                exepath: exepath.to_owned(),
+                args: vec!["-c".to_owned(), "/etc/app/config.yaml".to_owned()],
+                cwd: "/app".to_owned(),
+                uid: (random % 2) as u32 * 1000,
+                user: if random % 2 == 0 { "root" } else { "app" }.to_owned(),
+                start_time_ns: event.timestamp_ns - 60_000_000_000,
+                ..Process::default()
+            };
+            event.ancestors = vec![
+                Ancestor {
+                    pid: 900,
+                    name: "containerd-shim".to_owned(),
+                    exepath: "/usr/bin/containerd-shim-runc-v2".to_owned(),
+                    ..Ancestor::default()
+                },
+                Ancestor {
+                    pid: 1,
+                    name: "systemd".to_owned(),
+                    exepath: "/lib/systemd/systemd".to_owned(),
+                    ..Ancestor::default()
+                },
+            ];
+            if random % 4 < 2 {
+                event.container = Some(Container {
+                    id: format!("{:064x}", random),
+                    image: "docker.io/library/app:1.4.2".to_owned(),
+                    ..Container::default()
+                });
+            }
+            event.payload = match kind {
+                EventKind::Connect => Payload::Network {
+                    fd: Fd {
+                        num: 7,
+                        kind: FdKind::Ipv4,
+                        name: String::new(),
+                        socket: Some(Socket {
+                            protocol: Protocol::Tcp,
+                            local_addr: Some("10.244.1.17".parse().expect("address")),
+                            local_port: 40000 + (random % 20000) as u16,
+                            remote_addr: Some(
+                                if random % 3 == 0 {
+                                    "10.96.0.1"
+                                } else {
+                                    "93.184.216.34"
+                                }
+                                .parse()
+                                .expect("address"),
+                            ),
+                            remote_port: [443, 80, 5432, 53][(random % 4) as usize],
+                            connected: true,
+                            unix_path: String::new(),
+                        }),
+                    },
+                },
+                EventKind::Open | EventKind::Openat => Payload::Open {
+                    fd: Fd {
+                        num: 5,
+                        kind: FdKind::File,
+                        name: PATHS[(random >> 8) as usize % PATHS.len()].to_owned(),
+                        socket: None,
+                    },
+                    flags: if random % 5 == 0 { 0o1101 } else { 0 },
+                    mode: 0,
+                },
+                _ => Payload::None,
+            };
+            event.ret = match kind {
+                EventKind::Open | EventKind::Openat => 5,
+                _ => 0,
+            };
+            event
+        })
+        .collect()
+}
+
+fn wall(criterion: &mut Criterion) {
+    benches(criterion, "wall");
+}
+
+fn cpu(criterion: &mut Criterion<ThreadCpuTime>) {
+    benches(criterion, "cpu");
+}
+
+fn benches<M: Measurement>(criterion: &mut Criterion<M>, clock: &str) {
+    let Some(path) = palisade_testdata::shared_data("falco/falco_rules.yaml") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&path).expect("read the Falco rules");
+    let sources = [RuleSource {
+        name: path.display().to_string(),
+        text,
+    }];
+
+    let mut load = criterion.benchmark_group(format!("{clock}/load"));
+    load.bench_function("falco_stable", |bencher| {
+        bencher.iter(|| RuleSet::load(black_box(&sources)))
+    });
+    load.finish();
+
+    let rule_set = RuleSet::load(&sources);
+    assert!(rule_set.errors().is_empty());
+    let mut engine = Engine::new(rule_set, &EngineConfig::default());
+    let events = stream();
+    let mut alerts = Vec::new();
+    let mut group = criterion.benchmark_group(format!("{clock}/engine"));
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function("falco_stable_mixed_stream", |bencher| {
+        bencher.iter(|| {
+            alerts.clear();
+            for event in &events {
+                engine.process(black_box(event), &mut alerts);
+            }
+            black_box(alerts.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(wall_time, wall);
+criterion_group! {
+    name = cpu_time;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = cpu
+}
+criterion_main!(wall_time, cpu_time);

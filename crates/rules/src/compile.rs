@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use aho_corasick::AhoCorasick;
@@ -93,6 +94,33 @@ fn transform(transformer: Transformer, value: Value<'_>) -> Option<Value<'_>> {
     })
 }
 
+/// FNV-1a: literal sets are small keys looked up once per check, where SipHash's
+/// flooding resistance buys nothing (the keys come from the rules, not from events).
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+/// A hash set with the [`Fnv`] hasher.
+pub(crate) type FastSet<T> = HashSet<T, BuildHasherDefault<Fnv>>;
+
 /// A byte trie for "starts with any of" and path-prefix matching.
 #[derive(Debug, Default)]
 pub(crate) struct PrefixTrie {
@@ -151,9 +179,9 @@ impl PrefixTrie {
 pub(crate) enum Test {
     Exists,
     StrEq(String),
-    StrSet(HashSet<String>),
+    StrSet(FastSet<String>),
     StrCmp(Op, String),
-    IntSet(HashSet<i64>),
+    IntSet(FastSet<i64>),
     IntCmp(Op, i64),
     Bool(bool),
     Nets(Vec<(IpAddr, u8)>),
@@ -598,7 +626,7 @@ pub(crate) fn compile_compare(
     let negate = op == Op::Ne;
     let test = match ty {
         FieldType::Int => {
-            let mut numbers = HashSet::new();
+            let mut numbers = FastSet::default();
             for value in &values {
                 numbers.insert(parse_int(value).ok_or_else(|| bad_value(value))?);
             }
@@ -748,6 +776,95 @@ pub(crate) fn optimize(node: Node) -> Node {
             other => Node::Not(Box::new(other)),
         },
         other => other,
+    }
+}
+
+/// Folds what a rule's event kinds decide: an `evt.type` test that holds (or fails) for every
+/// kind the rule is indexed under, and a check on a field none of those kinds supplies (which
+/// is always false, as an absent field fails every check). Then orders `and`/`or` children
+/// cheapest first; evaluation has no side effects, so order changes only speed.
+pub(crate) fn specialize(node: Node, kinds: KindSet) -> Node {
+    let specialized = match node {
+        Node::And(children) => {
+            Node::And(children.into_iter().map(|c| specialize(c, kinds)).collect())
+        }
+        Node::Or(children) => {
+            Node::Or(children.into_iter().map(|c| specialize(c, kinds)).collect())
+        }
+        Node::Not(child) => Node::Not(Box::new(specialize(*child, kinds))),
+        Node::EventType(set) if set.intersect(kinds) == kinds => Node::Const(true),
+        Node::EventType(set) if set.intersect(kinds) == KindSet::NONE => Node::Const(false),
+        Node::Check(check) => {
+            let supplied = |field: &FieldRef| field.def.kinds.intersect(kinds) != KindSet::NONE;
+            let other_supplied = match &check.test {
+                Test::Field(_, other) => supplied(other),
+                _ => true,
+            };
+            if supplied(&check.field) && other_supplied {
+                Node::Check(check)
+            } else {
+                Node::Const(false)
+            }
+        }
+        other => other,
+    };
+    let mut optimized = optimize(specialized);
+    sort_by_cost(&mut optimized);
+    optimized
+}
+
+/// A rough evaluation cost, to run cheap checks first.
+fn cost(node: &Node) -> u32 {
+    match node {
+        Node::Const(_) | Node::EventType(_) => 0,
+        Node::Not(child) => cost(child),
+        Node::And(children) | Node::Or(children) => children.iter().map(cost).sum::<u32>() + 1,
+        Node::Check(check) => {
+            let field = match check.field.def.ty {
+                FieldType::Int | FieldType::Bool => 1,
+                _ => 2,
+            } + if check.field.transformers.is_empty() {
+                0
+            } else {
+                4
+            };
+            let test = match check.test {
+                Test::Regex(_) | Test::IContains(_) | Test::Field(..) | Test::Glob(_) => 4,
+                _ => 0,
+            };
+            // Fields built per call (command lines, ancestry lists, rendered arguments).
+            let built = match check.field.def.name {
+                "proc.cmdline"
+                | "proc.args"
+                | "proc.pcmdline"
+                | "proc.acmdline"
+                | "evt.arg"
+                | "evt.args"
+                | "evt.rawarg"
+                | "thread.cap_effective"
+                | "thread.cap_permitted"
+                | "proc.aname"
+                | "proc.aexe"
+                | "proc.aexepath"
+                | "fd.name"
+                | "fd.nameraw" => 4,
+                _ => 0,
+            };
+            field + test + built
+        }
+    }
+}
+
+fn sort_by_cost(node: &mut Node) {
+    match node {
+        Node::And(children) | Node::Or(children) => {
+            for child in children.iter_mut() {
+                sort_by_cost(child);
+            }
+            children.sort_by_key(cost);
+        }
+        Node::Not(child) => sort_by_cost(child),
+        _ => {}
     }
 }
 

@@ -1376,6 +1376,7 @@ impl Loader {
                 }
             };
             let (kinds, _) = node.kinds();
+            let node = compile::specialize(node, kinds);
             if kinds.is_every_kind() && info.warn_evttypes {
                 self.warnings.push(Warning {
                     kind: WarningKind::NoEventType,
