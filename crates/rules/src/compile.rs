@@ -2,6 +2,7 @@
 //! prefix tries, Aho-Corasick automata, regexes and globs, and evaluation against an event.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
@@ -215,17 +216,34 @@ pub(crate) enum Node {
     Const(bool),
     EventType(KindSet),
     Check(Box<Check>),
+    /// A macro's expansion; its result is computed once per event and shared by every rule
+    /// that uses the macro (slot = the macro's index).
+    Memo(usize, Box<Node>),
 }
 
+/// Per-event memo of macro results: 0 unknown, 1 false, 2 true.
+pub(crate) type Memo = [Cell<u8>];
+
 impl Node {
-    pub fn eval(&self, event: &Event) -> bool {
+    pub fn eval(&self, event: &Event, memo: &Memo) -> bool {
         match self {
-            Node::And(children) => children.iter().all(|child| child.eval(event)),
-            Node::Or(children) => children.iter().any(|child| child.eval(event)),
-            Node::Not(child) => !child.eval(event),
+            Node::And(children) => children.iter().all(|child| child.eval(event, memo)),
+            Node::Or(children) => children.iter().any(|child| child.eval(event, memo)),
+            Node::Not(child) => !child.eval(event, memo),
             Node::Const(value) => *value,
             Node::EventType(kinds) => kinds.contains(event.kind),
             Node::Check(check) => check.eval(event),
+            Node::Memo(slot, child) => match memo.get(*slot).map(Cell::get) {
+                Some(1) => false,
+                Some(2) => true,
+                _ => {
+                    let value = child.eval(event, memo);
+                    if let Some(cell) = memo.get(*slot) {
+                        cell.set(if value { 2 } else { 1 });
+                    }
+                    value
+                }
+            },
         }
     }
 
@@ -250,6 +268,7 @@ impl Node {
             Node::Const(false) => (KindSet::NONE, every),
             Node::EventType(kinds) => (*kinds, kinds.complement()),
             Node::Check(_) => (every, every),
+            Node::Memo(_, child) => child.kinds(),
         }
     }
 
@@ -259,7 +278,7 @@ impl Node {
             Node::And(children) | Node::Or(children) => {
                 children.iter().for_each(|child| child.fields(out))
             }
-            Node::Not(child) => child.fields(out),
+            Node::Not(child) | Node::Memo(_, child) => child.fields(out),
             Node::Const(_) | Node::EventType(_) => {}
             Node::Check(check) => {
                 for field in [
@@ -775,6 +794,14 @@ pub(crate) fn optimize(node: Node) -> Node {
             Node::Not(inner) => *inner,
             other => Node::Not(Box::new(other)),
         },
+        // Memoizing pays only for a macro of more than one check.
+        Node::Memo(slot, child) => match optimize(*child) {
+            simple @ (Node::Const(_) | Node::EventType(_) | Node::Check(_)) => simple,
+            Node::Not(inner) if matches!(*inner, Node::Check(_) | Node::EventType(_)) => {
+                Node::Not(inner)
+            }
+            other => Node::Memo(slot, Box::new(other)),
+        },
         other => other,
     }
 }
@@ -792,6 +819,7 @@ pub(crate) fn specialize(node: Node, kinds: KindSet) -> Node {
             Node::Or(children.into_iter().map(|c| specialize(c, kinds)).collect())
         }
         Node::Not(child) => Node::Not(Box::new(specialize(*child, kinds))),
+        Node::Memo(slot, child) => Node::Memo(slot, Box::new(specialize(*child, kinds))),
         Node::EventType(set) if set.intersect(kinds) == kinds => Node::Const(true),
         Node::EventType(set) if set.intersect(kinds) == KindSet::NONE => Node::Const(false),
         Node::Check(check) => {
@@ -813,24 +841,24 @@ pub(crate) fn specialize(node: Node, kinds: KindSet) -> Node {
     optimized
 }
 
-/// A rough evaluation cost, to run cheap checks first.
-fn cost(node: &Node) -> u32 {
+/// A rough evaluation cost.
+fn cost(node: &Node) -> f64 {
     match node {
-        Node::Const(_) | Node::EventType(_) => 0,
-        Node::Not(child) => cost(child),
-        Node::And(children) | Node::Or(children) => children.iter().map(cost).sum::<u32>() + 1,
+        Node::Const(_) | Node::EventType(_) => 0.1,
+        Node::Not(child) | Node::Memo(_, child) => cost(child),
+        Node::And(children) | Node::Or(children) => children.iter().map(cost).sum::<f64>(),
         Node::Check(check) => {
             let field = match check.field.def.ty {
-                FieldType::Int | FieldType::Bool => 1,
-                _ => 2,
+                FieldType::Int | FieldType::Bool => 1.0,
+                _ => 2.0,
             } + if check.field.transformers.is_empty() {
-                0
+                0.0
             } else {
-                4
+                4.0
             };
             let test = match check.test {
-                Test::Regex(_) | Test::IContains(_) | Test::Field(..) | Test::Glob(_) => 4,
-                _ => 0,
+                Test::Regex(_) | Test::IContains(_) | Test::Field(..) | Test::Glob(_) => 4.0,
+                _ => 0.0,
             };
             // Fields built per call (command lines, ancestry lists, rendered arguments).
             let built = match check.field.def.name {
@@ -847,23 +875,55 @@ fn cost(node: &Node) -> u32 {
                 | "proc.aexe"
                 | "proc.aexepath"
                 | "fd.name"
-                | "fd.nameraw" => 4,
-                _ => 0,
+                | "fd.nameraw" => 4.0,
+                _ => 0.0,
             };
             field + test + built
         }
     }
 }
 
+/// A rough chance that a node holds: a test against literal values usually fails, a
+/// negated one usually holds, flags are a coin toss.
+fn chance(node: &Node) -> f64 {
+    match node {
+        Node::Const(value) => f64::from(u8::from(*value)),
+        Node::EventType(_) => 0.5,
+        Node::Not(child) => 1.0 - chance(child),
+        Node::Memo(_, child) => chance(child),
+        Node::And(children) => children.iter().map(chance).product(),
+        Node::Or(children) => 1.0 - children.iter().map(|c| 1.0 - chance(c)).product::<f64>(),
+        Node::Check(check) => {
+            let base = match check.test {
+                Test::Exists => 0.8,
+                Test::Bool(_) | Test::IntCmp(..) | Test::StrCmp(..) => 0.5,
+                _ => 0.1,
+            };
+            if check.negate { 1.0 - base } else { base }
+        }
+    }
+}
+
+/// Orders `and` children by cost over chance of failing and `or` children by cost over
+/// chance of holding, the classic order that minimises the expected work of short-circuit
+/// evaluation.
 fn sort_by_cost(node: &mut Node) {
     match node {
-        Node::And(children) | Node::Or(children) => {
-            for child in children.iter_mut() {
-                sort_by_cost(child);
-            }
-            children.sort_by_key(cost);
+        Node::And(children) => {
+            children.iter_mut().for_each(sort_by_cost);
+            children.sort_by(|a, b| {
+                let key = |n: &Node| cost(n) / (1.0 - chance(n)).max(1e-6);
+                key(a).total_cmp(&key(b))
+            });
         }
-        Node::Not(child) => sort_by_cost(child),
+        Node::Or(children) => {
+            children.iter_mut().for_each(sort_by_cost);
+            children.sort_by(|a, b| {
+                let key = |n: &Node| cost(n) / chance(n).max(1e-6);
+                key(a).total_cmp(&key(b))
+            });
+        }
+        Node::Not(child) | Node::Memo(_, child) => sort_by_cost(child),
         _ => {}
     }
 }

@@ -1,6 +1,7 @@
 //! The engine: evaluates every rule indexed under an event's kind, then applies per-rule
 //! deduplication and rate limits.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
@@ -60,6 +61,8 @@ pub struct Engine {
     rule_set: RuleSet,
     by_kind: Vec<Vec<usize>>,
     state: Vec<RuleState>,
+    /// Macro results for the current event, shared by the rules that use each macro.
+    memo: Vec<Cell<u8>>,
 }
 
 impl Engine {
@@ -84,6 +87,7 @@ impl Engine {
             });
         }
         Engine {
+            memo: vec![Cell::new(0); rule_set.n_macros()],
             rule_set,
             by_kind,
             state,
@@ -98,9 +102,12 @@ impl Engine {
     /// Evaluates every rule indexed for the event's kind and appends an alert for each rule
     /// that matches (all of them, not only the first) and is not throttled.
     pub fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {
+        for cell in self.memo.iter() {
+            cell.set(0);
+        }
         for &compiled_index in &self.by_kind[event.kind.index()] {
             let compiled = &self.rule_set.compiled[compiled_index];
-            if !compiled.node.eval(event) {
+            if !compiled.node.eval(event, &self.memo) {
                 continue;
             }
             let output = compiled.output.render(event);

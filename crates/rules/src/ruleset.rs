@@ -244,6 +244,8 @@ struct ListInfo {
 #[derive(Debug, Clone)]
 struct MacroInfo {
     condition: CondText,
+    /// Memo slot: the macro's position in definition order.
+    slot: usize,
     location: Location,
     index: u64,
     visibility: u64,
@@ -781,17 +783,18 @@ impl Loader {
                     .to_owned(),
             });
         }
-        let index = match self.macros.get(&name) {
-            Some(previous) => previous.index,
+        let (index, slot) = match self.macros.get(&name) {
+            Some(previous) => (previous.index, previous.slot),
             None => {
                 self.macro_order.push(name.clone());
-                sequence
+                (sequence, self.macro_order.len() - 1)
             }
         };
         self.macros.insert(
             name,
             MacroInfo {
                 condition,
+                slot,
                 location,
                 index,
                 visibility: sequence,
@@ -1811,7 +1814,7 @@ impl Expander<'_> {
                 stack.push(name.clone());
                 let node = self.expand(body, &info.condition, stack);
                 stack.pop();
-                node?
+                Node::Memo(info.slot, Box::new(node?))
             }
             Expr::Exists { field } => {
                 let field_ref = compile::resolve_field(field).map_err(located)?;
