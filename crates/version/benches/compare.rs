@@ -53,7 +53,7 @@ fn samples(scheme: Scheme) -> &'static [&'static str] {
             "23.2.1",
             "1.0.0+ubuntu1",
         ],
-        Scheme::Semver | Scheme::Cargo => &[
+        Scheme::Semver | Scheme::Cargo | Scheme::Pub => &[
             "4.17.21",
             "1.0.0-alpha.1",
             "18.2.0",

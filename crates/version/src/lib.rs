@@ -8,9 +8,10 @@
 //! | [`Scheme::Apk`] | apk-tools `version.c` | Alpine, Wolfi, Chainguard |
 //! | [`Scheme::Rpm`] | rpm `rpmvercmp` | Red Hat, Rocky, AlmaLinux, SUSE, Photon, Mariner |
 //! | [`Scheme::Pep440`] | pypa/packaging `Version` | PyPI |
-//! | [`Scheme::Semver`] | node-semver (loose) | npm, Hex, Pub, SwiftURL, Bitnami |
+//! | [`Scheme::Semver`] | node-semver (loose) | npm, Hex, SwiftURL, Bitnami, GitHub Actions |
 //! | [`Scheme::Cargo`] | the `semver` crate | crates.io |
 //! | [`Scheme::Go`] | golang.org/x/mod/semver | Go |
+//! | [`Scheme::Pub`] | Dart pub_semver | Pub |
 //! | [`Scheme::Maven`] | Maven `ComparableVersion` | Maven |
 //! | [`Scheme::RubyGems`] | `Gem::Version` | RubyGems |
 //! | [`Scheme::NuGet`] | NuGet.Versioning | NuGet |
@@ -69,7 +70,7 @@ pub use crate::pep440::Pep440Version;
 pub use crate::rpm::{RpmVersion, rpmvercmp};
 pub use crate::rubygems::RubyGemsVersion;
 pub use crate::scheme::Scheme;
-pub use crate::semver::{CargoVersion, GoVersion, SemverVersion};
+pub use crate::semver::{CargoVersion, GoVersion, PubVersion, SemverVersion};
 
 /// Compares two version strings under `scheme`.
 ///
@@ -101,6 +102,8 @@ pub enum Version {
     Cargo(CargoVersion),
     /// A Go module version.
     Go(GoVersion),
+    /// A Dart package version.
+    Pub(PubVersion),
     /// A Maven version.
     Maven(MavenVersion),
     /// A RubyGems version.
@@ -122,6 +125,7 @@ impl Version {
             Scheme::Semver => Version::Semver(SemverVersion::parse(text)?),
             Scheme::Cargo => Version::Cargo(CargoVersion::parse(text)?),
             Scheme::Go => Version::Go(GoVersion::parse(text)?),
+            Scheme::Pub => Version::Pub(PubVersion::parse(text)?),
             Scheme::Maven => Version::Maven(MavenVersion::parse(text)?),
             Scheme::RubyGems => Version::RubyGems(RubyGemsVersion::parse(text)?),
             Scheme::NuGet => Version::NuGet(NugetVersion::parse(text)?),
@@ -139,6 +143,7 @@ impl Version {
             Version::Semver(_) => Scheme::Semver,
             Version::Cargo(_) => Scheme::Cargo,
             Version::Go(_) => Scheme::Go,
+            Version::Pub(_) => Scheme::Pub,
             Version::Maven(_) => Scheme::Maven,
             Version::RubyGems(_) => Scheme::RubyGems,
             Version::NuGet(_) => Scheme::NuGet,
@@ -156,6 +161,7 @@ impl Version {
             (Version::Semver(a), Version::Semver(b)) => a.cmp(b),
             (Version::Cargo(a), Version::Cargo(b)) => a.cmp(b),
             (Version::Go(a), Version::Go(b)) => a.cmp(b),
+            (Version::Pub(a), Version::Pub(b)) => a.cmp(b),
             (Version::Maven(a), Version::Maven(b)) => a.cmp(b),
             (Version::RubyGems(a), Version::RubyGems(b)) => a.cmp(b),
             (Version::NuGet(a), Version::NuGet(b)) => a.cmp(b),
@@ -195,6 +201,7 @@ impl fmt::Display for Version {
             Version::Semver(version) => version.fmt(f),
             Version::Cargo(version) => version.fmt(f),
             Version::Go(version) => version.fmt(f),
+            Version::Pub(version) => version.fmt(f),
             Version::Maven(version) => version.fmt(f),
             Version::RubyGems(version) => version.fmt(f),
             Version::NuGet(version) => version.fmt(f),

@@ -22,12 +22,14 @@ pub enum Scheme {
     Rpm,
     /// Python versions per PEP 440, as pypa/packaging compares them (`pep440`; PyPI).
     Pep440,
-    /// Semantic versions as node-semver parses them, loose mode (`semver`; npm, Hex, Pub).
+    /// Semantic versions as node-semver parses them, loose mode (`semver`; npm, Hex, SwiftURL).
     Semver,
     /// Semantic versions as Cargo parses them, strictly (`cargo`; crates.io).
     Cargo,
     /// Go module versions: `v`-prefixed semver with `+incompatible` (`go`).
     Go,
+    /// Dart package versions as pub_semver orders them, build metadata included (`pub`).
+    Pub,
     /// Maven `ComparableVersion` (`maven`).
     Maven,
     /// RubyGems `Gem::Version` (`rubygems`).
@@ -39,7 +41,7 @@ pub enum Scheme {
 }
 
 /// Every scheme, in declaration order.
-const ALL: [Scheme; 11] = [
+const ALL: [Scheme; 12] = [
     Scheme::Dpkg,
     Scheme::Apk,
     Scheme::Rpm,
@@ -47,6 +49,7 @@ const ALL: [Scheme; 11] = [
     Scheme::Semver,
     Scheme::Cargo,
     Scheme::Go,
+    Scheme::Pub,
     Scheme::Maven,
     Scheme::RubyGems,
     Scheme::NuGet,
@@ -86,7 +89,6 @@ const ALIASES: &[(&str, Scheme)] = &[
     ("Python", Scheme::Pep440),
     ("npm", Scheme::Semver),
     ("Hex", Scheme::Semver),
-    ("Pub", Scheme::Semver),
     ("SwiftURL", Scheme::Semver),
     ("Bitnami", Scheme::Semver),
     ("GitHub Actions", Scheme::Semver),
@@ -107,6 +109,7 @@ impl Scheme {
             Scheme::Semver => "semver",
             Scheme::Cargo => "cargo",
             Scheme::Go => "go",
+            Scheme::Pub => "pub",
             Scheme::Maven => "maven",
             Scheme::RubyGems => "rubygems",
             Scheme::NuGet => "nuget",

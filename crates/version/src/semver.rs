@@ -1,15 +1,17 @@
 //! Semantic versions: node-semver (loose), Cargo (strict) and Go module versions.
 //!
-//! All three order by SemVer 2.0 precedence: `major.minor.patch` numerically, a version with a
+//! All order by SemVer 2.0 precedence: `major.minor.patch` numerically, a version with a
 //! pre-release before the same version without one, pre-release identifiers one by one
 //! (numeric ones numerically and before alphanumeric ones, which compare as ASCII), and build
-//! metadata ignored. They differ only in what they accept:
+//! metadata ignored (except Pub). They differ in what they accept:
 //!
 //! - [`SemverVersion`] follows node-semver's `LOOSE` pattern, a superset of its strict one:
 //!   surrounding whitespace, leading `v`, `=` and spaces, leading zeros, and a pre-release
 //!   without its hyphen (`1.2.3beta`).
 //! - [`CargoVersion`] follows the `semver` crate: exactly `major.minor.patch[-pre][+build]`,
 //!   no leading zeros in numbers.
+//! - [`PubVersion`] follows Dart's pub_semver: numbers may have leading zeros, and build
+//!   metadata is not ignored but breaks ties (no build first), as pub orders packages.
 //! - [`GoVersion`] follows golang.org/x/mod/semver: `v` optional (OSV omits it), shorthand
 //!   `v1` and `v1.2` without pre-release or build, `+incompatible` as build metadata.
 //!   Pseudo-versions (`v0.0.0-20191109021931-daa7c04131f5`) are ordinary pre-releases.
@@ -51,6 +53,24 @@ impl Parts {
                 (false, false) => self.pre.cmp(&other.pre),
             })
     }
+
+    /// pub_semver's tie-break: no build sorts first, then builds compare like pre-releases.
+    fn compare_build(&self, other: &Parts) -> Ordering {
+        let identifiers = |build: &str| -> Vec<Identifier> {
+            build
+                .split('.')
+                .filter(|identifier| !identifier.is_empty())
+                .map(|identifier| {
+                    if identifier.bytes().all(|byte| byte.is_ascii_digit()) {
+                        Identifier::Number(Number::from_digits(identifier))
+                    } else {
+                        Identifier::Text(identifier.into())
+                    }
+                })
+                .collect()
+        };
+        identifiers(&self.build).cmp(&identifiers(&other.build))
+    }
 }
 
 impl fmt::Display for Parts {
@@ -79,6 +99,7 @@ enum Flavour {
     NodeLoose,
     Cargo,
     Go,
+    Pub,
 }
 
 fn is_identifier_byte(byte: u8) -> bool {
@@ -103,7 +124,9 @@ fn parse_pre(pre: &str, flavour: Flavour) -> Result<Box<[Identifier]>, &'static 
             return Err("pre-release identifiers must be non-empty [0-9A-Za-z-]");
         }
         if identifier.bytes().all(|byte| byte.is_ascii_digit()) {
-            if flavour != Flavour::NodeLoose && identifier.len() > 1 && identifier.starts_with('0')
+            if matches!(flavour, Flavour::Cargo | Flavour::Go)
+                && identifier.len() > 1
+                && identifier.starts_with('0')
             {
                 return Err("numeric pre-release identifiers must not have leading zeros");
             }
@@ -135,7 +158,7 @@ fn parse_parts(text: &str, flavour: Flavour) -> Result<Parts, &'static str> {
                 .trim_start_matches(|c: char| c == 'v' || c == '=' || c.is_whitespace());
         }
         Flavour::Go => rest = rest.strip_prefix('v').unwrap_or(rest),
-        Flavour::Cargo => {}
+        Flavour::Cargo | Flavour::Pub => {}
     }
     // node-semver refuses strings longer than 256 characters.
     if flavour == Flavour::NodeLoose && text.len() > 256 {
@@ -158,7 +181,8 @@ fn parse_parts(text: &str, flavour: Flavour) -> Result<Parts, &'static str> {
         (None, _) => return Err("expected `-` before the pre-release"),
     };
     let numbers: Vec<&str> = main.split('.').collect();
-    let strict = flavour != Flavour::NodeLoose;
+    // pub_semver, like node-semver's loose mode, reads numbers with leading zeros.
+    let strict = matches!(flavour, Flavour::Cargo | Flavour::Go);
     let parse_number = |digits: &str, strict: bool| {
         let number = parse_number(digits, strict)?;
         // node-semver refuses numbers above Number.MAX_SAFE_INTEGER.
@@ -220,7 +244,11 @@ macro_rules! semver_flavour {
             }
 
             fn compare(&self, other: &$name) -> Ordering {
-                self.parts.compare(&other.parts)
+                let order = self.parts.compare(&other.parts);
+                if $flavour == Flavour::Pub && order == Ordering::Equal {
+                    return self.parts.compare_build(&other.parts);
+                }
+                order
             }
         }
 
@@ -256,6 +284,13 @@ semver_flavour!(
     Scheme::Cargo
 );
 semver_flavour!(
+    /// A Dart package version as pub_semver orders it: build metadata breaks ties
+    /// (`1.0.0 < 1.0.0+1 < 1.0.0+2`).
+    PubVersion,
+    Flavour::Pub,
+    Scheme::Pub
+);
+semver_flavour!(
     /// A Go module version (`v1.2.3`, `v2.0.0+incompatible`, pseudo-versions).
     GoVersion,
     Flavour::Go,
@@ -266,7 +301,7 @@ semver_flavour!(
 mod tests {
     use std::cmp::Ordering;
 
-    use super::{CargoVersion, GoVersion, SemverVersion};
+    use super::{CargoVersion, GoVersion, PubVersion, SemverVersion};
 
     fn node(a: &str, b: &str) -> Ordering {
         SemverVersion::parse(a)
@@ -366,5 +401,21 @@ mod tests {
                 "{text:?} should be invalid"
             );
         }
+    }
+
+    #[test]
+    fn pub_tricky_cases() {
+        let pub_cmp = |a: &str, b: &str| {
+            PubVersion::parse(a)
+                .unwrap()
+                .cmp(&PubVersion::parse(b).unwrap())
+        };
+        assert_eq!(pub_cmp("1.0.0", "1.0.0+1"), Ordering::Less);
+        assert_eq!(pub_cmp("1.0.0+1", "1.0.0+2"), Ordering::Less);
+        assert_eq!(pub_cmp("1.0.0+2", "1.0.0+10"), Ordering::Less);
+        assert_eq!(pub_cmp("1.0.0+1", "1.0.1-dev"), Ordering::Less);
+        assert_eq!(pub_cmp("1.0.0-dev", "1.0.0"), Ordering::Less);
+        assert_eq!(pub_cmp("01.0.0", "1.0.0"), Ordering::Equal);
+        assert!(PubVersion::parse("v1.0.0").is_err());
     }
 }

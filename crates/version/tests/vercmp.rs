@@ -267,6 +267,7 @@ fn scheme_names() {
         ("PyPI", Scheme::Pep440),
         ("npm", Scheme::Semver),
         ("Hex", Scheme::Semver),
+        ("Pub", Scheme::Pub),
         ("crates.io", Scheme::Cargo),
         ("Go", Scheme::Go),
         ("Maven", Scheme::Maven),

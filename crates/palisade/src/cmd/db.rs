@@ -26,7 +26,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct VercmpArgs {
-    /// Version scheme: dpkg, apk, rpm, pep440, semver, cargo, go, maven, rubygems, nuget,
+    /// Version scheme: dpkg, apk, rpm, pep440, semver, cargo, go, pub, maven, rubygems, nuget,
     /// composer, or an OSV ecosystem name such as `Debian:12`, `PyPI` or `crates.io`.
     #[arg(long)]
     scheme: Scheme,
