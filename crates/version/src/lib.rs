@@ -76,9 +76,27 @@ pub use crate::semver::{CargoVersion, GoVersion, PubVersion, SemverVersion};
 ///
 /// Fails when either string is not a valid version in that scheme.
 pub fn compare(scheme: Scheme, a: &str, b: &str) -> Result<Ordering, Error> {
-    let a = Version::parse(scheme, a)?;
-    let b = Version::parse(scheme, b)?;
-    Ok(a.compare_same_scheme(&b))
+    fn both<T: Ord>(
+        parse: fn(&str) -> Result<T, Error>,
+        a: &str,
+        b: &str,
+    ) -> Result<Ordering, Error> {
+        Ok(parse(a)?.cmp(&parse(b)?))
+    }
+    match scheme {
+        Scheme::Dpkg => both(DpkgVersion::parse, a, b),
+        Scheme::Apk => both(ApkVersion::parse, a, b),
+        Scheme::Rpm => both(RpmVersion::parse, a, b),
+        Scheme::Pep440 => both(Pep440Version::parse, a, b),
+        Scheme::Semver => both(SemverVersion::parse, a, b),
+        Scheme::Cargo => both(CargoVersion::parse, a, b),
+        Scheme::Go => both(GoVersion::parse, a, b),
+        Scheme::Pub => both(PubVersion::parse, a, b),
+        Scheme::Maven => both(MavenVersion::parse, a, b),
+        Scheme::RubyGems => both(RubyGemsVersion::parse, a, b),
+        Scheme::NuGet => both(NugetVersion::parse, a, b),
+        Scheme::Composer => both(ComposerVersion::parse, a, b),
+    }
 }
 
 /// A version parsed under some scheme.
@@ -168,14 +186,6 @@ impl Version {
             (Version::Composer(a), Version::Composer(b)) => a.cmp(b),
             _ => return None,
         })
-    }
-
-    /// Orders two versions that [`compare`] parsed under the same scheme.
-    fn compare_same_scheme(&self, other: &Version) -> Ordering {
-        // Both sides come from one `Version::parse(scheme, ..)` call pattern, so the schemes
-        // match; ordering by scheme keeps this total even if they did not.
-        self.try_compare(other)
-            .unwrap_or_else(|| self.scheme().cmp(&other.scheme()))
     }
 }
 
