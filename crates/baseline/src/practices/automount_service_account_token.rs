@@ -11,7 +11,20 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_38",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0034",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV036",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     let path = format!("{}.automountServiceAccountToken", target.pod.spec_path);

@@ -11,7 +11,24 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_11",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0050",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "unset-cpu-requirements",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV011",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     missing_resource(target, "limits", "cpu")

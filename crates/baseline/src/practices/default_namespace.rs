@@ -11,7 +11,28 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "CIS Kubernetes Benchmark",
+        id: "5.7.4",
+    },
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_21",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0061",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "use-namespace",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV110",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     target

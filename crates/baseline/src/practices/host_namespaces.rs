@@ -11,7 +11,52 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_17",
+    },
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_18",
+    },
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_19",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0038",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0041",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "host-pid",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "host-ipc",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "host-network",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV008",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV009",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV010",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     ["hostNetwork", "hostPID", "hostIPC"]

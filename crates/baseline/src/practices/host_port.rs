@@ -14,7 +14,20 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_26",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0044",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV024",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     let mut hits = Vec::new();

@@ -11,7 +11,10 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[Reference {
+    source: "checkov",
+    id: "CKV_K8S_43",
+}];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     target

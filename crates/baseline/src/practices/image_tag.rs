@@ -11,7 +11,20 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_14",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "latest-tag",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV013",
+    },
+];
 
 /// The tag and digest of an image reference such as `registry:5000/app:1.2@sha256:…`.
 pub(crate) struct ImageRef<'a> {

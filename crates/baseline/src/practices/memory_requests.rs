@@ -11,7 +11,24 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_12",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0004",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "unset-memory-requirements",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV016",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     missing_resource(target, "requests", "memory")

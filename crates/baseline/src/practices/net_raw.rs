@@ -14,7 +14,20 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_28",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "drop-net-raw-capability",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV119",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     if target.pod.is_windows() {

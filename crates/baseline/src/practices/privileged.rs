@@ -11,7 +11,24 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_16",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0057",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "privileged-container",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV017",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     target

@@ -14,7 +14,20 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_9",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0018",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "no-readiness-probe",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     if matches!(target.workload.kind.as_str(), "Job" | "CronJob") {

@@ -11,7 +11,24 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_23",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0013",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "run-as-non-root",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV012",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     if target.pod.is_windows() {

@@ -14,7 +14,24 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_27",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0074",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "docker-sock",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV006",
+    },
+];
 
 /// Runtime sockets, and the directories that contain them.
 const SOCKETS: &[&str] = &[

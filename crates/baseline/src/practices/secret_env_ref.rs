@@ -14,7 +14,20 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "CIS Kubernetes Benchmark",
+        id: "5.4.1",
+    },
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_35",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "read-secret-from-env-var",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     let mut hits = Vec::new();

@@ -14,7 +14,16 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "kubescape",
+        id: "C-0012",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "env-var-secret",
+    },
+];
 
 /// Name fragments (upper case, compared without `-` and `_`) that mark a variable as secret.
 const SECRET_WORDS: &[&str] = &[

@@ -14,7 +14,20 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "kubescape",
+        id: "C-0048",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "sensitive-host-mounts",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV023",
+    },
+];
 
 /// Host directories whose contents (or subdirectories) are sensitive.
 const SENSITIVE: &[&str] = &[

@@ -14,7 +14,20 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_39",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0046",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV005",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     let mut hits = Vec::new();

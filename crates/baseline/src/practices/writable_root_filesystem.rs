@@ -11,7 +11,24 @@ pub(crate) const RULE: Rule = Rule {
     references: REFERENCES,
 };
 
-const REFERENCES: &[Reference] = &[];
+const REFERENCES: &[Reference] = &[
+    Reference {
+        source: "checkov",
+        id: "CKV_K8S_22",
+    },
+    Reference {
+        source: "kubescape",
+        id: "C-0017",
+    },
+    Reference {
+        source: "kube-linter",
+        id: "no-read-only-root-fs",
+    },
+    Reference {
+        source: "trivy",
+        id: "KSV014",
+    },
+];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
     if target.pod.is_windows() {

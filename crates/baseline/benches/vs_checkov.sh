@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Times `palisade baseline workloads` against `checkov --framework kubernetes` on the same
+# generated manifests, in the same run, and prints the ratio.
+#
+# Usage: crates/baseline/benches/vs_checkov.sh
+# Environment: N (objects, default 10000), PER_FILE (objects per file, default 10),
+# CHECKOV (path to a checkov binary; default: a venv under /tmp, created with pip if missing),
+# CARGO_TARGET_DIR (where the release palisade binary is built), PALISADE (a prebuilt binary
+# instead of building one).
+set -euo pipefail
+
+N=${N:-10000}
+PER_FILE=${PER_FILE:-10}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+
+if [[ -z "${PALISADE:-}" ]]; then
+    echo "building palisade (release)" >&2
+    cargo build --quiet --release -p palisade --manifest-path "$REPO/Cargo.toml"
+    PALISADE=$TARGET/release/palisade
+fi
+
+if [[ -z "${CHECKOV:-}" ]]; then
+    VENV=/tmp/palisade-bench-checkov
+    if [[ ! -x $VENV/bin/checkov ]]; then
+        echo "installing checkov into $VENV" >&2
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet checkov
+    fi
+    CHECKOV=$VENV/bin/checkov
+fi
+
+DIR=$(mktemp -d /tmp/palisade-bench.XXXXXX)
+trap 'rm -rf "$DIR"' EXIT
+
+# Six workload kinds in rotation; a third of them carry typical misconfigurations.
+emit() {
+    local i=$1
+    local kind=$((i % 6)) bad=$((i % 3 == 0))
+    local privileged=false host_network=false image="registry.example/app-$i:1.$((i % 50)).0"
+    if ((bad)); then privileged=true; host_network=true; image="nginx"; fi
+    local pod_spec="      hostNetwork: $host_network
+      securityContext:
+        runAsNonRoot: true
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+      - name: app
+        image: $image
+        ports: [{containerPort: 8080}]
+        env:
+        - {name: LOG_LEVEL, value: info}
+        resources:
+          requests: {cpu: 100m, memory: 64Mi}
+          limits: {cpu: 500m, memory: 256Mi}
+        livenessProbe: {httpGet: {path: /healthz, port: 8080}}
+        securityContext:
+          privileged: $privileged
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}"
+    echo "---"
+    case $kind in
+    0 | 1 | 2)
+        local api=apps/v1 name=Deployment
+        ((kind == 1)) && name=StatefulSet
+        ((kind == 2)) && name=DaemonSet
+        printf 'apiVersion: %s\nkind: %s\nmetadata:\n  name: w-%d\n  namespace: team-%d\nspec:\n  selector: {matchLabels: {app: w-%d}}\n  template:\n    metadata:\n      labels: {app: w-%d}\n    spec:\n%s\n' \
+            "$api" "$name" "$i" $((i % 17)) "$i" "$i" "$pod_spec"
+        ;;
+    3)
+        printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: w-%d\n  namespace: team-%d\nspec:\n%s\n' \
+            "$i" $((i % 17)) "$(sed 's/^    //' <<< "$pod_spec")"
+        ;;
+    4)
+        printf 'apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: w-%d\n  namespace: team-%d\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n%s\n' \
+            "$i" $((i % 17)) "$pod_spec"
+        ;;
+    5)
+        printf 'apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: w-%d\n  namespace: team-%d\nspec:\n  schedule: "*/5 * * * *"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n%s\n' \
+            "$i" $((i % 17)) "$(sed 's/^/    /' <<< "$pod_spec")"
+        ;;
+    esac
+}
+
+echo "generating $N objects in $((N / PER_FILE)) files under $DIR" >&2
+for ((file_idx = 0; file_idx < N / PER_FILE; file_idx++)); do
+    for ((object_idx = 0; object_idx < PER_FILE; object_idx++)); do
+        emit $((file_idx * PER_FILE + object_idx))
+    done > "$DIR/workloads-$file_idx.yaml"
+done
+BYTES=$(du -sb "$DIR" | cut -f1)
+
+now() { date +%s.%N; }
+
+# Exit code 1 means "findings", which both tools report here; anything else is a failure.
+run_timed() {
+    local label=$1
+    shift
+    local start end code=0
+    start=$(now)
+    /usr/bin/time -f "%M" -o "$DIR.$label.rss" "$@" > "$DIR.$label.out" 2> "$DIR.$label.err" || code=$?
+    end=$(now)
+    if ((code > 1)); then
+        echo "$label failed with exit code $code:" >&2
+        tail -5 "$DIR.$label.err" >&2
+        exit 1
+    fi
+    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }'
+}
+
+PALISADE_SECONDS=$(run_timed palisade "$PALISADE" baseline workloads -f "$DIR" --output json)
+PALISADE_OBJECTS=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["objects"]))' "$DIR.palisade.out")
+CHECKOV_SECONDS=$(run_timed checkov "$CHECKOV" -d "$DIR" --framework kubernetes --quiet --skip-download)
+
+echo "date:      $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine:   $(nproc) cores, $(uname -r)"
+echo "input:     $N objects ($PALISADE_OBJECTS checked by palisade), $((N / PER_FILE)) files, $BYTES bytes"
+echo "palisade:  $PALISADE_SECONDS s, max RSS $(tail -n1 "$DIR.palisade.rss") KiB ($("$PALISADE" --version))"
+echo "checkov:   $CHECKOV_SECONDS s, max RSS $(tail -n1 "$DIR.checkov.rss") KiB (checkov $("$CHECKOV" --version))"
+echo "checkov summary: $(grep -m1 -o 'Passed checks: [0-9]*, Failed checks: [0-9]*' "$DIR.checkov.out" || echo 'none printed')"
+awk -v p="$PALISADE_SECONDS" -v c="$CHECKOV_SECONDS" 'BEGIN { printf "ratio:     checkov / palisade = %.1fx\n", c / p }'
+rm -f "$DIR".*
