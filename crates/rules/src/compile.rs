@@ -346,6 +346,14 @@ impl Check {
         let Some(value) = self.field.extract(event) else {
             return false;
         };
+        // Fast path for the most common shape: one string against literals.
+        if let Value::Str(text) = &value {
+            match &self.test {
+                Test::StrSet(set) => return set.contains(text.as_ref()) != self.negate,
+                Test::StrEq(right) => return (text.as_ref() == right) != self.negate,
+                _ => {}
+            }
+        }
         let other = match &self.test {
             Test::Field(_, other) => match other.extract(event) {
                 Some(other) => Some(other),
@@ -848,16 +856,15 @@ fn cost(node: &Node) -> f64 {
         Node::Not(child) | Node::Memo(_, child) => cost(child),
         Node::And(children) | Node::Or(children) => children.iter().map(cost).sum::<f64>(),
         Node::Check(check) => {
-            let field = match check.field.def.ty {
-                FieldType::Int | FieldType::Bool => 1.0,
-                _ => 2.0,
-            } + if check.field.transformers.is_empty() {
-                0.0
+            // Extraction is an indirect call whatever the type; set lookups and comparisons
+            // are cheap next to it, regexes, globs, case folding and transformers are not.
+            let field = if check.field.transformers.is_empty() {
+                1.0
             } else {
                 4.0
             };
             let test = match check.test {
-                Test::Regex(_) | Test::IContains(_) | Test::Field(..) | Test::Glob(_) => 4.0,
+                Test::Regex(_) | Test::IContains(_) | Test::Field(..) | Test::Glob(_) => 3.0,
                 _ => 0.0,
             };
             // Fields built per call (command lines, ancestry lists, rendered arguments).
@@ -873,9 +880,7 @@ fn cost(node: &Node) -> f64 {
                 | "thread.cap_permitted"
                 | "proc.aname"
                 | "proc.aexe"
-                | "proc.aexepath"
-                | "fd.name"
-                | "fd.nameraw" => 4.0,
+                | "proc.aexepath" => 3.0,
                 _ => 0.0,
             };
             field + test + built
