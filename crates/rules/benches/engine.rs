@@ -85,7 +85,7 @@ const PATHS: [&str; 11] = [
 
 /// One open in 256 reads `/etc/shadow` (and alerts); the rest are ordinary files.
 fn open_path(random: u64) -> &'static str {
-    if (random >> 16) % 256 == 0 {
+    if (random >> 16).is_multiple_of(256) {
         "/etc/shadow"
     } else {
         PATHS[(random >> 8) as usize % PATHS.len()]
