@@ -689,9 +689,13 @@ impl Store for SqliteStore {
                     .rows_affected();
             }
         }
-        let mut audit = audit.clone();
-        audit.details["changed"] = changed.into();
-        insert_audit(&mut transaction, &audit).await?;
+        // An action that changed nothing (the finding was not in a state it applies to) is
+        // refused to the caller and leaves no trace.
+        if changed > 0 {
+            let mut audit = audit.clone();
+            audit.details["changed"] = changed.into();
+            insert_audit(&mut transaction, &audit).await?;
+        }
         transaction.commit().await?;
         Ok(changed)
     }

@@ -57,6 +57,9 @@ struct RunArgs {
     /// The agent's name (default: the host name).
     #[arg(long)]
     name: Option<String>,
+    /// Most reports per batch sent to the server.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    batch_size: u16,
     /// Print the agent's state (enrollment, outbox, sensor) as JSON and exit.
     #[arg(long)]
     status: bool,
@@ -91,6 +94,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     config.join_token = args.join_token;
     config.ca_cert = args.ca_cert;
+    config.batch_size = usize::from(args.batch_size);
     let outbox = Outbox::open(&config.data_dir)
         .await
         .context("cannot open the outbox")?;
