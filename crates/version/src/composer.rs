@@ -17,6 +17,8 @@ use crate::{Error, Scheme};
 #[derive(Debug, Clone)]
 pub struct ComposerVersion {
     normalized: Box<str>,
+    /// `normalized` as PHP canonicalises it before comparing, computed once.
+    canonical: Box<[u8]>,
 }
 
 impl ComposerVersion {
@@ -24,6 +26,7 @@ impl ComposerVersion {
     pub fn parse(text: &str) -> Result<ComposerVersion, Error> {
         normalize(text)
             .map(|normalized| ComposerVersion {
+                canonical: canonicalize(normalized.as_bytes()).into_boxed_slice(),
                 normalized: normalized.into(),
             })
             .ok_or_else(|| Error::invalid(Scheme::Composer, text, "invalid version string"))
@@ -40,7 +43,9 @@ impl ComposerVersion {
     }
 
     fn compare(&self, other: &ComposerVersion) -> Ordering {
-        php_version_compare(self.normalized.as_bytes(), other.normalized.as_bytes())
+        // A normalised version never starts with `#` and is never empty, so PHP would
+        // canonicalise both sides first: start from the stored canonical forms.
+        compare_canonical(&self.canonical, &other.canonical)
     }
 }
 
@@ -355,6 +360,11 @@ fn php_version_compare(a: &[u8], b: &[u8]) -> Ordering {
     } else {
         canonicalize(b)
     };
+    compare_canonical(&v1, &v2)
+}
+
+/// The body of `php_version_compare`, on canonical forms.
+fn compare_canonical(v1: &[u8], v2: &[u8]) -> Ordering {
     let find_dot = |v: &[u8], from: usize| {
         v.get(from..)
             .and_then(|rest| rest.iter().position(|byte| *byte == b'.'))
@@ -365,8 +375,8 @@ fn php_version_compare(a: &[u8], b: &[u8]) -> Ordering {
     let (mut n1, mut n2) = (Some(0), Some(0));
     let mut compare = Ordering::Equal;
     while p1 < v1.len() && p2 < v2.len() && n1.is_some() && n2.is_some() {
-        n1 = find_dot(&v1, p1);
-        n2 = find_dot(&v2, p2);
+        n1 = find_dot(v1, p1);
+        n2 = find_dot(v2, p2);
         let e1 = v1.get(p1..n1.unwrap_or(v1.len())).unwrap_or_default();
         let e2 = v2.get(p2..n2.unwrap_or(v2.len())).unwrap_or_default();
         let digit1 = e1.first().is_some_and(u8::is_ascii_digit);
