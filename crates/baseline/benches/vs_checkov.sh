@@ -6,7 +6,7 @@
 # Environment: N (objects, default 10000), PER_FILE (objects per file, default 10),
 # CHECKOV (path to a checkov binary; default: a venv under /tmp, created with pip if missing),
 # CARGO_TARGET_DIR (where the release palisade binary is built), PALISADE (a prebuilt binary
-# instead of building one).
+# instead of building one), KEEP_DIR (a directory to generate into and keep, for profiling).
 set -euo pipefail
 
 N=${N:-10000}
@@ -30,8 +30,13 @@ if [[ -z "${CHECKOV:-}" ]]; then
     CHECKOV=$VENV/bin/checkov
 fi
 
-DIR=$(mktemp -d /tmp/palisade-bench.XXXXXX)
-trap 'rm -rf "$DIR"' EXIT
+if [[ -n "${KEEP_DIR:-}" ]]; then
+    DIR=$KEEP_DIR
+    mkdir -p "$DIR"
+else
+    DIR=$(mktemp -d /tmp/palisade-bench.XXXXXX)
+    trap 'rm -rf "$DIR"' EXIT
+fi
 
 # Six workload kinds in rotation; a third of them carry typical misconfigurations.
 emit() {
@@ -98,7 +103,7 @@ run_timed() {
     shift
     local start end code=0
     start=$(now)
-    /usr/bin/time -f "%M" -o "$DIR.$label.rss" "$@" > "$DIR.$label.out" 2> "$DIR.$label.err" || code=$?
+    /usr/bin/time -f "%M %U %S" -o "$DIR.$label.rss" "$@" > "$DIR.$label.out" 2> "$DIR.$label.err" || code=$?
     end=$(now)
     if ((code > 1)); then
         echo "$label failed with exit code $code:" >&2
@@ -115,8 +120,17 @@ CHECKOV_SECONDS=$(run_timed checkov "$CHECKOV" -d "$DIR" --framework kubernetes 
 echo "date:      $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine:   $(nproc) cores, $(uname -r)"
 echo "input:     $N objects ($PALISADE_OBJECTS checked by palisade), $((N / PER_FILE)) files, $BYTES bytes"
-echo "palisade:  $PALISADE_SECONDS s, max RSS $(tail -n1 "$DIR.palisade.rss") KiB ($("$PALISADE" --version))"
-echo "checkov:   $CHECKOV_SECONDS s, max RSS $(tail -n1 "$DIR.checkov.rss") KiB (checkov $("$CHECKOV" --version))"
+# The last line of each usage file is "<max RSS KiB> <user s> <system s>".
+usage() { tail -n1 "$DIR.$1.rss" | awk -v what="$2" '{ if (what == "rss") print $1; else printf "%.2f", $2 + $3 }'; }
+PALISADE_CPU=$(usage palisade cpu)
+CHECKOV_CPU=$(usage checkov cpu)
+echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min load average after the runs)"
+echo "palisade:  $PALISADE_SECONDS s wall, $PALISADE_CPU s CPU, max RSS $(usage palisade rss) KiB ($("$PALISADE" --version))"
+echo "checkov:   $CHECKOV_SECONDS s wall, $CHECKOV_CPU s CPU, max RSS $(usage checkov rss) KiB (checkov $("$CHECKOV" --version))"
 echo "checkov summary: $(grep -m1 -o 'Passed checks: [0-9]*, Failed checks: [0-9]*' "$DIR.checkov.out" || echo 'none printed')"
-awk -v p="$PALISADE_SECONDS" -v c="$CHECKOV_SECONDS" 'BEGIN { printf "ratio:     checkov / palisade = %.1fx\n", c / p }'
+awk -v p="$PALISADE_SECONDS" -v c="$CHECKOV_SECONDS" -v pc="$PALISADE_CPU" -v cc="$CHECKOV_CPU" \
+    'BEGIN {
+        cpu = pc > 0 ? sprintf("%.1fx", cc / pc) : "n/a (palisade CPU time below 0.01 s)"
+        printf "ratio:     checkov / palisade = %.1fx wall time, %s CPU time\n", c / p, cpu
+    }'
 rm -f "$DIR".*

@@ -4,6 +4,7 @@ use std::{
     fs,
     io::Read,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicUsize, Ordering},
 };
 
 use crate::{
@@ -50,20 +51,72 @@ pub struct Loaded {
 ///
 /// A directory is walked recursively for `.yaml`, `.yml` and `.json` files, in name order,
 /// without following symbolic links to directories; a file named directly is read whatever its
-/// extension.
+/// extension. Files are parsed on all available cores; the result keeps the file order.
 pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Loaded {
     let mut loaded = Loaded::default();
+    let mut files = Vec::new();
     for path in paths {
         let path = path.as_ref();
         match fs::metadata(path) {
-            Ok(metadata) if metadata.is_dir() => walk_dir(path, &mut loaded),
-            Ok(_) => load_file(path, &mut loaded),
+            Ok(metadata) if metadata.is_dir() => walk_dir(path, &mut files, &mut loaded),
+            Ok(_) => files.push(path.to_owned()),
             Err(source) => loaded
                 .errors
                 .push(Error::io(path.to_owned(), "cannot read", source)),
         }
     }
+    for part in load_files(&files) {
+        loaded.workloads.extend(part.workloads);
+        loaded.warnings.extend(part.warnings);
+        loaded.errors.extend(part.errors);
+        loaded.n_other_objects += part.n_other_objects;
+    }
     loaded
+}
+
+/// Loads each file on its own, spreading the files over the available cores.
+fn load_files(files: &[PathBuf]) -> Vec<Loaded> {
+    let load_one = |path: &PathBuf| {
+        let mut part = Loaded::default();
+        load_file(path, &mut part);
+        part
+    };
+    let n_threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(files.len());
+    if n_threads <= 1 {
+        return files.iter().map(load_one).collect();
+    }
+    let next_file = AtomicUsize::new(0);
+    let mut parts: Vec<Option<Loaded>> = files.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..n_threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let file_idx = next_file.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(file_idx) else {
+                            return done;
+                        };
+                        done.push((file_idx, load_one(path)));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            // Parser panics are caught in `parse_stream`; any other panic is a bug to surface.
+            match worker.join() {
+                Ok(done) => {
+                    for (file_idx, part) in done {
+                        parts[file_idx] = Some(part);
+                    }
+                }
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
+        }
+    });
+    parts.into_iter().flatten().collect()
 }
 
 /// Loads the manifests in `text`, as if read from `file`.
@@ -73,7 +126,7 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
     loaded
 }
 
-fn walk_dir(dir: &Path, loaded: &mut Loaded) {
+fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, loaded: &mut Loaded) {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(source) => {
@@ -97,11 +150,11 @@ fn walk_dir(dir: &Path, loaded: &mut Loaded) {
     children.sort_by(|(left, _), (right, _)| left.cmp(right));
     for (path, file_type) in children {
         if file_type.is_dir() {
-            walk_dir(&path, loaded);
+            walk_dir(&path, files, loaded);
         } else if has_manifest_extension(&path)
             && (file_type.is_file() || fs::metadata(&path).is_ok_and(|metadata| metadata.is_file()))
         {
-            load_file(&path, loaded);
+            files.push(path);
         }
     }
 }
