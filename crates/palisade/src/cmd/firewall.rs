@@ -1,6 +1,7 @@
 //! `palisade firewall`: evaluate NetworkPolicies, admin policies and Palisade firewall rules
 //! against a cluster state file.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -83,6 +84,20 @@ enum ExplainOutput {
     Json,
 }
 
+/// Writes to standard output; a reader that went away (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(error).context("writing to standard output")
+        }
+        _ => Ok(()),
+    }
+}
+
 fn parse_protocol(text: &str) -> Result<Protocol, String> {
     text.parse()
 }
@@ -118,16 +133,22 @@ fn run_matrix(args: MatrixArgs) -> anyhow::Result<ExitCode> {
         },
     );
     match args.output {
-        MatrixOutput::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        MatrixOutput::Json => {
+            write_stdout(&format!("{}\n", serde_json::to_string_pretty(&result)?))?
+        }
         MatrixOutput::Table => {
+            let mut text = String::new();
             for (title, cells) in [
                 ("combined", &result.combined),
                 ("ingress", &result.ingress),
                 ("egress", &result.egress),
             ] {
-                println!("{title} (rows: from, columns: to)");
-                println!("{}", matrix_table(&result, cells));
+                text.push_str(&format!(
+                    "{title} (rows: from, columns: to)\n{}\n",
+                    matrix_table(&result, cells)
+                ));
             }
+            write_stdout(&text)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -160,8 +181,11 @@ fn run_explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     };
     let explanation = engine.explain(&flow);
     match args.output {
-        ExplainOutput::Text => print!("{explanation}"),
-        ExplainOutput::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
+        ExplainOutput::Text => write_stdout(&explanation.to_string())?,
+        ExplainOutput::Json => write_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&explanation)?
+        ))?,
     }
     Ok(if explanation.allowed {
         ExitCode::SUCCESS
