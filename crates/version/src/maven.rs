@@ -143,9 +143,11 @@ impl MavenVersion {
                 "version string is empty",
             ));
         }
+        let items = parse_items(&trimmed.to_lowercase())
+            .ok_or_else(|| Error::invalid(Scheme::Maven, text, "too many nested items"))?;
         Ok(MavenVersion {
             text: text.into(),
-            items: parse_items(&trimmed.to_lowercase()),
+            items,
         })
     }
 
@@ -159,8 +161,14 @@ impl MavenVersion {
     }
 }
 
-/// `ComparableVersion.parseVersion`, building the chain of nested lists level by level.
-fn parse_items(version: &str) -> Vec<Item> {
+/// How deeply items may nest. Each `-` and each digit/letter switch opens a level, and
+/// comparing or dropping the nested lists recurses once per level, so this bounds the stack;
+/// real versions use a few dozen levels at most.
+const MAX_NESTING: usize = 512;
+
+/// `ComparableVersion.parseVersion`, building the chain of nested lists level by level;
+/// `None` beyond [`MAX_NESTING`] levels.
+fn parse_items(version: &str) -> Option<Vec<Item>> {
     // Each `-` or digit/letter switch opens a list nested in the current one, and later items
     // go into it, so the lists form a chain: keep one Vec per level and fold at the end.
     let mut levels: Vec<Vec<Item>> = vec![Vec::new()];
@@ -216,6 +224,9 @@ fn parse_items(version: &str) -> Vec<Item> {
     if let Some(rest) = version.get(start..).filter(|rest| !rest.is_empty()) {
         current(&mut levels).push(parse_item(is_digit, rest));
     }
+    if levels.len() > MAX_NESTING {
+        return None;
+    }
     let mut inner = levels.pop().unwrap_or_default();
     let nesting = |levels: &Vec<Vec<Item>>| {
         if levels.is_empty() {
@@ -230,7 +241,7 @@ fn parse_items(version: &str) -> Vec<Item> {
         normalize(&mut outer, nesting(&levels));
         inner = outer;
     }
-    inner
+    Some(inner)
 }
 
 ord_from_compare!(MavenVersion);
@@ -297,6 +308,11 @@ mod tests {
             "a alone is not alpha"
         );
         assert_eq!(cmp("6.1.0rc3", "6.1.0"), Ordering::Less);
+        assert!(MavenVersion::parse(&"1-a".repeat(100_000)).is_err());
+        assert_eq!(
+            cmp(&"1-a".repeat(200), &"1-a".repeat(201)),
+            Ordering::Greater
+        );
         assert_eq!(
             cmp("12345678901234567890.1", "1234567890123456789.1"),
             Ordering::Greater

@@ -317,3 +317,23 @@ fn every_module_opens_with_docs() {
         );
     }
 }
+
+#[test]
+fn pathological_input_never_overflows() {
+    let inputs = [
+        "1-a".repeat(20_000),
+        "1.".repeat(20_000),
+        "9".repeat(20_000),
+        "1-".repeat(20_000),
+        "a1".repeat(20_000),
+        "~".repeat(20_000),
+        format!("1{}", "_p1".repeat(10_000)),
+    ];
+    for &scheme in Scheme::all() {
+        for a in &inputs {
+            for b in &inputs {
+                let _ = compare(scheme, a, b);
+            }
+        }
+    }
+}
