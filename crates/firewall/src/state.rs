@@ -205,9 +205,10 @@ impl State {
         upsert(&mut self.firewall_rules, rule, |a, b| a.name == b.name);
     }
 
-    /// Deletes the object of `kind` with that namespace (for namespaced kinds) and name;
-    /// returns whether one existed.
+    /// Deletes the object of `kind` with that namespace (for namespaced kinds; `None` means
+    /// `default`) and name; returns whether one existed.
     pub fn delete(&mut self, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+        let namespace = Some(namespace.unwrap_or("default"));
         let before = self.len();
         match kind {
             "Namespace" => self.namespaces.retain(|ns| ns.name != name),

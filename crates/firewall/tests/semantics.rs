@@ -598,6 +598,14 @@ fn updates_replace_and_deletes_remove() {
     assert!(state.delete("NetworkPolicy", Some("x"), "p"));
     assert!(!state.delete("NetworkPolicy", Some("x"), "p"));
     assert!(allowed(&state, "y/a", "x/a", Tcp, 80));
+    // No namespace means `default`, as with kubectl; cluster-scoped kinds have none.
+    state
+        .apply_yaml("kind: NetworkPolicy\nmetadata: {name: d}\nspec: {podSelector: {}}\n---\nkind: AdminNetworkPolicy\nmetadata: {name: a}\nspec: {priority: 1, subject: {namespaces: {}}}\n")
+        .unwrap();
+    assert_eq!(state.policies()[0].namespace.as_deref(), Some("default"));
+    assert!(state.delete("NetworkPolicy", None, "d"));
+    assert!(state.delete("AdminNetworkPolicy", None, "a"));
+    assert!(state.policies().is_empty());
     assert_eq!(
         state
             .set_pod_labels("x", "zz", Default::default())
