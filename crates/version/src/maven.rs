@@ -72,9 +72,13 @@ impl Item {
             (Item::Qualifier(qualifier), None) => qualifier.cmp(&Qualifier::Known(RELEASE_INDEX)),
             (Item::Qualifier(a), Some(Item::Qualifier(b))) => a.cmp(b),
             (Item::Qualifier(_), Some(_)) => Ordering::Less,
+            // Every item counts against padding, not only the first (MNG-6964): otherwise
+            // `1-0.a` would equal `1` and the order would not be transitive.
             (Item::List(items), None) => items
-                .first()
-                .map_or(Ordering::Equal, |first| first.compare(None)),
+                .iter()
+                .map(|item| item.compare(None))
+                .find(|order| *order != Ordering::Equal)
+                .unwrap_or(Ordering::Equal),
             (Item::List(_), Some(Item::Number(_))) => Ordering::Less,
             (Item::List(_), Some(Item::Qualifier(_))) => Ordering::Greater,
             (Item::List(a), Some(Item::List(b))) => compare_lists(a, b),
@@ -308,6 +312,9 @@ mod tests {
             "a alone is not alpha"
         );
         assert_eq!(cmp("6.1.0rc3", "6.1.0"), Ordering::Less);
+        // MNG-6964: a sub-list is compared with padding item by item.
+        assert_eq!(cmp("1-0.a", "1"), Ordering::Greater);
+        assert_eq!(cmp("1-0.alpha", "1"), Ordering::Less);
         assert!(MavenVersion::parse(&"1-a".repeat(100_000)).is_err());
         assert_eq!(
             cmp(&"1-a".repeat(200), &"1-a".repeat(201)),
