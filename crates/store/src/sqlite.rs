@@ -1,6 +1,11 @@
 //! The SQLite implementation of [`Store`].
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    str::FromStr,
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use palisade_model::{
@@ -402,169 +407,173 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry> {
     })
 }
 
+/// Rows per multi-row INSERT: well under SQLite's limit of 32,766 bound parameters.
+const INSERT_CHUNK: usize = 500;
+
+/// A stored finding that a batch updates: the deltas to apply to its row.
+struct Update {
+    id: String,
+    count: i64,
+    first_seen: i64,
+    last_seen: i64,
+    severity: i64,
+    /// For states (vulnerabilities, baseline risks): the latest report's title and body.
+    latest: Option<(String, String)>,
+}
+
+/// Where the latest occurrence of a dedupe key went in this batch.
+enum Target {
+    New(usize),
+    Existing(usize),
+}
+
 impl SqliteStore {
-    async fn ingest_one(
+    /// Ids among `ids` that were ingested before.
+    async fn already_ingested(
         connection: &mut SqliteConnection,
-        report: &FindingReport,
-        policy: &HandlingPolicy,
-        outcome: &mut IngestOutcome,
-    ) -> Result<()> {
-        let report_id = report.id.to_string();
-        let seen: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM ingested_reports WHERE report_id = $1")
-                .bind(&report_id)
-                .fetch_optional(&mut *connection)
+        ids: &[String],
+    ) -> Result<HashSet<String>> {
+        let mut seen = HashSet::new();
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let mut builder = QueryBuilder::<Sqlite>::new(
+                "SELECT report_id FROM ingested_reports WHERE report_id IN (",
+            );
+            let mut separated = builder.separated(", ");
+            for id in chunk {
+                separated.push_bind(id.as_str());
+            }
+            builder.push(")");
+            let rows: Vec<String> = builder
+                .build_query_scalar()
+                .fetch_all(&mut *connection)
                 .await?;
-        if seen.is_some() {
-            outcome.duplicates += 1;
-            return Ok(());
+            seen.extend(rows);
         }
-        let kind = report.details.kind();
-        let candidate = finding_from_report(report, Uuid::now_v7(), Status::Open);
-        if let Some((rule_id, _)) = policy
-            .whitelist
-            .iter()
-            .find(|(_, matcher)| matcher.matches(&candidate))
-        {
-            sqlx::query("UPDATE whitelist_rules SET hits = hits + 1 WHERE id = $1")
-                .bind(rule_id.to_string())
-                .execute(&mut *connection)
-                .await?;
-            Self::mark_ingested(connection, &report_id, None, report.observed_at).await?;
-            outcome.suppressed += 1;
-            return Ok(());
-        }
-        let status = if policy
-            .exceptions
-            .iter()
-            .any(|exception| exception.exception.covers(&candidate, report.observed_at))
-        {
-            Status::Excepted
-        } else {
-            Status::Open
-        };
-        let dedupe_key = report.dedupe_key();
-        let mut lookup = QueryBuilder::<Sqlite>::new("SELECT id FROM findings WHERE kind = ");
-        lookup
-            .push_bind(kind.as_str())
-            .push(" AND dedupe_key = ")
-            .push_bind(&dedupe_key);
-        push_in(
-            &mut lookup,
-            "status",
-            Status::ALL
-                .into_iter()
-                .filter(|status| status.absorbs_repeats())
-                .map(Status::as_str),
-        );
-        if let Some(window) = kind.aggregation_window_ms() {
-            lookup
-                .push(" AND last_seen >= ")
-                .push_bind(report.observed_at.millis() - window);
-        }
-        lookup.push(" ORDER BY last_seen DESC LIMIT 1");
-        let existing: Option<String> = lookup
-            .build_query_scalar()
-            .fetch_optional(&mut *connection)
-            .await?;
-        let finding_id = match existing {
-            Some(existing_id) => {
-                // Events keep the body of their first occurrence (the raw event that was
-                // captured); states (vulnerabilities, baseline risks) take the latest report.
-                let refresh_body =
-                    kind.aggregation_window_ms().is_none() && kind != FindingKind::FirewallAlert;
-                let mut update = QueryBuilder::<Sqlite>::new(
-                    "UPDATE findings SET count = count + 1, last_seen = MAX(last_seen, ",
+        Ok(seen)
+    }
+
+    /// Absorbing findings with these dedupe keys: key → (id, last_seen) of the latest.
+    async fn open_by_key(
+        connection: &mut SqliteConnection,
+        keys: &[(FindingKind, String)],
+    ) -> Result<HashMap<(FindingKind, String), (String, i64)>> {
+        let mut found: HashMap<(FindingKind, String), (String, i64)> = HashMap::new();
+        for kind in FindingKind::ALL {
+            let kind_keys: Vec<&str> = keys
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, key)| key.as_str())
+                .collect();
+            for chunk in kind_keys.chunks(INSERT_CHUNK) {
+                let mut builder = QueryBuilder::<Sqlite>::new(
+                    "SELECT id, dedupe_key, last_seen FROM findings WHERE kind = ",
                 );
-                update
-                    .push_bind(report.observed_at.millis())
-                    .push("), first_seen = MIN(first_seen, ")
-                    .push_bind(report.observed_at.millis())
-                    .push("), severity = MAX(severity, ")
-                    .push_bind(report.severity.rank())
-                    .push(")");
-                if refresh_body {
-                    update.push(", title = ").push_bind(&report.title);
-                    update.push(", body = ").push_bind(to_json(&FindingBody {
-                        asset: report.asset.clone(),
-                        details: report.details.clone(),
-                    }));
+                builder.push_bind(kind.as_str());
+                push_in(
+                    &mut builder,
+                    "status",
+                    Status::ALL
+                        .into_iter()
+                        .filter(|status| status.absorbs_repeats())
+                        .map(Status::as_str),
+                );
+                builder.push(" AND dedupe_key IN (");
+                let mut separated = builder.separated(", ");
+                for key in chunk {
+                    separated.push_bind(*key);
                 }
-                update.push(" WHERE id = ").push_bind(&existing_id);
-                update.build().execute(&mut *connection).await?;
-                outcome.aggregated += 1;
-                existing_id
+                builder.push(")");
+                for row in builder.build().fetch_all(&mut *connection).await? {
+                    let id: String = row.try_get("id")?;
+                    let key: String = row.try_get("dedupe_key")?;
+                    let last_seen: i64 = row.try_get("last_seen")?;
+                    let entry = found.entry((kind, key)).or_insert((id.clone(), last_seen));
+                    if last_seen > entry.1 {
+                        *entry = (id, last_seen);
+                    }
+                }
             }
-            None => {
-                let finding = Finding {
-                    status,
-                    ..candidate
-                };
-                Self::insert_finding(connection, &finding, &dedupe_key).await?;
-                outcome.created += 1;
-                outcome.created_ids.push((kind, finding.id));
-                finding.id.to_string()
-            }
-        };
-        Self::mark_ingested(
-            connection,
-            &report_id,
-            Some(&finding_id),
-            report.observed_at,
-        )
-        .await
+        }
+        Ok(found)
+    }
+
+    async fn insert_findings(
+        connection: &mut SqliteConnection,
+        findings: &[(Finding, String)],
+    ) -> Result<()> {
+        for chunk in findings.chunks(INSERT_CHUNK) {
+            let mut builder = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, rule, title, \
+                 namespace, asset_id, asset_label, first_seen, last_seen, count, demo, body) ",
+            );
+            builder.push_values(chunk, |mut row, (finding, dedupe_key)| {
+                let body = to_json(&FindingBody {
+                    asset: finding.asset.clone(),
+                    details: finding.details.clone(),
+                });
+                row.push_bind(finding.id.to_string())
+                    .push_bind(finding.kind().as_str())
+                    .push_bind(finding.asset.cluster.clone())
+                    .push_bind(dedupe_key.clone())
+                    .push_bind(finding.severity.rank())
+                    .push_bind(finding.status.as_str())
+                    .push_bind(finding.details.category())
+                    .push_bind(finding.rule.clone())
+                    .push_bind(finding.title.clone())
+                    .push_bind(finding.asset.namespace.clone())
+                    .push_bind(finding.asset_id.to_string())
+                    .push_bind(finding.asset.label())
+                    .push_bind(finding.first_seen.millis())
+                    .push_bind(finding.last_seen.millis())
+                    .push_bind(i64::try_from(finding.count).unwrap_or(i64::MAX))
+                    .push_bind(i64::from(finding.demo))
+                    .push_bind(body);
+            });
+            builder.build().execute(&mut *connection).await?;
+        }
+        Ok(())
     }
 
     async fn mark_ingested(
         connection: &mut SqliteConnection,
-        report_id: &str,
-        finding_id: Option<&str>,
-        at: Timestamp,
+        rows: &[(String, Option<String>, i64)],
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO ingested_reports (report_id, finding_id, received_at) VALUES ($1, $2, $3)",
-        )
-        .bind(report_id)
-        .bind(finding_id)
-        .bind(at.millis())
-        .execute(connection)
-        .await?;
+        for chunk in rows.chunks(INSERT_CHUNK * 2) {
+            let mut builder = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO ingested_reports (report_id, finding_id, received_at) ",
+            );
+            builder.push_values(chunk, |mut row, (report_id, finding_id, at)| {
+                row.push_bind(report_id.clone())
+                    .push_bind(finding_id.clone())
+                    .push_bind(*at);
+            });
+            builder.build().execute(&mut *connection).await?;
+        }
         Ok(())
     }
 
-    async fn insert_finding(
-        connection: &mut SqliteConnection,
-        finding: &Finding,
-        dedupe_key: &str,
-    ) -> Result<()> {
-        let body = to_json(&FindingBody {
-            asset: finding.asset.clone(),
-            details: finding.details.clone(),
-        });
-        sqlx::query(
-            "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, rule, title, \
-             namespace, asset_id, asset_label, first_seen, last_seen, count, demo, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(finding.id.to_string())
-        .bind(finding.kind().as_str())
-        .bind(&finding.asset.cluster)
-        .bind(dedupe_key)
-        .bind(finding.severity.rank())
-        .bind(finding.status.as_str())
-        .bind(finding.details.category())
-        .bind(&finding.rule)
-        .bind(&finding.title)
-        .bind(finding.asset.namespace.as_deref())
-        .bind(finding.asset_id.to_string())
-        .bind(finding.asset.label())
-        .bind(finding.first_seen.millis())
-        .bind(finding.last_seen.millis())
-        .bind(i64::try_from(finding.count).unwrap_or(i64::MAX))
-        .bind(i64::from(finding.demo))
-        .bind(body)
-        .execute(connection)
-        .await?;
+    async fn apply_updates(connection: &mut SqliteConnection, updates: &[Update]) -> Result<()> {
+        for update in updates.iter().filter(|update| update.count > 0) {
+            let mut builder = QueryBuilder::<Sqlite>::new("UPDATE findings SET count = count + ");
+            builder
+                .push_bind(update.count)
+                .push(", last_seen = MAX(last_seen, ")
+                .push_bind(update.last_seen)
+                .push("), first_seen = MIN(first_seen, ")
+                .push_bind(update.first_seen)
+                .push("), severity = MAX(severity, ")
+                .push_bind(update.severity)
+                .push(")");
+            if let Some((title, body)) = &update.latest {
+                builder
+                    .push(", title = ")
+                    .push_bind(title.clone())
+                    .push(", body = ")
+                    .push_bind(body.clone());
+            }
+            builder.push(" WHERE id = ").push_bind(update.id.clone());
+            builder.build().execute(&mut *connection).await?;
+        }
         Ok(())
     }
 }
@@ -578,8 +587,142 @@ impl Store for SqliteStore {
     ) -> Result<IngestOutcome> {
         let mut outcome = IngestOutcome::default();
         let mut transaction = self.writer.begin().await?;
-        for report in reports {
-            Self::ingest_one(&mut transaction, report, policy, &mut outcome).await?;
+        let report_ids: Vec<String> = reports.iter().map(|report| report.id.to_string()).collect();
+        let mut seen = Self::already_ingested(&mut transaction, &report_ids).await?;
+
+        // First pass: drop duplicates, suppress whitelisted reports.
+        let mut fresh = Vec::with_capacity(reports.len());
+        let mut whitelist_hits: HashMap<Uuid, i64> = HashMap::new();
+        let mut ingested: Vec<(String, Option<String>, i64)> = Vec::with_capacity(reports.len());
+        for (report, report_id) in reports.iter().zip(&report_ids) {
+            if !seen.insert(report_id.clone()) {
+                outcome.duplicates += 1;
+                continue;
+            }
+            let candidate = finding_from_report(report, Uuid::now_v7(), Status::Open);
+            if let Some((rule_id, _)) = policy
+                .whitelist
+                .iter()
+                .find(|(_, matcher)| matcher.matches(&candidate))
+            {
+                *whitelist_hits.entry(*rule_id).or_default() += 1;
+                ingested.push((report_id.clone(), None, report.observed_at.millis()));
+                outcome.suppressed += 1;
+                continue;
+            }
+            fresh.push((report, report_id, candidate));
+        }
+        let keys: Vec<(FindingKind, String)> = fresh
+            .iter()
+            .map(|(report, _, _)| (report.details.kind(), report.dedupe_key()))
+            .collect();
+        let stored = Self::open_by_key(&mut transaction, &keys).await?;
+
+        // Second pass, in report order: aggregate into a finding created earlier in this batch,
+        // into a stored one, or create a new one.
+        let mut new_findings: Vec<(Finding, String)> = Vec::new();
+        let mut updates: Vec<Update> = Vec::new();
+        let mut latest: HashMap<(FindingKind, String), Target> = HashMap::new();
+        for ((report, report_id, candidate), key) in fresh.into_iter().zip(keys) {
+            let kind = key.0;
+            let observed = report.observed_at.millis();
+            let within = |last_seen: i64| {
+                kind.aggregation_window_ms()
+                    .is_none_or(|window| last_seen >= observed - window)
+            };
+            // States (vulnerabilities, baseline risks) take the latest report; events keep the
+            // first one, whose raw event is what was captured.
+            let takes_latest =
+                kind.aggregation_window_ms().is_none() && kind != FindingKind::FirewallAlert;
+            let target = match latest.get(&key) {
+                Some(Target::New(index)) if within(new_findings[*index].0.last_seen.millis()) => {
+                    Some(Target::New(*index))
+                }
+                Some(Target::Existing(index)) if within(updates[*index].last_seen) => {
+                    Some(Target::Existing(*index))
+                }
+                Some(_) => None,
+                None => stored
+                    .get(&key)
+                    .filter(|(_, last_seen)| within(*last_seen))
+                    .map(|(id, last_seen)| {
+                        updates.push(Update {
+                            id: id.clone(),
+                            count: 0,
+                            first_seen: observed,
+                            last_seen: *last_seen,
+                            severity: 0,
+                            latest: None,
+                        });
+                        Target::Existing(updates.len() - 1)
+                    }),
+            };
+            let finding_id = match target {
+                Some(Target::New(index)) => {
+                    let finding = &mut new_findings[index].0;
+                    finding.count += 1;
+                    finding.first_seen = finding.first_seen.min(report.observed_at);
+                    finding.last_seen = finding.last_seen.max(report.observed_at);
+                    finding.severity = finding.severity.max(report.severity);
+                    if takes_latest {
+                        finding.title.clone_from(&report.title);
+                        finding.asset.clone_from(&report.asset);
+                        finding.details.clone_from(&report.details);
+                    }
+                    outcome.aggregated += 1;
+                    latest.insert(key, Target::New(index));
+                    finding.id.to_string()
+                }
+                Some(Target::Existing(index)) => {
+                    let update = &mut updates[index];
+                    update.count += 1;
+                    update.first_seen = update.first_seen.min(observed);
+                    update.last_seen = update.last_seen.max(observed);
+                    update.severity = update.severity.max(report.severity.rank());
+                    if takes_latest {
+                        let body = to_json(&FindingBody {
+                            asset: report.asset.clone(),
+                            details: report.details.clone(),
+                        });
+                        update.latest = Some((report.title.clone(), body));
+                    }
+                    outcome.aggregated += 1;
+                    latest.insert(key, Target::Existing(index));
+                    update.id.clone()
+                }
+                None => {
+                    let excepted = policy.exceptions.iter().any(|exception| {
+                        exception.exception.covers(&candidate, report.observed_at)
+                    });
+                    let status = if excepted {
+                        Status::Excepted
+                    } else {
+                        Status::Open
+                    };
+                    let finding = Finding {
+                        status,
+                        ..candidate
+                    };
+                    let id = finding.id;
+                    outcome.created += 1;
+                    outcome.created_ids.push((kind, id));
+                    new_findings.push((finding, key.1.clone()));
+                    latest.insert(key, Target::New(new_findings.len() - 1));
+                    id.to_string()
+                }
+            };
+            ingested.push((report_id.clone(), Some(finding_id), observed));
+        }
+
+        Self::insert_findings(&mut transaction, &new_findings).await?;
+        Self::apply_updates(&mut transaction, &updates).await?;
+        Self::mark_ingested(&mut transaction, &ingested).await?;
+        for (rule_id, hits) in whitelist_hits {
+            sqlx::query("UPDATE whitelist_rules SET hits = hits + $1 WHERE id = $2")
+                .bind(hits)
+                .bind(rule_id.to_string())
+                .execute(&mut *transaction)
+                .await?;
         }
         transaction.commit().await?;
         Ok(outcome)

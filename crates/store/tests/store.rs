@@ -511,3 +511,61 @@ async fn reopening_the_database_keeps_everything() {
         .unwrap();
     assert_eq!(outcome.duplicates, 1, "idempotency survives a restart");
 }
+
+#[tokio::test]
+async fn repeats_within_one_batch_aggregate_and_states_keep_the_latest_report() {
+    let (_dir, store) = store().await;
+    let batch: Vec<_> = (0..3)
+        .map(|minute| alert("web-1", "/bin/sh", HOUR + minute * 60_000, Severity::Low))
+        .collect();
+    let outcome = store
+        .ingest(&batch, &HandlingPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!((outcome.created, outcome.aggregated), (1, 2));
+    let page = store
+        .list_findings(FindingKind::Alert, &FindingQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].count, 3);
+    assert_eq!(page.items[0].last_seen, Timestamp(HOUR + 120_000));
+
+    let vulnerability = |fixed: &str| FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "CVE-2024-0001".into(),
+        title: format!("openssl fixed in {fixed}"),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            image: Some("shop/web:1".into()),
+            ..Default::default()
+        },
+        details: Details::Vulnerability(palisade_model::VulnerabilityDetails {
+            package: "openssl".into(),
+            ecosystem: "Debian:12".into(),
+            installed_version: "3.0.1-1".into(),
+            fixed_versions: vec![fixed.into()],
+            ..Default::default()
+        }),
+        demo: false,
+    };
+    store
+        .ingest(&[vulnerability("3.0.2-1")], &HandlingPolicy::default())
+        .await
+        .unwrap();
+    let outcome = store
+        .ingest(&[vulnerability("3.0.3-1")], &HandlingPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome.aggregated, 1);
+    let page = store
+        .list_findings(FindingKind::Vulnerability, &FindingQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(
+        page.items[0].title, "openssl fixed in 3.0.3-1",
+        "a state shows its latest report"
+    );
+}
