@@ -927,3 +927,28 @@ fn hostile_input_is_an_error_not_a_panic() {
         "NetworkPolicy n/p: spec.ingress[0].ports[0].endPort: port 99999 is not in 1-65535"
     );
 }
+
+#[test]
+fn json_arrays_and_lists_are_read() {
+    let json = r#"[
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "labels": {"ns": "x"}}},
+        {"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x"}, "status": {"podIP": "10.0.0.1"}},
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "x"}, "status": {"podIP": "10.0.0.2"}}
+        ]},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": {"name": "deny", "namespace": "x"}, "spec": {"podSelector": {"matchLabels": {}}}}
+    ]"#;
+    let state = State::from_yaml(json).unwrap();
+    assert_eq!(state.namespaces().len(), 1);
+    assert_eq!(state.pods().len(), 2);
+    assert_eq!(state.policies().len(), 1);
+    assert!(!allowed(&state, "x/a", "x/b", Tcp, 80));
+    assert!(allowed(&state, "x/a", "192.0.2.1", Tcp, 80));
+    let error = State::from_yaml(
+        r#"{"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": 5}}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(error.field(), "metadata.name");
+    assert!(error.object().contains("items[0]"), "{error}");
+}
