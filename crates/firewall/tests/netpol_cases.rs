@@ -18,7 +18,9 @@ fn netpol_truth_tables() {
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && !path.ends_with("index.json"))
+        .filter(|path| {
+            path.extension().is_some_and(|ext| ext == "json") && !path.ends_with("index.json")
+        })
         .collect();
     paths.sort();
     assert!(!paths.is_empty(), "no cases in {}", dir.display());
@@ -69,7 +71,8 @@ fn cluster_documents(cluster: &Value) -> Vec<Value> {
             .into_iter()
             .flatten()
             .map(|port| {
-                let mut container_port = json!({"containerPort": port["port"], "protocol": port["protocol"]});
+                let mut container_port =
+                    json!({"containerPort": port["port"], "protocol": port["protocol"]});
                 if let Some(name) = port["name"].as_str() {
                     container_port["name"] = json!(name);
                 }
@@ -118,7 +121,10 @@ fn apply_action(state: &mut State, action: &Value) {
         }
         "delete_all_policies" => state.delete_all_policies(),
         "set_namespace_labels" => {
-            state.set_namespace_labels(action["namespace"].as_str().unwrap(), labels(&action["labels"]));
+            state.set_namespace_labels(
+                action["namespace"].as_str().unwrap(),
+                labels(&action["labels"]),
+            );
         }
         "set_pod_labels" => state
             .set_pod_labels(
@@ -161,8 +167,12 @@ fn run_case(path: &Path) -> Outcome {
                     port_name: None,
                 },
             );
-            let index: BTreeMap<&str, usize> =
-                result.pods.iter().enumerate().map(|(idx, pod)| (pod.as_str(), idx)).collect();
+            let index: BTreeMap<&str, usize> = result
+                .pods
+                .iter()
+                .enumerate()
+                .map(|(idx, pod)| (pod.as_str(), idx))
+                .collect();
             for (table, cells) in [
                 ("combined", &result.combined),
                 ("ingress", &result.ingress),

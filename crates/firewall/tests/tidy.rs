@@ -8,9 +8,17 @@ fn every_module_opens_with_module_docs() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|ext| ext == "rs") {
             let text = std::fs::read_to_string(&path).unwrap();
-            assert!(text.starts_with("//! "), "{} does not open with //!", path.display());
+            assert!(
+                text.starts_with("//! "),
+                "{} does not open with //!",
+                path.display()
+            );
             n_modules += 1;
         }
     }
-    assert!(n_modules >= 10, "found only {n_modules} modules in {}", src.display());
+    assert!(
+        n_modules >= 10,
+        "found only {n_modules} modules in {}",
+        src.display()
+    );
 }
