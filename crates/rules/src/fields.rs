@@ -1404,6 +1404,403 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "Container name in the pod spec",
         |e, _| k8s_str(e, |p| &p.container_name)
     ),
+    field!(
+        "syscall.type",
+        Str,
+        None,
+        KindSet::ALL,
+        "System call name",
+        |e, _| s(e.kind.as_str())
+    ),
+    field!(
+        "proc.exeline",
+        Str,
+        None,
+        KindSet::ALL,
+        "argv[0] and arguments",
+        |e, _| owned(cmdline(&e.process.exe, &e.process.args))
+    ),
+    field!("k8s.pod.id", Str, None, KindSet::ALL, "Pod UID", |e, _| {
+        k8s_str(e, |p| &p.pod_uid)
+    }),
+    // Fields Falco rules use that the sensor does not provide yet: they load, and every
+    // check on them is false (an absent field fails every check).
+    field!(
+        "evt.buffer",
+        Str,
+        None,
+        KindSet::NONE,
+        "Data buffer of I/O events (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.is_open_exec",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Opened for execution (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.latency",
+        Int,
+        None,
+        KindSet::NONE,
+        "Call latency (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.cpu",
+        Int,
+        None,
+        KindSet::NONE,
+        "CPU number (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.info",
+        Str,
+        None,
+        KindSet::NONE,
+        "Event description (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.is_io",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Event is I/O (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.is_io_read",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Event is an I/O read (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.is_io_write",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Event is an I/O write (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.is_wait",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Event is a wait (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "evt.is_syslog",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Event writes to syslog (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.env",
+        Str,
+        Key,
+        KindSet::NONE,
+        "Environment, or one variable (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.loginshellid",
+        Int,
+        None,
+        KindSet::NONE,
+        "Pid of the login shell ancestor (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.is_container_healthcheck",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Process is a container health check (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.is_container_liveness_probe",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Process is a container liveness probe (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.is_container_readiness_probe",
+        Bool,
+        None,
+        KindSet::NONE,
+        "Process is a container readiness probe (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "thread.cap_inheritable",
+        Str,
+        None,
+        KindSet::NONE,
+        "Inheritable capabilities (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "user.shell",
+        Str,
+        None,
+        KindSet::NONE,
+        "Login shell of the user (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "user.homedir",
+        Str,
+        None,
+        KindSet::NONE,
+        "Home directory of the user (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.rip.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Remote domain name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.lip.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Local domain name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.cproto",
+        Str,
+        None,
+        KindSet::NONE,
+        "Client protocol name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.sproto",
+        Str,
+        None,
+        KindSet::NONE,
+        "Server protocol name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.lproto",
+        Str,
+        None,
+        KindSet::NONE,
+        "Local protocol name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.rproto",
+        Str,
+        None,
+        KindSet::NONE,
+        "Remote protocol name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.dev",
+        Int,
+        None,
+        KindSet::NONE,
+        "Device of the file (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "fd.ino",
+        Int,
+        None,
+        KindSet::NONE,
+        "Inode of the file (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.type",
+        Str,
+        None,
+        KindSet::NONE,
+        "Container runtime type (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.image.id",
+        Str,
+        None,
+        KindSet::NONE,
+        "Image id (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.ip",
+        Str,
+        None,
+        KindSet::NONE,
+        "Container IP address (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.mounts",
+        Str,
+        None,
+        KindSet::NONE,
+        "Container mounts (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.mount",
+        Str,
+        Key,
+        KindSet::NONE,
+        "One container mount (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.mount.source",
+        Str,
+        Key,
+        KindSet::NONE,
+        "Source of a container mount (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.mount.dest",
+        Str,
+        Key,
+        KindSet::NONE,
+        "Destination of a container mount (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.mount.mode",
+        Str,
+        Key,
+        KindSet::NONE,
+        "Mode of a container mount (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.mount.rdwr",
+        Str,
+        Key,
+        KindSet::NONE,
+        "Read-write flag of a container mount (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.mount.propagation",
+        Str,
+        Key,
+        KindSet::NONE,
+        "Propagation of a container mount (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.healthcheck",
+        Str,
+        None,
+        KindSet::NONE,
+        "Container health check (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.liveness_probe",
+        Str,
+        None,
+        KindSet::NONE,
+        "Container liveness probe (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "container.readiness_probe",
+        Str,
+        None,
+        KindSet::NONE,
+        "Container readiness probe (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "k8s.deployment.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Deployment name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "k8s.rc.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Replication controller name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "k8s.rs.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Replica set name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "k8s.svc.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Service name (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "k8s.pod.ip",
+        Str,
+        None,
+        KindSet::NONE,
+        "Pod IP address (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "k8s.pod.label",
+        Str,
+        Key,
+        KindSet::NONE,
+        "A pod label (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "k8s.pod.labels",
+        Str,
+        None,
+        KindSet::NONE,
+        "Pod labels (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "k8s.ns.label",
+        Str,
+        Key,
+        KindSet::NONE,
+        "A namespace label (not provided; absent)",
+        |_, _| None
+    ),
 ];
 
 /// Every supported field as `(name, description)`, in table order.
@@ -1412,7 +1809,13 @@ pub fn supported_fields() -> impl Iterator<Item = (&'static str, &'static str)> 
 }
 
 /// Fields whose dotted suffix is their key argument (`evt.arg.flags` is `evt.arg[flags]`).
-const KEYED_PREFIXES: [&str; 3] = ["evt.arg.", "evt.rawarg.", "container.label."];
+const KEYED_PREFIXES: [&str; 5] = [
+    "evt.arg.",
+    "evt.rawarg.",
+    "container.label.",
+    "k8s.pod.label.",
+    "k8s.ns.label.",
+];
 
 /// Looks a field up by name; returns the row and the argument from a dotted suffix.
 pub(crate) fn lookup(name: &str) -> Option<(&'static FieldDef, Option<String>)> {

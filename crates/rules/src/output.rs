@@ -63,6 +63,11 @@ impl OutputTemplate {
                 }
                 (&after[..end], end)
             };
+            if field_text == "container.info" {
+                // Falco's deprecated placeholder, which it now replaces with nothing.
+                rest = &after[consumed..];
+                continue;
+            }
             if field_text.is_empty() {
                 // `%%` and a lone `%` print a percent sign.
                 literal.push('%');

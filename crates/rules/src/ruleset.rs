@@ -1101,6 +1101,12 @@ impl Loader {
         if append_flag {
             let exceptions = self.read_exceptions(file, item, true, &label)?;
             let condition = text_of("condition")?;
+            if condition.is_none() && get(item, "exceptions").is_none() {
+                return Err(schema(
+                    location,
+                    "appended rule must have exceptions or condition property",
+                ));
+            }
             let Some(existing) = self.rules.get_mut(&name) else {
                 return Err(ItemError {
                     kind: ErrorKind::UnknownItem,
@@ -1108,7 +1114,7 @@ impl Loader {
                     message: "rule has 'append' but no rule by that name already exists".to_owned(),
                 });
             };
-            if let Some((text, origin)) = condition {
+            if let Some((text, origin)) = condition.filter(|(text, _)| !text.is_empty()) {
                 existing.condition.push(" ", None);
                 existing.condition.push(&text, Some(origin));
             }
@@ -1175,8 +1181,15 @@ impl Loader {
             skip_if_unknown_filter: bool_of("skip-if-unknown-filter")?.unwrap_or(false),
             warn_evttypes: bool_of("warn_evttypes")?.unwrap_or(true),
         };
-        if !self.rules.contains_key(&name) {
-            self.rule_order.push(name.clone());
+        match self.rules.get(&name) {
+            Some(previous) if previous.rule.source != info.rule.source => {
+                return Err(schema(
+                    info.rule.location.clone(),
+                    "rule has been re-defined with a different source",
+                ));
+            }
+            Some(_) => {}
+            None => self.rule_order.push(name.clone()),
         }
         self.rules.insert(name, info);
         Ok(())
@@ -1290,6 +1303,43 @@ impl Loader {
                     continue;
                 }
             };
+            if info.output.text.contains("%container.info") {
+                self.warnings.push(Warning {
+                    kind: WarningKind::Deprecated,
+                    location: info.rule.location.clone(),
+                    item: label.clone(),
+                    message: "%container.info is deprecated; it prints nothing (container fields belong in the output itself)".to_owned(),
+                });
+            }
+            let output = match OutputTemplate::parse(&info.output.text) {
+                Ok(output) => output,
+                Err(compile_error) => {
+                    let location = info
+                        .output
+                        .locate(compile_error.offset)
+                        .unwrap_or_else(|| info.rule.location.clone());
+                    if compile_error.kind == ErrorKind::UnknownField && info.skip_if_unknown_filter
+                    {
+                        self.warnings.push(Warning {
+                            kind: WarningKind::SkippedUnknownFilter,
+                            location,
+                            item: label,
+                            message: format!(
+                                "{} in output; rule skipped (skip-if-unknown-filter)",
+                                compile_error.message
+                            ),
+                        });
+                    } else {
+                        self.errors.push(Error {
+                            kind: compile_error.kind,
+                            location,
+                            item: label,
+                            message: format!("{} in output", compile_error.message),
+                        });
+                    }
+                    continue;
+                }
+            };
             let expr = match condition::parse_condition(&text.text) {
                 Ok(expr) => expr,
                 Err(parse_error) => {
@@ -1349,43 +1399,23 @@ impl Loader {
                     continue;
                 }
             };
-            let output = match OutputTemplate::parse(&info.output.text) {
-                Ok(output) => output,
-                Err(compile_error) => {
-                    let location = info
-                        .output
-                        .locate(compile_error.offset)
-                        .unwrap_or_else(|| info.rule.location.clone());
-                    if compile_error.kind == ErrorKind::UnknownField && info.skip_if_unknown_filter
-                    {
-                        self.warnings.push(Warning {
-                            kind: WarningKind::SkippedUnknownFilter,
-                            location,
-                            item: label,
-                            message: format!(
-                                "{} in output; rule skipped (skip-if-unknown-filter)",
-                                compile_error.message
-                            ),
-                        });
-                    } else {
-                        self.errors.push(Error {
-                            kind: compile_error.kind,
-                            location,
-                            item: label,
-                            message: format!("{} in output", compile_error.message),
-                        });
-                    }
-                    continue;
-                }
-            };
             let (kinds, _) = node.kinds();
             let node = compile::specialize(node, kinds);
+            if kinds == KindSet::NONE && info.warn_evttypes {
+                self.warnings.push(Warning {
+                    kind: WarningKind::NoEventType,
+                    location: info.rule.location.clone(),
+                    item: label.clone(),
+                    message: "rule's event types are not produced by this engine's sensor; it never fires"
+                        .to_owned(),
+                });
+            }
             if kinds.is_every_kind() && info.warn_evttypes {
                 self.warnings.push(Warning {
                     kind: WarningKind::NoEventType,
                     location: info.rule.location.clone(),
                     item: label.clone(),
-                    message: "rule matches too many evt.type values; it runs on every event"
+                    message: "rule matches too many evt.type values; this has a significant performance penalty"
                         .to_owned(),
                 });
             }
@@ -1415,7 +1445,7 @@ impl Loader {
                     kind: WarningKind::UnusedMacro,
                     location: self.macros[name].location.clone(),
                     item: format!("macro '{name}'"),
-                    message: "macro not referred to by any other rule or macro".to_owned(),
+                    message: "macro not referred to by any other rule/macro".to_owned(),
                 });
             }
         }
@@ -1425,7 +1455,7 @@ impl Loader {
                     kind: WarningKind::UnusedList,
                     location: self.lists[name].location.clone(),
                     item: format!("list '{name}'"),
-                    message: "list not referred to by any other rule, macro or list".to_owned(),
+                    message: "list not referred to by any other rule/macro".to_owned(),
                 });
             }
         }
@@ -1520,11 +1550,25 @@ fn merge_exceptions(
 ) -> Result<(), String> {
     for exception in appended {
         match existing.iter_mut().find(|e| e.name == exception.name) {
-            Some(previous) => previous.values.extend(exception.values),
+            Some(previous) => {
+                if exception.fields.is_some() || exception.comps.is_some() {
+                    return Err(format!(
+                        "exception '{}': can not append fields or comps to an existing exception, only values",
+                        exception.name
+                    ));
+                }
+                previous.values.extend(exception.values)
+            }
             None => {
                 if exception.fields.is_none() {
                     return Err(format!(
-                        "exception '{}' is new but has no 'fields'",
+                        "exception '{}' must have fields property with a list of fields",
+                        exception.name
+                    ));
+                }
+                if exception.values.is_empty() {
+                    return Err(format!(
+                        "exception '{}' must have values property with a list of values",
                         exception.name
                     ));
                 }
@@ -1611,32 +1655,29 @@ fn exception_text(info: &RuleInfo) -> Result<CondText, (String, Location)> {
                     None => ("in".to_owned(), None),
                 };
                 let op = check_comp(&comp, comp_origin.as_ref().unwrap_or(&exception.origin))?;
+                if !op.takes_list() {
+                    return fail(
+                        "when fields is a single value, comps must be one of (in, pmatch, intersects)"
+                            .to_owned(),
+                        comp_origin.as_ref().unwrap_or(&exception.origin),
+                    );
+                }
                 text.push(field, Some(field_origin.clone()));
                 text.push(&format!(" {} ", op.as_str()), comp_origin.clone());
-                if op.takes_list() {
-                    text.push("(", None);
-                    for (index, value) in exception.values.iter().enumerate() {
-                        if index > 0 {
-                            text.push(", ", None);
-                        }
-                        let Entry::Scalar(value, origin) = value else {
-                            return fail(
-                                "expected the values to be a list of strings".to_owned(),
-                                value.origin(),
-                            );
-                        };
-                        text.push(&quote(value), Some(origin.clone()));
+                text.push("(", None);
+                for (index, value) in exception.values.iter().enumerate() {
+                    if index > 0 {
+                        text.push(", ", None);
                     }
-                    text.push(")", None);
-                } else {
-                    let [Entry::Scalar(value, origin)] = exception.values.as_slice() else {
+                    let Entry::Scalar(value, origin) = value else {
                         return fail(
-                            format!("operator '{comp}' needs exactly one value"),
-                            &exception.origin,
+                            "expected values array to contain a list of strings".to_owned(),
+                            value.origin(),
                         );
                     };
                     text.push(&quote(value), Some(origin.clone()));
                 }
+                text.push(")", None);
             }
             Entry::List(field_entries, fields_origin) => {
                 let mut field_names = Vec::new();

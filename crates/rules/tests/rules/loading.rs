@@ -329,12 +329,12 @@ fn errors_carry_positions_and_others_still_load() {
          error a.yaml:45:37 rule 'Bad value': value 'abc' is not valid for field 'proc.pid'
          error a.yaml:50:42 rule 'Bad regex': invalid regex '(': unclosed group
          error a.yaml:73:3 rule 'Append to nothing': rule has 'append' but no rule by that name already exists
-         warning a.yaml:3:3 macro 'later_user': macro not referred to by any other rule or macro
-         warning a.yaml:5:3 macro 'defined_later': macro not referred to by any other rule or macro
+         warning a.yaml:3:3 macro 'later_user': macro not referred to by any other rule/macro
+         warning a.yaml:5:3 macro 'defined_later': macro not referred to by any other rule/macro
          warning a.yaml:55:26 rule 'Skipped': unknown field 'proc.future_field'; rule skipped (skip-if-unknown-filter)
          warning a.yaml:64:3 rule 'Good': unknown key 'unknown_key'
          warning a.yaml:65:3 rule 'Other source': source 'k8s_audit' is not evaluated by this engine; rule skipped
-         warning a.yaml:71:3 list 'orphan': list not referred to by any other rule, macro or list
+         warning a.yaml:71:3 list 'orphan': list not referred to by any other rule/macro
          warning a.yaml:75:11 rule 'Append to nothing': 'append' is deprecated; use 'override' instead",
     );
     let rule_set = load(&[text]);
@@ -390,7 +390,63 @@ fn unused_macros_and_lists_warn_and_macros_see_only_earlier_macros() {
   condition: loop_a
 "#],
         "error a.yaml:9:14 macro 'loop_a': undefined macro 'loop_b' used in filter
-         warning a.yaml:6:3 macro 'unused': macro not referred to by any other rule or macro
-         warning a.yaml:10:3 macro 'loop_b': macro not referred to by any other rule or macro",
+         warning a.yaml:6:3 macro 'unused': macro not referred to by any other rule/macro
+         warning a.yaml:10:3 macro 'loop_b': macro not referred to by any other rule/macro",
+    );
+}
+
+#[test]
+fn falco_validations_of_exceptions_appends_and_sources() {
+    check_load(
+        &[r#"- rule: A
+  desc: x
+  condition: evt.type = execve
+  output: "%proc.name"
+  priority: INFO
+  exceptions:
+    - name: single
+      fields: proc.name
+      comps: "="
+      values: [a]
+    - name: pair
+      fields: [proc.name, proc.pname]
+      values: [[a, b]]
+- rule: A
+  exceptions:
+    - name: pair
+      fields: [proc.name]
+      values: [[c]]
+  override:
+    exceptions: append
+- rule: A
+  exceptions:
+    - name: fresh
+      fields: [proc.cwd]
+  override:
+    exceptions: append
+- rule: A
+  desc: y
+  append: true
+- rule: A
+  desc: x
+  condition: evt.type = execve
+  output: x
+  priority: INFO
+  source: k8s_audit
+- rule: B
+  desc: x
+  condition: evt.type = container and proc.name = x
+  output: "%proc.name %container.info"
+  priority: INFO
+"#],
+        "error a.yaml:9:14 rule 'A': exception 'single': when fields is a single value, comps must be one of (in, pmatch, intersects)
+         error a.yaml:14:3 rule 'A': exception 'pair': can not append fields or comps to an existing exception, only values
+         error a.yaml:21:3 rule 'A': exception 'fresh' must have values property with a list of values
+         error a.yaml:27:3 rule 'A': appended rule must have exceptions or condition property
+         error a.yaml:30:3 rule 'A': rule has been re-defined with a different source
+         warning a.yaml:23:7 rule 'A': overriding/appending exception with no values
+         warning a.yaml:29:11 rule 'A': 'append' is deprecated; use 'override' instead
+         warning a.yaml:36:3 rule 'B': %container.info is deprecated; it prints nothing (container fields belong in the output itself)
+         warning a.yaml:36:3 rule 'B': rule's event types are not produced by this engine's sensor; it never fires",
     );
 }
