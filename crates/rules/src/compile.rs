@@ -546,6 +546,31 @@ pub(crate) trait Resolver {
     fn list(&self, name: &str) -> Option<&[String]>;
 }
 
+/// Compiles `field op anyof (...)` / `allof (...)`: one check per value, or-ed (or and-ed).
+pub(crate) fn compile_modified(
+    field: &FieldExpr,
+    op: Op,
+    all: bool,
+    items: &[(String, usize)],
+    resolver: &dyn Resolver,
+) -> Result<Node, CompileError> {
+    let at = items.first().map_or(field.at, |(_, at)| *at);
+    let mut checks = Vec::new();
+    for text in expand_items(items, resolver) {
+        checks.push(compile_compare(
+            field,
+            op,
+            &Rhs::Value { text, at },
+            resolver,
+        )?);
+    }
+    Ok(if all {
+        Node::And(checks)
+    } else {
+        Node::Or(checks)
+    })
+}
+
 fn expand_items(items: &[(String, usize)], resolver: &dyn Resolver) -> Vec<String> {
     let mut values = Vec::new();
     for (item, _) in items {
@@ -1042,6 +1067,7 @@ pub(crate) fn references<'e>(
         Expr::Not(child) => references(child, macros, lists),
         Expr::Macro { name, at } => macros.push((name, *at)),
         Expr::Exists { .. } => {}
+        Expr::Modified { items, .. } => lists.extend(items.iter().map(|(item, _)| item.as_str())),
         Expr::Compare { rhs, .. } => match rhs {
             Rhs::List { items } => lists.extend(items.iter().map(|(item, _)| item.as_str())),
             Rhs::ListRef { name, .. } => lists.push(name),

@@ -29,6 +29,14 @@ pub(crate) enum Expr {
     Exists { field: FieldExpr },
     /// `field op rhs`.
     Compare { field: FieldExpr, op: Op, rhs: Rhs },
+    /// `field op anyof (a, b)` (also `oneof`) or `field op allof (a, b)`: a string operator
+    /// applied to each listed value, holding for any (or all) of them.
+    Modified {
+        field: FieldExpr,
+        op: Op,
+        all: bool,
+        items: Vec<(String, usize)>,
+    },
 }
 
 /// A field reference, possibly wrapped in transformers.
@@ -515,6 +523,23 @@ impl<'s> CondParser<'s> {
 
     fn string_rhs(&mut self, field: FieldExpr, op: Op) -> Result<Expr, ParseError> {
         self.blank();
+        let before_modifier = self.pos;
+        for (word, all) in [("anyof", false), ("oneof", false), ("allof", true)] {
+            if self.keyword(word) {
+                self.blank();
+                if let Some(items) = self.paren_list()? {
+                    return Ok(Expr::Modified {
+                        field,
+                        op,
+                        all,
+                        items,
+                    });
+                }
+                // Not a modifier after all: the word is the value.
+                self.pos = before_modifier;
+                break;
+            }
+        }
         if let Some(rhs) = self.rhs_field()? {
             return Ok(Expr::Compare { field, op, rhs });
         }
@@ -529,28 +554,36 @@ impl<'s> CondParser<'s> {
         })
     }
 
+    /// A parenthesised list of values, `None` when the cursor is not at `(`.
+    fn paren_list(&mut self) -> Result<Option<Vec<(String, usize)>>, ParseError> {
+        if !self.lex_str("(") {
+            return Ok(None);
+        }
+        let mut items = Vec::new();
+        self.blank();
+        let at = self.pos;
+        if let Some(first) = self.string_value()? {
+            items.push((first, at));
+            self.blank();
+            while self.lex_str(",") {
+                self.blank();
+                let at = self.pos;
+                let Some(item) = self.string_value()? else {
+                    return Err(self.error("expected a list item"));
+                };
+                items.push((item, at));
+                self.blank();
+            }
+        }
+        if !self.lex_str(")") {
+            return Err(self.error("expected ',' or ')' in the list"));
+        }
+        Ok(Some(items))
+    }
+
     fn list_rhs(&mut self, field: FieldExpr, op: Op) -> Result<Expr, ParseError> {
         self.blank();
-        if self.lex_str("(") {
-            let mut items = Vec::new();
-            self.blank();
-            let at = self.pos;
-            if let Some(first) = self.string_value()? {
-                items.push((first, at));
-                self.blank();
-                while self.lex_str(",") {
-                    self.blank();
-                    let at = self.pos;
-                    let Some(item) = self.string_value()? else {
-                        return Err(self.error("expected a list item"));
-                    };
-                    items.push((item, at));
-                    self.blank();
-                }
-            }
-            if !self.lex_str(")") {
-                return Err(self.error("expected ',' or ')' in the list"));
-            }
+        if let Some(items) = self.paren_list()? {
             return Ok(Expr::Compare {
                 field,
                 op,
@@ -686,6 +719,21 @@ mod tests {
             Expr::Not(child) => format!("not({})", render(child)),
             Expr::Macro { name, .. } => format!("macro:{name}"),
             Expr::Exists { field } => format!("{} exists", render_field(field)),
+            Expr::Modified {
+                field,
+                op,
+                all,
+                items,
+            } => format!(
+                "{} {} {}{:?}",
+                render_field(field),
+                op.as_str(),
+                if *all { "allof" } else { "anyof" },
+                items
+                    .iter()
+                    .map(|(item, _)| item.as_str())
+                    .collect::<Vec<_>>()
+            ),
             Expr::Compare { field, op, rhs } => {
                 let rhs = match rhs {
                     Rhs::Value { text, .. } => format!("{text:?}"),
@@ -750,6 +798,19 @@ mod tests {
             ("fd.name glob '/tmp/*'", r#"fd.name glob "/tmp/*""#),
             ("fd.name regex '^a.*'", r#"fd.name regex "^a.*""#),
             ("len(proc.args) > 3", r#"Len(proc.args) > "3""#),
+            (
+                "fd.name startswith anyof (/etc, '/usr/lib')",
+                r#"fd.name startswith anyof["/etc", "/usr/lib"]"#,
+            ),
+            (
+                "proc.cmdline contains allof (curl, sh)",
+                r#"proc.cmdline contains allof["curl", "sh"]"#,
+            ),
+            ("proc.name = anyof", r#"proc.name = "anyof""#),
+            (
+                "proc.name = oneof or x",
+                r#"or(proc.name = "oneof", macro:x)"#,
+            ),
             ("", "error at 0: condition is empty"),
             ("(a", "error at 2: expected ')'"),
             ("proc.name", "error at 9: expected an operator"),

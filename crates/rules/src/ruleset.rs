@@ -1868,6 +1868,12 @@ impl Expander<'_> {
             Expr::Compare { field, op, rhs } => {
                 compile::compile_compare(field, *op, rhs, self).map_err(located)?
             }
+            Expr::Modified {
+                field,
+                op,
+                all,
+                items,
+            } => compile::compile_modified(field, *op, *all, items, self).map_err(located)?,
         })
     }
 }

@@ -91,6 +91,11 @@ fn operators_and_fields() {
         ("not proc.name = zsh and proc.pid = 42", EXEC, true),
         ("not (proc.name = bash and proc.pid = 1)", EXEC, true),
         ("not not proc.name = bash", EXEC, true),
+        // List modifiers on string operators.
+        ("proc.exepath startswith anyof (/opt, /usr/)", EXEC, true),
+        ("proc.exepath startswith oneof (/opt, /srv)", EXEC, false),
+        ("proc.cmdline contains allof (curl, \"| sh\")", EXEC, true),
+        ("proc.cmdline contains allof (curl, wget)", EXEC, false),
         // Field arguments and ancestry.
         ("proc.aname[0] = bash", EXEC, true),
         ("proc.aname[1] = sshd", EXEC, true),
