@@ -6,7 +6,9 @@
 # Environment: N (objects, default 10000), PER_FILE (objects per file, default 10),
 # CHECKOV (path to a checkov binary; default: a venv under /tmp, created with pip if missing),
 # CARGO_TARGET_DIR (where the release palisade binary is built), PALISADE (a prebuilt binary
-# instead of building one), KEEP_DIR (a directory to generate into and keep, for profiling).
+# instead of building one), KEEP_DIR (a directory to generate into and keep, for profiling),
+# BIG_JSON_ITEMS (when set, also time palisade alone on one `kubectl get -o json` style List of
+# that many Deployments).
 set -euo pipefail
 
 N=${N:-10000}
@@ -134,3 +136,25 @@ awk -v p="$PALISADE_SECONDS" -v c="$CHECKOV_SECONDS" -v pc="$PALISADE_CPU" -v cc
         printf "ratio:     checkov / palisade = %.1fx wall time, %s CPU time\n", c / p, cpu
     }'
 rm -f "$DIR".*
+
+if [[ -n "${BIG_JSON_ITEMS:-}" ]]; then
+    python3 - "$BIG_JSON_ITEMS" "$DIR.list.json" <<'PYTHON'
+import json, sys
+n_items, path = int(sys.argv[1]), sys.argv[2]
+def item(i):
+    container = {"name": "app", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
+                 "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+                 "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": f"web-{i}", "namespace": "shop"},
+            "spec": {"replicas": 3, "template": {"metadata": {"labels": {"app": "web"}},
+                                                 "spec": {"containers": [container]}}}}
+with open(path, "w") as out:
+    out.write('{"apiVersion": "v1", "kind": "List", "items": [\n')
+    out.write(",\n".join(json.dumps(item(i), separators=(",", ":")) for i in range(n_items)))
+    out.write("\n]}\n")
+PYTHON
+    SECONDS_BIG=$(run_timed big "$PALISADE" baseline workloads -f "$DIR.list.json" --output json)
+    echo "big JSON:  $BIG_JSON_ITEMS Deployments in one List, $(stat -c %s "$DIR.list.json") bytes: $SECONDS_BIG s wall, $(usage big cpu) s CPU, max RSS $(usage big rss) KiB"
+    rm -f "$DIR".*
+fi
