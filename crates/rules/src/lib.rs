@@ -27,8 +27,10 @@
 //!   `= == != < <= > >= contains icontains bcontains startswith bstartswith endswith glob
 //!   iglob regex pmatch in intersects exists`, quoted strings with escapes, lists, list and
 //!   macro references, field arguments (`proc.aname[2]`, `evt.arg.flags`, `evt.arg[0]`),
-//!   transformers `tolower toupper b64 basename len`, and `val(field)` on the right.
-//! - Output templates with `%field`, `%field[arg]` and `%(field)`.
+//!   transformers `tolower toupper b64 basename len`, `val(field)` on the right, and the
+//!   `anyof` / `oneof` / `allof (...)` list modifiers of string operators.
+//! - Output templates with `%field`, `%field[arg]` and `%(field)`; the deprecated
+//!   `%container.info` prints nothing, as in current Falco (with a warning).
 //! - The `evt.*`, `proc.*`, `thread.*`, `user.*`, `group.*`, `fd.*`, `fs.path.*`,
 //!   `container.*` and `k8s.*` fields listed by [`supported_fields`].
 //!
