@@ -16,10 +16,10 @@
 //! [`check_workload`] does both and returns an [`ObjectReport`].
 //!
 //! Design decision: the checks read a located YAML tree rather than typed Kubernetes structs.
-//! That keeps the `k8s-openapi` dependency out, lets one parser (`saphyr`'s marked YAML) serve
-//! YAML and JSON, and gives every finding the line of the offending field. The price is that
-//! the checks must treat a field of the wrong type as unset, which is what matters for manifests
-//! the API server would reject anyway.
+//! That keeps the `k8s-openapi` dependency out, lets one parser (`saphyr`'s, with its line and
+//! column markers) serve YAML and JSON, and gives every finding the line of the offending field.
+//! The price is that a field of the wrong type counts as unset; only manifests the API server
+//! would reject anyway have such fields.
 //!
 //! ```
 //! use palisade_baseline::{Level, Version, check_workload, load_str};
