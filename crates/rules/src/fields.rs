@@ -1268,7 +1268,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         KindSet::ALL,
         "Container id (12 characters), 'host' on the host",
         |e, _| match &e.container {
-            Some(container) => s(&container.id[..container.id.len().min(12)]),
+            Some(container) => s(container.id.get(..12).unwrap_or(&container.id)),
             None => s("host"),
         }
     ),

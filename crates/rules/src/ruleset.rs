@@ -1373,7 +1373,7 @@ impl Loader {
                 parsed: &parsed_macros,
                 lists: &expanded,
             };
-            let node = match context.expand(&expr, &text, &mut Vec::new()) {
+            let node = match context.expand(&expr, &text, &mut Vec::new(), 0) {
                 Ok(node) => compile::optimize(node),
                 Err((compile_error, location)) => {
                     let location = location.unwrap_or_else(|| info.rule.location.clone());
@@ -1800,31 +1800,45 @@ impl Resolver for Expander<'_> {
 
 type ExpandError = (CompileError, Option<Location>);
 
+/// Maximum nesting of a condition after macro expansion.
+const MAX_EXPANDED_DEPTH: usize = 200;
+
 impl Expander<'_> {
     fn expand(
         &self,
         expr: &Expr,
         text: &CondText,
         stack: &mut Vec<String>,
+        depth: usize,
     ) -> Result<Node, ExpandError> {
         let located = |compile_error: CompileError| {
             let location = text.locate(compile_error.offset);
             (compile_error, location)
         };
+        // Macros nest conditions inside conditions; bound the total depth so that the
+        // recursive passes that follow (folding, ordering, evaluation) cannot overflow the
+        // stack on hostile input.
+        if depth > MAX_EXPANDED_DEPTH {
+            return Err(located(CompileError {
+                kind: ErrorKind::Syntax,
+                offset: 0,
+                message: "condition is nested too deeply after macro expansion".to_owned(),
+            }));
+        }
         Ok(match expr {
             Expr::And(children) => Node::And(
                 children
                     .iter()
-                    .map(|child| self.expand(child, text, stack))
+                    .map(|child| self.expand(child, text, stack, depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
             Expr::Or(children) => Node::Or(
                 children
                     .iter()
-                    .map(|child| self.expand(child, text, stack))
+                    .map(|child| self.expand(child, text, stack, depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
-            Expr::Not(child) => Node::Not(Box::new(self.expand(child, text, stack)?)),
+            Expr::Not(child) => Node::Not(Box::new(self.expand(child, text, stack, depth + 1)?)),
             Expr::Macro { name, at } => {
                 let fail = |kind, message: String| {
                     Err(located(CompileError {
@@ -1853,7 +1867,7 @@ impl Expander<'_> {
                     );
                 };
                 stack.push(name.clone());
-                let node = self.expand(body, &info.condition, stack);
+                let node = self.expand(body, &info.condition, stack, depth + 1);
                 stack.pop();
                 Node::Memo(info.slot, Box::new(node?))
             }

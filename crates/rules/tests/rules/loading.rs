@@ -450,3 +450,32 @@ fn falco_validations_of_exceptions_appends_and_sources() {
          warning a.yaml:36:3 rule 'B': rule's event types are not produced by this engine's sensor; it never fires",
     );
 }
+
+#[test]
+fn hostile_nesting_is_an_error_not_a_crash() {
+    // A chain of macros, each wrapping the previous one in parentheses.
+    let mut text = String::from("- macro: m0\n  condition: proc.name = x\n");
+    for index in 1..2000 {
+        text.push_str(&format!(
+            "- macro: m{index}\n  condition: (((m{})))\n",
+            index - 1
+        ));
+    }
+    text.push_str(
+        "- rule: Deep\n  desc: x\n  condition: evt.type = execve and m1999\n  output: x\n  priority: INFO\n",
+    );
+    let rule_set = load(&[&text]);
+    let messages: Vec<&str> = rule_set.errors().iter().map(|e| e.message()).collect();
+    assert_eq!(
+        messages,
+        ["condition is nested too deeply after macro expansion"]
+    );
+}
+
+#[test]
+fn deeply_nested_yaml_is_an_error_not_a_crash() {
+    let deep_yaml = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let rule_set = load(&[&deep_yaml]);
+    assert_eq!(rule_set.rules().len(), 0);
+    assert_eq!(rule_set.errors().len(), 1, "{:?}", rule_set.errors());
+}
