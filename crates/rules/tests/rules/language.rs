@@ -292,3 +292,49 @@ fn dedupe_window_and_rate_limit() {
     let limited = run(&[&rule("evt.type = execve")], &config, &burst);
     assert_eq!(limited, "0: R: a\n1: -\n2: -\n3: R: d");
 }
+
+#[test]
+fn mutated_conditions_never_panic() {
+    let seeds = [
+        "evt.type in (execve, execveat) and proc.name in (bash, sh) and not proc.pname exists",
+        "fd.sip = \"1.2.3.0/24\" and fd.rport in (80, 443) or fd.net != 10.0.0.0/8",
+        "tolower(proc.aname[2]) glob '/usr/*' and proc.cmdline contains allof (a, b)",
+        "evt.arg.flags contains O_TRUNC and fd.name pmatch (/etc, /var/log) and len(proc.args) > 2",
+        "proc.exepath regex '^/tmp/.*' and b64(proc.env) bcontains 6162 and proc.pid <= 0x10",
+    ];
+    let mut state: u64 = 0x0123_4567_89ab_cdef;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let noise: Vec<char> = "()[],'\"\\ =!<>.axn0/*%".chars().collect();
+    let events = [ev(EXEC), ev(OPEN), ev(CONNECT)];
+    let mut loaded = 0;
+    for round in 0..1500 {
+        let mut chars: Vec<char> = seeds[round % seeds.len()].chars().collect();
+        for _ in 0..(1 + next() % 4) {
+            let position = (next() % chars.len() as u64) as usize;
+            match next() % 3 {
+                0 => {
+                    chars.remove(position);
+                }
+                1 => chars.insert(position, noise[(next() % noise.len() as u64) as usize]),
+                _ => chars[position] = noise[(next() % noise.len() as u64) as usize],
+            }
+        }
+        let condition: String = chars.into_iter().collect();
+        let rule_set = load(&[&rule(&condition)]);
+        if rule_set.errors().is_empty() {
+            loaded += 1;
+            let mut engine = Engine::new(rule_set, &EngineConfig::default());
+            let mut alerts = Vec::new();
+            for event in &events {
+                engine.process(event, &mut alerts);
+            }
+        }
+    }
+    // Some mutations stay valid, so evaluation is exercised too.
+    assert!(loaded > 50, "only {loaded} mutated conditions loaded");
+}
