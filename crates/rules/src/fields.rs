@@ -1423,6 +1423,52 @@ pub(crate) static FIELDS: &[FieldDef] = &[
     field!("k8s.pod.id", Str, None, KindSet::ALL, "Pod UID", |e, _| {
         k8s_str(e, |p| &p.pod_uid)
     }),
+    field!(
+        "proc.pid.ts",
+        Int,
+        None,
+        KindSet::ALL,
+        "Process start time, nanoseconds since the epoch",
+        |e, _| nonzero_time(e.process.start_time_ns)
+    ),
+    field!(
+        "proc.ppid.ts",
+        Int,
+        None,
+        KindSet::ALL,
+        "Parent start time, nanoseconds since the epoch",
+        |e, _| generation(e, 1).and_then(|g| nonzero_time(g.start_time_ns))
+    ),
+    field!(
+        "evt.abspath",
+        Str,
+        None,
+        FS_PATH,
+        "Absolute path the call acted on",
+        |e, _| path_of(e).map(|path| Value::Str(path.into()))
+    ),
+    field!(
+        "evt.abspath.src",
+        Str,
+        None,
+        FS_PATH,
+        "Absolute source path of rename or link",
+        |e, _| match &e.payload {
+            Payload::Link { source, .. } => s(source),
+            _ => None,
+        }
+    ),
+    field!(
+        "evt.abspath.dst",
+        Str,
+        None,
+        FS_PATH,
+        "Absolute destination path of rename or link",
+        |e, _| match &e.payload {
+            Payload::Link { target, .. } => s(target),
+            _ => None,
+        }
+    ),
     // Fields Falco rules use that the sensor does not provide yet: they load, and every
     // check on them is false (an absent field fails every check).
     field!(
@@ -1799,6 +1845,94 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Key,
         KindSet::NONE,
         "A namespace label (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.pvpid",
+        Int,
+        None,
+        KindSet::NONE,
+        "Parent pid in its pid namespace (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.stdin.type",
+        Str,
+        None,
+        KindSet::NONE,
+        "Type of the descriptor on stdin (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.stdout.type",
+        Str,
+        None,
+        KindSet::NONE,
+        "Type of the descriptor on stdout (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.stderr.type",
+        Str,
+        None,
+        KindSet::NONE,
+        "Type of the descriptor on stderr (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.stdin.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Name of the descriptor on stdin (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.stdout.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Name of the descriptor on stdout (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.stderr.name",
+        Str,
+        None,
+        KindSet::NONE,
+        "Name of the descriptor on stderr (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.pidns_init_start_ts",
+        Int,
+        None,
+        KindSet::NONE,
+        "Start time of the pid namespace's init (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "proc.exe_ino.ctime_duration_pidns_start",
+        Int,
+        None,
+        KindSet::NONE,
+        "Nanoseconds between the executable's ctime and the pid namespace start (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "thread.exectime",
+        Int,
+        None,
+        KindSet::NONE,
+        "CPU time of the last scheduled slice (not provided; absent)",
+        |_, _| None
+    ),
+    field!(
+        "thread.totexectime",
+        Int,
+        None,
+        KindSet::NONE,
+        "Total CPU time of the thread (not provided; absent)",
         |_, _| None
     ),
 ];
