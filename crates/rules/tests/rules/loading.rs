@@ -479,3 +479,34 @@ fn deeply_nested_yaml_is_an_error_not_a_crash() {
     assert_eq!(rule_set.rules().len(), 0);
     assert_eq!(rule_set.errors().len(), 1, "{:?}", rule_set.errors());
 }
+
+#[test]
+fn macro_cycles_through_appends_are_errors() {
+    let rule_set = load(&[r#"
+- macro: first
+  condition: proc.name = a
+- macro: second
+  condition: first or proc.name = b
+- macro: first
+  condition: or second
+  override:
+    condition: append
+- rule: Loop
+  desc: x
+  condition: evt.type = execve and first
+  output: x
+  priority: INFO
+"#]);
+    let errors: Vec<(ErrorKind, String)> = rule_set
+        .errors()
+        .iter()
+        .map(|e| (e.kind(), format!("{} {}", e.location(), e.message())))
+        .collect();
+    assert_eq!(
+        errors,
+        [(
+            ErrorKind::MacroCycle,
+            "a.yaml:5:14 macro 'first' refers to itself".to_owned()
+        )]
+    );
+}
