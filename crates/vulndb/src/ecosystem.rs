@@ -1,0 +1,218 @@
+//! Ecosystem names: normalisation, distributions and their releases, fix suggestions.
+
+use palisade_version::Scheme;
+
+/// OSV ecosystem names as OSV spells them; input is matched case-insensitively.
+const CANONICAL: &[&str] = &[
+    "Go",
+    "crates.io",
+    "PyPI",
+    "npm",
+    "Maven",
+    "NuGet",
+    "RubyGems",
+    "Packagist",
+    "Pub",
+    "Hex",
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+    "Wolfi",
+    "Chainguard",
+    "Red Hat",
+    "Rocky Linux",
+    "AlmaLinux",
+    "SUSE",
+    "openSUSE",
+    "Photon OS",
+    "Mariner",
+    "Azure Linux",
+    "SwiftURL",
+    "GitHub Actions",
+];
+
+/// Other spellings users and tools write, with the OSV name they mean.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("golang", "Go"),
+    ("cargo", "crates.io"),
+    ("crates", "crates.io"),
+    ("rust", "crates.io"),
+    ("pip", "PyPI"),
+    ("python", "PyPI"),
+    ("deb", "Debian"),
+    ("apk", "Alpine"),
+    ("gem", "RubyGems"),
+    ("composer", "Packagist"),
+];
+
+/// Debian codenames and their release numbers, as OSV names Debian releases.
+const DEBIAN_RELEASES: &[(&str, &str)] = &[
+    ("buzz", "1.1"),
+    ("rex", "1.2"),
+    ("bo", "1.3"),
+    ("hamm", "2.0"),
+    ("slink", "2.1"),
+    ("potato", "2.2"),
+    ("woody", "3.0"),
+    ("sarge", "3.1"),
+    ("etch", "4"),
+    ("lenny", "5"),
+    ("squeeze", "6"),
+    ("wheezy", "7"),
+    ("jessie", "8"),
+    ("stretch", "9"),
+    ("buster", "10"),
+    ("bullseye", "11"),
+    ("bookworm", "12"),
+    ("trixie", "13"),
+    ("forky", "14"),
+];
+
+/// Normalises an ecosystem name: OSV's spelling of the base, and for Debian and Alpine a
+/// canonical release (`debian:bookworm` → `Debian:12`, `alpine:3.19.1` → `Alpine:v3.19`).
+pub fn normalize_ecosystem(text: &str) -> String {
+    let text = text.trim();
+    let (base, release) = match text.split_once(':') {
+        Some((base, release)) => (base.trim(), Some(release.trim())),
+        None => (text, None),
+    };
+    let base = CANONICAL
+        .iter()
+        .copied()
+        .find(|name| name.eq_ignore_ascii_case(base))
+        .or_else(|| {
+            SYNONYMS
+                .iter()
+                .find(|(synonym, _)| synonym.eq_ignore_ascii_case(base))
+                .map(|(_, name)| *name)
+        })
+        .unwrap_or(base);
+    match release.filter(|release| !release.is_empty()) {
+        None => base.to_owned(),
+        Some(release) => match base {
+            "Debian" => format!("Debian:{}", debian_release(release)),
+            "Alpine" => format!("Alpine:{}", alpine_release(release)),
+            _ => format!("{base}:{release}"),
+        },
+    }
+}
+
+/// A Debian release number from a codename or a number (`bookworm`, `12`, `12.4` → `12`).
+pub fn debian_release(release: &str) -> String {
+    let lower = release.to_ascii_lowercase();
+    if let Some((_, number)) = DEBIAN_RELEASES.iter().find(|(name, _)| *name == lower) {
+        return (*number).to_owned();
+    }
+    match lower.split_once('.') {
+        // Point releases (12.4) share their major release's data; 1.x to 3.x are whole names.
+        Some((major, _)) if major.parse::<u32>().is_ok_and(|major| major >= 4) => major.to_owned(),
+        _ => lower,
+    }
+}
+
+/// An Alpine release as secdb and OSV name it (`3.19.1`, `v3.19` → `v3.19`).
+fn alpine_release(release: &str) -> String {
+    let release = release.trim_start_matches(['v', 'V']);
+    let mut parts = release.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("v{major}.{minor}"),
+        _ => format!("v{release}"),
+    }
+}
+
+/// The version scheme of a normalised ecosystem, if this crate can compare its versions.
+pub(crate) fn scheme_of(ecosystem: &str) -> Option<Scheme> {
+    ecosystem.parse().ok()
+}
+
+/// True for distributions, whose packages match only their own release's data, by source
+/// package.
+pub(crate) fn is_distro(ecosystem: &str) -> bool {
+    matches!(
+        scheme_of(ecosystem),
+        Some(Scheme::Dpkg | Scheme::Apk | Scheme::Rpm)
+    )
+}
+
+/// The key packages are indexed under: the whole ecosystem for distributions (release
+/// included), the base name otherwise, since OSV suffixes such as `Maven:repo` do not change
+/// which package is meant.
+pub(crate) fn index_ecosystem(ecosystem: &str) -> String {
+    let normalized = normalize_ecosystem(ecosystem);
+    if is_distro(&normalized) {
+        normalized
+    } else {
+        normalized.split(':').next().unwrap_or_default().to_owned()
+    }
+}
+
+/// A package name as the ecosystem compares names: PyPI per PEP 503, others unchanged.
+pub(crate) fn normalize_name(ecosystem: &str, name: &str) -> String {
+    if ecosystem == "PyPI" {
+        let mut normalized = String::with_capacity(name.len());
+        let mut last_was_separator = false;
+        for c in name.trim().chars() {
+            if matches!(c, '-' | '_' | '.') {
+                if !last_was_separator {
+                    normalized.push('-');
+                }
+                last_was_separator = true;
+            } else {
+                normalized.push(c.to_ascii_lowercase());
+                last_was_separator = false;
+            }
+        }
+        normalized
+    } else {
+        name.trim().to_owned()
+    }
+}
+
+/// A version string as the scheme's parser wants it: Go bounds in OSV lack the `v`.
+pub(crate) fn scheme_version(scheme: Scheme, version: &str) -> String {
+    if scheme == Scheme::Go && !version.starts_with('v') {
+        format!("v{version}")
+    } else {
+        version.to_owned()
+    }
+}
+
+/// The command that upgrades `package` to `version` in `ecosystem` (normalised).
+pub fn fix_suggestion(ecosystem: &str, package: &str, version: &str) -> Option<String> {
+    let base = ecosystem.split(':').next().unwrap_or_default();
+    Some(match base {
+        "Debian" | "Ubuntu" => format!("apt-get install --only-upgrade {package}={version}"),
+        "Alpine" | "Wolfi" | "Chainguard" => format!("apk add {package}={version}"),
+        "PyPI" => format!("pip install '{package}>={version}'"),
+        "crates.io" => format!("cargo update -p {package} --precise {version}"),
+        "Go" => format!("go get {package}@v{}", version.trim_start_matches('v')),
+        "npm" => format!("npm install {package}@{version}"),
+        "RubyGems" => format!("gem install {package} -v {version}"),
+        "Packagist" => format!("composer require {package}:^{version}"),
+        "NuGet" => format!("dotnet add package {package} --version {version}"),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fix_suggestion, index_ecosystem, normalize_ecosystem, normalize_name};
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize_ecosystem("debian:bookworm"), "Debian:12");
+        assert_eq!(normalize_ecosystem("Debian:12.4"), "Debian:12");
+        assert_eq!(normalize_ecosystem("alpine:3.19.1"), "Alpine:v3.19");
+        assert_eq!(normalize_ecosystem("golang"), "Go");
+        assert_eq!(normalize_ecosystem("PYPI"), "PyPI");
+        assert_eq!(index_ecosystem("cargo"), "crates.io");
+        assert_eq!(index_ecosystem("Maven:https://repo"), "Maven");
+        assert_eq!(index_ecosystem("Debian:11"), "Debian:11");
+        assert_eq!(normalize_name("PyPI", "Jinja2__x.y"), "jinja2-x-y");
+        assert_eq!(
+            fix_suggestion("Go", "golang.org/x/net", "0.7.0").as_deref(),
+            Some("go get golang.org/x/net@v0.7.0")
+        );
+        assert_eq!(fix_suggestion("Hex", "x", "1"), None);
+    }
+}

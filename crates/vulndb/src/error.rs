@@ -1,0 +1,104 @@
+//! The crate's error type: one opaque [`Error`] with an [`ErrorKind`].
+
+use std::path::PathBuf;
+
+/// An error that stops an import, a download or a database operation.
+///
+/// A malformed record does not stop an import: it becomes a [`crate::Warning`].
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file or directory could not be read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file, archive or download is larger than the import allows.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// The file, archive entry or URL.
+        what: String,
+        /// Its size (or the size reached when reading stopped).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A zip archive has an entry whose name is absolute or climbs out with `..`.
+    #[error("zip archive {archive} has an unsafe entry name {entry:?}")]
+    UnsafeZipEntry {
+        /// The archive.
+        archive: String,
+        /// The entry name as stored.
+        entry: String,
+    },
+    /// A zip archive could not be read.
+    #[error("cannot read zip archive {archive}")]
+    Zip {
+        /// The archive.
+        archive: String,
+        /// The cause.
+        #[source]
+        source: zip::result::ZipError,
+    },
+    /// A download failed.
+    #[error("cannot download {url}: {reason}")]
+    Download {
+        /// The URL.
+        url: String,
+        /// Why, as a short phrase.
+        reason: String,
+    },
+    /// The installed version of a package is not valid in its ecosystem's scheme.
+    #[error("cannot match {package}")]
+    InvalidVersion {
+        /// The package name.
+        package: String,
+        /// The cause.
+        #[source]
+        source: palisade_version::Error,
+    },
+    /// The database failed.
+    #[error("vulnerability database error")]
+    Database(#[source] sqlx::Error),
+    /// The database schema could not be migrated.
+    #[error("cannot migrate the vulnerability database")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error {
+            kind: Box::new(kind),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(source: sqlx::Error) -> Error {
+        ErrorKind::Database(source).into()
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(source: sqlx::migrate::MigrateError) -> Error {
+        ErrorKind::Migrate(source).into()
+    }
+}

@@ -1,0 +1,507 @@
+//! The in-memory matching index: range bounds parsed once, packages hashed by ecosystem and
+//! name, and advisories that alias each other grouped.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+use palisade_version::{Scheme, Version};
+use serde::Serialize;
+
+use crate::ecosystem::{
+    fix_suggestion, index_ecosystem, is_distro, normalize_ecosystem, normalize_name, scheme_of,
+    scheme_version,
+};
+use crate::error::{Error, ErrorKind};
+use crate::model::{DistroStatus, Event, RangeKind, Record};
+
+/// An installed package to match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// The ecosystem (`PyPI`, `Go`, `crates.io`, `Debian:12`, `Alpine:v3.19`, ...).
+    pub ecosystem: String,
+    /// The package name (the binary package for distributions).
+    pub name: String,
+    /// The installed version.
+    pub version: String,
+    /// The source package, for distributions; the name is used when absent.
+    pub source_name: Option<String>,
+}
+
+/// One vulnerability affecting a package; advisories that alias each other are merged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The main id: an advisory id of the feed, preferred over a bare CVE.
+    pub id: String,
+    /// Every other id of the vulnerability: aliases and the ids of merged advisories.
+    pub aliases: Vec<String>,
+    /// A one-line summary.
+    pub summary: String,
+    /// The database-specific severity, when given.
+    pub severity: Option<String>,
+    /// The CVSS base score.
+    pub cvss_score: Option<f64>,
+    /// The CVSS vector.
+    pub cvss_vector: Option<String>,
+    /// The package's ecosystem, normalised.
+    pub ecosystem: String,
+    /// The package name as queried.
+    pub package: String,
+    /// The installed version.
+    pub installed_version: String,
+    /// Fixed versions above the installed one, lowest first.
+    pub fixed_versions: Vec<String>,
+    /// The command that upgrades to the first fixed version.
+    pub fix: Option<String>,
+    /// The distribution's status, for distro feeds.
+    pub status: Option<DistroStatus>,
+}
+
+/// What matching skipped, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MatchStats {
+    /// `GIT` ranges: commits cannot be compared with package versions.
+    pub git_ranges_skipped: u64,
+    /// Ranges whose bounds are not valid versions in the ecosystem's scheme.
+    pub invalid_ranges_skipped: u64,
+    /// Advisories skipped because they were withdrawn.
+    pub withdrawn_skipped: u64,
+    /// Distro entries that say the package is not affected.
+    pub not_affected_skipped: u64,
+}
+
+/// The findings for one package.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchReport {
+    /// The findings, ordered by id.
+    pub findings: Vec<Finding>,
+    /// What was skipped.
+    pub stats: MatchStats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    Introduced,
+    Fixed,
+    LastAffected,
+}
+
+#[derive(Debug, Clone)]
+enum Bound {
+    /// `introduced: 0`, below every version.
+    Zero,
+    /// `limit: *`, above every version.
+    Infinity,
+    Version(Version),
+}
+
+impl Bound {
+    fn cmp_version(&self, version: &Version) -> Ordering {
+        match self {
+            Bound::Zero => Ordering::Less,
+            Bound::Infinity => Ordering::Greater,
+            Bound::Version(bound) => bound.partial_cmp(version).unwrap_or(Ordering::Greater),
+        }
+    }
+
+    fn cmp_bound(&self, other: &Bound) -> Ordering {
+        match (self, other) {
+            (Bound::Zero, Bound::Zero) | (Bound::Infinity, Bound::Infinity) => Ordering::Equal,
+            (Bound::Zero, _) | (_, Bound::Infinity) => Ordering::Less,
+            (_, Bound::Zero) | (Bound::Infinity, _) => Ordering::Greater,
+            (Bound::Version(a), Bound::Version(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum ParsedRange {
+    Git,
+    Invalid,
+    Events {
+        /// Sorted by bound; at equal bounds `introduced` comes first.
+        events: Vec<(EventKind, Bound, String)>,
+        limits: Vec<Bound>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    vuln: usize,
+    ecosystem: String,
+    ranges: Vec<ParsedRange>,
+    versions: Vec<(String, Option<Version>)>,
+    status: Option<DistroStatus>,
+}
+
+#[derive(Debug, Clone)]
+struct Vuln {
+    id: String,
+    aliases: Vec<String>,
+    summary: String,
+    severity: Option<String>,
+    cvss_vector: Option<String>,
+    cvss_score: Option<f64>,
+    withdrawn: bool,
+}
+
+/// Matching index built from a [`crate::Database`] (or from records).
+#[derive(Debug, Clone)]
+pub struct Index {
+    vulns: Vec<Vuln>,
+    /// The alias group of each advisory (a representative advisory index).
+    groups: Vec<usize>,
+    packages: HashMap<(String, String), Vec<Entry>>,
+}
+
+impl Index {
+    /// Loads every record of `database` and parses all range bounds.
+    pub async fn load(database: &crate::Database) -> Result<Index, Error> {
+        Ok(Index::from_records(database.records().await?))
+    }
+
+    /// Builds an index from records.
+    pub(crate) fn from_records(records: Vec<Record>) -> Index {
+        let mut vulns = Vec::with_capacity(records.len());
+        let mut packages: HashMap<(String, String), Vec<Entry>> = HashMap::new();
+        for (vuln_idx, record) in records.into_iter().enumerate() {
+            for affected in record.affected {
+                let key_ecosystem = index_ecosystem(&affected.ecosystem);
+                let ecosystem = normalize_ecosystem(&affected.ecosystem);
+                let scheme = scheme_of(&ecosystem);
+                let ranges = affected
+                    .ranges
+                    .iter()
+                    .map(|range| parse_range(scheme, range.kind, &range.events))
+                    .collect();
+                let versions = affected
+                    .versions
+                    .into_iter()
+                    .map(|text| {
+                        let parsed = scheme.and_then(|scheme| {
+                            Version::parse(scheme, &scheme_version(scheme, &text)).ok()
+                        });
+                        (text, parsed)
+                    })
+                    .collect();
+                let name = normalize_name(&key_ecosystem, &affected.name);
+                packages
+                    .entry((key_ecosystem, name))
+                    .or_default()
+                    .push(Entry {
+                        vuln: vuln_idx,
+                        ecosystem,
+                        ranges,
+                        versions,
+                        status: affected.status,
+                    });
+            }
+            vulns.push(Vuln {
+                id: record.id,
+                aliases: record.aliases,
+                summary: record.summary,
+                severity: record.severity,
+                cvss_vector: record.cvss_vector,
+                cvss_score: record.cvss_score,
+                withdrawn: record.withdrawn,
+            });
+        }
+        let groups = alias_groups(&vulns);
+        Index {
+            vulns,
+            groups,
+            packages,
+        }
+    }
+
+    /// The number of advisories indexed.
+    pub fn len(&self) -> usize {
+        self.vulns.len()
+    }
+
+    /// True when nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.vulns.is_empty()
+    }
+
+    /// The vulnerabilities that affect `package`.
+    ///
+    /// Fails only when the installed version is not valid in the ecosystem's scheme.
+    pub fn matches(&self, package: &Package) -> Result<MatchReport, Error> {
+        let ecosystem = normalize_ecosystem(&package.ecosystem);
+        let key_ecosystem = index_ecosystem(&ecosystem);
+        let lookup_name = match &package.source_name {
+            Some(source) if is_distro(&ecosystem) => source.as_str(),
+            _ => package.name.as_str(),
+        };
+        let scheme = scheme_of(&ecosystem);
+        let installed = match scheme {
+            Some(scheme) => Some(
+                Version::parse(scheme, &scheme_version(scheme, &package.version)).map_err(
+                    |source| ErrorKind::InvalidVersion {
+                        package: package.name.clone(),
+                        source,
+                    },
+                )?,
+            ),
+            None => None,
+        };
+        let mut stats = MatchStats::default();
+        let key = (
+            key_ecosystem.clone(),
+            normalize_name(&key_ecosystem, lookup_name),
+        );
+        let entries = self
+            .packages
+            .get(&key)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        // Matched entries per alias group, in first-seen order.
+        let mut matched: Vec<(usize, Vec<&Entry>)> = Vec::new();
+        for entry in entries {
+            if self.vulns[entry.vuln].withdrawn {
+                stats.withdrawn_skipped += 1;
+                continue;
+            }
+            if entry.status == Some(DistroStatus::NotAffected) {
+                stats.not_affected_skipped += 1;
+                continue;
+            }
+            if !entry_affects(entry, installed.as_ref(), &package.version, &mut stats) {
+                continue;
+            }
+            let group = self.groups[entry.vuln];
+            match matched.iter_mut().find(|(known, _)| *known == group) {
+                Some((_, group_entries)) => group_entries.push(entry),
+                None => matched.push((group, vec![entry])),
+            }
+        }
+        let mut findings: Vec<Finding> = matched
+            .into_iter()
+            .map(|(_, group_entries)| {
+                self.finding(package, &ecosystem, installed.as_ref(), &group_entries)
+            })
+            .collect();
+        findings.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(MatchReport { findings, stats })
+    }
+
+    fn finding(
+        &self,
+        package: &Package,
+        ecosystem: &str,
+        installed: Option<&Version>,
+        entries: &[&Entry],
+    ) -> Finding {
+        let mut records: Vec<&Vuln> = entries
+            .iter()
+            .map(|entry| &self.vulns[entry.vuln])
+            .collect();
+        // The feed's own advisory id names the finding; a bare CVE record only if alone.
+        records.sort_by_key(|vuln| (vuln.id.starts_with("CVE-"), vuln.id.clone()));
+        records.dedup_by(|a, b| a.id == b.id);
+        let main = records[0];
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for vuln in &records {
+            ids.insert(vuln.id.clone());
+            ids.extend(vuln.aliases.iter().cloned());
+        }
+        ids.remove(&main.id);
+        let scored = records
+            .iter()
+            .filter(|vuln| vuln.cvss_score.is_some())
+            .max_by(|a, b| {
+                a.cvss_score
+                    .partial_cmp(&b.cvss_score)
+                    .unwrap_or(Ordering::Equal)
+            });
+        let mut fixed: Vec<(&str, &Bound)> = Vec::new();
+        for entry in entries {
+            for range in &entry.ranges {
+                if let ParsedRange::Events { events, .. } = range {
+                    for (kind, bound, text) in events {
+                        let above = installed.is_none_or(|installed| {
+                            bound.cmp_version(installed) == Ordering::Greater
+                        });
+                        if *kind == EventKind::Fixed
+                            && above
+                            && !fixed.iter().any(|(known, _)| known == text)
+                        {
+                            fixed.push((text, bound));
+                        }
+                    }
+                }
+            }
+        }
+        fixed.sort_by(|a, b| a.1.cmp_bound(b.1));
+        let fixed_versions: Vec<String> =
+            fixed.iter().map(|(text, _)| (*text).to_owned()).collect();
+        let status = [
+            DistroStatus::Fixed,
+            DistroStatus::Open,
+            DistroStatus::WillNotFix,
+            DistroStatus::Negligible,
+        ]
+        .into_iter()
+        .find(|status| entries.iter().any(|entry| entry.status == Some(*status)));
+        Finding {
+            id: main.id.clone(),
+            aliases: ids.into_iter().collect(),
+            summary: records
+                .iter()
+                .map(|vuln| vuln.summary.as_str())
+                .find(|summary| !summary.is_empty())
+                .unwrap_or_default()
+                .to_owned(),
+            severity: records.iter().find_map(|vuln| vuln.severity.clone()),
+            cvss_score: scored.and_then(|vuln| vuln.cvss_score),
+            cvss_vector: scored
+                .and_then(|vuln| vuln.cvss_vector.clone())
+                .or_else(|| records.iter().find_map(|vuln| vuln.cvss_vector.clone())),
+            ecosystem: entries
+                .first()
+                .map_or_else(|| ecosystem.to_owned(), |entry| entry.ecosystem.clone()),
+            package: package.name.clone(),
+            installed_version: package.version.clone(),
+            fix: fixed_versions
+                .first()
+                .and_then(|version| fix_suggestion(ecosystem, &package.name, version)),
+            fixed_versions,
+            status,
+        }
+    }
+}
+
+/// Whether the installed version is in one of the entry's ranges or its versions list.
+fn entry_affects(
+    entry: &Entry,
+    installed: Option<&Version>,
+    installed_text: &str,
+    stats: &mut MatchStats,
+) -> bool {
+    let mut affected = false;
+    for range in &entry.ranges {
+        match range {
+            ParsedRange::Git => stats.git_ranges_skipped += 1,
+            ParsedRange::Invalid => stats.invalid_ranges_skipped += 1,
+            ParsedRange::Events { events, limits } => {
+                if let Some(installed) = installed {
+                    affected |= in_range(installed, events, limits);
+                }
+            }
+        }
+    }
+    affected
+        || entry
+            .versions
+            .iter()
+            .any(|(text, parsed)| match (parsed, installed) {
+                (Some(parsed), Some(installed)) => parsed == installed,
+                _ => text == installed_text,
+            })
+}
+
+/// The OSV evaluation: walk the sorted events; `introduced` at or below the version opens
+/// the range, `fixed` at or below it and `last_affected` below it close it. With `limit`
+/// events, the version must also be below one of them.
+fn in_range(version: &Version, events: &[(EventKind, Bound, String)], limits: &[Bound]) -> bool {
+    if !limits.is_empty()
+        && !limits
+            .iter()
+            .any(|limit| limit.cmp_version(version) == Ordering::Greater)
+    {
+        return false;
+    }
+    let mut vulnerable = false;
+    for (kind, bound, _) in events {
+        let order = bound.cmp_version(version);
+        match kind {
+            EventKind::Introduced if order != Ordering::Greater => vulnerable = true,
+            EventKind::Fixed if order != Ordering::Greater => vulnerable = false,
+            EventKind::LastAffected if order == Ordering::Less => vulnerable = false,
+            _ => {}
+        }
+    }
+    vulnerable
+}
+
+fn parse_range(scheme: Option<Scheme>, kind: RangeKind, events: &[Event]) -> ParsedRange {
+    let scheme = match (kind, scheme) {
+        (RangeKind::Git, _) => return ParsedRange::Git,
+        (_, Some(scheme)) => scheme,
+        (RangeKind::Semver, None) => Scheme::Semver,
+        (RangeKind::Ecosystem, None) => return ParsedRange::Invalid,
+    };
+    let parse = |text: &str| {
+        Version::parse(scheme, &scheme_version(scheme, text))
+            .ok()
+            .map(Bound::Version)
+    };
+    let mut parsed_events = Vec::with_capacity(events.len());
+    let mut limits = Vec::new();
+    for event in events {
+        let parsed = match event {
+            Event::Introduced(text) if text == "0" => {
+                Some((EventKind::Introduced, Bound::Zero, text))
+            }
+            Event::Introduced(text) => {
+                parse(text).map(|bound| (EventKind::Introduced, bound, text))
+            }
+            Event::Fixed(text) => parse(text).map(|bound| (EventKind::Fixed, bound, text)),
+            Event::LastAffected(text) => {
+                parse(text).map(|bound| (EventKind::LastAffected, bound, text))
+            }
+            Event::Limit(text) => {
+                match if text == "*" {
+                    Some(Bound::Infinity)
+                } else {
+                    parse(text)
+                } {
+                    Some(bound) => limits.push(bound),
+                    None => return ParsedRange::Invalid,
+                }
+                continue;
+            }
+        };
+        match parsed {
+            Some((kind, bound, text)) => parsed_events.push((kind, bound, text.clone())),
+            None => return ParsedRange::Invalid,
+        }
+    }
+    parsed_events.sort_by(|a, b| {
+        a.1.cmp_bound(&b.1)
+            .then_with(|| (a.0 != EventKind::Introduced).cmp(&(b.0 != EventKind::Introduced)))
+    });
+    ParsedRange::Events {
+        events: parsed_events,
+        limits,
+    }
+}
+
+/// Union-find over advisories sharing an id or an alias; returns each one's representative.
+fn alias_groups(vulns: &[Vuln]) -> Vec<usize> {
+    fn find(parents: &mut [usize], mut idx: usize) -> usize {
+        while parents[idx] != idx {
+            parents[idx] = parents[parents[idx]];
+            idx = parents[idx];
+        }
+        idx
+    }
+    let mut parents: Vec<usize> = (0..vulns.len()).collect();
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    for (vuln_idx, vuln) in vulns.iter().enumerate() {
+        for id in std::iter::once(&vuln.id).chain(&vuln.aliases) {
+            match owner.get(id.as_str()) {
+                Some(&other) => {
+                    let (a, b) = (find(&mut parents, vuln_idx), find(&mut parents, other));
+                    parents[a.max(b)] = a.min(b);
+                }
+                None => {
+                    owner.insert(id, vuln_idx);
+                }
+            }
+        }
+    }
+    (0..vulns.len())
+        .map(|idx| find(&mut parents, idx))
+        .collect()
+}

@@ -1,0 +1,69 @@
+//! The vulnerability database: feed import, a compact SQLite index, and exact matching.
+//!
+//! Feeds come in as OSV records (JSON or YAML files, directories of them, or the `.zip`
+//! archives OSV publishes per ecosystem), the Debian security tracker's JSON dump and its
+//! `DSA/list` / `DLA/list` text files, and Alpine secdb JSON. [`Database`] imports each path
+//! or URL as one *source*: re-importing a source replaces its records, and
+//! [`Database::status`] lists sources with their record counts and import times. Only the
+//! fields matching and reporting need are stored (ids, aliases, a summary, severity and CVSS,
+//! affected packages with ranges and version lists, distro status).
+//!
+//! [`Index`] is what matching runs on: it loads every record once, parses every range bound
+//! once with the ecosystem's [`palisade_version::Scheme`], and answers [`Index::matches`] for
+//! a [`Package`] with one [`Finding`] per vulnerability, advisories that alias each other
+//! merged. Ranges follow the OSV evaluation rules (`introduced`, `fixed`, `last_affected`,
+//! `limit`, unsorted events); `GIT` ranges and withdrawn advisories are skipped and counted
+//! in [`MatchStats`]. Distribution packages match only their own release's data, by source
+//! package, and keep the distribution's [`DistroStatus`].
+//!
+//! Design decision: matching runs in memory, not in SQL. Version order is per ecosystem and
+//! cannot be expressed as SQL comparisons, and parsing bounds once per load instead of once
+//! per query is what makes scanning thousands of packages fast.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use palisade_vulndb::{Database, Index, Limits, Package};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("GO-2099-0001.json");
+//! std::fs::write(&path, r#"{"id": "GO-2099-0001", "aliases": ["CVE-2099-1"],
+//!     "summary": "Example", "affected": [{"package": {"ecosystem": "Go",
+//!     "name": "example.com/m"}, "ranges": [{"type": "SEMVER",
+//!     "events": [{"introduced": "0"}, {"fixed": "1.2.0"}]}]}]}"#)?;
+//!
+//! let database = Database::open_in_memory().await?;
+//! let report = database.import_path(&path, Limits::default()).await?;
+//! assert_eq!(report.record_count, 1);
+//!
+//! let index = Index::load(&database).await?;
+//! let package = Package {
+//!     ecosystem: "Go".into(),
+//!     name: "example.com/m".into(),
+//!     version: "v1.1.0".into(),
+//!     source_name: None,
+//! };
+//! let findings = index.matches(&package)?.findings;
+//! assert_eq!(findings[0].id, "GO-2099-0001");
+//! assert_eq!(findings[0].fix.as_deref(), Some("go get example.com/m@v1.2.0"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+#![deny(missing_docs)]
+
+mod distro;
+mod download;
+mod ecosystem;
+mod error;
+mod import;
+mod index;
+mod model;
+mod osv;
+mod store;
+
+pub use crate::download::download;
+pub use crate::ecosystem::{fix_suggestion, normalize_ecosystem};
+pub use crate::error::{Error, ErrorKind};
+pub use crate::import::{Limits, NoProgress, Progress, Warning};
+pub use crate::index::{Finding, Index, MatchReport, MatchStats, Package};
+pub use crate::model::DistroStatus;
+pub use crate::store::{Database, ImportReport, SourceStatus, Status};

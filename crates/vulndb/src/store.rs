@@ -1,0 +1,284 @@
+//! The SQLite index: sources, advisories and affected packages.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::error::{Error, ErrorKind};
+use crate::import::{self, Limits, NoProgress, Parsed, Progress, Warning};
+use crate::model::{Affected, DistroStatus, Range, Record};
+
+/// The vulnerability database: a SQLite file holding imported sources.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: SqlitePool,
+}
+
+/// The outcome of importing one source.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// The source's location (an absolute path or a URL).
+    pub location: String,
+    /// The formats found (`osv`, `osv-zip`, `debian-tracker`, `debian-list`, `alpine-secdb`).
+    pub format: String,
+    /// Records stored.
+    pub record_count: u64,
+    /// Records skipped, with the reason.
+    pub warnings: Vec<Warning>,
+}
+
+/// One imported source, as [`Database::status`] lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    /// The source's location.
+    pub location: String,
+    /// Its formats.
+    pub format: String,
+    /// Records stored.
+    pub record_count: u64,
+    /// When it was imported, in seconds since the Unix epoch.
+    pub imported_at: i64,
+}
+
+/// What the database holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Every source, oldest import first.
+    pub sources: Vec<SourceStatus>,
+    /// Records per ecosystem (a record counts once per ecosystem it affects).
+    pub ecosystems: Vec<(String, u64)>,
+    /// All records.
+    pub total_records: u64,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database file at `path` and migrates its schema.
+    pub async fn open(path: &Path) -> Result<Database, Error> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| ErrorKind::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        Database::connect(options).await
+    }
+
+    /// Opens a private in-memory database, for tests and one-off matching.
+    pub async fn open_in_memory() -> Result<Database, Error> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        Database::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Database, Error> {
+        // One connection: imports are single-writer, and an in-memory database exists per
+        // connection.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Database { pool })
+    }
+
+    /// Imports a file or directory (recursively) as one source, replacing what an earlier
+    /// import of the same path stored.
+    pub async fn import_path(&self, path: &Path, limits: Limits) -> Result<ImportReport, Error> {
+        self.import_path_with_progress(path, limits, &NoProgress)
+            .await
+    }
+
+    /// [`Database::import_path`], reporting progress per file read.
+    pub async fn import_path_with_progress(
+        &self,
+        path: &Path,
+        limits: Limits,
+        progress: &dyn Progress,
+    ) -> Result<ImportReport, Error> {
+        let location = std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        let parsed = import::read_path(path, limits, progress)?;
+        self.store(location, parsed).await
+    }
+
+    /// Imports bytes (a downloaded file) as the source `location`.
+    pub async fn import_bytes(
+        &self,
+        location: &str,
+        bytes: &[u8],
+        limits: Limits,
+    ) -> Result<ImportReport, Error> {
+        let parsed = import::read_bytes(location, bytes, limits)?;
+        self.store(location.to_owned(), parsed).await
+    }
+
+    async fn store(&self, location: String, parsed: Parsed) -> Result<ImportReport, Error> {
+        let format = parsed.formats.iter().copied().collect::<Vec<_>>().join("+");
+        let imported_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |duration| duration.as_secs() as i64);
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM affected WHERE vuln IN (SELECT vulns.id FROM vulns JOIN sources ON sources.id = vulns.source_id WHERE sources.location = $1)",
+        )
+        .bind(&location)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query(
+            "DELETE FROM vulns WHERE source_id IN (SELECT id FROM sources WHERE location = $1)",
+        )
+        .bind(&location)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query("DELETE FROM sources WHERE location = $1")
+            .bind(&location)
+            .execute(&mut *transaction)
+            .await?;
+        let source_id: i64 = sqlx::query_scalar(
+            "INSERT INTO sources (location, format, record_count, imported_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(&location)
+        .bind(&format)
+        .bind(parsed.records.len() as i64)
+        .bind(imported_at)
+        .fetch_one(&mut *transaction)
+        .await?;
+        for record in &parsed.records {
+            let vuln_id: i64 = sqlx::query_scalar(
+                "INSERT INTO vulns (source_id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(source_id)
+            .bind(&record.id)
+            .bind(to_json(&record.aliases))
+            .bind(&record.summary)
+            .bind(&record.severity)
+            .bind(&record.cvss_vector)
+            .bind(record.cvss_score)
+            .bind(record.withdrawn)
+            .fetch_one(&mut *transaction)
+            .await?;
+            for affected in &record.affected {
+                sqlx::query(
+                    "INSERT INTO affected (vuln, ecosystem, name, purl, ranges, versions, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(vuln_id)
+                .bind(&affected.ecosystem)
+                .bind(&affected.name)
+                .bind(&affected.purl)
+                .bind(to_json(&affected.ranges))
+                .bind(to_json(&affected.versions))
+                .bind(affected.status.map(DistroStatus::as_str))
+                .execute(&mut *transaction)
+                .await?;
+            }
+        }
+        transaction.commit().await?;
+        Ok(ImportReport {
+            location,
+            format,
+            record_count: parsed.records.len() as u64,
+            warnings: parsed.warnings,
+        })
+    }
+
+    /// Lists the sources and counts records per ecosystem.
+    pub async fn status(&self) -> Result<Status, Error> {
+        let sources = sqlx::query(
+            "SELECT location, format, record_count, imported_at FROM sources ORDER BY imported_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| SourceStatus {
+            location: row.get("location"),
+            format: row.get("format"),
+            record_count: row.get::<i64, _>("record_count") as u64,
+            imported_at: row.get("imported_at"),
+        })
+        .collect::<Vec<_>>();
+        let ecosystems = sqlx::query(
+            "SELECT ecosystem, COUNT(DISTINCT vuln) AS n FROM affected GROUP BY ecosystem ORDER BY ecosystem",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| (row.get::<String, _>("ecosystem"), row.get::<i64, _>("n") as u64))
+        .collect();
+        let total_records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vulns")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Status {
+            sources,
+            ecosystems,
+            total_records: total_records as u64,
+        })
+    }
+
+    /// Reads every record back, for building an [`crate::Index`].
+    pub(crate) async fn records(&self) -> Result<Vec<Record>, Error> {
+        let mut records: Vec<Record> = Vec::new();
+        let mut row_ids: Vec<i64> = Vec::new();
+        let rows = sqlx::query(
+            "SELECT id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn FROM vulns ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            row_ids.push(row.get("id"));
+            records.push(Record {
+                id: row.get("vuln_id"),
+                aliases: from_json(row.get("aliases")),
+                summary: row.get("summary"),
+                severity: row.get("severity"),
+                cvss_vector: row.get("cvss_vector"),
+                cvss_score: row.get("cvss_score"),
+                withdrawn: row.get("withdrawn"),
+                affected: Vec::new(),
+            });
+        }
+        let rows = sqlx::query("SELECT vuln, ecosystem, name, purl, ranges, versions, status FROM affected ORDER BY vuln")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let vuln: i64 = row.get("vuln");
+            let Ok(record_idx) = row_ids.binary_search(&vuln) else {
+                continue;
+            };
+            let status: Option<String> = row.get("status");
+            let ranges: Vec<Range> = from_json(row.get("ranges"));
+            records[record_idx].affected.push(Affected {
+                ecosystem: row.get("ecosystem"),
+                name: row.get("name"),
+                purl: row.get("purl"),
+                ranges,
+                versions: from_json(row.get("versions")),
+                status: status.as_deref().and_then(DistroStatus::from_name),
+            });
+        }
+        Ok(records)
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Serialising these plain structs cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Parses a JSON column written by [`to_json`]; a damaged value reads as empty.
+fn from_json<T: serde::de::DeserializeOwned + Default>(text: String) -> T {
+    serde_json::from_str(&text).unwrap_or_default()
+}

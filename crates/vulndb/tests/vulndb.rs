@@ -1,0 +1,655 @@
+//! Import and matching tests: self-written OSV fixtures for every range rule, hostile input,
+//! and the shared real feeds (`../shared/data/vulndb`, skipped with a message when absent,
+//! required in CI).
+
+use std::io::Write;
+use std::path::Path;
+
+use palisade_vulndb::{Database, DistroStatus, ErrorKind, Index, Limits, MatchReport, Package};
+use serde_json::{Value, json};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// An OSV record affecting `pkg` in `eco` with the given ranges and versions.
+fn osv(id: &str, eco: &str, ranges: Value, versions: Value) -> Value {
+    json!({
+        "id": id,
+        "summary": format!("{id} summary"),
+        "affected": [{"package": {"ecosystem": eco, "name": "pkg"}, "ranges": ranges, "versions": versions}],
+    })
+}
+
+fn events(kind: &str, events: Value) -> Value {
+    json!([{"type": kind, "events": events}])
+}
+
+async fn index_of(records: Vec<Value>) -> Index {
+    let database = Database::open_in_memory().await.expect("open");
+    let bytes = serde_json::to_vec(&Value::Array(records)).expect("json");
+    let report = database
+        .import_bytes("fixtures.json", &bytes, Limits::default())
+        .await
+        .expect("import");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    Index::load(&database).await.expect("load")
+}
+
+fn query(index: &Index, ecosystem: &str, name: &str, version: &str) -> MatchReport {
+    index
+        .matches(&Package {
+            ecosystem: ecosystem.to_owned(),
+            name: name.to_owned(),
+            version: version.to_owned(),
+            source_name: None,
+        })
+        .expect("match")
+}
+
+fn ids(index: &Index, ecosystem: &str, version: &str) -> Vec<String> {
+    query(index, ecosystem, "pkg", version)
+        .findings
+        .into_iter()
+        .map(|finding| finding.id)
+        .collect()
+}
+
+/// Checks which of `versions` the single fixture record affects.
+fn check_range(record: Value, ecosystem: &str, cases: &[(&str, bool)]) {
+    runtime().block_on(async {
+        let index = index_of(vec![record]).await;
+        for (version, expected) in cases {
+            let affected = !ids(&index, ecosystem, version).is_empty();
+            assert_eq!(affected, *expected, "{ecosystem} {version}");
+        }
+    });
+}
+
+#[test]
+fn introduced_zero_and_fixed() {
+    let record = osv(
+        "T-1",
+        "PyPI",
+        events("ECOSYSTEM", json!([{"introduced": "0"}, {"fixed": "2.0"}])),
+        json!([]),
+    );
+    check_range(
+        record,
+        "PyPI",
+        &[
+            ("0.1", true),
+            ("1.9.9", true),
+            ("2.0rc1", true),
+            ("2.0", false),
+            ("3", false),
+        ],
+    );
+}
+
+#[test]
+fn last_affected_is_inclusive() {
+    let record = osv(
+        "T-2",
+        "crates.io",
+        events(
+            "SEMVER",
+            json!([{"introduced": "1.0.0"}, {"last_affected": "1.4.0"}]),
+        ),
+        json!([]),
+    );
+    check_range(
+        record,
+        "crates.io",
+        &[
+            ("0.9.0", false),
+            ("1.0.0", true),
+            ("1.4.0", true),
+            ("1.4.1", false),
+        ],
+    );
+}
+
+#[test]
+fn limit_bounds_the_range() {
+    let record = osv(
+        "T-3",
+        "npm",
+        events(
+            "SEMVER",
+            json!([{"introduced": "1.0.0"}, {"limit": "1.5.0"}]),
+        ),
+        json!([]),
+    );
+    check_range(
+        record,
+        "npm",
+        &[
+            ("0.1.0", false),
+            ("1.2.0", true),
+            ("1.5.0", false),
+            ("2.0.0", false),
+        ],
+    );
+    let record = osv(
+        "T-3b",
+        "npm",
+        events("SEMVER", json!([{"introduced": "1.0.0"}, {"limit": "*"}])),
+        json!([]),
+    );
+    check_range(record, "npm", &[("0.1.0", false), ("9.0.0", true)]);
+}
+
+#[test]
+fn several_pairs_and_unsorted_events() {
+    // Events deliberately out of order: the evaluation sorts them first.
+    let record = osv(
+        "T-4",
+        "Go",
+        events(
+            "SEMVER",
+            json!([{"fixed": "1.5.0"}, {"introduced": "2.0.0"}, {"introduced": "1.0.0"}, {"fixed": "2.3.1"}]),
+        ),
+        json!([]),
+    );
+    check_range(
+        record,
+        "Go",
+        &[
+            ("v0.9.0", false),
+            ("v1.0.0", true),
+            ("v1.4.9", true),
+            ("v1.5.0", false),
+            ("v1.9.0", false),
+            ("v2.0.0", true),
+            ("v2.3.0", true),
+            ("v2.3.1", false),
+        ],
+    );
+}
+
+#[test]
+fn multiple_ranges_and_versions_list() {
+    let ranges = json!([
+        {"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"fixed": "1.1"}]},
+        {"type": "ECOSYSTEM", "events": [{"introduced": "3.0"}, {"fixed": "3.2"}]},
+    ]);
+    let record = osv("T-5", "PyPI", ranges, json!(["2.5", "7.0.0"]));
+    check_range(
+        record,
+        "PyPI",
+        &[
+            ("1.0.5", true),
+            ("2.0", false),
+            ("2.5", true),
+            ("2.5.0", true),
+            ("3.1", true),
+            ("3.2", false),
+            ("7", true),
+        ],
+    );
+}
+
+#[test]
+fn git_ranges_are_skipped_and_counted() {
+    let ranges = json!([{"type": "GIT", "repo": "https://example.invalid/r", "events": [{"introduced": "0"}, {"fixed": "abc123"}]}]);
+    runtime().block_on(async {
+        let index = index_of(vec![osv("T-6", "PyPI", ranges, json!([]))]).await;
+        let report = query(&index, "PyPI", "pkg", "1.0");
+        assert!(report.findings.is_empty());
+        assert_eq!(report.stats.git_ranges_skipped, 1);
+    });
+}
+
+#[test]
+fn withdrawn_records_are_kept_but_not_matched() {
+    let mut record = osv(
+        "T-7",
+        "PyPI",
+        events("ECOSYSTEM", json!([{"introduced": "0"}])),
+        json!([]),
+    );
+    record["withdrawn"] = json!("2024-01-01T00:00:00Z");
+    runtime().block_on(async {
+        let index = index_of(vec![record]).await;
+        assert_eq!(index.len(), 1);
+        let report = query(&index, "PyPI", "pkg", "1.0");
+        assert!(report.findings.is_empty());
+        assert_eq!(report.stats.withdrawn_skipped, 1);
+    });
+}
+
+#[test]
+fn aliases_merge_into_one_finding() {
+    let range = events("ECOSYSTEM", json!([{"introduced": "0"}, {"fixed": "2.0"}]));
+    let mut ghsa = osv("GHSA-aaaa-bbbb-cccc", "PyPI", range.clone(), json!([]));
+    ghsa["aliases"] = json!(["CVE-2099-0001"]);
+    ghsa["severity"] =
+        json!([{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]);
+    let mut pysec = osv("PYSEC-2099-1", "PyPI", range.clone(), json!([]));
+    pysec["aliases"] = json!(["CVE-2099-0001"]);
+    let other = osv("PYSEC-2099-2", "PyPI", range, json!([]));
+    runtime().block_on(async {
+        let index = index_of(vec![ghsa, pysec, other]).await;
+        let report = query(&index, "PyPI", "Pkg", "1.0");
+        assert_eq!(report.findings.len(), 2, "{:#?}", report.findings);
+        let merged = &report.findings[0];
+        assert_eq!(merged.id, "GHSA-aaaa-bbbb-cccc");
+        assert_eq!(merged.aliases, ["CVE-2099-0001", "PYSEC-2099-1"]);
+        assert_eq!(merged.cvss_score, Some(9.8));
+        assert_eq!(merged.fixed_versions, ["2.0"]);
+        assert_eq!(merged.fix.as_deref(), Some("pip install 'Pkg>=2.0'"));
+        assert_eq!(report.findings[1].id, "PYSEC-2099-2");
+    });
+}
+
+#[test]
+fn fixed_versions_lowest_above_installed_first() {
+    let record = osv(
+        "T-8",
+        "crates.io",
+        events(
+            "SEMVER",
+            json!([{"introduced": "0.0.0-0"}, {"fixed": "0.2.0"}, {"introduced": "1.0.0"}, {"fixed": "1.3.0"}, {"introduced": "2.0.0"}, {"fixed": "2.1.0"}]),
+        ),
+        json!([]),
+    );
+    runtime().block_on(async {
+        let index = index_of(vec![record]).await;
+        let report = query(&index, "cargo", "pkg", "1.2.0");
+        let finding = &report.findings[0];
+        assert_eq!(finding.fixed_versions, ["1.3.0", "2.1.0"]);
+        assert_eq!(
+            finding.fix.as_deref(),
+            Some("cargo update -p pkg --precise 1.3.0")
+        );
+    });
+}
+
+#[test]
+fn invalid_installed_version_is_an_error() {
+    runtime().block_on(async {
+        let index = index_of(vec![osv(
+            "T-9",
+            "crates.io",
+            events("SEMVER", json!([{"introduced": "0"}])),
+            json!([]),
+        )])
+        .await;
+        let error = index
+            .matches(&Package {
+                ecosystem: "crates.io".into(),
+                name: "pkg".into(),
+                version: "not a version".into(),
+                source_name: None,
+            })
+            .expect_err("invalid version");
+        assert!(
+            matches!(error.kind(), ErrorKind::InvalidVersion { .. }),
+            "{error}"
+        );
+    });
+}
+
+const DEBIAN_TRACKER: &str = r#"{
+  "openssl": {
+    "CVE-2099-1000": {"description": "Fixed in bookworm", "releases": {
+        "bookworm": {"status": "resolved", "fixed_version": "3.0.11-1~deb12u2", "urgency": "medium"},
+        "bullseye": {"status": "open", "urgency": "unimportant"}}},
+    "CVE-2099-1001": {"description": "Not affected", "releases": {
+        "bookworm": {"status": "resolved", "fixed_version": "0", "urgency": "not yet assigned"}}},
+    "CVE-2099-1002": {"description": "Ignored", "releases": {
+        "bookworm": {"status": "open", "urgency": "low", "nodsa_reason": "ignored"}}}
+  }
+}"#;
+
+#[test]
+fn debian_tracker_by_source_package_and_release() {
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        let report = database
+            .import_bytes("tracker.json", DEBIAN_TRACKER.as_bytes(), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.record_count, report.format.as_str()),
+            (3, "debian-tracker")
+        );
+        let index = Index::load(&database).await.unwrap();
+        let package = |ecosystem: &str, version: &str| Package {
+            ecosystem: ecosystem.into(),
+            name: "libssl3".into(),
+            version: version.into(),
+            source_name: Some("openssl".into()),
+        };
+        let report = index
+            .matches(&package("debian:bookworm", "3.0.11-1~deb12u1"))
+            .unwrap();
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| (f.id.as_str(), f.status))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("CVE-2099-1000", Some(DistroStatus::Fixed)),
+                ("CVE-2099-1002", Some(DistroStatus::WillNotFix))
+            ]
+        );
+        assert_eq!(report.stats.not_affected_skipped, 1);
+        assert_eq!(
+            report.findings[0].fix.as_deref(),
+            Some("apt-get install --only-upgrade libssl3=3.0.11-1~deb12u2")
+        );
+        let report = index
+            .matches(&package("Debian:12", "3.0.11-1~deb12u2"))
+            .unwrap();
+        assert_eq!(report.findings.len(), 1, "only the ignored one is left");
+        let report = index
+            .matches(&package("Debian:11", "1.1.1n-0+deb11u5"))
+            .unwrap();
+        assert_eq!(report.findings[0].status, Some(DistroStatus::Negligible));
+        // Another release's data never applies.
+        assert!(
+            index
+                .matches(&package("Debian:13", "1.0-1"))
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+    });
+}
+
+#[test]
+fn alpine_secdb() {
+    let secdb = r#"{"distroversion": "v3.19", "reponame": "main", "packages": [
+        {"pkg": {"name": "busybox", "secfixes": {"1.36.1-r15": ["CVE-2023-42363", "CVE-2023-42364 GHSA-x"], "0": ["CVE-2021-0000"]}}}]}"#;
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        let report = database
+            .import_bytes("secdb.json", secdb.as_bytes(), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.record_count, report.format.as_str()),
+            (3, "alpine-secdb")
+        );
+        let index = Index::load(&database).await.unwrap();
+        let report = query(&index, "alpine:3.19.1", "busybox", "1.36.1-r14");
+        let found: Vec<_> = report.findings.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(found, ["CVE-2023-42363", "CVE-2023-42364"]);
+        assert_eq!(report.findings[1].aliases, ["GHSA-x"]);
+        assert_eq!(
+            report.findings[0].fix.as_deref(),
+            Some("apk add busybox=1.36.1-r15")
+        );
+        assert!(
+            query(&index, "Alpine:v3.19", "busybox", "1.36.1-r15")
+                .findings
+                .is_empty()
+        );
+        assert!(
+            query(&index, "Alpine:v3.18", "busybox", "1.0-r0")
+                .findings
+                .is_empty()
+        );
+    });
+}
+
+#[test]
+fn reimport_replaces_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.json");
+    runtime().block_on(async {
+        let database = Database::open(&dir.path().join("db.sqlite")).await.unwrap();
+        let two = json!([
+            osv("A-1", "PyPI", json!([]), json!(["1"])),
+            osv("A-2", "PyPI", json!([]), json!(["1"]))
+        ]);
+        std::fs::write(&path, two.to_string()).unwrap();
+        database
+            .import_path(&path, Limits::default())
+            .await
+            .unwrap();
+        database
+            .import_path(&path, Limits::default())
+            .await
+            .unwrap();
+        let status = database.status().await.unwrap();
+        assert_eq!((status.sources.len(), status.total_records), (1, 2));
+        std::fs::write(
+            &path,
+            json!([osv("A-3", "PyPI", json!([]), json!(["1"]))]).to_string(),
+        )
+        .unwrap();
+        database
+            .import_path(&path, Limits::default())
+            .await
+            .unwrap();
+        let status = database.status().await.unwrap();
+        assert_eq!((status.sources.len(), status.total_records), (1, 1));
+        assert_eq!(status.ecosystems, [("PyPI".to_owned(), 1)]);
+        let index = Index::load(&database).await.unwrap();
+        assert_eq!(ids(&index, "PyPI", "1"), ["A-3"]);
+    });
+}
+
+#[test]
+fn malformed_records_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.json"),
+        osv("G-1", "PyPI", json!([]), json!(["1"])).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("broken.json"),
+        "{\"id\": \"B-1\", \"affected\": [",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("wrong.json"), r#"{"id": 7}"#).unwrap();
+    std::fs::write(
+        dir.path().join("event.json"),
+        osv(
+            "B-2",
+            "PyPI",
+            events("ECOSYSTEM", json!([{"introduced": "1", "fixed": "2"}])),
+            json!([]),
+        )
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "id: [unclosed\n").unwrap();
+    std::fs::write(dir.path().join("README.md"), "not a feed").unwrap();
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        let report = database
+            .import_path(dir.path(), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(report.record_count, 1);
+        let mut warned: Vec<_> = report
+            .warnings
+            .iter()
+            .map(|warning| {
+                Path::new(&warning.location)
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        warned.sort();
+        assert_eq!(
+            warned,
+            ["bad.yaml", "broken.json", "event.json", "wrong.json"],
+            "{:?}",
+            report.warnings
+        );
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|warning| warning.reason.contains("malformed JSON"))
+        );
+    });
+}
+
+fn zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in entries {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(content).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn zip_archives() {
+    let record = osv("Z-1", "npm", json!([]), json!(["1.0.0"])).to_string();
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        let bytes = zip_with(&[
+            ("Z-1.json", record.as_bytes()),
+            ("sub/notes.txt", b"ignored"),
+        ]);
+        let report = database
+            .import_bytes("all.zip", &bytes, Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.record_count, report.format.as_str()),
+            (1, "osv+osv-zip")
+        );
+
+        for hostile in ["../evil.json", "/etc/evil.json"] {
+            let bytes = zip_with(&[("ok.json", record.as_bytes()), (hostile, record.as_bytes())]);
+            let error = database
+                .import_bytes("hostile.zip", &bytes, Limits::default())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(error.kind(), ErrorKind::UnsafeZipEntry { entry, .. } if entry == hostile),
+                "{error}"
+            );
+        }
+
+        let big = vec![b' '; 4096];
+        let bytes = zip_with(&[("a.json", &big), ("b.json", &big)]);
+        let limits = Limits {
+            max_file_bytes: 1 << 20,
+            max_zip_uncompressed_bytes: 6000,
+        };
+        let error = database
+            .import_bytes("bomb.zip", &bytes, limits)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error.kind(), ErrorKind::TooLarge { size: 8192, .. }),
+            "{error}"
+        );
+    });
+}
+
+#[test]
+fn oversized_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.json");
+    // Sparse: the size check comes before any read.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        let error = database
+            .import_path(&path, Limits::default())
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("over the limit of 67108864 bytes"),
+            "{error}"
+        );
+        assert_eq!(database.status().await.unwrap().sources.len(), 0);
+    });
+}
+
+/// Imports a shared data set and checks its exact record count.
+async fn import_shared(database: &Database, relative: &str, expected: u64) -> bool {
+    let Some(dir) = palisade_testdata::shared_data(relative) else {
+        return false;
+    };
+    let report = database
+        .import_path(&dir, Limits::default())
+        .await
+        .expect("import");
+    assert!(
+        report.warnings.is_empty(),
+        "{relative}: {:?}",
+        &report.warnings[..report.warnings.len().min(5)]
+    );
+    assert_eq!(report.record_count, expected, "{relative}");
+    true
+}
+
+#[test]
+fn real_feeds() {
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        if !import_shared(&database, "vulndb/go", 4291).await
+            || !import_shared(&database, "vulndb/crates", 1206).await
+            || !import_shared(&database, "vulndb/pypi", 2661).await
+            || !import_shared(&database, "vulndb/debian", 8940).await
+        {
+            return;
+        }
+        let index = Index::load(&database).await.unwrap();
+        for (ecosystem, name, version, expected_id) in [
+            (
+                "Go",
+                "golang.org/x/net",
+                "v0.0.0-20190620200207-3b0461eec859",
+                "GO-2022-0236",
+            ),
+            ("crates.io", "tokio", "1.8.0", "RUSTSEC-2021-0124"),
+            ("crates.io", "hyper", "0.14.9", "RUSTSEC-2021-0078"),
+            ("PyPI", "Jinja2", "2.10", "PYSEC-2019-217"),
+            ("PyPI", "django", "3.2.0", "PYSEC-2021-98"),
+        ] {
+            let report = query(&index, ecosystem, name, version);
+            let found: Vec<_> = report.findings.iter().map(|f| f.id.as_str()).collect();
+            assert!(found.contains(&expected_id), "{name} {version}: {found:?}");
+            let finding = report
+                .findings
+                .iter()
+                .find(|f| f.id == expected_id)
+                .unwrap();
+            assert!(finding.fix.is_some(), "{finding:?}");
+        }
+        let report = index
+            .matches(&Package {
+                ecosystem: "Debian:11".into(),
+                name: "xserver-xorg-core".into(),
+                version: "2:1.20.11-1+deb11u5".into(),
+                source_name: Some("xorg-server".into()),
+            })
+            .unwrap();
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.id == "DSA-5380-1")
+            .expect("DSA-5380-1");
+        assert_eq!(finding.aliases, ["CVE-2023-1393"]);
+        assert_eq!(finding.fixed_versions, ["2:1.20.11-1+deb11u6"]);
+        assert_eq!(finding.status, Some(DistroStatus::Fixed));
+    });
+}
