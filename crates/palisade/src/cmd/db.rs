@@ -1,11 +1,14 @@
-//! `palisade db`: the vulnerability database commands; for now, version comparison.
+//! `palisade db`: the vulnerability database (import, update, status, match) and version
+//! comparison.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use palisade_version::{Scheme, compare};
+use palisade_vulndb::{Database, ImportReport, Index, Limits, Package, Progress};
 
 /// Arguments of `palisade db`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +25,88 @@ enum Command {
     /// per pair, reports lines that cannot be compared on stderr, and exits with 2 at the end
     /// if there were any.
     Vercmp(VercmpArgs),
+    /// Import vulnerability feeds from files, directories or zip archives.
+    ///
+    /// Accepts OSV JSON/YAML records (and OSV's per-ecosystem zip archives), the Debian
+    /// security tracker JSON, Debian DSA/DLA list files and Alpine secdb JSON. Each PATH is one
+    /// source; importing it again replaces its records.
+    Import(ImportArgs),
+    /// Download feeds over HTTP(S) and import them; each URL is one source.
+    Update(UpdateArgs),
+    /// Show the imported sources, their age and the records per ecosystem.
+    Status(StatusArgs),
+    /// Match one package against the database.
+    ///
+    /// Exits with 1 when the package is vulnerable, 0 when it is not.
+    // `--version` is the installed version here, not the program's.
+    #[command(disable_version_flag = true)]
+    Match(MatchArgs),
 }
+
+#[derive(Debug, clap::Args)]
+struct DbArg {
+    /// The database file [default: $XDG_DATA_HOME/palisade/vulndb.sqlite, or
+    /// ~/.local/share/palisade/vulndb.sqlite].
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// Feed files, directories (read recursively) or zip archives.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Debug, clap::Args)]
+struct UpdateArgs {
+    /// Feed URLs (http or https).
+    #[arg(long = "url", required = true, value_name = "URL")]
+    urls: Vec<String>,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Json,
+    Table,
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+struct MatchArgs {
+    /// The ecosystem: PyPI, Go, crates.io, npm, Maven, Debian:12, Alpine:v3.19, ...
+    #[arg(long)]
+    ecosystem: String,
+    /// The package name (the binary package for distributions).
+    #[arg(long)]
+    package: String,
+    /// The installed version.
+    #[arg(long = "version", id = "installed_version", allow_hyphen_values = true)]
+    installed_version: String,
+    /// The source package, for distribution packages.
+    #[arg(long)]
+    source_package: Option<String>,
+    #[command(flatten)]
+    db: DbArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    output: Output,
+}
+
+/// The largest download `palisade db update` accepts: a zip archive at the import limit.
+const MAX_DOWNLOAD_BYTES: u64 = 2 << 30;
 
 #[derive(Debug, clap::Args)]
 struct VercmpArgs {
@@ -46,7 +130,190 @@ struct VercmpArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Vercmp(vercmp_args) => vercmp(vercmp_args),
+        Command::Import(import_args) => runtime()?.block_on(import(import_args)),
+        Command::Update(update_args) => runtime()?.block_on(update(update_args)),
+        Command::Status(status_args) => runtime()?.block_on(status(status_args)),
+        Command::Match(match_args) => runtime()?.block_on(match_package(match_args)),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn default_db_path() -> anyhow::Result<PathBuf> {
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .context("neither XDG_DATA_HOME nor HOME is set; give --db")?;
+    Ok(data_home.join("palisade/vulndb.sqlite"))
+}
+
+async fn open(db: &DbArg) -> anyhow::Result<Database> {
+    let path = match &db.db {
+        Some(path) => path.clone(),
+        None => default_db_path()?,
+    };
+    Database::open(&path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// An indicatif bar on stderr, shown only when stderr is a terminal.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new(label: &Path) -> Bar {
+        let bar = if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(0)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} files ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(label.display().to_string());
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, total_files: u64) {
+        self.0.set_length(total_files);
+    }
+
+    fn advance(&self, n_files: u64) {
+        self.0.inc(n_files);
+    }
+}
+
+fn print_import(report: &ImportReport) {
+    for warning in &report.warnings {
+        eprintln!(
+            "palisade: warning: {}: {}",
+            warning.location, warning.reason
+        );
+    }
+    println!(
+        "{}: {} records ({}), {} skipped",
+        report.location,
+        report.record_count,
+        report.format,
+        report.warnings.len()
+    );
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let database = open(&args.db).await?;
+    for path in &args.paths {
+        let bar = Bar::new(path);
+        let report = database
+            .import_path_with_progress(path, Limits::default(), &bar)
+            .await
+            .with_context(|| format!("cannot import {}", path.display()))?;
+        bar.0.finish_and_clear();
+        print_import(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
+    let database = open(&args.db).await?;
+    for url in &args.urls {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "{url} is not an http or https URL"
+        );
+        let bytes = palisade_vulndb::download(url, MAX_DOWNLOAD_BYTES).await?;
+        let report = database
+            .import_bytes(url, &bytes, Limits::default())
+            .await
+            .with_context(|| format!("cannot import {url}"))?;
+        print_import(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let database = open(&args.db).await?;
+    let status = database.status().await?;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+        Output::Table => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |duration| duration.as_secs() as i64);
+            let mut sources = comfy_table::Table::new();
+            sources.set_header(["source", "format", "records", "age"]);
+            for source in &status.sources {
+                sources.add_row([
+                    source.location.clone(),
+                    source.format.clone(),
+                    source.record_count.to_string(),
+                    age(now - source.imported_at),
+                ]);
+            }
+            println!("{sources}");
+            let mut ecosystems = comfy_table::Table::new();
+            ecosystems.set_header(["ecosystem", "records"]);
+            for (ecosystem, count) in &status.ecosystems {
+                ecosystems.add_row([ecosystem.clone(), count.to_string()]);
+            }
+            println!("{ecosystems}");
+            println!("{} records in total", status.total_records);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn age(seconds: i64) -> String {
+    match seconds.max(0) {
+        seconds if seconds < 3600 => format!("{} min", seconds / 60),
+        seconds if seconds < 86_400 => format!("{} h", seconds / 3600),
+        seconds => format!("{} days", seconds / 86_400),
+    }
+}
+
+async fn match_package(args: MatchArgs) -> anyhow::Result<ExitCode> {
+    let database = open(&args.db).await?;
+    let index = Index::load(&database).await?;
+    let package = Package {
+        ecosystem: args.ecosystem,
+        name: args.package,
+        version: args.installed_version,
+        source_name: args.source_package,
+    };
+    let report = index.matches(&package)?;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Table => {
+            let mut table = comfy_table::Table::new();
+            table.set_header(["id", "severity", "cvss", "installed", "fixed", "fix"]);
+            for finding in &report.findings {
+                table.add_row([
+                    finding.id.clone(),
+                    finding.severity.clone().unwrap_or_default(),
+                    finding
+                        .cvss_score
+                        .map(|score| score.to_string())
+                        .unwrap_or_default(),
+                    finding.installed_version.clone(),
+                    finding.fixed_versions.join(", "),
+                    finding.fix.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{table}");
+        }
+    }
+    Ok(if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn vercmp(args: VercmpArgs) -> anyhow::Result<ExitCode> {
