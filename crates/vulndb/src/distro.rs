@@ -104,13 +104,14 @@ pub(crate) fn from_debian_tracker(tracker: DebianTracker) -> Vec<Record> {
     records.into_values().collect()
 }
 
-/// Parses the tracker's `data/DSA/list` (or `DLA/list`) text format:
+/// Parses the tracker's `data/DSA/list` (or `DLA/list`) text format (body lines start with a
+/// tab):
 ///
 /// ```text
 /// [29 Mar 2023] DSA-5380-1 xorg-server - security update
-/// 	{CVE-2023-1393}
-/// 	[bullseye] - xorg-server 2:1.20.11-1+deb11u6
-/// 	[buster] - foo <not-affected> (Vulnerable code not present)
+///     {CVE-2023-1393}
+///     [bullseye] - xorg-server 2:1.20.11-1+deb11u6
+///     [buster] - foo <not-affected> (Vulnerable code not present)
 /// ```
 ///
 /// Returns the records and, per malformed line, its number and the reason.

@@ -337,7 +337,5 @@ fn read_zip(name: &str, bytes: &[u8], limits: Limits, parsed: &mut Parsed) -> Re
 fn is_safe_entry_name(raw: &[u8]) -> bool {
     let name = String::from_utf8_lossy(raw);
     let absolute = name.starts_with(['/', '\\']) || name.as_bytes().get(1) == Some(&b':');
-    !absolute
-        && !name.contains('\0')
-        && !name.split(['/', '\\']).any(|component| component == "..")
+    !absolute && !name.contains('\0') && !name.split(['/', '\\']).any(|component| component == "..")
 }

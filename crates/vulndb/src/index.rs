@@ -223,6 +223,14 @@ impl Index {
         self.vulns.is_empty()
     }
 
+    /// Every indexed package as (ecosystem key, normalised name); distribution keys include
+    /// the release (`Debian:12`).
+    pub fn packages(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.packages
+            .keys()
+            .map(|(ecosystem, name)| (ecosystem.as_str(), name.as_str()))
+    }
+
     /// The vulnerabilities that affect `package`.
     ///
     /// Fails only when the installed version is not valid in the ecosystem's scheme.

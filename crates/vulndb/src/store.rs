@@ -93,6 +93,11 @@ impl Database {
         Ok(Database { pool })
     }
 
+    /// Closes the connection, folding SQLite's write-ahead log into the database file.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
     /// Imports a file or directory (recursively) as one source, replacing what an earlier
     /// import of the same path stored.
     pub async fn import_path(&self, path: &Path, limits: Limits) -> Result<ImportReport, Error> {
