@@ -218,6 +218,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         bar.0.finish_and_clear();
         print_import(&report);
     }
+    database.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -235,6 +236,7 @@ async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot import {url}"))?;
         print_import(&report);
     }
+    database.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
