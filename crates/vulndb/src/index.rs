@@ -36,7 +36,7 @@ pub struct Finding {
     pub aliases: Vec<String>,
     /// A one-line summary.
     pub summary: String,
-    /// The database-specific severity, when given.
+    /// The feed's severity word, else the CVSS rating (`low` ... `critical`).
     pub severity: Option<String>,
     /// The CVSS base score.
     pub cvss_score: Option<f64>,

@@ -11,7 +11,7 @@ pub struct Record {
     pub aliases: Vec<String>,
     /// A one-line summary, or the start of the details when there is none.
     pub summary: String,
-    /// A database-specific severity word (`HIGH`, `low`), when the feed gives one.
+    /// The feed's severity word (`HIGH`, `low`), else the CVSS rating of the vector.
     pub severity: Option<String>,
     /// The CVSS vector, when the feed gives one.
     pub cvss_vector: Option<String>,
@@ -138,7 +138,11 @@ pub(crate) fn short_summary(summary: Option<&str>, details: Option<&str>) -> Str
     }
 }
 
-/// The CVSS base score of a vector (v2, v3.0, v3.1 or v4.0), or `None` if it does not parse.
-pub(crate) fn cvss_score(vector: &str) -> Option<f64> {
-    vector.parse::<cvss::Cvss>().ok().map(|cvss| cvss.score())
+/// The CVSS base score of a vector (v2, v3.0, v3.1 or v4.0) and its rating (`none`, `low`,
+/// `medium`, `high`, `critical`), or `None` if the vector does not parse.
+pub(crate) fn cvss_score(vector: &str) -> Option<(f64, &'static str)> {
+    vector
+        .parse::<cvss::Cvss>()
+        .ok()
+        .map(|cvss| (cvss.score(), cvss.severity().as_str()))
 }

@@ -140,12 +140,13 @@ pub(crate) fn convert(osv: OsvRecord) -> Result<Record, String> {
         .and_then(|value| value.as_str())
         .map(str::to_owned)
         .or_else(|| affected.iter().find_map(|(_, severity)| severity.clone()));
+    let scored = vector.as_deref().and_then(cvss_score);
     Ok(Record {
         summary: short_summary(osv.summary.as_deref(), osv.details.as_deref()),
         id: osv.id,
         aliases: osv.aliases.unwrap_or_default(),
-        severity: database_severity,
-        cvss_score: vector.as_deref().and_then(cvss_score),
+        severity: database_severity.or_else(|| scored.map(|(_, rating)| rating.to_owned())),
+        cvss_score: scored.map(|(score, _)| score),
         cvss_vector: vector,
         withdrawn: osv.withdrawn.is_some(),
         affected: affected.into_iter().map(|(affected, _)| affected).collect(),

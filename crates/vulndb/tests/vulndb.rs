@@ -240,6 +240,7 @@ fn aliases_merge_into_one_finding() {
         assert_eq!(merged.id, "GHSA-aaaa-bbbb-cccc");
         assert_eq!(merged.aliases, ["CVE-2099-0001", "PYSEC-2099-1"]);
         assert_eq!(merged.cvss_score, Some(9.8));
+        assert_eq!(merged.severity.as_deref(), Some("critical"));
         assert_eq!(merged.fixed_versions, ["2.0"]);
         assert_eq!(merged.fix.as_deref(), Some("pip install 'Pkg>=2.0'"));
         assert_eq!(report.findings[1].id, "PYSEC-2099-2");
@@ -652,4 +653,30 @@ fn real_feeds() {
         assert_eq!(finding.fixed_versions, ["2:1.20.11-1+deb11u6"]);
         assert_eq!(finding.status, Some(DistroStatus::Fixed));
     });
+}
+
+#[test]
+fn cvss_v4_vectors_are_scored() {
+    let mut record = osv("T-10", "npm", json!([]), json!(["1.0.0"]));
+    record["severity"] = json!([{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]);
+    runtime().block_on(async {
+        let index = index_of(vec![record]).await;
+        let finding = &query(&index, "npm", "pkg", "1.0.0").findings[0];
+        assert_eq!(finding.cvss_score, Some(9.3));
+        assert_eq!(finding.severity.as_deref(), Some("critical"));
+    });
+}
+
+#[test]
+fn every_module_opens_with_a_doc_comment() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("//!"),
+            "{} does not open with //!",
+            path.display()
+        );
+    }
 }
