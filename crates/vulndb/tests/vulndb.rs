@@ -680,3 +680,74 @@ fn every_module_opens_with_a_doc_comment() {
         );
     }
 }
+
+#[test]
+fn deeply_nested_input_is_a_warning_not_a_crash() {
+    let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_yaml = format!(
+        "id: X\naffected: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        let report = database
+            .import_bytes("deep.json", deep_json.as_bytes(), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!((report.record_count, report.warnings.len()), (0, 1));
+        let report = database
+            .import_bytes("deep.yaml", deep_yaml.as_bytes(), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!((report.record_count, report.warnings.len()), (0, 1));
+    });
+}
+
+/// Serves one HTTP response with `status` and `body` on 127.0.0.1 and returns the URL.
+fn serve_once(status: &str, body: Vec<u8>) -> String {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let status = status.to_owned();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let header = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(header.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{address}/feed.json")
+}
+
+#[test]
+fn downloads_are_bounded_and_checked() {
+    runtime().block_on(async {
+        let url = serve_once("200 OK", b"0123456789".to_vec());
+        assert_eq!(
+            palisade_vulndb::download(&url, 10).await.unwrap(),
+            b"0123456789"
+        );
+        let url = serve_once("200 OK", vec![b'x'; 11]);
+        let error = palisade_vulndb::download(&url, 10).await.unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                ErrorKind::TooLarge {
+                    size: 11,
+                    limit: 10,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let url = serve_once("404 Not Found", Vec::new());
+        let error = palisade_vulndb::download(&url, 10).await.unwrap_err();
+        assert!(error.to_string().contains("HTTP status 404"), "{error}");
+    });
+}
