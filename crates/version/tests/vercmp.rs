@@ -11,11 +11,16 @@ use palisade_version::{ApkVersion, Scheme, Version, compare};
 
 /// Reference rows where this crate deliberately differs, with the ordering it gives.
 ///
-/// `vercmp_maven.tsv` comes from the Maven 3.0-era ComparableVersionTest, where a switch
-/// from digits to letters acted like `.` (`1a = 1.a`). Maven 3.x since then (and Maven 4,
-/// and OSV) treat the switch like `-` (`1a = 1-a`, `1.0a = 1-a`), and both rules cannot
-/// hold at once with `2.0.a > 2-1`, which every Maven version asserts. Real artifacts are
-/// resolved by current Maven, so this crate follows it.
+/// `vercmp_maven.tsv` comes from the Maven 3.0-era ComparableVersionTest. Its rows assert
+/// both `1x = 1.x` and `1x = 1-x`, hence `1.x = 1-x`, while Maven 3.x since then (and Maven
+/// 4, and OSV) order `1.x < 1-x`: a qualifier item sorts below a sub-list. So no rule agrees
+/// with every row and with current Maven. Two rules were tried: a digit-to-letter switch
+/// acting like `.` only before non-qualifiers fixes these six rows but breaks eight others
+/// (`1a = 1-a`, `1a = 1.0-a`, `2.1-a < 2.1b`, ...); Maven 3.0's parser (switches open no
+/// sub-list, `-` opens one only before a digit) passes all 1146 rows but makes
+/// `2.0b1 > 2.0-b1`, `1.0RC1 > 1.0-RC1` and `3.0M1 > 3.0-M1`, which current Maven holds
+/// equal, and breaks MNG-6964's `1-1.foo-bar-1-baz-0.1 = 1-1.foo-bar1baz-.1`. Real artifacts
+/// are resolved by current Maven, so this crate follows it.
 const KNOWN_DIVERGENCES: &[(&str, &str, &str, Ordering)] = &[
     ("vercmp_maven", "1a", "1.a", Ordering::Greater),
     ("vercmp_maven", "1.0a", "1.0.a", Ordering::Less),
