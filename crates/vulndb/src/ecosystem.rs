@@ -185,6 +185,10 @@ pub fn fix_suggestion(ecosystem: &str, package: &str, version: &str) -> Option<S
         "Alpine" | "Wolfi" | "Chainguard" => format!("apk add {package}={version}"),
         "PyPI" => format!("pip install '{package}>={version}'"),
         "crates.io" => format!("cargo update -p {package} --precise {version}"),
+        // The standard library and the toolchain come with Go itself, not from `go get`.
+        "Go" if matches!(package, "stdlib" | "toolchain") => {
+            format!("upgrade Go to go{}", version.trim_start_matches('v'))
+        }
         "Go" => format!("go get {package}@v{}", version.trim_start_matches('v')),
         "npm" => format!("npm install {package}@{version}"),
         "RubyGems" => format!("gem install {package} -v {version}"),
@@ -212,6 +216,10 @@ mod tests {
         assert_eq!(
             fix_suggestion("Go", "golang.org/x/net", "0.7.0").as_deref(),
             Some("go get golang.org/x/net@v0.7.0")
+        );
+        assert_eq!(
+            fix_suggestion("Go", "stdlib", "1.20.3").as_deref(),
+            Some("upgrade Go to go1.20.3")
         );
         assert_eq!(fix_suggestion("Hex", "x", "1"), None);
     }
