@@ -66,7 +66,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // 64 MiB of page cache per connection: the finding indexes of a busy cluster do
+            // not fit SQLite's 2 MiB default, and ingest then waits on the disk.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -465,18 +469,12 @@ impl SqliteStore {
                 .map(|(_, key)| key.as_str())
                 .collect();
             for chunk in kind_keys.chunks(INSERT_CHUNK) {
+                // The status is checked below rather than in SQL: with a status filter,
+                // SQLite may pick the status index and scan every open finding per look-up.
                 let mut builder = QueryBuilder::<Sqlite>::new(
-                    "SELECT id, dedupe_key, last_seen FROM findings WHERE kind = ",
+                    "SELECT id, dedupe_key, last_seen, status FROM findings WHERE kind = ",
                 );
                 builder.push_bind(kind.as_str());
-                push_in(
-                    &mut builder,
-                    "status",
-                    Status::ALL
-                        .into_iter()
-                        .filter(|status| status.absorbs_repeats())
-                        .map(Status::as_str),
-                );
                 builder.push(" AND dedupe_key IN (");
                 let mut separated = builder.separated(", ");
                 for key in chunk {
@@ -487,6 +485,10 @@ impl SqliteStore {
                     let id: String = row.try_get("id")?;
                     let key: String = row.try_get("dedupe_key")?;
                     let last_seen: i64 = row.try_get("last_seen")?;
+                    let status: &str = row.try_get("status")?;
+                    if !Status::from_name(status).is_some_and(Status::absorbs_repeats) {
+                        continue;
+                    }
                     let entry = found.entry((kind, key)).or_insert((id.clone(), last_seen));
                     if last_seen > entry.1 {
                         *entry = (id, last_seen);
