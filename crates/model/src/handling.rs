@@ -203,10 +203,10 @@ impl WhitelistMatcher {
         if finding.kind() != self.rule.kind {
             return false;
         }
-        if let WhitelistScope::Asset { asset_id } = self.rule.scope {
-            if finding.asset_id != asset_id {
-                return false;
-            }
+        if let WhitelistScope::Asset { asset_id } = self.rule.scope
+            && finding.asset_id != asset_id
+        {
+            return false;
         }
         let field = finding.field(&self.rule.field);
         let value = self.rule.value.as_str();

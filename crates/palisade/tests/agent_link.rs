@@ -119,10 +119,10 @@ impl Api {
     ) -> u64 {
         let started = Instant::now();
         loop {
-            if let Some(stored) = self.stored().await {
-                if done(stored) {
-                    return stored;
-                }
+            if let Some(stored) = self.stored().await
+                && done(stored)
+            {
+                return stored;
             }
             assert!(
                 started.elapsed() < timeout,

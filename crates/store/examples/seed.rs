@@ -32,7 +32,7 @@ pub fn report(index: u64, now: i64) -> FindingReport {
         rule: RULES[(index % 8) as usize].into(),
         title: format!("{} in web-{pod}", RULES[(index % 8) as usize]),
         asset: AffectedAsset {
-            cluster: if index % 4 == 0 {
+            cluster: if index.is_multiple_of(4) {
                 "staging".into()
             } else {
                 "prod".into()

@@ -75,7 +75,10 @@ async fn ingest_is_idempotent_and_aggregates_within_window() {
     assert_eq!((outcome.created, outcome.duplicates), (1, 1));
 
     // The same batch again (an agent retrying after a lost acknowledgement).
-    let outcome = store.ingest(&[first.clone()], &policy).await.unwrap();
+    let outcome = store
+        .ingest(std::slice::from_ref(&first), &policy)
+        .await
+        .unwrap();
     assert_eq!(
         (outcome.created, outcome.aggregated, outcome.duplicates),
         (0, 0, 1)
@@ -491,7 +494,7 @@ async fn reopening_the_database_keeps_everything() {
     {
         let store = SqliteStore::open(&path).await.unwrap();
         store
-            .ingest(&[report.clone()], &HandlingPolicy::default())
+            .ingest(std::slice::from_ref(&report), &HandlingPolicy::default())
             .await
             .unwrap();
     }

@@ -1,0 +1,128 @@
+//! Sustained ingest through the agent link into SQLite.
+//!
+//! `cargo bench -p palisade --bench ingest [-- COUNT]` fills an agent outbox with COUNT
+//! alerts (default 300,000; not timed), then starts a server (TLS, HTTP/2, SQLite on disk) and
+//! an agent in this process, as `palisade up` does, and times how long the agent takes to
+//! deliver everything: outbox read, HTTPS batches, whitelist check, aggregation, SQLite
+//! commit, acknowledgement, outbox delete.
+
+use std::{sync::Arc, time::Instant};
+
+use palisade_agent::{AgentConfig, AgentStatus, Outbox};
+use palisade_model::{
+    AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Severity, Timestamp,
+};
+use palisade_notify::Notifier;
+use palisade_server::{AppState, issue_join_token, router, serve, tls};
+use palisade_store::{FindingQuery, SqliteStore, Store};
+
+fn report(index: u64, now: i64) -> FindingReport {
+    let pod = index % 5_000;
+    FindingReport {
+        id: uuid::Uuid::new_v4(),
+        observed_at: Timestamp(now),
+        severity: Severity::ALL[(index % 5) as usize],
+        rule: [
+            "Terminal shell in container",
+            "Read sensitive file untrusted",
+            "Write below binary dir",
+        ][(index % 3) as usize]
+            .into(),
+        title: format!("alert {index} in web-{pod}"),
+        asset: AffectedAsset {
+            cluster: "bench".into(),
+            node: Some(format!("node-{}", pod % 50)),
+            namespace: Some(format!("team-{}", pod % 20)),
+            pod: Some(format!("web-{pod}")),
+            container_name: Some("app".into()),
+            image: Some("registry.example/shop/web:1.4.2".into()),
+            ..Default::default()
+        },
+        details: Details::Alert(AlertDetails {
+            process: ProcessInfo {
+                pid: 100 + (index % 60_000) as u32,
+                ppid: 1,
+                exe: "/bin/sh".into(),
+                cmdline: format!("sh -c job-{index}"),
+                user: "root".into(),
+            },
+            raw_event: serde_json::json!({"evt.type": "execve", "proc.name": "sh", "proc.pid": index}),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let count: u64 = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
+        .unwrap_or(300_000);
+    let dir = tempfile::tempdir().unwrap();
+    let now = Timestamp::now().millis();
+
+    let outbox = Outbox::open(&dir.path().join("agent")).await.unwrap();
+    let mut index = 0;
+    while index < count {
+        let chunk: Vec<_> = (index..(index + 10_000).min(count))
+            .map(|i| report(i, now))
+            .collect();
+        outbox.push(&chunk).await.unwrap();
+        index += chunk.len() as u64;
+    }
+
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("server/palisade.db"))
+            .await
+            .unwrap(),
+    );
+    let join_token = issue_join_token(store.as_ref(), "bench").await.unwrap();
+    let pki = tls::ensure_pki(&dir.path().join("tls"), &["127.0.0.1".into()]).unwrap();
+    let state = AppState::new(store.clone(), Notifier::start(Default::default()))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let server_tls = tls::server_config(&pki.server_cert, &pki.server_key).unwrap();
+    tokio::spawn(serve(
+        listener,
+        router(state),
+        Some(server_tls),
+        std::future::pending(),
+    ));
+
+    let mut config = AgentConfig::new(url, dir.path().join("agent"), "bench", "bench-node");
+    config.ca_cert = Some(pki.ca_cert.clone());
+    config.join_token = Some(join_token);
+    config.batch_size = 5_000;
+    let status = Arc::new(AgentStatus::default());
+    let agent_status = Arc::clone(&status);
+    let started = Instant::now();
+    let agent = tokio::spawn(async move {
+        palisade_agent::run(config, outbox, &agent_status, std::future::pending()).await
+    });
+    while status
+        .acknowledged
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < count
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    agent.abort();
+    let stored: u64 = store
+        .count_by_severity(palisade_model::FindingKind::Alert, &FindingQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .sum();
+    assert_eq!(stored, count, "every alert stored once");
+    println!(
+        "ingest through the agent link: {count} alerts in {seconds:.2} s = {:.0} alerts/s",
+        count as f64 / seconds
+    );
+}
