@@ -17,24 +17,6 @@ fn palisade(args: &[&str]) -> Output {
         .expect("run palisade")
 }
 
-fn shared_netpol_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("PALISADE_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let dir = root.join("netpol");
-    if dir.exists() {
-        return Some(dir);
-    }
-    let in_ci = std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false");
-    assert!(
-        !in_ci,
-        "shared test data {} is missing in CI",
-        dir.display()
-    );
-    eprintln!("skipping: shared test data {} is absent", dir.display());
-    None
-}
-
 /// A case's objects at one step, as the STATE file's documents.
 #[derive(Default)]
 struct CaseState {
@@ -145,7 +127,7 @@ impl CaseState {
 
 #[test]
 fn netpol_cases_through_the_cli() {
-    let Some(dir) = shared_netpol_dir() else {
+    let Some(dir) = palisade_testdata::shared_data("netpol") else {
         return;
     };
     let temp = tempfile::tempdir().unwrap();

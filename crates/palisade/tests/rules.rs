@@ -141,22 +141,9 @@ fn later_files_override_earlier_ones_in_text_output() {
 
 #[test]
 fn falco_stable_rules_load_cleanly() {
-    // This crate cannot depend on palisade-testdata, so it repeats its rule: the shared
-    // data folder sits beside the repository, and only CI must have it.
-    let root = std::env::var_os("PALISADE_SHARED_DATA").map_or_else(
-        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        std::path::PathBuf::from,
-    );
-    let path = root.join("falco/falco_rules.yaml");
-    if !path.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} is missing in CI",
-            path.display()
-        );
-        eprintln!("skipping: {} is absent", path.display());
+    let Some(path) = palisade_testdata::shared_data("falco/falco_rules.yaml") else {
         return;
-    }
+    };
     let (code, report) = validate(&[&path], "json");
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(

@@ -1,11 +1,10 @@
 //! `palisade db vercmp`, run as a built binary.
 //!
-//! The reference vectors live in `../shared/data/vercmp`. This crate has no dev-dependency on
-//! `palisade-testdata`, so [`shared_vercmp_dir`] repeats its rule: skip with a printed reason
-//! when the folder is absent, fail when `CI` is set.
+//! The reference vectors live in `../shared/data/vercmp` (located by `palisade-testdata`:
+//! skipped with a printed reason when absent, a failure under CI).
 
 use std::cmp::Ordering;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// Reference rows where `palisade-version` deliberately follows current Maven rather than the
@@ -34,27 +33,9 @@ fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
 }
 
-fn shared_vercmp_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("PALISADE_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let dir = root.join("vercmp");
-    if dir.exists() {
-        return Some(dir);
-    }
-    let in_ci = std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false");
-    assert!(
-        !in_ci,
-        "shared test data {} is missing, and CI must run every data-driven test",
-        dir.display()
-    );
-    eprintln!("skipping: shared test data {} is absent", dir.display());
-    None
-}
-
 #[test]
 fn every_reference_file() {
-    let Some(dir) = shared_vercmp_dir() else {
+    let Some(dir) = palisade_testdata::shared_data("vercmp") else {
         return;
     };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
