@@ -76,14 +76,14 @@ pub async fn start(
         .filter(|token| !token.is_empty());
     let admin_token = ensure_admin_token(store.as_ref(), from_env.as_deref())
         .await
-        .map_err(|error| anyhow::anyhow!("cannot set up the admin token: {error:?}"))?;
+        .map_err(|error| anyhow::anyhow!("cannot set up the admin token: {error}"))?;
     let notify_config = match notify {
         Some(path) => read_notify_config(path)?,
         None => NotifyConfig::default(),
     };
     let state = AppState::new(Arc::clone(&store), Notifier::start(notify_config))
         .await
-        .map_err(|error| anyhow::anyhow!("cannot load the handling policy: {error:?}"))?;
+        .map_err(|error| anyhow::anyhow!("cannot load the handling policy: {error}"))?;
     let (tls_config, ca_cert, scheme) = if tls_args.insecure_http {
         (None, None, "http")
     } else if let (Some(cert), Some(key)) = (&tls_args.tls_cert, &tls_args.tls_key) {

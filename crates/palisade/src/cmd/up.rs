@@ -71,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 palisade_server::issue_join_token(running.store.as_ref(), "local agent")
                     .await
                     .map_err(|error| {
-                        anyhow::anyhow!("cannot issue a join token for the local agent: {error:?}")
+                        anyhow::anyhow!("cannot issue a join token for the local agent: {error}")
                     })?,
             );
         }
