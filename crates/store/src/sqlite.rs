@@ -411,6 +411,30 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry> {
     })
 }
 
+impl SqliteStore {
+    /// Runs `statement` (one `$1` parameter, the id) and, if it changed a row, records
+    /// `audit` in the same transaction. Returns whether a row changed.
+    async fn execute_audited(
+        &self,
+        statement: &'static str,
+        id: &str,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let mut transaction = self.writer.begin().await?;
+        let changed = sqlx::query(statement)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected()
+            > 0;
+        if changed {
+            insert_audit(&mut transaction, audit).await?;
+        }
+        transaction.commit().await?;
+        Ok(changed)
+    }
+}
+
 /// Rows per multi-row INSERT: well under SQLite's limit of 32,766 bound parameters.
 const INSERT_CHUNK: usize = 500;
 
@@ -959,17 +983,13 @@ impl Store for SqliteStore {
     }
 
     async fn delete_whitelist_rule(&self, id: Uuid, audit: &AuditEntry) -> Result<bool> {
-        let mut transaction = self.writer.begin().await?;
-        let deleted = sqlx::query("DELETE FROM whitelist_rules WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected()
-            > 0;
-        if deleted {
-            insert_audit(&mut transaction, audit).await?;
-        }
-        transaction.commit().await?;
+        let deleted = self
+            .execute_audited(
+                "DELETE FROM whitelist_rules WHERE id = $1",
+                &id.to_string(),
+                audit,
+            )
+            .await?;
         Ok(deleted)
     }
 
@@ -1025,17 +1045,13 @@ impl Store for SqliteStore {
     }
 
     async fn delete_exception(&self, id: Uuid, audit: &AuditEntry) -> Result<bool> {
-        let mut transaction = self.writer.begin().await?;
-        let deleted = sqlx::query("DELETE FROM exceptions WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected()
-            > 0;
-        if deleted {
-            insert_audit(&mut transaction, audit).await?;
-        }
-        transaction.commit().await?;
+        let deleted = self
+            .execute_audited(
+                "DELETE FROM exceptions WHERE id = $1",
+                &id.to_string(),
+                audit,
+            )
+            .await?;
         if deleted {
             self.reopen_expired_exceptions(Timestamp::now()).await?;
         }
@@ -1232,18 +1248,12 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, id: &str, audit: &AuditEntry) -> Result<bool> {
-        let mut transaction = self.writer.begin().await?;
-        let revoked = sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = $1 AND revoked = 0")
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected()
-            > 0;
-        if revoked {
-            insert_audit(&mut transaction, audit).await?;
-        }
-        transaction.commit().await?;
-        Ok(revoked)
+        self.execute_audited(
+            "UPDATE tokens SET revoked = 1 WHERE id = $1 AND revoked = 0",
+            id,
+            audit,
+        )
+        .await
     }
 
     async fn upsert_agent(&self, agent: &AgentRecord) -> Result<()> {
