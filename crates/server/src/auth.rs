@@ -61,7 +61,7 @@ pub struct IssuedToken {
 }
 
 /// Issues a new random token.
-pub fn issue_token(
+pub async fn issue_token(
     name: &str,
     role: Role,
     created_by: &str,
@@ -76,12 +76,12 @@ pub fn issue_token(
         hex::encode(id_bytes),
         URL_SAFE_NO_PAD.encode(secret_bytes)
     );
-    token_record(&token, name, role, created_by, agent_id)
-        .map(|record| IssuedToken { record, token })
+    let record = token_record(&token, name, role, created_by, agent_id).await?;
+    Ok(IssuedToken { record, token })
 }
 
 /// Builds the stored record for a given token text (used for `PALISADE_ADMIN_TOKEN`).
-pub fn token_record(
+pub async fn token_record(
     token: &str,
     name: &str,
     role: Role,
@@ -90,12 +90,18 @@ pub fn token_record(
 ) -> Result<TokenRecord, ApiError> {
     let mut salt_bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut salt_bytes);
-    let salt = SaltString::encode_b64(&salt_bytes)
-        .map_err(|error| ApiError::internal(&std::io::Error::other(error.to_string())))?;
-    let secret_hash = Argon2::default()
-        .hash_password(token.as_bytes(), &salt)
-        .map_err(|error| ApiError::internal(&std::io::Error::other(error.to_string())))?
-        .to_string();
+    let secret = token.to_owned();
+    // argon2 is CPU-heavy by design: run it off the async worker threads.
+    let secret_hash = tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|error| error.to_string())?;
+        Argon2::default()
+            .hash_password(secret.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|error| error.to_string())
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?
+    .map_err(|error| ApiError::internal(&std::io::Error::other(error)))?;
     Ok(TokenRecord {
         id: token_id(token),
         name: name.to_owned(),
@@ -237,9 +243,9 @@ impl FromRequestParts<AppState> for Caller {
 mod tests {
     use super::*;
 
-    #[test]
-    fn token_ids() {
-        let issued = issue_token("t", Role::Viewer, "test", None).unwrap();
+    #[tokio::test]
+    async fn token_ids() {
+        let issued = issue_token("t", Role::Viewer, "test", None).await.unwrap();
         assert_eq!(issued.record.id.len(), 12);
         assert_eq!(token_id(&issued.token), issued.record.id);
         assert!(token_id("my-own-secret").starts_with("env"));

@@ -47,7 +47,8 @@ pub async fn ensure_admin_token(
                     Role::Admin,
                     &system.name,
                     None,
-                )?;
+                )
+                .await?;
                 let audit = audit_entry(
                     &system,
                     "token.create",
@@ -68,7 +69,7 @@ pub async fn ensure_admin_token(
     {
         return Ok(AdminToken::Existing);
     }
-    let issued = issue_token("admin", Role::Admin, &system.name, None)?;
+    let issued = issue_token("admin", Role::Admin, &system.name, None).await?;
     let audit = audit_entry(
         &system,
         "token.create",
@@ -84,7 +85,7 @@ pub async fn ensure_admin_token(
 /// Issues a join token (for the local agent of `palisade up`).
 pub async fn issue_join_token(store: &dyn Store, name: &str) -> Result<String, ApiError> {
     let system = system_caller();
-    let issued = issue_token(name, Role::Join, &system.name, None)?;
+    let issued = issue_token(name, Role::Join, &system.name, None).await?;
     let audit = audit_entry(
         &system,
         "token.create",

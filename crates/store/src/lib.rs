@@ -152,6 +152,9 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or refreshes an enrolled agent.
     async fn upsert_agent(&self, agent: &AgentRecord) -> Result<()>;
 
+    /// One enrolled agent.
+    async fn agent(&self, id: Uuid) -> Result<Option<AgentRecord>>;
+
     /// All enrolled agents.
     async fn agents(&self) -> Result<Vec<AgentRecord>>;
 }

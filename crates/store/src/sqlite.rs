@@ -196,7 +196,7 @@ async fn update_status(
 /// returns the ids of those `keep` accepts. Used where a rule must be tested in Rust
 /// (regexes, exceptions) against the findings it could change.
 async fn scan_findings(
-    pool: &SqlitePool,
+    connection: &mut SqliteConnection,
     kind: FindingKind,
     statuses: &[Status],
     asset_id: Option<Uuid>,
@@ -218,7 +218,7 @@ async fn scan_findings(
     }
     let mut matching = Vec::new();
     let query = builder.build();
-    let mut rows = query.fetch(pool);
+    let mut rows = query.fetch(connection);
     while let Some(row) = rows.next().await {
         let finding = finding_from_row(&row?)?;
         if keep(&finding) {
@@ -904,8 +904,9 @@ impl Store for SqliteStore {
 
     async fn count_whitelist_matches(&self, matcher: &WhitelistMatcher) -> Result<u64> {
         let rule = matcher.rule();
+        let mut connection = self.reader.acquire().await?;
         let ids = scan_findings(
-            &self.reader,
+            &mut connection,
             rule.kind,
             &[Status::Open],
             scope_asset(rule),
@@ -924,27 +925,14 @@ impl Store for SqliteStore {
         let mut transaction = self.writer.begin().await?;
         // Scan through the writer's transaction so that findings ingested concurrently are
         // either seen here or suppressed by the rule once it is committed.
-        let ids = {
-            let new = &rule.rule;
-            let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings WHERE kind = ");
-            builder
-                .push_bind(new.kind.as_str())
-                .push(" AND status = 'open'");
-            if let Some(asset_id) = scope_asset(new) {
-                builder
-                    .push(" AND asset_id = ")
-                    .push_bind(asset_id.to_string());
-            }
-            let rows = builder.build().fetch_all(&mut *transaction).await?;
-            let mut ids = Vec::new();
-            for row in &rows {
-                let finding = finding_from_row(row)?;
-                if matcher.matches(&finding) {
-                    ids.push(finding.id);
-                }
-            }
-            ids
-        };
+        let ids = scan_findings(
+            &mut transaction,
+            rule.rule.kind,
+            &[Status::Open],
+            scope_asset(&rule.rule),
+            |finding| matcher.matches(finding),
+        )
+        .await?;
         let closed = update_status(&mut transaction, &ids, Status::Whitelisted).await?;
         sqlx::query("INSERT INTO whitelist_rules (id, body, created_by, created_at, hits) VALUES ($1, $2, $3, $4, $5)")
             .bind(rule.id.to_string())
@@ -996,17 +984,14 @@ impl Store for SqliteStore {
     async fn create_exception(&self, exception: &Exception, audit: &AuditEntry) -> Result<u64> {
         let now = Timestamp::now();
         let mut transaction = self.writer.begin().await?;
-        let rows = sqlx::query("SELECT * FROM findings WHERE kind = $1 AND status = 'open'")
-            .bind(FindingKind::BaselineRisk.as_str())
-            .fetch_all(&mut *transaction)
-            .await?;
-        let mut ids = Vec::new();
-        for row in &rows {
-            let finding = finding_from_row(row)?;
-            if exception.exception.covers(&finding, now) {
-                ids.push(finding.id);
-            }
-        }
+        let ids = scan_findings(
+            &mut transaction,
+            FindingKind::BaselineRisk,
+            &[Status::Open],
+            None,
+            |finding| exception.exception.covers(finding, now),
+        )
+        .await?;
         let covered = update_status(&mut transaction, &ids, Status::Excepted).await?;
         sqlx::query(
             "INSERT INTO exceptions (id, body, created_by, created_at) VALUES ($1, $2, $3, $4)",
@@ -1060,8 +1045,9 @@ impl Store for SqliteStore {
 
     async fn reopen_expired_exceptions(&self, now: Timestamp) -> Result<u64> {
         let exceptions = self.exceptions().await?;
+        let mut connection = self.reader.acquire().await?;
         let ids = scan_findings(
-            &self.reader,
+            &mut connection,
             FindingKind::BaselineRisk,
             &[Status::Excepted],
             None,
@@ -1273,23 +1259,33 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn agent(&self, id: Uuid) -> Result<Option<AgentRecord>> {
+        sqlx::query("SELECT * FROM agents WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(agent_from_row)
+            .transpose()
+    }
+
     async fn agents(&self) -> Result<Vec<AgentRecord>> {
         let rows = sqlx::query("SELECT * FROM agents ORDER BY name, id")
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AgentRecord {
-                    id: parse_uuid("agents", "id", row.try_get("id")?)?,
-                    name: row.try_get("name")?,
-                    cluster: row.try_get("cluster")?,
-                    joined_at: Timestamp(row.try_get("joined_at")?),
-                    last_seen: Timestamp(row.try_get("last_seen")?),
-                    facts: from_json("agents", "facts", row.try_get("facts")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(agent_from_row).collect()
     }
+}
+
+fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord> {
+    Ok(AgentRecord {
+        id: parse_uuid("agents", "id", row.try_get("id")?)?,
+        name: row.try_get("name")?,
+        cluster: row.try_get("cluster")?,
+        joined_at: Timestamp(row.try_get("joined_at")?),
+        last_seen: Timestamp(row.try_get("last_seen")?),
+        facts: from_json("agents", "facts", row.try_get("facts")?)?,
+    })
 }
 
 fn scope_asset(rule: &NewWhitelistRule) -> Option<Uuid> {

@@ -78,7 +78,7 @@ pub async fn create_token(
             "agent tokens are issued by joining with a `join` token",
         ));
     }
-    let issued = issue_token(&new.name, new.role, &caller.name, None)?;
+    let issued = issue_token(&new.name, new.role, &caller.name, None).await?;
     let audit = audit_entry(
         &caller,
         "token.create",

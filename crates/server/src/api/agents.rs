@@ -44,7 +44,8 @@ pub async fn join(
         Role::Agent,
         &caller.name,
         Some(agent_id),
-    )?;
+    )
+    .await?;
     let audit = audit_entry(
         &caller,
         "agent.join",
@@ -112,10 +113,8 @@ pub async fn batch(
         .ok_or_else(|| ApiError::forbidden("this agent token has no agent"))?;
     let agent = state
         .store
-        .agents()
+        .agent(agent_id)
         .await?
-        .into_iter()
-        .find(|agent| agent.id == agent_id)
         .ok_or_else(|| ApiError::forbidden("this agent is not enrolled any more"))?;
     if batch.reports.len() > MAX_BATCH_REPORTS {
         return Err(ApiError::bad_request(format!(
