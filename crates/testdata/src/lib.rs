@@ -44,3 +44,29 @@ pub fn shared_data(relative: &str) -> Option<PathBuf> {
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
 }
+
+/// Decides whether a test that needs a capability of the machine (root, eBPF, a container
+/// runtime, Chromium, ...) runs: returns `true` when `available`.
+///
+/// When the capability is missing, prints why the caller skips and returns `false`; under CI
+/// it panics instead, because CI runs as root with every tool installed and a silent skip
+/// there would hide a broken test.
+///
+/// ```
+/// let is_root = unsafe_free_is_root();
+/// # fn unsafe_free_is_root() -> bool { std::fs::metadata("/proc/self").is_ok() }
+/// if !palisade_testdata::capability("root", is_root) {
+///     return;
+/// }
+/// ```
+pub fn capability(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    assert!(
+        !in_ci(),
+        "this test needs {what}, which CI must provide (it runs as root with every tool installed)"
+    );
+    eprintln!("skipping: this test needs {what}, which is not available here");
+    false
+}
