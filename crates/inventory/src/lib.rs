@@ -1,0 +1,89 @@
+//! Reading container images, root filesystems, running containers and hosts, and listing the
+//! packages installed in them.
+//!
+//! # Reading files
+//!
+//! [`Image::open`] opens an OCI image layout directory, an OCI archive
+//! (`skopeo copy ... oci-archive:FILE`) or a `docker save` archive. It reads only the JSON
+//! documents; [`Image::layers`] lists the layers (base first) with their digests.
+//! [`Image::for_each_file`] then streams **every regular file of every layer** to a callback
+//! as a [`FileVisit`] (path, layer index and digest, size, mode, and `Read` for the content)
+//! and returns a [`Walk`]: the **flattened view** ([`Filesystem`], after `.wh.` whiteouts and
+//! `.wh..wh..opq` opaque directories) and the [`Warning`]s for entries it skipped. A file
+//! visited from layer `i` is part of the flattened image exactly when
+//! `walk.filesystem.is_visible(path, i)`; [`Filesystem::resolve`] follows symlinks the way a
+//! chroot would.
+//!
+//! [`RootFs`] does the same for a directory ([`RootFs::new`]), a running container's merged
+//! root ([`RootFs::container`], by path or runc/podman id) and the host ([`RootFs::host`]),
+//! with layer index 0 and no digest. [`Target`] wraps either.
+//!
+//! Hostile input never escapes: nothing is written to disk; tar entries with absolute paths,
+//! `..` components, hard links leaving the root, and device files are skipped with a warning;
+//! symlinks are recorded, never followed outside the root; files of a root filesystem are
+//! opened with `openat2(RESOLVE_IN_ROOT)`; decompression bombs, huge layers and entry floods
+//! stop at the explicit [`Limits`]; a truncated or corrupt layer is an [`ErrorKind::Layer`]
+//! error naming the layer.
+//!
+//! Design decision: one pass per layer. The callback sees each file while its layer is being
+//! decompressed, and the flattened tree is built in the same pass, so a consumer that needs
+//! flattened results keeps what it extracted per `(path, layer)` and filters it with
+//! [`Filesystem::is_visible`] at the end. Compressed layers cannot be seeked, so a design that
+//! first flattens and then reads the surviving files would decompress every layer twice.
+//!
+//! ```
+//! use std::io::Read;
+//! use palisade_inventory::{Limits, RootFs};
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::create_dir_all(dir.path().join("etc"))?;
+//! std::fs::write(dir.path().join("etc/hostname"), "box\n")?;
+//! std::os::unix::fs::symlink("/etc/hostname", dir.path().join("name"))?;
+//!
+//! let mut contents = Vec::new();
+//! let walk = RootFs::new(dir.path()).for_each_file(&Limits::default(), |file| {
+//!     let mut text = String::new();
+//!     file.read_to_string(&mut text)?;
+//!     contents.push((file.path.to_owned(), text));
+//!     Ok(())
+//! })?;
+//! assert_eq!(contents, [("etc/hostname".to_owned(), "box\n".to_owned())]);
+//! assert_eq!(walk.filesystem.resolve("name").as_deref(), Some("etc/hostname"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Images work the same way:
+//!
+//! ```no_run
+//! use palisade_inventory::{Image, Limits};
+//!
+//! let image = Image::open("busybox-oci".as_ref())?;
+//! for layer in image.layers() {
+//!     println!("{} {}", layer.index, layer.digest);
+//! }
+//! let walk = image.for_each_file(&Limits::default(), |file| {
+//!     println!("{} (layer {}, {} bytes)", file.path, file.layer_index, file.size);
+//!     Ok(())
+//! })?;
+//! println!("{} paths in the flattened image", walk.filesystem.len());
+//! # Ok::<(), palisade_inventory::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod filesystem;
+mod image;
+mod layer;
+mod limits;
+mod path;
+mod rootfs;
+mod target;
+mod walk;
+
+pub use crate::error::{Error, ErrorKind, Warning};
+pub use crate::filesystem::{Filesystem, Node, NodeKind};
+pub use crate::image::{Image, ImageFormat, Layer};
+pub use crate::limits::Limits;
+pub use crate::rootfs::RootFs;
+pub use crate::target::Target;
+pub use crate::walk::{FileVisit, Walk};

@@ -1,0 +1,9 @@
+//! Integration tests of palisade-inventory: crafted images and layers, hostile archives,
+//! catalogers on written fixtures, and real images built with podman and skopeo.
+
+mod support;
+
+mod inventory {
+    mod hostile;
+    mod image;
+}
