@@ -260,6 +260,9 @@ event_kinds! {
     Bpf = "bpf",
     /// `chroot`.
     Chroot = "chroot",
+    /// Not a system call: one Kubernetes API server audit event (`audit.k8s.io/v1` `Event`),
+    /// the event of Falco's `k8s_audit` source. Its payload is [`Payload::K8sAudit`].
+    K8sAudit = "k8s_audit",
 }
 
 impl EventKind {
@@ -608,6 +611,13 @@ pub enum Payload {
     Bpf {
         /// `BPF_*` command number.
         cmd: i64,
+    },
+    /// `k8s_audit`: the audit event exactly as the API server sent it (an `audit.k8s.io/v1`
+    /// `Event` object). It stays raw JSON because rules may address any part of the request
+    /// and response objects, and a recording then replays what the API server said.
+    K8sAudit {
+        /// The `audit.k8s.io/v1` `Event` object.
+        audit: serde_json::Value,
     },
 }
 

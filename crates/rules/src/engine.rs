@@ -2,11 +2,12 @@
 //! deduplication and rate limits.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use palisade_event::{Event, EventKind};
 
+use crate::metadata::{Category, ResponseAction, RuleMetadata};
 use crate::ruleset::{Priority, RuleSet};
 
 /// Alert throttling for one rule; the default throttles nothing.
@@ -27,6 +28,9 @@ pub struct EngineConfig {
     pub default_throttle: Throttle,
     /// Throttling by rule name.
     pub rule_throttles: HashMap<String, Throttle>,
+    /// Names of the rules whose requested response actions (`response.*` tags) are emitted
+    /// on their alerts. Empty by default: no rule triggers a response unless listed here.
+    pub response_allowlist: HashSet<String>,
 }
 
 /// A rule that matched an event.
@@ -38,6 +42,17 @@ pub struct Alert {
     pub priority: Priority,
     /// The rule's tags.
     pub tags: Vec<String>,
+    /// The rule's source (`syscall` or `k8s_audit`).
+    pub source: String,
+    /// The alert category, from the rule's tags; `None` for rules without one.
+    pub category: Option<Category>,
+    /// MITRE ATT&CK technique ids, from the rule's tags.
+    pub mitre_techniques: Vec<String>,
+    /// The suggested response, from the rule's `suggest:` tag.
+    pub suggested_response: Option<String>,
+    /// Response actions to carry out: those the rule requests, when the rule is on
+    /// [`EngineConfig::response_allowlist`]; empty otherwise.
+    pub response_actions: Vec<ResponseAction>,
     /// The rendered output.
     pub output: String,
     /// Every field the condition and output use, with its value (`<NA>` when absent), as the
@@ -49,6 +64,9 @@ pub struct Alert {
 
 #[derive(Debug, Default)]
 struct RuleState {
+    metadata: RuleMetadata,
+    /// The requested actions that the allowlist enables.
+    response_actions: Vec<ResponseAction>,
     throttle: Throttle,
     last_seen: HashMap<u64, u64>,
     tokens: f64,
@@ -74,13 +92,22 @@ impl Engine {
             for kind in compiled.kinds.kinds() {
                 by_kind[kind.index()].push(compiled_index);
             }
-            let name = &rule_set.rules[compiled.rule_index].name;
+            let rule = &rule_set.rules[compiled.rule_index];
+            let name = &rule.name;
+            let metadata = RuleMetadata::from_tags(&rule.tags);
+            let response_actions = if config.response_allowlist.contains(name) {
+                metadata.requested_responses.clone()
+            } else {
+                Vec::new()
+            };
             let throttle = config
                 .rule_throttles
                 .get(name)
                 .copied()
                 .unwrap_or(config.default_throttle);
             state.push(RuleState {
+                metadata,
+                response_actions,
                 throttle,
                 tokens: f64::from(throttle.max_per_second.unwrap_or(0)),
                 ..RuleState::default()
@@ -99,6 +126,15 @@ impl Engine {
         &self.rule_set
     }
 
+    /// The event kinds at least one active rule can match: a sensor needs to observe only
+    /// these (and attaches only their probes).
+    pub fn event_kinds(&self) -> impl Iterator<Item = EventKind> + '_ {
+        EventKind::ALL
+            .iter()
+            .copied()
+            .filter(|kind| !self.by_kind[kind.index()].is_empty())
+    }
+
     /// Evaluates every rule indexed for the event's kind and appends an alert for each rule
     /// that matches (all of them, not only the first) and is not throttled.
     pub fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {
@@ -111,7 +147,8 @@ impl Engine {
                 continue;
             }
             let output = compiled.output.render(event);
-            if !admit(&mut self.state[compiled_index], &output, event.timestamp_ns) {
+            let state = &mut self.state[compiled_index];
+            if !admit(state, &output, event.timestamp_ns) {
                 continue;
             }
             let rule = &self.rule_set.rules[compiled.rule_index];
@@ -129,6 +166,11 @@ impl Engine {
                 rule: rule.name.clone(),
                 priority: rule.priority,
                 tags: rule.tags.clone(),
+                source: rule.source.clone(),
+                category: state.metadata.category,
+                mitre_techniques: state.metadata.mitre_techniques.clone(),
+                suggested_response: state.metadata.suggested_response.clone(),
+                response_actions: state.response_actions.clone(),
                 output,
                 fields,
                 timestamp_ns: event.timestamp_ns,

@@ -118,10 +118,6 @@ impl KindSet {
         })
     }
 
-    pub fn is_every_kind(self) -> bool {
-        self.0 & KindSet::every_kind().0 == KindSet::every_kind().0
-    }
-
     pub fn kinds(self) -> impl Iterator<Item = EventKind> {
         EventKind::ALL
             .iter()
@@ -541,8 +537,12 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::ALL,
-        "Event source",
-        |_, _| s("syscall")
+        "Event source (syscall or k8s_audit)",
+        |e, _| s(if e.kind == K::K8sAudit {
+            "k8s_audit"
+        } else {
+            "syscall"
+        })
     ),
     field!(
         "evt.is_open_read",
@@ -1939,7 +1939,12 @@ pub(crate) static FIELDS: &[FieldDef] = &[
 
 /// Every supported field as `(name, description)`, in table order.
 pub fn supported_fields() -> impl Iterator<Item = (&'static str, &'static str)> {
-    FIELDS.iter().map(|def| (def.name, def.desc))
+    all_fields().map(|def| (def.name, def.desc))
+}
+
+/// The syscall rows, then the Kubernetes audit rows.
+fn all_fields() -> impl Iterator<Item = &'static FieldDef> {
+    FIELDS.iter().chain(crate::k8saudit::FIELDS)
 }
 
 /// Fields whose dotted suffix is their key argument (`evt.arg.flags` is `evt.arg[flags]`).
@@ -1953,7 +1958,7 @@ const KEYED_PREFIXES: [&str; 5] = [
 
 /// Looks a field up by name; returns the row and the argument from a dotted suffix.
 pub(crate) fn lookup(name: &str) -> Option<(&'static FieldDef, Option<String>)> {
-    if let Some(def) = FIELDS.iter().find(|def| def.name == name) {
+    if let Some(def) = all_fields().find(|def| def.name == name) {
         return Some((def, None));
     }
     for prefix in KEYED_PREFIXES {
@@ -2305,6 +2310,8 @@ fn named_args(event: &Event, raw: bool) -> Vec<(&'static str, String)> {
             args.push(("flags", flags.to_string()));
         }
         Payload::Bpf { cmd } => args.push(("cmd", cmd.to_string())),
+        // Audit events have no system call arguments; rules read them through `ka.*`.
+        Payload::K8sAudit { .. } => {}
     }
     args
 }

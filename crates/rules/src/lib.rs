@@ -34,9 +34,23 @@
 //! - The `evt.*`, `proc.*`, `thread.*`, `user.*`, `group.*`, `fd.*`, `fs.path.*`,
 //!   `container.*` and `k8s.*` fields listed by [`supported_fields`].
 //!
-//! Not supported yet: plugin sources and their fields (such as Kubernetes audit `ka.*`),
-//! rule `capture` settings (accepted and ignored), and a few fields the sensor cannot
-//! provide (`evt.num`, `fd.name_changed`, `fd.sip.name`), which load but are always absent.
+//! - Two sources: `syscall` (the sensor's [`palisade_event::Event`]s) and `k8s_audit`
+//!   (Kubernetes API server audit events, carried as [`palisade_event::Payload::K8sAudit`]),
+//!   with the `ka.*` fields of Falco's k8saudit plugin and the json plugin's `jevt.value`.
+//!   A rule only ever sees events of its own source.
+//!
+//! Not supported yet: other plugin sources (rules for them load with a warning and are
+//! skipped), rule `capture` settings (accepted and ignored), and a few fields the sensor
+//! cannot provide (`evt.num`, `fd.name_changed`, `fd.sip.name`), which load but are always
+//! absent.
+//!
+//! # Palisade's default rules and alert metadata
+//!
+//! [`default_rule_sources`] returns Palisade's own rules (compiled into the binary), one or
+//! more per alert [`Category`]. Each [`Alert`] carries the rule's category, MITRE ATT&CK
+//! techniques and suggested response, read from the rule's tags ([`RuleMetadata`]), and the
+//! [`ResponseAction`]s to carry out, which are empty unless the rule requests them with a
+//! `response.*` tag **and** is on [`EngineConfig::response_allowlist`].
 //!
 //! # Design decision: compile once, index by event type
 //!
@@ -82,16 +96,21 @@
 
 mod compile;
 mod condition;
+mod defaults;
 mod engine;
 mod error;
 mod fields;
+mod k8saudit;
+mod metadata;
 mod output;
 mod ruleset;
 mod text;
 
+pub use defaults::{DEFAULT_RULE_FILES, default_rule_sources};
 pub use engine::{Alert, Engine, EngineConfig, Throttle};
 pub use error::{Error, ErrorKind, Location, Warning, WarningKind};
 pub use fields::supported_fields;
+pub use metadata::{Category, ResponseAction, RuleMetadata};
 pub use ruleset::{ENGINE_VERSION, Priority, Rule, RuleSet, RuleSource};
 
 #[cfg(test)]
@@ -111,6 +130,6 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 9);
+        assert_eq!(checked, 12);
     }
 }

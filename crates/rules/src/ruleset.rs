@@ -18,8 +18,14 @@ use crate::text::{CondText, Origin};
 /// The rules-engine version this crate implements, for `required_engine_version`.
 pub const ENGINE_VERSION: (u64, u64, u64) = (0, 59, 0);
 
-/// Plugins whose fields this engine provides natively, with the version it stands in for.
-const BUILTIN_PLUGINS: [(&str, (u64, u64, u64)); 1] = [("container", (0, 6, 0))];
+/// Plugins whose fields this engine provides natively, with the version it stands in for
+/// (`k8saudit`'s `ka.*` fields and the `json` plugin's `jevt.value` for the `k8s_audit`
+/// source).
+const BUILTIN_PLUGINS: [(&str, (u64, u64, u64)); 3] = [
+    ("container", (0, 6, 0)),
+    ("k8saudit", (0, 11, 0)),
+    ("json", (0, 7, 0)),
+];
 
 /// How urgent an alert is, in Falco's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1279,7 +1285,7 @@ impl Loader {
             let label = format!("rule '{name}'");
             let rule_index = rules.len();
             rules.push(info.rule.clone());
-            if info.rule.source != "syscall" {
+            let Some(source_kinds) = source_kinds(&info.rule.source) else {
                 self.warnings.push(Warning {
                     kind: WarningKind::UnknownSource,
                     location: info.rule.location.clone(),
@@ -1290,7 +1296,7 @@ impl Loader {
                     ),
                 });
                 continue;
-            }
+            };
             let text = match exception_text(info) {
                 Ok(text) => text,
                 Err((message, location)) => {
@@ -1399,7 +1405,8 @@ impl Loader {
                     continue;
                 }
             };
-            let (kinds, _) = node.kinds();
+            // A rule only sees its own source's events, whatever its condition allows.
+            let kinds = node.kinds().0.intersect(source_kinds);
             let node = compile::specialize(node, kinds);
             if kinds == KindSet::NONE && info.warn_evttypes {
                 self.warnings.push(Warning {
@@ -1410,7 +1417,7 @@ impl Loader {
                         .to_owned(),
                 });
             }
-            if kinds.is_every_kind() && info.warn_evttypes {
+            if kinds == source_kinds && info.rule.source == "syscall" && info.warn_evttypes {
                 self.warnings.push(Warning {
                     kind: WarningKind::NoEventType,
                     location: info.rule.location.clone(),
@@ -1889,5 +1896,15 @@ impl Expander<'_> {
                 items,
             } => compile::compile_modified(field, *op, *all, items, self).map_err(located)?,
         })
+    }
+}
+
+/// The event kinds a rule of `source` is evaluated on; `None` for sources this engine does
+/// not evaluate.
+fn source_kinds(source: &str) -> Option<KindSet> {
+    match source {
+        "syscall" => Some(crate::k8saudit::K8S_AUDIT.complement()),
+        "k8s_audit" => Some(crate::k8saudit::K8S_AUDIT),
+        _ => None,
     }
 }

@@ -306,10 +306,10 @@ fn errors_carry_positions_and_others_still_load() {
   unknown_key: 1
 - rule: Other source
   desc: x
-  condition: ka.verb = create
+  condition: ct.name = CreateUser
   output: x
   priority: INFO
-  source: k8s_audit
+  source: aws_cloudtrail
 - list: orphan
   items: []
 - rule: Append to nothing
@@ -333,7 +333,7 @@ fn errors_carry_positions_and_others_still_load() {
          warning a.yaml:5:3 macro 'defined_later': macro not referred to by any other rule/macro
          warning a.yaml:55:26 rule 'Skipped': unknown field 'proc.future_field'; rule skipped (skip-if-unknown-filter)
          warning a.yaml:64:3 rule 'Good': unknown key 'unknown_key'
-         warning a.yaml:65:3 rule 'Other source': source 'k8s_audit' is not evaluated by this engine; rule skipped
+         warning a.yaml:65:3 rule 'Other source': source 'aws_cloudtrail' is not evaluated by this engine; rule skipped
          warning a.yaml:71:3 list 'orphan': list not referred to by any other rule/macro
          warning a.yaml:75:11 rule 'Append to nothing': 'append' is deprecated; use 'override' instead",
     );
@@ -368,9 +368,9 @@ fn engine_version_and_yaml_errors() {
     );
     check_load(
         &[
-            "- required_plugin_versions:\n  - name: container\n    version: 0.4.0\n  - name: k8saudit\n    version: 0.1.0\n",
+            "- required_plugin_versions:\n  - name: container\n    version: 0.4.0\n  - name: cloudtrail\n    version: 0.1.0\n",
         ],
-        "warning a.yaml:4:5 plugin 'k8saudit': required plugin is not provided; rules for its source are skipped",
+        "warning a.yaml:4:5 plugin 'cloudtrail': required plugin is not provided; rules for its source are skipped",
     );
 }
 

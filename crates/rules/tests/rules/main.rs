@@ -1,6 +1,7 @@
 //! The rules crate's single integration test binary: data-driven checks of the language,
 //! of loading (exceptions, overrides, diagnostics) and of the Falco stable rule set.
 
+mod defaults;
 mod falco;
 mod language;
 mod loading;
