@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Refuse or report connects from a cgroup2 subtree: `cgroup/connect4` and `cgroup/connect6`.
+ *
+ * Rules are tried in order; the first `allow` or `block` rule that matches decides (block
+ * returns 0, which makes connect() fail with EPERM); a matching `alert` rule counts and
+ * reports the connect and evaluation goes on, the same semantics as Palisade's firewall tier.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "enforce.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * MAX_CONNECT_RULES);
+	__type(key, __u32);
+	__type(value, struct connect_rule);
+} connect_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct connect_config);
+} connect_config SEC(".maps");
+
+/* Matches per rule id (alert and block rules: the attempts count). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * MAX_CONNECT_RULES);
+	__type(key, __u32);
+	__type(value, __u64);
+} connect_hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} connect_reports SEC(".maps");
+
+/* Reports that did not fit in the ring buffer (the hit is still counted). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost_reports SEC(".maps");
+
+struct destination {
+	__u32 addr[4];
+	__u16 port;
+	__u8 family;
+	__u8 protocol;
+};
+
+static __always_inline bool word_matches(__u32 rule_word, __u32 word, int bits)
+{
+	if (bits <= 0)
+		return true;
+	__u32 mask = bits >= 32 ? 0xffffffff : bpf_htonl(0xffffffff << (32 - bits));
+	return ((rule_word ^ word) & mask) == 0;
+}
+
+static __always_inline bool rule_matches(const struct connect_rule *rule,
+					 const struct destination *dst)
+{
+	if (rule->family != dst->family)
+		return false;
+	if (rule->protocol && rule->protocol != dst->protocol)
+		return false;
+	if (dst->port < rule->port_first || dst->port > rule->port_last)
+		return false;
+	int bits = rule->prefix_len;
+	return word_matches(rule->addr[0], dst->addr[0], bits) &&
+	       word_matches(rule->addr[1], dst->addr[1], bits - 32) &&
+	       word_matches(rule->addr[2], dst->addr[2], bits - 64) &&
+	       word_matches(rule->addr[3], dst->addr[3], bits - 96);
+}
+
+static __always_inline void count_hit(__u32 rule_id)
+{
+	__u64 *hits = bpf_map_lookup_elem(&connect_hits, &rule_id);
+	if (!hits) {
+		__u64 zero = 0;
+		bpf_map_update_elem(&connect_hits, &rule_id, &zero, BPF_NOEXIST);
+		hits = bpf_map_lookup_elem(&connect_hits, &rule_id);
+		if (!hits)
+			return;
+	}
+	__sync_fetch_and_add(hits, 1);
+}
+
+static __always_inline void report(const struct connect_rule *rule, const struct destination *dst)
+{
+	struct connect_event *event = bpf_ringbuf_reserve(&connect_reports, sizeof(*event), 0);
+	if (!event) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&lost_reports, &zero);
+		if (lost)
+			__sync_fetch_and_add(lost, 1);
+		return;
+	}
+	event->cgroup_id = bpf_get_current_cgroup_id();
+	event->addr[0] = dst->addr[0];
+	event->addr[1] = dst->addr[1];
+	event->addr[2] = dst->addr[2];
+	event->addr[3] = dst->addr[3];
+	event->tgid = bpf_get_current_pid_tgid() >> 32;
+	event->uid = (__u32)bpf_get_current_uid_gid();
+	event->rule_id = rule->rule_id;
+	event->port = dst->port;
+	event->family = dst->family;
+	event->protocol = dst->protocol;
+	event->action = rule->action;
+	event->pad[0] = event->pad[1] = event->pad[2] = 0;
+	bpf_get_current_comm(event->comm, sizeof(event->comm));
+	bpf_ringbuf_submit(event, 0);
+}
+
+/* Returns 1 to let the connect proceed, 0 to refuse it. */
+static __always_inline int decide(const struct destination *dst)
+{
+	__u32 zero = 0;
+	struct connect_config *config = bpf_map_lookup_elem(&connect_config, &zero);
+	if (!config)
+		return 1;
+	__u32 active = config->active & 1;
+	__u32 count = config->count[active];
+
+	for (__u32 idx = 0; idx < MAX_CONNECT_RULES; idx++) {
+		if (idx >= count)
+			break;
+		__u32 slot = active * MAX_CONNECT_RULES + idx;
+		struct connect_rule *rule = bpf_map_lookup_elem(&connect_rules, &slot);
+		if (!rule)
+			break;
+		if (!rule_matches(rule, dst))
+			continue;
+		if (rule->action == CONNECT_ALLOW)
+			return 1;
+		count_hit(rule->rule_id);
+		report(rule, dst);
+		if (rule->action == CONNECT_BLOCK)
+			return 0;
+	}
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int refuse_connect4(struct bpf_sock_addr *ctx)
+{
+	struct destination dst = {};
+	dst.family = 4;
+	dst.addr[0] = ctx->user_ip4;
+	dst.port = bpf_ntohs((__u16)ctx->user_port);
+	dst.protocol = (__u8)ctx->protocol;
+	return decide(&dst);
+}
+
+SEC("cgroup/connect6")
+int refuse_connect6(struct bpf_sock_addr *ctx)
+{
+	struct destination dst = {};
+	dst.port = bpf_ntohs((__u16)ctx->user_port);
+	dst.protocol = (__u8)ctx->protocol;
+	__u32 word0 = ctx->user_ip6[0];
+	__u32 word1 = ctx->user_ip6[1];
+	__u32 word2 = ctx->user_ip6[2];
+	__u32 word3 = ctx->user_ip6[3];
+	/* A v4-mapped address (::ffff:a.b.c.d) on a dual-stack socket reaches an IPv4 peer, so
+	 * IPv4 rules decide it. */
+	if (word0 == 0 && word1 == 0 && word2 == bpf_htonl(0x0000ffff)) {
+		dst.family = 4;
+		dst.addr[0] = word3;
+	} else {
+		dst.family = 6;
+		dst.addr[0] = word0;
+		dst.addr[1] = word1;
+		dst.addr[2] = word2;
+		dst.addr[3] = word3;
+	}
+	return decide(&dst);
+}

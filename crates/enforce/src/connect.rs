@@ -1,0 +1,213 @@
+//! Refuse connects from a cgroup2 subtree: `cgroup/connect4` and `cgroup/connect6` programs
+//! with a live-updated rule table.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use libbpf_rs::{Link, MapCore, MapFlags, Object};
+use palisade_firewall::{Protocol, RuleAction};
+
+use crate::bpf::{self, Record, Reports};
+use crate::error::{Error, ErrorKind};
+use crate::rule::{NetRule, protocol_from_number, protocol_number};
+
+/// The most rules one [`ConnectFilter`] holds (each port range counts as one rule).
+pub const MAX_CONNECT_RULES: usize = 256;
+
+const RULES_MAP: &str = "connect_rules";
+const CONFIG_MAP: &str = "connect_config";
+const HITS_MAP: &str = "connect_hits";
+const REPORTS_MAP: &str = "connect_reports";
+const CONNECT_EVENT_SIZE: usize = 64;
+
+/// Connect programs attached to one cgroup2 directory; they apply to every process in it
+/// and its descendants. Dropping the filter detaches them.
+pub struct ConnectFilter {
+    // Field order is drop order: stop reading, detach, unload.
+    reports: Reports<ConnectReport>,
+    _links: [Link; 2],
+    object: Object,
+    cgroup: PathBuf,
+    /// The half of the double-buffered rule table the programs read; the lock serialises
+    /// rule updates.
+    active_half: Mutex<u32>,
+}
+
+/// A connect an `Alert` or `Block` rule matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectReport {
+    /// The connecting process (thread group id).
+    pub pid: u32,
+    /// Its uid.
+    pub uid: u32,
+    /// Its command name.
+    pub comm: String,
+    /// Its cgroup2 id.
+    pub cgroup_id: u64,
+    /// The destination address (a v4-mapped IPv6 destination is reported as IPv4).
+    pub remote: IpAddr,
+    /// The destination port.
+    pub port: u16,
+    /// The protocol, if TCP, UDP or SCTP.
+    pub protocol: Option<Protocol>,
+    /// The id of the matching rule.
+    pub rule_id: u32,
+    /// `Alert` (the connect went on) or `Block` (it failed with `EPERM`).
+    pub action: RuleAction,
+}
+
+impl ConnectFilter {
+    /// Loads the programs and attaches them to the cgroup2 directory `cgroup` (for example
+    /// `/sys/fs/cgroup/unified/palisade/pod-x`). No rule is set, so every connect passes.
+    pub fn attach(cgroup: &Path) -> Result<ConnectFilter, Error> {
+        let cgroup_dir = File::open(cgroup)
+            .map_err(|error| Error::io("opening cgroup2 directory", cgroup.display(), error))?;
+        let object = bpf::load_object("connect", bpf::CONNECT_OBJECT)?;
+        let attach = |program_name: &'static str| -> Result<Link, Error> {
+            object
+                .progs_mut()
+                .find(|program| program.name() == program_name)
+                .ok_or_else(|| Error::new(ErrorKind::System, "finding program", program_name))?
+                .attach_cgroup(cgroup_dir.as_raw_fd())
+                .map_err(|error| {
+                    Error::bpf("attaching connect program to", cgroup.display(), error)
+                })
+        };
+        let links = [attach("refuse_connect4")?, attach("refuse_connect6")?];
+        let reports = Reports::new(&object, REPORTS_MAP, decode_report)?;
+        Ok(ConnectFilter {
+            reports,
+            _links: links,
+            object,
+            cgroup: cgroup.to_path_buf(),
+            active_half: Mutex::new(0),
+        })
+    }
+
+    /// Replaces the rule list. The new list is written beside the one in force and switched
+    /// to in one map update, so a connect sees either the old list or the new one; the
+    /// programs stay attached and no connect is let through unchecked meanwhile.
+    pub fn set_rules(&self, rules: &[NetRule]) -> Result<(), Error> {
+        if rules.len() > MAX_CONNECT_RULES {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "setting connect rules (at most 256) for",
+                format!("{} ({} rules)", self.cgroup.display(), rules.len()),
+            ));
+        }
+        let mut active_half = self
+            .active_half
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let next_half = 1 - *active_half;
+        let rule_table = bpf::map(&self.object, RULES_MAP)?;
+        for (rule_idx, rule) in rules.iter().enumerate() {
+            let slot = next_half * MAX_CONNECT_RULES as u32 + rule_idx as u32;
+            rule_table
+                .update(&slot.to_ne_bytes(), &encode_rule(rule), MapFlags::ANY)
+                .map_err(|error| Error::bpf("writing connect rule", rule.id, error))?;
+        }
+        let config = bpf::map(&self.object, CONFIG_MAP)?;
+        let mut counts = [0u32; 2];
+        if let Some(current) = config
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|error| Error::bpf("reading", CONFIG_MAP, error))?
+        {
+            let record = Record(&current);
+            counts = [record.u32(4), record.u32(8)];
+        }
+        counts[next_half as usize] = rules.len() as u32;
+        let mut value = [0u8; 12];
+        value[..4].copy_from_slice(&next_half.to_ne_bytes());
+        value[4..8].copy_from_slice(&counts[0].to_ne_bytes());
+        value[8..].copy_from_slice(&counts[1].to_ne_bytes());
+        config
+            .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
+            .map_err(|error| Error::bpf("switching to the new rules in", CONFIG_MAP, error))?;
+        *active_half = next_half;
+        Ok(())
+    }
+
+    /// How many connects rule `rule_id` matched as `Alert` or `Block` (the attempts count).
+    pub fn hits(&self, rule_id: u32) -> Result<u64, Error> {
+        let hits = bpf::map(&self.object, HITS_MAP)?
+            .lookup(&rule_id.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|error| Error::bpf("reading hits of rule", rule_id, error))?;
+        Ok(hits.map(|bytes| Record(&bytes).u64(0)).unwrap_or(0))
+    }
+
+    /// Waits up to `timeout` for reports, then returns every report since the last call.
+    pub fn poll_reports(&self, timeout: Duration) -> Result<Vec<ConnectReport>, Error> {
+        self.reports.poll(timeout)
+    }
+
+    /// Reports lost because the ring buffer was full (their hits were still counted).
+    pub fn lost_reports(&self) -> Result<u64, Error> {
+        bpf::read_counter(&self.object, "lost_reports")
+    }
+
+    /// The cgroup2 directory the programs are attached to.
+    pub fn cgroup(&self) -> &Path {
+        &self.cgroup
+    }
+}
+
+/// Encodes a `struct connect_rule` (see `bpf/enforce.h`).
+fn encode_rule(rule: &NetRule) -> [u8; 28] {
+    let mut bytes = [0u8; 28];
+    let family = match rule.remote.network() {
+        IpAddr::V4(v4) => {
+            bytes[..4].copy_from_slice(&v4.octets());
+            4
+        }
+        IpAddr::V6(v6) => {
+            bytes[..16].copy_from_slice(&v6.octets());
+            6
+        }
+    };
+    bytes[16..20].copy_from_slice(&rule.id.to_ne_bytes());
+    bytes[20..22].copy_from_slice(&rule.ports.0.to_ne_bytes());
+    bytes[22..24].copy_from_slice(&rule.ports.1.to_ne_bytes());
+    bytes[24] = family;
+    bytes[25] = rule.remote.prefix();
+    bytes[26] = rule.protocol.map(protocol_number).unwrap_or(0);
+    bytes[27] = match rule.action {
+        RuleAction::Allow => 1,
+        RuleAction::Alert => 2,
+        RuleAction::Block => 3,
+    };
+    bytes
+}
+
+/// Decodes a `struct connect_event` (see `bpf/enforce.h`).
+fn decode_report(bytes: &[u8]) -> Option<ConnectReport> {
+    if bytes.len() != CONNECT_EVENT_SIZE {
+        return None;
+    }
+    let record = Record(bytes);
+    let address = record.bytes(8, 16);
+    let remote = match record.bytes(38, 1)[0] {
+        4 => IpAddr::V4(Ipv4Addr::new(
+            address[0], address[1], address[2], address[3],
+        )),
+        _ => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(address).ok()?)),
+    };
+    Some(ConnectReport {
+        cgroup_id: record.u64(0),
+        remote,
+        pid: record.u32(24),
+        uid: record.u32(28),
+        rule_id: record.u32(32),
+        port: record.u16(36),
+        protocol: protocol_from_number(record.bytes(39, 1)[0]),
+        action: match record.bytes(40, 1)[0] {
+            3 => RuleAction::Block,
+            _ => RuleAction::Alert,
+        },
+        comm: bpf::c_string(record.bytes(44, 16)),
+    })
+}

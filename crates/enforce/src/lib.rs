@@ -1,0 +1,57 @@
+//! Palisade's enforcement primitives and the firewall's enforcement backends.
+//!
+//! # What it provides
+//!
+//! - [`ExecKiller`]: an eBPF program on `tp_btf/sched_process_exec` sends `SIGKILL` to every
+//!   process that executes a denied [`Binary`] (device + inode) before it runs one
+//!   instruction, and reports each [`Kill`] through a ring buffer.
+//! - [`ExecDenier`]: fanotify `FAN_OPEN_EXEC_PERM` events on a mount or file system; a denied
+//!   binary's `execve` fails with `EPERM`. The module documents its bounded response path
+//!   and its fail-open policy.
+//! - [`ConnectFilter`]: `cgroup/connect4` and `cgroup/connect6` programs on a cgroup2
+//!   directory with an ordered list of [`NetRule`]s (prefix, port range, protocol; allow,
+//!   alert or block), replaced live through maps; block makes `connect()` fail with
+//!   `EPERM`, alert lets it pass, counts it and reports a [`ConnectReport`].
+//! - [`Capabilities`]: which of these the running kernel accepts, and whether BPF-LSM is
+//!   available (it is reported, never assumed).
+//!
+//! # Design: embedded objects, layouts by offset
+//!
+//! The C programs in `src/bpf/` are compiled by clang at build time (CO-RE, against a
+//! `vmlinux.h` generated from the build machine's BTF) and embedded in the library, so a
+//! `palisade` binary carries its programs and needs no files at run time. Records and map
+//! keys cross the boundary as fixed-width fields at documented offsets (`bpf/enforce.h`
+//! pins their sizes with `_Static_assert`, the loaders check them), rather than as
+//! `repr(C)` mirrors of C structs that could drift silently.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use palisade_enforce::{Binary, ExecKiller};
+//!
+//! let killer = ExecKiller::load()?;
+//! killer.deny(Binary::path("/usr/local/bin/xmrig"))?;
+//! for kill in killer.poll_kills(Duration::from_secs(1))? {
+//!     println!("killed {} ({}) running {}", kill.pid, kill.comm, kill.filename);
+//! }
+//! # Ok::<(), palisade_enforce::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod binary;
+mod bpf;
+mod capability;
+mod connect;
+mod error;
+mod exec_kill;
+mod fanotify;
+mod rule;
+
+pub use crate::binary::{Binary, BinaryId};
+pub use crate::capability::{Capabilities, Support};
+pub use crate::connect::{ConnectFilter, ConnectReport, MAX_CONNECT_RULES};
+pub use crate::error::{Error, ErrorKind};
+pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};
+pub use crate::fanotify::{ExecDenial, ExecDenier, MarkScope, ResponseStats};
+pub use crate::rule::{NetRule, deciding_rule};

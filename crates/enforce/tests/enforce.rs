@@ -1,0 +1,301 @@
+//! Enforcement primitives against the real kernel, as root: every test cleans up what it
+//! creates through guards whose `Drop` runs also when an assertion fails.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use palisade_enforce::{
+    Binary, Capabilities, ConnectFilter, ExecDenier, ExecKiller, MarkScope, NetRule,
+};
+use palisade_firewall::{Protocol, RuleAction};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"))
+    })
+}
+
+/// Copies an executable into `dir` under `name`.
+fn copy_executable(from: &str, dir: &Path, name: &str) -> std::path::PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(from, &to).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    to
+}
+
+#[test]
+fn kill_at_exec_kills_the_denied_copy_and_not_the_original() {
+    if !palisade_testdata::capability("root (eBPF)", is_root()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let denied_copy = copy_executable("/bin/true", dir.path(), "denied-true");
+    let other_copy = copy_executable("/bin/true", dir.path(), "other-true");
+    let killer = ExecKiller::load().unwrap();
+    let binary_id = killer.deny(Binary::path(&denied_copy)).unwrap();
+
+    let status = Command::new(&denied_copy).status().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "denied copy: {status:?}"
+    );
+    assert!(Command::new(&other_copy).status().unwrap().success());
+    assert!(Command::new("/bin/true").status().unwrap().success());
+
+    let kills = killer.poll_kills(Duration::from_secs(2)).unwrap();
+    assert_eq!(kills.len(), 1, "{kills:?}");
+    assert_eq!(kills[0].binary, binary_id);
+    assert!(kills[0].signal_sent);
+    assert_eq!(kills[0].comm, "denied-true");
+    assert_eq!(kills[0].filename, denied_copy.to_str().unwrap());
+
+    assert!(killer.allow(Binary::path(&denied_copy)).unwrap());
+    assert!(Command::new(&denied_copy).status().unwrap().success());
+    assert_eq!(killer.lost_reports().unwrap(), 0);
+}
+
+/// A tmpfs mounted on a temporary directory, unmounted (lazily) on drop.
+struct TmpfsMount {
+    dir: tempfile::TempDir,
+}
+
+impl TmpfsMount {
+    fn new() -> TmpfsMount {
+        let dir = tempfile::tempdir().unwrap();
+        let target = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let mounted = unsafe {
+            libc::mount(
+                c"palisade-test".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"size=16m".as_ptr().cast(),
+            )
+        };
+        assert_eq!(
+            mounted,
+            0,
+            "mount tmpfs: {}",
+            std::io::Error::last_os_error()
+        );
+        TmpfsMount { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.dir.path().to_str().unwrap()).unwrap();
+        // SAFETY: NUL-terminated path.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn fanotify_denies_exec_with_eperm_on_the_watched_mount_only() {
+    if !palisade_testdata::capability("root (fanotify)", is_root()) {
+        return;
+    }
+    let mount = TmpfsMount::new();
+    let denied_copy = copy_executable("/bin/true", mount.path(), "denied-true");
+    let other_copy = copy_executable("/bin/true", mount.path(), "other-true");
+    let denier = ExecDenier::watch(mount.path(), MarkScope::Mount).unwrap();
+    let binary_id = denier.deny(Binary::path(&denied_copy)).unwrap();
+
+    let error = Command::new(&denied_copy).status().unwrap_err();
+    assert_eq!(error.raw_os_error(), Some(libc::EPERM), "{error}");
+    assert!(Command::new(&other_copy).status().unwrap().success());
+
+    let denials = denier.take_denials();
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(denials[0].binary, binary_id);
+    assert_eq!(denials[0].path.as_deref(), Some(denied_copy.as_path()));
+    let stats = denier.stats();
+    assert_eq!((stats.answered, stats.denied, stats.failed_open), (2, 1, 0));
+    assert!(stats.slowest < Duration::from_millis(100), "{stats:?}");
+
+    assert!(denier.allow(Binary::path(&denied_copy)).unwrap());
+    assert!(Command::new(&denied_copy).status().unwrap().success());
+
+    // Fail-open: with the group closed, the binary runs again even if re-denied first.
+    denier.deny(Binary::path(&denied_copy)).unwrap();
+    drop(denier);
+    assert!(Command::new(&denied_copy).status().unwrap().success());
+}
+
+const CGROUP2_ROOT: &str = "/sys/fs/cgroup/unified";
+
+/// A cgroup2 directory, removed on drop after moving any process left in it to the root.
+struct TestCgroup {
+    path: std::path::PathBuf,
+}
+
+impl TestCgroup {
+    fn new(name: &str) -> TestCgroup {
+        let path =
+            Path::new(CGROUP2_ROOT).join(format!("palisade-test-{name}-{}", std::process::id()));
+        std::fs::create_dir(&path).unwrap();
+        TestCgroup { path }
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        if let Ok(procs) = std::fs::read_to_string(self.path.join("cgroup.procs")) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(Path::new(CGROUP2_ROOT).join("cgroup.procs"), pid);
+            }
+        }
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.path).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("could not remove {}", self.path.display());
+    }
+}
+
+/// Connects with bash's /dev/tcp from a shell that first moves itself into `cgroup` (when
+/// given); returns the exit status and stderr.
+fn bash_connect(cgroup: Option<&Path>, host: &str, port: u16) -> (bool, String) {
+    let enter = cgroup
+        .map(|cgroup| format!("echo 0 > {}/cgroup.procs && ", cgroup.display()))
+        .unwrap_or_default();
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!("{enter}exec 3<>/dev/tcp/{host}/{port}"))
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A listener that accepts and drops connections in the background.
+fn listener(address: &str) -> u16 {
+    let listener = std::net::TcpListener::bind(address).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    port
+}
+
+fn tcp_rule(id: u32, remote: &str, port: u16, action: RuleAction) -> NetRule {
+    NetRule {
+        id,
+        remote: remote.parse().unwrap(),
+        ports: (port, port),
+        protocol: Some(Protocol::Tcp),
+        action,
+    }
+}
+
+#[test]
+fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("connect");
+    let port_v4 = listener("127.0.0.1:0");
+    let port_v6 = listener("[::1]:0");
+    let filter = ConnectFilter::attach(&cgroup.path).unwrap();
+    assert!(
+        bash_connect(Some(&cgroup.path), "127.0.0.1", port_v4).0,
+        "no rules yet"
+    );
+
+    filter
+        .set_rules(&[
+            tcp_rule(7, "127.0.0.1/32", port_v4, RuleAction::Block),
+            tcp_rule(8, "::1/128", port_v6, RuleAction::Block),
+        ])
+        .unwrap();
+    let (connected, stderr) = bash_connect(Some(&cgroup.path), "127.0.0.1", port_v4);
+    assert!(
+        !connected && stderr.contains("Operation not permitted"),
+        "{stderr}"
+    );
+    let (connected, stderr) = bash_connect(Some(&cgroup.path), "::1", port_v6);
+    assert!(
+        !connected && stderr.contains("Operation not permitted"),
+        "{stderr}"
+    );
+    assert!(
+        bash_connect(None, "127.0.0.1", port_v4).0,
+        "outside the cgroup"
+    );
+    assert!(bash_connect(None, "::1", port_v6).0, "outside the cgroup");
+    assert_eq!((filter.hits(7).unwrap(), filter.hits(8).unwrap()), (1, 1));
+
+    // An allow rule before the block rule lets the same connect through.
+    filter
+        .set_rules(&[
+            tcp_rule(9, "127.0.0.0/8", port_v4, RuleAction::Allow),
+            tcp_rule(7, "127.0.0.1/32", port_v4, RuleAction::Block),
+        ])
+        .unwrap();
+    assert!(bash_connect(Some(&cgroup.path), "127.0.0.1", port_v4).0);
+
+    // Alert mode: the connect passes, and is counted and reported.
+    filter
+        .set_rules(&[tcp_rule(10, "127.0.0.1/32", port_v4, RuleAction::Alert)])
+        .unwrap();
+    for _ in 0..3 {
+        assert!(bash_connect(Some(&cgroup.path), "127.0.0.1", port_v4).0);
+    }
+    assert_eq!(filter.hits(10).unwrap(), 3);
+    let reports = filter.poll_reports(Duration::from_secs(1)).unwrap();
+    let blocked: Vec<_> = reports
+        .iter()
+        .filter(|r| r.action == RuleAction::Block)
+        .collect();
+    let alerted: Vec<_> = reports
+        .iter()
+        .filter(|r| r.action == RuleAction::Alert)
+        .collect();
+    assert_eq!((blocked.len(), alerted.len()), (2, 3), "{reports:?}");
+    assert_eq!(
+        alerted[0].remote,
+        "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(alerted[0].port, port_v4);
+    assert_eq!(alerted[0].protocol, Some(Protocol::Tcp));
+    assert_eq!(alerted[0].comm, "bash");
+    assert_eq!(
+        blocked[1].remote,
+        "::1".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(filter.lost_reports().unwrap(), 0);
+}
+
+#[test]
+fn capabilities_report_what_loads_and_bpf_lsm_honestly() {
+    if !palisade_testdata::capability("root (eBPF)", is_root()) {
+        return;
+    }
+    let capabilities = Capabilities::detect();
+    assert!(capabilities.kill_at_exec.is_available(), "{capabilities:?}");
+    assert!(
+        capabilities.connect_refusal.is_available(),
+        "{capabilities:?}"
+    );
+    // BPF-LSM must be reported exactly as the kernel's LSM list says, never assumed.
+    let bpf_in_lsm_list = capabilities
+        .active_lsms
+        .as_deref()
+        .is_some_and(|list| list.split(',').any(|lsm| lsm == "bpf"));
+    if !bpf_in_lsm_list {
+        assert!(!capabilities.bpf_lsm.is_available(), "{capabilities:?}");
+    }
+}
