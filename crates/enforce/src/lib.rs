@@ -14,6 +14,12 @@
 //!   `EPERM`, alert lets it pass, counts it and reports a [`ConnectReport`].
 //! - [`Capabilities`]: which of these the running kernel accepts, and whether BPF-LSM is
 //!   available (it is reported, never assumed).
+//! - Firewall enforcement: [`workload_rules`] compiles the Palisade tier of a
+//!   `palisade_firewall::State` into ordered [`NetRule`]s for one pod (in [`DefenseMode`]
+//!   `Block` or `Alert`), which go either into a [`ConnectFilter`] on the workload's cgroup
+//!   or into an [`NftFirewall`] (a Palisade-owned nftables table in its network namespace);
+//!   both are replaced live, and [`would_refuse`] lists the connections already open that
+//!   new rules would have refused.
 //!
 //! # Design: embedded objects, layouts by offset
 //!
@@ -46,7 +52,10 @@ mod connect;
 mod error;
 mod exec_kill;
 mod fanotify;
+mod nft;
+mod plan;
 mod rule;
+mod sockets;
 
 pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
@@ -54,4 +63,10 @@ pub use crate::connect::{ConnectFilter, ConnectReport, MAX_CONNECT_RULES};
 pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};
 pub use crate::fanotify::{ExecDenial, ExecDenier, MarkScope, ResponseStats};
+pub use crate::nft::{MAX_NFT_RULES, NFT_TABLE, NftFirewall};
+pub use crate::plan::{DefenseMode, WorkloadRules, workload_rules};
 pub use crate::rule::{NetRule, deciding_rule};
+pub use crate::sockets::{
+    OpenConnection, WouldRefuse, open_tcp_connections_in_netns, open_tcp_connections_of_cgroup,
+    would_refuse,
+};
