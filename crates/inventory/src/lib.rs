@@ -18,6 +18,20 @@
 //! root ([`RootFs::container`], by path or runc/podman id) and the host ([`RootFs::host`]),
 //! with layer index 0 and no digest. [`Target`] wraps either.
 //!
+//! # Listing packages
+//!
+//! [`inventory`] walks a [`Target`] once and runs every cataloger on the files it meets:
+//! dpkg (`status`, distroless `status.d/`), apk, rpm (`rpmdb.sqlite`), Python
+//! (`.dist-info`, `.egg-info`), npm (`node_modules/*/package.json`, `package-lock.json`
+//! v1–v3), `Cargo.lock`, cargo-auditable executables, Go executables (modules and the Go
+//! release as `stdlib`), Java archives (`pom.properties`, `MANIFEST.MF`, nested archives),
+//! Ruby gemspecs, Composer's `installed.json` and .NET `*.deps.json`. Each [`Package`] has
+//! the OSV ecosystem the vulnerability database indexes (`Debian:12` from `os-release`,
+//! `PyPI`, ...), its purl and its [`Location`] (path, layer). Language packages whose metadata
+//! file an OS package owns are not reported twice; packages from files an upper layer
+//! deleted or replaced are not reported at all. A malformed package database is a
+//! [`Warning`], not an error.
+//!
 //! Hostile input never escapes: nothing is written to disk; tar entries with absolute paths,
 //! `..` components, hard links leaving the root, and device files are skipped with a warning;
 //! symlinks are recorded, never followed outside the root; files of a root filesystem are
@@ -70,6 +84,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod catalog;
 mod error;
 mod filesystem;
 mod image;
@@ -80,6 +95,7 @@ mod rootfs;
 mod target;
 mod walk;
 
+pub use crate::catalog::{Cataloger, Distro, Inventory, Location, Package, inventory};
 pub use crate::error::{Error, ErrorKind, Warning};
 pub use crate::filesystem::{Filesystem, Node, NodeKind};
 pub use crate::image::{Image, ImageFormat, Layer};

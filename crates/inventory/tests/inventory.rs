@@ -4,6 +4,7 @@
 mod support;
 
 mod inventory {
+    mod catalog;
     mod hostile;
     mod image;
 }

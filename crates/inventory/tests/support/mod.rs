@@ -1,8 +1,6 @@
 //! Builders for crafted tar layers and images: raw headers, so hostile names that tar
 //! libraries refuse to write can be written.
 
-#![allow(dead_code)]
-
 use std::io::Write;
 use std::path::Path;
 

@@ -1,0 +1,509 @@
+//! Catalogers: the package databases and metadata files of every supported ecosystem, read
+//! during one walk of a [`Target`], and the rules that turn what they found into
+//! [`Package`]s (visibility in the flattened image, distribution release, file ownership).
+
+mod apk;
+mod dotnet;
+mod dpkg;
+mod elf;
+mod fields;
+mod golang;
+mod java;
+mod npm;
+mod os_release;
+mod php;
+mod purl;
+mod python;
+mod rpm;
+mod ruby;
+mod rust;
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::error::{Error, Warning};
+use crate::limits::Limits;
+use crate::path::file_name;
+use crate::target::Target;
+use crate::walk::FileVisit;
+
+pub use crate::catalog::os_release::Distro;
+
+/// Everything installed in a target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    /// The distribution, from `etc/os-release` (or `usr/lib/os-release`).
+    pub distro: Option<Distro>,
+    /// The packages, sorted by ecosystem, name, version and location.
+    pub packages: Vec<Package>,
+    /// Entries skipped and package databases read only partly, with the reason.
+    pub warnings: Vec<Warning>,
+}
+
+/// One installed package.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Package {
+    /// The OSV ecosystem the vulnerability database indexes it under: `Debian:12`,
+    /// `Alpine:v3.19`, `PyPI`, `npm`, `crates.io`, `Go`, `Maven`, `RubyGems`, `Packagist`,
+    /// `NuGet`, ...
+    pub ecosystem: String,
+    /// The name as the ecosystem spells it (`group:artifact` for Maven, `@scope/name` for
+    /// npm, the module path for Go, `stdlib` for the Go standard library).
+    pub name: String,
+    /// The installed version as recorded (with epoch and release for distributions).
+    pub version: String,
+    /// The source package, for distribution packages built from a differently named source.
+    pub source_name: Option<String>,
+    /// The package URL, with the `distro` qualifier for distribution packages.
+    pub purl: String,
+    /// Which cataloger found it.
+    pub cataloger: Cataloger,
+    /// Where it was found.
+    pub location: Location,
+}
+
+/// Where a package was found.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    /// The file (package database, metadata file, lock file or binary), `/`-rooted.
+    pub path: String,
+    /// The layer's position in the image; `None` for root filesystems.
+    pub layer_index: Option<usize>,
+    /// The layer's digest (diff id); `None` for root filesystems.
+    pub layer_digest: Option<String>,
+}
+
+/// The catalogers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cataloger {
+    /// `var/lib/dpkg/status` and distroless `var/lib/dpkg/status.d/*`.
+    Dpkg,
+    /// `lib/apk/db/installed`.
+    Apk,
+    /// The sqlite rpm database (`rpmdb.sqlite`).
+    Rpm,
+    /// Python `*.dist-info/METADATA` and `*.egg-info/PKG-INFO`.
+    Python,
+    /// `node_modules/*/package.json`.
+    NpmPackage,
+    /// `package-lock.json` versions 1 to 3.
+    NpmLock,
+    /// `Cargo.lock`.
+    CargoLock,
+    /// Rust executables built with cargo-auditable (the `.dep-v0` section).
+    CargoAuditable,
+    /// Go executables' build information (modules and the Go version).
+    GoBinary,
+    /// Java archives: `pom.properties`, `MANIFEST.MF`, nested jars.
+    Java,
+    /// Ruby `specifications/*.gemspec`.
+    Gem,
+    /// PHP `vendor/composer/installed.json`.
+    Composer,
+    /// .NET `*.deps.json`.
+    DotNet,
+}
+
+impl Cataloger {
+    /// True for catalogers that read an operating system's package database.
+    pub fn is_os(self) -> bool {
+        matches!(self, Cataloger::Dpkg | Cataloger::Apk | Cataloger::Rpm)
+    }
+
+    /// True for catalogers whose packages are compiled into a binary: an OS package owning
+    /// the binary does not list them, so they are reported even for owned files.
+    fn is_embedded(self) -> bool {
+        matches!(self, Cataloger::GoBinary | Cataloger::CargoAuditable)
+    }
+}
+
+/// A package as a cataloger read it, before the distribution and location are known.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Found {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) source_name: Option<String>,
+    pub(crate) arch: Option<String>,
+    pub(crate) epoch: Option<String>,
+}
+
+/// What one file yielded.
+#[derive(Debug, Default)]
+pub(crate) struct Extracted {
+    pub(crate) packages: Vec<(Cataloger, Found)>,
+    /// Files an OS package database says its packages own (`/`-less paths).
+    pub(crate) owned_files: Vec<String>,
+    pub(crate) distro: Option<Distro>,
+}
+
+impl Extracted {
+    pub(crate) fn packages(cataloger: Cataloger, packages: Vec<Found>) -> Extracted {
+        Extracted {
+            packages: packages
+                .into_iter()
+                .map(|found| (cataloger, found))
+                .collect(),
+            ..Extracted::default()
+        }
+    }
+}
+
+/// Which reader a file needs, decided from its path (and execute bit) alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    OsRelease,
+    DpkgStatus,
+    DpkgFileList,
+    ApkInstalled,
+    RpmSqlite,
+    PythonMetadata,
+    NpmPackage,
+    NpmLock,
+    CargoLock,
+    Executable,
+    JavaArchive,
+    Gemspec,
+    ComposerInstalled,
+    DotNetDeps,
+}
+
+impl Kind {
+    fn is_binary(self) -> bool {
+        matches!(self, Kind::Executable | Kind::JavaArchive | Kind::RpmSqlite)
+    }
+}
+
+/// Executables smaller than this cannot carry Go build information or a dependency list
+/// worth reading (they are scripts and tiny tools).
+const MIN_EXECUTABLE_BYTES: u64 = 16 << 10;
+
+fn classify(path: &str, file: &FileVisit<'_>) -> Option<Kind> {
+    let name = file_name(path);
+    let kind = match path {
+        "etc/os-release" | "usr/lib/os-release" => Kind::OsRelease,
+        "var/lib/dpkg/status" => Kind::DpkgStatus,
+        "lib/apk/db/installed" => Kind::ApkInstalled,
+        "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => Kind::RpmSqlite,
+        _ if path.starts_with("var/lib/dpkg/status.d/") => {
+            if name.ends_with(".md5sums") {
+                Kind::DpkgFileList
+            } else {
+                Kind::DpkgStatus
+            }
+        }
+        _ if path.starts_with("var/lib/dpkg/info/") && name.ends_with(".list") => {
+            Kind::DpkgFileList
+        }
+        _ if path.ends_with(".dist-info/METADATA")
+            || path.ends_with(".egg-info/PKG-INFO")
+            || name.ends_with(".egg-info") =>
+        {
+            Kind::PythonMetadata
+        }
+        _ if name == "package.json" && npm::is_installed_package_json(path) => Kind::NpmPackage,
+        _ if name == "package-lock.json" && !path.contains("node_modules/") => Kind::NpmLock,
+        _ if name == "Cargo.lock" => Kind::CargoLock,
+        _ if java::is_archive_name(name) => Kind::JavaArchive,
+        _ if name.ends_with(".gemspec") && path.contains("specifications/") => Kind::Gemspec,
+        _ if path.ends_with("vendor/composer/installed.json") => Kind::ComposerInstalled,
+        _ if name.ends_with(".deps.json") => Kind::DotNetDeps,
+        _ if file.is_executable() && file.size >= MIN_EXECUTABLE_BYTES => Kind::Executable,
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// A file's yield together with where it came from.
+struct Harvest {
+    path: String,
+    layer_index: usize,
+    layer_digest: Option<String>,
+    extracted: Extracted,
+}
+
+/// Inventories a target: one walk, every cataloger.
+///
+/// Packages from files an upper layer replaced or deleted are dropped; distribution packages
+/// get the release from `os-release`; language packages whose metadata file an OS package
+/// owns are dropped, since the OS package reports them (binaries' embedded Go modules and
+/// Rust crates are kept: the OS package does not name them).
+pub fn inventory(target: &Target, limits: &Limits) -> Result<Inventory, Error> {
+    let mut harvests: Vec<Harvest> = Vec::new();
+    let mut warnings: Vec<Warning> = Vec::new();
+    let mut buffer: Vec<u8> = Vec::new();
+    let walk = target.for_each_file(limits, |file| {
+        let Some(kind) = classify(file.path, file) else {
+            return Ok(());
+        };
+        let (path, layer_index, layer_digest) = (file.path, file.layer_index, file.layer_digest);
+        let location = || match layer_digest {
+            Some(digest) => format!("layer {layer_index} ({digest}): {path}"),
+            None => format!("/{path}"),
+        };
+        let limit = if kind.is_binary() {
+            limits.max_binary_bytes
+        } else {
+            limits.max_metadata_bytes
+        };
+        if file.size > limit {
+            warnings.push(Warning {
+                location: location(),
+                reason: format!("{} bytes, over the cataloger limit of {limit}", file.size),
+            });
+            return Ok(());
+        }
+        buffer.clear();
+        if kind == Kind::Executable {
+            // Most executables are neither Go nor Rust: look at the magic before reading.
+            let mut magic = [0u8; 4];
+            if file.read(&mut magic)? < 4 || magic != *b"\x7fELF" {
+                return Ok(());
+            }
+            buffer.extend_from_slice(&magic);
+        }
+        Read::by_ref(file).take(limit).read_to_end(&mut buffer)?;
+        match extract(kind, path, &buffer, limits) {
+            Ok(extracted) => harvests.push(Harvest {
+                path: path.to_owned(),
+                layer_index,
+                layer_digest: layer_digest.map(str::to_owned),
+                extracted,
+            }),
+            Err(reason) => warnings.push(Warning {
+                location: location(),
+                reason,
+            }),
+        }
+        Ok(())
+    })?;
+    let filesystem = &walk.filesystem;
+    harvests.retain(|harvest| filesystem.is_visible(&harvest.path, harvest.layer_index));
+
+    let os_release_path = ["etc/os-release", "usr/lib/os-release"]
+        .into_iter()
+        .filter_map(|path| filesystem.resolve(path))
+        .next();
+    let distro = harvests
+        .iter()
+        .filter(|harvest| Some(&harvest.path) == os_release_path.as_ref())
+        .find_map(|harvest| harvest.extracted.distro.clone());
+
+    let mut owned: HashSet<String> = HashSet::new();
+    for harvest in &harvests {
+        for path in &harvest.extracted.owned_files {
+            let path = path.trim_start_matches('/');
+            // Packages name files by their path before usrmerge-style symlinks
+            // (`/lib/x` for `/usr/lib/x`); the metadata is found by its real path.
+            if let Some(resolved) = filesystem.resolve(path) {
+                owned.insert(resolved);
+            }
+            owned.insert(path.to_owned());
+        }
+    }
+
+    let mut packages = Vec::new();
+    for harvest in harvests {
+        let location = Location {
+            path: format!("/{}", harvest.path),
+            layer_index: harvest.layer_digest.as_ref().map(|_| harvest.layer_index),
+            layer_digest: harvest.layer_digest.clone(),
+        };
+        for (cataloger, found) in harvest.extracted.packages {
+            if !cataloger.is_os() && !cataloger.is_embedded() && owned.contains(&harvest.path) {
+                continue;
+            }
+            packages.push(package(cataloger, found, distro.as_ref(), location.clone()));
+        }
+    }
+    packages.sort();
+    packages.dedup();
+    warnings.extend(walk.warnings);
+    Ok(Inventory {
+        distro,
+        packages,
+        warnings,
+    })
+}
+
+fn extract(kind: Kind, path: &str, bytes: &[u8], limits: &Limits) -> Result<Extracted, String> {
+    let text = || std::str::from_utf8(bytes).map_err(|error| format!("not UTF-8 text ({error})"));
+    match kind {
+        Kind::OsRelease => Ok(Extracted {
+            distro: Some(os_release::parse(&String::from_utf8_lossy(bytes))),
+            ..Extracted::default()
+        }),
+        Kind::DpkgStatus => Ok(dpkg::parse_status(&String::from_utf8_lossy(bytes))),
+        Kind::DpkgFileList => Ok(dpkg::parse_file_list(&String::from_utf8_lossy(bytes))),
+        Kind::ApkInstalled => Ok(apk::parse_installed(&String::from_utf8_lossy(bytes))),
+        Kind::RpmSqlite => rpm::parse_sqlite(bytes),
+        Kind::PythonMetadata => python::parse_metadata(&String::from_utf8_lossy(bytes)),
+        Kind::NpmPackage => npm::parse_package_json(bytes),
+        Kind::NpmLock => npm::parse_lock(bytes),
+        Kind::CargoLock => rust::parse_cargo_lock(text()?),
+        Kind::Executable => Ok(executable(bytes)),
+        Kind::JavaArchive => java::parse_archive(bytes, file_name(path), limits),
+        Kind::Gemspec => ruby::parse_gemspec(&String::from_utf8_lossy(bytes), file_name(path)),
+        Kind::ComposerInstalled => php::parse_installed(bytes),
+        Kind::DotNetDeps => dotnet::parse_deps(bytes),
+    }
+}
+
+/// Go build information or a cargo-auditable dependency list, if the ELF file has either.
+fn executable(bytes: &[u8]) -> Extracted {
+    let Some(elf) = elf::Elf::parse(bytes) else {
+        return Extracted::default();
+    };
+    if let Some(packages) = golang::parse_build_info(&elf, bytes) {
+        return Extracted::packages(Cataloger::GoBinary, packages);
+    }
+    if let Some(packages) = rust::parse_auditable(&elf) {
+        return Extracted::packages(Cataloger::CargoAuditable, packages);
+    }
+    Extracted::default()
+}
+
+fn package(
+    cataloger: Cataloger,
+    found: Found,
+    distro: Option<&Distro>,
+    location: Location,
+) -> Package {
+    // A distribution's release applies only to packages of its own package format.
+    let distro = distro.filter(|distro| distro.package_format() == Some(cataloger));
+    let distro_qualifier = distro.map(Distro::purl_qualifier).unwrap_or_default();
+    let distro_namespace = distro.map(|distro| distro.id.as_str());
+    let arch = found.arch.as_deref().unwrap_or_default();
+    let (ecosystem, purl) = match cataloger {
+        Cataloger::Dpkg => (
+            distro
+                .and_then(Distro::ecosystem)
+                .unwrap_or_else(|| "Debian".to_owned()),
+            purl::purl(
+                "deb",
+                Some(distro_namespace.unwrap_or("debian")),
+                &found.name,
+                &found.version,
+                &[
+                    ("arch", arch),
+                    ("distro", &distro_qualifier),
+                    ("upstream", found.source_name.as_deref().unwrap_or_default()),
+                ],
+            ),
+        ),
+        Cataloger::Apk => (
+            distro
+                .and_then(Distro::ecosystem)
+                .unwrap_or_else(|| "Alpine".to_owned()),
+            purl::purl(
+                "apk",
+                Some(distro_namespace.unwrap_or("alpine")),
+                &found.name,
+                &found.version,
+                &[
+                    ("arch", arch),
+                    ("distro", &distro_qualifier),
+                    ("upstream", found.source_name.as_deref().unwrap_or_default()),
+                ],
+            ),
+        ),
+        Cataloger::Rpm => (
+            distro
+                .and_then(Distro::ecosystem)
+                .unwrap_or_else(|| "Red Hat".to_owned()),
+            purl::purl(
+                "rpm",
+                Some(distro_namespace.unwrap_or("redhat")),
+                &found.name,
+                found
+                    .version
+                    .split_once(':')
+                    .map_or(found.version.as_str(), |(_, version)| version),
+                &[
+                    ("arch", arch),
+                    ("distro", &distro_qualifier),
+                    ("epoch", found.epoch.as_deref().unwrap_or_default()),
+                    ("upstream", found.source_name.as_deref().unwrap_or_default()),
+                ],
+            ),
+        ),
+        Cataloger::Python => (
+            "PyPI".to_owned(),
+            purl::purl(
+                "pypi",
+                None,
+                &python::purl_name(&found.name),
+                &found.version,
+                &[],
+            ),
+        ),
+        Cataloger::NpmPackage | Cataloger::NpmLock => {
+            let (scope, name) = match found.name.split_once('/') {
+                Some((scope, name)) if scope.starts_with('@') => (Some(scope), name),
+                _ => (None, found.name.as_str()),
+            };
+            (
+                "npm".to_owned(),
+                purl::purl("npm", scope, name, &found.version, &[]),
+            )
+        }
+        Cataloger::CargoLock | Cataloger::CargoAuditable => (
+            "crates.io".to_owned(),
+            purl::purl("cargo", None, &found.name, &found.version, &[]),
+        ),
+        Cataloger::GoBinary => {
+            let lowered = found.name.to_ascii_lowercase();
+            let (namespace, name) = match lowered.rsplit_once('/') {
+                Some((namespace, name)) => (Some(namespace), name),
+                None => (None, lowered.as_str()),
+            };
+            (
+                "Go".to_owned(),
+                purl::purl("golang", namespace, name, &found.version, &[]),
+            )
+        }
+        Cataloger::Java => {
+            let (group, artifact) = found
+                .name
+                .split_once(':')
+                .map_or((None, found.name.as_str()), |(group, artifact)| {
+                    (Some(group), artifact)
+                });
+            (
+                "Maven".to_owned(),
+                purl::purl("maven", group, artifact, &found.version, &[]),
+            )
+        }
+        Cataloger::Gem => (
+            "RubyGems".to_owned(),
+            purl::purl("gem", None, &found.name, &found.version, &[]),
+        ),
+        Cataloger::Composer => {
+            let (vendor, name) = found
+                .name
+                .split_once('/')
+                .map_or((None, found.name.as_str()), |(vendor, name)| {
+                    (Some(vendor), name)
+                });
+            (
+                "Packagist".to_owned(),
+                purl::purl("composer", vendor, name, &found.version, &[]),
+            )
+        }
+        Cataloger::DotNet => (
+            "NuGet".to_owned(),
+            purl::purl("nuget", None, &found.name, &found.version, &[]),
+        ),
+    };
+    Package {
+        ecosystem,
+        name: found.name,
+        version: found.version,
+        source_name: found.source_name,
+        purl,
+        cataloger,
+        location,
+    }
+}

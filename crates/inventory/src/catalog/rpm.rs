@@ -1,0 +1,205 @@
+//! rpm: the sqlite database (`rpmdb.sqlite`, RHEL 9, Fedora 33+), whose `Packages` table
+//! holds one rpm header blob per package; the blob is parsed here.
+
+use crate::catalog::{Cataloger, Extracted, Found};
+
+const TAG_NAME: u32 = 1000;
+const TAG_VERSION: u32 = 1001;
+const TAG_RELEASE: u32 = 1002;
+const TAG_EPOCH: u32 = 1003;
+const TAG_ARCH: u32 = 1022;
+const TAG_SOURCERPM: u32 = 1044;
+const TAG_DIRINDEXES: u32 = 1116;
+const TAG_BASENAMES: u32 = 1117;
+const TAG_DIRNAMES: u32 = 1118;
+
+const TYPE_INT32: u32 = 4;
+const TYPE_STRING: u32 = 6;
+const TYPE_STRING_ARRAY: u32 = 8;
+const TYPE_I18NSTRING: u32 = 9;
+
+/// Index entries one header may declare; rpm itself allows 0xffff.
+const MAX_HEADER_ENTRIES: usize = 0xffff;
+
+/// Packages and owned files of an sqlite rpm database. SQLite needs a file, so the bytes
+/// are copied to a private temporary file that is removed when this returns.
+pub(crate) fn parse_sqlite(bytes: &[u8]) -> Result<Extracted, String> {
+    let temp = tempfile::NamedTempFile::new()
+        .map_err(|error| format!("cannot create a temporary copy ({error})"))?;
+    std::fs::write(temp.path(), bytes)
+        .map_err(|error| format!("cannot write a temporary copy ({error})"))?;
+    let connection = rusqlite::Connection::open_with_flags(
+        temp.path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(|error| format!("not an sqlite database ({error})"))?;
+    let mut statement = connection
+        .prepare("SELECT blob FROM Packages")
+        .map_err(|error| format!("no Packages table ({error})"))?;
+    let blobs = statement
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .map_err(|error| format!("cannot read Packages ({error})"))?;
+    let mut extracted = Extracted::packages(Cataloger::Rpm, Vec::new());
+    for blob in blobs {
+        let blob = blob.map_err(|error| format!("cannot read a package ({error})"))?;
+        let Some(header) = parse_header(&blob) else {
+            continue;
+        };
+        if header.found.name == "gpg-pubkey" {
+            continue;
+        }
+        extracted.owned_files.extend(header.files);
+        extracted.packages.push((Cataloger::Rpm, header.found));
+    }
+    Ok(extracted)
+}
+
+struct Header {
+    found: Found,
+    files: Vec<String>,
+}
+
+/// Parses an rpm header blob: entry count and data length (big-endian), the index entries
+/// (tag, type, offset, count), then the data store. `None` when malformed.
+fn parse_header(blob: &[u8]) -> Option<Header> {
+    let be32 = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(blob.get(at..at + 4)?.try_into().ok()?))
+    };
+    let n_entries = usize::try_from(be32(0)?).ok()?;
+    let data_length = usize::try_from(be32(4)?).ok()?;
+    if n_entries > MAX_HEADER_ENTRIES {
+        return None;
+    }
+    let data_start = 8 + n_entries * 16;
+    let data = blob.get(data_start..data_start.checked_add(data_length)?)?;
+    let mut entries = Vec::with_capacity(n_entries);
+    for index in 0..n_entries {
+        let base = 8 + index * 16;
+        entries.push((
+            be32(base)?,
+            be32(base + 4)?,
+            usize::try_from(be32(base + 8)?).ok()?,
+            usize::try_from(be32(base + 12)?).ok()?,
+        ));
+    }
+    let entry = |tag: u32| entries.iter().find(|entry| entry.0 == tag);
+    let strings = |tag: u32| -> Vec<String> {
+        let Some(&(_, kind, offset, count)) = entry(tag) else {
+            return Vec::new();
+        };
+        if !matches!(kind, TYPE_STRING | TYPE_STRING_ARRAY | TYPE_I18NSTRING) {
+            return Vec::new();
+        }
+        let mut strings = Vec::new();
+        let mut rest = data.get(offset..).unwrap_or_default();
+        for _ in 0..count.min(rest.len()) {
+            let Some(end) = memchr::memchr(0, rest) else {
+                break;
+            };
+            strings.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+            rest = &rest[end + 1..];
+        }
+        strings
+    };
+    let int32s = |tag: u32| -> Vec<u32> {
+        let Some(&(_, TYPE_INT32, offset, count)) = entry(tag) else {
+            return Vec::new();
+        };
+        (0..count)
+            .map_while(|index| {
+                let at = offset.checked_add(index.checked_mul(4)?)?;
+                Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+            })
+            .collect()
+    };
+    let first = |tag: u32| strings(tag).into_iter().next();
+    let name = first(TAG_NAME)?;
+    let version = first(TAG_VERSION)?;
+    let release = first(TAG_RELEASE)?;
+    let epoch = int32s(TAG_EPOCH).first().copied();
+    let full_version = match epoch {
+        Some(epoch) if epoch > 0 => format!("{epoch}:{version}-{release}"),
+        _ => format!("{version}-{release}"),
+    };
+    let source_name = first(TAG_SOURCERPM).and_then(|source_rpm| {
+        // `openssl-3.0.7-24.el9.src.rpm` → `openssl`.
+        let stem = source_rpm.strip_suffix(".src.rpm")?;
+        let (rest, _release) = stem.rsplit_once('-')?;
+        let (source, _version) = rest.rsplit_once('-')?;
+        (source != name).then(|| source.to_owned())
+    });
+    let dir_names = strings(TAG_DIRNAMES);
+    let files = strings(TAG_BASENAMES)
+        .into_iter()
+        .zip(int32s(TAG_DIRINDEXES))
+        .filter_map(|(base, dir_index)| {
+            let dir = dir_names.get(usize::try_from(dir_index).ok()?)?;
+            Some(format!("{dir}{base}").trim_start_matches('/').to_owned())
+        })
+        .collect();
+    Some(Header {
+        found: Found {
+            name,
+            version: full_version,
+            source_name,
+            arch: first(TAG_ARCH),
+            epoch: epoch
+                .filter(|epoch| *epoch > 0)
+                .map(|epoch| epoch.to_string()),
+        },
+        files,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::parse_header;
+
+    /// Builds a header blob from `(tag, type, data)` entries (for tests).
+    pub(crate) fn header_blob(entries: &[(u32, u32, Vec<u8>, u32)]) -> Vec<u8> {
+        let mut index = Vec::new();
+        let mut data = Vec::new();
+        for (tag, kind, bytes, count) in entries {
+            index.extend_from_slice(&tag.to_be_bytes());
+            index.extend_from_slice(&kind.to_be_bytes());
+            index.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            index.extend_from_slice(&count.to_be_bytes());
+            data.extend_from_slice(bytes);
+        }
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        blob.extend_from_slice(&index);
+        blob.extend_from_slice(&data);
+        blob
+    }
+
+    #[test]
+    fn header() {
+        let blob = header_blob(&[
+            (1000, 6, b"openssl-libs\0".to_vec(), 1),
+            (1001, 6, b"3.0.7\0".to_vec(), 1),
+            (1002, 6, b"24.el9\0".to_vec(), 1),
+            (1003, 4, 1u32.to_be_bytes().to_vec(), 1),
+            (1022, 6, b"x86_64\0".to_vec(), 1),
+            (1044, 6, b"openssl-3.0.7-24.el9.src.rpm\0".to_vec(), 1),
+            (
+                1116,
+                4,
+                [0u32.to_be_bytes(), 0u32.to_be_bytes()].concat(),
+                2,
+            ),
+            (1117, 8, b"libssl.so.3\0libcrypto.so.3\0".to_vec(), 2),
+            (1118, 8, b"/usr/lib64/\0".to_vec(), 1),
+        ]);
+        let header = parse_header(&blob).unwrap();
+        assert_eq!(header.found.version, "1:3.0.7-24.el9");
+        assert_eq!(header.found.source_name.as_deref(), Some("openssl"));
+        assert_eq!(
+            header.files,
+            ["usr/lib64/libssl.so.3", "usr/lib64/libcrypto.so.3"]
+        );
+        assert!(parse_header(&blob[..20]).is_none());
+        assert!(parse_header(&[0xff; 16]).is_none());
+    }
+}

@@ -1,0 +1,358 @@
+//! Catalogers on self-written fixtures: one root filesystem with a package of every kind,
+//! the same root as a two-layer image, and Debian's own Go binaries.
+
+use std::io::Write;
+use std::path::Path;
+
+use palisade_inventory::{Cataloger, Image, Inventory, Limits, Package, RootFs, Target, inventory};
+
+use crate::support::{self, file};
+
+fn write(root: &Path, path: &str, content: &[u8]) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+const OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n\
+    VERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n";
+
+const DPKG_STATUS: &str = "Package: libssl3\nStatus: install ok installed\nPriority: optional\n\
+    Architecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\nDescription: SSL\n\n\
+    Package: python3-six\nStatus: install ok installed\nArchitecture: all\nSource: six\n\
+    Version: 1.16.0-4\n\nPackage: removed\nStatus: deinstall ok config-files\nVersion: 1.0\n";
+
+fn jar() -> Vec<u8> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut bytes);
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("META-INF/MANIFEST.MF", options).unwrap();
+        zip.write_all(b"Manifest-Version: 1.0\n").unwrap();
+        zip.start_file(
+            "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+            options,
+        )
+        .unwrap();
+        zip.write_all(b"groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\n")
+            .unwrap();
+        let mut inner = std::io::Cursor::new(Vec::new());
+        {
+            let mut inner_zip = zip::ZipWriter::new(&mut inner);
+            inner_zip
+                .start_file("META-INF/maven/com.example/inner/pom.properties", options)
+                .unwrap();
+            inner_zip
+                .write_all(b"groupId=com.example\nartifactId=inner\nversion=0.9\n")
+                .unwrap();
+            inner_zip.finish().unwrap();
+        }
+        zip.start_file("BOOT-INF/lib/inner-0.9.jar", options)
+            .unwrap();
+        zip.write_all(inner.get_ref()).unwrap();
+        zip.finish().unwrap();
+    }
+    bytes.into_inner()
+}
+
+fn rpmdb(path: &Path) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
+        )
+        .unwrap();
+    let mut entries: Vec<(u32, u32, Vec<u8>, u32)> = Vec::new();
+    let mut add = |tag: u32, kind: u32, bytes: &[u8], count: u32| {
+        entries.push((tag, kind, bytes.to_vec(), count));
+    };
+    add(1000, 6, b"bash\0", 1);
+    add(1001, 6, b"5.1.8\0", 1);
+    add(1002, 6, b"6.el9_1\0", 1);
+    add(1022, 6, b"x86_64\0", 1);
+    add(1044, 6, b"bash-5.1.8-6.el9_1.src.rpm\0", 1);
+    let mut index = Vec::new();
+    let mut data = Vec::new();
+    for (tag, kind, bytes, count) in &entries {
+        index.extend_from_slice(&tag.to_be_bytes());
+        index.extend_from_slice(&kind.to_be_bytes());
+        index.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        index.extend_from_slice(&count.to_be_bytes());
+        data.extend_from_slice(bytes);
+    }
+    let mut blob = (entries.len() as u32).to_be_bytes().to_vec();
+    blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    blob.extend_from_slice(&index);
+    blob.extend_from_slice(&data);
+    connection
+        .execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
+        .unwrap();
+}
+
+/// A root with one package of each kind, plus a Python package that dpkg owns.
+fn fixture_root(root: &Path) {
+    write(root, "usr/lib/os-release", OS_RELEASE.as_bytes());
+    std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release"))
+        .or_else(|_| {
+            std::fs::create_dir_all(root.join("etc"))?;
+            std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release"))
+        })
+        .unwrap();
+    write(root, "var/lib/dpkg/status", DPKG_STATUS.as_bytes());
+    write(
+        root,
+        "var/lib/dpkg/info/python3-six.list",
+        b"/.\n/usr/lib/python3/dist-packages/six-1.16.0.dist-info\n\
+          /usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA\n",
+    );
+    write(
+        root,
+        "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n",
+    );
+    write(
+        root,
+        "usr/local/lib/python3.11/site-packages/Jinja2-2.10.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n\nName: not-a-header\n",
+    );
+    write(
+        root,
+        "usr/local/lib/python3.11/site-packages/PyYAML-5.3.egg-info/PKG-INFO",
+        b"Metadata-Version: 1.1\nName: PyYAML\nVersion: 5.3\n",
+    );
+    write(
+        root,
+        "app/node_modules/lodash/package.json",
+        br#"{"name": "lodash", "version": "4.17.15"}"#,
+    );
+    write(
+        root,
+        "app/node_modules/@babel/traverse/package.json",
+        br#"{"name": "@babel/traverse", "version": "7.22.0"}"#,
+    );
+    write(
+        root,
+        "app/package-lock.json",
+        br#"{"lockfileVersion": 3, "packages": {"": {"name": "app"},
+            "node_modules/minimist": {"version": "1.2.5"}}}"#,
+    );
+    write(
+        root,
+        "src/Cargo.lock",
+        b"version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"0.6.9\"\n\
+          source = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+    );
+    write(root, "opt/app/lib/app.jar", &jar());
+    write(
+        root,
+        "usr/lib/ruby/gems/3.1.0/specifications/rack-2.2.3.gemspec",
+        b"Gem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"2.2.3\"\nend\n",
+    );
+    write(
+        root,
+        "var/www/vendor/composer/installed.json",
+        br#"{"packages": [{"name": "guzzlehttp/guzzle", "version": "v7.4.0"}]}"#,
+    );
+    write(
+        root,
+        "srv/app.deps.json",
+        br#"{"libraries": {"Newtonsoft.Json/12.0.1": {"type": "package"},
+            "App/1.0.0": {"type": "project"}}}"#,
+    );
+    std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+    rpmdb(&root.join("var/lib/rpm/rpmdb.sqlite"));
+}
+
+fn summary(inventory: &Inventory) -> Vec<String> {
+    inventory
+        .packages
+        .iter()
+        .map(|package| {
+            format!(
+                "{} {} {} {}",
+                package.ecosystem, package.name, package.version, package.purl
+            )
+        })
+        .collect()
+}
+
+fn expected() -> Vec<&'static str> {
+    vec![
+        "Debian:12 libssl3 3.0.11-1~deb12u2 pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12&upstream=openssl",
+        "Debian:12 python3-six 1.16.0-4 pkg:deb/debian/python3-six@1.16.0-4?arch=all&distro=debian-12&upstream=six",
+        "Maven com.example:inner 0.9 pkg:maven/com.example/inner@0.9",
+        "Maven org.apache.logging.log4j:log4j-core 2.14.1 pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+        "NuGet Newtonsoft.Json 12.0.1 pkg:nuget/Newtonsoft.Json@12.0.1",
+        "Packagist guzzlehttp/guzzle 7.4.0 pkg:composer/guzzlehttp/guzzle@7.4.0",
+        "PyPI Jinja2 2.10 pkg:pypi/jinja2@2.10",
+        "PyPI PyYAML 5.3 pkg:pypi/pyyaml@5.3",
+        "Red Hat bash 5.1.8-6.el9_1 pkg:rpm/redhat/bash@5.1.8-6.el9_1?arch=x86_64",
+        "RubyGems rack 2.2.3 pkg:gem/rack@2.2.3",
+        "crates.io smallvec 0.6.9 pkg:cargo/smallvec@0.6.9",
+        "npm @babel/traverse 7.22.0 pkg:npm/%40babel/traverse@7.22.0",
+        "npm lodash 4.17.15 pkg:npm/lodash@4.17.15",
+        "npm minimist 1.2.5 pkg:npm/minimist@1.2.5",
+    ]
+}
+
+#[test]
+fn every_cataloger_on_a_root_filesystem() {
+    let temp = tempfile::tempdir().unwrap();
+    fixture_root(temp.path());
+    let inventory = inventory(
+        &Target::RootFs(RootFs::new(temp.path())),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        inventory
+            .distro
+            .as_ref()
+            .and_then(|d| d.ecosystem())
+            .as_deref(),
+        Some("Debian:12")
+    );
+    let mut summary = summary(&inventory);
+    summary.sort();
+    let mut expected = expected();
+    expected.sort();
+    assert_eq!(summary, expected);
+    let log4j = inventory
+        .packages
+        .iter()
+        .find(|package| package.name.ends_with("log4j-core"))
+        .unwrap();
+    assert_eq!(log4j.cataloger, Cataloger::Java);
+    assert_eq!(log4j.location.path, "/opt/app/lib/app.jar");
+    assert_eq!(log4j.location.layer_digest, None);
+    assert!(inventory.warnings.is_empty(), "{:?}", inventory.warnings);
+}
+
+#[test]
+fn image_layers_hide_deleted_packages_and_carry_layer_locations() {
+    let temp = tempfile::tempdir().unwrap();
+    let base = support::tar(&[
+        file("etc/os-release", OS_RELEASE.as_bytes()),
+        file("var/lib/dpkg/status", DPKG_STATUS.as_bytes()),
+        file(
+            "app/node_modules/lodash/package.json",
+            br#"{"name": "lodash", "version": "4.17.15"}"#,
+        ),
+        file(
+            "app/node_modules/left-pad/package.json",
+            br#"{"name": "left-pad", "version": "1.0.0"}"#,
+        ),
+    ]);
+    let upper = support::tar(&[
+        file(
+            "app/node_modules/lodash/package.json",
+            br#"{"name": "lodash", "version": "4.17.21"}"#,
+        ),
+        file("app/node_modules/.wh.left-pad", b""),
+    ]);
+    let layout = temp.path().join("oci");
+    support::oci_layout(
+        &layout,
+        &[(support::gzip(&base), base), (support::zstd(&upper), upper)],
+    );
+    let image = Image::open(&layout).unwrap();
+    let upper_digest = image.layers()[1].digest.clone();
+    let inventory = inventory(&Target::Image(image), &Limits::default()).unwrap();
+    let npm: Vec<&Package> = inventory
+        .packages
+        .iter()
+        .filter(|package| package.ecosystem == "npm")
+        .collect();
+    assert_eq!(npm.len(), 1, "{npm:?}");
+    assert_eq!(npm[0].version, "4.17.21");
+    assert_eq!(npm[0].location.layer_index, Some(1));
+    assert_eq!(
+        npm[0].location.layer_digest.as_deref(),
+        Some(upper_digest.as_str())
+    );
+    assert_eq!(
+        inventory
+            .packages
+            .iter()
+            .filter(|package| package.ecosystem == "Debian:12")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn malformed_package_databases_are_warnings() {
+    let temp = tempfile::tempdir().unwrap();
+    write(temp.path(), "app/node_modules/x/package.json", b"{not json");
+    write(
+        temp.path(),
+        "lib/x.dist-info/METADATA",
+        b"garbage without fields",
+    );
+    write(temp.path(), "opt/broken.jar", b"PK\x03\x04 truncated");
+    write(
+        temp.path(),
+        "var/lib/rpm/rpmdb.sqlite",
+        b"SQLite format 3\0 but not really",
+    );
+    write(temp.path(), "srv/x.deps.json", b"[]");
+    let inventory = inventory(
+        &Target::RootFs(RootFs::new(temp.path())),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(inventory.packages.is_empty());
+    let mut locations: Vec<&str> = inventory
+        .warnings
+        .iter()
+        .map(|warning| warning.location.as_str())
+        .collect();
+    locations.sort();
+    assert_eq!(
+        locations,
+        [
+            "/app/node_modules/x/package.json",
+            "/lib/x.dist-info/METADATA",
+            "/opt/broken.jar",
+            "/srv/x.deps.json",
+            "/var/lib/rpm/rpmdb.sqlite",
+        ]
+    );
+}
+
+/// Debian's runc, containerd and skopeo are Go binaries. Debian builds them in GOPATH mode,
+/// so their build information names the Go release but no module versions: the Go standard
+/// library is what they report (their own code is the Debian package's).
+#[test]
+fn debian_go_binaries_report_the_go_release() {
+    let binaries = ["/usr/sbin/runc", "/usr/bin/containerd", "/usr/bin/skopeo"];
+    let present = binaries.iter().all(|path| Path::new(path).exists());
+    if !palisade_testdata::capability("runc, containerd and skopeo from Debian", present) {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    for binary in binaries {
+        let target = temp.path().join(binary.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(binary, &target).unwrap();
+    }
+    let inventory = inventory(
+        &Target::RootFs(RootFs::new(temp.path())),
+        &Limits::default(),
+    )
+    .unwrap();
+    for binary in binaries {
+        let found: Vec<&Package> = inventory
+            .packages
+            .iter()
+            .filter(|package| package.location.path == binary)
+            .collect();
+        assert_eq!(found.len(), 1, "{binary}: {found:?}");
+        let stdlib = found[0];
+        assert_eq!(stdlib.name, "stdlib");
+        assert_eq!(stdlib.ecosystem, "Go");
+        assert_eq!(stdlib.cataloger, Cataloger::GoBinary);
+        assert!(stdlib.version.starts_with("1.19."), "{stdlib:?}");
+        assert_eq!(stdlib.purl, format!("pkg:golang/stdlib@{}", stdlib.version));
+    }
+}
