@@ -104,6 +104,7 @@ mod k8saudit;
 mod metadata;
 mod output;
 mod ruleset;
+mod scenario;
 mod text;
 
 pub use defaults::{DEFAULT_RULE_FILES, default_rule_sources};
@@ -112,6 +113,9 @@ pub use error::{Error, ErrorKind, Location, Warning, WarningKind};
 pub use fields::supported_fields;
 pub use metadata::{Category, ResponseAction, RuleMetadata};
 pub use ruleset::{ENGINE_VERSION, Priority, Rule, RuleSet, RuleSource};
+pub use scenario::{
+    ContainerSetup, Expect, Place, Scenario, ScenarioError, Setup, Step, parse_scenarios,
+};
 
 #[cfg(test)]
 mod tests {
@@ -130,6 +134,6 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 12);
+        assert_eq!(checked, 13);
     }
 }

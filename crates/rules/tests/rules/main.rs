@@ -1,8 +1,10 @@
 //! The rules crate's single integration test binary: data-driven checks of the language,
 //! of loading (exceptions, overrides, diagnostics) and of the Falco stable rule set.
 
+mod alerts;
 mod defaults;
 mod falco;
 mod language;
 mod loading;
+mod scenarios;
 mod support;
