@@ -26,8 +26,8 @@ const RULES: [&str; 8] = [
 pub fn report(index: u64, now: i64) -> FindingReport {
     let pod = index % 5_000;
     FindingReport {
-        id: uuid::Uuid::new_v4(),
-        observed_at: Timestamp(now - ((index * 7_919) % (30 * 86_400_000 / 1000)) as i64 * 1000),
+        id: uuid::Uuid::now_v7(),
+        observed_at: Timestamp(now + index as i64),
         severity: Severity::ALL[(index % 5) as usize],
         rule: RULES[(index % 8) as usize].into(),
         title: format!("{} in web-{pod}", RULES[(index % 8) as usize]),

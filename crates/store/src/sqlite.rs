@@ -578,26 +578,30 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Applies the deltas in one statement per chunk: a statement per finding costs a round
+    /// trip to SQLite's worker thread each, which dominated ingest of repeated alerts.
     async fn apply_updates(connection: &mut SqliteConnection, updates: &[Update]) -> Result<()> {
-        for update in updates.iter().filter(|update| update.count > 0) {
-            let mut builder = QueryBuilder::<Sqlite>::new("UPDATE findings SET count = count + ");
-            builder
-                .push_bind(update.count)
-                .push(", last_seen = MAX(last_seen, ")
-                .push_bind(update.last_seen)
-                .push("), first_seen = MIN(first_seen, ")
-                .push_bind(update.first_seen)
-                .push("), severity = MAX(severity, ")
-                .push_bind(update.severity)
-                .push(")");
-            if let Some((title, body)) = &update.latest {
-                builder
-                    .push(", title = ")
-                    .push_bind(title.clone())
-                    .push(", body = ")
-                    .push_bind(body.clone());
-            }
-            builder.push(" WHERE id = ").push_bind(update.id.clone());
+        let changed: Vec<&Update> = updates.iter().filter(|update| update.count > 0).collect();
+        for chunk in changed.chunks(INSERT_CHUNK) {
+            let mut builder = QueryBuilder::<Sqlite>::new(
+                "UPDATE findings SET count = count + delta.column2, \
+                 last_seen = MAX(last_seen, delta.column3), \
+                 first_seen = MIN(first_seen, delta.column4), \
+                 severity = MAX(severity, delta.column5), \
+                 title = COALESCE(delta.column6, title), body = COALESCE(delta.column7, body) \
+                 FROM (",
+            );
+            builder.push_values(chunk, |mut row, update| {
+                let (title, body) = update.latest.clone().unzip();
+                row.push_bind(update.id.clone())
+                    .push_bind(update.count)
+                    .push_bind(update.last_seen)
+                    .push_bind(update.first_seen)
+                    .push_bind(update.severity)
+                    .push_bind(title)
+                    .push_bind(body);
+            });
+            builder.push(") AS delta WHERE findings.id = delta.column1");
             builder.build().execute(&mut *connection).await?;
         }
         Ok(())
