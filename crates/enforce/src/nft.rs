@@ -312,6 +312,11 @@ fn nft_rules(rule: &NetRule, remote_field: &str) -> Vec<Vec<Value>> {
             expressions.push(json!({"counter": null}));
             match rule.action {
                 RuleAction::Allow => expressions.push(json!({"accept": null})),
+                // A TCP reset fails connect() at once with ECONNREFUSED; an ICMP error
+                // for a local SYN is only acted on after a retransmission (about 1 s).
+                RuleAction::Block if is_tcp => {
+                    expressions.push(json!({"reject": {"type": "tcp reset"}}));
+                }
                 RuleAction::Block => expressions.push(json!({"reject": null})),
                 // Counted, and evaluation goes on.
                 RuleAction::Alert => {}

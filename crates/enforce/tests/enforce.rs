@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use palisade_enforce::{
     Binary, Capabilities, ConnectFilter, ExecDenier, ExecKiller, MarkScope, NetRule,
+    open_tcp_connections_of_cgroup, would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -183,11 +184,26 @@ fn bash_connect(cgroup: Option<&Path>, host: &str, port: u16) -> (bool, String) 
     )
 }
 
-/// A listener that accepts and drops connections in the background.
+/// A child process killed and reaped on drop.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A listener that accepts connections in the background and keeps them open.
 fn listener(address: &str) -> u16 {
     let listener = std::net::TcpListener::bind(address).unwrap();
     let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || for _ in listener.incoming() {});
+    std::thread::spawn(move || {
+        let mut accepted = Vec::new();
+        for stream in listener.incoming() {
+            accepted.push(stream);
+        }
+    });
     port
 }
 
@@ -214,6 +230,26 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
         bash_connect(Some(&cgroup.path), "127.0.0.1", port_v4).0,
         "no rules yet"
     );
+    // A process in the cgroup holds a connection open across the rule change.
+    let holder = KillOnDrop(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "echo 0 > {}/cgroup.procs && exec 3<>/dev/tcp/127.0.0.1/{port_v4} && exec sleep 60",
+                cgroup.path.display()
+            ))
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let held = loop {
+        let open = open_tcp_connections_of_cgroup(&cgroup.path).unwrap();
+        if !open.is_empty() || std::time::Instant::now() > deadline {
+            break open;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(held.len(), 1, "{held:?}");
 
     filter
         .set_rules(&[
@@ -237,6 +273,16 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
     );
     assert!(bash_connect(None, "::1", port_v6).0, "outside the cgroup");
     assert_eq!((filter.hits(7).unwrap(), filter.hits(8).unwrap()), (1, 1));
+
+    // The connection opened before the rule is listed as one the rule would refuse.
+    let block_v4 = [tcp_rule(7, "127.0.0.1/32", port_v4, RuleAction::Block)];
+    let open = open_tcp_connections_of_cgroup(&cgroup.path).unwrap();
+    assert_eq!(open, held, "the connection is still open");
+    let listed = would_refuse(&open, &block_v4, &[]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].connection.remote.port(), port_v4);
+    assert_eq!(listed[0].rule.id, 7);
+    drop(holder);
 
     // An allow rule before the block rule lets the same connect through.
     filter
