@@ -18,10 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use palisade_enforce::{ConnectFilter, NetRule, NftFirewall};
+use palisade_enforce::{ConnectFilter, NetRule, NftFirewall, cgroup2_root};
 use palisade_firewall::{Protocol, RuleAction};
 
-const CGROUP2_ROOT: &str = "/sys/fs/cgroup/unified";
 const OPEN_PORT: u16 = 7100;
 const BLOCKED_PORT: u16 = 7101;
 const N_OTHER_RULES: u8 = 50;
@@ -39,7 +38,7 @@ struct Cgroup(PathBuf);
 impl Drop for Cgroup {
     fn drop(&mut self) {
         let _ = std::fs::write(
-            Path::new(CGROUP2_ROOT).join("cgroup.procs"),
+            cgroup2_root().unwrap().join("cgroup.procs"),
             std::process::id().to_string(),
         );
         let _ = std::fs::remove_dir(&self.0);
@@ -57,8 +56,11 @@ fn main() {
     run("ip", &["netns", "add", &namespace.0]);
     run("ip", &["-n", &namespace.0, "link", "set", "lo", "up"]);
     let netns_path = PathBuf::from("/run/netns").join(&namespace.0);
-    let cgroup =
-        Cgroup(Path::new(CGROUP2_ROOT).join(format!("palisade-bench-{}", std::process::id())));
+    let cgroup = Cgroup(
+        cgroup2_root()
+            .unwrap()
+            .join(format!("palisade-bench-{}", std::process::id())),
+    );
     std::fs::create_dir(&cgroup.0).expect("creating the bench cgroup");
 
     // Enter the namespace on the main thread: the server thread and every socket follow.
@@ -120,7 +122,7 @@ fn main() {
             match *configuration {
                 "palisade-bpf-connect" => {
                     std::fs::write(
-                        Path::new(CGROUP2_ROOT).join("cgroup.procs"),
+                        cgroup2_root().unwrap().join("cgroup.procs"),
                         std::process::id().to_string(),
                     )
                     .expect("leaving the cgroup");

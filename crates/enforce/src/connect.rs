@@ -156,6 +156,34 @@ impl ConnectFilter {
     }
 }
 
+/// Where the cgroup2 hierarchy is mounted: `/sys/fs/cgroup` on unified hosts,
+/// `/sys/fs/cgroup/unified` on hybrid ones (v1 controllers beside it).
+pub fn cgroup2_root() -> Result<PathBuf, Error> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts")
+        .map_err(|error| Error::io("reading", "/proc/self/mounts", error))?;
+    cgroup2_mount_point(&mounts).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Unsupported,
+            "finding the cgroup2 mount in",
+            "/proc/self/mounts",
+        )
+        .with_source(
+            "no cgroup2 file system is mounted; mount one with `mount -t cgroup2 none DIR`",
+        )
+    })
+}
+
+/// The mount point of the first `cgroup2` entry of a mounts table.
+fn cgroup2_mount_point(mounts: &str) -> Option<PathBuf> {
+    mounts.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let (_source, mount_point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+        // Spaces in mount points are octal-escaped; cgroup2 mount points have none in practice,
+        // and an escaped one would not name an existing directory.
+        (kind == "cgroup2").then(|| PathBuf::from(mount_point))
+    })
+}
+
 /// Encodes a `struct connect_rule` (see `bpf/enforce.h`).
 fn encode_rule(rule: &NetRule) -> [u8; 28] {
     let mut bytes = [0u8; 28];
@@ -210,4 +238,30 @@ fn decode_report(bytes: &[u8]) -> Option<ConnectReport> {
         },
         comm: bpf::c_string(record.bytes(44, 16)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cgroup2_mount_point;
+    use std::path::Path;
+
+    #[test]
+    fn finds_the_cgroup2_mount_on_hybrid_and_unified_hosts() {
+        let hybrid = "tmpfs /sys/fs/cgroup tmpfs ro 0 0\n\
+                      cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n\
+                      cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n";
+        assert_eq!(
+            cgroup2_mount_point(hybrid).as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified"))
+        );
+        let unified = "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n";
+        assert_eq!(
+            cgroup2_mount_point(unified).as_deref(),
+            Some(Path::new("/sys/fs/cgroup"))
+        );
+        assert_eq!(
+            cgroup2_mount_point("proc /proc proc rw 0 0\n\ngarbage\n"),
+            None
+        );
+    }
 }

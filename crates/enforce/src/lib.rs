@@ -59,7 +59,7 @@ mod sockets;
 
 pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
-pub use crate::connect::{ConnectFilter, ConnectReport, MAX_CONNECT_RULES};
+pub use crate::connect::{ConnectFilter, ConnectReport, MAX_CONNECT_RULES, cgroup2_root};
 pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};
 pub use crate::fanotify::{ExecDenial, ExecDenier, MarkScope, ResponseStats};

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    Binary, Capabilities, ConnectFilter, ExecDenier, ExecKiller, MarkScope, NetRule,
+    Binary, Capabilities, ConnectFilter, ExecDenier, ExecKiller, MarkScope, NetRule, cgroup2_root,
     open_tcp_connections_of_cgroup, would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
@@ -134,8 +134,6 @@ fn fanotify_denies_exec_with_eperm_on_the_watched_mount_only() {
     assert!(Command::new(&denied_copy).status().unwrap().success());
 }
 
-const CGROUP2_ROOT: &str = "/sys/fs/cgroup/unified";
-
 /// A cgroup2 directory, removed on drop after moving any process left in it to the root.
 struct TestCgroup {
     path: std::path::PathBuf,
@@ -143,8 +141,9 @@ struct TestCgroup {
 
 impl TestCgroup {
     fn new(name: &str) -> TestCgroup {
-        let path =
-            Path::new(CGROUP2_ROOT).join(format!("palisade-test-{name}-{}", std::process::id()));
+        let path = cgroup2_root()
+            .unwrap()
+            .join(format!("palisade-test-{name}-{}", std::process::id()));
         std::fs::create_dir(&path).unwrap();
         TestCgroup { path }
     }
@@ -154,7 +153,7 @@ impl Drop for TestCgroup {
     fn drop(&mut self) {
         if let Ok(procs) = std::fs::read_to_string(self.path.join("cgroup.procs")) {
             for pid in procs.lines() {
-                let _ = std::fs::write(Path::new(CGROUP2_ROOT).join("cgroup.procs"), pid);
+                let _ = std::fs::write(cgroup2_root().unwrap().join("cgroup.procs"), pid);
             }
         }
         for _ in 0..50 {
@@ -344,4 +343,40 @@ fn capabilities_report_what_loads_and_bpf_lsm_honestly() {
     if !bpf_in_lsm_list {
         assert!(!capabilities.bpf_lsm.is_available(), "{capabilities:?}");
     }
+}
+
+#[test]
+fn errors_name_what_failed_and_where() {
+    let missing = Path::new("/nonexistent/palisade/binary");
+    let error = Binary::path(missing).resolve().unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/palisade/binary"),
+        "{error}"
+    );
+    let error = palisade_enforce::NftFirewall::new(Path::new("/run/netns/palisade-absent"))
+        .err()
+        .unwrap();
+    assert!(
+        error.to_string().contains("/run/netns/palisade-absent"),
+        "{error}"
+    );
+    if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root()) {
+        return;
+    }
+    let error = ConnectFilter::attach(Path::new("/nonexistent/cgroup"))
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("/nonexistent/cgroup"), "{error}");
+    let cgroup = TestCgroup::new("limits");
+    let filter = ConnectFilter::attach(&cgroup.path).unwrap();
+    let too_many = vec![tcp_rule(1, "10.0.0.0/8", 80, RuleAction::Block); 257];
+    let error = filter.set_rules(&too_many).unwrap_err();
+    assert_eq!(error.kind(), palisade_enforce::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("at most 256"), "{error}");
+    let killer = ExecKiller::load().unwrap();
+    let error = killer.deny(Binary::path(missing)).unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/palisade/binary"),
+        "{error}"
+    );
 }
