@@ -129,10 +129,41 @@ impl ConnectFilter {
             .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
             .map_err(|error| Error::bpf("switching to the new rules in", CONFIG_MAP, error))?;
         *active_half = next_half;
+        self.forget_hits_of_removed_rules(rules)
+    }
+
+    /// Deletes the hit counters of rule ids the new list no longer has, so that the counter
+    /// map never fills up with ids of rules edited away; ids that stay keep their counts.
+    fn forget_hits_of_removed_rules(&self, rules: &[NetRule]) -> Result<(), Error> {
+        let kept: std::collections::HashSet<u32> = rules.iter().map(|rule| rule.id).collect();
+        let hits = bpf::map(&self.object, HITS_MAP)?;
+        let removed: Vec<Vec<u8>> = hits
+            .keys()
+            .filter(|key| {
+                key.get(..4)
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .is_some_and(|bytes| !kept.contains(&u32::from_ne_bytes(bytes)))
+            })
+            .collect();
+        for key in removed {
+            // A connect still reading the old list may have deleted or re-created it.
+            match hits.delete(&key) {
+                Ok(()) => {}
+                Err(error) if error.kind() == libbpf_rs::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(Error::bpf(
+                        "removing the hits of an old rule in",
+                        HITS_MAP,
+                        error,
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
-    /// How many connects rule `rule_id` matched as `Alert` or `Block` (the attempts count).
+    /// How many connects rule `rule_id` matched as `Alert` or `Block` (the attempts count),
+    /// kept across rule lists that keep the id.
     pub fn hits(&self, rule_id: u32) -> Result<u64, Error> {
         let hits = bpf::map(&self.object, HITS_MAP)?
             .lookup(&rule_id.to_ne_bytes(), MapFlags::ANY)

@@ -16,10 +16,11 @@
 //!   available (it is reported, never assumed).
 //! - Firewall enforcement: [`workload_rules`] compiles the Palisade tier of a
 //!   `palisade_firewall::State` into ordered [`NetRule`]s for one pod (in [`DefenseMode`]
-//!   `Block` or `Alert`), which go either into a [`ConnectFilter`] on the workload's cgroup
-//!   or into an [`NftFirewall`] (a Palisade-owned nftables table in its network namespace);
-//!   both are replaced live, and [`would_refuse`] lists the connections already open that
-//!   new rules would have refused.
+//!   `Block` or `Alert`), which a [`WorkloadFirewall`] installs either in a
+//!   [`ConnectFilter`] on the workload's cgroup or in an [`NftFirewall`] (a Palisade-owned
+//!   nftables table in its network namespace); both are replaced live, and
+//!   [`WorkloadFirewall::open_connections_refused_by`] lists the connections already open
+//!   that new rules would have refused.
 //!
 //! # Design: embedded objects, layouts by offset
 //!
@@ -56,6 +57,7 @@ mod nft;
 mod plan;
 mod rule;
 mod sockets;
+mod workload;
 
 pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
@@ -70,3 +72,4 @@ pub use crate::sockets::{
     OpenConnection, WouldRefuse, open_tcp_connections_in_netns, open_tcp_connections_of_cgroup,
     would_refuse,
 };
+pub use crate::workload::WorkloadFirewall;

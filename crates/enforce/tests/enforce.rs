@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    Binary, Capabilities, ConnectFilter, ExecDenier, ExecKiller, MarkScope, NetRule, cgroup2_root,
-    open_tcp_connections_of_cgroup, would_refuse,
+    Binary, Capabilities, ConnectFilter, DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule,
+    WorkloadFirewall, cgroup2_root, open_tcp_connections_of_cgroup, workload_rules, would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -378,5 +378,80 @@ fn errors_name_what_failed_and_where() {
     assert!(
         error.to_string().contains("/nonexistent/palisade/binary"),
         "{error}"
+    );
+}
+
+#[test]
+fn firewall_rules_compiled_for_a_workload_are_enforced_on_its_cgroup() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("workload");
+    let guarded_port = listener("127.0.0.1:0");
+    let other_port = listener("127.0.0.1:0");
+    let state = |action: &str| {
+        palisade_firewall::State::from_yaml(&format!(
+            r#"
+kind: Pod
+metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
+status: {{podIP: 10.99.0.1}}
+---
+kind: NetworkObject
+metadata: {{name: client}}
+spec: {{namespace: shop, labels: {{matchLabels: {{app: client}}}}}}
+---
+kind: NetworkObject
+metadata: {{name: admin-endpoint}}
+spec: {{cidrs: [127.0.0.1/32]}}
+---
+kind: FirewallRule
+metadata: {{name: client-to-admin}}
+spec: {{source: client, destination: admin-endpoint, ports: [{{port: {guarded_port}}}], protocol: TCP, action: {action}}}
+---
+kind: FirewallRule
+metadata: {{name: admin-to-client}}
+spec: {{source: admin-endpoint, destination: client, action: block}}
+"#
+        ))
+        .unwrap()
+    };
+    let block_state = state("block");
+    let client = block_state.pod_id("shop", "client").unwrap();
+    let rules = workload_rules(&block_state, client, DefenseMode::Block);
+    let rule_id = rules.egress[0].id;
+    let firewall = WorkloadFirewall::Cgroup(ConnectFilter::attach(&cgroup.path).unwrap());
+    let not_enforced = firewall.apply(&rules).unwrap();
+    // The ingress rule is reported, not silently dropped.
+    assert_eq!(not_enforced.len(), 1, "{not_enforced:?}");
+    assert!(
+        not_enforced[0].contains("incoming connections"),
+        "{not_enforced:?}"
+    );
+
+    let (connected, stderr) = bash_connect(Some(&cgroup.path), "127.0.0.1", guarded_port);
+    assert!(
+        !connected && stderr.contains("Operation not permitted"),
+        "{stderr}"
+    );
+    assert!(bash_connect(Some(&cgroup.path), "127.0.0.1", other_port).0);
+    assert_eq!(firewall.hits(rule_id).unwrap(), 1);
+
+    // Alert mode: passes, and the attempts count (kept across the edit) rises.
+    firewall
+        .apply(&workload_rules(&block_state, client, DefenseMode::Alert))
+        .unwrap();
+    assert!(bash_connect(Some(&cgroup.path), "127.0.0.1", guarded_port).0);
+    assert_eq!(firewall.hits(rule_id).unwrap(), 2);
+
+    // An edit of the rule to allow: passes; the rule's id stays the same.
+    let allow_state = state("allow");
+    firewall
+        .apply(&workload_rules(&allow_state, client, DefenseMode::Block))
+        .unwrap();
+    assert!(bash_connect(Some(&cgroup.path), "127.0.0.1", guarded_port).0);
+    assert_eq!(
+        firewall.hits(rule_id).unwrap(),
+        2,
+        "allow matches are not counted"
     );
 }

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use palisade_enforce::{
-    DefenseMode, NftFirewall, open_tcp_connections_in_netns, workload_rules, would_refuse,
-};
+use palisade_enforce::{DefenseMode, NftFirewall, WorkloadFirewall, workload_rules};
 use palisade_firewall::State;
 
 fn is_root() -> bool {
@@ -168,10 +166,9 @@ fn nftables_block_alert_and_live_edit_between_two_namespaces() {
     assert_eq!(compiled.egress.len(), 1, "{compiled:?}");
     assert!(compiled.ingress.is_empty() && compiled.unenforceable.is_empty());
     let rule_id = compiled.egress[0].id;
-    let firewall = NftFirewall::new(&NetnsPair::path(&pair.client)).unwrap();
-    firewall
-        .set_rules(&compiled.egress, &compiled.ingress)
-        .unwrap();
+    let firewall =
+        WorkloadFirewall::Netns(NftFirewall::new(&NetnsPair::path(&pair.client)).unwrap());
+    assert!(firewall.apply(&compiled).unwrap().is_empty());
 
     let refused = connect(&pair.client, guarded).unwrap_err();
     assert_eq!(
@@ -185,9 +182,8 @@ fn nftables_block_alert_and_live_edit_between_two_namespaces() {
     // The connection opened before the rule still works, and is listed as one the rule
     // would refuse.
     already_open.write_all(b"still open").unwrap();
-    let open = open_tcp_connections_in_netns(&NetnsPair::path(&pair.client)).unwrap();
-    let listed = would_refuse(&open, &compiled.egress, &compiled.ingress);
-    assert_eq!(listed.len(), 1, "{open:?}");
+    let listed = firewall.open_connections_refused_by(&compiled).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].connection.remote, guarded);
     assert_eq!(
         listed[0].connection.local,
@@ -198,18 +194,21 @@ fn nftables_block_alert_and_live_edit_between_two_namespaces() {
 
     // Alert mode: the flow passes and the attempts count rises.
     let alert = workload_rules(&block_state, client_id, DefenseMode::Alert);
-    firewall.set_rules(&alert.egress, &alert.ingress).unwrap();
+    firewall.apply(&alert).unwrap();
     for _ in 0..3 {
         connect(&pair.client, guarded).unwrap();
     }
     assert_eq!(firewall.hits(rule_id).unwrap(), 1 + 3);
-    assert!(would_refuse(&open, &alert.egress, &alert.ingress).is_empty());
+    assert!(
+        firewall
+            .open_connections_refused_by(&alert)
+            .unwrap()
+            .is_empty()
+    );
 
     // Editing the rule back to block flips the behaviour at once.
     let edited_at = Instant::now();
-    firewall
-        .set_rules(&compiled.egress, &compiled.ingress)
-        .unwrap();
+    firewall.apply(&compiled).unwrap();
     let refused = connect(&pair.client, guarded).unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     assert!(
@@ -221,7 +220,7 @@ fn nftables_block_alert_and_live_edit_between_two_namespaces() {
     // An edit to `allow` lifts the block.
     let allow_state = state(subnet, "allow");
     let allow = workload_rules(&allow_state, client_id, DefenseMode::Block);
-    firewall.set_rules(&allow.egress, &allow.ingress).unwrap();
+    firewall.apply(&allow).unwrap();
     connect(&pair.client, guarded).unwrap();
     // 1 + 3 + 1 before, and the allow rule counts its match too.
     assert_eq!(firewall.hits(rule_id).unwrap(), 6);

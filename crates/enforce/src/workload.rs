@@ -1,0 +1,77 @@
+//! One entry point for enforcing a workload's firewall rules, whichever backend holds it.
+
+use palisade_firewall::RuleAction;
+
+use crate::connect::ConnectFilter;
+use crate::error::Error;
+use crate::nft::NftFirewall;
+use crate::plan::WorkloadRules;
+use crate::sockets::{
+    WouldRefuse, open_tcp_connections_in_netns, open_tcp_connections_of_cgroup, would_refuse,
+};
+
+/// Where a workload's rules are enforced.
+pub enum WorkloadFirewall {
+    /// Connect programs on the workload's cgroup2 directory. They see the connects the
+    /// workload makes, so only egress rules can be enforced here.
+    Cgroup(ConnectFilter),
+    /// Palisade's nftables table in the workload's network namespace: egress and ingress.
+    Netns(NftFirewall),
+}
+
+impl WorkloadFirewall {
+    /// Installs `rules`, replacing the ones in force at once. Returns the rules that this
+    /// backend cannot enforce (ingress rules on a cgroup), each with the reason, so that the
+    /// caller can report them rather than believe them enforced.
+    pub fn apply(&self, rules: &WorkloadRules) -> Result<Vec<String>, Error> {
+        let mut not_enforced = rules.unenforceable.clone();
+        match self {
+            WorkloadFirewall::Cgroup(filter) => {
+                filter.set_rules(&rules.egress)?;
+                not_enforced.extend(
+                    rules
+                        .ingress
+                        .iter()
+                        .filter(|rule| rule.action != RuleAction::Allow)
+                        .map(|rule| {
+                            format!(
+                                "rule {} from {}: incoming connections cannot be refused by \
+                                 connect programs; use the workload's network namespace",
+                                rule.id, rule.remote
+                            )
+                        }),
+                );
+            }
+            WorkloadFirewall::Netns(firewall) => {
+                firewall.set_rules(&rules.egress, &rules.ingress)?
+            }
+        }
+        Ok(not_enforced)
+    }
+
+    /// How many connections rule `rule_id` matched (the attempts count).
+    pub fn hits(&self, rule_id: u32) -> Result<u64, Error> {
+        match self {
+            WorkloadFirewall::Cgroup(filter) => filter.hits(rule_id),
+            WorkloadFirewall::Netns(firewall) => firewall.hits(rule_id),
+        }
+    }
+
+    /// The connections open now that `rules` would refuse if they were opened again: what
+    /// an edit leaves running.
+    pub fn open_connections_refused_by(
+        &self,
+        rules: &WorkloadRules,
+    ) -> Result<Vec<WouldRefuse>, Error> {
+        Ok(match self {
+            WorkloadFirewall::Cgroup(filter) => {
+                let open = open_tcp_connections_of_cgroup(filter.cgroup())?;
+                would_refuse(&open, &rules.egress, &[])
+            }
+            WorkloadFirewall::Netns(firewall) => {
+                let open = open_tcp_connections_in_netns(firewall.netns())?;
+                would_refuse(&open, &rules.egress, &rules.ingress)
+            }
+        })
+    }
+}
