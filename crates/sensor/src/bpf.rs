@@ -1,0 +1,246 @@
+//! Loading the eBPF probes, attaching only those the requested event kinds need, and
+//! reading their ring buffer and drop counters.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
+use palisade_event::EventKind;
+
+use crate::error::Error;
+
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sensor.bpf.o"));
+
+/// The scheduler probes, always attached: the process table needs every fork, exec and exit.
+const SCHED_PROGRAMS: [&str; 3] = ["sched_exec", "sched_fork", "sched_exit"];
+
+/// The system call tracepoint (`sys_enter_<name>` / `sys_exit_<name>`) reporting `kind`;
+/// `None` for kinds that a scheduler probe reports or that have no probe yet.
+pub(crate) fn syscall_probe(kind: EventKind) -> Option<&'static str> {
+    use EventKind as K;
+    Some(match kind {
+        K::Open => "open",
+        K::Openat => "openat",
+        K::Openat2 => "openat2",
+        K::Creat => "creat",
+        K::Unlink => "unlink",
+        K::Unlinkat => "unlinkat",
+        K::Rename => "rename",
+        K::Renameat => "renameat",
+        K::Renameat2 => "renameat2",
+        K::Chmod => "chmod",
+        K::Fchmod => "fchmod",
+        K::Fchmodat => "fchmodat",
+        K::Chown => "chown",
+        K::Lchown => "lchown",
+        K::Fchown => "fchown",
+        K::Fchownat => "fchownat",
+        K::Link => "link",
+        K::Linkat => "linkat",
+        K::Symlink => "symlink",
+        K::Symlinkat => "symlinkat",
+        K::Mkdir => "mkdir",
+        K::Mkdirat => "mkdirat",
+        K::Socket => "socket",
+        K::Connect => "connect",
+        K::Accept => "accept",
+        K::Accept4 => "accept4",
+        K::Bind => "bind",
+        K::Listen => "listen",
+        K::Sendto => "sendto",
+        K::Sendmsg => "sendmsg",
+        K::Dup => "dup",
+        K::Dup2 => "dup2",
+        K::Dup3 => "dup3",
+        K::Ptrace => "ptrace",
+        K::InitModule => "init_module",
+        K::FinitModule => "finit_module",
+        K::DeleteModule => "delete_module",
+        K::Mount => "mount",
+        // x86-64 has only umount2, whose tracepoint is named after the kernel's `umount`.
+        K::Umount | K::Umount2 => "umount",
+        K::Setns => "setns",
+        K::Unshare => "unshare",
+        K::Setuid => "setuid",
+        K::Setgid => "setgid",
+        K::Setresuid => "setresuid",
+        K::Setresgid => "setresgid",
+        K::Capset => "capset",
+        K::MemfdCreate => "memfd_create",
+        K::Bpf => "bpf",
+        K::Chroot => "chroot",
+        _ => return None,
+    })
+}
+
+/// Per-CPU counter indexes in the `counters` map (see sensor.bpf.c).
+const COUNTER_SENT: u32 = 0;
+const COUNTER_LOST: u32 = 1;
+
+/// The loaded, attached probes and their ring buffer.
+pub(crate) struct BpfProbes {
+    object: Object,
+    _links: Vec<Link>,
+    ring: RingBuffer<'static>,
+    /// Records copied out of the ring buffer by the callback: `u32` length, then the bytes.
+    arena: Rc<RefCell<Vec<u8>>>,
+    /// The attached programs, by name.
+    pub attached: Vec<String>,
+}
+
+impl BpfProbes {
+    /// Loads the object, keeping only the programs for `kinds` (and the scheduler probes),
+    /// and attaches them.
+    pub(crate) fn load(
+        kinds: &BTreeSet<EventKind>,
+        ring_buffer_bytes: u32,
+        self_tgid: u32,
+    ) -> Result<BpfProbes, Error> {
+        ensure_tracefs()?;
+        let mut wanted: BTreeSet<String> =
+            SCHED_PROGRAMS.iter().map(|name| name.to_string()).collect();
+        for probe in kinds.iter().filter_map(|kind| syscall_probe(*kind)) {
+            wanted.insert(format!("enter_{probe}"));
+            wanted.insert(format!("exit_{probe}"));
+        }
+
+        let mut open = ObjectBuilder::default()
+            .open_memory(OBJECT)
+            .map_err(|error| Error::bpf("open", error))?;
+        for mut map in open.maps_mut() {
+            let name = map.name().to_string_lossy().into_owned();
+            if name == "events" {
+                map.set_max_entries(ring_buffer_bytes)
+                    .map_err(|error| Error::bpf("sizing the ring buffer", error))?;
+            } else if name.ends_with(".rodata") {
+                let Some(rodata) = map.initial_value_mut() else {
+                    continue;
+                };
+                // `self_tgid` is the first (and only) read-only global.
+                rodata[..4].copy_from_slice(&self_tgid.to_ne_bytes());
+            }
+        }
+        for mut program in open.progs_mut() {
+            let name = program.name().to_string_lossy().into_owned();
+            program.set_autoload(wanted.contains(&name));
+        }
+        let object = open.load().map_err(|error| Error::bpf("load", error))?;
+
+        let mut links = Vec::new();
+        let mut attached = Vec::new();
+        for program in object.progs_mut() {
+            let name = program.name().to_string_lossy().into_owned();
+            if !wanted.contains(&name) {
+                continue;
+            }
+            let link = program
+                .attach()
+                .map_err(|error| Error::bpf(format!("attach {name}"), error))?;
+            links.push(link);
+            attached.push(name);
+        }
+
+        let arena = Rc::new(RefCell::new(Vec::with_capacity(1 << 20)));
+        let sink = Rc::clone(&arena);
+        let events_map = object
+            .maps()
+            .find(|map| map.name() == "events")
+            .ok_or_else(|| Error::Config("the eBPF object has no `events` map".into()))?;
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&events_map, move |data: &[u8]| {
+                let mut arena = sink.borrow_mut();
+                arena.extend_from_slice(&(data.len() as u32).to_ne_bytes());
+                arena.extend_from_slice(data);
+                0
+            })
+            .map_err(|error| Error::bpf("ring buffer setup", error))?;
+        let ring = builder
+            .build()
+            .map_err(|error| Error::bpf("ring buffer setup", error))?;
+        Ok(BpfProbes {
+            object,
+            _links: links,
+            ring,
+            arena,
+            attached,
+        })
+    }
+
+    /// Waits up to `timeout` for events, then hands every raw record to `each`.
+    pub(crate) fn poll(
+        &mut self,
+        timeout: Duration,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<usize, Error> {
+        self.ring
+            .poll(timeout)
+            .map_err(|error| Error::bpf("ring buffer poll", error))?;
+        let arena = std::mem::take(&mut *self.arena.borrow_mut());
+        let mut n_records = 0;
+        let mut at = 0;
+        while at + 4 <= arena.len() {
+            let len = u32::from_ne_bytes(arena[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let record = &arena[at + 4..(at + 4 + len).min(arena.len())];
+            each(record);
+            n_records += 1;
+            at += 4 + len;
+        }
+        // Give the buffer back so its capacity is reused.
+        let mut reuse = arena;
+        reuse.clear();
+        *self.arena.borrow_mut() = reuse;
+        Ok(n_records)
+    }
+
+    /// Events written and events lost (ring buffer full), summed over CPUs.
+    pub(crate) fn counters(&self) -> (u64, u64) {
+        let Some(map) = self.object.maps().find(|map| map.name() == "counters") else {
+            return (0, 0);
+        };
+        let sum = |index: u32| -> u64 {
+            map.lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY)
+                .ok()
+                .flatten()
+                .map(|per_cpu| {
+                    per_cpu
+                        .iter()
+                        .filter_map(|bytes| {
+                            Some(u64::from_ne_bytes(bytes.get(..8)?.try_into().ok()?))
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
+        (sum(COUNTER_SENT), sum(COUNTER_LOST))
+    }
+}
+
+/// libbpf attaches tracepoints through tracefs; mount it where the kernel expects it if
+/// nothing is mounted there yet.
+fn ensure_tracefs() -> Result<(), Error> {
+    if std::path::Path::new("/sys/kernel/tracing/events").exists()
+        || std::path::Path::new("/sys/kernel/debug/tracing/events").exists()
+    {
+        return Ok(());
+    }
+    // SAFETY: all arguments are valid NUL-terminated strings.
+    let rc = unsafe {
+        libc::mount(
+            c"tracefs".as_ptr(),
+            c"/sys/kernel/tracing".as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(Error::kernel(
+            "mounting tracefs on /sys/kernel/tracing",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Palisade's observation probes.
+ *
+ * Scheduler tracepoints (tp_btf) report exec, fork and exit; each observed system call has a
+ * `tracepoint/syscalls/sys_enter_*` program that stashes its arguments by thread and a
+ * `sys_exit_*` program that builds the event with the return value. Each event is assembled
+ * in a per-CPU scratch buffer and copied into the ring buffer with only the bytes it uses;
+ * a failed copy is counted per CPU, never silently lost.
+ *
+ * fentry, kprobes and BPF-LSM are unavailable on the kernels Palisade must support, so
+ * paths are rebuilt from dentries here instead of with bpf_d_path.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "sensor.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load. */
+const volatile u32 self_tgid = 0;
+
+/* Referenced so that their BTF (and so the skeleton's Rust types) exists. */
+struct event event_layout = {};
+enum probe_kind probe_kind_layout = PK_EXEC;
+enum string_slot string_slot_layout = SLOT_CGROUP;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} events SEC(".maps");
+
+/* Per CPU: [COUNTER_SENT] events written, [COUNTER_LOST] events the ring buffer refused. */
+enum { COUNTER_SENT, COUNTER_LOST, N_COUNTERS };
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, N_COUNTERS);
+	__type(key, u32);
+	__type(value, u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct event);
+} scratch SEC(".maps");
+
+struct pending_call {
+	u64 args[6];
+};
+
+/* Arguments of calls in progress, by thread; LRU so that threads killed inside a call
+ * cannot fill it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, struct pending_call);
+} pending SEC(".maps");
+
+#define PATH_DEPTH 48
+#define NAME_MAX_LEN 256
+#define AT_FDCWD_ARG -100
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define AF_INET 2
+#define AF_INET6 10
+
+/* Probe argument descriptions. */
+#define NONE -1 /* no such argument */
+#define CWD -2	/* a path relative to the working directory (no dirfd argument) */
+#define RET -3	/* the fd is the return value */
+
+static __always_inline void count(u32 counter)
+{
+	u64 *value = bpf_map_lookup_elem(&counters, &counter);
+	if (value)
+		*value += 1;
+}
+
+static __always_inline struct event *scratch_event(void)
+{
+	u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __noinline void put_user_str(struct event *e, int slot, const void *src)
+{
+	u32 off = e->tail_len;
+	if (off >= TAIL_LIMIT || slot < 0 || slot >= N_SLOTS || !src)
+		return;
+	long n = bpf_probe_read_user_str(&e->tail[off & (TAIL_LIMIT - 1)], STR_MAX, src);
+	if (n <= 0)
+		return;
+	e->lens[slot] = n;
+	e->tail_len = off + n;
+}
+
+static __noinline void put_user_bytes(struct event *e, int slot, const void *src, u32 len)
+{
+	u32 off = e->tail_len;
+	if (off >= TAIL_LIMIT || slot < 0 || slot >= N_SLOTS || !src || len == 0)
+		return;
+	len &= STR_MAX - 1;
+	if (len == 0)
+		len = STR_MAX - 1;
+	if (bpf_probe_read_user(&e->tail[off & (TAIL_LIMIT - 1)], len, src) < 0)
+		return;
+	e->lens[slot] = len;
+	e->tail_len = off + len;
+}
+
+struct path_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct event *e;
+	u32 depth;
+	u32 off;
+	const unsigned char *names[PATH_DEPTH];
+};
+
+/* One step up: to the parent directory, or across a mount point to where it is mounted. */
+static long walk_up(u32 index, struct path_walk *walk)
+{
+	struct dentry *dentry = walk->dentry;
+	struct vfsmount *vfsmnt = walk->vfsmnt;
+	struct mount *mnt = walk->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (mnt_parent == mnt || !mnt_parent)
+			return 1;
+		walk->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		walk->mnt = mnt_parent;
+		walk->vfsmnt = (struct vfsmount *)((char *)mnt_parent +
+						   bpf_core_field_offset(struct mount, mnt));
+		return 0;
+	}
+	if (walk->depth >= PATH_DEPTH)
+		return 1;
+	walk->names[walk->depth & (PATH_DEPTH - 1)] = BPF_CORE_READ(dentry, d_name.name);
+	walk->depth++;
+	walk->dentry = parent;
+	return 0;
+}
+
+/* Appends one component, root first: names[depth - 1 - index]. */
+static long write_component(u32 index, struct path_walk *walk)
+{
+	struct event *e = walk->e;
+	u32 off = walk->off;
+	if (index >= walk->depth || off >= TAIL_LIMIT)
+		return 1;
+	e->tail[off & (TAIL_LIMIT - 1)] = '/';
+	off++;
+	u32 name_index = walk->depth - 1 - index;
+	long n = bpf_probe_read_kernel_str(&e->tail[off & (TAIL_LIMIT - 1)], NAME_MAX_LEN,
+					   walk->names[name_index & (PATH_DEPTH - 1)]);
+	if (n > 1)
+		off += n - 1;
+	walk->off = off;
+	return 0;
+}
+
+/* Appends the absolute path of `dentry` on `vfsmnt`, as seen from the mount namespace's
+ * root, walking parents and crossing mount points. bpf_loop keeps verification linear in
+ * the depth. */
+static __noinline void put_path(struct event *e, int slot, struct dentry *dentry,
+				struct vfsmount *vfsmnt)
+{
+	struct path_walk walk = {};
+	if (slot < 0 || slot >= N_SLOTS || !dentry || !vfsmnt)
+		return;
+	walk.dentry = dentry;
+	walk.vfsmnt = vfsmnt;
+	walk.mnt = container_of(vfsmnt, struct mount, mnt);
+	walk.e = e;
+	bpf_loop(PATH_DEPTH * 2, walk_up, &walk, 0);
+
+	u32 start = e->tail_len;
+	if (start >= TAIL_LIMIT)
+		return;
+	walk.off = start;
+	if (walk.depth == 0) {
+		e->tail[start & (TAIL_LIMIT - 1)] = '/';
+		walk.off++;
+	}
+	bpf_loop(PATH_DEPTH, write_component, &walk, 0);
+	u32 off = walk.off;
+	if (off >= TAIL_LIMIT)
+		return;
+	e->tail[off & (TAIL_LIMIT - 1)] = 0;
+	off++;
+	e->lens[slot] = off - start;
+	e->tail_len = off;
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct files_struct *files = BPF_CORE_READ(task, files);
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max_fds)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+/* Records what the descriptor is: its file type, its socket, or its path. */
+static __noinline void put_fd(struct event *e, struct task_struct *task, long fd, int want_path)
+{
+	struct file *file = fd_file(task, fd);
+	if (!file)
+		return;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	u32 mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+	e->fd_mode = mode;
+	if (mode == S_IFSOCK) {
+		struct socket *sock = BPF_CORE_READ(file, private_data);
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+		u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		e->socket.family = family;
+		e->socket.type = BPF_CORE_READ(sk, sk_type);
+		e->socket.protocol = BPF_CORE_READ(sk, sk_protocol);
+		e->socket.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		e->socket.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (family == AF_INET) {
+			BPF_CORE_READ_INTO(&e->socket.local_addr, sk, __sk_common.skc_rcv_saddr);
+			BPF_CORE_READ_INTO(&e->socket.remote_addr, sk, __sk_common.skc_daddr);
+		} else if (family == AF_INET6) {
+			BPF_CORE_READ_INTO(&e->socket.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+			BPF_CORE_READ_INTO(&e->socket.remote_addr, sk, __sk_common.skc_v6_daddr);
+		}
+		return;
+	}
+	if (want_path)
+		put_path(e, SLOT_FD_PATH, BPF_CORE_READ(file, f_path.dentry),
+			 BPF_CORE_READ(file, f_path.mnt));
+}
+
+/* Appends the directory a relative path argument is resolved against. */
+static __noinline void put_base(struct event *e, int slot, struct task_struct *task, long dirfd)
+{
+	if (dirfd == AT_FDCWD_ARG) {
+		put_path(e, slot, BPF_CORE_READ(task, fs, pwd.dentry),
+			 BPF_CORE_READ(task, fs, pwd.mnt));
+		return;
+	}
+	struct file *file = fd_file(task, dirfd);
+	if (file)
+		put_path(e, slot, BPF_CORE_READ(file, f_path.dentry),
+			 BPF_CORE_READ(file, f_path.mnt));
+}
+
+static __noinline void put_cgroup(struct event *e, struct task_struct *task)
+{
+	struct kernfs_node *names[CGROUP_DEPTH];
+	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	int depth = 0;
+	for (int i = 0; i < CGROUP_DEPTH; i++) {
+		if (!kn)
+			break;
+		names[i] = kn;
+		depth++;
+		if (bpf_core_field_exists(kn->__parent))
+			kn = BPF_CORE_READ(kn, __parent);
+		else
+			break;
+	}
+	u32 off = e->tail_len;
+	u32 start = off;
+	/* Leaf last; the root's name is empty and contributes only its slash. */
+	for (int i = CGROUP_DEPTH - 1; i >= 0; i--) {
+		if (i >= depth || off >= TAIL_LIMIT)
+			continue;
+		const char *name = BPF_CORE_READ(names[i], name);
+		e->tail[off & (TAIL_LIMIT - 1)] = '/';
+		off++;
+		long n = bpf_probe_read_kernel_str(&e->tail[off & (TAIL_LIMIT - 1)], NAME_MAX_LEN,
+						   name);
+		if (n > 1)
+			off += n - 1;
+	}
+	if (off >= TAIL_LIMIT)
+		return;
+	e->tail[off & (TAIL_LIMIT - 1)] = 0;
+	off++;
+	e->lens[SLOT_CGROUP] = off - start;
+	e->tail_len = off;
+}
+
+static __always_inline void fill_header(struct event *e, u32 kind, struct task_struct *task)
+{
+	e->timestamp_boot_ns = bpf_ktime_get_boot_ns();
+	e->kind = kind;
+	e->pid = BPF_CORE_READ(task, tgid);
+	e->tid = BPF_CORE_READ(task, pid);
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = BPF_CORE_READ(task, cred, uid.val);
+	e->gid = BPF_CORE_READ(task, cred, gid.val);
+	e->euid = BPF_CORE_READ(task, cred, euid.val);
+	e->loginuid = BPF_CORE_READ(task, loginuid.val);
+	e->start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	e->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+	e->ret = 0;
+	e->fd_mode = 0;
+	__builtin_memset(&e->socket, 0, sizeof(e->socket));
+	__builtin_memset(e->args, 0, sizeof(e->args));
+	__builtin_memset(e->lens, 0, sizeof(e->lens));
+	e->tail_len = 0;
+	put_cgroup(e, task);
+}
+
+static __always_inline void submit(struct event *e)
+{
+	u64 size = offsetof(struct event, tail) + e->tail_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, 0) == 0)
+		count(COUNTER_SENT);
+	else
+		count(COUNTER_LOST);
+}
+
+static __always_inline int is_self(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == self_tgid;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (is_self())
+		return 0;
+	struct event *e = scratch_event();
+	if (!e)
+		return 0;
+	fill_header(e, PK_EXEC, task);
+	e->exe_dev = e->exe_ino = e->exe_ctime_ns = e->exe_mtime_ns = e->exe_sb_magic = 0;
+	e->exe_nlink = e->exe_upper_layer = 0;
+
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+	e->exe_dev = BPF_CORE_READ(sb, s_dev);
+	e->exe_ino = BPF_CORE_READ(inode, i_ino);
+	e->exe_nlink = BPF_CORE_READ(inode, __i_nlink);
+	e->exe_sb_magic = BPF_CORE_READ(sb, s_magic);
+	if (bpf_core_field_exists(inode->i_ctime_sec)) {
+		e->exe_ctime_ns = BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ULL +
+				  BPF_CORE_READ(inode, i_ctime_nsec);
+		e->exe_mtime_ns = BPF_CORE_READ(inode, i_mtime_sec) * 1000000000ULL +
+				  BPF_CORE_READ(inode, i_mtime_nsec);
+	}
+	if (e->exe_sb_magic == OVERLAYFS_SUPER_MAGIC) {
+		struct ovl_inode *ovl = container_of(inode, struct ovl_inode, vfs_inode);
+		e->exe_upper_layer = BPF_CORE_READ(ovl, __upperdentry) != NULL;
+	}
+	put_path(e, SLOT_EXE, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
+
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+	if (arg_end > arg_start)
+		put_user_bytes(e, SLOT_ARGV, (const void *)arg_start, arg_end - arg_start);
+	put_path(e, SLOT_CWD, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt));
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (is_self())
+		return 0;
+	/* New threads are not new processes. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	struct event *e = scratch_event();
+	if (!e)
+		return 0;
+	fill_header(e, PK_FORK, parent);
+	e->ret = BPF_CORE_READ(child, tgid);
+	e->args[0] = BPF_CORE_READ(child, tgid);
+	e->args[1] = BPF_CORE_READ(child, start_boottime);
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_exit, struct task_struct *task)
+{
+	if (is_self())
+		return 0;
+	/* Only the process, not each of its threads. */
+	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+		return 0;
+	struct event *e = scratch_event();
+	if (!e)
+		return 0;
+	fill_header(e, PK_EXIT, task);
+	e->args[0] = BPF_CORE_READ(task, exit_code);
+	submit(e);
+	return 0;
+}
+
+static __always_inline int on_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_self())
+		return 0;
+	u64 id = bpf_get_current_pid_tgid();
+	struct pending_call call;
+	/* Copied with a probe read rather than ctx loads: the kernel refuses to attach a program
+	 * whose ctx loads reach past the tracepoint's own fields, and calls have 0 to 6
+	 * arguments. Bytes past the last argument are ignored by the decoder. */
+	unsigned long args_at = (unsigned long)ctx + offsetof(struct trace_event_raw_sys_enter, args);
+	bpf_probe_read_kernel(call.args, sizeof(call.args), (const void *)args_at);
+	bpf_map_update_elem(&pending, &id, &call, BPF_ANY);
+	return 0;
+}
+
+static __always_inline void put_str_arg(struct event *e, struct task_struct *task, int slot,
+					int base_slot, const u64 *args, int arg, int dirfd_arg)
+{
+	if (arg < 0)
+		return;
+	const char *str = (const char *)args[arg];
+	put_user_str(e, slot, str);
+	if (dirfd_arg == NONE || e->lens[slot & (N_SLOTS - 1)] == 0)
+		return;
+	char first = 0;
+	bpf_probe_read_user(&first, 1, str);
+	if (first == '/')
+		return;
+	put_base(e, base_slot, task, dirfd_arg == CWD ? AT_FDCWD_ARG : (long)(int)args[dirfd_arg]);
+}
+
+static __always_inline int on_exit(struct trace_event_raw_sys_exit *ctx, u32 kind, int str1,
+				   int dir1, int str2, int dir2, int str3, int sockaddr,
+				   int socklen, int socklen_is_ptr, int fd_arg, int fd_path)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct pending_call *call = bpf_map_lookup_elem(&pending, &id);
+	if (!call)
+		return 0;
+	struct event *e = scratch_event();
+	if (!e) {
+		bpf_map_delete_elem(&pending, &id);
+		return 0;
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	fill_header(e, kind, task);
+	e->ret = ctx->ret;
+	__builtin_memcpy(e->args, call->args, sizeof(e->args));
+	bpf_map_delete_elem(&pending, &id);
+	if (kind == PK_OPENAT2) {
+		/* flags and mode live in struct open_how. */
+		struct open_how how = {};
+		bpf_probe_read_user(&how, sizeof(how), (void *)e->args[2]);
+		e->args[2] = how.flags;
+		e->args[3] = how.mode;
+	} else if (kind == PK_CAPSET) {
+		struct __user_cap_data_struct data[2] = {};
+		bpf_probe_read_user(&data, sizeof(data), (void *)e->args[1]);
+		e->args[2] = data[0].effective | ((u64)data[1].effective << 32);
+		e->args[3] = data[0].permitted | ((u64)data[1].permitted << 32);
+	}
+
+	put_str_arg(e, task, SLOT_STR1, SLOT_BASE1, e->args, str1, dir1);
+	put_str_arg(e, task, SLOT_STR2, SLOT_BASE2, e->args, str2, dir2);
+	if (str3 >= 0)
+		put_user_str(e, SLOT_STR3, (const void *)e->args[str3]);
+	if (sockaddr >= 0 && e->args[sockaddr]) {
+		u32 len = 0;
+		if (socklen_is_ptr)
+			bpf_probe_read_user(&len, sizeof(len), (void *)e->args[socklen]);
+		else
+			len = e->args[socklen];
+		if (len > 128)
+			len = 128;
+		put_user_bytes(e, SLOT_SOCKADDR, (const void *)e->args[sockaddr], len);
+	}
+	if (fd_arg == RET)
+		put_fd(e, task, e->ret, fd_path);
+	else if (fd_arg >= 0)
+		put_fd(e, task, (long)(int)e->args[fd_arg], fd_path);
+	submit(e);
+	return 0;
+}
+
+/* One enter/exit pair per system call. Arguments: the kind; string arguments 1 and 2 with
+ * their dirfd argument (CWD: implicitly the working directory, NONE: not a path); a third
+ * string; the sockaddr argument, its length argument and whether that is a pointer; the fd
+ * argument and whether to resolve its path. */
+#define SYSCALL_PROBE_(name, kind, str1, dir1, str2, dir2, str3, sa, salen, salen_ptr, fd, fdpath) \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                         \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)                             \
+	{                                                                                    \
+		return on_enter(ctx);                                                        \
+	}                                                                                    \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                          \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                               \
+	{                                                                                    \
+		return on_exit(ctx, kind, str1, dir1, str2, dir2, str3, sa, salen, salen_ptr, \
+			       fd, fdpath);                                                  \
+	}
+
+/* Expands the argument shorthands below before counting arguments. */
+#define SYSCALL_PROBE(...) SYSCALL_PROBE_(__VA_ARGS__)
+#define PATH1(arg) arg, CWD, NONE, NONE, NONE
+#define PATH1_AT(dir, arg) arg, dir, NONE, NONE, NONE
+#define NO_STRINGS NONE, NONE, NONE, NONE, NONE
+#define NO_SOCKADDR NONE, NONE, 0
+#define NO_FD NONE, 0
+
+SYSCALL_PROBE(open, PK_OPEN, PATH1(0), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(openat, PK_OPENAT, PATH1_AT(0, 1), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(openat2, PK_OPENAT2, PATH1_AT(0, 1), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(creat, PK_CREAT, PATH1(0), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(unlink, PK_UNLINK, PATH1(0), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(unlinkat, PK_UNLINKAT, PATH1_AT(0, 1), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(rename, PK_RENAME, 0, CWD, 1, CWD, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(renameat, PK_RENAMEAT, 1, 0, 3, 2, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(renameat2, PK_RENAMEAT2, 1, 0, 3, 2, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(chmod, PK_CHMOD, PATH1(0), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(fchmod, PK_FCHMOD, NO_STRINGS, NO_SOCKADDR, 0, 1)
+SYSCALL_PROBE(fchmodat, PK_FCHMODAT, PATH1_AT(0, 1), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(chown, PK_CHOWN, PATH1(0), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(lchown, PK_LCHOWN, PATH1(0), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(fchown, PK_FCHOWN, NO_STRINGS, NO_SOCKADDR, 0, 1)
+SYSCALL_PROBE(fchownat, PK_FCHOWNAT, PATH1_AT(0, 1), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(link, PK_LINK, 0, CWD, 1, CWD, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(linkat, PK_LINKAT, 1, 0, 3, 2, NONE, NO_SOCKADDR, NO_FD)
+/* A symlink's target is stored as written, so it is not resolved. */
+SYSCALL_PROBE(symlink, PK_SYMLINK, 0, NONE, 1, CWD, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(symlinkat, PK_SYMLINKAT, 0, NONE, 2, 1, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(mkdir, PK_MKDIR, PATH1(0), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(mkdirat, PK_MKDIRAT, PATH1_AT(0, 1), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(socket, PK_SOCKET, NO_STRINGS, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(connect, PK_CONNECT, NO_STRINGS, 1, 2, 0, 0, 0)
+SYSCALL_PROBE(accept, PK_ACCEPT, NO_STRINGS, 1, 2, 1, RET, 0)
+SYSCALL_PROBE(accept4, PK_ACCEPT4, NO_STRINGS, 1, 2, 1, RET, 0)
+SYSCALL_PROBE(bind, PK_BIND, NO_STRINGS, 1, 2, 0, 0, 0)
+SYSCALL_PROBE(listen, PK_LISTEN, NO_STRINGS, NO_SOCKADDR, 0, 0)
+SYSCALL_PROBE(sendto, PK_SENDTO, NO_STRINGS, 4, 5, 0, 0, 0)
+SYSCALL_PROBE(sendmsg, PK_SENDMSG, NO_STRINGS, NO_SOCKADDR, 0, 0)
+SYSCALL_PROBE(dup, PK_DUP, NO_STRINGS, NO_SOCKADDR, 0, 1)
+SYSCALL_PROBE(dup2, PK_DUP2, NO_STRINGS, NO_SOCKADDR, 0, 1)
+SYSCALL_PROBE(dup3, PK_DUP3, NO_STRINGS, NO_SOCKADDR, 0, 1)
+SYSCALL_PROBE(ptrace, PK_PTRACE, NO_STRINGS, NO_SOCKADDR, NO_FD)
+/* init_module's name lives inside the ELF image; its parameter string is reported. */
+SYSCALL_PROBE(init_module, PK_INIT_MODULE, 2, NONE, NONE, NONE, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(finit_module, PK_FINIT_MODULE, NO_STRINGS, NO_SOCKADDR, 0, 1)
+SYSCALL_PROBE(delete_module, PK_DELETE_MODULE, 0, NONE, NONE, NONE, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(mount, PK_MOUNT, 0, NONE, 1, CWD, 2, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(umount, PK_UMOUNT, PATH1(0), NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(setns, PK_SETNS, NO_STRINGS, NO_SOCKADDR, 0, 1)
+SYSCALL_PROBE(unshare, PK_UNSHARE, NO_STRINGS, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(setuid, PK_SETUID, NO_STRINGS, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(setgid, PK_SETGID, NO_STRINGS, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(setresuid, PK_SETRESUID, NO_STRINGS, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(setresgid, PK_SETRESGID, NO_STRINGS, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(capset, PK_CAPSET, NO_STRINGS, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(memfd_create, PK_MEMFD_CREATE, 0, NONE, NONE, NONE, NONE, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(bpf, PK_BPF, NO_STRINGS, NO_SOCKADDR, NO_FD)
+SYSCALL_PROBE(chroot, PK_CHROOT, PATH1(0), NO_SOCKADDR, NO_FD)

@@ -1,0 +1,131 @@
+/* Layout shared by the eBPF programs and the Rust decoder.
+ *
+ * The Rust side never mirrors these by hand: libbpf-cargo generates `types::event` and
+ * `types::probe_kind` from this file's BTF (see the `*_layout` globals in sensor.bpf.c).
+ */
+#ifndef PALISADE_SENSOR_H
+#define PALISADE_SENSOR_H
+
+/* What produced an event: a scheduler tracepoint or one system call. */
+enum probe_kind {
+	PK_EXEC = 1,
+	PK_FORK,
+	PK_EXIT,
+	PK_OPEN,
+	PK_OPENAT,
+	PK_OPENAT2,
+	PK_CREAT,
+	PK_UNLINK,
+	PK_UNLINKAT,
+	PK_RENAME,
+	PK_RENAMEAT,
+	PK_RENAMEAT2,
+	PK_CHMOD,
+	PK_FCHMOD,
+	PK_FCHMODAT,
+	PK_CHOWN,
+	PK_LCHOWN,
+	PK_FCHOWN,
+	PK_FCHOWNAT,
+	PK_LINK,
+	PK_LINKAT,
+	PK_SYMLINK,
+	PK_SYMLINKAT,
+	PK_MKDIR,
+	PK_MKDIRAT,
+	PK_SOCKET,
+	PK_CONNECT,
+	PK_ACCEPT,
+	PK_ACCEPT4,
+	PK_BIND,
+	PK_LISTEN,
+	PK_SENDTO,
+	PK_SENDMSG,
+	PK_DUP,
+	PK_DUP2,
+	PK_DUP3,
+	PK_PTRACE,
+	PK_INIT_MODULE,
+	PK_FINIT_MODULE,
+	PK_DELETE_MODULE,
+	PK_MOUNT,
+	PK_UMOUNT,
+	PK_SETNS,
+	PK_UNSHARE,
+	PK_SETUID,
+	PK_SETGID,
+	PK_SETRESUID,
+	PK_SETRESGID,
+	PK_CAPSET,
+	PK_MEMFD_CREATE,
+	PK_BPF,
+	PK_CHROOT,
+};
+
+/* Variable-length strings follow the fixed part in this order; `lens[slot]` is the length
+ * of each including its NUL (0 when absent). */
+enum string_slot {
+	SLOT_CGROUP,   /* cgroup2 path, leaf last, at most CGROUP_DEPTH levels */
+	SLOT_STR1,     /* first path or string argument */
+	SLOT_BASE1,    /* directory a relative STR1 is resolved against */
+	SLOT_STR2,     /* second path or string argument */
+	SLOT_BASE2,    /* directory a relative STR2 is resolved against */
+	SLOT_STR3,     /* third string argument (mount's fstype) */
+	SLOT_SOCKADDR, /* raw struct sockaddr bytes passed to or returned by the call */
+	SLOT_FD_PATH,  /* path of the file behind the fd argument */
+	SLOT_EXE,      /* exec: absolute path of the executable */
+	SLOT_ARGV,     /* exec: NUL-separated argv */
+	SLOT_CWD,      /* exec: working directory */
+	N_SLOTS,
+};
+
+#define TAIL_LIMIT 8192
+#define STR_MAX 4096
+#define CGROUP_DEPTH 4
+
+/* Socket behind an fd, read from the kernel's struct sock. */
+struct socket_info {
+	unsigned short family;
+	unsigned short type;
+	unsigned short protocol;
+	unsigned short local_port;
+	unsigned short remote_port;
+	unsigned short pad;
+	unsigned char local_addr[16];
+	unsigned char remote_addr[16];
+};
+
+struct event {
+	unsigned long long timestamp_boot_ns;
+	unsigned long long cgroup_id;
+	unsigned long long start_boot_ns;
+	long long ret;
+	unsigned long long args[6];
+	unsigned int kind;
+	unsigned int pid;
+	unsigned int tid;
+	unsigned int ppid;
+	unsigned int uid;
+	unsigned int gid;
+	unsigned int euid;
+	unsigned int loginuid;
+	char comm[16];
+	/* The fd argument (or the returned fd for accept): S_IFMT bits of its inode, and its
+	 * socket when it is one. */
+	unsigned int fd_mode;
+	unsigned int pad0;
+	struct socket_info socket;
+	/* exec only */
+	unsigned long long exe_dev;
+	unsigned long long exe_ino;
+	unsigned long long exe_ctime_ns;
+	unsigned long long exe_mtime_ns;
+	unsigned long long exe_sb_magic;
+	unsigned int exe_nlink;
+	unsigned int exe_upper_layer;
+	unsigned int tail_len;
+	unsigned short lens[N_SLOTS];
+	unsigned char tail[TAIL_LIMIT + STR_MAX];
+};
+
+#endif

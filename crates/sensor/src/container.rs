@@ -1,0 +1,507 @@
+//! Container attribution: cgroup path → container id → the runtime's metadata.
+//!
+//! The kernel reports each event's cgroup v2 path (read from the task at event time, since
+//! the directory is gone after the container exits). [`container_id_from_cgroup`] recognises
+//! the naming schemes of podman (`libpod-<id>.scope`), docker (`docker-<id>.scope`),
+//! containerd under systemd (`cri-containerd-<id>.scope`), cri-o (`crio-<id>.scope`),
+//! the cgroupfs layouts of kubelet (`/kubepods/.../pod<uid>/<id>`), `ctr` (`/<namespace>/<id>`)
+//! and plain runc (any directory named after a container in runc's state directory). The
+//! [`ContainerResolver`] then reads the runtime's own metadata: runc's `state.json`,
+//! containers-storage and libpod's bolt database for podman, containerd's bolt `meta.db`.
+//! Kubernetes identity comes from the CRI labels on the container.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use palisade_event::{Container, K8sPod};
+use serde_json::Value as Json;
+
+use crate::bolt::{Bolt, Bucket, Value};
+
+/// Which runtime's naming scheme identified a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Runtime {
+    /// podman (`libpod-<id>`).
+    Podman,
+    /// docker (`docker-<id>`).
+    Docker,
+    /// containerd (`cri-containerd-<id>`, or `/<namespace>/<id>` from `ctr`).
+    Containerd,
+    /// cri-o (`crio-<id>`).
+    CriO,
+    /// A runc container known by its state directory, or a bare id whose runtime is found
+    /// from the metadata stores.
+    Runc,
+}
+
+/// Where the runtimes keep their metadata; the defaults are the runtimes' own defaults.
+#[derive(Debug, Clone)]
+pub struct MetadataRoots {
+    /// runc state directories (`<dir>/<id>/state.json`), including containerd's runc shims.
+    pub runc_state_dirs: Vec<PathBuf>,
+    /// containers-storage root (podman).
+    pub podman_storage: PathBuf,
+    /// containerd's metadata database.
+    pub containerd_db: PathBuf,
+    /// containerd's task state directory (`<dir>/<namespace>/<id>` exists while a task runs).
+    pub containerd_tasks: PathBuf,
+}
+
+impl Default for MetadataRoots {
+    fn default() -> MetadataRoots {
+        MetadataRoots {
+            runc_state_dirs: vec![PathBuf::from("/run/runc")],
+            podman_storage: PathBuf::from("/var/lib/containers/storage"),
+            containerd_db: PathBuf::from(
+                "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db",
+            ),
+            containerd_tasks: PathBuf::from("/run/containerd/io.containerd.runtime.v2.task"),
+        }
+    }
+}
+
+/// Extracts the container id (and the runtime whose naming scheme matched) from a cgroup
+/// path; `None` for host cgroups. Directories named freely by the caller of the runtime
+/// (runc's `cgroupsPath`, `ctr`'s `/<namespace>/<id>`) are recognised only when `known`
+/// (given the parent directory's name and the leaf's) says which runtime has such a container.
+pub fn container_id_from_cgroup(
+    cgroup_path: &str,
+    known: impl Fn(Option<&str>, &str) -> Option<Runtime>,
+) -> Option<(Runtime, String)> {
+    let components: Vec<&str> = cgroup_path
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .collect();
+    for component in components.iter().rev() {
+        let name = component.strip_suffix(".scope").unwrap_or(component);
+        let prefixed = [
+            ("libpod-", Runtime::Podman),
+            ("docker-", Runtime::Docker),
+            ("cri-containerd-", Runtime::Containerd),
+            ("crio-", Runtime::CriO),
+        ];
+        for (prefix, runtime) in prefixed {
+            if let Some(id) = name
+                .strip_prefix(prefix)
+                .filter(|id| is_container_hex_id(id))
+            {
+                return Some((runtime, id.to_owned()));
+            }
+        }
+        if is_container_hex_id(name) {
+            return Some((Runtime::Runc, name.to_owned()));
+        }
+    }
+    let (leaf, parents) = components.split_last()?;
+    let runtime = known(parents.last().copied(), leaf)?;
+    Some((runtime, (*leaf).to_owned()))
+}
+
+/// A single path component that cannot escape the directory it is joined to.
+fn is_safe_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
+fn is_container_hex_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
+
+/// How long an unattributed cgroup is remembered before its metadata is looked up again
+/// (a runtime may write its metadata just after the first process starts).
+const NEGATIVE_CACHE: Duration = Duration::from_secs(1);
+
+/// Resolves cgroups to containers, caching by cgroup id.
+#[derive(Debug)]
+pub struct ContainerResolver {
+    roots: MetadataRoots,
+    by_cgroup: HashMap<u64, (Option<Arc<Container>>, Instant)>,
+}
+
+impl ContainerResolver {
+    /// A resolver reading the given metadata locations.
+    pub fn new(roots: MetadataRoots) -> ContainerResolver {
+        ContainerResolver {
+            roots,
+            by_cgroup: HashMap::new(),
+        }
+    }
+
+    /// The container for a cgroup (`None`: the host), from the cache when possible.
+    pub fn resolve(&mut self, cgroup_id: u64, cgroup_path: &str) -> Option<Arc<Container>> {
+        if let Some((container, looked_up)) = self.by_cgroup.get(&cgroup_id)
+            && (container.is_some() || looked_up.elapsed() < NEGATIVE_CACHE)
+        {
+            return container.clone();
+        }
+        let container = self.lookup(cgroup_path).map(Arc::new);
+        self.by_cgroup
+            .insert(cgroup_id, (container.clone(), Instant::now()));
+        container
+    }
+
+    fn id_for(&self, cgroup_path: &str) -> Option<(Runtime, String)> {
+        container_id_from_cgroup(cgroup_path, |parent, leaf| {
+            if self.runc_state(leaf).is_some() {
+                return Some(Runtime::Runc);
+            }
+            let namespace = parent.filter(|name| is_safe_name(name))?;
+            let task = self.roots.containerd_tasks.join(namespace).join(leaf);
+            (is_safe_name(leaf) && task.is_dir()).then_some(Runtime::Containerd)
+        })
+    }
+
+    fn runc_state(&self, id: &str) -> Option<PathBuf> {
+        if !is_safe_name(id) {
+            return None;
+        }
+        self.roots
+            .runc_state_dirs
+            .iter()
+            .map(|dir| dir.join(id).join("state.json"))
+            .find(|path| path.is_file())
+    }
+
+    /// Looks a cgroup path up in every metadata store; a container whose metadata is not
+    /// (yet) found is still reported with its id.
+    pub fn lookup(&self, cgroup_path: &str) -> Option<Container> {
+        let (runtime, id) = self.id_for(cgroup_path)?;
+        let mut container = Container {
+            id: id.clone(),
+            ..Container::default()
+        };
+        let found = match runtime {
+            Runtime::Podman => self.fill_podman(&mut container),
+            Runtime::Containerd => self.fill_containerd(&mut container),
+            _ => {
+                self.fill_containerd(&mut container)
+                    || self.fill_podman(&mut container)
+                    || self.fill_runc(&mut container)
+            }
+        };
+        if !found {
+            tracing::debug!(%id, cgroup_path, "No runtime metadata for container.");
+        }
+        container.labels.sort();
+        container.k8s = k8s_identity(&container.labels);
+        Some(container)
+    }
+
+    fn fill_runc(&self, container: &mut Container) -> bool {
+        let Some(path) = self.runc_state(&container.id) else {
+            return false;
+        };
+        let Some(state) = read_json(&path) else {
+            return false;
+        };
+        container.name = container.id.clone();
+        container.start_time_ns = state["created"]
+            .as_str()
+            .and_then(parse_rfc3339_ns)
+            .unwrap_or(0);
+        if let Some(labels) = state["config"]["labels"].as_array() {
+            container.labels = labels
+                .iter()
+                .filter_map(|label| label.as_str()?.split_once('='))
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                .collect();
+        }
+        true
+    }
+
+    fn fill_podman(&self, container: &mut Container) -> bool {
+        let storage = &self.roots.podman_storage;
+        let Some(containers) = read_json(&storage.join("overlay-containers/containers.json"))
+        else {
+            return false;
+        };
+        let Some(entry) = containers.as_array().and_then(|all| {
+            all.iter()
+                .find(|entry| entry["id"] == container.id.as_str())
+        }) else {
+            return false;
+        };
+        let metadata: Json = entry["metadata"]
+            .as_str()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or(Json::Null);
+        container.name = metadata["name"]
+            .as_str()
+            .or_else(|| entry["names"][0].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        container.image = metadata["image-name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        container.start_time_ns = entry["created"]
+            .as_str()
+            .and_then(parse_rfc3339_ns)
+            .unwrap_or(0);
+        let image_id = entry["image"].as_str().unwrap_or_default();
+        if let Some(images) = read_json(&storage.join("overlay-images/images.json"))
+            && let Some(image) = images
+                .as_array()
+                .and_then(|all| all.iter().find(|image| image["id"] == image_id))
+        {
+            container.image_digest = image["digest"].as_str().unwrap_or_default().to_owned();
+        }
+        // Labels and privilege live in libpod's own database.
+        let libpod_db = storage.join("libpod/bolt_state.db");
+        if let Ok(bolt) = Bolt::open(&libpod_db)
+            && let Ok(Some(Value::Data(config))) = bolt
+                .bucket_path(&[b"ctr", container.id.as_bytes()])
+                .and_then(|bucket| match bucket {
+                    Some(bucket) => bolt.get(&bucket, b"config"),
+                    None => Ok(None),
+                })
+            && let Ok(config) = serde_json::from_slice::<Json>(config)
+        {
+            container.labels = json_labels(&config["labels"]);
+            container.privileged = config["privileged"].as_bool().unwrap_or(false);
+        }
+        true
+    }
+
+    fn fill_containerd(&self, container: &mut Container) -> bool {
+        let db = &self.roots.containerd_db;
+        if !db.is_file() {
+            return false;
+        }
+        let bolt = match Bolt::open(db) {
+            Ok(bolt) => bolt,
+            Err(error) => {
+                tracing::warn!(%error, "Cannot read containerd metadata.");
+                return false;
+            }
+        };
+        let Ok(Some(v1)) = bolt.bucket_path(&[b"v1"]) else {
+            return false;
+        };
+        let Ok(namespaces) = bolt.entries(&v1) else {
+            return false;
+        };
+        for (_, value) in namespaces {
+            let Value::Bucket(namespace_bucket) = value else {
+                continue;
+            };
+            let Ok(Some(Value::Bucket(containers))) = bolt.get(&namespace_bucket, b"containers")
+            else {
+                continue;
+            };
+            let Ok(Some(Value::Bucket(entry))) = bolt.get(&containers, container.id.as_bytes())
+            else {
+                continue;
+            };
+            container.name = container.id.clone();
+            if let Ok(Some(Value::Data(image))) = bolt.get(&entry, b"image") {
+                container.image = String::from_utf8_lossy(image).into_owned();
+            }
+            if let Ok(Some(Value::Bucket(labels))) = bolt.get(&entry, b"labels") {
+                container.labels = bolt
+                    .entries(&labels)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(key, value)| match value {
+                        Value::Data(value) => Some((
+                            String::from_utf8_lossy(key).into_owned(),
+                            String::from_utf8_lossy(value).into_owned(),
+                        )),
+                        Value::Bucket(_) => None,
+                    })
+                    .collect();
+            }
+            container.image_digest =
+                containerd_image_digest(&bolt, &namespace_bucket, &container.image);
+            return true;
+        }
+        false
+    }
+}
+
+fn containerd_image_digest(bolt: &Bolt, namespace: &Bucket<'_>, image: &str) -> String {
+    let digest = (|| {
+        let Value::Bucket(images) = bolt.get(namespace, b"images").ok()?? else {
+            return None;
+        };
+        let Value::Bucket(entry) = bolt.get(&images, image.as_bytes()).ok()?? else {
+            return None;
+        };
+        let Value::Bucket(target) = bolt.get(&entry, b"target").ok()?? else {
+            return None;
+        };
+        let Value::Data(digest) = bolt.get(&target, b"digest").ok()?? else {
+            return None;
+        };
+        Some(String::from_utf8_lossy(digest).into_owned())
+    })();
+    digest.unwrap_or_default()
+}
+
+fn json_labels(labels: &Json) -> Vec<(String, String)> {
+    labels
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Metadata files are small; anything larger is refused rather than read.
+const MAX_METADATA_JSON: u64 = 64 * 1024 * 1024;
+
+fn read_json(path: &Path) -> Option<Json> {
+    let size = std::fs::metadata(path).ok()?.len();
+    if size > MAX_METADATA_JSON {
+        tracing::warn!(path = %path.display(), size, "Runtime metadata file too large; ignored.");
+        return None;
+    }
+    let text = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&text) {
+        Ok(json) => Some(json),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "Malformed runtime metadata; ignored.");
+            None
+        }
+    }
+}
+
+/// The Kubernetes identity the CRI records in container labels.
+fn k8s_identity(labels: &[(String, String)]) -> Option<K8sPod> {
+    let label = |key: &str| {
+        labels
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.clone())
+    };
+    let pod_name = label("io.kubernetes.pod.name")?;
+    Some(K8sPod {
+        pod_name,
+        namespace: label("io.kubernetes.pod.namespace").unwrap_or_default(),
+        pod_uid: label("io.kubernetes.pod.uid").unwrap_or_default(),
+        container_name: label("io.kubernetes.container.name").unwrap_or_default(),
+    })
+}
+
+/// Parses `2026-11-28T23:33:59.123456789Z` (or with a `+hh:mm` offset) to ns since the epoch.
+fn parse_rfc3339_ns(text: &str) -> Option<u64> {
+    let (date, time) = text.split_once('T')?;
+    let mut date_parts = date.split('-').map(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (
+        date_parts.next()??,
+        date_parts.next()??,
+        date_parts.next()??,
+    );
+    let (clock, offset_seconds) = match time.find(['Z', '+', '-']) {
+        Some(at) => {
+            let (clock, zone) = time.split_at(at);
+            let offset = if zone == "Z" {
+                0
+            } else {
+                let sign = if zone.starts_with('-') { -1 } else { 1 };
+                let (hours, minutes) = zone[1..].split_once(':')?;
+                sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60)
+            };
+            (clock, offset)
+        }
+        None => (time, 0),
+    };
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut hms_parts = hms.split(':').map(|part| part.parse::<i64>().ok());
+    let (hour, minute, second) = (hms_parts.next()??, hms_parts.next()??, hms_parts.next()??);
+    let nanos: i64 = format!("{fraction:0<9}").get(..9)?.parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let year_adjusted = if month <= 2 { year - 1 } else { year };
+    let era = year_adjusted.div_euclid(400);
+    let year_of_era = year_adjusted - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
+    u64::try_from(seconds * 1_000_000_000 + nanos).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::container::{Runtime, container_id_from_cgroup, parse_rfc3339_ns};
+
+    const ID: &str = "3f5bd9c0e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
+
+    #[test]
+    fn cgroup_naming_schemes() {
+        let none = |_: Option<&str>, _: &str| None;
+        let cases = [
+            (format!("/libpod_parent/libpod-{ID}"), Some(Runtime::Podman)),
+            (
+                format!("/machine.slice/libpod-{ID}.scope/container"),
+                Some(Runtime::Podman),
+            ),
+            (
+                format!("/system.slice/docker-{ID}.scope"),
+                Some(Runtime::Docker),
+            ),
+            (
+                format!("/kubepods.slice/kubepods-burstable.slice/cri-containerd-{ID}.scope"),
+                Some(Runtime::Containerd),
+            ),
+            (
+                format!("/kubepods/burstable/pod1234/{ID}"),
+                Some(Runtime::Runc),
+            ),
+            (format!("/crio-{ID}"), Some(Runtime::CriO)),
+        ];
+        for (path, runtime) in cases {
+            let found = container_id_from_cgroup(&path, none);
+            assert_eq!(
+                found.as_ref().map(|(runtime, _)| *runtime),
+                runtime,
+                "{path}"
+            );
+            assert_eq!(found.unwrap().1, ID, "{path}");
+        }
+        assert_eq!(
+            container_id_from_cgroup("/user.slice/user-0.slice/session-1.scope", none),
+            None
+        );
+        assert_eq!(container_id_from_cgroup("/", none), None);
+        assert_eq!(
+            container_id_from_cgroup("/system.slice/cron.service", none),
+            None
+        );
+        let ctr = |parent: Option<&str>, leaf: &str| {
+            (parent == Some("default") && leaf == "web").then_some(Runtime::Containerd)
+        };
+        assert_eq!(
+            container_id_from_cgroup("/default/web", ctr),
+            Some((Runtime::Containerd, "web".into())),
+            "ctr's /<namespace>/<id>"
+        );
+        let runc = |_: Option<&str>, leaf: &str| (leaf == "mybox").then_some(Runtime::Runc);
+        assert_eq!(
+            container_id_from_cgroup("/palisade/a/b/mybox", runc),
+            Some((Runtime::Runc, "mybox".into()))
+        );
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(
+            parse_rfc3339_ns("1970-01-01T00:00:01Z"),
+            Some(1_000_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ns("2000-03-01T00:00:00.5Z"),
+            Some(951_868_800_500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ns("2000-03-01T01:00:00+01:00"),
+            Some(951_868_800_000_000_000)
+        );
+        assert_eq!(parse_rfc3339_ns("garbage"), None);
+    }
+}

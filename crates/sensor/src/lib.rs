@@ -1,0 +1,86 @@
+//! The runtime sensor: observes processes, files, network and privilege changes in the
+//! kernel and turns them into [`palisade_event::Event`]s with container and ancestry.
+//!
+//! # Overview
+//!
+//! [`SensorConfig::build`] starts a [`Sensor`]; [`Sensor::poll`] hands events to any
+//! [`palisade_event::EventSink`]. Underneath:
+//!
+//! - **eBPF probes** (`src/bpf/sensor.bpf.c`, CO-RE C compiled by clang in `build.rs`,
+//!   loaded with libbpf-rs): `tp_btf/sched_process_{exec,fork,exit}` and a
+//!   `tracepoint/syscalls/sys_{enter,exit}_*` pair per observed system call. The kernel side
+//!   reads paths (rebuilt from dentries), argv, the working directory, socket addresses, the
+//!   executable's inode and overlay layer, and the task's cgroup path, and writes variable
+//!   length records into one BPF ring buffer. Only the probes for the requested kinds are
+//!   attached, the agent's own process is ignored in the kernel, and per-CPU counters count
+//!   every record the ring buffer refused ([`SensorHealth`]).
+//! - **Container attribution** ([`ContainerResolver`]): cgroup path → container id →
+//!   runc, podman or containerd metadata, with Kubernetes identity from CRI labels.
+//! - **Process table** ([`ProcessTable`]): seeded from `/proc`, kept by fork/exec/exit,
+//!   giving every event its ancestry even after ancestors exited, in bounded memory.
+//! - **Fallback** without eBPF: the proc connector and fanotify, with a reduced field set
+//!   reported in [`SensorStatus`].
+//!
+//! # Design decision: enrich in user space, at event time
+//!
+//! The kernel sends ids, comm, the cgroup path and the call's own strings; executable path,
+//! arguments and ancestry come from the process table, which exec events keep exact. Doing
+//! this in the kernel for every system call would copy argv and walk dentries on every
+//! `openat`; doing it from `/proc` at read time would lose short-lived processes. The cgroup
+//! path, by contrast, is read in the kernel because the directory is gone once a container
+//! exits.
+//!
+//! # Example
+//!
+//! Observing one's own child needs root and eBPF, so this only shows the shape:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use palisade_event::{Event, EventKind};
+//! use palisade_sensor::SensorConfig;
+//!
+//! let config = SensorConfig { kinds: Some([EventKind::Execve].into()), ..SensorConfig::default() };
+//! let mut sensor = config.build()?;
+//! println!("{:?}", sensor.status().backend);
+//! let mut events: Vec<Event> = Vec::new();
+//! std::process::Command::new("/bin/true").status()?;
+//! sensor.poll(Duration::from_millis(200), &mut events)?;
+//! assert!(events.iter().any(|event| event.process.exepath == "/usr/bin/true"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Container ids come from cgroup paths without any kernel access:
+//!
+//! ```
+//! use palisade_sensor::{Runtime, container_id_from_cgroup};
+//! let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+//! let path = format!("/libpod_parent/libpod-{id}");
+//! assert_eq!(container_id_from_cgroup(&path, |_, _| None), Some((Runtime::Podman, id.to_owned())));
+//! ```
+#![deny(missing_docs)]
+
+mod bolt;
+mod bpf;
+mod container;
+mod decode;
+mod error;
+mod fallback;
+mod process;
+mod procfs;
+mod sensor;
+
+mod skel {
+    #![allow(
+        clippy::all,
+        clippy::pedantic,
+        missing_docs,
+        unused_imports,
+        unreachable_pub
+    )]
+    include!(concat!(env!("OUT_DIR"), "/sensor.skel.rs"));
+}
+
+pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
+pub use error::Error;
+pub use process::{ExeFile, ProcessInfo, ProcessTable};
+pub use sensor::{BackendChoice, Sensor, SensorConfig, SensorHealth, SensorStatus};

@@ -1,0 +1,313 @@
+//! The process table: what Palisade knows about every live process, and about exited ones
+//! for as long as their descendants need them for ancestry.
+//!
+//! Entries are keyed by a generation number rather than by pid, so a reused pid never
+//! grafts a new process onto an old one's ancestry. The table is seeded from `/proc` and
+//! then kept by fork, exec and exit events.
+//!
+//! Memory is bounded: a live process has one entry; an exited process keeps its entry only
+//! while it is among the last `retain_exited` exits or while a retained or live process
+//! descends from it. So the table holds at most (live processes + `retain_exited`) entries
+//! plus their exited ancestors, and every exited entry stays reachable from something that
+//! justifies it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use palisade_event::Ancestor;
+
+/// What the table knows about one process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Process id.
+    pub pid: u32,
+    /// Parent process id at the time the process started.
+    pub ppid: u32,
+    /// Command name.
+    pub name: String,
+    /// `argv[0]`.
+    pub exe: String,
+    /// Full path of the executable.
+    pub exepath: String,
+    /// Arguments after `argv[0]`.
+    pub args: Vec<String>,
+    /// Working directory at the last exec.
+    pub cwd: String,
+    /// Real user id.
+    pub uid: u32,
+    /// Start time, nanoseconds since the Unix epoch.
+    pub start_time_ns: u64,
+    /// Container id; empty on the host.
+    pub container_id: String,
+    /// Executable details from the last exec (dev, inode, times, layer flags).
+    pub exe_file: ExeFile,
+}
+
+/// Facts about the executable a process runs, as the kernel saw them at exec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExeFile {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Change time, ns since the epoch.
+    pub ctime_ns: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: u64,
+    /// Lives on an overlay upper layer.
+    pub upper_layer: bool,
+    /// Is a memfd.
+    pub from_memfd: bool,
+    /// Was deleted.
+    pub deleted: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    info: Arc<ProcessInfo>,
+    parent: Option<u64>,
+    /// Entries in the table whose parent is this one.
+    n_children: u32,
+    exited: bool,
+    /// Among the last `retain_exited` exits.
+    recently_exited: bool,
+}
+
+/// Live and recently exited processes, with ancestry.
+#[derive(Debug)]
+pub struct ProcessTable {
+    entries: HashMap<u64, Entry>,
+    live: HashMap<u32, u64>,
+    exits: VecDeque<u64>,
+    retain_exited: usize,
+    next_generation: u64,
+}
+
+impl ProcessTable {
+    /// An empty table that keeps the last `retain_exited` exited processes (and the
+    /// ancestors of everything it keeps).
+    pub fn new(retain_exited: usize) -> ProcessTable {
+        ProcessTable {
+            entries: HashMap::new(),
+            live: HashMap::new(),
+            exits: VecDeque::new(),
+            retain_exited,
+            next_generation: 1,
+        }
+    }
+
+    /// Number of entries (live and retained exited processes).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The live process with this pid.
+    pub fn get(&self, pid: u32) -> Option<&Arc<ProcessInfo>> {
+        self.live
+            .get(&pid)
+            .and_then(|generation| self.entries.get(generation))
+            .map(|entry| &entry.info)
+    }
+
+    /// Records a process that started (fork) or was found in `/proc`; its parent is the live
+    /// process `info.ppid`. A live entry with the same pid (whose exit was missed) is retired.
+    pub fn insert(&mut self, info: ProcessInfo) {
+        let pid = info.pid;
+        if let Some(&old) = self.live.get(&pid) {
+            self.exit(pid);
+            debug_assert!(
+                !self.live.contains_key(&pid),
+                "exit removes {old} from live"
+            );
+        }
+        let parent = self
+            .live
+            .get(&info.ppid)
+            .copied()
+            .filter(|_| info.ppid != pid);
+        if let Some(parent) = parent.and_then(|generation| self.entries.get_mut(&generation)) {
+            parent.n_children += 1;
+        }
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.entries.insert(
+            generation,
+            Entry {
+                info: Arc::new(info),
+                parent,
+                n_children: 0,
+                exited: false,
+                recently_exited: false,
+            },
+        );
+        self.live.insert(pid, generation);
+    }
+
+    /// A fork: the child starts as a copy of the parent's image.
+    pub fn fork(&mut self, parent_pid: u32, child_pid: u32, start_time_ns: u64) {
+        let mut info = self
+            .get(parent_pid)
+            .map(|parent| ProcessInfo::clone(parent))
+            .unwrap_or_default();
+        info.pid = child_pid;
+        info.ppid = parent_pid;
+        info.start_time_ns = start_time_ns;
+        self.insert(info);
+    }
+
+    /// An exec: replaces the image of the live process `info.pid` (inserting it if unknown),
+    /// keeping its place in the tree.
+    pub fn exec(&mut self, info: ProcessInfo) {
+        match self
+            .live
+            .get(&info.pid)
+            .and_then(|generation| self.entries.get_mut(generation))
+        {
+            Some(entry) => {
+                let start_time_ns = entry.info.start_time_ns;
+                let ppid = entry.info.ppid;
+                entry.info = Arc::new(ProcessInfo {
+                    start_time_ns,
+                    ppid,
+                    ..info
+                });
+            }
+            None => self.insert(info),
+        }
+    }
+
+    /// An exit: the entry stays for ancestry while it is recent or has descendants.
+    pub fn exit(&mut self, pid: u32) {
+        let Some(generation) = self.live.remove(&pid) else {
+            return;
+        };
+        if let Some(entry) = self.entries.get_mut(&generation) {
+            entry.exited = true;
+            entry.recently_exited = true;
+        }
+        self.exits.push_back(generation);
+        while self.exits.len() > self.retain_exited {
+            let Some(oldest) = self.exits.pop_front() else {
+                break;
+            };
+            if let Some(entry) = self.entries.get_mut(&oldest) {
+                entry.recently_exited = false;
+            }
+            self.remove_if_unneeded(oldest);
+        }
+    }
+
+    fn remove_if_unneeded(&mut self, mut generation: u64) {
+        loop {
+            let Some(entry) = self.entries.get(&generation) else {
+                return;
+            };
+            if !entry.exited || entry.recently_exited || entry.n_children > 0 {
+                return;
+            }
+            let parent = entry.parent;
+            self.entries.remove(&generation);
+            let Some(parent) = parent else { return };
+            let Some(parent_entry) = self.entries.get_mut(&parent) else {
+                return;
+            };
+            parent_entry.n_children -= 1;
+            generation = parent;
+        }
+    }
+
+    /// The ancestors of the live process `pid`, parent first, at most `max_depth`, including
+    /// ancestors that already exited.
+    pub fn ancestors(&self, pid: u32, max_depth: usize) -> Vec<Ancestor> {
+        let mut ancestors = Vec::new();
+        let mut current = self
+            .live
+            .get(&pid)
+            .and_then(|generation| self.entries.get(generation));
+        while ancestors.len() < max_depth {
+            let Some(parent) = current
+                .and_then(|entry| entry.parent)
+                .and_then(|g| self.entries.get(&g))
+            else {
+                break;
+            };
+            let info = &parent.info;
+            ancestors.push(Ancestor {
+                pid: info.pid,
+                name: info.name.clone(),
+                exe: info.exe.clone(),
+                exepath: info.exepath.clone(),
+                args: info.args.clone(),
+                uid: info.uid,
+                user: String::new(),
+                start_time_ns: info.start_time_ns,
+                container_id: info.container_id.clone(),
+            });
+            current = Some(parent);
+        }
+        ancestors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::process::{ProcessInfo, ProcessTable};
+
+    fn process(pid: u32, ppid: u32, name: &str) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid,
+            name: name.into(),
+            ..ProcessInfo::default()
+        }
+    }
+
+    #[test]
+    fn ancestry_survives_exited_ancestors_and_memory_stays_bounded() {
+        let mut table = ProcessTable::new(2);
+        table.insert(process(1, 0, "init"));
+        table.fork(1, 10, 0);
+        table.exec(process(10, 1, "bash"));
+        table.fork(10, 11, 0);
+        table.exec(process(11, 10, "python"));
+        table.exit(10);
+        // Churn far beyond the retention: bash stays because python descends from it.
+        for pid in 100..200 {
+            table.fork(1, pid, 0);
+            table.exit(pid);
+        }
+        let names: Vec<String> = table.ancestors(11, 8).into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["bash", "init"]);
+        assert_eq!(
+            table.len(),
+            3 + 2,
+            "init, bash, python and the two most recent exits"
+        );
+        // Once python exits and ages out, bash goes too.
+        table.exit(11);
+        for pid in 200..203 {
+            table.fork(1, pid, 0);
+            table.exit(pid);
+        }
+        assert_eq!(table.len(), 1 + 2);
+    }
+
+    #[test]
+    fn reused_pid_does_not_inherit_old_ancestry() {
+        let mut table = ProcessTable::new(16);
+        table.insert(process(1, 0, "init"));
+        table.fork(1, 50, 0);
+        table.exec(process(50, 1, "old"));
+        table.fork(50, 51, 0);
+        // pid 50's exit was missed; a new pid 50 appears under init.
+        table.insert(process(50, 1, "new"));
+        assert_eq!(table.get(50).unwrap().name, "new");
+        let names: Vec<String> = table.ancestors(51, 8).into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["old", "init"], "51 keeps its real parent");
+    }
+}

@@ -1,0 +1,113 @@
+//! Reading processes from `/proc`, for seeding the process table and for the fallback.
+
+use std::path::Path;
+
+use crate::process::ProcessInfo;
+
+/// A process as `/proc` shows it, with its cgroup v2 path for container attribution.
+#[derive(Debug, Clone)]
+pub(crate) struct ProcProcess {
+    pub info: ProcessInfo,
+    pub cgroup_path: String,
+}
+
+/// Nanoseconds to add to a CLOCK_BOOTTIME reading to get the time since the Unix epoch.
+pub(crate) fn boot_to_epoch_offset_ns() -> u64 {
+    let realtime = clock_ns(libc::CLOCK_REALTIME);
+    let boottime = clock_ns(libc::CLOCK_BOOTTIME);
+    realtime.saturating_sub(boottime)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Every process in `/proc` (processes that exit during the scan are skipped).
+pub(crate) fn scan(boot_offset_ns: u64) -> Vec<ProcProcess> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut processes: Vec<ProcProcess> = dir
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| read(pid, boot_offset_ns))
+        .collect();
+    // Parents before children, so that each insert finds its parent.
+    processes.sort_by_key(|process| process.info.start_time_ns);
+    processes
+}
+
+/// One process from `/proc/<pid>`.
+pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
+    let dir = Path::new("/proc").join(pid.to_string());
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    // The command name is in parentheses and may itself contain ") ".
+    let (name_part, rest) = stat.rsplit_once(") ")?;
+    let name = name_part.split_once(" (")?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ppid = fields.get(1)?.parse().ok()?;
+    let start_ticks: u64 = fields.get(19)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let start_time_ns = start_ticks * (1_000_000_000 / ticks_per_second) + boot_offset_ns;
+
+    let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+    let mut argv = split_nul(&cmdline);
+    let exe = if argv.is_empty() {
+        String::new()
+    } else {
+        argv.remove(0)
+    };
+    let exepath = read_link(&dir.join("exe"));
+    let cwd = read_link(&dir.join("cwd"));
+    let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let cgroup = std::fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
+    let cgroup_path = cgroup
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .unwrap_or_default()
+        .to_owned();
+    Some(ProcProcess {
+        info: ProcessInfo {
+            pid,
+            ppid,
+            name,
+            exe,
+            exepath,
+            args: argv,
+            cwd,
+            uid,
+            start_time_ns,
+            ..ProcessInfo::default()
+        },
+        cgroup_path,
+    })
+}
+
+fn read_link(path: &Path) -> String {
+    std::fs::read_link(path)
+        .map(|target| target.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Splits NUL-separated strings (argv), ignoring the trailing NUL.
+pub(crate) fn split_nul(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&byte| byte == 0)
+        .map(|part| String::from_utf8_lossy(part).into_owned())
+        .collect()
+}

@@ -1,0 +1,541 @@
+//! The sensor: configuration, the backend it runs on, and enrichment of raw observations
+//! into events.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_event::{Container, Event, EventKind, EventSink, Process};
+use serde::Serialize;
+
+use crate::bpf::{BpfProbes, syscall_probe};
+use crate::container::{ContainerResolver, MetadataRoots};
+use crate::decode::RawEvent;
+use crate::error::Error;
+use crate::fallback::FallbackSource;
+use crate::process::{ExeFile, ProcessInfo, ProcessTable};
+use crate::procfs;
+use crate::skel::types::{probe_kind as Pk, string_slot as S};
+
+/// Which event source the sensor uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// eBPF, or the fallback when the probes cannot be loaded.
+    #[default]
+    Auto,
+    /// eBPF only; failing to load is an error.
+    Ebpf,
+    /// The proc connector and fanotify, without eBPF.
+    Fallback,
+}
+
+/// How to build a [`Sensor`].
+#[derive(Debug, Clone)]
+pub struct SensorConfig {
+    /// The event kinds to report; `None` reports every kind the backend observes. Only the
+    /// probes these kinds need are attached (fork, exec and exit are always observed, for
+    /// the process table, but reported only when asked for).
+    pub kinds: Option<BTreeSet<EventKind>>,
+    /// Which backend to use.
+    pub backend: BackendChoice,
+    /// Size of the eBPF ring buffer in bytes: a power of two and a multiple of the page size.
+    pub ring_buffer_bytes: u32,
+    /// At most this many ancestors are attached to each event.
+    pub ancestry_depth: usize,
+    /// Exited processes kept for ancestry beyond those that still have live descendants.
+    pub retain_exited: usize,
+    /// Where container runtimes keep their metadata.
+    pub metadata: MetadataRoots,
+}
+
+impl Default for SensorConfig {
+    fn default() -> SensorConfig {
+        SensorConfig {
+            kinds: None,
+            backend: BackendChoice::Auto,
+            ring_buffer_bytes: 8 * 1024 * 1024,
+            ancestry_depth: 8,
+            retain_exited: 4096,
+            metadata: MetadataRoots::default(),
+        }
+    }
+}
+
+impl SensorConfig {
+    /// Validates the configuration and starts the sensor.
+    pub fn build(&self) -> Result<Sensor, Error> {
+        let page = 4096;
+        if !self.ring_buffer_bytes.is_power_of_two() || self.ring_buffer_bytes < page {
+            return Err(Error::Config(format!(
+                "ring_buffer_bytes = {} must be a power of two of at least {page}",
+                self.ring_buffer_bytes
+            )));
+        }
+        Sensor::start(self)
+    }
+}
+
+/// The backend actually running, and what it can observe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SensorStatus {
+    /// `"ebpf"` or `"fallback"`.
+    pub backend: &'static str,
+    /// Why the fallback runs, when it does.
+    pub fallback_reason: Option<String>,
+    /// Attached eBPF programs, or the kernel interfaces the fallback uses.
+    pub sources: Vec<String>,
+    /// Event kinds this backend reports.
+    pub kinds: Vec<EventKind>,
+    /// Event fields this backend cannot fill (always empty or zero).
+    pub missing_fields: Vec<&'static str>,
+}
+
+/// Event loss, for metrics and for an alert when events are lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SensorHealth {
+    /// Events the kernel side produced.
+    pub events_sent: u64,
+    /// Events lost because the ring buffer was full (summed per-CPU counters).
+    pub events_lost: u64,
+    /// Events lost since the previous [`Sensor::poll`].
+    pub newly_lost: u64,
+}
+
+enum Backend {
+    Ebpf(BpfProbes),
+    Fallback(FallbackSource),
+}
+
+/// A running sensor. Call [`Sensor::poll`] in a loop.
+pub struct Sensor {
+    backend: Backend,
+    enricher: Enricher,
+    status: SensorStatus,
+    health: SensorHealth,
+}
+
+impl Sensor {
+    fn start(config: &SensorConfig) -> Result<Sensor, Error> {
+        let requested: BTreeSet<EventKind> = config
+            .kinds
+            .clone()
+            .unwrap_or_else(|| EventKind::ALL.iter().copied().collect());
+        let mut enricher = Enricher::new(config, requested.clone());
+        enricher.seed_from_proc();
+        let self_tgid = std::process::id();
+        let ebpf = match config.backend {
+            BackendChoice::Fallback => Err("forced by configuration".to_owned()),
+            BackendChoice::Ebpf => Ok(BpfProbes::load(
+                &requested,
+                config.ring_buffer_bytes,
+                self_tgid,
+            )?),
+            BackendChoice::Auto => BpfProbes::load(&requested, config.ring_buffer_bytes, self_tgid)
+                .map_err(|error| {
+                    let reason = error_chain(&error);
+                    tracing::warn!(%reason, "eBPF probes unavailable; using the fallback.");
+                    reason
+                }),
+        };
+        let (backend, status) = match ebpf {
+            Ok(probes) => {
+                let kinds = requested
+                    .iter()
+                    .copied()
+                    .filter(|kind| is_sched_kind(*kind) || syscall_probe(*kind).is_some())
+                    .collect();
+                let status = SensorStatus {
+                    backend: "ebpf",
+                    fallback_reason: None,
+                    sources: probes.attached.clone(),
+                    kinds,
+                    missing_fields: Vec::new(),
+                };
+                (Backend::Ebpf(probes), status)
+            }
+            Err(reason) => {
+                let source = FallbackSource::start(&requested, self_tgid)?;
+                let status = SensorStatus {
+                    backend: "fallback",
+                    fallback_reason: Some(reason),
+                    sources: source.sources(),
+                    kinds: source.kinds(),
+                    missing_fields: FallbackSource::MISSING_FIELDS.to_vec(),
+                };
+                (Backend::Fallback(source), status)
+            }
+        };
+        Ok(Sensor {
+            backend,
+            enricher,
+            status,
+            health: SensorHealth::default(),
+        })
+    }
+
+    /// The backend and what it observes.
+    pub fn status(&self) -> &SensorStatus {
+        &self.status
+    }
+
+    /// Event counts and losses so far.
+    pub fn health(&self) -> SensorHealth {
+        self.health
+    }
+
+    /// Waits up to `timeout` for kernel events, sends the enriched events to `sink` and
+    /// returns how many were sent. When the kernel lost events since the last call,
+    /// `health().newly_lost` says how many, and the process table is re-read from `/proc`.
+    pub fn poll(&mut self, timeout: Duration, sink: &mut dyn EventSink) -> Result<usize, Error> {
+        let enricher = &mut self.enricher;
+        let mut n_sent = 0;
+        match &mut self.backend {
+            Backend::Ebpf(probes) => {
+                probes.poll(timeout, |record| {
+                    if let Some(raw) = RawEvent::parse(record) {
+                        n_sent += enricher.handle_raw(&raw, sink);
+                    }
+                })?;
+                let (sent, lost) = probes.counters();
+                self.health.newly_lost = lost.saturating_sub(self.health.events_lost);
+                self.health.events_sent = sent;
+                self.health.events_lost = lost;
+            }
+            Backend::Fallback(source) => {
+                for event in source.poll(timeout)? {
+                    n_sent += enricher.handle_fallback(event, sink);
+                }
+                self.health.events_sent += n_sent as u64;
+            }
+        }
+        if self.health.newly_lost > 0 {
+            tracing::warn!(
+                lost = self.health.newly_lost,
+                "Ring buffer full: events lost; re-reading /proc."
+            );
+            self.enricher.seed_from_proc();
+        }
+        Ok(n_sent)
+    }
+}
+
+fn is_sched_kind(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Execve | EventKind::Clone | EventKind::Procexit
+    )
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// One observation from the fallback backend.
+#[derive(Debug)]
+pub(crate) enum FallbackObservation {
+    /// A process forked.
+    Fork {
+        parent_pid: u32,
+        child_pid: u32,
+        timestamp_ns: u64,
+    },
+    /// A process executed a new image; its details come from `/proc`.
+    Exec { pid: u32, timestamp_ns: u64 },
+    /// A process exited.
+    Exit {
+        pid: u32,
+        exit_code: u32,
+        timestamp_ns: u64,
+    },
+    /// A file was opened (fanotify).
+    Open {
+        pid: u32,
+        path: String,
+        timestamp_ns: u64,
+    },
+}
+
+/// Turns observations into events: process table, containers, user names, ancestry.
+struct Enricher {
+    requested: BTreeSet<EventKind>,
+    processes: ProcessTable,
+    containers: ContainerResolver,
+    boot_offset_ns: u64,
+    hostname: String,
+    ancestry_depth: usize,
+    user_names: HashMap<(String, u32), String>,
+}
+
+impl Enricher {
+    fn new(config: &SensorConfig, requested: BTreeSet<EventKind>) -> Enricher {
+        Enricher {
+            requested,
+            processes: ProcessTable::new(config.retain_exited),
+            containers: ContainerResolver::new(config.metadata.clone()),
+            boot_offset_ns: procfs::boot_to_epoch_offset_ns(),
+            hostname: hostname(),
+            ancestry_depth: config.ancestry_depth,
+            user_names: HashMap::new(),
+        }
+    }
+
+    /// (Re)reads every process from `/proc`; entries the table already has keep their
+    /// ancestry.
+    fn seed_from_proc(&mut self) {
+        for process in procfs::scan(self.boot_offset_ns) {
+            if self.processes.get(process.info.pid).is_some_and(|known| {
+                known.start_time_ns.abs_diff(process.info.start_time_ns) < 20_000_000
+            }) {
+                continue;
+            }
+            let mut info = process.info;
+            info.container_id = self.container_of_path(&process.cgroup_path);
+            self.processes.insert(info);
+        }
+    }
+
+    fn container_of_path(&mut self, cgroup_path: &str) -> String {
+        self.containers
+            .lookup(cgroup_path)
+            .map(|container| container.id)
+            .unwrap_or_default()
+    }
+
+    fn handle_raw(&mut self, raw: &RawEvent<'_>, sink: &mut dyn EventSink) -> usize {
+        let Some(kind) = raw.event_kind() else {
+            return 0;
+        };
+        let container = self
+            .containers
+            .resolve(raw.cgroup_id, &raw.string(S::SLOT_CGROUP));
+        let container_id = container
+            .as_ref()
+            .map(|container| container.id.clone())
+            .unwrap_or_default();
+        let start_time_ns = raw.start_boot_ns + self.boot_offset_ns;
+        match raw.kind {
+            Pk::PK_EXEC => {
+                let exepath = raw.string(S::SLOT_EXE);
+                let (from_memfd, deleted) = raw.exe_memfd_and_deleted(&exepath);
+                let mut argv = procfs::split_nul(raw.bytes(S::SLOT_ARGV));
+                let exe = if argv.is_empty() {
+                    exepath.clone()
+                } else {
+                    argv.remove(0)
+                };
+                self.processes.exec(ProcessInfo {
+                    pid: raw.pid,
+                    ppid: raw.ppid,
+                    name: raw.comm.clone(),
+                    exe,
+                    exepath,
+                    args: argv,
+                    cwd: raw.string(S::SLOT_CWD),
+                    uid: raw.uid,
+                    start_time_ns,
+                    container_id: container_id.clone(),
+                    exe_file: ExeFile {
+                        dev: raw.exe_dev,
+                        ino: raw.exe_ino,
+                        ctime_ns: raw.exe_ctime_ns,
+                        mtime_ns: raw.exe_mtime_ns,
+                        upper_layer: raw.exe_upper_layer,
+                        from_memfd,
+                        deleted,
+                    },
+                });
+            }
+            Pk::PK_FORK => {
+                self.processes.fork(
+                    raw.pid,
+                    raw.args[0] as u32,
+                    raw.args[1] + self.boot_offset_ns,
+                );
+            }
+            _ => {}
+        }
+        let mut n_sent = 0;
+        if self.requested.contains(&kind) {
+            let mut event = Event::new(kind);
+            event.timestamp_ns = raw.timestamp_boot_ns + self.boot_offset_ns;
+            event.hostname = self.hostname.clone();
+            event.cgroup_id = raw.cgroup_id;
+            event.ret = raw.ret;
+            event.payload = raw.payload();
+            event.process = self.process(raw.pid);
+            event.process.tid = raw.tid;
+            event.process.ppid = raw.ppid;
+            event.process.uid = raw.uid;
+            event.process.gid = raw.gid;
+            event.process.name = raw.comm.clone();
+            event.process.start_time_ns = start_time_ns;
+            event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
+            event.process.user = self.user_name(raw.pid, container.as_deref(), raw.uid);
+            if let Some(loginuid) = event.process.loginuid {
+                event.process.loginname = self.user_name(raw.pid, container.as_deref(), loginuid);
+            }
+            event.container = container.map(|container| Container::clone(&container));
+            event.ancestors = self.processes.ancestors(raw.pid, self.ancestry_depth);
+            sink.send(event);
+            n_sent = 1;
+        }
+        if raw.kind == Pk::PK_EXIT {
+            self.processes.exit(raw.pid);
+        }
+        n_sent
+    }
+
+    /// The event's process fields that the table knows (image, arguments, executable).
+    fn process(&self, pid: u32) -> Process {
+        let mut process = Process {
+            pid,
+            ..Process::default()
+        };
+        let Some(info) = self.processes.get(pid) else {
+            return process;
+        };
+        process.exe = info.exe.clone();
+        process.exepath = info.exepath.clone();
+        process.args = info.args.clone();
+        process.cwd = info.cwd.clone();
+        process.exe_dev = info.exe_file.dev;
+        process.exe_ino = info.exe_file.ino;
+        process.exe_ctime_ns = info.exe_file.ctime_ns;
+        process.exe_mtime_ns = info.exe_file.mtime_ns;
+        process.exe_upper_layer = info.exe_file.upper_layer;
+        process.exe_from_memfd = info.exe_file.from_memfd;
+        process.exe_deleted = info.exe_file.deleted;
+        process
+    }
+
+    /// The user name for `uid` in the process's own root (the container's `/etc/passwd`).
+    fn user_name(&mut self, pid: u32, container: Option<&Container>, uid: u32) -> String {
+        let root_key = container.map_or_else(String::new, |container| container.id.clone());
+        if let Some(name) = self.user_names.get(&(root_key.clone(), uid)) {
+            return name.clone();
+        }
+        let passwd = if container.is_some() {
+            format!("/proc/{pid}/root/etc/passwd")
+        } else {
+            "/etc/passwd".to_owned()
+        };
+        let name = std::fs::read_to_string(passwd)
+            .ok()
+            .and_then(|text| {
+                text.lines().find_map(|line| {
+                    let mut fields = line.split(':');
+                    let name = fields.next()?;
+                    (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+                })
+            })
+            .unwrap_or_default();
+        self.user_names.insert((root_key, uid), name.clone());
+        name
+    }
+
+    fn handle_fallback(
+        &mut self,
+        observation: FallbackObservation,
+        sink: &mut dyn EventSink,
+    ) -> usize {
+        let (kind, pid, timestamp_ns) = match &observation {
+            FallbackObservation::Fork {
+                parent_pid,
+                child_pid,
+                timestamp_ns,
+            } => {
+                let start = procfs::read(*child_pid, self.boot_offset_ns)
+                    .map_or(*timestamp_ns, |process| process.info.start_time_ns);
+                self.processes.fork(*parent_pid, *child_pid, start);
+                (EventKind::Clone, *parent_pid, *timestamp_ns)
+            }
+            FallbackObservation::Exec { pid, timestamp_ns } => {
+                if let Some(process) = procfs::read(*pid, self.boot_offset_ns) {
+                    let mut info = process.info;
+                    info.container_id = self.container_of_path(&process.cgroup_path);
+                    self.processes.exec(info);
+                }
+                (EventKind::Execve, *pid, *timestamp_ns)
+            }
+            FallbackObservation::Exit {
+                pid, timestamp_ns, ..
+            } => (EventKind::Procexit, *pid, *timestamp_ns),
+            FallbackObservation::Open {
+                pid, timestamp_ns, ..
+            } => (EventKind::Openat, *pid, *timestamp_ns),
+        };
+        let exited = match observation {
+            FallbackObservation::Exit { pid, .. } => Some(pid),
+            _ => None,
+        };
+        let mut n_sent = 0;
+        if self.requested.contains(&kind) {
+            let info = self.processes.get(pid).cloned().unwrap_or_else(|| {
+                Arc::new(ProcessInfo {
+                    pid,
+                    ..ProcessInfo::default()
+                })
+            });
+            let container = (!info.container_id.is_empty())
+                .then(|| procfs::read(pid, self.boot_offset_ns))
+                .flatten()
+                .and_then(|process| self.containers.lookup(&process.cgroup_path));
+            let mut event = Event::new(kind);
+            event.timestamp_ns = timestamp_ns;
+            event.hostname = self.hostname.clone();
+            event.process = self.process(pid);
+            event.process.ppid = info.ppid;
+            event.process.tid = pid;
+            event.process.uid = info.uid;
+            event.process.name = info.name.clone();
+            event.process.start_time_ns = info.start_time_ns;
+            event.process.user = self.user_name(pid, container.as_ref(), info.uid);
+            event.payload = match observation {
+                FallbackObservation::Fork { child_pid, .. } => {
+                    event.ret = i64::from(child_pid);
+                    palisade_event::Payload::Spawn {
+                        child_pid,
+                        flags: 0,
+                    }
+                }
+                FallbackObservation::Exit { exit_code, .. } => palisade_event::Payload::Exit {
+                    status: (exit_code as i32 >> 8) & 0xff,
+                    signal: exit_code as i32 & 0x7f,
+                },
+                FallbackObservation::Open { path, .. } => palisade_event::Payload::Open {
+                    fd: palisade_event::Fd {
+                        num: -1,
+                        kind: palisade_event::FdKind::File,
+                        name: path,
+                        socket: None,
+                    },
+                    flags: 0,
+                    mode: 0,
+                },
+                FallbackObservation::Exec { .. } => palisade_event::Payload::None,
+            };
+            event.container = container;
+            event.ancestors = self.processes.ancestors(pid, self.ancestry_depth);
+            sink.send(event);
+            n_sent = 1;
+        }
+        if let Some(pid) = exited {
+            self.processes.exit(pid);
+        }
+        n_sent
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,295 @@
+//! The sensor against the real kernel: real processes, files, sockets and containers.
+//!
+//! Each test needs root and eBPF (skipped with a reason outside CI, required in CI) and
+//! starts its own sensor; the sensor ignores this test process itself, so every observed
+//! action runs in a child process.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use palisade_event::{Event, EventKind, Payload};
+use palisade_sensor::{BackendChoice, Sensor, SensorConfig};
+
+fn can_run_ebpf() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    palisade_testdata::capability(
+        "root and eBPF (kernel BTF)",
+        is_root && Path::new("/sys/kernel/btf/vmlinux").exists(),
+    )
+}
+
+fn start(kinds: &[EventKind]) -> Sensor {
+    let config = SensorConfig {
+        kinds: Some(kinds.iter().copied().collect::<BTreeSet<_>>()),
+        backend: BackendChoice::Ebpf,
+        ..SensorConfig::default()
+    };
+    config.build().expect("the eBPF sensor starts")
+}
+
+/// Polls until an event satisfies `matches`, for at most `timeout`.
+fn wait_for(
+    sensor: &mut Sensor,
+    timeout: Duration,
+    matches: impl Fn(&Event) -> bool,
+) -> Option<Event> {
+    let deadline = Instant::now() + timeout;
+    let mut events = Vec::new();
+    while Instant::now() < deadline {
+        sensor
+            .poll(Duration::from_millis(50), &mut events)
+            .expect("poll");
+        if let Some(found) = events.drain(..).find(|event| matches(event)) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+fn marker(name: &str) -> String {
+    format!("palisade-{name}-{}", std::process::id())
+}
+
+#[test]
+fn exec_reports_path_argv_cwd_parent_and_inode() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Execve]);
+    let cwd = tempfile::tempdir().unwrap();
+    let arg = marker("exec");
+    let status = Command::new("/bin/true")
+        .arg(&arg)
+        .arg("second")
+        .current_dir(cwd.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.args.first() == Some(&arg)
+    })
+    .expect("an execve event for the child");
+    let true_path = std::fs::canonicalize("/bin/true").unwrap();
+    assert_eq!(event.kind, EventKind::Execve);
+    assert_eq!(event.process.exepath, true_path.to_str().unwrap());
+    assert_eq!(event.process.exe, "/bin/true");
+    assert_eq!(event.process.args, [arg.as_str(), "second"]);
+    assert_eq!(
+        event.process.cwd,
+        std::fs::canonicalize(cwd.path()).unwrap().to_str().unwrap()
+    );
+    assert_eq!(event.process.ppid, std::process::id());
+    assert_eq!(event.process.name, "true");
+    assert_eq!(event.process.uid, 0);
+    assert_eq!(event.process.user, "root");
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(&true_path).unwrap();
+    assert_eq!(event.process.exe_ino, metadata.ino());
+    assert!(!event.process.exe_deleted && !event.process.exe_from_memfd);
+    assert!(event.container.is_none(), "a host process");
+    assert!(event.cgroup_id != 0);
+    assert_eq!(
+        event.ancestors.first().map(|a| a.pid),
+        Some(std::process::id()),
+        "the test is the parent"
+    );
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    assert!(
+        now_ns.abs_diff(event.timestamp_ns) < 60_000_000_000,
+        "timestamp is wall-clock time"
+    );
+}
+
+#[test]
+fn openat_reports_resolved_path_flags_and_fd() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Openat]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(marker("open"));
+    std::fs::write(&file, "x").unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    // A relative path: the sensor must resolve it against the working directory.
+    let status = Command::new("/bin/cat")
+        .arg(&name)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let expected = std::fs::canonicalize(&file)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let event = wait_for(
+        &mut sensor,
+        Duration::from_secs(10),
+        |event| matches!(&event.payload, Payload::Open { fd, .. } if fd.name == expected),
+    )
+    .expect("an openat event for the file");
+    let Payload::Open { fd, flags, .. } = &event.payload else {
+        unreachable!()
+    };
+    assert_eq!(*flags as i32 & libc::O_ACCMODE, libc::O_RDONLY);
+    assert!(fd.num >= 3, "cat got a new descriptor: {fd:?}");
+    assert_eq!(event.ret, fd.num);
+    assert_eq!(event.process.name, "cat");
+
+    // A failed open reports the error.
+    let missing = dir.path().join("missing");
+    let _ = Command::new("/bin/cat")
+        .arg(&missing)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let missing = missing.to_str().unwrap().to_owned();
+    let event = wait_for(
+        &mut sensor,
+        Duration::from_secs(10),
+        |event| matches!(&event.payload, Payload::Open { fd, .. } if fd.name == missing),
+    )
+    .expect("an openat event for the missing file");
+    assert_eq!(event.ret, -i64::from(libc::ENOENT));
+}
+
+#[test]
+fn loopback_connect_reports_addresses_and_ports() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Connect]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accept = std::thread::spawn(move || listener.accept().map(|_| ()));
+    let status = Command::new("/bin/busybox")
+        .args(["nc", "-w", "1", "127.0.0.1", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    accept.join().unwrap().unwrap();
+    let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        matches!(&event.payload, Payload::Network { fd } if fd.socket.as_ref().is_some_and(|socket| socket.remote_port == port))
+    })
+    .expect("a connect event to the listener");
+    let Payload::Network { fd } = &event.payload else {
+        unreachable!()
+    };
+    let socket = fd.socket.as_ref().unwrap();
+    assert_eq!(event.ret, 0);
+    assert_eq!(fd.kind, palisade_event::FdKind::Ipv4);
+    assert_eq!(socket.protocol, palisade_event::Protocol::Tcp);
+    assert_eq!(socket.remote_addr, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(socket.local_addr, Some("127.0.0.1".parse().unwrap()));
+    assert!(socket.local_port != 0 && socket.local_port != port);
+    assert_eq!(
+        fd.name,
+        format!("127.0.0.1:{}->127.0.0.1:{port}", socket.local_port)
+    );
+}
+
+#[test]
+fn ancestry_survives_the_parent_exiting() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Execve]);
+    let arg = marker("orphan");
+    // The shell starts a background subshell and exits at once; the subshell outlives it
+    // (and is reparented) before it execs.
+    let mut outer = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("(sleep 0.5; exec /bin/true {arg}) & exit 0"))
+        .spawn()
+        .unwrap();
+    let outer_pid = outer.id();
+    assert!(outer.wait().unwrap().success());
+    let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.args.first() == Some(&arg)
+    })
+    .expect("the orphan's exec");
+    assert_ne!(
+        event.process.ppid, outer_pid,
+        "the kernel reparented the orphan"
+    );
+    let ancestors: Vec<(u32, &str)> = event
+        .ancestors
+        .iter()
+        .map(|a| (a.pid, a.name.as_str()))
+        .collect();
+    assert_eq!(ancestors.first(), Some(&(outer_pid, "sh")), "{ancestors:?}");
+    assert_eq!(
+        ancestors.get(1).map(|a| a.0),
+        Some(std::process::id()),
+        "{ancestors:?}"
+    );
+    assert_eq!(
+        event.ancestors[0].args,
+        ["-c", &format!("(sleep 0.5; exec /bin/true {arg}) & exit 0")]
+    );
+}
+
+#[test]
+fn only_requested_probes_are_attached() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let sensor = start(&[EventKind::Connect]);
+    let mut sources = sensor.status().sources.clone();
+    sources.sort();
+    assert_eq!(
+        sources,
+        [
+            "enter_connect",
+            "exit_connect",
+            "sched_exec",
+            "sched_exit",
+            "sched_fork"
+        ]
+    );
+}
+
+#[test]
+fn a_tiny_ring_buffer_under_an_event_storm_counts_drops() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let config = SensorConfig {
+        kinds: Some([EventKind::Openat].into()),
+        backend: BackendChoice::Ebpf,
+        ring_buffer_bytes: 4096,
+        ..SensorConfig::default()
+    };
+    let mut sensor = config.build().unwrap();
+    // 5,000 opens while nobody reads the ring buffer.
+    let status = Command::new("/bin/busybox")
+        .args([
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 5000 ]; do : < /etc/hostname; i=$((i+1)); done",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut events = Vec::new();
+    sensor.poll(Duration::from_millis(10), &mut events).unwrap();
+    let health = sensor.health();
+    assert!(health.events_lost > 1000, "{health:?}");
+    assert_eq!(health.newly_lost, health.events_lost);
+    assert!(
+        events.len() < 100,
+        "a 4 KiB ring holds only a few events, got {}",
+        events.len()
+    );
+    // The next poll reports no new losses.
+    sensor.poll(Duration::from_millis(10), &mut events).unwrap();
+    assert_eq!(sensor.health().newly_lost, 0);
+}
