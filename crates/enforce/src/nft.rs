@@ -30,7 +30,9 @@ const NFT_CANDIDATES: [&str; 3] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
 /// The most rules per chain; a bound on the size of one transaction.
 pub const MAX_NFT_RULES: usize = 10_000;
 
-/// Palisade's nftables table in one network namespace. Dropping it deletes the table.
+/// Palisade's nftables table in one network namespace. Dropping it deletes the table; if
+/// the process dies without dropping it, the table stays in force (it belongs to the
+/// namespace, not to the process) until the next [`NftFirewall::set_rules`] replaces it.
 pub struct NftFirewall {
     netns: PathBuf,
     nft: PathBuf,
