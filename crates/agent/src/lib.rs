@@ -9,8 +9,11 @@
 //! stored but whose acknowledgement was lost is recognised as a duplicate on resend: nothing
 //! is lost and nothing is stored twice.
 //!
-//! The sensor, rule engine and scanners (other crates) produce reports; this crate only moves
-//! them. Its only dependency on the server is the wire format in `palisade_model`.
+//! Runtime detection happens here too: a [`Detector`] takes events from any source (the
+//! sensor, a recording, the Kubernetes audit webhook), evaluates them with the rules engine and
+//! turns every match into an alert report with process, ancestry, container and raw event.
+//! The sensor and scanners (other crates) produce events and reports; this crate moves them.
+//! Its only dependency on the server is the wire format in `palisade_model`.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -22,12 +25,14 @@
 #![deny(missing_docs)]
 
 mod config;
+mod detect;
 mod host;
 mod link;
 mod outbox;
 mod run;
 
 pub use config::AgentConfig;
+pub use detect::{Detector, alert_report};
 pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
 pub use outbox::{Outbox, OutboxError};

@@ -1,0 +1,312 @@
+//! Runtime detection: events in, alert reports out.
+//!
+//! [`Detector`] is an [`EventSink`]: whoever produces events (the sensor, a recording, the
+//! Kubernetes audit webhook) hands them over one by one; every rule that matches becomes a
+//! [`FindingReport`] carrying what the console's details and diagnosis views need — the
+//! process, its ancestry, the container and pod, the rule's description, MITRE technique and
+//! suggested response, and the raw event.
+
+use std::collections::HashMap;
+
+use palisade_event::{Event, EventSink};
+use palisade_model::{
+    AffectedAsset, AlertCategory, AlertDetails, Ancestor, Details, FindingReport, ProcessInfo,
+    Severity, Timestamp,
+};
+use palisade_rules::{Alert, Category, Engine, Priority};
+use uuid::Uuid;
+
+/// Evaluates events against a rule engine and collects alert reports.
+pub struct Detector {
+    engine: Engine,
+    /// Rule name → description, looked up for every alert.
+    descriptions: HashMap<String, String>,
+    cluster: String,
+    node: String,
+    matched: Vec<Alert>,
+    reports: Vec<FindingReport>,
+    events: u64,
+}
+
+impl Detector {
+    /// A detector for the node `node` of `cluster`.
+    pub fn new(engine: Engine, cluster: &str, node: &str) -> Detector {
+        let descriptions = engine
+            .rule_set()
+            .rules()
+            .iter()
+            .map(|rule| (rule.name.clone(), rule.desc.clone()))
+            .collect();
+        Detector {
+            engine,
+            descriptions,
+            cluster: cluster.to_owned(),
+            node: node.to_owned(),
+            matched: Vec::new(),
+            reports: Vec::new(),
+            events: 0,
+        }
+    }
+
+    /// The engine, e.g. to ask which event kinds its rules need.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Events evaluated so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The reports collected since the last call.
+    pub fn take_reports(&mut self) -> Vec<FindingReport> {
+        std::mem::take(&mut self.reports)
+    }
+}
+
+impl EventSink for Detector {
+    fn send(&mut self, event: Event) {
+        self.events += 1;
+        self.engine.process(&event, &mut self.matched);
+        for alert in self.matched.drain(..) {
+            let description = self
+                .descriptions
+                .get(&alert.rule)
+                .map_or("", String::as_str);
+            self.reports.push(alert_report(
+                &alert,
+                description,
+                &event,
+                &self.cluster,
+                &self.node,
+            ));
+        }
+    }
+}
+
+/// The finding report for `alert`, raised by `event` on `node` of `cluster`.
+pub fn alert_report(
+    alert: &Alert,
+    description: &str,
+    event: &Event,
+    cluster: &str,
+    node: &str,
+) -> FindingReport {
+    let process = &event.process;
+    let container = event.container.as_ref();
+    let pod = container.and_then(|container| container.k8s.as_ref());
+    let non_empty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    let nanos = i64::try_from(alert.timestamp_ns.max(event.timestamp_ns)).unwrap_or(i64::MAX);
+    FindingReport {
+        id: Uuid::now_v7(),
+        observed_at: Timestamp(nanos / 1_000_000),
+        severity: severity(alert.priority),
+        rule: alert.rule.clone(),
+        title: alert.rule.clone(),
+        asset: AffectedAsset {
+            cluster: cluster.to_owned(),
+            node: non_empty(node),
+            namespace: pod.and_then(|pod| non_empty(&pod.namespace)),
+            workload: None,
+            pod: pod.and_then(|pod| non_empty(&pod.pod_name)),
+            container_id: container.and_then(|container| non_empty(&container.id)),
+            container_name: pod
+                .and_then(|pod| non_empty(&pod.container_name))
+                .or_else(|| container.and_then(|container| non_empty(&container.name))),
+            image: container.and_then(|container| non_empty(&container.image)),
+            image_digest: container.and_then(|container| non_empty(&container.image_digest)),
+        },
+        details: Details::Alert(AlertDetails {
+            category: alert.category.map(category),
+            mitre: alert.mitre_techniques.first().cloned(),
+            description: description.to_owned(),
+            output: alert.output.clone(),
+            process: ProcessInfo {
+                pid: process.pid,
+                ppid: process.ppid,
+                exe: if process.exepath.is_empty() {
+                    process.exe.clone()
+                } else {
+                    process.exepath.clone()
+                },
+                cmdline: command_line(&process.name, &process.args),
+                user: if process.user.is_empty() {
+                    process.uid.to_string()
+                } else {
+                    process.user.clone()
+                },
+            },
+            ancestry: event
+                .ancestors
+                .iter()
+                .map(|ancestor| Ancestor {
+                    pid: ancestor.pid,
+                    exe: if ancestor.exepath.is_empty() {
+                        ancestor.exe.clone()
+                    } else {
+                        ancestor.exepath.clone()
+                    },
+                    args: ancestor.args.clone(),
+                    user: if ancestor.user.is_empty() {
+                        ancestor.uid.to_string()
+                    } else {
+                        ancestor.user.clone()
+                    },
+                    start_time: Timestamp(
+                        i64::try_from(ancestor.start_time_ns / 1_000_000).unwrap_or(i64::MAX),
+                    ),
+                    container_id: non_empty(&ancestor.container_id),
+                })
+                .collect(),
+            suggested_response: alert.suggested_response.clone().unwrap_or_default(),
+            raw_event: serde_json::json!({
+                "event": event,
+                "fields": alert
+                    .fields
+                    .iter()
+                    .map(|(field, value)| (field.clone(), serde_json::Value::from(value.as_str())))
+                    .collect::<serde_json::Map<_, _>>(),
+            }),
+        }),
+        demo: false,
+    }
+}
+
+/// Falco's eight priorities on Palisade's five severities.
+fn severity(priority: Priority) -> Severity {
+    match priority {
+        Priority::Emergency | Priority::Alert | Priority::Critical => Severity::Critical,
+        Priority::Error => Severity::High,
+        Priority::Warning => Severity::Medium,
+        Priority::Notice | Priority::Informational => Severity::Low,
+        Priority::Debug => Severity::Info,
+    }
+}
+
+fn category(category: Category) -> AlertCategory {
+    match category {
+        Category::MaliciousImage => AlertCategory::MaliciousImage,
+        Category::Malware => AlertCategory::Malware,
+        Category::Intrusion => AlertCategory::Intrusion,
+        Category::Escape => AlertCategory::Escape,
+        Category::HighRiskOperation => AlertCategory::HighRiskOperation,
+    }
+}
+
+/// `proc.cmdline` as Falco spells it: the name followed by the arguments.
+fn command_line(name: &str, args: &[String]) -> String {
+    std::iter::once(name)
+        .chain(args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_event::{Container, EventKind, K8sPod, Payload};
+    use palisade_rules::{EngineConfig, RuleSet, RuleSource};
+
+    use super::*;
+
+    const RULES: &str = r#"
+- rule: Shell in container
+  desc: A shell ran inside a container.
+  condition: evt.type = execve and container.id != host and proc.name = bash
+  output: "Shell in %container.name (user=%user.name cmd=%proc.cmdline)"
+  priority: WARNING
+  tags: [intrusion, T1059.004, "suggest: Kill the shell and find how it started."]
+"#;
+
+    fn detector() -> Detector {
+        let rule_set = RuleSet::load(&[RuleSource {
+            name: "test.yaml".into(),
+            text: RULES.into(),
+        }]);
+        assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
+        Detector::new(
+            Engine::new(rule_set, &EngineConfig::default()),
+            "prod",
+            "node-1",
+        )
+    }
+
+    fn shell(container: Option<Container>) -> Event {
+        let mut event = Event::new(EventKind::Execve);
+        event.timestamp_ns = 1_700_000_000_123_000_000;
+        event.process.pid = 4242;
+        event.process.ppid = 4000;
+        event.process.name = "bash".into();
+        event.process.exepath = "/usr/bin/bash".into();
+        event.process.args = vec!["-i".into()];
+        event.process.user = "root".into();
+        event.container = container;
+        event.payload = Payload::None;
+        event.ancestors = vec![palisade_event::Ancestor {
+            pid: 4000,
+            exepath: "/usr/sbin/nginx".into(),
+            args: vec!["-g".into(), "daemon off;".into()],
+            user: "www-data".into(),
+            start_time_ns: 1_700_000_000_000_000_000,
+            container_id: "c0ffee".into(),
+            ..Default::default()
+        }];
+        event
+    }
+
+    #[test]
+    fn a_matching_event_becomes_an_alert_report_with_asset_process_and_ancestry() {
+        let mut detector = detector();
+        detector.send(shell(Some(Container {
+            id: "c0ffee".into(),
+            name: "k8s_web".into(),
+            image: "docker.io/library/nginx:1.27".into(),
+            k8s: Some(K8sPod {
+                pod_name: "web-7f9".into(),
+                namespace: "shop".into(),
+                pod_uid: "uid-1".into(),
+                container_name: "web".into(),
+            }),
+            ..Default::default()
+        })));
+        let reports = detector.take_reports();
+        assert_eq!(reports.len(), 1);
+        let report = &reports[0];
+        assert_eq!(report.rule, "Shell in container");
+        assert_eq!(report.severity, Severity::Medium);
+        assert_eq!(report.observed_at, Timestamp(1_700_000_000_123));
+        assert_eq!(report.asset.cluster, "prod");
+        assert_eq!(report.asset.node.as_deref(), Some("node-1"));
+        assert_eq!(report.asset.namespace.as_deref(), Some("shop"));
+        assert_eq!(report.asset.pod.as_deref(), Some("web-7f9"));
+        assert_eq!(report.asset.container_name.as_deref(), Some("web"));
+        assert_eq!(
+            report.asset.image.as_deref(),
+            Some("docker.io/library/nginx:1.27")
+        );
+        let Details::Alert(details) = &report.details else {
+            panic!("not an alert: {report:?}");
+        };
+        assert_eq!(details.category, Some(AlertCategory::Intrusion));
+        assert_eq!(details.mitre.as_deref(), Some("T1059.004"));
+        assert_eq!(details.description, "A shell ran inside a container.");
+        assert_eq!(
+            details.suggested_response,
+            "Kill the shell and find how it started."
+        );
+        assert_eq!(details.process.exe, "/usr/bin/bash");
+        assert_eq!(details.process.cmdline, "bash -i");
+        assert_eq!(details.ancestry[0].exe, "/usr/sbin/nginx");
+        assert_eq!(details.ancestry[0].container_id.as_deref(), Some("c0ffee"));
+        assert_eq!(details.raw_event["event"]["process"]["pid"], 4242);
+        assert_eq!(details.raw_event["fields"]["proc.name"], "bash");
+        assert!(detector.take_reports().is_empty(), "reports are taken once");
+        assert_eq!(detector.events(), 1);
+    }
+
+    #[test]
+    fn host_processes_do_not_match_container_rules() {
+        let mut detector = detector();
+        detector.send(shell(None));
+        assert!(detector.take_reports().is_empty());
+    }
+}
