@@ -129,10 +129,17 @@ impl ContainerResolver {
         }
     }
 
-    /// The container for a cgroup (`None`: the host), from the cache when possible.
-    pub fn resolve(&mut self, cgroup_id: u64, cgroup_path: &str) -> Option<Arc<Container>> {
+    /// The container for a cgroup (`None`: the host), from the cache when possible. With
+    /// `recheck_host`, a cached host answer is looked up again: callers pass it for exec
+    /// events, because a runtime's first exec can precede its metadata by milliseconds.
+    pub fn resolve(
+        &mut self,
+        cgroup_id: u64,
+        cgroup_path: &str,
+        recheck_host: bool,
+    ) -> Option<Arc<Container>> {
         if let Some((container, looked_up)) = self.by_cgroup.get(&cgroup_id)
-            && (container.is_some() || looked_up.elapsed() < NEGATIVE_CACHE)
+            && (container.is_some() || (!recheck_host && looked_up.elapsed() < NEGATIVE_CACHE))
         {
             return container.clone();
         }

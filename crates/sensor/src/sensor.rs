@@ -313,9 +313,11 @@ impl Enricher {
         let Some(kind) = raw.event_kind() else {
             return 0;
         };
-        let container = self
-            .containers
-            .resolve(raw.cgroup_id, &raw.string(S::SLOT_CGROUP));
+        let container = self.containers.resolve(
+            raw.cgroup_id,
+            &raw.string(S::SLOT_CGROUP),
+            raw.kind == Pk::PK_EXEC,
+        );
         let container_id = container
             .as_ref()
             .map(|container| container.id.clone())
