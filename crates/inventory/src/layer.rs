@@ -8,7 +8,7 @@ use std::rc::Rc;
 use crate::error::{Error, Warning};
 use crate::filesystem::NodeKind;
 use crate::limits::Limits;
-use crate::path::normalize_entry;
+use crate::path::{UnsafePath, normalize_entry};
 use crate::walk::{Content, FileVisit, Walk};
 
 /// Which layer is being read, for locations and messages.
@@ -102,6 +102,8 @@ fn walk_entries<R: Read>(
         }
         let path = match normalize_entry(&raw_path) {
             Ok(path) => path,
+            // `./`, the root directory itself, which layer tools write first.
+            Err(UnsafePath::Empty) => continue,
             Err(unsafe_path) => {
                 warn(walk, &raw_path, unsafe_path.reason());
                 continue;

@@ -95,7 +95,9 @@ mod rootfs;
 mod target;
 mod walk;
 
-pub use crate::catalog::{Cataloger, Distro, Inventory, Location, Package, inventory};
+pub use crate::catalog::{
+    Cataloger, Distro, Inventory, Location, Package, inventory, inventory_with_progress,
+};
 pub use crate::error::{Error, ErrorKind, Warning};
 pub use crate::filesystem::{Filesystem, Node, NodeKind};
 pub use crate::image::{Image, ImageFormat, Layer};

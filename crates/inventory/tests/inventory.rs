@@ -7,4 +7,5 @@ mod inventory {
     mod catalog;
     mod hostile;
     mod image;
+    mod real_image;
 }

@@ -231,10 +231,21 @@ struct Harvest {
 /// owns are dropped, since the OS package reports them (binaries' embedded Go modules and
 /// Rust crates are kept: the OS package does not name them).
 pub fn inventory(target: &Target, limits: &Limits) -> Result<Inventory, Error> {
+    inventory_with_progress(target, limits, &mut |_| {})
+}
+
+/// [`inventory`], calling `progress` with the size of every regular file met (for progress
+/// bars: the walk's own pace, not only the files catalogers read).
+pub fn inventory_with_progress(
+    target: &Target,
+    limits: &Limits,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Inventory, Error> {
     let mut harvests: Vec<Harvest> = Vec::new();
     let mut warnings: Vec<Warning> = Vec::new();
     let mut buffer: Vec<u8> = Vec::new();
     let walk = target.for_each_file(limits, |file| {
+        progress(file.size);
         let Some(kind) = classify(file.path, file) else {
             return Ok(());
         };
