@@ -22,6 +22,7 @@
 
 mod asset;
 mod audit;
+mod console;
 mod finding;
 mod handling;
 mod link;
@@ -30,6 +31,10 @@ mod timestamp;
 
 pub use asset::{AffectedAsset, Asset, AssetKind, HostFacts};
 pub use audit::{AuditEntry, Role};
+pub use console::{
+    FirewallAction, FirewallRule, FirewallRuleError, FixVerification,
+    MAX_FIREWALL_RULE_PORT_RANGES, NewFirewallRule, PortRange, VerificationState,
+};
 pub use finding::{
     AlertCategory, AlertDetails, Ancestor, BaselineCategory, BaselineDetails, Details, Evidence,
     Finding, FindingKind, FindingReport, FirewallDetails, ProcessInfo, VulnerabilityDetails,

@@ -139,6 +139,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::InvalidCursor => ApiError::bad_request(error.to_string()),
+            StoreError::Conflict(message) => ApiError::conflict(message),
             other => ApiError::internal(&other),
         }
     }

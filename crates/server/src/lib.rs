@@ -24,6 +24,8 @@
 mod api;
 mod auth;
 mod bootstrap;
+mod console;
+mod demo;
 mod error;
 mod metrics;
 mod openapi;
@@ -46,6 +48,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use auth::{Caller, IssuedToken, issue_token, token_id};
 pub use bootstrap::{AdminToken, ensure_admin_token, issue_join_token};
+pub use demo::{DemoSummary, load_demo};
 pub use error::{ApiError, ApiJson, ApiQuery};
 pub use metrics::Metrics;
 pub use serve::serve;
@@ -108,6 +111,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/tokens/{id}", delete(api::admin::revoke_token))
         .route("/api/v1/audit", get(api::admin::audit_log));
+    let firewall = Router::new()
+        .route(
+            "/api/v1/firewall-rules",
+            get(api::firewall_rules::list).post(api::firewall_rules::create),
+        )
+        .route(
+            "/api/v1/firewall-rules/{id}",
+            get(api::firewall_rules::get)
+                .put(api::firewall_rules::update)
+                .delete(api::firewall_rules::delete),
+        );
     let agents = Router::new()
         .route("/api/v1/agents", get(api::agents::list))
         .route("/api/v1/agents/join", post(api::agents::join))
@@ -121,6 +135,8 @@ pub fn router(state: AppState) -> Router {
         .merge(inventory)
         .merge(admin)
         .merge(agents)
+        .merge(firewall)
+        .merge(console::router(state.clone()))
         .route("/api/openapi.json", get(openapi::document))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))

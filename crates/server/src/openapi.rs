@@ -19,6 +19,8 @@ use crate::api;
         api::assets::list, api::assets::get, api::assets::clusters,
         api::admin::create_token, api::admin::list_tokens, api::admin::revoke_token, api::admin::audit_log,
         api::agents::join, api::agents::batch, api::agents::list,
+        api::firewall_rules::list, api::firewall_rules::get, api::firewall_rules::create,
+        api::firewall_rules::update, api::firewall_rules::delete,
     ),
     modifiers(&BearerAuth),
 )]

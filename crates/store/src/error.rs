@@ -19,6 +19,9 @@ pub enum StoreError {
         /// What was wrong.
         reason: String,
     },
+    /// The change conflicts with stored data (a unique name already taken).
+    #[error("{0}")]
+    Conflict(String),
     /// A pagination cursor that this store did not issue.
     #[error("invalid cursor: pass back the `next_cursor` of a previous page unchanged")]
     InvalidCursor,

@@ -36,8 +36,8 @@ mod sqlite;
 
 use async_trait::async_trait;
 use palisade_model::{
-    Asset, AuditEntry, Exception, Finding, FindingKind, FindingReport, Note, Status,
-    WhitelistMatcher, WhitelistRule,
+    Asset, AuditEntry, Exception, Finding, FindingKind, FindingReport, FirewallRule,
+    FixVerification, Note, Status, WhitelistMatcher, WhitelistRule,
 };
 use uuid::Uuid;
 
@@ -46,7 +46,8 @@ pub use query::{
     AssetQuery, AuditQuery, Cursor, FindingQuery, MAX_PAGE_SIZE, Page, SortKey, SortOrder,
 };
 pub use records::{
-    AgentRecord, ClusterSummary, HandlingPolicy, IngestOutcome, Selection, TokenRecord,
+    AgentRecord, ClusterSummary, FindingGroup, HandlingPolicy, IngestOutcome, Selection,
+    TimeBuckets, TokenRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -157,4 +158,43 @@ pub trait Store: Send + Sync + 'static {
 
     /// All enrolled agents.
     async fn agents(&self) -> Result<Vec<AgentRecord>>;
+
+    /// One page of the findings of `kind` matching `query` grouped by rule (vulnerability id,
+    /// check id), most severe first, then by rule. `query.sort` and `query.order` are ignored.
+    async fn finding_groups(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Result<Page<FindingGroup>>;
+
+    /// How many findings of `kind` matching `query` were first seen in each interval.
+    async fn count_over_time(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+        buckets: TimeBuckets,
+    ) -> Result<Vec<u64>>;
+
+    /// Records a request to verify a vulnerability fix, with its audit entry.
+    async fn request_fix_verification(
+        &self,
+        request: &FixVerification,
+        audit: &AuditEntry,
+    ) -> Result<()>;
+
+    /// The fix verifications requested for a finding, newest first.
+    async fn fix_verifications(&self, finding_id: uuid::Uuid) -> Result<Vec<FixVerification>>;
+
+    /// All firewall rules, by priority then name.
+    async fn firewall_rules(&self) -> Result<Vec<FirewallRule>>;
+
+    /// One firewall rule.
+    async fn firewall_rule(&self, id: uuid::Uuid) -> Result<Option<FirewallRule>>;
+
+    /// Creates or replaces a firewall rule (by id), with its audit entry. Fails with
+    /// [`StoreError::Conflict`] when another rule has the same name.
+    async fn put_firewall_rule(&self, rule: &FirewallRule, audit: &AuditEntry) -> Result<()>;
+
+    /// Deletes a firewall rule; false when there was none.
+    async fn delete_firewall_rule(&self, id: uuid::Uuid, audit: &AuditEntry) -> Result<bool>;
 }

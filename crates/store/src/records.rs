@@ -95,3 +95,38 @@ pub struct ClusterSummary {
     /// Open firewall alerts.
     pub open_firewall_alerts: u64,
 }
+
+/// Findings of one rule (vulnerability id, check id) taken together, as the console's
+/// vulnerability and baseline views list them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingGroup {
+    /// The rule, vulnerability id or check id shared by the group.
+    pub rule: String,
+    /// A title of one of its findings.
+    pub title: String,
+    /// The highest severity in the group.
+    pub severity: palisade_model::Severity,
+    /// A category of one of its findings.
+    pub category: String,
+    /// Findings in the group.
+    pub findings: u64,
+    /// Findings in the group that are open.
+    pub open: u64,
+    /// Distinct affected assets.
+    pub assets: u64,
+    /// Whether a fixed version is known for at least one finding (vulnerabilities).
+    pub fix_available: bool,
+    /// Latest observation in the group.
+    pub last_seen: Timestamp,
+}
+
+/// Equal time intervals for a chart: `buckets` intervals of `width_ms` from `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBuckets {
+    /// Start of the first interval.
+    pub start: Timestamp,
+    /// Width of each interval in milliseconds (at least 1).
+    pub width_ms: i64,
+    /// Number of intervals (1..=366).
+    pub buckets: u32,
+}

@@ -22,11 +22,15 @@ use sqlx::{
 };
 use uuid::Uuid;
 
+mod console;
+
 use crate::{
     AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,
     IngestOutcome, Page, Result, Selection, SortOrder, Store, StoreError, TokenRecord,
     query::page_size,
 };
+use crate::{FindingGroup, TimeBuckets};
+use palisade_model::{FirewallRule, FixVerification};
 
 /// Rows updated per statement when a handling action closes many findings at once.
 const UPDATE_CHUNK: usize = 500;
@@ -1278,6 +1282,51 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(agent_from_row).collect()
+    }
+
+    async fn finding_groups(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Result<Page<FindingGroup>> {
+        self.groups(kind, query).await
+    }
+
+    async fn count_over_time(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+        buckets: TimeBuckets,
+    ) -> Result<Vec<u64>> {
+        self.over_time(kind, query, buckets).await
+    }
+
+    async fn request_fix_verification(
+        &self,
+        request: &FixVerification,
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        self.insert_fix_verification(request, audit).await
+    }
+
+    async fn fix_verifications(&self, finding_id: Uuid) -> Result<Vec<FixVerification>> {
+        self.verifications_of(finding_id).await
+    }
+
+    async fn firewall_rules(&self) -> Result<Vec<FirewallRule>> {
+        self.all_firewall_rules().await
+    }
+
+    async fn firewall_rule(&self, id: Uuid) -> Result<Option<FirewallRule>> {
+        self.one_firewall_rule(id).await
+    }
+
+    async fn put_firewall_rule(&self, rule: &FirewallRule, audit: &AuditEntry) -> Result<()> {
+        self.upsert_firewall_rule(rule, audit).await
+    }
+
+    async fn delete_firewall_rule(&self, id: Uuid, audit: &AuditEntry) -> Result<bool> {
+        self.remove_firewall_rule(id, audit).await
     }
 }
 

@@ -25,6 +25,10 @@ pub struct Args {
     /// Notification settings (YAML or JSON: min_severity, sinks).
     #[arg(long, value_name = "FILE")]
     notify: Option<PathBuf>,
+    /// Load the labelled demo data set (cluster `demo`, every finding marked demo) so that
+    /// every console view has something to show.
+    #[arg(long)]
+    demo: bool,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -56,6 +60,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
         )
         .await?;
+
+        if args.demo {
+            let summary = palisade_server::load_demo(running.store.as_ref())
+                .await
+                .context("cannot load the demo data set")?;
+            println!(
+                "Demo data loaded into cluster `demo`: {} new findings ({} already there), {} firewall rules.",
+                summary.created, summary.already_loaded, summary.firewall_rules
+            );
+        }
 
         let agent_dir = data_dir.join("agent");
         let facts = palisade_agent::host_facts(std::path::Path::new("/"), "none");
@@ -90,6 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ca.display()
             );
         }
+        println!("  Console:  {}/console", running.url);
         println!("  Data:     {}", data_dir.display());
         print_admin_token(&running.admin_token);
         println!("Press Ctrl-C to stop.");

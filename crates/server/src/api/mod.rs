@@ -4,6 +4,7 @@ pub mod admin;
 pub mod agents;
 pub mod assets;
 pub mod findings;
+pub mod firewall_rules;
 pub mod handling;
 
 use palisade_model::Timestamp;

@@ -1,0 +1,652 @@
+//! The console without a browser: login and sessions, CSRF, roles, every page rendering, and
+//! the handling forms changing the store as the API would.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use palisade_model::{
+    AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo, Role, Severity,
+    Status, Timestamp,
+};
+use palisade_notify::Notifier;
+use palisade_server::{AppState, issue_token, load_demo, router};
+use palisade_store::{AuditQuery, FindingQuery, SqliteStore, Store};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+struct Console {
+    app: Router,
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn alert(exe: &str, pod: &str) -> FindingReport {
+    FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "Terminal shell in container".into(),
+        title: format!("shell in {pod}"),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            namespace: Some("shop".into()),
+            pod: Some(pod.into()),
+            container_name: Some("web".into()),
+            ..Default::default()
+        },
+        details: Details::Alert(AlertDetails {
+            process: ProcessInfo {
+                pid: 42,
+                ppid: 1,
+                exe: exe.into(),
+                cmdline: format!("{exe} -i"),
+                user: "root".into(),
+            },
+            raw_event: serde_json::json!({"evt.type": "execve"}),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+impl Console {
+    async fn start() -> Console {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("palisade.db"))
+                .await
+                .unwrap(),
+        );
+        let state = AppState::new(store, Notifier::start(Default::default()))
+            .await
+            .unwrap();
+        Console {
+            app: router(state.clone()),
+            state,
+            _dir: dir,
+        }
+    }
+
+    async fn token(&self, role: Role) -> String {
+        let issued = issue_token(role.to_string().as_str(), role, "test", None)
+            .await
+            .unwrap();
+        self.state
+            .store
+            .insert_token(&issued.record, None)
+            .await
+            .unwrap();
+        issued.token
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .unwrap();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn get(&self, path: &str, session: Option<&Session>) -> (StatusCode, String) {
+        let mut request = Request::get(path);
+        if let Some(session) = session {
+            request = request.header(header::COOKIE, &session.cookie);
+        }
+        let (status, _, body) = self.send(request.body(Body::empty()).unwrap()).await;
+        (status, body)
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        session: Option<&Session>,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(session) = session {
+            request = request.header(header::COOKIE, &session.cookie);
+        }
+        let body = serde_urlencoded::to_string(form).unwrap();
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
+    async fn login(&self, token: &str) -> Session {
+        let (status, headers, _) = self
+            .post(
+                "/console/login",
+                None,
+                &[("token", token), ("next", "/console/clusters")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let set_cookie = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+        assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let mut session = Session {
+            cookie,
+            csrf: String::new(),
+        };
+        let (status, page) = self.get("/console/clusters", Some(&session)).await;
+        assert_eq!(status, StatusCode::OK);
+        session.csrf = page
+            .split("data-csrf=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        assert!(!session.csrf.is_empty());
+        session
+    }
+
+    async fn ingest(&self, reports: &[FindingReport]) -> palisade_store::IngestOutcome {
+        self.state
+            .store
+            .ingest(reports, &self.state.policy())
+            .await
+            .unwrap()
+    }
+
+    async fn status_of(&self, id: Uuid) -> Status {
+        self.state
+            .store
+            .get_finding(FindingKind::Alert, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    }
+}
+
+async fn only_alert(console: &Console) -> Uuid {
+    let page = console
+        .state
+        .store
+        .list_findings(FindingKind::Alert, &FindingQuery::default())
+        .await
+        .unwrap();
+    page.items[0].id
+}
+
+#[tokio::test]
+async fn login_refuses_bad_tokens_and_pages_need_a_session() {
+    let console = Console::start().await;
+    let (status, _, body) = console
+        .post(
+            "/console/login",
+            None,
+            &[("token", "pal_000000000000_nope")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("unknown or revoked"));
+    let (status, _) = console.get("/console/clusters/prod/alerts", None).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "a page without a session redirects to login"
+    );
+    let (status, _, _) = console
+        .post(
+            "/console/act/alerts/00000000-0000-0000-0000-000000000000/ignore",
+            None,
+            &[("csrf", "x")],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a post without a session is refused"
+    );
+    // A cross-site login post is refused.
+    let request = Request::post("/console/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::HOST, "palisade.example")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::from("token=x"))
+        .unwrap();
+    assert_eq!(console.send(request).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn posts_without_the_csrf_token_are_refused() {
+    let console = Console::start().await;
+    console.ingest(&[alert("/bin/sh", "web-1")]).await;
+    let id = only_alert(&console).await;
+    let session = console.login(&console.token(Role::Operator).await).await;
+    let path = format!("/console/act/alerts/{id}/ignore");
+    let (status, _, _) = console
+        .post(&path, Some(&session), &[("reason", "x")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = console
+        .post(&path, Some(&session), &[("csrf", "wrong"), ("reason", "x")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(console.status_of(id).await, Status::Open);
+    // Another session's token does not work either.
+    let other = console.login(&console.token(Role::Operator).await).await;
+    let (status, _, _) = console
+        .post(&path, Some(&session), &[("csrf", other.csrf.as_str())])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The right one does, in the form or in the htmx header.
+    let (status, headers, _) = console
+        .post(
+            &path,
+            Some(&session),
+            &[
+                ("csrf", session.csrf.as_str()),
+                ("back", "/console/clusters/prod/alerts"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("undo=")
+    );
+    assert_eq!(console.status_of(id).await, Status::Ignored);
+    let request = Request::post(format!("/console/act/alerts/{id}/unignore"))
+        .header(header::COOKIE, &session.cookie)
+        .header("x-csrf-token", &session.csrf)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("reason=undo"))
+        .unwrap();
+    assert_eq!(console.send(request).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(console.status_of(id).await, Status::Open);
+    // Logging out ends the session.
+    let (status, _, _) = console
+        .post(
+            "/console/logout",
+            Some(&session),
+            &[("csrf", session.csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        console.get("/console/clusters", Some(&session)).await.0,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_handling_and_cannot_handle() {
+    let console = Console::start().await;
+    console.ingest(&[alert("/bin/sh", "web-1")]).await;
+    let id = only_alert(&console).await;
+    let viewer = console.login(&console.token(Role::Viewer).await).await;
+    let (status, page) = console
+        .get("/console/clusters/prod/alerts", Some(&viewer))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("shell in web-1"));
+    assert!(
+        !page.contains(">Handle<"),
+        "no handling buttons for a viewer"
+    );
+    let operator = console.login(&console.token(Role::Operator).await).await;
+    let (_, page) = console
+        .get("/console/clusters/prod/alerts", Some(&operator))
+        .await;
+    assert!(page.contains(">Handle<"));
+    for action in ["ignore", "handle"] {
+        let (status, _, body) = console
+            .post(
+                &format!("/console/act/alerts/{id}/{action}"),
+                Some(&viewer),
+                &[("csrf", viewer.csrf.as_str())],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let (status, _, _) = console
+        .post(
+            &format!("/console/verify-fix/{id}"),
+            Some(&viewer),
+            &[("csrf", viewer.csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(console.status_of(id).await, Status::Open);
+    assert_eq!(
+        console.get("/console/audit", Some(&viewer)).await.0,
+        StatusCode::FORBIDDEN,
+        "the audit log is for admins"
+    );
+}
+
+#[tokio::test]
+async fn whitelisting_through_the_form_closes_and_suppresses() {
+    let console = Console::start().await;
+    console
+        .ingest(&[alert("/bin/sh", "web-1"), alert("/bin/bash", "web-1")])
+        .await;
+    let session = console.login(&console.token(Role::Operator).await).await;
+    let page = console
+        .state
+        .store
+        .list_findings(FindingKind::Alert, &FindingQuery::default())
+        .await
+        .unwrap();
+    let sh = page
+        .items
+        .iter()
+        .find(|finding| {
+            finding.title == "shell in web-1"
+                && matches!(&finding.details, Details::Alert(a) if a.process.exe == "/bin/sh")
+        })
+        .unwrap();
+    let asset_id = sh.asset_id.to_string();
+    let id = sh.id.to_string();
+    let form = [
+        ("csrf", session.csrf.as_str()),
+        ("finding", id.as_str()),
+        ("cluster", "prod"),
+        ("kind", "alert"),
+        ("field", "process.exe"),
+        ("operator", "equals"),
+        ("value", "/bin/sh"),
+        ("scope", "asset"),
+        ("asset_id", asset_id.as_str()),
+        ("reason", "admin shell"),
+        ("back", "/console/clusters/prod/alerts"),
+    ];
+    let (status, _, preview) = console
+        .post("/console/whitelist/preview", Some(&session), &form)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(preview.contains("would close 1 open finding"), "{preview}");
+    let (status, headers, _) = console
+        .post("/console/whitelist", Some(&session), &form)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("closed+1+open")
+    );
+    assert_eq!(
+        console.state.store.whitelist_rules().await.unwrap().len(),
+        1
+    );
+    let (_, list) = console
+        .get("/console/clusters/prod/alerts", Some(&session))
+        .await;
+    assert!(
+        list.contains("/bin/bash")
+            || list.contains(
+                &page
+                    .items
+                    .iter()
+                    .find(|f| f.id != sh.id)
+                    .unwrap()
+                    .id
+                    .to_string()
+            )
+    );
+    assert!(
+        !list.contains(&id),
+        "the whitelisted alert left the open list"
+    );
+    let outcome = console.ingest(&[alert("/bin/sh", "web-1")]).await;
+    assert_eq!(outcome.suppressed, 1, "a new matching alert is suppressed");
+}
+
+#[tokio::test]
+async fn every_view_renders_the_demo_data_and_actions_are_audited() {
+    let console = Console::start().await;
+    let summary = load_demo(console.state.store.as_ref()).await.unwrap();
+    assert!(summary.created > 20, "{summary:?}");
+    assert_eq!(
+        load_demo(console.state.store.as_ref())
+            .await
+            .unwrap()
+            .created,
+        0
+    );
+    let admin = console.login(&console.token(Role::Admin).await).await;
+    let (_, clusters) = console.get("/console/clusters", Some(&admin)).await;
+    assert!(clusters.contains("/console/clusters/demo/alerts"));
+    for section in [
+        "alerts",
+        "vulnerabilities",
+        "baseline-risks",
+        "firewall-alerts",
+    ] {
+        let (status, page) = console
+            .get(
+                &format!("/console/clusters/demo/{section}?range=all"),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{section}: {page}");
+        assert!(
+            page.contains("Demo data."),
+            "{section} shows the demo banner"
+        );
+        assert!(
+            page.contains("<svg class=\"chart\""),
+            "{section} has a chart"
+        );
+        assert!(page.contains("id=\"count-critical\""));
+    }
+    let (_, vulns) = console
+        .get("/console/clusters/demo/vulnerabilities", Some(&admin))
+        .await;
+    assert!(vulns.contains("CVE-2023-0286"));
+    let (status, group) = console
+        .get(
+            "/console/clusters/demo/vulnerabilities/group?rule=CVE-2023-0286",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(group.contains("https://nvd.nist.gov/vuln/detail/CVE-2023-0286"));
+    assert!(group.contains("apt-get install --only-upgrade openssl=1.1.1n-0+deb11u4"));
+    assert_eq!(group.matches("class=\"verify-fix\"").count(), 3);
+
+    // Verify fix is recorded and shown as pending.
+    let vulnerability = console
+        .state
+        .store
+        .list_findings(
+            FindingKind::Vulnerability,
+            &FindingQuery {
+                rule: Some("CVE-2024-3094".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let (status, _, _) = console
+        .post(
+            &format!("/console/verify-fix/{}", vulnerability.id),
+            Some(&admin),
+            &[
+                ("csrf", admin.csrf.as_str()),
+                ("back", "/console/clusters/demo/vulnerabilities"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, details) = console
+        .get(
+            &format!(
+                "/console/clusters/demo/vulnerabilities/{}",
+                vulnerability.id
+            ),
+            Some(&admin),
+        )
+        .await;
+    assert!(details.contains("<strong>pending</strong>"), "{details}");
+
+    // The alert details and diagnosis.
+    let alert = console
+        .state
+        .store
+        .list_findings(
+            FindingKind::Alert,
+            &FindingQuery {
+                rule: Some("Drop and execute new binary in container".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let (_, details) = console
+        .get(
+            &format!("/console/clusters/demo/alerts/{}", alert.id),
+            Some(&admin),
+        )
+        .await;
+    assert!(
+        details.contains("T1204.002") && details.contains("attack.mitre.org/techniques/T1204/002/")
+    );
+    let (_, diagnosis) = console
+        .get(
+            &format!("/console/clusters/demo/alerts/{}?tab=diagnosis", alert.id),
+            Some(&admin),
+        )
+        .await;
+    assert!(diagnosis.contains("id=\"ancestry\""));
+    assert!(
+        diagnosis.contains("Terminal shell in container"),
+        "related alerts of the same container"
+    );
+    let raw = diagnosis.split("id=\"raw-event\"").nth(1).unwrap();
+    assert!(
+        raw.contains("evt.type") && raw.contains("execve"),
+        "the raw event is shown"
+    );
+
+    // A baseline exception through the form.
+    let (status, headers, body) = console
+        .post(
+            "/console/exceptions",
+            Some(&admin),
+            &[
+                ("csrf", admin.csrf.as_str()),
+                ("check", "PAL-K8S-001"),
+                ("cluster", "demo"),
+                ("namespace", "shop"),
+                ("reason", "sized by the HPA"),
+                ("owner", "platform"),
+                ("expires", "2099-12-31"),
+                ("back", "/console/clusters/demo/baseline-risks"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("covers+2+open")
+    );
+
+    // Edit a firewall rule; a bad port range is refused with the reason.
+    let rule = console
+        .state
+        .store
+        .firewall_rules()
+        .await
+        .unwrap()
+        .remove(0);
+    let path = format!("/console/firewall-rules/{}", rule.id);
+    let (status, _, body) = console
+        .post(
+            &path,
+            Some(&admin),
+            &[
+                ("csrf", admin.csrf.as_str()),
+                ("name", "pools"),
+                ("source", "any"),
+                ("destination", "pools"),
+                ("ports", "9-1"),
+                ("action", "block"),
+                ("priority", "1"),
+                ("enabled", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("port range 9-1 is invalid"));
+    let (status, _, _) = console
+        .post(
+            &path,
+            Some(&admin),
+            &[
+                ("csrf", admin.csrf.as_str()),
+                ("name", "pools"),
+                ("source", "any"),
+                ("destination", "pools"),
+                ("ports", "3333-3336, 14444"),
+                ("protocol", "TCP"),
+                ("action", "alert"),
+                ("priority", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let saved = console
+        .state
+        .store
+        .firewall_rule(rule.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            saved.rule.name.as_str(),
+            saved.rule.enabled,
+            saved.rule.ports.len()
+        ),
+        ("pools", false, 2)
+    );
+
+    let (status, audit) = console.get("/console/audit", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    for action in [
+        "firewall_rule.update",
+        "exception.create",
+        "vulnerability.verify_fix",
+    ] {
+        assert!(audit.contains(action), "{action} in the audit page");
+    }
+    let entries = console
+        .state
+        .store
+        .audit_log(&AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        entries
+            .items
+            .iter()
+            .any(|entry| entry.action == "firewall_rule.update"
+                && entry.details["before"]["name"] == rule.rule.name)
+    );
+}

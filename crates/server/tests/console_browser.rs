@@ -1,0 +1,454 @@
+//! The console in headless Chromium (thirtyfour + the Debian chromedriver): log in, open each
+//! view, whitelist an alert through the dialog, ignore and undo, details and diagnosis,
+//! verify fix, a baseline exception and a firewall rule edit. Screenshots go to the test's
+//! artifact directory, printed at the start.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use palisade_model::{
+    AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo, Role, Severity,
+    Status, Timestamp,
+};
+use palisade_notify::Notifier;
+use palisade_server::{AppState, issue_token, load_demo, router, serve};
+use palisade_store::{FindingQuery, SqliteStore, Store};
+use thirtyfour::prelude::*;
+use uuid::Uuid;
+
+/// chromedriver, killed when the test ends however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_chromedriver() -> (Driver, String) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (driver, format!("http://127.0.0.1:{port}"))
+}
+
+fn shell_alert(pod: &str) -> FindingReport {
+    FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "Terminal shell in container".into(),
+        title: format!("browser test shell in {pod}"),
+        asset: AffectedAsset {
+            cluster: "demo".into(),
+            namespace: Some("e2e".into()),
+            pod: Some(pod.into()),
+            container_name: Some("app".into()),
+            ..Default::default()
+        },
+        details: Details::Alert(AlertDetails {
+            process: ProcessInfo {
+                pid: 7,
+                ppid: 1,
+                exe: "/usr/bin/e2e-shell".into(),
+                cmdline: "e2e-shell -i".into(),
+                user: "root".into(),
+            },
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+async fn screenshot(driver: &WebDriver, dir: &Path, name: &str) {
+    driver
+        .screenshot(&dir.join(format!("{name}.png")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_real_browser() {
+    let chromium =
+        Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists();
+    if !palisade_testdata::capability(
+        "Chromium and chromedriver (Debian chromium, chromium-driver)",
+        chromium,
+    ) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let artifacts: PathBuf = std::env::var_os("PALISADE_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("palisade-console-screenshots"));
+    std::fs::create_dir_all(&artifacts).unwrap();
+    println!("screenshots: {}", artifacts.display());
+
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&work.path().join("palisade.db"))
+            .await
+            .unwrap(),
+    );
+    load_demo(store.as_ref()).await.unwrap();
+    let state = AppState::new(store.clone(), Notifier::start(Default::default()))
+        .await
+        .unwrap();
+    state
+        .store
+        .ingest(&[shell_alert("e2e-1")], &state.policy())
+        .await
+        .unwrap();
+    let admin = issue_token("e2e-admin", Role::Admin, "test", None)
+        .await
+        .unwrap();
+    store.insert_token(&admin.record, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, router(state.clone()), None, async {
+        let _ = stopped.await;
+    }));
+
+    let (_chromedriver, driver_url) = start_chromedriver();
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary("/usr/bin/chromium").unwrap();
+    for arg in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ] {
+        caps.add_arg(arg).unwrap();
+    }
+    caps.add_arg(&format!(
+        "--user-data-dir={}",
+        work.path().join("chromium").display()
+    ))
+    .unwrap();
+    let driver = WebDriver::new(&driver_url, caps).await.unwrap();
+    driver
+        .set_implicit_wait_timeout(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let result = run(&driver, &base, &admin.token, &state, &artifacts).await;
+    driver.quit().await.unwrap();
+    let _ = stop.send(());
+    let _ = server.await;
+    result.unwrap();
+}
+
+async fn run(
+    driver: &WebDriver,
+    base: &str,
+    token: &str,
+    state: &AppState,
+    shots: &Path,
+) -> WebDriverResult<()> {
+    // Log in.
+    driver
+        .goto(format!("{base}/console/clusters/demo/alerts"))
+        .await?;
+    assert!(
+        driver
+            .current_url()
+            .await?
+            .as_str()
+            .contains("/console/login")
+    );
+    screenshot(driver, shots, "01-login").await;
+    driver.find(By::Id("token")).await?.send_keys(token).await?;
+    driver.find(By::Id("login")).await?.click().await?;
+    assert!(
+        driver
+            .current_url()
+            .await?
+            .as_str()
+            .ends_with("/console/clusters/demo/alerts")
+    );
+    assert!(driver.source().await?.contains("Demo data."));
+    screenshot(driver, shots, "02-alerts").await;
+
+    // Each view.
+    for (section, shot) in [
+        ("vulnerabilities", "03-vulnerabilities"),
+        ("baseline-risks", "04-baseline"),
+        ("firewall-alerts", "05-firewall"),
+    ] {
+        driver
+            .goto(format!("{base}/console/clusters/demo/{section}"))
+            .await?;
+        driver.find(By::Css("svg.chart")).await?;
+        driver.find(By::Id("count-critical")).await?;
+        screenshot(driver, shots, shot).await;
+    }
+
+    // Whitelist through the dialog: the live preview, then save.
+    let e2e = state
+        .store
+        .list_findings(
+            FindingKind::Alert,
+            &FindingQuery {
+                text: Some("browser test shell".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    driver
+        .goto(format!("{base}/console/clusters/demo/alerts"))
+        .await?;
+    driver
+        .find(By::Css(format!("#finding-{} a.handle", e2e.id)))
+        .await?
+        .click()
+        .await?;
+    let dialog = driver.find(By::Id("dialog")).await?;
+    dialog.wait_until().displayed().await?;
+    let preview = driver.find(By::Id("preview")).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !preview.text().await?.contains("would close 1 open finding") {
+        assert!(
+            Instant::now() < deadline,
+            "the preview count did not appear: {:?}",
+            preview.text().await?
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(driver, shots, "06-whitelist-dialog").await;
+    driver.find(By::Id("save-whitelist")).await?.click().await?;
+    driver.find(By::Css(".notice")).await?;
+    assert!(driver.source().await?.contains("closed 1 open finding"));
+    assert!(
+        driver
+            .find_all(By::Id(format!("finding-{}", e2e.id)))
+            .await?
+            .is_empty(),
+        "the alert left the open list"
+    );
+    assert_eq!(state.store.whitelist_rules().await.unwrap().len(), 1);
+    let outcome = state
+        .store
+        .ingest(&[shell_alert("e2e-1")], &state.policy())
+        .await
+        .unwrap();
+    assert_eq!(outcome.suppressed, 1, "a new matching alert is suppressed");
+
+    // Ignore and undo.
+    let target = state
+        .store
+        .list_findings(
+            FindingKind::Alert,
+            &FindingQuery {
+                rule: Some("Clear log activities".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    driver
+        .goto(format!(
+            "{base}/console/clusters/demo/alerts/{}/handle",
+            target.id
+        ))
+        .await?;
+    driver.find(By::Id("ignore")).await?.click().await?;
+    driver.find(By::Id("undo-ignore")).await?;
+    assert_eq!(
+        state
+            .store
+            .get_finding(FindingKind::Alert, target.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Ignored
+    );
+    screenshot(driver, shots, "07-ignored").await;
+    driver.find(By::Id("undo-ignore")).await?.click().await?;
+    driver.find(By::Css(".notice")).await?;
+    assert_eq!(
+        state
+            .store
+            .get_finding(FindingKind::Alert, target.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Open
+    );
+
+    // Details and the diagnosis tab.
+    let dropper = state
+        .store
+        .list_findings(
+            FindingKind::Alert,
+            &FindingQuery {
+                rule: Some("Drop and execute new binary in container".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    driver
+        .goto(format!(
+            "{base}/console/clusters/demo/alerts/{}",
+            dropper.id
+        ))
+        .await?;
+    assert!(driver.source().await?.contains("T1204.002"));
+    screenshot(driver, shots, "08-details").await;
+    driver.find(By::Id("tab-diagnosis")).await?.click().await?;
+    let ancestry = driver.find(By::Id("ancestry")).await?;
+    assert!(ancestry.text().await?.contains("/usr/sbin/nginx"));
+    assert!(
+        driver
+            .find(By::Id("raw-event"))
+            .await?
+            .text()
+            .await?
+            .contains("\"evt.type\": \"execve\"")
+    );
+    assert!(
+        driver
+            .find(By::Css("button.copy"))
+            .await?
+            .is_displayed()
+            .await?,
+        "copy button shown with scripts"
+    );
+    screenshot(driver, shots, "09-diagnosis").await;
+
+    // Verify fix from the pending list.
+    driver
+        .goto(format!(
+            "{base}/console/clusters/demo/vulnerabilities/group?rule=CVE-2024-3094"
+        ))
+        .await?;
+    driver
+        .find(By::Css("button.verify-fix"))
+        .await?
+        .click()
+        .await?;
+    driver.find(By::Css(".notice")).await?;
+    let verification = driver
+        .find(By::Css("td.verification"))
+        .await?
+        .text()
+        .await?;
+    assert!(verification.starts_with("pending"), "{verification}");
+    screenshot(driver, shots, "10-verify-fix").await;
+
+    // A baseline exception.
+    driver
+        .goto(format!(
+            "{base}/console/clusters/demo/baseline-risks/group?rule=PAL-K8S-001"
+        ))
+        .await?;
+    driver
+        .find(By::Id("exc-reason"))
+        .await?
+        .send_keys("sized by the autoscaler")
+        .await?;
+    driver.find(By::Id("add-exception")).await?.click().await?;
+    let notice = driver.find(By::Css(".notice")).await?.text().await?;
+    assert!(notice.contains("covers 2 open risks"), "{notice}");
+    screenshot(driver, shots, "11-exception").await;
+
+    // Edit the firewall rule that fired.
+    driver
+        .goto(format!("{base}/console/clusters/demo/firewall-alerts"))
+        .await?;
+    driver
+        .find(By::LinkText("Edit rule"))
+        .await?
+        .click()
+        .await?;
+    let priority = driver.find(By::Id("fr-priority")).await?;
+    priority.clear().await?;
+    priority.send_keys("7").await?;
+    screenshot(driver, shots, "12-firewall-rule").await;
+    driver.find(By::Id("save-rule")).await?.click().await?;
+    driver.find(By::Css(".notice")).await?;
+    let rules = state.store.firewall_rules().await.unwrap();
+    assert!(
+        rules
+            .iter()
+            .any(|rule| rule.rule.priority == 7 && rule.updated_by == "e2e-admin")
+    );
+
+    // Live update: an alert ingested now appears without a reload.
+    driver
+        .goto(format!("{base}/console/clusters/demo/alerts"))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut live = shell_alert("e2e-live");
+    live.details = Details::Alert(AlertDetails {
+        process: ProcessInfo {
+            exe: "/bin/live".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let outcome = state.store.ingest(&[live], &state.policy()).await.unwrap();
+    let id = outcome.created_ids[0].1;
+    driver
+        .find(By::Id(format!("finding-{id}")))
+        .await?
+        .wait_until()
+        .displayed()
+        .await?;
+    screenshot(driver, shots, "13-live").await;
+
+    // Audit log.
+    driver.goto(format!("{base}/console/audit")).await?;
+    let audit = driver.find(By::Id("audit")).await?.text().await?;
+    for action in [
+        "whitelist.create",
+        "alert.ignore",
+        "alert.unignore",
+        "vulnerability.verify_fix",
+        "exception.create",
+        "firewall_rule.update",
+    ] {
+        assert!(audit.contains(action), "{action} in the audit log");
+    }
+    screenshot(driver, shots, "14-audit").await;
+    Ok(())
+}
