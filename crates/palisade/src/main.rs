@@ -33,6 +33,8 @@ enum Command {
     Firewall(cmd::firewall::Args),
     /// Detection rules (Falco format).
     Rules(cmd::rules::Args),
+    /// Scan an image, a root filesystem, a container or the host for vulnerable packages.
+    Scan(cmd::scan::Args),
 }
 
 /// Pins glibc's mmap threshold at 1 MiB. By default glibc raises the threshold after the first
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Baseline(args) => cmd::baseline::run(args),
         Command::Firewall(args) => cmd::firewall::run(args),
         Command::Rules(args) => cmd::rules::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
     };
     match result {
         Ok(code) => code,

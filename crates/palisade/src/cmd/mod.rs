@@ -5,5 +5,6 @@ pub mod baseline;
 pub mod db;
 pub mod firewall;
 pub mod rules;
+pub mod scan;
 pub mod server;
 pub mod up;

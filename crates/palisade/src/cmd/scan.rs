@@ -1,0 +1,622 @@
+//! `palisade scan`: inventory an image, a root filesystem, a running container or the host,
+//! and match the packages against the vulnerability database.
+//!
+//! Outputs: a table; JSON (schema `palisade.scan/v1` below); SARIF 2.1.0; CycloneDX 1.5 with
+//! components and vulnerabilities. With `--inventory-only`, only the packages: JSON (schema
+//! `palisade.inventory/v1`) or a CycloneDX SBOM.
+//!
+//! The `palisade.scan/v1` JSON document:
+//!
+//! ```text
+//! { "schema": "palisade.scan/v1",
+//!   "target": { "kind": "image|rootfs|container|host", "path": str,
+//!               "image_id": str|null, "reference": str|null, "distro": {...}|null },
+//!   "summary": { "packages": n, "findings": n, "by_severity": { "critical": n, ... } },
+//!   "findings": [ { "id": str, "aliases": [str], "summary": str,
+//!                   "severity": "critical|high|medium|low|negligible|unknown",
+//!                   "cvss_score": f64|null, "cvss_vector": str|null,
+//!                   "package": { "name", "ecosystem", "purl", "source_name" },
+//!                   "installed_version": str, "fixed_versions": [str],
+//!                   "status": "fixed|open|will-not-fix|negligible"|null,
+//!                   "fix": str|null,
+//!                   "location": { "path", "layer_index", "layer_digest" } } ],
+//!   "warnings": [ { "location": str, "reason": str } ] }
+//! ```
+//!
+//! Exit codes: 0 when no finding reaches `--fail-on` (or without `--fail-on`), 1 when one
+//! does, 2 on errors.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use palisade_inventory::{Image, Inventory, Limits, Package, RootFs, Target};
+use palisade_vulndb::{Database, Index};
+use serde::Serialize;
+use serde_json::json;
+
+/// Arguments of `palisade scan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Scan a container image: an OCI layout directory, an OCI archive or a `docker save`
+    /// archive (read in place, never unpacked).
+    Image(PathArgs),
+    /// Scan a root filesystem directory.
+    Rootfs(PathArgs),
+    /// Scan a running container's merged root, by runc or podman id or name, or by path.
+    Container(ContainerArgs),
+    /// Scan this host's root filesystem (without /proc, /sys, /dev, /run and container
+    /// storage).
+    Host(HostArgs),
+    /// Scan a file, a directory or every layer of an image for malware (YARA rules, hash
+    /// IoCs).
+    Malware(crate::cmd::scan_malware::Args),
+}
+
+#[derive(Debug, clap::Args)]
+struct PathArgs {
+    /// The image or directory.
+    target: PathBuf,
+    #[command(flatten)]
+    options: ScanOptions,
+}
+
+#[derive(Debug, clap::Args)]
+struct ContainerArgs {
+    /// A runc or podman container id or name, or the container's root directory.
+    container: String,
+    #[command(flatten)]
+    options: ScanOptions,
+}
+
+#[derive(Debug, clap::Args)]
+struct HostArgs {
+    #[command(flatten)]
+    options: ScanOptions,
+}
+
+#[derive(Debug, clap::Args)]
+struct ScanOptions {
+    /// The vulnerability database (see `palisade db import`); required unless
+    /// --inventory-only.
+    #[arg(long, value_name = "FILE", required_unless_present = "inventory_only")]
+    db: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    output: Output,
+    /// Exit with 1 when a finding has at least this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    fail_on: Option<Level>,
+    /// List the packages only (JSON or a CycloneDX SBOM), without matching.
+    #[arg(long)]
+    inventory_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Table,
+    Json,
+    Sarif,
+    Cyclonedx,
+}
+
+/// Severity levels, lowest first; `unknown` sorts below every rated level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Level {
+    Unknown,
+    Negligible,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    /// The level of a feed's severity word (`HIGH`, `moderate`, Debian's `unimportant`),
+    /// else of the CVSS score.
+    fn of(severity: Option<&str>, cvss_score: Option<f64>) -> Level {
+        let word = severity
+            .unwrap_or_default()
+            .trim_end_matches('*')
+            .to_ascii_lowercase();
+        match word.as_str() {
+            "critical" => Level::Critical,
+            "high" | "important" => Level::High,
+            "medium" | "moderate" => Level::Medium,
+            "low" => Level::Low,
+            "negligible" | "unimportant" => Level::Negligible,
+            _ => match cvss_score {
+                Some(score) if score >= 9.0 => Level::Critical,
+                Some(score) if score >= 7.0 => Level::High,
+                Some(score) if score >= 4.0 => Level::Medium,
+                Some(score) if score > 0.0 => Level::Low,
+                _ => Level::Unknown,
+            },
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Unknown => "unknown",
+            Level::Negligible => "negligible",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+
+    fn sarif_level(self) -> &'static str {
+        match self {
+            Level::Critical | Level::High => "error",
+            Level::Medium => "warning",
+            _ => "note",
+        }
+    }
+}
+
+/// What was scanned, for the reports.
+#[derive(Debug, Serialize)]
+struct TargetInfo {
+    kind: &'static str,
+    path: String,
+    image_id: Option<String>,
+    reference: Option<String>,
+    distro: Option<palisade_inventory::Distro>,
+}
+
+/// One vulnerability in one package at one location.
+#[derive(Debug, Serialize)]
+struct Finding<'a> {
+    id: String,
+    aliases: Vec<String>,
+    summary: String,
+    severity: Level,
+    cvss_score: Option<f64>,
+    cvss_vector: Option<String>,
+    package: PackageRef<'a>,
+    installed_version: &'a str,
+    fixed_versions: Vec<String>,
+    status: Option<&'static str>,
+    fix: Option<String>,
+    location: &'a palisade_inventory::Location,
+}
+
+#[derive(Debug, Serialize)]
+struct PackageRef<'a> {
+    name: &'a str,
+    ecosystem: &'a str,
+    purl: &'a str,
+    source_name: Option<&'a str>,
+}
+
+/// Runs `palisade scan`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (target, kind, options) = match args.command {
+        Command::Malware(args) => return crate::cmd::scan_malware::run(args),
+        Command::Image(args) => {
+            let image = Image::open(&args.target)
+                .with_context(|| format!("cannot open image {}", args.target.display()))?;
+            (Target::Image(image), "image", args.options)
+        }
+        Command::Rootfs(args) => {
+            anyhow::ensure!(
+                args.target.is_dir(),
+                "{} is not a directory",
+                args.target.display()
+            );
+            (
+                Target::RootFs(RootFs::new(&args.target)),
+                "rootfs",
+                args.options,
+            )
+        }
+        Command::Container(args) => (
+            Target::RootFs(RootFs::container(&args.container)?),
+            "container",
+            args.options,
+        ),
+        Command::Host(args) => (Target::RootFs(RootFs::host()), "host", args.options),
+    };
+    let inventory = take_inventory(&target)?;
+    for warning in &inventory.warnings {
+        tracing::warn!(location = %warning.location, reason = %warning.reason, "Skipped.");
+    }
+    let info = TargetInfo {
+        kind,
+        path: target.path().display().to_string(),
+        image_id: match &target {
+            Target::Image(image) => Some(image.id().to_owned()),
+            Target::RootFs(_) => None,
+        },
+        reference: match &target {
+            Target::Image(image) => image.reference().map(str::to_owned),
+            Target::RootFs(_) => None,
+        },
+        distro: inventory.distro.clone(),
+    };
+    if options.inventory_only {
+        print_inventory(&info, &inventory, options.output)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let db = options
+        .db
+        .as_ref()
+        .context("--db is required to match packages")?;
+    let index = load_index(db)?;
+    let findings = match_packages(&index, &inventory.packages);
+    match options.output {
+        Output::Table => print_table(&info, &inventory, &findings),
+        Output::Json => print_json(&info, &inventory, &findings)?,
+        Output::Sarif => print_sarif(&findings)?,
+        Output::Cyclonedx => print_cyclonedx(&info, &inventory, Some(&findings))?,
+    }
+    let failed = options
+        .fail_on
+        .is_some_and(|threshold| findings.iter().any(|finding| finding.severity >= threshold));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A spinner on stderr (only when it is a terminal) counting files and bytes read.
+fn take_inventory(target: &Target) -> anyhow::Result<Inventory> {
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {pos} files, {binary_bytes}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(format!("reading {}", target.path().display()));
+    let mut n_bytes = 0u64;
+    let inventory =
+        palisade_inventory::inventory_with_progress(target, &Limits::default(), &mut |size| {
+            n_bytes += size;
+            bar.inc(1);
+            // The spinner template shows bytes through the length field.
+            bar.set_length(n_bytes);
+        })
+        .with_context(|| format!("cannot inventory {}", target.path().display()))?;
+    bar.finish_and_clear();
+    Ok(inventory)
+}
+
+fn load_index(db: &std::path::Path) -> anyhow::Result<Index> {
+    anyhow::ensure!(
+        db.exists(),
+        "vulnerability database {} does not exist; create it with `palisade db import`",
+        db.display()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let database = Database::open(db)
+            .await
+            .with_context(|| format!("cannot open {}", db.display()))?;
+        let index = Index::load(&database).await?;
+        database.close().await;
+        Ok(index)
+    })
+}
+
+fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> Vec<Finding<'a>> {
+    let mut findings = Vec::new();
+    for package in packages {
+        let query = palisade_vulndb::Package {
+            ecosystem: package.ecosystem.clone(),
+            name: package.name.clone(),
+            version: package.version.clone(),
+            source_name: package.source_name.clone(),
+        };
+        let report = match index.matches(&query) {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::warn!(purl = %package.purl, error = %error, "Cannot match package.");
+                continue;
+            }
+        };
+        for finding in report.findings {
+            findings.push(Finding {
+                severity: Level::of(finding.severity.as_deref(), finding.cvss_score),
+                id: finding.id,
+                aliases: finding.aliases,
+                summary: finding.summary,
+                cvss_score: finding.cvss_score,
+                cvss_vector: finding.cvss_vector,
+                package: PackageRef {
+                    name: &package.name,
+                    ecosystem: &package.ecosystem,
+                    purl: &package.purl,
+                    source_name: package.source_name.as_deref(),
+                },
+                installed_version: &package.version,
+                fixed_versions: finding.fixed_versions,
+                status: finding.status.map(|status| status.as_str()),
+                fix: finding.fix,
+                location: &package.location,
+            });
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.package.name.cmp(b.package.name))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    findings
+}
+
+fn by_severity(findings: &[Finding<'_>]) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for finding in findings {
+        *counts.entry(finding.severity.as_str()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn print_table(info: &TargetInfo, inventory: &Inventory, findings: &[Finding<'_>]) {
+    let mut table = comfy_table::Table::new();
+    table.set_header([
+        "package",
+        "installed",
+        "fixed",
+        "id",
+        "severity",
+        "location",
+        "fix",
+    ]);
+    for finding in findings {
+        table.add_row([
+            finding.package.name.to_owned(),
+            finding.installed_version.to_owned(),
+            finding.fixed_versions.join(", "),
+            finding.id.clone(),
+            finding.severity.as_str().to_owned(),
+            finding.location.path.clone(),
+            finding.fix.clone().unwrap_or_default(),
+        ]);
+    }
+    if !findings.is_empty() {
+        println!("{table}");
+    }
+    let distro = info
+        .distro
+        .as_ref()
+        .and_then(|distro| distro.pretty_name.clone())
+        .unwrap_or_else(|| "unknown distribution".to_owned());
+    let counts: Vec<String> = by_severity(findings)
+        .into_iter()
+        .rev()
+        .map(|(level, count)| format!("{count} {level}"))
+        .collect();
+    println!(
+        "{} ({distro}): {} packages, {} findings{}",
+        info.path,
+        inventory.packages.len(),
+        findings.len(),
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        }
+    );
+}
+
+fn print_json(
+    info: &TargetInfo,
+    inventory: &Inventory,
+    findings: &[Finding<'_>],
+) -> anyhow::Result<()> {
+    let document = json!({
+        "schema": "palisade.scan/v1",
+        "target": info,
+        "summary": {
+            "packages": inventory.packages.len(),
+            "findings": findings.len(),
+            "by_severity": by_severity(findings),
+        },
+        "findings": findings,
+        "warnings": inventory.warnings,
+    });
+    println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(())
+}
+
+fn print_inventory(info: &TargetInfo, inventory: &Inventory, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json | Output::Table => {
+            let document = json!({
+                "schema": "palisade.inventory/v1",
+                "target": info,
+                "packages": inventory.packages,
+                "warnings": inventory.warnings,
+            });
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        Output::Cyclonedx => print_cyclonedx(info, inventory, None)?,
+        Output::Sarif => anyhow::bail!("--inventory-only prints JSON or CycloneDX, not SARIF"),
+    }
+    Ok(())
+}
+
+/// SARIF 2.1.0: one rule per vulnerability id, one result per finding, located at the
+/// package's file.
+fn print_sarif(findings: &[Finding<'_>]) -> anyhow::Result<()> {
+    let mut rules: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+    for finding in findings {
+        rules.entry(&finding.id).or_insert_with(|| {
+            let mut rule = json!({
+                "id": finding.id,
+                "name": finding.id.replace('-', ""),
+                "shortDescription": {"text": if finding.summary.is_empty() { &finding.id } else { &finding.summary }},
+                "helpUri": format!("https://osv.dev/vulnerability/{}", finding.id),
+                "properties": {"tags": ["security", "vulnerability"]},
+            });
+            if let Some(score) = finding.cvss_score {
+                rule["properties"]["security-severity"] = json!(format!("{score:.1}"));
+            }
+            rule
+        });
+    }
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|finding| {
+            let mut message = format!(
+                "{} {} is affected by {} ({})",
+                finding.package.name,
+                finding.installed_version,
+                finding.id,
+                finding.severity.as_str()
+            );
+            if let Some(fix) = &finding.fix {
+                message.push_str(&format!("; fix: {fix}"));
+            }
+            json!({
+                "ruleId": finding.id,
+                "level": finding.severity.sarif_level(),
+                "message": {"text": message},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": finding.location.path.trim_start_matches('/')}
+                    },
+                    "logicalLocations": [{"name": finding.package.purl, "kind": "package"}]
+                }],
+                "partialFingerprints": {
+                    "palisade/v1": format!("{}|{}|{}", finding.id, finding.package.purl, finding.location.path)
+                },
+                "properties": {
+                    "purl": finding.package.purl,
+                    "installedVersion": finding.installed_version,
+                    "fixedVersions": finding.fixed_versions,
+                    "layerDigest": finding.location.layer_digest,
+                }
+            })
+        })
+        .collect();
+    let document = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "palisade",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://example.invalid/palisade",
+                "rules": rules.into_values().collect::<Vec<_>>(),
+            }},
+            "results": results,
+        }]
+    });
+    println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(())
+}
+
+/// CycloneDX 1.5: every package as a component (bom-ref = its index), and the findings as
+/// vulnerabilities affecting those components.
+fn print_cyclonedx(
+    info: &TargetInfo,
+    inventory: &Inventory,
+    findings: Option<&[Finding<'_>]>,
+) -> anyhow::Result<()> {
+    let bom_ref = |package_index: usize| format!("package-{package_index}");
+    let components: Vec<serde_json::Value> = inventory
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(package_index, package)| {
+            let mut properties = vec![
+                json!({"name": "palisade:ecosystem", "value": package.ecosystem}),
+                json!({"name": "palisade:location:path", "value": package.location.path}),
+            ];
+            if let Some(digest) = &package.location.layer_digest {
+                properties.push(json!({"name": "palisade:location:layerDigest", "value": digest}));
+            }
+            json!({
+                "type": "library",
+                "bom-ref": bom_ref(package_index),
+                "name": package.name,
+                "version": package.version,
+                "purl": package.purl,
+                "properties": properties,
+            })
+        })
+        .collect();
+    let timestamp =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let mut document = json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+        "version": 1,
+        "metadata": {
+            "timestamp": timestamp,
+            "tools": {"components": [{"type": "application", "name": "palisade", "version": env!("CARGO_PKG_VERSION")}]},
+            "component": {
+                "type": if info.kind == "image" { "container" } else { "operating-system" },
+                "bom-ref": "target",
+                "name": info.reference.clone().unwrap_or_else(|| info.path.clone()),
+            }
+        },
+        "components": components,
+    });
+    if let Some(findings) = findings {
+        let package_index = |finding: &Finding<'_>| {
+            inventory.packages.iter().position(|package| {
+                package.purl == finding.package.purl && &package.location == finding.location
+            })
+        };
+        let vulnerabilities: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|finding| {
+                let mut rating = json!({"severity": match finding.severity {
+                    Level::Negligible => "none",
+                    level => level.as_str(),
+                }});
+                if let Some(score) = finding.cvss_score {
+                    rating["score"] = json!(score);
+                }
+                if let Some(vector) = &finding.cvss_vector {
+                    rating["vector"] = json!(vector);
+                    rating["method"] = json!(if vector.starts_with("CVSS:4") {
+                        "CVSSv4"
+                    } else if vector.starts_with("CVSS:3.1") {
+                        "CVSSv31"
+                    } else if vector.starts_with("CVSS:3") {
+                        "CVSSv3"
+                    } else {
+                        "CVSSv2"
+                    });
+                }
+                let mut vulnerability = json!({
+                    "id": finding.id,
+                    "source": {"name": "OSV", "url": format!("https://osv.dev/vulnerability/{}", finding.id)},
+                    "references": finding.aliases.iter().map(|alias| json!({"id": alias, "source": {"name": "alias"}})).collect::<Vec<_>>(),
+                    "ratings": [rating],
+                    "description": finding.summary,
+                    "affects": [{"ref": package_index(finding).map(bom_ref).unwrap_or_default()}],
+                });
+                if let Some(fix) = &finding.fix {
+                    vulnerability["recommendation"] = json!(fix);
+                }
+                vulnerability
+            })
+            .collect();
+        document["vulnerabilities"] = json!(vulnerabilities);
+    }
+    println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(())
+}

@@ -1,0 +1,554 @@
+//! `palisade scan`, run as a built binary: a root filesystem with old Python, Rust and Go
+//! packages matched against the shared PyPI, RustSec and Go databases, every output format
+//! checked structurally, `--fail-on`, `--inventory-only`, and errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn palisade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .env("PALISADE_LOG", "error")
+        .output()
+        .expect("the palisade binary runs")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "{error}: stdout {:?}, stderr {:?}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn write(root: &Path, path: &str, content: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// A root with Jinja2 2.10 (PYSEC-2019-217 and others), smallvec 0.6.9 in a Cargo.lock
+/// (RUSTSEC-2019-0009, RUSTSEC-2019-0012, ...) and Debian's runc, built with Go 1.19.8.
+fn vulnerable_root(root: &Path) {
+    write(
+        root,
+        "usr/local/lib/python3.11/site-packages/Jinja2-2.10.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n",
+    );
+    write(
+        root,
+        "srv/app/Cargo.lock",
+        "version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"0.6.9\"\n\
+         source = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+    );
+    if Path::new("/usr/sbin/runc").exists() {
+        std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
+        std::fs::copy("/usr/sbin/runc", root.join("usr/sbin/runc")).unwrap();
+    }
+}
+
+/// Copies the records of the shared `feeds` that name one of `packages` (a quoted name in
+/// JSON, a `name:` line in YAML) into `dir`, one sub-directory per feed, so the test imports
+/// tens of records instead of eight thousand.
+fn select_shared_records(dir: &Path, feeds: &[&str], packages: &[&str]) -> Option<Vec<PathBuf>> {
+    let mut selected = Vec::new();
+    for feed in feeds {
+        let source = palisade_testdata::shared_data(feed)?;
+        let target = dir.join(feed.replace('/', "-"));
+        std::fs::create_dir_all(&target).unwrap();
+        let mut pending = vec![source];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let names_one = packages.iter().any(|package| {
+                    text.contains(&format!("\"name\": \"{package}\""))
+                        || text.lines().any(|line| {
+                            line.trim()
+                                .eq_ignore_ascii_case(&format!("name: {package}"))
+                        })
+                });
+                if names_one {
+                    std::fs::copy(&path, target.join(path.file_name().unwrap())).unwrap();
+                }
+            }
+        }
+        selected.push(target);
+    }
+    Some(selected)
+}
+
+fn import_shared_records(db: &Path, feeds: &[&str], packages: &[&str]) -> Option<()> {
+    let feeds = select_shared_records(&db.with_extension("feeds"), feeds, packages)?;
+    let mut args = vec!["db".to_owned(), "import".to_owned()];
+    args.extend(feeds.iter().map(|feed| feed.display().to_string()));
+    args.extend(["--db".to_owned(), db.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = palisade(&args);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains(": 0 records"),
+        "a feed had no matching records: {stdout}"
+    );
+    Some(())
+}
+
+#[test]
+fn scan_matches_python_rust_and_go_packages_in_every_format() {
+    let temp = tempfile::tempdir().unwrap();
+    let db = temp.path().join("vulndb.sqlite");
+    if import_shared_records(
+        &db,
+        &["vulndb/pypi", "vulndb/crates", "vulndb/go"],
+        &["Jinja2", "jinja2", "smallvec", "stdlib"],
+    )
+    .is_none()
+    {
+        return;
+    }
+    let root = temp.path().join("root");
+    vulnerable_root(&root);
+    let root_arg = root.to_str().unwrap();
+    let db_arg = db.to_str().unwrap();
+
+    // JSON: the documented schema.
+    let output = palisade(&[
+        "scan", "rootfs", root_arg, "--db", db_arg, "--output", "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["schema"], "palisade.scan/v1");
+    assert_eq!(report["target"]["kind"], "rootfs");
+    let findings = report["findings"].as_array().unwrap();
+    let find = |package: &str, id: &str| {
+        findings
+            .iter()
+            .find(|finding| {
+                finding["package"]["name"] == package
+                    && (finding["id"] == id
+                        || finding["aliases"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|alias| alias == id))
+            })
+            .unwrap_or_else(|| panic!("no {id} for {package} in {findings:#?}"))
+    };
+    let jinja = find("Jinja2", "PYSEC-2019-217");
+    assert_eq!(jinja["installed_version"], "2.10");
+    assert_eq!(jinja["package"]["ecosystem"], "PyPI");
+    assert_eq!(jinja["package"]["purl"], "pkg:pypi/jinja2@2.10");
+    assert_eq!(
+        jinja["location"]["path"],
+        "/usr/local/lib/python3.11/site-packages/Jinja2-2.10.dist-info/METADATA"
+    );
+    assert!(
+        jinja["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("pip install 'Jinja2>="),
+        "{jinja}"
+    );
+    assert!(!jinja["fixed_versions"].as_array().unwrap().is_empty());
+    let smallvec = find("smallvec", "RUSTSEC-2019-0009");
+    assert_eq!(smallvec["package"]["ecosystem"], "crates.io");
+    assert!(
+        smallvec["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("cargo update -p smallvec --precise "),
+        "{smallvec}"
+    );
+    if Path::new("/usr/sbin/runc").exists() {
+        let stdlib = findings
+            .iter()
+            .find(|finding| {
+                finding["package"]["name"] == "stdlib"
+                    && finding["location"]["path"] == "/usr/sbin/runc"
+            })
+            .expect("Go 1.19.8's standard library has known vulnerabilities");
+        assert!(stdlib["id"].as_str().unwrap().starts_with("GO-"));
+        assert!(
+            stdlib["fix"]
+                .as_str()
+                .unwrap()
+                .starts_with("upgrade Go to go1.")
+        );
+    }
+    for finding in findings {
+        for key in ["id", "severity", "installed_version", "location", "package"] {
+            assert!(!finding[key].is_null(), "{key} missing in {finding}");
+        }
+    }
+    let n_findings = findings.len();
+    assert_eq!(report["summary"]["findings"], n_findings);
+
+    // SARIF 2.1.0: the required properties.
+    let sarif = json(&palisade(&[
+        "scan", "rootfs", root_arg, "--db", db_arg, "--output", "sarif",
+    ]));
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "palisade");
+    let rule_ids: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["id"].as_str().unwrap())
+        .collect();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), n_findings);
+    for result in results {
+        assert!(rule_ids.contains(&result["ruleId"].as_str().unwrap()));
+        assert!(["error", "warning", "note"].contains(&result["level"].as_str().unwrap()));
+        assert!(!result["message"]["text"].as_str().unwrap().is_empty());
+        let uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(!uri.starts_with('/'), "{uri}");
+    }
+
+    // CycloneDX 1.5: components and vulnerabilities referring to them.
+    let bom = json(&palisade(&[
+        "scan",
+        "rootfs",
+        root_arg,
+        "--db",
+        db_arg,
+        "--output",
+        "cyclonedx",
+    ]));
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    assert_eq!(bom["specVersion"], "1.5");
+    assert!(
+        bom["serialNumber"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:uuid:")
+    );
+    let components = bom["components"].as_array().unwrap();
+    let refs: Vec<&str> = components
+        .iter()
+        .map(|component| component["bom-ref"].as_str().unwrap())
+        .collect();
+    assert!(
+        components
+            .iter()
+            .all(|component| component["type"] == "library"
+                && component["purl"].as_str().unwrap().starts_with("pkg:"))
+    );
+    let vulnerabilities = bom["vulnerabilities"].as_array().unwrap();
+    assert_eq!(vulnerabilities.len(), n_findings);
+    for vulnerability in vulnerabilities {
+        assert!(refs.contains(&vulnerability["affects"][0]["ref"].as_str().unwrap()));
+        assert!(vulnerability["ratings"][0]["severity"].is_string());
+    }
+
+    // --fail-on: exit 1 once a finding reaches the level.
+    let output = palisade(&[
+        "scan",
+        "rootfs",
+        root_arg,
+        "--db",
+        db_arg,
+        "--fail-on",
+        "low",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("PYSEC-2019-217") || table.contains("Jinja2"),
+        "{table}"
+    );
+    assert!(table.contains(&format!("{n_findings} findings")), "{table}");
+}
+
+#[test]
+fn inventory_only_prints_packages_and_an_sbom() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    vulnerable_root(&root);
+    let root_arg = root.to_str().unwrap();
+    let output = palisade(&[
+        "scan",
+        "rootfs",
+        root_arg,
+        "--inventory-only",
+        "--output",
+        "json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let inventory = json(&output);
+    assert_eq!(inventory["schema"], "palisade.inventory/v1");
+    let purls: Vec<&str> = inventory["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| package["purl"].as_str().unwrap())
+        .collect();
+    assert!(purls.contains(&"pkg:pypi/jinja2@2.10"), "{purls:?}");
+    assert!(purls.contains(&"pkg:cargo/smallvec@0.6.9"), "{purls:?}");
+    let bom = json(&palisade(&[
+        "scan",
+        "rootfs",
+        root_arg,
+        "--inventory-only",
+        "--output",
+        "cyclonedx",
+    ]));
+    assert_eq!(bom["specVersion"], "1.5");
+    assert_eq!(bom["components"].as_array().unwrap().len(), purls.len());
+    assert!(bom.get("vulnerabilities").is_none());
+}
+
+/// Real old wheels installed by pip into a site-packages directory (PyPI is reachable from
+/// CI), matched against the shared PyPI database.
+#[test]
+fn pip_installed_old_wheels_are_found_and_matched() {
+    let temp = tempfile::tempdir().unwrap();
+    let site_packages = temp.path().join("root/usr/lib/python3.11/site-packages");
+    let installed = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-compile",
+        ])
+        .args(["--disable-pip-version-check", "--target"])
+        .arg(&site_packages)
+        .args(["Jinja2==2.10", "PyYAML==5.3.1", "urllib3==1.24.1"])
+        .arg("--cache-dir")
+        .arg(temp.path().join("pip-cache"))
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !palisade_testdata::capability("pip with access to PyPI", installed) {
+        return;
+    }
+    let db = temp.path().join("vulndb.sqlite");
+    if import_shared_records(
+        &db,
+        &["vulndb/pypi"],
+        &["jinja2", "Jinja2", "urllib3", "PyYAML", "pyyaml"],
+    )
+    .is_none()
+    {
+        return;
+    }
+    let report = json(&palisade(&[
+        "scan",
+        "rootfs",
+        temp.path().join("root").to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    let vulnerable: std::collections::BTreeSet<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| finding["package"]["name"].as_str().unwrap())
+        .collect();
+    assert!(vulnerable.contains("Jinja2"), "{vulnerable:?}");
+    assert!(vulnerable.contains("urllib3"), "{vulnerable:?}");
+    assert!(vulnerable.contains("PyYAML"), "{vulnerable:?}");
+}
+
+#[test]
+fn unreadable_targets_are_clear_errors() {
+    let temp = tempfile::tempdir().unwrap();
+    let junk = temp.path().join("junk.tar");
+    std::fs::write(&junk, "not an image").unwrap();
+    let output = palisade(&["scan", "image", junk.to_str().unwrap(), "--inventory-only"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot open image"), "{stderr}");
+    assert!(stderr.contains("not a container image"), "{stderr}");
+
+    let output = palisade(&[
+        "scan",
+        "rootfs",
+        temp.path().to_str().unwrap(),
+        "--db",
+        temp.path().join("missing.sqlite").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("palisade db import"));
+
+    let output = palisade(&[
+        "scan",
+        "container",
+        "no-such-container-xyz",
+        "--inventory-only",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-container-xyz"));
+}
+
+fn tool_works(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Removes the podman container and image however the test ends.
+struct Podman {
+    image: String,
+    container: Option<String>,
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        if let Some(container) = &self.container {
+            let _ = Command::new("podman")
+                .args(["rm", "-f", "-t", "0", container])
+                .output();
+        }
+        let _ = Command::new("podman")
+            .args(["rmi", "-f", &self.image])
+            .output();
+    }
+}
+
+/// A busybox image with a dpkg status file, scanned as an OCI archive made by skopeo and as
+/// a running podman container (through its merged root).
+#[test]
+fn scan_image_and_running_container_built_with_podman() {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout == b"0\n");
+    let available = is_root
+        && tool_works("podman")
+        && tool_works("skopeo")
+        && tool_works("runc")
+        && Path::new("/bin/busybox").exists();
+    if !palisade_testdata::capability("root, podman, skopeo, runc and busybox-static", available) {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sleep")).unwrap();
+    write(&root, "etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n");
+    write(
+        &root,
+        "var/lib/dpkg/status",
+        "Package: busybox-static\nStatus: install ok installed\nArchitecture: amd64\n\
+         Version: 1:1.35.0-4+b3\nSource: busybox\n",
+    );
+    let tarball = temp.path().join("rootfs.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "-cf",
+            tarball.to_str().unwrap(),
+            ".",
+        ],
+    );
+    let image = format!("localhost/palisade-scan-test-{}:latest", std::process::id());
+    let mut podman = Podman {
+        image: image.clone(),
+        container: None,
+    };
+    run(
+        "podman",
+        &["import", "--quiet", tarball.to_str().unwrap(), &image],
+    );
+    let archive = temp.path().join("image.oci.tar");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            &format!("containers-storage:{image}"),
+            &format!("oci-archive:{}", archive.display()),
+        ],
+    );
+    let report = json(&palisade(&[
+        "scan",
+        "image",
+        archive.to_str().unwrap(),
+        "--inventory-only",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(report["target"]["kind"], "image");
+    assert!(
+        report["target"]["image_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let package = &report["packages"][0];
+    assert_eq!(package["name"], "busybox-static");
+    assert_eq!(package["ecosystem"], "Debian:12");
+    assert_eq!(package["location"]["layer_index"], 0);
+
+    let container = run(
+        "podman",
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--runtime",
+            "runc",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            &image,
+            "/bin/sleep",
+            "300",
+        ],
+    );
+    podman.container = Some(container.clone());
+    let output = palisade(&[
+        "scan",
+        "container",
+        &container,
+        "--inventory-only",
+        "--output",
+        "json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["target"]["kind"], "container");
+    assert!(
+        report["target"]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/proc/")
+    );
+    let packages = report["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 1, "{packages:?}");
+    assert_eq!(packages[0]["name"], "busybox-static");
+    assert_eq!(packages[0]["location"]["path"], "/var/lib/dpkg/status");
+}
