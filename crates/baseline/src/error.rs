@@ -18,6 +18,14 @@ pub enum ErrorKind {
     UnknownLevel,
     /// A policy version other than `v1.0` … `v1.37` or `latest`.
     UnknownVersion,
+    /// A configuration file (JSON, TOML, sshd or a service's own format) could not be parsed.
+    Config,
+    /// A path inside a host root has too many symbolic links or include levels.
+    TooDeep,
+    /// A probe was asked to connect to an address that is not loopback.
+    NotLoopback,
+    /// A network probe failed: connection, timeout or an unexpected protocol reply.
+    Probe,
 }
 
 /// An error of this crate. Its message names the file, and the line and column when known.
@@ -83,6 +91,16 @@ impl Error {
         }
     }
 
+    pub(crate) fn too_large_limit(path: PathBuf, size: u64, limit: u64) -> Error {
+        Error {
+            kind: ErrorKind::TooLarge,
+            path: Some(path),
+            location: None,
+            message: format!("file is too large ({size} bytes; the limit is {limit} bytes)"),
+            source: None,
+        }
+    }
+
     pub(crate) fn encoding(path: PathBuf) -> Error {
         Error {
             kind: ErrorKind::Encoding,
@@ -100,6 +118,52 @@ impl Error {
             location: Some((line, column)),
             message: format!("invalid YAML: {message}"),
             source: None,
+        }
+    }
+
+    pub(crate) fn config(path: PathBuf, line: Option<usize>, message: String) -> Error {
+        Error {
+            kind: ErrorKind::Config,
+            path: Some(path),
+            location: line.map(|line| (line, 1)),
+            message,
+            source: None,
+        }
+    }
+
+    pub(crate) fn too_deep(path: PathBuf, message: String) -> Error {
+        Error {
+            kind: ErrorKind::TooDeep,
+            path: Some(path),
+            location: None,
+            message,
+            source: None,
+        }
+    }
+
+    pub(crate) fn not_loopback(address: std::net::SocketAddr) -> Error {
+        Error {
+            kind: ErrorKind::NotLoopback,
+            path: None,
+            location: None,
+            message: format!(
+                "refusing to probe {address}: probes only connect to loopback addresses (127.0.0.0/8, ::1)"
+            ),
+            source: None,
+        }
+    }
+
+    pub(crate) fn probe(
+        address: std::net::SocketAddr,
+        message: String,
+        source: Option<std::io::Error>,
+    ) -> Error {
+        Error {
+            kind: ErrorKind::Probe,
+            path: None,
+            location: None,
+            message: format!("probe of {address}: {message}"),
+            source,
         }
     }
 

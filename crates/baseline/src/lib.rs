@@ -46,9 +46,13 @@
 #![deny(missing_docs)]
 
 mod error;
+mod exceptions;
+mod host;
 mod loader;
 mod practices;
 mod pss;
+mod report;
+mod services;
 mod workload;
 mod yaml;
 
@@ -56,12 +60,19 @@ use serde::Serialize;
 
 pub use crate::{
     error::{Error, ErrorKind},
+    exceptions::{WAIVE_ANNOTATION, Waived, WaiverPolicy, apply_exceptions},
+    host::{
+        CheckResult, HostEvidence, HostOptions, HostReport, HostRoot, HostRule, MAX_CONFIG_SIZE,
+        Status, WalkLimits, check_host, host_rules,
+    },
     loader::{Loaded, MAX_FILE_SIZE, Warning, load_paths, load_str},
     practices::{Evidence, Finding, Reference, Rule, Severity, check_practices, practice_rules},
     pss::{
         LATEST_MINOR, Level, Verdict, Version, Violation, evaluate_pod, pss_check_ids,
         pss_check_overridden_by,
     },
+    report::{finding_reports, host_asset, host_findings},
+    services::{ProbeOptions, WEAK_PASSWORDS, check_services, probe_services, service_rules},
     workload::Workload,
     yaml::{Node, Value},
 };

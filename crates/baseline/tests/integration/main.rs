@@ -3,3 +3,4 @@
 mod loader;
 mod pss_fixtures;
 mod pss_versions;
+mod services_live;
