@@ -146,7 +146,16 @@ impl RuleSet {
 
     /// Loads rules files in order; an unreadable file is an [`ErrorKind::Io`] error.
     pub fn load_files<P: AsRef<Path>>(paths: &[P]) -> RuleSet {
+        RuleSet::load_files_after(&[], paths)
+    }
+
+    /// Loads in-memory sources (such as [`crate::default_rule_sources`]), then rules files,
+    /// in order; an unreadable file is an [`ErrorKind::Io`] error.
+    pub fn load_files_after<P: AsRef<Path>>(sources: &[RuleSource], paths: &[P]) -> RuleSet {
         let mut loader = Loader::default();
+        for source in sources {
+            loader.read_source(source);
+        }
         for path in paths {
             let name = path.as_ref().display().to_string();
             match std::fs::read_to_string(path) {
