@@ -1,5 +1,7 @@
-//! The Palisade server: the REST API under `/api/v1`, authentication and roles, the agent
-//! link (join and batches), Prometheus metrics, the OpenAPI document and TLS.
+//! The Palisade server: the REST API under `/api/v1`, the security console under `/console`
+//! (server-rendered HTML, see `console/`), authentication and roles, the agent link (join and
+//! batches), Prometheus metrics, the OpenAPI document, TLS and the demo data set
+//! ([`load_demo`]).
 //!
 //! [`router`] builds the whole HTTP surface from an [`AppState`]; it holds no sockets, so
 //! tests drive it directly or through [`serve`] on a real socket. Only this crate knows

@@ -2,65 +2,119 @@
 //! chart, groups). Counting a million findings takes SQLite a good fraction of a second; the
 //! same numbers asked again within a few seconds are served from memory instead, so the cost
 //! is paid once per filter combination and interval, not once per page view.
+//!
+//! Stale values are served while one background task recomputes them
+//! (stale-while-revalidate), so after the first view of a filter combination no page view
+//! waits for a count; only values older than [`MAX_STALE`] are recomputed in the request.
 
 use std::{
     collections::HashMap,
     future::Future,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-/// How long an aggregate is reused. Findings ingested meanwhile show up in the counters at
-/// most this much later (the table and live updates show them at once); the console's own
+/// How long an aggregate is fresh. Findings ingested meanwhile show up in the counters at most
+/// about this much later (the table and live updates show them at once); the console's own
 /// actions clear the cache so that an operator sees the effect of what they just did.
 pub(crate) const TTL: Duration = Duration::from_secs(10);
+/// Beyond this age a value is not shown at all: the request recomputes it.
+const MAX_STALE: Duration = Duration::from_secs(300);
 /// Most entries kept; beyond it, the cache is emptied (filters are bounded, so this only
 /// happens under unusual traffic).
 const MAX_ENTRIES: usize = 4096;
 
-/// Values by key, each valid for [`TTL`].
-#[derive(Debug)]
+struct Entry<V> {
+    at: Instant,
+    value: V,
+    refreshing: bool,
+}
+
+type Entries<V> = Arc<Mutex<HashMap<String, Entry<V>>>>;
+
+/// Values by key, fresh for [`TTL`].
 pub(crate) struct TtlCache<V> {
-    entries: Mutex<HashMap<String, (Instant, V)>>,
+    entries: Entries<V>,
 }
 
 impl<V> Default for TtlCache<V> {
     fn default() -> Self {
         TtlCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }
 
-impl<V: Clone> TtlCache<V> {
-    /// The cached value for `key`, or `compute`'s result, stored.
+fn lock<V>(entries: &Entries<V>) -> std::sync::MutexGuard<'_, HashMap<String, Entry<V>>> {
+    entries
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn store<V>(entries: &Entries<V>, key: String, value: V) {
+    let mut entries = lock(entries);
+    if entries.len() >= MAX_ENTRIES {
+        entries.clear();
+    }
+    entries.insert(
+        key,
+        Entry {
+            at: Instant::now(),
+            value,
+            refreshing: false,
+        },
+    );
+}
+
+impl<V: Clone + Send + 'static> TtlCache<V> {
+    /// The value for `key`: fresh from the cache; stale from the cache while `compute` runs in
+    /// the background; or computed now when absent or too old.
     pub(crate) async fn get_or_compute<E, F>(&self, key: String, compute: F) -> Result<V, E>
     where
-        F: Future<Output = Result<V, E>>,
+        F: Future<Output = Result<V, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
     {
-        if let Some((at, value)) = self.lock().get(&key)
-            && at.elapsed() < TTL
-        {
-            return Ok(value.clone());
+        let stale = {
+            let mut entries = lock(&self.entries);
+            match entries.get_mut(&key) {
+                Some(entry) if entry.at.elapsed() < TTL => return Ok(entry.value.clone()),
+                Some(entry) if entry.at.elapsed() < MAX_STALE => {
+                    let start_refresh = !entry.refreshing;
+                    entry.refreshing = true;
+                    Some((entry.value.clone(), start_refresh))
+                }
+                _ => None,
+            }
+        };
+        match stale {
+            Some((value, start_refresh)) => {
+                if start_refresh {
+                    let entries = Arc::clone(&self.entries);
+                    tokio::spawn(async move {
+                        match compute.await {
+                            Ok(value) => store(&entries, key, value),
+                            Err(error) => {
+                                tracing::warn!(%error, "Refreshing a console aggregate failed.");
+                                if let Some(entry) = lock(&entries).get_mut(&key) {
+                                    entry.refreshing = false;
+                                }
+                            }
+                        }
+                    });
+                }
+                Ok(value)
+            }
+            None => {
+                let value = compute.await?;
+                store(&self.entries, key, value.clone());
+                Ok(value)
+            }
         }
-        let value = compute.await?;
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(key, (Instant::now(), value.clone()));
-        Ok(value)
     }
 
     /// Forgets everything (after a change made through the console).
     pub(crate) fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, V)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.entries).clear();
     }
 }
 
@@ -71,13 +125,38 @@ mod tests {
     #[tokio::test]
     async fn computes_once_within_ttl_and_again_after_clear() {
         let cache = TtlCache::<u32>::default();
-        let first: Result<u32, ()> = cache.get_or_compute("k".into(), async { Ok(1) }).await;
-        let second: Result<u32, ()> = cache.get_or_compute("k".into(), async { Ok(2) }).await;
+        let first: Result<u32, String> = cache.get_or_compute("k".into(), async { Ok(1) }).await;
+        let second: Result<u32, String> = cache.get_or_compute("k".into(), async { Ok(2) }).await;
         assert_eq!((first, second), (Ok(1), Ok(1)));
         cache.clear();
-        let third: Result<u32, ()> = cache.get_or_compute("k".into(), async { Ok(3) }).await;
+        let third: Result<u32, String> = cache.get_or_compute("k".into(), async { Ok(3) }).await;
         assert_eq!(third, Ok(3));
-        let failed: Result<u32, &str> = cache.get_or_compute("e".into(), async { Err("no") }).await;
-        assert_eq!(failed, Err("no"));
+        let failed: Result<u32, String> = cache
+            .get_or_compute("e".into(), async { Err("no".to_owned()) })
+            .await;
+        assert_eq!(failed, Err("no".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn stale_values_are_served_while_refreshing() {
+        let cache = TtlCache::<u32>::default();
+        store(&cache.entries, "k".into(), 1);
+        lock(&cache.entries).get_mut("k").unwrap().at = Instant::now() - TTL * 2;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stale: Result<u32, String> = cache
+            .get_or_compute("k".into(), async move {
+                let _ = rx.await;
+                Ok(2)
+            })
+            .await;
+        assert_eq!(stale, Ok(1), "the stale value, without waiting");
+        tx.send(()).unwrap();
+        for _ in 0..100 {
+            if lock(&cache.entries)["k"].value == 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the background refresh did not store the new value");
     }
 }

@@ -39,6 +39,7 @@ pub(crate) struct Console {
     counts: cache::TtlCache<[u64; 5]>,
     charts: cache::TtlCache<Vec<u64>>,
     groups: cache::TtlCache<palisade_store::Page<FindingGroup>>,
+    has_demo: cache::TtlCache<bool>,
 }
 
 impl Console {
@@ -47,6 +48,7 @@ impl Console {
         self.counts.clear();
         self.charts.clear();
         self.groups.clear();
+        self.has_demo.clear();
     }
 
     async fn counts(
@@ -56,9 +58,14 @@ impl Console {
         query: &FindingQuery,
     ) -> Result<[u64; 5], crate::ApiError> {
         let key = format!("{kind:?}{query:?}");
+        let store = Arc::clone(&state.store);
+        let query = query.clone();
         Ok(self
             .counts
-            .get_or_compute(key, state.store.count_by_severity(kind, query))
+            .get_or_compute(
+                key,
+                async move { store.count_by_severity(kind, &query).await },
+            )
             .await?)
     }
 }

