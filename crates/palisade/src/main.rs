@@ -33,6 +33,8 @@ enum Command {
     Firewall(cmd::firewall::Args),
     /// Detection rules (Falco format).
     Rules(cmd::rules::Args),
+    /// Enforcement primitives in the foreground: capabilities, kill at exec, firewall rules.
+    Enforce(cmd::enforce::Args),
     /// Scan an image, a root filesystem, a container or the host for vulnerable packages.
     Scan(cmd::scan::Args),
 }
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Baseline(args) => cmd::baseline::run(args),
         Command::Firewall(args) => cmd::firewall::run(args),
         Command::Rules(args) => cmd::rules::run(args),
+        Command::Enforce(args) => cmd::enforce::run(args),
         Command::Scan(args) => cmd::scan::run(args),
     };
     match result {

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod baseline;
 pub mod db;
+pub mod enforce;
 pub mod firewall;
 pub mod rules;
 pub mod scan;
