@@ -104,10 +104,19 @@ impl<V: Clone + Send + 'static> TtlCache<V> {
                 }
                 Ok(value)
             }
+            // Computed in its own task: a request that times out or a browser that gives up
+            // does not cancel the count, and the next view finds it done.
             None => {
-                let value = compute.await?;
-                store(&self.entries, key, value.clone());
-                Ok(value)
+                let entries = Arc::clone(&self.entries);
+                let task = tokio::spawn(async move {
+                    let value = compute.await?;
+                    store(&entries, key, value.clone());
+                    Ok(value)
+                });
+                match task.await {
+                    Ok(result) => result,
+                    Err(error) => std::panic::resume_unwind(error.into_panic()),
+                }
             }
         }
     }

@@ -39,7 +39,6 @@ pub(crate) struct Console {
     counts: cache::TtlCache<[u64; 5]>,
     charts: cache::TtlCache<Vec<u64>>,
     groups: cache::TtlCache<palisade_store::Page<FindingGroup>>,
-    has_demo: cache::TtlCache<bool>,
 }
 
 impl Console {
@@ -48,7 +47,6 @@ impl Console {
         self.counts.clear();
         self.charts.clear();
         self.groups.clear();
-        self.has_demo.clear();
     }
 
     async fn counts(

@@ -429,30 +429,10 @@ pub(crate) async fn section(
             .collect();
         (rows, Vec::new(), page.next_cursor)
     };
-    // Whether the section holds demo data, for the banner. Without demo rows the query walks
-    // the whole section, so its answer is cached like the counters.
-    let demo_query = FindingQuery {
-        cluster: Some(cluster.clone()),
-        demo: Some(true),
-        limit: 1,
-        ..FindingQuery::default()
-    };
-    let store = Arc::clone(&state.store);
-    let has_demo = console
-        .has_demo
-        .get_or_compute(format!("{kind:?}{cluster}"), async move {
-            Ok::<_, palisade_store::StoreError>(
-                !store
-                    .list_findings(kind, &demo_query)
-                    .await?
-                    .items
-                    .is_empty(),
-            )
-        })
-        .await?;
-
     let mut chrome = Chrome::new(&user, format!("{section_title} — {cluster}"));
-    chrome.demo = has_demo;
+    // Demo data lives in its own cluster; a query for demo rows elsewhere would walk the
+    // whole section.
+    chrome.demo = cluster == crate::demo::DEMO_CLUSTER || rows.iter().any(|row: &Row| row.demo);
     if !filters.notice.is_empty() {
         chrome.notice = Some(filters.notice.clone());
     }
