@@ -33,6 +33,8 @@ enum Command {
     Firewall(cmd::firewall::Args),
     /// Detection rules (Falco format).
     Rules(cmd::rules::Args),
+    /// Run the runtime sensor in the foreground: raw events or rule alerts as JSON lines.
+    Monitor(cmd::monitor::Args),
     /// Enforcement primitives in the foreground: capabilities, kill at exec, firewall rules.
     Enforce(cmd::enforce::Args),
     /// Scan an image, a root filesystem, a container or the host for vulnerable packages.
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Baseline(args) => cmd::baseline::run(args),
         Command::Firewall(args) => cmd::firewall::run(args),
         Command::Rules(args) => cmd::rules::run(args),
+        Command::Monitor(args) => cmd::monitor::run(args),
         Command::Enforce(args) => cmd::enforce::run(args),
         Command::Scan(args) => cmd::scan::run(args),
     };

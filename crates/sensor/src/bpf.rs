@@ -88,6 +88,21 @@ pub(crate) struct BpfProbes {
     arena: Rc<RefCell<Vec<u8>>>,
     /// The attached programs, by name.
     pub attached: Vec<String>,
+    /// System calls whose tracepoint this kernel lacks.
+    pub unavailable: Vec<String>,
+}
+
+fn tracepoint_exists(syscall: &str) -> bool {
+    [
+        "/sys/kernel/tracing/events/syscalls",
+        "/sys/kernel/debug/tracing/events/syscalls",
+    ]
+    .iter()
+    .any(|dir| {
+        std::path::Path::new(dir)
+            .join(format!("sys_enter_{syscall}"))
+            .exists()
+    })
 }
 
 impl BpfProbes {
@@ -101,7 +116,16 @@ impl BpfProbes {
         ensure_tracefs()?;
         let mut wanted: BTreeSet<String> =
             SCHED_PROGRAMS.iter().map(|name| name.to_string()).collect();
+        let mut unavailable = Vec::new();
         for probe in kinds.iter().filter_map(|kind| syscall_probe(*kind)) {
+            // A kernel built without a call (init_module without CONFIG_MODULES) has no
+            // tracepoint for it: that probe is reported unavailable, the others still run.
+            if !tracepoint_exists(probe) {
+                if !unavailable.iter().any(|name| name == probe) {
+                    unavailable.push(probe.to_owned());
+                }
+                continue;
+            }
             wanted.insert(format!("enter_{probe}"));
             wanted.insert(format!("exit_{probe}"));
         }
@@ -166,6 +190,7 @@ impl BpfProbes {
             ring,
             arena,
             attached,
+            unavailable,
         })
     }
 

@@ -143,7 +143,11 @@ impl Sensor {
                 let kinds = requested
                     .iter()
                     .copied()
-                    .filter(|kind| is_sched_kind(*kind) || syscall_probe(*kind).is_some())
+                    .filter(|kind| {
+                        is_sched_kind(*kind)
+                            || syscall_probe(*kind)
+                                .is_some_and(|probe| !probe_is_unavailable(&probes, probe))
+                    })
                     .collect();
                 let status = SensorStatus {
                     backend: "ebpf",
@@ -218,6 +222,10 @@ impl Sensor {
         }
         Ok(n_sent)
     }
+}
+
+fn probe_is_unavailable(probes: &BpfProbes, probe: &str) -> bool {
+    probes.unavailable.iter().any(|name| name == probe)
 }
 
 fn is_sched_kind(kind: EventKind) -> bool {

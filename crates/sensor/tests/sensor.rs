@@ -293,3 +293,69 @@ fn a_tiny_ring_buffer_under_an_event_storm_counts_drops() {
     sensor.poll(Duration::from_millis(10), &mut events).unwrap();
     assert_eq!(sensor.health().newly_lost, 0);
 }
+
+#[test]
+fn fallback_reports_exec_and_opens_without_ebpf() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let config = SensorConfig {
+        kinds: Some([EventKind::Execve, EventKind::Openat].into()),
+        backend: BackendChoice::Fallback,
+        ..SensorConfig::default()
+    };
+    let mut sensor = config.build().expect("the fallback starts");
+    let status = sensor.status().clone();
+    assert_eq!(status.backend, "fallback");
+    assert_eq!(
+        status.fallback_reason.as_deref(),
+        Some("forced by configuration")
+    );
+    assert!(status.missing_fields.contains(&"ret"), "{status:?}");
+    assert_eq!(
+        status.kinds,
+        [
+            EventKind::Execve,
+            EventKind::Clone,
+            EventKind::Procexit,
+            EventKind::Openat
+        ]
+    );
+
+    let arg = marker("fallback");
+    let mut shell = Command::new("/bin/sh")
+        .args(["-c", "sleep 1", &arg])
+        .spawn()
+        .unwrap();
+    let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.kind == EventKind::Execve && event.process.args.last() == Some(&arg)
+    })
+    .expect("an exec event from the proc connector");
+    assert_eq!(event.process.pid, shell.id());
+    assert_eq!(event.process.ppid, std::process::id());
+    assert_eq!(
+        event.ancestors.first().map(|a| a.pid),
+        Some(std::process::id())
+    );
+    shell.wait().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(marker("fallback-open"));
+    std::fs::write(&file, "x").unwrap();
+    Command::new("/bin/cat")
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let expected = std::fs::canonicalize(&file)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    wait_for(
+        &mut sensor,
+        Duration::from_secs(10),
+        |event| matches!(&event.payload, Payload::Open { fd, .. } if fd.name == expected),
+    )
+    .expect("an open event from fanotify");
+}

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod db;
 pub mod enforce;
 pub mod firewall;
+pub mod monitor;
 pub mod rules;
 pub mod scan;
 pub mod server;

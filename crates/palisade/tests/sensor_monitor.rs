@@ -1,0 +1,137 @@
+//! `palisade monitor` against the real kernel: raw events and rule alerts as JSON lines.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn can_run_ebpf() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    palisade_testdata::capability(
+        "root and eBPF (kernel BTF)",
+        is_root && Path::new("/sys/kernel/btf/vmlinux").exists(),
+    )
+}
+
+/// Runs `palisade monitor ARGS --duration 20`, waits until its probes are attached, runs
+/// `action`, and returns the first stdout line satisfying `matches`.
+fn monitor_until(
+    args: &[&str],
+    action: impl FnOnce(),
+    matches: impl Fn(&serde_json::Value) -> bool,
+) -> Option<serde_json::Value> {
+    let mut monitor = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("monitor")
+        .args(args)
+        .args(["--output", "json", "--duration", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(monitor.stderr.take().unwrap());
+    let mut line = String::new();
+    // The first stderr line is the sensor status, printed once the probes are attached.
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "monitor exited before starting"
+        );
+        if line.contains("sensor_status") {
+            break;
+        }
+    }
+    action();
+    let stdout = BufReader::new(monitor.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut found = None;
+    for line in stdout.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(&line.unwrap()).expect("every line is JSON");
+        if matches(&value) {
+            found = Some(value);
+            break;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+    }
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    found
+}
+
+#[test]
+fn monitor_events_prints_exec_events_as_json_lines() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let marker = format!("palisade-monitor-{}", std::process::id());
+    let event = monitor_until(
+        &["--events", "--kind", "execve"],
+        || {
+            Command::new("/bin/true").arg(&marker).status().unwrap();
+        },
+        |event| event["process"]["args"][0] == marker.as_str(),
+    )
+    .expect("the exec event");
+    assert_eq!(event["kind"], "execve");
+    assert_eq!(event["process"]["name"], "true");
+    assert_eq!(
+        event["process"]["exepath"],
+        std::fs::canonicalize("/bin/true")
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+}
+
+#[test]
+fn monitor_with_rules_prints_falco_style_alerts() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    let marker = format!("palisade-secret-{}", std::process::id());
+    let secret = dir.path().join(&marker);
+    std::fs::write(&secret, "x").unwrap();
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+- rule: Read of a marked file
+  desc: test rule
+  condition: evt.type in (open, openat, openat2) and fd.name endswith "{marker}"
+  output: "%proc.name read %fd.name (user %user.name)"
+  priority: WARNING
+  tags: [test]
+"#
+        ),
+    )
+    .unwrap();
+    let alert = monitor_until(
+        &["--rules", rules.to_str().unwrap()],
+        || {
+            Command::new("/bin/cat")
+                .arg(&secret)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+        },
+        |alert| alert["rule"] == "Read of a marked file",
+    )
+    .expect("an alert");
+    let canonical = std::fs::canonicalize(&secret).unwrap();
+    assert_eq!(
+        alert["output"],
+        format!("cat read {} (user root)", canonical.display())
+    );
+    assert_eq!(alert["priority"], "Warning");
+    assert_eq!(
+        alert["output_fields"]["fd.name"],
+        canonical.to_str().unwrap()
+    );
+    assert_eq!(alert["process"]["name"], "cat");
+}
