@@ -289,9 +289,13 @@ fn a_tiny_ring_buffer_under_an_event_storm_counts_drops() {
         "a 4 KiB ring holds only a few events, got {}",
         events.len()
     );
-    // The next poll reports no new losses.
+    // The next poll reports only losses since this one (other processes on the machine keep
+    // opening files, so there may be some).
+    let before = sensor.health().events_lost;
     sensor.poll(Duration::from_millis(10), &mut events).unwrap();
-    assert_eq!(sensor.health().newly_lost, 0);
+    let after = sensor.health();
+    assert!(after.events_lost >= before);
+    assert_eq!(after.newly_lost, after.events_lost - before);
 }
 
 #[test]
