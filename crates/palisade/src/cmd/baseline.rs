@@ -1,5 +1,6 @@
 //! `palisade baseline`: baseline risks. `workloads` checks Kubernetes manifests against the Pod
-//! Security Standards and Palisade's best-practice rules.
+//! Security Standards and Palisade's best-practice rules; `host` checks a host's hardening
+//! (`PAL-HOST-NNN`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,8 +8,10 @@ use std::process::ExitCode;
 
 use comfy_table::Table;
 use palisade_baseline::{
-    Level, Loaded, ObjectReport, Rule, Severity, Version, check_workload, load_paths,
-    practice_rules,
+    CheckResult, HostOptions, HostRoot, HostRule, Level, Loaded, ObjectReport, ProbeOptions, Rule,
+    Severity, Status, Version, WaiverPolicy, WalkLimits, apply_exceptions, check_host,
+    check_services, check_workload, host_rules, load_paths, practice_rules, probe_services,
+    service_rules,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -27,6 +30,62 @@ enum Command {
     /// Exits with 1 when an object is not allowed by the Pod Security Standards level (or has a
     /// finding at or above --fail-on), 2 when a manifest cannot be read, and 0 otherwise.
     Workloads(WorkloadsArgs),
+    /// Check a host's hardening: SSH, accounts, file permissions, sysctls, kernel modules,
+    /// world-writable directories and setuid programs, auditd, Docker, containerd, kubelet.
+    ///
+    /// With --root other than /, the files under that directory are checked (a mounted image or
+    /// a container's root file system) and the running kernel is not consulted. Exits with 1
+    /// when a check fails at or above --fail-on, 2 when the root cannot be read, 0 otherwise.
+    Host(HostArgs),
+    /// Check databases and middleware: Redis, MySQL/MariaDB, PostgreSQL, MongoDB and nginx
+    /// configuration files under --root and, with --probe, the servers on loopback.
+    ///
+    /// Probes are read-only, try passwords only from a short built-in list (one attempt per
+    /// 200 ms) and refuse any address that is not loopback. Exits like `host`.
+    Services(ServicesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServicesArgs {
+    /// The root directory whose configuration files are read (a host or a container's root
+    /// file system).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Also probe the servers on loopback (ports from the configuration, or the defaults).
+    #[arg(long)]
+    probe: bool,
+    /// Redis address to probe instead of the configured one (loopback only).
+    #[arg(long, value_name = "ADDR", requires = "probe")]
+    redis: Option<std::net::SocketAddr>,
+    /// PostgreSQL address to probe instead of the configured one (loopback only).
+    #[arg(long, value_name = "ADDR", requires = "probe")]
+    postgres: Option<std::net::SocketAddr>,
+    /// MySQL/MariaDB address to probe instead of the configured one (loopback only).
+    #[arg(long, value_name = "ADDR", requires = "probe")]
+    mysql: Option<std::net::SocketAddr>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// Exit with 1 only when a failed check is at least this severe.
+    #[arg(long, value_name = "SEVERITY", default_value = "info")]
+    fail_on: Severity,
+}
+
+#[derive(Debug, clap::Args)]
+struct HostArgs {
+    /// The host's root directory.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// Exit with 1 only when a failed check is at least this severe
+    /// (info, low, medium, high, critical).
+    #[arg(long, value_name = "SEVERITY", default_value = "info")]
+    fail_on: Severity,
+    /// The most directory entries the world-writable/setuid walk looks at.
+    #[arg(long, value_name = "N", default_value_t = WalkLimits::default().max_entries)]
+    max_entries: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +106,14 @@ struct WorkloadsArgs {
     /// (info, low, medium, high, critical). By default only Pod Security Standards failures do.
     #[arg(long, value_name = "SEVERITY")]
     fail_on: Option<Severity>,
+    /// Accepted risks: a JSON list of exceptions (`check`, optional `namespace`, `name`,
+    /// `container`, `labels`, and `reason`, `owner`, `expires_at` as an RFC 3339 time).
+    /// Expired exceptions do not apply.
+    #[arg(long, value_name = "FILE")]
+    exceptions: Option<PathBuf>,
+    /// Ignore `palisade.io/waive` annotations on the objects.
+    #[arg(long)]
+    no_annotation_waivers: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -63,23 +130,255 @@ enum Output {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Workloads(args) => run_workloads(args),
+        Command::Host(args) => run_host(args),
+        Command::Services(args) => run_services(args),
     }
+}
+
+fn run_services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
+    let host = match HostRoot::new(&args.root) {
+        Ok(host) => host,
+        Err(error) => {
+            eprintln!("palisade: {}", error_chain(&error));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut results = check_services(&host);
+    if args.probe {
+        let mut options = ProbeOptions::from_config(&host);
+        options.redis = args.redis.or(options.redis);
+        options.postgres = args.postgres.or(options.postgres);
+        options.mysql = args.mysql.or(options.mysql);
+        match probe_services(&options) {
+            Ok(probed) => results.extend(probed),
+            Err(error) => {
+                eprintln!("palisade: {}", error_chain(&error));
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    print_check_results(
+        &results,
+        service_rules(),
+        args.output,
+        json!({"root": host.root().display().to_string(), "probed": args.probe}),
+    )?;
+    Ok(check_results_exit_code(&results, args.fail_on))
+}
+
+fn run_host(args: HostArgs) -> anyhow::Result<ExitCode> {
+    let host = match HostRoot::new(&args.root) {
+        Ok(host) => host,
+        Err(error) => {
+            eprintln!("palisade: {}", error_chain(&error));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let options = HostOptions {
+        walk: WalkLimits {
+            max_entries: args.max_entries,
+            ..WalkLimits::default()
+        },
+    };
+    let report = check_host(&host, &options);
+    print_check_results(
+        &report.results,
+        host_rules(),
+        args.output,
+        json!({"root": report.root, "live": report.live}),
+    )?;
+    Ok(check_results_exit_code(&report.results, args.fail_on))
+}
+
+/// 1 when a check failed at or above `threshold`, else 0.
+fn check_results_exit_code(results: &[CheckResult], threshold: Severity) -> ExitCode {
+    let failed = results
+        .iter()
+        .any(|result| result.status == Status::Fail && result.rule.severity >= threshold);
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Prints host or service check results; `context` goes into the JSON document and the SARIF
+/// run properties.
+fn print_check_results(
+    results: &[CheckResult],
+    rules: impl Iterator<Item = &'static HostRule>,
+    output: Output,
+    context: Value,
+) -> anyhow::Result<()> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for result in results {
+        *counts.entry(result.status.as_str()).or_default() += 1;
+    }
+    match output {
+        Output::Json => {
+            let mut document = context;
+            document["results"] = serde_json::to_value(results)?;
+            document["summary"] = serde_json::to_value(&counts)?;
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        Output::Sarif => {
+            let rules: Vec<&HostRule> = rules.collect();
+            let sarif_rules: Vec<Value> = rules
+                .iter()
+                .map(|rule| {
+                    let references: Vec<String> = rule
+                        .references
+                        .iter()
+                        .map(|reference| format!("{} {}", reference.source, reference.id))
+                        .collect();
+                    json!({
+                        "id": rule.id,
+                        "name": rule.title,
+                        "shortDescription": {"text": rule.title},
+                        "fullDescription": {"text": rule.description},
+                        "help": {"text": rule.remediation},
+                        "defaultConfiguration": {"level": sarif_level(rule.severity)},
+                        "properties": {"severity": rule.severity, "category": rule.category, "references": references},
+                    })
+                })
+                .collect();
+            let mut sarif_results = Vec::new();
+            for result in results
+                .iter()
+                .filter(|result| result.status == Status::Fail)
+            {
+                let rule_index = rules.iter().position(|rule| rule.id == result.rule.id);
+                for evidence in &result.evidence {
+                    let mut region = json!({});
+                    if let Some(line) = evidence.line {
+                        region = json!({"startLine": line});
+                    }
+                    sarif_results.push(json!({
+                        "ruleId": result.rule.id,
+                        "ruleIndex": rule_index,
+                        "level": sarif_level(result.rule.severity),
+                        "message": {"text": format!("{}: {} = {}", result.rule.title, evidence.setting, evidence.value)},
+                        "locations": [{"physicalLocation": {
+                            "artifactLocation": {"uri": evidence.file},
+                            "region": region,
+                        }}],
+                        "properties": {"setting": evidence.setting, "value": evidence.value, "severity": result.rule.severity},
+                    }));
+                }
+            }
+            let invocation_notes: Vec<Value> = results
+                .iter()
+                .filter(|result| result.status == Status::Error)
+                .map(|result| json!({"level": "error", "message": {"text": format!("{}: {}", result.rule.id, result.message)}}))
+                .collect();
+            let document = json!({
+                "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+                "version": "2.1.0",
+                "runs": [{
+                    "tool": {"driver": {
+                        "name": "palisade",
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "rules": sarif_rules,
+                    }},
+                    "invocations": [{"executionSuccessful": true, "toolExecutionNotifications": invocation_notes}],
+                    "properties": context,
+                    "results": sarif_results,
+                }],
+            });
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        Output::Table => {
+            let mut table = Table::new();
+            table.set_header(["Check", "Severity", "Status", "Title", "Detail"]);
+            for result in results {
+                let detail = if result.evidence.is_empty() {
+                    result.message.clone()
+                } else {
+                    result
+                        .evidence
+                        .iter()
+                        .map(|evidence| {
+                            let location = match evidence.line {
+                                Some(line) => format!("{}:{line}", evidence.file),
+                                None => evidence.file.clone(),
+                            };
+                            format!("{} = {} ({location})", evidence.setting, evidence.value)
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                table.add_row([
+                    result.rule.id.to_owned(),
+                    result.rule.severity.to_string(),
+                    result.status.as_str().to_owned(),
+                    result.rule.title.to_owned(),
+                    detail,
+                ]);
+            }
+            println!("{table}");
+            let summary: Vec<String> = counts
+                .iter()
+                .map(|(status, count)| format!("{count} {status}"))
+                .collect();
+            println!("{} checks: {}", results.len(), summary.join(", "));
+        }
+    }
+    Ok(())
 }
 
 /// The JSON document: the reports plus what could not be read.
 #[derive(Serialize)]
 struct JsonReport<'a> {
     objects: &'a [ObjectReport],
+    /// Findings and violations removed by exceptions or annotation waivers.
+    waived: Vec<Value>,
     warnings: Vec<String>,
     errors: Vec<String>,
 }
 
+/// Reads a JSON list of exceptions.
+fn read_exceptions(path: &std::path::Path) -> anyhow::Result<Vec<palisade_model::NewException>> {
+    use anyhow::Context as _;
+    let metadata = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the exceptions file {}", path.display()))?;
+    anyhow::ensure!(
+        metadata.len() <= 16 * 1024 * 1024,
+        "the exceptions file {} is larger than 16 MiB",
+        path.display()
+    );
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the exceptions file {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a JSON list of exceptions ({{\"check\", \"reason\", \"owner\", ...}})",
+            path.display()
+        )
+    })
+}
+
 fn run_workloads(args: WorkloadsArgs) -> anyhow::Result<ExitCode> {
+    let exceptions = match &args.exceptions {
+        Some(path) => read_exceptions(path)?,
+        None => Vec::new(),
+    };
+    let policy = WaiverPolicy {
+        annotations: !args.no_annotation_waivers,
+    };
+    let now = palisade_model::Timestamp::now();
     let loaded = load_paths(&args.files);
+    let mut waived = Vec::new();
     let reports: Vec<ObjectReport> = loaded
         .workloads
         .iter()
-        .map(|workload| check_workload(workload, args.pss_level, args.pss_version))
+        .map(|workload| {
+            let mut report = check_workload(workload, args.pss_level, args.pss_version);
+            for removed in apply_exceptions(workload, &mut report, &exceptions, policy, now) {
+                waived.push(
+                    json!({"object": object_name(&report), "file": report.file, "waived": removed}),
+                );
+            }
+            report
+        })
         .collect();
     let warnings: Vec<String> = loaded
         .warnings
@@ -108,6 +407,7 @@ fn run_workloads(args: WorkloadsArgs) -> anyhow::Result<ExitCode> {
         Output::Json => {
             let document = JsonReport {
                 objects: &reports,
+                waived,
                 warnings,
                 errors,
             };
