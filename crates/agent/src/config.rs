@@ -29,6 +29,14 @@ pub struct AgentConfig {
     /// Heartbeat interval (host facts, dropped-event counts), in seconds.
     #[serde(default = "default_heartbeat_secs")]
     pub heartbeat_secs: u64,
+    /// The runtime event source feeding this agent (`ebpf`, `fallback`, `none`), shown in the
+    /// node's asset record.
+    #[serde(default = "default_sensor")]
+    pub sensor: String,
+}
+
+fn default_sensor() -> String {
+    "none".to_owned()
 }
 
 const fn default_batch_size() -> usize {
@@ -56,6 +64,7 @@ impl AgentConfig {
             name: name.into(),
             batch_size: default_batch_size(),
             heartbeat_secs: default_heartbeat_secs(),
+            sensor: default_sensor(),
         }
     }
 

@@ -62,7 +62,44 @@ impl Detector {
     pub fn take_reports(&mut self) -> Vec<FindingReport> {
         std::mem::take(&mut self.reports)
     }
+
+    /// Records that the event source lost `lost` events (a full kernel ring buffer): a
+    /// high-severity sensor-health alert on this node, so that a gap in detection is never
+    /// silent. Repeats aggregate into one finding per hour like any alert.
+    pub fn record_lost_events(&mut self, lost: u64, at: Timestamp) {
+        if lost == 0 {
+            return;
+        }
+        self.reports.push(FindingReport {
+            id: Uuid::now_v7(),
+            observed_at: at,
+            severity: Severity::High,
+            rule: LOST_EVENTS_RULE.to_owned(),
+            title: format!("{lost} kernel events lost on {}", self.node),
+            asset: AffectedAsset {
+                cluster: self.cluster.clone(),
+                node: Some(self.node.clone()),
+                ..AffectedAsset::default()
+            },
+            details: Details::Alert(AlertDetails {
+                category: Some(AlertCategory::SensorHealth),
+                description: "The sensor's ring buffer was full, so the kernel dropped events \
+                              and rules could not see them."
+                    .to_owned(),
+                output: format!("{lost} events lost"),
+                suggested_response: "Check the node's load; raise the ring buffer size or \
+                                     narrow the rules if losses repeat."
+                    .to_owned(),
+                raw_event: serde_json::json!({ "events_lost": lost }),
+                ..AlertDetails::default()
+            }),
+            demo: false,
+        });
+    }
 }
+
+/// The rule name of sensor-health alerts about lost events.
+pub const LOST_EVENTS_RULE: &str = "Kernel events lost";
 
 impl EventSink for Detector {
     fn send(&mut self, event: Event) {
@@ -301,6 +338,24 @@ mod tests {
         assert_eq!(details.raw_event["fields"]["proc.name"], "bash");
         assert!(detector.take_reports().is_empty(), "reports are taken once");
         assert_eq!(detector.events(), 1);
+    }
+
+    #[test]
+    fn lost_events_raise_a_sensor_health_alert_on_the_node() {
+        let mut detector = detector();
+        detector.record_lost_events(0, Timestamp(1));
+        assert!(detector.take_reports().is_empty(), "no loss, no alert");
+        detector.record_lost_events(1234, Timestamp(5_000));
+        let reports = detector.take_reports();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].rule, LOST_EVENTS_RULE);
+        assert_eq!(reports[0].severity, Severity::High);
+        assert_eq!(reports[0].asset.node.as_deref(), Some("node-1"));
+        let Details::Alert(details) = &reports[0].details else {
+            panic!("not an alert");
+        };
+        assert_eq!(details.category, Some(AlertCategory::SensorHealth));
+        assert_eq!(details.raw_event["events_lost"], 1234);
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod outbox;
 mod run;
 
 pub use config::AgentConfig;
-pub use detect::{Detector, alert_report};
+pub use detect::{Detector, LOST_EVENTS_RULE, alert_report};
 pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
 pub use outbox::{Outbox, OutboxError};

@@ -111,7 +111,7 @@ impl Link {
         let request = JoinRequest {
             name: config.name.clone(),
             cluster: config.cluster.clone(),
-            facts: crate::host_facts(Path::new("/"), "none"),
+            facts: crate::host_facts(Path::new("/"), &config.sensor),
         };
         let response: JoinResponse = self
             .post("/api/v1/agents/join", join_token, &request)

@@ -86,7 +86,7 @@ pub async fn run(
             reports: entries.into_iter().map(|(_, report)| report).collect(),
             assets: Vec::new(),
             dropped_events: dropped,
-            facts: heartbeat_due.then(|| host_facts(Path::new("/"), "none")),
+            facts: heartbeat_due.then(|| host_facts(Path::new("/"), &config.sensor)),
         };
         let sent = tokio::select! { result = link.send(&credential, &batch) => result, () = &mut shutdown => return Ok(()) };
         match sent {

@@ -4,6 +4,7 @@
 //! 2 an error.
 
 mod cmd;
+mod detection;
 
 use std::process::ExitCode;
 
@@ -33,12 +34,12 @@ enum Command {
     Firewall(cmd::firewall::Args),
     /// Detection rules (Falco format).
     Rules(cmd::rules::Args),
-    /// Run the runtime sensor in the foreground: raw events or rule alerts as JSON lines.
-    Monitor(cmd::monitor::Args),
-    /// Enforcement primitives in the foreground: capabilities, kill at exec, firewall rules.
-    Enforce(cmd::enforce::Args),
     /// Scan an image, a root filesystem, a container or the host for vulnerable packages.
     Scan(cmd::scan::Args),
+    /// Enforcement primitives in the foreground: capabilities, kill at exec, firewall rules.
+    Enforce(cmd::enforce::Args),
+    /// Run the runtime sensor in the foreground: raw events or rule alerts as JSON lines.
+    Monitor(cmd::monitor::Args),
 }
 
 /// Pins glibc's mmap threshold at 1 MiB. By default glibc raises the threshold after the first
@@ -72,9 +73,9 @@ fn main() -> ExitCode {
         Command::Baseline(args) => cmd::baseline::run(args),
         Command::Firewall(args) => cmd::firewall::run(args),
         Command::Rules(args) => cmd::rules::run(args),
-        Command::Monitor(args) => cmd::monitor::run(args),
-        Command::Enforce(args) => cmd::enforce::run(args),
         Command::Scan(args) => cmd::scan::run(args),
+        Command::Enforce(args) => cmd::enforce::run(args),
+        Command::Monitor(args) => cmd::monitor::run(args),
     };
     match result {
         Ok(code) => code,

@@ -73,6 +73,8 @@ fn start_agent(agent_dir: &Path, port: u16, ca: &Path, join_token: &str) -> Proc
                 "node-1",
                 "--batch-size",
                 "100",
+                // Exact counts: the host's own runtime alerts must not mix in.
+                "--no-sensor",
             ])
             .arg("--data-dir")
             .arg(agent_dir)
@@ -280,5 +282,6 @@ async fn nothing_lost_or_duplicated_across_kill_9_of_either_side() {
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["outbox_pending"], 0);
     assert_eq!(status["enrolled"], true);
+    assert_eq!(status["sensor"]["backend"], "none");
     drop(server);
 }

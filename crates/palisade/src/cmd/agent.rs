@@ -4,11 +4,14 @@ use std::{
     io::BufRead,
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
 };
 
 use anyhow::Context;
 use palisade_agent::{AgentConfig, AgentStatus, Outbox};
 use palisade_model::FindingReport;
+
+use crate::detection::{self, DetectionArgs};
 
 /// Arguments of `palisade agent`.
 #[derive(Debug, clap::Args)]
@@ -63,6 +66,8 @@ struct RunArgs {
     /// Print the agent's state (enrollment, outbox, sensor) as JSON and exit.
     #[arg(long)]
     status: bool,
+    #[command(flatten)]
+    detection: DetectionArgs,
 }
 
 /// Runs `palisade agent`.
@@ -98,8 +103,24 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     let outbox = Outbox::open(&config.data_dir)
         .await
         .context("cannot open the outbox")?;
-    let status = AgentStatus::default();
-    palisade_agent::run(config, outbox, &status, super::server::shutdown_signal()).await?;
+    let status = Arc::new(AgentStatus::default());
+    let detection = detection::start_unless_disabled(
+        &args.detection,
+        &outbox,
+        &status,
+        &config.cluster,
+        &config.name,
+        &config.data_dir,
+    )?;
+    if let Some(detection) = &detection {
+        config.sensor = detection.backend.to_owned();
+    }
+    let result =
+        palisade_agent::run(config, outbox, &status, super::server::shutdown_signal()).await;
+    if let Some(detection) = detection {
+        detection.stop();
+    }
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -118,8 +139,11 @@ async fn status(data_dir: &Path) -> anyhow::Result<ExitCode> {
         "agent_id": enrolled,
         "outbox_pending": outbox.len().await?,
         "host": facts,
-        // No runtime sensor is built into this version: events are not collected yet.
-        "sensor": { "mode": "none", "fields": [] },
+        // Written by the running agent when its sensor starts (backend, sources, event kinds
+        // and the fields the backend cannot fill); absent before the first start.
+        "sensor": std::fs::read_to_string(data_dir.join(detection::SENSOR_STATUS_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)

@@ -1,9 +1,11 @@
 //! `palisade up`: the server and a local agent in one process, on this machine.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use palisade_agent::{AgentConfig, AgentStatus, Outbox};
+
+use crate::detection::{self, DetectionArgs};
 
 use super::server::{TlsArgs, print_admin_token, shutdown_signal, start};
 
@@ -29,6 +31,8 @@ pub struct Args {
     /// every console view has something to show.
     #[arg(long)]
     demo: bool,
+    #[command(flatten)]
+    detection: DetectionArgs,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -78,7 +82,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             facts.hostname
         };
-        let mut config = AgentConfig::new(running.url.clone(), &agent_dir, &args.cluster, name);
+        let mut config =
+            AgentConfig::new(running.url.clone(), &agent_dir, &args.cluster, name.clone());
         config.ca_cert = running.ca_cert.clone();
         if !agent_dir.join("credential.json").exists() {
             config.join_token = Some(
@@ -92,6 +97,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let outbox = Outbox::open(&agent_dir)
             .await
             .context("cannot open the local agent's outbox")?;
+        let status = Arc::new(AgentStatus::default());
+        let detection = detection::start_unless_disabled(
+            &args.detection,
+            &outbox,
+            &status,
+            &args.cluster,
+            &name,
+            &agent_dir,
+        )?;
+        if let Some(detection) = &detection {
+            config.sensor = detection.backend.to_owned();
+        }
 
         println!("Palisade is up.");
         println!(
@@ -106,11 +123,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         println!("  Console:  {}/console", running.url);
         println!("  Data:     {}", data_dir.display());
+        println!("  Sensor:   {}", config.sensor);
         print_admin_token(&running.admin_token);
         println!("Press Ctrl-C to stop.");
 
-        let status = AgentStatus::default();
         let agent_result = palisade_agent::run(config, outbox, &status, shutdown_signal()).await;
+        if let Some(detection) = detection {
+            detection.stop();
+        }
         let _ = stop_server.send(());
         running.task.await??;
         agent_result?;

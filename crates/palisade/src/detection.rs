@@ -1,0 +1,205 @@
+//! Runtime detection inside an agent process (`palisade up`, `palisade agent`): the sensor on
+//! its own thread, its events through the rules engine ([`palisade_agent::Detector`]), alert
+//! reports into the outbox that the agent ships.
+//!
+//! The sensor's ring-buffer reader never waits on the server: reports go to the on-disk
+//! outbox, and the agent's link drains it independently.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use anyhow::Context;
+use palisade_agent::{AgentStatus, Detector, Outbox};
+use palisade_model::Timestamp;
+use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
+use palisade_sensor::{SensorConfig, SensorStatus};
+
+/// Runtime detection options shared by `palisade up` and `palisade agent`.
+#[derive(Debug, clap::Args)]
+pub struct DetectionArgs {
+    /// Falco-format rules files, loaded after Palisade's default rules (later files override
+    /// earlier ones).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load Palisade's default rules.
+    #[arg(long)]
+    pub no_default_rules: bool,
+    /// Do not start the runtime sensor (no runtime alerts from this node).
+    #[arg(long)]
+    pub no_sensor: bool,
+}
+
+/// Loads the default rules (unless `no_default_rules`) and `files`, in order. Any error in a
+/// rule is fatal here: an agent that silently runs without some of its rules is worse than one
+/// that refuses to start.
+pub fn load_engine(files: &[PathBuf], no_default_rules: bool) -> anyhow::Result<Engine> {
+    let mut sources = if no_default_rules {
+        Vec::new()
+    } else {
+        palisade_rules::default_rule_sources()
+    };
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the rules file {}", file.display()))?;
+        sources.push(RuleSource {
+            name: file.display().to_string(),
+            text,
+        });
+    }
+    let rule_set = RuleSet::load(&sources);
+    if let Some(error) = rule_set.errors().first() {
+        anyhow::bail!(
+            "{error} ({} rule errors in all; `palisade rules validate FILE` lists them)",
+            rule_set.errors().len()
+        );
+    }
+    for warning in rule_set.warnings() {
+        tracing::warn!(%warning, "Rule warning.");
+    }
+    Ok(Engine::new(rule_set, &EngineConfig::default()))
+}
+
+/// A running detection thread.
+pub struct Detection {
+    /// The sensor backend (`ebpf` or `fallback`).
+    pub backend: &'static str,
+    /// What the sensor observes, and what it cannot.
+    pub status: SensorStatus,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Detection {
+    /// Stops the sensor and waits for the thread.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if self.thread.join().is_err() {
+            tracing::error!("The detection thread panicked.");
+        }
+    }
+}
+
+/// Starts detection as `args` ask. Rule errors are fatal; a sensor that cannot start (not
+/// root, no eBPF and no fallback) is reported and leaves the node without runtime alerts,
+/// while everything else keeps working.
+pub fn start_unless_disabled(
+    args: &DetectionArgs,
+    outbox: &Outbox,
+    status: &Arc<AgentStatus>,
+    cluster: &str,
+    node: &str,
+    data_dir: &Path,
+) -> anyhow::Result<Option<Detection>> {
+    let status_file = data_dir.join(SENSOR_STATUS_FILE);
+    let sensor_status = if args.no_sensor {
+        serde_json::json!({ "backend": "none", "reason": "disabled with --no-sensor" })
+    } else {
+        let engine = load_engine(&args.rules, args.no_default_rules)?;
+        match start(engine, outbox.clone(), Arc::clone(status), cluster, node) {
+            Ok(detection) => {
+                let sensor_status = serde_json::to_value(&detection.status)?;
+                write_status(&status_file, &sensor_status)?;
+                return Ok(Some(detection));
+            }
+            Err(error) => {
+                eprintln!("palisade: {error:#}; runtime alerts are off on this node");
+                serde_json::json!({ "backend": "none", "reason": format!("{error:#}") })
+            }
+        }
+    };
+    write_status(&status_file, &sensor_status)?;
+    Ok(None)
+}
+
+/// Where a running agent leaves its sensor's status for `palisade agent --status`.
+pub const SENSOR_STATUS_FILE: &str = "sensor-status.json";
+
+fn write_status(path: &Path, status: &serde_json::Value) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(status)?)
+        .with_context(|| format!("cannot write the sensor status to {}", path.display()))
+}
+
+/// Starts the sensor for the event kinds `engine`'s rules need, and a thread that evaluates
+/// every event and pushes alert reports into `outbox`. Fails when the sensor cannot start
+/// (not root, no eBPF and no fallback): the caller decides whether that is fatal.
+///
+/// The sensor is built on the detection thread itself because it is not `Send` (libbpf's ring
+/// buffer callbacks); the thread reports the outcome of the start before it begins polling.
+pub fn start(
+    engine: Engine,
+    outbox: Outbox,
+    status: Arc<AgentStatus>,
+    cluster: &str,
+    node: &str,
+) -> anyhow::Result<Detection> {
+    let config = SensorConfig {
+        kinds: Some(engine.event_kinds().collect()),
+        ..SensorConfig::default()
+    };
+    let mut detector = Detector::new(engine, cluster, node);
+    let runtime = tokio::runtime::Handle::current();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::clone(&stop);
+    let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name("palisade-detect".into())
+        .spawn(move || {
+            let mut sensor = match config.build() {
+                Ok(sensor) => {
+                    let _ = started_tx.send(Ok(sensor.status().clone()));
+                    sensor
+                }
+                Err(error) => {
+                    let _ = started_tx.send(Err(error));
+                    return;
+                }
+            };
+            while !stopping.load(Ordering::Relaxed) {
+                if let Err(error) = sensor.poll(Duration::from_millis(200), &mut detector) {
+                    tracing::error!(%error, "The sensor failed; runtime detection stops.");
+                    return;
+                }
+                let lost = sensor.health().newly_lost;
+                if lost > 0 {
+                    status.dropped_events.fetch_add(lost, Ordering::Relaxed);
+                    detector.record_lost_events(lost, Timestamp::now());
+                }
+                let reports = detector.take_reports();
+                if reports.is_empty() {
+                    continue;
+                }
+                if let Err(error) = runtime.block_on(outbox.push(&reports)) {
+                    tracing::error!(%error, n_reports = reports.len(), "Cannot queue alerts; runtime detection stops.");
+                    return;
+                }
+            }
+        })
+        .context("cannot start the detection thread")?;
+    let sensor_status = match started_rx.recv() {
+        Ok(Ok(sensor_status)) => sensor_status,
+        Ok(Err(error)) => {
+            let _ = thread.join();
+            return Err(anyhow::Error::new(error)
+                .context("cannot start the runtime sensor (it needs root)"));
+        }
+        Err(_) => anyhow::bail!("the detection thread ended before its sensor started"),
+    };
+    tracing::info!(
+        backend = sensor_status.backend,
+        kinds = sensor_status.kinds.len(),
+        "Sensor started."
+    );
+    Ok(Detection {
+        backend: sensor_status.backend,
+        status: sensor_status,
+        stop,
+        thread,
+    })
+}
