@@ -8,5 +8,6 @@ pub mod firewall;
 pub mod monitor;
 pub mod rules;
 pub mod scan;
+pub mod scan_malware;
 pub mod server;
 pub mod up;
