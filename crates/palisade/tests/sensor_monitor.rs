@@ -135,3 +135,39 @@ fn monitor_with_rules_prints_falco_style_alerts() {
     );
     assert_eq!(alert["process"]["name"], "cat");
 }
+
+#[test]
+fn monitor_without_rules_files_runs_the_default_rules_with_their_metadata() {
+    if !can_run_ebpf() {
+        return;
+    }
+    /// Removes the staged program, also when an assertion fails.
+    struct Staged(std::path::PathBuf);
+    impl Drop for Staged {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let staged =
+        Staged(Path::new("/dev/shm").join(format!("palisade-monitor-{}", std::process::id())));
+    std::fs::create_dir_all(&staged.0).unwrap();
+    let program = staged.0.join("stage2");
+    std::fs::copy("/bin/true", &program).unwrap();
+    let alert = monitor_until(
+        &[],
+        || {
+            Command::new(&program).status().unwrap();
+        },
+        |alert| alert["rule"] == "Execution from /dev/shm",
+    );
+    let alert = alert.expect("the default rule fires");
+    assert_eq!(alert["category"], "intrusion");
+    assert_eq!(alert["mitre"][0], "T1036.005");
+    assert_eq!(alert["source"], "syscall");
+    assert!(
+        alert["suggested_response"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty())
+    );
+    assert_eq!(alert["process"]["exepath"], program.to_str().unwrap());
+}

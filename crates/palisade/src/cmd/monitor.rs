@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use palisade_event::{Event, EventKind};
-use palisade_rules::{Engine, EngineConfig, RuleSet};
 use palisade_sensor::{BackendChoice, SensorConfig};
 
 /// Arguments of `palisade monitor`.
@@ -18,10 +17,13 @@ pub struct Args {
     /// Print every event instead of evaluating rules.
     #[arg(long)]
     events: bool,
-    /// Falco rules files, loaded in order; without `--events`, alerts of these rules are
-    /// printed, and only the probes they need are attached.
+    /// Falco rules files, loaded in order after Palisade's default rules; without `--events`,
+    /// alerts of these rules are printed, and only the probes they need are attached.
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
+    /// Do not load Palisade's default rules.
+    #[arg(long)]
+    no_default_rules: bool,
     /// With `--events`: report only these kinds (`execve`, `openat`, `connect`, ...).
     #[arg(long = "kind", value_name = "KIND")]
     kinds: Vec<String>,
@@ -61,14 +63,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None
     } else {
         anyhow::ensure!(
-            !args.rules.is_empty(),
-            "give --rules FILE to print alerts, or --events to print every event"
+            !args.rules.is_empty() || !args.no_default_rules,
+            "--no-default-rules leaves no rules: give --rules FILE, or --events to print every event"
         );
-        let rule_set = RuleSet::load_files(&args.rules);
-        for error in rule_set.errors() {
-            eprintln!("palisade: rule error: {error}");
-        }
-        Some(Engine::new(rule_set, &EngineConfig::default()))
+        Some(crate::detection::load_engine(
+            &args.rules,
+            args.no_default_rules,
+        )?)
     };
     let kinds: Option<BTreeSet<EventKind>> = match &engine {
         Some(engine) => Some(engine.event_kinds().collect()),
@@ -124,6 +125,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                             "time_ns": alert.timestamp_ns,
                             "rule": alert.rule,
                             "priority": format!("{:?}", alert.priority),
+                            "source": alert.source,
+                            "category": alert.category.map(|category| category.as_str()),
+                            "mitre": alert.mitre_techniques,
+                            "suggested_response": alert.suggested_response,
                             "output": alert.output,
                             "tags": alert.tags,
                             "output_fields": alert
