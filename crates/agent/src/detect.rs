@@ -161,34 +161,18 @@ pub fn alert_report(
             process: ProcessInfo {
                 pid: process.pid,
                 ppid: process.ppid,
-                exe: if process.exepath.is_empty() {
-                    process.exe.clone()
-                } else {
-                    process.exepath.clone()
-                },
+                exe: or_else(&process.exepath, || process.exe.clone()),
                 cmdline: command_line(&process.name, &process.args),
-                user: if process.user.is_empty() {
-                    process.uid.to_string()
-                } else {
-                    process.user.clone()
-                },
+                user: or_else(&process.user, || process.uid.to_string()),
             },
             ancestry: event
                 .ancestors
                 .iter()
                 .map(|ancestor| Ancestor {
                     pid: ancestor.pid,
-                    exe: if ancestor.exepath.is_empty() {
-                        ancestor.exe.clone()
-                    } else {
-                        ancestor.exepath.clone()
-                    },
+                    exe: or_else(&ancestor.exepath, || ancestor.exe.clone()),
                     args: ancestor.args.clone(),
-                    user: if ancestor.user.is_empty() {
-                        ancestor.uid.to_string()
-                    } else {
-                        ancestor.user.clone()
-                    },
+                    user: or_else(&ancestor.user, || ancestor.uid.to_string()),
                     start_time: Timestamp(
                         i64::try_from(ancestor.start_time_ns / 1_000_000).unwrap_or(i64::MAX),
                     ),
@@ -227,6 +211,16 @@ fn category(category: Category) -> AlertCategory {
         Category::Intrusion => AlertCategory::Intrusion,
         Category::Escape => AlertCategory::Escape,
         Category::HighRiskOperation => AlertCategory::HighRiskOperation,
+    }
+}
+
+/// `text`, or the fallback when the sensor could not fill it (the resolved executable path
+/// before the kernel's name for it, the user name before the numeric uid).
+fn or_else(text: &str, fallback: impl FnOnce() -> String) -> String {
+    if text.is_empty() {
+        fallback()
+    } else {
+        text.to_owned()
     }
 }
 

@@ -68,8 +68,6 @@ pub fn load_engine(files: &[PathBuf], no_default_rules: bool) -> anyhow::Result<
 
 /// A running detection thread.
 pub struct Detection {
-    /// The sensor backend (`ebpf` or `fallback`).
-    pub backend: &'static str,
     /// What the sensor observes, and what it cannot.
     pub status: SensorStatus,
     stop: Arc<AtomicBool>,
@@ -197,7 +195,6 @@ pub fn start(
         "Sensor started."
     );
     Ok(Detection {
-        backend: sensor_status.backend,
         status: sensor_status,
         stop,
         thread,

@@ -113,7 +113,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
         &config.data_dir,
     )?;
     if let Some(detection) = &detection {
-        config.sensor = detection.backend.to_owned();
+        config.sensor = detection.status.backend.to_owned();
     }
     let result =
         palisade_agent::run(config, outbox, &status, super::server::shutdown_signal()).await;

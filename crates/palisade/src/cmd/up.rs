@@ -107,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &agent_dir,
         )?;
         if let Some(detection) = &detection {
-            config.sensor = detection.backend.to_owned();
+            config.sensor = detection.status.backend.to_owned();
         }
 
         println!("Palisade is up.");
