@@ -6,9 +6,9 @@
 //! process, its ancestry, the container and pod, the rule's description, MITRE technique and
 //! suggested response, and the raw event.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use palisade_event::{Event, EventSink};
+use palisade_event::{Event, EventKind, EventSink};
 use palisade_model::{
     AffectedAsset, AlertCategory, AlertDetails, Ancestor, Details, FindingReport, ProcessInfo,
     Severity, Timestamp,
@@ -16,7 +16,9 @@ use palisade_model::{
 use palisade_rules::{Alert, Category, Engine, Priority};
 use uuid::Uuid;
 
-/// Evaluates events against a rule engine and collects alert reports.
+use crate::EventObserver;
+
+/// Evaluates events against a rule engine and its [`EventObserver`]s, and collects reports.
 pub struct Detector {
     engine: Engine,
     /// Rule name → description, looked up for every alert.
@@ -26,6 +28,7 @@ pub struct Detector {
     matched: Vec<Alert>,
     reports: Vec<FindingReport>,
     events: u64,
+    observers: Vec<Box<dyn EventObserver>>,
 }
 
 impl Detector {
@@ -45,6 +48,30 @@ impl Detector {
             matched: Vec::new(),
             reports: Vec::new(),
             events: 0,
+            observers: Vec::new(),
+        }
+    }
+
+    /// Adds an observer that sees every event after the rules engine.
+    pub fn with_observer(mut self, observer: Box<dyn EventObserver>) -> Detector {
+        self.observers.push(observer);
+        self
+    }
+
+    /// The event kinds the rules and the observers need: what the sensor must report.
+    pub fn event_kinds(&self) -> BTreeSet<EventKind> {
+        let mut kinds: BTreeSet<EventKind> = self.engine.event_kinds().collect();
+        for observer in &self.observers {
+            kinds.extend(observer.kinds());
+        }
+        kinds
+    }
+
+    /// Lets every observer flush what it aggregated; call it regularly, with or without
+    /// events.
+    pub fn tick(&mut self, now: Timestamp) {
+        for observer in &mut self.observers {
+            observer.tick(now, &mut self.reports);
         }
     }
 
@@ -117,6 +144,9 @@ impl EventSink for Detector {
                 &self.cluster,
                 &self.node,
             ));
+        }
+        for observer in &mut self.observers {
+            observer.observe(&event, &mut self.reports);
         }
     }
 }
@@ -350,6 +380,74 @@ mod tests {
         };
         assert_eq!(details.category, Some(AlertCategory::SensorHealth));
         assert_eq!(details.raw_event["events_lost"], 1234);
+    }
+
+    /// Counts connects; reports the count on tick.
+    struct ConnectCounter {
+        seen: u64,
+    }
+
+    impl EventObserver for ConnectCounter {
+        fn kinds(&self) -> BTreeSet<EventKind> {
+            BTreeSet::from([EventKind::Connect])
+        }
+
+        fn observe(&mut self, event: &Event, _reports: &mut Vec<FindingReport>) {
+            if event.kind == EventKind::Connect {
+                self.seen += 1;
+            }
+        }
+
+        fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
+            if self.seen > 0 {
+                let mut report = report_at(now);
+                report.title = format!("{} connects", self.seen);
+                reports.push(report);
+                self.seen = 0;
+            }
+        }
+    }
+
+    fn report_at(at: Timestamp) -> FindingReport {
+        FindingReport {
+            id: Uuid::now_v7(),
+            observed_at: at,
+            severity: Severity::Info,
+            rule: "connect counter".into(),
+            title: String::new(),
+            asset: AffectedAsset::default(),
+            details: Details::Alert(AlertDetails::default()),
+            demo: false,
+        }
+    }
+
+    #[test]
+    fn observers_see_every_event_widen_the_sensor_kinds_and_report_on_tick() {
+        let mut detector = detector();
+        assert!(!detector.event_kinds().contains(&EventKind::Connect));
+        let mut detector = detector.with_observer(Box::new(ConnectCounter { seen: 0 }));
+        assert!(detector.event_kinds().contains(&EventKind::Connect));
+        assert!(
+            detector.event_kinds().contains(&EventKind::Execve),
+            "the rules' kinds stay"
+        );
+        detector.send(Event::new(EventKind::Connect));
+        detector.send(Event::new(EventKind::Connect));
+        detector.send(shell(None));
+        assert!(
+            detector.take_reports().is_empty(),
+            "nothing before the tick"
+        );
+        detector.tick(Timestamp(9));
+        let reports = detector.take_reports();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].title, "2 connects");
+        assert_eq!(reports[0].observed_at, Timestamp(9));
+        detector.tick(Timestamp(10));
+        assert!(
+            detector.take_reports().is_empty(),
+            "counts are flushed once"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod config;
 mod detect;
 mod host;
 mod link;
+mod observe;
 mod outbox;
 mod run;
 
@@ -35,5 +36,6 @@ pub use config::AgentConfig;
 pub use detect::{Detector, LOST_EVENTS_RULE, alert_report};
 pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
+pub use observe::EventObserver;
 pub use outbox::{Outbox, OutboxError};
 pub use run::{AgentStatus, RunError, run};

@@ -137,11 +137,11 @@ pub fn start(
     cluster: &str,
     node: &str,
 ) -> anyhow::Result<Detection> {
+    let mut detector = Detector::new(engine, cluster, node);
     let config = SensorConfig {
-        kinds: Some(engine.event_kinds().collect()),
+        kinds: Some(detector.event_kinds()),
         ..SensorConfig::default()
     };
-    let mut detector = Detector::new(engine, cluster, node);
     let runtime = tokio::runtime::Handle::current();
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = Arc::clone(&stop);
@@ -169,6 +169,7 @@ pub fn start(
                     status.dropped_events.fetch_add(lost, Ordering::Relaxed);
                     detector.record_lost_events(lost, Timestamp::now());
                 }
+                detector.tick(Timestamp::now());
                 let reports = detector.take_reports();
                 if reports.is_empty() {
                     continue;

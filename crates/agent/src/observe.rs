@@ -1,0 +1,30 @@
+//! Event observers: consumers of the sensor's events other than the rules engine.
+//!
+//! The rules engine is one way to look at an event; the malware scanner (scan the executable
+//! of every exec) and the container firewall (evaluate every connect) are others. Each is an
+//! [`EventObserver`] registered on the [`Detector`](crate::Detector), so that one sensor and
+//! one detection thread serve them all, and their reports reach the outbox like alerts do.
+
+use std::collections::BTreeSet;
+
+use palisade_event::{Event, EventKind};
+use palisade_model::{FindingReport, Timestamp};
+
+/// Watches the sensor's events beside the rules engine and may raise finding reports.
+///
+/// Observers run on the detection thread, which must keep up with the kernel's ring buffer:
+/// anything slow (scanning a file, a network call) belongs on a worker of the observer's own,
+/// fed through a bounded queue.
+pub trait EventObserver: Send {
+    /// The event kinds this observer needs the sensor to report.
+    fn kinds(&self) -> BTreeSet<EventKind>;
+
+    /// Looks at one event, after the rules engine saw it; new reports go into `reports`.
+    fn observe(&mut self, event: &Event, reports: &mut Vec<FindingReport>);
+
+    /// Called regularly (about every 200 ms on the sensor's thread) even when no event
+    /// arrives: flush aggregated counts, pick up a new policy, collect a worker's results.
+    fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
+        let _ = (now, reports);
+    }
+}
