@@ -27,6 +27,7 @@ mod finding;
 mod handling;
 mod link;
 mod severity;
+mod task;
 mod timestamp;
 
 pub use asset::{AffectedAsset, Asset, AssetKind, HostFacts};
@@ -45,4 +46,8 @@ pub use handling::{
 };
 pub use link::{AgentBatch, BatchAck, JoinRequest, JoinResponse, MAX_BATCH_REPORTS};
 pub use severity::{ParseSeverityError, Severity};
+pub use task::{
+    AgentTask, FixVerdict, MAX_SNAPSHOT_KEYS, NewTask, ScanSnapshot, SnapshotOutcome, TaskResult,
+    TaskSpec, TaskState, UnreadableTask, UpgradeSpec, VerifyFixSpec,
+};
 pub use timestamp::Timestamp;
