@@ -153,8 +153,9 @@ impl Error {
         }
     }
 
+    /// A probe of `target` (a socket address or a unix socket path) failed.
     pub(crate) fn probe(
-        address: std::net::SocketAddr,
+        target: impl std::fmt::Display,
         message: String,
         source: Option<std::io::Error>,
     ) -> Error {
@@ -162,7 +163,7 @@ impl Error {
             kind: ErrorKind::Probe,
             path: None,
             location: None,
-            message: format!("probe of {address}: {message}"),
+            message: format!("probe of {target}: {message}"),
             source,
         }
     }

@@ -15,8 +15,9 @@ mod nginx;
 mod postgres;
 mod probe;
 mod redis;
+mod scram;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 pub use self::probe::WEAK_PASSWORDS;
 use crate::{CheckResult, Error, HostRoot, HostRule};
@@ -30,6 +31,9 @@ pub struct ProbeOptions {
     pub postgres: Option<SocketAddr>,
     /// The MySQL or MariaDB server; `None` skips the probe.
     pub mysql: Option<SocketAddr>,
+    /// The MySQL or MariaDB server's unix socket, where a root session reads which hosts root
+    /// may log in from; `None` reads them only when a weak password opens a TCP session.
+    pub mysql_socket: Option<PathBuf>,
     /// The least time between two login attempts against one server.
     pub attempt_interval: Duration,
     /// Connect and read timeout.
@@ -44,6 +48,7 @@ impl ProbeOptions {
             redis: loopback(redis::configured_port(host).unwrap_or(6379)),
             postgres: loopback(postgres::configured_port(host).unwrap_or(5432)),
             mysql: loopback(mysql::configured_port(host).unwrap_or(3306)),
+            mysql_socket: Some(mysql::configured_socket(host)),
             attempt_interval: Duration::from_millis(200),
             timeout: Duration::from_secs(3),
         }
@@ -71,6 +76,8 @@ pub fn service_rules() -> impl Iterator<Item = &'static HostRule> {
             &postgres::TRUST_PROBE,
             &mysql::EMPTY_ROOT_PROBE,
             &mysql::WEAK_ROOT_PROBE,
+            &postgres::WEAK_PASSWORD_PROBE,
+            &mysql::REMOTE_ROOT_PROBE,
         ])
 }
 
@@ -96,10 +103,14 @@ pub fn probe_services(options: &ProbeOptions) -> Result<Vec<CheckResult>, Error>
         results.extend(redis::probe(address, options));
     }
     if let Some(address) = options.postgres {
-        results.push(postgres::probe(address, options));
+        results.extend(postgres::probe(address, options));
     }
     if let Some(address) = options.mysql {
-        results.extend(mysql::probe(address, options));
+        results.extend(mysql::probe(
+            address,
+            options.mysql_socket.as_deref(),
+            options,
+        ));
     }
     Ok(results)
 }
@@ -122,6 +133,7 @@ mod tests {
             redis: Some("127.0.0.1:1".parse().unwrap()),
             postgres: Some("192.0.2.10:5432".parse().unwrap()),
             mysql: None,
+            mysql_socket: None,
             attempt_interval: Duration::ZERO,
             timeout: Duration::from_millis(100),
         };

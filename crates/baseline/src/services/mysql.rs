@@ -1,12 +1,17 @@
 //! MySQL and MariaDB: `my.cnf` with `!include`/`!includedir`, and a probe that logs in as
 //! `root` over the client/server protocol (handshake v10, `HandshakeResponse41`,
 //! `mysql_native_password` scrambles, auth switch requests), with an empty password and then
-//! the weak-password list, one new connection per attempt.
+//! the weak-password list, one new connection per attempt. With a root session (over the
+//! server's unix socket, where Debian's default `unix_socket` authentication admits the OS
+//! root the agent runs as, or over TCP when a weak password let the probe in) it reads which
+//! hosts `root` may log in from.
 
 use std::{
-    io::Write,
-    net::{SocketAddr, TcpStream},
-    path::PathBuf,
+    fmt::Display,
+    io::{Read, Write},
+    net::SocketAddr,
+    os::unix::{fs::FileTypeExt, net::UnixStream},
+    path::{Path, PathBuf},
 };
 
 use palisade_model::BaselineCategory;
@@ -86,7 +91,26 @@ pub(crate) static WEAK_ROOT_PROBE: HostRule = rule(
     &[],
 );
 
+pub(crate) static REMOTE_ROOT_PROBE: HostRule = rule(
+    "PAL-SVC-020",
+    Severity::High,
+    "MySQL/MariaDB root may log in from other hosts (probe)",
+    "A root account whose host is not `localhost`, `127.0.0.1` or `::1` (e.g. `root@'%'`) \
+     accepts superuser logins over the network, where its password can be guessed or sniffed. \
+     The local hosts are the ones `mysql_secure_installation` keeps.",
+    "Drop the remote root accounts (`DROP USER 'root'@'%'`) and administer the server locally \
+     or through a less privileged account.",
+    &[],
+);
+
 pub(crate) static RULES: &[&HostRule] = &[&LOCAL_INFILE, &BIND_ALL, &SKIP_GRANT_TABLES];
+
+/// The hosts `mysql_secure_installation` leaves to root.
+const LOCAL_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
+/// Where Debian's server listens when `socket` is not set.
+const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+/// The most rows read from `mysql.user`.
+const MAX_ROWS: usize = 1_000;
 
 /// One option of a server section.
 struct ServerOption {
@@ -270,7 +294,34 @@ pub(crate) fn configured_port(host: &HostRoot) -> Option<u16> {
     last(&options, "port")?.value.as_deref()?.parse().ok()
 }
 
-pub(crate) fn probe(address: SocketAddr, options: &ProbeOptions) -> Vec<CheckResult> {
+/// The server's unix socket as the configuration names it (inside the host root), or the
+/// Debian default.
+pub(crate) fn configured_socket(host: &HostRoot) -> PathBuf {
+    let socket = load(host)
+        .ok()
+        .flatten()
+        .and_then(|(_, options)| last(&options, "socket")?.value.clone())
+        .unwrap_or_else(|| DEFAULT_SOCKET.to_owned());
+    host.root().join(socket.trim_start_matches('/'))
+}
+
+/// Probes root logins over TCP, then reads root's hosts through the unix socket `socket` (or
+/// the TCP session a weak password opened).
+pub(crate) fn probe(
+    address: SocketAddr,
+    socket: Option<&Path>,
+    options: &ProbeOptions,
+) -> Vec<CheckResult> {
+    let (mut results, tcp_session) = probe_passwords(address, options);
+    results.push(remote_root(socket, tcp_session, address, options));
+    results
+}
+
+/// The empty- and weak-password results, and the session of an accepted login.
+fn probe_passwords(
+    address: SocketAddr,
+    options: &ProbeOptions,
+) -> (Vec<CheckResult>, Option<Session<std::net::TcpStream>>) {
     let target = address.to_string();
     let mut pacer = Pacer::new(options.attempt_interval);
     let mut results = Vec::new();
@@ -283,15 +334,20 @@ pub(crate) fn probe(address: SocketAddr, options: &ProbeOptions) -> Vec<CheckRes
         } else {
             &WEAK_ROOT_PROBE
         };
-        match login(address, options, "root", password) {
+        let attempt = connect(address, options.timeout).and_then(|connection| match connection {
+            Connection::Open(stream) => login(stream, &target, "root", password).map(Some),
+            Connection::Refused => Ok(None),
+        });
+        match attempt {
             Ok(None) => {
                 let why = format!("no MySQL/MariaDB server listens on {address}");
-                return vec![
+                let results = vec![
                     EMPTY_ROOT_PROBE.not_applicable(&why),
                     WEAK_ROOT_PROBE.not_applicable(why),
                 ];
+                return (results, None);
             }
-            Ok(Some(Login::Accepted)) => {
+            Ok(Some(Login::Accepted(session))) => {
                 results.push(rule.judge(
                     vec![HostEvidence::new(
                         "user root",
@@ -304,7 +360,7 @@ pub(crate) fn probe(address: SocketAddr, options: &ProbeOptions) -> Vec<CheckRes
                 if password.is_empty() {
                     results.push(WEAK_ROOT_PROBE.not_applicable("root needs no password at all"));
                 }
-                return results;
+                return (results, Some(session));
             }
             Ok(Some(Login::Refused(message))) => {
                 if password.is_empty() {
@@ -316,7 +372,7 @@ pub(crate) fn probe(address: SocketAddr, options: &ProbeOptions) -> Vec<CheckRes
                     results.push(EMPTY_ROOT_PROBE.error(&error));
                 }
                 results.push(WEAK_ROOT_PROBE.error(&error));
-                return results;
+                return (results, None);
             }
         }
     }
@@ -324,12 +380,188 @@ pub(crate) fn probe(address: SocketAddr, options: &ProbeOptions) -> Vec<CheckRes
         Vec::new(),
         format!("{} passwords tried, all refused", n_attempts - 1),
     ));
-    results
+    (results, None)
 }
 
-enum Login {
-    Accepted,
+/// Which hosts root may log in from, read in a root session: over the unix socket first,
+/// then over TCP when a weak password opened one.
+fn remote_root(
+    socket: Option<&Path>,
+    tcp_session: Option<Session<std::net::TcpStream>>,
+    address: SocketAddr,
+    options: &ProbeOptions,
+) -> CheckResult {
+    let mut tried = Vec::new();
+    if let Some(path) = socket {
+        let target = path.display().to_string();
+        match socket_session(path, options) {
+            Ok(Some(mut session)) => return judge_root_hosts(session.root_hosts(), &target),
+            Ok(None) => tried.push(format!("nothing listens on {target}")),
+            Err(error) => tried.push(error.to_string()),
+        }
+    }
+    if let Some(mut session) = tcp_session {
+        return judge_root_hosts(session.root_hosts(), &address.to_string());
+    }
+    if socket.is_none_or(|path| !path.exists())
+        && matches!(connect(address, options.timeout), Ok(Connection::Refused))
+    {
+        return REMOTE_ROOT_PROBE
+            .not_applicable(format!("no MySQL/MariaDB server listens on {address}"));
+    }
+    tried.push(format!("no weak password opened a session on {address}"));
+    REMOTE_ROOT_PROBE.error(&Error::probe(
+        address,
+        format!(
+            "cannot read mysql.user without a root session ({}); run the check as root on the \
+             database host so that unix_socket authentication admits it",
+            tried.join("; ")
+        ),
+        None,
+    ))
+}
+
+fn judge_root_hosts(hosts: Result<Vec<String>, Error>, target: &str) -> CheckResult {
+    match hosts {
+        Ok(hosts) => {
+            let remote = hosts
+                .iter()
+                .filter(|host| !LOCAL_HOSTS.contains(&host.to_ascii_lowercase().as_str()))
+                .map(|host| {
+                    HostEvidence::new("mysql.user root", format!("root@'{host}'"), target, None)
+                })
+                .collect();
+            REMOTE_ROOT_PROBE.judge(remote, format!("root accounts: {}", hosts.join(", ")))
+        }
+        Err(error) => REMOTE_ROOT_PROBE.error(&error),
+    }
+}
+
+/// A root session over the unix socket at `path`, when the server admits the OS user there
+/// (unix_socket authentication). Only an actual socket is connected to: never a symlink.
+fn socket_session(
+    path: &Path,
+    options: &ProbeOptions,
+) -> Result<Option<Session<UnixStream>>, Error> {
+    let target = path.display().to_string();
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_socket() => {}
+        Ok(_) => {
+            return Err(Error::probe(&target, "not a unix socket".to_owned(), None));
+        }
+        Err(_) => return Ok(None),
+    }
+    let stream = match UnixStream::connect(path) {
+        Ok(stream) => stream,
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(None),
+        Err(error) => {
+            return Err(Error::probe(
+                &target,
+                "cannot connect".to_owned(),
+                Some(error),
+            ));
+        }
+    };
+    stream
+        .set_read_timeout(Some(options.timeout))
+        .and_then(|()| stream.set_write_timeout(Some(options.timeout)))
+        .map_err(|error| {
+            Error::probe(
+                &target,
+                "cannot set socket timeouts".to_owned(),
+                Some(error),
+            )
+        })?;
+    match login(stream, &target, "root", "")? {
+        Login::Accepted(session) => Ok(Some(session)),
+        Login::Refused(message) => Err(Error::probe(
+            &target,
+            format!("root was refused: {message}"),
+            None,
+        )),
+    }
+}
+
+enum Login<S> {
+    Accepted(Session<S>),
     Refused(String),
+}
+
+/// A logged-in connection.
+struct Session<S> {
+    stream: S,
+    target: String,
+}
+
+impl<S: Read + Write> Session<S> {
+    /// The `Host` of every `root` account (text protocol `COM_QUERY`).
+    fn root_hosts(&mut self) -> Result<Vec<String>, Error> {
+        let target = self.target.as_str();
+        let malformed =
+            |what: &str| Error::probe(target, format!("malformed result set: {what}"), None);
+        let mut query = vec![0x03];
+        query.extend_from_slice(b"SELECT Host FROM mysql.user WHERE User = 'root'");
+        write_packet(&mut self.stream, target, 0, &query)?;
+        let (_, first) = read_packet(&mut self.stream, target)?;
+        if first.first() == Some(&0xff) {
+            return Err(Error::probe(
+                target,
+                format!(
+                    "the server refused to list root's hosts: {}",
+                    error_text(&first)
+                ),
+                None,
+            ));
+        }
+        let (columns, _) = length_encoded_int(&first).ok_or_else(|| malformed("column count"))?;
+        if columns != 1 {
+            return Err(malformed("expected one column"));
+        }
+        // The column definition, then the EOF packet (no CLIENT_DEPRECATE_EOF).
+        for _ in 0..2 {
+            read_packet(&mut self.stream, target)?;
+        }
+        let mut hosts = Vec::new();
+        loop {
+            let (_, row) = read_packet(&mut self.stream, target)?;
+            match row.first() {
+                Some(0xfe) if row.len() < 9 => return Ok(hosts),
+                Some(0xff) => {
+                    return Err(Error::probe(target, error_text(&row), None));
+                }
+                _ if hosts.len() >= MAX_ROWS => {
+                    return Err(malformed(&format!("more than {MAX_ROWS} root accounts")));
+                }
+                _ => {
+                    let (length, rest) =
+                        length_encoded_int(&row).ok_or_else(|| malformed("row"))?;
+                    let host = usize::try_from(length)
+                        .ok()
+                        .and_then(|length| rest.get(..length))
+                        .ok_or_else(|| malformed("row truncated"))?;
+                    hosts.push(String::from_utf8_lossy(host).into_owned());
+                }
+            }
+        }
+    }
+}
+
+/// A length-encoded integer and what follows it; `None` when truncated or NULL (0xfb).
+fn length_encoded_int(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let (&first, rest) = bytes.split_first()?;
+    let width = match first {
+        0..=0xfa => return Some((u64::from(first), rest)),
+        0xfc => 2,
+        0xfd => 3,
+        0xfe => 8,
+        _ => return None,
+    };
+    let value = rest
+        .get(..width)?
+        .iter()
+        .rev()
+        .fold(0u64, |value, byte| value << 8 | u64::from(*byte));
+    Some((value, &rest[width..]))
 }
 
 /// The capabilities the probe announces: 4.1 protocol, secure connection, plugin auth.
@@ -340,16 +572,16 @@ const CLIENT_PLUGIN_AUTH: u32 = 0x80000;
 /// How many auth switch requests one login follows.
 const MAX_AUTH_SWITCHES: usize = 3;
 
-fn read_packet(stream: &mut TcpStream, address: SocketAddr) -> Result<(u8, Vec<u8>), Error> {
-    let header = read_exact(stream, address, 4)?;
+fn read_packet(stream: &mut impl Read, target: &str) -> Result<(u8, Vec<u8>), Error> {
+    let header = read_exact(stream, target, 4)?;
     let length =
         usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
-    Ok((header[3], read_exact(stream, address, length)?))
+    Ok((header[3], read_exact(stream, target, length)?))
 }
 
 fn write_packet(
-    stream: &mut TcpStream,
-    address: SocketAddr,
+    stream: &mut impl Write,
+    target: impl Display,
     sequence: u8,
     payload: &[u8],
 ) -> Result<(), Error> {
@@ -363,7 +595,7 @@ fn write_packet(
     packet.extend_from_slice(payload);
     stream
         .write_all(&packet)
-        .map_err(|error| Error::probe(address, "sending a packet failed".to_owned(), Some(error)))
+        .map_err(|error| Error::probe(target, "sending a packet failed".to_owned(), Some(error)))
 }
 
 /// `mysql_native_password`: SHA1(password) XOR SHA1(salt + SHA1(SHA1(password))).
@@ -398,22 +630,17 @@ fn nul_terminated(bytes: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// One login attempt on a new connection.
-fn login(
-    address: SocketAddr,
-    options: &ProbeOptions,
+/// One login attempt on a new connection to `target`.
+fn login<S: Read + Write>(
+    mut stream: S,
+    target: &str,
     user: &str,
     password: &str,
-) -> Result<Option<Login>, Error> {
-    let mut stream = match connect(address, options.timeout)? {
-        Connection::Open(stream) => stream,
-        Connection::Refused => return Ok(None),
-    };
-    let malformed =
-        |what: &str| Error::probe(address, format!("malformed handshake: {what}"), None);
-    let (_, handshake) = read_packet(&mut stream, address)?;
+) -> Result<Login<S>, Error> {
+    let malformed = |what: &str| Error::probe(target, format!("malformed handshake: {what}"), None);
+    let (_, handshake) = read_packet(&mut stream, target)?;
     match handshake.first() {
-        Some(0xff) => return Ok(Some(Login::Refused(error_text(&handshake)))),
+        Some(0xff) => return Ok(Login::Refused(error_text(&handshake))),
         Some(10) => {}
         _ => return Err(malformed("not protocol version 10")),
     }
@@ -454,13 +681,18 @@ fn login(
     response.push(auth_response.len() as u8);
     response.extend_from_slice(&auth_response);
     response.extend_from_slice(b"mysql_native_password\0");
-    write_packet(&mut stream, address, 1, &response)?;
+    write_packet(&mut stream, target, 1, &response)?;
 
     for _ in 0..=MAX_AUTH_SWITCHES {
-        let (sequence, reply) = read_packet(&mut stream, address)?;
+        let (sequence, reply) = read_packet(&mut stream, target)?;
         match reply.first() {
-            Some(0x00) => return Ok(Some(Login::Accepted)),
-            Some(0xff) => return Ok(Some(Login::Refused(error_text(&reply)))),
+            Some(0x00) => {
+                return Ok(Login::Accepted(Session {
+                    stream,
+                    target: target.to_owned(),
+                }));
+            }
+            Some(0xff) => return Ok(Login::Refused(error_text(&reply))),
             Some(0xfe) => {
                 let (plugin, data) = nul_terminated(&reply[1..]);
                 let switch_salt = data.strip_suffix(&[0]).unwrap_or(data);
@@ -468,23 +700,23 @@ fn login(
                     b"mysql_native_password" => native_scramble(password, switch_salt),
                     _ if password.is_empty() => Vec::new(),
                     other => {
-                        return Ok(Some(Login::Refused(format!(
+                        return Ok(Login::Refused(format!(
                             "the server wants the {} plugin, which the probe does not speak",
                             String::from_utf8_lossy(other)
-                        ))));
+                        )));
                     }
                 };
-                write_packet(&mut stream, address, sequence.wrapping_add(1), &answer)?;
+                write_packet(&mut stream, target, sequence.wrapping_add(1), &answer)?;
             }
             _ => {
-                return Ok(Some(Login::Refused(
+                return Ok(Login::Refused(
                     "the server asked for more authentication data than the probe sends".to_owned(),
-                )));
+                ));
             }
         }
     }
     Err(Error::probe(
-        address,
+        target,
         format!("more than {MAX_AUTH_SWITCHES} authentication switches"),
         None,
     ))

@@ -1,14 +1,21 @@
 //! PostgreSQL: `pg_hba.conf` and `postgresql.conf` (Debian's `/etc/postgresql/<version>/main/`
 //! and the official image's `/var/lib/postgresql/data/`), and a probe that sends a protocol 3.0
-//! startup message as `postgres` and reads which authentication the server asks for.
+//! startup message as `postgres`, reads which authentication the server asks for and, when it
+//! is a password, tries the weak-password list through the cleartext, MD5 or SCRAM-SHA-256
+//! exchange, one new connection per attempt.
 
-use std::{io::Write, net::SocketAddr};
+use std::{
+    io::Write,
+    net::{SocketAddr, TcpStream},
+};
 
+use md5::{Digest, Md5};
 use palisade_model::BaselineCategory;
 
 use super::{
     ProbeOptions,
-    probe::{Connection, connect, read_exact},
+    probe::{Connection, Pacer, WEAK_PASSWORDS, connect, read_exact},
+    scram,
 };
 use crate::{CheckResult, Error, HostEvidence, HostRoot, HostRule, Severity, host::lynis};
 
@@ -43,6 +50,18 @@ pub(crate) static TRUST_PROBE: HostRule = HostRule {
     description: "The running server answered a startup message for user `postgres` with \
                   AuthenticationOk: trust authentication.",
     remediation: "Replace `trust` in pg_hba.conf with `scram-sha-256` and reload PostgreSQL.",
+    references: &[],
+};
+
+pub(crate) static WEAK_PASSWORD_PROBE: HostRule = HostRule {
+    id: "PAL-SVC-019",
+    severity: Severity::Critical,
+    category: BaselineCategory::Database,
+    title: "PostgreSQL `postgres` accepts a default or common password (probe)",
+    description: "The running server accepted a login as the superuser `postgres` with a password \
+                  from a short list of defaults (cleartext, MD5 or SCRAM-SHA-256 exchange).",
+    remediation: "Set a long random password (`ALTER ROLE postgres PASSWORD '…'`), or allow the \
+                  superuser only over the local socket with `peer` in pg_hba.conf.",
     references: &[],
 };
 
@@ -187,42 +206,143 @@ pub(crate) fn configured_port(host: &HostRoot) -> Option<u16> {
         .ok()
 }
 
-pub(crate) fn probe(address: SocketAddr, options: &ProbeOptions) -> CheckResult {
-    match startup_as_postgres(address, options) {
+pub(crate) fn probe(address: SocketAddr, options: &ProbeOptions) -> Vec<CheckResult> {
+    let mut pacer = Pacer::new(options.attempt_interval);
+    pacer.wait();
+    let method = match login(address, options, "") {
         Ok(None) => {
-            TRUST_PROBE.not_applicable(format!("no PostgreSQL server listens on {address}"))
+            let why = format!("no PostgreSQL server listens on {address}");
+            return vec![
+                TRUST_PROBE.not_applicable(&why),
+                WEAK_PASSWORD_PROBE.not_applicable(why),
+            ];
         }
-        Ok(Some(Authentication::Ok)) => TRUST_PROBE.judge(
-            vec![HostEvidence::new(
-                "user postgres",
-                "AuthenticationOk without a password",
-                address.to_string(),
-                None,
-            )],
-            "startup message sent",
-        ),
-        Ok(Some(Authentication::Asked(method))) => {
-            TRUST_PROBE.judge(Vec::new(), format!("the server asks for {method}"))
+        Ok(Some(Login::Accepted)) => {
+            return vec![
+                TRUST_PROBE.judge(
+                    vec![HostEvidence::new(
+                        "user postgres",
+                        "AuthenticationOk without a password",
+                        address.to_string(),
+                        None,
+                    )],
+                    "startup message sent",
+                ),
+                WEAK_PASSWORD_PROBE.not_applicable("postgres needs no password at all"),
+            ];
         }
-        Ok(Some(Authentication::Refused(message))) => {
-            TRUST_PROBE.judge(Vec::new(), format!("the server refused: {message}"))
+        Ok(Some(Login::Refused(message))) => {
+            let why = format!("the server refused: {message}");
+            return vec![
+                TRUST_PROBE.judge(Vec::new(), &why),
+                WEAK_PASSWORD_PROBE.not_applicable(why),
+            ];
         }
-        Err(error) => TRUST_PROBE.error(&error),
+        Ok(Some(Login::NeedsPassword(method))) => method,
+        Err(error) => return vec![TRUST_PROBE.error(&error), WEAK_PASSWORD_PROBE.error(&error)],
+    };
+    let trust = TRUST_PROBE.judge(
+        Vec::new(),
+        format!("the server asks for {}", method.describe()),
+    );
+    if !method.is_password() {
+        let why = format!("the server asks for {}, not a password", method.describe());
+        return vec![trust, WEAK_PASSWORD_PROBE.not_applicable(why)];
+    }
+    let candidates = WEAK_PASSWORDS
+        .iter()
+        .filter(|password| !password.is_empty());
+    let mut n_tried = 0;
+    for password in candidates {
+        pacer.wait();
+        n_tried += 1;
+        match login(address, options, password) {
+            Ok(Some(Login::Accepted)) => {
+                let evidence = HostEvidence::new(
+                    "user postgres",
+                    format!("accepted password {password:?}"),
+                    address.to_string(),
+                    None,
+                );
+                let message = format!("{n_tried} passwords tried ({})", method.describe());
+                return vec![trust, WEAK_PASSWORD_PROBE.judge(vec![evidence], message)];
+            }
+            Ok(Some(Login::Refused(_) | Login::NeedsPassword(_))) => {}
+            Ok(None) => {
+                let why = format!("the server on {address} went away during the probe");
+                return vec![trust, WEAK_PASSWORD_PROBE.not_applicable(why)];
+            }
+            Err(error) => return vec![trust, WEAK_PASSWORD_PROBE.error(&error)],
+        }
+    }
+    let message = format!(
+        "{n_tried} passwords tried ({}), all refused",
+        method.describe()
+    );
+    vec![trust, WEAK_PASSWORD_PROBE.judge(Vec::new(), message)]
+}
+
+/// An authentication method a server asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Cleartext,
+    Md5,
+    Scram,
+    Kerberos,
+    Gssapi,
+    Sspi,
+    Unknown(u32),
+}
+
+impl Method {
+    fn from_code(code: u32) -> Method {
+        match code {
+            2 => Method::Kerberos,
+            3 => Method::Cleartext,
+            5 => Method::Md5,
+            7 => Method::Gssapi,
+            9 => Method::Sspi,
+            10 => Method::Scram,
+            other => Method::Unknown(other),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Method::Cleartext => "a cleartext password",
+            Method::Md5 => "an MD5 password",
+            Method::Scram => "SASL (SCRAM)",
+            Method::Kerberos => "Kerberos",
+            Method::Gssapi => "GSSAPI",
+            Method::Sspi => "SSPI",
+            Method::Unknown(_) => "an unknown method",
+        }
+    }
+
+    fn is_password(self) -> bool {
+        matches!(self, Method::Cleartext | Method::Md5 | Method::Scram)
     }
 }
 
-enum Authentication {
-    Ok,
-    Asked(&'static str),
+enum Login {
+    Accepted,
+    /// The server wants a password and none was given.
+    NeedsPassword(Method),
     Refused(String),
 }
 
-/// Sends a startup message for `postgres`/`postgres` and reads the first reply; sends
-/// Terminate before closing.
-fn startup_as_postgres(
+const USER: &str = "postgres";
+/// The most authentication round trips one login follows (SCRAM needs three).
+const MAX_AUTH_ROUNDS: usize = 4;
+
+/// One login as `postgres` on a new connection: the startup message, then, when the server
+/// asks for a password and `password` is not empty, the cleartext, MD5 or SCRAM-SHA-256
+/// exchange. Sends Terminate before closing.
+fn login(
     address: SocketAddr,
     options: &ProbeOptions,
-) -> Result<Option<Authentication>, Error> {
+    password: &str,
+) -> Result<Option<Login>, Error> {
     let mut stream = match connect(address, options.timeout)? {
         Connection::Open(stream) => stream,
         Connection::Refused => return Ok(None),
@@ -231,7 +351,7 @@ fn startup_as_postgres(
     body.extend_from_slice(&196_608u32.to_be_bytes()); // Protocol 3.0.
     for part in [
         "user",
-        "postgres",
+        USER,
         "database",
         "postgres",
         "application_name",
@@ -243,14 +363,105 @@ fn startup_as_postgres(
     body.push(0);
     let mut message = ((body.len() + 4) as u32).to_be_bytes().to_vec();
     message.extend_from_slice(&body);
-    stream.write_all(&message).map_err(|error| {
+    send(&mut stream, address, &message, "the startup message")?;
+    let mut scram: Option<scram::Client> = None;
+    let mut outcome = None;
+    for _ in 0..MAX_AUTH_ROUNDS {
+        let (kind, payload) = read_message(&mut stream, address)?;
+        match kind {
+            b'R' if payload.len() >= 4 => {
+                let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                let data = &payload[4..];
+                let reply = match (code, scram.as_mut()) {
+                    (0, _) => {
+                        outcome = Some(Login::Accepted);
+                        break;
+                    }
+                    (11, Some(client)) => client
+                        .client_final(data)
+                        .map_err(|why| malformed(address, why))?,
+                    (12, Some(client)) => {
+                        client
+                            .verify_server_final(data)
+                            .map_err(|why| malformed(address, why))?;
+                        continue;
+                    }
+                    _ if password.is_empty() => {
+                        outcome = Some(Login::NeedsPassword(Method::from_code(code)));
+                        break;
+                    }
+                    (3, _) => nul_terminated(password),
+                    (5, _) if data.len() >= 4 => md5_response(password, &data[..4]),
+                    (10, _) => {
+                        if !sasl_mechanisms(data).any(|m| m == b"SCRAM-SHA-256") {
+                            outcome = Some(Login::Refused(
+                                "no SASL mechanism the probe speaks (SCRAM-SHA-256)".to_owned(),
+                            ));
+                            break;
+                        }
+                        let client = scram::Client::new(password);
+                        let first = client.client_first();
+                        scram = Some(client);
+                        let mut initial = b"SCRAM-SHA-256\0".to_vec();
+                        initial.extend_from_slice(&(first.len() as u32).to_be_bytes());
+                        initial.extend_from_slice(first.as_bytes());
+                        initial
+                    }
+                    (other, _) => {
+                        outcome = Some(Login::Refused(format!(
+                            "the server asks for {}, which the probe does not speak",
+                            Method::from_code(other).describe()
+                        )));
+                        break;
+                    }
+                };
+                let mut message = vec![b'p'];
+                message.extend_from_slice(&((reply.len() + 4) as u32).to_be_bytes());
+                message.extend_from_slice(&reply);
+                send(&mut stream, address, &message, "a password message")?;
+            }
+            b'E' => {
+                outcome = Some(refusal(address, &payload)?);
+                break;
+            }
+            other => {
+                return Err(Error::probe(
+                    address,
+                    format!("unexpected reply message type {:?}", other as char),
+                    None,
+                ));
+            }
+        }
+    }
+    // Terminate; the server may already have closed the connection, which is fine.
+    let _ = stream.write_all(&[b'X', 0, 0, 0, 4]);
+    outcome.map(Some).ok_or_else(|| {
         Error::probe(
             address,
-            "sending the startup message failed".to_owned(),
-            Some(error),
+            format!("more than {MAX_AUTH_ROUNDS} authentication rounds"),
+            None,
         )
-    })?;
-    let header = read_exact(&mut stream, address, 5)?;
+    })
+}
+
+fn send(
+    stream: &mut TcpStream,
+    address: SocketAddr,
+    message: &[u8],
+    what: &str,
+) -> Result<(), Error> {
+    stream
+        .write_all(message)
+        .map_err(|error| Error::probe(address, format!("sending {what} failed"), Some(error)))
+}
+
+fn malformed(address: SocketAddr, why: String) -> Error {
+    Error::probe(address, format!("malformed SCRAM exchange: {why}"), None)
+}
+
+/// Reads one backend message: its type byte and payload.
+fn read_message(stream: &mut TcpStream, address: SocketAddr) -> Result<(u8, Vec<u8>), Error> {
+    let header = read_exact(stream, address, 5)?;
     let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
     if length < 4 {
         return Err(Error::probe(
@@ -259,54 +470,55 @@ fn startup_as_postgres(
             None,
         ));
     }
-    let payload = read_exact(&mut stream, address, length - 4)?;
-    let reply = match header[0] {
-        b'R' if payload.len() >= 4 => {
-            let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
-            match code {
-                0 => Authentication::Ok,
-                2 => Authentication::Asked("Kerberos"),
-                3 => Authentication::Asked("a cleartext password"),
-                5 => Authentication::Asked("an MD5 password"),
-                7 => Authentication::Asked("GSSAPI"),
-                9 => Authentication::Asked("SSPI"),
-                10 => Authentication::Asked("SASL (SCRAM)"),
-                _ => Authentication::Asked("an unknown method"),
-            }
-        }
-        b'E' => {
-            // ErrorResponse: fields of a type byte and a NUL-terminated string; 'C' is the
-            // SQLSTATE and 'M' the message.
-            let field = |kind: u8| {
-                payload
-                    .split(|byte| *byte == 0)
-                    .find(|field| field.first() == Some(&kind))
-                    .map(|field| String::from_utf8_lossy(&field[1..]).into_owned())
-                    .unwrap_or_default()
-            };
-            let (sqlstate, text) = (field(b'C'), field(b'M'));
-            // Class 28 is an authentication decision; anything else (e.g. 57P03, still
-            // starting up) says nothing about authentication.
-            if !sqlstate.starts_with("28") {
-                return Err(Error::probe(
-                    address,
-                    format!("the server answered {sqlstate}: {text}"),
-                    None,
-                ));
-            }
-            Authentication::Refused(text)
-        }
-        other => {
-            return Err(Error::probe(
-                address,
-                format!("unexpected reply message type {:?}", other as char),
-                None,
-            ));
-        }
+    Ok((header[0], read_exact(stream, address, length - 4)?))
+}
+
+/// An ErrorResponse: a refusal when its SQLSTATE is in class 28 (an authentication decision);
+/// anything else (e.g. 57P03, still starting up) says nothing about authentication.
+fn refusal(address: SocketAddr, payload: &[u8]) -> Result<Login, Error> {
+    // Fields of a type byte and a NUL-terminated string; 'C' is the SQLSTATE, 'M' the message.
+    let field = |kind: u8| {
+        payload
+            .split(|byte| *byte == 0)
+            .find(|field| field.first() == Some(&kind))
+            .map(|field| String::from_utf8_lossy(&field[1..]).into_owned())
+            .unwrap_or_default()
     };
-    // Terminate; the server may already have closed the connection, which is fine.
-    let _ = stream.write_all(&[b'X', 0, 0, 0, 4]);
-    Ok(Some(reply))
+    let (sqlstate, text) = (field(b'C'), field(b'M'));
+    if sqlstate.starts_with("28") {
+        Ok(Login::Refused(text))
+    } else {
+        Err(Error::probe(
+            address,
+            format!("the server answered {sqlstate}: {text}"),
+            None,
+        ))
+    }
+}
+
+fn nul_terminated(text: &str) -> Vec<u8> {
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.push(0);
+    bytes
+}
+
+/// The mechanisms of an AuthenticationSASL message: NUL-terminated names, then an empty one.
+fn sasl_mechanisms(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    data.split(|byte| *byte == 0)
+        .take_while(|name| !name.is_empty())
+}
+
+/// `md5` + hex(MD5(hex(MD5(password + user)) + salt)), NUL-terminated.
+fn md5_response(password: &str, salt: &[u8]) -> Vec<u8> {
+    let inner = hex(&Md5::digest(format!("{password}{USER}").as_bytes()));
+    let mut outer = Md5::new();
+    outer.update(inner.as_bytes());
+    outer.update(salt);
+    nul_terminated(&format!("md5{}", hex(&outer.finalize())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

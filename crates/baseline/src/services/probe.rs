@@ -66,20 +66,20 @@ pub(crate) fn connect(address: SocketAddr, timeout: Duration) -> Result<Connecti
 
 /// Reads exactly `length` bytes (at most [`MAX_REPLY`]).
 pub(crate) fn read_exact(
-    stream: &mut TcpStream,
-    address: SocketAddr,
+    stream: &mut impl Read,
+    target: impl std::fmt::Display,
     length: usize,
 ) -> Result<Vec<u8>, Error> {
     if length > MAX_REPLY {
         return Err(Error::probe(
-            address,
+            target,
             format!("reply of {length} bytes is larger than the {MAX_REPLY}-byte limit"),
             None,
         ));
     }
     let mut buffer = vec![0; length];
     stream.read_exact(&mut buffer).map_err(|error| {
-        Error::probe(address, "reading the reply failed".to_owned(), Some(error))
+        Error::probe(target, "reading the reply failed".to_owned(), Some(error))
     })?;
     Ok(buffer)
 }

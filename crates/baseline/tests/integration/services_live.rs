@@ -90,6 +90,7 @@ fn options(redis: Option<u16>, postgres: Option<u16>, mysql: Option<u16>) -> Pro
         redis: redis.map(address),
         postgres: postgres.map(address),
         mysql: mysql.map(address),
+        mysql_socket: None,
         attempt_interval: Duration::from_millis(50),
         timeout: Duration::from_secs(5),
     }
@@ -167,12 +168,12 @@ fn redis_insecure_weak_and_secure() {
     assert_eq!(result(&probed, "PAL-SVC-015").status, Status::Pass);
 }
 
-fn start_postgres(ids: (u32, u32), auth: &str) -> (tempfile::TempDir, Daemon, u16) {
+fn start_postgres(ids: (u32, u32), auth: &str, password: &str) -> (tempfile::TempDir, Daemon, u16) {
     let root = root_for(ids, &["var/lib/postgresql/data", "run/postgresql"]);
     let data = root.path().join("var/lib/postgresql/data");
     let socket_dir = root.path().join("run/postgresql");
     let password_file = socket_dir.join("pw");
-    std::fs::write(&password_file, "Zq8-long-random-secret\n").unwrap();
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
     std::os::unix::fs::chown(&password_file, Some(ids.0), Some(ids.1)).unwrap();
     let status = Command::new("/usr/lib/postgresql/15/bin/initdb")
         .args([
@@ -226,7 +227,7 @@ fn start_postgres(ids: (u32, u32), auth: &str) -> (tempfile::TempDir, Daemon, u1
 }
 
 #[test]
-fn postgres_trust_and_scram() {
+fn postgres_trust_scram_and_md5() {
     let Some(ids) = available(
         "root and PostgreSQL 15 (apt postgresql)",
         "/usr/lib/postgresql/15/bin/postgres",
@@ -234,7 +235,7 @@ fn postgres_trust_and_scram() {
     ) else {
         return;
     };
-    let (root, _daemon, port) = start_postgres(ids, "trust");
+    let (root, _daemon, port) = start_postgres(ids, "trust", "Zq8-long-random-secret");
     let config = check_services(&HostRoot::new(root.path()).unwrap());
     let trust = result(&config, "PAL-SVC-008");
     assert_eq!(trust.status, Status::Fail);
@@ -249,13 +250,51 @@ fn postgres_trust_and_scram() {
         "{probed:?}"
     );
 
-    let (root, _daemon, port) = start_postgres(ids, "scram-sha-256");
+    assert_eq!(
+        result(&probed, "PAL-SVC-019").status,
+        Status::NotApplicable,
+        "no password needed at all"
+    );
+
+    let (root, _daemon, port) = start_postgres(ids, "scram-sha-256", "Zq8-long-random-secret");
     let config = check_services(&HostRoot::new(root.path()).unwrap());
     assert_eq!(result(&config, "PAL-SVC-008").status, Status::Pass);
     let probed = probe_services(&options(None, Some(port), None)).unwrap();
     let scram = result(&probed, "PAL-SVC-016");
     assert_eq!(scram.status, Status::Pass);
     assert_eq!(scram.message, "the server asks for SASL (SCRAM)");
+    let weak = result(&probed, "PAL-SVC-019");
+    assert_eq!(weak.status, Status::Pass, "{probed:?}");
+    assert!(weak.message.ends_with("all refused"), "{}", weak.message);
+
+    for auth in ["scram-sha-256", "md5"] {
+        let (root, _daemon, port) = start_postgres(ids, auth, "changeme");
+        if auth == "md5" {
+            // initdb stored a SCRAM hash, with which `md5` lines authenticate by SCRAM too;
+            // store an MD5 hash so that the server asks for the MD5 exchange.
+            let status = Command::new("/usr/lib/postgresql/15/bin/psql")
+                .args(["-h", root.path().join("run/postgresql").to_str().unwrap()])
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-q",
+                ])
+                .args(["-c", "SET password_encryption = 'md5'"])
+                .args(["-c", "ALTER ROLE postgres PASSWORD 'changeme'"])
+                .env("PGPASSWORD", "changeme")
+                .status()
+                .unwrap();
+            assert!(status.success(), "re-hashing the password as MD5 failed");
+        }
+        let probed = probe_services(&options(None, Some(port), None)).unwrap();
+        let weak = result(&probed, "PAL-SVC-019");
+        assert_eq!(weak.status, Status::Fail, "{auth}: {probed:?}");
+        assert_eq!(weak.evidence[0].value, "accepted password \"changeme\"");
+    }
 }
 
 #[test]
@@ -353,6 +392,51 @@ fn mariadb_empty_weak_and_strong_root_password() {
     assert_eq!(result(&probed, "PAL-SVC-017").status, Status::Pass);
     assert_eq!(
         result(&probed, "PAL-SVC-018").status,
+        Status::Pass,
+        "{probed:?}"
+    );
+    assert_eq!(
+        result(&probed, "PAL-SVC-020").status,
+        Status::Error,
+        "no root session without the socket: {probed:?}"
+    );
+
+    // Over the unix socket, as the OS root (unix_socket authentication), the probe reads
+    // root's hosts: a root@'%' account fails the check, dropping it passes.
+    let sql = |statement: &str| {
+        let status = Command::new("/usr/bin/mariadb")
+            .arg(format!("--socket={}", socket.display()))
+            .args(["-u", "root", "-pZq8-long-random-secret", "-e", statement])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{statement} failed");
+    };
+    sql(
+        "DELETE FROM mysql.global_priv WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1'); FLUSH PRIVILEGES",
+    );
+    sql("CREATE USER 'root'@'%' IDENTIFIED BY 'Zq8-long-random-secret'");
+    sql("ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket");
+    let with_socket = ProbeOptions {
+        mysql_socket: Some(socket.clone()),
+        ..options(None, None, Some(port))
+    };
+    let probed = probe_services(&with_socket).unwrap();
+    let remote = result(&probed, "PAL-SVC-020");
+    assert_eq!(remote.status, Status::Fail, "{probed:?}");
+    assert_eq!(remote.evidence.len(), 1, "{:?}", remote.evidence);
+    assert_eq!(remote.evidence[0].value, "root@'%'");
+    let status = Command::new("/usr/bin/mariadb")
+        .arg(format!("--socket={}", socket.display()))
+        .args(["-u", "root", "-e", "DROP USER 'root'@'%'"])
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "dropping root@'%' over unix_socket failed"
+    );
+    let probed = probe_services(&with_socket).unwrap();
+    assert_eq!(
+        result(&probed, "PAL-SVC-020").status,
         Status::Pass,
         "{probed:?}"
     );
