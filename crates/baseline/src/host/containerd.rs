@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use palisade_model::BaselineCategory;
 use toml::{Table, Value};
 
-use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule};
+use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, RuleFamily};
 use crate::{Error, Severity};
 
 const CONFIG: &str = "/etc/containerd/config.toml";
@@ -20,25 +20,9 @@ const CRI_RUNTIME_TABLES: &[&str] = &["io.containerd.grpc.v1.cri", "io.container
 /// The tables that hold CRI registry settings, by config version.
 const CRI_IMAGE_TABLES: &[&str] = &["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images"];
 
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    title: &'static str,
-    description: &'static str,
-    remediation: &'static str,
-) -> HostRule {
-    HostRule {
-        id,
-        severity,
-        category: BaselineCategory::Container,
-        title,
-        description,
-        remediation,
-        references: &[],
-    }
-}
+const CONTAINER: RuleFamily = RuleFamily::new(BaselineCategory::Container, &[]);
 
-static DISABLE_APPARMOR: HostRule = rule(
+static DISABLE_APPARMOR: HostRule = CONTAINER.rule(
     "PAL-HOST-046",
     Severity::Medium,
     "containerd's CRI plugin disables AppArmor",
@@ -46,14 +30,14 @@ static DISABLE_APPARMOR: HostRule = rule(
      profile, whatever their spec says.",
     "Remove `disable_apparmor = true` from the CRI plugin section of /etc/containerd/config.toml.",
 );
-static INSECURE_REGISTRIES: HostRule = rule(
+static INSECURE_REGISTRIES: HostRule = CONTAINER.rule(
     "PAL-HOST-047",
     Severity::High,
     "containerd pulls from registries without TLS verification",
     "A mirror over plain HTTP or `insecure_skip_verify = true` lets images be replaced in transit.",
     "Use HTTPS mirror endpoints with valid certificates and remove `insecure_skip_verify`.",
 );
-static UNPRIVILEGED_PORTS: HostRule = rule(
+static UNPRIVILEGED_PORTS: HostRule = CONTAINER.rule(
     "PAL-HOST-048",
     Severity::Low,
     "containerd lets unprivileged container processes bind low ports and send ICMP",
@@ -62,7 +46,7 @@ static UNPRIVILEGED_PORTS: HostRule = rule(
     "Set `enable_unprivileged_ports = false` and `enable_unprivileged_icmp = false` unless \
      workloads need them.",
 );
-static GRPC_TCP: HostRule = rule(
+static GRPC_TCP: HostRule = CONTAINER.rule(
     "PAL-HOST-049",
     Severity::Critical,
     "containerd's API listens on TCP without TLS",

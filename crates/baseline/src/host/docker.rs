@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use palisade_model::BaselineCategory;
 use serde_json::Value;
 
-use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, lynis};
+use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, RuleFamily, lynis};
 use crate::{Error, Severity};
 
 const DAEMON_JSON: &str = "/etc/docker/daemon.json";
@@ -19,25 +19,9 @@ const DOCKERD_BINARIES: &[&str] = &[
     "/usr/local/bin/dockerd",
 ];
 
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    title: &'static str,
-    description: &'static str,
-    remediation: &'static str,
-) -> HostRule {
-    HostRule {
-        id,
-        severity,
-        category: BaselineCategory::Container,
-        title,
-        description,
-        remediation,
-        references: lynis!["CONT-8104"],
-    }
-}
+const CONTAINER: RuleFamily = RuleFamily::new(BaselineCategory::Container, lynis!["CONT-8104"]);
 
-static ICC: HostRule = rule(
+static ICC: HostRule = CONTAINER.rule(
     "PAL-HOST-040",
     Severity::Medium,
     "Docker lets containers on the default bridge talk to each other",
@@ -46,14 +30,14 @@ static ICC: HostRule = rule(
     "Set `\"icc\": false` in /etc/docker/daemon.json and use user-defined networks for \
      containers that must talk.",
 );
-static USERNS_REMAP: HostRule = rule(
+static USERNS_REMAP: HostRule = CONTAINER.rule(
     "PAL-HOST-041",
     Severity::Medium,
     "Docker does not remap container root to an unprivileged user",
     "Without user namespace remapping, root in a container is root on the host after an escape.",
     "Set `\"userns-remap\": \"default\"` in /etc/docker/daemon.json.",
 );
-static LIVE_RESTORE: HostRule = rule(
+static LIVE_RESTORE: HostRule = CONTAINER.rule(
     "PAL-HOST-042",
     Severity::Low,
     "Docker stops containers when the daemon stops",
@@ -61,7 +45,7 @@ static LIVE_RESTORE: HostRule = rule(
      discourages timely updates.",
     "Set `\"live-restore\": true` in /etc/docker/daemon.json.",
 );
-static NO_NEW_PRIVILEGES: HostRule = rule(
+static NO_NEW_PRIVILEGES: HostRule = CONTAINER.rule(
     "PAL-HOST-043",
     Severity::Medium,
     "Docker containers may gain privileges through setuid programs",
@@ -69,7 +53,7 @@ static NO_NEW_PRIVILEGES: HostRule = rule(
      setuid program.",
     "Set `\"no-new-privileges\": true` in /etc/docker/daemon.json.",
 );
-static INSECURE_REGISTRIES: HostRule = rule(
+static INSECURE_REGISTRIES: HostRule = CONTAINER.rule(
     "PAL-HOST-044",
     Severity::High,
     "Docker pulls from registries without TLS verification",
@@ -77,7 +61,7 @@ static INSECURE_REGISTRIES: HostRule = rule(
     "Remove `insecure-registries` from /etc/docker/daemon.json and give the registries valid \
      certificates.",
 );
-static TCP_WITHOUT_TLS: HostRule = rule(
+static TCP_WITHOUT_TLS: HostRule = CONTAINER.rule(
     "PAL-HOST-045",
     Severity::Critical,
     "The Docker API listens on TCP without TLS client verification",

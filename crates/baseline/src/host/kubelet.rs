@@ -6,29 +6,12 @@ use std::path::PathBuf;
 
 use palisade_model::BaselineCategory;
 
-use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule};
+use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, RuleFamily};
 use crate::{Error, Reference, Severity, yaml::Node};
 
 const CONFIG: &str = "/var/lib/kubelet/config.yaml";
 
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    title: &'static str,
-    description: &'static str,
-    remediation: &'static str,
-    references: &'static [Reference],
-) -> HostRule {
-    HostRule {
-        id,
-        severity,
-        category: BaselineCategory::Container,
-        title,
-        description,
-        remediation,
-        references,
-    }
-}
+const CONTAINER: RuleFamily = RuleFamily::new(BaselineCategory::Container, &[]);
 
 const fn cis(id: &'static str) -> Reference {
     Reference {
@@ -37,34 +20,37 @@ const fn cis(id: &'static str) -> Reference {
     }
 }
 
-static ANONYMOUS_AUTH: HostRule = rule(
+static ANONYMOUS_AUTH: HostRule = CONTAINER
+    .rule(
     "PAL-HOST-050",
     Severity::Critical,
     "The kubelet accepts anonymous requests",
     "Anonymous requests to the kubelet API can list pods and, with a permissive authorizer, run \
      commands in containers.",
     "Set `authentication: {anonymous: {enabled: false}}` in /var/lib/kubelet/config.yaml.",
-    &[cis("4.2.1")],
-);
-static ALWAYS_ALLOW: HostRule = rule(
+)
+    .with_references(&[cis("4.2.1")]);
+static ALWAYS_ALLOW: HostRule = CONTAINER
+    .rule(
     "PAL-HOST-051",
     Severity::Critical,
     "The kubelet authorizes every request",
     "With authorization mode AlwaysAllow, any authenticated (or anonymous) caller can exec into \
      every container on the node.",
     "Set `authorization: {mode: Webhook}` in /var/lib/kubelet/config.yaml.",
-    &[cis("4.2.2")],
-);
-static READ_ONLY_PORT: HostRule = rule(
-    "PAL-HOST-052",
-    Severity::Medium,
-    "The kubelet serves its unauthenticated read-only port",
-    "The read-only port (usually 10255) shows pods, their specs and environment to anyone who \
+)
+    .with_references(&[cis("4.2.2")]);
+static READ_ONLY_PORT: HostRule = CONTAINER
+    .rule(
+        "PAL-HOST-052",
+        Severity::Medium,
+        "The kubelet serves its unauthenticated read-only port",
+        "The read-only port (usually 10255) shows pods, their specs and environment to anyone who \
      reaches it.",
-    "Set `readOnlyPort: 0` in /var/lib/kubelet/config.yaml.",
-    &[cis("4.2.4")],
-);
-static PROTECT_KERNEL_DEFAULTS: HostRule = rule(
+        "Set `readOnlyPort: 0` in /var/lib/kubelet/config.yaml.",
+    )
+    .with_references(&[cis("4.2.4")]);
+static PROTECT_KERNEL_DEFAULTS: HostRule = CONTAINER.rule(
     "PAL-HOST-053",
     Severity::Low,
     "The kubelet does not protect kernel defaults",
@@ -72,25 +58,26 @@ static PROTECT_KERNEL_DEFAULTS: HostRule = rule(
      what it needs, instead of silently changing them.",
     "Set `protectKernelDefaults: true` in /var/lib/kubelet/config.yaml after setting the \
      kubelet's required sysctls.",
-    &[],
 );
-static ROTATE_CERTIFICATES: HostRule = rule(
-    "PAL-HOST-054",
-    Severity::Low,
-    "The kubelet does not rotate its client certificate",
-    "Without rotation, the kubelet's credentials are long-lived and expire without warning.",
-    "Set `rotateCertificates: true` in /var/lib/kubelet/config.yaml.",
-    &[cis("4.2.10")],
-);
-static IPTABLES_UTIL_CHAINS: HostRule = rule(
-    "PAL-HOST-055",
-    Severity::Low,
-    "The kubelet does not manage its iptables chains",
-    "With makeIPTablesUtilChains false, the node's iptables can drift from the pod network \
+static ROTATE_CERTIFICATES: HostRule = CONTAINER
+    .rule(
+        "PAL-HOST-054",
+        Severity::Low,
+        "The kubelet does not rotate its client certificate",
+        "Without rotation, the kubelet's credentials are long-lived and expire without warning.",
+        "Set `rotateCertificates: true` in /var/lib/kubelet/config.yaml.",
+    )
+    .with_references(&[cis("4.2.10")]);
+static IPTABLES_UTIL_CHAINS: HostRule = CONTAINER
+    .rule(
+        "PAL-HOST-055",
+        Severity::Low,
+        "The kubelet does not manage its iptables chains",
+        "With makeIPTablesUtilChains false, the node's iptables can drift from the pod network \
      configuration.",
-    "Remove `makeIPTablesUtilChains: false` from /var/lib/kubelet/config.yaml.",
-    &[cis("4.2.6")],
-);
+        "Remove `makeIPTablesUtilChains: false` from /var/lib/kubelet/config.yaml.",
+    )
+    .with_references(&[cis("4.2.6")]);
 
 pub(crate) static RULES: &[&HostRule] = &[
     &ANONYMOUS_AUTH,

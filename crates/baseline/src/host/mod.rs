@@ -47,6 +47,52 @@ pub struct HostRule {
     pub references: &'static [Reference],
 }
 
+/// What the rules of one family (one module) share: their category and, for most, the
+/// equivalent checks of other tools.
+pub(crate) struct RuleFamily {
+    category: BaselineCategory,
+    references: &'static [Reference],
+}
+
+impl RuleFamily {
+    pub(crate) const fn new(
+        category: BaselineCategory,
+        references: &'static [Reference],
+    ) -> RuleFamily {
+        RuleFamily {
+            category,
+            references,
+        }
+    }
+
+    /// A rule of this family.
+    pub(crate) const fn rule(
+        &self,
+        id: &'static str,
+        severity: Severity,
+        title: &'static str,
+        description: &'static str,
+        remediation: &'static str,
+    ) -> HostRule {
+        HostRule {
+            id,
+            severity,
+            category: self.category,
+            title,
+            description,
+            remediation,
+            references: self.references,
+        }
+    }
+}
+
+impl HostRule {
+    /// The same rule with `references` instead of its family's.
+    pub(crate) const fn with_references(self, references: &'static [Reference]) -> HostRule {
+        HostRule { references, ..self }
+    }
+}
+
 /// The outcome of one rule on one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

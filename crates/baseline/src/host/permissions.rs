@@ -6,54 +6,43 @@ use std::os::unix::fs::MetadataExt;
 
 use palisade_model::BaselineCategory;
 
-use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, lynis, root::octal_mode};
+use super::{
+    CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, RuleFamily, lynis, root::octal_mode,
+};
 use crate::{Error, Severity};
 
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    title: &'static str,
-    description: &'static str,
-    remediation: &'static str,
-    references: &'static [crate::Reference],
-) -> HostRule {
-    HostRule {
-        id,
-        severity,
-        category: BaselineCategory::Os,
-        title,
-        description,
-        remediation,
-        references,
-    }
-}
+const OS: RuleFamily = RuleFamily::new(BaselineCategory::Os, &[]);
 
-static ACCOUNT_FILES: HostRule = rule(
-    "PAL-HOST-016",
-    Severity::High,
-    "/etc/passwd or /etc/group is writable by others or not owned by root",
-    "Whoever can write the account databases can make themselves root.",
-    "`chown root:root /etc/passwd /etc/group && chmod 644 /etc/passwd /etc/group`.",
-    lynis!["FILE-7524"],
-);
-static SHADOW_FILES: HostRule = rule(
-    "PAL-HOST-017",
-    Severity::High,
-    "/etc/shadow or /etc/gshadow is readable by others",
-    "The password hashes can be cracked offline by anyone who can read them.",
-    "`chown root:shadow /etc/shadow /etc/gshadow && chmod 640 /etc/shadow /etc/gshadow`.",
-    lynis!["FILE-7524"],
-);
-static SSH_FILES: HostRule = rule(
-    "PAL-HOST-018",
-    Severity::High,
-    "SSH server configuration or host private keys are accessible to others",
-    "Readable host private keys let anyone impersonate the server; a writable sshd_config lets \
+static ACCOUNT_FILES: HostRule = OS
+    .rule(
+        "PAL-HOST-016",
+        Severity::High,
+        "/etc/passwd or /etc/group is writable by others or not owned by root",
+        "Whoever can write the account databases can make themselves root.",
+        "`chown root:root /etc/passwd /etc/group && chmod 644 /etc/passwd /etc/group`.",
+    )
+    .with_references(lynis!["FILE-7524"]);
+static SHADOW_FILES: HostRule = OS
+    .rule(
+        "PAL-HOST-017",
+        Severity::High,
+        "/etc/shadow or /etc/gshadow is readable by others",
+        "The password hashes can be cracked offline by anyone who can read them.",
+        "`chown root:shadow /etc/shadow /etc/gshadow && chmod 640 /etc/shadow /etc/gshadow`.",
+    )
+    .with_references(lynis!["FILE-7524"]);
+static SSH_FILES: HostRule = OS
+    .rule(
+        "PAL-HOST-018",
+        Severity::High,
+        "SSH server configuration or host private keys are accessible to others",
+        "Readable host private keys let anyone impersonate the server; a writable sshd_config lets \
      them change who may log in.",
-    "`chmod 600 /etc/ssh/sshd_config /etc/ssh/ssh_host_*_key && chown root:root` them.",
-    lynis!["FILE-7524"],
-);
-static CRON_FILES: HostRule = rule(
+        "`chmod 600 /etc/ssh/sshd_config /etc/ssh/ssh_host_*_key && chown root:root` them.",
+    )
+    .with_references(lynis!["FILE-7524"]);
+static CRON_FILES: HostRule = OS
+    .rule(
     "PAL-HOST-019",
     Severity::Medium,
     "Crontabs are accessible to group or others",
@@ -61,16 +50,17 @@ static CRON_FILES: HostRule = rule(
      as root.",
     "`chmod 600 /etc/crontab && chmod 700 /etc/cron.d /etc/cron.hourly /etc/cron.daily \
      /etc/cron.weekly /etc/cron.monthly`, all owned by root.",
-    lynis!["SCHD-7704"],
-);
-static SUDOERS_FILES: HostRule = rule(
-    "PAL-HOST-020",
-    Severity::High,
-    "sudoers files are writable or readable by others",
-    "Whoever can write a sudoers file can grant themselves root.",
-    "`chown root:root /etc/sudoers /etc/sudoers.d/* && chmod 440` them.",
-    lynis!["AUTH-9252"],
-);
+)
+    .with_references(lynis!["SCHD-7704"]);
+static SUDOERS_FILES: HostRule = OS
+    .rule(
+        "PAL-HOST-020",
+        Severity::High,
+        "sudoers files are writable or readable by others",
+        "Whoever can write a sudoers file can grant themselves root.",
+        "`chown root:root /etc/sudoers /etc/sudoers.d/* && chmod 440` them.",
+    )
+    .with_references(lynis!["AUTH-9252"]);
 
 pub(crate) static RULES: &[&HostRule] = &[
     &ACCOUNT_FILES,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use palisade_model::BaselineCategory;
 
-use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, lynis};
+use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, RuleFamily, lynis};
 use crate::{Error, Severity};
 
 const CONFIG: &str = "/etc/ssh/sshd_config";
@@ -17,25 +17,9 @@ const SSHD_BINARIES: &[&str] = &["/usr/sbin/sshd", "/sbin/sshd"];
 /// OpenSSH's `READCONF_MAX_DEPTH`.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    title: &'static str,
-    description: &'static str,
-    remediation: &'static str,
-) -> HostRule {
-    HostRule {
-        id,
-        severity,
-        category: BaselineCategory::Os,
-        title,
-        description,
-        remediation,
-        references: lynis!["SSH-7408"],
-    }
-}
+const OS: RuleFamily = RuleFamily::new(BaselineCategory::Os, lynis!["SSH-7408"]);
 
-static PERMIT_ROOT_LOGIN: HostRule = rule(
+static PERMIT_ROOT_LOGIN: HostRule = OS.rule(
     "PAL-HOST-001",
     Severity::High,
     "SSH allows root to log in",
@@ -43,7 +27,7 @@ static PERMIT_ROOT_LOGIN: HostRule = rule(
      who guesses or steals one credential the whole host. `prohibit-password` still accepts keys.",
     "Set `PermitRootLogin no` in /etc/ssh/sshd_config and log in as a user who uses sudo.",
 );
-static PASSWORD_AUTHENTICATION: HostRule = rule(
+static PASSWORD_AUTHENTICATION: HostRule = OS.rule(
     "PAL-HOST-002",
     Severity::Medium,
     "SSH accepts passwords",
@@ -51,35 +35,35 @@ static PASSWORD_AUTHENTICATION: HostRule = rule(
     "Set `PasswordAuthentication no` (and `KbdInteractiveAuthentication no`) after installing \
      users' public keys.",
 );
-static PERMIT_EMPTY_PASSWORDS: HostRule = rule(
+static PERMIT_EMPTY_PASSWORDS: HostRule = OS.rule(
     "PAL-HOST-003",
     Severity::Critical,
     "SSH accepts empty passwords",
     "Accounts without a password can log in over the network without any credential.",
     "Set `PermitEmptyPasswords no`.",
 );
-static PROTOCOL: HostRule = rule(
+static PROTOCOL: HostRule = OS.rule(
     "PAL-HOST-004",
     Severity::High,
     "SSH protocol version 1 is enabled",
     "SSH protocol 1 has known cryptographic weaknesses that allow session hijacking.",
     "Remove `Protocol 1` (OpenSSH 7.4 and later only speak protocol 2).",
 );
-static X11_FORWARDING: HostRule = rule(
+static X11_FORWARDING: HostRule = OS.rule(
     "PAL-HOST-005",
     Severity::Low,
     "SSH forwards X11",
     "X11 forwarding exposes the client's display to the server and is rarely needed on servers.",
     "Set `X11Forwarding no`.",
 );
-static MAX_AUTH_TRIES: HostRule = rule(
+static MAX_AUTH_TRIES: HostRule = OS.rule(
     "PAL-HOST-006",
     Severity::Low,
     "SSH allows more than 4 authentication attempts per connection",
     "Many attempts per connection make password guessing cheaper.",
     "Set `MaxAuthTries 4` or lower.",
 );
-static CIPHERS: HostRule = rule(
+static CIPHERS: HostRule = OS.rule(
     "PAL-HOST-007",
     Severity::Medium,
     "SSH offers weak ciphers",
@@ -88,7 +72,7 @@ static CIPHERS: HostRule = rule(
     "Set `Ciphers` to AEAD and CTR ciphers only, e.g. \
      `chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr`.",
 );
-static MACS: HostRule = rule(
+static MACS: HostRule = OS.rule(
     "PAL-HOST-008",
     Severity::Medium,
     "SSH offers weak MACs",
@@ -96,7 +80,7 @@ static MACS: HostRule = rule(
     "Set `MACs` to SHA-2 encrypt-then-MAC algorithms, e.g. \
      `hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com`.",
 );
-static KEX_ALGORITHMS: HostRule = rule(
+static KEX_ALGORITHMS: HostRule = OS.rule(
     "PAL-HOST-009",
     Severity::Medium,
     "SSH offers weak key exchange algorithms",

@@ -21,77 +21,60 @@ use super::{
     ProbeOptions,
     probe::{Connection, Pacer, WEAK_PASSWORDS, connect, read_exact},
 };
-use crate::{CheckResult, Error, HostEvidence, HostRoot, HostRule, Severity, host::lynis};
+use crate::{
+    CheckResult, Error, HostEvidence, HostRoot, HostRule, Severity,
+    host::{RuleFamily, lynis},
+};
 
 const CONFIG_PATHS: &[&str] = &["/etc/mysql/my.cnf", "/etc/my.cnf"];
 const MAX_INCLUDE_DEPTH: usize = 8;
 /// Files whose presence says the server is MariaDB, whose defaults differ.
 const MARIADB_MARKERS: &[&str] = &["/etc/mysql/mariadb.cnf", "/etc/mysql/mariadb.conf.d"];
 
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    title: &'static str,
-    description: &'static str,
-    remediation: &'static str,
-    references: &'static [crate::Reference],
-) -> HostRule {
-    HostRule {
-        id,
-        severity,
-        category: BaselineCategory::Database,
-        title,
-        description,
-        remediation,
-        references,
-    }
-}
+const DATABASE: RuleFamily = RuleFamily::new(BaselineCategory::Database, &[]);
 
-static LOCAL_INFILE: HostRule = rule(
+static LOCAL_INFILE: HostRule = DATABASE.rule(
     "PAL-SVC-005",
     Severity::Medium,
     "MySQL/MariaDB allows LOAD DATA LOCAL INFILE",
     "With local_infile on, a malicious or compromised server (or SQL injection) can read files \
      from client machines.",
     "Set `local_infile = 0` in the [mysqld] section.",
-    &[],
 );
-static BIND_ALL: HostRule = rule(
+static BIND_ALL: HostRule = DATABASE.rule(
     "PAL-SVC-006",
     Severity::Medium,
     "MySQL/MariaDB listens on all addresses",
     "Without a bind-address the server accepts connections from every network the host is on.",
     "Set `bind-address = 127.0.0.1` (or the private address clients use) in [mysqld].",
-    &[],
 );
-static SKIP_GRANT_TABLES: HostRule = rule(
+static SKIP_GRANT_TABLES: HostRule = DATABASE.rule(
     "PAL-SVC-007",
     Severity::Critical,
     "MySQL/MariaDB skips its grant tables",
     "With skip-grant-tables, every client logs in as any user without a password, with every \
      privilege.",
     "Remove `skip-grant-tables` and restart the server.",
-    &[],
 );
-pub(crate) static EMPTY_ROOT_PROBE: HostRule = rule(
-    "PAL-SVC-017",
-    Severity::Critical,
-    "MySQL/MariaDB root logs in without a password (probe)",
-    "The running server accepted a login as `root` with an empty password over TCP.",
-    "Set a password for every root account (`ALTER USER 'root'@'…' IDENTIFIED BY '…'`) or \
+pub(crate) static EMPTY_ROOT_PROBE: HostRule = DATABASE
+    .rule(
+        "PAL-SVC-017",
+        Severity::Critical,
+        "MySQL/MariaDB root logs in without a password (probe)",
+        "The running server accepted a login as `root` with an empty password over TCP.",
+        "Set a password for every root account (`ALTER USER 'root'@'…' IDENTIFIED BY '…'`) or \
      restrict it to unix_socket authentication.",
-    lynis!["DBS-1816"],
-);
-pub(crate) static WEAK_ROOT_PROBE: HostRule = rule(
+    )
+    .with_references(lynis!["DBS-1816"]);
+pub(crate) static WEAK_ROOT_PROBE: HostRule = DATABASE.rule(
     "PAL-SVC-018",
     Severity::Critical,
     "MySQL/MariaDB root accepts a default or common password (probe)",
     "The running server accepted a login as `root` with a password from a short list of defaults.",
     "Set a long random password for every root account.",
-    &[],
 );
 
-pub(crate) static REMOTE_ROOT_PROBE: HostRule = rule(
+pub(crate) static REMOTE_ROOT_PROBE: HostRule = DATABASE.rule(
     "PAL-SVC-020",
     Severity::High,
     "MySQL/MariaDB root may log in from other hosts (probe)",
@@ -100,7 +83,6 @@ pub(crate) static REMOTE_ROOT_PROBE: HostRule = rule(
      The local hosts are the ones `mysql_secure_installation` keeps.",
     "Drop the remote root accounts (`DROP USER 'root'@'%'`) and administer the server locally \
      or through a less privileged account.",
-    &[],
 );
 
 pub(crate) static RULES: &[&HostRule] = &[&LOCAL_INFILE, &BIND_ALL, &SKIP_GRANT_TABLES];

@@ -14,8 +14,9 @@ use super::{
     probe::{Connection, Pacer, WEAK_PASSWORDS, connect},
 };
 use crate::{
-    CheckResult, Error, HostEvidence, HostRoot, HostRule, Severity, host::lynis,
+    CheckResult, Error, HostEvidence, HostRoot, HostRule, Severity,
     host::root::HostFile,
+    host::{RuleFamily, lynis},
 };
 
 const CONFIG_PATHS: &[&str] = &[
@@ -35,26 +36,10 @@ const DANGEROUS_COMMANDS: &[&str] = &[
     "REPLICAOF",
 ];
 
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    title: &'static str,
-    description: &'static str,
-    remediation: &'static str,
-    references: &'static [crate::Reference],
-) -> HostRule {
-    HostRule {
-        id,
-        severity,
-        category: BaselineCategory::Database,
-        title,
-        description,
-        remediation,
-        references,
-    }
-}
+const DATABASE: RuleFamily = RuleFamily::new(BaselineCategory::Database, &[]);
 
-static NO_PASSWORD: HostRule = rule(
+static NO_PASSWORD: HostRule = DATABASE
+    .rule(
     "PAL-SVC-001",
     Severity::Critical,
     "Redis requires no password",
@@ -62,49 +47,50 @@ static NO_PASSWORD: HostRule = rule(
      writes every key, and can often get code execution through CONFIG SET.",
     "Set `requirepass` to a long random secret, or define ACL users with passwords and disable \
      the `default` user.",
-    lynis!["DBS-1884"],
-);
-static BIND_ALL: HostRule = rule(
-    "PAL-SVC-002",
-    Severity::High,
-    "Redis listens on all addresses",
-    "A Redis bound to every interface is reachable from the network.",
-    "Set `bind 127.0.0.1 -::1` (or the one private address clients use).",
-    lynis!["DBS-1888"],
-);
-static PROTECTED_MODE_OFF: HostRule = rule(
+)
+    .with_references(lynis!["DBS-1884"]);
+static BIND_ALL: HostRule = DATABASE
+    .rule(
+        "PAL-SVC-002",
+        Severity::High,
+        "Redis listens on all addresses",
+        "A Redis bound to every interface is reachable from the network.",
+        "Set `bind 127.0.0.1 -::1` (or the one private address clients use).",
+    )
+    .with_references(lynis!["DBS-1888"]);
+static PROTECTED_MODE_OFF: HostRule = DATABASE.rule(
     "PAL-SVC-003",
     Severity::High,
     "Redis protected mode is off",
     "Protected mode refuses non-loopback clients when no password is set; turning it off \
      exposes an unauthenticated server.",
     "Set `protected-mode yes`.",
-    &[],
 );
-static DANGEROUS_COMMANDS_ENABLED: HostRule = rule(
-    "PAL-SVC-004",
-    Severity::Medium,
-    "Dangerous Redis commands are enabled",
-    "FLUSHALL, FLUSHDB, CONFIG, DEBUG, MODULE and REPLICAOF let a client wipe data or take the \
+static DANGEROUS_COMMANDS_ENABLED: HostRule = DATABASE
+    .rule(
+        "PAL-SVC-004",
+        Severity::Medium,
+        "Dangerous Redis commands are enabled",
+        "FLUSHALL, FLUSHDB, CONFIG, DEBUG, MODULE and REPLICAOF let a client wipe data or take the \
      server over.",
-    "Add `rename-command NAME \"\"` for each listed command (or deny them with ACL rules).",
-    lynis!["DBS-1886"],
-);
-pub(crate) static NO_AUTH_PROBE: HostRule = rule(
-    "PAL-SVC-014",
-    Severity::Critical,
-    "Redis answers commands without authentication (probe)",
-    "The running Redis server answered PING without AUTH.",
-    "Set `requirepass` and restart Redis.",
-    lynis!["DBS-1884"],
-);
-pub(crate) static WEAK_PASSWORD_PROBE: HostRule = rule(
+        "Add `rename-command NAME \"\"` for each listed command (or deny them with ACL rules).",
+    )
+    .with_references(lynis!["DBS-1886"]);
+pub(crate) static NO_AUTH_PROBE: HostRule = DATABASE
+    .rule(
+        "PAL-SVC-014",
+        Severity::Critical,
+        "Redis answers commands without authentication (probe)",
+        "The running Redis server answered PING without AUTH.",
+        "Set `requirepass` and restart Redis.",
+    )
+    .with_references(lynis!["DBS-1884"]);
+pub(crate) static WEAK_PASSWORD_PROBE: HostRule = DATABASE.rule(
     "PAL-SVC-015",
     Severity::Critical,
     "Redis accepts a default or common password (probe)",
     "The running Redis server accepted a password from a short list of defaults.",
     "Set `requirepass` to a long random secret.",
-    &[],
 );
 
 pub(crate) static RULES: &[&HostRule] = &[
