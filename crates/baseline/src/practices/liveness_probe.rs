@@ -1,9 +1,8 @@
 //! PAL-K8S-022: a container without a `livenessProbe`.
 //!
-//! Only regular containers of long-running workloads are checked: init and ephemeral containers
-//! take no probes, and a Job's or CronJob's pods are meant to finish.
+//! Only regular containers of long-running workloads are checked (see [`missing_probe`]).
 
-use crate::practices::{Hit, Reference, Rule, Severity, Target};
+use crate::practices::{Hit, Reference, Rule, Severity, Target, missing_probe};
 
 pub(crate) const RULE: Rule = Rule {
     id: "PAL-K8S-022",
@@ -30,21 +29,7 @@ const REFERENCES: &[Reference] = &[
 ];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
-    if matches!(target.workload.kind.as_str(), "Job" | "CronJob") {
-        return Vec::new();
-    }
-    target
-        .pod
-        .containers()
-        .filter(|container| container.list == "containers")
-        .filter(|container| {
-            container
-                .node
-                .get("livenessProbe")
-                .is_none_or(|node| node.is_null())
-        })
-        .map(|container| Hit::missing(format!("{}.livenessProbe", container.path), container.node))
-        .collect()
+    missing_probe(target, "livenessProbe")
 }
 
 #[cfg(test)]

@@ -282,6 +282,48 @@ pub(crate) fn missing_resource(target: &Target<'_>, section: &str, resource: &st
         .collect()
 }
 
+/// A hit for every `hostPath` volume whose path `matches`.
+pub(crate) fn host_path_volumes(target: &Target<'_>, matches: impl Fn(&str) -> bool) -> Vec<Hit> {
+    let volumes = target
+        .pod
+        .spec
+        .get("volumes")
+        .map(Node::items)
+        .unwrap_or_default();
+    volumes
+        .iter()
+        .enumerate()
+        .filter_map(|(volume_idx, volume)| {
+            let node = volume.at(&["hostPath", "path"])?;
+            matches(node.as_str()?).then(|| {
+                Hit::at(
+                    format!(
+                        "{}.volumes[{volume_idx}].hostPath.path",
+                        target.pod.spec_path
+                    ),
+                    node,
+                )
+            })
+        })
+        .collect()
+}
+
+/// A hit for every regular container of a long-running workload without `probe`
+/// (`livenessProbe`, `readinessProbe`): init and ephemeral containers take no probes, and a
+/// Job's or CronJob's pods are meant to finish.
+pub(crate) fn missing_probe(target: &Target<'_>, probe: &str) -> Vec<Hit> {
+    if matches!(target.workload.kind.as_str(), "Job" | "CronJob") {
+        return Vec::new();
+    }
+    target
+        .pod
+        .containers()
+        .filter(|container| container.list == "containers")
+        .filter(|container| container.node.get(probe).is_none_or(|node| node.is_null()))
+        .map(|container| Hit::missing(format!("{}.{probe}", container.path), container.node))
+        .collect()
+}
+
 /// Capability names compare without case and without the `CAP_` prefix, as runtimes accept both.
 pub(crate) fn capability_is(name: &str, wanted: &str) -> bool {
     let name = name.trim();

@@ -1,8 +1,7 @@
 //! PAL-K8S-006: the container runtime's socket is mounted into the pod.
 
-use crate::{
-    practices::{Hit, Reference, Rule, Severity, Target, sensitive_host_path::normalise},
-    yaml::Node,
+use crate::practices::{
+    Hit, Reference, Rule, Severity, Target, host_path_volumes, sensitive_host_path::normalise,
 };
 
 pub(crate) const RULE: Rule = Rule {
@@ -56,29 +55,7 @@ const SOCKETS: &[&str] = &[
 ];
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
-    let volumes = target
-        .pod
-        .spec
-        .get("volumes")
-        .map(Node::items)
-        .unwrap_or_default();
-    volumes
-        .iter()
-        .enumerate()
-        .filter_map(|(volume_idx, volume)| {
-            let node = volume.at(&["hostPath", "path"])?;
-            let path = normalise(node.as_str()?);
-            SOCKETS.contains(&path.as_str()).then(|| {
-                Hit::at(
-                    format!(
-                        "{}.volumes[{volume_idx}].hostPath.path",
-                        target.pod.spec_path
-                    ),
-                    node,
-                )
-            })
-        })
-        .collect()
+    host_path_volumes(target, |path| SOCKETS.contains(&normalise(path).as_str()))
 }
 
 #[cfg(test)]

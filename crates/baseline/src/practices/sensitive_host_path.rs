@@ -1,9 +1,6 @@
 //! PAL-K8S-005: a hostPath volume exposes a sensitive part of the node's file system.
 
-use crate::{
-    practices::{Hit, Reference, Rule, Severity, Target},
-    yaml::Node,
-};
+use crate::practices::{Hit, Reference, Rule, Severity, Target, host_path_volumes};
 
 pub(crate) const RULE: Rule = Rule {
     id: "PAL-K8S-005",
@@ -61,28 +58,7 @@ fn is_sensitive(path: &str) -> bool {
 }
 
 pub(crate) fn check(target: &Target<'_>) -> Vec<Hit> {
-    let volumes = target
-        .pod
-        .spec
-        .get("volumes")
-        .map(Node::items)
-        .unwrap_or_default();
-    volumes
-        .iter()
-        .enumerate()
-        .filter_map(|(volume_idx, volume)| {
-            let node = volume.at(&["hostPath", "path"])?;
-            is_sensitive(node.as_str()?).then(|| {
-                Hit::at(
-                    format!(
-                        "{}.volumes[{volume_idx}].hostPath.path",
-                        target.pod.spec_path
-                    ),
-                    node,
-                )
-            })
-        })
-        .collect()
+    host_path_volumes(target, is_sensitive)
 }
 
 #[cfg(test)]
