@@ -9,7 +9,7 @@
 use crate::{
     pss::{
         Level,
-        checks::{Check, Forbidden, VersionedCheck},
+        checks::{BadProfileTypes, Check, Forbidden, VersionedCheck, bad_profile_types},
         pod::{Pod, go_quote, join_quote, pluralize, sorted_set},
     },
     yaml::Node,
@@ -44,47 +44,11 @@ fn profile_type(profile: &Node) -> String {
 }
 
 fn app_armor_profile_1_0(pod: &Pod<'_>) -> Option<Forbidden> {
-    let mut bad_setters = Vec::new();
-    let mut bad_values = Vec::new();
-    let mut at = None;
-    if let Some(profile) = pod.security_context(&["appArmorProfile"])
-        && !profile.is_null()
-    {
-        let value = profile_type(profile);
-        if !allowed_type(&value) {
-            bad_setters.push("pod".to_owned());
-            bad_values.push(value);
-            at = Some((
-                pod.security_context_path(&["appArmorProfile", "type"]),
-                profile.line,
-            ));
-        }
-    }
-    let mut bad_containers = Vec::new();
-    for container in pod.containers() {
-        if let Some(profile) = container.security_context(&["appArmorProfile"])
-            && !profile.is_null()
-        {
-            let value = profile_type(profile);
-            if !allowed_type(&value) {
-                bad_containers.push(container.name);
-                bad_values.push(value);
-                at.get_or_insert_with(|| {
-                    (
-                        container.security_context_path(&["appArmorProfile", "type"]),
-                        profile.line,
-                    )
-                });
-            }
-        }
-    }
-    if !bad_containers.is_empty() {
-        bad_setters.push(format!(
-            "{} {}",
-            pluralize("container", "containers", bad_containers.len()),
-            join_quote(&bad_containers)
-        ));
-    }
+    let BadProfileTypes {
+        setters: mut bad_setters,
+        values: bad_values,
+        mut at,
+    } = bad_profile_types(pod, "appArmorProfile", profile_type, allowed_type);
     let mut forbidden_annotations = Vec::new();
     for (key, value) in pod.annotations() {
         let text = value

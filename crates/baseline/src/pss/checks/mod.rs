@@ -25,7 +25,13 @@ mod seccomp_profile_restricted;
 mod sysctls;
 mod windows_host_process;
 
-use crate::pss::{Level, pod::Pod};
+use crate::{
+    pss::{
+        Level,
+        pod::{Pod, join_quote, pluralize},
+    },
+    yaml::Node,
+};
 
 /// A forbidden check result: upstream's `ForbiddenReason` and `ForbiddenDetail`, plus the first
 /// offending field (path and line) when there is one.
@@ -34,6 +40,67 @@ pub(crate) struct Forbidden {
     pub(crate) reason: String,
     pub(crate) detail: String,
     pub(crate) at: Option<(String, usize)>,
+}
+
+/// Who sets a profile (`securityContext.<field>`, pod or containers) to a type that is not
+/// allowed: upstream's `badSetters` and `badValues`, and the first offending field.
+pub(crate) struct BadProfileTypes {
+    /// `pod`, then `container "a"` / `containers "a", "b"`.
+    pub(crate) setters: Vec<String>,
+    /// The offending types, in the order found.
+    pub(crate) values: Vec<String>,
+    pub(crate) at: Option<(String, usize)>,
+}
+
+/// Collects the pod and containers whose `securityContext.<field>` is set (not null) with a
+/// type (`type_of`) that `allowed` refuses.
+pub(crate) fn bad_profile_types(
+    pod: &Pod<'_>,
+    field: &str,
+    type_of: fn(&Node) -> String,
+    allowed: fn(&str) -> bool,
+) -> BadProfileTypes {
+    let mut bad = BadProfileTypes {
+        setters: Vec::new(),
+        values: Vec::new(),
+        at: None,
+    };
+    if let Some(profile) = pod.security_context(&[field])
+        && !profile.is_null()
+    {
+        let value = type_of(profile);
+        if !allowed(&value) {
+            bad.setters.push("pod".to_owned());
+            bad.values.push(value);
+            bad.at = Some((pod.security_context_path(&[field, "type"]), profile.line));
+        }
+    }
+    let mut bad_containers = Vec::new();
+    for container in pod.containers() {
+        if let Some(profile) = container.security_context(&[field])
+            && !profile.is_null()
+        {
+            let value = type_of(profile);
+            if !allowed(&value) {
+                bad_containers.push(container.name);
+                bad.values.push(value);
+                bad.at.get_or_insert_with(|| {
+                    (
+                        container.security_context_path(&[field, "type"]),
+                        profile.line,
+                    )
+                });
+            }
+        }
+    }
+    if !bad_containers.is_empty() {
+        bad.setters.push(format!(
+            "{} {}",
+            pluralize("container", "containers", bad_containers.len()),
+            join_quote(&bad_containers)
+        ));
+    }
+    bad
 }
 
 /// A check function: `None` when the pod is allowed.

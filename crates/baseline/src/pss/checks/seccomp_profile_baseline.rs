@@ -10,7 +10,7 @@
 use crate::{
     pss::{
         Level,
-        checks::{Check, Forbidden, VersionedCheck},
+        checks::{BadProfileTypes, Check, Forbidden, VersionedCheck, bad_profile_types},
         pod::{Pod, go_quote, join_quote, pluralize, sorted_set},
     },
     yaml::Node,
@@ -96,47 +96,11 @@ fn seccomp_profile_baseline_1_0(pod: &Pod<'_>) -> Option<Forbidden> {
 }
 
 fn seccomp_profile_baseline_1_19(pod: &Pod<'_>) -> Option<Forbidden> {
-    let mut bad_setters = Vec::new();
-    let mut bad_values = Vec::new();
-    let mut at = None;
-    if let Some(profile) = pod.security_context(&["seccompProfile"])
-        && !profile.is_null()
-    {
-        let value = seccomp_type(profile);
-        if !valid_seccomp_type(&value) {
-            bad_setters.push("pod".to_owned());
-            bad_values.push(value);
-            at = Some((
-                pod.security_context_path(&["seccompProfile", "type"]),
-                profile.line,
-            ));
-        }
-    }
-    let mut bad_containers = Vec::new();
-    for container in pod.containers() {
-        if let Some(profile) = container.security_context(&["seccompProfile"])
-            && !profile.is_null()
-        {
-            let value = seccomp_type(profile);
-            if !valid_seccomp_type(&value) {
-                bad_containers.push(container.name);
-                bad_values.push(value);
-                at.get_or_insert_with(|| {
-                    (
-                        container.security_context_path(&["seccompProfile", "type"]),
-                        profile.line,
-                    )
-                });
-            }
-        }
-    }
-    if !bad_containers.is_empty() {
-        bad_setters.push(format!(
-            "{} {}",
-            pluralize("container", "containers", bad_containers.len()),
-            join_quote(&bad_containers)
-        ));
-    }
+    let BadProfileTypes {
+        setters: bad_setters,
+        values: bad_values,
+        at,
+    } = bad_profile_types(pod, "seccompProfile", seccomp_type, valid_seccomp_type);
     if bad_setters.is_empty() {
         return None;
     }
