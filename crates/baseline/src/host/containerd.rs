@@ -190,18 +190,14 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::Status;
+    use crate::host::{Status, test_support::check_files};
 
     fn run(config: Option<&str>) -> Vec<CheckResult> {
-        let root = tempfile::tempdir().unwrap();
-        if let Some(text) = config {
-            std::fs::create_dir_all(root.path().join("etc/containerd")).unwrap();
-            std::fs::write(root.path().join("etc/containerd/config.toml"), text).unwrap();
-        }
-        check(
-            &HostRoot::new(root.path()).unwrap(),
-            &HostOptions::default(),
-        )
+        let files: Vec<_> = config
+            .map(|text| ("/etc/containerd/config.toml", text))
+            .into_iter()
+            .collect();
+        check_files(check, &files)
     }
 
     #[test]

@@ -189,22 +189,17 @@ pub(crate) fn key_line(text: &str, key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::Status;
+    use crate::host::{Status, test_support::check_files};
 
     fn run(daemon_json: Option<&str>, dockerd: bool) -> Vec<CheckResult> {
-        let root = tempfile::tempdir().unwrap();
-        if let Some(text) = daemon_json {
-            std::fs::create_dir_all(root.path().join("etc/docker")).unwrap();
-            std::fs::write(root.path().join("etc/docker/daemon.json"), text).unwrap();
-        }
+        let mut files: Vec<_> = daemon_json
+            .map(|text| ("/etc/docker/daemon.json", text))
+            .into_iter()
+            .collect();
         if dockerd {
-            std::fs::create_dir_all(root.path().join("usr/bin")).unwrap();
-            std::fs::write(root.path().join("usr/bin/dockerd"), "").unwrap();
+            files.push(("/usr/bin/dockerd", ""));
         }
-        check(
-            &HostRoot::new(root.path()).unwrap(),
-            &HostOptions::default(),
-        )
+        check_files(check, &files)
     }
 
     #[test]

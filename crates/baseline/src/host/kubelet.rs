@@ -174,18 +174,14 @@ pub(crate) fn check(host: &HostRoot, _options: &HostOptions) -> Vec<CheckResult>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::Status;
+    use crate::host::{Status, test_support::check_files};
 
     fn run(config: Option<&str>) -> Vec<CheckResult> {
-        let root = tempfile::tempdir().unwrap();
-        if let Some(text) = config {
-            std::fs::create_dir_all(root.path().join("var/lib/kubelet")).unwrap();
-            std::fs::write(root.path().join("var/lib/kubelet/config.yaml"), text).unwrap();
-        }
-        check(
-            &HostRoot::new(root.path()).unwrap(),
-            &HostOptions::default(),
-        )
+        let files: Vec<_> = config
+            .map(|text| ("/var/lib/kubelet/config.yaml", text))
+            .into_iter()
+            .collect();
+        check_files(check, &files)
     }
 
     #[test]

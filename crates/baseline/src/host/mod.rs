@@ -273,6 +273,29 @@ macro_rules! lynis {
 }
 pub(crate) use lynis;
 
+/// What the host checks' unit tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{CheckResult, HostOptions, HostRoot};
+
+    /// Runs `check` on a fresh host root that holds just `files` (host path, content).
+    pub(crate) fn check_files(
+        check: fn(&HostRoot, &HostOptions) -> Vec<CheckResult>,
+        files: &[(&str, &str)],
+    ) -> Vec<CheckResult> {
+        let root = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let real = root.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+            std::fs::write(real, text).unwrap();
+        }
+        check(
+            &HostRoot::new(root.path()).unwrap(),
+            &HostOptions::default(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -396,19 +396,10 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::Status;
+    use crate::host::{Status, test_support::check_files};
 
     fn run(files: &[(&str, &str)]) -> Vec<CheckResult> {
-        let root = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let real = root.path().join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(real.parent().unwrap()).unwrap();
-            std::fs::write(real, text).unwrap();
-        }
-        check(
-            &HostRoot::new(root.path()).unwrap(),
-            &HostOptions::default(),
-        )
+        check_files(check, files)
     }
 
     fn status(results: &[CheckResult], id: &str) -> Status {
