@@ -92,17 +92,30 @@ pub(crate) struct BpfProbes {
     pub unavailable: Vec<String>,
 }
 
+/// The system calls whose tracepoints exist only with `CONFIG_MODULES`.
+const MODULE_CALLS: [&str; 3] = ["init_module", "finit_module", "delete_module"];
+
+/// The `raw_syscalls` programs that report the module calls when their tracepoints are
+/// missing (see sensor.bpf.c).
+const RAW_MODULE_PROGRAMS: [&str; 2] = ["enter_raw_module", "exit_raw_module"];
+
+const TRACEFS_EVENTS: [&str; 2] = [
+    "/sys/kernel/tracing/events",
+    "/sys/kernel/debug/tracing/events",
+];
+
+fn tracefs_event_exists(event: &str) -> bool {
+    TRACEFS_EVENTS
+        .iter()
+        .any(|dir| std::path::Path::new(dir).join(event).exists())
+}
+
 fn tracepoint_exists(syscall: &str) -> bool {
-    [
-        "/sys/kernel/tracing/events/syscalls",
-        "/sys/kernel/debug/tracing/events/syscalls",
-    ]
-    .iter()
-    .any(|dir| {
-        std::path::Path::new(dir)
-            .join(format!("sys_enter_{syscall}"))
-            .exists()
-    })
+    tracefs_event_exists(&format!("syscalls/sys_enter_{syscall}"))
+}
+
+fn raw_syscalls_exist() -> bool {
+    tracefs_event_exists("raw_syscalls/sys_enter")
 }
 
 impl BpfProbes {
@@ -118,16 +131,18 @@ impl BpfProbes {
             SCHED_PROGRAMS.iter().map(|name| name.to_string()).collect();
         let mut unavailable = Vec::new();
         for probe in kinds.iter().filter_map(|kind| syscall_probe(*kind)) {
-            // A kernel built without a call (init_module without CONFIG_MODULES) has no
-            // tracepoint for it: that probe is reported unavailable, the others still run.
-            if !tracepoint_exists(probe) {
-                if !unavailable.iter().any(|name| name == probe) {
-                    unavailable.push(probe.to_owned());
-                }
-                continue;
+            if tracepoint_exists(probe) {
+                wanted.insert(format!("enter_{probe}"));
+                wanted.insert(format!("exit_{probe}"));
+            } else if MODULE_CALLS.contains(&probe) && raw_syscalls_exist() {
+                // Without CONFIG_MODULES the module calls have no tracepoints but still
+                // exist (and fail): raw_syscalls programs filtered by call number see them.
+                wanted.insert(RAW_MODULE_PROGRAMS[0].to_owned());
+                wanted.insert(RAW_MODULE_PROGRAMS[1].to_owned());
+            } else if !unavailable.iter().any(|name| name == probe) {
+                // Any other call this kernel lacks is reported unavailable; the others run.
+                unavailable.push(probe.to_owned());
             }
-            wanted.insert(format!("enter_{probe}"));
-            wanted.insert(format!("exit_{probe}"));
         }
 
         let mut open = ObjectBuilder::default()
@@ -203,6 +218,11 @@ impl BpfProbes {
         self.ring
             .poll(timeout)
             .map_err(|error| Error::bpf("ring buffer poll", error))?;
+        // The kernel side wakes the reader only for full batches (see `submit` in
+        // sensor.bpf.c): whatever arrived below that threshold is read once the wait times out.
+        self.ring
+            .consume()
+            .map_err(|error| Error::bpf("ring buffer read", error))?;
         let arena = std::mem::take(&mut *self.arena.borrow_mut());
         let mut n_records = 0;
         let mut at = 0;

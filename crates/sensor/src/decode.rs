@@ -212,6 +212,11 @@ impl<'a> RawEvent<'a> {
         })
     }
 
+    /// Whether a fork record is a new thread rather than a new process.
+    pub(crate) fn is_new_thread(&self) -> bool {
+        self.kind == Pk::PK_FORK && self.args[2] & libc::CLONE_THREAD as u64 != 0
+    }
+
     /// Whether the executable of an exec record is a memfd and whether it was deleted.
     pub(crate) fn exe_memfd_and_deleted(&self, exepath: &str) -> (bool, bool) {
         let memfd = (self.exe_sb_magic == TMPFS_MAGIC || self.exe_sb_magic == HUGETLBFS_MAGIC)
@@ -248,7 +253,7 @@ impl<'a> RawEvent<'a> {
         match self.kind {
             Pk::PK_FORK => Payload::Spawn {
                 child_pid: args[0] as u32,
-                flags: 0,
+                flags: args[2],
             },
             Pk::PK_EXIT => {
                 let code = args[0] as i32;

@@ -363,7 +363,7 @@ impl Enricher {
                     },
                 });
             }
-            Pk::PK_FORK => {
+            Pk::PK_FORK if !raw.is_new_thread() => {
                 self.processes.fork(
                     raw.pid,
                     raw.args[0] as u32,

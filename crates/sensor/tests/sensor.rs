@@ -4,54 +4,14 @@
 //! starts its own sensor; the sensor ignores this test process itself, so every observed
 //! action runs in a child process.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+mod common;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use palisade_event::{Event, EventKind, Payload};
-use palisade_sensor::{BackendChoice, Sensor, SensorConfig};
-
-fn can_run_ebpf() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    palisade_testdata::capability(
-        "root and eBPF (kernel BTF)",
-        is_root && Path::new("/sys/kernel/btf/vmlinux").exists(),
-    )
-}
-
-fn start(kinds: &[EventKind]) -> Sensor {
-    let config = SensorConfig {
-        kinds: Some(kinds.iter().copied().collect::<BTreeSet<_>>()),
-        backend: BackendChoice::Ebpf,
-        ..SensorConfig::default()
-    };
-    config.build().expect("the eBPF sensor starts")
-}
-
-/// Polls until an event satisfies `matches`, for at most `timeout`.
-fn wait_for(
-    sensor: &mut Sensor,
-    timeout: Duration,
-    matches: impl Fn(&Event) -> bool,
-) -> Option<Event> {
-    let deadline = Instant::now() + timeout;
-    let mut events = Vec::new();
-    while Instant::now() < deadline {
-        sensor
-            .poll(Duration::from_millis(50), &mut events)
-            .expect("poll");
-        if let Some(found) = events.drain(..).find(|event| matches(event)) {
-            return Some(found);
-        }
-    }
-    None
-}
-
-fn marker(name: &str) -> String {
-    format!("palisade-{name}-{}", std::process::id())
-}
+use common::{can_run_ebpf, marker, start, wait_for};
+use palisade_event::{EventKind, Payload};
+use palisade_sensor::{BackendChoice, SensorConfig};
 
 #[test]
 fn exec_reports_path_argv_cwd_parent_and_inode() {

@@ -67,8 +67,22 @@ struct {
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define NSFS_MAGIC 0x6e736673
 #define AF_INET 2
 #define AF_INET6 10
+#define CLONE_VM 0x00000100
+#define CLONE_FS 0x00000200
+#define CLONE_FILES 0x00000400
+#define CLONE_SIGHAND 0x00000800
+#define CLONE_VFORK 0x00004000
+#define CLONE_THREAD 0x00010000
+#define CLONE_NEWNS 0x00020000
+#define CLONE_NEWCGROUP 0x02000000
+#define CLONE_NEWUTS 0x04000000
+#define CLONE_NEWIPC 0x08000000
+#define CLONE_NEWUSER 0x10000000
+#define CLONE_NEWPID 0x20000000
+#define CLONE_NEWNET 0x40000000
 
 /* Probe argument descriptions. */
 #define NONE -1 /* no such argument */
@@ -216,6 +230,25 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 	return file;
 }
 
+/* A namespace file's name is made up when it is read (d_dname), not stored in its dentry:
+ * rebuild it the way readlink shows it, "uts:[4026531838]". */
+static __noinline void put_namespace_name(struct event *e, struct inode *inode)
+{
+	u32 off = e->tail_len;
+	if (off >= TAIL_LIMIT)
+		return;
+	struct ns_common *ns = BPF_CORE_READ(inode, i_private);
+	u64 data[2] = { (u64)BPF_CORE_READ(ns, ops, name), BPF_CORE_READ(inode, i_ino) };
+	long n = bpf_snprintf((char *)&e->tail[off & (TAIL_LIMIT - 1)], NAME_MAX_LEN, "%s:[%lu]",
+			      data, sizeof(data));
+	if (n <= 0)
+		return;
+	if (n > NAME_MAX_LEN)
+		n = NAME_MAX_LEN;
+	e->lens[SLOT_FD_PATH] = n;
+	e->tail_len = off + n;
+}
+
 /* Records what the descriptor is: its file type, its socket, or its path. */
 static __noinline void put_fd(struct event *e, struct task_struct *task, long fd, int want_path)
 {
@@ -243,7 +276,11 @@ static __noinline void put_fd(struct event *e, struct task_struct *task, long fd
 		}
 		return;
 	}
-	if (want_path)
+	if (!want_path)
+		return;
+	if (BPF_CORE_READ(inode, i_sb, s_magic) == NSFS_MAGIC)
+		put_namespace_name(e, inode);
+	else
 		put_path(e, SLOT_FD_PATH, BPF_CORE_READ(file, f_path.dentry),
 			 BPF_CORE_READ(file, f_path.mnt));
 }
@@ -322,12 +359,18 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	put_cgroup(e, task);
 }
 
+/* The reader is woken only once a quarter of the ring holds unread records (it polls with a
+ * timeout, so a quiet system's events still arrive within that timeout): one wakeup per
+ * batch instead of one per event keeps the cost of an event storm off the traced tasks. */
 static __always_inline void submit(struct event *e)
 {
 	u64 size = offsetof(struct event, tail) + e->tail_len;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0) == 0)
+	u64 pending_bytes = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	u64 wake_at = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4;
+	u64 flags = pending_bytes + size >= wake_at ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, e, size, flags) == 0)
 		count(COUNTER_SENT);
 	else
 		count(COUNTER_LOST);
@@ -379,21 +422,62 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	return 0;
 }
 
+/* The CLONE_* flags a fork used, read back from what the child shares with its parent and
+ * which namespaces it got: the same for clone, clone3, fork and vfork, and the kernel's
+ * view rather than the caller's request. */
+static __always_inline u64 clone_flags(struct task_struct *parent, struct task_struct *child)
+{
+	u64 flags = 0;
+	if (BPF_CORE_READ(child, tgid) == BPF_CORE_READ(parent, tgid))
+		flags |= CLONE_THREAD;
+	if (BPF_CORE_READ(child, mm) == BPF_CORE_READ(parent, mm))
+		flags |= CLONE_VM;
+	if (BPF_CORE_READ(child, fs) == BPF_CORE_READ(parent, fs))
+		flags |= CLONE_FS;
+	if (BPF_CORE_READ(child, files) == BPF_CORE_READ(parent, files))
+		flags |= CLONE_FILES;
+	if (BPF_CORE_READ(child, sighand) == BPF_CORE_READ(parent, sighand))
+		flags |= CLONE_SIGHAND;
+	if (BPF_CORE_READ(child, vfork_done))
+		flags |= CLONE_VFORK;
+	struct nsproxy *child_ns = BPF_CORE_READ(child, nsproxy);
+	struct nsproxy *parent_ns = BPF_CORE_READ(parent, nsproxy);
+	if (child_ns != parent_ns) {
+		if (BPF_CORE_READ(child_ns, mnt_ns) != BPF_CORE_READ(parent_ns, mnt_ns))
+			flags |= CLONE_NEWNS;
+		if (BPF_CORE_READ(child_ns, uts_ns) != BPF_CORE_READ(parent_ns, uts_ns))
+			flags |= CLONE_NEWUTS;
+		if (BPF_CORE_READ(child_ns, ipc_ns) != BPF_CORE_READ(parent_ns, ipc_ns))
+			flags |= CLONE_NEWIPC;
+		if (BPF_CORE_READ(child_ns, net_ns) != BPF_CORE_READ(parent_ns, net_ns))
+			flags |= CLONE_NEWNET;
+		if (BPF_CORE_READ(child_ns, cgroup_ns) != BPF_CORE_READ(parent_ns, cgroup_ns))
+			flags |= CLONE_NEWCGROUP;
+		if (BPF_CORE_READ(child_ns, pid_ns_for_children) !=
+		    BPF_CORE_READ(parent_ns, pid_ns_for_children))
+			flags |= CLONE_NEWPID;
+	}
+	if (BPF_CORE_READ(child, cred, user_ns) != BPF_CORE_READ(parent, cred, user_ns))
+		flags |= CLONE_NEWUSER;
+	return flags;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 {
-	if (is_self())
-		return 0;
-	/* New threads are not new processes. */
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+	/* The agent's own new threads are ignored, but not the processes it starts: they are
+	 * not the agent, and the process table needs their parent. */
+	if (is_self() && BPF_CORE_READ(child, tgid) == BPF_CORE_READ(parent, tgid))
 		return 0;
 	struct event *e = scratch_event();
 	if (!e)
 		return 0;
 	fill_header(e, PK_FORK, parent);
-	e->ret = BPF_CORE_READ(child, tgid);
-	e->args[0] = BPF_CORE_READ(child, tgid);
+	/* The new task's id: a process id, or a thread id when CLONE_THREAD is set. */
+	e->ret = BPF_CORE_READ(child, pid);
+	e->args[0] = BPF_CORE_READ(child, pid);
 	e->args[1] = BPF_CORE_READ(child, start_boottime);
+	e->args[2] = clone_flags(parent, child);
 	submit(e);
 	return 0;
 }
@@ -437,7 +521,7 @@ static __always_inline void put_str_arg(struct event *e, struct task_struct *tas
 		return;
 	const char *str = (const char *)args[arg];
 	put_user_str(e, slot, str);
-	if (dirfd_arg == NONE || e->lens[slot & (N_SLOTS - 1)] == 0)
+	if (dirfd_arg == NONE || slot < 0 || slot >= N_SLOTS || e->lens[slot] == 0)
 		return;
 	char first = 0;
 	bpf_probe_read_user(&first, 1, str);
@@ -560,9 +644,12 @@ SYSCALL_PROBE(dup2, PK_DUP2, NO_STRINGS, NO_SOCKADDR, 0, 1)
 SYSCALL_PROBE(dup3, PK_DUP3, NO_STRINGS, NO_SOCKADDR, 0, 1)
 SYSCALL_PROBE(ptrace, PK_PTRACE, NO_STRINGS, NO_SOCKADDR, NO_FD)
 /* init_module's name lives inside the ELF image; its parameter string is reported. */
-SYSCALL_PROBE(init_module, PK_INIT_MODULE, 2, NONE, NONE, NONE, NONE, NO_SOCKADDR, NO_FD)
-SYSCALL_PROBE(finit_module, PK_FINIT_MODULE, NO_STRINGS, NO_SOCKADDR, 0, 1)
-SYSCALL_PROBE(delete_module, PK_DELETE_MODULE, 0, NONE, NONE, NONE, NONE, NO_SOCKADDR, NO_FD)
+#define INIT_MODULE_ARGS PK_INIT_MODULE, 2, NONE, NONE, NONE, NONE, NO_SOCKADDR, NO_FD
+#define FINIT_MODULE_ARGS PK_FINIT_MODULE, NO_STRINGS, NO_SOCKADDR, 0, 1
+#define DELETE_MODULE_ARGS PK_DELETE_MODULE, 0, NONE, NONE, NONE, NONE, NO_SOCKADDR, NO_FD
+SYSCALL_PROBE(init_module, INIT_MODULE_ARGS)
+SYSCALL_PROBE(finit_module, FINIT_MODULE_ARGS)
+SYSCALL_PROBE(delete_module, DELETE_MODULE_ARGS)
 SYSCALL_PROBE(mount, PK_MOUNT, 0, NONE, 1, CWD, 2, NO_SOCKADDR, NO_FD)
 SYSCALL_PROBE(umount, PK_UMOUNT, PATH1(0), NO_SOCKADDR, NO_FD)
 SYSCALL_PROBE(setns, PK_SETNS, NO_STRINGS, NO_SOCKADDR, 0, 1)
@@ -575,3 +662,46 @@ SYSCALL_PROBE(capset, PK_CAPSET, NO_STRINGS, NO_SOCKADDR, NO_FD)
 SYSCALL_PROBE(memfd_create, PK_MEMFD_CREATE, 0, NONE, NONE, NONE, NONE, NO_SOCKADDR, NO_FD)
 SYSCALL_PROBE(bpf, PK_BPF, NO_STRINGS, NO_SOCKADDR, NO_FD)
 SYSCALL_PROBE(chroot, PK_CHROOT, PATH1(0), NO_SOCKADDR, NO_FD)
+
+/* Kernels built without module support (CONFIG_MODULES=n, like Palisade's own CI kernel)
+ * have no tracepoints for the module calls, yet the calls still exist and fail with ENOSYS
+ * — and an attempt to load a module is worth an event even then. These programs watch every
+ * system call through raw_syscalls and keep only the module calls; the loader attaches them
+ * only when the per-call tracepoints are missing. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_INIT_MODULE 175
+#define NR_DELETE_MODULE 176
+#define NR_FINIT_MODULE 313
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_INIT_MODULE 105
+#define NR_DELETE_MODULE 106
+#define NR_FINIT_MODULE 273
+#else
+#error "module syscall numbers are not defined for this architecture"
+#endif
+
+static __always_inline int is_module_call(long id)
+{
+	return id == NR_INIT_MODULE || id == NR_FINIT_MODULE || id == NR_DELETE_MODULE;
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int enter_raw_module(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!is_module_call(ctx->id))
+		return 0;
+	return on_enter(ctx);
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int exit_raw_module(struct trace_event_raw_sys_exit *ctx)
+{
+	long id = ctx->id;
+	if (id == NR_INIT_MODULE)
+		return on_exit(ctx, INIT_MODULE_ARGS);
+	if (id == NR_FINIT_MODULE)
+		return on_exit(ctx, FINIT_MODULE_ARGS);
+	if (id == NR_DELETE_MODULE)
+		return on_exit(ctx, DELETE_MODULE_ARGS);
+	return 0;
+}

@@ -1,0 +1,889 @@
+//! One test per family of observed system calls, against the real kernel: a forked child
+//! makes the calls (the sensor ignores the test process itself) and each event is checked
+//! field by field — process identity, return value, paths, addresses and ports.
+//!
+//! The calls are made with `libc::syscall` and explicit numbers, so that the libc wrapper
+//! cannot swap one call for another (`chmod` for `fchmodat`).
+
+mod common;
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use common::{
+    assert_child_process, can_run_ebpf, canonical, collect_from, in_child, last_error, start,
+};
+use palisade_event::{Event, EventKind, FdKind, Payload, Protocol};
+
+fn c(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).unwrap()
+}
+
+/// The raw system call's return value, as the kernel reports it (`-errno` on failure).
+fn sys(number: libc::c_long, args: &[libc::c_long]) -> i64 {
+    let mut padded = [0; 6];
+    padded[..args.len()].copy_from_slice(args);
+    // SAFETY: each caller passes arguments valid for the call it names.
+    let ret = unsafe {
+        libc::syscall(
+            number, padded[0], padded[1], padded[2], padded[3], padded[4], padded[5],
+        )
+    };
+    if ret < 0 { last_error() } else { ret }
+}
+
+fn ptr(text: &CString) -> libc::c_long {
+    text.as_ptr() as libc::c_long
+}
+
+/// The single event of `kind` among `events`.
+fn one(events: &[Event], kind: EventKind) -> &Event {
+    let matching: Vec<&Event> = events.iter().filter(|event| event.kind == kind).collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "one {kind:?} event expected: {events:#?}"
+    );
+    matching[0]
+}
+
+fn has_kinds(kinds: &'static [EventKind]) -> impl Fn(&[Event]) -> bool {
+    move |events| {
+        kinds
+            .iter()
+            .all(|kind| events.iter().any(|event| event.kind == *kind))
+    }
+}
+
+#[test]
+fn file_changes_report_resolved_paths_modes_owners_and_errors() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[
+        EventKind::Mkdir,
+        EventKind::Mkdirat,
+        EventKind::Chmod,
+        EventKind::Fchmodat,
+        EventKind::Chown,
+        EventKind::Fchownat,
+        EventKind::Unlink,
+        EventKind::Unlinkat,
+    ];
+    let mut sensor = start(KINDS);
+    let dir = tempfile::tempdir().unwrap();
+    let root = canonical(dir.path());
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let (file_c, dir_c) = (c(&file), c(dir.path()));
+    let (sub, subat, missing) = (
+        c(Path::new("sub")),
+        c(Path::new("subat")),
+        c(Path::new("missing")),
+    );
+    let child = in_child("pal-files", || {
+        // Relative paths: the sensor resolves them against the working directory or dirfd.
+        assert_eq!(unsafe { libc::chdir(dir_c.as_ptr()) }, 0);
+        assert_eq!(sys(libc::SYS_mkdir, &[ptr(&sub), 0o750]), 0);
+        let dirfd = unsafe { libc::open(dir_c.as_ptr(), libc::O_DIRECTORY | libc::O_RDONLY) };
+        assert!(dirfd >= 0);
+        assert_eq!(sys(libc::SYS_mkdirat, &[dirfd as _, ptr(&subat), 0o700]), 0);
+        assert_eq!(sys(libc::SYS_chmod, &[ptr(&file_c), 0o640]), 0);
+        assert_eq!(
+            sys(
+                libc::SYS_fchmodat,
+                &[libc::AT_FDCWD as _, ptr(&missing), 0o600]
+            ),
+            -2
+        );
+        assert_eq!(sys(libc::SYS_chown, &[ptr(&file_c), 1234, 5678]), 0);
+        assert_eq!(
+            sys(libc::SYS_fchownat, &[dirfd as _, ptr(&sub), 42, 43, 0]),
+            0
+        );
+        assert_eq!(sys(libc::SYS_unlink, &[ptr(&file_c)]), 0);
+        assert_eq!(
+            sys(
+                libc::SYS_unlinkat,
+                &[dirfd as _, ptr(&sub), libc::AT_REMOVEDIR as _]
+            ),
+            0
+        );
+    });
+    let events = collect_from(&mut sensor, child, has_kinds(KINDS));
+    for event in &events {
+        assert_child_process(event, child, "pal-files");
+    }
+    let path_of = |kind| match &one(&events, kind).payload {
+        Payload::Path { path, mode, flags } => (path.clone(), *mode, *flags),
+        other => panic!("{kind:?}: {other:?}"),
+    };
+    let file_path = format!("{root}/file");
+    let sub_path = format!("{root}/sub");
+    assert_eq!(path_of(EventKind::Mkdir), (sub_path.clone(), 0o750, 0));
+    assert_eq!(
+        path_of(EventKind::Mkdirat),
+        (format!("{root}/subat"), 0o700, 0)
+    );
+    assert_eq!(path_of(EventKind::Chmod), (file_path.clone(), 0o640, 0));
+    assert_eq!(
+        path_of(EventKind::Fchmodat),
+        (format!("{root}/missing"), 0o600, 0)
+    );
+    assert_eq!(
+        one(&events, EventKind::Fchmodat).ret,
+        -i64::from(libc::ENOENT)
+    );
+    assert_eq!(path_of(EventKind::Unlink), (file_path.clone(), 0, 0));
+    assert_eq!(
+        path_of(EventKind::Unlinkat),
+        (sub_path.clone(), 0, libc::AT_REMOVEDIR as u32)
+    );
+    for kind in [
+        EventKind::Mkdir,
+        EventKind::Chmod,
+        EventKind::Unlink,
+        EventKind::Unlinkat,
+    ] {
+        assert_eq!(one(&events, kind).ret, 0, "{kind:?}");
+    }
+    let chown = |kind| match &one(&events, kind).payload {
+        Payload::Chown { path, uid, gid } => (path.clone(), *uid, *gid),
+        other => panic!("{kind:?}: {other:?}"),
+    };
+    assert_eq!(chown(EventKind::Chown), (file_path, 1234, 5678));
+    assert_eq!(chown(EventKind::Fchownat), (sub_path, 42, 43));
+}
+
+#[test]
+fn renames_links_and_symlinks_report_both_paths() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[
+        EventKind::Rename,
+        EventKind::Renameat2,
+        EventKind::Link,
+        EventKind::Linkat,
+        EventKind::Symlink,
+        EventKind::Symlinkat,
+    ];
+    let mut sensor = start(KINDS);
+    let dir = tempfile::tempdir().unwrap();
+    let root = canonical(dir.path());
+    std::fs::write(dir.path().join("a"), "x").unwrap();
+    let dir_c = c(dir.path());
+    let names: Vec<CString> = ["a", "b", "c", "d", "e", "../outside-target", "s1", "s2"]
+        .iter()
+        .map(|name| CString::new(*name).unwrap())
+        .collect();
+    let child = in_child("pal-links", || {
+        assert_eq!(unsafe { libc::chdir(dir_c.as_ptr()) }, 0);
+        let dirfd = unsafe { libc::open(dir_c.as_ptr(), libc::O_DIRECTORY | libc::O_RDONLY) };
+        assert_eq!(sys(libc::SYS_rename, &[ptr(&names[0]), ptr(&names[1])]), 0);
+        assert_eq!(
+            sys(
+                libc::SYS_renameat2,
+                &[
+                    dirfd as _,
+                    ptr(&names[1]),
+                    dirfd as _,
+                    ptr(&names[2]),
+                    libc::RENAME_NOREPLACE as _
+                ]
+            ),
+            0
+        );
+        assert_eq!(sys(libc::SYS_link, &[ptr(&names[2]), ptr(&names[3])]), 0);
+        // The target exists: EEXIST.
+        assert_eq!(
+            sys(
+                libc::SYS_linkat,
+                &[dirfd as _, ptr(&names[2]), dirfd as _, ptr(&names[3]), 0]
+            ),
+            -i64::from(libc::EEXIST)
+        );
+        assert_eq!(sys(libc::SYS_symlink, &[ptr(&names[5]), ptr(&names[6])]), 0);
+        assert_eq!(
+            sys(
+                libc::SYS_symlinkat,
+                &[ptr(&names[5]), dirfd as _, ptr(&names[7])]
+            ),
+            0
+        );
+    });
+    let events = collect_from(&mut sensor, child, has_kinds(KINDS));
+    for event in &events {
+        assert_child_process(event, child, "pal-links");
+    }
+    let link = |kind| {
+        let event = one(&events, kind);
+        match &event.payload {
+            Payload::Link { source, target } => (source.clone(), target.clone(), event.ret),
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    };
+    let at = |name: &str| format!("{root}/{name}");
+    assert_eq!(link(EventKind::Rename), (at("a"), at("b"), 0));
+    assert_eq!(link(EventKind::Renameat2), (at("b"), at("c"), 0));
+    assert_eq!(link(EventKind::Link), (at("c"), at("d"), 0));
+    assert_eq!(
+        link(EventKind::Linkat),
+        (at("c"), at("d"), -i64::from(libc::EEXIST))
+    );
+    // A symlink's target is reported as written, the link itself resolved.
+    assert_eq!(
+        link(EventKind::Symlink),
+        ("../outside-target".into(), at("s1"), 0)
+    );
+    assert_eq!(
+        link(EventKind::Symlinkat),
+        ("../outside-target".into(), at("s2"), 0)
+    );
+}
+
+/// The socket of a network event.
+fn socket_of(event: &Event) -> (&palisade_event::Fd, &palisade_event::Socket) {
+    match &event.payload {
+        Payload::Network { fd } => (fd, fd.socket.as_ref().expect("a socket")),
+        other => panic!("{:?}: {other:?}", event.kind),
+    }
+}
+
+#[test]
+fn inet_sockets_report_bind_listen_connect_accept_and_sendto_with_addresses() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[
+        EventKind::Bind,
+        EventKind::Listen,
+        EventKind::Connect,
+        EventKind::Accept,
+        EventKind::Sendto,
+    ];
+    let mut sensor = start(KINDS);
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    let child = in_child("pal-inet", move || {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let client_port = client.local_addr().unwrap().port();
+        // SAFETY: plain accept on a listening socket; null address pointers are allowed.
+        let accepted = unsafe {
+            libc::accept(
+                listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        assert!(accepted >= 0);
+        let udp = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let udp_port = udp.local_addr().unwrap().port();
+        let peer = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let peer_port = peer.local_addr().unwrap().port();
+        assert_eq!(udp.send_to(b"ping", ("::1", peer_port)).unwrap(), 4);
+        let mut report = &write_end;
+        writeln!(report, "{port} {client_port} {udp_port} {peer_port}").unwrap();
+    });
+    let ports: Vec<u16> = std::io::read_to_string(read_end)
+        .unwrap()
+        .split_whitespace()
+        .map(|port| port.parse().unwrap())
+        .collect();
+    let [port, client_port, udp_port, peer_port] = ports[..] else {
+        panic!("{ports:?}")
+    };
+    let events = collect_from(&mut sensor, child, |events| {
+        has_kinds(KINDS)(events) && events.iter().filter(|e| e.kind == EventKind::Bind).count() >= 3
+    });
+    for event in &events {
+        assert_child_process(event, child, "pal-inet");
+        if event.kind != EventKind::Sendto && event.kind != EventKind::Accept {
+            assert_eq!(event.ret, 0, "{event:?}");
+        }
+    }
+    let loopback4: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let loopback6: std::net::IpAddr = "::1".parse().unwrap();
+    let binds: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Bind)
+        .collect();
+    let (fd, socket) = socket_of(binds[0]);
+    assert_eq!((fd.kind, socket.protocol), (FdKind::Ipv4, Protocol::Tcp));
+    // bind's address is the one asked for (port 0: any free port).
+    assert_eq!((socket.local_addr, socket.local_port), (Some(loopback4), 0));
+    let (fd, socket) = socket_of(binds[1]);
+    assert_eq!((fd.kind, socket.protocol), (FdKind::Ipv6, Protocol::Udp));
+    assert_eq!(socket.local_addr, Some(loopback6));
+
+    let (_, socket) = socket_of(one(&events, EventKind::Listen));
+    assert_eq!(
+        (socket.local_addr, socket.local_port),
+        (Some(loopback4), port)
+    );
+
+    let (fd, socket) = socket_of(one(&events, EventKind::Connect));
+    assert_eq!(fd.kind, FdKind::Ipv4);
+    assert_eq!(
+        (socket.remote_addr, socket.remote_port),
+        (Some(loopback4), port)
+    );
+    assert_eq!(
+        (socket.local_addr, socket.local_port),
+        (Some(loopback4), client_port)
+    );
+    assert_eq!(
+        fd.name,
+        format!("127.0.0.1:{client_port}->127.0.0.1:{port}")
+    );
+
+    let accept = one(&events, EventKind::Accept);
+    let (fd, socket) = socket_of(accept);
+    assert_eq!(accept.ret, fd.num);
+    assert!(fd.num >= 3);
+    assert_eq!(
+        (socket.local_addr, socket.local_port),
+        (Some(loopback4), port)
+    );
+    assert_eq!(
+        (socket.remote_addr, socket.remote_port),
+        (Some(loopback4), client_port)
+    );
+
+    let send = one(&events, EventKind::Sendto);
+    assert_eq!(send.ret, 4, "bytes sent");
+    let (fd, socket) = socket_of(send);
+    assert_eq!((fd.kind, socket.protocol), (FdKind::Ipv6, Protocol::Udp));
+    assert_eq!(
+        (socket.local_addr, socket.local_port),
+        (Some(loopback6), udp_port)
+    );
+    assert_eq!(
+        (socket.remote_addr, socket.remote_port),
+        (Some(loopback6), peer_port)
+    );
+}
+
+#[test]
+fn unix_sockets_report_their_paths() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[
+        EventKind::Bind,
+        EventKind::Listen,
+        EventKind::Connect,
+        EventKind::Accept4,
+        EventKind::Sendto,
+    ];
+    let mut sensor = start(KINDS);
+    let dir = tempfile::tempdir().unwrap();
+    let stream_path = dir.path().join("stream.sock");
+    let dgram_path = dir.path().join("dgram.sock");
+    let (stream, dgram) = (stream_path.clone(), dgram_path.clone());
+    let child = in_child("pal-unix", move || {
+        use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+        let listener = UnixListener::bind(&stream).unwrap();
+        let _client = UnixStream::connect(&stream).unwrap();
+        let _accepted = listener.accept().unwrap();
+        let receiver = UnixDatagram::bind(&dgram).unwrap();
+        let sender = UnixDatagram::unbound().unwrap();
+        assert_eq!(sender.send_to(b"hello", &dgram).unwrap(), 5);
+        drop(receiver);
+    });
+    let events = collect_from(&mut sensor, child, |events| {
+        has_kinds(KINDS)(events) && events.iter().filter(|e| e.kind == EventKind::Bind).count() >= 2
+    });
+    let stream_text = stream_path.to_str().unwrap();
+    let dgram_text = dgram_path.to_str().unwrap();
+    for event in &events {
+        assert_child_process(event, child, "pal-unix");
+        let (fd, socket) = socket_of(event);
+        assert_eq!(fd.kind, FdKind::Unix, "{event:?}");
+        assert!(socket.local_addr.is_none() && socket.remote_addr.is_none());
+    }
+    let path_and_ret = |event: &Event| (socket_of(event).1.unix_path.clone(), event.ret);
+    let binds: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Bind)
+        .collect();
+    assert_eq!(path_and_ret(binds[0]), (stream_text.to_owned(), 0));
+    assert_eq!(path_and_ret(binds[1]), (dgram_text.to_owned(), 0));
+    assert_eq!(one(&events, EventKind::Listen).ret, 0);
+    assert_eq!(
+        path_and_ret(one(&events, EventKind::Connect)),
+        (stream_text.to_owned(), 0)
+    );
+    let accept = one(&events, EventKind::Accept4);
+    assert!(accept.ret >= 3, "{accept:?}");
+    assert_eq!(socket_of(accept).0.num, accept.ret);
+    assert_eq!(
+        path_and_ret(one(&events, EventKind::Sendto)),
+        (dgram_text.to_owned(), 5)
+    );
+}
+
+#[test]
+fn dup_of_a_socket_onto_stdin_stdout_stderr_names_the_peer() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Dup2, EventKind::Dup3]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let child = in_child("pal-revshell", move || {
+        use std::os::fd::AsRawFd;
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let fd = stream.as_raw_fd() as libc::c_long;
+        // What a reverse shell does before exec'ing a shell.
+        assert_eq!(sys(libc::SYS_dup2, &[fd, 0]), 0);
+        assert_eq!(sys(libc::SYS_dup3, &[fd, 1, 0]), 1);
+        assert_eq!(sys(libc::SYS_dup2, &[fd, 2]), 2);
+    });
+    let events = collect_from(&mut sensor, child, |events| events.len() >= 3);
+    assert_eq!(events.len(), 3, "{events:#?}");
+    for (event, (kind, new)) in events.iter().zip([
+        (EventKind::Dup2, 0),
+        (EventKind::Dup3, 1),
+        (EventKind::Dup2, 2),
+    ]) {
+        assert_child_process(event, child, "pal-revshell");
+        assert_eq!(event.kind, kind);
+        assert_eq!(event.ret, new);
+        let Payload::Dup { fd, new_fd } = &event.payload else {
+            panic!("{event:?}")
+        };
+        assert_eq!(*new_fd, new);
+        assert_eq!(fd.kind, FdKind::Ipv4);
+        let socket = fd.socket.as_ref().unwrap();
+        assert_eq!(socket.protocol, Protocol::Tcp);
+        assert_eq!(socket.remote_port, port);
+        assert_eq!(socket.remote_addr, Some("127.0.0.1".parse().unwrap()));
+        assert!(socket.connected);
+    }
+}
+
+#[test]
+fn ptrace_attach_reports_request_and_target() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Ptrace]);
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    let child = in_child("pal-ptrace", move || {
+        use std::io::Write;
+        // SAFETY: the grandchild only pauses until it is killed.
+        let target = unsafe { libc::fork() };
+        if target == 0 {
+            loop {
+                unsafe { libc::pause() };
+            }
+        }
+        let attach = sys(
+            libc::SYS_ptrace,
+            &[libc::PTRACE_ATTACH as _, target as _, 0, 0],
+        );
+        assert_eq!(attach, 0);
+        let stopped = common::wait(target);
+        assert!(libc::WIFSTOPPED(stopped));
+        assert_eq!(
+            sys(
+                libc::SYS_ptrace,
+                &[libc::PTRACE_DETACH as _, target as _, 0, 0]
+            ),
+            0
+        );
+        unsafe { libc::kill(target, libc::SIGKILL) };
+        common::wait(target);
+        writeln!(&write_end, "{target}").unwrap();
+    });
+    let target: u32 = std::io::read_to_string(read_end)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let events = collect_from(&mut sensor, child, |events| events.len() >= 2);
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for (event, request) in events
+        .iter()
+        .zip([libc::PTRACE_ATTACH, libc::PTRACE_DETACH])
+    {
+        assert_child_process(event, child, "pal-ptrace");
+        assert_eq!(event.ret, 0);
+        assert_eq!(
+            event.payload,
+            Payload::Ptrace {
+                request: request as u64,
+                target_pid: target
+            }
+        );
+    }
+}
+
+#[test]
+fn mount_umount_and_unshare_in_a_private_mount_namespace() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[EventKind::Unshare, EventKind::Mount, EventKind::Umount2];
+    let mut sensor = start(KINDS);
+    let dir = tempfile::tempdir().unwrap();
+    let target = c(dir.path());
+    let (source, fstype, options) = (
+        CString::new("palisade-test").unwrap(),
+        CString::new("tmpfs").unwrap(),
+        CString::new("size=1m").unwrap(),
+    );
+    let root = CString::new("/").unwrap();
+    // Everything happens in the child's own mount namespace, which ends with it: the
+    // host's mounts are never touched.
+    let child = in_child("pal-mount", || {
+        assert_eq!(sys(libc::SYS_unshare, &[libc::CLONE_NEWNS as _]), 0);
+        let private = (libc::MS_REC | libc::MS_PRIVATE) as libc::c_long;
+        assert_eq!(sys(libc::SYS_mount, &[0, ptr(&root), 0, private, 0]), 0);
+        assert_eq!(
+            sys(
+                libc::SYS_mount,
+                &[
+                    ptr(&source),
+                    ptr(&target),
+                    ptr(&fstype),
+                    libc::MS_NOSUID as _,
+                    ptr(&options)
+                ]
+            ),
+            0
+        );
+        assert_eq!(
+            sys(libc::SYS_umount2, &[ptr(&target), libc::MNT_DETACH as _]),
+            0
+        );
+    });
+    let events = collect_from(&mut sensor, child, |events| {
+        has_kinds(KINDS)(events)
+            && events.iter().filter(|e| e.kind == EventKind::Mount).count() >= 2
+    });
+    for event in &events {
+        assert_child_process(event, child, "pal-mount");
+        assert_eq!(event.ret, 0, "{event:?}");
+    }
+    assert_eq!(
+        one(&events, EventKind::Unshare).payload,
+        Payload::Namespace {
+            path: String::new(),
+            flags: libc::CLONE_NEWNS as u64
+        }
+    );
+    let mounts: Vec<&Payload> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Mount)
+        .map(|e| &e.payload)
+        .collect();
+    assert_eq!(
+        *mounts[1],
+        Payload::Mount {
+            source: "palisade-test".into(),
+            target: canonical(dir.path()),
+            fstype: "tmpfs".into(),
+            flags: libc::MS_NOSUID,
+        }
+    );
+    assert!(
+        matches!(mounts[0], Payload::Mount { target, flags, .. } if target == "/" && *flags == (libc::MS_REC | libc::MS_PRIVATE)),
+        "{:?}",
+        mounts[0]
+    );
+    assert_eq!(
+        one(&events, EventKind::Umount2).payload,
+        Payload::Path {
+            path: canonical(dir.path()),
+            mode: 0,
+            flags: libc::MNT_DETACH as u32
+        }
+    );
+}
+
+#[test]
+fn setns_back_into_the_host_uts_namespace_names_the_namespace_file() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Unshare, EventKind::Setns]);
+    let host_uts = CString::new("/proc/self/ns/uts").unwrap();
+    let child = in_child("pal-setns", || {
+        let host = unsafe { libc::open(host_uts.as_ptr(), libc::O_RDONLY) };
+        assert!(host >= 0);
+        assert_eq!(sys(libc::SYS_unshare, &[libc::CLONE_NEWUTS as _]), 0);
+        assert_eq!(
+            sys(libc::SYS_setns, &[host as _, libc::CLONE_NEWUTS as _]),
+            0
+        );
+        // A wrong namespace type is refused.
+        assert_eq!(
+            sys(libc::SYS_setns, &[host as _, libc::CLONE_NEWNET as _]),
+            -i64::from(libc::EINVAL)
+        );
+    });
+    let events = collect_from(&mut sensor, child, |events| events.len() >= 3);
+    assert_eq!(events.len(), 3, "{events:#?}");
+    for event in &events {
+        assert_child_process(event, child, "pal-setns");
+    }
+    assert_eq!(events[0].kind, EventKind::Unshare);
+    assert_eq!(
+        events[0].payload,
+        Payload::Namespace {
+            path: String::new(),
+            flags: libc::CLONE_NEWUTS as u64
+        }
+    );
+    let uts_link = std::fs::read_link("/proc/self/ns/uts").unwrap();
+    for (event, flags, ret) in [
+        (&events[1], libc::CLONE_NEWUTS, 0),
+        (&events[2], libc::CLONE_NEWNET, -i64::from(libc::EINVAL)),
+    ] {
+        assert_eq!(event.kind, EventKind::Setns);
+        assert_eq!(event.ret, ret);
+        let Payload::Namespace { path, flags: got } = &event.payload else {
+            panic!("{event:?}")
+        };
+        assert_eq!(*got, flags as u64);
+        // The namespace file's name, e.g. `uts:[4026531838]`.
+        assert!(
+            path.ends_with(uts_link.to_str().unwrap()),
+            "{path} names {uts_link:?}"
+        );
+    }
+}
+
+#[test]
+fn capset_setgid_and_setuid_report_the_new_ids_and_sets() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[
+        EventKind::Capset,
+        EventKind::Setgid,
+        EventKind::Setuid,
+        EventKind::Setresuid,
+    ];
+    let mut sensor = start(KINDS);
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    let child = in_child("pal-setid", move || {
+        use std::io::Write;
+        let mut header = [0x2008_0522u32, 0]; // _LINUX_CAPABILITY_VERSION_3, this process
+        let mut data = [0u32; 6]; // two {effective, permitted, inheritable}
+        assert_eq!(
+            sys(
+                libc::SYS_capget,
+                &[header.as_mut_ptr() as _, data.as_mut_ptr() as _]
+            ),
+            0
+        );
+        // Drop CAP_NET_RAW (13) from the effective set only.
+        data[0] &= !(1 << 13);
+        assert_eq!(
+            sys(
+                libc::SYS_capset,
+                &[header.as_mut_ptr() as _, data.as_ptr() as _]
+            ),
+            0
+        );
+        writeln!(
+            &write_end,
+            "{} {}",
+            data[0] as u64 | (data[3] as u64) << 32,
+            data[1] as u64 | (data[4] as u64) << 32
+        )
+        .unwrap();
+        assert_eq!(sys(libc::SYS_setgid, &[65534]), 0);
+        assert_eq!(sys(libc::SYS_setuid, &[65534]), 0);
+        assert_eq!(sys(libc::SYS_setresuid, &[-1, 65534, -1]), 0);
+        // No longer root: going back is refused.
+        assert_eq!(sys(libc::SYS_setuid, &[0]), -i64::from(libc::EPERM));
+    });
+    let sets: Vec<u64> = std::io::read_to_string(read_end)
+        .unwrap()
+        .split_whitespace()
+        .map(|set| set.parse().unwrap())
+        .collect();
+    let events = collect_from(&mut sensor, child, |events| events.len() >= 5);
+    assert_eq!(events.len(), 5, "{events:#?}");
+    let summary: Vec<(EventKind, i64, Payload, u32)> = events
+        .iter()
+        .map(|e| (e.kind, e.ret, e.payload.clone(), e.process.uid))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                EventKind::Capset,
+                0,
+                Payload::Capset {
+                    effective: sets[0],
+                    permitted: sets[1]
+                },
+                0
+            ),
+            (EventKind::Setgid, 0, Payload::SetId { id: 65534 }, 0),
+            // The event carries the credentials after the call.
+            (EventKind::Setuid, 0, Payload::SetId { id: 65534 }, 65534),
+            (EventKind::Setresuid, 0, Payload::SetId { id: 65534 }, 65534),
+            (
+                EventKind::Setuid,
+                -i64::from(libc::EPERM),
+                Payload::SetId { id: 0 },
+                65534
+            ),
+        ]
+    );
+    assert_eq!(sets[0] & (1 << 13), 0);
+    assert_ne!(sets[1] & (1 << 13), 0);
+    assert_eq!(events[1].process.gid, 65534);
+    for event in &events {
+        assert_eq!(event.process.pid, child);
+        assert_eq!(event.process.name, "pal-setid");
+        assert_eq!(event.process.ppid, std::process::id());
+    }
+}
+
+#[test]
+fn memfd_create_bpf_and_chroot_report_their_arguments() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[EventKind::MemfdCreate, EventKind::Bpf, EventKind::Chroot];
+    let mut sensor = start(KINDS);
+    let dir = tempfile::tempdir().unwrap();
+    let new_root = c(dir.path());
+    let missing = c(&dir.path().join("missing"));
+    let name = CString::new("palisade-payload").unwrap();
+    let child = in_child("pal-priv", || {
+        let memfd = sys(
+            libc::SYS_memfd_create,
+            &[ptr(&name), libc::MFD_CLOEXEC as _],
+        );
+        assert!(memfd >= 3, "{memfd}");
+        // BPF_MAP_CREATE of a one-entry array, closed again.
+        let mut attr = [0u32; 32];
+        attr[0] = 2; // BPF_MAP_TYPE_ARRAY
+        attr[1] = 4; // key size
+        attr[2] = 8; // value size
+        attr[3] = 1; // max entries
+        let map = sys(libc::SYS_bpf, &[0, attr.as_ptr() as _, 128]);
+        assert!(map >= 3, "{map}");
+        unsafe { libc::close(map as i32) };
+        assert_eq!(
+            sys(libc::SYS_chroot, &[ptr(&missing)]),
+            -i64::from(libc::ENOENT)
+        );
+        assert_eq!(sys(libc::SYS_chroot, &[ptr(&new_root)]), 0);
+    });
+    let events = collect_from(&mut sensor, child, |events| events.len() >= 4);
+    assert_eq!(events.len(), 4, "{events:#?}");
+    for event in &events {
+        assert_child_process(event, child, "pal-priv");
+    }
+    assert_eq!(events[0].kind, EventKind::MemfdCreate);
+    assert!(events[0].ret >= 3);
+    assert_eq!(
+        events[0].payload,
+        Payload::Memfd {
+            name: "palisade-payload".into(),
+            flags: libc::MFD_CLOEXEC
+        }
+    );
+    assert_eq!(events[1].kind, EventKind::Bpf);
+    assert!(events[1].ret >= 3);
+    assert_eq!(events[1].payload, Payload::Bpf { cmd: 0 });
+    let chroot = |event: &Event| (event.kind, event.ret, event.payload.clone());
+    let path = |path: String| Payload::Path {
+        path,
+        mode: 0,
+        flags: 0,
+    };
+    assert_eq!(
+        chroot(&events[2]),
+        (
+            EventKind::Chroot,
+            -i64::from(libc::ENOENT),
+            path(format!("{}/missing", canonical(dir.path())))
+        )
+    );
+    assert_eq!(
+        chroot(&events[3]),
+        (EventKind::Chroot, 0, path(canonical(dir.path())))
+    );
+}
+
+#[test]
+fn module_calls_report_their_error_returns_without_loading_anything() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[
+        EventKind::InitModule,
+        EventKind::FinitModule,
+        EventKind::DeleteModule,
+    ];
+    let mut sensor = start(KINDS);
+    let kinds = &sensor.status().kinds;
+    assert!(KINDS.iter().all(|kind| kinds.contains(kind)), "{kinds:?}");
+    let params = CString::new("palisade=1").unwrap();
+    let name = CString::new("palisade_no_such_module").unwrap();
+    let not_a_module = CString::new("/etc/hostname").unwrap();
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    let child = in_child("pal-modules", move || {
+        use std::io::Write;
+        // None of these can load anything: a 4-byte "image", a bad fd, a text file, and the
+        // removal of a module that does not exist.
+        let image = *b"\x7fELF";
+        let init = sys(
+            libc::SYS_init_module,
+            &[image.as_ptr() as _, 4, ptr(&params)],
+        );
+        let bad_fd = sys(libc::SYS_finit_module, &[-1, ptr(&params), 0]);
+        let text = unsafe { libc::open(not_a_module.as_ptr(), libc::O_RDONLY) };
+        let from_text = sys(libc::SYS_finit_module, &[text as _, ptr(&params), 0]);
+        let delete = sys(
+            libc::SYS_delete_module,
+            &[ptr(&name), libc::O_NONBLOCK as _],
+        );
+        for ret in [init, bad_fd, from_text, delete] {
+            assert!(ret < 0, "nothing may load: {ret}");
+        }
+        writeln!(&write_end, "{init} {bad_fd} {from_text} {delete}").unwrap();
+    });
+    let rets: Vec<i64> = std::io::read_to_string(read_end)
+        .unwrap()
+        .split_whitespace()
+        .map(|ret| ret.parse().unwrap())
+        .collect();
+    let events = collect_from(&mut sensor, child, |events| events.len() >= 4);
+    assert_eq!(events.len(), 4, "{events:#?}");
+    for event in &events {
+        assert_child_process(event, child, "pal-modules");
+    }
+    let summary: Vec<(EventKind, i64, Payload)> = events
+        .iter()
+        .map(|e| (e.kind, e.ret, e.payload.clone()))
+        .collect();
+    let module = |name: &str| Payload::Module { name: name.into() };
+    assert_eq!(
+        summary,
+        [
+            (EventKind::InitModule, rets[0], module("palisade=1")),
+            (EventKind::FinitModule, rets[1], module("")),
+            (EventKind::FinitModule, rets[2], module("/etc/hostname")),
+            (
+                EventKind::DeleteModule,
+                rets[3],
+                module("palisade_no_such_module")
+            ),
+        ]
+    );
+}
