@@ -9,6 +9,9 @@
 //! (`policyTypes`, `protocol: TCP`). An [`Engine`] indexes a state and decides [`Flow`]s;
 //! the [`Verdict`] says, per direction, which tier, policy and rule decided, and
 //! [`Engine::explain`] turns that into names. [`matrix`] evaluates every pod pair.
+//! [`ObservedFlow`]s (the agent's flow records) feed [`learn`], which proposes Palisade rules
+//! and NetworkPolicies allowing exactly the traffic seen, and [`simulate`], which replays
+//! them against a draft policy.
 //!
 //! # Evaluation order
 //!
@@ -78,11 +81,15 @@ mod error;
 mod explain;
 mod firewall;
 mod flow;
+mod flows;
 mod inventory;
+mod learn;
 mod matrix;
 mod net;
+mod owned;
 mod policy;
 mod selector;
+mod simulate;
 mod state;
 mod verdict;
 
@@ -94,13 +101,17 @@ pub use crate::firewall::{
     WorkloadMatch,
 };
 pub use crate::flow::{Endpoint, Flow, PodId, Workload};
+pub use crate::flows::{FlowEnd, MAX_FLOW_RECORDS, ObservedFlow, read_flows};
 pub use crate::inventory::{ContainerPort, Namespace, Node, Pod};
+pub use crate::learn::{Learned, learn};
 pub use crate::matrix::{Matrix, Probe, matrix};
 pub use crate::net::{CidrError, IpNet};
+pub use crate::owned::OwnedEngine;
 pub use crate::policy::{
     Action, Direction, IpBlock, NamespaceMatch, Peer, Policy, PolicyKind, PortMatch, PortSet,
     Protocol, Rule, Subject, Tier,
 };
 pub use crate::selector::{Labels, Operator, Requirement, Selector};
+pub use crate::simulate::{Change, Simulation, simulate};
 pub use crate::state::State;
 pub use crate::verdict::{Decision, DirectionVerdict, FirewallRuleId, PolicyId, RuleRef, Verdict};
