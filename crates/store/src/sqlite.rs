@@ -790,17 +790,15 @@ impl Store for SqliteStore {
     }
 
     async fn count_by_severity(&self, kind: FindingKind, query: &FindingQuery) -> Result<[u64; 5]> {
+        if let Some(counts) = self.counted_by_severity(kind, query).await? {
+            return Ok(counts);
+        }
         let mut builder =
             QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
         push_finding_filters(&mut builder, kind, query);
         builder.push(" GROUP BY severity");
         let mut counts = [0; 5];
-        for row in builder.build().fetch_all(&self.reader).await? {
-            let severity = Severity::from_rank(row.try_get("severity")?)
-                .ok_or_else(|| corrupt("findings", "severity", "out of range"))?;
-            counts[severity.rank() as usize] =
-                u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-        }
+        console::add_by_severity(&mut counts, &builder.build().fetch_all(&self.reader).await?)?;
         Ok(counts)
     }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     SqliteStore, corrupt, from_json, insert_audit, into_page, parse_uuid, push_finding_filters,
-    to_json,
+    push_in, to_json,
 };
 use crate::{
     Cursor, FindingGroup, FindingQuery, Page, Result, StoreError, TimeBuckets, query::page_size,
@@ -20,6 +20,66 @@ use crate::{
 /// serialised by serde_json without whitespace and always carries the field, so a text match
 /// is exact and stays portable SQL (no JSON functions, which differ between databases).
 const FIX_KNOWN_PATTERN: &str = "%\"fixed_versions\":[\"%";
+
+/// The granularity of `finding_counts` (migration 0011): first and last sightings by hour.
+const HOUR_MS: i64 = 3_600_000;
+
+/// Whether `finding_counts` answers `query` exactly. The counters hold cluster, status,
+/// severity, category, namespace and the hours of first and last sighting; asset, rule, text,
+/// first-seen bound and demo filters need the findings. Times before 1970 would fall into
+/// hours that SQLite's integer division rounds toward zero, so they need the findings too.
+fn counters_answer(query: &FindingQuery) -> bool {
+    query.asset_id.is_none()
+        && query.rule.is_none()
+        && query.text.is_none()
+        && query.until.is_none()
+        && query.demo.is_none()
+        // '' stands for "no namespace" in the counters.
+        && query.namespace.as_deref() != Some("")
+        && query.since.is_none_or(|since| since.millis() >= 0)
+}
+
+/// The WHERE clause on `finding_counts` for the filters [`counters_answer`] accepts, except
+/// the time range, which each aggregate applies in its own way.
+fn push_counter_filters(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+) {
+    builder.push(" WHERE kind = ").push_bind(kind.as_str());
+    if let Some(cluster) = &query.cluster {
+        builder.push(" AND cluster = ").push_bind(cluster);
+    }
+    push_in(
+        builder,
+        "status",
+        query.statuses.iter().map(|status| status.as_str()),
+    );
+    if !query.severities.is_empty() {
+        builder.push(" AND severity IN (");
+        let mut separated = builder.separated(", ");
+        for severity in &query.severities {
+            separated.push_bind(severity.rank());
+        }
+        builder.push(")");
+    }
+    if let Some(category) = &query.category {
+        builder.push(" AND category = ").push_bind(category);
+    }
+    if let Some(namespace) = &query.namespace {
+        builder.push(" AND namespace = ").push_bind(namespace);
+    }
+}
+
+/// Adds rows of (severity, n) to `counts`, indexed by severity rank.
+pub(super) fn add_by_severity(counts: &mut [u64; 5], rows: &[SqliteRow]) -> Result<()> {
+    for row in rows {
+        let severity = Severity::from_rank(row.try_get("severity")?)
+            .ok_or_else(|| corrupt("findings", "severity", "out of range"))?;
+        counts[severity.rank() as usize] += u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+    }
+    Ok(())
+}
 
 impl SqliteStore {
     pub(super) async fn groups(
@@ -67,6 +127,48 @@ impl SqliteStore {
         }))
     }
 
+    /// Counts by severity from `finding_counts`, or `None` when the query filters on
+    /// something the counters do not hold (the caller then counts the findings).
+    pub(super) async fn counted_by_severity(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Result<Option<[u64; 5]>> {
+        if !counters_answer(query) {
+            return Ok(None);
+        }
+        // One read transaction: the counters and the partial hour below see the same snapshot.
+        let mut transaction = self.reader.begin().await?;
+        let mut builder =
+            QueryBuilder::<Sqlite>::new("SELECT severity, SUM(n) AS n FROM finding_counts");
+        push_counter_filters(&mut builder, kind, query);
+        let mut counts = [0; 5];
+        if let Some(since) = query.since {
+            // Hours after the one holding `since` come from the counters; that hour itself,
+            // only partly inside the range, from the findings (an indexed range on last_seen).
+            let next_hour = since.millis() / HOUR_MS + 1;
+            builder.push(" AND last_hour >= ").push_bind(next_hour);
+            let mut partial =
+                QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
+            push_finding_filters(&mut partial, kind, query);
+            partial
+                .push(" AND last_seen < ")
+                .push_bind(next_hour * HOUR_MS)
+                .push(" GROUP BY severity");
+            add_by_severity(
+                &mut counts,
+                &partial.build().fetch_all(&mut *transaction).await?,
+            )?;
+        }
+        builder.push(" GROUP BY severity");
+        add_by_severity(
+            &mut counts,
+            &builder.build().fetch_all(&mut *transaction).await?,
+        )?;
+        transaction.commit().await?;
+        Ok(Some(counts))
+    }
+
     pub(super) async fn over_time(
         &self,
         kind: FindingKind,
@@ -77,21 +179,42 @@ impl SqliteStore {
         let count = buckets.buckets.clamp(1, 366);
         let start = buckets.start.millis();
         let end = start.saturating_add(width.saturating_mul(i64::from(count)));
-        let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_seen - ");
-        builder
-            .push_bind(start)
-            .push(") / ")
-            .push_bind(width)
-            .push(" AS bucket, COUNT(*) AS n FROM findings");
-        let mut unpaged = query.clone();
-        unpaged.cursor = None;
-        push_finding_filters(&mut builder, kind, &unpaged);
-        builder
-            .push(" AND first_seen >= ")
-            .push_bind(start)
-            .push(" AND first_seen < ")
-            .push_bind(end)
-            .push(" GROUP BY bucket");
+        // A finding's last sighting is never before its first, so a `since` at or before the
+        // first interval excludes nothing the intervals hold.
+        let whole_hours = start >= HOUR_MS && start % HOUR_MS == 0 && width % HOUR_MS == 0;
+        let since_implied = query.since.is_none_or(|since| since.millis() <= start);
+        let mut builder = if counters_answer(query) && whole_hours && since_implied {
+            let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_hour - ");
+            builder
+                .push_bind(start / HOUR_MS)
+                .push(") / ")
+                .push_bind(width / HOUR_MS)
+                .push(" AS bucket, SUM(n) AS n FROM finding_counts");
+            push_counter_filters(&mut builder, kind, query);
+            builder
+                .push(" AND first_hour >= ")
+                .push_bind(start / HOUR_MS)
+                .push(" AND first_hour < ")
+                .push_bind(end / HOUR_MS);
+            builder
+        } else {
+            let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_seen - ");
+            builder
+                .push_bind(start)
+                .push(") / ")
+                .push_bind(width)
+                .push(" AS bucket, COUNT(*) AS n FROM findings");
+            let mut unpaged = query.clone();
+            unpaged.cursor = None;
+            push_finding_filters(&mut builder, kind, &unpaged);
+            builder
+                .push(" AND first_seen >= ")
+                .push_bind(start)
+                .push(" AND first_seen < ")
+                .push_bind(end);
+            builder
+        };
+        builder.push(" GROUP BY bucket");
         let mut counts = vec![0; count as usize];
         for row in builder.build().fetch_all(&self.reader).await? {
             let bucket: i64 = row.try_get("bucket")?;
@@ -256,4 +379,436 @@ fn firewall_rule_from_row(row: &SqliteRow) -> Result<FirewallRule> {
         updated_at: Timestamp(row.try_get("updated_at")?),
         demo: row.try_get::<i64, _>("demo")? != 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The counters against a fresh count of the findings after every kind of change.
+
+    use palisade_model::{
+        AffectedAsset, AlertCategory, AlertDetails, BaselineCategory, BaselineDetails, Details,
+        Exception, FindingReport, MatchOperator, NewException, NewWhitelistRule, ProcessInfo, Role,
+        Status, VulnerabilityDetails, WhitelistRule, WhitelistScope,
+    };
+
+    use super::*;
+    use crate::{HandlingPolicy, Selection, Store};
+
+    const BASE: i64 = 1_700_000_000_000;
+
+    fn alert(cluster: &str, namespace: Option<&str>, exe: &str, at: i64) -> FindingReport {
+        FindingReport {
+            id: Uuid::new_v4(),
+            observed_at: Timestamp(at),
+            severity: Severity::ALL[(at / 7_000_000).rem_euclid(5) as usize],
+            rule: format!("Rule {}", exe.len() % 4),
+            title: format!("{exe} ran"),
+            asset: AffectedAsset {
+                cluster: cluster.into(),
+                namespace: namespace.map(Into::into),
+                pod: Some(format!("pod-{}", at % 3)),
+                ..Default::default()
+            },
+            details: Details::Alert(AlertDetails {
+                category: exe.ends_with("sh").then_some(AlertCategory::Intrusion),
+                process: ProcessInfo {
+                    exe: exe.into(),
+                    cmdline: exe.into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            demo: false,
+        }
+    }
+
+    fn vulnerability(cve: &str, image: &str, severity: Severity, at: i64) -> FindingReport {
+        FindingReport {
+            id: Uuid::new_v4(),
+            observed_at: Timestamp(at),
+            severity,
+            rule: cve.into(),
+            title: format!("{cve} in openssl"),
+            asset: AffectedAsset {
+                cluster: "prod".into(),
+                namespace: Some("shop".into()),
+                image: Some(image.into()),
+                ..Default::default()
+            },
+            details: Details::Vulnerability(VulnerabilityDetails {
+                package: "openssl".into(),
+                ecosystem: "Debian:12".into(),
+                ..Default::default()
+            }),
+            demo: false,
+        }
+    }
+
+    fn risk(namespace: &str, at: i64) -> FindingReport {
+        FindingReport {
+            id: Uuid::new_v4(),
+            observed_at: Timestamp(at),
+            severity: Severity::High,
+            rule: "privileged".into(),
+            title: "Privileged container".into(),
+            asset: AffectedAsset {
+                cluster: "prod".into(),
+                namespace: Some(namespace.into()),
+                workload: Some("Deployment/web".into()),
+                ..Default::default()
+            },
+            details: Details::BaselineRisk(BaselineDetails {
+                category: BaselineCategory::Workload,
+                description: String::new(),
+                remediation: String::new(),
+                evidence: Vec::new(),
+            }),
+            demo: false,
+        }
+    }
+
+    fn audit(action: &str) -> AuditEntry {
+        AuditEntry {
+            id: Uuid::now_v7(),
+            at: Timestamp::now(),
+            actor: "alice".into(),
+            role: Role::Operator,
+            action: action.into(),
+            target_kind: "finding".into(),
+            target_id: String::new(),
+            reason: "test".into(),
+            details: serde_json::json!({}),
+        }
+    }
+
+    type CounterRow = (String, String, String, i64, String, String, i64, i64, i64);
+
+    /// Every counter row equals a fresh GROUP BY of the findings, and no empty rows remain.
+    async fn assert_counters_exact(store: &SqliteStore, step: &str) {
+        let counters: Vec<CounterRow> = sqlx::query_as(
+            "SELECT kind, cluster, status, severity, category, namespace, first_hour, last_hour, n \
+             FROM finding_counts ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
+        )
+        .fetch_all(&store.reader)
+        .await
+        .unwrap();
+        let fresh: Vec<CounterRow> = sqlx::query_as(
+            "SELECT kind, cluster, status, severity, category, COALESCE(namespace, ''), \
+             first_seen / 3600000, last_seen / 3600000, COUNT(*) FROM findings \
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
+        )
+        .fetch_all(&store.reader)
+        .await
+        .unwrap();
+        assert!(!fresh.is_empty(), "{step}: the scenario stores findings");
+        assert_eq!(counters, fresh, "{step}: counters differ from the findings");
+    }
+
+    /// The answers the console gets (from the counters) equal those counted from the
+    /// findings, for every combination of the filters the counters serve.
+    async fn assert_answers_match(store: &SqliteStore, step: &str) {
+        let sinces = [
+            None,
+            Some(BASE - 3 * HOUR_MS),
+            Some(BASE + 5 * HOUR_MS),
+            Some(BASE + 7 * HOUR_MS + 1_234),
+        ];
+        let status_sets = [
+            vec![],
+            vec![Status::Open],
+            vec![Status::Ignored, Status::Handled],
+        ];
+        let mut combination = 0;
+        for kind in FindingKind::ALL {
+            for cluster in [None, Some("prod"), Some("staging")] {
+                for statuses in &status_sets {
+                    for namespace in [None, Some("shop"), Some("pay")] {
+                        for since in sinces {
+                            combination += 1;
+                            let query = FindingQuery {
+                                cluster: cluster.map(Into::into),
+                                statuses: statuses.clone(),
+                                namespace: namespace.map(Into::into),
+                                since: since.map(Timestamp),
+                                severities: if combination % 2 == 0 {
+                                    vec![Severity::High, Severity::Low]
+                                } else {
+                                    vec![]
+                                },
+                                ..Default::default()
+                            };
+                            assert_answer_matches(store, kind, &query, step).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One query: counters and chart from the counters equal those from the findings
+    /// (`demo: Some(false)` holds for every finding here and makes the store count them).
+    async fn assert_answer_matches(
+        store: &SqliteStore,
+        kind: FindingKind,
+        query: &FindingQuery,
+        step: &str,
+    ) {
+        assert!(counters_answer(query));
+        let from_findings = FindingQuery {
+            demo: Some(false),
+            ..query.clone()
+        };
+        assert_eq!(
+            store.count_by_severity(kind, query).await.unwrap(),
+            store.count_by_severity(kind, &from_findings).await.unwrap(),
+            "{step}: {kind:?} {query:?}"
+        );
+        // Hourly and six-hourly intervals, as the console's 24-hour and 7-day ranges draw.
+        for width in [HOUR_MS, 6 * HOUR_MS] {
+            let buckets = TimeBuckets {
+                start: Timestamp(BASE - BASE % width),
+                width_ms: width,
+                buckets: 30,
+            };
+            // A `since` after the first interval needs the findings on both sides.
+            let mut chart_query = query.clone();
+            chart_query.since = query.since.filter(|since| *since <= buckets.start);
+            let chart_fresh = FindingQuery {
+                demo: Some(false),
+                ..chart_query.clone()
+            };
+            assert_eq!(
+                store.over_time(kind, &chart_query, buckets).await.unwrap(),
+                store.over_time(kind, &chart_fresh, buckets).await.unwrap(),
+                "{step}: chart of {kind:?} {chart_query:?} by {width} ms"
+            );
+        }
+    }
+
+    async fn check(store: &SqliteStore, step: &str) {
+        assert_counters_exact(store, step).await;
+        assert_answers_match(store, step).await;
+    }
+
+    #[tokio::test]
+    async fn counters_equal_a_fresh_count_after_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("palisade.db"))
+            .await
+            .unwrap();
+        let policy = HandlingPolicy::default();
+
+        // Alerts over 20 hours in two clusters, with and without a namespace.
+        let mut reports = Vec::new();
+        for index in 0..120_i64 {
+            let cluster = if index % 4 == 0 { "staging" } else { "prod" };
+            let namespace = [Some("shop"), Some("pay"), None][(index % 3) as usize];
+            let exe = ["/bin/sh", "/usr/bin/bash", "/usr/bin/curl"][(index % 5 % 3) as usize];
+            reports.push(alert(cluster, namespace, exe, BASE + index * 10 * 60_000));
+        }
+        store.ingest(&reports, &policy).await.unwrap();
+        check(&store, "ingest").await;
+
+        // Repeats: later ones move last_seen into a new hour, an earlier one moves first_seen
+        // back, a more severe one raises the severity.
+        let mut repeats = Vec::new();
+        for report in reports.iter().take(30) {
+            let mut later = report.clone();
+            later.id = Uuid::new_v4();
+            later.observed_at = Timestamp(report.observed_at.millis() + 50 * 60_000);
+            later.severity = Severity::Critical;
+            let mut earlier = report.clone();
+            earlier.id = Uuid::new_v4();
+            earlier.observed_at = Timestamp(report.observed_at.millis() - 40 * 60_000);
+            repeats.extend([later, earlier]);
+        }
+        let outcome = store.ingest(&repeats, &policy).await.unwrap();
+        assert!(outcome.aggregated > 0, "{outcome:?}");
+        check(&store, "aggregation").await;
+
+        // Vulnerabilities (states take the latest report) and baseline risks.
+        let vulnerabilities: Vec<_> = (0..40_i64)
+            .map(|index| {
+                vulnerability(
+                    &format!("CVE-2024-{}", index % 7),
+                    &format!("app-{}", index % 5),
+                    Severity::ALL[(index % 5) as usize],
+                    BASE + index * 37 * 60_000,
+                )
+            })
+            .collect();
+        store.ingest(&vulnerabilities, &policy).await.unwrap();
+        store
+            .ingest(&[risk("shop", BASE), risk("pay", BASE + HOUR_MS)], &policy)
+            .await
+            .unwrap();
+        check(&store, "vulnerabilities and risks").await;
+
+        // Whitelist: closes the matching open alerts.
+        let new_rule = NewWhitelistRule {
+            kind: FindingKind::Alert,
+            field: "process.exe".into(),
+            operator: MatchOperator::Regex,
+            value: "bash$".into(),
+            scope: WhitelistScope::AllAssets,
+            reason: "admins debug with bash".into(),
+        };
+        let matcher = new_rule.compile().unwrap();
+        let rule = WhitelistRule {
+            id: Uuid::now_v7(),
+            rule: new_rule,
+            created_by: "alice".into(),
+            created_at: Timestamp::now(),
+            hits: 0,
+        };
+        let closed = store
+            .create_whitelist_rule(&rule, &matcher, &audit("whitelist.create"))
+            .await
+            .unwrap();
+        assert!(closed > 0);
+        check(&store, "whitelist").await;
+
+        // Ignore, undo, handle one.
+        let open = FindingQuery {
+            statuses: vec![Status::Open],
+            limit: 10,
+            ..Default::default()
+        };
+        let some: Vec<Uuid> = store
+            .list_findings(FindingKind::Alert, &open)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|finding| finding.id)
+            .collect();
+        let ignore = |ids: Vec<Uuid>, from: Status, to: Status| {
+            let store = store.clone();
+            async move {
+                store
+                    .set_status(
+                        FindingKind::Alert,
+                        &Selection::Ids(ids),
+                        &[from],
+                        to,
+                        &audit("status"),
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            ignore(some.clone(), Status::Open, Status::Ignored).await,
+            10
+        );
+        check(&store, "ignore").await;
+        assert_eq!(
+            ignore(some[..4].to_vec(), Status::Ignored, Status::Open).await,
+            4
+        );
+        check(&store, "undo ignore").await;
+        assert_eq!(
+            ignore(some[..1].to_vec(), Status::Open, Status::Handled).await,
+            1
+        );
+        check(&store, "handle").await;
+
+        // Bulk-handle similar alerts.
+        let similar = Selection::Similar {
+            rule: "Rule 1".into(),
+            asset_id: None,
+        };
+        let handled = store
+            .set_status(
+                FindingKind::Alert,
+                &similar,
+                &[Status::Open],
+                Status::Handled,
+                &audit("bulk"),
+            )
+            .await
+            .unwrap();
+        assert!(handled > 0);
+        check(&store, "bulk handle").await;
+
+        // An exception covers a risk; once expired, the risk reopens.
+        let exception = Exception {
+            id: Uuid::now_v7(),
+            exception: NewException {
+                check: "privileged".into(),
+                cluster: None,
+                namespace: Some("shop".into()),
+                name: None,
+                container: None,
+                asset_id: None,
+                labels: Default::default(),
+                reason: "CNI plugin".into(),
+                owner: "platform".into(),
+                expires_at: Some(Timestamp(Timestamp::now().millis() + 60_000)),
+            },
+            created_by: "admin".into(),
+            created_at: Timestamp::now(),
+        };
+        assert_eq!(
+            store
+                .create_exception(&exception, &audit("exception"))
+                .await
+                .unwrap(),
+            1
+        );
+        check(&store, "exception").await;
+        let later = Timestamp(Timestamp::now().millis() + 120_000);
+        assert_eq!(store.reopen_expired_exceptions(later).await.unwrap(), 1);
+        check(&store, "exception expired").await;
+
+        // New reports after handling: handled findings do not absorb them.
+        let again: Vec<_> = reports
+            .iter()
+            .take(20)
+            .map(|report| FindingReport {
+                id: Uuid::new_v4(),
+                observed_at: Timestamp(report.observed_at.millis() + 20 * 60_000),
+                ..report.clone()
+            })
+            .collect();
+        store.ingest(&again, &policy).await.unwrap();
+        check(&store, "ingest after handling").await;
+    }
+
+    #[test]
+    fn filters_the_counters_do_not_hold_need_the_findings() {
+        assert!(counters_answer(&FindingQuery::default()));
+        for query in [
+            FindingQuery {
+                text: Some("shell".into()),
+                ..Default::default()
+            },
+            FindingQuery {
+                asset_id: Some(Uuid::nil()),
+                ..Default::default()
+            },
+            FindingQuery {
+                rule: Some("Rule 1".into()),
+                ..Default::default()
+            },
+            FindingQuery {
+                until: Some(Timestamp(BASE)),
+                ..Default::default()
+            },
+            FindingQuery {
+                demo: Some(true),
+                ..Default::default()
+            },
+            FindingQuery {
+                namespace: Some(String::new()),
+                ..Default::default()
+            },
+            FindingQuery {
+                since: Some(Timestamp(-1)),
+                ..Default::default()
+            },
+        ] {
+            assert!(!counters_answer(&query), "{query:?}");
+        }
+    }
 }
