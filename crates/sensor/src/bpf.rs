@@ -16,6 +16,15 @@ static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sensor.bpf.o"))
 /// The scheduler probes, always attached: the process table needs every fork, exec and exit.
 const SCHED_PROGRAMS: [&str; 3] = ["sched_exec", "sched_fork", "sched_exit"];
 
+/// The programs that record the flags a caller passes to clone, clone3, fork and vfork, for
+/// the clone events (see sensor.bpf.c).
+const CLONE_FLAG_PROGRAMS: [&str; 4] = [
+    "enter_clone_flags",
+    "enter_clone3_flags",
+    "enter_fork_flags",
+    "enter_vfork_flags",
+];
+
 /// The system call tracepoint (`sys_enter_<name>` / `sys_exit_<name>`) reporting `kind`;
 /// `None` for kinds that a scheduler probe reports or that have no probe yet.
 pub(crate) fn syscall_probe(kind: EventKind) -> Option<&'static str> {
@@ -129,6 +138,9 @@ impl BpfProbes {
         ensure_tracefs()?;
         let mut wanted: BTreeSet<String> =
             SCHED_PROGRAMS.iter().map(|name| name.to_string()).collect();
+        if kinds.contains(&EventKind::Clone) {
+            wanted.extend(CLONE_FLAG_PROGRAMS.iter().map(|name| name.to_string()));
+        }
         let mut unavailable = Vec::new();
         for probe in kinds.iter().filter_map(|kind| syscall_probe(*kind)) {
             if tracepoint_exists(probe) {

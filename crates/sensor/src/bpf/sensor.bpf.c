@@ -146,7 +146,10 @@ static long walk_up(u32 index, struct path_walk *walk)
 	struct mount *mnt = walk->mnt;
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == mnt_root || dentry == parent) {
+	/* A pseudo file (a memfd) is its own root without being its mount's root: its name is
+	 * the whole path, "/memfd:NAME". */
+	int pseudo_root = dentry == parent && dentry != mnt_root;
+	if (!pseudo_root && (dentry == mnt_root || dentry == parent)) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 		if (mnt_parent == mnt || !mnt_parent)
 			return 1;
@@ -161,7 +164,7 @@ static long walk_up(u32 index, struct path_walk *walk)
 	walk->names[walk->depth & (PATH_DEPTH - 1)] = BPF_CORE_READ(dentry, d_name.name);
 	walk->depth++;
 	walk->dentry = parent;
-	return 0;
+	return pseudo_root;
 }
 
 /* Appends one component, root first: names[depth - 1 - index]. */
@@ -422,6 +425,50 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	return 0;
 }
 
+/* The flags the caller asked for, by thread, from entering clone/clone3/fork/vfork until the
+ * new task appears in sched_fork. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, u64);
+} requested_clone_flags SEC(".maps");
+
+static __always_inline int request_clone_flags(u64 flags)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&requested_clone_flags, &id, &flags, BPF_ANY);
+	return 0;
+}
+
+/* clone's low byte is the exit signal, not a flag. */
+SEC("tracepoint/syscalls/sys_enter_clone")
+int enter_clone_flags(struct trace_event_raw_sys_enter *ctx)
+{
+	return request_clone_flags(ctx->args[0] & ~0xffULL);
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int enter_clone3_flags(struct trace_event_raw_sys_enter *ctx)
+{
+	u64 flags = 0;
+	/* struct clone_args starts with the flags. */
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]);
+	return request_clone_flags(flags);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fork")
+int enter_fork_flags(struct trace_event_raw_sys_enter *ctx)
+{
+	return request_clone_flags(0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_vfork")
+int enter_vfork_flags(struct trace_event_raw_sys_enter *ctx)
+{
+	return request_clone_flags(CLONE_VM | CLONE_VFORK);
+}
+
 /* The CLONE_* flags a fork used, read back from what the child shares with its parent and
  * which namespaces it got: the same for clone, clone3, fork and vfork, and the kernel's
  * view rather than the caller's request. */
@@ -478,6 +525,14 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	e->args[0] = BPF_CORE_READ(child, pid);
 	e->args[1] = BPF_CORE_READ(child, start_boottime);
 	e->args[2] = clone_flags(parent, child);
+	/* What the caller asked for adds the flags the child does not show (CLONE_VFORK is set
+	 * on it only after this tracepoint). */
+	u64 id = bpf_get_current_pid_tgid();
+	u64 *requested = bpf_map_lookup_elem(&requested_clone_flags, &id);
+	if (requested) {
+		e->args[2] |= *requested;
+		bpf_map_delete_elem(&requested_clone_flags, &id);
+	}
 	submit(e);
 	return 0;
 }

@@ -54,6 +54,16 @@ pub fn wait_for(
 /// Every event from process `pid` until `done` says the collection is complete (or 10 s
 /// passed), in the order the kernel produced them.
 pub fn collect_from(sensor: &mut Sensor, pid: u32, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    collect(sensor, |event| event.process.pid == pid, done)
+}
+
+/// Every event that `keep` accepts until `done` says the collection is complete (or 10 s
+/// passed), in the order the kernel produced them.
+pub fn collect(
+    sensor: &mut Sensor,
+    keep: impl Fn(&Event) -> bool,
+    done: impl Fn(&[Event]) -> bool,
+) -> Vec<Event> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut collected = Vec::new();
     let mut events = Vec::new();
@@ -61,7 +71,7 @@ pub fn collect_from(sensor: &mut Sensor, pid: u32, done: impl Fn(&[Event]) -> bo
         sensor
             .poll(Duration::from_millis(50), &mut events)
             .expect("poll");
-        collected.extend(events.drain(..).filter(|event| event.process.pid == pid));
+        collected.extend(events.drain(..).filter(|event| keep(event)));
     }
     collected
 }
