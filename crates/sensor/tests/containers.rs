@@ -38,22 +38,30 @@ fn start(metadata: MetadataRoots) -> Sensor {
     config.build().expect("the eBPF sensor starts")
 }
 
-/// Polls while `child` runs until an exec with `marker` as first argument shows up.
+/// Polls until an exec with `marker` as first argument shows up.
 fn wait_for_exec(sensor: &mut Sensor, marker: &str) -> Option<Event> {
+    wait_for_execs(sensor, &[marker]).pop()
+}
+
+/// Polls until there is an exec with each of `markers` as first argument (or 30 s passed);
+/// returns them in the order they were found.
+fn wait_for_execs(sensor: &mut Sensor, markers: &[&str]) -> Vec<Event> {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut found: Vec<Event> = Vec::new();
     let mut events = Vec::new();
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && found.len() < markers.len() {
         sensor
             .poll(Duration::from_millis(50), &mut events)
             .expect("poll");
-        if let Some(found) = events
-            .drain(..)
-            .find(|event| event.process.args.first().map(String::as_str) == Some(marker))
-        {
-            return Some(found);
-        }
+        found.extend(events.drain(..).filter(|event| {
+            event
+                .process
+                .args
+                .first()
+                .is_some_and(|arg| markers.contains(&arg.as_str()))
+        }));
     }
-    None
+    found
 }
 
 /// A rootfs with busybox as `/bin/sh`, `/bin/true`, `/bin/sleep`.
@@ -196,6 +204,7 @@ fn podman_container_has_name_image_digest_and_labels() {
     let image = PodmanImage::import(dir.path(), &tag);
     let name = format!("palisade-podman-{}", std::process::id());
     let marker = format!("{name}-marker");
+    let dropped_marker = format!("{name}-dropped");
     let cidfile = dir.path().join("cid");
 
     let mut sensor = start(MetadataRoots::default());
@@ -216,13 +225,23 @@ fn podman_container_has_name_image_digest_and_labels() {
         ])
         .arg(&cidfile)
         .arg(&image.0)
-        .args(["/bin/sh", "-c", &format!("/bin/true {marker}; sleep 2")])
+        // A program from the image, then one written into the container at run time
+        // (busybox named `true`, on the overlay's upper layer).
+        .args([
+            "/bin/sh",
+            "-c",
+            &format!(
+                "/bin/true {marker}; mkdir /dropped && cp /bin/busybox /dropped/true && \
+                 /dropped/true {dropped_marker}; sleep 2"
+            ),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let mut runtime = Reaper(runtime);
-    let event = wait_for_exec(&mut sensor, &marker);
+    let mut execs = wait_for_execs(&mut sensor, &[&marker, &dropped_marker]).into_iter();
+    let (event, dropped) = (execs.next(), execs.next());
     let _ = runtime.0.wait();
     let cid = std::fs::read_to_string(&cidfile)
         .unwrap_or_default()
@@ -247,6 +266,16 @@ fn podman_container_has_name_image_digest_and_labels() {
         container.labels
     );
     assert!(container.k8s.is_none());
+    assert!(
+        !event.process.exe_upper_layer,
+        "/bin/true comes from the image: {:?}",
+        event.process
+    );
+
+    let dropped = dropped.expect("the exec of the program written at run time");
+    assert_eq!(dropped.process.exepath, "/dropped/true");
+    assert!(dropped.process.exe_upper_layer, "{:?}", dropped.process);
+    assert_eq!(dropped.container.map(|container| container.id), Some(cid));
 }
 
 /// A containerd daemon of our own, with its root, state and socket in a temporary folder.
