@@ -1130,8 +1130,8 @@ impl Store for SqliteStore {
 
     async fn clusters(&self) -> Result<Vec<ClusterSummary>> {
         let rows = sqlx::query(
-            "SELECT cluster, kind, SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open \
-             FROM findings GROUP BY cluster, kind \
+            "SELECT cluster, kind, SUM(CASE WHEN status = 'open' THEN n ELSE 0 END) AS open \
+             FROM finding_counts GROUP BY cluster, kind \
              UNION ALL SELECT cluster, 'asset' AS kind, 0 AS open FROM assets WHERE kind = $1 \
              ORDER BY cluster",
         )

@@ -588,6 +588,37 @@ mod tests {
     async fn check(store: &SqliteStore, step: &str) {
         assert_counters_exact(store, step).await;
         assert_answers_match(store, step).await;
+        assert_cluster_list_matches(store, step).await;
+    }
+
+    /// The cluster list's open counts (from the counters) equal a fresh count.
+    async fn assert_cluster_list_matches(store: &SqliteStore, step: &str) {
+        let clusters = store.clusters().await.unwrap();
+        assert_eq!(clusters.len(), 2, "{step}: {clusters:?}");
+        for summary in clusters {
+            let mut fresh = [0; 4];
+            for (slot, kind) in fresh.iter_mut().zip(FindingKind::ALL) {
+                let query = FindingQuery {
+                    cluster: Some(summary.name.clone()),
+                    statuses: vec![Status::Open],
+                    demo: Some(false),
+                    ..Default::default()
+                };
+                *slot = store
+                    .count_by_severity(kind, &query)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .sum();
+            }
+            let listed = [
+                summary.open_alerts,
+                summary.open_vulnerabilities,
+                summary.open_baseline_risks,
+                summary.open_firewall_alerts,
+            ];
+            assert_eq!(listed, fresh, "{step}: cluster {}", summary.name);
+        }
     }
 
     #[tokio::test]
