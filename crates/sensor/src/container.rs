@@ -138,12 +138,23 @@ impl ContainerResolver {
         cgroup_path: &str,
         recheck_host: bool,
     ) -> Option<Arc<Container>> {
+        self.resolve_with(cgroup_id, || cgroup_path.to_owned(), recheck_host)
+    }
+
+    /// [`ContainerResolver::resolve`], building the cgroup path only when the cache cannot
+    /// answer (it runs for every event).
+    pub(crate) fn resolve_with(
+        &mut self,
+        cgroup_id: u64,
+        cgroup_path: impl FnOnce() -> String,
+        recheck_host: bool,
+    ) -> Option<Arc<Container>> {
         if let Some((container, looked_up)) = self.by_cgroup.get(&cgroup_id)
             && (container.is_some() || (!recheck_host && looked_up.elapsed() < NEGATIVE_CACHE))
         {
             return container.clone();
         }
-        let container = self.lookup(cgroup_path).map(Arc::new);
+        let container = self.lookup(&cgroup_path()).map(Arc::new);
         self.by_cgroup
             .insert(cgroup_id, (container.clone(), Instant::now()));
         container

@@ -279,7 +279,8 @@ struct Enricher {
     boot_offset_ns: u64,
     hostname: String,
     ancestry_depth: usize,
-    user_names: HashMap<(String, u32), String>,
+    /// User names by container id ("" for the host), then uid.
+    user_names: HashMap<String, HashMap<u32, String>>,
 }
 
 impl Enricher {
@@ -321,9 +322,9 @@ impl Enricher {
         let Some(kind) = raw.event_kind() else {
             return 0;
         };
-        let container = self.containers.resolve(
+        let container = self.containers.resolve_with(
             raw.cgroup_id,
-            &raw.string(S::SLOT_CGROUP),
+            || raw.string(S::SLOT_CGROUP),
             raw.kind == Pk::PK_EXEC,
         );
         let container_id = container
@@ -428,8 +429,13 @@ impl Enricher {
 
     /// The user name for `uid` in the process's own root (the container's `/etc/passwd`).
     fn user_name(&mut self, pid: u32, container: Option<&Container>, uid: u32) -> String {
-        let root_key = container.map_or_else(String::new, |container| container.id.clone());
-        if let Some(name) = self.user_names.get(&(root_key.clone(), uid)) {
+        // Looked up on every event: by reference, without building a key.
+        let root_key = container.map_or("", |container| container.id.as_str());
+        if let Some(name) = self
+            .user_names
+            .get(root_key)
+            .and_then(|users| users.get(&uid))
+        {
             return name.clone();
         }
         let passwd = if container.is_some() {
@@ -447,7 +453,10 @@ impl Enricher {
                 })
             })
             .unwrap_or_default();
-        self.user_names.insert((root_key, uid), name.clone());
+        self.user_names
+            .entry(root_key.to_owned())
+            .or_default()
+            .insert(uid, name.clone());
         name
     }
 
