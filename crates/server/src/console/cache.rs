@@ -1,5 +1,7 @@
 //! A short-lived cache for the aggregates every page view shows (counters by severity, the
-//! chart, groups). Counting a million findings takes SQLite a good fraction of a second; the
+//! chart, groups). The store answers counters and the chart from counters it keeps at every
+//! change (a few thousand rows), but groups, text search and asset filters still aggregate the
+//! findings themselves, which takes a good fraction of a second with a million of them; the
 //! same numbers asked again within a few seconds are served from memory instead, so the cost
 //! is paid once per filter combination and interval, not once per page view.
 //!
