@@ -831,8 +831,18 @@ fn module_calls_report_their_error_returns_without_loading_anything() {
         EventKind::DeleteModule,
     ];
     let mut sensor = start(KINDS);
-    let kinds = &sensor.status().kinds;
-    assert!(KINDS.iter().all(|kind| kinds.contains(kind)), "{kinds:?}");
+    let status = sensor.status();
+    assert!(
+        KINDS.iter().all(|kind| status.kinds.contains(kind)),
+        "{status:?}"
+    );
+    // Per-call tracepoints where the kernel has them (CONFIG_MODULES), raw_syscalls otherwise.
+    let per_call = status
+        .sources
+        .iter()
+        .any(|name| name == "exit_finit_module");
+    let raw = status.sources.iter().any(|name| name == "exit_raw_module");
+    assert!(per_call != raw, "{status:?}");
     let params = CString::new("palisade=1").unwrap();
     let name = CString::new("palisade_no_such_module").unwrap();
     let not_a_module = CString::new("/etc/hostname").unwrap();
