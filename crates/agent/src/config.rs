@@ -33,6 +33,12 @@ pub struct AgentConfig {
     /// node's asset record.
     #[serde(default = "default_sensor")]
     pub sensor: String,
+    /// Scheduled vulnerability scans and host checks.
+    #[serde(default)]
+    pub scans: crate::ScanConfig,
+    /// Package upgrades on the server's request (off by default).
+    #[serde(default)]
+    pub fix: crate::FixConfig,
 }
 
 fn default_sensor() -> String {
@@ -65,6 +71,8 @@ impl AgentConfig {
             batch_size: default_batch_size(),
             heartbeat_secs: default_heartbeat_secs(),
             sensor: default_sensor(),
+            scans: crate::ScanConfig::default(),
+            fix: crate::FixConfig::default(),
         }
     }
 

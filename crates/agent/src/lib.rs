@@ -26,16 +26,21 @@
 
 mod config;
 mod detect;
+mod fix;
 mod host;
 mod link;
 mod observe;
 mod outbox;
 mod run;
+mod scans;
+mod tasks;
 
 pub use config::AgentConfig;
+pub use fix::FixConfig;
 pub use detect::{Detector, LOST_EVENTS_RULE, alert_report};
 pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
 pub use observe::EventObserver;
 pub use outbox::{Outbox, OutboxError};
 pub use run::{AgentStatus, RunError, run};
+pub use scans::ScanConfig;

@@ -137,7 +137,7 @@ impl Link {
             .await
     }
 
-    async fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
+    pub(crate) async fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
         &self,
         path: &str,
         token: &str,

@@ -62,6 +62,7 @@ pub async fn run(
         }
     };
     tracing::info!(agent = %credential.agent_id, server = %config.server_url, "Agent enrolled.");
+    let _worker = crate::tasks::start(&config, &link, &credential, &outbox);
     backoff = Duration::from_millis(100);
     let mut last_heartbeat: Option<Instant> = None;
     loop {

@@ -47,7 +47,8 @@ pub use handling::{
 pub use link::{AgentBatch, BatchAck, JoinRequest, JoinResponse, MAX_BATCH_REPORTS};
 pub use severity::{ParseSeverityError, Severity};
 pub use task::{
-    AgentTask, FixVerdict, MAX_SNAPSHOT_KEYS, NewTask, ScanSnapshot, SnapshotOutcome, TaskResult,
-    TaskSpec, TaskState, UnreadableTask, UpgradeSpec, VerifyFixSpec,
+    AgentTask, ClaimTasks, FixVerdict, MAX_SNAPSHOT_KEYS, NewTask, PackageManager, ScanSnapshot,
+    SnapshotOutcome, TaskResult, TaskSpec, TaskState, UnreadableTask, UpgradeSpec,
+    UpgradeSpecError, VerifyFixSpec,
 };
 pub use timestamp::Timestamp;

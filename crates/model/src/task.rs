@@ -78,6 +78,69 @@ pub struct UpgradeSpec {
     pub version: String,
 }
 
+/// The package managers an [`UpgradeSpec`] can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageManager {
+    /// Debian and Ubuntu: `apt-get install --only-upgrade PKG=VERSION`.
+    Apt,
+    /// Alpine: `apk add PKG=VERSION`.
+    Apk,
+}
+
+/// Why an [`UpgradeSpec`] cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpgradeSpecError {
+    /// Only distribution packages are upgraded in place.
+    #[error(
+        "cannot upgrade packages of ecosystem {0:?}: only Debian, Ubuntu and Alpine packages are upgraded in place"
+    )]
+    Ecosystem(String),
+    /// The name is not a distribution package name.
+    #[error(
+        "{0:?} is not a valid package name (lowercase letters, digits and + . _ -, starting with a letter or digit, at most 128 characters)"
+    )]
+    Name(String),
+    /// The version is not a distribution package version.
+    #[error(
+        "{0:?} is not a valid package version (letters, digits and . + ~ : _ -, starting with a digit, at most 128 characters)"
+    )]
+    Version(String),
+}
+
+impl UpgradeSpec {
+    /// Checks the name and version against the distributions' grammars (a subset of Debian
+    /// policy 5.6.1/5.6.12 and Alpine's apk names) and picks the package manager. Whatever
+    /// passes is safe as one argument of the package manager: no whitespace, no leading `-`,
+    /// no shell characters.
+    pub fn validate(&self) -> Result<PackageManager, UpgradeSpecError> {
+        let base = self.ecosystem.split(':').next().unwrap_or_default();
+        let manager = match base {
+            "Debian" | "Ubuntu" => PackageManager::Apt,
+            "Alpine" => PackageManager::Apk,
+            _ => return Err(UpgradeSpecError::Ecosystem(self.ecosystem.clone())),
+        };
+        let allowed = |text: &str, extra: &str| {
+            (1..=128).contains(&text.len())
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(c))
+        };
+        let name_ok = self
+            .package
+            .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && allowed(&self.package, "+._-");
+        if !name_ok {
+            return Err(UpgradeSpecError::Name(self.package.clone()));
+        }
+        let version_ok = self.version.starts_with(|c: char| c.is_ascii_digit())
+            && allowed(&self.version, ".+~:_-ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        if !version_ok {
+            return Err(UpgradeSpecError::Version(self.version.clone()));
+        }
+        Ok(manager)
+    }
+}
+
 /// Where a task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -226,6 +289,16 @@ pub struct NewTask {
     pub timeout_secs: Option<u64>,
 }
 
+/// An agent asks for its pending tasks (`POST /api/v1/agents/tasks/claim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClaimTasks {
+    /// Seconds to wait for a task when none is pending (0 answers at once).
+    #[serde(default)]
+    pub wait_secs: u64,
+}
+
 /// Most finding keys one scan snapshot may list.
 pub const MAX_SNAPSHOT_KEYS: usize = 100_000;
 
@@ -272,8 +345,53 @@ mod tests {
         let error = AgentTask::from_wire(wire).unwrap_err();
         assert_eq!(error.id, Some(id));
         let message = error.to_string();
-        assert!(message.contains("unknown variant `restore_quarantine`"), "{message}");
+        assert!(
+            message.contains("unknown variant `restore_quarantine`"),
+            "{message}"
+        );
         assert!(message.contains("upgrade the agent"), "{message}");
+    }
+
+    #[test]
+    fn upgrade_specs_are_validated() {
+        let spec = |ecosystem: &str, package: &str, version: &str| UpgradeSpec {
+            finding_id: None,
+            ecosystem: ecosystem.into(),
+            package: package.into(),
+            version: version.into(),
+        };
+        assert_eq!(
+            spec("Debian:12", "libssl3", "3.0.15-1~deb12u1").validate(),
+            Ok(PackageManager::Apt)
+        );
+        assert_eq!(
+            spec("Alpine:v3.19", "busybox", "1.36.1-r16").validate(),
+            Ok(PackageManager::Apk)
+        );
+        assert_eq!(
+            spec("Debian:12", "g++-12", "1:12.2.0-14").validate(),
+            Ok(PackageManager::Apt)
+        );
+        for (package, version) in [
+            ("-o", "1"),
+            ("a b", "1"),
+            ("x;rm", "1"),
+            ("Openssl", "1"),
+            ("", "1"),
+            ("ok", "--force"),
+            ("ok", "1 2"),
+            ("ok", "1$(id)"),
+            ("ok", ""),
+        ] {
+            assert!(
+                spec("Debian:12", package, version).validate().is_err(),
+                "{package} {version}"
+            );
+        }
+        assert!(matches!(
+            spec("PyPI", "requests", "2.0").validate(),
+            Err(UpgradeSpecError::Ecosystem(_))
+        ));
     }
 
     #[test]
@@ -301,7 +419,12 @@ mod tests {
         let unit = serde_json::to_value(TaskSpec::RunHostChecks).unwrap();
         assert_eq!(unit, serde_json::json!({ "kind": "run_host_checks" }));
         assert_eq!(TaskSpec::RunHostChecks.kind_name(), "run_host_checks");
-        for state in [TaskState::Pending, TaskState::Running, TaskState::Done, TaskState::Failed] {
+        for state in [
+            TaskState::Pending,
+            TaskState::Running,
+            TaskState::Done,
+            TaskState::Failed,
+        ] {
             assert_eq!(TaskState::from_name(state.as_str()), Some(state));
         }
     }

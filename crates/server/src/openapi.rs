@@ -21,6 +21,8 @@ use crate::api;
         api::agents::join, api::agents::batch, api::agents::list,
         api::firewall_rules::list, api::firewall_rules::get, api::firewall_rules::create,
         api::firewall_rules::update, api::firewall_rules::delete,
+        api::tasks::create, api::tasks::list, api::tasks::get_one, api::tasks::claim,
+        api::tasks::report, api::tasks::snapshot, api::tasks::verify_fix, api::tasks::fix,
     ),
     modifiers(&BearerAuth),
 )]

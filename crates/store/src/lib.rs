@@ -36,8 +36,9 @@ mod sqlite;
 
 use async_trait::async_trait;
 use palisade_model::{
-    Asset, AuditEntry, Exception, Finding, FindingKind, FindingReport, FirewallRule,
-    FixVerification, Note, Status, WhitelistMatcher, WhitelistRule,
+    AgentTask, Asset, AuditEntry, Exception, Finding, FindingKind, FindingReport, FirewallRule,
+    FixVerification, Note, Status, TaskResult, Timestamp, VerificationState, WhitelistMatcher,
+    WhitelistRule,
 };
 use uuid::Uuid;
 
@@ -197,4 +198,51 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a firewall rule; false when there was none.
     async fn delete_firewall_rule(&self, id: uuid::Uuid, audit: &AuditEntry) -> Result<bool>;
+
+    /// Stores a new agent task, with its audit entry.
+    async fn create_task(&self, task: &AgentTask, audit: &AuditEntry) -> Result<()>;
+
+    /// Marks up to `limit` of the agent's pending tasks running and returns them, oldest
+    /// first. Unfinished tasks past their deadline fail as timed out first.
+    async fn claim_tasks(
+        &self,
+        agent_id: Uuid,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AgentTask>>;
+
+    /// Records the agent's result of one of its unfinished tasks and returns the finished
+    /// task; `None` when the task is not this agent's or is already finished (or timed out).
+    async fn finish_task(
+        &self,
+        agent_id: Uuid,
+        task_id: Uuid,
+        result: &TaskResult,
+        now: Timestamp,
+    ) -> Result<Option<AgentTask>>;
+
+    /// One task.
+    async fn task(&self, id: Uuid) -> Result<Option<AgentTask>>;
+
+    /// The agent's latest `limit` tasks, newest first.
+    async fn tasks(&self, agent_id: Uuid, limit: u32) -> Result<Vec<AgentTask>>;
+
+    /// Records the outcome of a pending fix verification; false when it was not pending.
+    async fn complete_fix_verification(
+        &self,
+        id: Uuid,
+        state: VerificationState,
+        at: Timestamp,
+    ) -> Result<bool>;
+
+    /// Marks `Fixed` the open (or fixing) findings of `kind` on the asset whose dedupe key is
+    /// not in `present`: a complete rescan no longer finds them. Writes `audit` (with the
+    /// count and ids) when something changed; returns how many.
+    async fn resolve_absent_findings(
+        &self,
+        asset_id: Uuid,
+        kind: FindingKind,
+        present: &std::collections::HashSet<String>,
+        audit: &AuditEntry,
+    ) -> Result<u64>;
 }

@@ -23,6 +23,7 @@ use sqlx::{
 use uuid::Uuid;
 
 mod console;
+mod tasks;
 
 use crate::{
     AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,
@@ -30,7 +31,7 @@ use crate::{
     query::page_size,
 };
 use crate::{FindingGroup, TimeBuckets};
-use palisade_model::{FirewallRule, FixVerification};
+use palisade_model::{AgentTask, FirewallRule, FixVerification, TaskResult, VerificationState};
 
 /// Rows updated per statement when a handling action closes many findings at once.
 const UPDATE_CHUNK: usize = 500;
@@ -1325,6 +1326,56 @@ impl Store for SqliteStore {
 
     async fn delete_firewall_rule(&self, id: Uuid, audit: &AuditEntry) -> Result<bool> {
         self.remove_firewall_rule(id, audit).await
+    }
+
+    async fn create_task(&self, task: &AgentTask, audit: &AuditEntry) -> Result<()> {
+        self.insert_task(task, audit).await
+    }
+
+    async fn claim_tasks(
+        &self,
+        agent_id: Uuid,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AgentTask>> {
+        self.claim_pending_tasks(agent_id, now, limit).await
+    }
+
+    async fn finish_task(
+        &self,
+        agent_id: Uuid,
+        task_id: Uuid,
+        result: &TaskResult,
+        now: Timestamp,
+    ) -> Result<Option<AgentTask>> {
+        self.record_task_result(agent_id, task_id, result, now).await
+    }
+
+    async fn task(&self, id: Uuid) -> Result<Option<AgentTask>> {
+        self.one_task(id).await
+    }
+
+    async fn tasks(&self, agent_id: Uuid, limit: u32) -> Result<Vec<AgentTask>> {
+        self.tasks_of(agent_id, limit).await
+    }
+
+    async fn complete_fix_verification(
+        &self,
+        id: Uuid,
+        state: VerificationState,
+        at: Timestamp,
+    ) -> Result<bool> {
+        self.finish_fix_verification(id, state, at).await
+    }
+
+    async fn resolve_absent_findings(
+        &self,
+        asset_id: Uuid,
+        kind: FindingKind,
+        present: &HashSet<String>,
+        audit: &AuditEntry,
+    ) -> Result<u64> {
+        self.resolve_findings_absent_from(asset_id, kind, present, audit).await
     }
 }
 

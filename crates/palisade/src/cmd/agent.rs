@@ -63,6 +63,19 @@ struct RunArgs {
     /// Most reports per batch sent to the server.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u16).range(1..=5000))]
     batch_size: u16,
+    /// The vulnerability database the scheduled scans match against [default:
+    /// DATA_DIR/vulndb.sqlite; create it with `palisade db import --db FILE FEED...`].
+    #[arg(long, value_name = "FILE")]
+    vulndb: Option<PathBuf>,
+    /// The host root to scan and check (a mounted host file system, or a fixture).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    scan_root: PathBuf,
+    /// Run scans and host checks only when the server asks, not on a schedule.
+    #[arg(long)]
+    no_scheduled_scans: bool,
+    /// Allow the server to upgrade packages on this host (apt-get, apk).
+    #[arg(long)]
+    enable_fix: bool,
     /// Print the agent's state (enrollment, outbox, sensor) as JSON and exit.
     #[arg(long)]
     status: bool,
@@ -100,6 +113,10 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     config.join_token = args.join_token;
     config.ca_cert = args.ca_cert;
     config.batch_size = usize::from(args.batch_size);
+    config.scans.vulndb = args.vulndb;
+    config.scans.host_root = args.scan_root;
+    config.scans.enabled = !args.no_scheduled_scans;
+    config.fix.enabled = args.enable_fix;
     let outbox = Outbox::open(&config.data_dir)
         .await
         .context("cannot open the outbox")?;

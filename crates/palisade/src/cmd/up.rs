@@ -85,6 +85,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut config =
             AgentConfig::new(running.url.clone(), &agent_dir, &args.cluster, name.clone());
         config.ca_cert = running.ca_cert.clone();
+        // Where `palisade db import` puts the database by default when the data directory is
+        // the default one.
+        config.scans.vulndb = Some(data_dir.join("vulndb.sqlite"));
         if !agent_dir.join("credential.json").exists() {
             config.join_token = Some(
                 palisade_server::issue_join_token(running.store.as_ref(), "local agent")

@@ -12,8 +12,8 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use palisade_model::{
-    FindingKind, FirewallAction, FixVerification, MatchOperator, NewException, NewFirewallRule,
-    NewWhitelistRule, PortRange, Role, Timestamp, VerificationState, WhitelistScope,
+    FindingKind, FirewallAction, MatchOperator, NewException, NewFirewallRule, NewWhitelistRule,
+    PortRange, Role, Timestamp, WhitelistScope,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -23,7 +23,7 @@ use super::{
     session::{self, ConsoleUser},
     views::{Chrome, FirewallRulePage, HandlePage},
 };
-use crate::{ApiError, ApiJson, AppState, state::audit_entry};
+use crate::{ApiError, ApiJson, AppState};
 
 /// A redirect target from a form, accepted only inside the console.
 pub(crate) fn safe_back(back: &str, default: &str) -> String {
@@ -469,9 +469,10 @@ pub(crate) struct BackForm {
     back: String,
 }
 
-/// `POST /console/verify-fix/{id}`: records a request to rescan the asset and close the
-/// vulnerability only if it is gone. The rescan itself is the agent's; until an agent reports,
-/// the request shows as pending.
+/// `POST /console/verify-fix/{id}`: records a request to rescan the asset and queues the
+/// rescan for the agent that owns it (`api::tasks::request_fix_verification`); until that agent
+/// reports, the request shows as pending, and the finding closes only if the rescan no longer
+/// finds the vulnerability.
 pub(crate) async fn verify_fix(
     State(state): State<AppState>,
     user: ConsoleUser,
@@ -483,32 +484,18 @@ pub(crate) async fn verify_fix(
     let finding = crate::api::findings::load(&state, FindingKind::Vulnerability, &id)
         .await
         .map_err(failed(&back))?;
-    let request = FixVerification {
-        id: Uuid::now_v7(),
-        finding_id: finding.id,
-        asset_id: finding.asset_id,
-        requested_by: user.caller.name.clone(),
-        requested_at: Timestamp::now(),
-        state: VerificationState::Pending,
-        completed_at: None,
-    };
-    let audit = audit_entry(
-        &user.caller,
-        "vulnerability.verify_fix",
-        "vulnerability",
-        &finding.id.to_string(),
-        "",
-        serde_json::json!({ "verification_id": request.id, "asset_id": finding.asset_id }),
-    );
-    state
-        .store
-        .request_fix_verification(&request, &audit)
+    let started = crate::api::tasks::request_fix_verification(&state, &user.caller, &finding)
         .await
-        .map_err(|error| Failure(error.into(), back.clone()))?;
+        .map_err(failed(&back))?;
     let notice = format!(
-        "Fix verification requested for {} on {}: pending until an agent rescans the asset.",
+        "Fix verification requested for {} on {}: {}",
         finding.rule,
-        finding.asset.label()
+        finding.asset.label(),
+        if started.task.is_some() {
+            "the agent rescans the asset now; the finding closes only if the vulnerability is gone."
+        } else {
+            "pending (demo data: no agent reports this asset)."
+        }
     );
     Ok(Redirect::to(&with_param(&back, "notice", &notice)).into_response())
 }

@@ -1,0 +1,591 @@
+//! Scans on the node: the vulnerabilities of the host and of the images of running
+//! containers, and the host baseline checks, reported through the outbox and closed on the
+//! server by scan snapshots.
+//!
+//! Inventories are kept in memory, keyed by asset (the host, or an image by digest), so an
+//! image is inventoried once however many containers run it, and a new vulnerability database
+//! (its file changed) is matched against the kept inventories without reading any file again.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::SystemTime,
+};
+
+use palisade_inventory::{Limits, Package, RootFs, Target};
+use palisade_model::{
+    AffectedAsset, Details, FindingKind, FindingReport, FixVerdict, ScanSnapshot, Severity,
+    Timestamp, VerifyFixSpec, VulnerabilityDetails,
+};
+use palisade_vulndb::{Database, Index};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Scheduled scans. Tasks from the server (host checks, rescans, fix verifications) run
+/// whatever these say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Run the scans on a schedule.
+    pub enabled: bool,
+    /// The host's root; `/` is the running host (`/proc`, `/sys`, `/dev`, `/run` and
+    /// container storage are skipped, and the host checks read the running kernel's state).
+    pub host_root: PathBuf,
+    /// The vulnerability database; `None` means `<data_dir>/vulndb.sqlite`, which
+    /// `palisade db import --db <data_dir>/vulndb.sqlite FEED...` creates. Without a database
+    /// the agent still runs the host checks.
+    pub vulndb: Option<PathBuf>,
+    /// Seconds between inventories of the host and of the running containers' images.
+    pub inventory_interval_secs: u64,
+    /// Seconds between runs of the host checks.
+    pub host_checks_interval_secs: u64,
+    /// Seconds after start before the first scheduled scan.
+    pub start_delay_secs: u64,
+    /// Also inventory the images of running podman containers.
+    pub container_images: bool,
+}
+
+impl Default for ScanConfig {
+    fn default() -> ScanConfig {
+        ScanConfig {
+            enabled: true,
+            host_root: PathBuf::from("/"),
+            vulndb: None,
+            inventory_interval_secs: 6 * 3600,
+            host_checks_interval_secs: 6 * 3600,
+            // Start-up is busy enough (enrollment, the sensor); a scan a minute later costs
+            // nothing in coverage.
+            start_delay_secs: 60,
+            container_images: true,
+        }
+    }
+}
+
+/// A scan that could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// No vulnerability database where the agent looks for it.
+    #[error(
+        "no vulnerability database at {0}: create it with `palisade db import --db {0} FEED...` or set scans.vulndb"
+    )]
+    NoDatabase(String),
+    /// The vulnerability database could not be read.
+    #[error("cannot read the vulnerability database {path}")]
+    Database {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: palisade_vulndb::Error,
+    },
+    /// Inventory failed.
+    #[error("cannot inventory {target}")]
+    Inventory {
+        /// What was inventoried.
+        target: String,
+        /// Why.
+        #[source]
+        source: palisade_inventory::Error,
+    },
+    /// The host root cannot be checked.
+    #[error("cannot run the host checks")]
+    HostChecks(#[from] palisade_baseline::Error),
+    /// The asset of a fix verification is not scanned by this agent.
+    #[error(
+        "this agent does not scan {0}: it is neither this node nor the image of a running container"
+    )]
+    UnknownAsset(String),
+    /// A blocking scan thread panicked or was cancelled.
+    #[error("the scan thread failed: {0}")]
+    Thread(String),
+}
+
+/// The database file's identity: a rewrite or an import changes it.
+type DatabaseStamp = Vec<(u64, Option<SystemTime>)>;
+
+/// One inventoried asset.
+#[derive(Debug, Clone)]
+struct Inventoried {
+    asset: AffectedAsset,
+    packages: Vec<Package>,
+}
+
+/// What a vulnerability scan produced for one asset.
+#[derive(Debug)]
+pub(crate) struct AssetScan {
+    /// The findings.
+    pub(crate) reports: Vec<FindingReport>,
+    /// The snapshot that closes what is no longer found.
+    pub(crate) snapshot: ScanSnapshot,
+}
+
+/// The scanner's state: the database index and the kept inventories.
+#[derive(Debug)]
+pub(crate) struct Scanner {
+    config: ScanConfig,
+    vulndb: PathBuf,
+    cluster: String,
+    node: String,
+    database: Option<(DatabaseStamp, Arc<Index>)>,
+    inventories: BTreeMap<String, Inventoried>,
+}
+
+/// The key of the host in the inventories (image keys are digests, `sha256:...`).
+const HOST_KEY: &str = "host";
+
+impl Scanner {
+    pub(crate) fn new(config: &ScanConfig, data_dir: &Path, cluster: &str, node: &str) -> Scanner {
+        Scanner {
+            vulndb: config
+                .vulndb
+                .clone()
+                .unwrap_or_else(|| data_dir.join("vulndb.sqlite")),
+            config: config.clone(),
+            cluster: cluster.to_owned(),
+            node: node.to_owned(),
+            database: None,
+            inventories: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &ScanConfig {
+        &self.config
+    }
+
+    pub(crate) fn has_inventories(&self) -> bool {
+        !self.inventories.is_empty()
+    }
+
+    fn host_asset(&self) -> AffectedAsset {
+        palisade_baseline::host_asset(&self.cluster, &self.node)
+    }
+
+    fn database_stamp(&self) -> Option<DatabaseStamp> {
+        let main = std::fs::metadata(&self.vulndb).ok()?;
+        let mut wal = self.vulndb.clone().into_os_string();
+        wal.push("-wal");
+        let mut stamp = vec![(main.len(), main.modified().ok())];
+        if let Ok(wal) = std::fs::metadata(wal) {
+            stamp.push((wal.len(), wal.modified().ok()));
+        }
+        Some(stamp)
+    }
+
+    /// Loads the database when it appeared or changed since the last load; true when it did.
+    pub(crate) async fn refresh_database(&mut self) -> Result<bool, ScanError> {
+        let Some(stamp) = self.database_stamp() else {
+            self.database = None;
+            return Err(ScanError::NoDatabase(self.vulndb.display().to_string()));
+        };
+        if self
+            .database
+            .as_ref()
+            .is_some_and(|(loaded, _)| *loaded == stamp)
+        {
+            return Ok(false);
+        }
+        let path = self.vulndb.display().to_string();
+        let fail = |source| ScanError::Database {
+            path: path.clone(),
+            source,
+        };
+        let database = Database::open(&self.vulndb).await.map_err(fail)?;
+        let index = Index::load(&database).await.map_err(fail);
+        database.close().await;
+        self.database = Some((stamp, Arc::new(index?)));
+        tracing::info!(path = %self.vulndb.display(), "Vulnerability database loaded.");
+        Ok(true)
+    }
+
+    /// Inventories the host and the images of running containers not inventoried yet.
+    pub(crate) async fn inventory_all(&mut self) -> Result<(), ScanError> {
+        self.inventory_host().await?;
+        if self.config.container_images {
+            for container in running_containers().await {
+                if self.inventories.contains_key(&container.image_digest) {
+                    continue;
+                }
+                let asset = AffectedAsset {
+                    image: Some(container.image.clone()),
+                    image_digest: Some(container.image_digest.clone()),
+                    ..self.host_asset()
+                };
+                match inventory(container.root.clone(), asset).await {
+                    Ok(inventoried) => {
+                        self.inventories
+                            .insert(container.image_digest.clone(), inventoried);
+                    }
+                    // A container that stopped meanwhile is not an error of the scan.
+                    Err(error) => {
+                        tracing::warn!(image = %container.image, error = %error, "Cannot inventory a running container's image.")
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn inventory_host(&mut self) -> Result<(), ScanError> {
+        let inventoried = inventory(self.config.host_root.clone(), self.host_asset()).await?;
+        self.inventories.insert(HOST_KEY.to_owned(), inventoried);
+        Ok(())
+    }
+
+    /// Matches every kept inventory against the database.
+    pub(crate) fn vulnerability_scans(&self) -> Result<Vec<AssetScan>, ScanError> {
+        let index = self.index()?;
+        let scanned_at = Timestamp::now();
+        Ok(self
+            .inventories
+            .values()
+            .map(|inventoried| {
+                let reports = vulnerability_reports(index, inventoried, scanned_at);
+                AssetScan {
+                    snapshot: ScanSnapshot {
+                        asset: inventoried.asset.clone(),
+                        kind: FindingKind::Vulnerability,
+                        present: reports.iter().map(FindingReport::dedupe_key).collect(),
+                        scanned_at,
+                    },
+                    reports,
+                }
+            })
+            .collect())
+    }
+
+    fn index(&self) -> Result<&Index, ScanError> {
+        self.database
+            .as_ref()
+            .map(|(_, index)| index.as_ref())
+            .ok_or_else(|| ScanError::NoDatabase(self.vulndb.display().to_string()))
+    }
+
+    /// Runs the host checks; the failures and the snapshot that closes the passed ones.
+    pub(crate) async fn host_checks(&self) -> Result<AssetScan, ScanError> {
+        let root = self.config.host_root.clone();
+        let asset = self.host_asset();
+        let scanned_at = Timestamp::now();
+        let reports = tokio::task::spawn_blocking(move || {
+            let host = palisade_baseline::HostRoot::new(&root)?;
+            Ok::<_, ScanError>(palisade_baseline::host_findings(
+                &host,
+                &palisade_baseline::HostOptions::default(),
+                &asset,
+                scanned_at,
+            ))
+        })
+        .await
+        .map_err(|error| ScanError::Thread(error.to_string()))??;
+        Ok(AssetScan {
+            snapshot: ScanSnapshot {
+                asset: self.host_asset(),
+                kind: FindingKind::BaselineRisk,
+                present: reports.iter().map(FindingReport::dedupe_key).collect(),
+                scanned_at,
+            },
+            reports,
+        })
+    }
+
+    /// Inventories the verification's asset again and says whether the vulnerability is gone
+    /// from it; also returns the asset's fresh scan, for the server.
+    pub(crate) async fn verify_fix(
+        &mut self,
+        spec: &VerifyFixSpec,
+    ) -> Result<(FixVerdict, AssetScan), ScanError> {
+        self.refresh_database().await?;
+        let key = match &spec.asset.image_digest {
+            None if spec.asset.node.as_deref() == Some(self.node.as_str()) => {
+                self.inventory_host().await?;
+                HOST_KEY.to_owned()
+            }
+            Some(digest) => {
+                let container = running_containers()
+                    .await
+                    .into_iter()
+                    .find(|container| &container.image_digest == digest)
+                    .ok_or_else(|| ScanError::UnknownAsset(spec.asset.label()))?;
+                let asset = self
+                    .inventories
+                    .get(digest)
+                    .map_or_else(|| spec.asset.clone(), |kept| kept.asset.clone());
+                let inventoried = inventory(container.root, asset).await?;
+                self.inventories.insert(digest.clone(), inventoried);
+                digest.clone()
+            }
+            None => return Err(ScanError::UnknownAsset(spec.asset.label())),
+        };
+        let index = self.index()?;
+        let inventoried = &self.inventories[&key];
+        let installed: Vec<&Package> = inventoried
+            .packages
+            .iter()
+            .filter(|package| {
+                package.name == spec.package
+                    && palisade_vulndb::normalize_ecosystem(&package.ecosystem)
+                        == palisade_vulndb::normalize_ecosystem(&spec.ecosystem)
+            })
+            .collect();
+        let still_affected: Vec<String> = installed
+            .iter()
+            .filter(|package| {
+                index
+                    .matches(&vulndb_package(package))
+                    .map(|report| {
+                        report.findings.iter().any(|finding| {
+                            finding.id == spec.vulnerability
+                                || finding.aliases.contains(&spec.vulnerability)
+                        })
+                    })
+                    .unwrap_or(false)
+            })
+            .map(|package| package.version.clone())
+            .collect();
+        let installed_versions: Vec<String> = installed
+            .iter()
+            .map(|package| package.version.clone())
+            .collect();
+        let verdict = if installed.is_empty() {
+            FixVerdict {
+                fixed: true,
+                installed_versions,
+                reason: format!(
+                    "{} is no longer installed on {}",
+                    spec.package,
+                    inventoried.asset.label()
+                ),
+            }
+        } else if still_affected.is_empty() {
+            FixVerdict {
+                fixed: true,
+                reason: format!(
+                    "{} {} is past the fix of {}",
+                    spec.package,
+                    installed_versions.join(", "),
+                    spec.vulnerability
+                ),
+                installed_versions,
+            }
+        } else {
+            FixVerdict {
+                fixed: false,
+                reason: format!(
+                    "still vulnerable: {} {} is affected by {}",
+                    spec.package,
+                    still_affected.join(", "),
+                    spec.vulnerability
+                ),
+                installed_versions,
+            }
+        };
+        let scanned_at = Timestamp::now();
+        let reports = vulnerability_reports(index, inventoried, scanned_at);
+        let scan = AssetScan {
+            snapshot: ScanSnapshot {
+                asset: inventoried.asset.clone(),
+                kind: FindingKind::Vulnerability,
+                present: reports.iter().map(FindingReport::dedupe_key).collect(),
+                scanned_at,
+            },
+            reports,
+        };
+        Ok((verdict, scan))
+    }
+}
+
+/// Inventories a root directory on a blocking thread.
+async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, ScanError> {
+    tokio::task::spawn_blocking(move || {
+        // `/` and container roots are live systems: skip /proc, /sys, /dev, /run and
+        // container storage. A fixture directory is read whole.
+        let root_fs = if root == Path::new("/") {
+            RootFs::host()
+        } else if root.starts_with("/proc") {
+            RootFs::container(&root.display().to_string()).map_err(|source| {
+                ScanError::Inventory {
+                    target: root.display().to_string(),
+                    source,
+                }
+            })?
+        } else {
+            RootFs::new(&root)
+        };
+        let found = palisade_inventory::inventory(&Target::RootFs(root_fs), &Limits::default())
+            .map_err(|source| ScanError::Inventory {
+                target: root.display().to_string(),
+                source,
+            })?;
+        for warning in &found.warnings {
+            tracing::debug!(location = %warning.location, reason = %warning.reason, "Skipped during inventory.");
+        }
+        tracing::info!(root = %root.display(), packages = found.packages.len(), "Inventory taken.");
+        Ok(Inventoried {
+            asset,
+            packages: found.packages,
+        })
+    })
+    .await
+    .map_err(|error| ScanError::Thread(error.to_string()))?
+}
+
+fn vulndb_package(package: &Package) -> palisade_vulndb::Package {
+    palisade_vulndb::Package {
+        ecosystem: package.ecosystem.clone(),
+        name: package.name.clone(),
+        version: package.version.clone(),
+        source_name: package.source_name.clone(),
+    }
+}
+
+fn vulnerability_reports(
+    index: &Index,
+    inventoried: &Inventoried,
+    observed_at: Timestamp,
+) -> Vec<FindingReport> {
+    let mut reports = Vec::new();
+    for package in &inventoried.packages {
+        let matched = match index.matches(&vulndb_package(package)) {
+            Ok(matched) => matched,
+            Err(error) => {
+                tracing::warn!(package = %package.name, version = %package.version, %error, "Cannot match a package.");
+                continue;
+            }
+        };
+        for finding in matched.findings {
+            reports.push(FindingReport {
+                id: Uuid::now_v7(),
+                observed_at,
+                severity: severity(finding.severity.as_deref(), finding.cvss_score),
+                title: format!(
+                    "{} {} in {}",
+                    finding.id,
+                    package.name,
+                    inventoried.asset.label()
+                ),
+                rule: finding.id,
+                asset: inventoried.asset.clone(),
+                details: Details::Vulnerability(VulnerabilityDetails {
+                    aliases: finding.aliases,
+                    package: package.name.clone(),
+                    ecosystem: finding.ecosystem,
+                    installed_version: package.version.clone(),
+                    fixed_versions: finding.fixed_versions,
+                    cvss_score: finding.cvss_score,
+                    cvss_vector: finding.cvss_vector,
+                    purl: package.purl.clone(),
+                    location: package.location.path.clone(),
+                    fix: finding.fix.unwrap_or_default(),
+                    description: finding.summary,
+                }),
+                demo: false,
+            });
+        }
+    }
+    reports
+}
+
+/// The feed's severity word, else the CVSS rating; unknown counts as medium so that it is
+/// not hidden below the default filters.
+fn severity(word: Option<&str>, cvss_score: Option<f64>) -> Severity {
+    match word
+        .unwrap_or_default()
+        .trim_end_matches('*')
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "critical" => Severity::Critical,
+        "high" | "important" => Severity::High,
+        "medium" | "moderate" => Severity::Medium,
+        "low" => Severity::Low,
+        "negligible" | "unimportant" => Severity::Info,
+        _ => match cvss_score {
+            Some(score) if score >= 9.0 => Severity::Critical,
+            Some(score) if score >= 7.0 => Severity::High,
+            Some(score) if score >= 4.0 => Severity::Medium,
+            Some(score) if score > 0.0 => Severity::Low,
+            _ => Severity::Medium,
+        },
+    }
+}
+
+/// A running container, by the image it runs.
+#[derive(Debug, Clone)]
+struct RunningContainer {
+    image: String,
+    image_digest: String,
+    root: PathBuf,
+}
+
+/// The running podman containers (`podman ps --format json`; none when podman is absent).
+async fn running_containers() -> Vec<RunningContainer> {
+    let output = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("podman")
+            .args(["ps", "--format", "json", "--no-trunc"])
+            .stdin(std::process::Stdio::null())
+            .output()
+    })
+    .await;
+    let output = match output {
+        Ok(Ok(output)) if output.status.success() => output,
+        Ok(Ok(output)) => {
+            tracing::warn!(stderr = %String::from_utf8_lossy(&output.stderr).trim(), "podman ps failed; container images are not scanned.");
+            return Vec::new();
+        }
+        // No podman on this host: nothing to scan.
+        Ok(Err(_)) | Err(_) => return Vec::new(),
+    };
+    parse_podman_ps(&output.stdout)
+}
+
+fn parse_podman_ps(json: &[u8]) -> Vec<RunningContainer> {
+    let Ok(serde_json::Value::Array(containers)) = serde_json::from_slice(json) else {
+        return Vec::new();
+    };
+    containers
+        .iter()
+        .filter_map(|container| {
+            let pid = container.get("Pid")?.as_u64().filter(|pid| *pid > 0)?;
+            let image_id = container.get("ImageID")?.as_str()?;
+            let image_digest = if image_id.contains(':') {
+                image_id.to_owned()
+            } else {
+                format!("sha256:{image_id}")
+            };
+            Some(RunningContainer {
+                image: container
+                    .get("Image")
+                    .and_then(|image| image.as_str())
+                    .unwrap_or(image_id)
+                    .to_owned(),
+                image_digest,
+                root: PathBuf::from(format!("/proc/{pid}/root")),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn podman_ps_gives_image_digests_and_roots() {
+        let json = br#"[{"Id":"abc","Image":"localhost/web:1","ImageID":"1234","Pid":42,"State":"running"},
+            {"Id":"def","Image":"x","ImageID":"sha256:99","Pid":0,"State":"exited"}]"#;
+        let containers = parse_podman_ps(json);
+        assert_eq!(containers.len(), 1);
+        assert_eq!(containers[0].image_digest, "sha256:1234");
+        assert_eq!(containers[0].image, "localhost/web:1");
+        assert_eq!(containers[0].root, Path::new("/proc/42/root"));
+        assert!(parse_podman_ps(b"not json").is_empty());
+    }
+
+    #[test]
+    fn severity_words_and_scores() {
+        assert_eq!(severity(Some("Important"), None), Severity::High);
+        assert_eq!(severity(Some("unimportant"), Some(9.8)), Severity::Info);
+        assert_eq!(severity(None, Some(9.8)), Severity::Critical);
+        assert_eq!(severity(Some("not yet assigned"), None), Severity::Medium);
+    }
+}

@@ -1,0 +1,536 @@
+//! Agent tasks: operators queue work for one agent (host checks, rescans, fix verifications,
+//! package upgrades); the agent long-polls for its pending tasks and posts each result; a
+//! verify-fix result closes the vulnerability only when the rescan no longer finds it.
+//! Agents also post scan snapshots, which resolve the findings a complete rescan no longer
+//! finds.
+//!
+//! Latency: `POST /api/v1/agents/tasks/claim` with `wait_secs: N` holds the request up to `N`
+//! seconds (at most [`MAX_WAIT_SECS`]) and answers as soon as a task for the agent is created
+//! in this server process, so a waiting agent receives a new task within milliseconds. Claiming
+//! is a POST because it changes state: the claimed tasks become `running`.
+
+use std::{collections::HashSet, time::Duration};
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use palisade_model::{
+    AffectedAsset, AgentTask, ClaimTasks, Details, Finding, FindingKind, FixVerification,
+    MAX_SNAPSHOT_KEYS, NewTask, Role, ScanSnapshot, SnapshotOutcome, Status, TaskResult, TaskSpec,
+    TaskState, Timestamp, UpgradeSpec, VerificationState, VerifyFixSpec,
+};
+use palisade_store::{AgentRecord, Selection};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::{ApiError, ApiJson, AppState, Caller, state::audit_entry};
+
+/// Longest long-poll, in seconds; below the server's request timeout and its drain time.
+pub const MAX_WAIT_SECS: u64 = 8;
+/// Default time a task has to finish.
+const DEFAULT_TIMEOUT_SECS: u64 = 900;
+/// Longest time a task may be given.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// Most tasks handed to an agent at once.
+const CLAIM_LIMIT: u32 = 20;
+/// Longest result message stored.
+const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// Wakes long-polling agents when a task is created in this process.
+static TASK_CREATED: Notify = Notify::const_new();
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/agents/tasks/claim", post(claim))
+        .route("/api/v1/agents/tasks/{id}/result", post(report))
+        .route("/api/v1/agents/scan-snapshots", post(snapshot))
+        .route("/api/v1/agents/{agent_id}/tasks", get(list).post(create))
+        .route("/api/v1/tasks/{id}", get(get_one))
+        .route("/api/v1/fix-verifications", post(verify_fix))
+        .route("/api/v1/fixes", post(fix))
+}
+
+/// Queues a task for an agent. Operators may queue every kind but `upgrade_package`, which
+/// needs an admin.
+#[utoipa::path(post, path = "/api/v1/agents/{agent_id}/tasks", tag = "tasks", request_body = NewTask,
+    params(("agent_id" = Uuid, Path)),
+    responses((status = 201, body = AgentTask), (status = 400, body = crate::error::ErrorBody), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(agent_id): Path<Uuid>,
+    ApiJson(request): ApiJson<NewTask>,
+) -> Result<(StatusCode, ApiJson<AgentTask>), ApiError> {
+    caller.require(Role::Operator)?;
+    let timeout_secs = match request.timeout_secs {
+        None => DEFAULT_TIMEOUT_SECS,
+        Some(secs @ 1..=MAX_TIMEOUT_SECS) => secs,
+        Some(secs) => {
+            return Err(ApiError::bad_request(format!(
+                "timeout_secs {secs} is out of range: give 1 to {MAX_TIMEOUT_SECS} seconds"
+            )));
+        }
+    };
+    match &request.spec {
+        TaskSpec::UpgradePackage(upgrade) => {
+            caller.require(Role::Admin)?;
+            upgrade
+                .validate()
+                .map_err(|error| ApiError::bad_request(error.to_string()))?;
+        }
+        TaskSpec::VerifyFix(_) => {
+            return Err(ApiError::bad_request(
+                "verify_fix tasks are created by POST /api/v1/fix-verifications, which records the verification",
+            ));
+        }
+        TaskSpec::RunHostChecks | TaskSpec::RescanVulnerabilities => {}
+    }
+    state
+        .store
+        .agent(agent_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no enrolled agent with id {agent_id}")))?;
+    let task = enqueue(&state, &caller, agent_id, request.spec, timeout_secs).await?;
+    Ok((StatusCode::CREATED, ApiJson(task)))
+}
+
+/// Stores a new task with its audit entry and wakes the agent if it is waiting.
+async fn enqueue(
+    state: &AppState,
+    caller: &Caller,
+    agent_id: Uuid,
+    spec: TaskSpec,
+    timeout_secs: u64,
+) -> Result<AgentTask, ApiError> {
+    let now = Timestamp::now();
+    let task = AgentTask {
+        id: Uuid::now_v7(),
+        agent_id,
+        state: TaskState::Pending,
+        requested_by: caller.name.clone(),
+        requested_at: now,
+        deadline: Timestamp(now.millis().saturating_add((timeout_secs * 1000) as i64)),
+        started_at: None,
+        finished_at: None,
+        result: None,
+        spec,
+    };
+    let audit = audit_entry(
+        caller,
+        "agent.task.create",
+        "agent_task",
+        &task.id.to_string(),
+        "",
+        serde_json::json!({ "agent_id": agent_id, "kind": task.spec.kind_name(), "spec": task.spec }),
+    );
+    state.store.create_task(&task, &audit).await?;
+    TASK_CREATED.notify_waiters();
+    Ok(task)
+}
+
+/// Lists an agent's latest tasks, newest first.
+#[utoipa::path(get, path = "/api/v1/agents/{agent_id}/tasks", tag = "tasks", params(("agent_id" = Uuid, Path)),
+    responses((status = 200, body = Vec<AgentTask>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(agent_id): Path<Uuid>,
+) -> Result<ApiJson<Vec<AgentTask>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(ApiJson(
+        state
+            .store
+            .tasks(agent_id, palisade_store::MAX_PAGE_SIZE)
+            .await?,
+    ))
+}
+
+/// Gets one task.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = Uuid, Path)),
+    responses((status = 200, body = AgentTask), (status = 404)), security(("bearer" = [])))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<AgentTask>, ApiError> {
+    caller.require(Role::Viewer)?;
+    state
+        .store
+        .task(id)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))
+}
+
+/// The calling agent's pending tasks, which become `running`. Waits up to `wait_secs`
+/// seconds for one when none is pending.
+#[utoipa::path(post, path = "/api/v1/agents/tasks/claim", tag = "tasks", request_body = ClaimTasks,
+    responses((status = 200, body = Vec<AgentTask>), (status = 400, body = crate::error::ErrorBody), (status = 403)), security(("bearer" = [])))]
+pub async fn claim(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<ClaimTasks>,
+) -> Result<ApiJson<Vec<AgentTask>>, ApiError> {
+    let agent = calling_agent(&state, &caller).await?;
+    let wait = request.wait_secs;
+    if wait > MAX_WAIT_SECS {
+        return Err(ApiError::bad_request(format!(
+            "wait_secs {wait} is out of range: wait 0 to {MAX_WAIT_SECS} seconds and ask again"
+        )));
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        // Register for the wake-up before looking, so that a task created in between is seen.
+        let created = TASK_CREATED.notified();
+        tokio::pin!(created);
+        created.as_mut().enable();
+        let tasks = state
+            .store
+            .claim_tasks(agent.id, Timestamp::now(), CLAIM_LIMIT)
+            .await?;
+        if !tasks.is_empty() || tokio::time::Instant::now() >= until {
+            return Ok(ApiJson(tasks));
+        }
+        // Tasks created by another server process on the same database are seen within a
+        // second.
+        let _ = tokio::time::timeout_at(
+            until.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+            created,
+        )
+        .await;
+    }
+}
+
+/// Records the calling agent's result of one of its tasks. A `verify_fix` result completes the
+/// fix verification and, when the rescan found the vulnerability gone, marks it fixed.
+#[utoipa::path(post, path = "/api/v1/agents/tasks/{id}/result", tag = "tasks", request_body = TaskResult,
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = AgentTask), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    ApiJson(result): ApiJson<TaskResult>,
+) -> Result<ApiJson<AgentTask>, ApiError> {
+    let agent = calling_agent(&state, &caller).await?;
+    if result.message.len() > MAX_MESSAGE_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "the result message has {} bytes; at most {MAX_MESSAGE_BYTES} are stored",
+            result.message.len()
+        )));
+    }
+    let Some(task) = state
+        .store
+        .finish_task(agent.id, id, &result, Timestamp::now())
+        .await?
+    else {
+        return Err(match state.store.task(id).await? {
+            Some(task) if task.agent_id == agent.id => ApiError::conflict(format!(
+                "task {id} is already {}; its result cannot change",
+                task.state.as_str()
+            )),
+            _ => ApiError::not_found(format!("this agent has no task with id {id}")),
+        });
+    };
+    if let (TaskSpec::VerifyFix(spec), Some(verdict)) = (&task.spec, &result.verdict) {
+        apply_verdict(
+            &state,
+            &caller,
+            &agent,
+            spec,
+            verdict.fixed,
+            &verdict.reason,
+        )
+        .await?;
+    }
+    Ok(ApiJson(task))
+}
+
+async fn apply_verdict(
+    state: &AppState,
+    caller: &Caller,
+    agent: &AgentRecord,
+    spec: &VerifyFixSpec,
+    fixed: bool,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let verification_state = if fixed {
+        VerificationState::Fixed
+    } else {
+        VerificationState::StillVulnerable
+    };
+    let now = Timestamp::now();
+    state
+        .store
+        .complete_fix_verification(spec.verification_id, verification_state, now)
+        .await?;
+    if fixed {
+        let audit = audit_entry(
+            caller,
+            "vulnerability.fix_verified",
+            "vulnerability",
+            &spec.finding_id.to_string(),
+            reason,
+            serde_json::json!({ "verification_id": spec.verification_id, "agent": agent.name }),
+        );
+        state
+            .store
+            .set_status(
+                FindingKind::Vulnerability,
+                &Selection::Ids(vec![spec.finding_id]),
+                &[
+                    Status::Open,
+                    Status::Fixing,
+                    Status::Handled,
+                    Status::Ignored,
+                ],
+                Status::Fixed,
+                &audit,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// "These are all the findings of this kind on this asset": resolves (status `fixed`) the
+/// asset's open findings of the kind that the snapshot does not list.
+#[utoipa::path(post, path = "/api/v1/agents/scan-snapshots", tag = "tasks", request_body = ScanSnapshot,
+    responses((status = 200, body = SnapshotOutcome), (status = 400, body = crate::error::ErrorBody), (status = 403)), security(("bearer" = [])))]
+pub async fn snapshot(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(snapshot): ApiJson<ScanSnapshot>,
+) -> Result<ApiJson<SnapshotOutcome>, ApiError> {
+    let agent = calling_agent(&state, &caller).await?;
+    if snapshot.asset.cluster != agent.cluster {
+        return Err(ApiError::bad_request(format!(
+            "the snapshot is for cluster {:?}, but this agent reports for {:?}",
+            snapshot.asset.cluster, agent.cluster
+        )));
+    }
+    if !matches!(
+        snapshot.kind,
+        FindingKind::Vulnerability | FindingKind::BaselineRisk
+    ) {
+        return Err(ApiError::bad_request(
+            "snapshots describe states: only vulnerability and baseline_risk are accepted",
+        ));
+    }
+    if snapshot.present.len() > MAX_SNAPSHOT_KEYS {
+        return Err(ApiError::bad_request(format!(
+            "a snapshot lists at most {MAX_SNAPSHOT_KEYS} finding keys, not {}",
+            snapshot.present.len()
+        )));
+    }
+    let asset_id = snapshot.asset.asset_id();
+    let audit = audit_entry(
+        &caller,
+        "finding.resolve_absent",
+        "asset",
+        &asset_id.to_string(),
+        "a complete rescan no longer finds it",
+        serde_json::json!({ "agent": agent.name, "kind": snapshot.kind, "scanned_at": snapshot.scanned_at, "asset": snapshot.asset.label() }),
+    );
+    let present: HashSet<String> = snapshot.present.into_iter().collect();
+    let resolved = state
+        .store
+        .resolve_absent_findings(asset_id, snapshot.kind, &present, &audit)
+        .await?;
+    Ok(ApiJson(SnapshotOutcome { resolved }))
+}
+
+/// Names a vulnerability finding.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingRef {
+    /// The vulnerability finding's id.
+    pub finding_id: Uuid,
+}
+
+/// A fix verification and the task that carries it out.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VerificationStarted {
+    /// The verification record (pending until the agent reports).
+    pub verification: FixVerification,
+    /// The agent's task; none for the demo data set, which no agent reports.
+    pub task: Option<AgentTask>,
+}
+
+/// Asks the agent that owns the finding's asset to rescan it; the finding is closed only if
+/// the rescan no longer finds the vulnerability.
+#[utoipa::path(post, path = "/api/v1/fix-verifications", tag = "tasks", request_body = FindingRef,
+    responses((status = 201, body = VerificationStarted), (status = 400, body = crate::error::ErrorBody), (status = 404)), security(("bearer" = [])))]
+pub async fn verify_fix(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<FindingRef>,
+) -> Result<(StatusCode, ApiJson<VerificationStarted>), ApiError> {
+    caller.require(Role::Operator)?;
+    let finding = super::findings::load(
+        &state,
+        FindingKind::Vulnerability,
+        &request.finding_id.to_string(),
+    )
+    .await?;
+    let started = request_fix_verification(&state, &caller, &finding).await?;
+    Ok((StatusCode::CREATED, ApiJson(started)))
+}
+
+/// Records a fix verification of `finding` and queues the rescan for the agent that owns its
+/// asset (shared by the API and the console).
+pub(crate) async fn request_fix_verification(
+    state: &AppState,
+    caller: &Caller,
+    finding: &Finding,
+) -> Result<VerificationStarted, ApiError> {
+    caller.require(Role::Operator)?;
+    let Details::Vulnerability(vulnerability) = &finding.details else {
+        return Err(ApiError::bad_request(
+            "only vulnerabilities have fixes to verify",
+        ));
+    };
+    // The demo data set has no agents: its verifications stay pending, as a demo.
+    let agent = if finding.demo {
+        None
+    } else {
+        Some(owning_agent(state, &finding.asset).await?)
+    };
+    let verification = FixVerification {
+        id: Uuid::now_v7(),
+        finding_id: finding.id,
+        asset_id: finding.asset_id,
+        requested_by: caller.name.clone(),
+        requested_at: Timestamp::now(),
+        state: VerificationState::Pending,
+        completed_at: None,
+    };
+    let audit = audit_entry(
+        caller,
+        "vulnerability.verify_fix",
+        "vulnerability",
+        &finding.id.to_string(),
+        "",
+        serde_json::json!({ "verification_id": verification.id, "asset_id": finding.asset_id, "agent": agent.as_ref().map(|agent| &agent.name) }),
+    );
+    state
+        .store
+        .request_fix_verification(&verification, &audit)
+        .await?;
+    let Some(agent) = agent else {
+        return Ok(VerificationStarted {
+            verification,
+            task: None,
+        });
+    };
+    let spec = TaskSpec::VerifyFix(VerifyFixSpec {
+        verification_id: verification.id,
+        finding_id: finding.id,
+        asset: finding.asset.clone(),
+        vulnerability: finding.rule.clone(),
+        package: vulnerability.package.clone(),
+        ecosystem: vulnerability.ecosystem.clone(),
+        installed_version: vulnerability.installed_version.clone(),
+    });
+    let task = enqueue(state, caller, agent.id, spec, DEFAULT_TIMEOUT_SECS).await?;
+    Ok(VerificationStarted {
+        verification,
+        task: Some(task),
+    })
+}
+
+/// Asks the agent on the finding's node to upgrade the package to the first fixed version
+/// (admin only; the agent refuses unless `fix.enabled` is set in its configuration).
+#[utoipa::path(post, path = "/api/v1/fixes", tag = "tasks", request_body = FindingRef,
+    responses((status = 201, body = AgentTask), (status = 400, body = crate::error::ErrorBody), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn fix(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<FindingRef>,
+) -> Result<(StatusCode, ApiJson<AgentTask>), ApiError> {
+    caller.require(Role::Admin)?;
+    let finding = super::findings::load(
+        &state,
+        FindingKind::Vulnerability,
+        &request.finding_id.to_string(),
+    )
+    .await?;
+    let Details::Vulnerability(vulnerability) = &finding.details else {
+        return Err(ApiError::bad_request("only vulnerabilities have fixes"));
+    };
+    if finding.asset.image.is_some() || finding.asset.image_digest.is_some() {
+        return Err(ApiError::bad_request(format!(
+            "{} is in image {}: rebuild the image with the fixed package instead of upgrading a host",
+            finding.rule,
+            finding.asset.label()
+        )));
+    }
+    let version = vulnerability.fixed_versions.first().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "no fixed version of {} is known for {}",
+            vulnerability.package, finding.rule
+        ))
+    })?;
+    let upgrade = UpgradeSpec {
+        finding_id: Some(finding.id),
+        ecosystem: vulnerability.ecosystem.clone(),
+        package: vulnerability.package.clone(),
+        version: version.clone(),
+    };
+    upgrade
+        .validate()
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let agent = owning_agent(&state, &finding.asset).await?;
+    let task = enqueue(
+        &state,
+        &caller,
+        agent.id,
+        TaskSpec::UpgradePackage(upgrade),
+        DEFAULT_TIMEOUT_SECS,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, ApiJson(task)))
+}
+
+/// The enrolled agent behind an agent token.
+async fn calling_agent(state: &AppState, caller: &Caller) -> Result<AgentRecord, ApiError> {
+    caller.require(Role::Agent)?;
+    let agent_id = caller
+        .agent_id
+        .ok_or_else(|| ApiError::forbidden("this agent token has no agent"))?;
+    state
+        .store
+        .agent(agent_id)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("this agent is not enrolled any more"))
+}
+
+/// The agent that reports the asset's node: same cluster, and the node is its name or host
+/// name.
+async fn owning_agent(state: &AppState, asset: &AffectedAsset) -> Result<AgentRecord, ApiError> {
+    let node = asset.node.as_deref().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{} names no node, so no agent can rescan it",
+            asset.label()
+        ))
+    })?;
+    state
+        .store
+        .agents()
+        .await?
+        .into_iter()
+        .find(|agent| {
+            agent.cluster == asset.cluster && (agent.name == node || agent.facts.hostname == node)
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "no enrolled agent reports node {node:?} in cluster {:?}; start one there to rescan it",
+                asset.cluster
+            ))
+        })
+}

@@ -1,0 +1,934 @@
+//! The agent task channel over a real socket: who may queue, claim and finish tasks, the
+//! long poll, timeouts, the audit trail, fix verifications and scan snapshots. The agent's
+//! side is played by plain HTTP calls here; `crates/agent/tests/scans.rs` runs the real agent.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use palisade_model::{
+    AffectedAsset, AgentBatch, BaselineCategory, BaselineDetails, Details, Evidence, FindingReport,
+    HostFacts, JoinRequest, Severity, Timestamp, VulnerabilityDetails,
+};
+use palisade_notify::Notifier;
+use palisade_server::{AppState, ensure_admin_token, router, serve};
+use palisade_store::{SqliteStore, Store};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const ADMIN: &str = "tasks-test-admin-token-0123456789";
+
+struct Api {
+    base: String,
+    client: Client,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("palisade.db"))
+                .await
+                .unwrap(),
+        );
+        ensure_admin_token(store.as_ref(), Some(ADMIN))
+            .await
+            .unwrap();
+        let state = AppState::new(store.clone(), Notifier::start(Default::default()))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, router(state), None, std::future::pending()));
+        Api {
+            base,
+            client: Client::new(),
+            store,
+            _dir: dir,
+        }
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if method == reqwest::Method::POST {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn token(&self, name: &str, role: &str) -> String {
+        let (status, body) = self
+            .request(
+                "POST",
+                "/api/v1/tokens",
+                ADMIN,
+                json!({"name": name, "role": role}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Enrolls agent `node` of cluster `prod`: (agent id, agent token).
+    async fn enroll(&self, node: &str) -> (String, String) {
+        let join = self.token(&format!("join {node}"), "join").await;
+        let request = JoinRequest {
+            name: node.into(),
+            cluster: "prod".into(),
+            facts: HostFacts {
+                hostname: node.into(),
+                ..Default::default()
+            },
+        };
+        let (status, body) = self
+            .request(
+                "POST",
+                "/api/v1/agents/join",
+                &join,
+                serde_json::to_value(request).unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["agent_id"].as_str().unwrap().to_owned(),
+            body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn send(&self, agent: &str, reports: &[FindingReport]) {
+        let batch = AgentBatch {
+            sequence: 1,
+            reports: reports.to_vec(),
+            assets: vec![],
+            dropped_events: 0,
+            facts: None,
+        };
+        let (status, body) = self
+            .request(
+                "POST",
+                "/api/v1/agent/batches",
+                agent,
+                serde_json::to_value(batch).unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    async fn claim(&self, agent: &str, wait_secs: u64) -> Vec<Value> {
+        let (status, body) = self
+            .request(
+                "POST",
+                "/api/v1/agents/tasks/claim",
+                agent,
+                json!({ "wait_secs": wait_secs }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    async fn audit_actions(&self) -> Vec<(String, String)> {
+        let (_, body) = self
+            .request("GET", "/api/v1/audit?limit=1000", ADMIN, Value::Null)
+            .await;
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                (
+                    entry["action"].as_str().unwrap().to_owned(),
+                    entry["actor"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn node(name: &str) -> AffectedAsset {
+    AffectedAsset {
+        cluster: "prod".into(),
+        node: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+fn vulnerability(node_name: &str) -> FindingReport {
+    FindingReport {
+        id: Uuid::now_v7(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "CVE-2024-0001".into(),
+        title: "zlib: overflow".into(),
+        asset: node(node_name),
+        details: Details::Vulnerability(VulnerabilityDetails {
+            package: "zlib1g".into(),
+            ecosystem: "Debian:12".into(),
+            installed_version: "1:1.2.13.dfsg-1".into(),
+            fixed_versions: vec!["1:1.2.13.dfsg-2".into()],
+            location: "var/lib/dpkg/status".into(),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+fn baseline_risk(node_name: &str, check: &str) -> FindingReport {
+    FindingReport {
+        id: Uuid::now_v7(),
+        observed_at: Timestamp::now(),
+        severity: Severity::Medium,
+        rule: check.into(),
+        title: format!("{check} failed"),
+        asset: node(node_name),
+        details: Details::BaselineRisk(BaselineDetails {
+            category: BaselineCategory::Os,
+            description: String::new(),
+            remediation: String::new(),
+            evidence: vec![Evidence {
+                path: format!("{check}.setting"),
+                value: "bad".into(),
+                file: "/etc/x".into(),
+                line: None,
+            }],
+        }),
+        demo: false,
+    }
+}
+
+#[tokio::test]
+async fn tasks_are_queued_claimed_and_finished_by_their_agent_only() {
+    let api = Api::start().await;
+    let (agent_id, agent) = api.enroll("node-1").await;
+    let (other_id, other) = api.enroll("node-2").await;
+    let viewer = api.token("vera", "viewer").await;
+    let operator = api.token("otto", "operator").await;
+    let tasks_path = format!("/api/v1/agents/{agent_id}/tasks");
+    let checks = json!({ "spec": { "kind": "run_host_checks" } });
+
+    // Viewers and agents cannot queue work; operators can, but not package upgrades.
+    for token in [&viewer, &agent] {
+        let (status, body) = api
+            .request("POST", &tasks_path, token, checks.clone())
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let upgrade = json!({ "spec": { "kind": "upgrade_package", "ecosystem": "Debian:12", "package": "zlib1g", "version": "1:1.2.13.dfsg-2" } });
+    let (status, _) = api.request("POST", &tasks_path, &operator, upgrade).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let hostile = json!({ "spec": { "kind": "upgrade_package", "ecosystem": "Debian:12", "package": "zlib1g;rm -rf /", "version": "1" } });
+    let (status, body) = api.request("POST", &tasks_path, ADMIN, hostile).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid package name"),
+        "{body}"
+    );
+    let (status, body) = api
+        .request(
+            "POST",
+            &tasks_path,
+            &operator,
+            json!({ "spec": { "kind": "format_disk" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.to_string().contains("unknown variant `format_disk`"),
+        "{body}"
+    );
+    let (status, _) = api
+        .request(
+            "POST",
+            &format!("/api/v1/agents/{}/tasks", Uuid::now_v7()),
+            &operator,
+            checks.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, task) = api
+        .request("POST", &tasks_path, &operator, checks.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    assert_eq!(task["state"], "pending");
+    let task_id = task["id"].as_str().unwrap().to_owned();
+
+    // Only the owning agent gets it; humans cannot claim.
+    assert!(api.claim(&other, 0).await.is_empty());
+    let (status, _) = api
+        .request("POST", "/api/v1/agents/tasks/claim", &operator, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let claimed = api.claim(&agent, 0).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0]["id"], task_id.as_str());
+    assert_eq!(claimed[0]["state"], "running");
+    assert_eq!(claimed[0]["spec"]["kind"], "run_host_checks");
+    assert!(
+        api.claim(&agent, 0).await.is_empty(),
+        "a claimed task is not handed out twice"
+    );
+
+    let result_path = format!("/api/v1/agents/tasks/{task_id}/result");
+    let result = json!({ "succeeded": true, "message": "3 checks failed" });
+    let (status, _) = api
+        .request("POST", &result_path, &other, result.clone())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another agent cannot finish it"
+    );
+    let (status, done) = api
+        .request("POST", &result_path, &agent, result.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["state"], "done");
+    let (status, body) = api.request("POST", &result_path, &agent, result).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, shown) = api
+        .request(
+            "GET",
+            &format!("/api/v1/tasks/{task_id}"),
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["result"]["message"], "3 checks failed");
+    let (_, listed) = api.request("GET", &tasks_path, &viewer, Value::Null).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (_, listed) = api
+        .request(
+            "GET",
+            &format!("/api/v1/agents/{other_id}/tasks"),
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    assert!(listed.as_array().unwrap().is_empty());
+    assert!(
+        api.audit_actions()
+            .await
+            .contains(&("agent.task.create".to_owned(), "otto".to_owned()))
+    );
+
+    // The long poll answers as soon as a task is queued.
+    let waiting = {
+        let base = api.base.clone();
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let response = Client::new()
+                .post(format!("{base}/api/v1/agents/tasks/claim"))
+                .bearer_auth(agent)
+                .json(&json!({ "wait_secs": 8 }))
+                .send()
+                .await
+                .unwrap();
+            (
+                started.elapsed(),
+                response.json::<Vec<Value>>().await.unwrap(),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = api
+        .request("POST", &tasks_path, &operator, checks.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (waited, tasks) = waiting.await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert!(
+        waited < Duration::from_secs(3),
+        "the long poll took {waited:?}"
+    );
+    let (status, body) = api
+        .request(
+            "POST",
+            "/api/v1/agents/tasks/claim",
+            &agent,
+            json!({ "wait_secs": 60 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // A task nobody finishes fails at its deadline.
+    let (_, task) = api
+        .request(
+            "POST",
+            &tasks_path,
+            &operator,
+            json!({ "spec": { "kind": "rescan_vulnerabilities" }, "timeout_secs": 1 }),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (_, shown) = api
+        .request(
+            "GET",
+            &format!("/api/v1/tasks/{}", task["id"].as_str().unwrap()),
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(shown["state"], "failed");
+    assert!(
+        shown["result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out")
+    );
+}
+
+#[tokio::test]
+async fn verify_fix_closes_the_finding_only_when_the_rescan_says_fixed() {
+    let api = Api::start().await;
+    let (_, agent) = api.enroll("node-1").await;
+    let viewer = api.token("vera", "viewer").await;
+    let operator = api.token("otto", "operator").await;
+    api.send(&agent, &[vulnerability("node-1")]).await;
+    let (_, page) = api
+        .request("GET", "/api/v1/vulnerabilities", &viewer, Value::Null)
+        .await;
+    let finding_id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let request = json!({ "finding_id": finding_id });
+
+    let (status, _) = api
+        .request(
+            "POST",
+            "/api/v1/fix-verifications",
+            &viewer,
+            request.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (verdict, expected_state, expected_status) in [
+        (false, "still_vulnerable", "open"),
+        (true, "fixed", "fixed"),
+    ] {
+        let (status, started) = api
+            .request(
+                "POST",
+                "/api/v1/fix-verifications",
+                &operator,
+                request.clone(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{started}");
+        assert_eq!(started["verification"]["state"], "pending");
+        let claimed = api.claim(&agent, 0).await;
+        assert_eq!(claimed.len(), 1);
+        let spec = &claimed[0]["spec"];
+        assert_eq!(spec["kind"], "verify_fix");
+        assert_eq!(spec["package"], "zlib1g");
+        assert_eq!(spec["installed_version"], "1:1.2.13.dfsg-1");
+        assert_eq!(spec["asset"]["node"], "node-1");
+        let result = json!({
+            "succeeded": true,
+            "message": "rescanned",
+            "verdict": { "fixed": verdict, "installed_versions": [], "reason": "test" },
+        });
+        let (status, body) = api
+            .request(
+                "POST",
+                &format!(
+                    "/api/v1/agents/tasks/{}/result",
+                    claimed[0]["id"].as_str().unwrap()
+                ),
+                &agent,
+                result,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, finding) = api
+            .request(
+                "GET",
+                &format!("/api/v1/vulnerabilities/{finding_id}"),
+                &viewer,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(finding["status"], expected_status, "{finding}");
+        let verifications = api
+            .store
+            .fix_verifications(Uuid::parse_str(&finding_id).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(verifications[0].state.as_str(), expected_state);
+        assert!(verifications[0].completed_at.is_some());
+    }
+    assert!(api.audit_actions().await.contains(&(
+        "vulnerability.fix_verified".to_owned(),
+        "agent node-1".to_owned()
+    )));
+
+    // A finding on a node no agent reports cannot be verified.
+    api.send(&agent, &[vulnerability("node-9")]).await;
+    let (_, page) = api
+        .request(
+            "GET",
+            "/api/v1/vulnerabilities?status=open",
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    let orphan = page["items"][0]["id"].as_str().unwrap();
+    let (status, body) = api
+        .request(
+            "POST",
+            "/api/v1/fix-verifications",
+            &operator,
+            json!({ "finding_id": orphan }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.to_string()
+            .contains("no enrolled agent reports node \\\"node-9\\\""),
+        "{body}"
+    );
+
+    // Fixes are for admins and queue an upgrade to the first fixed version.
+    let (status, _) = api
+        .request(
+            "POST",
+            "/api/v1/fixes",
+            &operator,
+            json!({ "finding_id": orphan }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_scan_snapshot_resolves_what_the_rescan_no_longer_finds() {
+    let api = Api::start().await;
+    let (_, agent) = api.enroll("node-1").await;
+    let viewer = api.token("vera", "viewer").await;
+    let kept = baseline_risk("node-1", "PAL-HOST-001");
+    let gone = baseline_risk("node-1", "PAL-HOST-002");
+    let elsewhere = baseline_risk("node-2", "PAL-HOST-002");
+    api.send(&agent, &[kept.clone(), gone, elsewhere]).await;
+    let snapshot = json!({
+        "asset": node("node-1"),
+        "kind": "baseline_risk",
+        "present": [kept.dedupe_key()],
+        "scanned_at": Timestamp::now(),
+    });
+    let (status, body) = api
+        .request(
+            "POST",
+            "/api/v1/agents/scan-snapshots",
+            &viewer,
+            snapshot.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = api
+        .request(
+            "POST",
+            "/api/v1/agents/scan-snapshots",
+            &agent,
+            snapshot.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["resolved"], 1);
+    let (_, page) = api
+        .request(
+            "GET",
+            "/api/v1/baseline-risks?status=open&limit=10",
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    let mut open: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            format!(
+                "{} {}",
+                item["rule"].as_str().unwrap(),
+                item["asset"]["node"].as_str().unwrap()
+            )
+        })
+        .collect();
+    open.sort();
+    assert_eq!(open, ["PAL-HOST-001 node-1", "PAL-HOST-002 node-2"]);
+    let (_, body) = api
+        .request("POST", "/api/v1/agents/scan-snapshots", &agent, snapshot)
+        .await;
+    assert_eq!(body["resolved"], 0, "resolving is idempotent");
+
+    let mut foreign = json!({ "asset": { "cluster": "staging", "node": "node-1" }, "kind": "baseline_risk", "present": [], "scanned_at": Timestamp::now() });
+    let (status, _) = api
+        .request(
+            "POST",
+            "/api/v1/agents/scan-snapshots",
+            &agent,
+            foreign.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    foreign["asset"]["cluster"] = "prod".into();
+    foreign["kind"] = "alert".into();
+    let (status, _) = api
+        .request("POST", "/api/v1/agents/scan-snapshots", &agent, foreign)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(api.audit_actions().await.contains(&(
+        "finding.resolve_absent".to_owned(),
+        "agent node-1".to_owned()
+    )));
+}
+
+/// A Debian 12 root filesystem with one package, `zlib1g` (source `zlib`) at `version`, and
+/// an sshd configuration that lets root log in.
+fn write_fixture_root(root: &std::path::Path, zlib_version: &str) {
+    std::fs::create_dir_all(root.join("etc/ssh")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/ssh/sshd_config"), "PermitRootLogin yes\n").unwrap();
+    set_zlib_version(root, zlib_version);
+}
+
+fn set_zlib_version(root: &std::path::Path, version: &str) {
+    std::fs::write(
+        root.join("var/lib/dpkg/status"),
+        format!(
+            "Package: zlib1g\nStatus: install ok installed\nPriority: required\nSection: libs\n\
+             Architecture: amd64\nSource: zlib\nVersion: {version}\nDescription: compression library\n\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// An OSV advisory for Debian 12's `zlib`, fixed in `fixed`.
+fn osv_advisory(id: &str, fixed: &str) -> Value {
+    json!({
+        "id": id,
+        "modified": "2026-01-01T00:00:00Z",
+        "summary": format!("zlib: {id}"),
+        "affected": [{
+            "package": { "ecosystem": "Debian:12", "name": "zlib" },
+            "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": fixed }] }],
+        }],
+        "database_specific": { "severity": "high" },
+    })
+}
+
+async fn import_advisory(database: &std::path::Path, dir: &std::path::Path, advisory: &Value) {
+    let file = dir.join(format!("{}.json", advisory["id"].as_str().unwrap()));
+    std::fs::write(&file, advisory.to_string()).unwrap();
+    let database = palisade_vulndb::Database::open(database).await.unwrap();
+    let report = database
+        .import_path(&file, palisade_vulndb::Limits::default())
+        .await
+        .unwrap();
+    assert_eq!(report.record_count, 1, "{report:?}");
+    database.close().await;
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, for at most `seconds`.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    seconds: u64,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The real agent against the real server: scheduled scans of a fixture root report a
+/// vulnerable package and host risks; verify-fix keeps the finding open while the package is
+/// old and closes it once the fixture's dpkg database says it was upgraded; host checks on
+/// demand close a risk that was fixed; a new database is matched without a new inventory;
+/// upgrades are refused because the configuration does not enable them.
+#[tokio::test]
+async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
+    let api = Api::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    write_fixture_root(&root, "1:1.2.13.dfsg-1");
+    let data_dir = dir.path().join("agent");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let vulndb = data_dir.join("vulndb.sqlite");
+    import_advisory(
+        &vulndb,
+        dir.path(),
+        &osv_advisory("CVE-2099-0001", "1:1.2.13.dfsg-2"),
+    )
+    .await;
+
+    let mut config =
+        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-1");
+    config.join_token = Some(
+        palisade_server::issue_join_token(api.store.as_ref(), "test agent")
+            .await
+            .unwrap(),
+    );
+    config.scans.host_root = root.clone();
+    config.scans.start_delay_secs = 0;
+    config.scans.container_images = false;
+    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        let status = palisade_agent::AgentStatus::default();
+        palisade_agent::run(config, outbox, &status, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    // Scheduled scans: the vulnerable package and the host risk arrive.
+    let viewer = api.token("vera", "viewer").await;
+    let finding = eventually("the zlib1g vulnerability", 60, || async {
+        let (_, page) = api
+            .request(
+                "GET",
+                "/api/v1/vulnerabilities?status=open",
+                &viewer,
+                Value::Null,
+            )
+            .await;
+        page["items"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(finding["rule"], "CVE-2099-0001");
+    assert_eq!(finding["details"]["package"], "zlib1g");
+    assert_eq!(finding["details"]["installed_version"], "1:1.2.13.dfsg-1");
+    assert_eq!(finding["asset"]["node"], "node-1");
+    let finding_id = finding["id"].as_str().unwrap().to_owned();
+    let root_login = eventually("PAL-HOST-001", 60, || async {
+        let (_, page) = api
+            .request(
+                "GET",
+                "/api/v1/baseline-risks?status=open&limit=1000",
+                &viewer,
+                Value::Null,
+            )
+            .await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|risk| risk["rule"] == "PAL-HOST-001")
+            .cloned()
+    })
+    .await;
+
+    // Verify fix while the package is still old: the finding stays open.
+    let operator = api.token("otto", "operator").await;
+    let verify = |expected: &'static str| {
+        let api = &api;
+        let operator = operator.clone();
+        let finding_id = finding_id.clone();
+        async move {
+            let (status, started) = api
+                .request(
+                    "POST",
+                    "/api/v1/fix-verifications",
+                    &operator,
+                    json!({ "finding_id": finding_id }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{started}");
+            let task_id = started["task"]["id"].as_str().unwrap().to_owned();
+            let task = eventually("the verify-fix task", 60, || async {
+                let (_, task) = api
+                    .request(
+                        "GET",
+                        &format!("/api/v1/tasks/{task_id}"),
+                        &operator,
+                        Value::Null,
+                    )
+                    .await;
+                (task["state"] == "done" || task["state"] == "failed").then_some(task)
+            })
+            .await;
+            assert_eq!(task["state"], "done", "{task}");
+            let verifications = api
+                .store
+                .fix_verifications(Uuid::parse_str(&finding_id).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(verifications[0].state.as_str(), expected, "{task}");
+            task
+        }
+    };
+    let task = verify("still_vulnerable").await;
+    assert_eq!(task["result"]["verdict"]["fixed"], false);
+    assert!(
+        task["result"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("still vulnerable"),
+        "{task}"
+    );
+    let (_, shown) = api
+        .request(
+            "GET",
+            &format!("/api/v1/vulnerabilities/{finding_id}"),
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(shown["status"], "open");
+
+    // "Upgrade" the package in the fixture: the verification closes the finding.
+    set_zlib_version(&root, "1:1.2.13.dfsg-2");
+    let task = verify("fixed").await;
+    assert_eq!(
+        task["result"]["verdict"]["installed_versions"],
+        json!(["1:1.2.13.dfsg-2"])
+    );
+    let (_, shown) = api
+        .request(
+            "GET",
+            &format!("/api/v1/vulnerabilities/{finding_id}"),
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(shown["status"], "fixed", "{shown}");
+
+    // Host checks on demand: root login fixed in the fixture, the risk is resolved.
+    std::fs::write(root.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
+    let agent_id = api.store.agents().await.unwrap()[0].id;
+    let (status, task) = api
+        .request(
+            "POST",
+            &format!("/api/v1/agents/{agent_id}/tasks"),
+            &operator,
+            json!({ "spec": { "kind": "run_host_checks" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let task = eventually("the host checks task", 60, || async {
+        let (_, task) = api
+            .request(
+                "GET",
+                &format!("/api/v1/tasks/{task_id}"),
+                &viewer,
+                Value::Null,
+            )
+            .await;
+        task["state"]
+            .as_str()
+            .is_some_and(|state| state == "done" || state == "failed")
+            .then_some(task)
+    })
+    .await;
+    assert_eq!(task["state"], "done", "{task}");
+    assert!(
+        task["result"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("host checks ran"),
+        "{task}"
+    );
+    let (_, risk) = api
+        .request(
+            "GET",
+            &format!(
+                "/api/v1/baseline-risks/{}",
+                root_login["id"].as_str().unwrap()
+            ),
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(risk["status"], "fixed", "{risk}");
+
+    // A new advisory in the database is matched against the kept inventory.
+    import_advisory(
+        &vulndb,
+        dir.path(),
+        &osv_advisory("CVE-2099-0002", "1:1.2.13.dfsg-3"),
+    )
+    .await;
+    eventually("CVE-2099-0002 after the database changed", 60, || async {
+        let (_, page) = api
+            .request(
+                "GET",
+                "/api/v1/vulnerabilities?status=open",
+                &viewer,
+                Value::Null,
+            )
+            .await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .any(|item| {
+                item["rule"] == "CVE-2099-0002"
+                    && item["details"]["installed_version"] == "1:1.2.13.dfsg-2"
+            })
+            .then_some(())
+    })
+    .await;
+
+    // Upgrades are off unless the agent's configuration enables them.
+    let (status, task) = api
+        .request("POST", &format!("/api/v1/agents/{agent_id}/tasks"), ADMIN, json!({ "spec": {
+            "kind": "upgrade_package", "ecosystem": "Debian:12", "package": "zlib1g", "version": "1:1.2.13.dfsg-3" } }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let task = eventually("the upgrade task", 60, || async {
+        let (_, task) = api
+            .request(
+                "GET",
+                &format!("/api/v1/tasks/{task_id}"),
+                &viewer,
+                Value::Null,
+            )
+            .await;
+        (task["state"] == "failed" || task["state"] == "done").then_some(task)
+    })
+    .await;
+    assert_eq!(task["state"], "failed");
+    assert!(
+        task["result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fix.enabled"),
+        "{task}"
+    );
+
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+}
