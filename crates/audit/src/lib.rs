@@ -9,7 +9,8 @@
 //! - [`parse_webhook_body`]: bytes of a webhook request body (an `EventList` or a single
 //!   `Event`) → events, with a body size limit and an event count limit ([`Limits`]). It is
 //!   a plain function so that the HTTP server mounts it on a route of its own; this crate
-//!   knows no HTTP.
+//!   knows no HTTP. [`webhook_events`] does the same for a body an HTTP framework has
+//!   already parsed as JSON.
 //! - [`read_json_lines`]: a reader of an audit log file → an iterator of events, with a line
 //!   length limit; a bad line is an error naming its line number, and reading goes on.
 //! - [`audit_event`]: one already-parsed JSON object → an event.
@@ -47,7 +48,7 @@ mod error;
 mod parse;
 
 pub use error::{Error, ErrorKind};
-pub use parse::{Limits, audit_event, parse_webhook_body, read_json_lines};
+pub use parse::{Limits, audit_event, parse_webhook_body, read_json_lines, webhook_events};
 
 #[cfg(test)]
 mod tests {

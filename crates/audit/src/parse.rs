@@ -55,6 +55,13 @@ pub fn parse_webhook_body(body: &[u8], limits: &Limits) -> Result<Vec<Event>, Er
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|error| Error::new(ErrorKind::Json, format!("invalid JSON: {error}")))?;
+    webhook_events(value, limits)
+}
+
+/// The events of an already-parsed webhook body (an `EventList` or a single `Event`), for
+/// an HTTP server whose JSON extractor has applied the body size limit; `limits.max_events`
+/// applies here.
+pub fn webhook_events(value: Value, limits: &Limits) -> Result<Vec<Event>, Error> {
     match value.get("kind").and_then(Value::as_str) {
         Some("EventList") => {
             check_api_version(&value)?;

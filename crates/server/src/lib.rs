@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(agents)
         .merge(firewall)
+        .merge(api::k8s_audit::router())
         .merge(api::tasks::router())
         .merge(console::router(state.clone()))
         .route("/api/openapi.json", get(openapi::document))

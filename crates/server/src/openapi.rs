@@ -18,7 +18,7 @@ use crate::api;
         api::handling::create_exception, api::handling::list_exceptions, api::handling::delete_exception,
         api::assets::list, api::assets::get, api::assets::clusters,
         api::admin::create_token, api::admin::list_tokens, api::admin::revoke_token, api::admin::audit_log,
-        api::agents::join, api::agents::batch, api::agents::list,
+        api::agents::join, api::agents::batch, api::agents::list, api::k8s_audit::receive,
         api::firewall_rules::list, api::firewall_rules::get, api::firewall_rules::create,
         api::firewall_rules::update, api::firewall_rules::delete,
         api::tasks::create, api::tasks::list, api::tasks::get_one, api::tasks::claim,

@@ -2,10 +2,10 @@
 
 use axum::{extract::State, http::StatusCode};
 use palisade_model::{
-    AgentBatch, Asset, AssetKind, BatchAck, HostFacts, JoinRequest, JoinResponse,
+    AgentBatch, Asset, AssetKind, BatchAck, FindingReport, HostFacts, JoinRequest, JoinResponse,
     MAX_BATCH_REPORTS, Role, Timestamp,
 };
-use palisade_store::AgentRecord;
+use palisade_store::{AgentRecord, IngestOutcome};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -142,9 +142,7 @@ pub async fn batch(
             asset.id, asset.cluster, agent.cluster
         )));
     }
-    let policy = state.policy();
-    let outcome = state.store.ingest(&batch.reports, &policy).await?;
-    state.metrics.record_ingest(&outcome);
+    let outcome = ingest(&state, &batch.reports).await?;
     state.metrics.record_dropped_events(batch.dropped_events);
     for asset in &batch.assets {
         state.store.upsert_asset(asset).await?;
@@ -161,13 +159,6 @@ pub async fn batch(
             ..agent
         })
         .await?;
-    if state.notifier.is_enabled() {
-        for (kind, id) in &outcome.created_ids {
-            if let Some(finding) = state.store.get_finding(*kind, *id).await? {
-                state.notifier.notify(&finding);
-            }
-        }
-    }
     Ok(ApiJson(BatchAck {
         sequence: batch.sequence,
         created: outcome.created,
@@ -175,6 +166,25 @@ pub async fn batch(
         suppressed: outcome.suppressed,
         duplicates: outcome.duplicates,
     }))
+}
+
+/// Stores reports under the handling policy, counts them and notifies about new findings:
+/// the one ingest path of agent batches and the Kubernetes audit webhook.
+pub(crate) async fn ingest(
+    state: &AppState,
+    reports: &[FindingReport],
+) -> Result<IngestOutcome, ApiError> {
+    let policy = state.policy();
+    let outcome = state.store.ingest(reports, &policy).await?;
+    state.metrics.record_ingest(&outcome);
+    if state.notifier.is_enabled() {
+        for (kind, id) in &outcome.created_ids {
+            if let Some(finding) = state.store.get_finding(*kind, *id).await? {
+                state.notifier.notify(&finding);
+            }
+        }
+    }
+    Ok(outcome)
 }
 
 /// An enrolled agent.

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod findings;
 pub mod firewall_rules;
 pub mod handling;
+pub mod k8s_audit;
 pub mod tasks;
 
 use palisade_model::Timestamp;

@@ -1,0 +1,307 @@
+//! The Kubernetes audit webhook over a real socket: the audit scenarios of
+//! `crates/rules/scenarios/k8s_audit.yaml` (audit.k8s.io/v1 events as kube-apiserver writes
+//! them) posted as the webhook backend posts them, the alerts they raise in the store, and
+//! hostile bodies.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use palisade_model::{HostFacts, JoinRequest};
+use palisade_notify::Notifier;
+use palisade_server::{AppState, ensure_admin_token, router, serve};
+use palisade_store::{SqliteStore, Store};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "test-admin-token-k8s-audit-0123";
+const WEBHOOK: &str = "/api/v1/k8s-audit";
+
+struct Server {
+    base: String,
+    client: Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("palisade.db"))
+                .await
+                .unwrap(),
+        );
+        ensure_admin_token(store.as_ref(), Some(ADMIN))
+            .await
+            .unwrap();
+        let state = AppState::new(store, Notifier::start(Default::default()))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, router(state), None, std::future::pending()));
+        Server {
+            base,
+            client: Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// POSTs `body` (raw bytes, JSON content type) with `token`.
+    async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_raw(path, Some(token), serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// A token of `role` made by the admin.
+    async fn token(&self, role: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/tokens",
+                ADMIN,
+                &json!({"name": role, "role": role}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Enrols the API server of cluster `prod` as the webhook's agent: its agent token.
+    async fn api_server_token(&self) -> String {
+        let join = self.token("join").await;
+        let request = JoinRequest {
+            name: "kube-apiserver".into(),
+            cluster: "prod".into(),
+            facts: HostFacts {
+                hostname: "control-plane-1".into(),
+                ..Default::default()
+            },
+        };
+        let (status, body) = self
+            .post(
+                "/api/v1/agents/join",
+                &join,
+                &serde_json::to_value(request).unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+}
+
+fn event_list(items: Vec<Value>) -> Value {
+    json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items})
+}
+
+fn scenarios() -> Vec<palisade_rules::Scenario> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rules/scenarios/k8s_audit.yaml"
+    );
+    palisade_rules::parse_scenarios(path, &std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every audit scenario in one webhook batch: the alerts stored are exactly the rules the
+/// scenarios expect, in the token's cluster, located at the audited object, with the audit
+/// event as the raw event.
+#[tokio::test]
+async fn audit_scenarios_through_the_webhook_become_stored_alerts() {
+    let server = Server::start().await;
+    let token = server.api_server_token().await;
+    let scenarios = scenarios();
+    assert!(scenarios.len() >= 8);
+    let items: Vec<Value> = scenarios
+        .iter()
+        .flat_map(|scenario| scenario.audit.clone())
+        .collect();
+    let expected: BTreeSet<&str> = scenarios
+        .iter()
+        .flat_map(|scenario| scenario.expect.fire.iter().map(String::as_str))
+        .collect();
+
+    let (status, ack) = server
+        .post(WEBHOOK, &token, &event_list(items.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["events"], items.len());
+    assert!(
+        ack["alerts"].as_u64().unwrap() >= expected.len() as u64,
+        "{ack}"
+    );
+
+    let page = server.get("/api/v1/alerts?limit=200").await;
+    let alerts = page["items"].as_array().unwrap();
+    let fired: BTreeSet<&str> = alerts
+        .iter()
+        .map(|alert| alert["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(fired, expected);
+    assert!(
+        alerts
+            .iter()
+            .all(|alert| alert["asset"]["cluster"] == "prod")
+    );
+
+    let exec = alerts
+        .iter()
+        .find(|alert| alert["rule"] == "Exec or attach into pod")
+        .unwrap();
+    assert_eq!(exec["asset"]["namespace"], "shop");
+    assert_eq!(exec["asset"]["pod"], "web-7d9f8b6c5-x2x4q");
+    let id = exec["id"].as_str().unwrap();
+    let details = server.get(&format!("/api/v1/alerts/{id}")).await;
+    let text = details.to_string();
+    assert!(
+        text.contains("9b5e2f8a-7c1d-4c3e-8f7a-1d2e3f4a5b6c"),
+        "the raw event holds the audit event: {text}"
+    );
+    assert!(text.contains("alice@example.com"), "{text}");
+    assert!(text.contains("T1609"), "MITRE technique: {text}");
+
+    // The API server retries and resends: the same events aggregate into the same findings.
+    let (status, again) = server.post(WEBHOOK, &token, &event_list(items)).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["created"], 0, "{again}");
+    assert_eq!(again["aggregated"], ack["alerts"], "{again}");
+}
+
+/// Only an enrolled agent token may post audit events.
+#[tokio::test]
+async fn the_webhook_needs_an_agent_token() {
+    let server = Server::start().await;
+    let body = serde_json::to_vec(&event_list(vec![])).unwrap();
+    let (status, _) = server.post_raw(WEBHOOK, None, body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server
+        .post_raw(WEBHOOK, Some("pal_nope_nope"), body.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for role in ["viewer", "operator", "join"] {
+        let token = server.token(role).await;
+        let (status, error) = server.post_raw(WEBHOOK, Some(&token), body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {error}");
+        assert!(error.to_string().contains("agent role"), "{error}");
+    }
+    let (status, error) = server.post_raw(WEBHOOK, Some(ADMIN), body.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
+    let token = server.api_server_token().await;
+    let (status, ack) = server.post_raw(WEBHOOK, Some(&token), body).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(
+        ack,
+        json!({"events": 0, "alerts": 0, "created": 0, "aggregated": 0, "suppressed": 0})
+    );
+}
+
+/// Malformed, oversized and foreign bodies are refused with a message naming the problem,
+/// and store nothing.
+#[tokio::test]
+async fn hostile_bodies_are_refused_with_clear_errors() {
+    let server = Server::start().await;
+    let token = server.api_server_token().await;
+    let secret_read = scenarios()
+        .into_iter()
+        .find(|scenario| scenario.name == "secret read")
+        .unwrap()
+        .audit[0]
+        .clone();
+    let mut no_stage = secret_read.clone();
+    no_stage.as_object_mut().unwrap().remove("stage");
+    let mut bad_time = secret_read.clone();
+    bad_time["stageTimestamp"] = json!("yesterday");
+    let mut v1beta1 = event_list(vec![secret_read.clone()]);
+    v1beta1["apiVersion"] = json!("audit.k8s.io/v1beta1");
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (
+            b"{\"kind\":\"EventList\",".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "JSON",
+        ),
+        (
+            b"[1,2,3]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "expected a JSON object",
+        ),
+        (
+            serde_json::to_vec(&v1beta1).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "apiVersion 'audit.k8s.io/v1beta1' is not audit.k8s.io/v1",
+        ),
+        (
+            serde_json::to_vec(&json!({"kind": "Pod", "apiVersion": "v1"})).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "kind 'Pod' is not an audit Event",
+        ),
+        (
+            serde_json::to_vec(&event_list(vec![secret_read.clone(), no_stage])).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "items[1]: 'stage' is missing",
+        ),
+        (
+            serde_json::to_vec(&event_list(vec![bad_time])).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "'stageTimestamp' value 'yesterday' is not an RFC 3339 time",
+        ),
+        (
+            serde_json::to_vec(&event_list(vec![json!({}); 10_001])).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "more than the limit of 10000",
+        ),
+        (
+            [
+                b"{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"pad\":\"".as_slice(),
+                &vec![b'a'; 33 << 20],
+                b"\",\"items\":[]}",
+            ]
+            .concat(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "length limit",
+        ),
+    ];
+    for (body, status, message) in cases {
+        let (got, error) = server.post_raw(WEBHOOK, Some(&token), body).await;
+        assert_eq!(got, status, "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|text| text.contains(message)),
+            "expected {message:?} in {error}"
+        );
+    }
+    let page = server.get("/api/v1/alerts").await;
+    assert_eq!(page["items"], json!([]), "a refused batch stores nothing");
+}
