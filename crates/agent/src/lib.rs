@@ -26,6 +26,7 @@
 
 mod config;
 mod detect;
+mod firewall_watch;
 mod fix;
 mod host;
 mod link;
@@ -38,6 +39,9 @@ mod tasks;
 pub use config::AgentConfig;
 pub use fix::FixConfig;
 pub use detect::{Detector, LOST_EVENTS_RULE, alert_report};
+pub use firewall_watch::{
+    FirewallWatch, FirewallWatchConfig, PolicyUpdates, compose_policy, poll_firewall_rules,
+};
 pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
 pub use observe::EventObserver;

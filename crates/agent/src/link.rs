@@ -137,7 +137,41 @@ impl Link {
             .await
     }
 
-    pub(crate) async fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
+    /// The server's firewall rules, or `None` when they still have the ETag `etag`; the
+    /// new ETag comes with the rules.
+    pub async fn firewall_rules(
+        &self,
+        credential: &Credential,
+        etag: Option<&str>,
+    ) -> Result<Option<(String, Vec<palisade_model::FirewallRule>)>, LinkError> {
+        let mut request = self
+            .client
+            .get(format!("{}/api/v1/agent/firewall-rules", self.base_url))
+            .bearer_auth(&credential.token);
+        if let Some(etag) = etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        if status.is_success() {
+            let etag = response
+                .headers()
+                .get(reqwest::header::ETAG)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            return Ok(Some((etag, response.json().await?)));
+        }
+        Err(failure(
+            status.as_u16(),
+            response.text().await.unwrap_or_default(),
+        ))
+    }
+
+    async fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
         &self,
         path: &str,
         token: &str,
@@ -154,13 +188,19 @@ impl Link {
         if status.is_success() {
             return Ok(response.json().await?);
         }
-        let message = response.text().await.unwrap_or_default();
-        let status = status.as_u16();
-        Err(match status {
-            401 | 403 => LinkError::Unauthorized { status, message },
-            500.. => LinkError::Server { status, message },
-            _ => LinkError::Rejected { status, message },
-        })
+        Err(failure(
+            status.as_u16(),
+            response.text().await.unwrap_or_default(),
+        ))
+    }
+}
+
+/// The error for an unsuccessful response.
+fn failure(status: u16, message: String) -> LinkError {
+    match status {
+        401 | 403 => LinkError::Unauthorized { status, message },
+        500.. => LinkError::Server { status, message },
+        _ => LinkError::Rejected { status, message },
     }
 }
 

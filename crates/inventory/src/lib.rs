@@ -102,6 +102,6 @@ pub use crate::error::{Error, ErrorKind, Warning};
 pub use crate::filesystem::{Filesystem, Node, NodeKind};
 pub use crate::image::{Image, ImageFormat, Layer};
 pub use crate::limits::Limits;
-pub use crate::rootfs::RootFs;
+pub use crate::rootfs::{RootFs, container_pid};
 pub use crate::target::Target;
 pub use crate::walk::{FileVisit, Walk};

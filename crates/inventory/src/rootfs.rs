@@ -190,8 +190,9 @@ fn warn(walk: &mut Walk, path: &Path, reason: &str) {
     });
 }
 
-/// The host pid of a running container's init process, from runc's state or podman's.
-fn container_pid(container: &str) -> Result<u32, Error> {
+/// The host pid of a running container's init process, from runc's state or podman's (by id
+/// or name; anything but letters, digits, `-`, `_` and `.` is refused before either runs).
+pub fn container_pid(container: &str) -> Result<u32, Error> {
     let fail = |reason: String| -> Error {
         ErrorKind::Container {
             container: container.to_owned(),

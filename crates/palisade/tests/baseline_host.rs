@@ -204,3 +204,167 @@ fn services_config_and_probe_guard() {
         "{stderr}"
     );
 }
+
+/// Whether something listens on 127.0.0.1:`port` in the network namespace of `pid`, from that
+/// namespace's own socket table.
+fn listens_in(pid: u32, port: u16) -> bool {
+    let table = fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+    })
+}
+
+#[test]
+fn services_probe_runs_inside_the_target_process_network_namespace() {
+    let is_root = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+    let ready = is_root && Path::new("/usr/bin/redis-server").exists();
+    if !palisade_testdata::capability("root and redis-server (apt redis-server)", ready) {
+        return;
+    }
+    // A port nothing listens on in this (the host's) namespace.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    // Redis without a password in a fresh network namespace: only its own loopback reaches it.
+    let mut server = Command::new("unshare")
+        .args(["--net", "--", "sh", "-c"])
+        .arg(format!(
+            "ip link set lo up && exec redis-server --port {port} --bind 127.0.0.1 --save '' \
+             --appendonly no --dir {}",
+            dir.path().display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = server.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !listens_in(pid, port) {
+        assert!(std::time::Instant::now() < deadline, "redis did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let address = format!("127.0.0.1:{port}");
+    let probe = |extra: &[&str]| {
+        let mut args = vec!["baseline", "services", "--probe", "--redis", &address];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--output", "json"]);
+        let (_, stdout, stderr) = palisade(&args);
+        serde_json::from_str::<Value>(&stdout).unwrap_or_else(|_| panic!("{stderr}"))
+    };
+    let pid_text = pid.to_string();
+    let inside = probe(&["--pid", &pid_text]);
+    let outside = probe(&[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(result(&inside, "PAL-SVC-014")["status"], "fail", "{inside}");
+    assert_eq!(inside["pid"], pid);
+    assert_eq!(inside["root"], format!("/proc/{pid}/root"));
+    assert_eq!(
+        result(&outside, "PAL-SVC-014")["status"],
+        "not_applicable",
+        "the host's loopback has no server on that port: {outside}"
+    );
+
+    let (code, _, stderr) = palisade(&["baseline", "services", "--container", "no such;name"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("not a valid container id or name"),
+        "{stderr}"
+    );
+}
+
+/// Runs a command that must succeed.
+fn run(command: &mut Command) {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A podman container from a busybox rootfs; the container and its image are removed on drop.
+struct PodmanContainer {
+    name: String,
+    image: String,
+}
+
+impl Drop for PodmanContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["rm", "-f", "-t", "0", &self.name])
+            .output();
+        let _ = Command::new("podman")
+            .args(["rmi", "-f", &self.image])
+            .output();
+    }
+}
+
+#[test]
+fn services_of_a_running_container_are_read_through_its_root() {
+    let ready = Path::new("/usr/bin/podman").exists()
+        && Path::new("/bin/busybox").exists()
+        && fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+    if !palisade_testdata::capability("root, podman and busybox-static", ready) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // The container's Redis configuration; the host has none at this path's content.
+    write(
+        &rootfs,
+        "/etc/redis/redis.conf",
+        "bind 0.0.0.0\nprotected-mode no\n",
+    );
+    let tar = dir.path().join("rootfs.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    let tag = format!(
+        "localhost/palisade-baseline-services:{}",
+        std::process::id()
+    );
+    run(Command::new("podman")
+        .args(["import", "--quiet"])
+        .arg(&tar)
+        .arg(&tag));
+    let container = PodmanContainer {
+        name: format!("palisade-baseline-services-{}", std::process::id()),
+        image: tag,
+    };
+    run(Command::new("podman")
+        .args(["run", "-d", "--network", "none", "--name", &container.name])
+        // The sandbox's own limits are below podman's defaults, which it may not raise.
+        .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"])
+        .arg(&container.image)
+        .args(["/bin/busybox", "sleep", "120"]));
+    let (_, stdout, stderr) = palisade(&[
+        "baseline",
+        "services",
+        "--container",
+        &container.name,
+        "--output",
+        "json",
+    ]);
+    let document: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    assert_eq!(document["container"], container.name.as_str());
+    let bind = result(&document, "PAL-SVC-002");
+    assert_eq!(bind["status"], "fail", "{document}");
+    assert_eq!(bind["evidence"][0]["file"], "/etc/redis/redis.conf");
+    assert_eq!(bind["evidence"][0]["value"], "0.0.0.0");
+}

@@ -38,12 +38,31 @@ pub(crate) struct HostFile {
     pub(crate) text: String,
 }
 
+/// Whether `path` is `/proc/<pid>/root` or `/proc/self/root`.
+fn is_process_root(path: &Path) -> bool {
+    let parts: Vec<_> = path.components().collect();
+    matches!(
+        parts.as_slice(),
+        [Component::RootDir, Component::Normal(proc), Component::Normal(pid), Component::Normal(root)]
+            if *proc == "proc"
+                && *root == "root"
+                && pid.to_str().is_some_and(|pid| pid == "self" || pid.bytes().all(|b| b.is_ascii_digit()))
+    )
+}
+
 impl HostRoot {
     /// A host root at `root`. When `root` is `/`, the checks also read the running kernel's
     /// state (`/proc`): sysctls, loaded modules, running daemons.
     pub fn new(root: &Path) -> Result<HostRoot, Error> {
-        let canonical = fs::canonicalize(root)
-            .map_err(|error| Error::io(root.to_path_buf(), "cannot open the host root", error))?;
+        // `/proc/<pid>/root` is a magic link into the process's mount namespace (a container's
+        // root): resolving it yields the path as that namespace names it, usually `/`, which
+        // here would be this host's root. Kept as it is, it reaches the container's files.
+        let canonical = if is_process_root(root) {
+            Ok(root.to_path_buf())
+        } else {
+            fs::canonicalize(root)
+        }
+        .map_err(|error| Error::io(root.to_path_buf(), "cannot open the host root", error))?;
         if !canonical.is_dir() {
             return Err(Error::io(
                 root.to_path_buf(),

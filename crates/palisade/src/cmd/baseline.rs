@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use comfy_table::Table;
 use palisade_baseline::{
     CheckResult, HostOptions, HostRoot, HostRule, Level, Loaded, ObjectReport, ProbeOptions, Rule,
@@ -51,6 +52,14 @@ struct ServicesArgs {
     /// file system).
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
+    /// Check a running container instead (runc or podman id or name): its configuration is
+    /// read through its root file system and the probes run inside its network namespace,
+    /// against its own loopback.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["root", "pid"])]
+    container: Option<String>,
+    /// Like --container, for any process: its root file system and network namespace.
+    #[arg(long, value_name = "PID", conflicts_with = "root")]
+    pid: Option<u32>,
     /// Also probe the servers on loopback (ports from the configuration, or the defaults).
     #[arg(long)]
     probe: bool,
@@ -136,7 +145,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
-    let host = match HostRoot::new(&args.root) {
+    let target_pid = match (&args.container, args.pid) {
+        (Some(container), _) => match palisade_inventory::container_pid(container) {
+            Ok(pid) => Some(pid),
+            Err(error) => {
+                eprintln!("palisade: {error}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        (None, pid) => pid,
+    };
+    let root = target_pid.map_or_else(
+        || args.root.clone(),
+        |pid| PathBuf::from(format!("/proc/{pid}/root")),
+    );
+    let host = match HostRoot::new(&root) {
         Ok(host) => host,
         Err(error) => {
             eprintln!("palisade: {}", error_chain(&error));
@@ -149,7 +172,11 @@ fn run_services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
         options.redis = args.redis.or(options.redis);
         options.postgres = args.postgres.or(options.postgres);
         options.mysql = args.mysql.or(options.mysql);
-        match probe_services(&options) {
+        let probed = match target_pid {
+            Some(pid) => in_network_namespace(pid, move || probe_services(&options))?,
+            None => probe_services(&options),
+        };
+        match probed {
             Ok(probed) => results.extend(probed),
             Err(error) => {
                 eprintln!("palisade: {}", error_chain(&error));
@@ -161,9 +188,42 @@ fn run_services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
         &results,
         service_rules(),
         args.output,
-        json!({"root": host.root().display().to_string(), "probed": args.probe}),
+        json!({
+            "root": host.root().display().to_string(),
+            "container": args.container,
+            "pid": target_pid,
+            "probed": args.probe,
+        }),
     )?;
     Ok(check_results_exit_code(&results, args.fail_on))
+}
+
+/// Runs `work` on a thread that joined the network namespace of process `pid`, so that its
+/// sockets (and their loopback) are that namespace's; the process's other threads stay where
+/// they are.
+fn in_network_namespace<T: Send + 'static>(
+    pid: u32,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    use std::os::fd::AsRawFd;
+
+    let path = format!("/proc/{pid}/ns/net");
+    let namespace = std::fs::File::open(&path)
+        .with_context(|| format!("cannot open {path} (is process {pid} running? are we root?)"))?;
+    let thread = std::thread::Builder::new()
+        .name(format!("netns-{pid}"))
+        .spawn(move || {
+            // SAFETY: setns on a file descriptor we own, for this thread only.
+            if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(work())
+        })
+        .context("cannot start the probe thread")?;
+    let joined = thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the probe thread panicked"))?;
+    joined.with_context(|| format!("cannot enter the network namespace of process {pid}"))
 }
 
 fn run_host(args: HostArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,372 @@
+//! The observer on synthetic sensor events: attribution, verdicts, alerts, flow records and
+//! policy updates. (Enforcement against the kernel is tested end to end in the palisade
+//! crate.)
+
+use std::net::IpAddr;
+
+use palisade_enforce::DefenseMode;
+use palisade_event::{Container, Event, EventKind, Fd, FdKind, K8sPod, Payload, Protocol, Socket};
+use palisade_firewall::{State, read_flows};
+use palisade_model::{
+    Details, FindingReport, FirewallAction, FirewallRule, NewFirewallRule, PortRange, Severity,
+    Timestamp,
+};
+use uuid::Uuid;
+
+use super::{FirewallWatch, FirewallWatchConfig, compose_policy};
+use crate::EventObserver;
+
+const STATE: &str = r#"
+kind: Namespace
+metadata: {name: shop, labels: {kubernetes.io/metadata.name: shop}}
+---
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+status: {podIP: 10.0.0.11}
+---
+kind: Pod
+metadata: {name: db, namespace: shop, labels: {app: db}}
+status: {podIP: 10.0.0.20}
+---
+kind: NetworkObject
+metadata: {name: web}
+spec: {namespace: shop, labels: {matchLabels: {app: web}}}
+---
+kind: NetworkObject
+metadata: {name: db}
+spec: {namespace: shop, labels: {matchLabels: {app: db}}}
+---
+kind: NetworkObject
+metadata: {name: internet}
+spec: {cidrs: [0.0.0.0/0]}
+---
+kind: NetworkPolicy
+metadata: {name: db-from-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}]}]
+"#;
+
+const DAY_MS: i64 = 86_400_000;
+/// Noon of some day, in milliseconds.
+const NOON_MS: i64 = 20_000 * DAY_MS + DAY_MS / 2;
+
+fn socket_event(
+    kind: EventKind,
+    local: &str,
+    local_port: u16,
+    remote: &str,
+    remote_port: u16,
+) -> Event {
+    let mut event = Event::new(kind);
+    event.timestamp_ns = u64::try_from(NOON_MS).unwrap() * 1_000_000;
+    event.payload = Payload::Network {
+        fd: Fd {
+            num: 3,
+            kind: FdKind::Ipv4,
+            name: String::new(),
+            socket: Some(Socket {
+                protocol: Protocol::Tcp,
+                local_addr: Some(local.parse().unwrap()),
+                local_port,
+                remote_addr: Some(remote.parse().unwrap()),
+                remote_port,
+                connected: true,
+                unix_path: String::new(),
+            }),
+        },
+    };
+    event
+}
+
+fn in_pod(mut event: Event, namespace: &str, pod: &str) -> Event {
+    event.container = Some(Container {
+        id: "c0ffee".into(),
+        name: format!("{pod}-main"),
+        k8s: Some(K8sPod {
+            pod_name: pod.into(),
+            namespace: namespace.into(),
+            ..K8sPod::default()
+        }),
+        ..Container::default()
+    });
+    event
+}
+
+fn server_rule(
+    name: &str,
+    source: &str,
+    destination: &str,
+    port: u16,
+    action: FirewallAction,
+) -> FirewallRule {
+    FirewallRule {
+        id: Uuid::now_v7(),
+        rule: NewFirewallRule {
+            name: name.into(),
+            source: source.into(),
+            destination: destination.into(),
+            ports: vec![PortRange {
+                start: port,
+                end: port,
+            }],
+            protocol: Some("TCP".into()),
+            action,
+            priority: 10,
+            enabled: true,
+        },
+        updated_by: "test".into(),
+        updated_at: Timestamp(0),
+        demo: false,
+    }
+}
+
+fn watch(
+    mode: DefenseMode,
+    flows_file: Option<std::path::PathBuf>,
+    rules: &[FirewallRule],
+) -> FirewallWatch {
+    let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
+        cluster: "prod".into(),
+        node: "node-1".into(),
+        mode,
+        flows_file,
+    });
+    let base = State::from_yaml(STATE).unwrap();
+    let (state, skipped) = compose_policy(&base, rules);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    updates.send(state).unwrap();
+    watch.tick(Timestamp(NOON_MS), &mut Vec::new());
+    watch
+}
+
+fn firewall_details(report: &FindingReport) -> &palisade_model::FirewallDetails {
+    match &report.details {
+        Details::FirewallAlert(details) => details,
+        other => panic!("not a firewall alert: {other:?}"),
+    }
+}
+
+#[test]
+fn a_blocked_flow_raises_one_alert_per_attempt_with_one_aggregation_key() {
+    let rules = [server_rule(
+        "no-ssh-to-db",
+        "web",
+        "db",
+        22,
+        FirewallAction::Block,
+    )];
+    let mut watch = watch(DefenseMode::Alert, None, &rules);
+    let mut reports = Vec::new();
+    let ssh = in_pod(
+        socket_event(EventKind::Connect, "10.0.0.11", 40000, "10.0.0.20", 22),
+        "shop",
+        "web",
+    );
+    watch.observe(&ssh, &mut reports);
+    let mut again = ssh.clone();
+    again.timestamp_ns += 3_600 * 1_000_000_000;
+    watch.observe(&again, &mut reports);
+    // Allowed by the NetworkPolicy and by no Palisade rule: nothing to report.
+    let postgres = in_pod(
+        socket_event(EventKind::Connect, "10.0.0.11", 40001, "10.0.0.20", 5432),
+        "shop",
+        "web",
+    );
+    watch.observe(&postgres, &mut reports);
+
+    assert_eq!(reports.len(), 2, "{reports:#?}");
+    assert_eq!(reports[0].dedupe_key(), reports[1].dedupe_key());
+    let report = &reports[0];
+    assert_eq!(report.rule, "no-ssh-to-db");
+    assert_eq!(report.severity, Severity::High);
+    assert_eq!(report.asset.cluster, "prod");
+    assert_eq!(report.asset.namespace.as_deref(), Some("shop"));
+    assert_eq!(report.asset.pod.as_deref(), Some("web"));
+    let details = firewall_details(report);
+    assert_eq!(details.source, "shop/web");
+    assert_eq!(details.destination, "shop/db");
+    assert_eq!(details.destination_object, "db");
+    assert_eq!(details.port, 22);
+    assert_eq!(details.protocol, "TCP");
+    assert_eq!(details.mode, "alert", "alert mode reports without refusing");
+    assert!(
+        details
+            .trace
+            .iter()
+            .any(|line| line.contains("no-ssh-to-db")),
+        "{:?}",
+        details.trace
+    );
+
+    // The next day is another finding.
+    let mut next_day = ssh.clone();
+    next_day.timestamp_ns += u64::try_from(DAY_MS).unwrap() * 1_000_000;
+    watch.observe(&next_day, &mut reports);
+    assert_ne!(reports[2].dedupe_key(), reports[0].dedupe_key());
+}
+
+#[test]
+fn network_policy_denials_and_alert_rules_are_reported() {
+    let rules = [server_rule(
+        "watch-egress",
+        "web",
+        "internet",
+        443,
+        FirewallAction::Alert,
+    )];
+    let mut watch = watch(DefenseMode::Block, None, &rules);
+    let mut reports = Vec::new();
+    // db → web is allowed (web is not isolated); web → 192.0.2.1:443 matches the alert rule.
+    watch.observe(
+        &in_pod(
+            socket_event(EventKind::Connect, "10.0.0.20", 40000, "10.0.0.11", 80),
+            "shop",
+            "db",
+        ),
+        &mut reports,
+    );
+    assert!(reports.is_empty(), "{reports:#?}");
+    watch.observe(
+        &in_pod(
+            socket_event(EventKind::Connect, "10.0.0.11", 40000, "192.0.2.1", 443),
+            "shop",
+            "web",
+        ),
+        &mut reports,
+    );
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].rule, "watch-egress");
+    assert_eq!(reports[0].severity, Severity::Medium);
+    assert_eq!(firewall_details(&reports[0]).mode, "alert");
+    assert_eq!(firewall_details(&reports[0]).destination, "192.0.2.1");
+
+    // From outside the cluster to db: the NetworkPolicy isolates db for ingress. Seen at
+    // accept (no container: attributed by the local address).
+    reports.clear();
+    watch.observe(
+        &socket_event(EventKind::Accept4, "10.0.0.20", 5432, "198.51.100.7", 50000),
+        &mut reports,
+    );
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].rule, "NetworkPolicy shop/db-from-web");
+    let details = firewall_details(&reports[0]);
+    assert_eq!(
+        (details.source.as_str(), details.destination.as_str()),
+        ("198.51.100.7", "shop/db")
+    );
+    assert_eq!(details.port, 5432);
+    assert_eq!(details.mode, "block");
+
+    // An accept from another pod is counted at that pod's connect, not here.
+    reports.clear();
+    watch.observe(
+        &socket_event(EventKind::Accept4, "10.0.0.20", 5432, "10.0.0.11", 50000),
+        &mut reports,
+    );
+    assert!(reports.is_empty());
+}
+
+#[test]
+fn loopback_and_non_inet_sockets_are_ignored() {
+    let mut watch = watch(DefenseMode::Alert, None, &[]);
+    let mut reports = Vec::new();
+    let mut loopback = socket_event(EventKind::Connect, "127.0.0.1", 40000, "127.0.0.1", 22);
+    watch.observe(&loopback, &mut reports);
+    if let Payload::Network { fd } = &mut loopback.payload {
+        fd.kind = FdKind::Unix;
+    }
+    watch.observe(&loopback, &mut reports);
+    assert!(reports.is_empty());
+    assert!(watch.pending_flows.is_empty());
+}
+
+#[test]
+fn flows_are_recorded_with_attempts_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.jsonl");
+    let mut watch = watch(DefenseMode::Alert, Some(path.clone()), &[]);
+    let connect = in_pod(
+        socket_event(EventKind::Connect, "10.0.0.11", 40000, "10.0.0.20", 5432),
+        "shop",
+        "web",
+    );
+    let mut reports = Vec::new();
+    for _ in 0..3 {
+        watch.observe(&connect, &mut reports);
+    }
+    let mut refused = connect.clone();
+    refused.ret = -111;
+    watch.observe(&refused, &mut reports);
+    watch.tick(Timestamp(NOON_MS + 60_000), &mut reports);
+    let mut flows = read_flows(&std::fs::read_to_string(&path).unwrap(), "flows.jsonl").unwrap();
+    flows.sort_by_key(|flow| flow.blocked);
+    assert_eq!(flows.len(), 2, "{flows:#?}");
+    assert_eq!(flows[0].describe(), "shop/web -> shop/db 5432/TCP");
+    assert_eq!((flows[0].attempts, flows[0].blocked), (3, false));
+    assert_eq!((flows[1].attempts, flows[1].blocked), (1, true));
+    assert_eq!(
+        flows[0].src.labels.get("app").map(String::as_str),
+        Some("web")
+    );
+    assert_eq!(
+        flows[0].dst.ip,
+        Some("10.0.0.20".parse::<IpAddr>().unwrap())
+    );
+}
+
+#[test]
+fn a_policy_update_takes_effect_at_the_next_tick() {
+    let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
+        cluster: "prod".into(),
+        node: "node-1".into(),
+        mode: DefenseMode::Alert,
+        flows_file: None,
+    });
+    let base = State::from_yaml(STATE).unwrap();
+    let connect = in_pod(
+        socket_event(EventKind::Connect, "10.0.0.11", 40000, "10.0.0.20", 7000),
+        "shop",
+        "web",
+    );
+    let mut reports = Vec::new();
+    watch.observe(&connect, &mut reports);
+    assert!(reports.is_empty(), "no policy yet: nothing is reported");
+
+    let (blocking, _) = compose_policy(
+        &base,
+        &[server_rule("r", "web", "db", 7000, FirewallAction::Block)],
+    );
+    updates.send(blocking).unwrap();
+    watch.observe(&connect, &mut reports);
+    assert!(reports.is_empty(), "the update waits for the tick");
+    watch.tick(Timestamp(NOON_MS), &mut reports);
+    watch.observe(&connect, &mut reports);
+    assert_eq!(reports.len(), 1);
+
+    let (allowing, _) = compose_policy(
+        &base,
+        &[server_rule("r", "web", "db", 7000, FirewallAction::Allow)],
+    );
+    updates.send(allowing).unwrap();
+    watch.tick(Timestamp(NOON_MS), &mut reports);
+    watch.observe(&connect, &mut reports);
+    assert_eq!(reports.len(), 1);
+}
+
+#[test]
+fn server_rules_naming_unknown_objects_are_left_out() {
+    let base = State::from_yaml(STATE).unwrap();
+    let (state, skipped) = compose_policy(
+        &base,
+        &[
+            server_rule("ok", "web", "db", 1, FirewallAction::Block),
+            server_rule("dangling", "web", "nowhere", 1, FirewallAction::Block),
+        ],
+    );
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].contains("nowhere"), "{skipped:?}");
+    assert_eq!(state.firewall_rules().len(), 1);
+    assert_eq!(state.firewall_rules()[0].ports, vec![(1, 1)]);
+    palisade_firewall::Engine::new(&state).unwrap();
+}
