@@ -50,14 +50,17 @@ struct {
 
 struct pending_call {
 	u64 args[6];
+	/* The call these arguments belong to, 0 once its exit has been reported. */
+	u32 syscall_nr_plus_one;
+	u32 pad;
 };
 
-/* Arguments of calls in progress, by thread; LRU so that threads killed inside a call
- * cannot fill it. */
+/* Arguments of the call in progress, in the calling thread's own storage: cheaper than a hash
+ * map on every call, and freed by the kernel with the thread. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct pending_call);
 } pending SEC(".maps");
 
@@ -558,14 +561,17 @@ static __always_inline int on_enter(struct trace_event_raw_sys_enter *ctx)
 {
 	if (is_self())
 		return 0;
-	u64 id = bpf_get_current_pid_tgid();
-	struct pending_call call;
+	struct pending_call *call = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+							 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call)
+		return 0;
 	/* Copied with a probe read rather than ctx loads: the kernel refuses to attach a program
 	 * whose ctx loads reach past the tracepoint's own fields, and calls have 0 to 6
 	 * arguments. Bytes past the last argument are ignored by the decoder. */
 	unsigned long args_at = (unsigned long)ctx + offsetof(struct trace_event_raw_sys_enter, args);
-	bpf_probe_read_kernel(call.args, sizeof(call.args), (const void *)args_at);
-	bpf_map_update_elem(&pending, &id, &call, BPF_ANY);
+	bpf_probe_read_kernel(call->args, sizeof(call->args), (const void *)args_at);
+	/* The call number is an int at the start of both the per-call and the raw records. */
+	call->syscall_nr_plus_one = (u32)ctx->id + 1;
 	return 0;
 }
 
@@ -589,20 +595,17 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit *ctx, u32 kin
 				   int dir1, int str2, int dir2, int str3, int sockaddr,
 				   int socklen, int socklen_is_ptr, int fd_arg, int fd_path)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	struct pending_call *call = bpf_map_lookup_elem(&pending, &id);
-	if (!call)
-		return 0;
-	struct event *e = scratch_event();
-	if (!e) {
-		bpf_map_delete_elem(&pending, &id);
-		return 0;
-	}
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct pending_call *call = bpf_task_storage_get(&pending, task, 0, 0);
+	if (!call || call->syscall_nr_plus_one != (u32)ctx->id + 1)
+		return 0;
+	call->syscall_nr_plus_one = 0;
+	struct event *e = scratch_event();
+	if (!e)
+		return 0;
 	fill_header(e, kind, task);
 	e->ret = ctx->ret;
 	__builtin_memcpy(e->args, call->args, sizeof(e->args));
-	bpf_map_delete_elem(&pending, &id);
 	if (kind == PK_OPENAT2) {
 		/* flags and mode live in struct open_how. */
 		struct open_how how = {};
