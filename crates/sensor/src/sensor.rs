@@ -374,7 +374,10 @@ impl Enricher {
             _ => {}
         }
         let mut n_sent = 0;
-        if self.requested.contains(&kind) {
+        // The kernel reports the agent's own forks only to keep the process table whole
+        // (its children are not the agent); they never reach the sink.
+        let from_self = raw.pid == std::process::id();
+        if self.requested.contains(&kind) && !from_self {
             let mut event = Event::new(kind);
             event.timestamp_ns = raw.timestamp_boot_ns + self.boot_offset_ns;
             event.hostname = self.hostname.clone();
