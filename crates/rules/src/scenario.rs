@@ -70,6 +70,10 @@ pub struct ContainerSetup {
     /// Extra capabilities (`SYS_PTRACE`).
     #[serde(default)]
     pub cap_add: Vec<String>,
+    /// Memory-backed volumes (`/dev/shm`), mounted with exec allowed as a Kubernetes
+    /// `emptyDir` with `medium: Memory` is.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
 }
 
 /// One command of a live run.
