@@ -29,25 +29,38 @@ const UPGRADE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Most bytes of the package manager's output kept in the task result.
 const OUTPUT_TAIL: usize = 2_000;
 
-/// The program, arguments and environment that upgrade `spec`'s package.
-pub(crate) fn upgrade_command(
-    spec: &UpgradeSpec,
-) -> Result<(&'static str, Vec<String>, Vec<(&'static str, &'static str)>), String> {
+/// A package manager invocation.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct UpgradeCommand {
+    /// The program, looked up in `PATH`.
+    program: &'static str,
+    /// Its arguments.
+    args: Vec<String>,
+    /// Extra environment.
+    env: &'static [(&'static str, &'static str)],
+}
+
+/// The package manager invocation that upgrades `spec`'s package.
+pub(crate) fn upgrade_command(spec: &UpgradeSpec) -> Result<UpgradeCommand, String> {
     let manager = spec.validate().map_err(|error| error.to_string())?;
     let target = format!("{}={}", spec.package, spec.version);
     Ok(match manager {
-        PackageManager::Apt => (
-            "apt-get",
-            vec![
+        PackageManager::Apt => UpgradeCommand {
+            program: "apt-get",
+            args: vec![
                 "install".into(),
                 "--only-upgrade".into(),
                 "--yes".into(),
                 "--no-install-recommends".into(),
                 target,
             ],
-            vec![("DEBIAN_FRONTEND", "noninteractive")],
-        ),
-        PackageManager::Apk => ("apk", vec!["add".into(), target], Vec::new()),
+            env: &[("DEBIAN_FRONTEND", "noninteractive")],
+        },
+        PackageManager::Apk => UpgradeCommand {
+            program: "apk",
+            args: vec!["add".into(), target],
+            env: &[],
+        },
     })
 }
 
@@ -68,13 +81,13 @@ pub(crate) async fn upgrade(
             host_root.display()
         ));
     }
-    let (program, args, env) = match upgrade_command(spec) {
+    let UpgradeCommand { program, args, env } = match upgrade_command(spec) {
         Ok(command) => command,
         Err(message) => return TaskResult::failed(message),
     };
     tracing::info!(program, ?args, "Upgrading a package.");
     let mut command = std::process::Command::new(program);
-    command.args(&args).envs(env);
+    command.args(&args).envs(env.iter().copied());
     let output =
         match tokio::task::spawn_blocking(move || run_with_timeout(command, UPGRADE_TIMEOUT)).await
         {
@@ -183,11 +196,10 @@ mod tests {
 
     #[test]
     fn commands_are_argument_vectors() {
-        let (program, args, env) =
-            upgrade_command(&spec("Debian:12", "libssl3", "3.0.15-1~deb12u1")).unwrap();
-        assert_eq!(program, "apt-get");
+        let apt = upgrade_command(&spec("Debian:12", "libssl3", "3.0.15-1~deb12u1")).unwrap();
+        assert_eq!(apt.program, "apt-get");
         assert_eq!(
-            args,
+            apt.args,
             [
                 "install",
                 "--only-upgrade",
@@ -196,16 +208,10 @@ mod tests {
                 "libssl3=3.0.15-1~deb12u1"
             ]
         );
-        assert_eq!(env, [("DEBIAN_FRONTEND", "noninteractive")]);
-        let (program, args, _) =
-            upgrade_command(&spec("Alpine:v3.19", "busybox", "1.36.1-r16")).unwrap();
-        assert_eq!(
-            (program, args.as_slice()),
-            (
-                "apk",
-                &["add".to_owned(), "busybox=1.36.1-r16".to_owned()][..]
-            )
-        );
+        assert_eq!(apt.env, [("DEBIAN_FRONTEND", "noninteractive")]);
+        let apk = upgrade_command(&spec("Alpine:v3.19", "busybox", "1.36.1-r16")).unwrap();
+        assert_eq!(apk.program, "apk");
+        assert_eq!(apk.args, ["add", "busybox=1.36.1-r16"]);
         let error = upgrade_command(&spec("Debian:12", "x", "1;reboot")).unwrap_err();
         assert!(error.contains("not a valid package version"), "{error}");
     }

@@ -245,10 +245,8 @@ impl Context {
     /// Inventories (when `inventory`) and matches, and reports; the number of findings.
     async fn vulnerabilities(&mut self, inventory: bool) -> Result<usize, String> {
         let scanned = async {
-            if let Err(error) = self.scanner.refresh_database().await {
-                // Without a database the inventory would be wasted work.
-                return Err(error);
-            }
+            // Without a database the inventory would be wasted work.
+            self.scanner.refresh_database().await?;
             if inventory {
                 self.scanner.inventory_all().await?;
             }

@@ -24,7 +24,7 @@ pub enum TaskSpec {
     /// vulnerabilities.
     RescanVulnerabilities,
     /// Rescan one asset and say whether one vulnerability is still there.
-    VerifyFix(VerifyFixSpec),
+    VerifyFix(Box<VerifyFixSpec>),
     /// Upgrade one distribution package with the distribution's package manager; the agent
     /// refuses unless its configuration enables fixes.
     UpgradePackage(UpgradeSpec),

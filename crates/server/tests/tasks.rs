@@ -147,6 +147,25 @@ impl Api {
         body.as_array().unwrap().clone()
     }
 
+    /// Waits (up to a minute) until the task is done or failed, and returns it.
+    async fn finished_task(&self, task_id: &str, token: &str) -> Value {
+        eventually("a finished task", 60, || async {
+            let (_, task) = self
+                .request(
+                    "GET",
+                    &format!("/api/v1/tasks/{task_id}"),
+                    token,
+                    Value::Null,
+                )
+                .await;
+            task["state"]
+                .as_str()
+                .is_some_and(|state| state == "done" || state == "failed")
+                .then_some(task)
+        })
+        .await
+    }
+
     async fn audit_actions(&self) -> Vec<(String, String)> {
         let (_, body) = self
             .request("GET", "/api/v1/audit?limit=1000", ADMIN, Value::Null)
@@ -767,18 +786,7 @@ async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{started}");
             let task_id = started["task"]["id"].as_str().unwrap().to_owned();
-            let task = eventually("the verify-fix task", 60, || async {
-                let (_, task) = api
-                    .request(
-                        "GET",
-                        &format!("/api/v1/tasks/{task_id}"),
-                        &operator,
-                        Value::Null,
-                    )
-                    .await;
-                (task["state"] == "done" || task["state"] == "failed").then_some(task)
-            })
-            .await;
+            let task = api.finished_task(&task_id, &operator).await;
             assert_eq!(task["state"], "done", "{task}");
             let verifications = api
                 .store
@@ -838,21 +846,7 @@ async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{task}");
     let task_id = task["id"].as_str().unwrap().to_owned();
-    let task = eventually("the host checks task", 60, || async {
-        let (_, task) = api
-            .request(
-                "GET",
-                &format!("/api/v1/tasks/{task_id}"),
-                &viewer,
-                Value::Null,
-            )
-            .await;
-        task["state"]
-            .as_str()
-            .is_some_and(|state| state == "done" || state == "failed")
-            .then_some(task)
-    })
-    .await;
+    let task = api.finished_task(&task_id, &viewer).await;
     assert_eq!(task["state"], "done", "{task}");
     assert!(
         task["result"]["message"]
@@ -908,18 +902,7 @@ async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{task}");
     let task_id = task["id"].as_str().unwrap().to_owned();
-    let task = eventually("the upgrade task", 60, || async {
-        let (_, task) = api
-            .request(
-                "GET",
-                &format!("/api/v1/tasks/{task_id}"),
-                &viewer,
-                Value::Null,
-            )
-            .await;
-        (task["state"] == "failed" || task["state"] == "done").then_some(task)
-    })
-    .await;
+    let task = api.finished_task(&task_id, &viewer).await;
     assert_eq!(task["state"], "failed");
     assert!(
         task["result"]["message"]
@@ -931,4 +914,163 @@ async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
 
     stop.send(()).unwrap();
     agent.await.unwrap().unwrap();
+}
+
+/// Runs a program and fails the test with its stderr when it fails.
+fn run(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Removes the test's podman container and image, even when the test fails.
+struct PodmanCleanup {
+    container: String,
+    image: String,
+}
+
+impl Drop for PodmanCleanup {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("podman")
+            .args(["rm", "--force", "--time", "0", &self.container])
+            .output();
+        let _ = std::process::Command::new("podman")
+            .args(["rmi", "--force", &self.image])
+            .output();
+    }
+}
+
+/// The image of a running podman container is inventoried through the container's root, and
+/// its vulnerability is reported on the image asset (by digest), beside the host's.
+#[tokio::test]
+async fn the_agent_scans_the_images_of_running_podman_containers() {
+    let podman = std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    let root = std::fs::metadata("/proc/1/root").is_ok()
+        && std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|output| output.stdout.starts_with(b"0"));
+    if !palisade_testdata::capability("root and podman", podman && root) {
+        return;
+    }
+    let api = Api::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The image: busybox and a dpkg database with the old zlib1g.
+    let image_root = dir.path().join("image");
+    write_fixture_root(&image_root, "1:1.2.13.dfsg-1");
+    std::fs::create_dir_all(image_root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", image_root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", image_root.join("bin/sleep")).unwrap();
+    let archive = dir.path().join("image.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            image_root.to_str().unwrap(),
+            "-cf",
+            archive.to_str().unwrap(),
+            ".",
+        ],
+    );
+    let suffix = Uuid::now_v7().simple().to_string();
+    let cleanup = PodmanCleanup {
+        container: format!("palisade-scan-{}", &suffix[20..]),
+        image: format!("localhost/palisade-scan-test:{}", &suffix[20..]),
+    };
+    run(
+        "podman",
+        &["import", archive.to_str().unwrap(), &cleanup.image],
+    );
+    run(
+        "podman",
+        &[
+            "run",
+            "--detach",
+            "--network",
+            "none",
+            "--runtime",
+            "runc",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--name",
+            &cleanup.container,
+            &cleanup.image,
+            "/bin/sleep",
+            "300",
+        ],
+    );
+    let image_id = run(
+        "podman",
+        &["image", "inspect", "--format", "{{.Id}}", &cleanup.image],
+    );
+
+    // The host root is empty: every vulnerability found is the image's.
+    let host_root = dir.path().join("host");
+    std::fs::create_dir_all(&host_root).unwrap();
+    let data_dir = dir.path().join("agent");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    import_advisory(
+        &data_dir.join("vulndb.sqlite"),
+        dir.path(),
+        &osv_advisory("CVE-2099-0001", "1:1.2.13.dfsg-2"),
+    )
+    .await;
+    let mut config =
+        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-1");
+    config.join_token = Some(
+        palisade_server::issue_join_token(api.store.as_ref(), "test agent")
+            .await
+            .unwrap(),
+    );
+    config.scans.host_root = host_root;
+    config.scans.start_delay_secs = 0;
+    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        let status = palisade_agent::AgentStatus::default();
+        palisade_agent::run(config, outbox, &status, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let viewer = api.token("vera", "viewer").await;
+    let finding = eventually("the image's vulnerability", 60, || async {
+        let (_, page) = api
+            .request(
+                "GET",
+                "/api/v1/vulnerabilities?limit=1000",
+                &viewer,
+                Value::Null,
+            )
+            .await;
+        // Other running containers are scanned too: pick this test's image.
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|item| item["asset"]["image"] == cleanup.image.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(finding["details"]["package"], "zlib1g");
+    assert_eq!(
+        finding["asset"]["image_digest"],
+        format!("sha256:{image_id}")
+    );
+    assert_eq!(finding["asset"]["image"], cleanup.image.as_str());
+    assert_eq!(finding["asset"]["node"], "node-1");
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+    drop(cleanup);
 }

@@ -428,7 +428,7 @@ pub(crate) async fn request_fix_verification(
             task: None,
         });
     };
-    let spec = TaskSpec::VerifyFix(VerifyFixSpec {
+    let spec = TaskSpec::VerifyFix(Box::new(VerifyFixSpec {
         verification_id: verification.id,
         finding_id: finding.id,
         asset: finding.asset.clone(),
@@ -436,7 +436,7 @@ pub(crate) async fn request_fix_verification(
         package: vulnerability.package.clone(),
         ecosystem: vulnerability.ecosystem.clone(),
         installed_version: vulnerability.installed_version.clone(),
-    });
+    }));
     let task = enqueue(state, caller, agent.id, spec, DEFAULT_TIMEOUT_SECS).await?;
     Ok(VerificationStarted {
         verification,
