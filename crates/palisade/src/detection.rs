@@ -16,7 +16,7 @@ use std::{
 };
 
 use anyhow::Context;
-use palisade_agent::{AgentStatus, Detector, Outbox};
+use palisade_agent::{AgentConfig, AgentStatus, Detector, EventObserver, Outbox};
 use palisade_model::Timestamp;
 use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
 use palisade_sensor::{SensorConfig, SensorStatus};
@@ -34,6 +34,9 @@ pub struct DetectionArgs {
     /// Do not start the runtime sensor (no runtime alerts from this node).
     #[arg(long)]
     pub no_sensor: bool,
+    /// The container firewall.
+    #[command(flatten)]
+    pub firewall: crate::cmd::firewall::AgentFirewallArgs,
 }
 
 /// Loads the default rules (unless `no_default_rules`) and `files`, in order. Any error in a
@@ -91,16 +94,16 @@ pub fn start_unless_disabled(
     args: &DetectionArgs,
     outbox: &Outbox,
     status: &Arc<AgentStatus>,
-    cluster: &str,
-    node: &str,
-    data_dir: &Path,
+    config: &AgentConfig,
 ) -> anyhow::Result<Option<Detection>> {
-    let status_file = data_dir.join(SENSOR_STATUS_FILE);
+    let (cluster, node) = (config.cluster.as_str(), config.name.as_str());
+    let status_file = config.data_dir.join(SENSOR_STATUS_FILE);
     let sensor_status = if args.no_sensor {
         serde_json::json!({ "backend": "none", "reason": "disabled with --no-sensor" })
     } else {
         let engine = load_engine(&args.rules, args.no_default_rules)?;
-        match start(engine, outbox.clone(), Arc::clone(status), cluster, node) {
+        let observers = crate::cmd::firewall::agent_observer(&args.firewall, config)?;
+        match start(engine, observers, outbox.clone(), Arc::clone(status), cluster, node) {
             Ok(detection) => {
                 let sensor_status = serde_json::to_value(&detection.status)?;
                 write_status(&status_file, &sensor_status)?;
@@ -132,12 +135,15 @@ fn write_status(path: &Path, status: &serde_json::Value) -> anyhow::Result<()> {
 /// buffer callbacks); the thread reports the outcome of the start before it begins polling.
 pub fn start(
     engine: Engine,
+    observers: impl IntoIterator<Item = Box<dyn EventObserver>>,
     outbox: Outbox,
     status: Arc<AgentStatus>,
     cluster: &str,
     node: &str,
 ) -> anyhow::Result<Detection> {
-    let mut detector = Detector::new(engine, cluster, node);
+    let mut detector = observers
+        .into_iter()
+        .fold(Detector::new(engine, cluster, node), Detector::with_observer);
     let config = SensorConfig {
         kinds: Some(detector.event_kinds()),
         ..SensorConfig::default()

@@ -74,10 +74,22 @@ struct FirewallArgs {
     reload_every: u64,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Mode {
+/// What the firewall does with a violating connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Let it pass, count it and report it.
     Alert,
+    /// Refuse it.
     Block,
+}
+
+impl From<Mode> for DefenseMode {
+    fn from(mode: Mode) -> DefenseMode {
+        match mode {
+            Mode::Alert => DefenseMode::Alert,
+            Mode::Block => DefenseMode::Block,
+        }
+    }
 }
 
 /// Runs `palisade enforce`.
@@ -144,10 +156,7 @@ fn firewall(args: &FirewallArgs) -> anyhow::Result<ExitCode> {
         .pod
         .split_once('/')
         .context("--pod must be namespace/name")?;
-    let mode = match args.mode {
-        Mode::Alert => DefenseMode::Alert,
-        Mode::Block => DefenseMode::Block,
-    };
+    let mode = DefenseMode::from(args.mode);
     let backend = match (&args.cgroup, &args.netns) {
         (Some(cgroup), _) => WorkloadFirewall::Cgroup(ConnectFilter::attach(cgroup)?),
         (None, Some(netns)) => WorkloadFirewall::Netns(NftFirewall::new(netns)?),

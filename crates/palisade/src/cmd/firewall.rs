@@ -1,13 +1,20 @@
 //! `palisade firewall`: evaluate NetworkPolicies, admin policies and Palisade firewall rules
-//! against a cluster state file.
+//! against a cluster state file; propose policies from recorded flows (`learn`) and replay
+//! recorded flows against a draft (`simulate`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use comfy_table::Table;
-use palisade_firewall::{Engine, Flow, Matrix, Probe, Protocol, State};
+use palisade_agent::{
+    AgentConfig, EventObserver, FirewallWatch, FirewallWatchConfig, Link, poll_firewall_rules,
+};
+use palisade_firewall::{
+    Change, Engine, Flow, Learned, Matrix, ObservedFlow, Probe, Protocol, State, read_flows,
+};
 
 /// Arguments of `palisade firewall`.
 #[derive(Debug, clap::Args)]
@@ -24,6 +31,51 @@ enum Command {
     ///
     /// Exits with 0 when the connection is allowed and 1 when it is denied.
     Explain(ExplainArgs),
+    /// Propose Palisade rules and NetworkPolicies (YAML) that allow exactly the flows in the
+    /// agent's flow records.
+    Learn(LearnArgs),
+    /// Replay recorded flows against a draft policy and list what it would newly block or
+    /// allow.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LearnArgs {
+    /// Flow records (JSON lines, as the agent writes them to `flows.jsonl`); repeatable.
+    #[arg(long = "flows", value_name = "FILE", required = true)]
+    flows: Vec<PathBuf>,
+    /// Only flows seen within this long before now: `90s`, `30m`, `12h`, `7d`.
+    #[arg(long, value_parser = parse_window)]
+    window: Option<Duration>,
+    /// What to propose.
+    #[arg(long, value_enum, default_value_t = LearnFormat::Both)]
+    format: LearnFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LearnFormat {
+    /// Palisade NetworkObjects and FirewallRules.
+    Palisade,
+    /// Kubernetes NetworkPolicies.
+    NetworkPolicy,
+    /// Both, Palisade's first.
+    Both,
+}
+
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// The draft: a state file (pods, namespaces, policies, network objects, rules).
+    #[arg(long, value_name = "FILE")]
+    draft: PathBuf,
+    /// Flow records (JSON lines); repeatable.
+    #[arg(long = "flows", value_name = "FILE", required = true)]
+    flows: Vec<PathBuf>,
+    /// The policy in force, to compare with; without it, the verdicts the records carry.
+    #[arg(short = 'f', long = "current", value_name = "FILE")]
+    current: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExplainOutput::Text)]
+    output: ExplainOutput,
 }
 
 /// The state file and the port to probe.
@@ -102,12 +154,180 @@ fn parse_protocol(text: &str) -> Result<Protocol, String> {
     text.parse()
 }
 
+/// `<number><unit>` with unit `s`, `m`, `h` or `d`.
+fn parse_window(text: &str) -> Result<Duration, String> {
+    let error = || format!("{text:?} is not a duration like 90s, 30m, 12h or 7d");
+    let unit_at = text.len().checked_sub(1).ok_or_else(error)?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number.parse().map_err(|_| error())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(error()),
+    };
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(error)
+}
+
+/// The container firewall options of `palisade up` and `palisade agent`.
+#[derive(Debug, clap::Args)]
+pub struct AgentFirewallArgs {
+    /// Turn the container firewall on with this state (YAML: network objects, pods,
+    /// namespaces, Kubernetes policies, local rules); the server's firewall rules are added
+    /// to it as they change.
+    #[arg(long = "firewall-state", value_name = "STATE.yaml")]
+    pub state: Option<PathBuf>,
+    /// `alert` reports violating connections; `block` also refuses them with an nftables
+    /// table in each pod's network namespace.
+    #[arg(long = "firewall-mode", value_enum, default_value_t = super::enforce::Mode::Alert)]
+    pub mode: super::enforce::Mode,
+    /// Seconds between two polls of the server's firewall rules.
+    #[arg(long = "firewall-poll-seconds", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub poll_seconds: u64,
+}
+
+/// The agent's firewall observer, when `--firewall-state` is given: it starts with the local
+/// state, and a task on the current runtime polls the server's rules once the agent is
+/// enrolled. Flows are recorded to `flows.jsonl` in the agent's data directory.
+pub fn agent_observer(
+    args: &AgentFirewallArgs,
+    config: &AgentConfig,
+) -> anyhow::Result<Option<Box<dyn EventObserver>>> {
+    let Some(path) = &args.state else {
+        return Ok(None);
+    };
+    let base = read_state(path)?;
+    Engine::new(&base).with_context(|| format!("reading {}", path.display()))?;
+    let (watch, updates) = FirewallWatch::new(FirewallWatchConfig {
+        cluster: config.cluster.clone(),
+        node: config.name.clone(),
+        mode: args.mode.into(),
+        flows_file: Some(config.data_dir.join(FLOWS_FILE)),
+    });
+    updates
+        .send(base.clone())
+        .context("starting the firewall observer")?;
+    // Enrolling is the agent loop's job: wait for its credential rather than enroll twice.
+    let mut enrolled = config.clone();
+    enrolled.join_token = None;
+    let every = Duration::from_secs(args.poll_seconds);
+    let link = Link::new(&enrolled).context("setting up the firewall rules poll")?;
+    tokio::spawn(async move {
+        let credential = loop {
+            match link.credential(&enrolled).await {
+                Ok(credential) => break credential,
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        };
+        poll_firewall_rules(link, credential, base, updates, every).await;
+    });
+    Ok(Some(Box::new(watch)))
+}
+
+/// The file in the agent's data directory where the firewall records attributed flows.
+pub const FLOWS_FILE: &str = "flows.jsonl";
+
 /// Runs `palisade firewall`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Matrix(args) => run_matrix(args),
         Command::Explain(args) => run_explain(args),
+        Command::Learn(args) => run_learn(args),
+        Command::Simulate(args) => run_simulate(args),
     }
+}
+
+fn read_flow_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ObservedFlow>> {
+    let mut flows = Vec::new();
+    for path in paths {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        flows.extend(read_flows(&text, &path.display().to_string())?);
+    }
+    Ok(flows)
+}
+
+fn run_learn(args: LearnArgs) -> anyhow::Result<ExitCode> {
+    let mut flows = read_flow_files(&args.flows)?;
+    if let Some(window) = args.window {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let since_ms = i64::try_from(now_ms.saturating_sub(window.as_millis())).unwrap_or(0);
+        flows.retain(|flow| flow.last_seen_ms >= since_ms);
+    }
+    if flows.is_empty() {
+        anyhow::bail!(
+            "no flows to learn from in {} (within the window, if one was given)",
+            args.flows
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let learned = palisade_firewall::learn(&flows);
+    let documents: Vec<serde_json::Value> = match args.format {
+        LearnFormat::Palisade => learned.palisade,
+        LearnFormat::NetworkPolicy => learned.network_policies,
+        LearnFormat::Both => learned
+            .palisade
+            .into_iter()
+            .chain(learned.network_policies)
+            .collect(),
+    };
+    write_stdout(&Learned::to_yaml(&documents))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let flows = read_flow_files(&args.flows)?;
+    let draft = read_state(&args.draft)?;
+    let draft_engine =
+        Engine::new(&draft).with_context(|| format!("reading {}", args.draft.display()))?;
+    let current = args.current.as_deref().map(read_state).transpose()?;
+    let current_engine = current
+        .as_ref()
+        .map(Engine::new)
+        .transpose()
+        .context("reading the current policy")?;
+    let simulation = palisade_firewall::simulate(current_engine.as_ref(), &draft_engine, &flows)
+        .context("replaying the flows")?;
+    match args.output {
+        ExplainOutput::Json => {
+            write_stdout(&format!("{}\n", serde_json::to_string_pretty(&simulation)?))?
+        }
+        ExplainOutput::Text => {
+            let mut table = Table::new();
+            table.set_header(["change", "flow", "attempts", "decided by (draft)"]);
+            for (label, changes) in [
+                ("newly blocked", &simulation.newly_blocked),
+                ("newly allowed", &simulation.newly_allowed),
+            ] {
+                for Change { flow, decided_by } in changes {
+                    table.add_row([
+                        label.to_owned(),
+                        flow.describe(),
+                        flow.attempts.to_string(),
+                        decided_by.clone(),
+                    ]);
+                }
+            }
+            write_stdout(&format!(
+                "{table}\n{} newly blocked, {} newly allowed, {} unchanged\n",
+                simulation.newly_blocked.len(),
+                simulation.newly_allowed.len(),
+                simulation.unchanged
+            ))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_state(path: &Path) -> anyhow::Result<State> {

@@ -101,14 +101,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot open the local agent's outbox")?;
         let status = Arc::new(AgentStatus::default());
-        let detection = detection::start_unless_disabled(
-            &args.detection,
-            &outbox,
-            &status,
-            &args.cluster,
-            &name,
-            &agent_dir,
-        )?;
+        let detection =
+            detection::start_unless_disabled(&args.detection, &outbox, &status, &config)?;
         if let Some(detection) = &detection {
             config.sensor = detection.status.backend.to_owned();
         }
