@@ -37,11 +37,11 @@ mod scans;
 mod tasks;
 
 pub use config::AgentConfig;
-pub use fix::FixConfig;
 pub use detect::{Detector, LOST_EVENTS_RULE, alert_report};
 pub use firewall_watch::{
     FirewallWatch, FirewallWatchConfig, PolicyUpdates, compose_policy, poll_firewall_rules,
 };
+pub use fix::FixConfig;
 pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
 pub use observe::EventObserver;
