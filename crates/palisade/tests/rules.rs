@@ -163,3 +163,59 @@ fn unreadable_file_is_an_error() {
     assert_eq!(code, 1);
     assert_eq!(report["errors"][0]["file"], "/nonexistent/rules.yaml");
 }
+
+#[test]
+fn default_rules_validate_cleanly() {
+    let result = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["rules", "validate", "--defaults", "--output", "json"])
+        .output()
+        .expect("run palisade");
+    assert_eq!(result.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&result.stdout).expect("JSON report");
+    assert_eq!(report["errors"], serde_json::json!([]));
+    assert_eq!(report["warnings"], serde_json::json!([]));
+    assert!(report["rules"].as_u64().unwrap() >= 35, "{report}");
+}
+
+#[test]
+fn audit_log_alerts_as_json_lines_and_bad_lines_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let secret_read = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"4f5a6b7c-8d9e-4f0a-1b2c-3d4e5f6a7b8c","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/secrets/db-credentials","verb":"get","user":{"username":"alice@example.com","groups":["devs","system:authenticated"]},"sourceIPs":["192.0.2.10"],"userAgent":"kubectl/v1.31.2 (linux/amd64) kubernetes/5864a46","objectRef":{"resource":"secrets","namespace":"shop","name":"db-credentials","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-28T23:44:00.000000Z","stageTimestamp":"2026-11-28T23:44:00.004000Z"}"#;
+    std::fs::write(&log, format!("{secret_read}\n")).unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["rules", "audit-log"])
+            .arg(&log)
+            .output()
+            .expect("run palisade")
+    };
+    let result = run();
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let stdout = String::from_utf8(result.stdout).unwrap();
+    let alerts: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    assert_eq!(alerts[0]["rule"], "Secret read");
+    assert_eq!(alerts[0]["category"], "high-risk-operation");
+    assert_eq!(alerts[0]["mitre"], serde_json::json!(["T1552.007"]));
+    assert_eq!(alerts[0]["output_fields"]["ka.target.name"], "db-credentials");
+    assert_eq!(alerts[0]["source"], "k8s_audit");
+
+    std::fs::write(&log, format!("{secret_read}\n{{\"kind\":\"Pod\"}}\n")).unwrap();
+    let result = run();
+    assert_eq!(result.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&result.stdout).lines().count(), 1);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("audit event at line 2: kind 'Pod' is not an audit Event"),
+        "{stderr}"
+    );
+}

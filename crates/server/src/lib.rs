@@ -123,6 +123,10 @@ pub fn router(state: AppState) -> Router {
             get(api::firewall_rules::get)
                 .put(api::firewall_rules::update)
                 .delete(api::firewall_rules::delete),
+        )
+        .route(
+            "/api/v1/agent/firewall-rules",
+            get(api::firewall_rules::for_agents),
         );
     let agents = Router::new()
         .route("/api/v1/agents", get(api::agents::list))

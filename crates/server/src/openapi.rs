@@ -20,7 +20,7 @@ use crate::api;
         api::admin::create_token, api::admin::list_tokens, api::admin::revoke_token, api::admin::audit_log,
         api::agents::join, api::agents::batch, api::agents::list, api::k8s_audit::receive,
         api::firewall_rules::list, api::firewall_rules::get, api::firewall_rules::create,
-        api::firewall_rules::update, api::firewall_rules::delete,
+        api::firewall_rules::update, api::firewall_rules::delete, api::firewall_rules::for_agents,
         api::tasks::create, api::tasks::list, api::tasks::get_one, api::tasks::claim,
         api::tasks::report, api::tasks::snapshot, api::tasks::verify_fix, api::tasks::fix,
     ),

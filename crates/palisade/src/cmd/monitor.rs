@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use palisade_event::{Event, EventKind};
+use palisade_rules::Alert;
 use palisade_sensor::{BackendChoice, SensorConfig};
 
 /// Arguments of `palisade monitor`.
@@ -121,26 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(engine) => {
                     engine.process(&event, &mut alerts);
                     for alert in alerts.drain(..) {
-                        let line = serde_json::json!({
-                            "time_ns": alert.timestamp_ns,
-                            "rule": alert.rule,
-                            "priority": format!("{:?}", alert.priority),
-                            "source": alert.source,
-                            "category": alert.category.map(|category| category.as_str()),
-                            "mitre": alert.mitre_techniques,
-                            "suggested_response": alert.suggested_response,
-                            "output": alert.output,
-                            "tags": alert.tags,
-                            "output_fields": alert
-                                .fields
-                                .iter()
-                                .map(|(field, value)| (field.clone(), serde_json::Value::from(value.as_str())))
-                                .collect::<serde_json::Map<String, serde_json::Value>>(),
-                            "hostname": event.hostname,
-                            "container": event.container,
-                            "process": event.process,
-                        });
-                        serde_json::to_writer(&mut out, &line)?;
+                        serde_json::to_writer(&mut out, &alert_json(&alert, &event))?;
                         out.write_all(b"\n")?;
                     }
                 }
@@ -153,4 +135,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One alert as a JSON line: the rule and its metadata, the rendered output, every field the
+/// rule used, and the event's host, container and process.
+pub(crate) fn alert_json(alert: &Alert, event: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "time_ns": alert.timestamp_ns,
+        "rule": alert.rule,
+        "priority": format!("{:?}", alert.priority),
+        "source": alert.source,
+        "category": alert.category.map(|category| category.as_str()),
+        "mitre": alert.mitre_techniques,
+        "suggested_response": alert.suggested_response,
+        "output": alert.output,
+        "tags": alert.tags,
+        "output_fields": alert
+            .fields
+            .iter()
+            .map(|(field, value)| (field.clone(), serde_json::Value::from(value.as_str())))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
+        "hostname": event.hostname,
+        "container": event.container,
+        "process": event.process,
+    })
 }

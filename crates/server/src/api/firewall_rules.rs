@@ -1,12 +1,19 @@
 //! Palisade's own firewall rules: `/api/v1/firewall-rules`. Reading needs the viewer role;
 //! creating, changing and deleting need admin, because a rule can block production traffic.
 //! Every change is audited with the rule before and after.
+//!
+//! Agents read the rules from `/api/v1/agent/firewall-rules` with their own token. The
+//! response carries an `ETag` (a digest of the rules), so an agent polling every few seconds
+//! sends `If-None-Match` and gets an empty `304 Not Modified` while nothing changed: a rule
+//! edit reaches every agent within one poll interval at the cost of one digest per poll.
 
 use axum::{
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
 };
 use palisade_model::{FirewallRule, NewFirewallRule, Role, Timestamp};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{ApiError, ApiJson, AppState, Caller, state::audit_entry};
@@ -29,6 +36,37 @@ pub async fn list(
 ) -> Result<ApiJson<Vec<FirewallRule>>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(ApiJson(state.store.firewall_rules().await?))
+}
+
+/// Every firewall rule by priority, for agents (or any reader), with an `ETag`; answers
+/// `304 Not Modified` when `If-None-Match` names the current one.
+#[utoipa::path(get, path = "/api/v1/agent/firewall-rules", tag = "firewall",
+    responses((status = 200, body = Vec<FirewallRule>), (status = 304)), security(("bearer" = [])))]
+pub async fn for_agents(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if caller.role != Role::Agent {
+        caller.require(Role::Viewer)?;
+    }
+    let rules = state.store.firewall_rules().await?;
+    let body = serde_json::to_vec(&rules).map_err(|error| ApiError::internal(&error))?;
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|presented| presented.as_bytes() == etag.as_bytes());
+    if unchanged {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok((
+        [
+            (header::ETAG, etag),
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Gets one firewall rule.
