@@ -206,7 +206,10 @@ fn audit_log_alerts_as_json_lines_and_bad_lines_fail() {
     assert_eq!(alerts[0]["rule"], "Secret read");
     assert_eq!(alerts[0]["category"], "high-risk-operation");
     assert_eq!(alerts[0]["mitre"], serde_json::json!(["T1552.007"]));
-    assert_eq!(alerts[0]["output_fields"]["ka.target.name"], "db-credentials");
+    assert_eq!(
+        alerts[0]["output_fields"]["ka.target.name"],
+        "db-credentials"
+    );
     assert_eq!(alerts[0]["source"], "k8s_audit");
 
     std::fs::write(&log, format!("{secret_read}\n{{\"kind\":\"Pod\"}}\n")).unwrap();
