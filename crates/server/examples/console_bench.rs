@@ -256,6 +256,43 @@ async fn main() {
         }
     }
 
+    // Each filter once, with its aggregates not cached yet: which filters the store answers
+    // from its counters and which count the findings shows here.
+    let asset = store
+        .list_findings(FindingKind::Alert, &FindingQuery::default())
+        .await
+        .unwrap()
+        .items[0]
+        .asset_id;
+    let filtered = [
+        ("alerts", "range=24h".to_owned()),
+        ("alerts", "range=7d".to_owned()),
+        ("alerts", "severity=critical".to_owned()),
+        ("alerts", "namespace=team-3".to_owned()),
+        ("alerts", "category=intrusion&range=30d".to_owned()),
+        ("alerts", "status=any".to_owned()),
+        ("alerts", format!("asset={asset}")),
+        ("alerts", "q=c2".to_owned()),
+        ("vulnerabilities", "range=7d".to_owned()),
+        ("vulnerabilities", "severity=high".to_owned()),
+        ("vulnerabilities", "q=CVE-2024-00042".to_owned()),
+    ];
+    for (page, filter) in &filtered {
+        let started = Instant::now();
+        let response = client
+            .get(format!("{base}/console/clusters/prod/{page}?{filter}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        response.bytes().await.unwrap();
+        println!(
+            "{page}?{filter}: first render {:.1} ms ({status})",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
