@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn observers_see_every_event_widen_the_sensor_kinds_and_report_on_tick() {
-        let mut detector = detector();
+        let detector = detector();
         assert!(!detector.event_kinds().contains(&EventKind::Connect));
         let mut detector = detector.with_observer(Box::new(ConnectCounter { seen: 0 }));
         assert!(detector.event_kinds().contains(&EventKind::Connect));

@@ -171,7 +171,7 @@ impl Link {
         ))
     }
 
-    async fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
+    pub(crate) async fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
         &self,
         path: &str,
         token: &str,

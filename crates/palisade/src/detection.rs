@@ -103,7 +103,14 @@ pub fn start_unless_disabled(
     } else {
         let engine = load_engine(&args.rules, args.no_default_rules)?;
         let observers = crate::cmd::firewall::agent_observer(&args.firewall, config)?;
-        match start(engine, observers, outbox.clone(), Arc::clone(status), cluster, node) {
+        match start(
+            engine,
+            observers,
+            outbox.clone(),
+            Arc::clone(status),
+            cluster,
+            node,
+        ) {
             Ok(detection) => {
                 let sensor_status = serde_json::to_value(&detection.status)?;
                 write_status(&status_file, &sensor_status)?;
@@ -141,9 +148,10 @@ pub fn start(
     cluster: &str,
     node: &str,
 ) -> anyhow::Result<Detection> {
-    let mut detector = observers
-        .into_iter()
-        .fold(Detector::new(engine, cluster, node), Detector::with_observer);
+    let mut detector = observers.into_iter().fold(
+        Detector::new(engine, cluster, node),
+        Detector::with_observer,
+    );
     let config = SensorConfig {
         kinds: Some(detector.event_kinds()),
         ..SensorConfig::default()

@@ -350,7 +350,12 @@ fn services_of_a_running_container_are_read_through_its_root() {
     run(Command::new("podman")
         .args(["run", "-d", "--network", "none", "--name", &container.name])
         // The sandbox's own limits are below podman's defaults, which it may not raise.
-        .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
         .arg(&container.image)
         .args(["/bin/busybox", "sleep", "120"]));
     let (_, stdout, stderr) = palisade(&[

@@ -1348,7 +1348,8 @@ impl Store for SqliteStore {
         result: &TaskResult,
         now: Timestamp,
     ) -> Result<Option<AgentTask>> {
-        self.record_task_result(agent_id, task_id, result, now).await
+        self.record_task_result(agent_id, task_id, result, now)
+            .await
     }
 
     async fn task(&self, id: Uuid) -> Result<Option<AgentTask>> {
@@ -1375,7 +1376,8 @@ impl Store for SqliteStore {
         present: &HashSet<String>,
         audit: &AuditEntry,
     ) -> Result<u64> {
-        self.resolve_findings_absent_from(asset_id, kind, present, audit).await
+        self.resolve_findings_absent_from(asset_id, kind, present, audit)
+            .await
     }
 }
 

@@ -121,8 +121,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot open the outbox")?;
     let status = Arc::new(AgentStatus::default());
-    let detection =
-        detection::start_unless_disabled(&args.detection, &outbox, &status, &config)?;
+    let detection = detection::start_unless_disabled(&args.detection, &outbox, &status, &config)?;
     if let Some(detection) = &detection {
         config.sensor = detection.status.backend.to_owned();
     }
