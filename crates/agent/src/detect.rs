@@ -13,7 +13,7 @@ use palisade_model::{
     AffectedAsset, AlertCategory, AlertDetails, Ancestor, Details, FindingReport, ProcessInfo,
     Severity, Timestamp,
 };
-use palisade_rules::{Alert, Category, Engine, Priority};
+use palisade_rules::{Alert, Engine};
 use uuid::Uuid;
 
 use crate::EventObserver;
@@ -167,7 +167,7 @@ pub fn alert_report(
     FindingReport {
         id: Uuid::now_v7(),
         observed_at: Timestamp(nanos / 1_000_000),
-        severity: severity(alert.priority),
+        severity: alert.priority.into(),
         rule: alert.rule.clone(),
         title: alert.rule.clone(),
         asset: AffectedAsset {
@@ -184,7 +184,7 @@ pub fn alert_report(
             image_digest: container.and_then(|container| non_empty(&container.image_digest)),
         },
         details: Details::Alert(AlertDetails {
-            category: alert.category.map(category),
+            category: alert.category.map(AlertCategory::from),
             mitre: alert.mitre_techniques.first().cloned(),
             description: description.to_owned(),
             output: alert.output.clone(),
@@ -212,35 +212,10 @@ pub fn alert_report(
             suggested_response: alert.suggested_response.clone().unwrap_or_default(),
             raw_event: serde_json::json!({
                 "event": event,
-                "fields": alert
-                    .fields
-                    .iter()
-                    .map(|(field, value)| (field.clone(), serde_json::Value::from(value.as_str())))
-                    .collect::<serde_json::Map<_, _>>(),
+                "fields": alert.fields_json(),
             }),
         }),
         demo: false,
-    }
-}
-
-/// Falco's eight priorities on Palisade's five severities.
-fn severity(priority: Priority) -> Severity {
-    match priority {
-        Priority::Emergency | Priority::Alert | Priority::Critical => Severity::Critical,
-        Priority::Error => Severity::High,
-        Priority::Warning => Severity::Medium,
-        Priority::Notice | Priority::Informational => Severity::Low,
-        Priority::Debug => Severity::Info,
-    }
-}
-
-fn category(category: Category) -> AlertCategory {
-    match category {
-        Category::MaliciousImage => AlertCategory::MaliciousImage,
-        Category::Malware => AlertCategory::Malware,
-        Category::Intrusion => AlertCategory::Intrusion,
-        Category::Escape => AlertCategory::Escape,
-        Category::HighRiskOperation => AlertCategory::HighRiskOperation,
     }
 }
 

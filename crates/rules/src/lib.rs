@@ -100,6 +100,7 @@ mod defaults;
 mod engine;
 mod error;
 mod fields;
+mod findings;
 mod k8saudit;
 mod metadata;
 mod output;
@@ -134,6 +135,6 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 13);
+        assert_eq!(checked, 14);
     }
 }

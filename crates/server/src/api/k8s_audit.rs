@@ -18,11 +18,9 @@ use axum::{Router, extract::DefaultBodyLimit, extract::State, routing::post};
 use palisade_event::{Event, Payload};
 use palisade_model::{
     AffectedAsset, AlertCategory, AlertDetails, Details, FindingReport, ProcessInfo, Role,
-    Severity, Timestamp,
+    Timestamp,
 };
-use palisade_rules::{
-    Alert, Category, Engine, EngineConfig, Priority, RuleSet, default_rule_sources,
-};
+use palisade_rules::{Alert, Engine, EngineConfig, RuleSet, default_rule_sources};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -167,7 +165,7 @@ fn report(alert: &Alert, description: &str, audit: &Value, cluster: &str) -> Fin
     FindingReport {
         id: Uuid::now_v7(),
         observed_at: Timestamp(nanos / 1_000_000),
-        severity: severity(alert.priority),
+        severity: alert.priority.into(),
         rule: alert.rule.clone(),
         title: alert.rule.clone(),
         asset: AffectedAsset {
@@ -179,7 +177,7 @@ fn report(alert: &Alert, description: &str, audit: &Value, cluster: &str) -> Fin
             ..AffectedAsset::default()
         },
         details: Details::Alert(AlertDetails {
-            category: alert.category.map(category),
+            category: alert.category.map(AlertCategory::from),
             mitre: alert.mitre_techniques.first().cloned(),
             description: description.to_owned(),
             output: alert.output.clone(),
@@ -191,34 +189,9 @@ fn report(alert: &Alert, description: &str, audit: &Value, cluster: &str) -> Fin
             suggested_response: alert.suggested_response.clone().unwrap_or_default(),
             raw_event: serde_json::json!({
                 "audit": audit,
-                "fields": alert
-                    .fields
-                    .iter()
-                    .map(|(field, value)| (field.clone(), Value::from(value.as_str())))
-                    .collect::<serde_json::Map<_, _>>(),
+                "fields": alert.fields_json(),
             }),
         }),
         demo: false,
-    }
-}
-
-/// Falco's eight priorities on Palisade's five severities, as the agent maps runtime alerts.
-fn severity(priority: Priority) -> Severity {
-    match priority {
-        Priority::Emergency | Priority::Alert | Priority::Critical => Severity::Critical,
-        Priority::Error => Severity::High,
-        Priority::Warning => Severity::Medium,
-        Priority::Notice | Priority::Informational => Severity::Low,
-        Priority::Debug => Severity::Info,
-    }
-}
-
-fn category(category: Category) -> AlertCategory {
-    match category {
-        Category::MaliciousImage => AlertCategory::MaliciousImage,
-        Category::Malware => AlertCategory::Malware,
-        Category::Intrusion => AlertCategory::Intrusion,
-        Category::Escape => AlertCategory::Escape,
-        Category::HighRiskOperation => AlertCategory::HighRiskOperation,
     }
 }
