@@ -301,16 +301,23 @@ async fn run(
     screenshot(driver, shots, "07-ignored").await;
     driver.find(By::Id("undo-ignore")).await?.click().await?;
     driver.find(By::Css(".notice")).await?;
-    assert_eq!(
-        state
+    // The ignore step's notice may still be on the page, so the undo's request can be in
+    // flight here: wait (bounded) for the store to say open.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = state
             .store
             .get_finding(FindingKind::Alert, target.id)
             .await
             .unwrap()
             .unwrap()
-            .status,
-        Status::Open
-    );
+            .status;
+        if status == Status::Open || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, Status::Open);
 
     // Details and the diagnosis tab.
     let dropper = state
