@@ -1,6 +1,8 @@
 //! The REST API over a real socket: authentication and roles, filters and pagination,
 //! handling actions, whitelist rules, exceptions, the audit trail and hostile input.
 
+mod support;
+
 use std::{sync::Arc, time::Duration};
 
 use palisade_model::{
@@ -8,7 +10,7 @@ use palisade_model::{
     FindingReport, HostFacts, JoinRequest, ProcessInfo, Severity, Timestamp,
 };
 use palisade_notify::Notifier;
-use palisade_server::{AdminToken, AppState, ensure_admin_token, router, serve};
+use palisade_server::{AppState, router, serve};
 use palisade_store::{SqliteStore, Store};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -24,28 +26,11 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("palisade.db"))
-                .await
-                .unwrap(),
-        );
-        assert_eq!(
-            ensure_admin_token(store.as_ref(), Some(ADMIN))
-                .await
-                .unwrap(),
-            AdminToken::FromEnvironment
-        );
-        let state = AppState::new(store, Notifier::start(Default::default()))
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, router(state), None, std::future::pending()));
+        let running = support::start(ADMIN).await;
         Server {
-            base,
+            base: running.base,
             client: Client::new(),
-            _dir: dir,
+            _dir: running.dir,
         }
     }
 
@@ -63,13 +48,7 @@ impl Server {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        support::read(request.send().await.unwrap()).await
     }
 
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {

@@ -3,13 +3,11 @@
 //! them) posted as the webhook backend posts them, the alerts they raise in the store, and
 //! hostile bodies.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use palisade_model::{HostFacts, JoinRequest};
-use palisade_notify::Notifier;
-use palisade_server::{AppState, ensure_admin_token, router, serve};
-use palisade_store::{SqliteStore, Store};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -24,25 +22,11 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("palisade.db"))
-                .await
-                .unwrap(),
-        );
-        ensure_admin_token(store.as_ref(), Some(ADMIN))
-            .await
-            .unwrap();
-        let state = AppState::new(store, Notifier::start(Default::default()))
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, router(state), None, std::future::pending()));
+        let running = support::start(ADMIN).await;
         Server {
-            base,
+            base: running.base,
             client: Client::new(),
-            _dir: dir,
+            _dir: running.dir,
         }
     }
 
@@ -61,13 +45,7 @@ impl Server {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        support::read(request.send().await.unwrap()).await
     }
 
     async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {

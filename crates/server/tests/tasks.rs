@@ -2,6 +2,8 @@
 //! long poll, timeouts, the audit trail, fix verifications and scan snapshots. The agent's
 //! side is played by plain HTTP calls here; `crates/agent/tests/scans.rs` runs the real agent.
 
+mod support;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -11,9 +13,7 @@ use palisade_model::{
     AffectedAsset, AgentBatch, BaselineCategory, BaselineDetails, Details, Evidence, FindingReport,
     HostFacts, JoinRequest, Severity, Timestamp, VulnerabilityDetails,
 };
-use palisade_notify::Notifier;
-use palisade_server::{AppState, ensure_admin_token, router, serve};
-use palisade_store::{SqliteStore, Store};
+use palisade_store::Store;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -29,26 +29,12 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("palisade.db"))
-                .await
-                .unwrap(),
-        );
-        ensure_admin_token(store.as_ref(), Some(ADMIN))
-            .await
-            .unwrap();
-        let state = AppState::new(store.clone(), Notifier::start(Default::default()))
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, router(state), None, std::future::pending()));
+        let running = support::start(ADMIN).await;
         Api {
-            base,
+            base: running.base,
             client: Client::new(),
-            store,
-            _dir: dir,
+            store: running.store,
+            _dir: running.dir,
         }
     }
 
@@ -67,13 +53,7 @@ impl Api {
         if method == reqwest::Method::POST {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        support::read(request.send().await.unwrap()).await
     }
 
     async fn token(&self, name: &str, role: &str) -> String {
