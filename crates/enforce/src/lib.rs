@@ -16,11 +16,12 @@
 //!   available (it is reported, never assumed).
 //! - Firewall enforcement: [`workload_rules`] compiles the Palisade tier of a
 //!   `palisade_firewall::State` into ordered [`NetRule`]s for one pod (in [`DefenseMode`]
-//!   `Block` or `Alert`), which a [`WorkloadFirewall`] installs either in a
-//!   [`ConnectFilter`] on the workload's cgroup or in an [`NftFirewall`] (a Palisade-owned
-//!   nftables table in its network namespace); both are replaced live, and
+//!   `Block` or `Alert`), which a [`WorkloadFirewall`] installs in a [`ConnectFilter`] on
+//!   the workload's cgroup, in an [`NftFirewall`] (a Palisade-owned nftables table in its
+//!   network namespace), or in both; they are replaced live, and
 //!   [`WorkloadFirewall::open_connections_refused_by`] lists the connections already open
-//!   that new rules would have refused.
+//!   that new rules would have refused; [`WorkloadFirewall::close_connections_refused_by`]
+//!   closes them (socket diagnostics `SOCK_DESTROY`).
 //!
 //! # Design: embedded objects, layouts by offset
 //!
@@ -69,7 +70,7 @@ pub use crate::nft::{MAX_NFT_RULES, NFT_TABLE, NftFirewall};
 pub use crate::plan::{DefenseMode, WorkloadRules, workload_rules};
 pub use crate::rule::{NetRule, deciding_rule};
 pub use crate::sockets::{
-    OpenConnection, WouldRefuse, open_tcp_connections_in_netns, open_tcp_connections_of_cgroup,
-    would_refuse,
+    OpenConnection, WouldRefuse, close_tcp_connections_in_netns, close_tcp_connections_of_cgroup,
+    open_tcp_connections_in_netns, open_tcp_connections_of_cgroup, would_refuse,
 };
 pub use crate::workload::WorkloadFirewall;

@@ -1,19 +1,21 @@
-//! Connections already open, and which of them a rule set would refuse.
+//! Connections already open, which of them a rule set would refuse, and closing them.
 //!
 //! A rule edit applies to new connections only (a connect program runs at `connect()`,
 //! the nftables rules match connection attempts), so the connections that were open before it
 //! keep running. These functions list them, from the namespace's `/proc/net/tcp` and
-//! `/proc/net/tcp6`, so that the operator sees what the new rule would have refused.
+//! `/proc/net/tcp6`, and close them with the kernel's socket-diagnostics `SOCK_DESTROY`
+//! request (`CONFIG_INET_DIAG_DESTROY`): the local socket is aborted (its owner's next call
+//! fails with `ECONNABORTED`) and the peer receives a reset, without touching the process.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use palisade_firewall::{Protocol, RuleAction};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::rule::{NetRule, deciding_rule};
 
 const TCP_ESTABLISHED: u8 = 0x01;
@@ -43,26 +45,104 @@ pub struct WouldRefuse {
 
 /// The established TCP connections in the network namespace at `netns`.
 pub fn open_tcp_connections_in_netns(netns: &Path) -> Result<Vec<OpenConnection>, Error> {
-    let namespace = File::open(netns)
-        .map_err(|error| Error::io("opening network namespace", netns.display(), error))?;
-    // A short-lived thread enters the namespace, so the caller's threads stay where they are;
-    // /proc/thread-self/net shows the namespace of the reading thread.
-    let reader = std::thread::spawn(move || -> std::io::Result<Vec<OpenConnection>> {
-        // SAFETY: setns on a live descriptor affects only this thread, which then exits.
-        if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+    in_netns(netns, |subject| {
+        // /proc/thread-self/net shows the namespace of the reading thread.
         read_tcp_tables(Path::new("/proc/thread-self/net"), None)
-    });
-    reader
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("the reader thread panicked")))
-        .map_err(|error| Error::io("reading TCP connections of", netns.display(), error))
+            .map_err(|error| Error::io("reading TCP connections of", subject, error))
+    })
 }
 
 /// The established TCP connections of the processes in the cgroup2 directory `cgroup` and
 /// its descendants.
 pub fn open_tcp_connections_of_cgroup(cgroup: &Path) -> Result<Vec<OpenConnection>, Error> {
+    Ok(cgroup_connections(cgroup)?
+        .into_iter()
+        .map(|(connection, _netns)| connection)
+        .collect())
+}
+
+/// Closes `connections`, established TCP connections in the network namespace at `netns`
+/// (`SOCK_DESTROY`, see the module documentation), and returns the ones it closed; a
+/// connection that is gone already is left out. Fails with [`ErrorKind::Unsupported`] when the
+/// kernel cannot close sockets this way.
+pub fn close_tcp_connections_in_netns(
+    netns: &Path,
+    connections: &[OpenConnection],
+) -> Result<Vec<OpenConnection>, Error> {
+    let connections = connections.to_vec();
+    in_netns(netns, move |subject| {
+        let diag = SockDiag::open(&subject)?;
+        let mut closed = Vec::new();
+        for connection in connections {
+            if diag.destroy(&connection, &subject)? {
+                closed.push(connection);
+            }
+        }
+        Ok(closed)
+    })
+}
+
+/// Closes those of `connections` that processes of the cgroup2 directory `cgroup` hold,
+/// each in its process's network namespace, and returns the ones it closed.
+pub fn close_tcp_connections_of_cgroup(
+    cgroup: &Path,
+    connections: &[OpenConnection],
+) -> Result<Vec<OpenConnection>, Error> {
+    let wanted: HashSet<u64> = connections
+        .iter()
+        .map(|connection| connection.inode)
+        .collect();
+    let mut by_netns: Vec<(PathBuf, Vec<OpenConnection>)> = Vec::new();
+    for (connection, netns) in cgroup_connections(cgroup)? {
+        if !wanted.contains(&connection.inode) {
+            continue;
+        }
+        match by_netns.iter_mut().find(|(path, _)| *path == netns) {
+            Some((_, list)) => list.push(connection),
+            None => by_netns.push((netns, vec![connection])),
+        }
+    }
+    let mut closed = Vec::new();
+    for (netns, list) in by_netns {
+        closed.extend(close_tcp_connections_in_netns(&netns, &list)?);
+    }
+    Ok(closed)
+}
+
+/// Runs `work` on a short-lived thread inside the network namespace at `netns`, so the
+/// caller's threads stay where they are; `work` gets the namespace's name for its errors.
+fn in_netns<T: Send + 'static>(
+    netns: &Path,
+    work: impl FnOnce(String) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let namespace = File::open(netns)
+        .map_err(|error| Error::io("opening network namespace", netns.display(), error))?;
+    let subject = netns.display().to_string();
+    std::thread::spawn(move || {
+        // SAFETY: setns on a live descriptor affects only this thread, which then exits.
+        if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(Error::io(
+                "entering network namespace",
+                subject,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        work(subject)
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorKind::System,
+            "working in network namespace",
+            netns.display(),
+        )
+        .with_source("the namespace thread panicked"))
+    })
+}
+
+/// The established TCP connections of the processes in `cgroup`, each with the network
+/// namespace of a process that holds it.
+fn cgroup_connections(cgroup: &Path) -> Result<Vec<(OpenConnection, PathBuf)>, Error> {
     let mut connections = Vec::new();
     let mut seen = HashSet::new();
     for pid in cgroup_pids(cgroup)? {
@@ -75,13 +155,177 @@ pub fn open_tcp_connections_of_cgroup(cgroup: &Path) -> Result<Vec<OpenConnectio
         let Ok(found) = read_tcp_tables(&net, Some(&sockets)) else {
             continue;
         };
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         connections.extend(
             found
                 .into_iter()
-                .filter(|connection| seen.insert(connection.inode)),
+                .filter(|connection| seen.insert(connection.inode))
+                .map(|connection| (connection, netns.clone())),
         );
     }
     Ok(connections)
+}
+
+/// `SOCK_DESTROY`: the `sock_diag` message that aborts a socket (`linux/sock_diag.h`).
+const SOCK_DESTROY: u16 = 21;
+/// `inet_diag_sockid.idiag_cookie` value that matches any socket.
+const INET_DIAG_NOCOOKIE: u32 = !0;
+/// `struct nlmsghdr` (16 bytes) + `struct inet_diag_req_v2` (56 bytes).
+const DESTROY_REQUEST_LEN: usize = 16 + 56;
+/// How long the kernel may take to answer one request.
+const SOCK_DIAG_TIMEOUT: libc::timeval = libc::timeval {
+    tv_sec: 5,
+    tv_usec: 0,
+};
+
+/// A `NETLINK_SOCK_DIAG` socket in the calling thread's network namespace.
+struct SockDiag {
+    socket: OwnedFd,
+}
+
+impl SockDiag {
+    fn open(subject: &str) -> Result<SockDiag, Error> {
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        if raw < 0 {
+            return Err(Error::io(
+                "opening a sock_diag netlink socket in",
+                subject,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: the option value is a live timeval of the size passed.
+        let set = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                std::ptr::from_ref(&SOCK_DIAG_TIMEOUT).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if set != 0 {
+            return Err(Error::io(
+                "setting a timeout on the sock_diag socket in",
+                subject,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(SockDiag { socket })
+    }
+
+    /// Aborts `connection`; false when no such socket exists (it closed meanwhile).
+    fn destroy(&self, connection: &OpenConnection, subject: &str) -> Result<bool, Error> {
+        let request = destroy_request(connection);
+        // SAFETY: the buffer is live and its length is passed; netlink sends to the kernel.
+        let sent = unsafe {
+            libc::send(
+                self.socket.as_raw_fd(),
+                request.as_ptr().cast(),
+                request.len(),
+                0,
+            )
+        };
+        let describe = || format!("{} ↔ {} in {subject}", connection.local, connection.remote);
+        if sent < 0 {
+            return Err(Error::io(
+                "asking the kernel to close connection",
+                describe(),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let mut answer = [0u8; 512];
+        // SAFETY: the buffer is live and its length is passed.
+        let received = unsafe {
+            libc::recv(
+                self.socket.as_raw_fd(),
+                answer.as_mut_ptr().cast(),
+                answer.len(),
+                0,
+            )
+        };
+        if received < 0 {
+            return Err(Error::io(
+                "reading the kernel's answer to closing connection",
+                describe(),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        match netlink_ack_errno(&answer[..received as usize]) {
+            Some(0) => Ok(true),
+            Some(errno) if errno == -libc::ENOENT => Ok(false),
+            Some(errno) if errno == -libc::EOPNOTSUPP => Err(Error::new(
+                ErrorKind::Unsupported,
+                "closing connection",
+                describe(),
+            )
+            .with_source(
+                "the kernel cannot close sockets on request (it lacks CONFIG_INET_DIAG_DESTROY)",
+            )),
+            Some(errno) => Err(Error::io(
+                "closing connection",
+                describe(),
+                std::io::Error::from_raw_os_error(-errno),
+            )),
+            None => Err(
+                Error::new(ErrorKind::System, "closing connection", describe())
+                    .with_source("the kernel's answer is not a netlink acknowledgement"),
+            ),
+        }
+    }
+}
+
+/// A `SOCK_DESTROY` request for one TCP socket, looked up by its addresses and ports.
+fn destroy_request(connection: &OpenConnection) -> [u8; DESTROY_REQUEST_LEN] {
+    let mut message = [0u8; DESTROY_REQUEST_LEN];
+    // struct nlmsghdr
+    message[..4].copy_from_slice(&(DESTROY_REQUEST_LEN as u32).to_ne_bytes());
+    message[4..6].copy_from_slice(&SOCK_DESTROY.to_ne_bytes());
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
+    message[6..8].copy_from_slice(&flags.to_ne_bytes());
+    message[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    // struct inet_diag_req_v2: family, protocol, ext, pad, states
+    let family = match connection.local.ip() {
+        IpAddr::V4(_) => libc::AF_INET,
+        IpAddr::V6(_) => libc::AF_INET6,
+    };
+    message[16] = family as u8;
+    message[17] = libc::IPPROTO_TCP as u8;
+    message[20..24].copy_from_slice(&u32::MAX.to_ne_bytes());
+    // struct inet_diag_sockid: ports and addresses in network byte order
+    message[24..26].copy_from_slice(&connection.local.port().to_be_bytes());
+    message[26..28].copy_from_slice(&connection.remote.port().to_be_bytes());
+    let octets = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            let mut octets = [0u8; 16];
+            octets[..4].copy_from_slice(&v4.octets());
+            octets
+        }
+        IpAddr::V6(v6) => v6.octets(),
+    };
+    message[28..44].copy_from_slice(&octets(connection.local.ip()));
+    message[44..60].copy_from_slice(&octets(connection.remote.ip()));
+    // idiag_if stays 0 (any interface); the cookie is not checked.
+    message[64..68].copy_from_slice(&INET_DIAG_NOCOOKIE.to_ne_bytes());
+    message[68..72].copy_from_slice(&INET_DIAG_NOCOOKIE.to_ne_bytes());
+    message
+}
+
+/// The error code of a netlink `NLMSG_ERROR` answer (0 for an acknowledgement).
+fn netlink_ack_errno(answer: &[u8]) -> Option<i32> {
+    let message_type = u16::from_ne_bytes(answer.get(4..6)?.try_into().ok()?);
+    if message_type != libc::NLMSG_ERROR as u16 {
+        return None;
+    }
+    Some(i32::from_ne_bytes(answer.get(16..20)?.try_into().ok()?))
 }
 
 /// The open connections that `egress` (for outbound ones) or `ingress` (for inbound ones)
@@ -223,7 +467,37 @@ fn socket_inodes(pid: u32) -> HashSet<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_tcp_row;
+    use super::{OpenConnection, destroy_request, netlink_ack_errno, parse_tcp_row};
+
+    #[test]
+    fn destroy_requests_name_the_socket_in_network_byte_order() {
+        let connection = OpenConnection {
+            local: "10.0.0.1:40000".parse().unwrap(),
+            remote: "10.0.0.2:7002".parse().unwrap(),
+            inbound: false,
+            inode: 7,
+        };
+        let request = destroy_request(&connection);
+        assert_eq!(u32::from_ne_bytes(request[..4].try_into().unwrap()), 72);
+        assert_eq!(u16::from_ne_bytes(request[4..6].try_into().unwrap()), 21);
+        assert_eq!((request[16], request[17]), (libc::AF_INET as u8, 6));
+        assert_eq!(request[24..28], [0x9c, 0x40, 0x1b, 0x5a]);
+        assert_eq!(request[28..32], [10, 0, 0, 1]);
+        assert_eq!(request[44..48], [10, 0, 0, 2]);
+        assert_eq!(request[64..72], [0xff; 8]);
+    }
+
+    #[test]
+    fn netlink_answers_are_read_as_error_codes() {
+        let mut ack = [0u8; 36];
+        ack[4..6].copy_from_slice(&(libc::NLMSG_ERROR as u16).to_ne_bytes());
+        assert_eq!(netlink_ack_errno(&ack), Some(0));
+        ack[16..20].copy_from_slice(&(-libc::ENOENT).to_ne_bytes());
+        assert_eq!(netlink_ack_errno(&ack), Some(-libc::ENOENT));
+        assert_eq!(netlink_ack_errno(&ack[..10]), None);
+        ack[4..6].copy_from_slice(&3u16.to_ne_bytes());
+        assert_eq!(netlink_ack_errno(&ack), None);
+    }
 
     #[test]
     fn parses_proc_net_tcp_rows() {

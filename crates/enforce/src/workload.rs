@@ -6,8 +6,10 @@ use crate::connect::ConnectFilter;
 use crate::error::Error;
 use crate::nft::NftFirewall;
 use crate::plan::WorkloadRules;
+use crate::rule::NetRule;
 use crate::sockets::{
-    WouldRefuse, open_tcp_connections_in_netns, open_tcp_connections_of_cgroup, would_refuse,
+    WouldRefuse, close_tcp_connections_in_netns, close_tcp_connections_of_cgroup,
+    open_tcp_connections_in_netns, open_tcp_connections_of_cgroup, would_refuse,
 };
 
 /// Where a workload's rules are enforced.
@@ -17,6 +19,18 @@ pub enum WorkloadFirewall {
     Cgroup(ConnectFilter),
     /// Palisade's nftables table in the workload's network namespace: egress and ingress.
     Netns(NftFirewall),
+    /// Both: connect programs refuse the workload's own connects at the system call (`EPERM`,
+    /// before a packet exists), and the nftables table in its network namespace enforces
+    /// ingress and what the programs cannot see (processes of the namespace outside the
+    /// cgroup, datagrams sent without `connect`). The table's egress chain leaves out the
+    /// `Alert` rules (they only count, and the programs count them already), so each attempt
+    /// is counted once.
+    CgroupAndNetns {
+        /// The connect programs on the workload's cgroup2 directory.
+        cgroup: ConnectFilter,
+        /// The table in the workload's network namespace.
+        netns: NftFirewall,
+    },
 }
 
 impl WorkloadFirewall {
@@ -45,6 +59,16 @@ impl WorkloadFirewall {
             WorkloadFirewall::Netns(firewall) => {
                 firewall.set_rules(&rules.egress, &rules.ingress)?
             }
+            WorkloadFirewall::CgroupAndNetns { cgroup, netns } => {
+                cgroup.set_rules(&rules.egress)?;
+                let egress_verdicts: Vec<NetRule> = rules
+                    .egress
+                    .iter()
+                    .filter(|rule| rule.action != RuleAction::Alert)
+                    .cloned()
+                    .collect();
+                netns.set_rules(&egress_verdicts, &rules.ingress)?;
+            }
         }
         Ok(not_enforced)
     }
@@ -54,6 +78,9 @@ impl WorkloadFirewall {
         match self {
             WorkloadFirewall::Cgroup(filter) => filter.hits(rule_id),
             WorkloadFirewall::Netns(firewall) => firewall.hits(rule_id),
+            WorkloadFirewall::CgroupAndNetns { cgroup, netns } => {
+                Ok(cgroup.hits(rule_id)? + netns.hits(rule_id)?)
+            }
         }
     }
 
@@ -68,10 +95,39 @@ impl WorkloadFirewall {
                 let open = open_tcp_connections_of_cgroup(filter.cgroup())?;
                 would_refuse(&open, &rules.egress, &[])
             }
-            WorkloadFirewall::Netns(firewall) => {
-                let open = open_tcp_connections_in_netns(firewall.netns())?;
+            WorkloadFirewall::Netns(netns) | WorkloadFirewall::CgroupAndNetns { netns, .. } => {
+                let open = open_tcp_connections_in_netns(netns.netns())?;
                 would_refuse(&open, &rules.egress, &rules.ingress)
             }
         })
+    }
+
+    /// Closes the connections open now that `rules` would refuse (see
+    /// [`WorkloadFirewall::open_connections_refused_by`]) and returns the ones it closed: after
+    /// an edit, nothing the new rules refuse keeps running.
+    pub fn close_connections_refused_by(
+        &self,
+        rules: &WorkloadRules,
+    ) -> Result<Vec<WouldRefuse>, Error> {
+        let refused = self.open_connections_refused_by(rules)?;
+        if refused.is_empty() {
+            return Ok(refused);
+        }
+        let connections: Vec<_> = refused
+            .iter()
+            .map(|entry| entry.connection.clone())
+            .collect();
+        let closed = match self {
+            WorkloadFirewall::Cgroup(filter) => {
+                close_tcp_connections_of_cgroup(filter.cgroup(), &connections)?
+            }
+            WorkloadFirewall::Netns(netns) | WorkloadFirewall::CgroupAndNetns { netns, .. } => {
+                close_tcp_connections_in_netns(netns.netns(), &connections)?
+            }
+        };
+        Ok(refused
+            .into_iter()
+            .filter(|entry| closed.contains(&entry.connection))
+            .collect())
     }
 }

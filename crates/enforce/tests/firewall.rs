@@ -2,7 +2,7 @@
 //! as root. The addresses exist only inside those namespaces; both namespaces (and with them
 //! the veth pair and the nftables tables) are deleted by a guard, also when a test fails.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -191,6 +191,25 @@ fn nftables_block_alert_and_live_edit_between_two_namespaces() {
     );
     assert!(!listed[0].connection.inbound);
     assert_eq!(listed[0].rule.id, rule_id);
+
+    // Closing it: the kernel aborts the client's socket, whose next read fails.
+    let closed = firewall.close_connections_refused_by(&compiled).unwrap();
+    assert_eq!(closed, listed);
+    already_open
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let read = already_open.read(&mut [0u8; 16]);
+    assert!(
+        read.as_ref()
+            .is_err_and(|error| error.kind() == std::io::ErrorKind::ConnectionAborted),
+        "{read:?}"
+    );
+    assert!(
+        firewall
+            .open_connections_refused_by(&compiled)
+            .unwrap()
+            .is_empty()
+    );
 
     // Alert mode: the flow passes and the attempts count rises.
     let alert = workload_rules(&block_state, client_id, DefenseMode::Alert);
