@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use palisade_event::{EventKind, Fd, FdKind, Payload, Protocol, Socket};
 
+use crate::process::SessionIds;
 use crate::skel::types::{event as RawLayout, probe_kind as Pk, socket_info, string_slot};
 
 /// One record from the ring buffer, with its strings split out.
@@ -35,6 +36,8 @@ pub(crate) struct RawEvent<'a> {
     pub exe_sb_magic: u64,
     pub exe_nlink: u32,
     pub exe_upper_layer: bool,
+    /// Exec and fork only (for fork: the new process's).
+    pub session: SessionIds,
     strings: [&'a [u8]; string_slot::N_SLOTS.0 as usize],
 }
 
@@ -129,6 +132,12 @@ impl<'a> RawEvent<'a> {
             exe_sb_magic: u64_at(data, offset_of!(RawLayout, exe_sb_magic))?,
             exe_nlink: u32_at(data, offset_of!(RawLayout, exe_nlink))?,
             exe_upper_layer: u32_at(data, offset_of!(RawLayout, exe_upper_layer))? != 0,
+            session: SessionIds {
+                tty: u32_at(data, offset_of!(RawLayout, tty))?,
+                sid: u32_at(data, offset_of!(RawLayout, sid))?,
+                vpgid: u32_at(data, offset_of!(RawLayout, vpgid))?,
+                vpid: u32_at(data, offset_of!(RawLayout, vpid))?,
+            },
             strings,
         })
     }

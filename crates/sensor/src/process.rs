@@ -41,6 +41,23 @@ pub struct ProcessInfo {
     pub container_id: String,
     /// Executable details from the last exec (dev, inode, times, layer flags).
     pub exe_file: ExeFile,
+    /// Terminal, session and process group, as of the last exec or the fork.
+    pub session: SessionIds,
+}
+
+/// A process's controlling terminal and its ids inside its own pid namespace, with the
+/// meaning of Falco's `proc.tty`, `proc.sid`, `proc.vpgid` and `proc.vpid`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionIds {
+    /// Device number of the controlling terminal as `/proc/<pid>/stat`'s `tty_nr` encodes
+    /// it (major << 8 | minor for small minors: 34816 is `/dev/pts/0`); 0 when none.
+    pub tty: u32,
+    /// Session id.
+    pub sid: u32,
+    /// Process group id.
+    pub vpgid: u32,
+    /// Process id.
+    pub vpid: u32,
 }
 
 /// Facts about the executable a process runs, as the kernel saw them at exec.
@@ -148,8 +165,15 @@ impl ProcessTable {
         self.live.insert(pid, generation);
     }
 
-    /// A fork: the child starts as a copy of the parent's image.
-    pub fn fork(&mut self, parent_pid: u32, child_pid: u32, start_time_ns: u64) {
+    /// A fork: the child starts as a copy of the parent's image, in the session the kernel
+    /// gave it.
+    pub fn fork(
+        &mut self,
+        parent_pid: u32,
+        child_pid: u32,
+        start_time_ns: u64,
+        session: SessionIds,
+    ) {
         let mut info = self
             .get(parent_pid)
             .map(|parent| ProcessInfo::clone(parent))
@@ -157,6 +181,7 @@ impl ProcessTable {
         info.pid = child_pid;
         info.ppid = parent_pid;
         info.start_time_ns = start_time_ns;
+        info.session = session;
         self.insert(info);
     }
 
@@ -256,7 +281,7 @@ impl ProcessTable {
 
 #[cfg(test)]
 mod tests {
-    use crate::process::{ProcessInfo, ProcessTable};
+    use crate::process::{ProcessInfo, ProcessTable, SessionIds};
 
     fn process(pid: u32, ppid: u32, name: &str) -> ProcessInfo {
         ProcessInfo {
@@ -271,14 +296,14 @@ mod tests {
     fn ancestry_survives_exited_ancestors_and_memory_stays_bounded() {
         let mut table = ProcessTable::new(2);
         table.insert(process(1, 0, "init"));
-        table.fork(1, 10, 0);
+        table.fork(1, 10, 0, SessionIds::default());
         table.exec(process(10, 1, "bash"));
-        table.fork(10, 11, 0);
+        table.fork(10, 11, 0, SessionIds::default());
         table.exec(process(11, 10, "python"));
         table.exit(10);
         // Churn far beyond the retention: bash stays because python descends from it.
         for pid in 100..200 {
-            table.fork(1, pid, 0);
+            table.fork(1, pid, 0, SessionIds::default());
             table.exit(pid);
         }
         let names: Vec<String> = table.ancestors(11, 8).into_iter().map(|a| a.name).collect();
@@ -291,7 +316,7 @@ mod tests {
         // Once python exits and ages out, bash goes too.
         table.exit(11);
         for pid in 200..203 {
-            table.fork(1, pid, 0);
+            table.fork(1, pid, 0, SessionIds::default());
             table.exit(pid);
         }
         assert_eq!(table.len(), 1 + 2);
@@ -301,9 +326,9 @@ mod tests {
     fn reused_pid_does_not_inherit_old_ancestry() {
         let mut table = ProcessTable::new(16);
         table.insert(process(1, 0, "init"));
-        table.fork(1, 50, 0);
+        table.fork(1, 50, 0, SessionIds::default());
         table.exec(process(50, 1, "old"));
-        table.fork(50, 51, 0);
+        table.fork(50, 51, 0, SessionIds::default());
         // pid 50's exit was missed; a new pid 50 appears under init.
         table.insert(process(50, 1, "new"));
         assert_eq!(table.get(50).unwrap().name, "new");

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::process::ProcessInfo;
+use crate::process::{ProcessInfo, SessionIds};
 
 /// A process as `/proc` shows it, with its cgroup v2 path for container attribution.
 #[derive(Debug, Clone)]
@@ -71,6 +71,21 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
         .find_map(|line| line.strip_prefix("Uid:"))
         .and_then(|ids| ids.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
+    // The ids as the process's own pid namespace numbers them: the last column of the NS*
+    // lines (stat's pgrp and session are the reader's view).
+    let innermost = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|ids| ids.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let session = SessionIds {
+        tty: fields.get(4)?.parse::<i32>().ok()? as u32,
+        sid: innermost("NSsid:"),
+        vpgid: innermost("NSpgid:"),
+        vpid: innermost("NSpid:"),
+    };
     let cgroup = std::fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
     let cgroup_path = cgroup
         .lines()
@@ -88,6 +103,7 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
             cwd,
             uid,
             start_time_ns,
+            session,
             ..ProcessInfo::default()
         },
         cgroup_path,

@@ -13,7 +13,7 @@ use crate::container::{ContainerResolver, MetadataRoots};
 use crate::decode::RawEvent;
 use crate::error::Error;
 use crate::fallback::FallbackSource;
-use crate::process::{ExeFile, ProcessInfo, ProcessTable};
+use crate::process::{ExeFile, ProcessInfo, ProcessTable, SessionIds};
 use crate::procfs;
 use crate::skel::types::{probe_kind as Pk, string_slot as S};
 
@@ -362,6 +362,7 @@ impl Enricher {
                         from_memfd,
                         deleted,
                     },
+                    session: raw.session,
                 });
             }
             Pk::PK_FORK if !raw.is_new_thread() => {
@@ -369,6 +370,7 @@ impl Enricher {
                     raw.pid,
                     raw.args[0] as u32,
                     raw.args[1] + self.boot_offset_ns,
+                    raw.session,
                 );
             }
             _ => {}
@@ -427,6 +429,10 @@ impl Enricher {
         process.exe_upper_layer = info.exe_file.upper_layer;
         process.exe_from_memfd = info.exe_file.from_memfd;
         process.exe_deleted = info.exe_file.deleted;
+        process.tty = info.session.tty;
+        process.sid = info.session.sid;
+        process.vpgid = info.session.vpgid;
+        process.vpid = info.session.vpid;
         process
     }
 
@@ -474,9 +480,11 @@ impl Enricher {
                 child_pid,
                 timestamp_ns,
             } => {
-                let start = procfs::read(*child_pid, self.boot_offset_ns)
-                    .map_or(*timestamp_ns, |process| process.info.start_time_ns);
-                self.processes.fork(*parent_pid, *child_pid, start);
+                let (start, session) = procfs::read(*child_pid, self.boot_offset_ns)
+                    .map_or((*timestamp_ns, SessionIds::default()), |process| {
+                        (process.info.start_time_ns, process.info.session)
+                    });
+                self.processes.fork(*parent_pid, *child_pid, start, session);
                 (EventKind::Clone, *parent_pid, *timestamp_ns)
             }
             FallbackObservation::Exec { pid, timestamp_ns } => {

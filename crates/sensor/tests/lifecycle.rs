@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{can_run_ebpf, canonical, in_child, marker, start, wait_for};
+use common::{can_run_ebpf, canonical, collect, in_child, marker, start, wait_for};
 use palisade_event::{Event, EventKind, Payload};
 
 fn c(path: &Path) -> CString {
@@ -350,4 +350,90 @@ fn in_child_exit(action: impl FnOnce()) -> u32 {
     }
     common::wait(pid);
     pid as u32
+}
+
+/// `execv` of `/bin/true` with `arg`, in a child.
+fn exec_true(arg: &CString) {
+    let program = CString::new("/bin/true").unwrap();
+    let argv = [program.as_ptr(), arg.as_ptr(), std::ptr::null()];
+    // SAFETY: argv is a NULL-terminated array of valid strings.
+    unsafe { libc::execv(program.as_ptr(), argv.as_ptr()) };
+    panic!("execv: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn exec_events_carry_the_controlling_terminal_and_session() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Execve]);
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: both out-pointers are valid; name, termios and winsize may be null.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: `stat` is valid for writes and `slave` is open.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstat(slave, &mut stat) }, 0);
+    let (major, minor) = (libc::major(stat.st_rdev), libc::minor(stat.st_rdev));
+    assert_eq!(major, 136, "a Unix 98 pty slave");
+    // How /proc/<pid>/stat's tty_nr encodes the device (the kernel's new_encode_dev).
+    let expected_tty = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+
+    let with_tty = marker("with-tty");
+    let with_tty_c = CString::new(with_tty.clone()).unwrap();
+    let with_pid = in_child("pal-tty", || {
+        // SAFETY: a new session takes the pty as its controlling terminal.
+        assert!(unsafe { libc::setsid() } > 0);
+        assert_eq!(unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) }, 0);
+        exec_true(&with_tty_c);
+    });
+    let without_tty = marker("without-tty");
+    let without_tty_c = CString::new(without_tty.clone()).unwrap();
+    let without_pid = in_child("pal-notty", || {
+        // SAFETY: a new session has no controlling terminal.
+        assert!(unsafe { libc::setsid() } > 0);
+        exec_true(&without_tty_c);
+    });
+    // SAFETY: both descriptors are open and owned here.
+    unsafe {
+        libc::close(slave);
+        libc::close(master);
+    }
+
+    // Both execs arrive in one poll, so they are collected together.
+    let arg_of = |event: &Event| event.process.args.first().cloned().unwrap_or_default();
+    let events = collect(
+        &mut sensor,
+        |event| {
+            event.kind == EventKind::Execve && [&with_tty, &without_tty].contains(&&arg_of(event))
+        },
+        |events| events.len() == 2,
+    );
+    let exec_of = |arg: &str| {
+        events
+            .iter()
+            .find(|event| arg_of(event) == arg)
+            .unwrap_or_else(|| panic!("an exec with argument {arg}: {events:?}"))
+    };
+    let event = exec_of(&with_tty);
+    assert_eq!(event.process.pid, with_pid);
+    assert_eq!(event.process.tty, expected_tty, "{:?}", event.process);
+    assert_eq!(
+        (event.process.sid, event.process.vpgid, event.process.vpid),
+        (with_pid, with_pid, with_pid),
+        "a session leader on the host: {:?}",
+        event.process
+    );
+    let event = exec_of(&without_tty);
+    assert_eq!(event.process.pid, without_pid);
+    assert_eq!(event.process.tty, 0, "{:?}", event.process);
+    assert_eq!(event.process.sid, without_pid, "{:?}", event.process);
 }

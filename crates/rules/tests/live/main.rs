@@ -23,11 +23,10 @@ use palisade_rules::{Place, Scenario, parse_scenarios};
 /// binary, a host disk to mount, a kernel module, a runtime socket, debugfs, an image from a
 /// registry) or are about the host's own services (logrotate, module autoload, gdb).
 ///
-/// "terminal shell in container" is replay-only too: the sensor does not report a process's
-/// controlling terminal yet (`proc.tty` is always 0), so the rule cannot fire live; and
 /// "nsenter into host namespaces" raised no `setns` alert in a live run (to investigate in the
 /// sensor's setns reporting for processes that join the host's PID namespace).
 const INTRUSION: &[&str] = &[
+    "terminal shell in container",
     "non-interactive shell in container is quiet",
     "drop and execute new binary",
     "memfd exec",

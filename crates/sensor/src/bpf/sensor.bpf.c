@@ -362,6 +362,7 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	__builtin_memset(e->args, 0, sizeof(e->args));
 	__builtin_memset(e->lens, 0, sizeof(e->lens));
 	e->tail_len = 0;
+	e->tty = e->sid = e->vpgid = e->vpid = 0;
 	put_cgroup(e, task);
 }
 
@@ -385,6 +386,34 @@ static __always_inline void submit(struct event *e)
 static __always_inline int is_self(void)
 {
 	return (bpf_get_current_pid_tgid() >> 32) == self_tgid;
+}
+
+/* The id of `pid` in the pid namespace at `level`; 0 when it is not visible there (like
+ * pid_nr_ns). */
+static __always_inline u32 pid_nr_at_level(struct pid *pid, u32 level)
+{
+	if (!pid || BPF_CORE_READ(pid, level) < level)
+		return 0;
+	return BPF_CORE_READ(pid, numbers[level].nr);
+}
+
+/* The terminal and session fields: read only at exec and fork, which is when they change
+ * for all but setsid/setpgid callers, so that the per-call probes stay as cheap as before. */
+static __always_inline void put_session(struct event *e, struct task_struct *task)
+{
+	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	e->tty = 0;
+	if (tty) {
+		u32 major = BPF_CORE_READ(tty, driver, major);
+		u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		/* new_encode_dev, as /proc/<pid>/stat's tty_nr. */
+		e->tty = (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
+	}
+	struct pid *task_pid = BPF_CORE_READ(task, thread_pid);
+	u32 level = BPF_CORE_READ(task_pid, level);
+	e->vpid = pid_nr_at_level(task_pid, level);
+	e->vpgid = pid_nr_at_level(BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]), level);
+	e->sid = pid_nr_at_level(BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]), level);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -424,6 +453,7 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (arg_end > arg_start)
 		put_user_bytes(e, SLOT_ARGV, (const void *)arg_start, arg_end - arg_start);
 	put_path(e, SLOT_CWD, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt));
+	put_session(e, task);
 	submit(e);
 	return 0;
 }
@@ -528,6 +558,7 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	e->args[0] = BPF_CORE_READ(child, pid);
 	e->args[1] = BPF_CORE_READ(child, start_boottime);
 	e->args[2] = clone_flags(parent, child);
+	put_session(e, child);
 	/* What the caller asked for adds the flags the child does not show (CLONE_VFORK is set
 	 * on it only after this tracepoint). */
 	u64 id = bpf_get_current_pid_tgid();

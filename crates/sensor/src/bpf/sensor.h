@@ -123,6 +123,13 @@ struct event {
 	unsigned long long exe_sb_magic;
 	unsigned int exe_nlink;
 	unsigned int exe_upper_layer;
+	/* exec and fork only (for fork: the new task's), as /proc shows them: the controlling
+	 * terminal's device number (stat's tty_nr, 0 when none), and the session, process group
+	 * and process ids in the task's own pid namespace. */
+	unsigned int tty;
+	unsigned int sid;
+	unsigned int vpgid;
+	unsigned int vpid;
 	unsigned int tail_len;
 	unsigned short lens[N_SLOTS];
 	unsigned char tail[TAIL_LIMIT + STR_MAX];
