@@ -30,6 +30,7 @@ mod firewall_watch;
 mod fix;
 mod host;
 mod link;
+mod malware_watch;
 mod observe;
 mod outbox;
 mod run;
@@ -44,6 +45,7 @@ pub use firewall_watch::{
 pub use fix::FixConfig;
 pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
+pub use malware_watch::{DROPPED_SCANS_RULE, MalwareWatch, MalwareWatchConfig};
 pub use observe::EventObserver;
 pub use outbox::{Outbox, OutboxError};
 pub use run::{AgentStatus, RunError, run};

@@ -37,6 +37,9 @@ pub struct DetectionArgs {
     /// The container firewall.
     #[command(flatten)]
     pub firewall: crate::cmd::firewall::AgentFirewallArgs,
+    /// Malware scans of executed and written files.
+    #[command(flatten)]
+    pub malware: crate::cmd::scan_malware::AgentMalwareArgs,
 }
 
 /// Loads the default rules (unless `no_default_rules`) and `files`, in order. Any error in a
@@ -102,7 +105,9 @@ pub fn start_unless_disabled(
         serde_json::json!({ "backend": "none", "reason": "disabled with --no-sensor" })
     } else {
         let engine = load_engine(&args.rules, args.no_default_rules)?;
-        let observers = crate::cmd::firewall::agent_observer(&args.firewall, config)?;
+        let observers = crate::cmd::firewall::agent_observer(&args.firewall, config)?
+            .into_iter()
+            .chain(crate::cmd::scan_malware::agent_observer(&args.malware, config)?);
         match start(
             engine,
             observers,
