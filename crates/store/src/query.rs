@@ -64,7 +64,8 @@ pub struct FindingQuery {
     pub asset_id: Option<Uuid>,
     /// Only this rule (or vulnerability id, check id).
     pub rule: Option<String>,
-    /// Case-insensitive text in title, rule or asset.
+    /// Case-insensitive text in title, rule or asset label (and for vulnerabilities, in the
+    /// package and the aliases).
     pub text: Option<String>,
     /// Seen at or after this time.
     pub since: Option<Timestamp>,

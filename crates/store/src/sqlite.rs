@@ -287,15 +287,7 @@ fn push_finding_filters(
         builder.push(" AND rule = ").push_bind(rule);
     }
     if let Some(text) = &query.text {
-        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-        builder
-            .push(" AND (LOWER(title) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR LOWER(rule) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR LOWER(asset_label) LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\')");
+        push_text_filter(builder, kind, text);
     }
     if let Some(since) = query.since {
         builder.push(" AND last_seen >= ").push_bind(since.millis());
@@ -308,6 +300,61 @@ fn push_finding_filters(
     if let Some(demo) = query.demo {
         builder.push(" AND demo = ").push_bind(i64::from(demo));
     }
+}
+
+/// The shortest term the trigram index (migration 0031) can look up: shorter terms have no
+/// trigram and are found by the LIKE scan alone.
+const TRIGRAM_CHARS: usize = 3;
+
+/// The searched text of a vulnerability beside title, rule and asset label: its package and
+/// aliases. Migration 0031 indexes the same expression of `NEW.body` as `finding_text.extra`.
+const VULNERABILITY_TEXT: &str = "COALESCE(json_extract(body, '$.details.package'), '') || ' ' || \
+     COALESCE((SELECT group_concat(value, ' ') FROM json_each(body, '$.details.aliases')), '')";
+
+/// Case-insensitive substring search of `text` in the searched columns.
+///
+/// The LIKE conditions define the result. For terms of three characters or more, the
+/// trigram index first narrows the rows to those containing the term (case-folded), so the
+/// LIKE conditions test a few candidates instead of every finding; the index folds case more
+/// widely than LIKE (all of Unicode, not only ASCII), so it finds a superset and the LIKE
+/// re-check keeps both paths' results identical.
+fn push_text_filter(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind, text: &str) {
+    let needle = text.to_lowercase();
+    // FTS5 reads its query up to a NUL: such terms (hostile input) go to the scan.
+    if needle.chars().count() >= TRIGRAM_CHARS && !needle.contains('\0') {
+        builder
+            .push(" AND rowid IN (SELECT rowid FROM finding_text WHERE finding_text MATCH ")
+            .push_bind(fts_phrase(&needle))
+            .push(")");
+    }
+    push_like_text(builder, kind, &needle);
+}
+
+/// The LIKE conditions of a text search for `needle` (already lowercased): a scan of every
+/// row the other filters leave.
+fn push_like_text(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind, needle: &str) {
+    let pattern = format!("%{}%", escape_like(needle));
+    let mut columns = vec!["title", "rule", "asset_label"];
+    if kind == FindingKind::Vulnerability {
+        columns.push(VULNERABILITY_TEXT);
+    }
+    builder.push(" AND (");
+    for (index, column) in columns.into_iter().enumerate() {
+        if index > 0 {
+            builder.push(" OR ");
+        }
+        builder
+            .push(format_args!("LOWER({column}) LIKE "))
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\'");
+    }
+    builder.push(")");
+}
+
+/// `text` as one FTS5 string: inside double quotes every character is literal (operators such
+/// as AND, NEAR, `*` and `^` included) and a quote is written twice.
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 fn escape_like(text: &str) -> String {
@@ -771,6 +818,24 @@ impl Store for SqliteStore {
         let limit = page_size(query.limit);
         let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
         push_finding_filters(&mut builder, kind, query);
+        // One read transaction: the counters and the findings are the same snapshot.
+        let mut transaction = self.reader.begin().await?;
+        match Self::extent(&mut transaction, kind, query).await? {
+            console::Extent::Unknown => {}
+            console::Extent::Empty => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+            console::Extent::Within { from_ms, until_ms } => {
+                builder
+                    .push(" AND last_seen >= ")
+                    .push_bind(from_ms)
+                    .push(" AND last_seen < ")
+                    .push_bind(until_ms);
+            }
+        }
         push_keyset(
             &mut builder,
             query.sort.column(),
@@ -778,7 +843,8 @@ impl Store for SqliteStore {
             query.cursor.as_ref(),
             limit,
         );
-        let rows = builder.build().fetch_all(&self.reader).await?;
+        let rows = builder.build().fetch_all(&mut *transaction).await?;
+        transaction.commit().await?;
         let findings = rows
             .iter()
             .map(finding_from_row)
