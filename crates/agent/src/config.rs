@@ -39,6 +39,13 @@ pub struct AgentConfig {
     /// Package upgrades on the server's request (off by default).
     #[serde(default)]
     pub fix: crate::FixConfig,
+    /// Where quarantined files are kept (reported to the server, restored on its request).
+    #[serde(default = "default_quarantine_dir")]
+    pub quarantine_dir: PathBuf,
+}
+
+fn default_quarantine_dir() -> PathBuf {
+    PathBuf::from(palisade_malware::DEFAULT_QUARANTINE_DIR)
 }
 
 fn default_sensor() -> String {
@@ -73,6 +80,7 @@ impl AgentConfig {
             sensor: default_sensor(),
             scans: crate::ScanConfig::default(),
             fix: crate::FixConfig::default(),
+            quarantine_dir: default_quarantine_dir(),
         }
     }
 

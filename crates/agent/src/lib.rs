@@ -33,6 +33,7 @@ mod link;
 mod malware_watch;
 mod observe;
 mod outbox;
+mod quarantine;
 mod run;
 mod scans;
 mod tasks;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     AgentConfig, Credential, Link, LinkError, Outbox, fix,
+    quarantine::QuarantineSync,
     scans::{AssetScan, ScanError, Scanner},
 };
 
@@ -90,6 +91,7 @@ pub(crate) fn start(
             &config.name,
         ),
         fix: config.fix.clone(),
+        quarantine: QuarantineSync::new(&config.quarantine_dir),
         link: link.clone(),
         credential: credential.clone(),
         outbox: outbox.clone(),
@@ -100,6 +102,7 @@ pub(crate) fn start(
 struct Context {
     scanner: Scanner,
     fix: fix::FixConfig,
+    quarantine: QuarantineSync,
     link: Link,
     credential: Credential,
     outbox: Outbox,
@@ -130,6 +133,7 @@ impl Context {
                 let inventory = schedule.enabled && !self.scanner.has_inventories();
                 let _ = self.vulnerabilities(inventory).await;
             }
+            self.quarantine.sync(&self.link, &self.credential).await;
             let due = if schedule.enabled {
                 next_checks.min(next_inventory)
             } else {
@@ -215,6 +219,11 @@ impl Context {
                     ),
                     Err(error) => (TaskResult::failed(error_chain(&error)), None),
                 };
+            }
+            TaskSpec::RestoreQuarantined(restore) => {
+                let result = self.quarantine.restore(restore);
+                self.quarantine.sync(&self.link, &self.credential).await;
+                result
             }
             TaskSpec::UpgradePackage(upgrade) => {
                 let result =

@@ -47,8 +47,9 @@ pub use handling::{
 pub use link::{AgentBatch, BatchAck, JoinRequest, JoinResponse, MAX_BATCH_REPORTS};
 pub use severity::{ParseSeverityError, Severity};
 pub use task::{
-    AgentTask, ClaimTasks, FixVerdict, MAX_SNAPSHOT_KEYS, NewTask, PackageManager, ScanSnapshot,
-    SnapshotOutcome, TaskResult, TaskSpec, TaskState, UnreadableTask, UpgradeSpec,
+    AgentTask, ClaimTasks, FixVerdict, MAX_QUARANTINE_ENTRIES, MAX_SNAPSHOT_KEYS, NewTask,
+    PackageManager, QuarantineEntry, QuarantineReport, QuarantinedFile, RestoreQuarantinedSpec,
+    ScanSnapshot, SnapshotOutcome, TaskResult, TaskSpec, TaskState, UnreadableTask, UpgradeSpec,
     UpgradeSpecError, VerifyFixSpec,
 };
 pub use timestamp::Timestamp;

@@ -28,6 +28,8 @@ pub enum TaskSpec {
     /// Upgrade one distribution package with the distribution's package manager; the agent
     /// refuses unless its configuration enables fixes.
     UpgradePackage(UpgradeSpec),
+    /// Put a file the agent quarantined back where it was.
+    RestoreQuarantined(RestoreQuarantinedSpec),
 }
 
 impl TaskSpec {
@@ -38,6 +40,7 @@ impl TaskSpec {
             TaskSpec::RescanVulnerabilities => "rescan_vulnerabilities",
             TaskSpec::VerifyFix(_) => "verify_fix",
             TaskSpec::UpgradePackage(_) => "upgrade_package",
+            TaskSpec::RestoreQuarantined(_) => "restore_quarantined",
         }
     }
 }
@@ -76,6 +79,69 @@ pub struct UpgradeSpec {
     pub package: String,
     /// The version to install.
     pub version: String,
+}
+
+/// Which quarantined file to restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RestoreQuarantinedSpec {
+    /// The quarantine entry's id, as the agent reported it.
+    pub entry_id: Uuid,
+    /// The path it is restored to (for people reading the task; the agent restores to the
+    /// path its own record holds).
+    pub original_path: String,
+}
+
+/// One file in an agent's quarantine, as the agent reports it
+/// (`POST /api/v1/agents/quarantine`) and the server lists it (`GET /api/v1/quarantine`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantineEntry {
+    /// The entry's id (the agent's quarantine record).
+    pub id: Uuid,
+    /// The absolute path the file had, on the host or in its container.
+    pub original_path: String,
+    /// SHA-256 of the content.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The YARA rule or hash IoC that condemned it.
+    pub rule: String,
+    /// When it was quarantined.
+    pub quarantined_at: Timestamp,
+    /// The container the file was in; `None` for a host file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+}
+
+/// Most entries one agent's quarantine report may list.
+pub const MAX_QUARANTINE_ENTRIES: usize = 10_000;
+
+/// An agent's whole quarantine: the server replaces what it kept for the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineReport {
+    /// Every entry, at most [`MAX_QUARANTINE_ENTRIES`].
+    pub entries: Vec<QuarantineEntry>,
+}
+
+/// A quarantined file as the API lists it: the entry and the agent (node) that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantinedFile {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: QuarantineEntry,
+    /// The agent that holds the file.
+    pub agent_id: Uuid,
+    /// The agent's (node's) name.
+    pub node: String,
+    /// The agent's cluster.
+    pub cluster: String,
+    /// When the agent last reported its quarantine.
+    pub reported_at: Timestamp,
 }
 
 /// The package managers an [`UpgradeSpec`] can use.

@@ -144,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .merge(firewall)
         .merge(api::k8s_audit::router())
         .merge(api::tasks::router())
+        .merge(api::quarantine::router())
         .merge(console::router(state.clone()))
         .route("/api/openapi.json", get(openapi::document))
         .route("/healthz", get(healthz))

@@ -37,8 +37,8 @@ mod sqlite;
 use async_trait::async_trait;
 use palisade_model::{
     AgentTask, Asset, AuditEntry, Exception, Finding, FindingKind, FindingReport, FirewallRule,
-    FixVerification, Note, Status, TaskResult, Timestamp, VerificationState, WhitelistMatcher,
-    WhitelistRule,
+    FixVerification, Note, QuarantineEntry, QuarantinedFile, Status, TaskResult, Timestamp,
+    VerificationState, WhitelistMatcher, WhitelistRule,
 };
 use uuid::Uuid;
 
@@ -226,6 +226,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// The agent's latest `limit` tasks, newest first.
     async fn tasks(&self, agent_id: Uuid, limit: u32) -> Result<Vec<AgentTask>>;
+
+    /// Replaces what is kept of the agent's quarantine with `entries` (its whole quarantine,
+    /// reported at `at`).
+    async fn replace_quarantine(
+        &self,
+        agent_id: Uuid,
+        entries: &[QuarantineEntry],
+        at: Timestamp,
+    ) -> Result<()>;
+
+    /// The latest `limit` quarantined files of every agent, newest first.
+    async fn quarantine(&self, limit: u32) -> Result<Vec<QuarantinedFile>>;
+
+    /// One quarantined file.
+    async fn quarantined_file(&self, id: Uuid) -> Result<Option<QuarantinedFile>>;
 
     /// Records the outcome of a pending fix verification; false when it was not pending.
     async fn complete_fix_verification(

@@ -23,6 +23,7 @@ use sqlx::{
 use uuid::Uuid;
 
 mod console;
+mod quarantine;
 mod tasks;
 
 use crate::{
@@ -31,7 +32,10 @@ use crate::{
     query::page_size,
 };
 use crate::{FindingGroup, TimeBuckets};
-use palisade_model::{AgentTask, FirewallRule, FixVerification, TaskResult, VerificationState};
+use palisade_model::{
+    AgentTask, FirewallRule, FixVerification, QuarantineEntry, QuarantinedFile, TaskResult,
+    VerificationState,
+};
 
 /// Rows updated per statement when a handling action closes many findings at once.
 const UPDATE_CHUNK: usize = 500;
@@ -1424,6 +1428,23 @@ impl Store for SqliteStore {
 
     async fn tasks(&self, agent_id: Uuid, limit: u32) -> Result<Vec<AgentTask>> {
         self.tasks_of(agent_id, limit).await
+    }
+
+    async fn replace_quarantine(
+        &self,
+        agent_id: Uuid,
+        entries: &[QuarantineEntry],
+        at: Timestamp,
+    ) -> Result<()> {
+        self.replace_agent_quarantine(agent_id, entries, at).await
+    }
+
+    async fn quarantine(&self, limit: u32) -> Result<Vec<QuarantinedFile>> {
+        self.quarantined_files(limit).await
+    }
+
+    async fn quarantined_file(&self, id: Uuid) -> Result<Option<QuarantinedFile>> {
+        self.one_quarantined_file(id).await
     }
 
     async fn complete_fix_verification(

@@ -7,6 +7,7 @@ pub mod findings;
 pub mod firewall_rules;
 pub mod handling;
 pub mod k8s_audit;
+pub mod quarantine;
 pub mod tasks;
 
 use palisade_model::Timestamp;

@@ -89,6 +89,11 @@ pub async fn create(
                 "verify_fix tasks are created by POST /api/v1/fix-verifications, which records the verification",
             ));
         }
+        TaskSpec::RestoreQuarantined(_) => {
+            return Err(ApiError::bad_request(
+                "restore_quarantined tasks are created by POST /api/v1/quarantine/{id}/restore, which finds the agent that holds the file",
+            ));
+        }
         TaskSpec::RunHostChecks | TaskSpec::RescanVulnerabilities => {}
     }
     state
@@ -101,7 +106,7 @@ pub async fn create(
 }
 
 /// Stores a new task with its audit entry and wakes the agent if it is waiting.
-async fn enqueue(
+pub(crate) async fn enqueue(
     state: &AppState,
     caller: &Caller,
     agent_id: Uuid,
@@ -498,7 +503,7 @@ pub async fn fix(
 }
 
 /// The enrolled agent behind an agent token.
-async fn calling_agent(state: &AppState, caller: &Caller) -> Result<AgentRecord, ApiError> {
+pub(crate) async fn calling_agent(state: &AppState, caller: &Caller) -> Result<AgentRecord, ApiError> {
     caller.require(Role::Agent)?;
     let agent_id = caller
         .agent_id

@@ -1,0 +1,276 @@
+//! Quarantined files over a real socket: the real agent reports its quarantine directory,
+//! viewers list it, viewers cannot restore, a hostile or unknown id is refused, and an
+//! operator's restore travels through the task channel to the agent, which puts the real file
+//! back with its content and mode and reports the quarantine again (now without it).
+
+mod support;
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    time::{Duration, Instant},
+};
+
+use palisade_malware::Quarantine;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "quarantine-test-admin-token-0123456789";
+
+struct Api {
+    base: String,
+    client: Client,
+    running: support::Running,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let running = support::start(ADMIN).await;
+        Api {
+            base: running.base.clone(),
+            client: Client::new(),
+            running,
+        }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
+        support::read(request.send().await.unwrap()).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body);
+        support::read(request.send().await.unwrap()).await
+    }
+
+    async fn token(&self, name: &str, role: &str) -> String {
+        let (status, body) = self
+            .post("/api/v1/tokens", ADMIN, json!({"name": name, "role": role}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The listing, once `check` accepts it (waiting up to 30 s).
+    async fn quarantine_when(&self, token: &str, what: &str, check: impl Fn(&[Value]) -> bool) {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get("/api/v1/quarantine", token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if check(body.as_array().unwrap()) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "timed out waiting for {what}: {body:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn quarantine_is_listed_and_restored_through_the_agent() {
+    let api = Api::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let infected = dir.path().join("www/upload.php");
+    std::fs::create_dir_all(infected.parent().unwrap()).unwrap();
+    let content = b"<?php @eval($_POST['cmd']); ?>\n";
+    std::fs::write(&infected, content).unwrap();
+    std::fs::set_permissions(&infected, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let quarantine_dir = dir.path().join("quarantine");
+    let record = Quarantine::open(&quarantine_dir)
+        .unwrap()
+        .quarantine(&infected, "WebShell_PHP_Eval")
+        .unwrap();
+    assert!(!infected.exists());
+
+    let data_dir = dir.path().join("agent");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut config =
+        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-q");
+    config.join_token = Some(
+        palisade_server::issue_join_token(api.running.store.as_ref(), "test agent")
+            .await
+            .unwrap(),
+    );
+    config.scans.enabled = false;
+    config.quarantine_dir = quarantine_dir.clone();
+    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        let status = palisade_agent::AgentStatus::default();
+        palisade_agent::run(config, outbox, &status, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    // The agent reports its quarantine; a viewer sees the entry with its node.
+    let viewer = api.token("vera", "viewer").await;
+    let id = record.id.to_string();
+    api.quarantine_when(&viewer, "the agent's quarantine entry", |files| {
+        files.iter().any(|file| file["id"] == id.as_str())
+    })
+    .await;
+    let (_, files) = api.get("/api/v1/quarantine", &viewer).await;
+    let file = &files[0];
+    assert_eq!(file["original_path"], infected.display().to_string());
+    assert_eq!(file["rule"], "WebShell_PHP_Eval");
+    assert_eq!(file["sha256"], record.hashes.sha256.as_str());
+    assert_eq!(file["node"], "node-q");
+    assert_eq!(file["cluster"], "prod");
+
+    // A viewer cannot restore; hostile and unknown ids are refused before anything is queued.
+    let restore = format!("/api/v1/quarantine/{id}/restore");
+    let (status, body) = api.post(&restore, &viewer, Value::Null).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let operator = api.token("otto", "operator").await;
+    for hostile in ["..%2F..%2Fetc%2Fpasswd", "not-a-uuid", "%00"] {
+        let (status, body) = api
+            .post(
+                &format!("/api/v1/quarantine/{hostile}/restore"),
+                &operator,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{hostile}: {body}");
+    }
+    let unknown = uuid::Uuid::new_v4();
+    let (status, body) = api
+        .post(
+            &format!("/api/v1/quarantine/{unknown}/restore"),
+            &operator,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // Nor can an operator queue the task directly for an agent of its choice.
+    let (status, body) = api
+        .post(
+            &format!("/api/v1/agents/{}/tasks", file["agent_id"].as_str().unwrap()),
+            &operator,
+            json!({"spec": {"kind": "restore_quarantined", "entry_id": id, "original_path": "/etc/passwd"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // The operator's restore reaches the agent, which puts the file back.
+    let (status, task) = api.post(&restore, &operator, Value::Null).await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    assert_eq!(task["spec"]["kind"], "restore_quarantined");
+    let task_path = format!("/api/v1/tasks/{}", task["id"].as_str().unwrap());
+    let until = Instant::now() + Duration::from_secs(30);
+    let finished = loop {
+        let (_, task) = api.get(&task_path, &viewer).await;
+        if task["state"] == "done" || task["state"] == "failed" {
+            break task;
+        }
+        assert!(
+            Instant::now() < until,
+            "the restore task did not finish: {task:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(finished["state"], "done", "{finished:#}");
+    assert_eq!(std::fs::read(&infected).unwrap(), content);
+    let mode = std::fs::metadata(&infected).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o640);
+    api.quarantine_when(&viewer, "the restored entry to leave the list", |files| {
+        files.is_empty()
+    })
+    .await;
+
+    // Restoring it again is refused: the entry left the list with the agent's new report.
+    let (status, body) = api.post(&restore, &operator, Value::Null).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // The audit log names who asked for the restore.
+    let (status, audit) = api.get("/api/v1/audit?limit=100", ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let entries = audit["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        entries
+            .iter()
+            .any(|entry| entry["actor"] == "otto"
+                && entry["details"]["kind"] == "restore_quarantined"),
+        "{audit:#}"
+    );
+
+    let _ = stop.send(());
+    agent.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn only_agents_report_and_hostile_reports_are_refused() {
+    let api = Api::start().await;
+    let viewer = api.token("vera", "viewer").await;
+    let entry = |path: &str, sha256: &str| {
+        json!({"id": uuid::Uuid::new_v4(), "original_path": path, "sha256": sha256, "size": 1,
+               "rule": "r", "quarantined_at": "2026-01-01T00:00:00Z"})
+    };
+    let good = entry("/tmp/x", &"a".repeat(64));
+    let (status, body) = api
+        .post(
+            "/api/v1/agents/quarantine",
+            &viewer,
+            json!({"entries": [good]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    let join = api.token("join", "join").await;
+    let (status, joined) = api
+        .post(
+            "/api/v1/agents/join",
+            &join,
+            serde_json::to_value(palisade_model::JoinRequest {
+                name: "node-h".into(),
+                cluster: "prod".into(),
+                facts: palisade_model::HostFacts {
+                    hostname: "node-h".into(),
+                    ..Default::default()
+                },
+            })
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{joined}");
+    let agent = joined["token"].as_str().unwrap();
+    for (hostile, complaint) in [
+        (entry("relative/path", &"a".repeat(64)), "absolute"),
+        (entry("/tmp/x", "not-hex"), "sha256"),
+        (
+            entry(&format!("/{}", "a".repeat(5000)), &"a".repeat(64)),
+            "absolute",
+        ),
+    ] {
+        let (status, body) = api
+            .post(
+                "/api/v1/agents/quarantine",
+                agent,
+                json!({"entries": [hostile]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains(complaint), "{body}");
+    }
+    let (status, body) = api
+        .post(
+            "/api/v1/agents/quarantine",
+            agent,
+            json!({"entries": [good]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, 1);
+    let (_, files) = api.get("/api/v1/quarantine", &viewer).await;
+    assert_eq!(files.as_array().unwrap().len(), 1);
+    assert_eq!(files[0]["node"], "node-h");
+}
