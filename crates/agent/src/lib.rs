@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod containers;
 mod detect;
 mod firewall_watch;
 mod fix;

@@ -22,6 +22,8 @@ use palisade_vulndb::{Database, Index};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::containers::running_containers;
+
 /// Scheduled scans. Tasks from the server (host checks, rescans, fix verifications) run
 /// whatever these say.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,8 +44,14 @@ pub struct ScanConfig {
     pub host_checks_interval_secs: u64,
     /// Seconds after start before the first scheduled scan.
     pub start_delay_secs: u64,
-    /// Also inventory the images of running podman containers.
+    /// Also inventory the images of running containers (podman, runc, containerd).
     pub container_images: bool,
+    /// Also check the services (Redis, MySQL/MariaDB, PostgreSQL, MongoDB, nginx) of running
+    /// containers, reading their configuration through the container's root.
+    pub container_services: bool,
+    /// Probe the servers found on loopback (the live host's, and each container's inside its
+    /// network namespace) with the read-only, rate-limited service probes.
+    pub service_probes: bool,
 }
 
 impl Default for ScanConfig {
@@ -58,6 +66,8 @@ impl Default for ScanConfig {
             // nothing in coverage.
             start_delay_secs: 60,
             container_images: true,
+            container_services: true,
+            service_probes: true,
         }
     }
 }
@@ -203,22 +213,18 @@ impl Scanner {
         self.inventory_host().await?;
         if self.config.container_images {
             for container in running_containers().await {
-                if self.inventories.contains_key(&container.image_digest) {
+                let key = container.inventory_key();
+                if self.inventories.contains_key(&key) {
                     continue;
                 }
-                let asset = AffectedAsset {
-                    image: Some(container.image.clone()),
-                    image_digest: Some(container.image_digest.clone()),
-                    ..self.host_asset()
-                };
-                match inventory(container.root.clone(), asset).await {
+                let asset = container.image_asset(&self.host_asset());
+                match inventory(container.root(), asset).await {
                     Ok(inventoried) => {
-                        self.inventories
-                            .insert(container.image_digest.clone(), inventoried);
+                        self.inventories.insert(key, inventoried);
                     }
                     // A container that stopped meanwhile is not an error of the scan.
                     Err(error) => {
-                        tracing::warn!(image = %container.image, error = %error, "Cannot inventory a running container's image.")
+                        tracing::warn!(container = %container.name, image = %container.image, error = %error, "Cannot inventory a running container's image.")
                     }
                 }
             }
@@ -261,31 +267,49 @@ impl Scanner {
             .ok_or_else(|| ScanError::NoDatabase(self.vulndb.display().to_string()))
     }
 
-    /// Runs the host checks; the failures and the snapshot that closes the passed ones.
-    pub(crate) async fn host_checks(&self) -> Result<AssetScan, ScanError> {
+    /// Runs the host checks and the service checks of the host and of every running
+    /// container: per asset, the failures and the snapshot that closes the passed ones. The
+    /// host's servers are probed only when the host root is the live host (`/`); a
+    /// container's in its own network namespace.
+    pub(crate) async fn host_checks(&self) -> Result<Vec<AssetScan>, ScanError> {
         let root = self.config.host_root.clone();
         let asset = self.host_asset();
+        let probe = self.config.service_probes;
         let scanned_at = Timestamp::now();
-        let reports = tokio::task::spawn_blocking(move || {
+        let host_reports = tokio::task::spawn_blocking(move || {
             let host = palisade_baseline::HostRoot::new(&root)?;
-            Ok::<_, ScanError>(palisade_baseline::host_findings(
+            let probe_host = probe && host.is_live();
+            palisade_baseline::host_findings(
                 &host,
                 &palisade_baseline::HostOptions::default(),
+                probe_host,
                 &asset,
                 scanned_at,
-            ))
+            )
         })
         .await
         .map_err(|error| ScanError::Thread(error.to_string()))??;
-        Ok(AssetScan {
-            snapshot: ScanSnapshot {
-                asset: self.host_asset(),
-                kind: FindingKind::BaselineRisk,
-                present: reports.iter().map(FindingReport::dedupe_key).collect(),
-                scanned_at,
-            },
-            reports,
-        })
+        let mut scans = vec![baseline_scan(self.host_asset(), host_reports, scanned_at)];
+        if self.config.container_services {
+            for container in running_containers().await {
+                let asset = container.asset(&self.host_asset());
+                let target = palisade_baseline::ServiceTarget::process(container.pid);
+                let for_reports = asset.clone();
+                let checked = tokio::task::spawn_blocking(move || {
+                    palisade_baseline::service_findings(&target, probe, &for_reports, scanned_at)
+                })
+                .await
+                .map_err(|error| ScanError::Thread(error.to_string()))?;
+                match checked {
+                    Ok(reports) => scans.push(baseline_scan(asset, reports, scanned_at)),
+                    // A container that stopped meanwhile is not an error of the run.
+                    Err(error) => {
+                        tracing::warn!(container = %container.name, error = %error, "Cannot check a running container's services.")
+                    }
+                }
+            }
+        }
+        Ok(scans)
     }
 
     /// Inventories the verification's asset again and says whether the vulnerability is gone
@@ -296,25 +320,33 @@ impl Scanner {
     ) -> Result<(FixVerdict, AssetScan), ScanError> {
         self.refresh_database().await?;
         let key = match &spec.asset.image_digest {
-            None if spec.asset.node.as_deref() == Some(self.node.as_str()) => {
+            None if spec.asset.container_id.is_none()
+                && spec.asset.node.as_deref() == Some(self.node.as_str()) =>
+            {
                 self.inventory_host().await?;
                 HOST_KEY.to_owned()
             }
-            Some(digest) => {
+            digest => {
                 let container = running_containers()
                     .await
                     .into_iter()
-                    .find(|container| &container.image_digest == digest)
+                    .find(|container| match digest {
+                        Some(digest) => &container.image_digest == digest,
+                        None => {
+                            container.image_digest.is_empty()
+                                && spec.asset.container_id.as_ref() == Some(&container.id)
+                        }
+                    })
                     .ok_or_else(|| ScanError::UnknownAsset(spec.asset.label()))?;
+                let key = container.inventory_key();
                 let asset = self
                     .inventories
-                    .get(digest)
+                    .get(&key)
                     .map_or_else(|| spec.asset.clone(), |kept| kept.asset.clone());
-                let inventoried = inventory(container.root, asset).await?;
-                self.inventories.insert(digest.clone(), inventoried);
-                digest.clone()
+                let inventoried = inventory(container.root(), asset).await?;
+                self.inventories.insert(key.clone(), inventoried);
+                key
             }
-            None => return Err(ScanError::UnknownAsset(spec.asset.label())),
         };
         let index = self.index()?;
         let inventoried = &self.inventories[&key];
@@ -391,6 +423,23 @@ impl Scanner {
             reports,
         };
         Ok((verdict, scan))
+    }
+}
+
+/// The baseline scan of one asset: its failed checks and the snapshot that closes the rest.
+fn baseline_scan(
+    asset: AffectedAsset,
+    reports: Vec<FindingReport>,
+    scanned_at: Timestamp,
+) -> AssetScan {
+    AssetScan {
+        snapshot: ScanSnapshot {
+            asset,
+            kind: FindingKind::BaselineRisk,
+            present: reports.iter().map(FindingReport::dedupe_key).collect(),
+            scanned_at,
+        },
+        reports,
     }
 }
 
@@ -509,77 +558,9 @@ fn severity(word: Option<&str>, cvss_score: Option<f64>) -> Severity {
     }
 }
 
-/// A running container, by the image it runs.
-#[derive(Debug, Clone)]
-struct RunningContainer {
-    image: String,
-    image_digest: String,
-    root: PathBuf,
-}
-
-/// The running podman containers (`podman ps --format json`; none when podman is absent).
-async fn running_containers() -> Vec<RunningContainer> {
-    let output = tokio::task::spawn_blocking(|| {
-        std::process::Command::new("podman")
-            .args(["ps", "--format", "json", "--no-trunc"])
-            .stdin(std::process::Stdio::null())
-            .output()
-    })
-    .await;
-    let output = match output {
-        Ok(Ok(output)) if output.status.success() => output,
-        Ok(Ok(output)) => {
-            tracing::warn!(stderr = %String::from_utf8_lossy(&output.stderr).trim(), "podman ps failed; container images are not scanned.");
-            return Vec::new();
-        }
-        // No podman on this host: nothing to scan.
-        Ok(Err(_)) | Err(_) => return Vec::new(),
-    };
-    parse_podman_ps(&output.stdout)
-}
-
-fn parse_podman_ps(json: &[u8]) -> Vec<RunningContainer> {
-    let Ok(serde_json::Value::Array(containers)) = serde_json::from_slice(json) else {
-        return Vec::new();
-    };
-    containers
-        .iter()
-        .filter_map(|container| {
-            let pid = container.get("Pid")?.as_u64().filter(|pid| *pid > 0)?;
-            let image_id = container.get("ImageID")?.as_str()?;
-            let image_digest = if image_id.contains(':') {
-                image_id.to_owned()
-            } else {
-                format!("sha256:{image_id}")
-            };
-            Some(RunningContainer {
-                image: container
-                    .get("Image")
-                    .and_then(|image| image.as_str())
-                    .unwrap_or(image_id)
-                    .to_owned(),
-                image_digest,
-                root: PathBuf::from(format!("/proc/{pid}/root")),
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn podman_ps_gives_image_digests_and_roots() {
-        let json = br#"[{"Id":"abc","Image":"localhost/web:1","ImageID":"1234","Pid":42,"State":"running"},
-            {"Id":"def","Image":"x","ImageID":"sha256:99","Pid":0,"State":"exited"}]"#;
-        let containers = parse_podman_ps(json);
-        assert_eq!(containers.len(), 1);
-        assert_eq!(containers[0].image_digest, "sha256:1234");
-        assert_eq!(containers[0].image, "localhost/web:1");
-        assert_eq!(containers[0].root, Path::new("/proc/42/root"));
-        assert!(parse_podman_ps(b"not json").is_empty());
-    }
 
     #[test]
     fn severity_words_and_scores() {

@@ -238,16 +238,21 @@ impl Context {
         (result, None)
     }
 
-    /// Runs the host checks and reports them; the number of failed checks.
+    /// Runs the host checks and the service checks of the host and its containers and
+    /// reports them; the number of failed checks.
     async fn host_checks(&mut self) -> Result<usize, String> {
-        let scan = self.scanner.host_checks().await.map_err(|error| {
+        let scans = self.scanner.host_checks().await.map_err(|error| {
             let message = error_chain(&error);
             tracing::error!(error = %message, "Host checks failed.");
             message
         })?;
-        let failed = scan.reports.len();
-        self.deliver(scan).await?;
-        tracing::info!(failed, "Host checks reported.");
+        let mut failed = 0;
+        let assets = scans.len();
+        for scan in scans {
+            failed += scan.reports.len();
+            self.deliver(scan).await?;
+        }
+        tracing::info!(failed, assets, "Host checks reported.");
         Ok(failed)
     }
 

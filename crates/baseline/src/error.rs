@@ -26,6 +26,8 @@ pub enum ErrorKind {
     NotLoopback,
     /// A network probe failed: connection, timeout or an unexpected protocol reply.
     Probe,
+    /// The network namespace of a container's process could not be entered.
+    Namespace,
 }
 
 /// An error of this crate. Its message names the file, and the line and column when known.
@@ -164,6 +166,17 @@ impl Error {
             path: None,
             location: None,
             message: format!("probe of {target}: {message}"),
+            source,
+        }
+    }
+
+    /// The network namespace of process `pid` could not be entered.
+    pub(crate) fn namespace(pid: u32, message: String, source: Option<std::io::Error>) -> Error {
+        Error {
+            kind: ErrorKind::Namespace,
+            path: None,
+            location: None,
+            message: format!("network namespace of process {pid}: {message}"),
             source,
         }
     }

@@ -71,8 +71,10 @@ pub use crate::{
         LATEST_MINOR, Level, Verdict, Version, Violation, evaluate_pod, pss_check_ids,
         pss_check_overridden_by,
     },
-    report::{finding_reports, host_asset, host_findings},
-    services::{ProbeOptions, WEAK_PASSWORDS, check_services, probe_services, service_rules},
+    report::{finding_reports, host_asset, host_findings, service_findings},
+    services::{
+        ProbeOptions, ServiceTarget, WEAK_PASSWORDS, check_services, probe_services, service_rules,
+    },
     workload::Workload,
     yaml::{Node, Value},
 };

@@ -1,11 +1,14 @@
 //! Turning failed host and service checks into [`FindingReport`]s for the server: one baseline
 //! risk per failed rule, on the node's asset, with the evidence as `(setting, value, file,
-//! line)`. The agent calls [`host_findings`] on its schedule and on demand.
+//! line)`. The agent calls [`host_findings`] for its node and [`service_findings`] for each
+//! running container, on its schedule and on demand.
 
 use palisade_model::{AffectedAsset, BaselineDetails, Details, Evidence, FindingReport, Timestamp};
 use uuid::Uuid;
 
-use crate::{CheckResult, HostOptions, HostRoot, Severity, Status, check_host, check_services};
+use crate::{
+    CheckResult, Error, HostOptions, HostRoot, ServiceTarget, Severity, Status, check_host,
+};
 
 /// The affected asset of a host check: the node `node` of `cluster`.
 pub fn host_asset(cluster: &str, node: &str) -> AffectedAsset {
@@ -52,18 +55,30 @@ pub fn finding_reports(
         .collect()
 }
 
-/// Runs the host checks and the service configuration checks on `host` and returns the
-/// failures as reports on `asset`. Probes are not run: they touch live servers and stay an
-/// explicit, on-demand action.
+/// Runs the host checks and the service checks on `host` and returns the failures as reports
+/// on `asset`. With `probe`, the servers on this process's loopback are probed too: pass it
+/// only when `host` is the machine this runs on.
 pub fn host_findings(
     host: &HostRoot,
     options: &HostOptions,
+    probe: bool,
     asset: &AffectedAsset,
     observed_at: Timestamp,
-) -> Vec<FindingReport> {
+) -> Result<Vec<FindingReport>, Error> {
     let mut results = check_host(host, options).results;
-    results.extend(check_services(host));
-    finding_reports(&results, asset, observed_at)
+    results.extend(ServiceTarget::root(host.root()).check(probe)?);
+    Ok(finding_reports(&results, asset, observed_at))
+}
+
+/// Runs the service checks (and, with `probe`, the probes) of `target` — typically a running
+/// container — and returns the failures as reports on `asset`.
+pub fn service_findings(
+    target: &ServiceTarget,
+    probe: bool,
+    asset: &AffectedAsset,
+    observed_at: Timestamp,
+) -> Result<Vec<FindingReport>, Error> {
+    Ok(finding_reports(&target.check(probe)?, asset, observed_at))
 }
 
 fn model_severity(severity: Severity) -> palisade_model::Severity {
@@ -98,9 +113,11 @@ mod tests {
         let reports = host_findings(
             &host,
             &HostOptions::default(),
+            false,
             &asset,
             Timestamp(1_700_000_000_000),
-        );
+        )
+        .unwrap();
         let icc = reports
             .iter()
             .find(|report| report.rule == "PAL-HOST-040")

@@ -16,10 +16,11 @@ mod postgres;
 mod probe;
 mod redis;
 mod scram;
+mod target;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-pub use self::probe::WEAK_PASSWORDS;
+pub use self::{probe::WEAK_PASSWORDS, target::ServiceTarget};
 use crate::{CheckResult, Error, HostRoot, HostRule};
 
 /// Where the probes connect and how gently.

@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use comfy_table::Table;
 use palisade_baseline::{
     CheckResult, HostOptions, HostRoot, HostRule, Level, Loaded, ObjectReport, ProbeOptions, Rule,
-    Severity, Status, Version, WaiverPolicy, WalkLimits, apply_exceptions, check_host,
-    check_services, check_workload, host_rules, load_paths, practice_rules, probe_services,
+    ServiceTarget, Severity, Status, Version, WaiverPolicy, WalkLimits, apply_exceptions,
+    check_host, check_services, check_workload, host_rules, load_paths, practice_rules,
     service_rules,
 };
 use serde::Serialize;
@@ -155,35 +154,25 @@ fn run_services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
         },
         (None, pid) => pid,
     };
-    let root = target_pid.map_or_else(
-        || args.root.clone(),
-        |pid| PathBuf::from(format!("/proc/{pid}/root")),
-    );
-    let host = match HostRoot::new(&root) {
-        Ok(host) => host,
+    let target = target_pid.map_or_else(|| ServiceTarget::root(&args.root), ServiceTarget::process);
+    let checked = target.host_root().and_then(|host| {
+        let mut results = check_services(&host);
+        if args.probe {
+            let mut options = ProbeOptions::from_config(&host);
+            options.redis = args.redis.or(options.redis);
+            options.postgres = args.postgres.or(options.postgres);
+            options.mysql = args.mysql.or(options.mysql);
+            results.extend(target.probe(options)?);
+        }
+        Ok((host, results))
+    });
+    let (host, results) = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             eprintln!("palisade: {}", error_chain(&error));
             return Ok(ExitCode::from(2));
         }
     };
-    let mut results = check_services(&host);
-    if args.probe {
-        let mut options = ProbeOptions::from_config(&host);
-        options.redis = args.redis.or(options.redis);
-        options.postgres = args.postgres.or(options.postgres);
-        options.mysql = args.mysql.or(options.mysql);
-        let probed = match target_pid {
-            Some(pid) => in_network_namespace(pid, move || probe_services(&options))?,
-            None => probe_services(&options),
-        };
-        match probed {
-            Ok(probed) => results.extend(probed),
-            Err(error) => {
-                eprintln!("palisade: {}", error_chain(&error));
-                return Ok(ExitCode::from(2));
-            }
-        }
-    }
     print_check_results(
         &results,
         service_rules(),
@@ -196,34 +185,6 @@ fn run_services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
         }),
     )?;
     Ok(check_results_exit_code(&results, args.fail_on))
-}
-
-/// Runs `work` on a thread that joined the network namespace of process `pid`, so that its
-/// sockets (and their loopback) are that namespace's; the process's other threads stay where
-/// they are.
-fn in_network_namespace<T: Send + 'static>(
-    pid: u32,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<T> {
-    use std::os::fd::AsRawFd;
-
-    let path = format!("/proc/{pid}/ns/net");
-    let namespace = std::fs::File::open(&path)
-        .with_context(|| format!("cannot open {path} (is process {pid} running? are we root?)"))?;
-    let thread = std::thread::Builder::new()
-        .name(format!("netns-{pid}"))
-        .spawn(move || {
-            // SAFETY: setns on a file descriptor we own, for this thread only.
-            if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(work())
-        })
-        .context("cannot start the probe thread")?;
-    let joined = thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("the probe thread panicked"))?;
-    joined.with_context(|| format!("cannot enter the network namespace of process {pid}"))
 }
 
 fn run_host(args: HostArgs) -> anyhow::Result<ExitCode> {
