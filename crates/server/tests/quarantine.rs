@@ -1,7 +1,8 @@
 //! Quarantined files over a real socket: the real agent reports its quarantine directory,
 //! viewers list it, viewers cannot restore, a hostile or unknown id is refused, and an
-//! operator's restore travels through the task channel to the agent, which puts the real file
-//! back with its content and mode and reports the quarantine again (now without it).
+//! operator's restore — from the API or from the console's CSRF-protected form — travels
+//! through the task channel to the agent, which puts the real file back with its content and
+//! mode and reports the quarantine again (now without it).
 
 mod support;
 
@@ -19,7 +20,15 @@ const ADMIN: &str = "quarantine-test-admin-token-0123456789";
 struct Api {
     base: String,
     client: Client,
+    /// For the console, whose answers to forms are redirects to look at.
+    no_redirect: Client,
     running: support::Running,
+}
+
+/// A console session: its cookie and CSRF token.
+struct ConsoleSession {
+    cookie: String,
+    csrf: String,
 }
 
 impl Api {
@@ -28,6 +37,10 @@ impl Api {
         Api {
             base: running.base.clone(),
             client: Client::new(),
+            no_redirect: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             running,
         }
     }
@@ -57,6 +70,73 @@ impl Api {
         body["token"].as_str().unwrap().to_owned()
     }
 
+    /// Logs into the console with `token`: the session cookie and its CSRF token.
+    async fn console_login(&self, token: &str) -> ConsoleSession {
+        let response = self
+            .no_redirect
+            .post(format!("{}/console/login", self.base))
+            .form(&[("token", token), ("next", "/console/quarantine")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookie = response.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut session = ConsoleSession {
+            cookie,
+            csrf: String::new(),
+        };
+        let (_, page) = self.console_get("/console/quarantine", &session).await;
+        session.csrf = page
+            .split("data-csrf=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        session
+    }
+
+    async fn console_get(&self, path: &str, session: &ConsoleSession) -> (StatusCode, String) {
+        let response = self
+            .no_redirect
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, &session.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// Posts a console form; the status and the redirect's location.
+    async fn console_post(
+        &self,
+        path: &str,
+        session: &ConsoleSession,
+        csrf: Option<&str>,
+    ) -> (StatusCode, String) {
+        let form: Vec<(&str, &str)> = csrf.map(|csrf| ("csrf", csrf)).into_iter().collect();
+        let response = self
+            .no_redirect
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, &session.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (response.status(), location)
+    }
+
     /// The listing, once `check` accepts it (waiting up to 30 s).
     async fn quarantine_when(&self, token: &str, what: &str, check: impl Fn(&[Value]) -> bool) {
         let until = Instant::now() + Duration::from_secs(30);
@@ -84,12 +164,19 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
     let content = b"<?php @eval($_POST['cmd']); ?>\n";
     std::fs::write(&infected, content).unwrap();
     std::fs::set_permissions(&infected, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let second = dir.path().join("www/shell.jsp");
+    std::fs::write(
+        &second,
+        b"<% Runtime.getRuntime().exec(request.getParameter(\"c\")); %>",
+    )
+    .unwrap();
     let quarantine_dir = dir.path().join("quarantine");
-    let record = Quarantine::open(&quarantine_dir)
-        .unwrap()
+    let quarantine = Quarantine::open(&quarantine_dir).unwrap();
+    let record = quarantine
         .quarantine(&infected, "WebShell_PHP_Eval")
         .unwrap();
-    assert!(!infected.exists());
+    let second_record = quarantine.quarantine(&second, "WebShell_JSP_Exec").unwrap();
+    assert!(!infected.exists() && !second.exists());
 
     let data_dir = dir.path().join("agent");
     std::fs::create_dir_all(&data_dir).unwrap();
@@ -115,12 +202,17 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
     // The agent reports its quarantine; a viewer sees the entry with its node.
     let viewer = api.token("vera", "viewer").await;
     let id = record.id.to_string();
-    api.quarantine_when(&viewer, "the agent's quarantine entry", |files| {
-        files.iter().any(|file| file["id"] == id.as_str())
+    api.quarantine_when(&viewer, "the agent's quarantine entries", |files| {
+        files.len() == 2
     })
     .await;
     let (_, files) = api.get("/api/v1/quarantine", &viewer).await;
-    let file = &files[0];
+    let file = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|file| file["id"] == id.as_str())
+        .unwrap();
     assert_eq!(file["original_path"], infected.display().to_string());
     assert_eq!(file["rule"], "WebShell_PHP_Eval");
     assert_eq!(file["sha256"], record.hashes.sha256.as_str());
@@ -183,7 +275,7 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
     let mode = std::fs::metadata(&infected).unwrap().permissions().mode();
     assert_eq!(mode & 0o7777, 0o640);
     api.quarantine_when(&viewer, "the restored entry to leave the list", |files| {
-        files.is_empty()
+        files.len() == 1
     })
     .await;
 
@@ -202,6 +294,59 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
                 && entry["details"]["kind"] == "restore_quarantined"),
         "{audit:#}"
     );
+
+    // The console lists the other file; a viewer sees no restore button and cannot post one,
+    // a post without the session's CSRF token is refused, and an operator's restore goes
+    // through the same task channel.
+    let second_id = second_record.id.to_string();
+    let restore_form = format!("/console/quarantine/{second_id}/restore");
+    let viewer_session = api.console_login(&viewer).await;
+    let (status, page) = api
+        .console_get("/console/quarantine", &viewer_session)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&second.display().to_string()), "{page}");
+    assert!(page.contains("WebShell_JSP_Exec"), "{page}");
+    assert!(
+        !page.contains(&restore_form),
+        "a viewer is offered a restore"
+    );
+    let (status, _) = api
+        .console_post(&restore_form, &viewer_session, Some(&viewer_session.csrf))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let operator_session = api.console_login(&operator).await;
+    let (_, page) = api
+        .console_get("/console/quarantine", &operator_session)
+        .await;
+    assert!(page.contains(&restore_form), "{page}");
+    let (status, _) = api
+        .console_post(&restore_form, &operator_session, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a post without the CSRF token"
+    );
+    let (status, location) = api
+        .console_post(
+            &restore_form,
+            &operator_session,
+            Some(&operator_session.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with("/console/quarantine?notice="),
+        "{location}"
+    );
+    api.quarantine_when(
+        &viewer,
+        "the console's restore to empty the list",
+        |files| files.is_empty(),
+    )
+    .await;
+    assert!(second.exists());
 
     let _ = stop.send(());
     agent.await.unwrap().unwrap();

@@ -12,6 +12,7 @@ mod actions;
 mod cache;
 mod chart;
 mod live;
+mod quarantine;
 mod session;
 mod views;
 
@@ -121,6 +122,11 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
             get(views::firewall_rule).post(actions::save_firewall_rule),
         )
         .route("/console/audit", get(views::audit))
+        .route("/console/quarantine", get(quarantine::page))
+        .route(
+            "/console/quarantine/{id}/restore",
+            post(quarantine::restore),
+        )
         .layer(middleware::from_fn_with_state(state, session::require_csrf))
         .layer(axum::Extension(console))
         .layer(middleware::map_response(security_headers))
