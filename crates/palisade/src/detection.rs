@@ -6,7 +6,7 @@
 //! outbox, and the agent's link drains it independently.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -19,7 +19,9 @@ use anyhow::Context;
 use palisade_agent::{AgentConfig, AgentStatus, Detector, EventObserver, Outbox};
 use palisade_model::Timestamp;
 use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
-use palisade_sensor::{SensorConfig, SensorStatus};
+use palisade_sensor::{Sensor, SensorConfig, SensorStatus};
+
+use crate::sensor_status::{SENSOR_STATUS_FILE, SensorStatusFile, StatusWriter};
 
 /// Runtime detection options shared by `palisade up` and `palisade agent`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +36,9 @@ pub struct DetectionArgs {
     /// Do not start the runtime sensor (no runtime alerts from this node).
     #[arg(long)]
     pub no_sensor: bool,
+    /// Size of the sensor's eBPF ring buffer in bytes (a power of two, at least 4096).
+    #[arg(long, value_name = "BYTES", default_value_t = SensorConfig::default().ring_buffer_bytes)]
+    pub sensor_ring_buffer_bytes: u32,
     /// The container firewall.
     #[command(flatten)]
     pub firewall: crate::cmd::firewall::AgentFirewallArgs,
@@ -101,8 +106,8 @@ pub fn start_unless_disabled(
 ) -> anyhow::Result<Option<Detection>> {
     let (cluster, node) = (config.cluster.as_str(), config.name.as_str());
     let status_file = config.data_dir.join(SENSOR_STATUS_FILE);
-    let sensor_status = if args.no_sensor {
-        serde_json::json!({ "backend": "none", "reason": "disabled with --no-sensor" })
+    let no_sensor_reason = if args.no_sensor {
+        "disabled with --no-sensor".to_owned()
     } else {
         let engine = load_engine(&args.rules, args.no_default_rules)?;
         let observers = crate::cmd::firewall::agent_observer(&args.firewall, config)?
@@ -115,28 +120,28 @@ pub fn start_unless_disabled(
             Arc::clone(status),
             cluster,
             node,
+            SensorOptions {
+                ring_buffer_bytes: args.sensor_ring_buffer_bytes,
+                status_file: status_file.clone(),
+            },
         ) {
-            Ok(detection) => {
-                let sensor_status = serde_json::to_value(&detection.status)?;
-                write_status(&status_file, &sensor_status)?;
-                return Ok(Some(detection));
-            }
+            Ok(detection) => return Ok(Some(detection)),
             Err(error) => {
                 eprintln!("palisade: {error:#}; runtime alerts are off on this node");
-                serde_json::json!({ "backend": "none", "reason": format!("{error:#}") })
+                format!("{error:#}")
             }
         }
     };
-    write_status(&status_file, &sensor_status)?;
+    SensorStatusFile::none(no_sensor_reason).write(&status_file)?;
     Ok(None)
 }
 
-/// Where a running agent leaves its sensor's status for `palisade agent --status`.
-pub const SENSOR_STATUS_FILE: &str = "sensor-status.json";
-
-fn write_status(path: &Path, status: &serde_json::Value) -> anyhow::Result<()> {
-    std::fs::write(path, serde_json::to_string_pretty(status)?)
-        .with_context(|| format!("cannot write the sensor status to {}", path.display()))
+/// How the detection thread runs its sensor.
+pub struct SensorOptions {
+    /// Size of the eBPF ring buffer in bytes.
+    pub ring_buffer_bytes: u32,
+    /// Where the running sensor keeps its status for `palisade agent --status`.
+    pub status_file: PathBuf,
 }
 
 /// Starts the sensor for the event kinds `engine`'s rules need, and a thread that evaluates
@@ -152,6 +157,7 @@ pub fn start(
     status: Arc<AgentStatus>,
     cluster: &str,
     node: &str,
+    options: SensorOptions,
 ) -> anyhow::Result<Detection> {
     let mut detector = observers.into_iter().fold(
         Detector::new(engine, cluster, node),
@@ -159,6 +165,7 @@ pub fn start(
     );
     let config = SensorConfig {
         kinds: Some(detector.event_kinds()),
+        ring_buffer_bytes: options.ring_buffer_bytes,
         ..SensorConfig::default()
     };
     let runtime = tokio::runtime::Handle::current();
@@ -168,44 +175,40 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("palisade-detect".into())
         .spawn(move || {
-            let mut sensor = match config.build() {
-                Ok(sensor) => {
+            let started = config
+                .build()
+                .map_err(anyhow::Error::new)
+                .and_then(|sensor| {
+                    let writer = StatusWriter::start(options.status_file, sensor.status())?;
+                    Ok((sensor, writer))
+                });
+            let (mut sensor, mut status_writer) = match started {
+                Ok((sensor, writer)) => {
                     let _ = started_tx.send(Ok(sensor.status().clone()));
-                    sensor
+                    (sensor, writer)
                 }
                 Err(error) => {
                     let _ = started_tx.send(Err(error));
                     return;
                 }
             };
-            while !stopping.load(Ordering::Relaxed) {
-                if let Err(error) = sensor.poll(Duration::from_millis(200), &mut detector) {
-                    tracing::error!(%error, "The sensor failed; runtime detection stops.");
-                    return;
-                }
-                let lost = sensor.health().newly_lost;
-                if lost > 0 {
-                    status.dropped_events.fetch_add(lost, Ordering::Relaxed);
-                    detector.record_lost_events(lost, Timestamp::now());
-                }
-                detector.tick(Timestamp::now());
-                let reports = detector.take_reports();
-                if reports.is_empty() {
-                    continue;
-                }
-                if let Err(error) = runtime.block_on(outbox.push(&reports)) {
-                    tracing::error!(%error, n_reports = reports.len(), "Cannot queue alerts; runtime detection stops.");
-                    return;
-                }
-            }
+            let failure = detect(
+                &mut sensor,
+                &mut detector,
+                &mut status_writer,
+                &stopping,
+                &outbox,
+                &runtime,
+                &status,
+            );
+            status_writer.stop(sensor.health(), failure);
         })
         .context("cannot start the detection thread")?;
     let sensor_status = match started_rx.recv() {
         Ok(Ok(sensor_status)) => sensor_status,
         Ok(Err(error)) => {
             let _ = thread.join();
-            return Err(anyhow::Error::new(error)
-                .context("cannot start the runtime sensor (it needs root)"));
+            return Err(error.context("cannot start the runtime sensor (it needs root)"));
         }
         Err(_) => anyhow::bail!("the detection thread ended before its sensor started"),
     };
@@ -219,4 +222,39 @@ pub fn start(
         stop,
         thread,
     })
+}
+
+/// Polls the sensor into the detector until `stopping` is set; returns why it stopped early
+/// (the sensor or the outbox failed).
+fn detect(
+    sensor: &mut Sensor,
+    detector: &mut Detector,
+    status_writer: &mut StatusWriter,
+    stopping: &AtomicBool,
+    outbox: &Outbox,
+    runtime: &tokio::runtime::Handle,
+    status: &AgentStatus,
+) -> Option<String> {
+    while !stopping.load(Ordering::Relaxed) {
+        if let Err(error) = sensor.poll(Duration::from_millis(200), detector) {
+            tracing::error!(%error, "The sensor failed; runtime detection stops.");
+            return Some(format!("the sensor failed: {error}"));
+        }
+        status_writer.observe(sensor.health());
+        let lost = sensor.health().newly_lost;
+        if lost > 0 {
+            status.dropped_events.fetch_add(lost, Ordering::Relaxed);
+            detector.record_lost_events(lost, Timestamp::now());
+        }
+        detector.tick(Timestamp::now());
+        let reports = detector.take_reports();
+        if reports.is_empty() {
+            continue;
+        }
+        if let Err(error) = runtime.block_on(outbox.push(&reports)) {
+            tracing::error!(%error, n_reports = reports.len(), "Cannot queue alerts; runtime detection stops.");
+            return Some(format!("cannot queue alerts: {error}"));
+        }
+    }
+    None
 }

@@ -5,6 +5,7 @@
 
 mod cmd;
 mod detection;
+mod sensor_status;
 
 use std::process::ExitCode;
 

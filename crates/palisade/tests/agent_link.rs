@@ -274,7 +274,7 @@ async fn nothing_lost_or_duplicated_across_kill_9_of_either_side() {
     assert_eq!((findings, observations), (REPORTS as u64, REPORTS as u64));
 
     let status = palisade()
-        .args(["agent", "--status", "--data-dir"])
+        .args(["agent", "--status", "--output", "json", "--data-dir"])
         .arg(&agent_dir)
         .stdout(Stdio::piped())
         .output()

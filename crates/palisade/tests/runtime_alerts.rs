@@ -155,7 +155,7 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
     assert_eq!(alert["details"]["raw_event"]["event"]["kind"], "execve");
 
     let status = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["agent", "--status", "--data-dir"])
+        .args(["agent", "--status", "--output", "json", "--data-dir"])
         .arg(dir.path().join("agent"))
         .output()
         .unwrap();

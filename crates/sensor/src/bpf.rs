@@ -10,6 +10,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, Ring
 use palisade_event::EventKind;
 
 use crate::error::Error;
+use crate::sensor::CpuCounters;
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sensor.bpf.o"));
 
@@ -252,26 +253,38 @@ impl BpfProbes {
         Ok(n_records)
     }
 
-    /// Events written and events lost (ring buffer full), summed over CPUs.
-    pub(crate) fn counters(&self) -> (u64, u64) {
+    /// Events written and events lost (ring buffer full), per CPU.
+    pub(crate) fn counters(&self) -> Vec<CpuCounters> {
         let Some(map) = self.object.maps().find(|map| map.name() == "counters") else {
-            return (0, 0);
+            return Vec::new();
         };
-        let sum = |index: u32| -> u64 {
+        let per_cpu = |index: u32| -> Vec<u64> {
             map.lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY)
                 .ok()
                 .flatten()
-                .map(|per_cpu| {
-                    per_cpu
+                .map(|values| {
+                    values
                         .iter()
-                        .filter_map(|bytes| {
-                            Some(u64::from_ne_bytes(bytes.get(..8)?.try_into().ok()?))
+                        .map(|bytes| {
+                            bytes
+                                .get(..8)
+                                .and_then(|value| value.try_into().ok())
+                                .map_or(0, u64::from_ne_bytes)
                         })
-                        .sum()
+                        .collect()
                 })
-                .unwrap_or(0)
+                .unwrap_or_default()
         };
-        (sum(COUNTER_SENT), sum(COUNTER_LOST))
+        let (sent, lost) = (per_cpu(COUNTER_SENT), per_cpu(COUNTER_LOST));
+        sent.iter()
+            .zip(&lost)
+            .enumerate()
+            .map(|(cpu, (&sent, &lost))| CpuCounters {
+                cpu: cpu as u32,
+                sent,
+                lost,
+            })
+            .collect()
     }
 }
 

@@ -83,4 +83,4 @@ mod skel {
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;
 pub use process::{ExeFile, ProcessInfo, ProcessTable, SessionIds};
-pub use sensor::{BackendChoice, Sensor, SensorConfig, SensorHealth, SensorStatus};
+pub use sensor::{BackendChoice, CpuCounters, Sensor, SensorConfig, SensorHealth, SensorStatus};

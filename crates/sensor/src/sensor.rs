@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_event::{Container, Event, EventKind, EventSink, Process};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bpf::{BpfProbes, syscall_probe};
 use crate::container::{ContainerResolver, MetadataRoots};
@@ -91,15 +91,35 @@ pub struct SensorStatus {
     pub missing_fields: Vec<&'static str>,
 }
 
-/// Event loss, for metrics and for an alert when events are lost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Event counts and loss, for metrics, for `palisade agent --status` and for an alert when
+/// events are lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SensorHealth {
-    /// Events the kernel side produced.
+    /// Events the kernel side produced (eBPF: summed per-CPU counters; fallback: events
+    /// delivered).
     pub events_sent: u64,
     /// Events lost because the ring buffer was full (summed per-CPU counters).
     pub events_lost: u64,
     /// Events lost since the previous [`Sensor::poll`].
     pub newly_lost: u64,
+    /// Events handed to the sink.
+    pub events_delivered: u64,
+    /// Events read from the kernel but not handed to the sink: fork, exec and exit kept
+    /// only for the process table when those kinds were not requested, and the agent's own.
+    pub events_filtered: u64,
+    /// The eBPF counters by CPU (empty for the fallback).
+    pub per_cpu: Vec<CpuCounters>,
+}
+
+/// One CPU's eBPF event counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuCounters {
+    /// CPU number.
+    pub cpu: u32,
+    /// Events written into the ring buffer on this CPU.
+    pub sent: u64,
+    /// Events the ring buffer refused on this CPU (full).
+    pub lost: u64,
 }
 
 enum Backend {
@@ -184,8 +204,8 @@ impl Sensor {
     }
 
     /// Event counts and losses so far.
-    pub fn health(&self) -> SensorHealth {
-        self.health
+    pub fn health(&self) -> &SensorHealth {
+        &self.health
     }
 
     /// Waits up to `timeout` for kernel events, sends the enriched events to `sink` and
@@ -194,25 +214,32 @@ impl Sensor {
     pub fn poll(&mut self, timeout: Duration, sink: &mut dyn EventSink) -> Result<usize, Error> {
         let enricher = &mut self.enricher;
         let mut n_sent = 0;
+        let mut n_read = 0;
         match &mut self.backend {
             Backend::Ebpf(probes) => {
                 probes.poll(timeout, |record| {
                     if let Some(raw) = RawEvent::parse(record) {
+                        n_read += 1;
                         n_sent += enricher.handle_raw(&raw, sink);
                     }
                 })?;
-                let (sent, lost) = probes.counters();
+                let per_cpu = probes.counters();
+                let lost: u64 = per_cpu.iter().map(|cpu| cpu.lost).sum();
                 self.health.newly_lost = lost.saturating_sub(self.health.events_lost);
-                self.health.events_sent = sent;
+                self.health.events_sent = per_cpu.iter().map(|cpu| cpu.sent).sum();
                 self.health.events_lost = lost;
+                self.health.per_cpu = per_cpu;
             }
             Backend::Fallback(source) => {
                 for event in source.poll(timeout)? {
+                    n_read += 1;
                     n_sent += enricher.handle_fallback(event, sink);
                 }
                 self.health.events_sent += n_sent as u64;
             }
         }
+        self.health.events_delivered += n_sent as u64;
+        self.health.events_filtered += (n_read - n_sent) as u64;
         if self.health.newly_lost > 0 {
             tracing::warn!(
                 lost = self.health.newly_lost,

@@ -244,6 +244,12 @@ fn a_tiny_ring_buffer_under_an_event_storm_counts_drops() {
     let health = sensor.health();
     assert!(health.events_lost > 1000, "{health:?}");
     assert_eq!(health.newly_lost, health.events_lost);
+    assert!(!health.per_cpu.is_empty(), "one counter pair per CPU");
+    assert_eq!(
+        health.per_cpu.iter().map(|cpu| cpu.lost).sum::<u64>(),
+        health.events_lost
+    );
+    assert_eq!(health.events_delivered, events.len() as u64, "{health:?}");
     assert!(
         events.len() < 100,
         "a 4 KiB ring holds only a few events, got {}",

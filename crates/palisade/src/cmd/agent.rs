@@ -12,6 +12,7 @@ use palisade_agent::{AgentConfig, AgentStatus, Outbox};
 use palisade_model::FindingReport;
 
 use crate::detection::{self, DetectionArgs};
+use crate::sensor_status;
 
 /// Arguments of `palisade agent`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,14 @@ enum AgentCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    /// Tables for people.
+    Table,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,9 +85,12 @@ struct RunArgs {
     /// Allow the server to upgrade packages on this host (apt-get, apk).
     #[arg(long)]
     enable_fix: bool,
-    /// Print the agent's state (enrollment, outbox, sensor) as JSON and exit.
+    /// Print the agent's state (enrollment, outbox, sensor and its event counts) and exit.
     #[arg(long)]
     status: bool,
+    /// How `--status` prints.
+    #[arg(long, value_enum, default_value_t = Output::Table, requires = "status")]
+    output: Output,
     #[command(flatten)]
     detection: DetectionArgs,
 }
@@ -89,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         match args.command {
             Some(AgentCommand::Enqueue { data_dir, files }) => enqueue(&data_dir, &files).await,
-            None if args.run.status => status(&args.run.data_dir).await,
+            None if args.run.status => status(&args.run.data_dir, args.run.output).await,
             None => run_agent(args.run).await,
         }
     })
@@ -134,7 +146,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn status(data_dir: &Path) -> anyhow::Result<ExitCode> {
+async fn status(data_dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
     let outbox = Outbox::open(data_dir)
         .await
         .context("cannot open the outbox")?;
@@ -142,20 +154,47 @@ async fn status(data_dir: &Path) -> anyhow::Result<ExitCode> {
         .ok()
         .and_then(|text| serde_json::from_str::<palisade_agent::Credential>(&text).ok())
         .map(|credential| credential.agent_id);
-    let facts = palisade_agent::host_facts(Path::new("/"), "none");
-    let report = serde_json::json!({
-        "data_dir": data_dir,
-        "enrolled": enrolled.is_some(),
-        "agent_id": enrolled,
-        "outbox_pending": outbox.len().await?,
-        "host": facts,
-        // Written by the running agent when its sensor starts (backend, sources, event kinds
-        // and the fields the backend cannot fill); absent before the first start.
-        "sensor": std::fs::read_to_string(data_dir.join(detection::SENSOR_STATUS_FILE))
-            .ok()
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()),
-    });
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    let outbox_pending = outbox.len().await?;
+    // Kept fresh by the running agent (every few seconds and when it stops); absent before
+    // the first start.
+    let sensor = sensor_status::read(data_dir)?;
+    match output {
+        Output::Json => {
+            let facts = palisade_agent::host_facts(Path::new("/"), "none");
+            let sensor = match &sensor {
+                Some(sensor) => {
+                    let mut value = serde_json::to_value(sensor)?;
+                    value["state"] = sensor.state().into();
+                    value
+                }
+                None => serde_json::Value::Null,
+            };
+            let report = serde_json::json!({
+                "data_dir": data_dir,
+                "enrolled": enrolled.is_some(),
+                "agent_id": enrolled,
+                "outbox_pending": outbox_pending,
+                "host": facts,
+                "sensor": sensor,
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Output::Table => {
+            let mut agent = comfy_table::Table::new();
+            agent.set_header(["agent", ""]);
+            agent.add_row(["data directory".to_owned(), data_dir.display().to_string()]);
+            agent.add_row([
+                "enrolled".to_owned(),
+                enrolled.map_or_else(|| "no".to_owned(), |id| format!("yes ({id})")),
+            ]);
+            agent.add_row(["outbox pending".to_owned(), outbox_pending.to_string()]);
+            println!("{agent}");
+            match &sensor {
+                Some(sensor) => sensor_status::print_tables(sensor),
+                None => println!("No sensor status: the agent has not run in this directory."),
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
