@@ -22,9 +22,6 @@ use palisade_rules::{Place, Scenario, parse_scenarios};
 /// replay-only: they need what a busybox container here cannot provide (an nginx or bash
 /// binary, a host disk to mount, a kernel module, a runtime socket, debugfs, an image from a
 /// registry) or are about the host's own services (logrotate, module autoload, gdb).
-///
-/// "nsenter into host namespaces" raised no `setns` alert in a live run (to investigate in the
-/// sensor's setns reporting for processes that join the host's PID namespace).
 const INTRUSION: &[&str] = &[
     "terminal shell in container",
     "non-interactive shell in container is quiet",
@@ -35,6 +32,7 @@ const INTRUSION: &[&str] = &[
 ];
 const ESCAPE_AND_MALWARE: &[&str] = &[
     "cgroup release_agent write",
+    "nsenter into host namespaces",
     "ptrace attach",
     "crypto miner name and stratum connection",
     "kubernetes api contact from container",
