@@ -72,7 +72,7 @@ pub(crate) async fn upgrade(
 ) -> TaskResult {
     if !config.enabled {
         return TaskResult::failed(
-            "package upgrades are disabled on this agent: set `fix.enabled: true` in the agent configuration to allow them",
+            "package upgrades are disabled on this agent: restart it with `palisade agent --enable-fix` (or set `fix.enabled: true` in its configuration) to allow them",
         );
     }
     if host_root != Path::new("/") {

@@ -164,6 +164,8 @@ pub enum VerificationState {
     Fixed,
     /// The rescan still finds it.
     StillVulnerable,
+    /// The rescan did not happen: its task failed or timed out (see the reason). Ask again.
+    Failed,
 }
 
 impl VerificationState {
@@ -173,6 +175,7 @@ impl VerificationState {
             VerificationState::Pending => "pending",
             VerificationState::Fixed => "fixed",
             VerificationState::StillVulnerable => "still_vulnerable",
+            VerificationState::Failed => "failed",
         }
     }
 
@@ -182,6 +185,7 @@ impl VerificationState {
             VerificationState::Pending,
             VerificationState::Fixed,
             VerificationState::StillVulnerable,
+            VerificationState::Failed,
         ]
         .into_iter()
         .find(|state| state.as_str() == name)
@@ -207,6 +211,9 @@ pub struct FixVerification {
     /// When an agent reported the result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
+    /// Why a failed verification failed (the task's error, or that it timed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

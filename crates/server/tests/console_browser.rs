@@ -1,7 +1,7 @@
 //! The console in headless Chromium (thirtyfour + the Debian chromedriver): log in, open each
 //! view, whitelist an alert through the dialog, ignore and undo, details and diagnosis,
-//! verify fix, a baseline exception and a firewall rule edit. Screenshots go to the test's
-//! artifact directory, printed at the start.
+//! verify fix, fix (refused by a real agent without `--enable-fix`), a baseline exception and a
+//! firewall rule edit. Screenshots go to the test's artifact directory, printed at the start.
 
 use std::{
     net::TcpListener,
@@ -13,7 +13,7 @@ use std::{
 
 use palisade_model::{
     AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo, Role, Severity,
-    Status, Timestamp,
+    Status, Timestamp, VulnerabilityDetails,
 };
 use palisade_notify::Notifier;
 use palisade_server::{AppState, issue_token, load_demo, router, serve};
@@ -125,6 +125,11 @@ async fn console_in_a_real_browser() {
         .ingest(&[shell_alert("e2e-1")], &state.policy())
         .await
         .unwrap();
+    state
+        .store
+        .ingest(&[host_vulnerability()], &state.policy())
+        .await
+        .unwrap();
     let admin = issue_token("e2e-admin", Role::Admin, "test", None)
         .await
         .unwrap();
@@ -135,6 +140,7 @@ async fn console_in_a_real_browser() {
     let server = tokio::spawn(serve(listener, router(state.clone()), None, async {
         let _ = stopped.await;
     }));
+    let (stop_agent, agent) = start_agent(&base, store.as_ref(), work.path()).await;
 
     let (_chromedriver, driver_url) = start_chromedriver();
     let mut caps = DesiredCapabilities::chrome();
@@ -163,9 +169,68 @@ async fn console_in_a_real_browser() {
         .unwrap();
     let result = run(&driver, &base, &admin.token, &state, &artifacts).await;
     driver.quit().await.unwrap();
+    let _ = stop_agent.send(());
+    let _ = agent.await;
     let _ = stop.send(());
     let _ = server.await;
     result.unwrap();
+}
+
+/// A vulnerable package on the host `e2e-node`, which the test's agent reports.
+fn host_vulnerability() -> FindingReport {
+    FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "CVE-2099-4242".into(),
+        title: "CVE-2099-4242 in zlib1g".into(),
+        asset: AffectedAsset {
+            cluster: "demo".into(),
+            node: Some("e2e-node".into()),
+            ..Default::default()
+        },
+        details: Details::Vulnerability(VulnerabilityDetails {
+            package: "zlib1g".into(),
+            ecosystem: "Debian:12".into(),
+            installed_version: "1:1.2.13.dfsg-1".into(),
+            fixed_versions: vec!["1:1.2.13.dfsg-2".into()],
+            fix: "apt-get install --only-upgrade zlib1g=1:1.2.13.dfsg-2".into(),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+/// The real agent as node `e2e-node` of cluster `demo`, with its defaults: no scheduled
+/// scans here, and package upgrades disabled (not started with `--enable-fix`).
+async fn start_agent(
+    base: &str,
+    store: &dyn Store,
+    work: &Path,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), palisade_agent::RunError>>,
+) {
+    let data_dir = work.join("agent");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut config =
+        palisade_agent::AgentConfig::new(base.to_owned(), &data_dir, "demo", "e2e-node");
+    config.join_token = Some(
+        palisade_server::issue_join_token(store, "browser test agent")
+            .await
+            .unwrap(),
+    );
+    config.scans.enabled = false;
+    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        let status = palisade_agent::AgentStatus::default();
+        palisade_agent::run(config, outbox, &status, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    (stop, agent)
 }
 
 async fn run(
@@ -382,6 +447,38 @@ async fn run(
     assert!(verification.starts_with("pending"), "{verification}");
     screenshot(driver, shots, "10-verify-fix").await;
 
+    // Fix a host's package from the pending list: the agent on the node was not started with
+    // --enable-fix, and the finding page shows its refusal.
+    driver
+        .goto(format!(
+            "{base}/console/clusters/demo/vulnerabilities/group?rule=CVE-2099-4242"
+        ))
+        .await?;
+    driver.find(By::Css("button.fix")).await?.click().await?;
+    let notice = driver.find(By::Css(".notice")).await?.text().await?;
+    assert!(notice.contains("Fix queued"), "{notice}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        if let Some(task) = driver
+            .find_all(By::Css("li.fix-failed"))
+            .await?
+            .into_iter()
+            .next()
+        {
+            break task.text().await?;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not report the upgrade within 60 s: {}",
+            driver.find(By::Id("fix-tasks")).await?.text().await?
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        driver.refresh().await?;
+    };
+    assert!(refused.contains("palisade agent --enable-fix"), "{refused}");
+    assert!(refused.contains("zlib1g to 1:1.2.13.dfsg-2"), "{refused}");
+    screenshot(driver, shots, "10b-fix-refused").await;
+
     // A baseline exception.
     driver
         .goto(format!(
@@ -451,6 +548,7 @@ async fn run(
         "alert.ignore",
         "alert.unignore",
         "vulnerability.verify_fix",
+        "agent.task.create",
         "exception.create",
         "firewall_rule.update",
     ] {

@@ -522,6 +522,106 @@ async fn verify_fix_closes_the_finding_only_when_the_rescan_says_fixed() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+/// A rescan the agent cannot do fails its verification with the agent's error, which the API
+/// lists with the finding's verifications; asking again starts a new, pending one.
+#[tokio::test]
+async fn a_failed_rescan_fails_its_verification_with_the_reason() {
+    let api = Api::start().await;
+    let (_, agent) = api.enroll("node-1").await;
+    let viewer = api.token("vera", "viewer").await;
+    let operator = api.token("otto", "operator").await;
+    api.send(&agent, &[vulnerability("node-1")]).await;
+    let (_, page) = api
+        .request("GET", "/api/v1/vulnerabilities", &viewer, Value::Null)
+        .await;
+    let finding_id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let verifications_path = format!("/api/v1/vulnerabilities/{finding_id}/fix-verifications");
+    let request = json!({ "finding_id": finding_id });
+
+    let (status, started) = api
+        .request(
+            "POST",
+            "/api/v1/fix-verifications",
+            &operator,
+            request.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let claimed = api.claim(&agent, 0).await;
+    assert_eq!(claimed.len(), 1);
+    let message = "cannot read /var/lib/dpkg/status: permission denied";
+    let (status, body) = api
+        .request(
+            "POST",
+            &format!(
+                "/api/v1/agents/tasks/{}/result",
+                claimed[0]["id"].as_str().unwrap()
+            ),
+            &agent,
+            json!({ "succeeded": false, "message": message }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, listed) = api
+        .request("GET", &verifications_path, &viewer, Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], started["verification"]["id"]);
+    assert_eq!(listed[0]["state"], "failed", "{listed}");
+    assert_eq!(listed[0]["reason"], message, "{listed}");
+    assert!(listed[0]["completed_at"].is_string(), "{listed}");
+    let (_, finding) = api
+        .request(
+            "GET",
+            &format!("/api/v1/vulnerabilities/{finding_id}"),
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(finding["status"], "open", "a failed rescan proves nothing");
+
+    // Retry: a new verification, pending until its task reports.
+    let (status, retried) = api
+        .request("POST", "/api/v1/fix-verifications", &operator, request)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{retried}");
+    let (_, listed) = api
+        .request("GET", &verifications_path, &viewer, Value::Null)
+        .await;
+    let states: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|verification| verification["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["pending", "failed"], "{listed}");
+
+    // The route beside the handling actions: those still answer, unknown findings are 404.
+    let (status, body) = api
+        .request(
+            "POST",
+            &format!("/api/v1/vulnerabilities/{finding_id}/ignore"),
+            &operator,
+            json!({ "reason": "accepted risk" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = api
+        .request(
+            "GET",
+            &format!(
+                "/api/v1/vulnerabilities/{}/fix-verifications",
+                Uuid::now_v7()
+            ),
+            &viewer,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn a_scan_snapshot_resolves_what_the_rescan_no_longer_finds() {
     let api = Api::start().await;

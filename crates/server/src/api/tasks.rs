@@ -52,6 +52,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/agents/{agent_id}/tasks", get(list).post(create))
         .route("/api/v1/tasks/{id}", get(get_one))
         .route("/api/v1/fix-verifications", post(verify_fix))
+        .route(
+            "/api/v1/vulnerabilities/{id}/fix-verifications",
+            get(verifications),
+        )
         .route("/api/v1/fixes", post(fix))
 }
 
@@ -414,6 +418,7 @@ pub(crate) async fn request_fix_verification(
         requested_at: Timestamp::now(),
         state: VerificationState::Pending,
         completed_at: None,
+        reason: None,
     };
     let audit = audit_entry(
         caller,
@@ -447,6 +452,21 @@ pub(crate) async fn request_fix_verification(
         verification,
         task: Some(task),
     })
+}
+
+/// The fix verifications of a vulnerability finding, newest first: pending, fixed, still
+/// vulnerable, or failed with the reason (the rescan task's error, or that it timed out).
+#[utoipa::path(get, path = "/api/v1/vulnerabilities/{id}/fix-verifications", tag = "tasks",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<FixVerification>), (status = 404)), security(("bearer" = [])))]
+pub async fn verifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Vec<FixVerification>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let finding = super::findings::load(&state, FindingKind::Vulnerability, &id).await?;
+    Ok(ApiJson(state.store.fix_verifications(finding.id).await?))
 }
 
 /// Asks the agent on the finding's node to upgrade the package to the first fixed version
@@ -517,7 +537,10 @@ pub(crate) async fn calling_agent(state: &AppState, caller: &Caller) -> Result<A
 
 /// The agent that reports the asset's node: same cluster, and the node is its name or host
 /// name.
-async fn owning_agent(state: &AppState, asset: &AffectedAsset) -> Result<AgentRecord, ApiError> {
+pub(crate) async fn owning_agent(
+    state: &AppState,
+    asset: &AffectedAsset,
+) -> Result<AgentRecord, ApiError> {
     let node = asset.node.as_deref().ok_or_else(|| {
         ApiError::bad_request(format!(
             "{} names no node, so no agent can rescan it",

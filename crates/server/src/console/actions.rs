@@ -13,7 +13,7 @@ use axum::{
 };
 use palisade_model::{
     FindingKind, FirewallAction, MatchOperator, NewException, NewFirewallRule, NewWhitelistRule,
-    PortRange, Role, Timestamp, WhitelistScope,
+    PortRange, Role, TaskSpec, Timestamp, WhitelistScope,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -497,6 +497,36 @@ pub(crate) async fn verify_fix(
             "pending (demo data: no agent reports this asset)."
         }
     );
+    Ok(Redirect::to(&with_param(&back, "notice", &notice)).into_response())
+}
+
+/// `POST /console/fix/{id}`: asks the agent on the finding's node to upgrade the package to
+/// the first fixed version, through the API's `POST /api/v1/fixes` (admins only; the agent
+/// refuses unless started with `--enable-fix`). The finding page follows the task.
+pub(crate) async fn fix(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+    Form(form): Form<BackForm>,
+) -> ActionResult {
+    let back = safe_back(&form.back, "/console/clusters");
+    let finding_id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a finding id")))
+        .map_err(failed(&back))?;
+    let (_, ApiJson(task)) = crate::api::tasks::fix(
+        State(state),
+        user.caller,
+        ApiJson(crate::api::tasks::FindingRef { finding_id }),
+    )
+    .await
+    .map_err(failed(&back))?;
+    let notice = match &task.spec {
+        TaskSpec::UpgradePackage(upgrade) => format!(
+            "Fix queued: the agent upgrades {} to {}; the finding page shows its progress and output.",
+            upgrade.package, upgrade.version
+        ),
+        _ => "Fix queued.".to_owned(),
+    };
     Ok(Redirect::to(&with_param(&back, "notice", &notice)).into_response())
 }
 

@@ -117,6 +117,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/console/whitelist", post(actions::whitelist))
         .route("/console/exceptions", post(actions::exception))
         .route("/console/verify-fix/{id}", post(actions::verify_fix))
+        .route("/console/fix/{id}", post(actions::fix))
         .route(
             "/console/firewall-rules/{id}",
             get(views::firewall_rule).post(actions::save_firewall_rule),

@@ -11,7 +11,8 @@ use axum::{
     response::Response,
 };
 use palisade_model::{
-    Details, Finding, FindingKind, FirewallRule, Role, Severity, Status, Timestamp,
+    Details, Finding, FindingKind, FirewallRule, FixVerification, Role, Severity, Status, TaskSpec,
+    Timestamp, VerificationState,
 };
 use palisade_store::{AuditQuery, FindingGroup, FindingQuery, TimeBuckets};
 use serde::Deserialize;
@@ -569,11 +570,102 @@ struct FindingPage {
     tree: Vec<TreeNode>,
     related: Vec<Row>,
     raw_event: String,
-    verifications: Vec<(String, String, String)>,
+    verifications: Vec<VerificationRow>,
+    fix_tasks: Vec<FixTaskRow>,
+    can_fix_package: bool,
     status: Status,
     is_alert: bool,
     is_vulnerability: bool,
     back: String,
+}
+
+/// One fix verification as the finding page shows it.
+pub(crate) struct VerificationRow {
+    /// "pending", "fixed", "still vulnerable" or "failed".
+    pub state: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    /// The rescan did not happen; `reason` says why.
+    pub failed: bool,
+    pub reason: String,
+}
+
+impl VerificationRow {
+    fn new(verification: &FixVerification) -> VerificationRow {
+        VerificationRow {
+            state: verification.state.as_str().replace('_', " "),
+            requested_by: verification.requested_by.clone(),
+            requested_at: when(verification.requested_at),
+            failed: verification.state == VerificationState::Failed,
+            reason: verification.reason.clone().unwrap_or_default(),
+        }
+    }
+
+    /// One line for the pending list: "failed: <reason>" or the state, who and when.
+    fn summary(&self) -> String {
+        if self.failed {
+            format!("verification failed: {}", self.reason)
+        } else {
+            format!(
+                "{} (asked by {} at {})",
+                self.state, self.requested_by, self.requested_at
+            )
+        }
+    }
+}
+
+/// One package upgrade queued for the finding, with the agent's output once it finished.
+pub(crate) struct FixTaskRow {
+    pub state: &'static str,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub upgrade: String,
+    pub agent: String,
+    pub output: String,
+}
+
+/// Most tasks of the owning agent searched for the finding's upgrades.
+const FIX_TASKS_SEARCHED: u32 = 200;
+
+/// The upgrade tasks queued for `finding` on the agent that owns its node, newest first.
+async fn fix_tasks(state: &AppState, finding: &Finding) -> Result<Vec<FixTaskRow>, ApiError> {
+    // A finding no agent reports has no tasks (the fix button explains why when pressed).
+    let Ok(agent) = crate::api::tasks::owning_agent(state, &finding.asset).await else {
+        return Ok(Vec::new());
+    };
+    let tasks = state.store.tasks(agent.id, FIX_TASKS_SEARCHED).await?;
+    Ok(tasks
+        .into_iter()
+        .filter_map(|task| match &task.spec {
+            TaskSpec::UpgradePackage(upgrade) if upgrade.finding_id == Some(finding.id) => {
+                Some(FixTaskRow {
+                    state: task.state.as_str(),
+                    requested_by: task.requested_by.clone(),
+                    requested_at: when(task.requested_at),
+                    upgrade: format!("{} to {}", upgrade.package, upgrade.version),
+                    agent: agent.name.clone(),
+                    output: task
+                        .result
+                        .as_ref()
+                        .map(|result| result.message.clone())
+                        .unwrap_or_default(),
+                })
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// Whether the fix button applies: an open (or fixing) vulnerability on a host, with a known
+/// fixed version. Images are fixed by rebuilding them, which the API says when asked.
+fn fixable(finding: &Finding) -> bool {
+    let Details::Vulnerability(vulnerability) = &finding.details else {
+        return false;
+    };
+    matches!(finding.status, Status::Open | Status::Fixing)
+        && !vulnerability.fixed_versions.is_empty()
+        && finding.asset.image.is_none()
+        && finding.asset.image_digest.is_none()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -648,6 +740,7 @@ pub(crate) async fn finding(
     let mut raw_event = String::new();
     let mut related = Vec::new();
     let mut verifications = Vec::new();
+    let mut fix_tasks_shown = Vec::new();
     match &finding.details {
         Details::Alert(alert) => {
             if let Some(category) = alert.category {
@@ -752,15 +845,10 @@ pub(crate) async fn finding(
                 .store
                 .fix_verifications(finding.id)
                 .await?
-                .into_iter()
-                .map(|verification| {
-                    (
-                        verification.state.as_str().replace('_', " "),
-                        verification.requested_by,
-                        when(verification.requested_at),
-                    )
-                })
+                .iter()
+                .map(VerificationRow::new)
                 .collect();
+            fix_tasks_shown = fix_tasks(&state, &finding).await?;
         }
         Details::BaselineRisk(risk) => {
             fields.push(field("Category", finding.details.category()));
@@ -824,6 +912,8 @@ pub(crate) async fn finding(
         related,
         raw_event,
         verifications,
+        fix_tasks: fix_tasks_shown,
+        can_fix_package: fixable(&finding),
         status: finding.status,
         is_alert: kind == FindingKind::Alert,
         is_vulnerability: kind == FindingKind::Vulnerability,
@@ -1028,7 +1118,8 @@ pub(crate) struct Member {
     pub fix: String,
     pub evidence: Vec<palisade_model::Evidence>,
     pub verification: String,
-    pub can_fix: bool,
+    pub can_mark_fixing: bool,
+    pub can_fix_package: bool,
     pub can_verify: bool,
 }
 
@@ -1085,14 +1176,7 @@ pub(crate) async fn group(
                 .fix_verifications(finding.id)
                 .await?
                 .first()
-                .map(|latest| {
-                    format!(
-                        "{} (asked by {} at {})",
-                        latest.state.as_str().replace('_', " "),
-                        latest.requested_by,
-                        when(latest.requested_at)
-                    )
-                })
+                .map(|latest| VerificationRow::new(latest).summary())
                 .unwrap_or_default()
         } else {
             String::new()
@@ -1107,7 +1191,8 @@ pub(crate) async fn group(
                 Details::BaselineRisk(risk) => risk.evidence.clone(),
                 _ => Vec::new(),
             },
-            can_fix: finding.status == Status::Open,
+            can_mark_fixing: finding.status == Status::Open,
+            can_fix_package: fixable(finding),
             can_verify: matches!(finding.status, Status::Open | Status::Fixing),
             verification,
         });

@@ -296,8 +296,8 @@ impl SqliteStore {
     ) -> Result<()> {
         let mut transaction = self.writer.begin().await?;
         sqlx::query(
-            "INSERT INTO fix_verifications (id, finding_id, asset_id, requested_by, requested_at, state, completed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO fix_verifications (id, finding_id, asset_id, requested_by, requested_at, state, completed_at, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(request.id.to_string())
         .bind(request.finding_id.to_string())
@@ -306,6 +306,7 @@ impl SqliteStore {
         .bind(request.requested_at.millis())
         .bind(request.state.as_str())
         .bind(request.completed_at.map(Timestamp::millis))
+        .bind(request.reason.as_deref())
         .execute(&mut *transaction)
         .await?;
         insert_audit(&mut transaction, audit).await?;
@@ -314,6 +315,23 @@ impl SqliteStore {
     }
 
     pub(super) async fn verifications_of(&self, finding_id: Uuid) -> Result<Vec<FixVerification>> {
+        let verifications = self.read_verifications(finding_id).await?;
+        if !verifications
+            .iter()
+            .any(|verification| verification.state == VerificationState::Pending)
+        {
+            return Ok(verifications);
+        }
+        // Tasks time out when they are next looked at: a rescan task past its deadline fails,
+        // and with it its verification (migration 0032's trigger). Only pending verifications
+        // need that, and they are few, so reading stays on the readers.
+        let mut connection = self.writer.acquire().await?;
+        Self::expire_tasks(&mut connection, Timestamp::now()).await?;
+        drop(connection);
+        self.read_verifications(finding_id).await
+    }
+
+    async fn read_verifications(&self, finding_id: Uuid) -> Result<Vec<FixVerification>> {
         sqlx::query(
             "SELECT * FROM fix_verifications WHERE finding_id = $1 ORDER BY requested_at DESC, id DESC",
         )
@@ -427,6 +445,7 @@ fn verification_from_row(row: &SqliteRow) -> Result<FixVerification> {
         completed_at: row
             .try_get::<Option<i64>, _>("completed_at")?
             .map(Timestamp),
+        reason: row.try_get("reason")?,
     })
 }
 
@@ -1230,5 +1249,119 @@ mod tests {
         assert_eq!(listed, 2);
         // Before 1970: both alerts listed although their hours round toward zero.
         assert_eq!(list("intrusion", Some("old")).await.1, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_timed_out_rescan_fails_its_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("palisade.db"))
+            .await
+            .unwrap();
+        let now = Timestamp::now().millis();
+        // Verifications whose rescan task the agent fails, passes its deadline, or answers
+        // with a verdict. The tasks are written as the task store writes them (rows of
+        // `agent_tasks` with the spec and result as JSON), so that only the trigger is tested.
+        let mut verifications = Vec::new();
+        for deadline in [now + 600_000, now - 1, now + 600_000] {
+            let verification = FixVerification {
+                id: Uuid::now_v7(),
+                finding_id: Uuid::now_v7(),
+                asset_id: Uuid::now_v7(),
+                requested_by: "alice".into(),
+                requested_at: Timestamp(now),
+                state: VerificationState::Pending,
+                completed_at: None,
+                reason: None,
+            };
+            store
+                .request_fix_verification(&verification, &audit("verify"))
+                .await
+                .unwrap();
+            let task_id = Uuid::now_v7().to_string();
+            let spec = serde_json::json!({
+                "kind": "verify_fix", "verification_id": verification.id,
+                "finding_id": verification.finding_id, "asset": { "cluster": "prod" },
+                "vulnerability": "CVE-2024-1", "package": "zlib1g", "ecosystem": "Debian:12",
+                "installed_version": "1",
+            });
+            sqlx::query(
+                "INSERT INTO agent_tasks (id, agent_id, kind, spec, state, requested_by, requested_at, deadline) \
+                 VALUES ($1, $2, 'verify_fix', $3, 'running', 'alice', $4, $5)",
+            )
+            .bind(&task_id)
+            .bind(Uuid::now_v7().to_string())
+            .bind(spec.to_string())
+            .bind(now)
+            .bind(deadline)
+            .execute(&store.writer)
+            .await
+            .unwrap();
+            verifications.push((verification, task_id));
+        }
+        let finish = |index: usize, result: serde_json::Value| {
+            let store = store.clone();
+            let task_id = verifications[index].1.clone();
+            async move {
+                sqlx::query(
+                    "UPDATE agent_tasks SET state = $1, finished_at = $2, result = $3 WHERE id = $4",
+                )
+                .bind(if result["succeeded"] == true { "done" } else { "failed" })
+                .bind(Timestamp::now().millis())
+                .bind(result.to_string())
+                .bind(task_id)
+                .execute(&store.writer)
+                .await
+                .unwrap();
+            }
+        };
+        let latest = |index: usize| {
+            let store = store.clone();
+            let finding_id = verifications[index].0.finding_id;
+            async move { store.fix_verifications(finding_id).await.unwrap().remove(0) }
+        };
+
+        // Reading notices the passed deadline.
+        assert_eq!(latest(0).await.state, VerificationState::Pending);
+        let timed_out = latest(1).await;
+        assert_eq!(timed_out.state, VerificationState::Failed);
+        assert!(
+            timed_out
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("timed out"),
+            "{timed_out:?}"
+        );
+        assert!(timed_out.completed_at.is_some());
+
+        let message = "cannot read /var/lib/dpkg/status: permission denied";
+        finish(
+            0,
+            serde_json::json!({ "succeeded": false, "message": message }),
+        )
+        .await;
+        let failed = latest(0).await;
+        assert_eq!(failed.state, VerificationState::Failed);
+        assert_eq!(failed.reason.as_deref(), Some(message));
+
+        // A failed result with a verdict, too, is the server's to apply.
+        finish(
+            2,
+            serde_json::json!({ "succeeded": false, "message": "rescanned",
+                "verdict": { "fixed": false, "installed_versions": ["1"], "reason": "still there" } }),
+        )
+        .await;
+        assert_eq!(latest(2).await.state, VerificationState::Pending);
+        assert!(
+            store
+                .complete_fix_verification(
+                    verifications[2].0.id,
+                    VerificationState::StillVulnerable,
+                    Timestamp::now()
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(latest(2).await.state, VerificationState::StillVulnerable);
     }
 }

@@ -42,7 +42,10 @@ impl SqliteStore {
     }
 
     /// Fails every unfinished task whose deadline has passed.
-    async fn expire_tasks(connection: &mut SqliteConnection, now: Timestamp) -> Result<()> {
+    pub(super) async fn expire_tasks(
+        connection: &mut SqliteConnection,
+        now: Timestamp,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE agent_tasks SET state = $1, finished_at = $2, result = $3 \
              WHERE state IN ($4, $5) AND deadline < $2",
