@@ -1,8 +1,12 @@
 //! The container firewall in the agent: every connect and accept the sensor sees is
 //! attributed to workloads, decided by the firewall engine, recorded as a flow, and — when
 //! the policy refuses it or an `alert` rule matches — reported as a firewall alert. In block
-//! mode the Palisade rules of every workload seen on this node are also enforced in its
-//! network namespace (an nftables table).
+//! mode the Palisade rules of every workload seen on this node are also enforced: by
+//! `cgroup/connect4`/`connect6` programs on the workload's cgroup (a refused `connect()` fails
+//! with `EPERM` before a packet exists) and by an nftables table in its network namespace
+//! (ingress, and what the programs cannot see). Both are installed only while the workload has
+//! an `alert` or `block` rule, and removed when its last one is disabled or edited to `allow`,
+//! when the workload leaves the policy, and when the agent stops.
 //!
 //! # Attribution
 //!
@@ -23,10 +27,19 @@
 //! # Policy updates
 //!
 //! The policy arrives whole through a [`PolicyUpdates`] channel (from the server poll in
-//! [`poll_firewall_rules`], or any other feed) and is picked up on the next tick. Connections
-//! that are already open and that the new rules would refuse are logged, one warning each:
-//! the firewall decides connection attempts, and cutting established connections is left to
-//! the operator.
+//! [`poll_firewall_rules`], or any other feed) and is picked up on the next tick. In block
+//! mode, connections that are already open and that the new rules refuse are closed (the
+//! kernel aborts the workload's socket and resets the peer), each with its own firewall alert
+//! (alert name `<rule>: open connection closed`), so that an edit leaves nothing running that
+//! it refuses.
+//!
+//! # Which cgroup
+//!
+//! The connect programs go on the cgroup2 directory of the workload's process, as the sensor
+//! saw it connect — never on the cgroup2 root nor on a cgroup that holds the agent itself
+//! (the programs would then judge the agent's and the host's own connects); for those only
+//! the nftables table is used. A refused connect has no local address yet, so the calling
+//! process's cgroup id attributes it to its workload.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -36,7 +49,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use palisade_enforce::{DefenseMode, NftFirewall, WorkloadFirewall, workload_rules};
+use palisade_enforce::{
+    ConnectFilter, DefenseMode, NftFirewall, WorkloadFirewall, WorkloadRules, WouldRefuse,
+    cgroup2_root, workload_rules,
+};
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
     Decision, DirectionExplanation, Engine, FirewallRule, FlowEnd, ObservedFlow, OwnedEngine,
@@ -100,15 +116,22 @@ impl FirewallWatch {
         (watch, sender)
     }
 
-    /// Pods whose rules are enforced in their network namespace, as `namespace/name`.
+    /// Pods whose rules are enforced now, as `namespace/name`.
     pub fn enforced_pods(&self) -> Vec<String> {
-        let mut pods: Vec<String> = self.enforcement.firewalls.keys().cloned().collect();
+        let mut pods: Vec<String> = self
+            .enforcement
+            .pods
+            .iter()
+            .filter(|(_, pod)| pod.installed.is_some())
+            .map(|(key, _)| key.clone())
+            .collect();
         pods.sort();
         pods
     }
 
-    /// Takes the newest policy from the channel, if one arrived, and re-applies enforcement.
-    fn pick_up_policy(&mut self) {
+    /// Takes the newest policy from the channel, if one arrived, and re-applies enforcement;
+    /// connections it closes are reported.
+    fn pick_up_policy(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
         let Some(state) = self.updates.try_iter().last() else {
             return;
         };
@@ -121,7 +144,8 @@ impl FirewallWatch {
                     "Firewall policy updated."
                 );
                 if self.config.mode == DefenseMode::Block {
-                    self.enforcement.reapply(policy.state());
+                    let closed = self.enforcement.reapply(policy.state());
+                    report_closed(&policy, &closed, &self.config, now, reports);
                 }
                 self.policy = Some(policy);
             }
@@ -187,7 +211,8 @@ impl EventObserver for FirewallWatch {
         let state_holder = self.policy.as_ref();
         let empty = State::new();
         let state = state_holder.map_or(&empty, OwnedEngine::state);
-        let Some(attempt) = attribute(event, state) else {
+        let cgroup_pod = self.enforcement.pod_of_cgroup(event.cgroup_id, state);
+        let Some(attempt) = attribute(event, state, cgroup_pod) else {
             return;
         };
         let at_ms = i64::try_from(event.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
@@ -204,20 +229,21 @@ impl EventObserver for FirewallWatch {
         if let (Some(policy), Some(local_pod)) = (&self.policy, attempt.local_pod)
             && self.config.mode == DefenseMode::Block
         {
-            self.enforcement.discover(
-                policy.state(),
-                local_pod,
-                event.process.pid,
-                event.process.tid,
-            );
+            let closed = self.enforcement.discover(policy.state(), local_pod, event);
+            report_closed(policy, &closed, &self.config, Timestamp(at_ms), reports);
         }
+        let local = LocalSide {
+            is_source: observed.src.namespace.is_some() && event.kind == EventKind::Connect,
+            container: event.container.as_ref(),
+        };
         if let Some(policy) = &self.policy
-            && let Some(report) = violation_report(
+            && let Some(report) = firewall_report(
                 policy.engine(),
                 &observed,
-                event,
+                &local,
                 &self.config,
                 Timestamp(at_ms),
+                None,
             )
         {
             reports.push(report);
@@ -225,8 +251,8 @@ impl EventObserver for FirewallWatch {
         self.record_flow(&observed);
     }
 
-    fn tick(&mut self, now: Timestamp, _reports: &mut Vec<FindingReport>) {
-        self.pick_up_policy();
+    fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
+        self.pick_up_policy(now, reports);
         if now.0 - self.last_flush_ms >= FLOW_FLUSH_EVERY_MS {
             self.flush_flows();
             self.last_flush_ms = now.0;
@@ -254,8 +280,9 @@ struct Attempt {
 }
 
 /// Attributes a `connect` or `accept` event, or `None` when it is not a TCP or UDP
-/// connection attempt between two addresses (or it stays on loopback).
-fn attribute(event: &Event, state: &State) -> Option<Attempt> {
+/// connection attempt between two addresses (or it stays on loopback). `cgroup_pod` is the
+/// pod whose cgroup the calling thread is in, when known.
+fn attribute(event: &Event, state: &State, cgroup_pod: Option<PodId>) -> Option<Attempt> {
     let Payload::Network { fd } = &event.payload else {
         return None;
     };
@@ -276,7 +303,7 @@ fn attribute(event: &Event, state: &State) -> Option<Attempt> {
         .local_addr
         .map(canonical)
         .filter(|ip| !ip.is_unspecified());
-    let (local, local_pod) = local_end(event, state, local_ip)?;
+    let (local, local_pod) = local_end(event, state, cgroup_pod, local_ip)?;
     let (remote, remote_pod) = address_end(state, remote_ip);
     match event.kind {
         EventKind::Connect => {
@@ -339,11 +366,12 @@ fn address_end(state: &State, ip: IpAddr) -> (FlowEnd, Option<PodId>) {
     }
 }
 
-/// The calling process's end: its pod (by Kubernetes identity, then by local address), or
-/// the node's address. `None` when neither is known.
+/// The calling process's end: its pod (by Kubernetes identity, then by cgroup, then by local
+/// address), or the node's address. `None` when neither is known.
 fn local_end(
     event: &Event,
     state: &State,
+    cgroup_pod: Option<PodId>,
     local_ip: Option<IpAddr>,
 ) -> Option<(FlowEnd, Option<PodId>)> {
     let k8s = event
@@ -378,29 +406,43 @@ fn local_end(
             None,
         ));
     }
+    if let Some(pod_id) = cgroup_pod {
+        return Some((pod_end(state, pod_id)?, Some(pod_id)));
+    }
     let (end, pod_id) = address_end(state, local_ip?);
     Some((end, pod_id))
 }
 
-/// The firewall alert for a flow the policy refuses or an `alert` rule matches.
-fn violation_report(
+/// The workload end of a flow, for the alert's asset.
+struct LocalSide<'e> {
+    /// The workload is the flow's source (it connected), not its destination.
+    is_source: bool,
+    /// The workload's container, when the sensor knows it.
+    container: Option<&'e palisade_event::Container>,
+}
+
+/// The firewall alert for a flow the policy refuses or an `alert` rule matches; for an open
+/// connection that `closed_by` (a rule name) made the agent close, always an alert.
+fn firewall_report(
     engine: &Engine<'_>,
     observed: &ObservedFlow,
-    event: &Event,
+    local: &LocalSide<'_>,
     config: &FirewallWatchConfig,
     at: Timestamp,
+    closed_by: Option<&str>,
 ) -> Option<FindingReport> {
     let state = engine.state();
     let flow = observed.to_flow(state).ok()?;
     let verdict = engine.evaluate(&flow);
-    if verdict.allowed && verdict.alert.is_none() {
+    if verdict.allowed && verdict.alert.is_none() && closed_by.is_none() {
         return None;
     }
     let explanation = engine.explain(&flow);
     let deciding_rule = deciding_firewall_rule(state, &verdict);
-    let enforced = !verdict.allowed && config.mode == DefenseMode::Block;
-    let alert_name = match (&deciding_rule, verdict.allowed) {
-        (Some(rule), false) => rule.name.clone(),
+    let enforced = closed_by.is_some() || (!verdict.allowed && config.mode == DefenseMode::Block);
+    let alert_name = match (&deciding_rule, verdict.allowed, closed_by) {
+        (_, _, Some(rule)) => format!("{rule}: open connection closed"),
+        (Some(rule), false, None) => rule.name.clone(),
         _ => match verdict.alert {
             Some(rule_id) if verdict.allowed => {
                 state.firewall_rules()[rule_id.index()].name.clone()
@@ -413,33 +455,34 @@ fn violation_report(
     let destination_object = deciding_rule
         .map(|rule| rule.destination.clone())
         .unwrap_or_default();
-    let local = if observed.src.namespace.is_some() && event.kind == EventKind::Connect {
+    let local_end = if local.is_source {
         &observed.src
     } else {
         &observed.dst
     };
-    let container = event.container.as_ref();
+    let outcome = match (closed_by, enforced) {
+        (Some(_), _) => "closed (it was open when the rule arrived)",
+        (None, true) => "refused",
+        (None, false) => "seen",
+    };
+    let container = local.container;
     let non_empty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
     Some(FindingReport {
         id: Uuid::now_v7(),
         observed_at: at,
-        severity: if verdict.allowed {
+        severity: if verdict.allowed && closed_by.is_none() {
             Severity::Medium
         } else {
             Severity::High
         },
         rule: alert_name.clone(),
-        title: format!(
-            "{alert_name}: {} {}",
-            observed.describe(),
-            if enforced { "refused" } else { "seen" }
-        ),
+        title: format!("{alert_name}: {} {outcome}", observed.describe()),
         asset: AffectedAsset {
             cluster: config.cluster.clone(),
             node: non_empty(&config.node),
-            namespace: local.namespace.clone(),
+            namespace: local_end.namespace.clone(),
             workload: None,
-            pod: local.pod.clone(),
+            pod: local_end.pod.clone(),
             container_id: container.and_then(|container| non_empty(&container.id)),
             container_name: container.and_then(|container| non_empty(&container.name)),
             image: container.and_then(|container| non_empty(&container.image)),
@@ -458,11 +501,65 @@ fn violation_report(
             }
             .as_str()
             .to_owned(),
-            rule_id: Some(alert_name),
+            rule_id: Some(closed_by.map_or(alert_name, str::to_owned)),
             trace: explanation.to_string().lines().map(str::to_owned).collect(),
         }),
         demo: false,
     })
+}
+
+/// One alert per connection the agent closed.
+fn report_closed(
+    policy: &OwnedEngine,
+    closed: &[ClosedConnection],
+    config: &FirewallWatchConfig,
+    at: Timestamp,
+    reports: &mut Vec<FindingReport>,
+) {
+    let state = policy.state();
+    for ClosedConnection { pod, closed } in closed {
+        let Some(pod_flow_end) = pod_end(state, *pod) else {
+            continue;
+        };
+        let connection = &closed.connection;
+        let (remote, _) = address_end(state, canonical(connection.remote.ip()));
+        let (src, dst, port) = if connection.inbound {
+            (remote, pod_flow_end, connection.local.port())
+        } else {
+            (pod_flow_end, remote, connection.remote.port())
+        };
+        let observed = ObservedFlow {
+            src,
+            dst,
+            protocol: Protocol::Tcp,
+            port,
+            attempts: 1,
+            blocked: true,
+            first_seen_ms: at.0,
+            last_seen_ms: at.0,
+        };
+        let rule_name = state
+            .firewall_rules()
+            .get(closed.rule.id as usize)
+            .map_or("firewall rule", |rule| rule.name.as_str());
+        let local = LocalSide {
+            is_source: !connection.inbound,
+            container: None,
+        };
+        tracing::warn!(
+            flow = %observed.describe(),
+            rule = rule_name,
+            "Closed an open connection the new firewall rules refuse."
+        );
+        reports.extend(firewall_report(
+            policy.engine(),
+            &observed,
+            &local,
+            config,
+            at,
+            Some(rule_name),
+        ));
+    }
 }
 
 /// The policy that refused one direction: the deciding one, or the first isolating one.
@@ -488,61 +585,170 @@ fn deciding_firewall_rule<'s>(state: &'s State, verdict: &Verdict) -> Option<&'s
     state.firewall_rules().get(decided.index())
 }
 
-/// The nftables tables of the pods seen on this node (block mode).
+/// A connection the agent closed because a rule of `pod` refuses it.
+struct ClosedConnection {
+    pod: PodId,
+    closed: WouldRefuse,
+}
+
+/// Where one pod seen on this node is enforced, and what is installed there now.
+struct PodEnforcement {
+    /// Its network namespace (outlives the thread it was found from).
+    netns: PathBuf,
+    /// Its cgroup2 directory, when connect programs may go there.
+    cgroup: Option<PathBuf>,
+    /// The rules in force; `None` while the pod has no `alert` or `block` rule.
+    installed: Option<WorkloadFirewall>,
+}
+
+/// The firewalls of the pods seen on this node (block mode).
 #[derive(Default)]
 struct Enforcement {
-    /// `namespace/name` → the pod's firewall.
-    firewalls: HashMap<String, WorkloadFirewall>,
+    /// `namespace/name` → where the pod is enforced.
+    pods: HashMap<String, PodEnforcement>,
+    /// cgroup id (the cgroup2 directory's inode) → `namespace/name`.
+    cgroups: HashMap<u64, String>,
 }
 
 impl Enforcement {
-    /// Finds the network namespace of a thread of pod `pod_id` and, the first time, installs
-    /// the pod's rules there. The host's own namespace is never touched.
-    fn discover(&mut self, state: &State, pod_id: PodId, pid: u32, tid: u32) {
+    /// Finds the network namespace and cgroup of the thread that made `event`, a thread of
+    /// pod `pod_id`, and, the first time, installs the pod's rules there. A short-lived
+    /// process (`curl` from a shell) is often gone by then: its nearest living ancestor
+    /// stands for it when that one is in the same cgroup, so in the same workload. The host's
+    /// own namespace is never touched.
+    fn discover(&mut self, state: &State, pod_id: PodId, event: &Event) -> Vec<ClosedConnection> {
         let Some(pod) = state.pod(pod_id) else {
-            return;
+            return Vec::new();
         };
         let key = pod.key();
-        if self.firewalls.contains_key(&key) {
-            return;
+        if self.pods.contains_key(&key) {
+            return Vec::new();
         }
-        let Some(netns) = stable_netns_path(pid, tid) else {
-            return;
+        let process = &event.process;
+        let found = stable_netns_path(process.pid, process.tid)
+            .map(|netns| (netns, process.pid))
+            .or_else(|| {
+                if event.cgroup_id == 0 {
+                    return None;
+                }
+                std::iter::once(process.ppid)
+                    .chain(event.ancestors.iter().map(|ancestor| ancestor.pid))
+                    .filter(|&pid| pid > 1)
+                    .find(|&pid| cgroup_id_of(pid) == Some(event.cgroup_id))
+                    .and_then(|pid| Some((stable_netns_path(pid, pid)?, pid)))
+            });
+        let Some((netns, pid)) = found else {
+            return Vec::new();
         };
-        match NftFirewall::new(&netns) {
-            Ok(firewall) => {
-                let firewall = WorkloadFirewall::Netns(firewall);
-                apply_rules(&firewall, state, pod_id, &key);
-                tracing::info!(pod = %key, netns = %netns.display(), "Enforcing the pod's firewall rules.");
-                self.firewalls.insert(key, firewall);
-            }
-            Err(error) => {
-                tracing::warn!(%error, pod = %key, "Cannot enforce the pod's firewall rules.")
-            }
+        let cgroup = workload_cgroup(pid, event.cgroup_id);
+        if let Some(cgroup) = &cgroup
+            && let Ok(meta) = std::fs::metadata(cgroup)
+        {
+            self.cgroups.insert(meta.ino(), key.clone());
         }
+        tracing::info!(pod = %key, netns = %netns.display(), cgroup = ?cgroup, "Found the pod's network namespace.");
+        let mut enforcement = PodEnforcement {
+            netns,
+            cgroup,
+            installed: None,
+        };
+        let closed = enforcement.enforce(state, pod_id, &key);
+        self.pods.insert(key, enforcement);
+        closed
     }
 
-    /// Installs `state`'s rules for every pod already enforced; pods the state no longer
-    /// lists lose their table.
-    fn reapply(&mut self, state: &State) {
-        self.firewalls.retain(|key, firewall| {
+    /// The pod whose cgroup has id `cgroup_id`, if it is one of the pods found.
+    fn pod_of_cgroup(&self, cgroup_id: u64, state: &State) -> Option<PodId> {
+        let (namespace, name) = self.cgroups.get(&cgroup_id)?.split_once('/')?;
+        state.pod_id(namespace, name)
+    }
+
+    /// Installs `state`'s rules for every pod found; pods the state no longer lists lose
+    /// their enforcement.
+    fn reapply(&mut self, state: &State) -> Vec<ClosedConnection> {
+        let mut closed = Vec::new();
+        self.pods.retain(|key, enforcement| {
             let Some((namespace, name)) = key.split_once('/') else {
                 return false;
             };
             match state.pod_id(namespace, name) {
                 Some(pod_id) => {
-                    apply_rules(firewall, state, pod_id, key);
+                    closed.extend(enforcement.enforce(state, pod_id, key));
                     true
                 }
                 None => false,
             }
         });
+        let pods = &self.pods;
+        self.cgroups.retain(|_, key| pods.contains_key(key));
+        closed
     }
 }
 
-fn apply_rules(firewall: &WorkloadFirewall, state: &State, pod_id: PodId, key: &str) {
-    let rules = workload_rules(state, pod_id, DefenseMode::Block);
-    match firewall.apply(&rules) {
+impl PodEnforcement {
+    /// Brings the pod's enforcement in line with `state`: installs (or replaces) its rules
+    /// while it has an `alert` or `block` rule, removes them otherwise, and closes the open
+    /// connections the new rules refuse.
+    fn enforce(&mut self, state: &State, pod_id: PodId, key: &str) -> Vec<ClosedConnection> {
+        let rules = workload_rules(state, pod_id, DefenseMode::Block);
+        let needed = rules
+            .egress
+            .iter()
+            .chain(&rules.ingress)
+            .any(|rule| rule.action != RuleAction::Allow);
+        if !needed {
+            if self.installed.take().is_some() {
+                tracing::info!(pod = %key, "The pod has no alert or block rule left; its firewall is removed.");
+            }
+            return Vec::new();
+        }
+        if self.installed.is_none() {
+            match self.install() {
+                Ok(firewall) => {
+                    tracing::info!(pod = %key, netns = %self.netns.display(), cgroup = ?self.cgroup, "Enforcing the pod's firewall rules.");
+                    self.installed = Some(firewall);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, pod = %key, "Cannot enforce the pod's firewall rules.");
+                    return Vec::new();
+                }
+            }
+        }
+        let Some(firewall) = &self.installed else {
+            return Vec::new();
+        };
+        apply_rules(firewall, &rules, key)
+            .into_iter()
+            .map(|closed| ClosedConnection {
+                pod: pod_id,
+                closed,
+            })
+            .collect()
+    }
+
+    /// The nftables table, with the connect programs beside it when the pod's cgroup can
+    /// take them (else the table alone, which enforces egress too).
+    fn install(&self) -> Result<WorkloadFirewall, palisade_enforce::Error> {
+        let netns = NftFirewall::new(&self.netns)?;
+        let Some(cgroup) = &self.cgroup else {
+            return Ok(WorkloadFirewall::Netns(netns));
+        };
+        match ConnectFilter::attach(cgroup) {
+            Ok(filter) => Ok(WorkloadFirewall::CgroupAndNetns {
+                cgroup: filter,
+                netns,
+            }),
+            Err(error) => {
+                tracing::warn!(%error, cgroup = %cgroup.display(), "Cannot attach connect programs; the pod's nftables table enforces its egress rules alone.");
+                Ok(WorkloadFirewall::Netns(netns))
+            }
+        }
+    }
+}
+
+/// Installs `rules` and closes the open connections they refuse; returns those.
+fn apply_rules(firewall: &WorkloadFirewall, rules: &WorkloadRules, key: &str) -> Vec<WouldRefuse> {
+    match firewall.apply(rules) {
         Ok(not_enforced) => {
             for reason in not_enforced {
                 tracing::warn!(pod = %key, %reason, "A firewall rule is not enforced.");
@@ -550,24 +756,50 @@ fn apply_rules(firewall: &WorkloadFirewall, state: &State, pod_id: PodId, key: &
         }
         Err(error) => {
             tracing::error!(%error, pod = %key, "Cannot install the pod's firewall rules.");
-            return;
+            return Vec::new();
         }
     }
-    match firewall.open_connections_refused_by(&rules) {
-        Ok(open) => {
-            for refused in open {
-                tracing::warn!(
-                    pod = %key,
-                    local = %refused.connection.local,
-                    remote = %refused.connection.remote,
-                    inbound = refused.connection.inbound,
-                    rule = refused.rule.id,
-                    "An open connection is one the new firewall rules would refuse."
-                );
-            }
+    match firewall.close_connections_refused_by(rules) {
+        Ok(closed) => closed,
+        Err(error) => {
+            tracing::warn!(%error, pod = %key, "Cannot close the open connections the new rules refuse.");
+            Vec::new()
         }
-        Err(error) => tracing::warn!(%error, pod = %key, "Cannot list the pod's open connections."),
     }
+}
+
+/// The cgroup2 directory of process `pid` when connect programs may go there: it is the
+/// directory with id `cgroup_id` (when given), not the cgroup2 root, and it does not hold
+/// the agent's own process (nor is an ancestor of the agent's cgroup).
+fn workload_cgroup(pid: u32, cgroup_id: u64) -> Option<PathBuf> {
+    let root = cgroup2_root().ok()?;
+    let own = cgroup2_path(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
+    let theirs = cgroup2_path(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)?;
+    if theirs.as_os_str().is_empty() || own.starts_with(&theirs) {
+        return None;
+    }
+    let path = root.join(theirs);
+    let inode = std::fs::metadata(&path).ok()?.ino();
+    (cgroup_id == 0 || inode == cgroup_id).then_some(path)
+}
+
+/// The id (directory inode) of process `pid`'s cgroup2 directory, while it runs.
+fn cgroup_id_of(pid: u32) -> Option<u64> {
+    let relative = cgroup2_path(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)?;
+    Some(
+        std::fs::metadata(cgroup2_root().ok()?.join(relative))
+            .ok()?
+            .ino(),
+    )
+}
+
+/// The cgroup2 path in a `/proc/PID/cgroup` listing (its `0::/path` line), relative to the
+/// cgroup2 root (empty for the root itself).
+fn cgroup2_path(listing: &str) -> Option<PathBuf> {
+    listing
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(|path| PathBuf::from(path.trim().trim_start_matches('/')))
 }
 
 /// A path to the network namespace of thread `tid` of `pid` that outlives the thread: the

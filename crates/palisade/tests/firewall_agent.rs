@@ -1,15 +1,21 @@
 //! The container firewall end to end, as root: `palisade up` with the eBPF sensor and
 //! `--firewall-mode block`; two "pods" are network namespaces joined by a veth pair (their
-//! addresses exist only inside them). A rule created through the API reaches the agent and
-//! refuses the client's connections within 60 s, each refused attempt is counted on one
-//! firewall alert in the store, and editing the rule to `allow` lets the connections through
-//! again within 60 s. The namespaces (and with them the veth pair and the nftables table)
-//! are deleted by a guard, also when the test fails.
+//! addresses exist only inside them). The client pod is a bash process in its own network
+//! namespace and its own cgroup2 directory; the db pod is a server thread in the other
+//! namespace. A rule created through the API reaches the agent within 60 s: the client's
+//! connection that was already open is closed (and alerted), new connects fail with `EPERM`
+//! at the system call (the cgroup connect programs), each refused attempt is counted on one
+//! firewall alert in the store, and editing the rule to `allow` lets connections through again
+//! and removes the connect programs and the nftables table. Namespaces (with the veth pair and
+//! any table), the client process and its cgroup are removed by guards, also when the test
+//! fails.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -118,33 +124,121 @@ fn enter_netns(name: &str) {
     );
 }
 
-/// A long-lived thread inside the client namespace that connects on request and answers
-/// whether the connection was established. It stays alive so that the agent can find its
-/// namespace from its connect events.
-fn client_thread(netns: String) -> (mpsc::Sender<SocketAddr>, mpsc::Receiver<bool>) {
-    let (request_tx, request_rx) = mpsc::channel::<SocketAddr>();
-    let (answer_tx, answer_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        enter_netns(&netns);
-        for address in request_rx {
-            let connected = TcpStream::connect_timeout(&address, Duration::from_secs(3)).is_ok();
-            if answer_tx.send(connected).is_err() {
-                return;
-            }
-        }
-    });
-    (request_tx, answer_rx)
+/// The client pod: a bash process in the client namespace and in its own cgroup2 directory,
+/// driven line by line. `open` opens a long-lived connection on the shell's fd 3; `probe`
+/// connects from a subshell and answers `connected` or `refused: <error>`. Killed, and its
+/// cgroup removed, on drop.
+struct ClientPod {
+    shell: Child,
+    commands: ChildStdin,
+    answers: BufReader<ChildStdout>,
+    cgroup: PathBuf,
 }
 
-fn serve(netns: String, address: SocketAddr) {
+const CLIENT_SCRIPT: &str = r#"
+while read -r command; do
+  case "$command" in
+    open) if exec 3<>"/dev/tcp/$DB_ADDR/$DB_PORT"; then echo opened; else echo failed; fi ;;
+    probe) if out=$( (exec 4<>"/dev/tcp/$DB_ADDR/$DB_PORT") 2>&1 ); then echo connected;
+           else echo "refused: ${out//$'\n'/ }"; fi ;;
+  esac
+done
+"#;
+
+impl ClientPod {
+    fn start(netns: &str, db: SocketAddr) -> ClientPod {
+        let cgroup = palisade_enforce::cgroup2_root()
+            .unwrap()
+            .join(format!("palisade-fw-e2e-{}", std::process::id()));
+        std::fs::create_dir(&cgroup).unwrap();
+        let procs = cgroup.join("cgroup.procs");
+        let netns_path = Path::new("/run/netns").join(netns);
+        let mut command = Command::new("bash");
+        command
+            .args(["-c", CLIENT_SCRIPT])
+            .env("DB_ADDR", db.ip().to_string())
+            .env("DB_PORT", db.port().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        // SAFETY: between fork and exec only plain system calls (open, write, setns).
+        unsafe {
+            command.pre_exec(move || {
+                std::fs::write(&procs, "0")?;
+                let namespace = std::fs::File::open(&netns_path)?;
+                if libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut shell = command.spawn().unwrap();
+        ClientPod {
+            commands: shell.stdin.take().unwrap(),
+            answers: BufReader::new(shell.stdout.take().unwrap()),
+            shell,
+            cgroup,
+        }
+    }
+
+    fn ask(&mut self, command: &str) -> String {
+        writeln!(self.commands, "{command}").unwrap();
+        let mut answer = String::new();
+        self.answers.read_line(&mut answer).unwrap();
+        answer.trim().to_owned()
+    }
+
+    /// The cgroup's attached BPF programs, as `bpftool cgroup show` lists them.
+    fn attached_programs(&self) -> String {
+        let output = Command::new("bpftool")
+            .args(["cgroup", "show"])
+            .arg(&self.cgroup)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for ClientPod {
+    fn drop(&mut self) {
+        let _ = self.shell.kill();
+        let _ = self.shell.wait();
+        let _ = std::fs::remove_dir(&self.cgroup);
+    }
+}
+
+/// Serves the db pod: accepts in the db namespace and reads each connection until it ends;
+/// sends how each one ended (`Ok(())` for an orderly close, the error kind for a reset).
+fn serve(netns: String, address: SocketAddr) -> mpsc::Receiver<Result<(), std::io::ErrorKind>> {
+    let (ended_tx, ended_rx) = mpsc::channel();
     std::thread::spawn(move || {
         enter_netns(&netns);
         let listener = TcpListener::bind(address).unwrap();
-        let mut accepted = Vec::new();
         for stream in listener.incoming() {
-            accepted.push(stream);
+            let Ok(mut stream) = stream else { continue };
+            let ended = ended_tx.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 64];
+                let how = loop {
+                    match stream.read(&mut buffer) {
+                        Ok(0) => break Ok(()),
+                        Ok(_) => continue,
+                        Err(error) => break Err(error.kind()),
+                    }
+                };
+                let _ = ended.send(how);
+            });
         }
     });
+    ended_rx
+}
+
+/// The names of the nftables tables in the named namespace.
+fn nft_tables(netns: &str) -> String {
+    let output = Command::new("ip")
+        .args(["netns", "exec", netns, "nft", "list", "tables"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn free_port() -> u16 {
@@ -188,6 +282,12 @@ impl Api {
 
     /// The attempts count of the firewall alert for the rule, if it exists yet.
     async fn attempts(&self) -> Option<(u64, Value)> {
+        let alert = self.alert_named(RULE).await?;
+        Some((alert["count"].as_u64()?, alert))
+    }
+
+    /// The firewall alert whose alert name is `name`, if it exists yet.
+    async fn alert_named(&self, name: &str) -> Option<Value> {
         let page = self
             .send(
                 self.client
@@ -195,31 +295,26 @@ impl Api {
                     .query(&[("cluster", "e2e")]),
             )
             .await;
-        let alert = page["items"]
+        page["items"]
             .as_array()?
             .iter()
-            .find(|alert| alert["rule"] == RULE)?
-            .clone();
-        Some((alert["count"].as_u64()?, alert))
+            .find(|alert| alert["rule"] == name)
+            .cloned()
     }
 }
 
-/// Connects until `wanted` (connected or refused) or the deadline; returns how long it took.
-fn connect_until(
-    requests: &mpsc::Sender<SocketAddr>,
-    answers: &mpsc::Receiver<bool>,
-    address: SocketAddr,
-    wanted: bool,
-) -> Duration {
+/// Probes until the answer starts with `wanted` (`connected` or `refused`) or the deadline;
+/// returns the answer and how long it took.
+fn probe_until(client: &mut ClientPod, wanted: &str) -> (String, Duration) {
     let started = Instant::now();
     loop {
-        requests.send(address).unwrap();
-        if answers.recv().unwrap() == wanted {
-            return started.elapsed();
+        let answer = client.ask("probe");
+        if answer.starts_with(wanted) {
+            return (answer, started.elapsed());
         }
         assert!(
             started.elapsed() < EDIT_DEADLINE,
-            "the rule edit did not take effect within {EDIT_DEADLINE:?} (wanted connected={wanted})"
+            "the rule edit did not take effect within {EDIT_DEADLINE:?} (wanted {wanted}, got {answer})"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -233,7 +328,7 @@ async fn an_api_rule_edit_blocks_and_allows_within_a_minute_and_attempts_are_cou
     let subnet = (std::process::id() % 200) as u8 + 20;
     let pods = Pods::new(subnet);
     let guarded: SocketAddr = format!("10.232.{subnet}.2:7002").parse().unwrap();
-    serve(pods.db.clone(), guarded);
+    let ended = serve(pods.db.clone(), guarded);
 
     let dir = tempfile::tempdir().unwrap();
     let state_file = dir.path().join("state.yaml");
@@ -261,7 +356,8 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     )
     .unwrap();
     let port = free_port();
-    let _up = Process(
+    let mut client = ClientPod::start(&pods.client, guarded);
+    let up = Process(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args([
                 "up",
@@ -300,22 +396,65 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // No rule yet: the client connects (and the agent learns its namespace from it).
-    let (requests, answers) = client_thread(pods.client.clone());
+    // No rule yet: the client opens a long-lived connection (from which the agent learns its
+    // namespace and cgroup) and connects again; nothing is installed.
+    assert_eq!(client.ask("open"), "opened");
     for _ in 0..3 {
-        requests.send(guarded).unwrap();
-        assert!(answers.recv().unwrap(), "connect before any rule");
+        assert_eq!(client.ask("probe"), "connected", "connect before any rule");
     }
+    assert!(
+        !client.attached_programs().contains("connect4"),
+        "{}",
+        client.attached_programs()
+    );
 
     let rule = api.put_rule(None, "block").await;
     let id = rule["id"].as_str().unwrap().to_owned();
-    let took = connect_until(&requests, &answers, guarded, false);
-    println!("block took effect after {took:?}");
+    let (answer, took) = probe_until(&mut client, "refused");
+    println!("block took effect after {took:?}: {answer}");
+    assert!(
+        answer.contains("Operation not permitted"),
+        "the connect program refuses at the system call: {answer}"
+    );
+    let programs = client.attached_programs();
+    assert!(
+        programs.contains("connect4") && programs.contains("connect6"),
+        "{programs}"
+    );
+    assert!(nft_tables(&pods.client).contains("table inet palisade"));
+
+    // The connection opened before the rule was closed: the db saw a reset (the probes'
+    // connections ended in an orderly close).
+    let reset = std::iter::from_fn(|| ended.recv_timeout(Duration::from_secs(10)).ok())
+        .find(Result::is_err)
+        .expect("the open connection was not closed");
+    assert_eq!(reset, Err(std::io::ErrorKind::ConnectionReset));
+    let closed_alert_name = format!("{RULE}: open connection closed");
+    let started = Instant::now();
+    let closed = loop {
+        if let Some(alert) = api.alert_named(&closed_alert_name).await {
+            break alert;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no alert for the closed connection reached the store"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(closed["count"], 1, "{closed}");
+    assert_eq!(closed["details"]["mode"], "block", "{closed}");
+    assert_eq!(closed["details"]["source"], "shop/client", "{closed}");
+    assert_eq!(closed["details"]["destination"], "shop/db", "{closed}");
+    assert_eq!(closed["details"]["port"], 7002, "{closed}");
+    assert_eq!(closed["details"]["rule_id"], RULE, "{closed}");
 
     // Refused attempts are counted on one firewall alert.
     for _ in 0..3 {
-        requests.send(guarded).unwrap();
-        assert!(!answers.recv().unwrap(), "connect while blocked");
+        let answer = client.ask("probe");
+        assert!(
+            answer.starts_with("refused"),
+            "connect while blocked: {answer}"
+        );
     }
     let started = Instant::now();
     let (first_count, alert) = loop {
@@ -343,8 +482,11 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
         "{alert}"
     );
     for _ in 0..2 {
-        requests.send(guarded).unwrap();
-        assert!(!answers.recv().unwrap());
+        let answer = client.ask("probe");
+        assert!(
+            answer.starts_with("refused"),
+            "connect while blocked: {answer}"
+        );
     }
     let started = Instant::now();
     while api.attempts().await.map(|(count, _)| count) < Some(first_count + 2) {
@@ -355,10 +497,36 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    // Editing the rule to allow lets the client through again.
+    // Editing the rule to allow lets the client through again, and removes the connect
+    // programs and the table.
     api.put_rule(Some(&id), "allow").await;
-    let took = connect_until(&requests, &answers, guarded, true);
+    let (_, took) = probe_until(&mut client, "connected");
     println!("allow took effect after {took:?}");
-    drop(requests);
+    assert!(
+        !client.attached_programs().contains("connect4"),
+        "{}",
+        client.attached_programs()
+    );
+    assert!(
+        !nft_tables(&pods.client).contains("palisade"),
+        "{}",
+        nft_tables(&pods.client)
+    );
+
+    // Back to block, then the agent stops: it removes what it installed.
+    api.put_rule(Some(&id), "block").await;
+    probe_until(&mut client, "refused");
+    drop(up);
+    assert!(
+        !client.attached_programs().contains("connect4"),
+        "{}",
+        client.attached_programs()
+    );
+    assert!(
+        !nft_tables(&pods.client).contains("palisade"),
+        "{}",
+        nft_tables(&pods.client)
+    );
+    drop(client);
     drop(pods);
 }
