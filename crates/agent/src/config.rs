@@ -39,14 +39,12 @@ pub struct AgentConfig {
     /// Package upgrades on the server's request (off by default).
     #[serde(default)]
     pub fix: crate::FixConfig,
-    /// Where quarantined files are kept (reported to the server, restored on its request).
-    #[serde(default = "default_quarantine_dir")]
-    pub quarantine_dir: PathBuf,
+    /// Where quarantined files are kept (reported to the server, restored on its request);
+    /// `quarantine` under `data_dir` when not set.
+    #[serde(default)]
+    pub quarantine_dir: Option<PathBuf>,
 }
 
-fn default_quarantine_dir() -> PathBuf {
-    PathBuf::from(palisade_malware::DEFAULT_QUARANTINE_DIR)
-}
 
 fn default_sensor() -> String {
     "none".to_owned()
@@ -80,8 +78,15 @@ impl AgentConfig {
             sensor: default_sensor(),
             scans: crate::ScanConfig::default(),
             fix: crate::FixConfig::default(),
-            quarantine_dir: default_quarantine_dir(),
+            quarantine_dir: None,
         }
+    }
+
+    /// The quarantine directory: [`AgentConfig::quarantine_dir`] or `data_dir/quarantine`.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.quarantine_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("quarantine"))
     }
 
     pub(crate) fn heartbeat(&self) -> Duration {

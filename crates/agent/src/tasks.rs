@@ -91,7 +91,7 @@ pub(crate) fn start(
             &config.name,
         ),
         fix: config.fix.clone(),
-        quarantine: QuarantineSync::new(&config.quarantine_dir),
+        quarantine: QuarantineSync::new(&config.quarantine_dir()),
         link: link.clone(),
         credential: credential.clone(),
         outbox: outbox.clone(),
