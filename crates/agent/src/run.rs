@@ -62,7 +62,10 @@ pub async fn run(
         }
     };
     tracing::info!(agent = %credential.agent_id, server = %config.server_url, "Agent enrolled.");
-    let _worker = crate::tasks::start(&config, &link, &credential, &outbox);
+    // This process's claims of tasks are leases in its name: a later process of the same
+    // agent gets the tasks this one leaves unfinished.
+    let session = uuid::Uuid::new_v4();
+    let _worker = crate::tasks::start(&config, &link, &credential, &outbox, session);
     backoff = Duration::from_millis(100);
     let mut last_heartbeat: Option<Instant> = None;
     loop {

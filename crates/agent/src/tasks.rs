@@ -23,32 +23,60 @@ use crate::{
 const CLAIM_WAIT_SECS: u64 = 5;
 /// Wait after a failed claim.
 const CLAIM_RETRY: Duration = Duration::from_secs(10);
+/// How long a claim holds without a heartbeat; heartbeats go at a quarter of it, so three can
+/// be lost before the server hands the task out again.
+const LEASE_SECS: u64 = 60;
 
 impl Link {
-    /// Claims this agent's pending tasks, waiting up to `wait_secs` for one. Each element is
-    /// the raw task, read with [`AgentTask::from_wire`] so that an unknown kind can be failed.
+    /// Claims this agent's pending tasks for the agent process `session`, waiting up to
+    /// `wait_secs` for one. Each element is the raw task, read with [`AgentTask::from_wire`]
+    /// so that an unknown kind can be failed.
     pub async fn claim_tasks(
         &self,
         credential: &Credential,
+        session: Uuid,
         wait_secs: u64,
     ) -> Result<Vec<serde_json::Value>, LinkError> {
         self.post(
             "/api/v1/agents/tasks/claim",
             &credential.token,
-            &ClaimTasks { wait_secs },
+            &ClaimTasks {
+                wait_secs,
+                session: Some(session),
+                lease_secs: Some(LEASE_SECS),
+            },
         )
         .await
     }
 
-    /// Reports a task's result.
+    /// Renews the claim of attempt `attempt` of a running task; a [`LinkError::Rejected`]
+    /// with status 409 means the claim is lost and the work must stop.
+    pub async fn task_heartbeat(
+        &self,
+        credential: &Credential,
+        task_id: Uuid,
+        attempt: u32,
+    ) -> Result<serde_json::Value, LinkError> {
+        self.post(
+            &format!(
+                "/api/v1/agents/tasks/{task_id}/heartbeat?attempt={attempt}&lease_secs={LEASE_SECS}"
+            ),
+            &credential.token,
+            &serde_json::Value::Null,
+        )
+        .await
+    }
+
+    /// Reports the result of attempt `attempt` of a task (the server refuses a stale one).
     pub async fn report_task(
         &self,
         credential: &Credential,
         task_id: Uuid,
+        attempt: u32,
         result: &TaskResult,
     ) -> Result<AgentTask, LinkError> {
         self.post(
-            &format!("/api/v1/agents/tasks/{task_id}/result"),
+            &format!("/api/v1/agents/tasks/{task_id}/result?attempt={attempt}"),
             &credential.token,
             result,
         )
@@ -82,6 +110,7 @@ pub(crate) fn start(
     link: &Link,
     credential: &Credential,
     outbox: &Outbox,
+    session: Uuid,
 ) -> Worker {
     let context = Context {
         scanner: Scanner::new(
@@ -95,6 +124,7 @@ pub(crate) fn start(
         link: link.clone(),
         credential: credential.clone(),
         outbox: outbox.clone(),
+        session,
     };
     Worker(tokio::spawn(context.run()))
 }
@@ -106,6 +136,8 @@ struct Context {
     link: Link,
     credential: Credential,
     outbox: Outbox,
+    /// This agent process, for the server's leases.
+    session: Uuid,
 }
 
 impl Context {
@@ -143,7 +175,11 @@ impl Context {
                 .saturating_duration_since(Instant::now())
                 .as_secs()
                 .min(CLAIM_WAIT_SECS);
-            match self.link.claim_tasks(&self.credential, wait).await {
+            match self
+                .link
+                .claim_tasks(&self.credential, self.session, wait)
+                .await
+            {
                 Ok(tasks) => {
                     for task in tasks {
                         self.run_task(task).await;
@@ -158,11 +194,25 @@ impl Context {
     }
 
     async fn run_task(&mut self, wire: serde_json::Value) {
+        let attempt = wire
+            .get("attempt")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|attempt| u32::try_from(attempt).ok())
+            .unwrap_or_default();
         let (id, result, rescan) = match AgentTask::from_wire(wire) {
             Ok(task) => {
-                tracing::info!(task = %task.id, kind = task.spec.kind_name(), by = %task.requested_by, "Running a task.");
-                let (result, rescan) = self.execute(&task.spec).await;
-                (task.id, result, rescan)
+                tracing::info!(task = %task.id, attempt, kind = task.spec.kind_name(), by = %task.requested_by, "Running a task.");
+                let keep_claim =
+                    keep_claim(self.link.clone(), self.credential.clone(), task.id, attempt);
+                // Losing the claim stops the work: the server has handed the task to another
+                // attempt, and one task never runs twice at once.
+                tokio::select! {
+                    (result, rescan) = self.execute(&task.spec) => (task.id, result, rescan),
+                    () = keep_claim => {
+                        tracing::warn!(task = %task.id, attempt, "The claim of the task was lost; its work stopped.");
+                        return;
+                    }
+                }
             }
             Err(unreadable) => {
                 tracing::warn!(error = %unreadable, "Refusing a task this agent cannot read.");
@@ -174,10 +224,21 @@ impl Context {
         };
         // A lost result leaves the task running until its deadline, when it fails as timed
         // out: retry a few times before giving up.
-        for attempt in 1..=3 {
-            match self.link.report_task(&self.credential, id, &result).await {
+        for try_number in 1..=3 {
+            match self
+                .link
+                .report_task(&self.credential, id, attempt, &result)
+                .await
+            {
                 Ok(_) => break,
-                Err(error) if error.is_transient() && attempt < 3 => {
+                Err(LinkError::Rejected {
+                    status: 409,
+                    message,
+                }) => {
+                    tracing::warn!(task = %id, attempt, %message, "The server refused the result of a stale attempt.");
+                    return;
+                }
+                Err(error) if error.is_transient() && try_number < 3 => {
                     tracing::warn!(%error, task = %id, "Cannot report a task result; retrying.");
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
@@ -303,6 +364,23 @@ impl Context {
                 "cannot send the scan snapshot: {}",
                 error_chain(&error)
             )),
+        }
+    }
+}
+
+/// Renews the claim of a running task every quarter lease; returns only when the server says
+/// the claim is lost (a heartbeat that merely fails is retried at the next beat).
+async fn keep_claim(link: Link, credential: Credential, task_id: Uuid, attempt: u32) {
+    let mut beat = tokio::time::interval(Duration::from_secs(LEASE_SECS / 4));
+    beat.tick().await;
+    loop {
+        beat.tick().await;
+        match link.task_heartbeat(&credential, task_id, attempt).await {
+            Ok(_) => {}
+            Err(LinkError::Rejected { status: 409, .. }) => return,
+            Err(error) => {
+                tracing::warn!(%error, task = %task_id, "Cannot renew the claim of a task; retrying.")
+            }
         }
     }
 }

@@ -47,9 +47,10 @@ pub use handling::{
 pub use link::{AgentBatch, BatchAck, JoinRequest, JoinResponse, MAX_BATCH_REPORTS};
 pub use severity::{ParseSeverityError, Severity};
 pub use task::{
-    AgentTask, ClaimTasks, FixVerdict, MAX_QUARANTINE_ENTRIES, MAX_SNAPSHOT_KEYS, NewTask,
-    PackageManager, QuarantineEntry, QuarantineReport, QuarantinedFile, RestoreQuarantinedSpec,
-    ScanSnapshot, SnapshotOutcome, TaskResult, TaskSpec, TaskState, UnreadableTask, UpgradeSpec,
-    UpgradeSpecError, VerifyFixSpec,
+    AgentTask, ClaimTasks, DEFAULT_LEASE_SECS, FixVerdict, MAX_LEASE_SECS, MAX_QUARANTINE_ENTRIES,
+    MAX_SNAPSHOT_KEYS, MAX_TASK_ATTEMPTS, NewTask, PackageManager, QuarantineEntry,
+    QuarantineReport, QuarantinedFile, RestoreQuarantinedSpec, ScanSnapshot, SnapshotOutcome,
+    TaskAttempt, TaskResult, TaskSpec, TaskState, UnreadableTask, UpgradeSpec, UpgradeSpecError,
+    VerifyFixSpec,
 };
 pub use timestamp::Timestamp;

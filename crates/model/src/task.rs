@@ -315,6 +315,16 @@ pub struct AgentTask {
     /// The result, once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<TaskResult>,
+    /// The current attempt (0 before the first claim); the agent posts its result and its
+    /// heartbeats with it, and those of an older attempt are refused.
+    #[serde(default)]
+    pub attempt: u32,
+    /// Until when the current attempt's claim holds without a heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<Timestamp>,
+    /// Every attempt so far (filled when one task is read, `GET /api/v1/tasks/{id}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<TaskAttempt>,
 }
 
 /// A task this agent cannot read (an unknown kind from a newer server, or a malformed one).
@@ -363,6 +373,40 @@ pub struct ClaimTasks {
     /// Seconds to wait for a task when none is pending (0 answers at once).
     #[serde(default)]
     pub wait_secs: u64,
+    /// The claiming agent process: a random id each process picks at start. Tasks another
+    /// process of the same agent claimed are handed out again (that process is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Uuid>,
+    /// How long a claim holds without a heartbeat, in seconds (default
+    /// [`DEFAULT_LEASE_SECS`], at most [`MAX_LEASE_SECS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
+}
+
+/// A claim's lease when the agent names none, in seconds.
+pub const DEFAULT_LEASE_SECS: u64 = 60;
+/// The longest lease an agent may ask for, in seconds.
+pub const MAX_LEASE_SECS: u64 = 3_600;
+/// How many times one task is handed out before it fails.
+pub const MAX_TASK_ATTEMPTS: u32 = 3;
+
+/// One claim of a task by an agent process, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TaskAttempt {
+    /// 1 for the first claim.
+    pub attempt: u32,
+    /// The agent process that claimed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Uuid>,
+    /// When it was claimed.
+    pub claimed_at: Timestamp,
+    /// When it ended (a result, a lost lease, the agent restarting); `None` while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    /// How it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }
 
 /// Most finding keys one scan snapshot may list.
@@ -477,6 +521,9 @@ mod tests {
             deadline: Timestamp(2),
             started_at: None,
             finished_at: None,
+            attempt: 0,
+            lease_until: None,
+            attempts: Vec::new(),
             result: None,
         };
         let wire = serde_json::to_value(&task).unwrap();

@@ -22,7 +22,7 @@ use crate::api;
         api::firewall_rules::list, api::firewall_rules::get, api::firewall_rules::create,
         api::firewall_rules::update, api::firewall_rules::delete, api::firewall_rules::for_agents,
         api::tasks::create, api::tasks::list, api::tasks::get_one, api::tasks::claim,
-        api::tasks::report, api::tasks::snapshot, api::tasks::verify_fix, api::tasks::verifications, api::tasks::fix,
+        api::tasks::report, api::tasks::heartbeat, api::tasks::snapshot, api::tasks::verify_fix, api::tasks::verifications, api::tasks::fix,
         api::quarantine::report, api::quarantine::list, api::quarantine::restore,
     ),
     modifiers(&BearerAuth),

@@ -52,6 +52,17 @@ pub use records::{
 };
 pub use sqlite::SqliteStore;
 
+/// Who claims tasks, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskClaim {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// The agent process (a random id per process); `None` for agents from before leases.
+    pub session: Option<Uuid>,
+    /// How long the claim holds without a heartbeat, in milliseconds.
+    pub lease_millis: i64,
+}
+
 /// Result type of the store.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -202,21 +213,37 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new agent task, with its audit entry.
     async fn create_task(&self, task: &AgentTask, audit: &AuditEntry) -> Result<()>;
 
-    /// Marks up to `limit` of the agent's pending tasks running and returns them, oldest
-    /// first. Unfinished tasks past their deadline fail as timed out first.
+    /// Marks up to `limit` of the agent's pending tasks running under a new attempt leased to
+    /// the claiming process, and returns them, oldest first. Unfinished tasks past their
+    /// deadline fail as timed out first; claims the agent lost (lease expired, or held by
+    /// another of its processes) are handed out again or, after
+    /// [`palisade_model::MAX_TASK_ATTEMPTS`], fail.
     async fn claim_tasks(
         &self,
-        agent_id: Uuid,
+        claim: TaskClaim,
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<AgentTask>>;
 
+    /// Extends the lease of the agent's running task by `lease_millis` from `now`; false when
+    /// `attempt` is not the task's current, running attempt (the claim was lost).
+    async fn extend_task_lease(
+        &self,
+        agent_id: Uuid,
+        task_id: Uuid,
+        attempt: u32,
+        lease_millis: i64,
+        now: Timestamp,
+    ) -> Result<bool>;
+
     /// Records the agent's result of one of its unfinished tasks and returns the finished
-    /// task; `None` when the task is not this agent's or is already finished (or timed out).
+    /// task; `None` when the task is not this agent's, is already finished (or timed out), or
+    /// `attempt` is given and is not the task's current, running attempt.
     async fn finish_task(
         &self,
         agent_id: Uuid,
         task_id: Uuid,
+        attempt: Option<u32>,
         result: &TaskResult,
         now: Timestamp,
     ) -> Result<Option<AgentTask>>;

@@ -1404,21 +1404,34 @@ impl Store for SqliteStore {
 
     async fn claim_tasks(
         &self,
-        agent_id: Uuid,
+        claim: crate::TaskClaim,
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<AgentTask>> {
-        self.claim_pending_tasks(agent_id, now, limit).await
+        self.claim_pending_tasks(claim, now, limit).await
+    }
+
+    async fn extend_task_lease(
+        &self,
+        agent_id: Uuid,
+        task_id: Uuid,
+        attempt: u32,
+        lease_millis: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.renew_task_lease(agent_id, task_id, attempt, lease_millis, now)
+            .await
     }
 
     async fn finish_task(
         &self,
         agent_id: Uuid,
         task_id: Uuid,
+        attempt: Option<u32>,
         result: &TaskResult,
         now: Timestamp,
     ) -> Result<Option<AgentTask>> {
-        self.record_task_result(agent_id, task_id, result, now)
+        self.record_task_result(agent_id, task_id, attempt, result, now)
             .await
     }
 

@@ -4,6 +4,13 @@
 //! Agents also post scan snapshots, which resolve the findings a complete rescan no longer
 //! finds.
 //!
+//! Claims are leases: each claim starts an attempt held by the claiming agent process (its
+//! `session`) for `lease_secs`, which the agent renews with heartbeats
+//! (`POST /api/v1/agents/tasks/{id}/heartbeat?attempt=N`). A task whose lease lapsed, or
+//! whose agent claims again as a new process, is handed out again (at most
+//! [`palisade_model::MAX_TASK_ATTEMPTS`] attempts, each recorded); a heartbeat or result of an
+//! older attempt gets 409, so one task never runs twice at once.
+//!
 //! Latency: `POST /api/v1/agents/tasks/claim` with `wait_secs: N` holds the request up to `N`
 //! seconds (at most [`MAX_WAIT_SECS`]) and answers as soon as a task for the agent is created
 //! in this server process, so a waiting agent receives a new task within milliseconds. Claiming
@@ -18,16 +25,17 @@ use axum::{
     routing::{get, post},
 };
 use palisade_model::{
-    AffectedAsset, AgentTask, ClaimTasks, Details, Finding, FindingKind, FixVerification,
-    MAX_SNAPSHOT_KEYS, NewTask, Role, ScanSnapshot, SnapshotOutcome, Status, TaskResult, TaskSpec,
-    TaskState, Timestamp, UpgradeSpec, VerificationState, VerifyFixSpec,
+    AffectedAsset, AgentTask, ClaimTasks, DEFAULT_LEASE_SECS, Details, Finding, FindingKind,
+    FixVerification, MAX_LEASE_SECS, MAX_SNAPSHOT_KEYS, NewTask, Role, ScanSnapshot,
+    SnapshotOutcome, Status, TaskResult, TaskSpec, TaskState, Timestamp, UpgradeSpec,
+    VerificationState, VerifyFixSpec,
 };
-use palisade_store::{AgentRecord, Selection};
+use palisade_store::{AgentRecord, Selection, TaskClaim};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{ApiError, ApiJson, AppState, Caller, state::audit_entry};
+use crate::{ApiError, ApiJson, ApiQuery, AppState, Caller, state::audit_entry};
 
 /// Longest long-poll, in seconds; below the server's request timeout and its drain time.
 pub const MAX_WAIT_SECS: u64 = 8;
@@ -48,6 +56,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/agents/tasks/claim", post(claim))
         .route("/api/v1/agents/tasks/{id}/result", post(report))
+        .route("/api/v1/agents/tasks/{id}/heartbeat", post(heartbeat))
         .route("/api/v1/agents/scan-snapshots", post(snapshot))
         .route("/api/v1/agents/{agent_id}/tasks", get(list).post(create))
         .route("/api/v1/tasks/{id}", get(get_one))
@@ -128,6 +137,9 @@ pub(crate) async fn enqueue(
         started_at: None,
         finished_at: None,
         result: None,
+        attempt: 0,
+        lease_until: None,
+        attempts: Vec::new(),
         spec,
     };
     let audit = audit_entry(
@@ -193,6 +205,17 @@ pub async fn claim(
             "wait_secs {wait} is out of range: wait 0 to {MAX_WAIT_SECS} seconds and ask again"
         )));
     }
+    let lease_secs = request.lease_secs.unwrap_or(DEFAULT_LEASE_SECS);
+    if !(1..=MAX_LEASE_SECS).contains(&lease_secs) {
+        return Err(ApiError::bad_request(format!(
+            "lease_secs {lease_secs} is out of range: give 1 to {MAX_LEASE_SECS} seconds"
+        )));
+    }
+    let claim = TaskClaim {
+        agent_id: agent.id,
+        session: request.session,
+        lease_millis: (lease_secs * 1000) as i64,
+    };
     let until = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
         // Register for the wake-up before looking, so that a task created in between is seen.
@@ -201,7 +224,7 @@ pub async fn claim(
         created.as_mut().enable();
         let tasks = state
             .store
-            .claim_tasks(agent.id, Timestamp::now(), CLAIM_LIMIT)
+            .claim_tasks(claim, Timestamp::now(), CLAIM_LIMIT)
             .await?;
         if !tasks.is_empty() || tokio::time::Instant::now() >= until {
             return Ok(ApiJson(tasks));
@@ -216,15 +239,75 @@ pub async fn claim(
     }
 }
 
+/// Which claim of a task a result or heartbeat comes from.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttemptParams {
+    /// The task's `attempt` as the claim returned it. Required for heartbeats; a result
+    /// without one (agents from before leases) finishes whichever attempt is current.
+    pub attempt: Option<u32>,
+    /// For heartbeats: how long the claim holds from now, in seconds (default 60).
+    pub lease_secs: Option<u64>,
+}
+
+/// A renewed claim.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TaskLease {
+    /// Until when the claim now holds without another heartbeat.
+    pub lease_until: Timestamp,
+}
+
+/// Keeps the calling agent's claim of a running task: the lease runs `lease_secs` from now.
+/// 409 when the claim was lost (lease expired, the task handed out again, or finished): the
+/// agent must stop working on it.
+#[utoipa::path(post, path = "/api/v1/agents/tasks/{id}/heartbeat", tag = "tasks",
+    params(("id" = Uuid, Path), AttemptParams),
+    responses((status = 200, body = TaskLease), (status = 400, body = crate::error::ErrorBody), (status = 403), (status = 409)), security(("bearer" = [])))]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    ApiQuery(params): ApiQuery<AttemptParams>,
+) -> Result<ApiJson<TaskLease>, ApiError> {
+    let agent = calling_agent(&state, &caller).await?;
+    let attempt = params
+        .attempt
+        .ok_or_else(|| ApiError::bad_request("a heartbeat names its attempt: ?attempt=N"))?;
+    let lease_secs = params.lease_secs.unwrap_or(DEFAULT_LEASE_SECS);
+    if !(1..=MAX_LEASE_SECS).contains(&lease_secs) {
+        return Err(ApiError::bad_request(format!(
+            "lease_secs {lease_secs} is out of range: give 1 to {MAX_LEASE_SECS} seconds"
+        )));
+    }
+    let now = Timestamp::now();
+    let lease_millis = (lease_secs * 1000) as i64;
+    let kept = state
+        .store
+        .extend_task_lease(agent.id, id, attempt, lease_millis, now)
+        .await?;
+    if kept {
+        Ok(ApiJson(TaskLease {
+            lease_until: Timestamp(now.millis().saturating_add(lease_millis)),
+        }))
+    } else {
+        Err(ApiError::conflict(format!(
+            "attempt {attempt} of task {id} no longer holds it (lease lost, handed out again, or finished): stop working on it"
+        )))
+    }
+}
+
 /// Records the calling agent's result of one of its tasks. A `verify_fix` result completes the
-/// fix verification and, when the rescan found the vulnerability gone, marks it fixed.
+/// fix verification and, when the rescan found the vulnerability gone, marks it fixed. A result
+/// from an attempt that is not the task's current one is refused (409).
 #[utoipa::path(post, path = "/api/v1/agents/tasks/{id}/result", tag = "tasks", request_body = TaskResult,
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), AttemptParams),
     responses((status = 200, body = AgentTask), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
+    ApiQuery(params): ApiQuery<AttemptParams>,
     ApiJson(result): ApiJson<TaskResult>,
 ) -> Result<ApiJson<AgentTask>, ApiError> {
     let agent = calling_agent(&state, &caller).await?;
@@ -236,12 +319,25 @@ pub async fn report(
     }
     let Some(task) = state
         .store
-        .finish_task(agent.id, id, &result, Timestamp::now())
+        .finish_task(agent.id, id, params.attempt, &result, Timestamp::now())
         .await?
     else {
         return Err(match state.store.task(id).await? {
+            Some(task)
+                if task.agent_id == agent.id
+                    && params
+                        .attempt
+                        .is_some_and(|attempt| attempt != task.attempt) =>
+            {
+                ApiError::conflict(format!(
+                    "attempt {} of task {id} is stale: the task is at attempt {} ({}); its result is refused",
+                    params.attempt.unwrap_or_default(),
+                    task.attempt,
+                    task.state.as_str()
+                ))
+            }
             Some(task) if task.agent_id == agent.id => ApiError::conflict(format!(
-                "task {id} is already {}; its result cannot change",
+                "task {id} is {}; its result cannot change",
                 task.state.as_str()
             )),
             _ => ApiError::not_found(format!("this agent has no task with id {id}")),
@@ -523,7 +619,10 @@ pub async fn fix(
 }
 
 /// The enrolled agent behind an agent token.
-pub(crate) async fn calling_agent(state: &AppState, caller: &Caller) -> Result<AgentRecord, ApiError> {
+pub(crate) async fn calling_agent(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<AgentRecord, ApiError> {
     caller.require(Role::Agent)?;
     let agent_id = caller
         .agent_id

@@ -1,0 +1,315 @@
+//! Task claims are leases, over a real socket: a task claimed by an agent process that died is
+//! handed to the agent's next process, a claim whose lease lapsed without a heartbeat is
+//! handed out again, retries are bounded, every attempt is recorded, and heartbeats and
+//! results of a stale attempt are refused — so one task never runs twice at once.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const ADMIN: &str = "task-leases-test-admin-token-0123456789";
+
+struct Api {
+    base: String,
+    client: Client,
+    running: support::Running,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let running = support::start(ADMIN).await;
+        Api {
+            base: running.base.clone(),
+            client: Client::new(),
+            running,
+        }
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        support::read(response).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = support::read(response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Enrolls agent `node`: (agent id, agent token).
+    async fn enroll(&self, node: &str) -> (String, String) {
+        let (status, join) = self
+            .post(
+                "/api/v1/tokens",
+                ADMIN,
+                json!({"name": format!("join {node}"), "role": "join"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{join}");
+        let (status, body) = self
+            .post(
+                "/api/v1/agents/join",
+                join["token"].as_str().unwrap(),
+                serde_json::to_value(palisade_model::JoinRequest {
+                    name: node.into(),
+                    cluster: "prod".into(),
+                    facts: palisade_model::HostFacts {
+                        hostname: node.into(),
+                        ..Default::default()
+                    },
+                })
+                .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["agent_id"].as_str().unwrap().to_owned(),
+            body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn queue_host_checks(&self, agent_id: &str) -> String {
+        let (status, task) = self
+            .post(
+                &format!("/api/v1/agents/{agent_id}/tasks"),
+                ADMIN,
+                json!({"spec": {"kind": "run_host_checks"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{task}");
+        task["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Claims as agent process `session` with a lease of `lease_secs`.
+    async fn claim(&self, token: &str, session: Uuid, lease_secs: u64) -> Vec<Value> {
+        let (status, body) = self
+            .post(
+                "/api/v1/agents/tasks/claim",
+                token,
+                json!({"wait_secs": 0, "session": session, "lease_secs": lease_secs}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    async fn heartbeat(&self, token: &str, task: &str, attempt: u64) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/agents/tasks/{task}/heartbeat?attempt={attempt}&lease_secs=1"),
+            token,
+            Value::Null,
+        )
+        .await
+    }
+
+    async fn result(&self, token: &str, task: &str, attempt: u64) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/agents/tasks/{task}/result?attempt={attempt}"),
+            token,
+            json!({"succeeded": true, "message": format!("done by attempt {attempt}")}),
+        )
+        .await
+    }
+}
+
+fn outcomes(task: &Value) -> Vec<String> {
+    task["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|attempt| {
+            format!(
+                "{} {}",
+                attempt["attempt"],
+                attempt["outcome"].as_str().unwrap_or("running")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_agent_process_gets_the_tasks_its_dead_predecessor_claimed() {
+    let api = Api::start().await;
+    let (agent_id, token) = api.enroll("node-1").await;
+    let task_id = api.queue_host_checks(&agent_id).await;
+    let (dead, next) = (Uuid::new_v4(), Uuid::new_v4());
+
+    let claimed = api.claim(&token, dead, 60).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0]["attempt"], 1);
+    assert!(
+        claimed[0]["lease_until"].is_string(),
+        "{}",
+        claimed[0]
+    );
+    // The same process asking again gets nothing: its task is running.
+    assert!(api.claim(&token, dead, 60).await.is_empty());
+
+    // A new process of the agent claims: the task is handed to it as attempt 2.
+    let claimed = api.claim(&token, next, 60).await;
+    assert_eq!(claimed.len(), 1, "the restarted agent did not get its task");
+    assert_eq!(claimed[0]["id"], task_id.as_str());
+    assert_eq!(claimed[0]["attempt"], 2);
+
+    // The old attempt can neither keep the claim nor finish the task.
+    let (status, body) = api.heartbeat(&token, &task_id, 1).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = api.result(&token, &task_id, 1).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("stale"), "{body}");
+    let (status, body) = api.heartbeat(&token, &task_id, 2).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = api.result(&token, &task_id, 2).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "done");
+
+    let task = api.get(&format!("/api/v1/tasks/{task_id}")).await;
+    assert_eq!(task["result"]["message"], "done by attempt 2");
+    assert_eq!(
+        outcomes(&task),
+        [
+            "1 lost: the agent restarted (another process of it claimed tasks)",
+            "2 finished: succeeded"
+        ]
+    );
+    assert_eq!(task["attempts"][0]["session"], dead.to_string());
+    assert_eq!(task["attempts"][1]["session"], next.to_string());
+    // Finished is final, whatever attempt reports.
+    let (status, _) = api.result(&token, &task_id, 2).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_is_handed_out_again_at_most_three_times() {
+    let api = Api::start().await;
+    let (agent_id, token) = api.enroll("node-1").await;
+    let task_id = api.queue_host_checks(&agent_id).await;
+    let session = Uuid::new_v4();
+
+    let claimed = api.claim(&token, session, 1).await;
+    assert_eq!(claimed[0]["attempt"], 1);
+    // Heartbeats keep the claim past its first lease.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (status, body) = api.heartbeat(&token, &task_id, 1).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(api.claim(&token, session, 1).await.is_empty());
+    }
+    // No heartbeat: the lease lapses and the task comes back as attempt 2, then 3.
+    for attempt in 2..=3 {
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        let claimed = api.claim(&token, session, 1).await;
+        assert_eq!(claimed.len(), 1, "attempt {attempt} was not handed out");
+        assert_eq!(claimed[0]["attempt"], attempt);
+    }
+    // The third lapse is the last: the task fails, and is not handed out again.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(api.claim(&token, session, 1).await.is_empty());
+    let task = api.get(&format!("/api/v1/tasks/{task_id}")).await;
+    assert_eq!(task["state"], "failed", "{task}");
+    assert_eq!(
+        task["result"]["message"],
+        "gave up after 3 attempts; the last one was lost: the lease expired without a heartbeat"
+    );
+    assert_eq!(outcomes(&task).len(), 3, "{task}");
+    assert!(
+        outcomes(&task)
+            .iter()
+            .all(|outcome| outcome.ends_with("lost: the lease expired without a heartbeat")),
+        "{task}"
+    );
+    let (status, _) = api.result(&token, &task_id, 3).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Out-of-range leases are refused with a reason.
+    let (status, body) = api
+        .post(
+            "/api/v1/agents/tasks/claim",
+            &token,
+            json!({"session": session, "lease_secs": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().contains("lease_secs"), "{body}");
+}
+
+/// The real agent: a task claimed by a process that then died is run by the agent's next
+/// process, as attempt 2.
+#[tokio::test]
+async fn the_restarted_agent_runs_the_task_its_dead_process_claimed() {
+    let api = Api::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host_root = dir.path().join("host");
+    std::fs::create_dir_all(&host_root).unwrap();
+    let data_dir = dir.path().join("agent");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut config =
+        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-1");
+    config.join_token = Some(
+        palisade_server::issue_join_token(api.running.store.as_ref(), "test agent")
+            .await
+            .unwrap(),
+    );
+    config.scans.enabled = false;
+    config.scans.host_root = host_root;
+    config.scans.container_services = false;
+    // The first process enrolls, claims a task and dies before reporting.
+    let credential = palisade_agent::Link::new(&config)
+        .unwrap()
+        .credential(&config)
+        .await
+        .unwrap();
+    let agent_id = credential.agent_id.to_string();
+    let task_id = api.queue_host_checks(&agent_id).await;
+    let claimed = api.claim(&credential.token, Uuid::new_v4(), 60).await;
+    assert_eq!(claimed[0]["attempt"], 1);
+
+    // The next process (the real agent) picks it up at its first claim.
+    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        let status = palisade_agent::AgentStatus::default();
+        palisade_agent::run(config, outbox, &status, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let until = Instant::now() + Duration::from_secs(30);
+    let task = loop {
+        let task = api.get(&format!("/api/v1/tasks/{task_id}")).await;
+        if task["state"] == "done" || task["state"] == "failed" {
+            break task;
+        }
+        assert!(Instant::now() < until, "the task was not run again: {task}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(task["state"], "done", "{task}");
+    assert_eq!(task["attempt"], 2, "{task}");
+    assert_eq!(
+        outcomes(&task),
+        [
+            "1 lost: the agent restarted (another process of it claimed tasks)",
+            "2 finished: succeeded"
+        ]
+    );
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+}
