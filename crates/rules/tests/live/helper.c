@@ -1,8 +1,11 @@
 /* Behaviours of the live scenarios that busybox has no applet for. Built statically by the
  * live scenario test and copied into the scenario image as /usr/local/bin/scenario-helper.
  *
- *   scenario-helper memfd-exec     copy /bin/busybox into a memfd and execute it (`true`)
- *   scenario-helper ptrace-attach  fork a sleeping child, PTRACE_ATTACH to it, detach, reap
+ *   scenario-helper memfd-exec          copy /bin/busybox into a memfd and execute it (`true`)
+ *   scenario-helper ptrace-attach       fork a sleeping child, PTRACE_ATTACH to it, detach, reap
+ *   scenario-helper spawn-shell CMD     run `/bin/sh -c CMD` as a child and wait for it (copied
+ *                                       under a server's name, it is a server spawning a shell)
+ *   scenario-helper unix-connect PATH   serve a Unix socket at PATH and connect to it
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -11,7 +14,9 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -61,11 +66,53 @@ static int ptrace_attach(void) {
 	return 0;
 }
 
+static int spawn_shell(char *command) {
+	pid_t child = fork();
+	if (child == 0) {
+		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+		perror("execl /bin/sh");
+		_exit(127);
+	}
+	int status = 0;
+	waitpid(child, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static int unix_connect(const char *path) {
+	struct sockaddr_un address = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(address.sun_path)) {
+		fprintf(stderr, "socket path too long: %s\n", path);
+		return 1;
+	}
+	strcpy(address.sun_path, path);
+	unlink(path);
+	int server = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (server < 0 || bind(server, (struct sockaddr *)&address, sizeof(address)) != 0 ||
+	    listen(server, 1) != 0) {
+		perror("serve the socket");
+		return 1;
+	}
+	int client = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (client < 0 || connect(client, (struct sockaddr *)&address, sizeof(address)) != 0) {
+		perror("connect");
+		return 1;
+	}
+	close(client);
+	close(server);
+	unlink(path);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	if (argc == 2 && strcmp(argv[1], "memfd-exec") == 0)
 		return memfd_exec();
 	if (argc == 2 && strcmp(argv[1], "ptrace-attach") == 0)
 		return ptrace_attach();
-	fprintf(stderr, "usage: scenario-helper memfd-exec|ptrace-attach\n");
+	if (argc == 3 && strcmp(argv[1], "spawn-shell") == 0)
+		return spawn_shell(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "unix-connect") == 0)
+		return unix_connect(argv[2]);
+	fprintf(stderr, "usage: scenario-helper memfd-exec|ptrace-attach|spawn-shell CMD|"
+			"unix-connect PATH\n");
 	return 2;
 }

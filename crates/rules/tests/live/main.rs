@@ -19,11 +19,13 @@ use harness::{Image, Watcher};
 use palisade_rules::{Place, Scenario, parse_scenarios};
 
 /// The scenarios run live, from `scenarios/runtime.yaml`, by alert category. The others are
-/// replay-only: they need what a busybox container here cannot provide (an nginx or bash
-/// binary, a host disk to mount, a kernel module, a runtime socket, debugfs, an image from a
-/// registry) or are about the host's own services (logrotate, module autoload, gdb).
+/// replay-only: they need what a busybox container here cannot provide (a host disk to mount,
+/// debugfs, an image from a registry) or are about the host's own services (logrotate, module
+/// autoload, gdb).
 const INTRUSION: &[&str] = &[
     "terminal shell in container",
+    "shell spawned by web server",
+    "reverse shell",
     "non-interactive shell in container is quiet",
     "drop and execute new binary",
     "memfd exec",
@@ -34,6 +36,8 @@ const ESCAPE_AND_MALWARE: &[&str] = &[
     "cgroup release_agent write",
     "nsenter into host namespaces",
     "mount in privileged container",
+    "kernel module load attempt",
+    "runtime socket access",
     "ptrace attach",
     "crypto miner name and stratum connection",
     "kubernetes api contact from container",
