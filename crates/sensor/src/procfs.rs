@@ -127,3 +127,30 @@ pub(crate) fn split_nul(bytes: &[u8]) -> Vec<String> {
         .map(|part| String::from_utf8_lossy(part).into_owned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seeding_reads_the_session_ids_and_terminal_of_a_process() {
+        let pid = std::process::id();
+        let process = super::read(pid, 0).expect("this process is in /proc");
+        let session = process.info.session;
+        // SAFETY: these calls only read the calling process's ids.
+        let (sid, pgid) = unsafe { (libc::getsid(0), libc::getpgrp()) };
+        // The tests run in the host's pid namespace, where both views agree.
+        assert_eq!(session.vpid, pid);
+        assert_eq!(session.sid, sid as u32);
+        assert_eq!(session.vpgid, pgid as u32);
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let tty_nr: i32 = stat
+            .rsplit_once(") ")
+            .unwrap()
+            .1
+            .split(' ')
+            .nth(4)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(session.tty, tty_nr as u32);
+    }
+}
