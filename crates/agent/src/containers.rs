@@ -17,6 +17,8 @@ use std::{
 use palisade_model::AffectedAsset;
 use palisade_sensor::{ContainerResolver, MetadataRoots};
 
+use crate::ScanConfig;
+
 /// Where containerd's runc shims keep their state (`<dir>/<namespace>/<id>/state.json`).
 const CONTAINERD_RUNC_STATE: &str = "/run/containerd/runc";
 /// The largest runc state file read.
@@ -85,11 +87,20 @@ impl RunningContainer {
 }
 
 /// Every running container this agent can find (none when no runtime is installed).
-pub(crate) async fn running_containers() -> Vec<RunningContainer> {
-    tokio::task::spawn_blocking(|| {
+pub(crate) async fn running_containers(config: &ScanConfig) -> Vec<RunningContainer> {
+    let roots = MetadataRoots {
+        containerd_db: config
+            .containerd_root
+            .join("io.containerd.metadata.v1.bolt/meta.db"),
+        containerd_tasks: config
+            .containerd_state
+            .join("io.containerd.runtime.v2.task"),
+        ..MetadataRoots::default()
+    };
+    tokio::task::spawn_blocking(move || {
         let podman = podman_ps();
-        let state_dirs = runc_state_dirs(Path::new("/run/runc"), Path::new(CONTAINERD_RUNC_STATE));
-        let resolver = ContainerResolver::new(MetadataRoots::default());
+        let state_dirs = runc_state_dirs(&roots.runc_state_dirs, Path::new(CONTAINERD_RUNC_STATE));
+        let resolver = ContainerResolver::new(roots);
         discover(&podman, &state_dirs, &resolver, Path::new("/proc"))
     })
     .await
@@ -150,9 +161,10 @@ fn parse_podman_ps(json: &[u8]) -> Vec<RunningContainer> {
         .collect()
 }
 
-/// runc's own state directory and one per containerd namespace.
-fn runc_state_dirs(runc: &Path, containerd: &Path) -> Vec<PathBuf> {
-    let mut dirs = vec![runc.to_path_buf()];
+/// runc's own state directories and one per containerd namespace (containerd's runc shims
+/// keep their state there whatever containerd's `--state` is).
+fn runc_state_dirs(runc: &[PathBuf], containerd: &Path) -> Vec<PathBuf> {
+    let mut dirs = runc.to_vec();
     if let Ok(namespaces) = std::fs::read_dir(containerd) {
         let mut found: Vec<PathBuf> = namespaces
             .flatten()

@@ -52,6 +52,10 @@ pub struct ScanConfig {
     /// Probe the servers found on loopback (the live host's, and each container's inside its
     /// network namespace) with the read-only, rate-limited service probes.
     pub service_probes: bool,
+    /// containerd's root directory (`--root`), where its metadata database lives.
+    pub containerd_root: PathBuf,
+    /// containerd's state directory (`--state`), where its running tasks are listed.
+    pub containerd_state: PathBuf,
 }
 
 impl Default for ScanConfig {
@@ -68,6 +72,8 @@ impl Default for ScanConfig {
             container_images: true,
             container_services: true,
             service_probes: true,
+            containerd_root: PathBuf::from("/var/lib/containerd"),
+            containerd_state: PathBuf::from("/run/containerd"),
         }
     }
 }
@@ -212,7 +218,7 @@ impl Scanner {
     pub(crate) async fn inventory_all(&mut self) -> Result<(), ScanError> {
         self.inventory_host().await?;
         if self.config.container_images {
-            for container in running_containers().await {
+            for container in running_containers(&self.config).await {
                 let key = container.inventory_key();
                 if self.inventories.contains_key(&key) {
                     continue;
@@ -291,7 +297,7 @@ impl Scanner {
         .map_err(|error| ScanError::Thread(error.to_string()))??;
         let mut scans = vec![baseline_scan(self.host_asset(), host_reports, scanned_at)];
         if self.config.container_services {
-            for container in running_containers().await {
+            for container in running_containers(&self.config).await {
                 let asset = container.asset(&self.host_asset());
                 let target = palisade_baseline::ServiceTarget::process(container.pid);
                 let for_reports = asset.clone();
@@ -327,7 +333,7 @@ impl Scanner {
                 HOST_KEY.to_owned()
             }
             digest => {
-                let container = running_containers()
+                let container = running_containers(&self.config)
                     .await
                     .into_iter()
                     .find(|container| match digest {

@@ -1153,3 +1153,283 @@ async fn the_agent_scans_the_images_of_running_podman_containers() {
     agent.await.unwrap().unwrap();
     drop(cleanup);
 }
+
+/// A containerd daemon of this test's own (root, state and socket in a temporary folder, no
+/// CRI plugin: it would configure host networking); killed, and its mounts undone, on drop.
+struct Containerd {
+    daemon: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &std::path::Path) -> Containerd {
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            "version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+        )
+        .unwrap();
+        let daemon = std::process::Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .arg("--address")
+            .arg(dir.join("containerd.sock"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let containerd = Containerd {
+            daemon,
+            dir: dir.to_owned(),
+        };
+        let until = Instant::now() + Duration::from_secs(20);
+        while !containerd.ctr(&["version"]).status.success() {
+            assert!(Instant::now() < until, "containerd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        containerd
+    }
+
+    fn ctr(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir.join("containerd.sock"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            for mount_point in mounts
+                .lines()
+                .filter_map(|line| line.split_whitespace().nth(1))
+            {
+                if std::path::Path::new(mount_point).starts_with(&self.dir) {
+                    let _ = std::process::Command::new("umount")
+                        .args(["-l", mount_point])
+                        .output();
+                }
+            }
+        }
+    }
+}
+
+/// Removes a runc container, a containerd container and the podman image, even when the test
+/// fails.
+struct RuntimeCleanup<'a> {
+    runc: String,
+    containerd: Option<(&'a Containerd, String)>,
+    image: String,
+}
+
+impl Drop for RuntimeCleanup<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runc")
+            .args(["delete", "--force", &self.runc])
+            .output();
+        if let Some((containerd, id)) = &self.containerd {
+            let _ = containerd.ctr(&["task", "kill", "-s", "KILL", id]);
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = containerd.ctr(&["task", "delete", "--force", id]);
+            let _ = containerd.ctr(&["container", "rm", id]);
+            // ctr's cgroup is /default/<id>: remove it and, when no other container of the
+            // namespace is left, its parent.
+            for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten() {
+                let namespace = hierarchy.unwrap().path().join("default");
+                let _ = std::fs::remove_dir(namespace.join(id));
+                let _ = std::fs::remove_dir(namespace);
+            }
+        }
+        let _ = std::process::Command::new("podman")
+            .args(["rmi", "--force", &self.image])
+            .output();
+    }
+}
+
+/// Containers of runc and containerd are found without podman: a plain runc busybox bundle
+/// (no image: inventoried as the container) and a `ctr run` container (its image and digest
+/// from containerd's bolt metadata), both inventoried through /proc/<pid>/root by the
+/// scheduled scan, their vulnerability reported on their own assets.
+#[tokio::test]
+async fn the_agent_inventories_runc_and_containerd_containers() {
+    let available = |program: &str| {
+        std::process::Command::new(program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0");
+    if !palisade_testdata::capability(
+        "root, runc, containerd, ctr, podman and skopeo",
+        root && ["runc", "containerd", "ctr", "podman", "skopeo"]
+            .into_iter()
+            .all(available),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // One root file system: busybox and a dpkg database with the old zlib1g.
+    let bundle = dir.path().join("bundle");
+    let rootfs = bundle.join("rootfs");
+    write_fixture_root(&rootfs, "1:1.2.13.dfsg-1");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sleep", "sh"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let suffix = Uuid::now_v7().simple().to_string()[20..].to_owned();
+    let containerd = Containerd::start(&dir.path().join("containerd"));
+    let mut cleanup = RuntimeCleanup {
+        runc: format!("palisade-inv-runc-{suffix}"),
+        containerd: None,
+        image: format!("localhost/palisade-inv:{suffix}"),
+    };
+
+    // The runc container.
+    run("runc", &["spec", "--bundle", bundle.to_str().unwrap()]);
+    let spec_path = bundle.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["/bin/sleep", "300"]);
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let status = std::process::Command::new("runc")
+        .args([
+            "run",
+            "--detach",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            &cleanup.runc,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "runc run: {status}");
+
+    // The containerd container, from the same files as an image.
+    let archive = dir.path().join("rootfs.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            rootfs.to_str().unwrap(),
+            "-cf",
+            archive.to_str().unwrap(),
+            ".",
+        ],
+    );
+    run(
+        "podman",
+        &["import", archive.to_str().unwrap(), &cleanup.image],
+    );
+    let reference = format!("docker.io/library/palisade-inv:{suffix}");
+    let image_archive = dir.path().join("image.tar");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            &format!("containers-storage:{}", cleanup.image),
+            &format!("docker-archive:{}:{reference}", image_archive.display()),
+        ],
+    );
+    let imported = containerd.ctr(&["image", "import", image_archive.to_str().unwrap()]);
+    assert!(imported.status.success(), "{imported:?}");
+    let ctr_id = format!("palisade-inv-ctr-{suffix}");
+    cleanup.containerd = Some((&containerd, ctr_id.clone()));
+    let started = std::process::Command::new("ctr")
+        .arg("--address")
+        .arg(containerd.dir.join("containerd.sock"))
+        .args(["run", "--detach", &reference, &ctr_id, "/bin/sleep", "300"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(started.success(), "ctr run: {started}");
+
+    let api = Api::start().await;
+    let host_root = dir.path().join("host");
+    std::fs::create_dir_all(&host_root).unwrap();
+    let data_dir = dir.path().join("agent");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    import_advisory(
+        &data_dir.join("vulndb.sqlite"),
+        dir.path(),
+        &osv_advisory("CVE-2099-0001", "1:1.2.13.dfsg-2"),
+    )
+    .await;
+    let mut config =
+        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-1");
+    config.join_token = Some(
+        palisade_server::issue_join_token(api.store.as_ref(), "test agent")
+            .await
+            .unwrap(),
+    );
+    config.scans.host_root = host_root;
+    config.scans.start_delay_secs = 0;
+    config.scans.container_services = false;
+    config.scans.containerd_root = containerd.dir.join("root");
+    config.scans.containerd_state = containerd.dir.join("state");
+    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        let status = palisade_agent::AgentStatus::default();
+        palisade_agent::run(config, outbox, &status, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let viewer = api.token("vera", "viewer").await;
+    let (runc_finding, ctr_finding) = eventually("both containers' vulnerability", 90, || async {
+        let (_, page) = api
+            .request(
+                "GET",
+                "/api/v1/vulnerabilities?limit=1000",
+                &viewer,
+                Value::Null,
+            )
+            .await;
+        let items = page["items"].as_array()?;
+        let runc = items
+            .iter()
+            .find(|item| item["asset"]["container_id"] == cleanup.runc.as_str())?;
+        let ctr = items
+            .iter()
+            .find(|item| item["asset"]["image"] == reference.as_str())?;
+        Some((runc.clone(), ctr.clone()))
+    })
+    .await;
+    assert_eq!(runc_finding["rule"], "CVE-2099-0001");
+    assert_eq!(runc_finding["details"]["package"], "zlib1g");
+    assert_eq!(
+        runc_finding["asset"]["container_name"],
+        cleanup.runc.as_str()
+    );
+    assert!(runc_finding["asset"]["image"].is_null(), "{runc_finding}");
+    assert_eq!(ctr_finding["rule"], "CVE-2099-0001");
+    assert!(
+        ctr_finding["asset"]["image_digest"]
+            .as_str()
+            .is_some_and(|digest| digest.starts_with("sha256:")),
+        "{ctr_finding}"
+    );
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+    drop(cleanup);
+    drop(containerd);
+}
