@@ -897,3 +897,80 @@ fn module_calls_report_their_error_returns_without_loading_anything() {
         ]
     );
 }
+
+#[test]
+fn a_module_call_refused_by_seccomp_is_reported_with_its_arguments() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::FinitModule]);
+    let params = CString::new("palisade=1").unwrap();
+    let not_a_module = CString::new("/etc/hostname").unwrap();
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    let child = in_child("pal-seccomp", move || {
+        use std::io::Write;
+        // What a container runtime's default profile does: finit_module fails with EPERM
+        // before the kernel's system call entry tracepoints run.
+        let filter = [
+            libc::sock_filter {
+                code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+                jt: 0,
+                jf: 0,
+                k: 0, // seccomp_data.nr
+            },
+            libc::sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 1,
+                k: libc::SYS_finit_module as u32,
+            },
+            libc::sock_filter {
+                code: (libc::BPF_RET | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+            },
+            libc::sock_filter {
+                code: (libc::BPF_RET | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ALLOW,
+            },
+        ];
+        let program = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        // SAFETY: `program` points at a valid filter that outlives the call.
+        let installed = unsafe {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            )
+        };
+        assert_eq!(installed, 0, "{}", std::io::Error::last_os_error());
+        let text = unsafe { libc::open(not_a_module.as_ptr(), libc::O_RDONLY) };
+        let refused = sys(libc::SYS_finit_module, &[text as _, ptr(&params), 0]);
+        writeln!(&write_end, "{refused}").unwrap();
+    });
+    let refused: i64 = std::io::read_to_string(read_end)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(refused, -i64::from(libc::EPERM), "seccomp refused the call");
+    let events = collect_from(&mut sensor, child, |events| !events.is_empty());
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_child_process(&events[0], child, "pal-seccomp");
+    assert_eq!(
+        (events[0].kind, events[0].ret, events[0].payload.clone()),
+        (
+            EventKind::FinitModule,
+            refused,
+            Payload::Module {
+                name: "/etc/hostname".into()
+            }
+        )
+    );
+}

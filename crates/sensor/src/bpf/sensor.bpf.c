@@ -628,15 +628,30 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit *ctx, u32 kin
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pending_call *call = bpf_task_storage_get(&pending, task, 0, 0);
-	if (!call || call->syscall_nr_plus_one != (u32)ctx->id + 1)
+	int entered = call && call->syscall_nr_plus_one == (u32)ctx->id + 1;
+	/* A call without an enter event was refused by seccomp before the enter tracepoint (an
+	 * unprivileged container's insmod), or began before the probes were attached: its
+	 * arguments are still in the caller's saved user registers. The agent's own calls never
+	 * had an enter event and stay unreported. */
+	if (!entered && is_self())
 		return 0;
-	call->syscall_nr_plus_one = 0;
 	struct event *e = scratch_event();
 	if (!e)
 		return 0;
 	fill_header(e, kind, task);
 	e->ret = ctx->ret;
-	__builtin_memcpy(e->args, call->args, sizeof(e->args));
+	if (entered) {
+		call->syscall_nr_plus_one = 0;
+		__builtin_memcpy(e->args, call->args, sizeof(e->args));
+	} else {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		e->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		e->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		e->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		e->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		e->args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+		e->args[5] = PT_REGS_PARM6_CORE_SYSCALL(regs);
+	}
 	if (kind == PK_OPENAT2) {
 		/* flags and mode live in struct open_how. */
 		struct open_how how = {};
