@@ -21,7 +21,8 @@
 //! # Listing packages
 //!
 //! [`inventory`] walks a [`Target`] once and runs every cataloger on the files it meets:
-//! dpkg (`status`, distroless `status.d/`), apk, rpm (`rpmdb.sqlite`), Python
+//! dpkg (`status`, distroless `status.d/`), apk, rpm (`rpmdb.sqlite`, Berkeley DB `Packages`,
+//! NDB `Packages.db`), Python
 //! (`.dist-info`, `.egg-info`), npm (`node_modules/*/package.json`, `package-lock.json`
 //! v1–v3), `Cargo.lock`, cargo-auditable executables, Go executables (modules and the Go
 //! release as `stdlib`), Java archives (`pom.properties`, `MANIFEST.MF`, nested archives),

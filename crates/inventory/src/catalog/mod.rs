@@ -15,6 +15,8 @@ mod php;
 mod purl;
 mod python;
 mod rpm;
+mod rpm_bdb;
+mod rpm_ndb;
 mod ruby;
 mod rust;
 
@@ -83,7 +85,8 @@ pub enum Cataloger {
     Dpkg,
     /// `lib/apk/db/installed`.
     Apk,
-    /// The sqlite rpm database (`rpmdb.sqlite`).
+    /// The rpm database: sqlite (`rpmdb.sqlite`), Berkeley DB (`Packages`) or NDB
+    /// (`Packages.db`).
     Rpm,
     /// Python `*.dist-info/METADATA` and `*.egg-info/PKG-INFO`.
     Python,
@@ -159,6 +162,8 @@ enum Kind {
     DpkgFileList,
     ApkInstalled,
     RpmSqlite,
+    RpmBerkeleyDb,
+    RpmNdb,
     PythonMetadata,
     NpmPackage,
     NpmLock,
@@ -172,7 +177,14 @@ enum Kind {
 
 impl Kind {
     fn is_binary(self) -> bool {
-        matches!(self, Kind::Executable | Kind::JavaArchive | Kind::RpmSqlite)
+        matches!(
+            self,
+            Kind::Executable
+                | Kind::JavaArchive
+                | Kind::RpmSqlite
+                | Kind::RpmBerkeleyDb
+                | Kind::RpmNdb
+        )
     }
 }
 
@@ -187,6 +199,8 @@ fn classify(path: &str, file: &FileVisit<'_>) -> Option<Kind> {
         "var/lib/dpkg/status" => Kind::DpkgStatus,
         "lib/apk/db/installed" => Kind::ApkInstalled,
         "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => Kind::RpmSqlite,
+        "var/lib/rpm/Packages" | "usr/lib/sysimage/rpm/Packages" => Kind::RpmBerkeleyDb,
+        "var/lib/rpm/Packages.db" | "usr/lib/sysimage/rpm/Packages.db" => Kind::RpmNdb,
         _ if path.starts_with("var/lib/dpkg/status.d/") => {
             if name.ends_with(".md5sums") {
                 Kind::DpkgFileList
@@ -350,6 +364,8 @@ fn extract(kind: Kind, path: &str, bytes: &[u8], limits: &Limits) -> Result<Extr
         Kind::DpkgFileList => Ok(dpkg::parse_file_list(&String::from_utf8_lossy(bytes))),
         Kind::ApkInstalled => Ok(apk::parse_installed(&String::from_utf8_lossy(bytes))),
         Kind::RpmSqlite => rpm::parse_sqlite(bytes),
+        Kind::RpmBerkeleyDb => rpm_bdb::parse(bytes),
+        Kind::RpmNdb => rpm_ndb::parse(bytes),
         Kind::PythonMetadata => python::parse_metadata(&String::from_utf8_lossy(bytes)),
         Kind::NpmPackage => npm::parse_package_json(bytes),
         Kind::NpmLock => npm::parse_lock(bytes),

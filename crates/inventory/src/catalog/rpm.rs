@@ -1,5 +1,7 @@
 //! rpm: the sqlite database (`rpmdb.sqlite`, RHEL 9, Fedora 33+), whose `Packages` table
-//! holds one rpm header blob per package; the blob is parsed here.
+//! holds one rpm header blob per package; the blob is parsed here, for every backend (the
+//! Berkeley DB `Packages` of older releases in `rpm_bdb`, NDB's `Packages.db` of SUSE in
+//! `rpm_ndb`).
 
 use crate::catalog::{Cataloger, Extracted, Found};
 
@@ -39,10 +41,18 @@ pub(crate) fn parse_sqlite(bytes: &[u8]) -> Result<Extracted, String> {
     let blobs = statement
         .query_map([], |row| row.get::<_, Vec<u8>>(0))
         .map_err(|error| format!("cannot read Packages ({error})"))?;
+    let blobs = blobs
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("cannot read a package ({error})"))?;
+    Ok(extract_headers(blobs.iter().map(Vec::as_slice)))
+}
+
+/// The packages and owned files of rpm header blobs, whatever database held them; blobs that
+/// are not package headers (malformed, or the `gpg-pubkey` pseudo-packages) are skipped.
+pub(crate) fn extract_headers<'a>(blobs: impl IntoIterator<Item = &'a [u8]>) -> Extracted {
     let mut extracted = Extracted::packages(Cataloger::Rpm, Vec::new());
     for blob in blobs {
-        let blob = blob.map_err(|error| format!("cannot read a package ({error})"))?;
-        let Some(header) = parse_header(&blob) else {
+        let Some(header) = parse_header(blob) else {
             continue;
         };
         if header.found.name == "gpg-pubkey" {
@@ -51,7 +61,7 @@ pub(crate) fn parse_sqlite(bytes: &[u8]) -> Result<Extracted, String> {
         extracted.owned_files.extend(header.files);
         extracted.packages.push((Cataloger::Rpm, header.found));
     }
-    Ok(extracted)
+    extracted
 }
 
 struct Header {
@@ -160,6 +170,14 @@ pub(crate) mod tests {
         let mut index = Vec::new();
         let mut data = Vec::new();
         for (tag, kind, bytes, count) in entries {
+            // rpm aligns integer data to its size (int16 2, int32 4, int64 8).
+            let alignment = match kind {
+                3 => 2,
+                4 => 4,
+                5 => 8,
+                _ => 1,
+            };
+            data.resize(data.len().next_multiple_of(alignment), 0);
             index.extend_from_slice(&tag.to_be_bytes());
             index.extend_from_slice(&kind.to_be_bytes());
             index.extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -172,6 +190,32 @@ pub(crate) mod tests {
         blob.extend_from_slice(&index);
         blob.extend_from_slice(&data);
         blob
+    }
+
+    /// A package header with epoch 1, a source rpm and two owned files.
+    pub(crate) fn package_header(
+        name: &str,
+        version: &str,
+        release: &str,
+        source: &str,
+    ) -> Vec<u8> {
+        let text = |value: &str| format!("{value}\0").into_bytes();
+        header_blob(&[
+            (1000, 6, text(name), 1),
+            (1001, 6, text(version), 1),
+            (1002, 6, text(release), 1),
+            (1003, 4, 1u32.to_be_bytes().to_vec(), 1),
+            (1022, 6, b"x86_64\0".to_vec(), 1),
+            (1044, 6, text(source), 1),
+            (
+                1116,
+                4,
+                [0u32.to_be_bytes(), 0u32.to_be_bytes()].concat(),
+                2,
+            ),
+            (1117, 8, b"libssl.so.3\0libcrypto.so.3\0".to_vec(), 2),
+            (1118, 8, b"/usr/lib64/\0".to_vec(), 1),
+        ])
     }
 
     #[test]
