@@ -416,4 +416,17 @@ async fn only_agents_report_and_hostile_reports_are_refused() {
     let (_, files) = api.get("/api/v1/quarantine", &viewer).await;
     assert_eq!(files.as_array().unwrap().len(), 1);
     assert_eq!(files[0]["node"], "node-h");
+    // The routes are in the OpenAPI document.
+    let (status, document) = api.get("/api/openapi.json", &viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, method) in [
+        ("/api/v1/quarantine", "get"),
+        ("/api/v1/quarantine/{id}/restore", "post"),
+        ("/api/v1/agents/quarantine", "post"),
+    ] {
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
 }
