@@ -179,30 +179,11 @@ async fn host_checks_report_the_services_of_running_containers() {
     let server = support::start(ADMIN).await;
     let client = Client::new();
     let dir = tempfile::tempdir().unwrap();
-    let host_root = dir.path().join("host");
-    std::fs::create_dir_all(&host_root).unwrap();
-    let data_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let mut config =
-        palisade_agent::AgentConfig::new(server.base.clone(), &data_dir, "prod", "node-1");
-    config.join_token = Some(
-        palisade_server::issue_join_token(server.store.as_ref(), "test agent")
-            .await
-            .unwrap(),
-    );
+    let mut config = support::agent_config(&server.base, server.store.as_ref(), dir.path()).await;
     // Only the task runs the checks: no schedule, no vulnerability scans.
     config.scans.enabled = false;
-    config.scans.host_root = host_root;
     config.scans.container_images = false;
-    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(async move {
-        let status = palisade_agent::AgentStatus::default();
-        palisade_agent::run(config, outbox, &status, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let agent = support::RunningAgent::start(config).await;
 
     let agent_id = loop {
         if let Some(agent) = server.store.agents().await.unwrap().first() {
@@ -307,7 +288,6 @@ async fn host_checks_report_the_services_of_running_containers() {
         "the secured Redis has findings: {risks}"
     );
 
-    stop.send(()).unwrap();
-    agent.await.unwrap().unwrap();
+    agent.stop().await;
     drop((insecure, secured));
 }

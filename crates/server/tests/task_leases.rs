@@ -155,11 +155,7 @@ async fn a_new_agent_process_gets_the_tasks_its_dead_predecessor_claimed() {
     let claimed = api.claim(&token, dead, 60).await;
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0]["attempt"], 1);
-    assert!(
-        claimed[0]["lease_until"].is_string(),
-        "{}",
-        claimed[0]
-    );
+    assert!(claimed[0]["lease_until"].is_string(), "{}", claimed[0]);
     // The same process asking again gets nothing: its task is running.
     assert!(api.claim(&token, dead, 60).await.is_empty());
 
@@ -257,19 +253,8 @@ async fn a_lapsed_lease_is_handed_out_again_at_most_three_times() {
 async fn the_restarted_agent_runs_the_task_its_dead_process_claimed() {
     let api = Api::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let host_root = dir.path().join("host");
-    std::fs::create_dir_all(&host_root).unwrap();
-    let data_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let mut config =
-        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-1");
-    config.join_token = Some(
-        palisade_server::issue_join_token(api.running.store.as_ref(), "test agent")
-            .await
-            .unwrap(),
-    );
+    let mut config = support::agent_config(&api.base, api.running.store.as_ref(), dir.path()).await;
     config.scans.enabled = false;
-    config.scans.host_root = host_root;
     config.scans.container_services = false;
     // The first process enrolls, claims a task and dies before reporting.
     let credential = palisade_agent::Link::new(&config)
@@ -283,15 +268,7 @@ async fn the_restarted_agent_runs_the_task_its_dead_process_claimed() {
     assert_eq!(claimed[0]["attempt"], 1);
 
     // The next process (the real agent) picks it up at its first claim.
-    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(async move {
-        let status = palisade_agent::AgentStatus::default();
-        palisade_agent::run(config, outbox, &status, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let agent = support::RunningAgent::start(config).await;
     let until = Instant::now() + Duration::from_secs(30);
     let task = loop {
         let task = api.get(&format!("/api/v1/tasks/{task_id}")).await;
@@ -310,6 +287,5 @@ async fn the_restarted_agent_runs_the_task_its_dead_process_claimed() {
             "2 finished: succeeded"
         ]
     );
-    stop.send(()).unwrap();
-    agent.await.unwrap().unwrap();
+    agent.stop().await;
 }

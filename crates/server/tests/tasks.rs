@@ -781,37 +781,18 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
     let api = Api::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+    let mut config = support::agent_config(&api.base, api.store.as_ref(), dir.path()).await;
+    let root = config.scans.host_root.clone();
     write_fixture_root(&root, "1:1.2.13.dfsg-1");
-    let data_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let vulndb = data_dir.join("vulndb.sqlite");
+    let vulndb = config.data_dir.join("vulndb.sqlite");
     import_advisory(
         &vulndb,
         dir.path(),
         &osv_advisory("CVE-2099-0001", "1:1.2.13.dfsg-2"),
     )
     .await;
-
-    let mut config =
-        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-1");
-    config.join_token = Some(
-        palisade_server::issue_join_token(api.store.as_ref(), "test agent")
-            .await
-            .unwrap(),
-    );
-    config.scans.host_root = root.clone();
-    config.scans.start_delay_secs = 0;
     config.scans.container_images = false;
-    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(async move {
-        let status = palisade_agent::AgentStatus::default();
-        palisade_agent::run(config, outbox, &status, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let agent = support::RunningAgent::start(config).await;
 
     // Scheduled scans: the vulnerable package and the host risk arrive.
     let viewer = api.token("vera", "viewer").await;
@@ -992,8 +973,7 @@ async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
         "{task}"
     );
 
-    stop.send(()).unwrap();
-    agent.await.unwrap().unwrap();
+    agent.stop().await;
 }
 
 /// Runs a program and fails the test with its stderr when it fails.
@@ -1096,34 +1076,14 @@ async fn the_agent_scans_the_images_of_running_podman_containers() {
     );
 
     // The host root is empty: every vulnerability found is the image's.
-    let host_root = dir.path().join("host");
-    std::fs::create_dir_all(&host_root).unwrap();
-    let data_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&data_dir).unwrap();
+    let config = support::agent_config(&api.base, api.store.as_ref(), dir.path()).await;
     import_advisory(
-        &data_dir.join("vulndb.sqlite"),
+        &config.data_dir.join("vulndb.sqlite"),
         dir.path(),
         &osv_advisory("CVE-2099-0001", "1:1.2.13.dfsg-2"),
     )
     .await;
-    let mut config =
-        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-1");
-    config.join_token = Some(
-        palisade_server::issue_join_token(api.store.as_ref(), "test agent")
-            .await
-            .unwrap(),
-    );
-    config.scans.host_root = host_root;
-    config.scans.start_delay_secs = 0;
-    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(async move {
-        let status = palisade_agent::AgentStatus::default();
-        palisade_agent::run(config, outbox, &status, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let agent = support::RunningAgent::start(config).await;
     let viewer = api.token("vera", "viewer").await;
     let finding = eventually("the image's vulnerability", 60, || async {
         let (_, page) = api
@@ -1149,8 +1109,7 @@ async fn the_agent_scans_the_images_of_running_podman_containers() {
     );
     assert_eq!(finding["asset"]["image"], cleanup.image.as_str());
     assert_eq!(finding["asset"]["node"], "node-1");
-    stop.send(()).unwrap();
-    agent.await.unwrap().unwrap();
+    agent.stop().await;
     drop(cleanup);
 }
 
@@ -1363,37 +1322,17 @@ async fn the_agent_inventories_runc_and_containerd_containers() {
     assert!(started.success(), "ctr run: {started}");
 
     let api = Api::start().await;
-    let host_root = dir.path().join("host");
-    std::fs::create_dir_all(&host_root).unwrap();
-    let data_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut config = support::agent_config(&api.base, api.store.as_ref(), dir.path()).await;
     import_advisory(
-        &data_dir.join("vulndb.sqlite"),
+        &config.data_dir.join("vulndb.sqlite"),
         dir.path(),
         &osv_advisory("CVE-2099-0001", "1:1.2.13.dfsg-2"),
     )
     .await;
-    let mut config =
-        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-1");
-    config.join_token = Some(
-        palisade_server::issue_join_token(api.store.as_ref(), "test agent")
-            .await
-            .unwrap(),
-    );
-    config.scans.host_root = host_root;
-    config.scans.start_delay_secs = 0;
     config.scans.container_services = false;
     config.scans.containerd_root = containerd.dir.join("root");
     config.scans.containerd_state = containerd.dir.join("state");
-    let outbox = palisade_agent::Outbox::open(&data_dir).await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(async move {
-        let status = palisade_agent::AgentStatus::default();
-        palisade_agent::run(config, outbox, &status, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let agent = support::RunningAgent::start(config).await;
     let viewer = api.token("vera", "viewer").await;
     let (runc_finding, ctr_finding) = eventually("both containers' vulnerability", 90, || async {
         let (_, page) = api
@@ -1428,8 +1367,7 @@ async fn the_agent_inventories_runc_and_containerd_containers() {
             .is_some_and(|digest| digest.starts_with("sha256:")),
         "{ctr_finding}"
     );
-    stop.send(()).unwrap();
-    agent.await.unwrap().unwrap();
+    agent.stop().await;
     drop(cleanup);
     drop(containerd);
 }

@@ -50,3 +50,59 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
+
+/// A configuration of the real agent for the server at `base` (over `store`), with a fresh join token: cluster
+/// `prod`, node `node-1`, its data in `dir/agent` and an empty host root `dir/host` (so every
+/// finding is the test's own); the schedule starts at once.
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub async fn agent_config(
+    base: &str,
+    store: &dyn Store,
+    dir: &std::path::Path,
+) -> palisade_agent::AgentConfig {
+    let host_root = dir.join("host");
+    std::fs::create_dir_all(&host_root).unwrap();
+    let data_dir = dir.join("agent");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut config = palisade_agent::AgentConfig::new(base.to_owned(), &data_dir, "prod", "node-1");
+    config.join_token = Some(
+        palisade_server::issue_join_token(store, "test agent")
+            .await
+            .unwrap(),
+    );
+    config.scans.host_root = host_root;
+    config.scans.start_delay_secs = 0;
+    config
+}
+
+/// The real agent, running in this process until [`RunningAgent::stop`].
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub struct RunningAgent {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), palisade_agent::RunError>>,
+}
+
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+impl RunningAgent {
+    /// Opens the outbox in the configuration's data directory and runs the agent.
+    pub async fn start(config: palisade_agent::AgentConfig) -> RunningAgent {
+        let outbox = palisade_agent::Outbox::open(&config.data_dir)
+            .await
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let status = palisade_agent::AgentStatus::default();
+            palisade_agent::run(config, outbox, &status, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        RunningAgent { stop, task }
+    }
+
+    /// Stops the agent and fails the test if it ended with an error.
+    pub async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
