@@ -1,6 +1,6 @@
 //! Added `connect()` latency of firewall enforcement, side by side in one run (root only):
-//! no firewall, Palisade's cgroup connect programs, Palisade's nftables table, and an
-//! equivalent hand-written nftables rule set.
+//! no firewall, Palisade's cgroup connect programs, Palisade's nftables table, both together
+//! (what the agent installs in block mode), and an equivalent hand-written nftables rule set.
 //!
 //! Everything runs in a network namespace created for the run, over its loopback: a server
 //! accepts on 127.0.0.1:7100, and the client times each `connect()` to it. Every firewall
@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use palisade_enforce::{ConnectFilter, NetRule, NftFirewall, cgroup2_root};
+use palisade_enforce::{
+    ConnectFilter, NetRule, NftFirewall, WorkloadFirewall, WorkloadRules, cgroup2_root,
+};
 use palisade_firewall::{Protocol, RuleAction};
 
 const OPEN_PORT: u16 = 7100;
@@ -43,6 +45,12 @@ impl Drop for Cgroup {
         );
         let _ = std::fs::remove_dir(&self.0);
     }
+}
+
+/// Moves this process into the cgroup2 directory `cgroup`.
+fn enter_cgroup(cgroup: &Path) {
+    std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string())
+        .expect("moving into a cgroup");
 }
 
 fn main() {
@@ -80,6 +88,7 @@ fn main() {
         "none",
         "palisade-bpf-connect",
         "palisade-nft",
+        "palisade-block-mode",
         "hand-written-nft",
     ];
     let mut allowed: Vec<Vec<Duration>> = vec![Vec::new(); configurations.len()];
@@ -93,12 +102,22 @@ fn main() {
                     let filter =
                         ConnectFilter::attach(&cgroup.0).expect("attaching connect programs");
                     filter.set_rules(&rules).expect("setting connect rules");
-                    std::fs::write(
-                        cgroup.0.join("cgroup.procs"),
-                        std::process::id().to_string(),
-                    )
-                    .expect("entering the cgroup");
+                    enter_cgroup(&cgroup.0);
                     Some(Box::new(filter))
+                }
+                "palisade-block-mode" => {
+                    let both = WorkloadFirewall::CgroupAndNetns {
+                        cgroup: ConnectFilter::attach(&cgroup.0)
+                            .expect("attaching connect programs"),
+                        netns: NftFirewall::new(&netns_path).expect("nft"),
+                    };
+                    let workload_rules = WorkloadRules {
+                        egress: rules.clone(),
+                        ..WorkloadRules::default()
+                    };
+                    both.apply(&workload_rules).expect("setting the rules");
+                    enter_cgroup(&cgroup.0);
+                    Some(Box::new(both))
                 }
                 "palisade-nft" => {
                     let firewall = NftFirewall::new(&netns_path).expect("nft");
@@ -120,12 +139,8 @@ fn main() {
                 !expect_refusal,
             ));
             match *configuration {
-                "palisade-bpf-connect" => {
-                    std::fs::write(
-                        cgroup2_root().unwrap().join("cgroup.procs"),
-                        std::process::id().to_string(),
-                    )
-                    .expect("leaving the cgroup");
+                "palisade-bpf-connect" | "palisade-block-mode" => {
+                    enter_cgroup(&cgroup2_root().unwrap())
                 }
                 "hand-written-nft" => nft_script(&netns_path, "delete table inet bench\n"),
                 _ => {}
