@@ -19,9 +19,8 @@ use harness::{Image, Watcher};
 use palisade_rules::{Place, Scenario, parse_scenarios};
 
 /// The scenarios run live, from `scenarios/runtime.yaml`, by alert category. The others are
-/// replay-only: they need what a busybox container here cannot provide (a host disk to mount,
-/// debugfs, an image from a registry) or are about the host's own services (logrotate, module
-/// autoload, gdb).
+/// replay-only: they need what a busybox container here cannot provide (debugfs, an image from
+/// a registry) or are about the host's own services (logrotate, module autoload, gdb).
 const INTRUSION: &[&str] = &[
     "terminal shell in container",
     "shell spawned by web server",
@@ -36,6 +35,7 @@ const ESCAPE_AND_MALWARE: &[&str] = &[
     "cgroup release_agent write",
     "nsenter into host namespaces",
     "mount in privileged container",
+    "host filesystem mount",
     "kernel module load attempt",
     "runtime socket access",
     "ptrace attach",
