@@ -1,11 +1,14 @@
 //! Runtime detection end to end, for real: `palisade up` as root starts the eBPF sensor and
 //! the default rules; a program executed from /dev/shm becomes an alert in the server's store,
 //! with its process, its ancestry and the node, and `palisade agent --status` shows the
-//! sensor that saw it.
+//! sensor that saw it. With a deliberately tiny ring buffer under an event storm (thousands of
+//! opens), the status file the running agent refreshes and `palisade agent --status` (JSON and
+//! table) show the lost events per CPU and in total; once the agent is killed, the status says
+//! it is stale.
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -161,4 +164,119 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
         .unwrap();
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["sensor"]["backend"], "ebpf", "{status:#}");
+}
+
+fn agent_status(agent_dir: &Path, output: &str) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["agent", "--status", "--output", output, "--data-dir"])
+        .arg(agent_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn agent_status_json(agent_dir: &Path) -> Value {
+    serde_json::from_slice(&agent_status(agent_dir, "json").stdout).unwrap()
+}
+
+#[test]
+fn a_tiny_ring_buffer_under_an_event_storm_shows_lost_events_in_the_agent_status() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Process(
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["up", "--insecure-http", "--cluster", "status", "--listen"])
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--sensor-ring-buffer-bytes", "4096"])
+            .env("PALISADE_ADMIN_TOKEN", "sensor-status-test-admin-token")
+            .env("PALISADE_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let agent_dir = dir.path().join("agent");
+    let status_file = agent_dir.join("sensor-status.json");
+    let started = Instant::now();
+    while !status_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "palisade up did not start its sensor"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Storms of opens until the refreshed file shows losses: a 4 KiB ring holds a handful of
+    // events, and the agent reads it every 200 ms.
+    let started = Instant::now();
+    let from_file = loop {
+        let storm = Command::new("/bin/sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 20000 ]; do : < /etc/hostname; i=$((i+1)); done",
+            ])
+            .status()
+            .unwrap();
+        assert!(storm.success());
+        std::thread::sleep(Duration::from_millis(2500));
+        let file: Value = serde_json::from_slice(&std::fs::read(&status_file).unwrap()).unwrap();
+        if file["events"]["lost"].as_u64().unwrap() > 0 {
+            break file;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no lost events in the status file after 60 s of storms: {file:#}"
+        );
+    };
+    assert_eq!(from_file["backend"], "ebpf", "{from_file:#}");
+    assert_eq!(from_file["running"], true);
+
+    let status = agent_status_json(&agent_dir);
+    let sensor = &status["sensor"];
+    assert_eq!(sensor["state"], "running", "{status:#}");
+    assert_eq!(sensor["backend"], "ebpf");
+    let events = &sensor["events"];
+    let lost = events["lost"].as_u64().unwrap();
+    assert!(lost > 0, "{status:#}");
+    assert!(events["delivered"].as_u64().unwrap() > 0, "{status:#}");
+    assert!(events["last_drop_at"].is_string(), "{status:#}");
+    let per_cpu = events["per_cpu"].as_array().unwrap();
+    assert!(!per_cpu.is_empty(), "{status:#}");
+    assert_eq!(
+        per_cpu
+            .iter()
+            .map(|cpu| cpu["lost"].as_u64().unwrap())
+            .sum::<u64>(),
+        lost,
+        "the total is the sum over CPUs: {status:#}"
+    );
+    assert!(
+        sensor["kinds"]
+            .as_array()
+            .unwrap()
+            .contains(&"openat".into())
+    );
+    assert!(sensor["missing_fields"].as_array().unwrap().is_empty());
+
+    let table = String::from_utf8(agent_status(&agent_dir, "table").stdout).unwrap();
+    assert!(table.contains("ebpf (running, pid "), "{table}");
+    assert!(table.contains("events lost"), "{table}");
+
+    // Killed without a chance to stop its sensor: the file still says running, the status
+    // says stale.
+    up.0.kill().unwrap();
+    up.0.wait().unwrap();
+    let status = agent_status_json(&agent_dir);
+    assert_eq!(status["sensor"]["state"], "stale", "{status:#}");
+    assert!(status["sensor"]["events"]["lost"].as_u64().unwrap() >= lost);
+    let table = String::from_utf8(agent_status(&agent_dir, "table").stdout).unwrap();
+    assert!(table.contains("is not running"), "{table}");
 }
