@@ -303,6 +303,14 @@ impl Api {
     }
 }
 
+/// Neither connect programs on the client's cgroup nor Palisade's table in its namespace.
+fn assert_nothing_installed(client: &ClientPod, netns: &str) {
+    let programs = client.attached_programs();
+    assert!(!programs.contains("connect4"), "{programs}");
+    let tables = nft_tables(netns);
+    assert!(!tables.contains("palisade"), "{tables}");
+}
+
 /// Probes until the answer starts with `wanted` (`connected` or `refused`) or the deadline;
 /// returns the answer and how long it took.
 fn probe_until(client: &mut ClientPod, wanted: &str) -> (String, Duration) {
@@ -402,11 +410,7 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     for _ in 0..3 {
         assert_eq!(client.ask("probe"), "connected", "connect before any rule");
     }
-    assert!(
-        !client.attached_programs().contains("connect4"),
-        "{}",
-        client.attached_programs()
-    );
+    assert_nothing_installed(&client, &pods.client);
 
     let rule = api.put_rule(None, "block").await;
     let id = rule["id"].as_str().unwrap().to_owned();
@@ -502,31 +506,13 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     api.put_rule(Some(&id), "allow").await;
     let (_, took) = probe_until(&mut client, "connected");
     println!("allow took effect after {took:?}");
-    assert!(
-        !client.attached_programs().contains("connect4"),
-        "{}",
-        client.attached_programs()
-    );
-    assert!(
-        !nft_tables(&pods.client).contains("palisade"),
-        "{}",
-        nft_tables(&pods.client)
-    );
+    assert_nothing_installed(&client, &pods.client);
 
     // Back to block, then the agent stops: it removes what it installed.
     api.put_rule(Some(&id), "block").await;
     probe_until(&mut client, "refused");
     drop(up);
-    assert!(
-        !client.attached_programs().contains("connect4"),
-        "{}",
-        client.attached_programs()
-    );
-    assert!(
-        !nft_tables(&pods.client).contains("palisade"),
-        "{}",
-        nft_tables(&pods.client)
-    );
+    assert_nothing_installed(&client, &pods.client);
     drop(client);
     drop(pods);
 }
