@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use palisade_enforce::{
     Binary, Capabilities, ConnectFilter, DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule,
-    WorkloadFirewall, cgroup2_root, open_tcp_connections_of_cgroup, workload_rules, would_refuse,
+    WorkloadFirewall, cgroup2_root, close_tcp_connections_of_cgroup,
+    open_tcp_connections_of_cgroup, workload_rules, would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -281,6 +282,20 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].connection.remote.port(), port_v4);
     assert_eq!(listed[0].rule.id, 7);
+    // Closing it, in the holder's network namespace: it is gone from the cgroup's list.
+    let closed = close_tcp_connections_of_cgroup(&cgroup.path, &open).unwrap();
+    assert_eq!(closed, held);
+    assert!(
+        open_tcp_connections_of_cgroup(&cgroup.path)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        close_tcp_connections_of_cgroup(&cgroup.path, &open)
+            .unwrap()
+            .is_empty(),
+        "a connection closed already is not closed twice"
+    );
     drop(holder);
 
     // An allow rule before the block rule lets the same connect through.
