@@ -385,3 +385,80 @@ fn the_cgroup2_path_is_read_from_the_unified_line() {
     );
     assert_eq!(super::cgroup2_path("3:memory:/x\n"), None);
 }
+
+#[test]
+fn each_closed_connection_raises_its_own_block_alert() {
+    use palisade_enforce::{NetRule, OpenConnection, WouldRefuse};
+    use palisade_firewall::{OwnedEngine, RuleAction};
+
+    let rules = [server_rule(
+        "no-ssh-to-db",
+        "web",
+        "db",
+        22,
+        FirewallAction::Block,
+    )];
+    let (state, _) = compose_policy(&State::from_yaml(STATE).unwrap(), &rules);
+    let policy = OwnedEngine::new(state).unwrap();
+    let rule_id = policy
+        .state()
+        .firewall_rules()
+        .iter()
+        .position(|rule| rule.name == "no-ssh-to-db")
+        .unwrap() as u32;
+    let web = policy.state().pod_id("shop", "web").unwrap();
+    let closed = |local_port: u16| super::ClosedConnection {
+        pod: web,
+        closed: WouldRefuse {
+            connection: OpenConnection {
+                local: format!("10.0.0.11:{local_port}").parse().unwrap(),
+                remote: "10.0.0.20:22".parse().unwrap(),
+                inbound: false,
+                inode: u64::from(local_port),
+            },
+            rule: NetRule {
+                id: rule_id,
+                remote: "10.0.0.20/32".parse().unwrap(),
+                ports: (22, 22),
+                protocol: Some(palisade_firewall::Protocol::Tcp),
+                action: RuleAction::Block,
+            },
+        },
+    };
+    let config = FirewallWatchConfig {
+        cluster: "prod".into(),
+        node: "node-1".into(),
+        mode: DefenseMode::Block,
+        flows_file: None,
+    };
+    let mut reports = Vec::new();
+    super::report_closed(
+        &policy,
+        &[closed(40_000), closed(40_001)],
+        &config,
+        Timestamp(NOON_MS),
+        &mut reports,
+    );
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    for report in &reports {
+        assert_eq!(report.rule, "no-ssh-to-db: open connection closed");
+        assert_eq!(report.severity, Severity::High);
+        assert!(report.title.contains("closed"), "{}", report.title);
+        assert_eq!(report.asset.pod.as_deref(), Some("web"));
+        let details = firewall_details(report);
+        assert_eq!(
+            (
+                details.source.as_str(),
+                details.destination.as_str(),
+                details.port
+            ),
+            ("shop/web", "shop/db", 22)
+        );
+        assert_eq!(details.mode, "block");
+        assert_eq!(details.rule_id.as_deref(), Some("no-ssh-to-db"));
+        assert!(!details.trace.is_empty());
+    }
+    // Two connections of one flow on one day: two reports, one finding with count 2.
+    assert_ne!(reports[0].id, reports[1].id);
+    assert_eq!(reports[0].dedupe_key(), reports[1].dedupe_key());
+}
