@@ -1,6 +1,7 @@
 //! The SQLite implementation of [`Store`].
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, HashSet},
     path::Path,
     str::FromStr,
@@ -49,12 +50,13 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
-/// What the `body` column holds: the parts of a finding without columns of their own.
+/// What the `body` column holds: the parts of a finding without columns of their own
+/// (borrowed when written, so that ingest serialises reports without copying them).
 #[derive(Serialize, Deserialize)]
-struct FindingBody {
-    asset: AffectedAsset,
+struct FindingBody<'a> {
+    asset: Cow<'a, AffectedAsset>,
     #[serde(flatten)]
-    details: Details,
+    details: Cow<'a, Details>,
 }
 
 impl SqliteStore {
@@ -132,12 +134,12 @@ fn finding_from_row(row: &SqliteRow) -> Result<Finding> {
         rule: row.try_get("rule")?,
         title: row.try_get("title")?,
         asset_id: parse_uuid("findings", "asset_id", row.try_get("asset_id")?)?,
-        asset: body.asset,
+        asset: body.asset.into_owned(),
         first_seen: Timestamp(row.try_get("first_seen")?),
         last_seen: Timestamp(row.try_get("last_seen")?),
         count: u64::try_from(row.try_get::<i64, _>("count")?).unwrap_or(0),
         demo: row.try_get::<i64, _>("demo")? != 0,
-        details: body.details,
+        details: body.details.into_owned(),
     })
 }
 
@@ -328,7 +330,7 @@ fn push_text_filter(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind, text:
     if needle.chars().count() >= TRIGRAM_CHARS && !needle.contains('\0') {
         builder
             .push(" AND rowid IN (SELECT rowid FROM finding_text WHERE finding_text MATCH ")
-            .push_bind(fts_phrase(&needle))
+            .push_bind(fts_trigrams(&needle))
             .push(")");
     }
     push_like_text(builder, kind, &needle);
@@ -355,10 +357,31 @@ fn push_like_text(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind, needle:
     builder.push(")");
 }
 
-/// `text` as one FTS5 string: inside double quotes every character is literal (operators such
-/// as AND, NEAR, `*` and `^` included) and a quote is written twice.
-fn fts_phrase(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\"\""))
+/// Most trigrams of a term that a look-up names: any subset finds a superset of the rows
+/// containing the term (re-checked with LIKE), and each one more costs a look-up.
+const MAX_TRIGRAMS: usize = 16;
+
+/// `text` (three characters or more) as an FTS5 query of the trigram index, which keeps no
+/// positions (migration 0051) and so matches no phrases: its distinct trigrams joined by AND,
+/// each a string (inside double quotes every character is literal, operators such as AND,
+/// NEAR, `*` and `^` included, and a quote is written twice).
+fn fts_trigrams(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut trigrams: Vec<String> = Vec::new();
+    for window in chars.windows(TRIGRAM_CHARS) {
+        let trigram: String = window.iter().collect();
+        if !trigrams.contains(&trigram) {
+            trigrams.push(trigram);
+        }
+        if trigrams.len() == MAX_TRIGRAMS {
+            break;
+        }
+    }
+    trigrams
+        .iter()
+        .map(|trigram| format!("\"{}\"", trigram.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 fn escape_like(text: &str) -> String {
@@ -505,6 +528,37 @@ struct Update {
     latest: Option<(String, String)>,
 }
 
+/// The key of a `finding_counts` row (see migration 0011): what the console's counters and
+/// chart group by, with the hours of first and last sight.
+#[derive(PartialEq, Eq, Hash)]
+struct CounterRow<'a> {
+    kind: &'static str,
+    cluster: &'a str,
+    status: &'static str,
+    severity: i64,
+    category: String,
+    namespace: &'a str,
+    first_hour: i64,
+    last_hour: i64,
+}
+
+impl<'a> CounterRow<'a> {
+    const HOUR_MS: i64 = 3_600_000;
+
+    fn of(finding: &'a Finding) -> CounterRow<'a> {
+        CounterRow {
+            kind: finding.kind().as_str(),
+            cluster: &finding.asset.cluster,
+            status: finding.status.as_str(),
+            severity: finding.severity.rank(),
+            category: finding.details.category(),
+            namespace: finding.asset.namespace.as_deref().unwrap_or(""),
+            first_hour: finding.first_seen.millis() / Self::HOUR_MS,
+            last_hour: finding.last_seen.millis() / Self::HOUR_MS,
+        }
+    }
+}
+
 /// Where the latest occurrence of a dedupe key went in this batch.
 enum Target {
     New(usize),
@@ -590,8 +644,8 @@ impl SqliteStore {
             );
             builder.push_values(chunk, |mut row, (finding, dedupe_key)| {
                 let body = to_json(&FindingBody {
-                    asset: finding.asset.clone(),
-                    details: finding.details.clone(),
+                    asset: Cow::Borrowed(&finding.asset),
+                    details: Cow::Borrowed(&finding.details),
                 });
                 row.push_bind(finding.id.to_string())
                     .push_bind(finding.kind().as_str())
@@ -611,6 +665,42 @@ impl SqliteStore {
                     .push_bind(i64::from(finding.demo))
                     .push_bind(body);
             });
+            builder.build().execute(&mut *connection).await?;
+        }
+        Self::count_inserted(connection, findings).await
+    }
+
+    /// Adds inserted findings to `finding_counts`: one upsert per counter row a batch touches
+    /// (tens), where a trigger on insert cost an upsert per finding, more than any index.
+    async fn count_inserted(
+        connection: &mut SqliteConnection,
+        findings: &[(Finding, String)],
+    ) -> Result<()> {
+        let mut counts: HashMap<CounterRow<'_>, i64> = HashMap::new();
+        for (finding, _) in findings {
+            *counts.entry(CounterRow::of(finding)).or_default() += 1;
+        }
+        let counts: Vec<_> = counts.into_iter().collect();
+        for chunk in counts.chunks(INSERT_CHUNK) {
+            let mut builder = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO finding_counts (kind, cluster, status, severity, category, namespace, \
+                 first_hour, last_hour, n) ",
+            );
+            builder.push_values(chunk, |mut row, (counter, n)| {
+                row.push_bind(counter.kind)
+                    .push_bind(counter.cluster)
+                    .push_bind(counter.status)
+                    .push_bind(counter.severity)
+                    .push_bind(counter.category.as_str())
+                    .push_bind(counter.namespace)
+                    .push_bind(counter.first_hour)
+                    .push_bind(counter.last_hour)
+                    .push_bind(*n);
+            });
+            builder.push(
+                " ON CONFLICT (kind, cluster, status, severity, category, namespace, first_hour, \
+                 last_hour) DO UPDATE SET n = n + excluded.n",
+            );
             builder.build().execute(&mut *connection).await?;
         }
         Ok(())
@@ -767,8 +857,8 @@ impl Store for SqliteStore {
                     update.severity = update.severity.max(report.severity.rank());
                     if takes_latest {
                         let body = to_json(&FindingBody {
-                            asset: report.asset.clone(),
-                            details: report.details.clone(),
+                            asset: Cow::Borrowed(&report.asset),
+                            details: Cow::Borrowed(&report.details),
                         });
                         update.latest = Some((report.title.clone(), body));
                     }

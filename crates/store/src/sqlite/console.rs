@@ -1144,14 +1144,15 @@ mod tests {
                     found_by_index += 1;
                 }
             }
-            // For ASCII terms the index alone already gives the answer: it does the work,
-            // the LIKE re-check only confirms.
+            // For ASCII terms the index alone finds every row the scan finds (with
+            // `detail=none` it matches the term's trigrams anywhere, a superset): it narrows,
+            // the LIKE re-check decides.
             if term.is_ascii() && term.len() >= super::super::TRIGRAM_CHARS && !term.contains('\0')
             {
                 let indexed: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM finding_text WHERE finding_text MATCH $1",
                 )
-                .bind(super::super::fts_phrase(&term.to_lowercase()))
+                .bind(super::super::fts_trigrams(&term.to_lowercase()))
                 .fetch_one(&store.reader)
                 .await
                 .unwrap();
@@ -1159,7 +1160,10 @@ mod tests {
                     + scanned(&store, FindingKind::Vulnerability, term)
                         .await
                         .len();
-                assert_eq!(indexed as usize, scanned_total, "{term:?}: index alone");
+                assert!(
+                    indexed as usize >= scanned_total,
+                    "{term:?}: the index found {indexed} rows, the scan {scanned_total}"
+                );
             }
         }
         assert!(
