@@ -26,6 +26,10 @@ pub struct AgentConfig {
     /// Most reports per batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Most batches sent and not yet acknowledged (the server stores one while the next
+    /// travels).
+    #[serde(default = "default_batches_in_flight")]
+    pub batches_in_flight: usize,
     /// Heartbeat interval (host facts, dropped-event counts), in seconds.
     #[serde(default = "default_heartbeat_secs")]
     pub heartbeat_secs: u64,
@@ -54,6 +58,10 @@ const fn default_batch_size() -> usize {
     2_000
 }
 
+const fn default_batches_in_flight() -> usize {
+    2
+}
+
 const fn default_heartbeat_secs() -> u64 {
     30
 }
@@ -74,6 +82,7 @@ impl AgentConfig {
             cluster: cluster.into(),
             name: name.into(),
             batch_size: default_batch_size(),
+            batches_in_flight: default_batches_in_flight(),
             heartbeat_secs: default_heartbeat_secs(),
             sensor: default_sensor(),
             scans: crate::ScanConfig::default(),

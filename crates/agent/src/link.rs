@@ -55,12 +55,18 @@ pub enum LinkError {
         #[source]
         source: std::io::Error,
     },
+    /// The task sending a batch ended without a reply (it panicked or was cancelled).
+    #[error("sending a batch was interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl LinkError {
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, LinkError::Transport(_) | LinkError::Server { .. })
+        matches!(
+            self,
+            LinkError::Transport(_) | LinkError::Server { .. } | LinkError::Interrupted(_)
+        )
     }
 }
 

@@ -95,12 +95,20 @@ impl Outbox {
         let _ = tokio::time::timeout(timeout, self.pushed.notified()).await;
     }
 
-    /// The oldest `limit` entries, with their sequence numbers.
-    pub async fn peek(&self, limit: usize) -> Result<Vec<(i64, FindingReport)>, OutboxError> {
-        let rows = sqlx::query("SELECT sequence, report FROM outbox ORDER BY sequence LIMIT $1")
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
+    /// The oldest `limit` entries after sequence `after` (0: from the start), with their
+    /// sequence numbers.
+    pub async fn peek(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, FindingReport)>, OutboxError> {
+        let rows = sqlx::query(
+            "SELECT sequence, report FROM outbox WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 let sequence: i64 = row.try_get("sequence")?;

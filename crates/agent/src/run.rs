@@ -1,13 +1,14 @@
 //! The agent's main loop: enroll, then drain the outbox in acknowledged batches.
 
 use std::{
+    collections::VecDeque,
     future::Future,
     path::Path,
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
-use palisade_model::AgentBatch;
+use palisade_model::{AgentBatch, BatchAck};
 
 use crate::{AgentConfig, Link, LinkError, Outbox, OutboxError, host_facts};
 
@@ -68,41 +69,67 @@ pub async fn run(
     let _worker = crate::tasks::start(&config, &link, &credential, &outbox, session);
     backoff = Duration::from_millis(100);
     let mut last_heartbeat: Option<Instant> = None;
+    // Batches sent and not yet acknowledged, oldest first. Several travel at once so that the
+    // server stores one batch while the next is encoded and on its way; acknowledgements are
+    // taken in order, so the outbox only ever loses a prefix the server has stored.
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    // The last outbox sequence handed to a batch.
+    let mut sent_up_to = 0;
     loop {
-        let entries = match outbox.peek(config.batch_size.max(1)).await {
-            Ok(entries) => entries,
-            Err(OutboxError::Corrupt { sequence, reason }) => {
-                tracing::error!(sequence, %reason, "Discarding a corrupt outbox entry.");
-                outbox.discard(sequence).await?;
-                status.discarded.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let heartbeat_due = last_heartbeat.is_none_or(|at| at.elapsed() >= config.heartbeat());
-        let dropped = status.dropped_events.load(Ordering::Relaxed);
-        if entries.is_empty() && !heartbeat_due && dropped == 0 {
-            tokio::select! { () = outbox.wait_for_push(POLL) => continue, () = &mut shutdown => return Ok(()) }
-        }
-        let sequence = entries.last().map_or(0, |(sequence, _)| *sequence);
-        let batch = AgentBatch {
-            sequence: u64::try_from(sequence).unwrap_or(0),
-            reports: entries.into_iter().map(|(_, report)| report).collect(),
-            assets: Vec::new(),
-            dropped_events: dropped,
-            facts: heartbeat_due.then(|| host_facts(Path::new("/"), &config.sensor)),
-        };
-        let sent = tokio::select! { result = link.send(&credential, &batch) => result, () = &mut shutdown => return Ok(()) };
-        match sent {
-            Ok(ack) => {
-                if sequence > 0 {
-                    outbox.acknowledge(sequence).await?;
+        while in_flight.len() < config.batches_in_flight.max(1) {
+            let entries = match outbox.peek(sent_up_to, config.batch_size.max(1)).await {
+                Ok(entries) => entries,
+                Err(OutboxError::Corrupt { sequence, reason }) => {
+                    tracing::error!(sequence, %reason, "Discarding a corrupt outbox entry.");
+                    outbox.discard(sequence).await?;
+                    status.discarded.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
-                status.dropped_events.fetch_sub(dropped, Ordering::Relaxed);
+                Err(error) => return Err(error.into()),
+            };
+            let heartbeat = !in_flight.iter().any(|batch| batch.heartbeat)
+                && last_heartbeat.is_none_or(|at| at.elapsed() >= config.heartbeat());
+            // The count travels with this batch; it is put back if the batch is not acknowledged.
+            let dropped = status.dropped_events.swap(0, Ordering::Relaxed);
+            if entries.is_empty() && !heartbeat && dropped == 0 {
+                break;
+            }
+            let sequence = entries.last().map_or(0, |(sequence, _)| *sequence);
+            sent_up_to = sent_up_to.max(sequence);
+            let batch = AgentBatch {
+                sequence: u64::try_from(sequence).unwrap_or(0),
+                reports: entries.into_iter().map(|(_, report)| report).collect(),
+                assets: Vec::new(),
+                dropped_events: dropped,
+                facts: heartbeat.then(|| host_facts(Path::new("/"), &config.sensor)),
+            };
+            let reports = batch.reports.len() as u64;
+            let (link, credential) = (link.clone(), credential.clone());
+            in_flight.push_back(InFlight {
+                sequence,
+                reports,
+                dropped,
+                heartbeat,
+                reply: tokio::spawn(async move { link.send(&credential, &batch).await }),
+            });
+        }
+        let Some(oldest) = in_flight.front_mut() else {
+            tokio::select! { () = outbox.wait_for_push(POLL) => continue, () = &mut shutdown => return Ok(()) }
+        };
+        let reply = tokio::select! { reply = &mut oldest.reply => reply, () = &mut shutdown => return Ok(()) };
+        let sent = in_flight
+            .pop_front()
+            .expect("the oldest batch was just awaited");
+        let reply = reply.unwrap_or_else(|join| Err(LinkError::Interrupted(join.to_string())));
+        match reply {
+            Ok(ack) => {
+                if sent.sequence > 0 {
+                    outbox.acknowledge(sent.sequence).await?;
+                }
                 status
                     .acknowledged
-                    .fetch_add(batch.reports.len() as u64, Ordering::Relaxed);
-                if heartbeat_due {
+                    .fetch_add(sent.reports, Ordering::Relaxed);
+                if sent.heartbeat {
                     last_heartbeat = Some(Instant::now());
                 }
                 tracing::debug!(
@@ -113,13 +140,35 @@ pub async fn run(
                 );
                 backoff = Duration::from_millis(100);
             }
-            Err(error) if error.is_transient() => {
+            Err(error) => {
+                // Everything after the last acknowledged entry is sent again (report ids make a
+                // repeat harmless), with the dropped-event counts the lost batches carried.
+                let unsent = std::iter::once(sent).chain(in_flight.drain(..));
+                for batch in unsent {
+                    batch.reply.abort();
+                    status
+                        .dropped_events
+                        .fetch_add(batch.dropped, Ordering::Relaxed);
+                }
+                sent_up_to = 0;
+                if !error.is_transient() {
+                    return Err(error.into());
+                }
                 status.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%error, retry_in = ?backoff, "Batch not delivered; retrying.");
                 tokio::select! { () = tokio::time::sleep(backoff) => {}, () = &mut shutdown => return Ok(()) }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-            Err(error) => return Err(error.into()),
         }
     }
+}
+
+/// A batch on its way to the server.
+struct InFlight {
+    /// Its last outbox sequence (0 for a batch without reports).
+    sequence: i64,
+    reports: u64,
+    dropped: u64,
+    heartbeat: bool,
+    reply: tokio::task::JoinHandle<Result<BatchAck, LinkError>>,
 }

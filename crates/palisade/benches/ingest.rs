@@ -1,7 +1,7 @@
 //! Sustained ingest through the agent link into SQLite.
 //!
-//! `cargo bench -p palisade --bench ingest [-- COUNT]` fills an agent outbox with COUNT
-//! alerts (default 300,000; not timed), then starts a server (TLS, HTTP/2, SQLite on disk) and
+//! `cargo bench -p palisade --bench ingest [-- COUNT] [--in-flight=N]` fills an agent outbox
+//! with COUNT alerts (default 300,000; not timed; every alert a new finding, the worst case), then starts a server (TLS, HTTP/2, SQLite on disk) and
 //! an agent in this process, as `palisade up` does, and times how long the agent takes to
 //! deliver everything: outbox read, HTTPS batches, whitelist check, aggregation, SQLite
 //! commit, acknowledgement, outbox delete.
@@ -19,7 +19,8 @@ use palisade_store::{FindingQuery, SqliteStore, Store};
 fn report(index: u64, now: i64) -> FindingReport {
     let pod = index % 5_000;
     FindingReport {
-        id: uuid::Uuid::new_v4(),
+        // Time-ordered, as the agent's detector makes them.
+        id: uuid::Uuid::now_v7(),
         observed_at: Timestamp(now),
         severity: Severity::ALL[(index % 5) as usize],
         rule: [
@@ -59,6 +60,9 @@ async fn main() {
         .skip(1)
         .find_map(|arg| arg.parse().ok())
         .unwrap_or(300_000);
+    // Batches the agent keeps on the way (its default unless given).
+    let in_flight: Option<usize> =
+        std::env::args().find_map(|arg| arg.strip_prefix("--in-flight=")?.parse().ok());
     let dir = tempfile::tempdir().unwrap();
     let now = Timestamp::now().millis();
 
@@ -99,6 +103,10 @@ async fn main() {
     config.ca_cert = Some(pki.ca_cert.clone());
     config.join_token = Some(join_token);
     config.batch_size = 5_000;
+    if let Some(in_flight) = in_flight {
+        config.batches_in_flight = in_flight;
+    }
+    let in_flight = config.batches_in_flight;
     let status = Arc::new(AgentStatus::default());
     let agent_status = Arc::clone(&status);
     let started = Instant::now();
@@ -122,7 +130,7 @@ async fn main() {
         .sum();
     assert_eq!(stored, count, "every alert stored once");
     println!(
-        "ingest through the agent link: {count} alerts in {seconds:.2} s = {:.0} alerts/s",
+        "ingest through the agent link ({in_flight} batches in flight): {count} alerts in {seconds:.2} s = {:.0} alerts/s",
         count as f64 / seconds
     );
 }
