@@ -256,11 +256,18 @@ fn push_in(
     builder.push(")");
 }
 
+/// Appends the WHERE clause of `query` to a statement that ends in `FROM findings`; `text`
+/// says how its text search runs (see [`SqliteStore::text_search`]).
 fn push_finding_filters(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
     query: &FindingQuery,
+    text: &TextSearch,
 ) {
+    if matches!(text, TextSearch::Driven(_)) {
+        // Rowid look-ups stay allowed; walking a whole index in sort order does not.
+        builder.push(" NOT INDEXED");
+    }
     builder.push(" WHERE kind = ").push_bind(kind.as_str());
     if let Some(cluster) = &query.cluster {
         builder.push(" AND cluster = ").push_bind(cluster);
@@ -292,8 +299,8 @@ fn push_finding_filters(
     if let Some(rule) = &query.rule {
         builder.push(" AND rule = ").push_bind(rule);
     }
-    if let Some(text) = &query.text {
-        push_text_filter(builder, kind, text);
+    if let Some(needle) = &query.text {
+        push_text_filter(builder, kind, needle, text);
     }
     if let Some(since) = query.since {
         builder.push(" AND last_seen >= ").push_bind(since.millis());
@@ -317,22 +324,87 @@ const TRIGRAM_CHARS: usize = 3;
 const VULNERABILITY_TEXT: &str = "COALESCE(json_extract(body, '$.details.package'), '') || ' ' || \
      COALESCE((SELECT group_concat(value, ' ') FROM json_each(body, '$.details.aliases')), '')";
 
+/// Findings containing a term at most this many times over are read through the trigram
+/// index by rowid; more, and the matches are dense enough that a page walks a time-ordered
+/// index and finds them at once.
+const RARE_TERM_FINDINGS: i64 = 2_000;
+
+/// How the text search of one statement runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TextSearch {
+    /// The LIKE conditions alone: no text, terms the index cannot look up, and pages of
+    /// common terms.
+    Scan,
+    /// Candidates from the trigram index, re-checked with LIKE; SQLite walks whichever index
+    /// it likes (aggregates of common terms).
+    Narrowed,
+    /// Few candidates, found by the trigram index when the search was planned: read by
+    /// rowid, re-checked, then sorted (the index is not asked twice).
+    Driven(Vec<i64>),
+}
+
+/// The lowercased term when the trigram index can look it up: three characters or more, and
+/// no NUL (FTS5 reads its query up to one; such hostile terms go to the scan).
+fn indexable(text: &str) -> Option<String> {
+    let needle = text.to_lowercase();
+    (needle.chars().count() >= TRIGRAM_CHARS && !needle.contains('\0')).then_some(needle)
+}
+
+impl SqliteStore {
+    /// Decides how the text search of `query` runs: one look at the trigram index lists the
+    /// findings holding the term's trigrams, up to [`RARE_TERM_FINDINGS`] + 1. `page` is true for a
+    /// page of findings (which stops at the first matches) and false for aggregates (which
+    /// visit every match).
+    async fn text_search(&self, query: &FindingQuery, page: bool) -> Result<TextSearch> {
+        let Some(needle) = query.text.as_deref().and_then(indexable) else {
+            return Ok(TextSearch::Scan);
+        };
+        let holding: Vec<i64> = sqlx::query_scalar(
+            "SELECT rowid FROM finding_text WHERE finding_text MATCH $1 LIMIT $2",
+        )
+        .bind(fts_trigrams(&needle))
+        .bind(RARE_TERM_FINDINGS + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(if holding.len() as i64 <= RARE_TERM_FINDINGS {
+            TextSearch::Driven(holding)
+        } else if page {
+            TextSearch::Scan
+        } else {
+            TextSearch::Narrowed
+        })
+    }
+}
+
 /// Case-insensitive substring search of `text` in the searched columns.
 ///
-/// The LIKE conditions define the result. For terms of three characters or more, the
+/// The LIKE conditions define the result. Unless `search` is [`TextSearch::Scan`], the
 /// trigram index first narrows the rows to those containing the term (case-folded), so the
 /// LIKE conditions test a few candidates instead of every finding; the index folds case more
 /// widely than LIKE (all of Unicode, not only ASCII), so it finds a superset and the LIKE
-/// re-check keeps both paths' results identical.
-fn push_text_filter(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind, text: &str) {
-    let needle = text.to_lowercase();
-    // FTS5 reads its query up to a NUL: such terms (hostile input) go to the scan.
-    if needle.chars().count() >= TRIGRAM_CHARS && !needle.contains('\0') {
-        builder
-            .push(" AND rowid IN (SELECT rowid FROM finding_text WHERE finding_text MATCH ")
-            .push_bind(fts_trigrams(&needle))
-            .push(")");
+/// re-check keeps every path's result identical.
+fn push_text_filter(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    text: &str,
+    search: &TextSearch,
+) {
+    match (search, indexable(text)) {
+        (TextSearch::Narrowed, Some(indexed)) => {
+            builder
+                .push(" AND rowid IN (SELECT rowid FROM finding_text WHERE finding_text MATCH ")
+                .push_bind(fts_trigrams(&indexed))
+                .push(")");
+        }
+        (TextSearch::Driven(rowids), _) => {
+            builder
+                .push(" AND rowid IN (SELECT value FROM json_each(")
+                .push_bind(to_json(rowids))
+                .push("))");
+        }
+        _ => {}
     }
+    let needle = text.to_lowercase();
     push_like_text(builder, kind, &needle);
 }
 
@@ -910,8 +982,9 @@ impl Store for SqliteStore {
         query: &FindingQuery,
     ) -> Result<Page<Finding>> {
         let limit = page_size(query.limit);
+        let text = self.text_search(query, true).await?;
         let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
-        push_finding_filters(&mut builder, kind, query);
+        push_finding_filters(&mut builder, kind, query, &text);
         // One read transaction: the counters and the findings are the same snapshot.
         let mut transaction = self.reader.begin().await?;
         match Self::extent(&mut transaction, kind, query).await? {
@@ -956,7 +1029,8 @@ impl Store for SqliteStore {
         }
         let mut builder =
             QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
-        push_finding_filters(&mut builder, kind, query);
+        let text = self.text_search(query, false).await?;
+        push_finding_filters(&mut builder, kind, query, &text);
         builder.push(" GROUP BY severity");
         let mut counts = [0; 5];
         console::add_by_severity(&mut counts, &builder.build().fetch_all(&self.reader).await?)?;

@@ -9,8 +9,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
 use uuid::Uuid;
 
 use super::{
-    SqliteStore, corrupt, from_json, insert_audit, into_page, parse_uuid, push_finding_filters,
-    push_in, to_json,
+    SqliteStore, TextSearch, corrupt, from_json, insert_audit, into_page, parse_uuid,
+    push_finding_filters, push_in, to_json,
 };
 use crate::{
     Cursor, FindingGroup, FindingQuery, Page, Result, StoreError, TimeBuckets, query::page_size,
@@ -114,7 +114,8 @@ impl SqliteStore {
             .push(" THEN 1 ELSE 0 END) AS fix_available FROM findings");
         let mut unpaged = query.clone();
         unpaged.cursor = None;
-        push_finding_filters(&mut builder, kind, &unpaged);
+        let text = self.text_search(query, false).await?;
+        push_finding_filters(&mut builder, kind, &unpaged, &text);
         builder.push(" GROUP BY rule");
         // Most severe first, then by rule name: keyset on (severity DESC, rule ASC).
         if let Some(cursor) = &query.cursor {
@@ -165,7 +166,8 @@ impl SqliteStore {
             builder.push(" AND last_hour >= ").push_bind(next_hour);
             let mut partial =
                 QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
-            push_finding_filters(&mut partial, kind, query);
+            // No text here: counters_answer refuses text searches.
+            push_finding_filters(&mut partial, kind, query, &TextSearch::Scan);
             partial
                 .push(" AND last_seen < ")
                 .push_bind(next_hour * HOUR_MS)
@@ -244,6 +246,7 @@ impl SqliteStore {
         // first interval excludes nothing the intervals hold.
         let whole_hours = start >= HOUR_MS && start % HOUR_MS == 0 && width % HOUR_MS == 0;
         let since_implied = query.since.is_none_or(|since| since.millis() <= start);
+        let text = self.text_search(query, false).await?;
         let mut builder = if counters_answer(query) && whole_hours && since_implied {
             let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_hour - ");
             builder
@@ -267,7 +270,7 @@ impl SqliteStore {
                 .push(" AS bucket, COUNT(*) AS n FROM findings");
             let mut unpaged = query.clone();
             unpaged.cursor = None;
-            push_finding_filters(&mut builder, kind, &unpaged);
+            push_finding_filters(&mut builder, kind, &unpaged, &text);
             builder
                 .push(" AND first_seen >= ")
                 .push_bind(start)
@@ -1138,6 +1141,33 @@ mod tests {
                 let (listed, counted) = searched(&store, kind, term).await;
                 assert_eq!(listed, expected, "{kind:?} {term:?}: listed");
                 assert_eq!(counted, expected.len() as u64, "{kind:?} {term:?}: counted");
+                // Every way a statement may run the search (the store picks one by how many
+                // findings hold the term) gives the same rows.
+                let query = FindingQuery {
+                    text: Some(term.clone()),
+                    ..Default::default()
+                };
+                let planned = store.text_search(&query, true).await.unwrap();
+                let every_finding: Vec<i64> = sqlx::query_scalar("SELECT rowid FROM findings")
+                    .fetch_all(&store.reader)
+                    .await
+                    .unwrap();
+                for search in [
+                    TextSearch::Scan,
+                    TextSearch::Narrowed,
+                    planned,
+                    TextSearch::Driven(every_finding),
+                ] {
+                    let mut builder = QueryBuilder::<Sqlite>::new("SELECT id FROM findings");
+                    push_finding_filters(&mut builder, kind, &query, &search);
+                    let mut ids: Vec<String> = builder
+                        .build_query_scalar()
+                        .fetch_all(&store.reader)
+                        .await
+                        .unwrap();
+                    ids.sort();
+                    assert_eq!(ids, expected, "{kind:?} {term:?}: {search:?}");
+                }
                 if term.to_lowercase().chars().count() >= super::super::TRIGRAM_CHARS
                     && !expected.is_empty()
                 {
