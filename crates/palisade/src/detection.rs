@@ -27,7 +27,8 @@ use crate::sensor_status::{SENSOR_STATUS_FILE, SensorStatusFile, StatusWriter};
 #[derive(Debug, clap::Args)]
 pub struct DetectionArgs {
     /// Falco-format rules files, loaded after Palisade's default rules (later files override
-    /// earlier ones).
+    /// earlier ones); with `up`, the server's Kubernetes audit webhook runs their `k8s_audit`
+    /// rules too.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
     /// Do not load Palisade's default rules.
@@ -48,9 +49,9 @@ pub struct DetectionArgs {
 }
 
 /// Loads the default rules (unless `no_default_rules`) and `files`, in order. Any error in a
-/// rule is fatal here: an agent that silently runs without some of its rules is worse than one
-/// that refuses to start.
-pub fn load_engine(files: &[PathBuf], no_default_rules: bool) -> anyhow::Result<Engine> {
+/// rule is fatal here: an agent or a server that silently runs without some of its rules is
+/// worse than one that does not start.
+pub fn load_rule_set(files: &[PathBuf], no_default_rules: bool) -> anyhow::Result<RuleSet> {
     let mut sources = if no_default_rules {
         Vec::new()
     } else {
@@ -74,7 +75,15 @@ pub fn load_engine(files: &[PathBuf], no_default_rules: bool) -> anyhow::Result<
     for warning in rule_set.warnings() {
         tracing::warn!(%warning, "Rule warning.");
     }
-    Ok(Engine::new(rule_set, &EngineConfig::default()))
+    Ok(rule_set)
+}
+
+/// The rules engine of [`load_rule_set`].
+pub fn load_engine(files: &[PathBuf], no_default_rules: bool) -> anyhow::Result<Engine> {
+    Ok(Engine::new(
+        load_rule_set(files, no_default_rules)?,
+        &EngineConfig::default(),
+    ))
 }
 
 /// A running detection thread.
@@ -112,7 +121,10 @@ pub fn start_unless_disabled(
         let engine = load_engine(&args.rules, args.no_default_rules)?;
         let observers = crate::cmd::firewall::agent_observer(&args.firewall, config)?
             .into_iter()
-            .chain(crate::cmd::scan_malware::agent_observer(&args.malware, config)?);
+            .chain(crate::cmd::scan_malware::agent_observer(
+                &args.malware,
+                config,
+            )?);
         match start(
             engine,
             observers,

@@ -119,6 +119,33 @@ fn errors_exit_1_with_line_and_column() {
     );
 }
 
+/// A server does not start on broken rules: the error names the file, line and column.
+#[test]
+fn the_server_refuses_to_start_on_a_broken_rules_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, BAD).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-http",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .arg("--rules")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:8:5", path.display())) && stderr.contains("proc.nme"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn later_files_override_earlier_ones_in_text_output() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,13 +1,13 @@
 //! Shared server state.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use palisade_model::{AuditEntry, Role, Timestamp};
 use palisade_notify::Notifier;
 use palisade_store::{HandlingPolicy, Store};
 use uuid::Uuid;
 
-use crate::{ApiError, Caller, Metrics, auth::TokenCache};
+use crate::{ApiError, AuditRules, Caller, Metrics, auth::TokenCache};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -28,6 +28,8 @@ pub struct Inner {
     /// The whitelist rules and exceptions applied at ingest, compiled; replaced whenever they
     /// change (readers keep the `Arc` they took, so ingest never waits on a reload).
     policy: RwLock<Arc<HandlingPolicy>>,
+    /// The Kubernetes audit webhook's rules: set once at start, or the defaults on first use.
+    audit_rules: OnceLock<Result<AuditRules, String>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -48,10 +50,26 @@ impl AppState {
                 metrics: Metrics::default(),
                 notifier,
                 policy: RwLock::new(Arc::default()),
+                audit_rules: OnceLock::new(),
             }),
         };
         state.reload_policy().await?;
         Ok(state)
+    }
+
+    /// Makes the Kubernetes audit webhook evaluate `rules` instead of Palisade's defaults;
+    /// false (and nothing changes) once rules are in use, so call it before serving.
+    #[must_use]
+    pub fn set_audit_rules(&self, rules: AuditRules) -> bool {
+        self.audit_rules.set(Ok(rules)).is_ok()
+    }
+
+    /// The Kubernetes audit webhook's rules.
+    pub(crate) fn audit_rules(&self) -> Result<&AuditRules, ApiError> {
+        self.audit_rules
+            .get_or_init(AuditRules::defaults)
+            .as_ref()
+            .map_err(|message| ApiError::internal(&std::io::Error::other(message.clone())))
     }
 
     /// The current handling policy.

@@ -22,7 +22,23 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
-        let running = support::start(ADMIN).await;
+        Server::serving(support::start(ADMIN).await)
+    }
+
+    /// A server whose webhook runs only the rules of `text` (a rules file).
+    async fn with_rules(text: &str) -> Server {
+        let rule_set = palisade_rules::RuleSet::load(&[palisade_rules::RuleSource {
+            name: "custom_k8s_audit_rules.yaml".into(),
+            text: text.into(),
+        }]);
+        assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
+        let rules = palisade_server::AuditRules::new(rule_set);
+        Server::serving(
+            support::start_with(ADMIN, move |state| assert!(state.set_audit_rules(rules))).await,
+        )
+    }
+
+    fn serving(running: support::Running) -> Server {
         Server {
             base: running.base,
             client: Client::new(),
@@ -175,6 +191,54 @@ async fn audit_scenarios_through_the_webhook_become_stored_alerts() {
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["created"], 0, "{again}");
     assert_eq!(again["aggregated"], ack["alerts"], "{again}");
+}
+
+/// The server's rule files decide what the webhook raises: a custom `k8s_audit` rule fires on
+/// the event it names, and without the default rules an exec into a pod raises nothing.
+#[tokio::test]
+async fn the_servers_rule_files_decide_what_the_webhook_raises() {
+    let server = Server::with_rules(
+        r#"
+- rule: ConfigMap read in shop
+  desc: Someone read a ConfigMap of the shop namespace.
+  condition: ka.verb = get and ka.target.resource = configmaps and ka.target.namespace = shop
+  output: "ConfigMap read (user=%ka.user.name configmap=%ka.target.name)"
+  priority: WARNING
+  source: k8s_audit
+  tags: [high-risk-operation, k8s]
+"#,
+    )
+    .await;
+    let token = server.api_server_token().await;
+    let read = json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+        "auditID": "5d0c3a8e-1b2f-4e6a-9c7d-0e1f2a3b4c5d", "stage": "ResponseComplete",
+        "requestURI": "/api/v1/namespaces/shop/configmaps/settings", "verb": "get",
+        "user": {"username": "bob@example.com", "groups": ["system:authenticated"]},
+        "sourceIPs": ["192.0.2.11"],
+        "objectRef": {"resource": "configmaps", "namespace": "shop", "name": "settings", "apiVersion": "v1"},
+        "responseStatus": {"metadata": {}, "code": 200},
+        "requestReceivedTimestamp": "2026-11-29T06:00:00.000000Z",
+        "stageTimestamp": "2026-11-29T06:00:00.010000Z"
+    });
+    // An exec into a pod: the default rules would raise "Exec or attach into pod".
+    let exec = scenarios()
+        .into_iter()
+        .find(|scenario| scenario.name == "kubectl exec into pod")
+        .expect("the exec scenario")
+        .audit;
+    let mut items = vec![read];
+    items.extend(exec);
+
+    let (status, ack) = server.post(WEBHOOK, &token, &event_list(items)).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["alerts"], 1, "{ack}");
+    let page = server.get("/api/v1/alerts?limit=10").await;
+    let alerts = page["items"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{page}");
+    assert_eq!(alerts[0]["rule"], "ConfigMap read in shop");
+    assert_eq!(alerts[0]["asset"]["namespace"], "shop");
+    assert_eq!(alerts[0]["severity"], "medium");
 }
 
 /// Only an enrolled agent token may post audit events.

@@ -9,7 +9,8 @@ use std::{
 
 use anyhow::Context;
 use palisade_notify::{Notifier, NotifyConfig};
-use palisade_server::{AdminToken, AppState, ensure_admin_token, tls};
+use palisade_rules::RuleSet;
+use palisade_server::{AdminToken, AppState, AuditRules, ensure_admin_token, tls};
 use palisade_store::{SqliteStore, Store};
 
 /// Arguments of `palisade server`.
@@ -26,6 +27,13 @@ pub struct Args {
     /// Notification settings (YAML or JSON: min_severity, sinks).
     #[arg(long, value_name = "FILE")]
     pub notify: Option<PathBuf>,
+    /// Falco-format rules files for the Kubernetes audit webhook (its `k8s_audit` rules),
+    /// loaded after Palisade's default rules; later files override earlier ones.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load Palisade's default rules.
+    #[arg(long)]
+    pub no_default_rules: bool,
 }
 
 /// TLS choices shared by `server` and `up`.
@@ -63,6 +71,7 @@ pub async fn start(
     listen: SocketAddr,
     tls_args: &TlsArgs,
     notify: Option<&Path>,
+    audit_rules: RuleSet,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     let db_path = data_dir.join("palisade.db");
@@ -84,6 +93,10 @@ pub async fn start(
     let state = AppState::new(Arc::clone(&store), Notifier::start(notify_config))
         .await
         .map_err(|error| anyhow::anyhow!("cannot load the handling policy: {error}"))?;
+    anyhow::ensure!(
+        state.set_audit_rules(AuditRules::new(audit_rules)),
+        "the audit rules were in use before the server started"
+    );
     let (tls_config, ca_cert, scheme) = if tls_args.insecure_http {
         (None, None, "http")
     } else if let (Some(cert), Some(key)) = (&tls_args.tls_cert, &tls_args.tls_key) {
@@ -182,6 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.listen,
             &args.tls,
             args.notify.as_deref(),
+            crate::detection::load_rule_set(&args.rules, args.no_default_rules)?,
             shutdown_signal(),
         )
         .await?;

@@ -59,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.listen,
             &args.tls,
             args.notify.as_deref(),
+            detection::load_rule_set(&args.detection.rules, args.detection.no_default_rules)?,
             async {
                 let _ = server_stopped.await;
             },

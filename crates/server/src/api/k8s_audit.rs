@@ -1,6 +1,7 @@
 //! The Kubernetes audit webhook: the API server's webhook audit backend POSTs
-//! `audit.k8s.io/v1` `EventList`s here; Palisade's default `k8s_audit` rules run over every
-//! event, and each alert is stored as a runtime alert through the agents' ingest path.
+//! `audit.k8s.io/v1` `EventList`s here; the `k8s_audit` rules (Palisade's defaults, or the
+//! server's rule files: [`AppState::set_audit_rules`]) run over every event, and each alert is
+//! stored as a runtime alert through the agents' ingest path.
 //!
 //! Authentication: an **agent** token. The API server reports alerts for one cluster, as an
 //! agent does for its node, and an agent token is bound to the cluster it joined with, so the
@@ -8,11 +9,11 @@
 //! agent (a `join` token, then `POST /api/v1/agents/join` with the name `kube-apiserver` and
 //! the cluster's name) and put the agent token in the webhook kubeconfig's `users[].user.token`.
 //!
-//! The compiled rules are kept in a process-wide engine, built on first use: loading the rule
-//! files costs milliseconds, a webhook batch arrives every second or so.
+//! The compiled rules are kept in the server's state, the defaults built on first use: loading
+//! the rule files costs milliseconds, a webhook batch arrives every second or so.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use axum::{Router, extract::DefaultBodyLimit, extract::State, routing::post};
 use palisade_event::{Event, Payload};
@@ -21,6 +22,7 @@ use palisade_model::{
     Timestamp,
 };
 use palisade_rules::{Alert, Engine, EngineConfig, RuleSet, default_rule_sources};
+
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -56,7 +58,7 @@ pub struct AuditAck {
 }
 
 /// Runs a batch of Kubernetes API server audit events (an `audit.k8s.io/v1` `EventList` as
-/// the webhook backend sends it, or one `Event`) through Palisade's `k8s_audit` rules and
+/// the webhook backend sends it, or one `Event`) through the server's `k8s_audit` rules and
 /// stores the alerts for the token's cluster. Needs an agent token.
 #[utoipa::path(post, path = "/api/v1/k8s-audit", tag = "agents",
     request_body(content = serde_json::Value, description = "An audit.k8s.io/v1 EventList (or one Event)"),
@@ -77,7 +79,7 @@ pub async fn receive(
     })?;
     let events = palisade_k8saudit::webhook_events(body, &palisade_k8saudit::Limits::default())
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
-    let reports = evaluate(&events, &agent.cluster)?;
+    let reports = evaluate(state.audit_rules()?, &events, &agent.cluster);
     let outcome = super::agents::ingest(&state, &reports).await?;
     Ok(ApiJson(AuditAck {
         events: events.len(),
@@ -88,46 +90,52 @@ pub async fn receive(
     }))
 }
 
-/// The default rules, compiled once, and each rule's description for the reports.
-struct AuditRules {
+/// Compiled `k8s_audit` rules and each rule's description for the reports.
+pub struct AuditRules {
     engine: Mutex<Engine>,
     descriptions: HashMap<String, String>,
 }
 
-fn audit_rules() -> Result<&'static AuditRules, ApiError> {
-    static RULES: OnceLock<Result<AuditRules, String>> = OnceLock::new();
-    RULES
-        .get_or_init(|| {
-            let rule_set = RuleSet::load(&default_rule_sources());
-            if let Some(error) = rule_set.errors().first() {
-                return Err(format!(
-                    "{}: {}: {}",
-                    error.location(),
-                    error.item(),
-                    error.message()
-                ));
-            }
-            let descriptions = rule_set
-                .rules()
-                .iter()
-                .map(|rule| (rule.name.clone(), rule.desc.clone()))
-                .collect();
-            Ok(AuditRules {
-                engine: Mutex::new(Engine::new(rule_set, &EngineConfig::default())),
-                descriptions,
-            })
-        })
-        .as_ref()
-        .map_err(|message| {
-            ApiError::internal(&std::io::Error::other(format!(
-                "the built-in Kubernetes audit rules do not load: {message}"
-            )))
-        })
+impl AuditRules {
+    /// Compiles a loaded rule set (rules of other sources in it never see an audit event).
+    pub fn new(rule_set: RuleSet) -> AuditRules {
+        let descriptions = rule_set
+            .rules()
+            .iter()
+            .map(|rule| (rule.name.clone(), rule.desc.clone()))
+            .collect();
+        AuditRules {
+            engine: Mutex::new(Engine::new(rule_set, &EngineConfig::default())),
+            descriptions,
+        }
+    }
+
+    /// Palisade's default rules, or the first error in them.
+    pub(crate) fn defaults() -> Result<AuditRules, String> {
+        let rule_set = RuleSet::load(&default_rule_sources());
+        match rule_set.errors().first() {
+            Some(error) => Err(format!(
+                "the built-in rules do not load: {}: {}: {}",
+                error.location(),
+                error.item(),
+                error.message()
+            )),
+            None => Ok(AuditRules::new(rule_set)),
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditRules {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AuditRules")
+            .field("rules", &self.descriptions.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The alert reports of `events` for `cluster`.
-fn evaluate(events: &[Event], cluster: &str) -> Result<Vec<FindingReport>, ApiError> {
-    let rules = audit_rules()?;
+fn evaluate(rules: &AuditRules, events: &[Event], cluster: &str) -> Vec<FindingReport> {
     let mut engine = rules
         .engine
         .lock()
@@ -147,7 +155,7 @@ fn evaluate(events: &[Event], cluster: &str) -> Result<Vec<FindingReport>, ApiEr
             reports.push(report(&alert, description, audit, cluster));
         }
     }
-    Ok(reports)
+    reports
 }
 
 /// The runtime alert report of `alert`, raised by the audit event `audit`: the object the

@@ -20,6 +20,11 @@ pub struct Running {
 
 /// Starts a server whose first admin token is `admin` (as `PALISADE_ADMIN_TOKEN` gives it).
 pub async fn start(admin: &str) -> Running {
+    start_with(admin, |_| ()).await
+}
+
+/// [`start`], with `configure` applied to the state before it serves.
+pub async fn start_with(admin: &str, configure: impl FnOnce(&AppState)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&dir.path().join("palisade.db"))
@@ -35,6 +40,7 @@ pub async fn start(admin: &str) -> Running {
     let state = AppState::new(store.clone(), Notifier::start(Default::default()))
         .await
         .unwrap();
+    configure(&state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, router(state), None, std::future::pending()));
