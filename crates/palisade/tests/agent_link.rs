@@ -5,27 +5,18 @@
 use std::{
     io::Write,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use palisade_model::{
     AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Severity, Timestamp,
 };
+use palisade_testdata::{KillOnDrop, free_port};
 use serde_json::Value;
 
 const ADMIN: &str = "agent-link-test-admin-token";
 const REPORTS: usize = 30_000;
-
-/// Kills the child when dropped, so a failing test leaves no process behind.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn palisade() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
@@ -36,16 +27,8 @@ fn palisade() -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_server(data_dir: &Path, port: u16) -> Process {
-    Process(
+fn start_server(data_dir: &Path, port: u16) -> KillOnDrop {
+    KillOnDrop(
         palisade()
             .args([
                 "server",
@@ -60,8 +43,8 @@ fn start_server(data_dir: &Path, port: u16) -> Process {
     )
 }
 
-fn start_agent(agent_dir: &Path, port: u16, ca: &Path, join_token: &str) -> Process {
-    Process(
+fn start_agent(agent_dir: &Path, port: u16, ca: &Path, join_token: &str) -> KillOnDrop {
+    KillOnDrop(
         palisade()
             .args([
                 "agent",

@@ -8,24 +8,15 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
+use palisade_testdata::{KillOnDrop, free_port};
 use serde_json::Value;
 
 const ADMIN: &str = "runtime-alerts-test-admin-token";
 const RULE: &str = "Execution from /dev/shm";
-
-/// Kills the child when dropped, so a failing test leaves no process behind.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Removes the staged program when dropped.
 struct StagedDir(std::path::PathBuf);
@@ -43,14 +34,6 @@ fn can_run_ebpf() -> bool {
         "root and a kernel with BTF (eBPF)",
         is_root && Path::new("/sys/kernel/btf/vmlinux").exists(),
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn alerts_of_rule(client: &reqwest::Client, base: &str) -> Option<Vec<Value>> {
@@ -74,7 +57,7 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
     }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _up = Process(
+    let _up = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args(["up", "--insecure-http", "--cluster", "e2e", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
@@ -190,7 +173,7 @@ fn a_tiny_ring_buffer_under_an_event_storm_shows_lost_events_in_the_agent_status
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut up = Process(
+    let mut up = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args(["up", "--insecure-http", "--cluster", "status", "--listen"])
             .arg(format!("127.0.0.1:{}", free_port()))

@@ -1,4 +1,6 @@
-//! Locates the reference data that lives beside the repository in `../shared/data`.
+//! What tests and benchmarks share: the reference data that lives beside the repository in
+//! `../shared/data`, the capability gate of tests that need root or real tools, and guards that
+//! clean up the processes and containers a test starts.
 //!
 //! The data is not part of the repository (see `../shared/data/README.md`). Tests that read it
 //! call [`shared_data`]: outside CI a missing folder makes the test skip with a printed reason;
@@ -11,7 +13,10 @@
 //! ```
 #![deny(missing_docs)]
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    process::{Child, Command},
+};
 
 /// Environment variable that overrides where the shared data folder is.
 pub const DATA_DIR_ENV: &str = "PALISADE_SHARED_DATA";
@@ -69,4 +74,45 @@ pub fn capability(what: &str, available: bool) -> bool {
     );
     eprintln!("skipping: this test needs {what}, which is not available here");
     false
+}
+
+/// A child process that is killed (and reaped) when dropped, so that a failing test leaves no
+/// process behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback TCP port that was free a moment ago (for a server the test starts next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("binding a loopback port")
+}
+
+/// A runc container that is deleted when dropped, with the parent cgroup its test put it in
+/// (`cgroup_parent`, under every controller of `/sys/fs/cgroup`).
+pub struct RuncContainer {
+    /// The container id.
+    pub id: String,
+    /// The parent cgroup the test gave runc (`linux.cgroupsPath`), removed with it.
+    pub cgroup_parent: &'static str,
+}
+
+impl Drop for RuncContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("runc")
+            .args(["delete", "--force", &self.id])
+            .status();
+        if let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") {
+            for controller in controllers.flatten() {
+                let _ = std::fs::remove_dir(controller.path().join(self.cgroup_parent));
+            }
+        }
+    }
 }

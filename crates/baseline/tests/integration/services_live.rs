@@ -3,7 +3,7 @@
 //! the checks read), probed, then stopped and removed.
 
 use std::{
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpStream},
     os::unix::{fs::PermissionsExt, process::CommandExt},
     path::Path,
     process::{Child, Command, Stdio},
@@ -13,6 +13,7 @@ use std::{
 use palisade_baseline::{
     CheckResult, HostRoot, ProbeOptions, Status, check_services, probe_services,
 };
+use palisade_testdata::free_port;
 
 /// A daemon that is killed and reaped when the test ends, however it ends.
 struct Daemon(Child);
@@ -42,14 +43,6 @@ fn available(what: &str, binary: &str, user: &str) -> Option<(u32, u32)> {
     let ids = account(user);
     palisade_testdata::capability(what, is_root && Path::new(binary).exists() && ids.is_some())
         .then(|| ids.unwrap())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_for(port: u16, daemon: &mut Daemon) {
