@@ -114,6 +114,17 @@ impl Api {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// Asks for a fix verification of `finding_id` with `token`.
+    async fn verify_fix(&self, token: &str, finding_id: &str) -> (StatusCode, Value) {
+        self.request(
+            "POST",
+            "/api/v1/fix-verifications",
+            token,
+            json!({ "finding_id": finding_id }),
+        )
+        .await
+    }
+
     async fn claim(&self, agent: &str, wait_secs: u64) -> Vec<Value> {
         let (status, body) = self
             .request(
@@ -161,6 +172,37 @@ impl Api {
                 )
             })
             .collect()
+    }
+}
+
+/// A server where agent `node-1` reported one vulnerability: the agent's token, a viewer's and
+/// an operator's, and the finding's id.
+struct OneVulnerability {
+    api: Api,
+    agent: String,
+    viewer: String,
+    operator: String,
+    finding_id: String,
+}
+
+impl OneVulnerability {
+    async fn start() -> OneVulnerability {
+        let api = Api::start().await;
+        let (_, agent) = api.enroll("node-1").await;
+        let viewer = api.token("vera", "viewer").await;
+        let operator = api.token("otto", "operator").await;
+        api.send(&agent, &[vulnerability("node-1")]).await;
+        let (_, page) = api
+            .request("GET", "/api/v1/vulnerabilities", &viewer, Value::Null)
+            .await;
+        let finding_id = page["items"][0]["id"].as_str().unwrap().to_owned();
+        OneVulnerability {
+            api,
+            agent,
+            viewer,
+            operator,
+            finding_id,
+        }
     }
 }
 
@@ -404,38 +446,21 @@ async fn tasks_are_queued_claimed_and_finished_by_their_agent_only() {
 
 #[tokio::test]
 async fn verify_fix_closes_the_finding_only_when_the_rescan_says_fixed() {
-    let api = Api::start().await;
-    let (_, agent) = api.enroll("node-1").await;
-    let viewer = api.token("vera", "viewer").await;
-    let operator = api.token("otto", "operator").await;
-    api.send(&agent, &[vulnerability("node-1")]).await;
-    let (_, page) = api
-        .request("GET", "/api/v1/vulnerabilities", &viewer, Value::Null)
-        .await;
-    let finding_id = page["items"][0]["id"].as_str().unwrap().to_owned();
-    let request = json!({ "finding_id": finding_id });
+    let OneVulnerability {
+        api,
+        agent,
+        viewer,
+        operator,
+        finding_id,
+    } = OneVulnerability::start().await;
 
-    let (status, _) = api
-        .request(
-            "POST",
-            "/api/v1/fix-verifications",
-            &viewer,
-            request.clone(),
-        )
-        .await;
+    let (status, _) = api.verify_fix(&viewer, &finding_id).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     for (verdict, expected_state, expected_status) in [
         (false, "still_vulnerable", "open"),
         (true, "fixed", "fixed"),
     ] {
-        let (status, started) = api
-            .request(
-                "POST",
-                "/api/v1/fix-verifications",
-                &operator,
-                request.clone(),
-            )
-            .await;
+        let (status, started) = api.verify_fix(&operator, &finding_id).await;
         assert_eq!(status, StatusCode::CREATED, "{started}");
         assert_eq!(started["verification"]["state"], "pending");
         let claimed = api.claim(&agent, 0).await;
@@ -495,14 +520,7 @@ async fn verify_fix_closes_the_finding_only_when_the_rescan_says_fixed() {
         )
         .await;
     let orphan = page["items"][0]["id"].as_str().unwrap();
-    let (status, body) = api
-        .request(
-            "POST",
-            "/api/v1/fix-verifications",
-            &operator,
-            json!({ "finding_id": orphan }),
-        )
-        .await;
+    let (status, body) = api.verify_fix(&operator, orphan).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body.to_string()
@@ -526,26 +544,16 @@ async fn verify_fix_closes_the_finding_only_when_the_rescan_says_fixed() {
 /// lists with the finding's verifications; asking again starts a new, pending one.
 #[tokio::test]
 async fn a_failed_rescan_fails_its_verification_with_the_reason() {
-    let api = Api::start().await;
-    let (_, agent) = api.enroll("node-1").await;
-    let viewer = api.token("vera", "viewer").await;
-    let operator = api.token("otto", "operator").await;
-    api.send(&agent, &[vulnerability("node-1")]).await;
-    let (_, page) = api
-        .request("GET", "/api/v1/vulnerabilities", &viewer, Value::Null)
-        .await;
-    let finding_id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let OneVulnerability {
+        api,
+        agent,
+        viewer,
+        operator,
+        finding_id,
+    } = OneVulnerability::start().await;
     let verifications_path = format!("/api/v1/vulnerabilities/{finding_id}/fix-verifications");
-    let request = json!({ "finding_id": finding_id });
 
-    let (status, started) = api
-        .request(
-            "POST",
-            "/api/v1/fix-verifications",
-            &operator,
-            request.clone(),
-        )
-        .await;
+    let (status, started) = api.verify_fix(&operator, &finding_id).await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
     let claimed = api.claim(&agent, 0).await;
     assert_eq!(claimed.len(), 1);
@@ -583,9 +591,7 @@ async fn a_failed_rescan_fails_its_verification_with_the_reason() {
     assert_eq!(finding["status"], "open", "a failed rescan proves nothing");
 
     // Retry: a new verification, pending until its task reports.
-    let (status, retried) = api
-        .request("POST", "/api/v1/fix-verifications", &operator, request)
-        .await;
+    let (status, retried) = api.verify_fix(&operator, &finding_id).await;
     assert_eq!(status, StatusCode::CREATED, "{retried}");
     let (_, listed) = api
         .request("GET", &verifications_path, &viewer, Value::Null)
@@ -837,14 +843,7 @@ async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
         let operator = operator.clone();
         let finding_id = finding_id.clone();
         async move {
-            let (status, started) = api
-                .request(
-                    "POST",
-                    "/api/v1/fix-verifications",
-                    &operator,
-                    json!({ "finding_id": finding_id }),
-                )
-                .await;
+            let (status, started) = api.verify_fix(&operator, &finding_id).await;
             assert_eq!(status, StatusCode::CREATED, "{started}");
             let task_id = started["task"]["id"].as_str().unwrap().to_owned();
             let task = api.finished_task(&task_id, &operator).await;
