@@ -479,6 +479,15 @@ mod tests {
 
     const BASE: i64 = 1_700_000_000_000;
 
+    /// A store in a temporary directory, removed when the directory handle drops.
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("palisade.db"))
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
     fn alert(cluster: &str, namespace: Option<&str>, exe: &str, at: i64) -> FindingReport {
         FindingReport {
             id: Uuid::new_v4(),
@@ -706,10 +715,7 @@ mod tests {
 
     #[tokio::test]
     async fn counters_equal_a_fresh_count_after_every_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("palisade.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = temp_store().await;
         let policy = HandlingPolicy::default();
 
         // Alerts over 20 hours in two clusters, with and without a namespace.
@@ -1012,10 +1018,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_trigram_index_finds_exactly_what_the_like_scan_finds() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("palisade.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = temp_store().await;
         let policy = HandlingPolicy::default();
         let alerts: Vec<_> = (0..180).map(text_alert).collect();
         store.ingest(&alerts, &policy).await.unwrap();
@@ -1224,10 +1227,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_filter_the_counters_find_empty_lists_nothing_and_bounds_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("palisade.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = temp_store().await;
         let policy = HandlingPolicy::default();
         // Intrusion alerts (shells) in two early hours, others spread over a day, and one
         // before 1970 (hour 0 and negative hours hold times on both sides of an hour mark).
@@ -1287,10 +1287,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_or_timed_out_rescan_fails_its_verification() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("palisade.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = temp_store().await;
         let now = Timestamp::now().millis();
         // Verifications whose rescan task the agent fails, passes its deadline, or answers
         // with a verdict. The tasks are written as the task store writes them (rows of
