@@ -322,6 +322,17 @@ async fn a_viewer_sees_no_handling_and_cannot_handle() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Fix upgrades packages on a host: admins only, whichever buttons a page shows.
+    for session in [&viewer, &operator] {
+        let (status, _, body) = console
+            .post(
+                &format!("/console/fix/{id}"),
+                Some(session),
+                &[("csrf", session.csrf.as_str())],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
     assert_eq!(console.status_of(id).await, Status::Open);
     assert_eq!(
         console.get("/console/audit", Some(&viewer)).await.0,
