@@ -329,6 +329,11 @@ const VULNERABILITY_TEXT: &str = "COALESCE(json_extract(body, '$.details.package
 /// index and finds them at once.
 const RARE_TERM_FINDINGS: i64 = 2_000;
 
+/// Trigrams held by more findings than this are left out of a rare-term look-up when the
+/// term has rarer ones: reading their entries costs more than they narrow (any subset of a
+/// term's trigrams finds a superset of its findings, which LIKE re-checks).
+const COMMON_TRIGRAM_FINDINGS: i64 = 5_000;
+
 /// How the text search of one statement runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TextSearch {
@@ -359,10 +364,32 @@ impl SqliteStore {
         let Some(needle) = query.text.as_deref().and_then(indexable) else {
             return Ok(TextSearch::Scan);
         };
+        // A trigram in most findings (`web` of every pod name) narrows little, and an AND
+        // that names it reads its whole entry list: look up only the selective ones, or all
+        // when none is.
+        let trigrams = term_trigrams(&needle);
+        let mut selective = Vec::new();
+        for trigram in &trigrams {
+            let holding: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT rowid FROM finding_text WHERE finding_text MATCH $1 LIMIT $2)",
+            )
+            .bind(fts_all(std::slice::from_ref(trigram)))
+            .bind(COMMON_TRIGRAM_FINDINGS + 1)
+            .fetch_one(&self.reader)
+            .await?;
+            if holding <= COMMON_TRIGRAM_FINDINGS {
+                selective.push(trigram.clone());
+            }
+        }
+        let looked_up = if selective.is_empty() {
+            &trigrams
+        } else {
+            &selective
+        };
         let holding: Vec<i64> = sqlx::query_scalar(
             "SELECT rowid FROM finding_text WHERE finding_text MATCH $1 LIMIT $2",
         )
-        .bind(fts_trigrams(&needle))
+        .bind(fts_all(looked_up))
         .bind(RARE_TERM_FINDINGS + 1)
         .fetch_all(&self.reader)
         .await?;
@@ -438,6 +465,11 @@ const MAX_TRIGRAMS: usize = 16;
 /// each a string (inside double quotes every character is literal, operators such as AND,
 /// NEAR, `*` and `^` included, and a quote is written twice).
 fn fts_trigrams(text: &str) -> String {
+    fts_all(&term_trigrams(text))
+}
+
+/// The distinct trigrams of `text`, in order, at most [`MAX_TRIGRAMS`].
+fn term_trigrams(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut trigrams: Vec<String> = Vec::new();
     for window in chars.windows(TRIGRAM_CHARS) {
@@ -449,6 +481,11 @@ fn fts_trigrams(text: &str) -> String {
             break;
         }
     }
+    trigrams
+}
+
+/// An FTS5 query matching the rows that hold every one of `trigrams`.
+fn fts_all(trigrams: &[String]) -> String {
     trigrams
         .iter()
         .map(|trigram| format!("\"{}\"", trigram.replace('"', "\"\"")))
