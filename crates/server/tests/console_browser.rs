@@ -465,7 +465,7 @@ async fn run(
             .into_iter()
             .next()
         {
-            break task.text().await?;
+            break task;
         }
         assert!(
             Instant::now() < deadline,
@@ -475,6 +475,8 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(500)).await;
         driver.refresh().await?;
     };
+    refused.scroll_into_view().await?;
+    let refused = refused.text().await?;
     assert!(refused.contains("palisade agent --enable-fix"), "{refused}");
     assert!(refused.contains("zlib1g to 1:1.2.13.dfsg-2"), "{refused}");
     screenshot(driver, shots, "10b-fix-refused").await;
