@@ -341,6 +341,102 @@ async fn a_viewer_sees_no_handling_and_cannot_handle() {
     );
 }
 
+/// A verify-fix whose rescan task fails shows "verification failed: <reason>" with a retry
+/// button, on the finding page and in the pending list.
+#[tokio::test]
+async fn a_failed_verification_shows_its_reason_and_a_retry() {
+    let console = Console::start().await;
+    let agent = palisade_store::AgentRecord {
+        id: Uuid::now_v7(),
+        name: "node-1".into(),
+        cluster: "prod".into(),
+        joined_at: Timestamp::now(),
+        last_seen: Timestamp::now(),
+        facts: Default::default(),
+    };
+    console.state.store.upsert_agent(&agent).await.unwrap();
+    let report = FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "CVE-2099-0001".into(),
+        title: "CVE-2099-0001 in zlib1g".into(),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            node: Some("node-1".into()),
+            ..Default::default()
+        },
+        details: Details::Vulnerability(palisade_model::VulnerabilityDetails {
+            package: "zlib1g".into(),
+            ecosystem: "Debian:12".into(),
+            installed_version: "1:1.2.13.dfsg-1".into(),
+            fixed_versions: vec!["1:1.2.13.dfsg-2".into()],
+            ..Default::default()
+        }),
+        demo: false,
+    };
+    let id = console.ingest(&[report]).await.created_ids[0].1;
+    let operator = console.login(&console.token(Role::Operator).await).await;
+    let finding_page = format!("/console/clusters/prod/vulnerabilities/{id}");
+    let (status, _, body) = console
+        .post(
+            &format!("/console/verify-fix/{id}"),
+            Some(&operator),
+            &[("csrf", operator.csrf.as_str()), ("back", &finding_page)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let task = console
+        .state
+        .store
+        .tasks(agent.id, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    let reason = "cannot read /var/lib/dpkg/status: permission denied";
+    console
+        .state
+        .store
+        .finish_task(
+            agent.id,
+            task.id,
+            None,
+            &palisade_model::TaskResult::failed(reason),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+    let (_, details) = console.get(&finding_page, Some(&operator)).await;
+    assert!(
+        details.contains(&format!("verification failed: {reason}")),
+        "{details}"
+    );
+    assert!(details.contains(">Retry verification<"), "{details}");
+    let (_, group) = console
+        .get(
+            "/console/clusters/prod/vulnerabilities/group?rule=CVE-2099-0001",
+            Some(&operator),
+        )
+        .await;
+    assert!(
+        group.contains(&format!("verification failed: {reason}")),
+        "{group}"
+    );
+    assert!(group.contains(">Retry verification<"), "{group}");
+    // An operator sees no fix button: upgrades are for admins.
+    assert!(!group.contains("class=\"fix\""), "{group}");
+    let admin = console.login(&console.token(Role::Admin).await).await;
+    let (_, group) = console
+        .get(
+            "/console/clusters/prod/vulnerabilities/group?rule=CVE-2099-0001",
+            Some(&admin),
+        )
+        .await;
+    assert!(group.contains("class=\"fix\""), "{group}");
+}
+
 #[tokio::test]
 async fn whitelisting_through_the_form_closes_and_suppresses() {
     let console = Console::start().await;
