@@ -49,7 +49,6 @@ pub struct AgentConfig {
     pub quarantine_dir: Option<PathBuf>,
 }
 
-
 fn default_sensor() -> String {
     "none".to_owned()
 }
