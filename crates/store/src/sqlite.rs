@@ -668,6 +668,54 @@ impl<'a> CounterRow<'a> {
     }
 }
 
+/// What ingest works out for a report before it takes the writer connection.
+struct Prepared {
+    report_id: String,
+    /// The whitelist rule that suppresses the report; the fields below are then left empty.
+    whitelisted: Option<Uuid>,
+    /// The finding the report makes if it is new.
+    candidate: Finding,
+    key: (FindingKind, String),
+    /// The `body` column of `candidate`.
+    body: String,
+}
+
+impl Prepared {
+    fn new(report: &FindingReport, policy: &HandlingPolicy) -> Prepared {
+        let candidate = finding_from_report(report, Uuid::now_v7(), Status::Open);
+        let whitelisted = policy
+            .whitelist
+            .iter()
+            .find(|(_, matcher)| matcher.matches(&candidate))
+            .map(|(rule_id, _)| *rule_id);
+        let (key, body) = if whitelisted.is_some() {
+            ((report.details.kind(), String::new()), String::new())
+        } else {
+            (
+                (report.details.kind(), report.dedupe_key()),
+                to_json(&FindingBody {
+                    asset: Cow::Borrowed(&report.asset),
+                    details: Cow::Borrowed(&report.details),
+                }),
+            )
+        };
+        Prepared {
+            report_id: report.id.to_string(),
+            whitelisted,
+            candidate,
+            key,
+            body,
+        }
+    }
+}
+
+/// A finding a batch creates.
+struct NewFinding {
+    finding: Finding,
+    dedupe_key: String,
+    body: String,
+}
+
 /// Where the latest occurrence of a dedupe key went in this batch.
 enum Target {
     New(usize),
@@ -744,22 +792,19 @@ impl SqliteStore {
 
     async fn insert_findings(
         connection: &mut SqliteConnection,
-        findings: &[(Finding, String)],
+        findings: &[NewFinding],
     ) -> Result<()> {
         for chunk in findings.chunks(INSERT_CHUNK) {
             let mut builder = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, rule, title, \
                  namespace, asset_id, asset_label, first_seen, last_seen, count, demo, body) ",
             );
-            builder.push_values(chunk, |mut row, (finding, dedupe_key)| {
-                let body = to_json(&FindingBody {
-                    asset: Cow::Borrowed(&finding.asset),
-                    details: Cow::Borrowed(&finding.details),
-                });
+            builder.push_values(chunk, |mut row, new| {
+                let finding = &new.finding;
                 row.push_bind(finding.id.to_string())
                     .push_bind(finding.kind().as_str())
                     .push_bind(finding.asset.cluster.clone())
-                    .push_bind(dedupe_key.clone())
+                    .push_bind(new.dedupe_key.clone())
                     .push_bind(finding.severity.rank())
                     .push_bind(finding.status.as_str())
                     .push_bind(finding.details.category())
@@ -772,7 +817,7 @@ impl SqliteStore {
                     .push_bind(finding.last_seen.millis())
                     .push_bind(i64::try_from(finding.count).unwrap_or(i64::MAX))
                     .push_bind(i64::from(finding.demo))
-                    .push_bind(body);
+                    .push_bind(new.body.clone());
             });
             builder.build().execute(&mut *connection).await?;
         }
@@ -783,11 +828,11 @@ impl SqliteStore {
     /// (tens), where a trigger on insert cost an upsert per finding, more than any index.
     async fn count_inserted(
         connection: &mut SqliteConnection,
-        findings: &[(Finding, String)],
+        findings: &[NewFinding],
     ) -> Result<()> {
         let mut counts: HashMap<CounterRow<'_>, i64> = HashMap::new();
-        for (finding, _) in findings {
-            *counts.entry(CounterRow::of(finding)).or_default() += 1;
+        for new in findings {
+            *counts.entry(CounterRow::of(&new.finding)).or_default() += 1;
         }
         let counts: Vec<_> = counts.into_iter().collect();
         for chunk in counts.chunks(INSERT_CHUNK) {
@@ -871,44 +916,51 @@ impl Store for SqliteStore {
         policy: &HandlingPolicy,
     ) -> Result<IngestOutcome> {
         let mut outcome = IngestOutcome::default();
+        // Everything that needs no database is worked out first: the one writer connection is
+        // held only for the statements, so the next batch prepares while this one is written.
+        let prepared: Vec<Prepared> = reports
+            .iter()
+            .map(|report| Prepared::new(report, policy))
+            .collect();
+        let report_ids: Vec<String> = prepared
+            .iter()
+            .map(|prepared| prepared.report_id.clone())
+            .collect();
         let mut transaction = self.writer.begin().await?;
-        let report_ids: Vec<String> = reports.iter().map(|report| report.id.to_string()).collect();
         let mut seen = Self::already_ingested(&mut transaction, &report_ids).await?;
 
         // First pass: drop duplicates, suppress whitelisted reports.
         let mut fresh = Vec::with_capacity(reports.len());
+        let mut keys: Vec<(FindingKind, String)> = Vec::with_capacity(reports.len());
         let mut whitelist_hits: HashMap<Uuid, i64> = HashMap::new();
         let mut ingested: Vec<(String, Option<String>, i64)> = Vec::with_capacity(reports.len());
-        for (report, report_id) in reports.iter().zip(&report_ids) {
-            if !seen.insert(report_id.clone()) {
+        for (report, prepared) in reports.iter().zip(prepared) {
+            if !seen.insert(prepared.report_id.clone()) {
                 outcome.duplicates += 1;
                 continue;
             }
-            let candidate = finding_from_report(report, Uuid::now_v7(), Status::Open);
-            if let Some((rule_id, _)) = policy
-                .whitelist
-                .iter()
-                .find(|(_, matcher)| matcher.matches(&candidate))
-            {
-                *whitelist_hits.entry(*rule_id).or_default() += 1;
-                ingested.push((report_id.clone(), None, report.observed_at.millis()));
+            if let Some(rule_id) = prepared.whitelisted {
+                *whitelist_hits.entry(rule_id).or_default() += 1;
+                ingested.push((prepared.report_id, None, report.observed_at.millis()));
                 outcome.suppressed += 1;
                 continue;
             }
-            fresh.push((report, report_id, candidate));
+            keys.push(prepared.key);
+            fresh.push((
+                report,
+                prepared.report_id,
+                prepared.candidate,
+                prepared.body,
+            ));
         }
-        let keys: Vec<(FindingKind, String)> = fresh
-            .iter()
-            .map(|(report, _, _)| (report.details.kind(), report.dedupe_key()))
-            .collect();
         let stored = Self::open_by_key(&mut transaction, &keys).await?;
 
         // Second pass, in report order: aggregate into a finding created earlier in this batch,
         // into a stored one, or create a new one.
-        let mut new_findings: Vec<(Finding, String)> = Vec::new();
+        let mut new_findings: Vec<NewFinding> = Vec::new();
         let mut updates: Vec<Update> = Vec::new();
         let mut latest: HashMap<(FindingKind, String), Target> = HashMap::new();
-        for ((report, report_id, candidate), key) in fresh.into_iter().zip(keys) {
+        for ((report, report_id, candidate, body), key) in fresh.into_iter().zip(keys) {
             let kind = key.0;
             let observed = report.observed_at.millis();
             let within = |last_seen: i64| {
@@ -920,7 +972,9 @@ impl Store for SqliteStore {
             let takes_latest =
                 kind.aggregation_window_ms().is_none() && kind != FindingKind::FirewallAlert;
             let target = match latest.get(&key) {
-                Some(Target::New(index)) if within(new_findings[*index].0.last_seen.millis()) => {
+                Some(Target::New(index))
+                    if within(new_findings[*index].finding.last_seen.millis()) =>
+                {
                     Some(Target::New(*index))
                 }
                 Some(Target::Existing(index)) if within(updates[*index].last_seen) => {
@@ -944,7 +998,8 @@ impl Store for SqliteStore {
             };
             let finding_id = match target {
                 Some(Target::New(index)) => {
-                    let finding = &mut new_findings[index].0;
+                    let new = &mut new_findings[index];
+                    let finding = &mut new.finding;
                     finding.count += 1;
                     finding.first_seen = finding.first_seen.min(report.observed_at);
                     finding.last_seen = finding.last_seen.max(report.observed_at);
@@ -953,6 +1008,7 @@ impl Store for SqliteStore {
                         finding.title.clone_from(&report.title);
                         finding.asset.clone_from(&report.asset);
                         finding.details.clone_from(&report.details);
+                        new.body = body;
                     }
                     outcome.aggregated += 1;
                     latest.insert(key, Target::New(index));
@@ -965,10 +1021,6 @@ impl Store for SqliteStore {
                     update.last_seen = update.last_seen.max(observed);
                     update.severity = update.severity.max(report.severity.rank());
                     if takes_latest {
-                        let body = to_json(&FindingBody {
-                            asset: Cow::Borrowed(&report.asset),
-                            details: Cow::Borrowed(&report.details),
-                        });
                         update.latest = Some((report.title.clone(), body));
                     }
                     outcome.aggregated += 1;
@@ -991,7 +1043,11 @@ impl Store for SqliteStore {
                     let id = finding.id;
                     outcome.created += 1;
                     outcome.created_ids.push((kind, id));
-                    new_findings.push((finding, key.1.clone()));
+                    new_findings.push(NewFinding {
+                        finding,
+                        dedupe_key: key.1.clone(),
+                        body,
+                    });
                     latest.insert(key, Target::New(new_findings.len() - 1));
                     id.to_string()
                 }
