@@ -98,6 +98,9 @@ async fn register_node(state: &AppState, cluster: &str, facts: &HostFacts) -> Re
     Ok(())
 }
 
+/// How stale an agent's `last_seen` may get while it sends batches.
+const LAST_SEEN_RESOLUTION_MS: i64 = 5_000;
+
 /// Receives a batch of reports. The response is the acknowledgement: once the agent has it,
 /// everything in the batch is stored.
 #[utoipa::path(post, path = "/api/v1/agent/batches", tag = "agents", request_body = AgentBatch,
@@ -151,14 +154,20 @@ pub async fn batch(
     if batch.facts.is_some() {
         register_node(&state, &agent.cluster, &facts).await?;
     }
-    state
-        .store
-        .upsert_agent(&AgentRecord {
-            last_seen: Timestamp::now(),
-            facts,
-            ..agent
-        })
-        .await?;
+    // `last_seen` is kept to the few seconds that show whether an agent reports: writing it for
+    // every batch would make each acknowledgement wait for the next batch's ingest on the one
+    // writer connection, and the agent's pipeline would drain.
+    let now = Timestamp::now();
+    if batch.facts.is_some() || now.millis() - agent.last_seen.millis() >= LAST_SEEN_RESOLUTION_MS {
+        state
+            .store
+            .upsert_agent(&AgentRecord {
+                last_seen: now,
+                facts,
+                ..agent
+            })
+            .await?;
+    }
     Ok(ApiJson(BatchAck {
         sequence: batch.sequence,
         created: outcome.created,
