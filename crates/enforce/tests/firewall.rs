@@ -5,12 +5,12 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use palisade_enforce::{DefenseMode, NftFirewall, WorkloadFirewall, workload_rules};
 use palisade_firewall::State;
+use palisade_testdata::NetnsPair;
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
@@ -18,67 +18,6 @@ fn is_root() -> bool {
             .lines()
             .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"))
     })
-}
-
-fn ip(args: &[&str]) {
-    let output = Command::new("ip").args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Two named network namespaces, "client" 10.231.<n>.1 and "server" 10.231.<n>.2, joined
-/// by a veth pair.
-struct NetnsPair {
-    client: String,
-    server: String,
-}
-
-impl NetnsPair {
-    fn new(subnet: u8) -> NetnsPair {
-        let pid = std::process::id();
-        let pair = NetnsPair {
-            client: format!("pal-c-{pid}"),
-            server: format!("pal-s-{pid}"),
-        };
-        ip(&["netns", "add", &pair.client]);
-        ip(&["netns", "add", &pair.server]);
-        ip(&[
-            "link",
-            "add",
-            "veth-c",
-            "netns",
-            &pair.client,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "veth-s",
-            "netns",
-            &pair.server,
-        ]);
-        for (netns, link, host) in [(&pair.client, "veth-c", 1), (&pair.server, "veth-s", 2)] {
-            let address = format!("10.231.{subnet}.{host}/24");
-            ip(&["-n", netns, "address", "add", &address, "dev", link]);
-            ip(&["-n", netns, "link", "set", link, "up"]);
-            ip(&["-n", netns, "link", "set", "lo", "up"]);
-        }
-        pair
-    }
-
-    fn path(name: &str) -> PathBuf {
-        PathBuf::from("/run/netns").join(name)
-    }
-}
-
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        for name in [&self.client, &self.server] {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
 }
 
 /// Runs `work` on a thread that has entered the network namespace `name`.
@@ -148,7 +87,7 @@ fn nftables_block_alert_and_live_edit_between_two_namespaces() {
         return;
     }
     let subnet = (std::process::id() % 200) as u8 + 20;
-    let pair = NetnsPair::new(subnet);
+    let pair = NetnsPair::new("fw", 231, subnet);
     let allowed: SocketAddr = format!("10.231.{subnet}.2:7001").parse().unwrap();
     let guarded: SocketAddr = format!("10.231.{subnet}.2:7002").parse().unwrap();
     serve(&pair.server, allowed);

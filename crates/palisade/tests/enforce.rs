@@ -1,5 +1,6 @@
 //! `palisade enforce` as a process, as root: what it reports and what it stops.
 
+use palisade_testdata::NetnsPair;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
@@ -84,66 +85,6 @@ fn kill_exec_kills_the_denied_copy_while_it_runs_and_not_after() {
     assert!(Command::new(&copy).status().unwrap().success());
 }
 
-/// Two named network namespaces joined by a veth pair, deleted on drop (with them the veth
-/// pair and any nftables table in them).
-struct NetnsPair {
-    client: String,
-    server: String,
-}
-
-impl NetnsPair {
-    fn new(subnet: u8) -> NetnsPair {
-        let pid = std::process::id();
-        let pair = NetnsPair {
-            client: format!("pal-cli-c-{pid}"),
-            server: format!("pal-cli-s-{pid}"),
-        };
-        let ip = |args: &[&str]| {
-            let status = Command::new("ip").args(args).status().unwrap();
-            assert!(status.success(), "ip {args:?}");
-        };
-        ip(&["netns", "add", &pair.client]);
-        ip(&["netns", "add", &pair.server]);
-        ip(&[
-            "link",
-            "add",
-            "veth-c",
-            "netns",
-            &pair.client,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "veth-s",
-            "netns",
-            &pair.server,
-        ]);
-        for (netns, link, host) in [(&pair.client, "veth-c", 1), (&pair.server, "veth-s", 2)] {
-            ip(&[
-                "-n",
-                netns,
-                "address",
-                "add",
-                &format!("10.232.{subnet}.{host}/24"),
-                "dev",
-                link,
-            ]);
-            ip(&["-n", netns, "link", "set", link, "up"]);
-            // The reset that refuses a local connect is delivered over loopback.
-            ip(&["-n", netns, "link", "set", "lo", "up"]);
-        }
-        pair
-    }
-}
-
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        for name in [&self.client, &self.server] {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
 /// Runs `work` on a thread inside network namespace `name`.
 fn in_netns<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
     use std::os::fd::AsRawFd;
@@ -179,7 +120,7 @@ fn firewall_enforcement_follows_edits_of_the_state_file() {
         return;
     }
     let subnet = (std::process::id() % 200) as u8 + 20;
-    let pair = NetnsPair::new(subnet);
+    let pair = NetnsPair::new("cli", 232, subnet);
     let server: std::net::SocketAddr = format!("10.232.{subnet}.2:7002").parse().unwrap();
     let listener = in_netns(&pair.server, move || {
         std::net::TcpListener::bind(server).unwrap()

@@ -19,7 +19,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use palisade_testdata::free_port;
+use palisade_testdata::{NetnsPair, free_port};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "firewall-agent-test-admin-token";
@@ -56,63 +56,6 @@ fn can_run() -> bool {
             && Path::new("/sys/kernel/btf/vmlinux").exists()
             && Path::new("/usr/sbin/nft").exists(),
     )
-}
-
-fn ip(args: &[&str]) {
-    let output = Command::new("ip").args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Network namespaces "client" (10.232.<n>.1) and "db" (10.232.<n>.2) joined by a veth pair,
-/// deleted on drop.
-struct Pods {
-    client: String,
-    db: String,
-}
-
-impl Pods {
-    fn new(subnet: u8) -> Pods {
-        let pid = std::process::id();
-        let pods = Pods {
-            client: format!("pal-fwc-{pid}"),
-            db: format!("pal-fwd-{pid}"),
-        };
-        ip(&["netns", "add", &pods.client]);
-        ip(&["netns", "add", &pods.db]);
-        ip(&[
-            "link",
-            "add",
-            "veth-c",
-            "netns",
-            &pods.client,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "veth-d",
-            "netns",
-            &pods.db,
-        ]);
-        for (netns, link, host) in [(&pods.client, "veth-c", 1), (&pods.db, "veth-d", 2)] {
-            let address = format!("10.232.{subnet}.{host}/24");
-            ip(&["-n", netns, "address", "add", &address, "dev", link]);
-            ip(&["-n", netns, "link", "set", link, "up"]);
-            ip(&["-n", netns, "link", "set", "lo", "up"]);
-        }
-        pods
-    }
-}
-
-impl Drop for Pods {
-    fn drop(&mut self) {
-        for name in [&self.client, &self.db] {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
 }
 
 /// Moves the calling thread into the named network namespace.
@@ -327,9 +270,9 @@ async fn an_api_rule_edit_blocks_and_allows_within_a_minute_and_attempts_are_cou
         return;
     }
     let subnet = (std::process::id() % 200) as u8 + 20;
-    let pods = Pods::new(subnet);
+    let pods = NetnsPair::new("fwa", 232, subnet);
     let guarded: SocketAddr = format!("10.232.{subnet}.2:7002").parse().unwrap();
-    let ended = serve(pods.db.clone(), guarded);
+    let ended = serve(pods.server.clone(), guarded);
 
     let dir = tempfile::tempdir().unwrap();
     let state_file = dir.path().join("state.yaml");

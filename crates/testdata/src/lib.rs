@@ -116,3 +116,74 @@ impl Drop for RuncContainer {
         }
     }
 }
+
+/// Two network namespaces, `client` (`10.<network>.<subnet>.1/24`) and `server` (`.2`), joined
+/// by a veth pair, with loopback up in both; deleted when dropped (and with them the veth pair
+/// and any nftables table in them). The names carry `tag` and the process id, so that tests in
+/// parallel processes never share one.
+pub struct NetnsPair {
+    /// The client namespace's name (under `/run/netns`).
+    pub client: String,
+    /// The server namespace's name.
+    pub server: String,
+}
+
+impl NetnsPair {
+    /// Creates the pair; panics naming the `ip` command that failed.
+    pub fn new(tag: &str, network: u8, subnet: u8) -> NetnsPair {
+        let pid = std::process::id();
+        let pair = NetnsPair {
+            client: format!("pal-{tag}-c-{pid}"),
+            server: format!("pal-{tag}-s-{pid}"),
+        };
+        ip(&["netns", "add", &pair.client]);
+        ip(&["netns", "add", &pair.server]);
+        ip(&[
+            "link",
+            "add",
+            "veth-c",
+            "netns",
+            &pair.client,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth-s",
+            "netns",
+            &pair.server,
+        ]);
+        for (netns, link, host) in [(&pair.client, "veth-c", 1), (&pair.server, "veth-s", 2)] {
+            let address = format!("10.{network}.{subnet}.{host}/24");
+            ip(&["-n", netns, "address", "add", &address, "dev", link]);
+            ip(&["-n", netns, "link", "set", link, "up"]);
+            // Resets that refuse a local connect are delivered over loopback.
+            ip(&["-n", netns, "link", "set", "lo", "up"]);
+        }
+        pair
+    }
+
+    /// The path of the namespace `name` (one of the pair's).
+    pub fn path(name: &str) -> PathBuf {
+        PathBuf::from("/run/netns").join(name)
+    }
+}
+
+impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        for name in [&self.client, &self.server] {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("running ip (iproute2)");
+    assert!(
+        output.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
