@@ -2,6 +2,7 @@
 //! packages matched against the shared PyPI, RustSec and Go databases, every output format
 //! checked structurally, `--fail-on`, `--inventory-only`, and errors.
 
+use palisade_testdata::run_checked;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -403,16 +404,6 @@ fn tool_works(program: &str) -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
 /// Removes the podman container and image however the test ends.
 struct Podman {
     image: String,
@@ -462,7 +453,7 @@ fn scan_image_and_running_container_built_with_podman() {
          Version: 1:1.35.0-4+b3\nSource: busybox\n",
     );
     let tarball = temp.path().join("rootfs.tar");
-    run(
+    run_checked(
         "tar",
         &[
             "-C",
@@ -477,12 +468,12 @@ fn scan_image_and_running_container_built_with_podman() {
         image: image.clone(),
         container: None,
     };
-    run(
+    run_checked(
         "podman",
         &["import", "--quiet", tarball.to_str().unwrap(), &image],
     );
     let archive = temp.path().join("image.oci.tar");
-    run(
+    run_checked(
         "skopeo",
         &[
             "copy",
@@ -511,7 +502,7 @@ fn scan_image_and_running_container_built_with_podman() {
     assert_eq!(package["ecosystem"], "Debian:12");
     assert_eq!(package["location"]["layer_index"], 0);
 
-    let container = run(
+    let container = run_checked(
         "podman",
         &[
             "run",

@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use palisade_testdata::run_checked;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -50,7 +51,7 @@ impl RedisContainer {
             std::os::unix::fs::symlink(target, rootfs.join(link)).unwrap();
         }
         std::fs::write(rootfs.join("etc/redis/redis.conf"), config).unwrap();
-        run("runc", &["spec", "--bundle", path(bundle.path())]);
+        run_checked("runc", &["spec", "--bundle", path(bundle.path())]);
         let spec_path = bundle.path().join("config.json");
         let mut spec: Value = serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
         spec["process"]["terminal"] = json!(false);
@@ -82,7 +83,8 @@ impl RedisContainer {
 
     /// The container's init pid, from `runc state`.
     fn pid(&self) -> u32 {
-        let state: Value = serde_json::from_str(&run("runc", &["state", &self.id])).unwrap();
+        let state: Value =
+            serde_json::from_str(&run_checked("runc", &["state", &self.id])).unwrap();
         state["pid"].as_u64().unwrap() as u32
     }
 
@@ -119,21 +121,6 @@ impl Drop for RedisContainer {
 
 fn path(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// Runs a program and fails the test with its stderr when it fails.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 async fn request(

@@ -14,6 +14,7 @@ use palisade_model::{
     HostFacts, JoinRequest, Severity, Timestamp, VulnerabilityDetails,
 };
 use palisade_store::Store;
+use palisade_testdata::run_checked;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -975,18 +976,18 @@ async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
     agent.stop().await;
 }
 
-/// Runs a program and fails the test with its stderr when it fails.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
+/// Writes the tree under `root` into the tar archive `archive` (an image for podman import).
+fn tar_directory(root: &std::path::Path, archive: &std::path::Path) {
+    run_checked(
+        "tar",
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "-cf",
+            archive.to_str().unwrap(),
+            ".",
+        ],
     );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// Removes the test's podman container and image, even when the test fails.
@@ -1030,26 +1031,17 @@ async fn the_agent_scans_the_images_of_running_podman_containers() {
     std::fs::copy("/bin/busybox", image_root.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", image_root.join("bin/sleep")).unwrap();
     let archive = dir.path().join("image.tar");
-    run(
-        "tar",
-        &[
-            "-C",
-            image_root.to_str().unwrap(),
-            "-cf",
-            archive.to_str().unwrap(),
-            ".",
-        ],
-    );
+    tar_directory(&image_root, &archive);
     let suffix = Uuid::now_v7().simple().to_string();
     let cleanup = PodmanCleanup {
         container: format!("palisade-scan-{}", &suffix[20..]),
         image: format!("localhost/palisade-scan-test:{}", &suffix[20..]),
     };
-    run(
+    run_checked(
         "podman",
         &["import", archive.to_str().unwrap(), &cleanup.image],
     );
-    run(
+    run_checked(
         "podman",
         &[
             "run",
@@ -1069,7 +1061,7 @@ async fn the_agent_scans_the_images_of_running_podman_containers() {
             "300",
         ],
     );
-    let image_id = run(
+    let image_id = run_checked(
         "podman",
         &["image", "inspect", "--format", "{{.Id}}", &cleanup.image],
     );
@@ -1258,7 +1250,7 @@ async fn the_agent_inventories_runc_and_containerd_containers() {
     };
 
     // The runc container.
-    run("runc", &["spec", "--bundle", bundle.to_str().unwrap()]);
+    run_checked("runc", &["spec", "--bundle", bundle.to_str().unwrap()]);
     let spec_path = bundle.join("config.json");
     let mut spec: Value = serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
     spec["process"]["terminal"] = json!(false);
@@ -1281,23 +1273,14 @@ async fn the_agent_inventories_runc_and_containerd_containers() {
 
     // The containerd container, from the same files as an image.
     let archive = dir.path().join("rootfs.tar");
-    run(
-        "tar",
-        &[
-            "-C",
-            rootfs.to_str().unwrap(),
-            "-cf",
-            archive.to_str().unwrap(),
-            ".",
-        ],
-    );
-    run(
+    tar_directory(&rootfs, &archive);
+    run_checked(
         "podman",
         &["import", archive.to_str().unwrap(), &cleanup.image],
     );
     let reference = format!("docker.io/library/palisade-inv:{suffix}");
     let image_archive = dir.path().join("image.tar");
-    run(
+    run_checked(
         "skopeo",
         &[
             "copy",

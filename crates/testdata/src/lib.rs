@@ -87,6 +87,22 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Runs `program` with `args` (stdin closed) and returns its trimmed stdout; fails the test
+/// with the program's stderr when it cannot run or exits unsuccessfully.
+pub fn run_checked(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// A loopback TCP port that was free a moment ago (for a server the test starts next).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
