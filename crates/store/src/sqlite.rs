@@ -1076,33 +1076,17 @@ impl Store for SqliteStore {
     ) -> Result<Page<Finding>> {
         let limit = page_size(query.limit);
         let text = self.text_search(query, true).await?;
-        let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
-        push_finding_filters(&mut builder, kind, query, &text);
         // One read transaction: the counters and the findings are the same snapshot.
         let mut transaction = self.reader.begin().await?;
-        match Self::extent(&mut transaction, kind, query).await? {
-            console::Extent::Unknown => {}
-            console::Extent::Empty => {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next_cursor: None,
-                });
-            }
-            console::Extent::Within { from_ms, until_ms } => {
-                builder
-                    .push(" AND last_seen >= ")
-                    .push_bind(from_ms)
-                    .push(" AND last_seen < ")
-                    .push_bind(until_ms);
-            }
-        }
-        push_keyset(
-            &mut builder,
-            query.sort.column(),
-            query.order,
-            query.cursor.as_ref(),
-            limit,
-        );
+        let select = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
+        let Some(mut builder) =
+            Self::page_statement(&mut transaction, kind, query, &text, select).await?
+        else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
         let rows = builder.build().fetch_all(&mut *transaction).await?;
         transaction.commit().await?;
         let findings = rows
