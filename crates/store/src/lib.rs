@@ -44,7 +44,8 @@ use uuid::Uuid;
 
 pub use error::StoreError;
 pub use query::{
-    AssetQuery, AuditQuery, Cursor, FindingQuery, MAX_PAGE_SIZE, Page, SortKey, SortOrder,
+    AssetQuery, AuditQuery, Cursor, FindingQuery, MAX_PAGE_SIZE, Page, SearchWindow, SortKey,
+    SortOrder,
 };
 pub use records::{
     AgentRecord, ClusterSummary, FindingGroup, HandlingPolicy, IngestOutcome, Selection,

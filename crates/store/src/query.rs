@@ -151,6 +151,29 @@ pub struct Page<T> {
     /// Pass this back to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// Set when a text search looked at part of the findings only (see [`SearchWindow`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searched: Option<SearchWindow>,
+}
+
+/// How far a bounded text search looked. Terms the trigram index cannot look up (one or two
+/// characters) are searched by LIKE alone, which would read every finding of the filters: such
+/// a search reads at most [`SearchWindow::FINDINGS`] of them, newest first, and says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchWindow {
+    /// Set when the filters select more than [`SearchWindow::FINDINGS`] findings: counts and
+    /// charts cover the newest ones, last seen at or after this time, and are lower bounds.
+    pub counted_since: Option<Timestamp>,
+    /// The page's own window ended before the page filled: its next cursor continues the
+    /// search with older findings rather than following a last listed item.
+    pub page_window_full: bool,
+}
+
+impl SearchWindow {
+    /// Most findings one bounded text search reads: for the page (from the page's position
+    /// when listing by last seen, newest first), for the counters and for the chart.
+    /// 10,000 rows are read and tested in a few tens of milliseconds.
+    pub const FINDINGS: u32 = 10_000;
 }
 
 pub(crate) fn page_size(limit: u32) -> u32 {

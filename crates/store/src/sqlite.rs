@@ -29,8 +29,8 @@ mod tasks;
 
 use crate::{
     AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,
-    IngestOutcome, Page, Result, Selection, SortOrder, Store, StoreError, TokenRecord,
-    query::page_size,
+    IngestOutcome, Page, Result, SearchWindow, Selection, SortOrder, Store, StoreError,
+    TokenRecord, query::page_size,
 };
 use crate::{FindingGroup, TimeBuckets};
 use palisade_model::{
@@ -48,6 +48,8 @@ const UPDATE_CHUNK: usize = 500;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// How recent text searches ran (see [`console::TermPlans`]).
+    term_plans: console::TermPlans,
 }
 
 /// What the `body` column holds: the parts of a finding without columns of their own
@@ -91,7 +93,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            term_plans: console::TermPlans::default(),
+        })
     }
 }
 
@@ -264,7 +270,7 @@ fn push_finding_filters(
     query: &FindingQuery,
     text: &TextSearch,
 ) {
-    if matches!(text, TextSearch::Driven(_)) {
+    if matches!(text, TextSearch::Driven(_) | TextSearch::Window { .. }) {
         // Rowid look-ups stay allowed; walking a whole index in sort order does not.
         builder.push(" NOT INDEXED");
     }
@@ -300,6 +306,9 @@ fn push_finding_filters(
         builder.push(" AND rule = ").push_bind(rule);
     }
     if let Some(needle) = &query.text {
+        if let TextSearch::Window { index } = text {
+            push_search_window(builder, kind, query, *index);
+        }
         push_text_filter(builder, kind, needle, text);
     }
     if let Some(since) = query.since {
@@ -346,6 +355,39 @@ enum TextSearch {
     /// Few candidates, found by the trigram index when the search was planned: read by
     /// rowid, re-checked, then sorted (the index is not asked twice).
     Driven(Vec<i64>),
+    /// A term the index cannot look up: the LIKE conditions over the newest
+    /// [`SearchWindow::FINDINGS`] findings the other filters select (after the page's position
+    /// when listing by last seen, newest first), read through `index` when one is named (see
+    /// [`SqliteStore::narrow_index`]).
+    Window {
+        /// The index the window's findings are read through, if not a time-ordered one.
+        index: Option<&'static str>,
+    },
+}
+
+/// Restricts a statement to the rows of a [`TextSearch::Window`]: the newest
+/// [`SearchWindow::FINDINGS`] findings `query` selects without its text.
+fn push_search_window(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+    index: Option<&str>,
+) {
+    let mut examined = query.clone();
+    examined.text = None;
+    builder.push(" AND rowid IN (SELECT rowid FROM findings");
+    if let Some(index) = index {
+        builder.push(format_args!(" INDEXED BY {index}"));
+    }
+    push_finding_filters(builder, kind, &examined, &TextSearch::Scan);
+    push_keyset(
+        builder,
+        "last_seen",
+        SortOrder::Desc,
+        console::window_start(query),
+        SearchWindow::FINDINGS - 1,
+    );
+    builder.push(")");
 }
 
 /// The lowercased term when the trigram index can look it up: three characters or more, and
@@ -357,48 +399,84 @@ fn indexable(text: &str) -> Option<String> {
 
 impl SqliteStore {
     /// Decides how the text search of `query` runs: one look at the trigram index lists the
-    /// findings holding the term's trigrams, up to [`RARE_TERM_FINDINGS`] + 1. `page` is true for a
-    /// page of findings (which stops at the first matches) and false for aggregates (which
-    /// visit every match).
-    async fn text_search(&self, query: &FindingQuery, page: bool) -> Result<TextSearch> {
-        let Some(needle) = query.text.as_deref().and_then(indexable) else {
+    /// findings holding the term's trigrams, up to [`RARE_TERM_FINDINGS`] + 1, unless a
+    /// recent search found the term common. `page` is true for a page of findings (which
+    /// stops at the first matches) and false for aggregates (which visit every match).
+    async fn text_search(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+        page: bool,
+    ) -> Result<TextSearch> {
+        let Some(text) = &query.text else {
             return Ok(TextSearch::Scan);
         };
-        // A trigram in most findings (`web` of every pod name) narrows little, and an AND
-        // that names it reads its whole entry list: look up only the selective ones, or all
-        // when none is.
-        let trigrams = term_trigrams(&needle);
-        let mut selective = Vec::new();
-        for trigram in &trigrams {
-            let holding: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM (SELECT rowid FROM finding_text WHERE finding_text MATCH $1 LIMIT $2)",
-            )
-            .bind(fts_all(std::slice::from_ref(trigram)))
-            .bind(COMMON_TRIGRAM_FINDINGS + 1)
-            .fetch_one(&self.reader)
-            .await?;
-            if holding <= COMMON_TRIGRAM_FINDINGS {
-                selective.push(trigram.clone());
-            }
-        }
-        let looked_up = if selective.is_empty() {
-            &trigrams
+        let Some(needle) = indexable(text) else {
+            let mut connection = self.reader.acquire().await?;
+            let index = Self::narrow_index(&mut connection, kind, query).await?;
+            return Ok(TextSearch::Window { index });
+        };
+        let common = if page {
+            TextSearch::Scan
         } else {
-            &selective
+            TextSearch::Narrowed
+        };
+        let looked_up = match self.term_plans.get(&needle) {
+            Some(console::TermPlan::Common) => return Ok(common),
+            Some(console::TermPlan::LookUp(trigrams)) => trigrams,
+            None => {
+                let trigrams = self.selective_trigrams(&needle).await?;
+                self.term_plans
+                    .insert(&needle, console::TermPlan::LookUp(trigrams.clone()));
+                trigrams
+            }
         };
         let holding: Vec<i64> = sqlx::query_scalar(
             "SELECT rowid FROM finding_text WHERE finding_text MATCH $1 LIMIT $2",
         )
-        .bind(fts_all(looked_up))
+        .bind(fts_all(&looked_up))
         .bind(RARE_TERM_FINDINGS + 1)
         .fetch_all(&self.reader)
         .await?;
         Ok(if holding.len() as i64 <= RARE_TERM_FINDINGS {
             TextSearch::Driven(holding)
-        } else if page {
-            TextSearch::Scan
         } else {
-            TextSearch::Narrowed
+            self.term_plans.insert(&needle, console::TermPlan::Common);
+            common
+        })
+    }
+
+    /// The trigrams of `needle` a look-up names. A trigram in most findings (`web` of every
+    /// pod name) narrows little, and an AND that names it reads its whole entry list: only
+    /// the selective ones, or all when none is. One statement counts every trigram's
+    /// findings, each count capped.
+    async fn selective_trigrams(&self, needle: &str) -> Result<Vec<String>> {
+        let trigrams = term_trigrams(needle);
+        let mut builder = QueryBuilder::<Sqlite>::new("SELECT ");
+        for (index, trigram) in trigrams.iter().enumerate() {
+            if index > 0 {
+                builder.push(", ");
+            }
+            builder
+                .push(
+                    "(SELECT COUNT(*) FROM (SELECT rowid FROM finding_text WHERE finding_text MATCH ",
+                )
+                .push_bind(fts_all(std::slice::from_ref(trigram)))
+                .push(" LIMIT ")
+                .push_bind(COMMON_TRIGRAM_FINDINGS + 1)
+                .push("))");
+        }
+        let row = builder.build().fetch_one(&self.reader).await?;
+        let mut selective = Vec::new();
+        for (index, trigram) in trigrams.iter().enumerate() {
+            if row.try_get::<i64, _>(index)? <= COMMON_TRIGRAM_FINDINGS {
+                selective.push(trigram.clone());
+            }
+        }
+        Ok(if selective.is_empty() {
+            trigrams
+        } else {
+            selective
         })
     }
 }
@@ -541,7 +619,11 @@ fn into_page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> Cursor) -> Pa
     } else {
         None
     };
-    Page { items, next_cursor }
+    Page {
+        items,
+        next_cursor,
+        searched: None,
+    }
 }
 
 fn finding_sort_value(finding: &Finding, key: crate::SortKey) -> i64 {
@@ -1075,7 +1157,7 @@ impl Store for SqliteStore {
         query: &FindingQuery,
     ) -> Result<Page<Finding>> {
         let limit = page_size(query.limit);
-        let text = self.text_search(query, true).await?;
+        let text = self.text_search(kind, query, true).await?;
         // One read transaction: the counters and the findings are the same snapshot.
         let mut transaction = self.reader.begin().await?;
         let select = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
@@ -1085,19 +1167,24 @@ impl Store for SqliteStore {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
+                searched: None,
             });
         };
         let rows = builder.build().fetch_all(&mut *transaction).await?;
-        transaction.commit().await?;
         let findings = rows
             .iter()
             .map(finding_from_row)
             .collect::<Result<Vec<_>>>()?;
-        Ok(into_page(findings, limit, |finding| Cursor {
+        let mut page = into_page(findings, limit, |finding| Cursor {
             value: finding_sort_value(finding, query.sort),
             text: String::new(),
             id: finding.id.to_string(),
-        }))
+        });
+        if matches!(text, TextSearch::Window { .. }) {
+            Self::mark_search_window(&mut transaction, kind, query, &mut page).await?;
+        }
+        transaction.commit().await?;
+        Ok(page)
     }
 
     async fn count_by_severity(&self, kind: FindingKind, query: &FindingQuery) -> Result<[u64; 5]> {
@@ -1106,7 +1193,7 @@ impl Store for SqliteStore {
         }
         let mut builder =
             QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
-        let text = self.text_search(query, false).await?;
+        let text = self.text_search(kind, query, false).await?;
         push_finding_filters(&mut builder, kind, query, &text);
         builder.push(" GROUP BY severity");
         let mut counts = [0; 5];

@@ -1,9 +1,15 @@
 //! Queries the console needs beside listing: groups by rule, counts over time, fix
 //! verifications and firewall rules.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
 use palisade_model::{
-    AuditEntry, FindingKind, FirewallRule, FixVerification, NewFirewallRule, Severity, Timestamp,
-    VerificationState,
+    AuditEntry, Finding, FindingKind, FirewallRule, FixVerification, NewFirewallRule, Severity,
+    Timestamp, VerificationState,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
 use uuid::Uuid;
@@ -13,7 +19,8 @@ use super::{
     push_finding_filters, push_in, push_keyset, to_json,
 };
 use crate::{
-    Cursor, FindingGroup, FindingQuery, Page, Result, StoreError, TimeBuckets, query::page_size,
+    Cursor, FindingGroup, FindingQuery, Page, Result, SearchWindow, SortKey, SortOrder, StoreError,
+    TimeBuckets, query::page_size,
 };
 
 /// Marks a vulnerability body whose `fixed_versions` list is not empty. The body is
@@ -75,6 +82,62 @@ fn push_counter_filters(
     }
 }
 
+/// How long a term's [`TermPlan`] is reused. A plan decides only how a search runs (any
+/// subset of a term's trigrams finds a superset that LIKE re-checks, and a common term's
+/// page is a LIKE scan), never what it finds, so an outdated plan costs time, not results.
+const TERM_PLAN_TTL: Duration = Duration::from_secs(60);
+
+/// Most terms whose plans are kept; beyond it the plans are forgotten and found again.
+const TERM_PLANS_KEPT: usize = 1024;
+
+/// What looking at the trigram index taught about a term.
+#[derive(Debug, Clone)]
+pub(super) enum TermPlan {
+    /// More findings than [`super::RARE_TERM_FINDINGS`] hold its trigrams: pages walk a time
+    /// index, aggregates are narrowed by the index.
+    Common,
+    /// Look up the findings holding these of its trigrams.
+    LookUp(Vec<String>),
+}
+
+/// Recent [`TermPlan`]s by lowercased term, shared by the store's clones. Under load a text
+/// search otherwise counts the findings of each of its trigrams, then looks them up, on
+/// every page view; with a plan it looks up once, or not at all for a common term.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TermPlans(Arc<Mutex<HashMap<String, (Instant, TermPlan)>>>);
+
+impl TermPlans {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Instant, TermPlan)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The plan found for `term` within [`TERM_PLAN_TTL`].
+    pub(super) fn get(&self, term: &str) -> Option<TermPlan> {
+        self.lock()
+            .get(term)
+            .filter(|(at, _)| at.elapsed() < TERM_PLAN_TTL)
+            .map(|(_, plan)| plan.clone())
+    }
+
+    pub(super) fn insert(&self, term: &str, plan: TermPlan) {
+        let mut plans = self.lock();
+        if plans.len() >= TERM_PLANS_KEPT {
+            plans.clear();
+        }
+        plans.insert(term.to_owned(), (Instant::now(), plan));
+    }
+}
+
+/// Where a page's search window starts: after the page's position when listing by last seen,
+/// newest first (so that each page reads at most a window), else at the newest finding.
+pub(super) fn window_start(query: &FindingQuery) -> Option<&Cursor> {
+    (query.sort == SortKey::LastSeen && query.order == SortOrder::Desc)
+        .then_some(query.cursor.as_ref())
+        .flatten()
+}
+
 /// Where the findings a query selects lie in time, as far as the counters tell.
 pub(super) enum Extent {
     /// The counters cannot answer the query.
@@ -118,7 +181,7 @@ impl SqliteStore {
             .push(" THEN 1 ELSE 0 END) AS fix_available FROM findings");
         let mut unpaged = query.clone();
         unpaged.cursor = None;
-        let text = self.text_search(query, false).await?;
+        let text = self.text_search(kind, query, false).await?;
         push_finding_filters(&mut builder, kind, &unpaged, &text);
         builder.push(" GROUP BY rule");
         // Most severe first, then by rule name: keyset on (severity DESC, rule ASC).
@@ -244,7 +307,7 @@ impl SqliteStore {
     /// tell, and statistics would not help a reader connection that loaded the schema before
     /// they were written; so the store counts the candidates (capped) and names the index.
     /// Above the cap the matches are dense enough that the walk fills a page quickly.
-    async fn narrow_index(
+    pub(super) async fn narrow_index(
         connection: &mut SqliteConnection,
         kind: FindingKind,
         query: &FindingQuery,
@@ -303,8 +366,8 @@ impl SqliteStore {
         text: &TextSearch,
         mut select: QueryBuilder<Sqlite>,
     ) -> Result<Option<QueryBuilder<Sqlite>>> {
-        // A driven search reads its few candidates by rowid (NOT INDEXED) already.
-        if !matches!(text, TextSearch::Driven(_))
+        // Driven and windowed searches read their rows by rowid (NOT INDEXED) already.
+        if matches!(text, TextSearch::Scan | TextSearch::Narrowed)
             && let Some(index) = Self::narrow_index(connection, kind, query).await?
         {
             select.push(format_args!(" INDEXED BY {index}"));
@@ -331,6 +394,67 @@ impl SqliteStore {
         Ok(Some(select))
     }
 
+    /// Fills in [`Page::searched`] for a page of a [`TextSearch::Window`] search: whether the
+    /// counters' window (the newest findings of the filters) left findings out, and, when the
+    /// page's own window ended before the page filled, a next cursor at the window's end, so
+    /// that "next" searches older findings.
+    pub(super) async fn mark_search_window(
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &FindingQuery,
+        page: &mut Page<Finding>,
+    ) -> Result<()> {
+        let counted_end = Self::window_end(connection, kind, query, None).await?;
+        let by_last_seen = query.sort == SortKey::LastSeen && query.order == SortOrder::Desc;
+        let mut page_window_full = false;
+        if page.next_cursor.is_none() && by_last_seen {
+            let page_end = match &query.cursor {
+                // The first page's window is the counters' window.
+                None => counted_end.clone(),
+                Some(start) => Self::window_end(connection, kind, query, Some(start)).await?,
+            };
+            if let Some(end) = page_end {
+                page.next_cursor = Some(end.encode());
+                page_window_full = true;
+            }
+        }
+        if counted_end.is_some() || page_window_full {
+            page.searched = Some(SearchWindow {
+                counted_since: counted_end.map(|end| Timestamp(end.value)),
+                page_window_full,
+            });
+        }
+        Ok(())
+    }
+
+    /// The last finding of a search window (the [`SearchWindow::FINDINGS`]-th the filters of
+    /// `query` select without text, newest first, after `start`), when more follow it.
+    async fn window_end(
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &FindingQuery,
+        start: Option<&Cursor>,
+    ) -> Result<Option<Cursor>> {
+        let mut examined = query.clone();
+        examined.text = None;
+        let mut builder = QueryBuilder::<Sqlite>::new("SELECT last_seen, id FROM findings");
+        push_finding_filters(&mut builder, kind, &examined, &TextSearch::Scan);
+        // Two rows from the window's last: the second shows that findings lie beyond it.
+        push_keyset(&mut builder, "last_seen", SortOrder::Desc, start, 1);
+        builder
+            .push(" OFFSET ")
+            .push_bind(i64::from(SearchWindow::FINDINGS) - 1);
+        let rows = builder.build().fetch_all(connection).await?;
+        if rows.len() < 2 {
+            return Ok(None);
+        }
+        Ok(Some(Cursor {
+            value: rows[0].try_get("last_seen")?,
+            text: String::new(),
+            id: rows[0].try_get("id")?,
+        }))
+    }
+
     pub(super) async fn over_time(
         &self,
         kind: FindingKind,
@@ -345,7 +469,7 @@ impl SqliteStore {
         // first interval excludes nothing the intervals hold.
         let whole_hours = start >= HOUR_MS && start % HOUR_MS == 0 && width % HOUR_MS == 0;
         let since_implied = query.since.is_none_or(|since| since.millis() <= start);
-        let text = self.text_search(query, false).await?;
+        let text = self.text_search(kind, query, false).await?;
         let mut builder = if counters_answer(query) && whole_hours && since_implied {
             let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_hour - ");
             builder
@@ -1249,7 +1373,7 @@ mod tests {
                     text: Some(term.clone()),
                     ..Default::default()
                 };
-                let planned = store.text_search(&query, true).await.unwrap();
+                let planned = store.text_search(kind, &query, true).await.unwrap();
                 let every_finding: Vec<i64> = sqlx::query_scalar("SELECT rowid FROM findings")
                     .fetch_all(&store.reader)
                     .await
@@ -1387,7 +1511,10 @@ mod tests {
     /// The query plan of the page `query` selects, as a reader connection runs it.
     async fn page_plan(store: &SqliteStore, query: &FindingQuery) -> String {
         let mut connection = store.reader.acquire().await.unwrap();
-        let text = store.text_search(query, true).await.unwrap();
+        let text = store
+            .text_search(FindingKind::Alert, query, true)
+            .await
+            .unwrap();
         let select = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN SELECT * FROM findings");
         let mut statement =
             SqliteStore::page_statement(&mut connection, FindingKind::Alert, query, &text, select)
@@ -1494,6 +1621,128 @@ mod tests {
         let store = SqliteStore::open(&path).await.unwrap();
         let plan = page_plan(&store, &by_asset(quiet_asset)).await;
         assert!(plan.contains("findings_by_asset"), "restarted: {plan}");
+    }
+
+    #[tokio::test]
+    async fn a_short_term_searches_a_window_of_the_newest_findings_and_says_so() {
+        let (_dir, store) = temp_store().await;
+        let policy = HandlingPolicy::default();
+        let window = SearchWindow::FINDINGS as usize;
+        let total = window + 50;
+        // Three alerts hold "q7": two among the oldest fifty, one in the newest window.
+        let holding = [5, 20, window + 40];
+        let reports: Vec<_> = (0..total)
+            .map(|index| {
+                let mut report = alert(
+                    "prod",
+                    Some("shop"),
+                    &format!("/bin/tool-{index}"),
+                    BASE + index as i64 * 1_000,
+                );
+                report.title = if holding.contains(&index) {
+                    format!("beacon Q7 #{index}")
+                } else {
+                    format!("alert #{index}")
+                };
+                report
+            })
+            .collect();
+        for batch in reports.chunks(2_000) {
+            store.ingest(batch, &policy).await.unwrap();
+        }
+        let query = FindingQuery {
+            cluster: Some("prod".into()),
+            text: Some("q7".into()),
+            ..Default::default()
+        };
+        let title = |finding: &Finding| finding.title.clone();
+
+        let first = store
+            .list_findings(FindingKind::Alert, &query)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.items.iter().map(title).collect::<Vec<_>>(),
+            [format!("beacon Q7 #{}", window + 40)]
+        );
+        let oldest_counted = Timestamp(BASE + 50 * 1_000);
+        assert_eq!(
+            first.searched,
+            Some(SearchWindow {
+                counted_since: Some(oldest_counted),
+                page_window_full: true,
+            })
+        );
+        // The counters count the same window: a lower bound.
+        let counted = store
+            .count_by_severity(FindingKind::Alert, &query)
+            .await
+            .unwrap();
+        assert_eq!(counted.iter().sum::<u64>(), 1);
+
+        // "Search older" continues after the window: the fifty oldest, two of them matching.
+        let older = FindingQuery {
+            cursor: Some(Cursor::decode(first.next_cursor.as_deref().unwrap()).unwrap()),
+            ..query.clone()
+        };
+        let second = store
+            .list_findings(FindingKind::Alert, &older)
+            .await
+            .unwrap();
+        assert_eq!(
+            second.items.iter().map(title).collect::<Vec<_>>(),
+            ["beacon Q7 #20", "beacon Q7 #5"]
+        );
+        assert!(second.next_cursor.is_none());
+        assert_eq!(
+            second.searched,
+            Some(SearchWindow {
+                counted_since: Some(oldest_counted),
+                page_window_full: false,
+            })
+        );
+
+        // Sorted by another column the page is the window's matches in that order, and
+        // offers no older window.
+        let by_count = FindingQuery {
+            sort: crate::SortKey::Count,
+            ..query.clone()
+        };
+        let sorted = store
+            .list_findings(FindingKind::Alert, &by_count)
+            .await
+            .unwrap();
+        assert_eq!(sorted.items.len(), 1);
+        assert!(sorted.next_cursor.is_none());
+        assert!(
+            sorted
+                .searched
+                .is_some_and(|searched| !searched.page_window_full)
+        );
+
+        // Terms the trigram index looks up search everything, exactly.
+        let indexed = FindingQuery {
+            text: Some("Q7 #".into()),
+            ..query.clone()
+        };
+        let page = store
+            .list_findings(FindingKind::Alert, &indexed)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 3);
+        assert_eq!(page.searched, None);
+        // Filters selecting fewer findings than a window: exact, nothing to say.
+        let few = FindingQuery {
+            since: Some(Timestamp(BASE + 10 * 1_000)),
+            until: Some(Timestamp(BASE + 30 * 1_000)),
+            ..query.clone()
+        };
+        let page = store.list_findings(FindingKind::Alert, &few).await.unwrap();
+        assert_eq!(
+            page.items.iter().map(title).collect::<Vec<_>>(),
+            ["beacon Q7 #20"]
+        );
+        assert_eq!(page.searched, None);
     }
 
     #[tokio::test]
