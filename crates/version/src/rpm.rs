@@ -6,9 +6,9 @@
 //! end but before anything else. Used by Red Hat, Rocky Linux, AlmaLinux, SUSE, openSUSE,
 //! Photon OS and Mariner.
 //!
-//! rpm itself skips the release when one side lacks it; a vulnerability matcher needs a
-//! total order, so here an absent release sorts before any release, even an empty one
-//! (`1 < 1- < 1-0`), as OSV scanners do.
+//! An absent release sorts before any release, even an empty one (`1 < 1- < 1-0`), as
+//! rpm 4.18's `rpm.vercmp` orders full EVR strings (older rpm skipped the release when one
+//! side lacked it); an empty version (`1:`, `-1`) sorts before every other version.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -54,9 +54,7 @@ impl RpmVersion {
             Some((version, release)) => (version, Some(release)),
             None => (rest, None),
         };
-        if version.is_empty() {
-            return Err(invalid("version part is empty"));
-        }
+        // rpm takes an empty version (`1:`, `-1`) and orders it before every other one.
         Ok(RpmVersion {
             epoch: epoch.map(Box::from),
             version: version.into(),
@@ -249,11 +247,19 @@ mod tests {
     fn invalid_versions() {
         assert_eq!(cmp("1", "1-"), Ordering::Less);
         assert_eq!(cmp("1-", "1-0"), Ordering::Less);
-        for text in ["", "-1", "1 0", "1:"] {
+        for text in ["", " ", "1 0"] {
             assert!(
                 RpmVersion::parse(text).is_err(),
                 "{text:?} should be invalid"
             );
         }
+    }
+
+    #[test]
+    fn empty_version_sorts_first_as_in_rpm() {
+        assert_eq!(cmp("1:", "1:0"), Ordering::Less);
+        assert_eq!(cmp("1:", "0:9"), Ordering::Greater);
+        assert_eq!(cmp("-1", "0"), Ordering::Less);
+        assert_eq!(cmp("-1", "-2"), Ordering::Less);
     }
 }

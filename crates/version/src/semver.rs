@@ -148,6 +148,28 @@ fn parse_build(build: &str) -> Result<Box<str>, &'static str> {
     Ok(build.into())
 }
 
+/// Splits `rest` (the version without prefix and build) into main version and pre-release the
+/// way node-semver's LOOSE regular expression does when more numbers follow the patch.
+///
+/// LOOSE's hyphen before the pre-release is optional, so where `\d+` for the patch cannot
+/// be followed by the rest (`1.16.12.0`), the regex engine backtracks and gives the patch's
+/// last digit to the pre-release: npm reads `1.16.12.0` as `1.16.1-2.0`. `main` is the
+/// leading run of digits and dots; the split is unchanged unless it holds four or more
+/// numbers and the patch has a digit to give.
+fn backtrack_loose_patch<'a>(rest: &'a str, main: &'a str) -> (&'a str, &'a str) {
+    let mut dots = main.match_indices('.').map(|(index, _)| index);
+    let (Some(_), Some(second_dot), Some(third_dot)) = (dots.next(), dots.next(), dots.next())
+    else {
+        return (main, &rest[main.len()..]);
+    };
+    if third_dot - second_dot > 2 {
+        // The patch keeps all its digits but the last, which opens the pre-release.
+        rest.split_at(third_dot - 1)
+    } else {
+        (main, &rest[main.len()..])
+    }
+}
+
 fn parse_parts(text: &str, flavour: Flavour) -> Result<Parts, &'static str> {
     let mut rest = text;
     match flavour {
@@ -172,8 +194,17 @@ fn parse_parts(text: &str, flavour: Flavour) -> Result<Parts, &'static str> {
         .bytes()
         .position(|byte| !(byte.is_ascii_digit() || byte == b'.'))
         .unwrap_or(rest.len());
-    let (main, pre) = rest.split_at(main_end);
+    let (mut main, mut pre) = rest.split_at(main_end);
+    if flavour == Flavour::NodeLoose {
+        (main, pre) = backtrack_loose_patch(rest, main);
+    }
     let pre = match (pre.strip_prefix('-'), flavour) {
+        // LOOSE's hyphen is optional and `-` is an identifier character, so where nothing
+        // but a dot follows it, the regex backtracks and the hyphen is the identifier
+        // (`1.0.0-` is `1.0.0--`, `1.0.0-.a` is `1.0.0--.a`).
+        (Some(rest), Flavour::NodeLoose) if rest.is_empty() || rest.starts_with('.') => {
+            parse_pre(pre, flavour)?
+        }
         (Some(pre), _) => parse_pre(pre, flavour)?,
         (None, _) if pre.is_empty() => Box::default(),
         // Loose mode lets the pre-release follow the patch number directly (`1.2.3beta`).
@@ -188,6 +219,10 @@ fn parse_parts(text: &str, flavour: Flavour) -> Result<Parts, &'static str> {
         // node-semver refuses numbers above Number.MAX_SAFE_INTEGER.
         if flavour == Flavour::NodeLoose && number > Number::Small(MAX_SAFE_INTEGER) {
             return Err("version number is larger than 2^53 - 1");
+        }
+        // The semver crate keeps each number in a u64.
+        if flavour == Flavour::Cargo && !matches!(number, Number::Small(_)) {
+            return Err("version number is larger than 2^64 - 1");
         }
         Ok(number)
     };
@@ -337,10 +372,14 @@ mod tests {
         assert_eq!(node("01.2.3", "1.2.3"), Ordering::Equal);
         assert_eq!(node("1.2.3-B", "1.2.3-a"), Ordering::Less);
         assert_eq!(node("1.2.3-1", "1.2.3-a"), Ordering::Less);
+        // npm's regex backtracking: `1.16.12.0` is `1.16.1-2.0`, `1.0.0-` is `1.0.0--`.
+        assert_eq!(node("1.16.12.0", "1.16.1-2.0"), Ordering::Equal);
+        assert_eq!(node("1.0.0-", "1.0.0--"), Ordering::Equal);
+        assert_eq!(node("1.0.0-.a", "1.0.0--.a"), Ordering::Equal);
         for text in [
             "1.2",
             "1.2.3.4",
-            "1.2.3-",
+            "1.2.3-a.",
             "1.2.3-a..b",
             "1.2.3+",
             "x.y.z",
