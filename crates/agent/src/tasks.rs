@@ -23,14 +23,16 @@ use crate::{
 const CLAIM_WAIT_SECS: u64 = 5;
 /// Wait after a failed claim.
 const CLAIM_RETRY: Duration = Duration::from_secs(10);
-/// How long a claim holds without a heartbeat; heartbeats go at a quarter of it, so three can
-/// be lost before the server hands the task out again.
-const LEASE_SECS: u64 = 60;
+/// The lease assumed when the server's claim does not say how long it holds (a server from
+/// before configurable leases, whose default this is).
+const DEFAULT_LEASE: Duration = Duration::from_secs(palisade_model::DEFAULT_LEASE_SECS);
+/// The shortest pause between heartbeats.
+const MIN_BEAT: Duration = Duration::from_millis(250);
 
 impl Link {
     /// Claims this agent's pending tasks for the agent process `session`, waiting up to
-    /// `wait_secs` for one. Each element is the raw task, read with [`AgentTask::from_wire`]
-    /// so that an unknown kind can be failed.
+    /// `wait_secs` for one, leased for as long as the server's setting says. Each element is
+    /// the raw task, read with [`AgentTask::from_wire`] so that an unknown kind can be failed.
     pub async fn claim_tasks(
         &self,
         credential: &Credential,
@@ -43,14 +45,14 @@ impl Link {
             &ClaimTasks {
                 wait_secs,
                 session: Some(session),
-                lease_secs: Some(LEASE_SECS),
+                lease_secs: None,
             },
         )
         .await
     }
 
-    /// Renews the claim of attempt `attempt` of a running task; a [`LinkError::Rejected`]
-    /// with status 409 means the claim is lost and the work must stop.
+    /// Renews the claim of attempt `attempt` of a running task for the server's lease; a
+    /// [`LinkError::Rejected`] with status 409 means the claim is lost and the work must stop.
     pub async fn task_heartbeat(
         &self,
         credential: &Credential,
@@ -58,9 +60,7 @@ impl Link {
         attempt: u32,
     ) -> Result<serde_json::Value, LinkError> {
         self.post(
-            &format!(
-                "/api/v1/agents/tasks/{task_id}/heartbeat?attempt={attempt}&lease_secs={LEASE_SECS}"
-            ),
+            &format!("/api/v1/agents/tasks/{task_id}/heartbeat?attempt={attempt}"),
             &credential.token,
             &serde_json::Value::Null,
         )
@@ -181,7 +181,14 @@ impl Context {
                 .await
             {
                 Ok(tasks) => {
-                    for task in tasks {
+                    // Every claim is kept from now on, also while its task waits for the ones
+                    // before it.
+                    let claimed_at = Instant::now();
+                    let held: Vec<HeldTask> = tasks
+                        .into_iter()
+                        .map(|wire| HeldTask::keep(wire, claimed_at, &self.link, &self.credential))
+                        .collect();
+                    for task in held {
                         self.run_task(task).await;
                     }
                 }
@@ -193,25 +200,37 @@ impl Context {
         }
     }
 
-    async fn run_task(&mut self, wire: serde_json::Value) {
-        let attempt = wire
-            .get("attempt")
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|attempt| u32::try_from(attempt).ok())
-            .unwrap_or_default();
-        let (id, result, rescan) = match AgentTask::from_wire(wire) {
+    async fn run_task(&mut self, held: HeldTask) {
+        // The claim is kept until the result is reported.
+        let HeldTask {
+            task,
+            attempt,
+            mut claim,
+        } = held;
+        let (id, result, rescan) = match task {
             Ok(task) => {
+                let Some(claim) = claim.as_mut() else {
+                    return;
+                };
+                if claim.is_finished() {
+                    tracing::warn!(task = %task.id, attempt, "The claim of the task was lost before it started; not running it.");
+                    return;
+                }
                 tracing::info!(task = %task.id, attempt, kind = task.spec.kind_name(), by = %task.requested_by, "Running a task.");
-                let keep_claim =
-                    keep_claim(self.link.clone(), self.credential.clone(), task.id, attempt);
-                // Losing the claim stops the work: the server has handed the task to another
-                // attempt, and one task never runs twice at once.
+                // Losing the claim stops the work: the server hands the task to another
+                // attempt, and one task never runs twice at once. The claim is looked at
+                // first, so that work finished after the lease ran out (the agent was frozen)
+                // is dropped, not reported. Dropping the work's future cancels it at its next
+                // await: nothing it had not reported yet is queued, and a blocking scan
+                // thread's result is discarded.
                 tokio::select! {
-                    (result, rescan) = self.execute(&task.spec) => (task.id, result, rescan),
-                    () = keep_claim => {
-                        tracing::warn!(task = %task.id, attempt, "The claim of the task was lost; its work stopped.");
+                    biased;
+                    lost = &mut claim.0 => {
+                        let reason = lost.unwrap_or("its heartbeats stopped");
+                        tracing::warn!(task = %task.id, attempt, reason, "The claim of the task was lost; its work stopped without a result.");
                         return;
                     }
+                    (result, rescan) = self.execute(&task.spec) => (task.id, result, rescan),
                 }
             }
             Err(unreadable) => {
@@ -368,20 +387,120 @@ impl Context {
     }
 }
 
-/// Renews the claim of a running task every quarter lease; returns only when the server says
-/// the claim is lost (a heartbeat that merely fails is retried at the next beat).
-async fn keep_claim(link: Link, credential: Credential, task_id: Uuid, attempt: u32) {
-    let mut beat = tokio::time::interval(Duration::from_secs(LEASE_SECS / 4));
-    beat.tick().await;
-    loop {
-        beat.tick().await;
-        match link.task_heartbeat(&credential, task_id, attempt).await {
-            Ok(_) => {}
-            Err(LinkError::Rejected { status: 409, .. }) => return,
-            Err(error) => {
-                tracing::warn!(%error, task = %task_id, "Cannot renew the claim of a task; retrying.")
+/// A claimed task, its claim kept by heartbeats until it is dropped.
+struct HeldTask {
+    task: Result<AgentTask, palisade_model::UnreadableTask>,
+    attempt: u32,
+    /// `None` for a task this agent cannot read (it is failed at once).
+    claim: Option<KeptClaim>,
+}
+
+impl HeldTask {
+    /// Reads a claimed task and starts keeping its claim, leased from `claimed_at`.
+    fn keep(
+        wire: serde_json::Value,
+        claimed_at: Instant,
+        link: &Link,
+        credential: &Credential,
+    ) -> HeldTask {
+        let attempt = wire
+            .get("attempt")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|attempt| u32::try_from(attempt).ok())
+            .unwrap_or_default();
+        let task = AgentTask::from_wire(wire);
+        let claim = task.as_ref().ok().map(|task| {
+            let claim = Claim {
+                task_id: task.id,
+                attempt,
+                lease: lease_of(task),
+            };
+            KeptClaim(tokio::spawn(claim.keep(
+                link.clone(),
+                credential.clone(),
+                claimed_at,
+            )))
+        });
+        HeldTask {
+            task,
+            attempt,
+            claim,
+        }
+    }
+}
+
+/// The heartbeats of one claim; it ends with the reason the claim was lost, and stops
+/// (aborted) when dropped.
+struct KeptClaim(tokio::task::JoinHandle<&'static str>);
+
+impl KeptClaim {
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+impl Drop for KeptClaim {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An attempt of a task this agent process holds.
+struct Claim {
+    task_id: Uuid,
+    attempt: u32,
+    lease: Duration,
+}
+
+impl Claim {
+    /// Renews the claim every quarter lease; returns why the claim is lost — the server
+    /// refused a heartbeat (409), or the lease ran out here before a heartbeat renewed it (the
+    /// server unreachable, or this process frozen: `SIGSTOP`, a suspended VM). A heartbeat that
+    /// merely fails is retried at the next beat, within the lease.
+    async fn keep(self, link: Link, credential: Credential, claimed_at: Instant) -> &'static str {
+        let beat_every = (self.lease / 4).max(MIN_BEAT);
+        // Counted from when each renewal was sent, so that the claim never outlives the
+        // server's idea of it.
+        let mut held_until = claimed_at + self.lease;
+        let mut next_beat = claimed_at + beat_every;
+        loop {
+            tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(held_until) => {
+                    return "its lease ran out before a heartbeat renewed it";
+                }
+                () = tokio::time::sleep_until(next_beat) => {}
+            }
+            let sent_at = Instant::now();
+            next_beat = sent_at + beat_every;
+            match link
+                .task_heartbeat(&credential, self.task_id, self.attempt)
+                .await
+            {
+                Ok(_) => held_until = sent_at + self.lease,
+                Err(LinkError::Rejected { status: 409, .. }) => {
+                    return "the server refused its heartbeat";
+                }
+                Err(error) => {
+                    tracing::warn!(%error, task = %self.task_id, "Cannot renew the claim of a task; retrying.")
+                }
+            }
+            // A frozen process wakes up past its lease: that is a loss, whatever the
+            // heartbeat sent on waking got.
+            if Instant::now() >= held_until {
+                return "its lease ran out before a heartbeat renewed it";
             }
         }
+    }
+}
+
+/// How long the server leases a claim: from its start to `lease_until` as the claim says.
+fn lease_of(task: &AgentTask) -> Duration {
+    match (task.started_at, task.lease_until) {
+        (Some(started), Some(until)) if until.millis() > started.millis() => {
+            Duration::from_millis(u64::try_from(until.millis() - started.millis()).unwrap_or(0))
+        }
+        _ => DEFAULT_LEASE,
     }
 }
 

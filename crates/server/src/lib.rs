@@ -49,6 +49,7 @@ use palisade_model::Role;
 use tower_http::timeout::TimeoutLayer;
 
 pub use api::k8s_audit::AuditRules;
+pub use api::tasks::{TaskLeaseLength, TaskLeaseLengthError};
 pub use auth::{Caller, IssuedToken, issue_token, token_id};
 pub use bootstrap::{AdminToken, ensure_admin_token, issue_join_token};
 pub use demo::{DemoSummary, load_demo};

@@ -7,7 +7,7 @@ use palisade_notify::Notifier;
 use palisade_store::{HandlingPolicy, Store};
 use uuid::Uuid;
 
-use crate::{ApiError, AuditRules, Caller, Metrics, auth::TokenCache};
+use crate::{ApiError, AuditRules, Caller, Metrics, TaskLeaseLength, auth::TokenCache};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -30,6 +30,8 @@ pub struct Inner {
     policy: RwLock<Arc<HandlingPolicy>>,
     /// The Kubernetes audit webhook's rules: set once at start, or the defaults on first use.
     audit_rules: OnceLock<Result<AuditRules, String>>,
+    /// How long an agent's claim of a task holds: set once at start, or the default.
+    task_lease_length: OnceLock<TaskLeaseLength>,
 }
 
 impl std::ops::Deref for AppState {
@@ -51,6 +53,7 @@ impl AppState {
                 notifier,
                 policy: RwLock::new(Arc::default()),
                 audit_rules: OnceLock::new(),
+                task_lease_length: OnceLock::new(),
             }),
         };
         state.reload_policy().await?;
@@ -62,6 +65,18 @@ impl AppState {
     #[must_use]
     pub fn set_audit_rules(&self, rules: AuditRules) -> bool {
         self.audit_rules.set(Ok(rules)).is_ok()
+    }
+
+    /// Makes claims of tasks hold `length` without a heartbeat instead of the default 60 s;
+    /// false (and nothing changes) once a claim used the length, so call it before serving.
+    #[must_use]
+    pub fn set_task_lease_length(&self, length: TaskLeaseLength) -> bool {
+        self.task_lease_length.set(length).is_ok()
+    }
+
+    /// How long a claim of a task holds without a heartbeat.
+    pub(crate) fn task_lease_length(&self) -> TaskLeaseLength {
+        *self.task_lease_length.get_or_init(TaskLeaseLength::default)
     }
 
     /// The Kubernetes audit webhook's rules.

@@ -21,7 +21,10 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
-        let running = support::start(ADMIN).await;
+        Api::with(support::start(ADMIN).await)
+    }
+
+    fn with(running: support::Running) -> Api {
         Api {
             base: running.base.clone(),
             client: Client::new(),
@@ -245,6 +248,74 @@ async fn a_lapsed_lease_is_handed_out_again_at_most_three_times() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.to_string().contains("lease_secs"), "{body}");
+}
+
+/// The server's lease applies when the agent names none; a lease that lapsed is lost at the
+/// next heartbeat or result of its attempt even though no other claim came, and the attempt's
+/// end is recorded at once.
+#[tokio::test]
+async fn the_servers_lease_applies_and_a_lapsed_one_is_lost_without_another_claim() {
+    let lease = palisade_server::TaskLeaseLength::from_secs(2).unwrap();
+    let api = Api::with(
+        support::start_with(ADMIN, move |state| {
+            assert!(state.set_task_lease_length(lease));
+        })
+        .await,
+    );
+    let (agent_id, token) = api.enroll("node-1").await;
+    let session = Uuid::new_v4();
+    let post_claim = |session: Uuid| {
+        api.post(
+            "/api/v1/agents/tasks/claim",
+            &token,
+            json!({"wait_secs": 0, "session": session}),
+        )
+    };
+
+    // A heartbeat in time keeps the claim for the server's lease; a late one is refused.
+    let task_id = api.queue_host_checks(&agent_id).await;
+    let (status, claimed) = post_claim(session).await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let time = |task: &Value, field: &str| {
+        palisade_model::Timestamp::parse_rfc3339(task[field].as_str().unwrap())
+            .unwrap()
+            .millis()
+    };
+    assert_eq!(
+        time(&claimed[0], "lease_until") - time(&claimed[0], "started_at"),
+        2_000
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let path = format!("/api/v1/agents/tasks/{task_id}/heartbeat?attempt=1");
+    let (status, body) = api.post(&path, &token, Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    let (status, body) = api.post(&path, &token, Value::Null).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let task = api.get(&format!("/api/v1/tasks/{task_id}")).await;
+    assert_eq!(task["state"], "pending", "{task}");
+    assert_eq!(
+        outcomes(&task),
+        ["1 lost: the lease expired without a heartbeat"]
+    );
+
+    // The same for a result that comes after the lease lapsed: refused, saying why.
+    let (_, claimed) = post_claim(session).await;
+    assert_eq!(claimed[0]["attempt"], 2);
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    let (status, body) = api.result(&token, &task_id, 2).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("lease lapsed"), "{body}");
+    let task = api.get(&format!("/api/v1/tasks/{task_id}")).await;
+    assert_eq!(task["state"], "pending", "{task}");
+    assert_eq!(outcomes(&task).len(), 2, "{task}");
+
+    // Lease lengths out of the server's bounds are refused with them.
+    for secs in [0, 1, 3_601] {
+        let error = palisade_server::TaskLeaseLength::from_secs(secs).unwrap_err();
+        assert!(error.to_string().contains("2 to 3600 seconds"), "{error}");
+    }
+    assert!("soon".parse::<palisade_server::TaskLeaseLength>().is_err());
 }
 
 /// The real agent: a task claimed by a process that then died is run by the agent's next

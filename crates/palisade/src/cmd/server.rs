@@ -10,7 +10,7 @@ use std::{
 use anyhow::Context;
 use palisade_notify::{Notifier, NotifyConfig};
 use palisade_rules::RuleSet;
-use palisade_server::{AdminToken, AppState, AuditRules, ensure_admin_token, tls};
+use palisade_server::{AdminToken, AppState, AuditRules, TaskLeaseLength, ensure_admin_token, tls};
 use palisade_store::{SqliteStore, Store};
 
 /// Arguments of `palisade server`.
@@ -34,6 +34,10 @@ pub struct Args {
     /// Do not load Palisade's default rules.
     #[arg(long)]
     pub no_default_rules: bool,
+    /// How long an agent's claim of a task holds without a heartbeat, in seconds (2 to
+    /// 3600); a task whose agent froze or died is handed out again after it.
+    #[arg(long, value_name = "SECS", default_value_t)]
+    pub task_lease_secs: TaskLeaseLength,
 }
 
 /// TLS choices shared by `server` and `up`.
@@ -72,6 +76,7 @@ pub async fn start(
     tls_args: &TlsArgs,
     notify: Option<&Path>,
     audit_rules: RuleSet,
+    task_lease: TaskLeaseLength,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     let db_path = data_dir.join("palisade.db");
@@ -96,6 +101,10 @@ pub async fn start(
     anyhow::ensure!(
         state.set_audit_rules(AuditRules::new(audit_rules)),
         "the audit rules were in use before the server started"
+    );
+    anyhow::ensure!(
+        state.set_task_lease_length(task_lease),
+        "the task lease was in use before the server started"
     );
     let (tls_config, ca_cert, scheme) = if tls_args.insecure_http {
         (None, None, "http")
@@ -196,6 +205,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &args.tls,
             args.notify.as_deref(),
             crate::detection::load_rule_set(&args.rules, args.no_default_rules)?,
+            args.task_lease_secs,
             shutdown_signal(),
         )
         .await?;

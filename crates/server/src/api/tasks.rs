@@ -5,11 +5,12 @@
 //! finds.
 //!
 //! Claims are leases: each claim starts an attempt held by the claiming agent process (its
-//! `session`) for `lease_secs`, which the agent renews with heartbeats
-//! (`POST /api/v1/agents/tasks/{id}/heartbeat?attempt=N`). A task whose lease lapsed, or
-//! whose agent claims again as a new process, is handed out again (at most
-//! [`palisade_model::MAX_TASK_ATTEMPTS`] attempts, each recorded); a heartbeat or result of an
-//! older attempt gets 409, so one task never runs twice at once.
+//! `session`) for the server's [`TaskLeaseLength`] (`palisade server --task-lease-secs`), which the
+//! agent renews with heartbeats (`POST /api/v1/agents/tasks/{id}/heartbeat?attempt=N`). A
+//! task whose lease lapsed, or whose agent claims again as a new process, is handed out again
+//! (at most [`palisade_model::MAX_TASK_ATTEMPTS`] attempts, each recorded); a heartbeat or
+//! result of an older attempt, or of one whose lease lapsed, gets 409, so one task never runs
+//! twice at once.
 //!
 //! Latency: `POST /api/v1/agents/tasks/claim` with `wait_secs: N` holds the request up to `N`
 //! seconds (at most [`MAX_WAIT_SECS`]) and answers as soon as a task for the agent is created
@@ -47,6 +48,78 @@ const MAX_TIMEOUT_SECS: u64 = 86_400;
 const CLAIM_LIMIT: u32 = 20;
 /// Longest result message stored.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// How long an agent's claim of a task holds without a heartbeat: the server's setting, used
+/// for every claim and heartbeat that names no lease of its own (agents from before this
+/// setting named one). Agents renew at a quarter of it, so a short lease hands the task of a
+/// frozen or cut-off agent out again sooner, at the cost of more heartbeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskLeaseLength {
+    secs: u64,
+}
+
+impl TaskLeaseLength {
+    /// The shortest lease: heartbeats every half second.
+    pub const MIN_SECS: u64 = 2;
+    /// The longest lease.
+    pub const MAX_SECS: u64 = MAX_LEASE_SECS;
+
+    /// A lease of `secs` seconds, within [`TaskLeaseLength::MIN_SECS`]..=[`TaskLeaseLength::MAX_SECS`].
+    pub fn from_secs(secs: u64) -> Result<TaskLeaseLength, TaskLeaseLengthError> {
+        if (Self::MIN_SECS..=Self::MAX_SECS).contains(&secs) {
+            Ok(TaskLeaseLength { secs })
+        } else {
+            Err(TaskLeaseLengthError::OutOfRange(secs))
+        }
+    }
+
+    /// The length in seconds.
+    pub fn secs(self) -> u64 {
+        self.secs
+    }
+}
+
+impl Default for TaskLeaseLength {
+    fn default() -> TaskLeaseLength {
+        TaskLeaseLength {
+            secs: DEFAULT_LEASE_SECS,
+        }
+    }
+}
+
+/// Seconds, as `--task-lease-secs` takes them.
+impl std::fmt::Display for TaskLeaseLength {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}", self.secs)
+    }
+}
+
+impl std::str::FromStr for TaskLeaseLength {
+    type Err = TaskLeaseLengthError;
+
+    fn from_str(text: &str) -> Result<TaskLeaseLength, TaskLeaseLengthError> {
+        let secs = text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| TaskLeaseLengthError::NotSeconds(text.to_owned()))?;
+        TaskLeaseLength::from_secs(secs)
+    }
+}
+
+/// A task lease length that is not a whole number of seconds within the bounds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskLeaseLengthError {
+    /// Not a whole number of seconds.
+    #[error("{0:?} is not a whole number of seconds")]
+    NotSeconds(String),
+    /// Outside [`TaskLeaseLength::MIN_SECS`]..=[`TaskLeaseLength::MAX_SECS`].
+    #[error(
+        "a task lease of {0} s is out of range: give {min} to {max} seconds",
+        min = TaskLeaseLength::MIN_SECS,
+        max = TaskLeaseLength::MAX_SECS
+    )]
+    OutOfRange(u64),
+}
 
 /// Wakes long-polling agents when a task is created in this process.
 static TASK_CREATED: Notify = Notify::const_new();
@@ -205,12 +278,7 @@ pub async fn claim(
             "wait_secs {wait} is out of range: wait 0 to {MAX_WAIT_SECS} seconds and ask again"
         )));
     }
-    let lease_secs = request.lease_secs.unwrap_or(DEFAULT_LEASE_SECS);
-    if !(1..=MAX_LEASE_SECS).contains(&lease_secs) {
-        return Err(ApiError::bad_request(format!(
-            "lease_secs {lease_secs} is out of range: give 1 to {MAX_LEASE_SECS} seconds"
-        )));
-    }
+    let lease_secs = requested_lease(&state, request.lease_secs)?;
     let claim = TaskClaim {
         agent_id: agent.id,
         session: request.session,
@@ -239,6 +307,18 @@ pub async fn claim(
     }
 }
 
+/// The lease of a claim or heartbeat: the agent's own within 1 to [`MAX_LEASE_SECS`]
+/// seconds (agents from before the server's setting name one), else the server's.
+fn requested_lease(state: &AppState, requested: Option<u64>) -> Result<u64, ApiError> {
+    match requested {
+        None => Ok(state.task_lease_length().secs()),
+        Some(secs @ 1..=MAX_LEASE_SECS) => Ok(secs),
+        Some(secs) => Err(ApiError::bad_request(format!(
+            "lease_secs {secs} is out of range: give 1 to {MAX_LEASE_SECS} seconds, or none for the server's lease"
+        ))),
+    }
+}
+
 /// Which claim of a task a result or heartbeat comes from.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -247,7 +327,8 @@ pub struct AttemptParams {
     /// The task's `attempt` as the claim returned it. Required for heartbeats; a result
     /// without one (agents from before leases) finishes whichever attempt is current.
     pub attempt: Option<u32>,
-    /// For heartbeats: how long the claim holds from now, in seconds (default 60).
+    /// For heartbeats: how long the claim holds from now, in seconds (default: the server's
+    /// lease, `palisade server --task-lease-secs`).
     pub lease_secs: Option<u64>,
 }
 
@@ -259,8 +340,8 @@ pub struct TaskLease {
 }
 
 /// Keeps the calling agent's claim of a running task: the lease runs `lease_secs` from now.
-/// 409 when the claim was lost (lease expired, the task handed out again, or finished): the
-/// agent must stop working on it.
+/// 409 when the claim was lost (the lease lapsed before this heartbeat, the task was handed
+/// out again, or it finished): the agent must stop working on it.
 #[utoipa::path(post, path = "/api/v1/agents/tasks/{id}/heartbeat", tag = "tasks",
     params(("id" = Uuid, Path), AttemptParams),
     responses((status = 200, body = TaskLease), (status = 400, body = crate::error::ErrorBody), (status = 403), (status = 409)), security(("bearer" = [])))]
@@ -274,12 +355,7 @@ pub async fn heartbeat(
     let attempt = params
         .attempt
         .ok_or_else(|| ApiError::bad_request("a heartbeat names its attempt: ?attempt=N"))?;
-    let lease_secs = params.lease_secs.unwrap_or(DEFAULT_LEASE_SECS);
-    if !(1..=MAX_LEASE_SECS).contains(&lease_secs) {
-        return Err(ApiError::bad_request(format!(
-            "lease_secs {lease_secs} is out of range: give 1 to {MAX_LEASE_SECS} seconds"
-        )));
-    }
+    let lease_secs = requested_lease(&state, params.lease_secs)?;
     let now = Timestamp::now();
     let lease_millis = (lease_secs * 1000) as i64;
     let kept = state
@@ -292,7 +368,7 @@ pub async fn heartbeat(
         }))
     } else {
         Err(ApiError::conflict(format!(
-            "attempt {attempt} of task {id} no longer holds it (lease lost, handed out again, or finished): stop working on it"
+            "attempt {attempt} of task {id} no longer holds it (its lease lapsed, it was handed out again, or it finished): stop working on it"
         )))
     }
 }
@@ -334,6 +410,12 @@ pub async fn report(
                     params.attempt.unwrap_or_default(),
                     task.attempt,
                     task.state.as_str()
+                ))
+            }
+            Some(task) if task.agent_id == agent.id && task.state == TaskState::Pending => {
+                ApiError::conflict(format!(
+                    "attempt {} of task {id} lost its claim (its lease lapsed without a heartbeat); the task will be handed out again and this result is refused",
+                    task.attempt
                 ))
             }
             Some(task) if task.agent_id == agent.id => ApiError::conflict(format!(

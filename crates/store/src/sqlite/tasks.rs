@@ -189,7 +189,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Extends the lease of the agent's running task when `attempt` is its current one.
+    /// Extends the lease of the agent's running task when `attempt` is its current one and its
+    /// lease has not lapsed. A lapsed lease is lost even when no other claim came yet: its
+    /// attempt ends (recorded as such) and the task is pending again, so a frozen agent that
+    /// wakes up learns that it must stop rather than carrying on past its lease.
     pub(super) async fn renew_task_lease(
         &self,
         agent_id: Uuid,
@@ -198,7 +201,9 @@ impl SqliteStore {
         lease_millis: i64,
         now: Timestamp,
     ) -> Result<bool> {
-        Ok(sqlx::query(
+        let mut transaction = self.writer.begin().await?;
+        Self::release_lapsed_claims(&mut transaction, agent_id, now).await?;
+        let renewed = sqlx::query(
             "UPDATE agent_tasks SET lease_until = $1 \
              WHERE id = $2 AND agent_id = $3 AND state = $4 AND attempt = $5",
         )
@@ -207,14 +212,32 @@ impl SqliteStore {
         .bind(agent_id.to_string())
         .bind(TaskState::Running.as_str())
         .bind(i64::from(attempt))
-        .execute(&self.writer)
+        .execute(&mut *transaction)
         .await?
         .rows_affected()
-            > 0)
+            > 0;
+        transaction.commit().await?;
+        Ok(renewed)
     }
 
-    /// Records a result. With `attempt`, only the task's current, running attempt may finish
-    /// it; without one (agents from before leases), any unfinished task of the agent.
+    /// Ends the attempts of the agent's running tasks whose lease lapsed (whichever process
+    /// holds them).
+    async fn release_lapsed_claims(
+        connection: &mut SqliteConnection,
+        agent_id: Uuid,
+        now: Timestamp,
+    ) -> Result<()> {
+        let any_process = TaskClaim {
+            agent_id,
+            session: None,
+            lease_millis: 0,
+        };
+        Self::release_lost_claims(connection, &any_process, now).await
+    }
+
+    /// Records a result. With `attempt`, only the task's current, running attempt whose lease
+    /// has not lapsed may finish it; without one (agents from before leases), any unfinished
+    /// task of the agent.
     pub(super) async fn record_task_result(
         &self,
         agent_id: Uuid,
@@ -225,6 +248,7 @@ impl SqliteStore {
     ) -> Result<Option<AgentTask>> {
         let mut transaction = self.writer.begin().await?;
         Self::expire_tasks(&mut transaction, now).await?;
+        Self::release_lapsed_claims(&mut transaction, agent_id, now).await?;
         let state = if result.succeeded {
             TaskState::Done
         } else {

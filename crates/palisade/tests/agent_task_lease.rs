@@ -1,0 +1,292 @@
+//! A task whose claim is lost mid-run stops, for real: `palisade server --task-lease-secs 3`
+//! and a `palisade agent` process that rescans a large generated tree. The agent is frozen
+//! with SIGSTOP while the first attempt scans, for longer than the lease, and thawed with
+//! SIGCONT: the first attempt stops without posting a result, the task is handed out again,
+//! the second attempt (kept past its 3-second lease by heartbeats) completes, and the task's
+//! history shows both attempts.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use palisade_testdata::{KillOnDrop, free_port, run_checked};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "agent-task-lease-test-admin-token";
+/// The server's lease: short, so that the frozen agent loses its claim quickly.
+const LEASE_SECS: u64 = 3;
+/// Executables in the scanned tree; each is read whole by the inventory (an ELF file may carry
+/// Go or Rust build information), which makes one rescan last seconds.
+const EXECUTABLES: usize = 120;
+/// Size of each (sparse: it costs no disk).
+const EXECUTABLE_BYTES: u64 = 64 << 20;
+
+/// A host root whose inventory reads [`EXECUTABLES`] sparse ELF files of
+/// [`EXECUTABLE_BYTES`].
+fn write_slow_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+    )
+    .unwrap();
+    let bin = root.join("usr/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for index in 0..EXECUTABLES {
+        let path = bin.join(format!("tool-{index}"));
+        let file = std::fs::File::create(&path).unwrap();
+        std::io::Write::write_all(&mut &file, b"\x7fELF\x02\x01\x01").unwrap();
+        file.set_len(EXECUTABLE_BYTES).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// A vulnerability database with one advisory, so that a rescan has something to match.
+fn write_database(dir: &Path) -> std::path::PathBuf {
+    let advisory = dir.join("CVE-2099-0001.json");
+    std::fs::write(
+        &advisory,
+        json!({
+            "id": "CVE-2099-0001",
+            "modified": "2026-01-01T00:00:00Z",
+            "affected": [{
+                "package": { "ecosystem": "Debian:12", "name": "zlib" },
+                "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "1:1.2.13.dfsg-2" }] }],
+            }],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let database = dir.join("vulndb.sqlite");
+    run_checked(
+        env!("CARGO_BIN_EXE_palisade"),
+        &[
+            "db",
+            "import",
+            "--db",
+            database.to_str().unwrap(),
+            advisory.to_str().unwrap(),
+        ],
+    );
+    database
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Polls the task until `done` accepts it (at most `seconds`).
+    async fn task_until(
+        &self,
+        task_id: &str,
+        seconds: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let task = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/tasks/{task_id}"),
+                    None,
+                )
+                .await;
+            if done(&task) {
+                return task;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(seconds),
+                "timed out after {seconds} s: {task:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn signal(process: &KillOnDrop, signal: i32) {
+    let pid = i32::try_from(process.0.id()).unwrap();
+    // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("host");
+    write_slow_tree(&root);
+    let database = write_database(dir.path());
+    let port = free_port();
+    let _server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["server", "--insecure-http", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(dir.path().join("server"))
+            .args(["--task-lease-secs", &LEASE_SECS.to_string()])
+            .env("PALISADE_ADMIN_TOKEN", ADMIN)
+            .env("PALISADE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = Api {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    let join = loop {
+        let answer = api
+            .client
+            .post(format!("{}/api/v1/tokens", api.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "join lease test", "role": "join"}))
+            .send()
+            .await;
+        if let Ok(answer) = answer {
+            break answer.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let agent_log = dir.path().join("agent.log");
+    let agent = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["agent", "--server", &api.base, "--join-token", &join])
+            .args(["--cluster", "lease", "--name", "node-lease", "--no-sensor"])
+            .args(["--no-scheduled-scans", "--data-dir"])
+            .arg(dir.path().join("agent"))
+            .arg("--vulndb")
+            .arg(&database)
+            .arg("--scan-root")
+            .arg(&root)
+            .env("PALISADE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&agent_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    let agent_id = loop {
+        let agents = api.call(reqwest::Method::GET, "/api/v1/agents", None).await;
+        if let Some(id) = agents.as_array().and_then(|agents| {
+            agents
+                .iter()
+                .find(|agent| agent["name"] == "node-lease")
+                .and_then(|agent| agent["id"].as_str())
+        }) {
+            break id.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the agent did not enroll"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let task = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/agents/{agent_id}/tasks"),
+            Some(json!({"spec": {"kind": "rescan_vulnerabilities"}})),
+        )
+        .await;
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let running = api
+        .task_until(&task_id, 30, |task| task["state"] != "pending")
+        .await;
+    assert_eq!(running["state"], "running", "{running:#}");
+    assert_eq!(running["attempt"], 1, "{running:#}");
+    // The server's lease, as the claim says.
+    let time = |field: &str| {
+        palisade_model::Timestamp::parse_rfc3339(running[field].as_str().unwrap())
+            .unwrap()
+            .millis()
+    };
+    assert_eq!(
+        time("lease_until") - time("started_at"),
+        LEASE_SECS as i64 * 1000,
+        "{running:#}"
+    );
+
+    // Frozen mid-scan for longer than the lease: no heartbeat reaches the server.
+    signal(&agent, libc::SIGSTOP);
+    tokio::time::sleep(Duration::from_secs(LEASE_SECS + 2)).await;
+    let frozen = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/tasks/{task_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        frozen["state"], "running",
+        "attempt 1 ended while frozen: {frozen:#}"
+    );
+    signal(&agent, libc::SIGCONT);
+
+    let finished = api
+        .task_until(&task_id, 120, |task| {
+            task["state"] == "done" || task["state"] == "failed"
+        })
+        .await;
+    assert_eq!(finished["state"], "done", "{finished:#}");
+    assert_eq!(finished["attempt"], 2, "{finished:#}");
+    let outcomes: Vec<&str> = finished["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|attempt| attempt["outcome"].as_str().unwrap_or("running"))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "lost: the lease expired without a heartbeat",
+            "finished: succeeded"
+        ],
+        "{finished:#}"
+    );
+    let log = std::fs::read_to_string(&agent_log).unwrap();
+    assert!(
+        log.contains("The claim of the task was lost; its work stopped without a result."),
+        "the agent did not stop the first attempt:\n{log}"
+    );
+    assert!(
+        !log.contains("refused the result"),
+        "the first attempt posted a result:\n{log}"
+    );
+    drop(agent);
+}
