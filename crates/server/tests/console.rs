@@ -757,3 +757,70 @@ async fn every_view_renders_the_demo_data_and_actions_are_audited() {
                 && entry.details["before"]["name"] == rule.rule.name)
     );
 }
+
+#[tokio::test]
+async fn a_short_search_term_says_how_far_it_searched_and_offers_older_findings() {
+    let console = Console::start().await;
+    let session = console.login(&console.token(Role::Viewer).await).await;
+    let window = palisade_store::SearchWindow::FINDINGS as usize;
+    let total = window + 50;
+    let now = Timestamp::now().millis();
+    // Three alerts hold "q7": two among the oldest fifty, one among the newest.
+    let holding = [5, 20, window + 40];
+    let reports: Vec<_> = (0..total)
+        .map(|index| {
+            let mut report = alert(&format!("/bin/tool-{index}"), "web");
+            report.observed_at = Timestamp(now - (total - index) as i64 * 1_000);
+            report.title = if holding.contains(&index) {
+                format!("beacon Q7 #{index}")
+            } else {
+                format!("shell #{index}")
+            };
+            report
+        })
+        .collect();
+    for batch in reports.chunks(2_000) {
+        console.ingest(batch).await;
+    }
+
+    let (status, page) = console
+        .get("/console/clusters/prod/alerts?q=q7", Some(&session))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let note = page
+        .split("id=\"search-window\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .expect("the page says the search was bounded");
+    assert!(note.contains("newest 10,000 findings"), "{note}");
+    assert!(note.contains("search older findings"), "{note}");
+    assert!(page.contains(&format!("beacon Q7 #{}", window + 40)));
+    assert!(!page.contains("beacon Q7 #20"));
+    // The high counter counts the window's one match, a lower bound.
+    assert!(page.contains("<span class=\"n\">≥ 1</span> <span class=\"label\">high</span>"));
+    let older = page
+        .split("id=\"next-page\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(page.contains(">Search older findings</a>"));
+
+    let (status, page) = console.get(&older, Some(&session)).await;
+    assert_eq!(status, StatusCode::OK, "{older}");
+    assert!(
+        page.contains("beacon Q7 #20") && page.contains("beacon Q7 #5"),
+        "{older}: {page}"
+    );
+    assert!(!page.contains(&format!("beacon Q7 #{}", window + 40)));
+    assert!(!page.contains("id=\"next-page\""));
+
+    // A term of three characters searches everything.
+    let (_, page) = console
+        .get("/console/clusters/prod/alerts?q=q7%20%23", Some(&session))
+        .await;
+    assert!(!page.contains("id=\"search-window\""));
+    assert_eq!(page.matches("beacon Q7 #").count(), 3);
+}

@@ -14,7 +14,7 @@ use palisade_model::{
     Details, Finding, FindingKind, FirewallRule, FixVerification, Role, Severity, Status, TaskSpec,
     Timestamp, VerificationState,
 };
-use palisade_store::{AuditQuery, FindingGroup, FindingQuery, TimeBuckets};
+use palisade_store::{AuditQuery, FindingGroup, FindingQuery, SearchWindow, TimeBuckets};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -348,6 +348,36 @@ struct SectionPage {
     next_href: Option<String>,
     first_href: Option<String>,
     live_href: String,
+    /// Set when a short search term was searched in part of the findings only.
+    search_window: Option<WindowNote>,
+}
+
+/// What the page says about a bounded text search (see [`SearchWindow`]).
+pub(crate) struct WindowNote {
+    /// How many findings one search reads, written out (`10,000`).
+    findings: String,
+    /// When counters and chart are lower bounds: the oldest last sighting they cover.
+    counted_since: Option<String>,
+    /// The page's window ended before the page filled: "next" searches older findings.
+    page_window_full: bool,
+}
+
+impl WindowNote {
+    fn new(window: SearchWindow) -> WindowNote {
+        let digits = SearchWindow::FINDINGS.to_string();
+        let mut findings = String::new();
+        for (index, digit) in digits.chars().enumerate() {
+            if index > 0 && (digits.len() - index).is_multiple_of(3) {
+                findings.push(',');
+            }
+            findings.push(digit);
+        }
+        WindowNote {
+            findings,
+            counted_since: window.counted_since.map(when),
+            page_window_full: window.page_window_full,
+        }
+    }
 }
 
 /// `GET /console/clusters/{cluster}/{section}`.
@@ -406,7 +436,7 @@ pub(crate) async fn section(
     let chart = chart::bars(&counts_over_time, buckets.start, width_ms, &noun);
 
     let grouped = matches!(kind, FindingKind::Vulnerability | FindingKind::BaselineRisk);
-    let (rows, groups, next_cursor) = if grouped {
+    let (rows, groups, next_cursor, searched) = if grouped {
         let store = Arc::clone(&state.store);
         let group_query = query.clone();
         let page = console
@@ -420,7 +450,7 @@ pub(crate) async fn section(
             .iter()
             .map(|group| group_row(group, &cluster, section, &filters))
             .collect();
-        (Vec::new(), groups, page.next_cursor)
+        (Vec::new(), groups, page.next_cursor, page.searched)
     } else {
         let page = state.store.list_findings(kind, &query).await?;
         let rows = page
@@ -428,7 +458,7 @@ pub(crate) async fn section(
             .iter()
             .map(|finding| Row::new(finding, &cluster, section))
             .collect();
-        (rows, Vec::new(), page.next_cursor)
+        (rows, Vec::new(), page.next_cursor, page.searched)
     };
     let mut chrome = Chrome::new(&user, format!("{section_title} — {cluster}"));
     // Demo data lives in its own cluster; a query for demo rows elsewhere would walk the
@@ -490,6 +520,7 @@ pub(crate) async fn section(
         next_href: next_cursor.map(|cursor| filters.href(&base, &[("cursor", &cursor)])),
         first_href: (!filters.cursor.is_empty()).then(|| filters.href(&base, &[("cursor", "")])),
         live_href: format!("/console/clusters/{}/live", encode(&cluster)),
+        search_window: searched.map(WindowNote::new),
         cluster,
         section,
         section_title,

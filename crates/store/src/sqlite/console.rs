@@ -198,16 +198,29 @@ impl SqliteStore {
         builder
             .push(" ORDER BY MAX(severity) DESC, rule ASC LIMIT ")
             .push_bind(i64::from(limit) + 1);
-        let rows = builder.build().fetch_all(&self.reader).await?;
+        // One read transaction: the groups and their window's end are the same snapshot.
+        let mut transaction = self.reader.begin().await?;
+        let rows = builder.build().fetch_all(&mut *transaction).await?;
         let groups = rows
             .iter()
             .map(group_from_row)
             .collect::<Result<Vec<_>>>()?;
-        Ok(into_page(groups, limit, |group| Cursor {
+        let mut page = into_page(groups, limit, |group| Cursor {
             value: group.severity.rank(),
             text: group.rule.clone(),
             id: String::new(),
-        }))
+        });
+        if matches!(text, TextSearch::Window { .. }) {
+            // Groups of a bounded search cover its window; they are not paged by time.
+            page.searched = Self::window_end(&mut transaction, kind, &unpaged, None)
+                .await?
+                .map(|end| SearchWindow {
+                    counted_since: Some(Timestamp(end.value)),
+                    page_window_full: false,
+                });
+        }
+        transaction.commit().await?;
+        Ok(page)
     }
 
     /// Counts by severity from `finding_counts`, or `None` when the query filters on
