@@ -4,11 +4,11 @@
 //!
 //! | scheme | reference | ecosystems |
 //! |---|---|---|
-//! | [`Scheme::Dpkg`] | dpkg `verrevcmp` | Debian, Ubuntu |
+//! | [`Scheme::Dpkg`] | dpkg `verrevcmp` | Debian, Ubuntu, Echo |
 //! | [`Scheme::Apk`] | apk-tools `version.c` | Alpine, Wolfi, Chainguard |
-//! | [`Scheme::Rpm`] | rpm `rpmvercmp` | Red Hat, Rocky, AlmaLinux, SUSE, Photon, Mariner |
+//! | [`Scheme::Rpm`] | rpm `rpmvercmp` | Red Hat, Rocky, AlmaLinux, SUSE, Photon, Mariner, Mageia, openEuler |
 //! | [`Scheme::Pep440`] | pypa/packaging `Version` | PyPI |
-//! | [`Scheme::Semver`] | node-semver (loose) | npm, Hex, SwiftURL, Bitnami, GitHub Actions |
+//! | [`Scheme::Semver`] | node-semver (loose) | npm, Hex, SwiftURL, Bitnami, GitHub Actions, VSCode |
 //! | [`Scheme::Cargo`] | the `semver` crate | crates.io |
 //! | [`Scheme::Go`] | golang.org/x/mod/semver | Go |
 //! | [`Scheme::Pub`] | Dart pub_semver | Pub |
@@ -16,6 +16,8 @@
 //! | [`Scheme::RubyGems`] | `Gem::Version` | RubyGems |
 //! | [`Scheme::NuGet`] | NuGet.Versioning | NuGet |
 //! | [`Scheme::Composer`] | composer/semver + PHP `version_compare` | Packagist |
+//! | [`Scheme::Pvp`] | Cabal `Version` | Hackage, GHC |
+//! | [`Scheme::Cran`] | R `package_version` | CRAN, Bioconductor |
 //!
 //! [`compare`] parses two strings and orders them. A matcher that compares one installed
 //! version against many ranges should parse once with [`Version::parse`] (or a scheme's own
@@ -50,6 +52,7 @@ mod dpkg;
 mod error;
 mod maven;
 mod nuget;
+mod numeric;
 mod pep440;
 mod rpm;
 mod rubygems;
@@ -66,6 +69,7 @@ pub use crate::dpkg::DpkgVersion;
 pub use crate::error::{Error, ErrorKind};
 pub use crate::maven::MavenVersion;
 pub use crate::nuget::NugetVersion;
+pub use crate::numeric::{CranVersion, PvpVersion};
 pub use crate::pep440::Pep440Version;
 pub use crate::rpm::{RpmVersion, rpmvercmp};
 pub use crate::rubygems::RubyGemsVersion;
@@ -96,6 +100,8 @@ pub fn compare(scheme: Scheme, a: &str, b: &str) -> Result<Ordering, Error> {
         Scheme::RubyGems => both(RubyGemsVersion::parse, a, b),
         Scheme::NuGet => both(NugetVersion::parse, a, b),
         Scheme::Composer => both(ComposerVersion::parse, a, b),
+        Scheme::Pvp => both(PvpVersion::parse, a, b),
+        Scheme::Cran => both(CranVersion::parse, a, b),
     }
 }
 
@@ -130,6 +136,10 @@ pub enum Version {
     NuGet(NugetVersion),
     /// A Composer version.
     Composer(ComposerVersion),
+    /// A Haskell package version.
+    Pvp(PvpVersion),
+    /// An R package version.
+    Cran(CranVersion),
 }
 
 impl Version {
@@ -148,6 +158,8 @@ impl Version {
             Scheme::RubyGems => Version::RubyGems(RubyGemsVersion::parse(text)?),
             Scheme::NuGet => Version::NuGet(NugetVersion::parse(text)?),
             Scheme::Composer => Version::Composer(ComposerVersion::parse(text)?),
+            Scheme::Pvp => Version::Pvp(PvpVersion::parse(text)?),
+            Scheme::Cran => Version::Cran(CranVersion::parse(text)?),
         })
     }
 
@@ -166,6 +178,8 @@ impl Version {
             Version::RubyGems(_) => Scheme::RubyGems,
             Version::NuGet(_) => Scheme::NuGet,
             Version::Composer(_) => Scheme::Composer,
+            Version::Pvp(_) => Scheme::Pvp,
+            Version::Cran(_) => Scheme::Cran,
         }
     }
 
@@ -184,6 +198,8 @@ impl Version {
             (Version::RubyGems(a), Version::RubyGems(b)) => a.cmp(b),
             (Version::NuGet(a), Version::NuGet(b)) => a.cmp(b),
             (Version::Composer(a), Version::Composer(b)) => a.cmp(b),
+            (Version::Pvp(a), Version::Pvp(b)) => a.cmp(b),
+            (Version::Cran(a), Version::Cran(b)) => a.cmp(b),
             _ => return None,
         })
     }
@@ -216,6 +232,8 @@ impl fmt::Display for Version {
             Version::RubyGems(version) => version.fmt(f),
             Version::NuGet(version) => version.fmt(f),
             Version::Composer(version) => version.fmt(f),
+            Version::Pvp(version) => version.fmt(f),
+            Version::Cran(version) => version.fmt(f),
         }
     }
 }

@@ -38,10 +38,14 @@ pub enum Scheme {
     NuGet,
     /// Composer versions as composer/semver normalises them (`composer`; Packagist).
     Composer,
+    /// Haskell package versions per the PVP, as Cabal orders them (`pvp`; Hackage, GHC).
+    Pvp,
+    /// R package versions, as `package_version` orders them (`cran`; CRAN, Bioconductor).
+    Cran,
 }
 
 /// Every scheme, in declaration order.
-const ALL: [Scheme; 12] = [
+const ALL: [Scheme; 14] = [
     Scheme::Dpkg,
     Scheme::Apk,
     Scheme::Rpm,
@@ -54,6 +58,8 @@ const ALL: [Scheme; 12] = [
     Scheme::RubyGems,
     Scheme::NuGet,
     Scheme::Composer,
+    Scheme::Pvp,
+    Scheme::Cran,
 ];
 
 /// Names accepted besides the short ones, with the scheme each selects.
@@ -64,6 +70,8 @@ const ALIASES: &[(&str, Scheme)] = &[
     ("Debian", Scheme::Dpkg),
     ("Ubuntu", Scheme::Dpkg),
     ("deb", Scheme::Dpkg),
+    // Echo is a Debian derivative and its OSV records carry Debian versions.
+    ("Echo", Scheme::Dpkg),
     ("Alpine", Scheme::Apk),
     ("Wolfi", Scheme::Apk),
     ("Chainguard", Scheme::Apk),
@@ -81,6 +89,7 @@ const ALIASES: &[(&str, Scheme)] = &[
     ("Mariner", Scheme::Rpm),
     ("Azure Linux", Scheme::Rpm),
     ("openEuler", Scheme::Rpm),
+    ("Mageia", Scheme::Rpm),
     ("Fedora", Scheme::Rpm),
     ("CentOS", Scheme::Rpm),
     ("Oracle Linux", Scheme::Rpm),
@@ -92,10 +101,15 @@ const ALIASES: &[(&str, Scheme)] = &[
     ("SwiftURL", Scheme::Semver),
     ("Bitnami", Scheme::Semver),
     ("GitHub Actions", Scheme::Semver),
+    ("VSCode", Scheme::Semver),
     ("crates.io", Scheme::Cargo),
     ("golang", Scheme::Go),
     ("gem", Scheme::RubyGems),
     ("Packagist", Scheme::Composer),
+    ("Hackage", Scheme::Pvp),
+    ("GHC", Scheme::Pvp),
+    ("CRAN", Scheme::Cran),
+    ("Bioconductor", Scheme::Cran),
 ];
 
 impl Scheme {
@@ -114,6 +128,8 @@ impl Scheme {
             Scheme::RubyGems => "rubygems",
             Scheme::NuGet => "nuget",
             Scheme::Composer => "composer",
+            Scheme::Pvp => "pvp",
+            Scheme::Cran => "cran",
         }
     }
 

@@ -406,15 +406,41 @@ fn scheme_names() {
         ("NuGet", Scheme::NuGet),
         ("Packagist", Scheme::Composer),
         ("composer", Scheme::Composer),
+        ("Hackage", Scheme::Pvp),
+        ("GHC", Scheme::Pvp),
+        ("CRAN", Scheme::Cran),
+        ("Bioconductor", Scheme::Cran),
+        ("Mageia:9", Scheme::Rpm),
+        ("openEuler:24.03-LTS", Scheme::Rpm),
+        ("Azure Linux:3", Scheme::Rpm),
+        ("Echo", Scheme::Dpkg),
+        ("VSCode", Scheme::Semver),
+        ("Alpaquita:stream", Scheme::Apk),
+        ("MinimOS", Scheme::Apk),
+        ("Ubuntu:22.04:LTS", Scheme::Dpkg),
+        ("SUSE:Linux Enterprise Server 15 SP5", Scheme::Rpm),
     ] {
         assert_eq!(name.parse::<Scheme>(), Ok(scheme), "{name}");
     }
     for &scheme in Scheme::all() {
         assert_eq!(scheme.name().parse::<Scheme>(), Ok(scheme));
     }
-    let error = "CRAN".parse::<Scheme>().unwrap_err();
+    // Ecosystems without one version order (GIT, OSS-Fuzz, Android, Linux) or whose order
+    // no scheme here reproduces exactly (ConanCenter, opam, Julia, FreeBSD) are refused.
+    for name in [
+        "GIT",
+        "OSS-Fuzz",
+        "Android",
+        "Linux",
+        "ConanCenter",
+        "opam",
+        "Julia",
+    ] {
+        assert!(name.parse::<Scheme>().is_err(), "{name}");
+    }
+    let error = "ConanCenter".parse::<Scheme>().unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("\"CRAN\""), "{message}");
+    assert!(message.contains("\"ConanCenter\""), "{message}");
     assert!(
         message.contains("dpkg, apk, rpm, pep440, semver"),
         "{message}"
