@@ -24,6 +24,16 @@
 //! source, destination, port, protocol, UTC day) ([`FindingReport::dedupe_key`]), so the
 //! server keeps one finding per flow and day and its count is the attempts count.
 //!
+//! Where a pod's connect programs are installed, they report each connect an `alert` or
+//! `block` rule matches into one ring buffer shared by every pod's programs
+//! ([`ConnectReports`]), which the watch drains at every tick: the kernel's own account of
+//! what it refused, which needs no sensor probe (a sensor without a connect probe, or a
+//! connect to loopback that the sensor path ignores, is still alerted). The sensor's view of
+//! those same connects is then not alerted a second time, so each attempt counts once.
+//! Reports the ring buffer or the reader's bounded queue could not hold are counted and
+//! raised as a high-severity alert on the node ([`LOST_CONNECT_REPORTS_RULE`]), as lost
+//! sensor events are.
+//!
 //! # Policy updates
 //!
 //! The policy arrives whole through a [`PolicyUpdates`] channel (from the server poll in
@@ -35,13 +45,23 @@
 //!
 //! # Which cgroup
 //!
-//! The connect programs go on the cgroup2 directory of the workload's process, as the sensor
-//! saw it connect — never on the cgroup2 root nor on a cgroup that holds the agent itself
-//! (the programs would then judge the agent's and the host's own connects); for those only
-//! the nftables table is used. A refused connect has no local address yet, so the calling
-//! process's cgroup id attributes it to its workload.
+//! The connect programs go on the pod's cgroup2 directory — the nearest ancestor of the
+//! connecting container's cgroup named after the pod's UID (`pod<uid>`, as kubelet names it
+//! with either cgroup driver) — so that every container of the pod, including ones started
+//! later, is covered; without a pod UID, on the container's own cgroup. Never on the cgroup2
+//! root nor on a cgroup that holds the agent itself (the programs would then judge the
+//! agent's and the host's own connects); for those only the nftables table is used. A refused
+//! connect has no local address yet, so the calling process's cgroup id attributes it to its
+//! workload.
+//!
+//! # Host-network pods
+//!
+//! A pod in the host's network namespace gets the connect programs only: an nftables table
+//! there would change the host's networking. The programs judge only the pod's processes, so
+//! the host's own connects are untouched; ingress rules for such a pod are reported as not
+//! enforced.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
@@ -50,8 +70,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use palisade_enforce::{
-    ConnectFilter, DefenseMode, NftFirewall, WorkloadFirewall, WorkloadRules, WouldRefuse,
-    cgroup2_root, workload_rules,
+    ConnectFilter, ConnectReport, ConnectReports, DefenseMode, NftFirewall, WorkloadFirewall,
+    WorkloadRules, WouldRefuse, cgroup2_root, workload_rules,
 };
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
@@ -59,7 +79,8 @@ use palisade_firewall::{
     PodId, Protocol, RuleAction, State, Verdict,
 };
 use palisade_model::{
-    AffectedAsset, Details, FindingReport, FirewallAction, FirewallDetails, Severity, Timestamp,
+    AffectedAsset, AlertCategory, AlertDetails, Details, FindingReport, FirewallAction,
+    FirewallDetails, Severity, Timestamp,
 };
 use uuid::Uuid;
 
@@ -73,6 +94,9 @@ const MAX_PENDING_FLOWS: usize = 50_000;
 const EINPROGRESS: i64 = 115;
 /// Where `ip netns` keeps named network namespaces.
 const NAMED_NETNS_DIR: &str = "/run/netns";
+
+/// The rule name of the node alert about connect reports the kernel or the reader dropped.
+pub const LOST_CONNECT_REPORTS_RULE: &str = "Firewall connect reports lost";
 
 /// Sends new policies to a running [`FirewallWatch`].
 pub type PolicyUpdates = mpsc::Sender<State>;
@@ -155,6 +179,86 @@ impl FirewallWatch {
         }
     }
 
+    /// Turns the connect programs' reports since the last tick into firewall alerts, and
+    /// raises a node alert when reports were lost.
+    fn drain_connect_reports(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
+        let Some(stream) = &self.enforcement.connect_reports else {
+            return;
+        };
+        let connects = match stream.poll(Duration::ZERO) {
+            Ok(connects) => connects,
+            Err(error) => {
+                tracing::warn!(%error, "Cannot read the connect programs' reports.");
+                Vec::new()
+            }
+        };
+        match stream.lost() {
+            Ok(lost) if lost > self.enforcement.lost_reports_seen => {
+                let newly_lost = lost - self.enforcement.lost_reports_seen;
+                self.enforcement.lost_reports_seen = lost;
+                tracing::warn!(newly_lost, "Connect reports were lost.");
+                reports.push(lost_connect_reports_report(newly_lost, &self.config, now));
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "Cannot read the lost connect reports count."),
+        }
+        let Some(policy) = &self.policy else {
+            return;
+        };
+        for connect in &connects {
+            reports.extend(self.connect_report(policy, connect, now));
+        }
+    }
+
+    /// The firewall alert for one connect a pod's connect programs refused or alerted.
+    fn connect_report(
+        &self,
+        policy: &OwnedEngine,
+        connect: &ConnectReport,
+        now: Timestamp,
+    ) -> Option<FindingReport> {
+        let state = policy.state();
+        let (namespace, name) = self
+            .enforcement
+            .pods
+            .iter()
+            .find(|(_, pod)| pod.tag == connect.filter_tag)?
+            .0
+            .split_once('/')?;
+        let src = pod_end(state, state.pod_id(namespace, name)?)?;
+        let (dst, _) = address_end(state, canonical(connect.remote));
+        let observed = ObservedFlow {
+            src,
+            dst,
+            protocol: connect.protocol?,
+            port: connect.port,
+            attempts: 1,
+            blocked: connect.action == RuleAction::Block,
+            first_seen_ms: now.0,
+            last_seen_ms: now.0,
+        };
+        let rule = state
+            .firewall_rules()
+            .get(connect.rule_id as usize)
+            .map_or("firewall rule", |rule| rule.name.as_str());
+        let local = LocalSide {
+            is_source: true,
+            container: None,
+            kernel_reported_rules: None,
+        };
+        firewall_report(
+            policy.engine(),
+            &observed,
+            &local,
+            &self.config,
+            now,
+            Seen::ByConnectProgram {
+                rule,
+                refused: observed.blocked,
+            },
+        )
+    }
+
     fn record_flow(&mut self, flow: &ObservedFlow) {
         let key = (
             flow.src.clone(),
@@ -208,14 +312,26 @@ impl EventObserver for FirewallWatch {
     }
 
     fn observe(&mut self, event: &Event, reports: &mut Vec<FindingReport>) {
-        let state_holder = self.policy.as_ref();
         let empty = State::new();
-        let state = state_holder.map_or(&empty, OwnedEngine::state);
+        let state = self.policy.as_ref().map_or(&empty, OwnedEngine::state);
         let cgroup_pod = self.enforcement.pod_of_cgroup(event.cgroup_id, state);
-        let Some(attempt) = attribute(event, state, cgroup_pod) else {
+        let attempt = attribute(event, state, cgroup_pod);
+        let at_ms = i64::try_from(event.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
+        // Any connect of a pod finds it, also one the flow view leaves out (a host-network
+        // pod's connect to loopback).
+        let local_pod = match &attempt {
+            Some(attempt) => attempt.local_pod,
+            None => pod_of_event(event, state, cgroup_pod),
+        };
+        if let (Some(policy), Some(local_pod)) = (&self.policy, local_pod)
+            && self.config.mode == DefenseMode::Block
+        {
+            let closed = self.enforcement.discover(policy.state(), local_pod, event);
+            report_closed(policy, &closed, &self.config, Timestamp(at_ms), reports);
+        }
+        let Some(attempt) = attempt else {
             return;
         };
-        let at_ms = i64::try_from(event.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
         let observed = ObservedFlow {
             src: attempt.src.clone(),
             dst: attempt.dst.clone(),
@@ -226,15 +342,14 @@ impl EventObserver for FirewallWatch {
             first_seen_ms: at_ms,
             last_seen_ms: at_ms,
         };
-        if let (Some(policy), Some(local_pod)) = (&self.policy, attempt.local_pod)
-            && self.config.mode == DefenseMode::Block
-        {
-            let closed = self.enforcement.discover(policy.state(), local_pod, event);
-            report_closed(policy, &closed, &self.config, Timestamp(at_ms), reports);
-        }
+        let is_source = observed.src.namespace.is_some() && event.kind == EventKind::Connect;
         let local = LocalSide {
-            is_source: observed.src.namespace.is_some() && event.kind == EventKind::Connect,
+            is_source,
             container: event.container.as_ref(),
+            kernel_reported_rules: attempt
+                .local_pod
+                .filter(|_| is_source)
+                .and_then(|pod_id| self.enforcement.kernel_reported_rules(state, pod_id)),
         };
         if let Some(policy) = &self.policy
             && let Some(report) = firewall_report(
@@ -243,7 +358,7 @@ impl EventObserver for FirewallWatch {
                 &local,
                 &self.config,
                 Timestamp(at_ms),
-                None,
+                Seen::BySensor,
             )
         {
             reports.push(report);
@@ -253,6 +368,7 @@ impl EventObserver for FirewallWatch {
 
     fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
         self.pick_up_policy(now, reports);
+        self.drain_connect_reports(now, reports);
         if now.0 - self.last_flush_ms >= FLOW_FLUSH_EVERY_MS {
             self.flush_flows();
             self.last_flush_ms = now.0;
@@ -413,36 +529,111 @@ fn local_end(
     Some((end, pod_id))
 }
 
+/// The state's pod that made `event`: by its container's Kubernetes identity, else by the
+/// cgroup of a pod found before.
+fn pod_of_event(event: &Event, state: &State, cgroup_pod: Option<PodId>) -> Option<PodId> {
+    event
+        .container
+        .as_ref()
+        .and_then(|container| container.k8s.as_ref())
+        .and_then(|k8s| state.pod_id(&k8s.namespace, &k8s.pod_name))
+        .or(cgroup_pod)
+}
+
+/// The node alert about `lost` connect reports: refused or alerted connects that were
+/// enforced and counted in the kernel but have no firewall alert.
+fn lost_connect_reports_report(
+    lost: u64,
+    config: &FirewallWatchConfig,
+    at: Timestamp,
+) -> FindingReport {
+    FindingReport {
+        id: Uuid::now_v7(),
+        observed_at: at,
+        severity: Severity::High,
+        rule: LOST_CONNECT_REPORTS_RULE.to_owned(),
+        title: format!("{lost} firewall connect reports lost on {}", config.node),
+        asset: AffectedAsset {
+            cluster: config.cluster.clone(),
+            node: Some(config.node.clone()),
+            ..AffectedAsset::default()
+        },
+        details: Details::Alert(AlertDetails {
+            category: Some(AlertCategory::SensorHealth),
+            description: "The connect programs' ring buffer (or the agent's queue behind it) was \
+                          full: the connects were still refused or let through as the rules \
+                          say, but these have no firewall alert."
+                .to_owned(),
+            output: format!("{lost} connect reports lost"),
+            suggested_response: "Check which pod connects so often (the attempts counts of its \
+                                 firewall alerts); if losses repeat, narrow its alert rules."
+                .to_owned(),
+            raw_event: serde_json::json!({ "connect_reports_lost": lost }),
+            ..AlertDetails::default()
+        }),
+        demo: false,
+    }
+}
+
 /// The workload end of a flow, for the alert's asset.
 struct LocalSide<'e> {
     /// The workload is the flow's source (it connected), not its destination.
     is_source: bool,
     /// The workload's container, when the sensor knows it.
     container: Option<&'e palisade_event::Container>,
+    /// The rules (ids) whose matches the workload's connect programs report themselves: the
+    /// sensor's view of a connect one of them decided is not alerted again.
+    kernel_reported_rules: Option<&'e HashSet<u32>>,
 }
 
-/// The firewall alert for a flow the policy refuses or an `alert` rule matches; for an open
-/// connection that `closed_by` (a rule name) made the agent close, always an alert.
+/// Who saw a connection attempt, and what became of it.
+#[derive(Debug, Clone, Copy)]
+enum Seen<'r> {
+    /// The sensor saw the system call; the engine's verdict says what it means.
+    BySensor,
+    /// A connect program matched rule `rule` and refused the connect (`refused`) or let it
+    /// pass (an `alert` rule).
+    ByConnectProgram { rule: &'r str, refused: bool },
+    /// The agent closed the open connection because rule `rule` refuses it.
+    Closed { rule: &'r str },
+}
+
+/// The firewall alert for a flow the policy refuses or an `alert` rule matches (as the
+/// sensor saw it); for a connect a connect program reported or a connection the agent
+/// closed, always an alert.
 fn firewall_report(
     engine: &Engine<'_>,
     observed: &ObservedFlow,
     local: &LocalSide<'_>,
     config: &FirewallWatchConfig,
     at: Timestamp,
-    closed_by: Option<&str>,
+    seen: Seen<'_>,
 ) -> Option<FindingReport> {
     let state = engine.state();
     let flow = observed.to_flow(state).ok()?;
     let verdict = engine.evaluate(&flow);
-    if verdict.allowed && verdict.alert.is_none() && closed_by.is_none() {
-        return None;
+    let deciding_rule = deciding_firewall_rule(state, &verdict);
+    if let Seen::BySensor = seen {
+        if verdict.allowed && verdict.alert.is_none() {
+            return None;
+        }
+        let kernel_reported = deciding_rule
+            .zip(local.kernel_reported_rules)
+            .is_some_and(|((rule_id, _), rules)| rules.contains(&rule_id));
+        if kernel_reported {
+            return None;
+        }
     }
     let explanation = engine.explain(&flow);
-    let deciding_rule = deciding_firewall_rule(state, &verdict);
-    let enforced = closed_by.is_some() || (!verdict.allowed && config.mode == DefenseMode::Block);
-    let alert_name = match (&deciding_rule, verdict.allowed, closed_by) {
-        (_, _, Some(rule)) => format!("{rule}: open connection closed"),
-        (Some(rule), false, None) => rule.name.clone(),
+    let enforced = match seen {
+        Seen::BySensor => !verdict.allowed && config.mode == DefenseMode::Block,
+        Seen::ByConnectProgram { refused, .. } => refused,
+        Seen::Closed { .. } => true,
+    };
+    let alert_name = match (&deciding_rule, verdict.allowed, seen) {
+        (_, _, Seen::Closed { rule }) => format!("{rule}: open connection closed"),
+        (_, _, Seen::ByConnectProgram { rule, .. }) => rule.to_owned(),
+        (Some((_, rule)), false, Seen::BySensor) => rule.name.clone(),
         _ => match verdict.alert {
             Some(rule_id) if verdict.allowed => {
                 state.firewall_rules()[rule_id.index()].name.clone()
@@ -453,27 +644,27 @@ fn firewall_report(
         },
     };
     let destination_object = deciding_rule
-        .map(|rule| rule.destination.clone())
+        .map(|(_, rule)| rule.destination.clone())
         .unwrap_or_default();
     let local_end = if local.is_source {
         &observed.src
     } else {
         &observed.dst
     };
-    let outcome = match (closed_by, enforced) {
-        (Some(_), _) => "closed (it was open when the rule arrived)",
-        (None, true) => "refused",
-        (None, false) => "seen",
+    let outcome = match (seen, enforced) {
+        (Seen::Closed { .. }, _) => "closed (it was open when the rule arrived)",
+        (_, true) => "refused",
+        (_, false) => "seen",
     };
     let container = local.container;
     let non_empty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
     Some(FindingReport {
         id: Uuid::now_v7(),
         observed_at: at,
-        severity: if verdict.allowed && closed_by.is_none() {
-            Severity::Medium
-        } else {
+        severity: if enforced || !verdict.allowed {
             Severity::High
+        } else {
+            Severity::Medium
         },
         rule: alert_name.clone(),
         title: format!("{alert_name}: {} {outcome}", observed.describe()),
@@ -501,7 +692,10 @@ fn firewall_report(
             }
             .as_str()
             .to_owned(),
-            rule_id: Some(closed_by.map_or(alert_name, str::to_owned)),
+            rule_id: Some(match seen {
+                Seen::Closed { rule } => rule.to_owned(),
+                _ => alert_name,
+            }),
             trace: explanation.to_string().lines().map(str::to_owned).collect(),
         }),
         demo: false,
@@ -545,6 +739,7 @@ fn report_closed(
         let local = LocalSide {
             is_source: !connection.inbound,
             container: None,
+            kernel_reported_rules: None,
         };
         tracing::warn!(
             flow = %observed.describe(),
@@ -557,7 +752,7 @@ fn report_closed(
             &local,
             config,
             at,
-            Some(rule_name),
+            Seen::Closed { rule: rule_name },
         ));
     }
 }
@@ -573,8 +768,12 @@ fn denying_policy(direction: &DirectionExplanation) -> Option<String> {
         .or_else(|| direction.isolated_by.first().cloned())
 }
 
-/// The Palisade rule that decided the connection, or the `alert` rule that matched.
-fn deciding_firewall_rule<'s>(state: &'s State, verdict: &Verdict) -> Option<&'s FirewallRule> {
+/// The Palisade rule that decided the connection, or the `alert` rule that matched, with its
+/// index in the state's rules (the id its compiled rules carry).
+fn deciding_firewall_rule<'s>(
+    state: &'s State,
+    verdict: &Verdict,
+) -> Option<(u32, &'s FirewallRule)> {
     let decided = [verdict.egress.decision, verdict.ingress.decision]
         .into_iter()
         .find_map(|decision| match decision {
@@ -582,7 +781,8 @@ fn deciding_firewall_rule<'s>(state: &'s State, verdict: &Verdict) -> Option<&'s
             _ => None,
         })
         .or(verdict.alert)?;
-    state.firewall_rules().get(decided.index())
+    let rule = state.firewall_rules().get(decided.index())?;
+    Some((decided.index() as u32, rule))
 }
 
 /// A connection the agent closed because a rule of `pod` refuses it.
@@ -593,12 +793,18 @@ struct ClosedConnection {
 
 /// Where one pod seen on this node is enforced, and what is installed there now.
 struct PodEnforcement {
-    /// Its network namespace (outlives the thread it was found from).
-    netns: PathBuf,
-    /// Its cgroup2 directory, when connect programs may go there.
+    /// Its network namespace (outlives the thread it was found from); `None` for a pod in
+    /// the host's namespace, where no nftables table may go.
+    netns: Option<PathBuf>,
+    /// Its cgroup2 directory (the pod's, else its container's), when connect programs may go
+    /// there.
     cgroup: Option<PathBuf>,
+    /// The tag its connect programs put in their reports.
+    tag: u32,
     /// The rules in force; `None` while the pod has no `alert` or `block` rule.
     installed: Option<WorkloadFirewall>,
+    /// The ids of the `alert` and `block` rules its connect programs enforce (and report).
+    kernel_reported_rules: HashSet<u32>,
 }
 
 /// The firewalls of the pods seen on this node (block mode).
@@ -608,14 +814,20 @@ struct Enforcement {
     pods: HashMap<String, PodEnforcement>,
     /// cgroup id (the cgroup2 directory's inode) → `namespace/name`.
     cgroups: HashMap<u64, String>,
+    /// The report stream of every pod's connect programs, created with the first of them.
+    connect_reports: Option<ConnectReports>,
+    /// The stream's lost-report count already raised as an alert.
+    lost_reports_seen: u64,
+    /// The tag of the next pod found.
+    next_tag: u32,
 }
 
 impl Enforcement {
     /// Finds the network namespace and cgroup of the thread that made `event`, a thread of
     /// pod `pod_id`, and, the first time, installs the pod's rules there. A short-lived
     /// process (`curl` from a shell) is often gone by then: its nearest living ancestor
-    /// stands for it when that one is in the same cgroup, so in the same workload. The host's
-    /// own namespace is never touched.
+    /// stands for it when that one is in the same cgroup, so in the same workload. In the
+    /// host's network namespace only the pod's cgroup is used.
     fn discover(&mut self, state: &State, pod_id: PodId, event: &Event) -> Vec<ClosedConnection> {
         let Some(pod) = state.pod(pod_id) else {
             return Vec::new();
@@ -625,7 +837,7 @@ impl Enforcement {
             return Vec::new();
         }
         let process = &event.process;
-        let found = stable_netns_path(process.pid, process.tid)
+        let found = netns_of(process.pid, process.tid)
             .map(|netns| (netns, process.pid))
             .or_else(|| {
                 if event.cgroup_id == 0 {
@@ -635,24 +847,41 @@ impl Enforcement {
                     .chain(event.ancestors.iter().map(|ancestor| ancestor.pid))
                     .filter(|&pid| pid > 1)
                     .find(|&pid| cgroup_id_of(pid) == Some(event.cgroup_id))
-                    .and_then(|pid| Some((stable_netns_path(pid, pid)?, pid)))
+                    .and_then(|pid| Some((netns_of(pid, pid)?, pid)))
             });
         let Some((netns, pid)) = found else {
             return Vec::new();
         };
-        let cgroup = workload_cgroup(pid, event.cgroup_id);
-        if let Some(cgroup) = &cgroup
+        let container_cgroup = workload_cgroup(pid, event.cgroup_id);
+        if let Some(cgroup) = &container_cgroup
             && let Ok(meta) = std::fs::metadata(cgroup)
         {
             self.cgroups.insert(meta.ino(), key.clone());
         }
-        tracing::info!(pod = %key, netns = %netns.display(), cgroup = ?cgroup, "Found the pod's network namespace.");
+        let pod_uid = event
+            .container
+            .as_ref()
+            .and_then(|container| container.k8s.as_ref())
+            .map(|k8s| k8s.pod_uid.as_str())
+            .filter(|uid| !uid.is_empty());
+        let cgroup = container_cgroup.map(|container| match pod_uid {
+            Some(uid) => pod_cgroup(&container, uid).unwrap_or(container),
+            None => container,
+        });
+        let netns = match netns {
+            Netns::Own(path) => Some(path),
+            Netns::Host => None,
+        };
+        tracing::info!(pod = %key, netns = ?netns, cgroup = ?cgroup, "Found the pod's network namespace and cgroup.");
         let mut enforcement = PodEnforcement {
             netns,
             cgroup,
+            tag: self.next_tag,
             installed: None,
+            kernel_reported_rules: HashSet::new(),
         };
-        let closed = enforcement.enforce(state, pod_id, &key);
+        self.next_tag = self.next_tag.wrapping_add(1);
+        let closed = enforcement.enforce(state, pod_id, &key, &mut self.connect_reports);
         self.pods.insert(key, enforcement);
         closed
     }
@@ -663,17 +892,27 @@ impl Enforcement {
         state.pod_id(namespace, name)
     }
 
+    /// The ids of the rules whose matches pod `pod_id`'s connect programs report, if any.
+    fn kernel_reported_rules(&self, state: &State, pod_id: PodId) -> Option<&HashSet<u32>> {
+        let rules = &self
+            .pods
+            .get(&state.pod(pod_id)?.key())?
+            .kernel_reported_rules;
+        (!rules.is_empty()).then_some(rules)
+    }
+
     /// Installs `state`'s rules for every pod found; pods the state no longer lists lose
     /// their enforcement.
     fn reapply(&mut self, state: &State) -> Vec<ClosedConnection> {
         let mut closed = Vec::new();
+        let connect_reports = &mut self.connect_reports;
         self.pods.retain(|key, enforcement| {
             let Some((namespace, name)) = key.split_once('/') else {
                 return false;
             };
             match state.pod_id(namespace, name) {
                 Some(pod_id) => {
-                    closed.extend(enforcement.enforce(state, pod_id, key));
+                    closed.extend(enforcement.enforce(state, pod_id, key, connect_reports));
                     true
                 }
                 None => false,
@@ -688,8 +927,15 @@ impl Enforcement {
 impl PodEnforcement {
     /// Brings the pod's enforcement in line with `state`: installs (or replaces) its rules
     /// while it has an `alert` or `block` rule, removes them otherwise, and closes the open
-    /// connections the new rules refuse.
-    fn enforce(&mut self, state: &State, pod_id: PodId, key: &str) -> Vec<ClosedConnection> {
+    /// connections the new rules refuse. Connect programs report into `connect_reports`,
+    /// created here the first time.
+    fn enforce(
+        &mut self,
+        state: &State,
+        pod_id: PodId,
+        key: &str,
+        connect_reports: &mut Option<ConnectReports>,
+    ) -> Vec<ClosedConnection> {
         let rules = workload_rules(state, pod_id, DefenseMode::Block);
         let needed = rules
             .egress
@@ -697,15 +943,16 @@ impl PodEnforcement {
             .chain(&rules.ingress)
             .any(|rule| rule.action != RuleAction::Allow);
         if !needed {
+            self.kernel_reported_rules.clear();
             if self.installed.take().is_some() {
                 tracing::info!(pod = %key, "The pod has no alert or block rule left; its firewall is removed.");
             }
             return Vec::new();
         }
         if self.installed.is_none() {
-            match self.install() {
+            match self.install(connect_reports) {
                 Ok(firewall) => {
-                    tracing::info!(pod = %key, netns = %self.netns.display(), cgroup = ?self.cgroup, "Enforcing the pod's firewall rules.");
+                    tracing::info!(pod = %key, netns = ?self.netns, cgroup = ?self.cgroup, "Enforcing the pod's firewall rules.");
                     self.installed = Some(firewall);
                 }
                 Err(error) => {
@@ -717,6 +964,15 @@ impl PodEnforcement {
         let Some(firewall) = &self.installed else {
             return Vec::new();
         };
+        self.kernel_reported_rules = match firewall {
+            WorkloadFirewall::Cgroup(_) | WorkloadFirewall::CgroupAndNetns { .. } => rules
+                .egress
+                .iter()
+                .filter(|rule| rule.action != RuleAction::Allow)
+                .map(|rule| rule.id)
+                .collect(),
+            WorkloadFirewall::Netns(_) => HashSet::new(),
+        };
         apply_rules(firewall, &rules, key)
             .into_iter()
             .map(|closed| ClosedConnection {
@@ -726,24 +982,57 @@ impl PodEnforcement {
             .collect()
     }
 
-    /// The nftables table, with the connect programs beside it when the pod's cgroup can
-    /// take them (else the table alone, which enforces egress too).
-    fn install(&self) -> Result<WorkloadFirewall, palisade_enforce::Error> {
-        let netns = NftFirewall::new(&self.netns)?;
-        let Some(cgroup) = &self.cgroup else {
-            return Ok(WorkloadFirewall::Netns(netns));
+    /// The connect programs on the pod's cgroup with the nftables table in its network
+    /// namespace beside them; either alone when the other cannot be used (the table alone
+    /// enforces egress too; the programs alone are all a host-network pod gets).
+    fn install(
+        &self,
+        connect_reports: &mut Option<ConnectReports>,
+    ) -> Result<WorkloadFirewall, String> {
+        let filter = match &self.cgroup {
+            Some(cgroup) => match attach_connect_filter(cgroup, self.tag, connect_reports) {
+                Ok(filter) => Some(filter),
+                Err(error) if self.netns.is_some() => {
+                    tracing::warn!(%error, cgroup = %cgroup.display(), "Cannot attach connect programs; the pod's nftables table enforces its egress rules alone.");
+                    None
+                }
+                Err(error) => return Err(error.to_string()),
+            },
+            None => None,
         };
-        match ConnectFilter::attach(cgroup) {
-            Ok(filter) => Ok(WorkloadFirewall::CgroupAndNetns {
-                cgroup: filter,
-                netns,
-            }),
-            Err(error) => {
-                tracing::warn!(%error, cgroup = %cgroup.display(), "Cannot attach connect programs; the pod's nftables table enforces its egress rules alone.");
-                Ok(WorkloadFirewall::Netns(netns))
-            }
+        let netns = self
+            .netns
+            .as_deref()
+            .map(NftFirewall::new)
+            .transpose()
+            .map_err(|error| error.to_string())?;
+        match (filter, netns) {
+            (Some(cgroup), Some(netns)) => Ok(WorkloadFirewall::CgroupAndNetns { cgroup, netns }),
+            (Some(cgroup), None) => Ok(WorkloadFirewall::Cgroup(cgroup)),
+            (None, Some(netns)) => Ok(WorkloadFirewall::Netns(netns)),
+            (None, None) => Err(
+                "the pod is in the host's network namespace (an nftables table \
+                                 there would change the host's networking) and has no cgroup of \
+                                 its own for connect programs (its cgroup is the cgroup2 root or \
+                                 holds the agent); run it in a cgroup of its own"
+                    .to_owned(),
+            ),
         }
     }
+}
+
+/// Attaches connect programs to `cgroup`, reporting into the shared stream (created the
+/// first time).
+fn attach_connect_filter(
+    cgroup: &Path,
+    tag: u32,
+    connect_reports: &mut Option<ConnectReports>,
+) -> Result<ConnectFilter, palisade_enforce::Error> {
+    let stream = match connect_reports {
+        Some(stream) => stream,
+        None => connect_reports.insert(ConnectReports::new()?),
+    };
+    ConnectFilter::attach(cgroup, stream, tag)
 }
 
 /// Installs `rules` and closes the open connections they refuse; returns those.
@@ -772,15 +1061,44 @@ fn apply_rules(firewall: &WorkloadFirewall, rules: &WorkloadRules, key: &str) ->
 /// directory with id `cgroup_id` (when given), not the cgroup2 root, and it does not hold
 /// the agent's own process (nor is an ancestor of the agent's cgroup).
 fn workload_cgroup(pid: u32, cgroup_id: u64) -> Option<PathBuf> {
-    let root = cgroup2_root().ok()?;
-    let own = cgroup2_path(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
     let theirs = cgroup2_path(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)?;
-    if theirs.as_os_str().is_empty() || own.starts_with(&theirs) {
-        return None;
-    }
-    let path = root.join(theirs);
+    let path = cgroup2_root().ok()?.join(&theirs);
     let inode = std::fs::metadata(&path).ok()?.ino();
-    (cgroup_id == 0 || inode == cgroup_id).then_some(path)
+    (may_hold_connect_programs(&theirs)? && (cgroup_id == 0 || inode == cgroup_id)).then_some(path)
+}
+
+/// Whether connect programs may go on the cgroup2 directory `relative` (to the cgroup2
+/// root): not the root itself, nor one that holds the agent's own process or is an
+/// ancestor of its cgroup. `None` when the agent's cgroup cannot be read.
+fn may_hold_connect_programs(relative: &Path) -> Option<bool> {
+    let own = cgroup2_path(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
+    Some(!relative.as_os_str().is_empty() && !own.starts_with(relative))
+}
+
+/// The pod-level cgroup2 directory above a container's: its nearest ancestor whose name
+/// carries the pod's UID as kubelet writes it (`pod<uid>` with the cgroupfs driver,
+/// `...-pod<uid with _ for ->.slice` with the systemd driver), when connect programs may go
+/// there.
+fn pod_cgroup(container_cgroup: &Path, pod_uid: &str) -> Option<PathBuf> {
+    let root = cgroup2_root().ok()?;
+    let pod_dir = container_cgroup
+        .ancestors()
+        .skip(1)
+        .take_while(|dir| dir.starts_with(&root) && *dir != root)
+        .find(|dir| {
+            dir.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| is_pod_cgroup_name(name, pod_uid))
+        })?;
+    may_hold_connect_programs(pod_dir.strip_prefix(&root).ok()?)?.then(|| pod_dir.to_path_buf())
+}
+
+/// Whether cgroup directory `name` is the pod-level one of the pod with UID `pod_uid`:
+/// `pod<uid>` (cgroupfs driver) or `kubepods-<class>-pod<uid, - as _>.slice` (systemd).
+fn is_pod_cgroup_name(name: &str, pod_uid: &str) -> bool {
+    let name = name.strip_suffix(".slice").unwrap_or(name);
+    name.ends_with(&format!("pod{pod_uid}"))
+        || name.ends_with(&format!("pod{}", pod_uid.replace('-', "_")))
 }
 
 /// The id (directory inode) of process `pid`'s cgroup2 directory, while it runs.
@@ -802,29 +1120,46 @@ fn cgroup2_path(listing: &str) -> Option<PathBuf> {
         .map(|path| PathBuf::from(path.trim().trim_start_matches('/')))
 }
 
-/// A path to the network namespace of thread `tid` of `pid` that outlives the thread: the
-/// named namespace (`/run/netns/NAME`) with the same inode, else the process's own
-/// namespace file when the thread shares it. `None` for the host's namespace (that of pid 1)
-/// and when the thread is gone.
-fn stable_netns_path(pid: u32, tid: u32) -> Option<PathBuf> {
+/// The network namespace a thread is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Netns {
+    /// The host's: the agent's own (it runs in the host's network namespace) or pid 1's.
+    Host,
+    /// Another one, by a path that outlives the thread.
+    Own(PathBuf),
+}
+
+/// The network namespace of thread `tid` of `pid`: the host's, or a path to it that
+/// outlives the thread — the named namespace (`/run/netns/NAME`) with the same inode, else
+/// the process's own namespace file when the thread shares it. `None` when the thread is
+/// gone.
+///
+/// The agent's own namespace counts as the host's: pid 1's cannot always be read (a
+/// sandboxed init hides it), and taking the host's namespace for a pod's would put an
+/// nftables table on the host.
+fn netns_of(pid: u32, tid: u32) -> Option<Netns> {
     let inode = |path: &Path| {
         std::fs::metadata(path)
             .ok()
             .map(|meta| (meta.dev(), meta.ino()))
     };
     let thread_netns = inode(&PathBuf::from(format!("/proc/{pid}/task/{tid}/ns/net")))?;
-    if inode(Path::new("/proc/1/ns/net")) == Some(thread_netns) {
-        return None;
+    let host_paths = [Path::new("/proc/self/ns/net"), Path::new("/proc/1/ns/net")];
+    if host_paths
+        .iter()
+        .any(|path| inode(path) == Some(thread_netns))
+    {
+        return Some(Netns::Host);
     }
     if let Ok(entries) = std::fs::read_dir(NAMED_NETNS_DIR) {
         for entry in entries.flatten() {
             if inode(&entry.path()) == Some(thread_netns) {
-                return Some(entry.path());
+                return Some(Netns::Own(entry.path()));
             }
         }
     }
     let process_netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-    (inode(&process_netns) == Some(thread_netns)).then_some(process_netns)
+    (inode(&process_netns) == Some(thread_netns)).then_some(Netns::Own(process_netns))
 }
 
 /// Converts the server's rules into the engine's. A rule naming a network object the base

@@ -42,7 +42,8 @@ mod tasks;
 pub use config::AgentConfig;
 pub use detect::{Detector, LOST_EVENTS_RULE, alert_report};
 pub use firewall_watch::{
-    FirewallWatch, FirewallWatchConfig, PolicyUpdates, compose_policy, poll_firewall_rules,
+    FirewallWatch, FirewallWatchConfig, LOST_CONNECT_REPORTS_RULE, PolicyUpdates, compose_policy,
+    poll_firewall_rules,
 };
 pub use fix::FixConfig;
 pub use host::host_facts;

@@ -19,7 +19,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use palisade_enforce::{
-    ConnectFilter, NetRule, NftFirewall, WorkloadFirewall, WorkloadRules, cgroup2_root,
+    ConnectFilter, ConnectReports, NetRule, NftFirewall, WorkloadFirewall, WorkloadRules,
+    cgroup2_root,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -84,6 +85,7 @@ fn main() {
     }
 
     let rules = rule_set();
+    let stream = ConnectReports::new().expect("creating the connect report stream");
     let configurations = [
         "none",
         "palisade-bpf-connect",
@@ -99,15 +101,15 @@ fn main() {
             let _installed: Option<Box<dyn std::any::Any>> = match *configuration {
                 "none" => None,
                 "palisade-bpf-connect" => {
-                    let filter =
-                        ConnectFilter::attach(&cgroup.0).expect("attaching connect programs");
+                    let filter = ConnectFilter::attach(&cgroup.0, &stream, 0)
+                        .expect("attaching connect programs");
                     filter.set_rules(&rules).expect("setting connect rules");
                     enter_cgroup(&cgroup.0);
                     Some(Box::new(filter))
                 }
                 "palisade-block-mode" => {
                     let both = WorkloadFirewall::CgroupAndNetns {
-                        cgroup: ConnectFilter::attach(&cgroup.0)
+                        cgroup: ConnectFilter::attach(&cgroup.0, &stream, 0)
                             .expect("attaching connect programs"),
                         netns: NftFirewall::new(&netns_path).expect("nft"),
                     };

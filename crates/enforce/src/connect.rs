@@ -1,14 +1,14 @@
 //! Refuse connects from a cgroup2 subtree: `cgroup/connect4` and `cgroup/connect6` programs
-//! with a live-updated rule table.
+//! with a live-updated rule table, reporting into one stream shared by every filter.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use libbpf_rs::{Link, MapCore, MapFlags, Object};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object};
 use palisade_firewall::{Protocol, RuleAction};
 
 use crate::bpf::{self, Record, Reports};
@@ -22,19 +22,34 @@ const RULES_MAP: &str = "connect_rules";
 const CONFIG_MAP: &str = "connect_config";
 const HITS_MAP: &str = "connect_hits";
 const REPORTS_MAP: &str = "connect_reports";
+const LOST_MAP: &str = "lost_reports";
 const CONNECT_EVENT_SIZE: usize = 64;
+const CONNECT_CONFIG_SIZE: usize = 16;
+/// `CONNECT_REPORTS_BYTES` of `bpf/enforce.h`: a shared map must have the object's sizes.
+const CONNECT_REPORTS_BYTES: u32 = 1024 * 1024;
 
 /// Connect programs attached to one cgroup2 directory; they apply to every process in it
 /// and its descendants. Dropping the filter detaches them.
 pub struct ConnectFilter {
-    // Field order is drop order: stop reading, detach, unload.
-    reports: Reports<ConnectReport>,
+    // Field order is drop order: detach, unload.
     _links: [Link; 2],
     object: Object,
     cgroup: PathBuf,
+    tag: u32,
     /// The half of the double-buffered rule table the programs read; the lock serialises
     /// rule updates.
     active_half: Mutex<u32>,
+}
+
+/// The report stream of connect programs: one ring buffer (1 MiB) and one lost-report
+/// counter that every [`ConnectFilter`] attached with it writes to, read here by one reader.
+/// A node with many enforced workloads thus has one queue to drain and one drop count,
+/// however many cgroups carry programs.
+pub struct ConnectReports {
+    // Field order is drop order: the reader before the map it reads.
+    reader: Reports<ConnectReport>,
+    ring: MapHandle,
+    lost: MapHandle,
 }
 
 /// A connect an `Alert` or `Block` rule matched.
@@ -58,15 +73,64 @@ pub struct ConnectReport {
     pub rule_id: u32,
     /// `Alert` (the connect went on) or `Block` (it failed with `EPERM`).
     pub action: RuleAction,
+    /// The tag of the [`ConnectFilter`] that reported it (see [`ConnectFilter::attach`]).
+    pub filter_tag: u32,
+}
+
+impl ConnectReports {
+    /// Creates the shared ring buffer and lost-report counter.
+    pub fn new() -> Result<ConnectReports, Error> {
+        let options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        let ring = MapHandle::create(
+            MapType::RingBuf,
+            Some(REPORTS_MAP),
+            0,
+            0,
+            CONNECT_REPORTS_BYTES,
+            &options,
+        )
+        .map_err(|error| Error::bpf("creating eBPF map", REPORTS_MAP, error))?;
+        let lost = MapHandle::create(MapType::Array, Some(LOST_MAP), 4, 8, 1, &options)
+            .map_err(|error| Error::bpf("creating eBPF map", LOST_MAP, error))?;
+        let reader = Reports::new(&ring, REPORTS_MAP, decode_report)?;
+        Ok(ConnectReports { reader, ring, lost })
+    }
+
+    /// Waits up to `timeout` for reports (`Duration::ZERO`: not at all), then returns every
+    /// report received since the last call, of every filter attached with this stream.
+    pub fn poll(&self, timeout: Duration) -> Result<Vec<ConnectReport>, Error> {
+        self.reader.poll(timeout)
+    }
+
+    /// Reports lost since the stream was created, because the ring buffer or the reader's
+    /// queue was full (their hits were still counted).
+    pub fn lost(&self) -> Result<u64, Error> {
+        Ok(bpf::read_counter(&self.lost, LOST_MAP)? + self.reader.overflowed())
+    }
 }
 
 impl ConnectFilter {
     /// Loads the programs and attaches them to the cgroup2 directory `cgroup` (for example
-    /// `/sys/fs/cgroup/unified/palisade/pod-x`). No rule is set, so every connect passes.
-    pub fn attach(cgroup: &Path) -> Result<ConnectFilter, Error> {
+    /// `/sys/fs/cgroup/unified/palisade/pod-x`), reporting into `reports` with `tag` in each
+    /// report. No rule is set, so every connect passes.
+    pub fn attach(
+        cgroup: &Path,
+        reports: &ConnectReports,
+        tag: u32,
+    ) -> Result<ConnectFilter, Error> {
         let cgroup_dir = File::open(cgroup)
             .map_err(|error| Error::io("opening cgroup2 directory", cgroup.display(), error))?;
-        let object = bpf::load_object("connect", bpf::CONNECT_OBJECT)?;
+        let object = bpf::load_object_sharing(
+            "connect",
+            bpf::CONNECT_OBJECT,
+            &[
+                (REPORTS_MAP, reports.ring.as_fd()),
+                (LOST_MAP, reports.lost.as_fd()),
+            ],
+        )?;
         let attach = |program_name: &'static str| -> Result<Link, Error> {
             object
                 .progs_mut()
@@ -77,13 +141,13 @@ impl ConnectFilter {
                     Error::bpf("attaching connect program to", cgroup.display(), error)
                 })
         };
-        let links = [attach("refuse_connect4")?, attach("refuse_connect6")?];
-        let reports = Reports::new(&object, REPORTS_MAP, decode_report)?;
+        // Until the first `set_rules` (which writes the tag too) the programs hold no rule,
+        // so they report nothing.
         Ok(ConnectFilter {
-            reports,
-            _links: links,
+            _links: [attach("refuse_connect4")?, attach("refuse_connect6")?],
             object,
             cgroup: cgroup.to_path_buf(),
+            tag,
             active_half: Mutex::new(0),
         })
     }
@@ -121,15 +185,22 @@ impl ConnectFilter {
             counts = [record.u32(4), record.u32(8)];
         }
         counts[next_half as usize] = rules.len() as u32;
-        let mut value = [0u8; 12];
-        value[..4].copy_from_slice(&next_half.to_ne_bytes());
-        value[4..8].copy_from_slice(&counts[0].to_ne_bytes());
-        value[8..].copy_from_slice(&counts[1].to_ne_bytes());
-        config
-            .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
-            .map_err(|error| Error::bpf("switching to the new rules in", CONFIG_MAP, error))?;
+        self.write_config(next_half, counts)?;
         *active_half = next_half;
         self.forget_hits_of_removed_rules(rules)
+    }
+
+    /// Writes the `struct connect_config`: the active half, the rule count of each half and
+    /// the filter's tag, in one map update.
+    fn write_config(&self, active_half: u32, counts: [u32; 2]) -> Result<(), Error> {
+        let mut value = [0u8; CONNECT_CONFIG_SIZE];
+        value[..4].copy_from_slice(&active_half.to_ne_bytes());
+        value[4..8].copy_from_slice(&counts[0].to_ne_bytes());
+        value[8..12].copy_from_slice(&counts[1].to_ne_bytes());
+        value[12..].copy_from_slice(&self.tag.to_ne_bytes());
+        bpf::map(&self.object, CONFIG_MAP)?
+            .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
+            .map_err(|error| Error::bpf("switching to the new rules in", CONFIG_MAP, error))
     }
 
     /// Deletes the hit counters of rule ids the new list no longer has, so that the counter
@@ -169,16 +240,6 @@ impl ConnectFilter {
             .lookup(&rule_id.to_ne_bytes(), MapFlags::ANY)
             .map_err(|error| Error::bpf("reading hits of rule", rule_id, error))?;
         Ok(hits.map(|bytes| Record(&bytes).u64(0)).unwrap_or(0))
-    }
-
-    /// Waits up to `timeout` for reports, then returns every report since the last call.
-    pub fn poll_reports(&self, timeout: Duration) -> Result<Vec<ConnectReport>, Error> {
-        self.reports.poll(timeout)
-    }
-
-    /// Reports lost because the ring buffer was full (their hits were still counted).
-    pub fn lost_reports(&self) -> Result<u64, Error> {
-        bpf::read_counter(&self.object, "lost_reports")
     }
 
     /// The cgroup2 directory the programs are attached to.
@@ -268,6 +329,7 @@ fn decode_report(bytes: &[u8]) -> Option<ConnectReport> {
             _ => RuleAction::Alert,
         },
         comm: bpf::c_string(record.bytes(44, 16)),
+        filter_tag: record.u32(60),
     })
 }
 

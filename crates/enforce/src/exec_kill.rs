@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorKind};
 
 const DENIED_MAP: &str = "denied_binaries";
 const KILLS_MAP: &str = "kills";
+const LOST_MAP: &str = "lost_reports";
 const KILL_EVENT_SIZE: usize = 312;
 
 /// The most binaries one [`ExecKiller`] denies (the kernel map's size).
@@ -58,7 +59,7 @@ impl ExecKiller {
             .ok_or_else(|| Error::new(ErrorKind::System, "finding program", "kill_denied_exec"))?
             .attach()
             .map_err(|error| Error::bpf("attaching", "tp_btf/sched_process_exec", error))?;
-        let reports = Reports::new(&object, KILLS_MAP, decode_kill)?;
+        let reports = Reports::new(&bpf::map(&object, KILLS_MAP)?, KILLS_MAP, decode_kill)?;
         Ok(ExecKiller {
             reports,
             _link: link,
@@ -97,9 +98,11 @@ impl ExecKiller {
         self.reports.poll(timeout)
     }
 
-    /// Kills whose report was lost because the ring buffer was full (the kills happened).
+    /// Kills whose report was lost because the ring buffer (or the reader's queue) was full;
+    /// the kills happened.
     pub fn lost_reports(&self) -> Result<u64, Error> {
-        bpf::read_counter(&self.object, "lost_reports")
+        let lost = bpf::read_counter(&bpf::map(&self.object, LOST_MAP)?, LOST_MAP)?;
+        Ok(lost + self.reports.overflowed())
     }
 }
 

@@ -11,7 +11,8 @@
 //! - [`ConnectFilter`]: `cgroup/connect4` and `cgroup/connect6` programs on a cgroup2
 //!   directory with an ordered list of [`NetRule`]s (prefix, port range, protocol; allow,
 //!   alert or block), replaced live through maps; block makes `connect()` fail with
-//!   `EPERM`, alert lets it pass, counts it and reports a [`ConnectReport`].
+//!   `EPERM`, alert lets it pass, counts it and reports a [`ConnectReport`] into a
+//!   [`ConnectReports`] stream that any number of filters share (one reader per node).
 //! - [`Capabilities`]: which of these the running kernel accepts, and whether BPF-LSM is
 //!   available (it is reported, never assumed).
 //! - Firewall enforcement: [`workload_rules`] compiles the Palisade tier of a
@@ -62,7 +63,9 @@ mod workload;
 
 pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
-pub use crate::connect::{ConnectFilter, ConnectReport, MAX_CONNECT_RULES, cgroup2_root};
+pub use crate::connect::{
+    ConnectFilter, ConnectReport, ConnectReports, MAX_CONNECT_RULES, cgroup2_root,
+};
 pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};
 pub use crate::fanotify::{ExecDenial, ExecDenier, MarkScope, ResponseStats};

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    Binary, Capabilities, ConnectFilter, DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule,
-    WorkloadFirewall, cgroup2_root, close_tcp_connections_of_cgroup,
+    Binary, Capabilities, ConnectFilter, ConnectReports, DefenseMode, ExecDenier, ExecKiller,
+    MarkScope, NetRule, WorkloadFirewall, cgroup2_root, close_tcp_connections_of_cgroup,
     open_tcp_connections_of_cgroup, workload_rules, would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
@@ -225,7 +225,8 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
     let cgroup = TestCgroup::new("connect");
     let port_v4 = listener("127.0.0.1:0");
     let port_v6 = listener("[::1]:0");
-    let filter = ConnectFilter::attach(&cgroup.path).unwrap();
+    let stream = ConnectReports::new().unwrap();
+    let filter = ConnectFilter::attach(&cgroup.path, &stream, 41).unwrap();
     assert!(
         bash_connect(Some(&cgroup.path), "127.0.0.1", port_v4).0,
         "no rules yet"
@@ -315,7 +316,24 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
         assert!(bash_connect(Some(&cgroup.path), "127.0.0.1", port_v4).0);
     }
     assert_eq!(filter.hits(10).unwrap(), 3);
-    let reports = filter.poll_reports(Duration::from_secs(1)).unwrap();
+    // A second filter on another cgroup reports into the same stream, under its own tag.
+    let other_cgroup = TestCgroup::new("connect-other");
+    let other_filter = ConnectFilter::attach(&other_cgroup.path, &stream, 42).unwrap();
+    other_filter
+        .set_rules(&[tcp_rule(11, "127.0.0.1/32", port_v4, RuleAction::Block)])
+        .unwrap();
+    assert!(!bash_connect(Some(&other_cgroup.path), "127.0.0.1", port_v4).0);
+    let all_reports = stream.poll(Duration::from_secs(1)).unwrap();
+    let (reports, other_reports): (Vec<_>, Vec<_>) = all_reports
+        .into_iter()
+        .partition(|report| report.filter_tag == 41);
+    assert_eq!(other_reports.len(), 1, "{other_reports:?}");
+    assert_eq!(
+        (other_reports[0].filter_tag, other_reports[0].rule_id),
+        (42, 11)
+    );
+    assert_eq!(other_reports[0].action, RuleAction::Block);
+    drop(other_filter);
     let blocked: Vec<_> = reports
         .iter()
         .filter(|r| r.action == RuleAction::Block)
@@ -336,7 +354,7 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
         blocked[1].remote,
         "::1".parse::<std::net::IpAddr>().unwrap()
     );
-    assert_eq!(filter.lost_reports().unwrap(), 0);
+    assert_eq!(stream.lost().unwrap(), 0);
 }
 
 #[test]
@@ -378,12 +396,13 @@ fn errors_name_what_failed_and_where() {
     if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root()) {
         return;
     }
-    let error = ConnectFilter::attach(Path::new("/nonexistent/cgroup"))
+    let stream = ConnectReports::new().unwrap();
+    let error = ConnectFilter::attach(Path::new("/nonexistent/cgroup"), &stream, 0)
         .err()
         .unwrap();
     assert!(error.to_string().contains("/nonexistent/cgroup"), "{error}");
     let cgroup = TestCgroup::new("limits");
-    let filter = ConnectFilter::attach(&cgroup.path).unwrap();
+    let filter = ConnectFilter::attach(&cgroup.path, &stream, 0).unwrap();
     let too_many = vec![tcp_rule(1, "10.0.0.0/8", 80, RuleAction::Block); 257];
     let error = filter.set_rules(&too_many).unwrap_err();
     assert_eq!(error.kind(), palisade_enforce::ErrorKind::InvalidInput);
@@ -434,7 +453,9 @@ spec: {{source: admin-endpoint, destination: client, action: block}}
     let client = block_state.pod_id("shop", "client").unwrap();
     let rules = workload_rules(&block_state, client, DefenseMode::Block);
     let rule_id = rules.egress[0].id;
-    let firewall = WorkloadFirewall::Cgroup(ConnectFilter::attach(&cgroup.path).unwrap());
+    let stream = ConnectReports::new().unwrap();
+    let firewall =
+        WorkloadFirewall::Cgroup(ConnectFilter::attach(&cgroup.path, &stream, 7).unwrap());
     let not_enforced = firewall.apply(&rules).unwrap();
     // The ingress rule is reported, not silently dropped.
     assert_eq!(not_enforced.len(), 1, "{not_enforced:?}");

@@ -1,14 +1,25 @@
 //! The container firewall end to end, as root: `palisade up` with the eBPF sensor and
-//! `--firewall-mode block`; two "pods" are network namespaces joined by a veth pair (their
-//! addresses exist only inside them). The client pod is a bash process in its own network
-//! namespace and its own cgroup2 directory; the db pod is a server thread in the other
-//! namespace. A rule created through the API reaches the agent within 60 s: the client's
-//! connection that was already open is closed (and alerted), new connects fail with `EPERM`
-//! at the system call (the cgroup connect programs), each refused attempt is counted on one
-//! firewall alert in the store, and editing the rule to `allow` lets connections through again
-//! and removes the connect programs and the nftables table. Namespaces (with the veth pair and
-//! any table), the client process and its cgroup are removed by guards, also when the test
-//! fails.
+//! `--firewall-mode block`.
+//!
+//! Two "pods" as network namespaces joined by a veth pair (their addresses exist only inside
+//! them): the client pod is a bash process in its own network namespace and its own cgroup2
+//! directory; the db pod is a server thread in the other namespace. A rule created through
+//! the API reaches the agent within 60 s: the client's connection that was already open is
+//! closed (and alerted), new connects fail with `EPERM` at the system call (the cgroup connect
+//! programs), each refused attempt is counted exactly once on one firewall alert in the store
+//! (from the programs' own reports; the sensor's view of the same connects is not counted
+//! again), and editing the rule to `allow` lets connections through again and removes the
+//! connect programs and the nftables table.
+//!
+//! A pod of two runc containers (Kubernetes identity in their labels, under a pod-level
+//! cgroup `pod<uid>` like kubelet's), once in the host's network namespace (a loopback
+//! listener; the host's own connects and its nftables stay untouched) and once in a
+//! namespace of a pair: the programs go on the pod's cgroup, so a container started after the
+//! rule is refused too; the alerts come from the programs' reports (the sensor path ignores
+//! loopback connects altogether).
+//!
+//! Namespaces (with the veth pair and any table), processes, containers and cgroups are
+//! removed by guards, also when a test fails.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -185,9 +196,61 @@ fn nft_tables(netns: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Starts `palisade up` in block mode with the eBPF sensor, the firewall state `state_file`
+/// and its data in `dir`; returns once its sensor runs.
+async fn start_up(dir: &Path, state_file: &Path) -> (Process, Api) {
+    let port = free_port();
+    let up = Process(
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args([
+                "up",
+                "--insecure-http",
+                "--cluster",
+                "e2e",
+                "--no-default-rules",
+            ])
+            .args(["--firewall-mode", "block", "--firewall-poll-seconds", "2"])
+            .arg("--firewall-state")
+            .arg(state_file)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("PALISADE_ADMIN_TOKEN", ADMIN)
+            .env("PALISADE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = Api {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+        rule: json!({
+            "name": RULE, "source": "client", "destination": "db",
+            "ports": [{"start": 7002, "end": 7002}], "protocol": "TCP",
+            "priority": 1, "enabled": true,
+        }),
+    };
+    let status_file = dir.join("data/agent/sensor-status.json");
+    let started = Instant::now();
+    while !status_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "palisade up did not start its sensor"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (up, api)
+}
+
 struct Api {
     client: reqwest::Client,
     base: String,
+    /// The test's rule (named [`RULE`]), without its action.
+    rule: Value,
 }
 
 impl Api {
@@ -200,11 +263,8 @@ impl Api {
     }
 
     async fn put_rule(&self, id: Option<&str>, action: &str) -> Value {
-        let rule = json!({
-            "name": RULE, "source": "client", "destination": "db",
-            "ports": [{"start": 7002, "end": 7002}], "protocol": "TCP",
-            "action": action, "priority": 1, "enabled": true,
-        });
+        let mut rule = self.rule.clone();
+        rule["action"] = action.into();
         let request = match id {
             None => self
                 .client
@@ -220,6 +280,30 @@ impl Api {
     async fn attempts(&self) -> Option<(u64, Value)> {
         let alert = self.alert_named(RULE).await?;
         Some((alert["count"].as_u64()?, alert))
+    }
+
+    /// Waits until the rule's alert counts `wanted` attempts, then checks that the count stays
+    /// there (no attempt is counted twice) and returns the alert.
+    async fn wait_for_attempts(&self, wanted: u64) -> Value {
+        let started = Instant::now();
+        loop {
+            let attempts = self.attempts().await;
+            if let Some((count, _)) = &attempts
+                && *count >= wanted
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no firewall alert with {wanted} attempts reached the store: {attempts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Longer than the agent's batching: a second report of an attempt would have arrived.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (count, alert) = self.attempts().await.unwrap();
+        assert_eq!(count, wanted, "each refused connect counts once: {alert}");
+        alert
     }
 
     /// The firewall alert whose alert name is `name`, if it exists yet.
@@ -299,46 +383,8 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
         ),
     )
     .unwrap();
-    let port = free_port();
     let mut client = ClientPod::start(&pods.client, guarded);
-    let up = Process(
-        Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args([
-                "up",
-                "--insecure-http",
-                "--cluster",
-                "e2e",
-                "--no-default-rules",
-            ])
-            .args(["--firewall-mode", "block", "--firewall-poll-seconds", "2"])
-            .arg("--firewall-state")
-            .arg(&state_file)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .env("PALISADE_ADMIN_TOKEN", ADMIN)
-            .env("PALISADE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let status_file = dir.path().join("data/agent/sensor-status.json");
-    let started = Instant::now();
-    while !status_file.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "palisade up did not start its sensor"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (up, api) = start_up(dir.path(), &state_file).await;
 
     // No rule yet: the client opens a long-lived connection (from which the agent learns its
     // namespace and cgroup) and connects again; nothing is installed.
@@ -388,7 +434,8 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     assert_eq!(closed["details"]["port"], 7002, "{closed}");
     assert_eq!(closed["details"]["rule_id"], RULE, "{closed}");
 
-    // Refused attempts are counted on one firewall alert.
+    // Refused attempts are counted on one firewall alert, each once: the connect programs
+    // report them, and the sensor's view of the same connects is not counted again.
     for _ in 0..3 {
         let answer = client.ask("probe");
         assert!(
@@ -396,20 +443,8 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
             "connect while blocked: {answer}"
         );
     }
-    let started = Instant::now();
-    let (first_count, alert) = loop {
-        if let Some((count, alert)) = api.attempts().await
-            && count >= 3
-        {
-            break (count, alert);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no firewall alert with 3 attempts reached the store: {:?}",
-            api.attempts().await
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    // The first refused probe (which ended `probe_until`) and these three.
+    let alert = api.wait_for_attempts(4).await;
     assert_eq!(alert["details"]["mode"], "block", "{alert}");
     assert_eq!(alert["details"]["source"], "shop/client", "{alert}");
     assert_eq!(alert["details"]["destination"], "shop/db", "{alert}");
@@ -428,14 +463,7 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
             "connect while blocked: {answer}"
         );
     }
-    let started = Instant::now();
-    while api.attempts().await.map(|(count, _)| count) < Some(first_count + 2) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the attempts count did not rise from {first_count}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    api.wait_for_attempts(6).await;
 
     // Editing the rule to allow lets the client through again, and removes the connect
     // programs and the table.
@@ -451,4 +479,342 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     assert_nothing_installed(&client, &pods.client);
     drop(client);
     drop(pods);
+}
+
+/// Where the test pod's containers run.
+enum PodNetwork {
+    /// In the host's network namespace (`hostNetwork: true`); the server listens on
+    /// loopback.
+    Host,
+    /// In the client namespace of a pair; the server listens in the other one.
+    Netns(NetnsPair),
+}
+
+/// Two runc containers of one pod (`shop/web`, Kubernetes identity in their CRI labels),
+/// under the pod-level cgroup `<parent>/pod<uid>` like kubelet's, sharing one network
+/// namespace. Deleted, and their cgroup directories removed, on drop.
+struct RuncPod {
+    bundles: tempfile::TempDir,
+    parent: String,
+    uid: String,
+    network: PodNetwork,
+    containers: Vec<String>,
+}
+
+impl RuncPod {
+    fn new(network: PodNetwork) -> RuncPod {
+        let pid = std::process::id();
+        RuncPod {
+            bundles: tempfile::tempdir().unwrap(),
+            parent: format!("palisade-fw-pod-{pid}"),
+            uid: format!("{pid:08x}-0000-4000-8000-000000000001"),
+            network,
+            containers: Vec::new(),
+        }
+    }
+
+    /// The pod-level cgroup2 directory.
+    fn cgroup(&self) -> PathBuf {
+        palisade_enforce::cgroup2_root()
+            .unwrap()
+            .join(&self.parent)
+            .join(format!("pod{}", self.uid))
+    }
+
+    /// Starts container number `number` of the pod running `script` (busybox sh); returns
+    /// its id.
+    fn start(&mut self, number: u8, script: &str) -> String {
+        let id = format!("{:0>60x}{number:04x}", std::process::id());
+        let bundle = self.bundles.path().join(&id);
+        let rootfs = bundle.join("rootfs");
+        for dir in ["bin", "proc", "dev", "sys", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        for applet in ["sh", "nc", "sleep"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        palisade_testdata::run_checked("runc", &["spec", "--bundle", bundle.to_str().unwrap()]);
+        let config_path = bundle.join("config.json");
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        config["process"]["terminal"] = false.into();
+        config["process"]["args"] = json!(["/bin/sh", "-c", script]);
+        config["root"]["readonly"] = false.into();
+        config["linux"]["cgroupsPath"] = format!("/{}/pod{}/{id}", self.parent, self.uid).into();
+        config["annotations"] = json!({
+            "io.kubernetes.pod.name": "web",
+            "io.kubernetes.pod.namespace": "shop",
+            "io.kubernetes.pod.uid": self.uid,
+            "io.kubernetes.container.name": format!("c{number}"),
+        });
+        let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|namespace| namespace["type"] != "network");
+        if let PodNetwork::Netns(pair) = &self.network {
+            namespaces.push(json!({
+                "type": "network",
+                "path": NetnsPair::path(&pair.client),
+            }));
+        }
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        self.containers.push(id.clone());
+        let status = Command::new("runc")
+            .args(["run", "--detach", "--bundle"])
+            .arg(&bundle)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "runc run {id} failed");
+        id
+    }
+
+    /// Connects from container `id` (a new process in it) to `address`: `connected` or
+    /// `refused: <nc's error>`.
+    fn probe(&self, id: &str, address: SocketAddr) -> String {
+        let output = Command::new("runc")
+            .args(["exec", id, "/bin/nc"])
+            .arg(address.ip().to_string())
+            .arg(address.port().to_string())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if output.status.success() {
+            "connected".to_owned()
+        } else {
+            format!(
+                "refused: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+        }
+    }
+
+    /// Probes from container `id` until the answer starts with `wanted` (at most
+    /// [`EDIT_DEADLINE`]).
+    fn probe_until(&self, id: &str, address: SocketAddr, wanted: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let answer = self.probe(id, address);
+            if answer.starts_with(wanted) {
+                return answer;
+            }
+            assert!(
+                started.elapsed() < EDIT_DEADLINE,
+                "the rule did not take effect within {EDIT_DEADLINE:?} (wanted {wanted}, got {answer})"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for RuncPod {
+    fn drop(&mut self) {
+        for id in &self.containers {
+            let _ = Command::new("runc")
+                .args(["delete", "--force", id])
+                .status();
+        }
+        // runc removes each container's own cgroup, not the directories above it.
+        if let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") {
+            for controller in controllers.flatten() {
+                let parent = controller.path().join(&self.parent);
+                let _ = std::fs::remove_dir(parent.join(format!("pod{}", self.uid)));
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
+/// The BPF programs attached to a cgroup2 directory, as `bpftool cgroup show` lists them.
+fn attached_programs(cgroup: &Path) -> String {
+    let output = Command::new("bpftool")
+        .args(["cgroup", "show"])
+        .arg(cgroup)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Accepts connections on `listener` and closes each at once, on a thread.
+fn accept_and_close(listener: TcpListener) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+}
+
+fn can_run_containers() -> bool {
+    let has_runc = Command::new("runc")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    can_run()
+        && palisade_testdata::capability(
+            "runc and busybox-static",
+            has_runc && Path::new("/bin/busybox").exists(),
+        )
+}
+
+/// A pod of two containers: container 1 runs from the start and keeps connecting to an
+/// allowed port (the agent finds the pod from those connects), container 2 starts only after
+/// the block rule is in force. Both are refused by the connect programs the agent attached
+/// to the pod's cgroup (not to a container's), each refused connect is counted once on the
+/// rule's alert, from the programs' own reports, and an edit to `allow` and the agent's stop
+/// remove the programs.
+async fn two_containers_of_a_pod_are_refused(network: PodNetwork) {
+    let (guarded, allowed, pod_ip, destination) = match &network {
+        PodNetwork::Host => {
+            let guarded_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let allowed_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addresses = (
+                guarded_listener.local_addr().unwrap(),
+                allowed_listener.local_addr().unwrap(),
+            );
+            accept_and_close(guarded_listener);
+            accept_and_close(allowed_listener);
+            (addresses.0, addresses.1, None, "127.0.0.0/8".to_owned())
+        }
+        PodNetwork::Netns(pair) => {
+            let subnet = (std::process::id() % 200) as u8 + 20;
+            let server: std::net::IpAddr = format!("10.233.{subnet}.2").parse().unwrap();
+            let addresses = (SocketAddr::new(server, 7002), SocketAddr::new(server, 7003));
+            for address in [addresses.0, addresses.1] {
+                let netns = pair.server.clone();
+                let (bound_tx, bound_rx) = mpsc::channel();
+                std::thread::spawn(move || {
+                    enter_netns(&netns);
+                    let listener = TcpListener::bind(address).unwrap();
+                    bound_tx.send(()).unwrap();
+                    for stream in listener.incoming() {
+                        drop(stream);
+                    }
+                });
+                bound_rx.recv().unwrap();
+            }
+            (
+                addresses.0,
+                addresses.1,
+                Some(format!("10.233.{subnet}.1")),
+                format!("{server}/32"),
+            )
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.yaml");
+    let pod_status = pod_ip.map_or(String::new(), |ip| format!("status: {{podIP: {ip}}}"));
+    std::fs::write(
+        &state_file,
+        format!(
+            r#"
+kind: Pod
+metadata: {{name: web, namespace: shop, labels: {{app: web}}}}
+{pod_status}
+---
+kind: NetworkObject
+metadata: {{name: web}}
+spec: {{labels: {{matchLabels: {{app: web}}}}}}
+---
+kind: NetworkObject
+metadata: {{name: guarded}}
+spec: {{cidrs: [{destination}]}}
+"#
+        ),
+    )
+    .unwrap();
+    let (up, mut api) = start_up(dir.path(), &state_file).await;
+    api.rule = json!({
+        "name": RULE, "source": "web", "destination": "guarded",
+        "ports": [{"start": guarded.port(), "end": guarded.port()}], "protocol": "TCP",
+        "priority": 1, "enabled": true,
+    });
+
+    let mut pod = RuncPod::new(network);
+    let first = pod.start(
+        1,
+        &format!(
+            "while :; do nc {} {} </dev/null; sleep 0.5; done",
+            allowed.ip(),
+            allowed.port()
+        ),
+    );
+    assert_eq!(pod.probe(&first, guarded), "connected", "before any rule");
+    let rule = api.put_rule(None, "block").await;
+    let id = rule["id"].as_str().unwrap().to_owned();
+    let answer = pod.probe_until(&first, guarded, "refused");
+    assert!(answer.contains("Operation not permitted"), "{answer}");
+    // The programs are on the pod's cgroup, not on the container's.
+    let programs = attached_programs(&pod.cgroup());
+    assert!(
+        programs.contains("connect4") && programs.contains("connect6"),
+        "{programs}"
+    );
+    let first_cgroup = pod.cgroup().join(&first);
+    assert!(
+        !attached_programs(&first_cgroup).contains("connect4"),
+        "{first_cgroup:?}"
+    );
+
+    // A container started after the rule is covered from its first connect.
+    let second = pod.start(2, "sleep 120");
+    for _ in 0..2 {
+        let answer = pod.probe(&second, guarded);
+        assert!(answer.contains("Operation not permitted"), "{answer}");
+    }
+    assert_eq!(pod.probe(&first, allowed), "connected");
+    match &pod.network {
+        PodNetwork::Host => {
+            // The host's own connects to the same listener pass, and the host's network
+            // namespace got no nftables table.
+            std::net::TcpStream::connect(guarded).unwrap();
+            let tables = palisade_testdata::run_checked("nft", &["list", "tables"]);
+            assert!(!tables.contains("palisade"), "{tables}");
+        }
+        PodNetwork::Netns(pair) => {
+            assert!(nft_tables(&pair.client).contains("table inet palisade"));
+        }
+    }
+    // One attempt per refused connect: the first container's, then the second's two.
+    let alert = api.wait_for_attempts(3).await;
+    assert_eq!(alert["details"]["mode"], "block", "{alert}");
+    assert_eq!(alert["details"]["source"], "shop/web", "{alert}");
+    assert_eq!(alert["details"]["port"], guarded.port(), "{alert}");
+    assert_eq!(alert["details"]["destination_object"], "guarded", "{alert}");
+
+    // Allow: both containers pass, and the programs are gone from the pod's cgroup.
+    api.put_rule(Some(&id), "allow").await;
+    pod.probe_until(&second, guarded, "connected");
+    assert_eq!(pod.probe(&first, guarded), "connected");
+    assert!(!attached_programs(&pod.cgroup()).contains("connect4"));
+
+    // Block again, then the agent stops: it removes what it installed.
+    api.put_rule(Some(&id), "block").await;
+    pod.probe_until(&second, guarded, "refused");
+    drop(up);
+    assert!(!attached_programs(&pod.cgroup()).contains("connect4"));
+    assert_eq!(pod.probe(&second, guarded), "connected");
+    if let PodNetwork::Netns(pair) = &pod.network {
+        assert!(!nft_tables(&pair.client).contains("palisade"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_network_pod_is_refused_by_its_cgroup_programs_and_the_host_is_not() {
+    if !can_run_containers() {
+        return;
+    }
+    two_containers_of_a_pod_are_refused(PodNetwork::Host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_container_of_a_pod_is_refused_also_one_started_after_the_rule() {
+    if !can_run_containers() {
+        return;
+    }
+    let subnet = (std::process::id() % 200) as u8 + 20;
+    let pair = NetnsPair::new("fwp", 233, subnet);
+    two_containers_of_a_pod_are_refused(PodNetwork::Netns(pair)).await;
 }

@@ -13,7 +13,7 @@ use palisade_model::{
 };
 use uuid::Uuid;
 
-use super::{FirewallWatch, FirewallWatchConfig, compose_policy};
+use super::{FirewallWatch, FirewallWatchConfig, compose_policy, is_pod_cgroup_name};
 use crate::EventObserver;
 
 const STATE: &str = r#"
@@ -461,4 +461,24 @@ fn each_closed_connection_raises_its_own_block_alert() {
     // Two connections of one flow on one day: two reports, one finding with count 2.
     assert_ne!(reports[0].id, reports[1].id);
     assert_eq!(reports[0].dedupe_key(), reports[1].dedupe_key());
+}
+
+#[test]
+fn pod_level_cgroups_are_recognised_under_both_cgroup_drivers() {
+    let uid = "0b7d4c6e-1f2a-4b3c-9d8e-7f6a5b4c3d2e";
+    assert!(is_pod_cgroup_name(&format!("pod{uid}"), uid));
+    assert!(is_pod_cgroup_name(
+        "kubepods-burstable-pod0b7d4c6e_1f2a_4b3c_9d8e_7f6a5b4c3d2e.slice",
+        uid
+    ));
+    // A container's directory, another pod's, and a longer name are not the pod's.
+    assert!(!is_pod_cgroup_name(
+        "cri-containerd-4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f.scope",
+        uid
+    ));
+    assert!(!is_pod_cgroup_name(
+        "pod11111111-1f2a-4b3c-9d8e-7f6a5b4c3d2e",
+        uid
+    ));
+    assert!(!is_pod_cgroup_name(&format!("pod{uid}-extra"), uid));
 }

@@ -37,9 +37,11 @@ struct {
 	__type(value, __u64);
 } connect_hits SEC(".maps");
 
+/* The loader may replace this map and `lost_reports` with ones shared by every attached
+ * filter (one reader for all); it creates them with the same sizes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, CONNECT_REPORTS_BYTES);
 } connect_reports SEC(".maps");
 
 /* Reports that did not fit in the ring buffer (the hit is still counted). */
@@ -94,7 +96,8 @@ static __always_inline void count_hit(__u32 rule_id)
 	__sync_fetch_and_add(hits, 1);
 }
 
-static __always_inline void report(const struct connect_rule *rule, const struct destination *dst)
+static __always_inline void report(const struct connect_rule *rule, const struct destination *dst,
+				   __u32 filter_tag)
 {
 	struct connect_event *event = bpf_ringbuf_reserve(&connect_reports, sizeof(*event), 0);
 	if (!event) {
@@ -117,6 +120,7 @@ static __always_inline void report(const struct connect_rule *rule, const struct
 	event->protocol = dst->protocol;
 	event->action = rule->action;
 	event->pad[0] = event->pad[1] = event->pad[2] = 0;
+	event->filter_tag = filter_tag;
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
 	bpf_ringbuf_submit(event, 0);
 }
@@ -143,7 +147,7 @@ static __always_inline int decide(const struct destination *dst)
 		if (rule->action == CONNECT_ALLOW)
 			return 1;
 		count_hit(rule->rule_id);
-		report(rule, dst);
+		report(rule, dst, config->filter_tag);
 		if (rule->action == CONNECT_BLOCK)
 			return 0;
 	}

@@ -9,6 +9,8 @@
 
 #define MAX_DENIED_BINARIES 4096
 #define MAX_CONNECT_RULES 256
+/* The size of the connect programs' report ring buffer (one page multiple, a power of 2). */
+#define CONNECT_REPORTS_BYTES (1024 * 1024)
 #define FILENAME_LEN 256
 #define COMM_LEN 16
 
@@ -59,8 +61,11 @@ _Static_assert(sizeof(struct connect_rule) == 28, "connect_rule layout");
 struct connect_config {
 	__u32 active;
 	__u32 count[2];
+	/* Chosen by the loader per attached filter and copied into every report, so that one
+	 * reader of a ring buffer shared by many filters knows which filter reported. */
+	__u32 filter_tag;
 };
-_Static_assert(sizeof(struct connect_config) == 12, "connect_config layout");
+_Static_assert(sizeof(struct connect_config) == 16, "connect_config layout");
 
 /* One record of the `connect_reports` ring buffer: a connect an alert or block rule matched. */
 struct connect_event {
@@ -75,6 +80,7 @@ struct connect_event {
 	__u8 action;
 	__u8 pad[3];
 	char comm[COMM_LEN];
+	__u32 filter_tag;
 };
 _Static_assert(sizeof(struct connect_event) == 64, "connect_event layout");
 

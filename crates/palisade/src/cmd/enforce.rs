@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use palisade_enforce::{
-    Binary, Capabilities, ConnectFilter, DefenseMode, ExecKiller, NftFirewall, WorkloadFirewall,
-    workload_rules,
+    Binary, Capabilities, ConnectFilter, ConnectReports, DefenseMode, ExecKiller, NftFirewall,
+    WorkloadFirewall, workload_rules,
 };
 use serde_json::json;
 
@@ -158,7 +158,11 @@ fn firewall(args: &FirewallArgs) -> anyhow::Result<ExitCode> {
         .context("--pod must be namespace/name")?;
     let mode = DefenseMode::from(args.mode);
     let backend = match (&args.cgroup, &args.netns) {
-        (Some(cgroup), _) => WorkloadFirewall::Cgroup(ConnectFilter::attach(cgroup)?),
+        // This command prints the attempts counts rather than each report, so nobody reads
+        // the report stream (the programs keep it alive; when full, reports are counted lost).
+        (Some(cgroup), _) => {
+            WorkloadFirewall::Cgroup(ConnectFilter::attach(cgroup, &ConnectReports::new()?, 0)?)
+        }
         (None, Some(netns)) => WorkloadFirewall::Netns(NftFirewall::new(netns)?),
         (None, None) => anyhow::bail!("give --cgroup or --netns"),
     };
