@@ -2,7 +2,8 @@
 //!
 //! Follows maven-artifact's ComparableVersion.java: the version is lowercased and split into
 //! items at `.`, at `-` and at every switch between digits and letters; a `-` or a switch
-//! opens a sub-list, so `1-1` is `[1, [1]]`. Numbers compare numerically (any size);
+//! opens a sub-list, so `1-1` is `[1, [1]]`, and (MNG-7644, Maven 3.8.7 and 3.9) so does a
+//! qualifier that follows other items, so `1.0.RC1 = 1.0-RC1` and `1.x = 1-x`. Numbers compare numerically (any size);
 //! qualifiers order `alpha < beta < milestone < rc = cr < snapshot <` (release: `""`, `ga`,
 //! `final`, `release`) `< sp <` unknown qualifiers (lexically). `a`, `b` and `m` directly
 //! followed by a digit mean alpha, beta and milestone. Trailing "null" items (`0`, the
@@ -102,10 +103,7 @@ fn compare_lists(a: &[Item], b: &[Item]) -> Ordering {
 
 /// Removes trailing null items (`0`, the release qualifier, empty lists), looking through
 /// already normalised sub-lists, as Maven 3 does: `1.0-a = 1-a`, `1-0 = 1`.
-///
-/// A sub-list left holding a single list is then unwrapped, as Maven 4 does, so that
-/// `1-ga-1 = 1-1`. The top-level list is never unwrapped: `0-1` stays below `1`.
-fn normalize(items: &mut Vec<Item>, nesting: Nesting) {
+fn normalize(items: &mut Vec<Item>) {
     let mut index = items.len();
     while index > 0 {
         index -= 1;
@@ -115,18 +113,6 @@ fn normalize(items: &mut Vec<Item>, nesting: Nesting) {
             break;
         }
     }
-    if nesting == Nesting::Sub
-        && let [Item::List(_)] = items.as_slice()
-        && let Some(Item::List(inner)) = items.pop()
-    {
-        *items = inner;
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Nesting {
-    Top,
-    Sub,
 }
 
 /// A parsed Maven version.
@@ -209,6 +195,11 @@ fn parse_items(version: &str) -> Option<Vec<Item>> {
             }
             _ if c.is_ascii_digit() => {
                 if !is_digit && index > start {
+                    // MNG-7644: a qualifier after other items opens its own sub-list, so
+                    // `.X1` reads as `-X1` (`1.0.RC1 = 1.0-RC1 < 1.0-RC2`).
+                    if !current(&mut levels).is_empty() {
+                        levels.push(Vec::new());
+                    }
                     current(&mut levels).push(Item::Qualifier(Qualifier::new(segment, true)));
                     start = index;
                     levels.push(Vec::new());
@@ -226,23 +217,20 @@ fn parse_items(version: &str) -> Option<Vec<Item>> {
         }
     }
     if let Some(rest) = version.get(start..).filter(|rest| !rest.is_empty()) {
+        // MNG-7644 again, for a qualifier that ends the version (`1.x = 1-x`).
+        if !is_digit && !current(&mut levels).is_empty() {
+            levels.push(Vec::new());
+        }
         current(&mut levels).push(parse_item(is_digit, rest));
     }
     if levels.len() > MAX_NESTING {
         return None;
     }
     let mut inner = levels.pop().unwrap_or_default();
-    let nesting = |levels: &Vec<Vec<Item>>| {
-        if levels.is_empty() {
-            Nesting::Top
-        } else {
-            Nesting::Sub
-        }
-    };
-    normalize(&mut inner, nesting(&levels));
+    normalize(&mut inner);
     while let Some(mut outer) = levels.pop() {
         outer.push(Item::List(inner));
-        normalize(&mut outer, nesting(&levels));
+        normalize(&mut outer);
         inner = outer;
     }
     Some(inner)
@@ -303,6 +291,11 @@ mod tests {
             ("1a1", "1-alpha-1"),
             ("1.0-SNAPSHOT", "1-snapshot"),
             ("1-1.foo-bar-1-baz-0.1", "1-1.foo-bar1baz-.1"),
+            // MNG-7644: a qualifier after a dot reads as after a hyphen.
+            ("1.0.RC1", "1.0-CR1"),
+            ("1.x", "1-x"),
+            ("2-rc1", "2.0.rc1"),
+            ("2.0.a", "2.0.0.a"),
         ] {
             assert_eq!(cmp(a, b), Ordering::Equal, "{a} = {b}");
         }
@@ -312,6 +305,8 @@ mod tests {
             "a alone is not alpha"
         );
         assert_eq!(cmp("6.1.0rc3", "6.1.0"), Ordering::Less);
+        assert_eq!(cmp("1.0.0.RC1", "1.0.0-RC2"), Ordering::Less);
+        assert_eq!(cmp("2-1", "2.0.a"), Ordering::Greater);
         // MNG-6964: a sub-list is compared with padding item by item.
         assert_eq!(cmp("1-0.a", "1"), Ordering::Greater);
         assert_eq!(cmp("1-0.alpha", "1"), Ordering::Less);
