@@ -335,6 +335,10 @@ pub struct Process {
     pub exe_deleted: bool,
     /// The executable is writable by the process's user.
     pub exe_writable: bool,
+    /// The executable is one of the host's container runtime binaries (runc, crun, conmon,
+    /// containerd-shim*), matched by device and inode: a process in a container cannot get it
+    /// by naming itself like the runtime.
+    pub exe_container_runtime: bool,
 }
 
 /// One ancestor of the process (parent, grandparent, ...).

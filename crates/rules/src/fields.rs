@@ -863,6 +863,14 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         |e, _| Some(Value::Bool(e.process.exe_writable))
     ),
     field!(
+        "proc.is_container_runtime",
+        Bool,
+        None,
+        KindSet::ALL,
+        "Executable is one of the host's container runtime binaries, by device and inode (Palisade)",
+        |e, _| Some(Value::Bool(e.process.exe_container_runtime))
+    ),
+    field!(
         "proc.exe_ino",
         Int,
         None,

@@ -11,11 +11,13 @@
 //!   [`Scenario::steps`] in it (or on the host), and collect the alerts the sensor and the
 //!   engine raise meanwhile. Live runs see more than the replayed events (the shell's own
 //!   file reads, the runtime's setup), so there every rule of [`Expect::fire`] must fire and
-//!   no rule of [`Expect::not_fire`] may.
+//!   no rule of [`Expect::not_fire`] may; a quiet scenario names in [`Expect::seen`] the
+//!   calls that must be observed, so that its silence is not merely the absence of the
+//!   behaviour.
 //!
 //! Unknown keys are errors, so that a typo (`not_fires:`) cannot silently weaken a scenario.
 
-use palisade_event::Event;
+use palisade_event::{Event, EventKind};
 use serde::Deserialize;
 
 /// One attack (or benign) scenario.
@@ -50,6 +52,11 @@ pub struct Setup {
     /// The container the steps run in; `None` when every step runs on the host.
     #[serde(default)]
     pub container: Option<ContainerSetup>,
+    /// For host steps: a live run creates a fresh directory below this one, gives its path to
+    /// the steps as `$SCENARIO_DIR`, and removes it afterwards (from outside the steps'
+    /// processes, so that the removal is not part of what the rules judge).
+    #[serde(default)]
+    pub host_dir: Option<String>,
 }
 
 /// A container for a live run.
@@ -74,6 +81,14 @@ pub struct ContainerSetup {
     /// `emptyDir` with `medium: Memory` is.
     #[serde(default)]
     pub tmpfs: Vec<String>,
+    /// A live run has no registry to pull [`ContainerSetup::image`] from: when set, it gives
+    /// its local image that name for the container's lifetime (for rules about the image's
+    /// name), and refuses to run when an image of that name already exists.
+    #[serde(default)]
+    pub tag_image: bool,
+    /// The container's health check (`CMD-SHELL` form), run by the runtime after the steps.
+    #[serde(default)]
+    pub healthcheck: Option<String>,
 }
 
 /// One command of a live run.
@@ -114,6 +129,11 @@ pub struct Expect {
     /// Rules that must not fire.
     #[serde(default)]
     pub not_fire: Vec<String>,
+    /// Event types a live run must observe from the scenario (its container, or its host
+    /// steps' processes): a quiet expectation then means the rules saw the behaviour and
+    /// stayed quiet, not that the behaviour never happened.
+    #[serde(default)]
+    pub seen: Vec<EventKind>,
 }
 
 /// A scenario file that could not be read.

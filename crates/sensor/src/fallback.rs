@@ -63,8 +63,6 @@ impl FallbackSource {
         "cgroup_id",
         "process.tid",
         "process.loginuid",
-        "process.exe_dev",
-        "process.exe_ino",
         "process.exe_upper_layer",
         "process.exe_from_memfd",
         "payload.flags",

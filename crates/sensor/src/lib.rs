@@ -67,6 +67,7 @@ mod error;
 mod fallback;
 mod process;
 mod procfs;
+mod runtime;
 mod sensor;
 
 mod skel {

@@ -77,6 +77,8 @@ pub struct ExeFile {
     pub from_memfd: bool,
     /// Was deleted.
     pub deleted: bool,
+    /// Is one of the host's container runtime binaries (matched by device and inode).
+    pub container_runtime: bool,
 }
 
 #[derive(Debug)]

@@ -1,8 +1,10 @@
 //! Reading processes from `/proc`, for seeding the process table and for the fallback.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::process::{ProcessInfo, SessionIds};
+use crate::process::{ExeFile, ProcessInfo, SessionIds};
+use crate::runtime::kernel_dev;
 
 /// A process as `/proc` shows it, with its cgroup v2 path for container attribution.
 #[derive(Debug, Clone)]
@@ -64,6 +66,14 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
         argv.remove(0)
     };
     let exepath = read_link(&dir.join("exe"));
+    // The file that runs, even when it was deleted or replaced since (the link is magic).
+    let exe_file = std::fs::metadata(dir.join("exe"))
+        .map(|metadata| ExeFile {
+            dev: kernel_dev(metadata.dev()),
+            ino: metadata.ino(),
+            ..ExeFile::default()
+        })
+        .unwrap_or_default();
     let cwd = read_link(&dir.join("cwd"));
     let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
     let uid = status
@@ -104,6 +114,7 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
             uid,
             start_time_ns,
             session,
+            exe_file,
             ..ProcessInfo::default()
         },
         cgroup_path,

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::fallback::FallbackSource;
 use crate::process::{ExeFile, ProcessInfo, ProcessTable, SessionIds};
 use crate::procfs;
+use crate::runtime::RuntimeBinaries;
 use crate::skel::types::{probe_kind as Pk, string_slot as S};
 
 /// Which event source the sensor uses.
@@ -308,6 +309,7 @@ struct Enricher {
     ancestry_depth: usize,
     /// User names by container id ("" for the host), then uid.
     user_names: HashMap<String, HashMap<u32, String>>,
+    runtime_binaries: RuntimeBinaries,
 }
 
 impl Enricher {
@@ -320,6 +322,7 @@ impl Enricher {
             hostname: hostname(),
             ancestry_depth: config.ancestry_depth,
             user_names: HashMap::new(),
+            runtime_binaries: RuntimeBinaries::resolve(),
         }
     }
 
@@ -332,10 +335,19 @@ impl Enricher {
             }) {
                 continue;
             }
-            let mut info = process.info;
-            info.container_id = self.container_of_path(&process.cgroup_path);
+            let info = self.enrich_proc(process);
             self.processes.insert(info);
         }
+    }
+
+    /// A process read from `/proc`, with its container and whether it runs a runtime binary.
+    fn enrich_proc(&mut self, process: procfs::ProcProcess) -> ProcessInfo {
+        let mut info = process.info;
+        info.container_id = self.container_of_path(&process.cgroup_path);
+        info.exe_file.container_runtime =
+            self.runtime_binaries
+                .is_runtime(&info.exepath, info.exe_file.dev, info.exe_file.ino);
+        info
     }
 
     fn container_of_path(&mut self, cgroup_path: &str) -> String {
@@ -363,6 +375,17 @@ impl Enricher {
             Pk::PK_EXEC => {
                 let exepath = raw.string(S::SLOT_EXE);
                 let (from_memfd, deleted) = raw.exe_memfd_and_deleted(&exepath);
+                // runc re-executes a copy of itself, a bind mount (same inode) or, where it
+                // cannot mount, a memfd: a memfd is the runtime's only when the runtime
+                // executed it.
+                let container_runtime = if from_memfd {
+                    self.processes
+                        .get(raw.pid)
+                        .is_some_and(|before| before.exe_file.container_runtime)
+                } else {
+                    self.runtime_binaries
+                        .is_runtime(&exepath, raw.exe_dev, raw.exe_ino)
+                };
                 let mut argv = procfs::split_nul(raw.bytes(S::SLOT_ARGV));
                 let exe = if argv.is_empty() {
                     exepath.clone()
@@ -388,6 +411,7 @@ impl Enricher {
                         upper_layer: raw.exe_upper_layer,
                         from_memfd,
                         deleted,
+                        container_runtime,
                     },
                     session: raw.session,
                 });
@@ -456,6 +480,7 @@ impl Enricher {
         process.exe_upper_layer = info.exe_file.upper_layer;
         process.exe_from_memfd = info.exe_file.from_memfd;
         process.exe_deleted = info.exe_file.deleted;
+        process.exe_container_runtime = info.exe_file.container_runtime;
         process.tty = info.session.tty;
         process.sid = info.session.sid;
         process.vpgid = info.session.vpgid;
@@ -516,8 +541,7 @@ impl Enricher {
             }
             FallbackObservation::Exec { pid, timestamp_ns } => {
                 if let Some(process) = procfs::read(*pid, self.boot_offset_ns) {
-                    let mut info = process.info;
-                    info.container_id = self.container_of_path(&process.cgroup_path);
+                    let info = self.enrich_proc(process);
                     self.processes.exec(info);
                 }
                 (EventKind::Execve, *pid, *timestamp_ns)

@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{can_run_ebpf, marker, start, wait_for};
+use common::{can_run_ebpf, collect_from, marker, start, wait_for};
 use palisade_event::{EventKind, Payload};
 use palisade_sensor::{BackendChoice, SensorConfig};
 
@@ -328,4 +328,76 @@ fn fallback_reports_exec_and_opens_without_ebpf() {
         |event| matches!(&event.payload, Payload::Open { fd, .. } if fd.name == expected),
     )
     .expect("an open event from fanotify");
+}
+
+/// The runtime's binary is known by its device and inode: the host's runc is marked, a copy
+/// of it under the same name elsewhere is not.
+#[test]
+fn only_the_hosts_runtime_binary_is_marked_as_the_runtime() {
+    let runc = std::path::Path::new("/usr/sbin/runc");
+    if !can_run_ebpf() || !palisade_testdata::capability("runc installed", runc.exists()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let impostor = dir.path().join("runc");
+    std::fs::copy(runc, &impostor).unwrap();
+    let mut sensor = start(&[EventKind::Execve]);
+    let mut marked = Vec::new();
+    for program in [runc, impostor.as_path()] {
+        let arg = marker("runtime");
+        // An unknown argument: runc prints its usage and exits, doing nothing.
+        let _ = Command::new(program).arg(&arg).output().unwrap();
+        let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+            event.process.args.first() == Some(&arg)
+        })
+        .unwrap_or_else(|| panic!("an execve event for {}", program.display()));
+        assert_eq!(event.process.name, "runc");
+        marked.push(event.process.exe_container_runtime);
+    }
+    assert_eq!(marked, [true, false], "the host's runc, then its copy");
+}
+
+/// A process read from /proc at start and one seen at exec by the kernel report the same
+/// executable identity (device numbers in the kernel's encoding from both sources).
+#[test]
+fn seeded_and_exec_events_give_the_same_executable_identity() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let arg = marker("seeded");
+    // Started before the sensor; opens a file when told to, then execs busybox again.
+    let mut child = Command::new("/bin/busybox")
+        .args([
+            "sh",
+            "-c",
+            &format!("read line; : < /etc/hostname; exec /bin/busybox true {arg}"),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut sensor = start(&[EventKind::Execve, EventKind::Openat]);
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let is_open = |event: &palisade_event::Event| matches!(&event.payload, Payload::Open { fd, .. } if fd.name == "/etc/hostname");
+    let is_exec = |event: &palisade_event::Event| {
+        event.kind == EventKind::Execve && event.process.args.last() == Some(&arg)
+    };
+    let events = collect_from(&mut sensor, pid, |events| {
+        events.iter().any(is_open) && events.iter().any(is_exec)
+    });
+    let opened = events
+        .iter()
+        .find(|event| is_open(event))
+        .expect("the seeded shell's open");
+    let executed = events
+        .iter()
+        .find(|event| is_exec(event))
+        .expect("the exec");
+    child.wait().unwrap();
+    assert_ne!(opened.process.exe_ino, 0, "seeding read the executable");
+    assert_eq!(
+        (opened.process.exe_dev, opened.process.exe_ino),
+        (executed.process.exe_dev, executed.process.exe_ino)
+    );
 }

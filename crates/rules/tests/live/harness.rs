@@ -9,16 +9,17 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use palisade_event::Event;
+use palisade_event::{Event, EventKind};
 use palisade_rules::{
-    ContainerSetup, Engine, EngineConfig, Place, RuleSet, Scenario, default_rule_sources,
+    ContainerSetup, Engine, EngineConfig, Place, RuleSet, Scenario, Step, default_rule_sources,
 };
 use palisade_sensor::{BackendChoice, SensorConfig};
 
 /// How long a scenario's expected rules may take to fire after its steps ended.
 const FIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whether this machine can run the live tests (root, eBPF, podman, clang, busybox-static).
+/// Whether this machine can run the live tests (root, eBPF, podman, clang, busybox-static,
+/// and the host programs some scenarios run: debugfs, gdb, logrotate).
 pub fn available() -> bool {
     // SAFETY: geteuid has no preconditions.
     let is_root = unsafe { libc::geteuid() } == 0;
@@ -29,24 +30,57 @@ pub fn available() -> bool {
             .is_ok_and(|out| out.status.success())
     };
     palisade_testdata::capability(
-        "root, eBPF, podman, clang and busybox-static",
+        "root, eBPF, podman, clang, busybox-static, debugfs, gdb and logrotate",
         is_root
             && Path::new("/sys/kernel/btf/vmlinux").exists()
             && Path::new("/bin/busybox").exists()
+            && Path::new("/usr/sbin/debugfs").exists()
+            && runs("gdb")
+            && runs("logrotate")
             && runs("podman")
             && runs("clang"),
     )
 }
 
-/// Runs `command` and returns its stdout; panics with its stderr when it fails.
-fn run(command: &mut Command) -> String {
-    let output = command.stdin(Stdio::null()).output().unwrap();
+/// Copies a dynamically linked host program into `rootfs` at the same path, with the shared
+/// libraries `ldd` names for it (the image has busybox only, and no registry to get a
+/// distribution image from).
+fn copy_with_libraries(program: &Path, rootfs: &Path) {
+    let libraries = run(Command::new("ldd").arg(program));
+    let paths = libraries
+        .split_whitespace()
+        .filter(|word| word.starts_with('/'))
+        .map(Path::new)
+        .chain([program]);
+    for path in paths {
+        let target = rootfs.join(path.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(path, &target)
+            .unwrap_or_else(|error| panic!("copy {} into the image: {error}", path.display()));
+    }
+}
+
+/// Runs `command` and returns its pid and stdout; panics with its stderr when it fails.
+fn spawn_checked(command: &mut Command) -> (u32, String) {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
         "{command:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    (pid, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Runs `command` and returns its stdout; panics with its stderr when it fails.
+fn run(command: &mut Command) -> String {
+    spawn_checked(command).1
 }
 
 /// The scenario image: busybox with every applet linked, a few files the scenarios touch,
@@ -92,6 +126,7 @@ impl Image {
         ] {
             std::fs::write(rootfs.join(path), text).unwrap();
         }
+        copy_with_libraries(Path::new("/usr/sbin/debugfs"), &rootfs);
         run(Command::new("clang")
             .args(["-static", "-O1", "-o"])
             .arg(rootfs.join("usr/local/bin/scenario-helper"))
@@ -107,6 +142,22 @@ impl Image {
         run(Command::new("podman").arg("import").arg(&tar).arg(&tag));
         Image { tag }
     }
+
+    /// Gives the image the name `name` until the returned guard is dropped. Panics when an
+    /// image of that name exists already: a test must not take over (and then remove) a name
+    /// the machine uses.
+    fn tag_as(&self, name: &str) -> ImageName {
+        let exists = Command::new("podman")
+            .args(["image", "exists", name])
+            .status()
+            .unwrap();
+        assert!(
+            !exists.success(),
+            "an image named {name} exists on this machine; the live run will not retag it"
+        );
+        run(Command::new("podman").args(["tag", &self.tag, name]));
+        ImageName(name.to_owned())
+    }
 }
 
 impl Drop for Image {
@@ -117,16 +168,31 @@ impl Drop for Image {
     }
 }
 
+/// A name given to the scenario image; removed (the name only) on drop.
+struct ImageName(String);
+
+impl Drop for ImageName {
+    fn drop(&mut self) {
+        // `podman untag NAME` alone would strip every name of the image.
+        let _ = Command::new("podman")
+            .args(["untag", &self.0, &self.0])
+            .output();
+    }
+}
+
 /// A running podman container (`sleep` as its init); removed with its background steps on
 /// drop.
 struct Container {
     name: String,
     id: String,
+    /// The podman commands run for it: the runtime's processes for the container (conmon,
+    /// runc) descend from them, and do part of their work outside its cgroup.
+    roots: Vec<u32>,
     background: Vec<Child>,
 }
 
 impl Container {
-    fn start(image: &Image, setup: &ContainerSetup, name: &str) -> Container {
+    fn start(image: &str, setup: &ContainerSetup, name: &str) -> Container {
         let mut command = Command::new("podman");
         command.args([
             "run",
@@ -159,12 +225,18 @@ impl Container {
         for path in &setup.tmpfs {
             command.args(["--tmpfs", &format!("{path}:rw,exec,mode=1777")]);
         }
-        command.args([&image.tag, "sleep", "600"]);
-        let id = run(&mut command).trim().to_owned();
+        if let Some(check) = &setup.healthcheck {
+            // Run when the scenario says so, not by a timer.
+            command.args(["--health-cmd", check, "--health-interval", "disable"]);
+        }
+        command.args([image, "sleep", "600"]);
+        let (root, output) = spawn_checked(&mut command);
+        let id = output.trim().to_owned();
         assert_eq!(id.len(), 64, "podman printed the container id: {id:?}");
         Container {
             name: name.to_owned(),
             id,
+            roots: vec![root],
             background: Vec::new(),
         }
     }
@@ -190,13 +262,24 @@ impl Container {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        self.roots.push(child.id());
         if background {
-            self.background.push(command.spawn().unwrap());
+            self.background.push(child);
         } else {
             // The steps' own exit status is not the point (`|| true`, an applet that is not
             // there): what the rules see is.
-            let _ = command.status().unwrap();
+            let _ = child.wait().unwrap();
         }
+    }
+}
+
+impl Container {
+    /// Runs the container's health check once, as the runtime's timer would.
+    fn health_check(&mut self) {
+        let (root, _) =
+            spawn_checked(Command::new("podman").args(["healthcheck", "run", &self.name]));
+        self.roots.push(root);
     }
 }
 
@@ -224,10 +307,20 @@ pub struct Seen {
     pids: Vec<u32>,
 }
 
+/// An event of a kind some scenario must observe, with what identifies where it came from.
+#[derive(Debug, Clone)]
+struct Observed {
+    kind: EventKind,
+    container_id: Option<String>,
+    /// The process and its ancestors, nearest first.
+    pids: Vec<u32>,
+}
+
 /// The sensor and the default rules on a thread of their own, so that the ring buffer is
 /// drained while podman and the steps run.
 pub struct Watcher {
     seen: Arc<Mutex<Vec<Seen>>>,
+    observed: Arc<Mutex<Vec<Observed>>>,
     polls: Arc<AtomicU64>,
     /// Events the kernel dropped (a full ring buffer): reported with a failure, since a lost
     /// event can explain a missing alert.
@@ -237,22 +330,34 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Starts the eBPF sensor with the probes the default rules need.
-    pub fn start() -> Watcher {
+    /// Starts the eBPF sensor with the probes the default rules need, keeping the events of
+    /// the kinds in `observe` (what scenarios must be seen doing).
+    pub fn start(observe: BTreeSet<EventKind>) -> Watcher {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let observed = Arc::new(Mutex::new(Vec::new()));
         let polls = Arc::new(AtomicU64::new(0));
         let lost = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = {
-            let (seen, polls, lost, stop) =
-                (seen.clone(), polls.clone(), lost.clone(), stop.clone());
+            let (seen, observed, polls, lost, stop) = (
+                seen.clone(),
+                observed.clone(),
+                polls.clone(),
+                lost.clone(),
+                stop.clone(),
+            );
             std::thread::spawn(move || {
                 let rule_set = RuleSet::load(&default_rule_sources());
                 assert!(rule_set.errors().is_empty(), "the default rules load");
                 let mut engine = Engine::new(rule_set, &EngineConfig::default());
                 let config = SensorConfig {
-                    kinds: Some(engine.event_kinds().collect()),
+                    kinds: Some(
+                        engine
+                            .event_kinds()
+                            .chain(observe.iter().copied())
+                            .collect(),
+                    ),
                     backend: BackendChoice::Ebpf,
                     // A cargo build on a loaded machine outruns the default 8 MiB.
                     ring_buffer_bytes: 64 << 20,
@@ -268,14 +373,23 @@ impl Watcher {
                         .expect("poll the sensor");
                     for event in events.drain(..) {
                         engine.process(&event, &mut alerts);
+                        let container_id = event.container.as_ref().map(|c| c.id.clone());
+                        let pids: Vec<u32> = std::iter::once(event.process.pid)
+                            .chain(event.ancestors.iter().map(|a| a.pid))
+                            .collect();
+                        if observe.contains(&event.kind) {
+                            observed.lock().unwrap().push(Observed {
+                                kind: event.kind,
+                                container_id: container_id.clone(),
+                                pids: pids.clone(),
+                            });
+                        }
                         for alert in alerts.drain(..) {
                             seen.lock().unwrap().push(Seen {
                                 rule: alert.rule,
                                 output: alert.output,
-                                container_id: event.container.as_ref().map(|c| c.id.clone()),
-                                pids: std::iter::once(event.process.pid)
-                                    .chain(event.ancestors.iter().map(|a| a.pid))
-                                    .collect(),
+                                container_id: container_id.clone(),
+                                pids: pids.clone(),
                             });
                         }
                     }
@@ -289,6 +403,7 @@ impl Watcher {
             .expect("the sensor thread starts");
         Watcher {
             seen,
+            observed,
             polls,
             lost,
             stop,
@@ -338,14 +453,86 @@ impl Watcher {
     }
 }
 
-/// Runs a scenario's steps in a fresh container and returns the rules that fired for that
-/// container: once every expected rule fired, or after [`FIRE_TIMEOUT`].
-pub fn run_scenario(scenario: &Scenario, image: &Image, watcher: &mut Watcher) -> BTreeSet<String> {
-    let setup = scenario
-        .setup
-        .container
-        .as_ref()
-        .unwrap_or_else(|| panic!("'{}' has no container to run in", scenario.name));
+/// What a scenario's live run raised and showed.
+pub struct Outcome {
+    /// The rules that fired for the scenario's container or host steps.
+    pub fired: BTreeSet<String>,
+    /// The kinds of [`palisade_rules::Expect::seen`] that were observed from them.
+    pub seen: BTreeSet<EventKind>,
+}
+
+/// Host steps' processes, each run with `sh -c`; background ones are killed on drop.
+#[derive(Default)]
+struct HostSteps {
+    /// `$SCENARIO_DIR`.
+    dir: Option<std::path::PathBuf>,
+    roots: Vec<u32>,
+    background: Vec<Child>,
+}
+
+impl HostSteps {
+    fn run(&mut self, step: &Step) {
+        let mut command = Command::new("sh");
+        command.args(["-c", &step.run]);
+        if let Some(dir) = &self.dir {
+            command.env("SCENARIO_DIR", dir);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.roots.push(child.id());
+        if step.background {
+            self.background.push(child);
+        } else {
+            // As in containers, what the rules see matters, not the exit status.
+            let _ = child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for HostSteps {
+    fn drop(&mut self) {
+        for mut child in self.background.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs a scenario's steps, in a fresh container or on the host, and returns what fired and
+/// was seen from them (from the container, or from the processes the scenario's commands
+/// started, such as the runtime's): once every expected rule fired and every expected kind was seen, or
+/// after [`FIRE_TIMEOUT`].
+pub fn run_scenario(scenario: &Scenario, image: &Image, watcher: &mut Watcher) -> Outcome {
+    let Some(setup) = &scenario.setup.container else {
+        let dir = scenario.setup.host_dir.as_ref().map(|parent| {
+            tempfile::Builder::new()
+                .prefix("palisade-scenario.")
+                .tempdir_in(parent)
+                .unwrap()
+        });
+        let mut host = HostSteps::default();
+        host.dir = dir.as_ref().map(|dir| dir.path().to_owned());
+        for step in &scenario.steps {
+            assert_eq!(
+                step.on,
+                Place::Host,
+                "'{}' has no container for its steps",
+                scenario.name
+            );
+            host.run(step);
+        }
+        let roots = host.roots.clone();
+        let outcome = wait_for_outcome(scenario, watcher, |_, pids| {
+            pids.iter().any(|pid| roots.contains(pid))
+        });
+        drop(host);
+        drop(dir);
+        return outcome;
+    };
     let name = format!(
         "palisade-scenario-{}-{}",
         std::process::id(),
@@ -353,31 +540,61 @@ pub fn run_scenario(scenario: &Scenario, image: &Image, watcher: &mut Watcher) -
             .name
             .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
     );
-    let mut container = Container::start(image, setup, &name);
+    let image_name = setup.tag_image.then(|| image.tag_as(&setup.image));
+    let image_ref = image_name
+        .as_ref()
+        .map_or(image.tag.as_str(), |name| &name.0);
+    let mut container = Container::start(image_ref, setup, &name);
     for step in &scenario.steps {
         assert_eq!(
             step.on,
             Place::Container,
-            "'{}': live steps run in the container, never on the host",
+            "'{}': steps of a scenario with a container run in it",
             scenario.name
         );
         container.exec(&step.run, step.tty, step.background);
     }
-    let expected: BTreeSet<&str> = scenario.expect.fire.iter().map(String::as_str).collect();
+    if setup.healthcheck.is_some() {
+        container.health_check();
+    }
+    let id = container.id.clone();
+    let roots = container.roots.clone();
+    let outcome = wait_for_outcome(scenario, watcher, |container_id, pids| {
+        container_id == Some(id.as_str()) || pids.iter().any(|pid| roots.contains(pid))
+    });
+    // The container goes before the image name it was started from.
+    drop(container);
+    drop(image_name);
+    outcome
+}
+
+fn wait_for_outcome(
+    scenario: &Scenario,
+    watcher: &Watcher,
+    from_scenario: impl Fn(Option<&str>, &[u32]) -> bool,
+) -> Outcome {
     let deadline = Instant::now() + FIRE_TIMEOUT;
-    let fired = loop {
+    loop {
         watcher.settle();
         let fired: BTreeSet<String> = watcher
-            .matching(|seen| seen.container_id.as_deref() == Some(container.id.as_str()))
+            .matching(|seen| from_scenario(seen.container_id.as_deref(), &seen.pids))
             .into_iter()
             .map(|seen| seen.rule)
             .collect();
-        if expected.iter().all(|rule| fired.contains(*rule)) || Instant::now() > deadline {
-            break fired;
+        let seen: BTreeSet<EventKind> = watcher
+            .observed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|event| from_scenario(event.container_id.as_deref(), &event.pids))
+            .map(|event| event.kind)
+            .collect();
+        let complete = scenario.expect.fire.iter().all(|rule| fired.contains(rule))
+            && scenario.expect.seen.iter().all(|kind| seen.contains(kind));
+        if complete || Instant::now() > deadline {
+            return Outcome { fired, seen };
         }
-    };
-    drop(container);
-    fired
+    }
 }
 
 /// Builds a small crate with cargo and installs and purges a small package with dpkg, and

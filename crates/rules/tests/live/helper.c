@@ -6,12 +6,17 @@
  *   scenario-helper spawn-shell CMD     run `/bin/sh -c CMD` as a child and wait for it (copied
  *                                       under a server's name, it is a server spawning a shell)
  *   scenario-helper unix-connect PATH   serve a Unix socket at PATH and connect to it
+ *   scenario-helper mount-tmpfs DIR     mount a tmpfs on DIR and unmount it
+ *   scenario-helper setns-uts PID       join the UTS namespace of process PID
  */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -103,6 +108,25 @@ static int unix_connect(const char *path) {
 	return 0;
 }
 
+static int mount_tmpfs(const char *dir) {
+	if (mount("none", dir, "tmpfs", 0, NULL) != 0) {
+		perror("mount tmpfs");
+		return 1;
+	}
+	return umount(dir) == 0 ? 0 : 1;
+}
+
+static int setns_uts(const char *pid) {
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/uts", atoi(pid));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWUTS) != 0) {
+		perror(path);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	if (argc == 2 && strcmp(argv[1], "memfd-exec") == 0)
 		return memfd_exec();
@@ -112,7 +136,11 @@ int main(int argc, char **argv) {
 		return spawn_shell(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "unix-connect") == 0)
 		return unix_connect(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "mount-tmpfs") == 0)
+		return mount_tmpfs(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "setns-uts") == 0)
+		return setns_uts(argv[2]);
 	fprintf(stderr, "usage: scenario-helper memfd-exec|ptrace-attach|spawn-shell CMD|"
-			"unix-connect PATH\n");
+			"unix-connect PATH|mount-tmpfs DIR|setns-uts PID\n");
 	return 2;
 }
