@@ -118,6 +118,8 @@ pub(crate) struct Filters {
     pub undo: String,
 }
 
+const MINUTE_MS: i64 = 60_000;
+
 /// Time ranges offered: (value, label, length in ms, chart intervals).
 const RANGES: [(&str, &str, i64, u32); 5] = [
     ("24h", "Last 24 hours", 86_400_000, 24),
@@ -148,7 +150,12 @@ impl Filters {
     /// The store query, validated by the API's own parameter parsing.
     fn query(&self, cluster: &str, now: Timestamp) -> Result<FindingQuery, ApiError> {
         let (_, length, _) = self.range();
-        let since = (length > 0).then(|| Timestamp(now.millis() - length).to_rfc3339());
+        // The range starts on a whole minute: the same filters then make the same query for a
+        // minute, so the cached counters and chart serve it (a start that moved every
+        // millisecond made every view of a time range count again).
+        let since = (length > 0).then(|| {
+            Timestamp((now.millis() - length).div_euclid(MINUTE_MS) * MINUTE_MS).to_rfc3339()
+        });
         let non_empty = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
         ListParams {
             cluster: Some(cluster.to_owned()),
@@ -424,7 +431,10 @@ pub(crate) async fn section(
     };
     let mut chart_query = query.clone();
     chart_query.cursor = None;
-    let chart_key = format!("{kind:?}{chart_query:?}{}", buckets.start.millis() / 60_000);
+    let chart_key = format!(
+        "{kind:?}{chart_query:?}{}",
+        buckets.start.millis() / MINUTE_MS
+    );
     let store = Arc::clone(&state.store);
     let counts_over_time = console
         .charts
