@@ -28,7 +28,9 @@
 //! `block` rule matches into one ring buffer shared by every pod's programs
 //! ([`ConnectReports`]), which the watch drains at every tick: the kernel's own account of
 //! what it refused, which needs no sensor probe (a sensor without a connect probe, or a
-//! connect to loopback that the sensor path ignores, is still alerted). The sensor's view of
+//! connect to loopback that the sensor path ignores, is still alerted). In block mode pods
+//! are also found from their execs, so that a sensor without network events (the fallback)
+//! still gets them enforced. The sensor's view of
 //! those same connects is then not alerted a second time, so each attempt counts once.
 //! Reports the ring buffer or the reader's bounded queue could not hold are counted and
 //! raised as a high-severity alert on the node ([`LOST_CONNECT_REPORTS_RULE`]), as lost
@@ -308,7 +310,14 @@ impl FirewallWatch {
 
 impl EventObserver for FirewallWatch {
     fn kinds(&self) -> BTreeSet<EventKind> {
-        [EventKind::Connect, EventKind::Accept, EventKind::Accept4].into()
+        let mut kinds: BTreeSet<EventKind> =
+            [EventKind::Connect, EventKind::Accept, EventKind::Accept4].into();
+        // In block mode a pod is also found from its processes' execs, so that it is
+        // enforced (and its connect programs report) when the sensor has no connect probe.
+        if self.config.mode == DefenseMode::Block {
+            kinds.insert(EventKind::Execve);
+        }
+        kinds
     }
 
     fn observe(&mut self, event: &Event, reports: &mut Vec<FindingReport>) {
@@ -317,8 +326,8 @@ impl EventObserver for FirewallWatch {
         let cgroup_pod = self.enforcement.pod_of_cgroup(event.cgroup_id, state);
         let attempt = attribute(event, state, cgroup_pod);
         let at_ms = i64::try_from(event.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
-        // Any connect of a pod finds it, also one the flow view leaves out (a host-network
-        // pod's connect to loopback).
+        // Any connect or exec of a pod finds it, also a connect the flow view leaves out (a
+        // host-network pod's connect to loopback).
         let local_pod = match &attempt {
             Some(attempt) => attempt.local_pod,
             None => pod_of_event(event, state, cgroup_pod),

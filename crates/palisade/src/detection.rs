@@ -19,7 +19,7 @@ use anyhow::Context;
 use palisade_agent::{AgentConfig, AgentStatus, Detector, EventObserver, Outbox};
 use palisade_model::Timestamp;
 use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
-use palisade_sensor::{Sensor, SensorConfig, SensorStatus};
+use palisade_sensor::{BackendChoice, Sensor, SensorConfig, SensorStatus};
 
 use crate::sensor_status::{SENSOR_STATUS_FILE, SensorStatusFile, StatusWriter};
 
@@ -40,12 +40,37 @@ pub struct DetectionArgs {
     /// Size of the sensor's eBPF ring buffer in bytes (a power of two, at least 4096).
     #[arg(long, value_name = "BYTES", default_value_t = SensorConfig::default().ring_buffer_bytes)]
     pub sensor_ring_buffer_bytes: u32,
+    /// The sensor's event source: `ebpf` when its probes load, else the `fallback` (proc
+    /// connector and fanotify: no network events), or either one forced.
+    #[arg(long, value_enum, default_value_t = SensorBackend::Auto)]
+    pub sensor_backend: SensorBackend,
     /// The container firewall.
     #[command(flatten)]
     pub firewall: crate::cmd::firewall::AgentFirewallArgs,
     /// Malware scans of executed and written files.
     #[command(flatten)]
     pub malware: crate::cmd::scan_malware::AgentMalwareArgs,
+}
+
+/// `--sensor-backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SensorBackend {
+    /// eBPF, or the fallback when the probes cannot be loaded.
+    Auto,
+    /// eBPF only.
+    Ebpf,
+    /// The fallback only.
+    Fallback,
+}
+
+impl From<SensorBackend> for BackendChoice {
+    fn from(backend: SensorBackend) -> BackendChoice {
+        match backend {
+            SensorBackend::Auto => BackendChoice::Auto,
+            SensorBackend::Ebpf => BackendChoice::Ebpf,
+            SensorBackend::Fallback => BackendChoice::Fallback,
+        }
+    }
 }
 
 /// Loads the default rules (unless `no_default_rules`) and `files`, in order. Any error in a
@@ -134,6 +159,7 @@ pub fn start_unless_disabled(
             node,
             SensorOptions {
                 ring_buffer_bytes: args.sensor_ring_buffer_bytes,
+                backend: args.sensor_backend.into(),
                 status_file: status_file.clone(),
             },
         ) {
@@ -152,6 +178,8 @@ pub fn start_unless_disabled(
 pub struct SensorOptions {
     /// Size of the eBPF ring buffer in bytes.
     pub ring_buffer_bytes: u32,
+    /// Which event source to use.
+    pub backend: BackendChoice,
     /// Where the running sensor keeps its status for `palisade agent --status`.
     pub status_file: PathBuf,
 }
@@ -178,6 +206,7 @@ pub fn start(
     let config = SensorConfig {
         kinds: Some(detector.event_kinds()),
         ring_buffer_bytes: options.ring_buffer_bytes,
+        backend: options.backend,
         ..SensorConfig::default()
     };
     let runtime = tokio::runtime::Handle::current();

@@ -198,7 +198,7 @@ fn nft_tables(netns: &str) -> String {
 
 /// Starts `palisade up` in block mode with the eBPF sensor, the firewall state `state_file`
 /// and its data in `dir`; returns once its sensor runs.
-async fn start_up(dir: &Path, state_file: &Path) -> (Process, Api) {
+async fn start_up(dir: &Path, state_file: &Path, extra: &[&str]) -> (Process, Api) {
     let port = free_port();
     let up = Process(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -216,6 +216,7 @@ async fn start_up(dir: &Path, state_file: &Path) -> (Process, Api) {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(dir.join("data"))
+            .args(extra)
             .env("PALISADE_ADMIN_TOKEN", ADMIN)
             .env("PALISADE_LOG", "warn")
             .stdout(Stdio::null())
@@ -384,7 +385,7 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     )
     .unwrap();
     let mut client = ClientPod::start(&pods.client, guarded);
-    let (up, api) = start_up(dir.path(), &state_file).await;
+    let (up, api) = start_up(dir.path(), &state_file, &[]).await;
 
     // No rule yet: the client opens a long-lived connection (from which the agent learns its
     // namespace and cgroup) and connects again; nothing is installed.
@@ -481,6 +482,12 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     drop(pods);
 }
 
+/// The test pod's name: its own per test process, since every agent sees the whole host's
+/// containers and must not take another test's pod for its own.
+fn pod_name() -> String {
+    format!("web-{}", std::process::id())
+}
+
 /// Where the test pod's containers run.
 enum PodNetwork {
     /// In the host's network namespace (`hostNetwork: true`); the server listens on
@@ -490,7 +497,8 @@ enum PodNetwork {
     Netns(NetnsPair),
 }
 
-/// Two runc containers of one pod (`shop/web`, Kubernetes identity in their CRI labels),
+/// Two runc containers of one pod ([`pod_name`] in namespace `shop`, Kubernetes identity in
+/// their CRI labels),
 /// under the pod-level cgroup `<parent>/pod<uid>` like kubelet's, sharing one network
 /// namespace. Deleted, and their cgroup directories removed, on drop.
 struct RuncPod {
@@ -543,7 +551,7 @@ impl RuncPod {
         config["root"]["readonly"] = false.into();
         config["linux"]["cgroupsPath"] = format!("/{}/pod{}/{id}", self.parent, self.uid).into();
         config["annotations"] = json!({
-            "io.kubernetes.pod.name": "web",
+            "io.kubernetes.pod.name": pod_name(),
             "io.kubernetes.pod.namespace": "shop",
             "io.kubernetes.pod.uid": self.uid,
             "io.kubernetes.container.name": format!("c{number}"),
@@ -665,7 +673,7 @@ fn can_run_containers() -> bool {
 /// to the pod's cgroup (not to a container's), each refused connect is counted once on the
 /// rule's alert, from the programs' own reports, and an edit to `allow` and the agent's stop
 /// remove the programs.
-async fn two_containers_of_a_pod_are_refused(network: PodNetwork) {
+async fn two_containers_of_a_pod_are_refused(network: PodNetwork, sensor_args: &[&str]) {
     let (guarded, allowed, pod_ip, destination) = match &network {
         PodNetwork::Host => {
             let guarded_listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -711,7 +719,7 @@ async fn two_containers_of_a_pod_are_refused(network: PodNetwork) {
         format!(
             r#"
 kind: Pod
-metadata: {{name: web, namespace: shop, labels: {{app: web}}}}
+metadata: {{name: {pod}, namespace: shop, labels: {{app: web}}}}
 {pod_status}
 ---
 kind: NetworkObject
@@ -721,11 +729,22 @@ spec: {{labels: {{matchLabels: {{app: web}}}}}}
 kind: NetworkObject
 metadata: {{name: guarded}}
 spec: {{cidrs: [{destination}]}}
-"#
+"#,
+            pod = pod_name()
         ),
     )
     .unwrap();
-    let (up, mut api) = start_up(dir.path(), &state_file).await;
+    let (up, mut api) = start_up(dir.path(), &state_file, sensor_args).await;
+    let sensor: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("data/agent/sensor-status.json")).unwrap(),
+    )
+    .unwrap();
+    let wanted_backend = if sensor_args.contains(&"fallback") {
+        "fallback"
+    } else {
+        "ebpf"
+    };
+    assert_eq!(sensor["backend"], wanted_backend, "{sensor}");
     api.rule = json!({
         "name": RULE, "source": "web", "destination": "guarded",
         "ports": [{"start": guarded.port(), "end": guarded.port()}], "protocol": "TCP",
@@ -780,7 +799,11 @@ spec: {{cidrs: [{destination}]}}
     // One attempt per refused connect: the first container's, then the second's two.
     let alert = api.wait_for_attempts(3).await;
     assert_eq!(alert["details"]["mode"], "block", "{alert}");
-    assert_eq!(alert["details"]["source"], "shop/web", "{alert}");
+    assert_eq!(
+        alert["details"]["source"],
+        format!("shop/{}", pod_name()),
+        "{alert}"
+    );
     assert_eq!(alert["details"]["port"], guarded.port(), "{alert}");
     assert_eq!(alert["details"]["destination_object"], "guarded", "{alert}");
 
@@ -806,7 +829,7 @@ async fn a_host_network_pod_is_refused_by_its_cgroup_programs_and_the_host_is_no
     if !can_run_containers() {
         return;
     }
-    two_containers_of_a_pod_are_refused(PodNetwork::Host).await;
+    two_containers_of_a_pod_are_refused(PodNetwork::Host, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -816,5 +839,18 @@ async fn every_container_of_a_pod_is_refused_also_one_started_after_the_rule() {
     }
     let subnet = (std::process::id() % 200) as u8 + 20;
     let pair = NetnsPair::new("fwp", 233, subnet);
-    two_containers_of_a_pod_are_refused(PodNetwork::Netns(pair)).await;
+    two_containers_of_a_pod_are_refused(PodNetwork::Netns(pair), &[]).await;
+}
+
+/// The fallback sensor reports no network events: the agent finds the pod from its execs,
+/// and the alerts and attempts come from the connect programs' reports alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_sensors_connect_probe_refused_connects_are_alerted_from_the_programs() {
+    if !can_run_containers() {
+        return;
+    }
+    let subnet = (std::process::id() % 200) as u8 + 20;
+    let pair = NetnsPair::new("fwf", 233, subnet);
+    two_containers_of_a_pod_are_refused(PodNetwork::Netns(pair), &["--sensor-backend", "fallback"])
+        .await;
 }
