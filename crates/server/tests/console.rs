@@ -792,7 +792,7 @@ async fn a_short_search_term_says_how_far_it_searched_and_offers_older_findings(
         .nth(1)
         .and_then(|rest| rest.split("</p>").next())
         .expect("the page says the search was bounded");
-    assert!(note.contains("newest 10,000 findings"), "{note}");
+    assert!(note.contains("newest 5,000 findings"), "{note}");
     assert!(note.contains("search older findings"), "{note}");
     assert!(page.contains(&format!("beacon Q7 #{}", window + 40)));
     assert!(!page.contains("beacon Q7 #20"));
