@@ -63,6 +63,10 @@ fn host_json_reports_every_rule_with_status_and_evidence() {
     assert_eq!(root_login["evidence"][0]["file"], "/etc/ssh/sshd_config");
     assert_eq!(root_login["evidence"][0]["line"], 1);
     assert_eq!(root_login["references"][0]["id"], "SSH-7408");
+    assert_eq!(
+        root_login["references"][1],
+        serde_json::json!({"source": "CIS Debian Linux 12 v1.1.0", "id": "5.1.20"})
+    );
     assert_eq!(result(&document, "PAL-HOST-002")["status"], "pass");
     assert_eq!(result(&document, "PAL-HOST-040")["status"], "pass");
     // No kubelet, no containerd: not applicable, never pass.
@@ -110,7 +114,20 @@ fn host_sarif_and_table() {
     assert_eq!(code, 1);
     let sarif: Value = serde_json::from_str(&stdout).unwrap();
     let run = &sarif["runs"][0];
-    assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 55);
+    let sarif_rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(sarif_rules.len(), 55);
+    let shadow_rule = sarif_rules
+        .iter()
+        .find(|rule| rule["id"] == "PAL-HOST-017")
+        .unwrap();
+    assert_eq!(
+        shadow_rule["properties"]["references"],
+        serde_json::json!([
+            "lynis FILE-7524",
+            "CIS Debian Linux 12 v1.1.0 7.1.5",
+            "CIS Debian Linux 12 v1.1.0 7.1.7"
+        ])
+    );
     let always_allow = run["results"]
         .as_array()
         .unwrap()
@@ -124,6 +141,10 @@ fn host_sarif_and_table() {
     );
     let (_, table, _) = palisade(&["baseline", "host", "--root", root.path().to_str().unwrap()]);
     assert!(table.contains("PAL-HOST-051"), "{table}");
+    assert!(
+        table.contains("CIS Debian Linux 12 v1.1.0 7.1.1, 7.1.3"),
+        "{table}"
+    );
     assert!(table.contains("55 checks:"), "{table}");
 }
 

@@ -22,7 +22,7 @@ static UID_ZERO: HostRule = HostRule {
                   hides who acted as root.",
     remediation: "Remove the account or give it its own uid (`usermod -u`), after checking why it \
                   was created.",
-    references: lynis!["AUTH-9204"],
+    references: lynis!["AUTH-9204"; cis "5.4.2.1"],
 };
 static EMPTY_PASSWORD: HostRule = HostRule {
     id: "PAL-HOST-011",
@@ -32,7 +32,7 @@ static EMPTY_PASSWORD: HostRule = HostRule {
     description: "An empty password field in /etc/shadow lets anyone log in as that account \
                   wherever password logins are accepted.",
     remediation: "Lock the account (`passwd -l NAME`) or set a password.",
-    references: lynis!["AUTH-9283"],
+    references: lynis!["AUTH-9283"; cis "7.2.2"],
 };
 static WEAK_HASH: HostRule = HostRule {
     id: "PAL-HOST-012",
@@ -52,7 +52,7 @@ static LOGIN_DEFS_AGEING: HostRule = HostRule {
     description: "PASS_MAX_DAYS in /etc/login.defs sets the lifetime of new accounts' passwords; \
                   above 365 days, a leaked password stays valid indefinitely.",
     remediation: "Set `PASS_MAX_DAYS 365` (or lower) in /etc/login.defs.",
-    references: lynis!["AUTH-9286"],
+    references: lynis!["AUTH-9286"; cis "5.4.1.1"],
 };
 static ACCOUNT_AGEING: HostRule = HostRule {
     id: "PAL-HOST-014",
@@ -62,7 +62,7 @@ static ACCOUNT_AGEING: HostRule = HostRule {
     description: "Accounts with a password whose maximum age (shadow field 5) is unset or \
                   above 365 days keep a leaked password valid indefinitely.",
     remediation: "Run `chage --maxdays 365 NAME` for each listed account.",
-    references: lynis!["AUTH-9282"],
+    references: lynis!["AUTH-9282"; cis "5.4.1.1"],
 };
 static ENCRYPT_METHOD: HostRule = HostRule {
     id: "PAL-HOST-015",
@@ -72,7 +72,7 @@ static ENCRYPT_METHOD: HostRule = HostRule {
     description: "ENCRYPT_METHOD in /etc/login.defs decides how passwords set with passwd(1) are \
                   hashed.",
     remediation: "Set `ENCRYPT_METHOD YESCRYPT` (or SHA512) in /etc/login.defs.",
-    references: lynis!["AUTH-9229"],
+    references: lynis!["AUTH-9229"; cis "5.4.1.4"],
 };
 
 pub(crate) static RULES: &[&HostRule] = &[

@@ -30,7 +30,7 @@ static AUDITD_RUNNING: HostRule = HostRule {
     description: "Without auditd, security-relevant kernel events (logins, privilege use, changes \
                   to identity files) are not recorded.",
     remediation: "`apt-get install auditd` and `systemctl enable --now auditd`.",
-    references: lynis!["ACCT-9628"],
+    references: lynis!["ACCT-9628"; cis "6.2.1.1", "6.2.1.2"],
 };
 static IDENTITY_RULES: HostRule = HostRule {
     id: "PAL-HOST-039",
@@ -41,7 +41,7 @@ static IDENTITY_RULES: HostRule = HostRule {
                   record who changed accounts and groups.",
     remediation: "Add `-w FILE -p wa -k identity` for each listed file to \
                   /etc/audit/rules.d/50-identity.rules and run `augenrules --load`.",
-    references: lynis!["ACCT-9630"],
+    references: lynis!["ACCT-9630"; cis "6.2.3.8"],
 };
 
 pub(crate) static RULES: &[&HostRule] = &[&AUDITD_RUNNING, &IDENTITY_RULES];

@@ -88,7 +88,7 @@ static WORLD_WRITABLE_DIRS: HostRule = HostRule {
     description: "In a world-writable directory without the sticky bit, any user can delete or \
                   replace any other user's files, including root's.",
     remediation: "`chmod +t DIR` for each listed directory, or remove the world-write bit.",
-    references: lynis!["FILE-6362", "FILE-6363"],
+    references: lynis!["FILE-6362", "FILE-6363"; cis "7.1.11"],
 };
 static UNEXPECTED_SETUID: HostRule = HostRule {
     id: "PAL-HOST-037",
@@ -99,7 +99,7 @@ static UNEXPECTED_SETUID: HostRule = HostRule {
                   persistence backdoor, and every setuid program is privilege-escalation surface.",
     remediation: "Find out which package installed each listed file (`dpkg -S FILE`); remove the \
                   file or its setuid/setgid bit (`chmod u-s,g-s FILE`) if nothing needs it.",
-    references: &[],
+    references: lynis![; cis "7.1.13"],
 };
 
 pub(crate) static RULES: &[&HostRule] = &[&WORLD_WRITABLE_DIRS, &UNEXPECTED_SETUID];

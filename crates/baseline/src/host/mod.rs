@@ -43,7 +43,8 @@ pub struct HostRule {
     /// How to fix it.
     pub remediation: &'static str,
     /// Equivalent checks of other tools (lynis test ids, verified against lynis 3.0.8's
-    /// `include/tests_*` files).
+    /// `include/tests_*` files) and benchmarks (CIS Debian Linux 12 v1.1.0 recommendation
+    /// ids, with the benchmark and version as the source; CIS Kubernetes for the kubelet).
     pub references: &'static [Reference],
 }
 
@@ -265,10 +266,18 @@ pub fn check_host(host: &HostRoot, options: &HostOptions) -> HostReport {
     }
 }
 
-/// Lynis test ids, as `Reference`s.
+/// The benchmark the host rules' `cis` ids come from. CIS renumbers its recommendations
+/// between benchmarks and between versions, so the source names both; the ids are those of
+/// ComplianceAsCode's `controls/cis_debian12.yml` for this version.
+pub(crate) const CIS_DEBIAN_12: &str = "CIS Debian Linux 12 v1.1.0";
+
+/// Lynis test ids and, after `; cis`, [`CIS_DEBIAN_12`] recommendation ids, as `Reference`s.
 macro_rules! lynis {
-    ($($id:literal),*) => {
-        &[$(crate::Reference { source: "lynis", id: $id }),*]
+    ($($id:literal),* $(; cis $($cis:literal),+)?) => {
+        &[
+            $(crate::Reference { source: "lynis", id: $id },)*
+            $($(crate::Reference { source: crate::host::CIS_DEBIAN_12, id: $cis },)+)?
+        ]
     };
 }
 pub(crate) use lynis;
@@ -319,5 +328,68 @@ mod tests {
                 .all(|(idx, id)| *id == format!("PAL-HOST-{:03}", idx + 1)),
             "host rule ids are not consecutive: {expected:?}"
         );
+    }
+
+    /// The CIS Debian Linux 12 (v1.1.0) recommendations each rule cites.
+    fn cis_ids(rule: &HostRule) -> Vec<&'static str> {
+        rule.references
+            .iter()
+            .filter(|reference| reference.source == CIS_DEBIAN_12)
+            .map(|reference| reference.id)
+            .collect()
+    }
+
+    #[test]
+    fn host_rules_cite_cis_debian_12_recommendations() {
+        let rule = |id: &str| host_rules().find(|rule| rule.id == id).unwrap();
+        // Spot checks against the benchmark's numbering, one per chapter used.
+        assert_eq!(cis_ids(rule("PAL-HOST-001")), ["5.1.20"], "PermitRootLogin");
+        assert_eq!(
+            cis_ids(rule("PAL-HOST-010")),
+            ["5.4.2.1"],
+            "root the only uid 0"
+        );
+        assert_eq!(cis_ids(rule("PAL-HOST-021")), ["3.3.1"], "ip forwarding");
+        assert_eq!(cis_ids(rule("PAL-HOST-027")), ["1.5.1"], "ASLR");
+        assert_eq!(
+            cis_ids(rule("PAL-HOST-019")).len(),
+            6,
+            "/etc/crontab and cron dirs"
+        );
+        assert_eq!(
+            cis_ids(rule("PAL-HOST-039")),
+            ["6.2.3.8"],
+            "identity audit rules"
+        );
+        assert_eq!(cis_ids(rule("PAL-HOST-036")), ["7.1.11"], "world-writable");
+        // Checks the benchmark has no recommendation for cite none, rather than a near miss.
+        for id in [
+            "PAL-HOST-002",
+            "PAL-HOST-004",
+            "PAL-HOST-028",
+            "PAL-HOST-050",
+        ] {
+            assert!(cis_ids(rule(id)).is_empty(), "{id}");
+        }
+        // Ids are dotted numbers, and no recommendation is claimed by two rules of different
+        // subjects.
+        let mut seen: std::collections::BTreeMap<&str, &str> = Default::default();
+        for rule in host_rules() {
+            for id in cis_ids(rule) {
+                assert!(
+                    id.split('.').all(|part| part.parse::<u8>().is_ok()),
+                    "{}: {id}",
+                    rule.id
+                );
+                if let Some(other) = seen.insert(id, rule.id) {
+                    // PASS_MAX_DAYS and existing accounts' ageing are both 5.4.1.1.
+                    assert!(
+                        [other, rule.id] == ["PAL-HOST-013", "PAL-HOST-014"],
+                        "{id} cited by {other} and {}",
+                        rule.id
+                    );
+                }
+            }
+        }
     }
 }

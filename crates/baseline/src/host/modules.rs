@@ -38,7 +38,7 @@ static MODULE_RULES: [ModuleRule; 3] = [
                           needed on servers and are attack surface for crafted images.",
             remediation: "For each module add `install NAME /bin/false` and `blacklist NAME` to a \
                           file in /etc/modprobe.d/, then `rmmod NAME` if it is loaded.",
-            references: lynis!["FILE-6430"],
+            references: lynis!["FILE-6430"; cis "1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4", "1.1.1.8"],
         },
         modules: &["cramfs", "freevxfs", "hfs", "hfsplus", "udf"],
     },
@@ -52,7 +52,7 @@ static MODULE_RULES: [ModuleRule; 3] = [
                           or bring code onto it.",
             remediation: "Add `install usb-storage /bin/false` and `blacklist usb-storage` to a \
                           file in /etc/modprobe.d/.",
-            references: lynis!["USB-1000"],
+            references: lynis!["USB-1000"; cis "1.1.1.9"],
         },
         modules: &["usb-storage"],
     },
@@ -66,7 +66,7 @@ static MODULE_RULES: [ModuleRule; 3] = [
                           remotely reachable kernel vulnerabilities.",
             remediation: "For each module add `install NAME /bin/false` and `blacklist NAME` to a \
                           file in /etc/modprobe.d/.",
-            references: lynis!["NETW-3200"],
+            references: lynis!["NETW-3200"; cis "3.2.1", "3.2.2", "3.2.3", "3.2.4"],
         },
         modules: &["dccp", "sctp", "rds", "tipc"],
     },

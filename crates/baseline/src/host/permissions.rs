@@ -21,7 +21,7 @@ static ACCOUNT_FILES: HostRule = OS
         "Whoever can write the account databases can make themselves root.",
         "`chown root:root /etc/passwd /etc/group && chmod 644 /etc/passwd /etc/group`.",
     )
-    .with_references(lynis!["FILE-7524"]);
+    .with_references(lynis!["FILE-7524"; cis "7.1.1", "7.1.3"]);
 static SHADOW_FILES: HostRule = OS
     .rule(
         "PAL-HOST-017",
@@ -30,7 +30,7 @@ static SHADOW_FILES: HostRule = OS
         "The password hashes can be cracked offline by anyone who can read them.",
         "`chown root:shadow /etc/shadow /etc/gshadow && chmod 640 /etc/shadow /etc/gshadow`.",
     )
-    .with_references(lynis!["FILE-7524"]);
+    .with_references(lynis!["FILE-7524"; cis "7.1.5", "7.1.7"]);
 static SSH_FILES: HostRule = OS
     .rule(
         "PAL-HOST-018",
@@ -40,7 +40,7 @@ static SSH_FILES: HostRule = OS
      them change who may log in.",
         "`chmod 600 /etc/ssh/sshd_config /etc/ssh/ssh_host_*_key && chown root:root` them.",
     )
-    .with_references(lynis!["FILE-7524"]);
+    .with_references(lynis!["FILE-7524"; cis "5.1.1", "5.1.2"]);
 static CRON_FILES: HostRule = OS
     .rule(
     "PAL-HOST-019",
@@ -51,7 +51,7 @@ static CRON_FILES: HostRule = OS
     "`chmod 600 /etc/crontab && chmod 700 /etc/cron.d /etc/cron.hourly /etc/cron.daily \
      /etc/cron.weekly /etc/cron.monthly`, all owned by root.",
 )
-    .with_references(lynis!["SCHD-7704"]);
+    .with_references(lynis!["SCHD-7704"; cis "2.4.1.2", "2.4.1.3", "2.4.1.4", "2.4.1.5", "2.4.1.6", "2.4.1.7"]);
 static SUDOERS_FILES: HostRule = OS
     .rule(
         "PAL-HOST-020",

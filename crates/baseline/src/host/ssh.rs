@@ -26,7 +26,8 @@ static PERMIT_ROOT_LOGIN: HostRule = OS.rule(
     "Logging in as root directly leaves no record of who used the account and gives an attacker \
      who guesses or steals one credential the whole host. `prohibit-password` still accepts keys.",
     "Set `PermitRootLogin no` in /etc/ssh/sshd_config and log in as a user who uses sudo.",
-);
+)
+.with_references(lynis!["SSH-7408"; cis "5.1.20"]);
 static PASSWORD_AUTHENTICATION: HostRule = OS.rule(
     "PAL-HOST-002",
     Severity::Medium,
@@ -35,13 +36,15 @@ static PASSWORD_AUTHENTICATION: HostRule = OS.rule(
     "Set `PasswordAuthentication no` (and `KbdInteractiveAuthentication no`) after installing \
      users' public keys.",
 );
-static PERMIT_EMPTY_PASSWORDS: HostRule = OS.rule(
-    "PAL-HOST-003",
-    Severity::Critical,
-    "SSH accepts empty passwords",
-    "Accounts without a password can log in over the network without any credential.",
-    "Set `PermitEmptyPasswords no`.",
-);
+static PERMIT_EMPTY_PASSWORDS: HostRule = OS
+    .rule(
+        "PAL-HOST-003",
+        Severity::Critical,
+        "SSH accepts empty passwords",
+        "Accounts without a password can log in over the network without any credential.",
+        "Set `PermitEmptyPasswords no`.",
+    )
+    .with_references(lynis!["SSH-7408"; cis "5.1.19"]);
 static PROTOCOL: HostRule = OS.rule(
     "PAL-HOST-004",
     Severity::High,
@@ -55,14 +58,17 @@ static X11_FORWARDING: HostRule = OS.rule(
     "SSH forwards X11",
     "X11 forwarding exposes the client's display to the server and is rarely needed on servers.",
     "Set `X11Forwarding no`.",
-);
-static MAX_AUTH_TRIES: HostRule = OS.rule(
-    "PAL-HOST-006",
-    Severity::Low,
-    "SSH allows more than 4 authentication attempts per connection",
-    "Many attempts per connection make password guessing cheaper.",
-    "Set `MaxAuthTries 4` or lower.",
-);
+)
+.with_references(lynis!["SSH-7408"; cis "5.1.8"]);
+static MAX_AUTH_TRIES: HostRule = OS
+    .rule(
+        "PAL-HOST-006",
+        Severity::Low,
+        "SSH allows more than 4 authentication attempts per connection",
+        "Many attempts per connection make password guessing cheaper.",
+        "Set `MaxAuthTries 4` or lower.",
+    )
+    .with_references(lynis!["SSH-7408"; cis "5.1.16"]);
 static CIPHERS: HostRule = OS.rule(
     "PAL-HOST-007",
     Severity::Medium,
@@ -71,15 +77,18 @@ static CIPHERS: HostRule = OS.rule(
      have small blocks.",
     "Set `Ciphers` to AEAD and CTR ciphers only, e.g. \
      `chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr`.",
-);
-static MACS: HostRule = OS.rule(
-    "PAL-HOST-008",
-    Severity::Medium,
-    "SSH offers weak MACs",
-    "MD5, SHA-1, RIPEMD-160 and 64-bit UMAC message authentication codes are weak.",
-    "Set `MACs` to SHA-2 encrypt-then-MAC algorithms, e.g. \
+)
+.with_references(lynis!["SSH-7408"; cis "5.1.6"]);
+static MACS: HostRule = OS
+    .rule(
+        "PAL-HOST-008",
+        Severity::Medium,
+        "SSH offers weak MACs",
+        "MD5, SHA-1, RIPEMD-160 and 64-bit UMAC message authentication codes are weak.",
+        "Set `MACs` to SHA-2 encrypt-then-MAC algorithms, e.g. \
      `hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com`.",
-);
+    )
+    .with_references(lynis!["SSH-7408"; cis "5.1.15"]);
 static KEX_ALGORITHMS: HostRule = OS.rule(
     "PAL-HOST-009",
     Severity::Medium,
@@ -87,7 +96,8 @@ static KEX_ALGORITHMS: HostRule = OS.rule(
     "SHA-1 and 1024-bit Diffie-Hellman key exchanges are within reach of well-funded attackers.",
     "Set `KexAlgorithms` to e.g. \
      `sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512`.",
-);
+)
+.with_references(lynis!["SSH-7408"; cis "5.1.12"]);
 
 pub(crate) static RULES: &[&HostRule] = &[
     &PERMIT_ROOT_LOGIN,

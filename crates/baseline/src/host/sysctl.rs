@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use palisade_model::BaselineCategory;
 
 use super::{CheckResult, HostEvidence, HostOptions, HostRoot, HostRule, lynis};
-use crate::{Error, Severity};
+use crate::{Error, Reference, Severity};
 
 /// One kernel parameter a rule wants at a value.
 struct Wanted {
@@ -40,6 +40,7 @@ const fn sysctl_rule(
     title: &'static str,
     description: &'static str,
     remediation: &'static str,
+    references: &'static [Reference],
     wanted: &'static [Wanted],
 ) -> SysctlRule {
     SysctlRule {
@@ -50,7 +51,7 @@ const fn sysctl_rule(
             title,
             description,
             remediation,
-            references: lynis!["KRNL-6000"],
+            references,
         },
         wanted,
     }
@@ -78,6 +79,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
          Container and Kubernetes nodes need forwarding; other hosts should not have it.",
         "On hosts that are not routers or container hosts, set `net.ipv4.ip_forward = 0` and \
          `net.ipv6.conf.all.forwarding = 0` in /etc/sysctl.d/.",
+        lynis!["KRNL-6000"; cis "3.3.1"],
         &[
             wanted("net.ipv4.ip_forward", is_zero, 0),
             wanted("net.ipv6.conf.all.forwarding", is_zero, 0),
@@ -89,6 +91,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "Reverse path filtering is off",
         "Without reverse path filtering the host accepts packets with spoofed source addresses.",
         "Set `net.ipv4.conf.all.rp_filter = 1` and `net.ipv4.conf.default.rp_filter = 1`.",
+        lynis!["KRNL-6000"; cis "3.3.7"],
         &[
             wanted("net.ipv4.conf.all.rp_filter", at_least_one, 0),
             wanted("net.ipv4.conf.default.rp_filter", at_least_one, 0),
@@ -101,6 +104,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "Accepted ICMP redirects let an attacker on the network rewrite the host's routes.",
         "Set `net.ipv4.conf.all.accept_redirects = 0`, `net.ipv4.conf.default.accept_redirects = 0` \
          and the same for `net.ipv6.conf.all` and `.default`.",
+        lynis!["KRNL-6000"; cis "3.3.5"],
         &[
             wanted("net.ipv4.conf.all.accept_redirects", is_zero, 1),
             wanted("net.ipv4.conf.default.accept_redirects", is_zero, 1),
@@ -115,6 +119,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "A host that is not a router has no reason to send redirects; an attacker can use them to \
          reroute traffic.",
         "Set `net.ipv4.conf.all.send_redirects = 0` and `net.ipv4.conf.default.send_redirects = 0`.",
+        lynis!["KRNL-6000"; cis "3.3.2"],
         &[
             wanted("net.ipv4.conf.all.send_redirects", is_zero, 1),
             wanted("net.ipv4.conf.default.send_redirects", is_zero, 1),
@@ -127,6 +132,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "Source routing lets a sender choose the path of a packet, bypassing filtering.",
         "Set `net.ipv4.conf.all.accept_source_route = 0`, `net.ipv4.conf.default.accept_source_route = 0` \
          and the same for IPv6.",
+        lynis!["KRNL-6000"; cis "3.3.8"],
         &[
             wanted("net.ipv4.conf.all.accept_source_route", is_zero, 0),
             wanted("net.ipv4.conf.default.accept_source_route", is_zero, 0),
@@ -140,6 +146,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "TCP SYN cookies are off",
         "Without SYN cookies a SYN flood exhausts the connection backlog.",
         "Set `net.ipv4.tcp_syncookies = 1`.",
+        lynis!["KRNL-6000"; cis "3.3.10"],
         &[wanted("net.ipv4.tcp_syncookies", at_least_one, 1)],
     ),
     sysctl_rule(
@@ -148,6 +155,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "Address space layout randomisation is not full",
         "Without full ASLR, memory-corruption exploits can predict where code and data are.",
         "Set `kernel.randomize_va_space = 2`.",
+        lynis!["KRNL-6000"; cis "1.5.1"],
         &[wanted("kernel.randomize_va_space", is_two, 2)],
     ),
     sysctl_rule(
@@ -156,6 +164,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "Kernel pointers are visible to users",
         "Kernel addresses in /proc help an attacker defeat kernel ASLR.",
         "Set `kernel.kptr_restrict = 1` (or 2).",
+        lynis!["KRNL-6000"],
         &[wanted("kernel.kptr_restrict", at_least_one, 0)],
     ),
     sysctl_rule(
@@ -164,6 +173,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "Unprivileged users can read the kernel log",
         "The kernel log leaks addresses and hardware details useful to an attacker.",
         "Set `kernel.dmesg_restrict = 1`.",
+        lynis!["KRNL-6000"],
         &[wanted("kernel.dmesg_restrict", is_one, 0)],
     ),
     sysctl_rule(
@@ -173,6 +183,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "With Yama's ptrace_scope at 0, one compromised process can read the memory (and \
          secrets) of every other process of its user.",
         "Set `kernel.yama.ptrace_scope = 1` (or higher).",
+        lynis!["KRNL-6000"; cis "1.5.2"],
         &[wanted("kernel.yama.ptrace_scope", at_least_one, 1)],
     ),
     sysctl_rule(
@@ -183,6 +194,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
          classic /tmp races that trick root into writing attacker-chosen files.",
         "Set `fs.protected_hardlinks = 1`, `fs.protected_symlinks = 1`, `fs.protected_fifos = 1` \
          and `fs.protected_regular = 2`.",
+        lynis!["KRNL-6000"],
         &[
             wanted("fs.protected_hardlinks", is_one, 0),
             wanted("fs.protected_symlinks", is_one, 0),
@@ -196,6 +208,7 @@ static SYSCTL_RULES: [SysctlRule; 12] = [
         "setuid programs can dump core",
         "Core dumps of setuid programs can contain secrets such as password hashes.",
         "Set `fs.suid_dumpable = 0`.",
+        lynis!["KRNL-6000"; cis "1.5.3"],
         &[wanted("fs.suid_dumpable", is_zero, 0)],
     ),
 ];

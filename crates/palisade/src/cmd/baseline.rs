@@ -328,8 +328,27 @@ fn print_check_results(
                         .collect::<Vec<_>>()
                         .join("\n")
                 };
+                // The rule id, then the benchmark recommendations it matches, one line per
+                // benchmark (`CIS Debian Linux 12 v1.1.0 7.1.1, 7.1.3`).
+                let mut benchmarks: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for reference in result.rule.references {
+                    if reference.source.starts_with("CIS") {
+                        benchmarks
+                            .entry(reference.source)
+                            .or_default()
+                            .push(reference.id);
+                    }
+                }
+                let check = std::iter::once(result.rule.id.to_owned())
+                    .chain(
+                        benchmarks
+                            .iter()
+                            .map(|(source, ids)| format!("{source} {}", ids.join(", "))),
+                    )
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 table.add_row([
-                    result.rule.id.to_owned(),
+                    check,
                     result.rule.severity.to_string(),
                     result.status.as_str().to_owned(),
                     result.rule.title.to_owned(),
