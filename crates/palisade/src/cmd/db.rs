@@ -111,7 +111,8 @@ const MAX_DOWNLOAD_BYTES: u64 = 2 << 30;
 #[derive(Debug, clap::Args)]
 struct VercmpArgs {
     /// Version scheme: dpkg, apk, rpm, pep440, semver, cargo, go, pub, maven, rubygems, nuget,
-    /// composer, or an OSV ecosystem name such as `Debian:12`, `PyPI` or `crates.io`.
+    /// composer, pvp, cran, or an OSV ecosystem name such as `Debian:12`, `PyPI`, `crates.io`
+    /// or `CRAN`.
     #[arg(long)]
     scheme: Scheme,
     /// Read pairs from FILE, one `a<TAB>b[<TAB>anything]` per line; `#` comments and blank
