@@ -8,12 +8,16 @@
 //! libpod for podman, containerd's bolt `meta.db`), so there is one reader of those formats.
 //! A state file whose pid now belongs to another process (the container stopped and the pid
 //! was reused) is recognised by the process start time runc recorded, and skipped.
+//!
+//! The same metadata says where a stopped container's files are on the host
+//! ([`stopped_container_root`]), for restoring a quarantined file into it.
 
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
 };
 
+use palisade_malware::StoppedRoot;
 use palisade_model::AffectedAsset;
 use palisade_sensor::{ContainerResolver, MetadataRoots};
 
@@ -187,14 +191,9 @@ struct RuncState {
 }
 
 fn read_runc_state(path: &Path) -> Option<RuncState> {
-    let size = std::fs::metadata(path).ok()?.len();
-    if size > MAX_STATE_FILE {
-        tracing::warn!(path = %path.display(), size, "runc state file too large; ignored.");
-        return None;
-    }
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?)
-        .inspect_err(|error| tracing::warn!(path = %path.display(), %error, "Malformed runc state; ignored."))
-        .ok()?;
+    let state = read_metadata(path)
+        .inspect_err(|reason| tracing::warn!(path = %path.display(), %reason, "Unreadable runc state; ignored."))
+        .ok()??;
     Some(RuncState {
         id: state.get("id")?.as_str()?.to_owned(),
         pid: u32::try_from(state.get("init_process_pid")?.as_u64()?)
@@ -202,6 +201,128 @@ fn read_runc_state(path: &Path) -> Option<RuncState> {
             .filter(|pid| *pid > 0)?,
         start_ticks: state.get("init_process_start")?.as_u64()?,
     })
+}
+
+/// A runtime's JSON metadata file, at most [`MAX_STATE_FILE`] bytes; `None` when it does not
+/// exist, and why when it cannot be read.
+fn read_metadata(path: &Path) -> Result<Option<serde_json::Value>, String> {
+    let size = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.len(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.to_string()),
+    };
+    if size > MAX_STATE_FILE {
+        return Err(format!(
+            "{size} bytes, over the {MAX_STATE_FILE}-byte limit of runtime metadata"
+        ));
+    }
+    let text = std::fs::read(path).map_err(|error| error.to_string())?;
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|error| format!("malformed JSON: {error}"))
+}
+
+/// Where the files of container `id` are on the host while no process of it runs, from the
+/// runtimes' metadata: a stopped runc container's bundle `rootfs` (its state is kept until
+/// `runc delete`), or a podman container's overlay layer in containers-storage — the merged
+/// directory when it is still mounted, else the writable upper layer. A containerd
+/// container's snapshots are mounted only by its daemon, so it is refused, as is anything the
+/// metadata does not name, with what to do instead.
+pub(crate) fn stopped_container_root(
+    id: &str,
+    roots: &MetadataRoots,
+) -> Result<StoppedRoot, palisade_malware::Error> {
+    let refuse = |reason: String| {
+        palisade_malware::Error::Quarantine(format!(
+            "container {id} has no running process, and {reason}; start the container and restore again"
+        ))
+    };
+    // Ids name directories below the runtimes' roots: nothing but the runtimes' own
+    // characters may reach a path.
+    if id.is_empty()
+        || id.starts_with('.')
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(refuse(format!("{id:?} is not a container id")));
+    }
+    // A runc state whose rootfs a runtime mounted (podman's, containerd's) names an empty or
+    // missing directory once the container stopped: writing there would put the file where
+    // the container never looks, so such a state is passed over for the runtime's storage.
+    let mut unmounted = None;
+    for dir in runc_state_dirs(&roots.runc_state_dirs, Path::new(CONTAINERD_RUNC_STATE)) {
+        let path = dir.join(id).join("state.json");
+        let state = read_metadata(&path).map_err(|reason| {
+            refuse(format!(
+                "its runc state {} is unreadable: {reason}",
+                path.display()
+            ))
+        })?;
+        let Some(state) = state else { continue };
+        let Some(rootfs) = state["config"]["rootfs"].as_str().map(PathBuf::from) else {
+            return Err(refuse(format!(
+                "its runc state {} names no rootfs",
+                path.display()
+            )));
+        };
+        let populated =
+            std::fs::read_dir(&rootfs).is_ok_and(|mut entries| entries.next().is_some());
+        if rootfs.is_absolute() && populated {
+            return Ok(StoppedRoot::Directory(rootfs));
+        }
+        unmounted = Some(format!(
+            "its root file system {} (from {}) is not mounted",
+            rootfs.display(),
+            path.display()
+        ));
+    }
+    let containers_json = roots
+        .podman_storage
+        .join("overlay-containers/containers.json");
+    let containers = read_metadata(&containers_json).map_err(|reason| {
+        refuse(format!(
+            "podman's {} is unreadable: {reason}",
+            containers_json.display()
+        ))
+    })?;
+    let layer = containers
+        .as_ref()
+        .and_then(|containers| containers.as_array())
+        .and_then(|all| all.iter().find(|entry| entry["id"] == id))
+        .and_then(|entry| entry["layer"].as_str());
+    let Some(layer) = layer else {
+        return Err(refuse(unmounted.unwrap_or_else(|| {
+            "neither runc's state nor podman's storage knows it (containerd's stopped containers cannot be reached without its daemon)".to_owned()
+        })));
+    };
+    if layer.is_empty() || !layer.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(refuse(format!(
+            "podman's storage names the layer {layer:?}, which is not a layer id"
+        )));
+    }
+    let layer_dir = roots.podman_storage.join("overlay").join(layer);
+    let merged = layer_dir.join("merged");
+    if is_mount_point(&merged, &layer_dir) {
+        return Ok(StoppedRoot::Directory(merged));
+    }
+    let upper = layer_dir.join("diff");
+    if !upper.is_dir() {
+        return Err(refuse(format!(
+            "its writable layer {} is missing",
+            upper.display()
+        )));
+    }
+    Ok(StoppedRoot::OverlayUpper(upper))
+}
+
+/// Whether `dir` is on another file system than `parent` (something is mounted on it).
+fn is_mount_point(dir: &Path, parent: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::symlink_metadata(dir), std::fs::metadata(parent)) {
+        (Ok(dir), Ok(parent)) => dir.is_dir() && dir.dev() != parent.dev(),
+        _ => false,
+    }
 }
 
 /// Field 22 of `/proc/<pid>/stat` (after the parenthesised command, which may hold spaces).
@@ -345,5 +466,77 @@ mod tests {
         .unwrap();
         assert_eq!(process_start_ticks(dir.path(), 7), Some(987654));
         assert_eq!(process_start_ticks(dir.path(), 8), None);
+    }
+
+    /// Fake runtime metadata: a stopped runc container's populated rootfs; a podman container
+    /// whose runc state names its unmounted merged directory, found by its writable layer;
+    /// and the refusals, each saying why.
+    #[test]
+    fn a_stopped_containers_files_are_found_from_its_runtimes_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = dir.path().join("runc");
+        let storage = dir.path().join("storage");
+        let roots = MetadataRoots {
+            runc_state_dirs: vec![states.clone()],
+            podman_storage: storage.clone(),
+            containerd_db: dir.path().join("none"),
+            containerd_tasks: dir.path().join("none"),
+        };
+        let bundle_rootfs = dir.path().join("bundle/rootfs");
+        std::fs::create_dir_all(bundle_rootfs.join("bin")).unwrap();
+        let layer = "a1b2c3";
+        let merged = storage.join("overlay").join(layer).join("merged");
+        let upper = storage.join("overlay").join(layer).join("diff");
+        std::fs::create_dir_all(&upper).unwrap();
+        for (id, rootfs) in [("plain", &bundle_rootfs), ("podman", &merged)] {
+            std::fs::create_dir_all(states.join(id)).unwrap();
+            std::fs::write(
+                states.join(id).join("state.json"),
+                serde_json::json!({"id": id, "config": {"rootfs": rootfs}}).to_string(),
+            )
+            .unwrap();
+        }
+        std::fs::create_dir_all(storage.join("overlay-containers")).unwrap();
+        std::fs::write(
+            storage.join("overlay-containers/containers.json"),
+            serde_json::json!([
+                {"id": "podman", "layer": layer},
+                {"id": "tampered", "layer": "../../etc"},
+            ])
+            .to_string(),
+        )
+        .unwrap();
+
+        assert_eq!(
+            stopped_container_root("plain", &roots).unwrap(),
+            StoppedRoot::Directory(bundle_rootfs)
+        );
+        assert_eq!(
+            stopped_container_root("podman", &roots).unwrap(),
+            StoppedRoot::OverlayUpper(upper)
+        );
+        let refusal = |id: &str| stopped_container_root(id, &roots).unwrap_err().to_string();
+        assert!(
+            refusal("tampered").contains("not a layer id"),
+            "{}",
+            refusal("tampered")
+        );
+        assert!(
+            refusal("../x").contains("not a container id"),
+            "{}",
+            refusal("../x")
+        );
+        let unknown = refusal("unknown-4f1e");
+        assert!(
+            unknown.contains("neither runc's state nor podman's storage knows it")
+                && unknown.contains("start the container"),
+            "{unknown}"
+        );
+        std::fs::write(states.join("plain/state.json"), "{\"id\": ").unwrap();
+        assert!(
+            refusal("plain").contains("malformed JSON"),
+            "{}",
+            refusal("plain")
+        );
     }
 }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use palisade_malware::Quarantine;
 use palisade_model::{QuarantineEntry, QuarantineReport, RestoreQuarantinedSpec, TaskResult};
 
-use crate::{Credential, Link, LinkError};
+use palisade_sensor::MetadataRoots;
+
+use crate::{Credential, Link, LinkError, containers::stopped_container_root};
 
 impl Link {
     /// Replaces what the server keeps of this agent's quarantine; the number stored.
@@ -70,10 +72,15 @@ impl QuarantineSync {
         Ok(records.iter().map(|record| record.to_entry()).collect())
     }
 
-    /// Restores the file the task names, to the path its record holds.
+    /// Restores the file the task names, to the path its record holds; a container's file
+    /// into the running container, or into a stopped one's files on the host as its runtime's
+    /// metadata records them.
     pub(crate) fn restore(&self, spec: &RestoreQuarantinedSpec) -> TaskResult {
-        let restored =
-            Quarantine::open(&self.dir).and_then(|quarantine| quarantine.restore(spec.entry_id));
+        let restored = Quarantine::open(&self.dir).and_then(|quarantine| {
+            quarantine.restore_with(spec.entry_id, |container| {
+                stopped_container_root(container, &MetadataRoots::default())
+            })
+        });
         match restored {
             Ok(path) => TaskResult {
                 succeeded: true,

@@ -990,23 +990,6 @@ fn tar_directory(root: &std::path::Path, archive: &std::path::Path) {
     );
 }
 
-/// Removes the test's podman container and image, even when the test fails.
-struct PodmanCleanup {
-    container: String,
-    image: String,
-}
-
-impl Drop for PodmanCleanup {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("podman")
-            .args(["rm", "--force", "--time", "0", &self.container])
-            .output();
-        let _ = std::process::Command::new("podman")
-            .args(["rmi", "--force", &self.image])
-            .output();
-    }
-}
-
 /// The image of a running podman container is inventoried through the container's root, and
 /// its vulnerability is reported on the image asset (by digest), beside the host's.
 #[tokio::test]
@@ -1033,7 +1016,7 @@ async fn the_agent_scans_the_images_of_running_podman_containers() {
     let archive = dir.path().join("image.tar");
     tar_directory(&image_root, &archive);
     let suffix = Uuid::now_v7().simple().to_string();
-    let cleanup = PodmanCleanup {
+    let cleanup = palisade_testdata::PodmanContainer {
         container: format!("palisade-scan-{}", &suffix[20..]),
         image: format!("localhost/palisade-scan-test:{}", &suffix[20..]),
     };

@@ -133,6 +133,26 @@ impl Drop for RuncContainer {
     }
 }
 
+/// A podman container and the image it was made from, both removed (the container killed
+/// first) when dropped, so that a failing test leaves neither behind.
+pub struct PodmanContainer {
+    /// The container's name (or id).
+    pub container: String,
+    /// The image reference (`localhost/<name>:<tag>`).
+    pub image: String,
+}
+
+impl Drop for PodmanContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["rm", "--force", "--time", "0", &self.container])
+            .output();
+        let _ = Command::new("podman")
+            .args(["rmi", "--force", &self.image])
+            .output();
+    }
+}
+
 /// Two network namespaces, `client` (`10.<network>.<subnet>.1/24`) and `server` (`.2`), joined
 /// by a veth pair, with loopback up in both; deleted when dropped (and with them the veth pair
 /// and any nftables table in them). The names carry `tag` and the process id, so that tests in
