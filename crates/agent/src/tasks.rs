@@ -6,6 +6,14 @@
 //! due, and re-matches the kept inventories when the vulnerability database changed. Reports
 //! go through the outbox like every other finding; the scan snapshot that closes vanished
 //! findings is a direct call, retried at the next scan when it fails.
+//!
+//! Each claim is a lease of the server's length (the claim's `lease_until` minus its
+//! `started_at`), renewed by heartbeats from the moment it is claimed. A task whose claim is
+//! lost — the server refuses a heartbeat (409), or the lease runs out here before a renewal,
+//! as when this process was frozen — stops: its future is dropped and no result is posted, so
+//! the attempt the server hands out next is the only one that reports. Work on a blocking
+//! thread (an inventory walk, a package manager, which must not be killed half-way) cannot be
+//! interrupted; it runs to its end and its result is dropped.
 
 use std::time::Duration;
 
