@@ -491,3 +491,57 @@ spec: {{source: admin-endpoint, destination: client, action: block}}
         "allow matches are not counted"
     );
 }
+
+/// More refused connects than the report ring buffer holds: every one is refused and
+/// counted, and each is either reported or counted as lost, none silently dropped.
+#[test]
+fn a_full_report_ring_buffer_counts_every_report_it_drops() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("flood");
+    // A loopback port nobody listens on: the connect program refuses before that matters.
+    let port = palisade_testdata::free_port();
+    let stream = ConnectReports::new().unwrap();
+    let filter = ConnectFilter::attach(&cgroup.path, &stream, 3).unwrap();
+    filter
+        .set_rules(&[tcp_rule(5, "127.0.0.1/32", port, RuleAction::Block)])
+        .unwrap();
+    // 1 MiB of 64-byte records holds at most 16,384 (less the ring's record headers).
+    let attempts = 20_000u64;
+    let own_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own_cgroup = cgroup2_root().unwrap().join(
+        own_cgroup
+            .lines()
+            .find_map(|line| line.strip_prefix("0::/"))
+            .unwrap_or("")
+            .trim(),
+    );
+    let pid = std::process::id().to_string();
+    std::fs::write(cgroup.path.join("cgroup.procs"), &pid).unwrap();
+    let refused = (0..attempts)
+        .filter(|_| {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+        })
+        .count() as u64;
+    std::fs::write(own_cgroup.join("cgroup.procs"), &pid).unwrap();
+    assert_eq!(refused, attempts);
+    assert_eq!(filter.hits(5).unwrap(), attempts);
+    let reports = stream.poll(Duration::ZERO).unwrap();
+    let lost = stream.lost().unwrap();
+    assert!(lost > 0, "{} reports, none lost", reports.len());
+    assert_eq!(reports.len() as u64 + lost, attempts);
+    assert!(
+        reports
+            .iter()
+            .all(|report| report.filter_tag == 3 && report.rule_id == 5)
+    );
+    // Drained, the ring buffer takes reports again.
+    std::fs::write(cgroup.path.join("cgroup.procs"), &pid).unwrap();
+    let refused_again = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
+    std::fs::write(own_cgroup.join("cgroup.procs"), &pid).unwrap();
+    assert!(refused_again);
+    assert_eq!(stream.poll(Duration::from_secs(1)).unwrap().len(), 1);
+    assert_eq!(stream.lost().unwrap(), lost);
+}
