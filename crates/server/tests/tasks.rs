@@ -976,20 +976,6 @@ async fn the_agent_scans_verifies_fixes_and_runs_host_checks_on_demand() {
     agent.stop().await;
 }
 
-/// Writes the tree under `root` into the tar archive `archive` (an image for podman import).
-fn tar_directory(root: &std::path::Path, archive: &std::path::Path) {
-    run_checked(
-        "tar",
-        &[
-            "-C",
-            root.to_str().unwrap(),
-            "-cf",
-            archive.to_str().unwrap(),
-            ".",
-        ],
-    );
-}
-
 /// The image of a running podman container is inventoried through the container's root, and
 /// its vulnerability is reported on the image asset (by digest), beside the host's.
 #[tokio::test]
@@ -1013,36 +999,13 @@ async fn the_agent_scans_the_images_of_running_podman_containers() {
     std::fs::create_dir_all(image_root.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", image_root.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", image_root.join("bin/sleep")).unwrap();
-    let archive = dir.path().join("image.tar");
-    tar_directory(&image_root, &archive);
     let suffix = Uuid::now_v7().simple().to_string();
-    let cleanup = palisade_testdata::PodmanContainer {
-        container: format!("palisade-scan-{}", &suffix[20..]),
-        image: format!("localhost/palisade-scan-test:{}", &suffix[20..]),
-    };
-    run_checked(
-        "podman",
-        &["import", archive.to_str().unwrap(), &cleanup.image],
-    );
-    run_checked(
-        "podman",
-        &[
-            "run",
-            "--detach",
-            "--network",
-            "none",
-            "--runtime",
-            "runc",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            "--name",
-            &cleanup.container,
-            &cleanup.image,
-            "/bin/sleep",
-            "300",
-        ],
+    let (cleanup, _) = palisade_testdata::PodmanContainer::run(
+        &image_root,
+        &dir.path().join("image.tar"),
+        "palisade-scan-test",
+        &suffix[20..],
+        &["/bin/sleep", "300"],
     );
     let image_id = run_checked(
         "podman",
@@ -1256,7 +1219,7 @@ async fn the_agent_inventories_runc_and_containerd_containers() {
 
     // The containerd container, from the same files as an image.
     let archive = dir.path().join("rootfs.tar");
-    tar_directory(&rootfs, &archive);
+    palisade_testdata::tar_directory(&rootfs, &archive);
     run_checked(
         "podman",
         &["import", archive.to_str().unwrap(), &cleanup.image],

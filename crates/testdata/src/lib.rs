@@ -14,7 +14,7 @@
 #![deny(missing_docs)]
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command},
 };
 
@@ -140,6 +140,63 @@ pub struct PodmanContainer {
     pub container: String,
     /// The image reference (`localhost/<name>:<tag>`).
     pub image: String,
+}
+
+impl PodmanContainer {
+    /// Imports the directory `rootfs` as image `localhost/<name>:<tag>` and runs `command` in
+    /// a detached container of it named `<name>-<tag>` with runc, without a network (a bridge
+    /// would change the host's networking) and with the ulimits this machine needs; the guard
+    /// and the container's 64-hex id. Fails the test when podman refuses.
+    pub fn run(
+        rootfs: &Path,
+        archive: &Path,
+        name: &str,
+        tag: &str,
+        command: &[&str],
+    ) -> (PodmanContainer, String) {
+        tar_directory(rootfs, archive);
+        let podman = PodmanContainer {
+            container: format!("{name}-{tag}"),
+            image: format!("localhost/{name}:{tag}"),
+        };
+        run_checked(
+            "podman",
+            &["import", archive.to_str().unwrap(), &podman.image],
+        );
+        let mut args = vec![
+            "run",
+            "--detach",
+            "--network",
+            "none",
+            "--runtime",
+            "runc",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--name",
+            &podman.container,
+            &podman.image,
+        ];
+        args.extend_from_slice(command);
+        let id = run_checked("podman", &args);
+        (podman, id)
+    }
+}
+
+/// Writes the tree under `root` into the tar archive `archive` (an image for `podman import`
+/// or `ctr image import`); fails the test when tar does.
+pub fn tar_directory(root: &Path, archive: &Path) {
+    run_checked(
+        "tar",
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "-cf",
+            archive.to_str().unwrap(),
+            ".",
+        ],
+    );
 }
 
 impl Drop for PodmanContainer {
