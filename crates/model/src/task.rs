@@ -377,13 +377,14 @@ pub struct ClaimTasks {
     /// process of the same agent claimed are handed out again (that process is gone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Uuid>,
-    /// How long a claim holds without a heartbeat, in seconds (default
-    /// [`DEFAULT_LEASE_SECS`], at most [`MAX_LEASE_SECS`]).
+    /// How long a claim holds without a heartbeat, in seconds, at most [`MAX_LEASE_SECS`];
+    /// none takes the server's lease (`--task-lease-secs`, [`DEFAULT_LEASE_SECS`] unless set),
+    /// which is what agents do now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_secs: Option<u64>,
 }
 
-/// A claim's lease when the agent names none, in seconds.
+/// A claim's lease when neither the agent nor the server's setting names one, in seconds.
 pub const DEFAULT_LEASE_SECS: u64 = 60;
 /// The longest lease an agent may ask for, in seconds.
 pub const MAX_LEASE_SECS: u64 = 3_600;
