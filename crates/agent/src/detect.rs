@@ -97,31 +97,69 @@ impl Detector {
         if lost == 0 {
             return;
         }
-        self.reports.push(FindingReport {
-            id: Uuid::now_v7(),
-            observed_at: at,
-            severity: Severity::High,
-            rule: LOST_EVENTS_RULE.to_owned(),
-            title: format!("{lost} kernel events lost on {}", self.node),
-            asset: AffectedAsset {
-                cluster: self.cluster.clone(),
-                node: Some(self.node.clone()),
-                ..AffectedAsset::default()
-            },
-            details: Details::Alert(AlertDetails {
-                category: Some(AlertCategory::SensorHealth),
+        self.reports.push(node_health_report(
+            &self.cluster,
+            &self.node,
+            NodeHealth {
+                rule: LOST_EVENTS_RULE,
+                title: format!("{lost} kernel events lost on {}", self.node),
                 description: "The sensor's ring buffer was full, so the kernel dropped events \
-                              and rules could not see them."
-                    .to_owned(),
+                              and rules could not see them.",
                 output: format!("{lost} events lost"),
                 suggested_response: "Check the node's load; raise the ring buffer size or \
-                                     narrow the rules if losses repeat."
-                    .to_owned(),
+                                     narrow the rules if losses repeat.",
                 raw_event: serde_json::json!({ "events_lost": lost }),
-                ..AlertDetails::default()
-            }),
-            demo: false,
-        });
+            },
+            at,
+        ));
+    }
+}
+
+/// What a node-health alert says: a gap in what the node's agent saw or did (events lost,
+/// scans dropped, reports lost).
+pub(crate) struct NodeHealth<'a> {
+    /// The alert name (its aggregation key with the node).
+    pub rule: &'a str,
+    /// One line naming the gap and the node.
+    pub title: String,
+    /// What happened and what it means for detection.
+    pub description: &'a str,
+    /// The numbers.
+    pub output: String,
+    /// What to do about it.
+    pub suggested_response: &'a str,
+    /// The numbers as JSON.
+    pub raw_event: serde_json::Value,
+}
+
+/// A high-severity sensor-health alert on node `node` of `cluster`; repeats aggregate into
+/// one finding per hour like any alert.
+pub(crate) fn node_health_report(
+    cluster: &str,
+    node: &str,
+    health: NodeHealth<'_>,
+    at: Timestamp,
+) -> FindingReport {
+    FindingReport {
+        id: Uuid::now_v7(),
+        observed_at: at,
+        severity: Severity::High,
+        rule: health.rule.to_owned(),
+        title: health.title,
+        asset: AffectedAsset {
+            cluster: cluster.to_owned(),
+            node: Some(node.to_owned()),
+            ..AffectedAsset::default()
+        },
+        details: Details::Alert(AlertDetails {
+            category: Some(AlertCategory::SensorHealth),
+            description: health.description.to_owned(),
+            output: health.output,
+            suggested_response: health.suggested_response.to_owned(),
+            raw_event: health.raw_event,
+            ..AlertDetails::default()
+        }),
+        demo: false,
     }
 }
 

@@ -81,12 +81,12 @@ use palisade_firewall::{
     PodId, Protocol, RuleAction, State, Verdict,
 };
 use palisade_model::{
-    AffectedAsset, AlertCategory, AlertDetails, Details, FindingReport, FirewallAction,
-    FirewallDetails, Severity, Timestamp,
+    AffectedAsset, Details, FindingReport, FirewallAction, FirewallDetails, Severity, Timestamp,
 };
 use uuid::Uuid;
 
 use crate::EventObserver;
+use crate::detect::{NodeHealth, node_health_report};
 
 /// How often recorded flows are appended to the flows file.
 const FLOW_FLUSH_EVERY_MS: i64 = 10_000;
@@ -556,32 +556,22 @@ fn lost_connect_reports_report(
     config: &FirewallWatchConfig,
     at: Timestamp,
 ) -> FindingReport {
-    FindingReport {
-        id: Uuid::now_v7(),
-        observed_at: at,
-        severity: Severity::High,
-        rule: LOST_CONNECT_REPORTS_RULE.to_owned(),
-        title: format!("{lost} firewall connect reports lost on {}", config.node),
-        asset: AffectedAsset {
-            cluster: config.cluster.clone(),
-            node: Some(config.node.clone()),
-            ..AffectedAsset::default()
-        },
-        details: Details::Alert(AlertDetails {
-            category: Some(AlertCategory::SensorHealth),
+    node_health_report(
+        &config.cluster,
+        &config.node,
+        NodeHealth {
+            rule: LOST_CONNECT_REPORTS_RULE,
+            title: format!("{lost} firewall connect reports lost on {}", config.node),
             description: "The connect programs' ring buffer (or the agent's queue behind it) was \
                           full: the connects were still refused or let through as the rules \
-                          say, but these have no firewall alert."
-                .to_owned(),
+                          say, but these have no firewall alert.",
             output: format!("{lost} connect reports lost"),
             suggested_response: "Check which pod connects so often (the attempts counts of its \
-                                 firewall alerts); if losses repeat, narrow its alert rules."
-                .to_owned(),
+                                 firewall alerts); if losses repeat, narrow its alert rules.",
             raw_event: serde_json::json!({ "connect_reports_lost": lost }),
-            ..AlertDetails::default()
-        }),
-        demo: false,
-    }
+        },
+        at,
+    )
 }
 
 /// The workload end of a flow, for the alert's asset.
