@@ -33,14 +33,24 @@ impl DpkgVersion {
         }
         let (epoch, rest) = match trimmed.split_once(':') {
             Some((epoch, rest)) => {
-                if epoch.is_empty() {
+                // dpkg reads the epoch with strtol, which takes a sign: `+7:1` has epoch 7,
+                // `-0:1` epoch 0, and `-1:1` is refused as negative.
+                let (negative, digits) = match epoch.as_bytes().first() {
+                    Some(b'-') => (true, &epoch[1..]),
+                    Some(b'+') => (false, &epoch[1..]),
+                    _ => (false, epoch),
+                };
+                if digits.is_empty() {
                     return Err(invalid("epoch in version is empty"));
                 }
-                if !epoch.bytes().all(|byte| byte.is_ascii_digit()) {
+                if !digits.bytes().all(|byte| byte.is_ascii_digit()) {
                     return Err(invalid("epoch in version is not number"));
                 }
+                if negative && digits.bytes().any(|byte| byte != b'0') {
+                    return Err(invalid("epoch in version is negative"));
+                }
                 // dpkg stores the epoch in an int and rejects anything above INT_MAX.
-                let epoch = epoch
+                let epoch = digits
                     .parse::<u32>()
                     .ok()
                     .filter(|epoch| *epoch <= i32::MAX as u32)
@@ -213,6 +223,9 @@ mod tests {
             "-1",
             "99999999999:1",
             "1:",
+            "-1:1",
+            "+:1",
+            "+-1:1",
         ] {
             assert!(
                 DpkgVersion::parse(text).is_err(),
@@ -220,5 +233,9 @@ mod tests {
             );
         }
         assert_eq!(DpkgVersion::parse(" 1.0-1 ").unwrap().to_string(), "1.0-1");
+        // strtol's sign, as dpkg reads the epoch.
+        let parse = |text| DpkgVersion::parse(text).unwrap();
+        assert_eq!(parse("+7:1.0"), parse("7:1.0"));
+        assert_eq!(parse("-0:1.0"), parse("1.0"));
     }
 }
