@@ -15,7 +15,10 @@
 //! thread (an inventory walk, a package manager, which must not be killed half-way) cannot be
 //! interrupted; it runs to its end and its result is dropped.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use palisade_model::{AgentTask, ClaimTasks, ScanSnapshot, SnapshotOutcome, TaskResult, TaskSpec};
 use tokio::time::Instant;
@@ -220,25 +223,32 @@ impl Context {
                 let Some(claim) = claim.as_mut() else {
                     return;
                 };
-                if claim.is_finished() {
+                if !claim.holds() {
                     tracing::warn!(task = %task.id, attempt, "The claim of the task was lost before it started; not running it.");
                     return;
                 }
                 tracing::info!(task = %task.id, attempt, kind = task.spec.kind_name(), by = %task.requested_by, "Running a task.");
                 // Losing the claim stops the work: the server hands the task to another
                 // attempt, and one task never runs twice at once. The claim is looked at
-                // first, so that work finished after the lease ran out (the agent was frozen)
-                // is dropped, not reported. Dropping the work's future cancels it at its next
+                // first, and its lease again when the work ends, so that work finished after
+                // the lease ran out (the agent was frozen) is dropped, not reported. Dropping the work's future cancels it at its next
                 // await: nothing it had not reported yet is queued, and a blocking scan
                 // thread's result is discarded.
-                tokio::select! {
+                let outcome = tokio::select! {
                     biased;
-                    lost = &mut claim.0 => {
-                        let reason = lost.unwrap_or("its heartbeats stopped");
+                    lost = &mut claim.heartbeats => Err(lost.unwrap_or("its heartbeats stopped")),
+                    (result, rescan) = self.execute(&task.spec) => if claim.holds() {
+                        Ok((result, rescan))
+                    } else {
+                        Err("its lease ran out while the work finished")
+                    },
+                };
+                match outcome {
+                    Ok((result, rescan)) => (task.id, result, rescan),
+                    Err(reason) => {
                         tracing::warn!(task = %task.id, attempt, reason, "The claim of the task was lost; its work stopped without a result.");
                         return;
                     }
-                    (result, rescan) = self.execute(&task.spec) => (task.id, result, rescan),
                 }
             }
             Err(unreadable) => {
@@ -423,11 +433,16 @@ impl HeldTask {
                 attempt,
                 lease: lease_of(task),
             };
-            KeptClaim(tokio::spawn(claim.keep(
-                link.clone(),
-                credential.clone(),
-                claimed_at,
-            )))
+            let held_until = Arc::new(Mutex::new(claimed_at + claim.lease));
+            KeptClaim {
+                heartbeats: tokio::spawn(claim.keep(
+                    link.clone(),
+                    credential.clone(),
+                    claimed_at,
+                    Arc::clone(&held_until),
+                )),
+                held_until,
+            }
         });
         HeldTask {
             task,
@@ -437,19 +452,28 @@ impl HeldTask {
     }
 }
 
-/// The heartbeats of one claim; it ends with the reason the claim was lost, and stops
-/// (aborted) when dropped.
-struct KeptClaim(tokio::task::JoinHandle<&'static str>);
+/// The heartbeats of one claim, which end with the reason the claim was lost and stop
+/// (aborted) when dropped, and until when the last renewal holds it.
+struct KeptClaim {
+    heartbeats: tokio::task::JoinHandle<&'static str>,
+    held_until: Arc<Mutex<Instant>>,
+}
 
 impl KeptClaim {
-    fn is_finished(&self) -> bool {
-        self.0.is_finished()
+    /// Whether the claim still holds now: read from the lease itself rather than from the
+    /// heartbeats' task, which a process waking from a freeze may not have run yet.
+    fn holds(&self) -> bool {
+        let held_until = *self
+            .held_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        !self.heartbeats.is_finished() && Instant::now() < held_until
     }
 }
 
 impl Drop for KeptClaim {
     fn drop(&mut self) {
-        self.0.abort();
+        self.heartbeats.abort();
     }
 }
 
@@ -465,7 +489,13 @@ impl Claim {
     /// refused a heartbeat (409), or the lease ran out here before a heartbeat renewed it (the
     /// server unreachable, or this process frozen: `SIGSTOP`, a suspended VM). A heartbeat that
     /// merely fails is retried at the next beat, within the lease.
-    async fn keep(self, link: Link, credential: Credential, claimed_at: Instant) -> &'static str {
+    async fn keep(
+        self,
+        link: Link,
+        credential: Credential,
+        claimed_at: Instant,
+        shared_held_until: Arc<Mutex<Instant>>,
+    ) -> &'static str {
         let beat_every = (self.lease / 4).max(MIN_BEAT);
         // Counted from when each renewal was sent, so that the claim never outlives the
         // server's idea of it.
@@ -485,7 +515,12 @@ impl Claim {
                 .task_heartbeat(&credential, self.task_id, self.attempt)
                 .await
             {
-                Ok(_) => held_until = sent_at + self.lease,
+                Ok(_) => {
+                    held_until = sent_at + self.lease;
+                    *shared_held_until
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = held_until;
+                }
                 Err(LinkError::Rejected { status: 409, .. }) => {
                     return "the server refused its heartbeat";
                 }
