@@ -125,15 +125,16 @@ pub struct MavenVersion {
 impl MavenVersion {
     /// Parses a version. Maven accepts any string; only an empty one is refused here.
     pub fn parse(text: &str) -> Result<MavenVersion, Error> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
+        // Maven keeps surrounding spaces (they make a qualifier); only a blank version is
+        // refused here, where Maven would read it as `0`.
+        if text.trim().is_empty() {
             return Err(Error::invalid(
                 Scheme::Maven,
                 text,
                 "version string is empty",
             ));
         }
-        let items = parse_items(&trimmed.to_lowercase())
+        let items = parse_items(&text.to_lowercase())
             .ok_or_else(|| Error::invalid(Scheme::Maven, text, "too many nested items"))?;
         Ok(MavenVersion {
             text: text.into(),

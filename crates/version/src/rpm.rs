@@ -29,26 +29,25 @@ impl RpmVersion {
     /// Parses `[epoch:]version[-release]`; the release starts after the last hyphen.
     pub fn parse(text: &str) -> Result<RpmVersion, Error> {
         let invalid = |reason| Error::invalid(Scheme::Rpm, text, reason);
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
+        if text.is_empty() {
             return Err(invalid("version string is empty"));
         }
-        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid(
-                "version string has whitespace or control characters",
-            ));
+        // rpm takes spaces as separators like any other non-alphanumeric character
+        // (`1 0 = 1.0`); control characters are refused, since no package carries them.
+        if text.chars().any(char::is_control) {
+            return Err(invalid("version string has control characters"));
         }
         // As rpm's parseEVR: an epoch is a run of digits followed by a colon.
-        let digits_end = trimmed
+        let digits_end = text
             .bytes()
             .position(|byte| !byte.is_ascii_digit())
-            .unwrap_or(trimmed.len());
-        let (epoch, rest) = if trimmed.as_bytes().get(digits_end) == Some(&b':') {
-            let epoch = &trimmed[..digits_end];
+            .unwrap_or(text.len());
+        let (epoch, rest) = if text.as_bytes().get(digits_end) == Some(&b':') {
+            let epoch = &text[..digits_end];
             let epoch = if epoch.is_empty() { "0" } else { epoch };
-            (Some(epoch), &trimmed[digits_end + 1..])
+            (Some(epoch), &text[digits_end + 1..])
         } else {
-            (None, trimmed)
+            (None, text)
         };
         let (version, release) = match rest.rsplit_once('-') {
             Some((version, release)) => (version, Some(release)),
@@ -247,7 +246,7 @@ mod tests {
     fn invalid_versions() {
         assert_eq!(cmp("1", "1-"), Ordering::Less);
         assert_eq!(cmp("1-", "1-0"), Ordering::Less);
-        for text in ["", " ", "1 0"] {
+        for text in ["", "1\n0", "1\u{0}"] {
             assert!(
                 RpmVersion::parse(text).is_err(),
                 "{text:?} should be invalid"
@@ -261,5 +260,9 @@ mod tests {
         assert_eq!(cmp("1:", "0:9"), Ordering::Greater);
         assert_eq!(cmp("-1", "0"), Ordering::Less);
         assert_eq!(cmp("-1", "-2"), Ordering::Less);
+        // Spaces separate segments, as any other non-alphanumeric character.
+        assert_eq!(cmp("1 0", "1.0"), Ordering::Equal);
+        assert_eq!(cmp(" 5^", "5"), Ordering::Greater);
+        assert_eq!(cmp(" ", "0"), Ordering::Less);
     }
 }
