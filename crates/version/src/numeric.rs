@@ -151,15 +151,11 @@ mod tests {
     use super::*;
 
     fn pvp(a: &str, b: &str) -> Ordering {
-        PvpVersion::parse(a)
-            .unwrap()
-            .cmp(&PvpVersion::parse(b).unwrap())
+        crate::compare(Scheme::Pvp, a, b).unwrap()
     }
 
     fn cran(a: &str, b: &str) -> Ordering {
-        CranVersion::parse(a)
-            .unwrap()
-            .cmp(&CranVersion::parse(b).unwrap())
+        crate::compare(Scheme::Cran, a, b).unwrap()
     }
 
     #[test]
