@@ -7,7 +7,8 @@
 //!
 //! - [`SemverVersion`] follows node-semver's `LOOSE` pattern, a superset of its strict one:
 //!   surrounding whitespace, leading `v`, `=` and spaces, leading zeros, and a pre-release
-//!   without its hyphen (`1.2.3beta`).
+//!   without its hyphen (`1.2.3beta`), down to what the regex's backtracking makes of odd
+//!   input (`1.16.12.0` is `1.16.1-2.0`, `1.0.0-` is `1.0.0--`), as npm's semver 7.8 does.
 //! - [`CargoVersion`] follows the `semver` crate: exactly `major.minor.patch[-pre][+build]`,
 //!   no leading zeros in numbers.
 //! - [`PubVersion`] follows Dart's pub_semver: numbers may have leading zeros, and build
