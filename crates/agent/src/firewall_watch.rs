@@ -869,6 +869,12 @@ impl Enforcement {
         });
         let netns = match netns {
             Netns::Own(path) => Some(path),
+            // Nothing can be enforced for this process (an nftables table would change the
+            // host's networking); a later event of the pod may come from its own cgroup.
+            Netns::Host if cgroup.is_none() => {
+                tracing::debug!(pod = %key, pid, "A process of the pod in the host's network namespace has no cgroup of its own.");
+                return Vec::new();
+            }
             Netns::Host => None,
         };
         tracing::info!(pod = %key, netns = ?netns, cgroup = ?cgroup, "Found the pod's network namespace and cgroup.");

@@ -218,7 +218,8 @@ async fn start_up(dir: &Path, state_file: &Path, extra: &[&str]) -> (Process, Ap
             .arg(dir.join("data"))
             .args(extra)
             .env("PALISADE_ADMIN_TOKEN", ADMIN)
-            .env("PALISADE_LOG", "warn")
+            // What the firewall found and installed shows in a failed test's output.
+            .env("PALISADE_LOG", "palisade_agent::firewall_watch=debug,warn")
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
@@ -332,12 +333,12 @@ fn assert_nothing_installed(client: &ClientPod, netns: &str) {
     assert!(!tables.contains("palisade"), "{tables}");
 }
 
-/// Probes until the answer starts with `wanted` (`connected` or `refused`) or the deadline;
-/// returns the answer and how long it took.
-fn probe_until(client: &mut ClientPod, wanted: &str) -> (String, Duration) {
+/// Probes until the answer starts with `wanted` (`connected` or `refused`) or the deadline
+/// ([`EDIT_DEADLINE`]); returns the answer and how long it took.
+fn probe_until(wanted: &str, mut probe: impl FnMut() -> String) -> (String, Duration) {
     let started = Instant::now();
     loop {
-        let answer = client.ask("probe");
+        let answer = probe();
         if answer.starts_with(wanted) {
             return (answer, started.elapsed());
         }
@@ -397,7 +398,7 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
 
     let rule = api.put_rule(None, "block").await;
     let id = rule["id"].as_str().unwrap().to_owned();
-    let (answer, took) = probe_until(&mut client, "refused");
+    let (answer, took) = probe_until("refused", || client.ask("probe"));
     println!("block took effect after {took:?}: {answer}");
     assert!(
         answer.contains("Operation not permitted"),
@@ -469,13 +470,13 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     // Editing the rule to allow lets the client through again, and removes the connect
     // programs and the table.
     api.put_rule(Some(&id), "allow").await;
-    let (_, took) = probe_until(&mut client, "connected");
+    let (_, took) = probe_until("connected", || client.ask("probe"));
     println!("allow took effect after {took:?}");
     assert_nothing_installed(&client, &pods.client);
 
     // Back to block, then the agent stops: it removes what it installed.
     api.put_rule(Some(&id), "block").await;
-    probe_until(&mut client, "refused");
+    probe_until("refused", || client.ask("probe"));
     drop(up);
     assert_nothing_installed(&client, &pods.client);
     drop(client);
@@ -596,23 +597,6 @@ impl RuncPod {
                 "refused: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
             )
-        }
-    }
-
-    /// Probes from container `id` until the answer starts with `wanted` (at most
-    /// [`EDIT_DEADLINE`]).
-    fn probe_until(&self, id: &str, address: SocketAddr, wanted: &str) -> String {
-        let started = Instant::now();
-        loop {
-            let answer = self.probe(id, address);
-            if answer.starts_with(wanted) {
-                return answer;
-            }
-            assert!(
-                started.elapsed() < EDIT_DEADLINE,
-                "the rule did not take effect within {EDIT_DEADLINE:?} (wanted {wanted}, got {answer})"
-            );
-            std::thread::sleep(Duration::from_millis(300));
         }
     }
 }
@@ -763,7 +747,7 @@ spec: {{cidrs: [{destination}]}}
     assert_eq!(pod.probe(&first, guarded), "connected", "before any rule");
     let rule = api.put_rule(None, "block").await;
     let id = rule["id"].as_str().unwrap().to_owned();
-    let answer = pod.probe_until(&first, guarded, "refused");
+    let (answer, _) = probe_until("refused", || pod.probe(&first, guarded));
     assert!(answer.contains("Operation not permitted"), "{answer}");
     // The programs are on the pod's cgroup, not on the container's.
     let programs = attached_programs(&pod.cgroup());
@@ -809,13 +793,13 @@ spec: {{cidrs: [{destination}]}}
 
     // Allow: both containers pass, and the programs are gone from the pod's cgroup.
     api.put_rule(Some(&id), "allow").await;
-    pod.probe_until(&second, guarded, "connected");
+    probe_until("connected", || pod.probe(&second, guarded));
     assert_eq!(pod.probe(&first, guarded), "connected");
     assert!(!attached_programs(&pod.cgroup()).contains("connect4"));
 
     // Block again, then the agent stops: it removes what it installed.
     api.put_rule(Some(&id), "block").await;
-    pod.probe_until(&second, guarded, "refused");
+    probe_until("refused", || pod.probe(&second, guarded));
     drop(up);
     assert!(!attached_programs(&pod.cgroup()).contains("connect4"));
     assert_eq!(pod.probe(&second, guarded), "connected");
