@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use crate::{AffectedAsset, Severity, Status, Timestamp};
 
+mod report_serde;
+
 /// The four views of a cluster's security page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -324,7 +326,11 @@ fn serde_name<T: Serialize>(value: &T) -> String {
 }
 
 /// What an agent reports: one observation of a finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its JSON is one flat object: the fields below plus `kind` and `details` (see [`Details`]).
+/// Deserialisation is written by hand (module `report_serde`): serde's derived `flatten` buffers every
+/// field of every report before reading it, which cost more than the rest of ingest's decoding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FindingReport {

@@ -168,9 +168,57 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// `Json<T>` whose rejections are [`ApiError`]s.
-#[derive(Debug, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+///
+/// A valid body is read with plain `serde_json`; only a body that fails goes through axum's
+/// `Json`, for its exact rejection (content type, and the path to the bad field, which axum finds
+/// by tracking every field of every value: a fifth of the cost of decoding an agent's batch).
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let headers = request.headers().clone();
+        // `Bytes` honours the router's body limit, as `Json` does.
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        if is_json(&headers)
+            && let Ok(value) = serde_json::from_slice(&body)
+        {
+            return Ok(ApiJson(value));
+        }
+        let mut request = axum::extract::Request::new(axum::body::Body::from(body));
+        *request.headers_mut() = headers;
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// Whether the content type is JSON as axum's `Json` accepts it: `application/json` or
+/// `application/*+json`, with any parameters.
+fn is_json(headers: &header::HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
+}
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
@@ -182,3 +230,99 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 #[derive(Debug, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use axum::{
+        Router,
+        body::Body,
+        extract::{DefaultBodyLimit, FromRequest, Request},
+        routing::post,
+    };
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Batch {
+        #[allow(dead_code)]
+        items: Vec<u32>,
+    }
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = Request::builder().method("POST").uri("/");
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        builder.body(Body::from(body.to_owned())).unwrap()
+    }
+
+    async fn read(request: Request) -> Result<Batch, ApiError> {
+        ApiJson::<Batch>::from_request(request, &())
+            .await
+            .map(|ApiJson(batch)| batch)
+    }
+
+    #[tokio::test]
+    async fn json_bodies_are_read_and_bad_ones_are_refused_as_axum_refuses_them() {
+        let batch = read(request(Some("application/json"), r#"{"items": [1, 2]}"#))
+            .await
+            .unwrap();
+        assert_eq!(batch.items, [1, 2]);
+        for content_type in [
+            "application/json; charset=utf-8",
+            "application/vnd.palisade+json",
+        ] {
+            assert!(
+                read(request(Some(content_type), r#"{"items": []}"#))
+                    .await
+                    .is_ok()
+            );
+        }
+        for content_type in [None, Some("text/plain"), Some("application/jsonx")] {
+            let error = read(request(content_type, r#"{"items": []}"#))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                error.status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{content_type:?}"
+            );
+            assert_eq!(error.code, "unsupported_media_type");
+        }
+        // The message names the path to the bad value, as axum's does.
+        let error = read(request(
+            Some("application/json"),
+            r#"{"items": [1, "two"]}"#,
+        ))
+        .await
+        .unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error.message.contains("items[1]"), "{}", error.message);
+        let error = read(request(Some("application/json"), r#"{"items": [1"#))
+            .await
+            .unwrap_err();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST, "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn the_body_limit_applies() {
+        let app = Router::new()
+            .route("/", post(|ApiJson(_): ApiJson<Batch>| async { "ok" }))
+            .layer(DefaultBodyLimit::max(16));
+        let small = app
+            .clone()
+            .oneshot(request(Some("application/json"), r#"{"items": [1]}"#))
+            .await
+            .unwrap();
+        assert_eq!(small.status(), StatusCode::OK);
+        let large = app
+            .oneshot(request(
+                Some("application/json"),
+                r#"{"items": [1, 2, 3, 4, 5, 6]}"#,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

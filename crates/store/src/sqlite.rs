@@ -83,7 +83,10 @@ impl SqliteStore {
             // 64 MiB of page cache per connection: the finding indexes of a busy cluster do
             // not fit SQLite's 2 MiB default, and ingest then waits on the disk.
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoint every 64 MiB of WAL rather than 4 MiB: ingest rewrites the same index
+            // pages batch after batch, and each checkpoint copies them into the database again.
+            .pragma("wal_autocheckpoint", "16384");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -876,6 +879,14 @@ impl SqliteStore {
         connection: &mut SqliteConnection,
         findings: &[NewFinding],
     ) -> Result<()> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        // New rows take rowids above every existing one (SQLite's default rowid choice while
+        // the largest is below 2^63 - 1), which the trigram index's statement below relies on.
+        let last_rowid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM findings")
+            .fetch_one(&mut *connection)
+            .await?;
         for chunk in findings.chunks(INSERT_CHUNK) {
             let mut builder = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, rule, title, \
@@ -903,6 +914,19 @@ impl SqliteStore {
             });
             builder.build().execute(&mut *connection).await?;
         }
+        // One statement for the whole batch: see migration 0052. A rule equal to the title (as
+        // for runtime alerts) adds no trigram the title lacks, and a look-up only asks which rows
+        // hold all of a term's trigrams (LIKE then decides): it is not tokenised twice.
+        let mut index = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO finding_text (rowid, title, rule, asset_label, extra) \
+             SELECT rowid, title, CASE WHEN rule = title THEN '' ELSE rule END, asset_label, \
+                    CASE WHEN kind = 'vulnerability' THEN ",
+        );
+        index
+            .push(VULNERABILITY_TEXT)
+            .push(" END FROM findings WHERE rowid > ")
+            .push_bind(last_rowid);
+        index.build().execute(&mut *connection).await?;
         Self::count_inserted(connection, findings).await
     }
 

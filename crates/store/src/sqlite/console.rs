@@ -1205,6 +1205,10 @@ mod tests {
         );
         report.title = format!("{} #{index}", TEXTS[index % TEXTS.len()]);
         report.rule = TEXTS[(index * 5 + 3) % TEXTS.len()].into();
+        if index.is_multiple_of(4) {
+            // As runtime alerts are titled: the index then holds the text once (migration 0052).
+            report.rule = report.title.clone();
+        }
         report.asset.pod = Some(format!("pod {}", TEXTS[(index * 7 + 1) % TEXTS.len()]));
         report
     }
