@@ -509,23 +509,14 @@ fn a_full_report_ring_buffer_counts_every_report_it_drops() {
         .unwrap();
     // 1 MiB of 64-byte records holds at most 16,384 (less the ring's record headers).
     let attempts = 20_000u64;
-    let own_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let own_cgroup = cgroup2_root().unwrap().join(
-        own_cgroup
-            .lines()
-            .find_map(|line| line.strip_prefix("0::/"))
-            .unwrap_or("")
-            .trim(),
-    );
-    let pid = std::process::id().to_string();
-    std::fs::write(cgroup.path.join("cgroup.procs"), &pid).unwrap();
-    let refused = (0..attempts)
-        .filter(|_| {
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
-        })
-        .count() as u64;
-    std::fs::write(own_cgroup.join("cgroup.procs"), &pid).unwrap();
+    let refused = palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), &cgroup.path, || {
+        (0..attempts)
+            .filter(|_| {
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+            })
+            .count() as u64
+    });
     assert_eq!(refused, attempts);
     assert_eq!(filter.hits(5).unwrap(), attempts);
     let reports = stream.poll(Duration::ZERO).unwrap();
@@ -538,9 +529,10 @@ fn a_full_report_ring_buffer_counts_every_report_it_drops() {
             .all(|report| report.filter_tag == 3 && report.rule_id == 5)
     );
     // Drained, the ring buffer takes reports again.
-    std::fs::write(cgroup.path.join("cgroup.procs"), &pid).unwrap();
-    let refused_again = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
-    std::fs::write(own_cgroup.join("cgroup.procs"), &pid).unwrap();
+    let refused_again =
+        palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), &cgroup.path, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        });
     assert!(refused_again);
     assert_eq!(stream.poll(Duration::from_secs(1)).unwrap().len(), 1);
     assert_eq!(stream.lost().unwrap(), lost);

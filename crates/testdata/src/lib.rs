@@ -87,6 +87,28 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Runs `work` with this whole process moved into the cgroup2 directory `cgroup` (under the
+/// cgroup2 mount `cgroup2_root`), then moves the process back to its own cgroup, also when
+/// `work` panics: for tests whose many connects must come from inside a cgroup, without a
+/// process per connect.
+pub fn in_cgroup<T>(cgroup2_root: &Path, cgroup: &Path, work: impl FnOnce() -> T) -> T {
+    struct MoveBack(PathBuf);
+    impl Drop for MoveBack {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, std::process::id().to_string());
+        }
+    }
+    let listing = std::fs::read_to_string("/proc/self/cgroup").expect("reading /proc/self/cgroup");
+    let own = listing
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map_or("", |path| path.trim().trim_start_matches('/'));
+    let _back = MoveBack(cgroup2_root.join(own).join("cgroup.procs"));
+    std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string())
+        .unwrap_or_else(|error| panic!("moving this process into {}: {error}", cgroup.display()));
+    work()
+}
+
 /// Runs `program` with `args` (stdin closed) and returns its trimmed stdout; fails the test
 /// with the program's stderr when it cannot run or exits unsuccessfully.
 pub fn run_checked(program: &str, args: &[&str]) -> String {

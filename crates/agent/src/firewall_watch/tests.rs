@@ -1,6 +1,6 @@
 //! The observer on synthetic sensor events: attribution, verdicts, alerts, flow records and
-//! policy updates. (Enforcement against the kernel is tested end to end in the palisade
-//! crate.)
+//! policy updates; as root, the connect programs' report stream read into alerts. (Enforcement
+//! against the kernel is tested end to end in the palisade crate.)
 
 use std::net::IpAddr;
 
@@ -13,7 +13,10 @@ use palisade_model::{
 };
 use uuid::Uuid;
 
-use super::{FirewallWatch, FirewallWatchConfig, compose_policy, is_pod_cgroup_name};
+use super::{
+    FirewallWatch, FirewallWatchConfig, LOST_CONNECT_REPORTS_RULE, compose_policy,
+    is_pod_cgroup_name,
+};
 use crate::EventObserver;
 
 const STATE: &str = r#"
@@ -481,4 +484,153 @@ fn pod_level_cgroups_are_recognised_under_both_cgroup_drivers() {
         uid
     ));
     assert!(!is_pod_cgroup_name(&format!("pod{uid}-extra"), uid));
+}
+
+/// As root: a host-network pod is found from its connect to loopback (which the flow view
+/// ignores) and gets connect programs on its cgroup; 20,000 refused connects overflow the
+/// 1 MiB report ring buffer, and at the next tick each report is a block alert of the pod
+/// while the dropped ones are one node alert with their number: alerts + lost = attempts.
+#[test]
+fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
+    let is_root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"))
+    });
+    if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root) {
+        return;
+    }
+    // db's address is on loopback: were the program to let a connect through, it would stay
+    // on this host.
+    let state = r#"
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+---
+kind: Pod
+metadata: {name: db, namespace: shop, labels: {app: db}}
+status: {podIP: 127.0.0.20}
+---
+kind: NetworkObject
+metadata: {name: web}
+spec: {namespace: shop, labels: {matchLabels: {app: web}}}
+---
+kind: NetworkObject
+metadata: {name: db}
+spec: {namespace: shop, labels: {matchLabels: {app: db}}}
+"#;
+    let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
+        cluster: "prod".into(),
+        node: "node-1".into(),
+        mode: DefenseMode::Block,
+        flows_file: None,
+    });
+    let (state, _) = compose_policy(
+        &State::from_yaml(state).unwrap(),
+        &[server_rule(
+            "web-to-db",
+            "web",
+            "db",
+            5432,
+            FirewallAction::Block,
+        )],
+    );
+    updates.send(state).unwrap();
+    watch.tick(Timestamp(NOON_MS), &mut Vec::new());
+
+    let root = palisade_enforce::cgroup2_root().unwrap();
+    let cgroup = CgroupDir(root.join(format!("palisade-agent-fw-{}", std::process::id())));
+    std::fs::create_dir(&cgroup.0).unwrap();
+    let pod_process = palisade_testdata::KillOnDrop(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec sleep 60",
+                cgroup.0.display()
+            ))
+            .spawn()
+            .unwrap(),
+    );
+    let pid = pod_process.0.id();
+    let in_cgroup = || {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|listing| listing.contains("palisade-agent-fw-"))
+    };
+    while !in_cgroup() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut event = in_pod(
+        socket_event(EventKind::Connect, "0.0.0.0", 0, "127.0.0.20", 5432),
+        "shop",
+        "web",
+    );
+    (event.process.pid, event.process.tid) = (pid, pid);
+    event.cgroup_id = 0;
+    let mut reports = Vec::new();
+    watch.observe(&event, &mut reports);
+    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(watch.enforced_pods(), ["shop/web"]);
+
+    let attempts = 20_000;
+    let refused = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
+        (0..attempts)
+            .filter(|_| {
+                std::net::TcpStream::connect(("127.0.0.20", 5432))
+                    .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+            })
+            .count()
+    });
+    assert_eq!(refused, attempts);
+    watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    let (lost, alerts): (Vec<_>, Vec<_>) = reports
+        .iter()
+        .partition(|report| report.rule == LOST_CONNECT_REPORTS_RULE);
+    assert_eq!(lost.len(), 1, "one node alert for the lost reports");
+    let Details::Alert(lost_details) = &lost[0].details else {
+        panic!("{:?}", lost[0]);
+    };
+    let n_lost = lost_details.raw_event["connect_reports_lost"]
+        .as_u64()
+        .unwrap();
+    assert!(n_lost > 0);
+    assert_eq!(lost[0].severity, Severity::High);
+    assert_eq!(alerts.len() as u64 + n_lost, attempts as u64);
+    let keys: std::collections::HashSet<String> =
+        alerts.iter().map(|report| report.dedupe_key()).collect();
+    assert_eq!(keys.len(), 1, "one aggregation key for every attempt");
+    let details = firewall_details(alerts[0]);
+    assert_eq!(
+        (
+            alerts[0].rule.as_str(),
+            details.source.as_str(),
+            details.destination.as_str(),
+            details.port,
+            details.mode.as_str(),
+        ),
+        ("web-to-db", "shop/web", "shop/db", 5432, "block")
+    );
+    assert_eq!(alerts[0].severity, Severity::High);
+
+    // Nothing new: the next tick reports nothing.
+    let mut later = Vec::new();
+    watch.tick(Timestamp(NOON_MS + 2_000), &mut later);
+    assert!(later.is_empty(), "{later:?}");
+    drop(watch);
+    drop(pod_process);
+    let path = cgroup.0.clone();
+    drop(cgroup);
+    assert!(!path.exists());
+}
+
+/// A cgroup2 directory a test created, removed on drop (once its processes are gone).
+struct CgroupDir(std::path::PathBuf);
+
+impl Drop for CgroupDir {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
