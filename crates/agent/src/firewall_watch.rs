@@ -28,13 +28,12 @@
 //! `block` rule matches into one ring buffer shared by every pod's programs
 //! ([`ConnectReports`]), which the watch drains at every tick: the kernel's own account of
 //! what it refused, which needs no sensor probe (a sensor without a connect probe, or a
-//! connect to loopback that the sensor path ignores, is still alerted). In block mode pods
-//! are also found from their execs, so that a sensor without network events (the fallback)
-//! still gets them enforced. The sensor's view of
+//! connect to loopback that the sensor path ignores, is still alerted). The sensor's view of
 //! those same connects is then not alerted a second time, so each attempt counts once.
 //! Reports the ring buffer or the reader's bounded queue could not hold are counted and
 //! raised as a high-severity alert on the node ([`LOST_CONNECT_REPORTS_RULE`]), as lost
-//! sensor events are.
+//! sensor events are. In block mode pods are also found from their execs, so that a sensor
+//! without network events (the fallback) still gets them enforced and reported.
 //!
 //! # Policy updates
 //!
