@@ -408,18 +408,6 @@ pub(crate) async fn section(
     let mut unfiltered_severity = query.clone();
     unfiltered_severity.severities.clear();
     unfiltered_severity.cursor = None;
-    let counts = console.counts(&state, kind, &unfiltered_severity).await?;
-    let selected: Vec<&str> = filters.severity.split(',').collect();
-    let counters = SEVERITIES_DESC
-        .iter()
-        .map(|severity| Counter {
-            severity: severity.as_str(),
-            count: counts[severity.rank() as usize],
-            href: filters.href(&base, &[("severity", severity.as_str()), ("cursor", "")]),
-            selected: selected.contains(&severity.as_str()),
-        })
-        .collect();
-
     let (range, length, n_buckets) = filters.range();
     let span = if length > 0 { length } else { 30 * 86_400_000 };
     let width_ms = span / i64::from(n_buckets);
@@ -436,12 +424,32 @@ pub(crate) async fn section(
         buckets.start.millis() / MINUTE_MS
     );
     let store = Arc::clone(&state.store);
-    let counts_over_time = console
-        .charts
-        .get_or_compute(chart_key, async move {
-            store.count_over_time(kind, &chart_query, buckets).await
+    let chart_counts = async {
+        console
+            .charts
+            .get_or_compute(chart_key, async move {
+                store.count_over_time(kind, &chart_query, buckets).await
+            })
+            .await
+            .map_err(ApiError::from)
+    };
+    // Counters and chart on two reader connections at once: when neither is cached (the
+    // first view of a common search term counts every match twice) the view waits for the
+    // slower one instead of both in turn.
+    let (counts, counts_over_time) = tokio::try_join!(
+        console.counts(&state, kind, &unfiltered_severity),
+        chart_counts
+    )?;
+    let selected: Vec<&str> = filters.severity.split(',').collect();
+    let counters = SEVERITIES_DESC
+        .iter()
+        .map(|severity| Counter {
+            severity: severity.as_str(),
+            count: counts[severity.rank() as usize],
+            href: filters.href(&base, &[("severity", severity.as_str()), ("cursor", "")]),
+            selected: selected.contains(&severity.as_str()),
         })
-        .await?;
+        .collect();
     let noun = section_title.to_lowercase();
     let chart = chart::bars(&counts_over_time, buckets.start, width_ms, &noun);
 
