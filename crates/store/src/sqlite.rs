@@ -405,8 +405,11 @@ impl SqliteStore {
     /// findings holding the term's trigrams, up to [`RARE_TERM_FINDINGS`] + 1, unless a
     /// recent search found the term common. `page` is true for a page of findings (which
     /// stops at the first matches) and false for aggregates (which visit every match).
+    /// It runs on the `connection` of the statement it plans: under load each further
+    /// connection taken from the pool is another wait in its queue.
     async fn text_search(
         &self,
+        connection: &mut SqliteConnection,
         kind: FindingKind,
         query: &FindingQuery,
         page: bool,
@@ -415,8 +418,7 @@ impl SqliteStore {
             return Ok(TextSearch::Scan);
         };
         let Some(needle) = indexable(text) else {
-            let mut connection = self.reader.acquire().await?;
-            let index = Self::narrow_index(&mut connection, kind, query).await?;
+            let index = Self::narrow_index(connection, kind, query).await?;
             return Ok(TextSearch::Window { index });
         };
         let common = if page {
@@ -428,7 +430,7 @@ impl SqliteStore {
             Some(console::TermPlan::Common) => return Ok(common),
             Some(console::TermPlan::LookUp(trigrams)) => trigrams,
             None => {
-                let trigrams = self.selective_trigrams(&needle).await?;
+                let trigrams = Self::selective_trigrams(connection, &needle).await?;
                 self.term_plans
                     .insert(&needle, console::TermPlan::LookUp(trigrams.clone()));
                 trigrams
@@ -439,7 +441,7 @@ impl SqliteStore {
         )
         .bind(fts_all(&looked_up))
         .bind(RARE_TERM_FINDINGS + 1)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *connection)
         .await?;
         Ok(if holding.len() as i64 <= RARE_TERM_FINDINGS {
             TextSearch::Driven(holding)
@@ -453,7 +455,10 @@ impl SqliteStore {
     /// pod name) narrows little, and an AND that names it reads its whole entry list: only
     /// the selective ones, or all when none is. One statement counts every trigram's
     /// findings, each count capped.
-    async fn selective_trigrams(&self, needle: &str) -> Result<Vec<String>> {
+    async fn selective_trigrams(
+        connection: &mut SqliteConnection,
+        needle: &str,
+    ) -> Result<Vec<String>> {
         let trigrams = term_trigrams(needle);
         let mut builder = QueryBuilder::<Sqlite>::new("SELECT ");
         for (index, trigram) in trigrams.iter().enumerate() {
@@ -469,7 +474,7 @@ impl SqliteStore {
                 .push_bind(COMMON_TRIGRAM_FINDINGS + 1)
                 .push("))");
         }
-        let row = builder.build().fetch_one(&self.reader).await?;
+        let row = builder.build().fetch_one(connection).await?;
         let mut selective = Vec::new();
         for (index, trigram) in trigrams.iter().enumerate() {
             if row.try_get::<i64, _>(index)? <= COMMON_TRIGRAM_FINDINGS {
@@ -1181,9 +1186,11 @@ impl Store for SqliteStore {
         query: &FindingQuery,
     ) -> Result<Page<Finding>> {
         let limit = page_size(query.limit);
-        let text = self.text_search(kind, query, true).await?;
         // One read transaction: the counters and the findings are the same snapshot.
         let mut transaction = self.reader.begin().await?;
+        let text = self
+            .text_search(&mut transaction, kind, query, true)
+            .await?;
         let select = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
         let Some(mut builder) =
             Self::page_statement(&mut transaction, kind, query, &text, select).await?
@@ -1217,11 +1224,17 @@ impl Store for SqliteStore {
         }
         let mut builder =
             QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
-        let text = self.text_search(kind, query, false).await?;
+        let mut connection = self.reader.acquire().await?;
+        let text = self
+            .text_search(&mut connection, kind, query, false)
+            .await?;
         push_finding_filters(&mut builder, kind, query, &text);
         builder.push(" GROUP BY severity");
         let mut counts = [0; 5];
-        console::add_by_severity(&mut counts, &builder.build().fetch_all(&self.reader).await?)?;
+        console::add_by_severity(
+            &mut counts,
+            &builder.build().fetch_all(&mut *connection).await?,
+        )?;
         Ok(counts)
     }
 

@@ -181,7 +181,11 @@ impl SqliteStore {
             .push(" THEN 1 ELSE 0 END) AS fix_available FROM findings");
         let mut unpaged = query.clone();
         unpaged.cursor = None;
-        let text = self.text_search(kind, query, false).await?;
+        // One read transaction: the groups and their window's end are the same snapshot.
+        let mut transaction = self.reader.begin().await?;
+        let text = self
+            .text_search(&mut transaction, kind, query, false)
+            .await?;
         push_finding_filters(&mut builder, kind, &unpaged, &text);
         builder.push(" GROUP BY rule");
         // Most severe first, then by rule name: keyset on (severity DESC, rule ASC).
@@ -198,8 +202,6 @@ impl SqliteStore {
         builder
             .push(" ORDER BY MAX(severity) DESC, rule ASC LIMIT ")
             .push_bind(i64::from(limit) + 1);
-        // One read transaction: the groups and their window's end are the same snapshot.
-        let mut transaction = self.reader.begin().await?;
         let rows = builder.build().fetch_all(&mut *transaction).await?;
         let groups = rows
             .iter()
@@ -482,7 +484,10 @@ impl SqliteStore {
         // first interval excludes nothing the intervals hold.
         let whole_hours = start >= HOUR_MS && start % HOUR_MS == 0 && width % HOUR_MS == 0;
         let since_implied = query.since.is_none_or(|since| since.millis() <= start);
-        let text = self.text_search(kind, query, false).await?;
+        let mut connection = self.reader.acquire().await?;
+        let text = self
+            .text_search(&mut connection, kind, query, false)
+            .await?;
         let mut builder = if counters_answer(query) && whole_hours && since_implied {
             let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_hour - ");
             builder
@@ -516,7 +521,7 @@ impl SqliteStore {
         };
         builder.push(" GROUP BY bucket");
         let mut counts = vec![0; count as usize];
-        for row in builder.build().fetch_all(&self.reader).await? {
+        for row in builder.build().fetch_all(&mut *connection).await? {
             let bucket: i64 = row.try_get("bucket")?;
             if let Some(slot) = usize::try_from(bucket)
                 .ok()
@@ -1390,7 +1395,12 @@ mod tests {
                     text: Some(term.clone()),
                     ..Default::default()
                 };
-                let planned = store.text_search(kind, &query, true).await.unwrap();
+                let mut connection = store.reader.acquire().await.unwrap();
+                let planned = store
+                    .text_search(&mut connection, kind, &query, true)
+                    .await
+                    .unwrap();
+                drop(connection);
                 let every_finding: Vec<i64> = sqlx::query_scalar("SELECT rowid FROM findings")
                     .fetch_all(&store.reader)
                     .await
@@ -1529,7 +1539,7 @@ mod tests {
     async fn page_plan(store: &SqliteStore, query: &FindingQuery) -> String {
         let mut connection = store.reader.acquire().await.unwrap();
         let text = store
-            .text_search(FindingKind::Alert, query, true)
+            .text_search(&mut connection, FindingKind::Alert, query, true)
             .await
             .unwrap();
         let select = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN SELECT * FROM findings");
