@@ -1683,11 +1683,17 @@ mod tests {
             ..Default::default()
         };
         let title = |finding: &Finding| finding.title.clone();
+        let list = |query: FindingQuery| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_findings(FindingKind::Alert, &query)
+                    .await
+                    .unwrap()
+            }
+        };
 
-        let first = store
-            .list_findings(FindingKind::Alert, &query)
-            .await
-            .unwrap();
+        let first = list(query.clone()).await;
         assert_eq!(
             first.items.iter().map(title).collect::<Vec<_>>(),
             [format!("beacon Q7 #{}", window + 40)]
@@ -1712,10 +1718,7 @@ mod tests {
             cursor: Some(Cursor::decode(first.next_cursor.as_deref().unwrap()).unwrap()),
             ..query.clone()
         };
-        let second = store
-            .list_findings(FindingKind::Alert, &older)
-            .await
-            .unwrap();
+        let second = list(older).await;
         assert_eq!(
             second.items.iter().map(title).collect::<Vec<_>>(),
             ["beacon Q7 #20", "beacon Q7 #5"]
@@ -1735,10 +1738,7 @@ mod tests {
             sort: crate::SortKey::Count,
             ..query.clone()
         };
-        let sorted = store
-            .list_findings(FindingKind::Alert, &by_count)
-            .await
-            .unwrap();
+        let sorted = list(by_count).await;
         assert_eq!(sorted.items.len(), 1);
         assert!(sorted.next_cursor.is_none());
         assert!(
@@ -1752,10 +1752,7 @@ mod tests {
             text: Some("Q7 #".into()),
             ..query.clone()
         };
-        let page = store
-            .list_findings(FindingKind::Alert, &indexed)
-            .await
-            .unwrap();
+        let page = list(indexed).await;
         assert_eq!(page.items.len(), 3);
         assert_eq!(page.searched, None);
         // Filters selecting fewer findings than a window: exact, nothing to say.
@@ -1764,7 +1761,7 @@ mod tests {
             until: Some(Timestamp(BASE + 30 * 1_000)),
             ..query.clone()
         };
-        let page = store.list_findings(FindingKind::Alert, &few).await.unwrap();
+        let page = list(few).await;
         assert_eq!(
             page.items.iter().map(title).collect::<Vec<_>>(),
             ["beacon Q7 #20"]
