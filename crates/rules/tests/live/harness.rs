@@ -654,22 +654,10 @@ pub fn host_command_alerts(watcher: &mut Watcher, dir: &Path) -> Vec<Seen> {
     let mut purge = Command::new("dpkg");
     purge.args(["--purge", "palisade-tuning-probe"]);
     commands.push(purge);
-    let mut roots = Vec::new();
-    for mut command in commands {
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        roots.push(child.id());
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let roots: Vec<u32> = commands
+        .iter_mut()
+        .map(|command| spawn_checked(command).0)
+        .collect();
     watcher.settle();
     watcher.matching(|seen| seen.pids.iter().any(|pid| roots.contains(pid)))
 }
