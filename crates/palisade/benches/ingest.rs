@@ -1,10 +1,16 @@
 //! Sustained ingest through the agent link into SQLite.
 //!
-//! `cargo bench -p palisade --bench ingest [-- COUNT] [--in-flight=N]` fills an agent outbox
-//! with COUNT alerts (default 300,000; not timed; every alert a new finding, the worst case), then starts a server (TLS, HTTP/2, SQLite on disk) and
+//! `cargo bench -p palisade --bench ingest [-- COUNT] [--in-flight=N] [--distinct=D]` fills an
+//! agent outbox with COUNT alerts (default 300,000; not timed), then starts a server (TLS,
+//! HTTP/2, SQLite on disk) and
 //! an agent in this process, as `palisade up` does, and times how long the agent takes to
 //! deliver everything: outbox read, HTTPS batches, whitelist check, aggregation, SQLite
 //! commit, acknowledgement, outbox delete.
+//!
+//! By default every alert is a new finding: the worst case, where each one adds a row to every
+//! index. With `--distinct=D` the alerts repeat D processes' alerts (same rule, pod and command
+//! line), as a sensor's stream mostly does, so they aggregate into D findings: each repeat
+//! raises a finding's count and last-seen time.
 
 use std::{sync::Arc, time::Instant};
 
@@ -16,20 +22,22 @@ use palisade_notify::Notifier;
 use palisade_server::{AppState, issue_join_token, router, serve, tls};
 use palisade_store::{FindingQuery, SqliteStore, Store};
 
-fn report(index: u64, now: i64) -> FindingReport {
-    let pod = index % 5_000;
+/// Alert number `index`; it repeats alert `index % distinct`'s finding.
+fn report(index: u64, distinct: u64, now: i64) -> FindingReport {
+    let key = index % distinct;
+    let pod = key % 5_000;
     FindingReport {
         // Time-ordered, as the agent's detector makes them.
         id: uuid::Uuid::now_v7(),
         observed_at: Timestamp(now),
-        severity: Severity::ALL[(index % 5) as usize],
+        severity: Severity::ALL[(key % 5) as usize],
         rule: [
             "Terminal shell in container",
             "Read sensitive file untrusted",
             "Write below binary dir",
-        ][(index % 3) as usize]
+        ][(key % 3) as usize]
             .into(),
-        title: format!("alert {index} in web-{pod}"),
+        title: format!("alert {key} in web-{pod}"),
         asset: AffectedAsset {
             cluster: "bench".into(),
             node: Some(format!("node-{}", pod % 50)),
@@ -41,10 +49,10 @@ fn report(index: u64, now: i64) -> FindingReport {
         },
         details: Details::Alert(AlertDetails {
             process: ProcessInfo {
-                pid: 100 + (index % 60_000) as u32,
+                pid: 100 + (key % 60_000) as u32,
                 ppid: 1,
                 exe: "/bin/sh".into(),
-                cmdline: format!("sh -c job-{index}"),
+                cmdline: format!("sh -c job-{key}"),
                 user: "root".into(),
             },
             raw_event: serde_json::json!({"evt.type": "execve", "proc.name": "sh", "proc.pid": index}),
@@ -63,6 +71,10 @@ async fn main() {
     // Batches the agent keeps on the way (its default unless given).
     let in_flight: Option<usize> =
         std::env::args().find_map(|arg| arg.strip_prefix("--in-flight=")?.parse().ok());
+    let distinct: u64 = std::env::args()
+        .find_map(|arg| arg.strip_prefix("--distinct=")?.parse().ok())
+        .unwrap_or(count)
+        .clamp(1, count.max(1));
     let dir = tempfile::tempdir().unwrap();
     let now = Timestamp::now().millis();
 
@@ -70,7 +82,7 @@ async fn main() {
     let mut index = 0;
     while index < count {
         let chunk: Vec<_> = (index..(index + 10_000).min(count))
-            .map(|i| report(i, now))
+            .map(|i| report(i, distinct, now))
             .collect();
         outbox.push(&chunk).await.unwrap();
         index += chunk.len() as u64;
@@ -122,15 +134,29 @@ async fn main() {
     }
     let seconds = started.elapsed().as_secs_f64();
     agent.abort();
-    let stored: u64 = store
-        .count_by_severity(palisade_model::FindingKind::Alert, &FindingQuery::default())
-        .await
-        .unwrap()
-        .iter()
-        .sum();
-    assert_eq!(stored, count, "every alert stored once");
+    // Every alert stored once: `distinct` findings whose counts add up to `count`.
+    let (mut findings, mut alerts) = (0_u64, 0_u64);
+    let mut query = FindingQuery {
+        limit: palisade_store::MAX_PAGE_SIZE,
+        ..Default::default()
+    };
+    loop {
+        let page = store
+            .list_findings(palisade_model::FindingKind::Alert, &query)
+            .await
+            .unwrap();
+        findings += page.items.len() as u64;
+        alerts += page.items.iter().map(|finding| finding.count).sum::<u64>();
+        let Some(next) = page.next_cursor else { break };
+        query.cursor = Some(palisade_store::Cursor::decode(&next).unwrap());
+    }
+    assert_eq!(
+        (findings, alerts),
+        (distinct, count),
+        "every alert stored once"
+    );
     println!(
-        "ingest through the agent link ({in_flight} batches in flight): {count} alerts in {seconds:.2} s = {:.0} alerts/s",
+        "ingest through the agent link ({in_flight} batches in flight): {count} alerts ({distinct} findings) in {seconds:.2} s = {:.0} alerts/s",
         count as f64 / seconds
     );
 }
