@@ -75,6 +75,15 @@ impl Detector {
         }
     }
 
+    /// The reports the observers' own kernel sources lost so far, summed
+    /// ([`EventObserver::reports_lost`]).
+    pub fn observer_reports_lost(&self) -> u64 {
+        self.observers
+            .iter()
+            .map(|observer| observer.reports_lost())
+            .sum()
+    }
+
     /// The engine, e.g. to ask which event kinds its rules need.
     pub fn engine(&self) -> &Engine {
         &self.engine

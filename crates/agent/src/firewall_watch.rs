@@ -32,7 +32,8 @@
 //! those same connects is then not alerted a second time, so each attempt counts once.
 //! Reports the ring buffer or the reader's bounded queue could not hold are counted and
 //! raised as a high-severity alert on the node ([`LOST_CONNECT_REPORTS_RULE`]), as lost
-//! sensor events are. In block mode pods are also found from their execs, so that a sensor
+//! sensor events are; their total ([`EventObserver::reports_lost`]) goes to the agent's
+//! status file and into the drop counts of its heartbeat. In block mode pods are also found from their execs, so that a sensor
 //! without network events (the fallback) still gets them enforced and reported.
 //!
 //! # Policy updates
@@ -381,6 +382,10 @@ impl EventObserver for FirewallWatch {
             self.flush_flows();
             self.last_flush_ms = now.0;
         }
+    }
+
+    fn reports_lost(&self) -> u64 {
+        self.enforcement.lost_reports_seen
     }
 }
 

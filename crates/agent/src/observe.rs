@@ -27,4 +27,12 @@ pub trait EventObserver: Send {
     fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
         let _ = (now, reports);
     }
+
+    /// How many reports of the observer's own kernel source (not the sensor's events: the
+    /// sensor counts those) were lost since it started, for the agent's status file and the
+    /// drop counts its heartbeat sends. Only an observer with such a source (the firewall's
+    /// connect programs) loses any.
+    fn reports_lost(&self) -> u64 {
+        0
+    }
 }

@@ -242,7 +242,7 @@ pub fn start(
                 &runtime,
                 &status,
             );
-            status_writer.stop(sensor.health(), failure);
+            status_writer.stop(sensor.health(), detector.observer_reports_lost(), failure);
         })
         .context("cannot start the detection thread")?;
     let sensor_status = match started_rx.recv() {
@@ -276,18 +276,29 @@ fn detect(
     runtime: &tokio::runtime::Handle,
     status: &AgentStatus,
 ) -> Option<String> {
+    let mut reports_lost_counted = 0;
     while !stopping.load(Ordering::Relaxed) {
         if let Err(error) = sensor.poll(Duration::from_millis(200), detector) {
             tracing::error!(%error, "The sensor failed; runtime detection stops.");
             return Some(format!("the sensor failed: {error}"));
         }
-        status_writer.observe(sensor.health());
         let lost = sensor.health().newly_lost;
         if lost > 0 {
             status.dropped_events.fetch_add(lost, Ordering::Relaxed);
             detector.record_lost_events(lost, Timestamp::now());
         }
         detector.tick(Timestamp::now());
+        // The observers' own lost reports (the firewall's connect programs) count in the
+        // heartbeat's drops like lost events; their node alert is the observer's.
+        let reports_lost = detector.observer_reports_lost();
+        let newly_lost_reports = reports_lost.saturating_sub(reports_lost_counted);
+        if newly_lost_reports > 0 {
+            status
+                .dropped_events
+                .fetch_add(newly_lost_reports, Ordering::Relaxed);
+            reports_lost_counted = reports_lost;
+        }
+        status_writer.observe(sensor.health(), reports_lost);
         let reports = detector.take_reports();
         if reports.is_empty() {
             continue;

@@ -1,5 +1,5 @@
-//! The sensor status file: what a running agent's sensor observes, and how many events it
-//! delivered, filtered and lost. The detection thread keeps it fresh ([`StatusWriter`]);
+//! The sensor status file: what a running agent's sensor observes, how many events it
+//! delivered, filtered and lost, and how many of the firewall's connect reports were lost. The detection thread keeps it fresh ([`StatusWriter`]);
 //! `palisade agent --status` reads it ([`read`]) and says whether the agent that wrote it is
 //! still running.
 //!
@@ -57,6 +57,19 @@ pub struct SensorStatusFile {
     /// Event counts since the sensor started.
     #[serde(default)]
     pub events: EventCounts,
+    /// The firewall's connect programs' reports (their own ring buffer beside the sensor's)
+    /// lost since the sensor started.
+    #[serde(default)]
+    pub connect_reports: ReportLosses,
+}
+
+/// Reports lost by a source of its own, beside the sensor's events.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReportLosses {
+    /// Reports lost because the source's ring buffer or the reader's queue was full.
+    pub lost: u64,
+    /// When the agent last noticed lost reports.
+    pub last_loss_at: Option<Timestamp>,
 }
 
 /// Event counts since the sensor started.
@@ -93,6 +106,7 @@ impl SensorStatusFile {
             kinds: Vec::new(),
             missing_fields: Vec::new(),
             events: EventCounts::default(),
+            connect_reports: ReportLosses::default(),
         }
     }
 
@@ -149,17 +163,23 @@ impl StatusWriter {
         })
     }
 
-    /// Takes the counts after a poll; rewrites the file every [`REFRESH`].
-    pub fn observe(&mut self, health: &SensorHealth) {
-        self.update(health);
+    /// Takes the counts after a poll (the sensor's, and the connect reports lost in all);
+    /// rewrites the file every [`REFRESH`].
+    pub fn observe(&mut self, health: &SensorHealth, connect_reports_lost: u64) {
+        self.update(health, connect_reports_lost);
         if self.last_write.elapsed() >= REFRESH {
             self.write();
         }
     }
 
     /// Writes the final counts of a sensor that stopped, and why when it failed.
-    pub fn stop(mut self, health: &SensorHealth, failure: Option<String>) {
-        self.update(health);
+    pub fn stop(
+        mut self,
+        health: &SensorHealth,
+        connect_reports_lost: u64,
+        failure: Option<String>,
+    ) {
+        self.update(health, connect_reports_lost);
         self.file.running = false;
         if failure.is_some() {
             self.file.reason = failure;
@@ -167,7 +187,12 @@ impl StatusWriter {
         self.write();
     }
 
-    fn update(&mut self, health: &SensorHealth) {
+    fn update(&mut self, health: &SensorHealth, connect_reports_lost: u64) {
+        let connect_reports = &mut self.file.connect_reports;
+        if connect_reports_lost > connect_reports.lost {
+            connect_reports.last_loss_at = Some(Timestamp::now());
+            connect_reports.lost = connect_reports_lost;
+        }
         let events = &mut self.file.events;
         if health.events_lost > events.lost {
             events.last_drop_at = Some(Timestamp::now());
@@ -270,11 +295,16 @@ pub fn print_tables(status: &SensorStatusFile) {
     ] {
         summary.add_row([name.to_owned(), count.to_string()]);
     }
+    let or_never =
+        |at: Option<Timestamp>| at.map_or_else(|| "never".to_owned(), |at| at.to_string());
+    summary.add_row(["last drop".to_owned(), or_never(events.last_drop_at)]);
     summary.add_row([
-        "last drop".to_owned(),
-        events
-            .last_drop_at
-            .map_or_else(|| "never".to_owned(), |at| at.to_string()),
+        "connect reports lost".to_owned(),
+        status.connect_reports.lost.to_string(),
+    ]);
+    summary.add_row([
+        "last connect report loss".to_owned(),
+        or_never(status.connect_reports.last_loss_at),
     ]);
     println!("{summary}");
     if state == "stale" {
@@ -317,6 +347,34 @@ mod tests {
         let read_back = read(dir.path()).unwrap().unwrap();
         assert_eq!(read_back.state(), "stale");
         assert_eq!(read_back.reason.as_deref(), Some("test"));
+    }
+
+    #[test]
+    fn lost_connect_reports_are_in_the_file_with_the_time_of_the_last_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::SENSOR_STATUS_FILE);
+        let sensor = palisade_sensor::SensorStatus {
+            backend: "ebpf",
+            fallback_reason: None,
+            sources: Vec::new(),
+            kinds: Vec::new(),
+            missing_fields: Vec::new(),
+        };
+        let mut writer = super::StatusWriter::start(path.clone(), &sensor).unwrap();
+        let health = palisade_sensor::SensorHealth::default();
+        writer.observe(&health, 0);
+        let before = super::Timestamp::now();
+        writer.observe(&health, 1234);
+        writer.stop(&health, 1234, None);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["connect_reports"]["lost"], 1234, "{json}");
+        let last_loss: super::Timestamp =
+            serde_json::from_value(json["connect_reports"]["last_loss_at"].clone()).unwrap();
+        assert!(last_loss >= before, "{json}");
+        let read_back = read(dir.path()).unwrap().unwrap();
+        assert_eq!(read_back.connect_reports.lost, 1234);
+        assert_eq!(read_back.events.lost, 0, "the sensor lost no event");
     }
 
     #[test]

@@ -592,6 +592,11 @@ spec: {namespace: shop, labels: {matchLabels: {app: db}}}
         .as_u64()
         .unwrap();
     assert!(n_lost > 0);
+    assert_eq!(
+        watch.reports_lost(),
+        n_lost,
+        "the total the status file and the heartbeat take"
+    );
     assert_eq!(lost[0].severity, Severity::High);
     assert_eq!(alerts.len() as u64 + n_lost, attempts as u64);
     let keys: std::collections::HashSet<String> =
