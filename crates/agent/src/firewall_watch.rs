@@ -28,13 +28,14 @@
 //! `block` rule matches into one ring buffer shared by every pod's programs
 //! ([`ConnectReports`]), which the watch drains at every tick: the kernel's own account of
 //! what it refused, which needs no sensor probe (a sensor without a connect probe, or a
-//! connect to loopback that the sensor path ignores, is still alerted). The sensor's view of
-//! those same connects is then not alerted a second time, so each attempt counts once.
-//! Reports the ring buffer or the reader's bounded queue could not hold are counted and
-//! raised as a high-severity alert on the node ([`LOST_CONNECT_REPORTS_RULE`]), as lost
-//! sensor events are; their total ([`EventObserver::reports_lost`]) goes to the agent's
-//! status file and into the drop counts of its heartbeat. In block mode pods are also found from their execs, so that a sensor
-//! without network events (the fallback) still gets them enforced and reported.
+//! connect to loopback that the sensor path ignores, is still alerted and recorded as a
+//! flow). The sensor's view of those same connects is then neither alerted nor recorded a
+//! second time, so each attempt counts once. Reports the ring buffer or the reader's bounded
+//! queue could not hold are counted and raised as a high-severity alert on the node
+//! ([`LOST_CONNECT_REPORTS_RULE`]), as lost sensor events are; their total
+//! ([`EventObserver::reports_lost`]) goes to the agent's status file and into the drop
+//! counts of its heartbeat. In block mode pods are also found from their execs, so that a
+//! sensor without network events (the fallback) still gets them enforced and reported.
 //!
 //! # Policy updates
 //!
@@ -207,18 +208,24 @@ impl FirewallWatch {
         let Some(policy) = &self.policy else {
             return;
         };
-        for connect in &connects {
-            reports.extend(self.connect_report(policy, connect, now));
+        let seen: Vec<(ObservedFlow, Option<FindingReport>)> = connects
+            .iter()
+            .filter_map(|connect| self.connect_report(policy, connect, now))
+            .collect();
+        for (flow, report) in seen {
+            reports.extend(report);
+            self.record_flow(&flow);
         }
     }
 
-    /// The firewall alert for one connect a pod's connect programs refused or alerted.
+    /// The flow of one connect a pod's connect programs refused or alerted, and its firewall
+    /// alert. `None` when the report's pod or protocol is not known (any more).
     fn connect_report(
         &self,
         policy: &OwnedEngine,
         connect: &ConnectReport,
         now: Timestamp,
-    ) -> Option<FindingReport> {
+    ) -> Option<(ObservedFlow, Option<FindingReport>)> {
         let state = policy.state();
         let (namespace, name) = self
             .enforcement
@@ -246,9 +253,8 @@ impl FirewallWatch {
         let local = LocalSide {
             is_source: true,
             container: None,
-            kernel_reported_rules: None,
         };
-        firewall_report(
+        let report = firewall_report(
             policy.engine(),
             &observed,
             &local,
@@ -258,7 +264,8 @@ impl FirewallWatch {
                 rule,
                 refused: observed.blocked,
             },
-        )
+        );
+        Some((observed, report))
     }
 
     fn record_flow(&mut self, flow: &ObservedFlow) {
@@ -352,13 +359,20 @@ impl EventObserver for FirewallWatch {
             last_seen_ms: at_ms,
         };
         let is_source = observed.src.namespace.is_some() && event.kind == EventKind::Connect;
+        let reported_rules = attempt
+            .local_pod
+            .filter(|_| is_source)
+            .and_then(|pod_id| self.enforcement.kernel_reported_rules(state, pod_id));
+        if let (Some(policy), Some(reported_rules)) = (&self.policy, reported_rules)
+            && decided_by_one_of(policy.engine(), &observed, reported_rules)
+        {
+            // The pod's connect programs report this attempt themselves: the report alerts
+            // and records it, so that it counts once.
+            return;
+        }
         let local = LocalSide {
             is_source,
             container: event.container.as_ref(),
-            kernel_reported_rules: attempt
-                .local_pod
-                .filter(|_| is_source)
-                .and_then(|pod_id| self.enforcement.kernel_reported_rules(state, pod_id)),
         };
         if let Some(policy) = &self.policy
             && let Some(report) = firewall_report(
@@ -584,9 +598,6 @@ struct LocalSide<'e> {
     is_source: bool,
     /// The workload's container, when the sensor knows it.
     container: Option<&'e palisade_event::Container>,
-    /// The rules (ids) whose matches the workload's connect programs report themselves: the
-    /// sensor's view of a connect one of them decided is not alerted again.
-    kernel_reported_rules: Option<&'e HashSet<u32>>,
 }
 
 /// Who saw a connection attempt, and what became of it.
@@ -616,16 +627,11 @@ fn firewall_report(
     let flow = observed.to_flow(state).ok()?;
     let verdict = engine.evaluate(&flow);
     let deciding_rule = deciding_firewall_rule(state, &verdict);
-    if let Seen::BySensor = seen {
-        if verdict.allowed && verdict.alert.is_none() {
-            return None;
-        }
-        let kernel_reported = deciding_rule
-            .zip(local.kernel_reported_rules)
-            .is_some_and(|((rule_id, _), rules)| rules.contains(&rule_id));
-        if kernel_reported {
-            return None;
-        }
+    if let Seen::BySensor = seen
+        && verdict.allowed
+        && verdict.alert.is_none()
+    {
+        return None;
     }
     let explanation = engine.explain(&flow);
     let enforced = match seen {
@@ -742,7 +748,6 @@ fn report_closed(
         let local = LocalSide {
             is_source: !connection.inbound,
             container: None,
-            kernel_reported_rules: None,
         };
         tracing::warn!(
             flow = %observed.describe(),
@@ -769,6 +774,19 @@ fn denying_policy(direction: &DirectionExplanation) -> Option<String> {
         .policy
         .clone()
         .or_else(|| direction.isolated_by.first().cloned())
+}
+
+/// Whether the firewall rule deciding `observed` is one of `rule_ids` (the rules a pod's
+/// connect programs report the matches of).
+fn decided_by_one_of(
+    engine: &Engine<'_>,
+    observed: &ObservedFlow,
+    rule_ids: &HashSet<u32>,
+) -> bool {
+    observed.to_flow(engine.state()).is_ok_and(|flow| {
+        deciding_firewall_rule(engine.state(), &engine.evaluate(&flow))
+            .is_some_and(|(rule_id, _)| rule_ids.contains(&rule_id))
+    })
 }
 
 /// The Palisade rule that decided the connection, or the `alert` rule that matched, with its

@@ -1,7 +1,7 @@
 //! The sensor status file: what a running agent's sensor observes, how many events it
-//! delivered, filtered and lost, and how many of the firewall's connect reports were lost. The detection thread keeps it fresh ([`StatusWriter`]);
-//! `palisade agent --status` reads it ([`read`]) and says whether the agent that wrote it is
-//! still running.
+//! delivered, filtered and lost, and how many of the firewall's connect reports were lost.
+//! The detection thread keeps it fresh ([`StatusWriter`]); `palisade agent --status` reads
+//! it ([`read`]) and says whether the agent that wrote it is still running.
 //!
 //! The file is rewritten whole (a temporary file renamed over it), so a reader never sees half
 //! of it. It names the writing process by pid and start time rather than by pid alone: a

@@ -3,8 +3,8 @@
 //! with its process, its ancestry and the node, and `palisade agent --status` shows the
 //! sensor that saw it. With a deliberately tiny ring buffer under an event storm (thousands of
 //! opens), the status file the running agent refreshes and `palisade agent --status` (JSON and
-//! table) show the lost events per CPU and in total; once the agent is killed, the status says
-//! it is stale.
+//! table) show the lost events per CPU and in total, and the firewall's lost connect reports
+//! (none here); once the agent is killed, the status says it is stale.
 
 use std::{
     path::Path,
@@ -248,10 +248,18 @@ fn a_tiny_ring_buffer_under_an_event_storm_shows_lost_events_in_the_agent_status
             .contains(&"openat".into())
     );
     assert!(sensor["missing_fields"].as_array().unwrap().is_empty());
+    // No firewall runs: no connect report was lost (the firewall's own flood test checks a
+    // loss is counted), and the status says so rather than leaving the count out.
+    assert_eq!(sensor["connect_reports"]["lost"], 0, "{status:#}");
+    assert!(
+        sensor["connect_reports"]["last_loss_at"].is_null(),
+        "{status:#}"
+    );
 
     let table = String::from_utf8(agent_status(&agent_dir, "table").stdout).unwrap();
     assert!(table.contains("ebpf (running, pid "), "{table}");
     assert!(table.contains("events lost"), "{table}");
+    assert!(table.contains("connect reports lost"), "{table}");
 
     // Killed without a chance to stop its sensor: the file still says running, the status
     // says stale.

@@ -489,7 +489,9 @@ fn pod_level_cgroups_are_recognised_under_both_cgroup_drivers() {
 /// As root: a host-network pod is found from its connect to loopback (which the flow view
 /// ignores) and gets connect programs on its cgroup; 20,000 refused connects overflow the
 /// 1 MiB report ring buffer, and at the next tick each report is a block alert of the pod
-/// while the dropped ones are one node alert with their number: alerts + lost = attempts.
+/// and one attempt of its flow in the flows file, while the dropped ones are one node alert
+/// with their number: alerts + lost = attempts. The sensor's view of a connect the programs
+/// report is neither alerted nor recorded again; an allowed one is recorded.
 #[test]
 fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
     let is_root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
@@ -517,22 +519,31 @@ spec: {namespace: shop, labels: {matchLabels: {app: web}}}
 kind: NetworkObject
 metadata: {name: db}
 spec: {namespace: shop, labels: {matchLabels: {app: db}}}
+---
+kind: NetworkObject
+metadata: {name: outside}
+spec: {cidrs: [10.9.9.0/24]}
 "#;
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows_file = flows_dir.path().join("flows.jsonl");
     let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
         cluster: "prod".into(),
         node: "node-1".into(),
         mode: DefenseMode::Block,
-        flows_file: None,
+        flows_file: Some(flows_file.clone()),
     });
     let (state, _) = compose_policy(
         &State::from_yaml(state).unwrap(),
-        &[server_rule(
-            "web-to-db",
-            "web",
-            "db",
-            5432,
-            FirewallAction::Block,
-        )],
+        &[
+            server_rule("web-to-db", "web", "db", 5432, FirewallAction::Block),
+            server_rule(
+                "web-to-outside",
+                "web",
+                "outside",
+                5432,
+                FirewallAction::Block,
+            ),
+        ],
     );
     updates.send(state).unwrap();
     watch.tick(Timestamp(NOON_MS), &mut Vec::new());
@@ -569,6 +580,21 @@ spec: {namespace: shop, labels: {matchLabels: {app: db}}}
     watch.observe(&event, &mut reports);
     assert!(reports.is_empty(), "{reports:?}");
     assert_eq!(watch.enforced_pods(), ["shop/web"]);
+    // What the sensor saw of a connect a rule of the programs refused (their report stands
+    // for it), then of an allowed one.
+    let mut sensor_view = event.clone();
+    if let Payload::Network { fd } = &mut sensor_view.payload {
+        fd.socket.as_mut().unwrap().remote_addr = Some("10.9.9.9".parse().unwrap());
+    }
+    sensor_view.ret = -1;
+    watch.observe(&sensor_view, &mut reports);
+    assert!(reports.is_empty(), "{reports:?}");
+    sensor_view.ret = 0;
+    if let Payload::Network { fd } = &mut sensor_view.payload {
+        fd.socket.as_mut().unwrap().remote_port = 80;
+    }
+    watch.observe(&sensor_view, &mut reports);
+    assert!(reports.is_empty(), "{reports:?}");
 
     let attempts = 20_000;
     let refused = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
@@ -620,6 +646,23 @@ spec: {namespace: shop, labels: {matchLabels: {app: db}}}
     watch.tick(Timestamp(NOON_MS + 2_000), &mut later);
     assert!(later.is_empty(), "{later:?}");
     drop(watch);
+    let mut flows = read_flows(&std::fs::read_to_string(&flows_file).unwrap(), "flows").unwrap();
+    flows.sort_by_key(|flow| flow.port);
+    let recorded: Vec<(String, u64, bool)> = flows
+        .iter()
+        .map(|flow| (flow.describe(), flow.attempts, flow.blocked))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("shop/web -> 10.9.9.9 80/TCP".to_owned(), 1, false),
+            (
+                "shop/web -> shop/db 5432/TCP".to_owned(),
+                alerts.len() as u64,
+                true
+            ),
+        ],
+    );
     drop(pod_process);
     let path = cgroup.0.clone();
     drop(cgroup);
