@@ -5,8 +5,9 @@
 //! appears; then prints `events lost cpu_seconds wall_seconds` as one JSON line.
 //!
 //! `sensor_bench exec N` / `open N` / `connect N`: the workloads — N fork+exec of
-//! `/bin/true`, N open+close of one file, N loopback TCP connect+accept — printing the
-//! elapsed seconds.
+//! `/bin/true`, N open+close of one file, N loopback TCP connect+accept (client and server
+//! pinned to CPU 0, one connection at a time, the server resetting each on close so that
+//! none lingers in TIME_WAIT) — printing the elapsed seconds.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -31,6 +32,47 @@ fn cpu_seconds() -> f64 {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let seconds = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Names the connect workload's server CPU (default 0, the client's). On one CPU the
+/// lockstep exchange hands over without cross-CPU wake-ups, which on this virtual machine
+/// cost 150–390 µs a connection against 17–39 µs and would measure wake-up latency rather
+/// than the calls' cost; the monitors' readers have the other CPU.
+const SERVER_CPU_VAR: &str = "SENSOR_BENCH_SERVER_CPU";
+
+/// Keeps the calling thread on one CPU (when the machine has it), so that the client and
+/// the server of the connect workload run alike in every run.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and sched_setaffinity get valid
+    // pointers to it.
+    unsafe {
+        if cpu >= libc::sysconf(libc::_SC_NPROCESSORS_ONLN).max(1) as usize {
+            return;
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// SO_LINGER with a zero timeout: closing sends a reset, so no connection of the 100,000
+/// waits in TIME_WAIT on either side and the loop never runs short of ports.
+fn reset_on_close(stream: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is open for the call and `linger` is a valid option value.
+    let result = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(result, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
 }
 
 fn main() {
@@ -86,13 +128,30 @@ fn main() {
                 _ => {
                     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                     let address = listener.local_addr().unwrap();
+                    let server_cpu = std::env::var(SERVER_CPU_VAR)
+                        .ok()
+                        .and_then(|cpu| cpu.parse().ok())
+                        .unwrap_or(0);
                     let acceptor = std::thread::spawn(move || {
+                        pin_to_cpu(server_cpu);
                         for _ in 0..n {
-                            drop(listener.accept().unwrap());
+                            let (stream, _) = listener.accept().unwrap();
+                            reset_on_close(&stream);
                         }
                     });
+                    pin_to_cpu(0);
                     for _ in 0..n {
-                        drop(TcpStream::connect(address).unwrap());
+                        // Waits for the server's reset: one connection at a time, so the
+                        // listen backlog never overflows (a dropped SYN is retried after a
+                        // second, which made earlier runs' times jump).
+                        match TcpStream::connect(address) {
+                            Ok(mut stream) => {
+                                let _ = std::io::Read::read(&mut stream, &mut [0u8; 1]);
+                            }
+                            // Established, accepted and reset before connect returned.
+                            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+                            Err(error) => panic!("connect to {address}: {error}"),
+                        }
                     }
                     acceptor.join().unwrap();
                 }
