@@ -329,6 +329,29 @@ async fn filters_sorting_and_pagination() {
     );
     let (_, page) = server.get("/api/v1/alerts?q=pod-117", ADMIN).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert!(page.get("searched").is_none(), "{page}");
+    let (_, stats) = server.get("/api/v1/alerts/stats?q=pod-117", ADMIN).await;
+    assert!(stats.get("searched_findings").is_none(), "{stats}");
+    // A two-character term reads a window of the newest findings, and says so.
+    let (_, page) = server.get("/api/v1/alerts?q=-7&limit=1000", ADMIN).await;
+    let listed = page["items"].as_array().unwrap().len();
+    assert!(
+        listed >= 11,
+        "pod-7 and pod-70 to pod-79 at least: {listed}"
+    );
+    assert_eq!(page["searched"]["findings"], 5000, "{}", page["searched"]);
+    assert!(
+        page["searched"].get("counted_since").is_none(),
+        "120 alerts fit the window"
+    );
+    assert_eq!(page["searched"]["page_window_full"], false);
+    let (_, stats) = server.get("/api/v1/alerts/stats?q=-7", ADMIN).await;
+    assert_eq!(stats["searched_findings"], 5000, "{stats}");
+    let counted: u64 = ["critical", "high", "medium", "low", "info"]
+        .iter()
+        .map(|severity| stats[severity].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, listed as u64);
     let asset_id = page["items"][0]["asset_id"].as_str().unwrap().to_owned();
     let (_, page) = server
         .get(&format!("/api/v1/alerts?asset_id={asset_id}"), ADMIN)

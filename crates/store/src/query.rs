@@ -156,6 +156,10 @@ pub struct Page<T> {
     pub searched: Option<SearchWindow>,
 }
 
+/// The shortest term the trigram index (migration 0031) can look up: shorter terms have no
+/// trigram, so their search reads a [`SearchWindow`].
+pub(crate) const TRIGRAM_CHARS: usize = 3;
+
 /// How far a bounded text search looked. Terms the trigram index cannot look up (one or two
 /// characters) are searched by LIKE alone, which would read every finding of the filters: such
 /// a search reads at most [`SearchWindow::FINDINGS`] of them, newest first, and says so.
@@ -176,6 +180,12 @@ impl SearchWindow {
     /// newest 10,000 of a million, scattered over the table, took 160–360 ms per statement on
     /// the benchmark machine, so a window is half that.
     pub const FINDINGS: u32 = 5_000;
+
+    /// Whether a search for `text` is bounded by the window: the trigram index cannot look up
+    /// terms under three characters, nor ones holding NUL (FTS5 reads its query up to one).
+    pub fn bounds(text: &str) -> bool {
+        text.to_lowercase().chars().count() < TRIGRAM_CHARS || text.contains('\0')
+    }
 }
 
 pub(crate) fn page_size(limit: u32) -> u32 {

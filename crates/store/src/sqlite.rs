@@ -27,6 +27,7 @@ mod console;
 mod quarantine;
 mod tasks;
 
+use crate::query::TRIGRAM_CHARS;
 use crate::{
     AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,
     IngestOutcome, Page, Result, SearchWindow, Selection, SortOrder, Store, StoreError,
@@ -327,10 +328,6 @@ fn push_finding_filters(
     }
 }
 
-/// The shortest term the trigram index (migration 0031) can look up: shorter terms have no
-/// trigram and are found by the LIKE scan alone.
-const TRIGRAM_CHARS: usize = 3;
-
 /// The searched text of a vulnerability beside title, rule and asset label: its package and
 /// aliases. Migration 0031 indexes the same expression of `NEW.body` as `finding_text.extra`.
 const VULNERABILITY_TEXT: &str = "COALESCE(json_extract(body, '$.details.package'), '') || ' ' || \
@@ -396,8 +393,7 @@ fn push_search_window(
 /// The lowercased term when the trigram index can look it up: three characters or more, and
 /// no NUL (FTS5 reads its query up to one; such hostile terms go to the scan).
 fn indexable(text: &str) -> Option<String> {
-    let needle = text.to_lowercase();
-    (needle.chars().count() >= TRIGRAM_CHARS && !needle.contains('\0')).then_some(needle)
+    (!SearchWindow::bounds(text)).then(|| text.to_lowercase())
 }
 
 impl SqliteStore {

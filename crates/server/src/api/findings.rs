@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use palisade_model::{Finding, FindingKind, Note, Role, Severity, Status, Timestamp};
-use palisade_store::{FindingQuery, Page, Selection, SortKey, SortOrder};
+use palisade_store::{FindingQuery, Page, SearchWindow, Selection, SortKey, SortOrder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -138,13 +138,37 @@ pub struct FindingPage {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// Present when the search term has one or two characters: such a search reads a window
+    /// of the newest findings of the other filters rather than all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub searched: Option<SearchedWindow>,
 }
 
-impl From<Page<Finding>> for FindingPage {
-    fn from(page: Page<Finding>) -> Self {
+/// How far a search for a one- or two-character term looked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchedWindow {
+    /// Most findings one such search reads, newest first.
+    pub findings: u32,
+    /// Set when the other filters select more findings than that: counts (`/stats`) cover only
+    /// those last seen at or after this time, and are lower bounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_since: Option<Timestamp>,
+    /// This page's window ended before the page filled: follow `next_cursor` to search older
+    /// findings (the page may hold fewer items than asked for, even none).
+    pub page_window_full: bool,
+}
+
+impl FindingPage {
+    fn new(page: Page<Finding>, query: &FindingQuery) -> FindingPage {
+        let windowed = query.text.as_deref().is_some_and(SearchWindow::bounds);
         FindingPage {
             items: page.items,
             next_cursor: page.next_cursor,
+            searched: windowed.then(|| SearchedWindow {
+                findings: SearchWindow::FINDINGS,
+                counted_since: page.searched.and_then(|window| window.counted_since),
+                page_window_full: page.searched.is_some_and(|window| window.page_window_full),
+            }),
         }
     }
 }
@@ -163,9 +187,8 @@ pub async fn list(
     caller.require(Role::Viewer)?;
     let kind = kind_of(&collection)?;
     let query = params.into_query()?;
-    Ok(ApiJson(
-        state.store.list_findings(kind, &query).await?.into(),
-    ))
+    let page = state.store.list_findings(kind, &query).await?;
+    Ok(ApiJson(FindingPage::new(page, &query)))
 }
 
 /// Counts by severity.
@@ -181,6 +204,10 @@ pub struct SeverityCounts {
     pub low: u64,
     /// Info.
     pub info: u64,
+    /// Present when the search term has one or two characters: the counts cover at most this
+    /// many of the newest findings of the other filters, so they are lower bounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub searched_findings: Option<u32>,
 }
 
 /// Counts findings of one kind by severity, with the same filters as the list.
@@ -195,10 +222,8 @@ pub async fn stats(
 ) -> Result<ApiJson<SeverityCounts>, ApiError> {
     caller.require(Role::Viewer)?;
     let kind = kind_of(&collection)?;
-    let counts = state
-        .store
-        .count_by_severity(kind, &params.into_query()?)
-        .await?;
+    let query = params.into_query()?;
+    let counts = state.store.count_by_severity(kind, &query).await?;
     let [info, low, medium, high, critical] = counts;
     Ok(ApiJson(SeverityCounts {
         critical,
@@ -206,6 +231,11 @@ pub async fn stats(
         medium,
         low,
         info,
+        searched_findings: query
+            .text
+            .as_deref()
+            .is_some_and(SearchWindow::bounds)
+            .then_some(SearchWindow::FINDINGS),
     }))
 }
 
