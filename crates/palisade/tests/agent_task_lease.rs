@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use palisade_testdata::{KillOnDrop, free_port, run_checked};
+use palisade_testdata::{KillOnDrop, Palisade, Ready, run_checked};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "agent-task-lease-test-admin-token";
@@ -139,48 +139,28 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
     let root = dir.path().join("host");
     write_slow_tree(&root);
     let database = write_database(dir.path());
-    let port = free_port();
-    let _server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args(["server", "--insecure-http", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(dir.path().join("server"))
-            .args(["--task-lease-secs", &LEASE_SECS.to_string()])
-            .env("PALISADE_ADMIN_TOKEN", ADMIN)
-            .env("PALISADE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(["server", "--task-lease-secs", &LEASE_SECS.to_string()])
+        .env("PALISADE_LOG", "warn");
+    let server = Palisade::start(command, &dir.path().join("server"), ADMIN, Ready::Healthy);
     let api = Api {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
+        base: server.base.clone(),
     };
-    let started = Instant::now();
-    let join = loop {
-        let answer = api
-            .client
-            .post(format!("{}/api/v1/tokens", api.base))
-            .bearer_auth(ADMIN)
-            .json(&json!({"name": "join lease test", "role": "join"}))
-            .send()
-            .await;
-        if let Ok(answer) = answer {
-            break answer.json::<Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let join = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "join lease test", "role": "join"})),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let agent_log = dir.path().join("agent.log");
     let agent = KillOnDrop(

@@ -30,33 +30,13 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use palisade_testdata::{NetnsPair, free_port};
+use palisade_testdata::{NetnsPair, Palisade, Ready};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "firewall-agent-test-admin-token";
 const RULE: &str = "client-to-db-admin-port";
 /// How long an edit may take to reach the agent and take effect (the bound).
 const EDIT_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Kills the child when dropped, so a failing test leaves no process behind.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // SIGINT first: the agent stops its sensor and removes its nftables tables.
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn can_run() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -197,54 +177,31 @@ fn nft_tables(netns: &str) -> String {
 }
 
 /// Starts `palisade up` in block mode with the eBPF sensor, the firewall state `state_file`
-/// and its data in `dir`; returns once its sensor runs.
-async fn start_up(dir: &Path, state_file: &Path, extra: &[&str]) -> (Process, Api) {
-    let port = free_port();
-    let up = Process(
-        Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args([
-                "up",
-                "--insecure-http",
-                "--cluster",
-                "e2e",
-                "--no-default-rules",
-            ])
-            .args(["--firewall-mode", "block", "--firewall-poll-seconds", "2"])
-            .arg("--firewall-state")
-            .arg(state_file)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(extra)
-            .env("PALISADE_ADMIN_TOKEN", ADMIN)
-            // What the firewall found and installed shows in a failed test's output.
-            .env("PALISADE_LOG", "palisade_agent::firewall_watch=debug,warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+/// and its data in `dir`; returns once its sensor runs. Stopped (with SIGINT: the agent
+/// removes what it installed) when dropped.
+fn start_up(dir: &Path, state_file: &Path, extra: &[&str]) -> (Palisade, Api) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(["up", "--cluster", "e2e", "--no-default-rules"])
+        .args(["--firewall-mode", "block", "--firewall-poll-seconds", "2"])
+        .arg("--firewall-state")
+        .arg(state_file)
+        .args(extra)
+        // What the firewall found and installed shows in a failed test's output.
+        .env("PALISADE_LOG", "palisade_agent::firewall_watch=debug,warn");
+    let up = Palisade::start(command, &dir.join("data"), ADMIN, Ready::SensorStarted);
     let api = Api {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
+        base: up.base.clone(),
         rule: json!({
             "name": RULE, "source": "client", "destination": "db",
             "ports": [{"start": 7002, "end": 7002}], "protocol": "TCP",
             "priority": 1, "enabled": true,
         }),
     };
-    let status_file = dir.join("data/agent/sensor-status.json");
-    let started = Instant::now();
-    while !status_file.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "palisade up did not start its sensor"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     (up, api)
 }
 
@@ -386,7 +343,7 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
     )
     .unwrap();
     let mut client = ClientPod::start(&pods.client, guarded);
-    let (up, api) = start_up(dir.path(), &state_file, &[]).await;
+    let (up, api) = start_up(dir.path(), &state_file, &[]);
 
     // No rule yet: the client opens a long-lived connection (from which the agent learns its
     // namespace and cgroup) and connects again; nothing is installed.
@@ -718,7 +675,7 @@ spec: {{cidrs: [{destination}]}}
         ),
     )
     .unwrap();
-    let (up, mut api) = start_up(dir.path(), &state_file, sensor_args).await;
+    let (up, mut api) = start_up(dir.path(), &state_file, sensor_args);
     let sensor: Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("data/agent/sensor-status.json")).unwrap(),
     )

@@ -8,11 +8,11 @@
 
 use std::{
     path::Path,
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
     time::{Duration, Instant},
 };
 
-use palisade_testdata::{KillOnDrop, free_port};
+use palisade_testdata::{Palisade, Ready};
 use serde_json::Value;
 
 const ADMIN: &str = "runtime-alerts-test-admin-token";
@@ -56,33 +56,16 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _up = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args(["up", "--insecure-http", "--cluster", "e2e", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("PALISADE_ADMIN_TOKEN", ADMIN)
-            .env("PALISADE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(["up", "--cluster", "e2e"])
+        .env("PALISADE_LOG", "warn");
+    let up = Palisade::start(command, dir.path(), ADMIN, Ready::SensorStarted);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let status_file = dir.path().join("agent/sensor-status.json");
-    let started = Instant::now();
-    while !status_file.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "palisade up did not start its sensor"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let base = up.base.clone();
 
     let staged =
         StagedDir(Path::new("/dev/shm").join(format!("palisade-e2e-{}", std::process::id())));
@@ -173,29 +156,19 @@ fn a_tiny_ring_buffer_under_an_event_storm_shows_lost_events_in_the_agent_status
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut up = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args(["up", "--insecure-http", "--cluster", "status", "--listen"])
-            .arg(format!("127.0.0.1:{}", free_port()))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--sensor-ring-buffer-bytes", "4096"])
-            .env("PALISADE_ADMIN_TOKEN", "sensor-status-test-admin-token")
-            .env("PALISADE_LOG", "error")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(["up", "--cluster", "status"])
+        .args(["--sensor-ring-buffer-bytes", "4096"])
+        .env("PALISADE_LOG", "error");
+    let mut up = Palisade::start(
+        command,
+        dir.path(),
+        "sensor-status-test-admin-token",
+        Ready::SensorStarted,
     );
     let agent_dir = dir.path().join("agent");
     let status_file = agent_dir.join("sensor-status.json");
-    let started = Instant::now();
-    while !status_file.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "palisade up did not start its sensor"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 
     // Storms of opens until the refreshed file shows losses: a 4 KiB ring holds a handful of
     // events, and the agent reads it every 200 ms.
@@ -263,8 +236,8 @@ fn a_tiny_ring_buffer_under_an_event_storm_shows_lost_events_in_the_agent_status
 
     // Killed without a chance to stop its sensor: the file still says running, the status
     // says stale.
-    up.0.kill().unwrap();
-    up.0.wait().unwrap();
+    up.process.kill().unwrap();
+    up.process.wait().unwrap();
     let status = agent_status_json(&agent_dir);
     assert_eq!(status["sensor"]["state"], "stale", "{status:#}");
     assert!(status["sensor"]["events"]["lost"].as_u64().unwrap() >= lost);

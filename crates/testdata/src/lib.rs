@@ -2,6 +2,9 @@
 //! `../shared/data`, the capability gate of tests that need root or real tools, and guards that
 //! clean up the processes and containers a test starts.
 //!
+//! It also starts the `palisade` binary under test as a server ([`Palisade::start`]): on a
+//! free port, with a known admin token, waiting until it answers, and stopping it on drop.
+//!
 //! The data is not part of the repository (see `../shared/data/README.md`). Tests that read it
 //! call [`shared_data`]: outside CI a missing folder makes the test skip with a printed reason;
 //! with `CI` set, a missing folder is a failure, because CI always has the data and a silent
@@ -14,8 +17,10 @@
 #![deny(missing_docs)]
 
 use std::{
+    io::{Read, Write},
     path::{Path, PathBuf},
-    process::{Child, Command},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
 };
 
 /// Environment variable that overrides where the shared data folder is.
@@ -131,6 +136,114 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("binding a loopback port")
+}
+
+/// What [`Palisade::start`] waits for before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// The server answers `GET /healthz`.
+    Healthy,
+    /// The server answers and the agent's sensor started: its status file
+    /// (`<data dir>/agent/sensor-status.json`) exists (`palisade up` with a sensor).
+    SensorStarted,
+}
+
+/// A `palisade server` or `palisade up` process a test started, serving plain HTTP on a
+/// loopback port. Stopped when dropped: SIGINT first, so that its agent removes what it
+/// installed (nftables tables, connect programs) and writes its final status, then SIGKILL
+/// when it has not exited after 10 s.
+pub struct Palisade {
+    /// The process.
+    pub process: Child,
+    /// Its URL, `http://127.0.0.1:<port>`.
+    pub base: String,
+}
+
+impl Palisade {
+    /// How long a start may take until it is [`Ready`].
+    const START_DEADLINE: Duration = Duration::from_secs(60);
+
+    /// Spawns `command` (the test's `palisade up …` or `palisade server …` with its own
+    /// arguments and environment) with `--insecure-http`, `--listen` on a free loopback port,
+    /// `--data-dir data_dir`, `PALISADE_ADMIN_TOKEN=admin_token` and stdout discarded, and
+    /// waits until it is `ready`. Fails the test when the process exits first (naming its exit
+    /// status) or is not ready within 60 s.
+    pub fn start(
+        mut command: Command,
+        data_dir: &Path,
+        admin_token: &str,
+        ready: Ready,
+    ) -> Palisade {
+        let port = free_port();
+        let process = command
+            .arg("--insecure-http")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("PALISADE_ADMIN_TOKEN", admin_token)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
+        // Built before the wait, so that a failed start still stops the process.
+        let mut palisade = Palisade {
+            process,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let sensor_status = data_dir.join("agent/sensor-status.json");
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = palisade.process.try_wait() {
+                panic!("{command:?} exited with {status} before it was ready");
+            }
+            if answers_health_check(port) && (ready == Ready::Healthy || sensor_status.exists()) {
+                return palisade;
+            }
+            assert!(
+                started.elapsed() < Self::START_DEADLINE,
+                "{command:?} was not {ready:?} within {:?}",
+                Self::START_DEADLINE
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Palisade {
+    fn drop(&mut self) {
+        // A process the test already reaped is not signalled: its pid may be another's now.
+        if let Ok(Some(_)) = self.process.try_wait() {
+            return;
+        }
+        if let Ok(pid) = i32::try_from(self.process.id()) {
+            // SAFETY: kill has no memory preconditions; the pid is our own unreaped child's.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.process.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Whether a server on loopback `port` answers `GET /healthz` with 200.
+fn answers_health_check(port: u16) -> bool {
+    let answer = (|| -> std::io::Result<String> {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+        let mut status_line = [0u8; 12];
+        stream.read_exact(&mut status_line)?;
+        Ok(String::from_utf8_lossy(&status_line).into_owned())
+    })();
+    answer.is_ok_and(|status_line| status_line == "HTTP/1.1 200")
 }
 
 /// A runc container that is deleted when dropped, with the parent cgroup its test put it in
@@ -301,4 +414,21 @@ fn ip(args: &[&str]) {
         "ip {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Palisade, Ready};
+
+    #[test]
+    #[should_panic(expected = "before it was ready")]
+    fn a_process_that_exits_before_it_is_ready_fails_the_start_naming_its_exit() {
+        let dir = std::env::temp_dir();
+        Palisade::start(
+            std::process::Command::new("false"),
+            &dir,
+            "token",
+            Ready::Healthy,
+        );
+    }
 }
