@@ -367,6 +367,11 @@ impl FindingReport {
     /// The key is the first 128 bits of a SHA-256 digest, in hex, so that it has a fixed size
     /// in the index.
     pub fn dedupe_key(&self) -> String {
+        self.dedupe_key_of_asset(self.asset.asset_id())
+    }
+
+    /// [`FindingReport::dedupe_key`] when the caller already has `self.asset.asset_id()`.
+    pub fn dedupe_key_of_asset(&self, asset_id: Uuid) -> String {
         let mut parts: Vec<Cow<'_, str>> = vec![
             self.details.kind().as_str().into(),
             self.asset.cluster.as_str().into(),
@@ -374,18 +379,18 @@ impl FindingReport {
         ];
         match &self.details {
             Details::Alert(alert) => {
-                parts.push(self.asset.asset_id().to_string().into());
+                parts.push(asset_id.to_string().into());
                 parts.push(alert.process.exe.as_str().into());
                 parts.push(alert.process.cmdline.as_str().into());
             }
             Details::Vulnerability(vulnerability) => {
-                parts.push(self.asset.asset_id().to_string().into());
+                parts.push(asset_id.to_string().into());
                 parts.push(vulnerability.package.as_str().into());
                 parts.push(vulnerability.installed_version.as_str().into());
                 parts.push(vulnerability.location.as_str().into());
             }
             Details::BaselineRisk(risk) => {
-                parts.push(self.asset.asset_id().to_string().into());
+                parts.push(asset_id.to_string().into());
                 parts.extend(
                     risk.evidence
                         .iter()

@@ -762,12 +762,18 @@ struct Prepared {
     /// The finding the report makes if it is new.
     candidate: Finding,
     key: (FindingKind, String),
-    /// The `body` column of `candidate`.
-    body: String,
+    /// The `body` column of `candidate`; left out for an event that repeats one earlier in
+    /// the batch, which almost always aggregates into it (see [`finding_body`]).
+    body: Option<String>,
 }
 
 impl Prepared {
-    fn new(report: &FindingReport, policy: &HandlingPolicy) -> Prepared {
+    /// `repeats` holds the keys of the batch's earlier reports.
+    fn new(
+        report: &FindingReport,
+        policy: &HandlingPolicy,
+        repeats: &mut HashSet<(FindingKind, String)>,
+    ) -> Prepared {
         let candidate = finding_from_report(report, Uuid::now_v7(), Status::Open);
         let whitelisted = policy
             .whitelist
@@ -775,15 +781,14 @@ impl Prepared {
             .find(|(_, matcher)| matcher.matches(&candidate))
             .map(|(rule_id, _)| *rule_id);
         let (key, body) = if whitelisted.is_some() {
-            ((report.details.kind(), String::new()), String::new())
+            ((report.details.kind(), String::new()), None)
         } else {
-            (
-                (report.details.kind(), report.dedupe_key()),
-                to_json(&FindingBody {
-                    asset: Cow::Borrowed(&report.asset),
-                    details: Cow::Borrowed(&report.details),
-                }),
-            )
+            let kind = report.details.kind();
+            let key = (kind, report.dedupe_key_of_asset(candidate.asset_id));
+            // States take every report's body; an event's repeat needs none.
+            let repeat = !takes_latest(kind) && !repeats.insert(key.clone());
+            let body = (!repeat).then(|| finding_body(report));
+            (key, body)
         };
         Prepared {
             report_id: report.id.to_string(),
@@ -793,6 +798,20 @@ impl Prepared {
             body,
         }
     }
+}
+
+/// Whether repeats of `kind` replace the finding's report: states (vulnerabilities, baseline
+/// risks) take the latest one; events keep the first, whose raw event is what was captured.
+fn takes_latest(kind: FindingKind) -> bool {
+    kind.aggregation_window_ms().is_none() && kind != FindingKind::FirewallAlert
+}
+
+/// The `body` column of the finding `report` makes.
+fn finding_body(report: &FindingReport) -> String {
+    to_json(&FindingBody {
+        asset: Cow::Borrowed(&report.asset),
+        details: Cow::Borrowed(&report.details),
+    })
 }
 
 /// A finding a batch creates.
@@ -1027,7 +1046,9 @@ impl Store for SqliteStore {
         // held only for the statements, so the next batch prepares while this one is written.
         let prepared: Vec<Prepared> = reports
             .iter()
-            .map(|report| Prepared::new(report, policy))
+            .scan(HashSet::new(), |repeats, report| {
+                Some(Prepared::new(report, policy, repeats))
+            })
             .collect();
         let report_ids: Vec<String> = prepared
             .iter()
@@ -1074,10 +1095,7 @@ impl Store for SqliteStore {
                 kind.aggregation_window_ms()
                     .is_none_or(|window| last_seen >= observed - window)
             };
-            // States (vulnerabilities, baseline risks) take the latest report; events keep the
-            // first one, whose raw event is what was captured.
-            let takes_latest =
-                kind.aggregation_window_ms().is_none() && kind != FindingKind::FirewallAlert;
+            let takes_latest = takes_latest(kind);
             let target = match latest.get(&key) {
                 Some(Target::New(index))
                     if within(new_findings[*index].finding.last_seen.millis()) =>
@@ -1115,7 +1133,7 @@ impl Store for SqliteStore {
                         finding.title.clone_from(&report.title);
                         finding.asset.clone_from(&report.asset);
                         finding.details.clone_from(&report.details);
-                        new.body = body;
+                        new.body = body.unwrap_or_else(|| finding_body(report));
                     }
                     outcome.aggregated += 1;
                     latest.insert(key, Target::New(index));
@@ -1128,6 +1146,7 @@ impl Store for SqliteStore {
                     update.last_seen = update.last_seen.max(observed);
                     update.severity = update.severity.max(report.severity.rank());
                     if takes_latest {
+                        let body = body.unwrap_or_else(|| finding_body(report));
                         update.latest = Some((report.title.clone(), body));
                     }
                     outcome.aggregated += 1;
@@ -1153,7 +1172,7 @@ impl Store for SqliteStore {
                     new_findings.push(NewFinding {
                         finding,
                         dedupe_key: key.1.clone(),
-                        body,
+                        body: body.unwrap_or_else(|| finding_body(report)),
                     });
                     latest.insert(key, Target::New(new_findings.len() - 1));
                     id.to_string()

@@ -572,3 +572,62 @@ async fn repeats_within_one_batch_aggregate_and_states_keep_the_latest_report() 
         "a state shows its latest report"
     );
 }
+
+#[tokio::test]
+async fn a_repeat_that_makes_a_finding_keeps_its_own_report() {
+    let (_dir, store) = store().await;
+    let policy = HandlingPolicy::default();
+    let sent_before = alert("web-1", "/bin/sh", HOUR, Severity::Low);
+    store.ingest(&[sent_before.clone()], &policy).await.unwrap();
+    // Resent first (a duplicate, dropped), then a repeat within the hour (aggregates), then
+    // one two hours later (a new finding); and in a fresh batch of its own, a first report
+    // whose only earlier same-key report in the batch is a resent duplicate.
+    let within = alert("web-1", "/bin/sh", HOUR + 60_000, Severity::Low);
+    let later = alert("web-1", "/bin/sh", 3 * HOUR, Severity::High);
+    let outcome = store
+        .ingest(&[sent_before.clone(), within, later.clone()], &policy)
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.duplicates, outcome.aggregated, outcome.created),
+        (1, 1, 1),
+        "{outcome:?}"
+    );
+    let other_pod_resent = alert("web-2", "/bin/sh", 5 * HOUR, Severity::Low);
+    store
+        .ingest(&[other_pod_resent.clone()], &policy)
+        .await
+        .unwrap();
+    let first_of_batch = FindingReport {
+        id: Uuid::new_v4(),
+        ..alert("web-2", "/bin/sh", 6 * HOUR + 1, Severity::Medium)
+    };
+    let outcome = store
+        .ingest(&[other_pod_resent, first_of_batch.clone()], &policy)
+        .await
+        .unwrap();
+    assert_eq!((outcome.duplicates, outcome.created), (1, 1), "{outcome:?}");
+
+    let page = store
+        .list_findings(FindingKind::Alert, &FindingQuery::default())
+        .await
+        .unwrap();
+    let raw_events: Vec<_> = page
+        .items
+        .iter()
+        .map(|finding| match &finding.details {
+            Details::Alert(details) => (finding.count, details.raw_event.clone()),
+            other => panic!("not an alert: {other:?}"),
+        })
+        .collect();
+    // Newest first; each finding holds the report that made it.
+    assert_eq!(
+        raw_events,
+        [
+            (1, serde_json::json!({"n": 6 * HOUR + 1})),
+            (1, serde_json::json!({"n": 5 * HOUR})),
+            (1, serde_json::json!({"n": 3 * HOUR})),
+            (2, serde_json::json!({"n": HOUR})),
+        ]
+    );
+}
