@@ -578,7 +578,10 @@ async fn a_repeat_that_makes_a_finding_keeps_its_own_report() {
     let (_dir, store) = store().await;
     let policy = HandlingPolicy::default();
     let sent_before = alert("web-1", "/bin/sh", HOUR, Severity::Low);
-    store.ingest(&[sent_before.clone()], &policy).await.unwrap();
+    store
+        .ingest(std::slice::from_ref(&sent_before), &policy)
+        .await
+        .unwrap();
     // Resent first (a duplicate, dropped), then a repeat within the hour (aggregates), then
     // one two hours later (a new finding); and in a fresh batch of its own, a first report
     // whose only earlier same-key report in the batch is a resent duplicate.
@@ -595,7 +598,7 @@ async fn a_repeat_that_makes_a_finding_keeps_its_own_report() {
     );
     let other_pod_resent = alert("web-2", "/bin/sh", 5 * HOUR, Severity::Low);
     store
-        .ingest(&[other_pod_resent.clone()], &policy)
+        .ingest(std::slice::from_ref(&other_pod_resent), &policy)
         .await
         .unwrap();
     let first_of_batch = FindingReport {
