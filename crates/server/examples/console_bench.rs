@@ -117,6 +117,7 @@ async fn count(store: &dyn Store, kind: FindingKind) -> u64 {
         .count_by_severity(kind, &FindingQuery::default())
         .await
         .unwrap()
+        .by_rank
         .iter()
         .sum()
 }

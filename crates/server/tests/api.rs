@@ -332,6 +332,9 @@ async fn filters_sorting_and_pagination() {
     assert!(page.get("searched").is_none(), "{page}");
     let (_, stats) = server.get("/api/v1/alerts/stats?q=pod-117", ADMIN).await;
     assert!(stats.get("searched_findings").is_none(), "{stats}");
+    // Exact: fewer matches than a search counts.
+    assert!(stats.get("counted_since").is_none(), "{stats}");
+    assert_eq!(stats["counted_matches"], 10_000, "{stats}");
     // A two-character term reads a window of the newest findings, and says so.
     let (_, page) = server.get("/api/v1/alerts?q=-7&limit=1000", ADMIN).await;
     let listed = page["items"].as_array().unwrap().len();
@@ -347,6 +350,7 @@ async fn filters_sorting_and_pagination() {
     assert_eq!(page["searched"]["page_window_full"], false);
     let (_, stats) = server.get("/api/v1/alerts/stats?q=-7", ADMIN).await;
     assert_eq!(stats["searched_findings"], 5000, "{stats}");
+    assert!(stats.get("counted_since").is_none(), "120 alerts fit the window");
     let counted: u64 = ["critical", "high", "medium", "low", "info"]
         .iter()
         .map(|severity| stats[severity].as_u64().unwrap())

@@ -824,3 +824,61 @@ async fn a_short_search_term_says_how_far_it_searched_and_offers_older_findings(
     assert!(!page.contains("id=\"search-window\""));
     assert_eq!(page.matches("beacon Q7 #").count(), 3);
 }
+
+#[tokio::test]
+async fn a_common_search_term_shows_counts_as_lower_bounds_and_a_rare_one_exactly() {
+    let console = Console::start().await;
+    let session = console.login(&console.token(Role::Viewer).await).await;
+    let bound = palisade_store::SearchWindow::COUNTED_MATCHES as usize;
+    let now = Timestamp::now().millis();
+    // More "C2 server" alerts than a search counts, all high, then 30 "rare beacon" ones.
+    let total = bound + 60 + 30;
+    let reports: Vec<_> = (0..total)
+        .map(|index| {
+            let mut report = alert(&format!("/bin/tool-{index}"), "web");
+            report.observed_at = Timestamp(now - (total - index) as i64 * 1_000);
+            report.title = if index < bound + 60 {
+                format!("Outbound connection to C2 server #{index}")
+            } else {
+                format!("rare beacon #{index}")
+            };
+            report
+        })
+        .collect();
+    for batch in reports.chunks(2_000) {
+        console.ingest(batch).await;
+    }
+
+    let (status, page) = console
+        .get(
+            "/console/clusters/prod/alerts?q=C2%20server",
+            Some(&session),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<span class=\"n\">≥ 10000</span> <span class=\"label\">high</span>"),
+        "the high counter is a lower bound"
+    );
+    let note = page
+        .split("id=\"count-bound\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .expect("the page says the counts are bounded");
+    assert!(note.contains("At least 10,000 findings match"), "{note}");
+    assert!(!page.contains("id=\"search-window\""));
+
+    let (status, page) = console
+        .get(
+            "/console/clusters/prod/alerts?q=rare%20beacon",
+            Some(&session),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<span class=\"n\">30</span> <span class=\"label\">high</span>"),
+        "a rare term's count is exact"
+    );
+    assert!(!page.contains("id=\"count-bound\""));
+    assert!(!page.contains("≥"));
+}

@@ -44,8 +44,8 @@ use uuid::Uuid;
 
 pub use error::StoreError;
 pub use query::{
-    AssetQuery, AuditQuery, Cursor, FindingQuery, MAX_PAGE_SIZE, Page, SearchWindow, SortKey,
-    SortOrder,
+    AssetQuery, AuditQuery, Cursor, FindingQuery, MAX_PAGE_SIZE, Page, SearchWindow,
+    SeverityCounts, SortKey, SortOrder,
 };
 pub use records::{
     AgentRecord, ClusterSummary, FindingGroup, HandlingPolicy, IngestOutcome, Selection,
@@ -82,8 +82,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_findings(&self, kind: FindingKind, query: &FindingQuery)
     -> Result<Page<Finding>>;
 
-    /// Counts findings of `kind` matching `query` by severity (index = severity rank).
-    async fn count_by_severity(&self, kind: FindingKind, query: &FindingQuery) -> Result<[u64; 5]>;
+    /// Counts findings of `kind` matching `query` by severity; a text search's counts may be
+    /// lower bounds (see [`SeverityCounts::counted_since`]).
+    async fn count_by_severity(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Result<SeverityCounts>;
 
     /// One finding.
     async fn get_finding(&self, kind: FindingKind, id: Uuid) -> Result<Option<Finding>>;
@@ -180,7 +185,8 @@ pub trait Store: Send + Sync + 'static {
         query: &FindingQuery,
     ) -> Result<Page<FindingGroup>>;
 
-    /// How many findings of `kind` matching `query` were first seen in each interval.
+    /// How many findings of `kind` matching `query` were first seen in each interval; a text
+    /// search counts at most its newest [`SearchWindow::COUNTED_MATCHES`] matches.
     async fn count_over_time(
         &self,
         kind: FindingKind,

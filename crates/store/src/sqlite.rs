@@ -30,8 +30,8 @@ mod tasks;
 use crate::query::TRIGRAM_CHARS;
 use crate::{
     AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,
-    IngestOutcome, Page, Result, SearchWindow, Selection, SortOrder, Store, StoreError,
-    TokenRecord, query::page_size,
+    IngestOutcome, Page, Result, SearchWindow, Selection, SeverityCounts, SortOrder, Store,
+    StoreError, TokenRecord, query::page_size,
 };
 use crate::{FindingGroup, TimeBuckets};
 use palisade_model::{
@@ -350,7 +350,8 @@ enum TextSearch {
     /// common terms.
     Scan,
     /// Candidates from the trigram index, re-checked with LIKE; SQLite walks whichever index
-    /// it likes (aggregates of common terms).
+    /// it likes (groups of common terms; their counters and chart count the newest matches
+    /// instead, see [`SqliteStore::count_newest_matches`]).
     Narrowed,
     /// Few candidates, found by the trigram index when the search was planned: read by
     /// rowid, re-checked, then sorted (the index is not asked twice).
@@ -1233,24 +1234,44 @@ impl Store for SqliteStore {
         Ok(page)
     }
 
-    async fn count_by_severity(&self, kind: FindingKind, query: &FindingQuery) -> Result<[u64; 5]> {
-        if let Some(counts) = self.counted_by_severity(kind, query).await? {
-            return Ok(counts);
+    async fn count_by_severity(
+        &self,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Result<SeverityCounts> {
+        if let Some(by_rank) = self.counted_by_severity(kind, query).await? {
+            return Ok(SeverityCounts {
+                by_rank,
+                counted_since: None,
+            });
         }
-        let mut builder =
-            QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
         let mut connection = self.reader.acquire().await?;
         let text = self
             .text_search(&mut connection, kind, query, false)
             .await?;
+        if text == TextSearch::Narrowed {
+            return Self::count_newest_matches(&mut connection, kind, query).await;
+        }
+        let mut builder =
+            QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
         push_finding_filters(&mut builder, kind, query, &text);
         builder.push(" GROUP BY severity");
-        let mut counts = [0; 5];
+        let mut by_rank = [0; 5];
         console::add_by_severity(
-            &mut counts,
+            &mut by_rank,
             &builder.build().fetch_all(&mut *connection).await?,
         )?;
-        Ok(counts)
+        let counted_since = if matches!(text, TextSearch::Window { .. }) {
+            Self::window_end(&mut connection, kind, query, None)
+                .await?
+                .map(|end| Timestamp(end.value))
+        } else {
+            None
+        };
+        Ok(SeverityCounts {
+            by_rank,
+            counted_since,
+        })
     }
 
     async fn get_finding(&self, kind: FindingKind, id: Uuid) -> Result<Option<Finding>> {

@@ -205,9 +205,18 @@ pub struct SeverityCounts {
     /// Info.
     pub info: u64,
     /// Present when the search term has one or two characters: the counts cover at most this
-    /// many of the newest findings of the other filters, so they are lower bounds.
+    /// many of the newest findings of the other filters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub searched_findings: Option<u32>,
+    /// Present when a text search counted only the findings last seen at or after this time,
+    /// so that the counts are lower bounds ("at least"): a one- or two-character term whose
+    /// window (`searched_findings`) left findings out, or a term matching more than
+    /// `counted_matches` findings, of which the newest that many were counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_since: Option<Timestamp>,
+    /// Present with a text search: most matches it counts, newest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_matches: Option<u32>,
 }
 
 /// Counts findings of one kind by severity, with the same filters as the list.
@@ -224,7 +233,7 @@ pub async fn stats(
     let kind = kind_of(&collection)?;
     let query = params.into_query()?;
     let counts = state.store.count_by_severity(kind, &query).await?;
-    let [info, low, medium, high, critical] = counts;
+    let [info, low, medium, high, critical] = counts.by_rank;
     Ok(ApiJson(SeverityCounts {
         critical,
         high,
@@ -236,6 +245,11 @@ pub async fn stats(
             .as_deref()
             .is_some_and(SearchWindow::bounds)
             .then_some(SearchWindow::FINDINGS),
+        counted_since: counts.counted_since,
+        counted_matches: query
+            .text
+            .is_some()
+            .then_some(SearchWindow::COUNTED_MATCHES),
     }))
 }
 

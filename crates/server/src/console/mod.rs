@@ -37,7 +37,7 @@ pub use session::Sessions;
 #[derive(Default)]
 pub(crate) struct Console {
     sessions: Sessions,
-    counts: cache::TtlCache<[u64; 5]>,
+    counts: cache::TtlCache<palisade_store::SeverityCounts>,
     charts: cache::TtlCache<Vec<u64>>,
     groups: cache::TtlCache<palisade_store::Page<FindingGroup>>,
 }
@@ -55,7 +55,7 @@ impl Console {
         state: &AppState,
         kind: FindingKind,
         query: &FindingQuery,
-    ) -> Result<[u64; 5], crate::ApiError> {
+    ) -> Result<palisade_store::SeverityCounts, crate::ApiError> {
         let key = format!("{kind:?}{query:?}");
         let store = Arc::clone(&state.store);
         let query = query.clone();

@@ -357,6 +357,23 @@ struct SectionPage {
     live_href: String,
     /// Set when a short search term was searched in part of the findings only.
     search_window: Option<WindowNote>,
+    /// Set when the counters are lower bounds ("≥ n"): the oldest last sighting they cover.
+    counted_since: Option<String>,
+    /// Most matches a text search counts ([`SearchWindow::COUNTED_MATCHES`]), written out.
+    counted_matches: String,
+}
+
+/// `number` with thousands separated by commas (`10,000`).
+fn with_thousands(number: u32) -> String {
+    let digits = number.to_string();
+    let mut written = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            written.push(',');
+        }
+        written.push(digit);
+    }
+    written
 }
 
 /// What the page says about a bounded text search (see [`SearchWindow`]).
@@ -371,16 +388,8 @@ pub(crate) struct WindowNote {
 
 impl WindowNote {
     fn new(window: SearchWindow) -> WindowNote {
-        let digits = SearchWindow::FINDINGS.to_string();
-        let mut findings = String::new();
-        for (index, digit) in digits.chars().enumerate() {
-            if index > 0 && (digits.len() - index).is_multiple_of(3) {
-                findings.push(',');
-            }
-            findings.push(digit);
-        }
         WindowNote {
-            findings,
+            findings: with_thousands(SearchWindow::FINDINGS),
             counted_since: window.counted_since.map(when),
             page_window_full: window.page_window_full,
         }
@@ -445,7 +454,7 @@ pub(crate) async fn section(
         .iter()
         .map(|severity| Counter {
             severity: severity.as_str(),
-            count: counts[severity.rank() as usize],
+            count: counts.by_rank[severity.rank() as usize],
             href: filters.href(&base, &[("severity", severity.as_str()), ("cursor", "")]),
             selected: selected.contains(&severity.as_str()),
         })
@@ -539,6 +548,8 @@ pub(crate) async fn section(
         first_href: (!filters.cursor.is_empty()).then(|| filters.href(&base, &[("cursor", "")])),
         live_href: format!("/console/clusters/{}/live", encode(&cluster)),
         search_window: searched.map(WindowNote::new),
+        counted_since: counts.counted_since.map(when),
+        counted_matches: with_thousands(SearchWindow::COUNTED_MATCHES),
         cluster,
         section,
         section_title,

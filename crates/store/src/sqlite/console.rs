@@ -19,8 +19,8 @@ use super::{
     push_finding_filters, push_in, push_keyset, to_json,
 };
 use crate::{
-    Cursor, FindingGroup, FindingQuery, Page, Result, SearchWindow, SortKey, SortOrder, StoreError,
-    TimeBuckets, query::page_size,
+    Cursor, FindingGroup, FindingQuery, Page, Result, SearchWindow, SeverityCounts, SortKey,
+    SortOrder, StoreError, TimeBuckets, query::page_size,
 };
 
 /// Marks a vulnerability body whose `fixed_versions` list is not empty. The body is
@@ -151,6 +151,15 @@ pub(super) enum Extent {
         /// End of the last hour holding a match.
         until_ms: i64,
     },
+}
+
+/// Ends a subquery over findings (opened with `(SELECT … FROM findings` and its filters) at
+/// its newest [`SearchWindow::COUNTED_MATCHES`] rows.
+fn push_newest_matches(builder: &mut QueryBuilder<Sqlite>) {
+    builder
+        .push(" ORDER BY last_seen DESC LIMIT ")
+        .push_bind(i64::from(SearchWindow::COUNTED_MATCHES))
+        .push(")");
 }
 
 /// Adds rows of (severity, n) to `counts`, indexed by severity rank.
@@ -444,7 +453,7 @@ impl SqliteStore {
 
     /// The last finding of a search window (the [`SearchWindow::FINDINGS`]-th the filters of
     /// `query` select without text, newest first, after `start`), when more follow it.
-    async fn window_end(
+    pub(super) async fn window_end(
         connection: &mut SqliteConnection,
         kind: FindingKind,
         query: &FindingQuery,
@@ -468,6 +477,41 @@ impl SqliteStore {
             text: String::new(),
             id: rows[0].try_get("id")?,
         }))
+    }
+
+    /// Counts by severity of a common term's newest [`SearchWindow::COUNTED_MATCHES`]
+    /// matches, found by walking a time-ordered index as its page does (dense matches are
+    /// met quickly there). When the bound is reached the counts are lower bounds covering the
+    /// matches last seen at or after the oldest one counted.
+    pub(super) async fn count_newest_matches(
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Result<SeverityCounts> {
+        let mut builder = QueryBuilder::<Sqlite>::new(
+            "SELECT severity, COUNT(*) AS n, MIN(last_seen) AS oldest FROM (SELECT severity, last_seen FROM findings",
+        );
+        push_finding_filters(&mut builder, kind, query, &TextSearch::Scan);
+        push_newest_matches(&mut builder);
+        builder.push(" GROUP BY severity");
+        let rows = builder.build().fetch_all(connection).await?;
+        let mut by_rank = [0; 5];
+        add_by_severity(&mut by_rank, &rows)?;
+        let counted_since =
+            if by_rank.iter().sum::<u64>() >= u64::from(SearchWindow::COUNTED_MATCHES) {
+                let mut oldest = None;
+                for row in &rows {
+                    let last_seen: i64 = row.try_get("oldest")?;
+                    oldest = Some(oldest.map_or(last_seen, |known: i64| known.min(last_seen)));
+                }
+                oldest.map(Timestamp)
+            } else {
+                None
+            };
+        Ok(SeverityCounts {
+            by_rank,
+            counted_since,
+        })
     }
 
     pub(super) async fn over_time(
@@ -503,20 +547,34 @@ impl SqliteStore {
                 .push_bind(end / HOUR_MS);
             builder
         } else {
+            // A common term's chart counts its newest matches only, as its counters do.
+            let bounded = text == TextSearch::Narrowed;
             let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_seen - ");
             builder
                 .push_bind(start)
                 .push(") / ")
                 .push_bind(width)
-                .push(" AS bucket, COUNT(*) AS n FROM findings");
+                .push(" AS bucket, COUNT(*) AS n FROM ");
+            builder.push(if bounded {
+                "(SELECT first_seen FROM findings"
+            } else {
+                "findings"
+            });
             let mut unpaged = query.clone();
             unpaged.cursor = None;
-            push_finding_filters(&mut builder, kind, &unpaged, &text);
+            let filtered = if bounded { &TextSearch::Scan } else { &text };
+            push_finding_filters(&mut builder, kind, &unpaged, filtered);
             builder
                 .push(" AND first_seen >= ")
                 .push_bind(start)
                 .push(" AND first_seen < ")
                 .push_bind(end);
+            if bounded {
+                // Implied by first_seen (never after last_seen); it ends the index walk at
+                // the chart's start when the term has fewer matches than the bound.
+                builder.push(" AND last_seen >= ").push_bind(start);
+                push_newest_matches(&mut builder);
+            }
             builder
         };
         builder.push(" GROUP BY bucket");
@@ -941,6 +999,7 @@ mod tests {
                     .count_by_severity(kind, &query)
                     .await
                     .unwrap()
+                    .by_rank
                     .iter()
                     .sum();
             }
@@ -1258,7 +1317,7 @@ mod tests {
         let mut ids: Vec<String> = page.items.iter().map(|f| f.id.to_string()).collect();
         ids.sort();
         let counted = store.count_by_severity(kind, &query).await.unwrap();
-        (ids, counted.iter().sum())
+        (ids, counted.by_rank.iter().sum())
     }
 
     #[tokio::test]
@@ -1711,7 +1770,8 @@ mod tests {
             .count_by_severity(FindingKind::Alert, &query)
             .await
             .unwrap();
-        assert_eq!(counted.iter().sum::<u64>(), 1);
+        assert_eq!(counted.by_rank.iter().sum::<u64>(), 1);
+        assert_eq!(counted.counted_since, Some(oldest_counted));
 
         // "Search older" continues after the window: the fifty oldest, two of them matching.
         let older = FindingQuery {
@@ -1767,6 +1827,80 @@ mod tests {
             ["beacon Q7 #20"]
         );
         assert_eq!(page.searched, None);
+    }
+
+    #[tokio::test]
+    async fn a_common_term_counts_its_newest_matches_and_says_so_a_rare_one_counts_exactly() {
+        let (_dir, store) = temp_store().await;
+        let policy = HandlingPolicy::default();
+        let bound = SearchWindow::COUNTED_MATCHES as usize;
+        // More "C2 server" alerts than the bound, one second apart, then 40 "rare beacon"
+        // alerts interleaved among the oldest.
+        let common = bound + 60;
+        let reports: Vec<_> = (0..common + 40)
+            .map(|index| {
+                let mut report = alert(
+                    "prod",
+                    Some("shop"),
+                    &format!("/bin/tool-{index}"),
+                    BASE + index as i64 * 1_000,
+                );
+                report.title = if index < common {
+                    format!("Outbound connection to C2 server #{index}")
+                } else {
+                    format!("rare beacon #{index}")
+                };
+                report
+            })
+            .collect();
+        for batch in reports.chunks(2_000) {
+            store.ingest(batch, &policy).await.unwrap();
+        }
+        let search = |text: &str| FindingQuery {
+            cluster: Some("prod".into()),
+            text: Some(text.into()),
+            ..Default::default()
+        };
+
+        let counted = store
+            .count_by_severity(FindingKind::Alert, &search("c2 server"))
+            .await
+            .unwrap();
+        assert_eq!(counted.by_rank.iter().sum::<u64>(), bound as u64);
+        // The newest `bound` matches: the 60 oldest were left out.
+        assert_eq!(counted.counted_since, Some(Timestamp(BASE + 60 * 1_000)));
+        let buckets = TimeBuckets {
+            start: Timestamp(BASE - BASE % HOUR_MS),
+            width_ms: HOUR_MS,
+            buckets: 24,
+        };
+        let charted = store
+            .count_over_time(FindingKind::Alert, &search("c2 server"), buckets)
+            .await
+            .unwrap();
+        assert_eq!(charted.iter().sum::<u64>(), bound as u64);
+
+        // Under the bound, exact: fewer matches through a narrower filter of the same term.
+        let mut recent = search("c2 server");
+        recent.since = Some(Timestamp(BASE + (common as i64 - 500) * 1_000));
+        let counted = store
+            .count_by_severity(FindingKind::Alert, &recent)
+            .await
+            .unwrap();
+        assert_eq!(counted.by_rank.iter().sum::<u64>(), 500);
+        assert_eq!(counted.counted_since, None);
+
+        let rare = store
+            .count_by_severity(FindingKind::Alert, &search("rare beacon"))
+            .await
+            .unwrap();
+        assert_eq!(rare.by_rank.iter().sum::<u64>(), 40);
+        assert_eq!(rare.counted_since, None);
+        let charted = store
+            .count_over_time(FindingKind::Alert, &search("rare beacon"), buckets)
+            .await
+            .unwrap();
+        assert_eq!(charted.iter().sum::<u64>(), 40);
     }
 
     #[tokio::test]
