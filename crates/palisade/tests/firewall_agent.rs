@@ -612,8 +612,8 @@ fn can_run_containers() -> bool {
 /// allowed port (the agent finds the pod from those connects), container 2 starts only after
 /// the block rule is in force. Both are refused by the connect programs the agent attached
 /// to the pod's cgroup (not to a container's), each refused connect is counted once on the
-/// rule's alert, from the programs' own reports, and an edit to `allow` and the agent's stop
-/// remove the programs.
+/// rule's alert and in the flows file, from the programs' own reports, and an edit to `allow`
+/// and the agent's stop remove the programs.
 async fn two_containers_of_a_pod_are_refused(network: PodNetwork, sensor_args: &[&str]) {
     let (guarded, allowed, pod_ip, destination) = match &network {
         PodNetwork::Host => {
@@ -757,8 +757,55 @@ spec: {{cidrs: [{destination}]}}
     // Block again, then the agent stops: it removes what it installed.
     api.put_rule(Some(&id), "block").await;
     probe_until("refused", || pod.probe(&second, guarded));
+    // Every refused connect, with those refused while the edit to `allow` was on its way,
+    // once the agent delivered them: the count stops moving (no connect is refused now).
+    let started = Instant::now();
+    let mut alerted = 0;
+    loop {
+        // Longer than the agent's batching.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (count, _) = api.attempts().await.unwrap();
+        if count == alerted {
+            break;
+        }
+        alerted = count;
+        assert!(started.elapsed() < Duration::from_secs(30), "{count}");
+    }
+    assert!(
+        alerted >= 4,
+        "the three counted above and the last probe's: {alerted}"
+    );
     drop(up);
     assert!(!attached_programs(&pod.cgroup()).contains("connect4"));
+    // The flows file (written at the latest when the agent stops) has every refused connect
+    // the alert counts. Where the sensor sees no connect (a loopback destination, the
+    // fallback sensor) they come from the programs' reports alone and match the alert
+    // exactly; where it does, a connect the programs refused just before the edit to `allow`
+    // reached the agent, and that the sensor's view delivered after it, is recorded from
+    // both (the new policy no longer says the programs report it).
+    let flows = palisade_firewall::read_flows(
+        &std::fs::read_to_string(dir.path().join("data/agent/flows.jsonl")).unwrap(),
+        "flows.jsonl",
+    )
+    .unwrap();
+    // (Other tests' pods, running at the same time on this host, may be in the file too.)
+    let own_pod = pod_name();
+    let refused: u64 = flows
+        .iter()
+        .filter(|flow| {
+            flow.blocked
+                && flow.port == guarded.port()
+                && flow.src.pod.as_deref() == Some(own_pod.as_str())
+        })
+        .map(|flow| flow.attempts)
+        .sum();
+    let sensor_sees_connects =
+        matches!(pod.network, PodNetwork::Netns(_)) && !sensor_args.contains(&"fallback");
+    if sensor_sees_connects {
+        assert!(refused >= alerted, "{refused} < {alerted}: {flows:#?}");
+    } else {
+        assert_eq!(refused, alerted, "{flows:#?}");
+    }
     assert_eq!(pod.probe(&second, guarded), "connected");
     if let PodNetwork::Netns(pair) = &pod.network {
         assert!(!nft_tables(&pair.client).contains("palisade"));
