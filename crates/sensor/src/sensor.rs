@@ -310,6 +310,9 @@ struct Enricher {
     /// User names by container id ("" for the host), then uid.
     user_names: HashMap<String, HashMap<u32, String>>,
     runtime_binaries: RuntimeBinaries,
+    /// The agent's own process id, compared with every event's: read once, since
+    /// `getpid` is a system call (and a traced one).
+    own_pid: u32,
 }
 
 impl Enricher {
@@ -323,6 +326,7 @@ impl Enricher {
             ancestry_depth: config.ancestry_depth,
             user_names: HashMap::new(),
             runtime_binaries: RuntimeBinaries::resolve(),
+            own_pid: std::process::id(),
         }
     }
 
@@ -429,7 +433,7 @@ impl Enricher {
         let mut n_sent = 0;
         // The kernel reports the agent's own forks only to keep the process table whole
         // (its children are not the agent); they never reach the sink.
-        let from_self = raw.pid == std::process::id();
+        let from_self = raw.pid == self.own_pid;
         if self.requested.contains(&kind) && !from_self {
             let mut event = Event::new(kind);
             event.timestamp_ns = raw.timestamp_boot_ns + self.boot_offset_ns;
