@@ -350,8 +350,8 @@ enum TextSearch {
     /// common terms.
     Scan,
     /// Candidates from the trigram index, re-checked with LIKE; SQLite walks whichever index
-    /// it likes (groups of common terms; their counters and chart count the newest matches
-    /// instead, see [`SqliteStore::count_newest_matches`]).
+    /// it likes (aggregates of common terms: groups count every match, counters and chart the
+    /// newest ones, see [`SqliteStore::count_newest_matches`]).
     Narrowed,
     /// Few candidates, found by the trigram index when the search was planned: read by
     /// rowid, re-checked, then sorted (the index is not asked twice).
