@@ -366,24 +366,23 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	put_cgroup(e, task);
 }
 
-/* The reader is woken by the record whose unread bytes cross a quarter, a half or three
- * quarters of the ring (it polls with a timeout, so a quiet system's events still arrive
- * within that timeout): one wakeup per batch instead of one per event keeps the cost of an
- * event storm off the traced tasks. Only the crossing record wakes it: a wakeup is an
- * inter-processor interrupt (on a virtual machine an exit to the hypervisor, which cost the
- * connect workload ~16 µs per connection when every record past the first quarter woke the
- * reader), and a woken reader drains the whole ring anyway; the later quarters repeat the
- * wakeup in case the first reached a reader already on its way back to sleep. */
+/* The reader is woken only once a quarter of the ring holds unread records (it polls with a
+ * timeout, so a quiet system's events still arrive within that timeout): one wakeup per
+ * batch instead of one per event keeps the cost of an event storm off the traced tasks.
+ * Past that quarter every record wakes it again, and each wakeup (an inter-processor
+ * interrupt; on a virtual machine an exit to the hypervisor) slows the traced task: that
+ * slowing is what keeps a lagging reader from losing records. Waking only on the record that
+ * crosses each quarter cut the connect workload's slowdown from +92 % to +34 % on the shared
+ * 2-core VM, but lost 7-57 % of the records of the open and connect storms with the reader
+ * at 30-50 % of a core (docs/benchmarks/sensor.md, run 5): a faster reader comes first. */
 static __always_inline void submit(struct event *e)
 {
 	u64 size = offsetof(struct event, tail) + e->tail_len;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	u64 pending_bytes = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	u64 quarter = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4;
-	u64 flags = BPF_RB_NO_WAKEUP;
-	if (quarter && pending_bytes / quarter != (pending_bytes + size) / quarter)
-		flags = BPF_RB_FORCE_WAKEUP;
+	u64 wake_at = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4;
+	u64 flags = pending_bytes + size >= wake_at ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, e, size, flags) == 0)
 		count(COUNTER_SENT);
 	else
