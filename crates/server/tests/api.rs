@@ -350,7 +350,10 @@ async fn filters_sorting_and_pagination() {
     assert_eq!(page["searched"]["page_window_full"], false);
     let (_, stats) = server.get("/api/v1/alerts/stats?q=-7", ADMIN).await;
     assert_eq!(stats["searched_findings"], 5000, "{stats}");
-    assert!(stats.get("counted_since").is_none(), "120 alerts fit the window");
+    assert!(
+        stats.get("counted_since").is_none(),
+        "120 alerts fit the window"
+    );
     let counted: u64 = ["critical", "high", "medium", "low", "info"]
         .iter()
         .map(|severity| stats[severity].as_u64().unwrap())
