@@ -1711,14 +1711,13 @@ mod tests {
         assert!(plan.contains("findings_by_asset"), "restarted: {plan}");
     }
 
-    #[tokio::test]
-    async fn a_short_term_searches_a_window_of_the_newest_findings_and_says_so() {
-        let (_dir, store) = temp_store().await;
-        let policy = HandlingPolicy::default();
-        let window = SearchWindow::FINDINGS as usize;
-        let total = window + 50;
-        // Three alerts hold "q7": two among the oldest fifty, one in the newest window.
-        let holding = [5, 20, window + 40];
+    /// Ingests `total` alerts of one pod, one second apart (oldest first), each a finding of
+    /// its own, titled by `title_of(index)`.
+    async fn seed_titled_alerts(
+        store: &SqliteStore,
+        total: usize,
+        title_of: impl Fn(usize) -> String,
+    ) {
         let reports: Vec<_> = (0..total)
             .map(|index| {
                 let mut report = alert(
@@ -1727,17 +1726,33 @@ mod tests {
                     &format!("/bin/tool-{index}"),
                     BASE + index as i64 * 1_000,
                 );
-                report.title = if holding.contains(&index) {
-                    format!("beacon Q7 #{index}")
-                } else {
-                    format!("alert #{index}")
-                };
+                report.title = title_of(index);
                 report
             })
             .collect();
         for batch in reports.chunks(2_000) {
-            store.ingest(batch, &policy).await.unwrap();
+            store
+                .ingest(batch, &HandlingPolicy::default())
+                .await
+                .unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn a_short_term_searches_a_window_of_the_newest_findings_and_says_so() {
+        let (_dir, store) = temp_store().await;
+        let window = SearchWindow::FINDINGS as usize;
+        let total = window + 50;
+        // Three alerts hold "q7": two among the oldest fifty, one in the newest window.
+        let holding = [5, 20, window + 40];
+        seed_titled_alerts(&store, total, |index| {
+            if holding.contains(&index) {
+                format!("beacon Q7 #{index}")
+            } else {
+                format!("alert #{index}")
+            }
+        })
+        .await;
         let query = FindingQuery {
             cluster: Some("prod".into()),
             text: Some("q7".into()),
@@ -1834,30 +1849,18 @@ mod tests {
     #[tokio::test]
     async fn a_common_term_counts_its_newest_matches_and_says_so_a_rare_one_counts_exactly() {
         let (_dir, store) = temp_store().await;
-        let policy = HandlingPolicy::default();
         let bound = SearchWindow::COUNTED_MATCHES as usize;
         // More "C2 server" alerts than the bound, one second apart, then 40 "rare beacon"
         // alerts interleaved among the oldest.
         let common = bound + 60;
-        let reports: Vec<_> = (0..common + 40)
-            .map(|index| {
-                let mut report = alert(
-                    "prod",
-                    Some("shop"),
-                    &format!("/bin/tool-{index}"),
-                    BASE + index as i64 * 1_000,
-                );
-                report.title = if index < common {
-                    format!("Outbound connection to C2 server #{index}")
-                } else {
-                    format!("rare beacon #{index}")
-                };
-                report
-            })
-            .collect();
-        for batch in reports.chunks(2_000) {
-            store.ingest(batch, &policy).await.unwrap();
-        }
+        seed_titled_alerts(&store, common + 40, |index| {
+            if index < common {
+                format!("Outbound connection to C2 server #{index}")
+            } else {
+                format!("rare beacon #{index}")
+            }
+        })
+        .await;
         let search = |text: &str| FindingQuery {
             cluster: Some("prod".into()),
             text: Some(text.into()),
