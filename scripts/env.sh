@@ -20,3 +20,14 @@ install_packages() {
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# Drops the target directory's incremental build state (its largest part, and only a speed-up)
+# when less than 20 GB is free, so that a build or a test run never fails for lack of space.
+ensure_build_space() {
+    local free_kib
+    free_kib=$(df -Pk "$(dirname "$CARGO_TARGET_DIR")" | awk 'NR == 2 {print $4}')
+    if [ "${free_kib:-0}" -lt $((20 * 1024 * 1024)) ]; then
+        echo "Less than 20 GB free: removing incremental build state under $CARGO_TARGET_DIR" >&2
+        rm -rf "$CARGO_TARGET_DIR"/*/incremental
+    fi
+}
