@@ -2,7 +2,7 @@
 //! packages matched against the shared PyPI, RustSec and Go databases, every output format
 //! checked structurally, `--fail-on`, `--inventory-only`, and errors.
 
-use palisade_testdata::run_checked;
+use palisade_testdata::{PodmanContainer, run_checked};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -404,25 +404,6 @@ fn tool_works(program: &str) -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-/// Removes the podman container and image however the test ends.
-struct Podman {
-    image: String,
-    container: Option<String>,
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        if let Some(container) = &self.container {
-            let _ = Command::new("podman")
-                .args(["rm", "-f", "-t", "0", container])
-                .output();
-        }
-        let _ = Command::new("podman")
-            .args(["rmi", "-f", &self.image])
-            .output();
-    }
-}
-
 /// A busybox image with a dpkg status file, scanned as an OCI archive made by skopeo and as
 /// a running podman container (through its merged root).
 #[test]
@@ -452,26 +433,13 @@ fn scan_image_and_running_container_built_with_podman() {
         "Package: busybox-static\nStatus: install ok installed\nArchitecture: amd64\n\
          Version: 1:1.35.0-4+b3\nSource: busybox\n",
     );
-    let tarball = temp.path().join("rootfs.tar");
-    run_checked(
-        "tar",
-        &[
-            "-C",
-            root.to_str().unwrap(),
-            "-cf",
-            tarball.to_str().unwrap(),
-            ".",
-        ],
+    let podman = PodmanContainer::import(
+        &root,
+        &temp.path().join("rootfs.tar"),
+        "palisade-scan-test",
+        &std::process::id().to_string(),
     );
-    let image = format!("localhost/palisade-scan-test-{}:latest", std::process::id());
-    let mut podman = Podman {
-        image: image.clone(),
-        container: None,
-    };
-    run_checked(
-        "podman",
-        &["import", "--quiet", tarball.to_str().unwrap(), &image],
-    );
+    let image = podman.image.clone();
     let archive = temp.path().join("image.oci.tar");
     run_checked(
         "skopeo",
@@ -502,25 +470,7 @@ fn scan_image_and_running_container_built_with_podman() {
     assert_eq!(package["ecosystem"], "Debian:12");
     assert_eq!(package["location"]["layer_index"], 0);
 
-    let container = run_checked(
-        "podman",
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--runtime",
-            "runc",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            &image,
-            "/bin/sleep",
-            "300",
-        ],
-    );
-    podman.container = Some(container.clone());
+    let container = podman.start(&["/bin/sleep", "300"]);
     let output = palisade(&[
         "scan",
         "container",

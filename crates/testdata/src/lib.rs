@@ -279,9 +279,8 @@ pub struct PodmanContainer {
 
 impl PodmanContainer {
     /// Imports the directory `rootfs` as image `localhost/<name>:<tag>` and runs `command` in
-    /// a detached container of it named `<name>-<tag>` with runc, without a network (a bridge
-    /// would change the host's networking) and with the ulimits this machine needs; the guard
-    /// and the container's 64-hex id. Fails the test when podman refuses.
+    /// a detached container of it named `<name>-<tag>` ([`PodmanContainer::import`], then
+    /// [`PodmanContainer::start`]): the guard and the container's 64-hex id.
     pub fn run(
         rootfs: &Path,
         archive: &Path,
@@ -289,6 +288,15 @@ impl PodmanContainer {
         tag: &str,
         command: &[&str],
     ) -> (PodmanContainer, String) {
+        let podman = PodmanContainer::import(rootfs, archive, name, tag);
+        let id = podman.start(command);
+        (podman, id)
+    }
+
+    /// Imports the directory `rootfs` (through the tar archive `archive`) as image
+    /// `localhost/<name>:<tag>`; the guard removes it, and the container `<name>-<tag>` if one
+    /// was started. Fails the test when podman refuses.
+    pub fn import(rootfs: &Path, archive: &Path, name: &str, tag: &str) -> PodmanContainer {
         tar_directory(rootfs, archive);
         let podman = PodmanContainer {
             container: format!("{name}-{tag}"),
@@ -298,6 +306,13 @@ impl PodmanContainer {
             "podman",
             &["import", archive.to_str().unwrap(), &podman.image],
         );
+        podman
+    }
+
+    /// Runs `command` in a detached container of the image named `<name>-<tag>`, with runc,
+    /// without a network (a bridge would change the host's networking) and with the ulimits
+    /// this machine needs; the container's 64-hex id. Fails the test when podman refuses.
+    pub fn start(&self, command: &[&str]) -> String {
         let mut args = vec![
             "run",
             "--detach",
@@ -310,12 +325,11 @@ impl PodmanContainer {
             "--ulimit",
             "nproc=1024:1024",
             "--name",
-            &podman.container,
-            &podman.image,
+            &self.container,
+            &self.image,
         ];
         args.extend_from_slice(command);
-        let id = run_checked("podman", &args);
-        (podman, id)
+        run_checked("podman", &args)
     }
 }
 
