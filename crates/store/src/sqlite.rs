@@ -27,11 +27,11 @@ mod console;
 mod quarantine;
 mod tasks;
 
-use crate::query::TRIGRAM_CHARS;
 use crate::{
     AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,
     IngestOutcome, Page, Result, SearchWindow, Selection, SeverityCounts, SortOrder, Store,
-    StoreError, TokenRecord, query::page_size,
+    StoreError, TokenRecord,
+    query::{TRIGRAM_CHARS, page_size},
 };
 use crate::{FindingGroup, TimeBuckets};
 use palisade_model::{

@@ -1491,8 +1491,7 @@ mod tests {
             // For ASCII terms the index alone finds every row the scan finds (with
             // `detail=none` it matches the term's trigrams anywhere, a superset): it narrows,
             // the LIKE re-check decides.
-            if term.is_ascii() && term.len() >= super::super::TRIGRAM_CHARS && !term.contains('\0')
-            {
+            if term.is_ascii() && !SearchWindow::bounds(term) {
                 let indexed: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM finding_text WHERE finding_text MATCH $1",
                 )
