@@ -246,6 +246,37 @@ fn answers_health_check(port: u16) -> bool {
     answer.is_ok_and(|status_line| status_line == "HTTP/1.1 200")
 }
 
+/// An exclusive lock across every test process of the machine (nextest runs each test in a
+/// process of its own, so a `Mutex` would not do), held until dropped: `flock` on
+/// `<temp dir>/<name>.lock`, which the kernel releases even when the test process dies.
+pub struct MachineLock {
+    _locked: std::fs::File,
+}
+
+/// The [`MachineLock`] of the tests that run an executable carrying EICAR and of the tests
+/// that run an agent with the malware quarantine on: that agent scans every exec on the host
+/// and moves what is malicious out of its directory, the other tests' files included.
+pub const MALWARE_EXEC_LOCK: &str = "palisade-malware-exec";
+
+impl MachineLock {
+    /// Takes the lock `name`, waiting for as long as another process holds it.
+    pub fn take(name: &str) -> MachineLock {
+        let path = std::env::temp_dir().join(format!("{name}.lock"));
+        let file = std::fs::File::create(&path)
+            .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
+        // SAFETY: flock on a descriptor owned by `file`, which outlives the call.
+        let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+        assert_eq!(
+            locked,
+            0,
+            "flock {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+        MachineLock { _locked: file }
+    }
+}
+
 /// A runc container that is deleted when dropped, with the parent cgroup its test put it in
 /// (`cgroup_parent`, under every controller of `/sys/fs/cgroup`).
 pub struct RuncContainer {
