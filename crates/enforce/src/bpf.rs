@@ -128,12 +128,24 @@ impl<T: Send + 'static> Reports<T> {
         self.ring_buffer
             .poll(timeout)
             .map_err(|error| Error::bpf("polling ring buffer", "reports", error))?;
-        Ok(self
-            .queue
+        Ok(self.take_queued())
+    }
+
+    /// Returns every record in the ring buffer now, without a system call (the ring is
+    /// read from shared memory).
+    pub(crate) fn consume(&self) -> Result<Vec<T>, Error> {
+        self.ring_buffer
+            .consume()
+            .map_err(|error| Error::bpf("reading ring buffer", "reports", error))?;
+        Ok(self.take_queued())
+    }
+
+    fn take_queued(&self) -> Vec<T> {
+        self.queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
-            .collect())
+            .collect()
     }
 }
 

@@ -25,8 +25,8 @@ const REPORTS_MAP: &str = "connect_reports";
 const LOST_MAP: &str = "lost_reports";
 const CONNECT_EVENT_SIZE: usize = 64;
 const CONNECT_CONFIG_SIZE: usize = 16;
-/// `CONNECT_REPORTS_BYTES` of `bpf/enforce.h`: a shared map must have the object's sizes.
-const CONNECT_REPORTS_BYTES: u32 = 1024 * 1024;
+/// What one report takes in the ring buffer: the record and the ring's 8-byte header.
+const CONNECT_REPORT_RING_BYTES: u32 = CONNECT_EVENT_SIZE as u32 + 8;
 
 /// Connect programs attached to one cgroup2 directory; they apply to every process in it
 /// and its descendants. Dropping the filter detaches them.
@@ -41,10 +41,10 @@ pub struct ConnectFilter {
     active_half: Mutex<u32>,
 }
 
-/// The report stream of connect programs: one ring buffer (1 MiB) and one lost-report
-/// counter that every [`ConnectFilter`] attached with it writes to, read here by one reader.
-/// A node with many enforced workloads thus has one queue to drain and one drop count,
-/// however many cgroups carry programs.
+/// The report stream of connect programs: one ring buffer ([`ConnectReportsRing`], 1 MiB by
+/// default) and one lost-report counter that every [`ConnectFilter`] attached with it writes
+/// to, read here by one reader. A node with many enforced workloads thus has one queue to
+/// drain and one drop count, however many cgroups carry programs.
 pub struct ConnectReports {
     // Field order is drop order: the reader before the map it reads.
     reader: Reports<ConnectReport>,
@@ -77,9 +77,89 @@ pub struct ConnectReport {
     pub filter_tag: u32,
 }
 
+/// The size of a [`ConnectReports`] ring buffer, in bytes: a power of two from
+/// [`ConnectReportsRing::MIN_BYTES`] (one page) to [`ConnectReportsRing::MAX_BYTES`], as the
+/// kernel requires of a ring buffer. A report takes 72 bytes of it, so the ring holds
+/// [`ConnectReportsRing::capacity`] reports between two drains (14,563 for the default 1 MiB);
+/// the programs count the ones that find it full as lost ([`ConnectReports::lost`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectReportsRing(u32);
+
+impl ConnectReportsRing {
+    /// The smallest ring: one page.
+    pub const MIN_BYTES: u32 = 4096;
+    /// The largest ring: 256 MiB (3.7 million reports).
+    pub const MAX_BYTES: u32 = 256 * 1024 * 1024;
+    /// 1 MiB: 14,563 reports, so the agent's drains every 200 ms keep up with a node's
+    /// pods until they make about 70,000 matched connects per second.
+    pub const DEFAULT: ConnectReportsRing = ConnectReportsRing(1024 * 1024);
+
+    /// A ring of `bytes`; fails with [`ErrorKind::InvalidInput`] naming the bounds when
+    /// `bytes` is not a power of two between them.
+    pub fn new(bytes: u32) -> Result<ConnectReportsRing, Error> {
+        if bytes.is_power_of_two() && (Self::MIN_BYTES..=Self::MAX_BYTES).contains(&bytes) {
+            return Ok(ConnectReportsRing(bytes));
+        }
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            "sizing the connect report ring buffer at",
+            format!("{bytes} bytes"),
+        )
+        .with_source(format!(
+            "the size must be a power of two from {} to {} bytes",
+            Self::MIN_BYTES,
+            Self::MAX_BYTES
+        )))
+    }
+
+    /// The size in bytes.
+    pub fn bytes(self) -> u32 {
+        self.0
+    }
+
+    /// How many reports fit in the ring at once.
+    pub fn capacity(self) -> u32 {
+        self.0 / CONNECT_REPORT_RING_BYTES
+    }
+}
+
+impl Default for ConnectReportsRing {
+    fn default() -> ConnectReportsRing {
+        ConnectReportsRing::DEFAULT
+    }
+}
+
+impl std::str::FromStr for ConnectReportsRing {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<ConnectReportsRing, Error> {
+        let bytes = text.trim().parse::<u32>().map_err(|error| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "reading the connect report ring buffer size",
+                format!("{text:?}"),
+            )
+            .with_source(error)
+        })?;
+        ConnectReportsRing::new(bytes)
+    }
+}
+
+impl std::fmt::Display for ConnectReportsRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl ConnectReports {
-    /// Creates the shared ring buffer and lost-report counter.
+    /// Creates the shared ring buffer, of the default size, and lost-report counter.
     pub fn new() -> Result<ConnectReports, Error> {
+        ConnectReports::with_ring(ConnectReportsRing::DEFAULT)
+    }
+
+    /// Creates the shared ring buffer, of `ring` bytes, and lost-report counter. (Objects
+    /// that share the ring take its size, whatever their own definition says.)
+    pub fn with_ring(ring: ConnectReportsRing) -> Result<ConnectReports, Error> {
         let options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
             sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
             ..Default::default()
@@ -89,7 +169,7 @@ impl ConnectReports {
             Some(REPORTS_MAP),
             0,
             0,
-            CONNECT_REPORTS_BYTES,
+            ring.bytes(),
             &options,
         )
         .map_err(|error| Error::bpf("creating eBPF map", REPORTS_MAP, error))?;
@@ -103,6 +183,13 @@ impl ConnectReports {
     /// report received since the last call, of every filter attached with this stream.
     pub fn poll(&self, timeout: Duration) -> Result<Vec<ConnectReport>, Error> {
         self.reader.poll(timeout)
+    }
+
+    /// Returns every report in the ring buffer now, without waiting and without a system
+    /// call: cheap enough to call before judging each connect another source saw, so that
+    /// the report of the same connect (written before the connect returned) is in hand.
+    pub fn take(&self) -> Result<Vec<ConnectReport>, Error> {
+        self.reader.consume()
     }
 
     /// Reports lost since the stream was created, because the ring buffer or the reader's
@@ -335,8 +422,32 @@ fn decode_report(bytes: &[u8]) -> Option<ConnectReport> {
 
 #[cfg(test)]
 mod tests {
-    use super::cgroup2_mount_point;
+    use super::{ConnectReportsRing, cgroup2_mount_point};
     use std::path::Path;
+
+    #[test]
+    fn a_report_ring_is_a_power_of_two_within_its_bounds() {
+        for bytes in [4096, 65_536, 1 << 20, 1 << 28] {
+            let ring: ConnectReportsRing = bytes.to_string().parse().unwrap();
+            assert_eq!(ring.bytes(), bytes);
+        }
+        assert_eq!(ConnectReportsRing::DEFAULT.capacity(), 14_563);
+        assert_eq!(ConnectReportsRing::new(4096).unwrap().capacity(), 56);
+        for bad in ["0", "2048", "5000", "536870912", "-4096", "1MiB", ""] {
+            let error = bad.parse::<ConnectReportsRing>().unwrap_err().to_string();
+            assert!(
+                error.contains("connect report ring buffer"),
+                "{bad}: {error}"
+            );
+        }
+        let error = std::error::Error::source(&ConnectReportsRing::new(5000).unwrap_err())
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("power of two from 4096 to 268435456"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn finds_the_cgroup2_mount_on_hybrid_and_unified_hosts() {

@@ -8,9 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    Binary, Capabilities, ConnectFilter, ConnectReports, DefenseMode, ExecDenier, ExecKiller,
-    MarkScope, NetRule, WorkloadFirewall, cgroup2_root, close_tcp_connections_of_cgroup,
-    open_tcp_connections_of_cgroup, workload_rules, would_refuse,
+    Binary, Capabilities, ConnectFilter, ConnectReports, ConnectReportsRing, DefenseMode,
+    ExecDenier, ExecKiller, MarkScope, NetRule, WorkloadFirewall, cgroup2_root,
+    close_tcp_connections_of_cgroup, open_tcp_connections_of_cgroup, workload_rules, would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -492,23 +492,30 @@ spec: {{source: admin-endpoint, destination: client, action: block}}
     );
 }
 
-/// More refused connects than the report ring buffer holds: every one is refused and
-/// counted, and each is either reported or counted as lost, none silently dropped.
+/// More refused connects than the report ring buffer holds (the default 1 MiB, and one
+/// page): every one is refused and counted, the ring holds exactly its capacity, and each
+/// is either reported or counted as lost, none silently dropped.
 #[test]
 fn a_full_report_ring_buffer_counts_every_report_it_drops() {
     if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root()) {
         return;
     }
+    let one_page = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap();
+    for (ring, attempts) in [(ConnectReportsRing::DEFAULT, 20_000), (one_page, 1_000)] {
+        ring_buffer_overflow(ring, attempts);
+    }
+}
+
+/// `attempts` refused connects, more than `ring` holds, reported into `ring`.
+fn ring_buffer_overflow(ring: ConnectReportsRing, attempts: u64) {
     let cgroup = TestCgroup::new("flood");
     // A loopback port nobody listens on: the connect program refuses before that matters.
     let port = palisade_testdata::free_port();
-    let stream = ConnectReports::new().unwrap();
+    let stream = ConnectReports::with_ring(ring).unwrap();
     let filter = ConnectFilter::attach(&cgroup.path, &stream, 3).unwrap();
     filter
         .set_rules(&[tcp_rule(5, "127.0.0.1/32", port, RuleAction::Block)])
         .unwrap();
-    // 1 MiB of 64-byte records holds at most 16,384 (less the ring's record headers).
-    let attempts = 20_000u64;
     let refused = palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), &cgroup.path, || {
         (0..attempts)
             .filter(|_| {
@@ -519,9 +526,9 @@ fn a_full_report_ring_buffer_counts_every_report_it_drops() {
     });
     assert_eq!(refused, attempts);
     assert_eq!(filter.hits(5).unwrap(), attempts);
-    let reports = stream.poll(Duration::ZERO).unwrap();
+    let reports = stream.take().unwrap();
     let lost = stream.lost().unwrap();
-    assert!(lost > 0, "{} reports, none lost", reports.len());
+    assert_eq!(reports.len() as u32, ring.capacity(), "{ring} bytes");
     assert_eq!(reports.len() as u64 + lost, attempts);
     assert!(
         reports

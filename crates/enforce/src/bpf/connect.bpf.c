@@ -38,7 +38,7 @@ struct {
 } connect_hits SEC(".maps");
 
 /* The loader may replace this map and `lost_reports` with ones shared by every attached
- * filter (one reader for all); it creates them with the same sizes. */
+ * filter (one reader for all); a shared map keeps its own size. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, CONNECT_REPORTS_BYTES);

@@ -9,7 +9,8 @@
 
 #define MAX_DENIED_BINARIES 4096
 #define MAX_CONNECT_RULES 256
-/* The size of the connect programs' report ring buffer (one page multiple, a power of 2). */
+/* The declared size of the connect programs' report ring buffer; the loader shares its own
+ * ring (`ConnectReportsRing`, this size by default) in its place. */
 #define CONNECT_REPORTS_BYTES (1024 * 1024)
 #define FILENAME_LEN 256
 #define COMM_LEN 16
