@@ -173,6 +173,33 @@ impl FirewallRule {
     }
 }
 
+/// `name: source -> destination ports/protocol action, priority P` (`, disabled` when it is),
+/// as logs show a rule.
+impl fmt::Display for FirewallRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} -> {} ", self.name, self.source, self.destination)?;
+        if self.ports.is_empty() {
+            f.write_str("any port")?;
+        }
+        for (index, &(start, end)) in self.ports.iter().enumerate() {
+            let separator = if index == 0 { "" } else { "," };
+            match start == end {
+                true => write!(f, "{separator}{start}")?,
+                false => write!(f, "{separator}{start}-{end}")?,
+            }
+        }
+        match self.protocol {
+            Some(protocol) => write!(f, "/{protocol}")?,
+            None => f.write_str("/any")?,
+        }
+        write!(f, " {}, priority {}", self.action, self.priority)?;
+        if !self.enabled {
+            f.write_str(", disabled")?;
+        }
+        Ok(())
+    }
+}
+
 /// True when `ip` is in one of the blocks.
 pub(crate) fn cidrs_contain(cidrs: &[IpNet], ip: Option<IpAddr>) -> bool {
     ip.is_some_and(|ip| cidrs.iter().any(|cidr| cidr.contains(ip)))
@@ -183,6 +210,29 @@ mod tests {
     use super::{FirewallRule, Pattern, RuleAction, WorkloadMatch};
     use crate::policy::Protocol;
     use crate::selector::{Labels, Selector};
+
+    #[test]
+    fn rules_show_as_logs_name_them() {
+        let mut rule = FirewallRule {
+            name: "web-to-db".into(),
+            source: "web".into(),
+            destination: "db".into(),
+            ports: vec![(5432, 5432), (8000, 8080)],
+            protocol: Some(Protocol::Tcp),
+            action: RuleAction::Block,
+            priority: 3,
+            enabled: true,
+        };
+        assert_eq!(
+            rule.to_string(),
+            "web-to-db: web -> db 5432,8000-8080/TCP block, priority 3"
+        );
+        (rule.ports, rule.protocol, rule.enabled) = (Vec::new(), None, false);
+        assert_eq!(
+            rule.to_string(),
+            "web-to-db: web -> db any port/any block, priority 3, disabled"
+        );
+    }
 
     #[test]
     fn glob_patterns() {
