@@ -116,3 +116,68 @@ fn image_volumes_are_restricted_safe_at_every_version() {
         );
     }
 }
+
+/// Cases restated from upstream's generated fixtures for v1.35 to v1.37 (`test/testdata`),
+/// which the shared fixtures (v1.0 to v1.30) do not reach: each denied by the check upstream
+/// names, at the newest versions as at the oldest where the rule already held.
+#[test]
+fn upstream_cases_after_1_30_keep_their_verdicts() {
+    // tcpSocket hosts count like httpGet hosts, loopback addresses included.
+    assert!(denied_by("probe_tcp_host_ipv6.yaml", Level::Baseline, 33).is_empty());
+    for minor in [34, 35, 37] {
+        assert_eq!(
+            denied_by("probe_tcp_host_ipv6.yaml", Level::Baseline, minor),
+            ["hostProbesAndHostLifecycle"],
+            "v1.{minor}"
+        );
+    }
+    // hostUsers: true is no user namespace: nothing relaxes.
+    for minor in [0, 34, 35, 37] {
+        assert_eq!(
+            denied_by("host_users_unmasked_proc.yaml", Level::Baseline, minor),
+            ["procMount"],
+            "v1.{minor}"
+        );
+    }
+    assert_eq!(
+        denied_by("host_users_unmasked_proc.yaml", Level::Restricted, 34),
+        ["procMount"]
+    );
+    assert_eq!(
+        denied_by("host_users_unmasked_proc.yaml", Level::Restricted, 35),
+        ["procMount_restricted"]
+    );
+    // Restricted needs the literal ALL; dropping every capability by name is not enough.
+    for minor in [22, 35, 37] {
+        assert_eq!(
+            denied_by(
+                "drop_every_capability_by_name.yaml",
+                Level::Restricted,
+                minor
+            ),
+            ["capabilities_restricted"],
+            "v1.{minor}"
+        );
+    }
+    assert!(denied_by("drop_every_capability_by_name.yaml", Level::Baseline, 37).is_empty());
+    // nfs and rbd volumes: baseline allows them, restricted never has.
+    for minor in [0, 36, 37] {
+        assert_eq!(
+            denied_by("network_volumes.yaml", Level::Restricted, minor),
+            ["restrictedVolumes"],
+            "v1.{minor}"
+        );
+        assert!(denied_by("network_volumes.yaml", Level::Baseline, minor).is_empty());
+    }
+    // NET_RAW: refused by baseline at every version, by restricted's own check from v1.22.
+    for minor in [0, 35, 37] {
+        assert_eq!(
+            denied_by("net_raw_added.yaml", Level::Baseline, minor),
+            ["capabilities_baseline"],
+            "v1.{minor}"
+        );
+    }
+    assert!(
+        denied_by("net_raw_added.yaml", Level::Restricted, 35).contains(&"capabilities_restricted")
+    );
+}
