@@ -882,3 +882,90 @@ async fn a_common_search_term_shows_counts_as_lower_bounds_and_a_rare_one_exactl
     assert!(!page.contains("id=\"count-bound\""));
     assert!(!page.contains("≥"));
 }
+
+#[tokio::test]
+async fn a_common_search_term_groups_its_newest_matches_and_says_so() {
+    let console = Console::start().await;
+    let session = console.login(&console.token(Role::Viewer).await).await;
+    let bound = palisade_store::SearchWindow::COUNTED_MATCHES as usize;
+    let now = Timestamp::now().millis();
+    // More "privileged" baseline risks than a search reads, one per workload: the 60 oldest
+    // fail check PAL-OLD-1 (left out by the bound), the newer ones PAL-NEW-1; then 30 risks of
+    // a rarely named check.
+    let total = bound + 60 + 30;
+    let reports: Vec<_> = (0..total)
+        .map(|index| {
+            let (rule, title) = match index {
+                index if index < 60 => ("PAL-OLD-1", "Privileged container"),
+                index if index < bound + 60 => ("PAL-NEW-1", "Privileged container"),
+                _ => ("PAL-RARE-1", "Host path mounted read-write"),
+            };
+            FindingReport {
+                id: Uuid::new_v4(),
+                observed_at: Timestamp(now - (total - index) as i64 * 1_000),
+                severity: Severity::High,
+                rule: rule.into(),
+                title: title.into(),
+                asset: AffectedAsset {
+                    cluster: "prod".into(),
+                    namespace: Some("shop".into()),
+                    workload: Some(format!("Deployment/web-{index}")),
+                    ..Default::default()
+                },
+                details: Details::BaselineRisk(palisade_model::BaselineDetails {
+                    category: palisade_model::BaselineCategory::Workload,
+                    description: String::new(),
+                    remediation: String::new(),
+                    evidence: Vec::new(),
+                }),
+                demo: false,
+            }
+        })
+        .collect();
+    for batch in reports.chunks(2_000) {
+        console.ingest(batch).await;
+    }
+
+    let (status, page) = console
+        .get(
+            "/console/clusters/prod/baseline-risks?q=privileged",
+            Some(&session),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let note = page
+        .split("id=\"groups-bound\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .expect("the page says the groups are bounded");
+    assert!(note.contains("newest 10,000 matches"), "{note}");
+    assert!(
+        note.contains("a check whose matches are all older"),
+        "{note}"
+    );
+    assert!(page.contains(">PAL-NEW-1</a>"));
+    assert!(
+        !page.contains("PAL-OLD-1"),
+        "the oldest matches are not grouped"
+    );
+    assert!(
+        page.contains("<td class=\"num\">≥ 10000</td>"),
+        "the group's count is a lower bound"
+    );
+    assert!(!page.contains("id=\"search-window\""));
+
+    let (status, page) = console
+        .get(
+            "/console/clusters/prod/baseline-risks?q=host%20path",
+            Some(&session),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(">PAL-RARE-1</a>"));
+    assert!(
+        page.contains("<td class=\"num\">30</td>"),
+        "a rare term's group counts exactly"
+    );
+    assert!(!page.contains("id=\"groups-bound\""));
+    assert!(!page.contains("≥"));
+}

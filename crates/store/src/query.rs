@@ -162,11 +162,15 @@ pub(crate) const TRIGRAM_CHARS: usize = 3;
 
 /// How far a bounded text search looked. Terms the trigram index cannot look up (one or two
 /// characters) are searched by LIKE alone, which would read every finding of the filters: such
-/// a search reads at most [`SearchWindow::FINDINGS`] of them, newest first, and says so.
+/// a search reads at most [`SearchWindow::FINDINGS`] of them, newest first, and says so. Groups
+/// of a common term are formed from its newest [`SearchWindow::COUNTED_MATCHES`] matches and
+/// say so here too ([`SearchWindow::bounds`] tells the two apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchWindow {
-    /// Set when the filters select more than [`SearchWindow::FINDINGS`] findings: counts and
-    /// charts cover the newest ones, last seen at or after this time, and are lower bounds.
+    /// Set when the filters select more than [`SearchWindow::FINDINGS`] findings (a short
+    /// term), or a term matches more than [`SearchWindow::COUNTED_MATCHES`] (groups): counts,
+    /// charts and groups cover the newest ones, last seen at or after this time, and are lower
+    /// bounds.
     pub counted_since: Option<Timestamp>,
     /// The page's own window ended before the page filled: its next cursor continues the
     /// search with older findings rather than following a last listed item.

@@ -153,23 +153,6 @@ fn finding_from_row(row: &SqliteRow) -> Result<Finding> {
     })
 }
 
-fn finding_from_report(report: &FindingReport, id: Uuid, status: Status) -> Finding {
-    Finding {
-        id,
-        severity: report.severity,
-        status,
-        rule: report.rule.clone(),
-        title: report.title.clone(),
-        asset_id: report.asset.asset_id(),
-        asset: report.asset.clone(),
-        first_seen: report.observed_at,
-        last_seen: report.observed_at,
-        count: 1,
-        demo: report.demo,
-        details: report.details.clone(),
-    }
-}
-
 async fn insert_audit(connection: &mut SqliteConnection, entry: &AuditEntry) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor, role, action, target_kind, target_id, reason, details) \
@@ -349,9 +332,8 @@ enum TextSearch {
     /// The LIKE conditions alone: no text, terms the index cannot look up, and pages of
     /// common terms.
     Scan,
-    /// Candidates from the trigram index, re-checked with LIKE; SQLite walks whichever index
-    /// it likes (aggregates of common terms: groups count every match, counters and chart the
-    /// newest ones, see [`SqliteStore::count_newest_matches`]).
+    /// Candidates from the trigram index, re-checked with LIKE; aggregates of common terms,
+    /// which read at most the newest matches (see [`console::push_matches`]).
     Narrowed,
     /// Few candidates, found by the trigram index when the search was planned: read by
     /// rowid, re-checked, then sorted (the index is not asked twice).
@@ -760,8 +742,9 @@ struct Prepared {
     report_id: String,
     /// The whitelist rule that suppresses the report; the fields below are then left empty.
     whitelisted: Option<Uuid>,
-    /// The finding the report makes if it is new.
-    candidate: Finding,
+    /// The finding the report makes if it is new; like `body`, left out for an event that
+    /// repeats one earlier in the batch when no whitelist rule needs it to match against.
+    candidate: Option<Finding>,
     key: (FindingKind, String),
     /// The `body` column of `candidate`; left out for an event that repeats one earlier in
     /// the batch, which almost always aggregates into it (see [`finding_body`]).
@@ -775,29 +758,62 @@ impl Prepared {
         policy: &HandlingPolicy,
         repeats: &mut HashSet<(FindingKind, String)>,
     ) -> Prepared {
-        let candidate = finding_from_report(report, Uuid::now_v7(), Status::Open);
-        let whitelisted = policy
-            .whitelist
-            .iter()
-            .find(|(_, matcher)| matcher.matches(&candidate))
-            .map(|(rule_id, _)| *rule_id);
-        let (key, body) = if whitelisted.is_some() {
-            ((report.details.kind(), String::new()), None)
+        let kind = report.details.kind();
+        let report_id = report.id.to_string();
+        let candidate = (!policy.whitelist.is_empty()).then(|| new_candidate(report));
+        let whitelisted = candidate.as_ref().and_then(|candidate| {
+            policy
+                .whitelist
+                .iter()
+                .find(|(_, matcher)| matcher.matches(candidate))
+                .map(|(rule_id, _)| *rule_id)
+        });
+        if whitelisted.is_some() {
+            return Prepared {
+                report_id,
+                whitelisted,
+                candidate: None,
+                key: (kind, String::new()),
+                body: None,
+            };
+        }
+        let asset_id = candidate
+            .as_ref()
+            .map_or_else(|| report.asset.asset_id(), |candidate| candidate.asset_id);
+        let key = (kind, report.dedupe_key_of_asset(asset_id));
+        // States take every report's body; an event's repeat needs neither.
+        let repeat = !takes_latest(kind) && !repeats.insert(key.clone());
+        let (body, candidate) = if repeat {
+            (None, candidate)
         } else {
-            let kind = report.details.kind();
-            let key = (kind, report.dedupe_key_of_asset(candidate.asset_id));
-            // States take every report's body; an event's repeat needs none.
-            let repeat = !takes_latest(kind) && !repeats.insert(key.clone());
-            let body = (!repeat).then(|| finding_body(report));
-            (key, body)
+            let candidate = candidate.unwrap_or_else(|| new_candidate(report));
+            (Some(finding_body(report)), Some(candidate))
         };
         Prepared {
-            report_id: report.id.to_string(),
+            report_id,
             whitelisted,
             candidate,
             key,
             body,
         }
+    }
+}
+
+/// The finding `report` makes if it is new, open unless an exception covers it.
+fn new_candidate(report: &FindingReport) -> Finding {
+    Finding {
+        id: Uuid::now_v7(),
+        severity: report.severity,
+        status: Status::Open,
+        rule: report.rule.clone(),
+        title: report.title.clone(),
+        asset_id: report.asset.asset_id(),
+        asset: report.asset.clone(),
+        first_seen: report.observed_at,
+        last_seen: report.observed_at,
+        count: 1,
+        demo: report.demo,
+        details: report.details.clone(),
     }
 }
 
@@ -1155,6 +1171,7 @@ impl Store for SqliteStore {
                     update.id.clone()
                 }
                 None => {
+                    let candidate = candidate.unwrap_or_else(|| new_candidate(report));
                     let excepted = policy.exceptions.iter().any(|exception| {
                         exception.exception.covers(&candidate, report.observed_at)
                     });
@@ -1249,19 +1266,20 @@ impl Store for SqliteStore {
         let text = self
             .text_search(&mut connection, kind, query, false)
             .await?;
-        if text == TextSearch::Narrowed {
-            return Self::count_newest_matches(&mut connection, kind, query).await;
+        let mut builder = QueryBuilder::<Sqlite>::new("");
+        let bounded = console::push_matches(&mut builder, kind, query, &text, "severity", |_| {});
+        builder.push("SELECT severity, COUNT(*) AS n");
+        if bounded {
+            builder.push(", ");
+            console::push_counted_since(&mut builder);
         }
-        let mut builder =
-            QueryBuilder::<Sqlite>::new("SELECT severity, COUNT(*) AS n FROM findings");
-        push_finding_filters(&mut builder, kind, query, &text);
-        builder.push(" GROUP BY severity");
+        builder.push(" FROM matches GROUP BY severity");
+        let rows = builder.build().fetch_all(&mut *connection).await?;
         let mut by_rank = [0; 5];
-        console::add_by_severity(
-            &mut by_rank,
-            &builder.build().fetch_all(&mut *connection).await?,
-        )?;
-        let counted_since = if matches!(text, TextSearch::Window { .. }) {
+        console::add_by_severity(&mut by_rank, &rows)?;
+        let counted_since = if bounded {
+            console::counted_since_of(&rows)?
+        } else if matches!(text, TextSearch::Window { .. }) {
             Self::window_end(&mut connection, kind, query, None)
                 .await?
                 .map(|end| Timestamp(end.value))

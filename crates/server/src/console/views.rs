@@ -359,6 +359,9 @@ struct SectionPage {
     search_window: Option<WindowNote>,
     /// Set when the counters are lower bounds ("≥ n"): the oldest last sighting they cover.
     counted_since: Option<String>,
+    /// Set when the groups are formed from a common term's newest matches only (their counts
+    /// are lower bounds): the oldest last sighting they cover.
+    groups_counted_since: Option<String>,
     /// Most matches a text search counts ([`SearchWindow::COUNTED_MATCHES`]), written out.
     counted_matches: String,
 }
@@ -487,6 +490,7 @@ pub(crate) async fn section(
             .collect();
         (rows, Vec::new(), page.next_cursor, page.searched)
     };
+    let short_term = query.text.as_deref().is_some_and(SearchWindow::bounds);
     let mut chrome = Chrome::new(&user, format!("{section_title} — {cluster}"));
     // Demo data lives in its own cluster; a query for demo rows elsewhere would walk the
     // whole section.
@@ -547,7 +551,12 @@ pub(crate) async fn section(
         next_href: next_cursor.map(|cursor| filters.href(&base, &[("cursor", &cursor)])),
         first_href: (!filters.cursor.is_empty()).then(|| filters.href(&base, &[("cursor", "")])),
         live_href: format!("/console/clusters/{}/live", encode(&cluster)),
-        search_window: searched.map(WindowNote::new),
+        // A short term's window, or a common term's bound on the groups' matches.
+        search_window: searched.filter(|_| short_term).map(WindowNote::new),
+        groups_counted_since: searched
+            .filter(|_| !short_term)
+            .and_then(|window| window.counted_since)
+            .map(when),
         counted_since: counts.counted_since.map(when),
         counted_matches: with_thousands(SearchWindow::COUNTED_MATCHES),
         cluster,

@@ -19,13 +19,14 @@ use super::{
     push_finding_filters, push_in, push_keyset, to_json,
 };
 use crate::{
-    Cursor, FindingGroup, FindingQuery, Page, Result, SearchWindow, SeverityCounts, SortKey,
-    SortOrder, StoreError, TimeBuckets, query::page_size,
+    Cursor, FindingGroup, FindingQuery, Page, Result, SearchWindow, SortKey, SortOrder, StoreError,
+    TimeBuckets, query::page_size,
 };
 
 /// Marks a vulnerability body whose `fixed_versions` list is not empty. The body is
 /// serialised by serde_json without whitespace and always carries the field, so a text match
-/// is exact and stays portable SQL (no JSON functions, which differ between databases).
+/// is exact and stays portable SQL (no JSON functions, which differ between databases). It
+/// holds no single quote, so statements write it as a string literal.
 const FIX_KNOWN_PATTERN: &str = "%\"fixed_versions\":[\"%";
 
 /// The granularity of `finding_counts` (migration 0011): first and last sightings by hour.
@@ -153,13 +154,64 @@ pub(super) enum Extent {
     },
 }
 
-/// Ends a subquery over findings (opened with `(SELECT … FROM findings` and its filters) at
-/// its newest [`SearchWindow::COUNTED_MATCHES`] rows.
-fn push_newest_matches(builder: &mut QueryBuilder<Sqlite>) {
+/// Opens a statement that aggregates the findings `query` selects (its text searched as
+/// `text`; its cursor ignored) with the common table `matches`: their `columns` and
+/// `last_seen`, under the filters and the `conditions` the caller adds. Every aggregate of a
+/// text search reads its findings here, so that one bound holds for counters, chart and
+/// groups alike: a common term ([`TextSearch::Narrowed`]) yields only its newest
+/// [`SearchWindow::COUNTED_MATCHES`] matches, found by walking a time-ordered index and reading
+/// only the rows the trigram index names (SQLite checks the candidates' rowids against a Bloom
+/// filter from the index entry, so other rows are never read): 140 ms for "C2 server" in a
+/// million alerts, where the walk reading every row took 770 ms and counting all 125,000
+/// matches 1.1 s. Returns whether the bound applies; then [`push_counted_since`] says whether
+/// it was reached.
+pub(super) fn push_matches(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+    text: &TextSearch,
+    columns: &str,
+    conditions: impl FnOnce(&mut QueryBuilder<Sqlite>),
+) -> bool {
+    let bounded = *text == TextSearch::Narrowed;
+    // Materialized when bounded: `push_counted_since` reads the matches a second time.
+    builder.push(if bounded {
+        "WITH matches AS MATERIALIZED (SELECT "
+    } else {
+        "WITH matches AS (SELECT "
+    });
+    builder.push(columns).push(", last_seen FROM findings");
+    let mut unpaged = query.clone();
+    unpaged.cursor = None;
+    push_finding_filters(builder, kind, &unpaged, text);
+    conditions(builder);
+    if bounded {
+        builder
+            .push(" ORDER BY last_seen DESC LIMIT ")
+            .push_bind(i64::from(SearchWindow::COUNTED_MATCHES));
+    }
+    builder.push(") ");
+    bounded
+}
+
+/// Selects, as `counted_since`, the oldest last sighting among bounded [`push_matches`] when
+/// the bound was reached (the aggregates are then lower bounds covering the matches last seen
+/// at or after it), else NULL.
+pub(super) fn push_counted_since(builder: &mut QueryBuilder<Sqlite>) {
     builder
-        .push(" ORDER BY last_seen DESC LIMIT ")
+        .push("(SELECT CASE WHEN COUNT(*) >= ")
         .push_bind(i64::from(SearchWindow::COUNTED_MATCHES))
-        .push(")");
+        .push(" THEN MIN(last_seen) END FROM matches) AS counted_since");
+}
+
+/// The `counted_since` that [`push_counted_since`] selected into `rows` (the same in each).
+pub(super) fn counted_since_of(rows: &[SqliteRow]) -> Result<Option<Timestamp>> {
+    match rows.first() {
+        Some(row) => Ok(row
+            .try_get::<Option<i64>, _>("counted_since")?
+            .map(Timestamp)),
+        None => Ok(None),
+    }
 }
 
 /// Adds rows of (severity, n) to `counts`, indexed by severity rank.
@@ -179,24 +231,34 @@ impl SqliteStore {
         query: &FindingQuery,
     ) -> Result<Page<FindingGroup>> {
         let limit = page_size(query.limit);
-        let mut builder = QueryBuilder::<Sqlite>::new(
-            "SELECT rule, MAX(title) AS title, MAX(severity) AS severity, MAX(category) AS category, \
-             COUNT(*) AS findings, SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open, \
-             COUNT(DISTINCT asset_id) AS assets, MAX(last_seen) AS last_seen, \
-             MAX(CASE WHEN body LIKE ",
-        );
-        builder
-            .push_bind(FIX_KNOWN_PATTERN)
-            .push(" THEN 1 ELSE 0 END) AS fix_available FROM findings");
-        let mut unpaged = query.clone();
-        unpaged.cursor = None;
         // One read transaction: the groups and their window's end are the same snapshot.
         let mut transaction = self.reader.begin().await?;
         let text = self
             .text_search(&mut transaction, kind, query, false)
             .await?;
-        push_finding_filters(&mut builder, kind, &unpaged, &text);
-        builder.push(" GROUP BY rule");
+        let mut builder = QueryBuilder::<Sqlite>::new("");
+        let bounded = push_matches(
+            &mut builder,
+            kind,
+            query,
+            &text,
+            &format!(
+                "rule, title, severity, category, status, asset_id, \
+                 CASE WHEN body LIKE '{FIX_KNOWN_PATTERN}' THEN 1 ELSE 0 END AS fix_known"
+            ),
+            |_| {},
+        );
+        builder.push(
+            "SELECT rule, MAX(title) AS title, MAX(severity) AS severity, MAX(category) AS category, \
+             COUNT(*) AS findings, SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open, \
+             COUNT(DISTINCT asset_id) AS assets, MAX(last_seen) AS last_seen, \
+             MAX(fix_known) AS fix_available",
+        );
+        if bounded {
+            builder.push(", ");
+            push_counted_since(&mut builder);
+        }
+        builder.push(" FROM matches GROUP BY rule");
         // Most severe first, then by rule name: keyset on (severity DESC, rule ASC).
         if let Some(cursor) = &query.cursor {
             builder
@@ -221,15 +283,20 @@ impl SqliteStore {
             text: group.rule.clone(),
             id: String::new(),
         });
-        if matches!(text, TextSearch::Window { .. }) {
-            // Groups of a bounded search cover its window; they are not paged by time.
-            page.searched = Self::window_end(&mut transaction, kind, &unpaged, None)
+        let counted_since = if bounded {
+            counted_since_of(&rows)?
+        } else if matches!(text, TextSearch::Window { .. }) {
+            // Groups of a short term cover its window; they are not paged by time.
+            Self::window_end(&mut transaction, kind, query, None)
                 .await?
-                .map(|end| SearchWindow {
-                    counted_since: Some(Timestamp(end.value)),
-                    page_window_full: false,
-                });
-        }
+                .map(|end| Timestamp(end.value))
+        } else {
+            None
+        };
+        page.searched = counted_since.map(|since| SearchWindow {
+            counted_since: Some(since),
+            page_window_full: false,
+        });
         transaction.commit().await?;
         Ok(page)
     }
@@ -479,44 +546,6 @@ impl SqliteStore {
         }))
     }
 
-    /// Counts by severity of a common term's newest [`SearchWindow::COUNTED_MATCHES`]
-    /// matches, found by walking a time-ordered index and reading only the rows the trigram
-    /// index names (SQLite checks the candidates' rowids against a Bloom filter from the index
-    /// entry, so other rows are never read): 140 ms for "C2 server" in a million alerts, where
-    /// the walk reading every row took 770 ms and counting all 125,000 matches 1.1 s. When the
-    /// bound is reached the counts are lower bounds covering the matches last seen at or after
-    /// the oldest one counted.
-    pub(super) async fn count_newest_matches(
-        connection: &mut SqliteConnection,
-        kind: FindingKind,
-        query: &FindingQuery,
-    ) -> Result<SeverityCounts> {
-        let mut builder = QueryBuilder::<Sqlite>::new(
-            "SELECT severity, COUNT(*) AS n, MIN(last_seen) AS oldest FROM (SELECT severity, last_seen FROM findings",
-        );
-        push_finding_filters(&mut builder, kind, query, &TextSearch::Narrowed);
-        push_newest_matches(&mut builder);
-        builder.push(" GROUP BY severity");
-        let rows = builder.build().fetch_all(connection).await?;
-        let mut by_rank = [0; 5];
-        add_by_severity(&mut by_rank, &rows)?;
-        let counted_since =
-            if by_rank.iter().sum::<u64>() >= u64::from(SearchWindow::COUNTED_MATCHES) {
-                let mut oldest = None;
-                for row in &rows {
-                    let last_seen: i64 = row.try_get("oldest")?;
-                    oldest = Some(oldest.map_or(last_seen, |known: i64| known.min(last_seen)));
-                }
-                oldest.map(Timestamp)
-            } else {
-                None
-            };
-        Ok(SeverityCounts {
-            by_rank,
-            counted_since,
-        })
-    }
-
     pub(super) async fn over_time(
         &self,
         kind: FindingKind,
@@ -550,33 +579,24 @@ impl SqliteStore {
                 .push_bind(end / HOUR_MS);
             builder
         } else {
-            // A common term's chart counts its newest matches only, as its counters do.
-            let bounded = text == TextSearch::Narrowed;
-            let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_seen - ");
+            let mut builder = QueryBuilder::<Sqlite>::new("");
+            push_matches(&mut builder, kind, query, &text, "first_seen", |builder| {
+                builder
+                    .push(" AND first_seen >= ")
+                    .push_bind(start)
+                    .push(" AND first_seen < ")
+                    .push_bind(end)
+                    // Implied by first_seen (never after last_seen); it ends a bounded walk
+                    // in time order at the chart's start.
+                    .push(" AND last_seen >= ")
+                    .push_bind(start);
+            });
             builder
+                .push("SELECT (first_seen - ")
                 .push_bind(start)
                 .push(") / ")
                 .push_bind(width)
-                .push(" AS bucket, COUNT(*) AS n FROM ");
-            builder.push(if bounded {
-                "(SELECT first_seen FROM findings"
-            } else {
-                "findings"
-            });
-            let mut unpaged = query.clone();
-            unpaged.cursor = None;
-            push_finding_filters(&mut builder, kind, &unpaged, &text);
-            builder
-                .push(" AND first_seen >= ")
-                .push_bind(start)
-                .push(" AND first_seen < ")
-                .push_bind(end);
-            if bounded {
-                // Implied by first_seen (never after last_seen); it ends the index walk at
-                // the chart's start when the term has fewer matches than the bound.
-                builder.push(" AND last_seen >= ").push_bind(start);
-                push_newest_matches(&mut builder);
-            }
+                .push(" AS bucket, COUNT(*) AS n FROM matches");
             builder
         };
         builder.push(" GROUP BY bucket");
@@ -1905,6 +1925,122 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(charted.iter().sum::<u64>(), 40);
+    }
+
+    #[tokio::test]
+    async fn a_common_term_groups_its_newest_matches_and_says_so_a_rare_one_groups_exactly() {
+        let (_dir, store) = temp_store().await;
+        let bound = SearchWindow::COUNTED_MATCHES as usize;
+        // More openssl findings than the bound, one second apart, each on its own image: the
+        // 60 oldest are CVE-2024-0001 (which the bound leaves out entirely), the others split
+        // between two ids; then 40 zlib findings of one id.
+        let common = bound + 60;
+        let reports: Vec<_> = (0..common + 40)
+            .map(|index| {
+                let cve = match index {
+                    index if index < 60 => "CVE-2024-0001",
+                    index if index >= common => "CVE-2024-0004",
+                    index if index % 2 == 0 => "CVE-2024-0002",
+                    _ => "CVE-2024-0003",
+                };
+                let mut report = vulnerability(
+                    cve,
+                    &format!("registry.example/app-{index}:1"),
+                    Severity::High,
+                    BASE + index as i64 * 1_000,
+                );
+                if index >= common {
+                    report.title = format!("{cve} in zlib");
+                    if let Details::Vulnerability(details) = &mut report.details {
+                        details.package = "zlib".into();
+                    }
+                }
+                report
+            })
+            .collect();
+        for batch in reports.chunks(2_000) {
+            store
+                .ingest(batch, &HandlingPolicy::default())
+                .await
+                .unwrap();
+        }
+        let search = |text: &str| FindingQuery {
+            cluster: Some("prod".into()),
+            text: Some(text.into()),
+            ..Default::default()
+        };
+        let grouped = |query: FindingQuery| {
+            let store = store.clone();
+            async move {
+                let page = store
+                    .finding_groups(FindingKind::Vulnerability, &query)
+                    .await
+                    .unwrap();
+                let groups: Vec<(String, u64)> = page
+                    .items
+                    .iter()
+                    .map(|group| (group.rule.clone(), group.findings))
+                    .collect();
+                (groups, page.searched)
+            }
+        };
+
+        let (groups, searched) = grouped(search("openssl")).await;
+        assert_eq!(
+            groups,
+            [
+                ("CVE-2024-0002".to_owned(), bound as u64 / 2),
+                ("CVE-2024-0003".to_owned(), bound as u64 / 2),
+            ],
+            "the newest {bound} matches, grouped: CVE-2024-0001's are all older"
+        );
+        let oldest_counted = Timestamp(BASE + 60 * 1_000);
+        assert_eq!(
+            searched,
+            Some(SearchWindow {
+                counted_since: Some(oldest_counted),
+                page_window_full: false,
+            })
+        );
+        // The counters read the same matches.
+        let counted = store
+            .count_by_severity(FindingKind::Vulnerability, &search("openssl"))
+            .await
+            .unwrap();
+        assert_eq!(
+            counted.by_rank[Severity::High.rank() as usize],
+            bound as u64
+        );
+        assert_eq!(counted.counted_since, Some(oldest_counted));
+
+        // Under the bound, exact: the same term with fewer matches through a time range.
+        let mut recent = search("openssl");
+        recent.since = Some(Timestamp(BASE + (common as i64 - 500) * 1_000));
+        let (groups, searched) = grouped(recent).await;
+        assert_eq!(
+            groups,
+            [
+                ("CVE-2024-0002".to_owned(), 250),
+                ("CVE-2024-0003".to_owned(), 250),
+            ]
+        );
+        assert_eq!(searched, None);
+
+        let (groups, searched) = grouped(search("zlib")).await;
+        assert_eq!(groups, [("CVE-2024-0004".to_owned(), 40)]);
+        assert_eq!(searched, None);
+        // Without text every finding is grouped, the oldest id included.
+        let (groups, searched) = grouped(FindingQuery {
+            cluster: Some("prod".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(groups.len(), 4);
+        assert_eq!(
+            groups.iter().map(|(_, findings)| findings).sum::<u64>(),
+            common as u64 + 40
+        );
+        assert_eq!(searched, None);
     }
 
     #[tokio::test]
