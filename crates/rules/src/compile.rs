@@ -196,8 +196,67 @@ pub(crate) enum Test {
     EndsWith(String),
     Glob(globset::GlobMatcher),
     Regex(regex::Regex),
-    PMatch(PrefixTrie),
+    PMatch(PathPatterns),
     Field(Op, FieldRef),
+}
+
+/// The paths of a `pmatch` list: literal ones in a prefix trie, and those with glob
+/// characters as one matcher per path component, as libsinsp's `path_prefix_map` does
+/// (`/opt/*/subdir` matches `/opt/dir/subdir/file`; a `*` never spans a `/`).
+pub(crate) struct PathPatterns {
+    literal: PrefixTrie,
+    globbed: Vec<Vec<globset::GlobMatcher>>,
+}
+
+impl PathPatterns {
+    fn new(paths: Vec<String>) -> Result<PathPatterns, globset::Error> {
+        let (globbed, literal): (Vec<String>, Vec<String>) = paths
+            .into_iter()
+            .partition(|path| path.contains(['*', '?', '[']));
+        let globbed = globbed
+            .iter()
+            .map(|path| {
+                path_components(path)
+                    .map(|component| {
+                        globset::GlobBuilder::new(component)
+                            .literal_separator(true)
+                            .build()
+                            .map(|glob| glob.compile_matcher())
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let literal = PrefixTrie::new(literal.into_iter().map(|path| {
+            if path.len() > 1 {
+                path.trim_end_matches('/').to_owned()
+            } else {
+                path
+            }
+        }));
+        Ok(PathPatterns { literal, globbed })
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        if self
+            .literal
+            .any_prefix(path, |length| path_boundary(path, length))
+        {
+            return true;
+        }
+        self.globbed.iter().any(|pattern| {
+            let mut components = path_components(path);
+            pattern.iter().all(|glob| {
+                components
+                    .next()
+                    .is_some_and(|component| glob.is_match(component))
+            })
+        })
+    }
+}
+
+/// The non-empty `/`-separated components of a path.
+fn path_components(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|component| !component.is_empty())
 }
 
 /// One field check.
@@ -409,7 +468,7 @@ impl Check {
             Test::EndsWith(suffix) => text.ends_with(suffix.as_str()),
             Test::Glob(glob) => glob.is_match(text),
             Test::Regex(regex) => regex.is_match(text),
-            Test::PMatch(trie) => trie.any_prefix(text, |length| path_boundary(text, length)),
+            Test::PMatch(patterns) => patterns.matches(text),
             Test::Field(op, _) => {
                 let Some(other) = other else { return false };
                 let values: Vec<String> = match other {
@@ -515,7 +574,8 @@ pub(crate) fn resolve_field(field: &FieldExpr) -> Result<FieldRef, CompileError>
                 ));
             }
         },
-        (ArgSpec::Key, Some(key)) => FieldArg::Key(key),
+        (ArgSpec::Key | ArgSpec::OptionalKey, Some(key)) => FieldArg::Key(key),
+        (ArgSpec::OptionalKey, None) => FieldArg::None,
         (ArgSpec::Key, None) => {
             return Err(error(
                 ErrorKind::InvalidOperand,
@@ -763,22 +823,43 @@ pub(crate) fn compile_compare(
                         })?;
                     Test::Regex(regex)
                 }
-                Op::PMatch => Test::PMatch(PrefixTrie::new(values.into_iter().map(|path| {
-                    if path.len() > 1 {
-                        path.trim_end_matches('/').to_owned()
-                    } else {
-                        path
-                    }
-                }))),
+                Op::PMatch => Test::PMatch(PathPatterns::new(values).map_err(|glob_error| {
+                    error(
+                        ErrorKind::InvalidOperand,
+                        value_at,
+                        format!("invalid pmatch pattern: {glob_error}"),
+                    )
+                })?),
             }
         }
     };
+    if negate && EITHER_END_FIELDS.contains(&field_ref.def.name) {
+        // libsinsp's `fd.ip != x` holds when neither end is x (its compare_ip/port/net), not
+        // when one end differs; an absent field still fails.
+        let present = Check {
+            field: field_ref.clone(),
+            test: Test::Exists,
+            negate: false,
+        };
+        let equal = Check {
+            field: field_ref,
+            test,
+            negate: false,
+        };
+        return Ok(Node::And(vec![
+            Node::Check(Box::new(present)),
+            Node::Not(Box::new(Node::Check(Box::new(equal)))),
+        ]));
+    }
     Ok(Node::Check(Box::new(Check {
         field: field_ref,
         test,
         negate,
     })))
 }
+
+/// Fields that stand for both ends of a connection: `=` holds when either end matches.
+const EITHER_END_FIELDS: [&str; 3] = ["fd.ip", "fd.net", "fd.port"];
 
 /// Rewrites `or` nodes: checks of one field with `=`/`in`, `contains` or `startswith` merge
 /// into one hash set, Aho-Corasick automaton or prefix trie, and constants fold away.

@@ -321,7 +321,9 @@ impl<'s> CondParser<'s> {
         let rest = self.rest();
         if let Some(after) = rest.strip_prefix(word) {
             let next = after.chars().next();
-            if next.is_none_or(|c| is_blank(c) || c == '(') {
+            // libsinsp ends a keyword at anything that cannot continue a word: upstream
+            // files write `(container.id exists)`.
+            if next.is_none_or(|c| is_blank(c) || c == '(' || c == ')') {
                 self.pos += word.len();
                 return true;
             }

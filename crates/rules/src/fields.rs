@@ -35,6 +35,8 @@ pub(crate) enum ArgSpec {
     OptionalIndex,
     /// A required key, which may also follow a dot (`evt.arg.flags`, `evt.arg[flags]`).
     Key,
+    /// An optional key (`proc.env` is the whole environment, `proc.env[HOME]` one variable).
+    OptionalKey,
 }
 
 /// A field argument after parsing.
@@ -1562,7 +1564,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
     field!(
         "proc.env",
         Str,
-        Key,
+        OptionalKey,
         KindSet::NONE,
         "Environment, or one variable (not provided; absent)",
         |_, _| None

@@ -56,7 +56,8 @@
 //!
 //! Conditions are compiled after macro and list expansion: `in` lists become hash sets,
 //! `or`-chains of `startswith` on one field become a prefix trie and of `contains` an
-//! Aho-Corasick automaton, `pmatch` lists a path trie, regexes and globs are built once.
+//! Aho-Corasick automaton, `pmatch` lists a path trie (plus per-component globs for entries
+//! like `/opt/*/bin`, as libsinsp allows), regexes and globs are built once.
 //! As in Falco, each rule's set of event types is derived from its condition, and the engine
 //! only evaluates the rules indexed under an event's kind, so most rules never run for most
 //! events.

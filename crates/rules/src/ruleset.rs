@@ -410,19 +410,56 @@ const RULE_KEYS: [&str; 15] = [
     "capture_duration",
 ];
 
+/// How many under-indented closing brackets [`load_yaml_leniently`] re-indents in one file.
+const MAX_YAML_REINDENTS: usize = 256;
+
+/// Parses rules YAML, accepting what yaml-cpp (Falco's parser) accepts and `saphyr` 0.3
+/// rejects: a flow collection whose closing `]` or `}` (or a `,`) starts a line at the
+/// indentation of the key that holds it, after a quoted scalar (Falco's sandbox rules file
+/// has `items: [\n    "a",\n    "b"\n  ]`). Such a line is indented one more space and the
+/// text parsed again; only that line's column changes, so every reported line number and
+/// every other column stays that of the file as written. Returns the text that was parsed.
+fn load_yaml_leniently(
+    text: &str,
+) -> (
+    std::borrow::Cow<'_, str>,
+    Result<Vec<MarkedYaml<'static>>, saphyr::ScanError>,
+) {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for _ in 0..MAX_YAML_REINDENTS {
+        let scan_error = match MarkedYaml::load_from_str(&text) {
+            Ok(documents) => return (text, Ok(documents)),
+            Err(scan_error) => scan_error,
+        };
+        let Some(offset) = text
+            .char_indices()
+            .nth(scan_error.marker().index())
+            .map(|(offset, _)| offset)
+        else {
+            return (text, Err(scan_error));
+        };
+        let line_start = text[..offset].rfind('\n').map_or(0, |newline| newline + 1);
+        let closes_flow = matches!(text[offset..].chars().next(), Some(']' | '}' | ','));
+        let starts_line = text[line_start..offset].chars().all(|c| c == ' ');
+        if scan_error.info() != "invalid indentation" || !closes_flow || !starts_line {
+            return (text, Err(scan_error));
+        }
+        text.to_mut().insert(offset, ' ');
+    }
+    let last = MarkedYaml::load_from_str(&text);
+    (text, last)
+}
+
 impl Loader {
     fn read_source(&mut self, source: &RuleSource) {
         self.files.push(source.name.clone());
+        let (text, parsed) = load_yaml_leniently(&source.text);
         let file = FileCtx {
             name: Arc::from(source.name.as_str()),
-            text: &source.text,
-            char_offsets: source
-                .text
-                .char_indices()
-                .map(|(offset, _)| offset)
-                .collect(),
+            text: &text,
+            char_offsets: text.char_indices().map(|(offset, _)| offset).collect(),
         };
-        let documents = match MarkedYaml::load_from_str(&source.text) {
+        let documents = match parsed {
             Ok(documents) => documents,
             Err(scan_error) => {
                 let marker = scan_error.marker();

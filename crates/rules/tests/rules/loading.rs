@@ -510,3 +510,53 @@ fn macro_cycles_through_appends_are_errors() {
         )]
     );
 }
+
+/// Forms found in Falco's own incubating and sandbox rules files, which load there: a flow
+/// list closed at its key's indentation after a quoted item (yaml-cpp accepts it), a macro
+/// whose `condition` key comes before `macro`, `exists` right before `)`, and `%proc.env`
+/// without a variable name.
+#[test]
+fn forms_from_falcos_incubating_and_sandbox_files_load() {
+    let rules = r#"
+- list: https_miner_domains
+  items: [
+    "ca.minexmr.com",
+    "pool.minexmr.com"
+  ]
+- condition: (proc.name in (https_miner_domains))
+  macro: miner_named
+- macro: allowed_containers
+  condition: (container.id exists)
+- rule: Miner in an unlisted container
+  desc: x
+  condition: evt.type = execve and miner_named and not allowed_containers and proc.env icontains HTTP_PROXY
+  output: "miner %proc.name (env=%proc.env)"
+  priority: WARNING
+"#;
+    check_load(&[rules], "");
+    let events = [
+        exec("pool.minexmr.com", "/usr/bin/x", "sh"),
+        exec("ca.minexmr.com", "/usr/bin/x", "sh"),
+        exec("xmrig", "/usr/bin/x", "sh"),
+    ];
+    // The sensor does not report environments, so proc.env is absent and the rule cannot
+    // match; what matters here is that the file loads as it does in Falco.
+    assert_eq!(
+        run(&[rules], &Default::default(), &events),
+        "0: -\n1: -\n2: -"
+    );
+    // Two closing brackets at the key's indentation, one after a nested quoted list.
+    check_load(
+        &[
+            "- list: a\n  items: [\n    \"x\",\n    \"y\"\n  ]\n- list: b\n  items: [a,\n    \"z\"\n  ]\n- rule: R\n  desc: d\n  condition: evt.type = execve and proc.name in (b)\n  output: o\n  priority: INFO\n",
+        ],
+        "",
+    );
+    // libyaml, like yaml-cpp, even takes the bracket at column 0.
+    check_load(
+        &[
+            "- list: b\n  items: [\n    \"z\"\n]\n- rule: R\n  desc: d\n  condition: evt.type = execve and proc.name in (b)\n  output: o\n  priority: INFO\n",
+        ],
+        "",
+    );
+}

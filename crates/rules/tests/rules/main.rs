@@ -5,6 +5,7 @@ mod alerts;
 mod defaults;
 mod falco;
 mod language;
+mod libsinsp;
 mod loading;
 mod scenarios;
 mod support;
