@@ -1,4 +1,5 @@
-//! The `ka.*` fields of Falco's `k8s_audit` source (the k8saudit plugin), and `jevt.value`,
+//! The `ka.*` fields of Falco's `k8s_audit` source (the k8saudit plugin), and the json
+//! plugin's `jevt.value`, `jevt.obj` and `jevt.rawtime` (also named `json.*`),
 //! extracted from the raw `audit.k8s.io/v1` `Event` JSON carried by
 //! [`palisade_event::Payload::K8sAudit`].
 //!
@@ -302,15 +303,43 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "The source IP addresses of the request (list)",
         |e, _| list(e, "/sourceIPs", &[]),
     ),
-    keyed(
-        "jevt.value",
-        "The JSON value at a JSON pointer in the audit event (jevt.value[/verb])",
-        |e, arg| match arg {
-            FieldArg::Key(pointer) => json_at(e, pointer),
-            _ => None,
-        },
-    ),
+    // The json plugin's fields, under its `jevt.*` and `json.*` names.
+    keyed("jevt.value", JSON_VALUE_DESC, json_value),
+    ka("jevt.obj", JSON_OBJ_DESC, json_obj),
+    raw_time("jevt.rawtime"),
+    keyed("json.value", JSON_VALUE_DESC, json_value),
+    ka("json.obj", JSON_OBJ_DESC, json_obj),
+    raw_time("json.rawtime"),
 ];
+
+const JSON_VALUE_DESC: &str = "The JSON value at a JSON pointer in the audit event ([/verb])";
+const JSON_OBJ_DESC: &str = "The whole audit event, as JSON text";
+
+fn json_value<'e>(event: &'e Event, arg: &FieldArg) -> Option<Value<'e>> {
+    match arg {
+        FieldArg::Key(pointer) => json_at(event, pointer),
+        _ => None,
+    }
+}
+
+fn json_obj<'e>(event: &'e Event, _: &FieldArg) -> Option<Value<'e>> {
+    Some(Value::Str(Cow::Owned(audit(event)?.to_string())))
+}
+
+/// The json plugin's `rawtime`: the event's time in nanoseconds (its stage timestamp).
+const fn raw_time(name: &'static str) -> FieldDef {
+    FieldDef {
+        ty: FieldType::Int,
+        ..ka(
+            name,
+            "The event's time in nanoseconds since the epoch",
+            |e, _| {
+                audit(e)?;
+                i64::try_from(e.timestamp_ns).ok().map(Value::Int)
+            },
+        )
+    }
+}
 
 const CONTAINERS: &str = "/requestObject/spec/containers";
 const VOLUMES: &str = "/requestObject/spec/volumes";

@@ -36,7 +36,8 @@
 //!
 //! - Two sources: `syscall` (the sensor's [`palisade_event::Event`]s) and `k8s_audit`
 //!   (Kubernetes API server audit events, carried as [`palisade_event::Payload::K8sAudit`]),
-//!   with the `ka.*` fields of Falco's k8saudit plugin and the json plugin's `jevt.value`.
+//!   with the `ka.*` fields of Falco's k8saudit plugin and the json plugin's `jevt.value`,
+//!   `jevt.obj` and `jevt.rawtime` (also as `json.*`).
 //!   A rule only ever sees events of its own source.
 //!
 //! Not supported yet: other plugin sources (rules for them load with a warning and are

@@ -19,8 +19,8 @@ use crate::text::{CondText, Origin};
 pub const ENGINE_VERSION: (u64, u64, u64) = (0, 59, 0);
 
 /// Plugins whose fields this engine provides natively, with the version it stands in for
-/// (`k8saudit`'s `ka.*` fields and the `json` plugin's `jevt.value` for the `k8s_audit`
-/// source).
+/// (`k8saudit`'s `ka.*` fields and the `json` plugin's `jevt.*`/`json.*` fields for the
+/// `k8s_audit` source).
 const BUILTIN_PLUGINS: [(&str, (u64, u64, u64)); 3] = [
     ("container", (0, 6, 0)),
     ("k8saudit", (0, 11, 0)),

@@ -167,3 +167,59 @@ fn audit_alerts_render_ka_fields() {
         "true,false".to_owned()
     )));
 }
+
+/// The json plugin's fields as the k8saudit plugin's own rules file uses them:
+/// `jevt.rawtime exists` as an always-true audit macro, `jevt.value[/stage]`, the `json.*`
+/// names, and `%jevt.obj` in an output.
+#[test]
+fn json_plugin_fields_of_the_k8saudit_rules_file() {
+    let body = include_str!("../../scenarios/k8s_audit.yaml");
+    let scenarios = palisade_rules::parse_scenarios("k8s_audit.yaml", body).unwrap();
+    let scenario = scenarios
+        .iter()
+        .find(|s| s.name == "privileged hostPath pod")
+        .unwrap();
+    let event = palisade_k8saudit::audit_event(scenario.audit[0].clone()).unwrap();
+    let rules = r#"
+- required_plugin_versions:
+  - name: k8saudit
+    version: 0.7.0
+    alternatives:
+      - name: k8saudit-eks
+        version: 0.4.0
+  - name: json
+    version: 0.7.0
+- macro: k8s_audit_always_true
+  condition: (jevt.rawtime exists)
+- macro: k8s_audit_never_true
+  condition: (jevt.rawtime=0)
+- rule: Every completed audit event
+  desc: d
+  condition: jevt.value[/stage] = ResponseComplete and k8s_audit_always_true and not k8s_audit_never_true and json.value[/verb] = create and json.rawtime > 1700000000000000000
+  output: "audit %ka.verb at %jevt.rawtime"
+  priority: INFO
+  source: k8s_audit
+- rule: Whole audit object
+  desc: d
+  condition: jevt.obj contains "\"verb\":\"create\"" and json.obj = val(jevt.obj)
+  output: "obj %ka.verb"
+  priority: INFO
+  source: k8s_audit
+"#;
+    let rule_set = RuleSet::load(&[RuleSource {
+        name: "audit.yaml".into(),
+        text: rules.into(),
+    }]);
+    assert!(rule_set.errors().is_empty(), "{}", diagnostics(&rule_set));
+    let mut engine = Engine::new(rule_set, &EngineConfig::default());
+    let mut alerts = Vec::new();
+    engine.process(&event, &mut alerts);
+    let outputs: Vec<&str> = alerts.iter().map(|alert| alert.output.as_str()).collect();
+    assert_eq!(
+        outputs,
+        [
+            format!("audit create at {}", event.timestamp_ns).as_str(),
+            "obj create"
+        ]
+    );
+}
