@@ -133,11 +133,11 @@ impl Link {
         Ok(credential)
     }
 
-    /// Sends a batch and returns the acknowledgement.
-    pub async fn send(
+    /// Sends a batch (of reports, or of reports' JSON) and returns the acknowledgement.
+    pub async fn send<R: Serialize>(
         &self,
         credential: &Credential,
-        batch: &AgentBatch,
+        batch: &AgentBatch<R>,
     ) -> Result<BatchAck, LinkError> {
         self.post("/api/v1/agent/batches", &credential.token, batch)
             .await

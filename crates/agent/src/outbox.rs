@@ -3,8 +3,9 @@
 use std::{path::Path, str::FromStr, time::Duration};
 
 use palisade_model::FindingReport;
+use serde_json::value::RawValue;
 use sqlx::{
-    Row, SqlitePool,
+    QueryBuilder, Row, Sqlite, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
@@ -35,6 +36,9 @@ pub enum OutboxError {
         source: std::io::Error,
     },
 }
+
+/// Reports per INSERT statement when pushing (SQLite allows 32,766 bound values).
+const PUSH_CHUNK: usize = 1_000;
 
 /// Reports waiting for the server, in a SQLite file (`outbox.db`) under the data directory.
 ///
@@ -73,16 +77,23 @@ impl Outbox {
 
     /// Appends reports durably, in one transaction.
     pub async fn push(&self, reports: &[FindingReport]) -> Result<(), OutboxError> {
-        let mut transaction = self.pool.begin().await?;
-        for report in reports {
-            let text = serde_json::to_string(report).map_err(|error| OutboxError::Corrupt {
+        let texts = reports
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| OutboxError::Corrupt {
                 sequence: -1,
                 reason: error.to_string(),
             })?;
-            sqlx::query("INSERT INTO outbox (report) VALUES ($1)")
-                .bind(text)
-                .execute(&mut *transaction)
-                .await?;
+        let mut transaction = self.pool.begin().await?;
+        // A statement per chunk rather than per report: each statement is a round trip to
+        // SQLite's worker thread.
+        for chunk in texts.chunks(PUSH_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO outbox (report) ");
+            insert.push_values(chunk, |mut row, text| {
+                row.push_bind(text.as_str());
+            });
+            insert.build().execute(&mut *transaction).await?;
         }
         transaction.commit().await?;
         self.pushed.notify_one();
@@ -96,12 +107,52 @@ impl Outbox {
     }
 
     /// The oldest `limit` entries after sequence `after` (0: from the start), with their
-    /// sequence numbers.
+    /// sequence numbers, as the JSON documents `push` stored.
+    ///
+    /// They are checked to be JSON, not decoded: the agent forwards them as they are, and the
+    /// server decodes them anyway. An entry that is JSON but not a report makes the server
+    /// refuse its batch; [`Outbox::discard_unreadable`] then finds it.
     pub async fn peek(
         &self,
         after: i64,
         limit: usize,
-    ) -> Result<Vec<(i64, FindingReport)>, OutboxError> {
+    ) -> Result<Vec<(i64, Box<RawValue>)>, OutboxError> {
+        self.entries(after, limit, |text| {
+            serde_json::from_str::<Box<RawValue>>(text).map_err(|error| error.to_string())
+        })
+        .await
+    }
+
+    /// Discards the entries among `peek(after, limit)`'s that do not decode as reports, and
+    /// returns them with why (after the server refused a batch as malformed).
+    pub async fn discard_unreadable(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, OutboxError> {
+        let checked = self
+            .entries(after, limit, |text| {
+                Ok(serde_json::from_str::<FindingReport>(text).err())
+            })
+            .await?;
+        let mut discarded = Vec::new();
+        for (sequence, error) in checked {
+            if let Some(error) = error {
+                self.discard(sequence).await?;
+                discarded.push((sequence, error.to_string()));
+            }
+        }
+        Ok(discarded)
+    }
+
+    /// The oldest `limit` entries after `after`, each read by `read`; an entry it refuses is
+    /// reported as [`OutboxError::Corrupt`].
+    async fn entries<T>(
+        &self,
+        after: i64,
+        limit: usize,
+        read: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<(i64, T)>, OutboxError> {
         let rows = sqlx::query(
             "SELECT sequence, report FROM outbox WHERE sequence > $1 ORDER BY sequence LIMIT $2",
         )
@@ -113,11 +164,9 @@ impl Outbox {
             .map(|row| {
                 let sequence: i64 = row.try_get("sequence")?;
                 let text: &str = row.try_get("report")?;
-                let report = serde_json::from_str(text).map_err(|error| OutboxError::Corrupt {
-                    sequence,
-                    reason: error.to_string(),
-                })?;
-                Ok((sequence, report))
+                let entry =
+                    read(text).map_err(|reason| OutboxError::Corrupt { sequence, reason })?;
+                Ok((sequence, entry))
             })
             .collect()
     }

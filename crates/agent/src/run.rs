@@ -143,6 +143,7 @@ pub async fn run(
             Err(error) => {
                 // Everything after the last acknowledged entry is sent again (report ids make a
                 // repeat harmless), with the dropped-event counts the lost batches carried.
+                let failed_reports = usize::try_from(sent.reports).unwrap_or(usize::MAX);
                 let unsent = std::iter::once(sent).chain(in_flight.drain(..));
                 for batch in unsent {
                     batch.reply.abort();
@@ -151,6 +152,21 @@ pub async fn run(
                         .fetch_add(batch.dropped, Ordering::Relaxed);
                 }
                 sent_up_to = 0;
+                if let LinkError::Rejected { .. } = error {
+                    // Entries are forwarded undecoded: one that is not a report makes the
+                    // server refuse the whole batch. The failed batch is the oldest, so it
+                    // starts at the outbox's first entry.
+                    let discarded = outbox.discard_unreadable(0, failed_reports).await?;
+                    for (sequence, reason) in &discarded {
+                        tracing::error!(sequence, %reason, "Discarding a corrupt outbox entry.");
+                    }
+                    if !discarded.is_empty() {
+                        status
+                            .discarded
+                            .fetch_add(discarded.len() as u64, Ordering::Relaxed);
+                        continue;
+                    }
+                }
                 if !error.is_transient() {
                     return Err(error.into());
                 }

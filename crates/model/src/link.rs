@@ -37,15 +37,19 @@ pub struct JoinResponse {
 pub const MAX_BATCH_REPORTS: usize = 5_000;
 
 /// One batch from an agent.
+///
+/// `R` is how a report is held: the server reads [`FindingReport`]s; an agent may send the
+/// reports as the JSON its outbox already holds (`Box<serde_json::value::RawValue>`), which
+/// is the same document without decoding and encoding every report again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct AgentBatch {
+pub struct AgentBatch<R = FindingReport> {
     /// The sequence number of the last outbox entry in this batch; echoed in the ack.
     pub sequence: u64,
     /// Findings observed.
-    #[serde(default)]
-    pub reports: Vec<FindingReport>,
+    #[serde(default = "Vec::new")]
+    pub reports: Vec<R>,
     /// Assets to register or refresh (the node itself, its containers, images).
     #[serde(default)]
     pub assets: Vec<Asset>,

@@ -48,6 +48,7 @@ pub async fn start_with(admin: &str, configure: impl FnOnce(&AppState)) -> Runni
 }
 
 /// The response's status and body: JSON when it parses, else the text as a JSON string.
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap();
