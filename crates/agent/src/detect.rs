@@ -238,7 +238,7 @@ pub fn alert_report(
             process: ProcessInfo {
                 pid: process.pid,
                 ppid: process.ppid,
-                exe: or_else(&process.exepath, || process.exe.clone()),
+                exe: or_else(&process.exepath, || process.exe.to_string()),
                 cmdline: command_line(&process.name, &process.args),
                 user: or_else(&process.user, || process.uid.to_string()),
             },
@@ -247,8 +247,8 @@ pub fn alert_report(
                 .iter()
                 .map(|ancestor| Ancestor {
                     pid: ancestor.pid,
-                    exe: or_else(&ancestor.exepath, || ancestor.exe.clone()),
-                    args: ancestor.args.clone(),
+                    exe: or_else(&ancestor.exepath, || ancestor.exe.to_string()),
+                    args: ancestor.args.to_vec(),
                     user: or_else(&ancestor.user, || ancestor.uid.to_string()),
                     start_time: Timestamp(
                         i64::try_from(ancestor.start_time_ns / 1_000_000).unwrap_or(i64::MAX),
@@ -320,19 +320,20 @@ mod tests {
         event.process.ppid = 4000;
         event.process.name = "bash".into();
         event.process.exepath = "/usr/bin/bash".into();
-        event.process.args = vec!["-i".into()];
+        event.process.args = vec!["-i".into()].into();
         event.process.user = "root".into();
-        event.container = container;
+        event.container = container.map(Into::into);
         event.payload = Payload::None;
         event.ancestors = vec![palisade_event::Ancestor {
             pid: 4000,
             exepath: "/usr/sbin/nginx".into(),
-            args: vec!["-g".into(), "daemon off;".into()],
+            args: vec!["-g".into(), "daemon off;".into()].into(),
             user: "www-data".into(),
             start_time_ns: 1_700_000_000_000_000_000,
             container_id: "c0ffee".into(),
             ..Default::default()
-        }];
+        }]
+        .into();
         event
     }
 

@@ -372,7 +372,7 @@ impl EventObserver for FirewallWatch {
         }
         let local = LocalSide {
             is_source,
-            container: event.container.as_ref(),
+            container: event.container.as_deref(),
         };
         if let Some(policy) = &self.policy
             && let Some(report) = firewall_report(

@@ -21,6 +21,11 @@
 //! container runtime or the Kubernetes API, and a recorded event replays exactly as it was
 //! evaluated live.
 //!
+//! What stays the same across a process's events — its executable, arguments, user names,
+//! the host name, the container and the ancestry — is held as [`SharedStr`], [`SharedSlice`]
+//! and `Arc<Container>`, so that attaching it to each event of a storm is a reference-count
+//! increment rather than a copy; they serialize exactly like `String`, `Vec` and `Container`.
+//!
 //! # Sinks
 //!
 //! Producers hand events to an [`EventSink`], which keeps the sensor independent of whoever
@@ -47,8 +52,13 @@
 #![deny(missing_docs)]
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+mod shared;
+
+pub use shared::{SharedSlice, SharedStr};
 
 /// One observed system call or process lifecycle step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,25 +70,26 @@ pub struct Event {
     pub kind: EventKind,
     /// Host name of the node that observed the event.
     #[serde(default)]
-    pub hostname: String,
+    pub hostname: SharedStr,
     /// The thread that made the call, after the call returned (for `execve`, the new image).
     #[serde(default)]
     pub process: Process,
     /// The cgroup v2 id of the thread (the inode of its cgroup2 directory).
     #[serde(default)]
     pub cgroup_id: u64,
-    /// The container the thread runs in; `None` on the host.
-    #[serde(default)]
-    pub container: Option<Container>,
+    /// The container the thread runs in; `None` on the host. Shared by the events of the
+    /// container's processes.
+    #[serde(default, with = "shared::option_arc")]
+    pub container: Option<Arc<Container>>,
     /// The system call's return value (negative errno on failure).
     #[serde(default)]
     pub ret: i64,
     /// Per-kind arguments.
     #[serde(default)]
     pub payload: Payload,
-    /// The process's ancestors, parent first.
+    /// The process's ancestors, parent first (shared by the events of one process).
     #[serde(default)]
-    pub ancestors: Vec<Ancestor>,
+    pub ancestors: SharedSlice<Ancestor>,
 }
 
 impl Event {
@@ -87,13 +98,13 @@ impl Event {
         Event {
             timestamp_ns: 0,
             kind,
-            hostname: String::new(),
+            hostname: SharedStr::default(),
             process: Process::default(),
             cgroup_id: 0,
             container: None,
             ret: 0,
             payload: Payload::None,
-            ancestors: Vec::new(),
+            ancestors: SharedSlice::default(),
         }
     }
 }
@@ -293,23 +304,23 @@ pub struct Process {
     /// Real group id.
     pub gid: u32,
     /// User name for `uid`, resolved in the process's root file system; empty when unknown.
-    pub user: String,
+    pub user: SharedStr,
     /// Group name for `gid`; empty when unknown.
-    pub group: String,
+    pub group: SharedStr,
     /// Audit login uid; `None` when unset (the kernel's `(uid_t)-1`).
     pub loginuid: Option<u32>,
     /// User name for `loginuid`; empty when unknown.
-    pub loginname: String,
+    pub loginname: SharedStr,
     /// Command name (`comm`, at most 15 bytes).
-    pub name: String,
+    pub name: SharedStr,
     /// `argv[0]`.
-    pub exe: String,
+    pub exe: SharedStr,
     /// Full path of the executable.
-    pub exepath: String,
+    pub exepath: SharedStr,
     /// Arguments after `argv[0]`.
-    pub args: Vec<String>,
+    pub args: SharedSlice<String>,
     /// Current working directory.
-    pub cwd: String,
+    pub cwd: SharedStr,
     /// Controlling terminal device number, 0 when none.
     pub tty: u32,
     /// Process start time, nanoseconds since the Unix epoch.
@@ -348,21 +359,21 @@ pub struct Ancestor {
     /// Process id.
     pub pid: u32,
     /// Command name (`comm`).
-    pub name: String,
+    pub name: SharedStr,
     /// `argv[0]`.
-    pub exe: String,
+    pub exe: SharedStr,
     /// Full path of the executable.
-    pub exepath: String,
+    pub exepath: SharedStr,
     /// Arguments after `argv[0]`.
-    pub args: Vec<String>,
+    pub args: SharedSlice<String>,
     /// Real user id.
     pub uid: u32,
     /// User name for `uid`; empty when unknown.
-    pub user: String,
+    pub user: SharedStr,
     /// Start time, nanoseconds since the Unix epoch.
     pub start_time_ns: u64,
     /// Id of the container the ancestor runs in; empty on the host.
-    pub container_id: String,
+    pub container_id: SharedStr,
 }
 
 /// The container a process runs in.

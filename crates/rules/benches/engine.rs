@@ -4,6 +4,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::time::Duration;
@@ -161,36 +162,37 @@ fn pool() -> Vec<Event> {
                 pid: 1000 + (random % 500) as u32,
                 tid: 1000 + (random % 500) as u32,
                 ppid: 900,
-                name: name.to_owned(),
-                exe: exepath.to_owned(),
-                exepath: exepath.to_owned(),
-                args: vec!["-c".to_owned(), "/etc/app/config.yaml".to_owned()],
-                cwd: "/app".to_owned(),
+                name: name.into(),
+                exe: exepath.into(),
+                exepath: exepath.into(),
+                args: vec!["-c".to_owned(), "/etc/app/config.yaml".to_owned()].into(),
+                cwd: "/app".into(),
                 uid: (random % 2) as u32 * 1000,
-                user: if random % 2 == 0 { "root" } else { "app" }.to_owned(),
+                user: if random % 2 == 0 { "root" } else { "app" }.into(),
                 start_time_ns: event.timestamp_ns - 60_000_000_000,
                 ..Process::default()
             };
             event.ancestors = vec![
                 Ancestor {
                     pid: 900,
-                    name: "containerd-shim".to_owned(),
-                    exepath: "/usr/bin/containerd-shim-runc-v2".to_owned(),
+                    name: "containerd-shim".into(),
+                    exepath: "/usr/bin/containerd-shim-runc-v2".into(),
                     ..Ancestor::default()
                 },
                 Ancestor {
                     pid: 1,
-                    name: "systemd".to_owned(),
-                    exepath: "/lib/systemd/systemd".to_owned(),
+                    name: "systemd".into(),
+                    exepath: "/lib/systemd/systemd".into(),
                     ..Ancestor::default()
                 },
-            ];
+            ]
+            .into();
             if random % 4 < 2 {
-                event.container = Some(Container {
+                event.container = Some(Arc::new(Container {
                     id: format!("{:064x}", random),
                     image: "docker.io/library/app:1.4.2".to_owned(),
                     ..Container::default()
-                });
+                }));
             }
             event.payload = match kind {
                 EventKind::Connect => Payload::Network {

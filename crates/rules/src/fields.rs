@@ -2191,9 +2191,9 @@ fn named_args(event: &Event, raw: bool) -> Vec<(&'static str, String)> {
     match &event.payload {
         Payload::None => {
             if matches!(event.kind, K::Execve | K::Execveat) {
-                args.push(("exe", event.process.exe.clone()));
+                args.push(("exe", event.process.exe.to_string()));
                 args.push(("args", event.process.args.join(" ")));
-                args.push(("cwd", event.process.cwd.clone()));
+                args.push(("cwd", event.process.cwd.to_string()));
                 args.push(("flags", exe_flag_names(event)));
             }
         }

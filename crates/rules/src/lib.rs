@@ -87,7 +87,7 @@
 //!
 //! let mut event = Event::new(EventKind::Execve);
 //! event.process.name = "bash".into();
-//! event.container = Some(palisade_event::Container { id: "0123456789abcdef".into(), ..Default::default() });
+//! event.container = Some(palisade_event::Container { id: "0123456789abcdef".into(), ..Default::default() }.into());
 //! let mut alerts = Vec::new();
 //! engine.process(&event, &mut alerts);
 //! assert_eq!(alerts.len(), 1);

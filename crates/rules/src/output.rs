@@ -138,7 +138,7 @@ mod tests {
     fn placeholders() {
         let mut event = Event::new(EventKind::Execve);
         event.process.name = "bash".into();
-        event.process.args = vec!["-c".into(), "id".into()];
+        event.process.args = vec!["-c".into(), "id".into()].into();
         let cases = [
             ("Shell %proc.name.", "Shell bash."),
             ("%(proc.name)/%proc.aname[1]", "bash/<NA>"),

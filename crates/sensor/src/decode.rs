@@ -26,7 +26,8 @@ pub(crate) struct RawEvent<'a> {
     pub uid: u32,
     pub gid: u32,
     pub loginuid: u32,
-    pub comm: String,
+    /// The command name's bytes, without the NUL padding.
+    pub comm: &'a [u8],
     pub fd_mode: u32,
     pub socket: SocketInfo,
     pub exe_dev: u64,
@@ -97,7 +98,10 @@ impl<'a> RawEvent<'a> {
         }
         let comm_at = offset_of!(RawLayout, comm);
         let comm_bytes = data.get(comm_at..comm_at + 16)?;
-        let comm = cstr(comm_bytes);
+        let comm = &comm_bytes[..comm_bytes
+            .iter()
+            .position(|&byte| byte == 0)
+            .unwrap_or(comm_bytes.len())];
 
         let tail_at = offset_of!(RawLayout, tail);
         let tail_len = u32_at(data, offset_of!(RawLayout, tail_len))? as usize;

@@ -10,13 +10,19 @@
 //! descends from it. So the table holds at most (live processes + `retain_exited`) entries
 //! plus their exited ancestors, and every exited entry stays reachable from something that
 //! justifies it.
+//!
+//! A process's ancestry is built once and shared by all its events (a [`SharedSlice`]): it
+//! is rebuilt only after an exec somewhere in the table, since an exec is the only change
+//! that alters an existing chain (parents are fixed at fork, and an entry with descendants
+//! is never removed).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use palisade_event::Ancestor;
+use palisade_event::{Ancestor, SharedSlice, SharedStr};
 
-/// What the table knows about one process.
+/// What the table knows about one process. The strings are shared with the events and
+/// ancestries built from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessInfo {
     /// Process id.
@@ -24,21 +30,21 @@ pub struct ProcessInfo {
     /// Parent process id at the time the process started.
     pub ppid: u32,
     /// Command name.
-    pub name: String,
+    pub name: SharedStr,
     /// `argv[0]`.
-    pub exe: String,
+    pub exe: SharedStr,
     /// Full path of the executable.
-    pub exepath: String,
+    pub exepath: SharedStr,
     /// Arguments after `argv[0]`.
-    pub args: Vec<String>,
+    pub args: SharedSlice<String>,
     /// Working directory at the last exec.
-    pub cwd: String,
+    pub cwd: SharedStr,
     /// Real user id.
     pub uid: u32,
     /// Start time, nanoseconds since the Unix epoch.
     pub start_time_ns: u64,
     /// Container id; empty on the host.
-    pub container_id: String,
+    pub container_id: SharedStr,
     /// Executable details from the last exec (dev, inode, times, layer flags).
     pub exe_file: ExeFile,
     /// Terminal, session and process group, as of the last exec or the fork.
@@ -90,6 +96,16 @@ struct Entry {
     exited: bool,
     /// Among the last `retain_exited` exits.
     recently_exited: bool,
+    /// The ancestry last built for this entry.
+    ancestry: Option<CachedAncestry>,
+}
+
+/// An ancestry as built when the table had seen `n_execs` execs.
+#[derive(Debug)]
+struct CachedAncestry {
+    n_execs: u64,
+    max_depth: usize,
+    ancestors: SharedSlice<Ancestor>,
 }
 
 /// Live and recently exited processes, with ancestry.
@@ -100,6 +116,9 @@ pub struct ProcessTable {
     exits: VecDeque<u64>,
     retain_exited: usize,
     next_generation: u64,
+    /// Execs that replaced a known entry's image: a cached ancestry built before the last
+    /// one may name an image its ancestor no longer runs.
+    n_execs: u64,
 }
 
 impl ProcessTable {
@@ -112,6 +131,7 @@ impl ProcessTable {
             exits: VecDeque::new(),
             retain_exited,
             next_generation: 1,
+            n_execs: 0,
         }
     }
 
@@ -162,6 +182,7 @@ impl ProcessTable {
                 n_children: 0,
                 exited: false,
                 recently_exited: false,
+                ancestry: None,
             },
         );
         self.live.insert(pid, generation);
@@ -203,6 +224,7 @@ impl ProcessTable {
                     ppid,
                     ..info
                 });
+                self.n_execs += 1;
             }
             None => self.insert(info),
         }
@@ -249,21 +271,30 @@ impl ProcessTable {
     }
 
     /// The ancestors of the live process `pid`, parent first, at most `max_depth`, including
-    /// ancestors that already exited.
-    pub fn ancestors(&self, pid: u32, max_depth: usize) -> Vec<Ancestor> {
+    /// ancestors that already exited. Shared with the previous call's result for the same
+    /// process when no exec happened in between.
+    pub fn ancestors(&mut self, pid: u32, max_depth: usize) -> SharedSlice<Ancestor> {
+        let Some(&generation) = self.live.get(&pid) else {
+            return SharedSlice::default();
+        };
+        let n_execs = self.n_execs;
+        let Some(entry) = self.entries.get(&generation) else {
+            return SharedSlice::default();
+        };
+        if let Some(cached) = &entry.ancestry
+            && cached.n_execs == n_execs
+            && cached.max_depth == max_depth
+        {
+            return cached.ancestors.clone();
+        }
         let mut ancestors = Vec::new();
-        let mut current = self
-            .live
-            .get(&pid)
-            .and_then(|generation| self.entries.get(generation));
+        let mut parent = entry.parent;
         while ancestors.len() < max_depth {
-            let Some(parent) = current
-                .and_then(|entry| entry.parent)
-                .and_then(|g| self.entries.get(&g))
+            let Some(parent_entry) = parent.and_then(|generation| self.entries.get(&generation))
             else {
                 break;
             };
-            let info = &parent.info;
+            let info = &parent_entry.info;
             ancestors.push(Ancestor {
                 pid: info.pid,
                 name: info.name.clone(),
@@ -271,11 +302,19 @@ impl ProcessTable {
                 exepath: info.exepath.clone(),
                 args: info.args.clone(),
                 uid: info.uid,
-                user: String::new(),
+                user: SharedStr::default(),
                 start_time_ns: info.start_time_ns,
                 container_id: info.container_id.clone(),
             });
-            current = Some(parent);
+            parent = parent_entry.parent;
+        }
+        let ancestors = SharedSlice::from(ancestors);
+        if let Some(entry) = self.entries.get_mut(&generation) {
+            entry.ancestry = Some(CachedAncestry {
+                n_execs,
+                max_depth,
+                ancestors: ancestors.clone(),
+            });
         }
         ancestors
     }
@@ -308,8 +347,7 @@ mod tests {
             table.fork(1, pid, 0, SessionIds::default());
             table.exit(pid);
         }
-        let names: Vec<String> = table.ancestors(11, 8).into_iter().map(|a| a.name).collect();
-        assert_eq!(names, ["bash", "init"]);
+        assert_eq!(names(&mut table, 11), ["bash", "init"]);
         assert_eq!(
             table.len(),
             3 + 2,
@@ -334,7 +372,39 @@ mod tests {
         // pid 50's exit was missed; a new pid 50 appears under init.
         table.insert(process(50, 1, "new"));
         assert_eq!(table.get(50).unwrap().name, "new");
-        let names: Vec<String> = table.ancestors(51, 8).into_iter().map(|a| a.name).collect();
-        assert_eq!(names, ["old", "init"], "51 keeps its real parent");
+        assert_eq!(
+            names(&mut table, 51),
+            ["old", "init"],
+            "51 keeps its real parent"
+        );
+    }
+
+    #[test]
+    fn shared_ancestry_follows_an_ancestors_exec() {
+        let mut table = ProcessTable::new(16);
+        table.insert(process(1, 0, "init"));
+        table.fork(1, 10, 0, SessionIds::default());
+        table.exec(process(10, 1, "sh"));
+        table.fork(10, 11, 0, SessionIds::default());
+        let first = table.ancestors(11, 8);
+        let again = table.ancestors(11, 8);
+        assert!(
+            std::ptr::eq(&first[0], &again[0]),
+            "one ancestry for the process's events while nothing execs"
+        );
+        assert_eq!(names(&mut table, 11), ["sh", "init"]);
+        table.exec(process(10, 1, "python"));
+        assert_eq!(names(&mut table, 11), ["python", "init"]);
+        assert_eq!(names(&mut table, 11).len(), 2);
+        assert_eq!(table.ancestors(11, 1).len(), 1, "a shallower request");
+        assert!(table.ancestors(99, 8).is_empty(), "unknown process");
+    }
+
+    fn names(table: &mut ProcessTable, pid: u32) -> Vec<String> {
+        table
+            .ancestors(pid, 8)
+            .iter()
+            .map(|ancestor| ancestor.name.to_string())
+            .collect()
     }
 }

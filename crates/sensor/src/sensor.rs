@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use palisade_event::{Container, Event, EventKind, EventSink, Process};
+use palisade_event::{Container, Event, EventKind, EventSink, Process, SharedStr};
 use serde::{Deserialize, Serialize};
 
 use crate::bpf::{BpfProbes, syscall_probe};
@@ -305,10 +305,12 @@ struct Enricher {
     processes: ProcessTable,
     containers: ContainerResolver,
     boot_offset_ns: u64,
-    hostname: String,
+    hostname: SharedStr,
     ancestry_depth: usize,
-    /// User names by container id ("" for the host), then uid.
-    user_names: HashMap<String, HashMap<u32, String>>,
+    /// The host's user names by uid.
+    host_user_names: HashMap<u32, SharedStr>,
+    /// Containers' user names by container id, then uid.
+    container_user_names: HashMap<String, HashMap<u32, SharedStr>>,
     runtime_binaries: RuntimeBinaries,
     /// The agent's own process id, compared with every event's: read once, since
     /// `getpid` is a system call (and a traced one).
@@ -324,7 +326,8 @@ impl Enricher {
             boot_offset_ns: procfs::boot_to_epoch_offset_ns(),
             hostname: hostname(),
             ancestry_depth: config.ancestry_depth,
-            user_names: HashMap::new(),
+            host_user_names: HashMap::new(),
+            container_user_names: HashMap::new(),
             runtime_binaries: RuntimeBinaries::resolve(),
             own_pid: std::process::id(),
         }
@@ -354,10 +357,10 @@ impl Enricher {
         info
     }
 
-    fn container_of_path(&mut self, cgroup_path: &str) -> String {
+    fn container_of_path(&mut self, cgroup_path: &str) -> SharedStr {
         self.containers
             .lookup(cgroup_path)
-            .map(|container| container.id)
+            .map(|container| container.id.into())
             .unwrap_or_default()
     }
 
@@ -370,10 +373,6 @@ impl Enricher {
             || raw.string(S::SLOT_CGROUP),
             raw.kind == Pk::PK_EXEC,
         );
-        let container_id = container
-            .as_ref()
-            .map(|container| container.id.clone())
-            .unwrap_or_default();
         let start_time_ns = raw.start_boot_ns + self.boot_offset_ns;
         match raw.kind {
             Pk::PK_EXEC => {
@@ -399,14 +398,17 @@ impl Enricher {
                 self.processes.exec(ProcessInfo {
                     pid: raw.pid,
                     ppid: raw.ppid,
-                    name: raw.comm.clone(),
-                    exe,
-                    exepath,
-                    args: argv,
-                    cwd: raw.string(S::SLOT_CWD),
+                    name: String::from_utf8_lossy(raw.comm).into(),
+                    exe: exe.into(),
+                    exepath: exepath.into(),
+                    args: argv.into(),
+                    cwd: raw.string(S::SLOT_CWD).into(),
                     uid: raw.uid,
                     start_time_ns,
-                    container_id: container_id.clone(),
+                    container_id: container
+                        .as_ref()
+                        .map(|container| SharedStr::from(&container.id))
+                        .unwrap_or_default(),
                     exe_file: ExeFile {
                         dev: raw.exe_dev,
                         ino: raw.exe_ino,
@@ -446,14 +448,18 @@ impl Enricher {
             event.process.ppid = raw.ppid;
             event.process.uid = raw.uid;
             event.process.gid = raw.gid;
-            event.process.name = raw.comm.clone();
+            // The table's name is the comm of the last exec: the same text (and so no
+            // allocation) unless the thread renamed itself.
+            if event.process.name.as_bytes() != raw.comm {
+                event.process.name = String::from_utf8_lossy(raw.comm).into();
+            }
             event.process.start_time_ns = start_time_ns;
             event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
             event.process.user = self.user_name(raw.pid, container.as_deref(), raw.uid);
             if let Some(loginuid) = event.process.loginuid {
                 event.process.loginname = self.user_name(raw.pid, container.as_deref(), loginuid);
             }
-            event.container = container.map(|container| Container::clone(&container));
+            event.container = container;
             event.ancestors = self.processes.ancestors(raw.pid, self.ancestry_depth);
             sink.send(event);
             n_sent = 1;
@@ -464,7 +470,8 @@ impl Enricher {
         n_sent
     }
 
-    /// The event's process fields that the table knows (image, arguments, executable).
+    /// The event's process fields that the table knows (name, image, arguments,
+    /// executable), shared with the table.
     fn process(&self, pid: u32) -> Process {
         let mut process = Process {
             pid,
@@ -473,6 +480,7 @@ impl Enricher {
         let Some(info) = self.processes.get(pid) else {
             return process;
         };
+        process.name = info.name.clone();
         process.exe = info.exe.clone();
         process.exepath = info.exepath.clone();
         process.args = info.args.clone();
@@ -493,14 +501,17 @@ impl Enricher {
     }
 
     /// The user name for `uid` in the process's own root (the container's `/etc/passwd`).
-    fn user_name(&mut self, pid: u32, container: Option<&Container>, uid: u32) -> String {
-        // Looked up on every event: by reference, without building a key.
-        let root_key = container.map_or("", |container| container.id.as_str());
-        if let Some(name) = self
-            .user_names
-            .get(root_key)
-            .and_then(|users| users.get(&uid))
-        {
+    fn user_name(&mut self, pid: u32, container: Option<&Container>, uid: u32) -> SharedStr {
+        // Looked up on every event: the host's names by uid alone, without hashing and
+        // comparing a container id string.
+        let cached = match container {
+            None => self.host_user_names.get(&uid),
+            Some(container) => self
+                .container_user_names
+                .get(container.id.as_str())
+                .and_then(|users| users.get(&uid)),
+        };
+        if let Some(name) = cached {
             return name.clone();
         }
         let passwd = if container.is_some() {
@@ -514,14 +525,18 @@ impl Enricher {
                 text.lines().find_map(|line| {
                     let mut fields = line.split(':');
                     let name = fields.next()?;
-                    (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+                    (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| SharedStr::from(name))
                 })
             })
             .unwrap_or_default();
-        self.user_names
-            .entry(root_key.to_owned())
-            .or_default()
-            .insert(uid, name.clone());
+        let users = match container {
+            None => &mut self.host_user_names,
+            Some(container) => self
+                .container_user_names
+                .entry(container.id.clone())
+                .or_default(),
+        };
+        users.insert(uid, name.clone());
         name
     }
 
@@ -572,7 +587,8 @@ impl Enricher {
             let container = (!info.container_id.is_empty())
                 .then(|| procfs::read(pid, self.boot_offset_ns))
                 .flatten()
-                .and_then(|process| self.containers.lookup(&process.cgroup_path));
+                .and_then(|process| self.containers.lookup(&process.cgroup_path))
+                .map(Arc::new);
             let mut event = Event::new(kind);
             event.timestamp_ns = timestamp_ns;
             event.hostname = self.hostname.clone();
@@ -582,7 +598,7 @@ impl Enricher {
             event.process.uid = info.uid;
             event.process.name = info.name.clone();
             event.process.start_time_ns = info.start_time_ns;
-            event.process.user = self.user_name(pid, container.as_ref(), info.uid);
+            event.process.user = self.user_name(pid, container.as_deref(), info.uid);
             event.payload = match observation {
                 FallbackObservation::Fork { child_pid, .. } => {
                     event.ret = i64::from(child_pid);
@@ -619,8 +635,8 @@ impl Enricher {
     }
 }
 
-fn hostname() -> String {
+fn hostname() -> SharedStr {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
+        .map(|name| name.trim().into())
         .unwrap_or_default()
 }

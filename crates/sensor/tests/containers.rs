@@ -275,7 +275,10 @@ fn podman_container_has_name_image_digest_and_labels() {
     let dropped = dropped.expect("the exec of the program written at run time");
     assert_eq!(dropped.process.exepath, "/dropped/true");
     assert!(dropped.process.exe_upper_layer, "{:?}", dropped.process);
-    assert_eq!(dropped.container.map(|container| container.id), Some(cid));
+    assert_eq!(
+        dropped.container.map(|container| container.id.clone()),
+        Some(cid)
+    );
 }
 
 /// A containerd daemon of our own, with its root, state and socket in a temporary folder.
@@ -420,6 +423,7 @@ fn containerd_container_carries_kubernetes_identity_from_cri_labels() {
     );
     let pod = container
         .k8s
+        .as_ref()
         .expect("Kubernetes identity from the CRI labels");
     assert_eq!(pod.pod_name, "web-0");
     assert_eq!(pod.namespace, "shop");

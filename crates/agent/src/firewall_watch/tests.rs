@@ -83,7 +83,7 @@ fn socket_event(
 }
 
 fn in_pod(mut event: Event, namespace: &str, pod: &str) -> Event {
-    event.container = Some(Container {
+    event.container = Some(std::sync::Arc::new(Container {
         id: "c0ffee".into(),
         name: format!("{pod}-main"),
         k8s: Some(K8sPod {
@@ -92,7 +92,7 @@ fn in_pod(mut event: Event, namespace: &str, pod: &str) -> Event {
             ..K8sPod::default()
         }),
         ..Container::default()
-    });
+    }));
     event
 }
 
