@@ -73,6 +73,12 @@ pub enum ErrorKind {
         /// What was tried and why it failed.
         reason: String,
     },
+    /// The walk was stopped through its [`crate::Cancel`].
+    #[error("reading {} was cancelled", path.display())]
+    Cancelled {
+        /// The image or root being read.
+        path: PathBuf,
+    },
     /// A callback passed to a walk returned an error.
     #[error("visiting {path} failed")]
     Visit {
@@ -109,6 +115,15 @@ impl Error {
             reason: reason.into(),
         }
         .into()
+    }
+
+    pub(crate) fn cancelled(path: impl Into<PathBuf>) -> Error {
+        ErrorKind::Cancelled { path: path.into() }.into()
+    }
+
+    /// True when the walk stopped because it was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Cancelled { .. })
     }
 
     pub(crate) fn limit(what: impl Into<String>, detail: impl Into<String>) -> Error {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::Digest;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind};
 use crate::layer::{LayerContext, LayerFailure, walk_layer};
 use crate::limits::Limits;
@@ -144,20 +145,28 @@ impl Image {
     /// the root, devices) are skipped with a [`crate::Warning`]; a truncated or corrupt layer
     /// stops the walk with [`ErrorKind::Layer`]; exceeding a [`Limits`] value stops it with
     /// [`ErrorKind::LimitExceeded`]. An error returned by `visit` stops it with
-    /// [`ErrorKind::Visit`].
+    /// [`ErrorKind::Visit`]; `cancel`, with [`ErrorKind::Cancelled`].
     pub fn for_each_file(
         &self,
         limits: &Limits,
+        cancel: &Cancel,
         mut visit: impl FnMut(&mut FileVisit<'_>) -> std::io::Result<()>,
     ) -> Result<Walk, Error> {
         let mut walk = Walk::default();
         for layer in &self.layers {
+            if cancel.is_cancelled() {
+                return Err(Error::cancelled(&self.path));
+            }
             let blob = self.blobs.open(&layer.blob)?;
             let context = LayerContext {
                 index: layer.index,
                 digest: &layer.digest,
+                cancel,
             };
             walk_layer(blob, &context, limits, &mut walk, &mut visit).map_err(|failure| {
+                if cancel.is_cancelled() {
+                    return Error::cancelled(&self.path);
+                }
                 match failure {
                     LayerFailure::Limit(error) => error,
                     LayerFailure::Stream(source) => ErrorKind::Layer {

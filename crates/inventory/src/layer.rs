@@ -5,16 +5,18 @@ use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
 use std::rc::Rc;
 
+use crate::cancel::{Cancel, bounded};
 use crate::error::{Error, Warning};
 use crate::filesystem::NodeKind;
 use crate::limits::Limits;
 use crate::path::{UnsafePath, normalize_entry};
 use crate::walk::{Content, FileVisit, Walk};
 
-/// Which layer is being read, for locations and messages.
+/// Which layer is being read, for locations and messages, and the walk's stop request.
 pub(crate) struct LayerContext<'a> {
     pub(crate) index: usize,
     pub(crate) digest: &'a str,
+    pub(crate) cancel: &'a Cancel,
 }
 
 /// Why a layer stream stopped: a limit, or an I/O error of the stream or the callback.
@@ -56,6 +58,7 @@ pub(crate) fn walk_layer(
         compressed: compressed_bytes,
         limits: *limits,
         exceeded: None,
+        cancel: layer.cancel.clone(),
     };
     let mut archive = tar::Archive::new(guarded);
     let result = walk_entries(&mut archive, layer, limits, walk, visit);
@@ -86,6 +89,7 @@ fn walk_entries<R: Read>(
         });
     };
     for entry in archive.entries().map_err(LayerFailure::Stream)? {
+        layer.cancel.check().map_err(LayerFailure::Stream)?;
         let mut entry = entry.map_err(LayerFailure::Stream)?;
         n_entries += 1;
         if n_entries > limits.max_entries {
@@ -168,6 +172,7 @@ fn walk_entries<R: Read>(
                 size,
                 mode,
                 content: Content::Stream(&mut entry),
+                cancel: layer.cancel,
             };
             if let Err(source) = visit(&mut file) {
                 // A read error inside the callback is the stream's failure (truncation,
@@ -193,18 +198,22 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// The decompressed stream, checked against the size and ratio limits as it is read.
+/// The decompressed stream, checked against the size and ratio limits and the walk's stop
+/// request as it is read, in reads of at most [`Cancel::MAX_READ_BYTES`] (the tar reader
+/// skips the content of files nobody reads through here too).
 struct Guarded {
     inner: Box<dyn Read>,
     produced: u64,
     compressed: Rc<Cell<u64>>,
     limits: Limits,
     exceeded: Option<String>,
+    cancel: Cancel,
 }
 
 impl Read for Guarded {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buffer)?;
+        self.cancel.check()?;
+        let n = self.inner.read(bounded(buffer))?;
         self.produced += n as u64;
         let compressed = self.compressed.get().max(1);
         let exceeded = if self.produced > self.limits.max_layer_bytes {

@@ -40,6 +40,14 @@
 //! stop at the explicit [`Limits`]; a truncated or corrupt layer is an [`ErrorKind::Layer`]
 //! error naming the layer.
 //!
+//! # Stopping a walk
+//!
+//! Every walk takes a [`Cancel`]; [`inventory_cancellable`] too. Cancelling it from another
+//! thread stops the walk within one bounded read ([`Cancel::MAX_READ_BYTES`]), even in the
+//! middle of a huge file or of a layer entry being skipped, with [`ErrorKind::Cancelled`].
+//! [`Cancel::on_drop`] ties the request to a guard, so that async code waiting for a walk on
+//! a blocking thread stops the walk when its future is dropped.
+//!
 //! Design decision: one pass per layer. The callback sees each file while its layer is being
 //! decompressed, and the flattened tree is built in the same pass, so a consumer that needs
 //! flattened results keeps what it extracted per `(path, layer)` and filters it with
@@ -48,7 +56,7 @@
 //!
 //! ```
 //! use std::io::Read;
-//! use palisade_inventory::{Limits, RootFs};
+//! use palisade_inventory::{Cancel, Limits, RootFs};
 //!
 //! let dir = tempfile::tempdir()?;
 //! std::fs::create_dir_all(dir.path().join("etc"))?;
@@ -56,7 +64,8 @@
 //! std::os::unix::fs::symlink("/etc/hostname", dir.path().join("name"))?;
 //!
 //! let mut contents = Vec::new();
-//! let walk = RootFs::new(dir.path()).for_each_file(&Limits::default(), |file| {
+//! let limits = Limits::default();
+//! let walk = RootFs::new(dir.path()).for_each_file(&limits, &Cancel::new(), |file| {
 //!     let mut text = String::new();
 //!     file.read_to_string(&mut text)?;
 //!     contents.push((file.path.to_owned(), text));
@@ -70,13 +79,13 @@
 //! Images work the same way:
 //!
 //! ```no_run
-//! use palisade_inventory::{Image, Limits};
+//! use palisade_inventory::{Cancel, Image, Limits};
 //!
 //! let image = Image::open("busybox-oci".as_ref())?;
 //! for layer in image.layers() {
 //!     println!("{} {}", layer.index, layer.digest);
 //! }
-//! let walk = image.for_each_file(&Limits::default(), |file| {
+//! let walk = image.for_each_file(&Limits::default(), &Cancel::new(), |file| {
 //!     println!("{} (layer {}, {} bytes)", file.path, file.layer_index, file.size);
 //!     Ok(())
 //! })?;
@@ -85,6 +94,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cancel;
 mod catalog;
 mod error;
 mod filesystem;
@@ -96,8 +106,10 @@ mod rootfs;
 mod target;
 mod walk;
 
+pub use crate::cancel::{Cancel, CancelOnDrop};
 pub use crate::catalog::{
-    Cataloger, Distro, Inventory, Location, Package, inventory, inventory_with_progress,
+    Cataloger, Distro, Inventory, Location, Package, inventory, inventory_cancellable,
+    inventory_with_progress,
 };
 pub use crate::error::{Error, ErrorKind, Warning};
 pub use crate::filesystem::{Filesystem, Node, NodeKind};

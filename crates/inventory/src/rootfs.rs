@@ -4,6 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Warning};
 use crate::filesystem::NodeKind;
 use crate::limits::Limits;
@@ -74,10 +75,12 @@ impl RootFs {
 
     /// Visits every regular file below the root (symlinks are recorded in the tree, never
     /// followed; other mounts are entered, excluded directories are not) and returns the tree
-    /// and the entries that could not be read.
+    /// and the entries that could not be read. Stops with [`ErrorKind::Cancelled`] once
+    /// `cancel` is cancelled.
     pub fn for_each_file(
         &self,
         limits: &Limits,
+        cancel: &Cancel,
         mut visit: impl FnMut(&mut FileVisit<'_>) -> std::io::Result<()>,
     ) -> Result<Walk, Error> {
         let root_dir = File::open(&self.root).map_err(|source| Error::io(&self.root, source))?;
@@ -94,6 +97,9 @@ impl RootFs {
                 }
             };
             for entry in entries {
+                if cancel.is_cancelled() {
+                    return Err(Error::cancelled(&self.root));
+                }
                 let entry = match entry {
                     Ok(entry) => entry,
                     Err(error) => {
@@ -157,8 +163,12 @@ impl RootFs {
                             root: &root_dir,
                             file: None,
                         },
+                        cancel,
                     };
                     if let Err(source) = visit(&mut file) {
+                        if cancel.is_cancelled() {
+                            return Err(Error::cancelled(&self.root));
+                        }
                         if file_was_unreadable(&source) {
                             warn(&mut walk, &entry.path(), &source.to_string());
                             continue;

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::image::Image;
 use crate::limits::Limits;
@@ -22,11 +23,12 @@ impl Target {
     pub fn for_each_file(
         &self,
         limits: &Limits,
+        cancel: &Cancel,
         visit: impl FnMut(&mut FileVisit<'_>) -> std::io::Result<()>,
     ) -> Result<Walk, Error> {
         match self {
-            Target::Image(image) => image.for_each_file(limits, visit),
-            Target::RootFs(root_fs) => root_fs.for_each_file(limits, visit),
+            Target::Image(image) => image.for_each_file(limits, cancel, visit),
+            Target::RootFs(root_fs) => root_fs.for_each_file(limits, cancel, visit),
         }
     }
 

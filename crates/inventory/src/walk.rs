@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd};
 
+use crate::cancel::{Cancel, bounded};
 use crate::error::Warning;
 use crate::filesystem::Filesystem;
 
@@ -25,6 +26,7 @@ pub struct FileVisit<'a> {
     /// Permission bits (`0o755`, ...).
     pub mode: u32,
     pub(crate) content: Content<'a>,
+    pub(crate) cancel: &'a Cancel,
 }
 
 /// Where a visited file's bytes come from.
@@ -56,7 +58,10 @@ impl FileVisit<'_> {
 }
 
 impl Read for FileVisit<'_> {
+    /// Reads at most [`Cancel::MAX_READ_BYTES`]; fails once the walk is cancelled.
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.cancel.check()?;
+        let buffer = bounded(buffer);
         match &mut self.content {
             Content::Stream(reader) => reader.read(buffer),
             Content::InRoot { root, file } => {

@@ -4,6 +4,7 @@
 mod support;
 
 mod inventory {
+    mod cancel;
     mod catalog;
     mod hostile;
     mod image;

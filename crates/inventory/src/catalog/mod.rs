@@ -25,6 +25,7 @@ use std::io::Read;
 
 use serde::Serialize;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Warning};
 use crate::limits::Limits;
 use crate::path::file_name;
@@ -129,6 +130,8 @@ pub(crate) struct Found {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) source_name: Option<String>,
+    /// The architecture of a distribution package, the platform of a gem (`java`,
+    /// `x86_64-linux`).
     pub(crate) arch: Option<String>,
     pub(crate) epoch: Option<String>,
 }
@@ -245,7 +248,7 @@ struct Harvest {
 /// owns are dropped, since the OS package reports them (binaries' embedded Go modules and
 /// Rust crates are kept: the OS package does not name them).
 pub fn inventory(target: &Target, limits: &Limits) -> Result<Inventory, Error> {
-    inventory_with_progress(target, limits, &mut |_| {})
+    inventory_cancellable(target, limits, &Cancel::new(), &mut |_| {})
 }
 
 /// [`inventory`], calling `progress` with the size of every regular file met (for progress
@@ -255,10 +258,21 @@ pub fn inventory_with_progress(
     limits: &Limits,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Inventory, Error> {
+    inventory_cancellable(target, limits, &Cancel::new(), progress)
+}
+
+/// [`inventory_with_progress`] that stops with [`crate::ErrorKind::Cancelled`] soon after
+/// `cancel` is cancelled (see [`Cancel`] for how soon).
+pub fn inventory_cancellable(
+    target: &Target,
+    limits: &Limits,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Inventory, Error> {
     let mut harvests: Vec<Harvest> = Vec::new();
     let mut warnings: Vec<Warning> = Vec::new();
     let mut buffer: Vec<u8> = Vec::new();
-    let walk = target.for_each_file(limits, |file| {
+    let walk = target.for_each_file(limits, cancel, |file| {
         progress(file.size);
         let Some(kind) = classify(file.path, file) else {
             return Ok(());
@@ -401,7 +415,7 @@ fn package(
     // A distribution's release applies only to packages of its own package format.
     let distro = distro.filter(|distro| distro.package_format() == Some(cataloger));
     let distro_qualifier = distro.map(Distro::purl_qualifier).unwrap_or_default();
-    let distro_namespace = distro.map(|distro| distro.id.as_str());
+    let distro_namespace = distro.map(Distro::purl_namespace);
     let arch = found.arch.as_deref().unwrap_or_default();
     let (ecosystem, purl) = match cataloger {
         Cataloger::Dpkg => (
@@ -505,13 +519,20 @@ fn package(
         }
         Cataloger::Gem => (
             "RubyGems".to_owned(),
-            purl::purl("gem", None, &found.name, &found.version, &[]),
+            purl::purl(
+                "gem",
+                None,
+                &found.name,
+                &found.version,
+                &[("platform", arch)],
+            ),
         ),
         Cataloger::Composer => {
-            let (vendor, name) = found
-                .name
+            // Composer names are case-insensitive; the purl spec asks for lowercase.
+            let lowered = found.name.to_ascii_lowercase();
+            let (vendor, name) = lowered
                 .split_once('/')
-                .map_or((None, found.name.as_str()), |(vendor, name)| {
+                .map_or((None, lowered.as_str()), |(vendor, name)| {
                     (Some(vendor), name)
                 });
             (

@@ -67,6 +67,15 @@ impl Distro {
         })
     }
 
+    /// The purl namespace (the vendor) of this distribution's packages: the `ID`, except
+    /// `redhat` for RHEL, as Syft and Trivy write it (`pkg:rpm/redhat/bash@...`).
+    pub(crate) fn purl_namespace(&self) -> &str {
+        match self.id.as_str() {
+            "rhel" => "redhat",
+            id => id,
+        }
+    }
+
     /// The purl `distro` qualifier: `debian-12`, `alpine-3.19.1`.
     pub fn purl_qualifier(&self) -> String {
         match self.version_id.as_deref().or(self.codename.as_deref()) {
@@ -119,5 +128,9 @@ mod tests {
         let sid = parse("ID=debian\nVERSION_CODENAME=trixie\n");
         assert_eq!(sid.ecosystem().as_deref(), Some("Debian:trixie"));
         assert_eq!(parse("ID=gentoo\n").ecosystem(), None);
+        let rhel = parse("ID=\"rhel\"\nVERSION_ID=\"9.3\"\n");
+        assert_eq!(rhel.ecosystem().as_deref(), Some("Red Hat:9"));
+        assert_eq!(rhel.purl_namespace(), "redhat");
+        assert_eq!(debian.purl_namespace(), "debian");
     }
 }

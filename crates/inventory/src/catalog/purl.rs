@@ -1,11 +1,13 @@
 //! Package URLs (<https://github.com/package-url/purl-spec>): each segment percent-encoded,
 //! qualifiers sorted by key.
 
-/// Percent-encodes everything but the characters the purl spec leaves bare.
+/// Percent-encodes everything but the characters the purl spec leaves bare: unreserved
+/// characters, and `:`, which is "unambiguous unencoded everywhere" (a Debian epoch stays
+/// `1:1.2.13`, as packageurl-python and Syft write it).
 fn encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~') {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~' | b':') {
             encoded.push(byte as char);
         } else {
             encoded.push_str(&format!("%{byte:02X}"));
@@ -88,6 +90,20 @@ mod tests {
                 &[("epoch", "")]
             ),
             "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4"
+        );
+        assert_eq!(
+            purl("deb", Some("debian"), "zlib1g", "1:1.2.13.dfsg-1", &[]),
+            "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1"
+        );
+        assert_eq!(
+            purl(
+                "gem",
+                None,
+                "jruby-launcher",
+                "1.1.2",
+                &[("platform", "java")]
+            ),
+            "pkg:gem/jruby-launcher@1.1.2?platform=java"
         );
     }
 }

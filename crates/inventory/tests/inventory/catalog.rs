@@ -150,8 +150,14 @@ fn fixture_root(root: &Path) {
     );
     write(
         root,
+        "usr/lib/ruby/gems/3.1.0/specifications/nokogiri-1.16.0-x86_64-linux.gemspec",
+        b"Gem::Specification.new do |s|\n  s.name = \"nokogiri\".freeze\n  s.version = \"1.16.0\"\n  s.platform = \"x86_64-linux\".freeze\nend\n",
+    );
+    write(
+        root,
         "var/www/vendor/composer/installed.json",
-        br#"{"packages": [{"name": "guzzlehttp/guzzle", "version": "v7.4.0"}]}"#,
+        br#"{"packages": [{"name": "guzzlehttp/guzzle", "version": "v7.4.0"},
+            {"name": "Legacy/Mixed-Case", "version": "1.0.0"}]}"#,
     );
     write(
         root,
@@ -183,10 +189,12 @@ fn expected() -> Vec<&'static str> {
         "Maven com.example:inner 0.9 pkg:maven/com.example/inner@0.9",
         "Maven org.apache.logging.log4j:log4j-core 2.14.1 pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
         "NuGet Newtonsoft.Json 12.0.1 pkg:nuget/Newtonsoft.Json@12.0.1",
+        "Packagist Legacy/Mixed-Case 1.0.0 pkg:composer/legacy/mixed-case@1.0.0",
         "Packagist guzzlehttp/guzzle 7.4.0 pkg:composer/guzzlehttp/guzzle@7.4.0",
         "PyPI Jinja2 2.10 pkg:pypi/jinja2@2.10",
         "PyPI PyYAML 5.3 pkg:pypi/pyyaml@5.3",
         "Red Hat bash 5.1.8-6.el9_1 pkg:rpm/redhat/bash@5.1.8-6.el9_1?arch=x86_64",
+        "RubyGems nokogiri 1.16.0 pkg:gem/nokogiri@1.16.0?platform=x86_64-linux",
         "RubyGems rack 2.2.3 pkg:gem/rack@2.2.3",
         "crates.io smallvec 0.6.9 pkg:cargo/smallvec@0.6.9",
         "npm @babel/traverse 7.22.0 pkg:npm/%40babel/traverse@7.22.0",

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use palisade_inventory::{ErrorKind, Image, Limits, RootFs};
+use palisade_inventory::{Cancel, ErrorKind, Image, Limits, RootFs};
 
 use crate::support::{self, device, file, hardlink, symlink};
 
@@ -27,7 +27,7 @@ fn traversal_links_out_of_root_and_devices_are_skipped_with_warnings() {
     let image = image_of(temp.path(), layer);
     let mut visited = Vec::new();
     let walk = image
-        .for_each_file(&Limits::default(), |visit| {
+        .for_each_file(&Limits::default(), &Cancel::new(), |visit| {
             visited.push(visit.path.to_owned());
             Ok(())
         })
@@ -56,7 +56,7 @@ fn truncated_layer_is_an_error_naming_the_layer() {
     support::oci_layout(&layout, &[(truncated, layer)]);
     let image = Image::open(&layout).unwrap();
     let error = image
-        .for_each_file(&Limits::default(), |visit| {
+        .for_each_file(&Limits::default(), &Cancel::new(), |visit| {
             std::io::copy(visit, &mut std::io::sink())?;
             Ok(())
         })
@@ -70,7 +70,7 @@ fn truncated_layer_is_an_error_naming_the_layer() {
     );
     // The callback not reading the content must not hide the truncation either.
     let error = image
-        .for_each_file(&Limits::default(), |_| Ok(()))
+        .for_each_file(&Limits::default(), &Cancel::new(), |_| Ok(()))
         .unwrap_err();
     assert!(
         matches!(error.kind(), ErrorKind::Layer { layer_index: 0, .. }),
@@ -92,7 +92,9 @@ fn decompression_bomb_stops_at_the_ratio_limit() {
         ratio_grace_bytes: 1 << 20,
         ..Limits::default()
     };
-    let error = image.for_each_file(&limits, |_| Ok(())).unwrap_err();
+    let error = image
+        .for_each_file(&limits, &Cancel::new(), |_| Ok(()))
+        .unwrap_err();
     assert!(
         matches!(error.kind(), ErrorKind::LimitExceeded { .. }),
         "{error:?}"
@@ -102,7 +104,9 @@ fn decompression_bomb_stops_at_the_ratio_limit() {
         max_layer_bytes: 1 << 20,
         ..Limits::default()
     };
-    let error = image.for_each_file(&limits, |_| Ok(())).unwrap_err();
+    let error = image
+        .for_each_file(&limits, &Cancel::new(), |_| Ok(()))
+        .unwrap_err();
     assert!(error.to_string().contains("max_layer_bytes"), "{error}");
 }
 
@@ -116,7 +120,9 @@ fn entry_floods_stop_at_max_entries() {
         max_entries: 10,
         ..Limits::default()
     };
-    let error = image.for_each_file(&limits, |_| Ok(())).unwrap_err();
+    let error = image
+        .for_each_file(&limits, &Cancel::new(), |_| Ok(()))
+        .unwrap_err();
     assert!(error.to_string().contains("max_entries"), "{error}");
 }
 
@@ -155,7 +161,7 @@ fn root_filesystem_files_are_opened_inside_the_root() {
     std::os::unix::fs::symlink("../../secret", root.join("etc/link")).unwrap();
     let mut read = Vec::new();
     let walk = RootFs::new(&root)
-        .for_each_file(&Limits::default(), |visit| {
+        .for_each_file(&Limits::default(), &Cancel::new(), |visit| {
             let mut text = String::new();
             visit.read_to_string(&mut text)?;
             read.push(text);

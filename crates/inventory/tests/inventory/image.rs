@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use palisade_inventory::{Image, ImageFormat, Limits, NodeKind};
+use palisade_inventory::{Cancel, Image, ImageFormat, Limits, NodeKind};
 
 use crate::support::{self, dir, file, symlink};
 
@@ -10,7 +10,7 @@ use crate::support::{self, dir, file, symlink};
 fn visible_files(image: &Image) -> Vec<(String, usize, String)> {
     let mut seen = Vec::new();
     let walk = image
-        .for_each_file(&Limits::default(), |visit| {
+        .for_each_file(&Limits::default(), &Cancel::new(), |visit| {
             let mut content = String::new();
             visit.read_to_string(&mut content)?;
             seen.push((visit.path.to_owned(), visit.layer_index, content));
@@ -72,7 +72,9 @@ fn oci_layout_with_gzip_and_zstd_layers_flattens_whiteouts_and_opaque_dirs() {
     assert_ne!(image.layers()[0].digest, image.layers()[0].blob_digest);
     assert_eq!(visible_files(&image), expected());
 
-    let walk = image.for_each_file(&Limits::default(), |_| Ok(())).unwrap();
+    let walk = image
+        .for_each_file(&Limits::default(), &Cancel::new(), |_| Ok(()))
+        .unwrap();
     assert!(walk.warnings.is_empty(), "{:?}", walk.warnings);
     assert_eq!(
         walk.filesystem.resolve("etc/os-release").as_deref(),

@@ -152,7 +152,7 @@ fn podman_image_exported_by_skopeo_in_three_formats() {
     }
     assert_eq!(inventories[0].len(), 2, "{:?}", inventories[0]);
     assert!(inventories[0][0].starts_with(
-        "pkg:deb/debian/busybox-static@1%3A1.35.0-4%2Bb3?arch=amd64&distro=debian-12&upstream=busybox Debian:12 /var/lib/dpkg/status Some(0) Some(\"sha256:"
+        "pkg:deb/debian/busybox-static@1:1.35.0-4%2Bb3?arch=amd64&distro=debian-12&upstream=busybox Debian:12 /var/lib/dpkg/status Some(0) Some(\"sha256:"
     ), "{:?}", inventories[0]);
     assert!(inventories[0][1].starts_with("pkg:pypi/urllib3@1.24.1 PyPI /usr/lib/python3/site-packages/urllib3-1.24.1.dist-info/METADATA"));
     assert_eq!(inventories[0], inventories[1]);

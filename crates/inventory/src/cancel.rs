@@ -1,0 +1,101 @@
+//! Stopping a walk from another thread: [`Cancel`], and [`CancelOnDrop`] for the async code
+//! that runs walks on blocking threads.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// A request to stop a walk, shared by the code that walks and the code that decides to stop
+/// it (an agent's scan task whose lease was lost). Clones share one request.
+///
+/// Walks look at it before every entry and every layer, and inside every read of a file's
+/// content, which is why reads through a [`crate::FileVisit`] and through a layer's stream
+/// return at most [`Cancel::MAX_READ_BYTES`] at a time: a walk stops within one such read of
+/// the request, whatever the size of the file being read or skipped. A stopped walk returns
+/// [`crate::ErrorKind::Cancelled`]; what it built is dropped, and the temporary files of the
+/// catalogers are removed as they always are.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    requested_at: Arc<OnceLock<Instant>>,
+}
+
+/// The error a read returns once the walk is cancelled (never `Interrupted`, which readers
+/// retry).
+#[derive(Debug, thiserror::Error)]
+#[error("the walk was cancelled")]
+struct CancelledRead;
+
+impl Cancel {
+    /// The most bytes one read of a file's content or of a layer's stream returns: about a
+    /// millisecond's work from the page cache, so a request is seen promptly.
+    pub const MAX_READ_BYTES: usize = 4 << 20;
+
+    /// A request not made yet.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks every walk holding a clone to stop. The first request's time is kept.
+    pub fn cancel(&self) {
+        let _ = self.requested_at.set(Instant::now());
+    }
+
+    /// True once [`Cancel::cancel`] was called on any clone.
+    pub fn is_cancelled(&self) -> bool {
+        self.requested_at.get().is_some()
+    }
+
+    /// When the stop was first asked for, to measure how long a walk took to stop.
+    pub fn requested_at(&self) -> Option<Instant> {
+        self.requested_at.get().copied()
+    }
+
+    /// A guard that cancels when dropped: held by the future that waits for a walk on a
+    /// blocking thread, so that dropping the future (an abandoned task) stops the walk.
+    pub fn on_drop(&self) -> CancelOnDrop {
+        CancelOnDrop(self.clone())
+    }
+
+    /// An error for the reader once cancelled.
+    pub(crate) fn check(&self) -> std::io::Result<()> {
+        if self.is_cancelled() {
+            return Err(std::io::Error::other(CancelledRead));
+        }
+        Ok(())
+    }
+}
+
+/// Cancels its [`Cancel`] when dropped (see [`Cancel::on_drop`]).
+#[derive(Debug)]
+pub struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Shortens a read buffer to [`Cancel::MAX_READ_BYTES`].
+pub(crate) fn bounded(buffer: &mut [u8]) -> &mut [u8] {
+    let len = buffer.len().min(Cancel::MAX_READ_BYTES);
+    &mut buffer[..len]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cancel;
+
+    #[test]
+    fn clones_share_the_request_and_the_guard_cancels_on_drop() {
+        let cancel = Cancel::new();
+        let walk_side = cancel.clone();
+        assert!(!walk_side.is_cancelled());
+        assert!(walk_side.check().is_ok());
+        drop(cancel.on_drop());
+        assert!(walk_side.is_cancelled());
+        let first = walk_side.requested_at();
+        cancel.cancel();
+        assert_eq!(walk_side.requested_at(), first);
+        let error = walk_side.check().unwrap_err();
+        assert_ne!(error.kind(), std::io::ErrorKind::Interrupted);
+    }
+}
