@@ -30,12 +30,18 @@
 //! what it refused, which needs no sensor probe (a sensor without a connect probe, or a
 //! connect to loopback that the sensor path ignores, is still alerted and recorded as a
 //! flow). The sensor's view of those same connects is then neither alerted nor recorded a
-//! second time, so each attempt counts once. Reports the ring buffer or the reader's bounded
-//! queue could not hold are counted and raised as a high-severity alert on the node
-//! ([`LOST_CONNECT_REPORTS_RULE`]), as lost sensor events are; their total
-//! ([`EventObserver::reports_lost`]) goes to the agent's status file and into the drop
-//! counts of its heartbeat. In block mode pods are also found from their execs, so that a
-//! sensor without network events (the fallback) still gets them enforced and reported.
+//! second time, so each attempt counts once: before the watch judges a connect the sensor
+//! saw, it takes the programs' reports (the program reported before the call returned) and
+//! drops the sensor's view of a reported connect by its identity (process, destination
+//! address and port), whichever policy is in force by then. Reports the ring buffer (its
+//! size is [`FirewallWatchConfig::connect_reports_ring`]) or the reader's bounded queue
+//! could not hold are counted and raised as a high-severity alert on the node
+//! ([`LOST_CONNECT_REPORTS_RULE`]); the sensor's view of such a connect, when the policy in
+//! force says the programs report it, is dropped too (the lost count stands for it). Like
+//! lost sensor events, the lost total ([`EventObserver::reports_lost`]) goes to the agent's
+//! status file and into the drop counts of its heartbeat. In block mode pods are also found
+//! from their execs, so that a sensor without network events (the fallback) still gets them
+//! enforced and reported.
 //!
 //! # Policy updates
 //!
@@ -73,8 +79,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use palisade_enforce::{
-    ConnectFilter, ConnectReport, ConnectReports, DefenseMode, NftFirewall, WorkloadFirewall,
-    WorkloadRules, WouldRefuse, cgroup2_root, workload_rules,
+    ConnectFilter, ConnectReport, ConnectReports, ConnectReportsRing, DefenseMode, NftFirewall,
+    WorkloadFirewall, WorkloadRules, WouldRefuse, cgroup2_root, workload_rules,
 };
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
@@ -115,6 +121,10 @@ pub struct FirewallWatchConfig {
     pub mode: DefenseMode,
     /// Where attributed flows are appended as JSON lines (for `palisade firewall learn`).
     pub flows_file: Option<PathBuf>,
+    /// The size of the ring buffer the connect programs report into. The watch drains it at
+    /// every tick (every 200 ms in the agent); reports that find it full are lost (counted
+    /// and alerted, see the module documentation).
+    pub connect_reports_ring: ConnectReportsRing,
 }
 
 /// The firewall's [`EventObserver`]. See the module documentation.
@@ -125,6 +135,7 @@ pub struct FirewallWatch {
     pending_flows: HashMap<(FlowEnd, FlowEnd, Protocol, u16, bool), ObservedFlow>,
     last_flush_ms: i64,
     enforcement: Enforcement,
+    reported_connects: ReportedConnects,
 }
 
 impl FirewallWatch {
@@ -133,12 +144,19 @@ impl FirewallWatch {
     pub fn new(config: FirewallWatchConfig) -> (FirewallWatch, PolicyUpdates) {
         let (sender, updates) = mpsc::channel();
         let watch = FirewallWatch {
+            enforcement: Enforcement {
+                connect_reports: ReportStream {
+                    ring: config.connect_reports_ring,
+                    stream: None,
+                },
+                ..Enforcement::default()
+            },
             config,
             policy: None,
             updates,
             pending_flows: HashMap::new(),
             last_flush_ms: 0,
-            enforcement: Enforcement::default(),
+            reported_connects: ReportedConnects::default(),
         };
         (watch, sender)
     }
@@ -170,6 +188,9 @@ impl FirewallWatch {
                     pods = policy.state().pods().len(),
                     "Firewall policy updated."
                 );
+                for rule in policy.state().firewall_rules() {
+                    tracing::debug!(%rule, "Firewall rule in force.");
+                }
                 if self.config.mode == DefenseMode::Block {
                     let closed = self.enforcement.reapply(policy.state());
                     report_closed(&policy, &closed, &self.config, now, reports);
@@ -182,13 +203,14 @@ impl FirewallWatch {
         }
     }
 
-    /// Turns the connect programs' reports since the last tick into firewall alerts, and
+    /// Turns the connect programs' reports since the last drain into firewall alerts (each
+    /// remembered in [`ReportedConnects`] for the sensor's view of the same connect), and
     /// raises a node alert when reports were lost.
     fn drain_connect_reports(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
-        let Some(stream) = &self.enforcement.connect_reports else {
+        let Some(stream) = &self.enforcement.connect_reports.stream else {
             return;
         };
-        let connects = match stream.poll(Duration::ZERO) {
+        let connects = match stream.take() {
             Ok(connects) => connects,
             Err(error) => {
                 tracing::warn!(%error, "Cannot read the connect programs' reports.");
@@ -204,6 +226,13 @@ impl FirewallWatch {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "Cannot read the lost connect reports count."),
+        }
+        for connect in &connects {
+            self.reported_connects.remember(ConnectIdentity {
+                pid: connect.pid,
+                remote: canonical(connect.remote),
+                port: connect.port,
+            });
         }
         let Some(policy) = &self.policy else {
             return;
@@ -328,11 +357,17 @@ impl EventObserver for FirewallWatch {
     }
 
     fn observe(&mut self, event: &Event, reports: &mut Vec<FindingReport>) {
+        let at_ms = i64::try_from(event.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
+        if event.kind == EventKind::Connect {
+            // A connect program's report of this connect was written before the call
+            // returned, so before the sensor's event of it: taking the reports now puts it
+            // in hand, whatever policy has arrived since.
+            self.drain_connect_reports(Timestamp(at_ms), reports);
+        }
         let empty = State::new();
         let state = self.policy.as_ref().map_or(&empty, OwnedEngine::state);
         let cgroup_pod = self.enforcement.pod_of_cgroup(event.cgroup_id, state);
         let attempt = attribute(event, state, cgroup_pod);
-        let at_ms = i64::try_from(event.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
         // Any connect or exec of a pod finds it, also a connect the flow view leaves out (a
         // host-network pod's connect to loopback).
         let local_pod = match &attempt {
@@ -348,6 +383,17 @@ impl EventObserver for FirewallWatch {
         let Some(attempt) = attempt else {
             return;
         };
+        if event.kind == EventKind::Connect
+            && self.reported_connects.take(ConnectIdentity {
+                pid: event.process.pid,
+                remote: attempt.remote_ip,
+                port: attempt.port,
+            })
+        {
+            // The connect programs reported this very connect: their report alerted and
+            // recorded it, also when the policy changed since.
+            return;
+        }
         let observed = ObservedFlow {
             src: attempt.src.clone(),
             dst: attempt.dst.clone(),
@@ -366,8 +412,9 @@ impl EventObserver for FirewallWatch {
         if let (Some(policy), Some(reported_rules)) = (&self.policy, reported_rules)
             && decided_by_one_of(policy.engine(), &observed, reported_rules)
         {
-            // The pod's connect programs report this attempt themselves: the report alerts
-            // and records it, so that it counts once.
+            // The pod's connect programs counted this attempt, and its report was lost (it
+            // would have been taken above): the lost count stands for it, so that it counts
+            // once.
             return;
         }
         let local = LocalSide {
@@ -392,6 +439,7 @@ impl EventObserver for FirewallWatch {
     fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
         self.pick_up_policy(now, reports);
         self.drain_connect_reports(now, reports);
+        self.reported_connects.expire(now);
         if now.0 - self.last_flush_ms >= FLOW_FLUSH_EVERY_MS {
             self.flush_flows();
             self.last_flush_ms = now.0;
@@ -418,6 +466,8 @@ struct Attempt {
     port: u16,
     /// The call failed (refused, unreachable, ...).
     refused: bool,
+    /// The remote address (the destination of a connect).
+    remote_ip: IpAddr,
     /// The calling process's pod, when it is a pod of the state.
     local_pod: Option<PodId>,
 }
@@ -459,6 +509,7 @@ fn attribute(event: &Event, state: &State, cgroup_pod: Option<PodId>) -> Option<
                 protocol,
                 port: socket.remote_port,
                 refused: event.ret < 0 && event.ret != -EINPROGRESS,
+                remote_ip,
                 local_pod,
             })
         }
@@ -469,6 +520,7 @@ fn attribute(event: &Event, state: &State, cgroup_pod: Option<PodId>) -> Option<
                 protocol,
                 port: socket.local_port,
                 refused: false,
+                remote_ip,
                 local_pod,
             })
         }
@@ -806,6 +858,75 @@ fn deciding_firewall_rule<'s>(
     Some((decided.index() as u32, rule))
 }
 
+/// What identifies one connect both in a connect program's report and in the sensor's
+/// event of it: the calling process and the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ConnectIdentity {
+    pid: u32,
+    remote: IpAddr,
+    port: u16,
+}
+
+/// The connects the connect programs reported recently, each kept until the sensor's event
+/// of it takes it, for [`ReportedConnects::KEPT_MS`] to twice that (a sensor without a
+/// connect probe, or one that lost the event, never takes it), and at most
+/// [`ReportedConnects::MAX`] of them.
+///
+/// Matching the sensor's event to the report by identity, rather than asking the policy in
+/// force whether the programs report such a connect, keeps a connect counted once when a
+/// policy edit lands between the program's report and the sensor's event.
+#[derive(Default)]
+struct ReportedConnects {
+    /// Reported since the last expiry: identity → how many connects.
+    current: HashMap<ConnectIdentity, u32>,
+    /// Reported in the period before.
+    previous: HashMap<ConnectIdentity, u32>,
+    /// When `current` began.
+    current_since_ms: i64,
+    /// How many connects `current` holds.
+    current_count: usize,
+}
+
+impl ReportedConnects {
+    /// How long a reported connect waits for the sensor's event at least.
+    const KEPT_MS: i64 = 10_000;
+    /// The most connects kept in a period; more are not kept (their sensor events are then
+    /// judged by the policy in force, as when their reports are lost).
+    const MAX: usize = 65_536;
+
+    fn remember(&mut self, connect: ConnectIdentity) {
+        if self.current_count < Self::MAX {
+            *self.current.entry(connect).or_insert(0) += 1;
+            self.current_count += 1;
+        }
+    }
+
+    /// Whether `connect` was reported and not yet taken; takes it.
+    fn take(&mut self, connect: ConnectIdentity) -> bool {
+        for kept in [&mut self.previous, &mut self.current] {
+            if let Some(count) = kept.get_mut(&connect) {
+                *count -= 1;
+                if *count == 0 {
+                    kept.remove(&connect);
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Starts a new period when the current one is [`Self::KEPT_MS`] old, forgetting the
+    /// connects of the one before.
+    fn expire(&mut self, now: Timestamp) {
+        if now.0 - self.current_since_ms < Self::KEPT_MS {
+            return;
+        }
+        self.previous = std::mem::take(&mut self.current);
+        self.current_since_ms = now.0;
+        self.current_count = 0;
+    }
+}
+
 /// A connection the agent closed because a rule of `pod` refuses it.
 struct ClosedConnection {
     pod: PodId,
@@ -835,12 +956,31 @@ struct Enforcement {
     pods: HashMap<String, PodEnforcement>,
     /// cgroup id (the cgroup2 directory's inode) → `namespace/name`.
     cgroups: HashMap<u64, String>,
-    /// The report stream of every pod's connect programs, created with the first of them.
-    connect_reports: Option<ConnectReports>,
+    /// The report stream of every pod's connect programs.
+    connect_reports: ReportStream,
     /// The stream's lost-report count already raised as an alert.
     lost_reports_seen: u64,
     /// The tag of the next pod found.
     next_tag: u32,
+}
+
+/// The report stream of every pod's connect programs, created with the first of them.
+#[derive(Default)]
+struct ReportStream {
+    /// The size of its ring buffer.
+    ring: ConnectReportsRing,
+    stream: Option<ConnectReports>,
+}
+
+impl ReportStream {
+    /// The stream, created the first time.
+    fn get(&mut self) -> Result<&ConnectReports, palisade_enforce::Error> {
+        let stream = match self.stream.take() {
+            Some(stream) => stream,
+            None => ConnectReports::with_ring(self.ring)?,
+        };
+        Ok(self.stream.insert(stream))
+    }
 }
 
 impl Enforcement {
@@ -886,8 +1026,14 @@ impl Enforcement {
             .map(|k8s| k8s.pod_uid.as_str())
             .filter(|uid| !uid.is_empty());
         let cgroup = container_cgroup.map(|container| match pod_uid {
-            Some(uid) => pod_cgroup(&container, uid).unwrap_or(container),
-            None => container,
+            Some(uid) => pod_cgroup(&container, uid).unwrap_or_else(|| {
+                tracing::warn!(pod = %key, pod_uid = uid, cgroup = %container.display(), "No pod-level cgroup above the container's: the container's own gets the connect programs, so the pod's other containers are not covered.");
+                container
+            }),
+            None => {
+                tracing::debug!(pod = %key, cgroup = %container.display(), "The pod's UID is not known: the container's own cgroup gets the connect programs.");
+                container
+            }
         });
         let netns = match netns {
             Netns::Own(path) => Some(path),
@@ -961,7 +1107,7 @@ impl PodEnforcement {
         state: &State,
         pod_id: PodId,
         key: &str,
-        connect_reports: &mut Option<ConnectReports>,
+        connect_reports: &mut ReportStream,
     ) -> Vec<ClosedConnection> {
         let rules = workload_rules(state, pod_id, DefenseMode::Block);
         let needed = rules
@@ -1012,10 +1158,7 @@ impl PodEnforcement {
     /// The connect programs on the pod's cgroup with the nftables table in its network
     /// namespace beside them; either alone when the other cannot be used (the table alone
     /// enforces egress too; the programs alone are all a host-network pod gets).
-    fn install(
-        &self,
-        connect_reports: &mut Option<ConnectReports>,
-    ) -> Result<WorkloadFirewall, String> {
+    fn install(&self, connect_reports: &mut ReportStream) -> Result<WorkloadFirewall, String> {
         let filter = match &self.cgroup {
             Some(cgroup) => match attach_connect_filter(cgroup, self.tag, connect_reports) {
                 Ok(filter) => Some(filter),
@@ -1053,13 +1196,9 @@ impl PodEnforcement {
 fn attach_connect_filter(
     cgroup: &Path,
     tag: u32,
-    connect_reports: &mut Option<ConnectReports>,
+    connect_reports: &mut ReportStream,
 ) -> Result<ConnectFilter, palisade_enforce::Error> {
-    let stream = match connect_reports {
-        Some(stream) => stream,
-        None => connect_reports.insert(ConnectReports::new()?),
-    };
-    ConnectFilter::attach(cgroup, stream, tag)
+    ConnectFilter::attach(cgroup, connect_reports.get()?, tag)
 }
 
 /// Installs `rules` and closes the open connections they refuse; returns those.

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use palisade_enforce::DefenseMode;
+use palisade_enforce::{ConnectReportsRing, DefenseMode};
 use palisade_event::{Container, Event, EventKind, Fd, FdKind, K8sPod, Payload, Protocol, Socket};
 use palisade_firewall::{State, read_flows};
 use palisade_model::{
@@ -134,6 +134,7 @@ fn watch(
         node: "node-1".into(),
         mode,
         flows_file,
+        connect_reports_ring: ConnectReportsRing::DEFAULT,
     });
     let base = State::from_yaml(STATE).unwrap();
     let (state, skipped) = compose_policy(&base, rules);
@@ -325,6 +326,7 @@ fn a_policy_update_takes_effect_at_the_next_tick() {
         node: "node-1".into(),
         mode: DefenseMode::Alert,
         flows_file: None,
+        connect_reports_ring: ConnectReportsRing::DEFAULT,
     });
     let base = State::from_yaml(STATE).unwrap();
     let connect = in_pod(
@@ -433,6 +435,7 @@ fn each_closed_connection_raises_its_own_block_alert() {
         node: "node-1".into(),
         mode: DefenseMode::Block,
         flows_file: None,
+        connect_reports_ring: ConnectReportsRing::DEFAULT,
     };
     let mut reports = Vec::new();
     super::report_closed(
@@ -486,25 +489,10 @@ fn pod_level_cgroups_are_recognised_under_both_cgroup_drivers() {
     assert!(!is_pod_cgroup_name(&format!("pod{uid}-extra"), uid));
 }
 
-/// As root: a host-network pod is found from its connect to loopback (which the flow view
-/// ignores) and gets connect programs on its cgroup; 20,000 refused connects overflow the
-/// 1 MiB report ring buffer, and at the next tick each report is a block alert of the pod
-/// and one attempt of its flow in the flows file, while the dropped ones are one node alert
-/// with their number: alerts + lost = attempts. The sensor's view of a connect the programs
-/// report is neither alerted nor recorded again; an allowed one is recorded.
-#[test]
-fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
-    let is_root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"))
-    });
-    if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root) {
-        return;
-    }
-    // db's address is on loopback: were the program to let a connect through, it would stay
-    // on this host.
-    let state = r#"
+/// The policy of the tests with real connect programs: pod `web` (no address: it is in the
+/// host's network namespace) and what it may not reach. db's address is on loopback: were a
+/// program to let a connect through, it would stay on this host.
+const ENFORCED_STATE: &str = r#"
 kind: Pod
 metadata: {name: web, namespace: shop, labels: {app: web}}
 ---
@@ -524,80 +512,168 @@ kind: NetworkObject
 metadata: {name: outside}
 spec: {cidrs: [10.9.9.0/24]}
 "#;
-    let flows_dir = tempfile::tempdir().unwrap();
-    let flows_file = flows_dir.path().join("flows.jsonl");
-    let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
-        cluster: "prod".into(),
-        node: "node-1".into(),
-        mode: DefenseMode::Block,
-        flows_file: Some(flows_file.clone()),
-    });
-    let (state, _) = compose_policy(
-        &State::from_yaml(state).unwrap(),
+
+/// [`ENFORCED_STATE`] with rules `web-to-db` and `web-to-outside` (port 5432) of `actions`.
+fn enforced_policy(actions: [FirewallAction; 2]) -> State {
+    let (state, skipped) = compose_policy(
+        &State::from_yaml(ENFORCED_STATE).unwrap(),
         &[
-            server_rule("web-to-db", "web", "db", 5432, FirewallAction::Block),
-            server_rule(
-                "web-to-outside",
-                "web",
-                "outside",
-                5432,
-                FirewallAction::Block,
-            ),
+            server_rule("web-to-db", "web", "db", 5432, actions[0]),
+            server_rule("web-to-outside", "web", "outside", 5432, actions[1]),
         ],
     );
-    updates.send(state).unwrap();
-    watch.tick(Timestamp(NOON_MS), &mut Vec::new());
+    assert!(skipped.is_empty(), "{skipped:?}");
+    state
+}
 
-    let root = palisade_enforce::cgroup2_root().unwrap();
-    let cgroup = CgroupDir(root.join(format!("palisade-agent-fw-{}", std::process::id())));
-    std::fs::create_dir(&cgroup.0).unwrap();
-    let pod_process = palisade_testdata::KillOnDrop(
-        std::process::Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "echo $$ > {}/cgroup.procs && exec sleep 60",
-                cgroup.0.display()
-            ))
-            .spawn()
-            .unwrap(),
-    );
-    let pid = pod_process.0.id();
-    let in_cgroup = || {
-        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .is_ok_and(|listing| listing.contains("palisade-agent-fw-"))
+/// As root: a watch in block mode with [`enforced_policy`] (both rules `block`) that found
+/// pod shop/web from a process in a cgroup2 directory of its own, and so attached connect
+/// programs to it. The watch goes first on drop (it detaches the programs), then the
+/// process, then the directory.
+struct EnforcedPod {
+    watch: FirewallWatch,
+    updates: super::PolicyUpdates,
+    /// The event the pod was found from (a connect to db).
+    found_from: Event,
+    _process: palisade_testdata::KillOnDrop,
+    cgroup: CgroupDir,
+    cgroup2_root: std::path::PathBuf,
+}
+
+impl EnforcedPod {
+    /// `None` (the test skips) when not root.
+    fn start(flows_file: &std::path::Path) -> Option<EnforcedPod> {
+        let is_root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+            status
+                .lines()
+                .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"))
+        });
+        if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root) {
+            return None;
+        }
+        let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
+            cluster: "prod".into(),
+            node: "node-1".into(),
+            mode: DefenseMode::Block,
+            flows_file: Some(flows_file.to_path_buf()),
+            connect_reports_ring: ConnectReportsRing::DEFAULT,
+        });
+        updates
+            .send(enforced_policy([FirewallAction::Block; 2]))
+            .unwrap();
+        watch.tick(Timestamp(NOON_MS), &mut Vec::new());
+
+        let cgroup2_root = palisade_enforce::cgroup2_root().unwrap();
+        let cgroup = CgroupDir(cgroup2_root.join(format!(
+            "palisade-agent-fw-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )));
+        std::fs::create_dir(&cgroup.0).unwrap();
+        let process = palisade_testdata::KillOnDrop(
+            std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "echo $$ > '{}/cgroup.procs' && exec sleep 60",
+                    cgroup.0.display()
+                ))
+                .spawn()
+                .unwrap(),
+        );
+        let pid = process.0.id();
+        let in_cgroup = || {
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|listing| listing.contains("palisade-agent-fw-"))
+        };
+        while !in_cgroup() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut found_from = in_pod(
+            socket_event(EventKind::Connect, "0.0.0.0", 0, "127.0.0.20", 5432),
+            "shop",
+            "web",
+        );
+        (found_from.process.pid, found_from.process.tid) = (pid, pid);
+        found_from.cgroup_id = 0;
+        let mut reports = Vec::new();
+        watch.observe(&found_from, &mut reports);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!(watch.enforced_pods(), ["shop/web"]);
+        Some(EnforcedPod {
+            watch,
+            updates,
+            found_from,
+            _process: process,
+            cgroup,
+            cgroup2_root,
+        })
+    }
+
+    /// Runs `work` with this test process in the pod's cgroup, so its connects are judged
+    /// by the pod's programs.
+    fn connect_from_pod<T>(&self, work: impl FnOnce() -> T) -> T {
+        palisade_testdata::in_cgroup(&self.cgroup2_root, &self.cgroup.0, work)
+    }
+
+    /// What the sensor sees of a connect from this test process to `remote`:`port` that
+    /// returned `ret`, as a connect of the pod.
+    fn sensor_view(&self, remote: &str, port: u16, ret: i64) -> Event {
+        let mut event = self.found_from.clone();
+        let pid = std::process::id();
+        (event.process.pid, event.process.tid) = (pid, pid);
+        if let Payload::Network { fd } = &mut event.payload {
+            let socket = fd.socket.as_mut().unwrap();
+            socket.remote_addr = Some(remote.parse().unwrap());
+            socket.remote_port = port;
+        }
+        event.ret = ret;
+        event
+    }
+
+    /// Stops the watch (which writes its flows) and removes the pod; checks that the
+    /// cgroup is gone.
+    fn stop(self) {
+        let path = self.cgroup.0.clone();
+        drop(self);
+        assert!(!path.exists());
+    }
+}
+
+/// (flow, attempts, blocked) of every flow in `flows_file`, by port and then blocked last.
+fn recorded_flows(flows_file: &std::path::Path) -> Vec<(String, u64, bool)> {
+    let mut flows = read_flows(&std::fs::read_to_string(flows_file).unwrap(), "flows").unwrap();
+    flows.sort_by_key(|flow| (flow.port, flow.blocked));
+    flows
+        .iter()
+        .map(|flow| (flow.describe(), flow.attempts, flow.blocked))
+        .collect()
+}
+
+/// As root: a host-network pod is found from its connect to loopback (which the flow view
+/// ignores) and gets connect programs on its cgroup; 20,000 refused connects overflow the
+/// 1 MiB report ring buffer, and at the next tick each report is a block alert of the pod
+/// and one attempt of its flow in the flows file, while the dropped ones are one node alert
+/// with their number: alerts + lost = attempts. The sensor's view of a connect the programs
+/// report is neither alerted nor recorded again; an allowed one is recorded.
+#[test]
+fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows_file = flows_dir.path().join("flows.jsonl");
+    let Some(mut pod) = EnforcedPod::start(&flows_file) else {
+        return;
     };
-    while !in_cgroup() {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let mut event = in_pod(
-        socket_event(EventKind::Connect, "0.0.0.0", 0, "127.0.0.20", 5432),
-        "shop",
-        "web",
-    );
-    (event.process.pid, event.process.tid) = (pid, pid);
-    event.cgroup_id = 0;
+    // What the sensor saw of a connect a rule of the programs refused, whose report was
+    // lost (the lost count stands for it), then of an allowed one.
     let mut reports = Vec::new();
-    watch.observe(&event, &mut reports);
+    let refused_view = pod.sensor_view("10.9.9.9", 5432, -1);
+    pod.watch.observe(&refused_view, &mut reports);
     assert!(reports.is_empty(), "{reports:?}");
-    assert_eq!(watch.enforced_pods(), ["shop/web"]);
-    // What the sensor saw of a connect a rule of the programs refused (their report stands
-    // for it), then of an allowed one.
-    let mut sensor_view = event.clone();
-    if let Payload::Network { fd } = &mut sensor_view.payload {
-        fd.socket.as_mut().unwrap().remote_addr = Some("10.9.9.9".parse().unwrap());
-    }
-    sensor_view.ret = -1;
-    watch.observe(&sensor_view, &mut reports);
-    assert!(reports.is_empty(), "{reports:?}");
-    sensor_view.ret = 0;
-    if let Payload::Network { fd } = &mut sensor_view.payload {
-        fd.socket.as_mut().unwrap().remote_port = 80;
-    }
-    watch.observe(&sensor_view, &mut reports);
+    let allowed_view = pod.sensor_view("10.9.9.9", 80, 0);
+    pod.watch.observe(&allowed_view, &mut reports);
     assert!(reports.is_empty(), "{reports:?}");
 
     let attempts = 20_000;
-    let refused = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
+    let refused = pod.connect_from_pod(|| {
         (0..attempts)
             .filter(|_| {
                 std::net::TcpStream::connect(("127.0.0.20", 5432))
@@ -606,7 +682,7 @@ spec: {cidrs: [10.9.9.0/24]}
             .count()
     });
     assert_eq!(refused, attempts);
-    watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
     let (lost, alerts): (Vec<_>, Vec<_>) = reports
         .iter()
         .partition(|report| report.rule == LOST_CONNECT_REPORTS_RULE);
@@ -619,7 +695,7 @@ spec: {cidrs: [10.9.9.0/24]}
         .unwrap();
     assert!(n_lost > 0);
     assert_eq!(
-        watch.reports_lost(),
+        pod.watch.reports_lost(),
         n_lost,
         "the total the status file and the heartbeat take"
     );
@@ -643,30 +719,80 @@ spec: {cidrs: [10.9.9.0/24]}
 
     // Nothing new: the next tick reports nothing.
     let mut later = Vec::new();
-    watch.tick(Timestamp(NOON_MS + 2_000), &mut later);
+    pod.watch.tick(Timestamp(NOON_MS + 2_000), &mut later);
     assert!(later.is_empty(), "{later:?}");
-    drop(watch);
-    let mut flows = read_flows(&std::fs::read_to_string(&flows_file).unwrap(), "flows").unwrap();
-    flows.sort_by_key(|flow| flow.port);
-    let recorded: Vec<(String, u64, bool)> = flows
-        .iter()
-        .map(|flow| (flow.describe(), flow.attempts, flow.blocked))
-        .collect();
+    let n_alerts = alerts.len() as u64;
+    pod.stop();
     assert_eq!(
-        recorded,
+        recorded_flows(&flows_file),
         [
             ("shop/web -> 10.9.9.9 80/TCP".to_owned(), 1, false),
-            (
-                "shop/web -> shop/db 5432/TCP".to_owned(),
-                alerts.len() as u64,
-                true
-            ),
+            ("shop/web -> shop/db 5432/TCP".to_owned(), n_alerts, true),
         ],
     );
-    drop(pod_process);
-    let path = cgroup.0.clone();
-    drop(cgroup);
-    assert!(!path.exists());
+}
+
+/// As root: a connect the programs refused just before an edit to `allow` reached the
+/// watch, whose sensor event the watch judges only after the edit, counts once — from the
+/// programs' report, taken with the edit's tick — and the sensor's event of it is not
+/// recorded again (under the new policy nothing says the programs report such a connect).
+/// A later connect of the same process to the same destination is recorded as the new
+/// policy says.
+#[test]
+fn a_refused_connect_judged_after_an_edit_to_allow_counts_once() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows_file = flows_dir.path().join("flows.jsonl");
+    let Some(mut pod) = EnforcedPod::start(&flows_file) else {
+        return;
+    };
+    // From a network namespace of its own (no route, loopback down), so that even a connect
+    // the program let through could not leave this thread's namespace.
+    let refused = pod.connect_from_pod(|| {
+        std::thread::spawn(|| {
+            // SAFETY: unshare affects only this thread, which ends after the connect.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            std::net::TcpStream::connect(("10.9.9.9", 5432)).map_err(|error| error.kind())
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(
+        refused.err(),
+        Some(std::io::ErrorKind::PermissionDenied),
+        "the program refuses"
+    );
+    pod.updates
+        .send(enforced_policy([
+            FirewallAction::Block,
+            FirewallAction::Allow,
+        ]))
+        .unwrap();
+    let mut reports = Vec::new();
+    pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    let rules: Vec<(&str, &str)> = reports
+        .iter()
+        .map(|report| (report.rule.as_str(), firewall_details(report).mode.as_str()))
+        .collect();
+    assert_eq!(rules, [("web-to-outside", "block")], "the program's report");
+
+    // The sensor's event of that connect, judged under the new policy.
+    reports.clear();
+    pod.watch
+        .observe(&pod.sensor_view("10.9.9.9", 5432, -1), &mut reports);
+    assert!(reports.is_empty(), "{reports:?}");
+    // A later connect of the same process there passes now, and is recorded.
+    pod.watch
+        .observe(&pod.sensor_view("10.9.9.9", 5432, 0), &mut reports);
+    assert!(reports.is_empty(), "{reports:?}");
+    pod.stop();
+    assert_eq!(
+        recorded_flows(&flows_file),
+        [
+            ("shop/web -> 10.9.9.9 5432/TCP".to_owned(), 1, false),
+            ("shop/web -> 10.9.9.9 5432/TCP".to_owned(), 1, true),
+        ],
+        "each connect once"
+    );
 }
 
 /// A cgroup2 directory a test created, removed on drop (once its processes are gone).

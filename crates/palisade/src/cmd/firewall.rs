@@ -189,6 +189,13 @@ pub struct AgentFirewallArgs {
     #[arg(long = "firewall-poll-seconds", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=30))]
     pub poll_seconds: u64,
+    /// Size in bytes of the ring buffer the firewall's connect programs report into: a power
+    /// of two from 4096 to 268435456, 72 bytes a report. Reports that find it full before the
+    /// agent drains it (every 200 ms) are lost: counted, alerted on the node and in the
+    /// heartbeat's drop count.
+    #[arg(long = "firewall-reports-ring-bytes", value_name = "BYTES",
+          default_value_t = palisade_enforce::ConnectReportsRing::DEFAULT)]
+    pub reports_ring: palisade_enforce::ConnectReportsRing,
 }
 
 /// The agent's firewall observer, when `--firewall-state` is given: it starts with the local
@@ -208,6 +215,7 @@ pub fn agent_observer(
         node: config.name.clone(),
         mode: args.mode.into(),
         flows_file: Some(config.data_dir.join(FLOWS_FILE)),
+        connect_reports_ring: args.reports_ring,
     });
     updates
         .send(base.clone())
