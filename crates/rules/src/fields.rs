@@ -131,6 +131,9 @@ impl KindSet {
 use EventKind as K;
 
 const OPEN: KindSet = KindSet::of(&[K::Open, K::Openat, K::Openat2, K::Creat]);
+/// The observed calls libsinsp flags as writing through a descriptor (`EF_WRITES_TO_FD`).
+const IO_WRITES: KindSet = KindSet::of(&[K::Sendto, K::Sendmsg]);
+const O_CREAT: u32 = 0o100;
 const NET: KindSet = KindSet::of(&[
     K::Connect,
     K::Accept,
@@ -1479,8 +1482,9 @@ pub(crate) static FIELDS: &[FieldDef] = &[
             _ => None,
         }
     ),
-    // Fields Falco rules use that the sensor does not provide yet: they load, and every
-    // check on them is false (an absent field fails every check).
+    // Event-class fields Falco rules use. Those whose description says "not provided" are
+    // not observed by the sensor: they load, and every check on them is false (an absent
+    // field fails every check); the others derive from the call and its arguments.
     field!(
         "evt.buffer",
         Str,
@@ -1493,9 +1497,14 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "evt.is_open_exec",
         Bool,
         None,
-        KindSet::NONE,
-        "Opened for execution (not provided; absent)",
-        |_, _| None
+        OPEN,
+        "Creates a file with execute permission (O_CREAT or creat with an x bit in the mode)",
+        |e, _| match &e.payload {
+            Payload::Open { flags, mode, .. } => Some(Value::Bool(
+                (e.kind == K::Creat || flags & O_CREAT != 0) && mode & 0o111 != 0,
+            )),
+            _ => None,
+        }
     ),
     field!(
         "evt.latency",
@@ -1517,49 +1526,51 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "evt.info",
         Str,
         None,
-        KindSet::NONE,
-        "Event description (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Event description: the rendered arguments, as libsinsp for events other than syslog writes",
+        |e, _| owned(all_args(e))
     ),
     field!(
         "evt.is_io",
         Bool,
         None,
-        KindSet::NONE,
-        "Event is I/O (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Event reads or writes through a descriptor (of the observed calls: sendto, sendmsg)",
+        |e, _| Some(Value::Bool(IO_WRITES.contains(e.kind)))
     ),
     field!(
         "evt.is_io_read",
         Bool,
         None,
-        KindSet::NONE,
-        "Event is an I/O read (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Event reads through a descriptor (none of the observed calls does)",
+        |_, _| Some(Value::Bool(false))
     ),
     field!(
         "evt.is_io_write",
         Bool,
         None,
-        KindSet::NONE,
-        "Event is an I/O write (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Event writes through a descriptor (of the observed calls: sendto, sendmsg)",
+        |e, _| Some(Value::Bool(IO_WRITES.contains(e.kind)))
     ),
     field!(
         "evt.is_wait",
         Bool,
         None,
-        KindSet::NONE,
-        "Event is a wait (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Event waits (sleep, poll, futex...; none of the observed calls does)",
+        |_, _| Some(Value::Bool(false))
     ),
     field!(
         "evt.is_syslog",
         Bool,
         None,
-        KindSet::NONE,
-        "Event writes to syslog (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Event writes to /dev/log",
+        |e, _| Some(Value::Bool(
+            IO_WRITES.contains(e.kind) && fd_name(e).is_some_and(|name| name == "/dev/log")
+        ))
     ),
     field!(
         "proc.env",

@@ -338,3 +338,50 @@ fn mutated_conditions_never_panic() {
     // Some mutations stay valid, so evaluation is exercised too.
     assert!(loaded > 50, "only {loaded} mutated conditions loaded");
 }
+
+/// Event-class fields derived from the call itself, as libsinsp derives them from its event
+/// table's flags: I/O for sendto/sendmsg, syslog for writes to /dev/log, `evt.info` as the
+/// rendered arguments, `evt.is_open_exec` for a creating open with an execute bit.
+#[test]
+fn event_class_fields_derive_from_the_call() {
+    let create = |flags: u32, mode: u32| {
+        format!(
+            r#"{{"kind":"openat","ret":3,"process":{{"name":"curl"}},
+              "payload":{{"type":"open","fd":{{"num":3,"kind":"file","name":"/tmp/x"}},"flags":{flags},"mode":{mode}}}}}"#
+        )
+    };
+    let executable = create(0o1101, 0o755);
+    let plain = create(0o1101, 0o644);
+    let send_to = |path: &str| {
+        format!(
+            r#"{{"kind":"sendto","process":{{"name":"logger"}},
+              "payload":{{"type":"network","fd":{{"num":4,"kind":"unix","socket":{{"protocol":"udp","unix_path":"{path}"}}}}}}}}"#
+        )
+    };
+    let syslog = send_to("/dev/log");
+    let other_socket = send_to("/run/app.sock");
+    let cases: &[(&str, &str, bool)] = &[
+        ("evt.is_open_exec = true", &executable, true),
+        ("evt.is_open_exec = true", &plain, false),
+        ("evt.is_open_exec = true", OPEN, false),
+        ("evt.is_open_exec = false", OPEN, true),
+        ("evt.is_io = true and evt.is_io_write = true", &syslog, true),
+        ("evt.is_io = true", OPEN, false),
+        (
+            "evt.is_io_read = false and evt.is_wait = false",
+            &syslog,
+            true,
+        ),
+        ("evt.is_syslog = true", &syslog, true),
+        ("evt.is_syslog = true", &other_socket, false),
+        ("evt.info = val(evt.args)", OPEN, true),
+        ("evt.info contains /etc/shadow", OPEN, true),
+    ];
+    for (condition, event, expected) in cases {
+        assert_eq!(
+            fires(condition, event),
+            Ok(*expected),
+            "{condition} on {event}"
+        );
+    }
+}
