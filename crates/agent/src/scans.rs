@@ -13,7 +13,7 @@ use std::{
     time::SystemTime,
 };
 
-use palisade_inventory::{Limits, Package, RootFs, Target};
+use palisade_inventory::{Cancel, Limits, Package, RootFs, Target};
 use palisade_model::{
     AffectedAsset, Details, FindingKind, FindingReport, FixVerdict, ScanSnapshot, Severity,
     Timestamp, VerifyFixSpec, VulnerabilityDetails,
@@ -449,32 +449,51 @@ fn baseline_scan(
     }
 }
 
-/// Inventories a root directory on a blocking thread.
+/// Inventories a root directory on a blocking thread. Dropping the returned future (a task
+/// whose claim was lost) stops the walk within one bounded read, and nothing is kept.
 async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, ScanError> {
+    let cancel = Cancel::new();
+    let _stop_when_dropped = cancel.on_drop();
     tokio::task::spawn_blocking(move || {
+        let failed = |source| ScanError::Inventory {
+            target: root.display().to_string(),
+            source,
+        };
         // `/` and container roots are live systems: skip /proc, /sys, /dev, /run and
         // container storage. A fixture directory is read whole.
         let root_fs = if root == Path::new("/") {
             RootFs::host()
         } else if root.starts_with("/proc") {
-            RootFs::container(&root.display().to_string()).map_err(|source| {
-                ScanError::Inventory {
-                    target: root.display().to_string(),
-                    source,
-                }
-            })?
+            RootFs::container(&root.display().to_string()).map_err(failed)?
         } else {
             RootFs::new(&root)
         };
-        let found = palisade_inventory::inventory(&Target::RootFs(root_fs), &Limits::default())
-            .map_err(|source| ScanError::Inventory {
-                target: root.display().to_string(),
-                source,
-            })?;
+        tracing::info!(root = %root.display(), "Taking an inventory.");
+        let (mut files, mut bytes) = (0u64, 0u64);
+        let found = palisade_inventory::inventory_cancellable(
+            &Target::RootFs(root_fs),
+            &Limits::default(),
+            &cancel,
+            &mut |size| {
+                files += 1;
+                bytes += size;
+            },
+        );
+        let found = match found {
+            Ok(found) => found,
+            Err(error) if error.is_cancelled() => {
+                let stopped_ms = cancel
+                    .requested_at()
+                    .map_or(0, |requested| requested.elapsed().as_millis() as u64);
+                tracing::warn!(root = %root.display(), files, bytes, stopped_ms, "Inventory stopped: the scan was abandoned.");
+                return Err(failed(error));
+            }
+            Err(error) => return Err(failed(error)),
+        };
         for warning in &found.warnings {
             tracing::debug!(location = %warning.location, reason = %warning.reason, "Skipped during inventory.");
         }
-        tracing::info!(root = %root.display(), packages = found.packages.len(), "Inventory taken.");
+        tracing::info!(root = %root.display(), files, bytes, packages = found.packages.len(), "Inventory taken.");
         Ok(Inventoried {
             asset,
             packages: found.packages,

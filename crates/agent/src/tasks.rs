@@ -11,9 +11,10 @@
 //! `started_at`), renewed by heartbeats from the moment it is claimed. A task whose claim is
 //! lost — the server refuses a heartbeat (409), or the lease runs out here before a renewal,
 //! as when this process was frozen — stops: its future is dropped and no result is posted, so
-//! the attempt the server hands out next is the only one that reports. Work on a blocking
-//! thread (an inventory walk, a package manager, which must not be killed half-way) cannot be
-//! interrupted; it runs to its end and its result is dropped.
+//! the attempt the server hands out next is the only one that reports. An inventory walk on
+//! its blocking thread stops too, within one bounded read (dropping its future cancels it:
+//! [`palisade_inventory::Cancel::on_drop`]); a package manager, which must not be killed
+//! half-way, runs to its end and its result is dropped.
 
 use std::{
     sync::{Arc, Mutex},
@@ -232,8 +233,8 @@ impl Context {
                 // attempt, and one task never runs twice at once. The claim is looked at
                 // first, and its lease again when the work ends, so that work finished after
                 // the lease ran out (the agent was frozen) is dropped, not reported. Dropping the work's future cancels it at its next
-                // await: nothing it had not reported yet is queued, and a blocking scan
-                // thread's result is discarded.
+                // await: nothing it had not reported yet is queued, and an inventory walk on
+                // a blocking thread stops at its next read.
                 let outcome = tokio::select! {
                     biased;
                     lost = &mut claim.heartbeats => Err(lost.unwrap_or("its heartbeats stopped")),

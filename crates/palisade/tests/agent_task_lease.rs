@@ -1,7 +1,8 @@
 //! A task whose claim is lost mid-run stops, for real: `palisade server --task-lease-secs 3`
 //! and a `palisade agent` process that rescans a large generated tree. The agent is frozen
 //! with SIGSTOP while the first attempt scans, for longer than the lease, and thawed with
-//! SIGCONT: the first attempt stops without posting a result, the task is handed out again,
+//! SIGCONT: the first attempt stops without posting a result — its inventory walk too, at
+//! once and after a fraction of the files the full walk reads — the task is handed out again,
 //! the second attempt (kept past its 3-second lease by heartbeats) completes, and the task's
 //! history shows both attempts.
 
@@ -174,6 +175,8 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
             .arg("--scan-root")
             .arg(&root)
             .env("PALISADE_LOG", "info")
+            // Plain `key=value` fields, which the assertions read.
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&agent_log).unwrap())
             .spawn()
@@ -222,7 +225,20 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
         "{running:#}"
     );
 
-    // Frozen mid-scan for longer than the lease: no heartbeat reaches the server.
+    // Frozen mid-scan (once the walk has begun) for longer than the lease: no heartbeat
+    // reaches the server.
+    let walking = Instant::now();
+    while !std::fs::read_to_string(&agent_log)
+        .unwrap()
+        .contains("Taking an inventory.")
+    {
+        assert!(
+            walking.elapsed() < Duration::from_secs(30),
+            "the agent did not start its inventory:\n{}",
+            std::fs::read_to_string(&agent_log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     signal(&agent, libc::SIGSTOP);
     tokio::time::sleep(Duration::from_secs(LEASE_SECS + 2)).await;
     let frozen = api
@@ -268,5 +284,43 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
         !log.contains("refused the result"),
         "the first attempt posted a result:\n{log}"
     );
+    // The first attempt's walk of the host root stopped as soon as its claim was lost, after
+    // a fraction of the files the second attempt's complete walk read (the agent also
+    // inventories the images of whatever containers other tests run meanwhile: other roots).
+    let host_walks: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(&format!("root={}", root.display())))
+        .filter(|line| line.contains("Inventory "))
+        .collect();
+    println!("the host root's walks: {host_walks:#?}");
+    let [stopped, taken] = host_walks.as_slice() else {
+        panic!("not one abandoned walk and then one complete walk:\n{log}");
+    };
+    assert!(
+        stopped.contains("Inventory stopped: the scan was abandoned."),
+        "{log}"
+    );
+    assert!(taken.contains("Inventory taken."), "{log}");
+    let (stopped, taken) = (log_fields(stopped), log_fields(taken));
+    assert_eq!(taken["files"], EXECUTABLES as u64 + 1, "{log}");
+    assert!(
+        stopped["files"] <= taken["files"] / 2,
+        "the abandoned walk read {} of {} files:\n{log}",
+        stopped["files"],
+        taken["files"]
+    );
+    assert!(
+        stopped["stopped_ms"] < 1000,
+        "the abandoned walk took {} ms to stop:\n{log}",
+        stopped["stopped_ms"]
+    );
     drop(agent);
+}
+
+/// The numeric `key=value` fields of a log line.
+fn log_fields(line: &str) -> std::collections::HashMap<&str, u64> {
+    line.split_whitespace()
+        .filter_map(|field| field.split_once('='))
+        .filter_map(|(key, value)| Some((key, value.parse().ok()?)))
+        .collect()
 }
