@@ -200,6 +200,34 @@ macro_rules! field {
     };
 }
 
+/// A libsinsp field the sensor does not observe: rules using it load as in Falco, and every
+/// check on it is false (an absent field fails every check).
+const fn not_observed(
+    name: &'static str,
+    ty: FieldType,
+    arg: ArgSpec,
+    desc: &'static str,
+) -> FieldDef {
+    FieldDef {
+        name,
+        ty,
+        arg,
+        kinds: KindSet::NONE,
+        desc,
+        extract: |_, _| None,
+    }
+}
+
+/// `<container id>:<text>`, as libsinsp's `fd.containername` and `fd.containerdirectory`
+/// chain them (`host` outside containers).
+fn in_container<'e>(event: &'e Event, text: &str) -> Option<Value<'e>> {
+    let id = match &event.container {
+        Some(container) => container.id.get(..12).unwrap_or(&container.id),
+        None => "host",
+    };
+    owned(format!("{id}:{text}"))
+}
+
 fn s(text: &str) -> Option<Value<'_>> {
     Some(Value::Str(Cow::Borrowed(text)))
 }
@@ -921,6 +949,122 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         |e, _| int(e.process.tid)
     ),
     field!(
+        "thread.ismain",
+        Bool,
+        None,
+        KindSet::ALL,
+        "The thread is its process's main thread (tid = pid)",
+        |e, _| Some(Value::Bool(e.process.tid == e.process.pid))
+    ),
+    not_observed(
+        "proc.aenv",
+        FieldType::Str,
+        ArgSpec::OptionalKey,
+        "An ancestor's environment (not provided; absent)",
+    ),
+    not_observed(
+        "proc.fdopencount",
+        FieldType::Int,
+        ArgSpec::None,
+        "Open descriptors of the process (not provided; absent)",
+    ),
+    not_observed(
+        "proc.fdlimit",
+        FieldType::Int,
+        ArgSpec::None,
+        "Descriptor limit of the process (not provided; absent)",
+    ),
+    not_observed(
+        "proc.fdusage",
+        FieldType::Str,
+        ArgSpec::None,
+        "Open descriptors over the limit (not provided; absent)",
+    ),
+    not_observed(
+        "proc.vmsize",
+        FieldType::Int,
+        ArgSpec::None,
+        "Virtual memory of the process, kB (not provided; absent)",
+    ),
+    not_observed(
+        "proc.vmrss",
+        FieldType::Int,
+        ArgSpec::None,
+        "Resident memory of the process, kB (not provided; absent)",
+    ),
+    not_observed(
+        "proc.vmswap",
+        FieldType::Int,
+        ArgSpec::None,
+        "Swapped memory of the process, kB (not provided; absent)",
+    ),
+    not_observed(
+        "proc.nthreads",
+        FieldType::Int,
+        ArgSpec::None,
+        "Live threads of the process (not provided; absent)",
+    ),
+    not_observed(
+        "proc.nchilds",
+        FieldType::Int,
+        ArgSpec::None,
+        "Live non-leader threads of the process (not provided; absent)",
+    ),
+    not_observed(
+        "thread.pfmajor",
+        FieldType::Int,
+        ArgSpec::None,
+        "Major page faults (not provided; absent)",
+    ),
+    not_observed(
+        "thread.pfminor",
+        FieldType::Int,
+        ArgSpec::None,
+        "Minor page faults (not provided; absent)",
+    ),
+    not_observed(
+        "thread.cgroups",
+        FieldType::Str,
+        ArgSpec::None,
+        "Every cgroup of the thread (not provided; absent)",
+    ),
+    not_observed(
+        "thread.cgroup",
+        FieldType::Str,
+        ArgSpec::Key,
+        "The thread's cgroup for one subsystem, thread.cgroup.cpuacct (not provided; absent)",
+    ),
+    not_observed(
+        "thread.cpu",
+        FieldType::Str,
+        ArgSpec::None,
+        "CPU used in the last second (not provided; absent)",
+    ),
+    not_observed(
+        "thread.cpu.user",
+        FieldType::Str,
+        ArgSpec::None,
+        "User CPU used in the last second (not provided; absent)",
+    ),
+    not_observed(
+        "thread.cpu.system",
+        FieldType::Str,
+        ArgSpec::None,
+        "System CPU used in the last second (not provided; absent)",
+    ),
+    not_observed(
+        "thread.vmsize",
+        FieldType::Int,
+        ArgSpec::None,
+        "Virtual memory of a main thread, kB (not provided; absent)",
+    ),
+    not_observed(
+        "thread.vmrss",
+        FieldType::Int,
+        ArgSpec::None,
+        "Resident memory of a main thread, kB (not provided; absent)",
+    ),
+    field!(
         "thread.vtid",
         Int,
         None,
@@ -1010,6 +1154,61 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         FD,
         "Path, or client->server for sockets",
         |e, _| fd_name(e).map(Value::Str)
+    ),
+    field!(
+        "fd.containername",
+        Str,
+        None,
+        FD,
+        "Container id and fd.name, joined by ':'",
+        |e, _| in_container(e, &fd_name(e)?)
+    ),
+    field!(
+        "fd.containerdirectory",
+        Str,
+        None,
+        OPEN,
+        "Container id and fd.directory, joined by ':'",
+        |e, _| {
+            let fd = event_fd(e).filter(|fd| fd.socket.is_none() && !fd.name.is_empty())?;
+            in_container(e, dirname(&fd.name))
+        }
+    ),
+    not_observed(
+        "fd.uid",
+        FieldType::Str,
+        ArgSpec::None,
+        "FD number and thread id chained (not provided; absent)",
+    ),
+    not_observed(
+        "fd.proto",
+        FieldType::Str,
+        ArgSpec::None,
+        "Either end's protocol name (not provided; absent)",
+    ),
+    not_observed(
+        "fd.dev.major",
+        FieldType::Int,
+        ArgSpec::None,
+        "Major device number of the file (not provided; absent)",
+    ),
+    not_observed(
+        "fd.dev.minor",
+        FieldType::Int,
+        ArgSpec::None,
+        "Minor device number of the file (not provided; absent)",
+    ),
+    not_observed(
+        "fd.is_upper_layer",
+        FieldType::Bool,
+        ArgSpec::None,
+        "File is in an overlayfs upper layer (not provided; absent)",
+    ),
+    not_observed(
+        "fd.is_lower_layer",
+        FieldType::Bool,
+        ArgSpec::None,
+        "File is in an overlayfs lower layer (not provided; absent)",
     ),
     field!(
         "fd.nameraw",
@@ -1969,12 +2168,13 @@ fn all_fields() -> impl Iterator<Item = &'static FieldDef> {
 }
 
 /// Fields whose dotted suffix is their key argument (`evt.arg.flags` is `evt.arg[flags]`).
-const KEYED_PREFIXES: [&str; 5] = [
+const KEYED_PREFIXES: [&str; 6] = [
     "evt.arg.",
     "evt.rawarg.",
     "container.label.",
     "k8s.pod.label.",
     "k8s.ns.label.",
+    "thread.cgroup.",
 ];
 
 /// Looks a field up by name; returns the row and the argument from a dotted suffix.

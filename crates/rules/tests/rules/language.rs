@@ -385,3 +385,35 @@ fn event_class_fields_derive_from_the_call() {
         );
     }
 }
+
+/// libsinsp fields derived from what the event carries (`thread.ismain`, `fd.containername`,
+/// `fd.containerdirectory`), and libsinsp fields the sensor does not observe, which load as
+/// in Falco and never match.
+#[test]
+fn more_libsinsp_fields() {
+    let thread = |tid: u32| {
+        format!(r#"{{"kind":"clone","process":{{"pid":42,"tid":{tid},"name":"java"}}}}"#)
+    };
+    let (main, worker) = (thread(42), thread(43));
+    let cases: &[(&str, &str, bool)] = &[
+        ("thread.ismain = true", &main, true),
+        ("thread.ismain = true", &worker, false),
+        ("fd.containername = \"host:/etc/shadow\"", OPEN, true),
+        ("fd.containerdirectory = host:/etc", OPEN, true),
+        ("fd.containername exists", EXEC, false),
+        ("proc.fdopencount > 10", EXEC, false),
+        ("proc.fdusage > 0.8", EXEC, false),
+        ("not proc.vmrss exists", EXEC, true),
+        ("thread.cgroup.cpuacct startswith /kubepods", EXEC, false),
+        ("thread.cgroups contains kubepods", EXEC, false),
+        ("proc.aenv[HOME] = /root", EXEC, false),
+        ("fd.is_upper_layer = true", OPEN, false),
+    ];
+    for (condition, event, expected) in cases {
+        assert_eq!(
+            fires(condition, event),
+            Ok(*expected),
+            "{condition} on {event}"
+        );
+    }
+}
