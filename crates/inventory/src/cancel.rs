@@ -74,6 +74,20 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// A reader that fails once `cancel` is cancelled, in reads of at most
+/// [`Cancel::MAX_READ_BYTES`]: for what catalogers decompress from memory (nested archives).
+pub(crate) struct Checked<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) cancel: &'a Cancel,
+}
+
+impl<R: std::io::Read> std::io::Read for Checked<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.cancel.check()?;
+        self.inner.read(bounded(buffer))
+    }
+}
+
 /// Shortens a read buffer to [`Cancel::MAX_READ_BYTES`].
 pub(crate) fn bounded(buffer: &mut [u8]) -> &mut [u8] {
     let len = buffer.len().min(Cancel::MAX_READ_BYTES);

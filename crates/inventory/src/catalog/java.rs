@@ -3,6 +3,7 @@
 
 use std::io::{Cursor, Read};
 
+use crate::cancel::{Cancel, Checked};
 use crate::catalog::fields::{field, stanzas};
 use crate::catalog::{Cataloger, Extracted, Found};
 use crate::limits::Limits;
@@ -17,26 +18,44 @@ pub(crate) fn is_archive_name(name: &str) -> bool {
 /// Entries read per archive; a zip's central directory can claim millions.
 const MAX_ENTRIES: usize = 100_000;
 
-/// The packages of an archive and of the archives nested in it.
+/// The packages of an archive and of the archives nested in it. Decompressing nested
+/// archives can take seconds, so it stops once `cancel` is cancelled.
 pub(crate) fn parse_archive(
     bytes: &[u8],
     file_name: &str,
     limits: &Limits,
+    cancel: &Cancel,
 ) -> Result<Extracted, String> {
     let mut packages = Vec::new();
     let mut budget = limits.max_binary_bytes;
-    read_archive(bytes, file_name, limits, 0, &mut budget, &mut packages)?;
+    let reading = Reading {
+        limits,
+        cancel,
+        depth: 0,
+    };
+    read_archive(bytes, file_name, &reading, &mut budget, &mut packages)?;
     Ok(Extracted::packages(Cataloger::Java, packages))
+}
+
+/// How deep in nested archives a read is, and what bounds it.
+struct Reading<'a> {
+    limits: &'a Limits,
+    cancel: &'a Cancel,
+    depth: usize,
 }
 
 fn read_archive(
     bytes: &[u8],
     file_name: &str,
-    limits: &Limits,
-    depth: usize,
+    reading: &Reading<'_>,
     budget: &mut u64,
     packages: &mut Vec<Found>,
 ) -> Result<(), String> {
+    let Reading {
+        limits,
+        cancel,
+        depth,
+    } = *reading;
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|error| format!("{file_name}: not a readable zip archive ({error})"))?;
     if archive.len() > MAX_ENTRIES {
@@ -65,10 +84,13 @@ fn read_archive(
         }
         let mut content = Vec::new();
         // The declared size can lie; the budget bounds what decompression may produce.
-        (&mut entry)
-            .take(*budget + 1)
-            .read_to_end(&mut content)
-            .map_err(|error| format!("{file_name}!{name}: {error}"))?;
+        Checked {
+            inner: &mut entry,
+            cancel,
+        }
+        .take(*budget + 1)
+        .read_to_end(&mut content)
+        .map_err(|error| format!("{file_name}!{name}: {error}"))?;
         if content.len() as u64 > *budget {
             return Err(format!(
                 "{file_name}: nested content over max_binary_bytes ({})",
@@ -91,7 +113,14 @@ fn read_archive(
     for (name, content) in nested {
         let nested_name = name.rsplit('/').next().unwrap_or(&name).to_owned();
         // A broken nested archive does not hide the outer archive's packages.
-        let _ = read_archive(&content, &nested_name, limits, depth + 1, budget, packages);
+        let nested_reading = Reading {
+            depth: depth + 1,
+            ..*reading
+        };
+        let _ = read_archive(&content, &nested_name, &nested_reading, budget, packages);
+        if cancel.is_cancelled() {
+            return Err(format!("{file_name}: cancelled"));
+        }
     }
     Ok(())
 }
@@ -141,4 +170,46 @@ fn from_manifest_or_name(manifest: Option<&str>, file_name: &str) -> Option<Foun
         version,
         ..Found::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::parse_archive;
+    use crate::cancel::Cancel;
+    use crate::limits::Limits;
+
+    /// A jar holding a nested jar whose entry decompresses to `inflated` zero bytes.
+    fn jar_with_nested(inflated: usize) -> Vec<u8> {
+        let options = zip::write::SimpleFileOptions::default();
+        let mut inner = std::io::Cursor::new(Vec::new());
+        let mut inner_zip = zip::ZipWriter::new(&mut inner);
+        inner_zip.start_file("zeros.bin", options).unwrap();
+        inner_zip.write_all(&vec![0; inflated]).unwrap();
+        inner_zip.finish().unwrap();
+        let mut outer = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut outer);
+        zip.start_file("lib/inner-1.0.jar", options).unwrap();
+        zip.write_all(inner.get_ref()).unwrap();
+        zip.finish().unwrap();
+        outer.into_inner()
+    }
+
+    #[test]
+    fn nested_archives_are_read_until_cancelled() {
+        let jar = jar_with_nested(1 << 20);
+        let read = parse_archive(&jar, "app-2.0.jar", &Limits::default(), &Cancel::new()).unwrap();
+        let names: Vec<String> = read
+            .packages
+            .iter()
+            .map(|(_, found)| format!("{}@{}", found.name, found.version))
+            .collect();
+        assert_eq!(names, ["app@2.0", "inner@1.0"]);
+
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let error = parse_archive(&jar, "app-2.0.jar", &Limits::default(), &cancel).unwrap_err();
+        assert!(error.contains("cancelled"), "{error}");
+    }
 }

@@ -304,7 +304,7 @@ pub fn inventory_cancellable(
             buffer.extend_from_slice(&magic);
         }
         Read::by_ref(file).take(limit).read_to_end(&mut buffer)?;
-        match extract(kind, path, &buffer, limits) {
+        match extract(kind, path, &buffer, limits, cancel) {
             Ok(extracted) => harvests.push(Harvest {
                 path: path.to_owned(),
                 layer_index,
@@ -367,7 +367,13 @@ pub fn inventory_cancellable(
     })
 }
 
-fn extract(kind: Kind, path: &str, bytes: &[u8], limits: &Limits) -> Result<Extracted, String> {
+fn extract(
+    kind: Kind,
+    path: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    cancel: &Cancel,
+) -> Result<Extracted, String> {
     let text = || std::str::from_utf8(bytes).map_err(|error| format!("not UTF-8 text ({error})"));
     match kind {
         Kind::OsRelease => Ok(Extracted {
@@ -385,7 +391,7 @@ fn extract(kind: Kind, path: &str, bytes: &[u8], limits: &Limits) -> Result<Extr
         Kind::NpmLock => npm::parse_lock(bytes),
         Kind::CargoLock => rust::parse_cargo_lock(text()?),
         Kind::Executable => Ok(executable(bytes)),
-        Kind::JavaArchive => java::parse_archive(bytes, file_name(path), limits),
+        Kind::JavaArchive => java::parse_archive(bytes, file_name(path), limits, cancel),
         Kind::Gemspec => ruby::parse_gemspec(&String::from_utf8_lossy(bytes), file_name(path)),
         Kind::ComposerInstalled => php::parse_installed(bytes),
         Kind::DotNetDeps => dotnet::parse_deps(bytes),
