@@ -518,6 +518,92 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         |e, _| owned(time_of_day(e.timestamp_ns))
     ),
     field!(
+        "evt.rawtime.s",
+        Int,
+        None,
+        KindSet::ALL,
+        "Whole seconds of evt.rawtime",
+        |e, _| int((e.timestamp_ns / 1_000_000_000) as i64)
+    ),
+    field!(
+        "evt.rawtime.ns",
+        Int,
+        None,
+        KindSet::ALL,
+        "Nanoseconds part of evt.rawtime",
+        |e, _| int((e.timestamp_ns % 1_000_000_000) as i64)
+    ),
+    field!(
+        "evt.time.s",
+        Str,
+        None,
+        KindSet::ALL,
+        "Time of day to the second, UTC",
+        |e, _| {
+            let mut time = time_of_day(e.timestamp_ns);
+            time.truncate("HH:MM:SS".len());
+            owned(time)
+        }
+    ),
+    field!(
+        "evt.datetime.s",
+        Str,
+        None,
+        KindSet::ALL,
+        "Date and time to the second, UTC, as libsinsp prints it (2026-11-29 10:00:00)",
+        |e, _| {
+            let mut time = iso8601(e.timestamp_ns).replacen('T', " ", 1);
+            time.truncate("YYYY-MM-DD HH:MM:SS".len());
+            owned(time)
+        }
+    ),
+    field!(
+        "evt.is_async",
+        Bool,
+        None,
+        KindSet::ALL,
+        "Asynchronous (meta) event: none of the observed events is one",
+        |_, _| Some(Value::Bool(false))
+    ),
+    field!(
+        "evt.pluginname",
+        Str,
+        None,
+        KindSet::of(&[K::K8sAudit]),
+        "Plugin whose source the event comes from (k8saudit for audit events)",
+        |e, _| (e.kind == K::K8sAudit).then(|| Value::Str("k8saudit".into()))
+    ),
+    not_observed(
+        "evt.asynctype",
+        FieldType::Str,
+        ArgSpec::None,
+        "Type of an asynchronous event; absent, as no observed event is one",
+    ),
+    not_observed(
+        "evt.plugininfo",
+        FieldType::Str,
+        ArgSpec::None,
+        "A plugin's summary of its event (not provided; absent)",
+    ),
+    not_observed(
+        "evt.reltime",
+        FieldType::Int,
+        ArgSpec::None,
+        "Nanoseconds since the capture began (not provided; absent)",
+    ),
+    not_observed(
+        "evt.reltime.s",
+        FieldType::Int,
+        ArgSpec::None,
+        "Seconds since the capture began (not provided; absent)",
+    ),
+    not_observed(
+        "evt.reltime.ns",
+        FieldType::Int,
+        ArgSpec::None,
+        "Nanoseconds part of evt.reltime (not provided; absent)",
+    ),
+    field!(
         "evt.time.iso8601",
         Str,
         None,

@@ -195,7 +195,7 @@ fn json_plugin_fields_of_the_k8saudit_rules_file() {
   condition: (jevt.rawtime=0)
 - rule: Every completed audit event
   desc: d
-  condition: jevt.value[/stage] = ResponseComplete and k8s_audit_always_true and not k8s_audit_never_true and json.value[/verb] = create and json.rawtime > 1700000000000000000
+  condition: jevt.value[/stage] = ResponseComplete and k8s_audit_always_true and not k8s_audit_never_true and json.value[/verb] = create and json.rawtime > 1700000000000000000 and evt.pluginname = k8saudit
   output: "audit %ka.verb at %jevt.rawtime"
   priority: INFO
   source: k8s_audit

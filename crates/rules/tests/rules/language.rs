@@ -408,6 +408,17 @@ fn more_libsinsp_fields() {
         ("thread.cgroups contains kubepods", EXEC, false),
         ("proc.aenv[HOME] = /root", EXEC, false),
         ("fd.is_upper_layer = true", OPEN, false),
+        // 1000000000000 ns after the epoch: 1970-01-01 00:16:40.
+        ("evt.rawtime.s = 1000 and evt.rawtime.ns = 0", EXEC, true),
+        ("evt.time.s = \"00:16:40\"", EXEC, true),
+        ("evt.datetime.s = \"1970-01-01 00:16:40\"", EXEC, true),
+        (
+            "evt.is_async = false and not evt.asynctype exists",
+            EXEC,
+            true,
+        ),
+        ("evt.pluginname exists", EXEC, false),
+        ("evt.reltime > 0", EXEC, false),
     ];
     for (condition, event, expected) in cases {
         assert_eq!(
