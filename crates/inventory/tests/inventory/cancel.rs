@@ -68,22 +68,28 @@ fn an_image_walk_cancelled_after_n_entries_visits_no_more_and_reads_no_more_laye
     assert!(visited.iter().all(|(layer, _)| *layer == 0), "{visited:?}");
 }
 
-/// Cancels `cancel` after `delay` on another thread; the time it did so comes from
-/// [`Cancel::requested_at`].
-fn cancel_after(cancel: &Cancel, delay: Duration) -> std::thread::JoinHandle<()> {
-    let cancel = cancel.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(delay);
-        cancel.cancel();
-    })
-}
-
-/// How long after the request the walk that just returned took to stop.
-fn stopped_after(cancel: &Cancel) -> Duration {
-    cancel
+/// Runs `walk` with a [`Cancel`] that another thread cancels 200 ms later, and checks that
+/// the walk stopped with `Cancelled` within [`STOP_WITHIN`] of the request.
+fn walk_cancelled_after_200_ms<T: std::fmt::Debug>(walk: impl FnOnce(&Cancel) -> Result<T, Error>) {
+    let cancel = Cancel::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            cancel.cancel();
+        })
+    };
+    let result = walk(&cancel);
+    let stopped = cancel
         .requested_at()
         .expect("the walk returned before it was cancelled")
-        .elapsed()
+        .elapsed();
+    canceller.join().unwrap();
+    assert_cancelled(result);
+    assert!(
+        stopped < STOP_WITHIN,
+        "stopped {stopped:?} after the request"
+    );
 }
 
 #[test]
@@ -91,20 +97,13 @@ fn a_root_walk_stops_inside_the_read_of_a_huge_file() {
     let dir = tempfile::tempdir().unwrap();
     let huge = std::fs::File::create(dir.path().join("huge")).unwrap();
     huge.set_len(HUGE_BYTES).unwrap();
-    let cancel = Cancel::new();
-    let canceller = cancel_after(&cancel, Duration::from_millis(200));
     let mut copied = 0;
-    let result = RootFs::new(dir.path()).for_each_file(&Limits::default(), &cancel, |visit| {
-        copied += std::io::copy(visit, &mut std::io::sink())?;
-        Ok(())
+    walk_cancelled_after_200_ms(|cancel| {
+        RootFs::new(dir.path()).for_each_file(&Limits::default(), cancel, |visit| {
+            copied += std::io::copy(visit, &mut std::io::sink())?;
+            Ok(())
+        })
     });
-    let stopped = stopped_after(&cancel);
-    canceller.join().unwrap();
-    assert_cancelled(result);
-    assert!(
-        stopped < STOP_WITHIN,
-        "stopped {stopped:?} after the request"
-    );
     assert!(copied < HUGE_BYTES);
 }
 
@@ -124,20 +123,13 @@ fn an_image_walk_stops_while_the_tar_reader_skips_a_huge_entry_nobody_reads() {
     write_sparse_layer(&blob, "huge", HUGE_BYTES);
 
     let image = Image::open(&layout).unwrap();
-    let cancel = Cancel::new();
-    let canceller = cancel_after(&cancel, Duration::from_millis(200));
     let mut visited = Vec::new();
-    let result = image.for_each_file(&Limits::default(), &cancel, |visit| {
-        visited.push(visit.path.to_owned());
-        Ok(())
+    walk_cancelled_after_200_ms(|cancel| {
+        image.for_each_file(&Limits::default(), cancel, |visit| {
+            visited.push(visit.path.to_owned());
+            Ok(())
+        })
     });
-    let stopped = stopped_after(&cancel);
-    canceller.join().unwrap();
-    assert_cancelled(result);
-    assert!(
-        stopped < STOP_WITHIN,
-        "stopped {stopped:?} after the request"
-    );
     assert_eq!(visited, ["huge"]);
 }
 
