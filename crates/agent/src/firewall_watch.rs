@@ -1025,15 +1025,13 @@ impl Enforcement {
             .and_then(|container| container.k8s.as_ref())
             .map(|k8s| k8s.pod_uid.as_str())
             .filter(|uid| !uid.is_empty());
-        let cgroup = container_cgroup.map(|container| match pod_uid {
-            Some(uid) => pod_cgroup(&container, uid).unwrap_or_else(|| {
-                tracing::warn!(pod = %key, pod_uid = uid, cgroup = %container.display(), "No pod-level cgroup above the container's: the container's own gets the connect programs, so the pod's other containers are not covered.");
+        // Without the pod's UID (the sensor did not know the container yet, and the pod was
+        // found by its address), a directory named like kubelet's pod cgroups stands for it.
+        let cgroup = container_cgroup.map(|container| {
+            pod_cgroup(&container, pod_uid).unwrap_or_else(|| {
+                tracing::warn!(pod = %key, pod_uid, cgroup = %container.display(), "No pod-level cgroup above the container's: the container's own gets the connect programs, so the pod's other containers are not covered.");
                 container
-            }),
-            None => {
-                tracing::debug!(pod = %key, cgroup = %container.display(), "The pod's UID is not known: the container's own cgroup gets the connect programs.");
-                container
-            }
+            })
         });
         let netns = match netns {
             Netns::Own(path) => Some(path),
@@ -1241,11 +1239,10 @@ fn may_hold_connect_programs(relative: &Path) -> Option<bool> {
     Some(!relative.as_os_str().is_empty() && !own.starts_with(relative))
 }
 
-/// The pod-level cgroup2 directory above a container's: its nearest ancestor whose name
-/// carries the pod's UID as kubelet writes it (`pod<uid>` with the cgroupfs driver,
-/// `...-pod<uid with _ for ->.slice` with the systemd driver), when connect programs may go
-/// there.
-fn pod_cgroup(container_cgroup: &Path, pod_uid: &str) -> Option<PathBuf> {
+/// The pod-level cgroup2 directory above a container's: its nearest ancestor named as
+/// kubelet names pod cgroups ([`is_pod_cgroup_name`]; with the pod's UID when it is known),
+/// when connect programs may go there.
+fn pod_cgroup(container_cgroup: &Path, pod_uid: Option<&str>) -> Option<PathBuf> {
     let root = cgroup2_root().ok()?;
     let pod_dir = container_cgroup
         .ancestors()
@@ -1259,12 +1256,23 @@ fn pod_cgroup(container_cgroup: &Path, pod_uid: &str) -> Option<PathBuf> {
     may_hold_connect_programs(pod_dir.strip_prefix(&root).ok()?)?.then(|| pod_dir.to_path_buf())
 }
 
-/// Whether cgroup directory `name` is the pod-level one of the pod with UID `pod_uid`:
-/// `pod<uid>` (cgroupfs driver) or `kubepods-<class>-pod<uid, - as _>.slice` (systemd).
-fn is_pod_cgroup_name(name: &str, pod_uid: &str) -> bool {
+/// Whether cgroup directory `name` is a pod-level one as kubelet names them — `pod<uid>`
+/// (cgroupfs driver) or `kubepods-<class>-pod<uid, - as _>.slice` (systemd) — of the pod with
+/// UID `pod_uid`, or of any pod when the UID is not known.
+fn is_pod_cgroup_name(name: &str, pod_uid: Option<&str>) -> bool {
     let name = name.strip_suffix(".slice").unwrap_or(name);
-    name.ends_with(&format!("pod{pod_uid}"))
-        || name.ends_with(&format!("pod{}", pod_uid.replace('-', "_")))
+    let Some(uid) = name.len().checked_sub(36).and_then(|at| name.get(at..)) else {
+        return false;
+    };
+    let prefix = &name[..name.len() - 36];
+    let named_pod = prefix == "pod" || prefix.ends_with("-pod");
+    let is_uuid = uid.char_indices().all(|(index, char)| match index {
+        8 | 13 | 18 | 23 => char == '-' || char == '_',
+        _ => char.is_ascii_hexdigit(),
+    });
+    named_pod
+        && is_uuid
+        && pod_uid.is_none_or(|wanted| uid.replace('_', "-").eq_ignore_ascii_case(wanted))
 }
 
 /// The id (directory inode) of process `pid`'s cgroup2 directory, while it runs.

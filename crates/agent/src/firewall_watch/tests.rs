@@ -472,21 +472,29 @@ fn each_closed_connection_raises_its_own_block_alert() {
 #[test]
 fn pod_level_cgroups_are_recognised_under_both_cgroup_drivers() {
     let uid = "0b7d4c6e-1f2a-4b3c-9d8e-7f6a5b4c3d2e";
-    assert!(is_pod_cgroup_name(&format!("pod{uid}"), uid));
-    assert!(is_pod_cgroup_name(
-        "kubepods-burstable-pod0b7d4c6e_1f2a_4b3c_9d8e_7f6a5b4c3d2e.slice",
-        uid
-    ));
-    // A container's directory, another pod's, and a longer name are not the pod's.
-    assert!(!is_pod_cgroup_name(
+    let other = "11111111-1f2a-4b3c-9d8e-7f6a5b4c3d2e";
+    let cgroupfs = format!("pod{uid}");
+    let systemd = "kubepods-burstable-pod0b7d4c6e_1f2a_4b3c_9d8e_7f6a5b4c3d2e.slice";
+    for name in [cgroupfs.as_str(), systemd] {
+        assert!(is_pod_cgroup_name(name, Some(uid)), "{name}");
+        assert!(!is_pod_cgroup_name(name, Some(other)), "{name}");
+        // Without a UID to look for, any pod's directory is one.
+        assert!(is_pod_cgroup_name(name, None), "{name}");
+    }
+    // A container's directory, a longer name, a name that is not kubelet's and a UID that is
+    // not one are not pod directories.
+    for name in [
         "cri-containerd-4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f.scope",
-        uid
-    ));
-    assert!(!is_pod_cgroup_name(
-        "pod11111111-1f2a-4b3c-9d8e-7f6a5b4c3d2e",
-        uid
-    ));
-    assert!(!is_pod_cgroup_name(&format!("pod{uid}-extra"), uid));
+        &format!("pod{uid}-extra"),
+        &format!("xpod{uid}"),
+        "pod0b7d4c6e-1f2a-4b3c-9d8e-7f6a5b4c3d2g",
+        "pod0b7d4c6e11f2a-4b3c-9d8e-7f6a5b4c3d2e",
+        "pod",
+        "",
+    ] {
+        assert!(!is_pod_cgroup_name(name, Some(uid)), "{name}");
+        assert!(!is_pod_cgroup_name(name, None), "{name}");
+    }
 }
 
 /// The policy of the tests with real connect programs: pod `web` (no address: it is in the
