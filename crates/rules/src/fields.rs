@@ -1653,6 +1653,157 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         }
     ),
     field!(
+        "container.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "The container's labels as 'key:value, key:value', without annotations and io.kubernetes.* labels, as the container plugin prints them",
+        |e, _| {
+            let container = e.container.as_ref()?;
+            let labels: Vec<String> = container
+                .labels
+                .iter()
+                .filter(|(name, _)| {
+                    !name.starts_with("annotation.") && !name.starts_with("io.kubernetes.")
+                })
+                .map(|(name, value)| {
+                    if value.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{name}:{value}")
+                    }
+                })
+                .collect();
+            owned(labels.join(", "))
+        }
+    ),
+    not_observed(
+        "container.host_pid",
+        FieldType::Bool,
+        ArgSpec::None,
+        "Container shares the host's pid namespace (not provided; absent)",
+    ),
+    not_observed(
+        "container.host_network",
+        FieldType::Bool,
+        ArgSpec::None,
+        "Container shares the host's network namespace (not provided; absent)",
+    ),
+    not_observed(
+        "container.host_ipc",
+        FieldType::Bool,
+        ArgSpec::None,
+        "Container shares the host's IPC namespace (not provided; absent)",
+    ),
+    not_observed(
+        "container.cni.json",
+        FieldType::Str,
+        ArgSpec::None,
+        "The pod's CNI result (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.pod.sandbox_id",
+        FieldType::Str,
+        ArgSpec::None,
+        "Pod sandbox id, 12 characters (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.pod.full_sandbox_id",
+        FieldType::Str,
+        ArgSpec::None,
+        "Pod sandbox id (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.pod.cni.json",
+        FieldType::Str,
+        ArgSpec::None,
+        "The pod's CNI result (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.ns.id",
+        FieldType::Str,
+        ArgSpec::None,
+        "Namespace id, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.ns.labels",
+        FieldType::Str,
+        ArgSpec::None,
+        "Namespace labels, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.rc.id",
+        FieldType::Str,
+        ArgSpec::None,
+        "Replication controller id, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.rc.label",
+        FieldType::Str,
+        ArgSpec::Key,
+        "A replication controller label, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.rc.labels",
+        FieldType::Str,
+        ArgSpec::None,
+        "Replication controller labels, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.rs.id",
+        FieldType::Str,
+        ArgSpec::None,
+        "Replica set id, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.rs.label",
+        FieldType::Str,
+        ArgSpec::Key,
+        "A replica set label, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.rs.labels",
+        FieldType::Str,
+        ArgSpec::None,
+        "Replica set labels, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.svc.id",
+        FieldType::Str,
+        ArgSpec::None,
+        "Service id, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.svc.label",
+        FieldType::Str,
+        ArgSpec::Key,
+        "A service label, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.svc.labels",
+        FieldType::Str,
+        ArgSpec::None,
+        "Service labels, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.deployment.id",
+        FieldType::Str,
+        ArgSpec::None,
+        "Deployment id, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.deployment.label",
+        FieldType::Str,
+        ArgSpec::Key,
+        "A deployment label, deprecated (not provided; absent)",
+    ),
+    not_observed(
+        "k8s.deployment.labels",
+        FieldType::Str,
+        ArgSpec::None,
+        "Deployment labels, deprecated (not provided; absent)",
+    ),
+    field!(
         "container.start_ts",
         Int,
         None,
@@ -2254,12 +2405,16 @@ fn all_fields() -> impl Iterator<Item = &'static FieldDef> {
 }
 
 /// Fields whose dotted suffix is their key argument (`evt.arg.flags` is `evt.arg[flags]`).
-const KEYED_PREFIXES: [&str; 6] = [
+const KEYED_PREFIXES: [&str; 10] = [
     "evt.arg.",
     "evt.rawarg.",
     "container.label.",
     "k8s.pod.label.",
     "k8s.ns.label.",
+    "k8s.rc.label.",
+    "k8s.rs.label.",
+    "k8s.svc.label.",
+    "k8s.deployment.label.",
     "thread.cgroup.",
 ];
 

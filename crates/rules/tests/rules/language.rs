@@ -419,6 +419,11 @@ fn more_libsinsp_fields() {
         ),
         ("evt.pluginname exists", EXEC, false),
         ("evt.reltime > 0", EXEC, false),
+        ("container.labels = \"app:web, enc:aGVsbG8=\"", EXEC, true),
+        ("container.labels exists", OPEN, false),
+        ("k8s.deployment.label.app = web", EXEC, false),
+        ("k8s.rs.label[app] = web", EXEC, false),
+        ("container.host_network = true", EXEC, false),
     ];
     for (condition, event, expected) in cases {
         assert_eq!(
