@@ -1,10 +1,12 @@
 //! The console in headless Chromium (thirtyfour + the Debian chromedriver): log in, open each
 //! view, whitelist an alert through the dialog, ignore and undo, details and diagnosis,
 //! verify fix, fix (refused by a real agent without `--enable-fix`), a baseline exception and a
-//! firewall rule edit. Screenshots go to the test's artifact directory, printed at the start.
+//! firewall rule edit. Screenshots go to the test's artifact directory, printed at the start;
+//! when a step fails, the page's screenshot and source, its URL and chromedriver's log (every
+//! command and answer) are saved there too and their paths printed.
 
 use std::{
-    net::TcpListener,
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Arc,
@@ -31,32 +33,79 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_chromedriver() -> (Driver, String) {
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
+/// Starts chromedriver on a port it picks itself (`--port=0`) and returns its URL once it says
+/// it listens there: a port picked by the test and handed over could be taken meanwhile by
+/// another test's chromedriver or Chromium. Its log (every command and answer) goes to `log`.
+fn start_chromedriver(log: &Path) -> (Driver, String) {
+    let mut child = Command::new("chromedriver")
+        .arg("--port=0")
+        .arg(format!("--log-path={}", log.display()))
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
+    let stdout = child.stdout.take().unwrap();
     let driver = Driver(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not listen within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    // Reads to the end, so that chromedriver never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(port) = line
+                .strip_prefix("ChromeDriver was started successfully on port ")
+                .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok())
+            {
+                let _ = port_tx.send(port);
+            }
+        }
+    });
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| {
+            panic!(
+                "chromedriver did not say it listens within 20 s; its log: {}",
+                log.display()
+            )
+        });
     (driver, format!("http://127.0.0.1:{port}"))
+}
+
+/// Clicks `element`, which submits a form or follows a link, and waits until the browser has
+/// left the page it was on. A click returns before the navigation it starts is under way, so
+/// a check right after it can read the old page: with another Chromium running, the URL read
+/// after logging in was still the login page's.
+async fn click_to_load(driver: &WebDriver, element: WebElement) -> WebDriverResult<()> {
+    let page = driver.find(By::Tag("html")).await?;
+    element.click().await?;
+    page.wait_until()
+        .wait(Duration::from_secs(20), Duration::from_millis(50))
+        .stale()
+        .await
+}
+
+/// Saves what a failed step saw to `dir`: the page's screenshot and source, its URL, and
+/// chromedriver's log; and says where.
+async fn save_failure(driver: &WebDriver, dir: &Path, chromedriver_log: &Path) {
+    let url = driver
+        .current_url()
+        .await
+        .map_or_else(|error| format!("unknown ({error})"), |url| url.to_string());
+    eprintln!("the browser was at {url}");
+    let screenshot = dir.join("failure.png");
+    match driver.screenshot(&screenshot).await {
+        Ok(()) => eprintln!("its screenshot: {}", screenshot.display()),
+        Err(error) => eprintln!("no screenshot: {error}"),
+    }
+    let source = dir.join("failure.html");
+    match driver.source().await {
+        Ok(html) => {
+            std::fs::write(&source, html).unwrap();
+            eprintln!("its source: {}", source.display());
+        }
+        Err(error) => eprintln!("no page source: {error}"),
+    }
+    let log = dir.join("failure-chromedriver.log");
+    std::fs::copy(chromedriver_log, &log).unwrap();
+    eprintln!("chromedriver's log: {}", log.display());
 }
 
 fn shell_alert(pod: &str) -> FindingReport {
@@ -142,7 +191,8 @@ async fn console_in_a_real_browser() {
     }));
     let (stop_agent, agent) = start_agent(&base, store.as_ref(), work.path()).await;
 
-    let (_chromedriver, driver_url) = start_chromedriver();
+    let chromedriver_log = work.path().join("chromedriver.log");
+    let (_chromedriver, driver_url) = start_chromedriver(&chromedriver_log);
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary("/usr/bin/chromium").unwrap();
     for arg in [
@@ -167,13 +217,30 @@ async fn console_in_a_real_browser() {
         .set_implicit_wait_timeout(Duration::from_secs(5))
         .await
         .unwrap();
-    let result = run(&driver, &base, &admin.token, &state, &artifacts).await;
+    // In its own task, so that a failed assertion too leaves the browser open for
+    // `save_failure`.
+    let steps = tokio::spawn({
+        let (driver, base, state, artifacts) = (
+            driver.clone(),
+            base.clone(),
+            state.clone(),
+            artifacts.clone(),
+        );
+        async move { run(&driver, &base, &admin.token, &state, &artifacts).await }
+    })
+    .await;
+    if !matches!(steps, Ok(Ok(()))) {
+        save_failure(&driver, &artifacts, &chromedriver_log).await;
+    }
     driver.quit().await.unwrap();
     let _ = stop_agent.send(());
     let _ = agent.await;
     let _ = stop.send(());
     let _ = server.await;
-    result.unwrap();
+    match steps {
+        Ok(result) => result.unwrap(),
+        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+    }
 }
 
 /// A vulnerable package on the host `e2e-node`, which the test's agent reports.
@@ -253,7 +320,7 @@ async fn run(
     );
     screenshot(driver, shots, "01-login").await;
     driver.find(By::Id("token")).await?.send_keys(token).await?;
-    driver.find(By::Id("login")).await?.click().await?;
+    click_to_load(driver, driver.find(By::Id("login")).await?).await?;
     assert!(
         driver
             .current_url()
@@ -313,7 +380,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     screenshot(driver, shots, "06-whitelist-dialog").await;
-    driver.find(By::Id("save-whitelist")).await?.click().await?;
+    click_to_load(driver, driver.find(By::Id("save-whitelist")).await?).await?;
     driver.find(By::Css(".notice")).await?;
     assert!(driver.source().await?.contains("closed 1 open finding"));
     assert!(
@@ -351,7 +418,7 @@ async fn run(
             target.id
         ))
         .await?;
-    driver.find(By::Id("ignore")).await?.click().await?;
+    click_to_load(driver, driver.find(By::Id("ignore")).await?).await?;
     driver.find(By::Id("undo-ignore")).await?;
     assert_eq!(
         state
@@ -364,25 +431,18 @@ async fn run(
         Status::Ignored
     );
     screenshot(driver, shots, "07-ignored").await;
-    driver.find(By::Id("undo-ignore")).await?.click().await?;
+    click_to_load(driver, driver.find(By::Id("undo-ignore")).await?).await?;
     driver.find(By::Css(".notice")).await?;
-    // The ignore step's notice may still be on the page, so the undo's request can be in
-    // flight here: wait (bounded) for the store to say open.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        let status = state
+    assert_eq!(
+        state
             .store
             .get_finding(FindingKind::Alert, target.id)
             .await
             .unwrap()
             .unwrap()
-            .status;
-        if status == Status::Open || Instant::now() > deadline {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(status, Status::Open);
+            .status,
+        Status::Open
+    );
 
     // Details and the diagnosis tab.
     let dropper = state
@@ -406,7 +466,7 @@ async fn run(
         .await?;
     assert!(driver.source().await?.contains("T1204.002"));
     screenshot(driver, shots, "08-details").await;
-    driver.find(By::Id("tab-diagnosis")).await?.click().await?;
+    click_to_load(driver, driver.find(By::Id("tab-diagnosis")).await?).await?;
     let ancestry = driver.find(By::Id("ancestry")).await?;
     assert!(ancestry.text().await?.contains("/usr/sbin/nginx"));
     assert!(
@@ -433,11 +493,7 @@ async fn run(
             "{base}/console/clusters/demo/vulnerabilities/group?rule=CVE-2024-3094"
         ))
         .await?;
-    driver
-        .find(By::Css("button.verify-fix"))
-        .await?
-        .click()
-        .await?;
+    click_to_load(driver, driver.find(By::Css("button.verify-fix")).await?).await?;
     driver.find(By::Css(".notice")).await?;
     let verification = driver
         .find(By::Css("td.verification"))
@@ -454,7 +510,7 @@ async fn run(
             "{base}/console/clusters/demo/vulnerabilities/group?rule=CVE-2099-4242"
         ))
         .await?;
-    driver.find(By::Css("button.fix")).await?.click().await?;
+    click_to_load(driver, driver.find(By::Css("button.fix")).await?).await?;
     let notice = driver.find(By::Css(".notice")).await?.text().await?;
     assert!(notice.contains("Fix queued"), "{notice}");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -492,7 +548,7 @@ async fn run(
         .await?
         .send_keys("sized by the autoscaler")
         .await?;
-    driver.find(By::Id("add-exception")).await?.click().await?;
+    click_to_load(driver, driver.find(By::Id("add-exception")).await?).await?;
     let notice = driver.find(By::Css(".notice")).await?.text().await?;
     assert!(notice.contains("covers 2 open risks"), "{notice}");
     screenshot(driver, shots, "11-exception").await;
@@ -501,16 +557,12 @@ async fn run(
     driver
         .goto(format!("{base}/console/clusters/demo/firewall-alerts"))
         .await?;
-    driver
-        .find(By::LinkText("Edit rule"))
-        .await?
-        .click()
-        .await?;
+    click_to_load(driver, driver.find(By::LinkText("Edit rule")).await?).await?;
     let priority = driver.find(By::Id("fr-priority")).await?;
     priority.clear().await?;
     priority.send_keys("7").await?;
     screenshot(driver, shots, "12-firewall-rule").await;
-    driver.find(By::Id("save-rule")).await?.click().await?;
+    click_to_load(driver, driver.find(By::Id("save-rule")).await?).await?;
     driver.find(By::Css(".notice")).await?;
     let rules = state.store.firewall_rules().await.unwrap();
     assert!(
