@@ -124,15 +124,20 @@ fn user_exceptions_apply_to_default_rules() {
     );
 }
 
-#[test]
-fn audit_alerts_render_ka_fields() {
+/// The first audit event of the "privileged hostPath pod" scenario.
+fn privileged_host_path_pod_audit_event() -> Event {
     let body = include_str!("../../scenarios/k8s_audit.yaml");
     let scenarios = palisade_rules::parse_scenarios("k8s_audit.yaml", body).unwrap();
     let scenario = scenarios
         .iter()
         .find(|s| s.name == "privileged hostPath pod")
         .unwrap();
-    let event = palisade_k8saudit::audit_event(scenario.audit[0].clone()).unwrap();
+    palisade_k8saudit::audit_event(scenario.audit[0].clone()).unwrap()
+}
+
+#[test]
+fn audit_alerts_render_ka_fields() {
+    let event = privileged_host_path_pod_audit_event();
     let alerts = alerts_for(&EngineConfig::default(), None, &[event]);
     let outputs: Vec<(&str, &str)> = alerts
         .iter()
@@ -173,13 +178,7 @@ fn audit_alerts_render_ka_fields() {
 /// names, and `%jevt.obj` in an output.
 #[test]
 fn json_plugin_fields_of_the_k8saudit_rules_file() {
-    let body = include_str!("../../scenarios/k8s_audit.yaml");
-    let scenarios = palisade_rules::parse_scenarios("k8s_audit.yaml", body).unwrap();
-    let scenario = scenarios
-        .iter()
-        .find(|s| s.name == "privileged hostPath pod")
-        .unwrap();
-    let event = palisade_k8saudit::audit_event(scenario.audit[0].clone()).unwrap();
+    let event = privileged_host_path_pod_audit_event();
     let rules = r#"
 - required_plugin_versions:
   - name: k8saudit

@@ -2,7 +2,7 @@
 
 use palisade_rules::{Engine, EngineConfig, Throttle};
 
-use crate::support::{check_rule, diagnostics, ev, load, rule, run};
+use crate::support::{check_rule, ev, fires, load, rule, run};
 
 const EXEC: &str = r#"{"kind":"execve","timestamp_ns":1000000000000,
   "process":{"pid":42,"vpid":42,"ppid":7,"name":"bash","exe":"/bin/bash","exepath":"/usr/bin/bash",
@@ -20,18 +20,6 @@ const CONNECT: &str = r#"{"kind":"connect","process":{"name":"nc"},
   "payload":{"type":"network","fd":{"num":5,"kind":"ipv4","socket":{"protocol":"tcp",
     "local_addr":"10.0.0.2","local_port":40000,"remote_addr":"1.2.3.4","remote_port":4444,
     "connected":true}}}}"#;
-
-/// Whether a one-rule file with `condition` fires on `event`, or its load errors.
-fn fires(condition: &str, event: &str) -> Result<bool, String> {
-    let rule_set = load(&[&rule(condition)]);
-    if !rule_set.errors().is_empty() {
-        return Err(diagnostics(&rule_set));
-    }
-    let mut engine = Engine::new(rule_set, &EngineConfig::default());
-    let mut alerts = Vec::new();
-    engine.process(&ev(event), &mut alerts);
-    Ok(!alerts.is_empty())
-}
 
 #[test]
 fn operators_and_fields() {

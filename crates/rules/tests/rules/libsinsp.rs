@@ -2,8 +2,7 @@
 //! (`filter_op_net_compare`, `filter_op_numeric_compare`, `filter_op_pmatch`), restated here
 //! as our events and conditions: what Falco answers is what we must answer.
 
-use crate::support::{diagnostics, ev, load, rule};
-use palisade_rules::{Engine, EngineConfig};
+use crate::support::fires;
 
 /// A TCP connect from 172.40.111.222:54321 to 142.251.111.147:443.
 const CONNECT_V4: &str = r#"{"kind":"connect","process":{"name":"curl"},
@@ -27,20 +26,16 @@ const OPEN: &str = r#"{"kind":"open","ret":1,"process":{"name":"cat"},
 
 #[track_caller]
 fn check(cases: &[(&str, &str, bool)]) {
-    let mut wrong = Vec::new();
-    for (condition, event, expected) in cases {
-        let rule_set = load(&[&rule(condition)]);
-        if !rule_set.errors().is_empty() {
-            wrong.push(format!("{condition}: {}", diagnostics(&rule_set)));
-            continue;
-        }
-        let mut engine = Engine::new(rule_set, &EngineConfig::default());
-        let mut alerts = Vec::new();
-        engine.process(&ev(event), &mut alerts);
-        if alerts.is_empty() == *expected {
-            wrong.push(format!("{condition}: expected {expected}"));
-        }
-    }
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(
+            |(condition, event, expected)| match fires(condition, event) {
+                Ok(fired) if fired == *expected => None,
+                Ok(_) => Some(format!("{condition}: expected {expected}")),
+                Err(errors) => Some(format!("{condition}: {errors}")),
+            },
+        )
+        .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 

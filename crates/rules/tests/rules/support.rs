@@ -98,3 +98,15 @@ pub fn rule(condition: &str) -> String {
         serde_json::to_string(condition).unwrap()
     )
 }
+
+/// Whether a one-rule file with `condition` fires on `event` (JSON), or its load errors.
+pub fn fires(condition: &str, event: &str) -> Result<bool, String> {
+    let rule_set = load(&[&rule(condition)]);
+    if !rule_set.errors().is_empty() {
+        return Err(diagnostics(&rule_set));
+    }
+    let mut engine = Engine::new(rule_set, &EngineConfig::default());
+    let mut alerts = Vec::new();
+    engine.process(&ev(event), &mut alerts);
+    Ok(!alerts.is_empty())
+}
