@@ -115,7 +115,7 @@ pub use engine::{Alert, Engine, EngineConfig, Throttle};
 pub use error::{Error, ErrorKind, Location, Warning, WarningKind};
 pub use fields::supported_fields;
 pub use metadata::{Category, ResponseAction, RuleMetadata};
-pub use ruleset::{ENGINE_VERSION, Priority, Rule, RuleSet, RuleSource};
+pub use ruleset::{ENGINE_VERSION, MAX_RULES_FILE_BYTES, Priority, Rule, RuleSet, RuleSource};
 pub use scenario::{
     ContainerSetup, Expect, Place, Scenario, ScenarioError, Setup, Step, parse_scenarios,
 };

@@ -158,9 +158,9 @@ impl RuleSet {
         }
         for path in paths {
             let name = path.as_ref().display().to_string();
-            match std::fs::read_to_string(path) {
+            match read_rules_file(path.as_ref()) {
                 Ok(text) => loader.read_source(&RuleSource { name, text }),
-                Err(io_error) => {
+                Err(message) => {
                     loader.files.push(name.clone());
                     loader.errors.push(Error {
                         kind: ErrorKind::Io,
@@ -170,7 +170,7 @@ impl RuleSet {
                             column: 0,
                         },
                         item: name,
-                        message: format!("cannot read the file: {io_error}"),
+                        message,
                     });
                 }
             }
@@ -410,8 +410,34 @@ const RULE_KEYS: [&str; 15] = [
     "capture_duration",
 ];
 
+/// The largest rules file read: Falco's biggest official files are under 200 KB, so anything
+/// near this is not a rules file, and reading it whole would only cost memory.
+pub const MAX_RULES_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Reads a rules file of at most [`MAX_RULES_FILE_BYTES`]; the error is the message to report.
+fn read_rules_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|io_error| format!("cannot read the file: {io_error}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_RULES_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|io_error| format!("cannot read the file: {io_error}"))?;
+    if bytes.len() as u64 > MAX_RULES_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {} MiB, the limit for a rules file",
+            MAX_RULES_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|utf8_error| format!("cannot read the file: it is not UTF-8 ({utf8_error})"))
+}
+
 /// How many under-indented closing brackets [`load_yaml_leniently`] re-indents in one file.
 const MAX_YAML_REINDENTS: usize = 256;
+
+/// The most text [`load_yaml_leniently`] parses for one file, retries included.
+const MAX_YAML_REPARSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Parses rules YAML, accepting what yaml-cpp (Falco's parser) accepts and `saphyr` 0.3
 /// rejects: a flow collection whose closing `]` or `}` (or a `,`) starts a line at the
@@ -426,7 +452,13 @@ fn load_yaml_leniently(
     Result<Vec<MarkedYaml<'static>>, saphyr::ScanError>,
 ) {
     let mut text = std::borrow::Cow::Borrowed(text);
+    // Each retry parses the whole text again: bound the bytes parsed, not only the retries.
+    let mut parse_budget = MAX_YAML_REPARSE_BYTES;
     for _ in 0..MAX_YAML_REINDENTS {
+        if parse_budget < text.len() {
+            break;
+        }
+        parse_budget -= text.len();
         let scan_error = match MarkedYaml::load_from_str(&text) {
             Ok(documents) => return (text, Ok(documents)),
             Err(scan_error) => scan_error,

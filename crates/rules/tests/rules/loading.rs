@@ -560,3 +560,32 @@ fn forms_from_falcos_incubating_and_sandbox_files_load() {
         "",
     );
 }
+
+/// Files that are not rules files fail with the reason, before being read whole: one over
+/// the size limit, one that is not UTF-8; the files after them still load.
+#[test]
+fn oversized_and_binary_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.yaml");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(palisade_rules::MAX_RULES_FILE_BYTES + 1)
+        .unwrap();
+    let binary = dir.path().join("binary.yaml");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x2d]).unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, BASE).unwrap();
+    let rule_set = palisade_rules::RuleSet::load_files(&[&huge, &binary, &good]);
+    let messages: Vec<(ErrorKind, &str)> = rule_set
+        .errors()
+        .iter()
+        .map(|error| (error.kind(), error.message()))
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0].0, ErrorKind::Io);
+    assert_eq!(
+        messages[0].1,
+        "the file is larger than 8 MiB, the limit for a rules file"
+    );
+    assert!(messages[1].1.contains("not UTF-8"), "{}", messages[1].1);
+    assert_eq!(rule_set.rules().len(), 1);
+}
