@@ -702,6 +702,18 @@ pub(crate) fn compile_compare(
             format!("operator '{}' needs a single value", op.as_str()),
         ));
     }
+    // The sensor reports each call once, when it returns, with the arguments libsinsp splits
+    // between an enter (`>`) and an exit (`<`) record: a check for either direction selects
+    // that one report, so rules written for enter records (`evt.type = setuid and
+    // evt.dir = >`) fire once per call, as in Falco.
+    if field_ref.def.name == "evt.dir"
+        && field_ref.transformers.is_empty()
+        && matches!(op, Op::Eq | Op::Ne | Op::In)
+        && !values.is_empty()
+        && values.iter().all(|value| value == "<" || value == ">")
+    {
+        return Ok(Node::Const(true));
+    }
     // Event types compile to a kind set, which also feeds the rule index.
     if field_ref.def.name == "evt.type" && field_ref.transformers.is_empty() {
         let kinds = values

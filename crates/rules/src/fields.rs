@@ -490,7 +490,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::ALL,
-        "Direction: '<' (events are reported on exit)",
+        "Direction: '<' (each call is reported once, on exit; a check for '>' or '<' selects it)",
         |_, _| s("<")
     ),
     field!(

@@ -121,6 +121,11 @@ fn operators_and_fields() {
         ("proc.duration = 1000000000", EXEC, true),
         ("proc.is_exe_upper_layer = true", EXEC, true),
         ("evt.type = execve and evt.dir = <", EXEC, true),
+        // One report per call stands for both of libsinsp's records.
+        ("evt.type = execve and evt.dir = >", EXEC, true),
+        ("evt.type = execve and evt.dir != >", EXEC, true),
+        ("evt.dir in (<, >)", EXEC, true),
+        ("evt.dir = x", EXEC, false),
         ("evt.type != execve", EXEC, false),
         // Files.
         ("evt.is_open_read = true", OPEN, true),
