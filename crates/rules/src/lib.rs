@@ -40,10 +40,15 @@
 //!   `jevt.obj` and `jevt.rawtime` (also as `json.*`).
 //!   A rule only ever sees events of its own source.
 //!
+//! The sensor reports each call once, on exit, with all its arguments: a check of `evt.dir`
+//! for `<` or `>` selects that report, so rules written for libsinsp's enter records fire
+//! once per call too.
+//!
 //! Not supported yet: other plugin sources (rules for them load with a warning and are
-//! skipped), rule `capture` settings (accepted and ignored), and a few fields the sensor
-//! cannot provide (`evt.num`, `fd.name_changed`, `fd.sip.name`), which load but are always
-//! absent.
+//! skipped), rule `capture` settings (accepted and ignored), and the libsinsp and container
+//! plugin fields the sensor cannot provide (`evt.num`, `fd.name_changed`, `fd.sip.name`,
+//! `proc.env`, `proc.vmrss`, `thread.cgroup.*`, `container.host_network`, ...: their
+//! descriptions say "not provided"), which load as in Falco but are always absent.
 //!
 //! # Palisade's default rules and alert metadata
 //!
