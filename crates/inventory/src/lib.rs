@@ -29,7 +29,8 @@
 //! Ruby gemspecs, Composer's `installed.json` and .NET `*.deps.json`. Each [`Package`] has
 //! the OSV ecosystem the vulnerability database indexes (`Debian:12` from `os-release`,
 //! `PyPI`, ...), its purl and its [`Location`] (path, layer). Language packages whose metadata
-//! file an OS package owns are not reported twice; packages from files an upper layer
+//! file an OS package owns are not reported twice, nor are `package-lock.json` entries that the
+//! project's `node_modules` holds installed; packages from files an upper layer
 //! deleted or replaced are not reported at all. A malformed package database is a
 //! [`Warning`], not an error.
 //!

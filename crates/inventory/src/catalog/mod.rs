@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::cancel::Cancel;
 use crate::error::{Error, Warning};
 use crate::limits::Limits;
-use crate::path::file_name;
+use crate::path::{file_name, parent};
 use crate::target::Target;
 use crate::walk::FileVisit;
 
@@ -343,6 +343,7 @@ pub fn inventory_cancellable(
         }
     }
 
+    let installed_npm = installed_npm_packages(&harvests);
     let mut packages = Vec::new();
     for harvest in harvests {
         let location = Location {
@@ -352,6 +353,17 @@ pub fn inventory_cancellable(
         };
         for (cataloger, found) in harvest.extracted.packages {
             if !cataloger.is_os() && !cataloger.is_embedded() && owned.contains(&harvest.path) {
+                continue;
+            }
+            // A lock file entry that its project's `node_modules` holds installed is the same
+            // package: reported once, from the installed `package.json`.
+            if cataloger == Cataloger::NpmLock
+                && installed_npm.contains(&(
+                    parent(&harvest.path).to_owned(),
+                    found.name.clone(),
+                    found.version.clone(),
+                ))
+            {
                 continue;
             }
             packages.push(package(cataloger, found, distro.as_ref(), location.clone()));
@@ -365,6 +377,28 @@ pub fn inventory_cancellable(
         packages,
         warnings,
     })
+}
+
+/// `(project directory, name, version)` of each installed npm package: the project is
+/// where the path's first `node_modules/` starts (`app` for
+/// `app/node_modules/a/node_modules/b/package.json`), as in the project's lock file.
+fn installed_npm_packages(harvests: &[Harvest]) -> HashSet<(String, String, String)> {
+    let mut installed = HashSet::new();
+    for harvest in harvests {
+        let Some((project, _)) = harvest.path.split_once("node_modules/") else {
+            continue;
+        };
+        for (cataloger, found) in &harvest.extracted.packages {
+            if *cataloger == Cataloger::NpmPackage {
+                installed.insert((
+                    project.trim_end_matches('/').to_owned(),
+                    found.name.clone(),
+                    found.version.clone(),
+                ));
+            }
+        }
+    }
+    installed
 }
 
 fn extract(

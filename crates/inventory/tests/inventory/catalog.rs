@@ -134,7 +134,8 @@ fn fixture_root(root: &Path) {
         root,
         "app/package-lock.json",
         br#"{"lockfileVersion": 3, "packages": {"": {"name": "app"},
-            "node_modules/minimist": {"version": "1.2.5"}}}"#,
+            "node_modules/minimist": {"version": "1.2.5"},
+            "node_modules/lodash": {"version": "4.17.15"}}}"#,
     );
     write(
         root,
