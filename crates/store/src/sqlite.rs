@@ -42,6 +42,10 @@ use palisade_model::{
 /// Rows updated per statement when a handling action closes many findings at once.
 const UPDATE_CHUNK: usize = 500;
 
+/// Rows a reader's worker thread sends ahead of the task reading them (sqlx's default is 50):
+/// a default page and the row that shows another page follows, with room to spare.
+const READER_ROW_BUFFER: usize = 128;
+
 /// SQLite-backed store: one writer connection (SQLite has one writer at a time anyway, and a
 /// single connection avoids `SQLITE_BUSY` retries) and a pool of readers, in WAL mode so
 /// readers never wait for the writer.
@@ -93,9 +97,16 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        // Each statement is a round trip to the connection's worker thread, a wake-up and a
+        // context switch each way (perf, 16 console clients: the kernel's task switch was 15 %
+        // of all samples on the runtime's threads, more than rendering). Readers therefore
+        // skip sqlx's liveness ping before each use (a connection to a local file does not go
+        // stale), and buffer a whole default page of rows (50 + 1) so that the worker never
+        // waits mid-page for the task reading them.
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            .test_before_acquire(false)
+            .connect_with(options.read_only(true).row_buffer_size(READER_ROW_BUFFER))
             .await?;
         Ok(SqliteStore {
             writer,
@@ -332,9 +343,13 @@ enum TextSearch {
     /// The LIKE conditions alone: no text, terms the index cannot look up, and pages of
     /// common terms.
     Scan,
-    /// Candidates from the trigram index, re-checked with LIKE; aggregates of common terms,
-    /// which read at most the newest matches (see [`console::push_matches`]).
-    Narrowed,
+    /// Candidates from the trigram index, re-checked with LIKE; aggregates of common terms.
+    Narrowed {
+        /// The index holds more candidates than [`SearchWindow::COUNTED_MATCHES`]: aggregates
+        /// read the newest matches only (see [`console::push_matches`]). Below that they read
+        /// every candidate, which costs less than walking the time index past all of them.
+        newest_only: bool,
+    },
     /// Few candidates, found by the trigram index when the search was planned: read by
     /// rowid, re-checked, then sorted (the index is not asked twice).
     Driven(Vec<i64>),
@@ -400,13 +415,17 @@ impl SqliteStore {
             let index = Self::narrow_index(connection, kind, query).await?;
             return Ok(TextSearch::Window { index });
         };
-        let common = if page {
-            TextSearch::Scan
-        } else {
-            TextSearch::Narrowed
+        let common = |beyond_bound: bool| {
+            if page {
+                TextSearch::Scan
+            } else {
+                TextSearch::Narrowed {
+                    newest_only: beyond_bound,
+                }
+            }
         };
         let looked_up = match self.term_plans.get(&needle) {
-            Some(console::TermPlan::Common) => return Ok(common),
+            Some(console::TermPlan::Common { beyond_bound }) => return Ok(common(beyond_bound)),
             Some(console::TermPlan::LookUp(trigrams)) => trigrams,
             None => {
                 let trigrams = Self::selective_trigrams(connection, &needle).await?;
@@ -422,12 +441,22 @@ impl SqliteStore {
         .bind(RARE_TERM_FINDINGS + 1)
         .fetch_all(&mut *connection)
         .await?;
-        Ok(if holding.len() as i64 <= RARE_TERM_FINDINGS {
-            TextSearch::Driven(holding)
-        } else {
-            self.term_plans.insert(&needle, console::TermPlan::Common);
-            common
-        })
+        if holding.len() as i64 <= RARE_TERM_FINDINGS {
+            return Ok(TextSearch::Driven(holding));
+        }
+        // Whether the bound on aggregates can be reached: the index's candidates (every
+        // trigram, as the aggregates name them) are at least the matches, counted up to it.
+        let candidates: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT rowid FROM finding_text WHERE finding_text MATCH $1 LIMIT $2)",
+        )
+        .bind(fts_trigrams(&needle))
+        .bind(i64::from(SearchWindow::COUNTED_MATCHES) + 1)
+        .fetch_one(&mut *connection)
+        .await?;
+        let beyond_bound = candidates > i64::from(SearchWindow::COUNTED_MATCHES);
+        self.term_plans
+            .insert(&needle, console::TermPlan::Common { beyond_bound });
+        Ok(common(beyond_bound))
     }
 
     /// The trigrams of `needle` a look-up names. A trigram in most findings (`web` of every
@@ -482,7 +511,7 @@ fn push_text_filter(
     search: &TextSearch,
 ) {
     match (search, indexable(text)) {
-        (TextSearch::Narrowed, Some(indexed)) => {
+        (TextSearch::Narrowed { .. }, Some(indexed)) => {
             builder
                 .push(" AND rowid IN (SELECT rowid FROM finding_text WHERE finding_text MATCH ")
                 .push_bind(fts_trigrams(&indexed))
@@ -1219,14 +1248,13 @@ impl Store for SqliteStore {
         query: &FindingQuery,
     ) -> Result<Page<Finding>> {
         let limit = page_size(query.limit);
-        // One read transaction: the counters and the findings are the same snapshot.
-        let mut transaction = self.reader.begin().await?;
-        let text = self
-            .text_search(&mut transaction, kind, query, true)
-            .await?;
+        // What planning reads (the counters, the trigram index) and the findings are the same
+        // snapshot.
+        let mut reader = console::PageReader::open(&self.reader, query).await?;
+        let text = self.text_search(&mut reader, kind, query, true).await?;
         let select = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
         let Some(mut builder) =
-            Self::page_statement(&mut transaction, kind, query, &text, select).await?
+            Self::page_statement(&mut reader, kind, query, &text, select).await?
         else {
             return Ok(Page {
                 items: Vec::new(),
@@ -1234,7 +1262,7 @@ impl Store for SqliteStore {
                 searched: None,
             });
         };
-        let rows = builder.build().fetch_all(&mut *transaction).await?;
+        let rows = builder.build().fetch_all(&mut *reader).await?;
         let findings = rows
             .iter()
             .map(finding_from_row)
@@ -1245,9 +1273,9 @@ impl Store for SqliteStore {
             id: finding.id.to_string(),
         });
         if matches!(text, TextSearch::Window { .. }) {
-            Self::mark_search_window(&mut transaction, kind, query, &mut page).await?;
+            Self::mark_search_window(&mut reader, kind, query, &mut page).await?;
         }
-        transaction.commit().await?;
+        reader.finish().await?;
         Ok(page)
     }
 

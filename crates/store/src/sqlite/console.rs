@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashMap,
+    ops::{Deref, DerefMut},
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
@@ -11,7 +12,10 @@ use palisade_model::{
     AuditEntry, Finding, FindingKind, FirewallRule, FixVerification, NewFirewallRule, Severity,
     Timestamp, VerificationState,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{
+    QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction, pool::PoolConnection,
+    sqlite::SqliteRow,
+};
 use uuid::Uuid;
 
 use super::{
@@ -96,7 +100,10 @@ const TERM_PLANS_KEPT: usize = 1024;
 pub(super) enum TermPlan {
     /// More findings than [`super::RARE_TERM_FINDINGS`] hold its trigrams: pages walk a time
     /// index, aggregates are narrowed by the index.
-    Common,
+    Common {
+        /// More than [`SearchWindow::COUNTED_MATCHES`] findings hold all its trigrams.
+        beyond_bound: bool,
+    },
     /// Look up the findings holding these of its trigrams.
     LookUp(Vec<String>),
 }
@@ -131,6 +138,67 @@ impl TermPlans {
     }
 }
 
+/// Whether `query` filters on severity, category or namespace, which the time-ordered indexes
+/// do not hold (see [`SqliteStore::extent`]).
+fn selective(query: &FindingQuery) -> bool {
+    !query.severities.is_empty() || query.category.is_some() || query.namespace.is_some()
+}
+
+/// The reader connection a page of findings is read on. When planning the page reads the
+/// database first (a text search's look-up, an asset's or a rule's index, the counters'
+/// extent), planning and page are one snapshot, in a transaction; a page read by its own
+/// statement alone skips BEGIN and COMMIT, two round trips to the connection's worker thread
+/// (each a wake-up and a context switch, which under load cost more than the statements).
+pub(super) enum PageReader {
+    /// The page's statement is the only one.
+    Alone(PoolConnection<Sqlite>),
+    /// Planning reads too.
+    Snapshot(Transaction<'static, Sqlite>),
+}
+
+impl PageReader {
+    /// A reader for a page of `query`: in a transaction unless nothing but the page is read.
+    pub(super) async fn open(pool: &SqlitePool, query: &FindingQuery) -> Result<PageReader> {
+        let planning_reads = query.text.is_some()
+            || query.asset_id.is_some()
+            || query.rule.is_some()
+            || selective(query);
+        Ok(if planning_reads {
+            PageReader::Snapshot(pool.begin().await?)
+        } else {
+            PageReader::Alone(pool.acquire().await?)
+        })
+    }
+
+    /// Ends the transaction, if any.
+    pub(super) async fn finish(self) -> Result<()> {
+        if let PageReader::Snapshot(transaction) = self {
+            transaction.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Deref for PageReader {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            PageReader::Alone(connection) => connection,
+            PageReader::Snapshot(transaction) => transaction,
+        }
+    }
+}
+
+impl DerefMut for PageReader {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            PageReader::Alone(connection) => connection,
+            PageReader::Snapshot(transaction) => transaction,
+        }
+    }
+}
+
 /// Where a page's search window starts: after the page's position when listing by last seen,
 /// newest first (so that each page reads at most a window), else at the newest finding.
 pub(super) fn window_start(query: &FindingQuery) -> Option<&Cursor> {
@@ -158,13 +226,13 @@ pub(super) enum Extent {
 /// `text`; its cursor ignored) with the common table `matches`: their `columns` and
 /// `last_seen`, under the filters and the `conditions` the caller adds. Every aggregate of a
 /// text search reads its findings here, so that one bound holds for counters, chart and
-/// groups alike: a common term ([`TextSearch::Narrowed`]) yields only its newest
-/// [`SearchWindow::COUNTED_MATCHES`] matches, found by walking a time-ordered index and reading
-/// only the rows the trigram index names (SQLite checks the candidates' rowids against a Bloom
-/// filter from the index entry, so other rows are never read): 140 ms for "C2 server" in a
-/// million alerts, where the walk reading every row took 770 ms and counting all 125,000
-/// matches 1.1 s. Returns whether the bound applies; then [`push_counted_since`] says whether
-/// it was reached.
+/// groups alike: a term with more candidates than the bound ([`TextSearch::Narrowed`] with
+/// `newest_only`) yields only its newest [`SearchWindow::COUNTED_MATCHES`] matches, found by
+/// walking a time-ordered index and reading only the rows the trigram index names (SQLite
+/// checks the candidates' rowids against a Bloom filter from the index entry, so other rows
+/// are never read): 140 ms for "C2 server" in a million alerts, where the walk reading every
+/// row took 770 ms and counting all 125,000 matches 1.1 s. Returns whether the bound
+/// applies; then [`push_counted_since`] says whether it was reached.
 pub(super) fn push_matches(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
@@ -173,7 +241,7 @@ pub(super) fn push_matches(
     columns: &str,
     conditions: impl FnOnce(&mut QueryBuilder<Sqlite>),
 ) -> bool {
-    let bounded = *text == TextSearch::Narrowed;
+    let bounded = matches!(text, TextSearch::Narrowed { newest_only: true });
     // Materialized when bounded: `push_counted_since` reads the matches a second time.
     builder.push(if bounded {
         "WITH matches AS MATERIALIZED (SELECT "
@@ -354,9 +422,7 @@ impl SqliteStore {
         kind: FindingKind,
         query: &FindingQuery,
     ) -> Result<Extent> {
-        let selective =
-            !query.severities.is_empty() || query.category.is_some() || query.namespace.is_some();
-        if !selective || !counters_answer(query) {
+        if !selective(query) || !counters_answer(query) {
             return Ok(Extent::Unknown);
         }
         let mut builder = QueryBuilder::<Sqlite>::new(
@@ -458,7 +524,7 @@ impl SqliteStore {
         mut select: QueryBuilder<Sqlite>,
     ) -> Result<Option<QueryBuilder<Sqlite>>> {
         // Driven and windowed searches read their rows by rowid (NOT INDEXED) already.
-        if matches!(text, TextSearch::Scan | TextSearch::Narrowed)
+        if matches!(text, TextSearch::Scan | TextSearch::Narrowed { .. })
             && let Some(index) = Self::narrow_index(connection, kind, query).await?
         {
             select.push(format_args!(" INDEXED BY {index}"));
@@ -1488,7 +1554,7 @@ mod tests {
                     .unwrap();
                 for search in [
                     TextSearch::Scan,
-                    TextSearch::Narrowed,
+                    TextSearch::Narrowed { newest_only: false },
                     planned,
                     TextSearch::Driven(every_finding),
                 ] {
@@ -2024,6 +2090,35 @@ mod tests {
                 ("CVE-2024-0003".to_owned(), 250),
             ]
         );
+        assert_eq!(searched, None);
+
+        // Between a rare term and the bound, every candidate is read (no walk in time order
+        // past all of them), and the groups are exact.
+        let plan = |text: &'static str| {
+            let store = store.clone();
+            async move {
+                let mut connection = store.reader.acquire().await.unwrap();
+                store
+                    .text_search(
+                        &mut connection,
+                        FindingKind::Vulnerability,
+                        &search(text),
+                        false,
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            plan("openssl").await,
+            TextSearch::Narrowed { newest_only: true }
+        );
+        assert_eq!(
+            plan("cve-2024-0002").await,
+            TextSearch::Narrowed { newest_only: false }
+        );
+        let (groups, searched) = grouped(search("cve-2024-0002")).await;
+        assert_eq!(groups, [("CVE-2024-0002".to_owned(), bound as u64 / 2)]);
         assert_eq!(searched, None);
 
         let (groups, searched) = grouped(search("zlib")).await;
