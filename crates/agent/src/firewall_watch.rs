@@ -36,8 +36,11 @@
 //! address and port), whichever policy is in force by then. Reports the ring buffer (its
 //! size is [`FirewallWatchConfig::connect_reports_ring`]) or the reader's bounded queue
 //! could not hold are counted and raised as a high-severity alert on the node
-//! ([`LOST_CONNECT_REPORTS_RULE`]); the sensor's view of such a connect, when the policy in
-//! force says the programs report it, is dropped too (the lost count stands for it). Like
+//! ([`LOST_CONNECT_REPORTS_RULE`]). The sensor's view of a connect without a report, when
+//! the policy in force says the programs report it, is dropped while reports are being lost
+//! (within the last 10 to 20 s: the lost count stands for it); otherwise the programs did
+//! not see that connect (it came before they were installed or had the rule), and it is
+//! recorded as a flow as it went, without an alert. Like
 //! lost sensor events, the lost total ([`EventObserver::reports_lost`]) goes to the agent's
 //! status file and into the drop counts of its heartbeat. In block mode pods are also found
 //! from their execs, so that a sensor without network events (the fallback) still gets them
@@ -221,6 +224,7 @@ impl FirewallWatch {
             Ok(lost) if lost > self.enforcement.lost_reports_seen => {
                 let newly_lost = lost - self.enforcement.lost_reports_seen;
                 self.enforcement.lost_reports_seen = lost;
+                self.reported_connects.lost_some();
                 tracing::warn!(newly_lost, "Connect reports were lost.");
                 reports.push(lost_connect_reports_report(newly_lost, &self.config, now));
             }
@@ -412,9 +416,14 @@ impl EventObserver for FirewallWatch {
         if let (Some(policy), Some(reported_rules)) = (&self.policy, reported_rules)
             && decided_by_one_of(policy.engine(), &observed, reported_rules)
         {
-            // The pod's connect programs counted this attempt, and its report was lost (it
-            // would have been taken above): the lost count stands for it, so that it counts
-            // once.
+            // The pod's connect programs decide and alert such connects, and have no report
+            // of this one. While reports are being lost it is taken to be one of them (the
+            // lost count stands for it, so it counts once); otherwise the programs did not
+            // see it (it came before they were installed or had the rule): it is recorded as
+            // it went, without an alert.
+            if !self.reported_connects.recently_lost() {
+                self.record_flow(&observed);
+            }
             return;
         }
         let local = LocalSide {
@@ -885,6 +894,8 @@ struct ReportedConnects {
     current_since_ms: i64,
     /// How many connects `current` holds.
     current_count: usize,
+    /// Whether reports were lost in the current period, and in the one before.
+    lost: [bool; 2],
 }
 
 impl ReportedConnects {
@@ -915,8 +926,19 @@ impl ReportedConnects {
         false
     }
 
+    /// Notes that reports were lost.
+    fn lost_some(&mut self) {
+        self.lost[0] = true;
+    }
+
+    /// Whether reports were lost in this period or the one before: the sensor's view of a
+    /// connect with no report may then be one of them.
+    fn recently_lost(&self) -> bool {
+        self.lost[0] || self.lost[1]
+    }
+
     /// Starts a new period when the current one is [`Self::KEPT_MS`] old, forgetting the
-    /// connects of the one before.
+    /// connects and losses of the one before.
     fn expire(&mut self, now: Timestamp) {
         if now.0 - self.current_since_ms < Self::KEPT_MS {
             return;
@@ -924,6 +946,7 @@ impl ReportedConnects {
         self.previous = std::mem::take(&mut self.current);
         self.current_since_ms = now.0;
         self.current_count = 0;
+        self.lost = [false, self.lost[0]];
     }
 }
 

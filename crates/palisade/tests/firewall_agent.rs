@@ -191,20 +191,24 @@ fn nft_tables(netns: &str) -> String {
 }
 
 /// A running `palisade up` whose log (stderr) goes to a file. Stopped (with SIGINT: the
-/// agent removes what it installed) when dropped; when the test is failing, the log is
-/// printed then, so that its output shows what the agent saw: the pods it found, each policy
-/// it received with the rules in force, and what it installed.
+/// agent removes what it installed) when dropped; when the test is failing, the log and the
+/// sensor's status are printed then, so that its output shows what the agent saw: the pods
+/// it found, each policy it received with the rules in force, what it installed, and the
+/// events and reports the sensor lost.
 struct Up {
     palisade: Option<Palisade>,
     log: PathBuf,
+    sensor_status: PathBuf,
 }
 
 impl Drop for Up {
     fn drop(&mut self) {
         drop(self.palisade.take());
         if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("--- the agent's log ({}) ---\n{log}", self.log.display());
+            for (what, path) in [("log", &self.log), ("sensor status", &self.sensor_status)] {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                eprintln!("--- the agent's {what} ({}) ---\n{text}", path.display());
+            }
         }
     }
 }
@@ -230,6 +234,7 @@ fn start_up(dir: &Path, state_file: &Path, mode: &str, extra: &[&str]) -> (Up, A
             Ready::SensorStarted,
         )),
         log,
+        sensor_status: dir.join("data/agent/sensor-status.json"),
     };
     let api = Api {
         client: reqwest::Client::builder()
@@ -912,20 +917,36 @@ fn recorded_attempts(dir: &Path, port: u16) -> (u64, u64) {
         })
 }
 
-/// Alert mode (the agent refuses nothing): a pod of one runc container in the client
-/// namespace of a pair, the db pod in the other. With an `alert` rule web → db on one port
-/// every connect there passes, and each is one attempt of one firewall alert naming the
-/// source and destination workloads, port, protocol, rule and mode `alert` (from the
-/// sensor's view of the connects). An `allow` rule of higher priority for the same flow
-/// silences it: later connects pass without an alert. The flows file records every connect.
-///
-/// That a policy is in force is known from a marker: an `alert` rule on another port,
-/// created after the rule under test, whose own alert appears.
+/// Alert mode (the agent refuses nothing): an `alert` rule's alerts come from the sensor's
+/// view of the connects.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_alert_rule_counts_each_passing_connect_and_a_higher_allow_silences_it() {
     if !can_run_containers() {
         return;
     }
+    alert_rule_then_a_higher_allow("alert").await;
+}
+
+/// Block mode: an `alert` rule's alerts come from the pod's connect programs, which let the
+/// connects pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_block_mode_an_alert_rule_counts_each_passing_connect_from_the_programs() {
+    if !can_run_containers() {
+        return;
+    }
+    alert_rule_then_a_higher_allow("block").await;
+}
+
+/// The firewall in `mode` (`alert` or `block`): a pod of one runc container in the client
+/// namespace of a pair, the db pod in the other. With an `alert` rule web → db on one port
+/// every connect there passes, and each is one attempt of one firewall alert naming the
+/// source and destination workloads, port, protocol, rule and mode `alert`. An `allow` rule
+/// of higher priority for the same flow silences it: later connects pass without an alert.
+/// The flows file records every connect, once.
+///
+/// That a policy is in force is known from a marker: an `alert` rule on another port,
+/// created after the rule under test, whose own alert appears.
+async fn alert_rule_then_a_higher_allow(mode: &str) {
     const ALERTED: &str = "web-to-db-alert";
     const ALLOWED: &str = "web-to-db-allow";
     const MARKER: &str = "web-to-db-marker";
@@ -963,7 +984,7 @@ spec: {{labels: {{matchLabels: {{app: fw-alert-db}}}}}}
         ),
     )
     .unwrap();
-    let (up, api) = start_up(dir.path(), &state_file, "alert", &[]);
+    let (up, api) = start_up(dir.path(), &state_file, mode, &[]);
     let rule = |name: &str, port: u16, action: &str, priority: u32| {
         json!({
             "name": name, "source": "web", "destination": "db",

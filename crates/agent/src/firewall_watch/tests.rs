@@ -647,10 +647,11 @@ impl EnforcedPod {
     }
 }
 
-/// (flow, attempts, blocked) of every flow in `flows_file`, by port and then blocked last.
+/// (flow, attempts, blocked) of every flow in `flows_file`, by port, then blocked last, then
+/// by flow.
 fn recorded_flows(flows_file: &std::path::Path) -> Vec<(String, u64, bool)> {
     let mut flows = read_flows(&std::fs::read_to_string(flows_file).unwrap(), "flows").unwrap();
-    flows.sort_by_key(|flow| (flow.port, flow.blocked));
+    flows.sort_by_key(|flow| (flow.port, flow.blocked, flow.describe()));
     flows
         .iter()
         .map(|flow| (flow.describe(), flow.attempts, flow.blocked))
@@ -661,8 +662,9 @@ fn recorded_flows(flows_file: &std::path::Path) -> Vec<(String, u64, bool)> {
 /// ignores) and gets connect programs on its cgroup; 20,000 refused connects overflow the
 /// 1 MiB report ring buffer, and at the next tick each report is a block alert of the pod
 /// and one attempt of its flow in the flows file, while the dropped ones are one node alert
-/// with their number: alerts + lost = attempts. The sensor's view of a connect the programs
-/// report is neither alerted nor recorded again; an allowed one is recorded.
+/// with their number: alerts + lost = attempts. The sensor's view of a refused connect
+/// without a report is recorded (not alerted) while no report is lost, and dropped (taken
+/// for a lost one) once some are; an allowed one is recorded.
 #[test]
 fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
     let flows_dir = tempfile::tempdir().unwrap();
@@ -670,8 +672,9 @@ fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
     let Some(mut pod) = EnforcedPod::start(&flows_file) else {
         return;
     };
-    // What the sensor saw of a connect a rule of the programs refused, whose report was
-    // lost (the lost count stands for it), then of an allowed one.
+    // What the sensor saw of a refused connect the programs did not report, while no report
+    // is lost (it came before they had the rule): recorded, not alerted (the programs alert
+    // what they decide); then of an allowed one: recorded.
     let mut reports = Vec::new();
     let refused_view = pod.sensor_view("10.9.9.9", 5432, -1);
     pod.watch.observe(&refused_view, &mut reports);
@@ -725,9 +728,11 @@ fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
     );
     assert_eq!(alerts[0].severity, Severity::High);
 
-    // Nothing new: the next tick reports nothing.
+    // Nothing new: the next tick reports nothing. While reports are being lost, the
+    // sensor's view of a refused connect with no report is taken to be a lost one.
     let mut later = Vec::new();
     pod.watch.tick(Timestamp(NOON_MS + 2_000), &mut later);
+    pod.watch.observe(&refused_view, &mut later);
     assert!(later.is_empty(), "{later:?}");
     let n_alerts = alerts.len() as u64;
     pod.stop();
@@ -735,6 +740,7 @@ fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
         recorded_flows(&flows_file),
         [
             ("shop/web -> 10.9.9.9 80/TCP".to_owned(), 1, false),
+            ("shop/web -> 10.9.9.9 5432/TCP".to_owned(), 1, true),
             ("shop/web -> shop/db 5432/TCP".to_owned(), n_alerts, true),
         ],
     );
