@@ -268,8 +268,15 @@ fn push_finding_filters(
     query: &FindingQuery,
     text: &TextSearch,
 ) {
-    if matches!(text, TextSearch::Driven(_) | TextSearch::Window { .. }) {
-        // Rowid look-ups stay allowed; walking a whole index in sort order does not.
+    if matches!(
+        text,
+        TextSearch::Driven(_)
+            | TextSearch::Window { .. }
+            | TextSearch::Narrowed { newest_only: false }
+    ) {
+        // Rowid look-ups stay allowed; walking a whole index in sort order does not (an
+        // aggregate grouped by severity or rule otherwise walks the index that holds that
+        // order, past every finding of the kind, instead of reading its candidates).
         builder.push(" NOT INDEXED");
     }
     builder.push(" WHERE kind = ").push_bind(kind.as_str());
