@@ -374,7 +374,11 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
  * slowing is what keeps a lagging reader from losing records. Waking only on the record that
  * crosses each quarter cut the connect workload's slowdown from +92 % to +34 % on the shared
  * 2-core VM, but lost 7-57 % of the records of the open and connect storms with the reader
- * at 30-50 % of a core (docs/benchmarks/sensor.md, run 5): a faster reader comes first. */
+ * at 30-50 % of a core (docs/benchmarks/sensor.md, run 5). Since events share their
+ * process's fields the reader needs ~0.5 us per record instead of ~3, drains the ring before
+ * many records pay a wakeup, and crossing-only waking measured no gain beyond the spread
+ * (run 6): this rule stays, since its wakeups cost the traced tasks only while the reader
+ * lags, which is when they are needed. */
 static __always_inline void submit(struct event *e)
 {
 	u64 size = offsetof(struct event, tail) + e->tail_len;
