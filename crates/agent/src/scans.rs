@@ -509,6 +509,7 @@ fn vulndb_package(package: &Package) -> palisade_vulndb::Package {
         name: package.name.clone(),
         version: package.version.clone(),
         source_name: package.source_name.clone(),
+        source_version: package.source_version.clone(),
     }
 }
 

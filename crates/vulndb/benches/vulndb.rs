@@ -57,6 +57,7 @@ fn main() {
                 name: name.to_owned(),
                 version: old_version(ecosystem).to_owned(),
                 source_name: None,
+                source_version: None,
             }));
         });
     }

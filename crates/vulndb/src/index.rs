@@ -13,6 +13,7 @@ use crate::ecosystem::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::model::{DistroStatus, Event, RangeKind, Record};
+use crate::source::{binary_fixed_version, compared_version};
 
 /// An installed package to match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub struct Package {
     pub version: String,
     /// The source package, for distributions; the name is used when absent.
     pub source_name: Option<String>,
+    /// The source package's version, for dpkg packages whose source version differs from
+    /// [`Package::version`]; Debian and Ubuntu advisories are compared with it.
+    pub source_version: Option<String>,
 }
 
 /// One vulnerability affecting a package; advisories that alias each other are merged.
@@ -48,9 +52,15 @@ pub struct Finding {
     pub package: String,
     /// The installed version.
     pub installed_version: String,
-    /// Fixed versions above the installed one, lowest first.
+    /// The source package the advisory names, when it is not [`Finding::package`].
+    pub source_package: Option<String>,
+    /// The installed source version the advisory was compared with, when it is not
+    /// [`Finding::installed_version`].
+    pub source_version: Option<String>,
+    /// Fixed versions above the installed one, lowest first, as the advisory gives them
+    /// (source versions for distributions matched by source).
     pub fixed_versions: Vec<String>,
-    /// The command that upgrades to the first fixed version.
+    /// The command that upgrades the (binary) package to the first fixed version.
     pub fix: Option<String>,
     /// The distribution's status, for distro feeds.
     pub status: Option<DistroStatus>,
@@ -242,9 +252,10 @@ impl Index {
             _ => package.name.as_str(),
         };
         let scheme = scheme_of(&ecosystem);
+        let installed_text = compared_version(&ecosystem, package);
         let installed = match scheme {
             Some(scheme) => Some(
-                Version::parse(scheme, &scheme_version(scheme, &package.version)).map_err(
+                Version::parse(scheme, &scheme_version(scheme, installed_text)).map_err(
                     |source| ErrorKind::InvalidVersion {
                         package: package.name.clone(),
                         source,
@@ -274,7 +285,7 @@ impl Index {
                 stats.not_affected_skipped += 1;
                 continue;
             }
-            if !entry_affects(entry, installed.as_ref(), &package.version, &mut stats) {
+            if !entry_affects(entry, installed.as_ref(), installed_text, &mut stats) {
                 continue;
             }
             let group = self.groups[entry.vuln];
@@ -286,7 +297,15 @@ impl Index {
         let mut findings: Vec<Finding> = matched
             .into_iter()
             .map(|(_, group_entries)| {
-                self.finding(package, &ecosystem, installed.as_ref(), &group_entries)
+                let mut finding =
+                    self.finding(package, &ecosystem, installed.as_ref(), &group_entries);
+                finding.source_package = Some(lookup_name)
+                    .filter(|source| *source != package.name)
+                    .map(str::to_owned);
+                finding.source_version = Some(installed_text)
+                    .filter(|source| *source != package.version)
+                    .map(str::to_owned);
+                finding
             })
             .collect();
         findings.sort_by(|a, b| a.id.cmp(&b.id));
@@ -370,12 +389,33 @@ impl Index {
                 .map_or_else(|| ecosystem.to_owned(), |entry| entry.ecosystem.clone()),
             package: package.name.clone(),
             installed_version: package.version.clone(),
+            source_package: None,
+            source_version: None,
             fix: fixed_versions
                 .first()
-                .and_then(|version| fix_suggestion(ecosystem, &package.name, version)),
+                .and_then(|fixed| binary_fix(ecosystem, package, fixed)),
             fixed_versions,
             status,
         }
+    }
+}
+
+/// The command that upgrades `package` past the advisory's fixed version `fixed`. For a
+/// package compared by its source version, the command names the binary package and the
+/// binary version the fixed source gives ([`binary_fixed_version`]); when that cannot be
+/// derived, it upgrades to the newest available version instead of guessing one.
+fn binary_fix(ecosystem: &str, package: &Package, fixed: &str) -> Option<String> {
+    let compared = compared_version(ecosystem, package);
+    if compared == package.version {
+        return fix_suggestion(ecosystem, &package.name, fixed);
+    }
+    match binary_fixed_version(&package.version, compared, fixed) {
+        Some(version) => fix_suggestion(ecosystem, &package.name, &version),
+        None => Some(format!(
+            "apt-get install --only-upgrade {} # source {} {fixed} or later",
+            package.name,
+            package.source_name.as_deref().unwrap_or(&package.name)
+        )),
     }
 }
 

@@ -16,6 +16,16 @@
 //! in [`MatchStats`]. Distribution packages match only their own release's data, by source
 //! package, and keep the distribution's [`DistroStatus`].
 //!
+//! Distribution rule: Debian's security tracker and OSV's `Debian:*` and `Ubuntu:*` records
+//! name source packages and give source versions (OSV indexes Ubuntu "by source package
+//! name rather than binary package name"), so a dpkg package is looked up by
+//! [`Package::source_name`] and compared by [`Package::source_version`] (binNMUs, binary-only
+//! epochs, signed kernels and other binaries with their own versions), as Trivy and Grype
+//! do. Alpine's secdb is keyed by origin ([`Package::source_name`]) and compared by the
+//! package's version, which every package of an origin shares; rpm packages are compared by
+//! their own version. The [`Finding`] still names the binary package and its installed
+//! version, and its fix upgrades the binary package to the version the fixed source gives.
+//!
 //! Design decision: matching runs in memory, not in SQL. Version order is per ecosystem and
 //! cannot be expressed as SQL comparisons, and parsing bounds once per load instead of once
 //! per query is what makes scanning thousands of packages fast.
@@ -41,6 +51,7 @@
 //!     name: "example.com/m".into(),
 //!     version: "v1.1.0".into(),
 //!     source_name: None,
+//!     source_version: None,
 //! };
 //! let findings = index.matches(&package)?.findings;
 //! assert_eq!(findings[0].id, "GO-2099-0001");
@@ -58,6 +69,7 @@ mod import;
 mod index;
 mod model;
 mod osv;
+mod source;
 mod store;
 
 pub use crate::download::download;

@@ -46,6 +46,7 @@ fn query(index: &Index, ecosystem: &str, name: &str, version: &str) -> MatchRepo
             name: name.to_owned(),
             version: version.to_owned(),
             source_name: None,
+            source_version: None,
         })
         .expect("match")
 }
@@ -286,6 +287,7 @@ fn invalid_installed_version_is_an_error() {
                 name: "pkg".into(),
                 version: "not a version".into(),
                 source_name: None,
+                source_version: None,
             })
             .expect_err("invalid version");
         assert!(
@@ -325,6 +327,7 @@ fn debian_tracker_by_source_package_and_release() {
             name: "libssl3".into(),
             version: version.into(),
             source_name: Some("openssl".into()),
+            source_version: None,
         };
         let report = index
             .matches(&package("debian:bookworm", "3.0.11-1~deb12u1"))
@@ -642,6 +645,7 @@ fn real_feeds() {
                 name: "xserver-xorg-core".into(),
                 version: "2:1.20.11-1+deb11u5".into(),
                 source_name: Some("xorg-server".into()),
+                source_version: None,
             })
             .unwrap();
         let finding = report
@@ -749,5 +753,250 @@ fn downloads_are_bounded_and_checked() {
         let url = serve_once("404 Not Found", Vec::new());
         let error = palisade_vulndb::download(&url, 10).await.unwrap_err();
         assert!(error.to_string().contains("HTTP status 404"), "{error}");
+    });
+}
+
+/// Debian tracker entries for source packages whose binaries differ from them in name,
+/// version or both (versions as this machine's Debian 12 status file has them).
+const SOURCE_TRACKER: &str = r#"{
+  "bash": {"CVE-2099-2000": {"description": "bash", "releases": {
+      "bookworm": {"status": "resolved", "fixed_version": "5.2.15-2+deb12u1", "urgency": "medium"}}}},
+  "util-linux": {"CVE-2099-2001": {"description": "util-linux", "releases": {
+      "bookworm": {"status": "resolved", "fixed_version": "2.38.1-5+deb12u4", "urgency": "medium"}}}},
+  "linux": {"CVE-2099-2002": {"description": "linux", "releases": {
+      "bookworm": {"status": "resolved", "fixed_version": "6.1.200-1", "urgency": "high"}}}},
+  "bc": {"CVE-2099-2003": {"description": "bc", "releases": {
+      "bookworm": {"status": "resolved", "fixed_version": "1.07.1-4", "urgency": "low"}}}}
+}"#;
+
+/// OSV `Debian:12` records, which name source packages and list source versions: one
+/// listing the affected versions only, one for a signed kernel's source.
+fn source_osv_records() -> Vec<Value> {
+    let affected = |name: &str, ranges: Value, versions: Value| {
+        json!([{"package": {"ecosystem": "Debian:12", "name": name},
+                "ranges": ranges, "versions": versions}])
+    };
+    vec![
+        json!({"id": "DLA-9999-1", "summary": "bash versions",
+               "affected": affected("bash", json!([]), json!(["5.2.15-1", "5.2.15-2"]))}),
+        json!({"id": "DSA-9999-1", "summary": "signed kernel",
+               "affected": affected("linux-signed-amd64",
+                   events("ECOSYSTEM", json!([{"introduced": "0"}, {"fixed": "6.1.76+1"}])),
+                   json!([]))}),
+    ]
+}
+
+fn source_index() -> Index {
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        database
+            .import_bytes("tracker.json", SOURCE_TRACKER.as_bytes(), Limits::default())
+            .await
+            .unwrap();
+        let osv = serde_json::to_vec(&Value::Array(source_osv_records())).unwrap();
+        database
+            .import_bytes("osv.json", &osv, Limits::default())
+            .await
+            .unwrap();
+        Index::load(&database).await.unwrap()
+    })
+}
+
+fn debian_package(name: &str, version: &str, source: Option<(&str, &str)>) -> Package {
+    Package {
+        ecosystem: "Debian:12".into(),
+        name: name.into(),
+        version: version.into(),
+        source_name: source.map(|(name, _)| name.to_owned()),
+        source_version: source.map(|(_, version)| version.to_owned()),
+    }
+}
+
+/// (id, package, installed, source package, source version, fix) of each finding.
+fn source_findings(
+    index: &Index,
+    package: &Package,
+) -> Vec<(
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+)> {
+    index
+        .matches(package)
+        .unwrap()
+        .findings
+        .into_iter()
+        .map(|f| {
+            (
+                f.id,
+                f.package,
+                f.installed_version,
+                f.source_package,
+                f.source_version,
+                f.fix,
+            )
+        })
+        .collect()
+}
+
+fn some(text: &str) -> Option<String> {
+    Some(text.to_owned())
+}
+
+#[test]
+fn binnmu_is_compared_by_its_source_version() {
+    let index = source_index();
+    // bash 5.2.15-2+b8 is a rebuild of source 5.2.15-2, which the OSV record lists as
+    // affected: compared by the binary version, it matched nothing in the list.
+    let bash = debian_package("bash", "5.2.15-2+b8", Some(("bash", "5.2.15-2")));
+    assert_eq!(
+        source_findings(&index, &bash),
+        [
+            (
+                "CVE-2099-2000".into(),
+                "bash".into(),
+                "5.2.15-2+b8".into(),
+                None,
+                some("5.2.15-2"),
+                some("apt-get install --only-upgrade bash=5.2.15-2+deb12u1")
+            ),
+            (
+                "DLA-9999-1".into(),
+                "bash".into(),
+                "5.2.15-2+b8".into(),
+                None,
+                some("5.2.15-2"),
+                None
+            ),
+        ]
+    );
+    let fixed = debian_package("bash", "5.2.15-2+deb12u1", None);
+    assert!(index.matches(&fixed).unwrap().findings.is_empty());
+}
+
+#[test]
+fn binaries_with_their_own_versions_are_compared_by_the_source_version() {
+    let index = source_index();
+    // The binary's epoch made it look newer than every fixed version of util-linux.
+    let bsdutils = debian_package(
+        "bsdutils",
+        "1:2.38.1-5+deb12u3",
+        Some(("util-linux", "2.38.1-5+deb12u3")),
+    );
+    assert_eq!(
+        source_findings(&index, &bsdutils),
+        [(
+            "CVE-2099-2001".into(),
+            "bsdutils".into(),
+            "1:2.38.1-5+deb12u3".into(),
+            some("util-linux"),
+            some("2.38.1-5+deb12u3"),
+            some("apt-get install --only-upgrade bsdutils=1:2.38.1-5+deb12u4")
+        )]
+    );
+    // bpftool's own version 7.1.0 is above every linux version.
+    let bpftool = debian_package("bpftool", "7.1.0+6.1.192-3", Some(("linux", "6.1.192-3")));
+    assert_eq!(
+        source_findings(&index, &bpftool)
+            .into_iter()
+            .map(|finding| finding.5)
+            .collect::<Vec<_>>(),
+        [some(
+            "apt-get install --only-upgrade bpftool=7.1.0+6.1.200-1"
+        )]
+    );
+    let report = index.matches(&bpftool).unwrap();
+    assert_eq!(report.findings[0].fixed_versions, ["6.1.200-1"]);
+}
+
+#[test]
+fn signed_kernel_is_compared_by_its_source_version() {
+    let index = source_index();
+    // Binary 6.1.76-1 sorts below the fixed source version 6.1.76+1 it was built from: a
+    // false positive when compared by the binary version.
+    let current = debian_package(
+        "linux-image-6.1.0-18-amd64",
+        "6.1.76-1",
+        Some(("linux-signed-amd64", "6.1.76+1")),
+    );
+    assert_eq!(source_findings(&index, &current), []);
+    let old = debian_package(
+        "linux-image-6.1.0-13-amd64",
+        "6.1.55-1",
+        Some(("linux-signed-amd64", "6.1.55+1")),
+    );
+    assert_eq!(
+        source_findings(&index, &old),
+        [(
+            "DSA-9999-1".into(),
+            "linux-image-6.1.0-13-amd64".into(),
+            "6.1.55-1".into(),
+            some("linux-signed-amd64"),
+            some("6.1.55+1"),
+            some("apt-get install --only-upgrade linux-image-6.1.0-13-amd64=6.1.76-1")
+        )]
+    );
+}
+
+#[test]
+fn packages_without_a_source_line_are_compared_as_before() {
+    let index = source_index();
+    let bc = debian_package("bc", "1.07.1-3", None);
+    assert_eq!(
+        source_findings(&index, &bc),
+        [(
+            "CVE-2099-2003".into(),
+            "bc".into(),
+            "1.07.1-3".into(),
+            None,
+            None,
+            some("apt-get install --only-upgrade bc=1.07.1-4")
+        )]
+    );
+    // A source version equal to the binary's changes nothing either.
+    let same = debian_package("bc", "1.07.1-3", Some(("bc", "1.07.1-3")));
+    assert_eq!(source_findings(&index, &same), source_findings(&index, &bc));
+}
+
+#[test]
+fn alpine_subpackage_matches_its_origin() {
+    let secdb = r#"{"distroversion": "v3.19", "reponame": "main", "packages": [
+        {"pkg": {"name": "openssl", "secfixes": {"3.1.4-r6": ["CVE-2099-3000"]}}}]}"#;
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        database
+            .import_bytes("secdb.json", secdb.as_bytes(), Limits::default())
+            .await
+            .unwrap();
+        let index = Index::load(&database).await.unwrap();
+        let libcrypto = |version: &str| Package {
+            ecosystem: "Alpine:v3.19".into(),
+            name: "libcrypto3".into(),
+            version: version.into(),
+            source_name: Some("openssl".into()),
+            source_version: None,
+        };
+        let found = source_findings(&index, &libcrypto("3.1.4-r5"));
+        assert_eq!(
+            found,
+            [(
+                "CVE-2099-3000".into(),
+                "libcrypto3".into(),
+                "3.1.4-r5".into(),
+                some("openssl"),
+                None,
+                some("apk add libcrypto3=3.1.4-r6")
+            )]
+        );
+        assert!(
+            index
+                .matches(&libcrypto("3.1.4-r6"))
+                .unwrap()
+                .findings
+                .is_empty()
+        );
     });
 }

@@ -1,4 +1,7 @@
 //! apk: `lib/apk/db/installed` (packages and the files they own).
+//!
+//! The origin (`o:`) is the source package; every package an APKBUILD builds shares its
+//! `pkgver-pkgrel`, so the origin's version is the package's and no source version is kept.
 
 use crate::catalog::{Cataloger, Extracted, Found};
 

@@ -59,6 +59,10 @@ pub struct Package {
     pub version: String,
     /// The source package, for distribution packages built from a differently named source.
     pub source_name: Option<String>,
+    /// The source package's version, for distribution packages whose source version differs
+    /// from [`Package::version`] (a dpkg `Source: name (version)`, a binNMU `+bN`, an rpm
+    /// `SOURCERPM` with its own version); `None` when they are the same.
+    pub source_version: Option<String>,
     /// The package URL, with the `distro` qualifier for distribution packages.
     pub purl: String,
     /// Which cataloger found it.
@@ -130,6 +134,8 @@ pub(crate) struct Found {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) source_name: Option<String>,
+    /// The source version when it differs from `version`.
+    pub(crate) source_version: Option<String>,
     /// The architecture of a distribution package, the platform of a gem (`java`,
     /// `x86_64-linux`).
     pub(crate) arch: Option<String>,
@@ -457,6 +463,16 @@ fn package(
     let distro_qualifier = distro.map(Distro::purl_qualifier).unwrap_or_default();
     let distro_namespace = distro.map(Distro::purl_namespace);
     let arch = found.arch.as_deref().unwrap_or_default();
+    // Syft's `upstream` qualifier: the source name, with `@version` when the source's version
+    // differs from the binary's.
+    let upstream = match (&found.source_name, &found.source_version) {
+        (source_name, Some(source_version)) => format!(
+            "{}@{source_version}",
+            source_name.as_deref().unwrap_or(&found.name)
+        ),
+        (Some(source_name), None) => source_name.clone(),
+        (None, None) => String::new(),
+    };
     let (ecosystem, purl) = match cataloger {
         Cataloger::Dpkg => (
             distro
@@ -470,7 +486,7 @@ fn package(
                 &[
                     ("arch", arch),
                     ("distro", &distro_qualifier),
-                    ("upstream", found.source_name.as_deref().unwrap_or_default()),
+                    ("upstream", &upstream),
                 ],
             ),
         ),
@@ -486,7 +502,7 @@ fn package(
                 &[
                     ("arch", arch),
                     ("distro", &distro_qualifier),
-                    ("upstream", found.source_name.as_deref().unwrap_or_default()),
+                    ("upstream", &upstream),
                 ],
             ),
         ),
@@ -506,7 +522,7 @@ fn package(
                     ("arch", arch),
                     ("distro", &distro_qualifier),
                     ("epoch", found.epoch.as_deref().unwrap_or_default()),
-                    ("upstream", found.source_name.as_deref().unwrap_or_default()),
+                    ("upstream", &upstream),
                 ],
             ),
         ),
@@ -590,6 +606,7 @@ fn package(
         name: found.name,
         version: found.version,
         source_name: found.source_name,
+        source_version: found.source_version,
         purl,
         cataloger,
         location,

@@ -131,13 +131,21 @@ fn parse_header(blob: &[u8]) -> Option<Header> {
         Some(epoch) if epoch > 0 => format!("{epoch}:{version}-{release}"),
         _ => format!("{version}-{release}"),
     };
-    let source_name = first(TAG_SOURCERPM).and_then(|source_rpm| {
-        // `openssl-3.0.7-24.el9.src.rpm` → `openssl`.
-        let stem = source_rpm.strip_suffix(".src.rpm")?;
-        let (rest, _release) = stem.rsplit_once('-')?;
-        let (source, _version) = rest.rsplit_once('-')?;
-        (source != name).then(|| source.to_owned())
-    });
+    let source_rpm = first(TAG_SOURCERPM);
+    let (source_name, source_version) = source_rpm.as_deref().and_then(parse_source_rpm).map_or(
+        (None, None),
+        |(source, source_version)| {
+            // A source rpm's file name has no epoch; its binaries share the spec's epoch.
+            let source_version = match epoch {
+                Some(epoch) if epoch > 0 => format!("{epoch}:{source_version}"),
+                _ => source_version.to_owned(),
+            };
+            (
+                (source != name).then(|| source.to_owned()),
+                (source_version != full_version).then_some(source_version),
+            )
+        },
+    );
     let dir_names = strings(TAG_DIRNAMES);
     let files = strings(TAG_BASENAMES)
         .into_iter()
@@ -152,6 +160,7 @@ fn parse_header(blob: &[u8]) -> Option<Header> {
             name,
             version: full_version,
             source_name,
+            source_version,
             arch: first(TAG_ARCH),
             epoch: epoch
                 .filter(|epoch| *epoch > 0)
@@ -159,6 +168,17 @@ fn parse_header(blob: &[u8]) -> Option<Header> {
         },
         files,
     })
+}
+
+/// The name and `version-release` of a `SOURCERPM` file name
+/// (`openssl-3.0.7-24.el9.src.rpm` → `openssl`, `3.0.7-24.el9`).
+fn parse_source_rpm(source_rpm: &str) -> Option<(&str, &str)> {
+    let stem = source_rpm
+        .strip_suffix(".src.rpm")
+        .or_else(|| source_rpm.strip_suffix(".nosrc.rpm"))?;
+    let (rest, _release) = stem.rsplit_once('-')?;
+    let (source, _version) = rest.rsplit_once('-')?;
+    (!source.is_empty()).then(|| (source, &stem[source.len() + 1..]))
 }
 
 #[cfg(test)]
@@ -240,10 +260,31 @@ pub(crate) mod tests {
         assert_eq!(header.found.version, "1:3.0.7-24.el9");
         assert_eq!(header.found.source_name.as_deref(), Some("openssl"));
         assert_eq!(
+            header.found.source_version, None,
+            "same version as its source"
+        );
+        assert_eq!(
             header.files,
             ["usr/lib64/libssl.so.3", "usr/lib64/libcrypto.so.3"]
         );
         assert!(parse_header(&blob[..20]).is_none());
+        // A subpackage with its own version: `perl-Carp` 1.50 built from perl 5.32.1.
+        let subpackage = parse_header(&package_header(
+            "perl-Carp",
+            "1.50",
+            "460.el9",
+            "perl-5.32.1-480.el9.src.rpm",
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                subpackage.found.source_name.as_deref(),
+                subpackage.found.source_version.as_deref()
+            ),
+            (Some("perl"), Some("1:5.32.1-480.el9"))
+        );
+        assert_eq!(super::parse_source_rpm("garbage.src.rpm"), None);
+        assert_eq!(super::parse_source_rpm("x-1-2.rpm"), None);
         assert!(parse_header(&[0xff; 16]).is_none());
     }
 }

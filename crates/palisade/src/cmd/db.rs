@@ -289,6 +289,7 @@ async fn match_package(args: MatchArgs) -> anyhow::Result<ExitCode> {
         name: args.package,
         version: args.installed_version,
         source_name: args.source_package,
+        source_version: None,
     };
     let report = index.matches(&package)?;
     match args.output {

@@ -15,7 +15,7 @@
 //!   "findings": [ { "id": str, "aliases": [str], "summary": str,
 //!                   "severity": "critical|high|medium|low|negligible|unknown",
 //!                   "cvss_score": f64|null, "cvss_vector": str|null,
-//!                   "package": { "name", "ecosystem", "purl", "source_name" },
+//!                   "package": { "name", "ecosystem", "purl", "source_name", "source_version" },
 //!                   "installed_version": str, "fixed_versions": [str],
 //!                   "status": "fixed|open|will-not-fix|negligible"|null,
 //!                   "fix": str|null,
@@ -197,6 +197,7 @@ struct PackageRef<'a> {
     ecosystem: &'a str,
     purl: &'a str,
     source_name: Option<&'a str>,
+    source_version: Option<&'a str>,
 }
 
 /// Runs `palisade scan`.
@@ -322,6 +323,7 @@ fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> Vec<Finding<'a>
             name: package.name.clone(),
             version: package.version.clone(),
             source_name: package.source_name.clone(),
+            source_version: package.source_version.clone(),
         };
         let report = match index.matches(&query) {
             Ok(report) => report,
@@ -343,6 +345,7 @@ fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> Vec<Finding<'a>
                     ecosystem: &package.ecosystem,
                     purl: &package.purl,
                     source_name: package.source_name.as_deref(),
+                    source_version: package.source_version.as_deref(),
                 },
                 installed_version: &package.version,
                 fixed_versions: finding.fixed_versions,
