@@ -333,13 +333,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn ancestry_survives_exited_ancestors_and_memory_stays_bounded() {
-        let mut table = ProcessTable::new(2);
+    /// init (1) → `parent_name` (10) → a fork of it (11).
+    fn table_with_grandchild(retain_exited: usize, parent_name: &str) -> ProcessTable {
+        let mut table = ProcessTable::new(retain_exited);
         table.insert(process(1, 0, "init"));
         table.fork(1, 10, 0, SessionIds::default());
-        table.exec(process(10, 1, "bash"));
+        table.exec(process(10, 1, parent_name));
         table.fork(10, 11, 0, SessionIds::default());
+        table
+    }
+
+    #[test]
+    fn ancestry_survives_exited_ancestors_and_memory_stays_bounded() {
+        let mut table = table_with_grandchild(2, "bash");
         table.exec(process(11, 10, "python"));
         table.exit(10);
         // Churn far beyond the retention: bash stays because python descends from it.
@@ -381,11 +387,7 @@ mod tests {
 
     #[test]
     fn shared_ancestry_follows_an_ancestors_exec() {
-        let mut table = ProcessTable::new(16);
-        table.insert(process(1, 0, "init"));
-        table.fork(1, 10, 0, SessionIds::default());
-        table.exec(process(10, 1, "sh"));
-        table.fork(10, 11, 0, SessionIds::default());
+        let mut table = table_with_grandchild(16, "sh");
         let first = table.ancestors(11, 8);
         let again = table.ancestors(11, 8);
         assert!(
