@@ -311,6 +311,112 @@ fn inventory_only_prints_packages_and_an_sbom() {
     assert!(bom.get("vulnerabilities").is_none());
 }
 
+/// A Debian 12 root whose binaries differ from their source packages in version (a binNMU)
+/// or in name and version (an epoch only the binary has), matched against a Debian tracker
+/// file written here: both are found by their source's version, reported under the binary
+/// name with the binary's fix, and the source is in the JSON and the CycloneDX SBOM.
+#[test]
+fn debian_binaries_are_matched_by_their_source_package() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    write(
+        &root,
+        "etc/os-release",
+        "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+    );
+    write(
+        &root,
+        "var/lib/dpkg/status",
+        "Package: bash\nStatus: install ok installed\nArchitecture: amd64\n\
+         Source: bash (5.2.15-2)\nVersion: 5.2.15-2+b8\n\n\
+         Package: bsdutils\nStatus: install ok installed\nArchitecture: amd64\n\
+         Source: util-linux (2.38.1-5+deb12u3)\nVersion: 1:2.38.1-5+deb12u3\n\n\
+         Package: bc\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.07.1-3\n",
+    );
+    let tracker = temp.path().join("tracker.json");
+    std::fs::write(
+        &tracker,
+        r#"{"bash": {"CVE-2099-2000": {"releases": {"bookworm":
+              {"status": "resolved", "fixed_version": "5.2.15-2+deb12u1", "urgency": "medium"}}}},
+            "util-linux": {"CVE-2099-2001": {"releases": {"bookworm":
+              {"status": "resolved", "fixed_version": "2.38.1-5+deb12u4", "urgency": "medium"}}}},
+            "bc": {"CVE-2099-2003": {"releases": {"bookworm":
+              {"status": "resolved", "fixed_version": "1.07.1-3", "urgency": "low"}}}}}"#,
+    )
+    .unwrap();
+    let db = temp.path().join("vulndb.sqlite");
+    let (db_arg, root_arg) = (db.to_str().unwrap(), root.to_str().unwrap());
+    let output = palisade(&["db", "import", tracker.to_str().unwrap(), "--db", db_arg]);
+    assert!(output.status.success(), "{output:?}");
+    let output = palisade(&[
+        "scan", "rootfs", root_arg, "--db", db_arg, "--output", "json",
+    ]);
+    let report = json(&output);
+    let found: Vec<(&str, &str, &str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            (
+                finding["id"].as_str().unwrap(),
+                finding["package"]["name"].as_str().unwrap(),
+                finding["package"]["source_version"].as_str().unwrap_or("-"),
+                finding["fix"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "CVE-2099-2000",
+                "bash",
+                "5.2.15-2",
+                "apt-get install --only-upgrade bash=5.2.15-2+deb12u1"
+            ),
+            (
+                "CVE-2099-2001",
+                "bsdutils",
+                "2.38.1-5+deb12u3",
+                "apt-get install --only-upgrade bsdutils=1:2.38.1-5+deb12u4"
+            ),
+        ],
+        "{report}"
+    );
+    let bom = json(&palisade(&[
+        "scan",
+        "rootfs",
+        root_arg,
+        "--inventory-only",
+        "--output",
+        "cyclonedx",
+    ]));
+    let bsdutils = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|component| component["name"] == "bsdutils")
+        .unwrap();
+    assert_eq!(
+        bsdutils["purl"],
+        "pkg:deb/debian/bsdutils@1:2.38.1-5%2Bdeb12u3?arch=amd64&distro=debian-12&upstream=util-linux%402.38.1-5%2Bdeb12u3"
+    );
+    let properties = &bsdutils["properties"];
+    for (name, value) in [
+        ("palisade:source:name", "util-linux"),
+        ("palisade:source:version", "2.38.1-5+deb12u3"),
+    ] {
+        assert!(
+            properties
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|property| property["name"] == name && property["value"] == value),
+            "{name}={value} in {properties}"
+        );
+    }
+}
+
 /// Real old wheels installed by pip into a site-packages directory (PyPI is reachable from
 /// CI), matched against the shared PyPI database.
 #[test]

@@ -548,6 +548,13 @@ fn print_cyclonedx(
             if let Some(digest) = &package.location.layer_digest {
                 properties.push(json!({"name": "palisade:location:layerDigest", "value": digest}));
             }
+            if let Some(source_name) = &package.source_name {
+                properties.push(json!({"name": "palisade:source:name", "value": source_name}));
+            }
+            if let Some(source_version) = &package.source_version {
+                properties
+                    .push(json!({"name": "palisade:source:version", "value": source_version}));
+            }
             json!({
                 "type": "library",
                 "bom-ref": bom_ref(package_index),
