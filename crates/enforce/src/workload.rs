@@ -26,10 +26,13 @@ pub enum WorkloadFirewall {
     /// `Alert` rules (they only count, and the programs count them already), so each attempt
     /// is counted once.
     CgroupAndNetns {
-        /// The connect programs on the workload's cgroup2 directory.
-        cgroup: ConnectFilter,
+        // Field order is drop order: the table goes first, so that a connect made while
+        // both are removed meets the programs, which report what they refuse, rather than
+        // the table alone, which refuses without a report.
         /// The table in the workload's network namespace.
         netns: NftFirewall,
+        /// The connect programs on the workload's cgroup2 directory.
+        cgroup: ConnectFilter,
     },
 }
 
