@@ -121,6 +121,7 @@ async fn main() {
     let in_flight = config.batches_in_flight;
     let status = Arc::new(AgentStatus::default());
     let agent_status = Arc::clone(&status);
+    let threads_before = thread_cpu();
     let started = Instant::now();
     let agent = tokio::spawn(async move {
         palisade_agent::run(config, outbox, &agent_status, std::future::pending()).await
@@ -133,6 +134,7 @@ async fn main() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let threads_after = thread_cpu();
     agent.abort();
     // Every alert stored once: `distinct` findings whose counts add up to `count`.
     let (mut findings, mut alerts) = (0_u64, 0_u64);
@@ -159,4 +161,47 @@ async fn main() {
         "ingest through the agent link ({in_flight} batches in flight): {count} alerts ({distinct} findings) in {seconds:.2} s = {:.0} alerts/s",
         count as f64 / seconds
     );
+    // CPU time per alert does not depend on what else the machine runs as much as the rate
+    // does: the whole process's, and the busiest thread's (SQLite's writer, which bounds the
+    // rate on any number of cores).
+    let spent: Vec<(String, u64)> = threads_after
+        .into_iter()
+        .map(|(tid, (name, after))| {
+            let before = threads_before.get(&tid).map_or(0, |(_, before)| *before);
+            (name, after.saturating_sub(before))
+        })
+        .collect();
+    let total: u64 = spent.iter().map(|(_, ns)| ns).sum();
+    let (busiest, busiest_ns) = spent
+        .iter()
+        .max_by_key(|(_, ns)| *ns)
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "CPU per alert: {:.1} µs in all threads, {:.1} µs in the busiest ({busiest})",
+        total as f64 / count as f64 / 1_000.0,
+        busiest_ns as f64 / count as f64 / 1_000.0,
+    );
+}
+
+/// Each thread of this process: id → (name, nanoseconds on a CPU so far), from
+/// `/proc/self/task/*/schedstat`.
+fn thread_cpu() -> std::collections::HashMap<u64, (String, u64)> {
+    let mut threads = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|tid| tid.parse().ok()) else {
+            continue;
+        };
+        let read = |file: &str| std::fs::read_to_string(entry.path().join(file)).ok();
+        let (Some(name), Some(schedstat)) = (read("comm"), read("schedstat")) else {
+            continue;
+        };
+        let ns = schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse().ok())
+            .unwrap_or(0);
+        threads.insert(tid, (name.trim().to_owned(), ns));
+    }
+    threads
 }

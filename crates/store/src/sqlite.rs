@@ -81,6 +81,11 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
+            // 16 KiB pages for a new database (an existing one keeps its size: WAL mode does
+            // not change it): a batch of new findings dirties pages all over the random-keyed
+            // indexes, and a commit writes each dirty page with a WAL frame header and checksum.
+            // The ingest benchmark's writer spent a tenth to a third less CPU per new finding.
+            .page_size(16384)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
