@@ -98,6 +98,10 @@ struct MatchArgs {
     /// The source package, for distribution packages.
     #[arg(long)]
     source_package: Option<String>,
+    /// The source package's version, for dpkg packages whose source version differs from
+    /// the installed version (Debian and Ubuntu advisories are compared with it).
+    #[arg(long, allow_hyphen_values = true)]
+    source_version: Option<String>,
     #[command(flatten)]
     db: DbArg,
     /// Output format.
@@ -289,7 +293,7 @@ async fn match_package(args: MatchArgs) -> anyhow::Result<ExitCode> {
         name: args.package,
         version: args.installed_version,
         source_name: args.source_package,
-        source_version: None,
+        source_version: args.source_version,
     };
     let report = index.matches(&package)?;
     match args.output {
