@@ -1052,7 +1052,9 @@ impl Enforcement {
         // found by its address), a directory named like kubelet's pod cgroups stands for it.
         let cgroup = container_cgroup.map(|container| {
             pod_cgroup(&container, pod_uid).unwrap_or_else(|| {
-                tracing::warn!(pod = %key, pod_uid, cgroup = %container.display(), "No pod-level cgroup above the container's: the container's own gets the connect programs, so the pod's other containers are not covered.");
+                if let Some(pod_uid) = pod_uid {
+                    tracing::warn!(pod = %key, pod_uid, cgroup = %container.display(), "No pod-level cgroup above the container's: the container's own gets the connect programs, so the pod's other containers are not covered.");
+                }
                 container
             })
         });

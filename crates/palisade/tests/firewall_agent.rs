@@ -343,6 +343,19 @@ impl Api {
     }
 }
 
+/// Waits up to 10 s for Palisade's table in the named namespace: the agent fills it right
+/// after the connect programs' rules, so a connect may be refused a moment before it exists.
+fn assert_table_appears(netns: &str) {
+    let started = Instant::now();
+    while !nft_tables(netns).contains("table inet palisade") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no table in {netns}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Neither connect programs on the client's cgroup nor Palisade's table in its namespace.
 fn assert_nothing_installed(client: &ClientPod, netns: &str) {
     let programs = client.attached_programs();
@@ -428,7 +441,7 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
         programs.contains("connect4") && programs.contains("connect6"),
         "{programs}"
     );
-    assert!(nft_tables(&pods.client).contains("table inet palisade"));
+    assert_table_appears(&pods.client);
 
     // The connection opened before the rule was closed: the db saw a reset (the probes'
     // connections ended in an orderly close).
@@ -798,7 +811,7 @@ spec: {{cidrs: [{destination}]}}
             assert!(!tables.contains("palisade"), "{tables}");
         }
         PodNetwork::Netns(pair) => {
-            assert!(nft_tables(&pair.client).contains("table inet palisade"));
+            assert_table_appears(&pair.client);
         }
     }
     // One attempt per refused connect: the first container's, then the second's two.
