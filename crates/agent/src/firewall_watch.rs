@@ -1034,6 +1034,7 @@ impl Enforcement {
                     .and_then(|pid| Some((netns_of(pid, pid)?, pid)))
             });
         let Some((netns, pid)) = found else {
+            tracing::debug!(pod = %key, pid = process.pid, "The pod's process is gone, with no living ancestor in its cgroup; a later event of the pod may find it.");
             return Vec::new();
         };
         let container_cgroup = workload_cgroup(pid, event.cgroup_id);
