@@ -57,10 +57,14 @@ pub struct Finding {
     /// The installed source version the advisory was compared with, when it is not
     /// [`Finding::installed_version`].
     pub source_version: Option<String>,
-    /// Fixed versions above the installed one, lowest first, as the advisory gives them
-    /// (source versions for distributions matched by source).
+    /// Fixed versions of [`Finding::package`] above the installed one, lowest first: the
+    /// advisory's, or for a package compared by its source version the binary versions the
+    /// fixed source versions give (see [`Finding::source_fixed_versions`]).
     pub fixed_versions: Vec<String>,
-    /// The command that upgrades the (binary) package to the first fixed version.
+    /// The advisory's fixed versions of the source package, lowest first, for a package
+    /// compared by its source version; empty otherwise.
+    pub source_fixed_versions: Vec<String>,
+    /// The command that upgrades the package to the first fixed version.
     pub fix: Option<String>,
     /// The distribution's status, for distro feeds.
     pub status: Option<DistroStatus>,
@@ -360,8 +364,10 @@ impl Index {
             }
         }
         fixed.sort_by(|a, b| a.1.cmp_bound(b.1));
-        let fixed_versions: Vec<String> =
+        let advisory_fixed: Vec<String> =
             fixed.iter().map(|(text, _)| (*text).to_owned()).collect();
+        let (fixed_versions, source_fixed_versions) =
+            package_fixed_versions(ecosystem, package, advisory_fixed);
         let status = [
             DistroStatus::Fixed,
             DistroStatus::Open,
@@ -391,32 +397,42 @@ impl Index {
             installed_version: package.version.clone(),
             source_package: None,
             source_version: None,
-            fix: fixed_versions
-                .first()
-                .and_then(|fixed| binary_fix(ecosystem, package, fixed)),
+            fix: match (fixed_versions.first(), source_fixed_versions.first()) {
+                (Some(version), _) => fix_suggestion(ecosystem, &package.name, version),
+                // No binary version is derived from the fixed source: upgrade to the newest
+                // available one instead of guessing.
+                (None, Some(source_fixed)) => Some(format!(
+                    "apt-get install --only-upgrade {} # source {} {source_fixed} or later",
+                    package.name,
+                    package.source_name.as_deref().unwrap_or(&package.name)
+                )),
+                (None, None) => None,
+            },
             fixed_versions,
+            source_fixed_versions,
             status,
         }
     }
 }
 
-/// The command that upgrades `package` past the advisory's fixed version `fixed`. For a
-/// package compared by its source version, the command names the binary package and the
-/// binary version the fixed source gives ([`binary_fixed_version`]); when that cannot be
-/// derived, it upgrades to the newest available version instead of guessing one.
-fn binary_fix(ecosystem: &str, package: &Package, fixed: &str) -> Option<String> {
+/// The fixed versions of the package itself, and the advisory's fixed source versions. For
+/// a package compared by its source version, each fixed source version is turned into the
+/// binary version it gives ([`binary_fixed_version`]; those that cannot be derived are
+/// left out), so that upgrades and re-checks use versions of the package they name.
+fn package_fixed_versions(
+    ecosystem: &str,
+    package: &Package,
+    advisory_fixed: Vec<String>,
+) -> (Vec<String>, Vec<String>) {
     let compared = compared_version(ecosystem, package);
     if compared == package.version {
-        return fix_suggestion(ecosystem, &package.name, fixed);
+        return (advisory_fixed, Vec::new());
     }
-    match binary_fixed_version(&package.version, compared, fixed) {
-        Some(version) => fix_suggestion(ecosystem, &package.name, &version),
-        None => Some(format!(
-            "apt-get install --only-upgrade {} # source {} {fixed} or later",
-            package.name,
-            package.source_name.as_deref().unwrap_or(&package.name)
-        )),
-    }
+    let binary_fixed = advisory_fixed
+        .iter()
+        .filter_map(|fixed| binary_fixed_version(&package.version, compared, fixed))
+        .collect();
+    (binary_fixed, advisory_fixed)
 }
 
 /// Whether the installed version is in one of the entry's ranges or its versions list.

@@ -24,7 +24,9 @@
 //! do. Alpine's secdb is keyed by origin ([`Package::source_name`]) and compared by the
 //! package's version, which every package of an origin shares; rpm packages are compared by
 //! their own version. The [`Finding`] still names the binary package and its installed
-//! version, and its fix upgrades the binary package to the version the fixed source gives.
+//! version; its fixed versions and fix are the binary versions the fixed source versions
+//! give, and the advisory's source versions are kept in
+//! [`Finding::source_fixed_versions`].
 //!
 //! Design decision: matching runs in memory, not in SQL. Version order is per ecosystem and
 //! cannot be expressed as SQL comparisons, and parsing bounds once per load instead of once

@@ -812,18 +812,18 @@ fn debian_package(name: &str, version: &str, source: Option<(&str, &str)>) -> Pa
     }
 }
 
-/// (id, package, installed, source package, source version, fix) of each finding.
-fn source_findings(
-    index: &Index,
-    package: &Package,
-) -> Vec<(
+/// (id, package, installed, source package, source version, fix) of a finding.
+type SourceFinding = (
     String,
     String,
     String,
     Option<String>,
     Option<String>,
     Option<String>,
-)> {
+);
+
+/// The [`SourceFinding`] of each finding.
+fn source_findings(index: &Index, package: &Package) -> Vec<SourceFinding> {
     index
         .matches(package)
         .unwrap()
@@ -908,8 +908,11 @@ fn binaries_with_their_own_versions_are_compared_by_the_source_version() {
             "apt-get install --only-upgrade bpftool=7.1.0+6.1.200-1"
         )]
     );
+    // The fixed versions are the binary's, as upgrades and re-checks of bpftool need them;
+    // the advisory's are kept beside them.
     let report = index.matches(&bpftool).unwrap();
-    assert_eq!(report.findings[0].fixed_versions, ["6.1.200-1"]);
+    assert_eq!(report.findings[0].fixed_versions, ["7.1.0+6.1.200-1"]);
+    assert_eq!(report.findings[0].source_fixed_versions, ["6.1.200-1"]);
 }
 
 #[test]
@@ -938,6 +941,14 @@ fn signed_kernel_is_compared_by_its_source_version() {
             some("6.1.55+1"),
             some("apt-get install --only-upgrade linux-image-6.1.0-13-amd64=6.1.76-1")
         )]
+    );
+    let report = index.matches(&old).unwrap();
+    assert_eq!(
+        (
+            &report.findings[0].fixed_versions,
+            &report.findings[0].source_fixed_versions
+        ),
+        (&vec!["6.1.76-1".to_owned()], &vec!["6.1.76+1".to_owned()])
     );
 }
 
