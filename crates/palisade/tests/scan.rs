@@ -30,6 +30,18 @@ fn write(root: &Path, path: &str, content: &str) {
     std::fs::write(path, content).unwrap();
 }
 
+/// The CycloneDX SBOM of `palisade scan rootfs ROOT --inventory-only`.
+fn inventory_sbom(root: &str) -> serde_json::Value {
+    json(&palisade(&[
+        "scan",
+        "rootfs",
+        root,
+        "--inventory-only",
+        "--output",
+        "cyclonedx",
+    ]))
+}
+
 /// A root with Jinja2 2.10 (PYSEC-2019-217 and others), smallvec 0.6.9 in a Cargo.lock
 /// (RUSTSEC-2019-0009, RUSTSEC-2019-0012, ...) and Debian's runc, built with Go 1.19.8.
 fn vulnerable_root(root: &Path) {
@@ -298,14 +310,7 @@ fn inventory_only_prints_packages_and_an_sbom() {
         .collect();
     assert!(purls.contains(&"pkg:pypi/jinja2@2.10"), "{purls:?}");
     assert!(purls.contains(&"pkg:cargo/smallvec@0.6.9"), "{purls:?}");
-    let bom = json(&palisade(&[
-        "scan",
-        "rootfs",
-        root_arg,
-        "--inventory-only",
-        "--output",
-        "cyclonedx",
-    ]));
+    let bom = inventory_sbom(root_arg);
     assert_eq!(bom["specVersion"], "1.5");
     assert_eq!(bom["components"].as_array().unwrap().len(), purls.len());
     assert!(bom.get("vulnerabilities").is_none());
@@ -383,14 +388,7 @@ fn debian_binaries_are_matched_by_their_source_package() {
         ],
         "{report}"
     );
-    let bom = json(&palisade(&[
-        "scan",
-        "rootfs",
-        root_arg,
-        "--inventory-only",
-        "--output",
-        "cyclonedx",
-    ]));
+    let bom = inventory_sbom(root_arg);
     let bsdutils = bom["components"]
         .as_array()
         .unwrap()
