@@ -109,15 +109,27 @@ fn is_container_hex_id(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
-/// How long an unattributed cgroup is remembered before its metadata is looked up again
-/// (a runtime may write its metadata just after the first process starts).
+/// How long an unattributed cgroup, or a container whose runtime metadata was not found, is
+/// remembered before its metadata is looked up again (a runtime may write its metadata just
+/// after the first process starts).
 const NEGATIVE_CACHE: Duration = Duration::from_secs(1);
+
+/// A cached answer for one cgroup.
+#[derive(Debug)]
+struct Resolved {
+    container: Option<Arc<Container>>,
+    /// Whether the answer is final: a container with its runtime metadata. The host, or a
+    /// container known only by its id, is looked up again (see [`NEGATIVE_CACHE`]): labels
+    /// such as the Kubernetes identity come with the metadata.
+    complete: bool,
+    looked_up: Instant,
+}
 
 /// Resolves cgroups to containers, caching by cgroup id.
 #[derive(Debug)]
 pub struct ContainerResolver {
     roots: MetadataRoots,
-    by_cgroup: HashMap<u64, (Option<Arc<Container>>, Instant)>,
+    by_cgroup: HashMap<u64, Resolved>,
 }
 
 impl ContainerResolver {
@@ -130,8 +142,9 @@ impl ContainerResolver {
     }
 
     /// The container for a cgroup (`None`: the host), from the cache when possible. With
-    /// `recheck_host`, a cached host answer is looked up again: callers pass it for exec
-    /// events, because a runtime's first exec can precede its metadata by milliseconds.
+    /// `recheck_host`, a cached host answer (or a container without its metadata) is looked
+    /// up again: callers pass it for exec events, because a runtime's first exec can precede
+    /// its metadata by milliseconds.
     pub fn resolve(
         &mut self,
         cgroup_id: u64,
@@ -149,14 +162,24 @@ impl ContainerResolver {
         cgroup_path: impl FnOnce() -> String,
         recheck_host: bool,
     ) -> Option<Arc<Container>> {
-        if let Some((container, looked_up)) = self.by_cgroup.get(&cgroup_id)
-            && (container.is_some() || (!recheck_host && looked_up.elapsed() < NEGATIVE_CACHE))
+        if let Some(resolved) = self.by_cgroup.get(&cgroup_id)
+            && (resolved.complete
+                || (!recheck_host && resolved.looked_up.elapsed() < NEGATIVE_CACHE))
         {
-            return container.clone();
+            return resolved.container.clone();
         }
-        let container = self.lookup(&cgroup_path()).map(Arc::new);
-        self.by_cgroup
-            .insert(cgroup_id, (container.clone(), Instant::now()));
+        let (container, complete) = match self.lookup_with_metadata(&cgroup_path()) {
+            Some((container, found)) => (Some(Arc::new(container)), found),
+            None => (None, false),
+        };
+        self.by_cgroup.insert(
+            cgroup_id,
+            Resolved {
+                container: container.clone(),
+                complete,
+                looked_up: Instant::now(),
+            },
+        );
         container
     }
 
@@ -185,6 +208,12 @@ impl ContainerResolver {
     /// Looks a cgroup path up in every metadata store; a container whose metadata is not
     /// (yet) found is still reported with its id.
     pub fn lookup(&self, cgroup_path: &str) -> Option<Container> {
+        self.lookup_with_metadata(cgroup_path)
+            .map(|(container, _)| container)
+    }
+
+    /// [`ContainerResolver::lookup`], and whether the runtime's metadata was found.
+    fn lookup_with_metadata(&self, cgroup_path: &str) -> Option<(Container, bool)> {
         let (runtime, id) = self.id_for(cgroup_path)?;
         let mut container = Container {
             id: id.clone(),
@@ -204,7 +233,7 @@ impl ContainerResolver {
         }
         container.labels.sort();
         container.k8s = k8s_identity(&container.labels);
-        Some(container)
+        Some((container, found))
     }
 
     fn fill_runc(&self, container: &mut Container) -> bool {
@@ -446,9 +475,50 @@ fn parse_rfc3339_ns(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use crate::container::{Runtime, container_id_from_cgroup, parse_rfc3339_ns};
+    use crate::container::{
+        ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup, parse_rfc3339_ns,
+    };
 
     const ID: &str = "3f5bd9c0e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
+
+    /// A container seen before its runtime wrote its metadata is known by its id at first,
+    /// and gets its labels (here its Kubernetes identity) once they exist: it is not cached
+    /// without them for good. A container with its metadata is cached.
+    #[test]
+    fn a_container_seen_before_its_metadata_gets_it_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let runc = dir.path().join("runc");
+        let mut resolver = ContainerResolver::new(MetadataRoots {
+            runc_state_dirs: vec![runc.clone()],
+            podman_storage: dir.path().join("containers"),
+            containerd_db: dir.path().join("meta.db"),
+            containerd_tasks: dir.path().join("tasks"),
+        });
+        let cgroup = format!("/kubepods/pod0b1c2d3e/{ID}");
+        let pod_of = |resolver: &mut ContainerResolver, exec: bool| {
+            let container = resolver.resolve(7, &cgroup, exec).expect("a container");
+            assert_eq!(container.id, ID);
+            container.k8s.as_ref().map(|pod| pod.pod_name.clone())
+        };
+        assert_eq!(pod_of(&mut resolver, false), None);
+
+        std::fs::create_dir_all(runc.join(ID)).unwrap();
+        let state = serde_json::json!({
+            "created": "2026-11-29T12:00:00.5Z",
+            "config": {"labels": [
+                "io.kubernetes.pod.name=web-0",
+                "io.kubernetes.pod.namespace=shop",
+                "io.kubernetes.pod.uid=0b1c2d3e",
+            ]},
+        });
+        std::fs::write(runc.join(ID).join("state.json"), state.to_string()).unwrap();
+        // Within a second, only an exec looks again.
+        assert_eq!(pod_of(&mut resolver, false), None);
+        assert_eq!(pod_of(&mut resolver, true).as_deref(), Some("web-0"));
+
+        std::fs::remove_dir_all(runc.join(ID)).unwrap();
+        assert_eq!(pod_of(&mut resolver, true).as_deref(), Some("web-0"));
+    }
 
     #[test]
     fn cgroup_naming_schemes() {
