@@ -382,29 +382,25 @@ fn probe_until(wanted: &str, mut probe: impl FnMut() -> String) -> (String, Dura
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_api_rule_edit_blocks_and_allows_within_a_minute_and_attempts_are_counted() {
-    if !can_run() {
-        return;
-    }
+/// A client and a db pod in a network namespace pair of their own (`10.<network>.<subnet>.1`
+/// and `.2`), the db's guarded port 7002, and a cluster state naming both pods and a network
+/// object for each, written into `dir`.
+fn client_and_db(dir: &Path, prefix: &str, network: u8) -> (NetnsPair, SocketAddr, PathBuf) {
     let subnet = (std::process::id() % 200) as u8 + 20;
-    let pods = NetnsPair::new("fwa", 232, subnet);
-    let guarded: SocketAddr = format!("10.232.{subnet}.2:7002").parse().unwrap();
-    let ended = serve(pods.server.clone(), guarded);
-
-    let dir = tempfile::tempdir().unwrap();
-    let state_file = dir.path().join("state.yaml");
+    let pods = NetnsPair::new(prefix, network, subnet);
+    let guarded: SocketAddr = format!("10.{network}.{subnet}.2:7002").parse().unwrap();
+    let state_file = dir.join("state.yaml");
     std::fs::write(
         &state_file,
         format!(
             r#"
 kind: Pod
 metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
-status: {{podIP: 10.232.{subnet}.1}}
+status: {{podIP: 10.{network}.{subnet}.1}}
 ---
 kind: Pod
 metadata: {{name: db, namespace: shop, labels: {{app: db}}}}
-status: {{podIP: 10.232.{subnet}.2}}
+status: {{podIP: 10.{network}.{subnet}.2}}
 ---
 kind: NetworkObject
 metadata: {{name: client}}
@@ -417,6 +413,17 @@ spec: {{labels: {{matchLabels: {{app: db}}}}}}
         ),
     )
     .unwrap();
+    (pods, guarded, state_file)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_rule_edit_blocks_and_allows_within_a_minute_and_attempts_are_counted() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pods, guarded, state_file) = client_and_db(dir.path(), "fwa", 232);
+    let ended = serve(pods.server.clone(), guarded);
     let mut client = ClientPod::start(&pods.client, guarded);
     let (mut up, api) = start_up(dir.path(), &state_file, "block", &[]);
 
@@ -1118,35 +1125,9 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
     if !can_run() {
         return;
     }
-    let subnet = (std::process::id() % 200) as u8 + 20;
-    let pods = NetnsPair::new("fwr", 235, subnet);
-    let guarded: SocketAddr = format!("10.235.{subnet}.2:7002").parse().unwrap();
-    accept_and_close_in(&pods.server, guarded);
     let dir = tempfile::tempdir().unwrap();
-    let state_file = dir.path().join("state.yaml");
-    std::fs::write(
-        &state_file,
-        format!(
-            r#"
-kind: Pod
-metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
-status: {{podIP: 10.235.{subnet}.1}}
----
-kind: Pod
-metadata: {{name: db, namespace: shop, labels: {{app: db}}}}
-status: {{podIP: 10.235.{subnet}.2}}
----
-kind: NetworkObject
-metadata: {{name: client}}
-spec: {{labels: {{matchLabels: {{app: client}}}}}}
----
-kind: NetworkObject
-metadata: {{name: db}}
-spec: {{labels: {{matchLabels: {{app: db}}}}}}
-"#
-        ),
-    )
-    .unwrap();
+    let (pods, guarded, state_file) = client_and_db(dir.path(), "fwr", 235);
+    accept_and_close_in(&pods.server, guarded);
     let mut client = ClientPod::start(&pods.client, guarded);
     let (mut up, api) = start_up(
         dir.path(),
