@@ -159,6 +159,22 @@ impl Console {
             .unwrap()
     }
 
+    /// Ingests `total` alerts a second apart, the newest now, each titled `title(index)`.
+    async fn ingest_titled_alerts(&self, total: usize, title: impl Fn(usize) -> String) {
+        let now = Timestamp::now().millis();
+        let reports: Vec<_> = (0..total)
+            .map(|index| {
+                let mut report = alert(&format!("/bin/tool-{index}"), "web");
+                report.observed_at = Timestamp(now - (total - index) as i64 * 1_000);
+                report.title = title(index);
+                report
+            })
+            .collect();
+        for batch in reports.chunks(2_000) {
+            self.ingest(batch).await;
+        }
+    }
+
     async fn status_of(&self, id: Uuid) -> Status {
         self.state
             .store
@@ -764,24 +780,17 @@ async fn a_short_search_term_says_how_far_it_searched_and_offers_older_findings(
     let session = console.login(&console.token(Role::Viewer).await).await;
     let window = palisade_store::SearchWindow::FINDINGS as usize;
     let total = window + 50;
-    let now = Timestamp::now().millis();
     // Three alerts hold "q7": two among the oldest fifty, one among the newest.
     let holding = [5, 20, window + 40];
-    let reports: Vec<_> = (0..total)
-        .map(|index| {
-            let mut report = alert(&format!("/bin/tool-{index}"), "web");
-            report.observed_at = Timestamp(now - (total - index) as i64 * 1_000);
-            report.title = if holding.contains(&index) {
+    console
+        .ingest_titled_alerts(total, |index| {
+            if holding.contains(&index) {
                 format!("beacon Q7 #{index}")
             } else {
                 format!("shell #{index}")
-            };
-            report
+            }
         })
-        .collect();
-    for batch in reports.chunks(2_000) {
-        console.ingest(batch).await;
-    }
+        .await;
 
     let (status, page) = console
         .get("/console/clusters/prod/alerts?q=q7", Some(&session))
@@ -830,24 +839,17 @@ async fn a_common_search_term_shows_counts_as_lower_bounds_and_a_rare_one_exactl
     let console = Console::start().await;
     let session = console.login(&console.token(Role::Viewer).await).await;
     let bound = palisade_store::SearchWindow::COUNTED_MATCHES as usize;
-    let now = Timestamp::now().millis();
     // More "C2 server" alerts than a search counts, all high, then 30 "rare beacon" ones.
     let total = bound + 60 + 30;
-    let reports: Vec<_> = (0..total)
-        .map(|index| {
-            let mut report = alert(&format!("/bin/tool-{index}"), "web");
-            report.observed_at = Timestamp(now - (total - index) as i64 * 1_000);
-            report.title = if index < bound + 60 {
+    console
+        .ingest_titled_alerts(total, |index| {
+            if index < bound + 60 {
                 format!("Outbound connection to C2 server #{index}")
             } else {
                 format!("rare beacon #{index}")
-            };
-            report
+            }
         })
-        .collect();
-    for batch in reports.chunks(2_000) {
-        console.ingest(batch).await;
-    }
+        .await;
 
     let (status, page) = console
         .get(
