@@ -1796,6 +1796,16 @@ mod tests {
         assert!(plan.contains("findings_by_asset"), "restarted: {plan}");
     }
 
+    /// Ingests `reports` in batches of 2,000, as an agent's batches would bring them.
+    async fn ingest_in_batches(store: &SqliteStore, reports: &[FindingReport]) {
+        for batch in reports.chunks(2_000) {
+            store
+                .ingest(batch, &HandlingPolicy::default())
+                .await
+                .unwrap();
+        }
+    }
+
     /// Ingests `total` alerts of one pod, one second apart (oldest first), each a finding of
     /// its own, titled by `title_of(index)`.
     async fn seed_titled_alerts(
@@ -1815,12 +1825,7 @@ mod tests {
                 report
             })
             .collect();
-        for batch in reports.chunks(2_000) {
-            store
-                .ingest(batch, &HandlingPolicy::default())
-                .await
-                .unwrap();
-        }
+        ingest_in_batches(store, &reports).await;
     }
 
     #[tokio::test]
@@ -2024,12 +2029,7 @@ mod tests {
                 report
             })
             .collect();
-        for batch in reports.chunks(2_000) {
-            store
-                .ingest(batch, &HandlingPolicy::default())
-                .await
-                .unwrap();
-        }
+        ingest_in_batches(&store, &reports).await;
         let search = |text: &str| FindingQuery {
             cluster: Some("prod".into()),
             text: Some(text.into()),
