@@ -92,6 +92,9 @@ pub fn normalize_ecosystem(text: &str) -> String {
         Some(release) => match base {
             "Debian" => format!("Debian:{}", debian_release(release)),
             "Alpine" => format!("Alpine:{}", alpine_release(release)),
+            "Ubuntu" => format!("Ubuntu:{}", ubuntu_release(release)),
+            "Red Hat" => format!("Red Hat:{}", red_hat_release(release)),
+            "SUSE" | "openSUSE" => format!("{base}:{}", suse_release(release)),
             _ => format!("{base}:{release}"),
         },
     }
@@ -117,6 +120,54 @@ fn alpine_release(release: &str) -> String {
     match (parts.next(), parts.next()) {
         (Some(major), Some(minor)) => format!("v{major}.{minor}"),
         _ => format!("v{release}"),
+    }
+}
+
+/// An Ubuntu release without OSV's `:LTS` mark (`22.04:LTS` → `22.04`, `Pro:18.04:LTS` →
+/// `Pro:18.04`), as `os-release` names it.
+fn ubuntu_release(release: &str) -> &str {
+    release.strip_suffix(":LTS").unwrap_or(release)
+}
+
+/// A Red Hat Enterprise Linux major release from OSV's CPE-like suffix
+/// (`enterprise_linux:9::appstream` → `9`), which names the product stream and repository;
+/// every repository of the main stream is one release for matching. Other streams (EUS,
+/// AUS, E4S) are separate releases with their own fixes and stay as they are.
+fn red_hat_release(release: &str) -> String {
+    let mut parts = release.split(':');
+    match (parts.next(), parts.next()) {
+        (Some("enterprise_linux"), Some(version)) if !version.is_empty() => {
+            version.split('.').next().unwrap_or(version).to_owned()
+        }
+        _ => release.to_owned(),
+    }
+}
+
+/// A SUSE release as `os-release` gives its `VERSION_ID`, from an OSV product name:
+/// `Linux Enterprise Server 15 SP5`, `Linux Enterprise Module for Basesystem 15 SP5` →
+/// `15.5`; `Leap 15.5` → `15.5`. Every product and module of a service pack is one release
+/// for matching, since a host's packages come from several of them. Other products (Micro,
+/// Tumbleweed) stay as they are.
+fn suse_release(release: &str) -> String {
+    let words: Vec<&str> = release.split_whitespace().collect();
+    let numeric =
+        |word: &str| !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    match words.as_slice() {
+        ["Leap", version] if numeric(version) => (*version).to_owned(),
+        ["Linux", "Enterprise", product @ .., major, pack]
+            if !product.contains(&"Micro") && numeric(major) && pack.starts_with("SP") =>
+        {
+            match pack[2..].parse::<u32>() {
+                Ok(service_pack) => format!("{major}.{service_pack}"),
+                Err(_) => release.to_owned(),
+            }
+        }
+        ["Linux", "Enterprise", product @ .., major]
+            if !product.contains(&"Micro") && numeric(major) =>
+        {
+            (*major).to_owned()
+        }
+        _ => release.to_owned(),
     }
 }
 
@@ -183,6 +234,8 @@ pub fn fix_suggestion(ecosystem: &str, package: &str, version: &str) -> Option<S
     Some(match base {
         "Debian" | "Ubuntu" => format!("apt-get install --only-upgrade {package}={version}"),
         "Alpine" | "Wolfi" | "Chainguard" => format!("apk add {package}={version}"),
+        "Red Hat" | "Rocky Linux" | "AlmaLinux" => format!("dnf upgrade {package}-{version}"),
+        "SUSE" | "openSUSE" => format!("zypper install '{package}>={version}'"),
         "PyPI" => format!("pip install '{package}>={version}'"),
         "crates.io" => format!("cargo update -p {package} --precise {version}"),
         // The standard library and the toolchain come with Go itself, not from `go get`.
@@ -212,6 +265,46 @@ mod tests {
         assert_eq!(index_ecosystem("cargo"), "crates.io");
         assert_eq!(index_ecosystem("Maven:https://repo"), "Maven");
         assert_eq!(index_ecosystem("Debian:11"), "Debian:11");
+        // OSV's distribution suffixes, as os-release names the same releases.
+        assert_eq!(normalize_ecosystem("Ubuntu:22.04:LTS"), "Ubuntu:22.04");
+        assert_eq!(normalize_ecosystem("Ubuntu:23.10"), "Ubuntu:23.10");
+        assert_eq!(
+            normalize_ecosystem("Ubuntu:Pro:18.04:LTS"),
+            "Ubuntu:Pro:18.04"
+        );
+        assert_eq!(
+            normalize_ecosystem("Red Hat:enterprise_linux:9::appstream"),
+            "Red Hat:9"
+        );
+        assert_eq!(
+            normalize_ecosystem("Red Hat:enterprise_linux:8::baseos"),
+            "Red Hat:8"
+        );
+        assert_eq!(
+            normalize_ecosystem("Red Hat:rhel_eus:9.2::baseos"),
+            "Red Hat:rhel_eus:9.2::baseos"
+        );
+        assert_eq!(
+            normalize_ecosystem("SUSE:Linux Enterprise Server 15 SP5"),
+            "SUSE:15.5"
+        );
+        assert_eq!(
+            normalize_ecosystem("SUSE:Linux Enterprise Module for Basesystem 15 SP5"),
+            "SUSE:15.5"
+        );
+        assert_eq!(
+            normalize_ecosystem("SUSE:Linux Enterprise Server 12"),
+            "SUSE:12"
+        );
+        assert_eq!(
+            normalize_ecosystem("SUSE:Linux Enterprise Micro 5.4"),
+            "SUSE:Linux Enterprise Micro 5.4"
+        );
+        assert_eq!(normalize_ecosystem("openSUSE:Leap 15.5"), "openSUSE:15.5");
+        assert_eq!(
+            normalize_ecosystem("openSUSE:Tumbleweed"),
+            "openSUSE:Tumbleweed"
+        );
         assert_eq!(normalize_name("PyPI", "Jinja2__x.y"), "jinja2-x-y");
         assert_eq!(
             fix_suggestion("Go", "golang.org/x/net", "0.7.0").as_deref(),
@@ -222,5 +315,9 @@ mod tests {
             Some("upgrade Go to go1.20.3")
         );
         assert_eq!(fix_suggestion("Hex", "x", "1"), None);
+        assert_eq!(
+            fix_suggestion("Rocky Linux:9", "openssl-libs", "1:3.0.7-25.el9_3").as_deref(),
+            Some("dnf upgrade openssl-libs-1:3.0.7-25.el9_3")
+        );
     }
 }

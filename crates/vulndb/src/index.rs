@@ -8,12 +8,11 @@ use palisade_version::{Scheme, Version};
 use serde::Serialize;
 
 use crate::ecosystem::{
-    fix_suggestion, index_ecosystem, is_distro, normalize_ecosystem, normalize_name, scheme_of,
-    scheme_version,
+    fix_suggestion, index_ecosystem, normalize_ecosystem, normalize_name, scheme_of, scheme_version,
 };
 use crate::error::{Error, ErrorKind};
 use crate::model::{DistroStatus, Event, RangeKind, Record};
-use crate::source::{binary_fixed_version, compared_version};
+use crate::source::{Lookup, binary_fixed_version, lookups};
 
 /// An installed package to match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,81 +250,81 @@ impl Index {
     pub fn matches(&self, package: &Package) -> Result<MatchReport, Error> {
         let ecosystem = normalize_ecosystem(&package.ecosystem);
         let key_ecosystem = index_ecosystem(&ecosystem);
-        let lookup_name = match &package.source_name {
-            Some(source) if is_distro(&ecosystem) => source.as_str(),
-            _ => package.name.as_str(),
-        };
         let scheme = scheme_of(&ecosystem);
-        let installed_text = compared_version(&ecosystem, package);
-        let installed = match scheme {
-            Some(scheme) => Some(
-                Version::parse(scheme, &scheme_version(scheme, installed_text)).map_err(
-                    |source| ErrorKind::InvalidVersion {
-                        package: package.name.clone(),
-                        source,
-                    },
-                )?,
-            ),
-            None => None,
-        };
+        let compared = lookups(&ecosystem, package)
+            .into_iter()
+            .map(|lookup| {
+                let installed = match scheme {
+                    Some(scheme) => Some(
+                        Version::parse(scheme, &scheme_version(scheme, &lookup.version)).map_err(
+                            |source| ErrorKind::InvalidVersion {
+                                package: package.name.clone(),
+                                source,
+                            },
+                        )?,
+                    ),
+                    None => None,
+                };
+                Ok(Compared { lookup, installed })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let mut stats = MatchStats::default();
-        let key = (
-            key_ecosystem.clone(),
-            normalize_name(&key_ecosystem, lookup_name),
-        );
-        let entries = self
-            .packages
-            .get(&key)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        // Matched entries per alias group, in first-seen order.
-        let mut matched: Vec<(usize, Vec<&Entry>)> = Vec::new();
-        for entry in entries {
-            if self.vulns[entry.vuln].withdrawn {
-                stats.withdrawn_skipped += 1;
-                continue;
-            }
-            if entry.status == Some(DistroStatus::NotAffected) {
-                stats.not_affected_skipped += 1;
-                continue;
-            }
-            if !entry_affects(entry, installed.as_ref(), installed_text, &mut stats) {
-                continue;
-            }
-            let group = self.groups[entry.vuln];
-            match matched.iter_mut().find(|(known, _)| *known == group) {
-                Some((_, group_entries)) => group_entries.push(entry),
-                None => matched.push((group, vec![entry])),
+        // Matched entries per alias group, in first-seen order, each with how it was found.
+        let mut matched: Vec<(usize, Vec<(&Entry, usize)>)> = Vec::new();
+        for (lookup_index, compared) in compared.iter().enumerate() {
+            let key = (
+                key_ecosystem.clone(),
+                normalize_name(&key_ecosystem, &compared.lookup.name),
+            );
+            let entries = self
+                .packages
+                .get(&key)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for entry in entries {
+                if self.vulns[entry.vuln].withdrawn {
+                    stats.withdrawn_skipped += 1;
+                    continue;
+                }
+                if entry.status == Some(DistroStatus::NotAffected) {
+                    stats.not_affected_skipped += 1;
+                    continue;
+                }
+                if !entry_affects(
+                    entry,
+                    compared.installed.as_ref(),
+                    &compared.lookup.version,
+                    &mut stats,
+                ) {
+                    continue;
+                }
+                let group = self.groups[entry.vuln];
+                match matched.iter_mut().find(|(known, _)| *known == group) {
+                    Some((_, group_entries)) => group_entries.push((entry, lookup_index)),
+                    None => matched.push((group, vec![(entry, lookup_index)])),
+                }
             }
         }
         let mut findings: Vec<Finding> = matched
             .into_iter()
-            .map(|(_, group_entries)| {
-                let mut finding =
-                    self.finding(package, &ecosystem, installed.as_ref(), &group_entries);
-                finding.source_package = Some(lookup_name)
-                    .filter(|source| *source != package.name)
-                    .map(str::to_owned);
-                finding.source_version = Some(installed_text)
-                    .filter(|source| *source != package.version)
-                    .map(str::to_owned);
-                finding
-            })
+            .map(|(_, group_entries)| self.finding(package, &ecosystem, &compared, &group_entries))
             .collect();
         findings.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(MatchReport { findings, stats })
     }
 
+    /// The finding for one alias group's matched entries, each with the index in `compared`
+    /// of the lookup that matched it.
     fn finding(
         &self,
         package: &Package,
         ecosystem: &str,
-        installed: Option<&Version>,
-        entries: &[&Entry],
+        compared: &[Compared],
+        entries: &[(&Entry, usize)],
     ) -> Finding {
         let mut records: Vec<&Vuln> = entries
             .iter()
-            .map(|entry| &self.vulns[entry.vuln])
+            .map(|(entry, _)| &self.vulns[entry.vuln])
             .collect();
         // The feed's own advisory id names the finding; a bare CVE record only if alone.
         records.sort_by_key(|vuln| (vuln.id.starts_with("CVE-"), vuln.id.clone()));
@@ -345,29 +344,31 @@ impl Index {
                     .partial_cmp(&b.cvss_score)
                     .unwrap_or(Ordering::Equal)
             });
-        let mut fixed: Vec<(&str, &Bound)> = Vec::new();
-        for entry in entries {
-            for range in &entry.ranges {
-                if let ParsedRange::Events { events, .. } = range {
-                    for (kind, bound, text) in events {
-                        let above = installed.is_none_or(|installed| {
-                            bound.cmp_version(installed) == Ordering::Greater
-                        });
-                        if *kind == EventKind::Fixed
-                            && above
-                            && !fixed.iter().any(|(known, _)| known == text)
-                        {
-                            fixed.push((text, bound));
-                        }
-                    }
+        // The lookup that found the vulnerability first names the source and its version.
+        let first = &compared[entries[0].1];
+        let mut fixed_versions: Vec<String> = Vec::new();
+        let mut source_fixed_versions: Vec<String> = Vec::new();
+        for (lookup_index, lookup) in compared.iter().enumerate() {
+            let advisory_fixed = fixed_above(
+                entries
+                    .iter()
+                    .filter(|(_, matched_by)| *matched_by == lookup_index)
+                    .map(|(entry, _)| *entry),
+                lookup.installed.as_ref(),
+            );
+            let (binary, source) =
+                package_fixed_versions(package, &lookup.lookup.version, advisory_fixed);
+            for version in binary {
+                if !fixed_versions.contains(&version) {
+                    fixed_versions.push(version);
+                }
+            }
+            for version in source {
+                if !source_fixed_versions.contains(&version) {
+                    source_fixed_versions.push(version);
                 }
             }
         }
-        fixed.sort_by(|a, b| a.1.cmp_bound(b.1));
-        let advisory_fixed: Vec<String> =
-            fixed.iter().map(|(text, _)| (*text).to_owned()).collect();
-        let (fixed_versions, source_fixed_versions) =
-            package_fixed_versions(ecosystem, package, advisory_fixed);
         let status = [
             DistroStatus::Fixed,
             DistroStatus::Open,
@@ -375,7 +376,11 @@ impl Index {
             DistroStatus::Negligible,
         ]
         .into_iter()
-        .find(|status| entries.iter().any(|entry| entry.status == Some(*status)));
+        .find(|status| {
+            entries
+                .iter()
+                .any(|(entry, _)| entry.status == Some(*status))
+        });
         Finding {
             id: main.id.clone(),
             aliases: ids.into_iter().collect(),
@@ -390,22 +395,25 @@ impl Index {
             cvss_vector: scored
                 .and_then(|vuln| vuln.cvss_vector.clone())
                 .or_else(|| records.iter().find_map(|vuln| vuln.cvss_vector.clone())),
-            ecosystem: entries
-                .first()
-                .map_or_else(|| ecosystem.to_owned(), |entry| entry.ecosystem.clone()),
+            ecosystem: entries.first().map_or_else(
+                || ecosystem.to_owned(),
+                |(entry, _)| entry.ecosystem.clone(),
+            ),
             package: package.name.clone(),
             installed_version: package.version.clone(),
-            source_package: None,
-            source_version: None,
+            source_package: Some(first.lookup.name.as_ref())
+                .filter(|source| *source != package.name)
+                .map(str::to_owned),
+            source_version: Some(first.lookup.version.as_ref())
+                .filter(|source| *source != package.version)
+                .map(str::to_owned),
             fix: match (fixed_versions.first(), source_fixed_versions.first()) {
                 (Some(version), _) => fix_suggestion(ecosystem, &package.name, version),
                 // No binary version is derived from the fixed source: upgrade to the newest
                 // available one instead of guessing.
-                (None, Some(source_fixed)) => Some(format!(
-                    "apt-get install --only-upgrade {} # source {} {source_fixed} or later",
-                    package.name,
-                    package.source_name.as_deref().unwrap_or(&package.name)
-                )),
+                (None, Some(source_fixed)) => {
+                    upgrade_to_newest(ecosystem, &package.name, &first.lookup.name, source_fixed)
+                }
                 (None, None) => None,
             },
             fixed_versions,
@@ -415,16 +423,68 @@ impl Index {
     }
 }
 
-/// The fixed versions of the package itself, and the advisory's fixed source versions. For
-/// a package compared by its source version, each fixed source version is turned into the
-/// binary version it gives ([`binary_fixed_version`]; those that cannot be derived are
-/// left out), so that upgrades and re-checks use versions of the package they name.
-fn package_fixed_versions(
+/// A package's names and versions as the advisories may key them, with the version parsed.
+#[derive(Debug)]
+struct Compared<'a> {
+    lookup: Lookup<'a>,
+    installed: Option<Version>,
+}
+
+/// The advisories' fixed versions above `installed` in `entries`, lowest first.
+fn fixed_above<'e>(
+    entries: impl Iterator<Item = &'e Entry>,
+    installed: Option<&Version>,
+) -> Vec<String> {
+    let mut fixed: Vec<(&str, &Bound)> = Vec::new();
+    for entry in entries {
+        for range in &entry.ranges {
+            if let ParsedRange::Events { events, .. } = range {
+                for (kind, bound, text) in events {
+                    let above = installed
+                        .is_none_or(|installed| bound.cmp_version(installed) == Ordering::Greater);
+                    if *kind == EventKind::Fixed
+                        && above
+                        && !fixed.iter().any(|(known, _)| known == text)
+                    {
+                        fixed.push((text, bound));
+                    }
+                }
+            }
+        }
+    }
+    fixed.sort_by(|a, b| a.1.cmp_bound(b.1));
+    fixed.iter().map(|(text, _)| (*text).to_owned()).collect()
+}
+
+/// The command that upgrades `package` to the newest available version, for a fix known
+/// only as a version of its source package `source`.
+fn upgrade_to_newest(
     ecosystem: &str,
+    package: &str,
+    source: &str,
+    source_fixed: &str,
+) -> Option<String> {
+    let command = match ecosystem.split(':').next().unwrap_or_default() {
+        "Debian" | "Ubuntu" => "apt-get install --only-upgrade",
+        "Red Hat" | "Rocky Linux" | "AlmaLinux" => "dnf upgrade",
+        "SUSE" | "openSUSE" => "zypper update",
+        _ => return None,
+    };
+    Some(format!(
+        "{command} {package} # source {source} {source_fixed} or later"
+    ))
+}
+
+/// The fixed versions of the package itself, and the advisory's fixed source versions. For
+/// a package compared by another version than its own (its source's), each fixed version is
+/// turned into the binary version it gives ([`binary_fixed_version`]; those that cannot be
+/// derived are left out), so that upgrades and re-checks use versions of the package they
+/// name.
+fn package_fixed_versions(
     package: &Package,
+    compared: &str,
     advisory_fixed: Vec<String>,
 ) -> (Vec<String>, Vec<String>) {
-    let compared = compared_version(ecosystem, package);
     if compared == package.version {
         return (advisory_fixed, Vec::new());
     }

@@ -21,12 +21,18 @@
 //! name rather than binary package name"), so a dpkg package is looked up by
 //! [`Package::source_name`] and compared by [`Package::source_version`] (binNMUs, binary-only
 //! epochs, signed kernels and other binaries with their own versions), as Trivy and Grype
-//! do. Alpine's secdb is keyed by origin ([`Package::source_name`]) and compared by the
-//! package's version, which every package of an origin shares; rpm packages are compared by
-//! their own version. The [`Finding`] still names the binary package and its installed
-//! version; its fixed versions and fix are the binary versions the fixed source versions
-//! give, and the advisory's source versions are kept in
-//! [`Finding::source_fixed_versions`].
+//! do; a signed kernel's source (`linux-signed-amd64 6.1.76+1`, Ubuntu's `linux-signed-hwe-*`)
+//! is looked up as the kernel source it signs (`linux 6.1.76-1`), which is what advisories
+//! name. Alpine's secdb is keyed by origin ([`Package::source_name`]) and compared by the
+//! package's version, which every package of an origin shares. rpm advisories (OSV's Red
+//! Hat, AlmaLinux, Rocky Linux and SUSE records) list binary rpms, while Red Hat's CVE data
+//! names source rpms: an rpm package is looked up by its own name and version and by its
+//! source rpm's name and version. OSV's release suffixes are read as `os-release` names
+//! releases (`Ubuntu:22.04:LTS`, `Red Hat:enterprise_linux:9::appstream`, `SUSE:Linux
+//! Enterprise Server 15 SP5` → `Ubuntu:22.04`, `Red Hat:9`, `SUSE:15.5`). The [`Finding`]
+//! still names the binary package and its installed version; its fixed versions and fix
+//! are the binary versions the fixed source versions give, and the advisory's source
+//! versions are kept in [`Finding::source_fixed_versions`].
 //!
 //! Design decision: matching runs in memory, not in SQL. Version order is per ecosystem and
 //! cannot be expressed as SQL comparisons, and parsing bounds once per load instead of once

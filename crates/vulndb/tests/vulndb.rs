@@ -770,7 +770,8 @@ const SOURCE_TRACKER: &str = r#"{
 }"#;
 
 /// OSV `Debian:12` records, which name source packages and list source versions: one
-/// listing the affected versions only, one for a signed kernel's source.
+/// listing the affected versions only, and a kernel advisory (DSA-5630-1 fixed `linux` in
+/// 6.1.76-1), which like every Debian advisory names `linux`, never the signed source.
 fn source_osv_records() -> Vec<Value> {
     let affected = |name: &str, ranges: Value, versions: Value| {
         json!([{"package": {"ecosystem": "Debian:12", "name": name},
@@ -779,9 +780,9 @@ fn source_osv_records() -> Vec<Value> {
     vec![
         json!({"id": "DLA-9999-1", "summary": "bash versions",
                "affected": affected("bash", json!([]), json!(["5.2.15-1", "5.2.15-2"]))}),
-        json!({"id": "DSA-9999-1", "summary": "signed kernel",
-               "affected": affected("linux-signed-amd64",
-                   events("ECOSYSTEM", json!([{"introduced": "0"}, {"fixed": "6.1.76+1"}])),
+        json!({"id": "DSA-9999-1", "summary": "linux kernel",
+               "affected": affected("linux",
+                   events("ECOSYSTEM", json!([{"introduced": "0"}, {"fixed": "6.1.76-1"}])),
                    json!([]))}),
     ]
 }
@@ -916,40 +917,295 @@ fn binaries_with_their_own_versions_are_compared_by_the_source_version() {
 }
 
 #[test]
-fn signed_kernel_is_compared_by_its_source_version() {
+fn signed_kernel_is_matched_as_the_kernel_it_signs() {
     let index = source_index();
-    // Binary 6.1.76-1 sorts below the fixed source version 6.1.76+1 it was built from: a
-    // false positive when compared by the binary version.
+    // `linux-signed-amd64 6.1.76+1` signs `linux 6.1.76-1`: advisories name `linux` (the
+    // old lookup by the signed source's name found nothing at all).
     let current = debian_package(
         "linux-image-6.1.0-18-amd64",
         "6.1.76-1",
         Some(("linux-signed-amd64", "6.1.76+1")),
     );
-    assert_eq!(source_findings(&index, &current), []);
+    assert_eq!(
+        source_findings(&index, &current),
+        [(
+            "CVE-2099-2002".into(),
+            "linux-image-6.1.0-18-amd64".into(),
+            "6.1.76-1".into(),
+            some("linux"),
+            None,
+            some("apt-get install --only-upgrade linux-image-6.1.0-18-amd64=6.1.200-1")
+        )]
+    );
     let old = debian_package(
         "linux-image-6.1.0-13-amd64",
         "6.1.55-1",
         Some(("linux-signed-amd64", "6.1.55+1")),
     );
+    let found = source_findings(&index, &old);
     assert_eq!(
-        source_findings(&index, &old),
-        [(
-            "DSA-9999-1".into(),
-            "linux-image-6.1.0-13-amd64".into(),
-            "6.1.55-1".into(),
-            some("linux-signed-amd64"),
-            some("6.1.55+1"),
-            some("apt-get install --only-upgrade linux-image-6.1.0-13-amd64=6.1.76-1")
-        )]
+        found
+            .iter()
+            .map(|f| (f.0.as_str(), f.5.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "CVE-2099-2002",
+                Some("apt-get install --only-upgrade linux-image-6.1.0-13-amd64=6.1.200-1")
+            ),
+            (
+                "DSA-9999-1",
+                Some("apt-get install --only-upgrade linux-image-6.1.0-13-amd64=6.1.76-1")
+            ),
+        ]
     );
     let report = index.matches(&old).unwrap();
+    assert_eq!(report.findings[1].fixed_versions, ["6.1.76-1"]);
+    // The kernel's own version is what was compared: nothing is a source version apart.
+    assert!(report.findings[1].source_fixed_versions.is_empty());
+    // A backport's signed version `6.1.69+1~bpo11+1` is kernel 6.1.69-1~bpo11+1.
+    let backport = debian_package(
+        "linux-image-6.1.0-0.deb11.17-amd64",
+        "6.1.69-1~bpo11+1",
+        Some(("linux-signed-amd64", "6.1.69+1~bpo11+1")),
+    );
+    assert_eq!(source_findings(&index, &backport).len(), 2);
+    let fixed = debian_package(
+        "linux-image-6.1.0-30-amd64",
+        "6.1.200-1",
+        Some(("linux-signed-amd64", "6.1.200+1")),
+    );
+    assert_eq!(source_findings(&index, &fixed), []);
+}
+
+#[test]
+fn ubuntu_signed_kernels_match_their_kernel_and_meta_packages_do_not() {
+    // UBUNTU-CVE records name source packages with OSV's `Ubuntu:<release>:LTS` ecosystem.
+    let record = |id: &str, ecosystem: &str, name: &str, fixed: &str| {
+        json!({"id": id, "summary": "kernel", "affected": [{
+            "package": {"ecosystem": ecosystem, "name": name},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]})
+    };
+    let index = runtime().block_on(index_of(vec![
+        record(
+            "UBUNTU-CVE-2099-1",
+            "Ubuntu:22.04:LTS",
+            "linux",
+            "5.15.0-92.102",
+        ),
+        record(
+            "UBUNTU-CVE-2099-2",
+            "Ubuntu:20.04:LTS",
+            "linux-hwe-5.15",
+            "5.15.0-92.102~20.04.1",
+        ),
+    ]));
+    let ubuntu = |release: &str, name: &str, version: &str, source: &str| Package {
+        ecosystem: format!("Ubuntu:{release}"),
+        name: name.into(),
+        version: version.into(),
+        source_name: Some(source.into()),
+        source_version: None,
+    };
+    let image = ubuntu(
+        "22.04",
+        "linux-image-5.15.0-91-generic",
+        "5.15.0-91.101",
+        "linux-signed",
+    );
+    assert_eq!(
+        source_findings(&index, &image),
+        [(
+            "UBUNTU-CVE-2099-1".into(),
+            "linux-image-5.15.0-91-generic".into(),
+            "5.15.0-91.101".into(),
+            some("linux"),
+            None,
+            some("apt-get install --only-upgrade linux-image-5.15.0-91-generic=5.15.0-92.102")
+        )]
+    );
+    let hwe = ubuntu(
+        "20.04",
+        "linux-image-5.15.0-91-generic",
+        "5.15.0-91.101~20.04.1",
+        "linux-signed-hwe-5.15",
+    );
+    assert_eq!(source_findings(&index, &hwe)[0].0, "UBUNTU-CVE-2099-2");
+    // The meta package's version ends in its own upload number: compared with the kernel's
+    // fixed version it would say nothing true, so it is not matched as `linux`.
+    let meta = ubuntu("22.04", "linux-image-generic", "5.15.0.91.88", "linux-meta");
+    assert_eq!(source_findings(&index, &meta), []);
+}
+
+/// Records shaped like OSV's rpm advisories, which list binary rpms: AlmaLinux's ALSA (one
+/// affected entry per binary package), Red Hat's RHSA (ecosystem `Red Hat:<stream>:<major>
+/// ::<repository>`, the source rpm listed beside its binaries), SUSE's (one ecosystem per
+/// product and module), and a Red Hat CVE entry keyed by the source rpm (`vim`, which no
+/// binary is named: Red Hat's unfixed data).
+fn rpm_records() -> Vec<Value> {
+    let affected = |ecosystem: &str, names: &[(&str, &str)]| {
+        names
+            .iter()
+            .map(|(name, fixed)| {
+                json!({"package": {"ecosystem": ecosystem, "name": name,
+                                   "purl": format!("pkg:rpm/x/{name}")},
+                       "ranges": [{"type": "ECOSYSTEM",
+                                   "events": [{"introduced": "0"}, {"fixed": fixed}]}]})
+            })
+            .collect::<Vec<_>>()
+    };
+    vec![
+        json!({"id": "ALSA-2099:0001", "aliases": ["CVE-2099-5000"], "summary": "openssl",
+               "affected": affected("AlmaLinux:9", &[("openssl", "1:3.0.7-25.el9_3"), ("openssl-libs", "1:3.0.7-25.el9_3")])}),
+        json!({"id": "RHSA-2099:0002", "aliases": ["CVE-2099-5001"], "summary": "perl",
+               "affected": affected("Red Hat:enterprise_linux:9::appstream",
+                                    &[("perl", "4:5.32.1-481.el9"), ("perl-Carp", "4:1.50-481.el9")])}),
+        json!({"id": "SUSE-SU-2099:0003-1", "aliases": ["CVE-2099-5002"], "summary": "openssl",
+               "affected": affected("SUSE:Linux Enterprise Module for Basesystem 15 SP5",
+                                    &[("libopenssl3", "3.0.8-150500.5.20.1"), ("openssl-3", "3.0.8-150500.5.20.1")])}),
+        json!({"id": "CVE-2099-5003", "summary": "vim, unfixed",
+               "affected": [{"package": {"ecosystem": "Red Hat:enterprise_linux:9::appstream",
+                                         "name": "vim"},
+                             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}),
+    ]
+}
+
+fn rpm_package(
+    ecosystem: &str,
+    name: &str,
+    version: &str,
+    source: Option<(&str, Option<&str>)>,
+) -> Package {
+    Package {
+        ecosystem: ecosystem.into(),
+        name: name.into(),
+        version: version.into(),
+        source_name: source.map(|(name, _)| name.to_owned()),
+        source_version: source.and_then(|(_, version)| version.map(str::to_owned)),
+    }
+}
+
+#[test]
+fn rpm_packages_match_binary_and_source_keyed_records() {
+    let index = runtime().block_on(index_of(rpm_records()));
+    // A binary subpackage named in the advisory: found by its own name and version (the
+    // old lookup went by the source rpm's name only).
+    let libs = rpm_package(
+        "AlmaLinux:9",
+        "openssl-libs",
+        "1:3.0.7-24.el9",
+        Some(("openssl", None)),
+    );
+    assert_eq!(
+        source_findings(&index, &libs),
+        [(
+            "ALSA-2099:0001".into(),
+            "openssl-libs".into(),
+            "1:3.0.7-24.el9".into(),
+            None,
+            None,
+            some("dnf upgrade openssl-libs-1:3.0.7-25.el9_3")
+        )]
+    );
+    let fixed = rpm_package(
+        "AlmaLinux:9",
+        "openssl-libs",
+        "1:3.0.7-25.el9_3",
+        Some(("openssl", None)),
+    );
+    assert_eq!(source_findings(&index, &fixed), []);
+    // Red Hat's stream and repository suffix is the release `os-release` gives (9).
+    // perl-Carp 1.50 is built from perl 5.32.1 and listed with its own fixed version. A
+    // perl-Carp from the fixed build is not affected, although its own version sorts below
+    // the fixed perl version (compared under the source's name, as before, it was).
+    let carp = |version: &str, source_version: &str| {
+        rpm_package(
+            "Red Hat:9",
+            "perl-Carp",
+            version,
+            Some(("perl", Some(source_version))),
+        )
+    };
+    let found = index
+        .matches(&carp("4:1.50-460.el9", "4:5.32.1-480.el9"))
+        .unwrap()
+        .findings;
+    assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(
         (
-            &report.findings[0].fixed_versions,
-            &report.findings[0].source_fixed_versions
+            found[0].id.as_str(),
+            found[0].fix.as_deref(),
+            &found[0].fixed_versions,
+            &found[0].source_fixed_versions
         ),
-        (&vec!["6.1.76-1".to_owned()], &vec!["6.1.76+1".to_owned()])
+        (
+            "RHSA-2099:0002",
+            Some("dnf upgrade perl-Carp-4:1.50-481.el9"),
+            &vec!["4:1.50-481.el9".to_owned()],
+            &vec!["4:5.32.1-481.el9".to_owned()]
+        )
     );
+    assert_eq!(
+        source_findings(&index, &carp("4:1.50-481.el9", "4:5.32.1-481.el9")),
+        []
+    );
+    // A subpackage the advisory does not list, found through its source rpm.
+    let libs = rpm_package(
+        "Red Hat:9",
+        "perl-libs",
+        "4:5.32.1-480.el9",
+        Some(("perl", None)),
+    );
+    assert_eq!(
+        source_findings(&index, &libs),
+        [(
+            "RHSA-2099:0002".into(),
+            "perl-libs".into(),
+            "4:5.32.1-480.el9".into(),
+            some("perl"),
+            None,
+            some("dnf upgrade perl-libs-4:5.32.1-481.el9")
+        )]
+    );
+    // A record keyed by the source rpm only: matched through the source name.
+    let vim = rpm_package(
+        "Red Hat:9",
+        "vim-minimal",
+        "2:8.2.2637-20.el9_1",
+        Some(("vim", None)),
+    );
+    let found = index.matches(&vim).unwrap().findings;
+    assert_eq!(
+        (
+            found[0].id.as_str(),
+            found[0].source_package.as_deref(),
+            found[0].status
+        ),
+        ("CVE-2099-5003", Some("vim"), None)
+    );
+    // SUSE: the module's product name is the release SLES 15 SP5's os-release gives.
+    let suse = rpm_package(
+        "SUSE:15.5",
+        "libopenssl3",
+        "3.0.8-150500.5.14.1",
+        Some(("openssl-3", None)),
+    );
+    let found = source_findings(&index, &suse);
+    assert_eq!(
+        found
+            .iter()
+            .map(|f| (f.0.as_str(), f.5.as_deref()))
+            .collect::<Vec<_>>(),
+        [(
+            "SUSE-SU-2099:0003-1",
+            Some("zypper install 'libopenssl3>=3.0.8-150500.5.20.1'")
+        )]
+    );
+    // Another release's data never matches.
+    let other = rpm_package("SUSE:15.4", "libopenssl3", "3.0.8-150500.5.14.1", None);
+    assert_eq!(source_findings(&index, &other), []);
+    let rocky = rpm_package("Rocky Linux:9", "openssl-libs", "1:3.0.7-24.el9", None);
+    assert_eq!(source_findings(&index, &rocky), []);
 }
 
 #[test]

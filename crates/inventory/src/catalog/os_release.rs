@@ -44,7 +44,9 @@ impl Distro {
             "rocky" => ("Rocky Linux", major.to_owned()),
             "almalinux" => ("AlmaLinux", major.to_owned()),
             "sles" => ("SUSE", release.to_owned()),
-            "opensuse-leap" | "opensuse-tumbleweed" => ("openSUSE", release.to_owned()),
+            "opensuse-leap" => ("openSUSE", release.to_owned()),
+            // A rolling release: its VERSION_ID is a snapshot date, OSV names it Tumbleweed.
+            "opensuse-tumbleweed" => ("openSUSE", "Tumbleweed".to_owned()),
             "mariner" => ("Mariner", release.to_owned()),
             "azurelinux" => ("Azure Linux", release.to_owned()),
             "photon" => ("Photon OS", release.to_owned()),
@@ -132,5 +134,12 @@ mod tests {
         assert_eq!(rhel.ecosystem().as_deref(), Some("Red Hat:9"));
         assert_eq!(rhel.purl_namespace(), "redhat");
         assert_eq!(debian.purl_namespace(), "debian");
+        let tumbleweed = parse("ID=\"opensuse-tumbleweed\"\nVERSION_ID=\"20240101\"\n");
+        assert_eq!(
+            tumbleweed.ecosystem().as_deref(),
+            Some("openSUSE:Tumbleweed")
+        );
+        let sles = parse("ID=\"sles\"\nVERSION_ID=\"15.5\"\n");
+        assert_eq!(sles.ecosystem().as_deref(), Some("SUSE:15.5"));
     }
 }
