@@ -199,6 +199,19 @@ pub struct VulnerabilityDetails {
     /// Versions that fix it.
     #[serde(default)]
     pub fixed_versions: Vec<String>,
+    /// The distro source package the advisory names, when the package was matched by its
+    /// source package and that is not [`VulnerabilityDetails::package`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_package: Option<String>,
+    /// The installed source version the advisory was compared with, when it is not
+    /// [`VulnerabilityDetails::installed_version`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    /// The advisory's fixed versions of the source package, lowest first, for a package
+    /// compared by its source version ([`VulnerabilityDetails::fixed_versions`] are then the
+    /// binary versions they give).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_fixed_versions: Vec<String>,
     /// CVSS base score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cvss_score: Option<f64>,

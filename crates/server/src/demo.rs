@@ -429,6 +429,7 @@ fn vulnerability(
             },
             fix,
             description: description.into(),
+            ..Default::default()
         }),
         asset,
         demo: true,

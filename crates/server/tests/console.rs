@@ -970,4 +970,150 @@ async fn a_common_search_term_groups_its_newest_matches_and_says_so() {
     );
     assert!(!page.contains("id=\"groups-bound\""));
     assert!(!page.contains("≥"));
+
+    // Without a search, the first view groups the section's newest findings and says that
+    // every finding is being grouped; a later view shows the exact groups.
+    let (status, page) = console
+        .get("/console/clusters/prod/baseline-risks", Some(&session))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let note = page
+        .split("id=\"groups-bound\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .expect("the first view says its groups are bounded");
+    assert!(
+        note.contains("newest 10,000 findings only") && note.contains("exact counts"),
+        "{note}"
+    );
+    assert!(
+        !page.contains("PAL-OLD-1"),
+        "the oldest findings are not grouped yet"
+    );
+    let mut exact = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (status, page) = console
+            .get("/console/clusters/prod/baseline-risks", Some(&session))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        if !page.contains("id=\"groups-bound\"") {
+            exact = page;
+            break;
+        }
+    }
+    assert!(
+        !exact.is_empty(),
+        "the exact groups never replaced the first view"
+    );
+    let old_group = exact
+        .split(">PAL-OLD-1</a>")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("every finding grouped: the oldest check is listed");
+    assert!(
+        old_group.contains("<td class=\"num\">60</td>"),
+        "{old_group}"
+    );
+    assert!(!exact.contains("≥"));
+}
+
+/// A Debian finding matched by its source package (issue 6): the details page and the pending
+/// list's fix suggestion show the source package, its installed version and the advisory's
+/// fixed source version beside the binary's upgrade; a finding matched by its own name shows
+/// no source.
+#[tokio::test]
+async fn a_finding_matched_by_its_source_package_shows_the_source_fix() {
+    let console = Console::start().await;
+    let session = console.login(&console.token(Role::Viewer).await).await;
+    let finding = |package: &str, source: Option<(&str, &str, &str)>| FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "CVE-2024-0727".into(),
+        title: format!("CVE-2024-0727 in {package}"),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            node: Some(format!("node-{package}")),
+            ..Default::default()
+        },
+        details: Details::Vulnerability(palisade_model::VulnerabilityDetails {
+            package: package.into(),
+            ecosystem: "Debian:12".into(),
+            installed_version: "3.0.11-1~deb12u2".into(),
+            fixed_versions: vec!["3.0.13-1~deb12u1".into()],
+            source_package: source.map(|(name, _, _)| name.to_owned()),
+            source_version: source.map(|(_, version, _)| version.to_owned()),
+            source_fixed_versions: source
+                .map(|(_, _, fixed)| vec![fixed.to_owned()])
+                .unwrap_or_default(),
+            fix: format!("apt-get install --only-upgrade {package}=3.0.13-1~deb12u1"),
+            ..Default::default()
+        }),
+        demo: false,
+    };
+    let outcome = console
+        .ingest(&[
+            finding(
+                "libssl3",
+                Some(("openssl", "3.0.11-1~deb12u2+b1", "3.0.13-1~deb12u1")),
+            ),
+            finding("openssl", None),
+        ])
+        .await;
+    let ids: Vec<Uuid> = outcome.created_ids.iter().map(|(_, id)| *id).collect();
+
+    let (status, page) = console
+        .get(
+            &format!("/console/clusters/prod/vulnerabilities/{}", ids[0]),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("<dt>Source package</dt><dd>openssl 3.0.11-1~deb12u2+b1</dd>"),
+        "{page}"
+    );
+    assert!(page.contains("<dt>Source fixed versions</dt><dd>3.0.13-1~deb12u1</dd>"));
+    let note = page
+        .split("id=\"source-fix\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .expect("the fix suggestion names the source package");
+    assert!(
+        note.contains("<code>openssl 3.0.11-1~deb12u2+b1</code>")
+            && note.contains("fixes source version <code>3.0.13-1~deb12u1</code>"),
+        "{note}"
+    );
+    assert!(page.contains("apt-get install --only-upgrade libssl3=3.0.13-1~deb12u1"));
+
+    let (status, page) = console
+        .get(
+            &format!("/console/clusters/prod/vulnerabilities/{}", ids[1]),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("Source package") && !page.contains("id=\"source-fix\""));
+
+    let (status, page) = console
+        .get(
+            "/console/clusters/prod/vulnerabilities/group?rule=CVE-2024-0727",
+            Some(&session),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let member = |id: Uuid| {
+        page.split(&format!("id=\"member-{id}\""))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .expect("the pending list has the finding")
+            .to_owned()
+    };
+    let with_source = member(ids[0]);
+    assert!(
+        with_source.contains("libssl3=3.0.13-1~deb12u1</code><div class=\"sub source-fix\">built from source <code>openssl 3.0.11-1~deb12u2+b1</code>, fixed in source <code>3.0.13-1~deb12u1</code>"),
+        "{with_source}"
+    );
+    assert!(!member(ids[1]).contains("source-fix"));
 }

@@ -33,7 +33,7 @@ use crate::{
     StoreError, TokenRecord,
     query::{TRIGRAM_CHARS, page_size},
 };
-use crate::{FindingGroup, TimeBuckets};
+use crate::{FindingGroup, GroupScope, TimeBuckets};
 use palisade_model::{
     AgentTask, FirewallRule, FixVerification, QuarantineEntry, QuarantinedFile, TaskResult,
     VerificationState,
@@ -1307,7 +1307,16 @@ impl Store for SqliteStore {
             .text_search(&mut connection, kind, query, false)
             .await?;
         let mut builder = QueryBuilder::<Sqlite>::new("");
-        let bounded = console::push_matches(&mut builder, kind, query, &text, "severity", |_| {});
+        let bounded = console::newest_matches_only(&text);
+        console::push_matches(
+            &mut builder,
+            kind,
+            query,
+            &text,
+            bounded,
+            "severity",
+            |_| {},
+        );
         builder.push("SELECT severity, COUNT(*) AS n");
         if bounded {
             builder.push(", ");
@@ -1816,8 +1825,9 @@ impl Store for SqliteStore {
         &self,
         kind: FindingKind,
         query: &FindingQuery,
+        scope: GroupScope,
     ) -> Result<Page<FindingGroup>> {
-        self.groups(kind, query).await
+        self.groups(kind, query, scope).await
     }
 
     async fn count_over_time(

@@ -23,8 +23,8 @@ use super::{
     push_finding_filters, push_in, push_keyset, to_json,
 };
 use crate::{
-    Cursor, FindingGroup, FindingQuery, Page, Result, SearchWindow, SortKey, SortOrder, StoreError,
-    TimeBuckets, query::page_size,
+    Cursor, FindingGroup, FindingQuery, GroupScope, Page, Result, SearchWindow, SortKey, SortOrder,
+    StoreError, TimeBuckets, query::page_size,
 };
 
 /// Marks a vulnerability body whose `fixed_versions` list is not empty. The body is
@@ -222,26 +222,33 @@ pub(super) enum Extent {
     },
 }
 
+/// Whether aggregates of a query searched as `text` read only its newest
+/// [`SearchWindow::COUNTED_MATCHES`] matches (see [`push_matches`]): a term with more
+/// candidates than that ([`TextSearch::Narrowed`] with `newest_only`).
+pub(super) fn newest_matches_only(text: &TextSearch) -> bool {
+    matches!(text, TextSearch::Narrowed { newest_only: true })
+}
+
 /// Opens a statement that aggregates the findings `query` selects (its text searched as
 /// `text`; its cursor ignored) with the common table `matches`: their `columns` and
 /// `last_seen`, under the filters and the `conditions` the caller adds. Every aggregate of a
 /// text search reads its findings here, so that one bound holds for counters, chart and
-/// groups alike: a term with more candidates than the bound ([`TextSearch::Narrowed`] with
-/// `newest_only`) yields only its newest [`SearchWindow::COUNTED_MATCHES`] matches, found by
+/// groups alike: when `bounded` (for a term, [`newest_matches_only`]) it yields only the
+/// newest [`SearchWindow::COUNTED_MATCHES`] matches, found by
 /// walking a time-ordered index and reading only the rows the trigram index names (SQLite
 /// checks the candidates' rowids against a Bloom filter from the index entry, so other rows
 /// are never read): 140 ms for "C2 server" in a million alerts, where the walk reading every
-/// row took 770 ms and counting all 125,000 matches 1.1 s. Returns whether the bound
-/// applies; then [`push_counted_since`] says whether it was reached.
+/// row took 770 ms and counting all 125,000 matches 1.1 s. When `bounded`,
+/// [`push_counted_since`] says whether the bound was reached.
 pub(super) fn push_matches(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
     query: &FindingQuery,
     text: &TextSearch,
+    bounded: bool,
     columns: &str,
     conditions: impl FnOnce(&mut QueryBuilder<Sqlite>),
-) -> bool {
-    let bounded = matches!(text, TextSearch::Narrowed { newest_only: true });
+) {
     // Materialized when bounded: `push_counted_since` reads the matches a second time.
     builder.push(if bounded {
         "WITH matches AS MATERIALIZED (SELECT "
@@ -259,7 +266,6 @@ pub(super) fn push_matches(
             .push_bind(i64::from(SearchWindow::COUNTED_MATCHES));
     }
     builder.push(") ");
-    bounded
 }
 
 /// Selects, as `counted_since`, the oldest last sighting among bounded [`push_matches`] when
@@ -297,6 +303,7 @@ impl SqliteStore {
         &self,
         kind: FindingKind,
         query: &FindingQuery,
+        scope: GroupScope,
     ) -> Result<Page<FindingGroup>> {
         let limit = page_size(query.limit);
         // One read transaction: the groups and their window's end are the same snapshot.
@@ -304,12 +311,15 @@ impl SqliteStore {
         let text = self
             .text_search(&mut transaction, kind, query, false)
             .await?;
+        let bounded =
+            newest_matches_only(&text) || (scope == GroupScope::Newest && text == TextSearch::Scan);
         let mut builder = QueryBuilder::<Sqlite>::new("");
-        let bounded = push_matches(
+        push_matches(
             &mut builder,
             kind,
             query,
             &text,
+            bounded,
             &format!(
                 "rule, title, severity, category, status, asset_id, \
                  CASE WHEN body LIKE '{FIX_KNOWN_PATTERN}' THEN 1 ELSE 0 END AS fix_known"
@@ -646,17 +656,26 @@ impl SqliteStore {
             builder
         } else {
             let mut builder = QueryBuilder::<Sqlite>::new("");
-            push_matches(&mut builder, kind, query, &text, "first_seen", |builder| {
-                builder
-                    .push(" AND first_seen >= ")
-                    .push_bind(start)
-                    .push(" AND first_seen < ")
-                    .push_bind(end)
-                    // Implied by first_seen (never after last_seen); it ends a bounded walk
-                    // in time order at the chart's start.
-                    .push(" AND last_seen >= ")
-                    .push_bind(start);
-            });
+            let bounded = newest_matches_only(&text);
+            push_matches(
+                &mut builder,
+                kind,
+                query,
+                &text,
+                bounded,
+                "first_seen",
+                |builder| {
+                    builder
+                        .push(" AND first_seen >= ")
+                        .push_bind(start)
+                        .push(" AND first_seen < ")
+                        .push_bind(end)
+                        // Implied by first_seen (never after last_seen); it ends a bounded walk
+                        // in time order at the chart's start.
+                        .push(" AND last_seen >= ")
+                        .push_bind(start);
+                },
+            );
             builder
                 .push("SELECT (first_seen - ")
                 .push_bind(start)
@@ -2035,11 +2054,11 @@ mod tests {
             text: Some(text.into()),
             ..Default::default()
         };
-        let grouped = |query: FindingQuery| {
+        let grouped_in = |query: FindingQuery, scope: GroupScope| {
             let store = store.clone();
             async move {
                 let page = store
-                    .finding_groups(FindingKind::Vulnerability, &query)
+                    .finding_groups(FindingKind::Vulnerability, &query, scope)
                     .await
                     .unwrap();
                 let groups: Vec<(String, u64)> = page
@@ -2050,6 +2069,7 @@ mod tests {
                 (groups, page.searched)
             }
         };
+        let grouped = |query: FindingQuery| grouped_in(query, GroupScope::Every);
 
         let (groups, searched) = grouped(search("openssl")).await;
         assert_eq!(
@@ -2135,6 +2155,44 @@ mod tests {
             groups.iter().map(|(_, findings)| findings).sum::<u64>(),
             common as u64 + 40
         );
+        assert_eq!(searched, None);
+        // The quick first view without text groups the newest `bound` findings (the oldest
+        // 100 left out: all of CVE-2024-0001's) and says since when.
+        let (groups, searched) = grouped_in(
+            FindingQuery {
+                cluster: Some("prod".into()),
+                ..Default::default()
+            },
+            GroupScope::Newest,
+        )
+        .await;
+        let newest_pairs = (bound as u64 - 40) / 2;
+        assert_eq!(
+            groups,
+            [
+                ("CVE-2024-0002".to_owned(), newest_pairs),
+                ("CVE-2024-0003".to_owned(), newest_pairs),
+                ("CVE-2024-0004".to_owned(), 40),
+            ]
+        );
+        assert_eq!(
+            searched,
+            Some(SearchWindow {
+                counted_since: Some(Timestamp(BASE + 100 * 1_000)),
+                page_window_full: false,
+            })
+        );
+        // Below the bound the quick view is exact and says nothing.
+        let (groups, searched) = grouped_in(
+            FindingQuery {
+                cluster: Some("prod".into()),
+                since: Some(Timestamp(BASE + common as i64 * 1_000)),
+                ..Default::default()
+            },
+            GroupScope::Newest,
+        )
+        .await;
+        assert_eq!(groups, [("CVE-2024-0004".to_owned(), 40)]);
         assert_eq!(searched, None);
     }
 
