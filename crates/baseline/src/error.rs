@@ -16,7 +16,7 @@ pub enum ErrorKind {
     Syntax,
     /// A Pod Security Standards level other than `baseline` or `restricted`.
     UnknownLevel,
-    /// A policy version other than `v1.0` … `v1.37` or `latest`.
+    /// A policy version that is neither `latest` nor `v1.<minor>`.
     UnknownVersion,
     /// A configuration file (JSON, TOML, sshd or a service's own format) could not be parsed.
     Config,
@@ -199,7 +199,8 @@ impl Error {
             path: None,
             location: None,
             message: format!(
-                "unknown Pod Security Standards version {text:?} (expected v1.0 … v1.{} or latest)",
+                "invalid Pod Security Standards version {text:?}: must be \"latest\" or \"v1.x\" (v1.0 … v1.{} are known; newer versions are evaluated as v1.{})",
+                crate::pss::LATEST_MINOR,
                 crate::pss::LATEST_MINOR
             ),
             source: None,

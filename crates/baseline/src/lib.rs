@@ -5,7 +5,8 @@
 //! judges each one twice:
 //!
 //! - **Pod Security Standards** ([`evaluate_pod`]): the `baseline` and `restricted` levels at
-//!   any policy version from `v1.0` to `v1.37` ([`LATEST_MINOR`]), with the check ids, the
+//!   any policy version from `v1.0` to `v1.37` ([`LATEST_MINOR`]; newer ones are evaluated as
+//!   it, as the admission controller does), with the check ids, the
 //!   version history of every check, the restricted level's overrides of baseline checks and
 //!   the reason texts of Kubernetes' own pod-security admission
 //!   (`k8s.io/pod-security-admission/policy`).

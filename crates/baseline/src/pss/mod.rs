@@ -6,7 +6,11 @@
 //! lives in its own module under `checks/`.
 //!
 //! A policy version selects, for every check, the newest revision whose minimum version is not
-//! newer than it; `latest` is the newest version any revision names ([`LATEST_MINOR`]).
+//! newer than it; `latest` is the newest version any revision names ([`LATEST_MINOR`]). A
+//! well-formed version newer than that (`v1.38`, `v1.99`) is evaluated as [`LATEST_MINOR`], as
+//! upstream's `checkRegistry.EvaluatePod` clamps a version newer than its registry's newest
+//! (so a namespace labelled for a newer cluster keeps being checked); the verdict keeps the
+//! version asked for and names the one evaluated ([`Verdict::resolved_version`]).
 
 mod checks;
 pub(crate) mod pod;
@@ -61,21 +65,25 @@ impl FromStr for Level {
     }
 }
 
-/// A policy version: `v1.0` … `v1.37`, or `latest`.
+/// A policy version: `v1.<minor>` (any minor; those after [`LATEST_MINOR`] are evaluated as
+/// it), or `latest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Version {
     /// The newest implemented version, [`LATEST_MINOR`].
     Latest,
-    /// `v1.<minor>`.
-    Minor(u32),
+    /// `v1.<minor>`, as given (upstream's minor is a Go `int`, so up to `i64::MAX`).
+    Minor(u64),
 }
 
 impl Version {
-    /// The minor version the checks are selected for.
+    /// The minor version the checks are selected for: the given one, or [`LATEST_MINOR`] for
+    /// `latest` and for any newer version.
     pub fn minor(self) -> u32 {
         match self {
             Version::Latest => LATEST_MINOR,
-            Version::Minor(minor) => minor,
+            Version::Minor(minor) => u32::try_from(minor)
+                .unwrap_or(LATEST_MINOR)
+                .min(LATEST_MINOR),
         }
     }
 }
@@ -92,9 +100,9 @@ impl fmt::Display for Version {
 impl FromStr for Version {
     type Err = Error;
 
-    /// Parses `latest` or `v1.N` (no leading zeros, as upstream's `api.ParseVersion`). Versions
-    /// newer than [`LATEST_MINOR`] are refused rather than silently evaluated as `latest`: rules
-    /// of a future release are unknown here.
+    /// Parses `latest` or `v1.N` as upstream's `api.ParseVersion` does: `^v1\.(0|[1-9][0-9]*)$`,
+    /// the minor a Go `int` (`strconv.Atoi`, so at most `i64::MAX`). Versions newer than
+    /// [`LATEST_MINOR`] are accepted and evaluated as it, as the admission controller does.
     fn from_str(text: &str) -> Result<Version, Error> {
         if text == "latest" {
             return Ok(Version::Latest);
@@ -106,8 +114,8 @@ impl FromStr for Version {
                     && digits.bytes().all(|byte| byte.is_ascii_digit())
                     && (digits.len() == 1 || !digits.starts_with('0'))
             })
-            .and_then(|digits| digits.parse::<u32>().ok())
-            .filter(|minor| *minor <= LATEST_MINOR)
+            .and_then(|digits| digits.parse::<i64>().ok())
+            .and_then(|minor| u64::try_from(minor).ok())
             .ok_or_else(|| Error::unknown_version(text))?;
         Ok(Version::Minor(minor))
     }
@@ -183,7 +191,7 @@ pub fn evaluate_pod(
     Verdict {
         level,
         version: version.to_string(),
-        resolved_version: Version::Minor(version.minor()).to_string(),
+        resolved_version: Version::Minor(u64::from(version.minor())).to_string(),
         allowed: violations.is_empty(),
         violations,
     }
@@ -217,11 +225,35 @@ mod tests {
         assert_eq!("latest".parse::<Version>().unwrap(), Version::Latest);
         assert_eq!("v1.0".parse::<Version>().unwrap(), Version::Minor(0));
         assert_eq!("v1.37".parse::<Version>().unwrap(), Version::Minor(37));
+        // Newer than the newest known checks: accepted, evaluated as the newest.
+        for (newer, minor) in [
+            ("v1.38", 38),
+            ("v1.99", 99),
+            ("v1.9223372036854775807", i64::MAX as u64),
+        ] {
+            let version = newer.parse::<Version>().unwrap();
+            assert_eq!(version, Version::Minor(minor), "{newer}");
+            assert_eq!(version.minor(), crate::pss::LATEST_MINOR, "{newer}");
+            assert_eq!(version.to_string(), newer);
+        }
         for bad in [
-            "v1.38", "1.20", "v1.020", "v2.0", "v1.", "", "v1.-1", "LATEST",
+            "1.20",
+            "v1.020",
+            "v2.0",
+            "v1.",
+            "",
+            "v1.-1",
+            "v1.+1",
+            "LATEST",
+            "v1.38 ",
+            "v1.9223372036854775808",
         ] {
             let error = bad.parse::<Version>().unwrap_err();
             assert_eq!(error.kind(), crate::ErrorKind::UnknownVersion, "{bad}");
+            assert!(
+                error.to_string().contains("\"latest\" or \"v1.x\""),
+                "{error}"
+            );
         }
         assert_eq!(Version::Latest.to_string(), "latest");
         assert_eq!(Version::Minor(25).to_string(), "v1.25");

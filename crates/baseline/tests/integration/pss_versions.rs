@@ -18,7 +18,11 @@ fn denied_by(name: &str, level: Level, minor: u32) -> Vec<&'static str> {
     let loaded = load_paths(&[fixture(name)]);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     assert_eq!(loaded.workloads.len(), 1, "{name}");
-    let report = check_workload(&loaded.workloads[0], level, Version::Minor(minor));
+    let report = check_workload(
+        &loaded.workloads[0],
+        level,
+        Version::Minor(u64::from(minor)),
+    );
     report
         .pss
         .violations
@@ -105,6 +109,34 @@ fn tcp_slow_start_and_notsent_lowat_sysctls_from_1_37() {
     assert!(report.pss.allowed);
     assert_eq!(report.pss.version, "latest");
     assert_eq!(report.pss.resolved_version, "v1.37");
+}
+
+/// A version after the newest known one is evaluated as it (upstream's `EvaluatePod` clamps to
+/// its registry's newest version) and keeps the version asked for in the verdict.
+#[test]
+fn versions_after_the_newest_known_are_evaluated_as_it() {
+    for (name, level) in [
+        ("sysctls_tcp_1_37.yaml", Level::Baseline),
+        ("host_users_root.yaml", Level::Restricted),
+        ("probe_tcp_host_ipv6.yaml", Level::Baseline),
+    ] {
+        let newest = denied_by(name, level, palisade_baseline::LATEST_MINOR);
+        for version in ["v1.38", "v1.99"] {
+            let loaded = load_paths(&[fixture(name)]);
+            let parsed: Version = version.parse().unwrap();
+            let report = check_workload(&loaded.workloads[0], level, parsed);
+            let checks: Vec<&str> = report.pss.violations.iter().map(|v| v.check).collect();
+            assert_eq!(checks, newest, "{name} at {version}");
+            assert_eq!(report.pss.version, version);
+            assert_eq!(report.pss.resolved_version, "v1.37");
+        }
+    }
+    let error = "v1.x".parse::<Version>().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid Pod Security Standards version \"v1.x\": must be \"latest\" or \"v1.x\" \
+         (v1.0 … v1.37 are known; newer versions are evaluated as v1.37)"
+    );
 }
 
 #[test]

@@ -104,7 +104,7 @@ struct WorkloadsArgs {
     /// Pod Security Standards level: baseline or restricted.
     #[arg(long, value_name = "LEVEL", default_value = "restricted")]
     pss_level: Level,
-    /// Pod Security Standards version: v1.0 … v1.37, or latest.
+    /// Pod Security Standards version: v1.N or latest (versions after v1.37 are checked as v1.37).
     #[arg(long, value_name = "VERSION", default_value = "latest")]
     pss_version: Version,
     /// Output format.
