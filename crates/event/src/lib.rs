@@ -607,6 +607,11 @@ pub enum Payload {
     SetId {
         /// The new (effective) user or group id.
         id: u32,
+        /// The name of `id` in the process's own root (`/etc/passwd` for the uid calls,
+        /// `/etc/group` for the gid calls), as libsinsp resolves `evt.arg.uid`; empty when
+        /// the id has no entry there.
+        #[serde(default)]
+        name: String,
     },
     /// `capset`.
     Capset {

@@ -1260,11 +1260,13 @@ pub(crate) static FIELDS: &[FieldDef] = &[
             in_container(e, dirname(&fd.name))
         }
     ),
-    not_observed(
+    field!(
         "fd.uid",
-        FieldType::Str,
-        ArgSpec::None,
-        "FD number and thread id chained (not provided; absent)",
+        Str,
+        None,
+        FD,
+        "Thread id and descriptor number chained as text (tid 42, fd 3: '423'), as libsinsp builds it",
+        |e, _| event_fd(e).and_then(|fd| owned(format!("{}{}", e.process.tid, fd.num)))
     ),
     not_observed(
         "fd.proto",
@@ -2020,9 +2022,13 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "proc.loginshellid",
         Int,
         None,
-        KindSet::NONE,
-        "Pid of the login shell ancestor (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Pid of the oldest process, of the process and its recorded ancestors, whose name ends in 'sh' (libsinsp's definition); absent when none does",
+        |e, _| (0..=e.ancestors.len())
+            .rev()
+            .filter_map(|index| generation(e, index))
+            .find(|g| g.name.ends_with("sh"))
+            .map(|g| Value::Int(i64::from(g.pid)))
     ),
     field!(
         "proc.is_container_healthcheck",
@@ -2752,13 +2758,13 @@ fn named_args(event: &Event, raw: bool) -> Vec<(&'static str, String)> {
                 flags.to_string(),
             ));
         }
-        Payload::SetId { id } => {
-            let name = if matches!(event.kind, K::Setgid | K::Setresgid) {
+        Payload::SetId { id, name } => {
+            let arg_name = if matches!(event.kind, K::Setgid | K::Setresgid) {
                 "gid"
             } else {
                 "uid"
             };
-            args.push((name, id.to_string()));
+            args.push((arg_name, id_arg(*id, name, raw)));
         }
         Payload::Capset {
             effective,
@@ -2776,6 +2782,19 @@ fn named_args(event: &Event, raw: bool) -> Vec<(&'static str, String)> {
         Payload::K8sAudit { .. } => {}
     }
     args
+}
+
+/// A `PT_UID`/`PT_GID` argument as libsinsp prints it: raw, the number (`-1` for the
+/// "unchanged" id `(uid_t)-1`); rendered, the name in the process's root, `<NA>` when the id
+/// has none there, `<NONE>` for `(uid_t)-1`.
+fn id_arg(id: u32, name: &str, raw: bool) -> String {
+    match (id, raw) {
+        (u32::MAX, true) => "-1".to_owned(),
+        (u32::MAX, false) => "<NONE>".to_owned(),
+        (_, true) => id.to_string(),
+        (_, false) if name.is_empty() => "<NA>".to_owned(),
+        (_, false) => name.to_owned(),
+    }
 }
 
 fn event_arg<'e>(event: &'e Event, arg: &FieldArg, raw: bool) -> Option<Value<'e>> {
@@ -2802,10 +2821,19 @@ fn event_arg<'e>(event: &'e Event, arg: &FieldArg, raw: bool) -> Option<Value<'e
     None
 }
 
+/// `evt.args`: each argument as `name=raw`, or `name=raw(rendered)` when rendering changes it
+/// (flag names, user names), as libsinsp joins an argument's string and resolved forms.
 fn all_args(event: &Event) -> String {
-    named_args(event, false)
+    named_args(event, true)
         .into_iter()
-        .map(|(name, value)| format!("{name}={value}"))
+        .zip(named_args(event, false))
+        .map(|((name, raw), (_, rendered))| {
+            if raw == rendered {
+                format!("{name}={raw}")
+            } else {
+                format!("{name}={raw}({rendered})")
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -356,7 +356,11 @@ impl<'a> RawEvent<'a> {
                 path: String::new(),
                 flags: args[0],
             },
-            Pk::PK_SETUID | Pk::PK_SETGID => Payload::SetId { id: args[0] as u32 },
+            // The id's name is resolved by the sensor, in the process's root.
+            Pk::PK_SETUID | Pk::PK_SETGID => Payload::SetId {
+                id: args[0] as u32,
+                name: String::new(),
+            },
             // setres*id(real, effective, saved): the effective id, or the real one when the
             // effective id is left unchanged (-1).
             Pk::PK_SETRESUID | Pk::PK_SETRESGID => Payload::SetId {
@@ -365,6 +369,7 @@ impl<'a> RawEvent<'a> {
                 } else {
                     args[1] as u32
                 },
+                name: String::new(),
             },
             Pk::PK_CAPSET => Payload::Capset {
                 effective: args[2],

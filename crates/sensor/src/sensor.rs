@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use palisade_event::{Container, Event, EventKind, EventSink, Process, SharedStr};
+use palisade_event::{Container, Event, EventKind, EventSink, Payload, Process, SharedStr};
 use serde::{Deserialize, Serialize};
 
 use crate::bpf::{BpfProbes, syscall_probe};
@@ -459,6 +459,15 @@ impl Enricher {
             if let Some(loginuid) = event.process.loginuid {
                 event.process.loginname = self.user_name(raw.pid, container.as_deref(), loginuid);
             }
+            if let Payload::SetId { id, name } = &mut event.payload {
+                *name = if matches!(kind, EventKind::Setgid | EventKind::Setresgid) {
+                    id_name(&root_file(raw.pid, container.as_deref(), "group"), *id)
+                        .unwrap_or_default()
+                } else {
+                    self.user_name(raw.pid, container.as_deref(), *id)
+                        .to_string()
+                };
+            }
             event.container = container;
             event.ancestors = self.processes.ancestors(raw.pid, self.ancestry_depth);
             sink.send(event);
@@ -514,20 +523,8 @@ impl Enricher {
         if let Some(name) = cached {
             return name.clone();
         }
-        let passwd = if container.is_some() {
-            format!("/proc/{pid}/root/etc/passwd")
-        } else {
-            "/etc/passwd".to_owned()
-        };
-        let name = std::fs::read_to_string(passwd)
-            .ok()
-            .and_then(|text| {
-                text.lines().find_map(|line| {
-                    let mut fields = line.split(':');
-                    let name = fields.next()?;
-                    (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| SharedStr::from(name))
-                })
-            })
+        let name = id_name(&root_file(pid, container, "passwd"), uid)
+            .map(SharedStr::from)
             .unwrap_or_default();
         let users = match container {
             None => &mut self.host_user_names,
@@ -633,6 +630,25 @@ impl Enricher {
         }
         n_sent
     }
+}
+
+/// `/etc/<database>` as the process sees it: through its root for a container's process.
+fn root_file(pid: u32, container: Option<&Container>, database: &str) -> String {
+    if container.is_some() {
+        format!("/proc/{pid}/root/etc/{database}")
+    } else {
+        format!("/etc/{database}")
+    }
+}
+
+/// The name of `id` in a `passwd` or `group` file (`name:password:id:...`), if it has one.
+fn id_name(path: &str, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_owned())
+    })
 }
 
 fn hostname() -> SharedStr {

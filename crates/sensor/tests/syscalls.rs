@@ -729,14 +729,41 @@ fn capset_setgid_and_setuid_report_the_new_ids_and_sets() {
                 },
                 0
             ),
-            (EventKind::Setgid, 0, Payload::SetId { id: 65534 }, 0),
+            (
+                EventKind::Setgid,
+                0,
+                Payload::SetId {
+                    id: 65534,
+                    name: "nogroup".into()
+                },
+                0
+            ),
             // The event carries the credentials after the call.
-            (EventKind::Setuid, 0, Payload::SetId { id: 65534 }, 65534),
-            (EventKind::Setresuid, 0, Payload::SetId { id: 65534 }, 65534),
+            (
+                EventKind::Setuid,
+                0,
+                Payload::SetId {
+                    id: 65534,
+                    name: "nobody".into()
+                },
+                65534
+            ),
+            (
+                EventKind::Setresuid,
+                0,
+                Payload::SetId {
+                    id: 65534,
+                    name: "nobody".into()
+                },
+                65534
+            ),
             (
                 EventKind::Setuid,
                 -i64::from(libc::EPERM),
-                Payload::SetId { id: 0 },
+                Payload::SetId {
+                    id: 0,
+                    name: "root".into()
+                },
                 65534
             ),
         ]

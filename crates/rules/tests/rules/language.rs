@@ -426,3 +426,93 @@ fn more_libsinsp_fields() {
         );
     }
 }
+
+/// `PT_UID`/`PT_GID` arguments as libsinsp renders them: `evt.arg` (and so outputs and string
+/// comparisons) is the name in the process's root, `<NA>` for an id without one and `<NONE>`
+/// for `(uid_t)-1`; `evt.rawarg` stays the number; `evt.args` shows both, `uid=0(root)`.
+#[test]
+fn uid_and_gid_arguments_render_as_names() {
+    let set_id = |kind: &str, id: u32, name: &str| {
+        format!(
+            r#"{{"kind":"{kind}","process":{{"pid":9,"name":"su"}},
+              "payload":{{"type":"set_id","id":{id},"name":"{name}"}}}}"#
+        )
+    };
+    let to_root = set_id("setuid", 0, "root");
+    let to_nobody = set_id("setresuid", 65534, "nobody");
+    let unnamed = set_id("setuid", 1234, "");
+    let unchanged = set_id("setuid", u32::MAX, "");
+    let to_nogroup = set_id("setgid", 65534, "nogroup");
+    let cases: &[(&str, &str, bool)] = &[
+        ("evt.arg.uid = root", &to_root, true),
+        ("evt.arg[uid] = root", &to_root, true),
+        ("evt.arg.uid = 0", &to_root, false),
+        ("evt.rawarg.uid = 0", &to_root, true),
+        ("evt.arg.uid != root", &to_nobody, true),
+        ("evt.arg.uid = nobody", &to_nobody, true),
+        ("evt.arg.uid = \"<NA>\"", &unnamed, true),
+        ("evt.rawarg.uid = 1234", &unnamed, true),
+        (
+            "evt.arg.uid = \"<NONE>\" and evt.rawarg.uid = -1",
+            &unchanged,
+            true,
+        ),
+        (
+            "evt.arg.gid = nogroup and evt.rawarg.gid = 65534",
+            &to_nogroup,
+            true,
+        ),
+        ("evt.arg.uid exists", &to_nogroup, false),
+        ("evt.args = \"uid=0(root)\"", &to_root, true),
+    ];
+    for (condition, event, expected) in cases {
+        assert_eq!(
+            fires(condition, event),
+            Ok(*expected),
+            "{condition} on {event}"
+        );
+    }
+    check_rule(
+        r#"
+- rule: Set id
+  desc: d
+  condition: evt.type in (setuid, setresuid, setgid)
+  output: "%evt.type %evt.arg.uid %evt.rawarg.uid %evt.arg.gid (%evt.args)"
+  priority: NOTICE
+"#,
+        &[ev(&to_root), ev(&unnamed), ev(&unchanged), ev(&to_nogroup)],
+        "0: Set id: setuid root 0 <NA> (uid=0(root))
+         1: Set id: setuid <NA> 1234 <NA> (uid=1234(<NA>))
+         2: Set id: setuid <NONE> -1 <NA> (uid=-1(<NONE>))
+         3: Set id: setgid <NA> <NA> nogroup (gid=65534(nogroup))",
+    );
+}
+
+/// Fields libsinsp derives from the thread table that the event's ancestry and descriptor
+/// carry: `proc.loginshellid` (the oldest process in the ancestry whose name ends in "sh"),
+/// `fd.uid` (thread id and descriptor number as one text).
+#[test]
+fn login_shell_and_descriptor_ids() {
+    let nested = r#"{"kind":"execve","process":{"pid":50,"tid":50,"name":"python3"},
+      "ancestors":[{"pid":40,"name":"sh"},{"pid":30,"name":"bash"},{"pid":20,"name":"sshd"},
+        {"pid":1,"name":"systemd"}]}"#;
+    let no_shell = r#"{"kind":"execve","process":{"pid":50,"name":"python3"},
+      "ancestors":[{"pid":1,"name":"systemd"}]}"#;
+    let open = r#"{"kind":"openat","ret":3,"process":{"pid":42,"tid":43,"name":"cat"},
+      "payload":{"type":"open","fd":{"num":3,"kind":"file","name":"/etc/shadow"},"flags":0,"mode":0}}"#;
+    let cases: &[(&str, &str, bool)] = &[
+        // sshd ends in "d": the oldest shell is bash, not the nearer sh.
+        ("proc.loginshellid = 30", nested, true),
+        ("proc.loginshellid = 42", EXEC, true),
+        ("proc.loginshellid exists", no_shell, false),
+        ("fd.uid = 433", open, true),
+        ("fd.uid exists", EXEC, false),
+    ];
+    for (condition, event, expected) in cases {
+        assert_eq!(
+            fires(condition, event),
+            Ok(*expected),
+            "{condition} on {event}"
+        );
+    }
+}
