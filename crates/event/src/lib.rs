@@ -107,6 +107,30 @@ impl Event {
             ancestors: SharedSlice::default(),
         }
     }
+
+    /// The event without its process's and its ancestors' environments: the form that
+    /// leaves the node (an alert's raw event), since environments hold secrets. The values a
+    /// rule reads (`proc.env[NAME]`) travel with its alert's evidence instead.
+    pub fn without_environment(&self) -> Event {
+        let mut event = self.clone();
+        event.process.env = SharedSlice::default();
+        event.process.env_truncated = false;
+        if event
+            .ancestors
+            .iter()
+            .any(|ancestor| !ancestor.env.is_empty())
+        {
+            event.ancestors = self
+                .ancestors
+                .iter()
+                .map(|ancestor| Ancestor {
+                    env: SharedSlice::default(),
+                    ..ancestor.clone()
+                })
+                .collect();
+        }
+        event
+    }
 }
 
 /// Consumes events; implemented by the rules engine, recorders and tests.
@@ -321,6 +345,15 @@ pub struct Process {
     pub args: SharedSlice<String>,
     /// Current working directory.
     pub cwd: SharedStr,
+    /// The environment the process received at its last exec, `NAME=value` entries in order.
+    /// Captured only when a loaded rule reads it (`proc.env`, `proc.aenv`): it holds secrets.
+    /// Empty (and left out of the JSON) otherwise.
+    #[serde(skip_serializing_if = "is_empty")]
+    pub env: SharedSlice<String>,
+    /// The environment was longer than the sensor captures (see the sensor's limits): `env`
+    /// holds its first entries only.
+    #[serde(skip_serializing_if = "is_false")]
+    pub env_truncated: bool,
     /// Controlling terminal device number, 0 when none.
     pub tty: u32,
     /// Process start time, nanoseconds since the Unix epoch.
@@ -374,6 +407,17 @@ pub struct Ancestor {
     pub start_time_ns: u64,
     /// Id of the container the ancestor runs in; empty on the host.
     pub container_id: SharedStr,
+    /// The ancestor's environment, as [`Process::env`]; empty unless captured.
+    #[serde(skip_serializing_if = "is_empty")]
+    pub env: SharedSlice<String>,
+}
+
+fn is_empty(entries: &SharedSlice<String>) -> bool {
+    entries.is_empty()
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 /// The container a process runs in.
@@ -396,6 +440,23 @@ pub struct Container {
     pub start_time_ns: u64,
     /// Kubernetes identity, when the container belongs to a pod.
     pub k8s: Option<K8sPod>,
+    /// The host namespaces the container shares, from its runtime's configuration; `None`
+    /// when that configuration was not found (then no one can say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_namespaces: Option<HostNamespaces>,
+}
+
+/// Which of the host's namespaces a container shares (Kubernetes' `hostPID`, `hostNetwork`,
+/// `hostIPC`; podman's `--pid host` and the like).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostNamespaces {
+    /// The container runs in the host's pid namespace.
+    pub pid: bool,
+    /// The container runs in the host's network namespace.
+    pub network: bool,
+    /// The container runs in the host's IPC namespace.
+    pub ipc: bool,
 }
 
 /// The Kubernetes pod a container belongs to.
@@ -679,8 +740,32 @@ mod tests {
         assert_eq!(json["kind"], "connect");
         assert_eq!(json["payload"]["type"], "network");
         assert_eq!(json["payload"]["fd"]["socket"]["remote_port"], 4444);
+        assert!(
+            json["process"].get("env").is_none() && json["process"].get("env_truncated").is_none(),
+            "no environment captured: none in the JSON, so recordings stay as they were"
+        );
         // Old recordings without optional fields still parse.
         let minimal: Event = serde_json::from_str(r#"{"kind":"execve"}"#).unwrap();
         assert_eq!(minimal, Event::new(EventKind::Execve));
+    }
+
+    #[test]
+    fn environments_round_trip_and_are_stripped_for_reports() {
+        let mut event = Event::new(EventKind::Execve);
+        event.process.env = vec!["TOKEN=secret".to_owned(), "HOME=/root".to_owned()].into();
+        event.process.env_truncated = true;
+        event.ancestors = vec![Ancestor {
+            pid: 1,
+            env: vec!["PARENT_TOKEN=secret".to_owned()].into(),
+            ..Ancestor::default()
+        }]
+        .into();
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+
+        let stripped = event.without_environment();
+        let json = serde_json::to_string(&stripped).unwrap();
+        assert!(!json.contains("secret") && !json.contains("env"), "{json}");
+        assert_eq!(stripped.ancestors[0].pid, 1);
     }
 }

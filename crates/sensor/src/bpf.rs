@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::mem::offset_of;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use palisade_event::EventKind;
 
 use crate::error::Error;
 use crate::sensor::CpuCounters;
+use crate::skel::types::rodata as Rodata;
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sensor.bpf.o"));
 
@@ -105,9 +107,9 @@ pub(crate) struct BpfProbes {
 /// The system calls whose tracepoints exist only with `CONFIG_MODULES`.
 const MODULE_CALLS: [&str; 3] = ["init_module", "finit_module", "delete_module"];
 
-/// The `raw_syscalls` programs that report the module calls when their tracepoints are
-/// missing (see sensor.bpf.c).
-const RAW_MODULE_PROGRAMS: [&str; 2] = ["enter_raw_module", "exit_raw_module"];
+/// The raw system call exit program that reports the module calls when their tracepoints
+/// are missing (see sensor.bpf.c).
+const RAW_MODULE_PROGRAM: &str = "exit_raw_module";
 
 const TRACEFS_EVENTS: [&str; 2] = [
     "/sys/kernel/tracing/events",
@@ -125,7 +127,17 @@ fn tracepoint_exists(syscall: &str) -> bool {
 }
 
 fn raw_syscalls_exist() -> bool {
-    tracefs_event_exists("raw_syscalls/sys_enter")
+    tracefs_event_exists("raw_syscalls/sys_exit")
+}
+
+/// What the loader sets in the programs' read-only configuration before loading them.
+pub(crate) struct ProbeSettings {
+    /// Size of the ring buffer in bytes.
+    pub ring_buffer_bytes: u32,
+    /// The agent's own process id, whose calls are not reported.
+    pub self_tgid: u32,
+    /// Copy each new program's environment at exec (`SLOT_ENV`).
+    pub capture_env: bool,
 }
 
 impl BpfProbes {
@@ -133,8 +145,7 @@ impl BpfProbes {
     /// and attaches them.
     pub(crate) fn load(
         kinds: &BTreeSet<EventKind>,
-        ring_buffer_bytes: u32,
-        self_tgid: u32,
+        settings: &ProbeSettings,
     ) -> Result<BpfProbes, Error> {
         ensure_tracefs()?;
         let mut wanted: BTreeSet<String> =
@@ -150,8 +161,7 @@ impl BpfProbes {
             } else if MODULE_CALLS.contains(&probe) && raw_syscalls_exist() {
                 // Without CONFIG_MODULES the module calls have no tracepoints but still
                 // exist (and fail): raw_syscalls programs filtered by call number see them.
-                wanted.insert(RAW_MODULE_PROGRAMS[0].to_owned());
-                wanted.insert(RAW_MODULE_PROGRAMS[1].to_owned());
+                wanted.insert(RAW_MODULE_PROGRAM.to_owned());
             } else if !unavailable.iter().any(|name| name == probe) {
                 // Any other call this kernel lacks is reported unavailable; the others run.
                 unavailable.push(probe.to_owned());
@@ -164,14 +174,22 @@ impl BpfProbes {
         for mut map in open.maps_mut() {
             let name = map.name().to_string_lossy().into_owned();
             if name == "events" {
-                map.set_max_entries(ring_buffer_bytes)
+                map.set_max_entries(settings.ring_buffer_bytes)
                     .map_err(|error| Error::bpf("sizing the ring buffer", error))?;
             } else if name.ends_with(".rodata") {
                 let Some(rodata) = map.initial_value_mut() else {
                     continue;
                 };
-                // `self_tgid` is the first (and only) read-only global.
-                rodata[..4].copy_from_slice(&self_tgid.to_ne_bytes());
+                let mut set = |offset: usize, value: u32| {
+                    if let Some(bytes) = rodata.get_mut(offset..offset + 4) {
+                        bytes.copy_from_slice(&value.to_ne_bytes());
+                    }
+                };
+                set(offset_of!(Rodata, self_tgid), settings.self_tgid);
+                set(
+                    offset_of!(Rodata, capture_env),
+                    u32::from(settings.capture_env),
+                );
             }
         }
         for mut program in open.progs_mut() {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_event::{Container, K8sPod};
+use palisade_event::{Container, HostNamespaces, K8sPod};
 use serde_json::Value as Json;
 
 use crate::bolt::{Bolt, Bucket, Value};
@@ -233,6 +233,11 @@ impl ContainerResolver {
         }
         container.labels.sort();
         container.k8s = k8s_identity(&container.labels);
+        // Every runtime here starts its containers with runc (podman's state is runc's too).
+        container.host_namespaces = self
+            .runc_state(&container.id)
+            .and_then(|path| read_json(&path))
+            .and_then(|state| host_namespaces(&state["config"]["namespaces"]));
         Some((container, found))
     }
 
@@ -399,6 +404,39 @@ fn json_labels(labels: &Json) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The host namespaces a runc (libcontainer) configuration shares: a namespace type it does
+/// not list is not created, so the container keeps the runtime's, the host's; one it joins by
+/// path (a Kubernetes pod's sandbox) is the host's only when that path is the namespace of
+/// the host's init.
+fn host_namespaces(namespaces: &Json) -> Option<HostNamespaces> {
+    let namespaces = namespaces.as_array()?;
+    let shared_with_host = |config_type: &str, proc_name: &str| match namespaces
+        .iter()
+        .find(|entry| entry["type"] == config_type)
+    {
+        None => true,
+        Some(entry) => entry["path"]
+            .as_str()
+            .filter(|path| !path.is_empty())
+            .is_some_and(|path| {
+                same_file(Path::new(path), &Path::new("/proc/1/ns").join(proc_name))
+            }),
+    };
+    Some(HostNamespaces {
+        pid: shared_with_host("NEWPID", "pid"),
+        network: shared_with_host("NEWNET", "net"),
+        ipc: shared_with_host("NEWIPC", "ipc"),
+    })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// Metadata files are small; anything larger is refused rather than read.
 const MAX_METADATA_JSON: u64 = 64 * 1024 * 1024;
 
@@ -475,6 +513,8 @@ fn parse_rfc3339_ns(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use palisade_event::HostNamespaces;
+
     use crate::container::{
         ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup, parse_rfc3339_ns,
     };
@@ -518,6 +558,55 @@ mod tests {
 
         std::fs::remove_dir_all(runc.join(ID)).unwrap();
         assert_eq!(pod_of(&mut resolver, true).as_deref(), Some("web-0"));
+    }
+
+    /// The host namespaces come from runc's configuration: a type it does not create is the
+    /// host's; one joined by path is the host's only when the path is the host's namespace.
+    #[test]
+    fn host_namespaces_from_runc_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let runc = dir.path().join("runc");
+        let resolver = ContainerResolver::new(MetadataRoots {
+            runc_state_dirs: vec![runc.clone()],
+            podman_storage: dir.path().join("containers"),
+            containerd_db: dir.path().join("meta.db"),
+            containerd_tasks: dir.path().join("tasks"),
+        });
+        let cgroup = format!("/machine.slice/libpod-{ID}.scope");
+        assert_eq!(resolver.lookup(&cgroup).unwrap().host_namespaces, None);
+        std::fs::create_dir_all(runc.join(ID)).unwrap();
+        let with = |namespaces: serde_json::Value| {
+            let state = serde_json::json!({"config": {"namespaces": namespaces}});
+            std::fs::write(runc.join(ID).join("state.json"), state.to_string()).unwrap();
+            resolver.lookup(&cgroup).unwrap().host_namespaces.unwrap()
+        };
+        // podman run --network host --pid host: only IPC, UTS and mount are created.
+        assert_eq!(
+            with(serde_json::json!([
+                {"type": "NEWIPC", "path": ""},
+                {"type": "NEWUTS", "path": ""},
+                {"type": "NEWNS", "path": ""},
+            ])),
+            HostNamespaces {
+                pid: true,
+                network: true,
+                ipc: false
+            }
+        );
+        // A pod container joins its sandbox's namespaces by path; the host's only by the
+        // host's own.
+        assert_eq!(
+            with(serde_json::json!([
+                {"type": "NEWPID", "path": ""},
+                {"type": "NEWNET", "path": "/proc/1/ns/net"},
+                {"type": "NEWIPC", "path": "/proc/2147483647/ns/ipc"},
+            ])),
+            HostNamespaces {
+                pid: false,
+                network: true,
+                ipc: false
+            }
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use palisade_event::{EventKind, Fd, FdKind, Payload, Protocol, Socket};
 
 use crate::process::SessionIds;
+use crate::procfs::{Environment, environment};
 use crate::skel::types::{event as RawLayout, probe_kind as Pk, socket_info, string_slot};
 
 /// One record from the ring buffer, with its strings split out.
@@ -154,6 +155,13 @@ impl<'a> RawEvent<'a> {
     /// A string slot's raw bytes (argv, sockaddr).
     pub(crate) fn bytes(&self, slot: string_slot) -> &'a [u8] {
         self.strings[slot.0 as usize]
+    }
+
+    /// An exec record's environment: empty unless the probes capture it; `args[0]` holds
+    /// the size of the whole block, which tells whether the kernel had to cut it.
+    pub(crate) fn environment(&self) -> Environment {
+        let bytes = self.bytes(string_slot::SLOT_ENV);
+        environment(bytes, (self.args[0] as usize).max(bytes.len()))
     }
 
     /// A path argument made absolute with the directory the kernel reported for it.

@@ -39,6 +39,10 @@ pub struct ProcessInfo {
     pub args: SharedSlice<String>,
     /// Working directory at the last exec.
     pub cwd: SharedStr,
+    /// Environment at the last exec (`NAME=value`), when the sensor captures it.
+    pub env: SharedSlice<String>,
+    /// The environment had more than the sensor keeps.
+    pub env_truncated: bool,
     /// Real user id.
     pub uid: u32,
     /// Start time, nanoseconds since the Unix epoch.
@@ -305,6 +309,7 @@ impl ProcessTable {
                 user: SharedStr::default(),
                 start_time_ns: info.start_time_ns,
                 container_id: info.container_id.clone(),
+                env: info.env.clone(),
             });
             parent = parent_entry.parent;
         }

@@ -127,6 +127,48 @@ fn read_link(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// At most this many bytes of an environment are kept: the kernel side's `ENV_MAX`.
+pub(crate) const ENV_MAX_BYTES: usize = 4095;
+/// At most this many variables are kept (4 KiB of one-letter variables would be 1,365).
+pub(crate) const ENV_MAX_ENTRIES: usize = 256;
+
+/// A process's environment as captured: its first entries, and whether there were more.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Environment {
+    pub entries: Vec<String>,
+    pub truncated: bool,
+}
+
+/// The environment from the NUL-separated block `bytes`, the first bytes of a block of
+/// `full_len` bytes. When the block was cut, its last entry is dropped rather than kept
+/// with a cut value; at most [`ENV_MAX_ENTRIES`] entries are kept.
+pub(crate) fn environment(bytes: &[u8], full_len: usize) -> Environment {
+    let cut = full_len > bytes.len();
+    let mut entries = split_nul(bytes);
+    let ends_with_nul = bytes.last() == Some(&0);
+    if cut && !ends_with_nul {
+        entries.pop();
+    }
+    let truncated = cut || entries.len() > ENV_MAX_ENTRIES;
+    entries.truncate(ENV_MAX_ENTRIES);
+    Environment { entries, truncated }
+}
+
+/// The environment of a running process (`/proc/<pid>/environ`, read up to
+/// [`ENV_MAX_BYTES`]), as the kernel side captures it at exec.
+pub(crate) fn read_environment(pid: u32) -> Environment {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(format!("/proc/{pid}/environ"))
+        .and_then(|file| file.take(ENV_MAX_BYTES as u64 + 1).read_to_end(&mut bytes));
+    if read.is_err() {
+        return Environment::default();
+    }
+    let full_len = bytes.len();
+    bytes.truncate(ENV_MAX_BYTES);
+    environment(&bytes, full_len)
+}
+
 /// Splits NUL-separated strings (argv), ignoring the trailing NUL.
 pub(crate) fn split_nul(bytes: &[u8]) -> Vec<String> {
     let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
@@ -141,6 +183,46 @@ pub(crate) fn split_nul(bytes: &[u8]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use crate::procfs::{ENV_MAX_ENTRIES, Environment, environment, read_environment};
+
+    #[test]
+    fn environments_are_bounded_and_their_truncation_marked() {
+        let whole = environment(b"A=1\0B=two\0", 10);
+        assert_eq!(
+            whole,
+            Environment {
+                entries: vec!["A=1".into(), "B=two".into()],
+                truncated: false
+            }
+        );
+        // Cut inside the second entry: its partial value is not kept.
+        let cut = environment(b"A=1\0B=tw", 4000);
+        assert_eq!(cut.entries, ["A=1"]);
+        assert!(cut.truncated);
+        let many: Vec<u8> = (0..ENV_MAX_ENTRIES + 10)
+            .flat_map(|index| format!("V{index}=x\0").into_bytes())
+            .collect();
+        let capped = environment(&many, many.len());
+        assert_eq!(capped.entries.len(), ENV_MAX_ENTRIES);
+        assert!(capped.truncated);
+        assert_eq!(environment(b"", 0), Environment::default());
+    }
+
+    #[test]
+    fn a_running_process_environment_is_read_from_proc() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .env_clear()
+            .env("PALISADE_PROCFS_ENV", "seen")
+            .spawn()
+            .unwrap();
+        let read = read_environment(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(read.entries, ["PALISADE_PROCFS_ENV=seen"]);
+        assert!(!read.truncated);
+    }
+
     #[test]
     fn seeding_reads_the_session_ids_and_terminal_of_a_process() {
         let pid = std::process::id();

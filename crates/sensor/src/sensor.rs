@@ -8,7 +8,7 @@ use std::time::Duration;
 use palisade_event::{Container, Event, EventKind, EventSink, Payload, Process, SharedStr};
 use serde::{Deserialize, Serialize};
 
-use crate::bpf::{BpfProbes, syscall_probe};
+use crate::bpf::{BpfProbes, ProbeSettings, syscall_probe};
 use crate::container::{ContainerResolver, MetadataRoots};
 use crate::decode::RawEvent;
 use crate::error::Error;
@@ -48,6 +48,12 @@ pub struct SensorConfig {
     pub retain_exited: usize,
     /// Where container runtimes keep their metadata.
     pub metadata: MetadataRoots,
+    /// Capture each process's environment at exec ([`palisade_event::Process::env`], at most
+    /// 4,095 bytes and 256 variables, truncation marked) and read it from `/proc` for the
+    /// processes found at start. Off by default: it costs a copy of up to 4 KiB per exec
+    /// and environments hold secrets, so it is turned on only when a loaded rule reads
+    /// `proc.env` or `proc.aenv`.
+    pub capture_environment: bool,
 }
 
 impl Default for SensorConfig {
@@ -59,6 +65,7 @@ impl Default for SensorConfig {
             ancestry_depth: 8,
             retain_exited: 4096,
             metadata: MetadataRoots::default(),
+            capture_environment: false,
         }
     }
 }
@@ -145,19 +152,19 @@ impl Sensor {
         let mut enricher = Enricher::new(config, requested.clone());
         enricher.seed_from_proc();
         let self_tgid = std::process::id();
+        let settings = ProbeSettings {
+            ring_buffer_bytes: config.ring_buffer_bytes,
+            self_tgid,
+            capture_env: config.capture_environment,
+        };
         let ebpf = match config.backend {
             BackendChoice::Fallback => Err("forced by configuration".to_owned()),
-            BackendChoice::Ebpf => Ok(BpfProbes::load(
-                &requested,
-                config.ring_buffer_bytes,
-                self_tgid,
-            )?),
-            BackendChoice::Auto => BpfProbes::load(&requested, config.ring_buffer_bytes, self_tgid)
-                .map_err(|error| {
-                    let reason = error_chain(&error);
-                    tracing::warn!(%reason, "eBPF probes unavailable; using the fallback.");
-                    reason
-                }),
+            BackendChoice::Ebpf => Ok(BpfProbes::load(&requested, &settings)?),
+            BackendChoice::Auto => BpfProbes::load(&requested, &settings).map_err(|error| {
+                let reason = error_chain(&error);
+                tracing::warn!(%reason, "eBPF probes unavailable; using the fallback.");
+                reason
+            }),
         };
         let (backend, status) = match ebpf {
             Ok(probes) => {
@@ -315,6 +322,12 @@ struct Enricher {
     /// The agent's own process id, compared with every event's: read once, since
     /// `getpid` is a system call (and a traced one).
     own_pid: u32,
+    /// Cgroup paths by cgroup id: the kernel sends a cgroup's path only in its first
+    /// records (see `cgroup_reported` in sensor.bpf.c). One entry per cgroup seen, like the
+    /// container resolver's cache.
+    cgroup_paths: HashMap<u64, String>,
+    /// Whether environments are captured ([`SensorConfig::capture_environment`]).
+    capture_environment: bool,
 }
 
 impl Enricher {
@@ -330,6 +343,8 @@ impl Enricher {
             container_user_names: HashMap::new(),
             runtime_binaries: RuntimeBinaries::resolve(),
             own_pid: std::process::id(),
+            cgroup_paths: HashMap::new(),
+            capture_environment: config.capture_environment,
         }
     }
 
@@ -350,6 +365,11 @@ impl Enricher {
     /// A process read from `/proc`, with its container and whether it runs a runtime binary.
     fn enrich_proc(&mut self, process: procfs::ProcProcess) -> ProcessInfo {
         let mut info = process.info;
+        if self.capture_environment {
+            let environment = procfs::read_environment(info.pid);
+            info.env = environment.entries.into();
+            info.env_truncated = environment.truncated;
+        }
         info.container_id = self.container_of_path(&process.cgroup_path);
         info.exe_file.container_runtime =
             self.runtime_binaries
@@ -365,12 +385,23 @@ impl Enricher {
     }
 
     fn handle_raw(&mut self, raw: &RawEvent<'_>, sink: &mut dyn EventSink) -> usize {
+        let cgroup_path = raw.bytes(S::SLOT_CGROUP);
+        if !cgroup_path.is_empty() && !self.cgroup_paths.contains_key(&raw.cgroup_id) {
+            self.cgroup_paths
+                .insert(raw.cgroup_id, raw.string(S::SLOT_CGROUP));
+        }
         let Some(kind) = raw.event_kind() else {
             return 0;
         };
+        let cgroup_paths = &self.cgroup_paths;
         let container = self.containers.resolve_with(
             raw.cgroup_id,
-            || raw.string(S::SLOT_CGROUP),
+            || {
+                cgroup_paths
+                    .get(&raw.cgroup_id)
+                    .cloned()
+                    .unwrap_or_default()
+            },
             raw.kind == Pk::PK_EXEC,
         );
         let start_time_ns = raw.start_boot_ns + self.boot_offset_ns;
@@ -395,6 +426,7 @@ impl Enricher {
                 } else {
                     argv.remove(0)
                 };
+                let environment = raw.environment();
                 self.processes.exec(ProcessInfo {
                     pid: raw.pid,
                     ppid: raw.ppid,
@@ -403,6 +435,8 @@ impl Enricher {
                     exepath: exepath.into(),
                     args: argv.into(),
                     cwd: raw.string(S::SLOT_CWD).into(),
+                    env: environment.entries.into(),
+                    env_truncated: environment.truncated,
                     uid: raw.uid,
                     start_time_ns,
                     container_id: container
@@ -494,6 +528,8 @@ impl Enricher {
         process.exepath = info.exepath.clone();
         process.args = info.args.clone();
         process.cwd = info.cwd.clone();
+        process.env = info.env.clone();
+        process.env_truncated = info.env_truncated;
         process.exe_dev = info.exe_file.dev;
         process.exe_ino = info.exe_file.ino;
         process.exe_ctime_ns = info.exe_file.ctime_ns;

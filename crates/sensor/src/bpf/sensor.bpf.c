@@ -21,6 +21,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader before load. */
 const volatile u32 self_tgid = 0;
+/* Non-zero when a loaded rule reads the environment (proc.env, proc.aenv): only then is it
+ * copied at exec, since it costs up to ENV_MAX bytes per exec and holds secrets. */
+const volatile u32 capture_env = 0;
 
 /* Referenced so that their BTF (and so the skeleton's Rust types) exists. */
 struct event event_layout = {};
@@ -122,9 +125,13 @@ static __noinline void put_user_bytes(struct event *e, int slot, const void *src
 	u32 off = e->tail_len;
 	if (off >= TAIL_LIMIT || slot < 0 || slot >= N_SLOTS || !src || len == 0)
 		return;
-	len &= STR_MAX - 1;
-	if (len == 0)
+	/* Longer blocks keep their first STR_MAX - 1 bytes (the decoder sees the truncation). */
+	if (len > STR_MAX - 1)
 		len = STR_MAX - 1;
+	/* A no-op after the clamp, but one the verifier can bound (the barrier keeps the
+	 * compiler from dropping it). */
+	barrier_var(len);
+	len &= STR_MAX - 1;
 	if (bpf_probe_read_user(&e->tail[off & (TAIL_LIMIT - 1)], len, src) < 0)
 		return;
 	e->lens[slot] = len;
@@ -342,20 +349,37 @@ static __noinline void put_cgroup(struct event *e, struct task_struct *task)
 	e->tail_len = off;
 }
 
+/* The cgroup ids whose path the reader has received: their later records leave the path
+ * out (user space keeps it by id), so the walk up the cgroup tree and its string copies run
+ * once per cgroup instead of once per event. An id is added only after a record carrying its
+ * path was committed to the ring, so a refused record never leaves user space without it; an
+ * id the LRU evicts is simply sent again. Cgroup ids are never reused (64-bit kernfs ids). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, u8);
+} cgroup_reported SEC(".maps");
+
+/* `task` is always the current task here (the calling thread, the forking parent, the
+ * exiting or executing task) and a BTF pointer: its fields are read with direct loads, which
+ * the verifier guards, instead of a probe-read helper call for each. */
 static __always_inline void fill_header(struct event *e, u32 kind, struct task_struct *task)
 {
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	const struct cred *cred = task->cred;
 	e->timestamp_boot_ns = bpf_ktime_get_boot_ns();
 	e->kind = kind;
-	e->pid = BPF_CORE_READ(task, tgid);
-	e->tid = BPF_CORE_READ(task, pid);
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->uid = BPF_CORE_READ(task, cred, uid.val);
-	e->gid = BPF_CORE_READ(task, cred, gid.val);
-	e->euid = BPF_CORE_READ(task, cred, euid.val);
-	e->loginuid = BPF_CORE_READ(task, loginuid.val);
-	e->start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	e->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+	e->pid = pid_tgid >> 32;
+	e->tid = (u32)pid_tgid;
+	e->ppid = task->real_parent->tgid;
+	e->uid = cred->uid.val;
+	e->gid = cred->gid.val;
+	e->euid = cred->euid.val;
+	e->loginuid = task->loginuid.val;
+	e->start_boot_ns = task->group_leader->start_boottime;
+	e->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	e->ret = 0;
 	e->fd_mode = 0;
 	__builtin_memset(&e->socket, 0, sizeof(e->socket));
@@ -363,7 +387,8 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	__builtin_memset(e->lens, 0, sizeof(e->lens));
 	e->tail_len = 0;
 	e->tty = e->sid = e->vpgid = e->vpid = 0;
-	put_cgroup(e, task);
+	if (!bpf_map_lookup_elem(&cgroup_reported, &e->cgroup_id))
+		put_cgroup(e, task);
 }
 
 /* The reader is woken only once a quarter of the ring holds unread records (it polls with a
@@ -387,10 +412,15 @@ static __always_inline void submit(struct event *e)
 	u64 pending_bytes = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	u64 wake_at = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4;
 	u64 flags = pending_bytes + size >= wake_at ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, e, size, flags) == 0)
+	if (bpf_ringbuf_output(&events, e, size, flags) == 0) {
 		count(COUNTER_SENT);
-	else
+		if (e->lens[SLOT_CGROUP]) {
+			u8 reported = 1;
+			bpf_map_update_elem(&cgroup_reported, &e->cgroup_id, &reported, BPF_ANY);
+		}
+	} else {
 		count(COUNTER_LOST);
+	}
 }
 
 static __always_inline int is_self(void)
@@ -463,6 +493,18 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (arg_end > arg_start)
 		put_user_bytes(e, SLOT_ARGV, (const void *)arg_start, arg_end - arg_start);
 	put_path(e, SLOT_CWD, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt));
+	if (capture_env) {
+		/* Last in the tail, so that a long argv truncates the environment, not the working
+		 * directory; args[0] is its full size, which tells the decoder it was cut. */
+		unsigned long env_start = BPF_CORE_READ(mm, env_start);
+		unsigned long env_end = BPF_CORE_READ(mm, env_end);
+		if (env_end > env_start) {
+			u64 env_len = env_end - env_start;
+			e->args[0] = env_len;
+			put_user_bytes(e, SLOT_ENV, (const void *)env_start,
+				       env_len > ENV_MAX ? ENV_MAX : env_len);
+		}
+	}
 	put_session(e, task);
 	submit(e);
 	return 0;
@@ -632,13 +674,13 @@ static __always_inline void put_str_arg(struct event *e, struct task_struct *tas
 	put_base(e, base_slot, task, dirfd_arg == CWD ? AT_FDCWD_ARG : (long)(int)args[dirfd_arg]);
 }
 
-static __always_inline int on_exit(struct trace_event_raw_sys_exit *ctx, u32 kind, int str1,
-				   int dir1, int str2, int dir2, int str3, int sockaddr,
-				   int socklen, int socklen_is_ptr, int fd_arg, int fd_path)
+static __always_inline int on_exit(long syscall_nr, long ret, u32 kind, int str1, int dir1,
+				   int str2, int dir2, int str3, int sockaddr, int socklen,
+				   int socklen_is_ptr, int fd_arg, int fd_path)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pending_call *call = bpf_task_storage_get(&pending, task, 0, 0);
-	int entered = call && call->syscall_nr_plus_one == (u32)ctx->id + 1;
+	int entered = call && call->syscall_nr_plus_one == (u32)syscall_nr + 1;
 	/* A call without an enter event was refused by seccomp before the enter tracepoint (an
 	 * unprivileged container's insmod), or began before the probes were attached: its
 	 * arguments are still in the caller's saved user registers. The agent's own calls never
@@ -649,7 +691,7 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit *ctx, u32 kin
 	if (!e)
 		return 0;
 	fill_header(e, kind, task);
-	e->ret = ctx->ret;
+	e->ret = ret;
 	if (entered) {
 		call->syscall_nr_plus_one = 0;
 		__builtin_memcpy(e->args, call->args, sizeof(e->args));
@@ -710,8 +752,8 @@ static __always_inline int on_exit(struct trace_event_raw_sys_exit *ctx, u32 kin
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                          \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                               \
 	{                                                                                    \
-		return on_exit(ctx, kind, str1, dir1, str2, dir2, str3, sa, salen, salen_ptr, \
-			       fd, fdpath);                                                  \
+		return on_exit(ctx->id, ctx->ret, kind, str1, dir1, str2, dir2, str3, sa, salen, \
+			       salen_ptr, fd, fdpath);                                       \
 	}
 
 /* Expands the argument shorthands below before counting arguments. */
@@ -779,43 +821,36 @@ SYSCALL_PROBE(chroot, PK_CHROOT, PATH1(0), NO_SOCKADDR, NO_FD)
 
 /* Kernels built without module support (CONFIG_MODULES=n, like Palisade's own CI kernel)
  * have no tracepoints for the module calls, yet the calls still exist and fail with ENOSYS
- * — and an attempt to load a module is worth an event even then. These programs watch every
- * system call through raw_syscalls and keep only the module calls; the loader attaches them
- * only when the per-call tracepoints are missing. */
+ * — and an attempt to load a module is worth an event even then. This program watches every
+ * system call's exit and keeps only the module calls; the loader attaches it only when the
+ * per-call tracepoints are missing. It runs on every system call of the machine, so it is
+ * as cheap as the kernel allows: a BTF raw tracepoint (no trace record is built for it, as
+ * for a `tracepoint/raw_syscalls` program) and no enter program — a module call's arguments
+ * are still in the caller's saved registers at exit, which on_exit reads for any call it saw
+ * no enter for. */
 #if defined(__TARGET_ARCH_x86)
 #define NR_INIT_MODULE 175
 #define NR_DELETE_MODULE 176
 #define NR_FINIT_MODULE 313
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_INIT_MODULE 105
 #define NR_DELETE_MODULE 106
 #define NR_FINIT_MODULE 273
+#define SYSCALL_NR(regs) ((regs)->syscallno)
 #else
 #error "module syscall numbers are not defined for this architecture"
 #endif
 
-static __always_inline int is_module_call(long id)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(exit_raw_module, struct pt_regs *regs, long ret)
 {
-	return id == NR_INIT_MODULE || id == NR_FINIT_MODULE || id == NR_DELETE_MODULE;
-}
-
-SEC("tracepoint/raw_syscalls/sys_enter")
-int enter_raw_module(struct trace_event_raw_sys_enter *ctx)
-{
-	if (!is_module_call(ctx->id))
-		return 0;
-	return on_enter(ctx);
-}
-
-SEC("tracepoint/raw_syscalls/sys_exit")
-int exit_raw_module(struct trace_event_raw_sys_exit *ctx)
-{
-	long id = ctx->id;
+	long id = SYSCALL_NR(regs);
 	if (id == NR_INIT_MODULE)
-		return on_exit(ctx, INIT_MODULE_ARGS);
+		return on_exit(id, ret, INIT_MODULE_ARGS);
 	if (id == NR_FINIT_MODULE)
-		return on_exit(ctx, FINIT_MODULE_ARGS);
+		return on_exit(id, ret, FINIT_MODULE_ARGS);
 	if (id == NR_DELETE_MODULE)
-		return on_exit(ctx, DELETE_MODULE_ARGS);
+		return on_exit(id, ret, DELETE_MODULE_ARGS);
 	return 0;
 }

@@ -76,12 +76,16 @@ enum string_slot {
 	SLOT_EXE,      /* exec: absolute path of the executable */
 	SLOT_ARGV,     /* exec: NUL-separated argv */
 	SLOT_CWD,      /* exec: working directory */
+	SLOT_ENV,      /* exec, when rules read it: NUL-separated environment, at most ENV_MAX */
 	N_SLOTS,
 };
 
 #define TAIL_LIMIT 8192
 #define STR_MAX 4096
 #define CGROUP_DEPTH 4
+/* At most this many bytes of a process's environment are captured (the rest is marked
+ * truncated): environments are usually 1-3 KiB, and the record's tail is shared with argv. */
+#define ENV_MAX (STR_MAX - 1)
 
 /* Socket behind an fd, read from the kernel's struct sock. */
 struct socket_info {
