@@ -336,7 +336,9 @@ fn debian_binaries_are_matched_by_their_source_package() {
          Source: bash (5.2.15-2)\nVersion: 5.2.15-2+b8\n\n\
          Package: bsdutils\nStatus: install ok installed\nArchitecture: amd64\n\
          Source: util-linux (2.38.1-5+deb12u3)\nVersion: 1:2.38.1-5+deb12u3\n\n\
-         Package: bc\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.07.1-3\n",
+         Package: bc\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.07.1-3\n\n\
+         Package: linux-image-6.1.0-18-amd64\nStatus: install ok installed\nArchitecture: amd64\n\
+         Source: linux-signed-amd64 (6.1.76+1)\nVersion: 6.1.76-1\n",
     );
     let tracker = temp.path().join("tracker.json");
     std::fs::write(
@@ -346,7 +348,9 @@ fn debian_binaries_are_matched_by_their_source_package() {
             "util-linux": {"CVE-2099-2001": {"releases": {"bookworm":
               {"status": "resolved", "fixed_version": "2.38.1-5+deb12u4", "urgency": "medium"}}}},
             "bc": {"CVE-2099-2003": {"releases": {"bookworm":
-              {"status": "resolved", "fixed_version": "1.07.1-3", "urgency": "low"}}}}}"#,
+              {"status": "resolved", "fixed_version": "1.07.1-3", "urgency": "low"}}}},
+            "linux": {"CVE-2099-2004": {"releases": {"bookworm":
+              {"status": "resolved", "fixed_version": "6.1.90-1", "urgency": "high"}}}}}"#,
     )
     .unwrap();
     let db = temp.path().join("vulndb.sqlite");
@@ -373,6 +377,14 @@ fn debian_binaries_are_matched_by_their_source_package() {
     assert_eq!(
         found,
         [
+            // The signed kernel image (source `linux-signed-amd64 6.1.76+1`) is matched as
+            // the `linux` 6.1.76-1 it signs; findings come highest severity first.
+            (
+                "CVE-2099-2004",
+                "linux-image-6.1.0-18-amd64",
+                "6.1.76+1",
+                "apt-get install --only-upgrade linux-image-6.1.0-18-amd64=6.1.90-1"
+            ),
             (
                 "CVE-2099-2000",
                 "bash",
