@@ -7,6 +7,7 @@
 //! suggested response, and the raw event.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use palisade_event::{Event, EventKind, EventSink};
 use palisade_model::{
@@ -32,6 +33,10 @@ pub struct Detector {
 }
 
 impl Detector {
+    /// The longest time between two ticks when no observer asks for less: how long the
+    /// sensor is polled for before [`Detector::tick`].
+    pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_millis(200);
+
     /// A detector for the node `node` of `cluster`.
     pub fn new(engine: Engine, cluster: &str, node: &str) -> Detector {
         let descriptions = engine
@@ -73,6 +78,16 @@ impl Detector {
         for observer in &mut self.observers {
             observer.tick(now, &mut self.reports);
         }
+    }
+
+    /// How long the caller may wait for events before the next [`Detector::tick`]: the
+    /// shortest [`EventObserver::tick_interval`], at most
+    /// [`Detector::DEFAULT_TICK_INTERVAL`].
+    pub fn tick_interval(&self) -> Duration {
+        self.observers
+            .iter()
+            .map(|observer| observer.tick_interval())
+            .fold(Detector::DEFAULT_TICK_INTERVAL, Duration::min)
     }
 
     /// The reports the observers' own kernel sources lost so far, summed

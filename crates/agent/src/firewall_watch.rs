@@ -26,7 +26,8 @@
 //!
 //! Where a pod's connect programs are installed, they report each connect an `alert` or
 //! `block` rule matches into one ring buffer shared by every pod's programs
-//! ([`ConnectReports`]), which the watch drains at every tick: the kernel's own account of
+//! ([`ConnectReports`]), which the watch drains at every tick (at least every
+//! [`FirewallWatchConfig::connect_reports_drain`]): the kernel's own account of
 //! what it refused, which needs no sensor probe (a sensor without a connect probe, or a
 //! connect to loopback that the sensor path ignores, is still alerted and recorded as a
 //! flow). The sensor's view of those same connects is then neither alerted nor recorded a
@@ -82,8 +83,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use palisade_enforce::{
-    ConnectFilter, ConnectReport, ConnectReports, ConnectReportsRing, DefenseMode, NftFirewall,
-    WorkloadFirewall, WorkloadRules, WouldRefuse, cgroup2_root, workload_rules,
+    ConnectFilter, ConnectReport, ConnectReports, ConnectReportsDrain, ConnectReportsRing,
+    DefenseMode, NftFirewall, WorkloadFirewall, WorkloadRules, WouldRefuse, cgroup2_root,
+    workload_rules,
 };
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
@@ -125,9 +127,12 @@ pub struct FirewallWatchConfig {
     /// Where attributed flows are appended as JSON lines (for `palisade firewall learn`).
     pub flows_file: Option<PathBuf>,
     /// The size of the ring buffer the connect programs report into. The watch drains it at
-    /// every tick (every 200 ms in the agent); reports that find it full are lost (counted
-    /// and alerted, see the module documentation).
+    /// every tick; reports that find it full are lost (counted and alerted, see the module
+    /// documentation).
     pub connect_reports_ring: ConnectReportsRing,
+    /// The longest time between two drains of that ring: the watch's
+    /// [`EventObserver::tick_interval`].
+    pub connect_reports_drain: ConnectReportsDrain,
 }
 
 /// The firewall's [`EventObserver`]. See the module documentation.
@@ -453,6 +458,10 @@ impl EventObserver for FirewallWatch {
             self.flush_flows();
             self.last_flush_ms = now.0;
         }
+    }
+
+    fn tick_interval(&self) -> Duration {
+        self.config.connect_reports_drain.interval()
     }
 
     fn reports_lost(&self) -> u64 {

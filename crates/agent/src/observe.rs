@@ -6,6 +6,7 @@
 //! one detection thread serve them all, and their reports reach the outbox like alerts do.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use palisade_event::{Event, EventKind};
 use palisade_model::{FindingReport, Timestamp};
@@ -22,10 +23,19 @@ pub trait EventObserver: Send {
     /// Looks at one event, after the rules engine saw it; new reports go into `reports`.
     fn observe(&mut self, event: &Event, reports: &mut Vec<FindingReport>);
 
-    /// Called regularly (about every 200 ms on the sensor's thread) even when no event
-    /// arrives: flush aggregated counts, pick up a new policy, collect a worker's results.
+    /// Called regularly (at least every [`EventObserver::tick_interval`] on the sensor's
+    /// thread) even when no event arrives: flush aggregated counts, pick up a new policy,
+    /// collect a worker's results.
     fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
         let _ = (now, reports);
+    }
+
+    /// The longest this observer may wait between two ticks. The detection thread ticks
+    /// at the shortest interval any observer asks for, and at
+    /// [`Detector::DEFAULT_TICK_INTERVAL`](crate::Detector::DEFAULT_TICK_INTERVAL) when that
+    /// is shorter.
+    fn tick_interval(&self) -> Duration {
+        crate::Detector::DEFAULT_TICK_INTERVAL
     }
 
     /// How many reports of the observer's own kernel source (not the sensor's events: the

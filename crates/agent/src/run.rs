@@ -8,7 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use palisade_model::{AgentBatch, BatchAck};
+use palisade_model::{AgentBatch, AgentLosses, BatchAck, Timestamp};
+use uuid::Uuid;
 
 use crate::{AgentConfig, Link, LinkError, Outbox, OutboxError, host_facts};
 
@@ -18,7 +19,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(500);
 
 /// Live counters of a running agent (for `palisade agent --status` and metrics).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AgentStatus {
     /// Reports acknowledged by the server.
     pub acknowledged: AtomicU64,
@@ -26,8 +27,39 @@ pub struct AgentStatus {
     pub retries: AtomicU64,
     /// Outbox entries that could not be decoded and were discarded.
     pub discarded: AtomicU64,
-    /// Kernel events lost, not yet reported to the server.
-    pub dropped_events: AtomicU64,
+    /// Kernel events the sensor lost since this process started.
+    pub sensor_events_lost: AtomicU64,
+    /// Reports of the firewall's connect programs lost since this process started.
+    pub connect_reports_lost: AtomicU64,
+    /// This process, in the loss counters sent to the server ([`AgentLosses`]).
+    process: Uuid,
+    started_at: Timestamp,
+}
+
+impl Default for AgentStatus {
+    fn default() -> AgentStatus {
+        AgentStatus {
+            acknowledged: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
+            sensor_events_lost: AtomicU64::new(0),
+            connect_reports_lost: AtomicU64::new(0),
+            process: Uuid::new_v4(),
+            started_at: Timestamp::now(),
+        }
+    }
+}
+
+impl AgentStatus {
+    /// What this process lost so far, as the server counts it.
+    pub fn losses(&self) -> AgentLosses {
+        AgentLosses {
+            process: self.process,
+            process_started_at: self.started_at,
+            sensor_events: self.sensor_events_lost.load(Ordering::Relaxed),
+            connect_reports: self.connect_reports_lost.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// An agent failure that stops it.
@@ -65,7 +97,7 @@ pub async fn run(
     tracing::info!(agent = %credential.agent_id, server = %config.server_url, "Agent enrolled.");
     // This process's claims of tasks are leases in its name: a later process of the same
     // agent gets the tasks this one leaves unfinished.
-    let session = uuid::Uuid::new_v4();
+    let session = Uuid::new_v4();
     let _worker = crate::tasks::start(&config, &link, &credential, &outbox, session);
     backoff = Duration::from_millis(100);
     let mut last_heartbeat: Option<Instant> = None;
@@ -75,6 +107,9 @@ pub async fn run(
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     // The last outbox sequence handed to a batch.
     let mut sent_up_to = 0;
+    // The loss counters the last batch carried: a change is sent even without reports.
+    // Every batch carries the counters, so one that fails loses nothing.
+    let mut losses_sent = None;
     loop {
         while in_flight.len() < config.batches_in_flight.max(1) {
             let entries = match outbox.peek(sent_up_to, config.batch_size.max(1)).await {
@@ -89,18 +124,18 @@ pub async fn run(
             };
             let heartbeat = !in_flight.iter().any(|batch| batch.heartbeat)
                 && last_heartbeat.is_none_or(|at| at.elapsed() >= config.heartbeat());
-            // The count travels with this batch; it is put back if the batch is not acknowledged.
-            let dropped = status.dropped_events.swap(0, Ordering::Relaxed);
-            if entries.is_empty() && !heartbeat && dropped == 0 {
+            let losses = status.losses();
+            if entries.is_empty() && !heartbeat && losses_sent == Some(losses) {
                 break;
             }
+            losses_sent = Some(losses);
             let sequence = entries.last().map_or(0, |(sequence, _)| *sequence);
             sent_up_to = sent_up_to.max(sequence);
             let batch = AgentBatch {
                 sequence: u64::try_from(sequence).unwrap_or(0),
                 reports: entries.into_iter().map(|(_, report)| report).collect(),
                 assets: Vec::new(),
-                dropped_events: dropped,
+                losses: Some(losses),
                 facts: heartbeat.then(|| host_facts(Path::new("/"), &config.sensor)),
             };
             let reports = batch.reports.len() as u64;
@@ -108,7 +143,6 @@ pub async fn run(
             in_flight.push_back(InFlight {
                 sequence,
                 reports,
-                dropped,
                 heartbeat,
                 reply: tokio::spawn(async move { link.send(&credential, &batch).await }),
             });
@@ -142,16 +176,13 @@ pub async fn run(
             }
             Err(error) => {
                 // Everything after the last acknowledged entry is sent again (report ids make a
-                // repeat harmless), with the dropped-event counts the lost batches carried.
+                // repeat harmless), and the loss counters with it.
                 let failed_reports = usize::try_from(sent.reports).unwrap_or(usize::MAX);
-                let unsent = std::iter::once(sent).chain(in_flight.drain(..));
-                for batch in unsent {
+                for batch in std::iter::once(sent).chain(in_flight.drain(..)) {
                     batch.reply.abort();
-                    status
-                        .dropped_events
-                        .fetch_add(batch.dropped, Ordering::Relaxed);
                 }
                 sent_up_to = 0;
+                losses_sent = None;
                 if let LinkError::Rejected { .. } = error {
                     // Entries are forwarded undecoded: one that is not a report makes the
                     // server refuse the whole batch. The failed batch is the oldest, so it
@@ -184,7 +215,6 @@ struct InFlight {
     /// Its last outbox sequence (0 for a batch without reports).
     sequence: i64,
     reports: u64,
-    dropped: u64,
     heartbeat: bool,
     reply: tokio::task::JoinHandle<Result<BatchAck, LinkError>>,
 }

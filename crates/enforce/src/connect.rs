@@ -151,6 +151,86 @@ impl std::fmt::Display for ConnectReportsRing {
     }
 }
 
+/// The longest time between two drains of a [`ConnectReports`] stream by its reader: from
+/// [`ConnectReportsDrain::MIN`] (10 ms) to [`ConnectReportsDrain::MAX`] (200 ms, the
+/// default). With a ring of [`ConnectReportsRing::capacity`] reports, a reader draining this
+/// often keeps up with [`ConnectReportsDrain::reports_per_second`] matched connects a second;
+/// a shorter interval keeps up with more, for more wake-ups of the reader. (Not longer than
+/// 200 ms: the agent's detection thread wakes that often anyway, and reports waiting longer
+/// only delay their alerts.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConnectReportsDrain(Duration);
+
+impl ConnectReportsDrain {
+    /// The shortest interval: 10 ms (a hundred wake-ups a second).
+    pub const MIN: Duration = Duration::from_millis(10);
+    /// The longest interval, and the default: 200 ms.
+    pub const MAX: Duration = Duration::from_millis(200);
+    /// 200 ms: with the default ring, about 70,000 matched connects a second.
+    pub const DEFAULT: ConnectReportsDrain = ConnectReportsDrain(Self::MAX);
+
+    /// Drains every `interval`; fails with [`ErrorKind::InvalidInput`] naming the bounds when
+    /// it is not between them.
+    pub fn new(interval: Duration) -> Result<ConnectReportsDrain, Error> {
+        if (Self::MIN..=Self::MAX).contains(&interval) {
+            return Ok(ConnectReportsDrain(interval));
+        }
+        // The bounds are in the message itself: command-line parsers show no error sources.
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            "setting the connect report drain interval to",
+            format!(
+                "{} ms (it takes {} to {} ms)",
+                interval.as_millis(),
+                Self::MIN.as_millis(),
+                Self::MAX.as_millis()
+            ),
+        ))
+    }
+
+    /// The interval.
+    pub fn interval(self) -> Duration {
+        self.0
+    }
+
+    /// The most matched connects a second that a reader draining `ring` this often takes
+    /// without losing reports.
+    pub fn reports_per_second(self, ring: ConnectReportsRing) -> u64 {
+        let per_second = u128::from(ring.capacity()) * 1_000_000 / self.0.as_micros().max(1);
+        u64::try_from(per_second).unwrap_or(u64::MAX)
+    }
+}
+
+impl Default for ConnectReportsDrain {
+    fn default() -> ConnectReportsDrain {
+        ConnectReportsDrain::DEFAULT
+    }
+}
+
+/// Parses whole milliseconds (`--firewall-reports-drain-ms`).
+impl std::str::FromStr for ConnectReportsDrain {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<ConnectReportsDrain, Error> {
+        let millis = text.trim().parse::<u64>().map_err(|error| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "reading the connect report drain interval (whole milliseconds)",
+                format!("{text:?}"),
+            )
+            .with_source(error)
+        })?;
+        ConnectReportsDrain::new(Duration::from_millis(millis))
+    }
+}
+
+/// Whole milliseconds, as [`FromStr`](std::str::FromStr) reads them.
+impl std::fmt::Display for ConnectReportsDrain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.as_millis().fmt(f)
+    }
+}
+
 impl ConnectReports {
     /// Creates the shared ring buffer, of the default size, and lost-report counter.
     pub fn new() -> Result<ConnectReports, Error> {
@@ -422,8 +502,9 @@ fn decode_report(bytes: &[u8]) -> Option<ConnectReport> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ConnectReportsRing, cgroup2_mount_point};
+    use super::{ConnectReportsDrain, ConnectReportsRing, cgroup2_mount_point};
     use std::path::Path;
+    use std::time::Duration;
 
     #[test]
     fn a_report_ring_is_a_power_of_two_within_its_bounds() {
@@ -445,6 +526,38 @@ mod tests {
             error.contains("5000 bytes (it takes a power of two from 4096 to 268435456)"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_drain_interval_is_within_its_bounds_and_sets_the_rate_a_ring_keeps_up_with() {
+        for millis in [10, 20, 200] {
+            let drain: ConnectReportsDrain = millis.to_string().parse().unwrap();
+            assert_eq!(drain.interval(), Duration::from_millis(millis));
+            assert_eq!(drain.to_string(), millis.to_string());
+        }
+        assert_eq!(
+            ConnectReportsDrain::default().interval(),
+            Duration::from_millis(200)
+        );
+        let ring = ConnectReportsRing::DEFAULT;
+        assert_eq!(
+            ConnectReportsDrain::DEFAULT.reports_per_second(ring),
+            72_815
+        );
+        let every_10_ms = ConnectReportsDrain::new(Duration::from_millis(10)).unwrap();
+        assert_eq!(every_10_ms.reports_per_second(ring), 1_456_300);
+        for bad in ["0", "9", "201", "1000", "-5", "0.5", "20ms", ""] {
+            let error = bad.parse::<ConnectReportsDrain>().unwrap_err().to_string();
+            assert!(
+                error.contains("connect report drain interval"),
+                "{bad}: {error}"
+            );
+        }
+        let error = "201"
+            .parse::<ConnectReportsDrain>()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("201 ms (it takes 10 to 200 ms)"), "{error}");
     }
 
     #[test]

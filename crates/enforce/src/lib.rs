@@ -64,8 +64,8 @@ mod workload;
 pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
 pub use crate::connect::{
-    ConnectFilter, ConnectReport, ConnectReports, ConnectReportsRing, MAX_CONNECT_RULES,
-    cgroup2_root,
+    ConnectFilter, ConnectReport, ConnectReports, ConnectReportsDrain, ConnectReportsRing,
+    MAX_CONNECT_RULES, cgroup2_root,
 };
 pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Asset, FindingReport, HostFacts};
+use crate::{Asset, FindingReport, HostFacts, Timestamp};
 
 /// Exchanges a join token for an agent credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,12 +53,35 @@ pub struct AgentBatch<R = FindingReport> {
     /// Assets to register or refresh (the node itself, its containers, images).
     #[serde(default)]
     pub assets: Vec<Asset>,
-    /// Kernel events lost since the previous batch.
-    #[serde(default)]
-    pub dropped_events: u64,
+    /// What the agent process lost so far (the sensor's kernel events, the firewall's connect
+    /// reports): counters since it started, so a batch that is lost or resent changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub losses: Option<AgentLosses>,
     /// Current host facts (heartbeat).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<HostFacts>,
+}
+
+/// What one agent process lost since it started: counters that only grow while it runs and
+/// start again from zero in its next process, which has a new `process` id.
+///
+/// The server sums them per node: a new process adds its counters to what the previous ones
+/// lost; a report of the same process adds its growth; a report older than the last one
+/// counted (two batches travel at once, and may be stored in either order) or of an older
+/// process (a batch delayed across a restart) adds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentLosses {
+    /// The agent process (a new id at every start).
+    pub process: Uuid,
+    /// When the process started.
+    pub process_started_at: Timestamp,
+    /// Kernel events the sensor lost (its ring buffer was full).
+    pub sensor_events: u64,
+    /// Reports of the firewall's connect programs that were lost (their ring buffer or the
+    /// reader's queue was full).
+    pub connect_reports: u64,
 }
 
 /// The server's acknowledgement: everything up to `sequence` is stored.

@@ -12,7 +12,6 @@ use std::{
         atomic::{AtomicBool, Ordering},
     },
     thread::JoinHandle,
-    time::Duration,
 };
 
 use anyhow::Context;
@@ -276,28 +275,25 @@ fn detect(
     runtime: &tokio::runtime::Handle,
     status: &AgentStatus,
 ) -> Option<String> {
-    let mut reports_lost_counted = 0;
     while !stopping.load(Ordering::Relaxed) {
-        if let Err(error) = sensor.poll(Duration::from_millis(200), detector) {
+        // Observers that must look often (the firewall drains its connect reports at every
+        // tick) shorten the wait for events.
+        if let Err(error) = sensor.poll(detector.tick_interval(), detector) {
             tracing::error!(%error, "The sensor failed; runtime detection stops.");
             return Some(format!("the sensor failed: {error}"));
         }
         let lost = sensor.health().newly_lost;
         if lost > 0 {
-            status.dropped_events.fetch_add(lost, Ordering::Relaxed);
+            status.sensor_events_lost.fetch_add(lost, Ordering::Relaxed);
             detector.record_lost_events(lost, Timestamp::now());
         }
         detector.tick(Timestamp::now());
-        // The observers' own lost reports (the firewall's connect programs) count in the
-        // heartbeat's drops like lost events; their node alert is the observer's.
+        // The observers' own lost reports (the firewall's connect programs) go to the server
+        // with the lost events; their node alert is the observer's.
         let reports_lost = detector.observer_reports_lost();
-        let newly_lost_reports = reports_lost.saturating_sub(reports_lost_counted);
-        if newly_lost_reports > 0 {
-            status
-                .dropped_events
-                .fetch_add(newly_lost_reports, Ordering::Relaxed);
-            reports_lost_counted = reports_lost;
-        }
+        status
+            .connect_reports_lost
+            .fetch_max(reports_lost, Ordering::Relaxed);
         status_writer.observe(sensor.health(), reports_lost);
         let reports = detector.take_reports();
         if reports.is_empty() {

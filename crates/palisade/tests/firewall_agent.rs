@@ -1117,9 +1117,9 @@ spec: {{labels: {{matchLabels: {{app: fw-alert-db}}}}}}
 /// namespace of a pair, in a cgroup of its own) makes 5,000 connects the block rule refuses
 /// in a tight loop, far more than the agent drains between two looks. Every refused connect
 /// is then either one attempt of the rule's alert or one lost report, exactly; the lost
-/// ones are in the agent's status file and in a node alert, and the heartbeat's drop
-/// counts bring them to the server's `palisade_events_dropped_total` (with the sensor's own
-/// lost events, which the status file counts too).
+/// ones are in the agent's status file and in a node alert, and the loss counters of the
+/// agent's batches bring them, and the sensor's own lost events, to the node's losses in
+/// `GET /api/v1/agents` and its series of `palisade_events_dropped_total`.
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() {
     if !can_run() {
@@ -1197,11 +1197,24 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
     let node = palisade_agent::host_facts(Path::new("/"), "none").hostname;
     assert_eq!(node_alert["asset"]["node"], node, "{node_alert:#}");
 
-    // The heartbeat's drop counts: the lost reports and the sensor's own lost events.
+    // The loss counters the agent sends with its batches: the lost reports and the sensor's
+    // own lost events, as the node's losses in the API and its series in the metrics.
     let started = Instant::now();
     loop {
         let status = read_status();
-        let expected = lost + status["events"]["lost"].as_u64().unwrap();
+        let expected = [status["events"]["lost"].as_u64().unwrap(), lost];
+        let agents = api
+            .send(api.client.get(format!("{}/api/v1/agents", api.base)))
+            .await;
+        let agent = agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|agent| agent["name"] == node)
+            .cloned()
+            .unwrap_or_else(|| panic!("no agent {node}: {agents:#}"));
+        let in_api = ["sensor_events", "connect_reports"]
+            .map(|source| agent["losses"][source].as_u64().unwrap());
         let metrics = api
             .client
             .get(format!("{}/metrics", api.base))
@@ -1212,21 +1225,59 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
             .text()
             .await
             .unwrap();
-        let dropped: u64 = metrics
-            .lines()
-            .find_map(|line| line.strip_prefix("palisade_events_dropped_total "))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no drop count in the metrics: {metrics}"));
-        if dropped == expected {
+        let in_metrics = ["sensor", "connect_reports"].map(|source| {
+            let series = format!(
+                "palisade_events_dropped_total{{cluster=\"e2e\",node=\"{node}\",source=\"{source}\"}} "
+            );
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(&series))
+                .and_then(|value| value.trim().parse::<u64>().ok())
+        });
+        if in_api == expected && in_metrics == expected.map(Some) {
+            assert!(agent["losses"]["last_loss_at"].is_string(), "{agent:#}");
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(45),
-            "the server counts {dropped} dropped, the agent {expected}: {status}"
+            "the agent lost {expected:?} (sensor events, connect reports); the server shows \
+             {in_api:?} in the API and {in_metrics:?} in the metrics: {agent:#} {status}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     up.stop();
     drop(client);
     drop(pods);
+}
+
+/// The connect report drain interval is bounded: a value outside 10 to 200 ms stops the
+/// agent before it starts, with a message naming the bounds; `--help` documents it.
+#[test]
+fn a_drain_interval_out_of_bounds_is_refused_with_its_bounds() {
+    let palisade = env!("CARGO_BIN_EXE_palisade");
+    for (value, expected) in [
+        ("5", "5 ms (it takes 10 to 200 ms)"),
+        ("1000", "1000 ms (it takes 10 to 200 ms)"),
+        ("0.5", "whole milliseconds"),
+    ] {
+        let output = Command::new(palisade)
+            .args(["up", "--firewall-reports-drain-ms", value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{value}: {stderr}");
+        assert!(
+            stderr.contains("--firewall-reports-drain-ms") && stderr.contains(expected),
+            "{value}: {stderr}"
+        );
+    }
+    let help = Command::new(palisade)
+        .args(["agent", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--firewall-reports-drain-ms <MS>") && help.contains("[default: 200]"),
+        "{help}"
+    );
 }

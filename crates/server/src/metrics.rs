@@ -12,12 +12,21 @@ use std::{
 };
 
 use palisade_notify::NotifyStats;
-use palisade_store::IngestOutcome;
+use palisade_store::{IngestOutcome, LossIncrease};
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
+
+/// The most (cluster, node) pairs with series of their own in `palisade_events_dropped_total`
+/// (two each: `sensor` and `connect_reports`). Losses of further nodes are counted in the
+/// series labelled `cluster="*",node="*"` (no Kubernetes name nor host name is `*`), so
+/// that agents enrolling under ever new names cannot grow the metrics without bound.
+pub const MAX_NODE_SERIES: usize = 1_000;
+
+/// The label values of the series that counts the nodes beyond [`MAX_NODE_SERIES`].
+const OTHER_NODES: &str = "*";
 
 /// The server's counters.
 #[derive(Debug, Default)]
@@ -26,7 +35,8 @@ pub struct Metrics {
     aggregated: AtomicU64,
     suppressed: AtomicU64,
     duplicates: AtomicU64,
-    events_dropped: AtomicU64,
+    /// Events lost per (cluster, node): [sensor events, connect reports].
+    node_losses: Mutex<BTreeMap<(String, String), [u64; 2]>>,
     batches: AtomicU64,
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
 }
@@ -51,9 +61,22 @@ impl Metrics {
             .fetch_add(outcome.duplicates, Ordering::Relaxed);
     }
 
-    /// Adds events that an agent reported as lost (kernel ring buffer overflows, ...).
-    pub fn record_dropped_events(&self, count: u64) {
-        self.events_dropped.fetch_add(count, Ordering::Relaxed);
+    /// Adds what node `node` of `cluster` newly lost (its series exists from then on, also
+    /// when nothing was lost). See [`MAX_NODE_SERIES`].
+    pub fn record_node_losses(&self, cluster: &str, node: &str, increase: LossIncrease) {
+        let mut node_losses = self
+            .node_losses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = (cluster.to_owned(), node.to_owned());
+        let key = if node_losses.contains_key(&key) || node_losses.len() < MAX_NODE_SERIES {
+            key
+        } else {
+            (OTHER_NODES.to_owned(), OTHER_NODES.to_owned())
+        };
+        let counts = node_losses.entry(key).or_default();
+        counts[0] += increase.sensor_events;
+        counts[1] += increase.connect_reports;
     }
 
     /// Records one request's latency.
@@ -102,12 +125,24 @@ impl Metrics {
             "Reports suppressed by whitelist rules.",
             &[("", load(&self.suppressed))],
         );
-        counter(
-            &mut out,
-            "palisade_events_dropped_total",
-            "Kernel events that agents reported lost.",
-            &[("", load(&self.events_dropped))],
+        let _ = writeln!(
+            out,
+            "# HELP palisade_events_dropped_total Events agents reported lost since the server started, by cluster, node and source: `sensor` (kernel events the sensor's ring buffer dropped) or `connect_reports` (reports of the firewall's connect programs). At most {MAX_NODE_SERIES} nodes have series of their own; the rest count under cluster=\"{OTHER_NODES}\",node=\"{OTHER_NODES}\".\n# TYPE palisade_events_dropped_total counter"
         );
+        let node_losses = self
+            .node_losses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ((cluster, node), counts) in node_losses.iter() {
+            let (cluster, node) = (label_value(cluster), label_value(node));
+            for (source, value) in ["sensor", "connect_reports"].iter().zip(counts) {
+                let _ = writeln!(
+                    out,
+                    "palisade_events_dropped_total{{cluster=\"{cluster}\",node=\"{node}\",source=\"{source}\"}} {value}"
+                );
+            }
+        }
+        drop(node_losses);
         counter(
             &mut out,
             "palisade_agent_batches_total",
@@ -170,5 +205,70 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// `text` as a label value of the text format: backslash, double quote and line feed
+/// escaped (cluster and node names come from agents).
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_store::LossIncrease;
+
+    use crate::metrics::{MAX_NODE_SERIES, Metrics};
+
+    fn drop_series(metrics: &Metrics) -> Vec<String> {
+        metrics
+            .render(&Default::default())
+            .lines()
+            .filter(|line| line.starts_with("palisade_events_dropped_total{"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Each node has its two series, names are escaped, and nodes beyond the bound share
+    /// one pair of series.
+    #[test]
+    fn drop_counts_are_per_node_and_bounded() {
+        let metrics = Metrics::default();
+        let lost = |sensor_events, connect_reports| LossIncrease {
+            sensor_events,
+            connect_reports,
+        };
+        metrics.record_node_losses("prod", "node-1", lost(3, 0));
+        metrics.record_node_losses("prod", "node-1", lost(1, 7));
+        metrics.record_node_losses("prod", "a \"quoted\"\\node\n", lost(0, 0));
+        assert_eq!(
+            drop_series(&metrics),
+            [
+                r#"palisade_events_dropped_total{cluster="prod",node="a \"quoted\"\\node\n",source="sensor"} 0"#,
+                r#"palisade_events_dropped_total{cluster="prod",node="a \"quoted\"\\node\n",source="connect_reports"} 0"#,
+                r#"palisade_events_dropped_total{cluster="prod",node="node-1",source="sensor"} 4"#,
+                r#"palisade_events_dropped_total{cluster="prod",node="node-1",source="connect_reports"} 7"#,
+            ]
+        );
+        for index in 0..MAX_NODE_SERIES + 10 {
+            metrics.record_node_losses("big", &format!("node-{index}"), lost(1, 2));
+        }
+        let series = drop_series(&metrics);
+        assert_eq!(series.len(), 2 * (MAX_NODE_SERIES + 1));
+        // node-1 and the quoted node took two of the places: 12 of the big cluster's nodes
+        // are counted together.
+        assert!(series.contains(
+            &r#"palisade_events_dropped_total{cluster="*",node="*",source="connect_reports"} 24"#
+                .to_owned()
+        ));
+        metrics.record_node_losses("prod", "node-1", lost(1, 0));
+        assert!(
+            drop_series(&metrics).contains(
+                &r#"palisade_events_dropped_total{cluster="prod",node="node-1",source="sensor"} 5"#
+                    .to_owned()
+            )
+        );
     }
 }

@@ -94,7 +94,7 @@ impl Server {
             sequence: 1,
             reports,
             assets: vec![],
-            dropped_events: 0,
+            losses: None,
             facts: None,
         };
         let (status, body) = self
@@ -470,7 +470,7 @@ async fn hostile_requests_get_clear_errors() {
         sequence: 1,
         reports: too_many,
         assets: vec![],
-        dropped_events: 0,
+        losses: None,
         facts: None,
     };
     let (status, body) = server
@@ -487,7 +487,7 @@ async fn hostile_requests_get_clear_errors() {
         sequence: 1,
         reports: vec![foreign],
         assets: vec![],
-        dropped_events: 0,
+        losses: None,
         facts: None,
     };
     let (status, body) = server

@@ -369,6 +369,7 @@ async fn a_failed_verification_shows_its_reason_and_a_retry() {
         joined_at: Timestamp::now(),
         last_seen: Timestamp::now(),
         facts: Default::default(),
+        losses: Default::default(),
     };
     console.state.store.upsert_agent(&agent).await.unwrap();
     let report = FindingReport {

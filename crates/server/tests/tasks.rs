@@ -101,7 +101,7 @@ impl Api {
             sequence: 1,
             reports: reports.to_vec(),
             assets: vec![],
-            dropped_events: 0,
+            losses: None,
             facts: None,
         };
         let (status, body) = self

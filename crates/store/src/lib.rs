@@ -49,7 +49,7 @@ pub use query::{
 };
 pub use records::{
     AgentRecord, ClusterSummary, FindingGroup, GroupScope, HandlingPolicy, IngestOutcome,
-    Selection, TimeBuckets, TokenRecord,
+    LossIncrease, NodeLosses, Selection, TimeBuckets, TokenRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -176,6 +176,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// All enrolled agents.
     async fn agents(&self) -> Result<Vec<AgentRecord>>;
+
+    /// Counts an agent's report of what it lost into its [`AgentRecord::losses`]
+    /// ([`NodeLosses::count`], read and written in one transaction, so batches stored at
+    /// once count each loss once) and returns what the report added; nothing for an agent
+    /// that is not enrolled.
+    async fn count_agent_losses(
+        &self,
+        agent_id: Uuid,
+        report: &palisade_model::AgentLosses,
+        now: Timestamp,
+    ) -> Result<LossIncrease>;
 
     /// One page of the findings of `kind` matching `query` grouped by rule (vulnerability id,
     /// check id), most severe first, then by rule. `query.sort` and `query.order` are ignored.

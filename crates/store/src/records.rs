@@ -1,6 +1,8 @@
 //! Records that only the store and the server exchange.
 
-use palisade_model::{Exception, FindingKind, HostFacts, Role, Timestamp, WhitelistMatcher};
+use palisade_model::{
+    AgentLosses, Exception, FindingKind, HostFacts, Role, Timestamp, WhitelistMatcher,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -79,6 +81,76 @@ pub struct AgentRecord {
     pub last_seen: Timestamp,
     /// Host facts it reported.
     pub facts: HostFacts,
+    /// What it reported lost, over all its processes.
+    pub losses: NodeLosses,
+}
+
+/// What a node's agent reported lost ([`AgentLosses`]), summed over the agent's processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLosses {
+    /// Kernel events the node's sensor lost.
+    pub sensor_events: u64,
+    /// Reports of the firewall's connect programs that were lost.
+    pub connect_reports: u64,
+    /// When a loss was last counted.
+    #[serde(default)]
+    pub last_loss_at: Option<Timestamp>,
+    /// The counters of the newest agent process, as last counted: what its next report's
+    /// growth is measured from.
+    #[serde(default)]
+    pub latest: Option<AgentLosses>,
+}
+
+/// What one [`AgentLosses`] report added to its node's [`NodeLosses`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LossIncrease {
+    /// Kernel events newly lost.
+    pub sensor_events: u64,
+    /// Connect reports newly lost.
+    pub connect_reports: u64,
+}
+
+impl NodeLosses {
+    /// Counts an agent's `report` in and returns what it added. The counters of one process
+    /// only grow, so: the first report of a new process adds all of its counters (the
+    /// previous process's are in the totals already: an agent restart is not a loss
+    /// undone); a later report of the same process adds its growth over the counters last
+    /// counted, and one with smaller counters (a batch stored after a newer one) adds
+    /// nothing; a report of a process that started before the newest one (a batch delayed
+    /// across a restart) adds nothing.
+    pub fn count(&mut self, report: &AgentLosses, now: Timestamp) -> LossIncrease {
+        let increase = match &mut self.latest {
+            Some(latest) if latest.process == report.process => {
+                let increase = LossIncrease {
+                    sensor_events: report.sensor_events.saturating_sub(latest.sensor_events),
+                    connect_reports: report
+                        .connect_reports
+                        .saturating_sub(latest.connect_reports),
+                };
+                latest.sensor_events = latest.sensor_events.max(report.sensor_events);
+                latest.connect_reports = latest.connect_reports.max(report.connect_reports);
+                increase
+            }
+            Some(latest) if report.process_started_at < latest.process_started_at => {
+                return LossIncrease::default();
+            }
+            _ => {
+                self.latest = Some(*report);
+                LossIncrease {
+                    sensor_events: report.sensor_events,
+                    connect_reports: report.connect_reports,
+                }
+            }
+        };
+        self.sensor_events = self.sensor_events.saturating_add(increase.sensor_events);
+        self.connect_reports = self
+            .connect_reports
+            .saturating_add(increase.connect_reports);
+        if increase != LossIncrease::default() {
+            self.last_loss_at = Some(now);
+        }
+        increase
+    }
 }
 
 /// A cluster with its open findings per kind.
@@ -141,4 +213,85 @@ pub struct TimeBuckets {
     pub width_ms: i64,
     /// Number of intervals (1..=366).
     pub buckets: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_model::{AgentLosses, Timestamp};
+    use uuid::Uuid;
+
+    use crate::{LossIncrease, NodeLosses};
+
+    fn report(
+        process: Uuid,
+        started_at: i64,
+        sensor_events: u64,
+        connect_reports: u64,
+    ) -> AgentLosses {
+        AgentLosses {
+            process,
+            process_started_at: Timestamp(started_at),
+            sensor_events,
+            connect_reports,
+        }
+    }
+
+    fn increase(sensor_events: u64, connect_reports: u64) -> LossIncrease {
+        LossIncrease {
+            sensor_events,
+            connect_reports,
+        }
+    }
+
+    /// Growth within a process, a stale batch, a restart (counters go back to zero and grow
+    /// again), and a batch of the old process delayed past the restart: the totals are what
+    /// the processes lost, each loss counted once.
+    #[test]
+    fn losses_sum_over_agent_processes_and_ignore_stale_reports() {
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut losses = NodeLosses::default();
+        let at = Timestamp(5_000);
+        assert_eq!(
+            losses.count(&report(first, 1_000, 0, 0), at),
+            increase(0, 0)
+        );
+        assert_eq!(losses.last_loss_at, None, "no loss yet");
+        assert_eq!(
+            losses.count(&report(first, 1_000, 3, 10), at),
+            increase(3, 10)
+        );
+        assert_eq!(
+            losses.count(&report(first, 1_000, 5, 10), Timestamp(6_000)),
+            increase(2, 0)
+        );
+        // A batch sent before the last one, stored after it.
+        assert_eq!(
+            losses.count(&report(first, 1_000, 3, 10), at),
+            increase(0, 0)
+        );
+        assert_eq!((losses.sensor_events, losses.connect_reports), (5, 10));
+        // The agent restarts: its counters start again from zero.
+        assert_eq!(
+            losses.count(&report(second, 9_000, 1, 0), at),
+            increase(1, 0)
+        );
+        assert_eq!(
+            losses.count(&report(second, 9_000, 1, 4), at),
+            increase(0, 4)
+        );
+        // The old process's batch, delayed across the restart.
+        assert_eq!(
+            losses.count(&report(first, 1_000, 7, 12), at),
+            increase(0, 0)
+        );
+        assert_eq!(
+            (
+                losses.sensor_events,
+                losses.connect_reports,
+                losses.last_loss_at
+            ),
+            (6, 14, Some(at))
+        );
+        assert_eq!(losses.latest, Some(report(second, 9_000, 1, 4)));
+    }
 }

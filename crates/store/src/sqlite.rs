@@ -33,7 +33,7 @@ use crate::{
     StoreError, TokenRecord,
     query::{TRIGRAM_CHARS, page_size},
 };
-use crate::{FindingGroup, GroupScope, TimeBuckets};
+use crate::{FindingGroup, GroupScope, LossIncrease, NodeLosses, TimeBuckets};
 use palisade_model::{
     AgentTask, FirewallRule, FixVerification, QuarantineEntry, QuarantinedFile, TaskResult,
     VerificationState,
@@ -1100,6 +1100,7 @@ impl Store for SqliteStore {
         policy: &HandlingPolicy,
     ) -> Result<IngestOutcome> {
         let mut outcome = IngestOutcome::default();
+        let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
         // Everything that needs no database is worked out first: the one writer connection is
         // held only for the statements, so the next batch prepares while this one is written.
         let prepared: Vec<Prepared> = reports
@@ -1112,7 +1113,9 @@ impl Store for SqliteStore {
             .iter()
             .map(|prepared| prepared.report_id.clone())
             .collect();
+        let t1 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
         let mut transaction = self.writer.begin().await?;
+        let t2 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
         let mut seen = Self::already_ingested(&mut transaction, &report_ids).await?;
 
         // First pass: drop duplicates, suppress whitelisted reports.
@@ -1251,6 +1254,8 @@ impl Store for SqliteStore {
                 .await?;
         }
         transaction.commit().await?;
+        let t3 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+        eprintln!("XINGEST {} start {t0} prepared {t1} writer {t2} committed {t3}", reports.len());
         Ok(outcome)
     }
 
@@ -1821,6 +1826,36 @@ impl Store for SqliteStore {
         rows.iter().map(agent_from_row).collect()
     }
 
+    async fn count_agent_losses(
+        &self,
+        agent_id: Uuid,
+        report: &palisade_model::AgentLosses,
+        now: Timestamp,
+    ) -> Result<LossIncrease> {
+        let id = agent_id.to_string();
+        let mut transaction = self.writer.begin().await?;
+        let Some(stored) =
+            sqlx::query_scalar::<_, String>("SELECT losses FROM agents WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&mut *transaction)
+                .await?
+        else {
+            return Ok(LossIncrease::default());
+        };
+        let mut losses: NodeLosses = from_json("agents", "losses", &stored)?;
+        let before = losses;
+        let increase = losses.count(report, now);
+        if losses != before {
+            sqlx::query("UPDATE agents SET losses = $1 WHERE id = $2")
+                .bind(to_json(&losses))
+                .bind(&id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(increase)
+    }
+
     async fn finding_groups(
         &self,
         kind: FindingKind,
@@ -1958,6 +1993,7 @@ fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord> {
         joined_at: Timestamp(row.try_get("joined_at")?),
         last_seen: Timestamp(row.try_get("last_seen")?),
         facts: from_json("agents", "facts", row.try_get("facts")?)?,
+        losses: from_json("agents", "losses", row.try_get("losses")?)?,
     })
 }
 

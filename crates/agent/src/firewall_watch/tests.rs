@@ -3,8 +3,9 @@
 //! against the kernel is tested end to end in the palisade crate.)
 
 use std::net::IpAddr;
+use std::time::Duration;
 
-use palisade_enforce::{ConnectReportsRing, DefenseMode};
+use palisade_enforce::{ConnectReportsDrain, ConnectReportsRing, DefenseMode};
 use palisade_event::{Container, Event, EventKind, Fd, FdKind, K8sPod, Payload, Protocol, Socket};
 use palisade_firewall::{State, read_flows};
 use palisade_model::{
@@ -135,6 +136,7 @@ fn watch(
         mode,
         flows_file,
         connect_reports_ring: ConnectReportsRing::DEFAULT,
+        connect_reports_drain: ConnectReportsDrain::DEFAULT,
     });
     let base = State::from_yaml(STATE).unwrap();
     let (state, skipped) = compose_policy(&base, rules);
@@ -327,6 +329,7 @@ fn a_policy_update_takes_effect_at_the_next_tick() {
         mode: DefenseMode::Alert,
         flows_file: None,
         connect_reports_ring: ConnectReportsRing::DEFAULT,
+        connect_reports_drain: ConnectReportsDrain::DEFAULT,
     });
     let base = State::from_yaml(STATE).unwrap();
     let connect = in_pod(
@@ -436,6 +439,7 @@ fn each_closed_connection_raises_its_own_block_alert() {
         mode: DefenseMode::Block,
         flows_file: None,
         connect_reports_ring: ConnectReportsRing::DEFAULT,
+        connect_reports_drain: ConnectReportsDrain::DEFAULT,
     };
     let mut reports = Vec::new();
     super::report_closed(
@@ -565,6 +569,7 @@ impl EnforcedPod {
             mode: DefenseMode::Block,
             flows_file: Some(flows_file.to_path_buf()),
             connect_reports_ring: ConnectReportsRing::DEFAULT,
+            connect_reports_drain: ConnectReportsDrain::DEFAULT,
         });
         updates
             .send(enforced_policy([FirewallAction::Block; 2]))
@@ -821,4 +826,40 @@ impl Drop for CgroupDir {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+}
+
+/// The drain interval is the watch's tick interval, and the detector ticks (polls the
+/// sensor for no longer than) the shortest interval any observer asks for, never less often
+/// than its default: a short interval makes the detection thread drain that often.
+#[test]
+fn the_connect_report_drain_interval_sets_how_often_the_detector_ticks() {
+    let detector = |drain: Option<u64>| {
+        let engine = palisade_rules::Engine::new(
+            palisade_rules::RuleSet::load(&[]),
+            &palisade_rules::EngineConfig::default(),
+        );
+        let detector = crate::Detector::new(engine, "prod", "node-1");
+        let Some(millis) = drain else {
+            return detector;
+        };
+        let (watch, _updates) = FirewallWatch::new(FirewallWatchConfig {
+            cluster: "prod".into(),
+            node: "node-1".into(),
+            mode: DefenseMode::Block,
+            flows_file: None,
+            connect_reports_ring: ConnectReportsRing::DEFAULT,
+            connect_reports_drain: ConnectReportsDrain::new(Duration::from_millis(millis)).unwrap(),
+        });
+        assert_eq!(watch.tick_interval(), Duration::from_millis(millis));
+        detector.with_observer(Box::new(watch))
+    };
+    assert_eq!(detector(None).tick_interval(), Duration::from_millis(200));
+    assert_eq!(
+        detector(Some(200)).tick_interval(),
+        Duration::from_millis(200)
+    );
+    assert_eq!(
+        detector(Some(20)).tick_interval(),
+        Duration::from_millis(20)
+    );
 }

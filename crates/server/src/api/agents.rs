@@ -5,7 +5,7 @@ use palisade_model::{
     AgentBatch, Asset, AssetKind, BatchAck, FindingReport, HostFacts, JoinRequest, JoinResponse,
     MAX_BATCH_REPORTS, Role, Timestamp,
 };
-use palisade_store::{AgentRecord, IngestOutcome};
+use palisade_store::{AgentRecord, IngestOutcome, NodeLosses};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -36,6 +36,7 @@ pub async fn join(
         joined_at: now,
         last_seen: now,
         facts: request.facts.clone(),
+        losses: NodeLosses::default(),
     };
     state.store.upsert_agent(&agent).await?;
     register_node(&state, &request.cluster, &request.facts).await?;
@@ -146,7 +147,19 @@ pub async fn batch(
         )));
     }
     let outcome = ingest(&state, &batch.reports).await?;
-    state.metrics.record_dropped_events(batch.dropped_events);
+    // Most batches repeat the counters already counted: only a change costs a write.
+    if let Some(report) = batch
+        .losses
+        .filter(|report| agent.losses.latest != Some(*report))
+    {
+        let increase = state
+            .store
+            .count_agent_losses(agent.id, &report, Timestamp::now())
+            .await?;
+        state
+            .metrics
+            .record_node_losses(&agent.cluster, &agent.name, increase);
+    }
     for asset in &batch.assets {
         state.store.upsert_asset(asset).await?;
     }
@@ -211,6 +224,33 @@ pub struct AgentInfo {
     pub last_seen: Timestamp,
     /// Host facts.
     pub facts: HostFacts,
+    /// What the agent reported lost, over all its processes.
+    pub losses: Losses,
+}
+
+/// What an agent reported lost, summed over its processes (an agent's counters start again
+/// at zero when it restarts; these totals do not).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Losses {
+    /// Kernel events the node's sensor lost (its ring buffer was full): runtime detection
+    /// did not see them.
+    pub sensor_events: u64,
+    /// Reports of the node's firewall connect programs that were lost: connects they decided
+    /// without an alert or a flow record.
+    pub connect_reports: u64,
+    /// When a loss was last counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_loss_at: Option<Timestamp>,
+}
+
+impl From<NodeLosses> for Losses {
+    fn from(losses: NodeLosses) -> Losses {
+        Losses {
+            sensor_events: losses.sensor_events,
+            connect_reports: losses.connect_reports,
+            last_loss_at: losses.last_loss_at,
+        }
+    }
 }
 
 /// Lists enrolled agents.
@@ -231,6 +271,7 @@ pub async fn list(
                 joined_at: agent.joined_at,
                 last_seen: agent.last_seen,
                 facts: agent.facts,
+                losses: agent.losses.into(),
             })
             .collect(),
     ))

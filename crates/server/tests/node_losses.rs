@@ -1,0 +1,201 @@
+//! What nodes lost, per node, over a real socket: two agents send their loss counters (the
+//! sensor's kernel events, the firewall's connect reports) with their batches, one of them
+//! restarts, batches repeat and arrive out of order; `GET /api/v1/agents` shows each node's
+//! totals and `/metrics` counts them per cluster and node.
+
+mod support;
+
+use palisade_model::{AgentBatch, AgentLosses, HostFacts, JoinRequest, Timestamp};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const ADMIN: &str = "node-losses-test-admin-token";
+
+struct Server {
+    base: String,
+    client: Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body);
+        support::read(request.send().await.unwrap()).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN);
+        support::read(request.send().await.unwrap()).await
+    }
+
+    /// Enrolls agent `name` of cluster `prod` and returns its token.
+    async fn enroll(&self, name: &str) -> String {
+        let (status, join) = self
+            .post(
+                "/api/v1/tokens",
+                ADMIN,
+                json!({"name": format!("join {name}"), "role": "join"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{join}");
+        let request = JoinRequest {
+            name: name.into(),
+            cluster: "prod".into(),
+            facts: HostFacts {
+                hostname: name.into(),
+                ..Default::default()
+            },
+        };
+        let (status, body) = self
+            .post(
+                "/api/v1/agents/join",
+                join["token"].as_str().unwrap(),
+                serde_json::to_value(request).unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a batch without reports that carries `losses`.
+    async fn send(&self, agent: &str, losses: AgentLosses) {
+        send(
+            self.client.clone(),
+            self.base.clone(),
+            agent.to_owned(),
+            losses,
+        )
+        .await;
+    }
+
+    /// (sensor events, connect reports) lost per agent name, as the API lists them.
+    async fn losses(&self) -> Vec<(String, u64, u64)> {
+        let (status, agents) = self.get("/api/v1/agents").await;
+        assert_eq!(status, StatusCode::OK, "{agents}");
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|agent| {
+                let losses = &agent["losses"];
+                (
+                    agent["name"].as_str().unwrap().to_owned(),
+                    losses["sensor_events"].as_u64().unwrap(),
+                    losses["connect_reports"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The `palisade_events_dropped_total` samples.
+    async fn dropped_metrics(&self) -> Vec<String> {
+        let metrics = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .filter(|line| line.starts_with("palisade_events_dropped_total{"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Sends a batch without reports that carries `losses` (a task of its own can run it).
+async fn send(client: Client, base: String, agent: String, losses: AgentLosses) {
+    let batch = AgentBatch::<Value> {
+        sequence: 0,
+        reports: vec![],
+        assets: vec![],
+        losses: Some(losses),
+        facts: None,
+    };
+    let request = client
+        .post(format!("{base}/api/v1/agent/batches"))
+        .bearer_auth(agent)
+        .json(&batch);
+    let (status, body) = support::read(request.send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+fn losses(process: Uuid, started_at: i64, sensor_events: u64, connect_reports: u64) -> AgentLosses {
+    AgentLosses {
+        process,
+        process_started_at: Timestamp(started_at),
+        sensor_events,
+        connect_reports,
+    }
+}
+
+/// Node a loses events and reports, repeats a batch, restarts (its counters start again at
+/// zero) and a batch of its old process arrives late; node b loses connect reports in
+/// batches sent at once. Each node's totals count every loss once.
+#[tokio::test]
+async fn each_nodes_losses_are_summed_over_its_restarts_and_shown_per_node() {
+    let running = support::start(ADMIN).await;
+    let server = Server {
+        base: running.base,
+        client: Client::new(),
+        _dir: running.dir,
+    };
+    let node_a = server.enroll("node-a").await;
+    let node_b = server.enroll("node-b").await;
+    assert_eq!(
+        server.losses().await,
+        [("node-a".into(), 0, 0), ("node-b".into(), 0, 0)]
+    );
+    assert!(server.dropped_metrics().await.is_empty());
+
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    server.send(&node_a, losses(first, 1_000, 3, 10)).await;
+    server.send(&node_a, losses(first, 1_000, 5, 10)).await;
+    server.send(&node_a, losses(first, 1_000, 5, 10)).await;
+    server.send(&node_a, losses(second, 2_000, 1, 0)).await;
+    server.send(&node_a, losses(first, 1_000, 9, 99)).await;
+
+    // Node b's batches travel at once, each with the counters of its time.
+    let node_b_process = Uuid::new_v4();
+    let mut sends = tokio::task::JoinSet::new();
+    for reports in 1..=20 {
+        sends.spawn(send(
+            server.client.clone(),
+            server.base.clone(),
+            node_b.clone(),
+            losses(node_b_process, 1_000, 0, reports),
+        ));
+    }
+    sends.join_all().await;
+
+    assert_eq!(
+        server.losses().await,
+        [("node-a".into(), 6, 10), ("node-b".into(), 0, 20)]
+    );
+    let (_, agents) = server.get("/api/v1/agents").await;
+    assert!(
+        agents[0]["losses"]["last_loss_at"].is_string(),
+        "{agents:#}"
+    );
+    assert_eq!(
+        server.dropped_metrics().await,
+        [
+            r#"palisade_events_dropped_total{cluster="prod",node="node-a",source="sensor"} 6"#,
+            r#"palisade_events_dropped_total{cluster="prod",node="node-a",source="connect_reports"} 10"#,
+            r#"palisade_events_dropped_total{cluster="prod",node="node-b",source="sensor"} 0"#,
+            r#"palisade_events_dropped_total{cluster="prod",node="node-b",source="connect_reports"} 20"#,
+        ]
+    );
+}
