@@ -460,6 +460,10 @@ fn container_str(event: &Event, pick: fn(&palisade_event::Container) -> &str) ->
     }
 }
 
+fn host_namespaces(event: &Event) -> Option<palisade_event::HostNamespaces> {
+    event.container.as_ref()?.host_namespaces
+}
+
 fn k8s_str(event: &Event, pick: fn(&palisade_event::K8sPod) -> &str) -> Option<Value<'_>> {
     let pod = event.container.as_ref()?.k8s.as_ref()?;
     non_empty(pick(pod))
@@ -1679,23 +1683,29 @@ pub(crate) static FIELDS: &[FieldDef] = &[
             owned(labels.join(", "))
         }
     ),
-    not_observed(
+    field!(
         "container.host_pid",
-        FieldType::Bool,
-        ArgSpec::None,
-        "Container shares the host's pid namespace (not provided; absent)",
+        Bool,
+        None,
+        KindSet::ALL,
+        "The container shares the host's pid namespace, from its runtime's (runc's) configuration; absent on the host and when that configuration was not found",
+        |e, _| host_namespaces(e).map(|shared| Value::Bool(shared.pid))
     ),
-    not_observed(
+    field!(
         "container.host_network",
-        FieldType::Bool,
-        ArgSpec::None,
-        "Container shares the host's network namespace (not provided; absent)",
+        Bool,
+        None,
+        KindSet::ALL,
+        "The container shares the host's network namespace, from its runtime's (runc's) configuration; absent on the host and when that configuration was not found",
+        |e, _| host_namespaces(e).map(|shared| Value::Bool(shared.network))
     ),
-    not_observed(
+    field!(
         "container.host_ipc",
-        FieldType::Bool,
-        ArgSpec::None,
-        "Container shares the host's IPC namespace (not provided; absent)",
+        Bool,
+        None,
+        KindSet::ALL,
+        "The container shares the host's IPC namespace, from its runtime's (runc's) configuration; absent on the host and when that configuration was not found",
+        |e, _| host_namespaces(e).map(|shared| Value::Bool(shared.ipc))
     ),
     not_observed(
         "container.cni.json",

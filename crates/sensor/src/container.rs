@@ -406,8 +406,9 @@ fn json_labels(labels: &Json) -> Vec<(String, String)> {
 
 /// The host namespaces a runc (libcontainer) configuration shares: a namespace type it does
 /// not list is not created, so the container keeps the runtime's, the host's; one it joins by
-/// path (a Kubernetes pod's sandbox) is the host's only when that path is the namespace of
-/// the host's init.
+/// path (a Kubernetes pod's sandbox) is the host's only when that path is the namespace the
+/// sensor runs in: the agent runs in the host's namespaces, and those of the host's init
+/// (`/proc/1/ns`) may be closed even to root (they are on the project's build machine).
 fn host_namespaces(namespaces: &Json) -> Option<HostNamespaces> {
     let namespaces = namespaces.as_array()?;
     let shared_with_host = |config_type: &str, proc_name: &str| match namespaces
@@ -419,7 +420,7 @@ fn host_namespaces(namespaces: &Json) -> Option<HostNamespaces> {
             .as_str()
             .filter(|path| !path.is_empty())
             .is_some_and(|path| {
-                same_file(Path::new(path), &Path::new("/proc/1/ns").join(proc_name))
+                same_file(Path::new(path), &Path::new("/proc/self/ns").join(proc_name))
             }),
     };
     Some(HostNamespaces {
@@ -598,7 +599,7 @@ mod tests {
         assert_eq!(
             with(serde_json::json!([
                 {"type": "NEWPID", "path": ""},
-                {"type": "NEWNET", "path": "/proc/1/ns/net"},
+                {"type": "NEWNET", "path": "/proc/self/ns/net"},
                 {"type": "NEWIPC", "path": "/proc/2147483647/ns/ipc"},
             ])),
             HostNamespaces {

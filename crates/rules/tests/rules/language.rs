@@ -416,7 +416,7 @@ fn more_libsinsp_fields() {
         ("container.labels exists", OPEN, false),
         ("k8s.deployment.label.app = web", EXEC, false),
         ("k8s.rs.label[app] = web", EXEC, false),
-        ("container.host_network = true", EXEC, false),
+        ("container.host_network exists", EXEC, false),
     ];
     for (condition, event, expected) in cases {
         assert_eq!(
@@ -507,6 +507,35 @@ fn login_shell_and_descriptor_ids() {
         ("proc.loginshellid exists", no_shell, false),
         ("fd.uid = 433", open, true),
         ("fd.uid exists", EXEC, false),
+    ];
+    for (condition, event, expected) in cases {
+        assert_eq!(
+            fires(condition, event),
+            Ok(*expected),
+            "{condition} on {event}"
+        );
+    }
+}
+
+/// `container.host_pid`, `host_network`, `host_ipc` from the runtime's configuration the
+/// sensor attached; absent on the host and for a container whose configuration was not found.
+#[test]
+fn container_host_namespaces() {
+    let in_container = |namespaces: &str| {
+        format!(
+            r#"{{"kind":"execve","process":{{"name":"sh"}},
+              "container":{{"id":"0123456789abcdef"{namespaces}}}}}"#
+        )
+    };
+    let host_net = in_container(r#","host_namespaces":{"pid":true,"network":true,"ipc":false}"#);
+    let unknown = in_container("");
+    let cases: &[(&str, &str, bool)] = &[
+        ("container.host_network = true", &host_net, true),
+        ("container.host_pid = true", &host_net, true),
+        ("container.host_ipc = false", &host_net, true),
+        ("container.host_ipc = true", &host_net, false),
+        ("container.host_network exists", &unknown, false),
+        ("container.host_pid exists", OPEN, false),
     ];
     for (condition, event, expected) in cases {
         assert_eq!(
