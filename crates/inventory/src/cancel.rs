@@ -10,7 +10,10 @@ use std::time::Instant;
 /// Walks look at it before every entry and every layer, and inside every read of a file's
 /// content, which is why reads through a [`crate::FileVisit`] and through a layer's stream
 /// return at most [`Cancel::MAX_READ_BYTES`] at a time: a walk stops within one such read of
-/// the request, whatever the size of the file being read or skipped. A stopped walk returns
+/// the request, whatever the size of the file being read or skipped. Catalogers that work
+/// through a whole file in memory look at it between bounded pieces too: nested archives
+/// per read, an rpm sqlite database per package, the search of an executable for Go build
+/// information per [`Cancel::MAX_READ_BYTES`]. A stopped walk returns
 /// [`crate::ErrorKind::Cancelled`]; what it built is dropped, and the temporary files of the
 /// catalogers are removed as they always are.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +58,38 @@ impl Cancel {
         CancelOnDrop(self.clone())
     }
 
+    /// The first position of `needle` in `haystack` that `accept` takes, searched in pieces
+    /// of [`Cancel::MAX_READ_BYTES`] with the request looked at before each: a search through
+    /// a whole executable stops as promptly as a read does. `Err` once cancelled.
+    pub(crate) fn find(
+        &self,
+        haystack: &[u8],
+        needle: &[u8],
+        accept: impl Fn(usize) -> bool,
+    ) -> Result<Option<usize>, String> {
+        let finder = memchr::memmem::Finder::new(needle);
+        let mut start = 0;
+        while start < haystack.len() {
+            if self.is_cancelled() {
+                return Err("cancelled".to_owned());
+            }
+            // The piece overlaps the next by one needle, so that no match is split.
+            let end = haystack
+                .len()
+                .min(start + Cancel::MAX_READ_BYTES + needle.len().saturating_sub(1));
+            let found = finder
+                .find_iter(&haystack[start..end])
+                .take_while(|at| *at < Cancel::MAX_READ_BYTES)
+                .map(|at| start + at)
+                .find(|at| accept(*at));
+            if found.is_some() {
+                return Ok(found);
+            }
+            start += Cancel::MAX_READ_BYTES;
+        }
+        Ok(None)
+    }
+
     /// An error for the reader once cancelled.
     pub(crate) fn check(&self) -> std::io::Result<()> {
         if self.is_cancelled() {
@@ -97,6 +132,29 @@ pub(crate) fn bounded(buffer: &mut [u8]) -> &mut [u8] {
 #[cfg(test)]
 mod tests {
     use super::Cancel;
+
+    #[test]
+    fn a_search_finds_matches_across_pieces_and_stops_once_cancelled() {
+        let needle = b"\xff Go buildinf:";
+        let mut haystack = vec![0u8; 3 * Cancel::MAX_READ_BYTES];
+        // A match split between the first two pieces, one rejected, one accepted.
+        let split = Cancel::MAX_READ_BYTES - 5;
+        haystack[split..split + needle.len()].copy_from_slice(needle);
+        let later = 2 * Cancel::MAX_READ_BYTES + 32;
+        haystack[later..later + needle.len()].copy_from_slice(needle);
+        let cancel = Cancel::new();
+        assert_eq!(cancel.find(&haystack, needle, |_| true), Ok(Some(split)));
+        assert_eq!(
+            cancel.find(&haystack, needle, |at| at % 16 == 0),
+            Ok(Some(later))
+        );
+        assert_eq!(cancel.find(&haystack[..split], needle, |_| true), Ok(None));
+        cancel.cancel();
+        assert_eq!(
+            cancel.find(&haystack, needle, |_| true),
+            Err("cancelled".to_owned())
+        );
+    }
 
     #[test]
     fn clones_share_the_request_and_the_guard_cancels_on_drop() {

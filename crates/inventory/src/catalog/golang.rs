@@ -1,6 +1,7 @@
 //! Go executables: the build information the linker embeds (Go 1.18 and later store it
 //! inline): the toolchain version and every module with its version.
 
+use crate::cancel::Cancel;
 use crate::catalog::Found;
 use crate::catalog::elf::Elf;
 
@@ -9,16 +10,27 @@ const MAGIC: &[u8] = b"\xff Go buildinf:";
 const FLAG_INLINE_STRINGS: u8 = 0x2;
 
 /// The Go standard library (named `stdlib` in the Go vulnerability database) and the
-/// modules; `None` when `bytes` is not a Go executable with inline build information.
-pub(crate) fn parse_build_info(elf: &Elf<'_>, bytes: &[u8]) -> Option<Vec<Found>> {
+/// modules; `Ok(None)` when `bytes` is not a Go executable with inline build information.
+/// Without a `.go.buildinfo` section the whole file is searched, which `cancel` stops
+/// (`Err`).
+pub(crate) fn parse_build_info(
+    elf: &Elf<'_>,
+    bytes: &[u8],
+    cancel: &Cancel,
+) -> Result<Option<Vec<Found>>, String> {
     let data = match elf.section(".go.buildinfo") {
         Some(section) => section,
         // Section headers can be stripped; the header is 16-byte aligned in the data.
-        None => {
-            let position = memchr::memmem::find_iter(bytes, MAGIC).find(|at| at % 16 == 0)?;
-            &bytes[position..]
-        }
+        None => match cancel.find(bytes, MAGIC, |at| at % 16 == 0)? {
+            Some(position) => &bytes[position..],
+            None => return Ok(None),
+        },
     };
+    Ok(parse_header(data))
+}
+
+/// The packages of build information starting at its header.
+fn parse_header(data: &[u8]) -> Option<Vec<Found>> {
     let header = data.get(..32)?;
     if !header.starts_with(MAGIC) || header[15] & FLAG_INLINE_STRINGS == 0 {
         return None;
@@ -120,7 +132,61 @@ fn modules(module_info: &str) -> Vec<Found> {
 
 #[cfg(test)]
 mod tests {
-    use super::{modules, stdlib_version};
+    use super::{MAGIC, modules, parse_build_info, stdlib_version};
+    use crate::cancel::Cancel;
+    use crate::catalog::elf::Elf;
+
+    /// A 64-bit little-endian ELF file of `size` bytes whose section headers were stripped
+    /// (one empty string table), with Go 1.21.3 build information at `at` if given.
+    fn stripped_elf(size: usize, build_info_at: Option<usize>) -> Vec<u8> {
+        let mut bytes = vec![0u8; size];
+        bytes[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        bytes[0x28..0x30].copy_from_slice(&64u64.to_le_bytes()); // section headers at 64
+        bytes[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes()); // of 64 bytes each
+        bytes[0x3c..0x3e].copy_from_slice(&1u16.to_le_bytes()); // one
+        bytes[64 + 4..64 + 8].copy_from_slice(&3u32.to_le_bytes()); // a string table
+        let Some(at) = build_info_at else {
+            return bytes;
+        };
+        let mut info = MAGIC.to_vec();
+        info.extend_from_slice(&[8, 0x2]);
+        info.resize(32, 0);
+        info.push(8);
+        info.extend_from_slice(b"go1.21.3");
+        let modules = format!("{}path\tx\n{}", "s".repeat(16), "e".repeat(16));
+        info.push(u8::try_from(modules.len()).unwrap());
+        info.extend_from_slice(modules.as_bytes());
+        bytes[at..at + info.len()].copy_from_slice(&info);
+        bytes
+    }
+
+    #[test]
+    fn the_search_of_a_stripped_binary_stops_once_cancelled() {
+        // Build information past the first piece searched, as in large binaries.
+        let bytes = stripped_elf(
+            3 * Cancel::MAX_READ_BYTES,
+            Some(2 * Cancel::MAX_READ_BYTES + 16),
+        );
+        let elf = Elf::parse(&bytes).unwrap();
+        let found = parse_build_info(&elf, &bytes, &Cancel::new())
+            .unwrap()
+            .unwrap();
+        assert_eq!(found[0].name, "stdlib");
+        assert_eq!(found[0].version, "1.21.3");
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert_eq!(
+            parse_build_info(&elf, &bytes, &cancel).unwrap_err(),
+            "cancelled"
+        );
+        // Not a Go binary: searched to the end, nothing found.
+        let plain = stripped_elf(1 << 20, None);
+        let elf = Elf::parse(&plain).unwrap();
+        assert!(matches!(
+            parse_build_info(&elf, &plain, &Cancel::new()),
+            Ok(None)
+        ));
+    }
 
     #[test]
     fn versions_and_modules() {

@@ -310,7 +310,10 @@ pub fn inventory_cancellable(
             buffer.extend_from_slice(&magic);
         }
         Read::by_ref(file).take(limit).read_to_end(&mut buffer)?;
-        match extract(kind, path, &buffer, limits, cancel) {
+        let extracted = extract(kind, path, &buffer, limits, cancel);
+        // A cataloger stopped by the request leaves neither a partial harvest nor a warning.
+        cancel.check()?;
+        match extracted {
             Ok(extracted) => harvests.push(Harvest {
                 path: path.to_owned(),
                 layer_index,
@@ -423,14 +426,14 @@ fn extract(
         Kind::DpkgStatus => Ok(dpkg::parse_status(&String::from_utf8_lossy(bytes))),
         Kind::DpkgFileList => Ok(dpkg::parse_file_list(&String::from_utf8_lossy(bytes))),
         Kind::ApkInstalled => Ok(apk::parse_installed(&String::from_utf8_lossy(bytes))),
-        Kind::RpmSqlite => rpm::parse_sqlite(bytes),
+        Kind::RpmSqlite => rpm::parse_sqlite(bytes, cancel),
         Kind::RpmBerkeleyDb => rpm_bdb::parse(bytes),
         Kind::RpmNdb => rpm_ndb::parse(bytes),
         Kind::PythonMetadata => python::parse_metadata(&String::from_utf8_lossy(bytes)),
         Kind::NpmPackage => npm::parse_package_json(bytes),
         Kind::NpmLock => npm::parse_lock(bytes),
         Kind::CargoLock => rust::parse_cargo_lock(text()?),
-        Kind::Executable => Ok(executable(bytes)),
+        Kind::Executable => executable(bytes, cancel),
         Kind::JavaArchive => java::parse_archive(bytes, file_name(path), limits, cancel),
         Kind::Gemspec => ruby::parse_gemspec(&String::from_utf8_lossy(bytes), file_name(path)),
         Kind::ComposerInstalled => php::parse_installed(bytes),
@@ -438,18 +441,19 @@ fn extract(
     }
 }
 
-/// Go build information or a cargo-auditable dependency list, if the ELF file has either.
-fn executable(bytes: &[u8]) -> Extracted {
+/// Go build information or a cargo-auditable dependency list, if the ELF file has either;
+/// `Err` when cancelled during the search.
+fn executable(bytes: &[u8], cancel: &Cancel) -> Result<Extracted, String> {
     let Some(elf) = elf::Elf::parse(bytes) else {
-        return Extracted::default();
+        return Ok(Extracted::default());
     };
-    if let Some(packages) = golang::parse_build_info(&elf, bytes) {
-        return Extracted::packages(Cataloger::GoBinary, packages);
+    if let Some(packages) = golang::parse_build_info(&elf, bytes, cancel)? {
+        return Ok(Extracted::packages(Cataloger::GoBinary, packages));
     }
     if let Some(packages) = rust::parse_auditable(&elf) {
-        return Extracted::packages(Cataloger::CargoAuditable, packages);
+        return Ok(Extracted::packages(Cataloger::CargoAuditable, packages));
     }
-    Extracted::default()
+    Ok(Extracted::default())
 }
 
 fn package(

@@ -3,6 +3,9 @@
 //! Berkeley DB `Packages` of older releases in `rpm_bdb`, NDB's `Packages.db` of SUSE in
 //! `rpm_ndb`).
 
+use std::io::Write;
+
+use crate::cancel::Cancel;
 use crate::catalog::{Cataloger, Extracted, Found};
 
 const TAG_NAME: u32 = 1000;
@@ -24,12 +27,17 @@ const TYPE_I18NSTRING: u32 = 9;
 const MAX_HEADER_ENTRIES: usize = 0xffff;
 
 /// Packages and owned files of an sqlite rpm database. SQLite needs a file, so the bytes
-/// are copied to a private temporary file that is removed when this returns.
-pub(crate) fn parse_sqlite(bytes: &[u8]) -> Result<Extracted, String> {
-    let temp = tempfile::NamedTempFile::new()
+/// are copied to a private temporary file that is removed when this returns. `cancel` is
+/// looked at between pieces of the copy and between packages (`Err` once cancelled): an
+/// rpmdb holds thousands of them.
+pub(crate) fn parse_sqlite(bytes: &[u8], cancel: &Cancel) -> Result<Extracted, String> {
+    let mut temp = tempfile::NamedTempFile::new()
         .map_err(|error| format!("cannot create a temporary copy ({error})"))?;
-    std::fs::write(temp.path(), bytes)
-        .map_err(|error| format!("cannot write a temporary copy ({error})"))?;
+    for piece in bytes.chunks(Cancel::MAX_READ_BYTES) {
+        cancel.check().map_err(|_| "cancelled".to_owned())?;
+        temp.write_all(piece)
+            .map_err(|error| format!("cannot write a temporary copy ({error})"))?;
+    }
     let connection = rusqlite::Connection::open_with_flags(
         temp.path(),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -38,13 +46,25 @@ pub(crate) fn parse_sqlite(bytes: &[u8]) -> Result<Extracted, String> {
     let mut statement = connection
         .prepare("SELECT blob FROM Packages")
         .map_err(|error| format!("no Packages table ({error})"))?;
-    let blobs = statement
-        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+    let mut rows = statement
+        .query([])
         .map_err(|error| format!("cannot read Packages ({error})"))?;
-    let blobs = blobs
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| format!("cannot read a package ({error})"))?;
-    Ok(extract_headers(blobs.iter().map(Vec::as_slice)))
+    let mut extracted = Extracted::packages(Cataloger::Rpm, Vec::new());
+    loop {
+        cancel.check().map_err(|_| "cancelled".to_owned())?;
+        let Some(row) = rows
+            .next()
+            .map_err(|error| format!("cannot read a package ({error})"))?
+        else {
+            break;
+        };
+        let blob = row
+            .get_ref(0)
+            .and_then(|value| value.as_blob().map_err(Into::into))
+            .map_err(|error| format!("cannot read a package ({error})"))?;
+        add_header(&mut extracted, blob);
+    }
+    Ok(extracted)
 }
 
 /// The packages and owned files of rpm header blobs, whatever database held them; blobs that
@@ -52,16 +72,21 @@ pub(crate) fn parse_sqlite(bytes: &[u8]) -> Result<Extracted, String> {
 pub(crate) fn extract_headers<'a>(blobs: impl IntoIterator<Item = &'a [u8]>) -> Extracted {
     let mut extracted = Extracted::packages(Cataloger::Rpm, Vec::new());
     for blob in blobs {
-        let Some(header) = parse_header(blob) else {
-            continue;
-        };
-        if header.found.name == "gpg-pubkey" {
-            continue;
-        }
-        extracted.owned_files.extend(header.files);
-        extracted.packages.push((Cataloger::Rpm, header.found));
+        add_header(&mut extracted, blob);
     }
     extracted
+}
+
+/// Adds the package and files of one header blob, unless it is not a package's.
+fn add_header(extracted: &mut Extracted, blob: &[u8]) {
+    let Some(header) = parse_header(blob) else {
+        return;
+    };
+    if header.found.name == "gpg-pubkey" {
+        return;
+    }
+    extracted.owned_files.extend(header.files);
+    extracted.packages.push((Cataloger::Rpm, header.found));
 }
 
 struct Header {
@@ -184,6 +209,7 @@ fn parse_source_rpm(source_rpm: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::parse_header;
+    use crate::cancel::Cancel;
 
     /// Builds a header blob from `(tag, type, data)` entries (for tests).
     pub(crate) fn header_blob(entries: &[(u32, u32, Vec<u8>, u32)]) -> Vec<u8> {
@@ -236,6 +262,42 @@ pub(crate) mod tests {
             (1117, 8, b"libssl.so.3\0libcrypto.so.3\0".to_vec(), 2),
             (1118, 8, b"/usr/lib64/\0".to_vec(), 1),
         ])
+    }
+
+    /// The bytes of an sqlite rpmdb holding `count` package headers.
+    fn sqlite_rpmdb(count: usize) -> Vec<u8> {
+        let temp = tempfile::NamedTempFile::new().unwrap();
+        let connection = rusqlite::Connection::open(temp.path()).unwrap();
+        connection
+            .execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);")
+            .unwrap();
+        for index in 0..count {
+            let blob = package_header(
+                &format!("pkg{index}"),
+                "1.0",
+                "1.el9",
+                "src-1.0-1.el9.src.rpm",
+            );
+            connection
+                .execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
+                .unwrap();
+        }
+        drop(connection);
+        std::fs::read(temp.path()).unwrap()
+    }
+
+    #[test]
+    fn an_sqlite_rpmdb_read_stops_once_cancelled() {
+        let bytes = sqlite_rpmdb(500);
+        let read = super::parse_sqlite(&bytes, &Cancel::new()).unwrap();
+        assert_eq!(read.packages.len(), 500);
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert_eq!(
+            super::parse_sqlite(&bytes, &cancel).unwrap_err(),
+            "cancelled"
+        );
+        assert!(super::parse_sqlite(b"not sqlite", &Cancel::new()).is_err());
     }
 
     #[test]
