@@ -63,6 +63,11 @@ impl Detector {
         self
     }
 
+    /// Whether a rule reads process environments, which the sensor then captures.
+    pub fn reads_environment(&self) -> bool {
+        self.engine.reads_environment()
+    }
+
     /// The event kinds the rules and the observers need: what the sensor must report.
     pub fn event_kinds(&self) -> BTreeSet<EventKind> {
         let mut kinds: BTreeSet<EventKind> = self.engine.event_kinds().collect();
@@ -272,8 +277,10 @@ pub fn alert_report(
                 })
                 .collect(),
             suggested_response: alert.suggested_response.clone().unwrap_or_default(),
+            // Environments hold secrets: the raw event leaves the node without them, and the
+            // variables the rule reads travel as its evidence fields.
             raw_event: serde_json::json!({
-                "event": event,
+                "event": event.without_environment(),
                 "fields": alert.fields_json(),
             }),
         }),
@@ -400,6 +407,36 @@ mod tests {
         assert_eq!(details.raw_event["fields"]["proc.name"], "bash");
         assert!(detector.take_reports().is_empty(), "reports are taken once");
         assert_eq!(detector.events(), 1);
+    }
+
+    #[test]
+    fn the_raw_event_leaves_environments_behind_and_the_evidence_keeps_what_the_rule_reads() {
+        let rule_set = RuleSet::load(&[RuleSource {
+            name: "env.yaml".into(),
+            text: "- rule: Token in shell\n  desc: d\n  condition: evt.type = execve and \
+                   proc.env[DEPLOY_ENV] = prod\n  output: \"%proc.name\"\n  \
+                   priority: WARNING\n"
+                .into(),
+        }]);
+        let mut detector = Detector::new(
+            Engine::new(rule_set, &EngineConfig::default()),
+            "prod",
+            "node-1",
+        );
+        assert!(detector.reads_environment());
+        let mut event = shell(None);
+        event.process.env = vec!["DEPLOY_ENV=prod".into(), "API_TOKEN=s3cret".into()].into();
+        let mut ancestors = event.ancestors.to_vec();
+        ancestors[0].env = vec!["PARENT_TOKEN=s3cret".into()].into();
+        event.ancestors = ancestors.into();
+        detector.send(event);
+        let reports = detector.take_reports();
+        let Details::Alert(details) = &reports[0].details else {
+            panic!("not an alert");
+        };
+        let raw = details.raw_event.to_string();
+        assert!(!raw.contains("s3cret") && !raw.contains("\"env\""), "{raw}");
+        assert_eq!(details.raw_event["fields"]["proc.env[DEPLOY_ENV]"], "prod");
     }
 
     #[test]

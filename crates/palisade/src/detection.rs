@@ -206,6 +206,7 @@ pub fn start(
         kinds: Some(detector.event_kinds()),
         ring_buffer_bytes: options.ring_buffer_bytes,
         backend: options.backend,
+        capture_environment: detector.reads_environment(),
         ..SensorConfig::default()
     };
     let runtime = tokio::runtime::Handle::current();

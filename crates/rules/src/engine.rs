@@ -135,6 +135,25 @@ impl Engine {
             .filter(|kind| !self.by_kind[kind.index()].is_empty())
     }
 
+    /// Whether an active rule's condition or output reads `field` (a Falco field name such
+    /// as `proc.env`): a sensor collects what is costly or sensitive, like the environment,
+    /// only when a rule asks for it.
+    pub fn reads_field(&self, field: &str) -> bool {
+        self.rule_set.compiled.iter().any(|compiled| {
+            compiled
+                .evidence
+                .iter()
+                .any(|field_ref| field_ref.def.name == field)
+        })
+    }
+
+    /// Whether an active rule reads a process environment (`proc.env`, `proc.aenv`): only
+    /// then does a sensor need to capture environments, which cost a copy per exec and hold
+    /// secrets.
+    pub fn reads_environment(&self) -> bool {
+        self.reads_field("proc.env") || self.reads_field("proc.aenv")
+    }
+
     /// Evaluates every rule indexed for the event's kind and appends an alert for each rule
     /// that matches (all of them, not only the first) and is not throttled.
     pub fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {

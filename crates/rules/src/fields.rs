@@ -318,6 +318,61 @@ fn ancestry<'e>(
     }
 }
 
+/// An environment as Falco's `proc.env` shows it: the entries joined by spaces; `None` when
+/// none was captured.
+fn joined_environment(env: &[String]) -> Option<Cow<'_, str>> {
+    match env {
+        [] => None,
+        [only] => Some(Cow::Borrowed(only)),
+        entries => Some(Cow::Owned(entries.join(" "))),
+    }
+}
+
+/// The value of variable `name` (empty when the environment lacks it, as in Falco); `None`
+/// when no environment was captured.
+fn environment_variable<'e>(env: &'e [String], name: &str) -> Option<Cow<'e, str>> {
+    (!env.is_empty()).then(|| Cow::Borrowed(variable(env, name).unwrap_or_default()))
+}
+
+/// The value of `name` in `env`, when it is set.
+fn variable<'e>(env: &'e [String], name: &str) -> Option<&'e str> {
+    env.iter()
+        .find_map(|entry| entry.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// How many ancestors `proc.aenv[NAME]` searches, as libsinsp does.
+const AENV_MAX_DEPTH: usize = 20;
+
+/// `proc.aenv`: Falco's three forms (see the field's description).
+fn ancestor_environment<'e>(event: &'e Event, arg: &FieldArg) -> Option<Value<'e>> {
+    let ancestors = event.ancestors.iter().map(|ancestor| &ancestor.env);
+    match arg {
+        FieldArg::Key(key) => match key.parse::<usize>() {
+            Ok(0) => joined_environment(&event.process.env).map(Value::Str),
+            Ok(generation) => {
+                joined_environment(event.ancestors.get(generation - 1)?.env.as_slice())
+                    .map(Value::Str)
+            }
+            Err(_) => {
+                let mut captured = false;
+                for env in ancestors.take(AENV_MAX_DEPTH) {
+                    captured |= !env.is_empty();
+                    if let Some(value) = variable(env, key) {
+                        return s(value);
+                    }
+                }
+                captured.then_some(Value::Str(Cow::Borrowed("")))
+            }
+        },
+        _ => {
+            let values: Vec<Cow<'e, str>> = ancestors
+                .filter_map(|env| joined_environment(env.as_slice()))
+                .collect();
+            (!values.is_empty()).then_some(Value::Strs(values))
+        }
+    }
+}
+
 /// The ancestor (or the process itself) with a given pid.
 fn by_pid(event: &Event, pid: u32) -> Option<Generation<'_>> {
     (0..=event.ancestors.len())
@@ -1046,11 +1101,15 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "The thread is its process's main thread (tid = pid)",
         |e, _| Some(Value::Bool(e.process.tid == e.process.pid))
     ),
-    not_observed(
+    field!(
         "proc.aenv",
-        FieldType::Str,
-        ArgSpec::OptionalKey,
-        "An ancestor's environment (not provided; absent)",
+        Str,
+        OptionalKey,
+        KindSet::ALL,
+        "Ancestors' environments: without argument every ancestor's (as proc.env), \
+         proc.aenv[N] generation N's (0 is the process), proc.aenv[NAME] the variable's value \
+         in the nearest ancestor that has it (20 levels at most; empty when none has it)",
+        |e, arg| ancestor_environment(e, arg)
     ),
     not_observed(
         "proc.fdopencount",
@@ -2024,9 +2083,14 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "proc.env",
         Str,
         OptionalKey,
-        KindSet::NONE,
-        "Environment, or one variable (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "The environment at the last exec as 'NAME=value NAME1=value1', or proc.env[NAME] one \
+         variable's value (empty when unset); absent when no environment was captured (the \
+         sensor captures it only when a loaded rule reads proc.env or proc.aenv)",
+        |e, arg| match arg {
+            FieldArg::Key(name) => environment_variable(&e.process.env, name).map(Value::Str),
+            _ => joined_environment(&e.process.env).map(Value::Str),
+        }
     ),
     field!(
         "proc.loginshellid",

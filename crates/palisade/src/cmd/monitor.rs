@@ -94,6 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Backend::Fallback => BackendChoice::Fallback,
         },
         ring_buffer_bytes: args.ring_buffer_bytes,
+        capture_environment: engine
+            .as_ref()
+            .is_some_and(palisade_rules::Engine::reads_environment),
         ..SensorConfig::default()
     };
     let mut sensor = config.build().context("starting the sensor")?;

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod defaults;
+mod environment;
 mod falco;
 mod language;
 mod libsinsp;
