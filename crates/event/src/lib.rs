@@ -331,6 +331,13 @@ pub struct Process {
     pub user: SharedStr,
     /// Group name for `gid`; empty when unknown.
     pub group: SharedStr,
+    /// Home directory of `user` in the process's root file system (`/etc/passwd`); empty
+    /// when unknown (and left out of the JSON).
+    #[serde(skip_serializing_if = "is_empty_str")]
+    pub user_homedir: SharedStr,
+    /// Login shell of `user`, as `user_homedir`.
+    #[serde(skip_serializing_if = "is_empty_str")]
+    pub user_shell: SharedStr,
     /// Audit login uid; `None` when unset (the kernel's `(uid_t)-1`).
     pub loginuid: Option<u32>,
     /// User name for `loginuid`; empty when unknown.
@@ -414,6 +421,10 @@ pub struct Ancestor {
 
 fn is_empty(entries: &SharedSlice<String>) -> bool {
     entries.is_empty()
+}
+
+fn is_empty_str(text: &SharedStr) -> bool {
+    text.is_empty()
 }
 
 fn is_false(flag: &bool) -> bool {

@@ -2140,17 +2140,17 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "user.shell",
         Str,
         None,
-        KindSet::NONE,
-        "Login shell of the user (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Login shell of the user, from /etc/passwd in the process's root; absent when the user has no entry there",
+        |e, _| non_empty(&e.process.user_shell)
     ),
     field!(
         "user.homedir",
         Str,
         None,
-        KindSet::NONE,
-        "Home directory of the user (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Home directory of the user, from /etc/passwd in the process's root; absent when the user has no entry there",
+        |e, _| non_empty(&e.process.user_homedir)
     ),
     field!(
         "fd.rip.name",

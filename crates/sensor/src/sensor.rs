@@ -314,10 +314,10 @@ struct Enricher {
     boot_offset_ns: u64,
     hostname: SharedStr,
     ancestry_depth: usize,
-    /// The host's user names by uid.
-    host_user_names: HashMap<u32, SharedStr>,
-    /// Containers' user names by container id, then uid.
-    container_user_names: HashMap<String, HashMap<u32, SharedStr>>,
+    /// The host's users by uid.
+    host_user_names: HashMap<u32, UserEntry>,
+    /// Containers' users by container id, then uid.
+    container_user_names: HashMap<String, HashMap<u32, UserEntry>>,
     runtime_binaries: RuntimeBinaries,
     /// The agent's own process id, compared with every event's: read once, since
     /// `getpid` is a system call (and a traced one).
@@ -489,16 +489,22 @@ impl Enricher {
             }
             event.process.start_time_ns = start_time_ns;
             event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
-            event.process.user = self.user_name(raw.pid, container.as_deref(), raw.uid);
+            let user = self.user(raw.pid, container.as_deref(), raw.uid);
+            (
+                event.process.user,
+                event.process.user_homedir,
+                event.process.user_shell,
+            ) = (user.name, user.homedir, user.shell);
             if let Some(loginuid) = event.process.loginuid {
-                event.process.loginname = self.user_name(raw.pid, container.as_deref(), loginuid);
+                event.process.loginname = self.user(raw.pid, container.as_deref(), loginuid).name;
             }
             if let Payload::SetId { id, name } = &mut event.payload {
                 *name = if matches!(kind, EventKind::Setgid | EventKind::Setresgid) {
                     id_name(&root_file(raw.pid, container.as_deref(), "group"), *id)
                         .unwrap_or_default()
                 } else {
-                    self.user_name(raw.pid, container.as_deref(), *id)
+                    self.user(raw.pid, container.as_deref(), *id)
+                        .name
                         .to_string()
                 };
             }
@@ -545,8 +551,9 @@ impl Enricher {
         process
     }
 
-    /// The user name for `uid` in the process's own root (the container's `/etc/passwd`).
-    fn user_name(&mut self, pid: u32, container: Option<&Container>, uid: u32) -> SharedStr {
+    /// The user `uid` in the process's own root (the container's `/etc/passwd`); empty
+    /// fields when it has no entry there.
+    fn user(&mut self, pid: u32, container: Option<&Container>, uid: u32) -> UserEntry {
         // Looked up on every event: the host's names by uid alone, without hashing and
         // comparing a container id string.
         let cached = match container {
@@ -556,12 +563,10 @@ impl Enricher {
                 .get(container.id.as_str())
                 .and_then(|users| users.get(&uid)),
         };
-        if let Some(name) = cached {
-            return name.clone();
+        if let Some(user) = cached {
+            return user.clone();
         }
-        let name = id_name(&root_file(pid, container, "passwd"), uid)
-            .map(SharedStr::from)
-            .unwrap_or_default();
+        let user = passwd_entry(&root_file(pid, container, "passwd"), uid).unwrap_or_default();
         let users = match container {
             None => &mut self.host_user_names,
             Some(container) => self
@@ -569,8 +574,8 @@ impl Enricher {
                 .entry(container.id.clone())
                 .or_default(),
         };
-        users.insert(uid, name.clone());
-        name
+        users.insert(uid, user.clone());
+        user
     }
 
     fn handle_fallback(
@@ -631,7 +636,12 @@ impl Enricher {
             event.process.uid = info.uid;
             event.process.name = info.name.clone();
             event.process.start_time_ns = info.start_time_ns;
-            event.process.user = self.user_name(pid, container.as_deref(), info.uid);
+            let user = self.user(pid, container.as_deref(), info.uid);
+            (
+                event.process.user,
+                event.process.user_homedir,
+                event.process.user_shell,
+            ) = (user.name, user.homedir, user.shell);
             event.payload = match observation {
                 FallbackObservation::Fork { child_pid, .. } => {
                     event.ret = i64::from(child_pid);
@@ -675,6 +685,28 @@ fn root_file(pid: u32, container: Option<&Container>, database: &str) -> String 
     } else {
         format!("/etc/{database}")
     }
+}
+
+/// A user's `/etc/passwd` entry, as the rules read it (`user.name`, `user.homedir`,
+/// `user.shell`); shared by the events of the user's processes.
+#[derive(Clone, Default)]
+struct UserEntry {
+    name: SharedStr,
+    homedir: SharedStr,
+    shell: SharedStr,
+}
+
+/// The entry of `uid` in a `passwd` file (`name:password:uid:gid:gecos:home:shell`).
+fn passwd_entry(path: &str, uid: u32) -> Option<UserEntry> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 3 && fields[2].parse::<u32>().ok()? == uid).then(|| UserEntry {
+            name: fields[0].into(),
+            homedir: fields.get(5).copied().unwrap_or_default().into(),
+            shell: fields.get(6).copied().unwrap_or_default().into(),
+        })
+    })
 }
 
 /// The name of `id` in a `passwd` or `group` file (`name:password:id:...`), if it has one.

@@ -771,6 +771,17 @@ fn capset_setgid_and_setuid_report_the_new_ids_and_sets() {
     assert_eq!(sets[0] & (1 << 13), 0);
     assert_ne!(sets[1] & (1 << 13), 0);
     assert_eq!(events[1].process.gid, 65534);
+    // The user's home and shell come from the same /etc/passwd entry as its name.
+    let nobody = &events[2].process;
+    assert_eq!(
+        (
+            nobody.user.as_str(),
+            nobody.user_homedir.as_str(),
+            nobody.user_shell.as_str()
+        ),
+        ("nobody", "/nonexistent", "/usr/sbin/nologin")
+    );
+    assert_eq!(events[0].process.user_homedir, "/root");
     for event in &events {
         assert_eq!(event.process.pid, child);
         assert_eq!(event.process.name, "pal-setid");

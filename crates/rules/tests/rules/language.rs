@@ -488,9 +488,10 @@ fn uid_and_gid_arguments_render_as_names() {
     );
 }
 
-/// Fields libsinsp derives from the thread table that the event's ancestry and descriptor
-/// carry: `proc.loginshellid` (the oldest process in the ancestry whose name ends in "sh"),
-/// `fd.uid` (thread id and descriptor number as one text).
+/// Fields libsinsp derives from the thread table that the event's ancestry, user and
+/// descriptor carry: `user.homedir` and `user.shell` (the user's passwd entry),
+/// `proc.loginshellid` (the oldest process in the ancestry whose name ends in "sh"), `fd.uid`
+/// (thread id and descriptor number as one text).
 #[test]
 fn login_shell_and_descriptor_ids() {
     let nested = r#"{"kind":"execve","process":{"pid":50,"tid":50,"name":"python3"},
@@ -500,7 +501,15 @@ fn login_shell_and_descriptor_ids() {
       "ancestors":[{"pid":1,"name":"systemd"}]}"#;
     let open = r#"{"kind":"openat","ret":3,"process":{"pid":42,"tid":43,"name":"cat"},
       "payload":{"type":"open","fd":{"num":3,"kind":"file","name":"/etc/shadow"},"flags":0,"mode":0}}"#;
+    let user = r#"{"kind":"execve","process":{"name":"sh","uid":1000,"user":"alice",
+      "user_homedir":"/home/alice","user_shell":"/bin/zsh"}}"#;
     let cases: &[(&str, &str, bool)] = &[
+        (
+            "user.homedir = /home/alice and user.shell = /bin/zsh",
+            user,
+            true,
+        ),
+        ("user.shell exists or user.homedir exists", OPEN, false),
         // sshd ends in "d": the oldest shell is bash, not the nearer sh.
         ("proc.loginshellid = 30", nested, true),
         ("proc.loginshellid = 42", EXEC, true),
