@@ -180,15 +180,43 @@ fn errors_exit_two_with_location() {
         stderr.contains("unknown Pod Security Standards level"),
         "{stderr}"
     );
-    let (code, _, _) = palisade(&[
+    let (code, _, stderr) = palisade(&[
         "baseline",
         "workloads",
         "-f",
         &file,
         "--pss-version",
-        "v1.38",
+        "v1.038",
     ]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 2, "clap rejects malformed versions");
+    assert!(
+        stderr.contains("invalid Pod Security Standards version \"v1.038\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn versions_after_the_newest_known_are_checked_as_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "deploy.yaml", PRIVILEGED_DEPLOYMENT);
+    for version in ["v1.38", "v1.99"] {
+        let (code, stdout, stderr) = palisade(&[
+            "baseline",
+            "workloads",
+            "-f",
+            &file,
+            "--pss-version",
+            version,
+            "--output",
+            "json",
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        let document: Value = serde_json::from_str(&stdout).unwrap();
+        let pss = &document["objects"][0]["pss"];
+        assert_eq!(pss["version"], version);
+        assert_eq!(pss["resolved_version"], "v1.37");
+        assert_eq!(pss["allowed"], false);
+    }
 }
 
 #[test]
