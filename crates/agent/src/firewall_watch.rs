@@ -144,6 +144,7 @@ pub struct FirewallWatch {
     last_flush_ms: i64,
     enforcement: Enforcement,
     reported_connects: ReportedConnects,
+    unmatched_containers: UnmatchedContainers,
 }
 
 impl FirewallWatch {
@@ -165,6 +166,7 @@ impl FirewallWatch {
             pending_flows: HashMap::new(),
             last_flush_ms: 0,
             reported_connects: ReportedConnects::default(),
+            unmatched_containers: UnmatchedContainers::default(),
         };
         (watch, sender)
     }
@@ -383,11 +385,16 @@ impl EventObserver for FirewallWatch {
             Some(attempt) => attempt.local_pod,
             None => pod_of_event(event, state, cgroup_pod),
         };
-        if let (Some(policy), Some(local_pod)) = (&self.policy, local_pod)
+        if let Some(policy) = &self.policy
             && self.config.mode == DefenseMode::Block
         {
-            let closed = self.enforcement.discover(policy.state(), local_pod, event);
-            report_closed(policy, &closed, &self.config, Timestamp(at_ms), reports);
+            match local_pod {
+                Some(local_pod) => {
+                    let closed = self.enforcement.discover(policy.state(), local_pod, event);
+                    report_closed(policy, &closed, &self.config, Timestamp(at_ms), reports);
+                }
+                None => self.unmatched_containers.note(event),
+            }
         }
         let Some(attempt) = attempt else {
             return;
@@ -624,6 +631,55 @@ fn local_end(
     }
     let (end, pod_id) = address_end(state, local_ip?);
     Some((end, pod_id))
+}
+
+/// The most containers [`UnmatchedContainers`] remembers; it forgets them all when full.
+const MAX_UNMATCHED_CONTAINERS: usize = 4_096;
+
+/// The containers whose events matched no pod of the policy, by id, with the Kubernetes
+/// identity (namespace, pod) their events carried. Each container is logged (debug) once per
+/// identity, so that an agent's log shows why a pod was never found: its container had no
+/// Kubernetes identity (yet: the runtime had not written its metadata), or one the policy
+/// does not name.
+#[derive(Default)]
+struct UnmatchedContainers(HashMap<String, Option<(String, String)>>);
+
+impl UnmatchedContainers {
+    /// Logs `event`'s container the first time it is seen with its current identity.
+    fn note(&mut self, event: &Event) {
+        let Some(container) = event.container.as_deref() else {
+            return;
+        };
+        let identity = container
+            .k8s
+            .as_ref()
+            .map(|k8s| (k8s.namespace.as_str(), k8s.pod_name.as_str()));
+        let known = self.0.get(container.id.as_str()).is_some_and(|seen| {
+            seen.as_ref()
+                .map(|(namespace, pod)| (namespace.as_str(), pod.as_str()))
+                == identity
+        });
+        if known {
+            return;
+        }
+        if self.0.len() >= MAX_UNMATCHED_CONTAINERS {
+            self.0.clear();
+        }
+        self.0.insert(
+            container.id.clone(),
+            identity.map(|(namespace, pod)| (namespace.to_owned(), pod.to_owned())),
+        );
+        match identity {
+            Some((namespace, pod)) => tracing::debug!(
+                container = %container.id, namespace, pod, pid = event.process.pid,
+                "A container's pod is not in the firewall policy."
+            ),
+            None => tracing::debug!(
+                container = %container.id, name = %container.name, pid = event.process.pid,
+                "A container without a Kubernetes identity (yet) is no pod of the firewall policy."
+            ),
+        }
+    }
 }
 
 /// The state's pod that made `event`: by its container's Kubernetes identity, else by the

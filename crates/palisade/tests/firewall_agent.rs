@@ -1140,7 +1140,9 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
     api.put_rule(None, "block").await;
     probe_until("refused", || client.ask("probe"));
     let flood = 5_000;
+    let flood_started = Instant::now();
     let refused: u64 = client.ask(&format!("flood {flood}")).parse().unwrap();
+    let flood_time = flood_started.elapsed();
     assert_eq!(refused, flood, "every connect of the flood is refused");
     // The refused probe that ended `probe_until` and the flood.
     let connects = flood + 1;
@@ -1163,6 +1165,9 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    println!(
+        "flood of {flood} in {flood_time:?}: {attempts} attempts alerted, {lost} reports lost"
+    );
     assert_eq!(
         attempts + lost,
         connects,
