@@ -1100,7 +1100,6 @@ impl Store for SqliteStore {
         policy: &HandlingPolicy,
     ) -> Result<IngestOutcome> {
         let mut outcome = IngestOutcome::default();
-        let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
         // Everything that needs no database is worked out first: the one writer connection is
         // held only for the statements, so the next batch prepares while this one is written.
         let prepared: Vec<Prepared> = reports
@@ -1113,9 +1112,7 @@ impl Store for SqliteStore {
             .iter()
             .map(|prepared| prepared.report_id.clone())
             .collect();
-        let t1 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
         let mut transaction = self.writer.begin().await?;
-        let t2 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
         let mut seen = Self::already_ingested(&mut transaction, &report_ids).await?;
 
         // First pass: drop duplicates, suppress whitelisted reports.
@@ -1254,8 +1251,6 @@ impl Store for SqliteStore {
                 .await?;
         }
         transaction.commit().await?;
-        let t3 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
-        eprintln!("XINGEST {} start {t0} prepared {t1} writer {t2} committed {t3}", reports.len());
         Ok(outcome)
     }
 
