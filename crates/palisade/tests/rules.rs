@@ -249,3 +249,26 @@ fn audit_log_alerts_as_json_lines_and_bad_lines_fail() {
         "{stderr}"
     );
 }
+
+/// `palisade rules fields` lists every field with its description; one the sensor does not
+/// observe says why it is absent.
+#[test]
+fn fields_lists_every_field_and_why_some_are_absent() {
+    let result = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["rules", "fields"])
+        .output()
+        .expect("run palisade");
+    assert!(result.status.success());
+    let stdout = String::from_utf8(result.stdout).unwrap();
+    let described = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}\t")))
+            .map(str::to_owned)
+    };
+    assert!(described("user.shell").unwrap().contains("/etc/passwd"));
+    assert!(described("proc.vmrss").unwrap().contains("absent: "));
+    assert!(described("ka.verb").is_some());
+    assert_eq!(described("proc.nope"), None);
+    assert!(stdout.lines().count() > 250, "{}", stdout.lines().count());
+}

@@ -642,25 +642,25 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "evt.plugininfo",
         FieldType::Str,
         ArgSpec::None,
-        "A plugin's summary of its event (not provided; absent)",
+        "A plugin's summary of its event (absent: the one plugin source here, k8saudit, is evaluated natively)",
     ),
     not_observed(
         "evt.reltime",
         FieldType::Int,
         ArgSpec::None,
-        "Nanoseconds since the capture began (not provided; absent)",
+        "Nanoseconds since the capture began (absent: a field reads one event, and the engine evaluates live and recorded streams alike, with no capture start)",
     ),
     not_observed(
         "evt.reltime.s",
         FieldType::Int,
         ArgSpec::None,
-        "Seconds since the capture began (not provided; absent)",
+        "Seconds since the capture began (absent, as evt.reltime)",
     ),
     not_observed(
         "evt.reltime.ns",
         FieldType::Int,
         ArgSpec::None,
-        "Nanoseconds part of evt.reltime (not provided; absent)",
+        "Nanoseconds part of evt.reltime (absent, as evt.reltime)",
     ),
     field!(
         "evt.time.iso8601",
@@ -1115,103 +1115,103 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "proc.fdopencount",
         FieldType::Int,
         ArgSpec::None,
-        "Open descriptors of the process (not provided; absent)",
+        "Open descriptors of the process (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "proc.fdlimit",
         FieldType::Int,
         ArgSpec::None,
-        "Descriptor limit of the process (not provided; absent)",
+        "Descriptor limit of the process (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "proc.fdusage",
         FieldType::Str,
         ArgSpec::None,
-        "Open descriptors over the limit (not provided; absent)",
+        "Open descriptors over the limit (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "proc.vmsize",
         FieldType::Int,
         ArgSpec::None,
-        "Virtual memory of the process, kB (not provided; absent)",
+        "Virtual memory of the process, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "proc.vmrss",
         FieldType::Int,
         ArgSpec::None,
-        "Resident memory of the process, kB (not provided; absent)",
+        "Resident memory of the process, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "proc.vmswap",
         FieldType::Int,
         ArgSpec::None,
-        "Swapped memory of the process, kB (not provided; absent)",
+        "Swapped memory of the process, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "proc.nthreads",
         FieldType::Int,
         ArgSpec::None,
-        "Live threads of the process (not provided; absent)",
+        "Live threads of the process (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "proc.nchilds",
         FieldType::Int,
         ArgSpec::None,
-        "Live non-leader threads of the process (not provided; absent)",
+        "Live non-leader threads of the process (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "thread.pfmajor",
         FieldType::Int,
         ArgSpec::None,
-        "Major page faults (not provided; absent)",
+        "Major page faults (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "thread.pfminor",
         FieldType::Int,
         ArgSpec::None,
-        "Minor page faults (not provided; absent)",
+        "Minor page faults (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "thread.cgroups",
         FieldType::Str,
         ArgSpec::None,
-        "Every cgroup of the thread (not provided; absent)",
+        "Every cgroup of the thread, one per controller (absent: the sensor reads only the last four levels of the cgroup2 path, and Falco lists each v1 controller's full path)",
     ),
     not_observed(
         "thread.cgroup",
         FieldType::Str,
         ArgSpec::Key,
-        "The thread's cgroup for one subsystem, thread.cgroup.cpuacct (not provided; absent)",
+        "The thread's cgroup for one controller, thread.cgroup.cpuacct (absent, as thread.cgroups)",
     ),
     not_observed(
         "thread.cpu",
         FieldType::Str,
         ArgSpec::None,
-        "CPU used in the last second (not provided; absent)",
+        "CPU used in the last second (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "thread.cpu.user",
         FieldType::Str,
         ArgSpec::None,
-        "User CPU used in the last second (not provided; absent)",
+        "User CPU used in the last second (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "thread.cpu.system",
         FieldType::Str,
         ArgSpec::None,
-        "System CPU used in the last second (not provided; absent)",
+        "System CPU used in the last second (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "thread.vmsize",
         FieldType::Int,
         ArgSpec::None,
-        "Virtual memory of a main thread, kB (not provided; absent)",
+        "Virtual memory of a main thread, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     not_observed(
         "thread.vmrss",
         FieldType::Int,
         ArgSpec::None,
-        "Resident memory of a main thread, kB (not provided; absent)",
+        "Resident memory of a main thread, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
     ),
     field!(
         "thread.vtid",
@@ -1335,31 +1335,31 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "fd.proto",
         FieldType::Str,
         ArgSpec::None,
-        "Either end's protocol name (not provided; absent)",
+        "Either end's port as a service name from /etc/services (absent: not resolved)",
     ),
     not_observed(
         "fd.dev.major",
         FieldType::Int,
         ArgSpec::None,
-        "Major device number of the file (not provided; absent)",
+        "Major device number of the file (absent: the open record carries no device)",
     ),
     not_observed(
         "fd.dev.minor",
         FieldType::Int,
         ArgSpec::None,
-        "Minor device number of the file (not provided; absent)",
+        "Minor device number of the file (absent: the open record carries no device)",
     ),
     not_observed(
         "fd.is_upper_layer",
         FieldType::Bool,
         ArgSpec::None,
-        "File is in an overlayfs upper layer (not provided; absent)",
+        "File is in an overlayfs upper layer (absent: the open record carries no inode or layer; only executables' layers are read, proc.is_exe_upper_layer)",
     ),
     not_observed(
         "fd.is_lower_layer",
         FieldType::Bool,
         ArgSpec::None,
-        "File is in an overlayfs lower layer (not provided; absent)",
+        "File is in an overlayfs lower layer (absent, as fd.is_upper_layer)",
     ),
     field!(
         "fd.nameraw",
@@ -1770,109 +1770,109 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "container.cni.json",
         FieldType::Str,
         ArgSpec::None,
-        "The pod's CNI result (not provided; absent)",
+        "The pod's CNI result (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
     ),
     not_observed(
         "k8s.pod.sandbox_id",
         FieldType::Str,
         ArgSpec::None,
-        "Pod sandbox id, 12 characters (not provided; absent)",
+        "Pod sandbox id, 12 characters (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
     ),
     not_observed(
         "k8s.pod.full_sandbox_id",
         FieldType::Str,
         ArgSpec::None,
-        "Pod sandbox id (not provided; absent)",
+        "Pod sandbox id (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
     ),
     not_observed(
         "k8s.pod.cni.json",
         FieldType::Str,
         ArgSpec::None,
-        "The pod's CNI result (not provided; absent)",
+        "The pod's CNI result (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
     ),
     not_observed(
         "k8s.ns.id",
         FieldType::Str,
         ArgSpec::None,
-        "Namespace id, deprecated (not provided; absent)",
+        "Namespace id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.ns.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Namespace labels, deprecated (not provided; absent)",
+        "Namespace labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.rc.id",
         FieldType::Str,
         ArgSpec::None,
-        "Replication controller id, deprecated (not provided; absent)",
+        "Replication controller id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.rc.label",
         FieldType::Str,
         ArgSpec::Key,
-        "A replication controller label, deprecated (not provided; absent)",
+        "A replication controller label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.rc.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Replication controller labels, deprecated (not provided; absent)",
+        "Replication controller labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.rs.id",
         FieldType::Str,
         ArgSpec::None,
-        "Replica set id, deprecated (not provided; absent)",
+        "Replica set id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.rs.label",
         FieldType::Str,
         ArgSpec::Key,
-        "A replica set label, deprecated (not provided; absent)",
+        "A replica set label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.rs.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Replica set labels, deprecated (not provided; absent)",
+        "Replica set labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.svc.id",
         FieldType::Str,
         ArgSpec::None,
-        "Service id, deprecated (not provided; absent)",
+        "Service id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.svc.label",
         FieldType::Str,
         ArgSpec::Key,
-        "A service label, deprecated (not provided; absent)",
+        "A service label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.svc.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Service labels, deprecated (not provided; absent)",
+        "Service labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.deployment.id",
         FieldType::Str,
         ArgSpec::None,
-        "Deployment id, deprecated (not provided; absent)",
+        "Deployment id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.deployment.label",
         FieldType::Str,
         ArgSpec::Key,
-        "A deployment label, deprecated (not provided; absent)",
+        "A deployment label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     not_observed(
         "k8s.deployment.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Deployment labels, deprecated (not provided; absent)",
+        "Deployment labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
     ),
     field!(
         "container.start_ts",
@@ -1989,15 +1989,15 @@ pub(crate) static FIELDS: &[FieldDef] = &[
             _ => None,
         }
     ),
-    // Event-class fields Falco rules use. Those whose description says "not provided" are
-    // not observed by the sensor: they load, and every check on them is false (an absent
+    // Event-class fields Falco rules use. Those whose description says "absent" (and why)
+    // are not observed by the sensor: they load, and every check on them is false (an absent
     // field fails every check); the others derive from the call and its arguments.
     field!(
         "evt.buffer",
         Str,
         None,
         KindSet::NONE,
-        "Data buffer of I/O events (not provided; absent)",
+        "Data buffer of I/O events (absent: the sensor does not copy read or written data)",
         |_, _| None
     ),
     field!(
@@ -2018,7 +2018,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "Call latency (not provided; absent)",
+        "Call latency (absent: each call is reported once, at exit, without its entry time)",
         |_, _| None
     ),
     field!(
@@ -2026,7 +2026,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "CPU number (not provided; absent)",
+        "CPU number (absent: the sensor's records do not carry the CPU)",
         |_, _| None
     ),
     field!(
@@ -2133,7 +2133,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Inheritable capabilities (not provided; absent)",
+        "Inheritable capabilities (absent: the sensor reads the effective and permitted sets only)",
         |_, _| None
     ),
     field!(
@@ -2173,7 +2173,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Client protocol name (not provided; absent)",
+        "Client port as a service name (absent: not resolved)",
         |_, _| None
     ),
     field!(
@@ -2181,7 +2181,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Server protocol name (not provided; absent)",
+        "Server port as a service name (absent: not resolved)",
         |_, _| None
     ),
     field!(
@@ -2189,7 +2189,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Local protocol name (not provided; absent)",
+        "Local port as a service name (absent: not resolved)",
         |_, _| None
     ),
     field!(
@@ -2197,7 +2197,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Remote protocol name (not provided; absent)",
+        "Remote port as a service name (absent: not resolved)",
         |_, _| None
     ),
     field!(
@@ -2205,7 +2205,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "Device of the file (not provided; absent)",
+        "Device of the file (absent: the open record carries no device)",
         |_, _| None
     ),
     field!(
@@ -2213,7 +2213,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "Inode of the file (not provided; absent)",
+        "Inode of the file (absent: the open record carries no inode)",
         |_, _| None
     ),
     field!(
@@ -2325,7 +2325,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Deployment name (not provided; absent)",
+        "Deployment name (absent: it needs the Kubernetes API server, which the sensor does not query)",
         |_, _| None
     ),
     field!(
@@ -2333,7 +2333,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Replication controller name (not provided; absent)",
+        "Replication controller name (absent: it needs the Kubernetes API server, which the sensor does not query)",
         |_, _| None
     ),
     field!(
@@ -2341,7 +2341,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Replica set name (not provided; absent)",
+        "Replica set name (absent: it needs the Kubernetes API server, which the sensor does not query)",
         |_, _| None
     ),
     field!(
@@ -2349,7 +2349,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Service name (not provided; absent)",
+        "Service name (absent: it needs the Kubernetes API server, which the sensor does not query)",
         |_, _| None
     ),
     field!(
@@ -2357,7 +2357,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Pod IP address (not provided; absent)",
+        "Pod IP address (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
         |_, _| None
     ),
     field!(
@@ -2365,7 +2365,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "A pod label (not provided; absent)",
+        "A pod label (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
         |_, _| None
     ),
     field!(
@@ -2373,7 +2373,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Pod labels (not provided; absent)",
+        "Pod labels (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
         |_, _| None
     ),
     field!(
@@ -2381,7 +2381,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "A namespace label (not provided; absent)",
+        "A namespace label (absent: it needs the Kubernetes API server, which the sensor does not query)",
         |_, _| None
     ),
     field!(

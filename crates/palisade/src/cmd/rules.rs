@@ -27,6 +27,11 @@ enum Command {
     /// Uses Palisade's default rules, then the `--rules` files. A line that is not an audit
     /// event is reported on stderr and skipped; exits with 1 when any line was bad.
     AuditLog(AuditLogArgs),
+    /// List every field a condition or output may use, one `name<TAB>description` line each.
+    ///
+    /// A field the sensor does not observe still loads, is absent on every event (every
+    /// check on it is false) and says why in its description.
+    Fields,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +72,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Validate(validate_args) => validate(validate_args),
         Command::AuditLog(audit_log_args) => audit_log(audit_log_args),
+        Command::Fields => {
+            let mut out = std::io::stdout().lock();
+            for (name, description) in palisade_rules::supported_fields() {
+                writeln!(out, "{name}\t{description}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
