@@ -870,8 +870,9 @@ pub(crate) fn compile_compare(
     })))
 }
 
-/// Fields that stand for both ends of a connection: `=` holds when either end matches.
-const EITHER_END_FIELDS: [&str; 3] = ["fd.ip", "fd.net", "fd.port"];
+/// Fields that stand for both ends of a connection: `=` holds when either end matches
+/// (libsinsp compares `fd.proto` with `fd.port`'s `compare_port`).
+const EITHER_END_FIELDS: [&str; 4] = ["fd.ip", "fd.net", "fd.port", "fd.proto"];
 
 /// Rewrites `or` nodes: checks of one field with `=`/`in`, `contains` or `startswith` merge
 /// into one hash set, Aho-Corasick automaton or prefix trie, and constants fold away.

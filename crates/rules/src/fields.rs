@@ -417,6 +417,31 @@ fn port<'e>(address: (Option<IpAddr>, u16)) -> Option<Value<'e>> {
     address.0.map(|_| Value::Int(i64::from(address.1)))
 }
 
+/// `fd.port`, `fd.proto`: both ends' ports; a check holds when it holds for either.
+fn either_port(event: &Event) -> Option<Value<'_>> {
+    let socket = socket(event)?;
+    Some(Value::Strs(vec![
+        socket.local_port.to_string().into(),
+        socket.remote_port.to_string().into(),
+    ]))
+}
+
+/// `fd.cproto` and friends: libsinsp's `port_to_string` without resolution, the port as
+/// text. A bound or listening socket is a server socket there: its client and server
+/// protocols are empty text, its local and remote ones absent.
+fn proto_text<'e>(
+    event: &Event,
+    address: (Option<IpAddr>, u16),
+    empty_for_server_socket: bool,
+) -> Option<Value<'e>> {
+    if matches!(event.kind, K::Bind | K::Listen) {
+        return empty_for_server_socket.then_some(Value::Str(Cow::Borrowed("")));
+    }
+    address
+        .0
+        .map(|_| Value::Str(Cow::Owned(address.1.to_string())))
+}
+
 fn fd_type_name(kind: FdKind) -> &'static str {
     match kind {
         FdKind::File => "file",
@@ -1332,12 +1357,6 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         |e, _| event_fd(e).and_then(|fd| owned(format!("{}{}", e.process.tid, fd.num)))
     ),
     not_observed(
-        "fd.proto",
-        FieldType::Str,
-        ArgSpec::None,
-        "Either end's port as a service name from /etc/services (absent: not resolved)",
-    ),
-    not_observed(
         "fd.dev.major",
         FieldType::Int,
         ArgSpec::None,
@@ -1488,12 +1507,16 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         |e, _| ip_value(local_remote(e, false).0)
     ),
     field!("fd.port", Int, None, SOCK, "Either port", |e, _| {
-        let socket = socket(e)?;
-        Some(Value::Strs(vec![
-            socket.local_port.to_string().into(),
-            socket.remote_port.to_string().into(),
-        ]))
+        either_port(e)
     }),
+    field!(
+        "fd.proto",
+        Int,
+        None,
+        SOCK,
+        "Either end's protocol, compared as libsinsp compares fd.port (Falco does not resolve ports to service names)",
+        |e, _| either_port(e)
+    ),
     field!("fd.cport", Int, None, SOCK, "Client port", |e, _| port(
         client_server(e, false)
     )),
@@ -2172,33 +2195,33 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "fd.cproto",
         Str,
         None,
-        KindSet::NONE,
-        "Client port as a service name (absent: not resolved)",
-        |_, _| None
+        SOCK,
+        "Client protocol: the port as decimal text, as libsinsp prints it without port resolution (Falco's default) (empty for a bound or listening socket)",
+        |e, _| proto_text(e, client_server(e, false), true)
     ),
     field!(
         "fd.sproto",
         Str,
         None,
-        KindSet::NONE,
-        "Server port as a service name (absent: not resolved)",
-        |_, _| None
+        SOCK,
+        "Server protocol: the port as decimal text, as libsinsp prints it without port resolution (Falco's default) (empty for a bound or listening socket)",
+        |e, _| proto_text(e, client_server(e, true), true)
     ),
     field!(
         "fd.lproto",
         Str,
         None,
-        KindSet::NONE,
-        "Local port as a service name (absent: not resolved)",
-        |_, _| None
+        SOCK,
+        "Local protocol: the port as decimal text, as libsinsp prints it without port resolution (Falco's default); absent for a bound or listening socket",
+        |e, _| proto_text(e, local_remote(e, true), false)
     ),
     field!(
         "fd.rproto",
         Str,
         None,
-        KindSet::NONE,
-        "Remote port as a service name (absent: not resolved)",
-        |_, _| None
+        SOCK,
+        "Remote protocol: the port as decimal text, as libsinsp prints it without port resolution (Falco's default); absent for a bound or listening socket",
+        |e, _| proto_text(e, local_remote(e, false), false)
     ),
     field!(
         "fd.dev",

@@ -554,3 +554,29 @@ fn container_host_namespaces() {
         );
     }
 }
+
+/// The protocol fields as Falco fills them without port resolution (its default): the port
+/// as text; `fd.proto` compares like `fd.port`; a listening socket's client and server
+/// protocols are empty and its local and remote ones absent.
+#[test]
+fn protocol_fields_are_ports_as_text() {
+    let listen = r#"{"kind":"listen","process":{"name":"nginx"},
+      "payload":{"type":"network","fd":{"num":6,"kind":"ipv4","socket":{"protocol":"tcp",
+        "local_addr":"0.0.0.0","local_port":8080}}}}"#;
+    let cases: &[(&str, &str, bool)] = &[
+        ("fd.sproto = 4444 and fd.cproto = 40000", CONNECT, true),
+        ("fd.lproto = 40000 and fd.rproto = \"4444\"", CONNECT, true),
+        ("fd.proto = 4444 and fd.proto = 40000", CONNECT, true),
+        ("fd.proto != 4444", CONNECT, false),
+        ("fd.sproto = \"\" and fd.cproto = \"\"", listen, true),
+        ("fd.lproto exists or fd.rproto exists", listen, false),
+        ("fd.sproto exists", OPEN, false),
+    ];
+    for (condition, event, expected) in cases {
+        assert_eq!(
+            fires(condition, event),
+            Ok(*expected),
+            "{condition} on {event}"
+        );
+    }
+}
