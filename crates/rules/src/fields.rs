@@ -540,6 +540,20 @@ fn container_str(event: &Event, pick: fn(&palisade_event::Container) -> &str) ->
     }
 }
 
+/// The pod sandbox a CRI runtime put the container in, from its annotation (kept among the
+/// container's labels).
+fn sandbox_id(event: &Event) -> Option<&str> {
+    let container = event.container.as_ref()?;
+    container
+        .labels
+        .iter()
+        .find(|(name, _)| {
+            name == "io.kubernetes.cri.sandbox-id" || name == "io.kubernetes.cri-o.SandboxID"
+        })
+        .map(|(_, id)| id.as_str())
+        .filter(|id| !id.is_empty())
+}
+
 fn host_namespaces(event: &Event) -> Option<palisade_event::HostNamespaces> {
     event.container.as_ref()?.host_namespaces
 }
@@ -1795,17 +1809,21 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         ArgSpec::None,
         "The pod's CNI result (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
     ),
-    not_observed(
+    field!(
         "k8s.pod.sandbox_id",
-        FieldType::Str,
-        ArgSpec::None,
-        "Pod sandbox id, 12 characters (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod sandbox id, its first 12 characters, from the sandbox-id annotation the CRI runtime gives the container (containerd's io.kubernetes.cri.sandbox-id, CRI-O's io.kubernetes.cri-o.SandboxID; runc keeps annotations as labels); absent without one",
+        |e, _| sandbox_id(e).map(|id| Value::Str(id.get(..12).unwrap_or(id).into()))
     ),
-    not_observed(
+    field!(
         "k8s.pod.full_sandbox_id",
-        FieldType::Str,
-        ArgSpec::None,
-        "Pod sandbox id (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod sandbox id, whole, as k8s.pod.sandbox_id",
+        |e, _| sandbox_id(e).map(|id| Value::Str(id.into()))
     ),
     not_observed(
         "k8s.pod.cni.json",

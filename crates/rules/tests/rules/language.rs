@@ -527,7 +527,8 @@ fn login_shell_and_descriptor_ids() {
 }
 
 /// `container.host_pid`, `host_network`, `host_ipc` from the runtime's configuration the
-/// sensor attached; absent on the host and for a container whose configuration was not found.
+/// sensor attached, absent on the host and for a container whose configuration was not
+/// found; `k8s.pod.sandbox_id` from the CRI runtime's annotation.
 #[test]
 fn container_host_namespaces() {
     let in_container = |namespaces: &str| {
@@ -537,6 +538,9 @@ fn container_host_namespaces() {
         )
     };
     let host_net = in_container(r#","host_namespaces":{"pid":true,"network":true,"ipc":false}"#);
+    let in_pod = in_container(
+        r#","labels":[["io.kubernetes.cri.sandbox-id","4c1b2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"]]"#,
+    );
     let unknown = in_container("");
     let cases: &[(&str, &str, bool)] = &[
         ("container.host_network = true", &host_net, true),
@@ -545,6 +549,14 @@ fn container_host_namespaces() {
         ("container.host_ipc = true", &host_net, false),
         ("container.host_network exists", &unknown, false),
         ("container.host_pid exists", OPEN, false),
+        // The CRI runtime's sandbox-id annotation, kept among runc's labels.
+        ("k8s.pod.sandbox_id = 4c1b2d3e4f5a", &in_pod, true),
+        (
+            "k8s.pod.full_sandbox_id endswith 0b1c and k8s.pod.full_sandbox_id startswith 4c1b",
+            &in_pod,
+            true,
+        ),
+        ("k8s.pod.sandbox_id exists", &host_net, false),
     ];
     for (condition, event, expected) in cases {
         assert_eq!(
