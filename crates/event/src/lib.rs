@@ -398,6 +398,8 @@ pub struct Process {
 pub struct Ancestor {
     /// Process id.
     pub pid: u32,
+    /// Process id inside the ancestor's pid namespace.
+    pub vpid: u32,
     /// Command name (`comm`).
     pub name: SharedStr,
     /// `argv[0]`.

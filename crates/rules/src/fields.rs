@@ -2429,9 +2429,12 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "proc.pvpid",
         Int,
         None,
-        KindSet::NONE,
-        "Parent pid in its pid namespace (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Parent's pid in its own pid namespace",
+        |e, _| e
+            .ancestors
+            .first()
+            .map(|parent| Value::Int(i64::from(parent.vpid)))
     ),
     field!(
         "proc.stdin.type",

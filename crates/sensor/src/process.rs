@@ -301,6 +301,7 @@ impl ProcessTable {
             let info = &parent_entry.info;
             ancestors.push(Ancestor {
                 pid: info.pid,
+                vpid: info.session.vpid,
                 name: info.name.clone(),
                 exe: info.exe.clone(),
                 exepath: info.exepath.clone(),

@@ -782,6 +782,8 @@ fn capset_setgid_and_setuid_report_the_new_ids_and_sets() {
         ("nobody", "/nonexistent", "/usr/sbin/nologin")
     );
     assert_eq!(events[0].process.user_homedir, "/root");
+    // The parent (this test, in the host's pid namespace) with its pid there.
+    assert_eq!(events[0].ancestors[0].vpid, std::process::id());
     for event in &events {
         assert_eq!(event.process.pid, child);
         assert_eq!(event.process.name, "pal-setid");

@@ -495,7 +495,7 @@ fn uid_and_gid_arguments_render_as_names() {
 #[test]
 fn login_shell_and_descriptor_ids() {
     let nested = r#"{"kind":"execve","process":{"pid":50,"tid":50,"name":"python3"},
-      "ancestors":[{"pid":40,"name":"sh"},{"pid":30,"name":"bash"},{"pid":20,"name":"sshd"},
+      "ancestors":[{"pid":40,"vpid":7,"name":"sh"},{"pid":30,"name":"bash"},{"pid":20,"name":"sshd"},
         {"pid":1,"name":"systemd"}]}"#;
     let no_shell = r#"{"kind":"execve","process":{"pid":50,"name":"python3"},
       "ancestors":[{"pid":1,"name":"systemd"}]}"#;
@@ -512,6 +512,8 @@ fn login_shell_and_descriptor_ids() {
         ("user.shell exists or user.homedir exists", OPEN, false),
         // sshd ends in "d": the oldest shell is bash, not the nearer sh.
         ("proc.loginshellid = 30", nested, true),
+        ("proc.pvpid = 7", nested, true),
+        ("proc.pvpid exists", OPEN, false),
         ("proc.loginshellid = 42", EXEC, true),
         ("proc.loginshellid exists", no_shell, false),
         ("fd.uid = 433", open, true),
