@@ -298,6 +298,47 @@ pub(super) fn add_by_severity(counts: &mut [u64; 5], rows: &[SqliteRow]) -> Resu
     Ok(())
 }
 
+/// Pushes the chart's statement for when `finding_counts` cannot answer it: the findings
+/// `query` selects (searched as `text`) first seen in `start..end`, counted per interval of
+/// `width`.
+fn push_chart_of_findings(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+    text: &TextSearch,
+    (start, end, width): (i64, i64, i64),
+) {
+    let bounded = newest_matches_only(text);
+    push_matches(
+        builder,
+        kind,
+        query,
+        text,
+        bounded,
+        "first_seen",
+        |builder| {
+            builder
+                .push(" AND first_seen >= ")
+                .push_bind(start)
+                .push(" AND first_seen < ")
+                .push_bind(end);
+            // Implied by first_seen (never after last_seen); it ends a bounded walk in time
+            // order at the chart's start. Only there: given it, SQLite chose the time-ordered
+            // status index over an asset's own index for the chart of one asset's 200 alerts,
+            // and walked all 750,000 open alerts of the month (15 s).
+            if bounded {
+                builder.push(" AND last_seen >= ").push_bind(start);
+            }
+        },
+    );
+    builder
+        .push("SELECT (first_seen - ")
+        .push_bind(start)
+        .push(") / ")
+        .push_bind(width)
+        .push(" AS bucket, COUNT(*) AS n FROM matches");
+}
+
 impl SqliteStore {
     pub(super) async fn groups(
         &self,
@@ -656,32 +697,7 @@ impl SqliteStore {
             builder
         } else {
             let mut builder = QueryBuilder::<Sqlite>::new("");
-            let bounded = newest_matches_only(&text);
-            push_matches(
-                &mut builder,
-                kind,
-                query,
-                &text,
-                bounded,
-                "first_seen",
-                |builder| {
-                    builder
-                        .push(" AND first_seen >= ")
-                        .push_bind(start)
-                        .push(" AND first_seen < ")
-                        .push_bind(end)
-                        // Implied by first_seen (never after last_seen); it ends a bounded walk
-                        // in time order at the chart's start.
-                        .push(" AND last_seen >= ")
-                        .push_bind(start);
-                },
-            );
-            builder
-                .push("SELECT (first_seen - ")
-                .push_bind(start)
-                .push(") / ")
-                .push_bind(width)
-                .push(" AS bucket, COUNT(*) AS n FROM matches");
+            push_chart_of_findings(&mut builder, kind, query, &text, (start, end, width));
             builder
         };
         builder.push(" GROUP BY bucket");
@@ -1708,11 +1724,17 @@ mod tests {
             .await
             .unwrap();
         let select = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN SELECT * FROM findings");
-        let mut statement =
+        let statement =
             SqliteStore::page_statement(&mut connection, FindingKind::Alert, query, &text, select)
                 .await
                 .unwrap()
                 .expect("the counters hold matches");
+        explain(store, statement).await
+    }
+
+    /// The query plan of an `EXPLAIN QUERY PLAN` statement, its steps joined by "; ".
+    async fn explain(store: &SqliteStore, mut statement: QueryBuilder<Sqlite>) -> String {
+        let mut connection = store.reader.acquire().await.unwrap();
         let rows = statement.build().fetch_all(&mut *connection).await.unwrap();
         rows.iter()
             .map(|row| row.get::<String, _>("detail"))
@@ -1807,6 +1829,18 @@ mod tests {
                 "{pod}"
             );
         }
+
+        // The chart of the quiet asset (not answered by the counters) reads its index too.
+        let mut chart = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        push_chart_of_findings(
+            &mut chart,
+            FindingKind::Alert,
+            &by_asset(quiet_asset),
+            &TextSearch::Scan,
+            (BASE, BASE + 30 * 86_400_000, 86_400_000),
+        );
+        let plan = explain(&store, chart).await;
+        assert!(plan.contains("findings_by_asset"), "chart: {plan}");
 
         // After a restart, on new reader connections.
         drop(store);
