@@ -445,6 +445,15 @@ pub struct Container {
     pub image: String,
     /// Image digest (`sha256:...`); empty when unknown.
     pub image_digest: String,
+    /// Image id as the runtime keeps it (64 hex digits for podman); empty when the runtime
+    /// keeps none or it is unknown (and then left out of the JSON).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub image_id: String,
+    /// The runtime managing the container, named as Falco's `container.type` names it
+    /// (`podman`, `docker`, `containerd`, `cri-o`); empty for a plain runc container (no
+    /// engine Falco knows) or when unknown, and then left out of the JSON.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub runtime: String,
     /// Container labels, sorted by key.
     pub labels: Vec<(String, String)>,
     /// The container runs privileged.

@@ -2261,17 +2261,17 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "container.type",
         Str,
         None,
-        KindSet::NONE,
-        "Container runtime type (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Container runtime: podman, docker, containerd or cri-o; absent on the host and for a plain runc container, which no Falco engine knows",
+        |e, _| container_str(e, |c| &c.runtime)
     ),
     field!(
         "container.image.id",
         Str,
         None,
-        KindSet::NONE,
-        "Image id (not provided; absent)",
-        |_, _| None
+        KindSet::ALL,
+        "Image id as the runtime keeps it (podman's 64 hex digits); absent where the runtime keeps none",
+        |e, _| container_str(e, |c| &c.image_id)
     ),
     field!(
         "container.ip",

@@ -219,15 +219,32 @@ impl ContainerResolver {
             id: id.clone(),
             ..Container::default()
         };
-        let found = match runtime {
-            Runtime::Podman => self.fill_podman(&mut container),
-            Runtime::Containerd => self.fill_containerd(&mut container),
+        // Which store had the container's metadata, named as Falco's container.type names
+        // runtimes ("" for runc's own state: a plain runc container has no engine there).
+        let answered = match runtime {
+            Runtime::Podman => self.fill_podman(&mut container).then_some("podman"),
+            Runtime::Containerd => self.fill_containerd(&mut container).then_some("containerd"),
             _ => {
-                self.fill_containerd(&mut container)
-                    || self.fill_podman(&mut container)
-                    || self.fill_runc(&mut container)
+                if self.fill_containerd(&mut container) {
+                    Some("containerd")
+                } else if self.fill_podman(&mut container) {
+                    Some("podman")
+                } else {
+                    self.fill_runc(&mut container).then_some("")
+                }
             }
         };
+        let found = answered.is_some();
+        // A cgroup named by an engine names the runtime even before its metadata exists
+        // (docker's and CRI-O's containers are read through runc's or containerd's state).
+        container.runtime = match runtime {
+            Runtime::Podman => "podman",
+            Runtime::Docker => "docker",
+            Runtime::Containerd => "containerd",
+            Runtime::CriO => "cri-o",
+            Runtime::Runc => answered.unwrap_or_default(),
+        }
+        .to_owned();
         if !found {
             tracing::debug!(%id, cgroup_path, "No runtime metadata for container.");
         }
@@ -293,6 +310,7 @@ impl ContainerResolver {
             .and_then(parse_rfc3339_ns)
             .unwrap_or(0);
         let image_id = entry["image"].as_str().unwrap_or_default();
+        container.image_id = image_id.to_owned();
         if let Some(images) = read_json(&storage.join("overlay-images/images.json"))
             && let Some(image) = images
                 .as_array()
@@ -574,7 +592,10 @@ mod tests {
             containerd_tasks: dir.path().join("tasks"),
         });
         let cgroup = format!("/machine.slice/libpod-{ID}.scope");
-        assert_eq!(resolver.lookup(&cgroup).unwrap().host_namespaces, None);
+        let unknown = resolver.lookup(&cgroup).unwrap();
+        assert_eq!(unknown.host_namespaces, None);
+        // The cgroup's naming scheme names the runtime even without its metadata.
+        assert_eq!(unknown.runtime, "podman");
         std::fs::create_dir_all(runc.join(ID)).unwrap();
         let with = |namespaces: serde_json::Value| {
             let state = serde_json::json!({"config": {"namespaces": namespaces}});

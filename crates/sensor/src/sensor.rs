@@ -566,7 +566,12 @@ impl Enricher {
         if let Some(user) = cached {
             return user.clone();
         }
-        let user = passwd_entry(&root_file(pid, container, "passwd"), uid).unwrap_or_default();
+        // A process that exited before its event was read has no root left to read: that
+        // says nothing about the container's users, so it is not cached.
+        let Ok(passwd) = std::fs::read_to_string(root_file(pid, container, "passwd")) else {
+            return UserEntry::default();
+        };
+        let user = passwd_entry(&passwd, uid).unwrap_or_default();
         let users = match container {
             None => &mut self.host_user_names,
             Some(container) => self
@@ -696,10 +701,9 @@ struct UserEntry {
     shell: SharedStr,
 }
 
-/// The entry of `uid` in a `passwd` file (`name:password:uid:gid:gecos:home:shell`).
-fn passwd_entry(path: &str, uid: u32) -> Option<UserEntry> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find_map(|line| {
+/// The entry of `uid` in a `passwd` file's text (`name:password:uid:gid:gecos:home:shell`).
+fn passwd_entry(passwd: &str, uid: u32) -> Option<UserEntry> {
+    passwd.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
         (fields.len() >= 3 && fields[2].parse::<u32>().ok()? == uid).then(|| UserEntry {
             name: fields[0].into(),

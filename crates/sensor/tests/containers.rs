@@ -207,6 +207,16 @@ fn podman_container_has_name_image_digest_and_labels() {
     let dropped_marker = format!("{name}-dropped");
     let cidfile = dir.path().join("cid");
 
+    let image_id = String::from_utf8(
+        Command::new("podman")
+            .args(["image", "inspect", "--format", "{{.Id}}", &tag])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
     let mut sensor = start(MetadataRoots::default());
     let runtime = Command::new("podman")
         .args(["run", "--rm", "--network", "none", "--runtime", "runc"])
@@ -254,6 +264,17 @@ fn podman_container_has_name_image_digest_and_labels() {
     assert_eq!(container.id, cid);
     assert_eq!(container.name, name);
     assert_eq!(container.image, tag);
+    assert_eq!((container.runtime.as_str(), image_id.len()), ("podman", 64));
+    assert_eq!(container.image_id, image_id);
+    // --network none: its own network namespace; pid and IPC are podman's defaults.
+    assert_eq!(
+        container.host_namespaces,
+        Some(palisade_event::HostNamespaces {
+            pid: false,
+            network: false,
+            ipc: false
+        })
+    );
     assert!(
         container.image_digest.starts_with("sha256:"),
         "{container:?}"
@@ -417,6 +438,7 @@ fn containerd_container_carries_kubernetes_identity_from_cri_labels() {
     let container = event.container.expect("attributed to a container");
     assert_eq!(container.id, id);
     assert_eq!(container.image, reference);
+    assert_eq!(container.runtime, "containerd");
     assert!(
         container.image_digest.starts_with("sha256:"),
         "{container:?}"

@@ -530,7 +530,8 @@ fn login_shell_and_descriptor_ids() {
 
 /// `container.host_pid`, `host_network`, `host_ipc` from the runtime's configuration the
 /// sensor attached, absent on the host and for a container whose configuration was not
-/// found; `k8s.pod.sandbox_id` from the CRI runtime's annotation.
+/// found; `k8s.pod.sandbox_id` from the CRI runtime's annotation; `container.type` and
+/// `container.image.id` from the runtime's metadata.
 #[test]
 fn container_host_namespaces() {
     let in_container = |namespaces: &str| {
@@ -539,7 +540,9 @@ fn container_host_namespaces() {
               "container":{{"id":"0123456789abcdef"{namespaces}}}}}"#
         )
     };
-    let host_net = in_container(r#","host_namespaces":{"pid":true,"network":true,"ipc":false}"#);
+    let host_net = in_container(
+        r#","host_namespaces":{"pid":true,"network":true,"ipc":false},"runtime":"podman","image_id":"7a1b""#,
+    );
     let in_pod = in_container(
         r#","labels":[["io.kubernetes.cri.sandbox-id","4c1b2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"]]"#,
     );
@@ -559,6 +562,16 @@ fn container_host_namespaces() {
             true,
         ),
         ("k8s.pod.sandbox_id exists", &host_net, false),
+        (
+            "container.type = podman and container.image.id = 7a1b",
+            &host_net,
+            true,
+        ),
+        (
+            "container.type exists or container.image.id exists",
+            &in_pod,
+            false,
+        ),
     ];
     for (condition, event, expected) in cases {
         assert_eq!(
