@@ -596,7 +596,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "Event number (not tracked; absent)",
+        "Event number (absent: a field reads one event; the engine evaluates live and recorded streams alike and numbers neither)",
         |_, _| None
     ),
     field!(
@@ -1427,7 +1427,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         KindSet::NONE,
-        "Name changed by the call (not tracked; absent)",
+        "Name changed by the call (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
         |_, _| None
     ),
     field!(
@@ -1435,7 +1435,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Server domain name (not resolved; absent)",
+        "Server domain name (absent: Falco answers it from its own DNS cache of the names the host resolved; the sensor does not watch DNS)",
         |_, _| None
     ),
     field!(
@@ -1443,7 +1443,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Client domain name (not resolved; absent)",
+        "Client domain name (absent: Falco answers it from its own DNS cache of the names the host resolved; the sensor does not watch DNS)",
         |_, _| None
     ),
     field!(
@@ -2150,7 +2150,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         KindSet::NONE,
-        "Process is a container health check (not provided; absent)",
+        "Process is a container health check (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
         |_, _| None
     ),
     field!(
@@ -2158,7 +2158,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         KindSet::NONE,
-        "Process is a container liveness probe (not provided; absent)",
+        "Process is a container liveness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
         |_, _| None
     ),
     field!(
@@ -2166,7 +2166,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         KindSet::NONE,
-        "Process is a container readiness probe (not provided; absent)",
+        "Process is a container readiness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
         |_, _| None
     ),
     field!(
@@ -2198,7 +2198,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Remote domain name (not provided; absent)",
+        "Remote domain name (absent: Falco answers it from its own DNS cache of the names the host resolved; the sensor does not watch DNS)",
         |_, _| None
     ),
     field!(
@@ -2206,7 +2206,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Local domain name (not provided; absent)",
+        "Local domain name (absent: Falco answers it from its own DNS cache of the names the host resolved; the sensor does not watch DNS)",
         |_, _| None
     ),
     field!(
@@ -2278,7 +2278,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Container IP address (not provided; absent)",
+        "Container IP address (absent: Falco reads it from Docker or the CRI's pod sandbox, which the sensor does not query)",
         |_, _| None
     ),
     field!(
@@ -2286,7 +2286,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Container mounts (not provided; absent)",
+        "Container mounts (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
         |_, _| None
     ),
     field!(
@@ -2294,7 +2294,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "One container mount (not provided; absent)",
+        "One container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
         |_, _| None
     ),
     field!(
@@ -2302,7 +2302,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "Source of a container mount (not provided; absent)",
+        "Source of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
         |_, _| None
     ),
     field!(
@@ -2310,7 +2310,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "Destination of a container mount (not provided; absent)",
+        "Destination of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
         |_, _| None
     ),
     field!(
@@ -2318,7 +2318,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "Mode of a container mount (not provided; absent)",
+        "Mode of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
         |_, _| None
     ),
     field!(
@@ -2326,7 +2326,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "Read-write flag of a container mount (not provided; absent)",
+        "Read-write flag of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
         |_, _| None
     ),
     field!(
@@ -2334,7 +2334,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "Propagation of a container mount (not provided; absent)",
+        "Propagation of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
         |_, _| None
     ),
     field!(
@@ -2342,7 +2342,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Container health check (not provided; absent)",
+        "Container health check (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
         |_, _| None
     ),
     field!(
@@ -2350,7 +2350,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Container liveness probe (not provided; absent)",
+        "Container liveness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
         |_, _| None
     ),
     field!(
@@ -2358,7 +2358,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Container readiness probe (not provided; absent)",
+        "Container readiness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
         |_, _| None
     ),
     field!(
@@ -2441,7 +2441,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Type of the descriptor on stdin (not provided; absent)",
+        "Type of the descriptor on stdin (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
         |_, _| None
     ),
     field!(
@@ -2449,7 +2449,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Type of the descriptor on stdout (not provided; absent)",
+        "Type of the descriptor on stdout (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
         |_, _| None
     ),
     field!(
@@ -2457,7 +2457,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Type of the descriptor on stderr (not provided; absent)",
+        "Type of the descriptor on stderr (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
         |_, _| None
     ),
     field!(
@@ -2465,7 +2465,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Name of the descriptor on stdin (not provided; absent)",
+        "Name of the descriptor on stdin (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
         |_, _| None
     ),
     field!(
@@ -2473,7 +2473,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Name of the descriptor on stdout (not provided; absent)",
+        "Name of the descriptor on stdout (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
         |_, _| None
     ),
     field!(
@@ -2481,7 +2481,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Name of the descriptor on stderr (not provided; absent)",
+        "Name of the descriptor on stderr (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
         |_, _| None
     ),
     field!(
@@ -2489,7 +2489,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "Start time of the pid namespace's init (not provided; absent)",
+        "Start time of the pid namespace's init (absent: the kernel probes do not read the namespace's init task)",
         |_, _| None
     ),
     field!(
@@ -2497,7 +2497,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "Nanoseconds between the executable's ctime and the pid namespace start (not provided; absent)",
+        "Nanoseconds between the executable's ctime and the pid namespace start (absent, as proc.pidns_init_start_ts)",
         |_, _| None
     ),
     field!(
@@ -2505,7 +2505,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "CPU time of the last scheduled slice (not provided; absent)",
+        "CPU time of the last scheduled slice (absent: the sensor does not trace the scheduler's switches)",
         |_, _| None
     ),
     field!(
@@ -2513,7 +2513,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::NONE,
-        "Total CPU time of the thread (not provided; absent)",
+        "Total CPU time of the thread (absent, as thread.exectime)",
         |_, _| None
     ),
 ];
