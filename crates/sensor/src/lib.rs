@@ -10,8 +10,9 @@
 //!   loaded with libbpf-rs): `tp_btf/sched_process_{exec,fork,exit}` and a
 //!   `tracepoint/syscalls/sys_{enter,exit}_*` pair per observed system call. The kernel side
 //!   reads paths (rebuilt from dentries), argv, the working directory, socket addresses, the
-//!   executable's inode and overlay layer, and the task's cgroup path, and writes variable
-//!   length records into one BPF ring buffer. Only the probes for the requested kinds are
+//!   executable's inode and overlay layer, the task's cgroup path (once per cgroup) and, only
+//!   when [`SensorConfig::capture_environment`] asks, the environment at exec, and writes
+//!   variable length records into one BPF ring buffer. Only the probes for the requested kinds are
 //!   attached, the agent's own process is ignored in the kernel, and per-CPU counters count
 //!   every record the ring buffer refused ([`SensorHealth`]).
 //! - **Container attribution** ([`ContainerResolver`]): cgroup path → container id →
@@ -28,7 +29,7 @@
 //! this in the kernel for every system call would copy argv and walk dentries on every
 //! `openat`; doing it from `/proc` at read time would lose short-lived processes. The cgroup
 //! path, by contrast, is read in the kernel because the directory is gone once a container
-//! exits.
+//! exits — but only in a cgroup's first records: user space keeps it by cgroup id.
 //!
 //! # Example
 //!
