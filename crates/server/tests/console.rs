@@ -1118,3 +1118,49 @@ async fn a_finding_matched_by_its_source_package_shows_the_source_fix() {
     );
     assert!(!member(ids[1]).contains("source-fix"));
 }
+
+/// The clusters page lists each enrolled agent's node with what it lost: kernel events and
+/// firewall connect reports, summed over the agent's processes.
+#[tokio::test]
+async fn the_clusters_page_shows_what_each_node_lost() {
+    let console = Console::start().await;
+    let store = &console.state.store;
+    let agent = palisade_store::AgentRecord {
+        id: Uuid::now_v7(),
+        name: "node-7".into(),
+        cluster: "prod".into(),
+        joined_at: Timestamp::now(),
+        last_seen: Timestamp::now(),
+        facts: Default::default(),
+        losses: Default::default(),
+    };
+    store.upsert_agent(&agent).await.unwrap();
+    for (process, sensor_events, connect_reports) in
+        [(Uuid::new_v4(), 12, 3456), (Uuid::new_v4(), 30, 0)]
+    {
+        let report = palisade_model::AgentLosses {
+            process,
+            process_started_at: Timestamp::now(),
+            sensor_events,
+            connect_reports,
+        };
+        store
+            .count_agent_losses(agent.id, &report, Timestamp::now())
+            .await
+            .unwrap();
+    }
+    let viewer = console.login(&console.token(Role::Viewer).await).await;
+    let (status, page) = console.get("/console/clusters", Some(&viewer)).await;
+    assert_eq!(status, StatusCode::OK);
+    let row = page
+        .split("<th scope=\"row\">node-7</th>")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row for node-7: {page}"));
+    assert!(
+        row.contains("<td>prod</td>")
+            && row.contains("<td>42</td>")
+            && row.contains("<td>3456</td>"),
+        "{row}"
+    );
+}

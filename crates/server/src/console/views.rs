@@ -71,18 +71,42 @@ fn role_name(role: Role) -> &'static str {
 struct ClustersPage {
     chrome: Chrome,
     clusters: Vec<palisade_store::ClusterSummary>,
+    nodes: Vec<NodeRow>,
 }
 
-/// `GET /console/clusters`.
+/// An enrolled agent's node and what it lost, summed over the agent's restarts.
+struct NodeRow {
+    name: String,
+    cluster: String,
+    last_seen: String,
+    sensor_events_lost: u64,
+    connect_reports_lost: u64,
+}
+
+/// `GET /console/clusters`: the clusters, and the nodes with what their agents lost.
 pub(crate) async fn clusters(
     State(state): State<AppState>,
     user: ConsoleUser,
 ) -> Result<Response, ApiError> {
     user.caller.require(Role::Viewer)?;
     let clusters = state.store.clusters().await?;
+    let nodes = state
+        .store
+        .agents()
+        .await?
+        .into_iter()
+        .map(|agent| NodeRow {
+            last_seen: when(agent.last_seen),
+            sensor_events_lost: agent.losses.sensor_events,
+            connect_reports_lost: agent.losses.connect_reports,
+            name: agent.name,
+            cluster: agent.cluster,
+        })
+        .collect();
     Ok(render(&ClustersPage {
         chrome: Chrome::new(&user, "Clusters"),
         clusters,
+        nodes,
     }))
 }
 
