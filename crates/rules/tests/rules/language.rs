@@ -2,7 +2,7 @@
 
 use palisade_rules::{Engine, EngineConfig, Throttle};
 
-use crate::support::{check_rule, ev, fires, load, rule, run};
+use crate::support::{assert_all_fire_as_expected, check_rule, ev, fires, load, rule, run};
 
 const EXEC: &str = r#"{"kind":"execve","timestamp_ns":1000000000000,
   "process":{"pid":42,"vpid":42,"ppid":7,"name":"bash","exe":"/bin/bash","exepath":"/usr/bin/bash",
@@ -370,13 +370,7 @@ fn event_class_fields_derive_from_the_call() {
         ("evt.info = val(evt.args)", OPEN, true),
         ("evt.info contains /etc/shadow", OPEN, true),
     ];
-    for (condition, event, expected) in cases {
-        assert_eq!(
-            fires(condition, event),
-            Ok(*expected),
-            "{condition} on {event}"
-        );
-    }
+    assert_all_fire_as_expected(cases);
 }
 
 /// libsinsp fields derived from what the event carries (`thread.ismain`, `fd.containername`,
@@ -418,13 +412,7 @@ fn more_libsinsp_fields() {
         ("k8s.rs.label[app] = web", EXEC, false),
         ("container.host_network exists", EXEC, false),
     ];
-    for (condition, event, expected) in cases {
-        assert_eq!(
-            fires(condition, event),
-            Ok(*expected),
-            "{condition} on {event}"
-        );
-    }
+    assert_all_fire_as_expected(cases);
 }
 
 /// `PT_UID`/`PT_GID` arguments as libsinsp renders them: `evt.arg` (and so outputs and string
@@ -465,13 +453,7 @@ fn uid_and_gid_arguments_render_as_names() {
         ("evt.arg.uid exists", &to_nogroup, false),
         ("evt.args = \"uid=0(root)\"", &to_root, true),
     ];
-    for (condition, event, expected) in cases {
-        assert_eq!(
-            fires(condition, event),
-            Ok(*expected),
-            "{condition} on {event}"
-        );
-    }
+    assert_all_fire_as_expected(cases);
     check_rule(
         r#"
 - rule: Set id
@@ -519,13 +501,7 @@ fn login_shell_and_descriptor_ids() {
         ("fd.uid = 433", open, true),
         ("fd.uid exists", EXEC, false),
     ];
-    for (condition, event, expected) in cases {
-        assert_eq!(
-            fires(condition, event),
-            Ok(*expected),
-            "{condition} on {event}"
-        );
-    }
+    assert_all_fire_as_expected(cases);
 }
 
 /// `container.host_pid`, `host_network`, `host_ipc` from the runtime's configuration the
@@ -573,13 +549,7 @@ fn container_host_namespaces() {
             false,
         ),
     ];
-    for (condition, event, expected) in cases {
-        assert_eq!(
-            fires(condition, event),
-            Ok(*expected),
-            "{condition} on {event}"
-        );
-    }
+    assert_all_fire_as_expected(cases);
 }
 
 /// The protocol fields as Falco fills them without port resolution (its default): the port
@@ -599,11 +569,5 @@ fn protocol_fields_are_ports_as_text() {
         ("fd.lproto exists or fd.rproto exists", listen, false),
         ("fd.sproto exists", OPEN, false),
     ];
-    for (condition, event, expected) in cases {
-        assert_eq!(
-            fires(condition, event),
-            Ok(*expected),
-            "{condition} on {event}"
-        );
-    }
+    assert_all_fire_as_expected(cases);
 }

@@ -110,3 +110,16 @@ pub fn fires(condition: &str, event: &str) -> Result<bool, String> {
     engine.process(&ev(event), &mut alerts);
     Ok(!alerts.is_empty())
 }
+
+/// Asserts, for each `(condition, event JSON, expected)`, that a one-rule file with the
+/// condition loads and fires on the event exactly when `expected`.
+#[track_caller]
+pub fn assert_all_fire_as_expected(cases: &[(&str, &str, bool)]) {
+    for (condition, event, expected) in cases {
+        assert_eq!(
+            fires(condition, event),
+            Ok(*expected),
+            "{condition} on {event}"
+        );
+    }
+}
