@@ -4,7 +4,7 @@
 
 use palisade_rules::{Engine, EngineConfig};
 
-use crate::support::{ev, fires, load, rule, run};
+use crate::support::{check_fires, ev, load, rule, run};
 
 /// An exec whose process has SHELL, SHELL_NEW, PWD and HOME set, and whose parent has
 /// TEST_ENV_PARENT_LINEAGE and another HOME; the grandparent's environment was not captured.
@@ -18,24 +18,9 @@ const EXEC: &str = r#"{"kind":"execve","process":{"name":"test-exe",
 const EXEC_WITHOUT_ENV: &str = r#"{"kind":"execve","process":{"name":"test-exe"},
   "ancestors":[{"pid":1,"name":"init"}]}"#;
 
-#[track_caller]
-fn check(cases: &[(&str, &str, bool)]) {
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter_map(
-            |(condition, event, expected)| match fires(condition, event) {
-                Ok(fired) if fired == *expected => None,
-                Ok(_) => Some(format!("{condition}: expected {expected}")),
-                Err(errors) => Some(format!("{condition}: {errors}")),
-            },
-        )
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
 #[test]
 fn proc_env_is_the_whole_environment_or_one_variable() {
-    check(&[
+    check_fires(&[
         (
             "proc.env = 'SHELL=/bin/bash SHELL_NEW=/bin/sh PWD=/home/user HOME=/home/user'",
             EXEC,
@@ -59,7 +44,7 @@ fn proc_env_is_the_whole_environment_or_one_variable() {
 
 #[test]
 fn proc_aenv_searches_the_ancestors() {
-    check(&[
+    check_fires(&[
         // Generation 0 is the process, 1 the parent.
         (
             "proc.aenv[0] = 'SHELL=/bin/bash SHELL_NEW=/bin/sh PWD=/home/user HOME=/home/user'",

@@ -2,7 +2,7 @@
 //! (`filter_op_net_compare`, `filter_op_numeric_compare`, `filter_op_pmatch`), restated here
 //! as our events and conditions: what Falco answers is what we must answer.
 
-use crate::support::fires;
+use crate::support::check_fires;
 
 /// A TCP connect from 172.40.111.222:54321 to 142.251.111.147:443.
 const CONNECT_V4: &str = r#"{"kind":"connect","process":{"name":"curl"},
@@ -24,24 +24,9 @@ const FAILED_OPEN: &str = r#"{"kind":"open","ret":-1,"process":{"name":"cat"},
 const OPEN: &str = r#"{"kind":"open","ret":1,"process":{"name":"cat"},
   "payload":{"type":"open","fd":{"num":1,"kind":"file","name":"/opt/dir/subdir/file.txt"},"flags":0,"mode":0}}"#;
 
-#[track_caller]
-fn check(cases: &[(&str, &str, bool)]) {
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter_map(
-            |(condition, event, expected)| match fires(condition, event) {
-                Ok(fired) if fired == *expected => None,
-                Ok(_) => Some(format!("{condition}: expected {expected}")),
-                Err(errors) => Some(format!("{condition}: {errors}")),
-            },
-        )
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
 #[test]
 fn addresses_and_networks_compare_like_libsinsp() {
-    check(&[
+    check_fires(&[
         ("fd.ip == 142.251.111.147", CONNECT_V4, true),
         ("fd.sip == 142.251.111.147", CONNECT_V4, true),
         ("fd.cip == 172.40.111.222", CONNECT_V4, true),
@@ -89,7 +74,7 @@ fn addresses_and_networks_compare_like_libsinsp() {
 
 #[test]
 fn signed_numbers_compare_like_libsinsp() {
-    check(&[
+    check_fires(&[
         ("fd.num >= 0", FAILED_OPEN, false),
         ("fd.num > 0", FAILED_OPEN, false),
         ("fd.num < 0", FAILED_OPEN, true),
@@ -105,7 +90,7 @@ fn signed_numbers_compare_like_libsinsp() {
 
 #[test]
 fn pmatch_takes_path_prefixes_and_globs_like_libsinsp() {
-    check(&[
+    check_fires(&[
         ("fd.name pmatch (/opt/dir)", OPEN, true),
         ("fd.name pmatch (/opt/dir/subdir)", OPEN, true),
         ("fd.name pmatch (/opt/dir2)", OPEN, false),

@@ -123,3 +123,20 @@ pub fn assert_all_fire_as_expected(cases: &[(&str, &str, bool)]) {
         );
     }
 }
+
+/// Checks that each `(condition, event JSON, expected)` case fires as expected, reporting
+/// every wrong case at once.
+#[track_caller]
+pub fn check_fires(cases: &[(&str, &str, bool)]) {
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(
+            |(condition, event, expected)| match fires(condition, event) {
+                Ok(fired) if fired == *expected => None,
+                Ok(_) => Some(format!("{condition}: expected {expected}")),
+                Err(errors) => Some(format!("{condition}: {errors}")),
+            },
+        )
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
