@@ -6,6 +6,16 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// SQLite refused a statement run through its C API (ingest's bulk inserts).
+    #[error("database error while {context}: {message} (SQLite code {code})")]
+    Sqlite {
+        /// SQLite's result code.
+        code: i32,
+        /// What the store was doing.
+        context: &'static str,
+        /// SQLite's message.
+        message: String,
+    },
     /// The schema could not be migrated.
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -23,6 +23,9 @@ use sqlx::{
 };
 use uuid::Uuid;
 
+use bulk::Value;
+
+mod bulk;
 mod console;
 mod quarantine;
 mod tasks;
@@ -965,32 +968,41 @@ impl SqliteStore {
         let last_rowid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM findings")
             .fetch_one(&mut *connection)
             .await?;
-        for chunk in findings.chunks(INSERT_CHUNK) {
-            let mut builder = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, rule, title, \
-                 namespace, asset_id, asset_label, first_seen, last_seen, count, demo, body) ",
-            );
-            builder.push_values(chunk, |mut row, new| {
-                let finding = &new.finding;
-                row.push_bind(finding.id.to_string())
-                    .push_bind(finding.kind().as_str())
-                    .push_bind(finding.asset.cluster.clone())
-                    .push_bind(new.dedupe_key.clone())
-                    .push_bind(finding.severity.rank())
-                    .push_bind(finding.status.as_str())
-                    .push_bind(finding.details.category())
-                    .push_bind(finding.rule.clone())
-                    .push_bind(finding.title.clone())
-                    .push_bind(finding.asset.namespace.clone())
-                    .push_bind(finding.asset_id.to_string())
-                    .push_bind(finding.asset.label())
-                    .push_bind(finding.first_seen.millis())
-                    .push_bind(finding.last_seen.millis())
-                    .push_bind(i64::try_from(finding.count).unwrap_or(i64::MAX))
-                    .push_bind(i64::from(finding.demo))
-                    .push_bind(new.body.clone());
-            });
-            builder.build().execute(&mut *connection).await?;
+        // The lock is released before the next await: the handle may not cross one.
+        {
+            let mut handle = connection.lock_handle().await?;
+            let db = bulk::Connection::new(&mut handle);
+            bulk::blocking(|| {
+                db.insert_rows(
+                    "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, \
+                     category, rule, title, namespace, asset_id, asset_label, first_seen, \
+                     last_seen, count, demo, body)",
+                    17,
+                    findings,
+                    |new, values| {
+                        let finding = &new.finding;
+                        values.extend([
+                            Value::OwnedText(finding.id.to_string()),
+                            Value::Text(finding.kind().as_str()),
+                            Value::Text(&finding.asset.cluster),
+                            Value::Text(&new.dedupe_key),
+                            Value::Integer(finding.severity.rank()),
+                            Value::Text(finding.status.as_str()),
+                            Value::OwnedText(finding.details.category()),
+                            Value::Text(&finding.rule),
+                            Value::Text(&finding.title),
+                            finding.asset.namespace.as_deref().into(),
+                            Value::OwnedText(finding.asset_id.to_string()),
+                            Value::OwnedText(finding.asset.label()),
+                            Value::Integer(finding.first_seen.millis()),
+                            Value::Integer(finding.last_seen.millis()),
+                            Value::Integer(i64::try_from(finding.count).unwrap_or(i64::MAX)),
+                            Value::Integer(i64::from(finding.demo)),
+                            Value::Text(&new.body),
+                        ]);
+                    },
+                )
+            })?;
         }
         // One statement for the whole batch: see migration 0052. A rule equal to the title (as
         // for runtime alerts) adds no trigram the title lacks, and a look-up only asks which rows
@@ -1048,18 +1060,22 @@ impl SqliteStore {
         connection: &mut SqliteConnection,
         rows: &[(String, Option<String>, i64)],
     ) -> Result<()> {
-        for chunk in rows.chunks(INSERT_CHUNK * 2) {
-            let mut builder = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO ingested_reports (report_id, finding_id, received_at) ",
-            );
-            builder.push_values(chunk, |mut row, (report_id, finding_id, at)| {
-                row.push_bind(report_id.clone())
-                    .push_bind(finding_id.clone())
-                    .push_bind(*at);
-            });
-            builder.build().execute(&mut *connection).await?;
-        }
-        Ok(())
+        let mut handle = connection.lock_handle().await?;
+        let db = bulk::Connection::new(&mut handle);
+        bulk::blocking(|| {
+            db.insert_rows(
+                "INSERT INTO ingested_reports (report_id, finding_id, received_at)",
+                3,
+                rows,
+                |(report_id, finding_id, at), values| {
+                    values.extend([
+                        Value::Text(report_id),
+                        finding_id.as_deref().into(),
+                        Value::Integer(*at),
+                    ]);
+                },
+            )
+        })
     }
 
     /// Applies the deltas in one statement per chunk: a statement per finding costs a round
