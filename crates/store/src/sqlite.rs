@@ -804,7 +804,9 @@ impl Prepared {
     ) -> Prepared {
         let kind = report.details.kind();
         let report_id = report.id.to_string();
-        let candidate = (!policy.whitelist.is_empty()).then(|| new_candidate(report));
+        // Worked out once: a name-based UUID costs a SHA-1.
+        let asset_id = report.asset.asset_id();
+        let candidate = (!policy.whitelist.is_empty()).then(|| new_candidate(report, asset_id));
         let whitelisted = candidate.as_ref().and_then(|candidate| {
             policy
                 .whitelist
@@ -821,16 +823,13 @@ impl Prepared {
                 body: None,
             };
         }
-        let asset_id = candidate
-            .as_ref()
-            .map_or_else(|| report.asset.asset_id(), |candidate| candidate.asset_id);
         let key = (kind, report.dedupe_key_of_asset(asset_id));
         // States take every report's body; an event's repeat needs neither.
         let repeat = !takes_latest(kind) && !repeats.insert(key.clone());
         let (body, candidate) = if repeat {
             (None, candidate)
         } else {
-            let candidate = candidate.unwrap_or_else(|| new_candidate(report));
+            let candidate = candidate.unwrap_or_else(|| new_candidate(report, asset_id));
             (Some(finding_body(report)), Some(candidate))
         };
         Prepared {
@@ -843,15 +842,16 @@ impl Prepared {
     }
 }
 
-/// The finding `report` makes if it is new, open unless an exception covers it.
-fn new_candidate(report: &FindingReport) -> Finding {
+/// The finding `report` makes if it is new, open unless an exception covers it; `asset_id`
+/// is `report.asset.asset_id()`.
+fn new_candidate(report: &FindingReport, asset_id: Uuid) -> Finding {
     Finding {
         id: Uuid::now_v7(),
         severity: report.severity,
         status: Status::Open,
         rule: report.rule.clone(),
         title: report.title.clone(),
-        asset_id: report.asset.asset_id(),
+        asset_id,
         asset: report.asset.clone(),
         first_seen: report.observed_at,
         last_seen: report.observed_at,
@@ -1228,7 +1228,8 @@ impl Store for SqliteStore {
                     update.id.clone()
                 }
                 None => {
-                    let candidate = candidate.unwrap_or_else(|| new_candidate(report));
+                    let candidate =
+                        candidate.unwrap_or_else(|| new_candidate(report, report.asset.asset_id()));
                     let excepted = policy.exceptions.iter().any(|exception| {
                         exception.exception.covers(&candidate, report.observed_at)
                     });
