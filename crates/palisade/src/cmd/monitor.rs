@@ -160,6 +160,7 @@ pub(crate) fn alert_json(alert: &Alert, event: &Event) -> serde_json::Value {
             .collect::<serde_json::Map<String, serde_json::Value>>(),
         "hostname": event.hostname,
         "container": event.container,
-        "process": event.process,
+        // Environments hold secrets: the variables the rule reads are in `output_fields`.
+        "process": event.without_environment().process,
     })
 }
