@@ -186,6 +186,15 @@ impl Console {
     }
 }
 
+/// The text of the paragraph whose element has id `id` (up to its `</p>`); `what` says what the
+/// page should have shown.
+fn paragraph<'a>(page: &'a str, id: &str, what: &str) -> &'a str {
+    page.split(&format!("id=\"{id}\""))
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("{what}: no paragraph with id {id:?}"))
+}
+
 async fn only_alert(console: &Console) -> Uuid {
     let page = console
         .state
@@ -797,11 +806,11 @@ async fn a_short_search_term_says_how_far_it_searched_and_offers_older_findings(
         .get("/console/clusters/prod/alerts?q=q7", Some(&session))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let note = page
-        .split("id=\"search-window\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</p>").next())
-        .expect("the page says the search was bounded");
+    let note = paragraph(
+        &page,
+        "search-window",
+        "the page says the search was bounded",
+    );
     assert!(note.contains("newest 5,000 findings"), "{note}");
     assert!(note.contains("search older findings"), "{note}");
     assert!(page.contains(&format!("beacon Q7 #{}", window + 40)));
@@ -863,11 +872,7 @@ async fn a_common_search_term_shows_counts_as_lower_bounds_and_a_rare_one_exactl
         page.contains("<span class=\"n\">≥ 10000</span> <span class=\"label\">high</span>"),
         "the high counter is a lower bound"
     );
-    let note = page
-        .split("id=\"count-bound\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</p>").next())
-        .expect("the page says the counts are bounded");
+    let note = paragraph(&page, "count-bound", "the page says the counts are bounded");
     assert!(note.contains("At least 10,000 findings match"), "{note}");
     assert!(!page.contains("id=\"search-window\""));
 
@@ -936,11 +941,11 @@ async fn a_common_search_term_groups_its_newest_matches_and_says_so() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let note = page
-        .split("id=\"groups-bound\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</p>").next())
-        .expect("the page says the groups are bounded");
+    let note = paragraph(
+        &page,
+        "groups-bound",
+        "the page says the groups are bounded",
+    );
     assert!(note.contains("newest 10,000 matches"), "{note}");
     assert!(
         note.contains("a check whose matches are all older"),
@@ -978,11 +983,11 @@ async fn a_common_search_term_groups_its_newest_matches_and_says_so() {
         .get("/console/clusters/prod/baseline-risks", Some(&session))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let note = page
-        .split("id=\"groups-bound\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</p>").next())
-        .expect("the first view says its groups are bounded");
+    let note = paragraph(
+        &page,
+        "groups-bound",
+        "the first view says its groups are bounded",
+    );
     assert!(
         note.contains("newest 10,000 findings only") && note.contains("exact counts"),
         "{note}"
@@ -1076,11 +1081,11 @@ async fn a_finding_matched_by_its_source_package_shows_the_source_fix() {
         "{page}"
     );
     assert!(page.contains("<dt>Source fixed versions</dt><dd>3.0.13-1~deb12u1</dd>"));
-    let note = page
-        .split("id=\"source-fix\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</p>").next())
-        .expect("the fix suggestion names the source package");
+    let note = paragraph(
+        &page,
+        "source-fix",
+        "the fix suggestion names the source package",
+    );
     assert!(
         note.contains("<code>openssl 3.0.11-1~deb12u2+b1</code>")
             && note.contains("fixes source version <code>3.0.13-1~deb12u1</code>"),
