@@ -81,9 +81,17 @@ fn main() {
     let arg = args.get(2).cloned().unwrap_or_default();
     match mode {
         "monitor" => {
+            let defaults = SensorConfig::default();
+            // SENSOR_RING_BUFFER_BYTES measures another ring size (`palisade up
+            // --sensor-ring-buffer-bytes`).
+            let ring_buffer_bytes = std::env::var("SENSOR_RING_BUFFER_BYTES")
+                .ok()
+                .and_then(|bytes| bytes.parse().ok())
+                .unwrap_or(defaults.ring_buffer_bytes);
             let config = SensorConfig {
                 backend: BackendChoice::Ebpf,
-                ..SensorConfig::default()
+                ring_buffer_bytes,
+                ..defaults
             };
             let mut sensor = config.build().expect("sensor starts");
             println!("ready {} probes", sensor.status().sources.len());
