@@ -20,20 +20,11 @@ struct Server {
 
 impl Server {
     async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        let request = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body);
-        support::read(request.send().await.unwrap()).await
+        support::post(&self.client, &self.base, path, token, &body).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let request = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN);
-        support::read(request.send().await.unwrap()).await
+        support::get(&self.client, &self.base, path, ADMIN).await
     }
 
     /// Enrolls agent `name` of cluster `prod` and returns its token.

@@ -46,20 +46,11 @@ impl Api {
     }
 
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let request = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token);
-        support::read(request.send().await.unwrap()).await
+        support::get(&self.client, &self.base, path, token).await
     }
 
     async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        let request = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body);
-        support::read(request.send().await.unwrap()).await
+        support::post(&self.client, &self.base, path, token, &body).await
     }
 
     async fn token(&self, name: &str, role: &str) -> String {

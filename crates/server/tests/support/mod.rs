@@ -1,5 +1,6 @@
 //! What the API test files share: a server on a loopback socket over a fresh SQLite store,
-//! and reading a response as status and JSON (or the text, when it is not JSON).
+//! requests with a bearer token, and reading a response as status and JSON (or the text, when
+//! it is not JSON).
 
 use std::sync::Arc;
 
@@ -56,6 +57,34 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// `GET {base}{path}` with `token`, read by [`read`].
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub async fn get(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: &str,
+) -> (StatusCode, Value) {
+    let request = client.get(format!("{base}{path}")).bearer_auth(token);
+    read(request.send().await.unwrap()).await
+}
+
+/// `POST {base}{path}` of the JSON `body` with `token`, read by [`read`].
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let request = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(body);
+    read(request.send().await.unwrap()).await
 }
 
 /// A configuration of the real agent for the server at `base` (over `store`), with a fresh join token: cluster
