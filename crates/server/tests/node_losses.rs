@@ -88,16 +88,10 @@ impl Server {
 
     /// The `palisade_events_dropped_total` samples.
     async fn dropped_metrics(&self) -> Vec<String> {
-        let metrics = self
-            .client
-            .get(format!("{}/metrics", self.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, metrics) = support::get(&self.client, &self.base, "/metrics", ADMIN).await;
+        let Value::String(metrics) = metrics else {
+            panic!("/metrics is text, not {metrics}");
+        };
         metrics
             .lines()
             .filter(|line| line.starts_with("palisade_events_dropped_total{"))
