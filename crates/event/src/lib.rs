@@ -90,6 +90,17 @@ pub struct Event {
     /// The process's ancestors, parent first (shared by the events of one process).
     #[serde(default)]
     pub ancestors: SharedSlice<Ancestor>,
+    /// The CPU the event happened on; `None` when the source does not say (Falco's `evt.cpu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u16>,
+    /// When the source that observed the event began (its first event), nanoseconds since
+    /// the Unix epoch; 0 when unknown. Falco's `evt.reltime` counts from it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capture_start_ns: u64,
+    /// The file behind the descriptor an open call returned; `None` for other calls, failed
+    /// opens and sources that do not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_file: Option<OpenedFile>,
 }
 
 impl Event {
@@ -105,6 +116,9 @@ impl Event {
             ret: 0,
             payload: Payload::None,
             ancestors: SharedSlice::default(),
+            cpu: None,
+            capture_start_ns: 0,
+            opened_file: None,
         }
     }
 
@@ -390,6 +404,68 @@ pub struct Process {
     /// containerd-shim*), matched by device and inode: a process in a container cannot get it
     /// by naming itself like the runtime.
     pub exe_container_runtime: bool,
+    /// Memory, page faults and descriptor limit as of the process's last exec or fork (or
+    /// when the sensor found it in `/proc`); `None` when the source does not read them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<TaskResources>,
+    /// The process's cgroup for each controller Falco reports, as of its last exec or fork:
+    /// `subsystem=/path` entries with the kernel's controller names (`cpuset`, `cpu`,
+    /// `cpuacct`, `io`, `memory`), the path in the hierarchy the controller is bound to.
+    /// Empty (and left out of the JSON) when not read.
+    #[serde(skip_serializing_if = "is_empty")]
+    pub cgroups: SharedSlice<String>,
+    /// Live threads of the process when the event happened, counting the leader thread until
+    /// it has exited; 0 when the source does not say.
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub live_threads: u32,
+    /// The leader thread has exited while other threads run on.
+    #[serde(skip_serializing_if = "is_false")]
+    pub leader_exited: bool,
+}
+
+/// A task's memory, page faults and descriptor limit, as the kernel reported them at one
+/// exec or fork (what Falco's driver sends with those events).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskResources {
+    /// Virtual memory, kB (`VmSize`).
+    pub vm_size_kb: u64,
+    /// Resident memory (file, anonymous and shared pages), kB (`VmRSS`).
+    pub vm_rss_kb: u64,
+    /// Swapped-out anonymous memory, kB (`VmSwap`).
+    pub vm_swap_kb: u64,
+    /// Major page faults of the task (the thread) so far.
+    pub major_faults: u64,
+    /// Minor page faults of the task so far.
+    pub minor_faults: u64,
+    /// Soft limit on open descriptors (`RLIMIT_NOFILE`); -1 when unlimited.
+    pub fd_limit: i64,
+}
+
+/// The file an open call's new descriptor refers to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenedFile {
+    /// Device of the file system, encoded as `stat`'s `st_dev` (major in bits 8-19, minor in
+    /// bits 0-7 and 20-31).
+    pub dev: u32,
+    /// Inode number.
+    pub ino: u64,
+    /// Where the file lives when it is on an overlay file system.
+    pub layer: OverlayLayer,
+}
+
+/// Which layer of an overlay file system a file is in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverlayLayer {
+    /// Not on an overlay file system.
+    #[default]
+    None,
+    /// A lower (read-only, image) layer: the file was not copied up.
+    Lower,
+    /// The upper (writable) layer: written or copied up since the overlay was mounted.
+    Upper,
 }
 
 /// One ancestor of the process (parent, grandparent, ...).
@@ -431,6 +507,14 @@ fn is_empty_str(text: &SharedStr) -> bool {
 
 fn is_false(flag: &bool) -> bool {
     !*flag
+}
+
+fn is_zero(number: &u64) -> bool {
+    *number == 0
+}
+
+fn is_zero_u32(number: &u32) -> bool {
+    *number == 0
 }
 
 /// The container a process runs in.
@@ -769,6 +853,39 @@ mod tests {
         // Old recordings without optional fields still parse.
         let minimal: Event = serde_json::from_str(r#"{"kind":"execve"}"#).unwrap();
         assert_eq!(minimal, Event::new(EventKind::Execve));
+    }
+
+    #[test]
+    fn kernel_state_round_trips_and_is_left_out_when_unknown() {
+        let mut event = Event::new(EventKind::Openat);
+        let json = serde_json::to_value(&event).unwrap();
+        for key in ["cpu", "capture_start_ns", "opened_file"] {
+            assert!(json.get(key).is_none(), "{key} in {json}");
+        }
+        for key in ["resources", "cgroups", "live_threads", "leader_exited"] {
+            assert!(json["process"].get(key).is_none(), "{key} in {json}");
+        }
+        event.cpu = Some(1);
+        event.capture_start_ns = 5;
+        event.opened_file = Some(OpenedFile {
+            dev: 0x801,
+            ino: 42,
+            layer: OverlayLayer::Upper,
+        });
+        event.process.resources = Some(TaskResources {
+            vm_size_kb: 2048,
+            vm_rss_kb: 512,
+            vm_swap_kb: 0,
+            major_faults: 1,
+            minor_faults: 90,
+            fd_limit: -1,
+        });
+        event.process.cgroups = vec!["memory=/a".to_owned()].into();
+        event.process.live_threads = 2;
+        event.process.leader_exited = true;
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains(r#""layer":"upper""#), "{json}");
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
     }
 
     #[test]

@@ -6,11 +6,16 @@
 use std::mem::offset_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use palisade_event::{EventKind, Fd, FdKind, Payload, Protocol, Socket};
+use palisade_event::{
+    EventKind, Fd, FdKind, OpenedFile, OverlayLayer, Payload, Protocol, Socket, TaskResources,
+};
 
 use crate::process::SessionIds;
-use crate::procfs::{Environment, environment};
-use crate::skel::types::{event as RawLayout, probe_kind as Pk, socket_info, string_slot};
+use crate::procfs::{self, Environment, environment};
+use crate::skel::types::{
+    event as RawLayout, opened_file, overlay_layer, probe_kind as Pk, socket_info, string_slot,
+    task_resources,
+};
 
 /// One record from the ring buffer, with its strings split out.
 #[derive(Debug)]
@@ -27,6 +32,11 @@ pub(crate) struct RawEvent<'a> {
     pub uid: u32,
     pub gid: u32,
     pub loginuid: u32,
+    /// Live threads of the process, the leader counted until it exited.
+    pub live_threads: u32,
+    pub leader_exited: bool,
+    /// The CPU the event happened on.
+    pub cpu: u32,
     /// The command name's bytes, without the NUL padding.
     pub comm: &'a [u8],
     pub fd_mode: u32,
@@ -127,6 +137,9 @@ impl<'a> RawEvent<'a> {
             uid: u32_at(data, offset_of!(RawLayout, uid))?,
             gid: u32_at(data, offset_of!(RawLayout, gid))?,
             loginuid: u32_at(data, offset_of!(RawLayout, loginuid))?,
+            live_threads: u32_at(data, offset_of!(RawLayout, live_threads))?,
+            leader_exited: u32_at(data, offset_of!(RawLayout, leader_exited))? != 0,
+            cpu: u32_at(data, offset_of!(RawLayout, cpu))?,
             comm,
             fd_mode: u32_at(data, offset_of!(RawLayout, fd_mode))?,
             socket,
@@ -162,6 +175,42 @@ impl<'a> RawEvent<'a> {
     pub(crate) fn environment(&self) -> Environment {
         let bytes = self.bytes(string_slot::SLOT_ENV);
         environment(bytes, (self.args[0] as usize).max(bytes.len()))
+    }
+
+    /// An exec or fork record's memory, page faults and descriptor limit (of the new task,
+    /// for a fork); `None` when the record has none. `page_kb` is the page size in kB.
+    pub(crate) fn resources(&self, page_kb: u64) -> Option<TaskResources> {
+        let bytes = self.bytes(string_slot::SLOT_RESOURCES);
+        let field = |offset: usize| u64_at(bytes, offset);
+        Some(TaskResources {
+            vm_size_kb: field(offset_of!(task_resources, vm_size_pages))? * page_kb,
+            vm_rss_kb: field(offset_of!(task_resources, vm_rss_pages))? * page_kb,
+            vm_swap_kb: field(offset_of!(task_resources, vm_swap_pages))? * page_kb,
+            major_faults: field(offset_of!(task_resources, major_faults))?,
+            minor_faults: field(offset_of!(task_resources, minor_faults))?,
+            // RLIM_INFINITY (all ones) reads as -1, as Falco's int64 proc.fdlimit shows it.
+            fd_limit: field(offset_of!(task_resources, fd_limit))? as i64,
+        })
+    }
+
+    /// The file behind a successful open call's descriptor; `None` for other records.
+    pub(crate) fn opened_file(&self) -> Option<OpenedFile> {
+        let bytes = self.bytes(string_slot::SLOT_OPENED_FILE);
+        let layer = match overlay_layer(u32_at(bytes, offset_of!(opened_file, layer))?) {
+            overlay_layer::LAYER_LOWER => OverlayLayer::Lower,
+            overlay_layer::LAYER_UPPER => OverlayLayer::Upper,
+            _ => OverlayLayer::None,
+        };
+        Some(OpenedFile {
+            dev: u32_at(bytes, offset_of!(opened_file, dev))?,
+            ino: u64_at(bytes, offset_of!(opened_file, ino))?,
+            layer,
+        })
+    }
+
+    /// An exec or fork record's `subsystem=path` cgroup entries (empty when it has none).
+    pub(crate) fn cgroups(&self) -> Vec<String> {
+        procfs::split_nul(self.bytes(string_slot::SLOT_CGROUPS))
     }
 
     /// A path argument made absolute with the directory the kernel reported for it.

@@ -10,8 +10,11 @@
 //!   loaded with libbpf-rs): `tp_btf/sched_process_{exec,fork,exit}` and a
 //!   `tracepoint/syscalls/sys_{enter,exit}_*` pair per observed system call. The kernel side
 //!   reads paths (rebuilt from dentries), argv, the working directory, socket addresses, the
-//!   executable's inode and overlay layer, the task's cgroup path (once per cgroup) and, only
-//!   when [`SensorConfig::capture_environment`] asks, the environment at exec, and writes
+//!   executable's inode and overlay layer, the task's cgroup path (once per cgroup), at exec
+//!   and fork the task's memory, page faults, descriptor limit and per-controller cgroups
+//!   (Falco's `proc.vmsize`, `thread.cgroups`, ...), with every event the process's live
+//!   threads and the CPU, for a successful open the file's device, inode and overlay layer,
+//!   and, only when [`SensorConfig::capture_environment`] asks, the environment at exec, and writes
 //!   variable length records into one BPF ring buffer. Only the probes for the requested kinds are
 //!   attached, the agent's own process is ignored in the kernel, and per-CPU counters count
 //!   every record the ring buffer refused ([`SensorHealth`]).
@@ -84,5 +87,5 @@ mod skel {
 
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;
-pub use process::{ExeFile, ProcessInfo, ProcessTable, SessionIds};
+pub use process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 pub use sensor::{BackendChoice, CpuCounters, Sensor, SensorConfig, SensorHealth, SensorStatus};

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use palisade_event::{Ancestor, SharedSlice, SharedStr};
+use palisade_event::{Ancestor, SharedSlice, SharedStr, TaskResources};
 
 /// What the table knows about one process. The strings are shared with the events and
 /// ancestries built from it.
@@ -53,6 +53,25 @@ pub struct ProcessInfo {
     pub exe_file: ExeFile,
     /// Terminal, session and process group, as of the last exec or the fork.
     pub session: SessionIds,
+    /// Memory, page faults and descriptor limit as of the last exec or the fork.
+    pub resources: Option<TaskResources>,
+    /// `subsystem=path` cgroups as of the last exec or the fork (empty when not read).
+    pub cgroups: SharedSlice<String>,
+}
+
+/// A new process, as the kernel reported it at its fork.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForkedChild {
+    /// Process id.
+    pub pid: u32,
+    /// Start time, nanoseconds since the Unix epoch.
+    pub start_time_ns: u64,
+    /// Terminal, session and process group the kernel gave it.
+    pub session: SessionIds,
+    /// Its memory, page faults and descriptor limit; `None` keeps the parent's.
+    pub resources: Option<TaskResources>,
+    /// Its cgroups; empty keeps the parent's.
+    pub cgroups: SharedSlice<String>,
 }
 
 /// A process's controlling terminal and its ids inside its own pid namespace, with the
@@ -192,23 +211,23 @@ impl ProcessTable {
         self.live.insert(pid, generation);
     }
 
-    /// A fork: the child starts as a copy of the parent's image, in the session the kernel
-    /// gave it.
-    pub fn fork(
-        &mut self,
-        parent_pid: u32,
-        child_pid: u32,
-        start_time_ns: u64,
-        session: SessionIds,
-    ) {
+    /// A fork: the child starts as a copy of the parent's image, in the session and with the
+    /// resources the kernel gave it.
+    pub fn fork(&mut self, parent_pid: u32, child: ForkedChild) {
         let mut info = self
             .get(parent_pid)
             .map(|parent| ProcessInfo::clone(parent))
             .unwrap_or_default();
-        info.pid = child_pid;
+        info.pid = child.pid;
         info.ppid = parent_pid;
-        info.start_time_ns = start_time_ns;
-        info.session = session;
+        info.start_time_ns = child.start_time_ns;
+        info.session = child.session;
+        if child.resources.is_some() {
+            info.resources = child.resources;
+        }
+        if !child.cgroups.is_empty() {
+            info.cgroups = child.cgroups;
+        }
         self.insert(info);
     }
 
@@ -328,7 +347,9 @@ impl ProcessTable {
 
 #[cfg(test)]
 mod tests {
-    use crate::process::{ProcessInfo, ProcessTable, SessionIds};
+    use palisade_event::TaskResources;
+
+    use crate::process::{ForkedChild, ProcessInfo, ProcessTable};
 
     fn process(pid: u32, ppid: u32, name: &str) -> ProcessInfo {
         ProcessInfo {
@@ -339,13 +360,20 @@ mod tests {
         }
     }
 
+    fn child(pid: u32) -> ForkedChild {
+        ForkedChild {
+            pid,
+            ..ForkedChild::default()
+        }
+    }
+
     /// init (1) → `parent_name` (10) → a fork of it (11).
     fn table_with_grandchild(retain_exited: usize, parent_name: &str) -> ProcessTable {
         let mut table = ProcessTable::new(retain_exited);
         table.insert(process(1, 0, "init"));
-        table.fork(1, 10, 0, SessionIds::default());
+        table.fork(1, child(10));
         table.exec(process(10, 1, parent_name));
-        table.fork(10, 11, 0, SessionIds::default());
+        table.fork(10, child(11));
         table
     }
 
@@ -356,7 +384,7 @@ mod tests {
         table.exit(10);
         // Churn far beyond the retention: bash stays because python descends from it.
         for pid in 100..200 {
-            table.fork(1, pid, 0, SessionIds::default());
+            table.fork(1, child(pid));
             table.exit(pid);
         }
         assert_eq!(names(&mut table, 11), ["bash", "init"]);
@@ -368,19 +396,42 @@ mod tests {
         // Once python exits and ages out, bash goes too.
         table.exit(11);
         for pid in 200..203 {
-            table.fork(1, pid, 0, SessionIds::default());
+            table.fork(1, child(pid));
             table.exit(pid);
         }
         assert_eq!(table.len(), 1 + 2);
     }
 
     #[test]
+    fn a_fork_takes_the_kernels_resources_and_keeps_the_parents_cgroups_when_unread() {
+        let mut table = ProcessTable::new(4);
+        table.insert(ProcessInfo {
+            cgroups: vec!["memory=/a".to_owned()].into(),
+            ..process(1, 0, "init")
+        });
+        let resources = TaskResources {
+            vm_size_kb: 100,
+            ..TaskResources::default()
+        };
+        table.fork(
+            1,
+            ForkedChild {
+                resources: Some(resources),
+                ..child(2)
+            },
+        );
+        let forked = table.get(2).unwrap();
+        assert_eq!(forked.resources, Some(resources));
+        assert_eq!(forked.cgroups.as_ref(), ["memory=/a".to_owned()]);
+    }
+
+    #[test]
     fn reused_pid_does_not_inherit_old_ancestry() {
         let mut table = ProcessTable::new(16);
         table.insert(process(1, 0, "init"));
-        table.fork(1, 50, 0, SessionIds::default());
+        table.fork(1, child(50));
         table.exec(process(50, 1, "old"));
-        table.fork(50, 51, 0, SessionIds::default());
+        table.fork(50, child(51));
         // pid 50's exit was missed; a new pid 50 appears under init.
         table.insert(process(50, 1, "new"));
         assert_eq!(table.get(50).unwrap().name, "new");

@@ -3,6 +3,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use palisade_event::TaskResources;
+
 use crate::process::{ExeFile, ProcessInfo, SessionIds};
 use crate::runtime::kernel_dev;
 
@@ -102,6 +104,23 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
         .find_map(|line| line.strip_prefix("0::"))
         .unwrap_or_default()
         .to_owned();
+    let status_kb = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let limits = std::fs::read_to_string(dir.join("limits")).unwrap_or_default();
+    let resources = TaskResources {
+        vm_size_kb: status_kb("VmSize:"),
+        vm_rss_kb: status_kb("VmRSS:"),
+        vm_swap_kb: status_kb("VmSwap:"),
+        // stat's fields 10 (minflt) and 12 (majflt), counted from `state`, field 3.
+        minor_faults: fields.get(7)?.parse().ok()?,
+        major_faults: fields.get(9)?.parse().ok()?,
+        fd_limit: open_files_limit(&limits).unwrap_or(-1),
+    };
     Some(ProcProcess {
         info: ProcessInfo {
             pid,
@@ -115,10 +134,58 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
             start_time_ns,
             session,
             exe_file,
+            resources: Some(resources),
+            cgroups: controller_cgroups(&cgroup).into(),
             ..ProcessInfo::default()
         },
         cgroup_path,
     })
+}
+
+/// The soft limit on open files from `/proc/<pid>/limits` (-1 for `unlimited`).
+fn open_files_limit(limits: &str) -> Option<i64> {
+    let soft = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?;
+    if soft == "unlimited" {
+        return Some(-1);
+    }
+    soft.parse().ok()
+}
+
+/// The controllers Falco reports, by their kernel names (`/proc` calls `io` `blkio` on a v1
+/// hierarchy).
+const FALCO_CONTROLLERS: [(&str, &str); 5] = [
+    ("cpuset", "cpuset"),
+    ("cpu", "cpu"),
+    ("cpuacct", "cpuacct"),
+    ("io", "blkio"),
+    ("memory", "memory"),
+];
+
+/// `subsystem=path` for each controller Falco reports, from `/proc/<pid>/cgroup`: the path in
+/// the v1 hierarchy the controller is mounted on, otherwise the unified (v2) path, as the
+/// kernel side reads them at exec.
+pub(crate) fn controller_cgroups(proc_cgroup: &str) -> Vec<String> {
+    let unified = proc_cgroup
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"));
+    FALCO_CONTROLLERS
+        .iter()
+        .filter_map(|(kernel_name, v1_name)| {
+            let v1 = proc_cgroup.lines().find_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                controllers
+                    .split(',')
+                    .any(|controller| controller == *v1_name)
+                    .then_some(path)
+            });
+            v1.or(unified).map(|path| format!("{kernel_name}={path}"))
+        })
+        .collect()
 }
 
 fn read_link(path: &Path) -> String {
@@ -183,7 +250,53 @@ pub(crate) fn split_nul(bytes: &[u8]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::procfs::{ENV_MAX_ENTRIES, Environment, environment, read_environment};
+    use crate::procfs::{
+        ENV_MAX_ENTRIES, Environment, controller_cgroups, environment, read_environment,
+    };
+
+    #[test]
+    fn controller_cgroups_come_from_v1_hierarchies_or_the_unified_one() {
+        let hybrid =
+            "9:name=systemd:/\n7:blkio:/b\n4:memory:/m/x\n3:cpuset:/\n2:cpu,cpuacct:/c\n0::/u\n";
+        assert_eq!(
+            controller_cgroups(hybrid),
+            ["cpuset=/", "cpu=/c", "cpuacct=/c", "io=/b", "memory=/m/x"]
+        );
+        assert_eq!(
+            controller_cgroups("0::/system.slice/x.service\n"),
+            [
+                "cpuset=/system.slice/x.service",
+                "cpu=/system.slice/x.service",
+                "cpuacct=/system.slice/x.service",
+                "io=/system.slice/x.service",
+                "memory=/system.slice/x.service"
+            ]
+        );
+        assert!(controller_cgroups("").is_empty());
+    }
+
+    #[test]
+    fn seeding_reads_memory_faults_and_the_descriptor_limit() {
+        let process = super::read(std::process::id(), 0).expect("this process is in /proc");
+        let resources = process.info.resources.expect("read");
+        assert!(
+            resources.vm_size_kb > 0 && resources.vm_rss_kb > 0,
+            "{resources:?}"
+        );
+        assert!(resources.minor_faults > 0, "{resources:?}");
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `limit` is valid for writes.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+        let expected = if limit.rlim_cur == libc::RLIM_INFINITY {
+            -1
+        } else {
+            limit.rlim_cur as i64
+        };
+        assert_eq!(resources.fd_limit, expected);
+    }
 
     #[test]
     fn environments_are_bounded_and_their_truncation_marked() {

@@ -13,7 +13,7 @@ use crate::container::{ContainerResolver, MetadataRoots};
 use crate::decode::RawEvent;
 use crate::error::Error;
 use crate::fallback::FallbackSource;
-use crate::process::{ExeFile, ProcessInfo, ProcessTable, SessionIds};
+use crate::process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 use crate::procfs;
 use crate::runtime::RuntimeBinaries;
 use crate::skel::types::{probe_kind as Pk, string_slot as S};
@@ -328,6 +328,11 @@ struct Enricher {
     cgroup_paths: HashMap<u64, String>,
     /// Whether environments are captured ([`SensorConfig::capture_environment`]).
     capture_environment: bool,
+    /// The page size in kB, to turn the kernel's page counts into Falco's kB.
+    page_kb: u64,
+    /// The time of the first event read: the start of the capture, from which Falco's
+    /// `evt.reltime` counts.
+    capture_start_ns: u64,
 }
 
 impl Enricher {
@@ -345,6 +350,9 @@ impl Enricher {
             own_pid: std::process::id(),
             cgroup_paths: HashMap::new(),
             capture_environment: config.capture_environment,
+            // SAFETY: sysconf has no preconditions.
+            page_kb: (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1024) as u64) / 1024,
+            capture_start_ns: 0,
         }
     }
 
@@ -454,14 +462,20 @@ impl Enricher {
                         container_runtime,
                     },
                     session: raw.session,
+                    resources: raw.resources(self.page_kb),
+                    cgroups: raw.cgroups().into(),
                 });
             }
             Pk::PK_FORK if !raw.is_new_thread() => {
                 self.processes.fork(
                     raw.pid,
-                    raw.args[0] as u32,
-                    raw.args[1] + self.boot_offset_ns,
-                    raw.session,
+                    ForkedChild {
+                        pid: raw.args[0] as u32,
+                        start_time_ns: raw.args[1] + self.boot_offset_ns,
+                        session: raw.session,
+                        resources: raw.resources(self.page_kb),
+                        cgroups: raw.cgroups().into(),
+                    },
                 );
             }
             _ => {}
@@ -473,6 +487,9 @@ impl Enricher {
         if self.requested.contains(&kind) && !from_self {
             let mut event = Event::new(kind);
             event.timestamp_ns = raw.timestamp_boot_ns + self.boot_offset_ns;
+            event.capture_start_ns = self.capture_start(event.timestamp_ns);
+            event.cpu = Some(raw.cpu as u16);
+            event.opened_file = raw.opened_file();
             event.hostname = self.hostname.clone();
             event.cgroup_id = raw.cgroup_id;
             event.ret = raw.ret;
@@ -488,6 +505,8 @@ impl Enricher {
                 event.process.name = String::from_utf8_lossy(raw.comm).into();
             }
             event.process.start_time_ns = start_time_ns;
+            event.process.live_threads = raw.live_threads;
+            event.process.leader_exited = raw.leader_exited;
             event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
             let user = self.user(raw.pid, container.as_deref(), raw.uid);
             (
@@ -548,6 +567,8 @@ impl Enricher {
         process.sid = info.session.sid;
         process.vpgid = info.session.vpgid;
         process.vpid = info.session.vpid;
+        process.resources = info.resources;
+        process.cgroups = info.cgroups.clone();
         process
     }
 
@@ -583,6 +604,14 @@ impl Enricher {
         user
     }
 
+    /// The start of the capture: the time of the first event read.
+    fn capture_start(&mut self, timestamp_ns: u64) -> u64 {
+        if self.capture_start_ns == 0 {
+            self.capture_start_ns = timestamp_ns;
+        }
+        self.capture_start_ns
+    }
+
     fn handle_fallback(
         &mut self,
         observation: FallbackObservation,
@@ -598,7 +627,15 @@ impl Enricher {
                     .map_or((*timestamp_ns, SessionIds::default()), |process| {
                         (process.info.start_time_ns, process.info.session)
                     });
-                self.processes.fork(*parent_pid, *child_pid, start, session);
+                self.processes.fork(
+                    *parent_pid,
+                    ForkedChild {
+                        pid: *child_pid,
+                        start_time_ns: start,
+                        session,
+                        ..ForkedChild::default()
+                    },
+                );
                 (EventKind::Clone, *parent_pid, *timestamp_ns)
             }
             FallbackObservation::Exec { pid, timestamp_ns } => {
@@ -634,6 +671,7 @@ impl Enricher {
                 .map(Arc::new);
             let mut event = Event::new(kind);
             event.timestamp_ns = timestamp_ns;
+            event.capture_start_ns = self.capture_start(timestamp_ns);
             event.hostname = self.hostname.clone();
             event.process = self.process(pid);
             event.process.ppid = info.ppid;

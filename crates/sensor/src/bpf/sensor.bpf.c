@@ -29,6 +29,9 @@ const volatile u32 capture_env = 0;
 struct event event_layout = {};
 enum probe_kind probe_kind_layout = PK_EXEC;
 enum string_slot string_slot_layout = SLOT_CGROUP;
+struct task_resources task_resources_layout = {};
+struct opened_file opened_file_layout = {};
+enum overlay_layer overlay_layer_layout = LAYER_NONE;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -73,6 +76,8 @@ struct {
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define PF_EXITING 0x00000004
+#define RLIMIT_NOFILE 7
 #define NSFS_MAGIC 0x6e736673
 #define AF_INET 2
 #define AF_INET6 10
@@ -136,6 +141,18 @@ static __noinline void put_user_bytes(struct event *e, int slot, const void *src
 		return;
 	e->lens[slot] = len;
 	e->tail_len = off + len;
+}
+
+/* Appends a fixed-size block to the tail as `slot` and returns where to write it; NULL when
+ * the tail is full. */
+static __always_inline void *reserve_tail(struct event *e, int slot, u32 len)
+{
+	u32 off = e->tail_len;
+	if (off >= TAIL_LIMIT || slot < 0 || slot >= N_SLOTS)
+		return NULL;
+	e->lens[slot] = len;
+	e->tail_len = off + len;
+	return &e->tail[off & (TAIL_LIMIT - 1)];
 }
 
 struct path_walk {
@@ -312,6 +329,18 @@ static __noinline void put_base(struct event *e, int slot, struct task_struct *t
 			 BPF_CORE_READ(file, f_path.mnt));
 }
 
+/* Kernels before 6.15 name the field `parent`. */
+struct kernfs_node___before_6_15 {
+	struct kernfs_node *parent;
+};
+
+static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___before_6_15 *)kn, parent);
+}
+
 static __noinline void put_cgroup(struct event *e, struct task_struct *task)
 {
 	struct kernfs_node *names[CGROUP_DEPTH];
@@ -322,10 +351,7 @@ static __noinline void put_cgroup(struct event *e, struct task_struct *task)
 			break;
 		names[i] = kn;
 		depth++;
-		if (bpf_core_field_exists(kn->__parent))
-			kn = BPF_CORE_READ(kn, __parent);
-		else
-			break;
+		kn = kernfs_parent(kn);
 	}
 	u32 off = e->tail_len;
 	u32 start = off;
@@ -347,6 +373,147 @@ static __noinline void put_cgroup(struct event *e, struct task_struct *task)
 	off++;
 	e->lens[SLOT_CGROUP] = off - start;
 	e->tail_len = off;
+}
+
+/* Appends "subsystem=/path/of/its/cgroup" and a NUL for one controller: the name the kernel
+ * gives the controller and the path of the task's cgroup in the hierarchy the controller is
+ * bound to (a cgroup v1 hierarchy, or the unified one), as Falco's driver writes its cgroups
+ * parameter. At most CGROUPS_PATH_DEPTH components, leaf last; the root is "/". */
+static __noinline void put_cgroup_subsys(struct event *e, struct task_struct *task, u32 id)
+{
+	if (id >= CGROUP_SUBSYS_COUNT)
+		return;
+	struct cgroup_subsys_state *css = BPF_CORE_READ(task, cgroups, subsys[id]);
+	if (!css)
+		return;
+	const char *subsys_name = BPF_CORE_READ(css, ss, name);
+	struct kernfs_node *kn = BPF_CORE_READ(css, cgroup, kn);
+	struct kernfs_node *names[CGROUPS_PATH_DEPTH];
+	int depth = 0;
+	for (int i = 0; i < CGROUPS_PATH_DEPTH; i++) {
+		if (!kn)
+			break;
+		names[i] = kn;
+		depth++;
+		kn = kernfs_parent(kn);
+	}
+	u32 start = e->tail_len;
+	u32 off = start;
+	if (off >= TAIL_LIMIT)
+		return;
+	long n = bpf_probe_read_kernel_str(&e->tail[off & (TAIL_LIMIT - 1)], NAME_MAX_LEN,
+					   subsys_name);
+	if (n <= 1)
+		return;
+	off += n - 1;
+	e->tail[off & (TAIL_LIMIT - 1)] = '=';
+	off++;
+	u32 path_start = off;
+	for (int i = CGROUPS_PATH_DEPTH - 1; i >= 0; i--) {
+		if (i >= depth || off >= TAIL_LIMIT)
+			continue;
+		/* The root's name is empty: it adds nothing. */
+		e->tail[off & (TAIL_LIMIT - 1)] = '/';
+		long len = bpf_probe_read_kernel_str(&e->tail[(off + 1) & (TAIL_LIMIT - 1)],
+						     NAME_MAX_LEN, BPF_CORE_READ(names[i], name));
+		if (len > 1)
+			off += len;
+	}
+	if (off >= TAIL_LIMIT)
+		return;
+	if (off == path_start) {
+		e->tail[off & (TAIL_LIMIT - 1)] = '/';
+		off++;
+	}
+	if (off >= TAIL_LIMIT)
+		return;
+	e->tail[off & (TAIL_LIMIT - 1)] = 0;
+	off++;
+	e->lens[SLOT_CGROUPS] += off - start;
+	e->tail_len = off;
+}
+
+/* The five controllers Falco reports (thread.cgroups), in its order. */
+static __always_inline void put_cgroups(struct event *e, struct task_struct *task)
+{
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpuset_cgrp_id))
+		put_cgroup_subsys(e, task, bpf_core_enum_value(enum cgroup_subsys_id, cpuset_cgrp_id));
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id))
+		put_cgroup_subsys(e, task, bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id));
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpuacct_cgrp_id))
+		put_cgroup_subsys(e, task,
+				  bpf_core_enum_value(enum cgroup_subsys_id, cpuacct_cgrp_id));
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, io_cgrp_id))
+		put_cgroup_subsys(e, task, bpf_core_enum_value(enum cgroup_subsys_id, io_cgrp_id));
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		put_cgroup_subsys(e, task, bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id));
+}
+
+/* Kernels before 6.2 count resident pages in struct mm_rss_stat. */
+struct mm_rss_stat___before_6_2 {
+	atomic_long_t count[NR_MM_COUNTERS];
+};
+struct mm_struct___before_6_2 {
+	struct mm_rss_stat___before_6_2 rss_stat;
+};
+
+/* One of the mm's page counters, as get_mm_counter reads it (never negative). */
+static __always_inline u64 mm_counter(struct mm_struct *mm, int counter)
+{
+	s64 pages;
+	if (bpf_core_type_exists(struct mm_rss_stat___before_6_2))
+		pages = BPF_CORE_READ((struct mm_struct___before_6_2 *)mm, rss_stat.count[counter].counter);
+	else
+		pages = BPF_CORE_READ(mm, rss_stat[counter].count);
+	return pages > 0 ? pages : 0;
+}
+
+/* The task's memory (in pages: user space knows the page size), page faults and descriptor
+ * limit. */
+static __noinline void put_resources(struct event *e, struct task_struct *task)
+{
+	struct task_resources *resources = reserve_tail(e, SLOT_RESOURCES, sizeof(*resources));
+	if (!resources)
+		return;
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	resources->vm_size_pages = 0;
+	resources->vm_rss_pages = 0;
+	resources->vm_swap_pages = 0;
+	if (mm) {
+		resources->vm_size_pages = BPF_CORE_READ(mm, total_vm);
+		resources->vm_rss_pages = mm_counter(mm, MM_FILEPAGES) + mm_counter(mm, MM_ANONPAGES) +
+				       mm_counter(mm, MM_SHMEMPAGES);
+		resources->vm_swap_pages = mm_counter(mm, MM_SWAPENTS);
+	}
+	resources->major_faults = BPF_CORE_READ(task, maj_flt);
+	resources->minor_faults = BPF_CORE_READ(task, min_flt);
+	resources->fd_limit = BPF_CORE_READ(task, signal, rlim[RLIMIT_NOFILE].rlim_cur);
+}
+
+/* The device, inode and overlay layer of the file behind `fd`. A file of an overlay mount is in
+ * the upper layer when its overlay inode has an upper dentry with an inode, as Falco's driver
+ * decides it (fd.is_upper_layer). */
+static __noinline void put_opened_file(struct event *e, struct task_struct *task, long fd)
+{
+	struct file *file = fd_file(task, fd);
+	if (!file)
+		return;
+	struct opened_file *opened = reserve_tail(e, SLOT_OPENED_FILE, sizeof(*opened));
+	if (!opened)
+		return;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+	u32 dev = BPF_CORE_READ(sb, s_dev);
+	u32 major = dev >> 20;
+	u32 minor = dev & 0xfffff;
+	opened->dev = (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
+	opened->ino = BPF_CORE_READ(inode, i_ino);
+	opened->layer = LAYER_NONE;
+	if (BPF_CORE_READ(sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+		struct ovl_inode *ovl = container_of(inode, struct ovl_inode, vfs_inode);
+		struct dentry *upper = BPF_CORE_READ(ovl, __upperdentry);
+		opened->layer = upper && BPF_CORE_READ(upper, d_inode, i_ino) ? LAYER_UPPER : LAYER_LOWER;
+	}
 }
 
 /* The cgroup ids whose path the reader has received: their later records leave the path
@@ -378,6 +545,12 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	e->euid = cred->euid.val;
 	e->loginuid = task->loginuid.val;
 	e->start_boot_ns = task->group_leader->start_boottime;
+	e->cpu = bpf_get_smp_processor_id();
+	/* A leader that called pthread_exit stays counted in nr_threads until the process ends;
+	 * Falco stops counting it at its exit (its own exit event still counts it). */
+	struct task_struct *leader = task->group_leader;
+	e->leader_exited = task != leader && (leader->flags & PF_EXITING);
+	e->live_threads = task->signal->nr_threads - e->leader_exited;
 	e->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	e->ret = 0;
@@ -485,6 +658,7 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		struct ovl_inode *ovl = container_of(inode, struct ovl_inode, vfs_inode);
 		e->exe_upper_layer = BPF_CORE_READ(ovl, __upperdentry) != NULL;
 	}
+	put_resources(e, task);
 	put_path(e, SLOT_EXE, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
 
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
@@ -493,6 +667,7 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (arg_end > arg_start)
 		put_user_bytes(e, SLOT_ARGV, (const void *)arg_start, arg_end - arg_start);
 	put_path(e, SLOT_CWD, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt));
+	put_cgroups(e, task);
 	if (capture_env) {
 		/* Last in the tail, so that a long argv truncates the environment, not the working
 		 * directory; args[0] is its full size, which tells the decoder it was cut. */
@@ -611,6 +786,9 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	e->args[1] = BPF_CORE_READ(child, start_boottime);
 	e->args[2] = clone_flags(parent, child);
 	put_session(e, child);
+	/* The new task's: its own page faults (none yet) and the memory it got. */
+	put_resources(e, child);
+	put_cgroups(e, child);
 	/* What the caller asked for adds the flags the child does not show (CLONE_VFORK is set
 	 * on it only after this tracepoint). */
 	u64 id = bpf_get_current_pid_tgid();
@@ -735,6 +913,9 @@ static __always_inline int on_exit(long syscall_nr, long ret, u32 kind, int str1
 		put_fd(e, task, e->ret, fd_path);
 	else if (fd_arg >= 0)
 		put_fd(e, task, (long)(int)e->args[fd_arg], fd_path);
+	if ((kind == PK_OPEN || kind == PK_OPENAT || kind == PK_OPENAT2 || kind == PK_CREAT) &&
+	    ret >= 0)
+		put_opened_file(e, task, ret);
 	submit(e);
 	return 0;
 }

@@ -73,9 +73,12 @@ enum string_slot {
 	SLOT_STR3,     /* third string argument (mount's fstype) */
 	SLOT_SOCKADDR, /* raw struct sockaddr bytes passed to or returned by the call */
 	SLOT_FD_PATH,  /* path of the file behind the fd argument */
+	SLOT_OPENED_FILE, /* open calls that succeeded: struct opened_file */
+	SLOT_RESOURCES,	  /* exec and fork: struct task_resources */
 	SLOT_EXE,      /* exec: absolute path of the executable */
 	SLOT_ARGV,     /* exec: NUL-separated argv */
 	SLOT_CWD,      /* exec: working directory */
+	SLOT_CGROUPS,  /* exec and fork: NUL-separated "subsystem=path" for Falco's five controllers */
 	SLOT_ENV,      /* exec, when rules read it: NUL-separated environment, at most ENV_MAX */
 	N_SLOTS,
 };
@@ -86,6 +89,38 @@ enum string_slot {
 /* At most this many bytes of a process's environment are captured (the rest is marked
  * truncated): environments are usually 1-3 KiB, and the record's tail is shared with argv. */
 #define ENV_MAX (STR_MAX - 1)
+
+/* How many ancestors of a cgroup are named in SLOT_CGROUPS (Falco's limit): deeper paths lose
+ * their top levels. */
+#define CGROUPS_PATH_DEPTH 8
+
+/* What a task's memory, page faults and descriptor limit were when it executed a program or
+ * was forked: the values Falco's driver sends with its execve and clone exit events (memory in
+ * pages, which user space converts to kB; faults of the task itself). */
+struct task_resources {
+	unsigned long long vm_size_pages;
+	unsigned long long vm_rss_pages;
+	unsigned long long vm_swap_pages;
+	unsigned long long major_faults;
+	unsigned long long minor_faults;
+	/* RLIMIT_NOFILE's soft limit; RLIM_INFINITY is all ones. */
+	unsigned long long fd_limit;
+};
+
+/* Overlay layer of an opened file, decided as Falco's driver decides it. */
+enum overlay_layer {
+	LAYER_NONE, /* not on an overlay file system */
+	LAYER_LOWER,
+	LAYER_UPPER,
+};
+
+/* The file behind the descriptor an open call returned. */
+struct opened_file {
+	unsigned long long ino;
+	/* The superblock's device, as stat's st_dev encodes it (new_encode_dev). */
+	unsigned int dev;
+	unsigned int layer;
+};
 
 /* Socket behind an fd, read from the kernel's struct sock. */
 struct socket_info {
@@ -113,11 +148,16 @@ struct event {
 	unsigned int gid;
 	unsigned int euid;
 	unsigned int loginuid;
+	/* The process's live threads, counting the leader until it has exited (Falco's
+	 * proc.nthreads), and whether it has. */
+	unsigned int live_threads;
+	unsigned int leader_exited;
 	char comm[16];
 	/* The fd argument (or the returned fd for accept): S_IFMT bits of its inode, and its
 	 * socket when it is one. */
 	unsigned int fd_mode;
-	unsigned int pad0;
+	/* The CPU the event happened on. */
+	unsigned int cpu;
 	struct socket_info socket;
 	/* exec only */
 	unsigned long long exe_dev;

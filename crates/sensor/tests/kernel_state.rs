@@ -1,0 +1,316 @@
+//! What the kernel says about the process and the opened file, read in the probes at event
+//! time as Falco's driver reads it: memory, page faults, the descriptor limit and the cgroups
+//! at exec and fork; live threads and the CPU on every event; device, inode and overlay layer
+//! of an opened file.
+
+mod common;
+
+use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{can_run_ebpf, collect, in_child, marker, start, wait_for};
+use palisade_event::{Event, EventKind, OverlayLayer};
+
+/// `subsystem=path` for Falco's five controllers, from this process's `/proc/self/cgroup`
+/// (its children stay in its cgroups).
+fn own_cgroups() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let unified = text.lines().find_map(|line| line.strip_prefix("0::"));
+    [
+        ("cpuset", "cpuset"),
+        ("cpu", "cpu"),
+        ("cpuacct", "cpuacct"),
+        ("io", "blkio"),
+        ("memory", "memory"),
+    ]
+    .iter()
+    .filter_map(|(name, v1_name)| {
+        let v1 = text.lines().find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|controller| controller == *v1_name)
+                .then_some(path)
+        });
+        v1.or(unified).map(|path| format!("{name}={path}"))
+    })
+    .collect()
+}
+
+fn assert_event_time_fields(event: &Event) {
+    let n_cpus = std::thread::available_parallelism().unwrap().get();
+    assert!(
+        event.cpu.is_some_and(|cpu| usize::from(cpu) < n_cpus),
+        "{event:?}"
+    );
+    assert!(
+        event.capture_start_ns > 0 && event.capture_start_ns <= event.timestamp_ns,
+        "{event:?}"
+    );
+}
+
+#[test]
+fn exec_and_fork_carry_memory_faults_descriptor_limit_and_cgroups() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Execve, EventKind::Openat]);
+    let (exec_arg, file) = (
+        marker("resources-exec"),
+        tempfile::NamedTempFile::new().unwrap(),
+    );
+    // The subshell opens the file before it execs: that open is made by the forked child,
+    // whose table entry holds what the kernel reported at the fork.
+    let script = "ulimit -n 777; ( : < \"$1\"; exec /bin/true \"$0\" )";
+    let status = Command::new("/bin/sh")
+        .args(["-c", script, &exec_arg])
+        .arg(file.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let path = file.path().to_str().unwrap().to_owned();
+    let events = collect(
+        &mut sensor,
+        |event| match event.kind {
+            EventKind::Execve => event.process.args.first() == Some(&exec_arg),
+            EventKind::Openat => {
+                matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if fd.name == path)
+            }
+            _ => false,
+        },
+        |events| events.iter().any(|event| event.kind == EventKind::Execve),
+    );
+    let open = events
+        .iter()
+        .find(|event| event.kind == EventKind::Openat)
+        .unwrap_or_else(|| panic!("the subshell's open: {events:#?}"));
+    let exec = events
+        .iter()
+        .find(|event| event.kind == EventKind::Execve)
+        .unwrap_or_else(|| panic!("the exec: {events:#?}"));
+
+    let forked = open.process.resources.expect("the fork's resources");
+    assert_eq!(forked.fd_limit, 777, "inherited from the shell: {forked:?}");
+    assert_eq!(
+        (forked.major_faults, forked.minor_faults),
+        (0, 0),
+        "a new task has faulted nothing when the fork is reported: {forked:?}"
+    );
+    assert!(forked.vm_size_kb > 0, "{forked:?}");
+    assert_eq!(open.process.cgroups.as_slice(), own_cgroups().as_slice());
+
+    let executed = exec.process.resources.expect("the exec's resources");
+    assert_eq!(executed.fd_limit, 777, "{executed:?}");
+    assert!(
+        executed.minor_faults > 0,
+        "loading a program faults: {executed:?}"
+    );
+    assert!(
+        executed.vm_size_kb > 0 && executed.vm_rss_kb <= executed.vm_size_kb,
+        "{executed:?}"
+    );
+    assert_eq!(exec.process.cgroups.as_slice(), own_cgroups().as_slice());
+    for event in [open, exec] {
+        assert_eq!(
+            (event.process.live_threads, event.process.leader_exited),
+            (1, false),
+            "{event:?}"
+        );
+        assert_event_time_fields(event);
+    }
+}
+
+/// The kernel counts resident pages per CPU and folds them into the total in batches; the
+/// probes read the total, as Falco's driver does, so a large resident set shows.
+#[test]
+fn a_fork_reports_the_resident_memory_it_inherited() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Openat]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_owned();
+    let name = path.display().to_string();
+    const TOUCHED_KB: u64 = 64 * 1024;
+    in_child("pal-rss", || {
+        let touched = vec![1u8; TOUCHED_KB as usize * 1024];
+        std::hint::black_box(&touched);
+        // SAFETY: the grandchild only opens a file and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            drop(std::fs::File::open(&path));
+            // SAFETY: ends the grandchild without running the test's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        assert_eq!(common::wait(pid), 0);
+    });
+    let open = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.name == "pal-rss"
+            && matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if fd.name == name)
+    })
+    .expect("the grandchild's open");
+    let resources = open.process.resources.expect("the fork's resources");
+    assert!(
+        resources.vm_rss_kb >= TOUCHED_KB - 4 * 1024 && resources.vm_rss_kb <= resources.vm_size_kb,
+        "{resources:?}"
+    );
+}
+
+#[test]
+fn threads_are_counted_when_the_event_happens() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Openat]);
+    let dir = tempfile::tempdir().unwrap();
+    let [alone, with_a_thread, after_the_leader] = ["alone", "with-a-thread", "after-the-leader"]
+        .map(|name| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"x").unwrap();
+            path
+        });
+    let paths = [&alone, &with_a_thread, &after_the_leader].map(|path| path.display().to_string());
+    let child = in_child("pal-threads", || {
+        std::fs::File::open(&alone).unwrap();
+        let path = with_a_thread.clone();
+        std::thread::spawn(move || drop(std::fs::File::open(path).unwrap()))
+            .join()
+            .unwrap();
+        let path = after_the_leader.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(std::fs::File::open(path));
+            // SAFETY: ends the whole process, as the forked child must.
+            unsafe { libc::_exit(0) };
+        });
+        // The leader thread alone ends (the exit system call, not exit_group); the process
+        // lives on in the other thread.
+        // SAFETY: SYS_exit ends only the calling thread; nothing of it is used afterwards.
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
+    });
+    let opens = collect(
+        &mut sensor,
+        |event| event.process.pid == child,
+        |events| events.len() >= 3,
+    );
+    let counts: Vec<(String, u32, bool)> = paths
+        .iter()
+        .map(|path| {
+            let event = opens
+                .iter()
+                .find(|event| matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if &fd.name == path))
+                .unwrap_or_else(|| panic!("the open of {path}: {opens:#?}"));
+            (
+                path.rsplit('/').next().unwrap().to_owned(),
+                event.process.live_threads,
+                event.process.leader_exited,
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("alone".to_owned(), 1, false),
+            ("with-a-thread".to_owned(), 2, false),
+            ("after-the-leader".to_owned(), 1, true),
+        ]
+    );
+}
+
+fn c(path: &std::path::Path) -> CString {
+    CString::new(path.to_str().unwrap()).unwrap()
+}
+
+#[test]
+fn opens_carry_the_files_device_inode_and_overlay_layer() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Openat]);
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"x").unwrap();
+    let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|name| {
+        let path = dir.path().join(name);
+        std::fs::create_dir(&path).unwrap();
+        path
+    });
+    std::fs::write(lower.join("from-image"), b"x").unwrap();
+    let options = CString::new(format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    ))
+    .unwrap();
+    let merged_c = c(&merged);
+    let (from_image, written) = (merged.join("from-image"), merged.join("written"));
+    let child = in_child("pal-files", || {
+        drop(std::fs::File::open(&plain).unwrap());
+        // The overlay is mounted in the child's own mount namespace: it disappears with the
+        // child, and the host's mounts are never touched.
+        // SAFETY: plain system calls with valid NUL-terminated strings.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0);
+            let none = std::ptr::null();
+            let private = libc::MS_REC | libc::MS_PRIVATE;
+            assert_eq!(
+                libc::mount(none, c"/".as_ptr(), none, private, std::ptr::null()),
+                0
+            );
+            let mounted = libc::mount(
+                c"overlay".as_ptr(),
+                merged_c.as_ptr(),
+                c"overlay".as_ptr(),
+                0,
+                options.as_ptr().cast(),
+            );
+            assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+        }
+        drop(std::fs::File::open(&from_image).unwrap());
+        std::fs::write(&written, b"y").unwrap();
+    });
+    let names = [&plain, &from_image, &written].map(|path| path.display().to_string());
+    let opens = collect(
+        &mut sensor,
+        |event| event.process.pid == child,
+        |events| {
+            names.iter().all(|name| {
+                events.iter().any(|event| matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if &fd.name == name))
+            })
+        },
+    );
+    let opened = |name: &str| {
+        opens
+            .iter()
+            .find(|event| matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if fd.name == name))
+            .and_then(|event| event.opened_file)
+            .unwrap_or_else(|| panic!("the open of {name} with its file: {opens:#?}"))
+    };
+    let plain_file = opened(&names[0]);
+    let metadata = std::fs::metadata(&plain).unwrap();
+    assert_eq!(plain_file.dev, metadata.dev() as u32, "stat's st_dev");
+    assert_eq!(plain_file.ino, metadata.ino());
+    assert_eq!(plain_file.layer, OverlayLayer::None);
+    assert_eq!(opened(&names[1]).layer, OverlayLayer::Lower);
+    assert_eq!(opened(&names[2]).layer, OverlayLayer::Upper);
+    assert_ne!(
+        opened(&names[1]).dev,
+        plain_file.dev,
+        "an overlay mount is its own device"
+    );
+    // A failed open has no file.
+    let missing = dir.path().join("missing");
+    let missing_name = missing.display().to_string();
+    in_child("pal-nofile", || {
+        assert!(std::fs::File::open(&missing).is_err())
+    });
+    let failed = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if fd.name == missing_name)
+    })
+    .expect("the failed open");
+    assert!(failed.ret < 0 && failed.opened_file.is_none(), "{failed:?}");
+}
