@@ -26,8 +26,11 @@
 //!
 //! Where a pod's connect programs are installed, they report each connect an `alert` or
 //! `block` rule matches into one ring buffer shared by every pod's programs
-//! ([`ConnectReports`]), which the watch drains at every tick (at least every
-//! [`FirewallWatchConfig::connect_reports_drain`]): the kernel's own account of
+//! ([`ConnectReports`]). The stream's own thread empties that ring as reports arrive, into a
+//! bounded queue, and the watch takes the queue at every tick (at least every
+//! [`FirewallWatchConfig::connect_reports_drain`]), so nothing that holds up the detection
+//! thread (a sensor loss's `/proc` re-read, a burst of events, a slow outbox) holds up the
+//! ring: it only delays the alerts. The reports are the kernel's own account of
 //! what it refused, which needs no sensor probe (a sensor without a connect probe, or a
 //! connect to loopback that the sensor path ignores, is still alerted and recorded as a
 //! flow). The sensor's view of those same connects is then neither alerted nor recorded a
@@ -35,8 +38,8 @@
 //! saw, it takes the programs' reports (the program reported before the call returned) and
 //! drops the sensor's view of a reported connect by its identity (process, destination
 //! address and port), whichever policy is in force by then. Reports the ring buffer (its
-//! size is [`FirewallWatchConfig::connect_reports_ring`]) or the reader's bounded queue
-//! could not hold are counted and raised as a high-severity alert on the node
+//! size is [`FirewallWatchConfig::connect_reports_ring`]) or the reader's queue (four rings'
+//! worth) could not hold are counted and raised as a high-severity alert on the node
 //! ([`LOST_CONNECT_REPORTS_RULE`]). The sensor's view of a connect without a report, when
 //! the policy in force says the programs report it, is dropped while reports are being lost
 //! (within the last 10 to 20 s: the lost count stands for it); otherwise the programs did
@@ -126,12 +129,13 @@ pub struct FirewallWatchConfig {
     pub mode: DefenseMode,
     /// Where attributed flows are appended as JSON lines (for `palisade firewall learn`).
     pub flows_file: Option<PathBuf>,
-    /// The size of the ring buffer the connect programs report into. The watch drains it at
-    /// every tick; reports that find it full are lost (counted and alerted, see the module
-    /// documentation).
+    /// The size of the ring buffer the connect programs report into. The stream's reader
+    /// thread empties it as reports arrive into a queue of four rings' worth, which the
+    /// watch takes at every tick; reports that find the ring or the queue full are lost
+    /// (counted and alerted, see the module documentation).
     pub connect_reports_ring: ConnectReportsRing,
-    /// The longest time between two drains of that ring: the watch's
-    /// [`EventObserver::tick_interval`].
+    /// The longest time between two takes of that queue (how late a report's alert may
+    /// be): the watch's [`EventObserver::tick_interval`].
     pub connect_reports_drain: ConnectReportsDrain,
 }
 
@@ -213,7 +217,7 @@ impl FirewallWatch {
         }
     }
 
-    /// Turns the connect programs' reports since the last drain into firewall alerts (each
+    /// Turns the connect programs' reports since the last take into firewall alerts (each
     /// remembered in [`ReportedConnects`] for the sensor's view of the same connect), and
     /// raises a node alert when reports were lost.
     fn drain_connect_reports(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {

@@ -1,14 +1,16 @@
 //! Loading the embedded eBPF objects and reading their maps and ring buffers.
 
 use std::collections::VecDeque;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use libbpf_rs::{Map, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
 
 use crate::error::Error;
+use crate::stop_signal::{StopSignal, Wake};
 
 /// The compiled `exec_kill.bpf.c`.
 pub(crate) const EXEC_KILL_OBJECT: &[u8] =
@@ -67,40 +69,56 @@ pub(crate) fn read_counter(counter: &dyn MapCore, name: &'static str) -> Result<
         .unwrap_or(0))
 }
 
-/// The most decoded records a [`Reports`] queue holds between two polls; more are counted
-/// as [`Reports::overflowed`] and dropped, so a flood cannot grow the reader's memory.
+/// The most decoded records an [`ExecKiller`](crate::ExecKiller)'s [`Reports`] queue holds
+/// between two polls; more are counted as [`Reports::overflowed`] and dropped, so a flood
+/// cannot grow the reader's memory.
 pub(crate) const MAX_QUEUED_REPORTS: usize = 65_536;
 
-/// A ring buffer whose records are decoded into a bounded queue the owner drains.
+/// A ring buffer whose records are decoded into a bounded queue the owner drains, read
+/// either by the owner ([`Reports::poll`], [`Reports::consume`]) or also, as they arrive, by
+/// a [`BackgroundReader`]'s thread: the ring buffer is behind a lock so that one of them at a
+/// time consumes it, in order, into the one queue.
 pub(crate) struct Reports<T> {
-    ring_buffer: RingBuffer<'static>,
+    ring_buffer: Mutex<RingBuffer<'static>>,
+    /// A duplicate of the ring buffer map's descriptor, readable while the ring holds
+    /// records: what a background reader sleeps on.
+    ring_fd: OwnedFd,
+    name: &'static str,
     queue: Arc<Mutex<VecDeque<T>>>,
     overflowed: Arc<AtomicU64>,
+    /// Why a background reader stopped, kept until the owner's next read returns it.
+    reader_failure: Mutex<Option<Error>>,
 }
 
 impl<T: Send + 'static> Reports<T> {
-    /// Subscribes to ring buffer map `ring_map` (called `name` in errors). A record that
-    /// `decode` rejects (wrong size) stops the poll with an error rather than being dropped
-    /// silently. The map's file descriptor must stay open as long as the reader.
+    /// Subscribes to ring buffer map `ring_map` (called `name` in errors); the queue holds at
+    /// most `max_queued` records. A record that `decode` rejects (wrong size) stops the read
+    /// with an error rather than being dropped silently. The map's file descriptor must stay
+    /// open as long as the reader.
     pub(crate) fn new(
         ring_map: &dyn MapCore,
         name: &'static str,
         decode: fn(&[u8]) -> Option<T>,
+        max_queued: usize,
     ) -> Result<Reports<T>, Error> {
         let queue = Arc::new(Mutex::new(VecDeque::new()));
         let overflowed = Arc::new(AtomicU64::new(0));
         let sink = Arc::clone(&queue);
         let sink_overflowed = Arc::clone(&overflowed);
+        let ring_fd = ring_map
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|error| Error::io("duplicating the descriptor of ring buffer", name, error))?;
         let mut builder = RingBufferBuilder::new();
         builder
             .add(ring_map, move |record: &[u8]| {
                 // A record of the wrong size means the object and this loader disagree on
-                // the layout; stop consuming and surface it to the poller as an error.
+                // the layout; stop consuming and surface it to the reader as an error.
                 let Some(decoded) = decode(record) else {
                     return -libc::EBADMSG;
                 };
                 let mut queue = sink.lock().unwrap_or_else(PoisonError::into_inner);
-                if queue.len() >= MAX_QUEUED_REPORTS {
+                if queue.len() >= max_queued {
                     sink_overflowed.fetch_add(1, Ordering::Relaxed);
                 } else {
                     queue.push_back(decoded);
@@ -112,40 +130,137 @@ impl<T: Send + 'static> Reports<T> {
             .build()
             .map_err(|error| Error::bpf("subscribing to ring buffer", name, error))?;
         Ok(Reports {
-            ring_buffer,
+            ring_buffer: Mutex::new(ring_buffer),
+            ring_fd,
+            name,
             queue,
             overflowed,
+            reader_failure: Mutex::new(None),
         })
     }
 
-    /// Records dropped because the queue held [`MAX_QUEUED_REPORTS`] undrained ones.
+    /// Records dropped because the queue was full.
     pub(crate) fn overflowed(&self) -> u64 {
         self.overflowed.load(Ordering::Relaxed)
     }
 
     /// Waits up to `timeout` for records, then returns every record received so far.
     pub(crate) fn poll(&self, timeout: Duration) -> Result<Vec<T>, Error> {
+        self.take_reader_failure()?;
         self.ring_buffer
-            .poll(timeout)
-            .map_err(|error| Error::bpf("polling ring buffer", "reports", error))?;
-        Ok(self.take_queued())
-    }
-
-    /// Returns every record in the ring buffer now, without a system call (the ring is
-    /// read from shared memory).
-    pub(crate) fn consume(&self) -> Result<Vec<T>, Error> {
-        self.ring_buffer
-            .consume()
-            .map_err(|error| Error::bpf("reading ring buffer", "reports", error))?;
-        Ok(self.take_queued())
-    }
-
-    fn take_queued(&self) -> Vec<T> {
-        self.queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect()
+            .poll(timeout)
+            .map_err(|error| Error::bpf("polling ring buffer", self.name, error))?;
+        Ok(self.take_queued())
+    }
+
+    /// Returns every record in the ring buffer now (read from shared memory, without a
+    /// system call) and every one a background reader queued.
+    pub(crate) fn consume(&self) -> Result<Vec<T>, Error> {
+        self.take_reader_failure()?;
+        self.consume_into_queue()?;
+        Ok(self.take_queued())
+    }
+
+    fn consume_into_queue(&self) -> Result<(), Error> {
+        self.ring_buffer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .consume()
+            .map_err(|error| Error::bpf("reading ring buffer", self.name, error))
+    }
+
+    /// The queued records. The queue's memory goes with them, so that a burst's peak is not
+    /// kept for good.
+    fn take_queued(&self) -> Vec<T> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner)).into()
+    }
+
+    fn take_reader_failure(&self) -> Result<(), Error> {
+        match self
+            .reader_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// A background reader's loop: sleeps until the ring holds records, queues them, until
+    /// `stop` is raised. A failure ends it and is kept for the owner's next read (which then
+    /// reads the ring itself).
+    fn read_until_stopped(&self, stop: &StopSignal) {
+        let failure = loop {
+            match stop.wait_readable(self.ring_fd.as_fd()) {
+                Ok(Wake::Stopped) => return,
+                Ok(Wake::Readable) => {}
+                Err(error) => {
+                    break Error::io("waiting for records in ring buffer", self.name, error);
+                }
+            }
+            if let Err(error) = self.consume_into_queue() {
+                break error;
+            }
+        };
+        *self
+            .reader_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(failure);
+    }
+}
+
+/// A thread that moves a [`Reports`] ring's records into its queue as they arrive: woken by
+/// the ring buffer's descriptor (the kernel's wake-up when a record lands in an empty ring),
+/// not by a timer, so the ring is emptied however long the owner takes between two reads,
+/// and what waits for the owner is bounded by the queue, not by the ring. Dropping it stops
+/// and joins the thread.
+pub(crate) struct BackgroundReader {
+    stop: StopSignal,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BackgroundReader {
+    /// Starts reading `reports` on a thread of its own (named after the ring).
+    pub(crate) fn start<T: Send + 'static>(
+        reports: Arc<Reports<T>>,
+    ) -> Result<BackgroundReader, Error> {
+        let name = reports.name;
+        let stop = StopSignal::new().map_err(|error| {
+            Error::io(
+                "creating the stop signal of the reader of ring buffer",
+                name,
+                error,
+            )
+        })?;
+        let stop_for_thread = stop.try_clone().map_err(|error| {
+            Error::io(
+                "duplicating the stop signal of the reader of ring buffer",
+                name,
+                error,
+            )
+        })?;
+        let thread = std::thread::Builder::new()
+            .name(format!("palisade-{name}"))
+            .spawn(move || reports.read_until_stopped(&stop_for_thread))
+            .map_err(|error| Error::io("starting the reader thread of ring buffer", name, error))?;
+        Ok(BackgroundReader {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for BackgroundReader {
+    fn drop(&mut self) {
+        self.stop.raise();
+        if let Some(thread) = self.thread.take() {
+            // A panic in the reader only stopped the background reads; the owner's own reads
+            // go on, so there is nothing more to do with it.
+            let _ = thread.join();
+        }
     }
 }
 

@@ -5,13 +5,13 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object};
 use palisade_firewall::{Protocol, RuleAction};
 
-use crate::bpf::{self, Record, Reports};
+use crate::bpf::{self, BackgroundReader, Record, Reports};
 use crate::error::{Error, ErrorKind};
 use crate::rule::{NetRule, protocol_from_number, protocol_number};
 
@@ -45,9 +45,17 @@ pub struct ConnectFilter {
 /// default) and one lost-report counter that every [`ConnectFilter`] attached with it writes
 /// to, read here by one reader. A node with many enforced workloads thus has one queue to
 /// drain and one drop count, however many cgroups carry programs.
+///
+/// The stream reads its ring on a thread of its own, woken by the ring's descriptor when a
+/// report lands (not by a timer), into a bounded queue
+/// ([`ConnectReportsRing::queue_capacity`]) that [`ConnectReports::take`] empties. So the
+/// ring never waits for the taker: a taker busy elsewhere (the agent's detection thread
+/// re-reading `/proc` after a sensor loss, or judging a burst of events) delays the reports'
+/// alerts, and loses reports only when more than the queue holds arrive meanwhile.
 pub struct ConnectReports {
-    // Field order is drop order: the reader before the map it reads.
-    reader: Reports<ConnectReport>,
+    // Field order is drop order: the reader thread, then the reader, then the maps it reads.
+    _background: BackgroundReader,
+    reader: Arc<Reports<ConnectReport>>,
     ring: MapHandle,
     lost: MapHandle,
 }
@@ -80,8 +88,11 @@ pub struct ConnectReport {
 /// The size of a [`ConnectReports`] ring buffer, in bytes: a power of two from
 /// [`ConnectReportsRing::MIN_BYTES`] (one page) to [`ConnectReportsRing::MAX_BYTES`], as the
 /// kernel requires of a ring buffer. A report takes 72 bytes of it, so the ring holds
-/// [`ConnectReportsRing::capacity`] reports between two drains (14,563 for the default 1 MiB);
-/// the programs count the ones that find it full as lost ([`ConnectReports::lost`]).
+/// [`ConnectReportsRing::capacity`] reports (14,563 for the default 1 MiB) until the stream's
+/// reader thread moves them to its queue, which holds
+/// [`ConnectReportsRing::queue_capacity`] (four rings' worth) until they are taken; the
+/// programs count the reports that find the ring full, and the reader the ones that find the
+/// queue full, as lost ([`ConnectReports::lost`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectReportsRing(u32);
 
@@ -90,9 +101,13 @@ impl ConnectReportsRing {
     pub const MIN_BYTES: u32 = 4096;
     /// The largest ring: 256 MiB (3.7 million reports).
     pub const MAX_BYTES: u32 = 256 * 1024 * 1024;
-    /// 1 MiB: 14,563 reports, so the agent's drains every 200 ms keep up with a node's
-    /// pods until they make about 70,000 matched connects per second.
+    /// 1 MiB: 14,563 reports in the ring and 58,252 in the queue behind it, so the agent,
+    /// taking the queue every 200 ms, keeps up with a node's pods until they make about
+    /// 290,000 matched connects per second, or 70,000 a second across a 0.6 s stall of its
+    /// detection thread.
     pub const DEFAULT: ConnectReportsRing = ConnectReportsRing(1024 * 1024);
+    /// How many rings' worth of reports the reader's queue holds.
+    const QUEUED_RINGS: u32 = 4;
 
     /// A ring of `bytes`; fails with [`ErrorKind::InvalidInput`] naming the bounds when
     /// `bytes` is not a power of two between them.
@@ -120,6 +135,14 @@ impl ConnectReportsRing {
     /// How many reports fit in the ring at once.
     pub fn capacity(self) -> u32 {
         self.0 / CONNECT_REPORT_RING_BYTES
+    }
+
+    /// How many reports the stream's reader queues for its taker at most: four rings' worth
+    /// (about 100 bytes of the agent's memory each, allocated only while they wait), so that
+    /// a taker that stops for four drain intervals loses nothing the ring alone would have
+    /// kept between two.
+    pub fn queue_capacity(self) -> usize {
+        (self.capacity() * Self::QUEUED_RINGS) as usize
     }
 }
 
@@ -151,13 +174,14 @@ impl std::fmt::Display for ConnectReportsRing {
     }
 }
 
-/// The longest time between two drains of a [`ConnectReports`] stream by its reader: from
-/// [`ConnectReportsDrain::MIN`] (10 ms) to [`ConnectReportsDrain::MAX`] (200 ms, the
-/// default). With a ring of [`ConnectReportsRing::capacity`] reports, a reader draining this
-/// often keeps up with [`ConnectReportsDrain::reports_per_second`] matched connects a second;
-/// a shorter interval keeps up with more, for more wake-ups of the reader. (Not longer than
-/// 200 ms: the agent's detection thread wakes that often anyway, and reports waiting longer
-/// only delay their alerts.)
+/// The longest time between two takes of a [`ConnectReports`] stream's queue by the agent:
+/// from [`ConnectReportsDrain::MIN`] (10 ms) to [`ConnectReportsDrain::MAX`] (200 ms, the
+/// default), how late a report's alert may be. The ring itself is emptied by the stream's
+/// reader thread as reports arrive, whatever this interval; a taker this regular keeps up
+/// with [`ConnectReportsDrain::reports_per_second`] matched connects a second before the
+/// queue ([`ConnectReportsRing::queue_capacity`]) fills. (Not longer than 200 ms: the
+/// agent's detection thread wakes that often anyway, and reports waiting longer only delay
+/// their alerts.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConnectReportsDrain(Duration);
 
@@ -193,10 +217,10 @@ impl ConnectReportsDrain {
         self.0
     }
 
-    /// The most matched connects a second that a reader draining `ring` this often takes
-    /// without losing reports.
+    /// The most matched connects a second that a taker of a stream with `ring` this often
+    /// keeps up with, without losing reports: the queue's capacity per interval.
     pub fn reports_per_second(self, ring: ConnectReportsRing) -> u64 {
-        let per_second = u128::from(ring.capacity()) * 1_000_000 / self.0.as_micros().max(1);
+        let per_second = ring.queue_capacity() as u128 * 1_000_000 / self.0.as_micros().max(1);
         u64::try_from(per_second).unwrap_or(u64::MAX)
     }
 }
@@ -237,14 +261,15 @@ impl ConnectReports {
         ConnectReports::with_ring(ConnectReportsRing::DEFAULT)
     }
 
-    /// Creates the shared ring buffer, of `ring` bytes, and lost-report counter. (Objects
-    /// that share the ring take its size, whatever their own definition says.)
+    /// Creates the shared ring buffer, of `ring` bytes, and lost-report counter, and starts
+    /// the thread that reads the ring. (Objects that share the ring take its size, whatever
+    /// their own definition says.)
     pub fn with_ring(ring: ConnectReportsRing) -> Result<ConnectReports, Error> {
         let options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
             sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
             ..Default::default()
         };
-        let ring = MapHandle::create(
+        let ring_map = MapHandle::create(
             MapType::RingBuf,
             Some(REPORTS_MAP),
             0,
@@ -255,19 +280,26 @@ impl ConnectReports {
         .map_err(|error| Error::bpf("creating eBPF map", REPORTS_MAP, error))?;
         let lost = MapHandle::create(MapType::Array, Some(LOST_MAP), 4, 8, 1, &options)
             .map_err(|error| Error::bpf("creating eBPF map", LOST_MAP, error))?;
-        let reader = Reports::new(&ring, REPORTS_MAP, decode_report)?;
-        Ok(ConnectReports { reader, ring, lost })
+        let reader = Arc::new(Reports::new(
+            &ring_map,
+            REPORTS_MAP,
+            decode_report,
+            ring.queue_capacity(),
+        )?);
+        Ok(ConnectReports {
+            _background: BackgroundReader::start(Arc::clone(&reader))?,
+            reader,
+            ring: ring_map,
+            lost,
+        })
     }
 
-    /// Waits up to `timeout` for reports (`Duration::ZERO`: not at all), then returns every
-    /// report received since the last call, of every filter attached with this stream.
-    pub fn poll(&self, timeout: Duration) -> Result<Vec<ConnectReport>, Error> {
-        self.reader.poll(timeout)
-    }
-
-    /// Returns every report in the ring buffer now, without waiting and without a system
-    /// call: cheap enough to call before judging each connect another source saw, so that
-    /// the report of the same connect (written before the connect returned) is in hand.
+    /// Returns every report received since the last call, of every filter attached with this
+    /// stream, in the order the programs wrote them: the reader thread's queue and what is in
+    /// the ring buffer now (read without waiting and without a system call). Cheap enough to
+    /// call before judging each connect another source saw, so that the report of the same
+    /// connect (written before the connect returned) is in hand. Fails when the reader
+    /// thread stopped on an error (once; the ring is still read here).
     pub fn take(&self) -> Result<Vec<ConnectReport>, Error> {
         self.reader.consume()
     }
@@ -513,7 +545,9 @@ mod tests {
             assert_eq!(ring.bytes(), bytes);
         }
         assert_eq!(ConnectReportsRing::DEFAULT.capacity(), 14_563);
+        assert_eq!(ConnectReportsRing::DEFAULT.queue_capacity(), 58_252);
         assert_eq!(ConnectReportsRing::new(4096).unwrap().capacity(), 56);
+        assert_eq!(ConnectReportsRing::new(4096).unwrap().queue_capacity(), 224);
         for bad in ["0", "2048", "5000", "536870912", "-4096", "1MiB", ""] {
             let error = bad.parse::<ConnectReportsRing>().unwrap_err().to_string();
             assert!(
@@ -542,10 +576,10 @@ mod tests {
         let ring = ConnectReportsRing::DEFAULT;
         assert_eq!(
             ConnectReportsDrain::DEFAULT.reports_per_second(ring),
-            72_815
+            291_260
         );
         let every_10_ms = ConnectReportsDrain::new(Duration::from_millis(10)).unwrap();
-        assert_eq!(every_10_ms.reports_per_second(ring), 1_456_300);
+        assert_eq!(every_10_ms.reports_per_second(ring), 5_825_200);
         for bad in ["0", "9", "201", "1000", "-5", "0.5", "20ms", ""] {
             let error = bad.parse::<ConnectReportsDrain>().unwrap_err().to_string();
             assert!(

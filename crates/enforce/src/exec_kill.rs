@@ -59,7 +59,12 @@ impl ExecKiller {
             .ok_or_else(|| Error::new(ErrorKind::System, "finding program", "kill_denied_exec"))?
             .attach()
             .map_err(|error| Error::bpf("attaching", "tp_btf/sched_process_exec", error))?;
-        let reports = Reports::new(&bpf::map(&object, KILLS_MAP)?, KILLS_MAP, decode_kill)?;
+        let reports = Reports::new(
+            &bpf::map(&object, KILLS_MAP)?,
+            KILLS_MAP,
+            decode_kill,
+            bpf::MAX_QUEUED_REPORTS,
+        )?;
         Ok(ExecKiller {
             reports,
             _link: link,

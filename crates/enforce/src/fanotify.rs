@@ -24,7 +24,7 @@
 use std::collections::HashSet;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::binary::{Binary, BinaryId};
 use crate::error::{Error, ErrorKind};
+use crate::stop_signal::{StopSignal, Wake};
 
 /// What a fanotify mark covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub enum MarkScope {
 /// Dropping it stops the responder and closes the group, which allows everything again.
 pub struct ExecDenier {
     shared: Arc<Shared>,
-    stop: OwnedFd,
+    stop: StopSignal,
     responder: Option<JoinHandle<()>>,
     watched: PathBuf,
 }
@@ -134,17 +135,8 @@ impl ExecDenier {
                 io::Error::last_os_error(),
             ));
         }
-        // SAFETY: eventfd takes an initial value and flags and returns a new descriptor.
-        let stop_raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if stop_raw < 0 {
-            return Err(Error::io(
-                "creating the stop signal for",
-                path.display(),
-                io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: new descriptor owned by nobody else.
-        let stop = unsafe { OwnedFd::from_raw_fd(stop_raw) };
+        let stop = StopSignal::new()
+            .map_err(|error| Error::io("creating the stop signal for", path.display(), error))?;
         let stop_for_responder = stop
             .try_clone()
             .map_err(|error| Error::io("duplicating the stop signal for", path.display(), error))?;
@@ -218,9 +210,7 @@ impl ExecDenier {
 
 impl Drop for ExecDenier {
     fn drop(&mut self) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a live buffer to our eventfd.
-        unsafe { libc::write(self.stop.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+        self.stop.raise();
         if let Some(responder) = self.responder.take() {
             // A panic in the responder already failed open; nothing more to do with it.
             let _ = responder.join();
@@ -229,31 +219,11 @@ impl Drop for ExecDenier {
 }
 
 /// The responder loop: waits for permission events or the stop signal.
-fn respond(fanotify: OwnedFd, stop: OwnedFd, shared: &Shared) {
+fn respond(fanotify: OwnedFd, stop: StopSignal, shared: &Shared) {
     let own_pid = std::process::id() as i32;
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
-        let mut poll_fds = [
-            libc::pollfd {
-                fd: fanotify.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stop.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfd entries.
-        let ready = unsafe { libc::poll(poll_fds.as_mut_ptr(), 2, -1) };
-        if ready < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
-        if poll_fds[1].revents != 0 {
+        if !matches!(stop.wait_readable(fanotify.as_fd()), Ok(Wake::Readable)) {
             return;
         }
         // SAFETY: reads into a live buffer of the given length.

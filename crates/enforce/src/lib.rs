@@ -12,7 +12,8 @@
 //!   directory with an ordered list of [`NetRule`]s (prefix, port range, protocol; allow,
 //!   alert or block), replaced live through maps; block makes `connect()` fail with
 //!   `EPERM`, alert lets it pass, counts it and reports a [`ConnectReport`] into a
-//!   [`ConnectReports`] stream that any number of filters share (one reader per node).
+//!   [`ConnectReports`] stream that any number of filters share (one reader per node, on a
+//!   thread of its own that empties the ring as reports arrive, into a bounded queue).
 //! - [`Capabilities`]: which of these the running kernel accepts, and whether BPF-LSM is
 //!   available (it is reported, never assumed).
 //! - Firewall enforcement: [`workload_rules`] compiles the Palisade tier of a
@@ -59,6 +60,7 @@ mod nft;
 mod plan;
 mod rule;
 mod sockets;
+mod stop_signal;
 mod workload;
 
 pub use crate::binary::{Binary, BinaryId};

@@ -323,7 +323,7 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
         .set_rules(&[tcp_rule(11, "127.0.0.1/32", port_v4, RuleAction::Block)])
         .unwrap();
     assert!(!bash_connect(Some(&other_cgroup.path), "127.0.0.1", port_v4).0);
-    let all_reports = stream.poll(Duration::from_secs(1)).unwrap();
+    let all_reports = stream.take().unwrap();
     let (reports, other_reports): (Vec<_>, Vec<_>) = all_reports
         .into_iter()
         .partition(|report| report.filter_tag == 41);
@@ -492,22 +492,25 @@ spec: {{source: admin-endpoint, destination: client, action: block}}
     );
 }
 
-/// More refused connects than the report ring buffer holds (the default 1 MiB, and one
-/// page): every one is refused and counted, the ring holds exactly its capacity, and each
-/// is either reported or counted as lost, none silently dropped.
+/// More refused connects than the report ring buffer and its reader's queue hold together
+/// (the default 1 MiB ring, and one page), with nobody taking the reports: every one is
+/// refused and counted, and each is either reported or counted as lost, none silently
+/// dropped; what waits is bounded by the ring and the queue.
 #[test]
-fn a_full_report_ring_buffer_counts_every_report_it_drops() {
+fn a_full_report_queue_counts_every_report_it_drops() {
     if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root()) {
         return;
     }
     let one_page = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap();
-    for (ring, attempts) in [(ConnectReportsRing::DEFAULT, 20_000), (one_page, 1_000)] {
-        ring_buffer_overflow(ring, attempts);
+    for (ring, attempts) in [(ConnectReportsRing::DEFAULT, 80_000), (one_page, 1_000)] {
+        report_overflow(ring, attempts);
     }
 }
 
-/// `attempts` refused connects, more than `ring` holds, reported into `ring`.
-fn ring_buffer_overflow(ring: ConnectReportsRing, attempts: u64) {
+/// `attempts` refused connects, more than `ring` and its queue hold, reported into `ring`.
+fn report_overflow(ring: ConnectReportsRing, attempts: u64) {
+    let bound = u64::from(ring.capacity()) + ring.queue_capacity() as u64;
+    assert!(attempts > bound);
     let cgroup = TestCgroup::new("flood");
     // A loopback port nobody listens on: the connect program refuses before that matters.
     let port = palisade_testdata::free_port();
@@ -528,19 +531,24 @@ fn ring_buffer_overflow(ring: ConnectReportsRing, attempts: u64) {
     assert_eq!(filter.hits(5).unwrap(), attempts);
     let reports = stream.take().unwrap();
     let lost = stream.lost().unwrap();
-    assert_eq!(reports.len() as u32, ring.capacity(), "{ring} bytes");
-    assert_eq!(reports.len() as u64 + lost, attempts);
+    assert!(
+        reports.len() as u64 <= bound,
+        "{ring} bytes: {}",
+        reports.len()
+    );
+    assert!(lost > 0, "{ring} bytes");
+    assert_eq!(reports.len() as u64 + lost, attempts, "{ring} bytes");
     assert!(
         reports
             .iter()
             .all(|report| report.filter_tag == 3 && report.rule_id == 5)
     );
-    // Drained, the ring buffer takes reports again.
+    // Taken, the stream takes reports again.
     let refused_again =
         palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), &cgroup.path, || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
         });
     assert!(refused_again);
-    assert_eq!(stream.poll(Duration::from_secs(1)).unwrap().len(), 1);
+    assert_eq!(stream.take().unwrap().len(), 1);
     assert_eq!(stream.lost().unwrap(), lost);
 }

@@ -277,8 +277,10 @@ fn detect(
     status: &AgentStatus,
 ) -> Option<String> {
     while !stopping.load(Ordering::Relaxed) {
-        // Observers that must look often (the firewall drains its connect reports at every
-        // tick) shorten the wait for events.
+        // Observers that must look often (the firewall turns its queued connect reports into
+        // alerts at every tick) shorten the wait for events. Those reports are read off
+        // their ring on a thread of their own: however long this loop stalls (the sensor's
+        // /proc re-read after lost events), it only delays their alerts.
         if let Err(error) = sensor.poll(detector.tick_interval(), detector) {
             tracing::error!(%error, "The sensor failed; runtime detection stops.");
             return Some(format!("the sensor failed: {error}"));

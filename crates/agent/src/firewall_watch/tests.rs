@@ -553,8 +553,8 @@ struct EnforcedPod {
 }
 
 impl EnforcedPod {
-    /// `None` (the test skips) when not root.
-    fn start(flows_file: &std::path::Path) -> Option<EnforcedPod> {
+    /// `None` (the test skips) when not root. The programs report into a ring of `ring`.
+    fn start(flows_file: &std::path::Path, ring: ConnectReportsRing) -> Option<EnforcedPod> {
         let is_root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
             status
                 .lines()
@@ -568,7 +568,7 @@ impl EnforcedPod {
             node: "node-1".into(),
             mode: DefenseMode::Block,
             flows_file: Some(flows_file.to_path_buf()),
-            connect_reports_ring: ConnectReportsRing::DEFAULT,
+            connect_reports_ring: ring,
             connect_reports_drain: ConnectReportsDrain::DEFAULT,
         });
         updates
@@ -664,8 +664,9 @@ fn recorded_flows(flows_file: &std::path::Path) -> Vec<(String, u64, bool)> {
 }
 
 /// As root: a host-network pod is found from its connect to loopback (which the flow view
-/// ignores) and gets connect programs on its cgroup; 20,000 refused connects overflow the
-/// 1 MiB report ring buffer, and at the next tick each report is a block alert of the pod
+/// ignores) and gets connect programs on its cgroup; 2,000 refused connects at full speed
+/// overflow a one-page report ring buffer and its reader's queue (56 + 224 reports), and at
+/// the next tick each report is a block alert of the pod
 /// and one attempt of its flow in the flows file, while the dropped ones are one node alert
 /// with their number: alerts + lost = attempts. The sensor's view of a refused connect
 /// without a report is recorded (not alerted) while no report is lost, and dropped (taken
@@ -674,7 +675,8 @@ fn recorded_flows(flows_file: &std::path::Path) -> Vec<(String, u64, bool)> {
 fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
     let flows_dir = tempfile::tempdir().unwrap();
     let flows_file = flows_dir.path().join("flows.jsonl");
-    let Some(mut pod) = EnforcedPod::start(&flows_file) else {
+    let one_page = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap();
+    let Some(mut pod) = EnforcedPod::start(&flows_file, one_page) else {
         return;
     };
     // What the sensor saw of a refused connect the programs did not report, while no report
@@ -688,7 +690,7 @@ fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
     pod.watch.observe(&allowed_view, &mut reports);
     assert!(reports.is_empty(), "{reports:?}");
 
-    let attempts = 20_000;
+    let attempts = 2_000;
     let refused = pod.connect_from_pod(|| {
         (0..attempts)
             .filter(|_| {
@@ -761,7 +763,7 @@ fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
 fn a_refused_connect_judged_after_an_edit_to_allow_counts_once() {
     let flows_dir = tempfile::tempdir().unwrap();
     let flows_file = flows_dir.path().join("flows.jsonl");
-    let Some(mut pod) = EnforcedPod::start(&flows_file) else {
+    let Some(mut pod) = EnforcedPod::start(&flows_file, ConnectReportsRing::DEFAULT) else {
         return;
     };
     // From a network namespace of its own (no route, loopback down), so that even a connect
@@ -812,6 +814,49 @@ fn a_refused_connect_judged_after_an_edit_to_allow_counts_once() {
         ],
         "each connect once"
     );
+}
+
+/// As root: while the detection thread does not tick — it is busy re-reading `/proc` after
+/// a sensor loss, or judging a burst of events — the pod makes 200 refused connects, one
+/// every 2 ms, into a report ring of one page (56 reports): more than the ring holds, fewer
+/// than the stream's reader queues. The stream's own reader thread empties the ring as
+/// reports arrive, so at the next tick every connect is one block alert and none is lost.
+/// (When the ring was drained only at the ticks, 144 of the 200 were lost here.)
+#[test]
+fn connect_reports_are_not_lost_while_the_watch_does_not_tick() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows_file = flows_dir.path().join("flows.jsonl");
+    let one_page = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap();
+    let Some(mut pod) = EnforcedPod::start(&flows_file, one_page) else {
+        return;
+    };
+    let attempts = 200;
+    let refused = pod.connect_from_pod(|| {
+        (0..attempts)
+            .filter(|_| {
+                std::thread::sleep(Duration::from_millis(2));
+                std::net::TcpStream::connect(("127.0.0.20", 5432))
+                    .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+            })
+            .count()
+    });
+    assert_eq!(refused, attempts);
+    let mut reports = Vec::new();
+    pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    let rules: std::collections::BTreeMap<&str, usize> =
+        reports
+            .iter()
+            .fold(Default::default(), |mut counts, report| {
+                *counts.entry(report.rule.as_str()).or_default() += 1;
+                counts
+            });
+    assert_eq!(
+        rules,
+        [("web-to-db", attempts)].into(),
+        "one alert per connect, no lost reports"
+    );
+    assert_eq!(pod.watch.reports_lost(), 0);
+    pod.stop();
 }
 
 /// A cgroup2 directory a test created, removed on drop (once its processes are gone).

@@ -190,16 +190,17 @@ pub struct AgentFirewallArgs {
           value_parser = clap::value_parser!(u64).range(1..=30))]
     pub poll_seconds: u64,
     /// Size in bytes of the ring buffer the firewall's connect programs report into: a power
-    /// of two from 4096 to 268435456, 72 bytes a report. Reports that find it full before the
-    /// agent drains it (see --firewall-reports-drain-ms) are lost: counted, alerted on the
-    /// node and in the heartbeat's drop count.
+    /// of two from 4096 to 268435456, 72 bytes a report. A thread of its own empties it as
+    /// reports arrive into a queue of four rings' worth, which the agent takes (see
+    /// --firewall-reports-drain-ms); reports that find both full are lost: counted, alerted
+    /// on the node and in the heartbeat's drop count.
     #[arg(long = "firewall-reports-ring-bytes", value_name = "BYTES",
           default_value_t = palisade_enforce::ConnectReportsRing::DEFAULT)]
     pub reports_ring: palisade_enforce::ConnectReportsRing,
-    /// Longest time in milliseconds between two drains of that ring buffer, from 10 to 200:
-    /// the default ring drained every 200 ms keeps up with about 70,000 refused or alerted
-    /// connects a second on the node, every 20 ms with ten times as many (the agent's
-    /// detection thread then wakes that often).
+    /// Longest time in milliseconds between two takes of the connect reports' queue (how
+    /// late their alerts may be), from 10 to 200: the default ring's queue taken every 200 ms
+    /// keeps up with about 290,000 refused or alerted connects a second on the node (the
+    /// agent's detection thread wakes that often).
     #[arg(long = "firewall-reports-drain-ms", value_name = "MS",
           default_value_t = palisade_enforce::ConnectReportsDrain::DEFAULT)]
     pub reports_drain: palisade_enforce::ConnectReportsDrain,
