@@ -9,7 +9,9 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use palisade_event::{Event, EventKind, Fd, FdKind, Payload, Protocol, Socket};
+use palisade_event::{
+    Event, EventKind, Fd, FdKind, OverlayLayer, Payload, Protocol, Socket, TaskResources,
+};
 
 /// The type of a field's values, which decides how literal values are parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -568,6 +570,51 @@ fn elapsed<'e>(event: &Event, since_ns: u64) -> Option<Value<'e>> {
         .then(|| Value::Int((event.timestamp_ns - since_ns) as i64))
 }
 
+/// Nanoseconds from the start of the capture to the event (Falco's `evt.reltime`).
+fn since_capture_start(event: &Event) -> Option<u64> {
+    (event.capture_start_ns != 0 && event.timestamp_ns >= event.capture_start_ns)
+        .then(|| event.timestamp_ns - event.capture_start_ns)
+}
+
+fn resources(event: &Event) -> Option<&TaskResources> {
+    event.process.resources.as_ref()
+}
+
+/// The process's resources when the event's thread is its main one: per-thread values of
+/// other threads are not kept.
+fn main_thread_resources(event: &Event) -> Option<&TaskResources> {
+    resources(event).filter(|_| event.process.tid == event.process.pid)
+}
+
+/// `thread.vmsize`, `thread.vmrss`: the process's value for its main thread, 0 for the others,
+/// as libsinsp gives them.
+fn thread_memory<'e>(event: &Event, pick: fn(&TaskResources) -> u64) -> Option<Value<'e>> {
+    let resources = resources(event)?;
+    let kb = if event.process.tid == event.process.pid {
+        pick(resources)
+    } else {
+        0
+    };
+    Some(Value::Int(kb as i64))
+}
+
+/// The event's `(subsystem, path)` cgroups with the controller names libsinsp gives them
+/// when it reads the driver's list: `io` is `blkio`, a `_cgroup` suffix is dropped, `perf`
+/// is `perf_event`, `mem` is `memory`.
+fn controller_cgroups(event: &Event) -> impl Iterator<Item = (String, &str)> {
+    event.process.cgroups.iter().filter_map(|entry| {
+        let (subsystem, path) = entry.split_once('=')?;
+        let subsystem = subsystem.replacen("_cgroup", "", 1);
+        let subsystem = match subsystem.as_str() {
+            "io" => "blkio".to_owned(),
+            "perf" => "perf_event".to_owned(),
+            "mem" => "memory".to_owned(),
+            _ => subsystem,
+        };
+        Some((subsystem, path))
+    })
+}
+
 fn nonzero_time<'e>(nanoseconds: u64) -> Option<Value<'e>> {
     (nanoseconds != 0).then_some(Value::Int(nanoseconds as i64))
 }
@@ -683,23 +730,29 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         ArgSpec::None,
         "A plugin's summary of its event (absent: the one plugin source here, k8saudit, is evaluated natively)",
     ),
-    not_observed(
+    field!(
         "evt.reltime",
-        FieldType::Int,
-        ArgSpec::None,
-        "Nanoseconds since the capture began (absent: a field reads one event, and the engine evaluates live and recorded streams alike, with no capture start)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Nanoseconds since the capture began: since the first event the sensor read, as libsinsp counts from its first event (the start travels with each event, so a recording replays the same value); absent when unknown",
+        |e, _| since_capture_start(e).map(|ns| Value::Int(ns as i64))
     ),
-    not_observed(
+    field!(
         "evt.reltime.s",
-        FieldType::Int,
-        ArgSpec::None,
-        "Seconds since the capture began (absent, as evt.reltime)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Whole seconds of evt.reltime",
+        |e, _| since_capture_start(e).map(|ns| Value::Int((ns / 1_000_000_000) as i64))
     ),
-    not_observed(
+    field!(
         "evt.reltime.ns",
-        FieldType::Int,
-        ArgSpec::None,
-        "Nanoseconds part of evt.reltime (absent, as evt.reltime)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Nanoseconds part of evt.reltime",
+        |e, _| since_capture_start(e).map(|ns| Value::Int((ns % 1_000_000_000) as i64))
     ),
     field!(
         "evt.time.iso8601",
@@ -1154,103 +1207,142 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "proc.fdopencount",
         FieldType::Int,
         ArgSpec::None,
-        "Open descriptors of the process (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        "Open descriptors of the process (absent: Falco counts the entries of its own descriptor table, which every open, close and dup keeps; the sensor keeps none, and counting the kernel's open-descriptor bitmap in every probe would loop over up to max_fds bits per call)",
     ),
-    not_observed(
+    field!(
         "proc.fdlimit",
-        FieldType::Int,
-        ArgSpec::None,
-        "Descriptor limit of the process (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Soft limit on open descriptors (RLIMIT_NOFILE), -1 when unlimited, as of the process's last exec or fork, read by the kernel probes then as Falco's driver reads it with its execve and clone events (or from /proc for processes found at start); absent when the source does not read it (Falco also follows setrlimit and prlimit, which the sensor does not observe)",
+        |e, _| resources(e).map(|r| Value::Int(r.fd_limit))
     ),
     not_observed(
         "proc.fdusage",
         FieldType::Str,
         ArgSpec::None,
-        "Open descriptors over the limit (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        "Open descriptors as a percentage of proc.fdlimit (absent, as proc.fdopencount)",
     ),
-    not_observed(
+    field!(
         "proc.vmsize",
-        FieldType::Int,
-        ArgSpec::None,
-        "Virtual memory of the process, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Virtual memory of the process, kB, as of the process's last exec or fork, read by the kernel probes then as Falco's driver reads it with its execve and clone events (or from /proc for processes found at start); absent when the source does not read it",
+        |e, _| resources(e).map(|r| Value::Int(r.vm_size_kb as i64))
     ),
-    not_observed(
+    field!(
         "proc.vmrss",
-        FieldType::Int,
-        ArgSpec::None,
-        "Resident memory of the process, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Resident memory of the process (file, anonymous and shared pages), kB, as of the process's last exec or fork, read by the kernel probes then as Falco's driver reads it with its execve and clone events (or from /proc for processes found at start); absent when the source does not read it; the kernel's counters are folded in per-CPU batches, so a new process can read low, as in Falco",
+        |e, _| resources(e).map(|r| Value::Int(r.vm_rss_kb as i64))
     ),
-    not_observed(
+    field!(
         "proc.vmswap",
-        FieldType::Int,
-        ArgSpec::None,
-        "Swapped memory of the process, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Swapped-out memory of the process, kB, as of the process's last exec or fork, read by the kernel probes then as Falco's driver reads it with its execve and clone events (or from /proc for processes found at start); absent when the source does not read it",
+        |e, _| resources(e).map(|r| Value::Int(r.vm_swap_kb as i64))
     ),
-    not_observed(
+    field!(
         "proc.nthreads",
-        FieldType::Int,
-        ArgSpec::None,
-        "Live threads of the process (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Live threads of the process when the event happened, the leader counted until it has exited (read in the kernel with every event); absent when the source does not say",
+        |e, _| (e.process.live_threads > 0).then(|| Value::Int(i64::from(e.process.live_threads)))
     ),
-    not_observed(
+    field!(
         "proc.nchilds",
-        FieldType::Int,
-        ArgSpec::None,
-        "Live non-leader threads of the process (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Live threads of the process other than its leader (equal to proc.nthreads once the leader has exited); absent as proc.nthreads",
+        |e, _| {
+            let process = &e.process;
+            (process.live_threads > 0).then(|| {
+                Value::Int(i64::from(process.live_threads) - i64::from(!process.leader_exited))
+            })
+        }
     ),
-    not_observed(
+    field!(
         "thread.pfmajor",
-        FieldType::Int,
-        ArgSpec::None,
-        "Major page faults (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Major page faults of the thread, as of the process's last exec or fork, read by the kernel probes then as Falco's driver reads it with its execve and clone events (or from /proc for processes found at start); absent when the source does not read it; for a thread other than the main one absent (the sensor keeps processes, not threads)",
+        |e, _| main_thread_resources(e).map(|r| Value::Int(r.major_faults as i64))
     ),
-    not_observed(
+    field!(
         "thread.pfminor",
-        FieldType::Int,
-        ArgSpec::None,
-        "Minor page faults (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Minor page faults of the thread, as thread.pfmajor",
+        |e, _| main_thread_resources(e).map(|r| Value::Int(r.minor_faults as i64))
     ),
-    not_observed(
+    field!(
         "thread.cgroups",
-        FieldType::Str,
-        ArgSpec::None,
-        "Every cgroup of the thread, one per controller (absent: the sensor reads only the last four levels of the cgroup2 path, and Falco lists each v1 controller's full path)",
+        Str,
+        None,
+        KindSet::ALL,
+        "The thread's cgroups for Falco's five controllers as 'cpuset=/a cpu=/b cpuacct=/c blkio=/d memory=/e' (each the path in the hierarchy the controller is bound to: a v1 hierarchy, or the unified one on a cgroup v2 host), as of the process's last exec or fork, read by the kernel probes then as Falco's driver reads it with its execve and clone events (or from /proc for processes found at start); absent when the source does not read it",
+        |e, _| {
+            let cgroups: Vec<String> = controller_cgroups(e)
+                .map(|(subsystem, path)| format!("{subsystem}={path}"))
+                .collect();
+            (!cgroups.is_empty()).then(|| Value::Str(cgroups.join(" ").into()))
+        }
     ),
-    not_observed(
+    field!(
         "thread.cgroup",
-        FieldType::Str,
-        ArgSpec::Key,
-        "The thread's cgroup for one controller, thread.cgroup.cpuacct (absent, as thread.cgroups)",
+        Str,
+        Key,
+        KindSet::ALL,
+        "The thread's cgroup for one controller, thread.cgroup.memory (the names as thread.cgroups shows them: blkio, not io); absent for a controller it does not list",
+        |e, arg| match arg {
+            FieldArg::Key(wanted) => controller_cgroups(e)
+                .find(|(subsystem, _)| subsystem == wanted)
+                .map(|(_, path)| Value::Str(path.into())),
+            _ => None,
+        }
     ),
     not_observed(
         "thread.cpu",
         FieldType::Str,
         ArgSpec::None,
-        "CPU used in the last second (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        "CPU used in the last second (absent, as in Falco: libsinsp computes it only on the procinfo events its kernel module emits for sysdig, never on a system call event)",
     ),
     not_observed(
         "thread.cpu.user",
         FieldType::Str,
         ArgSpec::None,
-        "User CPU used in the last second (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        "User CPU used in the last second (absent, as thread.cpu)",
     ),
     not_observed(
         "thread.cpu.system",
         FieldType::Str,
         ArgSpec::None,
-        "System CPU used in the last second (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        "System CPU used in the last second (absent, as thread.cpu)",
     ),
-    not_observed(
+    field!(
         "thread.vmsize",
-        FieldType::Int,
-        ArgSpec::None,
-        "Virtual memory of a main thread, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "proc.vmsize for the process's main thread, 0 for its other threads",
+        |e, _| thread_memory(e, |r| r.vm_size_kb)
     ),
-    not_observed(
+    field!(
         "thread.vmrss",
-        FieldType::Int,
-        ArgSpec::None,
-        "Resident memory of a main thread, kB (absent: Falco takes it from the kernel's exec and clone records and its own descriptor and thread tables; the sensor records none of it, and reading /proc when a rule is evaluated would describe the process later, or another process with its pid, and nothing for recorded events)",
+        Int,
+        None,
+        KindSet::ALL,
+        "proc.vmrss for the process's main thread, 0 for its other threads",
+        |e, _| thread_memory(e, |r| r.vm_rss_kb)
     ),
     field!(
         "thread.vtid",
@@ -1370,29 +1462,45 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "Thread id and descriptor number chained as text (tid 42, fd 3: '423'), as libsinsp builds it",
         |e, _| event_fd(e).and_then(|fd| owned(format!("{}{}", e.process.tid, fd.num)))
     ),
-    not_observed(
+    field!(
         "fd.dev.major",
-        FieldType::Int,
-        ArgSpec::None,
-        "Major device number of the file (absent: the open record carries no device)",
+        Int,
+        None,
+        OPEN,
+        "Major device number of the opened file's file system; absent for other calls and failed opens",
+        |e, _| e
+            .opened_file
+            .map(|file| Value::Int(i64::from((file.dev & 0xfff00) >> 8)))
     ),
-    not_observed(
+    field!(
         "fd.dev.minor",
-        FieldType::Int,
-        ArgSpec::None,
-        "Minor device number of the file (absent: the open record carries no device)",
+        Int,
+        None,
+        OPEN,
+        "Minor device number of the opened file's file system; absent as fd.dev.major",
+        |e, _| e
+            .opened_file
+            .map(|file| Value::Int(i64::from((file.dev & 0xff) | ((file.dev >> 12) & 0xfff00))))
     ),
-    not_observed(
+    field!(
         "fd.is_upper_layer",
-        FieldType::Bool,
-        ArgSpec::None,
-        "File is in an overlayfs upper layer (absent: the open record carries no inode or layer; only executables' layers are read, proc.is_exe_upper_layer)",
+        Bool,
+        None,
+        OPEN,
+        "The opened file is in the upper (writable) layer of an overlay file system: written or copied up since the overlay was mounted (false off overlays); absent as fd.dev.major",
+        |e, _| e
+            .opened_file
+            .map(|file| Value::Bool(file.layer == OverlayLayer::Upper))
     ),
-    not_observed(
+    field!(
         "fd.is_lower_layer",
-        FieldType::Bool,
-        ArgSpec::None,
-        "File is in an overlayfs lower layer (absent, as fd.is_upper_layer)",
+        Bool,
+        None,
+        OPEN,
+        "The opened file is in a lower (image) layer of an overlay file system (false off overlays); absent as fd.dev.major",
+        |e, _| e
+            .opened_file
+            .map(|file| Value::Bool(file.layer == OverlayLayer::Lower))
     ),
     field!(
         "fd.nameraw",
@@ -1835,85 +1943,85 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "k8s.ns.id",
         FieldType::Str,
         ArgSpec::None,
-        "Namespace id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Namespace id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.ns.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Namespace labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Namespace labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.rc.id",
         FieldType::Str,
         ArgSpec::None,
-        "Replication controller id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Replication controller id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.rc.label",
         FieldType::Str,
         ArgSpec::Key,
-        "A replication controller label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "A replication controller label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.rc.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Replication controller labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Replication controller labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.rs.id",
         FieldType::Str,
         ArgSpec::None,
-        "Replica set id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Replica set id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.rs.label",
         FieldType::Str,
         ArgSpec::Key,
-        "A replica set label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "A replica set label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.rs.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Replica set labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Replica set labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.svc.id",
         FieldType::Str,
         ArgSpec::None,
-        "Service id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Service id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.svc.label",
         FieldType::Str,
         ArgSpec::Key,
-        "A service label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "A service label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.svc.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Service labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Service labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.deployment.id",
         FieldType::Str,
         ArgSpec::None,
-        "Deployment id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Deployment id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.deployment.label",
         FieldType::Str,
         ArgSpec::Key,
-        "A deployment label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "A deployment label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     not_observed(
         "k8s.deployment.labels",
         FieldType::Str,
         ArgSpec::None,
-        "Deployment labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Deployment labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
     ),
     field!(
         "container.start_ts",
@@ -2066,9 +2174,9 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "evt.cpu",
         Int,
         None,
-        KindSet::NONE,
-        "CPU number (absent: the sensor's records do not carry the CPU)",
-        |_, _| None
+        KindSet::ALL,
+        "Number of the CPU the event happened on; absent when the source does not say (recordings made before the sensor read it, the fallback)",
+        |e, _| e.cpu.map(|cpu| Value::Int(i64::from(cpu)))
     ),
     field!(
         "evt.info",
@@ -2245,17 +2353,17 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "fd.dev",
         Int,
         None,
-        KindSet::NONE,
-        "Device of the file (absent: the open record carries no device)",
-        |_, _| None
+        OPEN,
+        "Device of the opened file's file system as stat's st_dev encodes it (major << 8 | minor for small numbers); absent as fd.dev.major",
+        |e, _| e.opened_file.map(|file| Value::Int(i64::from(file.dev)))
     ),
     field!(
         "fd.ino",
         Int,
         None,
-        KindSet::NONE,
-        "Inode of the file (absent: the open record carries no inode)",
-        |_, _| None
+        OPEN,
+        "Inode number of the opened file; absent as fd.dev.major",
+        |e, _| e.opened_file.map(|file| Value::Int(file.ino as i64))
     ),
     field!(
         "container.type",
@@ -2366,7 +2474,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Deployment name (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Deployment name (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
         |_, _| None
     ),
     field!(
@@ -2374,7 +2482,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Replication controller name (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Replication controller name (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
         |_, _| None
     ),
     field!(
@@ -2382,7 +2490,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Replica set name (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Replica set name (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
         |_, _| None
     ),
     field!(
@@ -2390,7 +2498,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Service name (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "Service name (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
         |_, _| None
     ),
     field!(
@@ -2422,7 +2530,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         Key,
         KindSet::NONE,
-        "A namespace label (absent: it needs the Kubernetes API server, which the sensor does not query)",
+        "A namespace label (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
         |_, _| None
     ),
     field!(
@@ -2504,17 +2612,17 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "thread.exectime",
         Int,
         None,
-        KindSet::NONE,
-        "CPU time of the last scheduled slice (absent: the sensor does not trace the scheduler's switches)",
-        |_, _| None
+        KindSet::ALL,
+        "CPU time of the last scheduled slice: 0, as libsinsp gives it on every event but a scheduler switch (it measures slices between switch events, which the sensor does not report)",
+        |_, _| Some(Value::Int(0))
     ),
     field!(
         "thread.totexectime",
         Int,
         None,
-        KindSet::NONE,
-        "Total CPU time of the thread (absent, as thread.exectime)",
-        |_, _| None
+        KindSet::ALL,
+        "Total CPU time of the thread summed over switch events: 0 without them, as in libsinsp (see thread.exectime)",
+        |_, _| Some(Value::Int(0))
     ),
 ];
 

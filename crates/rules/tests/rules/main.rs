@@ -5,6 +5,7 @@ mod alerts;
 mod defaults;
 mod environment;
 mod falco;
+mod kernel_state;
 mod language;
 mod libsinsp;
 mod loading;

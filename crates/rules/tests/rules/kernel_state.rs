@@ -1,0 +1,157 @@
+//! The fields the kernel probes read at exec, fork and open and with every event, with
+//! libsinsp's types and its absent-versus-zero rules: memory, page faults and descriptor limit
+//! (`proc.vmsize`, `thread.pfmajor`, `proc.fdlimit`), cgroups (`thread.cgroups`,
+//! `thread.cgroup.<controller>`), thread counts, `evt.cpu`, `evt.reltime` and the opened file
+//! (`fd.dev`, `fd.ino`, overlay layers). Events without them (older recordings, the fallback)
+//! leave them absent, so every check on them is false.
+
+use palisade_rules::EngineConfig;
+
+use crate::support::{check_fires, ev, run};
+
+/// An exec on CPU 1, 2.5 s after the capture began, by a single-threaded process whose
+/// resources and cgroups the kernel reported.
+const EXEC: &str = r#"{"kind":"execve","timestamp_ns":1700000002500000000,
+  "capture_start_ns":1700000000000000000,"cpu":1,
+  "process":{"pid":42,"tid":42,"name":"miner","live_threads":1,
+    "resources":{"vm_size_kb":9000,"vm_rss_kb":2100,"vm_swap_kb":16,"major_faults":3,
+                 "minor_faults":250,"fd_limit":1024},
+    "cgroups":["cpuset=/","cpu=/user.slice","cpuacct=/user.slice","io=/","memory=/pods/x"]}}"#;
+
+/// An open by the second thread of a process whose leader has exited, of a file copied up to
+/// an overlay's upper layer on device 0:51 (`st_dev` 51), inode 1234.
+const OPEN_BY_A_THREAD: &str = r#"{"kind":"openat","cpu":0,
+  "process":{"pid":42,"tid":43,"name":"worker","live_threads":2,"leader_exited":true,
+    "resources":{"vm_size_kb":9000,"vm_rss_kb":2100,"vm_swap_kb":0,"major_faults":3,
+                 "minor_faults":250,"fd_limit":-1}},
+  "payload":{"type":"open","fd":{"num":3,"kind":"file","name":"/etc/shadow"},"flags":0,"mode":0},
+  "opened_file":{"dev":51,"ino":1234,"layer":"upper"}}"#;
+
+/// The same kinds of event recorded without any of it.
+const EXEC_WITHOUT: &str = r#"{"kind":"execve","process":{"pid":42,"tid":42}}"#;
+const OPEN_WITHOUT: &str = r#"{"kind":"openat","process":{"pid":7,"tid":7},
+  "payload":{"type":"open","fd":{"num":3,"kind":"file","name":"/etc/shadow"},"flags":0,"mode":0}}"#;
+
+#[test]
+fn memory_faults_and_descriptor_limit_as_of_the_last_exec_or_fork() {
+    check_fires(&[
+        ("proc.vmsize = 9000", EXEC, true),
+        ("proc.vmrss = 2100", EXEC, true),
+        ("proc.vmswap = 16", EXEC, true),
+        ("proc.vmrss > 2000 and proc.vmrss < 3000", EXEC, true),
+        ("thread.vmsize = 9000 and thread.vmrss = 2100", EXEC, true),
+        // Another thread of the process: libsinsp gives the main thread's value, 0 here.
+        (
+            "thread.vmsize = 0 and thread.vmrss = 0",
+            OPEN_BY_A_THREAD,
+            true,
+        ),
+        ("proc.vmsize = 9000", OPEN_BY_A_THREAD, true),
+        ("thread.pfmajor = 3 and thread.pfminor = 250", EXEC, true),
+        // Page faults are per thread, and only the main thread's are known.
+        ("thread.pfmajor exists", OPEN_BY_A_THREAD, false),
+        ("proc.fdlimit = 1024", EXEC, true),
+        ("proc.fdlimit = -1", OPEN_BY_A_THREAD, true),
+        // Not read: absent, so comparisons with zero fail too.
+        ("proc.vmsize = 0", EXEC_WITHOUT, false),
+        ("proc.vmsize exists", EXEC_WITHOUT, false),
+        ("thread.vmrss = 0", EXEC_WITHOUT, false),
+        ("proc.fdlimit exists", EXEC_WITHOUT, false),
+        // Kept absent, with their reasons in the field table.
+        ("proc.fdopencount exists", EXEC, false),
+        ("thread.cpu exists", EXEC, false),
+    ]);
+}
+
+#[test]
+fn cgroups_use_libsinsp_controller_names() {
+    check_fires(&[
+        (
+            "thread.cgroups = 'cpuset=/ cpu=/user.slice cpuacct=/user.slice blkio=/ memory=/pods/x'",
+            EXEC,
+            true,
+        ),
+        ("thread.cgroup.memory = /pods/x", EXEC, true),
+        ("thread.cgroup[cpu] = /user.slice", EXEC, true),
+        // The kernel's `io` controller is `blkio` in libsinsp.
+        ("thread.cgroup.blkio = /", EXEC, true),
+        ("thread.cgroup.io exists", EXEC, false),
+        ("thread.cgroup.pids exists", EXEC, false),
+        ("thread.cgroups exists", EXEC_WITHOUT, false),
+        ("thread.cgroup.memory exists", EXEC_WITHOUT, false),
+    ]);
+}
+
+#[test]
+fn threads_are_counted_at_event_time() {
+    check_fires(&[
+        ("proc.nthreads = 1 and proc.nchilds = 0", EXEC, true),
+        // The leader has exited: both count only the remaining threads, as libsinsp does.
+        (
+            "proc.nthreads = 2 and proc.nchilds = 2",
+            OPEN_BY_A_THREAD,
+            true,
+        ),
+        ("proc.nthreads exists", EXEC_WITHOUT, false),
+        ("proc.nchilds exists", EXEC_WITHOUT, false),
+    ]);
+}
+
+#[test]
+fn cpu_and_time_since_the_capture_began() {
+    check_fires(&[
+        ("evt.cpu = 1", EXEC, true),
+        ("evt.cpu = 0", OPEN_BY_A_THREAD, true),
+        ("evt.cpu exists", EXEC_WITHOUT, false),
+        ("evt.reltime = 2500000000", EXEC, true),
+        (
+            "evt.reltime.s = 2 and evt.reltime.ns = 500000000",
+            EXEC,
+            true,
+        ),
+        ("evt.reltime exists", EXEC_WITHOUT, false),
+        // libsinsp without scheduler switch events: 0, not absent.
+        ("thread.exectime = 0 and thread.totexectime = 0", EXEC, true),
+    ]);
+}
+
+#[test]
+fn opened_files_carry_device_inode_and_layer() {
+    check_fires(&[
+        ("fd.dev = 51", OPEN_BY_A_THREAD, true),
+        (
+            "fd.dev.major = 0 and fd.dev.minor = 51",
+            OPEN_BY_A_THREAD,
+            true,
+        ),
+        ("fd.ino = 1234", OPEN_BY_A_THREAD, true),
+        ("fd.is_upper_layer = true", OPEN_BY_A_THREAD, true),
+        ("fd.is_lower_layer = false", OPEN_BY_A_THREAD, true),
+        ("fd.ino exists", OPEN_WITHOUT, false),
+        ("fd.is_upper_layer = false", OPEN_WITHOUT, false),
+        ("fd.dev exists", EXEC, false),
+        (
+            "fd.dev.major = 259 and fd.dev.minor = 65536",
+            // Major 259 (block extended), minor 65536: st_dev spreads the minor over bits 0-7 and 20-31.
+            r#"{"kind":"openat","payload":{"type":"open","fd":{"num":3,"kind":"file","name":"/x"},
+              "flags":0,"mode":0},"opened_file":{"dev":268501760,"ino":1}}"#,
+            true,
+        ),
+    ]);
+}
+
+#[test]
+fn outputs_print_the_values() {
+    let rules = "- rule: Big process\n  desc: d\n  condition: evt.type = execve and \
+                 proc.vmrss > 1000\n  output: \"rss=%proc.vmrss limit=%proc.fdlimit \
+                 mem=%thread.cgroup.memory cpu=%evt.cpu\"\n  priority: WARNING\n";
+    let out = run(
+        &[rules],
+        &EngineConfig::default(),
+        &[ev(EXEC), ev(EXEC_WITHOUT)],
+    );
+    assert_eq!(
+        out,
+        "0: Big process: rss=2100 limit=1024 mem=/pods/x cpu=1\n1: -"
+    );
+}
