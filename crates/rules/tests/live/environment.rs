@@ -9,7 +9,7 @@ use palisade_event::{Event, EventKind};
 use palisade_rules::{Alert, Engine, EngineConfig, RuleSet, RuleSource};
 use palisade_sensor::{BackendChoice, Sensor, SensorConfig};
 
-fn can_run_ebpf() -> bool {
+pub fn can_run_ebpf() -> bool {
     // SAFETY: geteuid has no preconditions.
     let is_root = unsafe { libc::geteuid() } == 0;
     palisade_testdata::capability(
@@ -20,7 +20,7 @@ fn can_run_ebpf() -> bool {
 
 /// An engine for one rule on execs of /bin/true with `marker`, with `condition` and
 /// `output` added.
-fn engine(marker: &str, condition: &str, output: &str) -> Engine {
+pub fn engine(marker: &str, condition: &str, output: &str) -> Engine {
     let text = format!(
         "- rule: Marked exec\n  desc: test\n  condition: evt.type = execve and \
          proc.args contains {marker}{condition}\n  output: \"{output}\"\n  priority: WARNING\n"
@@ -35,7 +35,7 @@ fn engine(marker: &str, condition: &str, output: &str) -> Engine {
 
 /// The sensor the agent would start for `engine`: its kinds, and environments only when it
 /// reads one.
-fn sensor_for(engine: &Engine) -> Sensor {
+pub fn sensor_for(engine: &Engine) -> Sensor {
     let config = SensorConfig {
         kinds: Some(engine.event_kinds().collect()),
         backend: BackendChoice::Ebpf,
@@ -56,7 +56,7 @@ fn run_true(marker: &str, test_value: &str) {
 
 /// The exec events of /bin/true with `marker` (until `n` are seen or 10 s pass) and the
 /// alerts they raised.
-fn collect(
+pub fn collect(
     sensor: &mut Sensor,
     engine: &mut Engine,
     marker: &str,

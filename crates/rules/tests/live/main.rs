@@ -17,6 +17,7 @@
 
 mod environment;
 mod harness;
+mod kernel_state;
 
 use harness::{Image, Watcher};
 use palisade_rules::{Place, Scenario, parse_scenarios};

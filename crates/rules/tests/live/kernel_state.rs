@@ -1,0 +1,57 @@
+//! Rules on what the kernel probes read at exec (`proc.fdlimit`, `thread.cgroup.<controller>`,
+//! `proc.nthreads`, `evt.cpu`) fire on a real exec seen by the eBPF sensor. Needs root and
+//! eBPF (no container).
+
+use std::process::Command;
+
+use crate::environment::{can_run_ebpf, collect, engine, sensor_for};
+
+/// This process's memory cgroup as `/proc/self/cgroup` names it: the v1 memory hierarchy's
+/// path, or the unified one.
+fn own_memory_cgroup() -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let v1 = text.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|controller| controller == "memory")
+            .then_some(path)
+    });
+    v1.or_else(|| text.lines().find_map(|line| line.strip_prefix("0::")))
+        .expect("a memory cgroup")
+        .to_owned()
+}
+
+#[test]
+fn a_rule_on_the_descriptor_limit_and_cgroups_fires_live() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let marker = format!("palisade-kernel-state-{}", std::process::id());
+    let mut engine = engine(
+        &marker,
+        " and proc.fdlimit = 777 and proc.nthreads = 1 and evt.cpu >= 0",
+        "limit=%proc.fdlimit threads=%proc.nthreads memory=%thread.cgroup.memory",
+    );
+    let mut sensor = sensor_for(&engine);
+    // The same program twice: with the limit the rule asks for, then with another.
+    let script = "ulimit -n 777; /bin/true \"$0\"; ulimit -n 700; /bin/true \"$0\"";
+    let status = Command::new("/bin/sh")
+        .args(["-c", script, &marker])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The shell's own exec carries the marker as its $0 too.
+    let (execs, alerts) = collect(&mut sensor, &mut engine, &marker, 3);
+    assert_eq!(execs.len(), 3, "the shell's and both of /bin/true seen");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "only the exec under ulimit -n 777: {alerts:?}"
+    );
+    assert_eq!(
+        alerts[0].output,
+        format!("limit=777 threads=1 memory={}", own_memory_cgroup())
+    );
+}
