@@ -13,7 +13,8 @@ use std::time::Instant;
 /// the request, whatever the size of the file being read or skipped. Catalogers that work
 /// through a whole file in memory look at it between bounded pieces too: nested archives
 /// per read, an rpm sqlite database per package, the search of an executable for Go build
-/// information per [`Cancel::MAX_READ_BYTES`]. A stopped walk returns
+/// information per [`Cancel::MAX_READ_BYTES`], the Berkeley DB and NDB rpm databases per
+/// page, slot and package. A stopped walk returns
 /// [`crate::ErrorKind::Cancelled`]; what it built is dropped, and the temporary files of the
 /// catalogers are removed as they always are.
 #[derive(Debug, Clone, Default)]
@@ -70,9 +71,7 @@ impl Cancel {
         let finder = memchr::memmem::Finder::new(needle);
         let mut start = 0;
         while start < haystack.len() {
-            if self.is_cancelled() {
-                return Err("cancelled".to_owned());
-            }
+            self.checkpoint()?;
             // The piece overlaps the next by one needle, so that no match is split.
             let end = haystack
                 .len()
@@ -88,6 +87,15 @@ impl Cancel {
             start += Cancel::MAX_READ_BYTES;
         }
         Ok(None)
+    }
+
+    /// `Err("cancelled")` once cancelled: what catalogers return between bounded pieces of
+    /// work on a file in memory (the caller then reports the walk as cancelled).
+    pub(crate) fn checkpoint(&self) -> Result<(), String> {
+        if self.is_cancelled() {
+            return Err("cancelled".to_owned());
+        }
+        Ok(())
     }
 
     /// An error for the reader once cancelled.

@@ -9,4 +9,5 @@ mod inventory {
     mod hostile;
     mod image;
     mod real_image;
+    mod releases;
 }

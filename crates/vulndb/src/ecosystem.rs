@@ -129,15 +129,30 @@ fn ubuntu_release(release: &str) -> &str {
     release.strip_suffix(":LTS").unwrap_or(release)
 }
 
-/// A Red Hat Enterprise Linux major release from OSV's CPE-like suffix
-/// (`enterprise_linux:9::appstream` → `9`), which names the product stream and repository;
-/// every repository of the main stream is one release for matching. Other streams (EUS,
-/// AUS, E4S) are separate releases with their own fixes and stay as they are.
+/// A Red Hat Enterprise Linux release from OSV's CPE-like suffix, which names the product
+/// stream, its version and the repository: every repository of a stream is one release for
+/// matching, since a host's packages come from several. The main stream is its major
+/// release (`enterprise_linux:9::appstream`, RHEL 10's `enterprise_linux:10.0` → `9`, `10`);
+/// the update streams (EUS, AUS, E4S, TUS, ELS) get their own fixes for one minor release
+/// (ELS: one major) and stay apart, named as the inventory names them
+/// (`rhel_eus:9.2::baseos`, RHEL 10's `enterprise_linux_eus:10.0` → `rhel_eus:9.2`,
+/// `rhel_eus:10.0`). Other products (`openshift:4.16::el9`) stay as they are.
 fn red_hat_release(release: &str) -> String {
     let mut parts = release.split(':');
     match (parts.next(), parts.next()) {
         (Some("enterprise_linux"), Some(version)) if !version.is_empty() => {
             version.split('.').next().unwrap_or(version).to_owned()
+        }
+        (Some(product), Some(version)) if !version.is_empty() => {
+            match product
+                .strip_prefix("rhel_")
+                .or_else(|| product.strip_prefix("enterprise_linux_"))
+            {
+                Some(stream @ ("eus" | "aus" | "e4s" | "tus" | "els")) => {
+                    format!("rhel_{stream}:{version}")
+                }
+                _ => release.to_owned(),
+            }
         }
         _ => release.to_owned(),
     }
@@ -280,10 +295,30 @@ mod tests {
             normalize_ecosystem("Red Hat:enterprise_linux:8::baseos"),
             "Red Hat:8"
         );
-        assert_eq!(
-            normalize_ecosystem("Red Hat:rhel_eus:9.2::baseos"),
-            "Red Hat:rhel_eus:9.2::baseos"
-        );
+        // Update streams: one release per stream and minor release, whatever the repository.
+        for (osv, release) in [
+            ("Red Hat:rhel_eus:9.2::baseos", "Red Hat:rhel_eus:9.2"),
+            ("Red Hat:rhel_eus:9.2::appstream", "Red Hat:rhel_eus:9.2"),
+            ("Red Hat:rhel_aus:8.4::appstream", "Red Hat:rhel_aus:8.4"),
+            ("Red Hat:rhel_e4s:8.2", "Red Hat:rhel_e4s:8.2"),
+            ("Red Hat:rhel_tus:8.6::appstream", "Red Hat:rhel_tus:8.6"),
+            ("Red Hat:rhel_els:7", "Red Hat:rhel_els:7"),
+            ("Red Hat:enterprise_linux_eus:10.0", "Red Hat:rhel_eus:10.0"),
+            ("Red Hat:rhel_eus:9.2", "Red Hat:rhel_eus:9.2"),
+            ("Red Hat:enterprise_linux:10.0", "Red Hat:10"),
+            ("Red Hat:openshift:4.16::el9", "Red Hat:openshift:4.16::el9"),
+        ] {
+            assert_eq!(normalize_ecosystem(osv), release, "{osv}");
+        }
+        // SUSE's Micro products are releases of their own, as the inventory names them.
+        for micro in [
+            "SUSE:Linux Micro 6.0",
+            "SUSE:Linux Enterprise Micro 5.5",
+            "SUSE:Linux Enterprise Micro for Rancher 5.4",
+            "openSUSE:Leap Micro 5.5",
+        ] {
+            assert_eq!(normalize_ecosystem(micro), micro);
+        }
         assert_eq!(
             normalize_ecosystem("SUSE:Linux Enterprise Server 15 SP5"),
             "SUSE:15.5"

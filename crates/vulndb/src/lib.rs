@@ -29,7 +29,13 @@
 //! names source rpms: an rpm package is looked up by its own name and version and by its
 //! source rpm's name and version. OSV's release suffixes are read as `os-release` names
 //! releases (`Ubuntu:22.04:LTS`, `Red Hat:enterprise_linux:9::appstream`, `SUSE:Linux
-//! Enterprise Server 15 SP5` → `Ubuntu:22.04`, `Red Hat:9`, `SUSE:15.5`). The [`Finding`]
+//! Enterprise Server 15 SP5` → `Ubuntu:22.04`, `Red Hat:9`, `SUSE:15.5`). Red Hat's update
+//! streams get fixes of their own and are releases of their own (`Red Hat:rhel_eus:9.2::baseos`,
+//! RHEL 10's `Red Hat:enterprise_linux_eus:10.0` → `Red Hat:rhel_eus:9.2`,
+//! `Red Hat:rhel_eus:10.0`; AUS, E4S, TUS and ELS alike), as are SUSE's Micro products
+//! (`SUSE:Linux Micro 6.0`, `openSUSE:Leap Micro 5.5`): the inventory names a package's
+//! release that way, and it is matched against that stream's advisories only, so that a
+//! later main-stream build is never reported as a fix an EUS host lacks. The [`Finding`]
 //! still names the binary package and its installed version; its fixed versions and fix
 //! are the binary versions the fixed source versions give, and the advisory's source
 //! versions are kept in [`Finding::source_fixed_versions`].

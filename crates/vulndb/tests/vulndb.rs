@@ -1208,6 +1208,147 @@ fn rpm_packages_match_binary_and_source_keyed_records() {
     assert_eq!(source_findings(&index, &rocky), []);
 }
 
+/// Red Hat's advisories for one CVE, as OSV publishes them: one RHSA for the main stream
+/// (both repositories) and one per update stream, each with its own fixed build; SUSE's for
+/// one CVE across SLES and the Micro products, each product a release of its own.
+fn stream_records() -> Vec<Value> {
+    let affected = |ecosystems: &[&str], name: &str, fixed: &str| {
+        ecosystems
+            .iter()
+            .map(|ecosystem| {
+                json!({"package": {"ecosystem": ecosystem, "name": name,
+                                   "purl": format!("pkg:rpm/redhat/{name}")},
+                       "ranges": [{"type": "ECOSYSTEM",
+                                   "events": [{"introduced": "0"}, {"fixed": fixed}]}]})
+            })
+            .collect::<Vec<_>>()
+    };
+    let suse = [
+        affected(&["SUSE:Linux Micro 6.0"], "libopenssl3", "3.1.4-9.1"),
+        affected(
+            &["SUSE:Linux Enterprise Micro 5.5", "openSUSE:Leap Micro 5.5"],
+            "libopenssl3",
+            "3.0.8-150500.5.27.1",
+        ),
+        affected(
+            &["SUSE:Linux Enterprise Server 15 SP6"],
+            "libopenssl3",
+            "3.1.4-150600.5.15.1",
+        ),
+    ]
+    .concat();
+    vec![
+        json!({"id": "RHSA-2099:0100", "aliases": ["CVE-2099-7000"], "summary": "openssl",
+               "affected": affected(&["Red Hat:enterprise_linux:9::baseos",
+                                      "Red Hat:enterprise_linux:9::appstream"],
+                                    "openssl-libs", "1:3.0.7-27.el9")}),
+        json!({"id": "RHSA-2099:0101", "aliases": ["CVE-2099-7000"], "summary": "openssl",
+               "affected": affected(&["Red Hat:rhel_eus:9.2::baseos",
+                                      "Red Hat:rhel_eus:9.2::appstream"],
+                                    "openssl-libs", "1:3.0.7-18.el9_2.2")}),
+        json!({"id": "RHSA-2099:0102", "aliases": ["CVE-2099-7000"], "summary": "openssl",
+               "affected": affected(&["Red Hat:rhel_aus:8.4::baseos",
+                                      "Red Hat:rhel_tus:8.4::baseos",
+                                      "Red Hat:rhel_e4s:8.4::baseos"],
+                                    "openssl-libs", "1:1.1.1g-17.el8_4")}),
+        json!({"id": "RHSA-2099:0103", "aliases": ["CVE-2099-7000"], "summary": "openssl",
+               "affected": affected(&["Red Hat:enterprise_linux_eus:10.0"],
+                                    "openssl-libs", "1:3.2.2-16.el10_0.1")}),
+        json!({"id": "SUSE-SU-2099:0200-1", "aliases": ["CVE-2099-7001"], "summary": "openssl",
+               "affected": suse}),
+    ]
+}
+
+#[test]
+fn update_streams_and_micro_products_match_only_their_own_advisories() {
+    let index = runtime().block_on(index_of(stream_records()));
+    let ids_and_fixes = |ecosystem: &str, name: &str, version: &str| {
+        index
+            .matches(&rpm_package(ecosystem, name, version, None))
+            .unwrap()
+            .findings
+            .iter()
+            .map(|finding| {
+                let mut ids = vec![finding.id.clone()];
+                ids.extend(finding.aliases.iter().cloned());
+                (ids, finding.fixed_versions.clone())
+            })
+            .collect::<Vec<_>>()
+    };
+    let finding = |id: &str, fixed: &str| {
+        vec![(
+            vec![id.to_owned(), "CVE-2099-7000".to_owned()],
+            vec![fixed.to_owned()],
+        )]
+    };
+    let openssl =
+        |ecosystem: &str, version: &str| ids_and_fixes(ecosystem, "openssl-libs", version);
+    // RHEL 9.2 EUS with the EUS fix: the main stream's later build is not a fix it lacks.
+    assert_eq!(openssl("Red Hat:rhel_eus:9.2", "1:3.0.7-18.el9_2.2"), []);
+    // Before the EUS fix: the EUS advisory, and its fix, only.
+    assert_eq!(
+        openssl("Red Hat:rhel_eus:9.2", "1:3.0.7-18.el9_2.1"),
+        finding("RHSA-2099:0101", "1:3.0.7-18.el9_2.2")
+    );
+    // The main stream's package is matched against the main stream's advisory.
+    assert_eq!(
+        openssl("Red Hat:9", "1:3.0.7-18.el9_2.2"),
+        finding("RHSA-2099:0100", "1:3.0.7-27.el9")
+    );
+    // Each stream and minor release is its own: 9.4 EUS has no advisory here.
+    assert_eq!(openssl("Red Hat:rhel_eus:9.4", "1:3.0.7-18.el9_2.1"), []);
+    for stream in [
+        "Red Hat:rhel_aus:8.4",
+        "Red Hat:rhel_tus:8.4",
+        "Red Hat:rhel_e4s:8.4",
+    ] {
+        assert_eq!(
+            openssl(stream, "1:1.1.1g-17.el8_4"),
+            [],
+            "{stream} with the fix"
+        );
+        assert_eq!(
+            openssl(stream, "1:1.1.1g-16.el8_4"),
+            finding("RHSA-2099:0102", "1:1.1.1g-17.el8_4"),
+            "{stream}"
+        );
+    }
+    assert_eq!(openssl("Red Hat:rhel_eus:8.6", "1:1.1.1g-16.el8_4"), []);
+    // RHEL 10 names its EUS stream `enterprise_linux_eus`.
+    assert_eq!(
+        openssl("Red Hat:rhel_eus:10.0", "1:3.2.2-16.el10_0"),
+        finding("RHSA-2099:0103", "1:3.2.2-16.el10_0.1")
+    );
+    // SUSE Linux Micro 6.0's build is newer than SLES 15 SP6's fix but not its own.
+    let micro = |ecosystem: &str, version: &str| {
+        ids_and_fixes(ecosystem, "libopenssl3", version)
+            .into_iter()
+            .map(|(_, fixed)| fixed)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        micro("SUSE:Linux Micro 6.0", "3.1.4-8.1"),
+        [vec!["3.1.4-9.1".to_owned()]]
+    );
+    assert_eq!(
+        micro("SUSE:Linux Micro 6.0", "3.1.4-9.1"),
+        Vec::<Vec<String>>::new()
+    );
+    assert_eq!(
+        micro("SUSE:Linux Enterprise Micro 5.5", "3.0.8-150500.5.20.1"),
+        [vec!["3.0.8-150500.5.27.1".to_owned()]]
+    );
+    assert_eq!(
+        micro("openSUSE:Leap Micro 5.5", "3.0.8-150500.5.20.1"),
+        [vec!["3.0.8-150500.5.27.1".to_owned()]]
+    );
+    assert_eq!(
+        micro("SUSE:15.6", "3.1.4-150600.5.10.1"),
+        [vec!["3.1.4-150600.5.15.1".to_owned()]]
+    );
+    assert_eq!(micro("SUSE:6.0", "3.1.4-8.1"), Vec::<Vec<String>>::new());
+}
+
 #[test]
 fn packages_without_a_source_line_are_compared_as_before() {
     let index = source_index();

@@ -14,6 +14,7 @@ mod os_release;
 mod php;
 mod purl;
 mod python;
+mod red_hat;
 mod rpm;
 mod rpm_bdb;
 mod rpm_ndb;
@@ -37,7 +38,9 @@ pub use crate::catalog::os_release::Distro;
 /// Everything installed in a target.
 #[derive(Debug, Clone, Serialize)]
 pub struct Inventory {
-    /// The distribution, from `etc/os-release` (or `usr/lib/os-release`).
+    /// The distribution, from `etc/os-release` (or `usr/lib/os-release`; without either,
+    /// `etc/redhat-release` and its kin), with Red Hat's update stream from the content
+    /// manifests and enabled repositories.
     pub distro: Option<Distro>,
     /// The packages, sorted by ecosystem, name, version and location.
     pub packages: Vec<Package>,
@@ -149,6 +152,8 @@ pub(crate) struct Extracted {
     /// Files an OS package database says its packages own (`/`-less paths).
     pub(crate) owned_files: Vec<String>,
     pub(crate) distro: Option<Distro>,
+    /// Repositories the packages were installed from (content manifests, `.repo` files).
+    pub(crate) repositories: Option<red_hat::Repositories>,
 }
 
 impl Extracted {
@@ -167,6 +172,10 @@ impl Extracted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     OsRelease,
+    /// `etc/redhat-release` and the same file of CentOS, Rocky and AlmaLinux.
+    ReleaseFile,
+    ContentManifest,
+    RepoFile,
     DpkgStatus,
     DpkgFileList,
     ApkInstalled,
@@ -197,6 +206,15 @@ impl Kind {
     }
 }
 
+/// Files naming a Red Hat family release, for roots without `os-release`, in order of
+/// preference (`redhat-release` is a link to the others in CentOS, Rocky and AlmaLinux).
+const RELEASE_FILES: [&str; 4] = [
+    "etc/redhat-release",
+    "etc/centos-release",
+    "etc/rocky-release",
+    "etc/almalinux-release",
+];
+
 /// Executables smaller than this cannot carry Go build information or a dependency list
 /// worth reading (they are scripts and tiny tools).
 const MIN_EXECUTABLE_BYTES: u64 = 16 << 10;
@@ -205,6 +223,14 @@ fn classify(path: &str, file: &FileVisit<'_>) -> Option<Kind> {
     let name = file_name(path);
     let kind = match path {
         "etc/os-release" | "usr/lib/os-release" => Kind::OsRelease,
+        _ if RELEASE_FILES.contains(&path) => Kind::ReleaseFile,
+        _ if (parent(path) == "root/buildinfo/content_manifests"
+            || parent(path) == "usr/share/buildinfo")
+            && name.ends_with(".json") =>
+        {
+            Kind::ContentManifest
+        }
+        _ if parent(path) == "etc/yum.repos.d" && name.ends_with(".repo") => Kind::RepoFile,
         "var/lib/dpkg/status" => Kind::DpkgStatus,
         "lib/apk/db/installed" => Kind::ApkInstalled,
         "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => Kind::RpmSqlite,
@@ -334,10 +360,27 @@ pub fn inventory_cancellable(
         .into_iter()
         .filter_map(|path| filesystem.resolve(path))
         .next();
-    let distro = harvests
-        .iter()
-        .filter(|harvest| Some(&harvest.path) == os_release_path.as_ref())
-        .find_map(|harvest| harvest.extracted.distro.clone());
+    let release_file_path = RELEASE_FILES
+        .into_iter()
+        .filter_map(|path| filesystem.resolve(path))
+        .next();
+    let named_by = |path: Option<&String>| {
+        harvests
+            .iter()
+            .filter(|harvest| path == Some(&harvest.path))
+            .find_map(|harvest| harvest.extracted.distro.clone())
+    };
+    let mut distro =
+        named_by(os_release_path.as_ref()).or_else(|| named_by(release_file_path.as_ref()));
+    if let Some(distro) = &mut distro {
+        distro.stream = red_hat::stream(
+            distro,
+            harvests.iter().filter_map(|harvest| {
+                let repositories = harvest.extracted.repositories.as_ref()?;
+                Some((harvest.layer_index, repositories))
+            }),
+        );
+    }
 
     let mut owned: HashSet<String> = HashSet::new();
     for harvest in &harvests {
@@ -423,12 +466,24 @@ fn extract(
             distro: Some(os_release::parse(&String::from_utf8_lossy(bytes))),
             ..Extracted::default()
         }),
+        Kind::ReleaseFile => Ok(Extracted {
+            distro: red_hat::parse_release_file(&String::from_utf8_lossy(bytes)),
+            ..Extracted::default()
+        }),
+        Kind::ContentManifest => Ok(Extracted {
+            repositories: Some(red_hat::parse_content_manifest(bytes)?),
+            ..Extracted::default()
+        }),
+        Kind::RepoFile => Ok(Extracted {
+            repositories: Some(red_hat::parse_repo_file(&String::from_utf8_lossy(bytes))),
+            ..Extracted::default()
+        }),
         Kind::DpkgStatus => Ok(dpkg::parse_status(&String::from_utf8_lossy(bytes))),
         Kind::DpkgFileList => Ok(dpkg::parse_file_list(&String::from_utf8_lossy(bytes))),
         Kind::ApkInstalled => Ok(apk::parse_installed(&String::from_utf8_lossy(bytes))),
         Kind::RpmSqlite => rpm::parse_sqlite(bytes, cancel),
-        Kind::RpmBerkeleyDb => rpm_bdb::parse(bytes),
-        Kind::RpmNdb => rpm_ndb::parse(bytes),
+        Kind::RpmBerkeleyDb => rpm_bdb::parse(bytes, cancel),
+        Kind::RpmNdb => rpm_ndb::parse(bytes, cancel),
         Kind::PythonMetadata => python::parse_metadata(&String::from_utf8_lossy(bytes)),
         Kind::NpmPackage => npm::parse_package_json(bytes),
         Kind::NpmLock => npm::parse_lock(bytes),

@@ -15,12 +15,23 @@ pub struct Distro {
     pub codename: Option<String>,
     /// `PRETTY_NAME`, if any.
     pub pretty_name: Option<String>,
+    /// The vendor's update stream the packages come from when it is not the release's main
+    /// one, with the release it covers, as advisories name it: Red Hat's `rhel_eus:9.2`,
+    /// `rhel_aus:8.4`, `rhel_e4s:9.0`, `rhel_tus:8.6`, `rhel_els:7` (from content manifests
+    /// and enabled repositories, see `catalog/red_hat.rs`).
+    pub stream: Option<String>,
 }
 
 impl Distro {
     /// The vulnerability database's ecosystem for this distribution's packages
-    /// (`Debian:12`, `Alpine:v3.19`, `Ubuntu:22.04`, `Rocky Linux:9`, ...), or `None` for a
-    /// distribution without advisory data in OSV form.
+    /// (`Debian:12`, `Alpine:v3.19`, `Ubuntu:22.04`, `Rocky Linux:9`, `Red Hat:rhel_eus:9.2`,
+    /// `SUSE:Linux Micro 6.0`, ...), or `None` for a distribution without advisory data in
+    /// OSV form.
+    ///
+    /// SUSE's Micro products are releases of their own, named in advisories as the product
+    /// is (`SUSE:Linux Enterprise Micro 5.5`, `SUSE:Linux Enterprise Micro for Rancher 5.4`,
+    /// `SUSE:Linux Micro 6.0`, `openSUSE:Leap Micro 5.5`), and `os-release` tells them apart
+    /// by `ID` (`sle-micro`, `sle-micro-rancher`, `sl-micro`, `opensuse-leap-micro`).
     pub fn ecosystem(&self) -> Option<String> {
         let release = self
             .version_id
@@ -40,10 +51,27 @@ impl Distro {
             }
             "wolfi" => ("Wolfi", String::new()),
             "chainguard" => ("Chainguard", String::new()),
-            "rhel" | "centos" => ("Red Hat", major.to_owned()),
+            "rhel" => match &self.stream {
+                Some(stream) => ("Red Hat", stream.clone()),
+                None => ("Red Hat", major.to_owned()),
+            },
+            "centos" => ("Red Hat", major.to_owned()),
             "rocky" => ("Rocky Linux", major.to_owned()),
             "almalinux" => ("AlmaLinux", major.to_owned()),
             "sles" => ("SUSE", release.to_owned()),
+            // A Micro release without a version names no advisory data.
+            "sle-micro" | "sle-micro-rancher" | "sl-micro" | "opensuse-leap-micro"
+                if release.is_empty() =>
+            {
+                return None;
+            }
+            "sle-micro" => ("SUSE", format!("Linux Enterprise Micro {release}")),
+            "sle-micro-rancher" => (
+                "SUSE",
+                format!("Linux Enterprise Micro for Rancher {release}"),
+            ),
+            "sl-micro" => ("SUSE", format!("Linux Micro {release}")),
+            "opensuse-leap-micro" => ("openSUSE", format!("Leap Micro {release}")),
             "opensuse-leap" => ("openSUSE", release.to_owned()),
             // A rolling release: its VERSION_ID is a snapshot date, OSV names it Tumbleweed.
             "opensuse-tumbleweed" => ("openSUSE", "Tumbleweed".to_owned()),
@@ -94,6 +122,7 @@ pub(crate) fn parse(text: &str) -> Distro {
         version_id: None,
         codename: None,
         pretty_name: None,
+        stream: None,
     };
     for line in text.lines() {
         let Some((key, value)) = line.trim().split_once('=') else {
@@ -141,5 +170,45 @@ mod tests {
         );
         let sles = parse("ID=\"sles\"\nVERSION_ID=\"15.5\"\n");
         assert_eq!(sles.ecosystem().as_deref(), Some("SUSE:15.5"));
+        let mut eus = parse("ID=\"rhel\"\nVERSION_ID=\"9.2\"\n");
+        eus.stream = Some("rhel_eus:9.2".to_owned());
+        assert_eq!(eus.ecosystem().as_deref(), Some("Red Hat:rhel_eus:9.2"));
+        assert_eq!(eus.package_format(), Some(crate::Cataloger::Rpm));
+    }
+
+    /// The `os-release` files of SUSE's Micro products, as their images ship them.
+    #[test]
+    fn suse_micro_releases() {
+        let cases = [
+            (
+                "NAME=\"SLE Micro\"\nVERSION=\"5.5\"\nVERSION_ID=\"5.5\"\n\
+                 PRETTY_NAME=\"SUSE Linux Enterprise Micro 5.5\"\nID=\"sle-micro\"\n\
+                 ID_LIKE=\"suse\"\nCPE_NAME=\"cpe:/o:suse:sle-micro:5.5\"\n",
+                "SUSE:Linux Enterprise Micro 5.5",
+            ),
+            (
+                "NAME=\"SLE Micro for Rancher\"\nVERSION_ID=\"5.4\"\nID=\"sle-micro-rancher\"\n\
+                 ID_LIKE=\"suse sle-micro\"\n",
+                "SUSE:Linux Enterprise Micro for Rancher 5.4",
+            ),
+            (
+                "NAME=\"SL-Micro\"\nVERSION=\"6.0\"\nVERSION_ID=\"6.0\"\n\
+                 PRETTY_NAME=\"SUSE Linux Micro 6.0\"\nID=\"sl-micro\"\nID_LIKE=\"suse\"\n\
+                 CPE_NAME=\"cpe:/o:suse:sl-micro:6.0\"\n",
+                "SUSE:Linux Micro 6.0",
+            ),
+            (
+                "NAME=\"openSUSE Leap Micro\"\nVERSION=\"5.5\"\nID=\"opensuse-leap-micro\"\n\
+                 ID_LIKE=\"suse opensuse opensuse-leap\"\nVERSION_ID=\"5.5\"\n\
+                 PRETTY_NAME=\"openSUSE Leap Micro 5.5\"\n",
+                "openSUSE:Leap Micro 5.5",
+            ),
+        ];
+        for (text, expected) in cases {
+            let distro = parse(text);
+            assert_eq!(distro.ecosystem().as_deref(), Some(expected), "{text}");
+            assert_eq!(distro.package_format(), Some(crate::Cataloger::Rpm));
+        }
+        assert_eq!(parse("ID=\"sl-micro\"\n").ecosystem(), None);
     }
 }

@@ -34,7 +34,7 @@ pub(crate) fn parse_sqlite(bytes: &[u8], cancel: &Cancel) -> Result<Extracted, S
     let mut temp = tempfile::NamedTempFile::new()
         .map_err(|error| format!("cannot create a temporary copy ({error})"))?;
     for piece in bytes.chunks(Cancel::MAX_READ_BYTES) {
-        cancel.check().map_err(|_| "cancelled".to_owned())?;
+        cancel.checkpoint()?;
         temp.write_all(piece)
             .map_err(|error| format!("cannot write a temporary copy ({error})"))?;
     }
@@ -51,7 +51,7 @@ pub(crate) fn parse_sqlite(bytes: &[u8], cancel: &Cancel) -> Result<Extracted, S
         .map_err(|error| format!("cannot read Packages ({error})"))?;
     let mut extracted = Extracted::packages(Cataloger::Rpm, Vec::new());
     loop {
-        cancel.check().map_err(|_| "cancelled".to_owned())?;
+        cancel.checkpoint()?;
         let Some(row) = rows
             .next()
             .map_err(|error| format!("cannot read a package ({error})"))?
@@ -69,12 +69,17 @@ pub(crate) fn parse_sqlite(bytes: &[u8], cancel: &Cancel) -> Result<Extracted, S
 
 /// The packages and owned files of rpm header blobs, whatever database held them; blobs that
 /// are not package headers (malformed, or the `gpg-pubkey` pseudo-packages) are skipped.
-pub(crate) fn extract_headers<'a>(blobs: impl IntoIterator<Item = &'a [u8]>) -> Extracted {
+/// `cancel` is looked at before each blob (`Err` once cancelled).
+pub(crate) fn extract_headers<'a>(
+    blobs: impl IntoIterator<Item = &'a [u8]>,
+    cancel: &Cancel,
+) -> Result<Extracted, String> {
     let mut extracted = Extracted::packages(Cataloger::Rpm, Vec::new());
     for blob in blobs {
+        cancel.checkpoint()?;
         add_header(&mut extracted, blob);
     }
-    extracted
+    Ok(extracted)
 }
 
 /// Adds the package and files of one header blob, unless it is not a package's.
@@ -208,6 +213,8 @@ fn parse_source_rpm(source_rpm: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::time::{Duration, Instant};
+
     use super::parse_header;
     use crate::cancel::Cancel;
 
@@ -264,6 +271,20 @@ pub(crate) mod tests {
         ])
     }
 
+    /// `count` package headers, `pkg0` to `pkg{count - 1}`.
+    pub(crate) fn package_headers(count: usize) -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|index| {
+                package_header(
+                    &format!("pkg{index}"),
+                    "1.0",
+                    "1.el9",
+                    "src-1.0-1.el9.src.rpm",
+                )
+            })
+            .collect()
+    }
+
     /// The bytes of an sqlite rpmdb holding `count` package headers.
     fn sqlite_rpmdb(count: usize) -> Vec<u8> {
         let temp = tempfile::NamedTempFile::new().unwrap();
@@ -271,13 +292,7 @@ pub(crate) mod tests {
         connection
             .execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);")
             .unwrap();
-        for index in 0..count {
-            let blob = package_header(
-                &format!("pkg{index}"),
-                "1.0",
-                "1.el9",
-                "src-1.0-1.el9.src.rpm",
-            );
+        for blob in package_headers(count) {
             connection
                 .execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
                 .unwrap();
@@ -285,6 +300,53 @@ pub(crate) mod tests {
         drop(connection);
         std::fs::read(temp.path()).unwrap()
     }
+
+    /// Checks that `parse` of a database of `n_packages` looks at the stop request while it
+    /// works: read to its end, it lists every package and takes long enough for a request
+    /// to land inside; asked to stop before it starts, or by another thread a quarter of the
+    /// way through, it returns "cancelled", the latter within [`STOP_WITHIN`].
+    pub(crate) fn assert_parse_stops_when_cancelled(
+        bytes: &[u8],
+        n_packages: usize,
+        parse: impl Fn(&[u8], &Cancel) -> Result<super::Extracted, String>,
+    ) {
+        let started = Instant::now();
+        let complete = parse(bytes, &Cancel::new()).unwrap();
+        let duration = started.elapsed();
+        assert_eq!(complete.packages.len(), n_packages);
+        assert!(
+            duration >= Duration::from_millis(40),
+            "the database is read in {duration:?}, too fast to cancel it halfway"
+        );
+        let cancelled = Cancel::new();
+        cancelled.cancel();
+        assert_eq!(parse(bytes, &cancelled).unwrap_err(), "cancelled");
+
+        let cancel = Cancel::new();
+        let (result, stopped) = std::thread::scope(|scope| {
+            let canceller = cancel.clone();
+            scope.spawn(move || {
+                std::thread::sleep(duration / 4);
+                canceller.cancel();
+            });
+            let result = parse(bytes, &cancel);
+            let stopped = cancel.requested_at().map(|requested| requested.elapsed());
+            (result, stopped)
+        });
+        assert_eq!(
+            result.map(|read| read.packages.len()),
+            Err("cancelled".to_owned())
+        );
+        let stopped = stopped.expect("the parse returned before it was cancelled");
+        assert!(
+            stopped < STOP_WITHIN,
+            "stopped {stopped:?} after the request"
+        );
+    }
+
+    /// How long a parse may take to stop once cancelled: a generous bound for a loaded
+    /// machine, when the work between two looks at the request is one page or one header.
+    const STOP_WITHIN: Duration = Duration::from_millis(250);
 
     #[test]
     fn an_sqlite_rpmdb_read_stops_once_cancelled() {

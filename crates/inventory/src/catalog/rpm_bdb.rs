@@ -12,8 +12,11 @@
 //! Byte order is the writer's: read from the magic. Page numbers, item offsets and chain
 //! lengths are checked against the file before use, and an overflow chain may visit each
 //! page at most once, so a corrupt file gives an error naming the page, never a panic or a
-//! hang.
+//! hang. A walk's stop request is looked at before every page, including each page of an
+//! overflow chain, and before every package's header is parsed: the work between two looks is
+//! one page (at most 64 KiB) or one header.
 
+use crate::cancel::Cancel;
 use crate::catalog::Extracted;
 
 const HASH_MAGIC: u32 = 0x0006_1561;
@@ -53,17 +56,18 @@ impl Order {
     }
 }
 
-/// The packages of a Berkeley DB `Packages` file.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Extracted, String> {
-    let database = Database::open(bytes)?;
+/// The packages of a Berkeley DB `Packages` file; `Err("cancelled")` once `cancel` is.
+pub(crate) fn parse(bytes: &[u8], cancel: &Cancel) -> Result<Extracted, String> {
+    let database = Database::open(bytes, cancel)?;
     let mut blobs = Vec::new();
     for page_number in 1..database.n_pages {
+        cancel.checkpoint()?;
         let page = database.page(page_number)?;
         if matches!(page[25], PAGE_HASH | PAGE_HASH_UNSORTED) {
             database.hash_page_values(page_number, page, &mut blobs)?;
         }
     }
-    Ok(super::rpm::extract_headers(blobs.iter().map(Vec::as_slice)))
+    super::rpm::extract_headers(blobs.iter().map(Vec::as_slice), cancel)
 }
 
 struct Database<'a> {
@@ -71,10 +75,11 @@ struct Database<'a> {
     order: Order,
     page_size: usize,
     n_pages: usize,
+    cancel: &'a Cancel,
 }
 
 impl<'a> Database<'a> {
-    fn open(bytes: &'a [u8]) -> Result<Database<'a>, String> {
+    fn open(bytes: &'a [u8], cancel: &'a Cancel) -> Result<Database<'a>, String> {
         if bytes.len() < 512 {
             return Err(format!(
                 "not a Berkeley DB database: {} bytes, shorter than its metadata page",
@@ -117,6 +122,7 @@ impl<'a> Database<'a> {
             order,
             page_size,
             n_pages,
+            cancel,
         })
     }
 
@@ -170,7 +176,7 @@ impl<'a> Database<'a> {
                 ITEM_OFFPAGE if item.len() >= OFFPAGE_ITEM_SIZE => {
                     let first = self.order.u32(item, 4).unwrap_or_default() as usize;
                     let length = self.order.u32(item, 8).unwrap_or_default() as usize;
-                    values.push(self.overflow(first, length).map_err(corrupt)?);
+                    values.push(self.overflow(number, first, length)?);
                 }
                 // Duplicates are not used by rpm; anything else is not a package.
                 _ => {}
@@ -179,40 +185,48 @@ impl<'a> Database<'a> {
         Ok(())
     }
 
-    /// The `length` bytes of an overflow chain starting at page `first`.
-    fn overflow(&self, first: usize, length: usize) -> Result<Vec<u8>, String> {
+    /// The `length` bytes of an overflow chain starting at page `first`, referenced from
+    /// hash page `item_page`.
+    fn overflow(&self, item_page: usize, first: usize, length: usize) -> Result<Vec<u8>, String> {
+        let corrupt =
+            |what: String| format!("corrupt Berkeley DB database: page {item_page}: {what}");
         if length > self.bytes.len() {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "an overflow item of {length} bytes is larger than the whole file"
-            ));
+            )));
         }
         let mut data = Vec::with_capacity(length);
         let mut number = first;
         let mut visited = 0;
         while data.len() < length {
+            self.cancel.checkpoint()?;
             visited += 1;
             if visited > self.n_pages {
-                return Err(format!("the overflow chain from page {first} loops"));
+                return Err(corrupt(format!(
+                    "the overflow chain from page {first} loops"
+                )));
             }
             let page = self.page(number)?;
             if page[25] != PAGE_OVERFLOW {
-                return Err(format!(
+                return Err(corrupt(format!(
                     "overflow chain from page {first} reaches page {number} of type {}",
                     page[25]
-                ));
+                )));
             }
             let on_page = usize::from(self.order.u16(page, 22).unwrap_or_default());
             if PAGE_HEADER_SIZE + on_page > self.page_size || on_page == 0 {
-                return Err(format!("overflow page {number} claims {on_page} bytes"));
+                return Err(corrupt(format!(
+                    "overflow page {number} claims {on_page} bytes"
+                )));
             }
             let wanted = on_page.min(length - data.len());
             data.extend_from_slice(&page[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + wanted]);
             number = self.order.u32(page, 16).unwrap_or_default() as usize;
             if data.len() < length && number == 0 {
-                return Err(format!(
+                return Err(corrupt(format!(
                     "the overflow chain from page {first} ends after {} of {length} bytes",
                     data.len()
-                ));
+                )));
             }
         }
         Ok(data)
@@ -222,7 +236,9 @@ impl<'a> Database<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::rpm::tests::package_header;
+    use crate::catalog::rpm::tests::{
+        assert_parse_stops_when_cancelled, package_header, package_headers,
+    };
 
     const PAGE: usize = 512;
 
@@ -234,34 +250,9 @@ mod tests {
         page[25] = kind;
     }
 
-    /// A little-endian hash database with 512-byte pages: page 1 is a hash page holding the
-    /// counter record, `inline` in place and `large` off-page on overflow pages 2, 3, ...
-    fn bdb_file(inline: &[u8], large: &[u8]) -> Vec<u8> {
-        let per_page = PAGE - PAGE_HEADER_SIZE;
-        let n_overflow = large.len().div_ceil(per_page);
-        let n_pages = 2 + n_overflow;
-        let mut file = vec![0u8; n_pages * PAGE];
-        file[12..16].copy_from_slice(&HASH_MAGIC.to_le_bytes());
-        file[16..20].copy_from_slice(&9u32.to_le_bytes());
-        file[20..24].copy_from_slice(&(PAGE as u32).to_le_bytes());
-        file[25] = PAGE_HASH_META;
-        file[32..36].copy_from_slice(&((n_pages - 1) as u32).to_le_bytes());
-        // One bucket (max_bucket 0), on page 0 + spares[0] = 1.
-        file[96..100].copy_from_slice(&1u32.to_le_bytes());
-        // Items, packed from the end of page 1: key 0 → counter, key 1 → inline, key 2 → large.
-        let mut offpage = vec![ITEM_OFFPAGE, 0, 0, 0];
-        offpage.extend_from_slice(&2u32.to_le_bytes());
-        offpage.extend_from_slice(&(large.len() as u32).to_le_bytes());
-        let with_type = |data: &[u8]| [&[ITEM_KEYDATA][..], data].concat();
-        let items = [
-            with_type(&0u32.to_le_bytes()),
-            with_type(&3u32.to_le_bytes()),
-            with_type(&1u32.to_le_bytes()),
-            with_type(inline),
-            with_type(&2u32.to_le_bytes()),
-            offpage,
-        ];
-        let page = &mut file[PAGE..2 * PAGE];
+    /// Writes hash page `number` holding `items` (key, data, key, data, ...), packed from
+    /// the end of the page.
+    fn hash_page(page: &mut [u8], number: u32, items: &[Vec<u8>]) {
         let mut end = PAGE;
         for (index, item) in items.iter().enumerate() {
             let start = end - item.len();
@@ -270,7 +261,62 @@ mod tests {
             page[at..at + 2].copy_from_slice(&(start as u16).to_le_bytes());
             end = start;
         }
-        page_header(page, 1, 0, items.len() as u16, end as u16, PAGE_HASH);
+        page_header(page, number, 0, items.len() as u16, end as u16, PAGE_HASH);
+    }
+
+    /// The metadata page of a little-endian hash database with 512-byte pages and one
+    /// bucket, followed by `n_pages - 1` empty pages.
+    fn empty_file(n_pages: usize) -> Vec<u8> {
+        let mut file = vec![0u8; n_pages * PAGE];
+        file[12..16].copy_from_slice(&HASH_MAGIC.to_le_bytes());
+        file[16..20].copy_from_slice(&9u32.to_le_bytes());
+        file[20..24].copy_from_slice(&(PAGE as u32).to_le_bytes());
+        file[25] = PAGE_HASH_META;
+        file[32..36].copy_from_slice(&((n_pages - 1) as u32).to_le_bytes());
+        // One bucket (max_bucket 0), on page 0 + spares[0] = 1.
+        file[96..100].copy_from_slice(&1u32.to_le_bytes());
+        file
+    }
+
+    fn with_type(data: &[u8]) -> Vec<u8> {
+        [&[ITEM_KEYDATA][..], data].concat()
+    }
+
+    /// A database holding each of `headers` in place on a hash page of its own (each must
+    /// fit in one page): the shape of a large rpm database, for cancellation tests.
+    pub(crate) fn bdb_file_of(headers: &[Vec<u8>]) -> Vec<u8> {
+        let mut file = empty_file(1 + headers.len());
+        for (index, header) in headers.iter().enumerate() {
+            let number = index + 1;
+            let items = [with_type(&(number as u32).to_le_bytes()), with_type(header)];
+            hash_page(
+                &mut file[number * PAGE..(number + 1) * PAGE],
+                number as u32,
+                &items,
+            );
+        }
+        file
+    }
+
+    /// A little-endian hash database with 512-byte pages: page 1 is a hash page holding the
+    /// counter record, `inline` in place and `large` off-page on overflow pages 2, 3, ...
+    fn bdb_file(inline: &[u8], large: &[u8]) -> Vec<u8> {
+        let per_page = PAGE - PAGE_HEADER_SIZE;
+        let n_overflow = large.len().div_ceil(per_page);
+        let mut file = empty_file(2 + n_overflow);
+        // Items, packed from the end of page 1: key 0 → counter, key 1 → inline, key 2 → large.
+        let mut offpage = vec![ITEM_OFFPAGE, 0, 0, 0];
+        offpage.extend_from_slice(&2u32.to_le_bytes());
+        offpage.extend_from_slice(&(large.len() as u32).to_le_bytes());
+        let items = [
+            with_type(&0u32.to_le_bytes()),
+            with_type(&3u32.to_le_bytes()),
+            with_type(&1u32.to_le_bytes()),
+            with_type(inline),
+            with_type(&2u32.to_le_bytes()),
+            offpage,
+        ];
+        hash_page(&mut file[PAGE..2 * PAGE], 1, &items);
         for (index, chunk) in large.chunks(per_page).enumerate() {
             let number = 2 + index;
             let next = if index + 1 < n_overflow {
@@ -344,7 +390,7 @@ mod tests {
         // Make the record span three overflow pages.
         padded.resize(large.len().max(3 * PAGE - 100), 0);
         let file = bdb_file(&small_header(), &padded);
-        let extracted = parse(&file).unwrap();
+        let extracted = parse(&file, &Cancel::new()).unwrap();
         let names: Vec<(&str, &str)> = extracted
             .packages
             .iter()
@@ -358,7 +404,7 @@ mod tests {
             ]
         );
         // Written on a big-endian machine, the same database reads the same.
-        let big = parse(&big_endian(&file)).unwrap();
+        let big = parse(&big_endian(&file), &Cancel::new()).unwrap();
         let big_names: Vec<(&str, &str)> = big
             .packages
             .iter()
@@ -369,7 +415,11 @@ mod tests {
         // a page size that makes no sense, and says so.
         let mut mixed = file.clone();
         mixed[12..16].copy_from_slice(&HASH_MAGIC.to_be_bytes());
-        assert!(parse(&mixed).unwrap_err().contains("page size"));
+        assert!(
+            parse(&mixed, &Cancel::new())
+                .unwrap_err()
+                .contains("page size")
+        );
     }
 
     /// rpm itself (Debian's rpm 4.18, whose `bdb_ro` backend reads Berkeley DB) lists the
@@ -408,7 +458,7 @@ mod tests {
             let listed = String::from_utf8_lossy(&output.stdout);
             let mut by_rpm: Vec<String> = listed.lines().map(str::to_owned).collect();
             by_rpm.sort();
-            let mut ours: Vec<String> = parse(&file)
+            let mut ours: Vec<String> = parse(&file, &Cancel::new())
                 .unwrap()
                 .packages
                 .iter()
@@ -432,12 +482,28 @@ mod tests {
     }
 
     #[test]
+    fn a_parse_stops_between_pages_once_cancelled() {
+        let n_packages = 20_000;
+        let file = bdb_file_of(&package_headers(n_packages));
+        assert_parse_stops_when_cancelled(&file, n_packages, parse);
+        // Inside one long overflow chain too.
+        let chain = bdb_file(&small_header(), &vec![0u8; 2_000 * PAGE]);
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let database = Database::open(&chain, &cancel).unwrap();
+        assert_eq!(
+            database.overflow(1, 2, 2_000 * (PAGE - PAGE_HEADER_SIZE)),
+            Err("cancelled".to_owned())
+        );
+    }
+
+    #[test]
     fn corrupt_files_are_errors_naming_the_damage() {
         let large = package_header("bash", "5.1.8", "9.el9", "bash-5.1.8-9.el9.src.rpm");
         let good = bdb_file(&small_header(), &large);
         let overflow_start = 2 * PAGE;
         let expect = |bytes: &[u8], words: &str| {
-            let error = parse(bytes).unwrap_err();
+            let error = parse(bytes, &Cancel::new()).unwrap_err();
             assert!(error.contains(words), "{error} (expected {words:?})");
         };
         expect(&good[..100], "shorter than its metadata page");

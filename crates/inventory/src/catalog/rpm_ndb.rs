@@ -7,8 +7,11 @@
 //! index, generation, length), the rpm header, zero padding and a tail (Adler-32 of head,
 //! data and padding, length, magic `BlbE`). Everything is little-endian. Every offset is
 //! checked against the file before it is read, and the checksum is verified, so a corrupt
-//! file gives an error naming what is wrong and never a wrong package.
+//! file gives an error naming what is wrong and never a wrong package. A walk's stop request
+//! is looked at before every slot, every [`Cancel::MAX_READ_BYTES`] of a blob's checksum and
+//! every package's header.
 
+use crate::cancel::Cancel;
 use crate::catalog::Extracted;
 
 const MAGIC: u32 = u32::from_le_bytes(*b"RpmP");
@@ -26,24 +29,27 @@ fn le32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// Adler-32 (RFC 1950), as rpm checksums its blobs.
-fn adler32(data: &[u8]) -> u32 {
+/// Adler-32 (RFC 1950), as rpm checksums its blobs; `Err("cancelled")` once `cancel` is.
+fn adler32(data: &[u8], cancel: &Cancel) -> Result<u32, String> {
     const MOD: u32 = 65_521;
     let (mut low, mut high) = (1u32, 0u32);
-    // 5552 bytes is the most that can be summed before the 32-bit sums may overflow.
-    for chunk in data.chunks(5552) {
-        for &byte in chunk {
-            low += u32::from(byte);
-            high += low;
+    for piece in data.chunks(Cancel::MAX_READ_BYTES) {
+        cancel.checkpoint()?;
+        // 5552 bytes is the most that can be summed before the 32-bit sums may overflow.
+        for chunk in piece.chunks(5552) {
+            for &byte in chunk {
+                low += u32::from(byte);
+                high += low;
+            }
+            low %= MOD;
+            high %= MOD;
         }
-        low %= MOD;
-        high %= MOD;
     }
-    (high << 16) | low
+    Ok((high << 16) | low)
 }
 
-/// The packages of an NDB `Packages.db`.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Extracted, String> {
+/// The packages of an NDB `Packages.db`; `Err("cancelled")` once `cancel` is.
+pub(crate) fn parse(bytes: &[u8], cancel: &Cancel) -> Result<Extracted, String> {
     if bytes.len() < HEADER_SIZE {
         return Err(format!(
             "not an rpm NDB database: {} bytes, shorter than its {HEADER_SIZE}-byte header",
@@ -82,6 +88,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Extracted, String> {
         .chunks_exact(SLOT_SIZE)
         .enumerate()
     {
+        cancel.checkpoint()?;
         let slot_number = index + HEADER_SIZE / SLOT_SIZE;
         if le32(slot, 0) != Some(SLOT_MAGIC) {
             return Err(format!(
@@ -111,13 +118,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Extracted, String> {
         blobs.push(read_blob(
             &bytes[start..start + block_count * BLOCK_SIZE],
             package,
+            cancel,
         )?);
     }
-    Ok(super::rpm::extract_headers(blobs))
+    super::rpm::extract_headers(blobs, cancel)
 }
 
 /// The rpm header inside one blob (`area` is exactly the slot's blocks).
-fn read_blob(area: &[u8], package: u32) -> Result<&[u8], String> {
+fn read_blob<'a>(area: &'a [u8], package: u32, cancel: &Cancel) -> Result<&'a [u8], String> {
     let corrupt = |what: &str| format!("corrupt rpm NDB database: package {package}'s blob {what}");
     if area.len() < BLOB_HEAD_SIZE + BLOB_TAIL_SIZE {
         return Err(corrupt("is shorter than its head and tail"));
@@ -141,7 +149,7 @@ fn read_blob(area: &[u8], package: u32) -> Result<&[u8], String> {
     {
         return Err(corrupt("has a damaged tail"));
     }
-    if le32(area, tail) != Some(adler32(&area[..tail])) {
+    if le32(area, tail) != Some(adler32(&area[..tail], cancel)?) {
         return Err(corrupt("fails its Adler-32 checksum"));
     }
     Ok(&area[BLOB_HEAD_SIZE..BLOB_HEAD_SIZE + length])
@@ -150,17 +158,20 @@ fn read_blob(area: &[u8], package: u32) -> Result<&[u8], String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::catalog::rpm::tests::{header_blob, package_header};
+    use crate::catalog::rpm::tests::{
+        assert_parse_stops_when_cancelled, header_blob, package_header, package_headers,
+    };
 
-    /// An NDB file holding `headers` (built as rpmpkg.c writes one: one slot page, blobs
-    /// after it).
+    /// An NDB file holding `headers` (built as rpmpkg.c writes one: slot pages, blobs after
+    /// them).
     pub(crate) fn ndb_file(headers: &[Vec<u8>]) -> Vec<u8> {
-        let mut file = vec![0u8; PAGE_SIZE];
+        let slot_pages = (HEADER_SIZE + headers.len() * SLOT_SIZE).div_ceil(PAGE_SIZE);
+        let mut file = vec![0u8; slot_pages * PAGE_SIZE];
         file[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         file[8..12].copy_from_slice(&7u32.to_le_bytes());
-        file[12..16].copy_from_slice(&1u32.to_le_bytes());
+        file[12..16].copy_from_slice(&(slot_pages as u32).to_le_bytes());
         file[16..20].copy_from_slice(&(headers.len() as u32 + 1).to_le_bytes());
-        for slot in (HEADER_SIZE..PAGE_SIZE).step_by(SLOT_SIZE) {
+        for slot in (HEADER_SIZE..file.len()).step_by(SLOT_SIZE) {
             file[slot..slot + 4].copy_from_slice(&SLOT_MAGIC.to_le_bytes());
         }
         for (index, header) in headers.iter().enumerate() {
@@ -174,7 +185,7 @@ pub(crate) mod tests {
             blob.extend_from_slice(header);
             let blocks = (BLOB_HEAD_SIZE + header.len() + BLOB_TAIL_SIZE).div_ceil(BLOCK_SIZE);
             blob.resize(blocks * BLOCK_SIZE - BLOB_TAIL_SIZE, 0);
-            let checksum = adler32(&blob);
+            let checksum = adler32(&blob, &Cancel::new()).unwrap();
             blob.extend_from_slice(&checksum.to_le_bytes());
             blob.extend_from_slice(&(header.len() as u32).to_le_bytes());
             blob.extend_from_slice(&BLOB_TAIL_MAGIC.to_le_bytes());
@@ -189,15 +200,19 @@ pub(crate) mod tests {
 
     #[test]
     fn adler32_matches_rfc_1950() {
-        assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
-        assert_eq!(adler32(&[0xff; 20_000]), {
-            let (mut low, mut high) = (1u64, 0u64);
-            for _ in 0..20_000 {
-                low = (low + 0xff) % 65_521;
-                high = (high + low) % 65_521;
-            }
-            ((high << 16) | low) as u32
-        });
+        let cancel = Cancel::new();
+        assert_eq!(adler32(b"Wikipedia", &cancel), Ok(0x11E6_0398));
+        assert_eq!(
+            adler32(&[0xff; 20_000], &cancel),
+            Ok({
+                let (mut low, mut high) = (1u64, 0u64);
+                for _ in 0..20_000 {
+                    low = (low + 0xff) % 65_521;
+                    high = (high + low) % 65_521;
+                }
+                ((high << 16) | low) as u32
+            })
+        );
     }
 
     #[test]
@@ -212,7 +227,7 @@ pub(crate) mod tests {
             header_blob(&[(1000, 6, b"gpg-pubkey\0".to_vec(), 1)]),
             package_header("bash", "5.1.8", "9.el9", "bash-5.1.8-9.el9.src.rpm"),
         ]);
-        let extracted = parse(&file).unwrap();
+        let extracted = parse(&file, &Cancel::new()).unwrap();
         let names: Vec<(&str, &str)> = extracted
             .packages
             .iter()
@@ -284,10 +299,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_parse_stops_between_slots_once_cancelled() {
+        let n_packages = 20_000;
+        let file = ndb_file(&package_headers(n_packages));
+        assert_parse_stops_when_cancelled(&file, n_packages, parse);
+        // Inside the checksum of one huge blob too.
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert_eq!(
+            adler32(&vec![0u8; 3 * Cancel::MAX_READ_BYTES], &cancel),
+            Err("cancelled".to_owned())
+        );
+    }
+
+    #[test]
     fn corrupt_files_are_errors_naming_the_damage() {
         let good = ndb_file(&[package_header("bash", "5.1.8", "9.el9", "bash.src.rpm")]);
         let expect = |bytes: &[u8], words: &str| {
-            let error = parse(bytes).unwrap_err();
+            let error = parse(bytes, &Cancel::new()).unwrap_err();
             assert!(error.contains(words), "{error} (expected {words:?})");
         };
         expect(&good[..20], "shorter than its 32-byte header");

@@ -55,7 +55,8 @@ fn jar() -> Vec<u8> {
     bytes.into_inner()
 }
 
-fn rpmdb(path: &Path) {
+/// An sqlite rpm database holding `bash 5.1.8-6.el9_1`.
+pub fn rpmdb(path: &Path) {
     let connection = rusqlite::Connection::open(path).unwrap();
     connection
         .execute_batch(

@@ -1,0 +1,168 @@
+//! Which release's advisories a root's distribution packages are matched against: Red Hat's
+//! update streams (EUS, AUS, E4S, TUS) from content manifests and enabled repositories,
+//! SUSE's Micro products, and releases named only by `etc/redhat-release`.
+
+use std::path::Path;
+
+use palisade_inventory::{Limits, RootFs, Target, inventory};
+
+use crate::inventory::catalog::rpmdb;
+
+fn write(root: &Path, path: &str, content: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// RHEL 9.2's `os-release`, as `ubi9` images of that release ship it.
+const RHEL_9_2: &str = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.2 (Plow)\"\nID=\"rhel\"\n\
+    ID_LIKE=\"fedora\"\nVERSION_ID=\"9.2\"\nPLATFORM_ID=\"platform:el9\"\n\
+    PRETTY_NAME=\"Red Hat Enterprise Linux 9.2 (Plow)\"\n\
+    CPE_NAME=\"cpe:/o:redhat:enterprise_linux:9::baseos\"\n";
+
+/// A content manifest as Red Hat's build system writes one per build into
+/// `root/buildinfo/content_manifests/`.
+fn content_manifest(layer: u64, content_sets: &[&str]) -> String {
+    serde_json::json!({
+        "metadata": {
+            "icm_version": 1,
+            "icm_spec": "https://raw.githubusercontent.com/containerbuildsystem/atomic-reactor/master/atomic_reactor/schemas/content_manifest.json",
+            "image_layer_index": layer
+        },
+        "content_sets": content_sets,
+        "image_contents": []
+    })
+    .to_string()
+}
+
+/// The ecosystem of the root's one rpm package (`bash`), and the distribution's stream.
+fn rpm_ecosystem(root: &Path) -> (String, Option<String>) {
+    let found = inventory(&Target::RootFs(RootFs::new(root)), &Limits::default()).unwrap();
+    assert!(found.warnings.is_empty(), "{:?}", found.warnings);
+    let bash = found
+        .packages
+        .iter()
+        .find(|package| package.name == "bash")
+        .unwrap_or_else(|| panic!("{:?}", found.packages));
+    (
+        bash.ecosystem.clone(),
+        found.distro.and_then(|distro| distro.stream),
+    )
+}
+
+fn rhel_root(root: &Path) {
+    write(root, "etc/os-release", RHEL_9_2);
+    std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+    rpmdb(&root.join("var/lib/rpm/rpmdb.sqlite"));
+}
+
+#[test]
+fn an_eus_image_is_matched_against_its_stream() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    rhel_root(root);
+    // The main-stream base image's manifest, then the product build's, pinned to 9.2 EUS.
+    write(
+        root,
+        "root/buildinfo/content_manifests/ubi9-container-9.2-489.json",
+        &content_manifest(
+            0,
+            &[
+                "rhel-9-for-x86_64-baseos-rpms",
+                "rhel-9-for-x86_64-appstream-rpms",
+            ],
+        ),
+    );
+    write(
+        root,
+        "root/buildinfo/content_manifests/openshift-enterprise-console-container-v4.14.0.json",
+        &content_manifest(
+            2,
+            &[
+                "rhel-9-for-x86_64-appstream-eus-rpms__9_DOT_2",
+                "rhel-9-for-x86_64-baseos-eus-rpms__9_DOT_2",
+                "rhocp-4.14-for-rhel-9-x86_64-rpms",
+            ],
+        ),
+    );
+    assert_eq!(
+        rpm_ecosystem(root),
+        (
+            "Red Hat:rhel_eus:9.2".to_owned(),
+            Some("rhel_eus:9.2".to_owned())
+        )
+    );
+    // Without the EUS build, the main stream's data applies.
+    std::fs::remove_file(root.join(
+        "root/buildinfo/content_manifests/openshift-enterprise-console-container-v4.14.0.json",
+    ))
+    .unwrap();
+    assert_eq!(rpm_ecosystem(root), ("Red Hat:9".to_owned(), None));
+}
+
+#[test]
+fn a_host_on_an_update_stream_says_so_in_its_enabled_repositories() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    rhel_root(root);
+    // subscription-manager's file lists every entitled repository; only enabled ones count.
+    write(
+        root,
+        "etc/yum.repos.d/redhat.repo",
+        "#\n# Certificate-Based Repositories\n#\n\
+         [rhel-9-for-x86_64-baseos-rpms]\nname = BaseOS\nenabled = 0\n\n\
+         [rhel-9-for-x86_64-baseos-e4s-rpms]\nname = BaseOS - Update Services for SAP Solutions\n\
+         baseurl = https://cdn.redhat.com/content/e4s/rhel9/$releasever/x86_64/baseos/os\n\
+         enabled = 1\n\n\
+         [rhel-9-for-x86_64-appstream-e4s-rpms]\nenabled = 1\n\n\
+         [rhel-9-for-x86_64-sap-solutions-e4s-rpms]\nenabled = 1\n",
+    );
+    assert_eq!(
+        rpm_ecosystem(root),
+        (
+            "Red Hat:rhel_e4s:9.2".to_owned(),
+            Some("rhel_e4s:9.2".to_owned())
+        )
+    );
+}
+
+#[test]
+fn suse_micro_packages_are_matched_against_the_micro_release() {
+    let cases = [
+        (
+            "NAME=\"SL-Micro\"\nVERSION=\"6.0\"\nVERSION_ID=\"6.0\"\n\
+             PRETTY_NAME=\"SUSE Linux Micro 6.0\"\nID=\"sl-micro\"\nID_LIKE=\"suse\"\n",
+            "SUSE:Linux Micro 6.0",
+        ),
+        (
+            "NAME=\"SLE Micro\"\nVERSION=\"5.5\"\nVERSION_ID=\"5.5\"\n\
+             PRETTY_NAME=\"SUSE Linux Enterprise Micro 5.5\"\nID=\"sle-micro\"\nID_LIKE=\"suse\"\n",
+            "SUSE:Linux Enterprise Micro 5.5",
+        ),
+        (
+            "NAME=\"openSUSE Leap Micro\"\nVERSION=\"5.5\"\nID=\"opensuse-leap-micro\"\n\
+             VERSION_ID=\"5.5\"\nPRETTY_NAME=\"openSUSE Leap Micro 5.5\"\n",
+            "openSUSE:Leap Micro 5.5",
+        ),
+    ];
+    for (os_release, ecosystem) in cases {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path();
+        write(root, "usr/lib/os-release", os_release);
+        std::fs::create_dir_all(root.join("usr/lib/sysimage/rpm")).unwrap();
+        rpmdb(&root.join("usr/lib/sysimage/rpm/rpmdb.sqlite"));
+        assert_eq!(rpm_ecosystem(root), (ecosystem.to_owned(), None));
+    }
+}
+
+#[test]
+fn an_image_without_os_release_is_named_by_its_release_file() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    // CentOS 6: `redhat-release` links to `centos-release`; no `os-release` at all.
+    write(root, "etc/centos-release", "CentOS release 6.10 (Final)\n");
+    std::os::unix::fs::symlink("centos-release", root.join("etc/redhat-release")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+    rpmdb(&root.join("var/lib/rpm/rpmdb.sqlite"));
+    assert_eq!(rpm_ecosystem(root), ("Red Hat:6".to_owned(), None));
+}
