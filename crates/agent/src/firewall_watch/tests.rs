@@ -628,6 +628,20 @@ impl EnforcedPod {
         palisade_testdata::in_cgroup(&self.cgroup2_root, &self.cgroup.0, work)
     }
 
+    /// Makes `attempts` connects to db (5432) from the pod, `pause` apart; returns how many
+    /// the programs refused.
+    fn refused_connects_to_db(&self, attempts: usize, pause: Duration) -> usize {
+        self.connect_from_pod(|| {
+            (0..attempts)
+                .filter(|_| {
+                    std::thread::sleep(pause);
+                    std::net::TcpStream::connect(("127.0.0.20", 5432))
+                        .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+                })
+                .count()
+        })
+    }
+
     /// What the sensor sees of a connect from this test process to `remote`:`port` that
     /// returned `ret`, as a connect of the pod.
     fn sensor_view(&self, remote: &str, port: u16, ret: i64) -> Event {
@@ -691,15 +705,10 @@ fn connect_program_reports_become_alerts_and_lost_ones_a_node_alert() {
     assert!(reports.is_empty(), "{reports:?}");
 
     let attempts = 2_000;
-    let refused = pod.connect_from_pod(|| {
-        (0..attempts)
-            .filter(|_| {
-                std::net::TcpStream::connect(("127.0.0.20", 5432))
-                    .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
-            })
-            .count()
-    });
-    assert_eq!(refused, attempts);
+    assert_eq!(
+        pod.refused_connects_to_db(attempts, Duration::ZERO),
+        attempts
+    );
     pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
     let (lost, alerts): (Vec<_>, Vec<_>) = reports
         .iter()
@@ -831,16 +840,10 @@ fn connect_reports_are_not_lost_while_the_watch_does_not_tick() {
         return;
     };
     let attempts = 200;
-    let refused = pod.connect_from_pod(|| {
-        (0..attempts)
-            .filter(|_| {
-                std::thread::sleep(Duration::from_millis(2));
-                std::net::TcpStream::connect(("127.0.0.20", 5432))
-                    .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
-            })
-            .count()
-    });
-    assert_eq!(refused, attempts);
+    assert_eq!(
+        pod.refused_connects_to_db(attempts, Duration::from_millis(2)),
+        attempts
+    );
     let mut reports = Vec::new();
     pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
     let rules: std::collections::BTreeMap<&str, usize> =
