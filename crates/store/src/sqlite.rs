@@ -974,8 +974,8 @@ impl SqliteStore {
             let db = bulk::Connection::new(&mut handle);
             bulk::blocking(|| {
                 db.insert_rows(
-                    "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, \
-                     category, rule, title, namespace, asset_id, asset_label, first_seen, \
+                    "INSERT OR FAIL INTO findings (id, kind, cluster, dedupe_key, severity, \
+                     status, category, rule, title, namespace, asset_id, asset_label, first_seen, \
                      last_seen, count, demo, body)",
                     17,
                     findings,
@@ -1064,7 +1064,7 @@ impl SqliteStore {
         let db = bulk::Connection::new(&mut handle);
         bulk::blocking(|| {
             db.insert_rows(
-                "INSERT INTO ingested_reports (report_id, finding_id, received_at)",
+                "INSERT OR FAIL INTO ingested_reports (report_id, finding_id, received_at)",
                 3,
                 rows,
                 |(report_id, finding_id, at), values| {
