@@ -21,7 +21,9 @@
 //! In alert mode, an `alert` rule lets a pod's connects pass and counts each on one alert, and
 //! an `allow` rule of higher priority silences it. With a one-page report ring, a flood of
 //! refused connects loses reports: each refused connect is an attempt or a lost report, and
-//! the lost ones reach the server's drop count.
+//! the lost ones reach the server's drop count; paced connects made while the agent's
+//! detection thread is held (ptrace-stopped) lose none, since the ring has a reader thread of
+//! its own.
 //!
 //! Each `palisade up` logs to a file that is printed when the test fails: what the agent
 //! found, each policy it received with the rules in force, what it installed.
@@ -87,6 +89,12 @@ while read -r command; do
            else echo "refused: ${out//$'\n'/ }"; fi ;;
     flood\ *) refused=0
            for ((i = 0; i < ${command#flood }; i++)); do
+             { : 4<>"/dev/tcp/$DB_ADDR/$DB_PORT"; } 2>/dev/null || refused=$((refused + 1))
+           done
+           echo "$refused" ;;
+    paced\ *) refused=0
+           for ((i = 0; i < ${command#paced }; i++)); do
+             sleep 0.005
              { : 4<>"/dev/tcp/$DB_ADDR/$DB_PORT"; } 2>/dev/null || refused=$((refused + 1))
            done
            echo "$refused" ;;
@@ -1112,6 +1120,125 @@ spec: {{labels: {{matchLabels: {{app: fw-alert-db}}}}}}
     }
 }
 
+/// A client and a db pod (`10.<network>.x.x`, [`client_and_db`]), `palisade up` in block
+/// mode with a one-page connect report ring (56 reports; its reader queues 224), the client
+/// found by the agent from an allowed connect, then the block rule, and one refused probe.
+async fn refused_client_with_a_one_page_ring(
+    dir: &Path,
+    network: u8,
+) -> (NetnsPair, ClientPod, Up, Api) {
+    let (pods, guarded, state_file) = client_and_db(dir, &format!("fw{network}"), network);
+    accept_and_close_in(&pods.server, guarded);
+    let mut client = ClientPod::start(&pods.client, guarded);
+    let (up, api) = start_up(
+        dir,
+        &state_file,
+        "block",
+        &["--firewall-reports-ring-bytes", "4096"],
+    );
+    // The agent finds the pod from a connect before the rule.
+    assert_eq!(client.ask("probe"), "connected");
+    api.put_rule(None, "block").await;
+    probe_until("refused", || client.ask("probe"));
+    (pods, client, up, api)
+}
+
+/// A thread of another process held in a ptrace stop, as if it were busy: seized and
+/// interrupted by a tracer thread of this test, so that the process's other threads run on.
+/// It runs on when this is dropped (the tracer detaches; were the tracer to end otherwise, the
+/// kernel detaches it too).
+struct HeldThread {
+    resume: Option<mpsc::Sender<()>>,
+    tracer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HeldThread {
+    /// Stops the thread named `name` of process `pid`; returns once it is stopped.
+    fn hold(pid: u32, name: &str) -> HeldThread {
+        let tid: libc::pid_t = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .find(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim() == name)
+            })
+            .and_then(|task| task.file_name().to_str()?.parse().ok())
+            .unwrap_or_else(|| panic!("process {pid} has no thread {name}"));
+        let (stopped_tx, stopped_rx) = mpsc::channel();
+        let (resume, resume_rx) = mpsc::channel::<()>();
+        let tracer = std::thread::spawn(move || {
+            let no_data = std::ptr::null_mut::<libc::c_void>();
+            // SAFETY: ptrace requests on a thread id, passing no memory; waitpid writes the
+            // live status.
+            let stopped = unsafe {
+                let mut status = 0;
+                libc::ptrace(libc::PTRACE_SEIZE, tid, no_data, no_data) == 0
+                    && libc::ptrace(libc::PTRACE_INTERRUPT, tid, no_data, no_data) == 0
+                    && libc::waitpid(tid, &mut status, libc::__WALL) == tid
+            };
+            let error = std::io::Error::last_os_error();
+            stopped_tx.send(stopped.then_some(()).ok_or(error)).unwrap();
+            // Until the holder is dropped.
+            let _ = resume_rx.recv();
+            // SAFETY: as above; the thread is in its ptrace stop.
+            unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, no_data, no_data) };
+        });
+        if let Err(error) = stopped_rx.recv().unwrap() {
+            panic!("cannot stop thread {tid} ({name}) of process {pid}: {error}");
+        }
+        HeldThread {
+            resume: Some(resume),
+            tracer: Some(tracer),
+        }
+    }
+}
+
+impl Drop for HeldThread {
+    fn drop(&mut self) {
+        drop(self.resume.take());
+        if let Some(tracer) = self.tracer.take() {
+            let _ = tracer.join();
+        }
+    }
+}
+
+/// While the agent's detection thread is held (ptrace-stopped: as when it re-reads `/proc`
+/// after a sensor loss, for longer), the client pod makes 200 refused connects, one every
+/// 5 ms or more, into a one-page report ring (56 reports): the ring's own reader thread
+/// empties it as they come, so once the detection thread runs again every connect is one
+/// attempt on the rule's alert and no report is lost. (With the ring read only by the
+/// detection thread, the alert counted 56 of the 201 attempts.)
+#[tokio::test(flavor = "multi_thread")]
+async fn no_connect_report_is_lost_while_the_detection_thread_is_held() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pods, mut client, mut up, api) =
+        refused_client_with_a_one_page_ring(dir.path(), 236).await;
+    let agent_pid = up.palisade.as_ref().unwrap().process.id();
+    let paced = 200;
+    let held = HeldThread::hold(agent_pid, "palisade-detect");
+    let held_since = Instant::now();
+    let refused: u64 = client.ask(&format!("paced {paced}")).parse().unwrap();
+    let held_for = held_since.elapsed();
+    drop(held);
+    assert_eq!(refused, paced, "every paced connect is refused");
+    println!("{paced} paced connects while the detection thread was held for {held_for:?}");
+    // The refused probe that ended the setup and the paced connects.
+    let connects = paced + 1;
+    let alert = api.wait_for_attempts(RULE, connects).await;
+    let status: Value = serde_json::from_slice(&std::fs::read(&up.sensor_status).unwrap()).unwrap();
+    assert_eq!(
+        status["connect_reports"]["lost"].as_u64(),
+        Some(0),
+        "{status} {alert}"
+    );
+    up.stop();
+    drop(client);
+    drop(pods);
+}
+
 /// Connect reports lost reach the server's drop count. The agent's connect programs report
 /// into a ring of one page (56 reports), and the client pod (a bash process in the client
 /// namespace of a pair, in a cgroup of its own) makes 5,000 connects the block rule refuses
@@ -1126,19 +1253,8 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (pods, guarded, state_file) = client_and_db(dir.path(), "fwr", 235);
-    accept_and_close_in(&pods.server, guarded);
-    let mut client = ClientPod::start(&pods.client, guarded);
-    let (mut up, api) = start_up(
-        dir.path(),
-        &state_file,
-        "block",
-        &["--firewall-reports-ring-bytes", "4096"],
-    );
-    // The agent finds the pod from a connect before the rule.
-    assert_eq!(client.ask("probe"), "connected");
-    api.put_rule(None, "block").await;
-    probe_until("refused", || client.ask("probe"));
+    let (pods, mut client, mut up, api) =
+        refused_client_with_a_one_page_ring(dir.path(), 235).await;
     let flood = 5_000;
     let flood_started = Instant::now();
     let refused: u64 = client.ask(&format!("flood {flood}")).parse().unwrap();
