@@ -228,7 +228,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         Command::Host(args) => (Target::RootFs(RootFs::host()), "host", args.options),
     };
-    let inventory = take_inventory(&target)?;
+    // The database's index loads on its own thread while the target is read: the two are
+    // independent, and the read of a cold image waits on the disk and on gzip inflation.
+    let (inventory, index) = std::thread::scope(|scope| {
+        let index = (!options.inventory_only).then(|| {
+            scope.spawn(|| {
+                let db = options
+                    .db
+                    .as_ref()
+                    .context("--db is required to match packages")?;
+                load_index(db)
+            })
+        });
+        let inventory = take_inventory(&target);
+        let index = index.map(|loading| {
+            loading
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (inventory, index)
+    });
+    let inventory = inventory?;
     for warning in &inventory.warnings {
         tracing::warn!(location = %warning.location, reason = %warning.reason, "Skipped.");
     }
@@ -249,11 +269,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_inventory(&info, &inventory, options.output)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let db = options
-        .db
-        .as_ref()
-        .context("--db is required to match packages")?;
-    let index = load_index(db)?;
+    let index = index.context("the index is loaded unless --inventory-only")??;
     let findings = match_packages(&index, &inventory.packages);
     match options.output {
         Output::Table => print_table(&info, &inventory, &findings),
