@@ -28,7 +28,11 @@
 //! release as `stdlib`), Java archives (`pom.properties`, `MANIFEST.MF`, nested archives),
 //! Ruby gemspecs, Composer's `installed.json` and .NET `*.deps.json`. Each [`Package`] has
 //! the OSV ecosystem the vulnerability database indexes (`Debian:12` from `os-release`,
-//! `PyPI`, ...), its purl and its [`Location`] (path, layer). Language packages whose metadata
+//! `PyPI`, ...), its purl and its [`Location`] (path, layer). A distribution's release is
+//! the one its advisories are filed under: RHEL's update streams (`Red Hat:rhel_eus:9.2`,
+//! from the content manifests of Red Hat's builds or a host's enabled repositories), SUSE's
+//! Micro products (`SUSE:Linux Micro 6.0`), and `etc/redhat-release` for roots without
+//! `os-release` ([`Distro`]). Language packages whose metadata
 //! file an OS package owns are not reported twice, nor are `package-lock.json` entries that the
 //! project's `node_modules` holds installed; packages from files an upper layer
 //! deleted or replaced are not reported at all. A malformed package database is a
