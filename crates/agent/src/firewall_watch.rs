@@ -53,11 +53,13 @@
 //! # Policy updates
 //!
 //! The policy arrives whole through a [`PolicyUpdates`] channel (from the server poll in
-//! [`poll_firewall_rules`], or any other feed) and is picked up on the next tick. In block
-//! mode, connections that are already open and that the new rules refuse are closed (the
-//! kernel aborts the workload's socket and resets the peer), each with its own firewall alert
-//! (alert name `<rule>: open connection closed`), so that an edit leaves nothing running that
-//! it refuses.
+//! [`poll_firewall_rules`], or any other feed) and is picked up on the next tick. The sensor
+//! delivers its events some time after the calls (longer on a loaded host), so an event from
+//! before the pick-up is judged by the policy it replaced (kept for a minute): a connect made
+//! before a rule existed does not violate it. In block mode, connections that are already
+//! open and that the new rules refuse are closed (the kernel aborts the workload's socket and
+//! resets the peer), each with its own firewall alert (alert name `<rule>: open connection
+//! closed`), so that an edit leaves nothing running that it refuses.
 //!
 //! # Which cgroup
 //!
@@ -143,6 +145,8 @@ pub struct FirewallWatchConfig {
 pub struct FirewallWatch {
     config: FirewallWatchConfig,
     policy: Option<OwnedEngine>,
+    /// The policy before `policy`, for the sensor's events from before the switch.
+    replaced: Option<ReplacedPolicy>,
     updates: mpsc::Receiver<State>,
     pending_flows: HashMap<(FlowEnd, FlowEnd, Protocol, u16, bool), ObservedFlow>,
     last_flush_ms: i64,
@@ -166,6 +170,7 @@ impl FirewallWatch {
             },
             config,
             policy: None,
+            replaced: None,
             updates,
             pending_flows: HashMap::new(),
             last_flush_ms: 0,
@@ -209,7 +214,10 @@ impl FirewallWatch {
                     let closed = self.enforcement.reapply(policy.state());
                     report_closed(&policy, &closed, &self.config, now, reports);
                 }
-                self.policy = Some(policy);
+                self.replaced = Some(ReplacedPolicy {
+                    until_ms: now.0,
+                    policy: self.policy.replace(policy),
+                });
             }
             Err(error) => {
                 tracing::error!(%error, "The new firewall policy is invalid; the previous one stays in force.");
@@ -414,6 +422,21 @@ impl EventObserver for FirewallWatch {
             // recorded it, also when the policy changed since.
             return;
         }
+        // The sensor delivers an event some time after the call (longer under load), so one
+        // from before the last policy switch is judged by the policy then in force: a connect
+        // made before a rule existed is no violation of it. (The programs' reports need no
+        // such care: the kernel judged them with the rules it had.)
+        let (policy, attempt, current) = match &self.replaced {
+            Some(replaced) if at_ms < replaced.until_ms => {
+                let state = replaced.policy.as_ref().map_or(&empty, OwnedEngine::state);
+                let cgroup_pod = self.enforcement.pod_of_cgroup(event.cgroup_id, state);
+                let Some(attempt) = attribute(event, state, cgroup_pod) else {
+                    return;
+                };
+                (replaced.policy.as_ref(), attempt, false)
+            }
+            _ => (self.policy.as_ref(), attempt, true),
+        };
         let observed = ObservedFlow {
             src: attempt.src.clone(),
             dst: attempt.dst.clone(),
@@ -425,11 +448,12 @@ impl EventObserver for FirewallWatch {
             last_seen_ms: at_ms,
         };
         let is_source = observed.src.namespace.is_some() && event.kind == EventKind::Connect;
+        // The rules the pod's programs report are the current policy's.
         let reported_rules = attempt
             .local_pod
-            .filter(|_| is_source)
+            .filter(|_| is_source && current)
             .and_then(|pod_id| self.enforcement.kernel_reported_rules(state, pod_id));
-        if let (Some(policy), Some(reported_rules)) = (&self.policy, reported_rules)
+        if let (Some(policy), Some(reported_rules)) = (policy, reported_rules)
             && decided_by_one_of(policy.engine(), &observed, reported_rules)
         {
             // The pod's connect programs decide and alert such connects, and have no report
@@ -446,7 +470,7 @@ impl EventObserver for FirewallWatch {
             is_source,
             container: event.container.as_deref(),
         };
-        if let Some(policy) = &self.policy
+        if let Some(policy) = policy
             && let Some(report) = firewall_report(
                 policy.engine(),
                 &observed,
@@ -465,6 +489,13 @@ impl EventObserver for FirewallWatch {
         self.pick_up_policy(now, reports);
         self.drain_connect_reports(now, reports);
         self.reported_connects.expire(now);
+        if self
+            .replaced
+            .as_ref()
+            .is_some_and(|replaced| now.0 - replaced.until_ms > ReplacedPolicy::KEPT_MS)
+        {
+            self.replaced = None;
+        }
         if now.0 - self.last_flush_ms >= FLOW_FLUSH_EVERY_MS {
             self.flush_flows();
             self.last_flush_ms = now.0;
@@ -484,6 +515,20 @@ impl Drop for FirewallWatch {
     fn drop(&mut self) {
         self.flush_flows();
     }
+}
+
+/// A policy that was replaced, kept for the sensor's events from before the switch for
+/// [`ReplacedPolicy::KEPT_MS`] (one at a time: a later switch replaces it).
+struct ReplacedPolicy {
+    /// When it stopped being in force (the next policy's pick-up).
+    until_ms: i64,
+    /// `None` when there was no policy before.
+    policy: Option<OwnedEngine>,
+}
+
+impl ReplacedPolicy {
+    /// Longer than the sensor's delivery takes even on a loaded host.
+    const KEPT_MS: i64 = 60_000;
 }
 
 /// A connection attempt, attributed.

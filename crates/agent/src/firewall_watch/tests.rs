@@ -362,6 +362,51 @@ fn a_policy_update_takes_effect_at_the_next_tick() {
     assert_eq!(reports.len(), 1);
 }
 
+/// The sensor delivers events late (more so under load): a connect made before a policy
+/// switch but judged after it is judged by the policy then in force — a connect made before
+/// a `block` rule existed raises no alert — and one made after it by the new policy. The
+/// replaced policy is kept for a minute of such late events.
+#[test]
+fn a_connect_from_before_a_policy_switch_is_judged_by_the_policy_then_in_force() {
+    let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
+        cluster: "prod".into(),
+        node: "node-1".into(),
+        mode: DefenseMode::Alert,
+        flows_file: None,
+        connect_reports_ring: ConnectReportsRing::DEFAULT,
+        connect_reports_drain: ConnectReportsDrain::DEFAULT,
+    });
+    let base = State::from_yaml(STATE).unwrap();
+    updates.send(base.clone()).unwrap();
+    watch.tick(Timestamp(NOON_MS), &mut Vec::new());
+    let connect_at = |at_ms: i64| {
+        let mut connect = in_pod(
+            socket_event(EventKind::Connect, "10.0.0.11", 40000, "10.0.0.20", 5432),
+            "shop",
+            "web",
+        );
+        connect.timestamp_ns = u64::try_from(at_ms).unwrap() * 1_000_000;
+        connect
+    };
+    let (blocking, _) = compose_policy(
+        &base,
+        &[server_rule("r", "web", "db", 5432, FirewallAction::Block)],
+    );
+    updates.send(blocking).unwrap();
+    let switched_at = NOON_MS + 1_000;
+    let mut reports = Vec::new();
+    watch.tick(Timestamp(switched_at), &mut reports);
+    watch.observe(&connect_at(switched_at - 1), &mut reports);
+    assert!(reports.is_empty(), "made before the rule: {reports:?}");
+    watch.observe(&connect_at(switched_at), &mut reports);
+    assert_eq!(reports.len(), 1, "made once the rule was in force");
+    assert_eq!(reports[0].rule, "r");
+    // A minute on, the replaced policy is gone: a late event is judged by the current one.
+    watch.tick(Timestamp(switched_at + 60_001), &mut reports);
+    watch.observe(&connect_at(switched_at - 1), &mut reports);
+    assert_eq!(reports.len(), 2);
+}
+
 #[test]
 fn server_rules_naming_unknown_objects_are_left_out() {
     let base = State::from_yaml(STATE).unwrap();
@@ -805,14 +850,16 @@ fn a_refused_connect_judged_after_an_edit_to_allow_counts_once() {
         .collect();
     assert_eq!(rules, [("web-to-outside", "block")], "the program's report");
 
-    // The sensor's event of that connect, judged under the new policy.
+    // The sensor's event of that connect, judged after the edit.
     reports.clear();
     pod.watch
         .observe(&pod.sensor_view("10.9.9.9", 5432, -1), &mut reports);
     assert!(reports.is_empty(), "{reports:?}");
-    // A later connect of the same process there passes now, and is recorded.
-    pod.watch
-        .observe(&pod.sensor_view("10.9.9.9", 5432, 0), &mut reports);
+    // A later connect of the same process there, made after the edit, passes now, and is
+    // recorded.
+    let mut later = pod.sensor_view("10.9.9.9", 5432, 0);
+    later.timestamp_ns = u64::try_from(NOON_MS + 2_000).unwrap() * 1_000_000;
+    pod.watch.observe(&later, &mut reports);
     assert!(reports.is_empty(), "{reports:?}");
     pod.stop();
     assert_eq!(
