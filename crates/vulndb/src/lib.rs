@@ -11,8 +11,9 @@
 //! [`Index`] is what matching runs on: it loads every record once, parses every range bound
 //! once with the ecosystem's [`palisade_version::Scheme`], and answers [`Index::matches`] for
 //! a [`Package`] with one [`Finding`] per vulnerability, advisories that alias each other
-//! merged. Ranges follow the OSV evaluation rules (`introduced`, `fixed`, `last_affected`,
-//! `limit`, unsorted events); `GIT` ranges and withdrawn advisories are skipped and counted
+//! merged (OSV's `upstream` ids count as aliases: a USN, DSA or RHSA merges with its CVEs).
+//! Ranges follow the OSV evaluation rules (`introduced`, `fixed`, `last_affected`, `limit`,
+//! unsorted events); `GIT` ranges and withdrawn advisories are skipped and counted
 //! in [`MatchStats`]. Distribution packages match only their own release's data, by source
 //! package, and keep the distribution's [`DistroStatus`].
 //!

@@ -10,6 +10,10 @@ pub(crate) struct OsvRecord {
     id: String,
     #[serde(default)]
     aliases: Option<Vec<String>>,
+    /// The upstream vulnerabilities a distribution's record addresses (OSV 1.7: a DSA, USN,
+    /// RHSA or UBUNTU-CVE names its CVEs here, often instead of in `aliases`).
+    #[serde(default)]
+    upstream: Option<Vec<String>>,
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
@@ -141,10 +145,18 @@ pub(crate) fn convert(osv: OsvRecord) -> Result<Record, String> {
         .map(str::to_owned)
         .or_else(|| affected.iter().find_map(|(_, severity)| severity.clone()));
     let scored = vector.as_deref().and_then(cvss_score);
+    // Upstream ids merge a distribution's advisory with its CVEs, as the DSA list's `{CVE-…}`
+    // lines do: one finding per vulnerability and package, naming every id.
+    let mut aliases = osv.aliases.unwrap_or_default();
+    for upstream in osv.upstream.unwrap_or_default() {
+        if upstream != osv.id && !aliases.contains(&upstream) {
+            aliases.push(upstream);
+        }
+    }
     Ok(Record {
         summary: short_summary(osv.summary.as_deref(), osv.details.as_deref()),
         id: osv.id,
-        aliases: osv.aliases.unwrap_or_default(),
+        aliases,
         severity: database_severity.or_else(|| scored.map(|(_, rating)| rating.to_owned())),
         cvss_score: scored.map(|(score, _)| score),
         cvss_vector: vector,

@@ -1349,6 +1349,46 @@ fn update_streams_and_micro_products_match_only_their_own_advisories() {
     assert_eq!(micro("SUSE:6.0", "3.1.4-8.1"), Vec::<Vec<String>>::new());
 }
 
+/// Ubuntu's records as OSV publishes them since the schema's `upstream` field: a USN for
+/// two CVEs and the UBUNTU-CVE tracker record of one, neither with `aliases`.
+#[test]
+fn upstream_ids_merge_a_distribution_advisory_with_its_cves() {
+    let affected = |fixed: &str| {
+        json!([{"package": {"ecosystem": "Ubuntu:22.04:LTS", "name": "openssl"},
+                "ranges": [{"type": "ECOSYSTEM",
+                            "events": [{"introduced": "0"}, {"fixed": fixed}]}]}])
+    };
+    let records = vec![
+        json!({"id": "USN-9999-1", "upstream": ["CVE-2099-8000", "CVE-2099-8001"],
+               "summary": "OpenSSL vulnerabilities", "affected": affected("3.0.2-0ubuntu1.15")}),
+        json!({"id": "UBUNTU-CVE-2099-8000", "upstream": ["CVE-2099-8000"],
+               "summary": "openssl: crash", "affected": affected("3.0.2-0ubuntu1.15")}),
+    ];
+    let index = runtime().block_on(index_of(records));
+    let package = Package {
+        ecosystem: "Ubuntu:22.04".into(),
+        name: "libssl3".into(),
+        version: "3.0.2-0ubuntu1.14".into(),
+        source_name: Some("openssl".into()),
+        source_version: None,
+    };
+    let findings = index.matches(&package).unwrap().findings;
+    assert_eq!(
+        findings
+            .iter()
+            .map(|finding| (finding.id.as_str(), finding.aliases.clone()))
+            .collect::<Vec<_>>(),
+        [(
+            "UBUNTU-CVE-2099-8000",
+            vec![
+                "CVE-2099-8000".to_owned(),
+                "CVE-2099-8001".to_owned(),
+                "USN-9999-1".to_owned()
+            ]
+        )]
+    );
+}
+
 #[test]
 fn packages_without_a_source_line_are_compared_as_before() {
     let index = source_index();
