@@ -2,7 +2,8 @@
 //!
 //! `sensor_bench monitor SECONDS_FILE`: runs the sensor with every probe attached, decoding
 //! and enriching every event into a counting sink, until the file named by its argument
-//! appears; then prints `events lost cpu_seconds wall_seconds` as one JSON line.
+//! appears; then prints `events lost cpu_seconds wall_seconds` as one JSON line. With
+//! `SENSOR_CAPTURE_ENVIRONMENT=1` it also captures each exec's environment.
 //!
 //! `sensor_bench exec N` / `open N` / `connect N`: the workloads — N fork+exec of
 //! `/bin/true`, N open+close of one file, N loopback TCP connect+accept (client and server
@@ -88,9 +89,14 @@ fn main() {
                 .ok()
                 .and_then(|bytes| bytes.parse().ok())
                 .unwrap_or(defaults.ring_buffer_bytes);
+            // SENSOR_CAPTURE_ENVIRONMENT=1 copies each exec's environment, as the sensor
+            // does when a loaded rule reads proc.env or proc.aenv.
+            let capture_environment =
+                std::env::var("SENSOR_CAPTURE_ENVIRONMENT").is_ok_and(|value| value == "1");
             let config = SensorConfig {
                 backend: BackendChoice::Ebpf,
                 ring_buffer_bytes,
+                capture_environment,
                 ..defaults
             };
             let mut sensor = config.build().expect("sensor starts");

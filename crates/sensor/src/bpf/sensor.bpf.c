@@ -95,6 +95,11 @@ struct {
 #define CLONE_NEWPID 0x20000000
 #define CLONE_NEWNET 0x40000000
 
+/* A kernel pointer read as plain data, typed again so that its fields are read with direct
+ * loads (which the verifier turns into fault-tolerant loads) rather than helper calls. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define as_kernel(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+
 /* Probe argument descriptions. */
 #define NONE -1 /* no such argument */
 #define CWD -2	/* a path relative to the working directory (no dirfd argument) */
@@ -334,11 +339,20 @@ struct kernfs_node___before_6_15 {
 	struct kernfs_node *parent;
 };
 
+/* `kn`'s parent; `kn` may be a BTF pointer (direct loads) or a plain one (probe reads). */
 static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
 {
 	if (bpf_core_field_exists(kn->__parent))
 		return BPF_CORE_READ(kn, __parent);
 	return BPF_CORE_READ((struct kernfs_node___before_6_15 *)kn, parent);
+}
+
+/* The same through a BTF pointer, with a direct load. */
+static __always_inline struct kernfs_node *kernfs_parent_btf(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return kn->__parent;
+	return ((struct kernfs_node___before_6_15 *)kn)->parent;
 }
 
 static __noinline void put_cgroup(struct event *e, struct task_struct *task)
@@ -378,24 +392,25 @@ static __noinline void put_cgroup(struct event *e, struct task_struct *task)
 /* Appends "subsystem=/path/of/its/cgroup" and a NUL for one controller: the name the kernel
  * gives the controller and the path of the task's cgroup in the hierarchy the controller is
  * bound to (a cgroup v1 hierarchy, or the unified one), as Falco's driver writes its cgroups
- * parameter. At most CGROUPS_PATH_DEPTH components, leaf last; the root is "/". */
+ * parameter. At most CGROUPS_PATH_DEPTH components, leaf last; the root is "/". `task` is a
+ * BTF pointer: the walk uses direct loads, and only the names are copied with helpers. */
 static __noinline void put_cgroup_subsys(struct event *e, struct task_struct *task, u32 id)
 {
 	if (id >= CGROUP_SUBSYS_COUNT)
 		return;
-	struct cgroup_subsys_state *css = BPF_CORE_READ(task, cgroups, subsys[id]);
+	struct cgroup_subsys_state *css = task->cgroups->subsys[id];
 	if (!css)
 		return;
-	const char *subsys_name = BPF_CORE_READ(css, ss, name);
-	struct kernfs_node *kn = BPF_CORE_READ(css, cgroup, kn);
-	struct kernfs_node *names[CGROUPS_PATH_DEPTH];
+	const char *subsys_name = css->ss->name;
+	struct kernfs_node *kn = css->cgroup->kn;
+	const char *names[CGROUPS_PATH_DEPTH];
 	int depth = 0;
 	for (int i = 0; i < CGROUPS_PATH_DEPTH; i++) {
 		if (!kn)
 			break;
-		names[i] = kn;
+		names[i] = kn->name;
 		depth++;
-		kn = kernfs_parent(kn);
+		kn = kernfs_parent_btf(kn);
 	}
 	u32 start = e->tail_len;
 	u32 off = start;
@@ -415,7 +430,7 @@ static __noinline void put_cgroup_subsys(struct event *e, struct task_struct *ta
 		/* The root's name is empty: it adds nothing. */
 		e->tail[off & (TAIL_LIMIT - 1)] = '/';
 		long len = bpf_probe_read_kernel_str(&e->tail[(off + 1) & (TAIL_LIMIT - 1)],
-						     NAME_MAX_LEN, BPF_CORE_READ(names[i], name));
+						     NAME_MAX_LEN, names[i]);
 		if (len > 1)
 			off += len;
 	}
@@ -457,37 +472,39 @@ struct mm_struct___before_6_2 {
 	struct mm_rss_stat___before_6_2 rss_stat;
 };
 
-/* One of the mm's page counters, as get_mm_counter reads it (never negative). */
+/* One of the mm's page counters, as get_mm_counter reads it (never negative). `mm` is a BTF
+ * pointer. */
 static __always_inline u64 mm_counter(struct mm_struct *mm, int counter)
 {
 	s64 pages;
 	if (bpf_core_type_exists(struct mm_rss_stat___before_6_2))
-		pages = BPF_CORE_READ((struct mm_struct___before_6_2 *)mm, rss_stat.count[counter].counter);
+		pages = ((struct mm_struct___before_6_2 *)mm)->rss_stat.count[counter].counter;
 	else
-		pages = BPF_CORE_READ(mm, rss_stat[counter].count);
+		pages = mm->rss_stat[counter].count;
 	return pages > 0 ? pages : 0;
 }
 
 /* The task's memory (in pages: user space knows the page size), page faults and descriptor
- * limit. */
-static __noinline void put_resources(struct event *e, struct task_struct *task)
+ * limit, read with direct loads through the task's BTF pointer. */
+static __always_inline void put_resources(struct event *e, struct task_struct *task)
 {
 	struct task_resources *resources = reserve_tail(e, SLOT_RESOURCES, sizeof(*resources));
 	if (!resources)
 		return;
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct mm_struct *mm = task->mm;
 	resources->vm_size_pages = 0;
 	resources->vm_rss_pages = 0;
 	resources->vm_swap_pages = 0;
 	if (mm) {
-		resources->vm_size_pages = BPF_CORE_READ(mm, total_vm);
-		resources->vm_rss_pages = mm_counter(mm, MM_FILEPAGES) + mm_counter(mm, MM_ANONPAGES) +
-				       mm_counter(mm, MM_SHMEMPAGES);
+		resources->vm_size_pages = mm->total_vm;
+		resources->vm_rss_pages = mm_counter(mm, MM_FILEPAGES) +
+					  mm_counter(mm, MM_ANONPAGES) +
+					  mm_counter(mm, MM_SHMEMPAGES);
 		resources->vm_swap_pages = mm_counter(mm, MM_SWAPENTS);
 	}
-	resources->major_faults = BPF_CORE_READ(task, maj_flt);
-	resources->minor_faults = BPF_CORE_READ(task, min_flt);
-	resources->fd_limit = BPF_CORE_READ(task, signal, rlim[RLIMIT_NOFILE].rlim_cur);
+	resources->major_faults = task->maj_flt;
+	resources->minor_faults = task->min_flt;
+	resources->fd_limit = task->signal->rlim[RLIMIT_NOFILE].rlim_cur;
 }
 
 /* The device, inode and overlay layer of the file behind `fd`. A file of an overlay mount is in
@@ -495,22 +512,31 @@ static __noinline void put_resources(struct event *e, struct task_struct *task)
  * decides it (fd.is_upper_layer). */
 static __noinline void put_opened_file(struct event *e, struct task_struct *task, long fd)
 {
-	struct file *file = fd_file(task, fd);
-	if (!file)
+	/* Direct loads through the current task's BTF pointers (and a typed view of the file
+	 * pointer read from the descriptor array) instead of a probe-read helper call per field:
+	 * this runs on every successful open. */
+	struct fdtable *fdt = task->files->fdt;
+	if (fd < 0 || fd >= fdt->max_fds)
+		return;
+	struct file *file_ptr = NULL;
+	bpf_probe_read_kernel(&file_ptr, sizeof(file_ptr), &fdt->fd[fd]);
+	if (!file_ptr)
 		return;
 	struct opened_file *opened = reserve_tail(e, SLOT_OPENED_FILE, sizeof(*opened));
 	if (!opened)
 		return;
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
-	u32 dev = BPF_CORE_READ(sb, s_dev);
+	struct file *file = as_kernel(file_ptr, struct file);
+	struct inode *inode = file->f_inode;
+	struct super_block *sb = inode->i_sb;
+	u32 dev = sb->s_dev;
 	u32 major = dev >> 20;
 	u32 minor = dev & 0xfffff;
 	opened->dev = (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
-	opened->ino = BPF_CORE_READ(inode, i_ino);
+	opened->ino = inode->i_ino;
 	opened->layer = LAYER_NONE;
-	if (BPF_CORE_READ(sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
-		struct ovl_inode *ovl = container_of(inode, struct ovl_inode, vfs_inode);
+	if (sb->s_magic == OVERLAYFS_SUPER_MAGIC) {
+		struct ovl_inode *ovl = container_of((struct inode *)(u64)inode, struct ovl_inode,
+						     vfs_inode);
 		struct dentry *upper = BPF_CORE_READ(ovl, __upperdentry);
 		opened->layer = upper && BPF_CORE_READ(upper, d_inode, i_ino) ? LAYER_UPPER : LAYER_LOWER;
 	}
