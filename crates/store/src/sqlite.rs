@@ -767,16 +767,17 @@ struct CounterRow<'a> {
 impl<'a> CounterRow<'a> {
     const HOUR_MS: i64 = 3_600_000;
 
-    fn of(finding: &'a Finding) -> CounterRow<'a> {
+    fn of(new: &'a NewFinding<'_>) -> CounterRow<'a> {
+        let report = new.report;
         CounterRow {
-            kind: finding.kind().as_str(),
-            cluster: &finding.asset.cluster,
-            status: finding.status.as_str(),
-            severity: finding.severity.rank(),
-            category: finding.details.category(),
-            namespace: finding.asset.namespace.as_deref().unwrap_or(""),
-            first_hour: finding.first_seen.millis() / Self::HOUR_MS,
-            last_hour: finding.last_seen.millis() / Self::HOUR_MS,
+            kind: report.details.kind().as_str(),
+            cluster: &report.asset.cluster,
+            status: new.status.as_str(),
+            severity: new.severity.rank(),
+            category: report.details.category(),
+            namespace: report.asset.namespace.as_deref().unwrap_or(""),
+            first_hour: new.first_seen.millis() / Self::HOUR_MS,
+            last_hour: new.last_seen.millis() / Self::HOUR_MS,
         }
     }
 }
@@ -786,8 +787,10 @@ struct Prepared {
     report_id: String,
     /// The whitelist rule that suppresses the report; the fields below are then left empty.
     whitelisted: Option<Uuid>,
-    /// The finding the report makes if it is new; like `body`, left out for an event that
-    /// repeats one earlier in the batch when no whitelist rule needs it to match against.
+    /// `report.asset.asset_id()`, worked out once: a name-based UUID costs a SHA-1.
+    asset_id: Uuid,
+    /// The finding the report makes if it is new, built only when a whitelist rule or an
+    /// exception needs it to match against.
     candidate: Option<Finding>,
     key: (FindingKind, String),
     /// The `body` column of `candidate`; left out for an event that repeats one earlier in
@@ -804,7 +807,6 @@ impl Prepared {
     ) -> Prepared {
         let kind = report.details.kind();
         let report_id = report.id.to_string();
-        // Worked out once: a name-based UUID costs a SHA-1.
         let asset_id = report.asset.asset_id();
         let candidate = (!policy.whitelist.is_empty()).then(|| new_candidate(report, asset_id));
         let whitelisted = candidate.as_ref().and_then(|candidate| {
@@ -818,6 +820,7 @@ impl Prepared {
             return Prepared {
                 report_id,
                 whitelisted,
+                asset_id,
                 candidate: None,
                 key: (kind, String::new()),
                 body: None,
@@ -826,15 +829,16 @@ impl Prepared {
         let key = (kind, report.dedupe_key_of_asset(asset_id));
         // States take every report's body; an event's repeat needs neither.
         let repeat = !takes_latest(kind) && !repeats.insert(key.clone());
-        let (body, candidate) = if repeat {
-            (None, candidate)
+        let body = (!repeat).then(|| finding_body(report));
+        let candidate = if !repeat && !policy.exceptions.is_empty() {
+            Some(candidate.unwrap_or_else(|| new_candidate(report, asset_id)))
         } else {
-            let candidate = candidate.unwrap_or_else(|| new_candidate(report, asset_id));
-            (Some(finding_body(report)), Some(candidate))
+            candidate
         };
         Prepared {
             report_id,
             whitelisted,
+            asset_id,
             candidate,
             key,
             body,
@@ -842,8 +846,8 @@ impl Prepared {
     }
 }
 
-/// The finding `report` makes if it is new, open unless an exception covers it; `asset_id`
-/// is `report.asset.asset_id()`.
+/// The finding `report` makes if it is new, open unless an exception covers it, for whitelist
+/// rules and exceptions to match against; `asset_id` is `report.asset.asset_id()`.
 fn new_candidate(report: &FindingReport, asset_id: Uuid) -> Finding {
     Finding {
         id: Uuid::now_v7(),
@@ -875,10 +879,22 @@ fn finding_body(report: &FindingReport) -> String {
     })
 }
 
-/// A finding a batch creates.
-struct NewFinding {
-    finding: Finding,
+/// A finding a batch creates: its row's columns are `report`'s, except for what the batch's
+/// reports of the same finding add up to. Borrowed rather than built into a [`Finding`], whose
+/// clone of every report cost a tenth of ingest.
+struct NewFinding<'r> {
+    /// The batch's first report of the finding for events, its latest for states (see
+    /// [`takes_latest`]).
+    report: &'r FindingReport,
+    id: Uuid,
+    asset_id: Uuid,
+    status: Status,
+    severity: Severity,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    count: u64,
     dedupe_key: String,
+    /// The `body` column: `report`'s (see [`finding_body`]).
     body: String,
 }
 
@@ -958,7 +974,7 @@ impl SqliteStore {
 
     async fn insert_findings(
         connection: &mut SqliteConnection,
-        findings: &[NewFinding],
+        findings: &[NewFinding<'_>],
     ) -> Result<()> {
         if findings.is_empty() {
             return Ok(());
@@ -980,24 +996,24 @@ impl SqliteStore {
                     17,
                     findings,
                     |new, values| {
-                        let finding = &new.finding;
+                        let report = new.report;
                         values.extend([
-                            Value::OwnedText(finding.id.to_string()),
-                            Value::Text(finding.kind().as_str()),
-                            Value::Text(&finding.asset.cluster),
+                            Value::OwnedText(new.id.to_string()),
+                            Value::Text(report.details.kind().as_str()),
+                            Value::Text(&report.asset.cluster),
                             Value::Text(&new.dedupe_key),
-                            Value::Integer(finding.severity.rank()),
-                            Value::Text(finding.status.as_str()),
-                            Value::OwnedText(finding.details.category()),
-                            Value::Text(&finding.rule),
-                            Value::Text(&finding.title),
-                            finding.asset.namespace.as_deref().into(),
-                            Value::OwnedText(finding.asset_id.to_string()),
-                            Value::OwnedText(finding.asset.label()),
-                            Value::Integer(finding.first_seen.millis()),
-                            Value::Integer(finding.last_seen.millis()),
-                            Value::Integer(i64::try_from(finding.count).unwrap_or(i64::MAX)),
-                            Value::Integer(i64::from(finding.demo)),
+                            Value::Integer(new.severity.rank()),
+                            Value::Text(new.status.as_str()),
+                            Value::OwnedText(report.details.category()),
+                            Value::Text(&report.rule),
+                            Value::Text(&report.title),
+                            report.asset.namespace.as_deref().into(),
+                            Value::OwnedText(new.asset_id.to_string()),
+                            Value::OwnedText(report.asset.label()),
+                            Value::Integer(new.first_seen.millis()),
+                            Value::Integer(new.last_seen.millis()),
+                            Value::Integer(i64::try_from(new.count).unwrap_or(i64::MAX)),
+                            Value::Integer(i64::from(report.demo)),
                             Value::Text(&new.body),
                         ]);
                     },
@@ -1024,11 +1040,11 @@ impl SqliteStore {
     /// (tens), where a trigger on insert cost an upsert per finding, more than any index.
     async fn count_inserted(
         connection: &mut SqliteConnection,
-        findings: &[NewFinding],
+        findings: &[NewFinding<'_>],
     ) -> Result<()> {
         let mut counts: HashMap<CounterRow<'_>, i64> = HashMap::new();
         for new in findings {
-            *counts.entry(CounterRow::of(&new.finding)).or_default() += 1;
+            *counts.entry(CounterRow::of(new)).or_default() += 1;
         }
         let counts: Vec<_> = counts.into_iter().collect();
         for chunk in counts.chunks(INSERT_CHUNK) {
@@ -1151,6 +1167,7 @@ impl Store for SqliteStore {
             fresh.push((
                 report,
                 prepared.report_id,
+                prepared.asset_id,
                 prepared.candidate,
                 prepared.body,
             ));
@@ -1162,7 +1179,7 @@ impl Store for SqliteStore {
         let mut new_findings: Vec<NewFinding> = Vec::new();
         let mut updates: Vec<Update> = Vec::new();
         let mut latest: HashMap<(FindingKind, String), Target> = HashMap::new();
-        for ((report, report_id, candidate, body), key) in fresh.into_iter().zip(keys) {
+        for ((report, report_id, asset_id, candidate, body), key) in fresh.into_iter().zip(keys) {
             let kind = key.0;
             let observed = report.observed_at.millis();
             let within = |last_seen: i64| {
@@ -1171,9 +1188,7 @@ impl Store for SqliteStore {
             };
             let takes_latest = takes_latest(kind);
             let target = match latest.get(&key) {
-                Some(Target::New(index))
-                    if within(new_findings[*index].finding.last_seen.millis()) =>
-                {
+                Some(Target::New(index)) if within(new_findings[*index].last_seen.millis()) => {
                     Some(Target::New(*index))
                 }
                 Some(Target::Existing(index)) if within(updates[*index].last_seen) => {
@@ -1198,20 +1213,17 @@ impl Store for SqliteStore {
             let finding_id = match target {
                 Some(Target::New(index)) => {
                     let new = &mut new_findings[index];
-                    let finding = &mut new.finding;
-                    finding.count += 1;
-                    finding.first_seen = finding.first_seen.min(report.observed_at);
-                    finding.last_seen = finding.last_seen.max(report.observed_at);
-                    finding.severity = finding.severity.max(report.severity);
+                    new.count += 1;
+                    new.first_seen = new.first_seen.min(report.observed_at);
+                    new.last_seen = new.last_seen.max(report.observed_at);
+                    new.severity = new.severity.max(report.severity);
                     if takes_latest {
-                        finding.title.clone_from(&report.title);
-                        finding.asset.clone_from(&report.asset);
-                        finding.details.clone_from(&report.details);
+                        new.report = report;
                         new.body = body.unwrap_or_else(|| finding_body(report));
                     }
                     outcome.aggregated += 1;
                     latest.insert(key, Target::New(index));
-                    finding.id.to_string()
+                    new.id.to_string()
                 }
                 Some(Target::Existing(index)) => {
                     let update = &mut updates[index];
@@ -1228,25 +1240,32 @@ impl Store for SqliteStore {
                     update.id.clone()
                 }
                 None => {
-                    let candidate =
-                        candidate.unwrap_or_else(|| new_candidate(report, report.asset.asset_id()));
-                    let excepted = policy.exceptions.iter().any(|exception| {
-                        exception.exception.covers(&candidate, report.observed_at)
+                    // A repeat whose finding fell out of the window comes without a candidate.
+                    let candidate = candidate.or_else(|| {
+                        (!policy.exceptions.is_empty()).then(|| new_candidate(report, asset_id))
+                    });
+                    let excepted = candidate.as_ref().is_some_and(|candidate| {
+                        policy.exceptions.iter().any(|exception| {
+                            exception.exception.covers(candidate, report.observed_at)
+                        })
                     });
                     let status = if excepted {
                         Status::Excepted
                     } else {
                         Status::Open
                     };
-                    let finding = Finding {
-                        status,
-                        ..candidate
-                    };
-                    let id = finding.id;
+                    let id = candidate.map_or_else(Uuid::now_v7, |candidate| candidate.id);
                     outcome.created += 1;
                     outcome.created_ids.push((kind, id));
                     new_findings.push(NewFinding {
-                        finding,
+                        report,
+                        id,
+                        asset_id,
+                        status,
+                        severity: report.severity,
+                        first_seen: report.observed_at,
+                        last_seen: report.observed_at,
+                        count: 1,
                         dedupe_key: key.1.clone(),
                         body: body.unwrap_or_else(|| finding_body(report)),
                     });

@@ -402,7 +402,7 @@ async fn ignore_undo_and_handle_similar() {
 #[tokio::test]
 async fn exceptions_cover_and_expire() {
     let (_dir, store) = store().await;
-    let risk = |namespace: &str| FindingReport {
+    let risk_of = |namespace: &str, workload: &str| FindingReport {
         id: Uuid::new_v4(),
         observed_at: Timestamp::now(),
         severity: Severity::High,
@@ -411,7 +411,7 @@ async fn exceptions_cover_and_expire() {
         asset: AffectedAsset {
             cluster: "prod".into(),
             namespace: Some(namespace.into()),
-            workload: Some("Deployment/web".into()),
+            workload: Some(workload.into()),
             ..Default::default()
         },
         details: Details::BaselineRisk(BaselineDetails {
@@ -426,6 +426,7 @@ async fn exceptions_cover_and_expire() {
         }),
         demo: false,
     };
+    let risk = |namespace: &str| risk_of(namespace, "Deployment/web");
     store
         .ingest(&[risk("shop"), risk("billing")], &HandlingPolicy::default())
         .await
@@ -473,9 +474,47 @@ async fn exceptions_cover_and_expire() {
             .len(),
         1
     );
+    // New findings: the covered one is created excepted, the other open.
+    let outcome = store
+        .ingest(
+            &[
+                risk_of("shop", "Deployment/api"),
+                risk_of("billing", "Deployment/api"),
+            ],
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.created, 2);
+    let excepted_workloads: Vec<_> = store
+        .list_findings(FindingKind::BaselineRisk, &excepted)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|finding| (finding.asset.namespace, finding.asset.workload))
+        .collect();
+    assert_eq!(excepted_workloads.len(), 2);
+    assert!(excepted_workloads.contains(&(Some("shop".into()), Some("Deployment/api".into()))));
+    let open = FindingQuery {
+        statuses: vec![Status::Open],
+        ..Default::default()
+    };
+    let open_namespaces: Vec<_> = store
+        .list_findings(FindingKind::BaselineRisk, &open)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|finding| finding.asset.namespace)
+        .collect();
+    assert_eq!(
+        open_namespaces,
+        [Some("billing".into()), Some("billing".into())]
+    );
     // Two minutes later the exception has expired: the risk reopens.
     let later = Timestamp(Timestamp::now().millis() + 120_000);
-    assert_eq!(store.reopen_expired_exceptions(later).await.unwrap(), 1);
+    assert_eq!(store.reopen_expired_exceptions(later).await.unwrap(), 2);
     assert!(
         store
             .list_findings(FindingKind::BaselineRisk, &excepted)
