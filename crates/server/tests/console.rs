@@ -892,7 +892,7 @@ async fn a_common_search_term_shows_counts_as_lower_bounds_and_a_rare_one_exactl
 }
 
 #[tokio::test]
-async fn a_common_search_term_groups_its_newest_matches_and_says_so() {
+async fn a_common_term_groups_its_newest_matches_and_says_so_no_term_groups_all() {
     let console = Console::start().await;
     let session = console.login(&console.token(Role::Viewer).await).await;
     let bound = palisade_store::SearchWindow::COUNTED_MATCHES as usize;
@@ -977,51 +977,27 @@ async fn a_common_search_term_groups_its_newest_matches_and_says_so() {
     assert!(!page.contains("id=\"groups-bound\""));
     assert!(!page.contains("≥"));
 
-    // Without a search, the first view groups the section's newest findings and says that
-    // every finding is being grouped; a later view shows the exact groups.
+    // Without a search, the first view groups every finding exactly, the oldest included.
     let (status, page) = console
         .get("/console/clusters/prod/baseline-risks", Some(&session))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let note = paragraph(
-        &page,
-        "groups-bound",
-        "the first view says its groups are bounded",
-    );
-    assert!(
-        note.contains("newest 10,000 findings only") && note.contains("exact counts"),
-        "{note}"
-    );
-    assert!(
-        !page.contains("PAL-OLD-1"),
-        "the oldest findings are not grouped yet"
-    );
-    let mut exact = String::new();
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let (status, page) = console
-            .get("/console/clusters/prod/baseline-risks", Some(&session))
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        if !page.contains("id=\"groups-bound\"") {
-            exact = page;
-            break;
-        }
+    assert!(!page.contains("id=\"groups-bound\""));
+    let group = |rule: &str| {
+        page.split(&format!(">{rule}</a>"))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or_else(|| panic!("every finding grouped: {rule} is listed"))
+            .to_owned()
+    };
+    for (rule, findings) in [("PAL-OLD-1", 60), ("PAL-NEW-1", bound), ("PAL-RARE-1", 30)] {
+        assert!(
+            group(rule).contains(&format!("<td class=\"num\">{findings}</td>")),
+            "{rule}: {}",
+            group(rule)
+        );
     }
-    assert!(
-        !exact.is_empty(),
-        "the exact groups never replaced the first view"
-    );
-    let old_group = exact
-        .split(">PAL-OLD-1</a>")
-        .nth(1)
-        .and_then(|rest| rest.split("</tr>").next())
-        .expect("every finding grouped: the oldest check is listed");
-    assert!(
-        old_group.contains("<td class=\"num\">60</td>"),
-        "{old_group}"
-    );
-    assert!(!exact.contains("≥"));
+    assert!(!page.contains("≥"));
 }
 
 /// A Debian finding matched by its source package (issue 6): the details page and the pending

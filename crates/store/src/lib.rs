@@ -48,8 +48,8 @@ pub use query::{
     SeverityCounts, SortKey, SortOrder,
 };
 pub use records::{
-    AgentRecord, ClusterSummary, FindingGroup, GroupScope, HandlingPolicy, IngestOutcome,
-    LossIncrease, NodeLosses, Selection, TimeBuckets, TokenRecord,
+    AgentRecord, ClusterSummary, FindingGroup, HandlingPolicy, IngestOutcome, LossIncrease,
+    NodeLosses, Selection, TimeBuckets, TokenRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -190,13 +190,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// One page of the findings of `kind` matching `query` grouped by rule (vulnerability id,
     /// check id), most severe first, then by rule. `query.sort` and `query.order` are ignored.
-    /// Without a text search `scope` says which findings are grouped; a common term's groups
-    /// are always formed from its newest [`SearchWindow::COUNTED_MATCHES`] matches.
+    /// Without a text search every finding the query selects is grouped; a common term's
+    /// groups are formed from its newest [`SearchWindow::COUNTED_MATCHES`] matches.
     async fn finding_groups(
         &self,
         kind: FindingKind,
         query: &FindingQuery,
-        scope: GroupScope,
     ) -> Result<Page<FindingGroup>>;
 
     /// How many findings of `kind` matching `query` were first seen in each interval; a text

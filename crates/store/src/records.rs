@@ -192,18 +192,6 @@ pub struct FindingGroup {
     pub last_seen: Timestamp,
 }
 
-/// Which findings [`crate::Store::finding_groups`] groups when no text is searched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupScope {
-    /// Every finding the query selects: exact, but a section of a million findings takes
-    /// seconds to group.
-    Every,
-    /// At most the newest [`crate::SearchWindow::COUNTED_MATCHES`] findings the query selects
-    /// (tens of milliseconds): a first view to show while every finding is grouped. When the
-    /// bound is reached, [`crate::Page::searched`] says since when the groups count.
-    Newest,
-}
-
 /// Equal time intervals for a chart: `buckets` intervals of `width_ms` from `start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeBuckets {

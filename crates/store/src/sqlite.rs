@@ -36,7 +36,7 @@ use crate::{
     StoreError, TokenRecord,
     query::{TRIGRAM_CHARS, page_size},
 };
-use crate::{FindingGroup, GroupScope, LossIncrease, NodeLosses, TimeBuckets};
+use crate::{FindingGroup, LossIncrease, NodeLosses, TimeBuckets};
 use palisade_model::{
     AgentTask, FirewallRule, FixVerification, QuarantineEntry, QuarantinedFile, TaskResult,
     VerificationState,
@@ -1891,9 +1891,8 @@ impl Store for SqliteStore {
         &self,
         kind: FindingKind,
         query: &FindingQuery,
-        scope: GroupScope,
     ) -> Result<Page<FindingGroup>> {
-        self.groups(kind, query, scope).await
+        self.groups(kind, query).await
     }
 
     async fn count_over_time(

@@ -9,12 +9,9 @@
 //! (stale-while-revalidate), so after the first view of a filter combination no page view
 //! waits for a count; only values older than [`MAX_STALE`] are recomputed in the request.
 //! Values that took long to compute stay fresh longer (see [`FRESH_PER_COMPUTING`]).
-//! An aggregate with a quick approximation (groups of a section's newest findings) shows the
-//! approximation on its first view while the exact value is computed in the background
-//! ([`TtlCache::get_or_preview`]).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     future::Future,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -54,16 +51,12 @@ type Entries<V> = Arc<Mutex<HashMap<String, Entry<V>>>>;
 /// Values by key, fresh for [`TTL`].
 pub(crate) struct TtlCache<V> {
     entries: Entries<V>,
-    /// Keys whose value is being computed in the background for the first time (after a
-    /// preview), so that views meanwhile start no second computation.
-    first_computations: Arc<Mutex<HashSet<String>>>,
 }
 
 impl<V> Default for TtlCache<V> {
     fn default() -> Self {
         TtlCache {
             entries: Arc::new(Mutex::new(HashMap::new())),
-            first_computations: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 }
@@ -149,55 +142,6 @@ impl<V: Clone + Send + 'static> TtlCache<V> {
         }
     }
 
-    /// Like [`TtlCache::get_or_compute`], except that when no value is cached it awaits
-    /// `preview` instead: a complete preview (`complete` says so) is cached as the value; an
-    /// incomplete one is returned uncached while `compute` runs in the background (once per
-    /// key), so that the views after it get the exact value.
-    pub(crate) async fn get_or_preview<E, F, P>(
-        &self,
-        key: String,
-        compute: F,
-        preview: P,
-        complete: fn(&V) -> bool,
-    ) -> Result<V, E>
-    where
-        F: Future<Output = Result<V, E>> + Send + 'static,
-        P: Future<Output = Result<V, E>>,
-        E: std::fmt::Display + Send + 'static,
-    {
-        let cached = {
-            let entries = lock(&self.entries);
-            entries
-                .get(&key)
-                .is_some_and(|entry| entry.at.elapsed() < MAX_STALE)
-        };
-        if cached {
-            return self.get_or_compute(key, compute).await;
-        }
-        let started = Instant::now();
-        let value = preview.await?;
-        if complete(&value) {
-            store(&self.entries, key, value.clone(), started.elapsed());
-            return Ok(value);
-        }
-        let first = lock(&self.first_computations).insert(key.clone());
-        if first {
-            let entries = Arc::clone(&self.entries);
-            let first_computations = Arc::clone(&self.first_computations);
-            tokio::spawn(async move {
-                let started = Instant::now();
-                match compute.await {
-                    Ok(value) => store(&entries, key.clone(), value, started.elapsed()),
-                    Err(error) => {
-                        tracing::warn!(%error, "Computing a console aggregate failed.");
-                    }
-                }
-                lock(&first_computations).remove(&key);
-            });
-        }
-        Ok(value)
-    }
-
     /// Forgets everything (after a change made through the console).
     pub(crate) fn clear(&self) {
         lock(&self.entries).clear();
@@ -229,55 +173,6 @@ mod tests {
         assert_eq!(fresh_for(Duration::from_secs(2)), Duration::from_secs(40));
         assert_eq!(fresh_for(Duration::from_secs(60)), MAX_FRESH);
         assert!(MAX_FRESH < MAX_STALE);
-    }
-
-    #[tokio::test]
-    async fn an_incomplete_preview_is_shown_once_and_the_value_computed_behind_it() {
-        let cache = TtlCache::<u32>::default();
-        let complete = |value: &u32| *value >= 10;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let first: Result<u32, String> = cache
-            .get_or_preview(
-                "k".into(),
-                async move {
-                    let _ = rx.await;
-                    Ok(20)
-                },
-                async { Ok(1) },
-                complete,
-            )
-            .await;
-        assert_eq!(first, Ok(1), "the preview, without waiting for the value");
-        // Meanwhile another view shows the preview again and starts no second computation.
-        let second: Result<u32, String> = cache
-            .get_or_preview(
-                "k".into(),
-                async { Err("computed twice".to_owned()) },
-                async { Ok(2) },
-                complete,
-            )
-            .await;
-        assert_eq!(second, Ok(2));
-        tx.send(()).unwrap();
-        let mut cached = None;
-        for _ in 0..100 {
-            cached = lock(&cache.entries).get("k").map(|entry| entry.value);
-            if cached.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(cached, Some(20));
-        let third: Result<u32, String> = cache
-            .get_or_preview("k".into(), async { Ok(30) }, async { Ok(3) }, complete)
-            .await;
-        assert_eq!(third, Ok(20), "the computed value, cached");
-        // A complete preview is the value.
-        let other: Result<u32, String> = cache
-            .get_or_preview("o".into(), async { Ok(40) }, async { Ok(11) }, complete)
-            .await;
-        assert_eq!(other, Ok(11));
-        assert_eq!(lock(&cache.entries)["o"].value, 11);
     }
 
     #[tokio::test]

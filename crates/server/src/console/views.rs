@@ -14,9 +14,7 @@ use palisade_model::{
     Details, Finding, FindingKind, FirewallRule, FixVerification, Role, Severity, Status, TaskSpec,
     Timestamp, VerificationState, VulnerabilityDetails,
 };
-use palisade_store::{
-    AuditQuery, FindingGroup, FindingQuery, GroupScope, SearchWindow, TimeBuckets,
-};
+use palisade_store::{AuditQuery, FindingGroup, FindingQuery, SearchWindow, TimeBuckets};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -385,9 +383,8 @@ struct SectionPage {
     search_window: Option<WindowNote>,
     /// Set when the counters are lower bounds ("≥ n"): the oldest last sighting they cover.
     counted_since: Option<String>,
-    /// Set when the groups are formed from a common term's newest matches only, or on a first
-    /// view from the section's newest findings while all are grouped (their counts are lower
-    /// bounds): the oldest last sighting they cover.
+    /// Set when the groups are formed from a common term's newest matches only (their counts
+    /// are lower bounds): the oldest last sighting they cover.
     groups_counted_since: Option<String>,
     /// Most matches a text search counts ([`SearchWindow::COUNTED_MATCHES`]), written out.
     counted_matches: String,
@@ -496,23 +493,12 @@ pub(crate) async fn section(
     let (rows, groups, next_cursor, searched) = if grouped {
         let store = Arc::clone(&state.store);
         let group_query = query.clone();
-        let every = async move {
-            store
-                .finding_groups(kind, &group_query, GroupScope::Every)
-                .await
-        };
-        let key = format!("{kind:?}{query:?}");
-        let page = if query.text.is_none() {
-            // Grouping every finding of a large section takes seconds (750,000 vulnerability
-            // findings: 2–9 s): the first view groups the newest ones and says so.
-            let newest = state.store.finding_groups(kind, &query, GroupScope::Newest);
-            console
-                .groups
-                .get_or_preview(key, every, newest, |page| page.searched.is_none())
-                .await?
-        } else {
-            console.groups.get_or_compute(key, every).await?
-        };
+        let page = console
+            .groups
+            .get_or_compute(format!("{kind:?}{query:?}"), async move {
+                store.finding_groups(kind, &group_query).await
+            })
+            .await?;
         let groups = page
             .items
             .iter()
