@@ -301,23 +301,32 @@ pub(crate) mod tests {
         std::fs::read(temp.path()).unwrap()
     }
 
-    /// Checks that `parse` of a database of `n_packages` looks at the stop request while it
-    /// works: read to its end, it lists every package and takes long enough for a request
-    /// to land inside; asked to stop before it starts, or by another thread a quarter of the
+    /// Checks that `parse` of a database that `build` makes of n package headers looks at the
+    /// stop request while it works: read to its end, it lists every package (n doubles from
+    /// 10,000 until the read takes long enough for a request to land inside, whatever the
+    /// build profile); asked to stop before it starts, or by another thread a quarter of the
     /// way through, it returns "cancelled", the latter within [`STOP_WITHIN`].
     pub(crate) fn assert_parse_stops_when_cancelled(
-        bytes: &[u8],
-        n_packages: usize,
+        build: impl Fn(&[Vec<u8>]) -> Vec<u8>,
         parse: impl Fn(&[u8], &Cancel) -> Result<super::Extracted, String>,
     ) {
-        let started = Instant::now();
-        let complete = parse(bytes, &Cancel::new()).unwrap();
-        let duration = started.elapsed();
-        assert_eq!(complete.packages.len(), n_packages);
+        let mut n_packages = 10_000;
+        let (bytes, duration) = loop {
+            let bytes = build(&package_headers(n_packages));
+            let started = Instant::now();
+            let complete = parse(&bytes, &Cancel::new()).unwrap();
+            let duration = started.elapsed();
+            assert_eq!(complete.packages.len(), n_packages);
+            if duration >= Duration::from_millis(40) || n_packages >= 640_000 {
+                break (bytes, duration);
+            }
+            n_packages *= 2;
+        };
         assert!(
             duration >= Duration::from_millis(40),
-            "the database is read in {duration:?}, too fast to cancel it halfway"
+            "{n_packages} packages are read in {duration:?}, too fast to cancel halfway"
         );
+        let bytes = bytes.as_slice();
         let cancelled = Cancel::new();
         cancelled.cancel();
         assert_eq!(parse(bytes, &cancelled).unwrap_err(), "cancelled");
