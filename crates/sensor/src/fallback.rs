@@ -68,6 +68,9 @@ impl FallbackSource {
         "payload.flags",
         "payload.mode",
         "payload.fd.num",
+        "cpu",
+        "opened_file",
+        "process.live_threads",
     ];
 
     pub(crate) fn start(
