@@ -329,6 +329,11 @@ impl Details {
         };
         name.unwrap_or_default()
     }
+
+    /// Whether a fixed version is known: a vulnerability that lists one.
+    pub fn fix_known(&self) -> bool {
+        matches!(self, Details::Vulnerability(vulnerability) if !vulnerability.fixed_versions.is_empty())
+    }
 }
 
 fn serde_name<T: Serialize>(value: &T) -> String {

@@ -746,8 +746,9 @@ struct Update {
     first_seen: i64,
     last_seen: i64,
     severity: i64,
-    /// For states (vulnerabilities, baseline risks): the latest report's title and body.
-    latest: Option<(String, String)>,
+    /// For states (vulnerabilities, baseline risks): the latest report's title, body and
+    /// whether it knows a fix.
+    latest: Option<(String, String, bool)>,
 }
 
 /// The key of a `finding_counts` row (see migration 0011): what the console's counters and
@@ -992,8 +993,8 @@ impl SqliteStore {
                 db.insert_rows(
                     "INSERT OR FAIL INTO findings (id, kind, cluster, dedupe_key, severity, \
                      status, category, rule, title, namespace, asset_id, asset_label, first_seen, \
-                     last_seen, count, demo, body)",
-                    17,
+                     last_seen, count, demo, body, fix_known)",
+                    18,
                     findings,
                     |new, values| {
                         let report = new.report;
@@ -1015,6 +1016,7 @@ impl SqliteStore {
                             Value::Integer(i64::try_from(new.count).unwrap_or(i64::MAX)),
                             Value::Integer(i64::from(report.demo)),
                             Value::Text(&new.body),
+                            Value::Integer(i64::from(report.details.fix_known())),
                         ]);
                     },
                 )
@@ -1104,18 +1106,27 @@ impl SqliteStore {
                  last_seen = MAX(last_seen, delta.column3), \
                  first_seen = MIN(first_seen, delta.column4), \
                  severity = MAX(severity, delta.column5), \
-                 title = COALESCE(delta.column6, title), body = COALESCE(delta.column7, body) \
+                 title = COALESCE(delta.column6, title), body = COALESCE(delta.column7, body), \
+                 fix_known = COALESCE(delta.column8, fix_known) \
                  FROM (",
             );
             builder.push_values(chunk, |mut row, update| {
-                let (title, body) = update.latest.clone().unzip();
+                let (title, body, fix_known) = match &update.latest {
+                    Some((title, body, fix_known)) => (
+                        Some(title.clone()),
+                        Some(body.clone()),
+                        Some(i64::from(*fix_known)),
+                    ),
+                    None => (None, None, None),
+                };
                 row.push_bind(update.id.clone())
                     .push_bind(update.count)
                     .push_bind(update.last_seen)
                     .push_bind(update.first_seen)
                     .push_bind(update.severity)
                     .push_bind(title)
-                    .push_bind(body);
+                    .push_bind(body)
+                    .push_bind(fix_known);
             });
             builder.push(") AS delta WHERE findings.id = delta.column1");
             builder.build().execute(&mut *connection).await?;
@@ -1233,7 +1244,8 @@ impl Store for SqliteStore {
                     update.severity = update.severity.max(report.severity.rank());
                     if takes_latest {
                         let body = body.unwrap_or_else(|| finding_body(report));
-                        update.latest = Some((report.title.clone(), body));
+                        update.latest =
+                            Some((report.title.clone(), body, report.details.fix_known()));
                     }
                     outcome.aggregated += 1;
                     latest.insert(key, Target::Existing(index));

@@ -673,3 +673,79 @@ async fn a_repeat_that_makes_a_finding_keeps_its_own_report() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_vulnerabilitys_fix_known_flag_follows_its_latest_report() {
+    let (_dir, store) = store().await;
+    let policy = HandlingPolicy::default();
+    let vulnerability = |id: &str, fixed: &[&str]| FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: id.into(),
+        title: format!("openssl: {id}"),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            image: Some("shop/web:1".into()),
+            ..Default::default()
+        },
+        details: Details::Vulnerability(palisade_model::VulnerabilityDetails {
+            package: "openssl".into(),
+            ecosystem: "Debian:12".into(),
+            installed_version: "3.0.1-1".into(),
+            fixed_versions: fixed.iter().map(|version| version.to_string()).collect(),
+            ..Default::default()
+        }),
+        demo: false,
+    };
+    let fix_available = || async {
+        let groups = store
+            .finding_groups(FindingKind::Vulnerability, &FindingQuery::default())
+            .await
+            .unwrap()
+            .items;
+        let mut flags: Vec<_> = groups
+            .into_iter()
+            .map(|group| (group.rule, group.fix_available))
+            .collect();
+        flags.sort();
+        flags
+    };
+    // A new finding takes its report's flag, and later reports of the state replace it.
+    store
+        .ingest(&[vulnerability("CVE-2024-0001", &[])], &policy)
+        .await
+        .unwrap();
+    assert_eq!(fix_available().await, [("CVE-2024-0001".into(), false)]);
+    store
+        .ingest(&[vulnerability("CVE-2024-0001", &["3.0.2-1"])], &policy)
+        .await
+        .unwrap();
+    assert_eq!(fix_available().await, [("CVE-2024-0001".into(), true)]);
+    store
+        .ingest(&[vulnerability("CVE-2024-0001", &[])], &policy)
+        .await
+        .unwrap();
+    assert_eq!(fix_available().await, [("CVE-2024-0001".into(), false)]);
+    // Within one batch, the last report of a new finding decides.
+    store
+        .ingest(
+            &[
+                vulnerability("CVE-2024-0002", &[]),
+                vulnerability("CVE-2024-0002", &["3.0.4-1"]),
+                vulnerability("CVE-2024-0003", &["3.0.4-1"]),
+                vulnerability("CVE-2024-0003", &[]),
+            ],
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fix_available().await,
+        [
+            ("CVE-2024-0001".into(), false),
+            ("CVE-2024-0002".into(), true),
+            ("CVE-2024-0003".into(), false),
+        ]
+    );
+}

@@ -27,12 +27,9 @@ use crate::{
     TimeBuckets, query::page_size,
 };
 
-/// Whether a vulnerability's body lists a fixed version, as 1 or 0. The body is serialised by
-/// serde_json without whitespace and always carries the field, so a text match is exact and
-/// stays portable SQL (no JSON functions, which differ between databases). Migration 0054
-/// indexes this very expression: SQLite reads it from `findings_grouped_by_rule` only where a
-/// statement spells it the same way.
-const FIX_KNOWN: &str = "CASE WHEN body LIKE '%\"fixed_versions\":[\"%' THEN 1 ELSE 0 END";
+/// Whether a vulnerability lists a fixed version, as 1 or 0: the column ingest fills
+/// (migration 0055), which `findings_grouped_by_rule` holds.
+const FIX_KNOWN: &str = "fix_known";
 
 /// The columns of a group of findings by rule, aggregated over a statement's rows: rule,
 /// title, severity, category, status, asset_id, last_seen, and `fix_known` (a column or
