@@ -88,4 +88,5 @@ mod skel {
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;
 pub use process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
+pub use procfs::controller_cgroups;
 pub use sensor::{BackendChoice, CpuCounters, Sensor, SensorConfig, SensorHealth, SensorStatus};

@@ -165,10 +165,19 @@ const FALCO_CONTROLLERS: [(&str, &str); 5] = [
     ("memory", "memory"),
 ];
 
-/// `subsystem=path` for each controller Falco reports, from `/proc/<pid>/cgroup`: the path in
-/// the v1 hierarchy the controller is mounted on, otherwise the unified (v2) path, as the
-/// kernel side reads them at exec.
-pub(crate) fn controller_cgroups(proc_cgroup: &str) -> Vec<String> {
+/// `subsystem=path` for each controller Falco reports (`cpuset`, `cpu`, `cpuacct`, `io`,
+/// `memory`), from the text of `/proc/<pid>/cgroup`: the path in the v1 hierarchy the
+/// controller is mounted on, otherwise the unified (v2) path — what the kernel probes read at
+/// exec and fork ([`palisade_event::Process::cgroups`]).
+///
+/// ```
+/// let text = "4:memory:/pods/x\n2:cpu,cpuacct:/c\n0::/u\n";
+/// assert_eq!(
+///     palisade_sensor::controller_cgroups(text),
+///     ["cpuset=/u", "cpu=/c", "cpuacct=/c", "io=/u", "memory=/pods/x"]
+/// );
+/// ```
+pub fn controller_cgroups(proc_cgroup: &str) -> Vec<String> {
     let unified = proc_cgroup
         .lines()
         .find_map(|line| line.strip_prefix("0::"));

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::Duration;
@@ -13,31 +12,10 @@ use std::time::Duration;
 use common::{can_run_ebpf, collect, in_child, marker, start, wait_for};
 use palisade_event::{Event, EventKind, OverlayLayer};
 
-/// `subsystem=path` for Falco's five controllers, from this process's `/proc/self/cgroup`
-/// (its children stay in its cgroups).
+/// `subsystem=path` for Falco's five controllers as `/proc/self/cgroup` shows them (this
+/// process's children stay in its cgroups).
 fn own_cgroups() -> Vec<String> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let unified = text.lines().find_map(|line| line.strip_prefix("0::"));
-    [
-        ("cpuset", "cpuset"),
-        ("cpu", "cpu"),
-        ("cpuacct", "cpuacct"),
-        ("io", "blkio"),
-        ("memory", "memory"),
-    ]
-    .iter()
-    .filter_map(|(name, v1_name)| {
-        let v1 = text.lines().find_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            controllers
-                .split(',')
-                .any(|controller| controller == *v1_name)
-                .then_some(path)
-        });
-        v1.or(unified).map(|path| format!("{name}={path}"))
-    })
-    .collect()
+    palisade_sensor::controller_cgroups(&std::fs::read_to_string("/proc/self/cgroup").unwrap())
 }
 
 fn assert_event_time_fields(event: &Event) {
@@ -220,10 +198,6 @@ fn threads_are_counted_when_the_event_happens() {
     );
 }
 
-fn c(path: &std::path::Path) -> CString {
-    CString::new(path.to_str().unwrap()).unwrap()
-}
-
 #[test]
 fn opens_carry_the_files_device_inode_and_overlay_layer() {
     if !can_run_ebpf() {
@@ -233,43 +207,15 @@ fn opens_carry_the_files_device_inode_and_overlay_layer() {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain");
     std::fs::write(&plain, b"x").unwrap();
-    let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|name| {
-        let path = dir.path().join(name);
-        std::fs::create_dir(&path).unwrap();
-        path
-    });
-    std::fs::write(lower.join("from-image"), b"x").unwrap();
-    let options = CString::new(format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
-    ))
-    .unwrap();
-    let merged_c = c(&merged);
-    let (from_image, written) = (merged.join("from-image"), merged.join("written"));
+    let overlay = common::Overlay::new(dir.path());
+    std::fs::write(overlay.lower.join("from-image"), b"x").unwrap();
+    let (from_image, written) = (
+        overlay.merged.join("from-image"),
+        overlay.merged.join("written"),
+    );
     let child = in_child("pal-files", || {
         drop(std::fs::File::open(&plain).unwrap());
-        // The overlay is mounted in the child's own mount namespace: it disappears with the
-        // child, and the host's mounts are never touched.
-        // SAFETY: plain system calls with valid NUL-terminated strings.
-        unsafe {
-            assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0);
-            let none = std::ptr::null();
-            let private = libc::MS_REC | libc::MS_PRIVATE;
-            assert_eq!(
-                libc::mount(none, c"/".as_ptr(), none, private, std::ptr::null()),
-                0
-            );
-            let mounted = libc::mount(
-                c"overlay".as_ptr(),
-                merged_c.as_ptr(),
-                c"overlay".as_ptr(),
-                0,
-                options.as_ptr().cast(),
-            );
-            assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
-        }
+        overlay.mount_in_own_namespace();
         drop(std::fs::File::open(&from_image).unwrap());
         std::fs::write(&written, b"y").unwrap();
     });

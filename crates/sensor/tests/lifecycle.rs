@@ -106,43 +106,15 @@ fn exec_from_an_overlay_upper_layer_is_flagged_and_from_the_lower_layer_is_not()
     }
     let mut sensor = start(&[EventKind::Execve]);
     let dir = tempfile::tempdir().unwrap();
-    let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|name| {
-        let path = dir.path().join(name);
-        std::fs::create_dir(&path).unwrap();
-        path
-    });
-    std::fs::copy("/bin/true", lower.join("image-true")).unwrap();
-    let options = CString::new(format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
-    ))
-    .unwrap();
-    let merged_c = c(&merged);
-    let (from_image, dropped) = (merged.join("image-true"), merged.join("dropped-true"));
+    let overlay = common::Overlay::new(dir.path());
+    std::fs::copy("/bin/true", overlay.lower.join("image-true")).unwrap();
+    let (from_image, dropped) = (
+        overlay.merged.join("image-true"),
+        overlay.merged.join("dropped-true"),
+    );
     let (lower_arg, upper_arg) = (marker("lower-layer"), marker("upper-layer"));
-    // The overlay is mounted in the child's own mount namespace: it disappears with the
-    // child, and the host's mounts are never touched.
     in_child("pal-overlay", || {
-        // SAFETY: plain system calls with valid NUL-terminated strings.
-        unsafe {
-            assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0);
-            let none = std::ptr::null();
-            let private = libc::MS_REC | libc::MS_PRIVATE;
-            assert_eq!(
-                libc::mount(none, c"/".as_ptr(), none, private, std::ptr::null()),
-                0
-            );
-            let mounted = libc::mount(
-                c"overlay".as_ptr(),
-                merged_c.as_ptr(),
-                c"overlay".as_ptr(),
-                0,
-                options.as_ptr().cast(),
-            );
-            assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
-        }
+        overlay.mount_in_own_namespace();
         // Written at run time, as a dropped payload in a container is.
         std::fs::copy("/bin/true", &dropped).unwrap();
         for (program, arg) in [(&from_image, &lower_arg), (&dropped, &upper_arg)] {

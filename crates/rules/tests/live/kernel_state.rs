@@ -6,21 +6,13 @@ use std::process::Command;
 
 use crate::environment::{can_run_ebpf, collect, engine, sensor_for};
 
-/// This process's memory cgroup as `/proc/self/cgroup` names it: the v1 memory hierarchy's
-/// path, or the unified one.
+/// This process's memory cgroup as `/proc/self/cgroup` names it.
 fn own_memory_cgroup() -> String {
     let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let v1 = text.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        controllers
-            .split(',')
-            .any(|controller| controller == "memory")
-            .then_some(path)
-    });
-    v1.or_else(|| text.lines().find_map(|line| line.strip_prefix("0::")))
+    palisade_sensor::controller_cgroups(&text)
+        .into_iter()
+        .find_map(|entry| Some(entry.strip_prefix("memory=")?.to_owned()))
         .expect("a memory cgroup")
-        .to_owned()
 }
 
 #[test]

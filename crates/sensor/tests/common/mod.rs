@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use palisade_event::{Event, EventKind};
@@ -152,4 +152,62 @@ pub fn canonical(path: &Path) -> String {
         .to_str()
         .unwrap()
         .to_owned()
+}
+
+/// The directories of an overlay file system under a temporary directory: files put in
+/// `lower` are the image's, files written through `merged` land in `upper`.
+pub struct Overlay {
+    pub lower: PathBuf,
+    pub merged: PathBuf,
+    options: CString,
+    merged_c: CString,
+}
+
+impl Overlay {
+    /// Creates `lower`, `upper`, `work` and `merged` in `dir`.
+    pub fn new(dir: &Path) -> Overlay {
+        let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|name| {
+            let path = dir.join(name);
+            std::fs::create_dir(&path).unwrap();
+            path
+        });
+        let options = CString::new(format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        ))
+        .unwrap();
+        let merged_c = CString::new(merged.to_str().unwrap()).unwrap();
+        Overlay {
+            lower,
+            merged,
+            options,
+            merged_c,
+        }
+    }
+
+    /// Mounts the overlay on `merged` in a new mount namespace of the calling process: call it
+    /// in a child ([`in_child`]), so that the mount disappears with the child and the host's
+    /// mounts are never touched.
+    pub fn mount_in_own_namespace(&self) {
+        // SAFETY: plain system calls with valid NUL-terminated strings.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0);
+            let none = std::ptr::null();
+            let private = libc::MS_REC | libc::MS_PRIVATE;
+            assert_eq!(
+                libc::mount(none, c"/".as_ptr(), none, private, std::ptr::null()),
+                0
+            );
+            let mounted = libc::mount(
+                c"overlay".as_ptr(),
+                self.merged_c.as_ptr(),
+                c"overlay".as_ptr(),
+                0,
+                self.options.as_ptr().cast(),
+            );
+            assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+        }
+    }
 }
