@@ -170,6 +170,12 @@ fn runc_container_is_attributed_by_its_cgroup() {
     );
     assert_eq!(event.ancestors.first().map(|a| a.name.as_str()), Some("sh"));
     assert_eq!(event.ancestors[0].container_id, id);
+    assert_eq!(
+        event.process.cgroups.as_slice(),
+        ["cpuset", "cpu", "cpuacct", "io", "memory"]
+            .map(|controller| format!("{controller}=/{parent}/{id}")),
+        "runc puts the container at cgroupsPath in every hierarchy (Falco's thread.cgroups)"
+    );
 }
 
 /// Imports the busybox rootfs as a podman image; removed on drop.
