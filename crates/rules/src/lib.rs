@@ -47,8 +47,8 @@
 //! Not supported yet: other plugin sources (rules for them load with a warning and are
 //! skipped), rule `capture` settings (accepted and ignored), and the libsinsp and container
 //! plugin fields the sensor cannot provide (`evt.num`, `fd.name_changed`, `fd.sip.name`,
-//! `proc.env`, `proc.vmrss`, `thread.cgroup.*`, `container.host_network`, ...: their
-//! descriptions say "not provided"), which load as in Falco but are always absent.
+//! `proc.fdopencount`, `thread.cpu`, `k8s.deployment.name`, ...: their descriptions say
+//! why), which load as in Falco but are always absent.
 //!
 //! # Palisade's default rules and alert metadata
 //!
