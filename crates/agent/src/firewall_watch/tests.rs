@@ -125,18 +125,27 @@ fn server_rule(
     }
 }
 
+/// A watch's configuration for cluster `prod`, node `node-1`, in `mode`: no flows file, the
+/// default report ring and drain interval.
+fn config(mode: DefenseMode) -> FirewallWatchConfig {
+    FirewallWatchConfig {
+        cluster: "prod".into(),
+        node: "node-1".into(),
+        mode,
+        flows_file: None,
+        connect_reports_ring: ConnectReportsRing::DEFAULT,
+        connect_reports_drain: ConnectReportsDrain::DEFAULT,
+    }
+}
+
 fn watch(
     mode: DefenseMode,
     flows_file: Option<std::path::PathBuf>,
     rules: &[FirewallRule],
 ) -> FirewallWatch {
     let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
-        cluster: "prod".into(),
-        node: "node-1".into(),
-        mode,
         flows_file,
-        connect_reports_ring: ConnectReportsRing::DEFAULT,
-        connect_reports_drain: ConnectReportsDrain::DEFAULT,
+        ..config(mode)
     });
     let base = State::from_yaml(STATE).unwrap();
     let (state, skipped) = compose_policy(&base, rules);
@@ -323,14 +332,7 @@ fn flows_are_recorded_with_attempts_and_read_back() {
 
 #[test]
 fn a_policy_update_takes_effect_at_the_next_tick() {
-    let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
-        cluster: "prod".into(),
-        node: "node-1".into(),
-        mode: DefenseMode::Alert,
-        flows_file: None,
-        connect_reports_ring: ConnectReportsRing::DEFAULT,
-        connect_reports_drain: ConnectReportsDrain::DEFAULT,
-    });
+    let (mut watch, updates) = FirewallWatch::new(config(DefenseMode::Alert));
     let base = State::from_yaml(STATE).unwrap();
     let connect = in_pod(
         socket_event(EventKind::Connect, "10.0.0.11", 40000, "10.0.0.20", 7000),
@@ -368,14 +370,7 @@ fn a_policy_update_takes_effect_at_the_next_tick() {
 /// replaced policy is kept for a minute of such late events.
 #[test]
 fn a_connect_from_before_a_policy_switch_is_judged_by_the_policy_then_in_force() {
-    let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
-        cluster: "prod".into(),
-        node: "node-1".into(),
-        mode: DefenseMode::Alert,
-        flows_file: None,
-        connect_reports_ring: ConnectReportsRing::DEFAULT,
-        connect_reports_drain: ConnectReportsDrain::DEFAULT,
-    });
+    let (mut watch, updates) = FirewallWatch::new(config(DefenseMode::Alert));
     let base = State::from_yaml(STATE).unwrap();
     updates.send(base.clone()).unwrap();
     watch.tick(Timestamp(NOON_MS), &mut Vec::new());
@@ -478,14 +473,7 @@ fn each_closed_connection_raises_its_own_block_alert() {
             },
         },
     };
-    let config = FirewallWatchConfig {
-        cluster: "prod".into(),
-        node: "node-1".into(),
-        mode: DefenseMode::Block,
-        flows_file: None,
-        connect_reports_ring: ConnectReportsRing::DEFAULT,
-        connect_reports_drain: ConnectReportsDrain::DEFAULT,
-    };
+    let config = config(DefenseMode::Block);
     let mut reports = Vec::new();
     super::report_closed(
         &policy,
@@ -609,12 +597,9 @@ impl EnforcedPod {
             return None;
         }
         let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
-            cluster: "prod".into(),
-            node: "node-1".into(),
-            mode: DefenseMode::Block,
             flows_file: Some(flows_file.to_path_buf()),
             connect_reports_ring: ring,
-            connect_reports_drain: ConnectReportsDrain::DEFAULT,
+            ..config(DefenseMode::Block)
         });
         updates
             .send(enforced_policy([FirewallAction::Block; 2]))
@@ -938,12 +923,8 @@ fn the_connect_report_drain_interval_sets_how_often_the_detector_ticks() {
             return detector;
         };
         let (watch, _updates) = FirewallWatch::new(FirewallWatchConfig {
-            cluster: "prod".into(),
-            node: "node-1".into(),
-            mode: DefenseMode::Block,
-            flows_file: None,
-            connect_reports_ring: ConnectReportsRing::DEFAULT,
             connect_reports_drain: ConnectReportsDrain::new(Duration::from_millis(millis)).unwrap(),
+            ..config(DefenseMode::Block)
         });
         assert_eq!(watch.tick_interval(), Duration::from_millis(millis));
         detector.with_observer(Box::new(watch))
