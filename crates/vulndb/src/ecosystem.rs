@@ -161,9 +161,23 @@ fn red_hat_release(release: &str) -> String {
 /// A SUSE release as `os-release` gives its `VERSION_ID`, from an OSV product name:
 /// `Linux Enterprise Server 15 SP5`, `Linux Enterprise Module for Basesystem 15 SP5` →
 /// `15.5`; `Leap 15.5` → `15.5`. Every product and module of a service pack is one release
-/// for matching, since a host's packages come from several of them. Other products (Micro,
-/// Tumbleweed) stay as they are.
+/// for matching, since a host's packages come from several of them. A service pack's Long
+/// Term Service Pack Support stream is a release of its own, as the inventory names it
+/// (`Linux Enterprise Server 15 SP4-LTSS`, SUSE's CSAF spelling `... 15 SP4 LTSS` →
+/// `15.4-LTSS`; see [`matched_releases`]). Other products (Micro, Tumbleweed) and other
+/// suffixes (`-ESPOS`, `-LTSS-EXTENDED-SECURITY`) stay as they are.
 fn suse_release(release: &str) -> String {
+    if let Some(service_pack) = release
+        .strip_suffix("-LTSS")
+        .or_else(|| release.strip_suffix(" LTSS"))
+    {
+        let base = suse_release(service_pack);
+        return if base == service_pack {
+            release.to_owned()
+        } else {
+            format!("{base}-LTSS")
+        };
+    }
     let words: Vec<&str> = release.split_whitespace().collect();
     let numeric =
         |word: &str| !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit() || b == b'.');
@@ -184,6 +198,21 @@ fn suse_release(release: &str) -> String {
         }
         _ => release.to_owned(),
     }
+}
+
+/// The index keys a distribution package of the index key `key` is matched under, its own
+/// release first: an LTSS system receives both its service pack's updates and the LTSS
+/// stream's (`SUSE:15.4-LTSS` → `SUSE:15.4-LTSS`, `SUSE:15.4`); every other release only
+/// its own.
+pub(crate) fn matched_releases(key: &str) -> Vec<String> {
+    let mut releases = vec![key.to_owned()];
+    if let Some(service_pack) = key
+        .strip_prefix("SUSE:")
+        .and_then(|release| release.strip_suffix("-LTSS"))
+    {
+        releases.push(format!("SUSE:{service_pack}"));
+    }
+    releases
 }
 
 /// The version scheme of a normalised ecosystem, if this crate can compare its versions.
@@ -268,7 +297,9 @@ pub fn fix_suggestion(ecosystem: &str, package: &str, version: &str) -> Option<S
 
 #[cfg(test)]
 mod tests {
-    use super::{fix_suggestion, index_ecosystem, normalize_ecosystem, normalize_name};
+    use super::{
+        fix_suggestion, index_ecosystem, matched_releases, normalize_ecosystem, normalize_name,
+    };
 
     #[test]
     fn names() {
@@ -335,6 +366,34 @@ mod tests {
             normalize_ecosystem("SUSE:Linux Enterprise Micro 5.4"),
             "SUSE:Linux Enterprise Micro 5.4"
         );
+        // LTSS streams, in OSV's and CSAF's spellings; other suffixes stay apart.
+        for (osv, release) in [
+            ("SUSE:Linux Enterprise Server 15 SP4-LTSS", "SUSE:15.4-LTSS"),
+            (
+                "SUSE:Linux Enterprise High Performance Computing 15 SP4-LTSS",
+                "SUSE:15.4-LTSS",
+            ),
+            ("SUSE:Linux Enterprise Server 15-LTSS", "SUSE:15-LTSS"),
+            ("SUSE:Linux Enterprise Server 11 SP1 LTSS", "SUSE:11.1-LTSS"),
+            ("SUSE:15.4-LTSS", "SUSE:15.4-LTSS"),
+            (
+                "SUSE:Linux Enterprise Server 12 SP5-LTSS-EXTENDED-SECURITY",
+                "SUSE:Linux Enterprise Server 12 SP5-LTSS-EXTENDED-SECURITY",
+            ),
+            (
+                "SUSE:Linux Enterprise High Performance Computing 15 SP4-ESPOS",
+                "SUSE:Linux Enterprise High Performance Computing 15 SP4-ESPOS",
+            ),
+            ("SUSE:Linux Micro 6.0-LTSS", "SUSE:Linux Micro 6.0-LTSS"),
+        ] {
+            assert_eq!(normalize_ecosystem(osv), release, "{osv}");
+        }
+        assert_eq!(
+            matched_releases("SUSE:15.4-LTSS"),
+            ["SUSE:15.4-LTSS", "SUSE:15.4"]
+        );
+        assert_eq!(matched_releases("SUSE:15.4"), ["SUSE:15.4"]);
+        assert_eq!(matched_releases("Debian:12"), ["Debian:12"]);
         assert_eq!(normalize_ecosystem("openSUSE:Leap 15.5"), "openSUSE:15.5");
         assert_eq!(
             normalize_ecosystem("openSUSE:Tumbleweed"),

@@ -2,13 +2,14 @@
 //! name, and advisories that alias each other grouped.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use palisade_version::{Scheme, Version};
 use serde::Serialize;
 
 use crate::ecosystem::{
-    fix_suggestion, index_ecosystem, normalize_ecosystem, normalize_name, scheme_of, scheme_version,
+    fix_suggestion, index_ecosystem, matched_releases, normalize_ecosystem, normalize_name,
+    scheme_of, scheme_version,
 };
 use crate::error::{Error, ErrorKind};
 use crate::model::{DistroStatus, Event, RangeKind, Record};
@@ -269,12 +270,29 @@ impl Index {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let mut stats = MatchStats::default();
-        // Matched entries per alias group, in first-seen order, each with how it was found.
-        let mut matched: Vec<(usize, Vec<(&Entry, usize)>)> = Vec::new();
-        for (lookup_index, compared) in compared.iter().enumerate() {
+        // Matched entries per alias group, in first-seen order: those that decide, each with
+        // how it was found, and those that only add their ids.
+        let mut matched: Vec<GroupMatch> = Vec::new();
+        // The alias groups the package's own release (an LTSS stream) has advisories for:
+        // there the stream decides whether the package is affected and by which fix, and the
+        // service pack's matching advisories only add their ids.
+        let mut own_release_groups: HashSet<usize> = HashSet::new();
+        let releases = matched_releases(&key_ecosystem);
+        let lookups = releases
+            .iter()
+            .enumerate()
+            .flat_map(|(release_rank, release)| {
+                compared
+                    .iter()
+                    .enumerate()
+                    .map(move |(lookup_index, compared)| {
+                        (release_rank, release, lookup_index, compared)
+                    })
+            });
+        for (release_rank, release, lookup_index, compared) in lookups {
             let key = (
-                key_ecosystem.clone(),
-                normalize_name(&key_ecosystem, &compared.lookup.name),
+                release.clone(),
+                normalize_name(release, &compared.lookup.name),
             );
             let entries = self
                 .packages
@@ -286,6 +304,13 @@ impl Index {
                     stats.withdrawn_skipped += 1;
                     continue;
                 }
+                let group = self.groups[entry.vuln];
+                let decides = if release_rank == 0 {
+                    own_release_groups.insert(group);
+                    true
+                } else {
+                    !own_release_groups.contains(&group)
+                };
                 if entry.status == Some(DistroStatus::NotAffected) {
                     stats.not_affected_skipped += 1;
                     continue;
@@ -298,33 +323,48 @@ impl Index {
                 ) {
                     continue;
                 }
-                let group = self.groups[entry.vuln];
-                match matched.iter_mut().find(|(known, _)| *known == group) {
-                    Some((_, group_entries)) => group_entries.push((entry, lookup_index)),
-                    None => matched.push((group, vec![(entry, lookup_index)])),
+                let index = match matched.iter().position(|known| known.group == group) {
+                    Some(index) => index,
+                    None => {
+                        matched.push(GroupMatch {
+                            group,
+                            deciding: Vec::new(),
+                            also: Vec::new(),
+                        });
+                        matched.len() - 1
+                    }
+                };
+                if decides {
+                    matched[index].deciding.push((entry, lookup_index));
+                } else {
+                    matched[index].also.push(entry);
                 }
             }
         }
         let mut findings: Vec<Finding> = matched
             .into_iter()
-            .map(|(_, group_entries)| self.finding(package, &ecosystem, &compared, &group_entries))
+            .filter(|group_match| !group_match.deciding.is_empty())
+            .map(|group_match| self.finding(package, &ecosystem, &compared, &group_match))
             .collect();
         findings.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(MatchReport { findings, stats })
     }
 
-    /// The finding for one alias group's matched entries, each with the index in `compared`
-    /// of the lookup that matched it.
+    /// The finding for one alias group's matched entries: its ids from every entry, the rest
+    /// from the deciding ones.
     fn finding(
         &self,
         package: &Package,
         ecosystem: &str,
         compared: &[Compared],
-        entries: &[(&Entry, usize)],
+        group_match: &GroupMatch,
     ) -> Finding {
+        let entries = group_match.deciding.as_slice();
         let mut records: Vec<&Vuln> = entries
             .iter()
-            .map(|(entry, _)| &self.vulns[entry.vuln])
+            .map(|(entry, _)| *entry)
+            .chain(group_match.also.iter().copied())
+            .map(|entry| &self.vulns[entry.vuln])
             .collect();
         // The feed's own advisory id names the finding; a bare CVE record only if alone.
         records.sort_by_key(|vuln| (vuln.id.starts_with("CVE-"), vuln.id.clone()));
@@ -421,6 +461,17 @@ impl Index {
             status,
         }
     }
+}
+
+/// One alias group's entries that affect a package.
+struct GroupMatch<'a> {
+    group: usize,
+    /// The entries that decide the fix and status, each with the index in the lookups of the
+    /// one that matched it: the package's own release's, else its service pack's.
+    deciding: Vec<(&'a Entry, usize)>,
+    /// Service pack entries of a group the package's own (LTSS) release decides: their ids
+    /// name the same vulnerability.
+    also: Vec<&'a Entry>,
 }
 
 /// A package's names and versions as the advisories may key them, with the version parsed.

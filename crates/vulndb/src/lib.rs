@@ -36,7 +36,17 @@
 //! `Red Hat:rhel_eus:10.0`; AUS, E4S, TUS and ELS alike), as are SUSE's Micro products
 //! (`SUSE:Linux Micro 6.0`, `openSUSE:Leap Micro 5.5`): the inventory names a package's
 //! release that way, and it is matched against that stream's advisories only, so that a
-//! later main-stream build is never reported as a fix an EUS host lacks. The [`Finding`]
+//! later main-stream build is never reported as a fix an EUS host lacks. SUSE's Long Term
+//! Service Pack Support is the other way round: an LTSS system keeps its service pack's
+//! update repositories and adds the LTSS one, so a package of `SUSE:15.4-LTSS` (OSV's
+//! `SUSE:Linux Enterprise Server 15 SP4-LTSS`, the inventory's name for SLES 15 SP4 with
+//! `etc/products.d/SLES-LTSS.prod`) is matched against both releases' advisories, merged per
+//! vulnerability as aliases are; where the LTSS stream has an advisory for the vulnerability
+//! and package, it alone decides whether the package is affected and by which fix (the
+//! service pack's advisories only add their ids), since that is the stream the system
+//! updates from. A system without LTSS (`SUSE:15.4`) never matches the LTSS advisories,
+//! whose fixes it cannot install. (Trivy folds LTSS into the service pack for every
+//! system; Vunnel's CSAF-based SLES data keeps LTSS apart as `sles:15.4+ltss`.) The [`Finding`]
 //! still names the binary package and its installed version; its fixed versions and fix
 //! are the binary versions the fixed source versions give, and the advisory's source
 //! versions are kept in [`Finding::source_fixed_versions`].

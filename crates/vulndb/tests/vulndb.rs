@@ -1349,6 +1349,137 @@ fn update_streams_and_micro_products_match_only_their_own_advisories() {
     assert_eq!(micro("SUSE:6.0", "3.1.4-8.1"), Vec::<Vec<String>>::new());
 }
 
+/// SUSE's advisories for SLES 15 SP4 as OSV publishes them: the service pack's (filed under
+/// the module that ships the package) and the LTSS stream's (`SUSE:Linux Enterprise Server
+/// 15 SP4-LTSS`, beside the HPC LTSS product and another service pack's LTSS stream), each
+/// with the SUSE CVE record of the same vulnerability.
+fn ltss_records() -> Vec<Value> {
+    let affected = |ecosystems: &[&str], fixed: &str| {
+        ecosystems
+            .iter()
+            .map(|ecosystem| {
+                json!({"package": {"ecosystem": ecosystem, "name": "libopenssl1_1",
+                                   "purl": format!("pkg:rpm/suse/libopenssl1_1@{fixed}?distro={ecosystem}")},
+                       "ranges": [{"type": "ECOSYSTEM",
+                                   "events": [{"introduced": "0"}, {"fixed": fixed}]}]})
+            })
+            .collect::<Vec<_>>()
+    };
+    let basesystem = "SUSE:Linux Enterprise Module for Basesystem 15 SP4";
+    let ltss = [
+        "SUSE:Linux Enterprise High Performance Computing 15 SP4-LTSS",
+        "SUSE:Linux Enterprise Server 15 SP4-LTSS",
+    ];
+    let service_pack_and_older_ltss = [
+        affected(&[basesystem], "1.1.1l-150400.7.10.1"),
+        affected(
+            &["SUSE:Linux Enterprise Server 15 SP3-LTSS"],
+            "1.1.1d-150200.11.60.1",
+        ),
+    ]
+    .concat();
+    vec![
+        // Fixed during the service pack's general support.
+        json!({"id": "SUSE-SU-2099:1001-1", "aliases": ["CVE-2099-8001"], "summary": "openssl",
+               "affected": service_pack_and_older_ltss}),
+        // Fixed for LTSS subscribers only.
+        json!({"id": "SUSE-SU-2099:2001-1", "aliases": ["CVE-2099-8002"], "summary": "openssl",
+               "affected": affected(&ltss, "1.1.1l-150400.7.60.1")}),
+        // Fixed in the service pack, then fixed again (a regression) in the LTSS stream.
+        json!({"id": "SUSE-SU-2099:1002-1", "aliases": ["CVE-2099-8003"], "summary": "openssl",
+               "affected": affected(&[basesystem], "1.1.1l-150400.7.25.1")}),
+        json!({"id": "SUSE-SU-2099:2002-1", "aliases": ["CVE-2099-8003"], "summary": "openssl",
+               "affected": affected(&ltss, "1.1.1l-150400.7.66.1")}),
+    ]
+}
+
+#[test]
+fn an_ltss_system_gets_its_service_packs_and_its_streams_fixes() {
+    let index = runtime().block_on(index_of(ltss_records()));
+    let findings = |ecosystem: &str, version: &str| {
+        index
+            .matches(&rpm_package(ecosystem, "libopenssl1_1", version, None))
+            .unwrap()
+            .findings
+            .into_iter()
+            .map(|finding| {
+                (
+                    finding.id,
+                    finding.aliases,
+                    finding.fixed_versions,
+                    finding.fix,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let strings = |items: &[&str]| items.iter().map(|item| (*item).to_owned()).collect();
+    let finding = |id: &str, aliases: &[&str], fixed: &str| {
+        (
+            id.to_owned(),
+            strings(aliases),
+            strings(&[fixed]),
+            Some(format!("zypper install 'libopenssl1_1>={fixed}'")),
+        )
+    };
+    // An old build on LTSS: the service pack's advisory, the stream's own, and for the
+    // vulnerability both name, one finding with every id and the stream's fix.
+    assert_eq!(
+        findings("SUSE:15.4-LTSS", "1.1.1l-150400.7.7.1"),
+        [
+            finding(
+                "SUSE-SU-2099:1001-1",
+                &["CVE-2099-8001"],
+                "1.1.1l-150400.7.10.1"
+            ),
+            finding(
+                "SUSE-SU-2099:1002-1",
+                &["CVE-2099-8003", "SUSE-SU-2099:2002-1"],
+                "1.1.1l-150400.7.66.1"
+            ),
+            finding(
+                "SUSE-SU-2099:2001-1",
+                &["CVE-2099-8002"],
+                "1.1.1l-150400.7.60.1"
+            ),
+        ]
+    );
+    // Past the service pack's fix for CVE-2099-8003, short of the stream's: still affected.
+    assert_eq!(
+        findings("SUSE:15.4-LTSS", "1.1.1l-150400.7.28.1"),
+        [
+            finding(
+                "SUSE-SU-2099:2001-1",
+                &["CVE-2099-8002"],
+                "1.1.1l-150400.7.60.1"
+            ),
+            finding(
+                "SUSE-SU-2099:2002-1",
+                &["CVE-2099-8003"],
+                "1.1.1l-150400.7.66.1"
+            ),
+        ]
+    );
+    assert_eq!(findings("SUSE:15.4-LTSS", "1.1.1l-150400.7.66.1"), []);
+    // A system without LTSS: the LTSS advisories never match, nor another service pack's.
+    assert_eq!(
+        findings("SUSE:15.4", "1.1.1l-150400.7.7.1"),
+        [
+            finding(
+                "SUSE-SU-2099:1001-1",
+                &["CVE-2099-8001"],
+                "1.1.1l-150400.7.10.1"
+            ),
+            finding(
+                "SUSE-SU-2099:1002-1",
+                &["CVE-2099-8003"],
+                "1.1.1l-150400.7.25.1"
+            ),
+        ]
+    );
+    assert_eq!(findings("SUSE:15.4", "1.1.1l-150400.7.28.1"), []);
+    assert_eq!(findings("SUSE:15.5-LTSS", "1.1.1l-150400.7.7.1"), []);
+}
+
 /// Ubuntu's records as OSV publishes them since the schema's `upstream` field: a USN for
 /// two CVEs and the UBUNTU-CVE tracker record of one, neither with `aliases`.
 #[test]
