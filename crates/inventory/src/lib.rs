@@ -31,8 +31,9 @@
 //! `PyPI`, ...), its purl and its [`Location`] (path, layer). A distribution's release is
 //! the one its advisories are filed under: RHEL's update streams (`Red Hat:rhel_eus:9.2`,
 //! from the content manifests of Red Hat's builds or a host's enabled repositories), SUSE's
-//! Micro products (`SUSE:Linux Micro 6.0`), and `etc/redhat-release` for roots without
-//! `os-release` ([`Distro`]). Language packages whose metadata
+//! Micro products (`SUSE:Linux Micro 6.0`), SLES on Long Term Service Pack Support
+//! (`SUSE:15.4-LTSS`, from `etc/products.d/SLES-LTSS.prod`), and `etc/redhat-release` for
+//! roots without `os-release` ([`Distro`]). Language packages whose metadata
 //! file an OS package owns are not reported twice, nor are `package-lock.json` entries that the
 //! project's `node_modules` holds installed; packages from files an upper layer
 //! deleted or replaced are not reported at all. A malformed package database is a

@@ -20,6 +20,7 @@ mod rpm_bdb;
 mod rpm_ndb;
 mod ruby;
 mod rust;
+mod suse;
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -154,6 +155,8 @@ pub(crate) struct Extracted {
     pub(crate) distro: Option<Distro>,
     /// Repositories the packages were installed from (content manifests, `.repo` files).
     pub(crate) repositories: Option<red_hat::Repositories>,
+    /// An installed SUSE product (`etc/products.d/*.prod`).
+    pub(crate) product: Option<suse::Product>,
 }
 
 impl Extracted {
@@ -176,6 +179,7 @@ enum Kind {
     ReleaseFile,
     ContentManifest,
     RepoFile,
+    ProductFile,
     DpkgStatus,
     DpkgFileList,
     ApkInstalled,
@@ -231,6 +235,7 @@ fn classify(path: &str, file: &FileVisit<'_>) -> Option<Kind> {
             Kind::ContentManifest
         }
         _ if parent(path) == "etc/yum.repos.d" && name.ends_with(".repo") => Kind::RepoFile,
+        _ if parent(path) == "etc/products.d" && name.ends_with(".prod") => Kind::ProductFile,
         "var/lib/dpkg/status" => Kind::DpkgStatus,
         "lib/apk/db/installed" => Kind::ApkInstalled,
         "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => Kind::RpmSqlite,
@@ -379,7 +384,15 @@ pub fn inventory_cancellable(
                 let repositories = harvest.extracted.repositories.as_ref()?;
                 Some((harvest.layer_index, repositories))
             }),
-        );
+        )
+        .or_else(|| {
+            suse::stream(
+                distro,
+                harvests
+                    .iter()
+                    .filter_map(|harvest| harvest.extracted.product.as_ref()),
+            )
+        });
     }
 
     let mut owned: HashSet<String> = HashSet::new();
@@ -476,6 +489,10 @@ fn extract(
         }),
         Kind::RepoFile => Ok(Extracted {
             repositories: Some(red_hat::parse_repo_file(&String::from_utf8_lossy(bytes))),
+            ..Extracted::default()
+        }),
+        Kind::ProductFile => Ok(Extracted {
+            product: Some(suse::parse_product(&String::from_utf8_lossy(bytes))?),
             ..Extracted::default()
         }),
         Kind::DpkgStatus => Ok(dpkg::parse_status(&String::from_utf8_lossy(bytes))),

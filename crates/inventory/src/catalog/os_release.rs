@@ -18,15 +18,16 @@ pub struct Distro {
     /// The vendor's update stream the packages come from when it is not the release's main
     /// one, with the release it covers, as advisories name it: Red Hat's `rhel_eus:9.2`,
     /// `rhel_aus:8.4`, `rhel_e4s:9.0`, `rhel_tus:8.6`, `rhel_els:7` (from content manifests
-    /// and enabled repositories, see `catalog/red_hat.rs`).
+    /// and enabled repositories, see `catalog/red_hat.rs`); SUSE's `15.4-LTSS` for SLES with
+    /// Long Term Service Pack Support (from `etc/products.d`, see `catalog/suse.rs`).
     pub stream: Option<String>,
 }
 
 impl Distro {
     /// The vulnerability database's ecosystem for this distribution's packages
     /// (`Debian:12`, `Alpine:v3.19`, `Ubuntu:22.04`, `Rocky Linux:9`, `Red Hat:rhel_eus:9.2`,
-    /// `SUSE:Linux Micro 6.0`, ...), or `None` for a distribution without advisory data in
-    /// OSV form.
+    /// `SUSE:15.4-LTSS`, `SUSE:Linux Micro 6.0`, ...), or `None` for a distribution without
+    /// advisory data in OSV form.
     ///
     /// SUSE's Micro products are releases of their own, named in advisories as the product
     /// is (`SUSE:Linux Enterprise Micro 5.5`, `SUSE:Linux Enterprise Micro for Rancher 5.4`,
@@ -58,7 +59,10 @@ impl Distro {
             "centos" => ("Red Hat", major.to_owned()),
             "rocky" => ("Rocky Linux", major.to_owned()),
             "almalinux" => ("AlmaLinux", major.to_owned()),
-            "sles" => ("SUSE", release.to_owned()),
+            "sles" => match &self.stream {
+                Some(stream) => ("SUSE", stream.clone()),
+                None => ("SUSE", release.to_owned()),
+            },
             // A Micro release without a version names no advisory data.
             "sle-micro" | "sle-micro-rancher" | "sl-micro" | "opensuse-leap-micro"
                 if release.is_empty() =>

@@ -1,6 +1,7 @@
 //! Which release's advisories a root's distribution packages are matched against: Red Hat's
 //! update streams (EUS, AUS, E4S, TUS) from content manifests and enabled repositories,
-//! SUSE's Micro products, and releases named only by `etc/redhat-release`.
+//! SUSE's Micro products and LTSS (`etc/products.d/SLES-LTSS.prod`), and releases named
+//! only by `etc/redhat-release`.
 
 use std::path::Path;
 
@@ -165,4 +166,51 @@ fn an_image_without_os_release_is_named_by_its_release_file() {
     std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
     rpmdb(&root.join("var/lib/rpm/rpmdb.sqlite"));
     assert_eq!(rpm_ecosystem(root), ("Red Hat:6".to_owned(), None));
+}
+
+/// SLES 15 SP4's `os-release` and base product file, as its images and hosts ship them.
+fn sles_root(root: &Path) {
+    write(
+        root,
+        "etc/os-release",
+        "NAME=\"SLES\"\nVERSION=\"15-SP4\"\nVERSION_ID=\"15.4\"\n\
+         PRETTY_NAME=\"SUSE Linux Enterprise Server 15 SP4\"\nID=\"sles\"\n\
+         ID_LIKE=\"suse\"\nANSI_COLOR=\"0;32\"\nCPE_NAME=\"cpe:/o:suse:sles:15:sp4\"\n",
+    );
+    write(
+        root,
+        "etc/products.d/SLES.prod",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<product schemeversion=\"0\">\n\
+         <vendor>SUSE</vendor>\n<name>SLES</name>\n<version>15.4</version>\n\
+         <baseversion>15</baseversion>\n<patchlevel>4</patchlevel>\n\
+         <cpeid>cpe:/o:suse:sles:15:sp4</cpeid>\n<productline>sles</productline>\n</product>\n",
+    );
+    std::os::unix::fs::symlink("SLES.prod", root.join("etc/products.d/baseproduct")).unwrap();
+    std::fs::create_dir_all(root.join("usr/lib/sysimage/rpm")).unwrap();
+    rpmdb(&root.join("usr/lib/sysimage/rpm/rpmdb.sqlite"));
+}
+
+fn ltss_product(version: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<product schemeversion=\"0\">\n\
+         <vendor>SUSE</vendor>\n<name>SLES-LTSS</name>\n<version>{version}</version>\n\
+         <summary>SUSE Linux Enterprise Server LTSS</summary>\n\
+         <productline>SLES-LTSS</productline>\n</product>\n"
+    )
+}
+
+#[test]
+fn a_sles_root_with_the_ltss_product_is_on_its_ltss_stream() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    sles_root(root);
+    assert_eq!(rpm_ecosystem(root), ("SUSE:15.4".to_owned(), None));
+    write(root, "etc/products.d/SLES-LTSS.prod", &ltss_product("15.4"));
+    assert_eq!(
+        rpm_ecosystem(root),
+        ("SUSE:15.4-LTSS".to_owned(), Some("15.4-LTSS".to_owned()))
+    );
+    // A product file of another service pack's LTSS is not this system's stream.
+    write(root, "etc/products.d/SLES-LTSS.prod", &ltss_product("15.3"));
+    assert_eq!(rpm_ecosystem(root), ("SUSE:15.4".to_owned(), None));
 }
