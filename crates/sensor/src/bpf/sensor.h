@@ -90,8 +90,9 @@ enum string_slot {
  * truncated): environments are usually 1-3 KiB, and the record's tail is shared with argv. */
 #define ENV_MAX (STR_MAX - 1)
 
-/* How many ancestors of a cgroup are named in SLOT_CGROUPS (Falco's limit): deeper paths lose
- * their top levels. */
+/* How many components of a cgroup's path SLOT_CGROUPS keeps, the root included: deeper paths
+ * lose their top levels. Falco's modern probe keeps 6, its kernel module the whole path;
+ * container runtimes' paths are 2-5 levels deep. */
 #define CGROUPS_PATH_DEPTH 8
 
 /* What a task's memory, page faults and descriptor limit were when it executed a program or
