@@ -47,6 +47,30 @@ fn alert(pod: &str, exe: &str, at: i64, severity: Severity) -> FindingReport {
     }
 }
 
+/// A vulnerability of openssl in image shop/web:1 (one finding per `id`), fixed in `fixed`.
+fn vulnerability(id: &str, fixed: &[&str]) -> FindingReport {
+    FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: id.into(),
+        title: format!("{id}: openssl fixed in {}", fixed.join(" or ")),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            image: Some("shop/web:1".into()),
+            ..Default::default()
+        },
+        details: Details::Vulnerability(palisade_model::VulnerabilityDetails {
+            package: "openssl".into(),
+            ecosystem: "Debian:12".into(),
+            installed_version: "3.0.1-1".into(),
+            fixed_versions: fixed.iter().map(|version| version.to_string()).collect(),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
 fn audit(action: &str) -> AuditEntry {
     AuditEntry {
         id: Uuid::now_v7(),
@@ -572,32 +596,18 @@ async fn repeats_within_one_batch_aggregate_and_states_keep_the_latest_report() 
     assert_eq!(page.items[0].count, 3);
     assert_eq!(page.items[0].last_seen, Timestamp(HOUR + 120_000));
 
-    let vulnerability = |fixed: &str| FindingReport {
-        id: Uuid::new_v4(),
-        observed_at: Timestamp::now(),
-        severity: Severity::High,
-        rule: "CVE-2024-0001".into(),
-        title: format!("openssl fixed in {fixed}"),
-        asset: AffectedAsset {
-            cluster: "prod".into(),
-            image: Some("shop/web:1".into()),
-            ..Default::default()
-        },
-        details: Details::Vulnerability(palisade_model::VulnerabilityDetails {
-            package: "openssl".into(),
-            ecosystem: "Debian:12".into(),
-            installed_version: "3.0.1-1".into(),
-            fixed_versions: vec![fixed.into()],
-            ..Default::default()
-        }),
-        demo: false,
-    };
     store
-        .ingest(&[vulnerability("3.0.2-1")], &HandlingPolicy::default())
+        .ingest(
+            &[vulnerability("CVE-2024-0001", &["3.0.2-1"])],
+            &HandlingPolicy::default(),
+        )
         .await
         .unwrap();
     let outcome = store
-        .ingest(&[vulnerability("3.0.3-1")], &HandlingPolicy::default())
+        .ingest(
+            &[vulnerability("CVE-2024-0001", &["3.0.3-1"])],
+            &HandlingPolicy::default(),
+        )
         .await
         .unwrap();
     assert_eq!(outcome.aggregated, 1);
@@ -607,7 +617,7 @@ async fn repeats_within_one_batch_aggregate_and_states_keep_the_latest_report() 
         .unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(
-        page.items[0].title, "openssl fixed in 3.0.3-1",
+        page.items[0].title, "CVE-2024-0001: openssl fixed in 3.0.3-1",
         "a state shows its latest report"
     );
 }
@@ -678,26 +688,6 @@ async fn a_repeat_that_makes_a_finding_keeps_its_own_report() {
 async fn a_vulnerabilitys_fix_known_flag_follows_its_latest_report() {
     let (_dir, store) = store().await;
     let policy = HandlingPolicy::default();
-    let vulnerability = |id: &str, fixed: &[&str]| FindingReport {
-        id: Uuid::new_v4(),
-        observed_at: Timestamp::now(),
-        severity: Severity::High,
-        rule: id.into(),
-        title: format!("openssl: {id}"),
-        asset: AffectedAsset {
-            cluster: "prod".into(),
-            image: Some("shop/web:1".into()),
-            ..Default::default()
-        },
-        details: Details::Vulnerability(palisade_model::VulnerabilityDetails {
-            package: "openssl".into(),
-            ecosystem: "Debian:12".into(),
-            installed_version: "3.0.1-1".into(),
-            fixed_versions: fixed.iter().map(|version| version.to_string()).collect(),
-            ..Default::default()
-        }),
-        demo: false,
-    };
     let fix_available = || async {
         let groups = store
             .finding_groups(FindingKind::Vulnerability, &FindingQuery::default())
