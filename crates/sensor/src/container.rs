@@ -166,7 +166,25 @@ impl ContainerResolver {
             && (resolved.complete
                 || (!recheck_host && resolved.looked_up.elapsed() < NEGATIVE_CACHE))
         {
-            return resolved.container.clone();
+            let container = resolved.container.clone();
+            // runc saves its state only after the container's first process (runc init) ran
+            // in the cgroup: a container resolved from that process's events has its
+            // engine's metadata but not yet the host namespaces, which an exec looks for again.
+            if recheck_host
+                && let Some(known) = &container
+                && known.host_namespaces.is_none()
+                && let Some(host_namespaces) = self.host_namespaces_of(&known.id)
+            {
+                let updated = Arc::new(Container {
+                    host_namespaces: Some(host_namespaces),
+                    ..Container::clone(known)
+                });
+                if let Some(resolved) = self.by_cgroup.get_mut(&cgroup_id) {
+                    resolved.container = Some(Arc::clone(&updated));
+                }
+                return Some(updated);
+            }
+            return container;
         }
         let (container, complete) = match self.lookup_with_metadata(&cgroup_path()) {
             Some((container, found)) => (Some(Arc::new(container)), found),
@@ -250,12 +268,16 @@ impl ContainerResolver {
         }
         container.labels.sort();
         container.k8s = k8s_identity(&container.labels);
-        // Every runtime here starts its containers with runc (podman's state is runc's too).
-        container.host_namespaces = self
-            .runc_state(&container.id)
-            .and_then(|path| read_json(&path))
-            .and_then(|state| host_namespaces(&state["config"]["namespaces"]));
+        container.host_namespaces = self.host_namespaces_of(&container.id);
         Some((container, found))
+    }
+
+    /// The host namespaces container `id` shares, from runc's state: every runtime here starts
+    /// its containers with runc (podman's state is runc's too).
+    fn host_namespaces_of(&self, id: &str) -> Option<HostNamespaces> {
+        self.runc_state(id)
+            .and_then(|path| read_json(&path))
+            .and_then(|state| host_namespaces(&state["config"]["namespaces"]))
     }
 
     fn fill_runc(&self, container: &mut Container) -> bool {
