@@ -68,6 +68,17 @@ pub enum ErrorKind {
         #[source]
         source: palisade_version::Error,
     },
+    /// The index was loaded for other ecosystems than the package's (see
+    /// [`crate::Index::load_for`]).
+    #[error(
+        "the index was not loaded for {ecosystem} (package {package}); load it for every ecosystem it matches"
+    )]
+    NotLoaded {
+        /// The package's release as the index keys it.
+        ecosystem: String,
+        /// The package name.
+        package: String,
+    },
     /// The database failed.
     #[error("vulnerability database error")]
     Database(#[source] sqlx::Error),

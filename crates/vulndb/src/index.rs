@@ -165,16 +165,71 @@ pub struct Index {
     /// The alias group of each advisory (a representative advisory index).
     groups: Vec<usize>,
     packages: HashMap<(String, String), Vec<Entry>>,
+    /// The releases and ecosystems (index keys) loaded, when not every one is.
+    loaded: Option<HashSet<String>>,
 }
 
 impl Index {
     /// Loads every record of `database` and parses all range bounds.
     pub async fn load(database: &crate::Database) -> Result<Index, Error> {
-        Ok(Index::from_records(database.records().await?))
+        let records: Vec<Record> = database
+            .records(None)
+            .await?
+            .into_iter()
+            .map(|(_, record)| record)
+            .collect();
+        let id_lists: Vec<Vec<&str>> = records.iter().map(record_ids).collect();
+        let groups = alias_groups(&id_lists);
+        Ok(Index::from_records(records, groups, None))
     }
 
-    /// Builds an index from records.
-    pub(crate) fn from_records(records: Vec<Record>) -> Index {
+    /// Loads only what packages of `ecosystems` (as [`Package::ecosystem`] names them) are
+    /// matched against: their releases' advisories (with an LTSS stream's service pack), or
+    /// their language ecosystem's. Advisories are grouped by alias over the whole database,
+    /// so findings are the ones [`Index::load`] gives; [`Index::matches`] refuses a package
+    /// of another ecosystem.
+    pub async fn load_for(
+        database: &crate::Database,
+        ecosystems: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<Index, Error> {
+        let wanted: HashSet<String> = ecosystems
+            .into_iter()
+            .flat_map(|ecosystem| matched_releases(&index_ecosystem(ecosystem.as_ref())))
+            .collect();
+        // Stored names are normalised as their import did; read them as this version does.
+        let stored: Vec<String> = database
+            .stored_ecosystems()
+            .await?
+            .into_iter()
+            .filter(|stored| wanted.contains(&index_ecosystem(stored)))
+            .collect();
+        let records = database.records(Some(&stored)).await?;
+        let all_ids = database.record_ids().await?;
+        let id_lists: Vec<Vec<&str>> = all_ids
+            .iter()
+            .map(|(_, ids)| ids.iter().map(String::as_str).collect())
+            .collect();
+        let all_groups = alias_groups(&id_lists);
+        // A record imported between the two reads is a group of its own.
+        let groups = records
+            .iter()
+            .enumerate()
+            .map(|(record_idx, (row_id, _))| {
+                all_ids
+                    .binary_search_by_key(row_id, |(known, _)| *known)
+                    .map_or(all_ids.len() + record_idx, |position| all_groups[position])
+            })
+            .collect();
+        let records = records.into_iter().map(|(_, record)| record).collect();
+        Ok(Index::from_records(records, groups, Some(wanted)))
+    }
+
+    /// Builds an index from records and their alias groups (any number naming the group).
+    fn from_records(
+        records: Vec<Record>,
+        groups: Vec<usize>,
+        loaded: Option<HashSet<String>>,
+    ) -> Index {
         let mut vulns = Vec::with_capacity(records.len());
         let mut packages: HashMap<(String, String), Vec<Entry>> = HashMap::new();
         for (vuln_idx, record) in records.into_iter().enumerate() {
@@ -219,11 +274,11 @@ impl Index {
                 withdrawn: record.withdrawn,
             });
         }
-        let groups = alias_groups(&vulns);
         Index {
             vulns,
             groups,
             packages,
+            loaded,
         }
     }
 
@@ -278,6 +333,17 @@ impl Index {
         // service pack's matching advisories only add their ids.
         let mut own_release_groups: HashSet<usize> = HashSet::new();
         let releases = matched_releases(&key_ecosystem);
+        if let Some(missing) = self.loaded.as_ref().and_then(|loaded| {
+            releases
+                .iter()
+                .find(|release| !loaded.contains(release.as_str()))
+        }) {
+            return Err(ErrorKind::NotLoaded {
+                ecosystem: missing.clone(),
+                package: package.name.clone(),
+            }
+            .into());
+        }
         let lookups = releases
             .iter()
             .enumerate()
@@ -652,8 +718,17 @@ fn parse_range(scheme: Option<Scheme>, kind: RangeKind, events: &[Event]) -> Par
     }
 }
 
-/// Union-find over advisories sharing an id or an alias; returns each one's representative.
-fn alias_groups(vulns: &[Vuln]) -> Vec<usize> {
+/// A record's id followed by its aliases.
+fn record_ids(record: &Record) -> Vec<&str> {
+    std::iter::once(&record.id)
+        .chain(&record.aliases)
+        .map(String::as_str)
+        .collect()
+}
+
+/// Union-find over advisories (each given by its id and aliases) sharing an id or an alias;
+/// returns each one's representative.
+fn alias_groups(id_lists: &[Vec<&str>]) -> Vec<usize> {
     fn find(parents: &mut [usize], mut idx: usize) -> usize {
         while parents[idx] != idx {
             parents[idx] = parents[parents[idx]];
@@ -661,11 +736,11 @@ fn alias_groups(vulns: &[Vuln]) -> Vec<usize> {
         }
         idx
     }
-    let mut parents: Vec<usize> = (0..vulns.len()).collect();
+    let mut parents: Vec<usize> = (0..id_lists.len()).collect();
     let mut owner: HashMap<&str, usize> = HashMap::new();
-    for (vuln_idx, vuln) in vulns.iter().enumerate() {
-        for id in std::iter::once(&vuln.id).chain(&vuln.aliases) {
-            match owner.get(id.as_str()) {
+    for (vuln_idx, ids) in id_lists.iter().enumerate() {
+        for id in ids {
+            match owner.get(id) {
                 Some(&other) => {
                     let (a, b) = (find(&mut parents, vuln_idx), find(&mut parents, other));
                     parents[a.max(b)] = a.min(b);
@@ -676,7 +751,7 @@ fn alias_groups(vulns: &[Vuln]) -> Vec<usize> {
             }
         }
     }
-    (0..vulns.len())
+    (0..id_lists.len())
         .map(|idx| find(&mut parents, idx))
         .collect()
 }

@@ -233,39 +233,48 @@ impl Database {
         })
     }
 
-    /// Reads every record back, for building an [`crate::Index`].
-    pub(crate) async fn records(&self) -> Result<Vec<Record>, Error> {
-        let mut records: Vec<Record> = Vec::new();
-        let mut row_ids: Vec<i64> = Vec::new();
+    /// Reads records back, for building an [`crate::Index`], each with its row id: every
+    /// record, or with `ecosystems` (as stored) those with an affected package in one of them,
+    /// with only those affected packages.
+    pub(crate) async fn records(
+        &self,
+        ecosystems: Option<&[String]>,
+    ) -> Result<Vec<(i64, Record)>, Error> {
+        let filter = ecosystems.map(|ecosystems| to_json(&ecosystems));
+        let mut records: Vec<(i64, Record)> = Vec::new();
         let rows = sqlx::query(
-            "SELECT id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn FROM vulns ORDER BY id",
+            "SELECT id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn FROM vulns WHERE $1 IS NULL OR id IN (SELECT vuln FROM affected WHERE ecosystem IN (SELECT value FROM json_each($1))) ORDER BY id",
         )
+        .bind(&filter)
         .fetch_all(&self.pool)
         .await?;
         for row in rows {
-            row_ids.push(row.get("id"));
-            records.push(Record {
-                id: row.get("vuln_id"),
-                aliases: from_json(row.get("aliases")),
-                summary: row.get("summary"),
-                severity: row.get("severity"),
-                cvss_vector: row.get("cvss_vector"),
-                cvss_score: row.get("cvss_score"),
-                withdrawn: row.get("withdrawn"),
-                affected: Vec::new(),
-            });
+            records.push((
+                row.get("id"),
+                Record {
+                    id: row.get("vuln_id"),
+                    aliases: from_json(row.get("aliases")),
+                    summary: row.get("summary"),
+                    severity: row.get("severity"),
+                    cvss_vector: row.get("cvss_vector"),
+                    cvss_score: row.get("cvss_score"),
+                    withdrawn: row.get("withdrawn"),
+                    affected: Vec::new(),
+                },
+            ));
         }
-        let rows = sqlx::query("SELECT vuln, ecosystem, name, purl, ranges, versions, status FROM affected ORDER BY vuln")
+        let rows = sqlx::query("SELECT vuln, ecosystem, name, purl, ranges, versions, status FROM affected WHERE $1 IS NULL OR ecosystem IN (SELECT value FROM json_each($1)) ORDER BY vuln")
+            .bind(&filter)
             .fetch_all(&self.pool)
             .await?;
         for row in rows {
             let vuln: i64 = row.get("vuln");
-            let Ok(record_idx) = row_ids.binary_search(&vuln) else {
+            let Ok(record_idx) = records.binary_search_by_key(&vuln, |(row_id, _)| *row_id) else {
                 continue;
             };
             let status: Option<String> = row.get("status");
             let ranges: Vec<Range> = from_json(row.get("ranges"));
-            records[record_idx].affected.push(Affected {
+            records[record_idx].1.affected.push(Affected {
                 ecosystem: row.get("ecosystem"),
                 name: row.get("name"),
                 purl: row.get("purl"),
@@ -275,6 +284,30 @@ impl Database {
             });
         }
         Ok(records)
+    }
+
+    /// The ecosystems affected packages are stored under, as their import normalised them.
+    pub(crate) async fn stored_ecosystems(&self) -> Result<Vec<String>, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT ecosystem FROM affected")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Every record's row id with its id and aliases, by row id.
+    pub(crate) async fn record_ids(&self) -> Result<Vec<(i64, Vec<String>)>, Error> {
+        let rows = sqlx::query("SELECT id, vuln_id, aliases FROM vulns ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut ids: Vec<String> = from_json(row.get("aliases"));
+                ids.insert(0, row.get("vuln_id"));
+                (row.get("id"), ids)
+            })
+            .collect())
     }
 }
 

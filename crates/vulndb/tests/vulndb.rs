@@ -1579,3 +1579,79 @@ fn alpine_subpackage_matches_its_origin() {
         );
     });
 }
+
+/// An index loaded for the inventory's ecosystems only finds what a full one finds, with
+/// advisories merged through a record of an ecosystem it did not load, and refuses packages
+/// of the others.
+#[test]
+fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
+    let range = events("ECOSYSTEM", json!([{"introduced": "0"}, {"fixed": "2.0"}]));
+    let mut pysec = osv("PYSEC-2099-1", "PyPI", range.clone(), json!([]));
+    pysec["aliases"] = json!(["CVE-2099-9100"]);
+    let ghsa = osv("GHSA-2099-demo", "PyPI", range.clone(), json!([]));
+    // Only the Go record says the two PyPI advisories are one vulnerability.
+    let mut go = osv("GO-2099-0001", "Go", range, json!([]));
+    go["aliases"] = json!(["CVE-2099-9100", "GHSA-2099-demo"]);
+    let records = [vec![pysec, ghsa, go], ltss_records()].concat();
+    let package = |ecosystem: &str, name: &str, version: &str| Package {
+        ecosystem: ecosystem.into(),
+        name: name.into(),
+        version: version.into(),
+        source_name: None,
+        source_version: None,
+    };
+    let queries = [
+        package("PyPI", "pkg", "1.0"),
+        package("SUSE:15.4-LTSS", "libopenssl1_1", "1.1.1l-150400.7.7.1"),
+        package("SUSE:15.4", "libopenssl1_1", "1.1.1l-150400.7.7.1"),
+    ];
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        let bytes = serde_json::to_vec(&Value::Array(records)).unwrap();
+        database
+            .import_bytes("fixtures.json", &bytes, Limits::default())
+            .await
+            .unwrap();
+        let full = Index::load(&database).await.unwrap();
+        let partial = Index::load_for(&database, ["PyPI", "SUSE:15.4-LTSS"])
+            .await
+            .unwrap();
+        assert!(
+            partial.len() < full.len(),
+            "{} {}",
+            partial.len(),
+            full.len()
+        );
+        for query in &queries {
+            assert_eq!(
+                partial.matches(query).unwrap(),
+                full.matches(query).unwrap(),
+                "{query:?}"
+            );
+        }
+        let python = partial.matches(&queries[0]).unwrap().findings;
+        assert_eq!(
+            (
+                python.len(),
+                python[0].id.as_str(),
+                python[0].aliases.as_slice()
+            ),
+            (
+                1,
+                "GHSA-2099-demo",
+                ["CVE-2099-9100", "PYSEC-2099-1"]
+                    .map(str::to_owned)
+                    .as_slice()
+            )
+        );
+        let error = partial
+            .matches(&package("Go", "example.com/m", "v1.0.0"))
+            .unwrap_err();
+        assert!(
+            matches!(error.kind(), ErrorKind::NotLoaded { ecosystem, .. } if ecosystem == "Go"),
+            "{error}"
+        );
+        let only_base = Index::load_for(&database, ["SUSE:15.4"]).await.unwrap();
+        assert!(only_base.matches(&queries[1]).is_err());
+    });
+}

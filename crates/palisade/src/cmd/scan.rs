@@ -26,7 +26,7 @@
 //! Exit codes: 0 when no finding reaches `--fail-on` (or without `--fail-on`), 1 when one
 //! does, 2 on errors.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -228,19 +228,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         Command::Host(args) => (Target::RootFs(RootFs::host()), "host", args.options),
     };
-    // The database's index loads on its own thread while the target is read: the two are
-    // independent, and the read of a cold image waits on the disk and on gzip inflation.
+    // The database opens on its own thread while the target is read (the two are
+    // independent, and the read of a cold image waits on the disk and on gzip inflation),
+    // then loads only the advisories of the ecosystems the inventory found: for an OS image,
+    // a small part of a database that holds language ecosystems and other releases.
+    let (ecosystems_found, ecosystems_wanted) = std::sync::mpsc::channel::<BTreeSet<String>>();
     let (inventory, index) = std::thread::scope(|scope| {
         let index = (!options.inventory_only).then(|| {
-            scope.spawn(|| {
-                let db = options
-                    .db
-                    .as_ref()
-                    .context("--db is required to match packages")?;
-                load_index(db)
+            let db = options.db.clone();
+            scope.spawn(move || {
+                let db = db.context("--db is required to match packages")?;
+                load_index(&db, &ecosystems_wanted)
             })
         });
         let inventory = take_inventory(&target);
+        let ecosystems = inventory.as_ref().map_or_else(
+            |_| BTreeSet::new(),
+            |inventory| {
+                inventory
+                    .packages
+                    .iter()
+                    .map(|package| package.ecosystem.clone())
+                    .collect()
+            },
+        );
+        // The loader is gone only when it failed already; its error is reported below.
+        let _ = ecosystems_found.send(ecosystems);
         let index = index.map(|loading| {
             loading
                 .join()
@@ -312,7 +325,12 @@ fn take_inventory(target: &Target) -> anyhow::Result<Inventory> {
     Ok(inventory)
 }
 
-fn load_index(db: &std::path::Path) -> anyhow::Result<Index> {
+/// Opens the database, then loads the index for the ecosystems `ecosystems_wanted` sends
+/// once the inventory is taken.
+fn load_index(
+    db: &std::path::Path,
+    ecosystems_wanted: &std::sync::mpsc::Receiver<BTreeSet<String>>,
+) -> anyhow::Result<Index> {
     anyhow::ensure!(
         db.exists(),
         "vulnerability database {} does not exist; create it with `palisade db import`",
@@ -321,11 +339,16 @@ fn load_index(db: &std::path::Path) -> anyhow::Result<Index> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let database = runtime
+        .block_on(Database::open(db))
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    let ecosystems = ecosystems_wanted
+        .recv()
+        .context("the inventory ended without naming its ecosystems")?;
     runtime.block_on(async {
-        let database = Database::open(db)
+        let index = Index::load_for(&database, &ecosystems)
             .await
-            .with_context(|| format!("cannot open {}", db.display()))?;
-        let index = Index::load(&database).await?;
+            .with_context(|| format!("cannot load the index of {}", db.display()))?;
         database.close().await;
         Ok(index)
     })
