@@ -281,17 +281,11 @@ fn detect(
         // alerts at every tick) shorten the wait for events. Those reports are read off
         // their ring on a thread of their own: however long this loop stalls (the sensor's
         // /proc re-read after lost events), it only delays their alerts.
-        match sensor.poll(detector.tick_interval(), detector) {
-            Ok(_) => {}
-            // A signal or a debugger's stop cut the wait short before anything was read:
-            // the events are still in the ring for the next poll.
-            Err(error) if is_interrupted(&error) => {
-                tracing::debug!(%error, "The sensor's wait was interrupted; waiting again.");
-            }
-            Err(error) => {
-                tracing::error!(%error, "The sensor failed; runtime detection stops.");
-                return Some(format!("the sensor failed: {error}"));
-            }
+        // (A wait cut short by a signal or a debugger's stop is no failure: the sensor reads
+        // what arrived and returns.)
+        if let Err(error) = sensor.poll(detector.tick_interval(), detector) {
+            tracing::error!(%error, "The sensor failed; runtime detection stops.");
+            return Some(format!("the sensor failed: {error}"));
         }
         let lost = sensor.health().newly_lost;
         if lost > 0 {
@@ -318,40 +312,3 @@ fn detect(
     None
 }
 
-/// Whether the sensor's poll failed only because its wait was interrupted (`EINTR`: a signal
-/// delivered to the detection thread, or a debugger stopping it), which is no failure.
-fn is_interrupted(error: &palisade_sensor::Error) -> bool {
-    match error {
-        palisade_sensor::Error::Bpf { source, .. } => {
-            source.kind() == libbpf_rs::ErrorKind::Interrupted
-        }
-        palisade_sensor::Error::Kernel { source, .. } => {
-            source.kind() == std::io::ErrorKind::Interrupted
-        }
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_interrupted;
-
-    #[test]
-    fn an_interrupted_sensor_wait_is_no_failure() {
-        let bpf = |errno| palisade_sensor::Error::Bpf {
-            step: "ring buffer poll".into(),
-            source: libbpf_rs::Error::from_raw_os_error(errno),
-        };
-        let kernel = |errno| palisade_sensor::Error::Kernel {
-            what: "polling the proc connector".into(),
-            source: std::io::Error::from_raw_os_error(errno),
-        };
-        assert!(is_interrupted(&bpf(libc::EINTR)));
-        assert!(is_interrupted(&kernel(libc::EINTR)));
-        assert!(!is_interrupted(&bpf(libc::EBADF)));
-        assert!(!is_interrupted(&kernel(libc::ENOMEM)));
-        assert!(!is_interrupted(&palisade_sensor::Error::Config(
-            "no event kinds".into()
-        )));
-    }
-}

@@ -246,9 +246,14 @@ impl BpfProbes {
         timeout: Duration,
         mut each: impl FnMut(&[u8]),
     ) -> Result<usize, Error> {
-        self.ring
-            .poll(timeout)
-            .map_err(|error| Error::bpf("ring buffer poll", error))?;
+        // A signal or a debugger's stop that cuts the wait short (EINTR) is no failure: what
+        // arrived meanwhile is read below, as after a timeout.
+        match self.ring.poll(timeout) {
+            Err(error) if error.kind() != libbpf_rs::ErrorKind::Interrupted => {
+                return Err(Error::bpf("ring buffer poll", error));
+            }
+            _ => {}
+        }
         // The kernel side wakes the reader only for full batches (see `submit` in
         // sensor.bpf.c): whatever arrived below that threshold is read once the wait times out.
         self.ring

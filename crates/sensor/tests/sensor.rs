@@ -401,3 +401,62 @@ fn seeded_and_exec_events_give_the_same_executable_identity() {
         (executed.process.exe_dev, executed.process.exe_ino)
     );
 }
+
+/// A signal that cuts the sensor's wait short (EINTR from `epoll_wait`: a signal handled by
+/// the polling thread, a debugger's stop) is no failure, and what arrived meanwhile is read.
+#[test]
+fn a_wait_cut_short_by_a_signal_is_no_failure() {
+    if !can_run_ebpf() {
+        return;
+    }
+    extern "C" fn do_nothing(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing (this test runs in a process of its own),
+    // without SA_RESTART: epoll_wait then returns EINTR, as it does whatever the flags.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = do_nothing as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+    let mut sensor = start(&[EventKind::Execve]);
+    // SAFETY: pthread_self has no preconditions.
+    let polling_thread = unsafe { libc::pthread_self() };
+    let arg = marker("interrupted");
+    let signaller = std::thread::spawn({
+        let arg = arg.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(
+                Command::new("/bin/true")
+                    .arg(&arg)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            for _ in 0..5 {
+                // SAFETY: the polling thread outlives this one (joined below).
+                unsafe { libc::pthread_kill(polling_thread, libc::SIGUSR1) };
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut events = Vec::new();
+    let mut seen = false;
+    while !seen && std::time::Instant::now() < deadline {
+        sensor
+            .poll(Duration::from_secs(2), &mut events)
+            .expect("an interrupted wait is no failure");
+        seen = events
+            .drain(..)
+            .any(|event| event.process.args.first() == Some(&arg));
+    }
+    signaller.join().unwrap();
+    assert!(
+        seen,
+        "the exec made while the wait was interrupted is delivered"
+    );
+}
