@@ -10,7 +10,7 @@ use std::{
 
 use palisade_model::{
     AuditEntry, Finding, FindingKind, FirewallRule, FixVerification, NewFirewallRule, Severity,
-    Timestamp, VerificationState,
+    Status, Timestamp, VerificationState,
 };
 use sqlx::{
     QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction, pool::PoolConnection,
@@ -580,15 +580,33 @@ impl SqliteStore {
         if !counters_answer(query) {
             return Ok(severities);
         }
-        let mut builder =
-            QueryBuilder::<Sqlite>::new("SELECT DISTINCT severity FROM finding_counts");
-        push_counter_filters(&mut builder, kind, query);
+        // One EXISTS per severity, each a seek on the counters' primary key (kind, cluster,
+        // status, severity, …), which a status for every status keeps usable: a DISTINCT over
+        // the counters read all of a section's rows (for vulnerabilities nearly one per
+        // finding, each with its own hours: 5–9 ms for 75,000), the seeks 0.1 ms.
+        let mut builder = QueryBuilder::<Sqlite>::new("SELECT candidate.severity FROM (");
+        for (index, severity) in severities.iter().enumerate() {
+            if index > 0 {
+                builder.push(" UNION ALL ");
+            }
+            builder
+                .push("SELECT ")
+                .push_bind(severity.rank())
+                .push(" AS severity");
+        }
+        builder.push(") AS candidate WHERE EXISTS (SELECT 1 FROM finding_counts");
+        let mut counted = query.clone();
+        if counted.statuses.is_empty() {
+            counted.statuses = Status::ALL.to_vec();
+        }
+        push_counter_filters(&mut builder, kind, &counted);
         if let Some(since) = query.since {
             // The hour holding `since` may hold matches after it.
             builder
                 .push(" AND last_hour >= ")
                 .push_bind(since.millis() / HOUR_MS);
         }
+        builder.push(" AND severity = candidate.severity)");
         let holding: Vec<i64> = builder.build_query_scalar().fetch_all(connection).await?;
         severities.retain(|severity| holding.contains(&severity.rank()));
         Ok(severities)
