@@ -36,7 +36,8 @@ pub struct DetectionArgs {
     /// Do not start the runtime sensor (no runtime alerts from this node).
     #[arg(long)]
     pub no_sensor: bool,
-    /// Size of the sensor's eBPF ring buffer in bytes (a power of two, at least 4096).
+    /// Size of the sensor's eBPF ring buffer in bytes (a power of two, at least 4096; by
+    /// default 2 MiB per CPU, 4–64 MiB).
     #[arg(long, value_name = "BYTES", default_value_t = SensorConfig::default().ring_buffer_bytes)]
     pub sensor_ring_buffer_bytes: u32,
     /// The sensor's event source: `ebpf` when its probes load, else the `fallback` (proc
@@ -311,4 +312,3 @@ fn detect(
     }
     None
 }
-

@@ -89,4 +89,7 @@ pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from
 pub use error::Error;
 pub use process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 pub use procfs::controller_cgroups;
-pub use sensor::{BackendChoice, CpuCounters, Sensor, SensorConfig, SensorHealth, SensorStatus};
+pub use sensor::{
+    BackendChoice, CpuCounters, Sensor, SensorConfig, SensorHealth, SensorStatus,
+    ring_buffer_bytes_for,
+};

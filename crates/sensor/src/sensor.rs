@@ -41,6 +41,7 @@ pub struct SensorConfig {
     /// Which backend to use.
     pub backend: BackendChoice,
     /// Size of the eBPF ring buffer in bytes: a power of two and a multiple of the page size.
+    /// By default it follows the machine's CPUs ([`ring_buffer_bytes_for`]).
     pub ring_buffer_bytes: u32,
     /// At most this many ancestors are attached to each event.
     pub ancestry_depth: usize,
@@ -61,13 +62,35 @@ impl Default for SensorConfig {
         SensorConfig {
             kinds: None,
             backend: BackendChoice::Auto,
-            ring_buffer_bytes: 8 * 1024 * 1024,
+            ring_buffer_bytes: ring_buffer_bytes_for(online_cpus()),
             ancestry_depth: 8,
             retain_exited: 4096,
             metadata: MetadataRoots::default(),
             capture_environment: false,
         }
     }
+}
+
+/// The default ring buffer size for a machine with `cpus` CPUs: 2 MiB for each (rounded up to
+/// a power of two), at least 4 MiB and at most 64 MiB.
+///
+/// Every CPU produces events into the one ring, so a burst fills it as many times faster as
+/// there are CPUs, while the ring has to cover the same stall of its one reader. And the
+/// kernel maps the ring's data area twice into the reader's memory, populated at once: an
+/// 8 MiB ring is 16 MiB of resident memory. On this project's 2-CPU machine, 4 MiB kept
+/// 350–690 k events/s without a loss, with two busy loops competing for the CPUs too
+/// (docs/benchmarks.md, idle memory).
+pub fn ring_buffer_bytes_for(cpus: usize) -> u32 {
+    const MIB: usize = 1 << 20;
+    let wanted = cpus.saturating_mul(2 * MIB).next_power_of_two();
+    u32::try_from(wanted.clamp(4 * MIB, 64 * MIB)).unwrap_or(u32::MAX)
+}
+
+/// CPUs online now (at least 1).
+fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(online).unwrap_or(1).max(1)
 }
 
 impl SensorConfig {
@@ -765,4 +788,22 @@ fn hostname() -> SharedStr {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().into())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ring_buffer_bytes_for;
+
+    #[test]
+    fn the_default_ring_follows_the_cpus_within_its_bounds() {
+        const MIB: u32 = 1 << 20;
+        let sizes: Vec<u32> = [0, 1, 2, 3, 4, 6, 16, 32, 64, 1024]
+            .into_iter()
+            .map(ring_buffer_bytes_for)
+            .collect();
+        assert_eq!(
+            sizes,
+            [4, 4, 4, 8, 8, 16, 32, 64, 64, 64].map(|mib| mib * MIB)
+        );
+    }
 }

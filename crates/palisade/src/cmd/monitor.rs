@@ -37,8 +37,9 @@ pub struct Args {
     /// Stop after this many seconds (default: run until killed).
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
-    /// Size of the eBPF ring buffer in bytes (a power of two, at least 4096).
-    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    /// Size of the eBPF ring buffer in bytes (a power of two, at least 4096; by default 2 MiB
+    /// per CPU, 4–64 MiB).
+    #[arg(long, default_value_t = palisade_sensor::SensorConfig::default().ring_buffer_bytes)]
     ring_buffer_bytes: u32,
 }
 
