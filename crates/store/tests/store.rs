@@ -71,6 +71,19 @@ fn vulnerability(id: &str, fixed: &[&str]) -> FindingReport {
     }
 }
 
+/// The baseline risks in `status`.
+async fn baseline_risks(store: &SqliteStore, status: Status) -> Vec<palisade_model::Finding> {
+    let query = FindingQuery {
+        statuses: vec![status],
+        ..Default::default()
+    };
+    store
+        .list_findings(FindingKind::BaselineRisk, &query)
+        .await
+        .unwrap()
+        .items
+}
+
 fn audit(action: &str) -> AuditEntry {
     AuditEntry {
         id: Uuid::now_v7(),
@@ -510,25 +523,15 @@ async fn exceptions_cover_and_expire() {
         .await
         .unwrap();
     assert_eq!(outcome.created, 2);
-    let excepted_workloads: Vec<_> = store
-        .list_findings(FindingKind::BaselineRisk, &excepted)
+    let excepted_workloads: Vec<_> = baseline_risks(&store, Status::Excepted)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .map(|finding| (finding.asset.namespace, finding.asset.workload))
         .collect();
     assert_eq!(excepted_workloads.len(), 2);
     assert!(excepted_workloads.contains(&(Some("shop".into()), Some("Deployment/api".into()))));
-    let open = FindingQuery {
-        statuses: vec![Status::Open],
-        ..Default::default()
-    };
-    let open_namespaces: Vec<_> = store
-        .list_findings(FindingKind::BaselineRisk, &open)
+    let open_namespaces: Vec<_> = baseline_risks(&store, Status::Open)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .map(|finding| finding.asset.namespace)
         .collect();
