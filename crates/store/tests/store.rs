@@ -705,21 +705,14 @@ async fn a_vulnerabilitys_fix_known_flag_follows_its_latest_report() {
         flags
     };
     // A new finding takes its report's flag, and later reports of the state replace it.
-    store
-        .ingest(&[vulnerability("CVE-2024-0001", &[])], &policy)
-        .await
-        .unwrap();
-    assert_eq!(fix_available().await, [("CVE-2024-0001".into(), false)]);
-    store
-        .ingest(&[vulnerability("CVE-2024-0001", &["3.0.2-1"])], &policy)
-        .await
-        .unwrap();
-    assert_eq!(fix_available().await, [("CVE-2024-0001".into(), true)]);
-    store
-        .ingest(&[vulnerability("CVE-2024-0001", &[])], &policy)
-        .await
-        .unwrap();
-    assert_eq!(fix_available().await, [("CVE-2024-0001".into(), false)]);
+    let no_fix: &[&str] = &[];
+    for (fixed, known) in [(no_fix, false), (&["3.0.2-1"], true), (no_fix, false)] {
+        store
+            .ingest(&[vulnerability("CVE-2024-0001", fixed)], &policy)
+            .await
+            .unwrap();
+        assert_eq!(fix_available().await, [("CVE-2024-0001".into(), known)]);
+    }
     // Within one batch, the last report of a new finding decides.
     store
         .ingest(

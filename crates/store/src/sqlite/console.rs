@@ -1102,6 +1102,18 @@ mod tests {
         (dir, store)
     }
 
+    /// The ids of the first page of findings of `kind` that `query` selects.
+    async fn ids_of(store: &SqliteStore, kind: FindingKind, query: &FindingQuery) -> Vec<Uuid> {
+        store
+            .list_findings(kind, query)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|finding| finding.id)
+            .collect()
+    }
+
     fn alert(cluster: &str, namespace: Option<&str>, exe: &str, at: i64) -> FindingReport {
         FindingReport {
             id: Uuid::new_v4(),
@@ -1409,14 +1421,7 @@ mod tests {
             limit: 10,
             ..Default::default()
         };
-        let some: Vec<Uuid> = store
-            .list_findings(FindingKind::Alert, &open)
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .map(|finding| finding.id)
-            .collect();
+        let some = ids_of(&store, FindingKind::Alert, &open).await;
         let ignore = |ids: Vec<Uuid>, from: Status, to: Status| {
             let store = store.clone();
             async move {
@@ -2445,20 +2450,11 @@ mod tests {
             })
             .collect();
         ingest_in_batches(store, &reports).await;
-        let ids: Vec<Uuid> = store
-            .list_findings(
-                FindingKind::Vulnerability,
-                &FindingQuery {
-                    limit: 500,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .map(|finding| finding.id)
-            .collect();
+        let first_500 = FindingQuery {
+            limit: 500,
+            ..Default::default()
+        };
+        let ids = ids_of(store, FindingKind::Vulnerability, &first_500).await;
         for (chunk, status) in ids.chunks(150).zip([Status::Ignored, Status::Handled]) {
             store
                 .set_status(
