@@ -32,7 +32,9 @@
 //! the one its advisories are filed under: RHEL's update streams (`Red Hat:rhel_eus:9.2`,
 //! from the content manifests of Red Hat's builds or a host's enabled repositories), SUSE's
 //! Micro products (`SUSE:Linux Micro 6.0`), SLES on Long Term Service Pack Support
-//! (`SUSE:15.4-LTSS`, from `etc/products.d/SLES-LTSS.prod`), and `etc/redhat-release` for
+//! (`SUSE:15.4-LTSS`, from `etc/products.d/SLES-LTSS.prod`), SLES for SAP Applications and
+//! SLE HPC with its LTSS and ESPOS streams (`SUSE:15.4-SAP`, `SUSE:15.4-HPC-LTSS`, from the
+//! product files, `ID` and `CPE_NAME`), and `etc/redhat-release` for
 //! roots without `os-release` ([`Distro`]). Language packages whose metadata
 //! file an OS package owns are not reported twice, nor are `package-lock.json` entries that the
 //! project's `node_modules` holds installed; packages from files an upper layer

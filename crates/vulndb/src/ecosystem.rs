@@ -158,59 +158,104 @@ fn red_hat_release(release: &str) -> String {
     }
 }
 
-/// A SUSE release as `os-release` gives its `VERSION_ID`, from an OSV product name:
-/// `Linux Enterprise Server 15 SP5`, `Linux Enterprise Module for Basesystem 15 SP5` →
-/// `15.5`; `Leap 15.5` → `15.5`. Every product and module of a service pack is one release
-/// for matching, since a host's packages come from several of them. A service pack's Long
-/// Term Service Pack Support stream is a release of its own, as the inventory names it
-/// (`Linux Enterprise Server 15 SP4-LTSS`, SUSE's CSAF spelling `... 15 SP4 LTSS` →
-/// `15.4-LTSS`; see [`matched_releases`]). Other products (Micro, Tumbleweed) and other
-/// suffixes (`-ESPOS`, `-LTSS-EXTENDED-SECURITY`) stay as they are.
+/// A SUSE release as the inventory names it, from an OSV product name. SLES and the
+/// modules and extensions a SLES system adds are one release per service pack
+/// (`Linux Enterprise Server 15 SP5`, `Linux Enterprise Module for Basesystem 15 SP5` →
+/// `15.5`; `Leap 15.5` → `15.5`; SLE 16's `Linux Enterprise Server 16.0` → `16.0`), since a
+/// host's packages come from several of them. The products built from a service pack that
+/// keep getting fixes of their own after its general support are releases of their own, as
+/// the inventory names them (see [`matched_releases`] for what they are matched against):
+/// SLES's Long Term Service Pack Support (`Linux Enterprise Server 15 SP4-LTSS`, SUSE's CSAF
+/// spelling `... 15 SP4 LTSS` → `15.4-LTSS`), SLES for SAP Applications, which includes
+/// Extended Service Pack Overlap Support (`Linux Enterprise Server for SAP Applications 15
+/// SP4`, SLE 16's `... for SAP applications 16.0` → `15.4-SAP`, `16.0-SAP`), and SLE High
+/// Performance Computing with its LTSS and ESPOS streams (`Linux Enterprise High Performance
+/// Computing 15 SP4`, `... 15 SP4-LTSS`, `... 15 SP4-ESPOS` → `15.4-HPC`, `15.4-HPC-LTSS`,
+/// `15.4-HPC-ESPOS`). Other products and suffixes (Micro, Business Critical Linux,
+/// Teradata, Tumbleweed, SLES `-ESPOS`, `-LTSS-EXTENDED-SECURITY`) stay as they are, matched
+/// by no SLES system.
 fn suse_release(release: &str) -> String {
-    if let Some(service_pack) = release
-        .strip_suffix("-LTSS")
-        .or_else(|| release.strip_suffix(" LTSS"))
+    let (product_release, stream) = match release
+        .rsplit_once('-')
+        .or_else(|| release.rsplit_once(' '))
     {
-        let base = suse_release(service_pack);
-        return if base == service_pack {
-            release.to_owned()
-        } else {
-            format!("{base}-LTSS")
-        };
-    }
-    let words: Vec<&str> = release.split_whitespace().collect();
-    let numeric =
-        |word: &str| !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    match words.as_slice() {
-        ["Leap", version] if numeric(version) => (*version).to_owned(),
+        Some((product_release, stream @ ("LTSS" | "ESPOS"))) => (product_release, Some(stream)),
+        _ => (release, None),
+    };
+    let words: Vec<&str> = product_release.split_whitespace().collect();
+    let (product, version) = match words.as_slice() {
+        ["Leap", version] if is_version(version) && stream.is_none() => {
+            return (*version).to_owned();
+        }
         ["Linux", "Enterprise", product @ .., major, pack]
-            if !product.contains(&"Micro") && numeric(major) && pack.starts_with("SP") =>
+            if is_version(major) && pack.starts_with("SP") =>
         {
             match pack[2..].parse::<u32>() {
-                Ok(service_pack) => format!("{major}.{service_pack}"),
-                Err(_) => release.to_owned(),
+                Ok(service_pack) => (product, format!("{major}.{service_pack}")),
+                Err(_) => return release.to_owned(),
             }
         }
-        ["Linux", "Enterprise", product @ .., major]
-            if !product.contains(&"Micro") && numeric(major) =>
-        {
-            (*major).to_owned()
+        ["Linux", "Enterprise", product @ .., version] if is_version(version) => {
+            (product, (*version).to_owned())
         }
+        _ => return release.to_owned(),
+    };
+    let product = product.join(" ").to_ascii_lowercase();
+    let line = match product.as_str() {
+        "server for sap applications" => SuseLine::Sap,
+        "high performance computing" => SuseLine::Hpc,
+        _ if ["micro", "business critical", "teradata"]
+            .iter()
+            .any(|own_line| product.contains(own_line)) =>
+        {
+            return release.to_owned();
+        }
+        _ => SuseLine::Sles,
+    };
+    match (line, stream) {
+        (SuseLine::Sles, None) => version,
+        (SuseLine::Sles, Some("LTSS")) => format!("{version}-LTSS"),
+        (SuseLine::Sap, None) => format!("{version}-SAP"),
+        (SuseLine::Hpc, None) => format!("{version}-HPC"),
+        (SuseLine::Hpc, Some(stream)) => format!("{version}-HPC-{stream}"),
         _ => release.to_owned(),
     }
 }
 
+/// The SUSE Linux Enterprise product lines whose releases are named apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SuseLine {
+    /// SLES, its modules and extensions, and the products sharing its packages.
+    Sles,
+    /// SLES for SAP Applications.
+    Sap,
+    /// SLE High Performance Computing.
+    Hpc,
+}
+
+/// True for a release number: digits and dots (`15`, `15.4`, `16.0`).
+fn is_version(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
 /// The index keys a distribution package of the index key `key` is matched under, its own
-/// release first: an LTSS system receives both its service pack's updates and the LTSS
-/// stream's (`SUSE:15.4-LTSS` → `SUSE:15.4-LTSS`, `SUSE:15.4`); every other release only
-/// its own.
+/// release first, then the releases it is built from, most specific first. A SUSE system on
+/// a product or stream of its own keeps its service pack's update repositories and adds
+/// the product's, so it receives both (`SUSE:15.4-LTSS` → `SUSE:15.4-LTSS`, `SUSE:15.4`;
+/// `SUSE:15.4-SAP` → `SUSE:15.4-SAP`, `SUSE:15.4`; `SUSE:15.4-HPC-LTSS` →
+/// `SUSE:15.4-HPC-LTSS`, `SUSE:15.4-HPC`, `SUSE:15.4`); every other release only its own.
 pub(crate) fn matched_releases(key: &str) -> Vec<String> {
     let mut releases = vec![key.to_owned()];
-    if let Some(service_pack) = key
-        .strip_prefix("SUSE:")
-        .and_then(|release| release.strip_suffix("-LTSS"))
-    {
-        releases.push(format!("SUSE:{service_pack}"));
+    let Some(mut release) = key.strip_prefix("SUSE:") else {
+        return releases;
+    };
+    while let Some((base, suffix)) = release.rsplit_once('-') {
+        let service_pack = base.split('-').next().unwrap_or_default();
+        if !matches!(suffix, "LTSS" | "ESPOS" | "SAP" | "HPC") || !is_version(service_pack) {
+            break;
+        }
+        releases.push(format!("SUSE:{base}"));
+        release = base;
     }
     releases
 }
@@ -369,10 +414,6 @@ mod tests {
         // LTSS streams, in OSV's and CSAF's spellings; other suffixes stay apart.
         for (osv, release) in [
             ("SUSE:Linux Enterprise Server 15 SP4-LTSS", "SUSE:15.4-LTSS"),
-            (
-                "SUSE:Linux Enterprise High Performance Computing 15 SP4-LTSS",
-                "SUSE:15.4-LTSS",
-            ),
             ("SUSE:Linux Enterprise Server 15-LTSS", "SUSE:15-LTSS"),
             ("SUSE:Linux Enterprise Server 11 SP1 LTSS", "SUSE:11.1-LTSS"),
             ("SUSE:15.4-LTSS", "SUSE:15.4-LTSS"),
@@ -381,8 +422,8 @@ mod tests {
                 "SUSE:Linux Enterprise Server 12 SP5-LTSS-EXTENDED-SECURITY",
             ),
             (
-                "SUSE:Linux Enterprise High Performance Computing 15 SP4-ESPOS",
-                "SUSE:Linux Enterprise High Performance Computing 15 SP4-ESPOS",
+                "SUSE:Linux Enterprise Server 15 SP4-ESPOS",
+                "SUSE:Linux Enterprise Server 15 SP4-ESPOS",
             ),
             ("SUSE:Linux Micro 6.0-LTSS", "SUSE:Linux Micro 6.0-LTSS"),
         ] {
@@ -394,6 +435,10 @@ mod tests {
         );
         assert_eq!(matched_releases("SUSE:15.4"), ["SUSE:15.4"]);
         assert_eq!(matched_releases("Debian:12"), ["Debian:12"]);
+        assert_eq!(
+            matched_releases("SUSE:Linux Micro 6.0-LTSS"),
+            ["SUSE:Linux Micro 6.0-LTSS"]
+        );
         assert_eq!(normalize_ecosystem("openSUSE:Leap 15.5"), "openSUSE:15.5");
         assert_eq!(
             normalize_ecosystem("openSUSE:Tumbleweed"),
@@ -412,6 +457,88 @@ mod tests {
         assert_eq!(
             fix_suggestion("Rocky Linux:9", "openssl-libs", "1:3.0.7-25.el9_3").as_deref(),
             Some("dnf upgrade openssl-libs-1:3.0.7-25.el9_3")
+        );
+    }
+
+    /// SLES for SAP Applications and SLE HPC as SUSE's OSV records and CSAF documents name
+    /// them: releases of their own, apart from plain SLES, matched with the service pack
+    /// they are built from.
+    #[test]
+    fn sap_and_hpc_products_are_releases_of_their_own() {
+        for (osv, release) in [
+            (
+                "SUSE:Linux Enterprise Server for SAP Applications 15 SP4",
+                "SUSE:15.4-SAP",
+            ),
+            (
+                "SUSE:Linux Enterprise Server for SAP Applications 12 SP5",
+                "SUSE:12.5-SAP",
+            ),
+            (
+                "SUSE:Linux Enterprise Server for SAP applications 16.0",
+                "SUSE:16.0-SAP",
+            ),
+            (
+                "SUSE:Linux Enterprise Server for SAP Applications 15",
+                "SUSE:15-SAP",
+            ),
+            (
+                "SUSE:Linux Enterprise High Performance Computing 15 SP4",
+                "SUSE:15.4-HPC",
+            ),
+            (
+                "SUSE:Linux Enterprise High Performance Computing 15 SP4-LTSS",
+                "SUSE:15.4-HPC-LTSS",
+            ),
+            (
+                "SUSE:Linux Enterprise High Performance Computing 15 SP3-ESPOS",
+                "SUSE:15.3-HPC-ESPOS",
+            ),
+            (
+                "SUSE:Linux Enterprise High Performance Computing 15-LTSS",
+                "SUSE:15-HPC-LTSS",
+            ),
+            // Modules, extensions and SLES itself stay one release per service pack.
+            (
+                "SUSE:Linux Enterprise Module for SAP Applications 15 SP4",
+                "SUSE:15.4",
+            ),
+            ("SUSE:Linux Enterprise Module for HPC 15 SP4", "SUSE:15.4"),
+            (
+                "SUSE:Linux Enterprise High Availability Extension 15 SP4",
+                "SUSE:15.4",
+            ),
+            ("SUSE:Linux Enterprise Server 16.0", "SUSE:16.0"),
+            // Other product lines with fixes of their own are matched by no SLES system.
+            (
+                "SUSE:Linux Enterprise Server Business Critical Linux 15 SP1",
+                "SUSE:Linux Enterprise Server Business Critical Linux 15 SP1",
+            ),
+            (
+                "SUSE:Linux Enterprise Server 12 SP2-BCL",
+                "SUSE:Linux Enterprise Server 12 SP2-BCL",
+            ),
+            // The inventory's names are already normalised.
+            ("SUSE:15.4-SAP", "SUSE:15.4-SAP"),
+            ("SUSE:15.4-HPC-LTSS", "SUSE:15.4-HPC-LTSS"),
+        ] {
+            assert_eq!(normalize_ecosystem(osv), release, "{osv}");
+        }
+        assert_eq!(
+            matched_releases("SUSE:15.4-SAP"),
+            ["SUSE:15.4-SAP", "SUSE:15.4"]
+        );
+        assert_eq!(
+            matched_releases("SUSE:15.4-HPC"),
+            ["SUSE:15.4-HPC", "SUSE:15.4"]
+        );
+        assert_eq!(
+            matched_releases("SUSE:15.4-HPC-LTSS"),
+            ["SUSE:15.4-HPC-LTSS", "SUSE:15.4-HPC", "SUSE:15.4"]
+        );
+        assert_eq!(
+            matched_releases("SUSE:15-HPC-ESPOS"),
+            ["SUSE:15-HPC-ESPOS", "SUSE:15-HPC", "SUSE:15"]
         );
     }
 }

@@ -328,10 +328,11 @@ impl Index {
         // Matched entries per alias group, in first-seen order: those that decide, each with
         // how it was found, and those that only add their ids.
         let mut matched: Vec<GroupMatch> = Vec::new();
-        // The alias groups the package's own release (an LTSS stream) has advisories for:
-        // there the stream decides whether the package is affected and by which fix, and the
-        // service pack's matching advisories only add their ids.
-        let mut own_release_groups: HashSet<usize> = HashSet::new();
+        // The most specific of the package's releases with an advisory for a vulnerability
+        // (an alias group) decides whether the package is affected and by which fix: a
+        // product's or stream's own (SLES for SAP, LTSS) over its service pack's, whose
+        // matching advisories only add their ids. Each group's deciding release rank.
+        let mut deciding_release: HashMap<usize, usize> = HashMap::new();
         let releases = matched_releases(&key_ecosystem);
         if let Some(missing) = self.loaded.as_ref().and_then(|loaded| {
             releases
@@ -371,12 +372,8 @@ impl Index {
                     continue;
                 }
                 let group = self.groups[entry.vuln];
-                let decides = if release_rank == 0 {
-                    own_release_groups.insert(group);
-                    true
-                } else {
-                    !own_release_groups.contains(&group)
-                };
+                let decides =
+                    *deciding_release.entry(group).or_insert(release_rank) == release_rank;
                 if entry.status == Some(DistroStatus::NotAffected) {
                     stats.not_affected_skipped += 1;
                     continue;
@@ -533,10 +530,11 @@ impl Index {
 struct GroupMatch<'a> {
     group: usize,
     /// The entries that decide the fix and status, each with the index in the lookups of the
-    /// one that matched it: the package's own release's, else its service pack's.
+    /// one that matched it: those of the most specific release with an advisory for the
+    /// group (the package's own, else the one it is built from).
     deciding: Vec<(&'a Entry, usize)>,
-    /// Service pack entries of a group the package's own (LTSS) release decides: their ids
-    /// name the same vulnerability.
+    /// Entries of less specific releases of a group a more specific one decides (a service
+    /// pack's, for an LTSS or SAP package): their ids name the same vulnerability.
     also: Vec<&'a Entry>,
 }
 

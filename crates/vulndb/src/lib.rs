@@ -46,7 +46,13 @@
 //! service pack's advisories only add their ids), since that is the stream the system
 //! updates from. A system without LTSS (`SUSE:15.4`) never matches the LTSS advisories,
 //! whose fixes it cannot install. (Trivy folds LTSS into the service pack for every
-//! system; Vunnel's CSAF-based SLES data keeps LTSS apart as `sles:15.4+ltss`.) The [`Finding`]
+//! system; Vunnel's CSAF-based SLES data keeps LTSS apart as `sles:15.4+ltss`.) The other
+//! products built from a service pack with fixes of their own work the same way: SLES for
+//! SAP Applications (`SUSE:15.4-SAP`, OSV's `SUSE:Linux Enterprise Server for SAP
+//! Applications 15 SP4`), SLE HPC and its LTSS and ESPOS streams (`SUSE:15.4-HPC`,
+//! `SUSE:15.4-HPC-LTSS`, `SUSE:15.4-HPC-ESPOS`, matched against the stream's, HPC's and the
+//! service pack's advisories, the most specific one with an advisory deciding); plain SLES
+//! never matches them, nor does SLES LTSS match HPC's LTSS stream. The [`Finding`]
 //! still names the binary package and its installed version; its fixed versions and fix
 //! are the binary versions the fixed source versions give, and the advisory's source
 //! versions are kept in [`Finding::source_fixed_versions`].

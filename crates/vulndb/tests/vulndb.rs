@@ -1480,6 +1480,157 @@ fn an_ltss_system_gets_its_service_packs_and_its_streams_fixes() {
     assert_eq!(findings("SUSE:15.5-LTSS", "1.1.1l-150400.7.7.1"), []);
 }
 
+/// SUSE's advisories for the products built from SLES 15 SP4, as OSV publishes them (one
+/// affected entry per product, filed under the product or module that ships the package):
+/// during general support every product lists the fix; afterwards SLES for SAP
+/// Applications (which includes ESPOS), the HPC LTSS and ESPOS streams and SLES LTSS get
+/// fixes of their own.
+fn sap_and_hpc_records() -> Vec<Value> {
+    let affected = |ecosystems: &[&str], fixed: &str| {
+        ecosystems
+            .iter()
+            .map(|ecosystem| {
+                json!({"package": {"ecosystem": ecosystem, "name": "libopenssl1_1",
+                                   "purl": format!("pkg:rpm/suse/libopenssl1_1&distro={ecosystem}")},
+                       "ranges": [{"type": "ECOSYSTEM",
+                                   "events": [{"introduced": "0"}, {"fixed": fixed}]}]})
+            })
+            .collect::<Vec<_>>()
+    };
+    let basesystem = "SUSE:Linux Enterprise Module for Basesystem 15 SP4";
+    let sap = "SUSE:Linux Enterprise Server for SAP Applications 15 SP4";
+    let hpc = "SUSE:Linux Enterprise High Performance Computing 15 SP4";
+    let hpc_espos = "SUSE:Linux Enterprise High Performance Computing 15 SP4-ESPOS";
+    let hpc_ltss = "SUSE:Linux Enterprise High Performance Computing 15 SP4-LTSS";
+    let sles_ltss = "SUSE:Linux Enterprise Server 15 SP4-LTSS";
+    vec![
+        // General support: every product of the service pack.
+        json!({"id": "SUSE-SU-2099:1101-1", "upstream": ["CVE-2099-8101"], "summary": "openssl",
+               "affected": affected(&[basesystem, sap, hpc], "1.1.1l-150400.7.10.1")}),
+        // After general support: the products and streams that still get fixes.
+        json!({"id": "SUSE-SU-2099:2101-1", "upstream": ["CVE-2099-8102"], "summary": "openssl",
+               "affected": affected(&[sap, hpc_espos, hpc_ltss, sles_ltss], "1.1.1l-150400.7.60.1")}),
+        // Fixed in the service pack, then again (a regression) for SAP only.
+        json!({"id": "SUSE-SU-2099:1103-1", "upstream": ["CVE-2099-8103"], "summary": "openssl",
+               "affected": affected(&[basesystem], "1.1.1l-150400.7.25.1")}),
+        json!({"id": "SUSE-SU-2099:2103-1", "upstream": ["CVE-2099-8103"], "summary": "openssl",
+               "affected": affected(&[sap], "1.1.1l-150400.7.66.1")}),
+        // HPC's LTSS stream only.
+        json!({"id": "SUSE-SU-2099:2104-1", "upstream": ["CVE-2099-8104"], "summary": "openssl",
+               "affected": affected(&[hpc_ltss], "1.1.1l-150400.7.70.1")}),
+    ]
+}
+
+#[test]
+fn sap_and_hpc_systems_get_their_products_and_service_packs_fixes() {
+    let index = runtime().block_on(index_of(sap_and_hpc_records()));
+    let findings = |ecosystem: &str, version: &str| {
+        index
+            .matches(&rpm_package(ecosystem, "libopenssl1_1", version, None))
+            .unwrap()
+            .findings
+            .into_iter()
+            .map(|finding| {
+                let fixed = finding.fixed_versions.join(" ");
+                (finding.id, finding.aliases.join(" "), fixed)
+            })
+            .collect::<Vec<_>>()
+    };
+    let finding = |id: &str, aliases: &str, fixed: &str| {
+        (id.to_owned(), aliases.to_owned(), fixed.to_owned())
+    };
+    let (old, past_service_pack) = ("1.1.1l-150400.7.7.1", "1.1.1l-150400.7.28.1");
+    // SLES for SAP: the service pack's fixes and its own, its own deciding where it has one.
+    assert_eq!(
+        findings("SUSE:15.4-SAP", old),
+        [
+            finding(
+                "SUSE-SU-2099:1101-1",
+                "CVE-2099-8101",
+                "1.1.1l-150400.7.10.1"
+            ),
+            finding(
+                "SUSE-SU-2099:1103-1",
+                "CVE-2099-8103 SUSE-SU-2099:2103-1",
+                "1.1.1l-150400.7.66.1"
+            ),
+            finding(
+                "SUSE-SU-2099:2101-1",
+                "CVE-2099-8102",
+                "1.1.1l-150400.7.60.1"
+            ),
+        ]
+    );
+    assert_eq!(
+        findings("SUSE:15.4-SAP", past_service_pack),
+        [
+            finding(
+                "SUSE-SU-2099:2101-1",
+                "CVE-2099-8102",
+                "1.1.1l-150400.7.60.1"
+            ),
+            finding(
+                "SUSE-SU-2099:2103-1",
+                "CVE-2099-8103",
+                "1.1.1l-150400.7.66.1"
+            ),
+        ]
+    );
+    // Plain SLES and HPC during general support never match the fixes of SAP, the LTSS
+    // streams or ESPOS, which they cannot install.
+    let service_pack_only = [
+        finding(
+            "SUSE-SU-2099:1101-1",
+            "CVE-2099-8101",
+            "1.1.1l-150400.7.10.1",
+        ),
+        finding(
+            "SUSE-SU-2099:1103-1",
+            "CVE-2099-8103",
+            "1.1.1l-150400.7.25.1",
+        ),
+    ];
+    assert_eq!(findings("SUSE:15.4", old), service_pack_only);
+    assert_eq!(findings("SUSE:15.4-HPC", old), service_pack_only);
+    assert_eq!(findings("SUSE:15.4", past_service_pack), []);
+    assert_eq!(findings("SUSE:15.4-HPC", past_service_pack), []);
+    // HPC's streams: their own fixes, not SAP's nor each other's.
+    assert_eq!(
+        findings("SUSE:15.4-HPC-LTSS", past_service_pack),
+        [
+            finding(
+                "SUSE-SU-2099:2101-1",
+                "CVE-2099-8102",
+                "1.1.1l-150400.7.60.1"
+            ),
+            finding(
+                "SUSE-SU-2099:2104-1",
+                "CVE-2099-8104",
+                "1.1.1l-150400.7.70.1"
+            ),
+        ]
+    );
+    assert_eq!(
+        findings("SUSE:15.4-HPC-ESPOS", past_service_pack),
+        [finding(
+            "SUSE-SU-2099:2101-1",
+            "CVE-2099-8102",
+            "1.1.1l-150400.7.60.1"
+        )]
+    );
+    // SLES LTSS is not HPC LTSS.
+    assert_eq!(
+        findings("SUSE:15.4-LTSS", past_service_pack),
+        [finding(
+            "SUSE-SU-2099:2101-1",
+            "CVE-2099-8102",
+            "1.1.1l-150400.7.60.1"
+        )]
+    );
+    // Another service pack's SAP product matches nothing of SP4.
+    assert_eq!(findings("SUSE:15.5-SAP", old), []);
+}
+
 /// Ubuntu's records as OSV publishes them since the schema's `upstream` field: a USN for
 /// two CVEs and the UBUNTU-CVE tracker record of one, neither with `aliases`.
 #[test]

@@ -15,11 +15,16 @@ pub struct Distro {
     pub codename: Option<String>,
     /// `PRETTY_NAME`, if any.
     pub pretty_name: Option<String>,
-    /// The vendor's update stream the packages come from when it is not the release's main
-    /// one, with the release it covers, as advisories name it: Red Hat's `rhel_eus:9.2`,
-    /// `rhel_aus:8.4`, `rhel_e4s:9.0`, `rhel_tus:8.6`, `rhel_els:7` (from content manifests
-    /// and enabled repositories, see `catalog/red_hat.rs`); SUSE's `15.4-LTSS` for SLES with
-    /// Long Term Service Pack Support (from `etc/products.d`, see `catalog/suse.rs`).
+    /// `CPE_NAME` (`cpe:/o:suse:sles_sap:15:sp4`), if any.
+    pub cpe_name: Option<String>,
+    /// The vendor's update stream or product the packages come from when it is not the
+    /// release's main one, with the release it covers, as advisories name it: Red Hat's
+    /// `rhel_eus:9.2`, `rhel_aus:8.4`, `rhel_e4s:9.0`, `rhel_tus:8.6`, `rhel_els:7` (from
+    /// content manifests and enabled repositories, see `catalog/red_hat.rs`); SUSE's
+    /// `15.4-LTSS` for SLES with Long Term Service Pack Support, `15.4-SAP` for SLES for SAP
+    /// Applications, `15.4-HPC`, `15.4-HPC-LTSS` and `15.4-HPC-ESPOS` for SLE High
+    /// Performance Computing and its streams (from `etc/products.d`, `ID` and `CPE_NAME`,
+    /// see `catalog/suse.rs`).
     pub stream: Option<String>,
 }
 
@@ -29,8 +34,10 @@ impl Distro {
     /// `SUSE:15.4-LTSS`, `SUSE:Linux Micro 6.0`, ...), or `None` for a distribution without
     /// advisory data in OSV form.
     ///
-    /// SUSE's Micro products are releases of their own, named in advisories as the product
-    /// is (`SUSE:Linux Enterprise Micro 5.5`, `SUSE:Linux Enterprise Micro for Rancher 5.4`,
+    /// SLES's products and streams with fixes of their own (LTSS, SLES for SAP
+    /// Applications, SLE HPC and its LTSS and ESPOS streams) are releases of their own
+    /// ([`Distro::stream`]: `SUSE:15.4-SAP`). SUSE's Micro products are too, named in
+    /// advisories as the product is (`SUSE:Linux Enterprise Micro 5.5`, `SUSE:Linux Enterprise Micro for Rancher 5.4`,
     /// `SUSE:Linux Micro 6.0`, `openSUSE:Leap Micro 5.5`), and `os-release` tells them apart
     /// by `ID` (`sle-micro`, `sle-micro-rancher`, `sl-micro`, `opensuse-leap-micro`).
     pub fn ecosystem(&self) -> Option<String> {
@@ -59,7 +66,9 @@ impl Distro {
             "centos" => ("Red Hat", major.to_owned()),
             "rocky" => ("Rocky Linux", major.to_owned()),
             "almalinux" => ("AlmaLinux", major.to_owned()),
-            "sles" => match &self.stream {
+            // SLES for SAP Applications 12 and SLE HPC name themselves in `ID`; SLES for SAP
+            // 15 says `sles` there (its product file and `CPE_NAME` tell it apart).
+            "sles" | "sles_sap" | "sle_hpc" => match &self.stream {
                 Some(stream) => ("SUSE", stream.clone()),
                 None => ("SUSE", release.to_owned()),
             },
@@ -126,6 +135,7 @@ pub(crate) fn parse(text: &str) -> Distro {
         version_id: None,
         codename: None,
         pretty_name: None,
+        cpe_name: None,
         stream: None,
     };
     for line in text.lines() {
@@ -141,6 +151,7 @@ pub(crate) fn parse(text: &str) -> Distro {
             "VERSION_ID" => distro.version_id = Some(value),
             "VERSION_CODENAME" => distro.codename = Some(value),
             "PRETTY_NAME" => distro.pretty_name = Some(value),
+            "CPE_NAME" => distro.cpe_name = Some(value),
             _ => {}
         }
     }

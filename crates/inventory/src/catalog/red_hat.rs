@@ -105,6 +105,7 @@ pub(crate) fn parse_release_file(text: &str) -> Option<Distro> {
         version_id: Some(version.to_owned()),
         codename: None,
         pretty_name: Some(line.to_owned()),
+        cpe_name: None,
         stream: None,
     })
 }

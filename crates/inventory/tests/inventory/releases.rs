@@ -190,12 +190,12 @@ fn sles_root(root: &Path) {
     rpmdb(&root.join("usr/lib/sysimage/rpm/rpmdb.sqlite"));
 }
 
-fn ltss_product(version: &str) -> String {
+/// A product file as the product's release package installs it (trimmed).
+fn product_file(name: &str, version: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<product schemeversion=\"0\">\n\
-         <vendor>SUSE</vendor>\n<name>SLES-LTSS</name>\n<version>{version}</version>\n\
-         <summary>SUSE Linux Enterprise Server LTSS</summary>\n\
-         <productline>SLES-LTSS</productline>\n</product>\n"
+         <vendor>SUSE</vendor>\n<name>{name}</name>\n<version>{version}</version>\n\
+         <productline>{name}</productline>\n</product>\n"
     )
 }
 
@@ -205,12 +205,106 @@ fn a_sles_root_with_the_ltss_product_is_on_its_ltss_stream() {
     let root = temp.path();
     sles_root(root);
     assert_eq!(rpm_ecosystem(root), ("SUSE:15.4".to_owned(), None));
-    write(root, "etc/products.d/SLES-LTSS.prod", &ltss_product("15.4"));
+    write(
+        root,
+        "etc/products.d/SLES-LTSS.prod",
+        &product_file("SLES-LTSS", "15.4"),
+    );
     assert_eq!(
         rpm_ecosystem(root),
         ("SUSE:15.4-LTSS".to_owned(), Some("15.4-LTSS".to_owned()))
     );
     // A product file of another service pack's LTSS is not this system's stream.
-    write(root, "etc/products.d/SLES-LTSS.prod", &ltss_product("15.3"));
+    write(
+        root,
+        "etc/products.d/SLES-LTSS.prod",
+        &product_file("SLES-LTSS", "15.3"),
+    );
     assert_eq!(rpm_ecosystem(root), ("SUSE:15.4".to_owned(), None));
+}
+
+/// SLES for SAP Applications 15 SP4 says `ID="sles"` in `os-release`; its base product file
+/// (`SLES_SAP.prod`, which `baseproduct` links to) and `CPE_NAME` say which product it is.
+#[test]
+fn a_sles_for_sap_root_is_on_its_products_release() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    sles_root(root);
+    // A product file left from another service pack does not make SLES a SAP system.
+    write(
+        root,
+        "etc/products.d/SLES_SAP.prod",
+        &product_file("SLES_SAP", "15.3"),
+    );
+    assert_eq!(rpm_ecosystem(root), ("SUSE:15.4".to_owned(), None));
+    write(
+        root,
+        "etc/products.d/SLES_SAP.prod",
+        &product_file("SLES_SAP", "15.4"),
+    );
+    std::fs::remove_file(root.join("etc/products.d/SLES.prod")).unwrap();
+    std::fs::remove_file(root.join("etc/products.d/baseproduct")).unwrap();
+    std::os::unix::fs::symlink("SLES_SAP.prod", root.join("etc/products.d/baseproduct")).unwrap();
+    assert_eq!(
+        rpm_ecosystem(root),
+        ("SUSE:15.4-SAP".to_owned(), Some("15.4-SAP".to_owned()))
+    );
+    // Without the product file, the CPE name alone tells it.
+    std::fs::remove_file(root.join("etc/products.d/SLES_SAP.prod")).unwrap();
+    write(
+        root,
+        "etc/os-release",
+        "NAME=\"SLES\"\nVERSION=\"15-SP4\"\nVERSION_ID=\"15.4\"\n\
+         PRETTY_NAME=\"SUSE Linux Enterprise Server 15 SP4\"\nID=\"sles\"\nID_LIKE=\"suse\"\n\
+         CPE_NAME=\"cpe:/o:suse:sles_sap:15:sp4\"\n",
+    );
+    assert_eq!(rpm_ecosystem(root).0, "SUSE:15.4-SAP");
+    // SLES for SAP 12 names itself in `ID`.
+    write(
+        root,
+        "etc/os-release",
+        "NAME=\"SLES_SAP\"\nVERSION=\"12-SP5\"\nVERSION_ID=\"12.5\"\n\
+         PRETTY_NAME=\"SUSE Linux Enterprise Server for SAP Applications 12 SP5\"\n\
+         ID=\"sles_sap\"\nANSI_COLOR=\"0;32\"\nCPE_NAME=\"cpe:/o:suse:sles_sap:12:sp5\"\n",
+    );
+    assert_eq!(rpm_ecosystem(root).0, "SUSE:12.5-SAP");
+}
+
+/// SLE HPC 15 SP4, then with its LTSS or ESPOS extension activated.
+#[test]
+fn an_hpc_root_is_on_its_products_release_and_stream() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    sles_root(root);
+    std::fs::remove_file(root.join("etc/products.d/SLES.prod")).unwrap();
+    write(
+        root,
+        "etc/products.d/SLE_HPC.prod",
+        &product_file("SLE_HPC", "15.4"),
+    );
+    assert_eq!(
+        rpm_ecosystem(root),
+        ("SUSE:15.4-HPC".to_owned(), Some("15.4-HPC".to_owned()))
+    );
+    write(
+        root,
+        "etc/products.d/SLE_HPC-LTSS.prod",
+        &product_file("SLE_HPC-LTSS", "15.4"),
+    );
+    assert_eq!(rpm_ecosystem(root).0, "SUSE:15.4-HPC-LTSS");
+    std::fs::remove_file(root.join("etc/products.d/SLE_HPC-LTSS.prod")).unwrap();
+    write(
+        root,
+        "etc/products.d/SLE_HPC-ESPOS.prod",
+        &product_file("SLE_HPC-ESPOS", "15.4"),
+    );
+    assert_eq!(rpm_ecosystem(root).0, "SUSE:15.4-HPC-ESPOS");
+    // SLES's LTSS product on an HPC system does not make it SLES LTSS.
+    std::fs::remove_file(root.join("etc/products.d/SLE_HPC-ESPOS.prod")).unwrap();
+    write(
+        root,
+        "etc/products.d/SLES-LTSS.prod",
+        &product_file("SLES-LTSS", "15.4"),
+    );
+    assert_eq!(rpm_ecosystem(root).0, "SUSE:15.4-HPC");
 }
