@@ -165,8 +165,19 @@ pub struct Index {
     /// The alias group of each advisory (a representative advisory index).
     groups: Vec<usize>,
     packages: HashMap<(String, String), Vec<Entry>>,
-    /// The releases and ecosystems (index keys) loaded, when not every one is.
-    loaded: Option<HashSet<String>>,
+    /// What is loaded, when not every record is.
+    loaded: Option<Loaded>,
+}
+
+/// What a partial index ([`Index::load_for`]) holds, and what it needs to load more.
+#[derive(Debug, Clone)]
+struct Loaded {
+    /// The releases and ecosystems (index keys) loaded.
+    keys: HashSet<String>,
+    /// The ecosystems affected packages are stored under, as their import named them.
+    stored_ecosystems: Vec<String>,
+    /// Every record's row id and alias group when the index was created, by row id.
+    row_groups: Vec<(i64, usize)>,
 }
 
 impl Index {
@@ -180,59 +191,113 @@ impl Index {
             .collect();
         let id_lists: Vec<Vec<&str>> = records.iter().map(record_ids).collect();
         let groups = alias_groups(&id_lists);
-        Ok(Index::from_records(records, groups, None))
+        let mut index = Index {
+            vulns: Vec::new(),
+            groups: Vec::new(),
+            packages: HashMap::new(),
+            loaded: None,
+        };
+        index.add_records(records, groups);
+        Ok(index)
     }
 
     /// Loads only what packages of `ecosystems` (as [`Package::ecosystem`] names them) are
-    /// matched against: their releases' advisories (with an LTSS stream's service pack), or
-    /// their language ecosystem's. Advisories are grouped by alias over the whole database,
-    /// so findings are the ones [`Index::load`] gives; [`Index::matches`] refuses a package
-    /// of another ecosystem.
+    /// matched against: their releases' advisories (with the releases a SUSE product or
+    /// stream is built from), or their language ecosystem's. Advisories are grouped by alias
+    /// over the whole database, so findings are the ones [`Index::load`] gives;
+    /// [`Index::matches`] refuses a package of another ecosystem until
+    /// [`Index::extend_for`] loads it.
     pub async fn load_for(
         database: &crate::Database,
         ecosystems: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> Result<Index, Error> {
-        let wanted: HashSet<String> = ecosystems
-            .into_iter()
-            .flat_map(|ecosystem| matched_releases(&index_ecosystem(ecosystem.as_ref())))
-            .collect();
-        // Stored names are normalised as their import did; read them as this version does.
-        let stored: Vec<String> = database
-            .stored_ecosystems()
-            .await?
-            .into_iter()
-            .filter(|stored| wanted.contains(&index_ecosystem(stored)))
-            .collect();
-        let records = database.records(Some(&stored)).await?;
+        let mut index = Index::load_none(database).await?;
+        index.extend_for(database, ecosystems).await?;
+        Ok(index)
+    }
+
+    /// An index of no ecosystem yet, knowing every advisory's alias group, for
+    /// [`Index::extend_for`] to fill ecosystem by ecosystem (as an inventory finds them).
+    pub async fn load_none(database: &crate::Database) -> Result<Index, Error> {
+        // Stored names are normalised as their import did; they are read as this version
+        // normalises them when an ecosystem is loaded.
+        let stored_ecosystems = database.stored_ecosystems().await?;
         let all_ids = database.record_ids().await?;
         let id_lists: Vec<Vec<&str>> = all_ids
             .iter()
             .map(|(_, ids)| ids.iter().map(String::as_str).collect())
             .collect();
-        let all_groups = alias_groups(&id_lists);
-        // A record imported between the two reads is a group of its own.
+        let row_groups = all_ids
+            .iter()
+            .map(|(row_id, _)| *row_id)
+            .zip(alias_groups(&id_lists))
+            .collect();
+        Ok(Index {
+            vulns: Vec::new(),
+            groups: Vec::new(),
+            packages: HashMap::new(),
+            loaded: Some(Loaded {
+                keys: HashSet::new(),
+                stored_ecosystems,
+                row_groups,
+            }),
+        })
+    }
+
+    /// Adds what packages of `ecosystems` are matched against (see [`Index::load_for`]),
+    /// reading only the releases and ecosystems not loaded yet; nothing for an index of
+    /// every record ([`Index::load`]).
+    pub async fn extend_for(
+        &mut self,
+        database: &crate::Database,
+        ecosystems: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<(), Error> {
+        let Some(loaded) = &mut self.loaded else {
+            return Ok(());
+        };
+        let wanted: HashSet<String> = ecosystems
+            .into_iter()
+            .flat_map(|ecosystem| matched_releases(&index_ecosystem(ecosystem.as_ref())))
+            .filter(|key| !loaded.keys.contains(key))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let stored: Vec<String> = loaded
+            .stored_ecosystems
+            .iter()
+            .filter(|stored| wanted.contains(&index_ecosystem(stored)))
+            .cloned()
+            .collect();
+        loaded.keys.extend(wanted);
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let records = database.records(Some(&stored)).await?;
+        // A record imported after the index learnt the alias groups is a group of its own.
+        let first_new_group = loaded.row_groups.len() + self.vulns.len();
         let groups = records
             .iter()
             .enumerate()
             .map(|(record_idx, (row_id, _))| {
-                all_ids
+                loaded
+                    .row_groups
                     .binary_search_by_key(row_id, |(known, _)| *known)
-                    .map_or(all_ids.len() + record_idx, |position| all_groups[position])
+                    .map_or(first_new_group + record_idx, |position| {
+                        loaded.row_groups[position].1
+                    })
             })
             .collect();
         let records = records.into_iter().map(|(_, record)| record).collect();
-        Ok(Index::from_records(records, groups, Some(wanted)))
+        self.add_records(records, groups);
+        Ok(())
     }
 
-    /// Builds an index from records and their alias groups (any number naming the group).
-    fn from_records(
-        records: Vec<Record>,
-        groups: Vec<usize>,
-        loaded: Option<HashSet<String>>,
-    ) -> Index {
-        let mut vulns = Vec::with_capacity(records.len());
-        let mut packages: HashMap<(String, String), Vec<Entry>> = HashMap::new();
-        for (vuln_idx, record) in records.into_iter().enumerate() {
+    /// Indexes records, given their alias groups (any number naming the group).
+    fn add_records(&mut self, records: Vec<Record>, groups: Vec<usize>) {
+        self.groups.extend(groups);
+        for record in records {
+            let vuln_idx = self.vulns.len();
             for affected in record.affected {
                 let key_ecosystem = index_ecosystem(&affected.ecosystem);
                 let ecosystem = normalize_ecosystem(&affected.ecosystem);
@@ -253,7 +318,7 @@ impl Index {
                     })
                     .collect();
                 let name = normalize_name(&key_ecosystem, &affected.name);
-                packages
+                self.packages
                     .entry((key_ecosystem, name))
                     .or_default()
                     .push(Entry {
@@ -264,7 +329,7 @@ impl Index {
                         status: affected.status,
                     });
             }
-            vulns.push(Vuln {
+            self.vulns.push(Vuln {
                 id: record.id,
                 aliases: record.aliases,
                 summary: record.summary,
@@ -273,12 +338,6 @@ impl Index {
                 cvss_score: record.cvss_score,
                 withdrawn: record.withdrawn,
             });
-        }
-        Index {
-            vulns,
-            groups,
-            packages,
-            loaded,
         }
     }
 
@@ -337,7 +396,7 @@ impl Index {
         if let Some(missing) = self.loaded.as_ref().and_then(|loaded| {
             releases
                 .iter()
-                .find(|release| !loaded.contains(release.as_str()))
+                .find(|release| !loaded.keys.contains(release.as_str()))
         }) {
             return Err(ErrorKind::NotLoaded {
                 ecosystem: missing.clone(),

@@ -1804,5 +1804,25 @@ fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
         );
         let only_base = Index::load_for(&database, ["SUSE:15.4"]).await.unwrap();
         assert!(only_base.matches(&queries[1]).is_err());
+        // Loaded ecosystem by ecosystem, as an inventory finds them (one twice, the
+        // service pack before its LTSS stream): the same findings again.
+        let mut growing = Index::load_none(&database).await.unwrap();
+        assert!(growing.matches(&queries[0]).is_err());
+        for ecosystems in [&["PyPI"][..], &["PyPI", "SUSE:15.4"], &["SUSE:15.4-LTSS"]] {
+            growing.extend_for(&database, ecosystems).await.unwrap();
+        }
+        for query in &queries {
+            assert_eq!(
+                growing.matches(query).unwrap(),
+                full.matches(query).unwrap(),
+                "{query:?}"
+            );
+        }
+        assert_eq!(growing.len(), partial.len());
+        assert!(
+            growing
+                .matches(&package("Go", "example.com/m", "v1.0.0"))
+                .is_err()
+        );
     });
 }

@@ -125,6 +125,22 @@ impl Cataloger {
         matches!(self, Cataloger::Dpkg | Cataloger::Apk | Cataloger::Rpm)
     }
 
+    /// The OSV ecosystem of a language cataloger's packages (`PyPI`, `Go`, ...); `None` for
+    /// the OS catalogers, whose ecosystem is the distribution's release.
+    pub fn language_ecosystem(self) -> Option<&'static str> {
+        Some(match self {
+            Cataloger::Dpkg | Cataloger::Apk | Cataloger::Rpm => return None,
+            Cataloger::Python => "PyPI",
+            Cataloger::NpmPackage | Cataloger::NpmLock => "npm",
+            Cataloger::CargoLock | Cataloger::CargoAuditable => "crates.io",
+            Cataloger::GoBinary => "Go",
+            Cataloger::Java => "Maven",
+            Cataloger::Gem => "RubyGems",
+            Cataloger::Composer => "Packagist",
+            Cataloger::DotNet => "NuGet",
+        })
+    }
+
     /// True for catalogers whose packages are compiled into a binary: an OS package owning
     /// the binary does not list them, so they are reported even for owned files.
     fn is_embedded(self) -> bool {
@@ -306,6 +322,23 @@ pub fn inventory_cancellable(
     cancel: &Cancel,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Inventory, Error> {
+    inventory_observed(target, limits, cancel, progress, &mut |_| {})
+}
+
+/// [`inventory_cancellable`], also calling `ecosystem_found` with each language ecosystem
+/// ([`Cataloger::language_ecosystem`]) as soon as a cataloger reads a first package of it,
+/// while the walk goes on: a caller can prepare what it needs for that ecosystem (load its
+/// advisories) beside the walk. An ecosystem is announced once, possibly for packages the
+/// final inventory leaves out (files an upper layer replaced, metadata an OS package owns);
+/// the distribution's ecosystem is known only at the end, from the release and its stream.
+pub fn inventory_observed(
+    target: &Target,
+    limits: &Limits,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(u64),
+    ecosystem_found: &mut dyn FnMut(&'static str),
+) -> Result<Inventory, Error> {
+    let mut announced: Vec<&'static str> = Vec::new();
     let mut harvests: Vec<Harvest> = Vec::new();
     let mut warnings: Vec<Warning> = Vec::new();
     let mut buffer: Vec<u8> = Vec::new();
@@ -345,12 +378,22 @@ pub fn inventory_cancellable(
         // A cataloger stopped by the request leaves neither a partial harvest nor a warning.
         cancel.check()?;
         match extracted {
-            Ok(extracted) => harvests.push(Harvest {
-                path: path.to_owned(),
-                layer_index,
-                layer_digest: layer_digest.map(str::to_owned),
-                extracted,
-            }),
+            Ok(extracted) => {
+                for (cataloger, _) in &extracted.packages {
+                    if let Some(ecosystem) = cataloger.language_ecosystem()
+                        && !announced.contains(&ecosystem)
+                    {
+                        announced.push(ecosystem);
+                        ecosystem_found(ecosystem);
+                    }
+                }
+                harvests.push(Harvest {
+                    path: path.to_owned(),
+                    layer_index,
+                    layer_digest: layer_digest.map(str::to_owned),
+                    extracted,
+                });
+            }
             Err(reason) => warnings.push(Warning {
                 location: location(),
                 reason,
@@ -528,6 +571,14 @@ fn executable(bytes: &[u8], cancel: &Cancel) -> Result<Extracted, String> {
     Ok(Extracted::default())
 }
 
+/// The ecosystem of a language cataloger's package.
+fn language_ecosystem(cataloger: Cataloger) -> String {
+    cataloger
+        .language_ecosystem()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn package(
     cataloger: Cataloger,
     found: Found,
@@ -603,7 +654,7 @@ fn package(
             ),
         ),
         Cataloger::Python => (
-            "PyPI".to_owned(),
+            language_ecosystem(cataloger),
             purl::purl(
                 "pypi",
                 None,
@@ -618,12 +669,12 @@ fn package(
                 _ => (None, found.name.as_str()),
             };
             (
-                "npm".to_owned(),
+                language_ecosystem(cataloger),
                 purl::purl("npm", scope, name, &found.version, &[]),
             )
         }
         Cataloger::CargoLock | Cataloger::CargoAuditable => (
-            "crates.io".to_owned(),
+            language_ecosystem(cataloger),
             purl::purl("cargo", None, &found.name, &found.version, &[]),
         ),
         Cataloger::GoBinary => {
@@ -633,7 +684,7 @@ fn package(
                 None => (None, lowered.as_str()),
             };
             (
-                "Go".to_owned(),
+                language_ecosystem(cataloger),
                 purl::purl("golang", namespace, name, &found.version, &[]),
             )
         }
@@ -645,12 +696,12 @@ fn package(
                     (Some(group), artifact)
                 });
             (
-                "Maven".to_owned(),
+                language_ecosystem(cataloger),
                 purl::purl("maven", group, artifact, &found.version, &[]),
             )
         }
         Cataloger::Gem => (
-            "RubyGems".to_owned(),
+            language_ecosystem(cataloger),
             purl::purl(
                 "gem",
                 None,
@@ -668,12 +719,12 @@ fn package(
                     (Some(vendor), name)
                 });
             (
-                "Packagist".to_owned(),
+                language_ecosystem(cataloger),
                 purl::purl("composer", vendor, name, &found.version, &[]),
             )
         }
         Cataloger::DotNet => (
-            "NuGet".to_owned(),
+            language_ecosystem(cataloger),
             purl::purl("nuget", None, &found.name, &found.version, &[]),
         ),
     };

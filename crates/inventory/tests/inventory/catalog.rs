@@ -4,7 +4,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use palisade_inventory::{Cataloger, Image, Inventory, Limits, Package, RootFs, Target, inventory};
+use palisade_inventory::{
+    Cancel, Cataloger, Image, Inventory, Limits, Package, RootFs, Target, inventory,
+    inventory_observed,
+};
 
 use crate::support::{self, file};
 
@@ -236,6 +239,53 @@ fn every_cataloger_on_a_root_filesystem() {
     assert_eq!(log4j.location.path, "/opt/app/lib/app.jar");
     assert_eq!(log4j.location.layer_digest, None);
     assert!(inventory.warnings.is_empty(), "{:?}", inventory.warnings);
+}
+
+/// Each language ecosystem is announced once, during the walk; the distribution's is not,
+/// its release being known only at the end.
+#[test]
+fn language_ecosystems_are_announced_once_as_they_are_found() {
+    let temp = tempfile::tempdir().unwrap();
+    fixture_root(temp.path());
+    let n_files = std::cell::Cell::new(0u64);
+    // Each announced ecosystem with the number of files the walk had met by then.
+    let mut announced: Vec<(&str, u64)> = Vec::new();
+    let found = inventory_observed(
+        &Target::RootFs(RootFs::new(temp.path())),
+        &Limits::default(),
+        &Cancel::new(),
+        &mut |_size| n_files.set(n_files.get() + 1),
+        &mut |ecosystem| announced.push((ecosystem, n_files.get())),
+    )
+    .unwrap();
+    let mut languages: Vec<&str> = found
+        .packages
+        .iter()
+        .filter_map(|package| package.cataloger.language_ecosystem())
+        .collect();
+    languages.sort();
+    languages.dedup();
+    let mut names: Vec<&str> = announced.iter().map(|(ecosystem, _)| *ecosystem).collect();
+    names.sort();
+    assert_eq!(names, languages, "{announced:?}");
+    assert_eq!(
+        languages,
+        [
+            "Maven",
+            "NuGet",
+            "Packagist",
+            "PyPI",
+            "RubyGems",
+            "crates.io",
+            "npm"
+        ]
+    );
+    // The first one came before the walk's last file.
+    assert!(
+        announced[0].1 < n_files.get(),
+        "{announced:?} of {}",
+        n_files.get()
+    );
 }
 
 #[test]
