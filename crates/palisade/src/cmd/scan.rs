@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use palisade_inventory::{Image, Inventory, Limits, Package, RootFs, Target};
+use palisade_inventory::{Cancel, Image, Inventory, Limits, Package, RootFs, Target};
 use palisade_vulndb::{Database, Index};
 use serde::Serialize;
 use serde_json::json;
@@ -230,9 +230,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     // The database opens on its own thread while the target is read (the two are
     // independent, and the read of a cold image waits on the disk and on gzip inflation),
-    // then loads only the advisories of the ecosystems the inventory found: for an OS image,
-    // a small part of a database that holds language ecosystems and other releases.
-    let (ecosystems_found, ecosystems_wanted) = std::sync::mpsc::channel::<BTreeSet<String>>();
+    // and loads only the advisories of the ecosystems the inventory finds, each language
+    // ecosystem's as soon as a cataloger reads a first package of it, the distribution's
+    // once the walk knows its release: for an OS image, a small part of a database that
+    // holds language ecosystems and other releases.
+    let (ecosystems_found, ecosystems_wanted) = std::sync::mpsc::channel::<Wanted>();
     let (inventory, index) = std::thread::scope(|scope| {
         let index = (!options.inventory_only).then(|| {
             let db = options.db.clone();
@@ -241,7 +243,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 load_index(&db, &ecosystems_wanted)
             })
         });
-        let inventory = take_inventory(&target);
+        // The loader is gone only when it failed already; its error is reported below.
+        let inventory = take_inventory(&target, &mut |ecosystem| {
+            let _ = ecosystems_found.send(Wanted::Ecosystem(ecosystem));
+        });
         let ecosystems = inventory.as_ref().map_or_else(
             |_| BTreeSet::new(),
             |inventory| {
@@ -252,8 +257,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .collect()
             },
         );
-        // The loader is gone only when it failed already; its error is reported below.
-        let _ = ecosystems_found.send(ecosystems);
+        let _ = ecosystems_found.send(Wanted::All(ecosystems));
         let index = index.map(|loading| {
             loading
                 .join()
@@ -300,8 +304,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A spinner on stderr (only when it is a terminal) counting files and bytes read.
-fn take_inventory(target: &Target) -> anyhow::Result<Inventory> {
+/// What the index loader is asked for while the target is read.
+enum Wanted {
+    /// A language ecosystem a cataloger found, during the walk.
+    Ecosystem(&'static str),
+    /// Every ecosystem of the inventory, distributions' included, once it is taken.
+    All(BTreeSet<String>),
+}
+
+/// A spinner on stderr (only when it is a terminal) counting files and bytes read;
+/// `ecosystem_found` hears of each language ecosystem as the walk finds it.
+fn take_inventory(
+    target: &Target,
+    ecosystem_found: &mut dyn FnMut(&'static str),
+) -> anyhow::Result<Inventory> {
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new_spinner()
     } else {
@@ -313,23 +329,28 @@ fn take_inventory(target: &Target) -> anyhow::Result<Inventory> {
     );
     bar.set_message(format!("reading {}", target.path().display()));
     let mut n_bytes = 0u64;
-    let inventory =
-        palisade_inventory::inventory_with_progress(target, &Limits::default(), &mut |size| {
+    let inventory = palisade_inventory::inventory_observed(
+        target,
+        &Limits::default(),
+        &Cancel::new(),
+        &mut |size| {
             n_bytes += size;
             bar.inc(1);
             // The spinner template shows bytes through the length field.
             bar.set_length(n_bytes);
-        })
-        .with_context(|| format!("cannot inventory {}", target.path().display()))?;
+        },
+        ecosystem_found,
+    )
+    .with_context(|| format!("cannot inventory {}", target.path().display()))?;
     bar.finish_and_clear();
     Ok(inventory)
 }
 
-/// Opens the database, then loads the index for the ecosystems `ecosystems_wanted` sends
-/// once the inventory is taken.
+/// Opens the database, then loads the index for the ecosystems `ecosystems_wanted` sends:
+/// each language ecosystem as the walk finds it, then the rest once the inventory is taken.
 fn load_index(
     db: &std::path::Path,
-    ecosystems_wanted: &std::sync::mpsc::Receiver<BTreeSet<String>>,
+    ecosystems_wanted: &std::sync::mpsc::Receiver<Wanted>,
 ) -> anyhow::Result<Index> {
     anyhow::ensure!(
         db.exists(),
@@ -339,16 +360,30 @@ fn load_index(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let database = runtime
-        .block_on(Database::open(db))
-        .with_context(|| format!("cannot open {}", db.display()))?;
-    let ecosystems = ecosystems_wanted
-        .recv()
-        .context("the inventory ended without naming its ecosystems")?;
     runtime.block_on(async {
-        let index = Index::load_for(&database, &ecosystems)
+        let database = Database::open(db)
             .await
-            .with_context(|| format!("cannot load the index of {}", db.display()))?;
+            .with_context(|| format!("cannot open {}", db.display()))?;
+        let cannot_load = || format!("cannot load the index of {}", db.display());
+        let mut index = Index::load_none(&database)
+            .await
+            .with_context(cannot_load)?;
+        loop {
+            let wanted = ecosystems_wanted
+                .recv()
+                .context("the inventory ended without naming its ecosystems")?;
+            let (ecosystems, last) = match wanted {
+                Wanted::Ecosystem(ecosystem) => (BTreeSet::from([ecosystem.to_owned()]), false),
+                Wanted::All(ecosystems) => (ecosystems, true),
+            };
+            index
+                .extend_for(&database, &ecosystems)
+                .await
+                .with_context(cannot_load)?;
+            if last {
+                break;
+            }
+        }
         database.close().await;
         Ok(index)
     })
