@@ -101,6 +101,16 @@ pub struct Event {
     /// opens and sources that do not read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opened_file: Option<OpenedFile>,
+    /// What the Kubernetes API server says about the pod the container belongs to (labels,
+    /// IP, namespace, owners, services), attached by the agent from its cache of the API
+    /// server's objects; `None` outside pods, without an API server, or before the pod was
+    /// seen. Shared by the events of one pod while its metadata stays the same.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "shared::option_arc"
+    )]
+    pub k8s_meta: Option<Arc<K8sMeta>>,
 }
 
 impl Event {
@@ -119,6 +129,7 @@ impl Event {
             cpu: None,
             capture_start_ns: 0,
             opened_file: None,
+            k8s_meta: None,
         }
     }
 
@@ -579,6 +590,56 @@ pub struct K8sPod {
     pub container_name: String,
 }
 
+/// A pod as the Kubernetes API server describes it, with the objects around it: the
+/// metadata of Falco's `k8s.*` fields that the container runtime does not know.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct K8sMeta {
+    /// The pod: name, UID and labels.
+    pub pod: K8sObject,
+    /// The pod's IP address (`status.podIP`); empty before one is assigned.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub pod_ip: String,
+    /// The pod's namespace; `None` when the API server has not listed it (yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<K8sObject>,
+    /// The replica set that owns the pod (its controller owner reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_set: Option<K8sObject>,
+    /// The deployment that owns that replica set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<K8sObject>,
+    /// The replication controller that owns the pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_controller: Option<K8sObject>,
+    /// The services of the pod's namespace whose selector matches its labels, by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<K8sObject>,
+}
+
+/// The identity of one Kubernetes object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct K8sObject {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.labels`, sorted by key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<(String, String)>,
+}
+
+impl K8sObject {
+    /// The value of the label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(name, _)| name.as_str().cmp(key))
+            .ok()
+            .map(|index| self.labels[index].1.as_str())
+    }
+}
+
 /// An open file descriptor the call used or created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fd {
@@ -859,7 +920,7 @@ mod tests {
     fn kernel_state_round_trips_and_is_left_out_when_unknown() {
         let mut event = Event::new(EventKind::Openat);
         let json = serde_json::to_value(&event).unwrap();
-        for key in ["cpu", "capture_start_ns", "opened_file"] {
+        for key in ["cpu", "capture_start_ns", "opened_file", "k8s_meta"] {
             assert!(json.get(key).is_none(), "{key} in {json}");
         }
         for key in ["resources", "cgroups", "live_threads", "leader_exited"] {
@@ -881,10 +942,22 @@ mod tests {
             fd_limit: -1,
         });
         event.process.cgroups = vec!["memory=/a".to_owned()].into();
+        event.k8s_meta = Some(Arc::new(K8sMeta {
+            pod: K8sObject {
+                name: "web-1".into(),
+                uid: "u1".into(),
+                labels: vec![("app".into(), "web".into()), ("tier".into(), "front".into())],
+            },
+            services: vec![K8sObject::default()],
+            ..K8sMeta::default()
+        }));
         event.process.live_threads = 2;
         event.process.leader_exited = true;
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.contains(r#""layer":"upper""#), "{json}");
+        let meta = event.k8s_meta.as_deref().unwrap();
+        assert_eq!(meta.pod.label("tier"), Some("front"));
+        assert_eq!(meta.pod.label("tie"), None);
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
     }
 

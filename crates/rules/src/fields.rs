@@ -10,7 +10,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use palisade_event::{
-    Event, EventKind, Fd, FdKind, OverlayLayer, Payload, Protocol, Socket, TaskResources,
+    Event, EventKind, Fd, FdKind, K8sMeta, K8sObject, OverlayLayer, Payload, Protocol, Socket,
+    TaskResources,
 };
 
 /// The type of a field's values, which decides how literal values are parsed.
@@ -563,6 +564,70 @@ fn host_namespaces(event: &Event) -> Option<palisade_event::HostNamespaces> {
 fn k8s_str(event: &Event, pick: fn(&palisade_event::K8sPod) -> &str) -> Option<Value<'_>> {
     let pod = event.container.as_ref()?.k8s.as_ref()?;
     non_empty(pick(pod))
+}
+
+/// One Kubernetes object of the event's pod (`pick`), read by `read`; absent without the API
+/// server's metadata or without that object.
+fn k8s_object<'e>(
+    event: &'e Event,
+    arg: &FieldArg,
+    pick: fn(&K8sMeta) -> Option<&K8sObject>,
+    read: fn(&'e K8sObject, &FieldArg) -> Option<Value<'e>>,
+) -> Option<Value<'e>> {
+    read(pick(event.k8s_meta.as_deref()?)?, arg)
+}
+
+/// `read` of every service that selects the event's pod, one value each.
+fn k8s_services<'e>(
+    event: &'e Event,
+    arg: &FieldArg,
+    read: fn(&'e K8sObject, &FieldArg) -> Option<Value<'e>>,
+) -> Option<Value<'e>> {
+    let values: Vec<Cow<'e, str>> = event
+        .k8s_meta
+        .as_deref()?
+        .services
+        .iter()
+        .filter_map(|service| match read(service, arg)? {
+            Value::Str(text) => Some(text),
+            _ => None,
+        })
+        .collect();
+    (!values.is_empty()).then_some(Value::Strs(values))
+}
+
+fn object_name<'e>(object: &'e K8sObject, _: &FieldArg) -> Option<Value<'e>> {
+    non_empty(&object.name)
+}
+
+fn object_uid<'e>(object: &'e K8sObject, _: &FieldArg) -> Option<Value<'e>> {
+    non_empty(&object.uid)
+}
+
+fn object_label<'e>(object: &'e K8sObject, arg: &FieldArg) -> Option<Value<'e>> {
+    let FieldArg::Key(key) = arg else { return None };
+    object.label(key).map(|value| Value::Str(value.into()))
+}
+
+fn object_labels<'e>(object: &'e K8sObject, _: &FieldArg) -> Option<Value<'e>> {
+    owned(joined_labels(&object.labels))
+}
+
+/// Labels as libsinsp prints them: `key:value` (the key alone when the value is empty),
+/// joined by ", ".
+fn joined_labels<'a>(labels: impl IntoIterator<Item = &'a (String, String)>) -> String {
+    let mut joined = String::new();
+    for (name, value) in labels {
+        if !joined.is_empty() {
+            joined.push_str(", ");
+        }
+        joined.push_str(name);
+        if !value.is_empty() {
+            joined.push(':');
+            joined.push_str(value);
+        }
+    }
+    joined
 }
 
 fn elapsed<'e>(event: &Event, since_ns: u64) -> Option<Value<'e>> {
@@ -1870,21 +1935,9 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "The container's labels as 'key:value, key:value', without annotations and io.kubernetes.* labels, as the container plugin prints them",
         |e, _| {
             let container = e.container.as_ref()?;
-            let labels: Vec<String> = container
-                .labels
-                .iter()
-                .filter(|(name, _)| {
-                    !name.starts_with("annotation.") && !name.starts_with("io.kubernetes.")
-                })
-                .map(|(name, value)| {
-                    if value.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{name}:{value}")
-                    }
-                })
-                .collect();
-            owned(labels.join(", "))
+            owned(joined_labels(container.labels.iter().filter(
+                |(name, _)| !name.starts_with("annotation.") && !name.starts_with("io.kubernetes."),
+            )))
         }
     ),
     field!(
@@ -1939,89 +1992,181 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         ArgSpec::None,
         "The pod's CNI result (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
     ),
-    not_observed(
+    field!(
+        "k8s.pod.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A pod label (k8s.pod.label[key] or k8s.pod.label.key), from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| Some(&m.pod), object_label)
+    ),
+    field!(
+        "k8s.pod.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod labels as 'key:value, key:value', from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| Some(&m.pod), object_labels)
+    ),
+    field!(
+        "k8s.pod.ip",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod IP address (status.podIP), from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed",
+        |e, _| non_empty(&e.k8s_meta.as_deref()?.pod_ip)
+    ),
+    field!(
         "k8s.ns.id",
-        FieldType::Str,
-        ArgSpec::None,
-        "Namespace id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+        Str,
+        None,
+        KindSet::ALL,
+        "Namespace UID, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.namespace.as_ref(), object_uid)
     ),
-    not_observed(
+    field!(
+        "k8s.ns.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A namespace label (k8s.ns.label[key] or k8s.ns.label.key), from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.namespace.as_ref(), object_label)
+    ),
+    field!(
         "k8s.ns.labels",
-        FieldType::Str,
-        ArgSpec::None,
-        "Namespace labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+        Str,
+        None,
+        KindSet::ALL,
+        "Namespace labels as 'key:value, key:value', from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.namespace.as_ref(), object_labels)
     ),
-    not_observed(
-        "k8s.rc.id",
-        FieldType::Str,
-        ArgSpec::None,
-        "Replication controller id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+    field!(
+        "k8s.rs.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replica set name, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the pod's controller owner reference)",
+        |e, a| k8s_object(e, a, |m| m.replica_set.as_ref(), object_name)
     ),
-    not_observed(
-        "k8s.rc.label",
-        FieldType::Str,
-        ArgSpec::Key,
-        "A replication controller label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
-    ),
-    not_observed(
-        "k8s.rc.labels",
-        FieldType::Str,
-        ArgSpec::None,
-        "Replication controller labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
-    ),
-    not_observed(
+    field!(
         "k8s.rs.id",
-        FieldType::Str,
-        ArgSpec::None,
-        "Replica set id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replica set UID, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the pod's controller owner reference)",
+        |e, a| k8s_object(e, a, |m| m.replica_set.as_ref(), object_uid)
     ),
-    not_observed(
+    field!(
         "k8s.rs.label",
-        FieldType::Str,
-        ArgSpec::Key,
-        "A replica set label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A replica set label (k8s.rs.label[key] or k8s.rs.label.key), from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the pod's controller owner reference)",
+        |e, a| k8s_object(e, a, |m| m.replica_set.as_ref(), object_label)
     ),
-    not_observed(
+    field!(
         "k8s.rs.labels",
-        FieldType::Str,
-        ArgSpec::None,
-        "Replica set labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replica set labels as 'key:value, key:value', from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the pod's controller owner reference)",
+        |e, a| k8s_object(e, a, |m| m.replica_set.as_ref(), object_labels)
     ),
-    not_observed(
-        "k8s.svc.id",
-        FieldType::Str,
-        ArgSpec::None,
-        "Service id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+    field!(
+        "k8s.deployment.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Deployment name, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the owner of the pod's replica set)",
+        |e, a| k8s_object(e, a, |m| m.deployment.as_ref(), object_name)
     ),
-    not_observed(
-        "k8s.svc.label",
-        FieldType::Str,
-        ArgSpec::Key,
-        "A service label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
-    ),
-    not_observed(
-        "k8s.svc.labels",
-        FieldType::Str,
-        ArgSpec::None,
-        "Service labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
-    ),
-    not_observed(
+    field!(
         "k8s.deployment.id",
-        FieldType::Str,
-        ArgSpec::None,
-        "Deployment id, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+        Str,
+        None,
+        KindSet::ALL,
+        "Deployment UID, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the owner of the pod's replica set)",
+        |e, a| k8s_object(e, a, |m| m.deployment.as_ref(), object_uid)
     ),
-    not_observed(
+    field!(
         "k8s.deployment.label",
-        FieldType::Str,
-        ArgSpec::Key,
-        "A deployment label, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A deployment label (k8s.deployment.label[key] or k8s.deployment.label.key), from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the owner of the pod's replica set)",
+        |e, a| k8s_object(e, a, |m| m.deployment.as_ref(), object_label)
     ),
-    not_observed(
+    field!(
         "k8s.deployment.labels",
-        FieldType::Str,
-        ArgSpec::None,
-        "Deployment labels, deprecated (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
+        Str,
+        None,
+        KindSet::ALL,
+        "Deployment labels as 'key:value, key:value', from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the owner of the pod's replica set)",
+        |e, a| k8s_object(e, a, |m| m.deployment.as_ref(), object_labels)
+    ),
+    field!(
+        "k8s.rc.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replication controller name, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the pod's controller owner reference)",
+        |e, a| k8s_object(e, a, |m| m.replication_controller.as_ref(), object_name)
+    ),
+    field!(
+        "k8s.rc.id",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replication controller UID, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the pod's controller owner reference)",
+        |e, a| k8s_object(e, a, |m| m.replication_controller.as_ref(), object_uid)
+    ),
+    field!(
+        "k8s.rc.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A replication controller label (k8s.rc.label[key] or k8s.rc.label.key), from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the pod's controller owner reference)",
+        |e, a| k8s_object(e, a, |m| m.replication_controller.as_ref(), object_label)
+    ),
+    field!(
+        "k8s.rc.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replication controller labels as 'key:value, key:value', from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (the pod's controller owner reference)",
+        |e, a| k8s_object(e, a, |m| m.replication_controller.as_ref(), object_labels)
+    ),
+    field!(
+        "k8s.svc.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Service name, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (one value per service of the pod's namespace whose selector matches its labels; a check holds when it holds for any)",
+        |e, a| k8s_services(e, a, object_name)
+    ),
+    field!(
+        "k8s.svc.id",
+        Str,
+        None,
+        KindSet::ALL,
+        "Service UID, from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (one value per service of the pod's namespace whose selector matches its labels; a check holds when it holds for any)",
+        |e, a| k8s_services(e, a, object_uid)
+    ),
+    field!(
+        "k8s.svc.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A service label (k8s.svc.label[key] or k8s.svc.label.key), from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (one value per service of the pod's namespace whose selector matches its labels; a check holds when it holds for any)",
+        |e, a| k8s_services(e, a, object_label)
+    ),
+    field!(
+        "k8s.svc.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Service labels as 'key:value, key:value', from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (one value per service of the pod's namespace whose selector matches its labels; a check holds when it holds for any)",
+        |e, a| k8s_services(e, a, object_labels)
     ),
     field!(
         "container.start_ts",
@@ -2467,70 +2612,6 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         None,
         KindSet::NONE,
         "Container readiness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
-        |_, _| None
-    ),
-    field!(
-        "k8s.deployment.name",
-        Str,
-        None,
-        KindSet::NONE,
-        "Deployment name (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
-        |_, _| None
-    ),
-    field!(
-        "k8s.rc.name",
-        Str,
-        None,
-        KindSet::NONE,
-        "Replication controller name (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
-        |_, _| None
-    ),
-    field!(
-        "k8s.rs.name",
-        Str,
-        None,
-        KindSet::NONE,
-        "Replica set name (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
-        |_, _| None
-    ),
-    field!(
-        "k8s.svc.name",
-        Str,
-        None,
-        KindSet::NONE,
-        "Service name (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
-        |_, _| None
-    ),
-    field!(
-        "k8s.pod.ip",
-        Str,
-        None,
-        KindSet::NONE,
-        "Pod IP address (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
-        |_, _| None
-    ),
-    field!(
-        "k8s.pod.label",
-        Str,
-        Key,
-        KindSet::NONE,
-        "A pod label (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
-        |_, _| None
-    ),
-    field!(
-        "k8s.pod.labels",
-        Str,
-        None,
-        KindSet::NONE,
-        "Pod labels (absent: Falco reads it from the CRI runtime's pod sandbox, which the sensor does not query)",
-        |_, _| None
-    ),
-    field!(
-        "k8s.ns.label",
-        Str,
-        Key,
-        KindSet::NONE,
-        "A namespace label (absent: it needs the Kubernetes API server, which the sensor does not query; Falco 0.37+ moved it to the k8smeta plugin)",
         |_, _| None
     ),
     field!(

@@ -5,6 +5,7 @@ mod alerts;
 mod defaults;
 mod environment;
 mod falco;
+mod k8s_meta;
 mod kernel_state;
 mod language;
 mod libsinsp;

@@ -1,0 +1,139 @@
+//! The `k8s.*` fields that come from the Kubernetes API server (`Event::k8s_meta`, attached
+//! by the agent's cache): pod labels and IP, namespace, replica set, deployment, replication
+//! controller and services — names, uids, `label[key]`, `label.key` and `labels`. Without the
+//! metadata every one of them is absent: checks are false, `exists` is false and outputs show
+//! `<NA>`, as in Falco.
+
+use palisade_rules::EngineConfig;
+
+use crate::support::{check_fires, ev, run};
+
+/// An exec in pod `web-7d9f-x2` (deployment `web`, through replica set `web-7d9f`) of
+/// namespace `shop`, selected by two services.
+const IN_POD: &str = r#"{"kind":"execve","process":{"pid":9,"tid":9,"name":"sh"},
+  "container":{"id":"c1","k8s":{"pod_name":"web-7d9f-x2","namespace":"shop","pod_uid":"p-1"}},
+  "k8s_meta":{
+    "pod":{"name":"web-7d9f-x2","uid":"p-1",
+           "labels":[["app","web"],["pod-template-hash","7d9f"],["tier","front end"]]},
+    "pod_ip":"10.244.1.7",
+    "namespace":{"name":"shop","uid":"ns-1","labels":[["env","prod"],["team",""]]},
+    "replica_set":{"name":"web-7d9f","uid":"rs-1","labels":[["app","web"]]},
+    "deployment":{"name":"web","uid":"d-1","labels":[["app.kubernetes.io/name","web"]]},
+    "services":[{"name":"web","uid":"s-1","labels":[["expose","public"]]},
+                {"name":"web-internal","uid":"s-2","labels":[["expose","mesh"]]}]}}"#;
+
+/// A pod of a replication controller, no service.
+const IN_RC_POD: &str = r#"{"kind":"execve","process":{"pid":9,"tid":9,"name":"sh"},
+  "container":{"id":"c2","k8s":{"pod_name":"old-abcde","namespace":"legacy","pod_uid":"p-2"}},
+  "k8s_meta":{"pod":{"name":"old-abcde","uid":"p-2"},
+    "replication_controller":{"name":"old","uid":"rc-1","labels":[["gen","1"]]}}}"#;
+
+/// The same pod before the API server's metadata arrived (or without an API server).
+const WITHOUT: &str = r#"{"kind":"execve","process":{"pid":9,"tid":9,"name":"sh"},
+  "container":{"id":"c1","k8s":{"pod_name":"web-7d9f-x2","namespace":"shop","pod_uid":"p-1"}}}"#;
+
+#[test]
+fn pod_labels_and_ip() {
+    check_fires(&[
+        ("k8s.pod.label[app] = web", IN_POD, true),
+        ("k8s.pod.label.app = web", IN_POD, true),
+        ("k8s.pod.label[tier] = \"front end\"", IN_POD, true),
+        ("k8s.pod.label[missing] exists", IN_POD, false),
+        (
+            "k8s.pod.labels = \"app:web, pod-template-hash:7d9f, tier:front end\"",
+            IN_POD,
+            true,
+        ),
+        ("k8s.pod.ip = 10.244.1.7", IN_POD, true),
+        ("k8s.pod.ip exists", IN_RC_POD, false),
+        ("k8s.pod.name = web-7d9f-x2", WITHOUT, true),
+        ("k8s.pod.label[app] exists", WITHOUT, false),
+        ("k8s.pod.labels exists", WITHOUT, false),
+        ("k8s.pod.ip exists", WITHOUT, false),
+    ]);
+}
+
+#[test]
+fn namespace_uid_and_labels() {
+    check_fires(&[
+        ("k8s.ns.name = shop", IN_POD, true),
+        ("k8s.ns.id = ns-1", IN_POD, true),
+        ("k8s.ns.label.env = prod", IN_POD, true),
+        ("k8s.ns.label[team] = \"\"", IN_POD, true),
+        ("k8s.ns.labels = \"env:prod, team\"", IN_POD, true),
+        ("k8s.ns.id exists", IN_RC_POD, false),
+        ("k8s.ns.id exists", WITHOUT, false),
+        ("k8s.ns.label[env] exists", WITHOUT, false),
+    ]);
+}
+
+#[test]
+fn owners_replica_set_deployment_and_replication_controller() {
+    check_fires(&[
+        ("k8s.rs.name = web-7d9f and k8s.rs.id = rs-1", IN_POD, true),
+        (
+            "k8s.rs.label[app] = web and k8s.rs.labels = app:web",
+            IN_POD,
+            true,
+        ),
+        (
+            "k8s.deployment.name = web and k8s.deployment.id = d-1",
+            IN_POD,
+            true,
+        ),
+        (
+            "k8s.deployment.label[app.kubernetes.io/name] = web",
+            IN_POD,
+            true,
+        ),
+        ("k8s.rc.name exists", IN_POD, false),
+        ("k8s.rc.name = old and k8s.rc.id = rc-1", IN_RC_POD, true),
+        (
+            "k8s.rc.label.gen = 1 and k8s.rc.labels = gen:1",
+            IN_RC_POD,
+            true,
+        ),
+        (
+            "k8s.rs.name exists or k8s.deployment.name exists",
+            IN_RC_POD,
+            false,
+        ),
+        ("k8s.deployment.name in (web, api)", WITHOUT, false),
+        ("not k8s.rs.id exists", WITHOUT, true),
+    ]);
+}
+
+#[test]
+fn services_are_every_service_that_selects_the_pod() {
+    check_fires(&[
+        ("k8s.svc.name = web", IN_POD, true),
+        ("k8s.svc.name = web-internal", IN_POD, true),
+        ("k8s.svc.name in (api, web-internal)", IN_POD, true),
+        ("k8s.svc.name = api", IN_POD, false),
+        ("k8s.svc.id = s-2", IN_POD, true),
+        ("k8s.svc.label[expose] = mesh", IN_POD, true),
+        ("k8s.svc.label.expose = public", IN_POD, true),
+        ("k8s.svc.labels contains mesh", IN_POD, true),
+        ("k8s.svc.name exists", IN_RC_POD, false),
+        ("k8s.svc.name exists", WITHOUT, false),
+    ]);
+}
+
+#[test]
+fn outputs_show_the_values_and_na_without_them() {
+    let rules = "- rule: Shell in pod\n  desc: d\n  condition: evt.type = execve\n  \
+                 output: \"pod=%k8s.pod.name app=%k8s.pod.label[app] ip=%k8s.pod.ip \
+                 ns=%k8s.ns.id deploy=%k8s.deployment.name svc=%k8s.svc.name\"\n  \
+                 priority: WARNING\n";
+    let out = run(
+        &[rules],
+        &EngineConfig::default(),
+        &[ev(IN_POD), ev(WITHOUT)],
+    );
+    assert_eq!(
+        out,
+        "0: Shell in pod: pod=web-7d9f-x2 app=web ip=10.244.1.7 ns=ns-1 deploy=web \
+         svc=web,web-internal\n\
+         1: Shell in pod: pod=web-7d9f-x2 app=<NA> ip=<NA> ns=<NA> deploy=<NA> svc=<NA>"
+    );
+}
