@@ -38,6 +38,9 @@ fn main() {
                 OsStr::new("-I"),
                 OsStr::new("src/bpf"),
                 OsStr::new(&arch_define),
+                // BPF ISA v3: atomics that fetch (fully ordered), which the connect
+                // programs' generation switch relies on; kernels from 5.12 run them.
+                OsStr::new("-mcpu=v3"),
                 OsStr::new("-Wall"),
                 OsStr::new("-Werror"),
             ])

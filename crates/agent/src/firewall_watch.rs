@@ -24,31 +24,38 @@
 //! source, destination, port, protocol, UTC day) ([`FindingReport::dedupe_key`]), so the
 //! server keeps one finding per flow and day and its count is the attempts count.
 //!
-//! Where a pod's connect programs are installed, they report each connect an `alert` or
-//! `block` rule matches into one ring buffer shared by every pod's programs
-//! ([`ConnectReports`]). The stream's own thread empties that ring as reports arrive, into a
-//! bounded queue, and the watch takes the queue at every tick (at least every
-//! [`FirewallWatchConfig::connect_reports_drain`]), so nothing that holds up the detection
-//! thread (a sensor loss's `/proc` re-read, a burst of events, a slow outbox) holds up the
-//! ring: it only delays the alerts. The reports are the kernel's own account of
-//! what it refused, which needs no sensor probe (a sensor without a connect probe, or a
-//! connect to loopback that the sensor path ignores, is still alerted and recorded as a
-//! flow). The sensor's view of those same connects is then neither alerted nor recorded a
-//! second time, so each attempt counts once: before the watch judges a connect the sensor
-//! saw, it takes the programs' reports (the program reported before the call returned) and
-//! drops the sensor's view of a reported connect by its identity (process, destination
-//! address and port), whichever policy is in force by then. Reports the ring buffer (its
-//! size is [`FirewallWatchConfig::connect_reports_ring`]) or the reader's queue (four rings'
-//! worth) could not hold are counted and raised as a high-severity alert on the node
-//! ([`LOST_CONNECT_REPORTS_RULE`]). The sensor's view of a connect without a report, when
-//! the policy in force says the programs report it, is dropped while reports are being lost
-//! (within the last 10 to 20 s: the lost count stands for it); otherwise the programs did
-//! not see that connect (it came before they were installed or had the rule), and it is
-//! recorded as a flow as it went, without an alert. Like
-//! lost sensor events, the lost total ([`EventObserver::reports_lost`]) goes to the agent's
-//! status file and into the drop counts of its heartbeat. In block mode pods are also found
-//! from their execs, so that a sensor without network events (the fallback) still gets them
-//! enforced and reported.
+//! Where a pod's connect programs are installed, they count each connect an `alert` or
+//! `block` rule matches per match (cgroup, destination, port, protocol, rule, verdict) in
+//! counters shared by every pod's programs ([`ConnectReports`]), and report a match's first
+//! connect since the last take into one ring buffer beside them. The stream's own thread
+//! empties that ring as reports arrive, into a bounded queue; the watch takes the queue and
+//! the counts at every tick (at least every [`FirewallWatchConfig::connect_reports_drain`]),
+//! so nothing that holds up the detection thread (a sensor loss's `/proc` re-read, a burst of
+//! events, a slow outbox) holds up the ring: it only delays the alerts. A flood of identical
+//! connects is one report and a count, however long it lasts: every attempt is alerted and
+//! recorded. Each attempt still leaves as one alert report (the server counts the reports a
+//! finding absorbed), at most 10,000 a tick; the rest wait as one report and a number per
+//! alert, so a flood's alerts come late, not lost. The reports and counts are the kernel's
+//! own account of what it refused, which needs no sensor probe (a sensor without a connect
+//! probe, or a connect to loopback that the sensor path ignores, is still alerted and
+//! recorded as a flow). The sensor's view of those same connects is then neither alerted
+//! nor recorded a second time, so each attempt counts once: before the watch judges a
+//! connect the sensor saw, it takes the programs' reports (the program reported the match
+//! before the call returned) and drops the sensor's view of a connect whose match (cgroup,
+//! destination address and port) the programs reported or counted recently, whichever
+//! policy is in force by then. Only a flood of distinct matches loses attempts: those that
+//! found the counters (as many matches as the ring holds reports) and the ring (its size is
+//! [`FirewallWatchConfig::connect_reports_ring`]) full, or the reader's queue (four rings'
+//! worth) full, or more than 65,536 distinct alerts waiting; they are counted and raised as
+//! a high-severity alert on the node ([`LOST_CONNECT_REPORTS_RULE`]). The sensor's view of
+//! a connect without a report, when the policy in force says the programs report it, is
+//! dropped while reports are being lost (within the last 10 to 20 s: the lost count stands
+//! for it); otherwise the programs did not see that connect (it came before they were
+//! installed or had the rule), and it is recorded as a flow as it went, without an alert.
+//! Like lost sensor events, the lost total ([`EventObserver::reports_lost`]) goes to the
+//! agent's status file and into the drop counts of its heartbeat. In block mode pods are
+//! also found from their execs, so that a sensor without network events (the fallback)
+//! still gets them enforced and reported.
 //!
 //! # Policy updates
 //!
@@ -88,7 +95,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use palisade_enforce::{
-    ConnectFilter, ConnectReport, ConnectReports, ConnectReportsDrain, ConnectReportsRing,
+    ConnectFilter, ConnectMatch, ConnectReports, ConnectReportsDrain, ConnectReportsRing,
     DefenseMode, NftFirewall, WorkloadFirewall, WorkloadRules, WouldRefuse, cgroup2_root,
     workload_rules,
 };
@@ -104,6 +111,9 @@ use uuid::Uuid;
 
 use crate::EventObserver;
 use crate::detect::{NodeHealth, node_health_report};
+
+mod waiting_alerts;
+use waiting_alerts::{MAX_SENT_PER_TICK, WaitingAlerts};
 
 /// How often recorded flows are appended to the flows file.
 const FLOW_FLUSH_EVERY_MS: i64 = 10_000;
@@ -131,10 +141,12 @@ pub struct FirewallWatchConfig {
     pub mode: DefenseMode,
     /// Where attributed flows are appended as JSON lines (for `palisade firewall learn`).
     pub flows_file: Option<PathBuf>,
-    /// The size of the ring buffer the connect programs report into. The stream's reader
+    /// The size of the ring buffer the connect programs report into (and so of their
+    /// attempt counters: as many matches as the ring holds reports). The stream's reader
     /// thread empties it as reports arrive into a queue of four rings' worth, which the
-    /// watch takes at every tick; reports that find the ring or the queue full are lost
-    /// (counted and alerted, see the module documentation).
+    /// watch takes at every tick, with the counts; connects of a new match that find the
+    /// counters and the ring full, and reports that find the queue full, are lost (counted
+    /// and alerted, see the module documentation).
     pub connect_reports_ring: ConnectReportsRing,
     /// The longest time between two takes of that queue (how late a report's alert may
     /// be): the watch's [`EventObserver::tick_interval`].
@@ -152,6 +164,8 @@ pub struct FirewallWatch {
     last_flush_ms: i64,
     enforcement: Enforcement,
     reported_connects: ReportedConnects,
+    /// The alerts of the programs' reports and counts, until they are sent.
+    waiting_alerts: WaitingAlerts,
     unmatched_containers: UnmatchedContainers,
 }
 
@@ -175,6 +189,7 @@ impl FirewallWatch {
             pending_flows: HashMap::new(),
             last_flush_ms: 0,
             reported_connects: ReportedConnects::default(),
+            waiting_alerts: WaitingAlerts::default(),
             unmatched_containers: UnmatchedContainers::default(),
         };
         (watch, sender)
@@ -225,57 +240,89 @@ impl FirewallWatch {
         }
     }
 
-    /// Turns the connect programs' reports since the last take into firewall alerts (each
-    /// remembered in [`ReportedConnects`] for the sensor's view of the same connect), and
-    /// raises a node alert when reports were lost.
-    fn drain_connect_reports(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
+    /// Takes the connect programs' reports since the last take and, with `counts`, the
+    /// attempts they counted without a report: each match is remembered in
+    /// [`ReportedConnects`] for the sensor's view of its connects, recorded as a flow with
+    /// its attempts, and its firewall alert waits in [`WaitingAlerts`] with them. Raises a
+    /// node alert when attempts were lost.
+    fn take_connect_reports(
+        &mut self,
+        now: Timestamp,
+        counts: bool,
+        reports: &mut Vec<FindingReport>,
+    ) {
         let Some(stream) = &self.enforcement.connect_reports.stream else {
             return;
         };
-        let connects = match stream.take() {
-            Ok(connects) => connects,
+        let mut matches: Vec<(ConnectMatch, u64)> = match stream.take() {
+            Ok(connects) => connects
+                .into_iter()
+                .map(|connect| (connect.matched, 1))
+                .collect(),
             Err(error) => {
                 tracing::warn!(%error, "Cannot read the connect programs' reports.");
                 Vec::new()
             }
         };
-        match stream.lost() {
-            Ok(lost) if lost > self.enforcement.lost_reports_seen => {
-                let newly_lost = lost - self.enforcement.lost_reports_seen;
-                self.enforcement.lost_reports_seen = lost;
-                self.reported_connects.lost_some();
-                tracing::warn!(newly_lost, "Connect reports were lost.");
-                reports.push(lost_connect_reports_report(newly_lost, &self.config, now));
+        if counts {
+            match stream.take_counted() {
+                Ok(counted) => matches.extend(
+                    counted
+                        .into_iter()
+                        .map(|count| (count.matched, count.attempts)),
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, "Cannot take the connect programs' attempt counts.");
+                }
             }
-            Ok(_) => {}
+        }
+        match stream.lost() {
+            Ok(lost) => {
+                let lost = lost + self.waiting_alerts.dropped();
+                if lost > self.enforcement.lost_reports_seen {
+                    let newly_lost = lost - self.enforcement.lost_reports_seen;
+                    self.enforcement.lost_reports_seen = lost;
+                    self.reported_connects.lost_some();
+                    tracing::warn!(newly_lost, "Connect reports were lost.");
+                    reports.push(lost_connect_reports_report(newly_lost, &self.config, now));
+                }
+            }
             Err(error) => tracing::warn!(%error, "Cannot read the lost connect reports count."),
         }
-        for connect in &connects {
-            self.reported_connects.remember(ConnectIdentity {
-                pid: connect.pid,
-                remote: canonical(connect.remote),
-                port: connect.port,
-            });
+        // Taken now, by the clock the sensor stamps its events with: every connect made
+        // before is in hand.
+        let taken = Timestamp::now();
+        for (matched, _) in &matches {
+            let identity = ConnectIdentity {
+                cgroup_id: matched.cgroup_id,
+                remote: canonical(matched.remote),
+                port: matched.port,
+            };
+            self.reported_connects.remember(identity, taken);
         }
         let Some(policy) = &self.policy else {
             return;
         };
-        let seen: Vec<(ObservedFlow, Option<FindingReport>)> = connects
+        let seen: Vec<(ObservedFlow, Option<FindingReport>)> = matches
             .iter()
-            .filter_map(|connect| self.connect_report(policy, connect, now))
+            .filter_map(|(matched, attempts)| self.connect_report(policy, matched, *attempts, now))
             .collect();
-        for (flow, report) in seen {
-            reports.extend(report);
+        for (flow, alert) in seen {
+            if let Some(alert) = alert {
+                self.waiting_alerts.add(alert, flow.attempts);
+            }
             self.record_flow(&flow);
         }
     }
 
-    /// The flow of one connect a pod's connect programs refused or alerted, and its firewall
-    /// alert. `None` when the report's pod or protocol is not known (any more).
+    /// The flow of `attempts` connects of one match that a pod's connect programs refused or
+    /// alerted, and their firewall alert. `None` when the match's pod or protocol is not
+    /// known (any more).
     fn connect_report(
         &self,
         policy: &OwnedEngine,
-        connect: &ConnectReport,
+        connect: &ConnectMatch,
+        attempts: u64,
         now: Timestamp,
     ) -> Option<(ObservedFlow, Option<FindingReport>)> {
         let state = policy.state();
@@ -293,7 +340,7 @@ impl FirewallWatch {
             dst,
             protocol: connect.protocol?,
             port: connect.port,
-            attempts: 1,
+            attempts,
             blocked: connect.action == RuleAction::Block,
             first_seen_ms: now.0,
             last_seen_ms: now.0,
@@ -331,7 +378,7 @@ impl FirewallWatch {
         self.pending_flows
             .entry(key)
             .and_modify(|pending| {
-                pending.attempts += 1;
+                pending.attempts += flow.attempts;
                 pending.last_seen_ms = pending.last_seen_ms.max(flow.last_seen_ms);
                 pending.first_seen_ms = pending.first_seen_ms.min(flow.first_seen_ms);
             })
@@ -382,10 +429,10 @@ impl EventObserver for FirewallWatch {
     fn observe(&mut self, event: &Event, reports: &mut Vec<FindingReport>) {
         let at_ms = i64::try_from(event.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
         if event.kind == EventKind::Connect {
-            // A connect program's report of this connect was written before the call
+            // A connect program's report of this connect's match was written before the call
             // returned, so before the sensor's event of it: taking the reports now puts it
             // in hand, whatever policy has arrived since.
-            self.drain_connect_reports(Timestamp(at_ms), reports);
+            self.take_connect_reports(Timestamp(at_ms), false, reports);
         }
         let empty = State::new();
         let state = self.policy.as_ref().map_or(&empty, OwnedEngine::state);
@@ -412,14 +459,18 @@ impl EventObserver for FirewallWatch {
             return;
         };
         if event.kind == EventKind::Connect
-            && self.reported_connects.take(ConnectIdentity {
-                pid: event.process.pid,
-                remote: attempt.remote_ip,
-                port: attempt.port,
-            })
+            && self.reported_connects.covers(
+                ConnectIdentity {
+                    cgroup_id: event.cgroup_id,
+                    remote: attempt.remote_ip,
+                    port: attempt.port,
+                },
+                Timestamp(at_ms),
+            )
         {
-            // The connect programs reported this very connect: their report alerted and
-            // recorded it, also when the policy changed since.
+            // The connect programs reported or counted this connect's match since it was
+            // made: their report and counts alert and record it, also when the policy
+            // changed since.
             return;
         }
         // The sensor delivers an event some time after the call (longer under load), so one
@@ -487,7 +538,8 @@ impl EventObserver for FirewallWatch {
 
     fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
         self.pick_up_policy(now, reports);
-        self.drain_connect_reports(now, reports);
+        self.take_connect_reports(now, true, reports);
+        self.waiting_alerts.send(MAX_SENT_PER_TICK, reports);
         self.reported_connects.expire(now);
         if self
             .replaced
@@ -981,63 +1033,59 @@ fn deciding_firewall_rule<'s>(
     Some((decided.index() as u32, rule))
 }
 
-/// What identifies one connect both in a connect program's report and in the sensor's
-/// event of it: the calling process and the destination.
+/// What identifies a connect's match both in a connect program's report or count and in the
+/// sensor's event of the connect: the calling process's cgroup and the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct ConnectIdentity {
-    pid: u32,
+    cgroup_id: u64,
     remote: IpAddr,
     port: u16,
 }
 
-/// The connects the connect programs reported recently, each kept until the sensor's event
-/// of it takes it, for [`ReportedConnects::KEPT_MS`] to twice that (a sensor without a
-/// connect probe, or one that lost the event, never takes it), and at most
-/// [`ReportedConnects::MAX`] of them.
+/// The matches the connect programs reported or counted recently, each with when it was
+/// last taken, kept for [`ReportedConnects::KEPT_MS`] to twice that, and at most
+/// [`ReportedConnects::MAX`] of them. The programs count every connect of a match until its
+/// rule changes, and a take holds every connect made before it, so the sensor's view of a
+/// connect of a match taken since that connect is one they counted; a later connect (after
+/// an edit to `allow`, say) is not.
 ///
-/// Matching the sensor's event to the report by identity, rather than asking the policy in
-/// force whether the programs report such a connect, keeps a connect counted once when a
-/// policy edit lands between the program's report and the sensor's event.
+/// Matching the sensor's event to the programs' matches by identity, rather than asking the
+/// policy in force whether the programs report such a connect, keeps a connect counted once
+/// when a policy edit lands between the program's count and the sensor's event.
 #[derive(Default)]
 struct ReportedConnects {
-    /// Reported since the last expiry: identity → how many connects.
-    current: HashMap<ConnectIdentity, u32>,
-    /// Reported in the period before.
-    previous: HashMap<ConnectIdentity, u32>,
+    /// Reported or counted since the last expiry, and when last taken.
+    current: HashMap<ConnectIdentity, Timestamp>,
+    /// Reported or counted in the period before.
+    previous: HashMap<ConnectIdentity, Timestamp>,
     /// When `current` began.
     current_since_ms: i64,
-    /// How many connects `current` holds.
-    current_count: usize,
     /// Whether reports were lost in the current period, and in the one before.
     lost: [bool; 2],
 }
 
 impl ReportedConnects {
-    /// How long a reported connect waits for the sensor's event at least.
+    /// How long a match is kept at least.
     const KEPT_MS: i64 = 10_000;
-    /// The most connects kept in a period; more are not kept (their sensor events are then
+    /// The most matches kept in a period; more are not kept (their sensor events are then
     /// judged by the policy in force, as when their reports are lost).
     const MAX: usize = 65_536;
 
-    fn remember(&mut self, connect: ConnectIdentity) {
-        if self.current_count < Self::MAX {
-            *self.current.entry(connect).or_insert(0) += 1;
-            self.current_count += 1;
+    /// Notes that `connect`'s match was taken at `taken`.
+    fn remember(&mut self, connect: ConnectIdentity, taken: Timestamp) {
+        if let Some(last) = self.current.get_mut(&connect) {
+            *last = (*last).max(taken);
+        } else if self.current.len() < Self::MAX {
+            self.current.insert(connect, taken);
         }
     }
 
-    /// Whether `connect` was reported and not yet taken; takes it.
-    fn take(&mut self, connect: ConnectIdentity) -> bool {
-        for kept in [&mut self.previous, &mut self.current] {
-            if let Some(count) = kept.get_mut(&connect) {
-                *count -= 1;
-                if *count == 0 {
-                    kept.remove(&connect);
-                }
-                return true;
-            }
-        }
-        false
+    /// Whether the programs reported or counted `connect`'s match since `made`, when the
+    /// connect was made.
+    fn covers(&self, connect: ConnectIdentity, made: Timestamp) -> bool {
+        [&self.current, &self.previous]
+            .iter()
+            .any(|kept| kept.get(&connect).is_some_and(|taken| *taken >= made))
     }
 
     /// Notes that reports were lost.
@@ -1059,7 +1107,6 @@ impl ReportedConnects {
         }
         self.previous = std::mem::take(&mut self.current);
         self.current_since_ms = now.0;
-        self.current_count = 0;
         self.lost = [false, self.lost[0]];
     }
 }

@@ -60,8 +60,17 @@ pub(crate) fn map<'obj>(object: &'obj Object, name: &'static str) -> Result<Map<
 /// Reads the `u64` at index 0 of array map `counter` (the lost-report counters); `name` is
 /// used in errors.
 pub(crate) fn read_counter(counter: &dyn MapCore, name: &'static str) -> Result<u64, Error> {
+    read_counter_at(counter, 0, name)
+}
+
+/// Reads the `u64` at `index` of array map `counter`; `name` is used in errors.
+pub(crate) fn read_counter_at(
+    counter: &dyn MapCore,
+    index: u32,
+    name: &'static str,
+) -> Result<u64, Error> {
     let value = counter
-        .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .lookup(&index.to_ne_bytes(), MapFlags::ANY)
         .map_err(|error| Error::bpf("reading eBPF map", name, error))?;
     Ok(value
         .and_then(|bytes| bytes.get(..8)?.try_into().ok())

@@ -23,7 +23,18 @@ const CONFIG_MAP: &str = "connect_config";
 const HITS_MAP: &str = "connect_hits";
 const REPORTS_MAP: &str = "connect_reports";
 const LOST_MAP: &str = "lost_reports";
+const ATTEMPTS_MAP: &str = "connect_attempts";
+const GENERATION_MAP: &str = "connect_generation";
 const CONNECT_EVENT_SIZE: usize = 64;
+const CONNECT_KEY_SIZE: usize = 40;
+/// The offset of `generation` in a `struct connect_key`.
+const KEY_GENERATION_OFFSET: usize = 37;
+/// `connect_generation`'s indexes (see `bpf/enforce.h`).
+const GENERATION_CURRENT: u32 = 0;
+const GENERATION_WRITERS: u32 = 1;
+/// How long [`ConnectReports::take_counted`] waits for the programs still counting into the
+/// generation it takes (they take microseconds) before leaving it to its next call.
+const WRITERS_WAIT: Duration = Duration::from_millis(20);
 const CONNECT_CONFIG_SIZE: usize = 16;
 /// What one report takes in the ring buffer: the record and the ring's 8-byte header.
 const CONNECT_REPORT_RING_BYTES: u32 = CONNECT_EVENT_SIZE as u32 + 8;
@@ -42,9 +53,17 @@ pub struct ConnectFilter {
 }
 
 /// The report stream of connect programs: one ring buffer ([`ConnectReportsRing`], 1 MiB by
-/// default) and one lost-report counter that every [`ConnectFilter`] attached with it writes
-/// to, read here by one reader. A node with many enforced workloads thus has one queue to
-/// drain and one drop count, however many cgroups carry programs.
+/// default), one map of attempt counters and one lost-report counter that every
+/// [`ConnectFilter`] attached with it writes to, read here by one reader. A node with many
+/// enforced workloads thus has one queue to drain and one drop count, however many cgroups
+/// carry programs.
+///
+/// The programs count the connects their rules match per [`ConnectMatch`] (cgroup,
+/// destination, port, protocol, rule, verdict) and report only a match's first connect since
+/// the last [`ConnectReports::take_counted`]; its later ones are counted in the kernel, and
+/// that call returns (and resets) their counts. So a flood of identical connects costs one
+/// report and counter updates, and loses nothing; reports are lost only when more distinct
+/// matches arrive between two takes than the counters and the ring hold together.
 ///
 /// The stream reads its ring on a thread of its own, woken by the ring's descriptor when a
 /// report lands (not by a timer), into a bounded queue
@@ -58,18 +77,25 @@ pub struct ConnectReports {
     reader: Arc<Reports<ConnectReport>>,
     ring: MapHandle,
     lost: MapHandle,
+    attempts: MapHandle,
+    generation: MapHandle,
+    /// The generation the programs count into, and the one still to be taken (after a take
+    /// that found its writers busy).
+    generations: Mutex<Generations>,
 }
 
-/// A connect an `Alert` or `Block` rule matched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectReport {
-    /// The connecting process (thread group id).
-    pub pid: u32,
-    /// Its uid.
-    pub uid: u32,
-    /// Its command name.
-    pub comm: String,
-    /// Its cgroup2 id.
+/// The state of the attempt counters' two generations, as the loader switched them.
+#[derive(Debug, Default)]
+struct Generations {
+    current: u8,
+    draining: Option<u8>,
+}
+
+/// What a connect program matched: the connect without its process, as the programs count
+/// attempts by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnectMatch {
+    /// The connecting process's cgroup2 id.
     pub cgroup_id: u64,
     /// The destination address (a v4-mapped IPv6 destination is reported as IPv4).
     pub remote: IpAddr,
@@ -85,14 +111,40 @@ pub struct ConnectReport {
     pub filter_tag: u32,
 }
 
+/// The report of a connect an `Alert` or `Block` rule matched: the first one of its
+/// [`ConnectMatch`] since the counts were last taken (or one the counters had no room for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectReport {
+    /// The connecting process (thread group id).
+    pub pid: u32,
+    /// Its uid.
+    pub uid: u32,
+    /// Its command name.
+    pub comm: String,
+    /// What it matched.
+    pub matched: ConnectMatch,
+}
+
+/// Connects of one [`ConnectMatch`] that the programs counted without reporting them, since
+/// the counts were last taken ([`ConnectReports::take_counted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectCount {
+    /// What they matched.
+    pub matched: ConnectMatch,
+    /// How many there were (at least one).
+    pub attempts: u64,
+}
+
 /// The size of a [`ConnectReports`] ring buffer, in bytes: a power of two from
 /// [`ConnectReportsRing::MIN_BYTES`] (one page) to [`ConnectReportsRing::MAX_BYTES`], as the
 /// kernel requires of a ring buffer. A report takes 72 bytes of it, so the ring holds
 /// [`ConnectReportsRing::capacity`] reports (14,563 for the default 1 MiB) until the stream's
 /// reader thread moves them to its queue, which holds
-/// [`ConnectReportsRing::queue_capacity`] (four rings' worth) until they are taken; the
-/// programs count the reports that find the ring full, and the reader the ones that find the
-/// queue full, as lost ([`ConnectReports::lost`]).
+/// [`ConnectReportsRing::queue_capacity`] (four rings' worth) until they are taken. The
+/// attempt counters beside it hold as many distinct matches ([`ConnectMatch`]) as the ring
+/// holds reports. Only a connect that finds a new match with both the counters and the ring
+/// full is lost (counted by the programs), or a report that finds the queue full (counted by
+/// the reader): [`ConnectReports::lost`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectReportsRing(u32);
 
@@ -101,10 +153,11 @@ impl ConnectReportsRing {
     pub const MIN_BYTES: u32 = 4096;
     /// The largest ring: 256 MiB (3.7 million reports).
     pub const MAX_BYTES: u32 = 256 * 1024 * 1024;
-    /// 1 MiB: 14,563 reports in the ring and 58,252 in the queue behind it, so the agent,
-    /// taking the queue every 200 ms, keeps up with a node's pods until they make about
-    /// 290,000 matched connects per second, or 70,000 a second across a 0.6 s stall of its
-    /// detection thread.
+    /// 1 MiB: 14,563 reports in the ring and 58,252 in the queue behind it, and counters
+    /// for 14,563 matches, so the agent, taking the queue every 200 ms, keeps up with a
+    /// node's pods until they make about 290,000 connects of new matches per second, or
+    /// 70,000 a second across a 0.6 s stall of its detection thread; repeated connects of a
+    /// match only count.
     pub const DEFAULT: ConnectReportsRing = ConnectReportsRing(1024 * 1024);
     /// How many rings' worth of reports the reader's queue holds.
     const QUEUED_RINGS: u32 = 4;
@@ -132,7 +185,8 @@ impl ConnectReportsRing {
         self.0
     }
 
-    /// How many reports fit in the ring at once.
+    /// How many reports fit in the ring at once; as many distinct matches fit in the
+    /// attempt counters.
     pub fn capacity(self) -> u32 {
         self.0 / CONNECT_REPORT_RING_BYTES
     }
@@ -178,8 +232,9 @@ impl std::fmt::Display for ConnectReportsRing {
 /// from [`ConnectReportsDrain::MIN`] (10 ms) to [`ConnectReportsDrain::MAX`] (200 ms, the
 /// default), how late a report's alert may be. The ring itself is emptied by the stream's
 /// reader thread as reports arrive, whatever this interval; a taker this regular keeps up
-/// with [`ConnectReportsDrain::reports_per_second`] matched connects a second before the
-/// queue ([`ConnectReportsRing::queue_capacity`]) fills. (Not longer than 200 ms: the
+/// with [`ConnectReportsDrain::reports_per_second`] reports (connects of new matches) a
+/// second before the queue ([`ConnectReportsRing::queue_capacity`]) fills, and with any
+/// number of repeated connects (counted). (Not longer than 200 ms: the
 /// agent's detection thread wakes that often anyway, and reports waiting longer only delay
 /// their alerts.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -190,7 +245,7 @@ impl ConnectReportsDrain {
     pub const MIN: Duration = Duration::from_millis(10);
     /// The longest interval, and the default: 200 ms.
     pub const MAX: Duration = Duration::from_millis(200);
-    /// 200 ms: with the default ring, about 70,000 matched connects a second.
+    /// 200 ms: with the default ring, about 290,000 reports a second.
     pub const DEFAULT: ConnectReportsDrain = ConnectReportsDrain(Self::MAX);
 
     /// Drains every `interval`; fails with [`ErrorKind::InvalidInput`] naming the bounds when
@@ -217,8 +272,9 @@ impl ConnectReportsDrain {
         self.0
     }
 
-    /// The most matched connects a second that a taker of a stream with `ring` this often
-    /// keeps up with, without losing reports: the queue's capacity per interval.
+    /// The most reports (connects of new matches) a second that a taker of a stream with
+    /// `ring` this often keeps up with, without losing reports: the queue's capacity per
+    /// interval.
     pub fn reports_per_second(self, ring: ConnectReportsRing) -> u64 {
         let per_second = ring.queue_capacity() as u128 * 1_000_000 / self.0.as_micros().max(1);
         u64::try_from(per_second).unwrap_or(u64::MAX)
@@ -256,14 +312,16 @@ impl std::fmt::Display for ConnectReportsDrain {
 }
 
 impl ConnectReports {
-    /// Creates the shared ring buffer, of the default size, and lost-report counter.
+    /// Creates the shared ring buffer, of the default size, attempt counters and lost-report
+    /// counter.
     pub fn new() -> Result<ConnectReports, Error> {
         ConnectReports::with_ring(ConnectReportsRing::DEFAULT)
     }
 
-    /// Creates the shared ring buffer, of `ring` bytes, and lost-report counter, and starts
-    /// the thread that reads the ring. (Objects that share the ring take its size, whatever
-    /// their own definition says.)
+    /// Creates the shared ring buffer, of `ring` bytes, attempt counters (for
+    /// [`ConnectReportsRing::capacity`] matches) and lost-report counter, and starts the
+    /// thread that reads the ring. (Objects that share the maps take their sizes, whatever
+    /// their own definitions say.)
     pub fn with_ring(ring: ConnectReportsRing) -> Result<ConnectReports, Error> {
         let options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
             sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
@@ -280,6 +338,23 @@ impl ConnectReports {
         .map_err(|error| Error::bpf("creating eBPF map", REPORTS_MAP, error))?;
         let lost = MapHandle::create(MapType::Array, Some(LOST_MAP), 4, 8, 1, &options)
             .map_err(|error| Error::bpf("creating eBPF map", LOST_MAP, error))?;
+        // Allocated as matches arrive rather than all at start: a node without floods keeps
+        // a few keys.
+        let attempts_options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            map_flags: libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC,
+            ..options
+        };
+        let attempts = MapHandle::create(
+            MapType::Hash,
+            Some(ATTEMPTS_MAP),
+            CONNECT_KEY_SIZE as u32,
+            8,
+            ring.capacity(),
+            &attempts_options,
+        )
+        .map_err(|error| Error::bpf("creating eBPF map", ATTEMPTS_MAP, error))?;
+        let generation = MapHandle::create(MapType::Array, Some(GENERATION_MAP), 4, 8, 3, &options)
+            .map_err(|error| Error::bpf("creating eBPF map", GENERATION_MAP, error))?;
         let reader = Arc::new(Reports::new(
             &ring_map,
             REPORTS_MAP,
@@ -291,6 +366,9 @@ impl ConnectReports {
             reader,
             ring: ring_map,
             lost,
+            attempts,
+            generation,
+            generations: Mutex::new(Generations::default()),
         })
     }
 
@@ -304,8 +382,89 @@ impl ConnectReports {
         self.reader.consume()
     }
 
-    /// Reports lost since the stream was created, because the ring buffer or the reader's
-    /// queue was full (their hits were still counted).
+    /// Takes the attempts the programs counted without reporting them, per match, since the
+    /// last call; each match's next connect is reported again. Call it at every drain: until
+    /// then, the counters hold at most [`ConnectReportsRing::capacity`] matches.
+    ///
+    /// The counters have two generations: this switches the programs to the other one, waits
+    /// (up to 20 ms) until no program is still counting into the old one, then takes and
+    /// deletes its counts, so that no attempt is counted twice or lost between reading a
+    /// count and resetting it. A program still counting after that wait (preempted in the
+    /// middle) leaves the old generation to the next call, which takes it before switching
+    /// again; this call then returns nothing.
+    pub fn take_counted(&self) -> Result<Vec<ConnectCount>, Error> {
+        let mut generations = self
+            .generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let taken = match generations.draining {
+            Some(draining) => draining,
+            None => {
+                let old = generations.current;
+                let new = 1 - old;
+                self.generation
+                    .update(
+                        &GENERATION_CURRENT.to_ne_bytes(),
+                        &u64::from(new).to_ne_bytes(),
+                        MapFlags::ANY,
+                    )
+                    .map_err(|error| {
+                        Error::bpf("switching the generation of", GENERATION_MAP, error)
+                    })?;
+                // The switch is visible to every CPU before the writers are read (the
+                // programs' side of this is their fully ordered increment).
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                *generations = Generations {
+                    current: new,
+                    draining: Some(old),
+                };
+                old
+            }
+        };
+        if !self.wait_for_writers(taken)? {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<Vec<u8>> = self
+            .attempts
+            .keys()
+            .filter(|key| key.get(KEY_GENERATION_OFFSET) == Some(&taken))
+            .collect();
+        let mut counted = Vec::new();
+        for key in keys {
+            let value = self.attempts.lookup_and_delete(&key).map_err(|error| {
+                Error::bpf("taking the attempts counted in", ATTEMPTS_MAP, error)
+            })?;
+            let attempts = value.map_or(0, |bytes| Record(&bytes).u64(0));
+            // A match's first connect, reported, leaves its key with 0.
+            if attempts > 0
+                && let Some(matched) = decode_key(&key)
+            {
+                counted.push(ConnectCount { matched, attempts });
+            }
+        }
+        generations.draining = None;
+        Ok(counted)
+    }
+
+    /// Whether no program counts into generation `generation` any more, waiting up to
+    /// [`WRITERS_WAIT`] for it.
+    fn wait_for_writers(&self, generation: u8) -> Result<bool, Error> {
+        let index = GENERATION_WRITERS + u32::from(generation);
+        let started = std::time::Instant::now();
+        loop {
+            if bpf::read_counter_at(&self.generation, index, GENERATION_MAP)? == 0 {
+                return Ok(true);
+            }
+            if started.elapsed() >= WRITERS_WAIT {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// Reports lost since the stream was created: connects of a new match that found both
+    /// the attempt counters and the ring buffer full, and reports that found the reader's
+    /// queue full (their hits were still counted).
     pub fn lost(&self) -> Result<u64, Error> {
         Ok(bpf::read_counter(&self.lost, LOST_MAP)? + self.reader.overflowed())
     }
@@ -328,6 +487,8 @@ impl ConnectFilter {
             &[
                 (REPORTS_MAP, reports.ring.as_fd()),
                 (LOST_MAP, reports.lost.as_fd()),
+                (ATTEMPTS_MAP, reports.attempts.as_fd()),
+                (GENERATION_MAP, reports.generation.as_fd()),
             ],
         )?;
         let attach = |program_name: &'static str| -> Result<Link, Error> {
@@ -508,28 +669,55 @@ fn decode_report(bytes: &[u8]) -> Option<ConnectReport> {
         return None;
     }
     let record = Record(bytes);
-    let address = record.bytes(8, 16);
-    let remote = match record.bytes(38, 1)[0] {
+    Some(ConnectReport {
+        pid: record.u32(24),
+        uid: record.u32(28),
+        comm: bpf::c_string(record.bytes(44, 16)),
+        matched: ConnectMatch {
+            cgroup_id: record.u64(0),
+            remote: decode_address(record.bytes(8, 16), record.bytes(38, 1)[0])?,
+            rule_id: record.u32(32),
+            port: record.u16(36),
+            protocol: protocol_from_number(record.bytes(39, 1)[0]),
+            action: decode_action(record.bytes(40, 1)[0]),
+            filter_tag: record.u32(60),
+        },
+    })
+}
+
+/// Decodes a `struct connect_key` (see `bpf/enforce.h`).
+fn decode_key(bytes: &[u8]) -> Option<ConnectMatch> {
+    if bytes.len() != CONNECT_KEY_SIZE {
+        return None;
+    }
+    let record = Record(bytes);
+    Some(ConnectMatch {
+        cgroup_id: record.u64(0),
+        remote: decode_address(record.bytes(8, 16), record.bytes(34, 1)[0])?,
+        rule_id: record.u32(24),
+        filter_tag: record.u32(28),
+        port: record.u16(32),
+        protocol: protocol_from_number(record.bytes(35, 1)[0]),
+        action: decode_action(record.bytes(36, 1)[0]),
+    })
+}
+
+/// An address as the programs write it: network byte order, IPv4 in the first 4 bytes.
+fn decode_address(address: &[u8], family: u8) -> Option<IpAddr> {
+    Some(match family {
         4 => IpAddr::V4(Ipv4Addr::new(
             address[0], address[1], address[2], address[3],
         )),
         _ => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(address).ok()?)),
-    };
-    Some(ConnectReport {
-        cgroup_id: record.u64(0),
-        remote,
-        pid: record.u32(24),
-        uid: record.u32(28),
-        rule_id: record.u32(32),
-        port: record.u16(36),
-        protocol: protocol_from_number(record.bytes(39, 1)[0]),
-        action: match record.bytes(40, 1)[0] {
-            3 => RuleAction::Block,
-            _ => RuleAction::Alert,
-        },
-        comm: bpf::c_string(record.bytes(44, 16)),
-        filter_tag: record.u32(60),
     })
+}
+
+/// The programs report `alert` (2) and `block` (3) matches only.
+fn decode_action(action: u8) -> RuleAction {
+    match action {
+        3 => RuleAction::Block,
+        _ => RuleAction::Alert,
+    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,12 @@
 //! - [`ConnectFilter`]: `cgroup/connect4` and `cgroup/connect6` programs on a cgroup2
 //!   directory with an ordered list of [`NetRule`]s (prefix, port range, protocol; allow,
 //!   alert or block), replaced live through maps; block makes `connect()` fail with
-//!   `EPERM`, alert lets it pass, counts it and reports a [`ConnectReport`] into a
-//!   [`ConnectReports`] stream that any number of filters share (one reader per node, on a
-//!   thread of its own that empties the ring as reports arrive, into a bounded queue).
+//!   `EPERM`, alert lets it pass. Either way the programs count the connect per
+//!   [`ConnectMatch`] in a [`ConnectReports`] stream that any number of filters share,
+//!   reporting a [`ConnectReport`] for a match's first connect only and counting the rest
+//!   ([`ConnectCount`], taken per drain), so that a flood of identical connects loses
+//!   nothing (one reader per node, on a thread of its own that empties the ring as reports
+//!   arrive, into a bounded queue).
 //! - [`Capabilities`]: which of these the running kernel accepts, and whether BPF-LSM is
 //!   available (it is reported, never assumed).
 //! - Firewall enforcement: [`workload_rules`] compiles the Palisade tier of a
@@ -66,8 +69,8 @@ mod workload;
 pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
 pub use crate::connect::{
-    ConnectFilter, ConnectReport, ConnectReports, ConnectReportsDrain, ConnectReportsRing,
-    MAX_CONNECT_RULES, cgroup2_root,
+    ConnectCount, ConnectFilter, ConnectMatch, ConnectReport, ConnectReports, ConnectReportsDrain,
+    ConnectReportsRing, MAX_CONNECT_RULES, cgroup2_root,
 };
 pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};

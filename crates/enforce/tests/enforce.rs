@@ -316,6 +316,14 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
         assert!(bash_connect(Some(&cgroup.path), "127.0.0.1", port_v4).0);
     }
     assert_eq!(filter.hits(10).unwrap(), 3);
+    // The first of the three identical connects is reported, the others counted.
+    let counted = stream.take_counted().unwrap();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(
+        (counted[0].matched.rule_id, counted[0].attempts),
+        (10, 2),
+        "{counted:?}"
+    );
     // A second filter on another cgroup reports into the same stream, under its own tag.
     let other_cgroup = TestCgroup::new("connect-other");
     let other_filter = ConnectFilter::attach(&other_cgroup.path, &stream, 42).unwrap();
@@ -326,32 +334,30 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
     let all_reports = stream.take().unwrap();
     let (reports, other_reports): (Vec<_>, Vec<_>) = all_reports
         .into_iter()
-        .partition(|report| report.filter_tag == 41);
+        .partition(|report| report.matched.filter_tag == 41);
     assert_eq!(other_reports.len(), 1, "{other_reports:?}");
-    assert_eq!(
-        (other_reports[0].filter_tag, other_reports[0].rule_id),
-        (42, 11)
-    );
-    assert_eq!(other_reports[0].action, RuleAction::Block);
+    let other = &other_reports[0].matched;
+    assert_eq!((other.filter_tag, other.rule_id), (42, 11));
+    assert_eq!(other.action, RuleAction::Block);
     drop(other_filter);
     let blocked: Vec<_> = reports
         .iter()
-        .filter(|r| r.action == RuleAction::Block)
+        .filter(|r| r.matched.action == RuleAction::Block)
         .collect();
     let alerted: Vec<_> = reports
         .iter()
-        .filter(|r| r.action == RuleAction::Alert)
+        .filter(|r| r.matched.action == RuleAction::Alert)
         .collect();
-    assert_eq!((blocked.len(), alerted.len()), (2, 3), "{reports:?}");
+    assert_eq!((blocked.len(), alerted.len()), (2, 1), "{reports:?}");
     assert_eq!(
-        alerted[0].remote,
+        alerted[0].matched.remote,
         "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
     );
-    assert_eq!(alerted[0].port, port_v4);
-    assert_eq!(alerted[0].protocol, Some(Protocol::Tcp));
+    assert_eq!(alerted[0].matched.port, port_v4);
+    assert_eq!(alerted[0].matched.protocol, Some(Protocol::Tcp));
     assert_eq!(alerted[0].comm, "bash");
     assert_eq!(
-        blocked[1].remote,
+        blocked[1].matched.remote,
         "::1".parse::<std::net::IpAddr>().unwrap()
     );
     assert_eq!(stream.lost().unwrap(), 0);
@@ -492,63 +498,169 @@ spec: {{source: admin-endpoint, destination: client, action: block}}
     );
 }
 
-/// More refused connects than the report ring buffer and its reader's queue hold together
-/// (the default 1 MiB ring, and one page), with nobody taking the reports: every one is
-/// refused and counted, and each is either reported or counted as lost, none silently
-/// dropped; what waits is bounded by the ring and the queue.
+/// Refused connects made on `threads` threads, each in a network namespace of its own (so
+/// that nothing could leave the machine were one let through), from inside `cgroup`: thread
+/// `thread` connects `per_thread` times to `destination(thread, n)`. Returns how many were
+/// refused with `EPERM`; `during` runs on this thread meanwhile, until the connects are done.
+fn refused_connects_in_netns(
+    cgroup: &Path,
+    threads: u64,
+    per_thread: u64,
+    destination: fn(u64, u64) -> std::net::SocketAddr,
+    mut during: impl FnMut(),
+) -> u64 {
+    palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), cgroup, || {
+        let done = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|thread| {
+                    let done = &done;
+                    scope.spawn(move || {
+                        // SAFETY: unshare only changes this thread's network namespace.
+                        let unshared = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+                        assert_eq!(unshared, 0, "{}", std::io::Error::last_os_error());
+                        let refused = (0..per_thread)
+                            .filter(|&n| {
+                                std::net::TcpStream::connect(destination(thread, n)).is_err_and(
+                                    |error| error.kind() == std::io::ErrorKind::PermissionDenied,
+                                )
+                            })
+                            .count() as u64;
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        refused
+                    })
+                })
+                .collect();
+            while done.load(std::sync::atomic::Ordering::SeqCst) < threads {
+                during();
+            }
+            workers
+                .into_iter()
+                .map(|worker| worker.join().unwrap())
+                .sum()
+        })
+    })
+}
+
+/// What a stream accounts for: reported connects, counted ones, lost ones.
+fn accounted(stream: &ConnectReports, reports: &mut u64, counted: &mut u64) {
+    *reports += stream.take().unwrap().len() as u64;
+    *counted += stream
+        .take_counted()
+        .unwrap()
+        .iter()
+        .map(|count| count.attempts)
+        .sum::<u64>();
+}
+
+/// A flood of 100,000 identical refused connects (two threads, each in a network namespace
+/// of its own, one destination) into a one-page ring (56 reports, 224 queued): the programs
+/// report a match's first connect and count the others, so every connect is accounted for,
+/// exactly, and none is lost, whether nobody takes the counts until the end or a taker
+/// switches generations every millisecond while the connects are counted (the race between
+/// reading a count and resetting it). Before the programs counted, this lost all but 280.
 #[test]
-fn a_full_report_queue_counts_every_report_it_drops() {
-    if !palisade_testdata::capability("root (eBPF, cgroup2)", is_root()) {
+fn a_flood_of_identical_connects_is_counted_exactly_and_loses_nothing() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2, network namespaces)", is_root()) {
         return;
     }
     let one_page = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap();
-    for (ring, attempts) in [(ConnectReportsRing::DEFAULT, 80_000), (one_page, 1_000)] {
-        report_overflow(ring, attempts);
+    for take_during_flood in [false, true] {
+        let cgroup = TestCgroup::new("identical-flood");
+        let stream = ConnectReports::with_ring(one_page).unwrap();
+        let filter = ConnectFilter::attach(&cgroup.path, &stream, 3).unwrap();
+        filter
+            .set_rules(&[tcp_rule(5, "10.66.0.1/32", 80, RuleAction::Block)])
+            .unwrap();
+        let (mut reports, mut counted) = (0, 0);
+        let threads = 2;
+        let attempts = 100_000;
+        let refused = refused_connects_in_netns(
+            &cgroup.path,
+            threads,
+            attempts / threads,
+            |_, _| "10.66.0.1:80".parse().unwrap(),
+            || {
+                if take_during_flood {
+                    accounted(&stream, &mut reports, &mut counted);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            },
+        );
+        assert_eq!(refused, attempts);
+        assert_eq!(filter.hits(5).unwrap(), attempts);
+        accounted(&stream, &mut reports, &mut counted);
+        println!(
+            "taking during the flood: {take_during_flood}: {reports} reported, {counted} counted"
+        );
+        assert_eq!(
+            stream.lost().unwrap(),
+            0,
+            "taking during the flood: {take_during_flood}"
+        );
+        assert_eq!(
+            reports + counted,
+            attempts,
+            "taking during the flood: {take_during_flood}: {reports} reported, {counted} counted"
+        );
+        assert!(reports >= 1 && counted > 0);
+        if !take_during_flood {
+            // Nobody took until the end: one report, the first connect (of either thread).
+            assert!(reports <= threads, "{reports}");
+        }
     }
 }
 
-/// `attempts` refused connects, more than `ring` and its queue hold, reported into `ring`.
-fn report_overflow(ring: ConnectReportsRing, attempts: u64) {
-    let bound = u64::from(ring.capacity()) + ring.queue_capacity() as u64;
-    assert!(attempts > bound);
-    let cgroup = TestCgroup::new("flood");
-    // A loopback port nobody listens on: the connect program refuses before that matters.
-    let port = palisade_testdata::free_port();
+/// A flood of refused connects to 2,000 distinct destinations (each a match of its own) into
+/// a one-page ring, with nobody taking: more matches than the counters (56) and the ring with
+/// its reader's queue (56 + 224) hold. Every connect is refused and counted on the rule, and
+/// each is reported, counted or counted as lost, none silently dropped; once taken, the
+/// stream reports and counts again.
+#[test]
+fn a_flood_of_distinct_connects_beyond_capacity_counts_every_loss() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2, network namespaces)", is_root()) {
+        return;
+    }
+    let ring = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap();
+    let cgroup = TestCgroup::new("distinct-flood");
     let stream = ConnectReports::with_ring(ring).unwrap();
     let filter = ConnectFilter::attach(&cgroup.path, &stream, 3).unwrap();
     filter
-        .set_rules(&[tcp_rule(5, "127.0.0.1/32", port, RuleAction::Block)])
+        .set_rules(&[tcp_rule(5, "10.67.0.0/16", 80, RuleAction::Block)])
         .unwrap();
-    let refused = palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), &cgroup.path, || {
-        (0..attempts)
-            .filter(|_| {
-                std::net::TcpStream::connect(("127.0.0.1", port))
-                    .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
-            })
-            .count() as u64
+    let destination = |_, n: u64| {
+        std::net::SocketAddr::from(([10, 67, (n / 250) as u8, (n % 250) as u8 + 1], 80))
+    };
+    let attempts = 2_000;
+    let refused = refused_connects_in_netns(&cgroup.path, 1, attempts, destination, || {
+        std::thread::sleep(Duration::from_millis(1))
     });
     assert_eq!(refused, attempts);
     assert_eq!(filter.hits(5).unwrap(), attempts);
     let reports = stream.take().unwrap();
+    let counted = stream.take_counted().unwrap();
     let lost = stream.lost().unwrap();
-    assert!(
-        reports.len() as u64 <= bound,
-        "{ring} bytes: {}",
+    let bound = u64::from(ring.capacity()) + ring.queue_capacity() as u64;
+    assert!(reports.len() as u64 <= bound, "{}", reports.len());
+    assert!(counted.len() as u32 <= ring.capacity(), "{}", counted.len());
+    let counted: u64 = counted.iter().map(|count| count.attempts).sum();
+    assert!(lost > 0);
+    assert_eq!(
+        reports.len() as u64 + counted + lost,
+        attempts,
+        "{} reported, {counted} counted, {lost} lost",
         reports.len()
     );
-    assert!(lost > 0, "{ring} bytes");
-    assert_eq!(reports.len() as u64 + lost, attempts, "{ring} bytes");
-    assert!(
-        reports
-            .iter()
-            .all(|report| report.filter_tag == 3 && report.rule_id == 5)
-    );
-    // Taken, the stream takes reports again.
-    let refused_again =
-        palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), &cgroup.path, || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
-        });
-    assert!(refused_again);
-    assert_eq!(stream.take().unwrap().len(), 1);
+    assert!(reports.iter().all(|report| {
+        report.matched.filter_tag == 3
+            && report.matched.rule_id == 5
+            && report.matched.action == RuleAction::Block
+    }));
+    // Taken, the stream reports and counts again, and loses no more.
+    let again = refused_connects_in_netns(&cgroup.path, 1, 3, destination, || {
+        std::thread::sleep(Duration::from_millis(1))
+    });
+    assert_eq!(again, 3);
+    assert_eq!(stream.take().unwrap().len(), 3);
     assert_eq!(stream.lost().unwrap(), lost);
 }

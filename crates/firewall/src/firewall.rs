@@ -119,7 +119,7 @@ impl fmt::Display for Pattern {
 }
 
 /// What a Palisade rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RuleAction {
     /// Allow the connection; no Kubernetes policy is consulted.
     Allow,

@@ -20,10 +20,11 @@
 //!
 //! In alert mode, an `alert` rule lets a pod's connects pass and counts each on one alert, and
 //! an `allow` rule of higher priority silences it. With a one-page report ring, a flood of
-//! refused connects loses reports: each refused connect is an attempt or a lost report, and
-//! the lost ones reach the server's drop count; paced connects made while the agent's
-//! detection thread is held (ptrace-stopped) lose none, since the ring has a reader thread of
-//! its own.
+//! identical refused connects loses nothing (the programs count repeats in the kernel) and
+//! each is one attempt; a flood of refused connects to distinct ports loses reports: each
+//! refused connect is an attempt or a lost report, and the lost ones reach the server's drop
+//! count; paced connects made while the agent's detection thread is held (ptrace-stopped)
+//! lose none, since the ring has a reader thread of its own.
 //!
 //! Each `palisade up` logs to a file that is printed when the test fails: what the agent
 //! found, each policy it received with the rules in force, what it installed.
@@ -71,9 +72,10 @@ fn enter_netns(name: &str) {
 
 /// The client pod: a bash process in the client namespace and in its own cgroup2 directory,
 /// driven line by line. `open` opens a long-lived connection on the shell's fd 3; `probe`
-/// connects from a subshell and answers `connected` or `refused: <error>`; `flood N` connects
-/// N times from the shell itself (a redirection of the `:` builtin: no process per connect)
-/// and answers how many failed. Killed, and its cgroup removed, on drop.
+/// connects from a subshell and answers `connected` or `refused: <error>` (`probe_port P`
+/// the same to port P); `flood N` connects N times from the shell itself (a redirection of
+/// the `:` builtin: no process per connect) and answers how many failed; `spread N` the same
+/// to the N ports from 10000 on. Killed, and its cgroup removed, on drop.
 struct ClientPod {
     shell: Child,
     commands: ChildStdin,
@@ -87,9 +89,16 @@ while read -r command; do
     open) if exec 3<>"/dev/tcp/$DB_ADDR/$DB_PORT"; then echo opened; else echo failed; fi ;;
     probe) if out=$( (exec 4<>"/dev/tcp/$DB_ADDR/$DB_PORT") 2>&1 ); then echo connected;
            else echo "refused: ${out//$'\n'/ }"; fi ;;
+    probe_port\ *) if out=$( (exec 4<>"/dev/tcp/$DB_ADDR/${command#probe_port }") 2>&1 );
+           then echo connected; else echo "refused: ${out//$'\n'/ }"; fi ;;
     flood\ *) refused=0
            for ((i = 0; i < ${command#flood }; i++)); do
              { : 4<>"/dev/tcp/$DB_ADDR/$DB_PORT"; } 2>/dev/null || refused=$((refused + 1))
+           done
+           echo "$refused" ;;
+    spread\ *) refused=0
+           for ((i = 0; i < ${command#spread }; i++)); do
+             { : 4<>"/dev/tcp/$DB_ADDR/$((10000 + i))"; } 2>/dev/null || refused=$((refused + 1))
            done
            echo "$refused" ;;
     paced\ *) refused=0
@@ -1239,29 +1248,105 @@ async fn no_connect_report_is_lost_while_the_detection_thread_is_held() {
     drop(pods);
 }
 
-/// Connect reports lost reach the server's drop count. The agent's connect programs report
-/// into a ring of one page (56 reports), and the client pod (a bash process in the client
-/// namespace of a pair, in a cgroup of its own) makes 5,000 connects the block rule refuses
-/// in a tight loop, far more than the agent drains between two looks. Every refused connect
-/// is then either one attempt of the rule's alert or one lost report, exactly; the lost
-/// ones are in the agent's status file and in a node alert, and the loss counters of the
-/// agent's batches bring them, and the sensor's own lost events, to the node's losses in
-/// `GET /api/v1/agents` and its series of `palisade_events_dropped_total`.
+/// A flood of identical refused connects loses nothing. The agent's connect programs report
+/// into a ring of one page (56 reports; its reader queues 224), and the client pod (a bash
+/// process in the client namespace of a pair, in a cgroup of its own) makes 20,000 connects
+/// the block rule refuses in a tight loop: the programs report the first and count the
+/// others, so the rule's alert counts every one of them, exactly, and no report is lost.
+/// (When the programs reported every connect, about 5,000 of 5,000 such connects were
+/// lost.)
 #[tokio::test(flavor = "multi_thread")]
-async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() {
+async fn a_flood_of_identical_refused_connects_in_a_one_page_ring_counts_every_attempt() {
     if !can_run() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let (pods, mut client, mut up, api) =
-        refused_client_with_a_one_page_ring(dir.path(), 235).await;
-    let flood = 5_000;
+        refused_client_with_a_one_page_ring(dir.path(), 237).await;
+    let flood = 20_000;
     let flood_started = Instant::now();
     let refused: u64 = client.ask(&format!("flood {flood}")).parse().unwrap();
     let flood_time = flood_started.elapsed();
     assert_eq!(refused, flood, "every connect of the flood is refused");
-    // The refused probe that ended `probe_until` and the flood.
-    let connects = flood + 1;
+    // The refused probe that ended the setup and the flood.
+    let alert = api.wait_for_attempts(RULE, flood + 1).await;
+    let status: Value = serde_json::from_slice(&std::fs::read(&up.sensor_status).unwrap()).unwrap();
+    println!(
+        "flood of {flood} in {flood_time:?}: {} attempts alerted",
+        alert["count"]
+    );
+    assert_eq!(
+        status["connect_reports"]["lost"].as_u64(),
+        Some(0),
+        "{status} {alert}"
+    );
+    up.stop();
+    drop(client);
+    drop(pods);
+}
+
+/// The attempts the firewall alerts named `name` count together (one alert per
+/// destination port).
+async fn attempts_of_all(api: &Api, name: &str) -> u64 {
+    let page = api
+        .send(
+            api.client
+                .get(format!("{}/api/v1/firewall-alerts", api.base))
+                .query(&[("cluster", "e2e"), ("rule", name), ("limit", "1000")]),
+        )
+        .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|alert| alert["rule"] == name)
+        .map(|alert| alert["count"].as_u64().unwrap())
+        .sum()
+}
+
+/// Connect reports lost reach the server's drop count. The agent's connect programs report
+/// into a ring of one page (56 reports) and count into counters for 56 matches, and the
+/// client pod makes 1,000 connects to 1,000 distinct ports of db that a second block rule
+/// refuses, in a tight loop: far more distinct matches than the agent takes between two
+/// looks. Every refused connect is then either one attempt of that rule's alerts or one
+/// lost report, exactly; the lost ones are in the agent's status file and in a node alert,
+/// and the loss counters of the agent's batches bring them, and the sensor's own lost
+/// events, to the node's losses in `GET /api/v1/agents` and its series of
+/// `palisade_events_dropped_total`.
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() {
+    if !can_run() {
+        return;
+    }
+    const SPREAD_RULE: &str = "client-to-db-high-ports";
+    let dir = tempfile::tempdir().unwrap();
+    let (pods, mut client, mut up, api) =
+        refused_client_with_a_one_page_ring(dir.path(), 235).await;
+    let mut spread_rule = api.rule.clone();
+    spread_rule["name"] = SPREAD_RULE.into();
+    spread_rule["ports"] = json!([{"start": 10000, "end": 10999}]);
+    spread_rule["action"] = "block".into();
+    api.create_rule(&spread_rule).await;
+    // Nobody listens there: refused by the peer until the rule is in force.
+    let started = Instant::now();
+    loop {
+        let answer = client.ask("probe_port 10000");
+        if answer.contains("Operation not permitted") {
+            break;
+        }
+        assert!(
+            started.elapsed() < EDIT_DEADLINE,
+            "the new rule did not take effect within {EDIT_DEADLINE:?}: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let spread = 1_000;
+    let flood_started = Instant::now();
+    let refused: u64 = client.ask(&format!("spread {spread}")).parse().unwrap();
+    let flood_time = flood_started.elapsed();
+    assert_eq!(refused, spread, "every connect of the flood is refused");
+    // The refused probe that ended the wait and the flood.
+    let connects = spread + 1;
 
     let status_file = dir.path().join("data/agent/sensor-status.json");
     let read_status =
@@ -1270,9 +1355,13 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
     let (attempts, lost, status) = loop {
         let status = read_status();
         let lost = status["connect_reports"]["lost"].as_u64().unwrap();
-        let attempts = api.attempts(RULE).await.map_or(0, |(count, _)| count);
+        let attempts = attempts_of_all(&api, SPREAD_RULE).await;
         if attempts + lost >= connects {
-            break (attempts, lost, status);
+            // Longer than the agent's batching: a second report of an attempt would have
+            // arrived.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let attempts = attempts_of_all(&api, SPREAD_RULE).await;
+            break (attempts, lost, read_status());
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
@@ -1282,7 +1371,8 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     println!(
-        "flood of {flood} in {flood_time:?}: {attempts} attempts alerted, {lost} reports lost"
+        "flood of {spread} distinct in {flood_time:?}: {attempts} attempts alerted, {lost} \
+         reports lost"
     );
     assert_eq!(
         attempts + lost,
@@ -1291,7 +1381,7 @@ async fn connect_reports_lost_in_a_one_page_ring_reach_the_servers_drop_count() 
     );
     assert!(
         lost > 0,
-        "a one-page ring loses reports in a flood: {status}"
+        "a one-page ring loses reports in a flood of distinct connects: {status}"
     );
     let node_alert = api
         .send(

@@ -4,6 +4,13 @@
  * Rules are tried in order; the first `allow` or `block` rule that matches decides (block
  * returns 0, which makes connect() fail with EPERM); a matching `alert` rule counts and
  * reports the connect and evaluation goes on, the same semantics as Palisade's firewall tier.
+ *
+ * A matched connect is counted per key (`struct connect_key`: cgroup, destination, port,
+ * protocol, rule, verdict) in `connect_attempts`; only a key's first attempt of a generation
+ * writes a report into the ring buffer, so a flood of identical connects costs one report and
+ * counter updates. The loader takes the counts one generation at a time (see
+ * `enter_generation`). An attempt that finds both the counters and the ring full is counted
+ * in `lost_reports`: only a flood of distinct connects loses any.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -44,7 +51,28 @@ struct {
 	__uint(max_entries, CONNECT_REPORTS_BYTES);
 } connect_reports SEC(".maps");
 
-/* Reports that did not fit in the ring buffer (the hit is still counted). */
+/* Attempts counted per key and generation, shared like the ring buffer. A plain hash map,
+ * not an LRU one: a full map refuses new keys (their attempts are reported one by one, or
+ * counted lost) rather than evicting a key whose count the loader has not taken. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CONNECT_KEYS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct connect_key);
+	__type(value, __u64);
+} connect_attempts SEC(".maps");
+
+/* GENERATION_CURRENT: the generation counted into; GENERATION_WRITERS + g: the programs
+ * counting into generation g now. Shared like the ring buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__type(value, __u64);
+} connect_generation SEC(".maps");
+
+/* Attempts neither counted nor reported: the counters and the ring buffer were both full
+ * (the rule's hit is still counted). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -96,17 +124,13 @@ static __always_inline void count_hit(__u32 rule_id)
 	__sync_fetch_and_add(hits, 1);
 }
 
-static __always_inline void report(const struct connect_rule *rule, const struct destination *dst,
+/* Writes the report of one attempt; false when the ring buffer is full. */
+static __always_inline bool report(__u32 rule_id, __u8 action, const struct destination *dst,
 				   __u32 filter_tag)
 {
 	struct connect_event *event = bpf_ringbuf_reserve(&connect_reports, sizeof(*event), 0);
-	if (!event) {
-		__u32 zero = 0;
-		__u64 *lost = bpf_map_lookup_elem(&lost_reports, &zero);
-		if (lost)
-			__sync_fetch_and_add(lost, 1);
-		return;
-	}
+	if (!event)
+		return false;
 	event->cgroup_id = bpf_get_current_cgroup_id();
 	event->addr[0] = dst->addr[0];
 	event->addr[1] = dst->addr[1];
@@ -114,15 +138,107 @@ static __always_inline void report(const struct connect_rule *rule, const struct
 	event->addr[3] = dst->addr[3];
 	event->tgid = bpf_get_current_pid_tgid() >> 32;
 	event->uid = (__u32)bpf_get_current_uid_gid();
-	event->rule_id = rule->rule_id;
+	event->rule_id = rule_id;
 	event->port = dst->port;
 	event->family = dst->family;
 	event->protocol = dst->protocol;
-	event->action = rule->action;
+	event->action = action;
 	event->pad[0] = event->pad[1] = event->pad[2] = 0;
 	event->filter_tag = filter_tag;
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
 	bpf_ringbuf_submit(event, 0);
+	return true;
+}
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(&lost_reports, &zero);
+	if (lost)
+		__sync_fetch_and_add(lost, 1);
+}
+
+/* Joins the writers of the current generation and returns their count (to leave with
+ * `__sync_fetch_and_sub`), or NULL. The loader switches GENERATION_CURRENT, then waits for
+ * the old generation's writers to be 0 before it takes that generation's counts: a program
+ * that joined before the switch is waited for; one that joins after it sees the new
+ * generation when it checks again below (its increment is fully ordered before that read,
+ * the loader's switch before its read of the writers), leaves the old one and joins the new.
+ * So no count is added to a generation being taken. */
+static __always_inline __u64 *enter_generation(__u8 *generation)
+{
+	__u32 current_idx = GENERATION_CURRENT;
+	__u64 *current = bpf_map_lookup_elem(&connect_generation, &current_idx);
+	if (!current)
+		return NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		__u32 chosen = (__u32)(*(volatile __u64 *)current & 1);
+		__u32 writers_idx = GENERATION_WRITERS + chosen;
+		__u64 *writers = bpf_map_lookup_elem(&connect_generation, &writers_idx);
+		if (!writers)
+			return NULL;
+		/* The fetching form: a fully ordered atomic in the BPF memory model. */
+		if (__sync_fetch_and_add(writers, 1) == (__u64)-1)
+			return NULL;
+		if ((__u32)(*(volatile __u64 *)current & 1) == chosen) {
+			*generation = (__u8)chosen;
+			return writers;
+		}
+		__sync_fetch_and_sub(writers, 1);
+	}
+	return NULL;
+}
+
+/* Counts one attempt of rule `rule_id` on `dst`: the rule's hit; then into its key's
+ * counter when the key is there; otherwise as a report (and the key added with 0, so that its
+ * next attempts are counted); otherwise, with the ring full, as the new key's first count;
+ * otherwise as lost. A global function, so that the verifier checks it once rather than at
+ * each of the rule loop's iterations. */
+__attribute__((noinline)) int count_attempt(const struct destination *dst, __u32 rule_id,
+					    __u32 action, __u32 filter_tag)
+{
+	if (!dst)
+		return 0;
+	count_hit(rule_id);
+	struct connect_key key = {};
+	__u64 *writers = enter_generation(&key.generation);
+	if (!writers) {
+		/* Not countable (no generation to join): reported one by one. */
+		if (!report(rule_id, (__u8)action, dst, filter_tag))
+			count_lost();
+		return 0;
+	}
+	key.cgroup_id = bpf_get_current_cgroup_id();
+	key.addr[0] = dst->addr[0];
+	key.addr[1] = dst->addr[1];
+	key.addr[2] = dst->addr[2];
+	key.addr[3] = dst->addr[3];
+	key.rule_id = rule_id;
+	key.filter_tag = filter_tag;
+	key.port = dst->port;
+	key.family = dst->family;
+	key.protocol = dst->protocol;
+	key.action = (__u8)action;
+	__u64 *count = bpf_map_lookup_elem(&connect_attempts, &key);
+	if (count) {
+		__sync_fetch_and_add(count, 1);
+	} else if (report(rule_id, (__u8)action, dst, filter_tag)) {
+		__u64 none = 0;
+		/* Fails when the map is full (the key's attempts are then reported one by one) or
+		 * when another CPU added the key meanwhile: either way this attempt is reported. */
+		bpf_map_update_elem(&connect_attempts, &key, &none, BPF_NOEXIST);
+	} else {
+		__u64 one = 1;
+		if (bpf_map_update_elem(&connect_attempts, &key, &one, BPF_NOEXIST) != 0) {
+			count = bpf_map_lookup_elem(&connect_attempts, &key);
+			if (count)
+				__sync_fetch_and_add(count, 1);
+			else
+				count_lost();
+		}
+	}
+	__sync_fetch_and_sub(writers, 1);
+	return 0;
 }
 
 /* Returns 1 to let the connect proceed, 0 to refuse it. */
@@ -146,8 +262,7 @@ static __always_inline int decide(const struct destination *dst)
 			continue;
 		if (rule->action == CONNECT_ALLOW)
 			return 1;
-		count_hit(rule->rule_id);
-		report(rule, dst, config->filter_tag);
+		count_attempt(dst, rule->rule_id, rule->action, config->filter_tag);
 		if (rule->action == CONNECT_BLOCK)
 			return 0;
 	}

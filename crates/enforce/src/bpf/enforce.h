@@ -12,6 +12,9 @@
 /* The declared size of the connect programs' report ring buffer; the loader shares its own
  * ring (`ConnectReportsRing`, this size by default) in its place. */
 #define CONNECT_REPORTS_BYTES (1024 * 1024)
+/* The declared number of keys of the connect programs' attempt counters; the loader shares
+ * its own map (as many keys as its ring holds reports) in its place. */
+#define CONNECT_KEYS 14563
 #define FILENAME_LEN 256
 #define COMM_LEN 16
 
@@ -84,5 +87,26 @@ struct connect_event {
 	__u32 filter_tag;
 };
 _Static_assert(sizeof(struct connect_event) == 64, "connect_event layout");
+
+/* What the connect programs count attempts by, in `connect_attempts`: one connect an alert
+ * or block rule matched, without the process (the flow, the rule and the generation). */
+struct connect_key {
+	__u64 cgroup_id;
+	__u32 addr[4];
+	__u32 rule_id;
+	__u32 filter_tag;
+	__u16 port;
+	__u8 family;
+	__u8 protocol;
+	__u8 action;
+	__u8 generation;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct connect_key) == 40, "connect_key layout");
+
+/* Indexes of `connect_generation`: the generation of `connect_attempts` keys the programs
+ * count into (0 or 1, switched by the loader), and the programs counting into each one now. */
+#define GENERATION_CURRENT 0
+#define GENERATION_WRITERS 1
 
 #endif

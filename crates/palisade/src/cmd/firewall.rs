@@ -190,17 +190,21 @@ pub struct AgentFirewallArgs {
           value_parser = clap::value_parser!(u64).range(1..=30))]
     pub poll_seconds: u64,
     /// Size in bytes of the ring buffer the firewall's connect programs report into: a power
-    /// of two from 4096 to 268435456, 72 bytes a report. A thread of its own empties it as
-    /// reports arrive into a queue of four rings' worth, which the agent takes (see
-    /// --firewall-reports-drain-ms); reports that find both full are lost: counted, alerted
-    /// on the node and in the heartbeat's drop count.
+    /// of two from 4096 to 268435456, 72 bytes a report. The programs report a match's
+    /// (cgroup, destination, port, protocol, rule) first connect and count the rest, in
+    /// counters for as many matches as the ring holds reports. A thread of its own empties
+    /// the ring as reports arrive into a queue of four rings' worth, which the agent takes
+    /// with the counts (see --firewall-reports-drain-ms); connects of new matches that find
+    /// the counters and the ring full, or the queue full, are lost: counted, alerted on the
+    /// node and in the heartbeat's drop count.
     #[arg(long = "firewall-reports-ring-bytes", value_name = "BYTES",
           default_value_t = palisade_enforce::ConnectReportsRing::DEFAULT)]
     pub reports_ring: palisade_enforce::ConnectReportsRing,
-    /// Longest time in milliseconds between two takes of the connect reports' queue (how
-    /// late their alerts may be), from 10 to 200: the default ring's queue taken every 200 ms
-    /// keeps up with about 290,000 refused or alerted connects a second on the node (the
-    /// agent's detection thread wakes that often).
+    /// Longest time in milliseconds between two takes of the connect reports' queue and
+    /// counts (how late their alerts may be), from 10 to 200: the default ring's queue taken
+    /// every 200 ms keeps up with about 290,000 distinct refused or alerted connects a second
+    /// on the node, and any number of repeated ones (the agent's detection thread wakes that
+    /// often).
     #[arg(long = "firewall-reports-drain-ms", value_name = "MS",
           default_value_t = palisade_enforce::ConnectReportsDrain::DEFAULT)]
     pub reports_drain: palisade_enforce::ConnectReportsDrain,
