@@ -16,6 +16,8 @@ use std::{
 
 use anyhow::Context;
 use palisade_agent::{AgentConfig, AgentStatus, Detector, EventObserver, Outbox};
+use palisade_event::{Event, EventSink};
+use palisade_k8smeta::{ApiConfig, MetaSource, PodMetaLookup, WatchSettings};
 use palisade_model::Timestamp;
 use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
 use palisade_sensor::{BackendChoice, Sensor, SensorConfig, SensorStatus};
@@ -50,6 +52,64 @@ pub struct DetectionArgs {
     /// Malware scans of executed and written files.
     #[command(flatten)]
     pub malware: crate::cmd::scan_malware::AgentMalwareArgs,
+    /// The Kubernetes API server's metadata for the k8s.* rule fields (pod labels and IP,
+    /// namespace, replica set, deployment, services).
+    #[command(flatten)]
+    pub k8s: K8sApiArgs,
+}
+
+/// Where the Kubernetes metadata comes from.
+#[derive(Debug, clap::Args)]
+pub struct K8sApiArgs {
+    /// A kubeconfig file for the Kubernetes API server (its current context: server, CA,
+    /// token or client certificate). Without it, an agent running in a pod uses its service
+    /// account; elsewhere the API server's k8s.* fields stay absent.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// This node's name in Kubernetes: only its pods are watched [default: the agent's name].
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    pub k8s_node_name: Option<String>,
+    /// Do not query the Kubernetes API server.
+    #[arg(long, conflicts_with = "kubeconfig")]
+    pub no_k8s_api: bool,
+}
+
+impl K8sApiArgs {
+    /// Starts following the API server these arguments name, if any. A kubeconfig that
+    /// cannot be used is an error; a failed in-cluster set-up is reported and detection runs
+    /// without the metadata.
+    pub fn start(
+        &self,
+        agent_name: &str,
+        runtime: &tokio::runtime::Handle,
+    ) -> anyhow::Result<Option<MetaSource>> {
+        if self.no_k8s_api {
+            return Ok(None);
+        }
+        let config = match &self.kubeconfig {
+            Some(path) => ApiConfig::from_kubeconfig(path)?,
+            None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                match ApiConfig::in_cluster() {
+                    Ok(config) => config,
+                    Err(error) => {
+                        eprintln!(
+                            "palisade: {error}; the k8s.* fields of the API server stay absent"
+                        );
+                        return Ok(None);
+                    }
+                }
+            }
+            None => return Ok(None),
+        };
+        let node = self.k8s_node_name.as_deref().unwrap_or(agent_name);
+        let settings = WatchSettings {
+            node: Some(node.to_owned()),
+            ..WatchSettings::default()
+        };
+        let source = MetaSource::start(&config, settings, runtime)?;
+        tracing::info!(server = %config.server, node, "Following the Kubernetes API server.");
+        Ok(Some(source))
+    }
 }
 
 /// `--sensor-backend`.
@@ -144,6 +204,7 @@ pub fn start_unless_disabled(
         "disabled with --no-sensor".to_owned()
     } else {
         let engine = load_engine(&args.rules, args.no_default_rules)?;
+        let k8s = args.k8s.start(node, &tokio::runtime::Handle::current())?;
         let observers = crate::cmd::firewall::agent_observer(&args.firewall, config)?
             .into_iter()
             .chain(crate::cmd::scan_malware::agent_observer(
@@ -161,6 +222,7 @@ pub fn start_unless_disabled(
                 ring_buffer_bytes: args.sensor_ring_buffer_bytes,
                 backend: args.sensor_backend.into(),
                 status_file: status_file.clone(),
+                k8s,
             },
         ) {
             Ok(detection) => return Ok(Some(detection)),
@@ -182,6 +244,9 @@ pub struct SensorOptions {
     pub backend: BackendChoice,
     /// Where the running sensor keeps its status for `palisade agent --status`.
     pub status_file: PathBuf,
+    /// The Kubernetes API server's reflectors, whose metadata is attached to each event
+    /// before the rules; they stop with the thread.
+    pub k8s: Option<MetaSource>,
 }
 
 /// Starts the sensor for the event kinds `engine`'s rules need, and a thread that evaluates
@@ -199,7 +264,7 @@ pub fn start(
     node: &str,
     options: SensorOptions,
 ) -> anyhow::Result<Detection> {
-    let mut detector = observers.into_iter().fold(
+    let detector = observers.into_iter().fold(
         Detector::new(engine, cluster, node),
         Detector::with_observer,
     );
@@ -217,6 +282,12 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("palisade-detect".into())
         .spawn(move || {
+            // The reflectors run until this thread ends and drops them.
+            let k8s = options.k8s;
+            let mut sink = DetectionSink {
+                k8s_lookup: k8s.as_ref().map(MetaSource::lookup),
+                detector,
+            };
             let started = config
                 .build()
                 .map_err(anyhow::Error::new)
@@ -236,14 +307,19 @@ pub fn start(
             };
             let failure = detect(
                 &mut sensor,
-                &mut detector,
+                &mut sink,
                 &mut status_writer,
                 &stopping,
                 &outbox,
                 &runtime,
                 &status,
             );
-            status_writer.stop(sensor.health(), detector.observer_reports_lost(), failure);
+            status_writer.stop(
+                sensor.health(),
+                sink.detector.observer_reports_lost(),
+                failure,
+            );
+            drop(k8s);
         })
         .context("cannot start the detection thread")?;
     let sensor_status = match started_rx.recv() {
@@ -270,7 +346,7 @@ pub fn start(
 /// (the sensor or the outbox failed).
 fn detect(
     sensor: &mut Sensor,
-    detector: &mut Detector,
+    sink: &mut DetectionSink,
     status_writer: &mut StatusWriter,
     stopping: &AtomicBool,
     outbox: &Outbox,
@@ -284,10 +360,11 @@ fn detect(
         // /proc re-read after lost events), it only delays their alerts.
         // (A wait cut short by a signal or a debugger's stop is no failure: the sensor reads
         // what arrived and returns.)
-        if let Err(error) = sensor.poll(detector.tick_interval(), detector) {
+        if let Err(error) = sensor.poll(sink.detector.tick_interval(), sink) {
             tracing::error!(%error, "The sensor failed; runtime detection stops.");
             return Some(format!("the sensor failed: {error}"));
         }
+        let detector = &mut sink.detector;
         let lost = sensor.health().newly_lost;
         if lost > 0 {
             status.sensor_events_lost.fetch_add(lost, Ordering::Relaxed);
@@ -311,4 +388,19 @@ fn detect(
         }
     }
     None
+}
+
+/// The detector, behind the Kubernetes API server's metadata when an API server is followed.
+struct DetectionSink {
+    k8s_lookup: Option<PodMetaLookup>,
+    detector: Detector,
+}
+
+impl EventSink for DetectionSink {
+    fn send(&mut self, mut event: Event) {
+        if let Some(lookup) = &mut self.k8s_lookup {
+            lookup.attach(&mut event);
+        }
+        self.detector.send(event);
+    }
 }

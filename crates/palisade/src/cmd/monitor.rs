@@ -41,6 +41,9 @@ pub struct Args {
     /// per CPU, 4–64 MiB).
     #[arg(long, default_value_t = palisade_sensor::SensorConfig::default().ring_buffer_bytes)]
     ring_buffer_bytes: u32,
+    /// The Kubernetes API server's metadata for the k8s.* fields.
+    #[command(flatten)]
+    k8s: crate::detection::K8sApiArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -100,6 +103,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .is_some_and(palisade_rules::Engine::reads_environment),
         ..SensorConfig::default()
     };
+    // The API server's reflectors run on a runtime of their own beside the polling loop.
+    let k8s_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the Kubernetes API client's runtime")?;
+    let host_name = palisade_agent::host_facts(std::path::Path::new("/"), "none").hostname;
+    let k8s = args.k8s.start(&host_name, k8s_runtime.handle())?;
+    let mut k8s_lookup = k8s.as_ref().map(palisade_k8smeta::MetaSource::lookup);
     let mut sensor = config.build().context("starting the sensor")?;
     eprintln!(
         "{}",
@@ -117,7 +129,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         sensor
             .poll(Duration::from_millis(100), &mut events)
             .context("reading events")?;
-        for event in events.drain(..) {
+        for mut event in events.drain(..) {
+            if let Some(lookup) = &mut k8s_lookup {
+                lookup.attach(&mut event);
+            }
             match &mut engine {
                 None => {
                     serde_json::to_writer(&mut out, &event)?;

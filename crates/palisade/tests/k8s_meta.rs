@@ -1,0 +1,280 @@
+//! `palisade monitor --kubeconfig`: the API server's metadata reaches the `k8s.*` fields of
+//! alerts raised by a real container (podman, with the CRI's pod labels) under the eBPF
+//! sensor; with a refused token the fields are `<NA>` and the alerts still come.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    path::Path,
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use palisade_testdata::{KillOnDrop, PodmanContainer, run_checked};
+use serde_json::json;
+
+fn ready() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    palisade_testdata::capability(
+        "root, eBPF, podman and busybox-static",
+        is_root
+            && Path::new("/sys/kernel/btf/vmlinux").exists()
+            && Path::new("/usr/bin/podman").exists()
+            && Path::new("/bin/busybox").exists(),
+    )
+}
+
+/// An API server answering lists of one pod `shop/web-1` (deployment `web`, replica set
+/// `web-7d9f`, service `web`, namespace labelled `team=payments`) to the bearer token
+/// `good-token`, and holding watches open; 401 for any other token.
+fn serve_api(pod_uid: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let pod_uid = pod_uid.clone();
+            std::thread::spawn(move || answer(stream, &pod_uid));
+        }
+    });
+    port
+}
+
+fn answer(mut stream: TcpStream, pod_uid: &str) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
+    let authorised = head
+        .lines()
+        .any(|line| line.eq_ignore_ascii_case("authorization: Bearer good-token"));
+    let reply = |stream: &mut TcpStream, status: &str, body: String| {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+    };
+    if !authorised {
+        reply(
+            &mut stream,
+            "401 Unauthorized",
+            json!({"kind":"Status","code":401,"message":"Unauthorized"}).to_string(),
+        );
+        return;
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    if query.contains("watch=1") {
+        // A watch that stays open, as the API server's does until its timeout.
+        let _ = stream.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+              Transfer-Encoding: chunked\r\n\r\n",
+        );
+        let bookmark =
+            "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"7\"}}}\n";
+        let _ = write!(stream, "{:x}\r\n{bookmark}\r\n", bookmark.len());
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
+    let owner = |kind: &str, name: &str, uid: &str| {
+        json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": uid,
+                "controller": true}])
+    };
+    let items = match path {
+        "/api/v1/pods" => json!([{"metadata": {"name": "web-1", "namespace": "shop",
+            "uid": pod_uid, "labels": {"app": "web"},
+            "ownerReferences": owner("ReplicaSet", "web-7d9f", "rs-1")},
+            "spec": {"nodeName": "node-a"}, "status": {"podIP": "10.244.0.9"}}]),
+        "/api/v1/namespaces" => json!([{"metadata": {"name": "shop", "uid": "ns-1",
+            "labels": {"team": "payments"}}}]),
+        "/apis/apps/v1/replicasets" => json!([{"metadata": {"name": "web-7d9f",
+            "namespace": "shop", "uid": "rs-1",
+            "ownerReferences": owner("Deployment", "web", "d-1")}}]),
+        "/apis/apps/v1/deployments" => {
+            json!([{"metadata": {"name": "web", "namespace": "shop", "uid": "d-1"}}])
+        }
+        "/api/v1/services" => json!([{"metadata": {"name": "web", "namespace": "shop",
+            "uid": "s-1"}, "spec": {"selector": {"app": "web"}}}]),
+        _ => json!([]),
+    };
+    reply(
+        &mut stream,
+        "200 OK",
+        json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
+               "items": items})
+        .to_string(),
+    );
+}
+
+/// Runs `palisade monitor` with `rules` and `kubeconfig`, execs `marker` in the container
+/// every half second, and returns the output text of the first alert `wanted` accepts.
+fn first_alert(
+    rules: &Path,
+    kubeconfig: &Path,
+    container: &str,
+    marker: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let mut monitor = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args([
+                "monitor",
+                "--no-default-rules",
+                "--output",
+                "json",
+                "--duration",
+                "40",
+            ])
+            .arg("--rules")
+            .arg(rules)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--k8s-node-name", "node-a"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(monitor.0.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("sensor_status") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "monitor exited before starting"
+        );
+    }
+    let (lines_tx, lines_rx) = mpsc::channel();
+    let stdout = monitor.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        run_checked(
+            "podman",
+            &["exec", container, "/bin/busybox", "echo", marker],
+        );
+        while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(500)) {
+            let alert: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let output = alert["output"].as_str().unwrap().to_owned();
+            if wanted(&output) {
+                return output;
+            }
+            seen.push(output);
+        }
+    }
+    panic!("no wanted alert within 30 s; alerts: {seen:?}");
+}
+
+#[test]
+fn api_server_metadata_reaches_alerts_and_a_refused_token_leaves_it_absent() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let tag = format!("{}", std::process::id());
+    let pod_uid = format!("3e41dc6b-08a8-44db-bc2a-{:012}", std::process::id());
+    let podman = PodmanContainer::import(
+        &rootfs,
+        &dir.path().join("image.tar"),
+        "palisade-k8smeta",
+        &tag,
+    );
+    let pod_labels = [
+        "io.kubernetes.pod.name=web-1".to_owned(),
+        "io.kubernetes.pod.namespace=shop".to_owned(),
+        format!("io.kubernetes.pod.uid={pod_uid}"),
+        "io.kubernetes.container.name=app".to_owned(),
+    ];
+    let mut args = vec![
+        "run",
+        "--detach",
+        "--network",
+        "none",
+        "--runtime",
+        "runc",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "--name",
+        &podman.container,
+    ];
+    for label in &pod_labels {
+        args.extend(["--label", label.as_str()]);
+    }
+    args.extend([podman.image.as_str(), "/bin/busybox", "sleep", "120"]);
+    run_checked("podman", &args);
+
+    let port = serve_api(pod_uid);
+    let marker = format!("palisade-k8smeta-{tag}");
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "- rule: Exec in pod\n  desc: test\n  condition: evt.type = execve and \
+             proc.cmdline contains {marker}\n  output: \"pod=%k8s.pod.name \
+             app=%k8s.pod.label[app] ip=%k8s.pod.ip team=%k8s.ns.label[team] \
+             rs=%k8s.rs.name deploy=%k8s.deployment.name svc=%k8s.svc.name\"\n  \
+             priority: WARNING\n"
+        ),
+    )
+    .unwrap();
+    let kubeconfig = |token: &str| {
+        let path = dir.path().join(format!("kubeconfig-{token}"));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+                 contexts: [{{name: test, context: {{cluster: mock, user: agent}}}}]\n\
+                 clusters: [{{name: mock, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n\
+                 users: [{{name: agent, user: {{token: {token}}}}}]\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+
+    // The metadata may trail the monitor's start by a list's time, and the container's
+    // resolution its first exec.
+    let output = first_alert(
+        &rules,
+        &kubeconfig("good-token"),
+        &podman.container,
+        &marker,
+        |output| !output.contains("deploy=<NA>"),
+    );
+    assert_eq!(
+        output,
+        "pod=web-1 app=web ip=10.244.0.9 team=payments rs=web-7d9f deploy=web svc=web"
+    );
+    let output = first_alert(
+        &rules,
+        &kubeconfig("bad-token"),
+        &podman.container,
+        &marker,
+        // The container itself may be resolved after its first exec.
+        |output| output.starts_with("pod=web-1"),
+    );
+    assert_eq!(
+        output,
+        "pod=web-1 app=<NA> ip=<NA> team=<NA> rs=<NA> deploy=<NA> svc=<NA>"
+    );
+}
