@@ -453,3 +453,84 @@ async fn an_unreachable_server_is_a_clear_error_and_retried() {
     );
     assert!(meta_of(&source, &event_in("shop", "web-7d9f-x2", "p-1")).is_none());
 }
+
+/// A CA and a certificate for 127.0.0.1 that it signed, as a cluster's API server has.
+fn cluster_pki() -> (String, Arc<rustls::ServerConfig>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kubernetes");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![server.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+    )
+    .unwrap();
+    (ca.pem(), Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_the_cluster_ca_of_a_kubeconfig_and_a_foreign_ca_refused() {
+    use base64::Engine as _;
+    let (ca_pem, tls) = cluster_pki();
+    let mock = MockApi::start_tls(Some("s3cret"), tls).await;
+    populate(&mock);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: kind\n\
+             contexts: [{{name: kind, context: {{cluster: kind, user: agent}}}}]\n\
+             clusters: [{{name: kind, cluster: {{server: '{}', certificate-authority-data: {}}}}}]\n\
+             users: [{{name: agent, user: {{token: s3cret}}}}]\n",
+            mock.https_url(),
+            base64::engine::general_purpose::STANDARD.encode(&ca_pem)
+        ),
+    )
+    .unwrap();
+    let config = ApiConfig::from_kubeconfig(&kubeconfig).unwrap();
+    let source = MetaSource::start(
+        &config,
+        settings(Some("node-a")),
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    wait_for("every kind listed over TLS", || source.synced()).await;
+    let meta = meta_of(&source, &event_in("shop", "web-7d9f-x2", "p-1")).unwrap();
+    assert_eq!(meta.deployment.as_ref().unwrap().name, "web");
+
+    // The same server under another cluster's CA: refused, and said so.
+    let (foreign_ca, _) = cluster_pki();
+    let foreign = ApiConfig {
+        ca_pem: Some(foreign_ca.into_bytes()),
+        ..config
+    };
+    let refused = MetaSource::start(
+        &foreign,
+        settings(Some("node-a")),
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    wait_for("refusals", || refused.stats().failures >= 6).await;
+    let error = refused.stats().last_error.unwrap();
+    assert!(
+        error.contains("did not answer") && error.to_lowercase().contains("certificate"),
+        "{error}"
+    );
+    assert!(!refused.synced());
+}

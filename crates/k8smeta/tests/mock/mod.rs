@@ -15,8 +15,8 @@ use std::{
 
 use serde_json::{Value, json};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::TcpListener,
     sync::Notify,
 };
 
@@ -68,6 +68,15 @@ const COLLECTIONS: [&str; 6] = [
 impl MockApi {
     /// Starts the mock on a free loopback port; with `token`, requests must carry it.
     pub async fn start(token: Option<&str>) -> MockApi {
+        MockApi::start_with(token, None).await
+    }
+
+    /// [`MockApi::start`] behind TLS with `tls`'s certificate.
+    pub async fn start_tls(token: Option<&str>, tls: Arc<rustls::ServerConfig>) -> MockApi {
+        MockApi::start_with(token, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn start_with(token: Option<&str>, tls: Option<tokio_rustls::TlsAcceptor>) -> MockApi {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
@@ -83,11 +92,21 @@ impl MockApi {
         let (accept_state, accept_changed) = (Arc::clone(&state), Arc::clone(&changed));
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(
-                    stream,
-                    Arc::clone(&accept_state),
-                    Arc::clone(&accept_changed),
-                ));
+                let (state, changed) = (Arc::clone(&accept_state), Arc::clone(&accept_changed));
+                match &tls {
+                    None => {
+                        tokio::spawn(serve(stream, state, changed));
+                    }
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            // A client that refuses the certificate ends here.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve(stream, state, changed).await;
+                            }
+                        });
+                    }
+                }
             }
         });
         MockApi {
@@ -99,6 +118,10 @@ impl MockApi {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.address)
     }
 
     /// Adds or replaces an object and records the watch event.
@@ -203,7 +226,11 @@ fn node_of(object: &Value) -> Option<String> {
     object["spec"]["nodeName"].as_str().map(str::to_owned)
 }
 
-async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, changed: Arc<Notify>) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    state: Arc<Mutex<State>>,
+    changed: Arc<Notify>,
+) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -288,7 +315,7 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, changed: Arc<Not
     }
 }
 
-async fn respond(stream: &mut TcpStream, status: &str, body: &str) {
+async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, status: &str, body: &str) {
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
@@ -300,8 +327,8 @@ async fn respond(stream: &mut TcpStream, status: &str, body: &str) {
 
 /// Streams the history after `from` and then every new change, until the epoch changes or
 /// the client goes away.
-async fn watch(
-    mut stream: TcpStream,
+async fn watch<S: AsyncWrite + Unpin>(
+    mut stream: S,
     path: &'static str,
     node: Option<String>,
     from: u64,
@@ -363,7 +390,7 @@ async fn watch(
 }
 
 /// One event line, split into two chunks.
-async fn send_line(stream: &mut TcpStream, line: &str) -> std::io::Result<()> {
+async fn send_line<S: AsyncWrite + Unpin>(stream: &mut S, line: &str) -> std::io::Result<()> {
     let bytes = format!("{line}\n").into_bytes();
     let middle = bytes.len() / 2;
     for part in [&bytes[..middle], &bytes[middle..]] {
