@@ -19,17 +19,8 @@ static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sensor.bpf.o"))
 /// The scheduler probes, always attached: the process table needs every fork, exec and exit.
 const SCHED_PROGRAMS: [&str; 3] = ["sched_exec", "sched_fork", "sched_exit"];
 
-/// The programs that record the flags a caller passes to clone, clone3, fork and vfork, for
-/// the clone events (see sensor.bpf.c).
-const CLONE_FLAG_PROGRAMS: [&str; 4] = [
-    "enter_clone_flags",
-    "enter_clone3_flags",
-    "enter_fork_flags",
-    "enter_vfork_flags",
-];
-
-/// The system call tracepoint (`sys_enter_<name>` / `sys_exit_<name>`) reporting `kind`;
-/// `None` for kinds that a scheduler probe reports or that have no probe yet.
+/// The system call whose exit tracepoint (`sys_exit_<name>`) reports `kind`; `None` for
+/// kinds that a scheduler probe reports or that have no probe yet.
 pub(crate) fn syscall_probe(kind: EventKind) -> Option<&'static str> {
     use EventKind as K;
     Some(match kind {
@@ -123,7 +114,7 @@ fn tracefs_event_exists(event: &str) -> bool {
 }
 
 fn tracepoint_exists(syscall: &str) -> bool {
-    tracefs_event_exists(&format!("syscalls/sys_enter_{syscall}"))
+    tracefs_event_exists(&format!("syscalls/sys_exit_{syscall}"))
 }
 
 fn raw_syscalls_exist() -> bool {
@@ -150,17 +141,15 @@ impl BpfProbes {
         ensure_tracefs()?;
         let mut wanted: BTreeSet<String> =
             SCHED_PROGRAMS.iter().map(|name| name.to_string()).collect();
-        if kinds.contains(&EventKind::Clone) {
-            wanted.extend(CLONE_FLAG_PROGRAMS.iter().map(|name| name.to_string()));
-        }
         let mut unavailable = Vec::new();
         for probe in kinds.iter().filter_map(|kind| syscall_probe(*kind)) {
             if tracepoint_exists(probe) {
-                wanted.insert(format!("enter_{probe}"));
+                // Only the exit: it reads the arguments from the saved registers.
                 wanted.insert(format!("exit_{probe}"));
             } else if MODULE_CALLS.contains(&probe) && raw_syscalls_exist() {
                 // Without CONFIG_MODULES the module calls have no tracepoints but still
-                // exist (and fail): raw_syscalls programs filtered by call number see them.
+                // exist (and fail): the program on every call's exit, filtered by call
+                // number, sees them.
                 wanted.insert(RAW_MODULE_PROGRAM.to_owned());
             } else if !unavailable.iter().any(|name| name == probe) {
                 // Any other call this kernel lacks is reported unavailable; the others run.

@@ -207,14 +207,35 @@ fn only_requested_probes_are_attached() {
     sources.sort();
     assert_eq!(
         sources,
-        [
-            "enter_connect",
-            "exit_connect",
-            "sched_exec",
-            "sched_exit",
-            "sched_fork"
-        ]
+        ["exit_connect", "sched_exec", "sched_exit", "sched_fork"]
     );
+}
+
+/// With every kind requested, no program runs at system call entry: the exit programs read
+/// the arguments from the caller's saved registers and sched_fork the clone flags, so the
+/// calls a process makes between fork and exit pay for one program each, not two.
+#[test]
+fn no_program_runs_at_system_call_entry() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let config = SensorConfig {
+        backend: BackendChoice::Ebpf,
+        ..SensorConfig::default()
+    };
+    let sensor = config.build().expect("the eBPF sensor starts");
+    let sources = &sensor.status().sources;
+    assert!(
+        ["exit_openat", "exit_connect", "sched_fork"]
+            .iter()
+            .all(|program| sources.iter().any(|name| name == program)),
+        "{sources:?}"
+    );
+    let at_entry: Vec<&String> = sources
+        .iter()
+        .filter(|name| name.starts_with("enter_"))
+        .collect();
+    assert!(at_entry.is_empty(), "programs at entry: {at_entry:?}");
 }
 
 #[test]

@@ -2,10 +2,10 @@
 /* Palisade's observation probes.
  *
  * Scheduler tracepoints (tp_btf) report exec, fork and exit; each observed system call has a
- * `tracepoint/syscalls/sys_enter_*` program that stashes its arguments by thread and a
- * `sys_exit_*` program that builds the event with the return value. Each event is assembled
- * in a per-CPU scratch buffer and copied into the ring buffer with only the bytes it uses;
- * a failed copy is counted per CPU, never silently lost.
+ * `tracepoint/syscalls/sys_exit_*` program that builds the event with the return value and
+ * the arguments still in the caller's saved registers (nothing runs at system call entry).
+ * Each event is assembled in a per-CPU scratch buffer and copied into the ring buffer with
+ * only the bytes it uses; a failed copy is counted per CPU, never silently lost.
  *
  * fentry, kprobes and BPF-LSM are unavailable on the kernels Palisade must support, so
  * paths are rebuilt from dentries here instead of with bpf_d_path.
@@ -53,22 +53,6 @@ struct {
 	__type(key, u32);
 	__type(value, struct event);
 } scratch SEC(".maps");
-
-struct pending_call {
-	u64 args[6];
-	/* The call these arguments belong to, 0 once its exit has been reported. */
-	u32 syscall_nr_plus_one;
-	u32 pad;
-};
-
-/* Arguments of the call in progress, in the calling thread's own storage: cheaper than a hash
- * map on every call, and freed by the kernel with the thread. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_call);
-} pending SEC(".maps");
 
 #define PATH_DEPTH 48
 #define NAME_MAX_LEN 256
@@ -711,48 +695,57 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	return 0;
 }
 
-/* The flags the caller asked for, by thread, from entering clone/clone3/fork/vfork until the
- * new task appears in sched_fork. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u64);
-	__type(value, u64);
-} requested_clone_flags SEC(".maps");
+/* The call numbers the probes compare the saved registers with: the module calls (watched at
+ * every system call's exit on kernels without their tracepoints) and the calls that fork. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_INIT_MODULE 175
+#define NR_DELETE_MODULE 176
+#define NR_FINIT_MODULE 313
+#define NR_CLONE 56
+#define NR_VFORK 58
+#define NR_CLONE3 435
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+/* A 32-bit task's call numbers are the i386 ones. */
+#define TS_COMPAT 0x0002
+#define IN_COMPAT_SYSCALL(task) ((task)->thread_info.status & TS_COMPAT)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_INIT_MODULE 105
+#define NR_DELETE_MODULE 106
+#define NR_FINIT_MODULE 273
+#define NR_CLONE 220
+#define NR_VFORK -1 /* arm64 has only clone and clone3 */
+#define NR_CLONE3 435
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+/* A 32-bit task's call numbers are the arm ones. */
+#define TIF_32BIT 22
+#define IN_COMPAT_SYSCALL(task) ((task)->thread_info.flags & (1UL << TIF_32BIT))
+#else
+#error "system call numbers are not defined for this architecture"
+#endif
+#define PF_KTHREAD 0x00200000
 
-static __always_inline int request_clone_flags(u64 flags)
+/* The CLONE_* flags the forking thread asked for, read from its saved registers:
+ * sched_process_fork runs in that thread, inside its clone, clone3, fork or vfork call, so no
+ * entry probe has to stash them (one per fork, and a map update, lookup and delete). A kernel
+ * thread, or a task created by another call (io_uring's workers), asked for none. */
+static __always_inline u64 requested_clone_flags(struct task_struct *parent)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&requested_clone_flags, &id, &flags, BPF_ANY);
+	if ((parent->flags & PF_KTHREAD) || IN_COMPAT_SYSCALL(parent))
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(parent);
+	long nr = SYSCALL_NR(regs);
+	if (nr == NR_CLONE)
+		/* clone's low byte is the exit signal, not a flag. */
+		return PT_REGS_PARM1_SYSCALL(regs) & ~0xffULL;
+	if (nr == NR_CLONE3) {
+		/* struct clone_args starts with the flags; the kernel has just copied it. */
+		u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)PT_REGS_PARM1_SYSCALL(regs));
+		return flags;
+	}
+	if (nr == NR_VFORK)
+		return CLONE_VM | CLONE_VFORK;
 	return 0;
-}
-
-/* clone's low byte is the exit signal, not a flag. */
-SEC("tracepoint/syscalls/sys_enter_clone")
-int enter_clone_flags(struct trace_event_raw_sys_enter *ctx)
-{
-	return request_clone_flags(ctx->args[0] & ~0xffULL);
-}
-
-SEC("tracepoint/syscalls/sys_enter_clone3")
-int enter_clone3_flags(struct trace_event_raw_sys_enter *ctx)
-{
-	u64 flags = 0;
-	/* struct clone_args starts with the flags. */
-	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]);
-	return request_clone_flags(flags);
-}
-
-SEC("tracepoint/syscalls/sys_enter_fork")
-int enter_fork_flags(struct trace_event_raw_sys_enter *ctx)
-{
-	return request_clone_flags(0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_vfork")
-int enter_vfork_flags(struct trace_event_raw_sys_enter *ctx)
-{
-	return request_clone_flags(CLONE_VM | CLONE_VFORK);
 }
 
 /* The CLONE_* flags a fork used, read back from what the child shares with its parent and
@@ -817,12 +810,7 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	put_cgroups(e, child);
 	/* What the caller asked for adds the flags the child does not show (CLONE_VFORK is set
 	 * on it only after this tracepoint). */
-	u64 id = bpf_get_current_pid_tgid();
-	u64 *requested = bpf_map_lookup_elem(&requested_clone_flags, &id);
-	if (requested) {
-		e->args[2] |= *requested;
-		bpf_map_delete_elem(&requested_clone_flags, &id);
-	}
+	e->args[2] |= requested_clone_flags(parent);
 	submit(e);
 	return 0;
 }
@@ -844,24 +832,6 @@ int BPF_PROG(sched_exit, struct task_struct *task)
 	return 0;
 }
 
-static __always_inline int on_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	if (is_self())
-		return 0;
-	struct pending_call *call = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-							 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!call)
-		return 0;
-	/* Copied with a probe read rather than ctx loads: the kernel refuses to attach a program
-	 * whose ctx loads reach past the tracepoint's own fields, and calls have 0 to 6
-	 * arguments. Bytes past the last argument are ignored by the decoder. */
-	unsigned long args_at = (unsigned long)ctx + offsetof(struct trace_event_raw_sys_enter, args);
-	bpf_probe_read_kernel(call->args, sizeof(call->args), (const void *)args_at);
-	/* The call number is an int at the start of both the per-call and the raw records. */
-	call->syscall_nr_plus_one = (u32)ctx->id + 1;
-	return 0;
-}
-
 static __always_inline void put_str_arg(struct event *e, struct task_struct *task, int slot,
 					int base_slot, const u64 *args, int arg, int dirfd_arg)
 {
@@ -878,36 +848,31 @@ static __always_inline void put_str_arg(struct event *e, struct task_struct *tas
 	put_base(e, base_slot, task, dirfd_arg == CWD ? AT_FDCWD_ARG : (long)(int)args[dirfd_arg]);
 }
 
-static __always_inline int on_exit(long syscall_nr, long ret, u32 kind, int str1, int dir1,
+static __always_inline int on_exit(long ret, u32 kind, int str1, int dir1,
 				   int str2, int dir2, int str3, int sockaddr, int socklen,
 				   int socklen_is_ptr, int fd_arg, int fd_path)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pending_call *call = bpf_task_storage_get(&pending, task, 0, 0);
-	int entered = call && call->syscall_nr_plus_one == (u32)syscall_nr + 1;
-	/* A call without an enter event was refused by seccomp before the enter tracepoint (an
-	 * unprivileged container's insmod), or began before the probes were attached: its
-	 * arguments are still in the caller's saved user registers. The agent's own calls never
-	 * had an enter event and stay unreported. */
-	if (!entered && is_self())
+	if (is_self())
 		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct event *e = scratch_event();
 	if (!e)
 		return 0;
 	fill_header(e, kind, task);
 	e->ret = ret;
-	if (entered) {
-		call->syscall_nr_plus_one = 0;
-		__builtin_memcpy(e->args, call->args, sizeof(e->args));
-	} else {
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-		e->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-		e->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-		e->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-		e->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-		e->args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
-		e->args[5] = PT_REGS_PARM6_CORE_SYSCALL(regs);
-	}
+	/* The arguments are still in the caller's saved user registers: no call modifies them
+	 * (arm64's first one, which the return value overwrites, is kept apart as orig_x0). So
+	 * no program runs at entry to stash them, and a call refused by seccomp before any entry
+	 * tracepoint (an unprivileged container's insmod) or begun before the probes were
+	 * attached is reported like any other. Its string and address arguments are read here,
+	 * as before. */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	e->args[0] = PT_REGS_PARM1_SYSCALL(regs);
+	e->args[1] = PT_REGS_PARM2_SYSCALL(regs);
+	e->args[2] = PT_REGS_PARM3_SYSCALL(regs);
+	e->args[3] = PT_REGS_PARM4_SYSCALL(regs);
+	e->args[4] = PT_REGS_PARM5_SYSCALL(regs);
+	e->args[5] = PT_REGS_PARM6_SYSCALL(regs);
 	if (kind == PK_OPENAT2) {
 		/* flags and mode live in struct open_how. */
 		struct open_how how = {};
@@ -946,20 +911,15 @@ static __always_inline int on_exit(long syscall_nr, long ret, u32 kind, int str1
 	return 0;
 }
 
-/* One enter/exit pair per system call. Arguments: the kind; string arguments 1 and 2 with
+/* One exit program per system call. Arguments: the kind; string arguments 1 and 2 with
  * their dirfd argument (CWD: implicitly the working directory, NONE: not a path); a third
  * string; the sockaddr argument, its length argument and whether that is a pointer; the fd
  * argument and whether to resolve its path. */
 #define SYSCALL_PROBE_(name, kind, str1, dir1, str2, dir2, str3, sa, salen, salen_ptr, fd, fdpath) \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                         \
-	int enter_##name(struct trace_event_raw_sys_enter *ctx)                             \
-	{                                                                                    \
-		return on_enter(ctx);                                                        \
-	}                                                                                    \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                          \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                               \
 	{                                                                                    \
-		return on_exit(ctx->id, ctx->ret, kind, str1, dir1, str2, dir2, str3, sa, salen, \
+		return on_exit(ctx->ret, kind, str1, dir1, str2, dir2, str3, sa, salen, \
 			       salen_ptr, fd, fdpath);                                       \
 	}
 
@@ -1032,32 +992,20 @@ SYSCALL_PROBE(chroot, PK_CHROOT, PATH1(0), NO_SOCKADDR, NO_FD)
  * system call's exit and keeps only the module calls; the loader attaches it only when the
  * per-call tracepoints are missing. It runs on every system call of the machine, so it is
  * as cheap as the kernel allows: a BTF raw tracepoint (no trace record is built for it, as
- * for a `tracepoint/raw_syscalls` program) and no enter program — a module call's arguments
- * are still in the caller's saved registers at exit, which on_exit reads for any call it saw
- * no enter for. */
-#if defined(__TARGET_ARCH_x86)
-#define NR_INIT_MODULE 175
-#define NR_DELETE_MODULE 176
-#define NR_FINIT_MODULE 313
-#define SYSCALL_NR(regs) ((regs)->orig_ax)
-#elif defined(__TARGET_ARCH_arm64)
-#define NR_INIT_MODULE 105
-#define NR_DELETE_MODULE 106
-#define NR_FINIT_MODULE 273
-#define SYSCALL_NR(regs) ((regs)->syscallno)
-#else
-#error "module syscall numbers are not defined for this architecture"
-#endif
-
+ * for a `tracepoint/raw_syscalls` program); a module call's arguments are still in the
+ * caller's saved registers at exit, where on_exit reads every call's. A 32-bit task's call
+ * numbers mean other calls. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(exit_raw_module, struct pt_regs *regs, long ret)
 {
 	long id = SYSCALL_NR(regs);
+	if (id != NR_INIT_MODULE && id != NR_FINIT_MODULE && id != NR_DELETE_MODULE)
+		return 0;
+	if (IN_COMPAT_SYSCALL(bpf_get_current_task_btf()))
+		return 0;
 	if (id == NR_INIT_MODULE)
-		return on_exit(id, ret, INIT_MODULE_ARGS);
+		return on_exit(ret, INIT_MODULE_ARGS);
 	if (id == NR_FINIT_MODULE)
-		return on_exit(id, ret, FINIT_MODULE_ARGS);
-	if (id == NR_DELETE_MODULE)
-		return on_exit(id, ret, DELETE_MODULE_ARGS);
-	return 0;
+		return on_exit(ret, FINIT_MODULE_ARGS);
+	return on_exit(ret, DELETE_MODULE_ARGS);
 }
