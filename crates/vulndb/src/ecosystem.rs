@@ -19,12 +19,16 @@ const CANONICAL: &[&str] = &[
     "Alpine",
     "Wolfi",
     "Chainguard",
+    "MinimOS",
+    "Echo",
     "Red Hat",
     "Rocky Linux",
     "AlmaLinux",
     "SUSE",
     "openSUSE",
     "Photon OS",
+    "Mageia",
+    "openEuler",
     "Mariner",
     "Azure Linux",
     "SwiftURL",
@@ -321,8 +325,10 @@ pub(crate) fn scheme_version(scheme: Scheme, version: &str) -> String {
 pub fn fix_suggestion(ecosystem: &str, package: &str, version: &str) -> Option<String> {
     let base = ecosystem.split(':').next().unwrap_or_default();
     Some(match base {
-        "Debian" | "Ubuntu" => format!("apt-get install --only-upgrade {package}={version}"),
-        "Alpine" | "Wolfi" | "Chainguard" => format!("apk add {package}={version}"),
+        "Debian" | "Ubuntu" | "Echo" => {
+            format!("apt-get install --only-upgrade {package}={version}")
+        }
+        "Alpine" | "Wolfi" | "Chainguard" | "MinimOS" => format!("apk add {package}={version}"),
         "Red Hat" | "Rocky Linux" | "AlmaLinux" => format!("dnf upgrade {package}-{version}"),
         "SUSE" | "openSUSE" => format!("zypper install '{package}>={version}'"),
         "PyPI" => format!("pip install '{package}>={version}'"),
@@ -454,6 +460,11 @@ mod tests {
             Some("upgrade Go to go1.20.3")
         );
         assert_eq!(fix_suggestion("Hex", "x", "1"), None);
+        assert_eq!(
+            fix_suggestion("MinimOS", "openssl", "3.3.2-r1").as_deref(),
+            Some("apk add openssl=3.3.2-r1")
+        );
+        assert_eq!(normalize_ecosystem("mageia:9"), "Mageia:9");
         assert_eq!(
             fix_suggestion("Rocky Linux:9", "openssl-libs", "1:3.0.7-25.el9_3").as_deref(),
             Some("dnf upgrade openssl-libs-1:3.0.7-25.el9_3")

@@ -57,8 +57,12 @@ impl Distro {
                     _ => ("Alpine", String::new()),
                 }
             }
+            // Rolling distributions: OSV names them without a release.
             "wolfi" => ("Wolfi", String::new()),
             "chainguard" => ("Chainguard", String::new()),
+            "minimos" => ("MinimOS", String::new()),
+            "echo" => ("Echo", String::new()),
+            "mageia" => ("Mageia", major.to_owned()),
             "rhel" => match &self.stream {
                 Some(stream) => ("Red Hat", stream.clone()),
                 None => ("Red Hat", major.to_owned()),
@@ -104,8 +108,8 @@ impl Distro {
     pub fn package_format(&self) -> Option<Cataloger> {
         let ecosystem = self.ecosystem()?;
         Some(match ecosystem.split(':').next().unwrap_or_default() {
-            "Debian" | "Ubuntu" => Cataloger::Dpkg,
-            "Alpine" | "Wolfi" | "Chainguard" => Cataloger::Apk,
+            "Debian" | "Ubuntu" | "Echo" => Cataloger::Dpkg,
+            "Alpine" | "Wolfi" | "Chainguard" | "MinimOS" => Cataloger::Apk,
             _ => Cataloger::Rpm,
         })
     }
@@ -189,6 +193,21 @@ mod tests {
         eus.stream = Some("rhel_eus:9.2".to_owned());
         assert_eq!(eus.ecosystem().as_deref(), Some("Red Hat:rhel_eus:9.2"));
         assert_eq!(eus.package_format(), Some(crate::Cataloger::Rpm));
+    }
+
+    /// Distributions OSV has advisories for that used to fall back to another's ecosystem
+    /// (their packages were labelled `Red Hat`, `Debian` or `Alpine` and matched nothing).
+    #[test]
+    fn mageia_minimos_and_echo_releases() {
+        let mageia = parse("NAME=\"Mageia\"\nVERSION=\"9\"\nID=mageia\nVERSION_ID=9\n");
+        assert_eq!(mageia.ecosystem().as_deref(), Some("Mageia:9"));
+        assert_eq!(mageia.package_format(), Some(crate::Cataloger::Rpm));
+        let minimos = parse("ID=minimos\nNAME=\"MinimOS\"\nVERSION_ID=20240805\n");
+        assert_eq!(minimos.ecosystem().as_deref(), Some("MinimOS"));
+        assert_eq!(minimos.package_format(), Some(crate::Cataloger::Apk));
+        let echo = parse("ID=echo\nNAME=\"Echo\"\nID_LIKE=debian\n");
+        assert_eq!(echo.ecosystem().as_deref(), Some("Echo"));
+        assert_eq!(echo.package_format(), Some(crate::Cataloger::Dpkg));
     }
 
     /// The `os-release` files of SUSE's Micro products, as their images ship them.
