@@ -588,9 +588,11 @@ fn k8s_services<'e>(
         .as_deref()?
         .services
         .iter()
-        .filter_map(|service| match read(service, arg)? {
-            Value::Str(text) => Some(text),
-            _ => None,
+        .filter_map(|service| read(service, arg))
+        .flat_map(|value| match value {
+            Value::Str(text) => vec![text],
+            Value::Strs(items) => items,
+            _ => Vec::new(),
         })
         .collect();
     (!values.is_empty()).then_some(Value::Strs(values))
@@ -611,6 +613,19 @@ fn object_label<'e>(object: &'e K8sObject, arg: &FieldArg) -> Option<Value<'e>> 
 
 fn object_labels<'e>(object: &'e K8sObject, _: &FieldArg) -> Option<Value<'e>> {
     owned(joined_labels(&object.labels))
+}
+
+/// Labels as the k8smeta plugin gives them: a list of `key:value`, absent when empty.
+fn object_label_list<'e>(object: &'e K8sObject, _: &FieldArg) -> Option<Value<'e>> {
+    (!object.labels.is_empty()).then(|| {
+        Value::Strs(
+            object
+                .labels
+                .iter()
+                .map(|(key, value)| Cow::Owned(format!("{key}:{value}")))
+                .collect(),
+        )
+    })
 }
 
 /// Labels as libsinsp prints them: `key:value` (the key alone when the value is empty),
@@ -2167,6 +2182,212 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         KindSet::ALL,
         "Service labels as 'key:value, key:value', from the Kubernetes API server through the agent's cache (in-cluster or --kubeconfig); absent without it or before the pod was listed (one value per service of the pod's namespace whose selector matches its labels; a check holds when it holds for any)",
         |e, a| k8s_services(e, a, object_labels)
+    ),
+    // The k8smeta plugin's names for the same metadata (Falco 0.37+).
+    field!(
+        "k8smeta.pod.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod name, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| Some(&m.pod), object_name)
+    ),
+    field!(
+        "k8smeta.pod.uid",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod UID, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| Some(&m.pod), object_uid)
+    ),
+    field!(
+        "k8smeta.pod.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A pod label (k8smeta.pod.label[key]), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| Some(&m.pod), object_label)
+    ),
+    field!(
+        "k8smeta.pod.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod labels, a list of key:value (absent when none), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| Some(&m.pod), object_label_list)
+    ),
+    field!(
+        "k8smeta.pod.ip",
+        Str,
+        None,
+        KindSet::ALL,
+        "Pod IP address (status.podIP), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, _| non_empty(&e.k8s_meta.as_deref()?.pod_ip)
+    ),
+    field!(
+        "k8smeta.ns.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Namespace name, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.namespace.as_ref(), object_name)
+    ),
+    field!(
+        "k8smeta.ns.uid",
+        Str,
+        None,
+        KindSet::ALL,
+        "Namespace UID, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.namespace.as_ref(), object_uid)
+    ),
+    field!(
+        "k8smeta.ns.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A namespace label (k8smeta.ns.label[key]), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.namespace.as_ref(), object_label)
+    ),
+    field!(
+        "k8smeta.ns.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Namespace labels, a list of key:value (absent when none), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.namespace.as_ref(), object_label_list)
+    ),
+    field!(
+        "k8smeta.deployment.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Deployment name, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.deployment.as_ref(), object_name)
+    ),
+    field!(
+        "k8smeta.deployment.uid",
+        Str,
+        None,
+        KindSet::ALL,
+        "Deployment UID, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.deployment.as_ref(), object_uid)
+    ),
+    field!(
+        "k8smeta.deployment.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A deployment label (k8smeta.deployment.label[key]), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.deployment.as_ref(), object_label)
+    ),
+    field!(
+        "k8smeta.deployment.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Deployment labels, a list of key:value (absent when none), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.deployment.as_ref(), object_label_list)
+    ),
+    field!(
+        "k8smeta.rs.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replica set name, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.replica_set.as_ref(), object_name)
+    ),
+    field!(
+        "k8smeta.rs.uid",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replica set UID, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.replica_set.as_ref(), object_uid)
+    ),
+    field!(
+        "k8smeta.rs.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A replica set label (k8smeta.rs.label[key]), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.replica_set.as_ref(), object_label)
+    ),
+    field!(
+        "k8smeta.rs.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replica set labels, a list of key:value (absent when none), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.replica_set.as_ref(), object_label_list)
+    ),
+    field!(
+        "k8smeta.rc.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replication controller name, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.replication_controller.as_ref(), object_name)
+    ),
+    field!(
+        "k8smeta.rc.uid",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replication controller UID, from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.replication_controller.as_ref(), object_uid)
+    ),
+    field!(
+        "k8smeta.rc.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "A replication controller label (k8smeta.rc.label[key]), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(e, a, |m| m.replication_controller.as_ref(), object_label)
+    ),
+    field!(
+        "k8smeta.rc.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Replication controller labels, a list of key:value (absent when none), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_object(
+            e,
+            a,
+            |m| m.replication_controller.as_ref(),
+            object_label_list
+        )
+    ),
+    field!(
+        "k8smeta.svc.name",
+        Str,
+        None,
+        KindSet::ALL,
+        "Service names (a list, one entry per service of the pod's namespace whose selector matches its labels), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_services(e, a, object_name)
+    ),
+    field!(
+        "k8smeta.svc.uid",
+        Str,
+        None,
+        KindSet::ALL,
+        "Service UIDs (a list, one entry per service of the pod's namespace whose selector matches its labels), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_services(e, a, object_uid)
+    ),
+    field!(
+        "k8smeta.svc.label",
+        Str,
+        Key,
+        KindSet::ALL,
+        "The values of a service label (k8smeta.svc.label[key]) (a list, one entry per service of the pod's namespace whose selector matches its labels), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_services(e, a, object_label)
+    ),
+    field!(
+        "k8smeta.svc.labels",
+        Str,
+        None,
+        KindSet::ALL,
+        "Service labels, key:value (a list, one entry per service of the pod's namespace whose selector matches its labels), from the Kubernetes API server through the agent's cache, as Falco's k8smeta plugin gives it; absent without it or before the pod was listed",
+        |e, a| k8s_services(e, a, object_label_list)
     ),
     field!(
         "container.start_ts",

@@ -21,10 +21,12 @@ pub const ENGINE_VERSION: (u64, u64, u64) = (0, 59, 0);
 /// Plugins whose fields this engine provides natively, with the version it stands in for
 /// (`k8saudit`'s `ka.*` fields and the `json` plugin's `jevt.*`/`json.*` fields for the
 /// `k8s_audit` source).
-const BUILTIN_PLUGINS: [(&str, (u64, u64, u64)); 3] = [
+const BUILTIN_PLUGINS: [(&str, (u64, u64, u64)); 4] = [
     ("container", (0, 6, 0)),
     ("k8saudit", (0, 11, 0)),
     ("json", (0, 7, 0)),
+    // Its k8smeta.* fields, from the agent's own Kubernetes API client.
+    ("k8smeta", (0, 4, 0)),
 ];
 
 /// How urgent an alert is, in Falco's names.

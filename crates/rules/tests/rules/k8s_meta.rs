@@ -137,3 +137,62 @@ fn outputs_show_the_values_and_na_without_them() {
          1: Shell in pod: pod=web-7d9f-x2 app=<NA> ip=<NA> ns=<NA> deploy=<NA> svc=<NA>"
     );
 }
+
+/// The k8smeta plugin's names (Falco 0.37+): the same metadata, labels as lists of
+/// `key:value`, services as lists; its example rule, with the plugin required, loads and fires.
+#[test]
+fn k8smeta_plugin_fields() {
+    check_fires(&[
+        (
+            "k8smeta.pod.name = web-7d9f-x2 and k8smeta.pod.uid = p-1",
+            IN_POD,
+            true,
+        ),
+        (
+            "k8smeta.pod.label[app] = web and k8smeta.pod.ip = 10.244.1.7",
+            IN_POD,
+            true,
+        ),
+        ("k8smeta.pod.labels intersects (app:web, x:y)", IN_POD, true),
+        ("k8smeta.pod.labels = \"app:web\"", IN_POD, true),
+        (
+            "k8smeta.ns.name = shop and k8smeta.ns.uid = ns-1",
+            IN_POD,
+            true,
+        ),
+        ("k8smeta.ns.labels in (\"team:\")", IN_POD, true),
+        (
+            "k8smeta.deployment.uid = d-1 and k8smeta.rs.uid = rs-1",
+            IN_POD,
+            true,
+        ),
+        (
+            "k8smeta.rc.uid = rc-1 and k8smeta.rc.labels = gen:1",
+            IN_RC_POD,
+            true,
+        ),
+        ("k8smeta.svc.name = web-internal", IN_POD, true),
+        ("k8smeta.svc.label[expose] = public", IN_POD, true),
+        ("k8smeta.svc.labels contains mesh", IN_POD, true),
+        ("k8smeta.pod.labels exists", IN_RC_POD, false),
+        ("k8smeta.pod.uid exists", WITHOUT, false),
+    ]);
+    let rules = "- required_plugin_versions:\n    - name: k8smeta\n      version: 0.1.0\n\
+                 - rule: Example rule for k8smeta plugin\n  desc: Detect execve events into pods\n  \
+                 condition: evt.type = execve and k8smeta.pod.uid != \"\"\n  \
+                 output: -> Triggered (pod_name=%k8smeta.pod.name pod_id=%k8smeta.pod.uid \
+                 pod_namespace_name=%k8smeta.ns.name pod_deployment_name=%k8smeta.deployment.name \
+                 pod_rs_name=%k8smeta.rs.name pod_services_names=%k8smeta.svc.name)\n  \
+                 priority: WARNING\n";
+    let out = run(
+        &[rules],
+        &EngineConfig::default(),
+        &[ev(IN_POD), ev(WITHOUT)],
+    );
+    assert_eq!(
+        out,
+        "0: Example rule for k8smeta plugin: -> Triggered (pod_name=web-7d9f-x2 pod_id=p-1 \
+         pod_namespace_name=shop pod_deployment_name=web pod_rs_name=web-7d9f \
+         pod_services_names=web,web-internal)\n1: -"
+    );
+}
