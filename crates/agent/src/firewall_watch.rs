@@ -566,6 +566,14 @@ impl EventObserver for FirewallWatch {
 impl Drop for FirewallWatch {
     fn drop(&mut self) {
         self.flush_flows();
+        // The agent's last tick sent what it could; a flood's remainder goes with the agent.
+        let unsent = self.waiting_alerts.attempts();
+        if unsent > 0 {
+            tracing::warn!(
+                unsent,
+                "Stopping with firewall alert attempts not yet sent; they are not alerted."
+            );
+        }
     }
 }
 
