@@ -387,6 +387,15 @@ fn detect(
             return Some(format!("cannot queue alerts: {error}"));
         }
     }
+    // One last tick takes what the observers still hold (the firewall's connect reports and
+    // counts since the last tick) into the outbox, which keeps them across a restart.
+    detector.tick(Timestamp::now());
+    let reports = detector.take_reports();
+    if !reports.is_empty()
+        && let Err(error) = runtime.block_on(outbox.push(&reports))
+    {
+        tracing::warn!(%error, n_reports = reports.len(), "Cannot queue the last alerts before stopping.");
+    }
     None
 }
 
