@@ -389,8 +389,8 @@ fn detect(
     }
     // One last tick takes what the observers still hold (the firewall's connect reports and
     // counts since the last tick) into the outbox, which keeps them across a restart.
-    detector.tick(Timestamp::now());
-    let reports = detector.take_reports();
+    sink.detector.tick(Timestamp::now());
+    let reports = sink.detector.take_reports();
     if !reports.is_empty()
         && let Err(error) = runtime.block_on(outbox.push(&reports))
     {
