@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::mem::offset_of;
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -78,6 +79,82 @@ pub(crate) fn syscall_probe(kind: EventKind) -> Option<&'static str> {
     })
 }
 
+/// The number of the system call `call` (a name [`syscall_probe`] returns) on this
+/// architecture, for the dispatcher's table; `None` for a call this architecture lacks.
+fn syscall_number(call: &str) -> Option<i64> {
+    Some(match call {
+        #[cfg(target_arch = "x86_64")]
+        "open" => libc::SYS_open,
+        #[cfg(target_arch = "x86_64")]
+        "creat" => libc::SYS_creat,
+        #[cfg(target_arch = "x86_64")]
+        "unlink" => libc::SYS_unlink,
+        #[cfg(target_arch = "x86_64")]
+        "rename" => libc::SYS_rename,
+        #[cfg(target_arch = "x86_64")]
+        "chmod" => libc::SYS_chmod,
+        #[cfg(target_arch = "x86_64")]
+        "chown" => libc::SYS_chown,
+        #[cfg(target_arch = "x86_64")]
+        "lchown" => libc::SYS_lchown,
+        #[cfg(target_arch = "x86_64")]
+        "link" => libc::SYS_link,
+        #[cfg(target_arch = "x86_64")]
+        "symlink" => libc::SYS_symlink,
+        #[cfg(target_arch = "x86_64")]
+        "mkdir" => libc::SYS_mkdir,
+        #[cfg(target_arch = "x86_64")]
+        "dup2" => libc::SYS_dup2,
+        "openat" => libc::SYS_openat,
+        "openat2" => libc::SYS_openat2,
+        "unlinkat" => libc::SYS_unlinkat,
+        "renameat" => libc::SYS_renameat,
+        "renameat2" => libc::SYS_renameat2,
+        "fchmod" => libc::SYS_fchmod,
+        "fchmodat" => libc::SYS_fchmodat,
+        "fchown" => libc::SYS_fchown,
+        "fchownat" => libc::SYS_fchownat,
+        "linkat" => libc::SYS_linkat,
+        "symlinkat" => libc::SYS_symlinkat,
+        "mkdirat" => libc::SYS_mkdirat,
+        "socket" => libc::SYS_socket,
+        "connect" => libc::SYS_connect,
+        "accept" => libc::SYS_accept,
+        "accept4" => libc::SYS_accept4,
+        "bind" => libc::SYS_bind,
+        "listen" => libc::SYS_listen,
+        "sendto" => libc::SYS_sendto,
+        "sendmsg" => libc::SYS_sendmsg,
+        "dup" => libc::SYS_dup,
+        "dup3" => libc::SYS_dup3,
+        "ptrace" => libc::SYS_ptrace,
+        "init_module" => libc::SYS_init_module,
+        "finit_module" => libc::SYS_finit_module,
+        "delete_module" => libc::SYS_delete_module,
+        "mount" => libc::SYS_mount,
+        // The kernel's `umount` is umount2.
+        "umount" => libc::SYS_umount2,
+        "setns" => libc::SYS_setns,
+        "unshare" => libc::SYS_unshare,
+        "setuid" => libc::SYS_setuid,
+        "setgid" => libc::SYS_setgid,
+        "setresuid" => libc::SYS_setresuid,
+        "setresgid" => libc::SYS_setresgid,
+        "capset" => libc::SYS_capset,
+        "memfd_create" => libc::SYS_memfd_create,
+        "bpf" => libc::SYS_bpf,
+        "chroot" => libc::SYS_chroot,
+        _ => return None,
+    })
+}
+
+/// Slots in the dispatcher's table (`DISPATCH_SLOTS` in sensor.bpf.c): call numbers below it.
+const DISPATCH_SLOTS: i64 = 512;
+
+/// The program on every system call's exit that runs the observed calls' `dispatched_*`
+/// programs, on kernels where a wanted call has no tracepoint of its own (see sensor.bpf.c).
+const DISPATCHER: &str = "exit_dispatch";
+
 /// Per-CPU counter indexes in the `counters` map (see sensor.bpf.c).
 const COUNTER_SENT: u32 = 0;
 const COUNTER_LOST: u32 = 1;
@@ -97,10 +174,6 @@ pub(crate) struct BpfProbes {
 
 /// The system calls whose tracepoints exist only with `CONFIG_MODULES`.
 const MODULE_CALLS: [&str; 3] = ["init_module", "finit_module", "delete_module"];
-
-/// The raw system call exit program that reports the module calls when their tracepoints
-/// are missing (see sensor.bpf.c).
-const RAW_MODULE_PROGRAM: &str = "exit_raw_module";
 
 const TRACEFS_EVENTS: [&str; 2] = [
     "/sys/kernel/tracing/events",
@@ -141,20 +214,39 @@ impl BpfProbes {
         ensure_tracefs()?;
         let mut wanted: BTreeSet<String> =
             SCHED_PROGRAMS.iter().map(|name| name.to_string()).collect();
+        let calls: BTreeSet<&str> = kinds
+            .iter()
+            .filter_map(|kind| syscall_probe(*kind))
+            .collect();
+        // Without CONFIG_MODULES the module calls have no tracepoints but still exist (and
+        // fail): only a program on every call's exit sees them, and then it reports every
+        // observed call, since a second program on that tracepoint costs every system call
+        // more than the per-call tracepoints save (see sensor.bpf.c).
+        let dispatch = raw_syscalls_exist()
+            && calls
+                .iter()
+                .any(|call| MODULE_CALLS.contains(call) && !tracepoint_exists(call));
+        let mut dispatched = Vec::new();
         let mut unavailable = Vec::new();
-        for probe in kinds.iter().filter_map(|kind| syscall_probe(*kind)) {
-            if tracepoint_exists(probe) {
-                // Only the exit: it reads the arguments from the saved registers.
-                wanted.insert(format!("exit_{probe}"));
-            } else if MODULE_CALLS.contains(&probe) && raw_syscalls_exist() {
-                // Without CONFIG_MODULES the module calls have no tracepoints but still
-                // exist (and fail): the program on every call's exit, filtered by call
-                // number, sees them.
-                wanted.insert(RAW_MODULE_PROGRAM.to_owned());
-            } else if !unavailable.iter().any(|name| name == probe) {
+        for call in calls {
+            // Each call's exit program reads the arguments from the saved registers.
+            let number = syscall_number(call).filter(|number| (0..DISPATCH_SLOTS).contains(number));
+            let exists = tracepoint_exists(call) || MODULE_CALLS.contains(&call);
+            match number {
+                Some(number) if dispatch && exists => {
+                    let program = format!("dispatched_{call}");
+                    wanted.insert(program.clone());
+                    dispatched.push((number as u32, program));
+                }
+                _ if !dispatch && tracepoint_exists(call) => {
+                    wanted.insert(format!("exit_{call}"));
+                }
                 // Any other call this kernel lacks is reported unavailable; the others run.
-                unavailable.push(probe.to_owned());
+                _ => unavailable.push(call.to_owned()),
             }
+        }
+        if dispatch {
+            wanted.insert(DISPATCHER.to_owned());
         }
 
         let mut open = ObjectBuilder::default()
@@ -186,6 +278,7 @@ impl BpfProbes {
             program.set_autoload(wanted.contains(&name));
         }
         let object = open.load().map_err(|error| Error::bpf("load", error))?;
+        fill_dispatch_table(&object, &dispatched)?;
 
         let mut links = Vec::new();
         let mut attached = Vec::new();
@@ -194,10 +287,13 @@ impl BpfProbes {
             if !wanted.contains(&name) {
                 continue;
             }
-            let link = program
-                .attach()
-                .map_err(|error| Error::bpf(format!("attach {name}"), error))?;
-            links.push(link);
+            // The dispatcher runs these; they are not attached themselves.
+            if !dispatched.iter().any(|(_, program)| *program == name) {
+                let link = program
+                    .attach()
+                    .map_err(|error| Error::bpf(format!("attach {name}"), error))?;
+                links.push(link);
+            }
             attached.push(name);
         }
 
@@ -298,6 +394,28 @@ impl BpfProbes {
             })
             .collect()
     }
+}
+
+/// Puts each dispatched call's program in the dispatcher's table at its call number.
+fn fill_dispatch_table(object: &Object, dispatched: &[(u32, String)]) -> Result<(), Error> {
+    if dispatched.is_empty() {
+        return Ok(());
+    }
+    let table = object
+        .maps()
+        .find(|map| map.name() == "dispatched_exits")
+        .ok_or_else(|| Error::Config("the eBPF object has no `dispatched_exits` map".into()))?;
+    for (number, name) in dispatched {
+        let program = object
+            .progs()
+            .find(|program| program.name() == name.as_str())
+            .ok_or_else(|| Error::Config(format!("the eBPF object has no `{name}` program")))?;
+        let fd = program.as_fd().as_raw_fd();
+        table
+            .update(&number.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|error| Error::bpf(format!("dispatching call {number} to {name}"), error))?;
+    }
+    Ok(())
 }
 
 /// libbpf attaches tracepoints through tracefs; mount it where the kernel expects it if

@@ -876,13 +876,12 @@ fn module_calls_report_their_error_returns_without_loading_anything() {
         KINDS.iter().all(|kind| status.kinds.contains(kind)),
         "{status:?}"
     );
-    // Per-call tracepoints where the kernel has them (CONFIG_MODULES), raw_syscalls otherwise.
-    let per_call = status
-        .sources
-        .iter()
-        .any(|name| name == "exit_finit_module");
-    let raw = status.sources.iter().any(|name| name == "exit_raw_module");
-    assert!(per_call != raw, "{status:?}");
+    // Per-call tracepoints where the kernel has them (CONFIG_MODULES), the dispatcher on
+    // every call's exit otherwise.
+    let has = |program: &str| status.sources.iter().any(|name| name == program);
+    let per_call = has("exit_finit_module");
+    let dispatched = has("exit_dispatch") && has("dispatched_finit_module");
+    assert!(per_call != dispatched, "{status:?}");
     let params = CString::new("palisade=1").unwrap();
     let name = CString::new("palisade_no_such_module").unwrap();
     let not_a_module = CString::new("/etc/hostname").unwrap();
@@ -1013,4 +1012,111 @@ fn a_module_call_refused_by_seccomp_is_reported_with_its_arguments() {
             }
         )
     );
+}
+
+/// Where a wanted module call has no tracepoint of its own (this kernel), one program on every
+/// system call's exit reports every observed call; elsewhere each call's own tracepoint does.
+/// The events must not tell them apart: two sensors watch the same child, one per way, and
+/// every event but its timestamps is the same.
+#[test]
+fn dispatched_and_per_call_tracepoint_events_are_identical() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[
+        EventKind::Openat,
+        EventKind::Fchmod,
+        EventKind::Mkdirat,
+        EventKind::Renameat,
+        EventKind::Unlinkat,
+        EventKind::Socket,
+        EventKind::Connect,
+        EventKind::Dup3,
+    ];
+    let mut per_call = start(KINDS);
+    let mut dispatched = start(&[KINDS, &[EventKind::InitModule]].concat());
+    let uses = |sensor: &palisade_sensor::Sensor, program: &str| {
+        sensor.status().sources.iter().any(|name| name == program)
+    };
+    assert!(uses(&per_call, "exit_openat"), "{:?}", per_call.status());
+    let module_tracepoints =
+        Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_init_module").exists();
+    assert_eq!(
+        uses(&dispatched, "exit_dispatch"),
+        !module_tracepoints,
+        "{:?}",
+        dispatched.status()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = c(&dir.path().join("file"));
+    let renamed = c(&dir.path().join("renamed"));
+    let subdir = c(&dir.path().join("subdir"));
+    let missing = c(&dir.path().join("missing/file"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let child = in_child("pal-dispatch", move || {
+        let at = libc::AT_FDCWD as libc::c_long;
+        let fd = sys(
+            libc::SYS_openat,
+            &[at, ptr(&file), (libc::O_CREAT | libc::O_WRONLY) as _, 0o640],
+        );
+        assert!(fd >= 0);
+        assert_eq!(sys(libc::SYS_openat, &[at, ptr(&missing), 0]), -2);
+        assert_eq!(sys(libc::SYS_fchmod, &[fd, 0o600]), 0);
+        assert_eq!(sys(libc::SYS_mkdirat, &[at, ptr(&subdir), 0o750]), 0);
+        assert_eq!(
+            sys(libc::SYS_renameat, &[at, ptr(&file), at, ptr(&renamed)]),
+            0
+        );
+        assert_eq!(sys(libc::SYS_unlinkat, &[at, ptr(&renamed), 0]), 0);
+        let socket = sys(
+            libc::SYS_socket,
+            &[libc::AF_INET as _, libc::SOCK_STREAM as _, 0],
+        );
+        assert!(socket >= 0);
+        let address = libc::sockaddr_in {
+            sin_family: libc::AF_INET as _,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let size = std::mem::size_of::<libc::sockaddr_in>() as libc::c_long;
+        let address = &address as *const libc::sockaddr_in as libc::c_long;
+        assert_eq!(sys(libc::SYS_connect, &[socket, address, size]), 0);
+        assert_eq!(sys(libc::SYS_dup3, &[socket, fd, 0]), fd);
+    });
+    drop(listener);
+    let complete = |events: &[Event]| events.len() >= KINDS.len() + 1;
+    let expected = collect_from(&mut per_call, child, complete);
+    let seen = collect_from(&mut dispatched, child, complete);
+    assert_eq!(expected.len(), KINDS.len() + 1, "{expected:#?}");
+    for kind in KINDS {
+        assert!(
+            expected.iter().any(|event| event.kind == *kind),
+            "{kind:?}: {expected:#?}"
+        );
+    }
+    assert_eq!(without_times(&seen), without_times(&expected));
+}
+
+/// `events` as JSON without their times: each sensor reads the clock in its own programs and
+/// converts boot time to wall time with the offset it measured at start.
+fn without_times(events: &[Event]) -> serde_json::Value {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for time in ["timestamp_ns", "capture_start_ns", "start_time_ns"] {
+                    fields.remove(time);
+                }
+                fields.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(events).unwrap();
+    strip(&mut value);
+    value
 }
