@@ -482,6 +482,88 @@ fn pip_installed_old_wheels_are_found_and_matched() {
     assert!(vulnerable.contains("PyYAML"), "{vulnerable:?}");
 }
 
+/// Advisories matching cannot evaluate (a `GIT` range) or must not use (a withdrawn one)
+/// are counted in the JSON summary, and the table says how many were not evaluated.
+#[test]
+fn skipped_advisories_are_counted_in_the_report() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    write(
+        &root,
+        "usr/local/lib/python3.11/site-packages/Jinja2-2.10.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n",
+    );
+    let record = |id: &str, range: serde_json::Value, extra: serde_json::Value| {
+        let mut record = serde_json::json!({
+            "id": id, "summary": "jinja2",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "jinja2"},
+                          "ranges": [range]}]});
+        record
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        record
+    };
+    let ecosystem_range = serde_json::json!({"type": "ECOSYSTEM",
+        "events": [{"introduced": "0"}, {"fixed": "2.10.1"}]});
+    let feed = temp.path().join("feed");
+    std::fs::create_dir_all(&feed).unwrap();
+    for record in [
+        record(
+            "TEST-2099-1",
+            ecosystem_range.clone(),
+            serde_json::json!({}),
+        ),
+        record(
+            "TEST-2099-2",
+            serde_json::json!({"type": "GIT", "repo": "https://example.com/jinja",
+                               "events": [{"introduced": "0"}, {"fixed": "abc123"}]}),
+            serde_json::json!({}),
+        ),
+        record(
+            "TEST-2099-3",
+            ecosystem_range,
+            serde_json::json!({"withdrawn": "2099-01-01T00:00:00Z"}),
+        ),
+    ] {
+        let name = format!("{}.json", record["id"].as_str().unwrap());
+        std::fs::write(feed.join(name), record.to_string()).unwrap();
+    }
+    let db = temp.path().join("vulndb.sqlite");
+    let imported = palisade(&[
+        "db",
+        "import",
+        feed.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    let scan = |output: &str| {
+        palisade(&[
+            "scan",
+            "rootfs",
+            root.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--output",
+            output,
+        ])
+    };
+    let report = json(&scan("json"));
+    assert_eq!(report["summary"]["findings"], 1, "{report}");
+    assert_eq!(report["findings"][0]["id"], "TEST-2099-1");
+    assert_eq!(
+        report["summary"]["skipped"],
+        serde_json::json!({"git_ranges": 1, "invalid_ranges": 0, "withdrawn": 1,
+                           "not_affected": 0})
+    );
+    let table = String::from_utf8(scan("table").stdout).unwrap();
+    assert!(
+        table.contains("not evaluated: 1 GIT ranges (commits, not versions), 0 ranges"),
+        "{table}"
+    );
+}
+
 #[test]
 fn unreadable_targets_are_clear_errors() {
     let temp = tempfile::tempdir().unwrap();

@@ -83,6 +83,16 @@ pub struct MatchStats {
     pub not_affected_skipped: u64,
 }
 
+impl std::ops::AddAssign for MatchStats {
+    /// Adds another package's counts (a scan's totals).
+    fn add_assign(&mut self, other: MatchStats) {
+        self.git_ranges_skipped += other.git_ranges_skipped;
+        self.invalid_ranges_skipped += other.invalid_ranges_skipped;
+        self.withdrawn_skipped += other.withdrawn_skipped;
+        self.not_affected_skipped += other.not_affected_skipped;
+    }
+}
+
 /// The findings for one package.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MatchReport {

@@ -11,7 +11,9 @@
 //! { "schema": "palisade.scan/v1",
 //!   "target": { "kind": "image|rootfs|container|host", "path": str,
 //!               "image_id": str|null, "reference": str|null, "distro": {...}|null },
-//!   "summary": { "packages": n, "findings": n, "by_severity": { "critical": n, ... } },
+//!   "summary": { "packages": n, "findings": n, "by_severity": { "critical": n, ... },
+//!                "skipped": { "git_ranges": n, "invalid_ranges": n, "withdrawn": n,
+//!                             "not_affected": n } },
 //!   "findings": [ { "id": str, "aliases": [str], "summary": str,
 //!                   "severity": "critical|high|medium|low|negligible|unknown",
 //!                   "cvss_score": f64|null, "cvss_vector": str|null,
@@ -23,6 +25,12 @@
 //!   "warnings": [ { "location": str, "reason": str } ] }
 //! ```
 //!
+//! `skipped` counts, over every package checked, the advisory entries of its name that
+//! could not or must not decide: `GIT` ranges (commits cannot be compared with package
+//! versions), ranges whose bounds are not versions of the ecosystem's scheme, withdrawn
+//! advisories and distribution entries saying "not affected". The table prints the first
+//! two, which are advisories Palisade could not evaluate.
+//!
 //! Exit codes: 0 when no finding reaches `--fail-on` (or without `--fail-on`), 1 when one
 //! does, 2 on errors.
 
@@ -33,7 +41,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use palisade_inventory::{Cancel, Image, Inventory, Limits, Package, RootFs, Target};
-use palisade_vulndb::{Database, Index};
+use palisade_vulndb::{Database, Index, MatchStats};
 use serde::Serialize;
 use serde_json::json;
 
@@ -287,10 +295,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let index = index.context("the index is loaded unless --inventory-only")??;
-    let findings = match_packages(&index, &inventory.packages);
+    let (findings, skipped) = match_packages(&index, &inventory.packages);
     match options.output {
-        Output::Table => print_table(&info, &inventory, &findings),
-        Output::Json => print_json(&info, &inventory, &findings)?,
+        Output::Table => print_table(&info, &inventory, &findings, &skipped),
+        Output::Json => print_json(&info, &inventory, &findings, &skipped)?,
         Output::Sarif => print_sarif(&findings)?,
         Output::Cyclonedx => print_cyclonedx(&info, &inventory, Some(&findings))?,
     }
@@ -389,8 +397,10 @@ fn load_index(
     })
 }
 
-fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> Vec<Finding<'a>> {
+/// The findings of every package, and what matching skipped over all of them.
+fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> (Vec<Finding<'a>>, MatchStats) {
     let mut findings = Vec::new();
+    let mut skipped = MatchStats::default();
     for package in packages {
         let query = palisade_vulndb::Package {
             ecosystem: package.ecosystem.clone(),
@@ -406,6 +416,7 @@ fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> Vec<Finding<'a>
                 continue;
             }
         };
+        skipped += report.stats;
         for finding in report.findings {
             findings.push(Finding {
                 severity: Level::of(finding.severity.as_deref(), finding.cvss_score),
@@ -435,7 +446,7 @@ fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> Vec<Finding<'a>
             .then_with(|| a.package.name.cmp(b.package.name))
             .then_with(|| a.id.cmp(&b.id))
     });
-    findings
+    (findings, skipped)
 }
 
 fn by_severity(findings: &[Finding<'_>]) -> BTreeMap<&'static str, usize> {
@@ -446,7 +457,12 @@ fn by_severity(findings: &[Finding<'_>]) -> BTreeMap<&'static str, usize> {
     counts
 }
 
-fn print_table(info: &TargetInfo, inventory: &Inventory, findings: &[Finding<'_>]) {
+fn print_table(
+    info: &TargetInfo,
+    inventory: &Inventory,
+    findings: &[Finding<'_>],
+    skipped: &MatchStats,
+) {
     let mut table = comfy_table::Table::new();
     table.set_header([
         "package",
@@ -492,12 +508,20 @@ fn print_table(info: &TargetInfo, inventory: &Inventory, findings: &[Finding<'_>
             format!(" ({})", counts.join(", "))
         }
     );
+    if skipped.git_ranges_skipped + skipped.invalid_ranges_skipped > 0 {
+        println!(
+            "not evaluated: {} GIT ranges (commits, not versions), {} ranges with bounds that \
+             are not versions of their ecosystem",
+            skipped.git_ranges_skipped, skipped.invalid_ranges_skipped
+        );
+    }
 }
 
 fn print_json(
     info: &TargetInfo,
     inventory: &Inventory,
     findings: &[Finding<'_>],
+    skipped: &MatchStats,
 ) -> anyhow::Result<()> {
     let document = json!({
         "schema": "palisade.scan/v1",
@@ -506,6 +530,12 @@ fn print_json(
             "packages": inventory.packages.len(),
             "findings": findings.len(),
             "by_severity": by_severity(findings),
+            "skipped": {
+                "git_ranges": skipped.git_ranges_skipped,
+                "invalid_ranges": skipped.invalid_ranges_skipped,
+                "withdrawn": skipped.withdrawn_skipped,
+                "not_affected": skipped.not_affected_skipped,
+            },
         },
         "findings": findings,
         "warnings": inventory.warnings,
