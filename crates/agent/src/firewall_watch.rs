@@ -887,9 +887,12 @@ fn firewall_report(
                 .unwrap_or_else(|| "firewall policy".to_owned()),
         },
     };
-    let destination_object = deciding_rule
-        .map(|(_, rule)| rule.destination.clone())
-        .unwrap_or_default();
+    // The deciding rule's destination; when a Kubernetes policy decided, the objects the
+    // destination belongs to (none: empty).
+    let destination_object = deciding_rule.map_or_else(
+        || engine.network_objects_of(&flow.dst).join(", "),
+        |(_, rule)| rule.destination.clone(),
+    );
     let local_end = if local.is_source {
         &observed.src
     } else {

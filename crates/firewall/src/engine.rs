@@ -329,6 +329,19 @@ impl<'s> Engine<'s> {
         }
     }
 
+    /// The names of the network objects `endpoint` belongs to, in the state's order: what an
+    /// alert names as its target when no Palisade rule decided (a NetworkPolicy did).
+    pub fn network_objects_of(&self, endpoint: &Endpoint) -> Vec<&'s str> {
+        let view = self.view(endpoint);
+        self.state
+            .network_objects()
+            .iter()
+            .enumerate()
+            .filter(|(object_idx, _)| self.object_matches(*object_idx, &view))
+            .map(|(_, object)| object.name.as_str())
+            .collect()
+    }
+
     /// The NetworkPolicies that select the endpoint for the direction (and so isolate it).
     pub fn isolating_policies(&self, endpoint: &Endpoint, direction: Direction) -> Vec<PolicyId> {
         let view = self.view(endpoint);

@@ -952,3 +952,31 @@ fn json_arrays_and_lists_are_read() {
     assert_eq!(error.field(), "metadata.name");
     assert!(error.object().contains("items[0]"), "{error}");
 }
+
+/// The network objects an endpoint belongs to: by namespace pattern and labels for pods (in
+/// the state or described inline), by CIDR for any address; none for an address in no
+/// object.
+#[test]
+fn an_endpoint_belongs_to_the_network_objects_that_match_it() {
+    let state = state(FIREWALL);
+    let engine = Engine::new(&state).unwrap();
+    let objects_of = |text: &str| engine.network_objects_of(&state.endpoint(text).unwrap());
+    assert_eq!(objects_of("x/a"), ["x-workloads"]);
+    assert_eq!(objects_of("y/a"), ["y-a"]);
+    assert!(objects_of("y/b").is_empty());
+    assert_eq!(
+        engine.network_objects_of(&Endpoint::Ip("192.0.2.9".parse().unwrap())),
+        ["internet"]
+    );
+    assert!(
+        engine
+            .network_objects_of(&Endpoint::Ip("198.51.100.1".parse().unwrap()))
+            .is_empty()
+    );
+    let inline = Endpoint::Workload(Box::new(Workload {
+        namespace: "y".to_owned(),
+        labels: [("pod".to_owned(), "a".to_owned())].into_iter().collect(),
+        ..Workload::default()
+    }));
+    assert_eq!(engine.network_objects_of(&inline), ["y-a"]);
+}

@@ -272,6 +272,9 @@ fn network_policy_denials_and_alert_rules_are_reported() {
     );
     assert_eq!(details.port, 5432);
     assert_eq!(details.mode, "block");
+    // No Palisade rule decided: the target is the network objects db belongs to (its
+    // workload object, and `internet`, 0.0.0.0/0, which holds every address).
+    assert_eq!(details.destination_object, "db, internet");
 
     // An accept from another pod is counted at that pod's connect, not here.
     reports.clear();
