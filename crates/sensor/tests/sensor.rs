@@ -120,6 +120,41 @@ fn openat_reports_resolved_path_flags_and_fd() {
     assert_eq!(event.ret, -i64::from(libc::ENOENT));
 }
 
+/// The kernel side wakes the reader only once a quarter of the ring is unread, so a lone event
+/// wakes nobody: its latency is bounded by the caller's poll timeout instead. One `poll` after
+/// the call must deliver it, within that timeout (plus the time to read what is pending).
+#[test]
+fn a_lone_event_arrives_within_one_poll_timeout() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Openat]);
+    let mut events = Vec::new();
+    // Whatever the machine produced while the probes were being attached.
+    sensor.poll(Duration::ZERO, &mut events).expect("poll");
+    events.clear();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(marker("lone"));
+    let status = Command::new("/bin/cat")
+        .arg(&file)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the file does not exist");
+    let path = file.to_str().unwrap().to_owned();
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    sensor.poll(TIMEOUT, &mut events).expect("poll");
+    let waited = started.elapsed();
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(&event.payload, Payload::Open { fd, .. } if fd.name == path)),
+        "one poll delivers the event: {events:#?}"
+    );
+    assert!(waited < TIMEOUT + Duration::from_secs(1), "{waited:?}");
+}
+
 #[test]
 fn loopback_connect_reports_addresses_and_ports() {
     if !can_run_ebpf() {
