@@ -305,23 +305,16 @@ fn take(
     described: &str,
 ) -> Option<(Object, String)> {
     use std::sync::atomic::Ordering::Relaxed;
-    match objects::decode(kind, json, &store.limits) {
-        Ok(decoded) => Some(decoded),
-        Err(Rejection::Oversized(message)) => {
-            store.stats.oversized.fetch_add(1, Relaxed);
-            store
-                .stats
-                .record_error(format!("GET {described}: skipped: {message}"));
-            None
-        }
-        Err(Rejection::Malformed(message)) => {
-            store.stats.malformed.fetch_add(1, Relaxed);
-            store
-                .stats
-                .record_error(format!("GET {described}: skipped: {message}"));
-            None
-        }
-    }
+    let (counter, message) = match objects::decode(kind, json, &store.limits) {
+        Ok(decoded) => return Some(decoded),
+        Err(Rejection::Oversized(message)) => (&store.stats.oversized, message),
+        Err(Rejection::Malformed(message)) => (&store.stats.malformed, message),
+    };
+    counter.fetch_add(1, Relaxed);
+    store
+        .stats
+        .record_error(format!("GET {described}: skipped: {message}"));
+    None
 }
 
 /// Reads a body of at most `limit` bytes.
