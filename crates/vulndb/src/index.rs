@@ -188,6 +188,8 @@ struct Loaded {
     stored_ecosystems: Vec<String>,
     /// Every record's row id and alias group when the index was created, by row id.
     row_groups: Vec<(i64, usize)>,
+    /// The index in `vulns` of each record loaded, by row id.
+    vuln_of_row: HashMap<i64, usize>,
 }
 
 impl Index {
@@ -207,7 +209,9 @@ impl Index {
             packages: HashMap::new(),
             loaded: None,
         };
-        index.add_records(records, groups);
+        for (record, group) in records.into_iter().zip(groups) {
+            index.add_record(record, group);
+        }
         Ok(index)
     }
 
@@ -250,6 +254,7 @@ impl Index {
                 keys: HashSet::new(),
                 stored_ecosystems,
                 row_groups,
+                vuln_of_row: HashMap::new(),
             }),
         })
     }
@@ -279,75 +284,86 @@ impl Index {
             .filter(|stored| wanted.contains(&index_ecosystem(stored)))
             .cloned()
             .collect();
-        loaded.keys.extend(wanted);
-        if stored.is_empty() {
+        let records = if stored.is_empty() {
+            Vec::new()
+        } else {
+            database.records(Some(&stored)).await?
+        };
+        // Taken out while records are added, which borrows the whole index; put back below.
+        let Some(mut loaded) = self.loaded.take() else {
             return Ok(());
+        };
+        loaded.keys.extend(wanted);
+        for (row_id, record) in records {
+            // A record loaded for another ecosystem gets this one's affected packages.
+            if let Some(&vuln_idx) = loaded.vuln_of_row.get(&row_id) {
+                self.add_affected(vuln_idx, record.affected);
+                continue;
+            }
+            // A record imported after the index learnt the alias groups is a group of its own.
+            let group = loaded
+                .row_groups
+                .binary_search_by_key(&row_id, |(known, _)| *known)
+                .map_or(loaded.row_groups.len() + self.vulns.len(), |position| {
+                    loaded.row_groups[position].1
+                });
+            let vuln_idx = self.add_record(record, group);
+            loaded.vuln_of_row.insert(row_id, vuln_idx);
         }
-        let records = database.records(Some(&stored)).await?;
-        // A record imported after the index learnt the alias groups is a group of its own.
-        let first_new_group = loaded.row_groups.len() + self.vulns.len();
-        let groups = records
-            .iter()
-            .enumerate()
-            .map(|(record_idx, (row_id, _))| {
-                loaded
-                    .row_groups
-                    .binary_search_by_key(row_id, |(known, _)| *known)
-                    .map_or(first_new_group + record_idx, |position| {
-                        loaded.row_groups[position].1
-                    })
-            })
-            .collect();
-        let records = records.into_iter().map(|(_, record)| record).collect();
-        self.add_records(records, groups);
+        self.loaded = Some(loaded);
         Ok(())
     }
 
-    /// Indexes records, given their alias groups (any number naming the group).
-    fn add_records(&mut self, records: Vec<Record>, groups: Vec<usize>) {
-        self.groups.extend(groups);
-        for record in records {
-            let vuln_idx = self.vulns.len();
-            for affected in record.affected {
-                let key_ecosystem = index_ecosystem(&affected.ecosystem);
-                let ecosystem = normalize_ecosystem(&affected.ecosystem);
-                let scheme = scheme_of(&ecosystem);
-                let ranges = affected
-                    .ranges
-                    .iter()
-                    .map(|range| parse_range(scheme, range.kind, &range.events))
-                    .collect();
-                let versions = affected
-                    .versions
-                    .into_iter()
-                    .map(|text| {
-                        let parsed = scheme.and_then(|scheme| {
-                            Version::parse(scheme, &scheme_version(scheme, &text)).ok()
-                        });
-                        (text, parsed)
-                    })
-                    .collect();
-                let name = normalize_name(&key_ecosystem, &affected.name);
-                self.packages
-                    .entry((key_ecosystem, name))
-                    .or_default()
-                    .push(Entry {
-                        vuln: vuln_idx,
-                        ecosystem,
-                        ranges,
-                        versions,
-                        status: affected.status,
+    /// Indexes a record in the alias group `group` (any number naming the group); returns
+    /// its index.
+    fn add_record(&mut self, record: Record, group: usize) -> usize {
+        let vuln_idx = self.vulns.len();
+        self.vulns.push(Vuln {
+            id: record.id,
+            aliases: record.aliases,
+            summary: record.summary,
+            severity: record.severity,
+            cvss_vector: record.cvss_vector,
+            cvss_score: record.cvss_score,
+            withdrawn: record.withdrawn,
+        });
+        self.groups.push(group);
+        self.add_affected(vuln_idx, record.affected);
+        vuln_idx
+    }
+
+    /// Indexes affected packages of the record `vuln_idx`, parsing their range bounds.
+    fn add_affected(&mut self, vuln_idx: usize, affected: Vec<crate::model::Affected>) {
+        for affected in affected {
+            let key_ecosystem = index_ecosystem(&affected.ecosystem);
+            let ecosystem = normalize_ecosystem(&affected.ecosystem);
+            let scheme = scheme_of(&ecosystem);
+            let ranges = affected
+                .ranges
+                .iter()
+                .map(|range| parse_range(scheme, range.kind, &range.events))
+                .collect();
+            let versions = affected
+                .versions
+                .into_iter()
+                .map(|text| {
+                    let parsed = scheme.and_then(|scheme| {
+                        Version::parse(scheme, &scheme_version(scheme, &text)).ok()
                     });
-            }
-            self.vulns.push(Vuln {
-                id: record.id,
-                aliases: record.aliases,
-                summary: record.summary,
-                severity: record.severity,
-                cvss_vector: record.cvss_vector,
-                cvss_score: record.cvss_score,
-                withdrawn: record.withdrawn,
-            });
+                    (text, parsed)
+                })
+                .collect();
+            let name = normalize_name(&key_ecosystem, &affected.name);
+            self.packages
+                .entry((key_ecosystem, name))
+                .or_default()
+                .push(Entry {
+                    vuln: vuln_idx,
+                    ecosystem,
+                    ranges,
+                    versions,
+                    status: affected.status,
+                });
         }
     }
 

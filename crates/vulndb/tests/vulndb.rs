@@ -1743,7 +1743,7 @@ fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
     // Only the Go record says the two PyPI advisories are one vulnerability.
     let mut go = osv("GO-2099-0001", "Go", range, json!([]));
     go["aliases"] = json!(["CVE-2099-9100", "GHSA-2099-demo"]);
-    let records = [vec![pysec, ghsa, go], ltss_records()].concat();
+    let records = [vec![pysec, ghsa, go], ltss_records(), sap_and_hpc_records()].concat();
     let package = |ecosystem: &str, name: &str, version: &str| Package {
         ecosystem: ecosystem.into(),
         name: name.into(),
@@ -1755,6 +1755,12 @@ fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
         package("PyPI", "pkg", "1.0"),
         package("SUSE:15.4-LTSS", "libopenssl1_1", "1.1.1l-150400.7.7.1"),
         package("SUSE:15.4", "libopenssl1_1", "1.1.1l-150400.7.7.1"),
+        package("SUSE:15.4-SAP", "libopenssl1_1", "1.1.1l-150400.7.7.1"),
+        package(
+            "SUSE:15.4-HPC-LTSS",
+            "libopenssl1_1",
+            "1.1.1l-150400.7.28.1",
+        ),
     ];
     runtime().block_on(async {
         let database = Database::open_in_memory().await.unwrap();
@@ -1764,9 +1770,17 @@ fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
             .await
             .unwrap();
         let full = Index::load(&database).await.unwrap();
-        let partial = Index::load_for(&database, ["PyPI", "SUSE:15.4-LTSS"])
-            .await
-            .unwrap();
+        let partial = Index::load_for(
+            &database,
+            [
+                "PyPI",
+                "SUSE:15.4-LTSS",
+                "SUSE:15.4-SAP",
+                "SUSE:15.4-HPC-LTSS",
+            ],
+        )
+        .await
+        .unwrap();
         assert!(
             partial.len() < full.len(),
             "{} {}",
@@ -1808,7 +1822,12 @@ fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
         // service pack before its LTSS stream): the same findings again.
         let mut growing = Index::load_none(&database).await.unwrap();
         assert!(growing.matches(&queries[0]).is_err());
-        for ecosystems in [&["PyPI"][..], &["PyPI", "SUSE:15.4"], &["SUSE:15.4-LTSS"]] {
+        for ecosystems in [
+            &["PyPI"][..],
+            &["PyPI", "SUSE:15.4"],
+            &["SUSE:15.4-LTSS"],
+            &["SUSE:15.4-SAP", "SUSE:15.4-HPC-LTSS"],
+        ] {
             growing.extend_for(&database, ecosystems).await.unwrap();
         }
         for query in &queries {
