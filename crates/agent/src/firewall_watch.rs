@@ -3,7 +3,8 @@
 //! the policy refuses it or an `alert` rule matches — reported as a firewall alert. In block
 //! mode the Palisade rules of every workload seen on this node are also enforced: by
 //! `cgroup/connect4`/`connect6` programs on the workload's cgroup (a refused `connect()` fails
-//! with `EPERM` before a packet exists) and by an nftables table in its network namespace
+//! with `EPERM` before a packet exists; `cgroup/sendmsg4`/`sendmsg6` judge a datagram sent to
+//! an address without a connect alike) and by an nftables table in its network namespace
 //! (ingress, and what the programs cannot see). Both are installed only while the workload has
 //! an `alert` or `block` rule, and removed when its last one is disabled or edited to `allow`,
 //! when the workload leaves the policy, and when the agent stops.

@@ -1,4 +1,5 @@
 //! Refuse connects from a cgroup2 subtree: `cgroup/connect4` and `cgroup/connect6` programs
+//! (and `cgroup/sendmsg4`/`sendmsg6` for datagrams sent to an address without a connect)
 //! with a live-updated rule table, reporting into one stream shared by every filter.
 
 use std::fs::File;
@@ -40,10 +41,12 @@ const CONNECT_CONFIG_SIZE: usize = 16;
 const CONNECT_REPORT_RING_BYTES: u32 = CONNECT_EVENT_SIZE as u32 + 8;
 
 /// Connect programs attached to one cgroup2 directory; they apply to every process in it
-/// and its descendants. Dropping the filter detaches them.
+/// and its descendants: to each `connect()`, and to each datagram sent to an address without
+/// one (UDP `sendto`, which reaches its peer with no connect), judged alike. Dropping the
+/// filter detaches them.
 pub struct ConnectFilter {
     // Field order is drop order: detach, unload.
-    _links: [Link; 2],
+    _links: [Link; 4],
     object: Object,
     cgroup: PathBuf,
     tag: u32,
@@ -504,7 +507,12 @@ impl ConnectFilter {
         // Until the first `set_rules` (which writes the tag too) the programs hold no rule,
         // so they report nothing.
         Ok(ConnectFilter {
-            _links: [attach("refuse_connect4")?, attach("refuse_connect6")?],
+            _links: [
+                attach("refuse_connect4")?,
+                attach("refuse_connect6")?,
+                attach("refuse_sendmsg4")?,
+                attach("refuse_sendmsg6")?,
+            ],
             object,
             cgroup: cgroup.to_path_buf(),
             tag,

@@ -8,9 +8,10 @@
 //! - [`ExecDenier`]: fanotify `FAN_OPEN_EXEC_PERM` events on a mount or file system; a denied
 //!   binary's `execve` fails with `EPERM`. The module documents its bounded response path
 //!   and its fail-open policy.
-//! - [`ConnectFilter`]: `cgroup/connect4` and `cgroup/connect6` programs on a cgroup2
-//!   directory with an ordered list of [`NetRule`]s (prefix, port range, protocol; allow,
-//!   alert or block), replaced live through maps; block makes `connect()` fail with
+//! - [`ConnectFilter`]: `cgroup/connect4` and `cgroup/connect6` programs (and
+//!   `cgroup/sendmsg4`/`sendmsg6`, for datagrams sent to an address without a connect) on a
+//!   cgroup2 directory with an ordered list of [`NetRule`]s (prefix, port range, protocol;
+//!   allow, alert or block), replaced live through maps; block makes `connect()` fail with
 //!   `EPERM`, alert lets it pass. Either way the programs count the connect per
 //!   [`ConnectMatch`] in a [`ConnectReports`] stream that any number of filters share,
 //!   reporting a [`ConnectReport`] for a match's first connect only and counting the rest

@@ -664,3 +664,67 @@ fn a_flood_of_distinct_connects_beyond_capacity_counts_every_loss() {
     assert_eq!(stream.take().unwrap().len(), 3);
     assert_eq!(stream.lost().unwrap(), lost);
 }
+
+/// A datagram sent to an address without a connect (UDP `sendto`) is judged like a connect:
+/// from a thread of the cgroup in a network namespace of its own, sends to a blocked address
+/// fail with `EPERM`, sends an alert rule matches pass the programs (and fail later, with no
+/// route there), and each is counted on its rule and in the stream, the repeats of a match
+/// as counts.
+#[test]
+fn a_datagram_sent_without_a_connect_is_judged_like_a_connect() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2, network namespaces)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("sendmsg");
+    let stream = ConnectReports::new().unwrap();
+    let filter = ConnectFilter::attach(&cgroup.path, &stream, 9).unwrap();
+    let udp_rule = |id, remote: &str, action| NetRule {
+        id,
+        remote: remote.parse().unwrap(),
+        ports: (53, 53),
+        protocol: Some(Protocol::Udp),
+        action,
+    };
+    filter
+        .set_rules(&[
+            udp_rule(1, "10.68.0.1/32", RuleAction::Block),
+            udp_rule(2, "10.68.0.2/32", RuleAction::Alert),
+        ])
+        .unwrap();
+    let sends = 50;
+    let errors = palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), &cgroup.path, || {
+        std::thread::spawn(move || {
+            // SAFETY: unshare only changes this thread's network namespace.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            let mut errors = Vec::new();
+            for _ in 0..sends {
+                for target in ["10.68.0.1:53", "10.68.0.2:53"] {
+                    errors.push(socket.send_to(b"q", target).unwrap_err().kind());
+                }
+            }
+            errors
+        })
+        .join()
+        .unwrap()
+    });
+    let refused = errors
+        .iter()
+        .filter(|kind| **kind == std::io::ErrorKind::PermissionDenied)
+        .count();
+    assert_eq!(refused, sends, "{errors:?}");
+    assert_eq!((filter.hits(1).unwrap(), filter.hits(2).unwrap()), (50, 50));
+    let reports = stream.take().unwrap();
+    assert_eq!(reports.len(), 2, "one report per match: {reports:?}");
+    assert!(reports.iter().all(|report| {
+        report.matched.protocol == Some(Protocol::Udp) && report.matched.filter_tag == 9
+    }));
+    let counted: u64 = stream
+        .take_counted()
+        .unwrap()
+        .iter()
+        .map(|count| count.attempts)
+        .sum();
+    assert_eq!(counted, 2 * 49);
+    assert_eq!(stream.lost().unwrap(), 0);
+}

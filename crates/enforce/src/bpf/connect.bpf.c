@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Refuse or report connects from a cgroup2 subtree: `cgroup/connect4` and `cgroup/connect6`.
+/* Refuse or report connects from a cgroup2 subtree: `cgroup/connect4` and `cgroup/connect6`,
+ * and datagrams sent to an address without a connect: `cgroup/sendmsg4` and `cgroup/sendmsg6`.
  *
  * Rules are tried in order; the first `allow` or `block` rule that matches decides (block
  * returns 0, which makes connect() fail with EPERM); a matching `alert` rule counts and
@@ -269,8 +270,8 @@ static __always_inline int decide(const struct destination *dst)
 	return 1;
 }
 
-SEC("cgroup/connect4")
-int refuse_connect4(struct bpf_sock_addr *ctx)
+/* The destination of a connect() or an unconnected sendmsg() of an IPv4 socket. */
+static __always_inline int decide4(struct bpf_sock_addr *ctx)
 {
 	struct destination dst = {};
 	dst.family = 4;
@@ -280,8 +281,8 @@ int refuse_connect4(struct bpf_sock_addr *ctx)
 	return decide(&dst);
 }
 
-SEC("cgroup/connect6")
-int refuse_connect6(struct bpf_sock_addr *ctx)
+/* The same for an IPv6 socket. */
+static __always_inline int decide6(struct bpf_sock_addr *ctx)
 {
 	struct destination dst = {};
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
@@ -303,4 +304,30 @@ int refuse_connect6(struct bpf_sock_addr *ctx)
 		dst.addr[3] = word3;
 	}
 	return decide(&dst);
+}
+
+SEC("cgroup/connect4")
+int refuse_connect4(struct bpf_sock_addr *ctx)
+{
+	return decide4(ctx);
+}
+
+SEC("cgroup/connect6")
+int refuse_connect6(struct bpf_sock_addr *ctx)
+{
+	return decide6(ctx);
+}
+
+/* A datagram sent with an address (UDP `sendto` without `connect`) reaches its destination
+ * without a connect: judged the same way, a refused one fails with EPERM. */
+SEC("cgroup/sendmsg4")
+int refuse_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return decide4(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int refuse_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return decide6(ctx);
 }
