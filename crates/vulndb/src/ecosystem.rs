@@ -170,14 +170,15 @@ fn red_hat_release(release: &str) -> String {
 /// keep getting fixes of their own after its general support are releases of their own, as
 /// the inventory names them (see [`matched_releases`] for what they are matched against):
 /// SLES's Long Term Service Pack Support (`Linux Enterprise Server 15 SP4-LTSS`, SUSE's CSAF
-/// spelling `... 15 SP4 LTSS` → `15.4-LTSS`), SLES for SAP Applications, which includes
+/// spelling `... 15 SP4 LTSS` and the older `Linux Enterprise Server LTSS 12 SP2` →
+/// `15.4-LTSS`, `12.2-LTSS`), SLES for SAP Applications, which includes
 /// Extended Service Pack Overlap Support (`Linux Enterprise Server for SAP Applications 15
 /// SP4`, SLE 16's `... for SAP applications 16.0` → `15.4-SAP`, `16.0-SAP`), and SLE High
 /// Performance Computing with its LTSS and ESPOS streams (`Linux Enterprise High Performance
 /// Computing 15 SP4`, `... 15 SP4-LTSS`, `... 15 SP4-ESPOS` → `15.4-HPC`, `15.4-HPC-LTSS`,
 /// `15.4-HPC-ESPOS`). Other products and suffixes (Micro, Business Critical Linux,
-/// Teradata, Tumbleweed, SLES `-ESPOS`, `-LTSS-EXTENDED-SECURITY`) stay as they are, matched
-/// by no SLES system.
+/// Teradata, LTSS Extended Security, Tumbleweed, SLES `-ESPOS`, `-LTSS-EXTENDED-SECURITY`)
+/// stay as they are, matched by no SLES system.
 fn suse_release(release: &str) -> String {
     let (product_release, stream) = match release
         .rsplit_once('-')
@@ -205,16 +206,25 @@ fn suse_release(release: &str) -> String {
         _ => return release.to_owned(),
     };
     let product = product.join(" ").to_ascii_lowercase();
-    let line = match product.as_str() {
-        "server for sap applications" => SuseLine::Sap,
-        "high performance computing" => SuseLine::Hpc,
-        _ if ["micro", "business critical", "teradata"]
-            .iter()
-            .any(|own_line| product.contains(own_line)) =>
+    let (line, stream) = match product.as_str() {
+        "server for sap applications" => (SuseLine::Sap, stream),
+        "high performance computing" => (SuseLine::Hpc, stream),
+        // The older spelling of the LTSS product (`Linux Enterprise Server LTSS 12 SP2`).
+        "server ltss" if stream.is_none() => (SuseLine::Sles, Some("LTSS")),
+        _ if [
+            "micro",
+            "business critical",
+            "teradata",
+            "ltss",
+            "espos",
+            "extended",
+        ]
+        .iter()
+        .any(|own_line| product.contains(own_line)) =>
         {
             return release.to_owned();
         }
-        _ => SuseLine::Sles,
+        _ => (SuseLine::Sles, stream),
     };
     match (line, stream) {
         (SuseLine::Sles, None) => version,
@@ -529,6 +539,11 @@ mod tests {
                 "SUSE:Linux Enterprise Server 12 SP2-BCL",
                 "SUSE:Linux Enterprise Server 12 SP2-BCL",
             ),
+            (
+                "SUSE:Linux Enterprise Server LTSS Extended Security 12 SP5",
+                "SUSE:Linux Enterprise Server LTSS Extended Security 12 SP5",
+            ),
+            ("SUSE:Linux Enterprise Server LTSS 12 SP2", "SUSE:12.2-LTSS"),
             // The inventory's names are already normalised.
             ("SUSE:15.4-SAP", "SUSE:15.4-SAP"),
             ("SUSE:15.4-HPC-LTSS", "SUSE:15.4-HPC-LTSS"),
