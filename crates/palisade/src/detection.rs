@@ -66,7 +66,8 @@ pub struct K8sApiArgs {
     /// account; elsewhere the API server's k8s.* fields stay absent.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// This node's name in Kubernetes: only its pods are watched [default: the agent's name].
+    /// This node's name in Kubernetes: only its pods are watched [default: the agent's name;
+    /// for `monitor`, the host name].
     #[arg(long, env = "NODE_NAME", value_name = "NAME")]
     pub k8s_node_name: Option<String>,
     /// Do not query the Kubernetes API server.
