@@ -1349,30 +1349,33 @@ fn update_streams_and_micro_products_match_only_their_own_advisories() {
     assert_eq!(micro("SUSE:6.0", "3.1.4-8.1"), Vec::<Vec<String>>::new());
 }
 
+/// One affected entry per SUSE product for libopenssl1_1, fixed in `fixed`, as SUSE's OSV
+/// records list them.
+fn suse_openssl(ecosystems: &[&str], fixed: &str) -> Vec<Value> {
+    ecosystems
+        .iter()
+        .map(|ecosystem| {
+            json!({"package": {"ecosystem": ecosystem, "name": "libopenssl1_1",
+                               "purl": format!("pkg:rpm/suse/libopenssl1_1@{fixed}?distro={ecosystem}")},
+                   "ranges": [{"type": "ECOSYSTEM",
+                               "events": [{"introduced": "0"}, {"fixed": fixed}]}]})
+        })
+        .collect()
+}
+
 /// SUSE's advisories for SLES 15 SP4 as OSV publishes them: the service pack's (filed under
 /// the module that ships the package) and the LTSS stream's (`SUSE:Linux Enterprise Server
 /// 15 SP4-LTSS`, beside the HPC LTSS product and another service pack's LTSS stream), each
 /// with the SUSE CVE record of the same vulnerability.
 fn ltss_records() -> Vec<Value> {
-    let affected = |ecosystems: &[&str], fixed: &str| {
-        ecosystems
-            .iter()
-            .map(|ecosystem| {
-                json!({"package": {"ecosystem": ecosystem, "name": "libopenssl1_1",
-                                   "purl": format!("pkg:rpm/suse/libopenssl1_1@{fixed}?distro={ecosystem}")},
-                       "ranges": [{"type": "ECOSYSTEM",
-                                   "events": [{"introduced": "0"}, {"fixed": fixed}]}]})
-            })
-            .collect::<Vec<_>>()
-    };
     let basesystem = "SUSE:Linux Enterprise Module for Basesystem 15 SP4";
     let ltss = [
         "SUSE:Linux Enterprise High Performance Computing 15 SP4-LTSS",
         "SUSE:Linux Enterprise Server 15 SP4-LTSS",
     ];
     let service_pack_and_older_ltss = [
-        affected(&[basesystem], "1.1.1l-150400.7.10.1"),
-        affected(
+        suse_openssl(&[basesystem], "1.1.1l-150400.7.10.1"),
+        suse_openssl(
             &["SUSE:Linux Enterprise Server 15 SP3-LTSS"],
             "1.1.1d-150200.11.60.1",
         ),
@@ -1384,12 +1387,12 @@ fn ltss_records() -> Vec<Value> {
                "affected": service_pack_and_older_ltss}),
         // Fixed for LTSS subscribers only.
         json!({"id": "SUSE-SU-2099:2001-1", "aliases": ["CVE-2099-8002"], "summary": "openssl",
-               "affected": affected(&ltss, "1.1.1l-150400.7.60.1")}),
+               "affected": suse_openssl(&ltss, "1.1.1l-150400.7.60.1")}),
         // Fixed in the service pack, then fixed again (a regression) in the LTSS stream.
         json!({"id": "SUSE-SU-2099:1002-1", "aliases": ["CVE-2099-8003"], "summary": "openssl",
-               "affected": affected(&[basesystem], "1.1.1l-150400.7.25.1")}),
+               "affected": suse_openssl(&[basesystem], "1.1.1l-150400.7.25.1")}),
         json!({"id": "SUSE-SU-2099:2002-1", "aliases": ["CVE-2099-8003"], "summary": "openssl",
-               "affected": affected(&ltss, "1.1.1l-150400.7.66.1")}),
+               "affected": suse_openssl(&ltss, "1.1.1l-150400.7.66.1")}),
     ]
 }
 
@@ -1486,17 +1489,6 @@ fn an_ltss_system_gets_its_service_packs_and_its_streams_fixes() {
 /// Applications (which includes ESPOS), the HPC LTSS and ESPOS streams and SLES LTSS get
 /// fixes of their own.
 fn sap_and_hpc_records() -> Vec<Value> {
-    let affected = |ecosystems: &[&str], fixed: &str| {
-        ecosystems
-            .iter()
-            .map(|ecosystem| {
-                json!({"package": {"ecosystem": ecosystem, "name": "libopenssl1_1",
-                                   "purl": format!("pkg:rpm/suse/libopenssl1_1&distro={ecosystem}")},
-                       "ranges": [{"type": "ECOSYSTEM",
-                                   "events": [{"introduced": "0"}, {"fixed": fixed}]}]})
-            })
-            .collect::<Vec<_>>()
-    };
     let basesystem = "SUSE:Linux Enterprise Module for Basesystem 15 SP4";
     let sap = "SUSE:Linux Enterprise Server for SAP Applications 15 SP4";
     let hpc = "SUSE:Linux Enterprise High Performance Computing 15 SP4";
@@ -1506,18 +1498,18 @@ fn sap_and_hpc_records() -> Vec<Value> {
     vec![
         // General support: every product of the service pack.
         json!({"id": "SUSE-SU-2099:1101-1", "upstream": ["CVE-2099-8101"], "summary": "openssl",
-               "affected": affected(&[basesystem, sap, hpc], "1.1.1l-150400.7.10.1")}),
+               "affected": suse_openssl(&[basesystem, sap, hpc], "1.1.1l-150400.7.10.1")}),
         // After general support: the products and streams that still get fixes.
         json!({"id": "SUSE-SU-2099:2101-1", "upstream": ["CVE-2099-8102"], "summary": "openssl",
-               "affected": affected(&[sap, hpc_espos, hpc_ltss, sles_ltss], "1.1.1l-150400.7.60.1")}),
+               "affected": suse_openssl(&[sap, hpc_espos, hpc_ltss, sles_ltss], "1.1.1l-150400.7.60.1")}),
         // Fixed in the service pack, then again (a regression) for SAP only.
         json!({"id": "SUSE-SU-2099:1103-1", "upstream": ["CVE-2099-8103"], "summary": "openssl",
-               "affected": affected(&[basesystem], "1.1.1l-150400.7.25.1")}),
+               "affected": suse_openssl(&[basesystem], "1.1.1l-150400.7.25.1")}),
         json!({"id": "SUSE-SU-2099:2103-1", "upstream": ["CVE-2099-8103"], "summary": "openssl",
-               "affected": affected(&[sap], "1.1.1l-150400.7.66.1")}),
+               "affected": suse_openssl(&[sap], "1.1.1l-150400.7.66.1")}),
         // HPC's LTSS stream only.
         json!({"id": "SUSE-SU-2099:2104-1", "upstream": ["CVE-2099-8104"], "summary": "openssl",
-               "affected": affected(&[hpc_ltss], "1.1.1l-150400.7.70.1")}),
+               "affected": suse_openssl(&[hpc_ltss], "1.1.1l-150400.7.70.1")}),
     ]
 }
 
