@@ -9,6 +9,9 @@
 //! `/bin/true`, N open+close of one file, N loopback TCP connect+accept (client and server
 //! pinned to CPU 0, one connection at a time, the server resetting each on close so that
 //! none lingers in TIME_WAIT) — printing the elapsed seconds.
+//!
+//! `sensor_bench syscalls N`: N `getppid` calls, which no probe reports, printing the CPU
+//! time per call in nanoseconds: what observing some calls costs every other call.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -123,6 +126,15 @@ fn main() {
                 started.elapsed().as_secs_f64()
             );
         }
+        "syscalls" => {
+            let n: u64 = arg.parse().expect("a count");
+            let cpu_start = cpu_seconds();
+            for _ in 0..n {
+                // SAFETY: getppid has no arguments and cannot fail.
+                std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+            }
+            println!("{:.1}", (cpu_seconds() - cpu_start) * 1e9 / n as f64);
+        }
         "exec" | "open" | "connect" => {
             let n: u64 = arg.parse().expect("a count");
             let started = Instant::now();
@@ -173,7 +185,9 @@ fn main() {
             println!("{:.4}", started.elapsed().as_secs_f64());
         }
         _ => {
-            eprintln!("usage: sensor_bench monitor STOP_FILE | exec N | open N | connect N");
+            eprintln!(
+                "usage: sensor_bench monitor STOP_FILE | exec N | open N | connect N | syscalls N"
+            );
             std::process::exit(2);
         }
     }
