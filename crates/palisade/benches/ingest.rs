@@ -121,6 +121,8 @@ async fn main() {
     let in_flight = config.batches_in_flight;
     let status = Arc::new(AgentStatus::default());
     let agent_status = Arc::clone(&status);
+    // On stderr, for profilers that attach now (`perf record -p`): the outbox is full.
+    eprintln!("delivering {count} alerts");
     let threads_before = thread_cpu();
     let started = Instant::now();
     let agent = tokio::spawn(async move {
@@ -164,24 +166,32 @@ async fn main() {
     // CPU time per alert does not depend on what else the machine runs as much as the rate
     // does: the whole process's, and the busiest thread's (SQLite's writer, which bounds the
     // rate on any number of cores).
-    let spent: Vec<(String, u64)> = threads_after
-        .into_iter()
-        .map(|(tid, (name, after))| {
-            let before = threads_before.get(&tid).map_or(0, |(_, before)| *before);
-            (name, after.saturating_sub(before))
-        })
-        .collect();
-    let total: u64 = spent.iter().map(|(_, ns)| ns).sum();
-    let (busiest, busiest_ns) = spent
-        .iter()
-        .max_by_key(|(_, ns)| *ns)
-        .cloned()
-        .unwrap_or_default();
+    let mut by_name: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut busiest = (String::new(), 0);
+    for (tid, (name, after)) in threads_after {
+        let before = threads_before.get(&tid).map_or(0, |(_, before)| *before);
+        let spent = after.saturating_sub(before);
+        if spent > busiest.1 {
+            busiest = (name.clone(), spent);
+        }
+        *by_name.entry(name).or_default() += spent;
+    }
+    let per_alert = |ns: u64| ns as f64 / count as f64 / 1_000.0;
     println!(
-        "CPU per alert: {:.1} µs in all threads, {:.1} µs in the busiest ({busiest})",
-        total as f64 / count as f64 / 1_000.0,
-        busiest_ns as f64 / count as f64 / 1_000.0,
+        "CPU per alert: {:.1} µs in all threads, {:.1} µs in the busiest ({})",
+        per_alert(by_name.values().sum()),
+        per_alert(busiest.1),
+        busiest.0,
     );
+    // Where it goes: tokio's workers (HTTP, decoding, ingest's Rust side), SQLite's worker
+    // threads (one per connection: the server's writer, the outbox's), the main thread.
+    let mut by_name: Vec<_> = by_name.into_iter().filter(|(_, ns)| *ns > 0).collect();
+    by_name.sort_by_key(|(_, ns)| std::cmp::Reverse(*ns));
+    let threads: Vec<String> = by_name
+        .iter()
+        .map(|(name, ns)| format!("{name} {:.1}", per_alert(*ns)))
+        .collect();
+    println!("  by thread name (µs per alert): {}", threads.join(", "));
 }
 
 /// Each thread of this process: id → (name, nanoseconds on a CPU so far), from
