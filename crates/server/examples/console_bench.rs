@@ -315,6 +315,13 @@ async fn main() {
         // (lib1, lib10-19, lib100-199), CVE-2024 of all of them.
         ("vulnerabilities", "q=lib1".to_owned()),
         ("vulnerabilities", "q=CVE-2024".to_owned()),
+        // More searched first views of the grouped view: a common term under filters, two
+        // characters, an image's name (an asset label), and a term nothing holds.
+        ("vulnerabilities", "q=lib1&severity=high".to_owned()),
+        ("vulnerabilities", "q=lib1&range=7d".to_owned()),
+        ("vulnerabilities", "q=ib".to_owned()),
+        ("vulnerabilities", "q=app-42:".to_owned()),
+        ("vulnerabilities", "q=no-such-term".to_owned()),
     ];
     for (page, filter) in &filtered {
         let started = Instant::now();

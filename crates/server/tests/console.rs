@@ -892,14 +892,14 @@ async fn a_common_search_term_shows_counts_as_lower_bounds_and_a_rare_one_exactl
 }
 
 #[tokio::test]
-async fn a_common_term_groups_its_newest_matches_and_says_so_no_term_groups_all() {
+async fn a_searched_grouped_view_counts_every_match_exactly() {
     let console = Console::start().await;
     let session = console.login(&console.token(Role::Viewer).await).await;
     let bound = palisade_store::SearchWindow::COUNTED_MATCHES as usize;
     let now = Timestamp::now().millis();
-    // More "privileged" baseline risks than a search reads, one per workload: the 60 oldest
-    // fail check PAL-OLD-1 (left out by the bound), the newer ones PAL-NEW-1; then 30 risks of
-    // a rarely named check.
+    // More "privileged" baseline risks than a search of alerts counts, one per workload: the
+    // 60 oldest fail check PAL-OLD-1, the newer ones PAL-NEW-1; then 30 risks of a rarely
+    // named check.
     let total = bound + 60 + 30;
     let reports: Vec<_> = (0..total)
         .map(|index| {
@@ -934,33 +934,54 @@ async fn a_common_term_groups_its_newest_matches_and_says_so_no_term_groups_all(
         console.ingest(batch).await;
     }
 
-    let (status, page) = console
-        .get(
-            "/console/clusters/prod/baseline-risks?q=privileged",
-            Some(&session),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let note = paragraph(
-        &page,
-        "groups-bound",
-        "the page says the groups are bounded",
-    );
-    assert!(note.contains("newest 10,000 matches"), "{note}");
-    assert!(
-        note.contains("a check whose matches are all older"),
-        "{note}"
-    );
-    assert!(page.contains(">PAL-NEW-1</a>"));
-    assert!(
-        !page.contains("PAL-OLD-1"),
-        "the oldest matches are not grouped"
-    );
-    assert!(
-        page.contains("<td class=\"num\">≥ 10000</td>"),
-        "the group's count is a lower bound"
-    );
-    assert!(!page.contains("id=\"search-window\""));
+    // A common term, two characters, and a term with LIKE's wildcards and a quote (literal):
+    // every group counted exactly, no bound, no note.
+    let group = |page: &str, rule: &str| {
+        page.split(&format!(">{rule}</a>"))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or_else(|| panic!("{rule} is listed"))
+            .to_owned()
+    };
+    for term in ["privileged", "PR", "ed%20co"] {
+        let (status, page) = console
+            .get(
+                &format!("/console/clusters/prod/baseline-risks?q={term}"),
+                Some(&session),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        for (rule, findings) in [("PAL-OLD-1", 60), ("PAL-NEW-1", bound)] {
+            assert!(
+                group(&page, rule).contains(&format!("<td class=\"num\">{findings}</td>")),
+                "{term}: {rule}: {}",
+                group(&page, rule)
+            );
+        }
+        assert!(!page.contains("PAL-RARE-1"), "{term}");
+        assert!(!page.contains("id=\"groups-bound\""), "{term}");
+        assert!(!page.contains("id=\"search-window\""), "{term}");
+        assert!(!page.contains("≥"), "{term}: exact counts");
+        assert!(
+            page.contains(&format!(
+                "<span class=\"n\">{}</span> <span class=\"label\">high</span>",
+                bound + 60
+            )),
+            "{term}: the high counter counts every match"
+        );
+    }
+    for term in ["%25", "_", "%27", "privileged%25"] {
+        let (status, page) = console
+            .get(
+                &format!("/console/clusters/prod/baseline-risks?q={term}"),
+                Some(&session),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        for rule in ["PAL-OLD-1", "PAL-NEW-1", "PAL-RARE-1"] {
+            assert!(!page.contains(rule), "{term}: {rule} holds no such text");
+        }
+    }
 
     let (status, page) = console
         .get(

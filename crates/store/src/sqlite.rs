@@ -5,6 +5,7 @@ use std::{
     collections::{HashMap, HashSet},
     path::Path,
     str::FromStr,
+    sync::Arc,
     time::Duration,
 };
 
@@ -376,6 +377,10 @@ enum TextSearch {
         /// The index the window's findings are read through, if not a time-ordered one.
         index: Option<&'static str>,
     },
+    /// Aggregates of a grouped kind: what the term hits among the distinct searched texts
+    /// (migration 0056), whose findings are read from `findings_grouped_by_rule` by rule,
+    /// title and asset (see [`console::push_matches`]); exact for every term.
+    Keys(Arc<console::KeyHits>),
 }
 
 /// Restricts a statement to the rows of a [`TextSearch::Window`]: the newest
@@ -413,7 +418,8 @@ impl SqliteStore {
     /// Decides how the text search of `query` runs: one look at the trigram index lists the
     /// findings holding the term's trigrams, up to [`RARE_TERM_FINDINGS`] + 1, unless a
     /// recent search found the term common. `page` is true for a page of findings (which
-    /// stops at the first matches) and false for aggregates (which visit every match).
+    /// stops at the first matches) and false for aggregates (which visit every match; see
+    /// [`SqliteStore::aggregate_search`] for those of grouped kinds).
     /// It runs on the `connection` of the statement it plans: under load each further
     /// connection taken from the pool is another wait in its queue.
     async fn text_search(
@@ -442,7 +448,8 @@ impl SqliteStore {
         let looked_up = match self.term_plans.get(&needle) {
             Some(console::TermPlan::Common { beyond_bound }) => return Ok(common(beyond_bound)),
             Some(console::TermPlan::LookUp(trigrams)) => trigrams,
-            None => {
+            // Kept under another key; a term equal to that key is planned anew.
+            Some(console::TermPlan::Keys(_)) | None => {
                 let trigrams = Self::selective_trigrams(connection, &needle).await?;
                 self.term_plans
                     .insert(&needle, console::TermPlan::LookUp(trigrams.clone()));
@@ -547,13 +554,20 @@ fn push_text_filter(
 /// The LIKE conditions of a text search for `needle` (already lowercased): a scan of every
 /// row the other filters leave.
 fn push_like_text(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind, needle: &str) {
-    let pattern = format!("%{}%", escape_like(needle));
     let mut columns = vec!["title", "rule", "asset_label"];
     if kind == FindingKind::Vulnerability {
         columns.push(VULNERABILITY_TEXT);
     }
+    push_like_columns(builder, &columns, needle);
+}
+
+/// ` AND (` any of `columns`, lowercased, contains `needle` (already lowercased) `)`: the
+/// LIKE conditions [`push_like_text`] and the search keys' (see
+/// [`console::push_matches`]) share.
+fn push_like_columns(builder: &mut QueryBuilder<Sqlite>, columns: &[&str], needle: &str) {
+    let pattern = format!("%{}%", escape_like(needle));
     builder.push(" AND (");
-    for (index, column) in columns.into_iter().enumerate() {
+    for (index, column) in columns.iter().enumerate() {
         if index > 0 {
             builder.push(" OR ");
         }
@@ -1035,6 +1049,8 @@ impl SqliteStore {
             .push(" END FROM findings WHERE rowid > ")
             .push_bind(last_rowid);
         index.build().execute(&mut *connection).await?;
+        let kinds = findings.iter().map(|new| new.report.details.kind());
+        console::add_search_keys(connection, kinds, last_rowid).await?;
         Self::count_inserted(connection, findings).await
     }
 
@@ -1344,16 +1360,26 @@ impl Store for SqliteStore {
         kind: FindingKind,
         query: &FindingQuery,
     ) -> Result<SeverityCounts> {
+        // A text search is planned first: a term every search key holds counts as no term.
+        let (mut connection, query, text) = match query.text {
+            Some(_) => {
+                let mut connection = self.reader.acquire().await?;
+                let (query, text) = self.aggregate_search(&mut connection, kind, query).await?;
+                (Some(connection), query, text)
+            }
+            None => (None, Cow::Borrowed(query), TextSearch::Scan),
+        };
+        let query = query.as_ref();
         if let Some(by_rank) = self.counted_by_severity(kind, query).await? {
             return Ok(SeverityCounts {
                 by_rank,
                 counted_since: None,
             });
         }
-        let mut connection = self.reader.acquire().await?;
-        let text = self
-            .text_search(&mut connection, kind, query, false)
-            .await?;
+        let mut connection = match connection.take() {
+            Some(connection) => connection,
+            None => self.reader.acquire().await?,
+        };
         let mut builder = QueryBuilder::<Sqlite>::new("");
         let bounded = console::newest_matches_only(&text);
         console::push_matches(

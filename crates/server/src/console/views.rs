@@ -469,12 +469,40 @@ pub(crate) async fn section(
             .await
             .map_err(ApiError::from)
     };
-    // Counters and chart on two reader connections at once: when neither is cached (the
-    // first view of a common search term counts every match twice) the view waits for the
-    // slower one instead of both in turn.
-    let (counts, counts_over_time) = tokio::try_join!(
+    let grouped = matches!(kind, FindingKind::Vulnerability | FindingKind::BaselineRisk);
+    let listing = async {
+        if grouped {
+            let store = Arc::clone(&state.store);
+            let group_query = query.clone();
+            let page = console
+                .groups
+                .get_or_compute(format!("{kind:?}{query:?}"), async move {
+                    store.finding_groups(kind, &group_query).await
+                })
+                .await?;
+            let groups = page
+                .items
+                .iter()
+                .map(|group| group_row(group, &cluster, section, &filters))
+                .collect();
+            Ok::<_, ApiError>((Vec::new(), groups, page.next_cursor, page.searched))
+        } else {
+            let page = state.store.list_findings(kind, &query).await?;
+            let rows = page
+                .items
+                .iter()
+                .map(|finding| Row::new(finding, &cluster, section))
+                .collect();
+            Ok((rows, Vec::new(), page.next_cursor, page.searched))
+        }
+    };
+    // Counters, chart and the groups or findings at once, each on a reader connection of its
+    // own: when none is cached (the first view of a search) the view waits for the slowest
+    // instead of all in turn.
+    let (counts, counts_over_time, (rows, groups, next_cursor, searched)) = tokio::try_join!(
         console.counts(&state, kind, &unfiltered_severity),
-        chart_counts
+        chart_counts,
+        listing
     )?;
     let selected: Vec<&str> = filters.severity.split(',').collect();
     let counters = SEVERITIES_DESC
@@ -489,31 +517,6 @@ pub(crate) async fn section(
     let noun = section_title.to_lowercase();
     let chart = chart::bars(&counts_over_time, buckets.start, width_ms, &noun);
 
-    let grouped = matches!(kind, FindingKind::Vulnerability | FindingKind::BaselineRisk);
-    let (rows, groups, next_cursor, searched) = if grouped {
-        let store = Arc::clone(&state.store);
-        let group_query = query.clone();
-        let page = console
-            .groups
-            .get_or_compute(format!("{kind:?}{query:?}"), async move {
-                store.finding_groups(kind, &group_query).await
-            })
-            .await?;
-        let groups = page
-            .items
-            .iter()
-            .map(|group| group_row(group, &cluster, section, &filters))
-            .collect();
-        (Vec::new(), groups, page.next_cursor, page.searched)
-    } else {
-        let page = state.store.list_findings(kind, &query).await?;
-        let rows = page
-            .items
-            .iter()
-            .map(|finding| Row::new(finding, &cluster, section))
-            .collect();
-        (rows, Vec::new(), page.next_cursor, page.searched)
-    };
     let short_term = query.text.as_deref().is_some_and(SearchWindow::bounds);
     let mut chrome = Chrome::new(&user, format!("{section_title} — {cluster}"));
     // Demo data lives in its own cluster; a query for demo rows elsewhere would walk the

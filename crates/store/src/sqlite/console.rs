@@ -2,6 +2,7 @@
 //! verifications and firewall rules.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     ops::{Deref, DerefMut},
     sync::{Arc, Mutex, MutexGuard},
@@ -19,8 +20,9 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    SqliteStore, TextSearch, corrupt, from_json, insert_audit, into_page, parse_uuid,
-    push_finding_filters, push_in, push_keyset, to_json,
+    SqliteStore, TextSearch, VULNERABILITY_TEXT, corrupt, from_json, insert_audit, into_page,
+    parse_uuid, push_finding_filters, push_in, push_keyset, push_like_columns, push_like_text,
+    to_json,
 };
 use crate::{
     Cursor, FindingGroup, FindingQuery, Page, Result, SearchWindow, SortKey, SortOrder, StoreError,
@@ -57,48 +59,104 @@ fn push_kind_literal(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind) {
     builder.push(format_args!(" AND kind = '{}'", kind.as_str()));
 }
 
+/// A text search through the search keys: what `needle` (lowercased) hits (see
+/// [`push_keyed_condition`]).
+#[derive(Clone, Copy)]
+struct Keyed<'a> {
+    hits: &'a KeyHits,
+    needle: &'a str,
+}
+
+/// The WHERE clause of a statement on the grouped indexes of migration 0054: `query`'s
+/// filters and kind (as a literal, see [`push_kind_literal`]); its text through `keyed`, or
+/// by LIKE without it.
+fn push_grouped_filters(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+    keyed: Option<Keyed<'_>>,
+) {
+    match keyed {
+        Some(Keyed { hits, needle }) => {
+            let mut unsearched = query.clone();
+            unsearched.text = None;
+            push_finding_filters(builder, kind, &unsearched, &TextSearch::Scan);
+            push_kind_literal(builder, kind);
+            push_keyed_condition(builder, kind, hits, needle);
+        }
+        None => {
+            push_finding_filters(builder, kind, query, &TextSearch::Scan);
+            push_kind_literal(builder, kind);
+        }
+    }
+}
+
 /// Pushes the statement of [`SqliteStore::groups_through_indexes`]'s first step for one
 /// severity (`rank`): at most `wanted` rules, in order and after `after`, of findings `query`
-/// selects of that severity, whose findings `query` selects are none more severe.
+/// selects of that severity, whose findings `query` selects are none more severe. Without
+/// `keyed` it walks `findings_grouped_by_severity`; with it, the rules the term hits (two
+/// seeks each in `findings_grouped_by_rule`, which alone holds titles).
 fn push_rules_of_severity(
     builder: &mut QueryBuilder<Sqlite>,
     (kind, query): (FindingKind, &FindingQuery),
     (rank, after): (i64, Option<&str>),
     wanted: usize,
+    keyed: Option<Keyed<'_>>,
 ) {
-    builder.push(
-        "SELECT DISTINCT rule FROM findings AS listed INDEXED BY findings_grouped_by_severity",
-    );
-    push_finding_filters(builder, kind, query, &TextSearch::Scan);
-    push_kind_literal(builder, kind);
-    builder.push(" AND severity = ").push_bind(rank);
+    match keyed {
+        Some(Keyed { hits, .. }) => {
+            builder
+                .push("SELECT listed.value AS rule FROM json_each(")
+                .push_bind(to_json(&hits.rules()))
+                .push(") AS listed WHERE EXISTS (SELECT 1 FROM findings INDEXED BY findings_grouped_by_rule");
+            push_grouped_filters(builder, kind, query, keyed);
+            builder
+                .push(" AND rule = listed.value AND severity = ")
+                .push_bind(rank);
+            builder.push(")");
+        }
+        None => {
+            builder.push(
+                "SELECT DISTINCT rule FROM findings AS listed INDEXED BY findings_grouped_by_severity",
+            );
+            push_grouped_filters(builder, kind, query, None);
+            builder.push(" AND severity = ").push_bind(rank);
+        }
+    }
+    let rule = if keyed.is_some() {
+        "listed.value"
+    } else {
+        "listed.rule"
+    };
     if let Some(after) = after {
-        builder.push(" AND rule > ").push_bind(after.to_owned());
+        builder
+            .push(format_args!(" AND {rule} > "))
+            .push_bind(after.to_owned());
     }
     builder.push(" AND NOT EXISTS (SELECT 1 FROM findings INDEXED BY findings_grouped_by_rule");
-    push_finding_filters(builder, kind, query, &TextSearch::Scan);
-    push_kind_literal(builder, kind);
+    push_grouped_filters(builder, kind, query, keyed);
     builder
-        .push(" AND rule = listed.rule AND severity > ")
+        .push(format_args!(" AND rule = {rule} AND severity > "))
         .push_bind(rank)
-        .push(") ORDER BY rule LIMIT ")
+        .push(format_args!(") ORDER BY {rule} LIMIT "))
         .push_bind(i64::try_from(wanted).unwrap_or(i64::MAX));
 }
 
 /// Pushes the statement of [`SqliteStore::groups_through_indexes`]'s second step: the groups
-/// of `rules` (not empty) over the findings `query` selects, most severe first, then by rule.
+/// of `rules` (not empty) over the findings `query` selects (its text through `keyed`), most
+/// severe first, then by rule.
 fn push_groups_of_rules(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
     query: &FindingQuery,
     rules: Vec<String>,
+    keyed: Option<Keyed<'_>>,
 ) {
     builder.push(format_args!(
         "SELECT {} FROM findings INDEXED BY findings_grouped_by_rule",
         group_aggregates(FIX_KNOWN)
     ));
-    push_finding_filters(builder, kind, query, &TextSearch::Scan);
-    push_kind_literal(builder, kind);
+    push_grouped_filters(builder, kind, query, keyed);
     push_in(builder, "rule", rules.into_iter());
     builder.push(" GROUP BY rule ORDER BY MAX(severity) DESC, rule ASC");
 }
@@ -195,6 +253,49 @@ pub(super) enum TermPlan {
     },
     /// Look up the findings holding these of its trigrams.
     LookUp(Vec<String>),
+    /// What it hits among one kind's and cluster's search keys (kept under
+    /// [`KeyHits::cache_key`]).
+    Keys(Arc<KeyHits>),
+}
+
+/// What a term hits among the search keys of one kind and cluster (migration 0056): found
+/// once by LIKE over a few thousand distinct texts, and kept (as a [`TermPlan::Keys`]) while
+/// neither key table grew, which [`KeyHits::version`] tells.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct KeyHits {
+    /// The largest rowids of `finding_search_keys` and `finding_search_assets` when found:
+    /// rows are never deleted, so equal rowids mean equal tables.
+    version: (i64, i64),
+    /// Every key in scope holds the term, so every finding in scope matches.
+    everywhere: bool,
+    /// (rule, title) pairs every key of which holds the term: their findings match.
+    full: Vec<(String, String)>,
+    /// (rule, title) pairs some key of which holds it: their findings match when their own
+    /// package or aliases do.
+    partial: Vec<(String, String)>,
+    /// Assets whose label holds it: all their findings match.
+    assets: Vec<String>,
+}
+
+impl KeyHits {
+    /// Where the hits of `needle` in `query`'s kind and cluster are kept among the
+    /// [`TermPlans`] (apart from trigram plans, which are kept by the term alone).
+    fn cache_key(kind: FindingKind, query: &FindingQuery, needle: &str) -> String {
+        format!("keys\0{}\0{:?}\0{needle}", kind.as_str(), query.cluster)
+    }
+
+    /// The distinct rules of the hit pairs.
+    fn rules(&self) -> Vec<&str> {
+        let mut rules: Vec<&str> = self
+            .full
+            .iter()
+            .chain(&self.partial)
+            .map(|(rule, _)| rule.as_str())
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        rules
+    }
 }
 
 /// Recent [`TermPlan`]s by lowercased term, shared by the store's clones. Under load a text
@@ -329,6 +430,12 @@ pub(super) fn newest_matches_only(text: &TextSearch) -> bool {
 /// are never read): 140 ms for "C2 server" in a million alerts, where the walk reading every
 /// row took 770 ms and counting all 125,000 matches 1.1 s. When `bounded`,
 /// [`push_counted_since`] says whether the bound was reached.
+///
+/// A [`TextSearch::Keys`] search (grouped kinds) is exact and reads rows only for pairs that
+/// hit partly: the term was tested against the distinct searched texts
+/// ([`SqliteStore::key_hits`]), and the findings are the entries of `findings_grouped_by_rule`
+/// whose (rule, title) or asset id those name ([`push_keyed_condition`]); `columns` must be
+/// columns of that index.
 pub(super) fn push_matches(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
@@ -338,6 +445,8 @@ pub(super) fn push_matches(
     columns: &str,
     conditions: impl FnOnce(&mut QueryBuilder<Sqlite>),
 ) {
+    let mut unpaged = query.clone();
+    unpaged.cursor = None;
     // Materialized when bounded: `push_counted_since` reads the matches a second time.
     builder.push(if bounded {
         "WITH matches AS MATERIALIZED (SELECT "
@@ -345,9 +454,21 @@ pub(super) fn push_matches(
         "WITH matches AS (SELECT "
     });
     builder.push(columns).push(", last_seen FROM findings");
-    let mut unpaged = query.clone();
-    unpaged.cursor = None;
-    push_finding_filters(builder, kind, &unpaged, text);
+    match (text, unpaged.text.take()) {
+        (TextSearch::Keys(hits), Some(term)) => {
+            builder.push(" INDEXED BY findings_grouped_by_rule");
+            let needle = term.to_lowercase();
+            let keyed = Keyed {
+                hits,
+                needle: &needle,
+            };
+            push_grouped_filters(builder, kind, &unpaged, Some(keyed));
+        }
+        (_, term) => {
+            unpaged.text = term;
+            push_finding_filters(builder, kind, &unpaged, text);
+        }
+    }
     conditions(builder);
     if bounded {
         builder
@@ -355,6 +476,116 @@ pub(super) fn push_matches(
             .push_bind(i64::from(SearchWindow::COUNTED_MATCHES));
     }
     builder.push(") ");
+}
+
+/// Whether aggregates of a text search of `kind` read the search keys (migration 0056,
+/// [`TextSearch::Keys`]): the kinds [`grouped_indexes_hold`], whose index holds rule and title.
+pub(super) fn searched_by_keys(kind: FindingKind) -> bool {
+    grouped_indexes_hold(kind)
+}
+
+/// The searched text of a grouped kind's finding beside title, rule and asset label, as
+/// `finding_search_keys.extra` holds it (migration 0056).
+fn key_extra() -> String {
+    format!("CASE WHEN kind = 'vulnerability' THEN {VULNERABILITY_TEXT} ELSE '' END")
+}
+
+/// ` WHERE kind = … [AND cluster = …]` on a search-key table.
+fn push_key_scope(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind, query: &FindingQuery) {
+    builder.push(" WHERE kind = ").push_bind(kind.as_str());
+    if let Some(cluster) = &query.cluster {
+        builder.push(" AND cluster = ").push_bind(cluster);
+    }
+}
+
+/// The condition on an entry of `findings_grouped_by_rule` that its finding holds `needle`,
+/// given what the needle `hits` among the search keys: its (rule, title) is a full hit, or a
+/// partial one and its own row holds the needle (the only case that reads the row, for its
+/// package and aliases), or its asset's label holds it (an asset id is a name-based UUID of
+/// its label). The hits are bound as JSON arrays; without asset hits the condition names the
+/// rules, so that only their entries are read.
+fn push_keyed_condition(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    hits: &KeyHits,
+    needle: &str,
+) {
+    let mut branches = 0;
+    let mut branch = |builder: &mut QueryBuilder<Sqlite>| {
+        builder.push(if branches == 0 { " AND (" } else { " OR " });
+        branches += 1;
+    };
+    let pairs_in = |builder: &mut QueryBuilder<Sqlite>, pairs: &[(String, String)]| {
+        builder
+            .push("(rule, title) IN (SELECT value ->> 0, value ->> 1 FROM json_each(")
+            .push_bind(to_json(&pairs))
+            .push("))");
+    };
+    if !hits.full.is_empty() || !hits.partial.is_empty() {
+        branch(builder);
+        builder
+            .push("(rule IN (SELECT value FROM json_each(")
+            .push_bind(to_json(&hits.rules()))
+            .push(")) AND (");
+        if !hits.full.is_empty() {
+            pairs_in(builder, &hits.full);
+        }
+        if !hits.partial.is_empty() {
+            if !hits.full.is_empty() {
+                builder.push(" OR ");
+            }
+            builder.push("(");
+            pairs_in(builder, &hits.partial);
+            push_like_text(builder, kind, needle);
+            builder.push(")");
+        }
+        builder.push("))");
+    }
+    if !hits.assets.is_empty() {
+        branch(builder);
+        builder
+            .push("asset_id IN (SELECT value FROM json_each(")
+            .push_bind(to_json(&hits.assets))
+            .push("))");
+    }
+    // No hit: an empty list of rules, which SQLite still plans through the named index (for
+    // a constant false it finds "no query solution").
+    builder.push(if branches == 0 {
+        " AND rule IN (SELECT value FROM json_each('[]'))"
+    } else {
+        ")"
+    });
+}
+
+/// Adds the search keys (migration 0056) of the findings inserted after `after_rowid`, when
+/// `kinds` (those of the inserted findings) holds a kind that [`searched_by_keys`]: one
+/// statement per table for a batch, none for a batch of alerts.
+pub(super) async fn add_search_keys(
+    connection: &mut SqliteConnection,
+    mut kinds: impl Iterator<Item = FindingKind>,
+    after_rowid: i64,
+) -> Result<()> {
+    if !kinds.any(searched_by_keys) {
+        return Ok(());
+    }
+    let mut keys = QueryBuilder::<Sqlite>::new(format!(
+        "INSERT INTO finding_search_keys (kind, cluster, rule, title, extra) \
+         SELECT DISTINCT kind, cluster, rule, title, {} FROM findings WHERE rowid > ",
+        key_extra()
+    ));
+    keys.push_bind(after_rowid)
+        .push(" AND (kind = 'vulnerability' OR kind = 'baseline_risk') ON CONFLICT DO NOTHING");
+    keys.build().execute(&mut *connection).await?;
+    sqlx::query(
+        "INSERT INTO finding_search_assets (kind, cluster, asset_id, asset_label) \
+         SELECT DISTINCT kind, cluster, asset_id, asset_label FROM findings \
+         WHERE rowid > $1 AND (kind = 'vulnerability' OR kind = 'baseline_risk') \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(after_rowid)
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// Selects, as `counted_since`, the oldest last sighting among bounded [`push_matches`] when
@@ -429,6 +660,100 @@ fn push_chart_of_findings(
 }
 
 impl SqliteStore {
+    /// What `needle` (lowercased) hits among the search keys of `kind` in `query`'s cluster:
+    /// from [`TermPlans`] while the key tables are unchanged, else by LIKE over the keys.
+    async fn key_hits(
+        &self,
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &FindingQuery,
+        needle: &str,
+    ) -> Result<Arc<KeyHits>> {
+        let version: (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COALESCE(MAX(rowid), 0) FROM finding_search_keys), \
+                    (SELECT COALESCE(MAX(rowid), 0) FROM finding_search_assets)",
+        )
+        .fetch_one(&mut *connection)
+        .await?;
+        let cache_key = KeyHits::cache_key(kind, query, needle);
+        if let Some(TermPlan::Keys(hits)) = self.term_plans.get(&cache_key)
+            && hits.version == version
+        {
+            return Ok(hits);
+        }
+        let key_columns = ["title", "rule", "extra"];
+        let mut pairs = QueryBuilder::<Sqlite>::new(
+            "SELECT rule, title, MIN(hit) AS every FROM (SELECT rule, title, 1",
+        );
+        push_like_columns(&mut pairs, &key_columns, needle);
+        pairs.push(" AS hit FROM finding_search_keys");
+        push_key_scope(&mut pairs, kind, query);
+        pairs.push(") GROUP BY rule, title HAVING MAX(hit) = 1");
+        let (mut full, mut partial) = (Vec::new(), Vec::new());
+        for row in pairs.build().fetch_all(&mut *connection).await? {
+            let pair = (row.try_get("rule")?, row.try_get("title")?);
+            if row.try_get::<i64, _>("every")? == 1 {
+                full.push(pair);
+            } else {
+                partial.push(pair);
+            }
+        }
+        let mut missed =
+            QueryBuilder::<Sqlite>::new("SELECT NOT EXISTS (SELECT 1 FROM finding_search_keys");
+        push_key_scope(&mut missed, kind, query);
+        missed.push(" AND NOT (1");
+        push_like_columns(&mut missed, &key_columns, needle);
+        missed.push("))");
+        let everywhere: bool = missed
+            .build_query_scalar()
+            .fetch_one(&mut *connection)
+            .await?;
+        let mut labels =
+            QueryBuilder::<Sqlite>::new("SELECT DISTINCT asset_id FROM finding_search_assets");
+        push_key_scope(&mut labels, kind, query);
+        push_like_columns(&mut labels, &["asset_label"], needle);
+        let assets = labels
+            .build_query_scalar()
+            .fetch_all(&mut *connection)
+            .await?;
+        let hits = Arc::new(KeyHits {
+            version,
+            everywhere,
+            full,
+            partial,
+            assets,
+        });
+        self.term_plans
+            .insert(&cache_key, TermPlan::Keys(Arc::clone(&hits)));
+        Ok(hits)
+    }
+
+    /// How aggregates (counters, chart, groups) of `query` search its text, and the query
+    /// they then run: for the kinds that [`searched_by_keys`], [`TextSearch::Keys`], or no
+    /// text at all when every search key in scope holds the term (every finding matches, and
+    /// the counters and the grouped indexes answer as without a search); for other kinds
+    /// [`SqliteStore::text_search`]'s plan.
+    pub(super) async fn aggregate_search<'q>(
+        &self,
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &'q FindingQuery,
+    ) -> Result<(Cow<'q, FindingQuery>, TextSearch)> {
+        let Some(term) = query.text.as_deref().filter(|_| searched_by_keys(kind)) else {
+            let text = self.text_search(connection, kind, query, false).await?;
+            return Ok((Cow::Borrowed(query), text));
+        };
+        let hits = self
+            .key_hits(connection, kind, query, &term.to_lowercase())
+            .await?;
+        if hits.everywhere {
+            let mut everything = query.clone();
+            everything.text = None;
+            return Ok((Cow::Owned(everything), TextSearch::Scan));
+        }
+        Ok((Cow::Borrowed(query), TextSearch::Keys(hits)))
+    }
+
     pub(super) async fn groups(
         &self,
         kind: FindingKind,
@@ -437,14 +762,13 @@ impl SqliteStore {
         let limit = page_size(query.limit);
         // One read transaction: the groups and their window's end are the same snapshot.
         let mut transaction = self.reader.begin().await?;
-        let text = self
-            .text_search(&mut transaction, kind, query, false)
-            .await?;
+        let (query, text) = self.aggregate_search(&mut transaction, kind, query).await?;
+        let query = query.as_ref();
         let bounded = newest_matches_only(&text);
         let rows = if text == TextSearch::Scan {
             match Self::narrow_index(&mut transaction, kind, query).await? {
                 None if grouped_indexes_hold(kind) => {
-                    Self::groups_through_indexes(&mut transaction, kind, query, limit).await?
+                    Self::groups_through_indexes(&mut transaction, kind, query, limit, None).await?
                 }
                 narrow => {
                     let mut builder = QueryBuilder::<Sqlite>::new(format!(
@@ -459,6 +783,16 @@ impl SqliteStore {
                     builder.build().fetch_all(&mut *transaction).await?
                 }
             }
+        } else if let (TextSearch::Keys(hits), Some(term)) = (&text, &query.text)
+            && hits.assets.is_empty()
+        {
+            // Only rules the term hits have matches: their pages walk them.
+            let needle = term.to_lowercase();
+            let keyed = Keyed {
+                hits,
+                needle: &needle,
+            };
+            Self::groups_through_indexes(&mut transaction, kind, query, limit, Some(keyed)).await?
         } else {
             let mut builder = QueryBuilder::<Sqlite>::new("");
             push_matches(
@@ -521,6 +855,7 @@ impl SqliteStore {
         kind: FindingKind,
         query: &FindingQuery,
         limit: u32,
+        keyed: Option<Keyed<'_>>,
     ) -> Result<Vec<SqliteRow>> {
         let wanted = usize::try_from(limit)
             .unwrap_or(usize::MAX)
@@ -542,6 +877,7 @@ impl SqliteStore {
                 (kind, query),
                 (rank, after.map(|cursor| cursor.text.as_str())),
                 wanted - rules.len(),
+                keyed,
             );
             rules.extend(
                 builder
@@ -557,7 +893,7 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         let mut builder = QueryBuilder::<Sqlite>::new("");
-        push_groups_of_rules(&mut builder, kind, query, rules);
+        push_groups_of_rules(&mut builder, kind, query, rules, keyed);
         Ok(builder.build().fetch_all(connection).await?)
     }
 
@@ -870,9 +1206,8 @@ impl SqliteStore {
         let whole_hours = start >= HOUR_MS && start % HOUR_MS == 0 && width % HOUR_MS == 0;
         let since_implied = query.since.is_none_or(|since| since.millis() <= start);
         let mut connection = self.reader.acquire().await?;
-        let text = self
-            .text_search(&mut connection, kind, query, false)
-            .await?;
+        let (query, text) = self.aggregate_search(&mut connection, kind, query).await?;
+        let query = query.as_ref();
         let mut builder = if counters_answer(query) && whole_hours && since_implied {
             let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_hour - ");
             builder
@@ -2283,12 +2618,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_common_term_groups_its_newest_matches_and_says_so_a_rare_one_groups_exactly() {
+    async fn a_searched_grouped_view_groups_and_counts_every_match_through_the_search_keys() {
         let (_dir, store) = temp_store().await;
         let bound = SearchWindow::COUNTED_MATCHES as usize;
-        // More openssl findings than the bound, one second apart, each on its own image: the
-        // 60 oldest are CVE-2024-0001 (which the bound leaves out entirely), the others split
-        // between two ids; then 40 zlib findings of one id.
+        // More openssl findings than the bound on aggregates of other kinds, one second apart,
+        // each on its own image: the 60 oldest are CVE-2024-0001, the others split between two
+        // ids; then 40 zlib findings of one id.
         let common = bound + 60;
         let reports: Vec<_> = (0..common + 40)
             .map(|index| {
@@ -2335,35 +2670,148 @@ mod tests {
             }
         };
 
-        let (groups, searched) = grouped(search("openssl")).await;
-        assert_eq!(
-            groups,
-            [
-                ("CVE-2024-0002".to_owned(), bound as u64 / 2),
-                ("CVE-2024-0003".to_owned(), bound as u64 / 2),
-            ],
-            "the newest {bound} matches, grouped: CVE-2024-0001's are all older"
+        // Aggregates of a grouped kind read the search keys, whatever the term; pages of
+        // findings and other kinds plan as before.
+        let plan = |kind: FindingKind, text: &'static str| {
+            let store = store.clone();
+            async move {
+                let mut connection = store.reader.acquire().await.unwrap();
+                let query = search(text);
+                let (planned, aggregate) = store
+                    .aggregate_search(&mut connection, kind, &query)
+                    .await
+                    .unwrap();
+                let page = store
+                    .text_search(&mut connection, kind, &query, true)
+                    .await
+                    .unwrap();
+                (planned.text.clone(), aggregate, page)
+            }
+        };
+        for term in ["openssl", "cve-2024-0002", "zl", "o"] {
+            let (text, aggregate, page) = plan(FindingKind::Vulnerability, term).await;
+            assert_eq!(text.as_deref(), Some(term));
+            assert!(matches!(aggregate, TextSearch::Keys(_)), "{term:?}");
+            assert!(!matches!(page, TextSearch::Keys(_)), "{term:?}");
+            let (_, aggregate, _) = plan(FindingKind::Alert, term).await;
+            assert!(!matches!(aggregate, TextSearch::Keys(_)), "{term:?}");
+        }
+        // A term every search key of the cluster holds is no filter: the counters and the
+        // grouped indexes answer.
+        let (text, aggregate, _) = plan(FindingKind::Vulnerability, "CVE-2024-000").await;
+        assert_eq!((text, aggregate), (None, TextSearch::Scan));
+        // The aggregates and a page of groups read the entries of the hit rules only: seeks
+        // by rule, no scan of the cluster's entries, no row.
+        let (_, zlib, _) = plan(FindingKind::Vulnerability, "zlib").await;
+        let TextSearch::Keys(hits) = &zlib else {
+            panic!("{zlib:?}");
+        };
+        let mut counters = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        push_matches(
+            &mut counters,
+            FindingKind::Vulnerability,
+            &search("zlib"),
+            &zlib,
+            false,
+            "severity",
+            |_| {},
         );
-        let oldest_counted = Timestamp(BASE + 60 * 1_000);
-        assert_eq!(
-            searched,
-            Some(SearchWindow {
-                counted_since: Some(oldest_counted),
-                page_window_full: false,
-            })
+        counters.push("SELECT severity, COUNT(*) FROM matches GROUP BY severity");
+        let keyed = Some(Keyed {
+            hits,
+            needle: "zlib",
+        });
+        let mut rules = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        push_rules_of_severity(
+            &mut rules,
+            (FindingKind::Vulnerability, &search("zlib")),
+            (Severity::High.rank(), None),
+            51,
+            keyed,
         );
-        // The counters read the same matches.
-        let counted = store
-            .count_by_severity(FindingKind::Vulnerability, &search("openssl"))
-            .await
-            .unwrap();
-        assert_eq!(
-            counted.by_rank[Severity::High.rank() as usize],
-            bound as u64
+        let mut groups = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        push_groups_of_rules(
+            &mut groups,
+            FindingKind::Vulnerability,
+            &search("zlib"),
+            vec!["CVE-2024-0004".into()],
+            keyed,
         );
-        assert_eq!(counted.counted_since, Some(oldest_counted));
+        for statement in [counters, rules, groups] {
+            let plan = explain(&store, statement).await;
+            assert!(
+                plan.contains(
+                    "USING COVERING INDEX findings_grouped_by_rule (kind=? AND cluster=? AND rule=?"
+                ),
+                "{plan}"
+            );
+            assert!(!plan.contains("SCAN findings"), "{plan}");
+        }
 
-        // Under the bound, exact: the same term with fewer matches through a time range.
+        let half = bound as u64 / 2;
+        for (term, expected) in [
+            (
+                "openssl",
+                vec![
+                    ("CVE-2024-0001".to_owned(), 60),
+                    ("CVE-2024-0002".to_owned(), half),
+                    ("CVE-2024-0003".to_owned(), half),
+                ],
+            ),
+            // Two characters: the whole section too, not a window of its newest findings.
+            (
+                "SL",
+                vec![
+                    ("CVE-2024-0001".to_owned(), 60),
+                    ("CVE-2024-0002".to_owned(), half),
+                    ("CVE-2024-0003".to_owned(), half),
+                ],
+            ),
+            ("cve-2024-0002", vec![("CVE-2024-0002".to_owned(), half)]),
+            ("zlib", vec![("CVE-2024-0004".to_owned(), 40)]),
+            // An asset label: one image.
+            ("APP-7:", vec![("CVE-2024-0001".to_owned(), 1)]),
+            (
+                "CVE-2024-0001 in openssl",
+                vec![("CVE-2024-0001".to_owned(), 60)],
+            ),
+            (
+                "cve-2024-000",
+                vec![
+                    ("CVE-2024-0001".to_owned(), 60),
+                    ("CVE-2024-0002".to_owned(), half),
+                    ("CVE-2024-0003".to_owned(), half),
+                    ("CVE-2024-0004".to_owned(), 40),
+                ],
+            ),
+            ("nowhere", vec![]),
+        ] {
+            let (groups, searched) = grouped(search(term)).await;
+            assert_eq!(groups, expected, "{term:?}");
+            assert_eq!(searched, None, "{term:?}: exact");
+            let counted = store
+                .count_by_severity(FindingKind::Vulnerability, &search(term))
+                .await
+                .unwrap();
+            let total: u64 = expected.iter().map(|(_, findings)| findings).sum();
+            assert_eq!(counted.by_rank.iter().sum::<u64>(), total, "{term:?}");
+            assert_eq!(counted.counted_since, None, "{term:?}: exact");
+            let over_time = store
+                .count_over_time(
+                    FindingKind::Vulnerability,
+                    &search(term),
+                    TimeBuckets {
+                        start: Timestamp(BASE),
+                        width_ms: HOUR_MS,
+                        buckets: 24,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(over_time.iter().sum::<u64>(), total, "{term:?}: chart");
+        }
+
+        // Under a time range, the same.
         let mut recent = search("openssl");
         recent.since = Some(Timestamp(BASE + (common as i64 - 500) * 1_000));
         let (groups, searched) = grouped(recent).await;
@@ -2376,48 +2824,43 @@ mod tests {
         );
         assert_eq!(searched, None);
 
-        // Between a rare term and the bound, every candidate is read (no walk in time order
-        // past all of them), and the groups are exact.
-        let plan = |text: &'static str| {
-            let store = store.clone();
-            async move {
-                let mut connection = store.reader.acquire().await.unwrap();
-                store
-                    .text_search(
-                        &mut connection,
-                        FindingKind::Vulnerability,
-                        &search(text),
-                        false,
-                    )
-                    .await
-                    .unwrap()
-            }
-        };
-        assert_eq!(
-            plan("openssl").await,
-            TextSearch::Narrowed { newest_only: true }
+        // A key added after a search was planned is found: what a term hits is kept only
+        // while the key tables are unchanged.
+        let mut later = vulnerability(
+            "CVE-2024-0005",
+            "registry.example/late:1",
+            Severity::Low,
+            BASE,
         );
+        later.title = "CVE-2024-0005 in zlib".into();
+        if let Details::Vulnerability(details) = &mut later.details {
+            details.package = "zlib".into();
+        }
+        ingest_in_batches(&store, &[later]).await;
         assert_eq!(
-            plan("cve-2024-0002").await,
-            TextSearch::Narrowed { newest_only: false }
+            grouped(search("zlib")).await.0,
+            [
+                ("CVE-2024-0004".to_owned(), 40),
+                ("CVE-2024-0005".to_owned(), 1)
+            ]
         );
-        let (groups, searched) = grouped(search("cve-2024-0002")).await;
-        assert_eq!(groups, [("CVE-2024-0002".to_owned(), bound as u64 / 2)]);
-        assert_eq!(searched, None);
-
-        let (groups, searched) = grouped(search("zlib")).await;
-        assert_eq!(groups, [("CVE-2024-0004".to_owned(), 40)]);
-        assert_eq!(searched, None);
-        // Without text every finding is grouped, the oldest id included.
+        // Keys are never removed: after the ids' findings are deleted their keys remain and
+        // find nothing.
+        sqlx::query("DELETE FROM findings WHERE rule IN ('CVE-2024-0004', 'CVE-2024-0005')")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(grouped(search("zlib")).await.0, []);
+        // Without text every finding is grouped.
         let (groups, searched) = grouped(FindingQuery {
             cluster: Some("prod".into()),
             ..Default::default()
         })
         .await;
-        assert_eq!(groups.len(), 4);
+        assert_eq!(groups.len(), 3);
         assert_eq!(
             groups.iter().map(|(_, findings)| findings).sum::<u64>(),
-            common as u64 + 40
+            common as u64
         );
         assert_eq!(searched, None);
     }
@@ -2444,6 +2887,12 @@ mod tests {
                     details.location = format!("/layer/{index}");
                     if random.below(2) == 0 {
                         details.fixed_versions = vec!["9.9.9".into()];
+                    }
+                    // Packages and aliases that the title does not name: findings of one
+                    // (rule, title) differ in searched text.
+                    details.package = ["openssl", "libssl3", "zlib"][random.below(3)].into();
+                    if random.below(3) == 0 {
+                        details.aliases = vec![format!("GHSA-{}%_'x", random.below(4))];
                     }
                 }
                 report
@@ -2520,6 +2969,56 @@ mod tests {
         queries
     }
 
+    /// Text searches of a grouped view: terms in titles, rules, packages, aliases and asset
+    /// labels, some in only part of a (rule, title)'s findings, LIKE's and quoting's special
+    /// characters, under a few filter combinations.
+    fn searched_group_queries() -> Vec<FindingQuery> {
+        let mut queries = Vec::new();
+        for term in [
+            "openssl",
+            "ZLIB",
+            "libssl",
+            "ssl3",
+            "l",
+            "app-1",
+            "APP-2:",
+            "registry.example/app-3:1",
+            "cve-2024-001",
+            "0001 in",
+            "ghsa-2%",
+            "%",
+            "_",
+            "%_'",
+            "'",
+            "\\",
+            "nothing",
+        ] {
+            for mut query in [
+                FindingQuery {
+                    cluster: Some("prod".into()),
+                    statuses: vec![Status::Open],
+                    ..Default::default()
+                },
+                FindingQuery {
+                    cluster: Some("prod".into()),
+                    since: Some(Timestamp(BASE + 20 * HOUR_MS + 1)),
+                    ..Default::default()
+                },
+                FindingQuery {
+                    cluster: Some("prod".into()),
+                    severities: vec![Severity::High],
+                    namespace: Some("pay".into()),
+                    ..Default::default()
+                },
+                FindingQuery::default(),
+            ] {
+                query.text = Some(term.into());
+                queries.push(query);
+            }
+        }
+        queries
+    }
+
     /// Every group of `query`, aggregated over every row it selects in one statement (no
     /// index): what the pages of `finding_groups` must add up to.
     async fn every_group(store: &SqliteStore, query: &FindingQuery) -> Vec<FindingGroup> {
@@ -2546,8 +3045,36 @@ mod tests {
         let (_dir, store) = temp_store().await;
         let asset = seed_mixed_vulnerabilities(&store).await;
         let mut pages_read = 0;
-        for query in group_queries(asset) {
+        let mut searched_matches = 0;
+        for query in group_queries(asset)
+            .into_iter()
+            .chain(searched_group_queries())
+        {
             let expected = every_group(&store, &query).await;
+            if query.text.is_some() {
+                // The counters and chart of a search count the same findings as its groups.
+                let total: u64 = expected.iter().map(|group| group.findings).sum();
+                let counted = store
+                    .count_by_severity(FindingKind::Vulnerability, &query)
+                    .await
+                    .unwrap();
+                assert_eq!(counted.by_rank.iter().sum::<u64>(), total, "{query:?}");
+                assert_eq!(counted.counted_since, None, "{query:?}");
+                let over_time = store
+                    .count_over_time(
+                        FindingKind::Vulnerability,
+                        &query,
+                        TimeBuckets {
+                            start: Timestamp(BASE - HOUR_MS),
+                            width_ms: HOUR_MS,
+                            buckets: 32,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(over_time.iter().sum::<u64>(), total, "{query:?}: chart");
+                searched_matches += total;
+            }
             // Four groups a page, through the cursor, until no page follows.
             let mut paged = query.clone();
             paged.limit = 4;
@@ -2572,6 +3099,10 @@ mod tests {
             pages_read > 200,
             "{pages_read} pages: the seed fills several per query"
         );
+        assert!(
+            searched_matches > 5_000,
+            "{searched_matches} matches: the terms find findings"
+        );
         let everything = every_group(&store, &FindingQuery::default()).await;
         assert_eq!(everything.len(), 30);
         assert!(
@@ -2595,6 +3126,7 @@ mod tests {
                 (FindingKind::Vulnerability, &query),
                 (Severity::High.rank(), Some("CVE-2024-0003")),
                 51,
+                None,
             );
             let plan = explain(&store, rules).await;
             let in_order = if query.cluster.is_some() {
@@ -2618,6 +3150,7 @@ mod tests {
                 FindingKind::Vulnerability,
                 &query,
                 vec!["CVE-2024-0001".into(), "CVE-2024-0002".into()],
+                None,
             );
             let plan = explain(&store, groups).await;
             assert!(
@@ -2631,6 +3164,7 @@ mod tests {
                 FindingKind::Vulnerability,
                 &query,
                 vec!["CVE-2024-0001".into(), "CVE-2024-0002".into()],
+                None,
             );
             assert_eq!(
                 table_columns_read(&store, groups).await,
