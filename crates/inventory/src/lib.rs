@@ -34,8 +34,12 @@
 //! Micro products (`SUSE:Linux Micro 6.0`), SLES on Long Term Service Pack Support
 //! (`SUSE:15.4-LTSS`, from `etc/products.d/SLES-LTSS.prod`), SLES for SAP Applications and
 //! SLE HPC with its LTSS and ESPOS streams (`SUSE:15.4-SAP`, `SUSE:15.4-HPC-LTSS`, from the
-//! product files, `ID` and `CPE_NAME`), and `etc/redhat-release` for
-//! roots without `os-release` ([`Distro`]). Language packages whose metadata
+//! product files, `ID` and `CPE_NAME`), openEuler's releases with their support label
+//! (`openEuler:22.03-LTS-SP3`, from `VERSION` or `etc/openEuler-release`), and
+//! `etc/redhat-release` for roots without `os-release` ([`Distro`]). rpm distributions
+//! without advisories in OSV form are named by what they are (`Amazon Linux:2023`,
+//! `Oracle Linux:9`, `Fedora:40`, purls `pkg:rpm/amazon/...?distro=amzn-2023`), never as
+//! `Red Hat`. Language packages whose metadata
 //! file an OS package owns are not reported twice, nor are `package-lock.json` entries that the
 //! project's `node_modules` holds installed; packages from files an upper layer
 //! deleted or replaced are not reported at all. A malformed package database is a

@@ -191,7 +191,8 @@ impl Extracted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     OsRelease,
-    /// `etc/redhat-release` and the same file of CentOS, Rocky and AlmaLinux.
+    /// `etc/redhat-release`, the same file of CentOS, Rocky and AlmaLinux, and
+    /// `etc/openEuler-release`.
     ReleaseFile,
     ContentManifest,
     RepoFile,
@@ -228,11 +229,12 @@ impl Kind {
 
 /// Files naming a Red Hat family release, for roots without `os-release`, in order of
 /// preference (`redhat-release` is a link to the others in CentOS, Rocky and AlmaLinux).
-const RELEASE_FILES: [&str; 4] = [
+const RELEASE_FILES: [&str; 5] = [
     "etc/redhat-release",
     "etc/centos-release",
     "etc/rocky-release",
     "etc/almalinux-release",
+    "etc/openEuler-release",
 ];
 
 /// Executables smaller than this cannot carry Go build information or a dependency list
@@ -421,6 +423,9 @@ pub fn inventory_observed(
     let mut distro =
         named_by(os_release_path.as_ref()).or_else(|| named_by(release_file_path.as_ref()));
     if let Some(distro) = &mut distro {
+        // What the release files named (openEuler's support label) unless a vendor's
+        // repositories or product files name a stream.
+        let named = distro.stream.take();
         distro.stream = red_hat::stream(
             distro,
             harvests.iter().filter_map(|harvest| {
@@ -435,7 +440,8 @@ pub fn inventory_observed(
                     .iter()
                     .filter_map(|harvest| harvest.extracted.product.as_ref()),
             )
-        });
+        })
+        .or(named);
     }
 
     let mut owned: HashSet<String> = HashSet::new();

@@ -24,15 +24,18 @@ pub struct Distro {
     /// `15.4-LTSS` for SLES with Long Term Service Pack Support, `15.4-SAP` for SLES for SAP
     /// Applications, `15.4-HPC`, `15.4-HPC-LTSS` and `15.4-HPC-ESPOS` for SLE High
     /// Performance Computing and its streams (from `etc/products.d`, `ID` and `CPE_NAME`,
-    /// see `catalog/suse.rs`).
+    /// see `catalog/suse.rs`); openEuler's support label `LTS-SP3` (from `VERSION` or
+    /// `etc/openEuler-release`).
     pub stream: Option<String>,
 }
 
 impl Distro {
     /// The vulnerability database's ecosystem for this distribution's packages
     /// (`Debian:12`, `Alpine:v3.19`, `Ubuntu:22.04`, `Rocky Linux:9`, `Red Hat:rhel_eus:9.2`,
-    /// `SUSE:15.4-LTSS`, `SUSE:Linux Micro 6.0`, ...), or `None` for a distribution without
-    /// advisory data in OSV form.
+    /// `SUSE:15.4-LTSS`, `SUSE:Linux Micro 6.0`, `openEuler:22.03-LTS-SP3`, ...), or `None`
+    /// for a distribution this crate does not know. Distributions without advisories in OSV
+    /// form are named all the same (`Amazon Linux:2023`, `Oracle Linux:9`, `Fedora:40`), so
+    /// that their packages are never taken for another distribution's.
     ///
     /// SLES's products and streams with fixes of their own (LTSS, SLES for SAP
     /// Applications, SLE HPC and its LTSS and ESPOS streams) are releases of their own
@@ -68,6 +71,18 @@ impl Distro {
                 None => ("Red Hat", major.to_owned()),
             },
             "centos" => ("Red Hat", major.to_owned()),
+            // OSV names openEuler's releases with their support label (`22.03-LTS-SP3`);
+            // an innovation release has none (`23.09`).
+            "openeuler" if release.is_empty() => return None,
+            "openeuler" => match &self.stream {
+                Some(label) => ("openEuler", format!("{release}-{label}")),
+                None => ("openEuler", release.to_owned()),
+            },
+            // Neither OSV nor an importable feed carries advisories for these: their packages
+            // are named by what they are, and a scan says no source covers them.
+            "amzn" => ("Amazon Linux", release.to_owned()),
+            "ol" => ("Oracle Linux", major.to_owned()),
+            "fedora" => ("Fedora", major.to_owned()),
             "rocky" => ("Rocky Linux", major.to_owned()),
             "almalinux" => ("AlmaLinux", major.to_owned()),
             // SLES for SAP Applications 12 and SLE HPC name themselves in `ID`; SLES for SAP
@@ -115,10 +130,13 @@ impl Distro {
     }
 
     /// The purl namespace (the vendor) of this distribution's packages: the `ID`, except
-    /// `redhat` for RHEL, as Syft and Trivy write it (`pkg:rpm/redhat/bash@...`).
+    /// where Syft and Trivy name the vendor (`pkg:rpm/redhat/bash@...`,
+    /// `pkg:rpm/amazon/...`, `pkg:rpm/oracle/...`).
     pub(crate) fn purl_namespace(&self) -> &str {
         match self.id.as_str() {
             "rhel" => "redhat",
+            "amzn" => "amazon",
+            "ol" => "oracle",
             id => id,
         }
     }
@@ -142,6 +160,7 @@ pub(crate) fn parse(text: &str) -> Distro {
         cpe_name: None,
         stream: None,
     };
+    let mut version = None;
     for line in text.lines() {
         let Some((key, value)) = line.trim().split_once('=') else {
             continue;
@@ -156,10 +175,23 @@ pub(crate) fn parse(text: &str) -> Distro {
             "VERSION_CODENAME" => distro.codename = Some(value),
             "PRETTY_NAME" => distro.pretty_name = Some(value),
             "CPE_NAME" => distro.cpe_name = Some(value),
+            "VERSION" => version = Some(value),
             _ => {}
         }
     }
+    if distro.id == "openeuler" {
+        distro.stream = version.as_deref().and_then(openeuler_label);
+    }
     distro
+}
+
+/// openEuler's support label, which `VERSION` and `etc/openEuler-release` give in
+/// parentheses after the release (`22.03 (LTS-SP3)` → `LTS-SP3`, `24.03 (LTS)` → `LTS`);
+/// `None` for an innovation release (`23.09`).
+pub(crate) fn openeuler_label(version: &str) -> Option<String> {
+    let (_, rest) = version.split_once('(')?;
+    let label = rest.split_once(')')?.0.trim();
+    (!label.is_empty() && !label.contains(char::is_whitespace)).then(|| label.to_owned())
 }
 
 #[cfg(test)]
@@ -208,6 +240,68 @@ mod tests {
         let echo = parse("ID=echo\nNAME=\"Echo\"\nID_LIKE=debian\n");
         assert_eq!(echo.ecosystem().as_deref(), Some("Echo"));
         assert_eq!(echo.package_format(), Some(crate::Cataloger::Dpkg));
+    }
+
+    /// openEuler's `os-release`, as its images ship it: OSV files advisories under the
+    /// release with its support label.
+    #[test]
+    fn openeuler_releases_carry_their_support_label() {
+        let sp3 = parse(
+            "NAME=\"openEuler\"\nVERSION=\"22.03 (LTS-SP3)\"\nID=\"openEuler\"\n\
+             VERSION_ID=\"22.03\"\nPRETTY_NAME=\"openEuler 22.03 (LTS-SP3)\"\nANSI_COLOR=\"0;31\"\n",
+        );
+        assert_eq!(sp3.ecosystem().as_deref(), Some("openEuler:22.03-LTS-SP3"));
+        assert_eq!(sp3.package_format(), Some(crate::Cataloger::Rpm));
+        assert_eq!(sp3.purl_namespace(), "openeuler");
+        let lts = parse(
+            "NAME=\"openEuler\"\nVERSION=\"24.03 (LTS)\"\nID=\"openEuler\"\nVERSION_ID=\"24.03\"\n",
+        );
+        assert_eq!(lts.ecosystem().as_deref(), Some("openEuler:24.03-LTS"));
+        let innovation = parse("VERSION=\"23.09\"\nID=\"openEuler\"\nVERSION_ID=\"23.09\"\n");
+        assert_eq!(innovation.ecosystem().as_deref(), Some("openEuler:23.09"));
+        assert_eq!(parse("ID=openEuler\n").ecosystem(), None);
+    }
+
+    /// rpm distributions without OSV advisories are named by what they are, not `Red Hat`.
+    #[test]
+    fn amazon_oracle_and_fedora_are_named_by_what_they_are() {
+        let cases = [
+            (
+                "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\n\
+                 VERSION_ID=\"2023\"\nPRETTY_NAME=\"Amazon Linux 2023.6.20241010\"\n",
+                "Amazon Linux:2023",
+                "amazon",
+                "amzn-2023",
+            ),
+            (
+                "NAME=\"Amazon Linux\"\nVERSION=\"2\"\nID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\n\
+                 VERSION_ID=\"2\"\n",
+                "Amazon Linux:2",
+                "amazon",
+                "amzn-2",
+            ),
+            (
+                "NAME=\"Oracle Linux Server\"\nVERSION=\"9.3\"\nID=\"ol\"\nID_LIKE=\"fedora\"\n\
+                 VERSION_ID=\"9.3\"\n",
+                "Oracle Linux:9",
+                "oracle",
+                "ol-9.3",
+            ),
+            (
+                "NAME=\"Fedora Linux\"\nVERSION=\"40 (Container Image)\"\nID=fedora\n\
+                 VERSION_ID=40\n",
+                "Fedora:40",
+                "fedora",
+                "fedora-40",
+            ),
+        ];
+        for (text, ecosystem, namespace, qualifier) in cases {
+            let distro = parse(text);
+            assert_eq!(distro.ecosystem().as_deref(), Some(ecosystem), "{text}");
+            assert_eq!(distro.package_format(), Some(crate::Cataloger::Rpm));
+            assert_eq!(distro.purl_namespace(), namespace);
+            assert_eq!(distro.purl_qualifier(), qualifier);
+        }
     }
 
     /// The `os-release` files of SUSE's Micro products, as their images ship them.

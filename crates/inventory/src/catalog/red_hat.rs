@@ -13,7 +13,8 @@
 //! otherwise the minor release is `os-release`'s `VERSION_ID`. Only the base repositories
 //! decide (BaseOS and AppStream; RHEL 6 and 7: Server): add-ons such as `nfv-tus` ride along
 //! with another stream. `etc/redhat-release` names the release of images too old for
-//! `os-release` (RHEL and CentOS 6).
+//! `os-release` (RHEL and CentOS 6); `etc/openEuler-release` that of openEuler roots without
+//! one.
 
 use serde::Deserialize;
 
@@ -97,6 +98,7 @@ pub(crate) fn parse_release_file(text: &str) -> Option<Distro> {
         _ if product.starts_with("CentOS") => "centos",
         "Rocky Linux" => "rocky",
         "AlmaLinux" => "almalinux",
+        "openEuler" => "openeuler",
         _ => return None,
     };
     let version = rest.split_whitespace().next()?;
@@ -106,7 +108,10 @@ pub(crate) fn parse_release_file(text: &str) -> Option<Distro> {
         codename: None,
         pretty_name: Some(line.to_owned()),
         cpe_name: None,
-        stream: None,
+        // `openEuler release 22.03 (LTS-SP3)`: the support label names the release.
+        stream: (id == "openeuler")
+            .then(|| crate::catalog::os_release::openeuler_label(rest))
+            .flatten(),
     })
 }
 
@@ -351,6 +356,11 @@ enabled = 1
         assert_eq!(centos.ecosystem().as_deref(), Some("Red Hat:6"));
         let centos7 = parse_release_file("CentOS Linux release 7.9.2009 (Core)").unwrap();
         assert_eq!(centos7.version_id.as_deref(), Some("7.9.2009"));
+        let openeuler = parse_release_file("openEuler release 22.03 (LTS-SP3)\n").unwrap();
+        assert_eq!(
+            openeuler.ecosystem().as_deref(),
+            Some("openEuler:22.03-LTS-SP3")
+        );
         assert_eq!(parse_release_file("Fedora release 39 (Thirty Nine)"), None);
         assert_eq!(parse_release_file(""), None);
     }

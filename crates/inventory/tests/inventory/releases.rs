@@ -308,3 +308,80 @@ fn an_hpc_root_is_on_its_products_release_and_stream() {
     );
     assert_eq!(rpm_ecosystem(root).0, "SUSE:15.4-HPC");
 }
+
+/// The purl of the root's `bash`.
+fn bash_purl(root: &Path) -> String {
+    let found = inventory(&Target::RootFs(RootFs::new(root)), &Limits::default()).unwrap();
+    found
+        .packages
+        .into_iter()
+        .find(|package| package.name == "bash")
+        .map(|package| package.purl)
+        .unwrap_or_default()
+}
+
+#[test]
+fn openeuler_packages_are_matched_against_their_release_and_service_pack() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+    rpmdb(&root.join("var/lib/rpm/rpmdb.sqlite"));
+    // An image without os-release names its release in etc/openEuler-release alone.
+    write(
+        root,
+        "etc/openEuler-release",
+        "openEuler release 22.03 (LTS-SP3)\n",
+    );
+    assert_eq!(
+        rpm_ecosystem(root),
+        (
+            "openEuler:22.03-LTS-SP3".to_owned(),
+            Some("LTS-SP3".to_owned())
+        )
+    );
+    // os-release, as openEuler's images ship it, decides when present.
+    write(
+        root,
+        "etc/os-release",
+        "NAME=\"openEuler\"\nVERSION=\"24.03 (LTS-SP1)\"\nID=\"openEuler\"\n\
+         VERSION_ID=\"24.03\"\nPRETTY_NAME=\"openEuler 24.03 (LTS-SP1)\"\nANSI_COLOR=\"0;31\"\n",
+    );
+    assert_eq!(rpm_ecosystem(root).0, "openEuler:24.03-LTS-SP1");
+    assert!(
+        bash_purl(root)
+            .starts_with("pkg:rpm/openeuler/bash@5.1.8-6.el9_1?arch=x86_64&distro=openeuler-24.03"),
+        "{}",
+        bash_purl(root)
+    );
+}
+
+#[test]
+fn amazon_oracle_and_fedora_roots_are_not_labelled_red_hat() {
+    for (os_release, ecosystem, purl) in [
+        (
+            "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\n\
+             VERSION_ID=\"2023\"\nPRETTY_NAME=\"Amazon Linux 2023.6.20241010\"\n",
+            "Amazon Linux:2023",
+            "pkg:rpm/amazon/bash@5.1.8-6.el9_1?arch=x86_64&distro=amzn-2023",
+        ),
+        (
+            "NAME=\"Oracle Linux Server\"\nVERSION=\"9.3\"\nID=\"ol\"\nID_LIKE=\"fedora\"\n\
+             VERSION_ID=\"9.3\"\n",
+            "Oracle Linux:9",
+            "pkg:rpm/oracle/bash@5.1.8-6.el9_1?arch=x86_64&distro=ol-9.3",
+        ),
+        (
+            "NAME=\"Fedora Linux\"\nVERSION=\"40 (Container Image)\"\nID=fedora\nVERSION_ID=40\n",
+            "Fedora:40",
+            "pkg:rpm/fedora/bash@5.1.8-6.el9_1?arch=x86_64&distro=fedora-40",
+        ),
+    ] {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path();
+        write(root, "etc/os-release", os_release);
+        std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+        rpmdb(&root.join("var/lib/rpm/rpmdb.sqlite"));
+        assert_eq!(rpm_ecosystem(root).0, ecosystem);
+        assert_eq!(bash_purl(root), purl);
+    }
+}
