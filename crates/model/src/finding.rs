@@ -268,7 +268,7 @@ pub struct BaselineDetails {
 }
 
 /// Details of a firewall alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FirewallDetails {
@@ -291,6 +291,63 @@ pub struct FirewallDetails {
     /// The decision trace.
     #[serde(default)]
     pub trace: Vec<String>,
+    /// How many connection attempts this report stands for: an agent reports the identical
+    /// attempts it counted over one interval as one report, and the finding's count grows by
+    /// this number. From 1 (the default: one report, one attempt) to
+    /// [`FirewallDetails::MAX_ATTEMPTS`]; anything else is refused, not clamped, since a
+    /// report claiming no attempt or billions at once is not one an agent makes.
+    #[serde(
+        default = "FirewallDetails::one_attempt",
+        deserialize_with = "FirewallDetails::attempts_in_range"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 4294967295.0, default = 1)
+    )]
+    pub attempts: u32,
+}
+
+impl FirewallDetails {
+    /// The most attempts one report may stand for; an agent splits a larger count.
+    pub const MAX_ATTEMPTS: u32 = u32::MAX;
+
+    fn one_attempt() -> u32 {
+        1
+    }
+
+    /// `attempts` as a number from 1 to [`FirewallDetails::MAX_ATTEMPTS`], with an error
+    /// naming the field and the range otherwise.
+    fn attempts_in_range<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<u32, D::Error> {
+        let attempts = u64::deserialize(deserializer)?;
+        u32::try_from(attempts)
+            .ok()
+            .filter(|attempts| *attempts >= 1)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "firewall alert attempts must be from 1 to {}, not {attempts}",
+                    FirewallDetails::MAX_ATTEMPTS
+                ))
+            })
+    }
+}
+
+impl Default for FirewallDetails {
+    /// Empty details of one attempt.
+    fn default() -> FirewallDetails {
+        FirewallDetails {
+            source: String::new(),
+            destination: String::new(),
+            destination_object: String::new(),
+            port: 0,
+            protocol: String::new(),
+            mode: String::new(),
+            rule_id: None,
+            trace: Vec::new(),
+            attempts: 1,
+        }
+    }
 }
 
 /// Kind-specific details; the variant determines the finding's kind.
@@ -386,6 +443,15 @@ impl FindingReport {
     /// in the index.
     pub fn dedupe_key(&self) -> String {
         self.dedupe_key_of_asset(self.asset.asset_id())
+    }
+
+    /// How many occurrences of its finding this report stands for: a firewall alert's
+    /// attempts, one for every other report. Ingest adds it to the finding's count.
+    pub fn occurrences(&self) -> u64 {
+        match &self.details {
+            Details::FirewallAlert(firewall) => u64::from(firewall.attempts),
+            _ => 1,
+        }
     }
 
     /// [`FindingReport::dedupe_key`] when the caller already has `self.asset.asset_id()`.
@@ -615,5 +681,54 @@ mod tests {
         assert_eq!(report.dedupe_key(), today);
         report.observed_at = Timestamp(86_400_000 + 5);
         assert_ne!(report.dedupe_key(), today);
+    }
+
+    /// A firewall report's attempts default to one when absent, count as its occurrences,
+    /// and are refused (never clamped) when zero or beyond a u32, with the field named.
+    #[test]
+    fn firewall_attempts_default_to_one_and_out_of_range_values_are_refused() {
+        let mut report = alert("x");
+        report.details = Details::FirewallAlert(FirewallDetails {
+            source: "a/b".into(),
+            destination: "c/d".into(),
+            port: 80,
+            protocol: "TCP".into(),
+            mode: "block".into(),
+            attempts: 25_000,
+            ..Default::default()
+        });
+        assert_eq!(report.occurrences(), 25_000);
+        assert_eq!(alert("x").occurrences(), 1);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["details"]["attempts"], 25_000);
+        let back: FindingReport = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, report);
+
+        let mut without = json.clone();
+        without["details"]
+            .as_object_mut()
+            .unwrap()
+            .remove("attempts");
+        let back: FindingReport = serde_json::from_value(without).unwrap();
+        assert_eq!(
+            back.occurrences(),
+            1,
+            "a report without attempts is one attempt"
+        );
+
+        for hostile in [serde_json::json!(0), serde_json::json!(4_294_967_296_u64)] {
+            let mut bad = json.clone();
+            bad["details"]["attempts"] = hostile.clone();
+            let error = serde_json::from_value::<FindingReport>(bad).unwrap_err();
+            assert!(
+                error.to_string().contains(&format!(
+                    "firewall alert attempts must be from 1 to 4294967295, not {hostile}"
+                )),
+                "{error}"
+            );
+        }
+        let mut negative = json;
+        negative["details"]["attempts"] = serde_json::json!(-3);
+        assert!(serde_json::from_value::<FindingReport>(negative).is_err());
     }
 }

@@ -742,6 +742,7 @@ fn firewall_alerts(rules: &[FirewallRule], now: Timestamp) -> Vec<FindingReport>
                         ),
                         format!("verdict: {}", rule.rule.action.as_str()),
                     ],
+                    ..Default::default()
                 }),
                 demo: true,
             })

@@ -1240,7 +1240,7 @@ impl Store for SqliteStore {
             let finding_id = match target {
                 Some(Target::New(index)) => {
                     let new = &mut new_findings[index];
-                    new.count += 1;
+                    new.count += report.occurrences();
                     new.first_seen = new.first_seen.min(report.observed_at);
                     new.last_seen = new.last_seen.max(report.observed_at);
                     new.severity = new.severity.max(report.severity);
@@ -1254,7 +1254,9 @@ impl Store for SqliteStore {
                 }
                 Some(Target::Existing(index)) => {
                     let update = &mut updates[index];
-                    update.count += 1;
+                    update.count = update
+                        .count
+                        .saturating_add(i64::try_from(report.occurrences()).unwrap_or(i64::MAX));
                     update.first_seen = update.first_seen.min(observed);
                     update.last_seen = update.last_seen.max(observed);
                     update.severity = update.severity.max(report.severity.rank());
@@ -1293,7 +1295,7 @@ impl Store for SqliteStore {
                         severity: report.severity,
                         first_seen: report.observed_at,
                         last_seen: report.observed_at,
-                        count: 1,
+                        count: report.occurrences(),
                         dedupe_key: key.1.clone(),
                         body: body.unwrap_or_else(|| finding_body(report)),
                     });

@@ -735,3 +735,83 @@ async fn a_vulnerabilitys_fix_known_flag_follows_its_latest_report() {
         ]
     );
 }
+
+/// A firewall alert of shop/web refused to 10.9.0.1:5432 at `at`, standing for `attempts`.
+fn firewall_alert(at: i64, attempts: u32) -> FindingReport {
+    FindingReport {
+        id: Uuid::now_v7(),
+        observed_at: Timestamp(at),
+        severity: Severity::High,
+        rule: "web-to-db".into(),
+        title: "web-to-db: shop/web -> 10.9.0.1 5432/TCP refused".into(),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            namespace: Some("shop".into()),
+            pod: Some("web".into()),
+            ..Default::default()
+        },
+        details: Details::FirewallAlert(palisade_model::FirewallDetails {
+            source: "shop/web".into(),
+            destination: "10.9.0.1".into(),
+            port: 5432,
+            protocol: "TCP".into(),
+            mode: "block".into(),
+            attempts,
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+/// A firewall report's attempts are its finding's count: a new finding starts at them, and
+/// a repeat in the same batch or a later one adds its own; a resent report adds nothing.
+#[tokio::test]
+async fn a_firewall_reports_attempts_add_to_its_findings_count() {
+    let (_dir, store) = store().await;
+    let policy = HandlingPolicy::default();
+    let count = async || {
+        let page = store
+            .list_findings(FindingKind::FirewallAlert, &FindingQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1, "one finding per flow and day");
+        page.items[0].count
+    };
+    let first = firewall_alert(10 * HOUR, 5);
+    let outcome = store
+        .ingest(std::slice::from_ref(&first), &policy)
+        .await
+        .unwrap();
+    assert_eq!(outcome.created, 1);
+    assert_eq!(count().await, 5);
+
+    let outcome = store
+        .ingest(
+            &[
+                firewall_alert(10 * HOUR + 1, 3),
+                firewall_alert(10 * HOUR + 2, 1),
+            ],
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.aggregated, 2);
+    assert_eq!(count().await, 9, "repeats into a stored finding add up");
+
+    store.ingest(&[first], &policy).await.unwrap();
+    assert_eq!(count().await, 9, "a resent report counts once");
+
+    let (_dir, store) = self::store().await;
+    store
+        .ingest(
+            &[firewall_alert(HOUR, 25_000), firewall_alert(HOUR + 1, 7)],
+            &policy,
+        )
+        .await
+        .unwrap();
+    let page = store
+        .list_findings(FindingKind::FirewallAlert, &FindingQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].count, 25_007, "repeats within a batch add up");
+}
