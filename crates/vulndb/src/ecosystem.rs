@@ -30,6 +30,11 @@ const CANONICAL: &[&str] = &[
     "Mageia",
     "openEuler",
     "Mariner",
+    // Not OSV ecosystems: the inventory names these rpm distributions' releases so, and no
+    // advisory source for them is imported yet.
+    "Amazon Linux",
+    "Oracle Linux",
+    "Fedora",
     "Azure Linux",
     "SwiftURL",
     "GitHub Actions",
@@ -331,15 +336,38 @@ pub(crate) fn scheme_version(scheme: Scheme, version: &str) -> String {
     }
 }
 
+/// The command that upgrades packages of an rpm distribution using dnf or yum (normalised
+/// ecosystem): `yum update` on releases that ship no dnf (RHEL and Oracle Linux 7 and
+/// older, Amazon Linux 1 and 2), `dnf upgrade` on the others; `None` for other ecosystems
+/// (SUSE's zypper among them).
+pub(crate) fn rpm_upgrade_command(ecosystem: &str) -> Option<&'static str> {
+    let (base, release) = ecosystem.split_once(':').unwrap_or((ecosystem, ""));
+    // The major release: the last `:`-separated part that starts with a number
+    // (`Red Hat:rhel_eus:7.6` → 7, `Amazon Linux:2018.03` → 2018).
+    let major = release
+        .rsplit(':')
+        .find_map(|part| part.split('.').next()?.parse::<u32>().ok());
+    let yum = match base {
+        "Red Hat" | "Oracle Linux" => major.is_some_and(|major| major <= 7),
+        // Amazon Linux 1 is numbered by year (2018.03), 2023 and its 2022 preview use dnf.
+        "Amazon Linux" => major.is_some_and(|major| major < 2022),
+        "Rocky Linux" | "AlmaLinux" | "openEuler" | "Fedora" => false,
+        _ => return None,
+    };
+    Some(if yum { "yum update" } else { "dnf upgrade" })
+}
+
 /// The command that upgrades `package` to `version` in `ecosystem` (normalised).
 pub fn fix_suggestion(ecosystem: &str, package: &str, version: &str) -> Option<String> {
+    if let Some(command) = rpm_upgrade_command(ecosystem) {
+        return Some(format!("{command} {package}-{version}"));
+    }
     let base = ecosystem.split(':').next().unwrap_or_default();
     Some(match base {
         "Debian" | "Ubuntu" | "Echo" => {
             format!("apt-get install --only-upgrade {package}={version}")
         }
         "Alpine" | "Wolfi" | "Chainguard" | "MinimOS" => format!("apk add {package}={version}"),
-        "Red Hat" | "Rocky Linux" | "AlmaLinux" => format!("dnf upgrade {package}-{version}"),
         "SUSE" | "openSUSE" => format!("zypper install '{package}>={version}'"),
         "PyPI" => format!("pip install '{package}>={version}'"),
         "crates.io" => format!("cargo update -p {package} --precise {version}"),
@@ -475,6 +503,34 @@ mod tests {
             Some("apk add openssl=3.3.2-r1")
         );
         assert_eq!(normalize_ecosystem("mageia:9"), "Mageia:9");
+        assert_eq!(
+            normalize_ecosystem("openEuler:22.03-LTS-SP3"),
+            "openEuler:22.03-LTS-SP3"
+        );
+        assert_eq!(
+            index_ecosystem("openEuler:22.03-LTS-SP3"),
+            "openEuler:22.03-LTS-SP3"
+        );
+        for (ecosystem, command) in [
+            (
+                "openEuler:22.03-LTS-SP3",
+                "dnf upgrade booth-1.0-7.oe2203sp3",
+            ),
+            ("Amazon Linux:2023", "dnf upgrade booth-1.0-7.oe2203sp3"),
+            ("Amazon Linux:2", "yum update booth-1.0-7.oe2203sp3"),
+            ("Amazon Linux:2018.03", "yum update booth-1.0-7.oe2203sp3"),
+            ("Oracle Linux:7", "yum update booth-1.0-7.oe2203sp3"),
+            ("Oracle Linux:9", "dnf upgrade booth-1.0-7.oe2203sp3"),
+            ("Red Hat:rhel_els:7", "yum update booth-1.0-7.oe2203sp3"),
+            ("Red Hat:rhel_eus:9.2", "dnf upgrade booth-1.0-7.oe2203sp3"),
+            ("Fedora:40", "dnf upgrade booth-1.0-7.oe2203sp3"),
+        ] {
+            assert_eq!(
+                fix_suggestion(ecosystem, "booth", "1.0-7.oe2203sp3").as_deref(),
+                Some(command),
+                "{ecosystem}"
+            );
+        }
         assert_eq!(
             fix_suggestion("Rocky Linux:9", "openssl-libs", "1:3.0.7-25.el9_3").as_deref(),
             Some("dnf upgrade openssl-libs-1:3.0.7-25.el9_3")

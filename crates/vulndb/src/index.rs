@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::ecosystem::{
     fix_suggestion, index_ecosystem, matched_releases, normalize_ecosystem, normalize_name,
-    scheme_of, scheme_version,
+    rpm_upgrade_command, scheme_of, scheme_version,
 };
 use crate::error::{Error, ErrorKind};
 use crate::model::{DistroStatus, Event, RangeKind, Record};
@@ -175,6 +175,8 @@ pub struct Index {
     /// The alias group of each advisory (a representative advisory index).
     groups: Vec<usize>,
     packages: HashMap<(String, String), Vec<Entry>>,
+    /// The index keys (releases, ecosystems) of the packages in `packages`.
+    keys_with_advisories: HashSet<String>,
     /// What is loaded, when not every record is.
     loaded: Option<Loaded>,
 }
@@ -207,6 +209,7 @@ impl Index {
             vulns: Vec::new(),
             groups: Vec::new(),
             packages: HashMap::new(),
+            keys_with_advisories: HashSet::new(),
             loaded: None,
         };
         for (record, group) in records.into_iter().zip(groups) {
@@ -250,6 +253,7 @@ impl Index {
             vulns: Vec::new(),
             groups: Vec::new(),
             packages: HashMap::new(),
+            keys_with_advisories: HashSet::new(),
             loaded: Some(Loaded {
                 keys: HashSet::new(),
                 stored_ecosystems,
@@ -354,6 +358,9 @@ impl Index {
                 })
                 .collect();
             let name = normalize_name(&key_ecosystem, &affected.name);
+            if !self.keys_with_advisories.contains(&key_ecosystem) {
+                self.keys_with_advisories.insert(key_ecosystem.clone());
+            }
             self.packages
                 .entry((key_ecosystem, name))
                 .or_default()
@@ -383,6 +390,17 @@ impl Index {
         self.packages
             .keys()
             .map(|(ecosystem, name)| (ecosystem.as_str(), name.as_str()))
+    }
+
+    /// True when some advisory of the index names a package of `ecosystem` (as
+    /// [`Package::ecosystem`] names it; for a distribution, of the releases its packages are
+    /// matched against). False means its packages were not evaluated: no source imported
+    /// into the database covers them (`Amazon Linux:2023`, a release whose feed was not
+    /// imported), which a scan should say rather than report them clean.
+    pub fn has_advisories_for(&self, ecosystem: &str) -> bool {
+        matched_releases(&index_ecosystem(ecosystem))
+            .iter()
+            .any(|key| self.keys_with_advisories.contains(key))
     }
 
     /// The vulnerabilities that affect `package`.
@@ -666,9 +684,8 @@ fn upgrade_to_newest(
 ) -> Option<String> {
     let command = match ecosystem.split(':').next().unwrap_or_default() {
         "Debian" | "Ubuntu" => "apt-get install --only-upgrade",
-        "Red Hat" | "Rocky Linux" | "AlmaLinux" => "dnf upgrade",
         "SUSE" | "openSUSE" => "zypper update",
-        _ => return None,
+        _ => rpm_upgrade_command(ecosystem)?,
     };
     Some(format!(
         "{command} {package} # source {source} {source_fixed} or later"

@@ -27,8 +27,11 @@
 //! name. Alpine's secdb is keyed by origin ([`Package::source_name`]) and compared by the
 //! package's version, which every package of an origin shares. rpm advisories (OSV's Red
 //! Hat, AlmaLinux, Rocky Linux and SUSE records) list binary rpms, while Red Hat's CVE data
-//! names source rpms: an rpm package is looked up by its own name and version and by its
-//! source rpm's name and version. OSV's release suffixes are read as `os-release` names
+//! names source rpms, as do openEuler's (OESA, `openEuler:22.03-LTS-SP3`, one release per
+//! LTS and service pack, none matched against another's): an rpm package is looked up by
+//! its own name and version and by its source rpm's name and version.
+//! [`Index::has_advisories_for`] tells a release no imported source covers (Amazon Linux,
+//! Oracle Linux and Fedora, which OSV does not carry) from one without findings. OSV's release suffixes are read as `os-release` names
 //! releases (`Ubuntu:22.04:LTS`, `Red Hat:enterprise_linux:9::appstream`, `SUSE:Linux
 //! Enterprise Server 15 SP5` → `Ubuntu:22.04`, `Red Hat:9`, `SUSE:15.5`). Red Hat's update
 //! streams get fixes of their own and are releases of their own (`Red Hat:rhel_eus:9.2::baseos`,

@@ -1837,3 +1837,144 @@ fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
         );
     });
 }
+
+/// openEuler's OSV records (OESA), shaped as `repo.openeuler.org/security/data/osv` publishes
+/// them: the source package named, its binaries listed per architecture, one release with
+/// its support label per ecosystem, the CVE in `upstream`.
+fn openeuler_records() -> Vec<Value> {
+    let oesa = |id: &str, release: &str, fixed: &str, cve: &str| {
+        json!({
+            "schema_version": "1.7.3",
+            "id": id,
+            "published": "2024-08-23T11:08:56Z",
+            "modified": "2025-09-03T06:20:13.702698Z",
+            "upstream": [cve],
+            "summary": "booth security update",
+            "details": "A flaw was found in Booth, a cluster ticket manager.",
+            "affected": [{
+                "package": {"name": "booth", "ecosystem": format!("openEuler:{release}"),
+                            "purl": format!("pkg:rpm/openEuler/booth&distro=openEuler-{release}")},
+                "ranges": [{"type": "ECOSYSTEM",
+                            "events": [{"introduced": "0"}, {"fixed": fixed}]}],
+                "ecosystem_specific": {
+                    "src": [format!("booth-{fixed}.src.rpm")],
+                    "x86_64": [format!("booth-{fixed}.x86_64.rpm"),
+                               format!("booth-core-{fixed}.x86_64.rpm")]
+                },
+                "database_specific": {"source": format!("https://repo.openeuler.org/security/data/osv/{id}.json")}
+            }],
+            "references": [{"type": "ADVISORY",
+                            "url": format!("https://www.openeuler.org/zh/security/security-bulletins/detail/?id=openEuler-SA-{}", &id[5..])}],
+            "database_specific": {"severity": "High"}
+        })
+    };
+    vec![
+        oesa(
+            "OESA-2024-2048",
+            "22.03-LTS-SP3",
+            "1.0-7.oe2203sp3",
+            "CVE-2024-3049",
+        ),
+        oesa(
+            "OESA-2024-2049",
+            "22.03-LTS-SP4",
+            "1.0-5.oe2203sp4",
+            "CVE-2024-3049",
+        ),
+        oesa(
+            "OESA-2024-2050",
+            "24.03-LTS",
+            "1.0-9.oe2403",
+            "CVE-2024-3050",
+        ),
+    ]
+}
+
+#[test]
+fn openeuler_packages_match_their_own_release_only() {
+    let index = runtime().block_on(index_of(openeuler_records()));
+    // booth-core is built from booth: found by its source rpm, fixed by dnf.
+    let core = |ecosystem: &str, version: &str| {
+        rpm_package(ecosystem, "booth-core", version, Some(("booth", None)))
+    };
+    let found = index
+        .matches(&core("openEuler:22.03-LTS-SP3", "1.0-6.oe2203sp3"))
+        .expect("match")
+        .findings;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].id, "OESA-2024-2048");
+    assert_eq!(found[0].aliases, ["CVE-2024-3049"]);
+    assert_eq!(found[0].severity.as_deref(), Some("High"));
+    assert_eq!(found[0].fixed_versions, ["1.0-7.oe2203sp3"]);
+    assert_eq!(
+        found[0].fix.as_deref(),
+        Some("dnf upgrade booth-core-1.0-7.oe2203sp3")
+    );
+    // rpm order, not text order: 1.0-10 is past 1.0-7.
+    assert_eq!(
+        source_findings(&index, &core("openEuler:22.03-LTS-SP3", "1.0-10.oe2203sp3")),
+        []
+    );
+    // Another service pack, another LTS and an innovation release of the same package:
+    // each only by its own release's advisory (SP4's fix is 1.0-5, below SP3's 1.0-6).
+    assert_eq!(
+        source_findings(&index, &core("openEuler:22.03-LTS-SP4", "1.0-6.oe2203sp3")),
+        []
+    );
+    let sp4 = index
+        .matches(&core("openEuler:22.03-LTS-SP4", "1.0-4.oe2203sp4"))
+        .expect("match")
+        .findings;
+    assert_eq!(
+        sp4.iter()
+            .map(|finding| finding.id.as_str())
+            .collect::<Vec<_>>(),
+        ["OESA-2024-2049"]
+    );
+    assert_eq!(
+        source_findings(&index, &core("openEuler:22.03-LTS", "1.0-1.oe2203")),
+        []
+    );
+    assert_eq!(
+        source_findings(&index, &core("openEuler:23.09", "1.0-1.oe2309")),
+        []
+    );
+    let lts = index
+        .matches(&core("openEuler:24.03-LTS", "1.0-6.oe2403"))
+        .expect("match")
+        .findings;
+    assert_eq!(
+        lts.iter()
+            .map(|finding| finding.id.as_str())
+            .collect::<Vec<_>>(),
+        ["OESA-2024-2050"]
+    );
+    assert!(index.has_advisories_for("openEuler:22.03-LTS-SP3"));
+    assert!(!index.has_advisories_for("openEuler:23.09"));
+}
+
+/// Distributions no imported source covers are told apart from clean ones.
+#[test]
+fn releases_without_advisories_are_not_covered() {
+    let index = runtime().block_on(index_of(rpm_records()));
+    for covered in ["AlmaLinux:9", "Red Hat:9", "SUSE:15.5", "SUSE:15.5-LTSS"] {
+        assert!(index.has_advisories_for(covered), "{covered}");
+    }
+    for uncovered in [
+        "Amazon Linux:2023",
+        "Oracle Linux:9",
+        "Fedora:40",
+        "AlmaLinux:8",
+        "PyPI",
+    ] {
+        assert!(!index.has_advisories_for(uncovered), "{uncovered}");
+    }
+    // Matching them is not an error: there is nothing to match against.
+    let amazon = rpm_package(
+        "Amazon Linux:2023",
+        "openssl-libs",
+        "1:3.0.8-1.amzn2023",
+        None,
+    );
+    assert_eq!(source_findings(&index, &amazon), []);
+}
