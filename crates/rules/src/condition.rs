@@ -459,6 +459,9 @@ impl<'s> CondParser<'s> {
     }
 
     fn comparison(&mut self, field: FieldExpr) -> Result<Expr, ParseError> {
+        if self.rest().starts_with(['/', '-']) {
+            return Err(self.glued_key_error(&field));
+        }
         self.blank();
         // libsinsp takes `exists` without a word boundary (`x existsand m` parses), while the
         // other word operators need one.
@@ -523,6 +526,25 @@ impl<'s> CondParser<'s> {
             }
         }
         Err(self.error("expected an operator"))
+    }
+
+    /// libsinsp's field-name lexer stops at '/' and '-' (`[a-zA-Z][a-zA-Z0-9_]*` parts joined
+    /// by '.'), so Falco refuses `k8s.pod.label.app.kubernetes.io/name = x` in a condition:
+    /// the key goes in brackets there. Only an output placeholder takes the dotted form.
+    fn glued_key_error(&self, field: &FieldExpr) -> ParseError {
+        let glued = self
+            .rest()
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-')))
+            .map_or(self.rest(), |end| &self.rest()[..end]);
+        let written = format!("{}{glued}", field.name);
+        let suggestion = match crate::fields::lookup(&field.name) {
+            Some((def, Some(key))) => format!("{}[{key}{glued}]", def.name),
+            _ => format!("{}[...]", field.name),
+        };
+        self.error(&format!(
+            "'{written}': a field name in a condition holds only letters, digits, '_' and '.' \
+             (as in Falco); write a key with '/' or '-' in brackets: {suggestion}"
+        ))
     }
 
     fn string_rhs(&mut self, field: FieldExpr, op: Op) -> Result<Expr, ParseError> {

@@ -2952,6 +2952,24 @@ const KEYED_PREFIXES: [&str; 10] = [
     "thread.cgroup.",
 ];
 
+/// The length of a `k8s.*.label.KEY` placeholder at the start of `text` when its dotted key
+/// holds '/' or '-', which libsinsp's k8s filtercheck reads in an output
+/// (`%k8s.pod.label.app.kubernetes.io/name`: letters, digits, '/', '_', '-' and '.');
+/// `None` for every other text, whose field name ends at the first other character.
+pub(crate) fn dotted_k8s_label_len(text: &str) -> Option<usize> {
+    let prefix = KEYED_PREFIXES
+        .iter()
+        .filter(|prefix| prefix.starts_with("k8s."))
+        .find(|prefix| text.starts_with(**prefix))?;
+    let key = &text[prefix.len()..];
+    let key_len = key
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '.')))
+        .unwrap_or(key.len());
+    key[..key_len]
+        .contains(['/', '-'])
+        .then_some(prefix.len() + key_len)
+}
+
 /// Looks a field up by name; returns the row and the argument from a dotted suffix.
 pub(crate) fn lookup(name: &str) -> Option<(&'static FieldDef, Option<String>)> {
     if let Some(def) = all_fields().find(|def| def.name == name) {

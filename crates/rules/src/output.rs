@@ -5,6 +5,7 @@ use palisade_event::Event;
 use crate::compile::{self, CompileError, FieldRef};
 use crate::condition;
 use crate::error::ErrorKind;
+use crate::fields;
 
 /// A parsed output template.
 pub(crate) struct OutputTemplate {
@@ -42,9 +43,11 @@ impl OutputTemplate {
                     }
                 }
             } else {
-                let mut end = after
-                    .find(|c: char| !is_field_char(c))
-                    .unwrap_or(after.len());
+                let mut end = fields::dotted_k8s_label_len(after).unwrap_or_else(|| {
+                    after
+                        .find(|c: char| !is_field_char(c))
+                        .unwrap_or(after.len())
+                });
                 // A sentence-ending dot is not part of the field name.
                 while end > 0 && after[..end].ends_with('.') {
                     end -= 1;
@@ -74,8 +77,13 @@ impl OutputTemplate {
                 rest = after.strip_prefix('%').unwrap_or(after);
                 continue;
             }
-            let field_expr =
-                condition::parse_field(field_text).map_err(|parse_error| CompileError {
+            // The condition grammar has no '/' or '-' in a name: such a key goes in brackets.
+            let bracketed = fields::dotted_k8s_label_len(field_text).and_then(|_| {
+                let (name, key) = fields::lookup(field_text)?;
+                Some(format!("{}[{}]", name.name, key?))
+            });
+            let field_expr = condition::parse_field(bracketed.as_deref().unwrap_or(field_text))
+                .map_err(|parse_error| CompileError {
                     kind: if field_text.contains('.') {
                         ErrorKind::Syntax
                     } else {

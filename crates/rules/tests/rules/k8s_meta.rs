@@ -6,7 +6,7 @@
 
 use palisade_rules::EngineConfig;
 
-use crate::support::{check_fires, ev, run};
+use crate::support::{check_fires, ev, fires, run};
 
 /// An exec in pod `web-7d9f-x2` (deployment `web`, through replica set `web-7d9f`) of
 /// namespace `shop`, selected by two services.
@@ -194,5 +194,90 @@ fn k8smeta_plugin_fields() {
         "0: Example rule for k8smeta plugin: -> Triggered (pod_name=web-7d9f-x2 pod_id=p-1 \
          pod_namespace_name=shop pod_deployment_name=web pod_rs_name=web-7d9f \
          pod_services_names=web,web-internal)\n1: -"
+    );
+}
+
+/// A pod with the recommended labels, whose keys hold '/', '.' and '-' (sorted by key, as
+/// the cache keeps them).
+const IN_LABELLED_POD: &str = r#"{"kind":"execve","process":{"pid":9,"tid":9,"name":"sh"},
+  "container":{"id":"c3","k8s":{"pod_name":"shop-0","namespace":"shop","pod_uid":"p-3"}},
+  "k8s_meta":{
+    "pod":{"name":"shop-0","uid":"p-3","labels":[["app.kubernetes.io","short"],
+           ["app.kubernetes.io/name","shop"],["custom-label_one","c1"]]},
+    "namespace":{"name":"shop","uid":"ns-1",
+                 "labels":[["kubernetes.io/metadata.name","shop"]]}}}"#;
+
+/// Label keys with '/' or '-' as Falco takes them: in a condition only in brackets (libsinsp's
+/// field-name lexer is `[a-zA-Z][a-zA-Z0-9_]*` parts joined by '.', so the dotted form stops
+/// at the '/' and the condition is refused), and the dotted form of a key without them; in an
+/// output also dotted, as the k8s filtercheck reads its key (letters, digits, '/', '_', '-'
+/// and '.').
+#[test]
+fn label_keys_with_slashes_and_dashes() {
+    check_fires(&[
+        (
+            "k8s.pod.label[app.kubernetes.io/name] = shop",
+            IN_LABELLED_POD,
+            true,
+        ),
+        (
+            "k8s.pod.label['app.kubernetes.io/name'] = shop",
+            IN_LABELLED_POD,
+            true,
+        ),
+        (
+            "k8s.pod.label[custom-label_one] = c1",
+            IN_LABELLED_POD,
+            true,
+        ),
+        (
+            "k8s.pod.label.app.kubernetes.io = short",
+            IN_LABELLED_POD,
+            true,
+        ),
+        (
+            "k8s.ns.label[kubernetes.io/metadata.name] = shop",
+            IN_LABELLED_POD,
+            true,
+        ),
+        (
+            "k8s.ns.label[kubernetes.io/metadata.name] = shop",
+            WITHOUT,
+            false,
+        ),
+    ]);
+    for (condition, message) in [
+        (
+            "k8s.pod.label.app.kubernetes.io/name = shop",
+            "'k8s.pod.label.app.kubernetes.io/name': a field name in a condition holds only \
+             letters, digits, '_' and '.' (as in Falco); write a key with '/' or '-' in \
+             brackets: k8s.pod.label[app.kubernetes.io/name]",
+        ),
+        (
+            "k8s.ns.label.kubernetes.io/metadata.name = shop",
+            "k8s.ns.label[kubernetes.io/metadata.name]",
+        ),
+        (
+            "k8s.pod.label.custom-label_one exists",
+            "k8s.pod.label[custom-label_one]",
+        ),
+    ] {
+        let errors = fires(condition, IN_LABELLED_POD).expect_err(condition);
+        assert!(errors.contains(message), "{condition}: {errors}");
+    }
+    let rules = "- rule: Labelled pod\n  desc: d\n  condition: evt.type = execve\n  \
+                 output: \"name=%k8s.pod.label.app.kubernetes.io/name \
+                 ns=%k8s.ns.label.kubernetes.io/metadata.name. \
+                 custom=%k8s.pod.label.custom-label_one short=%k8s.pod.label.app.kubernetes.io \
+                 bracket=%k8s.pod.label[app.kubernetes.io/name]/x\"\n  priority: WARNING\n";
+    let out = run(
+        &[rules],
+        &EngineConfig::default(),
+        &[ev(IN_LABELLED_POD), ev(WITHOUT)],
+    );
+    assert_eq!(
+        out,
+        "0: Labelled pod: name=shop ns=shop. custom=c1 short=short bracket=shop/x\n\
+         1: Labelled pod: name=<NA> ns=<NA>. custom=<NA> short=<NA> bracket=<NA>/x"
     );
 }
