@@ -564,6 +564,76 @@ fn skipped_advisories_are_counted_in_the_report() {
     );
 }
 
+/// A distribution release the database holds no advisory of (Debian 12 here, as it would
+/// be for Amazon Linux, which OSV does not carry) is reported as not evaluated, not as
+/// clean; an ecosystem with advisories is not.
+#[test]
+fn releases_without_advisories_are_reported_not_evaluated() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    write(
+        &root,
+        "etc/os-release",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+    );
+    write(
+        &root,
+        "var/lib/dpkg/status",
+        "Package: openssl\nStatus: install ok installed\nArchitecture: amd64\n\
+         Version: 3.0.11-1~deb12u1\n\nPackage: zlib1g\nStatus: install ok installed\n\
+         Architecture: amd64\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n\n",
+    );
+    write(
+        &root,
+        "usr/local/lib/python3.11/site-packages/Jinja2-2.10.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n",
+    );
+    let feed = temp.path().join("TEST-2099-1.json");
+    std::fs::write(
+        &feed,
+        serde_json::json!({"id": "TEST-2099-1", "summary": "jinja2",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "jinja2"},
+                          "ranges": [{"type": "ECOSYSTEM",
+                                      "events": [{"introduced": "0"}, {"fixed": "2.10.1"}]}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let db = temp.path().join("vulndb.sqlite");
+    let imported = palisade(&[
+        "db",
+        "import",
+        feed.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    let scan = |output: &str| {
+        palisade(&[
+            "scan",
+            "rootfs",
+            root.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--output",
+            output,
+        ])
+    };
+    let report = json(&scan("json"));
+    assert_eq!(report["summary"]["findings"], 1, "{report}");
+    assert_eq!(
+        report["summary"]["not_evaluated"],
+        serde_json::json!([{"ecosystem": "Debian:12", "packages": 2,
+                            "reason": "no advisory source loaded"}]),
+        "{report}"
+    );
+    let table = String::from_utf8(scan("table").stdout).unwrap();
+    assert!(
+        table.contains("not evaluated: Debian:12 (2 packages): no advisory source loaded"),
+        "{table}"
+    );
+    assert!(!table.contains("not evaluated: PyPI"), "{table}");
+}
+
 #[test]
 fn unreadable_targets_are_clear_errors() {
     let temp = tempfile::tempdir().unwrap();

@@ -13,7 +13,9 @@
 //!               "image_id": str|null, "reference": str|null, "distro": {...}|null },
 //!   "summary": { "packages": n, "findings": n, "by_severity": { "critical": n, ... },
 //!                "skipped": { "git_ranges": n, "invalid_ranges": n, "withdrawn": n,
-//!                             "not_affected": n } },
+//!                             "not_affected": n },
+//!                "not_evaluated": [ { "ecosystem": str, "packages": n,
+//!                                     "reason": "no advisory source loaded" } ] },
 //!   "findings": [ { "id": str, "aliases": [str], "summary": str,
 //!                   "severity": "critical|high|medium|low|negligible|unknown",
 //!                   "cvss_score": f64|null, "cvss_vector": str|null,
@@ -29,7 +31,10 @@
 //! could not or must not decide: `GIT` ranges (commits cannot be compared with package
 //! versions), ranges whose bounds are not versions of the ecosystem's scheme, withdrawn
 //! advisories and distribution entries saying "not affected". The table prints the first
-//! two, which are advisories Palisade could not evaluate.
+//! two, which are advisories Palisade could not evaluate. `not_evaluated` lists the
+//! inventory's ecosystems (distribution releases such as `Amazon Linux:2023`, which OSV does
+//! not carry, or language ecosystems) of which the database holds no advisory at all: their
+//! packages were not checked, which is not the same as clean, and the table says so.
 //!
 //! Exit codes: 0 when no finding reaches `--fail-on` (or without `--fail-on`), 1 when one
 //! does, 2 on errors.
@@ -296,9 +301,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let index = index.context("the index is loaded unless --inventory-only")??;
     let (findings, skipped) = match_packages(&index, &inventory.packages);
+    let not_evaluated = not_evaluated(&index, &inventory.packages);
     match options.output {
-        Output::Table => print_table(&info, &inventory, &findings, &skipped),
-        Output::Json => print_json(&info, &inventory, &findings, &skipped)?,
+        Output::Table => print_table(&info, &inventory, &findings, &skipped, &not_evaluated),
+        Output::Json => print_json(&info, &inventory, &findings, &skipped, &not_evaluated)?,
         Output::Sarif => print_sarif(&findings)?,
         Output::Cyclonedx => print_cyclonedx(&info, &inventory, Some(&findings))?,
     }
@@ -397,11 +403,36 @@ fn load_index(
     })
 }
 
-/// The findings of every package, and what matching skipped over all of them.
+/// Why the packages of an ecosystem in [`not_evaluated`] were not checked.
+const NO_ADVISORY_SOURCE: &str = "no advisory source loaded";
+
+/// The inventory's ecosystems the database holds no advisory of, with their package
+/// counts: their packages were not evaluated.
+fn not_evaluated<'a>(index: &Index, packages: &'a [Package]) -> BTreeMap<&'a str, usize> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for package in packages {
+        *counts.entry(&package.ecosystem).or_insert(0) += 1;
+    }
+    counts.retain(|ecosystem, _| !index.has_advisories_for(ecosystem));
+    counts
+}
+
+/// The findings of every package, and what matching skipped over all of them; a progress
+/// bar on stderr when it is a terminal.
 fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> (Vec<Finding<'a>>, MatchStats) {
     let mut findings = Vec::new();
     let mut skipped = MatchStats::default();
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(packages.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("matching {bar:30} {pos}/{len} packages {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     for package in packages {
+        bar.inc(1);
         let query = palisade_vulndb::Package {
             ecosystem: package.ecosystem.clone(),
             name: package.name.clone(),
@@ -440,6 +471,7 @@ fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> (Vec<Finding<'a
             });
         }
     }
+    bar.finish_and_clear();
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -462,6 +494,7 @@ fn print_table(
     inventory: &Inventory,
     findings: &[Finding<'_>],
     skipped: &MatchStats,
+    not_evaluated: &BTreeMap<&str, usize>,
 ) {
     let mut table = comfy_table::Table::new();
     table.set_header([
@@ -515,6 +548,9 @@ fn print_table(
             skipped.git_ranges_skipped, skipped.invalid_ranges_skipped
         );
     }
+    for (ecosystem, packages) in not_evaluated {
+        println!("not evaluated: {ecosystem} ({packages} packages): {NO_ADVISORY_SOURCE}");
+    }
 }
 
 fn print_json(
@@ -522,7 +558,14 @@ fn print_json(
     inventory: &Inventory,
     findings: &[Finding<'_>],
     skipped: &MatchStats,
+    not_evaluated: &BTreeMap<&str, usize>,
 ) -> anyhow::Result<()> {
+    let not_evaluated: Vec<serde_json::Value> = not_evaluated
+        .iter()
+        .map(|(ecosystem, packages)| {
+            json!({"ecosystem": ecosystem, "packages": packages, "reason": NO_ADVISORY_SOURCE})
+        })
+        .collect();
     let document = json!({
         "schema": "palisade.scan/v1",
         "target": info,
@@ -536,6 +579,7 @@ fn print_json(
                 "withdrawn": skipped.withdrawn_skipped,
                 "not_affected": skipped.not_affected_skipped,
             },
+            "not_evaluated": not_evaluated,
         },
         "findings": findings,
         "warnings": inventory.warnings,
