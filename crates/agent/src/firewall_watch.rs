@@ -21,9 +21,10 @@
 //!
 //! # Alerts and attempts
 //!
-//! Every violating attempt is one report whose aggregation key is (cluster, deciding rule,
-//! source, destination, port, protocol, UTC day) ([`FindingReport::dedupe_key`]), so the
-//! server keeps one finding per flow and day and its count is the attempts count.
+//! A violating attempt is reported with the aggregation key (cluster, deciding rule, source,
+//! destination, port, protocol, UTC day) ([`FindingReport::dedupe_key`]), and a report
+//! carries how many attempts it stands for, so the server keeps one finding per flow and day
+//! and its count is the attempts count.
 //!
 //! Where a pod's connect programs are installed, they count each connect an `alert` or
 //! `block` rule matches per match (cgroup, destination, port, protocol, rule, verdict) in
@@ -34,9 +35,10 @@
 //! so nothing that holds up the detection thread (a sensor loss's `/proc` re-read, a burst of
 //! events, a slow outbox) holds up the ring: it only delays the alerts. A flood of identical
 //! connects is one report and a count, however long it lasts: every attempt is alerted and
-//! recorded. Each attempt still leaves as one alert report (the server counts the reports a
-//! finding absorbed), at most 10,000 a tick; the rest wait as one report and a number per
-//! alert, so a flood's alerts come late, not lost. The reports and counts are the kernel's
+//! recorded. At each tick the attempts of one alert leave as one alert report carrying
+//! their number ([`FirewallDetails::attempts`]), which the server adds to the finding's
+//! count: a flood is one report per tick, so its alerts arrive at the next tick, and the
+//! last tick when the agent stops takes what is left into the outbox. The reports and counts are the kernel's
 //! own account of what it refused, which needs no sensor probe (a sensor without a connect
 //! probe, or a connect to loopback that the sensor path ignores, is still alerted and
 //! recorded as a flow). The sensor's view of those same connects is then neither alerted
@@ -114,7 +116,7 @@ use crate::EventObserver;
 use crate::detect::{NodeHealth, node_health_report};
 
 mod waiting_alerts;
-use waiting_alerts::{MAX_SENT_PER_TICK, WaitingAlerts};
+use waiting_alerts::WaitingAlerts;
 
 /// How often recorded flows are appended to the flows file.
 const FLOW_FLUSH_EVERY_MS: i64 = 10_000;
@@ -540,7 +542,7 @@ impl EventObserver for FirewallWatch {
     fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
         self.pick_up_policy(now, reports);
         self.take_connect_reports(now, true, reports);
-        self.waiting_alerts.send(MAX_SENT_PER_TICK, reports);
+        self.waiting_alerts.send(reports);
         self.reported_connects.expire(now);
         if self
             .replaced
@@ -566,13 +568,23 @@ impl EventObserver for FirewallWatch {
 
 impl Drop for FirewallWatch {
     fn drop(&mut self) {
+        // The agent's last tick took every attempt into the outbox. Without it (detection
+        // stopped on an error) what the programs counted since the last tick is taken now,
+        // recorded as flows and counted in a warning: not alerted, but not silent.
+        let mut unsent = Vec::new();
+        self.take_connect_reports(Timestamp::now(), true, &mut unsent);
+        self.waiting_alerts.send(&mut unsent);
         self.flush_flows();
-        // The agent's last tick sent what it could; a flood's remainder goes with the agent.
-        let unsent = self.waiting_alerts.attempts();
-        if unsent > 0 {
+        let unsent_attempts: u64 = unsent
+            .iter()
+            .filter(|report| report.rule != LOST_CONNECT_REPORTS_RULE)
+            .map(FindingReport::occurrences)
+            .sum();
+        if unsent_attempts > 0 {
             tracing::warn!(
-                unsent,
-                "Stopping with firewall alert attempts not yet sent; they are not alerted."
+                unsent_attempts,
+                "Stopping with firewall alert attempts counted since the last tick; they are \
+                 recorded as flows but not alerted."
             );
         }
     }
@@ -945,6 +957,9 @@ fn firewall_report(
                 _ => alert_name,
             }),
             trace: explanation.to_string().lines().map(str::to_owned).collect(),
+            // The connect programs' alerts take their count when they leave the
+            // [`WaitingAlerts`]; the sensor's view and a closed connection are one each.
+            attempts: 1,
         }),
         demo: false,
     })

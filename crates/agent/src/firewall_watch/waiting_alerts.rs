@@ -1,26 +1,22 @@
-//! The firewall alerts of the connects the connect programs reported or counted, waiting to
-//! be sent. The server counts a firewall alert's attempts as the reports it absorbed, so
-//! each attempt leaves as one report; the programs count a flood of identical connects in
-//! the kernel, and a count taken at one tick can stand for hundreds of thousands of them.
-//! Those wait here as one report and a number, and at most [`MAX_SENT_PER_TICK`] leave per
-//! tick: a flood's alerts arrive late rather than being lost, and what waits takes the
-//! memory of one report per distinct alert, not per attempt.
+//! The firewall alerts of the connects the connect programs reported or counted since the
+//! last tick, merged: the programs count a flood of identical connects in the kernel, and a
+//! count taken at one tick can stand for hundreds of thousands of them. Each distinct alert
+//! (its aggregation key and title) waits here as one report and a number, and leaves at the
+//! tick as one report carrying that number as its attempts, which the server adds to its
+//! finding's count: a flood costs one report per tick, however long it lasts, so nothing
+//! waits past the tick that took it (the last tick at stop included).
 
 use std::collections::HashMap;
 
-use palisade_model::FindingReport;
+use palisade_model::{Details, FindingReport, FirewallDetails};
 use uuid::Uuid;
-
-/// The most attempt reports sent per tick (50,000 a second at the default 200 ms drain):
-/// about what the server's store ingests.
-pub(super) const MAX_SENT_PER_TICK: u64 = 10_000;
 
 /// The most distinct alerts waiting; the attempts of a new one beyond it are dropped and
 /// counted ([`WaitingAlerts::dropped`]).
 const MAX_WAITING: usize = 65_536;
 
-/// Alerts waiting to be sent: one report per distinct alert (its aggregation key and title)
-/// and how many attempts it still stands for.
+/// Alerts waiting for the tick: one report per distinct alert (its aggregation key and
+/// title) and how many attempts it stands for.
 #[derive(Default)]
 pub(super) struct WaitingAlerts {
     waiting: HashMap<String, (FindingReport, u64)>,
@@ -41,24 +37,23 @@ impl WaitingAlerts {
         }
     }
 
-    /// Sends up to `budget` attempts, one report (a fresh id) each.
-    pub(super) fn send(&mut self, budget: u64, reports: &mut Vec<FindingReport>) {
-        let mut budget = budget;
-        self.waiting.retain(|_, (alert, waiting)| {
-            let sent = (*waiting).min(budget);
-            reports.extend((0..sent).map(|_| FindingReport {
-                id: Uuid::now_v7(),
-                ..alert.clone()
-            }));
-            *waiting -= sent;
-            budget -= sent;
-            *waiting > 0
-        });
-    }
-
-    /// How many attempts wait.
-    pub(super) fn attempts(&self) -> u64 {
-        self.waiting.values().map(|(_, waiting)| waiting).sum()
+    /// Sends every waiting alert as one report carrying its attempts (a fresh id each; more
+    /// than [`FirewallDetails::MAX_ATTEMPTS`] in more than one).
+    pub(super) fn send(&mut self, reports: &mut Vec<FindingReport>) {
+        for (_, (alert, mut attempts)) in self.waiting.drain() {
+            while attempts > 0 {
+                let sent = attempts.min(u64::from(FirewallDetails::MAX_ATTEMPTS));
+                let mut report = FindingReport {
+                    id: Uuid::now_v7(),
+                    ..alert.clone()
+                };
+                if let Details::FirewallAlert(details) = &mut report.details {
+                    details.attempts = u32::try_from(sent).unwrap_or(FirewallDetails::MAX_ATTEMPTS);
+                }
+                reports.push(report);
+                attempts -= sent;
+            }
+        }
     }
 
     /// Attempts dropped because [`MAX_WAITING`] alerts were waiting.
@@ -97,36 +92,50 @@ mod tests {
                 protocol: "TCP".to_owned(),
                 mode: "block".to_owned(),
                 rule_id: Some("web-to-outside".to_owned()),
-                trace: Vec::new(),
+                ..FirewallDetails::default()
             }),
             demo: false,
         }
     }
 
-    /// Attempts of one alert merge however they arrive, leave within the budget, each with
-    /// an id of its own, and wait for later sends; beyond the most distinct alerts waiting,
-    /// a new one's attempts are counted as dropped, not kept.
+    /// (port, attempts) of each report, by port then attempts.
+    fn sent_attempts(reports: &[FindingReport]) -> Vec<(u16, u32)> {
+        let mut sent: Vec<(u16, u32)> = reports
+            .iter()
+            .map(|report| match &report.details {
+                Details::FirewallAlert(details) => (details.port, details.attempts),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        sent.sort_unstable();
+        sent
+    }
+
+    /// Attempts of one alert merge however they arrive and leave at the next send as one
+    /// report carrying them (a count beyond a report's most in more than one), each with an
+    /// id of its own; nothing waits after a send. Beyond the most distinct alerts waiting, a
+    /// new one's attempts are counted as dropped, not kept.
     #[test]
-    fn attempts_wait_merged_leave_within_the_budget_and_overflow_is_counted() {
+    fn attempts_wait_merged_and_leave_as_one_report_carrying_them() {
         let mut waiting = WaitingAlerts::default();
         waiting.add(alert(5432), 7);
         waiting.add(alert(5432), 5);
         waiting.add(alert(80), 1);
         let mut sent = Vec::new();
-        waiting.send(10, &mut sent);
-        assert_eq!(sent.len(), 10);
-        assert_eq!(waiting.attempts(), 3);
-        waiting.send(10, &mut sent);
-        assert_eq!(sent.len(), 13, "the rest at the next send");
-        waiting.send(10, &mut sent);
-        assert_eq!(sent.len(), 13, "nothing waits any more");
+        waiting.send(&mut sent);
+        assert_eq!(sent_attempts(&sent), [(80, 1), (5432, 12)]);
+        waiting.send(&mut sent);
+        assert_eq!(sent.len(), 2, "nothing waits after a send");
+
+        let beyond_one_report = u64::from(FirewallDetails::MAX_ATTEMPTS) + 3;
+        waiting.add(alert(443), beyond_one_report);
+        waiting.send(&mut sent);
+        assert_eq!(
+            sent_attempts(&sent[2..]),
+            [(443, 3), (443, FirewallDetails::MAX_ATTEMPTS)]
+        );
         let ids: std::collections::HashSet<Uuid> = sent.iter().map(|report| report.id).collect();
-        assert_eq!(ids.len(), 13, "one id per attempt");
-        let on_5432 = sent
-            .iter()
-            .filter(|report| report.title.contains(" 5432/"))
-            .count();
-        assert_eq!(on_5432, 12);
+        assert_eq!(ids.len(), 4, "one id per report");
         assert_eq!(waiting.dropped(), 0);
 
         let mut full = WaitingAlerts::default();
