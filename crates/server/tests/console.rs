@@ -1166,3 +1166,104 @@ async fn the_clusters_page_shows_what_each_node_lost() {
         "{row}"
     );
 }
+
+/// Mark handled and bulk handling of similar alerts (issue 3, Handle dialog): one alert marked
+/// handled leaves the open list; "handle similar" closes the other open alerts of its rule and
+/// nothing of another rule, says how many, and both are in the audit log.
+#[tokio::test]
+async fn marking_handled_and_handling_similar_alerts_close_exactly_those() {
+    let console = Console::start().await;
+    let mut reports: Vec<_> = ["web-1", "web-2", "web-3"]
+        .iter()
+        .map(|pod| alert("/bin/sh", pod))
+        .collect();
+    let mut other = alert("/usr/bin/curl", "web-4");
+    other.rule = "Outbound connection to C2 server".into();
+    other.title = "beacon from web-4".into();
+    reports.push(other);
+    console.ingest(&reports).await;
+    let listed = console
+        .state
+        .store
+        .list_findings(FindingKind::Alert, &FindingQuery::default())
+        .await
+        .unwrap()
+        .items;
+    let id_of = |title: &str| {
+        listed
+            .iter()
+            .find(|finding| finding.title == title)
+            .unwrap_or_else(|| panic!("{title} stored"))
+            .id
+    };
+    let operator = console.login(&console.token(Role::Operator).await).await;
+    let back = "/console/clusters/prod/alerts";
+
+    let (status, headers, body) = console
+        .post(
+            &format!("/console/act/alerts/{}/handle", id_of("shell in web-1")),
+            Some(&operator),
+            &[("csrf", operator.csrf.as_str()), ("back", back)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with(back)
+    );
+    assert_eq!(
+        console.status_of(id_of("shell in web-1")).await,
+        Status::Handled
+    );
+    let (_, page) = console.get(back, Some(&operator)).await;
+    assert!(
+        !page.contains("shell in web-1"),
+        "handled leaves the open list"
+    );
+    assert!(page.contains("shell in web-2"));
+
+    let (status, headers, body) = console
+        .post(
+            &format!("/console/similar/alerts/{}", id_of("shell in web-2")),
+            Some(&operator),
+            &[
+                ("csrf", operator.csrf.as_str()),
+                ("action", "handle"),
+                ("reason", "known admin sessions"),
+                ("back", back),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let location = headers[header::LOCATION].to_str().unwrap();
+    assert!(
+        location.contains("notice=2%20similar%20findings")
+            || location.contains("notice=2+similar+findings"),
+        "{location}"
+    );
+    for title in ["shell in web-2", "shell in web-3"] {
+        assert_eq!(
+            console.status_of(id_of(title)).await,
+            Status::Handled,
+            "{title}"
+        );
+    }
+    assert_eq!(
+        console.status_of(id_of("beacon from web-4")).await,
+        Status::Open,
+        "another rule's alert stays open"
+    );
+    let (_, page) = console.get(back, Some(&operator)).await;
+    assert!(page.contains("beacon from web-4"));
+    assert!(!page.contains("shell in web-"));
+
+    let admin = console.login(&console.token(Role::Admin).await).await;
+    let (status, audit) = console.get("/console/audit", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        audit.contains("known admin sessions"),
+        "the reason is audited"
+    );
+}
