@@ -7,6 +7,7 @@ use std::{
         Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use palisade_event::{Event, K8sMeta, K8sObject};
@@ -127,6 +128,14 @@ impl Store {
             .all(|listed| listed.load(Ordering::Acquire))
     }
 
+    /// The watchers' counters, the objects kept per kind and whether every kind was listed.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let all = self.read();
+        let objects = ResourceKind::ALL.map(|kind| (kind, all[kind.index()].len()));
+        drop(all);
+        self.stats.snapshot(objects, self.synced())
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -197,10 +206,35 @@ pub(crate) struct Stats {
     pub malformed: AtomicU64,
     pub oversized: AtomicU64,
     pub over_capacity: AtomicU64,
+    /// The last request answered; false again after a failure.
+    reachable: AtomicBool,
+    /// When a request last answered, in milliseconds after the Unix epoch (0: never).
+    last_sync_unix_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
 impl Stats {
+    /// The API server answered a list or watch: it is reachable, and the cache was in step
+    /// with it now.
+    pub fn record_contact(&self) {
+        self.reachable.store(true, Ordering::Relaxed);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        self.last_sync_unix_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// A request failed (no answer, refused credentials, an error status, a broken stream):
+    /// counted, kept as the last error, logged, and the API server is unreachable until the
+    /// next answer.
+    pub fn record_failure(&self, message: String) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.reachable.store(false, Ordering::Relaxed);
+        self.record_error(message);
+    }
+
     /// Keeps `message` as the last error and logs it.
     pub fn record_error(&self, message: String) {
         tracing::warn!(error = %message, "Kubernetes metadata: an error.");
@@ -210,9 +244,15 @@ impl Stats {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(message);
     }
 
-    pub fn snapshot(&self) -> StatsSnapshot {
+    fn snapshot(&self, objects: [(ResourceKind, usize); 6], synced: bool) -> StatsSnapshot {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let last_sync_ms = load(&self.last_sync_unix_ms);
         StatsSnapshot {
+            reachable: self.reachable.load(Ordering::Relaxed),
+            synced,
+            last_sync: (last_sync_ms > 0)
+                .then(|| UNIX_EPOCH + std::time::Duration::from_millis(last_sync_ms)),
+            objects: objects.to_vec(),
             lists: load(&self.lists),
             watch_events: load(&self.watch_events),
             bookmarks: load(&self.bookmarks),
@@ -233,6 +273,16 @@ impl Stats {
 /// The watchers' counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// The API server answered the last request; false before the first answer and after
+    /// a failure, until the next answer.
+    pub reachable: bool,
+    /// Every kind has been listed at least once since the start.
+    pub synced: bool,
+    /// When the API server last answered a list or a watch (an event, a bookmark, the end
+    /// of a watch); `None` before the first answer.
+    pub last_sync: Option<SystemTime>,
+    /// Objects kept in the cache, per kind (in [`ResourceKind::ALL`] order).
+    pub objects: Vec<(ResourceKind, usize)>,
     /// Complete lists read (every page of one).
     pub lists: u64,
     /// ADDED, MODIFIED and DELETED events applied.

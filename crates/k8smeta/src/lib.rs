@@ -109,6 +109,7 @@ impl Default for WatchSettings {
 
 /// The running reflectors and their cache. Dropping it stops the reflectors.
 pub struct MetaSource {
+    server: String,
     store: Arc<cache::Store>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -150,7 +151,16 @@ impl MetaSource {
                 ))
             })
             .collect();
-        Ok(MetaSource { store, tasks })
+        Ok(MetaSource {
+            server: config.server.clone(),
+            store,
+            tasks,
+        })
+    }
+
+    /// The API server's URL, as configured.
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// A lookup for the thread that evaluates events.
@@ -163,9 +173,10 @@ impl MetaSource {
         self.store.synced()
     }
 
-    /// The reflectors' counters and last error.
+    /// The reflectors' counters and last error, the objects kept per kind, and whether the
+    /// API server answers.
     pub fn stats(&self) -> StatsSnapshot {
-        self.store.stats.snapshot()
+        self.store.snapshot()
     }
 }
 

@@ -58,6 +58,7 @@ pub(crate) async fn reflect(
                     .stats
                     .lists
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                store.stats.record_contact();
                 backoff.reset();
                 version
             }
@@ -73,7 +74,10 @@ pub(crate) async fn reflect(
                 .await
             {
                 // The server ended the watch (its timeout): watch again from there.
-                Ok(()) => backoff.reset(),
+                Ok(()) => {
+                    store.stats.record_contact();
+                    backoff.reset();
+                }
                 Err(Error::Gone { .. }) => {
                     store
                         .stats
@@ -95,11 +99,7 @@ pub(crate) async fn reflect(
 }
 
 fn failed(store: &Store, error: &Error) {
-    store
-        .stats
-        .failures
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    store.stats.record_error(error_chain(error));
+    store.stats.record_failure(error_chain(error));
 }
 
 /// The error with its causes, `: `-separated.

@@ -167,6 +167,7 @@ fn populate(mock: &MockApi) {
 async fn pods_resolve_to_namespace_owners_and_services() {
     let mock = MockApi::start(Some("s3cret")).await;
     populate(&mock);
+    let before_start = std::time::SystemTime::now();
     let source = MetaSource::start(
         &config(&mock, Some("s3cret")),
         settings(Some("node-a")),
@@ -240,6 +241,28 @@ async fn pods_resolve_to_namespace_owners_and_services() {
         (stats.malformed, stats.oversized, stats.failures),
         (0, 0, 0),
         "{stats:?}"
+    );
+    assert!(stats.reachable && stats.synced, "{stats:?}");
+    assert!(
+        stats.last_sync.is_some_and(|at| at >= before_start),
+        "{stats:?}"
+    );
+    let objects: Vec<(&str, usize)> = stats
+        .objects
+        .iter()
+        .map(|(kind, count)| (kind.kind_name(), *count))
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            ("Pod", 2),
+            ("Namespace", 1),
+            ("ReplicaSet", 1),
+            ("Deployment", 1),
+            ("Service", 3),
+            ("ReplicationController", 1)
+        ],
+        "this node's pods only"
     );
 }
 
@@ -426,6 +449,11 @@ async fn a_refused_token_is_a_clear_error_and_leaves_the_fields_absent() {
         "{error}"
     );
     assert!(!source.synced());
+    let stats = source.stats();
+    assert!(
+        !stats.reachable && !stats.synced && stats.last_sync.is_none(),
+        "a refusing API server is not reachable: {stats:?}"
+    );
     assert!(meta_of(&source, &event_in("shop", "web-7d9f-x2", "p-1")).is_none());
 }
 
@@ -446,10 +474,19 @@ async fn an_unreachable_server_is_a_clear_error_and_retried() {
     let source =
         MetaSource::start(&config, settings(None), &tokio::runtime::Handle::current()).unwrap();
     wait_for("retries", || source.stats().failures >= 12).await;
-    let error = source.stats().last_error.unwrap();
+    let stats = source.stats();
+    let error = stats.last_error.clone().unwrap();
     assert!(
         error.contains("did not answer") && error.contains(&port.to_string()),
         "{error}"
+    );
+    assert!(
+        !stats.reachable && stats.last_sync.is_none(),
+        "nothing answered: {stats:?}"
+    );
+    assert!(
+        stats.objects.iter().all(|(_, count)| *count == 0),
+        "{stats:?}"
     );
     assert!(meta_of(&source, &event_in("shop", "web-7d9f-x2", "p-1")).is_none());
 }

@@ -283,7 +283,8 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("palisade-detect".into())
         .spawn(move || {
-            // The reflectors run until this thread ends and drops them.
+            // The reflectors run until this thread ends and drops them with the status
+            // writer, which reports their counters.
             let k8s = options.k8s;
             let mut sink = DetectionSink {
                 k8s_lookup: k8s.as_ref().map(MetaSource::lookup),
@@ -293,7 +294,7 @@ pub fn start(
                 .build()
                 .map_err(anyhow::Error::new)
                 .and_then(|sensor| {
-                    let writer = StatusWriter::start(options.status_file, sensor.status())?;
+                    let writer = StatusWriter::start(options.status_file, sensor.status(), k8s)?;
                     Ok((sensor, writer))
                 });
             let (mut sensor, mut status_writer) = match started {
@@ -320,7 +321,6 @@ pub fn start(
                 sink.detector.observer_reports_lost(),
                 failure,
             );
-            drop(k8s);
         })
         .context("cannot start the detection thread")?;
     let sensor_status = match started_rx.recv() {

@@ -1,5 +1,6 @@
 //! The sensor status file: what a running agent's sensor observes, how many events it
-//! delivered, filtered and lost, and how many of the firewall's connect reports were lost.
+//! delivered, filtered and lost, how many of the firewall's connect reports were lost, and
+//! what its Kubernetes API server client sees (reachable or not, objects per kind, errors).
 //! The detection thread keeps it fresh ([`StatusWriter`]); `palisade agent --status` reads
 //! it ([`read`]) and says whether the agent that wrote it is still running.
 //!
@@ -8,12 +9,14 @@
 //! reused pid must not make a dead agent's numbers look live.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
 use palisade_event::EventKind;
+use palisade_k8smeta::MetaSource;
 use palisade_model::Timestamp;
 use palisade_sensor::{CpuCounters, SensorHealth, SensorStatus};
 use serde::{Deserialize, Serialize};
@@ -61,6 +64,76 @@ pub struct SensorStatusFile {
     /// lost since the sensor started.
     #[serde(default)]
     pub connect_reports: ReportLosses,
+    /// The Kubernetes API server the agent follows for the k8s.* fields; absent when it
+    /// follows none (`--no-k8s-api`, or neither a kubeconfig nor a service account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_api: Option<K8sApiStatus>,
+}
+
+/// What the agent's Kubernetes API server client saw since it started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct K8sApiStatus {
+    /// The API server's URL.
+    pub server: String,
+    /// The API server answered the last request; false before its first answer and after a
+    /// failure (no answer, refused credentials, an error status), until it answers again.
+    pub reachable: bool,
+    /// Every kind (pods, namespaces, replica sets, deployments, services, replication
+    /// controllers) has been listed since the start.
+    pub synced: bool,
+    /// When the API server last answered a list or a watch.
+    pub last_sync_at: Option<Timestamp>,
+    /// Objects in the cache per kind (`Pod`, `Namespace`, ...).
+    pub objects: BTreeMap<String, u64>,
+    /// Complete lists read.
+    pub lists: u64,
+    /// Watch events applied (added, modified, deleted).
+    pub watch_events: u64,
+    /// Watch bookmarks received.
+    pub bookmarks: u64,
+    /// Lists read again because the watched resource version was gone (410).
+    pub relists_after_gone: u64,
+    /// Requests that failed.
+    pub failures: u64,
+    /// Objects skipped as malformed.
+    pub malformed: u64,
+    /// Objects skipped as oversized.
+    pub oversized: u64,
+    /// Objects not kept because their kind was at its limit.
+    pub over_capacity: u64,
+    /// The last error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl K8sApiStatus {
+    /// The client's counters now.
+    pub fn of(source: &MetaSource) -> K8sApiStatus {
+        let stats = source.stats();
+        K8sApiStatus {
+            server: source.server().to_owned(),
+            reachable: stats.reachable,
+            synced: stats.synced,
+            last_sync_at: stats.last_sync.map(|at| {
+                let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                Timestamp(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+            }),
+            objects: stats
+                .objects
+                .iter()
+                .map(|(kind, count)| (kind.kind_name().to_owned(), *count as u64))
+                .collect(),
+            lists: stats.lists,
+            watch_events: stats.watch_events,
+            bookmarks: stats.bookmarks,
+            relists_after_gone: stats.relists_after_gone,
+            failures: stats.failures,
+            malformed: stats.malformed,
+            oversized: stats.oversized,
+            over_capacity: stats.over_capacity,
+            last_error: stats.last_error,
+        }
+    }
 }
 
 /// Reports lost by a source of its own, beside the sensor's events.
@@ -107,6 +180,7 @@ impl SensorStatusFile {
             missing_fields: Vec::new(),
             events: EventCounts::default(),
             connect_reports: ReportLosses::default(),
+            k8s_api: None,
         }
     }
 
@@ -134,14 +208,22 @@ impl SensorStatusFile {
 /// Keeps the status file of a running sensor fresh.
 pub struct StatusWriter {
     path: PathBuf,
+    /// The Kubernetes API server's reflectors, reported in the file; they stop when the
+    /// writer is dropped, with the sensor.
+    k8s: Option<MetaSource>,
     file: SensorStatusFile,
     started: Instant,
     last_write: Instant,
 }
 
 impl StatusWriter {
-    /// Writes the first status of a sensor that just started.
-    pub fn start(path: PathBuf, status: &SensorStatus) -> anyhow::Result<StatusWriter> {
+    /// Writes the first status of a sensor that just started, which follows the API server
+    /// of `k8s` when there is one.
+    pub fn start(
+        path: PathBuf,
+        status: &SensorStatus,
+        k8s: Option<MetaSource>,
+    ) -> anyhow::Result<StatusWriter> {
         let mut file = SensorStatusFile::none(String::new());
         file.running = true;
         file.backend = status.backend.to_owned();
@@ -153,10 +235,12 @@ impl StatusWriter {
             .iter()
             .map(|&field| field.to_owned())
             .collect();
+        file.k8s_api = k8s.as_ref().map(K8sApiStatus::of);
         file.write(&path)?;
         let now = Instant::now();
         Ok(StatusWriter {
             path,
+            k8s,
             file,
             started: now,
             last_write: now,
@@ -206,6 +290,7 @@ impl StatusWriter {
 
     fn write(&mut self) {
         self.file.updated_at = Timestamp::now();
+        self.file.k8s_api = self.k8s.as_ref().map(K8sApiStatus::of);
         self.file.uptime_seconds = self.started.elapsed().as_secs();
         self.last_write = Instant::now();
         if let Err(error) = self.file.write(&self.path) {
@@ -306,6 +391,9 @@ pub fn print_tables(status: &SensorStatusFile) {
         "last connect report loss".to_owned(),
         or_never(status.connect_reports.last_loss_at),
     ]);
+    if let Some(k8s) = &status.k8s_api {
+        add_k8s_api_rows(&mut summary, k8s);
+    }
     println!("{summary}");
     if state == "stale" {
         println!(
@@ -321,6 +409,47 @@ pub fn print_tables(status: &SensorStatusFile) {
                 .add_row([u64::from(cpu.cpu), cpu.sent, cpu.lost].map(|count| count.to_string()));
         }
         println!("{per_cpu}");
+    }
+}
+
+/// The Kubernetes API server client's rows of the status table.
+fn add_k8s_api_rows(summary: &mut comfy_table::Table, k8s: &K8sApiStatus) {
+    let state = match (k8s.reachable, k8s.synced) {
+        (true, true) => "reachable, every kind listed",
+        (true, false) => "reachable, not every kind listed yet",
+        (false, _) => "UNREACHABLE: the k8s.* fields of the API server stay absent or old",
+    };
+    summary.add_row([
+        "k8s API server".to_owned(),
+        format!("{} ({state})", k8s.server),
+    ]);
+    summary.add_row([
+        "k8s last sync".to_owned(),
+        k8s.last_sync_at
+            .map_or_else(|| "never".to_owned(), |at| at.to_string()),
+    ]);
+    let objects: Vec<String> = k8s
+        .objects
+        .iter()
+        .map(|(kind, count)| format!("{kind} {count}"))
+        .collect();
+    summary.add_row(["k8s objects".to_owned(), objects.join(", ")]);
+    summary.add_row([
+        "k8s requests".to_owned(),
+        format!(
+            "{} lists, {} watch events, {} re-lists, {} failures",
+            k8s.lists, k8s.watch_events, k8s.relists_after_gone, k8s.failures
+        ),
+    ]);
+    summary.add_row([
+        "k8s objects skipped".to_owned(),
+        format!(
+            "{} malformed, {} oversized, {} over the limit",
+            k8s.malformed, k8s.oversized, k8s.over_capacity
+        ),
+    ]);
+    if let Some(error) = &k8s.last_error {
+        summary.add_row(["k8s last error", error]);
     }
 }
 
@@ -360,7 +489,7 @@ mod tests {
             kinds: Vec::new(),
             missing_fields: Vec::new(),
         };
-        let mut writer = super::StatusWriter::start(path.clone(), &sensor).unwrap();
+        let mut writer = super::StatusWriter::start(path.clone(), &sensor, None).unwrap();
         let health = palisade_sensor::SensorHealth::default();
         writer.observe(&health, 0);
         let before = super::Timestamp::now();
@@ -375,6 +504,71 @@ mod tests {
         let read_back = read(dir.path()).unwrap().unwrap();
         assert_eq!(read_back.connect_reports.lost, 1234);
         assert_eq!(read_back.events.lost, 0, "the sensor lost no event");
+    }
+
+    /// An API server that does not answer is in the file and the status table as
+    /// unreachable, with its failures and error; the reflectors stop with the writer.
+    #[test]
+    fn an_unreachable_k8s_api_server_is_reported_in_the_file_and_the_table() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = palisade_k8smeta::ApiConfig {
+            server: format!("http://127.0.0.1:{port}"),
+            ca_pem: None,
+            token: None,
+            identity_pem: None,
+        };
+        let source = palisade_k8smeta::MetaSource::start(
+            &config,
+            palisade_k8smeta::WatchSettings::default(),
+            runtime.handle(),
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while source.stats().failures == 0 {
+            assert!(std::time::Instant::now() < deadline, "no failure counted");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::SENSOR_STATUS_FILE);
+        let sensor = palisade_sensor::SensorStatus {
+            backend: "ebpf",
+            fallback_reason: None,
+            sources: Vec::new(),
+            kinds: Vec::new(),
+            missing_fields: Vec::new(),
+        };
+        let writer = super::StatusWriter::start(path.clone(), &sensor, Some(source)).unwrap();
+        writer.stop(&palisade_sensor::SensorHealth::default(), 0, None);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let k8s = &json["k8s_api"];
+        assert_eq!(k8s["server"], config.server, "{json}");
+        assert_eq!(k8s["reachable"], false, "{json}");
+        assert_eq!(k8s["synced"], false, "{json}");
+        assert!(k8s["last_sync_at"].is_null(), "{json}");
+        assert!(k8s["failures"].as_u64().unwrap() >= 1, "{json}");
+        assert_eq!(k8s["objects"]["Pod"], 0, "{json}");
+        let error = k8s["last_error"].as_str().unwrap();
+        assert!(error.contains(&port.to_string()), "{error}");
+
+        let status = read(dir.path()).unwrap().unwrap();
+        let mut table = comfy_table::Table::new();
+        super::add_k8s_api_rows(&mut table, status.k8s_api.as_ref().unwrap());
+        let table = table.to_string();
+        assert!(
+            table.contains("UNREACHABLE") && table.contains(&config.server),
+            "{table}"
+        );
+        assert!(
+            table.contains("k8s last error") && table.contains("never"),
+            "{table}"
+        );
     }
 
     #[test]
