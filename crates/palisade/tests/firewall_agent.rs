@@ -1285,6 +1285,41 @@ async fn a_flood_of_identical_refused_connects_in_a_one_page_ring_counts_every_a
     drop(pods);
 }
 
+/// A flood counted while the agent's detection thread is held reaches the store whole, as
+/// few reports, even when the agent stops right after: the client pod makes 40,000 refused
+/// connects while the detection thread is ptrace-stopped (the programs count them in the
+/// kernel), then the thread runs on and `palisade up` is stopped at once. At most a tick
+/// passes before the stop, and the last tick takes every attempt into the outbox as one
+/// report carrying its number; the next `palisade up` on the same data delivers it, and the
+/// rule's alert counts every connect made, exactly. (When each attempt left as a report of
+/// its own, 10,000 a tick, the stop left all but about 20,000 of them in a log line.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_counted_before_a_stop_reaches_the_store_whole_after_the_restart() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pods, mut client, mut up, _) = refused_client_with_a_one_page_ring(dir.path(), 238).await;
+    let agent_pid = up.palisade.as_ref().unwrap().process.id();
+    let flood = 40_000;
+    let held = HeldThread::hold(agent_pid, "palisade-detect");
+    let refused: u64 = client.ask(&format!("flood {flood}")).parse().unwrap();
+    assert_eq!(refused, flood, "every connect of the flood is refused");
+    drop(held);
+    up.stop();
+    let state_file = dir.path().join("state.yaml");
+    let (mut up, api) = start_up(dir.path(), &state_file, "block", &[]);
+    // The refused probe that ended the setup and the flood.
+    let alert = api.wait_for_attempts(RULE, flood + 1).await;
+    println!(
+        "flood of {flood} before a stop: {} attempts alerted",
+        alert["count"]
+    );
+    up.stop();
+    drop(client);
+    drop(pods);
+}
+
 /// The attempts the firewall alerts named `name` count together (one alert per
 /// destination port).
 async fn attempts_of_all(api: &Api, name: &str) -> u64 {
