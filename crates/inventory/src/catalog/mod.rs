@@ -591,8 +591,12 @@ fn package(
     distro: Option<&Distro>,
     location: Location,
 ) -> Package {
-    // A distribution's release applies only to packages of its own package format.
-    let distro = distro.filter(|distro| distro.package_format() == Some(cataloger));
+    // A distribution's release applies only to packages of its own package format; an rpm
+    // database on a distribution this crate does not map is that distribution's.
+    let distro = distro.filter(|distro| {
+        distro.package_format() == Some(cataloger)
+            || (cataloger == Cataloger::Rpm && distro.ecosystem().is_none())
+    });
     let distro_qualifier = distro.map(Distro::purl_qualifier).unwrap_or_default();
     let distro_namespace = distro.map(Distro::purl_namespace);
     let arch = found.arch.as_deref().unwrap_or_default();
@@ -640,9 +644,7 @@ fn package(
             ),
         ),
         Cataloger::Rpm => (
-            distro
-                .and_then(Distro::ecosystem)
-                .unwrap_or_else(|| "Red Hat".to_owned()),
+            distro.map_or_else(|| "Red Hat".to_owned(), Distro::own_ecosystem),
             purl::purl(
                 "rpm",
                 Some(distro_namespace.unwrap_or("redhat")),

@@ -119,6 +119,18 @@ impl Distro {
         })
     }
 
+    /// [`Distro::ecosystem`], or for a distribution this crate does not map its `ID` and
+    /// release (`anolis:8.8`, `kylin:V10`): its packages are named by what they are, never
+    /// taken for another distribution's, and no advisory source covers them.
+    pub(crate) fn own_ecosystem(&self) -> String {
+        self.ecosystem().unwrap_or_else(|| {
+            match self.version_id.as_deref().or(self.codename.as_deref()) {
+                Some(release) => format!("{}:{release}", self.id),
+                None => self.id.clone(),
+            }
+        })
+    }
+
     /// The cataloger of this distribution's package database, if known.
     pub fn package_format(&self) -> Option<Cataloger> {
         let ecosystem = self.ecosystem()?;
@@ -302,6 +314,20 @@ mod tests {
             assert_eq!(distro.purl_namespace(), namespace);
             assert_eq!(distro.purl_qualifier(), qualifier);
         }
+    }
+
+    /// An rpm distribution this crate does not map keeps its own name.
+    #[test]
+    fn unmapped_distributions_keep_their_own_name() {
+        let anolis = parse(
+            "NAME=\"Anolis OS\"\nVERSION=\"8.8\"\nID=\"anolis\"\nID_LIKE=\"rhel fedora centos\"\n\
+             VERSION_ID=\"8.8\"\n",
+        );
+        assert_eq!(anolis.ecosystem(), None);
+        assert_eq!(anolis.own_ecosystem(), "anolis:8.8");
+        assert_eq!(parse("ID=gentoo\n").own_ecosystem(), "gentoo");
+        let rhel = parse("ID=\"rhel\"\nVERSION_ID=\"9.3\"\n");
+        assert_eq!(rhel.own_ecosystem(), "Red Hat:9");
     }
 
     /// The `os-release` files of SUSE's Micro products, as their images ship them.

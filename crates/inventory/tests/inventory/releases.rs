@@ -375,6 +375,13 @@ fn amazon_oracle_and_fedora_roots_are_not_labelled_red_hat() {
             "Fedora:40",
             "pkg:rpm/fedora/bash@5.1.8-6.el9_1?arch=x86_64&distro=fedora-40",
         ),
+        // A distribution Palisade does not map keeps its own name (it was `Red Hat`).
+        (
+            "NAME=\"Anolis OS\"\nVERSION=\"8.8\"\nID=\"anolis\"\nID_LIKE=\"rhel fedora centos\"\n\
+             VERSION_ID=\"8.8\"\n",
+            "anolis:8.8",
+            "pkg:rpm/anolis/bash@5.1.8-6.el9_1?arch=x86_64&distro=anolis-8.8",
+        ),
     ] {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path();
