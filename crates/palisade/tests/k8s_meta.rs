@@ -1,6 +1,9 @@
 //! `palisade monitor --kubeconfig`: the API server's metadata reaches the `k8s.*` fields of
 //! alerts raised by a real container (podman, with the CRI's pod labels) under the eBPF
-//! sensor; with a refused token the fields are `<NA>` and the alerts still come.
+//! sensor; with a refused token the fields are `<NA>` and the alerts still come. The agent
+//! path (`palisade up --kubeconfig`): the alert stored by the server carries the metadata in
+//! its output and raw event, and `palisade agent --status` shows the API server reachable
+//! with the objects it keeps.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -11,8 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use palisade_testdata::{KillOnDrop, PodmanContainer, run_checked};
-use serde_json::json;
+use palisade_testdata::{KillOnDrop, Palisade, PodmanContainer, Ready, run_checked};
+use serde_json::{Value, json};
 
 fn ready() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -116,13 +119,7 @@ fn answer(mut stream: TcpStream, pod_uid: &str) {
 
 /// Runs `palisade monitor` with `rules` and `kubeconfig`, execs `marker` in the container
 /// every half second, and returns the output text of the first alert `wanted` accepts.
-fn first_alert(
-    rules: &Path,
-    kubeconfig: &Path,
-    container: &str,
-    marker: &str,
-    wanted: impl Fn(&str) -> bool,
-) -> String {
+fn first_alert(pod: &PodUnderTest, kubeconfig: &Path, wanted: impl Fn(&str) -> bool) -> String {
     let mut monitor = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args([
@@ -134,7 +131,7 @@ fn first_alert(
                 "40",
             ])
             .arg("--rules")
-            .arg(rules)
+            .arg(&pod.rules)
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(["--k8s-node-name", "node-a"])
@@ -164,10 +161,7 @@ fn first_alert(
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
-        run_checked(
-            "podman",
-            &["exec", container, "/bin/busybox", "echo", marker],
-        );
+        pod.exec_marker();
         while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(500)) {
             let alert: serde_json::Value = serde_json::from_str(&line).unwrap();
             let output = alert["output"].as_str().unwrap().to_owned();
@@ -180,101 +174,239 @@ fn first_alert(
     panic!("no wanted alert within 30 s; alerts: {seen:?}");
 }
 
-#[test]
-fn api_server_metadata_reaches_alerts_and_a_refused_token_leaves_it_absent() {
-    if !ready() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let rootfs = dir.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    let tag = format!("{}", std::process::id());
-    let pod_uid = format!("3e41dc6b-08a8-44db-bc2a-{:012}", std::process::id());
-    let podman = PodmanContainer::import(
-        &rootfs,
-        &dir.path().join("image.tar"),
-        "palisade-k8smeta",
-        &tag,
-    );
-    let pod_labels = [
-        "io.kubernetes.pod.name=web-1".to_owned(),
-        "io.kubernetes.pod.namespace=shop".to_owned(),
-        format!("io.kubernetes.pod.uid={pod_uid}"),
-        "io.kubernetes.container.name=app".to_owned(),
-    ];
-    let mut args = vec![
-        "run",
-        "--detach",
-        "--network",
-        "none",
-        "--runtime",
-        "runc",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-        "--name",
-        &podman.container,
-    ];
-    for label in &pod_labels {
-        args.extend(["--label", label.as_str()]);
-    }
-    args.extend([podman.image.as_str(), "/bin/busybox", "sleep", "120"]);
-    run_checked("podman", &args);
+/// A running podman container with the CRI's pod labels of `shop/web-1`, the rules file
+/// of one rule on an exec of its marker, and the mock API server's port.
+struct PodUnderTest {
+    dir: tempfile::TempDir,
+    podman: PodmanContainer,
+    port: u16,
+    marker: String,
+    rules: std::path::PathBuf,
+}
 
-    let port = serve_api(pod_uid);
-    let marker = format!("palisade-k8smeta-{tag}");
-    let rules = dir.path().join("rules.yaml");
-    std::fs::write(
-        &rules,
-        format!(
-            "- rule: Exec in pod\n  desc: test\n  condition: evt.type = execve and \
-             proc.cmdline contains {marker}\n  output: \"pod=%k8s.pod.name \
-             app=%k8s.pod.label[app] ip=%k8s.pod.ip team=%k8s.ns.label[team] \
-             rs=%k8s.rs.name deploy=%k8s.deployment.name svc=%k8s.svc.name\"\n  \
-             priority: WARNING\n"
-        ),
-    )
-    .unwrap();
-    let kubeconfig = |token: &str| {
-        let path = dir.path().join(format!("kubeconfig-{token}"));
+impl PodUnderTest {
+    fn start(rule_output: &str) -> PodUnderTest {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        let tag = format!("{}", std::process::id());
+        let pod_uid = format!("3e41dc6b-08a8-44db-bc2a-{:012}", std::process::id());
+        let podman = PodmanContainer::import(
+            &rootfs,
+            &dir.path().join("image.tar"),
+            "palisade-k8smeta",
+            &tag,
+        );
+        let pod_labels = [
+            "io.kubernetes.pod.name=web-1".to_owned(),
+            "io.kubernetes.pod.namespace=shop".to_owned(),
+            format!("io.kubernetes.pod.uid={pod_uid}"),
+            "io.kubernetes.container.name=app".to_owned(),
+        ];
+        let mut args = vec![
+            "run",
+            "--detach",
+            "--network",
+            "none",
+            "--runtime",
+            "runc",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--name",
+            &podman.container,
+        ];
+        for label in &pod_labels {
+            args.extend(["--label", label.as_str()]);
+        }
+        args.extend([podman.image.as_str(), "/bin/busybox", "sleep", "120"]);
+        run_checked("podman", &args);
+
+        let port = serve_api(pod_uid);
+        let marker = format!("palisade-k8smeta-{tag}");
+        let rules = dir.path().join("rules.yaml");
+        std::fs::write(
+            &rules,
+            format!(
+                "- rule: Exec in pod\n  desc: test\n  condition: evt.type = execve and \
+                 proc.cmdline contains {marker}\n  output: \"{rule_output}\"\n  \
+                 priority: WARNING\n"
+            ),
+        )
+        .unwrap();
+        PodUnderTest {
+            dir,
+            podman,
+            port,
+            marker,
+            rules,
+        }
+    }
+
+    /// A kubeconfig for the mock API server with `token`.
+    fn kubeconfig(&self, token: &str) -> std::path::PathBuf {
+        let path = self.dir.path().join(format!("kubeconfig-{token}"));
         std::fs::write(
             &path,
             format!(
                 "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
                  contexts: [{{name: test, context: {{cluster: mock, user: agent}}}}]\n\
-                 clusters: [{{name: mock, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n\
-                 users: [{{name: agent, user: {{token: {token}}}}}]\n"
+                 clusters: [{{name: mock, cluster: {{server: 'http://127.0.0.1:{}'}}}}]\n\
+                 users: [{{name: agent, user: {{token: {token}}}}}]\n",
+                self.port
             ),
         )
         .unwrap();
         path
-    };
+    }
 
+    /// Execs the marker in the container.
+    fn exec_marker(&self) {
+        run_checked(
+            "podman",
+            &[
+                "exec",
+                &self.podman.container,
+                "/bin/busybox",
+                "echo",
+                &self.marker,
+            ],
+        );
+    }
+}
+
+#[test]
+fn api_server_metadata_reaches_alerts_and_a_refused_token_leaves_it_absent() {
+    if !ready() {
+        return;
+    }
+    let pod = PodUnderTest::start(
+        "pod=%k8s.pod.name app=%k8s.pod.label[app] ip=%k8s.pod.ip team=%k8s.ns.label[team] \
+         rs=%k8s.rs.name deploy=%k8s.deployment.name svc=%k8s.svc.name",
+    );
     // The metadata may trail the monitor's start by a list's time, and the container's
     // resolution its first exec.
-    let output = first_alert(
-        &rules,
-        &kubeconfig("good-token"),
-        &podman.container,
-        &marker,
-        |output| !output.contains("deploy=<NA>"),
-    );
+    let output = first_alert(&pod, &pod.kubeconfig("good-token"), |output| {
+        !output.contains("deploy=<NA>")
+    });
     assert_eq!(
         output,
         "pod=web-1 app=web ip=10.244.0.9 team=payments rs=web-7d9f deploy=web svc=web"
     );
-    let output = first_alert(
-        &rules,
-        &kubeconfig("bad-token"),
-        &podman.container,
-        &marker,
-        // The container itself may be resolved after its first exec.
-        |output| output.starts_with("pod=web-1"),
-    );
+    // The container itself may be resolved after its first exec.
+    let output = first_alert(&pod, &pod.kubeconfig("bad-token"), |output| {
+        output.starts_with("pod=web-1")
+    });
     assert_eq!(
         output,
         "pod=web-1 app=<NA> ip=<NA> team=<NA> rs=<NA> deploy=<NA> svc=<NA>"
     );
+}
+
+const ADMIN: &str = "k8s-meta-agent-test-admin-token";
+
+/// The alerts of the test's rule in the server's store.
+async fn stored_alerts(client: &reqwest::Client, base: &str) -> Vec<Value> {
+    let Ok(response) = client
+        .get(format!("{base}/api/v1/alerts"))
+        .query(&[("rule", "Exec in pod"), ("cluster", "k8s-e2e")])
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    let page: Value = response.json().await.unwrap_or_default();
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// `palisade up --kubeconfig`: the agent attaches the API server's metadata to the
+/// container's exec before its rules, and the alert the server stores carries it — in the
+/// rendered output (pod label, deployment, namespace label) and in the raw event; the agent's
+/// status shows the API server reachable, synced and the objects it keeps.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_ships_alerts_with_the_api_servers_metadata() {
+    if !ready() {
+        return;
+    }
+    let pod = PodUnderTest::start(
+        "pod=%k8s.pod.name app=%k8s.pod.label.app deploy=%k8s.deployment.name \
+         team=%k8s.ns.label[team]",
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args([
+            "up",
+            "--cluster",
+            "k8s-e2e",
+            "--no-default-rules",
+            "--rules",
+        ])
+        .arg(&pod.rules)
+        .arg("--kubeconfig")
+        .arg(pod.kubeconfig("good-token"))
+        .args(["--k8s-node-name", "node-a"])
+        .env("PALISADE_LOG", "warn");
+    let up = Palisade::start(command, data.path(), ADMIN, Ready::SensorStarted);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // The metadata may trail the agent's start by a list's time: exec until an alert with
+    // the deployment arrives (earlier ones may show <NA>).
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let alert = loop {
+        pod.exec_marker();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let alerts = stored_alerts(&client, &up.base).await;
+        if let Some(alert) = alerts.iter().find(|alert| {
+            alert["details"]["output"]
+                .as_str()
+                .is_some_and(|output| output.contains("deploy=web"))
+        }) {
+            break alert.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert with the deployment within 40 s: {alerts:#?}"
+        );
+    };
+    assert_eq!(
+        alert["details"]["output"], "pod=web-1 app=web deploy=web team=payments",
+        "{alert:#}"
+    );
+    assert_eq!(alert["asset"]["namespace"], "shop", "{alert:#}");
+    assert_eq!(alert["asset"]["pod"], "web-1", "{alert:#}");
+    let meta = &alert["details"]["raw_event"]["event"]["k8s_meta"];
+    assert_eq!(meta["deployment"]["name"], "web", "{alert:#}");
+    assert_eq!(meta["pod_ip"], "10.244.0.9", "{alert:#}");
+
+    // The running agent rewrites its status every 2 s.
+    let status = loop {
+        let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["agent", "--status", "--output", "json", "--data-dir"])
+            .arg(data.path().join("agent"))
+            .output()
+            .unwrap();
+        let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+        if status["sensor"]["k8s_api"]["synced"] == true || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let k8s = &status["sensor"]["k8s_api"];
+    assert_eq!(
+        k8s["server"],
+        format!("http://127.0.0.1:{}", pod.port),
+        "{status:#}"
+    );
+    assert_eq!(k8s["reachable"], true, "{status:#}");
+    assert_eq!(k8s["synced"], true, "{status:#}");
+    assert!(k8s["last_sync_at"].is_string(), "{status:#}");
+    assert_eq!(k8s["objects"]["Pod"], 1, "{status:#}");
+    assert_eq!(k8s["objects"]["Deployment"], 1, "{status:#}");
+    assert_eq!(k8s["failures"], 0, "{status:#}");
 }
