@@ -109,20 +109,62 @@ fn is_container_hex_id(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
-/// How long an unattributed cgroup, or a container whose runtime metadata was not found, is
-/// remembered before its metadata is looked up again (a runtime may write its metadata just
-/// after the first process starts).
+/// How long an unattributed cgroup, or a container whose runtime metadata was not (fully)
+/// found, is remembered before its metadata is looked up again (a runtime may write its
+/// metadata just after the first process starts); the wait doubles with every further miss
+/// up to [`MAX_RETRY_DELAY`].
 const NEGATIVE_CACHE: Duration = Duration::from_secs(1);
+
+/// The longest wait between two lookups of a cgroup whose metadata is still missing: a
+/// container whose runtime keeps its metadata where the resolver does not look (or a busy
+/// host cgroup) costs one lookup per cgroup per this time, not one per event.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(32);
+
+/// How many lookups an exec may trigger at once, without waiting for the delay: a runtime's
+/// first execs can precede its metadata by milliseconds, and the exec is the event rules
+/// read the container of most.
+const EAGER_EXEC_LOOKUPS: u32 = 8;
+
+/// How much of a container's metadata a store had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metadata {
+    /// The store does not know the container (yet).
+    Missing,
+    /// The store knows the container but part of its metadata could not be read (podman's
+    /// database lacks the container while podman is still creating it, or was read while
+    /// podman wrote it): looked up again.
+    Partial,
+    /// Everything the store keeps.
+    Complete,
+}
 
 /// A cached answer for one cgroup.
 #[derive(Debug)]
 struct Resolved {
     container: Option<Arc<Container>>,
-    /// Whether the answer is final: a container with its runtime metadata. The host, or a
-    /// container known only by its id, is looked up again (see [`NEGATIVE_CACHE`]): labels
-    /// such as the Kubernetes identity come with the metadata.
+    /// Whether the answer is final: a container with all its runtime metadata. The host, or
+    /// a container without (all) its metadata, is looked up again (see [`NEGATIVE_CACHE`]):
+    /// labels such as the Kubernetes identity come with the metadata.
     complete: bool,
     looked_up: Instant,
+    /// Lookups so far that found no complete answer.
+    misses: u32,
+    /// Events that went out with a container whose metadata was missing.
+    sent_without_metadata: u64,
+}
+
+impl Resolved {
+    /// Whether an incomplete answer is due for another lookup.
+    fn retry_due(&self, exec: bool) -> bool {
+        if exec && self.misses < EAGER_EXEC_LOOKUPS {
+            return true;
+        }
+        let doublings = self.misses.saturating_sub(1).min(5);
+        let delay = NEGATIVE_CACHE
+            .saturating_mul(1 << doublings)
+            .min(MAX_RETRY_DELAY);
+        self.looked_up.elapsed() >= delay
+    }
 }
 
 /// Resolves cgroups to containers, caching by cgroup id.
@@ -143,8 +185,11 @@ impl ContainerResolver {
 
     /// The container for a cgroup (`None`: the host), from the cache when possible. With
     /// `recheck_host`, a cached host answer (or a container without its metadata) is looked
-    /// up again: callers pass it for exec events, because a runtime's first exec can precede
-    /// its metadata by milliseconds.
+    /// up again, up to [`EAGER_EXEC_LOOKUPS`] times: callers pass it for exec events, because
+    /// a runtime's first exec can precede its metadata by milliseconds. Otherwise such an
+    /// answer is looked up again after [`NEGATIVE_CACHE`], doubling up to
+    /// [`MAX_RETRY_DELAY`]. A container whose cgroup name says it is one is always reported,
+    /// with its id (and the runtime its naming scheme names) while its metadata is missing.
     pub fn resolve(
         &mut self,
         cgroup_id: u64,
@@ -162,10 +207,12 @@ impl ContainerResolver {
         cgroup_path: impl FnOnce() -> String,
         recheck_host: bool,
     ) -> Option<Arc<Container>> {
-        if let Some(resolved) = self.by_cgroup.get(&cgroup_id)
-            && (resolved.complete
-                || (!recheck_host && resolved.looked_up.elapsed() < NEGATIVE_CACHE))
+        if let Some(resolved) = self.by_cgroup.get_mut(&cgroup_id)
+            && (resolved.complete || !resolved.retry_due(recheck_host))
         {
+            if !resolved.complete && resolved.container.is_some() {
+                resolved.sent_without_metadata += 1;
+            }
             let container = resolved.container.clone();
             // runc saves its state only after the container's first process (runc init) ran
             // in the cgroup: a container resolved from that process's events has its
@@ -187,15 +234,40 @@ impl ContainerResolver {
             return container;
         }
         let (container, complete) = match self.lookup_with_metadata(&cgroup_path()) {
-            Some((container, found)) => (Some(Arc::new(container)), found),
+            Some((container, metadata)) => {
+                (Some(Arc::new(container)), metadata == Metadata::Complete)
+            }
             None => (None, false),
         };
+        let before = self.by_cgroup.remove(&cgroup_id);
+        let (misses, sent_without_metadata) = before.map_or((0, 0), |before| {
+            (before.misses, before.sent_without_metadata)
+        });
+        let sent_without_metadata =
+            sent_without_metadata + u64::from(!complete && container.is_some());
+        if let Some(found) = container.as_ref().filter(|_| complete)
+            && sent_without_metadata > 0
+        {
+            tracing::info!(
+                id = %found.id,
+                sent_without_metadata,
+                "Container's runtime metadata found; earlier events carried only its id."
+            );
+        } else if let Some(partial) = container.as_ref().filter(|_| misses == 0 && !complete) {
+            tracing::info!(
+                id = %partial.id,
+                "Container seen before its runtime metadata: its events carry only its id until \
+                 the metadata is found."
+            );
+        }
         self.by_cgroup.insert(
             cgroup_id,
             Resolved {
                 container: container.clone(),
                 complete,
                 looked_up: Instant::now(),
+                misses: if complete { misses } else { misses + 1 },
+                sent_without_metadata,
             },
         );
         container
@@ -230,8 +302,8 @@ impl ContainerResolver {
             .map(|(container, _)| container)
     }
 
-    /// [`ContainerResolver::lookup`], and whether the runtime's metadata was found.
-    fn lookup_with_metadata(&self, cgroup_path: &str) -> Option<(Container, bool)> {
+    /// [`ContainerResolver::lookup`], and how much of the runtime's metadata was found.
+    fn lookup_with_metadata(&self, cgroup_path: &str) -> Option<(Container, Metadata)> {
         let (runtime, id) = self.id_for(cgroup_path)?;
         let mut container = Container {
             id: id.clone(),
@@ -239,20 +311,21 @@ impl ContainerResolver {
         };
         // Which store had the container's metadata, named as Falco's container.type names
         // runtimes ("" for runc's own state: a plain runc container has no engine there).
-        let answered = match runtime {
-            Runtime::Podman => self.fill_podman(&mut container).then_some("podman"),
-            Runtime::Containerd => self.fill_containerd(&mut container).then_some("containerd"),
-            _ => {
-                if self.fill_containerd(&mut container) {
-                    Some("containerd")
-                } else if self.fill_podman(&mut container) {
-                    Some("podman")
-                } else {
-                    self.fill_runc(&mut container).then_some("")
-                }
-            }
+        type Fill = fn(&ContainerResolver, &mut Container) -> Metadata;
+        let stores: &[(&str, Fill)] = match runtime {
+            Runtime::Podman => &[("podman", Self::fill_podman)],
+            Runtime::Containerd => &[("containerd", Self::fill_containerd)],
+            _ => &[
+                ("containerd", Self::fill_containerd),
+                ("podman", Self::fill_podman),
+                ("", Self::fill_runc),
+            ],
         };
-        let found = answered.is_some();
+        let (answered, metadata) = stores
+            .iter()
+            .map(|(store, fill)| (Some(*store), fill(self, &mut container)))
+            .find(|(_, metadata)| *metadata != Metadata::Missing)
+            .unwrap_or((None, Metadata::Missing));
         // A cgroup named by an engine names the runtime even before its metadata exists
         // (docker's and CRI-O's containers are read through runc's or containerd's state).
         container.runtime = match runtime {
@@ -263,13 +336,13 @@ impl ContainerResolver {
             Runtime::Runc => answered.unwrap_or_default(),
         }
         .to_owned();
-        if !found {
-            tracing::debug!(%id, cgroup_path, "No runtime metadata for container.");
+        if metadata != Metadata::Complete {
+            tracing::debug!(%id, cgroup_path, ?metadata, "Runtime metadata for container incomplete.");
         }
         container.labels.sort();
         container.k8s = k8s_identity(&container.labels);
         container.host_namespaces = self.host_namespaces_of(&container.id);
-        Some((container, found))
+        Some((container, metadata))
     }
 
     /// The host namespaces container `id` shares, from runc's state: every runtime here starts
@@ -280,12 +353,12 @@ impl ContainerResolver {
             .and_then(|state| host_namespaces(&state["config"]["namespaces"]))
     }
 
-    fn fill_runc(&self, container: &mut Container) -> bool {
+    fn fill_runc(&self, container: &mut Container) -> Metadata {
         let Some(path) = self.runc_state(&container.id) else {
-            return false;
+            return Metadata::Missing;
         };
         let Some(state) = read_json(&path) else {
-            return false;
+            return Metadata::Missing;
         };
         container.name = container.id.clone();
         container.start_time_ns = state["created"]
@@ -299,20 +372,23 @@ impl ContainerResolver {
                 .map(|(key, value)| (key.to_owned(), value.to_owned()))
                 .collect();
         }
-        true
+        Metadata::Complete
     }
 
-    fn fill_podman(&self, container: &mut Container) -> bool {
+    /// podman's metadata: name and image from containers-storage, labels and privilege from
+    /// libpod's database. Partial while the database lacks the container (podman adds it
+    /// after creating the storage container) or cannot be read (read while podman writes it).
+    fn fill_podman(&self, container: &mut Container) -> Metadata {
         let storage = &self.roots.podman_storage;
         let Some(containers) = read_json(&storage.join("overlay-containers/containers.json"))
         else {
-            return false;
+            return Metadata::Missing;
         };
         let Some(entry) = containers.as_array().and_then(|all| {
             all.iter()
                 .find(|entry| entry["id"] == container.id.as_str())
         }) else {
-            return false;
+            return Metadata::Missing;
         };
         let metadata: Json = entry["metadata"]
             .as_str()
@@ -353,27 +429,28 @@ impl ContainerResolver {
         {
             container.labels = json_labels(&config["labels"]);
             container.privileged = config["privileged"].as_bool().unwrap_or(false);
+            return Metadata::Complete;
         }
-        true
+        Metadata::Partial
     }
 
-    fn fill_containerd(&self, container: &mut Container) -> bool {
+    fn fill_containerd(&self, container: &mut Container) -> Metadata {
         let db = &self.roots.containerd_db;
         if !db.is_file() {
-            return false;
+            return Metadata::Missing;
         }
         let bolt = match Bolt::open(db) {
             Ok(bolt) => bolt,
             Err(error) => {
                 tracing::warn!(%error, "Cannot read containerd metadata.");
-                return false;
+                return Metadata::Missing;
             }
         };
         let Ok(Some(v1)) = bolt.bucket_path(&[b"v1"]) else {
-            return false;
+            return Metadata::Missing;
         };
         let Ok(namespaces) = bolt.entries(&v1) else {
-            return false;
+            return Metadata::Missing;
         };
         for (_, value) in namespaces {
             let Value::Bucket(namespace_bucket) = value else {
@@ -407,9 +484,9 @@ impl ContainerResolver {
             }
             container.image_digest =
                 containerd_image_digest(&bolt, &namespace_bucket, &container.image);
-            return true;
+            return Metadata::Complete;
         }
-        false
+        Metadata::Missing
     }
 }
 
@@ -556,8 +633,11 @@ fn parse_rfc3339_ns(text: &str) -> Option<u64> {
 mod tests {
     use palisade_event::HostNamespaces;
 
+    use std::time::{Duration, Instant};
+
     use crate::container::{
-        ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup, parse_rfc3339_ns,
+        ContainerResolver, EAGER_EXEC_LOOKUPS, MetadataRoots, Resolved, Runtime,
+        container_id_from_cgroup, parse_rfc3339_ns,
     };
 
     const ID: &str = "3f5bd9c0e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
@@ -599,6 +679,38 @@ mod tests {
 
         std::fs::remove_dir_all(runc.join(ID)).unwrap();
         assert_eq!(pod_of(&mut resolver, true).as_deref(), Some("web-0"));
+    }
+
+    /// A cgroup whose metadata stays missing is looked up again on each of the first execs,
+    /// then at most once per doubling delay, capped: a busy host cgroup, or a container whose
+    /// runtime keeps its metadata elsewhere, does not cost a lookup per event.
+    #[test]
+    fn retries_of_missing_metadata_are_bounded() {
+        let ago = |seconds: f64| {
+            Instant::now()
+                .checked_sub(Duration::from_secs_f64(seconds))
+                .unwrap()
+        };
+        let resolved = |misses: u32, looked_up: Instant| Resolved {
+            container: None,
+            complete: false,
+            looked_up,
+            misses,
+            sent_without_metadata: 0,
+        };
+        let now = ago(0.0);
+        assert!(resolved(1, now).retry_due(true));
+        assert!(resolved(EAGER_EXEC_LOOKUPS - 1, now).retry_due(true));
+        assert!(!resolved(EAGER_EXEC_LOOKUPS, now).retry_due(true));
+        assert!(!resolved(1, ago(0.5)).retry_due(false));
+        assert!(resolved(1, ago(1.1)).retry_due(false));
+        assert!(
+            !resolved(3, ago(3.5)).retry_due(false),
+            "4 s after 3 misses"
+        );
+        assert!(resolved(3, ago(4.1)).retry_due(false));
+        assert!(!resolved(1000, ago(31.0)).retry_due(true), "capped at 32 s");
+        assert!(resolved(1000, ago(32.5)).retry_due(true));
     }
 
     /// The host namespaces come from runc's configuration: a type it does not create is the

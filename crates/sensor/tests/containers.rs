@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use palisade_event::{Event, EventKind};
-use palisade_sensor::{BackendChoice, MetadataRoots, Sensor, SensorConfig};
+use palisade_sensor::{BackendChoice, ContainerResolver, MetadataRoots, Sensor, SensorConfig};
 
 fn available(runtime: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -44,7 +44,8 @@ fn wait_for_exec(sensor: &mut Sensor, marker: &str) -> Option<Event> {
 }
 
 /// Polls until there is an exec with each of `markers` as first argument (or 30 s passed);
-/// returns them in the order they were found.
+/// returns them in the order they were found. Other events of those processes (from a
+/// sensor observing more than execs) are left out.
 fn wait_for_execs(sensor: &mut Sensor, markers: &[&str]) -> Vec<Event> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut found: Vec<Event> = Vec::new();
@@ -54,11 +55,12 @@ fn wait_for_execs(sensor: &mut Sensor, markers: &[&str]) -> Vec<Event> {
             .poll(Duration::from_millis(50), &mut events)
             .expect("poll");
         found.extend(events.drain(..).filter(|event| {
-            event
-                .process
-                .args
-                .first()
-                .is_some_and(|arg| markers.contains(&arg.as_str()))
+            event.kind == EventKind::Execve
+                && event
+                    .process
+                    .args
+                    .first()
+                    .is_some_and(|arg| markers.contains(&arg.as_str()))
         }));
     }
     found
@@ -457,4 +459,160 @@ fn containerd_container_carries_kubernetes_identity_from_cri_labels() {
     assert_eq!(pod.namespace, "shop");
     assert_eq!(pod.pod_uid, "5a3c6f0e-1111-2222-3333-444455556666");
     assert_eq!(pod.container_name, "app");
+}
+
+/// A podman container seen while podman is still creating it: containers-storage already
+/// lists it (name, image) but libpod's database, which holds its labels, does not yet (podman
+/// adds it there after the storage container; a read while podman writes the database fails
+/// the same way). Its events carry the container without labels, and the next exec's lookup
+/// finds them: the partial answer is not cached as final (it was, and every later event of
+/// the container went without its labels and Kubernetes identity).
+#[test]
+fn podman_labels_missing_at_first_lookup_are_read_later() {
+    // Needs only podman's metadata, no eBPF.
+    if !available("podman") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = format!("localhost/palisade-busybox:late-{}", std::process::id());
+    let image = PodmanImage::import(dir.path(), &tag);
+    let name = format!("palisade-late-labels-{}", std::process::id());
+    let id = run(Command::new("podman")
+        .args(["create", "--network", "none", "--runtime", "runc"])
+        .args([
+            "--label",
+            "io.kubernetes.pod.name=web-late",
+            "--name",
+            &name,
+        ])
+        .args([&image.0, "/bin/true"]))
+    .trim()
+    .to_owned();
+    let real = MetadataRoots::default().podman_storage;
+    let storage = dir.path().join("storage");
+    for file in [
+        "overlay-containers/containers.json",
+        "overlay-images/images.json",
+    ] {
+        std::fs::create_dir_all(storage.join(file).parent().unwrap()).unwrap();
+        std::fs::copy(real.join(file), storage.join(file)).unwrap();
+    }
+    let mut resolver = ContainerResolver::new(MetadataRoots {
+        runc_state_dirs: vec![dir.path().join("runc")],
+        podman_storage: storage.clone(),
+        ..MetadataRoots::default()
+    });
+    let cgroup = format!("/libpod_parent/libpod-{id}");
+    let first = resolver.resolve(11, &cgroup, true).expect("a container");
+
+    std::fs::create_dir_all(storage.join("libpod")).unwrap();
+    let copied = std::fs::copy(
+        real.join("libpod/bolt_state.db"),
+        storage.join("libpod/bolt_state.db"),
+    );
+    let later = resolver.resolve(11, &cgroup, true).expect("a container");
+    let _ = Command::new("podman").args(["rm", "-f", &name]).output();
+    copied.unwrap();
+
+    assert_eq!(
+        (first.id.as_str(), first.name.as_str()),
+        (id.as_str(), name.as_str())
+    );
+    assert_eq!(first.runtime, "podman");
+    assert!(first.k8s.is_none(), "no labels without libpod's database");
+    assert_eq!(
+        later.k8s.as_ref().map(|pod| pod.pod_name.as_str()),
+        Some("web-late"),
+        "{later:?}"
+    );
+}
+
+/// The first exec in a container that was already running when the sensor started (the
+/// sensor has never seen its cgroup; `podman exec` starts it through conmon and runc), and
+/// the first execs of a container started just after the sensor, carry the container with
+/// its runtime metadata, like every later one. All probes are attached, as under
+/// `palisade monitor` with the default rules, so that runc's own records in the cgroup come
+/// first.
+#[test]
+fn first_execs_in_a_container_are_attributed() {
+    if !available("podman") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = format!("localhost/palisade-busybox:first-{}", std::process::id());
+    let image = PodmanImage::import(dir.path(), &tag);
+    let name = format!("palisade-first-exec-{}", std::process::id());
+    let podman_run = |name: &str| {
+        let mut command = Command::new("podman");
+        command
+            .args(["run", "--network", "none", "--runtime", "runc"])
+            .args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+            ])
+            .args(["--label", "palisade.test=first-exec", "--name", name]);
+        command
+    };
+    let running = run(podman_run(&name).args(["--detach", &image.0, "/bin/sleep", "120"]))
+        .trim()
+        .to_owned();
+    let attributed = |event: Option<&Event>, id: &str, name: &str| {
+        event
+            .and_then(|event| event.container.as_ref())
+            .is_some_and(|container| {
+                container.id == id
+                    && container.name == name
+                    && container
+                        .labels
+                        .contains(&("palisade.test".into(), "first-exec".into()))
+            })
+    };
+    let mut failures = Vec::new();
+    for round in 0..2 {
+        let mut sensor = SensorConfig {
+            backend: BackendChoice::Ebpf,
+            ..SensorConfig::default()
+        }
+        .build()
+        .expect("the eBPF sensor starts");
+        let marker = format!("{name}-{round}");
+        run(Command::new("podman").args(["exec", &name, "/bin/true", &marker]));
+        let event = wait_for_exec(&mut sensor, &marker);
+        if !attributed(event.as_ref(), &running, &name) {
+            failures.push(format!("exec into the running container: {event:?}"));
+        }
+
+        let fresh = format!("{name}-new-{round}");
+        let cidfile = dir.path().join(format!("cid-{round}"));
+        let first = format!("{fresh}-first");
+        let second = format!("{fresh}-second");
+        let script = format!("/bin/true {first}; /bin/true {second}");
+        let container = podman_run(&fresh)
+            .arg("--rm")
+            .arg("--cidfile")
+            .arg(&cidfile)
+            .args([&image.0, "/bin/sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut container = Reaper(container);
+        let execs = wait_for_execs(&mut sensor, &[&first, &second]);
+        let _ = container.0.wait();
+        let cid = std::fs::read_to_string(&cidfile).unwrap_or_default();
+        let _ = Command::new("podman").args(["rm", "-f", &fresh]).output();
+        if execs.len() != 2
+            || !execs
+                .iter()
+                .all(|event| attributed(Some(event), cid.trim(), &fresh))
+        {
+            failures.push(format!("first execs of a new container: {execs:?}"));
+        }
+    }
+    let _ = Command::new("podman")
+        .args(["rm", "-f", "-t", "0", &name])
+        .output();
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -339,10 +339,13 @@ static __always_inline struct kernfs_node *kernfs_parent_btf(struct kernfs_node 
 	return ((struct kernfs_node___before_6_15 *)kn)->parent;
 }
 
-static __noinline void put_cgroup(struct event *e, struct task_struct *task)
+/* The path of the cgroup2 directory `kn`, the node whose id the record carries: reading the
+ * task's cgroup again here could see another one, since a runtime moves its init process
+ * into the container's cgroup while that process runs (the old id would then be reported
+ * with the new path for good, the new id never with its own). */
+static __noinline void put_cgroup(struct event *e, struct kernfs_node *kn)
 {
 	struct kernfs_node *names[CGROUP_DEPTH];
-	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
 	int depth = 0;
 	for (int i = 0; i < CGROUP_DEPTH; i++) {
 		if (!kn)
@@ -561,7 +564,8 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	struct task_struct *leader = task->group_leader;
 	e->leader_exited = task != leader && (leader->flags & PF_EXITING);
 	e->live_threads = task->signal->nr_threads - e->leader_exited;
-	e->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	struct kernfs_node *cgroup_node = task->cgroups->dfl_cgrp->kn;
+	e->cgroup_id = cgroup_node->id;
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	e->ret = 0;
 	e->fd_mode = 0;
@@ -571,7 +575,7 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	e->tail_len = 0;
 	e->tty = e->sid = e->vpgid = e->vpid = 0;
 	if (!bpf_map_lookup_elem(&cgroup_reported, &e->cgroup_id))
-		put_cgroup(e, task);
+		put_cgroup(e, cgroup_node);
 }
 
 /* The reader is woken only once a quarter of the ring holds unread records (it polls with a
