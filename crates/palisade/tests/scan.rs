@@ -482,6 +482,30 @@ fn pip_installed_old_wheels_are_found_and_matched() {
     assert!(vulnerable.contains("PyYAML"), "{vulnerable:?}");
 }
 
+/// Imports `feed` (OSV records: a file or a directory) into a new database `db`, and
+/// returns what scanning `root` against it prints in an output format.
+fn rootfs_scanner<'a>(feed: &Path, root: &'a Path, db: PathBuf) -> impl Fn(&str) -> Output + 'a {
+    let imported = palisade(&[
+        "db",
+        "import",
+        feed.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    move |output| {
+        palisade(&[
+            "scan",
+            "rootfs",
+            root.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--output",
+            output,
+        ])
+    }
+}
+
 /// Advisories matching cannot evaluate (a `GIT` range) or must not use (a withdrawn one)
 /// are counted in the JSON summary, and the table says how many were not evaluated.
 #[test]
@@ -529,26 +553,7 @@ fn skipped_advisories_are_counted_in_the_report() {
         let name = format!("{}.json", record["id"].as_str().unwrap());
         std::fs::write(feed.join(name), record.to_string()).unwrap();
     }
-    let db = temp.path().join("vulndb.sqlite");
-    let imported = palisade(&[
-        "db",
-        "import",
-        feed.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
-    assert!(imported.status.success(), "{imported:?}");
-    let scan = |output: &str| {
-        palisade(&[
-            "scan",
-            "rootfs",
-            root.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--output",
-            output,
-        ])
-    };
+    let scan = rootfs_scanner(&feed, &root, temp.path().join("vulndb.sqlite"));
     let report = json(&scan("json"));
     assert_eq!(report["summary"]["findings"], 1, "{report}");
     assert_eq!(report["findings"][0]["id"], "TEST-2099-1");
@@ -598,26 +603,7 @@ fn releases_without_advisories_are_reported_not_evaluated() {
         .to_string(),
     )
     .unwrap();
-    let db = temp.path().join("vulndb.sqlite");
-    let imported = palisade(&[
-        "db",
-        "import",
-        feed.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
-    assert!(imported.status.success(), "{imported:?}");
-    let scan = |output: &str| {
-        palisade(&[
-            "scan",
-            "rootfs",
-            root.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--output",
-            output,
-        ])
-    };
+    let scan = rootfs_scanner(&feed, &root, temp.path().join("vulndb.sqlite"));
     let report = json(&scan("json"));
     assert_eq!(report["summary"]["findings"], 1, "{report}");
     assert_eq!(

@@ -274,46 +274,22 @@ mod tests {
         assert_eq!(parse("ID=openEuler\n").ecosystem(), None);
     }
 
-    /// rpm distributions without OSV advisories are named by what they are, not `Red Hat`.
+    /// Amazon Linux 1 and 2 (whole roots with each: `tests/inventory/releases.rs`).
     #[test]
-    fn amazon_oracle_and_fedora_are_named_by_what_they_are() {
-        let cases = [
-            (
-                "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\n\
-                 VERSION_ID=\"2023\"\nPRETTY_NAME=\"Amazon Linux 2023.6.20241010\"\n",
-                "Amazon Linux:2023",
-                "amazon",
-                "amzn-2023",
-            ),
-            (
-                "NAME=\"Amazon Linux\"\nVERSION=\"2\"\nID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\n\
-                 VERSION_ID=\"2\"\n",
-                "Amazon Linux:2",
-                "amazon",
-                "amzn-2",
-            ),
-            (
-                "NAME=\"Oracle Linux Server\"\nVERSION=\"9.3\"\nID=\"ol\"\nID_LIKE=\"fedora\"\n\
-                 VERSION_ID=\"9.3\"\n",
-                "Oracle Linux:9",
-                "oracle",
-                "ol-9.3",
-            ),
-            (
-                "NAME=\"Fedora Linux\"\nVERSION=\"40 (Container Image)\"\nID=fedora\n\
-                 VERSION_ID=40\n",
-                "Fedora:40",
-                "fedora",
-                "fedora-40",
-            ),
-        ];
-        for (text, ecosystem, namespace, qualifier) in cases {
-            let distro = parse(text);
-            assert_eq!(distro.ecosystem().as_deref(), Some(ecosystem), "{text}");
-            assert_eq!(distro.package_format(), Some(crate::Cataloger::Rpm));
-            assert_eq!(distro.purl_namespace(), namespace);
-            assert_eq!(distro.purl_qualifier(), qualifier);
-        }
+    fn amazon_linux_releases_are_named_by_their_version() {
+        let amazon2 = parse(
+            "NAME=\"Amazon Linux\"\nVERSION=\"2\"\nID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\n\
+             VERSION_ID=\"2\"\n",
+        );
+        assert_eq!(amazon2.ecosystem().as_deref(), Some("Amazon Linux:2"));
+        assert_eq!(amazon2.purl_namespace(), "amazon");
+        assert_eq!(amazon2.purl_qualifier(), "amzn-2");
+        let amazon1 = parse("ID=\"amzn\"\nVERSION_ID=\"2018.03\"\n");
+        assert_eq!(amazon1.ecosystem().as_deref(), Some("Amazon Linux:2018.03"));
+        assert_eq!(
+            parse("ID=\"ol\"\nVERSION_ID=\"7.9\"\n").purl_namespace(),
+            "oracle"
+        );
     }
 
     /// An rpm distribution this crate does not map keeps its own name.
