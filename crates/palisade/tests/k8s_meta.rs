@@ -385,15 +385,10 @@ async fn the_agent_ships_alerts_with_the_api_servers_metadata() {
     assert_eq!(meta["pod_ip"], "10.244.0.9", "{alert:#}");
 
     // The running agent rewrites its status every 2 s.
-    let status = loop {
-        let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args(["agent", "--status", "--output", "json", "--data-dir"])
-            .arg(data.path().join("agent"))
-            .output()
-            .unwrap();
-        let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (status, table) = loop {
+        let (status, table) = agent_status(data.path());
         if status["sensor"]["k8s_api"]["synced"] == true || Instant::now() > deadline {
-            break status;
+            break (status, table);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -409,4 +404,83 @@ async fn the_agent_ships_alerts_with_the_api_servers_metadata() {
     assert_eq!(k8s["objects"]["Pod"], 1, "{status:#}");
     assert_eq!(k8s["objects"]["Deployment"], 1, "{status:#}");
     assert_eq!(k8s["failures"], 0, "{status:#}");
+    assert!(table.contains("reachable, every kind listed"), "{table}");
+}
+
+/// `palisade agent --status` of the agent in `data_dir`: the JSON report and the table.
+fn agent_status(data_dir: &Path) -> (Value, String) {
+    let run = |output: &str| {
+        let run = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["agent", "--status", "--output", output, "--data-dir"])
+            .arg(data_dir.join("agent"))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        String::from_utf8(run.stdout).unwrap()
+    };
+    (serde_json::from_str(&run("json")).unwrap(), run("table"))
+}
+
+/// An agent whose API server does not answer keeps detecting, and says so: the status file
+/// and `palisade agent --status` (JSON and table) show the server unreachable, never synced,
+/// its failures and the error.
+#[test]
+fn an_unreachable_api_server_shows_in_the_agent_status() {
+    if !ready() {
+        return;
+    }
+    // A port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             contexts: [{{name: test, context: {{cluster: gone, user: agent}}}}]\n\
+             clusters: [{{name: gone, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n\
+             users: [{{name: agent, user: {{token: t}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(["up", "--cluster", "k8s-gone", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env("PALISADE_LOG", "error");
+    let _up = Palisade::start(command, &data, ADMIN, Ready::SensorStarted);
+    // The running agent rewrites its status every 2 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, table) = loop {
+        let (status, table) = agent_status(&data);
+        if status["sensor"]["k8s_api"]["failures"].as_u64() > Some(0) {
+            break (status, table);
+        }
+        assert!(Instant::now() < deadline, "no failure counted: {status:#}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let k8s = &status["sensor"]["k8s_api"];
+    assert_eq!(status["sensor"]["state"], "running", "{status:#}");
+    assert_eq!(k8s["reachable"], false, "{status:#}");
+    assert_eq!(k8s["synced"], false, "{status:#}");
+    assert!(k8s["last_sync_at"].is_null(), "{status:#}");
+    assert!(
+        k8s["last_error"]
+            .as_str()
+            .is_some_and(|error| error.contains(&port.to_string())),
+        "{status:#}"
+    );
+    assert!(
+        table.contains(&format!("http://127.0.0.1:{port}")) && table.contains("UNREACHABLE"),
+        "{table}"
+    );
 }
