@@ -1267,3 +1267,325 @@ async fn marking_handled_and_handling_similar_alerts_close_exactly_those() {
         "the reason is audited"
     );
 }
+
+#[tokio::test]
+async fn logout_needs_the_csrf_token_and_ends_the_session_on_the_server() {
+    let console = Console::start().await;
+    let session = console.login(&console.token(Role::Operator).await).await;
+
+    let (status, _, body) = console
+        .post("/console/logout", Some(&session), &[("csrf", "forged")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _, body) = console.post("/console/logout", Some(&session), &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = console.get("/console/clusters", Some(&session)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a refused logout leaves the session alive"
+    );
+
+    let (status, headers, body) = console
+        .post(
+            "/console/logout",
+            Some(&session),
+            &[("csrf", session.csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[header::LOCATION], "/console/login");
+    let cleared = headers[header::SET_COOKIE].to_str().unwrap();
+    let cookie_name = session.cookie.split('=').next().unwrap();
+    assert!(
+        cleared.starts_with(&format!("{cookie_name}=;")) && cleared.contains("Max-Age=0"),
+        "the browser is told to drop the cookie: {cleared}"
+    );
+
+    // The old cookie, replayed, is refused: the server forgot the session.
+    let request = Request::get("/console/clusters/prod/alerts")
+        .header(header::COOKIE, &session.cookie)
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = console.send(request).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "a page redirects to login");
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/console/login"),
+        "{:?}",
+        headers[header::LOCATION]
+    );
+    let (status, _, _) = console
+        .post(
+            &format!("/console/act/alerts/{}/ignore", Uuid::new_v4()),
+            Some(&session),
+            &[("csrf", session.csrf.as_str())],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a form posted with the old cookie and token is refused"
+    );
+}
+
+/// The titles of the table's rows, top to bottom.
+fn listed_titles(page: &str) -> Vec<String> {
+    page.split("<tr id=\"finding-")
+        .skip(1)
+        .map(|row| {
+            row.split("<td><a href=\"")
+                .nth(1)
+                .and_then(|cell| cell.split_once("\">"))
+                .and_then(|(_, rest)| rest.split("</a>").next())
+                .unwrap_or_else(|| panic!("a row without a title link: {row}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The "Next page" link's target, if the page has one.
+fn next_page(page: &str) -> Option<String> {
+    let before = page.split("id=\"next-page\"").nth(1).map(|_| {
+        page.split("id=\"next-page\"")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    })?;
+    let href = before.rsplit("href=\"").next()?.split('"').next()?;
+    Some(href.replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+/// One finding of the sort test: its severity, when it was first and last seen (minutes ago)
+/// and how many times.
+struct SortCase {
+    severity: Severity,
+    first_minutes_ago: i64,
+    last_minutes_ago: i64,
+    count: u32,
+}
+
+/// Five findings whose severities, first and last sightings and counts are each in a
+/// different order, so that a table sorted by the wrong column shows a wrong order. Each
+/// spans less than an hour, the aggregation window of runtime alerts.
+const SORT_CASES: [SortCase; 5] = [
+    SortCase {
+        severity: Severity::Medium,
+        first_minutes_ago: 50,
+        last_minutes_ago: 2,
+        count: 3,
+    },
+    SortCase {
+        severity: Severity::Critical,
+        first_minutes_ago: 45,
+        last_minutes_ago: 12,
+        count: 6,
+    },
+    SortCase {
+        severity: Severity::Low,
+        first_minutes_ago: 40,
+        last_minutes_ago: 8,
+        count: 2,
+    },
+    SortCase {
+        severity: Severity::Info,
+        first_minutes_ago: 35,
+        last_minutes_ago: 18,
+        count: 5,
+    },
+    SortCase {
+        severity: Severity::High,
+        first_minutes_ago: 30,
+        last_minutes_ago: 25,
+        count: 4,
+    },
+];
+
+/// The reports of a sort case: its first sighting, its last, and the ones between, built by
+/// `report(observed_at)`; a firewall alert counts its attempts instead.
+fn sort_case_reports(
+    case: &SortCase,
+    firewall: bool,
+    report: impl Fn(Timestamp) -> FindingReport,
+) -> Vec<FindingReport> {
+    // Minutes before the latest noon (UTC): a firewall alert's sightings then fall on one
+    // day, whenever the test runs, and stay one finding.
+    const DAY_MS: i64 = 86_400_000;
+    let noon = (Timestamp::now().millis() - DAY_MS / 2).div_euclid(DAY_MS) * DAY_MS + DAY_MS / 2;
+    let at = |minutes_ago: i64| Timestamp(noon - minutes_ago * MINUTE_MS);
+    let mut first = report(at(case.first_minutes_ago));
+    let mut last = report(at(case.last_minutes_ago));
+    if firewall {
+        for (report, attempts) in [(&mut first, 1), (&mut last, case.count - 1)] {
+            if let Details::FirewallAlert(details) = &mut report.details {
+                details.attempts = attempts;
+            }
+        }
+        return vec![first, last];
+    }
+    let middle = (case.first_minutes_ago + case.last_minutes_ago) / 2;
+    let mut reports = vec![first, last];
+    reports.extend((2..case.count).map(|_| report(at(middle))));
+    reports
+}
+
+const MINUTE_MS: i64 = 60_000;
+
+fn firewall_alert(index: usize, severity: Severity, observed_at: Timestamp) -> FindingReport {
+    FindingReport {
+        id: Uuid::new_v4(),
+        observed_at,
+        severity,
+        rule: "Blocked egress".into(),
+        title: format!("sort case {index}"),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            namespace: Some("shop".into()),
+            pod: Some("web".into()),
+            ..Default::default()
+        },
+        details: Details::FirewallAlert(palisade_model::FirewallDetails {
+            source: "shop/web".into(),
+            destination: format!("10.0.0.{index}"),
+            port: 443,
+            protocol: "tcp".into(),
+            mode: "block".into(),
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+#[tokio::test]
+async fn every_sortable_column_sorts_both_ways() {
+    let console = Console::start().await;
+    for (index, case) in SORT_CASES.iter().enumerate() {
+        let alerts = sort_case_reports(case, false, |observed_at| {
+            let mut report = alert(&format!("/bin/sort-{index}"), "web");
+            report.observed_at = observed_at;
+            report.severity = case.severity;
+            report.title = format!("sort case {index}");
+            report
+        });
+        let firewall = sort_case_reports(case, true, |observed_at| {
+            firewall_alert(index, case.severity, observed_at)
+        });
+        // One report at a time, as sensors send them.
+        for report in alerts.iter().chain(&firewall) {
+            console.ingest(std::slice::from_ref(report)).await;
+        }
+    }
+    let session = console.login(&console.token(Role::Viewer).await).await;
+    type Key = fn(&SortCase) -> i64;
+    let columns: [(&str, Key); 4] = [
+        ("severity", |case| case.severity.rank()),
+        ("first_seen", |case| -case.first_minutes_ago),
+        ("last_seen", |case| -case.last_minutes_ago),
+        ("count", |case| i64::from(case.count)),
+    ];
+    for section in ["alerts", "firewall-alerts"] {
+        for (column, key) in columns {
+            let mut ascending: Vec<usize> = (0..SORT_CASES.len()).collect();
+            ascending.sort_by_key(|&index| key(&SORT_CASES[index]));
+            for order in ["asc", "desc"] {
+                let mut expected: Vec<String> = ascending
+                    .iter()
+                    .map(|index| format!("sort case {index}"))
+                    .collect();
+                if order == "desc" {
+                    expected.reverse();
+                }
+                let path = format!(
+                    "/console/clusters/prod/{section}?status=any&sort={column}&order={order}"
+                );
+                let (status, page) = console.get(&path, Some(&session)).await;
+                assert_eq!(status, StatusCode::OK, "{path}");
+                assert_eq!(listed_titles(&page), expected, "{path}");
+                assert!(
+                    page.contains(&format!("<option value=\"{column}\" selected>")),
+                    "{path}: the form shows the sort applied"
+                );
+            }
+        }
+    }
+    // A column the store cannot sort by is a clear error, not a silent default.
+    let (status, page) = console
+        .get("/console/clusters/prod/alerts?sort=title", Some(&session))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("cannot sort by"), "{page}");
+}
+
+#[tokio::test]
+async fn walking_the_pages_visits_every_matching_alert_once() {
+    let console = Console::start().await;
+    // 130 alerts in "shop" with counts 1 to 3 (many ties across page boundaries) and 40 in
+    // "billing" that the filter leaves out.
+    let now = Timestamp::now().millis();
+    let mut reports = Vec::new();
+    let mut expected = std::collections::HashMap::new();
+    for index in 0..170usize {
+        let namespace = if index < 130 { "shop" } else { "billing" };
+        let count = index % 3 + 1;
+        for repeat in 0..count {
+            let mut report = alert(&format!("/bin/page-{index}"), "web");
+            report.asset.namespace = Some(namespace.into());
+            report.title = format!("page case {index}.");
+            report.observed_at = Timestamp(now - (index * 10 + repeat) as i64 * 1_000);
+            reports.push(report);
+        }
+        if namespace == "shop" {
+            expected.insert(format!("page case {index}."), count);
+        }
+    }
+    console.ingest(&reports).await;
+    let session = console.login(&console.token(Role::Viewer).await).await;
+
+    let mut href =
+        Some("/console/clusters/prod/alerts?namespace=shop&sort=count&order=asc".to_owned());
+    let mut seen: Vec<String> = Vec::new();
+    let mut pages = 0;
+    while let Some(path) = href {
+        let (status, page) = console.get(&path, Some(&session)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        pages += 1;
+        assert!(pages <= 5, "the pager does not end: {path}");
+        let titles = listed_titles(&page);
+        assert!(titles.len() <= 50, "{path}: {} rows", titles.len());
+        if pages > 1 {
+            assert!(
+                page.contains("namespace=shop") && page.contains(">First page</a>"),
+                "{path}: a later page keeps the filter and offers the first page"
+            );
+        }
+        seen.extend(titles);
+        href = next_page(&page);
+        if let Some(next) = &href {
+            assert!(
+                next.contains("namespace=shop")
+                    && next.contains("sort=count")
+                    && next.contains("order=asc"),
+                "the next link keeps filter and sort: {next}"
+            );
+        }
+    }
+    assert_eq!(pages, 3, "130 alerts make three pages of 50");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "an alert was listed twice");
+    assert_eq!(seen.len(), expected.len(), "every matching alert is listed");
+    for title in &seen {
+        assert!(
+            expected.contains_key(title),
+            "{title} does not match the filter"
+        );
+    }
+    let counts: Vec<usize> = seen.iter().map(|title| expected[title]).collect();
+    assert!(
+        counts.windows(2).all(|pair| pair[0] <= pair[1]),
+        "the walk keeps the ascending count order across pages: {counts:?}"
+    );
+}
