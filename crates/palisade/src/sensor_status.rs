@@ -478,17 +478,22 @@ mod tests {
         assert_eq!(read_back.reason.as_deref(), Some("test"));
     }
 
-    #[test]
-    fn lost_connect_reports_are_in_the_file_with_the_time_of_the_last_loss() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(super::SENSOR_STATUS_FILE);
-        let sensor = palisade_sensor::SensorStatus {
+    /// An eBPF sensor's status, with nothing attached.
+    fn ebpf_sensor() -> palisade_sensor::SensorStatus {
+        palisade_sensor::SensorStatus {
             backend: "ebpf",
             fallback_reason: None,
             sources: Vec::new(),
             kinds: Vec::new(),
             missing_fields: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn lost_connect_reports_are_in_the_file_with_the_time_of_the_last_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::SENSOR_STATUS_FILE);
+        let sensor = ebpf_sensor();
         let mut writer = super::StatusWriter::start(path.clone(), &sensor, None).unwrap();
         let health = palisade_sensor::SensorHealth::default();
         writer.observe(&health, 0);
@@ -536,13 +541,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::SENSOR_STATUS_FILE);
-        let sensor = palisade_sensor::SensorStatus {
-            backend: "ebpf",
-            fallback_reason: None,
-            sources: Vec::new(),
-            kinds: Vec::new(),
-            missing_fields: Vec::new(),
-        };
+        let sensor = ebpf_sensor();
         let writer = super::StatusWriter::start(path.clone(), &sensor, Some(source)).unwrap();
         writer.stop(&palisade_sensor::SensorHealth::default(), 0, None);
         let json: serde_json::Value =
