@@ -20,7 +20,8 @@
 //! apk packages are compared by their own version. rpm advisories (OSV's Red Hat, AlmaLinux,
 //! Rocky Linux, SUSE and openSUSE records) list binary rpm names with binary versions, while
 //! Red Hat's CVE data names source rpms; an rpm package is looked up by both, each compared
-//! with its own version.
+//! with its own version. openEuler's records name the source rpm with versions as its file
+//! name gives them, without an epoch, so openEuler packages are compared without theirs.
 
 use std::borrow::Cow;
 
@@ -82,6 +83,16 @@ pub(crate) fn lookups<'a>(ecosystem: &str, package: &'a Package) -> Vec<Lookup<'
                             .unwrap_or(&package.version),
                     ),
                 });
+            }
+            // openEuler's advisories give versions as its source rpm file names do, without
+            // an epoch (osv-scanner asks osv.dev for them without one too): an installed
+            // `1:1.1.1m-30.oe2203sp3` is compared as `1.1.1m-30.oe2203sp3`.
+            if ecosystem.split(':').next() == Some("openEuler") {
+                for lookup in &mut lookups {
+                    if let Some((_, version)) = lookup.version.split_once(':') {
+                        lookup.version = Cow::Owned(version.to_owned());
+                    }
+                }
             }
             lookups
         }

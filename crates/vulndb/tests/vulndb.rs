@@ -1887,6 +1887,11 @@ fn openeuler_records() -> Vec<Value> {
             "1.0-9.oe2403",
             "CVE-2024-3050",
         ),
+        json!({"id": "OESA-2024-2051", "upstream": ["CVE-2024-5535"],
+               "summary": "openssl security update",
+               "affected": [{"package": {"name": "openssl", "ecosystem": "openEuler:22.03-LTS-SP3"},
+                             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
+                                                                         {"fixed": "1.1.1m-35.oe2203sp3"}]}]}]}),
     ]
 }
 
@@ -1942,6 +1947,28 @@ fn openeuler_packages_match_their_own_release_only() {
             "{ecosystem} {version}"
         );
     }
+    // openssl carries epoch 1 on openEuler; OESA records give its versions without one, as
+    // its source rpm's file name does. The fix names the installed package's epoch.
+    let libs = |version: &str| {
+        rpm_package(
+            "openEuler:22.03-LTS-SP3",
+            "openssl-libs",
+            version,
+            Some(("openssl", None)),
+        )
+    };
+    assert_eq!(
+        source_findings(&index, &libs("1:1.1.1m-30.oe2203sp3")),
+        [(
+            "OESA-2024-2051".into(),
+            "openssl-libs".into(),
+            "1:1.1.1m-30.oe2203sp3".into(),
+            some("openssl"),
+            some("1.1.1m-30.oe2203sp3"),
+            some("dnf upgrade openssl-libs-1:1.1.1m-35.oe2203sp3")
+        )]
+    );
+    assert_eq!(source_findings(&index, &libs("1:1.1.1m-35.oe2203sp3")), []);
     assert!(index.has_advisories_for("openEuler:22.03-LTS-SP3"));
     assert!(!index.has_advisories_for("openEuler:23.09"));
 }
