@@ -206,18 +206,21 @@ pub(crate) struct Stats {
     pub malformed: AtomicU64,
     pub oversized: AtomicU64,
     pub over_capacity: AtomicU64,
-    /// The last request answered; false again after a failure.
-    reachable: AtomicBool,
+    /// Per kind: the API server answered since the start, and the kind's last request
+    /// failed.
+    answered: [AtomicBool; 6],
+    failing: [AtomicBool; 6],
     /// When a request last answered, in milliseconds after the Unix epoch (0: never).
     last_sync_unix_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
 impl Stats {
-    /// The API server answered a list or watch: it is reachable, and the cache was in step
+    /// The API server answered a list or watch of `kind`: the kind's reflector is in step
     /// with it now.
-    pub fn record_contact(&self) {
-        self.reachable.store(true, Ordering::Relaxed);
+    pub fn record_contact(&self, kind: ResourceKind) {
+        self.answered[kind.index()].store(true, Ordering::Relaxed);
+        self.failing[kind.index()].store(false, Ordering::Relaxed);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| {
@@ -226,12 +229,12 @@ impl Stats {
         self.last_sync_unix_ms.store(now, Ordering::Relaxed);
     }
 
-    /// A request failed (no answer, refused credentials, an error status, a broken stream):
-    /// counted, kept as the last error, logged, and the API server is unreachable until the
-    /// next answer.
-    pub fn record_failure(&self, message: String) {
+    /// A request for `kind` failed (no answer, refused credentials, an error status, a
+    /// broken stream): counted, kept as the last error, logged, and the kind is failing until
+    /// its next answer.
+    pub fn record_failure(&self, kind: ResourceKind, message: String) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        self.reachable.store(false, Ordering::Relaxed);
+        self.failing[kind.index()].store(true, Ordering::Relaxed);
         self.record_error(message);
     }
 
@@ -247,8 +250,17 @@ impl Stats {
     fn snapshot(&self, objects: [(ResourceKind, usize); 6], synced: bool) -> StatsSnapshot {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let last_sync_ms = load(&self.last_sync_unix_ms);
+        let failing: Vec<ResourceKind> = ResourceKind::ALL
+            .into_iter()
+            .filter(|kind| self.failing[kind.index()].load(Ordering::Relaxed))
+            .collect();
         StatsSnapshot {
-            reachable: self.reachable.load(Ordering::Relaxed),
+            reachable: failing.is_empty()
+                && self
+                    .answered
+                    .iter()
+                    .any(|answered| answered.load(Ordering::Relaxed)),
+            failing,
             synced,
             last_sync: (last_sync_ms > 0)
                 .then(|| UNIX_EPOCH + std::time::Duration::from_millis(last_sync_ms)),
@@ -273,9 +285,11 @@ impl Stats {
 /// The watchers' counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    /// The API server answered the last request; false before the first answer and after
-    /// a failure, until the next answer.
+    /// The API server answered, and no kind's last request failed; false before the first
+    /// answer and while any kind fails (a role that may not list one kind, too).
     pub reachable: bool,
+    /// The kinds whose last request failed.
+    pub failing: Vec<ResourceKind>,
     /// Every kind has been listed at least once since the start.
     pub synced: bool,
     /// When the API server last answered a list or a watch (an event, a bookmark, the end

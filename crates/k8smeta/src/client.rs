@@ -263,14 +263,14 @@ fn apply_event(
                 store.upsert(kind, object);
             }
             store.stats.watch_events.fetch_add(1, Relaxed);
-            store.stats.record_contact();
+            store.stats.record_contact(kind);
             if !version.is_empty() {
                 *resource_version = version;
             }
         }
         "BOOKMARK" => {
             store.stats.bookmarks.fetch_add(1, Relaxed);
-            store.stats.record_contact();
+            store.stats.record_contact(kind);
             if let Some(version) = objects::resource_version_of(event.object.get()) {
                 *resource_version = version;
             }

@@ -58,12 +58,12 @@ pub(crate) async fn reflect(
                     .stats
                     .lists
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                store.stats.record_contact();
+                store.stats.record_contact(kind);
                 backoff.reset();
                 version
             }
             Err(error) => {
-                failed(&store, &error);
+                failed(&store, kind, &error);
                 tokio::time::sleep(backoff.next_wait()).await;
                 continue;
             }
@@ -75,7 +75,7 @@ pub(crate) async fn reflect(
             {
                 // The server ended the watch (its timeout): watch again from there.
                 Ok(()) => {
-                    store.stats.record_contact();
+                    store.stats.record_contact(kind);
                     backoff.reset();
                 }
                 Err(Error::Gone { .. }) => {
@@ -90,7 +90,7 @@ pub(crate) async fn reflect(
                     break;
                 }
                 Err(error) => {
-                    failed(&store, &error);
+                    failed(&store, kind, &error);
                     tokio::time::sleep(backoff.next_wait()).await;
                 }
             }
@@ -98,8 +98,8 @@ pub(crate) async fn reflect(
     }
 }
 
-fn failed(store: &Store, error: &Error) {
-    store.stats.record_failure(error_chain(error));
+fn failed(store: &Store, kind: ResourceKind, error: &Error) {
+    store.stats.record_failure(kind, error_chain(error));
 }
 
 /// The error with its causes, `: `-separated.

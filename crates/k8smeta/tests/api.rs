@@ -8,7 +8,7 @@ mod mock;
 use std::{sync::Arc, time::Duration};
 
 use palisade_event::{Container, Event, EventKind, K8sMeta, K8sPod};
-use palisade_k8smeta::{ApiConfig, Limits, MetaSource, Token, WatchSettings};
+use palisade_k8smeta::{ApiConfig, Limits, MetaSource, ResourceKind, Token, WatchSettings};
 use serde_json::json;
 
 use mock::{
@@ -427,6 +427,39 @@ async fn malformed_and_oversized_events_are_counted_and_skipped() {
     );
     // The known pods are still there.
     assert!(meta_of(&source, &event_in("shop", "web-7d9f-x2", "p-1")).is_some());
+}
+
+/// A role that may not list one kind: that kind is failing and the API server is not
+/// reported reachable, while the other kinds' metadata still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_the_role_may_not_list_makes_the_api_server_not_reachable() {
+    let mock = MockApi::start(None).await;
+    populate(&mock);
+    mock.forbid(REPLICATION_CONTROLLERS);
+    let source = MetaSource::start(
+        &config(&mock, None),
+        settings(Some("node-a")),
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    wait_for("the deployment's metadata and a failure", || {
+        source.stats().failures >= 2
+            && meta_of(&source, &event_in("shop", "web-7d9f-x2", "p-1"))
+                .is_some_and(|meta| meta.deployment.is_some())
+    })
+    .await;
+    let stats = source.stats();
+    assert!(!stats.reachable && !stats.synced, "{stats:?}");
+    assert_eq!(
+        stats.failing,
+        [ResourceKind::ReplicationController],
+        "{stats:?}"
+    );
+    assert!(stats.last_sync.is_some(), "{stats:?}");
+    assert!(
+        stats.last_error.as_deref().unwrap_or("").contains("403"),
+        "{stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

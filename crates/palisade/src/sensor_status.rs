@@ -75,9 +75,13 @@ pub struct SensorStatusFile {
 pub struct K8sApiStatus {
     /// The API server's URL.
     pub server: String,
-    /// The API server answered the last request; false before its first answer and after a
-    /// failure (no answer, refused credentials, an error status), until it answers again.
+    /// The API server answered and no kind's last request failed; false before its first
+    /// answer and while any kind fails (no answer, refused credentials, a role that may not
+    /// list it, an error status), until it answers again.
     pub reachable: bool,
+    /// The kinds whose last request failed.
+    #[serde(default)]
+    pub failing_kinds: Vec<String>,
     /// Every kind (pods, namespaces, replica sets, deployments, services, replication
     /// controllers) has been listed since the start.
     pub synced: bool,
@@ -113,6 +117,11 @@ impl K8sApiStatus {
         K8sApiStatus {
             server: source.server().to_owned(),
             reachable: stats.reachable,
+            failing_kinds: stats
+                .failing
+                .iter()
+                .map(|kind| kind.kind_name().to_owned())
+                .collect(),
             synced: stats.synced,
             last_sync_at: stats.last_sync.map(|at| {
                 let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -415,9 +424,15 @@ pub fn print_tables(status: &SensorStatusFile) {
 /// The Kubernetes API server client's rows of the status table.
 fn add_k8s_api_rows(summary: &mut comfy_table::Table, k8s: &K8sApiStatus) {
     let state = match (k8s.reachable, k8s.synced) {
-        (true, true) => "reachable, every kind listed",
-        (true, false) => "reachable, not every kind listed yet",
-        (false, _) => "UNREACHABLE: the k8s.* fields of the API server stay absent or old",
+        (true, true) => "reachable, every kind listed".to_owned(),
+        (true, false) => "reachable, not every kind listed yet".to_owned(),
+        (false, _) if k8s.failing_kinds.is_empty() => {
+            "UNREACHABLE: no answer yet; the k8s.* fields of the API server stay absent".to_owned()
+        }
+        (false, _) => format!(
+            "UNREACHABLE for {}: their k8s.* fields stay absent or old",
+            k8s.failing_kinds.join(", ")
+        ),
     };
     summary.add_row([
         "k8s API server".to_owned(),
@@ -535,8 +550,12 @@ mod tests {
         )
         .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while source.stats().failures == 0 {
-            assert!(std::time::Instant::now() < deadline, "no failure counted");
+        // Every kind's reflector fails its first list.
+        while source.stats().failing.len() < 6 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not every kind failed"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let dir = tempfile::tempdir().unwrap();
@@ -549,6 +568,18 @@ mod tests {
         let k8s = &json["k8s_api"];
         assert_eq!(k8s["server"], config.server, "{json}");
         assert_eq!(k8s["reachable"], false, "{json}");
+        assert_eq!(
+            k8s["failing_kinds"],
+            serde_json::json!([
+                "Pod",
+                "Namespace",
+                "ReplicaSet",
+                "Deployment",
+                "Service",
+                "ReplicationController"
+            ]),
+            "{json}"
+        );
         assert_eq!(k8s["synced"], false, "{json}");
         assert!(k8s["last_sync_at"].is_null(), "{json}");
         assert!(k8s["failures"].as_u64().unwrap() >= 1, "{json}");

@@ -40,6 +40,8 @@ struct State {
     /// Bumped to end every open watch.
     epoch: u64,
     token: Option<String>,
+    /// Collections answered with 403 Forbidden, as for a role without their `list`.
+    forbidden: Vec<&'static str>,
     requests: Vec<String>,
 }
 
@@ -114,6 +116,11 @@ impl MockApi {
             state,
             changed,
         }
+    }
+
+    /// Answers 403 Forbidden for `path` from now on.
+    pub fn forbid(&self, path: &'static str) {
+        self.state.lock().unwrap().forbidden.push(path);
     }
 
     pub fn url(&self) -> String {
@@ -255,10 +262,10 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         .filter_map(|pair| pair.split_once('='))
         .map(|(key, value)| (decode(key), decode(value)))
         .collect();
-    let expected_token = {
+    let (expected_token, forbidden) = {
         let mut state = state.lock().unwrap();
         state.requests.push(decode(&target));
-        state.token.clone()
+        (state.token.clone(), state.forbidden.clone())
     };
     if let Some(token) = expected_token
         && authorization != format!("Bearer {token}")
@@ -267,6 +274,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             "message":"Unauthorized","reason":"Unauthorized","code":401})
         .to_string();
         respond(&mut stream, "401 Unauthorized", &body).await;
+        return;
+    }
+    if forbidden.contains(&path) {
+        let body = json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+            "message":"forbidden","reason":"Forbidden","code":403})
+        .to_string();
+        respond(&mut stream, "403 Forbidden", &body).await;
         return;
     }
     let Some(path) = COLLECTIONS.into_iter().find(|known| *known == path) else {
