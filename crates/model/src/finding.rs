@@ -731,4 +731,22 @@ mod tests {
         negative["details"]["attempts"] = serde_json::json!(-3);
         assert!(serde_json::from_value::<FindingReport>(negative).is_err());
     }
+
+    /// The OpenAPI schema documents a firewall alert's attempts with their range and default.
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn the_openapi_schema_documents_attempts_with_their_range() {
+        let schema =
+            serde_json::to_value(<FirewallDetails as utoipa::PartialSchema>::schema()).unwrap();
+        let attempts = &schema["properties"]["attempts"];
+        assert_eq!(attempts["minimum"], 1, "{attempts}");
+        assert_eq!(attempts["maximum"], 4_294_967_295_u64, "{attempts}");
+        assert_eq!(attempts["default"], 1, "{attempts}");
+        assert!(
+            attempts["description"]
+                .as_str()
+                .is_some_and(|text| text.contains("connection attempts")),
+            "{attempts}"
+        );
+    }
 }
