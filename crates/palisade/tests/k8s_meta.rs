@@ -204,25 +204,7 @@ impl PodUnderTest {
             format!("io.kubernetes.pod.uid={pod_uid}"),
             "io.kubernetes.container.name=app".to_owned(),
         ];
-        let mut args = vec![
-            "run",
-            "--detach",
-            "--network",
-            "none",
-            "--runtime",
-            "runc",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            "--name",
-            &podman.container,
-        ];
-        for label in &pod_labels {
-            args.extend(["--label", label.as_str()]);
-        }
-        args.extend([podman.image.as_str(), "/bin/busybox", "sleep", "120"]);
-        run_checked("podman", &args);
+        podman.start_labelled(&pod_labels, &["/bin/busybox", "sleep", "120"]);
 
         let port = serve_api(pod_uid);
         let marker = format!("palisade-k8smeta-{tag}");
@@ -231,8 +213,8 @@ impl PodUnderTest {
             &rules,
             format!(
                 "- rule: Exec in pod\n  desc: test\n  condition: evt.type = execve and \
-                 proc.cmdline contains {marker}\n  output: \"{rule_output}\"\n  \
-                 priority: WARNING\n"
+                 container.id != host and proc.cmdline contains {marker}\n  \
+                 output: \"{rule_output}\"\n  priority: WARNING\n"
             ),
         )
         .unwrap();

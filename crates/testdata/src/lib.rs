@@ -344,6 +344,12 @@ impl PodmanContainer {
     /// without a network (a bridge would change the host's networking) and with the ulimits
     /// this machine needs; the container's 64-hex id. Fails the test when podman refuses.
     pub fn start(&self, command: &[&str]) -> String {
+        self.start_labelled(&[], command)
+    }
+
+    /// [`PodmanContainer::start`] with container labels (`key=value`, e.g. the CRI's
+    /// `io.kubernetes.pod.name=...`).
+    pub fn start_labelled(&self, labels: &[String], command: &[&str]) -> String {
         let mut args = vec![
             "run",
             "--detach",
@@ -357,8 +363,11 @@ impl PodmanContainer {
             "nproc=1024:1024",
             "--name",
             &self.container,
-            &self.image,
         ];
+        for label in labels {
+            args.extend(["--label", label.as_str()]);
+        }
+        args.push(&self.image);
         args.extend_from_slice(command);
         run_checked("podman", &args)
     }
