@@ -1346,14 +1346,10 @@ fn listed_titles(page: &str) -> Vec<String> {
         .collect()
 }
 
-/// The "Next page" link's target, if the page has one.
-fn next_page(page: &str) -> Option<String> {
-    let before = page.split("id=\"next-page\"").nth(1).map(|_| {
-        page.split("id=\"next-page\"")
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    })?;
+/// The target of the pager's link with id `id` ("next-page", "previous-page"), if the page
+/// has one.
+fn pager_link(page: &str, id: &str) -> Option<String> {
+    let (before, _) = page.split_once(&format!("id=\"{id}\""))?;
     let href = before.rsplit("href=\"").next()?.split('"').next()?;
     Some(href.replace("&#38;", "&").replace("&amp;", "&"))
 }
@@ -1545,23 +1541,28 @@ async fn walking_the_pages_visits_every_matching_alert_once() {
 
     let mut href =
         Some("/console/clusters/prod/alerts?namespace=shop&sort=count&order=asc".to_owned());
-    let mut seen: Vec<String> = Vec::new();
-    let mut pages = 0;
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    let mut last_page = String::new();
     while let Some(path) = href {
         let (status, page) = console.get(&path, Some(&session)).await;
         assert_eq!(status, StatusCode::OK, "{path}");
-        pages += 1;
-        assert!(pages <= 5, "the pager does not end: {path}");
+        assert!(pages.len() < 5, "the pager does not end: {path}");
         let titles = listed_titles(&page);
         assert!(titles.len() <= 50, "{path}: {} rows", titles.len());
-        if pages > 1 {
+        if pages.is_empty() {
+            assert!(
+                pager_link(&page, "previous-page").is_none(),
+                "the first page has no previous page"
+            );
+        } else {
             assert!(
                 page.contains("namespace=shop") && page.contains(">First page</a>"),
                 "{path}: a later page keeps the filter and offers the first page"
             );
         }
-        seen.extend(titles);
-        href = next_page(&page);
+        pages.push(titles);
+        href = pager_link(&page, "next-page");
+        last_page = page;
         if let Some(next) = &href {
             assert!(
                 next.contains("namespace=shop")
@@ -1571,7 +1572,26 @@ async fn walking_the_pages_visits_every_matching_alert_once() {
             );
         }
     }
-    assert_eq!(pages, 3, "130 alerts make three pages of 50");
+    assert_eq!(pages.len(), 3, "130 alerts make three pages of 50");
+    // Back from the last page, one "Previous page" at a time: the same pages, in reverse.
+    let mut page = last_page;
+    for earlier in pages.iter().rev().skip(1) {
+        let previous = pager_link(&page, "previous-page")
+            .unwrap_or_else(|| panic!("no previous page link on a later page: {page}"));
+        assert!(
+            previous.contains("namespace=shop") && previous.contains("sort=count"),
+            "the previous link keeps filter and sort: {previous}"
+        );
+        let (status, body) = console.get(&previous, Some(&session)).await;
+        assert_eq!(status, StatusCode::OK, "{previous}");
+        assert_eq!(&listed_titles(&body), earlier, "{previous}");
+        page = body;
+    }
+    assert!(
+        pager_link(&page, "previous-page").is_none(),
+        "back on the first page"
+    );
+    let seen: Vec<String> = pages.concat();
     let mut unique = seen.clone();
     unique.sort();
     unique.dedup();

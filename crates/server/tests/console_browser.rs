@@ -594,6 +594,56 @@ async fn run(
         .await?;
     screenshot(driver, shots, "13-live").await;
 
+    // Paging: 60 alerts in a cluster of their own make a page of 50 and one of 10; "Next
+    // page" keeps the sort and shows the other 10, "Previous page" the first 50 again.
+    let now = Timestamp::now().millis();
+    let paged: Vec<FindingReport> = (0..60)
+        .map(|index| {
+            let mut report = shell_alert(&format!("paging-{index}"));
+            report.asset.cluster = "paging".into();
+            report.observed_at = Timestamp(now - (60 - index) * 1_000);
+            report
+        })
+        .collect();
+    state.store.ingest(&paged, &state.policy()).await.unwrap();
+    driver
+        .goto(format!(
+            "{base}/console/clusters/paging/alerts?sort=first_seen&order=asc"
+        ))
+        .await?;
+    let row_ids = || async {
+        let mut ids = Vec::new();
+        for row in driver
+            .find_all(By::Css("#findings tbody tr[data-id]"))
+            .await?
+        {
+            ids.push(row.attr("data-id").await?.unwrap_or_default());
+        }
+        WebDriverResult::Ok(ids)
+    };
+    let first_page = row_ids().await?;
+    assert_eq!(first_page.len(), 50);
+    click_to_load(driver, driver.find(By::Id("next-page")).await?).await?;
+    let url = driver.current_url().await?.to_string();
+    assert!(
+        url.contains("cursor=") && url.contains("sort=first_seen") && url.contains("order=asc"),
+        "{url}"
+    );
+    let second_page = row_ids().await?;
+    assert_eq!(second_page.len(), 10, "{url}");
+    assert!(
+        second_page.iter().all(|id| !first_page.contains(id)),
+        "the next page shows other alerts"
+    );
+    assert!(driver.find_all(By::Id("next-page")).await?.is_empty());
+    screenshot(driver, shots, "13b-next-page").await;
+    click_to_load(driver, driver.find(By::Id("previous-page")).await?).await?;
+    assert_eq!(
+        row_ids().await?,
+        first_page,
+        "previous leads back to the first page"
+    );
+
     // Audit log.
     driver.goto(format!("{base}/console/audit")).await?;
     let audit = driver.find(By::Id("audit")).await?.text().await?;

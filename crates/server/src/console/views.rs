@@ -136,6 +136,9 @@ pub(crate) struct Filters {
     pub order: String,
     #[serde(default)]
     pub cursor: String,
+    /// The cursors of the pages before this one, oldest first (see [`PageTrail`]).
+    #[serde(default)]
+    pub prev: String,
     #[serde(default)]
     pub notice: String,
     #[serde(default)]
@@ -143,6 +146,55 @@ pub(crate) struct Filters {
 }
 
 const MINUTE_MS: i64 = 60_000;
+
+/// The way back through a section's pages. Store cursors only lead forward (keyset
+/// pagination: a page starts after the last row of the one before, which stays exact while
+/// findings arrive), so each "Next page" link carries the cursors of the pages walked so far
+/// in its `prev` parameter, and "Previous page" pops the last one. Cursors are URL-safe
+/// base64 and never contain the separator; the first page, which has no cursor, is written
+/// [`PageTrail::FIRST_PAGE`].
+struct PageTrail<'a> {
+    /// The cursors behind the current page, oldest first.
+    earlier: Vec<&'a str>,
+}
+
+impl<'a> PageTrail<'a> {
+    const SEPARATOR: char = '.';
+    /// The first page's place in the trail (not a base64 encoding of anything).
+    const FIRST_PAGE: &'static str = "-";
+    /// Most pages remembered: past that the oldest are forgotten, so that a long walk keeps
+    /// its URLs short; "First page" still leads back to the start.
+    const MAX_PAGES: usize = 20;
+
+    fn parse(prev: &'a str) -> PageTrail<'a> {
+        let mut earlier: Vec<&str> = prev
+            .split(Self::SEPARATOR)
+            .filter(|cursor| !cursor.is_empty())
+            .collect();
+        earlier.drain(..earlier.len().saturating_sub(Self::MAX_PAGES));
+        PageTrail { earlier }
+    }
+
+    /// The `prev` parameter of the next page's link, whose page follows `current`.
+    fn after(&self, current: &str) -> String {
+        let current = if current.is_empty() {
+            Self::FIRST_PAGE
+        } else {
+            current
+        };
+        let skip = (self.earlier.len() + 1).saturating_sub(Self::MAX_PAGES);
+        let mut trail: Vec<&str> = self.earlier.iter().skip(skip).copied().collect();
+        trail.push(current);
+        trail.join(&Self::SEPARATOR.to_string())
+    }
+
+    /// The previous page's (cursor, prev), if the trail knows it.
+    fn previous(&self) -> Option<(&'a str, String)> {
+        let (last, before) = self.earlier.split_last()?;
+        let cursor = if *last == Self::FIRST_PAGE { "" } else { last };
+        Some((cursor, before.join(&Self::SEPARATOR.to_string())))
+    }
+}
 
 /// Time ranges offered: (value, label, length in ms, chart intervals).
 const RANGES: [(&str, &str, i64, u32); 5] = [
@@ -377,6 +429,7 @@ struct SectionPage {
     rows: Vec<Row>,
     groups: Vec<GroupRow>,
     next_href: Option<String>,
+    previous_href: Option<String>,
     first_href: Option<String>,
     live_href: String,
     /// Set when a short search term was searched in part of the findings only.
@@ -543,6 +596,7 @@ pub(crate) async fn section(
         })
         .collect();
     let status = filters.status().to_owned();
+    let trail = PageTrail::parse(&filters.prev);
     let sort = if filters.sort.is_empty() {
         "last_seen"
     } else {
@@ -575,7 +629,16 @@ pub(crate) async fn section(
         .map(|(value, label)| Opt::new(value, label, *value == sort))
         .collect(),
         status,
-        next_href: next_cursor.map(|cursor| filters.href(&base, &[("cursor", &cursor)])),
+        next_href: next_cursor.map(|cursor| {
+            filters.href(
+                &base,
+                &[("cursor", &cursor), ("prev", &trail.after(&filters.cursor))],
+            )
+        }),
+        previous_href: trail
+            .previous()
+            .filter(|_| !filters.cursor.is_empty())
+            .map(|(cursor, prev)| filters.href(&base, &[("cursor", cursor), ("prev", &prev)])),
         first_href: (!filters.cursor.is_empty()).then(|| filters.href(&base, &[("cursor", "")])),
         live_href: format!("/console/clusters/{}/live", encode(&cluster)),
         // A short term's window, or a common term's bound on the groups' matches.
@@ -1511,4 +1574,33 @@ pub(crate) async fn audit(
             .map(|cursor| format!("/console/audit?cursor={}", encode(&cursor))),
         entries: page.items,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PageTrail;
+
+    #[test]
+    fn the_page_trail_leads_back_and_forgets_past_its_limit() {
+        // Walking forward from the first page through pages "c1", "c2".
+        let first = PageTrail::parse("");
+        assert_eq!(first.previous(), None);
+        let prev = first.after("");
+        assert_eq!(prev, "-");
+        let second = PageTrail::parse(&prev);
+        assert_eq!(second.previous(), Some(("", String::new())));
+        let prev = second.after("c1");
+        let third = PageTrail::parse(&prev);
+        assert_eq!(third.previous(), Some(("c1", "-".to_owned())));
+
+        // A long walk (or a forged URL) keeps only the newest pages.
+        let long: Vec<String> = (0..30).map(|page| format!("c{page}")).collect();
+        let long = long.join(".");
+        let trail = PageTrail::parse(&long);
+        assert_eq!(trail.earlier.len(), PageTrail::MAX_PAGES);
+        assert_eq!(trail.previous().map(|(cursor, _)| cursor), Some("c29"));
+        let next = trail.after("c30");
+        assert_eq!(next.split('.').count(), PageTrail::MAX_PAGES);
+        assert!(next.ends_with(".c30") && next.starts_with("c11."), "{next}");
+    }
 }
