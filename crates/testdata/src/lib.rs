@@ -114,6 +114,31 @@ pub fn in_cgroup<T>(cgroup2_root: &Path, cgroup: &Path, work: impl FnOnce() -> T
     work()
 }
 
+/// Checks that every `.rs` file under `crate_dir/src` (its subfolders too) opens with a `//!`
+/// doc comment, as rust-analyzer's `TidyDocs` does; fails the test naming the first that does
+/// not. Returns how many files it checked, so that a caller can see it found its modules.
+pub fn assert_every_module_documented(crate_dir: &str) -> usize {
+    fn check(dir: &Path) -> usize {
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                checked += check(&path);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(
+                    text.starts_with("//!"),
+                    "{} has no module docs",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+        checked
+    }
+    check(&Path::new(crate_dir).join("src"))
+}
+
 /// Runs `program` with `args` (stdin closed) and returns its trimmed stdout; fails the test
 /// with the program's stderr when it cannot run or exits unsuccessfully.
 pub fn run_checked(program: &str, args: &[&str]) -> String {
