@@ -1609,3 +1609,55 @@ async fn walking_the_pages_visits_every_matching_alert_once() {
         "the walk keeps the ascending count order across pages: {counts:?}"
     );
 }
+
+#[tokio::test]
+async fn grouped_tables_list_the_most_severe_first_then_by_id() {
+    let console = Console::start().await;
+    load_demo(console.state.store.as_ref()).await.unwrap();
+    let session = console.login(&console.token(Role::Viewer).await).await;
+    for section in ["vulnerabilities", "baseline-risks"] {
+        let path = format!("/console/clusters/demo/{section}?status=any");
+        let (status, page) = console.get(&path, Some(&session)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(page.contains("most severe first"), "{path}: the caption");
+        let table = page
+            .split("<tbody>")
+            .nth(1)
+            .unwrap()
+            .split("</tbody>")
+            .next()
+            .unwrap();
+        let groups: Vec<(i64, String)> = table
+            .split("<tr>")
+            .skip(1)
+            .map(|row| {
+                let severity: Severity = row
+                    .split("class=\"sev sev-")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .and_then(|name| name.parse().ok())
+                    .unwrap_or_else(|| panic!("{path}: a group without a severity: {row}"));
+                let id = row
+                    .split("<td><a href=\"")
+                    .nth(1)
+                    .and_then(|cell| cell.split_once("\">"))
+                    .and_then(|(_, rest)| rest.split("</a>").next())
+                    .unwrap_or_else(|| panic!("{path}: a group without its id: {row}"));
+                (-severity.rank(), id.to_owned())
+            })
+            .collect();
+        assert!(groups.len() >= 3, "{path}: {groups:?}");
+        assert!(
+            groups
+                .iter()
+                .map(|(rank, _)| rank)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 1,
+            "{path}: the demo data has several severities"
+        );
+        let mut sorted = groups.clone();
+        sorted.sort();
+        assert_eq!(groups, sorted, "{path}");
+    }
+}
