@@ -561,6 +561,12 @@ pub struct Container {
     /// when that configuration was not found (then no one can say).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_namespaces: Option<HostNamespaces>,
+    /// The container's runtime metadata (name, image, labels, Kubernetes identity) was not
+    /// found when the event was attributed: the id comes from the cgroup's name, the rest is
+    /// empty (the sensor looks again, and later events carry it). Left out of the JSON when
+    /// false, so that an empty name or pod says whether it is unknown or missing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metadata_missing: bool,
 }
 
 /// Which of the host's namespaces a container shares (Kubernetes' `hostPID`, `hostNetwork`,
@@ -946,7 +952,10 @@ mod tests {
             pod: K8sObject {
                 name: "web-1".into(),
                 uid: "u1".into(),
-                labels: vec![("app".into(), "web".into()), ("tier".into(), "front".into())],
+                labels: vec![
+                    ("app".into(), "web".into()),
+                    ("tier".into(), "front".into()),
+                ],
             },
             services: vec![K8sObject::default()],
             ..K8sMeta::default()

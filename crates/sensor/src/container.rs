@@ -235,7 +235,12 @@ impl ContainerResolver {
         }
         let (container, complete) = match self.lookup_with_metadata(&cgroup_path()) {
             Some((container, metadata)) => {
-                (Some(Arc::new(container)), metadata == Metadata::Complete)
+                let complete = metadata == Metadata::Complete;
+                let container = Container {
+                    metadata_missing: !complete,
+                    ..container
+                };
+                (Some(Arc::new(container)), complete)
             }
             None => (None, false),
         };

@@ -520,6 +520,11 @@ fn podman_labels_missing_at_first_lookup_are_read_later() {
     );
     assert_eq!(first.runtime, "podman");
     assert!(first.k8s.is_none(), "no labels without libpod's database");
+    assert!(
+        first.metadata_missing,
+        "an event without the metadata says so"
+    );
+    assert!(!later.metadata_missing, "{later:?}");
     assert_eq!(
         later.k8s.as_ref().map(|pod| pod.pod_name.as_str()),
         Some("web-late"),
