@@ -126,24 +126,7 @@ mod tests {
     /// Every module opens with `//!` prose (STYLE.md: enforce the docs).
     #[test]
     fn every_module_has_module_docs() {
-        let mut pending = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
-        let mut n_files = 0;
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else if path.extension().is_some_and(|extension| extension == "rs") {
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    assert!(
-                        text.starts_with("//!"),
-                        "{} has no module docs",
-                        path.display()
-                    );
-                    n_files += 1;
-                }
-            }
-        }
-        assert!(n_files > 40, "only {n_files} modules found");
+        let checked = palisade_testdata::assert_every_module_documented(env!("CARGO_MANIFEST_DIR"));
+        assert!(checked > 40, "only {checked} modules found");
     }
 }
