@@ -665,17 +665,25 @@ mod tests {
         assert_eq!(back, report);
     }
 
+    /// A firewall alert from a/b to c/d on TCP port 80 in `mode`, with `attempts`.
+    fn firewall_alert(mode: &str, attempts: u32) -> FindingReport {
+        FindingReport {
+            details: Details::FirewallAlert(FirewallDetails {
+                source: "a/b".into(),
+                destination: "c/d".into(),
+                port: 80,
+                protocol: "TCP".into(),
+                mode: mode.into(),
+                attempts,
+                ..Default::default()
+            }),
+            ..alert("x")
+        }
+    }
+
     #[test]
     fn firewall_key_changes_with_day() {
-        let mut report = alert("x");
-        report.details = Details::FirewallAlert(FirewallDetails {
-            source: "a/b".into(),
-            destination: "c/d".into(),
-            port: 80,
-            protocol: "TCP".into(),
-            mode: "alert".into(),
-            ..Default::default()
-        });
+        let mut report = firewall_alert("alert", 1);
         let today = report.dedupe_key();
         report.observed_at = Timestamp(1_000 + 3_600_000);
         assert_eq!(report.dedupe_key(), today);
@@ -687,16 +695,7 @@ mod tests {
     /// and are refused (never clamped) when zero or beyond a u32, with the field named.
     #[test]
     fn firewall_attempts_default_to_one_and_out_of_range_values_are_refused() {
-        let mut report = alert("x");
-        report.details = Details::FirewallAlert(FirewallDetails {
-            source: "a/b".into(),
-            destination: "c/d".into(),
-            port: 80,
-            protocol: "TCP".into(),
-            mode: "block".into(),
-            attempts: 25_000,
-            ..Default::default()
-        });
+        let report = firewall_alert("block", 25_000);
         assert_eq!(report.occurrences(), 25_000);
         assert_eq!(alert("x").occurrences(), 1);
         let json = serde_json::to_value(&report).unwrap();
