@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use palisade_vulndb::{Database, DistroStatus, ErrorKind, Index, Limits, MatchReport, Package};
+use palisade_vulndb::{
+    Database, DistroStatus, ErrorKind, Finding, Index, Limits, MatchReport, Package,
+};
 use serde_json::{Value, json};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -1085,6 +1087,14 @@ fn rpm_package(
     }
 }
 
+/// The findings for a binary rpm package (no source package named) in `ecosystem`.
+fn rpm_findings(index: &Index, ecosystem: &str, name: &str, version: &str) -> Vec<Finding> {
+    index
+        .matches(&rpm_package(ecosystem, name, version, None))
+        .unwrap()
+        .findings
+}
+
 #[test]
 fn rpm_packages_match_binary_and_source_keyed_records() {
     let index = runtime().block_on(index_of(rpm_records()));
@@ -1263,10 +1273,7 @@ fn stream_records() -> Vec<Value> {
 fn update_streams_and_micro_products_match_only_their_own_advisories() {
     let index = runtime().block_on(index_of(stream_records()));
     let ids_and_fixes = |ecosystem: &str, name: &str, version: &str| {
-        index
-            .matches(&rpm_package(ecosystem, name, version, None))
-            .unwrap()
-            .findings
+        rpm_findings(&index, ecosystem, name, version)
             .iter()
             .map(|finding| {
                 let mut ids = vec![finding.id.clone()];
@@ -1400,10 +1407,7 @@ fn ltss_records() -> Vec<Value> {
 fn an_ltss_system_gets_its_service_packs_and_its_streams_fixes() {
     let index = runtime().block_on(index_of(ltss_records()));
     let findings = |ecosystem: &str, version: &str| {
-        index
-            .matches(&rpm_package(ecosystem, "libopenssl1_1", version, None))
-            .unwrap()
-            .findings
+        rpm_findings(&index, ecosystem, "libopenssl1_1", version)
             .into_iter()
             .map(|finding| {
                 (
@@ -1517,10 +1521,7 @@ fn sap_and_hpc_records() -> Vec<Value> {
 fn sap_and_hpc_systems_get_their_products_and_service_packs_fixes() {
     let index = runtime().block_on(index_of(sap_and_hpc_records()));
     let findings = |ecosystem: &str, version: &str| {
-        index
-            .matches(&rpm_package(ecosystem, "libopenssl1_1", version, None))
-            .unwrap()
-            .findings
+        rpm_findings(&index, ecosystem, "libopenssl1_1", version)
             .into_iter()
             .map(|finding| {
                 let fixed = finding.fixed_versions.join(" ");
