@@ -235,12 +235,7 @@ impl ContainerResolver {
         }
         let (container, complete) = match self.lookup_with_metadata(&cgroup_path()) {
             Some((container, metadata)) => {
-                let complete = metadata == Metadata::Complete;
-                let container = Container {
-                    metadata_missing: !complete,
-                    ..container
-                };
-                (Some(Arc::new(container)), complete)
+                (Some(Arc::new(container)), metadata == Metadata::Complete)
             }
             None => (None, false),
         };
@@ -341,7 +336,8 @@ impl ContainerResolver {
             Runtime::Runc => answered.unwrap_or_default(),
         }
         .to_owned();
-        if metadata != Metadata::Complete {
+        container.metadata_missing = metadata != Metadata::Complete;
+        if container.metadata_missing {
             tracing::debug!(%id, cgroup_path, ?metadata, "Runtime metadata for container incomplete.");
         }
         container.labels.sort();
