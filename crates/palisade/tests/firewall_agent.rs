@@ -220,11 +220,25 @@ impl Up {
         drop(self.palisade.take());
     }
 
+    /// The sensor's status file as last written.
+    fn sensor_status(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(&self.sensor_status).unwrap()).unwrap()
+    }
+
     /// The events the sensor lost, from its status file.
     fn sensor_events_lost(&self) -> u64 {
-        let status: Value =
-            serde_json::from_slice(&std::fs::read(&self.sensor_status).unwrap()).unwrap();
-        status["events"]["lost"].as_u64().unwrap()
+        self.sensor_status()["events"]["lost"].as_u64().unwrap()
+    }
+
+    /// Asserts that the status file counts no lost connect report; a failure shows the
+    /// status and `alert`, the alert the test waited for.
+    fn assert_no_connect_report_lost(&self, alert: &Value) {
+        let status = self.sensor_status();
+        assert_eq!(
+            status["connect_reports"]["lost"].as_u64(),
+            Some(0),
+            "{status} {alert}"
+        );
     }
 }
 
@@ -1237,12 +1251,7 @@ async fn no_connect_report_is_lost_while_the_detection_thread_is_held() {
     // The refused probe that ended the setup and the paced connects.
     let connects = paced + 1;
     let alert = api.wait_for_attempts(RULE, connects).await;
-    let status: Value = serde_json::from_slice(&std::fs::read(&up.sensor_status).unwrap()).unwrap();
-    assert_eq!(
-        status["connect_reports"]["lost"].as_u64(),
-        Some(0),
-        "{status} {alert}"
-    );
+    up.assert_no_connect_report_lost(&alert);
     up.stop();
     drop(client);
     drop(pods);
@@ -1270,16 +1279,11 @@ async fn a_flood_of_identical_refused_connects_in_a_one_page_ring_counts_every_a
     assert_eq!(refused, flood, "every connect of the flood is refused");
     // The refused probe that ended the setup and the flood.
     let alert = api.wait_for_attempts(RULE, flood + 1).await;
-    let status: Value = serde_json::from_slice(&std::fs::read(&up.sensor_status).unwrap()).unwrap();
     println!(
         "flood of {flood} in {flood_time:?}: {} attempts alerted",
         alert["count"]
     );
-    assert_eq!(
-        status["connect_reports"]["lost"].as_u64(),
-        Some(0),
-        "{status} {alert}"
-    );
+    up.assert_no_connect_report_lost(&alert);
     up.stop();
     drop(client);
     drop(pods);
