@@ -107,6 +107,13 @@ impl Console {
         (status, body)
     }
 
+    /// `path`'s page for `session`, which must be served (200).
+    async fn page(&self, path: &str, session: &Session) -> String {
+        let (status, page) = self.get(path, Some(session)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        page
+    }
+
     async fn post(
         &self,
         path: &str,
@@ -936,26 +943,18 @@ async fn a_searched_grouped_view_counts_every_match_exactly() {
 
     // A common term, two characters, and a term with LIKE's wildcards and a quote (literal):
     // every group counted exactly, no bound, no note.
-    let group = |page: &str, rule: &str| {
-        page.split(&format!(">{rule}</a>"))
-            .nth(1)
-            .and_then(|rest| rest.split("</tr>").next())
-            .unwrap_or_else(|| panic!("{rule} is listed"))
-            .to_owned()
-    };
     for term in ["privileged", "PR", "ed%20co"] {
-        let (status, page) = console
-            .get(
+        let page = console
+            .page(
                 &format!("/console/clusters/prod/baseline-risks?q={term}"),
-                Some(&session),
+                &session,
             )
             .await;
-        assert_eq!(status, StatusCode::OK);
         for (rule, findings) in [("PAL-OLD-1", 60), ("PAL-NEW-1", bound)] {
             assert!(
-                group(&page, rule).contains(&format!("<td class=\"num\">{findings}</td>")),
+                group_row(&page, rule).contains(&format!("<td class=\"num\">{findings}</td>")),
                 "{term}: {rule}: {}",
-                group(&page, rule)
+                group_row(&page, rule)
             );
         }
         assert!(!page.contains("PAL-RARE-1"), "{term}");
@@ -971,25 +970,23 @@ async fn a_searched_grouped_view_counts_every_match_exactly() {
         );
     }
     for term in ["%25", "_", "%27", "privileged%25"] {
-        let (status, page) = console
-            .get(
+        let page = console
+            .page(
                 &format!("/console/clusters/prod/baseline-risks?q={term}"),
-                Some(&session),
+                &session,
             )
             .await;
-        assert_eq!(status, StatusCode::OK);
         for rule in ["PAL-OLD-1", "PAL-NEW-1", "PAL-RARE-1"] {
             assert!(!page.contains(rule), "{term}: {rule} holds no such text");
         }
     }
 
-    let (status, page) = console
-        .get(
+    let page = console
+        .page(
             "/console/clusters/prod/baseline-risks?q=host%20path",
-            Some(&session),
+            &session,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert!(page.contains(">PAL-RARE-1</a>"));
     assert!(
         page.contains("<td class=\"num\">30</td>"),
@@ -999,23 +996,15 @@ async fn a_searched_grouped_view_counts_every_match_exactly() {
     assert!(!page.contains("≥"));
 
     // Without a search, the first view groups every finding exactly, the oldest included.
-    let (status, page) = console
-        .get("/console/clusters/prod/baseline-risks", Some(&session))
+    let page = console
+        .page("/console/clusters/prod/baseline-risks", &session)
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert!(!page.contains("id=\"groups-bound\""));
-    let group = |rule: &str| {
-        page.split(&format!(">{rule}</a>"))
-            .nth(1)
-            .and_then(|rest| rest.split("</tr>").next())
-            .unwrap_or_else(|| panic!("every finding grouped: {rule} is listed"))
-            .to_owned()
-    };
     for (rule, findings) in [("PAL-OLD-1", 60), ("PAL-NEW-1", bound), ("PAL-RARE-1", 30)] {
         assert!(
-            group(rule).contains(&format!("<td class=\"num\">{findings}</td>")),
+            group_row(&page, rule).contains(&format!("<td class=\"num\">{findings}</td>")),
             "{rule}: {}",
-            group(rule)
+            group_row(&page, rule)
         );
     }
     assert!(!page.contains("≥"));
@@ -1329,6 +1318,15 @@ async fn logout_needs_the_csrf_token_and_ends_the_session_on_the_server() {
         StatusCode::UNAUTHORIZED,
         "a form posted with the old cookie and token is refused"
     );
+}
+
+/// The cells of `rule`'s row in a grouped table on `page`.
+fn group_row(page: &str, rule: &str) -> String {
+    page.split(&format!(">{rule}</a>"))
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("{rule} is listed"))
+        .to_owned()
 }
 
 /// The titles of the table's rows, top to bottom.
