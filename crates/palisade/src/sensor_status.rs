@@ -551,7 +551,7 @@ mod tests {
         .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         // Every kind's reflector fails its first list.
-        while source.stats().failing.len() < 6 {
+        while source.stats().failing.len() < palisade_k8smeta::ResourceKind::ALL.len() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "not every kind failed"
