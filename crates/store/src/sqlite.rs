@@ -1363,7 +1363,7 @@ impl Store for SqliteStore {
         query: &FindingQuery,
     ) -> Result<SeverityCounts> {
         // A text search is planned first: a term every search key holds counts as no term.
-        let (mut connection, query, text) = match query.text {
+        let (connection, query, text) = match query.text {
             Some(_) => {
                 let mut connection = self.reader.acquire().await?;
                 let (query, text) = self.aggregate_search(&mut connection, kind, query).await?;
@@ -1378,7 +1378,7 @@ impl Store for SqliteStore {
                 counted_since: None,
             });
         }
-        let mut connection = match connection.take() {
+        let mut connection = match connection {
             Some(connection) => connection,
             None => self.reader.acquire().await?,
         };
