@@ -121,7 +121,7 @@ mod walk;
 pub use crate::cancel::{Cancel, CancelOnDrop};
 pub use crate::catalog::{
     Cataloger, Distro, Inventory, Location, Package, inventory, inventory_cancellable,
-    inventory_observed, inventory_with_progress,
+    inventory_observed,
 };
 pub use crate::error::{Error, ErrorKind, Warning};
 pub use crate::filesystem::{Filesystem, Node, NodeKind};

@@ -307,17 +307,9 @@ pub fn inventory(target: &Target, limits: &Limits) -> Result<Inventory, Error> {
 }
 
 /// [`inventory`], calling `progress` with the size of every regular file met (for progress
-/// bars: the walk's own pace, not only the files catalogers read).
-pub fn inventory_with_progress(
-    target: &Target,
-    limits: &Limits,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Inventory, Error> {
-    inventory_cancellable(target, limits, &Cancel::new(), progress)
-}
-
-/// [`inventory_with_progress`] that stops with [`crate::ErrorKind::Cancelled`] soon after
-/// `cancel` is cancelled (see [`Cancel`] for how soon).
+/// bars: the walk's own pace, not only the files catalogers read), and stopping with
+/// [`crate::ErrorKind::Cancelled`] soon after `cancel` is cancelled (see [`Cancel`] for how
+/// soon).
 pub fn inventory_cancellable(
     target: &Target,
     limits: &Limits,
