@@ -87,7 +87,7 @@ impl Distro {
             "almalinux" => ("AlmaLinux", major.to_owned()),
             // SLES for SAP Applications 12 and SLE HPC name themselves in `ID`; SLES for SAP
             // 15 says `sles` there (its product file and `CPE_NAME` tell it apart).
-            "sles" | "sles_sap" | "sle_hpc" => match &self.stream {
+            id if super::suse::is_sles(id) => match &self.stream {
                 Some(stream) => ("SUSE", stream.clone()),
                 None => ("SUSE", release.to_owned()),
             },

@@ -45,11 +45,17 @@ pub(crate) fn parse_product(text: &str) -> Result<Product, String> {
 /// pack's (`15.4-LTSS`, `15.4-SAP`, `15.4-HPC`, `15.4-HPC-LTSS`, `15.4-HPC-ESPOS`); `None`
 /// for plain SLES and other distributions. Only product files of the release `os-release`
 /// names count: one left from another service pack does not.
+/// The os-release `ID`s of SUSE Linux Enterprise Server and the products built on it (SLES for
+/// SAP Applications 12 and SLE HPC name themselves there; SLES for SAP 15 says `sles`).
+pub(crate) fn is_sles(id: &str) -> bool {
+    matches!(id, "sles" | "sles_sap" | "sle_hpc")
+}
+
 pub(crate) fn stream<'a>(
     distro: &Distro,
     products: impl IntoIterator<Item = &'a Product>,
 ) -> Option<String> {
-    if !matches!(distro.id.as_str(), "sles" | "sles_sap" | "sle_hpc") {
+    if !is_sles(&distro.id) {
         return None;
     }
     let release = distro.version_id.as_deref()?;
