@@ -1,9 +1,8 @@
-//! The client against a mock API server that speaks the real protocol (`mock`): lists in
-//! pages, watches as chunked newline-delimited streams with bookmarks, 410 Gone, bearer
-//! tokens. Each test checks one family of `k8s.*` metadata or one failure, through
-//! `PodMetaLookup::attach` on an event of the pod, as the agent's detection thread does.
-
-mod mock;
+//! The client against a mock API server that speaks the real protocol
+//! (`palisade_testdata::k8s_api`): lists in pages, watches as chunked newline-delimited streams
+//! with bookmarks, 410 Gone, bearer tokens. Each test checks one family of `k8s.*` metadata or
+//! one failure, through `PodMetaLookup::attach` on an event of the pod, as the agent's detection
+//! thread does.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,7 +10,7 @@ use palisade_event::{Container, Event, EventKind, K8sMeta, K8sPod};
 use palisade_k8smeta::{ApiConfig, Limits, MetaSource, ResourceKind, Token, WatchSettings};
 use serde_json::json;
 
-use mock::{
+use palisade_testdata::k8s_api::{
     DEPLOYMENTS, MockApi, NAMESPACES, PODS, REPLICA_SETS, REPLICATION_CONTROLLERS, SERVICES,
     object, pod, service,
 };

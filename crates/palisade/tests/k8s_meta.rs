@@ -6,16 +6,22 @@
 //! with the objects it keeps.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{TcpListener, TcpStream},
+    io::{BufRead, BufReader},
+    net::TcpListener,
     path::Path,
     process::{Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
 
-use palisade_testdata::{KillOnDrop, Palisade, PodmanContainer, Ready, run_checked};
-use serde_json::{Value, json};
+use palisade_testdata::{
+    KillOnDrop, Palisade, PodmanContainer, Ready,
+    k8s_api::{
+        DEPLOYMENTS, MockApi, NAMESPACES, PODS, REPLICA_SETS, SERVICES, object, pod, service,
+    },
+    run_checked,
+};
+use serde_json::Value;
 
 fn ready() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -29,92 +35,53 @@ fn ready() -> bool {
     )
 }
 
-/// An API server answering lists of one pod `shop/web-1` (deployment `web`, replica set
-/// `web-7d9f`, service `web`, namespace labelled `team=payments`) to the bearer token
-/// `good-token`, and holding watches open; 401 for any other token.
-fn serve_api(pod_uid: String) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let pod_uid = pod_uid.clone();
-            std::thread::spawn(move || answer(stream, &pod_uid));
-        }
-    });
-    port
-}
-
-fn answer(mut stream: TcpStream, pod_uid: &str) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).unwrap_or(0) == 0 {
-            return;
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
-    let authorised = head
-        .lines()
-        .any(|line| line.eq_ignore_ascii_case("authorization: Bearer good-token"));
-    let reply = |stream: &mut TcpStream, status: &str, body: String| {
-        let _ = write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        );
-    };
-    if !authorised {
-        reply(
-            &mut stream,
-            "401 Unauthorized",
-            json!({"kind":"Status","code":401,"message":"Unauthorized"}).to_string(),
-        );
-        return;
-    }
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    if query.contains("watch=1") {
-        // A watch that stays open, as the API server's does until its timeout.
-        let _ = stream.write_all(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-              Transfer-Encoding: chunked\r\n\r\n",
-        );
-        let bookmark =
-            "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"7\"}}}\n";
-        let _ = write!(stream, "{:x}\r\n{bookmark}\r\n", bookmark.len());
-        std::thread::sleep(Duration::from_secs(120));
-        return;
-    }
-    let owner = |kind: &str, name: &str, uid: &str| {
-        json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": uid,
-                "controller": true}])
-    };
-    let items = match path {
-        "/api/v1/pods" => json!([{"metadata": {"name": "web-1", "namespace": "shop",
-            "uid": pod_uid, "labels": {"app": "web"},
-            "ownerReferences": owner("ReplicaSet", "web-7d9f", "rs-1")},
-            "spec": {"nodeName": "node-a"}, "status": {"podIP": "10.244.0.9"}}]),
-        "/api/v1/namespaces" => json!([{"metadata": {"name": "shop", "uid": "ns-1",
-            "labels": {"team": "payments"}}}]),
-        "/apis/apps/v1/replicasets" => json!([{"metadata": {"name": "web-7d9f",
-            "namespace": "shop", "uid": "rs-1",
-            "ownerReferences": owner("Deployment", "web", "d-1")}}]),
-        "/apis/apps/v1/deployments" => {
-            json!([{"metadata": {"name": "web", "namespace": "shop", "uid": "d-1"}}])
-        }
-        "/api/v1/services" => json!([{"metadata": {"name": "web", "namespace": "shop",
-            "uid": "s-1"}, "spec": {"selector": {"app": "web"}}}]),
-        _ => json!([]),
-    };
-    reply(
-        &mut stream,
-        "200 OK",
-        json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
-               "items": items})
-        .to_string(),
+/// An API server (`palisade_testdata::k8s_api`) holding one pod `shop/web-1` on node-a
+/// (deployment `web` → replica set `web-7d9f`, service `web`, namespace labelled
+/// `team=payments`), for the bearer token `good-token` only.
+fn serve_api(pod_uid: &str) -> MockApi {
+    let api = MockApi::start_in_thread(Some("good-token"));
+    api.put(
+        NAMESPACES,
+        object(
+            "Namespace",
+            "",
+            "shop",
+            "ns-1",
+            &[("team", "payments")],
+            None,
+        ),
     );
+    api.put(
+        DEPLOYMENTS,
+        object("Deployment", "shop", "web", "d-1", &[("app", "web")], None),
+    );
+    api.put(
+        REPLICA_SETS,
+        object(
+            "ReplicaSet",
+            "shop",
+            "web-7d9f",
+            "rs-1",
+            &[("app", "web")],
+            Some(("Deployment", "web", "d-1")),
+        ),
+    );
+    api.put(
+        PODS,
+        pod(
+            "shop",
+            "web-1",
+            pod_uid,
+            "node-a",
+            &[("app", "web")],
+            Some(("ReplicaSet", "web-7d9f", "rs-1")),
+        ),
+    );
+    api.put(
+        SERVICES,
+        service("shop", "web", "s-1", &[], &[("app", "web")]),
+    );
+    api
 }
 
 /// Runs `palisade monitor` with `rules` and `kubeconfig`, execs `marker` in the container
@@ -175,11 +142,11 @@ fn first_alert(pod: &PodUnderTest, kubeconfig: &Path, wanted: impl Fn(&str) -> b
 }
 
 /// A running podman container with the CRI's pod labels of `shop/web-1`, the rules file
-/// of one rule on an exec of its marker, and the mock API server's port.
+/// of one rule on an exec of its marker, and the mock API server.
 struct PodUnderTest {
     dir: tempfile::TempDir,
     podman: PodmanContainer,
-    port: u16,
+    api: MockApi,
     marker: String,
     rules: std::path::PathBuf,
 }
@@ -206,7 +173,7 @@ impl PodUnderTest {
         ];
         podman.start_labelled(&pod_labels, &["/bin/busybox", "sleep", "120"]);
 
-        let port = serve_api(pod_uid);
+        let api = serve_api(&pod_uid);
         let marker = format!("palisade-k8smeta-{tag}");
         let rules = dir.path().join("rules.yaml");
         std::fs::write(
@@ -221,7 +188,7 @@ impl PodUnderTest {
         PodUnderTest {
             dir,
             podman,
-            port,
+            api,
             marker,
             rules,
         }
@@ -235,9 +202,9 @@ impl PodUnderTest {
             format!(
                 "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
                  contexts: [{{name: test, context: {{cluster: mock, user: agent}}}}]\n\
-                 clusters: [{{name: mock, cluster: {{server: 'http://127.0.0.1:{}'}}}}]\n\
+                 clusters: [{{name: mock, cluster: {{server: '{}'}}}}]\n\
                  users: [{{name: agent, user: {{token: {token}}}}}]\n",
-                self.port
+                self.api.url()
             ),
         )
         .unwrap();
@@ -275,7 +242,7 @@ fn api_server_metadata_reaches_alerts_and_a_refused_token_leaves_it_absent() {
     });
     assert_eq!(
         output,
-        "pod=web-1 app=web ip=10.244.0.9 team=payments rs=web-7d9f deploy=web svc=web"
+        "pod=web-1 app=web ip=10.244.1.7 team=payments rs=web-7d9f deploy=web svc=web"
     );
     // The container itself may be resolved after its first exec.
     let output = first_alert(&pod, &pod.kubeconfig("bad-token"), |output| {
@@ -364,7 +331,7 @@ async fn the_agent_ships_alerts_with_the_api_servers_metadata() {
     assert_eq!(alert["asset"]["pod"], "web-1", "{alert:#}");
     let meta = &alert["details"]["raw_event"]["event"]["k8s_meta"];
     assert_eq!(meta["deployment"]["name"], "web", "{alert:#}");
-    assert_eq!(meta["pod_ip"], "10.244.0.9", "{alert:#}");
+    assert_eq!(meta["pod_ip"], "10.244.1.7", "{alert:#}");
 
     // The running agent rewrites its status every 2 s.
     let (status, table) = loop {
@@ -375,11 +342,7 @@ async fn the_agent_ships_alerts_with_the_api_servers_metadata() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let k8s = &status["sensor"]["k8s_api"];
-    assert_eq!(
-        k8s["server"],
-        format!("http://127.0.0.1:{}", pod.port),
-        "{status:#}"
-    );
+    assert_eq!(k8s["server"], pod.api.url(), "{status:#}");
     assert_eq!(k8s["reachable"], true, "{status:#}");
     assert_eq!(k8s["synced"], true, "{status:#}");
     assert!(k8s["last_sync_at"].is_string(), "{status:#}");

@@ -2,6 +2,9 @@
 //! `../shared/data`, the capability gate of tests that need root or real tools, and guards that
 //! clean up the processes and containers a test starts.
 //!
+//! [`k8s_api`] is a Kubernetes API server stand-in for the tests of the API client and of
+//! the agent's `k8s.*` metadata.
+//!
 //! It also starts the `palisade` binary under test as a server ([`Palisade::start`]): on a
 //! free port, with a known admin token, waiting until it answers, and stopping it on drop.
 //!
@@ -22,6 +25,8 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+
+pub mod k8s_api;
 
 /// Environment variable that overrides where the shared data folder is.
 pub const DATA_DIR_ENV: &str = "PALISADE_SHARED_DATA";

@@ -5,6 +5,9 @@
 //! 410 `Status` when the asked-for version is older than the compacted history), with each
 //! event split across two chunks so that the client must reassemble lines. Bearer tokens are
 //! checked (401 with a `Status` body otherwise).
+//!
+//! Async tests start it with [`MockApi::start`] on their runtime; tests without one use
+//! [`MockApi::start_in_thread`].
 
 use std::{
     collections::BTreeMap,
@@ -47,16 +50,23 @@ struct State {
 
 /// The running mock; it stops with the runtime.
 pub struct MockApi {
+    /// Where it listens (loopback).
     pub address: SocketAddr,
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
 }
 
+/// The collection path of pods.
 pub const PODS: &str = "/api/v1/pods";
+/// The collection path of namespaces.
 pub const NAMESPACES: &str = "/api/v1/namespaces";
+/// The collection path of replica sets.
 pub const REPLICA_SETS: &str = "/apis/apps/v1/replicasets";
+/// The collection path of deployments.
 pub const DEPLOYMENTS: &str = "/apis/apps/v1/deployments";
+/// The collection path of services.
 pub const SERVICES: &str = "/api/v1/services";
+/// The collection path of replication controllers.
 pub const REPLICATION_CONTROLLERS: &str = "/api/v1/replicationcontrollers";
 const COLLECTIONS: [&str; 6] = [
     PODS,
@@ -71,6 +81,26 @@ impl MockApi {
     /// Starts the mock on a free loopback port; with `token`, requests must carry it.
     pub async fn start(token: Option<&str>) -> MockApi {
         MockApi::start_with(token, None).await
+    }
+
+    /// [`MockApi::start`] on a runtime of its own, in a thread that lives as long as the test
+    /// process, for tests that have no runtime.
+    pub fn start_in_thread(token: Option<&str>) -> MockApi {
+        let token = token.map(str::to_owned);
+        let (started, mock) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                started
+                    .send(MockApi::start(token.as_deref()).await)
+                    .unwrap();
+                std::future::pending::<()>().await
+            });
+        });
+        mock.recv().unwrap()
     }
 
     /// [`MockApi::start`] behind TLS with `tls`'s certificate.
@@ -123,10 +153,12 @@ impl MockApi {
         self.state.lock().unwrap().forbidden.push(path);
     }
 
+    /// The base URL over plain HTTP.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }
 
+    /// The base URL over HTTPS (for [`MockApi::start_tls`]).
     pub fn https_url(&self) -> String {
         format!("https://{}", self.address)
     }
