@@ -322,6 +322,38 @@ async fn main() {
         ("vulnerabilities", "q=ib".to_owned()),
         ("vulnerabilities", "q=app-42:".to_owned()),
         ("vulnerabilities", "q=no-such-term".to_owned()),
+        // Grouped by vulnerability, sorted by each column header both ways (most severe first
+        // is the view above), then sorted under a filter and a search.
+        ("vulnerabilities", "sort=severity&order=asc".to_owned()),
+        ("vulnerabilities", "sort=rule&order=asc".to_owned()),
+        ("vulnerabilities", "sort=rule&order=desc".to_owned()),
+        ("vulnerabilities", "sort=category&order=asc".to_owned()),
+        ("vulnerabilities", "sort=assets&order=desc".to_owned()),
+        ("vulnerabilities", "sort=assets&order=asc".to_owned()),
+        ("vulnerabilities", "sort=findings&order=desc".to_owned()),
+        ("vulnerabilities", "sort=open&order=desc".to_owned()),
+        (
+            "vulnerabilities",
+            "sort=fix_available&order=desc".to_owned(),
+        ),
+        ("vulnerabilities", "sort=last_seen&order=desc".to_owned()),
+        ("vulnerabilities", "sort=last_seen&order=asc".to_owned()),
+        (
+            "vulnerabilities",
+            "sort=assets&order=desc&severity=high".to_owned(),
+        ),
+        (
+            "vulnerabilities",
+            "sort=last_seen&order=desc&range=7d".to_owned(),
+        ),
+        (
+            "vulnerabilities",
+            "sort=assets&order=desc&q=lib1".to_owned(),
+        ),
+        (
+            "vulnerabilities",
+            "sort=rule&order=asc&q=CVE-2024".to_owned(),
+        ),
     ];
     for (page, filter) in &filtered {
         let started = Instant::now();

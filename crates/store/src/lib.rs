@@ -44,7 +44,7 @@ use uuid::Uuid;
 
 pub use error::StoreError;
 pub use query::{
-    AssetQuery, AuditQuery, Cursor, FindingQuery, MAX_PAGE_SIZE, Page, SearchWindow,
+    AssetQuery, AuditQuery, Cursor, FindingQuery, GroupSortKey, MAX_PAGE_SIZE, Page, SearchWindow,
     SeverityCounts, SortKey, SortOrder,
 };
 pub use records::{

@@ -36,6 +36,65 @@ impl SortKey {
     }
 }
 
+/// Columns groups of findings (see [`crate::FindingGroup`]) can be sorted by. Every sort
+/// breaks ties by rule, ascending, so pages never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupSortKey {
+    /// The highest severity in the group (the default).
+    #[default]
+    Severity,
+    /// The rule: vulnerability id or check id.
+    Rule,
+    /// The category.
+    Category,
+    /// Distinct affected assets.
+    Assets,
+    /// Findings in the group.
+    Findings,
+    /// Open findings in the group.
+    Open,
+    /// Latest observation.
+    LastSeen,
+    /// Whether a fixed version is known (vulnerabilities).
+    FixAvailable,
+}
+
+impl GroupSortKey {
+    /// Every key, in the order a table shows them.
+    pub const ALL: [GroupSortKey; 8] = [
+        GroupSortKey::Severity,
+        GroupSortKey::Rule,
+        GroupSortKey::Category,
+        GroupSortKey::Assets,
+        GroupSortKey::Findings,
+        GroupSortKey::Open,
+        GroupSortKey::LastSeen,
+        GroupSortKey::FixAvailable,
+    ];
+
+    /// The key's name in URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupSortKey::Severity => "severity",
+            GroupSortKey::Rule => "rule",
+            GroupSortKey::Category => "category",
+            GroupSortKey::Assets => "assets",
+            GroupSortKey::Findings => "findings",
+            GroupSortKey::Open => "open",
+            GroupSortKey::LastSeen => "last_seen",
+            GroupSortKey::FixAvailable => "fix_available",
+        }
+    }
+
+    /// The key named `name` ([`GroupSortKey::as_str`]).
+    pub fn from_name(name: &str) -> Option<GroupSortKey> {
+        GroupSortKey::ALL
+            .into_iter()
+            .find(|key| key.as_str() == name)
+    }
+}
+
 /// Sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +136,8 @@ pub struct FindingQuery {
     pub sort: SortKey,
     /// Sort direction.
     pub order: SortOrder,
+    /// Sort column of grouped listings (`finding_groups`), in the direction of `order`.
+    pub group_sort: GroupSortKey,
     /// Page size (1..=[`MAX_PAGE_SIZE`]).
     pub limit: u32,
     /// Where the previous page ended.

@@ -28,6 +28,7 @@ use bulk::Value;
 
 mod bulk;
 mod console;
+mod group_order;
 mod quarantine;
 mod tasks;
 

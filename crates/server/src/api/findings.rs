@@ -3,7 +3,9 @@
 
 use axum::extract::{Path, State};
 use palisade_model::{Finding, FindingKind, Note, Role, Severity, Status, Timestamp};
-use palisade_store::{FindingQuery, Page, SearchWindow, Selection, SortKey, SortOrder};
+use palisade_store::{
+    FindingQuery, GroupSortKey, Page, SearchWindow, Selection, SortKey, SortOrder,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -102,6 +104,8 @@ impl ListParams {
             demo: self.demo,
             sort,
             order,
+            // The API lists findings, not groups; the console sets this for its grouped tables.
+            group_sort: GroupSortKey::default(),
             limit: limit_param(self.limit)?,
             cursor: cursor_param(self.cursor.as_deref())?,
         })

@@ -11,6 +11,7 @@
 mod actions;
 mod cache;
 mod chart;
+mod group_sort;
 mod live;
 mod quarantine;
 mod session;

@@ -19,7 +19,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    Console, SECTIONS, SEVERITIES_DESC, chart, encode, render, section_kind, session::ConsoleUser,
+    Console, SECTIONS, SEVERITIES_DESC, chart, encode,
+    group_sort::{self, GroupHeader},
+    render, section_kind,
+    session::ConsoleUser,
     when,
 };
 use crate::{ApiError, AppState, api::findings::ListParams};
@@ -223,8 +226,14 @@ impl Filters {
             })
     }
 
-    /// The store query, validated by the API's own parameter parsing.
-    fn query(&self, cluster: &str, now: Timestamp) -> Result<FindingQuery, ApiError> {
+    /// The store query of a section listing `kind`, validated by the API's own parameter
+    /// parsing; a grouped section (see [`grouped`]) sorts by a column of its groups.
+    fn query(
+        &self,
+        cluster: &str,
+        kind: FindingKind,
+        now: Timestamp,
+    ) -> Result<FindingQuery, ApiError> {
         let (_, length, _) = self.range();
         // The range starts on a whole minute: the same filters then make the same query for a
         // minute, so the cached counters and chart serve it (a start that moved every
@@ -233,7 +242,7 @@ impl Filters {
             Timestamp((now.millis() - length).div_euclid(MINUTE_MS) * MINUTE_MS).to_rfc3339()
         });
         let non_empty = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
-        ListParams {
+        let mut query = ListParams {
             cluster: Some(cluster.to_owned()),
             severity: non_empty(&self.severity),
             status: non_empty(self.status()),
@@ -242,13 +251,17 @@ impl Filters {
             asset_id: non_empty(&self.asset),
             q: non_empty(&self.q),
             since,
-            sort: non_empty(&self.sort),
+            sort: non_empty(&self.sort).filter(|_| !grouped(kind)),
             order: non_empty(&self.order),
             limit: Some(50),
             cursor: non_empty(&self.cursor),
             ..ListParams::default()
         }
-        .into_query()
+        .into_query()?;
+        if grouped(kind) {
+            query.group_sort = group_sort::parse(kind, &self.sort)?;
+        }
+        Ok(query)
     }
 
     /// The query string of these filters with some parameters replaced.
@@ -423,6 +436,10 @@ struct SectionPage {
     severities: Vec<Opt>,
     sorts: Vec<Opt>,
     grouped: bool,
+    /// The grouped table's column headers, each sorting by its column.
+    group_headers: Vec<GroupHeader>,
+    /// How the grouped table is sorted, for its caption.
+    group_order: String,
     can_handle: bool,
     csrf: String,
     back: String,
@@ -476,6 +493,11 @@ impl WindowNote {
     }
 }
 
+/// Whether a section listing `kind` shows its findings grouped by rule.
+fn grouped(kind: FindingKind) -> bool {
+    matches!(kind, FindingKind::Vulnerability | FindingKind::BaselineRisk)
+}
+
 /// `GET /console/clusters/{cluster}/{section}`.
 pub(crate) async fn section(
     State(state): State<AppState>,
@@ -491,7 +513,7 @@ pub(crate) async fn section(
         .copied()
         .ok_or_else(|| ApiError::not_found(format!("no console section {section:?}")))?;
     let now = Timestamp::now();
-    let query = filters.query(&cluster, now)?;
+    let query = filters.query(&cluster, kind, now)?;
     let base = format!("/console/clusters/{}/{section}", encode(&cluster));
 
     let mut unfiltered_severity = query.clone();
@@ -522,7 +544,7 @@ pub(crate) async fn section(
             .await
             .map_err(ApiError::from)
     };
-    let grouped = matches!(kind, FindingKind::Vulnerability | FindingKind::BaselineRisk);
+    let grouped = grouped(kind);
     let listing = async {
         if grouped {
             let store = Arc::clone(&state.store);
@@ -629,6 +651,10 @@ pub(crate) async fn section(
         .map(|(value, label)| Opt::new(value, label, *value == sort))
         .collect(),
         status,
+        group_headers: group_sort::headers(kind, (query.group_sort, query.order), |sort, order| {
+            filters.href(&base, &[("sort", sort), ("order", order)])
+        }),
+        group_order: group_sort::described(kind, (query.group_sort, query.order)),
         next_href: next_cursor.map(|cursor| {
             filters.href(
                 &base,

@@ -20,13 +20,13 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    SqliteStore, TextSearch, VULNERABILITY_TEXT, corrupt, from_json, insert_audit, into_page,
-    parse_uuid, push_finding_filters, push_in, push_keyset, push_like_columns, push_like_text,
-    to_json,
+    SqliteStore, TextSearch, VULNERABILITY_TEXT, corrupt, from_json, group_order, insert_audit,
+    into_page, parse_uuid, push_finding_filters, push_in, push_keyset, push_like_columns,
+    push_like_text, to_json,
 };
 use crate::{
-    Cursor, FindingGroup, FindingQuery, Page, Result, SearchWindow, SortKey, SortOrder, StoreError,
-    TimeBuckets, query::page_size,
+    Cursor, FindingGroup, FindingQuery, GroupSortKey, Page, Result, SearchWindow, SortKey,
+    SortOrder, StoreError, TimeBuckets, query::page_size,
 };
 
 /// Whether a vulnerability lists a fixed version, as 1 or 0: the column ingest fills
@@ -34,14 +34,20 @@ use crate::{
 const FIX_KNOWN: &str = "fix_known";
 
 /// The columns of a group of findings by rule, aggregated over a statement's rows: rule,
-/// title, severity, category, status, asset_id, last_seen, and `fix_known` (a column or
-/// [`FIX_KNOWN`]).
-fn group_aggregates(fix_known: &str) -> String {
+/// title, severity, category, status, asset_id, last_seen and [`FIX_KNOWN`]; each sortable
+/// column as the aggregate its sort compares ([`group_order::aggregate`]).
+fn group_aggregates() -> String {
+    let of = group_order::aggregate;
     format!(
-        "rule, MAX(title) AS title, MAX(severity) AS severity, MAX(category) AS category, \
-         COUNT(*) AS findings, SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open, \
-         COUNT(DISTINCT asset_id) AS assets, MAX(last_seen) AS last_seen, \
-         MAX({fix_known}) AS fix_available"
+        "rule, MAX(title) AS title, {} AS severity, {} AS category, {} AS findings, \
+         {} AS open, {} AS assets, {} AS last_seen, {} AS fix_available",
+        of(GroupSortKey::Severity),
+        of(GroupSortKey::Category),
+        of(GroupSortKey::Findings),
+        of(GroupSortKey::Open),
+        of(GroupSortKey::Assets),
+        of(GroupSortKey::LastSeen),
+        of(GroupSortKey::FixAvailable),
     )
 }
 
@@ -154,30 +160,11 @@ fn push_groups_of_rules(
 ) {
     builder.push(format_args!(
         "SELECT {} FROM findings INDEXED BY findings_grouped_by_rule",
-        group_aggregates(FIX_KNOWN)
+        group_aggregates()
     ));
     push_grouped_filters(builder, kind, query, keyed);
     push_in(builder, "rule", rules.into_iter());
     builder.push(" GROUP BY rule ORDER BY MAX(severity) DESC, rule ASC");
-}
-
-/// Ends a statement selecting [`group_aggregates`] with one page of groups: most severe
-/// first, then by rule, keyset on (severity DESC, rule ASC) after `cursor`.
-fn push_group_page(builder: &mut QueryBuilder<Sqlite>, cursor: Option<&Cursor>, limit: u32) {
-    builder.push(" GROUP BY rule");
-    if let Some(cursor) = cursor {
-        builder
-            .push(" HAVING (MAX(severity) < ")
-            .push_bind(cursor.value)
-            .push(" OR (MAX(severity) = ")
-            .push_bind(cursor.value)
-            .push(" AND rule > ")
-            .push_bind(&cursor.text)
-            .push("))");
-    }
-    builder
-        .push(" ORDER BY MAX(severity) DESC, rule ASC LIMIT ")
-        .push_bind(i64::from(limit) + 1);
 }
 
 /// The granularity of `finding_counts` (migration 0011): first and last sightings by hour.
@@ -765,26 +752,40 @@ impl SqliteStore {
         let (query, text) = self.aggregate_search(&mut transaction, kind, query).await?;
         let query = query.as_ref();
         let bounded = newest_matches_only(&text);
+        let order = (query.group_sort, query.order);
+        let walk = group_order::severity_walk(query.group_sort, query.order);
         let rows = if text == TextSearch::Scan {
             match Self::narrow_index(&mut transaction, kind, query).await? {
-                None if grouped_indexes_hold(kind) => {
+                None if grouped_indexes_hold(kind) && walk => {
                     Self::groups_through_indexes(&mut transaction, kind, query, limit, None).await?
+                }
+                None if grouped_indexes_hold(kind) => {
+                    // Another order needs every group: aggregated from the index's entries
+                    // alone, in rule order, then sorted.
+                    let mut builder = QueryBuilder::<Sqlite>::new(format!(
+                        "SELECT {} FROM findings INDEXED BY findings_grouped_by_rule",
+                        group_aggregates()
+                    ));
+                    push_grouped_filters(&mut builder, kind, query, None);
+                    group_order::push_group_page(&mut builder, order, query.cursor.as_ref(), limit);
+                    builder.build().fetch_all(&mut *transaction).await?
                 }
                 narrow => {
                     let mut builder = QueryBuilder::<Sqlite>::new(format!(
                         "SELECT {} FROM findings",
-                        group_aggregates(FIX_KNOWN)
+                        group_aggregates()
                     ));
                     if let Some(index) = narrow {
                         builder.push(format_args!(" INDEXED BY {index}"));
                     }
                     push_finding_filters(&mut builder, kind, query, &text);
-                    push_group_page(&mut builder, query.cursor.as_ref(), limit);
+                    group_order::push_group_page(&mut builder, order, query.cursor.as_ref(), limit);
                     builder.build().fetch_all(&mut *transaction).await?
                 }
             }
         } else if let (TextSearch::Keys(hits), Some(term)) = (&text, &query.text)
             && hits.assets.is_empty()
+            && walk
         {
             // Only rules the term hits have matches: their pages walk them.
             let needle = term.to_lowercase();
@@ -806,23 +807,21 @@ impl SqliteStore {
                 ),
                 |_| {},
             );
-            builder.push(format_args!("SELECT {}", group_aggregates("fix_known")));
+            builder.push(format_args!("SELECT {}", group_aggregates()));
             if bounded {
                 builder.push(", ");
                 push_counted_since(&mut builder);
             }
             builder.push(" FROM matches");
-            push_group_page(&mut builder, query.cursor.as_ref(), limit);
+            group_order::push_group_page(&mut builder, order, query.cursor.as_ref(), limit);
             builder.build().fetch_all(&mut *transaction).await?
         };
         let groups = rows
             .iter()
             .map(group_from_row)
             .collect::<Result<Vec<_>>>()?;
-        let mut page = into_page(groups, limit, |group| Cursor {
-            value: group.severity.rank(),
-            text: group.rule.clone(),
-            id: String::new(),
+        let mut page = into_page(groups, limit, |group| {
+            group_order::cursor_of(query.group_sort, group)
         });
         let counted_since = if bounded {
             counted_since_of(&rows)?
@@ -875,7 +874,7 @@ impl SqliteStore {
             push_rules_of_severity(
                 &mut builder,
                 (kind, query),
-                (rank, after.map(|cursor| cursor.text.as_str())),
+                (rank, after.map(|cursor| cursor.id.as_str())),
                 wanted - rules.len(),
                 keyed,
             );
@@ -3020,11 +3019,12 @@ mod tests {
     }
 
     /// Every group of `query`, aggregated over every row it selects in one statement (no
-    /// index): what the pages of `finding_groups` must add up to.
+    /// index) and sorted here by its group sort and order, ties by rule: what the pages of
+    /// `finding_groups` must add up to.
     async fn every_group(store: &SqliteStore, query: &FindingQuery) -> Vec<FindingGroup> {
         let mut builder = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {} FROM findings NOT INDEXED",
-            group_aggregates(FIX_KNOWN)
+            group_aggregates()
         ));
         push_finding_filters(
             &mut builder,
@@ -3032,12 +3032,118 @@ mod tests {
             query,
             &TextSearch::Scan,
         );
-        push_group_page(&mut builder, None, 100_000);
+        builder.push(" GROUP BY rule");
         let mut connection = store.reader.acquire().await.unwrap();
         let rows = builder.build().fetch_all(&mut *connection).await.unwrap();
-        rows.iter()
+        let mut groups: Vec<FindingGroup> = rows
+            .iter()
             .map(|row| group_from_row(row).unwrap())
-            .collect()
+            .collect();
+        groups.sort_by(|a, b| {
+            let by_key = match query.group_sort {
+                GroupSortKey::Severity => a.severity.rank().cmp(&b.severity.rank()),
+                GroupSortKey::Rule => a.rule.cmp(&b.rule),
+                GroupSortKey::Category => a.category.cmp(&b.category),
+                GroupSortKey::Assets => a.assets.cmp(&b.assets),
+                GroupSortKey::Findings => a.findings.cmp(&b.findings),
+                GroupSortKey::Open => a.open.cmp(&b.open),
+                GroupSortKey::LastSeen => a.last_seen.cmp(&b.last_seen),
+                GroupSortKey::FixAvailable => a.fix_available.cmp(&b.fix_available),
+            };
+            let by_key = match query.order {
+                SortOrder::Asc => by_key,
+                SortOrder::Desc => by_key.reverse(),
+            };
+            by_key.then_with(|| a.rule.cmp(&b.rule))
+        });
+        groups
+    }
+
+    /// The pages of `query` (`limit` groups each), walked forward through their cursors, with
+    /// the cursor each was asked for.
+    async fn pages_of_groups(
+        store: &SqliteStore,
+        query: &FindingQuery,
+    ) -> Vec<(Option<Cursor>, Vec<FindingGroup>)> {
+        let mut pages = Vec::new();
+        let mut paged = query.clone();
+        loop {
+            let page = store
+                .finding_groups(FindingKind::Vulnerability, &paged)
+                .await
+                .unwrap();
+            assert_eq!(page.searched, None, "{query:?}: the groups are exact");
+            assert!(page.items.len() <= query.limit as usize);
+            pages.push((paged.cursor.clone(), page.items));
+            match page.next_cursor {
+                Some(next) => paged.cursor = Some(Cursor::decode(&next).unwrap()),
+                None => break,
+            }
+        }
+        pages
+    }
+
+    #[tokio::test]
+    async fn every_sort_of_the_groups_pages_both_ways_as_sorting_every_group() {
+        let (_dir, store) = temp_store().await;
+        let asset = seed_mixed_vulnerabilities(&store).await;
+        // Filters, an asset, and searches: rules only ("openssl", "cve-2024-001"), asset
+        // labels ("app-1"), a short term ("l"), nothing.
+        let mut queries: Vec<FindingQuery> = group_queries(asset).into_iter().step_by(9).collect();
+        for term in ["openssl", "cve-2024-001", "app-1", "l", "nothing"] {
+            for mut query in [
+                FindingQuery {
+                    cluster: Some("prod".into()),
+                    statuses: vec![Status::Open],
+                    ..Default::default()
+                },
+                FindingQuery {
+                    cluster: Some("prod".into()),
+                    severities: vec![Severity::High, Severity::Critical],
+                    since: Some(Timestamp(BASE + 10 * HOUR_MS)),
+                    ..Default::default()
+                },
+            ] {
+                query.text = Some(term.into());
+                queries.push(query);
+            }
+        }
+        let mut orders_seen = std::collections::HashSet::new();
+        for query in &queries {
+            for key in GroupSortKey::ALL {
+                for order in [SortOrder::Asc, SortOrder::Desc] {
+                    let mut sorted = query.clone();
+                    sorted.group_sort = key;
+                    sorted.order = order;
+                    sorted.limit = 4;
+                    let expected = every_group(&store, &sorted).await;
+                    let pages = pages_of_groups(&store, &sorted).await;
+                    let listed: Vec<FindingGroup> =
+                        pages.iter().flat_map(|(_, page)| page.clone()).collect();
+                    assert_eq!(listed, expected, "{sorted:?}");
+                    // Back from the last page, each page asked for again by its cursor (the
+                    // console's "Previous page") is the same page.
+                    for (cursor, page) in pages.iter().rev() {
+                        let mut again = sorted.clone();
+                        again.cursor = cursor.clone();
+                        let listed = store
+                            .finding_groups(FindingKind::Vulnerability, &again)
+                            .await
+                            .unwrap();
+                        assert_eq!(&listed.items, page, "{again:?}");
+                    }
+                    let rules: Vec<String> = expected.into_iter().map(|group| group.rule).collect();
+                    if query.text.is_none() && rules.len() > 10 {
+                        orders_seen.insert(rules);
+                    }
+                }
+            }
+        }
+        assert!(
+            orders_seen.len() > 2 * GroupSortKey::ALL.len(),
+            "{} orders: the sorts differ on the seed",
+            orders_seen.len()
+        );
     }
 
     #[tokio::test]
@@ -3202,7 +3308,7 @@ mod tests {
         // The same aggregate through the old index reads the rows.
         let mut old = QueryBuilder::<Sqlite>::new(format!(
             "EXPLAIN SELECT {} FROM findings INDEXED BY findings_by_rule",
-            group_aggregates(FIX_KNOWN)
+            group_aggregates()
         ));
         push_finding_filters(
             &mut old,
