@@ -28,6 +28,7 @@ use bulk::Value;
 
 mod bulk;
 mod console;
+mod field_hits;
 mod group_order;
 mod quarantine;
 mod tasks;
@@ -282,7 +283,10 @@ fn push_finding_filters(
         text,
         TextSearch::Driven(_)
             | TextSearch::Window { .. }
-            | TextSearch::Narrowed { newest_only: false }
+            | TextSearch::Narrowed {
+                newest_only: false,
+                ..
+            }
     ) {
         // Rowid look-ups stay allowed; walking a whole index in sort order does not (an
         // aggregate grouped by severity or rule otherwise walks the index that holds that
@@ -360,15 +364,20 @@ enum TextSearch {
     /// The LIKE conditions alone: no text, terms the index cannot look up, and pages of
     /// common terms.
     Scan,
-    /// Candidates from the trigram index, re-checked with LIKE; aggregates of common terms.
+    /// Candidates from the trigram index (title, extra) and the findings of the rules and
+    /// assets the term hits ([`field_hits::push_candidates`]), re-checked with LIKE;
+    /// aggregates of common terms.
     Narrowed {
-        /// The index holds more candidates than [`SearchWindow::COUNTED_MATCHES`]: aggregates
-        /// read the newest matches only (see [`console::push_matches`]). Below that they read
-        /// every candidate, which costs less than walking the time index past all of them.
+        /// There are more candidates than [`SearchWindow::COUNTED_MATCHES`]: aggregates read
+        /// the newest matches only (see [`console::push_matches`]). Below that they read every
+        /// candidate, which costs less than walking the time index past all of them.
         newest_only: bool,
+        /// The rules and assets whose text holds the term.
+        fields: Arc<field_hits::FieldHits>,
     },
-    /// Few candidates, found by the trigram index when the search was planned: read by
-    /// rowid, re-checked, then sorted (the index is not asked twice).
+    /// Few candidates, found when the search was planned (the same ones as
+    /// [`TextSearch::Narrowed`]'s): read by rowid, re-checked, then sorted (the index is not
+    /// asked twice).
     Driven(Vec<i64>),
     /// A term the index cannot look up: the LIKE conditions over the newest
     /// [`SearchWindow::FINDINGS`] findings the other filters select (after the page's position
@@ -416,10 +425,12 @@ fn indexable(text: &str) -> Option<String> {
 }
 
 impl SqliteStore {
-    /// Decides how the text search of `query` runs: one look at the trigram index lists the
-    /// findings holding the term's trigrams, up to [`RARE_TERM_FINDINGS`] + 1, unless a
-    /// recent search found the term common. `page` is true for a page of findings (which
-    /// stops at the first matches) and false for aggregates (which visit every match; see
+    /// Decides how the text search of `query` runs. A term's candidates are the findings whose
+    /// title or extra hold its trigrams (the trigram index) and those of the rules and assets
+    /// whose text holds it ([`SqliteStore::field_hits`]); one statement lists them, up to
+    /// [`RARE_TERM_FINDINGS`] + 1 from each source, unless a recent search found the term
+    /// common in this kind and cluster. `page` is true for a page of findings (which stops at
+    /// the first matches) and false for aggregates (which visit every match; see
     /// [`SqliteStore::aggregate_search`] for those of grouped kinds).
     /// It runs on the `connection` of the statement it plans: under load each further
     /// connection taken from the pool is another wait in its queue.
@@ -437,49 +448,70 @@ impl SqliteStore {
             let index = Self::narrow_index(connection, kind, query).await?;
             return Ok(TextSearch::Window { index });
         };
-        let common = |beyond_bound: bool| {
+        let fields = self.field_hits(connection, kind, query, &needle).await?;
+        let common = |beyond_bound: bool, fields: Arc<field_hits::FieldHits>| {
             if page {
                 TextSearch::Scan
             } else {
                 TextSearch::Narrowed {
                     newest_only: beyond_bound,
+                    fields,
                 }
             }
         };
+        // Whether a term is common depends on the kind and cluster its rules and assets are
+        // counted in; which of its trigrams are selective does not.
+        let common_key = format!("common\0{}\0{:?}\0{needle}", kind.as_str(), query.cluster);
+        if let Some(console::TermPlan::Common { beyond_bound }) = self.term_plans.get(&common_key) {
+            return Ok(common(beyond_bound, fields));
+        }
         let looked_up = match self.term_plans.get(&needle) {
-            Some(console::TermPlan::Common { beyond_bound }) => return Ok(common(beyond_bound)),
             Some(console::TermPlan::LookUp(trigrams)) => trigrams,
-            // Kept under another key; a term equal to that key is planned anew.
-            Some(console::TermPlan::Keys(_)) | None => {
+            _ => {
                 let trigrams = Self::selective_trigrams(connection, &needle).await?;
                 self.term_plans
                     .insert(&needle, console::TermPlan::LookUp(trigrams.clone()));
                 trigrams
             }
         };
-        let holding: Vec<i64> = sqlx::query_scalar(
-            "SELECT rowid FROM finding_text WHERE finding_text MATCH $1 LIMIT $2",
-        )
-        .bind(fts_all(&looked_up))
-        .bind(RARE_TERM_FINDINGS + 1)
-        .fetch_all(&mut *connection)
-        .await?;
+        let mut candidates = QueryBuilder::<Sqlite>::new("");
+        field_hits::push_candidates(
+            &mut candidates,
+            kind,
+            fts_all(&looked_up),
+            &fields,
+            Some(RARE_TERM_FINDINGS + 1),
+        );
+        let mut holding: Vec<i64> = candidates
+            .build_query_scalar()
+            .fetch_all(&mut *connection)
+            .await?;
+        holding.sort_unstable();
+        holding.dedup();
         if holding.len() as i64 <= RARE_TERM_FINDINGS {
             return Ok(TextSearch::Driven(holding));
         }
-        // Whether the bound on aggregates can be reached: the index's candidates (every
-        // trigram, as the aggregates name them) are at least the matches, counted up to it.
-        let candidates: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT rowid FROM finding_text WHERE finding_text MATCH $1 LIMIT $2)",
-        )
-        .bind(fts_trigrams(&needle))
-        .bind(i64::from(SearchWindow::COUNTED_MATCHES) + 1)
-        .fetch_one(&mut *connection)
-        .await?;
-        let beyond_bound = candidates > i64::from(SearchWindow::COUNTED_MATCHES);
+        // Whether the bound on aggregates can be reached: the candidates (every trigram, as
+        // the aggregates name them) are at least the matches; each source is counted up to
+        // the bound, and their sum is at least the candidates.
+        let mut counted = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (");
+        let bound = i64::from(SearchWindow::COUNTED_MATCHES);
+        field_hits::push_candidates(
+            &mut counted,
+            kind,
+            fts_trigrams(&needle),
+            &fields,
+            Some(bound + 1),
+        );
+        counted.push(")");
+        let candidates: i64 = counted
+            .build_query_scalar()
+            .fetch_one(&mut *connection)
+            .await?;
+        let beyond_bound = candidates > bound;
         self.term_plans
-            .insert(&needle, console::TermPlan::Common { beyond_bound });
-        Ok(common(beyond_bound))
+            .insert(&common_key, console::TermPlan::Common { beyond_bound });
+        Ok(common(beyond_bound, fields))
     }
 
     /// The trigrams of `needle` a look-up names. A trigram in most findings (`web` of every
@@ -522,11 +554,13 @@ impl SqliteStore {
 
 /// Case-insensitive substring search of `text` in the searched columns.
 ///
-/// The LIKE conditions define the result. Unless `search` is [`TextSearch::Scan`], the
-/// trigram index first narrows the rows to those containing the term (case-folded), so the
-/// LIKE conditions test a few candidates instead of every finding; the index folds case more
-/// widely than LIKE (all of Unicode, not only ASCII), so it finds a superset and the LIKE
-/// re-check keeps every path's result identical.
+/// The LIKE conditions define the result. Unless `search` is [`TextSearch::Scan`] (or a
+/// window), the candidates first narrow the rows: those whose title or extra the trigram index
+/// finds holding the term (case-folded), and those of the rules and assets whose text holds it
+/// (found by the same LIKE conditions, so exactly), so that the LIKE conditions test a few
+/// candidates instead of every finding. The index folds case more widely than LIKE (all of
+/// Unicode, not only ASCII), so it finds a superset and the LIKE re-check keeps every path's
+/// result identical.
 fn push_text_filter(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
@@ -534,11 +568,10 @@ fn push_text_filter(
     search: &TextSearch,
 ) {
     match (search, indexable(text)) {
-        (TextSearch::Narrowed { .. }, Some(indexed)) => {
-            builder
-                .push(" AND rowid IN (SELECT rowid FROM finding_text WHERE finding_text MATCH ")
-                .push_bind(fts_trigrams(&indexed))
-                .push(")");
+        (TextSearch::Narrowed { fields, .. }, Some(indexed)) => {
+            builder.push(" AND rowid IN (");
+            field_hits::push_candidates(builder, kind, fts_trigrams(&indexed), fields, None);
+            builder.push(")");
         }
         (TextSearch::Driven(rowids), _) => {
             builder
@@ -1037,13 +1070,12 @@ impl SqliteStore {
                 )
             })?;
         }
-        // One statement for the whole batch: see migration 0052. A rule equal to the title (as
-        // for runtime alerts) adds no trigram the title lacks, and a look-up only asks which rows
-        // hold all of a term's trigrams (LIKE then decides): it is not tokenised twice.
+        // One statement for the whole batch: see migration 0052. Only the per-finding text:
+        // rules and asset labels repeat, and are added once each as distinct texts below
+        // (migration 0057).
         let mut index = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO finding_text (rowid, title, rule, asset_label, extra) \
-             SELECT rowid, title, CASE WHEN rule = title THEN '' ELSE rule END, asset_label, \
-                    CASE WHEN kind = 'vulnerability' THEN ",
+            "INSERT INTO finding_text (rowid, title, extra) \
+             SELECT rowid, title, CASE WHEN kind = 'vulnerability' THEN ",
         );
         index
             .push(VULNERABILITY_TEXT)

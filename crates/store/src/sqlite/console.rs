@@ -229,13 +229,13 @@ const TERM_PLAN_TTL: Duration = Duration::from_secs(60);
 /// Most terms whose plans are kept; beyond it the plans are forgotten and found again.
 const TERM_PLANS_KEPT: usize = 1024;
 
-/// What looking at the trigram index taught about a term.
+/// What looking at the trigram index and the distinct texts taught about a term.
 #[derive(Debug, Clone)]
 pub(super) enum TermPlan {
-    /// More findings than [`super::RARE_TERM_FINDINGS`] hold its trigrams: pages walk a time
-    /// index, aggregates are narrowed by the index.
+    /// More than [`super::RARE_TERM_FINDINGS`] findings of one kind and cluster are its
+    /// candidates: pages walk a time index, aggregates are narrowed by the candidates.
     Common {
-        /// More than [`SearchWindow::COUNTED_MATCHES`] findings hold all its trigrams.
+        /// More than [`SearchWindow::COUNTED_MATCHES`] candidates, counted per source.
         beyond_bound: bool,
     },
     /// Look up the findings holding these of its trigrams.
@@ -243,6 +243,9 @@ pub(super) enum TermPlan {
     /// What it hits among one kind's and cluster's search keys (kept under
     /// [`KeyHits::cache_key`]).
     Keys(Arc<KeyHits>),
+    /// What it hits among one kind's and cluster's distinct rules and asset labels (see
+    /// [`super::field_hits`]).
+    Fields(Arc<super::field_hits::FieldHits>),
 }
 
 /// What a term hits among the search keys of one kind and cluster (migration 0056): found
@@ -403,7 +406,13 @@ pub(super) enum Extent {
 /// [`SearchWindow::COUNTED_MATCHES`] matches (see [`push_matches`]): a term with more
 /// candidates than that ([`TextSearch::Narrowed`] with `newest_only`).
 pub(super) fn newest_matches_only(text: &TextSearch) -> bool {
-    matches!(text, TextSearch::Narrowed { newest_only: true })
+    matches!(
+        text,
+        TextSearch::Narrowed {
+            newest_only: true,
+            ..
+        }
+    )
 }
 
 /// Opens a statement that aggregates the findings `query` selects (its text searched as
@@ -478,7 +487,11 @@ fn key_extra() -> String {
 }
 
 /// ` WHERE kind = … [AND cluster = …]` on a search-key table.
-fn push_key_scope(builder: &mut QueryBuilder<Sqlite>, kind: FindingKind, query: &FindingQuery) {
+pub(super) fn push_key_scope(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+) {
     builder.push(" WHERE kind = ").push_bind(kind.as_str());
     if let Some(cluster) = &query.cluster {
         builder.push(" AND cluster = ").push_bind(cluster);
@@ -544,29 +557,36 @@ fn push_keyed_condition(
     });
 }
 
-/// Adds the search keys (migration 0056) of the findings inserted after `after_rowid`, when
-/// `kinds` (those of the inserted findings) holds a kind that [`searched_by_keys`]: one
-/// statement per table for a batch, none for a batch of alerts.
+/// Adds the distinct rules and asset labels (migration 0057) of the findings inserted after
+/// `after_rowid`, and when `kinds` (those of the inserted findings) holds a kind that
+/// [`searched_by_keys`], their search keys (migration 0056): one statement per table for a
+/// batch.
 pub(super) async fn add_search_keys(
     connection: &mut SqliteConnection,
     mut kinds: impl Iterator<Item = FindingKind>,
     after_rowid: i64,
 ) -> Result<()> {
-    if !kinds.any(searched_by_keys) {
-        return Ok(());
+    if kinds.any(searched_by_keys) {
+        let mut keys = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO finding_search_keys (kind, cluster, rule, title, extra) \
+             SELECT DISTINCT kind, cluster, rule, title, {} FROM findings WHERE rowid > ",
+            key_extra()
+        ));
+        keys.push_bind(after_rowid)
+            .push(" AND (kind = 'vulnerability' OR kind = 'baseline_risk') ON CONFLICT DO NOTHING");
+        keys.build().execute(&mut *connection).await?;
     }
-    let mut keys = QueryBuilder::<Sqlite>::new(format!(
-        "INSERT INTO finding_search_keys (kind, cluster, rule, title, extra) \
-         SELECT DISTINCT kind, cluster, rule, title, {} FROM findings WHERE rowid > ",
-        key_extra()
-    ));
-    keys.push_bind(after_rowid)
-        .push(" AND (kind = 'vulnerability' OR kind = 'baseline_risk') ON CONFLICT DO NOTHING");
-    keys.build().execute(&mut *connection).await?;
+    sqlx::query(
+        "INSERT INTO finding_search_rules (kind, cluster, rule) \
+         SELECT DISTINCT kind, cluster, rule FROM findings WHERE rowid > $1 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(after_rowid)
+    .execute(&mut *connection)
+    .await?;
     sqlx::query(
         "INSERT INTO finding_search_assets (kind, cluster, asset_id, asset_label) \
-         SELECT DISTINCT kind, cluster, asset_id, asset_label FROM findings \
-         WHERE rowid > $1 AND (kind = 'vulnerability' OR kind = 'baseline_risk') \
+         SELECT DISTINCT kind, cluster, asset_id, asset_label FROM findings WHERE rowid > $1 \
          ON CONFLICT DO NOTHING",
     )
     .bind(after_rowid)
@@ -2113,6 +2133,10 @@ mod tests {
                     .text_search(&mut connection, kind, &query, true)
                     .await
                     .unwrap();
+                let fields = store
+                    .field_hits(&mut connection, kind, &query, &term.to_lowercase())
+                    .await
+                    .unwrap();
                 drop(connection);
                 let every_finding: Vec<i64> = sqlx::query_scalar("SELECT rowid FROM findings")
                     .fetch_all(&store.reader)
@@ -2120,7 +2144,10 @@ mod tests {
                     .unwrap();
                 for search in [
                     TextSearch::Scan,
-                    TextSearch::Narrowed { newest_only: false },
+                    TextSearch::Narrowed {
+                        newest_only: false,
+                        fields: Arc::clone(&fields),
+                    },
                     planned,
                     TextSearch::Driven(every_finding),
                 ] {
@@ -2140,25 +2167,50 @@ mod tests {
                     found_by_index += 1;
                 }
             }
-            // For ASCII terms the index alone finds every row the scan finds (with
-            // `detail=none` it matches the term's trigrams anywhere, a superset): it narrows,
-            // the LIKE re-check decides.
+            // For ASCII terms the candidates alone (the trigram index's rows for title and
+            // extra, the findings of the hit rules and assets) are every row the scan finds
+            // and more (with `detail=none` the index matches the term's trigrams anywhere):
+            // they narrow, the LIKE re-check decides.
             if term.is_ascii() && !SearchWindow::bounds(term) {
-                let indexed: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM finding_text WHERE finding_text MATCH $1",
-                )
-                .bind(super::super::fts_trigrams(&term.to_lowercase()))
-                .fetch_one(&store.reader)
-                .await
-                .unwrap();
-                let scanned_total = scanned(&store, FindingKind::Alert, term).await.len()
-                    + scanned(&store, FindingKind::Vulnerability, term)
+                for kind in [FindingKind::Alert, FindingKind::Vulnerability] {
+                    let query = FindingQuery {
+                        text: Some(term.clone()),
+                        ..Default::default()
+                    };
+                    let needle = term.to_lowercase();
+                    let mut connection = store.reader.acquire().await.unwrap();
+                    let fields = store
+                        .field_hits(&mut connection, kind, &query, &needle)
                         .await
-                        .len();
-                assert!(
-                    indexed as usize >= scanned_total,
-                    "{term:?}: the index found {indexed} rows, the scan {scanned_total}"
-                );
+                        .unwrap();
+                    let mut candidates =
+                        QueryBuilder::<Sqlite>::new("SELECT id FROM findings WHERE rowid IN (");
+                    super::super::field_hits::push_candidates(
+                        &mut candidates,
+                        kind,
+                        super::super::fts_trigrams(&needle),
+                        &fields,
+                        None,
+                    );
+                    candidates.push(")");
+                    let candidates: std::collections::HashSet<String> = candidates
+                        .build_query_scalar()
+                        .fetch_all(&mut *connection)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .collect();
+                    drop(connection);
+                    let missed: Vec<String> = scanned(&store, kind, term)
+                        .await
+                        .into_iter()
+                        .filter(|id| !candidates.contains(id))
+                        .collect();
+                    assert!(
+                        missed.is_empty(),
+                        "{kind:?} {term:?}: not candidates: {missed:?}"
+                    );
+                }
             }
         }
         assert!(

@@ -1,0 +1,602 @@
+//! Rule and asset label of a text search, matched through their distinct texts (migration
+//! 0057): a term is tested against the few thousand distinct rules and asset labels of a
+//! kind and cluster instead of every finding, and the findings of the hit rules and assets
+//! are then read through `findings_by_rule` and `findings_by_asset`. Titles (and the package
+//! and aliases of vulnerabilities) stay in the per-finding trigram index `finding_text`.
+
+use std::sync::Arc;
+
+use palisade_model::FindingKind;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::{SqliteStore, console, push_like_columns, to_json};
+use crate::{FindingQuery, Result};
+
+/// What a term hits among the distinct rules and asset labels of one kind (and cluster, when
+/// the query names one): every finding of a hit rule or asset holds the term in that field.
+/// Kept (as a [`console::TermPlan::Fields`]) while neither table grew, which
+/// [`FieldHits::version`] tells.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct FieldHits {
+    /// The largest rowids of `finding_search_rules` and `finding_search_assets` when found:
+    /// rows are never deleted, so equal rowids mean equal tables.
+    version: (i64, i64),
+    /// (cluster, rule) pairs whose rule holds the term.
+    rules: Vec<(String, String)>,
+    /// Assets whose label holds the term.
+    assets: Vec<String>,
+}
+
+impl FieldHits {
+    /// Where the hits of `needle` in `query`'s kind and cluster are kept among the term plans.
+    fn cache_key(kind: FindingKind, query: &FindingQuery, needle: &str) -> String {
+        format!("fields\0{}\0{:?}\0{needle}", kind.as_str(), query.cluster)
+    }
+}
+
+/// Pushes a compound SELECT of the rowids of the findings of `kind` that may hold a term: the
+/// trigram index's rows for `trigrams` (an FTS5 query of title and extra, any kind), and the
+/// findings of the rules and assets `hits` names. A superset of the matches (duplicates
+/// included when `limit` is set), which the LIKE conditions re-check. With `limit`, each of
+/// the three parts yields at most that many rowids.
+pub(super) fn push_candidates(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    trigrams: String,
+    hits: &FieldHits,
+    limit: Option<i64>,
+) {
+    let push_limit = |builder: &mut QueryBuilder<Sqlite>| {
+        if let Some(limit) = limit {
+            builder.push(" LIMIT ").push_bind(limit);
+        }
+    };
+    builder.push("SELECT rowid FROM (SELECT rowid FROM finding_text WHERE finding_text MATCH ");
+    builder.push_bind(trigrams);
+    push_limit(builder);
+    builder.push(")");
+    if !hits.rules.is_empty() {
+        builder
+            .push(
+                " UNION ALL SELECT rowid FROM (SELECT rowid FROM findings INDEXED BY \
+                 findings_by_rule WHERE kind = ",
+            )
+            .push_bind(kind.as_str())
+            .push(" AND (cluster, rule) IN (SELECT value ->> 0, value ->> 1 FROM json_each(")
+            .push_bind(to_json(&hits.rules))
+            .push("))");
+        push_limit(builder);
+        builder.push(")");
+    }
+    if !hits.assets.is_empty() {
+        builder
+            .push(
+                " UNION ALL SELECT rowid FROM (SELECT rowid FROM findings INDEXED BY \
+                 findings_by_asset WHERE asset_id IN (SELECT value FROM json_each(",
+            )
+            .push_bind(to_json(&hits.assets))
+            .push(")) AND kind = ")
+            .push_bind(kind.as_str());
+        push_limit(builder);
+        builder.push(")");
+    }
+}
+
+impl SqliteStore {
+    /// What `needle` (lowercased) hits among the distinct rules and asset labels of `kind` in
+    /// `query`'s cluster: kept among the term plans while both tables are unchanged, else
+    /// found by LIKE over them (the conditions the findings' own scan uses).
+    pub(super) async fn field_hits(
+        &self,
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &FindingQuery,
+        needle: &str,
+    ) -> Result<Arc<FieldHits>> {
+        let version: (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COALESCE(MAX(rowid), 0) FROM finding_search_rules), \
+                    (SELECT COALESCE(MAX(rowid), 0) FROM finding_search_assets)",
+        )
+        .fetch_one(&mut *connection)
+        .await?;
+        let cache_key = FieldHits::cache_key(kind, query, needle);
+        if let Some(console::TermPlan::Fields(hits)) = self.term_plans.get(&cache_key)
+            && hits.version == version
+        {
+            return Ok(hits);
+        }
+        let mut rules =
+            QueryBuilder::<Sqlite>::new("SELECT cluster, rule FROM finding_search_rules");
+        console::push_key_scope(&mut rules, kind, query);
+        push_like_columns(&mut rules, &["rule"], needle);
+        let rules = rules
+            .build()
+            .fetch_all(&mut *connection)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("cluster")?, row.try_get("rule")?)))
+            .collect::<Result<Vec<(String, String)>>>()?;
+        let mut labels =
+            QueryBuilder::<Sqlite>::new("SELECT DISTINCT asset_id FROM finding_search_assets");
+        console::push_key_scope(&mut labels, kind, query);
+        push_like_columns(&mut labels, &["asset_label"], needle);
+        let assets = labels
+            .build_query_scalar()
+            .fetch_all(&mut *connection)
+            .await?;
+        let hits = Arc::new(FieldHits {
+            version,
+            rules,
+            assets,
+        });
+        self.term_plans
+            .insert(&cache_key, console::TermPlan::Fields(Arc::clone(&hits)));
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Text search of alerts and firewall alerts, whose rule and asset label are matched
+    //! through the distinct texts, against a brute-force reference over every finding.
+
+    use palisade_model::{
+        AffectedAsset, AlertDetails, AuditEntry, Details, FindingReport, FirewallDetails,
+        MatchOperator, NewWhitelistRule, ProcessInfo, Role, Severity, Status, Timestamp,
+        WhitelistRule, WhitelistScope,
+    };
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{Cursor, HandlingPolicy, Selection, Store, sqlite::TextSearch};
+
+    const BASE: i64 = 1_700_000_000_000;
+
+    /// The rule most alerts have: more of them than a rare term's look-up reads.
+    const COMMON_RULE: &str = "C2 server contacted";
+
+    /// Rules with characters that mean something to LIKE, FTS5 or SQL, and non-ASCII ones.
+    const RULES: [&str; 5] = [
+        "Terminal shell in container",
+        "100% CPU_spike",
+        "Read 'secret' \"file\" \\etc",
+        "Ǆ Straße rule",
+        "write below /usr/bin",
+    ];
+
+    /// Titles share no text with rules or pod names, so that a term can hit one field only.
+    const TITLES: [&str; 4] = ["outbound beacon", "x_y%z odd", "ÉCOLE σίσυφος", "quiet"];
+
+    fn alert(index: usize) -> FindingReport {
+        let rule = if index % 10 < 8 {
+            COMMON_RULE
+        } else {
+            RULES[(index / 10) % RULES.len()]
+        };
+        FindingReport {
+            id: Uuid::new_v4(),
+            observed_at: Timestamp(BASE + index as i64 * 1_000),
+            severity: Severity::ALL[index % 5],
+            rule: rule.into(),
+            title: format!("{} #{index}", TITLES[index % TITLES.len()]),
+            asset: AffectedAsset {
+                cluster: if index.is_multiple_of(5) {
+                    "dev"
+                } else {
+                    "prod"
+                }
+                .into(),
+                namespace: Some("shop".into()),
+                pod: Some(format!("web-{}", index % 37)),
+                ..Default::default()
+            },
+            details: Details::Alert(AlertDetails {
+                process: ProcessInfo {
+                    exe: "/bin/sh".into(),
+                    cmdline: format!("sh -c job-{index}"),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            demo: false,
+        }
+    }
+
+    fn firewall_alert(index: usize) -> FindingReport {
+        FindingReport {
+            id: Uuid::new_v4(),
+            observed_at: Timestamp(BASE + index as i64 * 1_000),
+            severity: Severity::Medium,
+            rule: format!("egress to db-{}", index % 3),
+            title: format!("blocked 10.0.0.{index}:5432"),
+            asset: AffectedAsset {
+                cluster: "prod".into(),
+                namespace: Some("pay".into()),
+                pod: Some(format!("api-{}", index % 4)),
+                ..Default::default()
+            },
+            details: Details::FirewallAlert(FirewallDetails {
+                source: format!("api-{}", index % 4),
+                destination: format!("10.0.0.{index}"),
+                destination_object: String::new(),
+                port: 5432,
+                protocol: "TCP".into(),
+                mode: "block".into(),
+                rule_id: None,
+                trace: Vec::new(),
+                attempts: 1,
+            }),
+            demo: false,
+        }
+    }
+
+    fn audit(action: &str) -> AuditEntry {
+        AuditEntry {
+            id: Uuid::now_v7(),
+            at: Timestamp::now(),
+            actor: "alice".into(),
+            role: Role::Operator,
+            action: action.into(),
+            target_kind: "finding".into(),
+            target_id: String::new(),
+            reason: "test".into(),
+            details: serde_json::json!({}),
+        }
+    }
+
+    /// The ids of the findings of `kind` that `query` selects, by testing every finding in
+    /// Rust: a field matches when its ASCII-lowercased text contains the lowercased term, what
+    /// SQLite's `LOWER(field) LIKE '%term%'` means.
+    async fn reference(
+        store: &SqliteStore,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Vec<String> {
+        let rows: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, cluster, status, title, rule, asset_label FROM findings WHERE kind = $1",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&store.reader)
+        .await
+        .unwrap();
+        let needle = query.text.as_deref().unwrap_or_default().to_lowercase();
+        let mut ids: Vec<String> = rows
+            .into_iter()
+            .filter(|(_, cluster, status, title, rule, label)| {
+                query
+                    .cluster
+                    .as_ref()
+                    .is_none_or(|wanted| wanted == cluster)
+                    && (query.statuses.is_empty()
+                        || query
+                            .statuses
+                            .iter()
+                            .any(|wanted| wanted.as_str() == status))
+                    && [title, rule, label]
+                        .iter()
+                        .any(|field| field.to_ascii_lowercase().contains(&needle))
+            })
+            .map(|(id, ..)| id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Every page the store lists for `query`, and the total its counters give.
+    async fn searched(
+        store: &SqliteStore,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> (Vec<String>, u64) {
+        let mut paged = FindingQuery {
+            limit: 400,
+            ..query.clone()
+        };
+        let mut ids = Vec::new();
+        loop {
+            let page = store.list_findings(kind, &paged).await.unwrap();
+            ids.extend(page.items.iter().map(|finding| finding.id.to_string()));
+            match page.next_cursor {
+                Some(next) => paged.cursor = Some(Cursor::decode(&next).unwrap()),
+                None => break,
+            }
+        }
+        ids.sort();
+        let counted = store.count_by_severity(kind, query).await.unwrap();
+        assert_eq!(counted.counted_since, None, "{query:?}: a bounded count");
+        (ids, counted.by_rank.iter().sum())
+    }
+
+    /// The plan of the page (`page`) or of the aggregates of `query`, by name.
+    async fn plan(
+        store: &SqliteStore,
+        kind: FindingKind,
+        query: &FindingQuery,
+        page: bool,
+    ) -> &'static str {
+        let mut connection = store.reader.acquire().await.unwrap();
+        match store
+            .text_search(&mut connection, kind, query, page)
+            .await
+            .unwrap()
+        {
+            TextSearch::Scan => "scan",
+            TextSearch::Narrowed { .. } => "narrowed",
+            TextSearch::Driven(_) => "driven",
+            TextSearch::Window { .. } => "window",
+            TextSearch::Keys(_) => "keys",
+        }
+    }
+
+    const TERMS: [&str; 30] = [
+        // Rule only.
+        "c2 server",
+        "C2 SERVER CONTACTED",
+        "shell in",
+        "100%",
+        "cpu_",
+        "'secret'",
+        "\"file\"",
+        "\\etc",
+        "ǆ straße",
+        "STRASSE",
+        "egress to db-1",
+        // Asset label only.
+        "web-3",
+        "web-36",
+        "api-2",
+        // Title only.
+        "beacon",
+        "x_y%z",
+        "école",
+        "σίσυφος",
+        "#17",
+        "10.0.0.4",
+        // More than one field, and none.
+        "e",
+        "in",
+        "sh",
+        "%",
+        "_",
+        "\\",
+        "o",
+        "ent",
+        "no such text",
+        "web-3 ",
+    ];
+
+    fn queries() -> Vec<FindingQuery> {
+        let mut queries = Vec::new();
+        for term in TERMS {
+            for cluster in [None, Some("prod"), Some("dev")] {
+                for statuses in [vec![], vec![Status::Open]] {
+                    queries.push(FindingQuery {
+                        text: Some(term.into()),
+                        cluster: cluster.map(Into::into),
+                        statuses,
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        queries
+    }
+
+    async fn assert_every_search_exact(store: &SqliteStore, step: &str) {
+        for kind in [FindingKind::Alert, FindingKind::FirewallAlert] {
+            for query in queries() {
+                let expected = reference(store, kind, &query).await;
+                let (listed, counted) = searched(store, kind, &query).await;
+                assert_eq!(listed, expected, "{step}: {kind:?} {query:?}: listed");
+                assert_eq!(
+                    counted,
+                    expected.len() as u64,
+                    "{step}: {kind:?} {query:?}: counted"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn alert_searches_through_rules_and_assets_equal_a_brute_force_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("palisade.db"))
+            .await
+            .unwrap();
+        let policy = HandlingPolicy::default();
+        let alerts: Vec<_> = (0..3_000).map(alert).collect();
+        for batch in alerts.chunks(700) {
+            store.ingest(batch, &policy).await.unwrap();
+        }
+        let firewall: Vec<_> = (0..60).map(firewall_alert).collect();
+        store.ingest(&firewall, &policy).await.unwrap();
+
+        // Every path runs: the common rule in all clusters has more candidates than a rare
+        // term's look-up reads, in one cluster fewer.
+        let common = FindingQuery {
+            text: Some("c2 server".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan(&store, FindingKind::Alert, &common, true).await,
+            "scan"
+        );
+        assert_eq!(
+            plan(&store, FindingKind::Alert, &common, false).await,
+            "narrowed"
+        );
+        let in_dev = FindingQuery {
+            cluster: Some("dev".into()),
+            ..common.clone()
+        };
+        assert_eq!(
+            plan(&store, FindingKind::Alert, &in_dev, true).await,
+            "driven"
+        );
+        let asset = FindingQuery {
+            text: Some("web-36".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan(&store, FindingKind::Alert, &asset, false).await,
+            "driven"
+        );
+        assert_eq!(
+            (searched(&store, FindingKind::Alert, &asset).await.1),
+            reference(&store, FindingKind::Alert, &asset).await.len() as u64
+        );
+        assert_every_search_exact(&store, "ingest").await;
+
+        // Repeats aggregate into the same findings (an alert keeps its first title).
+        let repeats: Vec<_> = (0..40)
+            .map(|index| {
+                let mut report = alert(index);
+                report.title = format!("renamed beacon {index}");
+                report.observed_at = Timestamp(BASE + 600_000 + index as i64);
+                report
+            })
+            .collect();
+        let outcome = store.ingest(&repeats, &policy).await.unwrap();
+        assert_eq!(outcome.aggregated, 40, "{outcome:?}");
+        // A finding's searched texts changed in place (nothing in ingest does this to alerts
+        // today): the update trigger keeps the index and the distinct texts up.
+        let renamed = sqlx::query(
+            "UPDATE findings SET title = 'renamed beacon', rule = 'Renamed rule', \
+             asset_label = asset_label || ' moved' \
+             WHERE rowid IN (SELECT rowid FROM findings WHERE kind = 'alert' LIMIT 40)",
+        )
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        assert_eq!(renamed.rows_affected(), 40);
+        for (term, expected) in [("RENAMED beacon", 40), ("renamed rule", 40), ("moved", 40)] {
+            let query = FindingQuery {
+                text: Some(term.into()),
+                ..Default::default()
+            };
+            assert_eq!(
+                searched(&store, FindingKind::Alert, &query).await.1,
+                expected,
+                "{term}"
+            );
+        }
+        assert_every_search_exact(&store, "renamed").await;
+
+        // Status changes: ignore some, handle a rule's, whitelist an asset's.
+        let some: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM findings WHERE kind = 'alert' ORDER BY rowid LIMIT 300",
+        )
+        .fetch_all(&store.reader)
+        .await
+        .unwrap()
+        .iter()
+        .map(|id: &String| id.parse().unwrap())
+        .collect();
+        let ignored = store
+            .set_status(
+                FindingKind::Alert,
+                &Selection::Ids(some),
+                &[Status::Open],
+                Status::Ignored,
+                &audit("status"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ignored, 300);
+        let handled = store
+            .set_status(
+                FindingKind::Alert,
+                &Selection::Similar {
+                    rule: RULES[1].into(),
+                    asset_id: None,
+                },
+                &[Status::Open],
+                Status::Handled,
+                &audit("bulk"),
+            )
+            .await
+            .unwrap();
+        assert!(handled > 0);
+        let new_rule = NewWhitelistRule {
+            kind: FindingKind::Alert,
+            field: "asset.pod".into(),
+            operator: MatchOperator::Equals,
+            value: "web-3".into(),
+            scope: WhitelistScope::AllAssets,
+            reason: "a test pod".into(),
+        };
+        let matcher = new_rule.compile().unwrap();
+        let rule = WhitelistRule {
+            id: Uuid::now_v7(),
+            rule: new_rule,
+            created_by: "alice".into(),
+            created_at: Timestamp::now(),
+            hits: 0,
+        };
+        let whitelisted = store
+            .create_whitelist_rule(&rule, &matcher, &audit("whitelist.create"))
+            .await
+            .unwrap();
+        assert!(whitelisted > 0);
+        assert_every_search_exact(&store, "status changes").await;
+    }
+
+    /// The rule and asset parts of a look-up seek their indexes, never walk them.
+    #[tokio::test]
+    async fn the_candidates_of_rules_and_assets_are_read_by_index_seeks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("palisade.db"))
+            .await
+            .unwrap();
+        let alerts: Vec<_> = (0..50).map(alert).collect();
+        store
+            .ingest(&alerts, &HandlingPolicy::default())
+            .await
+            .unwrap();
+        let query = FindingQuery {
+            text: Some("er".into()),
+            ..Default::default()
+        };
+        let mut connection = store.reader.acquire().await.unwrap();
+        let hits = store
+            .field_hits(&mut connection, FindingKind::Alert, &query, "er")
+            .await
+            .unwrap();
+        assert!(!hits.rules.is_empty() && hits.assets.is_empty(), "{hits:?}");
+        let web = store
+            .field_hits(&mut connection, FindingKind::Alert, &query, "web-1")
+            .await
+            .unwrap();
+        let both = FieldHits {
+            version: hits.version,
+            rules: hits.rules.clone(),
+            assets: web.assets.clone(),
+        };
+        let mut explain = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        push_candidates(
+            &mut explain,
+            FindingKind::Alert,
+            "\"bea\"".into(),
+            &both,
+            Some(10),
+        );
+        let plan: Vec<String> = explain
+            .build()
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("findings_by_rule (kind=? AND cluster=? AND rule=?)"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("findings_by_asset (asset_id=? AND kind=?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN findings"), "{plan}");
+    }
+}
