@@ -72,6 +72,8 @@ pub(crate) fn from_debian_tracker(tracker: DebianTracker) -> Vec<Record> {
                 cvss_vector: None,
                 cvss_score: None,
                 withdrawn: false,
+                published: None,
+                modified: None,
                 affected: Vec::new(),
             });
             for (codename, release) in entry.releases {
@@ -142,6 +144,8 @@ pub(crate) fn from_debian_list(text: &str) -> (Vec<Record>, Vec<(usize, String)>
                 cvss_vector: None,
                 cvss_score: None,
                 withdrawn: false,
+                published: None,
+                modified: None,
                 affected: Vec::new(),
             });
             continue;
@@ -232,6 +236,8 @@ pub(crate) fn from_alpine(secdb: AlpineSecdb) -> Vec<Record> {
                     cvss_vector: None,
                     cvss_score: None,
                     withdrawn: false,
+                    published: None,
+                    modified: None,
                     affected: Vec::new(),
                 });
                 for alias in words {

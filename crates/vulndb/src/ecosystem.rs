@@ -30,8 +30,8 @@ const CANONICAL: &[&str] = &[
     "Mageia",
     "openEuler",
     "Mariner",
-    // Not OSV ecosystems: the inventory names these rpm distributions' releases so, and no
-    // advisory source for them is imported yet.
+    // Not OSV ecosystems: the inventory names these rpm distributions' releases so; their
+    // advisories come from their updateinfo.xml (Azure Linux's from no source yet).
     "Amazon Linux",
     "Oracle Linux",
     "Fedora",

@@ -51,6 +51,14 @@ pub enum ErrorKind {
         #[source]
         source: zip::result::ZipError,
     },
+    /// An import was given a release that is not an rpm distribution's release.
+    #[error(
+        "{release:?} is not an rpm distribution release (such as `Amazon Linux:2`, `Oracle Linux:9`, `Fedora:40`)"
+    )]
+    InvalidRelease {
+        /// The release as given.
+        release: String,
+    },
     /// A download failed.
     #[error("cannot download {url}: {reason}")]
     Download {

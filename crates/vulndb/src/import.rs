@@ -4,10 +4,13 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use palisade_version::Scheme;
+
 use crate::distro::{self, AlpineSecdb, DebianTracker};
+use crate::ecosystem::{normalize_ecosystem, scheme_of};
 use crate::error::{Error, ErrorKind};
 use crate::model::Record;
-use crate::osv;
+use crate::{osv, updateinfo};
 
 /// Size limits that protect an import from hostile or broken input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +27,47 @@ impl Default for Limits {
             max_file_bytes: 64 << 20,
             max_zip_uncompressed_bytes: 2 << 30,
         }
+    }
+}
+
+/// What an import is given besides its input: the size limits and, for a feed whose
+/// records do not name their release (yum/dnf `updateinfo.xml`), the release they are for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The size limits.
+    pub limits: Limits,
+    /// An rpm distribution release (`Amazon Linux:2`, `Oracle Linux:9`, `Fedora:40`) that
+    /// every update of an updateinfo document is for, instead of the one its id and package
+    /// release tags tell. Other formats name their releases themselves and ignore it.
+    pub release: Option<String>,
+}
+
+impl From<Limits> for ImportOptions {
+    fn from(limits: Limits) -> ImportOptions {
+        ImportOptions {
+            limits,
+            release: None,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// The release, normalised, after checking that it names an rpm distribution's release.
+    fn checked_release(&self) -> Result<Option<String>, Error> {
+        let Some(release) = &self.release else {
+            return Ok(None);
+        };
+        let normalized = normalize_ecosystem(release);
+        let has_release = normalized
+            .split_once(':')
+            .is_some_and(|(_, release)| !release.is_empty());
+        if scheme_of(&normalized) != Some(Scheme::Rpm) || !has_release {
+            return Err(ErrorKind::InvalidRelease {
+                release: release.clone(),
+            }
+            .into());
+        }
+        Ok(Some(normalized))
     }
 }
 
@@ -75,9 +119,10 @@ impl Parsed {
 /// Reads a file or, recursively, a directory.
 pub(crate) fn read_path(
     path: &Path,
-    limits: Limits,
+    options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<Parsed, Error> {
+    let feed = Feed::new(options)?;
     let metadata = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
     let files = if metadata.is_dir() {
         let mut files = Vec::new();
@@ -90,18 +135,39 @@ pub(crate) fn read_path(
     progress.start(files.len() as u64);
     let mut parsed = Parsed::default();
     for file in files {
-        let bytes = read_file(&file, limits)?;
-        read_bytes_into(&file.display().to_string(), &bytes, limits, &mut parsed)?;
+        let bytes = read_file(&file, feed.limits)?;
+        read_bytes_into(&file.display().to_string(), &bytes, &feed, &mut parsed)?;
         progress.advance(1);
     }
     Ok(parsed)
 }
 
 /// Reads downloaded or in-memory bytes; `name` locates them in warnings.
-pub(crate) fn read_bytes(name: &str, bytes: &[u8], limits: Limits) -> Result<Parsed, Error> {
+pub(crate) fn read_bytes(
+    name: &str,
+    bytes: &[u8],
+    options: &ImportOptions,
+) -> Result<Parsed, Error> {
+    let feed = Feed::new(options)?;
     let mut parsed = Parsed::default();
-    read_bytes_into(name, bytes, limits, &mut parsed)?;
+    read_bytes_into(name, bytes, &feed, &mut parsed)?;
     Ok(parsed)
+}
+
+/// The checked [`ImportOptions`] every file of an import is read with.
+struct Feed {
+    limits: Limits,
+    /// The release updateinfo documents are for, normalised.
+    release: Option<String>,
+}
+
+impl Feed {
+    fn new(options: &ImportOptions) -> Result<Feed, Error> {
+        Ok(Feed {
+            limits: options.limits,
+            release: options.checked_release()?,
+        })
+    }
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
@@ -142,6 +208,11 @@ fn is_feed_file(path: &Path) -> bool {
         .any(|ext| name.ends_with(ext))
         || name == "list"
         || name.ends_with("-list")
+        // Repository metadata directories name it `<checksum>-updateinfo.xml.gz`.
+        || (name.contains("updateinfo")
+            && [".xml", ".xml.gz", ".xml.xz", ".xml.zst"]
+                .iter()
+                .any(|ext| name.ends_with(ext)))
 }
 
 fn read_file(path: &Path, limits: Limits) -> Result<Vec<u8>, Error> {
@@ -177,12 +248,28 @@ fn read_file(path: &Path, limits: Limits) -> Result<Vec<u8>, Error> {
 fn read_bytes_into(
     name: &str,
     bytes: &[u8],
-    limits: Limits,
+    feed: &Feed,
     parsed: &mut Parsed,
 ) -> Result<(), Error> {
+    let limits = feed.limits;
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         parsed.formats.insert("osv-zip");
         return read_zip(name, bytes, limits, parsed);
+    }
+    if let Some(compression) = Compression::of(bytes) {
+        let inflated = match decompress(name, compression, bytes, limits.max_file_bytes)? {
+            Ok(inflated) => inflated,
+            Err(reason) => {
+                parsed.warn(name, reason);
+                return Ok(());
+            }
+        };
+        if Compression::of(&inflated).is_some() {
+            parsed.warn(name, "compressed twice; only one layer is read");
+            return Ok(());
+        }
+        let inner_name = compression.strip_extension(name);
+        return read_bytes_into(inner_name, &inflated, feed, parsed);
     }
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(ErrorKind::TooLarge {
@@ -206,12 +293,170 @@ fn read_bytes_into(
         }
     } else if trimmed.starts_with('{') || trimmed.starts_with('[') {
         read_json(name, trimmed, parsed);
+    } else if trimmed.starts_with('<') {
+        read_updateinfo(name, trimmed, feed.release.as_deref(), parsed);
     } else if trimmed.is_empty() {
         parsed.warn(name, "empty file");
     } else {
         parsed.warn(name, "unknown feed format");
     }
     Ok(())
+}
+
+/// The compressions repository metadata comes in, by their magic numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    Gzip,
+    Xz,
+    Zstd,
+}
+
+impl Compression {
+    fn of(bytes: &[u8]) -> Option<Compression> {
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Some(Compression::Gzip)
+        } else if bytes.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Some(Compression::Xz)
+        } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Compression::Zstd)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// `updateinfo.xml.gz` → `updateinfo.xml`, so that the content's name says what it is.
+    fn strip_extension(self, name: &str) -> &str {
+        let extension = match self {
+            Compression::Gzip => ".gz",
+            Compression::Xz => ".xz",
+            Compression::Zstd => ".zst",
+        };
+        name.strip_suffix(extension).unwrap_or(name)
+    }
+}
+
+/// Decompresses `bytes`, refusing output over `limit` bytes (an error: a compression bomb
+/// or a feed over the import limit); corrupt data is the inner error, a warning.
+fn decompress(
+    name: &str,
+    compression: Compression,
+    bytes: &[u8],
+    limit: u64,
+) -> Result<Result<Vec<u8>, String>, Error> {
+    let mut output = Vec::new();
+    let outcome = match compression {
+        Compression::Gzip => flate2::read::MultiGzDecoder::new(bytes)
+            .take(limit + 1)
+            .read_to_end(&mut output)
+            .map(drop)
+            .map_err(|error| error.to_string()),
+        Compression::Zstd => zstd::stream::read::Decoder::with_buffer(bytes)
+            .and_then(|decoder| decoder.take(limit + 1).read_to_end(&mut output))
+            .map(drop)
+            .map_err(|error| error.to_string()),
+        Compression::Xz => {
+            let mut bounded = BoundedWriter {
+                bytes: &mut output,
+                limit,
+            };
+            match lzma_rs::xz_decompress(&mut std::io::BufReader::new(bytes), &mut bounded) {
+                Ok(()) => Ok(()),
+                // Stopped by the bound: reported below as too large.
+                Err(_) if bounded.bytes.len() as u64 > limit => Ok(()),
+                Err(error) => Err(error.to_string()),
+            }
+        }
+    };
+    if output.len() as u64 > limit {
+        return Err(ErrorKind::TooLarge {
+            what: format!("{name} (decompressed)"),
+            size: output.len() as u64,
+            limit,
+        }
+        .into());
+    }
+    Ok(outcome
+        .map(|()| output)
+        .map_err(|error| format!("corrupt {} data: {error}", compression.name())))
+}
+
+/// A writer that fails once more than `limit` bytes were written (keeping one past it, so
+/// that the caller sees the limit was crossed).
+struct BoundedWriter<'a> {
+    bytes: &'a mut Vec<u8>,
+    limit: u64,
+}
+
+impl std::io::Write for BoundedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = (self.limit + 1).saturating_sub(self.bytes.len() as u64) as usize;
+        if room == 0 {
+            return Err(std::io::Error::other("decompressed data over the limit"));
+        }
+        let taken = buf.len().min(room);
+        self.bytes.extend_from_slice(&buf[..taken]);
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How many update ids a grouped warning names before it says "and N more".
+const IDS_PER_WARNING: usize = 5;
+
+/// Reads a yum/dnf updateinfo document. Skipped updates are warned about once per reason,
+/// naming the first few ids, since a repository's document can skip thousands alike.
+fn read_updateinfo(name: &str, text: &str, release: Option<&str>, parsed: &mut Parsed) {
+    parsed.formats.insert("updateinfo");
+    let document = updateinfo::parse(text, release);
+    let record_count = document.records.len();
+    parsed.records.extend(document.records);
+    let mut by_reason: Vec<(String, Vec<String>)> = Vec::new();
+    for (id, reason) in document.skipped {
+        match by_reason.iter_mut().find(|(known, _)| *known == reason) {
+            Some((_, ids)) => ids.push(id),
+            None => by_reason.push((reason, vec![id])),
+        }
+    }
+    for (reason, ids) in by_reason {
+        let named = ids
+            .iter()
+            .take(IDS_PER_WARNING)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let location = match ids.len() {
+            1 => format!("{name}: update {named}"),
+            n if n <= IDS_PER_WARNING => format!("{name}: updates {named}"),
+            n => format!("{name}: updates {named} and {} more", n - IDS_PER_WARNING),
+        };
+        parsed.warn(location, reason);
+    }
+    if document.not_security > 0 {
+        parsed.warn(
+            name,
+            format!(
+                "{} updates that are not security updates (bug fixes, enhancements) skipped",
+                document.not_security
+            ),
+        );
+    }
+    if let Some(reason) = document.fatal {
+        parsed.warn(
+            name,
+            format!("{reason}; the {record_count} security updates before it were kept"),
+        );
+    }
 }
 
 fn read_debian_list(name: &str, text: &str, parsed: &mut Parsed) {

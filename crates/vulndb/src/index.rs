@@ -68,6 +68,12 @@ pub struct Finding {
     pub fix: Option<String>,
     /// The distribution's status, for distro feeds.
     pub status: Option<DistroStatus>,
+    /// When the advisory naming the finding was published (issued), as its feed writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    /// When it was last modified (updated), as its feed writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
 }
 
 /// What matching skipped, and why.
@@ -166,6 +172,8 @@ struct Vuln {
     cvss_vector: Option<String>,
     cvss_score: Option<f64>,
     withdrawn: bool,
+    published: Option<String>,
+    modified: Option<String>,
 }
 
 /// Matching index built from a [`crate::Database`] (or from records).
@@ -271,9 +279,23 @@ impl Index {
         database: &crate::Database,
         ecosystems: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> Result<(), Error> {
-        let Some(loaded) = &mut self.loaded else {
+        // Taken out while records are added, which borrows the whole index, and put back
+        // whatever the reading gives.
+        let Some(mut loaded) = self.loaded.take() else {
             return Ok(());
         };
+        let extended = self.extend_loaded(&mut loaded, database, ecosystems).await;
+        self.loaded = Some(loaded);
+        extended
+    }
+
+    /// [`Index::extend_for`] on a partial index whose `loaded` is taken out of it.
+    async fn extend_loaded(
+        &mut self,
+        loaded: &mut Loaded,
+        database: &crate::Database,
+        ecosystems: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<(), Error> {
         let wanted: HashSet<String> = ecosystems
             .into_iter()
             .flat_map(|ecosystem| matched_releases(&index_ecosystem(ecosystem.as_ref())))
@@ -293,10 +315,6 @@ impl Index {
         } else {
             database.records(Some(&stored)).await?
         };
-        // Taken out while records are added, which borrows the whole index; put back below.
-        let Some(mut loaded) = self.loaded.take() else {
-            return Ok(());
-        };
         loaded.keys.extend(wanted);
         for (row_id, record) in records {
             // A record loaded for another ecosystem gets this one's affected packages.
@@ -314,7 +332,6 @@ impl Index {
             let vuln_idx = self.add_record(record, group);
             loaded.vuln_of_row.insert(row_id, vuln_idx);
         }
-        self.loaded = Some(loaded);
         Ok(())
     }
 
@@ -330,6 +347,8 @@ impl Index {
             cvss_vector: record.cvss_vector,
             cvss_score: record.cvss_score,
             withdrawn: record.withdrawn,
+            published: record.published,
+            modified: record.modified,
         });
         self.groups.push(group);
         self.add_affected(vuln_idx, record.affected);
@@ -481,6 +500,9 @@ impl Index {
                     stats.not_affected_skipped += 1;
                     continue;
                 }
+                if ksplice_build_differs(&key_ecosystem, &compared.lookup.version, entry) {
+                    continue;
+                }
                 if !entry_affects(
                     entry,
                     compared.installed.as_ref(),
@@ -625,6 +647,8 @@ impl Index {
             fixed_versions,
             source_fixed_versions,
             status,
+            published: main.published.clone(),
+            modified: main.modified.clone(),
         }
     }
 }
@@ -710,6 +734,25 @@ fn package_fixed_versions(
         .filter_map(|fixed| binary_fixed_version(&package.version, compared, fixed))
         .collect();
     (binary_fixed, advisory_fixed)
+}
+
+/// True when an Oracle Linux package and an advisory's fix are of different kinds of build:
+/// one a Ksplice user-space build (`glibc 2:2.28-251.0.2.ksplice1.el8`), the other not.
+/// Oracle fixes Ksplice builds in advisories of their own; a release's `ksplice` sorts above
+/// a plain build's at the same number, so crossing them would report a plain build as
+/// vulnerable until the Ksplice release (and a Ksplice build as fixed by a plain one).
+/// Trivy compares them only with their own kind too.
+fn ksplice_build_differs(ecosystem: &str, installed: &str, entry: &Entry) -> bool {
+    if !ecosystem.starts_with("Oracle Linux:") {
+        return false;
+    }
+    let is_ksplice = |version: &str| version.contains("ksplice");
+    entry.ranges.iter().any(|range| match range {
+        ParsedRange::Events { events, .. } => events.iter().any(|(kind, _, text)| {
+            *kind == EventKind::Fixed && is_ksplice(text) != is_ksplice(installed)
+        }),
+        _ => false,
+    })
 }
 
 /// Whether the installed version is in one of the entry's ranges or its versions list.

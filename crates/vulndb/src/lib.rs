@@ -2,11 +2,16 @@
 //!
 //! Feeds come in as OSV records (JSON or YAML files, directories of them, or the `.zip`
 //! archives OSV publishes per ecosystem), the Debian security tracker's JSON dump and its
-//! `DSA/list` / `DLA/list` text files, and Alpine secdb JSON. [`Database`] imports each path
+//! `DSA/list` / `DLA/list` text files, Alpine secdb JSON, and yum/dnf `updateinfo.xml`
+//! repository metadata (plain, gzip, xz or zstd), which carries Amazon Linux's ALAS, Oracle
+//! Linux's ELSA and Fedora's security updates: one record per security update, its CVEs as
+//! aliases, each listed rpm affected below its epoch:version-release, for the release the
+//! update's id and packages' release tags name (or [`ImportOptions::release`]). [`Database`] imports each path
 //! or URL as one *source*: re-importing a source replaces its records, and
 //! [`Database::status`] lists sources with their record counts and import times. Only the
 //! fields matching and reporting need are stored (ids, aliases, a summary, severity and CVSS,
-//! affected packages with ranges and version lists, distro status).
+//! publication and modification dates, affected packages with ranges and version lists,
+//! distro status).
 //!
 //! [`Index`] is what matching runs on: it loads every record once, parses every range bound
 //! once with the ecosystem's [`palisade_version::Scheme`], and answers [`Index::matches`] for
@@ -30,8 +35,10 @@
 //! names source rpms, as do openEuler's (OESA, `openEuler:22.03-LTS-SP3`, one release per
 //! LTS and service pack, none matched against another's): an rpm package is looked up by
 //! its own name and version and by its source rpm's name and version.
-//! [`Index::has_advisories_for`] tells a release no imported source covers (Amazon Linux,
-//! Oracle Linux and Fedora, which OSV does not carry) from one without findings. OSV's release suffixes are read as `os-release` names
+//! Oracle Linux's Ksplice builds (`.ksplice1` in the release) are compared only with
+//! Ksplice fixes, and other builds only with other fixes. [`Index::has_advisories_for`]
+//! tells a release no imported source covers (Amazon Linux, Oracle Linux and Fedora without
+//! their updateinfo imported, since OSV does not carry them) from one without findings. OSV's release suffixes are read as `os-release` names
 //! releases (`Ubuntu:22.04:LTS`, `Red Hat:enterprise_linux:9::appstream`, `SUSE:Linux
 //! Enterprise Server 15 SP5` → `Ubuntu:22.04`, `Red Hat:9`, `SUSE:15.5`). Red Hat's update
 //! streams get fixes of their own and are releases of their own (`Red Hat:rhel_eus:9.2::baseos`,
@@ -105,11 +112,12 @@ mod model;
 mod osv;
 mod source;
 mod store;
+mod updateinfo;
 
 pub use crate::download::download;
 pub use crate::ecosystem::{fix_suggestion, normalize_ecosystem};
 pub use crate::error::{Error, ErrorKind};
-pub use crate::import::{Limits, NoProgress, Progress, Warning};
+pub use crate::import::{ImportOptions, Limits, NoProgress, Progress, Warning};
 pub use crate::index::{Finding, Index, MatchReport, MatchStats, Package};
 pub use crate::model::DistroStatus;
 pub use crate::store::{Database, ImportReport, SourceStatus, Status};

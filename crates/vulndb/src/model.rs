@@ -19,6 +19,10 @@ pub struct Record {
     pub cvss_score: Option<f64>,
     /// Whether the advisory was withdrawn; kept, but never matched.
     pub withdrawn: bool,
+    /// When the advisory was published (or issued), as the feed writes the date.
+    pub published: Option<String>,
+    /// When the advisory was last modified (or updated), as the feed writes the date.
+    pub modified: Option<String>,
     /// The affected packages.
     pub affected: Vec<Affected>,
 }

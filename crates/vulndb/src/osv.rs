@@ -20,6 +20,11 @@ pub(crate) struct OsvRecord {
     details: Option<String>,
     #[serde(default)]
     withdrawn: Option<String>,
+    /// Dates are kept as written; a value that is not a string is ignored, not an error.
+    #[serde(default)]
+    published: Option<serde_json::Value>,
+    #[serde(default)]
+    modified: Option<serde_json::Value>,
     #[serde(default)]
     severity: Option<Vec<OsvSeverity>>,
     #[serde(default)]
@@ -161,8 +166,15 @@ pub(crate) fn convert(osv: OsvRecord) -> Result<Record, String> {
         cvss_score: scored.map(|(score, _)| score),
         cvss_vector: vector,
         withdrawn: osv.withdrawn.is_some(),
+        published: date_text(osv.published),
+        modified: date_text(osv.modified),
         affected: affected.into_iter().map(|(affected, _)| affected).collect(),
     })
+}
+
+/// A date field's text, if it is a string.
+fn date_text(value: Option<serde_json::Value>) -> Option<String> {
+    value.and_then(|value| value.as_str().map(str::to_owned))
 }
 
 fn convert_event(event: OsvEvent) -> Result<Event, String> {

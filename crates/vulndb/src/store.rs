@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::error::{Error, ErrorKind};
-use crate::import::{self, Limits, NoProgress, Parsed, Progress, Warning};
+use crate::import::{self, ImportOptions, NoProgress, Parsed, Progress, Warning};
 use crate::model::{Affected, DistroStatus, Range, Record};
 
 /// The vulnerability database: a SQLite file holding imported sources.
@@ -22,7 +22,8 @@ pub struct Database {
 pub struct ImportReport {
     /// The source's location (an absolute path or a URL).
     pub location: String,
-    /// The formats found (`osv`, `osv-zip`, `debian-tracker`, `debian-list`, `alpine-secdb`).
+    /// The formats found (`osv`, `osv-zip`, `debian-tracker`, `debian-list`, `alpine-secdb`,
+    /// `updateinfo`).
     pub format: String,
     /// Records stored.
     pub record_count: u64,
@@ -99,9 +100,13 @@ impl Database {
     }
 
     /// Imports a file or directory (recursively) as one source, replacing what an earlier
-    /// import of the same path stored.
-    pub async fn import_path(&self, path: &Path, limits: Limits) -> Result<ImportReport, Error> {
-        self.import_path_with_progress(path, limits, &NoProgress)
+    /// import of the same path stored; `options` are [`crate::Limits`] or [`ImportOptions`].
+    pub async fn import_path(
+        &self,
+        path: &Path,
+        options: impl Into<ImportOptions>,
+    ) -> Result<ImportReport, Error> {
+        self.import_path_with_progress(path, options, &NoProgress)
             .await
     }
 
@@ -109,14 +114,14 @@ impl Database {
     pub async fn import_path_with_progress(
         &self,
         path: &Path,
-        limits: Limits,
+        options: impl Into<ImportOptions>,
         progress: &dyn Progress,
     ) -> Result<ImportReport, Error> {
         let location = std::path::absolute(path)
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
-        let parsed = import::read_path(path, limits, progress)?;
+        let parsed = import::read_path(path, &options.into(), progress)?;
         self.store(location, parsed).await
     }
 
@@ -125,9 +130,9 @@ impl Database {
         &self,
         location: &str,
         bytes: &[u8],
-        limits: Limits,
+        options: impl Into<ImportOptions>,
     ) -> Result<ImportReport, Error> {
-        let parsed = import::read_bytes(location, bytes, limits)?;
+        let parsed = import::read_bytes(location, bytes, &options.into())?;
         self.store(location.to_owned(), parsed).await
     }
 
@@ -164,7 +169,7 @@ impl Database {
         .await?;
         for record in &parsed.records {
             let vuln_id: i64 = sqlx::query_scalar(
-                "INSERT INTO vulns (source_id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                "INSERT INTO vulns (source_id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn, published, modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             )
             .bind(source_id)
             .bind(&record.id)
@@ -174,6 +179,8 @@ impl Database {
             .bind(&record.cvss_vector)
             .bind(record.cvss_score)
             .bind(record.withdrawn)
+            .bind(&record.published)
+            .bind(&record.modified)
             .fetch_one(&mut *transaction)
             .await?;
             for affected in &record.affected {
@@ -243,7 +250,7 @@ impl Database {
         let filter = ecosystems.map(|ecosystems| to_json(&ecosystems));
         let mut records: Vec<(i64, Record)> = Vec::new();
         let rows = sqlx::query(
-            "SELECT id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn FROM vulns WHERE $1 IS NULL OR id IN (SELECT vuln FROM affected WHERE ecosystem IN (SELECT value FROM json_each($1))) ORDER BY id",
+            "SELECT id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn, published, modified FROM vulns WHERE $1 IS NULL OR id IN (SELECT vuln FROM affected WHERE ecosystem IN (SELECT value FROM json_each($1))) ORDER BY id",
         )
         .bind(&filter)
         .fetch_all(&self.pool)
@@ -259,6 +266,8 @@ impl Database {
                     cvss_vector: row.get("cvss_vector"),
                     cvss_score: row.get("cvss_score"),
                     withdrawn: row.get("withdrawn"),
+                    published: row.get("published"),
+                    modified: row.get("modified"),
                     affected: Vec::new(),
                 },
             ));

@@ -1,0 +1,788 @@
+//! yum/dnf `updateinfo.xml` repository metadata: Amazon Linux's ALAS, Oracle Linux's ELSA
+//! and Fedora's Bodhi updates (and the same format from AlmaLinux and Rocky Linux).
+//!
+//! The format, as createrepo_c writes and dnf and libsolv read it:
+//!
+//! ```text
+//! <updates>
+//!   <update from="..." status="final" type="security" version="2.0">
+//!     <id>ALAS2-2023-2061</id> <title>...</title> <severity>Important</severity>
+//!     <release>Fedora 40</release> <issued date="2023-05-30 21:13"/> <updated date="..."/>
+//!     <description>...</description>
+//!     <references><reference href="..." id="CVE-2023-0465" type="cve" title="..."/></references>
+//!     <pkglist><collection short="amazon-linux-2"><name>Amazon Linux 2</name>
+//!       <package name="openssl" epoch="1" version="1.0.2k" release="24.amzn2.0.7"
+//!                arch="x86_64" src="..."><filename>...</filename></package>
+//!     </collection></pkglist>
+//!   </update>
+//! </updates>
+//! ```
+//!
+//! Only `type="security"` updates become records (bug fix and enhancement updates are
+//! counted and skipped): one per update, its id the update id, its aliases the CVE ids of its
+//! references (`type="cve"`, and CVE ids in the titles of Fedora's Bugzilla references),
+//! every listed package (binary and source rpms: the matcher looks an rpm up by its own name
+//! and its source rpm's) affected below its epoch:version-release, status fixed.
+//!
+//! The release an update is for is read from its id and packages (see [`Placement`]):
+//! `ALAS-` is Amazon Linux 1 (`Amazon Linux:2018.03`), `ALAS2-` Amazon Linux 2,
+//! `ALAS2022-`/`ALAS2023-` those releases; Amazon Linux 2's Extras topics (`ALAS2KERNEL-5.10-`,
+//! the older `ALASKERNEL-5.4-`, `ALAS2PHP8.0-`, `ALAS2DOCKER-`) are Amazon Linux 2 too,
+//! their fixes starting at the topic's version line where the packages are of it (the
+//! 5.10 kernel's advisories do not apply to the 4.14 kernel of the same name). `ELSA-`
+//! (Oracle Linux), `ALSA-` (AlmaLinux) and `RLSA-` (Rocky Linux) name their release in each
+//! package's `.elN` release tag; Fedora's ids carry a year, not a release, which the
+//! collection (`<name>Fedora 40</name>`, `short="F40"`) or `.fcN` tags give. EPEL's
+//! (`FEDORA-EPEL-`) are installed on every Enterprise Linux and are skipped unless the import
+//! names the release. An explicit release (`palisade db import --release`) places every
+//! update.
+//!
+//! Security: document type declarations are refused, so no entity is ever expanded (XML
+//! bombs); only the predefined entities and character references are read.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use quick_xml::events::{BytesStart, Event};
+
+use crate::ecosystem::normalize_ecosystem;
+use crate::model::short_summary;
+use crate::model::{Affected, DistroStatus, Event as RangeEvent, Range, RangeKind, Record};
+
+/// The deepest element nesting read; updateinfo needs five levels.
+const MAX_DEPTH: usize = 32;
+
+/// What an updateinfo document gave: the records, the updates skipped (id and reason),
+/// and the number of updates that were not security updates.
+#[derive(Debug, Default)]
+pub(crate) struct Updateinfo {
+    pub(crate) records: Vec<Record>,
+    pub(crate) skipped: Vec<(String, String)>,
+    pub(crate) not_security: u64,
+    /// Why reading stopped early (malformed XML, a DTD), if it did.
+    pub(crate) fatal: Option<String>,
+}
+
+/// Reads an updateinfo document; `release` (an ecosystem such as `Amazon Linux:2`) places
+/// every update instead of its id and packages.
+pub(crate) fn parse(text: &str, release: Option<&str>) -> Updateinfo {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut state = State {
+        release,
+        result: Updateinfo::default(),
+        stack: Vec::new(),
+        update: None,
+        update_count: 0,
+        text: String::new(),
+    };
+    loop {
+        let outcome = match reader.read_event() {
+            Ok(Event::Eof) if state.stack.is_empty() => break,
+            Ok(event) => state.handle(&reader, event),
+            Err(error) => Err(format!("malformed XML: {error}")),
+        };
+        if let Err(reason) = outcome {
+            state.result.fatal = Some(format!(
+                "{reason} (at byte {}, in update #{})",
+                reader.buffer_position(),
+                state.update_count
+            ));
+            break;
+        }
+    }
+    state.result
+}
+
+/// The reading of one document: where in it the reader is and what it has found.
+struct State<'a> {
+    release: Option<&'a str>,
+    result: Updateinfo,
+    /// The names of the open elements, the root first.
+    stack: Vec<String>,
+    /// The `<update>` being read.
+    update: Option<Update>,
+    /// The `<update>` elements opened so far.
+    update_count: usize,
+    /// The text of the element being read.
+    text: String,
+}
+
+impl State<'_> {
+    fn handle(&mut self, reader: &quick_xml::Reader<&[u8]>, event: Event) -> Result<(), String> {
+        match event {
+            Event::Eof => Err(format!(
+                "the document ends inside <{}> (truncated)",
+                self.stack.join("><")
+            )),
+            Event::DocType(_) => Err(
+                "document type declarations are not accepted (no entity is expanded)".to_owned(),
+            ),
+            Event::Start(element) => {
+                let name = self.open(reader, &element)?;
+                self.stack.push(name);
+                if self.stack.len() > MAX_DEPTH {
+                    return Err(format!("elements nested deeper than {MAX_DEPTH} levels"));
+                }
+                Ok(())
+            }
+            Event::Empty(element) => {
+                let name = self.open(reader, &element)?;
+                self.close(&name);
+                Ok(())
+            }
+            Event::Text(content) => {
+                let decoded = content.decode().map_err(|error| error.to_string())?;
+                self.text.push_str(&decoded);
+                Ok(())
+            }
+            Event::CData(content) => {
+                let decoded = content.decode().map_err(|error| error.to_string())?;
+                self.text.push_str(&decoded);
+                Ok(())
+            }
+            Event::GeneralRef(reference) => {
+                let resolved = resolve_reference(&reference)?;
+                self.text.push_str(&resolved);
+                Ok(())
+            }
+            Event::End(_) => {
+                let name = self.stack.pop().unwrap_or_default();
+                self.close(&name);
+                Ok(())
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => Ok(()),
+        }
+    }
+
+    /// An opening (or empty) tag; returns its name.
+    fn open(
+        &mut self,
+        reader: &quick_xml::Reader<&[u8]>,
+        element: &BytesStart,
+    ) -> Result<String, String> {
+        self.text.clear();
+        let name = String::from_utf8_lossy(element.local_name().as_ref()).into_owned();
+        if self.stack.is_empty() && name != "updates" {
+            return Err(format!(
+                "not an updateinfo document (root element <{name}>)"
+            ));
+        }
+        if name == "update" && self.stack.len() == 1 {
+            self.update_count += 1;
+        }
+        open_element(reader, element, &name, &self.stack, &mut self.update)?;
+        Ok(name)
+    }
+
+    /// A closing tag (the end of an empty one too), with the text its element held.
+    fn close(&mut self, name: &str) {
+        close_element(
+            name,
+            &self.stack,
+            &self.text,
+            &mut self.update,
+            self.release,
+            &mut self.result,
+        );
+        self.text.clear();
+    }
+}
+
+/// `&amp;` and the other predefined entities, and character references; anything else would
+/// need a DTD, which is refused.
+fn resolve_reference(reference: &quick_xml::events::BytesRef) -> Result<String, String> {
+    if let Some(character) = reference
+        .resolve_char_ref()
+        .map_err(|error| error.to_string())?
+    {
+        return Ok(character.to_string());
+    }
+    let name = reference.decode().map_err(|error| error.to_string())?;
+    quick_xml::escape::resolve_predefined_entity(&name)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("undeclared entity &{name}; (entities are never expanded)"))
+}
+
+/// One `<update>` as read so far.
+#[derive(Debug, Default)]
+struct Update {
+    kind: String,
+    id: String,
+    title: String,
+    severity: String,
+    release_name: String,
+    description: String,
+    issued: Option<String>,
+    updated: Option<String>,
+    cves: Vec<String>,
+    collections: Vec<Collection>,
+    problems: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Collection {
+    short: String,
+    name: String,
+    packages: Vec<UpdatePackage>,
+}
+
+#[derive(Debug)]
+struct UpdatePackage {
+    name: String,
+    evr: String,
+    version: String,
+    release: String,
+}
+
+fn attributes(
+    reader: &quick_xml::Reader<&[u8]>,
+    element: &BytesStart,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut values = BTreeMap::new();
+    for attribute in element.attributes() {
+        let attribute = attribute.map_err(|error| error.to_string())?;
+        let key = String::from_utf8_lossy(attribute.key.local_name().as_ref()).into_owned();
+        let value = attribute
+            .decode_and_unescape_value(reader.decoder())
+            .map_err(|error| error.to_string())?;
+        values.insert(key, value.trim().to_owned());
+    }
+    Ok(values)
+}
+
+/// Handles an opening tag: `<update>` starts one; attributes of `<issued>`, `<updated>`,
+/// `<reference>`, `<collection>` and `<package>` are read.
+fn open_element(
+    reader: &quick_xml::Reader<&[u8]>,
+    element: &BytesStart,
+    name: &str,
+    stack: &[String],
+    update: &mut Option<Update>,
+) -> Result<(), String> {
+    let parent = stack.last().map(String::as_str);
+    if name == "update" && parent == Some("updates") {
+        let mut values = attributes(reader, element)?;
+        *update = Some(Update {
+            kind: values.remove("type").unwrap_or_default(),
+            ..Update::default()
+        });
+        return Ok(());
+    }
+    let Some(update) = update.as_mut() else {
+        return Ok(());
+    };
+    match (parent, name) {
+        (Some("update"), "issued" | "updated") => {
+            let date = attributes(reader, element)?.remove("date");
+            let date = date.filter(|date| !date.is_empty());
+            if name == "issued" {
+                update.issued = date;
+            } else {
+                update.updated = date;
+            }
+        }
+        (Some("references"), "reference") => {
+            let values = attributes(reader, element)?;
+            let field = |key: &str| values.get(key).map(String::as_str).unwrap_or_default();
+            let mut found = if field("type") == "cve" && !field("id").is_empty() {
+                vec![field("id").to_owned()]
+            } else {
+                Vec::new()
+            };
+            // Fedora lists Bugzilla bugs whose titles name the CVE; other references may
+            // link a CVE page.
+            found.extend(cve_ids(field("title")));
+            found.extend(cve_ids(field("href")));
+            for cve in found {
+                if !update.cves.contains(&cve) {
+                    update.cves.push(cve);
+                }
+            }
+        }
+        (Some("pkglist"), "collection") => {
+            let short = attributes(reader, element)?
+                .remove("short")
+                .unwrap_or_default();
+            update.collections.push(Collection {
+                short,
+                ..Collection::default()
+            });
+        }
+        (Some("collection"), "package") => {
+            let values = attributes(reader, element)?;
+            let field = |key: &str| values.get(key).map(String::as_str).unwrap_or_default();
+            let (name, version, release) = (field("name"), field("version"), field("release"));
+            if name.is_empty() || version.is_empty() || release.is_empty() {
+                update.problems.push(format!(
+                    "a package without name, version or release (name {name:?})"
+                ));
+                return Ok(());
+            }
+            let epoch = field("epoch");
+            let evr = match epoch {
+                "" | "0" => format!("{version}-{release}"),
+                epoch => format!("{epoch}:{version}-{release}"),
+            };
+            if !epoch.bytes().all(|b| b.is_ascii_digit())
+                || !is_evr_part(version)
+                || !is_evr_part(release)
+            {
+                update.problems.push(format!(
+                    "package {name} has a malformed epoch, version or release ({epoch:?}, {version:?}, {release:?})"
+                ));
+                return Ok(());
+            }
+            if let Some(collection) = update.collections.last_mut() {
+                collection.packages.push(UpdatePackage {
+                    name: name.to_owned(),
+                    evr,
+                    version: version.to_owned(),
+                    release: release.to_owned(),
+                });
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Handles a closing tag with the text it held; `</update>` turns the update into a record.
+fn close_element(
+    name: &str,
+    stack: &[String],
+    text: &str,
+    update: &mut Option<Update>,
+    release: Option<&str>,
+    result: &mut Updateinfo,
+) {
+    let parent = stack.last().map(String::as_str);
+    if name == "update" && parent == Some("updates") {
+        if let Some(done) = update.take() {
+            finish(done, release, result);
+        }
+        return;
+    }
+    let Some(update) = update.as_mut() else {
+        return;
+    };
+    let text = text.trim();
+    match (parent, name) {
+        (Some("update"), "id") => update.id = text.to_owned(),
+        (Some("update"), "title") => update.title = text.to_owned(),
+        (Some("update"), "severity") => update.severity = text.to_owned(),
+        (Some("update"), "release") => update.release_name = text.to_owned(),
+        (Some("update"), "description") => update.description = text.to_owned(),
+        (Some("collection"), "name") => {
+            if let Some(collection) = update.collections.last_mut() {
+                collection.name = text.to_owned();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A version or release as rpm builds allow them: letters, digits and `._+~^` (no `-`,
+/// which separates them, no space).
+fn is_evr_part(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '~' | '^'))
+}
+
+/// The CVE ids (`CVE-2024-1234`) in a text.
+fn cve_ids(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("CVE-") {
+        let candidate = &rest[start + 4..];
+        let year_len = candidate.bytes().take_while(u8::is_ascii_digit).count();
+        let after_year = &candidate[year_len..];
+        let number_len = after_year.strip_prefix('-').map_or(0, |number| {
+            number.bytes().take_while(u8::is_ascii_digit).count()
+        });
+        if year_len == 4 && number_len >= 4 {
+            let id = format!("CVE-{}", &candidate[..year_len + 1 + number_len]);
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+        rest = &rest[start + 4..];
+    }
+    found
+}
+
+/// Where an update's packages belong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Placement {
+    /// One release for every package; with an Amazon Linux 2 Extras topic's version line.
+    Release {
+        ecosystem: String,
+        topic_version: Option<String>,
+    },
+    /// The release named by each package's `.elN` tag, under this distribution.
+    EnterpriseLinux(&'static str),
+    /// Fedora: the collection's release, else each package's `.fcN` tag.
+    Fedora,
+}
+
+/// The placement an update's id gives, or why it has none.
+fn placement(id: &str) -> Result<Placement, String> {
+    let release = |ecosystem: &str| Placement::Release {
+        ecosystem: ecosystem.to_owned(),
+        topic_version: None,
+    };
+    if let Some(rest) = id.strip_prefix("ALAS") {
+        let (family, _) = rest.split_once('-').unwrap_or((rest, ""));
+        return Ok(match family {
+            "" => release("Amazon Linux:2018.03"),
+            "2" => release("Amazon Linux:2"),
+            "2022" => release("Amazon Linux:2022"),
+            "2023" => release("Amazon Linux:2023"),
+            // Amazon Linux 2 Extras: `ALAS2KERNEL-5.10-2023-040`, `ALASKERNEL-5.4-...`,
+            // `ALAS2PHP8.0-2023-001`, `ALAS2DOCKER-2023-001`.
+            _ => {
+                let topic = rest.strip_prefix('2').unwrap_or(rest);
+                let mut parts = topic.split('-');
+                let name = parts.next().unwrap_or_default();
+                let after = parts.next().unwrap_or_default();
+                // `KERNEL-5.10` keeps its version apart; `PHP8.0` runs it on.
+                let version =
+                    if after.contains('.') && name.bytes().all(|b| b.is_ascii_alphabetic()) {
+                        after.to_owned()
+                    } else {
+                        name.trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                            .to_owned()
+                    };
+                if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                    return Err(format!("unknown Amazon Linux advisory family {family:?}"));
+                }
+                Placement::Release {
+                    ecosystem: "Amazon Linux:2".to_owned(),
+                    topic_version: Some(version).filter(|version| is_version_line(version)),
+                }
+            }
+        });
+    }
+    if id.starts_with("FEDORA-EPEL-") {
+        return Err(
+            "an EPEL update, installed on every Enterprise Linux: import it with --release naming the system's release".to_owned(),
+        );
+    }
+    if id.starts_with("FEDORA-") {
+        return Ok(Placement::Fedora);
+    }
+    for (prefix, distribution) in [
+        ("ELSA-", "Oracle Linux"),
+        ("ALSA-", "AlmaLinux"),
+        ("RLSA-", "Rocky Linux"),
+    ] {
+        if id.starts_with(prefix) {
+            return Ok(Placement::EnterpriseLinux(distribution));
+        }
+    }
+    Err("the release of this update id is unknown: import it with --release".to_owned())
+}
+
+/// `5.10`, `8.0`, `1`: digits and dots, starting and ending with a digit.
+fn is_version_line(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_digit())
+        && text.ends_with(|c: char| c.is_ascii_digit())
+        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// The number after the first `.<tag>` (or `+<tag>`) in an rpm release: `el` in
+/// `427.13.1.el9_4` and `module+el8.6.0+...`, `fc` in `1.fc40`.
+fn release_tag(release: &str, tag: &str) -> Option<String> {
+    release
+        .match_indices(tag)
+        .filter(|(position, _)| {
+            *position == 0 || matches!(release.as_bytes()[position - 1], b'.' | b'+')
+        })
+        .find_map(|(position, _)| {
+            let digits: String = release[position + tag.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            Some(digits).filter(|digits| !digits.is_empty())
+        })
+}
+
+/// Fedora's release from a collection (`<name>Fedora 40</name>`, `short="F40"`) or the
+/// update's `<release>`.
+fn fedora_release(update: &Update, collection: &Collection) -> Option<String> {
+    [collection.name.as_str(), update.release_name.as_str()]
+        .iter()
+        .find_map(|name| {
+            name.strip_prefix("Fedora ")
+                .map(str::trim)
+                .filter(|number| number.bytes().all(|b| b.is_ascii_digit()) && !number.is_empty())
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            collection
+                .short
+                .strip_prefix('F')
+                .filter(|number| number.bytes().all(|b| b.is_ascii_digit()) && !number.is_empty())
+                .map(str::to_owned)
+        })
+}
+
+/// Turns a complete update into a record, or into a skip with its reason.
+fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
+    let id = update.id.clone();
+    if id.is_empty() {
+        result
+            .skipped
+            .push(("(no <id>)".to_owned(), "an update without an id".to_owned()));
+        return;
+    }
+    if update.kind != "security" {
+        result.not_security += 1;
+        return;
+    }
+    let placement = match release {
+        Some(release) => Placement::Release {
+            ecosystem: release.to_owned(),
+            topic_version: None,
+        },
+        None => match placement(&id) {
+            Ok(placement) => placement,
+            Err(reason) => {
+                result.skipped.push((id, reason));
+                return;
+            }
+        },
+    };
+    for problem in &update.problems {
+        result.skipped.push((id.clone(), problem.clone()));
+    }
+    // Fixed versions per (release, package name), in the order listed.
+    let mut fixes: Vec<((String, String), Vec<String>)> = Vec::new();
+    let mut unplaced: Vec<String> = Vec::new();
+    for collection in &update.collections {
+        for package in &collection.packages {
+            let ecosystem = match &placement {
+                Placement::Release { ecosystem, .. } => Some(ecosystem.clone()),
+                Placement::EnterpriseLinux(distribution) => release_tag(&package.release, "el")
+                    .map(|major| format!("{distribution}:{major}")),
+                Placement::Fedora => fedora_release(&update, collection)
+                    .or_else(|| release_tag(&package.release, "fc"))
+                    .map(|number| format!("Fedora:{number}")),
+            };
+            let Some(ecosystem) = ecosystem else {
+                unplaced.push(package.name.clone());
+                continue;
+            };
+            let key = (normalize_ecosystem(&ecosystem), package.name.clone());
+            match fixes.iter_mut().find(|(known, _)| *known == key) {
+                Some((_, versions)) if !versions.contains(&package.evr) => {
+                    versions.push(package.evr.clone());
+                }
+                Some(_) => {}
+                None => fixes.push((key, vec![package.evr.clone()])),
+            }
+        }
+    }
+    if !unplaced.is_empty() {
+        unplaced.dedup();
+        result.skipped.push((
+            id.clone(),
+            format!(
+                "no release tag tells the release of {}",
+                unplaced.join(", ")
+            ),
+        ));
+    }
+    if fixes.is_empty() {
+        if unplaced.is_empty() && update.problems.is_empty() {
+            result
+                .skipped
+                .push((id, "a security update without packages".to_owned()));
+        }
+        return;
+    }
+    let topic_version = match &placement {
+        Placement::Release { topic_version, .. } => topic_version.as_deref(),
+        _ => None,
+    };
+    let versions_of = |evr: &str| {
+        update
+            .collections
+            .iter()
+            .flat_map(|collection| &collection.packages)
+            .find(|package| package.evr == evr)
+            .map(|package| package.version.clone())
+            .unwrap_or_default()
+    };
+    let affected = fixes
+        .into_iter()
+        .map(|((ecosystem, name), fixed)| {
+            let several = fixed.len() > 1;
+            let ranges = fixed
+                .iter()
+                .map(|evr| Range {
+                    kind: RangeKind::Ecosystem,
+                    events: vec![
+                        RangeEvent::Introduced(lower_bound(
+                            evr,
+                            &versions_of(evr),
+                            topic_version,
+                            several,
+                        )),
+                        RangeEvent::Fixed(evr.clone()),
+                    ],
+                })
+                .collect();
+            Affected {
+                ecosystem,
+                name,
+                purl: None,
+                ranges,
+                versions: Vec::new(),
+                status: Some(DistroStatus::Fixed),
+            }
+        })
+        .collect();
+    let summary = short_summary(Some(&update.title), Some(&update.description));
+    result.records.push(Record {
+        id,
+        aliases: update.cves,
+        summary,
+        severity: Some(update.severity).filter(|severity| !severity.is_empty()),
+        cvss_vector: None,
+        cvss_score: None,
+        withdrawn: false,
+        published: update.issued,
+        modified: update.updated,
+        affected,
+    });
+}
+
+/// Where a fix's range starts: every earlier version (`0`), except for a fix of an Amazon
+/// Linux 2 Extras topic's version line (the 5.10 kernel's fixes start at `5.10`, so that the
+/// 4.14 kernel of the same name is not taken for an unfixed 5.10 one), and for a package an
+/// update fixes in several version lines (module streams: nodejs 18 and 20), where each fix
+/// starts at its own line's first version component.
+fn lower_bound(evr: &str, version: &str, topic_version: Option<&str>, several: bool) -> String {
+    let epoch = evr
+        .split_once(':')
+        .map(|(epoch, _)| format!("{epoch}:"))
+        .unwrap_or_default();
+    if let Some(line) = topic_version.filter(|line| {
+        version == *line
+            || version
+                .strip_prefix(*line)
+                .is_some_and(|rest| rest.starts_with('.'))
+    }) {
+        return format!("{epoch}{line}");
+    }
+    if several {
+        let major: Cow<str> = version
+            .split(['.', '_', '~', '^', '+'])
+            .next()
+            .filter(|major| !major.is_empty())
+            .map_or(Cow::Borrowed("0"), Cow::Borrowed);
+        return format!("{epoch}{major}");
+    }
+    "0".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Placement, cve_ids, lower_bound, placement, release_tag};
+
+    fn amazon(ecosystem: &str, topic_version: Option<&str>) -> Placement {
+        Placement::Release {
+            ecosystem: ecosystem.to_owned(),
+            topic_version: topic_version.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn update_ids_name_their_release() {
+        for (id, expected) in [
+            ("ALAS-2018-1058", amazon("Amazon Linux:2018.03", None)),
+            ("ALAS2-2023-2061", amazon("Amazon Linux:2", None)),
+            ("ALAS2022-2022-197", amazon("Amazon Linux:2022", None)),
+            ("ALAS2023-2023-273", amazon("Amazon Linux:2023", None)),
+            (
+                "ALAS2KERNEL-5.10-2023-040",
+                amazon("Amazon Linux:2", Some("5.10")),
+            ),
+            (
+                "ALASKERNEL-5.4-2023-048",
+                amazon("Amazon Linux:2", Some("5.4")),
+            ),
+            (
+                "ALAS2PHP8.0-2023-001",
+                amazon("Amazon Linux:2", Some("8.0")),
+            ),
+            (
+                "ALAS2GOLANG1.19-2023-001",
+                amazon("Amazon Linux:2", Some("1.19")),
+            ),
+            ("ALAS2NGINX1-2023-002", amazon("Amazon Linux:2", Some("1"))),
+            ("ALAS2DOCKER-2023-029", amazon("Amazon Linux:2", None)),
+            ("ELSA-2024-2570", Placement::EnterpriseLinux("Oracle Linux")),
+            ("ALSA-2024:2570", Placement::EnterpriseLinux("AlmaLinux")),
+            ("RLSA-2024:2570", Placement::EnterpriseLinux("Rocky Linux")),
+            ("FEDORA-2024-5c1ef0ab42", Placement::Fedora),
+        ] {
+            assert_eq!(placement(id), Ok(expected), "{id}");
+        }
+        for id in [
+            "FEDORA-EPEL-2024-0f7b6ef8ee",
+            "RHSA-2024:2570",
+            "ALAS9-2024-1",
+            "x",
+        ] {
+            assert!(placement(id).is_err(), "{id}");
+        }
+    }
+
+    #[test]
+    fn release_tags_and_cve_ids_are_read_from_text() {
+        assert_eq!(release_tag("427.13.1.el9_4", "el").as_deref(), Some("9"));
+        assert_eq!(
+            release_tag("205.149.5.1.el9uek", "el").as_deref(),
+            Some("9")
+        );
+        assert_eq!(
+            release_tag("1.module+el8.6.0+1234+abcd", "el").as_deref(),
+            Some("8")
+        );
+        assert_eq!(release_tag("8.fc40", "fc").as_deref(), Some("40"));
+        // `el` inside a word, or without a number, is no tag.
+        assert_eq!(release_tag("1.shell2", "el"), None);
+        assert_eq!(release_tag("1.el", "el"), None);
+        assert_eq!(
+            cve_ids("CVE-2024-2398 curl: and CVE-2024-12345, not CVE-24-1 or CVE-2024-12"),
+            ["CVE-2024-2398", "CVE-2024-12345"]
+        );
+        assert!(cve_ids("https://bugzilla.redhat.com/show_bug.cgi?id=2270500").is_empty());
+    }
+
+    #[test]
+    fn fixes_start_at_their_version_line_where_one_is_known() {
+        assert_eq!(lower_bound("1:1.0.2k-24.amzn2", "1.0.2k", None, false), "0");
+        assert_eq!(
+            lower_bound("5.10.196-185.743.amzn2", "5.10.196", Some("5.10"), false),
+            "5.10"
+        );
+        // A topic whose version is not the package's (Corretto 8 is java 1.8.0).
+        assert_eq!(
+            lower_bound("1:1.8.0_392.b08-1.amzn2", "1.8.0_392.b08", Some("8"), false),
+            "0"
+        );
+        assert_eq!(
+            lower_bound("5.100.1-1.amzn2", "5.100.1", Some("5.10"), false),
+            "0"
+        );
+        // One update fixing several streams of a package.
+        assert_eq!(
+            lower_bound("1:20.11.0-1.el9", "20.11.0", None, true),
+            "1:20"
+        );
+    }
+}

@@ -1,0 +1,564 @@
+//! yum/dnf `updateinfo.xml` import and matching: self-written documents in the upstream
+//! format (`tests/data/updateinfo/`) for Amazon Linux 2 (with a Kernel-5.10 Extras topic),
+//! Amazon Linux 2023, Oracle Linux (epoch, UEK, Ksplice), Fedora (with an EPEL update),
+//! malformed updates and an XML bomb; compressed copies; an explicit release.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use palisade_vulndb::{
+    Database, DistroStatus, ErrorKind, Finding, ImportOptions, ImportReport, Index, Limits, Package,
+};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/updateinfo")
+        .join(name)
+}
+
+/// Imports `bytes` as `location` with `options`, and loads the whole index.
+fn import(
+    location: &str,
+    bytes: &[u8],
+    options: impl Into<ImportOptions>,
+) -> (ImportReport, Index) {
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.expect("open");
+        let report = database
+            .import_bytes(location, bytes, options)
+            .await
+            .expect("import");
+        (report, Index::load(&database).await.expect("load"))
+    })
+}
+
+fn import_fixture(name: &str) -> (ImportReport, Index) {
+    import(
+        name,
+        &std::fs::read(fixture(name)).unwrap(),
+        Limits::default(),
+    )
+}
+
+fn findings(index: &Index, ecosystem: &str, name: &str, version: &str) -> Vec<Finding> {
+    index
+        .matches(&Package {
+            ecosystem: ecosystem.into(),
+            name: name.into(),
+            version: version.into(),
+            source_name: None,
+            source_version: None,
+        })
+        .expect("match")
+        .findings
+}
+
+fn ids(found: &[Finding]) -> Vec<&str> {
+    found.iter().map(|finding| finding.id.as_str()).collect()
+}
+
+fn reasons(report: &ImportReport) -> Vec<String> {
+    report
+        .warnings
+        .iter()
+        .map(|warning| format!("{}: {}", warning.location, warning.reason))
+        .collect()
+}
+
+#[test]
+fn amazon_linux_2_security_updates_and_an_extras_kernel() {
+    let (report, index) = import_fixture("amazon-linux-2.xml");
+    assert_eq!(report.format, "updateinfo");
+    assert_eq!(report.record_count, 2, "{:?}", reasons(&report));
+    assert_eq!(
+        reasons(&report),
+        [
+            "amazon-linux-2.xml: 2 updates that are not security updates (bug fixes, enhancements) skipped"
+        ]
+    );
+    // Every binary package of the update, with the epoch of its fixed version.
+    for name in ["openssl", "openssl-libs", "openssl-devel"] {
+        let found = findings(&index, "Amazon Linux:2", name, "1:1.0.2k-24.amzn2.0.6");
+        assert_eq!(ids(&found), ["ALAS2-2023-2061"], "{name}");
+        let finding = &found[0];
+        assert_eq!(
+            finding.aliases,
+            ["CVE-2023-0464", "CVE-2023-0465", "CVE-2023-0466"]
+        );
+        assert_eq!(finding.fixed_versions, ["1:1.0.2k-24.amzn2.0.7"]);
+        assert_eq!(
+            finding.fix.as_deref(),
+            Some(format!("yum update {name}-1:1.0.2k-24.amzn2.0.7").as_str())
+        );
+        assert_eq!(finding.status, Some(DistroStatus::Fixed));
+        assert_eq!(finding.severity.as_deref(), Some("medium"));
+        assert_eq!(finding.published.as_deref(), Some("2023-05-30 21:13"));
+        assert_eq!(finding.modified.as_deref(), Some("2023-06-07 16:51"));
+        assert!(
+            finding
+                .summary
+                .contains("ALAS2-2023-2061: medium priority package update"),
+            "{}",
+            finding.summary
+        );
+    }
+    // At the fixed version, above it, and without the epoch (0 < 1), as rpm compares.
+    assert!(
+        findings(
+            &index,
+            "Amazon Linux:2",
+            "openssl-libs",
+            "1:1.0.2k-24.amzn2.0.7"
+        )
+        .is_empty()
+    );
+    assert!(
+        findings(
+            &index,
+            "Amazon Linux:2",
+            "openssl-libs",
+            "1:1.0.2k-25.amzn2"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Amazon Linux:2",
+            "openssl-libs",
+            "1.0.2k-26.amzn2"
+        )),
+        ["ALAS2-2023-2061"]
+    );
+    // A binary the update does not list is found by its source rpm (the `src` package).
+    let perl = index
+        .matches(&Package {
+            ecosystem: "Amazon Linux:2".into(),
+            name: "openssl-perl".into(),
+            version: "1:1.0.2k-24.amzn2.0.6".into(),
+            source_name: Some("openssl".into()),
+            source_version: None,
+        })
+        .unwrap()
+        .findings;
+    assert_eq!(ids(&perl), ["ALAS2-2023-2061"]);
+    // Other releases never see Amazon Linux 2's advisories.
+    assert!(
+        findings(
+            &index,
+            "Amazon Linux:2023",
+            "openssl-libs",
+            "1:1.0.2k-24.amzn2.0.6"
+        )
+        .is_empty()
+    );
+    assert!(index.has_advisories_for("Amazon Linux:2"));
+    assert!(!index.has_advisories_for("Amazon Linux:2023"));
+    // The Kernel-5.10 topic's fixes apply to 5.10 kernels, not to the 4.14 or 5.15 ones
+    // that Amazon Linux 2 ships under the same package names.
+    let kernel = findings(&index, "Amazon Linux:2", "kernel", "5.10.192-182.736.amzn2");
+    assert_eq!(ids(&kernel), ["ALAS2KERNEL-5.10-2023-040"]);
+    assert_eq!(kernel[0].fixed_versions, ["5.10.196-185.743.amzn2"]);
+    assert_eq!(kernel[0].severity.as_deref(), Some("important"));
+    for version in [
+        "4.14.326-245.539.amzn2",
+        "5.15.128-80.144.amzn2",
+        "5.10.196-185.743.amzn2",
+    ] {
+        assert!(
+            findings(&index, "Amazon Linux:2", "kernel", version).is_empty(),
+            "{version}"
+        );
+    }
+    assert!(
+        findings(
+            &index,
+            "Amazon Linux:2",
+            "kernel-headers",
+            "4.14.326-245.539.amzn2"
+        )
+        .is_empty()
+    );
+    // Bug fix and enhancement updates are not advisories.
+    assert!(findings(&index, "Amazon Linux:2", "tzdata", "2022a-1.amzn2").is_empty());
+}
+
+#[test]
+fn amazon_linux_2023_updates_match_their_release() {
+    let (report, index) = import_fixture("amazon-linux-2023.xml");
+    assert_eq!(report.record_count, 2);
+    assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
+    let ssh = findings(
+        &index,
+        "Amazon Linux:2023",
+        "openssh-server",
+        "8.7p1-2.amzn2023.0.3",
+    );
+    assert_eq!(ids(&ssh), ["ALAS2023-2023-273"]);
+    assert_eq!(ssh[0].aliases, ["CVE-2023-38408"]);
+    assert_eq!(
+        ssh[0].fix.as_deref(),
+        Some("dnf upgrade openssh-server-8.7p1-2.amzn2023.0.4")
+    );
+    assert!(
+        findings(
+            &index,
+            "Amazon Linux:2023",
+            "openssh-server",
+            "8.7p1-2.amzn2023.0.4"
+        )
+        .is_empty()
+    );
+    let ssl = findings(
+        &index,
+        "Amazon Linux:2023",
+        "openssl-libs",
+        "1:3.0.8-1.amzn2023.0.1",
+    );
+    assert_eq!(ids(&ssl), ["ALAS2023-2023-101"]);
+    assert_eq!(ssl[0].aliases, ["CVE-2023-0215", "CVE-2023-0286"]);
+    assert!(
+        findings(
+            &index,
+            "Amazon Linux:2",
+            "openssh-server",
+            "8.7p1-2.amzn2023.0.3"
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn oracle_linux_releases_come_from_release_tags_and_ksplice_builds_stay_apart() {
+    let (report, index) = import_fixture("oracle-linux.xml");
+    assert_eq!(report.record_count, 4, "{:?}", reasons(&report));
+    assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
+    // UEK: its own package names, its `el9uek` tag naming Oracle Linux 9.
+    let uek = findings(
+        &index,
+        "Oracle Linux:9",
+        "kernel-uek-core",
+        "5.15.0-204.147.6.2.el9uek",
+    );
+    assert_eq!(ids(&uek), ["ELSA-2024-12345"]);
+    assert_eq!(uek[0].aliases, ["CVE-2023-4623"]);
+    assert_eq!(uek[0].published.as_deref(), Some("2024-04-30"));
+    assert!(
+        findings(
+            &index,
+            "Oracle Linux:8",
+            "kernel-uek-core",
+            "5.15.0-204.147.6.2.el9uek"
+        )
+        .is_empty()
+    );
+    // A plain glibc is fixed by the plain build, never held to the Ksplice one (epoch 2).
+    let glibc = findings(&index, "Oracle Linux:8", "glibc", "2.28-236.0.1.el8_9.12");
+    assert_eq!(ids(&glibc), ["ELSA-2024-2570"]);
+    assert_eq!(glibc[0].fixed_versions, ["2.28-236.0.1.el8_9.13"]);
+    assert!(findings(&index, "Oracle Linux:8", "glibc", "2.28-236.0.1.el8_9.13").is_empty());
+    // A Ksplice build is held to the Ksplice fix only.
+    let ksplice = findings(
+        &index,
+        "Oracle Linux:8",
+        "glibc",
+        "2:2.28-236.0.1.el8_9.12.ksplice1",
+    );
+    assert_eq!(ids(&ksplice), ["ELSA-2024-2571"]);
+    assert_eq!(
+        ksplice[0].fixed_versions,
+        ["2:2.28-236.0.1.el8_9.13.ksplice1"]
+    );
+    assert!(
+        findings(
+            &index,
+            "Oracle Linux:8",
+            "glibc",
+            "2:2.28-236.0.1.el8_9.13.ksplice1"
+        )
+        .is_empty()
+    );
+    // Epochs compare first.
+    let libvirt = findings(&index, "Oracle Linux:9", "libvirt-libs", "1:9.5.0-6.el9");
+    assert_eq!(ids(&libvirt), ["ELSA-2023-7077"]);
+    assert_eq!(libvirt[0].fixed_versions, ["1:9.5.0-7.0.1.el9_3"]);
+    assert_eq!(libvirt[0].severity.as_deref(), Some("Moderate"));
+    assert!(
+        findings(
+            &index,
+            "Oracle Linux:9",
+            "libvirt-libs",
+            "1:9.5.0-7.0.1.el9_3"
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn fedora_releases_come_from_the_collection_and_epel_needs_a_release() {
+    let (report, index) = import_fixture("fedora.xml");
+    assert_eq!(report.record_count, 1);
+    let warnings = reasons(&report);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("fedora.xml: update FEDORA-EPEL-2024-0f7b6ef8ee: an EPEL update"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("1 updates that are not security updates"),
+        "{warnings:?}"
+    );
+    let curl = findings(&index, "Fedora:40", "libcurl", "8.6.0-7.fc40");
+    assert_eq!(ids(&curl), ["FEDORA-2024-5c1ef0ab42"]);
+    // Fedora names CVEs only in its Bugzilla references' titles.
+    assert_eq!(curl[0].aliases, ["CVE-2024-2398", "CVE-2024-2466"]);
+    assert_eq!(curl[0].summary, "curl-8.6.0-8.fc40");
+    assert_eq!(curl[0].published.as_deref(), Some("2024-04-26 01:12:37"));
+    assert!(findings(&index, "Fedora:39", "libcurl", "8.6.0-7.fc40").is_empty());
+    assert!(findings(&index, "Fedora:40", "libcurl", "8.6.0-8.fc40").is_empty());
+
+    // Named explicitly, the release places every update, EPEL's included.
+    let options = ImportOptions {
+        limits: Limits::default(),
+        release: Some("rocky linux:9".into()),
+    };
+    let bytes = std::fs::read(fixture("fedora.xml")).unwrap();
+    let (report, index) = import("fedora.xml", &bytes, options);
+    assert_eq!(report.record_count, 2, "{:?}", reasons(&report));
+    let chromium = findings(&index, "Rocky Linux:9", "chromium", "123.0.6312.105-1.el9");
+    assert_eq!(ids(&chromium), ["FEDORA-EPEL-2024-0f7b6ef8ee"]);
+    assert_eq!(chromium[0].severity.as_deref(), Some("Critical"));
+}
+
+#[test]
+fn a_release_that_is_not_an_rpm_distributions_is_refused() {
+    for release in ["Debian:12", "PyPI", "Amazon Linux", "  "] {
+        let options = ImportOptions {
+            limits: Limits::default(),
+            release: Some(release.into()),
+        };
+        let error = runtime()
+            .block_on(async {
+                let database = Database::open_in_memory().await.unwrap();
+                database.import_bytes("x.xml", b"<updates/>", options).await
+            })
+            .unwrap_err();
+        assert!(
+            matches!(error.kind(), ErrorKind::InvalidRelease { .. }),
+            "{release}: {error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("not an rpm distribution release")
+        );
+    }
+}
+
+#[test]
+fn malformed_updates_are_skipped_with_warnings_naming_them() {
+    let (report, index) = import_fixture("malformed.xml");
+    let warnings = reasons(&report);
+    assert_eq!(report.record_count, 2, "{warnings:?}");
+    let expected = [
+        "malformed.xml: update (no <id>): an update without an id",
+        "malformed.xml: update ALAS2023-2099-001: package zlib has a malformed epoch, version or release (\"0\", \"1.2.11 beta\", \"33.amzn2023\")",
+        "malformed.xml: update ALAS2023-2099-001: package zlib-devel has a malformed epoch, version or release (\"x\", \"1.2.11\", \"33.amzn2023.0.5\")",
+        "malformed.xml: update ALAS2023-2099-001: a package without name, version or release (name \"\")",
+        "malformed.xml: update XYZSA-2099-0001: the release of this update id is unknown: import it with --release",
+    ];
+    for expected in expected {
+        assert!(
+            warnings.iter().any(|warning| warning == expected),
+            "{expected}\n{warnings:#?}"
+        );
+    }
+    // The truncated last update ends the document; what came before it is kept.
+    let last = warnings.last().unwrap();
+    assert!(
+        last.starts_with(
+            "malformed.xml: the document ends inside <updates><update><title> (truncated) (at byte"
+        ),
+        "{last}"
+    );
+    assert!(
+        last.ends_with("in update #5); the 2 security updates before it were kept"),
+        "{last}"
+    );
+    assert_eq!(warnings.len(), expected.len() + 1, "{warnings:#?}");
+    // The update's well-formed package is kept.
+    let minizip = findings(
+        &index,
+        "Amazon Linux:2023",
+        "minizip",
+        "1.2.11-33.amzn2023.0.4",
+    );
+    assert_eq!(ids(&minizip), ["ALAS2023-2099-001"]);
+    assert_eq!(minizip[0].aliases, ["CVE-2099-0001"]);
+    assert!(findings(&index, "Amazon Linux:2023", "zlib", "1.2.11-1").is_empty());
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Amazon Linux:2023",
+            "bash",
+            "5.2.15-1.amzn2023.0.1"
+        )),
+        ["ALAS2023-2099-002"]
+    );
+    // Mismatched tags stop the reading with the parser's reason.
+    let (report, _) = import(
+        "mismatched.xml",
+        b"<updates><update type=\"security\"><id>ALAS2023-1</wrong></update></updates>",
+        Limits::default(),
+    );
+    assert_eq!(report.record_count, 0);
+    let reason = &reasons(&report)[0];
+    assert!(
+        reason.starts_with("mismatched.xml: malformed XML: "),
+        "{reason}"
+    );
+    assert!(reason.contains("in update #1"), "{reason}");
+}
+
+#[test]
+fn xml_bombs_and_undeclared_entities_are_refused_without_expansion() {
+    let started = std::time::Instant::now();
+    let (report, _) = import_fixture("billion-laughs.xml");
+    assert_eq!(report.record_count, 0);
+    let warnings = reasons(&report);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("document type declarations are not accepted"),
+        "{warnings:?}"
+    );
+    // Without a DTD an entity reference names nothing; it is not expanded either.
+    let (report, _) = import(
+        "entity.xml",
+        b"<updates><update type=\"security\"><id>ALAS2023-1&lol9;</id></update></updates>",
+        Limits::default(),
+    );
+    assert_eq!(report.record_count, 0);
+    assert!(
+        reasons(&report)[0].contains("undeclared entity &lol9;"),
+        "{:?}",
+        reasons(&report)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Something other than updateinfo is said to be so.
+    let (report, _) = import(
+        "primary.xml",
+        b"<metadata packages=\"0\"/>",
+        Limits::default(),
+    );
+    assert!(
+        reasons(&report)[0].contains("not an updateinfo document (root element <metadata>)"),
+        "{:?}",
+        reasons(&report)
+    );
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn xz(bytes: &[u8]) -> Vec<u8> {
+    let mut compressed = Vec::new();
+    lzma_rs::xz_compress(&mut std::io::Cursor::new(bytes), &mut compressed).unwrap();
+    compressed
+}
+
+#[test]
+fn compressed_documents_are_read_and_bounded() {
+    let plain = std::fs::read(fixture("amazon-linux-2023.xml")).unwrap();
+    let zstd = zstd::encode_all(plain.as_slice(), 3).unwrap();
+    for (name, bytes) in [
+        ("updateinfo.xml.gz", gzip(&plain)),
+        ("updateinfo.xml.xz", xz(&plain)),
+        ("updateinfo.xml.zst", zstd),
+    ] {
+        let (report, index) = import(name, &bytes, Limits::default());
+        assert_eq!(report.record_count, 2, "{name}: {:?}", reasons(&report));
+        assert_eq!(report.format, "updateinfo", "{name}");
+        assert!(report.warnings.is_empty(), "{name}: {:?}", reasons(&report));
+        assert_eq!(
+            ids(&findings(
+                &index,
+                "Amazon Linux:2023",
+                "openssh",
+                "8.7p1-2.amzn2023.0.3"
+            )),
+            ["ALAS2023-2023-273"],
+            "{name}"
+        );
+    }
+    // A small archive inflating past the file limit is refused, whatever the compression.
+    let limits = Limits {
+        max_file_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    let zeros = vec![0u8; 1 << 20];
+    // (lzma-rs's encoder stores literals only, so its archive is not small itself.)
+    for (name, bomb) in [
+        ("bomb.xml.gz", gzip(&zeros)),
+        (
+            "bomb.xml.zst",
+            zstd::encode_all(zeros.as_slice(), 3).unwrap(),
+        ),
+        ("bomb.xml.xz", xz(&zeros)),
+    ] {
+        assert!(bomb.len() < 64 << 10 || name.ends_with(".xz"), "{name}");
+        let error = runtime()
+            .block_on(async {
+                let database = Database::open_in_memory().await.unwrap();
+                database.import_bytes(name, &bomb, limits).await
+            })
+            .unwrap_err();
+        assert!(
+            matches!(error.kind(), ErrorKind::TooLarge { .. }),
+            "{name}: {error}"
+        );
+        assert!(error.to_string().contains("(decompressed)"), "{error}");
+    }
+    // Corrupt data is a warning naming the compression.
+    let mut corrupt = gzip(&plain);
+    let middle = corrupt.len() / 2;
+    corrupt.truncate(middle);
+    let (report, _) = import("cut.xml.gz", &corrupt, Limits::default());
+    assert_eq!(report.record_count, 0);
+    assert!(
+        reasons(&report)[0].contains("corrupt gzip data"),
+        "{:?}",
+        reasons(&report)
+    );
+}
+
+#[test]
+fn a_repodata_directory_is_read_for_its_updateinfo() {
+    let temp = tempfile::tempdir().unwrap();
+    let repodata = temp.path().join("repodata");
+    std::fs::create_dir_all(&repodata).unwrap();
+    let plain = std::fs::read(fixture("amazon-linux-2.xml")).unwrap();
+    std::fs::write(repodata.join("0f3c-updateinfo.xml.gz"), gzip(&plain)).unwrap();
+    // Other repository metadata is not a feed and is not read.
+    std::fs::write(repodata.join("9ab1-primary.xml.gz"), gzip(b"<metadata/>")).unwrap();
+    std::fs::write(repodata.join("repomd.xml"), b"<repomd/>").unwrap();
+    let report = runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        database
+            .import_path(temp.path(), Limits::default())
+            .await
+            .unwrap()
+    });
+    assert_eq!(report.record_count, 2);
+    assert_eq!(report.format, "updateinfo");
+    assert_eq!(report.warnings.len(), 1, "{:?}", reasons(&report));
+}
