@@ -68,6 +68,12 @@ impl Detector {
         self.engine.reads_environment()
     }
 
+    /// Whether a rule reads a process's descriptors (`proc.fdopencount`, `proc.fdlimit`,
+    /// `proc.fdusage`), which the sensor then reads at every event.
+    pub fn reads_fd_state(&self) -> bool {
+        self.engine.reads_fd_state()
+    }
+
     /// The event kinds the rules and the observers need: what the sensor must report.
     pub fn event_kinds(&self) -> BTreeSet<EventKind> {
         let mut kinds: BTreeSet<EventKind> = self.engine.event_kinds().collect();

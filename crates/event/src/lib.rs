@@ -432,6 +432,16 @@ pub struct Process {
     /// The leader thread has exited while other threads run on.
     #[serde(skip_serializing_if = "is_false")]
     pub leader_exited: bool,
+    /// Descriptors the process had open when the event happened (Falco's
+    /// `proc.fdopencount`); read only when a loaded rule needs it, `None` otherwise, when the
+    /// source does not count them or when the table was larger than it counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_fds: Option<u64>,
+    /// Soft limit on open descriptors (`RLIMIT_NOFILE`) when the event happened, -1 when
+    /// unlimited: it follows setrlimit and prlimit, where [`TaskResources::fd_limit`] is the
+    /// one of the last exec or fork. Read only when a loaded rule needs it; `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fd_limit: Option<i64>,
 }
 
 /// A task's memory, page faults and descriptor limit, as the kernel reported them at one
@@ -929,7 +939,14 @@ mod tests {
         for key in ["cpu", "capture_start_ns", "opened_file", "k8s_meta"] {
             assert!(json.get(key).is_none(), "{key} in {json}");
         }
-        for key in ["resources", "cgroups", "live_threads", "leader_exited"] {
+        for key in [
+            "resources",
+            "cgroups",
+            "live_threads",
+            "leader_exited",
+            "open_fds",
+            "fd_limit",
+        ] {
             assert!(json["process"].get(key).is_none(), "{key} in {json}");
         }
         event.cpu = Some(1);
@@ -948,6 +965,8 @@ mod tests {
             fd_limit: -1,
         });
         event.process.cgroups = vec!["memory=/a".to_owned()].into();
+        event.process.open_fds = Some(12);
+        event.process.fd_limit = Some(4096);
         event.k8s_meta = Some(Arc::new(K8sMeta {
             pod: K8sObject {
                 name: "web-1".into(),

@@ -274,6 +274,7 @@ pub fn start(
         ring_buffer_bytes: options.ring_buffer_bytes,
         backend: options.backend,
         capture_environment: detector.reads_environment(),
+        read_fd_state: detector.reads_fd_state(),
         ..SensorConfig::default()
     };
     let runtime = tokio::runtime::Handle::current();

@@ -80,7 +80,7 @@ fn transform(transformer: Transformer, value: Value<'_>) -> Option<Value<'_>> {
             Value::Str(text) => text.len() as i64,
             Value::Strs(items) => items.len() as i64,
             Value::Ips(items) => items.len() as i64,
-            Value::Int(_) | Value::Bool(_) | Value::Ip(_) => 1,
+            Value::Int(_) | Value::Double(_) | Value::Bool(_) | Value::Ip(_) => 1,
         }));
     }
     Some(match value {
@@ -184,6 +184,9 @@ pub(crate) enum Test {
     StrCmp(Op, String),
     IntSet(FastSet<i64>),
     IntCmp(Op, i64),
+    /// Equal to one of the numbers (a `PT_DOUBLE` field).
+    DoubleSet(Vec<f64>),
+    DoubleCmp(Op, f64),
     Bool(bool),
     Nets(Vec<(IpAddr, u8)>),
     Contains(String),
@@ -434,6 +437,8 @@ impl Check {
         match (value, &self.test) {
             (Value::Int(number), Test::IntSet(set)) => set.contains(number),
             (Value::Int(number), Test::IntCmp(op, right)) => compare(*op, *number, *right),
+            (Value::Double(number), Test::DoubleSet(set)) => set.contains(number),
+            (Value::Double(number), Test::DoubleCmp(op, right)) => compare(*op, *number, *right),
             (Value::Bool(flag), Test::Bool(right)) => flag == right,
             (Value::Ip(address), Test::Nets(nets)) => nets.iter().any(|net| in_net(*address, *net)),
             (Value::Str(text), test) => self.test_str(text, test, other),
@@ -450,6 +455,10 @@ impl Check {
             Test::IntSet(set) => parse_int(text).is_some_and(|number| set.contains(&number)),
             Test::IntCmp(op, right) => {
                 parse_int(text).is_some_and(|number| compare(*op, number, *right))
+            }
+            Test::DoubleSet(set) => parse_double(text).is_some_and(|number| set.contains(&number)),
+            Test::DoubleCmp(op, right) => {
+                parse_double(text).is_some_and(|number| compare(*op, number, *right))
             }
             Test::Bool(right) => text == if *right { "true" } else { "false" },
             Test::Nets(nets) => text
@@ -498,6 +507,14 @@ fn parse_int(text: &str) -> Option<i64> {
         return i64::from_str_radix(hex, 16).ok();
     }
     text.parse::<i64>().ok()
+}
+
+/// A finite decimal number (`0.8`, `75`, `1e2`); infinities and NaN are refused.
+fn parse_double(text: &str) -> Option<f64> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|number| number.is_finite())
 }
 
 fn parse_net(text: &str) -> Option<(IpAddr, u8)> {
@@ -762,6 +779,19 @@ pub(crate) fn compile_compare(
                 _ => return Err(unsupported()),
             }
         }
+        FieldType::Double => {
+            let mut numbers = Vec::with_capacity(values.len());
+            for value in &values {
+                numbers.push(parse_double(value).ok_or_else(|| bad_value(value))?);
+            }
+            match op {
+                Op::Eq | Op::Ne | Op::In | Op::Intersects => Test::DoubleSet(numbers),
+                Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+                    Test::DoubleCmp(op, numbers.first().copied().unwrap_or_default())
+                }
+                _ => return Err(unsupported()),
+            }
+        }
         FieldType::Bool => {
             let value = values[0].to_ascii_lowercase();
             let flag = match value.as_str() {
@@ -1020,7 +1050,7 @@ fn chance(node: &Node) -> f64 {
         Node::Check(check) => {
             let base = match check.test {
                 Test::Exists => 0.8,
-                Test::Bool(_) | Test::IntCmp(..) | Test::StrCmp(..) => 0.5,
+                Test::Bool(_) | Test::IntCmp(..) | Test::DoubleCmp(..) | Test::StrCmp(..) => 0.5,
                 _ => 0.1,
             };
             if check.negate { 1.0 - base } else { base }

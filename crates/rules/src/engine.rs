@@ -154,6 +154,15 @@ impl Engine {
         self.reads_field("proc.env") || self.reads_field("proc.aenv")
     }
 
+    /// Whether an active rule reads a process's descriptor state (`proc.fdopencount`,
+    /// `proc.fdlimit`, `proc.fdusage`): only then does a sensor read the limit and count the
+    /// open descriptors at every event, since the count reads the descriptor table.
+    pub fn reads_fd_state(&self) -> bool {
+        ["proc.fdopencount", "proc.fdlimit", "proc.fdusage"]
+            .iter()
+            .any(|field| self.reads_field(field))
+    }
+
     /// Evaluates every rule indexed for the event's kind and appends an alert for each rule
     /// that matches (all of them, not only the first) and is not throttled.
     pub fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {

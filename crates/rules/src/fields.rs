@@ -21,6 +21,8 @@ pub(crate) enum FieldType {
     Str,
     /// A signed integer (pids, ports, times in nanoseconds, ...).
     Int,
+    /// A floating-point number (libsinsp's `PT_DOUBLE`: `proc.fdusage`).
+    Double,
     /// `true` / `false`.
     Bool,
     /// An IP address; literals may also be CIDR networks (matching addresses inside).
@@ -55,6 +57,7 @@ pub(crate) enum FieldArg {
 pub(crate) enum Value<'e> {
     Str(Cow<'e, str>),
     Int(i64),
+    Double(f64),
     Bool(bool),
     Ip(IpAddr),
     /// Several values; a check holds when it holds for any of them.
@@ -69,6 +72,8 @@ impl Value<'_> {
         match self {
             Value::Str(text) => text.to_string(),
             Value::Int(number) => number.to_string(),
+            // libsinsp prints a double with one decimal ("%.1lf").
+            Value::Double(number) => format!("{number:.1}"),
             Value::Bool(flag) => flag.to_string(),
             Value::Ip(address) => address.to_string(),
             Value::Strs(items) => items.join(","),
@@ -658,6 +663,30 @@ fn since_capture_start(event: &Event) -> Option<u64> {
 
 fn resources(event: &Event) -> Option<&TaskResources> {
     event.process.resources.as_ref()
+}
+
+/// `proc.fdlimit`: the limit when the event happened, or else the one of the last exec or fork.
+fn fd_limit(event: &Event) -> Option<i64> {
+    event
+        .process
+        .fd_limit
+        .or_else(|| resources(event).map(|resources| resources.fd_limit))
+}
+
+/// `proc.fdusage` as libsinsp's `get_fd_usage_pct_d`: open descriptors per hundred of the
+/// limit, at most 100, and 0 for a limit that is not positive (unlimited reads -1).
+fn fd_usage(event: &Event) -> Option<f64> {
+    let open = event.process.open_fds?;
+    let limit = fd_limit(event)?;
+    if limit <= 0 {
+        return Some(0.0);
+    }
+    let limit = limit as u64;
+    Some(if open <= limit {
+        open as f64 * 100.0 / limit as f64
+    } else {
+        100.0
+    })
 }
 
 /// The process's resources when the event's thread is its main one: per-thread values of
@@ -1283,25 +1312,29 @@ pub(crate) static FIELDS: &[FieldDef] = &[
          in the nearest ancestor that has it (20 levels at most; empty when none has it)",
         |e, arg| ancestor_environment(e, arg)
     ),
-    not_observed(
+    field!(
         "proc.fdopencount",
-        FieldType::Int,
-        ArgSpec::None,
-        "Open descriptors of the process (absent: Falco counts the entries of its own descriptor table, which every open, close and dup keeps; the sensor keeps none, and counting the kernel's open-descriptor bitmap in every probe would loop over up to max_fds bits per call)",
+        Int,
+        None,
+        KindSet::ALL,
+        "Open descriptors of the process when the event happened: counted by the kernel probes from the descriptor table's bitmap (tables of at most 16,384 descriptors), or by the fallback from /proc/<pid>/fd while the process lives; read only when a loaded rule uses proc.fdopencount, proc.fdlimit or proc.fdusage; absent otherwise, for a larger table and for recordings without it (Falco counts the entries of the table it keeps from every open, close and dup)",
+        |e, _| e.process.open_fds.map(|open| Value::Int(open as i64))
     ),
     field!(
         "proc.fdlimit",
         Int,
         None,
         KindSet::ALL,
-        "Soft limit on open descriptors (RLIMIT_NOFILE), -1 when unlimited, as of the process's last exec or fork, read by the kernel probes then as Falco's driver reads it with its execve and clone events (or from /proc for processes found at start); absent when the source does not read it (Falco also follows setrlimit and prlimit, which the sensor does not observe)",
-        |e, _| resources(e).map(|r| Value::Int(r.fd_limit))
+        "Soft limit on open descriptors (RLIMIT_NOFILE), -1 when unlimited: read when the event happened (so a setrlimit or prlimit since the exec is seen, as Falco follows them) when a loaded rule uses proc.fdopencount, proc.fdlimit or proc.fdusage; otherwise, and for sources that read it only then, as of the process's last exec or fork, as Falco's driver sends it with its execve and clone events (or from /proc for processes found at start); absent when the source reads neither",
+        |e, _| fd_limit(e).map(Value::Int)
     ),
-    not_observed(
+    field!(
         "proc.fdusage",
-        FieldType::Str,
-        ArgSpec::None,
-        "Open descriptors as a percentage of proc.fdlimit (absent, as proc.fdopencount)",
+        Double,
+        None,
+        KindSet::ALL,
+        "Open descriptors as a percentage of the limit, as libsinsp computes it: proc.fdopencount * 100 / proc.fdlimit, at most 100, and 0 when the limit is not positive (unlimited); absent when either is (printed with one decimal)",
+        |e, _| fd_usage(e).map(Value::Double)
     ),
     field!(
         "proc.vmsize",

@@ -47,8 +47,12 @@
 //! Not supported yet: other plugin sources (rules for them load with a warning and are
 //! skipped), rule `capture` settings (accepted and ignored), and the libsinsp and container
 //! plugin fields the sensor cannot provide (`evt.num`, `fd.name_changed`, `fd.sip.name`,
-//! `proc.fdopencount`, `thread.cpu`, `k8s.deployment.name`, ...: their descriptions say
-//! why), which load as in Falco but are always absent.
+//! `thread.cpu`, `k8s.deployment.name`, ...: their descriptions say why), which load as in
+//! Falco but are always absent. Process state the sensor reads only when a rule needs it
+//! (`proc.env`; the open descriptors of `proc.fdopencount` and `proc.fdusage`: see
+//! [`Engine::reads_environment`], [`Engine::reads_fd_state`]) is absent in events from a
+//! sensor that was not asked for it, and `proc.fdlimit` is then the limit of the process's
+//! last exec or fork rather than the one at the event.
 //!
 //! # Palisade's default rules and alert metadata
 //!

@@ -3,12 +3,15 @@
 //! `sensor_bench monitor SECONDS_FILE`: runs the sensor with every probe attached, decoding
 //! and enriching every event into a counting sink, until the file named by its argument
 //! appears; then prints `events lost cpu_seconds wall_seconds` as one JSON line. With
-//! `SENSOR_CAPTURE_ENVIRONMENT=1` it also captures each exec's environment.
+//! `SENSOR_CAPTURE_ENVIRONMENT=1` it also captures each exec's environment; with
+//! `SENSOR_READ_FD_STATE=1` it reads every event's descriptor limit and open descriptors.
 //!
 //! `sensor_bench exec N` / `open N` / `connect N`: the workloads — N fork+exec of
 //! `/bin/true`, N open+close of one file, N loopback TCP connect+accept (client and server
 //! pinned to CPU 0, one connection at a time, the server resetting each on close so that
-//! none lingers in TIME_WAIT) — printing the elapsed seconds.
+//! none lingers in TIME_WAIT) — printing the elapsed seconds. With `SENSOR_BENCH_HELD_FDS=K`
+//! the open workload first opens K more descriptors (raising its limit), so that the probes
+//! count a table of that size at every event.
 //!
 //! `sensor_bench syscalls N`: N `getppid` calls, which no probe reports, printing the CPU
 //! time per call in nanoseconds: what observing some calls costs every other call.
@@ -79,6 +82,24 @@ fn reset_on_close(stream: &TcpStream) {
     assert_eq!(result, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
 }
 
+/// `SENSOR_BENCH_HELD_FDS` more open descriptors (none when unset), the limit raised to fit.
+fn hold_descriptors() -> Vec<std::fs::File> {
+    let held: u64 = std::env::var("SENSOR_BENCH_HELD_FDS")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0);
+    let limit = libc::rlimit {
+        rlim_cur: held + 64,
+        rlim_max: held + 64,
+    };
+    // SAFETY: `limit` is a valid rlimit.
+    if held > 0 && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        panic!("setrlimit: {}", std::io::Error::last_os_error());
+    }
+    let null = std::fs::File::open("/dev/null").unwrap();
+    (0..held).map(|_| null.try_clone().unwrap()).collect()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or_default();
@@ -96,10 +117,15 @@ fn main() {
             // does when a loaded rule reads proc.env or proc.aenv.
             let capture_environment =
                 std::env::var("SENSOR_CAPTURE_ENVIRONMENT").is_ok_and(|value| value == "1");
+            // SENSOR_READ_FD_STATE=1 reads the descriptor state at every event, as the sensor
+            // does when a loaded rule reads proc.fdopencount, proc.fdlimit or proc.fdusage.
+            let read_fd_state =
+                std::env::var("SENSOR_READ_FD_STATE").is_ok_and(|value| value == "1");
             let config = SensorConfig {
                 backend: BackendChoice::Ebpf,
                 ring_buffer_bytes,
                 capture_environment,
+                read_fd_state,
                 ..defaults
             };
             let mut sensor = config.build().expect("sensor starts");
@@ -147,9 +173,11 @@ fn main() {
                 "open" => {
                     let path = std::env::temp_dir().join("palisade-bench-open");
                     std::fs::write(&path, b"x").unwrap();
+                    let held = hold_descriptors();
                     for _ in 0..n {
                         drop(std::fs::File::open(&path).unwrap());
                     }
+                    drop(held);
                 }
                 _ => {
                     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -202,6 +202,8 @@ pub(crate) struct ProbeSettings {
     pub self_tgid: u32,
     /// Copy each new program's environment at exec (`SLOT_ENV`).
     pub capture_env: bool,
+    /// Read the descriptor limit and count the open descriptors at every event.
+    pub read_fd_state: bool,
 }
 
 impl BpfProbes {
@@ -270,6 +272,10 @@ impl BpfProbes {
                 set(
                     offset_of!(Rodata, capture_env),
                     u32::from(settings.capture_env),
+                );
+                set(
+                    offset_of!(Rodata, read_fd_state),
+                    u32::from(settings.read_fd_state),
                 );
             }
         }

@@ -10,7 +10,7 @@ use palisade_event::{
     EventKind, Fd, FdKind, OpenedFile, OverlayLayer, Payload, Protocol, Socket, TaskResources,
 };
 
-use crate::process::SessionIds;
+use crate::process::{FdState, SessionIds};
 use crate::procfs::{self, Environment, environment};
 use crate::skel::types::{
     event as RawLayout, opened_file, overlay_layer, probe_kind as Pk, socket_info, string_slot,
@@ -50,6 +50,9 @@ pub(crate) struct RawEvent<'a> {
     pub exe_upper_layer: bool,
     /// Exec and fork only (for fork: the new process's).
     pub session: SessionIds,
+    /// The process's descriptor limit and open descriptors when the event happened, when the
+    /// probes read them (see `fd_limit` in `bpf/sensor.h`).
+    pub fd_state: Option<FdState>,
     strings: [&'a [u8]; string_slot::N_SLOTS.0 as usize],
 }
 
@@ -75,6 +78,8 @@ fn u16_at(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(data.get(at..at + 2)?.try_into().ok()?))
 }
 
+/// `FD_OPEN_UNKNOWN` in `bpf/sensor.h`: the probes did not count the table.
+const FD_OPEN_UNKNOWN: u32 = u32::MAX;
 const S_IFMT: u32 = 0o170000;
 const S_IFSOCK: u32 = 0o140000;
 const S_IFDIR: u32 = 0o040000;
@@ -156,6 +161,13 @@ impl<'a> RawEvent<'a> {
                 vpgid: u32_at(data, offset_of!(RawLayout, vpgid))?,
                 vpid: u32_at(data, offset_of!(RawLayout, vpid))?,
             },
+            fd_state: (u32_at(data, offset_of!(RawLayout, fd_read))? != 0).then_some(FdState {
+                // RLIM_INFINITY (all ones) reads as -1, as Falco's int64 proc.fdlimit shows it.
+                limit: u64_at(data, offset_of!(RawLayout, fd_limit))? as i64,
+                open: Some(u32_at(data, offset_of!(RawLayout, fd_open))?)
+                    .filter(|&open| open != FD_OPEN_UNKNOWN)
+                    .map(u64::from),
+            }),
             strings,
         })
     }

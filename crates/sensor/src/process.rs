@@ -89,6 +89,16 @@ pub struct SessionIds {
     pub vpid: u32,
 }
 
+/// A process's descriptor limit and open descriptors when one of its events happened (Falco's
+/// `proc.fdlimit` and `proc.fdopencount`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FdState {
+    /// The `RLIMIT_NOFILE` soft limit, -1 when unlimited.
+    pub limit: i64,
+    /// Open descriptors; `None` when the table was too large to count.
+    pub open: Option<u64>,
+}
+
 /// Facts about the executable a process runs, as the kernel saw them at exec.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExeFile {

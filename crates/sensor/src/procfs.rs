@@ -5,7 +5,7 @@ use std::path::Path;
 
 use palisade_event::TaskResources;
 
-use crate::process::{ExeFile, ProcessInfo, SessionIds};
+use crate::process::{ExeFile, FdState, ProcessInfo, SessionIds};
 use crate::runtime::kernel_dev;
 
 /// A process as `/proc` shows it, with its cgroup v2 path for container attribution.
@@ -153,6 +153,32 @@ fn open_files_limit(limits: &str) -> Option<i64> {
         return Some(-1);
     }
     soft.parse().ok()
+}
+
+/// At most this many entries of `/proc/<pid>/fd` are counted, as the probes count tables of at
+/// most 16,384 descriptors (`FD_COUNT_MAX_FDS` in `bpf/sensor.h`): past it the count is absent.
+const FD_COUNT_MAX: u64 = 16_384;
+
+/// A live process's descriptor limit (`/proc/<pid>/limits`) and open descriptors (the entries
+/// of `/proc/<pid>/fd`, at most [`FD_COUNT_MAX`]) now; `None` when the process is gone or its
+/// limits cannot be read.
+pub(crate) fn read_fd_state(pid: u32) -> Option<FdState> {
+    let dir = Path::new("/proc").join(pid.to_string());
+    let limit = open_files_limit(&std::fs::read_to_string(dir.join("limits")).ok()?)?;
+    let open = std::fs::read_dir(dir.join("fd")).ok().and_then(|entries| {
+        let mut open = 0;
+        for entry in entries {
+            // An entry that fails to read (a descriptor closed meanwhile) is not counted.
+            if entry.is_ok() {
+                open += 1;
+            }
+            if open > FD_COUNT_MAX {
+                return None;
+            }
+        }
+        Some(open)
+    });
+    Some(FdState { limit, open })
 }
 
 /// The controllers Falco reports, by their kernel names (`/proc` calls `io` `blkio` on a v1

@@ -55,6 +55,13 @@ pub struct SensorConfig {
     /// and environments hold secrets, so it is turned on only when a loaded rule reads
     /// `proc.env` or `proc.aenv`.
     pub capture_environment: bool,
+    /// Read each event's process's descriptor limit and count its open descriptors when the
+    /// event happens ([`palisade_event::Process::fd_limit`], [`Process::open_fds`]): in the
+    /// kernel with eBPF (tables of at most 16,384 descriptors are counted), from
+    /// `/proc/<pid>/limits` and `/proc/<pid>/fd` with the fallback. Off by default: the count
+    /// reads the descriptor table on every event, so it is turned on only when a loaded rule
+    /// reads `proc.fdopencount`, `proc.fdlimit` or `proc.fdusage`.
+    pub read_fd_state: bool,
 }
 
 impl Default for SensorConfig {
@@ -67,6 +74,7 @@ impl Default for SensorConfig {
             retain_exited: 4096,
             metadata: MetadataRoots::default(),
             capture_environment: false,
+            read_fd_state: false,
         }
     }
 }
@@ -179,6 +187,7 @@ impl Sensor {
             ring_buffer_bytes: config.ring_buffer_bytes,
             self_tgid,
             capture_env: config.capture_environment,
+            read_fd_state: config.read_fd_state,
         };
         let ebpf = match config.backend {
             BackendChoice::Fallback => Err("forced by configuration".to_owned()),
@@ -351,6 +360,9 @@ struct Enricher {
     cgroup_paths: HashMap<u64, String>,
     /// Whether environments are captured ([`SensorConfig::capture_environment`]).
     capture_environment: bool,
+    /// Whether the fallback reads descriptor state at each event
+    /// ([`SensorConfig::read_fd_state`]; the probes read it in the kernel).
+    read_fd_state: bool,
     /// The page size in kB, to turn the kernel's page counts into Falco's kB.
     page_kb: u64,
     /// The time of the first event read: the start of the capture, from which Falco's
@@ -373,6 +385,7 @@ impl Enricher {
             own_pid: std::process::id(),
             cgroup_paths: HashMap::new(),
             capture_environment: config.capture_environment,
+            read_fd_state: config.read_fd_state,
             // SAFETY: sysconf has no preconditions.
             page_kb: (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1024) as u64) / 1024,
             capture_start_ns: 0,
@@ -530,6 +543,10 @@ impl Enricher {
             event.process.start_time_ns = start_time_ns;
             event.process.live_threads = raw.live_threads;
             event.process.leader_exited = raw.leader_exited;
+            if let Some(fd_state) = raw.fd_state {
+                event.process.fd_limit = Some(fd_state.limit);
+                event.process.open_fds = fd_state.open;
+            }
             event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
             let user = self.user(raw.pid, container.as_deref(), raw.uid);
             (
@@ -702,6 +719,16 @@ impl Enricher {
             event.process.uid = info.uid;
             event.process.name = info.name.clone();
             event.process.start_time_ns = info.start_time_ns;
+            // Read when the event is handled, which is as close to it as the fallback gets:
+            // an exited process (its exit event included) has none left.
+            if let Some(fd_state) = self
+                .read_fd_state
+                .then(|| procfs::read_fd_state(pid))
+                .flatten()
+            {
+                event.process.fd_limit = Some(fd_state.limit);
+                event.process.open_fds = fd_state.open;
+            }
             let user = self.user(pid, container.as_deref(), info.uid);
             (
                 event.process.user,

@@ -101,6 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         capture_environment: engine
             .as_ref()
             .is_some_and(palisade_rules::Engine::reads_environment),
+        read_fd_state: engine
+            .as_ref()
+            .is_some_and(palisade_rules::Engine::reads_fd_state),
         ..SensorConfig::default()
     };
     // The API server's reflectors run on a runtime of their own beside the polling loop.

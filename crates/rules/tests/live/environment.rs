@@ -33,16 +33,22 @@ pub fn engine(marker: &str, condition: &str, output: &str) -> Engine {
     Engine::new(rule_set, &EngineConfig::default())
 }
 
-/// The sensor the agent would start for `engine`: its kinds, and environments only when it
-/// reads one.
+/// The sensor the agent would start for `engine`: its kinds, environments only when it reads
+/// one and descriptor state only when it reads that.
 pub fn sensor_for(engine: &Engine) -> Sensor {
+    sensor_on(engine, BackendChoice::Ebpf)
+}
+
+/// The same on `backend`.
+pub fn sensor_on(engine: &Engine, backend: BackendChoice) -> Sensor {
     let config = SensorConfig {
         kinds: Some(engine.event_kinds().collect()),
-        backend: BackendChoice::Ebpf,
+        backend,
         capture_environment: engine.reads_environment(),
+        read_fd_state: engine.reads_fd_state(),
         ..SensorConfig::default()
     };
-    config.build().expect("the eBPF sensor starts")
+    config.build().expect("the sensor starts")
 }
 
 fn run_true(marker: &str, test_value: &str) {

@@ -1,6 +1,7 @@
 //! The fields the kernel probes read at exec, fork and open and with every event, with
 //! libsinsp's types and its absent-versus-zero rules: memory, page faults and descriptor limit
-//! (`proc.vmsize`, `thread.pfmajor`, `proc.fdlimit`), cgroups (`thread.cgroups`,
+//! (`proc.vmsize`, `thread.pfmajor`, `proc.fdlimit`), the descriptors when the event happened
+//! (`proc.fdopencount`, `proc.fdlimit`, `proc.fdusage`), cgroups (`thread.cgroups`,
 //! `thread.cgroup.<controller>`), thread counts, `evt.cpu`, `evt.reltime` and the opened file
 //! (`fd.dev`, `fd.ino`, overlay layers). Events without them (older recordings, the fallback)
 //! leave them absent, so every check on them is false.
@@ -57,10 +58,107 @@ fn memory_faults_and_descriptor_limit_as_of_the_last_exec_or_fork() {
         ("proc.vmsize exists", EXEC_WITHOUT, false),
         ("thread.vmrss = 0", EXEC_WITHOUT, false),
         ("proc.fdlimit exists", EXEC_WITHOUT, false),
-        // Kept absent, with their reasons in the field table.
+        // Descriptors not counted for this event (no rule asked the sensor for them).
         ("proc.fdopencount exists", EXEC, false),
+        ("proc.fdusage exists", EXEC, false),
+        // Kept absent, with its reason in the field table.
         ("thread.cpu exists", EXEC, false),
     ]);
+}
+
+/// An open by a process whose descriptors the sensor read when it happened: 45 open, and a
+/// limit raised to 300 since its exec (1024 then).
+const OPEN_WITH_FDS: &str = r#"{"kind":"openat",
+  "process":{"pid":42,"tid":42,"name":"server","open_fds":45,"fd_limit":300,
+    "resources":{"vm_size_kb":9000,"vm_rss_kb":2100,"vm_swap_kb":0,"major_faults":0,
+                 "minor_faults":1,"fd_limit":1024}},
+  "payload":{"type":"open","fd":{"num":44,"kind":"file","name":"/etc/hosts"},"flags":0,"mode":0}}"#;
+
+/// The same process with the given descriptor state (JSON members of `process`).
+fn open_with(state: &str) -> String {
+    format!(
+        r#"{{"kind":"openat","process":{{"pid":42,"tid":42,"name":"server",{state}}},
+        "payload":{{"type":"open","fd":{{"num":3,"kind":"file","name":"/x"}},"flags":0,"mode":0}}}}"#
+    )
+}
+
+#[test]
+fn descriptors_and_their_limit_when_the_event_happened() {
+    let unlimited = open_with(r#""open_fds":7,"fd_limit":-1"#);
+    let over_the_limit = open_with(r#""open_fds":500,"fd_limit":300"#);
+    let none_open = open_with(r#""open_fds":0,"fd_limit":300"#);
+    // A table too large to count: the limit is known, the count absent.
+    let uncounted = open_with(r#""fd_limit":70000"#);
+    check_fires(&[
+        ("proc.fdopencount = 45", OPEN_WITH_FDS, true),
+        ("proc.fdopencount >= 40", OPEN_WITH_FDS, true),
+        ("proc.fdopencount > 45", OPEN_WITH_FDS, false),
+        // The limit at the event wins over the exec's.
+        ("proc.fdlimit = 300", OPEN_WITH_FDS, true),
+        ("proc.fdlimit = 1024", OPEN_WITH_FDS, false),
+        // 45 of 300: 15 %, a double.
+        ("proc.fdusage = 15", OPEN_WITH_FDS, true),
+        (
+            "proc.fdusage > 14.9 and proc.fdusage < 15.1",
+            OPEN_WITH_FDS,
+            true,
+        ),
+        ("proc.fdusage in (10, 15.0)", OPEN_WITH_FDS, true),
+        ("proc.fdusage >= 15.5", OPEN_WITH_FDS, false),
+        // libsinsp: 0 when the limit is not positive, 100 at most.
+        ("proc.fdusage = 0", &unlimited, true),
+        ("proc.fdusage = 100", &over_the_limit, true),
+        // Zero open descriptors is a value, not an absence.
+        (
+            "proc.fdopencount = 0 and proc.fdusage = 0",
+            &none_open,
+            true,
+        ),
+        ("proc.fdopencount exists", &uncounted, false),
+        ("proc.fdusage exists", &uncounted, false),
+        ("proc.fdlimit = 70000", &uncounted, true),
+        // Only the exec's limit: proc.fdlimit has it, proc.fdusage has no count to divide.
+        (
+            "proc.fdlimit = 1024 and not proc.fdusage exists",
+            EXEC,
+            true,
+        ),
+    ]);
+}
+
+#[test]
+fn a_fdusage_value_must_be_a_number() {
+    let error = crate::support::fires("proc.fdusage > lots", OPEN_WITH_FDS).unwrap_err();
+    assert!(error.contains("expected a number or a field"), "{error}");
+    let error = crate::support::fires("proc.fdusage = lots", OPEN_WITH_FDS).unwrap_err();
+    assert!(
+        error.contains("value 'lots' is not valid for field 'proc.fdusage'"),
+        "{error}"
+    );
+    let error = crate::support::fires("proc.fdusage contains 1", OPEN_WITH_FDS).unwrap_err();
+    assert!(
+        error.contains("operator 'contains' is not supported"),
+        "{error}"
+    );
+}
+
+#[test]
+fn descriptor_outputs_print_as_libsinsp_does() {
+    let rules = "- rule: Many descriptors\n  desc: d\n  condition: evt.type = openat and \
+                 proc.fdopencount >= 40\n  output: \"open=%proc.fdopencount \
+                 limit=%proc.fdlimit usage=%proc.fdusage\"\n  priority: WARNING\n";
+    let out = run(
+        &[rules],
+        &EngineConfig::default(),
+        &[
+            ev(OPEN_WITH_FDS),
+            ev(&open_with(r#""open_fds":3,"fd_limit":300"#)),
+        ],
+    );
+    assert_eq!(
+        out,
+        "0: Many descriptors: open=45 limit=300 usage=15.0\n1: -"
+    );
 }
 
 #[test]

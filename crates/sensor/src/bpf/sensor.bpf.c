@@ -24,6 +24,10 @@ const volatile u32 self_tgid = 0;
 /* Non-zero when a loaded rule reads the environment (proc.env, proc.aenv): only then is it
  * copied at exec, since it costs up to ENV_MAX bytes per exec and holds secrets. */
 const volatile u32 capture_env = 0;
+/* Non-zero when a loaded rule reads proc.fdopencount, proc.fdlimit or proc.fdusage: only then
+ * does every record carry the descriptor limit and the count of open descriptors, since the
+ * count reads the table's bitmap on every event. */
+const volatile u32 read_fd_state = 0;
 
 /* Referenced so that their BTF (and so the skeleton's Rust types) exists. */
 struct event event_layout = {};
@@ -529,6 +533,78 @@ static __noinline void put_opened_file(struct event *e, struct task_struct *task
 	}
 }
 
+/* Per CPU: one chunk of a descriptor table's open_fds bitmap, copied to be counted. */
+struct fd_words {
+	u64 words[FD_CHUNK_WORDS];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct fd_words);
+} fd_scratch SEC(".maps");
+
+struct fd_count {
+	const u64 *bitmap;
+	struct fd_words *chunk;
+	u32 words;
+	u32 open;
+	u32 failed;
+};
+
+/* Counts the open descriptors of chunk `index` of the bitmap. */
+static long count_fd_chunk(u32 index, struct fd_count *count)
+{
+	u32 first = index * FD_CHUNK_WORDS;
+	if (first >= count->words)
+		return 1;
+	u32 n = count->words - first;
+	if (n > FD_CHUNK_WORDS)
+		n = FD_CHUNK_WORDS;
+	/* A no-op after the clamp, but one the verifier can bound. */
+	barrier_var(n);
+	n &= 2 * FD_CHUNK_WORDS - 1;
+	if (n == 0 || n > FD_CHUNK_WORDS)
+		return 1;
+	if (bpf_probe_read_kernel(count->chunk->words, n * sizeof(u64), count->bitmap + first) < 0) {
+		count->failed = 1;
+		return 1;
+	}
+	for (u32 i = 0; i < FD_CHUNK_WORDS && i < n; i++)
+		count->open += __builtin_popcountll(count->chunk->words[i]);
+	return 0;
+}
+
+/* The descriptor limit and the open descriptors of `task`'s table now (Falco's fdlimit, which
+ * its driver sends with execve and clone and libsinsp follows through setrlimit and prlimit,
+ * and its count of the table it keeps). The count is the bitmap's population: a bit is set
+ * from the descriptor's allocation to its close, as /proc/<pid>/fd lists them. */
+static __noinline void put_fd_state(struct event *e, struct task_struct *task)
+{
+	e->fd_limit = task->signal->rlim[RLIMIT_NOFILE].rlim_cur;
+	e->fd_read = 1;
+	struct files_struct *files = task->files;
+	if (!files)
+		return;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt)
+		return;
+	u32 max_fds = fdt->max_fds;
+	if (max_fds > FD_COUNT_MAX_FDS)
+		return;
+	u32 zero = 0;
+	struct fd_count count = {
+		.bitmap = (const u64 *)fdt->open_fds,
+		.chunk = bpf_map_lookup_elem(&fd_scratch, &zero),
+		.words = (max_fds + 63) / 64,
+	};
+	if (!count.chunk || !count.bitmap)
+		return;
+	bpf_loop(FD_COUNT_MAX_FDS / 64 / FD_CHUNK_WORDS, count_fd_chunk, &count, 0);
+	if (!count.failed)
+		e->fd_open = count.open;
+}
+
 /* The cgroup ids whose path the reader has received: their later records leave the path
  * out (user space keeps it by id), so the walk up the cgroup tree and its string copies run
  * once per cgroup instead of once per event. An id is added only after a record carrying its
@@ -574,6 +650,11 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	__builtin_memset(e->lens, 0, sizeof(e->lens));
 	e->tail_len = 0;
 	e->tty = e->sid = e->vpgid = e->vpid = 0;
+	e->fd_limit = 0;
+	e->fd_open = FD_OPEN_UNKNOWN;
+	e->fd_read = 0;
+	if (read_fd_state)
+		put_fd_state(e, task);
 	if (!bpf_map_lookup_elem(&cgroup_reported, &e->cgroup_id))
 		put_cgroup(e, cgroup_node);
 }

@@ -95,6 +95,14 @@ enum string_slot {
  * container runtimes' paths are 2-5 levels deep. */
 #define CGROUPS_PATH_DEPTH 8
 
+/* The open descriptors are counted from the descriptor table's open_fds bitmap, read in
+ * chunks of FD_CHUNK_WORDS words, for tables of at most FD_COUNT_MAX_FDS descriptors (the
+ * table's size, max_fds, not how many are open: a table only grows). A larger table is not
+ * counted: the record then says FD_OPEN_UNKNOWN, and the field is absent rather than low. */
+#define FD_CHUNK_WORDS 64
+#define FD_COUNT_MAX_FDS 16384
+#define FD_OPEN_UNKNOWN 0xffffffffU
+
 /* What a task's memory, page faults and descriptor limit were when it executed a program or
  * was forked: the values Falco's driver sends with its execve and clone exit events (memory in
  * pages, which user space converts to kB; faults of the task itself). */
@@ -175,6 +183,13 @@ struct event {
 	unsigned int sid;
 	unsigned int vpgid;
 	unsigned int vpid;
+	/* With the loader's read_fd_state set (a rule reads proc.fdopencount, proc.fdlimit or
+	 * proc.fdusage), on every record: RLIMIT_NOFILE's soft limit (RLIM_INFINITY is all ones)
+	 * and the open descriptors of the task's table (FD_OPEN_UNKNOWN when not counted) when
+	 * the event happened; fd_read says whether they were read. */
+	unsigned long long fd_limit;
+	unsigned int fd_open;
+	unsigned int fd_read;
 	unsigned int tail_len;
 	unsigned short lens[N_SLOTS];
 	unsigned char tail[TAIL_LIMIT + STR_MAX];
