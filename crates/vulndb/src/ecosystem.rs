@@ -176,14 +176,15 @@ fn red_hat_release(release: &str) -> String {
 /// the inventory names them (see [`matched_releases`] for what they are matched against):
 /// SLES's Long Term Service Pack Support (`Linux Enterprise Server 15 SP4-LTSS`, SUSE's CSAF
 /// spelling `... 15 SP4 LTSS` and the older `Linux Enterprise Server LTSS 12 SP2` →
-/// `15.4-LTSS`, `12.2-LTSS`), SLES for SAP Applications, which includes
-/// Extended Service Pack Overlap Support (`Linux Enterprise Server for SAP Applications 15
-/// SP4`, SLE 16's `... for SAP applications 16.0` → `15.4-SAP`, `16.0-SAP`), and SLE High
-/// Performance Computing with its LTSS and ESPOS streams (`Linux Enterprise High Performance
-/// Computing 15 SP4`, `... 15 SP4-LTSS`, `... 15 SP4-ESPOS` → `15.4-HPC`, `15.4-HPC-LTSS`,
-/// `15.4-HPC-ESPOS`). Other products and suffixes (Micro, Business Critical Linux,
-/// Teradata, LTSS Extended Security, Tumbleweed, SLES `-ESPOS`, `-LTSS-EXTENDED-SECURITY`)
-/// stay as they are, matched by no SLES system.
+/// `15.4-LTSS`, `12.2-LTSS`) and Extended Service Pack Overlap Support (`Linux Enterprise
+/// Server 15 SP4-ESPOS` → `15.4-ESPOS`), SLES for SAP Applications, which includes ESPOS
+/// (`Linux Enterprise Server for SAP Applications 15 SP4`, SLE 16's `... for SAP
+/// applications 16.0` → `15.4-SAP`, `16.0-SAP`), with its LTSS stream (`... for SAP
+/// Applications 12 SP5-LTSS` → `12.5-SAP-LTSS`), and SLE High Performance Computing with its
+/// LTSS and ESPOS streams (`Linux Enterprise High Performance Computing 15 SP4`, `... 15
+/// SP4-LTSS`, `... 15 SP4-ESPOS` → `15.4-HPC`, `15.4-HPC-LTSS`, `15.4-HPC-ESPOS`). Other
+/// products and suffixes (Micro, Business Critical Linux, Teradata, LTSS Extended Security,
+/// Tumbleweed, `-LTSS-EXTENDED-SECURITY`) stay as they are, matched by no SLES system.
 fn suse_release(release: &str) -> String {
     let (product_release, stream) = match release
         .rsplit_once('-')
@@ -233,8 +234,9 @@ fn suse_release(release: &str) -> String {
     };
     match (line, stream) {
         (SuseLine::Sles, None) => version,
-        (SuseLine::Sles, Some("LTSS")) => format!("{version}-LTSS"),
+        (SuseLine::Sles, Some(stream)) => format!("{version}-{stream}"),
         (SuseLine::Sap, None) => format!("{version}-SAP"),
+        (SuseLine::Sap, Some("LTSS")) => format!("{version}-SAP-LTSS"),
         (SuseLine::Hpc, None) => format!("{version}-HPC"),
         (SuseLine::Hpc, Some(stream)) => format!("{version}-HPC-{stream}"),
         _ => release.to_owned(),
@@ -467,7 +469,11 @@ mod tests {
             ),
             (
                 "SUSE:Linux Enterprise Server 15 SP4-ESPOS",
-                "SUSE:Linux Enterprise Server 15 SP4-ESPOS",
+                "SUSE:15.4-ESPOS",
+            ),
+            (
+                "SUSE:Linux Enterprise Server 15 SP4 ESPOS",
+                "SUSE:15.4-ESPOS",
             ),
             ("SUSE:Linux Micro 6.0-LTSS", "SUSE:Linux Micro 6.0-LTSS"),
         ] {
@@ -560,6 +566,14 @@ mod tests {
                 "SUSE:15-SAP",
             ),
             (
+                "SUSE:Linux Enterprise Server for SAP Applications 12 SP5-LTSS",
+                "SUSE:12.5-SAP-LTSS",
+            ),
+            (
+                "SUSE:Linux Enterprise Server for SAP Applications 15 SP4 LTSS",
+                "SUSE:15.4-SAP-LTSS",
+            ),
+            (
                 "SUSE:Linux Enterprise High Performance Computing 15 SP4",
                 "SUSE:15.4-HPC",
             ),
@@ -621,6 +635,14 @@ mod tests {
         assert_eq!(
             matched_releases("SUSE:15-HPC-ESPOS"),
             ["SUSE:15-HPC-ESPOS", "SUSE:15-HPC", "SUSE:15"]
+        );
+        assert_eq!(
+            matched_releases("SUSE:12.5-SAP-LTSS"),
+            ["SUSE:12.5-SAP-LTSS", "SUSE:12.5-SAP", "SUSE:12.5"]
+        );
+        assert_eq!(
+            matched_releases("SUSE:15.4-ESPOS"),
+            ["SUSE:15.4-ESPOS", "SUSE:15.4"]
         );
     }
 }

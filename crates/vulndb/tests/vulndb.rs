@@ -1999,3 +1999,39 @@ fn releases_without_advisories_are_not_covered() {
     );
     assert_eq!(source_findings(&index, &amazon), []);
 }
+
+/// SLES's ESPOS stream and SLES for SAP's LTSS stream, as SUSE's OSV records name them,
+/// are releases of their own matched with the products and service packs they are built
+/// from; plain SLES and SLES for SAP without LTSS never take their fixes.
+#[test]
+fn espos_and_sap_ltss_systems_get_their_streams_fixes() {
+    let records = vec![
+        json!({"id": "SUSE-SU-2099:3001-1", "aliases": ["CVE-2099-8101"], "summary": "openssl",
+               "affected": suse_openssl(&["SUSE:Linux Enterprise Module for Basesystem 15 SP4"],
+                                        "1.1.1l-150400.7.10.1")}),
+        json!({"id": "SUSE-SU-2099:3002-1", "aliases": ["CVE-2099-8102"], "summary": "openssl",
+               "affected": suse_openssl(&["SUSE:Linux Enterprise Server 15 SP4-ESPOS"],
+                                        "1.1.1l-150400.7.70.1")}),
+        json!({"id": "SUSE-SU-2099:3003-1", "aliases": ["CVE-2099-8103"], "summary": "openssl",
+               "affected": suse_openssl(&["SUSE:Linux Enterprise Server for SAP Applications 15 SP4-LTSS"],
+                                        "1.1.1l-150400.7.80.1")}),
+    ];
+    let index = runtime().block_on(index_of(records));
+    let ids = |ecosystem: &str| {
+        rpm_findings(&index, ecosystem, "libopenssl1_1", "1.1.1l-150400.7.5.1")
+            .into_iter()
+            .map(|finding| finding.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids("SUSE:15.4-ESPOS"),
+        ["SUSE-SU-2099:3001-1", "SUSE-SU-2099:3002-1"]
+    );
+    assert_eq!(
+        ids("SUSE:15.4-SAP-LTSS"),
+        ["SUSE-SU-2099:3001-1", "SUSE-SU-2099:3003-1"]
+    );
+    assert_eq!(ids("SUSE:15.4"), ["SUSE-SU-2099:3001-1"]);
+    assert_eq!(ids("SUSE:15.4-SAP"), ["SUSE-SU-2099:3001-1"]);
+    assert_eq!(ids("SUSE:15.4-LTSS"), ["SUSE-SU-2099:3001-1"]);
+}

@@ -6,8 +6,9 @@
 //! document naming the product and its version (`<name>SLES_SAP</name>`,
 //! `<version>15.4</version>`): the base product's (`SLES.prod`, `SLES_SAP.prod`,
 //! `SLE_HPC.prod`, which `baseproduct` links to), and one per extension activated with
-//! `SUSEConnect -p` (`SLES-LTSS.prod` from `sles-ltss-release`, `SLE_HPC-LTSS.prod`,
-//! `SLE_HPC-ESPOS.prod`). SUSE's migration tools and Ansible read the same files to tell these
+//! `SUSEConnect -p` (`SLES-LTSS.prod` from `sles-ltss-release`, `SLES-ESPOS.prod`,
+//! `SLE_HPC-LTSS.prod`, `SLE_HPC-ESPOS.prod`; on SLES for SAP, its LTSS as
+//! `SLES_SAP-LTSS.prod` or the SLES LTSS product). SUSE's migration tools and Ansible read the same files to tell these
 //! products apart; `os-release` does not always: SLES for SAP 15 says `ID="sles"` and only its
 //! `CPE_NAME` (`cpe:/o:suse:sles_sap:15:sp4`) differs, while SLES for SAP 12 and SLE HPC name
 //! themselves in `ID` (`sles_sap`, `sle_hpc`). Each product line and stream is a release of
@@ -41,16 +42,17 @@ pub(crate) fn parse_product(text: &str) -> Result<Product, String> {
     })
 }
 
-/// The release a SLES-based root's packages are matched under when it is not its service
-/// pack's (`15.4-LTSS`, `15.4-SAP`, `15.4-HPC`, `15.4-HPC-LTSS`, `15.4-HPC-ESPOS`); `None`
-/// for plain SLES and other distributions. Only product files of the release `os-release`
-/// names count: one left from another service pack does not.
 /// The os-release `ID`s of SUSE Linux Enterprise Server and the products built on it (SLES for
 /// SAP Applications 12 and SLE HPC name themselves there; SLES for SAP 15 says `sles`).
 pub(crate) fn is_sles(id: &str) -> bool {
     matches!(id, "sles" | "sles_sap" | "sle_hpc")
 }
 
+/// The release a SLES-based root's packages are matched under when it is not its service
+/// pack's (`15.4-LTSS`, `15.4-ESPOS`, `15.4-SAP`, `15.4-SAP-LTSS`, `15.4-HPC`,
+/// `15.4-HPC-LTSS`, `15.4-HPC-ESPOS`); `None` for plain SLES and other distributions. Only
+/// product files of the release `os-release` names count: one left from another service
+/// pack does not.
 pub(crate) fn stream<'a>(
     distro: &Distro,
     products: impl IntoIterator<Item = &'a Product>,
@@ -77,7 +79,11 @@ pub(crate) fn stream<'a>(
         .and_then(|cpe| cpe.split(':').next())
         .unwrap_or_default();
     let suffix = if distro.id == "sles_sap" || cpe_product == "sles_sap" || has("SLES_SAP") {
-        "SAP"
+        if has("SLES_SAP-LTSS") || has("SLES-LTSS") {
+            "SAP-LTSS"
+        } else {
+            "SAP"
+        }
     } else if distro.id == "sle_hpc"
         || matches!(cpe_product, "sle_hpc" | "sle-hpc")
         || has("SLE_HPC")
@@ -91,6 +97,8 @@ pub(crate) fn stream<'a>(
         }
     } else if has("SLES-LTSS") {
         "LTSS"
+    } else if has("SLES-ESPOS") {
+        "ESPOS"
     } else {
         return None;
     };
@@ -183,5 +191,23 @@ mod tests {
         let sles =
             parse("ID=\"sles\"\nVERSION_ID=\"15.4\"\nCPE_NAME=\"cpe:/o:suse:sles:15:sp4\"\n");
         assert_eq!(stream(&sles, []), None);
+        // SLES's ESPOS, and SLES for SAP's LTSS (its own product or SLES's).
+        assert_eq!(
+            stream(&sles, [&product("SLES-ESPOS", "15.4")]).as_deref(),
+            Some("15.4-ESPOS")
+        );
+        assert_eq!(stream(&sles, [&product("SLES-ESPOS", "15.3")]), None);
+        for ltss in ["SLES_SAP-LTSS", "SLES-LTSS"] {
+            assert_eq!(
+                stream(&sap, [&product(ltss, "15.4")]).as_deref(),
+                Some("15.4-SAP-LTSS"),
+                "{ltss}"
+            );
+        }
+        let sap_12 = parse("ID=\"sles_sap\"\nVERSION_ID=\"12.5\"\n");
+        assert_eq!(
+            stream(&sap_12, [&product("SLES_SAP-LTSS", "12.5")]).as_deref(),
+            Some("12.5-SAP-LTSS")
+        );
     }
 }
