@@ -244,24 +244,27 @@ mod tests {
         }
     }
 
-    /// The ids of the findings of `kind` that `query` selects, by testing every finding in
-    /// Rust: a field matches when its ASCII-lowercased text contains the lowercased term, what
-    /// SQLite's `LOWER(field) LIKE '%term%'` means.
-    async fn reference(
-        store: &SqliteStore,
-        kind: FindingKind,
-        query: &FindingQuery,
-    ) -> Vec<String> {
-        let rows: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+    /// id, cluster, status, title, rule and asset label of a finding.
+    type Searched = (String, String, String, String, String, String);
+
+    /// Every finding of `kind`, with what [`reference`] tests.
+    async fn findings_of(store: &SqliteStore, kind: FindingKind) -> Vec<Searched> {
+        sqlx::query_as(
             "SELECT id, cluster, status, title, rule, asset_label FROM findings WHERE kind = $1",
         )
         .bind(kind.as_str())
         .fetch_all(&store.reader)
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    /// The ids of `findings` that `query` selects, by testing each in Rust: a field matches
+    /// when its ASCII-lowercased text contains the lowercased term, what SQLite's
+    /// `LOWER(field) LIKE '%term%'` means.
+    fn reference(findings: &[Searched], query: &FindingQuery) -> Vec<String> {
         let needle = query.text.as_deref().unwrap_or_default().to_lowercase();
-        let mut ids: Vec<String> = rows
-            .into_iter()
+        let mut ids: Vec<String> = findings
+            .iter()
             .filter(|(_, cluster, status, title, rule, label)| {
                 query
                     .cluster
@@ -276,7 +279,7 @@ mod tests {
                         .iter()
                         .any(|field| field.to_ascii_lowercase().contains(&needle))
             })
-            .map(|(id, ..)| id)
+            .map(|(id, ..)| id.clone())
             .collect();
         ids.sort();
         ids
@@ -384,8 +387,9 @@ mod tests {
 
     async fn assert_every_search_exact(store: &SqliteStore, step: &str) {
         for kind in [FindingKind::Alert, FindingKind::FirewallAlert] {
+            let findings = findings_of(store, kind).await;
             for query in queries() {
-                let expected = reference(store, kind, &query).await;
+                let expected = reference(&findings, &query);
                 let (listed, counted) = searched(store, kind, &query).await;
                 assert_eq!(listed, expected, "{step}: {kind:?} {query:?}: listed");
                 assert_eq!(
@@ -443,7 +447,7 @@ mod tests {
         );
         assert_eq!(
             (searched(&store, FindingKind::Alert, &asset).await.1),
-            reference(&store, FindingKind::Alert, &asset).await.len() as u64
+            reference(&findings_of(&store, FindingKind::Alert).await, &asset).len() as u64
         );
         assert_every_search_exact(&store, "ingest").await;
 
