@@ -78,8 +78,11 @@ impl Distro {
                 Some(label) => ("openEuler", format!("{release}-{label}")),
                 None => ("openEuler", release.to_owned()),
             },
-            // Neither OSV nor an importable feed carries advisories for these: their packages
-            // are named by what they are, and a scan says no source covers them.
+            // OSV carries no advisories for these; their repositories' updateinfo.xml does
+            // (`palisade db import`), and until it is imported a scan says no source covers
+            // them. Amazon Linux 1 is one rolling release whose advisories (`ALAS-`) are for
+            // its last version, 2018.03, whichever `VERSION_ID` (2017.09, ...) an image has.
+            "amzn" if release.contains('.') => ("Amazon Linux", "2018.03".to_owned()),
             "amzn" => ("Amazon Linux", release.to_owned()),
             "ol" => ("Oracle Linux", major.to_owned()),
             "fedora" => ("Fedora", major.to_owned()),
@@ -286,6 +289,11 @@ mod tests {
         assert_eq!(amazon2.purl_qualifier(), "amzn-2");
         let amazon1 = parse("ID=\"amzn\"\nVERSION_ID=\"2018.03\"\n");
         assert_eq!(amazon1.ecosystem().as_deref(), Some("Amazon Linux:2018.03"));
+        let amazon1_older = parse("ID=\"amzn\"\nVERSION_ID=\"2017.09\"\n");
+        assert_eq!(
+            amazon1_older.ecosystem().as_deref(),
+            Some("Amazon Linux:2018.03")
+        );
         assert_eq!(
             parse("ID=\"ol\"\nVERSION_ID=\"7.9\"\n").purl_namespace(),
             "oracle"
