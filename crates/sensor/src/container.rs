@@ -10,10 +10,7 @@
 //! containers-storage and libpod's bolt database for podman, containerd's bolt `meta.db`.
 //! Kubernetes identity comes from the CRI labels on the container.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use palisade_event::{Container, HostNamespaces, K8sPod};
 use serde_json::Value as Json;
@@ -105,29 +102,27 @@ fn is_safe_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 
+impl Runtime {
+    /// The runtime's name as Falco's `container.type` names it, when the cgroup's naming
+    /// scheme names one (`""` for a plain runc container or a bare id, whose store says).
+    pub(crate) fn engine_name(self) -> &'static str {
+        match self {
+            Runtime::Podman => "podman",
+            Runtime::Docker => "docker",
+            Runtime::Containerd => "containerd",
+            Runtime::CriO => "cri-o",
+            Runtime::Runc => "",
+        }
+    }
+}
+
 fn is_container_hex_id(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
-/// How long an unattributed cgroup, or a container whose runtime metadata was not (fully)
-/// found, is remembered before its metadata is looked up again (a runtime may write its
-/// metadata just after the first process starts); the wait doubles with every further miss
-/// up to [`MAX_RETRY_DELAY`].
-const NEGATIVE_CACHE: Duration = Duration::from_secs(1);
-
-/// The longest wait between two lookups of a cgroup whose metadata is still missing: a
-/// container whose runtime keeps its metadata where the resolver does not look (or a busy
-/// host cgroup) costs one lookup per cgroup per this time, not one per event.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(32);
-
-/// How many lookups an exec may trigger at once, without waiting for the delay: a runtime's
-/// first execs can precede its metadata by milliseconds, and the exec is the event rules
-/// read the container of most.
-const EAGER_EXEC_LOOKUPS: u32 = 8;
-
 /// How much of a container's metadata a store had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Metadata {
+pub(crate) enum Metadata {
     /// The store does not know the container (yet).
     Missing,
     /// The store knows the container but part of its metadata could not be read (podman's
@@ -138,139 +133,25 @@ enum Metadata {
     Complete,
 }
 
-/// A cached answer for one cgroup.
-#[derive(Debug)]
-struct Resolved {
-    container: Option<Arc<Container>>,
-    /// Whether the answer is final: a container with all its runtime metadata. The host, or
-    /// a container without (all) its metadata, is looked up again (see [`NEGATIVE_CACHE`]):
-    /// labels such as the Kubernetes identity come with the metadata.
-    complete: bool,
-    looked_up: Instant,
-    /// Lookups so far that found no complete answer.
-    misses: u32,
-    /// Events that went out with a container whose metadata was missing.
-    sent_without_metadata: u64,
-}
-
-impl Resolved {
-    /// Whether an incomplete answer is due for another lookup.
-    fn retry_due(&self, exec: bool) -> bool {
-        if exec && self.misses < EAGER_EXEC_LOOKUPS {
-            return true;
-        }
-        let doublings = self.misses.saturating_sub(1).min(5);
-        let delay = NEGATIVE_CACHE
-            .saturating_mul(1 << doublings)
-            .min(MAX_RETRY_DELAY);
-        self.looked_up.elapsed() >= delay
-    }
-}
-
-/// Resolves cgroups to containers, caching by cgroup id.
+/// Reads the runtimes' metadata stores: what container a cgroup path is, and its metadata.
+/// Reads files on every call; the sensor calls it from its look-up workers
+/// ([`crate::ContainerAttribution`]), never from the thread that drains events.
 #[derive(Debug)]
 pub struct ContainerResolver {
     roots: MetadataRoots,
-    by_cgroup: HashMap<u64, Resolved>,
 }
 
 impl ContainerResolver {
     /// A resolver reading the given metadata locations.
     pub fn new(roots: MetadataRoots) -> ContainerResolver {
-        ContainerResolver {
-            roots,
-            by_cgroup: HashMap::new(),
-        }
+        ContainerResolver { roots }
     }
 
-    /// The container for a cgroup (`None`: the host), from the cache when possible. With
-    /// `recheck_host`, a cached host answer (or a container without its metadata) is looked
-    /// up again, up to [`EAGER_EXEC_LOOKUPS`] times: callers pass it for exec events, because
-    /// a runtime's first exec can precede its metadata by milliseconds. Otherwise such an
-    /// answer is looked up again after [`NEGATIVE_CACHE`], doubling up to
-    /// [`MAX_RETRY_DELAY`]. A container whose cgroup name says it is one is always reported,
-    /// with its id (and the runtime its naming scheme names) while its metadata is missing.
-    pub fn resolve(
-        &mut self,
-        cgroup_id: u64,
-        cgroup_path: &str,
-        recheck_host: bool,
-    ) -> Option<Arc<Container>> {
-        self.resolve_with(cgroup_id, || cgroup_path.to_owned(), recheck_host)
-    }
-
-    /// [`ContainerResolver::resolve`], building the cgroup path only when the cache cannot
-    /// answer (it runs for every event).
-    pub(crate) fn resolve_with(
-        &mut self,
-        cgroup_id: u64,
-        cgroup_path: impl FnOnce() -> String,
-        recheck_host: bool,
-    ) -> Option<Arc<Container>> {
-        if let Some(resolved) = self.by_cgroup.get_mut(&cgroup_id)
-            && (resolved.complete || !resolved.retry_due(recheck_host))
-        {
-            if !resolved.complete && resolved.container.is_some() {
-                resolved.sent_without_metadata += 1;
-            }
-            let container = resolved.container.clone();
-            // runc saves its state only after the container's first process (runc init) ran
-            // in the cgroup: a container resolved from that process's events has its
-            // engine's metadata but not yet the host namespaces, which an exec looks for again.
-            if recheck_host
-                && let Some(known) = &container
-                && known.host_namespaces.is_none()
-                && let Some(host_namespaces) = self.host_namespaces_of(&known.id)
-            {
-                let updated = Arc::new(Container {
-                    host_namespaces: Some(host_namespaces),
-                    ..Container::clone(known)
-                });
-                if let Some(resolved) = self.by_cgroup.get_mut(&cgroup_id) {
-                    resolved.container = Some(Arc::clone(&updated));
-                }
-                return Some(updated);
-            }
-            return container;
-        }
-        let (container, complete) = match self.lookup_with_metadata(&cgroup_path()) {
-            Some((container, metadata)) => {
-                (Some(Arc::new(container)), metadata == Metadata::Complete)
-            }
-            None => (None, false),
-        };
-        let before = self.by_cgroup.remove(&cgroup_id);
-        let (misses, sent_without_metadata) = before.map_or((0, 0), |before| {
-            (before.misses, before.sent_without_metadata)
-        });
-        let sent_without_metadata =
-            sent_without_metadata + u64::from(!complete && container.is_some());
-        if let Some(found) = container.as_ref().filter(|_| complete)
-            && sent_without_metadata > 0
-        {
-            tracing::info!(
-                id = %found.id,
-                sent_without_metadata,
-                "Container's runtime metadata found; earlier events carried only its id."
-            );
-        } else if let Some(partial) = container.as_ref().filter(|_| misses == 0 && !complete) {
-            tracing::info!(
-                id = %partial.id,
-                "Container seen before its runtime metadata: its events carry only its id until \
-                 the metadata is found."
-            );
-        }
-        self.by_cgroup.insert(
-            cgroup_id,
-            Resolved {
-                container: container.clone(),
-                complete,
-                looked_up: Instant::now(),
-                misses: if complete { misses } else { misses + 1 },
-                sent_without_metadata,
-            },
-        );
-        container
+    /// The id of the container a cgroup path names, without its metadata (`None`: the
+    /// host). Reads no metadata file, but a cgroup named freely (runc's `cgroupsPath`,
+    /// `ctr`'s `/<namespace>/<id>`) costs a look for runc's state and containerd's task.
+    pub(crate) fn container_id(&self, cgroup_path: &str) -> Option<String> {
+        self.id_for(cgroup_path).map(|(_, id)| id)
     }
 
     fn id_for(&self, cgroup_path: &str) -> Option<(Runtime, String)> {
@@ -303,7 +184,7 @@ impl ContainerResolver {
     }
 
     /// [`ContainerResolver::lookup`], and how much of the runtime's metadata was found.
-    fn lookup_with_metadata(&self, cgroup_path: &str) -> Option<(Container, Metadata)> {
+    pub(crate) fn lookup_with_metadata(&self, cgroup_path: &str) -> Option<(Container, Metadata)> {
         let (runtime, id) = self.id_for(cgroup_path)?;
         let mut container = Container {
             id: id.clone(),
@@ -329,11 +210,8 @@ impl ContainerResolver {
         // A cgroup named by an engine names the runtime even before its metadata exists
         // (docker's and CRI-O's containers are read through runc's or containerd's state).
         container.runtime = match runtime {
-            Runtime::Podman => "podman",
-            Runtime::Docker => "docker",
-            Runtime::Containerd => "containerd",
-            Runtime::CriO => "cri-o",
             Runtime::Runc => answered.unwrap_or_default(),
+            named => named.engine_name(),
         }
         .to_owned();
         container.metadata_missing = metadata != Metadata::Complete;
@@ -348,7 +226,7 @@ impl ContainerResolver {
 
     /// The host namespaces container `id` shares, from runc's state: every runtime here starts
     /// its containers with runc (podman's state is runc's too).
-    fn host_namespaces_of(&self, id: &str) -> Option<HostNamespaces> {
+    pub(crate) fn host_namespaces_of(&self, id: &str) -> Option<HostNamespaces> {
         self.runc_state(id)
             .and_then(|path| read_json(&path))
             .and_then(|state| host_namespaces(&state["config"]["namespaces"]))
@@ -634,85 +512,11 @@ fn parse_rfc3339_ns(text: &str) -> Option<u64> {
 mod tests {
     use palisade_event::HostNamespaces;
 
-    use std::time::{Duration, Instant};
-
     use crate::container::{
-        ContainerResolver, EAGER_EXEC_LOOKUPS, MetadataRoots, Resolved, Runtime,
-        container_id_from_cgroup, parse_rfc3339_ns,
+        ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup, parse_rfc3339_ns,
     };
 
     const ID: &str = "3f5bd9c0e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
-
-    /// A container seen before its runtime wrote its metadata is known by its id at first,
-    /// and gets its labels (here its Kubernetes identity) once they exist: it is not cached
-    /// without them for good. A container with its metadata is cached.
-    #[test]
-    fn a_container_seen_before_its_metadata_gets_it_later() {
-        let dir = tempfile::tempdir().unwrap();
-        let runc = dir.path().join("runc");
-        let mut resolver = ContainerResolver::new(MetadataRoots {
-            runc_state_dirs: vec![runc.clone()],
-            podman_storage: dir.path().join("containers"),
-            containerd_db: dir.path().join("meta.db"),
-            containerd_tasks: dir.path().join("tasks"),
-        });
-        let cgroup = format!("/kubepods/pod0b1c2d3e/{ID}");
-        let pod_of = |resolver: &mut ContainerResolver, exec: bool| {
-            let container = resolver.resolve(7, &cgroup, exec).expect("a container");
-            assert_eq!(container.id, ID);
-            container.k8s.as_ref().map(|pod| pod.pod_name.clone())
-        };
-        assert_eq!(pod_of(&mut resolver, false), None);
-
-        std::fs::create_dir_all(runc.join(ID)).unwrap();
-        let state = serde_json::json!({
-            "created": "2026-11-29T12:00:00.5Z",
-            "config": {"labels": [
-                "io.kubernetes.pod.name=web-0",
-                "io.kubernetes.pod.namespace=shop",
-                "io.kubernetes.pod.uid=0b1c2d3e",
-            ]},
-        });
-        std::fs::write(runc.join(ID).join("state.json"), state.to_string()).unwrap();
-        // Within a second, only an exec looks again.
-        assert_eq!(pod_of(&mut resolver, false), None);
-        assert_eq!(pod_of(&mut resolver, true).as_deref(), Some("web-0"));
-
-        std::fs::remove_dir_all(runc.join(ID)).unwrap();
-        assert_eq!(pod_of(&mut resolver, true).as_deref(), Some("web-0"));
-    }
-
-    /// A cgroup whose metadata stays missing is looked up again on each of the first execs,
-    /// then at most once per doubling delay, capped: a busy host cgroup, or a container whose
-    /// runtime keeps its metadata elsewhere, does not cost a lookup per event.
-    #[test]
-    fn retries_of_missing_metadata_are_bounded() {
-        let ago = |seconds: f64| {
-            Instant::now()
-                .checked_sub(Duration::from_secs_f64(seconds))
-                .unwrap()
-        };
-        let resolved = |misses: u32, looked_up: Instant| Resolved {
-            container: None,
-            complete: false,
-            looked_up,
-            misses,
-            sent_without_metadata: 0,
-        };
-        let now = ago(0.0);
-        assert!(resolved(1, now).retry_due(true));
-        assert!(resolved(EAGER_EXEC_LOOKUPS - 1, now).retry_due(true));
-        assert!(!resolved(EAGER_EXEC_LOOKUPS, now).retry_due(true));
-        assert!(!resolved(1, ago(0.5)).retry_due(false));
-        assert!(resolved(1, ago(1.1)).retry_due(false));
-        assert!(
-            !resolved(3, ago(3.5)).retry_due(false),
-            "4 s after 3 misses"
-        );
-        assert!(resolved(3, ago(4.1)).retry_due(false));
-        assert!(!resolved(1000, ago(31.0)).retry_due(true), "capped at 32 s");
-        assert!(resolved(1000, ago(32.5)).retry_due(true));
-    }
 
     /// The host namespaces come from runc's configuration: a type it does not create is the
     /// host's; one joined by path is the host's only when the path is the host's namespace.

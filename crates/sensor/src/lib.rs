@@ -19,7 +19,10 @@
 //!   attached, the agent's own process is ignored in the kernel, and per-CPU counters count
 //!   every record the ring buffer refused ([`SensorHealth`]).
 //! - **Container attribution** ([`ContainerResolver`]): cgroup path → container id →
-//!   runc, podman or containerd metadata, with Kubernetes identity from CRI labels.
+//!   runc, podman or containerd metadata, with Kubernetes identity from CRI labels, read by
+//!   look-up workers into a cache the event path reads without file I/O
+//!   ([`ContainerAttribution`]); a cgroup's events wait up to 50 ms, in order, for its
+//!   look-up.
 //! - **Process table** ([`ProcessTable`]): seeded from `/proc`, kept by fork/exec/exit,
 //!   giving every event its ancestry even after ancestors exited, in bounded memory.
 //! - **Fallback** without eBPF: the proc connector and fanotify, with a reduced field set
@@ -63,12 +66,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod attribution;
 mod bolt;
 mod bpf;
 mod container;
 mod decode;
 mod error;
 mod fallback;
+mod held;
 mod process;
 mod procfs;
 mod runtime;
@@ -85,6 +90,10 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/sensor.skel.rs"));
 }
 
+pub use attribution::{
+    ContainerAttribution, EAGER_EXEC_LOOKUPS, LOOKUP_WORKERS, MAX_QUEUED_LOOKUPS, MAX_RETRY_DELAY,
+    NEGATIVE_CACHE, Resolution,
+};
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;
 pub use process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};

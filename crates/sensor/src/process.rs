@@ -263,6 +263,32 @@ impl ProcessTable {
         }
     }
 
+    /// Sets the container of the live process `pid` started at `start_time_ns` (an exec
+    /// recorded before its container was known), for its own and its descendants' ancestry.
+    pub(crate) fn set_container_id(
+        &mut self,
+        pid: u32,
+        start_time_ns: u64,
+        container_id: SharedStr,
+    ) {
+        let Some(entry) = self
+            .live
+            .get(&pid)
+            .and_then(|generation| self.entries.get_mut(generation))
+            // The table's start time came from the fork, the caller's from the exec's task:
+            // the same process within the tolerance /proc seeding uses.
+            .filter(|entry| entry.info.start_time_ns.abs_diff(start_time_ns) < 20_000_000)
+        else {
+            return;
+        };
+        entry.info = Arc::new(ProcessInfo {
+            container_id,
+            ..ProcessInfo::clone(&entry.info)
+        });
+        // A cached ancestry may name the container it had before.
+        self.n_execs += 1;
+    }
+
     /// An exit: the entry stays for ancestry while it is recent or has descendants.
     pub fn exit(&mut self, pid: u32) {
         let Some(generation) = self.live.remove(&pid) else {

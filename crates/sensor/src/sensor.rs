@@ -2,17 +2,20 @@
 //! into events.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use palisade_event::{Container, Event, EventKind, EventSink, Payload, Process, SharedStr};
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::ContainerAttribution;
 use crate::bpf::{BpfProbes, ProbeSettings, syscall_probe};
-use crate::container::{ContainerResolver, MetadataRoots};
+use crate::container::MetadataRoots;
 use crate::decode::RawEvent;
 use crate::error::Error;
 use crate::fallback::FallbackSource;
+use crate::held::{HeldEvent, HeldEvents, MAX_HELD_EVENTS};
 use crate::process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 use crate::procfs;
 use crate::runtime::RuntimeBinaries;
@@ -146,6 +149,16 @@ pub struct SensorHealth {
     /// Events read from the kernel but not handed to the sink: fork, exec and exit kept
     /// only for the process table when those kinds were not requested, and the agent's own.
     pub events_filtered: u64,
+    /// Events that waited for their container's metadata (a new cgroup's first events, an
+    /// exec while its container's metadata is looked up again), at most 50 ms each.
+    pub events_held: u64,
+    /// Held events that went out before their container's look-up answered (the wait's
+    /// time limit or the bound of 4,096 held events): they carry only the container's id
+    /// from its cgroup's name (`metadata_missing`), or no container.
+    pub events_released_unresolved: u64,
+    /// Container metadata look-ups not queued because 1,024 were waiting for the workers
+    /// (asked for again by a later event of the cgroup).
+    pub container_lookups_dropped: u64,
     /// The eBPF counters by CPU (empty for the fallback).
     pub per_cpu: Vec<CpuCounters>,
 }
@@ -251,16 +264,20 @@ impl Sensor {
     /// Waits up to `timeout` for kernel events, sends the enriched events to `sink` and
     /// returns how many were sent. When the kernel lost events since the last call,
     /// `health().newly_lost` says how many, and the process table is re-read from `/proc`.
+    /// Events held for their container's metadata go out when it arrives or their short wait
+    /// ends; while some wait, the call returns within a millisecond.
     pub fn poll(&mut self, timeout: Duration, sink: &mut dyn EventSink) -> Result<usize, Error> {
         let enricher = &mut self.enricher;
-        let mut n_sent = 0;
+        let delivered_before = enricher.delivered;
+        let mut n_kept = 0;
         let mut n_read = 0;
+        let timeout = enricher.wait_limit(timeout);
         match &mut self.backend {
             Backend::Ebpf(probes) => {
                 probes.poll(timeout, |record| {
                     if let Some(raw) = RawEvent::parse(record) {
                         n_read += 1;
-                        n_sent += enricher.handle_raw(&raw, sink);
+                        n_kept += enricher.handle_raw(&raw, sink);
                     }
                 })?;
                 let per_cpu = probes.counters();
@@ -273,13 +290,18 @@ impl Sensor {
             Backend::Fallback(source) => {
                 for event in source.poll(timeout)? {
                     n_read += 1;
-                    n_sent += enricher.handle_fallback(event, sink);
+                    n_kept += enricher.handle_fallback(event, sink);
                 }
-                self.health.events_sent += n_sent as u64;
+                self.health.events_sent += n_kept as u64;
             }
         }
-        self.health.events_delivered += n_sent as u64;
-        self.health.events_filtered += (n_read - n_sent) as u64;
+        enricher.release_due(Instant::now(), sink);
+        let n_sent = (enricher.delivered - delivered_before) as usize;
+        self.health.events_delivered = enricher.delivered;
+        self.health.events_filtered += (n_read - n_kept) as u64;
+        self.health.events_held = enricher.events_held;
+        self.health.events_released_unresolved = enricher.events_released_unresolved;
+        self.health.container_lookups_dropped = enricher.containers.lookups_dropped();
         if self.health.newly_lost > 0 {
             tracing::warn!(
                 lost = self.health.newly_lost,
@@ -342,7 +364,17 @@ pub(crate) enum FallbackObservation {
 struct Enricher {
     requested: BTreeSet<EventKind>,
     processes: ProcessTable,
-    containers: ContainerResolver,
+    containers: ContainerAttribution,
+    /// Events waiting for their container's metadata.
+    held: HeldEvents,
+    /// Scratch list of the cgroups whose look-ups answered.
+    answered: Vec<u64>,
+    /// Events handed to the sink.
+    delivered: u64,
+    /// See [`SensorHealth::events_held`].
+    events_held: u64,
+    /// See [`SensorHealth::events_released_unresolved`].
+    events_released_unresolved: u64,
     boot_offset_ns: u64,
     hostname: SharedStr,
     ancestry_depth: usize,
@@ -375,7 +407,12 @@ impl Enricher {
         Enricher {
             requested,
             processes: ProcessTable::new(config.retain_exited),
-            containers: ContainerResolver::new(config.metadata.clone()),
+            containers: ContainerAttribution::new(config.metadata.clone()),
+            held: HeldEvents::new(MAX_HELD_EVENTS),
+            answered: Vec::new(),
+            delivered: 0,
+            events_held: 0,
+            events_released_unresolved: 0,
             boot_offset_ns: procfs::boot_to_epoch_offset_ns(),
             hostname: hostname(),
             ancestry_depth: config.ancestry_depth,
@@ -423,8 +460,8 @@ impl Enricher {
 
     fn container_of_path(&mut self, cgroup_path: &str) -> SharedStr {
         self.containers
-            .lookup(cgroup_path)
-            .map(|container| container.id.into())
+            .container_id(cgroup_path)
+            .map(SharedStr::from)
             .unwrap_or_default()
     }
 
@@ -437,8 +474,11 @@ impl Enricher {
         let Some(kind) = raw.event_kind() else {
             return 0;
         };
+        if !self.held.is_empty() {
+            self.release_due(Instant::now(), sink);
+        }
         let cgroup_paths = &self.cgroup_paths;
-        let container = self.containers.resolve_with(
+        let resolution = self.containers.resolve(
             raw.cgroup_id,
             || {
                 cgroup_paths
@@ -448,6 +488,7 @@ impl Enricher {
             },
             raw.kind == Pk::PK_EXEC,
         );
+        let container = resolution.container;
         let start_time_ns = raw.start_boot_ns + self.boot_offset_ns;
         match raw.kind {
             Pk::PK_EXEC => {
@@ -516,7 +557,7 @@ impl Enricher {
             }
             _ => {}
         }
-        let mut n_sent = 0;
+        let mut n_kept = 0;
         // The kernel reports the agent's own forks only to keep the process table whole
         // (its children are not the agent); they never reach the sink.
         let from_self = raw.pid == self.own_pid;
@@ -548,34 +589,159 @@ impl Enricher {
                 event.process.open_fds = fd_state.open;
             }
             event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
-            let user = self.user(raw.pid, container.as_deref(), raw.uid);
-            (
-                event.process.user,
-                event.process.user_homedir,
-                event.process.user_shell,
-            ) = (user.name, user.homedir, user.shell);
-            if let Some(loginuid) = event.process.loginuid {
-                event.process.loginname = self.user(raw.pid, container.as_deref(), loginuid).name;
-            }
-            if let Payload::SetId { id, name } = &mut event.payload {
-                *name = if matches!(kind, EventKind::Setgid | EventKind::Setresgid) {
-                    id_name(&root_file(raw.pid, container.as_deref(), "group"), *id)
-                        .unwrap_or_default()
-                } else {
-                    self.user(raw.pid, container.as_deref(), *id)
-                        .name
-                        .to_string()
-                };
-            }
-            event.container = container;
+            self.fill_user_names(&mut event, container.as_deref());
             event.ancestors = self.processes.ancestors(raw.pid, self.ancestry_depth);
-            sink.send(event);
-            n_sent = 1;
+            self.emit(raw.cgroup_id, event, container, resolution.pending, sink);
+            n_kept = 1;
         }
         if raw.kind == Pk::PK_EXIT {
             self.processes.exit(raw.pid);
         }
-        n_sent
+        n_kept
+    }
+
+    /// The names of the event's user, login user and (set*id) target id, from the process's
+    /// own root: the container's `/etc/passwd` and `/etc/group` for a container's process.
+    fn fill_user_names(&mut self, event: &mut Event, container: Option<&Container>) {
+        let pid = event.process.pid;
+        let user = self.user(pid, container, event.process.uid);
+        (
+            event.process.user,
+            event.process.user_homedir,
+            event.process.user_shell,
+        ) = (user.name, user.homedir, user.shell);
+        if let Some(loginuid) = event.process.loginuid {
+            event.process.loginname = self.user(pid, container, loginuid).name;
+        }
+        let kind = event.kind;
+        if let Payload::SetId { id, name } = &mut event.payload {
+            *name = if matches!(kind, EventKind::Setgid | EventKind::Setresgid) {
+                id_name(&root_file(pid, container, "group"), *id).unwrap_or_default()
+            } else {
+                self.user(pid, container, *id).name.to_string()
+            };
+        }
+    }
+
+    /// Sends an enriched event, or holds it while its cgroup's (`cgroup_id`, the container
+    /// cache's key) container look-up is in
+    /// flight (`pending`) or earlier events of its cgroup wait (their order is kept).
+    /// `container` is the best answer now, which the event was enriched with.
+    fn emit(
+        &mut self,
+        cgroup_id: u64,
+        mut event: Event,
+        container: Option<Arc<Container>>,
+        pending: bool,
+        sink: &mut dyn EventSink,
+    ) {
+        if !(self.held.holds(cgroup_id) || pending && !self.held.gave_up_on(cgroup_id)) {
+            event.container = container;
+            self.deliver(event, sink);
+            return;
+        }
+        self.events_held += 1;
+        let held = HeldEvent {
+            event,
+            provisional_id: container.map(|known| known.id.clone()),
+        };
+        if let Some((evicted, events)) = self.held.hold(cgroup_id, held, Instant::now()) {
+            self.release(evicted, events, false, sink);
+        }
+    }
+
+    fn deliver(&mut self, event: Event, sink: &mut dyn EventSink) {
+        self.delivered += 1;
+        sink.send(event);
+    }
+
+    /// How long [`Sensor::poll`] may wait for kernel events: while events are held, only
+    /// briefly, so that they leave soon after their look-up answers.
+    fn wait_limit(&self, timeout: Duration) -> Duration {
+        const ANSWER_POLL_INTERVAL: Duration = Duration::from_millis(1);
+        if self.held.is_empty() {
+            timeout
+        } else {
+            timeout.min(ANSWER_POLL_INTERVAL)
+        }
+    }
+
+    /// Sends the held events whose container look-up answered, then those whose wait is
+    /// over.
+    fn release_due(&mut self, now: Instant, sink: &mut dyn EventSink) {
+        let mut answered = std::mem::take(&mut self.answered);
+        self.containers.take_answers(&mut answered);
+        for cgroup_id in answered.drain(..) {
+            self.held.answered(cgroup_id);
+            if let Some(events) = self.held.release(cgroup_id) {
+                self.release(cgroup_id, events, true, sink);
+            }
+        }
+        self.answered = answered;
+        if self.held.is_empty() {
+            return;
+        }
+        for cgroup_id in self.held.expired(now) {
+            if let Some(events) = self.held.release(cgroup_id) {
+                self.release(cgroup_id, events, false, sink);
+            }
+        }
+    }
+
+    /// Sends a cgroup's held events with the container known now; `answered` says its
+    /// look-up answered (otherwise they are counted as released unresolved, and its later
+    /// events no longer wait for this look-up).
+    fn release(
+        &mut self,
+        cgroup_id: u64,
+        events: Vec<HeldEvent>,
+        answered: bool,
+        sink: &mut dyn EventSink,
+    ) {
+        if !answered {
+            self.events_released_unresolved += events.len() as u64;
+            self.held.give_up_on(cgroup_id);
+        }
+        let container = self.containers.container(cgroup_id);
+        let id: SharedStr = container
+            .as_ref()
+            .map(|known| SharedStr::from(known.id.as_str()))
+            .unwrap_or_default();
+        // Execs of this cgroup recorded with another container than the look-up found.
+        let mut reattributed: Vec<u32> = Vec::new();
+        for held in events {
+            let mut event = held.event;
+            // The cgroup's name did not say what the look-up found (runc's cgroupsPath,
+            // ctr's /<namespace>/<id>): the user names come from the container's root, and
+            // an exec's process table entry, and the ancestry of the events after it, get
+            // the container.
+            if held.provisional_id.as_deref().unwrap_or_default() != id.as_str() {
+                self.fill_user_names(&mut event, container.as_deref());
+                if event.kind == EventKind::Execve {
+                    self.processes.set_container_id(
+                        event.process.pid,
+                        event.process.start_time_ns,
+                        id.clone(),
+                    );
+                    reattributed.push(event.process.pid);
+                }
+            }
+            if event
+                .ancestors
+                .iter()
+                .any(|ancestor| reattributed.contains(&ancestor.pid))
+            {
+                let mut ancestors = event.ancestors.to_vec();
+                for ancestor in &mut ancestors {
+                    if reattributed.contains(&ancestor.pid) {
+                        ancestor.container_id = id.clone();
+                    }
+                }
+                event.ancestors = ancestors.into();
+            }
+            event.container = container.clone();
+            self.deliver(event, sink);
+        }
     }
 
     /// The event's process fields that the table knows (name, image, arguments,
@@ -696,7 +862,7 @@ impl Enricher {
             FallbackObservation::Exit { pid, .. } => Some(pid),
             _ => None,
         };
-        let mut n_sent = 0;
+        let mut n_kept = 0;
         if self.requested.contains(&kind) {
             let info = self.processes.get(pid).cloned().unwrap_or_else(|| {
                 Arc::new(ProcessInfo {
@@ -704,11 +870,21 @@ impl Enricher {
                     ..ProcessInfo::default()
                 })
             });
-            let container = (!info.container_id.is_empty())
+            // The fallback has no cgroup ids: its cgroups are known by their paths.
+            let (cgroup_key, resolution) = (!info.container_id.is_empty())
                 .then(|| procfs::read(pid, self.boot_offset_ns))
                 .flatten()
-                .and_then(|process| self.containers.lookup(&process.cgroup_path))
-                .map(Arc::new);
+                .map(|process| {
+                    let key = fallback_cgroup_key(&process.cgroup_path);
+                    let exec = kind == EventKind::Execve;
+                    (
+                        key,
+                        self.containers.resolve(key, || process.cgroup_path, exec),
+                    )
+                })
+                .unzip();
+            let (container, pending) =
+                resolution.map_or((None, false), |known| (known.container, known.pending));
             let mut event = Event::new(kind);
             event.timestamp_ns = timestamp_ns;
             event.capture_start_ns = self.capture_start(timestamp_ns);
@@ -729,12 +905,7 @@ impl Enricher {
                 event.process.fd_limit = Some(fd_state.limit);
                 event.process.open_fds = fd_state.open;
             }
-            let user = self.user(pid, container.as_deref(), info.uid);
-            (
-                event.process.user,
-                event.process.user_homedir,
-                event.process.user_shell,
-            ) = (user.name, user.homedir, user.shell);
+            self.fill_user_names(&mut event, container.as_deref());
             event.payload = match observation {
                 FallbackObservation::Fork { child_pid, .. } => {
                     event.ret = i64::from(child_pid);
@@ -759,16 +930,23 @@ impl Enricher {
                 },
                 FallbackObservation::Exec { .. } => palisade_event::Payload::None,
             };
-            event.container = container;
             event.ancestors = self.processes.ancestors(pid, self.ancestry_depth);
-            sink.send(event);
-            n_sent = 1;
+            self.emit(cgroup_key.unwrap_or(0), event, container, pending, sink);
+            n_kept = 1;
         }
         if let Some(pid) = exited {
             self.processes.exit(pid);
         }
-        n_sent
+        n_kept
     }
+}
+
+/// The key of a cgroup known by its path (the fallback's) in the container cache, apart from
+/// the kernel's cgroup ids (the eBPF backend's; one backend runs at a time).
+fn fallback_cgroup_key(cgroup_path: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    cgroup_path.hash(&mut hasher);
+    hasher.finish() | 1 << 63
 }
 
 /// `/etc/<database>` as the process sees it: through its root for a container's process.

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use palisade_event::{Event, EventKind};
-use palisade_sensor::{BackendChoice, ContainerResolver, MetadataRoots, Sensor, SensorConfig};
+use palisade_sensor::{BackendChoice, ContainerAttribution, MetadataRoots, Sensor, SensorConfig};
 
 fn available(runtime: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -497,20 +497,29 @@ fn podman_labels_missing_at_first_lookup_are_read_later() {
         std::fs::create_dir_all(storage.join(file).parent().unwrap()).unwrap();
         std::fs::copy(real.join(file), storage.join(file)).unwrap();
     }
-    let mut resolver = ContainerResolver::new(MetadataRoots {
+    let mut attribution = ContainerAttribution::new(MetadataRoots {
         runc_state_dirs: vec![dir.path().join("runc")],
         podman_storage: storage.clone(),
         ..MetadataRoots::default()
     });
     let cgroup = format!("/libpod_parent/libpod-{id}");
-    let first = resolver.resolve(11, &cgroup, true).expect("a container");
+    // An exec's look-up, waited for as the sensor holds the exec.
+    let mut exec_lookup = || {
+        assert!(attribution.resolve(11, || cgroup.clone(), true).pending);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while attribution.in_flight(11) && Instant::now() < deadline {
+            attribution.wait_for_answers(Duration::from_millis(100), &mut Vec::new());
+        }
+        attribution.container(11).expect("a container")
+    };
+    let first = exec_lookup();
 
     std::fs::create_dir_all(storage.join("libpod")).unwrap();
     let copied = std::fs::copy(
         real.join("libpod/bolt_state.db"),
         storage.join("libpod/bolt_state.db"),
     );
-    let later = resolver.resolve(11, &cgroup, true).expect("a container");
+    let later = exec_lookup();
     let _ = Command::new("podman").args(["rm", "-f", &name]).output();
     copied.unwrap();
 
@@ -620,4 +629,256 @@ fn first_execs_in_a_container_are_attributed() {
         .args(["rm", "-f", "-t", "0", &name])
         .output();
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The first exec of a new podman container (its entrypoint, the first program runc starts
+/// in the container's cgroup) and the next one carry the container's name, image and
+/// labels: the sensor holds them while the container's metadata is looked up off the event
+/// path, rather than sending them with the id alone.
+#[test]
+fn the_first_exec_in_a_new_podman_container_carries_its_metadata() {
+    if !available("podman") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = format!(
+        "localhost/palisade-busybox:first-meta-{}",
+        std::process::id()
+    );
+    let image = PodmanImage::import(dir.path(), &tag);
+    let name = format!("palisade-first-meta-{}", std::process::id());
+    let marker = format!("{name}-marker");
+    let cidfile = dir.path().join("cid");
+    let mut sensor = start(MetadataRoots::default());
+    let runtime = Command::new("podman")
+        .args(["run", "--rm", "--network", "none", "--runtime", "runc"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .args(["--label", "palisade.test=first-meta", "--name", &name])
+        .arg("--cidfile")
+        .arg(&cidfile)
+        .args([&image.0, "/bin/sh", "-c", &format!("/bin/true {marker}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut runtime = Reaper(runtime);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut events: Vec<Event> = Vec::new();
+    let is_marker = |event: &Event| {
+        event.kind == EventKind::Execve
+            && event.process.args.first().map(|arg| arg.as_str()) == Some(marker.as_str())
+    };
+    while Instant::now() < deadline && !events.iter().any(is_marker) {
+        sensor
+            .poll(Duration::from_millis(50), &mut events)
+            .expect("poll");
+    }
+    let _ = runtime.0.wait();
+    let cid = std::fs::read_to_string(&cidfile)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let _ = Command::new("podman").args(["rm", "-f", &name]).output();
+
+    let first = events
+        .iter()
+        .find(|event| {
+            event
+                .container
+                .as_ref()
+                .is_some_and(|container| container.id == cid)
+        })
+        .expect("an exec in the container");
+    let marked = events.iter().find(|event| is_marker(event));
+    for event in [Some(first), marked] {
+        let event = event.expect("the container's execs");
+        let container = event.container.as_ref().expect("attributed to a container");
+        assert!(!container.metadata_missing, "{container:?}");
+        assert_eq!(container.name, name);
+        assert_eq!(container.image, tag);
+        assert!(
+            container
+                .labels
+                .contains(&("palisade.test".into(), "first-meta".into())),
+            "{container:?}"
+        );
+    }
+    assert!(
+        sensor.health().events_held > 0,
+        "the new cgroup's first events waited for its look-up: {:?}",
+        sensor.health()
+    );
+}
+
+/// The cgroup2 hierarchy's mount point.
+fn cgroup2_root() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|fields| fields.get(2) == Some(&"cgroup2"))
+        .map(|fields| PathBuf::from(fields[1]))
+}
+
+/// A cgroup2 directory of the test's, removed (with its parent) when dropped; the processes
+/// in it must have exited.
+struct TestCgroup(PathBuf);
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+        if let Some(parent) = self.0.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// Runs `script` with `/bin/sh` in cgroup `cgroup` (the shell moves itself there first).
+fn sh_in_cgroup(cgroup: &Path, script: &str) -> Reaper {
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec /bin/sh -c '{script}'",
+        cgroup.display()
+    );
+    Reaper(
+        Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// A metadata store that does not answer (podman's `containers.json` as a FIFO nobody writes)
+/// holds the events of its container for the short wait only: they leave in their order,
+/// with the id the cgroup's name gives and `metadata_missing`, counted; meanwhile the events
+/// of the host and of another container, made after the held one, are delivered before it.
+#[test]
+fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let cgroup2 = cgroup2_root();
+    if !palisade_testdata::capability(
+        "root, eBPF and a cgroup2 hierarchy",
+        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let roots = MetadataRoots {
+        runc_state_dirs: vec![dir.path().join("runc")],
+        podman_storage: dir.path().join("storage"),
+        containerd_db: dir.path().join("meta.db"),
+        containerd_tasks: dir.path().join("tasks"),
+    };
+    let store = palisade_testdata::slow_file::SlowFile::new(
+        &roots
+            .podman_storage
+            .join("overlay-containers/containers.json"),
+        b"[]",
+    );
+    let parent = cgroup2
+        .unwrap()
+        .join(format!("palisade-slow-store-{}", std::process::id()));
+    let slow_id = format!("{:064x}", 0x51_0e_u64 + u64::from(std::process::id()));
+    let other_id = format!("{:064x}", 0x07_4e_u64 + u64::from(std::process::id()));
+    let slow = TestCgroup(parent.join(format!("libpod-{slow_id}")));
+    let other = TestCgroup(parent.join(format!("cri-containerd-{other_id}.scope")));
+    for cgroup in [&slow.0, &other.0] {
+        std::fs::create_dir_all(cgroup).unwrap();
+    }
+    let tag = format!("slow-store-{}", std::process::id());
+    let mut sensor = start(roots);
+
+    // The host and the other container exec all along; the slow container execs twice.
+    let loop_script =
+        |who: &str| format!("while true; do /bin/true {tag}-{who}; sleep 0.002; done");
+    let host = Reaper(
+        Command::new("/bin/sh")
+            .args(["-c", &loop_script("host")])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let other_loop = sh_in_cgroup(&other.0, &loop_script("other"));
+    std::thread::sleep(Duration::from_millis(200));
+    let slow_run = sh_in_cgroup(
+        &slow.0,
+        &format!("/bin/true {tag}-slow-1; /bin/true {tag}-slow-2"),
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut delivered: Vec<Event> = Vec::new();
+    let mut events = Vec::new();
+    let marker = |event: &Event| {
+        event
+            .process
+            .args
+            .first()
+            .filter(|arg| arg.starts_with(&tag))
+            .map(|arg| arg[tag.len() + 1..].to_owned())
+    };
+    while Instant::now() < deadline
+        && !delivered
+            .iter()
+            .any(|event| marker(event).as_deref() == Some("slow-2"))
+    {
+        sensor
+            .poll(Duration::from_millis(20), &mut events)
+            .expect("poll");
+        delivered.extend(events.drain(..).filter(|event| marker(event).is_some()));
+    }
+    // Some more of the loops, then everything stops.
+    let until = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < until {
+        sensor
+            .poll(Duration::from_millis(20), &mut events)
+            .expect("poll");
+        delivered.extend(events.drain(..).filter(|event| marker(event).is_some()));
+    }
+    drop((host, other_loop, slow_run));
+    let health = sensor.health().clone();
+    drop(sensor);
+    store.release();
+
+    let position = |name: &str| {
+        delivered
+            .iter()
+            .position(|event| marker(event).as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} exec among {} events", delivered.len()))
+    };
+    let (first, second) = (position("slow-1"), position("slow-2"));
+    assert!(first < second, "a cgroup's held events keep their order");
+    for held in [&delivered[first], &delivered[second]] {
+        let container = held.container.as_ref().expect("the container by its name");
+        assert_eq!(container.id, slow_id);
+        assert_eq!(container.runtime, "podman");
+        assert!(container.metadata_missing, "{container:?}");
+    }
+    assert!(health.events_released_unresolved >= 1, "{health:?}");
+    // Execs of the host and of the other container made after the held one went out before it.
+    let held_at = delivered[first].timestamp_ns;
+    let overtaking = |who: &str| {
+        delivered[..first]
+            .iter()
+            .filter(|event| marker(event).as_deref() == Some(who) && event.timestamp_ns > held_at)
+            .count()
+    };
+    assert!(
+        overtaking("host") > 0,
+        "host execs made meanwhile went first"
+    );
+    assert!(
+        overtaking("other") > 0,
+        "the other container's execs made meanwhile went first"
+    );
+    let other_container = delivered
+        .iter()
+        .find(|event| marker(event).as_deref() == Some("other"))
+        .and_then(|event| event.container.clone())
+        .expect("the other container");
+    assert_eq!(other_container.id, other_id);
 }

@@ -27,6 +27,7 @@ use std::{
 };
 
 pub mod k8s_api;
+pub mod slow_file;
 
 /// Environment variable that overrides where the shared data folder is.
 pub const DATA_DIR_ENV: &str = "PALISADE_SHARED_DATA";

@@ -1,0 +1,662 @@
+//! Container attribution on the event path, without file I/O: a cache of each cgroup's
+//! container, filled by look-up workers that read the runtimes' metadata stores.
+//!
+//! The thread that drains the ring buffer must never wait for a metadata store: podman's
+//! `containers.json` grows with every container on the host and libpod's database can be
+//! held by podman, so one look-up can take milliseconds or much longer, and the kernel drops
+//! what it cannot put into a ring nobody drains. [`ContainerAttribution::resolve`] answers
+//! from the cache only. A cgroup it has not looked up yet, or one whose look-up should be
+//! repeated (a container whose metadata was not complete, or whose host namespaces runc
+//! had not written yet), gets a look-up queued for the workers ([`LOOKUP_WORKERS`] threads,
+//! at most one look-up per cgroup in flight, at most [`MAX_QUEUED_LOOKUPS`] waiting; a
+//! look-up that finds the queue full is counted and asked for again by a later event), and
+//! the answer says the look-up is pending, so the caller can hold the event until
+//! [`ContainerAttribution::take_answers`] brings it. Meanwhile the best answer is what the
+//! cgroup's name says (a container's id and runtime, `metadata_missing`), or the host.
+//!
+//! Look-ups are repeated on the same schedule as before they moved off the event path: a
+//! container whose runtime metadata is missing (or partial, such as podman's labels before
+//! libpod's database has the container) and a host cgroup (which could be a container whose
+//! runtime has not written its state yet) on each of the first [`EAGER_EXEC_LOOKUPS`]
+//! execs, otherwise after [`NEGATIVE_CACHE`] doubling up to [`MAX_RETRY_DELAY`].
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use palisade_event::{Container, HostNamespaces};
+
+use crate::container::{ContainerResolver, Metadata, MetadataRoots, container_id_from_cgroup};
+
+/// How many threads look metadata up: one slow store (a huge `containers.json`, a database
+/// podman holds) delays the look-ups of other cgroups only when every worker waits for it.
+pub const LOOKUP_WORKERS: usize = 2;
+
+/// How many look-ups may wait for a worker; more are counted
+/// ([`ContainerAttribution::lookups_dropped`]) and asked for again by the cgroup's next event.
+pub const MAX_QUEUED_LOOKUPS: usize = 1024;
+
+/// How long an unattributed cgroup, or a container whose runtime metadata was not (fully)
+/// found, is remembered before its metadata is looked up again (a runtime may write its
+/// metadata just after the first process starts); the wait doubles with every further miss
+/// up to [`MAX_RETRY_DELAY`].
+pub const NEGATIVE_CACHE: Duration = Duration::from_secs(1);
+
+/// The longest wait between two look-ups of a cgroup whose metadata is still missing: a
+/// container whose runtime keeps its metadata where the resolver does not look (or a busy
+/// host cgroup) costs one look-up per cgroup per this time, not one per event.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(32);
+
+/// How many look-ups an exec may trigger at once, without waiting for the delay: a runtime's
+/// first execs can precede its metadata by milliseconds, and the exec is the event rules
+/// read the container of most.
+pub const EAGER_EXEC_LOOKUPS: u32 = 8;
+
+/// When one kind of look-up is due again for a cgroup.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetrySchedule {
+    /// Look-ups so far that found no complete answer.
+    pub(crate) misses: u32,
+    /// When the last one was answered.
+    pub(crate) looked_up: Instant,
+}
+
+impl RetrySchedule {
+    fn new() -> RetrySchedule {
+        RetrySchedule {
+            misses: 0,
+            looked_up: Instant::now(),
+        }
+    }
+
+    /// Whether another look-up is due: on the first [`EAGER_EXEC_LOOKUPS`] execs at once,
+    /// otherwise after the doubling delay.
+    pub(crate) fn due(&self, exec: bool) -> bool {
+        if exec && self.misses < EAGER_EXEC_LOOKUPS {
+            return true;
+        }
+        let doublings = self.misses.saturating_sub(1).min(5);
+        let delay = NEGATIVE_CACHE
+            .saturating_mul(1 << doublings)
+            .min(MAX_RETRY_DELAY);
+        self.looked_up.elapsed() >= delay
+    }
+
+    fn missed(&mut self) {
+        self.misses += 1;
+        self.looked_up = Instant::now();
+    }
+}
+
+/// What the event path knows of a cgroup's container now.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// The best answer now (`None`: the host, as far as known): the cached container, or
+    /// before the cgroup's first look-up answered, the container its name says (id and
+    /// runtime only, `metadata_missing`).
+    pub container: Option<Arc<Container>>,
+    /// Whether a look-up this event should wait for is in flight: the cgroup's first, or
+    /// for an exec, any look-up of the cgroup (a repeat for missing metadata or host
+    /// namespaces, which the exec, the event rules read the container of most, would carry).
+    pub pending: bool,
+}
+
+/// What the cache keeps for one cgroup.
+#[derive(Debug)]
+struct CgroupEntry {
+    /// The best answer now (see [`Resolution::container`]).
+    container: Option<Arc<Container>>,
+    /// Whether a worker answered a look-up of this cgroup yet.
+    answered: bool,
+    /// Whether the answer is final: a container with all its runtime metadata. The host, or
+    /// a container without (all) its metadata, is looked up again: labels such as the
+    /// Kubernetes identity come with the metadata.
+    complete: bool,
+    /// Whether a look-up is queued or running.
+    in_flight: bool,
+    metadata_retry: RetrySchedule,
+    /// Repeats of the host namespaces' look-up for a complete container without them: runc
+    /// saves its state only after the container's first process (runc init) ran in the
+    /// cgroup, so a container resolved from that process's events has its engine's metadata
+    /// but not yet the host namespaces.
+    namespaces_retry: RetrySchedule,
+    /// Events that went out with the container while its metadata was missing.
+    sent_without_metadata: u64,
+}
+
+/// What a worker is asked.
+#[derive(Debug)]
+enum Request {
+    /// The container and its metadata for a cgroup path.
+    Container { cgroup_id: u64, cgroup_path: String },
+    /// The host namespaces of a known container.
+    HostNamespaces {
+        cgroup_id: u64,
+        container_id: String,
+    },
+}
+
+/// What a worker answers.
+#[derive(Debug)]
+enum Answer {
+    Container {
+        cgroup_id: u64,
+        found: Option<Box<(Container, Metadata)>>,
+    },
+    HostNamespaces {
+        cgroup_id: u64,
+        found: Option<HostNamespaces>,
+    },
+}
+
+/// The cache of cgroups' containers and the workers that fill it. The workers end when this
+/// is dropped (one waiting for a store finishes that look-up first).
+#[derive(Debug)]
+pub struct ContainerAttribution {
+    resolver: Arc<ContainerResolver>,
+    by_cgroup: HashMap<u64, CgroupEntry>,
+    requests: SyncSender<Request>,
+    answers: Receiver<Answer>,
+    in_flight: usize,
+    lookups_dropped: u64,
+}
+
+impl ContainerAttribution {
+    /// A cache whose workers read the given metadata locations.
+    pub fn new(roots: MetadataRoots) -> ContainerAttribution {
+        let resolver = Arc::new(ContainerResolver::new(roots));
+        let (requests, queued) = mpsc::sync_channel(MAX_QUEUED_LOOKUPS);
+        let (answer_sender, answers) = mpsc::channel();
+        let queued = Arc::new(Mutex::new(queued));
+        for n in 0..LOOKUP_WORKERS {
+            let resolver = Arc::clone(&resolver);
+            let queued = Arc::clone(&queued);
+            let answer_sender = answer_sender.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("palisade-meta-{n}"))
+                .spawn(move || look_up_until_closed(&resolver, &queued, &answer_sender));
+            if let Err(error) = spawned {
+                // Fewer workers only make look-ups wait longer; with none, every look-up is
+                // counted as dropped and events go out with what the cgroup's name says.
+                tracing::error!(%error, "Cannot start a container metadata worker.");
+            }
+        }
+        ContainerAttribution {
+            resolver,
+            by_cgroup: HashMap::new(),
+            requests,
+            answers,
+            in_flight: 0,
+            lookups_dropped: 0,
+        }
+    }
+
+    /// The container of cgroup `cgroup_id` from the cache, queuing a look-up when one is due
+    /// (`cgroup_path` is called only then). `exec` says the event is an exec, which repeats
+    /// the look-ups of missing metadata eagerly and waits for them. Never reads a file.
+    pub fn resolve(
+        &mut self,
+        cgroup_id: u64,
+        cgroup_path: impl FnOnce() -> String,
+        exec: bool,
+    ) -> Resolution {
+        let Some(entry) = self.by_cgroup.get_mut(&cgroup_id) else {
+            let path = cgroup_path();
+            let container = container_named_by(&path);
+            self.by_cgroup.insert(
+                cgroup_id,
+                CgroupEntry {
+                    container: container.clone(),
+                    answered: false,
+                    complete: false,
+                    in_flight: false,
+                    metadata_retry: RetrySchedule::new(),
+                    namespaces_retry: RetrySchedule::new(),
+                    sent_without_metadata: 0,
+                },
+            );
+            self.request(Request::Container {
+                cgroup_id,
+                cgroup_path: path,
+            });
+            return Resolution {
+                container,
+                pending: self.in_flight(cgroup_id),
+            };
+        };
+        let request = if entry.in_flight {
+            None
+        } else if !entry.answered || (!entry.complete && entry.metadata_retry.due(exec)) {
+            Some(Request::Container {
+                cgroup_id,
+                cgroup_path: cgroup_path(),
+            })
+        } else if exec
+            && entry.complete
+            && let Some(known) = entry
+                .container
+                .as_ref()
+                .filter(|known| known.host_namespaces.is_none())
+            && entry.namespaces_retry.due(exec)
+        {
+            Some(Request::HostNamespaces {
+                cgroup_id,
+                container_id: known.id.clone(),
+            })
+        } else {
+            None
+        };
+        let answered = entry.answered;
+        let container = entry.container.clone();
+        if !entry.complete && answered && container.is_some() {
+            entry.sent_without_metadata += 1;
+        }
+        if let Some(request) = request {
+            self.request(request);
+        }
+        Resolution {
+            container,
+            pending: self.in_flight(cgroup_id) && (exec || !answered),
+        }
+    }
+
+    /// The best answer now for a cgroup seen before (`None`: the host, or never seen).
+    pub fn container(&self, cgroup_id: u64) -> Option<Arc<Container>> {
+        self.by_cgroup
+            .get(&cgroup_id)
+            .and_then(|entry| entry.container.clone())
+    }
+
+    /// Whether a look-up of the cgroup is queued or running.
+    pub fn in_flight(&self, cgroup_id: u64) -> bool {
+        self.by_cgroup
+            .get(&cgroup_id)
+            .is_some_and(|entry| entry.in_flight)
+    }
+
+    /// Takes the workers' answers into the cache, appending the cgroups answered to
+    /// `answered`. Never blocks.
+    pub fn take_answers(&mut self, answered: &mut Vec<u64>) {
+        if self.in_flight == 0 {
+            return;
+        }
+        while let Ok(answer) = self.answers.try_recv() {
+            answered.push(self.apply(answer));
+        }
+    }
+
+    /// Waits up to `timeout` for at least one answer (when a look-up is in flight), then
+    /// takes every answer there is, like [`ContainerAttribution::take_answers`].
+    pub fn wait_for_answers(&mut self, timeout: Duration, answered: &mut Vec<u64>) {
+        if self.in_flight == 0 {
+            return;
+        }
+        if let Ok(answer) = self.answers.recv_timeout(timeout) {
+            answered.push(self.apply(answer));
+        }
+        self.take_answers(answered);
+    }
+
+    /// The id of the container a cgroup path names, for the processes read from `/proc`
+    /// (see [`ContainerResolver::container_id`]).
+    pub(crate) fn container_id(&self, cgroup_path: &str) -> Option<String> {
+        self.resolver.container_id(cgroup_path)
+    }
+
+    /// Look-ups not queued because [`MAX_QUEUED_LOOKUPS`] were waiting.
+    pub fn lookups_dropped(&self) -> u64 {
+        self.lookups_dropped
+    }
+
+    fn request(&mut self, request: Request) {
+        let cgroup_id = match &request {
+            Request::Container { cgroup_id, .. } | Request::HostNamespaces { cgroup_id, .. } => {
+                *cgroup_id
+            }
+        };
+        match self.requests.try_send(request) {
+            Ok(()) => {
+                self.in_flight += 1;
+                if let Some(entry) = self.by_cgroup.get_mut(&cgroup_id) {
+                    entry.in_flight = true;
+                }
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.lookups_dropped += 1;
+                if self.lookups_dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped = self.lookups_dropped,
+                        "Container metadata look-ups queue full: events go out with the \
+                         container's id only until a later look-up."
+                    );
+                }
+            }
+        }
+    }
+
+    /// Applies one answer to the cache; returns its cgroup.
+    fn apply(&mut self, answer: Answer) -> u64 {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let cgroup_id = match &answer {
+            Answer::Container { cgroup_id, .. } | Answer::HostNamespaces { cgroup_id, .. } => {
+                *cgroup_id
+            }
+        };
+        let Some(entry) = self.by_cgroup.get_mut(&cgroup_id) else {
+            return cgroup_id;
+        };
+        entry.in_flight = false;
+        match answer {
+            Answer::Container { found, .. } => {
+                let first = !entry.answered;
+                entry.answered = true;
+                let (container, complete) = match found.map(|found| *found) {
+                    Some((container, metadata)) => {
+                        (Some(Arc::new(container)), metadata == Metadata::Complete)
+                    }
+                    None => (None, false),
+                };
+                if let Some(found) = container.as_ref().filter(|_| complete)
+                    && entry.sent_without_metadata > 0
+                {
+                    tracing::info!(
+                        id = %found.id,
+                        sent_without_metadata = entry.sent_without_metadata,
+                        "Container's runtime metadata found; earlier events carried only its id."
+                    );
+                } else if let Some(partial) = container.as_ref().filter(|_| first && !complete) {
+                    tracing::info!(
+                        id = %partial.id,
+                        "Container seen before its runtime metadata: its events carry only its \
+                         id until the metadata is found."
+                    );
+                }
+                if !complete {
+                    entry.metadata_retry.missed();
+                }
+                entry.container = container;
+                entry.complete = complete;
+            }
+            Answer::HostNamespaces { found, .. } => match (found, &entry.container) {
+                (Some(host_namespaces), Some(known)) => {
+                    entry.container = Some(Arc::new(Container {
+                        host_namespaces: Some(host_namespaces),
+                        ..Container::clone(known)
+                    }));
+                }
+                _ => entry.namespaces_retry.missed(),
+            },
+        }
+        cgroup_id
+    }
+}
+
+/// What a cgroup's name alone says, without reading anything: a container's id and the
+/// runtime its naming scheme names, its metadata missing.
+fn container_named_by(cgroup_path: &str) -> Option<Arc<Container>> {
+    let (runtime, id) = container_id_from_cgroup(cgroup_path, |_, _| None)?;
+    Some(Arc::new(Container {
+        id,
+        runtime: runtime.engine_name().to_owned(),
+        metadata_missing: true,
+        ..Container::default()
+    }))
+}
+
+/// A worker: answers requests until the cache is dropped.
+fn look_up_until_closed(
+    resolver: &ContainerResolver,
+    queued: &Mutex<Receiver<Request>>,
+    answers: &Sender<Answer>,
+) {
+    loop {
+        // Only the waiting for a request holds the lock, not the look-up.
+        let request = match queued.lock() {
+            Ok(queued) => queued.recv(),
+            Err(_) => return,
+        };
+        let Ok(request) = request else {
+            return;
+        };
+        let answer = match request {
+            Request::Container {
+                cgroup_id,
+                cgroup_path,
+            } => Answer::Container {
+                cgroup_id,
+                found: resolver.lookup_with_metadata(&cgroup_path).map(Box::new),
+            },
+            Request::HostNamespaces {
+                cgroup_id,
+                container_id,
+            } => Answer::HostNamespaces {
+                cgroup_id,
+                found: resolver.host_namespaces_of(&container_id),
+            },
+        };
+        if answers.send(answer).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use palisade_testdata::slow_file::SlowFile;
+
+    use crate::attribution::{
+        ContainerAttribution, EAGER_EXEC_LOOKUPS, LOOKUP_WORKERS, MAX_QUEUED_LOOKUPS, RetrySchedule,
+    };
+    use crate::container::MetadataRoots;
+
+    const ID: &str = "3f5bd9c0e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
+
+    fn roots(dir: &Path) -> MetadataRoots {
+        MetadataRoots {
+            runc_state_dirs: vec![dir.join("runc")],
+            podman_storage: dir.join("containers"),
+            containerd_db: dir.join("meta.db"),
+            containerd_tasks: dir.join("tasks"),
+        }
+    }
+
+    /// Waits (at most 10 s) until none of `cgroups` has a look-up in flight.
+    fn settle(attribution: &mut ContainerAttribution, cgroups: &[u64]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut answered = Vec::new();
+        while cgroups.iter().any(|id| attribution.in_flight(*id)) {
+            assert!(Instant::now() < deadline, "no answer for {cgroups:?}");
+            attribution.wait_for_answers(Duration::from_millis(100), &mut answered);
+        }
+    }
+
+    /// A podman store whose every look-up waits until the test releases it (empty).
+    fn slow_store(roots: &MetadataRoots) -> SlowFile {
+        let path = roots
+            .podman_storage
+            .join("overlay-containers/containers.json");
+        SlowFile::new(&path, b"[]")
+    }
+
+    /// A container seen before its runtime wrote its metadata is known by its id at first,
+    /// and gets its labels (here its Kubernetes identity) once they exist: it is not cached
+    /// without them for good. A container with its metadata is cached.
+    #[test]
+    fn a_container_seen_before_its_metadata_gets_it_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = roots(dir.path());
+        let runc = roots.runc_state_dirs[0].clone();
+        let mut attribution = ContainerAttribution::new(roots);
+        let cgroup = format!("/kubepods/pod0b1c2d3e/{ID}");
+        let mut pod_of = |exec: bool| {
+            let resolution = attribution.resolve(7, || cgroup.clone(), exec);
+            let pending = resolution.pending;
+            settle(&mut attribution, &[7]);
+            let container = attribution.container(7).expect("a container");
+            assert_eq!(container.id, ID);
+            (
+                container.k8s.as_ref().map(|pod| pod.pod_name.clone()),
+                pending,
+            )
+        };
+        let first = attribution_first(&cgroup);
+        assert!(
+            first.metadata_missing,
+            "the name gives only the id: {first:?}"
+        );
+        assert_eq!(pod_of(false), (None, true), "the first event waits");
+
+        std::fs::create_dir_all(runc.join(ID)).unwrap();
+        let state = serde_json::json!({
+            "created": "2026-11-29T12:00:00.5Z",
+            "config": {"labels": [
+                "io.kubernetes.pod.name=web-0",
+                "io.kubernetes.pod.namespace=shop",
+                "io.kubernetes.pod.uid=0b1c2d3e",
+            ]},
+        });
+        std::fs::write(runc.join(ID).join("state.json"), state.to_string()).unwrap();
+        // Within a second, only an exec looks again, and waits for the answer.
+        assert_eq!(pod_of(false), (None, false));
+        assert_eq!(pod_of(true), (Some("web-0".into()), true));
+
+        std::fs::remove_dir_all(runc.join(ID)).unwrap();
+        assert_eq!(pod_of(false), (Some("web-0".into()), false), "cached");
+    }
+
+    /// What a cgroup's name says before any look-up answered.
+    fn attribution_first(cgroup: &str) -> std::sync::Arc<palisade_event::Container> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut attribution = ContainerAttribution::new(roots(dir.path()));
+        let resolution = attribution.resolve(1, || cgroup.to_owned(), true);
+        assert!(resolution.pending);
+        resolution.container.expect("a container by its name")
+    }
+
+    /// A cgroup whose metadata stays missing is looked up again on each of the first execs,
+    /// then at most once per doubling delay, capped: a busy host cgroup, or a container whose
+    /// runtime keeps its metadata elsewhere, does not cost a look-up per event.
+    #[test]
+    fn retries_of_missing_metadata_are_bounded() {
+        let ago = |seconds: f64| {
+            Instant::now()
+                .checked_sub(Duration::from_secs_f64(seconds))
+                .unwrap()
+        };
+        let schedule = |misses: u32, looked_up: Instant| RetrySchedule { misses, looked_up };
+        let now = ago(0.0);
+        assert!(schedule(1, now).due(true));
+        assert!(schedule(EAGER_EXEC_LOOKUPS - 1, now).due(true));
+        assert!(!schedule(EAGER_EXEC_LOOKUPS, now).due(true));
+        assert!(!schedule(1, ago(0.5)).due(false));
+        assert!(schedule(1, ago(1.1)).due(false));
+        assert!(!schedule(3, ago(3.5)).due(false), "4 s after 3 misses");
+        assert!(schedule(3, ago(4.1)).due(false));
+        assert!(!schedule(1000, ago(31.0)).due(true), "capped at 32 s");
+        assert!(schedule(1000, ago(32.5)).due(true));
+    }
+
+    /// While a look-up waits for a slow store, other cgroups' look-ups are answered by the
+    /// other worker, and the cache answers at once for everything it knows.
+    #[test]
+    fn a_slow_store_delays_only_the_lookups_that_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = roots(dir.path());
+        let store = slow_store(&roots);
+        let mut attribution = ContainerAttribution::new(roots);
+        let podman = format!("/machine.slice/libpod-{ID}.scope");
+        let other = format!(
+            "/kubepods.slice/cri-containerd-{}.scope",
+            ID.replace('3', "4")
+        );
+        assert!(attribution.resolve(1, || podman.clone(), true).pending);
+        let started = Instant::now();
+        assert!(attribution.resolve(2, || other.clone(), true).pending);
+        assert!(
+            attribution
+                .resolve(3, || "/system.slice/cron.service".into(), false)
+                .pending
+        );
+        settle(&mut attribution, &[2, 3]);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(attribution.in_flight(1), "still reading the slow store");
+        let container = attribution.container(2).expect("the containerd container");
+        assert!(container.metadata_missing);
+        assert_eq!(attribution.container(3), None, "the host");
+        // Answered cgroups resolve from the cache, without waiting.
+        let resolution = attribution.resolve(2, || unreachable!("cached"), false);
+        assert!(!resolution.pending);
+        assert!(
+            !attribution
+                .resolve(3, || unreachable!("cached"), false)
+                .pending
+        );
+        // The slow cgroup's events wait; what its name says is there meanwhile.
+        let waiting = attribution.resolve(1, || unreachable!("in flight"), false);
+        assert!(waiting.pending);
+        assert_eq!(
+            waiting
+                .container
+                .map(|known| known.runtime.clone())
+                .as_deref(),
+            Some("podman")
+        );
+
+        store.release();
+        settle(&mut attribution, &[1]);
+        assert!(
+            attribution
+                .container(1)
+                .is_some_and(|known| known.metadata_missing)
+        );
+    }
+
+    /// Look-ups past the queue's bound are counted, their events not held, and asked for
+    /// again by the cgroup's next event.
+    #[test]
+    fn lookups_past_the_queue_bound_are_counted_and_asked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = roots(dir.path());
+        let store = slow_store(&roots);
+        let mut attribution = ContainerAttribution::new(roots);
+        let podman = |n: usize| format!("/machine.slice/libpod-{n:064x}.scope");
+        for n in 0..LOOKUP_WORKERS {
+            assert!(attribution.resolve(n as u64, || podman(n), false).pending);
+        }
+        // The workers take theirs and wait for the store.
+        std::thread::sleep(Duration::from_millis(300));
+        let queued = LOOKUP_WORKERS..LOOKUP_WORKERS + MAX_QUEUED_LOOKUPS;
+        for n in queued.clone() {
+            assert!(attribution.resolve(n as u64, || podman(n), false).pending);
+        }
+        let over = (LOOKUP_WORKERS + MAX_QUEUED_LOOKUPS) as u64;
+        assert_eq!(attribution.lookups_dropped(), 0);
+        let dropped = attribution.resolve(over, || podman(over as usize), false);
+        assert_eq!(attribution.lookups_dropped(), 1);
+        assert!(!dropped.pending, "nothing to wait for");
+        assert!(
+            dropped
+                .container
+                .is_some_and(|known| known.metadata_missing)
+        );
+
+        store.release();
+        let all: Vec<u64> = (0..over).collect();
+        settle(&mut attribution, &all);
+        assert!(
+            attribution
+                .resolve(over, || podman(over as usize), false)
+                .pending,
+            "asked again"
+        );
+        settle(&mut attribution, &[over]);
+    }
+}

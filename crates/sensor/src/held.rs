@@ -1,0 +1,206 @@
+//! Events held back until their container's metadata arrives, in bounded time and memory.
+//!
+//! An event whose cgroup's container look-up is in flight ([`crate::ContainerAttribution`])
+//! waits here, behind any earlier event of the same cgroup, so a cgroup's events leave in
+//! the order they came; other cgroups' events do not wait. A cgroup's events leave when the
+//! look-up answers, or [`HOLD_LIMIT`] after the first of them came, or, when
+//! [`MAX_HELD_EVENTS`] are held, those of the cgroup waiting longest leave at once to make
+//! room: those two go out with what is known by then (the container's id from its cgroup's
+//! name, `metadata_missing`) and are counted.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use palisade_event::Event;
+
+/// How long a cgroup's events wait for its container's metadata at most. A look-up reads a
+/// few small files (≈ 0.1–1 ms); this covers a store that is slow now and then, and keeps
+/// the alert of a new container's first exec at most this much later.
+pub(crate) const HOLD_LIMIT: Duration = Duration::from_millis(50);
+
+/// How many events wait at most, over all cgroups (a burst of a new container's events at
+/// the ring buffer's pace, ≈ 1 KiB each).
+pub(crate) const MAX_HELD_EVENTS: usize = 4096;
+
+/// An event waiting for its container, with what is needed to finish it.
+#[derive(Debug)]
+pub(crate) struct HeldEvent {
+    pub(crate) event: Event,
+    /// The container id the event was enriched with (user names, the process table's
+    /// entry of an exec): what the cgroup's name said.
+    pub(crate) provisional_id: Option<String>,
+}
+
+/// A cgroup's waiting events.
+#[derive(Debug)]
+struct CgroupQueue {
+    since: Instant,
+    events: VecDeque<HeldEvent>,
+}
+
+/// The events waiting, by cgroup id.
+#[derive(Debug)]
+pub(crate) struct HeldEvents {
+    by_cgroup: HashMap<u64, CgroupQueue>,
+    len: usize,
+    max: usize,
+    /// Cgroups whose events stopped waiting before their look-up answered: their later
+    /// events do not wait for it either (a store that does not answer in time costs each
+    /// cgroup one wait, not one per event).
+    gave_up: HashSet<u64>,
+}
+
+impl HeldEvents {
+    /// Holds at most `max` events.
+    pub(crate) fn new(max: usize) -> HeldEvents {
+        HeldEvents {
+            by_cgroup: HashMap::new(),
+            len: 0,
+            max: max.max(1),
+            gave_up: HashSet::new(),
+        }
+    }
+
+    /// Whether nothing waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether events of this cgroup wait (a later one must wait behind them).
+    pub(crate) fn holds(&self, cgroup_id: u64) -> bool {
+        self.by_cgroup.contains_key(&cgroup_id)
+    }
+
+    /// Whether the cgroup's events stopped waiting for its look-up in flight.
+    pub(crate) fn gave_up_on(&self, cgroup_id: u64) -> bool {
+        self.gave_up.contains(&cgroup_id)
+    }
+
+    /// Notes that the cgroup's events stopped waiting before its look-up answered.
+    pub(crate) fn give_up_on(&mut self, cgroup_id: u64) {
+        self.gave_up.insert(cgroup_id);
+    }
+
+    /// Notes that the cgroup's look-up answered: its next look-up is waited for again.
+    pub(crate) fn answered(&mut self, cgroup_id: u64) {
+        self.gave_up.remove(&cgroup_id);
+    }
+
+    /// Holds `event` behind the cgroup's earlier ones. When the bound is reached, the
+    /// events of the cgroup waiting longest are returned first, to be sent now.
+    pub(crate) fn hold(
+        &mut self,
+        cgroup_id: u64,
+        event: HeldEvent,
+        now: Instant,
+    ) -> Option<(u64, Vec<HeldEvent>)> {
+        let evicted = if self.len >= self.max {
+            self.by_cgroup
+                .iter()
+                .min_by_key(|(_, queue)| queue.since)
+                .map(|(cgroup, _)| *cgroup)
+                .and_then(|oldest| self.release(oldest).map(|events| (oldest, events)))
+        } else {
+            None
+        };
+        self.by_cgroup
+            .entry(cgroup_id)
+            .or_insert_with(|| CgroupQueue {
+                since: now,
+                events: VecDeque::new(),
+            })
+            .events
+            .push_back(event);
+        self.len += 1;
+        evicted
+    }
+
+    /// Takes the cgroup's waiting events, oldest first.
+    pub(crate) fn release(&mut self, cgroup_id: u64) -> Option<Vec<HeldEvent>> {
+        let queue = self.by_cgroup.remove(&cgroup_id)?;
+        self.len -= queue.events.len();
+        Some(queue.events.into())
+    }
+
+    /// The cgroups whose first waiting event came [`HOLD_LIMIT`] or longer before `now`.
+    pub(crate) fn expired(&self, now: Instant) -> Vec<u64> {
+        self.by_cgroup
+            .iter()
+            .filter(|(_, queue)| now.saturating_duration_since(queue.since) >= HOLD_LIMIT)
+            .map(|(cgroup, _)| *cgroup)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use palisade_event::{Event, EventKind};
+
+    use crate::held::{HOLD_LIMIT, HeldEvent, HeldEvents};
+
+    fn event(pid: u32) -> HeldEvent {
+        let mut event = Event::new(EventKind::Execve);
+        event.process.pid = pid;
+        HeldEvent {
+            event,
+            provisional_id: None,
+        }
+    }
+
+    fn pids(events: &[HeldEvent]) -> Vec<u32> {
+        events.iter().map(|held| held.event.process.pid).collect()
+    }
+
+    /// A cgroup's events leave in the order they came, apart from other cgroups'.
+    #[test]
+    fn held_events_are_released_in_order_by_cgroup() {
+        let now = Instant::now();
+        let mut held = HeldEvents::new(100);
+        for (cgroup, pid) in [(1, 10), (2, 20), (1, 11), (1, 12), (2, 21)] {
+            assert!(held.hold(cgroup, event(pid), now).is_none());
+        }
+        assert!(held.holds(1) && held.holds(2) && !held.holds(3));
+        assert_eq!(pids(&held.release(1).unwrap()), [10, 11, 12]);
+        assert!(!held.holds(1));
+        assert!(held.release(1).is_none());
+        assert_eq!(pids(&held.release(2).unwrap()), [20, 21]);
+        assert!(held.is_empty());
+    }
+
+    /// A cgroup's wait ends [`HOLD_LIMIT`] after its first event came, whatever came after.
+    #[test]
+    fn the_wait_ends_at_the_limit_from_the_first_event() {
+        let start = Instant::now();
+        let mut held = HeldEvents::new(100);
+        held.hold(1, event(10), start);
+        held.hold(2, event(20), start + Duration::from_millis(30));
+        held.hold(1, event(11), start + Duration::from_millis(40));
+        let almost = start + HOLD_LIMIT - Duration::from_millis(1);
+        assert!(held.expired(almost).is_empty());
+        assert_eq!(held.expired(start + HOLD_LIMIT), [1]);
+        assert_eq!(
+            held.expired(start + HOLD_LIMIT + Duration::from_millis(30))
+                .len(),
+            2
+        );
+    }
+
+    /// At the bound, the cgroup waiting longest leaves whole (its order kept) to make room.
+    #[test]
+    fn the_bound_releases_the_longest_waiting_cgroup() {
+        let start = Instant::now();
+        let later = start + Duration::from_millis(1);
+        let mut held = HeldEvents::new(3);
+        held.hold(2, event(20), later);
+        held.hold(1, event(10), start);
+        held.hold(1, event(11), later);
+        let (cgroup, events) = held.hold(3, event(30), later).expect("room made");
+        assert_eq!((cgroup, pids(&events)), (1, vec![10, 11]));
+        assert!(!held.holds(1));
+        assert!(held.holds(2) && held.holds(3));
+        assert!(held.hold(3, event(31), later).is_none(), "2 of 3 held");
+        assert_eq!(pids(&held.release(3).unwrap()), [30, 31]);
+    }
+}
