@@ -40,7 +40,6 @@
 //! Security: document type declarations are refused, so no entity is ever expanded (XML
 //! bombs); only the predefined entities and character references are read.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use quick_xml::events::{BytesStart, Event};
@@ -557,8 +556,8 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
     for problem in &update.problems {
         result.skipped.push((id.clone(), problem.clone()));
     }
-    // Fixed versions per (release, package name), in the order listed.
-    let mut fixes: Vec<((String, String), Vec<String>)> = Vec::new();
+    // The fixing packages (one per fixed version) per (release, package name), as listed.
+    let mut fixes: Vec<((String, String), Vec<&UpdatePackage>)> = Vec::new();
     let mut unplaced: Vec<String> = Vec::new();
     for collection in &update.collections {
         for package in &collection.packages {
@@ -571,21 +570,22 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
                     .map(|number| format!("Fedora:{number}")),
             };
             let Some(ecosystem) = ecosystem else {
-                unplaced.push(package.name.clone());
+                if !unplaced.contains(&package.name) {
+                    unplaced.push(package.name.clone());
+                }
                 continue;
             };
             let key = (normalize_ecosystem(&ecosystem), package.name.clone());
             match fixes.iter_mut().find(|(known, _)| *known == key) {
-                Some((_, versions)) if !versions.contains(&package.evr) => {
-                    versions.push(package.evr.clone());
+                Some((_, fixing)) if !fixing.iter().any(|known| known.evr == package.evr) => {
+                    fixing.push(package);
                 }
                 Some(_) => {}
-                None => fixes.push((key, vec![package.evr.clone()])),
+                None => fixes.push((key, vec![package])),
             }
         }
     }
     if !unplaced.is_empty() {
-        unplaced.dedup();
         result.skipped.push((
             id.clone(),
             format!(
@@ -606,31 +606,22 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
         Placement::Release { topic_version, .. } => topic_version.as_deref(),
         _ => None,
     };
-    let versions_of = |evr: &str| {
-        update
-            .collections
-            .iter()
-            .flat_map(|collection| &collection.packages)
-            .find(|package| package.evr == evr)
-            .map(|package| package.version.clone())
-            .unwrap_or_default()
-    };
     let affected = fixes
         .into_iter()
-        .map(|((ecosystem, name), fixed)| {
-            let several = fixed.len() > 1;
-            let ranges = fixed
+        .map(|((ecosystem, name), fixing)| {
+            let several = fixing.len() > 1;
+            let ranges = fixing
                 .iter()
-                .map(|evr| Range {
+                .map(|package| Range {
                     kind: RangeKind::Ecosystem,
                     events: vec![
                         RangeEvent::Introduced(lower_bound(
-                            evr,
-                            &versions_of(evr),
+                            &package.evr,
+                            &package.version,
                             topic_version,
                             several,
                         )),
-                        RangeEvent::Fixed(evr.clone()),
+                        RangeEvent::Fixed(package.evr.clone()),
                     ],
                 })
                 .collect();
@@ -678,11 +669,11 @@ fn lower_bound(evr: &str, version: &str, topic_version: Option<&str>, several: b
         return format!("{epoch}{line}");
     }
     if several {
-        let major: Cow<str> = version
+        let major = version
             .split(['.', '_', '~', '^', '+'])
             .next()
             .filter(|major| !major.is_empty())
-            .map_or(Cow::Borrowed("0"), Cow::Borrowed);
+            .unwrap_or("0");
         return format!("{epoch}{major}");
     }
     "0".to_owned()
