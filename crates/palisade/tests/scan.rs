@@ -747,3 +747,154 @@ fn scan_image_and_running_container_built_with_podman() {
     assert_eq!(packages[0]["name"], "busybox-static");
     assert_eq!(packages[0]["location"]["path"], "/var/lib/dpkg/status");
 }
+
+/// An sqlite rpm database (`rpmdb.sqlite`) holding `(name, epoch, version, release)`
+/// packages, each built from the source rpm of its name's first word.
+fn rpmdb(path: &Path, packages: &[(&str, Option<u32>, &str, &str)]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
+        )
+        .unwrap();
+    for (name, epoch, version, release) in packages {
+        let source = name.split('-').next().unwrap();
+        // (tag, type, data): the epoch (int32) first, so that it is aligned; strings after.
+        let mut entries: Vec<(u32, u32, Vec<u8>)> = Vec::new();
+        if let Some(epoch) = epoch {
+            entries.push((1003, 4, epoch.to_be_bytes().to_vec()));
+        }
+        for (tag, text) in [
+            (1000, name.to_string()),
+            (1001, version.to_string()),
+            (1002, release.to_string()),
+            (1022, "x86_64".to_owned()),
+            (1044, format!("{source}-{version}-{release}.src.rpm")),
+        ] {
+            entries.push((tag, 6, format!("{text}\0").into_bytes()));
+        }
+        let mut index = Vec::new();
+        let mut data = Vec::new();
+        for (tag, kind, bytes) in &entries {
+            for field in [*tag, *kind, data.len() as u32, 1] {
+                index.extend_from_slice(&field.to_be_bytes());
+            }
+            data.extend_from_slice(bytes);
+        }
+        let mut blob = (entries.len() as u32).to_be_bytes().to_vec();
+        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        blob.extend_from_slice(&index);
+        blob.extend_from_slice(&data);
+        connection
+            .execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
+            .unwrap();
+    }
+}
+
+/// An Amazon Linux 2023 root is not evaluated until Amazon's updateinfo.xml is imported;
+/// then its rpm packages are matched against it: a vulnerable one is reported with its fixed
+/// version, the ones at the fixed versions are not.
+#[test]
+fn amazon_linux_packages_are_matched_against_imported_updateinfo() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    write(
+        &root,
+        "etc/os-release",
+        "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\n\
+         VERSION_ID=\"2023\"\nPRETTY_NAME=\"Amazon Linux 2023.6.20241010\"\n",
+    );
+    rpmdb(
+        &root.join("var/lib/rpm/rpmdb.sqlite"),
+        &[
+            ("openssh-server", None, "8.7p1", "2.amzn2023.0.3"),
+            ("openssh-clients", None, "8.7p1", "2.amzn2023.0.4"),
+            ("openssl-libs", Some(1), "3.0.8", "1.amzn2023.0.2"),
+        ],
+    );
+    let updateinfo = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../vulndb/tests/data/updateinfo")
+            .join(name)
+    };
+    let db = temp.path().join("vulndb.sqlite");
+    let scan = || {
+        json(&palisade(&[
+            "scan",
+            "rootfs",
+            root.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--output",
+            "json",
+        ]))
+    };
+    let import = |path: &Path| {
+        let imported = palisade(&[
+            "db",
+            "import",
+            path.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ]);
+        assert!(imported.status.success(), "{imported:?}");
+        String::from_utf8(imported.stdout).unwrap()
+    };
+    // Another release's advisories leave Amazon Linux 2023 named as not evaluated.
+    import(&updateinfo("amazon-linux-2.xml"));
+    let report = scan();
+    assert_eq!(report["summary"]["findings"], 0, "{report}");
+    assert_eq!(
+        report["summary"]["not_evaluated"],
+        serde_json::json!([{"ecosystem": "Amazon Linux:2023", "packages": 3,
+                            "reason": "no advisory source loaded"}]),
+        "{report}"
+    );
+    let printed = import(&updateinfo("amazon-linux-2023.xml"));
+    assert!(
+        printed.contains(": 2 records (updateinfo), 0 skipped"),
+        "{printed}"
+    );
+    let report = scan();
+    assert_eq!(
+        report["summary"]["not_evaluated"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    assert_eq!(report["summary"]["findings"], 1, "{report}");
+    let finding = &report["findings"][0];
+    assert_eq!(finding["id"], "ALAS2023-2023-273");
+    assert_eq!(finding["aliases"], serde_json::json!(["CVE-2023-38408"]));
+    assert_eq!(finding["severity"], "high");
+    assert_eq!(finding["package"]["name"], "openssh-server");
+    assert_eq!(finding["package"]["ecosystem"], "Amazon Linux:2023");
+    assert_eq!(finding["installed_version"], "8.7p1-2.amzn2023.0.3");
+    assert_eq!(
+        finding["fixed_versions"],
+        serde_json::json!(["8.7p1-2.amzn2023.0.4"])
+    );
+    assert_eq!(finding["status"], "fixed");
+    assert_eq!(
+        finding["fix"],
+        "dnf upgrade openssh-server-8.7p1-2.amzn2023.0.4"
+    );
+    assert_eq!(finding["published"], "2023-07-31 22:41");
+    assert_eq!(finding["modified"], "2024-12-11 00:18");
+    // `--release` must name an rpm distribution's release.
+    let refused = palisade(&[
+        "db",
+        "import",
+        updateinfo("fedora.xml").to_str().unwrap(),
+        "--release",
+        "Debian:12",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("\"Debian:12\" is not an rpm distribution release"),
+        "{stderr}"
+    );
+}

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use palisade_version::{Scheme, compare};
-use palisade_vulndb::{Database, ImportReport, Index, Limits, Package, Progress};
+use palisade_vulndb::{Database, ImportOptions, ImportReport, Index, Limits, Package, Progress};
 
 /// Arguments of `palisade db`.
 #[derive(Debug, clap::Args)]
@@ -28,8 +28,10 @@ enum Command {
     /// Import vulnerability feeds from files, directories or zip archives.
     ///
     /// Accepts OSV JSON/YAML records (and OSV's per-ecosystem zip archives), the Debian
-    /// security tracker JSON, Debian DSA/DLA list files and Alpine secdb JSON. Each PATH is one
-    /// source; importing it again replaces its records.
+    /// security tracker JSON, Debian DSA/DLA list files, Alpine secdb JSON, and yum/dnf
+    /// `updateinfo.xml` repository metadata (Amazon Linux ALAS, Oracle Linux ELSA, Fedora;
+    /// plain or gzip, xz or zstd compressed). Each PATH is one source; importing it again
+    /// replaces its records.
     Import(ImportArgs),
     /// Download feeds over HTTP(S) and import them; each URL is one source.
     Update(UpdateArgs),
@@ -57,7 +59,27 @@ struct ImportArgs {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     #[command(flatten)]
+    release: ReleaseArg,
+    #[command(flatten)]
     db: DbArg,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReleaseArg {
+    /// The rpm distribution release updateinfo.xml advisories are for (`Amazon Linux:2`,
+    /// `Oracle Linux:9`, `Fedora:40`, `Rocky Linux:9` for EPEL), instead of the release
+    /// their ids and package release tags tell.
+    #[arg(long, value_name = "RELEASE")]
+    release: Option<String>,
+}
+
+impl ReleaseArg {
+    fn options(&self) -> ImportOptions {
+        ImportOptions {
+            limits: Limits::default(),
+            release: self.release.clone(),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,6 +87,8 @@ struct UpdateArgs {
     /// Feed URLs (http or https).
     #[arg(long = "url", required = true, value_name = "URL")]
     urls: Vec<String>,
+    #[command(flatten)]
+    release: ReleaseArg,
     #[command(flatten)]
     db: DbArg,
 }
@@ -217,7 +241,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     for path in &args.paths {
         let bar = Bar::new(path);
         let report = database
-            .import_path_with_progress(path, Limits::default(), &bar)
+            .import_path_with_progress(path, args.release.options(), &bar)
             .await
             .with_context(|| format!("cannot import {}", path.display()))?;
         bar.0.finish_and_clear();
@@ -236,7 +260,7 @@ async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
         );
         let bytes = palisade_vulndb::download(url, MAX_DOWNLOAD_BYTES).await?;
         let report = database
-            .import_bytes(url, &bytes, Limits::default())
+            .import_bytes(url, &bytes, args.release.options())
             .await
             .with_context(|| format!("cannot import {url}"))?;
         print_import(&report);

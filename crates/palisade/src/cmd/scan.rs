@@ -23,6 +23,7 @@
 //!                   "installed_version": str, "fixed_versions": [str],
 //!                   "status": "fixed|open|will-not-fix|negligible"|null,
 //!                   "fix": str|null,
+//!                   "published": str, "modified": str,   (when the feed dates them)
 //!                   "location": { "path", "layer_index", "layer_digest" } } ],
 //!   "warnings": [ { "location": str, "reason": str } ] }
 //! ```
@@ -32,8 +33,9 @@
 //! versions), ranges whose bounds are not versions of the ecosystem's scheme, withdrawn
 //! advisories and distribution entries saying "not affected". The table prints the first
 //! two, which are advisories Palisade could not evaluate. `not_evaluated` lists the
-//! inventory's ecosystems (distribution releases such as `Amazon Linux:2023`, which OSV does
-//! not carry, or language ecosystems) of which the database holds no advisory at all: their
+//! inventory's ecosystems (distribution releases such as `Amazon Linux:2023` before its
+//! updateinfo.xml is imported, since OSV does not carry it, or language ecosystems) of which
+//! the database holds no advisory at all: their
 //! packages were not checked, which is not the same as clean, and the table says so.
 //!
 //! Exit codes: 0 when no finding reaches `--fail-on` (or without `--fail-on`), 1 when one
@@ -201,6 +203,11 @@ struct Finding<'a> {
     fixed_versions: Vec<String>,
     status: Option<&'static str>,
     fix: Option<String>,
+    /// When the advisory was published and last modified, as its feed writes the dates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modified: Option<String>,
     location: &'a palisade_inventory::Location,
 }
 
@@ -318,6 +325,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// A progress bar on stderr drawn with `template`, shown only when stderr is a terminal: a
+/// bar of `length` steps, or a spinner without one.
+fn terminal_progress(length: Option<u64>, template: &str) -> indicatif::ProgressBar {
+    let bar = match (std::io::stderr().is_terminal(), length) {
+        (false, _) => indicatif::ProgressBar::hidden(),
+        (true, Some(length)) => indicatif::ProgressBar::new(length),
+        (true, None) => indicatif::ProgressBar::new_spinner(),
+    };
+    let fallback = match length {
+        Some(_) => indicatif::ProgressStyle::default_bar(),
+        None => indicatif::ProgressStyle::default_spinner(),
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template(template).unwrap_or(fallback));
+    bar
+}
+
 /// What the index loader is asked for while the target is read.
 enum Wanted {
     /// A language ecosystem a cataloger found, during the walk.
@@ -332,15 +355,7 @@ fn take_inventory(
     target: &Target,
     ecosystem_found: &mut dyn FnMut(&'static str),
 ) -> anyhow::Result<Inventory> {
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new_spinner()
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} {pos} files, {binary_bytes}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
+    let bar = terminal_progress(None, "{spinner} {msg} {pos} files, {binary_bytes}");
     bar.set_message(format!("reading {}", target.path().display()));
     let mut n_bytes = 0u64;
     let inventory = palisade_inventory::inventory_observed(
@@ -422,14 +437,9 @@ fn not_evaluated<'a>(index: &Index, packages: &'a [Package]) -> BTreeMap<&'a str
 fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> (Vec<Finding<'a>>, MatchStats) {
     let mut findings = Vec::new();
     let mut skipped = MatchStats::default();
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(packages.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("matching {bar:30} {pos}/{len} packages {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = terminal_progress(
+        Some(packages.len() as u64),
+        "matching {bar:30} {pos}/{len} packages {msg}",
     );
     for package in packages {
         bar.inc(1);
@@ -467,6 +477,8 @@ fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> (Vec<Finding<'a
                 fixed_versions: finding.fixed_versions,
                 status: finding.status.map(|status| status.as_str()),
                 fix: finding.fix,
+                published: finding.published,
+                modified: finding.modified,
                 location: &package.location,
             });
         }
