@@ -268,8 +268,8 @@ fn read_bytes_into(
             parsed.warn(name, "compressed twice; only one layer is read");
             return Ok(());
         }
-        let inner_name = compression.strip_extension(name);
-        return read_bytes_into(inner_name, &inflated, feed, parsed);
+        // Warnings name the file as it is stored, compressed.
+        return read_bytes_into(name, &inflated, feed, parsed);
     }
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(ErrorKind::TooLarge {
@@ -330,16 +330,6 @@ impl Compression {
             Compression::Xz => "xz",
             Compression::Zstd => "zstd",
         }
-    }
-
-    /// `updateinfo.xml.gz` → `updateinfo.xml`, so that the content's name says what it is.
-    fn strip_extension(self, name: &str) -> &str {
-        let extension = match self {
-            Compression::Gzip => ".gz",
-            Compression::Xz => ".xz",
-            Compression::Zstd => ".zst",
-        };
-        name.strip_suffix(extension).unwrap_or(name)
     }
 }
 

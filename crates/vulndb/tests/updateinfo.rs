@@ -560,5 +560,13 @@ fn a_repodata_directory_is_read_for_its_updateinfo() {
     });
     assert_eq!(report.record_count, 2);
     assert_eq!(report.format, "updateinfo");
+    // Warnings name the file as it is stored.
     assert_eq!(report.warnings.len(), 1, "{:?}", reasons(&report));
+    assert!(
+        report.warnings[0]
+            .location
+            .ends_with("repodata/0f3c-updateinfo.xml.gz"),
+        "{:?}",
+        reasons(&report)
+    );
 }
