@@ -490,13 +490,14 @@ fn is_version_line(text: &str) -> bool {
         && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
-/// The number after the first `.<tag>` (or `+<tag>`) in an rpm release: `el` in
-/// `427.13.1.el9_4` and `module+el8.6.0+...`, `fc` in `1.fc40`.
+/// The number after the first `.<tag>` (or `+<tag>`, `_<tag>`) in an rpm release: `el` in
+/// `427.13.1.el9_4`, Red Hat's `module+el8.6.0+...` and AlmaLinux's `module_el9.3.0+...`,
+/// `fc` in `1.fc40`.
 fn release_tag(release: &str, tag: &str) -> Option<String> {
     release
         .match_indices(tag)
         .filter(|(position, _)| {
-            *position == 0 || matches!(release.as_bytes()[position - 1], b'.' | b'+')
+            *position == 0 || matches!(release.as_bytes()[position - 1], b'.' | b'+' | b'_')
         })
         .find_map(|(position, _)| {
             let digits: String = release[position + tag.len()..]
@@ -742,6 +743,10 @@ mod tests {
         assert_eq!(
             release_tag("1.module+el8.6.0+1234+abcd", "el").as_deref(),
             Some("8")
+        );
+        assert_eq!(
+            release_tag("1.module_el9.3.0+88+2e4e5f2c", "el").as_deref(),
+            Some("9")
         );
         assert_eq!(release_tag("8.fc40", "fc").as_deref(), Some("40"));
         // `el` inside a word, or without a number, is no tag.

@@ -570,3 +570,51 @@ fn a_repodata_directory_is_read_for_its_updateinfo() {
         reasons(&report)
     );
 }
+
+/// One update fixing a package in two module streams (AlmaLinux's nodejs 18 and 20): each
+/// stream's fix holds for its own versions only.
+#[test]
+fn an_update_fixing_several_streams_holds_each_to_its_own_fix() {
+    let document = br#"<updates>
+  <update from="packager@almalinux.org" status="final" type="security" version="1">
+    <id>ALSA-2024:1688</id>
+    <title>Important: nodejs:18 and nodejs:20 security update</title>
+    <severity>Important</severity>
+    <references><reference href="https://access.redhat.com/security/cve/CVE-2024-27983" id="CVE-2024-27983" type="cve" title="CVE-2024-27983"/></references>
+    <pkglist>
+      <collection short="almalinux-9-for-x86_64-appstream-rpms__nodejs_18">
+        <name>almalinux-9-for-x86_64-appstream-rpms__nodejs_18</name>
+        <module name="nodejs" stream="18" version="9030020240408" context="rhel9" arch="x86_64"/>
+        <package name="nodejs" version="18.20.1" release="1.module_el9.3.0+88+2e4e5f2c" epoch="1" arch="x86_64"/>
+      </collection>
+      <collection short="almalinux-9-for-x86_64-appstream-rpms__nodejs_20">
+        <name>almalinux-9-for-x86_64-appstream-rpms__nodejs_20</name>
+        <module name="nodejs" stream="20" version="9030020240408" context="rhel9" arch="x86_64"/>
+        <package name="nodejs" version="20.12.1" release="1.module_el9.3.0+87+1ab2c3d4" epoch="1" arch="x86_64"/>
+      </collection>
+    </pkglist>
+  </update>
+</updates>"#;
+    let (report, index) = import("updateinfo.xml", document, Limits::default());
+    assert_eq!(report.record_count, 1, "{:?}", reasons(&report));
+    assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
+    // The fix is the stream's own (fixed_versions lists every fix above the installed one,
+    // lowest first, as for any advisory).
+    let on = |version: &str| {
+        findings(&index, "AlmaLinux:9", "nodejs", version)
+            .into_iter()
+            .map(|finding| finding.fix.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        on("1:18.19.0-1.module_el9.3.0+80+aaaa"),
+        ["dnf upgrade nodejs-1:18.20.1-1.module_el9.3.0+88+2e4e5f2c"]
+    );
+    assert_eq!(
+        on("1:20.11.0-1.module_el9.3.0+81+bbbb"),
+        ["dnf upgrade nodejs-1:20.12.1-1.module_el9.3.0+87+1ab2c3d4"]
+    );
+    // A fixed 18 is not held to the 20 stream's fix.
+    assert!(on("1:18.20.1-1.module_el9.3.0+88+2e4e5f2c").is_empty());
+    assert!(on("1:20.12.1-1.module_el9.3.0+87+1ab2c3d4").is_empty());
+}
