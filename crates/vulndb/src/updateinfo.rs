@@ -537,7 +537,7 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
             .push(("(no <id>)".to_owned(), "an update without an id".to_owned()));
         return;
     }
-    if update.kind != "security" {
+    if !update.kind.eq_ignore_ascii_case("security") {
         result.not_security += 1;
         return;
     }

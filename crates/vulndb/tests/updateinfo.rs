@@ -572,11 +572,11 @@ fn a_repodata_directory_is_read_for_its_updateinfo() {
 }
 
 /// One update fixing a package in two module streams (AlmaLinux's nodejs 18 and 20): each
-/// stream's fix holds for its own versions only.
+/// stream's fix holds for its own versions only. (The type's case is not significant.)
 #[test]
 fn an_update_fixing_several_streams_holds_each_to_its_own_fix() {
     let document = br#"<updates>
-  <update from="packager@almalinux.org" status="final" type="security" version="1">
+  <update from="packager@almalinux.org" status="final" type="Security" version="1">
     <id>ALSA-2024:1688</id>
     <title>Important: nodejs:18 and nodejs:20 security update</title>
     <severity>Important</severity>
