@@ -13,7 +13,8 @@
 //!
 //! `metadata_stall lookup STORE_ENTRIES`: the time of one look-up of an unknown podman
 //! container in such a store (what the event path did on each cache miss before look-ups
-//! moved to the resolver's workers), as the median of 20.
+//! moved to the resolver's workers), and of what the event path does now on a miss
+//! (`ContainerAttribution::resolve`: the cache, and a look-up queued), each the median of 20.
 //!
 //! `metadata_stall open N`: the burst workload (N open+close of one file).
 
@@ -23,7 +24,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use palisade_event::{Event, EventKind, EventSink};
-use palisade_sensor::{BackendChoice, ContainerResolver, MetadataRoots, SensorConfig};
+use palisade_sensor::{
+    BackendChoice, ContainerAttribution, ContainerResolver, MetadataRoots, SensorConfig,
+};
 
 struct Counter(u64);
 impl EventSink for Counter {
@@ -161,19 +164,37 @@ fn run(store_entries: u64, containers: u64, ring_kib: u32) {
 
 fn lookup(store_entries: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let resolver = ContainerResolver::new(podman_store(dir.path(), store_entries));
-    let path = format!("/machine.slice/libpod-{}.scope", hex_id(0));
-    let mut times: Vec<Duration> = (0..20)
-        .map(|_| {
-            let started = Instant::now();
-            std::hint::black_box(resolver.lookup(&path));
-            started.elapsed()
-        })
-        .collect();
-    times.sort();
+    let roots = podman_store(dir.path(), store_entries);
+    let resolver = ContainerResolver::new(roots.clone());
+    let path = |n: u64| format!("/machine.slice/libpod-{}.scope", hex_id(n));
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2].as_secs_f64()
+    };
+    let lookup = median(
+        (0..20)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(resolver.lookup(&path(0)));
+                started.elapsed()
+            })
+            .collect(),
+    );
+    let mut attribution = ContainerAttribution::new(roots);
+    let miss = median(
+        (0..20)
+            .map(|n| {
+                let cgroup_path = path(n);
+                let started = Instant::now();
+                std::hint::black_box(attribution.resolve(n, || cgroup_path, true));
+                started.elapsed()
+            })
+            .collect(),
+    );
     println!(
-        "{{\"store_entries\":{store_entries},\"lookup_median_ms\":{:.2}}}",
-        times[times.len() / 2].as_secs_f64() * 1e3
+        "{{\"store_entries\":{store_entries},\"lookup_median_ms\":{:.2},\"event_path_miss_median_us\":{:.2}}}",
+        lookup * 1e3,
+        miss * 1e6
     );
 }
 
