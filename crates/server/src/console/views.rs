@@ -14,7 +14,9 @@ use palisade_model::{
     Details, Finding, FindingKind, FirewallRule, FixVerification, Role, Severity, Status, TaskSpec,
     Timestamp, VerificationState, VulnerabilityDetails,
 };
-use palisade_store::{AuditQuery, FindingGroup, FindingQuery, SearchWindow, TimeBuckets};
+use palisade_store::{
+    AuditQuery, FindingGroup, FindingQuery, GroupSortKey, SearchWindow, TimeBuckets,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -519,6 +521,8 @@ pub(crate) async fn section(
     let mut unfiltered_severity = query.clone();
     unfiltered_severity.severities.clear();
     unfiltered_severity.cursor = None;
+    // Counters and chart are the same in every order of the groups: one cache entry.
+    unfiltered_severity.group_sort = GroupSortKey::default();
     let (range, length, n_buckets) = filters.range();
     let span = if length > 0 { length } else { 30 * 86_400_000 };
     let width_ms = span / i64::from(n_buckets);
@@ -530,6 +534,7 @@ pub(crate) async fn section(
     };
     let mut chart_query = query.clone();
     chart_query.cursor = None;
+    chart_query.group_sort = GroupSortKey::default();
     let chart_key = format!(
         "{kind:?}{chart_query:?}{}",
         buckets.start.millis() / MINUTE_MS
