@@ -55,6 +55,8 @@
 //! dropped while reports are being lost (within the last 10 to 20 s: the lost count stands
 //! for it); otherwise the programs did not see that connect (it came before they were
 //! installed or had the rule), and it is recorded as a flow as it went, without an alert.
+//! The lost count (a BPF map read) is read at every tick and just before such a connect is
+//! judged, not on every connect event: its alert leaves with the same tick's reports.
 //! Like lost sensor events, the lost total ([`EventObserver::reports_lost`]) goes to the
 //! agent's status file and into the drop counts of its heartbeat. In block mode pods are
 //! also found from their execs, so that a sensor without network events (the fallback)
@@ -243,11 +245,33 @@ impl FirewallWatch {
         }
     }
 
+    /// Reads the lost-reports count (a BPF map read, so not on every connect event: at the
+    /// tick, and before the sensor's view of a connect without a report is judged) and
+    /// raises a node alert when attempts were lost since the last read.
+    fn take_lost_reports(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
+        let Some(stream) = &self.enforcement.connect_reports.stream else {
+            return;
+        };
+        match stream.lost() {
+            Ok(lost) => {
+                let lost = lost + self.waiting_alerts.dropped();
+                if lost > self.enforcement.lost_reports_seen {
+                    let newly_lost = lost - self.enforcement.lost_reports_seen;
+                    self.enforcement.lost_reports_seen = lost;
+                    self.reported_connects.lost_some();
+                    tracing::warn!(newly_lost, "Connect reports were lost.");
+                    reports.push(lost_connect_reports_report(newly_lost, &self.config, now));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "Cannot read the lost connect reports count."),
+        }
+    }
+
     /// Takes the connect programs' reports since the last take and, with `counts`, the
     /// attempts they counted without a report: each match is remembered in
     /// [`ReportedConnects`] for the sensor's view of its connects, recorded as a flow with
-    /// its attempts, and its firewall alert waits in [`WaitingAlerts`] with them. Raises a
-    /// node alert when attempts were lost.
+    /// its attempts, and its firewall alert waits in [`WaitingAlerts`] with them. With
+    /// `counts` (at the tick) also takes the lost count ([`FirewallWatch::take_lost_reports`]).
     fn take_connect_reports(
         &mut self,
         now: Timestamp,
@@ -279,18 +303,8 @@ impl FirewallWatch {
                 }
             }
         }
-        match stream.lost() {
-            Ok(lost) => {
-                let lost = lost + self.waiting_alerts.dropped();
-                if lost > self.enforcement.lost_reports_seen {
-                    let newly_lost = lost - self.enforcement.lost_reports_seen;
-                    self.enforcement.lost_reports_seen = lost;
-                    self.reported_connects.lost_some();
-                    tracing::warn!(newly_lost, "Connect reports were lost.");
-                    reports.push(lost_connect_reports_report(newly_lost, &self.config, now));
-                }
-            }
-            Err(error) => tracing::warn!(%error, "Cannot read the lost connect reports count."),
+        if counts {
+            self.take_lost_reports(now, reports);
         }
         // Taken now, by the clock the sensor stamps its events with: every connect made
         // before is in hand.
@@ -514,7 +528,9 @@ impl EventObserver for FirewallWatch {
             // of this one. While reports are being lost it is taken to be one of them (the
             // lost count stands for it, so it counts once); otherwise the programs did not
             // see it (it came before they were installed or had the rule): it is recorded as
-            // it went, without an alert.
+            // it went, without an alert. The lost count is read now: this connect's own report
+            // may be the one lost.
+            self.take_lost_reports(Timestamp(at_ms), reports);
             if !self.reported_connects.recently_lost() {
                 self.record_flow(&observed);
             }
