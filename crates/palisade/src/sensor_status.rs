@@ -165,6 +165,16 @@ pub struct EventCounts {
     pub filtered: u64,
     /// Events lost because the ring buffer was full.
     pub lost: u64,
+    /// Events that waited (at most 50 ms) for their container's metadata.
+    #[serde(default)]
+    pub held: u64,
+    /// Held events that went out before their container's metadata arrived (with its id
+    /// only, `metadata_missing`).
+    #[serde(default)]
+    pub released_unresolved: u64,
+    /// Container metadata look-ups not queued because the queue was full.
+    #[serde(default)]
+    pub container_lookups_dropped: u64,
     /// When the agent last noticed lost events.
     pub last_drop_at: Option<Timestamp>,
     /// The kernel's counters by CPU (eBPF only).
@@ -294,6 +304,9 @@ impl StatusWriter {
         events.delivered = health.events_delivered;
         events.filtered = health.events_filtered;
         events.lost = health.events_lost;
+        events.held = health.events_held;
+        events.released_unresolved = health.events_released_unresolved;
+        events.container_lookups_dropped = health.container_lookups_dropped;
         events.per_cpu.clone_from(&health.per_cpu);
     }
 
@@ -386,6 +399,15 @@ pub fn print_tables(status: &SensorStatusFile) {
         ("events delivered", events.delivered),
         ("events filtered", events.filtered),
         ("events lost", events.lost),
+        ("events held for container metadata", events.held),
+        (
+            "held events sent without metadata",
+            events.released_unresolved,
+        ),
+        (
+            "container look-ups dropped",
+            events.container_lookups_dropped,
+        ),
     ] {
         summary.add_row([name.to_owned(), count.to_string()]);
     }
@@ -502,6 +524,42 @@ mod tests {
             kinds: Vec::new(),
             missing_fields: Vec::new(),
         }
+    }
+
+    /// The events held for their container's metadata, those sent without it and the
+    /// look-ups dropped are in the file; a file written before they were counted still reads.
+    #[test]
+    fn container_metadata_waits_are_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::SENSOR_STATUS_FILE);
+        let writer = super::StatusWriter::start(path.clone(), &ebpf_sensor(), None).unwrap();
+        let health = palisade_sensor::SensorHealth {
+            events_held: 17,
+            events_released_unresolved: 3,
+            container_lookups_dropped: 2,
+            ..palisade_sensor::SensorHealth::default()
+        };
+        writer.stop(&health, 0, None);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let events = &json["events"];
+        assert_eq!(
+            (
+                &events["held"],
+                &events["released_unresolved"],
+                &events["container_lookups_dropped"]
+            ),
+            (&17.into(), &3.into(), &2.into()),
+            "{json}"
+        );
+        let read_back = read(dir.path()).unwrap().unwrap();
+        assert_eq!(read_back.events.released_unresolved, 3);
+        for older in ["held", "released_unresolved", "container_lookups_dropped"] {
+            json["events"].as_object_mut().unwrap().remove(older);
+        }
+        std::fs::write(&path, json.to_string()).unwrap();
+        let older = read(dir.path()).unwrap().unwrap();
+        assert_eq!(older.events.held, 0);
     }
 
     #[test]
