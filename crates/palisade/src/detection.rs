@@ -389,8 +389,10 @@ fn detect(
             return Some(format!("cannot queue alerts: {error}"));
         }
     }
-    // One last tick takes what the observers still hold (the firewall's connect reports and
-    // counts since the last tick) into the outbox, which keeps them across a restart.
+    // The events still held for their container's metadata go to the detector, then one last
+    // tick takes what the observers still hold (the firewall's connect reports and counts
+    // since the last tick) into the outbox, which keeps them across a restart.
+    sensor.flush(sink);
     sink.detector.tick(Timestamp::now());
     let reports = sink.detector.take_reports();
     if !reports.is_empty()

@@ -15,7 +15,7 @@ use crate::container::MetadataRoots;
 use crate::decode::RawEvent;
 use crate::error::Error;
 use crate::fallback::FallbackSource;
-use crate::held::{HeldEvent, HeldEvents, MAX_HELD_EVENTS};
+use crate::held::{HOLD_LIMIT, HeldEvent, HeldEvents, MAX_HELD_EVENTS};
 use crate::process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 use crate::procfs;
 use crate::runtime::RuntimeBinaries;
@@ -297,11 +297,8 @@ impl Sensor {
         }
         enricher.release_due(Instant::now(), sink);
         let n_sent = (enricher.delivered - delivered_before) as usize;
-        self.health.events_delivered = enricher.delivered;
         self.health.events_filtered += (n_read - n_kept) as u64;
-        self.health.events_held = enricher.events_held;
-        self.health.events_released_unresolved = enricher.events_released_unresolved;
-        self.health.container_lookups_dropped = enricher.containers.lookups_dropped();
+        self.update_delivery_health();
         if self.health.newly_lost > 0 {
             tracing::warn!(
                 lost = self.health.newly_lost,
@@ -310,6 +307,27 @@ impl Sensor {
             self.enricher.seed_from_proc();
         }
         Ok(n_sent)
+    }
+
+    /// Sends every event still held for its container's metadata, without waiting: with the
+    /// container when its look-up has answered, else with the id its cgroup's name gives
+    /// (counted in `events_released_unresolved`). Call it before stopping, so that the
+    /// events of a container seen in the last moments are not lost; returns how many were
+    /// sent.
+    pub fn flush(&mut self, sink: &mut dyn EventSink) -> usize {
+        let delivered_before = self.enricher.delivered;
+        // Every hold is over at this instant.
+        self.enricher.release_due(Instant::now() + HOLD_LIMIT, sink);
+        self.update_delivery_health();
+        (self.enricher.delivered - delivered_before) as usize
+    }
+
+    fn update_delivery_health(&mut self) {
+        let enricher = &self.enricher;
+        self.health.events_delivered = enricher.delivered;
+        self.health.events_held = enricher.events_held;
+        self.health.events_released_unresolved = enricher.events_released_unresolved;
+        self.health.container_lookups_dropped = enricher.containers.lookups_dropped();
     }
 }
 

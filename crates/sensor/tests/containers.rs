@@ -882,3 +882,113 @@ fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
         .expect("the other container");
     assert_eq!(other_container.id, other_id);
 }
+
+/// Events held for a metadata store that does not answer go out at `Sensor::flush` at once,
+/// before their wait ends (an agent stopping loses none of them), with the id the cgroup's
+/// name gives and `metadata_missing`, counted as released unresolved.
+#[test]
+fn held_events_go_out_at_flush_without_waiting() {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let cgroup2 = cgroup2_root();
+    if !palisade_testdata::capability(
+        "root, eBPF and a cgroup2 hierarchy",
+        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let roots = MetadataRoots {
+        runc_state_dirs: vec![dir.path().join("runc")],
+        podman_storage: dir.path().join("storage"),
+        containerd_db: dir.path().join("meta.db"),
+        containerd_tasks: dir.path().join("tasks"),
+    };
+    let store = palisade_testdata::slow_file::SlowFile::new(
+        &roots
+            .podman_storage
+            .join("overlay-containers/containers.json"),
+        b"[]",
+    );
+    let parent = cgroup2
+        .unwrap()
+        .join(format!("palisade-flush-{}", std::process::id()));
+    let id = format!("{:064x}", 0xf1_u64 + u64::from(std::process::id()));
+    let cgroup = TestCgroup(parent.join(format!("libpod-{id}")));
+    std::fs::create_dir_all(&cgroup.0).unwrap();
+    let marker = format!("flush-{}", std::process::id());
+    let mut sensor = start(roots);
+    // The shell starts on the host (its cgroup's first events wait for that cgroup's look-up
+    // too, briefly), and only after a pause moves itself into the container's cgroup, where
+    // the exec of /bin/true is the first event.
+    let run = Reaper(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "sleep 0.5; echo $$ > {}/cgroup.procs && exec /bin/true {marker}",
+                cgroup.0.display()
+            ))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let is_marker = |event: &Event| event.process.args.first().is_some_and(|arg| *arg == marker);
+    let is_shell = |event: &Event| {
+        event.kind == EventKind::Execve
+            && event.process.args.iter().any(|arg| arg.contains(&marker))
+            && !is_marker(event)
+    };
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut shell_seen = false;
+    let mut held_before = u64::MAX;
+    // Short polls: the exec is read and held within one, and its 50 ms wait is not over when
+    // the poll returns.
+    while sensor.health().events_held <= held_before {
+        assert!(Instant::now() < deadline, "the exec was never held");
+        sensor
+            .poll(Duration::from_millis(5), &mut events)
+            .expect("poll");
+        assert!(
+            !events.iter().any(is_marker),
+            "the exec left before its wait ended"
+        );
+        if !shell_seen && events.iter().any(is_shell) {
+            shell_seen = true;
+            held_before = sensor.health().events_held;
+        }
+        events.clear();
+    }
+    let released_before = sensor.health().events_released_unresolved;
+    let sent = sensor.flush(&mut events);
+    drop(run);
+    let health = sensor.health().clone();
+    drop(sensor);
+    store.release();
+
+    assert_eq!(sent, events.len());
+    let exec = events
+        .iter()
+        .find(|event| is_marker(event))
+        .unwrap_or_else(|| {
+            let seen: Vec<_> = events
+                .iter()
+                .map(|event| {
+                    (
+                        event.kind,
+                        event.process.args.clone(),
+                        event.container.clone(),
+                    )
+                })
+                .collect();
+            panic!("the held exec did not leave at the flush: {seen:?} {health:?}")
+        });
+    let container = exec.container.as_ref().expect("the container by its name");
+    assert_eq!(container.id, id);
+    assert!(container.metadata_missing, "{container:?}");
+    assert!(
+        health.events_released_unresolved > released_before,
+        "{health:?}"
+    );
+}

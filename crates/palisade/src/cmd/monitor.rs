@@ -128,10 +128,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut events: Vec<Event> = Vec::new();
     let mut alerts = Vec::new();
-    while deadline.is_none_or(|deadline| Instant::now() < deadline) {
-        sensor
-            .poll(Duration::from_millis(100), &mut events)
-            .context("reading events")?;
+    loop {
+        let last = deadline.is_some_and(|deadline| Instant::now() >= deadline);
+        if last {
+            // The events still held for their container's metadata, without waiting.
+            sensor.flush(&mut events);
+        } else {
+            sensor
+                .poll(Duration::from_millis(100), &mut events)
+                .context("reading events")?;
+        }
         for mut event in events.drain(..) {
             if let Some(lookup) = &mut k8s_lookup {
                 lookup.attach(&mut event);
@@ -155,8 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("{}", serde_json::json!({ "sensor_health": health }));
         }
         out.flush()?;
+        if last {
+            return Ok(ExitCode::SUCCESS);
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// One alert as a JSON line: the rule and its metadata, the rendered output, every field the
