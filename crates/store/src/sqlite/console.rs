@@ -2188,7 +2188,7 @@ mod tests {
                     super::super::field_hits::push_candidates(
                         &mut candidates,
                         kind,
-                        super::super::fts_trigrams(&needle),
+                        super::super::fts_all(&super::super::covering_trigrams(&needle)),
                         &fields,
                         None,
                     );
@@ -2236,6 +2236,41 @@ mod tests {
                 .await
                 .1,
             1
+        );
+    }
+
+    #[test]
+    fn narrowed_statements_name_the_trigrams_covering_the_term() {
+        use super::super::covering_trigrams;
+        assert_eq!(covering_trigrams("c2 server"), ["c2 ", "ser", "ver"]);
+        // A length not a multiple of three ends with the last trigram, overlapping.
+        assert_eq!(covering_trigrams("abcd"), ["abc", "bcd"]);
+        assert_eq!(covering_trigrams("straße-x"), ["str", "aße", "e-x"]);
+        assert_eq!(covering_trigrams("abc"), ["abc"]);
+        assert!(covering_trigrams("ab").is_empty());
+        assert_eq!(covering_trigrams("aaaaaaa"), ["aaa"]);
+        // Every character of a term is in a named trigram, up to the cap.
+        for term in ["web-4242", "x_y%z odd", "σίσυφος", "12345678901"] {
+            let chars: Vec<char> = term.chars().collect();
+            let covering = covering_trigrams(term);
+            for start in 0..chars.len() {
+                assert!(
+                    covering.iter().any(|trigram| {
+                        (start.saturating_sub(2)..=start).any(|from| {
+                            chars
+                                .get(from..from + 3)
+                                .is_some_and(|window| window.iter().collect::<String>() == *trigram)
+                        })
+                    }),
+                    "{term:?}: character {start} not covered by {covering:?}"
+                );
+            }
+        }
+        let long: String = ('a'..='z').chain('A'..='Z').collect();
+        assert_eq!(
+            covering_trigrams(&long).len(),
+            super::super::MAX_TRIGRAMS,
+            "{long}"
         );
     }
 
