@@ -752,37 +752,66 @@ fn sh_in_cgroup(cgroup: &Path, script: &str) -> Reaper {
     )
 }
 
+/// Runtime metadata roots in a temporary folder whose podman `containers.json` is a FIFO
+/// nobody writes (a store that does not answer until `store.release()`), and the cgroup2
+/// root; `None`, and the test skips, without root, eBPF or a cgroup2 hierarchy.
+struct SilentPodmanStore {
+    _dir: tempfile::TempDir,
+    roots: MetadataRoots,
+    store: palisade_testdata::slow_file::SlowFile,
+    cgroup2: PathBuf,
+}
+
+impl SilentPodmanStore {
+    fn set_up() -> Option<SilentPodmanStore> {
+        // SAFETY: geteuid has no preconditions.
+        let is_root = unsafe { libc::geteuid() } == 0;
+        let cgroup2 = cgroup2_root();
+        if !palisade_testdata::capability(
+            "root, eBPF and a cgroup2 hierarchy",
+            is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
+        ) {
+            return None;
+        }
+        let cgroup2 = cgroup2?;
+        let dir = tempfile::tempdir().unwrap();
+        let roots = MetadataRoots {
+            runc_state_dirs: vec![dir.path().join("runc")],
+            podman_storage: dir.path().join("storage"),
+            containerd_db: dir.path().join("meta.db"),
+            containerd_tasks: dir.path().join("tasks"),
+        };
+        let store = palisade_testdata::slow_file::SlowFile::new(
+            &roots
+                .podman_storage
+                .join("overlay-containers/containers.json"),
+            b"[]",
+        );
+        Some(SilentPodmanStore {
+            _dir: dir,
+            roots,
+            store,
+            cgroup2,
+        })
+    }
+}
+
 /// A metadata store that does not answer (podman's `containers.json` as a FIFO nobody writes)
 /// holds the events of its container for the short wait only: they leave in their order,
 /// with the id the cgroup's name gives and `metadata_missing`, counted; meanwhile the events
 /// of the host and of another container, made after the held one, are delivered before it.
 #[test]
 fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
-    // SAFETY: geteuid has no preconditions.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let cgroup2 = cgroup2_root();
-    if !palisade_testdata::capability(
-        "root, eBPF and a cgroup2 hierarchy",
-        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
-    ) {
+    let Some(SilentPodmanStore {
+        _dir,
+        roots,
+        store,
+        cgroup2,
+    }) = SilentPodmanStore::set_up()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let roots = MetadataRoots {
-        runc_state_dirs: vec![dir.path().join("runc")],
-        podman_storage: dir.path().join("storage"),
-        containerd_db: dir.path().join("meta.db"),
-        containerd_tasks: dir.path().join("tasks"),
     };
-    let store = palisade_testdata::slow_file::SlowFile::new(
-        &roots
-            .podman_storage
-            .join("overlay-containers/containers.json"),
-        b"[]",
-    );
-    let parent = cgroup2
-        .unwrap()
-        .join(format!("palisade-slow-store-{}", std::process::id()));
+    let parent = cgroup2.join(format!("palisade-slow-store-{}", std::process::id()));
     let slow_id = format!("{:064x}", 0x51_0e_u64 + u64::from(std::process::id()));
     let other_id = format!("{:064x}", 0x07_4e_u64 + u64::from(std::process::id()));
     let slow = TestCgroup(parent.join(format!("libpod-{slow_id}")));
@@ -888,31 +917,16 @@ fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
 /// name gives and `metadata_missing`, counted as released unresolved.
 #[test]
 fn held_events_go_out_at_flush_without_waiting() {
-    // SAFETY: geteuid has no preconditions.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let cgroup2 = cgroup2_root();
-    if !palisade_testdata::capability(
-        "root, eBPF and a cgroup2 hierarchy",
-        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
-    ) {
+    let Some(SilentPodmanStore {
+        _dir,
+        roots,
+        store,
+        cgroup2,
+    }) = SilentPodmanStore::set_up()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let roots = MetadataRoots {
-        runc_state_dirs: vec![dir.path().join("runc")],
-        podman_storage: dir.path().join("storage"),
-        containerd_db: dir.path().join("meta.db"),
-        containerd_tasks: dir.path().join("tasks"),
     };
-    let store = palisade_testdata::slow_file::SlowFile::new(
-        &roots
-            .podman_storage
-            .join("overlay-containers/containers.json"),
-        b"[]",
-    );
-    let parent = cgroup2
-        .unwrap()
-        .join(format!("palisade-flush-{}", std::process::id()));
+    let parent = cgroup2.join(format!("palisade-flush-{}", std::process::id()));
     let id = format!("{:064x}", 0xf1_u64 + u64::from(std::process::id()));
     let cgroup = TestCgroup(parent.join(format!("libpod-{id}")));
     std::fs::create_dir_all(&cgroup.0).unwrap();
