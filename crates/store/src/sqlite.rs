@@ -32,6 +32,8 @@ mod field_hits;
 mod group_order;
 mod quarantine;
 mod tasks;
+#[cfg(test)]
+mod test_support;
 
 use crate::{
     AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,

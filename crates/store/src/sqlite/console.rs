@@ -1438,12 +1438,15 @@ mod tests {
 
     use palisade_model::{
         AffectedAsset, AlertCategory, AlertDetails, BaselineCategory, BaselineDetails, Details,
-        Exception, FindingReport, MatchOperator, NewException, NewWhitelistRule, ProcessInfo, Role,
-        Status, VulnerabilityDetails, WhitelistRule, WhitelistScope,
+        Exception, FindingReport, MatchOperator, NewException, ProcessInfo, Status,
+        VulnerabilityDetails,
     };
 
     use super::*;
-    use crate::{HandlingPolicy, Selection, Store};
+    use crate::{
+        HandlingPolicy, Selection, Store,
+        sqlite::test_support::{audit, whitelist_alerts},
+    };
 
     const BASE: i64 = 1_700_000_000_000;
 
@@ -1536,20 +1539,6 @@ mod tests {
                 evidence: Vec::new(),
             }),
             demo: false,
-        }
-    }
-
-    fn audit(action: &str) -> AuditEntry {
-        AuditEntry {
-            id: Uuid::now_v7(),
-            at: Timestamp::now(),
-            actor: "alice".into(),
-            role: Role::Operator,
-            action: action.into(),
-            target_kind: "finding".into(),
-            target_id: String::new(),
-            reason: "test".into(),
-            details: serde_json::json!({}),
         }
     }
 
@@ -1746,26 +1735,14 @@ mod tests {
         check(&store, "vulnerabilities and risks").await;
 
         // Whitelist: closes the matching open alerts.
-        let new_rule = NewWhitelistRule {
-            kind: FindingKind::Alert,
-            field: "process.exe".into(),
-            operator: MatchOperator::Regex,
-            value: "bash$".into(),
-            scope: WhitelistScope::AllAssets,
-            reason: "admins debug with bash".into(),
-        };
-        let matcher = new_rule.compile().unwrap();
-        let rule = WhitelistRule {
-            id: Uuid::now_v7(),
-            rule: new_rule,
-            created_by: "alice".into(),
-            created_at: Timestamp::now(),
-            hits: 0,
-        };
-        let closed = store
-            .create_whitelist_rule(&rule, &matcher, &audit("whitelist.create"))
-            .await
-            .unwrap();
+        let closed = whitelist_alerts(
+            &store,
+            "process.exe",
+            MatchOperator::Regex,
+            "bash$",
+            "admins debug with bash",
+        )
+        .await;
         assert!(closed > 0);
         check(&store, "whitelist").await;
 

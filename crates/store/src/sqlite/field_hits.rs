@@ -141,14 +141,19 @@ mod tests {
     //! through the distinct texts, against a brute-force reference over every finding.
 
     use palisade_model::{
-        AffectedAsset, AlertDetails, AuditEntry, Details, FindingReport, FirewallDetails,
-        MatchOperator, NewWhitelistRule, ProcessInfo, Role, Severity, Status, Timestamp,
-        WhitelistRule, WhitelistScope,
+        AffectedAsset, AlertDetails, Details, FindingReport, FirewallDetails, MatchOperator,
+        ProcessInfo, Severity, Status, Timestamp,
     };
     use uuid::Uuid;
 
     use super::*;
-    use crate::{Cursor, HandlingPolicy, Selection, Store, sqlite::TextSearch};
+    use crate::{
+        Cursor, HandlingPolicy, Selection, Store,
+        sqlite::{
+            TextSearch,
+            test_support::{audit, whitelist_alerts},
+        },
+    };
 
     const BASE: i64 = 1_700_000_000_000;
 
@@ -227,20 +232,6 @@ mod tests {
                 attempts: 1,
             }),
             demo: false,
-        }
-    }
-
-    fn audit(action: &str) -> AuditEntry {
-        AuditEntry {
-            id: Uuid::now_v7(),
-            at: Timestamp::now(),
-            actor: "alice".into(),
-            role: Role::Operator,
-            action: action.into(),
-            target_kind: "finding".into(),
-            target_id: String::new(),
-            reason: "test".into(),
-            details: serde_json::json!({}),
         }
     }
 
@@ -521,26 +512,14 @@ mod tests {
             .await
             .unwrap();
         assert!(handled > 0);
-        let new_rule = NewWhitelistRule {
-            kind: FindingKind::Alert,
-            field: "asset.pod".into(),
-            operator: MatchOperator::Equals,
-            value: "web-3".into(),
-            scope: WhitelistScope::AllAssets,
-            reason: "a test pod".into(),
-        };
-        let matcher = new_rule.compile().unwrap();
-        let rule = WhitelistRule {
-            id: Uuid::now_v7(),
-            rule: new_rule,
-            created_by: "alice".into(),
-            created_at: Timestamp::now(),
-            hits: 0,
-        };
-        let whitelisted = store
-            .create_whitelist_rule(&rule, &matcher, &audit("whitelist.create"))
-            .await
-            .unwrap();
+        let whitelisted = whitelist_alerts(
+            &store,
+            "asset.pod",
+            MatchOperator::Equals,
+            "web-3",
+            "a test pod",
+        )
+        .await;
         assert!(whitelisted > 0);
         assert_every_search_exact(&store, "status changes").await;
     }

@@ -1,0 +1,55 @@
+//! What the store's unit tests share: an audit entry and a whitelist rule made as an operator
+//! would make them.
+
+use palisade_model::{
+    AuditEntry, FindingKind, MatchOperator, NewWhitelistRule, Role, Timestamp, WhitelistRule,
+    WhitelistScope,
+};
+use uuid::Uuid;
+
+use crate::{SqliteStore, Store};
+
+/// An operator's audit entry for `action` on a finding.
+pub(crate) fn audit(action: &str) -> AuditEntry {
+    AuditEntry {
+        id: Uuid::now_v7(),
+        at: Timestamp::now(),
+        actor: "alice".into(),
+        role: Role::Operator,
+        action: action.into(),
+        target_kind: "finding".into(),
+        target_id: String::new(),
+        reason: "test".into(),
+        details: serde_json::json!({}),
+    }
+}
+
+/// Creates an alert whitelist rule for every asset; returns how many open alerts it closed.
+pub(crate) async fn whitelist_alerts(
+    store: &SqliteStore,
+    field: &str,
+    operator: MatchOperator,
+    value: &str,
+    reason: &str,
+) -> u64 {
+    let new_rule = NewWhitelistRule {
+        kind: FindingKind::Alert,
+        field: field.into(),
+        operator,
+        value: value.into(),
+        scope: WhitelistScope::AllAssets,
+        reason: reason.into(),
+    };
+    let matcher = new_rule.compile().unwrap();
+    let rule = WhitelistRule {
+        id: Uuid::now_v7(),
+        rule: new_rule,
+        created_by: "alice".into(),
+        created_at: Timestamp::now(),
+        hits: 0,
+    };
+    store
+        .create_whitelist_rule(&rule, &matcher, &audit("whitelist.create"))
+        .await
+        .unwrap()
+}
