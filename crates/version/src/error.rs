@@ -25,6 +25,16 @@ pub enum ErrorKind {
         /// The name as given.
         name: String,
     },
+    /// The name is an OSV ecosystem whose versions are not ordered here.
+    #[error(
+        "versions of the OSV ecosystem {ecosystem:?} are not ordered here (OSV defines no order \
+         for it, or none of these schemes reproduces it exactly); its records match by their \
+         `versions` lists only"
+    )]
+    UnorderedEcosystem {
+        /// The ecosystem, as OSV spells it.
+        ecosystem: &'static str,
+    },
     /// The version string is not valid in its scheme.
     #[error("invalid {scheme} version {version:?}: {reason}")]
     InvalidVersion {
@@ -48,6 +58,12 @@ impl Error {
             kind: ErrorKind::UnknownScheme {
                 name: name.to_owned(),
             },
+        }
+    }
+
+    pub(crate) fn unordered_ecosystem(ecosystem: &'static str) -> Error {
+        Error {
+            kind: ErrorKind::UnorderedEcosystem { ecosystem },
         }
     }
 

@@ -18,6 +18,7 @@
 //! | [`Scheme::Composer`] | composer/semver + PHP `version_compare` | Packagist |
 //! | [`Scheme::Pvp`] | Cabal `Version` | Hackage, GHC |
 //! | [`Scheme::Cran`] | R `package_version` | CRAN, Bioconductor |
+//! | [`Scheme::FreeBsd`] | pkg(8) `pkg_version_cmp` | FreeBSD |
 //!
 //! [`compare`] parses two strings and orders them. A matcher that compares one installed
 //! version against many ranges should parse once with [`Version::parse`] (or a scheme's own
@@ -50,6 +51,7 @@ mod apk;
 mod composer;
 mod dpkg;
 mod error;
+mod freebsd;
 mod maven;
 mod nuget;
 mod numeric;
@@ -67,6 +69,7 @@ pub use crate::apk::ApkVersion;
 pub use crate::composer::ComposerVersion;
 pub use crate::dpkg::DpkgVersion;
 pub use crate::error::{Error, ErrorKind};
+pub use crate::freebsd::FreeBsdVersion;
 pub use crate::maven::MavenVersion;
 pub use crate::nuget::NugetVersion;
 pub use crate::numeric::{CranVersion, PvpVersion};
@@ -102,6 +105,7 @@ pub fn compare(scheme: Scheme, a: &str, b: &str) -> Result<Ordering, Error> {
         Scheme::Composer => both(ComposerVersion::parse, a, b),
         Scheme::Pvp => both(PvpVersion::parse, a, b),
         Scheme::Cran => both(CranVersion::parse, a, b),
+        Scheme::FreeBsd => both(FreeBsdVersion::parse, a, b),
     }
 }
 
@@ -140,6 +144,8 @@ pub enum Version {
     Pvp(PvpVersion),
     /// An R package version.
     Cran(CranVersion),
+    /// A FreeBSD package version.
+    FreeBsd(FreeBsdVersion),
 }
 
 impl Version {
@@ -160,6 +166,7 @@ impl Version {
             Scheme::Composer => Version::Composer(ComposerVersion::parse(text)?),
             Scheme::Pvp => Version::Pvp(PvpVersion::parse(text)?),
             Scheme::Cran => Version::Cran(CranVersion::parse(text)?),
+            Scheme::FreeBsd => Version::FreeBsd(FreeBsdVersion::parse(text)?),
         })
     }
 
@@ -180,6 +187,7 @@ impl Version {
             Version::Composer(_) => Scheme::Composer,
             Version::Pvp(_) => Scheme::Pvp,
             Version::Cran(_) => Scheme::Cran,
+            Version::FreeBsd(_) => Scheme::FreeBsd,
         }
     }
 
@@ -200,6 +208,7 @@ impl Version {
             (Version::Composer(a), Version::Composer(b)) => a.cmp(b),
             (Version::Pvp(a), Version::Pvp(b)) => a.cmp(b),
             (Version::Cran(a), Version::Cran(b)) => a.cmp(b),
+            (Version::FreeBsd(a), Version::FreeBsd(b)) => a.cmp(b),
             _ => return None,
         })
     }
@@ -234,6 +243,7 @@ impl fmt::Display for Version {
             Version::Composer(version) => version.fmt(f),
             Version::Pvp(version) => version.fmt(f),
             Version::Cran(version) => version.fmt(f),
+            Version::FreeBsd(version) => version.fmt(f),
         }
     }
 }

@@ -42,10 +42,12 @@ pub enum Scheme {
     Pvp,
     /// R package versions, as `package_version` orders them (`cran`; CRAN, Bioconductor).
     Cran,
+    /// FreeBSD package versions, as pkg(8) orders them (`freebsd`; FreeBSD).
+    FreeBsd,
 }
 
 /// Every scheme, in declaration order.
-const ALL: [Scheme; 14] = [
+const ALL: [Scheme; 15] = [
     Scheme::Dpkg,
     Scheme::Apk,
     Scheme::Rpm,
@@ -60,6 +62,7 @@ const ALL: [Scheme; 14] = [
     Scheme::Composer,
     Scheme::Pvp,
     Scheme::Cran,
+    Scheme::FreeBsd,
 ];
 
 /// Names accepted besides the short ones, with the scheme each selects.
@@ -110,7 +113,30 @@ const ALIASES: &[(&str, Scheme)] = &[
     ("GHC", Scheme::Pvp),
     ("CRAN", Scheme::Cran),
     ("Bioconductor", Scheme::Cran),
+    ("FreeBSD", Scheme::FreeBsd),
 ];
+
+/// OSV ecosystems whose versions are not ordered here: OSV defines no order for the first
+/// ones (git tags and release names), and no scheme here reproduces the others' order exactly
+/// (Conan's and Julia's versions only look like SemVer: `1.1.1t`, `1.2`; opam runs Debian's
+/// algorithm with its own parsing). Records of these match by their `versions` lists only.
+const UNORDERED: &[&str] = &[
+    "GIT",
+    "Android",
+    "Linux",
+    "OSS-Fuzz",
+    "ConanCenter",
+    "Julia",
+    "opam",
+    "Kubernetes",
+    "CleanStart",
+    "Docker Hardened Images",
+    "TuxCare",
+];
+
+/// The OSV ecosystem that names its sub-ecosystem in its second part (`Root:Alpine:3.18`,
+/// `Root:PyPI`): Root's patched packages follow the ordering of the ecosystem they patch.
+const HIERARCHICAL: &str = "Root";
 
 impl Scheme {
     /// The short name, which [`Scheme::from_str`] accepts and [`fmt::Display`] prints.
@@ -130,6 +156,7 @@ impl Scheme {
             Scheme::Composer => "composer",
             Scheme::Pvp => "pvp",
             Scheme::Cran => "cran",
+            Scheme::FreeBsd => "freebsd",
         }
     }
 
@@ -167,11 +194,26 @@ impl fmt::Display for Scheme {
 impl FromStr for Scheme {
     type Err = Error;
 
-    /// Parses a short name (`dpkg`) or an OSV ecosystem name (`Debian`, `Debian:12`).
+    /// Parses a short name (`dpkg`) or an OSV ecosystem name (`Debian`, `Debian:12`,
+    /// `Root:Alpine:3.18`). An OSV ecosystem whose versions are not ordered here (`Android`,
+    /// `ConanCenter`, ...) is an error of its own kind.
     fn from_str(name: &str) -> Result<Scheme, Error> {
         // OSV suffixes a release after a colon (`Debian:12`, `Ubuntu:Pro:22.04:LTS`); the
         // suffix picks the distribution release, never the comparison rules.
-        let ecosystem = name.split(':').next().unwrap_or_default().trim();
-        Scheme::from_name(ecosystem).ok_or_else(|| Error::unknown_scheme(name))
+        let mut parts = name.split(':').map(str::trim);
+        let mut ecosystem = parts.next().unwrap_or_default();
+        if ecosystem.eq_ignore_ascii_case(HIERARCHICAL) {
+            ecosystem = parts.next().unwrap_or_default();
+        }
+        if let Some(scheme) = Scheme::from_name(ecosystem) {
+            return Ok(scheme);
+        }
+        match UNORDERED
+            .iter()
+            .find(|unordered| unordered.eq_ignore_ascii_case(ecosystem))
+        {
+            Some(unordered) => Err(Error::unordered_ecosystem(unordered)),
+            None => Err(Error::unknown_scheme(name)),
+        }
     }
 }

@@ -334,6 +334,13 @@ fn scheme_names() {
         ("MinimOS", Scheme::Apk),
         ("Ubuntu:22.04:LTS", Scheme::Dpkg),
         ("SUSE:Linux Enterprise Server 15 SP5", Scheme::Rpm),
+        ("FreeBSD:ports", Scheme::FreeBsd),
+        ("FreeBSD:base:14.3", Scheme::FreeBsd),
+        // Root names the ecosystem it patches in its second part.
+        ("Root:Alpine:3.18", Scheme::Apk),
+        ("Root:Debian:12", Scheme::Dpkg),
+        ("Root:PyPI", Scheme::Pep440),
+        ("root:npm", Scheme::Semver),
     ] {
         assert_eq!(name.parse::<Scheme>(), Ok(scheme), "{name}");
     }
@@ -341,7 +348,7 @@ fn scheme_names() {
         assert_eq!(scheme.name().parse::<Scheme>(), Ok(scheme));
     }
     // Ecosystems without one version order (GIT, OSS-Fuzz, Android, Linux) or whose order
-    // no scheme here reproduces exactly (ConanCenter, opam, Julia, FreeBSD) are refused.
+    // no scheme here reproduces exactly (ConanCenter, opam, Julia) are refused, saying so.
     for name in [
         "GIT",
         "OSS-Fuzz",
@@ -349,17 +356,35 @@ fn scheme_names() {
         "Linux",
         "ConanCenter",
         "opam",
-        "Julia",
+        "Julia:General",
+        "Root:Android",
     ] {
-        assert!(name.parse::<Scheme>().is_err(), "{name}");
+        let error = name.parse::<Scheme>().unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                palisade_version::ErrorKind::UnorderedEcosystem { ecosystem }
+                    if name.to_lowercase().contains(&ecosystem.to_lowercase())
+            ),
+            "{name}: {error}"
+        );
+        assert!(error.to_string().contains("`versions` lists"), "{error}");
     }
-    let error = "ConanCenter".parse::<Scheme>().unwrap_err();
-    let message = error.to_string();
-    assert!(message.contains("\"ConanCenter\""), "{message}");
-    assert!(
-        message.contains("dpkg, apk, rpm, pep440, semver"),
-        "{message}"
-    );
+    for name in ["Root", "Root:", "Nonsense", "Root:Nonsense:1"] {
+        let error = name.parse::<Scheme>().unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(
+                error.kind(),
+                palisade_version::ErrorKind::UnknownScheme { name: given } if given == name
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("dpkg, apk, rpm, pep440, semver"),
+            "{message}"
+        );
+    }
 }
 
 #[test]
