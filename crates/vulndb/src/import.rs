@@ -1,24 +1,31 @@
 //! Reading feeds from files, directories, zip archives and downloaded bytes.
 
 use std::collections::BTreeSet;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use palisade_version::Scheme;
 
+use crate::decode::{self, Bounded, Compression};
 use crate::distro::{self, AlpineSecdb, DebianTracker};
 use crate::ecosystem::{normalize_ecosystem, scheme_of};
 use crate::error::{Error, ErrorKind};
 use crate::model::Record;
-use crate::{osv, updateinfo};
+use crate::xml::{self, Element, Handler};
+use crate::{osv, oval, updateinfo};
 
 /// Size limits that protect an import from hostile or broken input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// The largest single feed file (or zip entry) read, in bytes.
+    /// The largest single feed file (or zip entry) read whole (JSON, YAML, text lists),
+    /// decompressed, in bytes.
     pub max_file_bytes: u64,
     /// The largest total uncompressed size of a zip archive, in bytes.
     pub max_zip_uncompressed_bytes: u64,
+    /// The largest XML feed (updateinfo, OVAL), decompressed, in bytes. XML is read
+    /// streaming, so memory does not grow with the document (only with the records it
+    /// gives); the bound stops compression bombs and runaway input.
+    pub max_xml_bytes: u64,
 }
 
 impl Default for Limits {
@@ -26,6 +33,7 @@ impl Default for Limits {
         Limits {
             max_file_bytes: 64 << 20,
             max_zip_uncompressed_bytes: 2 << 30,
+            max_xml_bytes: 4 << 30,
         }
     }
 }
@@ -135,8 +143,7 @@ pub(crate) fn read_path(
     progress.start(files.len() as u64);
     let mut parsed = Parsed::default();
     for file in files {
-        let bytes = read_file(&file, feed.limits)?;
-        read_bytes_into(&file.display().to_string(), &bytes, &feed, &mut parsed)?;
+        read_file(&file, &feed, &mut parsed)?;
         progress.advance(1);
     }
     Ok(parsed)
@@ -150,7 +157,12 @@ pub(crate) fn read_bytes(
 ) -> Result<Parsed, Error> {
     let feed = Feed::new(options)?;
     let mut parsed = Parsed::default();
-    read_bytes_into(name, bytes, &feed, &mut parsed)?;
+    if is_zip(bytes) {
+        parsed.formats.insert("osv-zip");
+        read_zip(name, bytes, feed.limits, &mut parsed)?;
+    } else {
+        read_feed(name, bytes, &feed, &mut parsed)?;
+    }
     Ok(parsed)
 }
 
@@ -208,77 +220,151 @@ fn is_feed_file(path: &Path) -> bool {
         .any(|ext| name.ends_with(ext))
         || name == "list"
         || name.ends_with("-list")
-        // Repository metadata directories name it `<checksum>-updateinfo.xml.gz`.
-        || (name.contains("updateinfo")
-            && [".xml", ".xml.gz", ".xml.xz", ".xml.zst"]
+        // Repository metadata directories name it `<checksum>-updateinfo.xml.gz`; OVAL
+        // feeds are `com.oracle.elsa-2024.xml.bz2`, `azurelinux-3.0-oval.xml`.
+        || ((name.contains("updateinfo") || name.contains("oval") || name.starts_with("com.oracle.elsa"))
+            && [".xml", ".xml.gz", ".xml.bz2", ".xml.xz", ".xml.zst"]
                 .iter()
                 .any(|ext| name.ends_with(ext)))
 }
 
-fn read_file(path: &Path, limits: Limits) -> Result<Vec<u8>, Error> {
+/// Reads one file: a zip archive whole (its entries are bounded one by one), anything
+/// else as a stream.
+fn read_file(path: &Path, feed: &Feed, parsed: &mut Parsed) -> Result<(), Error> {
     let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
     let size = file
         .metadata()
         .map_err(|source| io_error(path, source))?
         .len();
-    let is_zip = path
-        .extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("zip"));
-    // A zip is bounded by its uncompressed total instead, checked entry by entry.
-    let limit = if is_zip {
-        limits.max_zip_uncompressed_bytes
-    } else {
-        limits.max_file_bytes
-    };
+    let name = path.display().to_string();
+    let mut input = std::io::BufReader::new(file);
+    let head = input.fill_buf().map_err(|source| io_error(path, source))?;
+    // A plain file read whole is refused before it is read.
+    let read_whole = Compression::of(head).is_none() && !starts_xml(head);
+    if read_whole && !is_zip(head) && size > feed.limits.max_file_bytes {
+        return Err(ErrorKind::TooLarge {
+            what: name,
+            size,
+            limit: feed.limits.max_file_bytes,
+        }
+        .into());
+    }
+    if !is_zip(head) {
+        return read_feed(&name, input, feed, parsed);
+    }
+    let limit = feed.limits.max_zip_uncompressed_bytes;
     if size > limit {
         return Err(ErrorKind::TooLarge {
-            what: path.display().to_string(),
+            what: name,
             size,
             limit,
         }
         .into());
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    file.take(limit + 1)
+    input
+        .take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|source| io_error(path, source))?;
-    Ok(bytes)
+    parsed.formats.insert("osv-zip");
+    read_zip(&name, &bytes, feed.limits, parsed)
 }
 
-fn read_bytes_into(
+/// Whether a feed's first bytes open an XML document (after a byte order mark and space).
+fn starts_xml(head: &[u8]) -> bool {
+    let start = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(head);
+    start.trim_ascii_start().starts_with(b"<")
+}
+
+fn is_zip(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
+}
+
+/// Reads one feed from `input`, decompressing it as it is read when it is compressed.
+fn read_feed(
     name: &str,
-    bytes: &[u8],
+    mut input: impl BufRead + Send,
     feed: &Feed,
     parsed: &mut Parsed,
 ) -> Result<(), Error> {
-    let limits = feed.limits;
-    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        parsed.formats.insert("osv-zip");
-        return read_zip(name, bytes, limits, parsed);
-    }
-    if let Some(compression) = Compression::of(bytes) {
-        let inflated = match decompress(name, compression, bytes, limits.max_file_bytes)? {
-            Ok(inflated) => inflated,
-            Err(reason) => {
-                parsed.warn(name, reason);
-                return Ok(());
-            }
-        };
-        if Compression::of(&inflated).is_some() {
-            parsed.warn(name, "compressed twice; only one layer is read");
-            return Ok(());
+    let head = input
+        .fill_buf()
+        .map_err(|source| io_error(Path::new(name), source))?;
+    let Some(compression) = Compression::of(head) else {
+        return read_decompressed(name, &mut input, None, feed, parsed);
+    };
+    let read = |decompressed: &mut dyn BufRead| {
+        read_decompressed(name, decompressed, Some(compression), feed, parsed)
+    };
+    match decode::with_decompressed(compression, input, read) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            parsed.warn(
+                name,
+                format!("corrupt {} data: {error}", compression.name()),
+            );
+            Ok(())
         }
-        // Warnings name the file as it is stored, compressed.
-        return read_bytes_into(name, &inflated, feed, parsed);
     }
-    if bytes.len() as u64 > limits.max_file_bytes {
+}
+
+/// Reads a feed's (decompressed) bytes: XML streaming, other formats whole. `compression`
+/// is the compression they came in, if any.
+fn read_decompressed(
+    name: &str,
+    input: &mut dyn BufRead,
+    compression: Option<Compression>,
+    feed: &Feed,
+    parsed: &mut Parsed,
+) -> Result<(), Error> {
+    // A read error of decompressed data is corrupt data (a warning); of a file, an error.
+    let failed = |parsed: &mut Parsed, source: std::io::Error| match compression {
+        Some(_) => {
+            parsed.warn(name, source.to_string());
+            Ok(())
+        }
+        None => Err(io_error(Path::new(name), source)),
+    };
+    let head = match input.fill_buf() {
+        Ok(head) => head,
+        Err(source) => return failed(parsed, source),
+    };
+    if compression.is_some() && Compression::of(head).is_some() {
+        parsed.warn(name, "compressed twice; only one layer is read");
+        return Ok(());
+    }
+    if starts_xml(head) {
+        return read_xml(name, input, compression.is_some(), feed, parsed);
+    }
+    let limit = feed.limits.max_file_bytes;
+    let mut bytes = Vec::new();
+    if let Err(source) = input.take(limit + 1).read_to_end(&mut bytes) {
+        return failed(parsed, source);
+    }
+    if bytes.len() as u64 > limit {
+        let what = match compression {
+            Some(_) => format!("{name} (decompressed)"),
+            None => name.to_owned(),
+        };
         return Err(ErrorKind::TooLarge {
-            what: name.to_owned(),
+            what,
             size: bytes.len() as u64,
-            limit: limits.max_file_bytes,
+            limit,
         }
         .into());
     }
+    read_text(name, &bytes, compression.is_some(), feed, parsed)
+}
+
+/// Reads a feed held whole: OSV YAML or JSON, Alpine secdb, the Debian tracker's JSON or
+/// lists (and XML whose start the stream's first buffer did not show).
+fn read_text(
+    name: &str,
+    bytes: &[u8],
+    compressed: bool,
+    feed: &Feed,
+    parsed: &mut Parsed,
+) -> Result<(), Error> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         parsed.warn(name, "not UTF-8 text");
         return Ok(());
@@ -294,7 +380,7 @@ fn read_bytes_into(
     } else if trimmed.starts_with('{') || trimmed.starts_with('[') {
         read_json(name, trimmed, parsed);
     } else if trimmed.starts_with('<') {
-        read_updateinfo(name, trimmed, feed.release.as_deref(), parsed);
+        read_xml(name, &mut trimmed.as_bytes(), compressed, feed, parsed)?;
     } else if trimmed.is_empty() {
         parsed.warn(name, "empty file");
     } else {
@@ -303,149 +389,172 @@ fn read_bytes_into(
     Ok(())
 }
 
-/// The compressions repository metadata comes in, by their magic numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
-    Gzip,
-    Xz,
-    Zstd,
-}
+/// How many update ids a grouped warning names before it says "and N more".
+const IDS_PER_WARNING: usize = 5;
 
-impl Compression {
-    fn of(bytes: &[u8]) -> Option<Compression> {
-        if bytes.starts_with(&[0x1f, 0x8b]) {
-            Some(Compression::Gzip)
-        } else if bytes.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-            Some(Compression::Xz)
-        } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Some(Compression::Zstd)
-        } else {
-            None
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Compression::Gzip => "gzip",
-            Compression::Xz => "xz",
-            Compression::Zstd => "zstd",
-        }
-    }
-}
-
-/// Decompresses `bytes`, refusing output over `limit` bytes (an error: a compression bomb
-/// or a feed over the import limit); corrupt data is the inner error, a warning.
-fn decompress(
+/// Reads an XML feed streaming, telling updateinfo from OVAL by its root element; at most
+/// [`Limits::max_xml_bytes`] are read.
+fn read_xml(
     name: &str,
-    compression: Compression,
-    bytes: &[u8],
-    limit: u64,
-) -> Result<Result<Vec<u8>, String>, Error> {
-    let mut output = Vec::new();
-    let outcome = match compression {
-        Compression::Gzip => flate2::read::MultiGzDecoder::new(bytes)
-            .take(limit + 1)
-            .read_to_end(&mut output)
-            .map(drop)
-            .map_err(|error| error.to_string()),
-        Compression::Zstd => zstd::stream::read::Decoder::with_buffer(bytes)
-            .and_then(|decoder| decoder.take(limit + 1).read_to_end(&mut output))
-            .map(drop)
-            .map_err(|error| error.to_string()),
-        Compression::Xz => {
-            let mut bounded = BoundedWriter {
-                bytes: &mut output,
-                limit,
-            };
-            match lzma_rs::xz_decompress(&mut std::io::BufReader::new(bytes), &mut bounded) {
-                Ok(()) => Ok(()),
-                // Stopped by the bound: reported below as too large.
-                Err(_) if bounded.bytes.len() as u64 > limit => Ok(()),
-                Err(error) => Err(error.to_string()),
-            }
-        }
+    input: &mut dyn BufRead,
+    compressed: bool,
+    feed: &Feed,
+    parsed: &mut Parsed,
+) -> Result<(), Error> {
+    let limit = feed.limits.max_xml_bytes;
+    let mut bounded = Bounded::new(input, limit);
+    let mut document = XmlFeed::Undecided {
+        name: name.to_owned(),
+        release: feed.release.clone(),
     };
-    if output.len() as u64 > limit {
+    let outcome = xml::read(&mut bounded, &mut document);
+    if bounded.exceeded() {
+        let what = if compressed {
+            format!("{name} (decompressed)")
+        } else {
+            name.to_owned()
+        };
         return Err(ErrorKind::TooLarge {
-            what: format!("{name} (decompressed)"),
-            size: output.len() as u64,
+            what,
+            size: bounded.consumed(),
             limit,
         }
         .into());
     }
-    Ok(outcome
-        .map(|()| output)
-        .map_err(|error| format!("corrupt {} data: {error}", compression.name())))
+    let stopped = match outcome {
+        Ok(()) => None,
+        Err(xml::Stop::Malformed(reason) | xml::Stop::Input(reason)) => Some(reason),
+    };
+    document.report(name, stopped, parsed);
+    Ok(())
 }
 
-/// A writer that fails once more than `limit` bytes were written (keeping one past it, so
-/// that the caller sees the limit was crossed).
-struct BoundedWriter<'a> {
-    bytes: &'a mut Vec<u8>,
-    limit: u64,
+/// An XML feed being read: undecided until its root element names the format.
+enum XmlFeed {
+    Undecided {
+        name: String,
+        release: Option<String>,
+    },
+    Updateinfo(updateinfo::Reading),
+    Oval(oval::Reading),
 }
 
-impl std::io::Write for BoundedWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let room = (self.limit + 1).saturating_sub(self.bytes.len() as u64) as usize;
-        if room == 0 {
-            return Err(std::io::Error::other("decompressed data over the limit"));
+impl Handler for XmlFeed {
+    fn open(&mut self, element: &Element, stack: &[String]) -> Result<(), String> {
+        if let XmlFeed::Undecided { name, release } = self {
+            *self = match element.name() {
+                "updates" => XmlFeed::Updateinfo(updateinfo::Reading::new(release.as_deref())),
+                "oval_definitions" => XmlFeed::Oval(oval::Reading::new(name, release.as_deref())),
+                other => {
+                    return Err(format!(
+                        "not an updateinfo or OVAL document (root element <{other}>)"
+                    ));
+                }
+            };
         }
-        let taken = buf.len().min(room);
-        self.bytes.extend_from_slice(&buf[..taken]);
-        Ok(taken)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// How many update ids a grouped warning names before it says "and N more".
-const IDS_PER_WARNING: usize = 5;
-
-/// Reads a yum/dnf updateinfo document. Skipped updates are warned about once per reason,
-/// naming the first few ids, since a repository's document can skip thousands alike.
-fn read_updateinfo(name: &str, text: &str, release: Option<&str>, parsed: &mut Parsed) {
-    parsed.formats.insert("updateinfo");
-    let document = updateinfo::parse(text, release);
-    let record_count = document.records.len();
-    parsed.records.extend(document.records);
-    let mut by_reason: Vec<(String, Vec<String>)> = Vec::new();
-    for (id, reason) in document.skipped {
-        match by_reason.iter_mut().find(|(known, _)| *known == reason) {
-            Some((_, ids)) => ids.push(id),
-            None => by_reason.push((reason, vec![id])),
+        match self {
+            XmlFeed::Undecided { .. } => Ok(()),
+            XmlFeed::Updateinfo(reading) => reading.open(element, stack),
+            XmlFeed::Oval(reading) => reading.open(element, stack),
         }
     }
-    for (reason, ids) in by_reason {
-        let named = ids
-            .iter()
-            .take(IDS_PER_WARNING)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        let location = match ids.len() {
-            1 => format!("{name}: update {named}"),
-            n if n <= IDS_PER_WARNING => format!("{name}: updates {named}"),
-            n => format!("{name}: updates {named} and {} more", n - IDS_PER_WARNING),
+
+    fn close(&mut self, name: &str, text: &str, stack: &[String]) {
+        match self {
+            XmlFeed::Undecided { .. } => {}
+            XmlFeed::Updateinfo(reading) => reading.close(name, text, stack),
+            XmlFeed::Oval(reading) => reading.close(name, text, stack),
+        }
+    }
+
+    fn position(&self) -> String {
+        match self {
+            XmlFeed::Undecided { .. } => "before the root element".to_owned(),
+            XmlFeed::Updateinfo(reading) => reading.position(),
+            XmlFeed::Oval(reading) => reading.position(),
+        }
+    }
+}
+
+impl XmlFeed {
+    /// Adds what the document gave to `parsed`, with a warning per reason for skipping
+    /// (naming the first few ids, since a feed can skip thousands alike) and for why the
+    /// reading stopped early (`stopped`), if it did.
+    fn report(self, name: &str, stopped: Option<String>, parsed: &mut Parsed) {
+        let (records, skipped, kind, not_counted) = match self {
+            XmlFeed::Undecided { .. } => {
+                parsed.warn(
+                    name,
+                    stopped.unwrap_or_else(|| "no root element".to_owned()),
+                );
+                return;
+            }
+            XmlFeed::Updateinfo(reading) => {
+                parsed.formats.insert("updateinfo");
+                let document = reading.into_result();
+                let not_counted = (document.not_security > 0).then(|| {
+                    format!(
+                        "{} updates that are not security updates (bug fixes, enhancements) skipped",
+                        document.not_security
+                    )
+                });
+                (
+                    document.records,
+                    document.skipped,
+                    ("update", "security updates"),
+                    not_counted,
+                )
+            }
+            XmlFeed::Oval(reading) => {
+                parsed.formats.insert("oval");
+                let document = reading.into_result();
+                let not_counted = (document.not_vulnerability > 0).then(|| {
+                    format!(
+                        "{} definitions that are not patch or vulnerability definitions skipped",
+                        document.not_vulnerability
+                    )
+                });
+                (
+                    document.records,
+                    document.skipped,
+                    ("definition", "definitions' records"),
+                    not_counted,
+                )
+            }
         };
-        parsed.warn(location, reason);
-    }
-    if document.not_security > 0 {
-        parsed.warn(
-            name,
-            format!(
-                "{} updates that are not security updates (bug fixes, enhancements) skipped",
-                document.not_security
-            ),
-        );
-    }
-    if let Some(reason) = document.fatal {
-        parsed.warn(
-            name,
-            format!("{reason}; the {record_count} security updates before it were kept"),
-        );
+        let record_count = records.len();
+        parsed.records.extend(records);
+        let (item, kept) = kind;
+        let mut by_reason: Vec<(String, Vec<String>)> = Vec::new();
+        for (id, reason) in skipped {
+            match by_reason.iter_mut().find(|(known, _)| *known == reason) {
+                Some((_, ids)) => ids.push(id),
+                None => by_reason.push((reason, vec![id])),
+            }
+        }
+        for (reason, ids) in by_reason {
+            let named = ids
+                .iter()
+                .take(IDS_PER_WARNING)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let location = match ids.len() {
+                1 => format!("{name}: {item} {named}"),
+                n if n <= IDS_PER_WARNING => format!("{name}: {item}s {named}"),
+                n => format!("{name}: {item}s {named} and {} more", n - IDS_PER_WARNING),
+            };
+            parsed.warn(location, reason);
+        }
+        if let Some(reason) = not_counted {
+            parsed.warn(name, reason);
+        }
+        if let Some(reason) = stopped {
+            parsed.warn(
+                name,
+                format!("{reason}; the {record_count} {kept} before it were kept"),
+            );
+        }
     }
 }
 

@@ -102,6 +102,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod decode;
 mod distro;
 mod download;
 mod ecosystem;
@@ -110,9 +111,11 @@ mod import;
 mod index;
 mod model;
 mod osv;
+mod oval;
 mod source;
 mod store;
 mod updateinfo;
+mod xml;
 
 pub use crate::download::download;
 pub use crate::ecosystem::{fix_suggestion, normalize_ecosystem};

@@ -37,19 +37,13 @@
 //! names the release. An explicit release (`palisade db import --release`) places every
 //! update.
 //!
-//! Security: document type declarations are refused, so no entity is ever expanded (XML
-//! bombs); only the predefined entities and character references are read.
-
-use std::collections::BTreeMap;
-
-use quick_xml::events::{BytesStart, Event};
+//! The document is read streaming ([`crate::xml`], which refuses document type
+//! declarations): only the update being read and the records made so far are held.
 
 use crate::ecosystem::normalize_ecosystem;
 use crate::model::short_summary;
 use crate::model::{Affected, DistroStatus, Event as RangeEvent, Range, RangeKind, Record};
-
-/// The deepest element nesting read; updateinfo needs five levels.
-const MAX_DEPTH: usize = 32;
+use crate::xml::{Element, Handler};
 
 /// What an updateinfo document gave: the records, the updates skipped (id and reason),
 /// and the number of updates that were not security updates.
@@ -58,148 +52,57 @@ pub(crate) struct Updateinfo {
     pub(crate) records: Vec<Record>,
     pub(crate) skipped: Vec<(String, String)>,
     pub(crate) not_security: u64,
-    /// Why reading stopped early (malformed XML, a DTD), if it did.
-    pub(crate) fatal: Option<String>,
 }
 
-/// Reads an updateinfo document; `release` (an ecosystem such as `Amazon Linux:2`) places
-/// every update instead of its id and packages.
-pub(crate) fn parse(text: &str, release: Option<&str>) -> Updateinfo {
-    let mut reader = quick_xml::Reader::from_str(text);
-    let mut state = State {
-        release,
-        result: Updateinfo::default(),
-        stack: Vec::new(),
-        update: None,
-        update_count: 0,
-        text: String::new(),
-    };
-    loop {
-        let outcome = match reader.read_event() {
-            Ok(Event::Eof) if state.stack.is_empty() => break,
-            Ok(event) => state.handle(&reader, event),
-            Err(error) => Err(format!("malformed XML: {error}")),
-        };
-        if let Err(reason) = outcome {
-            state.result.fatal = Some(format!(
-                "{reason} (at byte {}, in update #{})",
-                reader.buffer_position(),
-                state.update_count
-            ));
-            break;
-        }
-    }
-    state.result
-}
-
-/// The reading of one document: where in it the reader is and what it has found.
-struct State<'a> {
-    release: Option<&'a str>,
+/// The reading of one updateinfo document (its root `<updates>`), as a [`Handler`].
+#[derive(Debug, Default)]
+pub(crate) struct Reading {
+    /// The release (an ecosystem such as `Amazon Linux:2`) placing every update instead of
+    /// its id and packages.
+    release: Option<String>,
     result: Updateinfo,
-    /// The names of the open elements, the root first.
-    stack: Vec<String>,
     /// The `<update>` being read.
     update: Option<Update>,
     /// The `<update>` elements opened so far.
     update_count: usize,
-    /// The text of the element being read.
-    text: String,
 }
 
-impl State<'_> {
-    fn handle(&mut self, reader: &quick_xml::Reader<&[u8]>, event: Event) -> Result<(), String> {
-        match event {
-            Event::Eof => Err(format!(
-                "the document ends inside <{}> (truncated)",
-                self.stack.join("><")
-            )),
-            Event::DocType(_) => Err(
-                "document type declarations are not accepted (no entity is expanded)".to_owned(),
-            ),
-            Event::Start(element) => {
-                let name = self.open(reader, &element)?;
-                self.stack.push(name);
-                if self.stack.len() > MAX_DEPTH {
-                    return Err(format!("elements nested deeper than {MAX_DEPTH} levels"));
-                }
-                Ok(())
-            }
-            Event::Empty(element) => {
-                let name = self.open(reader, &element)?;
-                self.close(&name);
-                Ok(())
-            }
-            Event::Text(content) => {
-                let decoded = content.decode().map_err(|error| error.to_string())?;
-                self.text.push_str(&decoded);
-                Ok(())
-            }
-            Event::CData(content) => {
-                let decoded = content.decode().map_err(|error| error.to_string())?;
-                self.text.push_str(&decoded);
-                Ok(())
-            }
-            Event::GeneralRef(reference) => {
-                let resolved = resolve_reference(&reference)?;
-                self.text.push_str(&resolved);
-                Ok(())
-            }
-            Event::End(_) => {
-                let name = self.stack.pop().unwrap_or_default();
-                self.close(&name);
-                Ok(())
-            }
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => Ok(()),
+impl Reading {
+    pub(crate) fn new(release: Option<&str>) -> Reading {
+        Reading {
+            release: release.map(str::to_owned),
+            ..Reading::default()
         }
     }
 
-    /// An opening (or empty) tag; returns its name.
-    fn open(
-        &mut self,
-        reader: &quick_xml::Reader<&[u8]>,
-        element: &BytesStart,
-    ) -> Result<String, String> {
-        self.text.clear();
-        let name = String::from_utf8_lossy(element.local_name().as_ref()).into_owned();
-        if self.stack.is_empty() && name != "updates" {
-            return Err(format!(
-                "not an updateinfo document (root element <{name}>)"
-            ));
-        }
-        if name == "update" && self.stack.len() == 1 {
+    /// What the document gave so far.
+    pub(crate) fn into_result(self) -> Updateinfo {
+        self.result
+    }
+}
+
+impl Handler for Reading {
+    fn open(&mut self, element: &Element, stack: &[String]) -> Result<(), String> {
+        if element.name() == "update" && stack.len() == 1 {
             self.update_count += 1;
         }
-        open_element(reader, element, &name, &self.stack, &mut self.update)?;
-        Ok(name)
+        open_element(element, stack, &mut self.update)
     }
 
-    /// A closing tag (the end of an empty one too), with the text its element held.
-    fn close(&mut self, name: &str) {
+    fn close(&mut self, name: &str, text: &str, stack: &[String]) {
         close_element(
             name,
-            &self.stack,
-            &self.text,
+            stack,
+            text,
             &mut self.update,
-            self.release,
+            self.release.as_deref(),
             &mut self.result,
         );
-        self.text.clear();
     }
-}
 
-/// `&amp;` and the other predefined entities, and character references; anything else would
-/// need a DTD, which is refused.
-fn resolve_reference(reference: &quick_xml::events::BytesRef) -> Result<String, String> {
-    if let Some(character) = reference
-        .resolve_char_ref()
-        .map_err(|error| error.to_string())?
-    {
-        return Ok(character.to_string());
+    fn position(&self) -> String {
+        format!("in update #{}", self.update_count)
     }
-    let name = reference.decode().map_err(|error| error.to_string())?;
-    quick_xml::escape::resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .ok_or_else(|| format!("undeclared entity &{name}; (entities are never expanded)"))
 }
 
 /// One `<update>` as read so far.
@@ -233,34 +136,17 @@ struct UpdatePackage {
     release: String,
 }
 
-fn attributes(
-    reader: &quick_xml::Reader<&[u8]>,
-    element: &BytesStart,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut values = BTreeMap::new();
-    for attribute in element.attributes() {
-        let attribute = attribute.map_err(|error| error.to_string())?;
-        let key = String::from_utf8_lossy(attribute.key.local_name().as_ref()).into_owned();
-        let value = attribute
-            .decode_and_unescape_value(reader.decoder())
-            .map_err(|error| error.to_string())?;
-        values.insert(key, value.trim().to_owned());
-    }
-    Ok(values)
-}
-
 /// Handles an opening tag: `<update>` starts one; attributes of `<issued>`, `<updated>`,
 /// `<reference>`, `<collection>` and `<package>` are read.
 fn open_element(
-    reader: &quick_xml::Reader<&[u8]>,
-    element: &BytesStart,
-    name: &str,
+    element: &Element,
     stack: &[String],
     update: &mut Option<Update>,
 ) -> Result<(), String> {
+    let name = element.name();
     let parent = stack.last().map(String::as_str);
     if name == "update" && parent == Some("updates") {
-        let mut values = attributes(reader, element)?;
+        let mut values = element.attributes()?;
         *update = Some(Update {
             kind: values.remove("type").unwrap_or_default(),
             ..Update::default()
@@ -272,7 +158,7 @@ fn open_element(
     };
     match (parent, name) {
         (Some("update"), "issued" | "updated") => {
-            let date = attributes(reader, element)?.remove("date");
+            let date = element.attributes()?.remove("date");
             let date = date.filter(|date| !date.is_empty());
             if name == "issued" {
                 update.issued = date;
@@ -281,7 +167,7 @@ fn open_element(
             }
         }
         (Some("references"), "reference") => {
-            let values = attributes(reader, element)?;
+            let values = element.attributes()?;
             let field = |key: &str| values.get(key).map(String::as_str).unwrap_or_default();
             let mut found = if field("type") == "cve" && !field("id").is_empty() {
                 vec![field("id").to_owned()]
@@ -299,16 +185,14 @@ fn open_element(
             }
         }
         (Some("pkglist"), "collection") => {
-            let short = attributes(reader, element)?
-                .remove("short")
-                .unwrap_or_default();
+            let short = element.attributes()?.remove("short").unwrap_or_default();
             update.collections.push(Collection {
                 short,
                 ..Collection::default()
             });
         }
         (Some("collection"), "package") => {
-            let values = attributes(reader, element)?;
+            let values = element.attributes()?;
             let field = |key: &str| values.get(key).map(String::as_str).unwrap_or_default();
             let (name, version, release) = (field("name"), field("version"), field("release"));
             if name.is_empty() || version.is_empty() || release.is_empty() {
@@ -390,7 +274,7 @@ fn is_evr_part(text: &str) -> bool {
 }
 
 /// The CVE ids (`CVE-2024-1234`) in a text.
-fn cve_ids(text: &str) -> Vec<String> {
+pub(crate) fn cve_ids(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("CVE-") {
@@ -493,7 +377,7 @@ fn is_version_line(text: &str) -> bool {
 /// The number after the first `.<tag>` (or `+<tag>`, `_<tag>`) in an rpm release: `el` in
 /// `427.13.1.el9_4`, Red Hat's `module+el8.6.0+...` and AlmaLinux's `module_el9.3.0+...`,
 /// `fc` in `1.fc40`.
-fn release_tag(release: &str, tag: &str) -> Option<String> {
+pub(crate) fn release_tag(release: &str, tag: &str) -> Option<String> {
     release
         .match_indices(tag)
         .filter(|(position, _)| {
@@ -656,7 +540,12 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
 /// 4.14 kernel of the same name is not taken for an unfixed 5.10 one), and for a package an
 /// update fixes in several version lines (module streams: nodejs 18 and 20), where each fix
 /// starts at its own line's first version component.
-fn lower_bound(evr: &str, version: &str, topic_version: Option<&str>, several: bool) -> String {
+pub(crate) fn lower_bound(
+    evr: &str,
+    version: &str,
+    topic_version: Option<&str>,
+    several: bool,
+) -> String {
     let epoch = evr
         .split_once(':')
         .map(|(epoch, _)| format!("{epoch}:"))

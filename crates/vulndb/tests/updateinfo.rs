@@ -458,7 +458,8 @@ fn xml_bombs_and_undeclared_entities_are_refused_without_expansion() {
         Limits::default(),
     );
     assert!(
-        reasons(&report)[0].contains("not an updateinfo document (root element <metadata>)"),
+        reasons(&report)[0]
+            .contains("not an updateinfo or OVAL document (root element <metadata>)"),
         "{:?}",
         reasons(&report)
     );

@@ -552,6 +552,7 @@ fn zip_archives() {
         let limits = Limits {
             max_file_bytes: 1 << 20,
             max_zip_uncompressed_bytes: 6000,
+            ..Limits::default()
         };
         let error = database
             .import_bytes("bomb.zip", &bytes, limits)

@@ -1,0 +1,997 @@
+//! OVAL 5.x definitions (`<oval_definitions>`): Oracle Linux's ELSA feed
+//! (`com.oracle.elsa-all.xml.bz2`, `com.oracle.elsa-YYYY.xml`) and Azure Linux's and
+//! CBL-Mariner's (`azurelinux-3.0-oval.xml`, `cbl-mariner-2.0-oval.xml`).
+//!
+//! An OVAL document lists definitions, each with metadata (title, affected platforms,
+//! references, severity) and criteria, a tree of `AND`/`OR` criteria whose leaves name
+//! tests; a test pairs an object (the rpm `<name>` of an `rpminfo_object`) with states
+//! (`<evr datatype="evr_string" operation="less than">0:3.8.3-4.el9_4</evr>`). Tests,
+//! objects and states come after the definitions, so the definitions' criteria are kept
+//! (not their text) and evaluated once the document has been read.
+//!
+//! Evaluation follows the OVAL semantics as far as an advisory record can express them:
+//! the criteria are expanded into their alternatives (an `OR` of `AND`s, `extend_definition`
+//! inlined), each alternative being the tests that must all hold. In an alternative,
+//! - an `rpminfo_test` of a release package (`oraclelinux-release`) with a `version` state
+//!   (`pattern match` `^9`, `equals` `9`) gives the release;
+//! - an `rpminfo_test` of another package with `evr` states gives its affected versions:
+//!   `less than` (fixed there), `less than or equal` (affected up to it, no fix),
+//!   `equals` (that version), `greater than or equal` (affected from it);
+//! - `signature_keyid` and `arch` states (signed with the distribution's key, built for an
+//!   architecture) and states-free existence tests always hold here: the inventory reads
+//!   the distribution's own packages, of the host's architecture.
+//!
+//! What a record cannot express is not guessed at: negated criteria or tests, `ONE`/`XOR`,
+//! an alternative needing two packages at once, other test kinds and operations are warned
+//! about with the definition's id, and the definition's other alternatives kept.
+//!
+//! The release: an import's `--release` places every definition. Otherwise Oracle Linux's
+//! (`oval:com.oracle.elsa:`, platform `Oracle Linux 9`) comes from the alternative's release
+//! test, else the definition's single platform, else the fixed rpm's `.elN` tag (read as
+//! the updateinfo reader does; UEK's `el9uek` too). Azure Linux's and CBL-Mariner's
+//! (`oval:com.microsoft.azurelinux:`, `oval:com.microsoft.cbl-mariner:`) come from the file
+//! name their feeds have (`azurelinux-3.0-oval.xml`), else the rpm's dist tag (`.azl3`,
+//! `.cm2`). Records are ELSA advisories (their CVEs as aliases) for Oracle Linux and CVEs
+//! for Azure Linux and CBL-Mariner, whose definitions are one per CVE and package (those of
+//! one CVE are merged into one record).
+
+use std::collections::HashMap;
+
+use crate::ecosystem::normalize_ecosystem;
+use crate::model::{Affected, DistroStatus, Event, Range, RangeKind, Record, short_summary};
+use crate::updateinfo::{lower_bound, release_tag};
+use crate::xml::{Element, Handler};
+
+/// The most alternatives one definition's criteria may expand into.
+const MAX_ALTERNATIVES: usize = 4096;
+
+/// The deepest chain of `extend_definition` followed.
+const MAX_EXTEND_DEPTH: usize = 16;
+
+/// rpm packages whose version is the distribution's release.
+const RELEASE_PACKAGES: &[&str] = &[
+    "oraclelinux-release",
+    "enterprise-release",
+    "azurelinux-release",
+    "mariner-release",
+];
+
+/// What an OVAL document gave: the records, the definitions skipped in part or whole (id
+/// and reason), and the number of definitions that are not about vulnerabilities.
+#[derive(Debug, Default)]
+pub(crate) struct Oval {
+    pub(crate) records: Vec<Record>,
+    pub(crate) skipped: Vec<(String, String)>,
+    pub(crate) not_vulnerability: u64,
+}
+
+/// The reading of one OVAL document, as a [`Handler`]; [`Reading::into_result`] evaluates
+/// the definitions once the tests, objects and states are known.
+#[derive(Debug, Default)]
+pub(crate) struct Reading {
+    /// The release of every definition, from the import.
+    release: Option<String>,
+    /// The release the file's name gives (`azurelinux-3.0-oval.xml` → `3.0`).
+    file_release: Option<String>,
+    definitions: Vec<Definition>,
+    tests: HashMap<String, Test>,
+    objects: HashMap<String, Object>,
+    states: HashMap<String, State>,
+    /// The element being read in `<tests>`, `<objects>` or `<states>`.
+    item: Option<Item>,
+    /// The field of an object or a state being read: its name and attributes.
+    field: Option<Field>,
+    /// The criteria being read, the outermost first.
+    open_criteria: Vec<Node>,
+    definition_count: usize,
+}
+
+/// One `<definition>` as kept: its metadata and criteria.
+#[derive(Debug, Default)]
+struct Definition {
+    id: String,
+    class: String,
+    deprecated: bool,
+    title: String,
+    description: String,
+    platforms: Vec<String>,
+    /// `(source, ref_id)` of each `<reference>`.
+    references: Vec<(String, String)>,
+    cves: Vec<String>,
+    severity: String,
+    issued: Option<String>,
+    updated: Option<String>,
+    criteria: Option<Node>,
+    problems: Vec<String>,
+}
+
+/// A node of a definition's criteria.
+#[derive(Debug, Clone)]
+enum Node {
+    Criteria {
+        operator: String,
+        negate: bool,
+        children: Vec<Node>,
+    },
+    Criterion {
+        test: String,
+        negate: bool,
+    },
+    Extend {
+        definition: String,
+        negate: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Test {
+    kind: String,
+    check: String,
+    check_existence: String,
+    state_operator: String,
+    object: String,
+    states: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Object {
+    kind: String,
+    /// The `<name>` and its operation.
+    name: Option<(String, String)>,
+    /// Why the object cannot be evaluated (a variable, a set), if so.
+    problem: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    kind: String,
+    fields: Vec<Field>,
+}
+
+/// A field of an object or state: `<evr datatype="evr_string" operation="less than">`.
+#[derive(Debug, Default, Clone)]
+struct Field {
+    name: String,
+    operation: String,
+    datatype: String,
+    has_variable: bool,
+    value: String,
+}
+
+#[derive(Debug)]
+enum Item {
+    Test(String, Test),
+    Object(String, Object),
+    State(String, State),
+}
+
+impl Reading {
+    /// `name` is the file's name, `release` the import's explicit release.
+    pub(crate) fn new(name: &str, release: Option<&str>) -> Reading {
+        Reading {
+            release: release.map(str::to_owned),
+            file_release: file_release(name),
+            ..Reading::default()
+        }
+    }
+
+    fn definition(&mut self) -> Option<&mut Definition> {
+        self.definitions.last_mut()
+    }
+}
+
+impl Handler for Reading {
+    fn open(&mut self, element: &Element, stack: &[String]) -> Result<(), String> {
+        let name = element.name();
+        let parent = stack.last().map(String::as_str).unwrap_or_default();
+        let section = stack.get(1).map(String::as_str).unwrap_or_default();
+        match (section, parent, name) {
+            ("definitions", "definitions", "definition") => {
+                let mut values = element.attributes()?;
+                self.definition_count += 1;
+                self.open_criteria.clear();
+                self.definitions.push(Definition {
+                    id: values.remove("id").unwrap_or_default(),
+                    class: values.remove("class").unwrap_or_default(),
+                    deprecated: values
+                        .get("deprecated")
+                        .is_some_and(|value| value == "true"),
+                    ..Definition::default()
+                });
+            }
+            ("definitions", "metadata", "reference") => {
+                let mut values = element.attributes()?;
+                let reference = (
+                    values.remove("source").unwrap_or_default(),
+                    values.remove("ref_id").unwrap_or_default(),
+                );
+                if let Some(definition) = self.definition() {
+                    definition.references.push(reference);
+                }
+            }
+            ("definitions", "advisory", "issued" | "updated") => {
+                let date = element.attributes()?.remove("date");
+                if let Some(definition) = self.definition() {
+                    let date = date.filter(|date| !date.is_empty());
+                    if name == "issued" {
+                        definition.issued = date;
+                    } else {
+                        definition.updated = date;
+                    }
+                }
+            }
+            ("definitions", _, "criteria") => {
+                let mut values = element.attributes()?;
+                self.open_criteria.push(Node::Criteria {
+                    operator: values
+                        .remove("operator")
+                        .unwrap_or_else(|| "AND".to_owned()),
+                    negate: values.get("negate").is_some_and(|value| value == "true"),
+                    children: Vec::new(),
+                });
+            }
+            ("definitions", "criteria", "criterion" | "extend_definition") => {
+                let mut values = element.attributes()?;
+                let negate = values.get("negate").is_some_and(|value| value == "true");
+                let node = if name == "criterion" {
+                    Node::Criterion {
+                        test: values.remove("test_ref").unwrap_or_default(),
+                        negate,
+                    }
+                } else {
+                    Node::Extend {
+                        definition: values.remove("definition_ref").unwrap_or_default(),
+                        negate,
+                    }
+                };
+                if let Some(Node::Criteria { children, .. }) = self.open_criteria.last_mut() {
+                    children.push(node);
+                }
+            }
+            ("tests", "tests", _) | ("objects", "objects", _) | ("states", "states", _) => {
+                let mut values = element.attributes()?;
+                let id = values.remove("id").unwrap_or_default();
+                let kind = name.to_owned();
+                self.item = Some(match section {
+                    "tests" => Item::Test(
+                        id,
+                        Test {
+                            kind,
+                            check: values.remove("check").unwrap_or_default(),
+                            check_existence: values.remove("check_existence").unwrap_or_default(),
+                            state_operator: values.remove("state_operator").unwrap_or_default(),
+                            ..Test::default()
+                        },
+                    ),
+                    "objects" => Item::Object(
+                        id,
+                        Object {
+                            kind,
+                            ..Object::default()
+                        },
+                    ),
+                    _ => Item::State(
+                        id,
+                        State {
+                            kind,
+                            ..State::default()
+                        },
+                    ),
+                });
+            }
+            ("tests", _, "object" | "state") => {
+                let mut values = element.attributes()?;
+                if let Some(Item::Test(_, test)) = &mut self.item {
+                    if name == "object" {
+                        test.object = values.remove("object_ref").unwrap_or_default();
+                    } else {
+                        test.states
+                            .push(values.remove("state_ref").unwrap_or_default());
+                    }
+                }
+            }
+            ("objects" | "states", _, _) if stack.len() == 3 => {
+                let mut values = element.attributes()?;
+                self.field = Some(Field {
+                    name: name.to_owned(),
+                    operation: values
+                        .remove("operation")
+                        .unwrap_or_else(|| "equals".to_owned()),
+                    datatype: values.remove("datatype").unwrap_or_default(),
+                    has_variable: values.contains_key("var_ref"),
+                    value: String::new(),
+                });
+            }
+            ("objects", _, _) if stack.len() > 3 => {
+                if let Some(Item::Object(_, object)) = &mut self.item {
+                    object.problem = Some(format!("an object with <{name}>"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, name: &str, text: &str, stack: &[String]) {
+        let parent = stack.last().map(String::as_str).unwrap_or_default();
+        let section = stack.get(1).map(String::as_str).unwrap_or_default();
+        let text = text.trim();
+        match (section, parent, name) {
+            ("definitions", "metadata", "title") => {
+                if let Some(definition) = self.definition() {
+                    definition.title = text.to_owned();
+                }
+            }
+            ("definitions", "metadata", "description") => {
+                if let Some(definition) = self.definition() {
+                    // Only the summary's first line is kept.
+                    definition.description = short_summary(None, Some(text));
+                }
+            }
+            ("definitions", "affected", "platform") => {
+                if let Some(definition) = self.definition() {
+                    definition.platforms.push(text.to_owned());
+                }
+            }
+            // Oracle's `<advisory><severity>`, Azure Linux's `<metadata><severity>`.
+            ("definitions", "advisory" | "metadata", "severity") => {
+                if let Some(definition) = self.definition() {
+                    definition.severity = text.to_owned();
+                }
+            }
+            ("definitions", "metadata", "advisory_date") => {
+                if let Some(definition) = self.definition() {
+                    definition.issued = Some(text.to_owned()).filter(|date| !date.is_empty());
+                }
+            }
+            ("definitions", "advisory", "cve") => {
+                if let Some(definition) = self.definition()
+                    && !text.is_empty()
+                    && !definition.cves.iter().any(|known| known == text)
+                {
+                    definition.cves.push(text.to_owned());
+                }
+            }
+            ("definitions", _, "criteria") => {
+                let Some(done) = self.open_criteria.pop() else {
+                    return;
+                };
+                match self.open_criteria.last_mut() {
+                    Some(Node::Criteria { children, .. }) => children.push(done),
+                    _ => {
+                        if let Some(definition) = self.definitions.last_mut() {
+                            if definition.criteria.is_some() {
+                                definition
+                                    .problems
+                                    .push("more than one top-level <criteria>".to_owned());
+                            }
+                            definition.criteria = Some(done);
+                        }
+                    }
+                }
+            }
+            ("tests" | "objects" | "states", _, _) if stack.len() == 2 => match self.item.take() {
+                Some(Item::Test(id, test)) => {
+                    self.tests.insert(id, test);
+                }
+                Some(Item::Object(id, object)) => {
+                    self.objects.insert(id, object);
+                }
+                Some(Item::State(id, state)) => {
+                    self.states.insert(id, state);
+                }
+                None => {}
+            },
+            ("objects" | "states", _, _) if stack.len() == 3 => {
+                let Some(mut field) = self.field.take() else {
+                    return;
+                };
+                field.value = text.to_owned();
+                match &mut self.item {
+                    Some(Item::Object(_, object)) if field.name == "name" => {
+                        if field.has_variable {
+                            object.problem = Some("a package name from a variable".to_owned());
+                        }
+                        object.name = Some((field.value, field.operation));
+                    }
+                    Some(Item::State(_, state)) => state.fields.push(field),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn position(&self) -> String {
+        match self.definitions.last() {
+            Some(definition) if self.item.is_none() => {
+                format!("in definition #{} {}", self.definition_count, definition.id)
+            }
+            _ => format!("after {} definitions", self.definition_count),
+        }
+    }
+}
+
+/// The release an Azure Linux or CBL-Mariner OVAL file's name gives:
+/// `azurelinux-3.0-oval.xml`, `cbl-mariner-2.0-oval.xml.gz` → `3.0`, `2.0`.
+fn file_release(name: &str) -> Option<String> {
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let stem = file.split_once("-oval").map(|(stem, _)| stem)?;
+    let (_, release) = stem.rsplit_once('-')?;
+    let valid = release.starts_with(|c: char| c.is_ascii_digit())
+        && release.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    valid.then(|| release.to_owned())
+}
+
+/// The distributions whose OVAL is read without an explicit release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Distribution {
+    OracleLinux,
+    AzureLinux,
+    Mariner,
+}
+
+impl Distribution {
+    /// The distribution a definition is for, from its id's namespace or its platforms.
+    fn of(definition: &Definition) -> Option<Distribution> {
+        let namespace = definition
+            .id
+            .strip_prefix("oval:")
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_default();
+        match namespace {
+            "com.oracle.elsa" => return Some(Distribution::OracleLinux),
+            "com.microsoft.azurelinux" => return Some(Distribution::AzureLinux),
+            "com.microsoft.cbl-mariner" => return Some(Distribution::Mariner),
+            _ => {}
+        }
+        definition.platforms.iter().find_map(|platform| {
+            if platform.starts_with("Oracle Linux") {
+                Some(Distribution::OracleLinux)
+            } else if platform.starts_with("Azure Linux") {
+                Some(Distribution::AzureLinux)
+            } else if platform.starts_with("CBL-Mariner") {
+                Some(Distribution::Mariner)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// A test of an alternative, as far as matching is concerned.
+#[derive(Debug, Clone, PartialEq)]
+enum Condition {
+    /// The distribution's release (its major version for Oracle Linux).
+    Release(String),
+    /// A package's affected versions.
+    Package(PackageVersions),
+    /// Holds for every package the inventory reads (a signature key, an architecture).
+    Holds,
+}
+
+/// The versions of a package an `rpminfo_test` makes affected.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct PackageVersions {
+    name: String,
+    introduced: Option<String>,
+    fixed: Option<String>,
+    last_affected: Option<String>,
+    exact: Option<String>,
+}
+
+impl PackageVersions {
+    /// The version the rpm's release tag is read from.
+    fn bound(&self) -> Option<&str> {
+        self.fixed
+            .as_deref()
+            .or(self.last_affected.as_deref())
+            .or(self.exact.as_deref())
+            .or(self.introduced.as_deref())
+    }
+}
+
+impl Reading {
+    /// Evaluates the definitions read.
+    pub(crate) fn into_result(self) -> Oval {
+        let mut result = Oval::default();
+        let by_id: HashMap<&str, &Definition> = self
+            .definitions
+            .iter()
+            .map(|definition| (definition.id.as_str(), definition))
+            .collect();
+        let mut record_at: HashMap<String, usize> = HashMap::new();
+        for definition in &self.definitions {
+            let id = &definition.id;
+            if !matches!(definition.class.as_str(), "patch" | "vulnerability") {
+                result.not_vulnerability += 1;
+                continue;
+            }
+            let skipped_before = result.skipped.len();
+            for problem in &definition.problems {
+                result.skipped.push((id.clone(), problem.clone()));
+            }
+            let Some(criteria) = &definition.criteria else {
+                result
+                    .skipped
+                    .push((id.clone(), "a definition without criteria".to_owned()));
+                continue;
+            };
+            let alternatives = match self.alternatives(criteria, &by_id, 0) {
+                Ok(alternatives) => alternatives,
+                Err(reason) => {
+                    result.skipped.push((id.clone(), reason));
+                    continue;
+                }
+            };
+            let mut fixes_per_package: Vec<((String, String), Vec<PackageVersions>)> = Vec::new();
+            for alternative in alternatives {
+                let conditions = match alternative.into_iter().collect::<Result<Vec<_>, _>>() {
+                    Ok(conditions) => conditions,
+                    Err(reason) => {
+                        if !result
+                            .skipped
+                            .iter()
+                            .any(|known| known.0 == *id && known.1 == reason)
+                        {
+                            result.skipped.push((id.clone(), reason));
+                        }
+                        continue;
+                    }
+                };
+                let mut releases = Vec::new();
+                let mut packages = Vec::new();
+                for condition in conditions {
+                    match condition {
+                        Condition::Release(release) => releases.push(release),
+                        Condition::Package(package) => packages.push(package),
+                        Condition::Holds => {}
+                    }
+                }
+                releases.dedup();
+                if releases.len() > 1 || packages.is_empty() {
+                    // No system is of two releases; an alternative testing no package
+                    // (the release alone) says nothing about packages.
+                    continue;
+                }
+                if packages.len() > 1 {
+                    let names: Vec<&str> = packages
+                        .iter()
+                        .map(|package| package.name.as_str())
+                        .collect();
+                    result.skipped.push((
+                        id.clone(),
+                        format!(
+                            "an alternative needing several packages at once ({}) cannot be told by one package's version",
+                            names.join(", ")
+                        ),
+                    ));
+                    continue;
+                }
+                let Some(package) = packages.pop() else {
+                    continue;
+                };
+                let ecosystem = match self.ecosystem(definition, releases.first(), &package) {
+                    Ok(ecosystem) => ecosystem,
+                    Err(reason) => {
+                        result.skipped.push((id.clone(), reason));
+                        continue;
+                    }
+                };
+                let key = (ecosystem, package.name.clone());
+                match fixes_per_package
+                    .iter_mut()
+                    .find(|(known, _)| *known == key)
+                {
+                    Some((_, versions)) if !versions.contains(&package) => versions.push(package),
+                    Some(_) => {}
+                    None => fixes_per_package.push((key, vec![package])),
+                }
+            }
+            let affected: Vec<Affected> = fixes_per_package
+                .into_iter()
+                .map(|((ecosystem, name), versions)| package_affected(ecosystem, name, &versions))
+                .collect();
+            if affected.is_empty() {
+                if result.skipped.len() > skipped_before {
+                    // Said already why.
+                    continue;
+                }
+                result.skipped.push((
+                    id.clone(),
+                    "no alternative of the criteria tests a package version".to_owned(),
+                ));
+                continue;
+            }
+            let record = record(definition, affected);
+            match record_at.get(&record.id) {
+                Some(&at) => merge(&mut result.records[at], record),
+                None => {
+                    record_at.insert(record.id.clone(), result.records.len());
+                    result.records.push(record);
+                }
+            }
+        }
+        result
+    }
+}
+
+/// One alternative of a definition's criteria: the tests that must all hold, each as a
+/// [`Condition`] or the reason it cannot be one.
+type Alternative = Vec<Result<Condition, String>>;
+
+impl Reading {
+    /// The alternatives `node` expands into; an error when the whole definition cannot be
+    /// read (too many alternatives, a missing or circular `extend_definition`).
+    fn alternatives(
+        &self,
+        node: &Node,
+        definitions: &HashMap<&str, &Definition>,
+        depth: usize,
+    ) -> Result<Vec<Alternative>, String> {
+        match node {
+            Node::Criterion { negate: true, test } => {
+                Ok(vec![vec![Err(format!("negated criterion {test}"))]])
+            }
+            Node::Criterion { test, .. } => Ok(vec![vec![self.condition(test)]]),
+            Node::Extend {
+                negate: true,
+                definition,
+            } => Ok(vec![vec![Err(format!(
+                "negated extend_definition {definition}"
+            ))]]),
+            Node::Extend { definition, .. } => {
+                if depth >= MAX_EXTEND_DEPTH {
+                    return Err(format!(
+                        "extend_definition deeper than {MAX_EXTEND_DEPTH} levels (a cycle?)"
+                    ));
+                }
+                let extended = definitions
+                    .get(definition.as_str())
+                    .ok_or_else(|| format!("extend_definition {definition} is not defined"))?;
+                let criteria = extended
+                    .criteria
+                    .as_ref()
+                    .ok_or_else(|| format!("extend_definition {definition} has no criteria"))?;
+                self.alternatives(criteria, definitions, depth + 1)
+            }
+            Node::Criteria { negate: true, .. } => {
+                Ok(vec![vec![Err("negated criteria".to_owned())]])
+            }
+            Node::Criteria {
+                operator, children, ..
+            } => {
+                let mut expanded = Vec::with_capacity(children.len());
+                for child in children {
+                    expanded.push(self.alternatives(child, definitions, depth)?);
+                }
+                match operator.as_str() {
+                    "OR" => Ok(expanded.into_iter().flatten().collect()),
+                    "AND" => {
+                        let mut product: Vec<Alternative> = vec![Vec::new()];
+                        for child in expanded {
+                            if product.len().saturating_mul(child.len()) > MAX_ALTERNATIVES {
+                                return Err(format!(
+                                    "criteria expanding into more than {MAX_ALTERNATIVES} alternatives"
+                                ));
+                            }
+                            product = product
+                                .iter()
+                                .flat_map(|done| {
+                                    child.iter().map(move |more| {
+                                        let mut joined = done.clone();
+                                        joined.extend(more.iter().cloned());
+                                        joined
+                                    })
+                                })
+                                .collect();
+                        }
+                        Ok(product)
+                    }
+                    // With one child, ONE and XOR are that child.
+                    _ if expanded.len() == 1 => Ok(expanded.into_iter().flatten().collect()),
+                    other => Ok(vec![vec![Err(format!("criteria operator {other}"))]]),
+                }
+                .and_then(|alternatives: Vec<Alternative>| {
+                    if alternatives.len() > MAX_ALTERNATIVES {
+                        Err(format!(
+                            "criteria expanding into more than {MAX_ALTERNATIVES} alternatives"
+                        ))
+                    } else {
+                        Ok(alternatives)
+                    }
+                })
+            }
+        }
+    }
+
+    /// What the test `id` means for matching, or why it cannot be evaluated.
+    fn condition(&self, id: &str) -> Result<Condition, String> {
+        let test = self
+            .tests
+            .get(id)
+            .ok_or_else(|| format!("test {id} is not defined"))?;
+        if test.kind != "rpminfo_test" {
+            return Err(format!("{} {id} (only rpminfo_test is read)", test.kind));
+        }
+        if matches!(test.check.as_str(), "none satisfy" | "none_satisfy")
+            || matches!(test.check_existence.as_str(), "none_exist" | "none exist")
+        {
+            return Err(format!(
+                "test {id} checks that nothing matches (check {:?}, check_existence {:?})",
+                test.check, test.check_existence
+            ));
+        }
+        let object = self
+            .objects
+            .get(&test.object)
+            .ok_or_else(|| format!("object {} of test {id} is not defined", test.object))?;
+        if let Some(problem) = &object.problem {
+            return Err(format!("object {} has {problem}", test.object));
+        }
+        let Some((name, operation)) = &object.name else {
+            return Err(format!("{} {} without a <name>", object.kind, test.object));
+        };
+        if operation != "equals" || name.is_empty() {
+            return Err(format!(
+                "object {} names packages by {operation:?} {name:?}",
+                test.object
+            ));
+        }
+        if test.states.len() > 1 && !matches!(test.state_operator.as_str(), "" | "AND") {
+            return Err(format!(
+                "test {id} combines its states with {}",
+                test.state_operator
+            ));
+        }
+        let is_release_package = RELEASE_PACKAGES.contains(&name.as_str());
+        let mut versions = PackageVersions {
+            name: name.clone(),
+            ..PackageVersions::default()
+        };
+        let mut release = None;
+        for state_id in &test.states {
+            let state = self
+                .states
+                .get(state_id)
+                .ok_or_else(|| format!("state {state_id} of test {id} is not defined"))?;
+            if state.kind != "rpminfo_state" {
+                return Err(format!("{} {state_id} in rpminfo_test {id}", state.kind));
+            }
+            for field in &state.fields {
+                let problem = |what: &str| {
+                    Err(format!(
+                        "state {state_id}: {what} <{} operation={:?}>{}",
+                        field.name, field.operation, field.value
+                    ))
+                };
+                if field.has_variable {
+                    return problem("a value from a variable in");
+                }
+                match field.name.as_str() {
+                    // Signed with the distribution's key, built for an architecture: true of
+                    // the packages the inventory reads.
+                    "signature_keyid" | "arch" => {}
+                    "version" if is_release_package => match release_of(field) {
+                        Some(major) => release = Some(major),
+                        None => return problem("an unread release"),
+                    },
+                    "evr" if !is_release_package => {
+                        if !matches!(field.datatype.as_str(), "" | "evr_string") {
+                            return problem("a datatype other than evr_string in");
+                        }
+                        let evr = field.value.strip_prefix("0:").unwrap_or(&field.value);
+                        let slot = match field.operation.as_str() {
+                            "less than" => &mut versions.fixed,
+                            "less than or equal" => &mut versions.last_affected,
+                            "equals" => &mut versions.exact,
+                            "greater than or equal" => &mut versions.introduced,
+                            _ => return problem("an operation not read in"),
+                        };
+                        *slot = Some(evr.to_owned());
+                    }
+                    _ => return problem("a field not read:"),
+                }
+            }
+        }
+        if is_release_package {
+            return Ok(release.map_or(Condition::Holds, Condition::Release));
+        }
+        if versions.bound().is_none() {
+            // That the package is installed holds for every package an inventory lists.
+            return Ok(Condition::Holds);
+        }
+        Ok(Condition::Package(versions))
+    }
+
+    /// The ecosystem an alternative's package is placed in.
+    fn ecosystem(
+        &self,
+        definition: &Definition,
+        release: Option<&String>,
+        package: &PackageVersions,
+    ) -> Result<String, String> {
+        if let Some(release) = &self.release {
+            return Ok(release.clone());
+        }
+        let rpm_release = package
+            .bound()
+            .and_then(|evr| evr.rsplit_once('-'))
+            .map(|(_, release)| release)
+            .unwrap_or_default();
+        let unknown = || {
+            format!(
+                "the release of package {} is unknown: import with --release",
+                package.name
+            )
+        };
+        match Distribution::of(definition).ok_or_else(unknown)? {
+            Distribution::OracleLinux => {
+                let from_platform = || match definition.platforms.as_slice() {
+                    [platform] => platform
+                        .strip_prefix("Oracle Linux ")
+                        .filter(|major| {
+                            !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit())
+                        })
+                        .map(str::to_owned),
+                    _ => None,
+                };
+                release
+                    .cloned()
+                    .or_else(from_platform)
+                    .or_else(|| release_tag(rpm_release, "el"))
+                    .map(|major| normalize_ecosystem(&format!("Oracle Linux:{major}")))
+                    .ok_or_else(unknown)
+            }
+            distribution @ (Distribution::AzureLinux | Distribution::Mariner) => {
+                let base = if distribution == Distribution::AzureLinux {
+                    "Azure Linux"
+                } else {
+                    "Mariner"
+                };
+                let from_tag = || {
+                    release_tag(rpm_release, "azl")
+                        .or_else(|| release_tag(rpm_release, "cm"))
+                        .map(|major| format!("{major}.0"))
+                };
+                release
+                    .cloned()
+                    .or_else(|| self.file_release.clone())
+                    .or_else(from_tag)
+                    .map(|release| normalize_ecosystem(&format!("{base}:{release}")))
+                    .ok_or_else(unknown)
+            }
+        }
+    }
+}
+
+/// The release a release package's `version` field names: `^9` (`pattern match`, also
+/// `^9[^\d]`, `^9\.`) or `9` (`equals`) → `9`.
+fn release_of(field: &Field) -> Option<String> {
+    let number = match field.operation.as_str() {
+        "pattern match" => {
+            let pattern = field.value.strip_prefix('^')?;
+            let digits: String = pattern.chars().take_while(char::is_ascii_digit).collect();
+            let rest = &pattern[digits.len()..];
+            // What may follow the number: its end, or anything but another digit.
+            let bounded =
+                ["", "$", "[^\\d]", "[^0-9]", "\\.", "(\\.|$)", "\\..*", ".*"].contains(&rest);
+            (bounded && !digits.is_empty()).then_some(digits)?
+        }
+        "equals" => field
+            .value
+            .split('.')
+            .next()
+            .filter(|major| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()))?
+            .to_owned(),
+        _ => return None,
+    };
+    Some(number)
+}
+
+/// The affected entry of a package in a definition: one range per alternative's versions.
+/// Several fixes of one package (module streams) each start at their own version line, as
+/// in updateinfo.
+fn package_affected(ecosystem: String, name: String, versions: &[PackageVersions]) -> Affected {
+    let several = versions
+        .iter()
+        .filter(|versions| versions.fixed.is_some())
+        .count()
+        > 1;
+    let mut ranges = Vec::new();
+    let mut exact = Vec::new();
+    for versions in versions {
+        if let Some(version) = &versions.exact {
+            exact.push(version.clone());
+            continue;
+        }
+        let introduced = match (&versions.introduced, &versions.fixed) {
+            (Some(introduced), _) => introduced.clone(),
+            (None, Some(fixed)) => {
+                let version = fixed
+                    .split_once(':')
+                    .map_or(fixed.as_str(), |(_, rest)| rest);
+                let version = version
+                    .rsplit_once('-')
+                    .map_or(version, |(version, _)| version);
+                lower_bound(fixed, version, None, several)
+            }
+            (None, None) => "0".to_owned(),
+        };
+        let mut events = vec![Event::Introduced(introduced)];
+        if let Some(fixed) = &versions.fixed {
+            events.push(Event::Fixed(fixed.clone()));
+        } else if let Some(last) = &versions.last_affected {
+            events.push(Event::LastAffected(last.clone()));
+        }
+        ranges.push(Range {
+            kind: RangeKind::Ecosystem,
+            events,
+        });
+    }
+    let fixed = versions.iter().any(|versions| versions.fixed.is_some());
+    Affected {
+        ecosystem,
+        name,
+        purl: None,
+        ranges,
+        versions: exact,
+        status: Some(if fixed {
+            DistroStatus::Fixed
+        } else {
+            DistroStatus::Open
+        }),
+    }
+}
+
+/// A definition's record: its advisory id (the first reference that is not a CVE: ELSA),
+/// else its CVE's; its CVEs as aliases.
+fn record(definition: &Definition, affected: Vec<Affected>) -> Record {
+    let is_cve = |source: &str| source.eq_ignore_ascii_case("CVE");
+    let mut cves: Vec<String> = definition
+        .references
+        .iter()
+        .filter(|(source, id)| is_cve(source) && !id.is_empty())
+        .map(|(_, id)| id.clone())
+        .collect();
+    for cve in &definition.cves {
+        if !cves.contains(cve) {
+            cves.push(cve.clone());
+        }
+    }
+    let id = definition
+        .references
+        .iter()
+        .find(|(source, id)| !is_cve(source) && !id.is_empty())
+        .map(|(_, id)| id.clone())
+        .or_else(|| cves.first().cloned())
+        .unwrap_or_else(|| definition.id.clone());
+    cves.retain(|cve| *cve != id);
+    Record {
+        id,
+        aliases: cves,
+        summary: short_summary(Some(&definition.title), Some(&definition.description)),
+        severity: Some(definition.severity.clone()).filter(|severity| !severity.is_empty()),
+        cvss_vector: None,
+        cvss_score: None,
+        withdrawn: definition.deprecated,
+        published: definition.issued.clone(),
+        modified: definition.updated.clone(),
+        affected,
+    }
+}
+
+/// Adds a definition's record to an earlier one of the same id (Azure Linux's per-package
+/// definitions of one CVE).
+fn merge(into: &mut Record, record: Record) {
+    for alias in record.aliases {
+        if !into.aliases.contains(&alias) {
+            into.aliases.push(alias);
+        }
+    }
+    into.affected.extend(record.affected);
+    into.withdrawn &= record.withdrawn;
+    if into.severity.is_none() {
+        into.severity = record.severity;
+    }
+}

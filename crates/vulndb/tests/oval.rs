@@ -1,0 +1,461 @@
+//! OVAL import and matching: self-written documents in the layout of the upstream feeds
+//! (`tests/data/oval/`): Oracle Linux's ELSA OVAL (release and architecture tests, signing
+//! key tests, UEK, Ksplice, a definition with a missing test and one with negated criteria),
+//! Azure Linux 3.0's and CBL-Mariner 2.0's (one definition per CVE and package, `less than`
+//! and `less than or equal`); compressed copies (bzip2 as Oracle publishes), limits, a DTD,
+//! and a generated document larger than the whole-file limit, read streaming.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use palisade_vulndb::{
+    Database, DistroStatus, ErrorKind, Finding, ImportOptions, ImportReport, Index, Limits, Package,
+};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/oval")
+        .join(name)
+}
+
+/// Imports `bytes` as `location` with `options`, and loads the whole index.
+fn import(
+    location: &str,
+    bytes: &[u8],
+    options: impl Into<ImportOptions>,
+) -> (ImportReport, Index) {
+    runtime().block_on(async {
+        let database = Database::open_in_memory().await.expect("open");
+        let report = database
+            .import_bytes(location, bytes, options)
+            .await
+            .expect("import");
+        (report, Index::load(&database).await.expect("load"))
+    })
+}
+
+fn import_fixture(name: &str) -> (ImportReport, Index) {
+    import(
+        name,
+        &std::fs::read(fixture(name)).unwrap(),
+        Limits::default(),
+    )
+}
+
+fn findings(index: &Index, ecosystem: &str, name: &str, version: &str) -> Vec<Finding> {
+    index
+        .matches(&Package {
+            ecosystem: ecosystem.into(),
+            name: name.into(),
+            version: version.into(),
+            source_name: None,
+            source_version: None,
+        })
+        .expect("match")
+        .findings
+}
+
+fn ids(found: &[Finding]) -> Vec<&str> {
+    found.iter().map(|finding| finding.id.as_str()).collect()
+}
+
+fn reasons(report: &ImportReport) -> Vec<String> {
+    report
+        .warnings
+        .iter()
+        .map(|warning| format!("{}: {}", warning.location, warning.reason))
+        .collect()
+}
+
+#[test]
+fn oracle_linux_elsa_definitions_match_their_own_release() {
+    let (report, index) = import_fixture("com.oracle.elsa-2024.xml");
+    assert_eq!(report.format, "oval");
+    assert_eq!(report.record_count, 5, "{:?}", reasons(&report));
+    let found = findings(&index, "Oracle Linux:9", "gnutls", "3.8.3-3.el9");
+    assert_eq!(ids(&found), ["ELSA-2024-2570"]);
+    let finding = &found[0];
+    assert_eq!(finding.aliases, ["CVE-2024-28834", "CVE-2024-28835"]);
+    assert_eq!(finding.severity.as_deref(), Some("MODERATE"));
+    assert_eq!(
+        finding.summary,
+        "ELSA-2024-2570:  gnutls security update (MODERATE)"
+    );
+    assert_eq!(finding.fixed_versions, ["3.8.3-4.el9_4"]);
+    assert_eq!(finding.status, Some(DistroStatus::Fixed));
+    assert_eq!(finding.published.as_deref(), Some("2024-05-06"));
+    assert_eq!(
+        finding.fix.as_deref(),
+        Some("dnf upgrade gnutls-3.8.3-4.el9_4")
+    );
+    // Both architectures' branches name gnutls-utils; the fixed build is not reported.
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Oracle Linux:9",
+            "gnutls-utils",
+            "3.8.3-1.el9"
+        )),
+        ["ELSA-2024-2570"]
+    );
+    assert!(findings(&index, "Oracle Linux:9", "gnutls", "3.8.3-4.el9_4").is_empty());
+    // Oracle Linux 8's gnutls is not Oracle Linux 9's, nor is its openssl fix for 9.
+    assert!(findings(&index, "Oracle Linux:8", "gnutls", "3.6.16-1.el8").is_empty());
+    let openssl = findings(&index, "Oracle Linux:8", "openssl-libs", "1:1.1.1k-9.el8_7");
+    assert_eq!(ids(&openssl), ["ELSA-2024-1130"]);
+    assert_eq!(openssl[0].fixed_versions, ["1:1.1.1k-12.el8_9"]);
+    assert!(findings(&index, "Oracle Linux:9", "openssl-libs", "1:1.1.1k-9.el8_7").is_empty());
+    // The epoch counts: a build without it is older than any with epoch 1.
+    assert!(
+        findings(
+            &index,
+            "Oracle Linux:8",
+            "openssl-libs",
+            "1:1.1.1k-12.el8_9"
+        )
+        .is_empty()
+    );
+    // UEK.
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Oracle Linux:9",
+            "kernel-uek-core",
+            "5.15.0-200.131.26.el9uek"
+        )),
+        ["ELSA-2024-12169"]
+    );
+    // A Ksplice build is compared with the Ksplice fix only, a plain build with the plain.
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Oracle Linux:9",
+            "glibc",
+            "2.34-83.0.2.el9_3.7"
+        )),
+        ["ELSA-2024-0999"]
+    );
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Oracle Linux:9",
+            "glibc",
+            "2.34-83.0.2.ksplice1.el9_3.7"
+        )),
+        ["ELSA-2024-50047"]
+    );
+    assert!(findings(&index, "Oracle Linux:9", "glibc", "2.34-83.0.3.el9_3.7").is_empty());
+    assert!(
+        findings(
+            &index,
+            "Oracle Linux:9",
+            "glibc",
+            "2.34-83.0.3.ksplice1.el9_3.7"
+        )
+        .is_empty()
+    );
+    // Definitions that cannot be evaluated are named with why.
+    assert_eq!(
+        reasons(&report),
+        [
+            "com.oracle.elsa-2024.xml: definition oval:com.oracle.elsa:def:20249001: test oval:com.oracle.elsa:tst:20249001999 is not defined",
+            "com.oracle.elsa-2024.xml: definition oval:com.oracle.elsa:def:20249002: negated criteria",
+        ]
+    );
+}
+
+#[test]
+fn azure_linux_and_cbl_mariner_definitions_take_their_release_from_the_feed() {
+    let (report, azure) = import_fixture("azurelinux-3.0-oval.xml");
+    // Two packages' definitions of CVE-2024-6119 are one record.
+    assert_eq!(report.record_count, 3, "{:?}", reasons(&report));
+    assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
+    let found = findings(&azure, "Azure Linux:3.0", "openssl", "3.3.0-2.azl3");
+    assert_eq!(ids(&found), ["CVE-2024-6119"]);
+    assert_eq!(found[0].severity.as_deref(), Some("High"));
+    assert_eq!(found[0].fixed_versions, ["3.3.2-1.azl3"]);
+    assert_eq!(found[0].status, Some(DistroStatus::Fixed));
+    assert_eq!(found[0].published.as_deref(), Some("2024-09-10T16:39:54Z"));
+    assert_eq!(
+        ids(&findings(
+            &azure,
+            "Azure Linux:3.0",
+            "edk2",
+            "20240524git3e722403cd16-2.azl3"
+        )),
+        ["CVE-2024-6119"]
+    );
+    assert!(findings(&azure, "Azure Linux:3.0", "openssl", "3.3.2-1.azl3").is_empty());
+    // `less than or equal`: affected up to that version, no fix.
+    let wget = findings(&azure, "Azure Linux:3.0", "wget", "1.21.4-1.azl3");
+    assert_eq!(ids(&wget), ["CVE-2024-38428"]);
+    assert_eq!(wget[0].status, Some(DistroStatus::Open));
+    assert!(wget[0].fixed_versions.is_empty());
+    assert!(findings(&azure, "Azure Linux:3.0", "wget", "1.21.4-2.azl3").is_empty());
+    // CBL-Mariner 2.0 is another release: Azure Linux's data does not cover it.
+    assert!(!azure.has_advisories_for("Mariner:2.0"));
+    assert!(findings(&azure, "Mariner:2.0", "openssl", "1.1.1k-30.cm2").is_empty());
+
+    let (report, mariner) = import_fixture("cbl-mariner-2.0-oval.xml");
+    assert_eq!(report.record_count, 2, "{:?}", reasons(&report));
+    assert_eq!(
+        ids(&findings(
+            &mariner,
+            "Mariner:2.0",
+            "openssl",
+            "1.1.1k-30.cm2"
+        )),
+        ["CVE-2024-6119"]
+    );
+    assert!(findings(&mariner, "Azure Linux:3.0", "openssl", "3.3.0-2.azl3").is_empty());
+    assert!(findings(&mariner, "Mariner:2.0", "openssl", "1.1.1k-34.cm2").is_empty());
+
+    // Without the file's name, the rpm's dist tag tells the release; an explicit release
+    // wins over both.
+    let bytes = std::fs::read(fixture("cbl-mariner-2.0-oval.xml")).unwrap();
+    let (_, by_tag) = import("download", &bytes, Limits::default());
+    assert_eq!(
+        ids(&findings(&by_tag, "Mariner:2.0", "expat", "2.5.0-1.cm2")),
+        ["CVE-2024-45490"]
+    );
+    let options = ImportOptions {
+        release: Some("Mariner:1.0".to_owned()),
+        ..ImportOptions::default()
+    };
+    let (_, explicit) = import("cbl-mariner-2.0-oval.xml", &bytes, options);
+    assert!(findings(&explicit, "Mariner:2.0", "expat", "2.5.0-1.cm2").is_empty());
+    assert_eq!(
+        ids(&findings(&explicit, "Mariner:1.0", "expat", "2.5.0-1.cm1")),
+        ["CVE-2024-45490"]
+    );
+}
+
+fn compressed(kind: &str, bytes: &[u8]) -> Vec<u8> {
+    match kind {
+        "bz2" => {
+            let mut encoder =
+                bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+            encoder.write_all(bytes).unwrap();
+            encoder.finish().unwrap()
+        }
+        "gz" => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(bytes).unwrap();
+            encoder.finish().unwrap()
+        }
+        "xz" => {
+            let mut output = Vec::new();
+            lzma_rs::xz_compress(&mut std::io::Cursor::new(bytes), &mut output).unwrap();
+            output
+        }
+        "zst" => zstd::encode_all(bytes, 3).unwrap(),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn compressed_feeds_are_read_streaming_and_bounded() {
+    let plain = std::fs::read(fixture("com.oracle.elsa-2024.xml")).unwrap();
+    for kind in ["bz2", "gz", "xz", "zst"] {
+        let name = format!("com.oracle.elsa-2024.xml.{kind}");
+        let (report, index) = import(&name, &compressed(kind, &plain), Limits::default());
+        assert_eq!(report.record_count, 5, "{name}: {:?}", reasons(&report));
+        assert_eq!(report.format, "oval", "{name}");
+        assert_eq!(
+            ids(&findings(&index, "Oracle Linux:9", "gnutls", "3.8.3-3.el9")),
+            ["ELSA-2024-2570"],
+            "{name}"
+        );
+    }
+    // A compressed document inflating past the XML limit is refused, whatever the
+    // compression, and so is a plain one.
+    let limits = Limits {
+        max_xml_bytes: 16 << 10,
+        ..Limits::default()
+    };
+    let mut bomb = b"<oval_definitions><definitions>".to_vec();
+    bomb.resize(1 << 20, b' ');
+    for kind in ["bz2", "gz", "xz", "zst"] {
+        let name = format!("bomb.xml.{kind}");
+        let error = runtime()
+            .block_on(async {
+                let database = Database::open_in_memory().await.unwrap();
+                database
+                    .import_bytes(&name, &compressed(kind, &bomb), limits)
+                    .await
+            })
+            .unwrap_err();
+        assert!(
+            matches!(error.kind(), ErrorKind::TooLarge { limit: 16384, .. }),
+            "{name}: {error}"
+        );
+        assert!(
+            error.to_string().contains("bomb.xml.") && error.to_string().contains("(decompressed)"),
+            "{error}"
+        );
+    }
+    let error = runtime()
+        .block_on(async {
+            let database = Database::open_in_memory().await.unwrap();
+            database.import_bytes("big.xml", &bomb, limits).await
+        })
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "big.xml is 16385 bytes, over the limit of 16384 bytes"
+    );
+    // Corrupt compressed data keeps what came before it and says what was wrong.
+    let mut cut = compressed("bz2", &plain);
+    cut.truncate(cut.len() / 2);
+    let (report, _) = import("cut.xml.bz2", &cut, Limits::default());
+    assert_eq!(report.record_count, 0);
+    let warnings = reasons(&report);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("cut.xml.bz2: "), "{warnings:?}");
+    assert!(
+        warnings[0].contains("bzip2") || warnings[0].contains("truncated"),
+        "{warnings:?}"
+    );
+}
+
+/// A document larger than the whole-file limit is read streaming: the XML bound applies.
+#[test]
+fn a_document_over_the_whole_file_limit_is_read_streaming() {
+    let template = std::fs::read_to_string(fixture("azurelinux-3.0-oval.xml")).unwrap();
+    let (head, rest) = template.split_once("  <definitions>\n").unwrap();
+    let (definition, rest) = rest.split_once("  </definitions>\n").unwrap();
+    let first = definition
+        .split_inclusive("    </definition>\n")
+        .next()
+        .unwrap();
+    let (_, tests) = rest.split_once("  <tests>\n").unwrap();
+    let test = tests
+        .split_inclusive("    </linux-def:rpminfo_test>\n")
+        .next()
+        .unwrap();
+    let (_, objects) = rest.split_once("  <objects>\n").unwrap();
+    let object = objects
+        .split_inclusive("    </linux-def:rpminfo_object>\n")
+        .next()
+        .unwrap();
+    let (_, states) = rest.split_once("  <states>\n").unwrap();
+    let state = states
+        .split_inclusive("    </linux-def:rpminfo_state>\n")
+        .next()
+        .unwrap();
+    let count = 2000;
+    let each = |part: &str| {
+        (0..count)
+            .map(|n| {
+                part.replace("43355", &format!("9{n:05}"))
+                    .replace("CVE-2024-6119", &format!("CVE-2099-{n:05}"))
+            })
+            .collect::<String>()
+    };
+    let document = format!(
+        "{head}  <definitions>\n{}  </definitions>\n  <tests>\n{}  </tests>\n  <objects>\n{}  </objects>\n  <states>\n{}  </states>\n</oval_definitions>\n",
+        each(first),
+        each(test),
+        each(object),
+        each(state)
+    );
+    let limits = Limits {
+        max_file_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    assert!(document.len() > 20 * (64 << 10));
+    let (report, index) = import("azurelinux-3.0-oval.xml", document.as_bytes(), limits);
+    assert_eq!(report.record_count, count, "{:?}", reasons(&report));
+    let found = findings(&index, "Azure Linux:3.0", "openssl", "3.3.0-1.azl3");
+    assert_eq!(found.len(), count as usize);
+}
+
+#[test]
+fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
+    let bomb = br#"<?xml version="1.0"?>
+<!DOCTYPE oval_definitions [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>
+<oval_definitions><definitions/></oval_definitions>"#;
+    let (report, _) = import("elsa.xml", bomb, Limits::default());
+    assert_eq!(report.record_count, 0);
+    assert!(
+        reasons(&report)[0].contains("document type declarations are not accepted"),
+        "{:?}",
+        reasons(&report)
+    );
+    // Tests and operations a record cannot express are named, not guessed at.
+    let document = r#"<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5" xmlns:linux-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#linux" xmlns:ind-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#independent">
+  <definitions>
+    <definition class="vulnerability" id="oval:com.microsoft.azurelinux:def:1" version="1">
+      <metadata><title>CVE-2099-0001 affecting package a</title>
+        <reference ref_id="CVE-2099-0001" source="CVE"/></metadata>
+      <criteria operator="AND"><criterion test_ref="oval:com.microsoft.azurelinux:tst:1"/></criteria>
+    </definition>
+    <definition class="vulnerability" id="oval:com.microsoft.azurelinux:def:2" version="1">
+      <metadata><title>CVE-2099-0002 affecting package b</title>
+        <reference ref_id="CVE-2099-0002" source="CVE"/></metadata>
+      <criteria operator="AND"><criterion test_ref="oval:com.microsoft.azurelinux:tst:2"/></criteria>
+    </definition>
+    <definition class="vulnerability" id="oval:com.microsoft.azurelinux:def:3" version="1">
+      <metadata><title>CVE-2099-0003 affecting packages c and d</title>
+        <reference ref_id="CVE-2099-0003" source="CVE"/></metadata>
+      <criteria operator="AND">
+        <criterion test_ref="oval:com.microsoft.azurelinux:tst:3"/>
+        <criterion test_ref="oval:com.microsoft.azurelinux:tst:4"/>
+      </criteria>
+    </definition>
+    <definition class="inventory" id="oval:com.microsoft.azurelinux:def:4" version="1">
+      <metadata><title>Azure Linux 3.0 is installed</title></metadata>
+      <criteria><criterion test_ref="oval:com.microsoft.azurelinux:tst:5"/></criteria>
+    </definition>
+  </definitions>
+  <tests>
+    <ind-def:textfilecontent54_test check="all" id="oval:com.microsoft.azurelinux:tst:1" version="1">
+      <ind-def:object object_ref="oval:com.microsoft.azurelinux:obj:1"/>
+    </ind-def:textfilecontent54_test>
+    <linux-def:rpminfo_test check="at least one" id="oval:com.microsoft.azurelinux:tst:2" version="1">
+      <linux-def:object object_ref="oval:com.microsoft.azurelinux:obj:2"/>
+      <linux-def:state state_ref="oval:com.microsoft.azurelinux:ste:2"/>
+    </linux-def:rpminfo_test>
+    <linux-def:rpminfo_test check="at least one" id="oval:com.microsoft.azurelinux:tst:3" version="1">
+      <linux-def:object object_ref="oval:com.microsoft.azurelinux:obj:3"/>
+      <linux-def:state state_ref="oval:com.microsoft.azurelinux:ste:3"/>
+    </linux-def:rpminfo_test>
+    <linux-def:rpminfo_test check="at least one" id="oval:com.microsoft.azurelinux:tst:4" version="1">
+      <linux-def:object object_ref="oval:com.microsoft.azurelinux:obj:4"/>
+      <linux-def:state state_ref="oval:com.microsoft.azurelinux:ste:3"/>
+    </linux-def:rpminfo_test>
+  </tests>
+  <objects>
+    <linux-def:rpminfo_object id="oval:com.microsoft.azurelinux:obj:2" version="1"><linux-def:name>b</linux-def:name></linux-def:rpminfo_object>
+    <linux-def:rpminfo_object id="oval:com.microsoft.azurelinux:obj:3" version="1"><linux-def:name>c</linux-def:name></linux-def:rpminfo_object>
+    <linux-def:rpminfo_object id="oval:com.microsoft.azurelinux:obj:4" version="1"><linux-def:name>d</linux-def:name></linux-def:rpminfo_object>
+  </objects>
+  <states>
+    <linux-def:rpminfo_state id="oval:com.microsoft.azurelinux:ste:2" version="1"><linux-def:evr datatype="evr_string" operation="greater than">0:1.0-1.azl3</linux-def:evr></linux-def:rpminfo_state>
+    <linux-def:rpminfo_state id="oval:com.microsoft.azurelinux:ste:3" version="1"><linux-def:evr datatype="evr_string" operation="less than">0:1.0-1.azl3</linux-def:evr></linux-def:rpminfo_state>
+  </states>
+</oval_definitions>"#;
+    let (report, _) = import(
+        "azurelinux-3.0-oval.xml",
+        document.as_bytes(),
+        Limits::default(),
+    );
+    assert_eq!(report.record_count, 0);
+    assert_eq!(
+        reasons(&report),
+        [
+            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:1: textfilecontent54_test oval:com.microsoft.azurelinux:tst:1 (only rpminfo_test is read)",
+            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:2: state oval:com.microsoft.azurelinux:ste:2: an operation not read in <evr operation=\"greater than\">0:1.0-1.azl3",
+            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:3: an alternative needing several packages at once (c, d) cannot be told by one package's version",
+            "azurelinux-3.0-oval.xml: 1 definitions that are not patch or vulnerability definitions skipped",
+        ]
+    );
+}
