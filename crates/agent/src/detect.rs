@@ -69,9 +69,15 @@ impl Detector {
     }
 
     /// Whether a rule reads a process's descriptors (`proc.fdopencount`, `proc.fdlimit`,
-    /// `proc.fdusage`), which the sensor then reads at every event.
+    /// `proc.fdusage`), whose limit the sensor then reads at every event.
     pub fn reads_fd_state(&self) -> bool {
         self.engine.reads_fd_state()
+    }
+
+    /// Whether a rule reads the count of a process's open descriptors (`proc.fdopencount`,
+    /// `proc.fdusage`), which the sensor then counts at every event.
+    pub fn counts_open_fds(&self) -> bool {
+        self.engine.counts_open_fds()
     }
 
     /// The event kinds the rules and the observers need: what the sensor must report.

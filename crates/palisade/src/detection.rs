@@ -275,6 +275,7 @@ pub fn start(
         backend: options.backend,
         capture_environment: detector.reads_environment(),
         read_fd_state: detector.reads_fd_state(),
+        count_open_fds: detector.counts_open_fds(),
         ..SensorConfig::default()
     };
     let runtime = tokio::runtime::Handle::current();

@@ -117,15 +117,19 @@ fn main() {
             // does when a loaded rule reads proc.env or proc.aenv.
             let capture_environment =
                 std::env::var("SENSOR_CAPTURE_ENVIRONMENT").is_ok_and(|value| value == "1");
-            // SENSOR_READ_FD_STATE=1 reads the descriptor state at every event, as the sensor
-            // does when a loaded rule reads proc.fdopencount, proc.fdlimit or proc.fdusage.
-            let read_fd_state =
-                std::env::var("SENSOR_READ_FD_STATE").is_ok_and(|value| value == "1");
+            // SENSOR_READ_FD_STATE=1 reads the descriptor limit and counts the open
+            // descriptors at every event, as the sensor does when a loaded rule reads
+            // proc.fdopencount or proc.fdusage; SENSOR_READ_FD_STATE=limit reads the limit
+            // only, as for proc.fdlimit alone.
+            let fd_state = std::env::var("SENSOR_READ_FD_STATE").unwrap_or_default();
+            let read_fd_state = fd_state == "1" || fd_state == "limit";
+            let count_open_fds = fd_state == "1";
             let config = SensorConfig {
                 backend: BackendChoice::Ebpf,
                 ring_buffer_bytes,
                 capture_environment,
                 read_fd_state,
+                count_open_fds,
                 ..defaults
             };
             let mut sensor = config.build().expect("sensor starts");

@@ -202,8 +202,10 @@ pub(crate) struct ProbeSettings {
     pub self_tgid: u32,
     /// Copy each new program's environment at exec (`SLOT_ENV`).
     pub capture_env: bool,
-    /// Read the descriptor limit and count the open descriptors at every event.
+    /// Read the descriptor limit at every event.
     pub read_fd_state: bool,
+    /// With `read_fd_state`, count the open descriptors too (a walk of the table's bitmap).
+    pub count_open_fds: bool,
 }
 
 impl BpfProbes {
@@ -276,6 +278,10 @@ impl BpfProbes {
                 set(
                     offset_of!(Rodata, read_fd_state),
                     u32::from(settings.read_fd_state),
+                );
+                set(
+                    offset_of!(Rodata, count_open_fds),
+                    u32::from(settings.count_open_fds),
                 );
             }
         }

@@ -159,12 +159,15 @@ fn open_files_limit(limits: &str) -> Option<i64> {
 /// most 16,384 descriptors (`FD_COUNT_MAX_FDS` in `bpf/sensor.h`): past it the count is absent.
 const FD_COUNT_MAX: u64 = 16_384;
 
-/// A live process's descriptor limit (`/proc/<pid>/limits`) and open descriptors (the entries
-/// of `/proc/<pid>/fd`, at most [`FD_COUNT_MAX`]) now; `None` when the process is gone or its
-/// limits cannot be read.
-pub(crate) fn read_fd_state(pid: u32) -> Option<FdState> {
+/// A live process's descriptor limit (`/proc/<pid>/limits`) and, when `count_open` asks, its
+/// open descriptors (the entries of `/proc/<pid>/fd`, at most [`FD_COUNT_MAX`]) now; `None`
+/// when the process is gone or its limits cannot be read.
+pub(crate) fn read_fd_state(pid: u32, count_open: bool) -> Option<FdState> {
     let dir = Path::new("/proc").join(pid.to_string());
     let limit = open_files_limit(&std::fs::read_to_string(dir.join("limits")).ok()?)?;
+    if !count_open {
+        return Some(FdState { limit, open: None });
+    }
     let open = std::fs::read_dir(dir.join("fd")).ok().and_then(|entries| {
         let mut open = 0;
         for entry in entries {

@@ -65,6 +65,13 @@ pub struct SensorConfig {
     /// reads the descriptor table on every event, so it is turned on only when a loaded rule
     /// reads `proc.fdopencount`, `proc.fdlimit` or `proc.fdusage`.
     pub read_fd_state: bool,
+    /// With [`SensorConfig::read_fd_state`], also count the open descriptors
+    /// ([`palisade_event::Process::open_fds`]); without it only the limit is read (one load
+    /// per event in the kernel, one small `/proc` file with the fallback) and the count stays
+    /// absent. Off by default: the count walks the descriptor table's bitmap on every event,
+    /// so it is turned on only when a loaded rule reads `proc.fdopencount` or `proc.fdusage`
+    /// (`proc.fdlimit` alone needs the limit only).
+    pub count_open_fds: bool,
 }
 
 impl Default for SensorConfig {
@@ -78,6 +85,7 @@ impl Default for SensorConfig {
             metadata: MetadataRoots::default(),
             capture_environment: false,
             read_fd_state: false,
+            count_open_fds: false,
         }
     }
 }
@@ -201,6 +209,7 @@ impl Sensor {
             self_tgid,
             capture_env: config.capture_environment,
             read_fd_state: config.read_fd_state,
+            count_open_fds: config.count_open_fds,
         };
         let ebpf = match config.backend {
             BackendChoice::Fallback => Err("forced by configuration".to_owned()),
@@ -413,6 +422,8 @@ struct Enricher {
     /// Whether the fallback reads descriptor state at each event
     /// ([`SensorConfig::read_fd_state`]; the probes read it in the kernel).
     read_fd_state: bool,
+    /// Whether that read counts the open descriptors too ([`SensorConfig::count_open_fds`]).
+    count_open_fds: bool,
     /// The page size in kB, to turn the kernel's page counts into Falco's kB.
     page_kb: u64,
     /// The time of the first event read: the start of the capture, from which Falco's
@@ -441,6 +452,7 @@ impl Enricher {
             cgroup_paths: HashMap::new(),
             capture_environment: config.capture_environment,
             read_fd_state: config.read_fd_state,
+            count_open_fds: config.count_open_fds,
             // SAFETY: sysconf has no preconditions.
             page_kb: (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1024) as u64) / 1024,
             capture_start_ns: 0,
@@ -917,7 +929,7 @@ impl Enricher {
             // an exited process (its exit event included) has none left.
             if let Some(fd_state) = self
                 .read_fd_state
-                .then(|| procfs::read_fd_state(pid))
+                .then(|| procfs::read_fd_state(pid, self.count_open_fds))
                 .flatten()
             {
                 event.process.fd_limit = Some(fd_state.limit);

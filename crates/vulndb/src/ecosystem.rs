@@ -31,7 +31,8 @@ const CANONICAL: &[&str] = &[
     "openEuler",
     "Mariner",
     // Not OSV ecosystems: the inventory names these rpm distributions' releases so; their
-    // advisories come from their updateinfo.xml (Azure Linux's from no source yet).
+    // advisories come from their updateinfo.xml or OVAL (Oracle Linux, Azure Linux and
+    // Mariner).
     "Amazon Linux",
     "Oracle Linux",
     "Fedora",
@@ -371,6 +372,8 @@ pub fn fix_suggestion(ecosystem: &str, package: &str, version: &str) -> Option<S
         }
         "Alpine" | "Wolfi" | "Chainguard" | "MinimOS" => format!("apk add {package}={version}"),
         "SUSE" | "openSUSE" => format!("zypper install '{package}>={version}'"),
+        // Azure Linux and CBL-Mariner ship tdnf, which installs a named version-release.
+        "Azure Linux" | "Mariner" => format!("tdnf install {package}-{version}"),
         "PyPI" => format!("pip install '{package}>={version}'"),
         "crates.io" => format!("cargo update -p {package} --precise {version}"),
         // The standard library and the toolchain come with Go itself, not from `go get`.
@@ -530,6 +533,8 @@ mod tests {
             ("Red Hat:rhel_els:7", "yum update booth-1.0-7.oe2203sp3"),
             ("Red Hat:rhel_eus:9.2", "dnf upgrade booth-1.0-7.oe2203sp3"),
             ("Fedora:40", "dnf upgrade booth-1.0-7.oe2203sp3"),
+            ("Azure Linux:3.0", "tdnf install booth-1.0-7.oe2203sp3"),
+            ("Mariner:2.0", "tdnf install booth-1.0-7.oe2203sp3"),
         ] {
             assert_eq!(
                 fix_suggestion(ecosystem, "booth", "1.0-7.oe2203sp3").as_deref(),

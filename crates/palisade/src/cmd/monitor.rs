@@ -104,6 +104,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         read_fd_state: engine
             .as_ref()
             .is_some_and(palisade_rules::Engine::reads_fd_state),
+        count_open_fds: engine
+            .as_ref()
+            .is_some_and(palisade_rules::Engine::counts_open_fds),
         ..SensorConfig::default()
     };
     // The API server's reflectors run on a runtime of their own beside the polling loop.

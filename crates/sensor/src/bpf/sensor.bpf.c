@@ -25,9 +25,12 @@ const volatile u32 self_tgid = 0;
  * copied at exec, since it costs up to ENV_MAX bytes per exec and holds secrets. */
 const volatile u32 capture_env = 0;
 /* Non-zero when a loaded rule reads proc.fdopencount, proc.fdlimit or proc.fdusage: only then
- * does every record carry the descriptor limit and the count of open descriptors, since the
- * count reads the table's bitmap on every event. */
+ * does every record carry the descriptor limit. */
 const volatile u32 read_fd_state = 0;
+/* Non-zero (with read_fd_state) when a loaded rule reads proc.fdopencount or proc.fdusage:
+ * only then are the open descriptors counted, since the count reads the table's bitmap on
+ * every event; proc.fdlimit alone costs one load. */
+const volatile u32 count_open_fds = 0;
 
 /* Referenced so that their BTF (and so the skeleton's Rust types) exists. */
 struct event event_layout = {};
@@ -583,6 +586,8 @@ static __noinline void put_fd_state(struct event *e, struct task_struct *task)
 {
 	e->fd_limit = task->signal->rlim[RLIMIT_NOFILE].rlim_cur;
 	e->fd_read = 1;
+	if (!count_open_fds)
+		return;
 	struct files_struct *files = task->files;
 	if (!files)
 		return;

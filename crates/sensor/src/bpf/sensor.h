@@ -185,8 +185,9 @@ struct event {
 	unsigned int vpid;
 	/* With the loader's read_fd_state set (a rule reads proc.fdopencount, proc.fdlimit or
 	 * proc.fdusage), on every record: RLIMIT_NOFILE's soft limit (RLIM_INFINITY is all ones)
-	 * and the open descriptors of the task's table (FD_OPEN_UNKNOWN when not counted) when
-	 * the event happened; fd_read says whether they were read. */
+	 * and, with count_open_fds set too (proc.fdopencount or proc.fdusage), the open
+	 * descriptors of the task's table (FD_OPEN_UNKNOWN when not counted) when the event
+	 * happened; fd_read says whether they were read. */
 	unsigned long long fd_limit;
 	unsigned int fd_open;
 	unsigned int fd_read;
