@@ -184,6 +184,21 @@ fn falco_stable_rules_load_cleanly() {
     assert_eq!(report["errors"], serde_json::json!([]));
 }
 
+/// A rules file using every field of Falco's syscall-source reference list (each argument
+/// form included) validates without an error or a warning.
+#[test]
+fn every_falco_reference_field_validates() {
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rules/tests/data/every_falco_field.yaml"
+    ));
+    let (code, report) = validate(&[path], "json");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["errors"], serde_json::json!([]));
+    assert_eq!(report["warnings"], serde_json::json!([]));
+    assert_eq!(report["rules"].as_u64(), Some(12), "{report:#}");
+}
+
 #[test]
 fn unreadable_file_is_an_error() {
     let (code, report) = validate(&[std::path::Path::new("/nonexistent/rules.yaml")], "json");

@@ -155,12 +155,17 @@ impl Engine {
     }
 
     /// Whether an active rule reads a process's descriptor state (`proc.fdopencount`,
-    /// `proc.fdlimit`, `proc.fdusage`): only then does a sensor read the limit and count the
-    /// open descriptors at every event, since the count reads the descriptor table.
+    /// `proc.fdlimit`, `proc.fdusage`): only then does a sensor read the descriptor limit at
+    /// every event.
     pub fn reads_fd_state(&self) -> bool {
-        ["proc.fdopencount", "proc.fdlimit", "proc.fdusage"]
-            .iter()
-            .any(|field| self.reads_field(field))
+        self.reads_field("proc.fdlimit") || self.counts_open_fds()
+    }
+
+    /// Whether an active rule reads the count of a process's open descriptors
+    /// (`proc.fdopencount`, `proc.fdusage`): only then does a sensor count them at every
+    /// event, which walks the descriptor table; `proc.fdlimit` alone needs the limit only.
+    pub fn counts_open_fds(&self) -> bool {
+        self.reads_field("proc.fdopencount") || self.reads_field("proc.fdusage")
     }
 
     /// Evaluates every rule indexed for the event's kind and appends an alert for each rule

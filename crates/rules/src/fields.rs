@@ -141,7 +141,12 @@ use EventKind as K;
 const OPEN: KindSet = KindSet::of(&[K::Open, K::Openat, K::Openat2, K::Creat]);
 /// The observed calls libsinsp flags as writing through a descriptor (`EF_WRITES_TO_FD`).
 const IO_WRITES: KindSet = KindSet::of(&[K::Sendto, K::Sendmsg]);
+/// The observed calls libsinsp flags as reading through a descriptor (`EF_READS_FROM_FD`):
+/// `finit_module` reads the module file.
+const IO_READS: KindSet = KindSet::of(&[K::FinitModule]);
 const O_CREAT: u32 = 0o100;
+/// `__O_TMPFILE`, the bit that makes `O_TMPFILE` (with `O_DIRECTORY`): it creates a file too.
+const O_TMPFILE_BIT: u32 = 0o20000000;
 const NET: KindSet = KindSet::of(&[
     K::Connect,
     K::Accept,
@@ -225,6 +230,11 @@ const fn not_observed(
         extract: |_, _| None,
     }
 }
+
+mod absent_classes;
+mod event_class;
+#[cfg(test)]
+mod falco_reference;
 
 /// `<container id>:<text>`, as libsinsp's `fd.containername` and `fd.containerdirectory`
 /// chain them (`host` outside containers).
@@ -928,16 +938,18 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         OPEN,
-        "Opened for reading",
-        |e, _| open_flags(e).map(|f| Value::Bool(f & 3 == 0 || f & 3 == 2))
+        "Opened for reading (O_RDONLY or O_RDWR); false for creat, whose flags libsinsp does \
+         not read",
+        |e, _| open_flags(e).map(|f| Value::Bool(e.kind != K::Creat && (f & 3 == 0 || f & 3 == 2)))
     ),
     field!(
         "evt.is_open_write",
         Bool,
         None,
         OPEN,
-        "Opened for writing",
-        |e, _| open_flags(e).map(|f| Value::Bool(f & 3 == 1 || f & 3 == 2))
+        "Opened for writing (O_WRONLY or O_RDWR); false for creat, whose flags libsinsp does \
+         not read",
+        |e, _| open_flags(e).map(|f| Value::Bool(e.kind != K::Creat && (f & 3 == 1 || f & 3 == 2)))
     ),
     field!(
         "evt.arg",
@@ -1425,19 +1437,19 @@ pub(crate) static FIELDS: &[FieldDef] = &[
     ),
     not_observed(
         "thread.cpu",
-        FieldType::Str,
+        FieldType::Double,
         ArgSpec::None,
         "CPU used in the last second (absent, as in Falco: libsinsp computes it only on the procinfo events its kernel module emits for sysdig, never on a system call event)",
     ),
     not_observed(
         "thread.cpu.user",
-        FieldType::Str,
+        FieldType::Double,
         ArgSpec::None,
         "User CPU used in the last second (absent, as thread.cpu)",
     ),
     not_observed(
         "thread.cpu.system",
-        FieldType::Str,
+        FieldType::Double,
         ArgSpec::None,
         "System CPU used in the last second (absent, as thread.cpu)",
     ),
@@ -2553,21 +2565,14 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         OPEN,
-        "Creates a file with execute permission (O_CREAT or creat with an x bit in the mode)",
+        "Creates a file with execute permission (O_CREAT or O_TMPFILE, or creat, with an x bit \
+         in the mode)",
         |e, _| match &e.payload {
             Payload::Open { flags, mode, .. } => Some(Value::Bool(
-                (e.kind == K::Creat || flags & O_CREAT != 0) && mode & 0o111 != 0,
+                (e.kind == K::Creat || flags & (O_CREAT | O_TMPFILE_BIT) != 0) && mode & 0o111 != 0,
             )),
             _ => None,
         }
-    ),
-    field!(
-        "evt.latency",
-        Int,
-        None,
-        KindSet::NONE,
-        "Call latency (absent: each call is reported once, at exit, without its entry time)",
-        |_, _| None
     ),
     field!(
         "evt.cpu",
@@ -2590,16 +2595,18 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         KindSet::ALL,
-        "Event reads or writes through a descriptor (of the observed calls: sendto, sendmsg)",
-        |e, _| Some(Value::Bool(IO_WRITES.contains(e.kind)))
+        "Event reads or writes through a descriptor (of the observed calls: sendto, sendmsg, \
+         finit_module)",
+        |e, _| Some(Value::Bool(IO_WRITES.union(IO_READS).contains(e.kind)))
     ),
     field!(
         "evt.is_io_read",
         Bool,
         None,
         KindSet::ALL,
-        "Event reads through a descriptor (none of the observed calls does)",
-        |_, _| Some(Value::Bool(false))
+        "Event reads through a descriptor (of the observed calls: finit_module, which the \
+         driver flags as reading the module file)",
+        |e, _| Some(Value::Bool(IO_READS.contains(e.kind)))
     ),
     field!(
         "evt.is_io_write",
@@ -2966,15 +2973,23 @@ pub fn supported_fields() -> impl Iterator<Item = (&'static str, &'static str)> 
     all_fields().map(|def| (def.name, def.desc))
 }
 
-/// The syscall rows, then the Kubernetes audit rows.
+/// The syscall rows (this table, the rest of the `evt` class, the classes the sensor cannot
+/// supply), then the Kubernetes audit rows.
 fn all_fields() -> impl Iterator<Item = &'static FieldDef> {
-    FIELDS.iter().chain(crate::k8saudit::FIELDS)
+    FIELDS
+        .iter()
+        .chain(event_class::FIELDS)
+        .chain(absent_classes::FIELDS)
+        .chain(crate::k8saudit::FIELDS)
 }
 
 /// Fields whose dotted suffix is their key argument (`evt.arg.flags` is `evt.arg[flags]`).
-const KEYED_PREFIXES: [&str; 10] = [
+const KEYED_PREFIXES: [&str; 13] = [
     "evt.arg.",
     "evt.rawarg.",
+    "evt.type.is.",
+    "mesos.task.label.",
+    "marathon.app.label.",
     "container.label.",
     "k8s.pod.label.",
     "k8s.ns.label.",
@@ -3011,7 +3026,7 @@ pub(crate) fn lookup(name: &str) -> Option<(&'static FieldDef, Option<String>)> 
     for prefix in KEYED_PREFIXES {
         if let Some(key) = name.strip_prefix(prefix) {
             let base = &prefix[..prefix.len() - 1];
-            let def = FIELDS.iter().find(|def| def.name == base)?;
+            let def = all_fields().find(|def| def.name == base)?;
             return Some((def, Some(key.to_owned())));
         }
     }

@@ -32,7 +32,10 @@
 //! - Output templates with `%field`, `%field[arg]` and `%(field)`; the deprecated
 //!   `%container.info` prints nothing, as in current Falco (with a warning).
 //! - The `evt.*`, `proc.*`, `thread.*`, `user.*`, `group.*`, `fd.*`, `fs.path.*`,
-//!   `container.*` and `k8s.*` fields listed by [`supported_fields`].
+//!   `container.*`, `k8s.*`, `syslog.*`, `fdlist.*` and `mesos.*` fields listed by
+//!   [`supported_fields`]: every field of Falco's syscall-source reference, with libsinsp's
+//!   value types and argument forms (`docs/falco-fields.md` lists each and whether the
+//!   sensor supplies it).
 //!
 //! - Two sources: `syscall` (the sensor's [`palisade_event::Event`]s) and `k8s_audit`
 //!   (Kubernetes API server audit events, carried as [`palisade_event::Payload::K8sAudit`]),
@@ -47,10 +50,11 @@
 //! Not supported yet: other plugin sources (rules for them load with a warning and are
 //! skipped), rule `capture` settings (accepted and ignored), and the libsinsp and container
 //! plugin fields the sensor cannot provide (`evt.num`, `fd.name_changed`, `fd.sip.name`,
-//! `thread.cpu`, `k8s.deployment.name`, ...: their descriptions say why), which load as in
-//! Falco but are always absent. Process state the sensor reads only when a rule needs it
-//! (`proc.env`; the open descriptors of `proc.fdopencount` and `proc.fdusage`: see
-//! [`Engine::reads_environment`], [`Engine::reads_fd_state`]) is absent in events from a
+//! `thread.cpu`, `syslog.message`, `fdlist.nums`, ...: their descriptions say why), which
+//! load as in Falco but are always absent. Process state the sensor reads only when a rule
+//! needs it (`proc.env`; the descriptor limit at the event for `proc.fdlimit`, and the open
+//! descriptors of `proc.fdopencount` and `proc.fdusage`: see [`Engine::reads_environment`],
+//! [`Engine::reads_fd_state`], [`Engine::counts_open_fds`]) is absent in events from a
 //! sensor that was not asked for it, and `proc.fdlimit` is then the limit of the process's
 //! last exec or fork rather than the one at the event.
 //!
@@ -135,6 +139,6 @@ mod tests {
     #[test]
     fn every_module_is_documented() {
         let checked = palisade_testdata::assert_every_module_documented(env!("CARGO_MANIFEST_DIR"));
-        assert_eq!(checked, 14);
+        assert_eq!(checked, 17);
     }
 }

@@ -1,7 +1,8 @@
 //! The descriptor state of a process when its event happens (`SensorConfig::read_fd_state`):
-//! the `RLIMIT_NOFILE` soft limit, which follows setrlimit, and the open descriptors, counted
-//! in the kernel from the table's bitmap (absent for a table larger than the probes count),
-//! or read from `/proc` by the fallback. Without the setting neither is read.
+//! the `RLIMIT_NOFILE` soft limit, which follows setrlimit, and, with
+//! `SensorConfig::count_open_fds` too, the open descriptors, counted in the kernel from the
+//! table's bitmap (absent for a table larger than the probes count), or read from `/proc` by
+//! the fallback. Without the settings neither is read; with the first alone only the limit.
 
 mod common;
 
@@ -14,11 +15,22 @@ use common::{can_run_ebpf, in_child, marker, wait_for};
 use palisade_event::{Event, EventKind, Payload};
 use palisade_sensor::{BackendChoice, Sensor, SensorConfig};
 
-fn sensor(backend: BackendChoice, kinds: &[EventKind], read_fd_state: bool) -> Sensor {
+/// What a test's sensor reads of the descriptor state.
+#[derive(Clone, Copy)]
+enum Reads {
+    Nothing,
+    /// The limit only (`proc.fdlimit`).
+    Limit,
+    /// The limit and the open descriptors (`proc.fdopencount`, `proc.fdusage`).
+    LimitAndCount,
+}
+
+fn sensor(backend: BackendChoice, kinds: &[EventKind], reads: Reads) -> Sensor {
     let config = SensorConfig {
         kinds: Some(kinds.iter().copied().collect::<BTreeSet<_>>()),
         backend,
-        read_fd_state,
+        read_fd_state: !matches!(reads, Reads::Nothing),
+        count_open_fds: matches!(reads, Reads::LimitAndCount),
         ..SensorConfig::default()
     };
     config.build().expect("the sensor starts")
@@ -82,7 +94,11 @@ fn an_open_carries_the_open_descriptors_and_the_limit_set_since_the_fork() {
     if !can_run_ebpf() {
         return;
     }
-    let mut sensor = sensor(BackendChoice::Ebpf, &[EventKind::Openat], true);
+    let mut sensor = sensor(
+        BackendChoice::Ebpf,
+        &[EventKind::Openat],
+        Reads::LimitAndCount,
+    );
     let file = tempfile::NamedTempFile::new().unwrap();
     let name = file.path().to_str().unwrap().to_owned();
     let inherited_limit = {
@@ -141,7 +157,11 @@ fn a_table_too_large_to_count_leaves_the_count_absent() {
     if !can_run_ebpf() {
         return;
     }
-    let mut sensor = sensor(BackendChoice::Ebpf, &[EventKind::Openat], true);
+    let mut sensor = sensor(
+        BackendChoice::Ebpf,
+        &[EventKind::Openat],
+        Reads::LimitAndCount,
+    );
     let file = tempfile::NamedTempFile::new().unwrap();
     let name = file.path().to_str().unwrap().to_owned();
     let path = name.clone();
@@ -166,7 +186,7 @@ fn without_the_setting_nothing_is_read() {
     if !can_run_ebpf() {
         return;
     }
-    let mut sensor = sensor(BackendChoice::Ebpf, &[EventKind::Openat], false);
+    let mut sensor = sensor(BackendChoice::Ebpf, &[EventKind::Openat], Reads::Nothing);
     let file = tempfile::NamedTempFile::new().unwrap();
     let name = file.path().to_str().unwrap().to_owned();
     let child = open_with_descriptors("pal-fds-off", Some(300), 3, &name);
@@ -180,6 +200,28 @@ fn without_the_setting_nothing_is_read() {
     );
 }
 
+/// `proc.fdlimit` alone reads the limit and leaves the count, the costly part, unread.
+#[test]
+fn the_limit_alone_leaves_the_descriptors_uncounted() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = sensor(BackendChoice::Ebpf, &[EventKind::Openat], Reads::Limit);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let name = file.path().to_str().unwrap().to_owned();
+    let child = open_with_descriptors("pal-fds-limit", Some(300), 3, &name);
+    let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.pid == child && opened(&name)(event)
+    })
+    .expect("the child's open");
+    assert_eq!(
+        (event.process.open_fds, event.process.fd_limit),
+        (None, Some(300)),
+        "{:?}",
+        event.process
+    );
+}
+
 /// The fallback reads `/proc/<pid>/limits` and lists `/proc/<pid>/fd` when it handles the
 /// event, so a process still running then is seen as it is.
 #[test]
@@ -187,7 +229,11 @@ fn the_fallback_reads_the_descriptors_of_a_live_process() {
     if !can_run_ebpf() {
         return;
     }
-    let mut sensor = sensor(BackendChoice::Fallback, &[EventKind::Execve], true);
+    let mut sensor = sensor(
+        BackendChoice::Fallback,
+        &[EventKind::Execve],
+        Reads::LimitAndCount,
+    );
     let arg = marker("fallback-fds");
     // The shell gets the test's inheritable descriptors, opens 3 and 4, lowers its limit and
     // becomes sleep, which keeps all of it.
@@ -212,6 +258,32 @@ fn the_fallback_reads_the_descriptors_of_a_live_process() {
         event.process.open_fds,
         Some(expected.len() as u64),
         "{expected:?}: {:?}",
+        event.process
+    );
+}
+
+/// The fallback with the limit alone reads `/proc/<pid>/limits` and not `/proc/<pid>/fd`.
+#[test]
+fn the_fallback_reads_the_limit_alone_when_only_it_is_asked() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = sensor(BackendChoice::Fallback, &[EventKind::Execve], Reads::Limit);
+    let arg = marker("fallback-fd-limit");
+    let mut shell = Command::new("/bin/sh")
+        .args(["-c", "ulimit -n 334; exec sleep 2", &arg])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.pid == shell.id() && event.process.name == "sleep"
+    })
+    .expect("sleep's exec from the proc connector");
+    shell.wait().unwrap();
+    assert_eq!(
+        (event.process.fd_limit, event.process.open_fds),
+        (Some(334), None),
+        "{:?}",
         event.process
     );
 }

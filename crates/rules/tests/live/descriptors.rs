@@ -74,7 +74,7 @@ fn descriptor_rule_fires(backend: BackendChoice, program: &str, args: &[&str], n
         " and proc.fdopencount >= 40 and proc.fdlimit = 300 and proc.fdusage > 13",
         "open=%proc.fdopencount limit=%proc.fdlimit usage=%proc.fdusage",
     );
-    assert!(engine.reads_fd_state());
+    assert!(engine.reads_fd_state() && engine.counts_open_fds());
     let mut sensor = sensor_on(&engine, backend);
     let (mut execs, mut alerts) = (Vec::new(), Vec::new());
     // One at a time, each read while it runs (the fallback reads /proc when it handles it).
@@ -158,4 +158,29 @@ fn a_rule_on_open_descriptors_fires_through_the_fallback() {
         &["-c", "sleep 1; true"],
         "fallback",
     );
+}
+
+/// A rule on `proc.fdlimit` alone has the sensor read the limit and not count the
+/// descriptors: the rule fires with the limit, and the count stays absent.
+#[test]
+fn a_rule_on_the_limit_alone_does_not_count_descriptors() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let marker = format!("palisade-fdlimit-{}", std::process::id());
+    let mut engine = engine(&marker, " and proc.fdlimit = 300", "limit=%proc.fdlimit");
+    assert!(engine.reads_fd_state() && !engine.counts_open_fds());
+    let mut sensor = sensor_on(&engine, BackendChoice::Ebpf);
+    let mut alerts = Vec::new();
+    let mut child = spawn_with_descriptors("/bin/true", &[], &marker, 5, 300);
+    let exec = exec_of(&mut sensor, &mut engine, child.id(), &mut alerts).expect("the exec");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        (exec.process.fd_limit, exec.process.open_fds),
+        (Some(300), None),
+        "{:?}",
+        exec.process
+    );
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].output, "limit=300");
 }

@@ -4,6 +4,7 @@
 mod alerts;
 mod defaults;
 mod environment;
+mod event_class;
 mod falco;
 mod k8s_meta;
 mod kernel_state;
