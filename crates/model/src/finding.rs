@@ -391,6 +391,14 @@ impl Details {
     pub fn fix_known(&self) -> bool {
         matches!(self, Details::Vulnerability(vulnerability) if !vulnerability.fixed_versions.is_empty())
     }
+
+    /// The package a vulnerability is about; empty for the other kinds.
+    pub fn package(&self) -> &str {
+        match self {
+            Details::Vulnerability(vulnerability) => &vulnerability.package,
+            _ => "",
+        }
+    }
 }
 
 fn serde_name<T: Serialize>(value: &T) -> String {

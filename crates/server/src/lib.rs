@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
     let findings = Router::new()
         .route("/api/v1/{collection}", get(api::findings::list))
         .route("/api/v1/{collection}/stats", get(api::findings::stats))
+        .route("/api/v1/{collection}/groups", get(api::groups::list))
         .route("/api/v1/{collection}/{id}", get(api::findings::get))
         .route(
             "/api/v1/{collection}/{id}/notes",

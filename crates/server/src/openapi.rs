@@ -13,7 +13,7 @@ use crate::api;
     info(title = "Palisade API", description = "Security findings of Kubernetes clusters and container hosts. Authenticate with `Authorization: Bearer <token>`."),
     paths(
         api::findings::list, api::findings::stats, api::findings::get, api::findings::act,
-        api::findings::handle_similar, api::findings::add_note,
+        api::findings::handle_similar, api::findings::add_note, api::groups::list,
         api::handling::preview, api::handling::create, api::handling::list, api::handling::delete,
         api::handling::create_exception, api::handling::list_exceptions, api::handling::delete_exception,
         api::assets::list, api::assets::get, api::assets::clusters,

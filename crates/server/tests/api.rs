@@ -1,5 +1,5 @@
-//! The REST API over a real socket: authentication and roles, filters and pagination,
-//! handling actions, whitelist rules, exceptions, the audit trail and hostile input.
+//! The REST API over a real socket: authentication and roles, filters and pagination, grouped
+//! listings, handling actions, whitelist rules, exceptions, the audit trail and hostile input.
 
 mod support;
 
@@ -7,7 +7,8 @@ use std::{sync::Arc, time::Duration};
 
 use palisade_model::{
     AffectedAsset, AgentBatch, AlertDetails, BaselineCategory, BaselineDetails, Details, Evidence,
-    FindingReport, HostFacts, JoinRequest, ProcessInfo, Severity, Timestamp,
+    Finding, FindingReport, HostFacts, JoinRequest, ProcessInfo, Severity, Status, Timestamp,
+    VulnerabilityDetails,
 };
 use palisade_notify::Notifier;
 use palisade_server::{AppState, router, serve};
@@ -368,6 +369,235 @@ async fn filters_sorting_and_pagination() {
         .get("/api/v1/alerts?since=2999-01-01T00:00:00Z", ADMIN)
         .await;
     assert!(page["items"].as_array().unwrap().is_empty());
+}
+
+/// Vulnerability `index` of a seed: 13 ids over 7 images and 4 packages, severities and fixed
+/// versions varying, so that every column of the groups orders them differently.
+fn vulnerability(index: usize) -> FindingReport {
+    // A multiplicative hash: consecutive indexes far apart in every column.
+    let pick =
+        |salt: usize, bound: usize| ((index + salt).wrapping_mul(2_654_435_761) >> 9) % bound;
+    let cve = format!("CVE-2025-{:04}", pick(1, 13));
+    let package = ["openssl", "zlib", "curl", "libxml2"][pick(2, 4)];
+    FindingReport {
+        id: Uuid::new_v4(),
+        observed_at: Timestamp(Timestamp::now().millis() - pick(3, 600) as i64 * 60_000),
+        severity: Severity::ALL[pick(4, 5)],
+        rule: cve.clone(),
+        title: format!("{cve} in {package}"),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            namespace: Some("shop".into()),
+            image: Some(format!("registry.example/app-{}:1", pick(5, 7))),
+            ..Default::default()
+        },
+        details: Details::Vulnerability(VulnerabilityDetails {
+            package: package.into(),
+            ecosystem: ["Debian:12", "npm", "PyPI"][pick(6, 3)].into(),
+            installed_version: "1.0".into(),
+            fixed_versions: if pick(7, 4) == 0 {
+                vec!["1.1".into()]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+/// The groups of `findings` (as the list API returned them) by rule, sorted by `sort` and
+/// `order`, ties by rule: what the grouped listing's pages must add up to.
+fn expected_groups(findings: &[Finding], sort: &str, descending: bool) -> Vec<Value> {
+    let mut by_rule: std::collections::BTreeMap<&str, Vec<&Finding>> = Default::default();
+    for finding in findings {
+        by_rule.entry(&finding.rule).or_default().push(finding);
+    }
+    let mut groups: Vec<(Value, Value)> = by_rule
+        .into_iter()
+        .map(|(rule, findings)| {
+            let packages: std::collections::BTreeSet<&str> = findings
+                .iter()
+                .map(|finding| finding.details.package())
+                .collect();
+            let assets: std::collections::HashSet<Uuid> =
+                findings.iter().map(|finding| finding.asset_id).collect();
+            let severity = findings.iter().map(|finding| finding.severity).max().unwrap();
+            let group = json!({
+                "rule": rule,
+                "severity": severity,
+                "category": findings.iter().map(|finding| finding.details.category()).max().unwrap(),
+                "assets": assets.len(),
+                "findings": findings.len(),
+                "open": findings.iter().filter(|finding| finding.status == Status::Open).count(),
+                "fix_available": findings.iter().any(|finding| finding.details.fix_known()),
+                "last_seen": findings.iter().map(|finding| finding.last_seen).max().unwrap(),
+                "package": packages.first().unwrap(),
+                "packages": packages.len(),
+            });
+            let key = match sort {
+                "severity" => json!(severity.rank()),
+                "last_seen" => json!(group["last_seen"].as_str().map(|at| {
+                    Timestamp::parse_rfc3339(at).unwrap().millis()
+                })),
+                other => group[other].clone(),
+            };
+            (key, group)
+        })
+        .collect();
+    let compare = |a: &Value, b: &Value| match (a, b) {
+        (Value::Number(a), Value::Number(b)) => a.as_i64().cmp(&b.as_i64()),
+        (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+        (a, b) => a.as_str().cmp(&b.as_str()),
+    };
+    groups.sort_by(|(a, ga), (b, gb)| {
+        let by_key = compare(a, b);
+        let by_key = if descending { by_key.reverse() } else { by_key };
+        by_key.then_with(|| ga["rule"].as_str().cmp(&gb["rule"].as_str()))
+    });
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+#[tokio::test]
+async fn grouped_listings_sort_by_every_column_both_ways_and_page_exactly() {
+    let server = Server::start().await;
+    let agent = server.agent().await;
+    let viewer = server.token("viewer", "viewer").await;
+    let ack = server
+        .send(&agent, (0..70).map(vulnerability).collect())
+        .await;
+    assert_eq!(ack["created"], 70, "{ack}");
+    // Some ignored, so that findings and open differ.
+    let (_, page) = server
+        .get("/api/v1/vulnerabilities?limit=1000&sort=first_seen", ADMIN)
+        .await;
+    for item in page["items"].as_array().unwrap().iter().step_by(4) {
+        let id = item["id"].as_str().unwrap();
+        let (status, body) = server
+            .post(
+                &format!("/api/v1/vulnerabilities/{id}/ignore"),
+                ADMIN,
+                json!({"reason": "test"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // Authentication: a token is needed, a viewer's is enough.
+    let (status, _) = server
+        .call(Method::GET, "/api/v1/vulnerabilities/groups", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = server
+        .get("/api/v1/vulnerabilities/groups?cluster=prod", &viewer)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for filters in [
+        "cluster=prod&status=open",
+        "cluster=prod",
+        "severity=critical,high",
+    ] {
+        let (_, listed) = server
+            .get(
+                &format!("/api/v1/vulnerabilities?limit=1000&{filters}"),
+                ADMIN,
+            )
+            .await;
+        let findings: Vec<Finding> = serde_json::from_value(listed["items"].clone()).unwrap();
+        assert!(findings.len() > 10, "{filters}");
+        let mut orders = std::collections::HashSet::new();
+        for sort in [
+            "severity",
+            "rule",
+            "package",
+            "category",
+            "assets",
+            "findings",
+            "open",
+            "fix_available",
+            "last_seen",
+        ] {
+            for order in ["asc", "desc"] {
+                let expected = expected_groups(&findings, sort, order == "desc");
+                let mut listed = Vec::new();
+                let mut cursor = String::new();
+                loop {
+                    let path = format!(
+                        "/api/v1/vulnerabilities/groups?{filters}&sort={sort}&order={order}&limit=3&cursor={cursor}"
+                    );
+                    let (status, page) = server.get(&path, &viewer).await;
+                    assert_eq!(status, StatusCode::OK, "{path}: {page}");
+                    let items = page["items"].as_array().unwrap();
+                    assert!(items.len() <= 3, "{path}");
+                    for item in items {
+                        let mut item = item.clone();
+                        item.as_object_mut().unwrap().remove("title");
+                        listed.push(item);
+                    }
+                    match page["next_cursor"].as_str() {
+                        Some(next) => cursor = next.to_owned(),
+                        None => break,
+                    }
+                }
+                assert_eq!(listed, expected, "{filters} sort={sort} order={order}");
+                orders.insert(
+                    listed
+                        .iter()
+                        .map(|group| group["rule"].to_string())
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        assert!(
+            orders.len() > 8,
+            "{filters}: the sorts order the groups differently ({} orders)",
+            orders.len()
+        );
+    }
+
+    // Bad sorts and collections without groups.
+    let (status, body) = server
+        .get("/api/v1/vulnerabilities/groups?sort=title", ADMIN)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    for choice in [
+        "severity",
+        "rule",
+        "package",
+        "assets",
+        "fix_available",
+        "last_seen",
+    ] {
+        assert!(message.contains(choice), "{message}");
+    }
+    let (status, body) = server
+        .get("/api/v1/baseline-risks/groups?sort=package", ADMIN)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        !body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("package,"),
+        "{body}"
+    );
+    let (status, body) = server
+        .get("/api/v1/vulnerabilities/groups?order=up", ADMIN)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = server.get("/api/v1/alerts/groups", ADMIN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = server.get("/api/v1/baseline-risks/groups", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The OpenAPI document describes the listing.
+    let (status, document) = server.get("/api/openapi.json", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    let operation = &document["paths"]["/api/v1/{collection}/groups"]["get"];
+    assert!(operation["responses"]["200"].is_object(), "{operation}");
+    assert!(document["components"]["schemas"]["GroupPage"].is_object());
 }
 
 #[tokio::test]

@@ -1622,7 +1622,12 @@ fn sorted_group_report(
     let details = match kind {
         FindingKind::Vulnerability => {
             Details::Vulnerability(palisade_model::VulnerabilityDetails {
-                package: if group < 60 { "libsorted" } else { "other" }.into(),
+                // A group's workloads may differ in package: "libsorted-1 and 1 more".
+                package: if group < 60 {
+                    format!("libsorted-{}", (group * 7 + workload) % 5)
+                } else {
+                    "other".into()
+                },
                 ecosystem: ["Debian:12", "npm", "PyPI"][group % 3].into(),
                 installed_version: "1.0".into(),
                 fixed_versions: if group.is_multiple_of(4) {
@@ -1708,6 +1713,7 @@ async fn every_grouped_column_sorts_both_ways_and_pages_exactly() {
     let all_columns = [
         "severity",
         "rule",
+        "package",
         "category",
         "assets",
         "findings",
@@ -1715,6 +1721,7 @@ async fn every_grouped_column_sorts_both_ways_and_pages_exactly() {
         "fix_available",
         "last_seen",
     ];
+    let vulnerabilities_only = ["fix_available", "package"];
     for (section, kind) in [
         ("vulnerabilities", FindingKind::Vulnerability),
         ("baseline-risks", FindingKind::BaselineRisk),
@@ -1737,9 +1744,9 @@ async fn every_grouped_column_sorts_both_ways_and_pages_exactly() {
             .unwrap()
             .items;
         assert_eq!(every.len(), 60, "{section}: the groups naming the package");
-        let columns = all_columns
-            .iter()
-            .filter(|column| kind == FindingKind::Vulnerability || **column != "fix_available");
+        let columns = all_columns.iter().filter(|column| {
+            kind == FindingKind::Vulnerability || !vulnerabilities_only.contains(*column)
+        });
         for column in columns {
             for order in ["asc", "desc"] {
                 let mut expected = every.clone();
@@ -1747,6 +1754,7 @@ async fn every_grouped_column_sorts_both_ways_and_pages_exactly() {
                     let by_column = match *column {
                         "severity" => a.severity.rank().cmp(&b.severity.rank()),
                         "rule" => a.rule.cmp(&b.rule),
+                        "package" => a.package.cmp(&b.package),
                         "category" => a.category.cmp(&b.category),
                         "assets" => a.assets.cmp(&b.assets),
                         "findings" => a.findings.cmp(&b.findings),
@@ -1816,11 +1824,37 @@ async fn every_grouped_column_sorts_both_ways_and_pages_exactly() {
         .await;
     assert!(page.contains("most severe first"));
     assert!(page.contains("aria-sort=\"descending\"><a href"));
+    // The package column: a group's first package by name and how many more it has (SORT-001
+    // on two workloads: libsorted-2 and -3; SORT-002 on three: -4, -0 and -1).
+    let page = console
+        .page(
+            "/console/clusters/prod/vulnerabilities?status=any&sort=rule&order=asc",
+            &session,
+        )
+        .await;
+    let packages: Vec<&str> = ["SORT-000", "SORT-001", "SORT-002"]
+        .iter()
+        .map(|rule| {
+            page.split(&format!(">{rule}</a></td>\n<td>"))
+                .nth(1)
+                .and_then(|rest| rest.split("</td>").next())
+                .unwrap_or_else(|| panic!("{rule} has a package cell"))
+        })
+        .collect();
+    assert_eq!(
+        packages,
+        [
+            "libsorted-0",
+            "libsorted-2 and 1 more",
+            "libsorted-0 and 2 more"
+        ]
+    );
     // A column the table does not sort by is a clear error.
     for path in [
         "/console/clusters/prod/vulnerabilities?sort=title",
         "/console/clusters/prod/vulnerabilities?sort=count",
         "/console/clusters/prod/baseline-risks?sort=fix_available",
+        "/console/clusters/prod/baseline-risks?sort=package",
     ] {
         let (status, page) = console.get(path, Some(&session)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");

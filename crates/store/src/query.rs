@@ -58,13 +58,16 @@ pub enum GroupSortKey {
     LastSeen,
     /// Whether a fixed version is known (vulnerabilities).
     FixAvailable,
+    /// The first package by name (vulnerabilities).
+    Package,
 }
 
 impl GroupSortKey {
     /// Every key, in the order a table shows them.
-    pub const ALL: [GroupSortKey; 8] = [
+    pub const ALL: [GroupSortKey; 9] = [
         GroupSortKey::Severity,
         GroupSortKey::Rule,
+        GroupSortKey::Package,
         GroupSortKey::Category,
         GroupSortKey::Assets,
         GroupSortKey::Findings,
@@ -84,6 +87,7 @@ impl GroupSortKey {
             GroupSortKey::Open => "open",
             GroupSortKey::LastSeen => "last_seen",
             GroupSortKey::FixAvailable => "fix_available",
+            GroupSortKey::Package => "package",
         }
     }
 

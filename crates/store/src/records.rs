@@ -190,6 +190,10 @@ pub struct FindingGroup {
     pub fix_available: bool,
     /// Latest observation in the group.
     pub last_seen: Timestamp,
+    /// The first of its findings' packages by name (vulnerabilities; empty for checks).
+    pub package: String,
+    /// Distinct packages among its findings (vulnerabilities; 0 for checks).
+    pub packages: u64,
 }
 
 /// Equal time intervals for a chart: `buckets` intervals of `width_ms` from `start`.

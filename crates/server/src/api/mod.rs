@@ -5,6 +5,7 @@ pub mod agents;
 pub mod assets;
 pub mod findings;
 pub mod firewall_rules;
+pub mod groups;
 pub mod handling;
 pub mod k8s_audit;
 pub mod quarantine;

@@ -33,12 +33,17 @@ fn columns(kind: FindingKind) -> Vec<(&'static str, Option<GroupSortKey>)> {
             },
             Some(GroupSortKey::Rule),
         ),
+    ];
+    if vulnerabilities {
+        columns.push(("Package", Some(GroupSortKey::Package)));
+    }
+    columns.extend([
         ("Title", None),
         ("Category", Some(GroupSortKey::Category)),
         ("Affected assets", Some(GroupSortKey::Assets)),
         ("Findings", Some(GroupSortKey::Findings)),
         ("Open", Some(GroupSortKey::Open)),
-    ];
+    ]);
     if vulnerabilities {
         columns.push(("Fix available", Some(GroupSortKey::FixAvailable)));
     }
@@ -50,7 +55,7 @@ fn columns(kind: FindingKind) -> Vec<(&'static str, Option<GroupSortKey>)> {
 /// (most severe, newest, fix known) first.
 fn first_order(key: GroupSortKey) -> SortOrder {
     match key {
-        GroupSortKey::Rule | GroupSortKey::Category => SortOrder::Asc,
+        GroupSortKey::Rule | GroupSortKey::Category | GroupSortKey::Package => SortOrder::Asc,
         _ => SortOrder::Desc,
     }
 }

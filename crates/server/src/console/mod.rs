@@ -11,7 +11,7 @@
 mod actions;
 mod cache;
 mod chart;
-mod group_sort;
+pub(crate) mod group_sort;
 mod live;
 mod quarantine;
 mod session;

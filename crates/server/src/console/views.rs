@@ -411,6 +411,8 @@ impl Row {
 pub(crate) struct GroupRow {
     pub href: String,
     pub rule: String,
+    /// The group's packages: the first by name, and how many more.
+    pub packages: String,
     pub title: String,
     pub severity: &'static str,
     pub category: String,
@@ -702,6 +704,10 @@ fn group_row(group: &FindingGroup, cluster: &str, section: &str, filters: &Filte
             encode(filters.status.as_deref().unwrap_or("open"))
         ),
         rule: group.rule.clone(),
+        packages: match group.packages {
+            0 | 1 => group.package.clone(),
+            n => format!("{} and {} more", group.package, n - 1),
+        },
         title: group.title.clone(),
         severity: group.severity.as_str(),
         category: group.category.clone(),

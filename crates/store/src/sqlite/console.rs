@@ -20,9 +20,9 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    SqliteStore, TextSearch, VULNERABILITY_TEXT, corrupt, from_json, group_order, insert_audit,
-    into_page, parse_uuid, push_finding_filters, push_in, push_keyset, push_like_columns,
-    push_like_text, to_json,
+    SqliteStore, TextSearch, VULNERABILITY_TEXT, corrupt, from_json, group_order,
+    group_order::Grouped, group_summary, insert_audit, into_page, parse_uuid, push_finding_filters,
+    push_in, push_keyset, push_like_columns, push_like_text, to_json,
 };
 use crate::{
     Cursor, FindingGroup, FindingQuery, GroupSortKey, Page, Result, SearchWindow, SortKey,
@@ -34,13 +34,16 @@ use crate::{
 const FIX_KNOWN: &str = "fix_known";
 
 /// The columns of a group of findings by rule, aggregated over a statement's rows: rule,
-/// title, severity, category, status, asset_id, last_seen and [`FIX_KNOWN`]; each sortable
-/// column as the aggregate its sort compares ([`group_order::aggregate`]).
-fn group_aggregates() -> String {
+/// title, severity, category, status, asset_id, last_seen, [`FIX_KNOWN`] and package; each
+/// sortable column as the aggregate its sort compares ([`group_order::aggregate`]). The
+/// columns of `finding_group_summary` (migration 0059) in the same order, which
+/// [`super::group_summary`] fills from them.
+pub(super) fn group_aggregates() -> String {
     let of = group_order::aggregate;
     format!(
         "rule, MAX(title) AS title, {} AS severity, {} AS category, {} AS findings, \
-         {} AS open, {} AS assets, {} AS last_seen, {} AS fix_available",
+         {} AS open, {} AS assets, {} AS last_seen, {} AS fix_available, {} AS package, \
+         COUNT(DISTINCT NULLIF(package, '')) AS packages",
         of(GroupSortKey::Severity),
         of(GroupSortKey::Category),
         of(GroupSortKey::Findings),
@@ -48,6 +51,7 @@ fn group_aggregates() -> String {
         of(GroupSortKey::Assets),
         of(GroupSortKey::LastSeen),
         of(GroupSortKey::FixAvailable),
+        of(GroupSortKey::Package),
     )
 }
 
@@ -774,7 +778,10 @@ impl SqliteStore {
         let bounded = newest_matches_only(&text);
         let order = (query.group_sort, query.order);
         let walk = group_order::severity_walk(query.group_sort, query.order);
-        let rows = if text == TextSearch::Scan {
+        let summarised = group_summary::page(&mut transaction, kind, query, limit).await?;
+        let rows = if let Some(rows) = summarised {
+            rows
+        } else if text == TextSearch::Scan {
             match Self::narrow_index(&mut transaction, kind, query).await? {
                 None if grouped_indexes_hold(kind) && walk => {
                     Self::groups_through_indexes(&mut transaction, kind, query, limit, None).await?
@@ -787,7 +794,13 @@ impl SqliteStore {
                         group_aggregates()
                     ));
                     push_grouped_filters(&mut builder, kind, query, None);
-                    group_order::push_group_page(&mut builder, order, query.cursor.as_ref(), limit);
+                    group_order::push_group_page(
+                        &mut builder,
+                        Grouped::Findings,
+                        order,
+                        query.cursor.as_ref(),
+                        limit,
+                    );
                     builder.build().fetch_all(&mut *transaction).await?
                 }
                 narrow => {
@@ -799,7 +812,13 @@ impl SqliteStore {
                         builder.push(format_args!(" INDEXED BY {index}"));
                     }
                     push_finding_filters(&mut builder, kind, query, &text);
-                    group_order::push_group_page(&mut builder, order, query.cursor.as_ref(), limit);
+                    group_order::push_group_page(
+                        &mut builder,
+                        Grouped::Findings,
+                        order,
+                        query.cursor.as_ref(),
+                        limit,
+                    );
                     builder.build().fetch_all(&mut *transaction).await?
                 }
             }
@@ -823,7 +842,8 @@ impl SqliteStore {
                 &text,
                 bounded,
                 &format!(
-                    "rule, title, severity, category, status, asset_id, {FIX_KNOWN} AS fix_known"
+                    "rule, title, severity, category, status, asset_id, {FIX_KNOWN} AS fix_known, \
+                     package"
                 ),
                 |_| {},
             );
@@ -833,7 +853,13 @@ impl SqliteStore {
                 push_counted_since(&mut builder);
             }
             builder.push(" FROM matches");
-            group_order::push_group_page(&mut builder, order, query.cursor.as_ref(), limit);
+            group_order::push_group_page(
+                &mut builder,
+                Grouped::Findings,
+                order,
+                query.cursor.as_ref(),
+                limit,
+            );
             builder.build().fetch_all(&mut *transaction).await?
         };
         let groups = rows
@@ -1381,7 +1407,7 @@ impl SqliteStore {
     }
 }
 
-fn group_from_row(row: &SqliteRow) -> Result<FindingGroup> {
+pub(super) fn group_from_row(row: &SqliteRow) -> Result<FindingGroup> {
     let count = |column: &str| -> Result<u64> {
         Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
     };
@@ -1390,6 +1416,8 @@ fn group_from_row(row: &SqliteRow) -> Result<FindingGroup> {
         title: row.try_get("title")?,
         severity: Severity::from_rank(row.try_get("severity")?)
             .ok_or_else(|| corrupt("findings", "severity", "out of range"))?,
+        package: row.try_get("package")?,
+        packages: count("packages")?,
         category: row.try_get("category")?,
         findings: count("findings")?,
         open: count("open")?,
@@ -1445,19 +1473,10 @@ mod tests {
     use super::*;
     use crate::{
         HandlingPolicy, Selection, Store,
-        sqlite::test_support::{audit, whitelist_alerts},
+        sqlite::test_support::{Random, audit, temp_store, whitelist_alerts},
     };
 
     const BASE: i64 = 1_700_000_000_000;
-
-    /// A store in a temporary directory, removed when the directory handle drops.
-    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("palisade.db"))
-            .await
-            .unwrap();
-        (dir, store)
-    }
 
     /// The ids of the first page of findings of `kind` that `query` selects.
     async fn ids_of(store: &SqliteStore, kind: FindingKind, query: &FindingQuery) -> Vec<Uuid> {
@@ -1898,18 +1917,6 @@ mod tests {
         "libssl3 openssl-dev",
         "Ǆ ǅ ǆ ﬃ ﬁx ÅÅ",
     ];
-
-    /// A small deterministic generator (xorshift), so that failures reproduce.
-    struct Random(u64);
-
-    impl Random {
-        fn below(&mut self, bound: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % bound as u64) as usize
-        }
-    }
 
     fn text_alert(index: usize) -> FindingReport {
         let mut report = alert(
@@ -3124,6 +3131,7 @@ mod tests {
     }
 
     /// The pages of `query` (`limit` groups each), walked forward through their cursors, with
+                GroupSortKey::Package => a.package.cmp(&b.package),
     /// the cursor each was asked for.
     async fn pages_of_groups(
         store: &SqliteStore,
@@ -3165,6 +3173,14 @@ mod tests {
                     cluster: Some("prod".into()),
                     severities: vec![Severity::High, Severity::Critical],
                     since: Some(Timestamp(BASE + 10 * HOUR_MS)),
+        // What the group summary answers (migration 0059): a cluster and one status or all.
+        for statuses in [vec![Status::Open], vec![Status::Ignored], Vec::new()] {
+            queries.push(FindingQuery {
+                cluster: Some("prod".into()),
+                statuses,
+                ..Default::default()
+            });
+        }
                     ..Default::default()
                 },
             ] {

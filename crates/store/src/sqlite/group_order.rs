@@ -1,6 +1,7 @@
 //! The order of a page of groups (vulnerabilities by id, baseline risks by check): the
-//! aggregate each [`GroupSortKey`] sorts by, the keyset that starts a page after a cursor,
-//! and the cursor of a page's last group. Ties are broken by rule, ascending, in both
+//! aggregate each [`GroupSortKey`] sorts by (over findings, or its column of the group
+//! summary), the keyset that starts a page after a cursor, and the cursor of a page's last
+//! group. Ties are broken by rule, ascending, in both
 //! directions, so that each group is listed once however pages fall.
 
 use sqlx::{QueryBuilder, Sqlite};
@@ -21,14 +22,38 @@ pub(super) fn aggregate(key: GroupSortKey) -> &'static str {
         GroupSortKey::Open => "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END)",
         GroupSortKey::LastSeen => "MAX(last_seen)",
         GroupSortKey::FixAvailable => "MAX(fix_known)",
+        GroupSortKey::Package => "MIN(package)",
     }
+}
+
+/// The column of `finding_group_summary` (migration 0059) that holds [`aggregate`]`(key)`.
+fn summary_column(key: GroupSortKey) -> &'static str {
+    match key {
+        GroupSortKey::Severity => "severity",
+        GroupSortKey::Rule => "rule",
+        GroupSortKey::Category => "category",
+        GroupSortKey::Assets => "assets",
+        GroupSortKey::Findings => "findings",
+        GroupSortKey::Open => "open",
+        GroupSortKey::LastSeen => "last_seen",
+        GroupSortKey::FixAvailable => "fix_available",
+        GroupSortKey::Package => "package",
+    }
+}
+
+/// What a statement pages: groups it aggregates from rows of findings (`GROUP BY rule`), or
+/// rows of `finding_group_summary`, one per group, after a WHERE clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Grouped {
+    Findings,
+    Summary,
 }
 
 /// Whether groups in `key`'s order are compared by a cursor's text (else by its value).
 /// Titles are not offered: unbounded in length, they would not fit a cursor
 /// ([`Cursor::decode`] takes at most 512 characters); the rule sorts the same tables by name.
 fn by_text(key: GroupSortKey) -> bool {
-    key == GroupSortKey::Category
+    matches!(key, GroupSortKey::Category | GroupSortKey::Package)
 }
 
 /// Whether a page in `key` and `order` is the one the severity walk of
@@ -37,27 +62,33 @@ pub(super) fn severity_walk(key: GroupSortKey, order: SortOrder) -> bool {
     key == GroupSortKey::Severity && order == SortOrder::Desc
 }
 
-/// Ends a statement selecting groups of rows with one page of them (at most `limit` + 1, to
-/// tell whether more follow) in `key` and `order`, after `cursor` (from [`cursor_of`]).
+/// Ends a statement selecting groups (`grouped`) with one page of them (at most `limit` + 1,
+/// to tell whether more follow) in `key` and `order`, after `cursor` (from [`cursor_of`]).
 pub(super) fn push_group_page(
     builder: &mut QueryBuilder<Sqlite>,
+    grouped: Grouped,
     (key, order): (GroupSortKey, SortOrder),
     cursor: Option<&Cursor>,
     limit: u32,
 ) {
-    let expression = aggregate(key);
+    let (expression, condition) = match grouped {
+        Grouped::Findings => {
+            builder.push(" GROUP BY rule");
+            (aggregate(key), "HAVING")
+        }
+        Grouped::Summary => (summary_column(key), "AND"),
+    };
     let (after, direction) = match order {
         SortOrder::Desc => ("<", "DESC"),
         SortOrder::Asc => (">", "ASC"),
     };
-    builder.push(" GROUP BY rule");
     if let Some(cursor) = cursor {
         if key == GroupSortKey::Rule {
             builder
-                .push(format_args!(" HAVING rule {after} "))
+                .push(format_args!(" {condition} rule {after} "))
                 .push_bind(cursor.id.clone());
         } else {
-            builder.push(format_args!(" HAVING ({expression} {after} "));
+            builder.push(format_args!(" {condition} ({expression} {after} "));
             push_cursor_value(builder, key, cursor);
             builder.push(format_args!(" OR ({expression} = "));
             push_cursor_value(builder, key, cursor);
@@ -96,6 +127,7 @@ pub(super) fn cursor_of(key: GroupSortKey, group: &FindingGroup) -> Cursor {
         GroupSortKey::Open => (count(group.open), ""),
         GroupSortKey::LastSeen => (group.last_seen.millis(), ""),
         GroupSortKey::FixAvailable => (i64::from(group.fix_available), ""),
+        GroupSortKey::Package => (0, group.package.as_str()),
     };
     Cursor {
         value,

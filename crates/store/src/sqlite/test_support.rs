@@ -1,5 +1,5 @@
-//! What the store's unit tests share: an audit entry and a whitelist rule made as an operator
-//! would make them.
+//! What the store's unit tests share: a store in a temporary directory, a deterministic
+//! generator, an audit entry and a whitelist rule made as an operator would make them.
 
 use palisade_model::{
     AuditEntry, FindingKind, MatchOperator, NewWhitelistRule, Role, Timestamp, WhitelistRule,
@@ -8,6 +8,27 @@ use palisade_model::{
 use uuid::Uuid;
 
 use crate::{SqliteStore, Store};
+
+/// A store in a temporary directory, removed when the directory handle drops.
+pub(crate) async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("palisade.db"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+/// A small deterministic generator (xorshift), so that failures reproduce.
+pub(crate) struct Random(pub u64);
+
+impl Random {
+    pub(crate) fn below(&mut self, bound: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % bound as u64) as usize
+    }
+}
 
 /// An operator's audit entry for `action` on a finding.
 pub(crate) fn audit(action: &str) -> AuditEntry {
@@ -32,8 +53,19 @@ pub(crate) async fn whitelist_alerts(
     value: &str,
     reason: &str,
 ) -> u64 {
+    whitelist(store, FindingKind::Alert, (field, operator, value), reason).await
+}
+
+/// Creates a whitelist rule of `kind` for every asset on `field`, `operator` and `value`;
+/// returns how many open findings it closed.
+pub(crate) async fn whitelist(
+    store: &SqliteStore,
+    kind: FindingKind,
+    (field, operator, value): (&str, MatchOperator, &str),
+    reason: &str,
+) -> u64 {
     let new_rule = NewWhitelistRule {
-        kind: FindingKind::Alert,
+        kind,
         field: field.into(),
         operator,
         value: value.into(),
