@@ -2,6 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use palisade_sensor::{HoldLimits, HoldLimitsError};
 use serde::{Deserialize, Serialize};
 
 /// How the agent reaches its server and where it keeps its state.
@@ -47,6 +48,64 @@ pub struct AgentConfig {
     /// `quarantine` under `data_dir` when not set.
     #[serde(default)]
     pub quarantine_dir: Option<PathBuf>,
+    /// How the sensor's events wait for their container's metadata (`sensor_hold`).
+    #[serde(default)]
+    pub sensor_hold: SensorHoldConfig,
+}
+
+/// How long and how many of the sensor's events wait for a container's metadata while its
+/// runtime's store is read (a new container's first events, an exec while missing metadata
+/// is looked up again) before they go out with only the id the cgroup's name gives
+/// (`sensor_hold` in the configuration; `--sensor-hold-ms`, `--sensor-max-held-events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorHoldConfig {
+    /// `sensor_hold.max_wait_ms`: how long a container's events wait at most, in
+    /// milliseconds: 0 to 5,000, 50 by default. Every alert on those events is late by up
+    /// to this much.
+    pub max_wait_ms: u64,
+    /// `sensor_hold.max_events`: how many events wait at most over all containers (≈ 1 KiB
+    /// each): 1 to 65,536, 4,096 by default. Past it the container waiting longest has its
+    /// events sent at once.
+    pub max_events: usize,
+}
+
+impl Default for SensorHoldConfig {
+    fn default() -> SensorHoldConfig {
+        let limits = HoldLimits::default();
+        SensorHoldConfig {
+            max_wait_ms: limits.max_wait().as_millis() as u64,
+            max_events: limits.max_events(),
+        }
+    }
+}
+
+impl SensorHoldConfig {
+    /// The sensor's limits; a value out of its range is an error naming its key.
+    pub fn limits(&self) -> Result<HoldLimits, ConfigError> {
+        HoldLimits::new(Duration::from_millis(self.max_wait_ms), self.max_events).map_err(|error| {
+            ConfigError::Invalid {
+                key: match error {
+                    HoldLimitsError::MaxWait { .. } => "sensor_hold.max_wait_ms",
+                    HoldLimitsError::MaxEvents { .. } => "sensor_hold.max_events",
+                },
+                reason: error.to_string(),
+            }
+        })
+    }
+}
+
+/// A configuration value the agent cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value out of its range.
+    #[error("invalid agent configuration: {key}: {reason}")]
+    Invalid {
+        /// The value's key, e.g. `sensor_hold.max_wait_ms`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 fn default_sensor() -> String {
@@ -87,7 +146,13 @@ impl AgentConfig {
             scans: crate::ScanConfig::default(),
             fix: crate::FixConfig::default(),
             quarantine_dir: None,
+            sensor_hold: SensorHoldConfig::default(),
         }
+    }
+
+    /// Checks every value that has a range; the error names the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.sensor_hold.limits().map(drop)
     }
 
     /// The quarantine directory: [`AgentConfig::quarantine_dir`] or `data_dir/quarantine`.
@@ -99,5 +164,94 @@ impl AgentConfig {
 
     pub(crate) fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.heartbeat_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use palisade_sensor::HoldLimits;
+
+    use crate::config::{AgentConfig, ConfigError, SensorHoldConfig};
+
+    fn parsed(json: &str) -> Result<AgentConfig, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    const ESSENTIALS: &str =
+        r#""server_url":"https://p:8443","data_dir":"/d","cluster":"c","name":"n""#;
+
+    /// Without `sensor_hold` the sensor keeps its defaults (50 ms, 4,096 events); set values
+    /// reach the sensor's limits.
+    #[test]
+    fn sensor_hold_defaults_and_values_reach_the_sensor() {
+        let defaults = parsed(&format!("{{{ESSENTIALS}}}")).unwrap();
+        assert_eq!(
+            defaults.sensor_hold.limits().unwrap(),
+            HoldLimits::default()
+        );
+        assert_eq!(defaults.validate(), Ok(()));
+        let set = parsed(&format!(
+            r#"{{{ESSENTIALS},"sensor_hold":{{"max_wait_ms":200,"max_events":100}}}}"#
+        ))
+        .unwrap();
+        let limits = set.sensor_hold.limits().unwrap();
+        assert_eq!(
+            (limits.max_wait(), limits.max_events()),
+            (Duration::from_millis(200), 100)
+        );
+        let partial = parsed(&format!(
+            r#"{{{ESSENTIALS},"sensor_hold":{{"max_wait_ms":0}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(partial.sensor_hold.max_events, 4096);
+        assert_eq!(
+            partial.sensor_hold.limits().unwrap().max_wait(),
+            Duration::ZERO
+        );
+    }
+
+    /// A value out of its range is refused naming its key; an unknown key in the section
+    /// is refused by name.
+    #[test]
+    fn bad_sensor_hold_values_name_their_key() {
+        let error = |max_wait_ms, max_events| {
+            let config = AgentConfig {
+                sensor_hold: SensorHoldConfig {
+                    max_wait_ms,
+                    max_events,
+                },
+                ..AgentConfig::new("https://p", "/d", "c", "n")
+            };
+            let Err(ConfigError::Invalid { key, reason }) = config.validate() else {
+                panic!("{max_wait_ms} ms, {max_events} events accepted");
+            };
+            (key, reason)
+        };
+        let (key, reason) = error(5001, 4096);
+        assert_eq!(key, "sensor_hold.max_wait_ms");
+        assert!(reason.contains("5.001s"), "{reason}");
+        assert_eq!(error(50, 0).0, "sensor_hold.max_events");
+        assert_eq!(error(50, 65_537).0, "sensor_hold.max_events");
+        let message = AgentConfig {
+            sensor_hold: SensorHoldConfig {
+                max_wait_ms: 50,
+                max_events: 0,
+            },
+            ..AgentConfig::new("https://p", "/d", "c", "n")
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with("invalid agent configuration: sensor_hold.max_events: "),
+            "{message}"
+        );
+        let unknown = parsed(&format!(
+            r#"{{{ESSENTIALS},"sensor_hold":{{"max_wait":50}}}}"#
+        ))
+        .unwrap_err();
+        assert!(unknown.to_string().contains("max_wait"), "{unknown}");
     }
 }

@@ -63,6 +63,12 @@ impl Detector {
         self
     }
 
+    /// Whether a rule reads process cgroups (`thread.cgroups`, `thread.cgroup.<controller>`),
+    /// which the sensor then reads at every exec and fork.
+    pub fn reads_cgroups(&self) -> bool {
+        self.engine.reads_cgroups()
+    }
+
     /// Whether a rule reads process environments, which the sensor then captures.
     pub fn reads_environment(&self) -> bool {
         self.engine.reads_environment()

@@ -39,7 +39,7 @@ mod run;
 mod scans;
 mod tasks;
 
-pub use config::AgentConfig;
+pub use config::{AgentConfig, ConfigError, SensorHoldConfig};
 pub use detect::{Detector, LOST_EVENTS_RULE, alert_report};
 pub use firewall_watch::{
     FirewallWatch, FirewallWatchConfig, LOST_CONNECT_REPORTS_RULE, PolicyUpdates, compose_policy,

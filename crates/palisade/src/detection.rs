@@ -15,12 +15,12 @@ use std::{
 };
 
 use anyhow::Context;
-use palisade_agent::{AgentConfig, AgentStatus, Detector, EventObserver, Outbox};
+use palisade_agent::{AgentConfig, AgentStatus, Detector, EventObserver, Outbox, SensorHoldConfig};
 use palisade_event::{Event, EventSink};
 use palisade_k8smeta::{ApiConfig, MetaSource, PodMetaLookup, WatchSettings};
 use palisade_model::Timestamp;
 use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
-use palisade_sensor::{BackendChoice, Sensor, SensorConfig, SensorStatus};
+use palisade_sensor::{BackendChoice, HoldLimits, Sensor, SensorConfig, SensorStatus};
 
 use crate::sensor_status::{SENSOR_STATUS_FILE, SensorStatusFile, StatusWriter};
 
@@ -46,6 +46,17 @@ pub struct DetectionArgs {
     /// connector and fanotify: no network events), or either one forced.
     #[arg(long, value_enum, default_value_t = SensorBackend::Auto)]
     pub sensor_backend: SensorBackend,
+    /// How long, in milliseconds, the sensor holds a container's events for its metadata
+    /// while its runtime's store is read (a new container's first events); past it they go
+    /// out with the container's id only (the agent configuration's `sensor_hold.max_wait_ms`).
+    #[arg(long, value_name = "MS", default_value_t = SensorHoldConfig::default().max_wait_ms,
+          value_parser = clap::value_parser!(u64).range(0..=HoldLimits::MAX_WAIT_CEILING.as_millis() as u64))]
+    pub sensor_hold_ms: u64,
+    /// How many events the sensor holds at most for their containers' metadata; past it the
+    /// container waiting longest has its events sent at once (`sensor_hold.max_events`).
+    #[arg(long, value_name = "EVENTS", default_value_t = SensorHoldConfig::default().max_events as u64,
+          value_parser = clap::value_parser!(u64).range(1..=HoldLimits::MAX_EVENTS_CEILING as u64))]
+    pub sensor_max_held_events: u64,
     /// The container firewall.
     #[command(flatten)]
     pub firewall: crate::cmd::firewall::AgentFirewallArgs,
@@ -56,6 +67,16 @@ pub struct DetectionArgs {
     /// namespace, replica set, deployment, services).
     #[command(flatten)]
     pub k8s: K8sApiArgs,
+}
+
+impl DetectionArgs {
+    /// The agent configuration's `sensor_hold` these arguments ask for.
+    pub fn sensor_hold(&self) -> SensorHoldConfig {
+        SensorHoldConfig {
+            max_wait_ms: self.sensor_hold_ms,
+            max_events: usize::try_from(self.sensor_max_held_events).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// Where the Kubernetes metadata comes from.
@@ -222,6 +243,7 @@ pub fn start_unless_disabled(
             SensorOptions {
                 ring_buffer_bytes: args.sensor_ring_buffer_bytes,
                 backend: args.sensor_backend.into(),
+                hold: config.sensor_hold.limits()?,
                 status_file: status_file.clone(),
                 k8s,
             },
@@ -243,6 +265,8 @@ pub struct SensorOptions {
     pub ring_buffer_bytes: u32,
     /// Which event source to use.
     pub backend: BackendChoice,
+    /// How events wait for their container's metadata.
+    pub hold: HoldLimits,
     /// Where the running sensor keeps its status for `palisade agent --status`.
     pub status_file: PathBuf,
     /// The Kubernetes API server's reflectors, whose metadata is attached to each event
@@ -271,8 +295,10 @@ pub fn start(
     );
     let config = SensorConfig {
         kinds: Some(detector.event_kinds()),
+        hold: options.hold,
         ring_buffer_bytes: options.ring_buffer_bytes,
         backend: options.backend,
+        read_cgroups: detector.reads_cgroups(),
         capture_environment: detector.reads_environment(),
         read_fd_state: detector.reads_fd_state(),
         count_open_fds: detector.counts_open_fds(),

@@ -147,6 +147,13 @@ impl Engine {
         })
     }
 
+    /// Whether an active rule reads a process's cgroups (`thread.cgroups`,
+    /// `thread.cgroup.<controller>`): only then does a sensor read them at every exec and
+    /// fork, which walks a cgroup tree for each of five controllers.
+    pub fn reads_cgroups(&self) -> bool {
+        self.reads_field("thread.cgroups") || self.reads_field("thread.cgroup")
+    }
+
     /// Whether an active rule reads a process environment (`proc.env`, `proc.aenv`): only
     /// then does a sensor need to capture environments, which cost a copy per exec and hold
     /// secrets.

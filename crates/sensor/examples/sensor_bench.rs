@@ -3,6 +3,7 @@
 //! `sensor_bench monitor SECONDS_FILE`: runs the sensor with every probe attached, decoding
 //! and enriching every event into a counting sink, until the file named by its argument
 //! appears; then prints `events lost cpu_seconds wall_seconds` as one JSON line. With
+//! `SENSOR_READ_CGROUPS=1` it reads each exec's and fork's cgroups; with
 //! `SENSOR_CAPTURE_ENVIRONMENT=1` it also captures each exec's environment; with
 //! `SENSOR_READ_FD_STATE=1` it reads every event's descriptor limit and open descriptors.
 //!
@@ -113,6 +114,9 @@ fn main() {
                 .ok()
                 .and_then(|bytes| bytes.parse().ok())
                 .unwrap_or(defaults.ring_buffer_bytes);
+            // SENSOR_READ_CGROUPS=1 reads the five controllers' cgroups at exec and fork, as
+            // the sensor does when a loaded rule reads thread.cgroups or thread.cgroup.
+            let read_cgroups = std::env::var("SENSOR_READ_CGROUPS").is_ok_and(|value| value == "1");
             // SENSOR_CAPTURE_ENVIRONMENT=1 copies each exec's environment, as the sensor
             // does when a loaded rule reads proc.env or proc.aenv.
             let capture_environment =
@@ -127,6 +131,7 @@ fn main() {
             let config = SensorConfig {
                 backend: BackendChoice::Ebpf,
                 ring_buffer_bytes,
+                read_cgroups,
                 capture_environment,
                 read_fd_state,
                 count_open_fds,

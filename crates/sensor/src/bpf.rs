@@ -200,6 +200,8 @@ pub(crate) struct ProbeSettings {
     pub ring_buffer_bytes: u32,
     /// The agent's own process id, whose calls are not reported.
     pub self_tgid: u32,
+    /// Read the five controllers' cgroups at exec and fork (`SLOT_CGROUPS`).
+    pub read_cgroups: bool,
     /// Copy each new program's environment at exec (`SLOT_ENV`).
     pub capture_env: bool,
     /// Read the descriptor limit at every event.
@@ -271,6 +273,10 @@ impl BpfProbes {
                     }
                 };
                 set(offset_of!(Rodata, self_tgid), settings.self_tgid);
+                set(
+                    offset_of!(Rodata, read_cgroups),
+                    u32::from(settings.read_cgroups),
+                );
                 set(
                     offset_of!(Rodata, capture_env),
                     u32::from(settings.capture_env),

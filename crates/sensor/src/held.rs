@@ -3,24 +3,99 @@
 //! An event whose cgroup's container look-up is in flight ([`crate::ContainerAttribution`])
 //! waits here, behind any earlier event of the same cgroup, so a cgroup's events leave in
 //! the order they came; other cgroups' events do not wait. A cgroup's events leave when the
-//! look-up answers, or [`HOLD_LIMIT`] after the first of them came, or, when
-//! [`MAX_HELD_EVENTS`] are held, those of the cgroup waiting longest leave at once to make
-//! room: those two go out with what is known by then (the container's id from its cgroup's
-//! name, `metadata_missing`) and are counted.
+//! look-up answers, or [`HoldLimits::max_wait`] after the first of them came, or, when
+//! [`HoldLimits::max_events`] are held, those of the cgroup waiting longest leave at once to
+//! make room: those two go out with what is known by then (the container's id from its
+//! cgroup's name, `metadata_missing`) and are counted.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use palisade_event::Event;
 
-/// How long a cgroup's events wait for its container's metadata at most. A look-up reads a
-/// few small files (≈ 0.1–1 ms); this covers a store that is slow now and then, and keeps
-/// the alert of a new container's first exec at most this much later.
-pub(crate) const HOLD_LIMIT: Duration = Duration::from_millis(50);
+/// How long and how many events wait for their container's metadata
+/// ([`crate::SensorConfig::hold`]); only valid limits can be made ([`HoldLimits::new`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldLimits {
+    max_wait: Duration,
+    max_events: usize,
+}
 
-/// How many events wait at most, over all cgroups (a burst of a new container's events at
-/// the ring buffer's pace, ≈ 1 KiB each).
-pub(crate) const MAX_HELD_EVENTS: usize = 4096;
+/// Why [`HoldLimits::new`] refused a limit, naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoldLimitsError {
+    /// The longest wait is over [`HoldLimits::MAX_WAIT_CEILING`].
+    #[error("the longest wait for container metadata must be at most {ceiling:?}, not {got:?}")]
+    MaxWait {
+        /// The wait asked for.
+        got: Duration,
+        /// The ceiling.
+        ceiling: Duration,
+    },
+    /// The bound is 0 or over [`HoldLimits::MAX_EVENTS_CEILING`].
+    #[error("the events held for container metadata must be between 1 and {ceiling}, not {got}")]
+    MaxEvents {
+        /// The bound asked for.
+        got: usize,
+        /// The ceiling.
+        ceiling: usize,
+    },
+}
+
+impl HoldLimits {
+    /// The default longest wait. A look-up reads a few small files (≈ 0.1–1 ms); this covers
+    /// a store that is slow now and then, and keeps the alert of a new container's first exec
+    /// at most this much later.
+    pub const DEFAULT_MAX_WAIT: Duration = Duration::from_millis(50);
+    /// The default bound over all cgroups: a burst of a new container's events at the ring
+    /// buffer's pace, ≈ 1 KiB each.
+    pub const DEFAULT_MAX_EVENTS: usize = 4096;
+    /// The longest wait accepted: while events wait, every alert of their cgroups is late by
+    /// as much, and the sensor polls the kernel every millisecond.
+    pub const MAX_WAIT_CEILING: Duration = Duration::from_secs(5);
+    /// The largest bound accepted: ≈ 64 MiB of held events.
+    pub const MAX_EVENTS_CEILING: usize = 65_536;
+
+    /// Limits of at most `max_wait` (0: a cgroup's held events leave at the next poll
+    /// whether its look-up answered or not) and `max_events` (at least 1).
+    pub fn new(max_wait: Duration, max_events: usize) -> Result<HoldLimits, HoldLimitsError> {
+        if max_wait > HoldLimits::MAX_WAIT_CEILING {
+            return Err(HoldLimitsError::MaxWait {
+                got: max_wait,
+                ceiling: HoldLimits::MAX_WAIT_CEILING,
+            });
+        }
+        if !(1..=HoldLimits::MAX_EVENTS_CEILING).contains(&max_events) {
+            return Err(HoldLimitsError::MaxEvents {
+                got: max_events,
+                ceiling: HoldLimits::MAX_EVENTS_CEILING,
+            });
+        }
+        Ok(HoldLimits {
+            max_wait,
+            max_events,
+        })
+    }
+
+    /// How long a cgroup's events wait for its container's metadata at most.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// How many events wait at most, over all cgroups.
+    pub fn max_events(&self) -> usize {
+        self.max_events
+    }
+}
+
+impl Default for HoldLimits {
+    fn default() -> HoldLimits {
+        HoldLimits {
+            max_wait: HoldLimits::DEFAULT_MAX_WAIT,
+            max_events: HoldLimits::DEFAULT_MAX_EVENTS,
+        }
+    }
+}
 
 /// An event waiting for its container, with what is needed to finish it.
 #[derive(Debug)]
@@ -43,7 +118,7 @@ struct CgroupQueue {
 pub(crate) struct HeldEvents {
     by_cgroup: HashMap<u64, CgroupQueue>,
     len: usize,
-    max: usize,
+    limits: HoldLimits,
     /// Cgroups whose events stopped waiting before their look-up answered: their later
     /// events do not wait for it either (a store that does not answer in time costs each
     /// cgroup one wait, not one per event).
@@ -51,14 +126,19 @@ pub(crate) struct HeldEvents {
 }
 
 impl HeldEvents {
-    /// Holds at most `max` events.
-    pub(crate) fn new(max: usize) -> HeldEvents {
+    /// Holds events within `limits`.
+    pub(crate) fn new(limits: HoldLimits) -> HeldEvents {
         HeldEvents {
             by_cgroup: HashMap::new(),
             len: 0,
-            max: max.max(1),
+            limits,
             gave_up: HashSet::new(),
         }
+    }
+
+    /// How long a cgroup's events wait at most.
+    pub(crate) fn max_wait(&self) -> Duration {
+        self.limits.max_wait
     }
 
     /// Whether nothing waits.
@@ -94,7 +174,7 @@ impl HeldEvents {
         event: HeldEvent,
         now: Instant,
     ) -> Option<(u64, Vec<HeldEvent>)> {
-        let evicted = if self.len >= self.max {
+        let evicted = if self.len >= self.limits.max_events {
             self.by_cgroup
                 .iter()
                 .min_by_key(|(_, queue)| queue.since)
@@ -122,11 +202,13 @@ impl HeldEvents {
         Some(queue.events.into())
     }
 
-    /// The cgroups whose first waiting event came [`HOLD_LIMIT`] or longer before `now`.
+    /// The cgroups whose first waiting event came [`HoldLimits::max_wait`] or longer before
+    /// `now`.
     pub(crate) fn expired(&self, now: Instant) -> Vec<u64> {
+        let max_wait = self.limits.max_wait;
         self.by_cgroup
             .iter()
-            .filter(|(_, queue)| now.saturating_duration_since(queue.since) >= HOLD_LIMIT)
+            .filter(|(_, queue)| now.saturating_duration_since(queue.since) >= max_wait)
             .map(|(cgroup, _)| *cgroup)
             .collect()
     }
@@ -138,7 +220,11 @@ mod tests {
 
     use palisade_event::{Event, EventKind};
 
-    use crate::held::{HOLD_LIMIT, HeldEvent, HeldEvents};
+    use crate::held::{HeldEvent, HeldEvents, HoldLimits, HoldLimitsError};
+
+    fn limits(max_wait_ms: u64, max_events: usize) -> HoldLimits {
+        HoldLimits::new(Duration::from_millis(max_wait_ms), max_events).unwrap()
+    }
 
     fn event(pid: u32) -> HeldEvent {
         let mut event = Event::new(EventKind::Execve);
@@ -157,7 +243,7 @@ mod tests {
     #[test]
     fn held_events_are_released_in_order_by_cgroup() {
         let now = Instant::now();
-        let mut held = HeldEvents::new(100);
+        let mut held = HeldEvents::new(limits(50, 100));
         for (cgroup, pid) in [(1, 10), (2, 20), (1, 11), (1, 12), (2, 21)] {
             assert!(held.hold(cgroup, event(pid), now).is_none());
         }
@@ -169,22 +255,60 @@ mod tests {
         assert!(held.is_empty());
     }
 
-    /// A cgroup's wait ends [`HOLD_LIMIT`] after its first event came, whatever came after.
+    /// A cgroup's wait ends the configured time after its first event came, whatever came
+    /// after.
     #[test]
     fn the_wait_ends_at_the_limit_from_the_first_event() {
-        let start = Instant::now();
-        let mut held = HeldEvents::new(100);
-        held.hold(1, event(10), start);
-        held.hold(2, event(20), start + Duration::from_millis(30));
-        held.hold(1, event(11), start + Duration::from_millis(40));
-        let almost = start + HOLD_LIMIT - Duration::from_millis(1);
-        assert!(held.expired(almost).is_empty());
-        assert_eq!(held.expired(start + HOLD_LIMIT), [1]);
+        for max_wait_ms in [50, 200] {
+            let max_wait = Duration::from_millis(max_wait_ms);
+            let start = Instant::now();
+            let mut held = HeldEvents::new(limits(max_wait_ms, 100));
+            held.hold(1, event(10), start);
+            held.hold(2, event(20), start + Duration::from_millis(30));
+            held.hold(1, event(11), start + Duration::from_millis(40));
+            let almost = start + max_wait - Duration::from_millis(1);
+            assert!(held.expired(almost).is_empty());
+            assert_eq!(held.expired(start + max_wait), [1]);
+            assert_eq!(
+                held.expired(start + max_wait + Duration::from_millis(30))
+                    .len(),
+                2
+            );
+        }
+    }
+
+    /// With no wait, held events leave at the next look at the clock.
+    #[test]
+    fn a_zero_wait_releases_at_once() {
+        let now = Instant::now();
+        let mut held = HeldEvents::new(limits(0, 100));
+        held.hold(1, event(10), now);
+        assert_eq!(held.expired(now), [1]);
+    }
+
+    /// The defaults are the documented 50 ms and 4,096 events; limits past the ceilings, and
+    /// a bound of no event, are refused naming the limit.
+    #[test]
+    fn hold_limits_are_checked() {
+        let defaults = HoldLimits::default();
         assert_eq!(
-            held.expired(start + HOLD_LIMIT + Duration::from_millis(30))
-                .len(),
-            2
+            (defaults.max_wait(), defaults.max_events()),
+            (Duration::from_millis(50), 4096)
         );
+        assert_eq!(limits(50, 4096), defaults);
+        assert!(
+            HoldLimits::new(HoldLimits::MAX_WAIT_CEILING, HoldLimits::MAX_EVENTS_CEILING).is_ok()
+        );
+        let too_long = HoldLimits::MAX_WAIT_CEILING + Duration::from_millis(1);
+        assert!(matches!(
+            HoldLimits::new(too_long, 10),
+            Err(HoldLimitsError::MaxWait { got, .. }) if got == too_long
+        ));
+        for bad in [0, HoldLimits::MAX_EVENTS_CEILING + 1] {
+            let error = HoldLimits::new(Duration::ZERO, bad).unwrap_err();
+            assert!(matches!(error, HoldLimitsError::MaxEvents { got, .. } if got == bad));
+            assert!(error.to_string().contains(&bad.to_string()), "{error}");
+        }
     }
 
     /// At the bound, the cgroup waiting longest leaves whole (its order kept) to make room.
@@ -192,7 +316,7 @@ mod tests {
     fn the_bound_releases_the_longest_waiting_cgroup() {
         let start = Instant::now();
         let later = start + Duration::from_millis(1);
-        let mut held = HeldEvents::new(3);
+        let mut held = HeldEvents::new(limits(50, 3));
         held.hold(2, event(20), later);
         held.hold(1, event(10), start);
         held.hold(1, event(11), later);

@@ -21,8 +21,8 @@
 //! - **Container attribution** ([`ContainerResolver`]): cgroup path → container id →
 //!   runc, podman or containerd metadata, with Kubernetes identity from CRI labels, read by
 //!   look-up workers into a cache the event path reads without file I/O
-//!   ([`ContainerAttribution`]); a cgroup's events wait up to 50 ms, in order, for its
-//!   look-up.
+//!   ([`ContainerAttribution`]); a cgroup's events wait for its look-up, in order, within
+//!   [`HoldLimits`] (50 ms and 4,096 events by default).
 //! - **Process table** ([`ProcessTable`]): seeded from `/proc`, kept by fork/exec/exit,
 //!   giving every event its ancestry even after ancestors exited, in bounded memory.
 //! - **Fallback** without eBPF: the proc connector and fanotify, with a reduced field set
@@ -96,6 +96,7 @@ pub use attribution::{
 };
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;
+pub use held::{HoldLimits, HoldLimitsError};
 pub use process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 pub use procfs::controller_cgroups;
 pub use sensor::{

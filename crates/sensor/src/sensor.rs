@@ -15,7 +15,7 @@ use crate::container::MetadataRoots;
 use crate::decode::RawEvent;
 use crate::error::Error;
 use crate::fallback::FallbackSource;
-use crate::held::{HOLD_LIMIT, HeldEvent, HeldEvents, MAX_HELD_EVENTS};
+use crate::held::{HeldEvent, HeldEvents, HoldLimits};
 use crate::process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 use crate::procfs;
 use crate::runtime::RuntimeBinaries;
@@ -52,6 +52,16 @@ pub struct SensorConfig {
     pub retain_exited: usize,
     /// Where container runtimes keep their metadata.
     pub metadata: MetadataRoots,
+    /// How long (50 ms by default) and how many events (4,096) wait for their container's
+    /// metadata while its look-up is in flight (see [`SensorHealth::events_held`]).
+    pub hold: HoldLimits,
+    /// Read each process's cgroups for Falco's five controllers at exec and fork in the
+    /// kernel ([`palisade_event::Process::cgroups`], `thread.cgroups`). Off by default: it
+    /// walks five cgroup trees and copies their names on every exec and fork, so it is turned
+    /// on only when a loaded rule reads `thread.cgroups` or `thread.cgroup.<controller>`.
+    /// The processes read from `/proc` (those found at start, and the fallback's) carry them
+    /// either way, since their `/proc/<pid>/cgroup` is read for their container.
+    pub read_cgroups: bool,
     /// Capture each process's environment at exec ([`palisade_event::Process::env`], at most
     /// 4,095 bytes and 256 variables, truncation marked) and read it from `/proc` for the
     /// processes found at start. Off by default: it costs a copy of up to 4 KiB per exec
@@ -83,6 +93,8 @@ impl Default for SensorConfig {
             ancestry_depth: 8,
             retain_exited: 4096,
             metadata: MetadataRoots::default(),
+            hold: HoldLimits::default(),
+            read_cgroups: false,
             capture_environment: false,
             read_fd_state: false,
             count_open_fds: false,
@@ -158,11 +170,12 @@ pub struct SensorHealth {
     /// only for the process table when those kinds were not requested, and the agent's own.
     pub events_filtered: u64,
     /// Events that waited for their container's metadata (a new cgroup's first events, an
-    /// exec while its container's metadata is looked up again), at most 50 ms each.
+    /// exec while its container's metadata is looked up again), each at most
+    /// [`SensorConfig::hold`]'s wait (50 ms by default).
     pub events_held: u64,
     /// Held events that went out before their container's look-up answered (the wait's
-    /// time limit or the bound of 4,096 held events): they carry only the container's id
-    /// from its cgroup's name (`metadata_missing`), or no container.
+    /// time limit or the bound of held events, 4,096 by default): they carry only the
+    /// container's id from its cgroup's name (`metadata_missing`), or no container.
     pub events_released_unresolved: u64,
     /// Container metadata look-ups not queued because 1,024 were waiting for the workers
     /// (asked for again by a later event of the cgroup).
@@ -207,6 +220,7 @@ impl Sensor {
         let settings = ProbeSettings {
             ring_buffer_bytes: config.ring_buffer_bytes,
             self_tgid,
+            read_cgroups: config.read_cgroups,
             capture_env: config.capture_environment,
             read_fd_state: config.read_fd_state,
             count_open_fds: config.count_open_fds,
@@ -326,7 +340,8 @@ impl Sensor {
     pub fn flush(&mut self, sink: &mut dyn EventSink) -> usize {
         let delivered_before = self.enricher.delivered;
         // Every hold is over at this instant.
-        self.enricher.release_due(Instant::now() + HOLD_LIMIT, sink);
+        let every_hold_over = Instant::now() + self.enricher.held.max_wait();
+        self.enricher.release_due(every_hold_over, sink);
         self.update_delivery_health();
         (self.enricher.delivered - delivered_before) as usize
     }
@@ -437,7 +452,7 @@ impl Enricher {
             requested,
             processes: ProcessTable::new(config.retain_exited),
             containers: ContainerAttribution::new(config.metadata.clone()),
-            held: HeldEvents::new(MAX_HELD_EVENTS),
+            held: HeldEvents::new(config.hold),
             answered: Vec::new(),
             delivered: 0,
             events_held: 0,

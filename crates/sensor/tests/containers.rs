@@ -33,6 +33,8 @@ fn start(metadata: MetadataRoots) -> Sensor {
         kinds: Some([EventKind::Execve].into_iter().collect::<BTreeSet<_>>()),
         backend: BackendChoice::Ebpf,
         metadata,
+        // A runc container's exec is checked for its cgroups (thread.cgroups).
+        read_cgroups: true,
         ..SensorConfig::default()
     };
     config.build().expect("the eBPF sensor starts")

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::{can_run_ebpf, collect, in_child, marker, start, wait_for};
 use palisade_event::{Event, EventKind, OverlayLayer};
+use palisade_sensor::{BackendChoice, SensorConfig};
 
 /// `subsystem=path` for Falco's five controllers as `/proc/self/cgroup` shows them (this
 /// process's children stay in its cgroups).
@@ -30,12 +31,17 @@ fn assert_event_time_fields(event: &Event) {
     );
 }
 
-#[test]
-fn exec_and_fork_carry_memory_faults_descriptor_limit_and_cgroups() {
-    if !can_run_ebpf() {
-        return;
+/// The open a forked subshell makes (its process holds what the kernel reported at the
+/// fork) and the exec that follows it, under a sensor that reads cgroups or not.
+fn fork_open_and_exec(read_cgroups: bool) -> (Event, Event) {
+    let mut sensor = SensorConfig {
+        kinds: Some([EventKind::Execve, EventKind::Openat].into_iter().collect()),
+        backend: BackendChoice::Ebpf,
+        read_cgroups,
+        ..SensorConfig::default()
     }
-    let mut sensor = start(&[EventKind::Execve, EventKind::Openat]);
+    .build()
+    .expect("the eBPF sensor starts");
     let (exec_arg, file) = (
         marker("resources-exec"),
         tempfile::NamedTempFile::new().unwrap(),
@@ -69,6 +75,15 @@ fn exec_and_fork_carry_memory_faults_descriptor_limit_and_cgroups() {
         .iter()
         .find(|event| event.kind == EventKind::Execve)
         .unwrap_or_else(|| panic!("the exec: {events:#?}"));
+    (open.clone(), exec.clone())
+}
+
+#[test]
+fn exec_and_fork_carry_memory_faults_descriptor_limit_and_cgroups() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let (open, exec) = fork_open_and_exec(true);
 
     let forked = open.process.resources.expect("the fork's resources");
     assert_eq!(forked.fd_limit, 777, "inherited from the shell: {forked:?}");
@@ -91,13 +106,28 @@ fn exec_and_fork_carry_memory_faults_descriptor_limit_and_cgroups() {
         "{executed:?}"
     );
     assert_eq!(exec.process.cgroups.as_slice(), own_cgroups().as_slice());
-    for event in [open, exec] {
+    for event in [&open, &exec] {
         assert_eq!(
             (event.process.live_threads, event.process.leader_exited),
             (1, false),
             "{event:?}"
         );
         assert_event_time_fields(event);
+    }
+}
+
+/// Unless a rule reads them (`SensorConfig::read_cgroups`), the probes leave the cgroups out
+/// of exec and fork records; the rest of what they read then stays.
+#[test]
+fn cgroups_are_read_only_when_asked_for() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let (open, exec) = fork_open_and_exec(false);
+    for event in [&open, &exec] {
+        assert!(event.process.cgroups.is_empty(), "{event:?}");
+        let resources = event.process.resources.expect("resources");
+        assert_eq!(resources.fd_limit, 777, "{event:?}");
     }
 }
 

@@ -129,6 +129,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     config.scans.host_root = args.scan_root;
     config.scans.enabled = !args.no_scheduled_scans;
     config.fix.enabled = args.enable_fix;
+    config.sensor_hold = args.detection.sensor_hold();
     let outbox = Outbox::open(&config.data_dir)
         .await
         .context("cannot open the outbox")?;

@@ -98,6 +98,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Backend::Fallback => BackendChoice::Fallback,
         },
         ring_buffer_bytes: args.ring_buffer_bytes,
+        read_cgroups: engine
+            .as_ref()
+            .is_some_and(palisade_rules::Engine::reads_cgroups),
         capture_environment: engine
             .as_ref()
             .is_some_and(palisade_rules::Engine::reads_environment),

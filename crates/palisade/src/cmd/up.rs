@@ -90,6 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut config =
             AgentConfig::new(running.url.clone(), &agent_dir, &args.cluster, name.clone());
         config.ca_cert = running.ca_cert.clone();
+        config.sensor_hold = args.detection.sensor_hold();
         // Where `palisade db import` puts the database by default when the data directory is
         // the default one.
         config.scans.vulndb = Some(data_dir.join("vulndb.sqlite"));

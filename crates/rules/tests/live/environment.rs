@@ -44,6 +44,7 @@ pub fn sensor_on(engine: &Engine, backend: BackendChoice) -> Sensor {
     let config = SensorConfig {
         kinds: Some(engine.event_kinds().collect()),
         backend,
+        read_cgroups: engine.reads_cgroups(),
         capture_environment: engine.reads_environment(),
         read_fd_state: engine.reads_fd_state(),
         count_open_fds: engine.counts_open_fds(),

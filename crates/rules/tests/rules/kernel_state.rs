@@ -6,9 +6,9 @@
 //! (`fd.dev`, `fd.ino`, overlay layers). Events without them (older recordings, the fallback)
 //! leave them absent, so every check on them is false.
 
-use palisade_rules::EngineConfig;
+use palisade_rules::{Engine, EngineConfig};
 
-use crate::support::{check_fires, ev, run};
+use crate::support::{check_fires, ev, load, rule, run};
 
 /// An exec on CPU 1, 2.5 s after the capture began, by a single-threaded process whose
 /// resources and cgroups the kernel reported.
@@ -178,6 +178,27 @@ fn cgroups_use_libsinsp_controller_names() {
         ("thread.cgroups exists", EXEC_WITHOUT, false),
         ("thread.cgroup.memory exists", EXEC_WITHOUT, false),
     ]);
+}
+
+/// A sensor reads the cgroups at exec and fork only for a rule that reads them, in its
+/// condition or its output, by either field.
+#[test]
+fn the_engine_says_whether_a_rule_reads_cgroups() {
+    let engine = |rules: &[&str]| Engine::new(load(rules), &EngineConfig::default());
+    assert!(!engine(&[&rule("proc.name = sh and container.id != host")]).reads_cgroups());
+    assert!(engine(&[&rule("thread.cgroups contains kubepods")]).reads_cgroups());
+    assert!(engine(&[&rule("thread.cgroup.memory startswith /pods")]).reads_cgroups());
+    let in_output = engine(&["- rule: R\n  desc: d\n  condition: proc.name = sh\n  \
+                              output: \"%thread.cgroup[cpu]\"\n  priority: WARNING\n"]);
+    assert!(in_output.reads_cgroups());
+    let disabled = engine(&[
+        "- rule: R\n  desc: d\n  condition: thread.cgroups exists\n  \
+                             output: o\n  priority: WARNING\n  enabled: false\n",
+    ]);
+    assert!(
+        !disabled.reads_cgroups(),
+        "a disabled rule needs nothing read"
+    );
 }
 
 #[test]

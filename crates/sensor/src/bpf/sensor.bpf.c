@@ -32,6 +32,11 @@ const volatile u32 read_fd_state = 0;
  * every event; proc.fdlimit alone costs one load. */
 const volatile u32 count_open_fds = 0;
 
+/* Non-zero when a loaded rule reads thread.cgroups or thread.cgroup.<controller>: only then
+ * do exec and fork records carry the task's cgroup for each of Falco's five controllers,
+ * since that walks five cgroup trees and copies their names on every exec and fork. */
+const volatile u32 read_cgroups = 0;
+
 /* Referenced so that their BTF (and so the skeleton's Rust types) exists. */
 struct event event_layout = {};
 enum probe_kind probe_kind_layout = PK_EXEC;
@@ -767,7 +772,8 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (arg_end > arg_start)
 		put_user_bytes(e, SLOT_ARGV, (const void *)arg_start, arg_end - arg_start);
 	put_path(e, SLOT_CWD, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt));
-	put_cgroups(e, task);
+	if (read_cgroups)
+		put_cgroups(e, task);
 	if (capture_env) {
 		/* Last in the tail, so that a long argv truncates the environment, not the working
 		 * directory; args[0] is its full size, which tells the decoder it was cut. */
@@ -890,7 +896,8 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	put_session(e, child);
 	/* The new task's: its own page faults (none yet) and the memory it got. */
 	put_resources(e, child);
-	put_cgroups(e, child);
+	if (read_cgroups)
+		put_cgroups(e, child);
 	/* What the caller asked for adds the flags the child does not show (CLONE_VFORK is set
 	 * on it only after this tracepoint). */
 	e->args[2] |= requested_clone_flags(parent);
