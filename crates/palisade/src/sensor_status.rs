@@ -165,7 +165,8 @@ pub struct EventCounts {
     pub filtered: u64,
     /// Events lost because the ring buffer was full.
     pub lost: u64,
-    /// Events that waited (at most 50 ms) for their container's metadata.
+    /// Events that waited (at most the sensor's hold limit, 50 ms by default) for their
+    /// container's metadata.
     #[serde(default)]
     pub held: u64,
     /// Held events that went out before their container's metadata arrived (with its id
