@@ -31,6 +31,7 @@ mod console;
 mod field_hits;
 mod group_order;
 mod group_summary;
+mod newest_matches;
 mod quarantine;
 mod tasks;
 #[cfg(test)]
@@ -64,6 +65,9 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// How recent text searches ran (see [`console::TermPlans`]).
     term_plans: console::TermPlans,
+    /// Walks for the newest matches of common terms, shared while they run (see
+    /// [`newest_matches`]).
+    walks: newest_matches::SharedWalks,
 }
 
 /// What the `body` column holds: the parts of a finding without columns of their own
@@ -136,6 +140,7 @@ impl SqliteStore {
             writer,
             reader,
             term_plans: console::TermPlans::default(),
+            walks: newest_matches::SharedWalks::default(),
         })
     }
 }
@@ -388,6 +393,10 @@ enum TextSearch {
         newest_only: bool,
         /// The rules and assets whose text holds the term.
         fields: Arc<field_hits::FieldHits>,
+        /// The candidates of title and extra: the trigram index's rows for the covering
+        /// trigrams ([`covering_trigrams`]), or the few of them no hit rule holds (see
+        /// [`field_hits::rows_beyond_rule_hits`]).
+        titles: field_hits::TitleRows,
     },
     /// Few candidates, found when the search was planned (the same ones as
     /// [`TextSearch::Narrowed`]'s): read by rowid, re-checked, then sorted (the index is not
@@ -470,6 +479,7 @@ impl SqliteStore {
                 TextSearch::Narrowed {
                     newest_only: beyond_bound,
                     fields,
+                    titles: field_hits::TitleRows::Trigrams(fts_all(&covering_trigrams(&needle))),
                 }
             }
         };
@@ -492,7 +502,7 @@ impl SqliteStore {
         field_hits::push_candidates(
             &mut candidates,
             kind,
-            fts_all(&looked_up),
+            &field_hits::TitleRows::Trigrams(fts_all(&looked_up)),
             &fields,
             Some(RARE_TERM_FINDINGS + 1),
         );
@@ -513,7 +523,7 @@ impl SqliteStore {
         field_hits::push_candidates(
             &mut counted,
             kind,
-            fts_all(&covering_trigrams(&needle)),
+            &field_hits::TitleRows::Trigrams(fts_all(&covering_trigrams(&needle))),
             &fields,
             Some(bound + 1),
         );
@@ -584,10 +594,9 @@ fn push_text_filter(
     search: &TextSearch,
 ) {
     match (search, indexable(text)) {
-        (TextSearch::Narrowed { fields, .. }, Some(indexed)) => {
+        (TextSearch::Narrowed { fields, titles, .. }, Some(_)) => {
             builder.push(" AND rowid IN (");
-            let covering = fts_all(&covering_trigrams(&indexed));
-            field_hits::push_candidates(builder, kind, covering, fields, None);
+            field_hits::push_candidates(builder, kind, titles, fields, None);
             builder.push(")");
         }
         (TextSearch::Driven(rowids), _) => {
@@ -1471,29 +1480,23 @@ impl Store for SqliteStore {
             Some(connection) => connection,
             None => self.reader.acquire().await?,
         };
-        let mut builder = QueryBuilder::<Sqlite>::new("");
-        let bounded = console::newest_matches_only(&text);
-        console::push_matches(
-            &mut builder,
-            kind,
-            query,
-            &text,
-            bounded,
-            "severity",
-            |_| {},
-        );
-        builder.push("SELECT severity, COUNT(*) AS n");
-        if bounded {
-            builder.push(", ");
-            console::push_counted_since(&mut builder);
+        if console::newest_matches_only(&text) {
+            let (by_rank, counted_since) = self
+                .newest_matches(&mut connection, kind, query, &text)
+                .await?
+                .by_severity();
+            return Ok(SeverityCounts {
+                by_rank,
+                counted_since,
+            });
         }
-        builder.push(" FROM matches GROUP BY severity");
+        let mut builder = QueryBuilder::<Sqlite>::new("");
+        console::push_matches(&mut builder, kind, query, &text, false, "severity", |_| {});
+        builder.push("SELECT severity, COUNT(*) AS n FROM matches GROUP BY severity");
         let rows = builder.build().fetch_all(&mut *connection).await?;
         let mut by_rank = [0; 5];
         console::add_by_severity(&mut by_rank, &rows)?;
-        let counted_since = if bounded {
-            console::counted_since_of(&rows)?
-        } else if matches!(text, TextSearch::Window { .. }) {
+        let counted_since = if matches!(text, TextSearch::Window { .. }) {
             Self::window_end(&mut connection, kind, query, None)
                 .await?
                 .map(|end| Timestamp(end.value))

@@ -28,21 +28,37 @@ pub(super) struct FieldHits {
 }
 
 impl FieldHits {
+    /// Whether no rule and no asset label holds the term.
+    pub(super) fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.assets.is_empty()
+    }
+
     /// Where the hits of `needle` in `query`'s kind and cluster are kept among the term plans.
     fn cache_key(kind: FindingKind, query: &FindingQuery, needle: &str) -> String {
         format!("fields\0{}\0{:?}\0{needle}", kind.as_str(), query.cluster)
     }
 }
 
+/// Where the candidates of a term's title and extra come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TitleRows {
+    /// The trigram index's rows for these trigrams (an FTS5 query of title and extra, any
+    /// kind).
+    Trigrams(String),
+    /// These rowids: the trigram index's rows outside the findings of every rule holding the
+    /// term, listed by [`rows_beyond_rule_hits`] for a view whose rules cover nearly all of
+    /// them, so that its statements read the hit rules' index entries and not the index.
+    Listed(Arc<Vec<i64>>),
+}
+
 /// Pushes a compound SELECT of the rowids of the findings of `kind` that may hold a term: the
-/// trigram index's rows for `trigrams` (an FTS5 query of title and extra, any kind), and the
-/// findings of the rules and assets `hits` names. A superset of the matches (duplicates
-/// included when `limit` is set), which the LIKE conditions re-check. With `limit`, each of
-/// the three parts yields at most that many rowids.
+/// rows `titles` names, and the findings of the rules and assets `hits` names. A superset of
+/// the matches (duplicates included when `limit` is set), which the LIKE conditions re-check.
+/// With `limit`, each of the three parts yields at most that many rowids.
 pub(super) fn push_candidates(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
-    trigrams: String,
+    titles: &TitleRows,
     hits: &FieldHits,
     limit: Option<i64>,
 ) {
@@ -51,8 +67,20 @@ pub(super) fn push_candidates(
             builder.push(" LIMIT ").push_bind(limit);
         }
     };
-    builder.push("SELECT rowid FROM (SELECT rowid FROM finding_text WHERE finding_text MATCH ");
-    builder.push_bind(trigrams);
+    match titles {
+        TitleRows::Trigrams(trigrams) => {
+            builder.push(
+                "SELECT rowid FROM (SELECT rowid FROM finding_text WHERE finding_text MATCH ",
+            );
+            builder.push_bind(trigrams.clone());
+        }
+        TitleRows::Listed(rowids) => {
+            builder
+                .push("SELECT rowid FROM (SELECT value AS rowid FROM json_each(")
+                .push_bind(to_json(rowids.as_ref()))
+                .push(")");
+        }
+    }
     push_limit(builder);
     builder.push(")");
     if !hits.rules.is_empty() {
@@ -80,6 +108,76 @@ pub(super) fn push_candidates(
         push_limit(builder);
         builder.push(")");
     }
+}
+
+/// Most rules [`rows_beyond_rule_hits`] subtracts from the trigram rows, one merged arm of
+/// its statement each; a term more rules hold keeps the trigram rows.
+const MAX_SUBTRACTED_RULES: usize = 16;
+
+/// The rows of the trigram index for `trigrams` (an FTS5 query covering `needle`, already
+/// lowercased) that are not findings of a rule holding `needle` in any kind and cluster, when
+/// they are at most `limit`. With them, a term's candidates are the hit rules' findings (read
+/// from `findings_by_rule`) and these few rows: the same matches after the LIKE re-check, since
+/// every finding of a hit rule matches, and a finding matching through its title or extra and
+/// not its rule is among them. Where rule and title repeat each other (a title naming its
+/// rule), a common term's trigram rows are then not read by every statement of a view.
+///
+/// `None` when there are more, when no rule or more than [`MAX_SUBTRACTED_RULES`] rules hold
+/// the term, or when an asset label holds it: an asset's findings are candidates only within
+/// a view's kind and cluster, so its rows are not subtracted. One statement, merging rowid
+/// order: the trigram index and each rule's entries of `findings_by_rule` are in rowid order,
+/// so the difference reads each list once and sorts nothing.
+pub(super) async fn rows_beyond_rule_hits(
+    connection: &mut SqliteConnection,
+    needle: &str,
+    trigrams: String,
+    limit: i64,
+) -> Result<Option<Vec<i64>>> {
+    let mut labels = QueryBuilder::<Sqlite>::new(
+        "SELECT EXISTS (SELECT 1 FROM finding_search_assets WHERE TRUE",
+    );
+    push_like_columns(&mut labels, &["asset_label"], needle);
+    labels.push(")");
+    let label_hit: bool = labels
+        .build_query_scalar()
+        .fetch_one(&mut *connection)
+        .await?;
+    if label_hit {
+        return Ok(None);
+    }
+    let mut rules = QueryBuilder::<Sqlite>::new(
+        "SELECT kind, cluster, rule FROM finding_search_rules WHERE TRUE",
+    );
+    push_like_columns(&mut rules, &["rule"], needle);
+    rules
+        .push(" LIMIT ")
+        .push_bind(MAX_SUBTRACTED_RULES as i64 + 1);
+    let rules: Vec<(String, String, String)> =
+        rules.build_query_as().fetch_all(&mut *connection).await?;
+    if rules.is_empty() || rules.len() > MAX_SUBTRACTED_RULES {
+        return Ok(None);
+    }
+    let mut beyond =
+        QueryBuilder::<Sqlite>::new("SELECT rowid FROM finding_text WHERE finding_text MATCH ");
+    beyond.push_bind(trigrams);
+    for (kind, cluster, rule) in rules {
+        beyond
+            .push(
+                " EXCEPT SELECT rowid FROM findings INDEXED BY findings_by_rule \
+                 WHERE kind = ",
+            )
+            .push_bind(kind)
+            .push(" AND cluster = ")
+            .push_bind(cluster)
+            .push(" AND rule = ")
+            .push_bind(rule);
+    }
+    beyond.push(" ORDER BY 1 LIMIT ").push_bind(limit + 1);
+    let rows: Vec<i64> = beyond
+        .build_query_scalar()
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok((rows.len() as i64 <= limit).then_some(rows))
 }
 
 impl SqliteStore {
@@ -559,7 +657,7 @@ mod tests {
         push_candidates(
             &mut explain,
             FindingKind::Alert,
-            "\"bea\"".into(),
+            &TitleRows::Trigrams("\"bea\"".into()),
             &both,
             Some(10),
         );

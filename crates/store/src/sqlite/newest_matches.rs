@@ -1,0 +1,481 @@
+//! The newest matches of a common text search, walked once per view. A term with more
+//! candidates than [`SearchWindow::COUNTED_MATCHES`] has its counters and chart counted over
+//! its newest matches only (see [`console::push_matches`]); the console asks for both at once,
+//! and each used to walk the time index for the same matches, reading every match's row
+//! (≈ 200-300 ms each for "C2 server" in a million alerts). Now one walk yields the matches'
+//! severities and sightings: a request for the same query while that walk runs waits for it
+//! and shares what it found, and a request after it walks again, so nothing is kept beyond the
+//! walk and every answer is as fresh as one the request would have walked itself.
+//!
+//! The walk also chooses its candidates from the term's rule hits: when the rules holding the
+//! term cover its trigram rows but a few ([`field_hits::rows_beyond_rule_hits`]), it reads
+//! the hit rules' index entries and those few rows instead of the trigram index's entries.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use palisade_model::{FindingKind, Severity, Timestamp};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
+use tokio::sync::OnceCell;
+
+use super::{
+    RARE_TERM_FINDINGS, SqliteStore, TextSearch, console, corrupt,
+    field_hits::{self, TitleRows},
+    indexable,
+};
+use crate::{FindingQuery, Result, SearchWindow, StoreError};
+
+/// One match of a walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Match {
+    severity: Severity,
+    first_seen: i64,
+    last_seen: i64,
+}
+
+/// The newest [`SearchWindow::COUNTED_MATCHES`] matches of a query, as counters and chart
+/// count them.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct NewestMatches {
+    matches: Vec<Match>,
+}
+
+impl NewestMatches {
+    /// Counts by severity rank, and the oldest last sighting among the matches when the bound
+    /// was reached (the counts then cover the matches last seen at or after it).
+    pub(super) fn by_severity(&self) -> ([u64; 5], Option<Timestamp>) {
+        let mut counts = [0; 5];
+        for found in &self.matches {
+            counts[found.severity.rank() as usize] += 1;
+        }
+        let reached = self.matches.len() >= SearchWindow::COUNTED_MATCHES as usize;
+        let counted_since = reached
+            .then(|| self.matches.iter().map(|found| found.last_seen).min())
+            .flatten()
+            .map(Timestamp);
+        (counts, counted_since)
+    }
+
+    /// Counts of the matches first seen in each interval of `width` from `start`, into
+    /// `counts` (one slot per interval; later first sightings are left out).
+    pub(super) fn over_time(&self, start: i64, width: i64, counts: &mut [u64]) {
+        for found in &self.matches {
+            if found.first_seen < start {
+                continue;
+            }
+            if let Some(slot) = usize::try_from((found.first_seen - start) / width)
+                .ok()
+                .and_then(|index| counts.get_mut(index))
+            {
+                *slot += 1;
+            }
+        }
+    }
+}
+
+/// One walk: set once it has found its matches.
+type Walk = Arc<OnceCell<Arc<NewestMatches>>>;
+
+/// Walks in flight by query, shared by the store's clones: the requests that arrive while a
+/// walk runs wait for it; the first to finish forgets it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SharedWalks(Arc<Mutex<HashMap<String, Walk>>>);
+
+impl SharedWalks {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Walk>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl SqliteStore {
+    /// The newest matches of `query` (of `kind`, searched as `text`, a
+    /// [`TextSearch::Narrowed`] term whose aggregates are bounded), walked on `connection`
+    /// unless a walk of the same query is running, whose matches are then shared.
+    pub(super) async fn newest_matches(
+        &self,
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &FindingQuery,
+        text: &TextSearch,
+    ) -> Result<Arc<NewestMatches>> {
+        let mut walked = query.clone();
+        walked.cursor = None;
+        let key = format!("{}\0{walked:?}", kind.as_str());
+        let walk = Arc::clone(self.walks.lock().entry(key.clone()).or_default());
+        let found = walk
+            .get_or_try_init(|| async {
+                Ok::<_, StoreError>(Arc::new(
+                    walk_newest_matches(connection, kind, &walked, text).await?,
+                ))
+            })
+            .await
+            .cloned();
+        let mut walks = self.walks.lock();
+        if walks
+            .get(&key)
+            .is_some_and(|running| Arc::ptr_eq(running, &walk))
+        {
+            walks.remove(&key);
+        }
+        found
+    }
+}
+
+/// The candidates a walk of `query` reads: the few trigram rows no hit rule holds, when
+/// [`field_hits::rows_beyond_rule_hits`] finds them, instead of all of the index's rows; and
+/// when no rule or asset label of the view's kind and cluster holds the term, those rows alone,
+/// read by rowid ([`TextSearch::Driven`]): a term whose rules are another cluster's walked the
+/// whole time index looking for matches (6 s for "Write below" in `prod`, whose alerts of that
+/// rule are all in `staging`).
+async fn walk_candidates(
+    connection: &mut SqliteConnection,
+    query: &FindingQuery,
+    text: &TextSearch,
+) -> Result<TextSearch> {
+    let (
+        TextSearch::Narrowed {
+            newest_only,
+            fields,
+            titles: TitleRows::Trigrams(trigrams),
+        },
+        Some(needle),
+    ) = (text, query.text.as_deref().and_then(indexable))
+    else {
+        return Ok(text.clone());
+    };
+    let beyond = field_hits::rows_beyond_rule_hits(
+        connection,
+        &needle,
+        trigrams.clone(),
+        RARE_TERM_FINDINGS,
+    )
+    .await?;
+    Ok(match beyond {
+        Some(rows) if fields.is_empty() => TextSearch::Driven(rows),
+        Some(rows) => TextSearch::Narrowed {
+            newest_only: *newest_only,
+            fields: Arc::clone(fields),
+            titles: TitleRows::Listed(Arc::new(rows)),
+        },
+        None => text.clone(),
+    })
+}
+
+/// The statement of a walk: the newest matches' severity and sightings.
+fn push_walk(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+    text: &TextSearch,
+) {
+    console::push_matches(
+        builder,
+        kind,
+        query,
+        text,
+        true,
+        "severity, first_seen",
+        |_| {},
+    );
+    builder.push("SELECT severity, first_seen, last_seen FROM matches");
+}
+
+/// One walk, in one read transaction: the candidates chosen and the matches found are the
+/// same snapshot.
+async fn walk_newest_matches(
+    connection: &mut SqliteConnection,
+    kind: FindingKind,
+    query: &FindingQuery,
+    text: &TextSearch,
+) -> Result<NewestMatches> {
+    let mut transaction = connection.begin().await?;
+    let text = walk_candidates(&mut transaction, query, text).await?;
+    let mut builder = QueryBuilder::<Sqlite>::new("");
+    push_walk(&mut builder, kind, query, &text);
+    let rows = builder.build().fetch_all(&mut *transaction).await?;
+    transaction.commit().await?;
+    let matches = rows
+        .iter()
+        .map(|row| {
+            Ok(Match {
+                severity: Severity::from_rank(row.try_get("severity")?)
+                    .ok_or_else(|| corrupt("findings", "severity", "out of range"))?,
+                first_seen: row.try_get("first_seen")?,
+                last_seen: row.try_get("last_seen")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(NewestMatches { matches })
+}
+
+#[cfg(test)]
+mod tests {
+    //! A common term's bounded counters and chart against the newest matches a LIKE scan
+    //! finds, and the candidates its walk reads.
+
+    use palisade_model::{
+        AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Status, Timestamp,
+    };
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{HandlingPolicy, Store, TimeBuckets};
+
+    const BASE: i64 = 1_700_000_000_000;
+    const HOUR_MS: i64 = 3_600_000;
+    const C2_RULE: &str = "Outbound connection to C2 server";
+
+    /// Alerts seeded: the C2 rule's in `prod` alone are more than the bound.
+    const SEEDED: usize = SearchWindow::COUNTED_MATCHES as usize * 12 / 10;
+
+    fn alert(index: usize, cluster: &str, rule: &str, title: String) -> FindingReport {
+        FindingReport {
+            id: Uuid::new_v4(),
+            observed_at: Timestamp(BASE + index as i64 * 1_000),
+            severity: Severity::ALL[index % 5],
+            rule: rule.into(),
+            title,
+            asset: AffectedAsset {
+                cluster: cluster.into(),
+                namespace: Some("shop".into()),
+                pod: Some(format!("web-{}", index % 7)),
+                ..Default::default()
+            },
+            details: Details::Alert(AlertDetails {
+                process: ProcessInfo {
+                    exe: "/bin/sh".into(),
+                    cmdline: format!("sh -c job-{index}"),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            demo: false,
+        }
+    }
+
+    /// More C2 alerts in `prod` than the bound, titled after their rule, and C2 alerts in
+    /// `dev`; among them 50 alerts of another rule in `qa`, titled with the term (matches
+    /// through the title only).
+    fn seed() -> Vec<FindingReport> {
+        (0..SEEDED)
+            .map(|index| {
+                if index % 97 == 5 && index < 97 * 50 {
+                    alert(
+                        index,
+                        "qa",
+                        "Unexpected outbound connection",
+                        format!("lookalike of a C2 SERVER #{index}"),
+                    )
+                } else if index % 13 == 0 {
+                    alert(index, "dev", C2_RULE, format!("{C2_RULE} #{index}"))
+                } else {
+                    alert(index, "prod", C2_RULE, format!("{C2_RULE} #{index}"))
+                }
+            })
+            .collect()
+    }
+
+    /// Counters and chart of the newest matches of `query`, from a LIKE scan of every
+    /// finding.
+    async fn reference(
+        store: &SqliteStore,
+        query: &FindingQuery,
+        buckets: TimeBuckets,
+    ) -> (([u64; 5], Option<Timestamp>), Vec<u64>) {
+        let pattern = format!("%{}%", query.text.as_deref().unwrap().to_lowercase());
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT severity, first_seen, last_seen FROM findings NOT INDEXED \
+             WHERE kind = 'alert' AND cluster = $1 AND ($2 = '' OR status = $2) \
+             AND (LOWER(title) LIKE $3 OR LOWER(rule) LIKE $3 OR LOWER(asset_label) LIKE $3) \
+             ORDER BY last_seen DESC LIMIT $4",
+        )
+        .bind(query.cluster.as_deref().unwrap())
+        .bind(query.statuses.first().map_or("", |status| status.as_str()))
+        .bind(pattern)
+        .bind(i64::from(SearchWindow::COUNTED_MATCHES))
+        .fetch_all(&store.reader)
+        .await
+        .unwrap();
+        let newest = NewestMatches {
+            matches: rows
+                .into_iter()
+                .map(|(severity, first_seen, last_seen)| Match {
+                    severity: Severity::from_rank(severity).unwrap(),
+                    first_seen,
+                    last_seen,
+                })
+                .collect(),
+        };
+        let mut chart = vec![0; buckets.buckets as usize];
+        newest.over_time(buckets.start.millis(), buckets.width_ms, &mut chart);
+        (newest.by_severity(), chart)
+    }
+
+    async fn assert_view_exact(store: &SqliteStore, query: &FindingQuery, step: &str) {
+        let bounded = query.cluster.as_deref() == Some("prod");
+        let buckets = TimeBuckets {
+            start: Timestamp(BASE - BASE % HOUR_MS),
+            width_ms: HOUR_MS,
+            buckets: 24,
+        };
+        // Asked at once, as the console does: one walk may serve both.
+        let (counted, charted) = tokio::join!(
+            store.count_by_severity(FindingKind::Alert, query),
+            store.count_over_time(FindingKind::Alert, query, buckets),
+        );
+        let (counted, charted) = (counted.unwrap(), charted.unwrap());
+        let ((by_rank, counted_since), chart) = reference(store, query, buckets).await;
+        assert_eq!(counted.by_rank, by_rank, "{step}: {query:?}");
+        assert_eq!(counted.counted_since, counted_since, "{step}: {query:?}");
+        assert_eq!(counted_since.is_some(), bounded, "{step}: {query:?}");
+        assert_eq!(charted, chart, "{step}: {query:?}");
+    }
+
+    /// The plan of a walk of `query`, and the statement's query plan.
+    async fn walk_plan(store: &SqliteStore, query: &FindingQuery) -> (TextSearch, String) {
+        let mut connection = store.reader.acquire().await.unwrap();
+        let text = store
+            .text_search(&mut connection, FindingKind::Alert, query, false)
+            .await
+            .unwrap();
+        assert!(console::newest_matches_only(&text), "{text:?}");
+        let text = walk_candidates(&mut connection, query, &text)
+            .await
+            .unwrap();
+        let mut explain = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        push_walk(&mut explain, FindingKind::Alert, query, &text);
+        let plan: Vec<String> = explain
+            .build()
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        (text, plan.join("\n"))
+    }
+
+    #[tokio::test]
+    async fn a_common_terms_walk_reads_its_hit_rules_and_the_rows_beyond_them_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("palisade.db"))
+            .await
+            .unwrap();
+        let policy = HandlingPolicy::default();
+        for batch in seed().chunks(2_000) {
+            store.ingest(batch, &policy).await.unwrap();
+        }
+        let c2 = FindingQuery {
+            cluster: Some("prod".into()),
+            text: Some("c2 Server".into()),
+            ..Default::default()
+        };
+
+        // The rule (in `prod` and `dev`) covers the term's trigram rows but the 50 lookalikes:
+        // the walk reads the rule's index entries and those 50, never the trigram index.
+        let (text, plan) = walk_plan(&store, &c2).await;
+        let TextSearch::Narrowed {
+            titles: TitleRows::Listed(beyond),
+            ..
+        } = &text
+        else {
+            panic!("{text:?}");
+        };
+        assert_eq!(beyond.len(), 50);
+        assert!(!plan.contains("finding_text"), "{plan}");
+        assert!(
+            plan.contains("findings_by_rule (kind=? AND cluster=? AND rule=?)"),
+            "{plan}"
+        );
+        // More rows beyond the rules than allowed: the trigram rows stay.
+        let mut connection = store.reader.acquire().await.unwrap();
+        let trigrams = super::super::fts_all(&super::super::covering_trigrams("c2 server"));
+        assert_eq!(
+            field_hits::rows_beyond_rule_hits(&mut connection, "c2 server", trigrams, 49)
+                .await
+                .unwrap(),
+            None
+        );
+        // An asset label holding the term keeps them too (its findings are candidates only
+        // in the view's own kind and cluster).
+        let web = FindingQuery {
+            text: Some("web-".into()),
+            ..c2.clone()
+        };
+        let (text, plan) = walk_plan(&store, &web).await;
+        assert!(
+            matches!(
+                &text,
+                TextSearch::Narrowed {
+                    titles: TitleRows::Trigrams(_),
+                    ..
+                }
+            ),
+            "{text:?}"
+        );
+        assert!(plan.contains("finding_text"), "{plan}");
+        drop(connection);
+        // In `qa` no rule holds the term: the 50 rows are the candidates, read by rowid.
+        let qa = FindingQuery {
+            cluster: Some("qa".into()),
+            ..c2.clone()
+        };
+        let (text, plan) = walk_plan(&store, &qa).await;
+        assert!(
+            matches!(&text, TextSearch::Driven(rows) if rows.len() == 50),
+            "{text:?}"
+        );
+        assert!(
+            !plan.contains("finding_text") && !plan.contains("findings_by_"),
+            "{plan}"
+        );
+
+        let open = FindingQuery {
+            statuses: vec![Status::Open],
+            ..c2.clone()
+        };
+        for query in [&c2, &open, &web, &qa] {
+            assert_view_exact(&store, query, "ingest").await;
+        }
+
+        // Newer matches, each through one field, and a status change: a later view walks
+        // again and counts them.
+        let newer = vec![
+            alert(SEEDED, "prod", C2_RULE, "beacon".into()),
+            alert(SEEDED + 1, "prod", "Quiet rule", "to the c2 server".into()),
+            alert(SEEDED + 2, "prod", "Quiet rule", "nothing".into()),
+        ];
+        store.ingest(&newer, &policy).await.unwrap();
+        let lookalikes: Vec<Uuid> = sqlx::query_scalar::<_, String>(
+            "SELECT id FROM findings WHERE title LIKE 'lookalike%' ORDER BY last_seen DESC LIMIT 10",
+        )
+        .fetch_all(&store.reader)
+        .await
+        .unwrap()
+        .iter()
+        .map(|id| id.parse().unwrap())
+        .collect();
+        store
+            .set_status(
+                FindingKind::Alert,
+                &crate::Selection::Ids(lookalikes),
+                &[Status::Open],
+                Status::Ignored,
+                &super::super::test_support::audit("ignore"),
+            )
+            .await
+            .unwrap();
+        let (text, _) = walk_plan(&store, &c2).await;
+        assert!(
+            matches!(&text, TextSearch::Narrowed { titles: TitleRows::Listed(beyond), .. } if beyond.len() == 51),
+            "{text:?}"
+        );
+        for query in [&c2, &open, &web, &qa] {
+            assert_view_exact(&store, query, "newer").await;
+        }
+    }
+}
