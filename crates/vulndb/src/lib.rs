@@ -2,11 +2,15 @@
 //!
 //! Feeds come in as OSV records (JSON or YAML files, directories of them, or the `.zip`
 //! archives OSV publishes per ecosystem), the Debian security tracker's JSON dump and its
-//! `DSA/list` / `DLA/list` text files, Alpine secdb JSON, and yum/dnf `updateinfo.xml`
-//! repository metadata (plain, gzip, xz or zstd), which carries Amazon Linux's ALAS, Oracle
-//! Linux's ELSA and Fedora's security updates: one record per security update, its CVEs as
-//! aliases, each listed rpm affected below its epoch:version-release, for the release the
-//! update's id and packages' release tags name (or [`ImportOptions::release`]). [`Database`] imports each path
+//! `DSA/list` / `DLA/list` text files, Alpine secdb JSON, yum/dnf `updateinfo.xml`
+//! repository metadata, which carries Amazon Linux's ALAS, Oracle Linux's ELSA and Fedora's
+//! security updates: one record per security update, its CVEs as aliases, each listed rpm
+//! affected below its epoch:version-release, for the release the update's id and packages'
+//! release tags name (or [`ImportOptions::release`]), and OVAL definitions (Oracle Linux's
+//! ELSA feed, Azure Linux's and CBL-Mariner's), whose criteria, tests, objects and states
+//! are evaluated into the same kind of records. XML feeds, plain or gzip, bzip2, xz or zstd
+//! compressed, are read streaming, bounded by [`Limits::max_xml_bytes`] rather than held
+//! whole. [`Database`] imports each path
 //! or URL as one *source*: re-importing a source replaces its records, and
 //! [`Database::status`] lists sources with their record counts and import times. Only the
 //! fields matching and reporting need are stored (ids, aliases, a summary, severity and CVSS,
@@ -37,8 +41,9 @@
 //! its own name and version and by its source rpm's name and version.
 //! Oracle Linux's Ksplice builds (`.ksplice1` in the release) are compared only with
 //! Ksplice fixes, and other builds only with other fixes. [`Index::has_advisories_for`]
-//! tells a release no imported source covers (Amazon Linux, Oracle Linux and Fedora without
-//! their updateinfo imported, since OSV does not carry them) from one without findings. OSV's release suffixes are read as `os-release` names
+//! tells a release no imported source covers (Amazon Linux, Oracle Linux, Fedora, Azure
+//! Linux and CBL-Mariner without their updateinfo or OVAL imported, since OSV does not carry
+//! them) from one without findings. OSV's release suffixes are read as `os-release` names
 //! releases (`Ubuntu:22.04:LTS`, `Red Hat:enterprise_linux:9::appstream`, `SUSE:Linux
 //! Enterprise Server 15 SP5` → `Ubuntu:22.04`, `Red Hat:9`, `SUSE:15.5`). Red Hat's update
 //! streams get fixes of their own and are releases of their own (`Red Hat:rhel_eus:9.2::baseos`,

@@ -394,6 +394,10 @@ impl Handler for Reading {
                         }
                         object.name = Some((field.value, field.operation));
                     }
+                    // A filter, a set or behaviors narrow or widen the object.
+                    Some(Item::Object(_, object)) => {
+                        object.problem = Some(format!("a <{}>", field.name));
+                    }
                     Some(Item::State(_, state)) => state.fields.push(field),
                     _ => {}
                 }
@@ -403,11 +407,16 @@ impl Handler for Reading {
     }
 
     fn position(&self) -> String {
-        match self.definitions.last() {
-            Some(definition) if self.item.is_none() => {
+        let past_definitions =
+            !(self.tests.is_empty() && self.objects.is_empty() && self.states.is_empty());
+        match (&self.item, self.definitions.last()) {
+            (Some(Item::Test(id, _)), _) => format!("in test {id}"),
+            (Some(Item::Object(id, _)), _) => format!("in object {id}"),
+            (Some(Item::State(id, _)), _) => format!("in state {id}"),
+            (None, Some(definition)) if !past_definitions => {
                 format!("in definition #{} {}", self.definition_count, definition.id)
             }
-            _ => format!("after {} definitions", self.definition_count),
+            (None, _) => format!("after {} definitions", self.definition_count),
         }
     }
 }
