@@ -792,6 +792,187 @@ fn rpmdb(path: &Path, packages: &[(&str, Option<u32>, &str, &str)]) {
     }
 }
 
+/// Imports each of `feeds` (files of `crates/vulndb/tests/data/`) into `db`, and returns a
+/// scan of `root` against it as JSON.
+fn scan_against(root: &Path, db: &Path, feeds: &[&str]) -> serde_json::Value {
+    for feed in feeds {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../vulndb/tests/data")
+            .join(feed);
+        let imported = palisade(&[
+            "db",
+            "import",
+            path.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ]);
+        assert!(imported.status.success(), "{imported:?}");
+    }
+    json(&palisade(&[
+        "scan",
+        "rootfs",
+        root.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--output",
+        "json",
+    ]))
+}
+
+/// `(id, package, status, fixed versions)` of each finding of a scan report, sorted.
+fn finding_summaries(report: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    let mut summaries: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            (
+                finding["id"].as_str().unwrap().to_owned(),
+                finding["package"]["name"].as_str().unwrap().to_owned(),
+                finding["status"].as_str().unwrap_or_default().to_owned(),
+                finding["fixed_versions"].to_string(),
+            )
+        })
+        .collect();
+    summaries.sort();
+    summaries
+}
+
+/// An Oracle Linux 9 root matched against Oracle's ELSA OVAL (which also holds Oracle
+/// Linux 8's advisories) and Azure Linux's: only its own release's vulnerable builds are
+/// reported, a Ksplice build against the Ksplice advisory.
+#[test]
+fn oracle_linux_packages_are_matched_against_imported_oval() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    write(
+        &root,
+        "etc/os-release",
+        "NAME=\"Oracle Linux Server\"\nVERSION=\"9.4\"\nID=\"ol\"\nID_LIKE=\"fedora\"\n\
+         VERSION_ID=\"9.4\"\nPLATFORM_ID=\"platform:el9\"\nPRETTY_NAME=\"Oracle Linux Server 9.4\"\n",
+    );
+    rpmdb(
+        &root.join("var/lib/rpm/rpmdb.sqlite"),
+        &[
+            ("gnutls", None, "3.8.3", "3.el9"),
+            ("gnutls-utils", None, "3.8.3", "4.el9_4"),
+            ("openssl-libs", Some(1), "1.1.1k", "9.el9"),
+            ("glibc", None, "2.34", "83.0.2.ksplice1.el9_3.7"),
+            ("kernel-uek-core", None, "5.15.0", "200.131.27.el9uek"),
+        ],
+    );
+    let db = temp.path().join("vulndb.sqlite");
+    let report = scan_against(
+        &root,
+        &db,
+        &[
+            "oval/com.oracle.elsa-2024.xml",
+            "oval/azurelinux-3.0-oval.xml",
+        ],
+    );
+    assert_eq!(
+        report["summary"]["not_evaluated"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    assert_eq!(
+        finding_summaries(&report),
+        [
+            (
+                "ELSA-2024-2570".to_owned(),
+                "gnutls".to_owned(),
+                "fixed".to_owned(),
+                "[\"3.8.3-4.el9_4\"]".to_owned()
+            ),
+            (
+                "ELSA-2024-50047".to_owned(),
+                "glibc".to_owned(),
+                "fixed".to_owned(),
+                "[\"2.34-83.0.3.ksplice1.el9_3.7\"]".to_owned()
+            ),
+        ],
+        "{report}"
+    );
+    let gnutls = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["id"] == "ELSA-2024-2570")
+        .unwrap();
+    assert_eq!(
+        gnutls["aliases"],
+        serde_json::json!(["CVE-2024-28834", "CVE-2024-28835"])
+    );
+    assert_eq!(gnutls["severity"], "medium", "{gnutls}");
+    assert_eq!(gnutls["package"]["ecosystem"], "Oracle Linux:9");
+    assert_eq!(gnutls["fix"], "dnf upgrade gnutls-3.8.3-4.el9_4");
+    assert_eq!(gnutls["published"], "2024-05-06");
+}
+
+/// An Azure Linux 3.0 root matched against Azure Linux's and CBL-Mariner 2.0's OVAL: its
+/// vulnerable openssl (fixed) and wget (no fix yet, `less than or equal`), nothing from
+/// CBL-Mariner's definitions of the same CVEs and packages.
+#[test]
+fn azure_linux_packages_are_matched_against_imported_oval() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    write(
+        &root,
+        "etc/os-release",
+        "NAME=\"Microsoft Azure Linux\"\nVERSION=\"3.0.20241005\"\nID=azurelinux\n\
+         VERSION_ID=\"3.0\"\nPRETTY_NAME=\"Microsoft Azure Linux 3.0\"\n",
+    );
+    rpmdb(
+        &root.join("var/lib/rpm/rpmdb.sqlite"),
+        &[
+            ("openssl", None, "3.3.0", "2.azl3"),
+            ("expat", None, "2.6.3", "1.azl3"),
+            ("wget", None, "1.21.4", "1.azl3"),
+        ],
+    );
+    let db = temp.path().join("vulndb.sqlite");
+    let report = scan_against(
+        &root,
+        &db,
+        &[
+            "oval/cbl-mariner-2.0-oval.xml",
+            "oval/azurelinux-3.0-oval.xml",
+        ],
+    );
+    assert_eq!(
+        report["summary"]["not_evaluated"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    assert_eq!(
+        finding_summaries(&report),
+        [
+            (
+                "CVE-2024-38428".to_owned(),
+                "wget".to_owned(),
+                "open".to_owned(),
+                "[]".to_owned()
+            ),
+            (
+                "CVE-2024-6119".to_owned(),
+                "openssl".to_owned(),
+                "fixed".to_owned(),
+                "[\"3.3.2-1.azl3\"]".to_owned()
+            ),
+        ],
+        "{report}"
+    );
+    let openssl = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["id"] == "CVE-2024-6119")
+        .unwrap();
+    assert_eq!(openssl["package"]["ecosystem"], "Azure Linux:3.0");
+    assert_eq!(openssl["severity"], "high", "{openssl}");
+    assert_eq!(openssl["fix"], "tdnf install openssl-3.3.2-1.azl3");
+}
+
 /// An Amazon Linux 2023 root is not evaluated until Amazon's updateinfo.xml is imported;
 /// then its rpm packages are matched against it: a vulnerable one is reported with its fixed
 /// version, the ones at the fixed versions are not.

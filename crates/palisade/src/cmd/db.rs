@@ -28,10 +28,11 @@ enum Command {
     /// Import vulnerability feeds from files, directories or zip archives.
     ///
     /// Accepts OSV JSON/YAML records (and OSV's per-ecosystem zip archives), the Debian
-    /// security tracker JSON, Debian DSA/DLA list files, Alpine secdb JSON, and yum/dnf
-    /// `updateinfo.xml` repository metadata (Amazon Linux ALAS, Oracle Linux ELSA, Fedora;
-    /// plain or gzip, xz or zstd compressed). Each PATH is one source; importing it again
-    /// replaces its records.
+    /// security tracker JSON, Debian DSA/DLA list files, Alpine secdb JSON, yum/dnf
+    /// `updateinfo.xml` repository metadata (Amazon Linux ALAS, Oracle Linux ELSA, Fedora)
+    /// and OVAL definitions (Oracle Linux's `com.oracle.elsa-*.xml`, Azure Linux's and
+    /// CBL-Mariner's `*-oval.xml`); XML feeds plain or gzip, bzip2, xz or zstd compressed,
+    /// read streaming. Each PATH is one source; importing it again replaces its records.
     Import(ImportArgs),
     /// Download feeds over HTTP(S) and import them; each URL is one source.
     Update(UpdateArgs),
@@ -66,9 +67,10 @@ struct ImportArgs {
 
 #[derive(Debug, clap::Args)]
 struct ReleaseArg {
-    /// The rpm distribution release updateinfo.xml advisories are for (`Amazon Linux:2`,
-    /// `Oracle Linux:9`, `Fedora:40`, `Rocky Linux:9` for EPEL), instead of the release
-    /// their ids and package release tags tell.
+    /// The rpm distribution release updateinfo.xml or OVAL advisories are for (`Amazon
+    /// Linux:2`, `Oracle Linux:9`, `Fedora:40`, `Rocky Linux:9` for EPEL, `Azure
+    /// Linux:3.0`), instead of the release their ids, tests, file names and package
+    /// release tags tell.
     #[arg(long, value_name = "RELEASE")]
     release: Option<String>,
 }

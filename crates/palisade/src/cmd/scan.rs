@@ -34,7 +34,8 @@
 //! advisories and distribution entries saying "not affected". The table prints the first
 //! two, which are advisories Palisade could not evaluate. `not_evaluated` lists the
 //! inventory's ecosystems (distribution releases such as `Amazon Linux:2023` before its
-//! updateinfo.xml is imported, since OSV does not carry it, or language ecosystems) of which
+//! updateinfo.xml is imported, or `Oracle Linux:9` and `Azure Linux:3.0` before their
+//! OVAL is, since OSV does not carry them, or language ecosystems) of which
 //! the database holds no advisory at all: their
 //! packages were not checked, which is not the same as clean, and the table says so.
 //!
