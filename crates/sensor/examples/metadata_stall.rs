@@ -17,6 +17,15 @@
 //! (`ContainerAttribution::resolve`: the cache, and a look-up queued), each the median of 20.
 //!
 //! `metadata_stall open N`: the burst workload (N open+close of one file).
+//!
+//! `metadata_stall names USERS PASSWD_KIB`: the event path on user-name cache misses. A
+//! process in a new cgroup named like a podman container, chrooted into a temporary root
+//! whose `/etc/passwd` is `PASSWD_KIB` KiB of users none of which is asked for, starts
+//! `USERS` children, each with its own uid, that each open a file and stay until all did;
+//! the eBPF sensor (openat) reads their events. Every event is a miss of the user-name cache
+//! (a new container user): before names moved to the look-up workers, each read and parsed the
+//! container's `/etc/passwd` on the draining thread. Prints the events seen, the time spent
+//! in `Sensor::poll` per event and the longest poll.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -186,7 +195,7 @@ fn lookup(store_entries: u64) {
             .map(|n| {
                 let cgroup_path = path(n);
                 let started = Instant::now();
-                std::hint::black_box(attribution.resolve(n, || cgroup_path, true));
+                std::hint::black_box(attribution.resolve(n, 0, || cgroup_path, true));
                 started.elapsed()
             })
             .collect(),
@@ -196,6 +205,116 @@ fn lookup(store_entries: u64) {
         lookup * 1e3,
         miss * 1e6
     );
+}
+
+/// The `names` run (see the module's doc).
+fn names(users: u64, passwd_kib: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let mut passwd =
+        std::io::BufWriter::new(std::fs::File::create(root.join("etc/passwd")).unwrap());
+    let mut written = 0;
+    let mut uid = 1_000_000u64;
+    while written < passwd_kib * 1024 {
+        let line = format!("stored{uid}:x:{uid}:{uid}:Stored user:/home/stored{uid}:/bin/sh\n");
+        passwd.write_all(line.as_bytes()).unwrap();
+        written += line.len() as u64;
+        uid += 1;
+    }
+    passwd.flush().unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(root.join("etc/hostname"), "names\n").unwrap();
+    let cgroup = cgroup2_root().join(format!(
+        "palisade-names-{}/libpod-{}",
+        std::process::id(),
+        hex_id(u64::from(std::process::id()))
+    ));
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let config = SensorConfig {
+        kinds: Some([EventKind::Openat].into()),
+        backend: BackendChoice::Ebpf,
+        ..SensorConfig::default()
+    };
+    let mut sensor = config.build().expect("sensor starts");
+    let mut workload = Command::new(std::env::current_exe().unwrap())
+        .arg("names-workload")
+        .arg(&root)
+        .arg(&cgroup)
+        .arg(users.to_string())
+        .spawn()
+        .unwrap();
+    let workload_pid = workload.id();
+    let mut seen = 0u64;
+    let mut polling = Duration::ZERO;
+    let mut longest_poll = Duration::ZERO;
+    let mut events: Vec<Event> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen < users && Instant::now() < deadline {
+        let poll_started = Instant::now();
+        sensor
+            .poll(Duration::from_millis(20), &mut events)
+            .expect("poll");
+        let took = poll_started.elapsed();
+        polling += took;
+        longest_poll = longest_poll.max(took);
+        seen += events
+            .drain(..)
+            .filter(|event| {
+                event.process.ppid == workload_pid
+                    && matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if fd.name == "/etc/hostname")
+            })
+            .count() as u64;
+    }
+    let _ = workload.wait();
+    let _ = std::fs::remove_dir(&cgroup);
+    let _ = std::fs::remove_dir(cgroup.parent().unwrap());
+    println!(
+        "{{\"users\":{users},\"passwd_kib\":{passwd_kib},\"events_seen\":{seen},\"poll_us_per_event\":{:.1},\"longest_poll_ms\":{:.1}}}",
+        polling.as_secs_f64() * 1e6 / seen.max(1) as f64,
+        longest_poll.as_secs_f64() * 1e3
+    );
+}
+
+/// The `names` run's workload: moves into `cgroup`, chroots into `root`, then forks `users`
+/// children with uids 2000.. that each open `/etc/hostname` and wait until all did.
+fn names_workload(root: &Path, cgroup: &Path, users: u64) {
+    std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string()).unwrap();
+    std::os::unix::fs::chroot(root).unwrap();
+    std::env::set_current_dir("/").unwrap();
+    let mut pipe = [0; 2];
+    // SAFETY: `pipe` has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+    let mut children = Vec::new();
+    for n in 0..users as u32 {
+        // SAFETY: the child only calls async-signal-safe functions before it exits.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: plain system calls on values owned here; the child never returns.
+            unsafe {
+                libc::close(pipe[1]);
+                libc::setresgid(2000 + n, 2000 + n, 2000 + n);
+                libc::setresuid(2000 + n, 2000 + n, 2000 + n);
+                let fd = libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY);
+                let mut byte = 0u8;
+                // Stays, its root readable, until the parent is done.
+                libc::read(pipe[0], (&raw mut byte).cast(), 1);
+                libc::close(fd);
+                libc::_exit(0);
+            }
+        }
+        children.push(child);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: closing our own descriptors ends the children's reads.
+    unsafe {
+        libc::close(pipe[1]);
+        libc::close(pipe[0]);
+    }
+    for child in children {
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+    }
 }
 
 fn main() {
@@ -208,6 +327,10 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("run") => run(number(2), number(3), number(4) as u32),
         Some("lookup") => lookup(number(2)),
+        Some("names") => names(number(2), number(3)),
+        Some("names-workload") => {
+            names_workload(Path::new(&args[2]), Path::new(&args[3]), number(4))
+        }
         Some("open") => {
             let path = std::env::temp_dir().join("palisade-stall-open");
             std::fs::write(&path, b"x").unwrap();
@@ -217,7 +340,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: metadata_stall run STORE_ENTRIES CONTAINERS RING_KIB | lookup STORE_ENTRIES | open N"
+                "usage: metadata_stall run STORE_ENTRIES CONTAINERS RING_KIB | lookup STORE_ENTRIES | open N | names USERS PASSWD_KIB"
             );
             std::process::exit(2);
         }

@@ -19,6 +19,13 @@
 //! libpod's database has the container) and a host cgroup (which could be a container whose
 //! runtime has not written its state yet) on each of the first [`EAGER_EXEC_LOOKUPS`]
 //! execs, otherwise after [`NEGATIVE_CACHE`] doubling up to [`MAX_RETRY_DELAY`].
+//!
+//! The workers also read the user and group names of each container's root file system
+//! ([`crate::names`]) when they find the container, and the host's at start, so a
+//! [`Resolution`] carries the names the event's root defines and a held event leaves with
+//! them. The names are read again when an exec, or an id without a name, meets names read
+//! at least [`NAMES_REFRESH`] ago: the worker compares the files' identities and reads only a
+//! changed file.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
@@ -28,6 +35,7 @@ use std::time::{Duration, Instant};
 use palisade_event::{Container, HostNamespaces};
 
 use crate::container::{ContainerResolver, Metadata, MetadataRoots, container_id_from_cgroup};
+use crate::names::{NamesRoot, RootNames};
 
 /// How many threads look metadata up: one slow store (a huge `containers.json`, a database
 /// podman holds) delays the look-ups of other cgroups only when every worker waits for it.
@@ -52,6 +60,11 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(32);
 /// first execs can precede its metadata by milliseconds, and the exec is the event rules
 /// read the container of most.
 pub const EAGER_EXEC_LOOKUPS: u32 = 8;
+
+/// How old a root's names must be before an exec, or an id they do not name, has them read
+/// again (only a changed file is): a user added in a container (`useradd`, then `su` to it)
+/// is named from its next exec, with at most one re-read per root per this time.
+pub const NAMES_REFRESH: Duration = Duration::from_secs(2);
 
 /// When one kind of look-up is due again for a cgroup.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +113,41 @@ pub struct Resolution {
     /// for an exec, any look-up of the cgroup (a repeat for missing metadata or host
     /// namespaces, which the exec, the event rules read the container of most, would carry).
     pub pending: bool,
+    /// The user and group names of the event's root file system: the container's, or the
+    /// host's; `None` until they were read (or when they cannot be).
+    pub(crate) names: Option<Arc<RootNames>>,
+}
+
+/// One root's names and the last time they were read.
+#[derive(Debug)]
+struct NamesSlot {
+    names: Option<Arc<RootNames>>,
+    read_at: Instant,
+    in_flight: bool,
+}
+
+impl NamesSlot {
+    fn new(names: Option<Arc<RootNames>>) -> NamesSlot {
+        NamesSlot {
+            names,
+            read_at: Instant::now(),
+            in_flight: false,
+        }
+    }
+
+    /// Whether a re-read may be asked for now.
+    fn refresh_due(&self) -> bool {
+        !self.in_flight && self.read_at.elapsed() >= NAMES_REFRESH
+    }
+
+    /// Takes a read's result: new names, or (`None`) the old ones kept.
+    fn answered(&mut self, names: Option<Arc<RootNames>>) {
+        if names.is_some() {
+            self.names = names;
+        }
+        self.read_at = Instant::now();
+        self.in_flight = false;
+    }
 }
 
 /// What the cache keeps for one cgroup.
@@ -123,17 +171,31 @@ struct CgroupEntry {
     namespaces_retry: RetrySchedule,
     /// Events that went out with the container while its metadata was missing.
     sent_without_metadata: u64,
+    /// The names of the container's root (unused while the cgroup is the host's).
+    names: NamesSlot,
 }
 
 /// What a worker is asked.
 #[derive(Debug)]
 enum Request {
-    /// The container and its metadata for a cgroup path.
-    Container { cgroup_id: u64, cgroup_path: String },
+    /// The container and its metadata for a cgroup path, and the names of its root as
+    /// process `pid` (of the cgroup) sees it.
+    Container {
+        cgroup_id: u64,
+        cgroup_path: String,
+        pid: u32,
+    },
     /// The host namespaces of a known container.
     HostNamespaces {
         cgroup_id: u64,
         container_id: String,
+    },
+    /// The names of a root again (`cgroup_id` `None`: the host's), unless unchanged since
+    /// `previous`.
+    Names {
+        cgroup_id: Option<u64>,
+        root: NamesRoot,
+        previous: Option<Arc<RootNames>>,
     },
 }
 
@@ -143,10 +205,15 @@ enum Answer {
     Container {
         cgroup_id: u64,
         found: Option<Box<(Container, Metadata)>>,
+        names: Option<Arc<RootNames>>,
     },
     HostNamespaces {
         cgroup_id: u64,
         found: Option<HostNamespaces>,
+    },
+    Names {
+        cgroup_id: Option<u64>,
+        names: Option<Arc<RootNames>>,
     },
 }
 
@@ -160,6 +227,8 @@ pub struct ContainerAttribution {
     answers: Receiver<Answer>,
     in_flight: usize,
     lookups_dropped: u64,
+    /// The host's names, for the cgroups that are no container's.
+    host_names: NamesSlot,
 }
 
 impl ContainerAttribution {
@@ -182,22 +251,28 @@ impl ContainerAttribution {
                 tracing::error!(%error, "Cannot start a container metadata worker.");
             }
         }
-        ContainerAttribution {
+        let mut attribution = ContainerAttribution {
             resolver,
             by_cgroup: HashMap::new(),
             requests,
             answers,
             in_flight: 0,
             lookups_dropped: 0,
-        }
+            host_names: NamesSlot::new(None),
+        };
+        attribution.request_names(None, || NamesRoot::Host);
+        attribution
     }
 
     /// The container of cgroup `cgroup_id` from the cache, queuing a look-up when one is due
-    /// (`cgroup_path` is called only then). `exec` says the event is an exec, which repeats
-    /// the look-ups of missing metadata eagerly and waits for them. Never reads a file.
+    /// (`cgroup_path` is called only then; `pid`, the event's process, is in the cgroup and
+    /// shows the container's root). `exec` says the event is an exec, which repeats the
+    /// look-ups of missing metadata eagerly and waits for them, and has names read at least
+    /// [`NAMES_REFRESH`] ago read again. Never reads a file.
     pub fn resolve(
         &mut self,
         cgroup_id: u64,
+        pid: u32,
         cgroup_path: impl FnOnce() -> String,
         exec: bool,
     ) -> Resolution {
@@ -214,23 +289,30 @@ impl ContainerAttribution {
                     metadata_retry: RetrySchedule::new(),
                     namespaces_retry: RetrySchedule::new(),
                     sent_without_metadata: 0,
+                    names: NamesSlot::new(None),
                 },
             );
             self.request(Request::Container {
                 cgroup_id,
                 cgroup_path: path,
+                pid,
             });
             return Resolution {
+                names: self.names_of(cgroup_id),
                 container,
                 pending: self.in_flight(cgroup_id),
             };
         };
+        // Called at most once, by whichever request needs it.
+        let mut cgroup_path = Some(cgroup_path);
+        let mut path = || cgroup_path.take().map(|path| path()).unwrap_or_default();
         let request = if entry.in_flight {
             None
         } else if !entry.answered || (!entry.complete && entry.metadata_retry.due(exec)) {
             Some(Request::Container {
                 cgroup_id,
-                cgroup_path: cgroup_path(),
+                cgroup_path: path(),
+                pid,
             })
         } else if exec
             && entry.complete
@@ -254,11 +336,71 @@ impl ContainerAttribution {
         }
         if let Some(request) = request {
             self.request(request);
+        } else if exec {
+            // No file read now: the path is asked for only when the re-read is due.
+            self.names_missed(Some(cgroup_id), pid, path);
         }
         Resolution {
+            names: self.names_of(cgroup_id),
             container,
             pending: self.in_flight(cgroup_id) && (exec || !answered),
         }
+    }
+
+    /// The names of cgroup `cgroup_id`'s root as known now: its container's once read, the
+    /// host's for a cgroup that is no container's (or never seen).
+    pub(crate) fn names_of(&self, cgroup_id: u64) -> Option<Arc<RootNames>> {
+        match self.by_cgroup.get(&cgroup_id) {
+            Some(entry) if entry.container.is_some() => entry.names.names.clone(),
+            _ => self.host_names.names.clone(),
+        }
+    }
+
+    /// The host's names, for a process no cgroup attributes (the fallback's host processes).
+    pub(crate) fn host_names(&self) -> Option<Arc<RootNames>> {
+        self.host_names.names.clone()
+    }
+
+    /// An event met an id its root's names do not have (or the names were not read): reads
+    /// them again when they are at least [`NAMES_REFRESH`] old, through process `pid` of
+    /// cgroup `cgroup_id` (`None`: a host process). Never reads a file.
+    pub(crate) fn names_missed(
+        &mut self,
+        cgroup_id: Option<u64>,
+        pid: u32,
+        cgroup_path: impl FnOnce() -> String,
+    ) {
+        let container_cgroup = cgroup_id.filter(|id| {
+            self.by_cgroup
+                .get(id)
+                .is_some_and(|entry| entry.container.is_some())
+        });
+        let slot = match container_cgroup.and_then(|id| self.by_cgroup.get(&id)) {
+            Some(entry) => &entry.names,
+            None => &self.host_names,
+        };
+        if !slot.refresh_due() {
+            return;
+        }
+        self.request_names(container_cgroup, || match container_cgroup {
+            Some(_) => NamesRoot::Process {
+                pid,
+                cgroup_path: cgroup_path(),
+            },
+            None => NamesRoot::Host,
+        });
+    }
+
+    fn request_names(&mut self, cgroup_id: Option<u64>, root: impl FnOnce() -> NamesRoot) {
+        let slot = match cgroup_id.and_then(|id| self.by_cgroup.get(&id)) {
+            Some(entry) => &entry.names,
+            None => &self.host_names,
+        };
+        self.request(Request::Names {
+            cgroup_id,
+            previous: slot.names.clone(),
+            root: root(),
+        });
     }
 
     /// The best answer now for a cgroup seen before (`None`: the host, or never seen).
@@ -282,7 +424,7 @@ impl ContainerAttribution {
             return;
         }
         while let Ok(answer) = self.answers.try_recv() {
-            answered.push(self.apply(answer));
+            answered.extend(self.apply(answer));
         }
     }
 
@@ -293,7 +435,7 @@ impl ContainerAttribution {
             return;
         }
         if let Ok(answer) = self.answers.recv_timeout(timeout) {
-            answered.push(self.apply(answer));
+            answered.extend(self.apply(answer));
         }
         self.take_answers(answered);
     }
@@ -310,16 +452,20 @@ impl ContainerAttribution {
     }
 
     fn request(&mut self, request: Request) {
-        let cgroup_id = match &request {
+        // Which flag the request sets: a cgroup's look-up, or a root's names.
+        let (cgroup_id, names) = match &request {
             Request::Container { cgroup_id, .. } | Request::HostNamespaces { cgroup_id, .. } => {
-                *cgroup_id
+                (Some(*cgroup_id), false)
             }
+            Request::Names { cgroup_id, .. } => (*cgroup_id, true),
         };
         match self.requests.try_send(request) {
             Ok(()) => {
                 self.in_flight += 1;
-                if let Some(entry) = self.by_cgroup.get_mut(&cgroup_id) {
-                    entry.in_flight = true;
+                match (cgroup_id.and_then(|id| self.by_cgroup.get_mut(&id)), names) {
+                    (Some(entry), false) => entry.in_flight = true,
+                    (Some(entry), true) => entry.names.in_flight = true,
+                    (None, _) => self.host_names.in_flight = true,
                 }
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -335,20 +481,29 @@ impl ContainerAttribution {
         }
     }
 
-    /// Applies one answer to the cache; returns its cgroup.
-    fn apply(&mut self, answer: Answer) -> u64 {
+    /// Applies one answer to the cache; returns its cgroup, or `None` for a re-read of
+    /// names (events do not wait for those).
+    fn apply(&mut self, answer: Answer) -> Option<u64> {
         self.in_flight = self.in_flight.saturating_sub(1);
         let cgroup_id = match &answer {
             Answer::Container { cgroup_id, .. } | Answer::HostNamespaces { cgroup_id, .. } => {
                 *cgroup_id
             }
+            Answer::Names { cgroup_id, names } => {
+                match cgroup_id.and_then(|id| self.by_cgroup.get_mut(&id)) {
+                    Some(entry) => entry.names.answered(names.clone()),
+                    None => self.host_names.answered(names.clone()),
+                }
+                return None;
+            }
         };
         let Some(entry) = self.by_cgroup.get_mut(&cgroup_id) else {
-            return cgroup_id;
+            return Some(cgroup_id);
         };
         entry.in_flight = false;
         match answer {
-            Answer::Container { found, .. } => {
+            Answer::Names { .. } => {}
+            Answer::Container { found, names, .. } => {
                 let first = !entry.answered;
                 entry.answered = true;
                 let (container, complete) = match found.map(|found| *found) {
@@ -375,6 +530,9 @@ impl ContainerAttribution {
                 if !complete {
                     entry.metadata_retry.missed();
                 }
+                if container.is_some() {
+                    entry.names.answered(names);
+                }
                 entry.container = container;
                 entry.complete = complete;
             }
@@ -388,7 +546,7 @@ impl ContainerAttribution {
                 _ => entry.namespaces_retry.missed(),
             },
         }
-        cgroup_id
+        Some(cgroup_id)
     }
 }
 
@@ -423,10 +581,19 @@ fn look_up_until_closed(
             Request::Container {
                 cgroup_id,
                 cgroup_path,
-            } => Answer::Container {
-                cgroup_id,
-                found: resolver.lookup_with_metadata(&cgroup_path).map(Box::new),
-            },
+                pid,
+            } => {
+                let found = resolver.lookup_with_metadata(&cgroup_path).map(Box::new);
+                // A container's root has its own users; the host's are read apart.
+                let names = found
+                    .as_ref()
+                    .and_then(|_| read_names(&NamesRoot::Process { pid, cgroup_path }, None));
+                Answer::Container {
+                    cgroup_id,
+                    found,
+                    names,
+                }
+            }
             Request::HostNamespaces {
                 cgroup_id,
                 container_id,
@@ -434,11 +601,26 @@ fn look_up_until_closed(
                 cgroup_id,
                 found: resolver.host_namespaces_of(&container_id),
             },
+            Request::Names {
+                cgroup_id,
+                root,
+                previous,
+            } => Answer::Names {
+                cgroup_id,
+                names: read_names(&root, previous.as_ref()),
+            },
         };
         if answers.send(answer).is_err() {
             return;
         }
     }
+}
+
+/// A root's names, `None` (logged) when they cannot be read.
+fn read_names(root: &NamesRoot, previous: Option<&Arc<RootNames>>) -> Option<Arc<RootNames>> {
+    crate::names::load(root, previous)
+        .inspect_err(|error| tracing::debug!(%error, "User and group names not read."))
+        .ok()
 }
 
 #[cfg(test)]
@@ -493,7 +675,7 @@ mod tests {
         let mut attribution = ContainerAttribution::new(roots);
         let cgroup = format!("/kubepods/pod0b1c2d3e/{ID}");
         let mut pod_of = |exec: bool| {
-            let resolution = attribution.resolve(7, || cgroup.clone(), exec);
+            let resolution = attribution.resolve(7, 0, || cgroup.clone(), exec);
             let pending = resolution.pending;
             settle(&mut attribution, &[7]);
             let container = attribution.container(7).expect("a container");
@@ -532,7 +714,7 @@ mod tests {
     fn attribution_first(cgroup: &str) -> std::sync::Arc<palisade_event::Container> {
         let dir = tempfile::tempdir().unwrap();
         let mut attribution = ContainerAttribution::new(roots(dir.path()));
-        let resolution = attribution.resolve(1, || cgroup.to_owned(), true);
+        let resolution = attribution.resolve(1, 0, || cgroup.to_owned(), true);
         assert!(resolution.pending);
         resolution.container.expect("a container by its name")
     }
@@ -573,12 +755,12 @@ mod tests {
             "/kubepods.slice/cri-containerd-{}.scope",
             ID.replace('3', "4")
         );
-        assert!(attribution.resolve(1, || podman.clone(), true).pending);
+        assert!(attribution.resolve(1, 0, || podman.clone(), true).pending);
         let started = Instant::now();
-        assert!(attribution.resolve(2, || other.clone(), true).pending);
+        assert!(attribution.resolve(2, 0, || other.clone(), true).pending);
         assert!(
             attribution
-                .resolve(3, || "/system.slice/cron.service".into(), false)
+                .resolve(3, 0, || "/system.slice/cron.service".into(), false)
                 .pending
         );
         settle(&mut attribution, &[2, 3]);
@@ -592,15 +774,15 @@ mod tests {
         assert!(container.metadata_missing);
         assert_eq!(attribution.container(3), None, "the host");
         // Answered cgroups resolve from the cache, without waiting.
-        let resolution = attribution.resolve(2, || unreachable!("cached"), false);
+        let resolution = attribution.resolve(2, 0, || unreachable!("cached"), false);
         assert!(!resolution.pending);
         assert!(
             !attribution
-                .resolve(3, || unreachable!("cached"), false)
+                .resolve(3, 0, || unreachable!("cached"), false)
                 .pending
         );
         // The slow cgroup's events wait; what its name says is there meanwhile.
-        let waiting = attribution.resolve(1, || unreachable!("in flight"), false);
+        let waiting = attribution.resolve(1, 0, || unreachable!("in flight"), false);
         assert!(waiting.pending);
         assert_eq!(
             waiting
@@ -629,17 +811,25 @@ mod tests {
         let mut attribution = ContainerAttribution::new(roots);
         let podman = |n: usize| format!("/machine.slice/libpod-{n:064x}.scope");
         for n in 0..LOOKUP_WORKERS {
-            assert!(attribution.resolve(n as u64, || podman(n), false).pending);
+            assert!(
+                attribution
+                    .resolve(n as u64, 0, || podman(n), false)
+                    .pending
+            );
         }
         // The workers take theirs and wait for the store.
         std::thread::sleep(Duration::from_millis(300));
         let queued = LOOKUP_WORKERS..LOOKUP_WORKERS + MAX_QUEUED_LOOKUPS;
         for n in queued.clone() {
-            assert!(attribution.resolve(n as u64, || podman(n), false).pending);
+            assert!(
+                attribution
+                    .resolve(n as u64, 0, || podman(n), false)
+                    .pending
+            );
         }
         let over = (LOOKUP_WORKERS + MAX_QUEUED_LOOKUPS) as u64;
         assert_eq!(attribution.lookups_dropped(), 0);
-        let dropped = attribution.resolve(over, || podman(over as usize), false);
+        let dropped = attribution.resolve(over, 0, || podman(over as usize), false);
         assert_eq!(attribution.lookups_dropped(), 1);
         assert!(!dropped.pending, "nothing to wait for");
         assert!(
@@ -653,7 +843,7 @@ mod tests {
         settle(&mut attribution, &all);
         assert!(
             attribution
-                .resolve(over, || podman(over as usize), false)
+                .resolve(over, 0, || podman(over as usize), false)
                 .pending,
             "asked again"
         );

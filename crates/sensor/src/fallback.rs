@@ -6,6 +6,19 @@
 //! open flags, no cgroup at event time (a process that exits before `/proc` is read loses
 //! its details). [`FallbackSource::MISSING_FIELDS`] lists what is absent, for the status
 //! the agent shows.
+//!
+//! `/proc` reads on the event path, since the kernel sends no record to read instead:
+//!
+//! - an exec reads the process from `/proc/<pid>` (executable, arguments, working directory,
+//!   ids, cgroup; the environment when captured): the proc connector reports only the pid;
+//! - a fork reads the child's `stat` and `status` only (start time, terminal, session and
+//!   its pid namespace's ids), the rest of it being the parent's;
+//! - with `SensorConfig::read_fd_state`, every event reads the descriptor limit and count at
+//!   the event, which nothing but `/proc` gives.
+//!
+//! Everything else comes from the process table: the cgroup (kept at exec and from `/proc`
+//! at start, by a key of its path; forks inherit it), and from it the container and the user
+//! and group names ([`crate::ContainerAttribution`]), so other events read nothing.
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -97,13 +97,11 @@ impl Default for HoldLimits {
     }
 }
 
-/// An event waiting for its container, with what is needed to finish it.
+/// An event waiting for its container (its container, names and ancestry are finished at
+/// release).
 #[derive(Debug)]
 pub(crate) struct HeldEvent {
     pub(crate) event: Event,
-    /// The container id the event was enriched with (user names, the process table's
-    /// entry of an exec): what the cgroup's name said.
-    pub(crate) provisional_id: Option<String>,
 }
 
 /// A cgroup's waiting events.
@@ -229,10 +227,7 @@ mod tests {
     fn event(pid: u32) -> HeldEvent {
         let mut event = Event::new(EventKind::Execve);
         event.process.pid = pid;
-        HeldEvent {
-            event,
-            provisional_id: None,
-        }
+        HeldEvent { event }
     }
 
     fn pids(events: &[HeldEvent]) -> Vec<u32> {

@@ -74,6 +74,7 @@ mod decode;
 mod error;
 mod fallback;
 mod held;
+mod names;
 mod process;
 mod procfs;
 mod runtime;
@@ -92,7 +93,7 @@ mod skel {
 
 pub use attribution::{
     ContainerAttribution, EAGER_EXEC_LOOKUPS, LOOKUP_WORKERS, MAX_QUEUED_LOOKUPS, MAX_RETRY_DELAY,
-    NEGATIVE_CACHE, Resolution,
+    NAMES_REFRESH, NEGATIVE_CACHE, Resolution,
 };
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;

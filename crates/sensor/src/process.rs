@@ -45,10 +45,17 @@ pub struct ProcessInfo {
     pub env_truncated: bool,
     /// Real user id.
     pub uid: u32,
+    /// Real group id, as of the last exec (the probes report it with every event; the
+    /// fallback has only this).
+    pub gid: u32,
     /// Start time, nanoseconds since the Unix epoch.
     pub start_time_ns: u64,
-    /// Container id; empty on the host.
+    /// Container id; empty on the host, and while the container of a cgroup whose name does
+    /// not say it is looked up ([`ProcessTable::attribute_cgroup`] fills it in then).
     pub container_id: SharedStr,
+    /// The cgroup the process was in at its last exec or fork: the kernel's cgroup id, or
+    /// for a process read from `/proc` a key made from its cgroup path; 0 when unknown.
+    pub cgroup_id: u64,
     /// Executable details from the last exec (dev, inode, times, layer flags).
     pub exe_file: ExeFile,
     /// Terminal, session and process group, as of the last exec or the fork.
@@ -72,6 +79,8 @@ pub struct ForkedChild {
     pub resources: Option<TaskResources>,
     /// Its cgroups; empty keeps the parent's.
     pub cgroups: SharedSlice<String>,
+    /// The cgroup it was forked in (see [`ProcessInfo::cgroup_id`]); 0 keeps the parent's.
+    pub cgroup_id: u64,
 }
 
 /// A process's controlling terminal and its ids inside its own pid namespace, with the
@@ -238,6 +247,9 @@ impl ProcessTable {
         if !child.cgroups.is_empty() {
             info.cgroups = child.cgroups;
         }
+        if child.cgroup_id != 0 {
+            info.cgroup_id = child.cgroup_id;
+        }
         self.insert(info);
     }
 
@@ -263,30 +275,30 @@ impl ProcessTable {
         }
     }
 
-    /// Sets the container of the live process `pid` started at `start_time_ns` (an exec
-    /// recorded before its container was known), for its own and its descendants' ancestry.
-    pub(crate) fn set_container_id(
+    /// Gives container `container_id` to every process (live, or exited and kept for
+    /// ancestry) of cgroup `cgroup_id` recorded without a container: what was executed or
+    /// forked there before the cgroup's look-up answered (a runtime's freely named cgroup).
+    /// Returns those processes' pids and start times, for the ancestries built before.
+    pub fn attribute_cgroup(
         &mut self,
-        pid: u32,
-        start_time_ns: u64,
-        container_id: SharedStr,
-    ) {
-        let Some(entry) = self
-            .live
-            .get(&pid)
-            .and_then(|generation| self.entries.get_mut(generation))
-            // The table's start time came from the fork, the caller's from the exec's task:
-            // the same process within the tolerance /proc seeding uses.
-            .filter(|entry| entry.info.start_time_ns.abs_diff(start_time_ns) < 20_000_000)
-        else {
-            return;
-        };
-        entry.info = Arc::new(ProcessInfo {
-            container_id,
-            ..ProcessInfo::clone(&entry.info)
-        });
-        // A cached ancestry may name the container it had before.
-        self.n_execs += 1;
+        cgroup_id: u64,
+        container_id: &SharedStr,
+    ) -> Vec<(u32, u64)> {
+        let mut attributed = Vec::new();
+        for entry in self.entries.values_mut() {
+            if entry.info.cgroup_id == cgroup_id && entry.info.container_id.is_empty() {
+                attributed.push((entry.info.pid, entry.info.start_time_ns));
+                entry.info = Arc::new(ProcessInfo {
+                    container_id: container_id.clone(),
+                    ..ProcessInfo::clone(&entry.info)
+                });
+            }
+        }
+        if !attributed.is_empty() {
+            // A cached ancestry may name the container it had before.
+            self.n_execs += 1;
+        }
+        attributed
     }
 
     /// An exit: the entry stays for ancestry while it is recent or has descendants.
@@ -493,6 +505,67 @@ mod tests {
         assert_eq!(names(&mut table, 11).len(), 2);
         assert_eq!(table.ancestors(11, 1).len(), 1, "a shallower request");
         assert!(table.ancestors(99, 8).is_empty(), "unknown process");
+    }
+
+    /// A cgroup's look-up answering gives its container to every process recorded there
+    /// without one, exited ancestors and children forked before the answer included, and
+    /// not to another cgroup's or to one already attributed; ancestries built before follow.
+    #[test]
+    fn a_cgroups_answer_attributes_its_processes_recorded_without_a_container() {
+        let mut table = ProcessTable::new(8);
+        table.insert(process(1, 0, "init"));
+        let in_cgroup = |pid, ppid, name| ProcessInfo {
+            cgroup_id: 42,
+            ..process(pid, ppid, name)
+        };
+        table.exec(in_cgroup(10, 1, "sh"));
+        table.fork(
+            10,
+            ForkedChild {
+                cgroup_id: 42,
+                ..child(11)
+            },
+        );
+        table.fork(11, child(12));
+        table.exec(ProcessInfo {
+            container_id: "other".into(),
+            ..in_cgroup(13, 1, "known")
+        });
+        table.exec(ProcessInfo {
+            cgroup_id: 7,
+            ..process(14, 1, "host")
+        });
+        let before = table.ancestors(12, 8);
+        assert!(
+            before
+                .iter()
+                .all(|ancestor| ancestor.container_id.is_empty())
+        );
+        table.exit(10);
+
+        let mut attributed = table.attribute_cgroup(42, &"c0ffee".into());
+        attributed.sort();
+        assert_eq!(
+            attributed.iter().map(|(pid, _)| *pid).collect::<Vec<_>>(),
+            [10, 11, 12],
+            "the fork of a fork keeps the cgroup"
+        );
+        let containers: Vec<String> = table
+            .ancestors(12, 8)
+            .iter()
+            .map(|ancestor| ancestor.container_id.to_string())
+            .collect();
+        assert_eq!(
+            containers,
+            ["c0ffee", "c0ffee", ""],
+            "11, the exited 10, init"
+        );
+        assert_eq!(table.get(13).unwrap().container_id.as_str(), "other");
+        assert!(table.get(14).unwrap().container_id.is_empty());
+        assert!(
+            table.attribute_cgroup(42, &"c0ffee".into()).is_empty(),
+            "once"
+        );
     }
 
     fn names(table: &mut ProcessTable, pid: u32) -> Vec<String> {

@@ -46,19 +46,62 @@ pub(crate) fn scan(boot_offset_ns: u64) -> Vec<ProcProcess> {
     processes
 }
 
+/// `/proc/<pid>/stat`'s text split after the command name (in parentheses, and which may
+/// itself contain ") "): the name, and the fields from `state` (field 3) on.
+fn split_stat(stat: &str) -> Option<(&str, Vec<&str>)> {
+    let (name_part, rest) = stat.rsplit_once(") ")?;
+    let name = name_part.split_once(" (")?.1;
+    Some((name, rest.split_whitespace().collect()))
+}
+
+/// The start time (stat's field 22) in ns since the epoch.
+fn start_time_ns(fields: &[&str], boot_offset_ns: u64) -> Option<u64> {
+    let start_ticks: u64 = fields.get(19)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(start_ticks * (1_000_000_000 / ticks_per_second) + boot_offset_ns)
+}
+
+/// The terminal (stat's `tty_nr`) and the session, process group and pid as the process's own
+/// pid namespace numbers them: the last column of status's NS* lines (stat's pgrp and
+/// session are the reader's view).
+fn session_ids(fields: &[&str], status: &str) -> Option<SessionIds> {
+    let innermost = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|ids| ids.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0)
+    };
+    Some(SessionIds {
+        tty: fields.get(4)?.parse::<i32>().ok()? as u32,
+        sid: innermost("NSsid:"),
+        vpgid: innermost("NSpgid:"),
+        vpid: innermost("NSpid:"),
+    })
+}
+
+/// A new process's start time and session, from `stat` and `status` only: what the fallback
+/// needs of a fork, which the proc connector reports without either.
+pub(crate) fn read_start_and_session(pid: u32, boot_offset_ns: u64) -> Option<(u64, SessionIds)> {
+    let dir = Path::new("/proc").join(pid.to_string());
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    let (_, fields) = split_stat(&stat)?;
+    let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+    Some((
+        start_time_ns(&fields, boot_offset_ns)?,
+        session_ids(&fields, &status)?,
+    ))
+}
+
 /// One process from `/proc/<pid>`.
 pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
     let dir = Path::new("/proc").join(pid.to_string());
     let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-    // The command name is in parentheses and may itself contain ") ".
-    let (name_part, rest) = stat.rsplit_once(") ")?;
-    let name = name_part.split_once(" (")?.1.to_owned();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (name, fields) = split_stat(&stat)?;
+    let name = name.to_owned();
     let ppid = fields.get(1)?.parse().ok()?;
-    let start_ticks: u64 = fields.get(19)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let start_time_ns = start_ticks * (1_000_000_000 / ticks_per_second) + boot_offset_ns;
+    let start_time_ns = start_time_ns(&fields, boot_offset_ns)?;
 
     let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
     let mut argv = split_nul(&cmdline);
@@ -78,26 +121,15 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
         .unwrap_or_default();
     let cwd = read_link(&dir.join("cwd"));
     let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    // The ids as the process's own pid namespace numbers them: the last column of the NS*
-    // lines (stat's pgrp and session are the reader's view).
-    let innermost = |key: &str| {
+    // The real ids: the first column of `Uid:` and `Gid:`.
+    let real_id = |key: &str| {
         status
             .lines()
             .find_map(|line| line.strip_prefix(key))
-            .and_then(|ids| ids.split_whitespace().last()?.parse().ok())
+            .and_then(|ids| ids.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     };
-    let session = SessionIds {
-        tty: fields.get(4)?.parse::<i32>().ok()? as u32,
-        sid: innermost("NSsid:"),
-        vpgid: innermost("NSpgid:"),
-        vpid: innermost("NSpid:"),
-    };
+    let session = session_ids(&fields, &status)?;
     let cgroup = std::fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
     let cgroup_path = cgroup
         .lines()
@@ -130,7 +162,8 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
             exepath: exepath.into(),
             args: argv.into(),
             cwd: cwd.into(),
-            uid,
+            uid: real_id("Uid:"),
+            gid: real_id("Gid:"),
             start_time_ns,
             session,
             exe_file,

@@ -6,7 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_event::{Container, Event, EventKind, EventSink, Payload, Process, SharedStr};
+use palisade_event::{
+    Ancestor, Container, Event, EventKind, EventSink, Payload, Process, SharedStr,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::ContainerAttribution;
@@ -16,6 +18,7 @@ use crate::decode::RawEvent;
 use crate::error::Error;
 use crate::fallback::FallbackSource;
 use crate::held::{HeldEvent, HeldEvents, HoldLimits};
+use crate::names::RootNames;
 use crate::process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 use crate::procfs;
 use crate::runtime::RuntimeBinaries;
@@ -420,10 +423,6 @@ struct Enricher {
     boot_offset_ns: u64,
     hostname: SharedStr,
     ancestry_depth: usize,
-    /// The host's users by uid.
-    host_user_names: HashMap<u32, UserEntry>,
-    /// Containers' users by container id, then uid.
-    container_user_names: HashMap<String, HashMap<u32, UserEntry>>,
     runtime_binaries: RuntimeBinaries,
     /// The agent's own process id, compared with every event's: read once, since
     /// `getpid` is a system call (and a traced one).
@@ -460,8 +459,6 @@ impl Enricher {
             boot_offset_ns: procfs::boot_to_epoch_offset_ns(),
             hostname: hostname(),
             ancestry_depth: config.ancestry_depth,
-            host_user_names: HashMap::new(),
-            container_user_names: HashMap::new(),
             runtime_binaries: RuntimeBinaries::resolve(),
             own_pid: std::process::id(),
             cgroup_paths: HashMap::new(),
@@ -497,6 +494,14 @@ impl Enricher {
             info.env_truncated = environment.truncated;
         }
         info.container_id = self.container_of_path(&process.cgroup_path);
+        if !process.cgroup_path.is_empty() {
+            // Later events of the process resolve its container by this key, without
+            // reading `/proc` again (the fallback's; the probes send the kernel's ids).
+            info.cgroup_id = fallback_cgroup_key(&process.cgroup_path);
+            self.cgroup_paths
+                .entry(info.cgroup_id)
+                .or_insert(process.cgroup_path);
+        }
         info.exe_file.container_runtime =
             self.runtime_binaries
                 .is_runtime(&info.exepath, info.exe_file.dev, info.exe_file.ino);
@@ -525,6 +530,7 @@ impl Enricher {
         let cgroup_paths = &self.cgroup_paths;
         let resolution = self.containers.resolve(
             raw.cgroup_id,
+            raw.pid,
             || {
                 cgroup_paths
                     .get(&raw.cgroup_id)
@@ -568,11 +574,13 @@ impl Enricher {
                     env: environment.entries.into(),
                     env_truncated: environment.truncated,
                     uid: raw.uid,
+                    gid: raw.gid,
                     start_time_ns,
                     container_id: container
                         .as_ref()
                         .map(|container| SharedStr::from(&container.id))
                         .unwrap_or_default(),
+                    cgroup_id: raw.cgroup_id,
                     exe_file: ExeFile {
                         dev: raw.exe_dev,
                         ino: raw.exe_ino,
@@ -597,6 +605,7 @@ impl Enricher {
                         session: raw.session,
                         resources: raw.resources(self.page_kb),
                         cgroups: raw.cgroups().into(),
+                        cgroup_id: raw.cgroup_id,
                     },
                 );
             }
@@ -634,7 +643,7 @@ impl Enricher {
                 event.process.open_fds = fd_state.open;
             }
             event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
-            self.fill_user_names(&mut event, container.as_deref());
+            self.fill_names(&mut event, resolution.names.as_deref(), Some(raw.cgroup_id));
             event.ancestors = self.processes.ancestors(raw.pid, self.ancestry_depth);
             self.emit(raw.cgroup_id, event, container, resolution.pending, sink);
             n_kept = 1;
@@ -645,26 +654,51 @@ impl Enricher {
         n_kept
     }
 
-    /// The names of the event's user, login user and (set*id) target id, from the process's
-    /// own root: the container's `/etc/passwd` and `/etc/group` for a container's process.
-    fn fill_user_names(&mut self, event: &mut Event, container: Option<&Container>) {
-        let pid = event.process.pid;
-        let user = self.user(pid, container, event.process.uid);
-        (
-            event.process.user,
-            event.process.user_homedir,
-            event.process.user_shell,
-        ) = (user.name, user.homedir, user.shell);
-        if let Some(loginuid) = event.process.loginuid {
-            event.process.loginname = self.user(pid, container, loginuid).name;
+    /// The names of the event's user and group, login user and (set*id) target id, from the
+    /// names of the process's own root (the container's `/etc/passwd` and `/etc/group` for a
+    /// container's process) as the look-up workers read them: no file is read here. An id
+    /// they do not name is left without a name, and has them read again, through the
+    /// process's cgroup `cgroup_id` (`None`: a host process without one), when they are old
+    /// enough ([`crate::attribution::NAMES_REFRESH`]).
+    fn fill_names(&mut self, event: &mut Event, names: Option<&RootNames>, cgroup_id: Option<u64>) {
+        let mut missed = false;
+        let mut user = |uid: u32| {
+            let entry = names.and_then(|names| names.user(uid));
+            missed |= entry.is_none();
+            entry.cloned().unwrap_or_default()
+        };
+        let process = &mut event.process;
+        let entry = user(process.uid);
+        (process.user, process.user_homedir, process.user_shell) =
+            (entry.name, entry.homedir, entry.shell);
+        if let Some(loginuid) = process.loginuid {
+            process.loginname = user(loginuid).name;
         }
-        let kind = event.kind;
+        let set_user = match &event.payload {
+            Payload::SetId { id, .. }
+                if !matches!(event.kind, EventKind::Setgid | EventKind::Setresgid) =>
+            {
+                Some(user(*id).name)
+            }
+            _ => None,
+        };
+        let mut group = |gid: u32| {
+            let name = names.and_then(|names| names.group(gid));
+            missed |= name.is_none();
+            name.cloned().unwrap_or_default()
+        };
+        event.process.group = group(event.process.gid);
         if let Payload::SetId { id, name } = &mut event.payload {
-            *name = if matches!(kind, EventKind::Setgid | EventKind::Setresgid) {
-                id_name(&root_file(pid, container, "group"), *id).unwrap_or_default()
-            } else {
-                self.user(pid, container, *id).name.to_string()
-            };
+            *name = set_user.unwrap_or_else(|| group(*id)).to_string();
+        }
+        if missed {
+            let cgroup_paths = &self.cgroup_paths;
+            self.containers
+                .names_missed(cgroup_id, event.process.pid, || {
+                    cgroup_id
+                        .and_then(|id| cgroup_paths.get(&id).cloned())
+                        .unwrap_or_default()
+                });
         }
     }
 
@@ -686,12 +720,9 @@ impl Enricher {
             return;
         }
         self.events_held += 1;
-        let held = HeldEvent {
-            event,
-            provisional_id: container.map(|known| known.id.clone()),
-        };
+        let held = HeldEvent { event };
         if let Some((evicted, events)) = self.held.hold(cgroup_id, held, Instant::now()) {
-            self.release(evicted, events, false, sink);
+            self.release(evicted, events, false, &[], sink);
         }
     }
 
@@ -711,15 +742,23 @@ impl Enricher {
         }
     }
 
-    /// Sends the held events whose container look-up answered, then those whose wait is
-    /// over.
+    /// Gives the processes of each cgroup whose look-up answered their container, then
+    /// sends the held events whose look-up answered, then those whose wait is over.
     fn release_due(&mut self, now: Instant, sink: &mut dyn EventSink) {
         let mut answered = std::mem::take(&mut self.answered);
         self.containers.take_answers(&mut answered);
         for cgroup_id in answered.drain(..) {
+            // What was executed or forked in the cgroup before its look-up answered (a
+            // runtime's freely named cgroup) carries the container in later ancestries.
+            let attributed = match self.containers.container(cgroup_id) {
+                Some(container) => self
+                    .processes
+                    .attribute_cgroup(cgroup_id, &SharedStr::from(container.id.as_str())),
+                None => Vec::new(),
+            };
             self.held.answered(cgroup_id);
             if let Some(events) = self.held.release(cgroup_id) {
-                self.release(cgroup_id, events, true, sink);
+                self.release(cgroup_id, events, true, &attributed, sink);
             }
         }
         self.answered = answered;
@@ -728,19 +767,22 @@ impl Enricher {
         }
         for cgroup_id in self.held.expired(now) {
             if let Some(events) = self.held.release(cgroup_id) {
-                self.release(cgroup_id, events, false, sink);
+                self.release(cgroup_id, events, false, &[], sink);
             }
         }
     }
 
-    /// Sends a cgroup's held events with the container known now; `answered` says its
-    /// look-up answered (otherwise they are counted as released unresolved, and its later
-    /// events no longer wait for this look-up).
+    /// Sends a cgroup's held events with the container and the names known now; `answered`
+    /// says its look-up answered (otherwise they are counted as released unresolved, and its
+    /// later events no longer wait for this look-up). `attributed` are the processes (pid,
+    /// start time) the answer gave the container to, whom the events' ancestries built
+    /// before name without it.
     fn release(
         &mut self,
         cgroup_id: u64,
         events: Vec<HeldEvent>,
         answered: bool,
+        attributed: &[(u32, u64)],
         sink: &mut dyn EventSink,
     ) {
         if !answered {
@@ -748,39 +790,29 @@ impl Enricher {
             self.held.give_up_on(cgroup_id);
         }
         let container = self.containers.container(cgroup_id);
+        let names = self.containers.names_of(cgroup_id);
         let id: SharedStr = container
             .as_ref()
             .map(|known| SharedStr::from(known.id.as_str()))
             .unwrap_or_default();
-        // Execs of this cgroup recorded with another container than the look-up found.
-        let mut reattributed: Vec<u32> = Vec::new();
         for held in events {
             let mut event = held.event;
-            // The cgroup's name did not say what the look-up found (runc's cgroupsPath,
-            // ctr's /<namespace>/<id>): the user names come from the container's root, and
-            // an exec's process table entry, and the ancestry of the events after it, get
-            // the container.
-            if held.provisional_id.as_deref().unwrap_or_default() != id.as_str() {
-                self.fill_user_names(&mut event, container.as_deref());
-                if event.kind == EventKind::Execve {
-                    self.processes.set_container_id(
-                        event.process.pid,
-                        event.process.start_time_ns,
-                        id.clone(),
-                    );
-                    reattributed.push(event.process.pid);
-                }
-            }
-            if event
-                .ancestors
-                .iter()
-                .any(|ancestor| reattributed.contains(&ancestor.pid))
-            {
+            // The names were those known when the event came: the host's or none while the
+            // look-up of a cgroup whose name does not say its container (runc's cgroupsPath,
+            // ctr's /<namespace>/<id>) was in flight, or none before the container's root was
+            // read.
+            self.fill_names(&mut event, names.as_deref(), Some(cgroup_id));
+            let attributed_ancestor = |ancestor: &Ancestor| {
+                ancestor.container_id.is_empty()
+                    && attributed.contains(&(ancestor.pid, ancestor.start_time_ns))
+            };
+            if event.ancestors.iter().any(attributed_ancestor) {
                 let mut ancestors = event.ancestors.to_vec();
-                for ancestor in &mut ancestors {
-                    if reattributed.contains(&ancestor.pid) {
-                        ancestor.container_id = id.clone();
-                    }
+                for ancestor in ancestors
+                    .iter_mut()
+                    .filter(|ancestor| attributed_ancestor(ancestor))
+                {
+                    ancestor.container_id = id.clone();
                 }
                 event.ancestors = ancestors.into();
             }
@@ -823,38 +855,6 @@ impl Enricher {
         process
     }
 
-    /// The user `uid` in the process's own root (the container's `/etc/passwd`); empty
-    /// fields when it has no entry there.
-    fn user(&mut self, pid: u32, container: Option<&Container>, uid: u32) -> UserEntry {
-        // Looked up on every event: the host's names by uid alone, without hashing and
-        // comparing a container id string.
-        let cached = match container {
-            None => self.host_user_names.get(&uid),
-            Some(container) => self
-                .container_user_names
-                .get(container.id.as_str())
-                .and_then(|users| users.get(&uid)),
-        };
-        if let Some(user) = cached {
-            return user.clone();
-        }
-        // A process that exited before its event was read has no root left to read: that
-        // says nothing about the container's users, so it is not cached.
-        let Ok(passwd) = std::fs::read_to_string(root_file(pid, container, "passwd")) else {
-            return UserEntry::default();
-        };
-        let user = passwd_entry(&passwd, uid).unwrap_or_default();
-        let users = match container {
-            None => &mut self.host_user_names,
-            Some(container) => self
-                .container_user_names
-                .entry(container.id.clone())
-                .or_default(),
-        };
-        users.insert(uid, user.clone());
-        user
-    }
-
     /// The start of the capture: the time of the first event read.
     fn capture_start(&mut self, timestamp_ns: u64) -> u64 {
         if self.capture_start_ns == 0 {
@@ -874,10 +874,11 @@ impl Enricher {
                 child_pid,
                 timestamp_ns,
             } => {
-                let (start, session) = procfs::read(*child_pid, self.boot_offset_ns)
-                    .map_or((*timestamp_ns, SessionIds::default()), |process| {
-                        (process.info.start_time_ns, process.info.session)
-                    });
+                // The proc connector gives neither: read from the child's `stat` and
+                // `status`, the rest of it is the parent's.
+                let (start, session) =
+                    procfs::read_start_and_session(*child_pid, self.boot_offset_ns)
+                        .unwrap_or((*timestamp_ns, SessionIds::default()));
                 self.processes.fork(
                     *parent_pid,
                     ForkedChild {
@@ -915,21 +916,22 @@ impl Enricher {
                     ..ProcessInfo::default()
                 })
             });
-            // The fallback has no cgroup ids: its cgroups are known by their paths.
-            let (cgroup_key, resolution) = (!info.container_id.is_empty())
-                .then(|| procfs::read(pid, self.boot_offset_ns))
-                .flatten()
-                .map(|process| {
-                    let key = fallback_cgroup_key(&process.cgroup_path);
-                    let exec = kind == EventKind::Execve;
-                    (
+            // The fallback has no cgroup ids: its cgroups are known by their paths, kept in
+            // the process table at exec (and from `/proc` at start), forks inheriting them.
+            let cgroup_key = (info.cgroup_id != 0).then_some(info.cgroup_id);
+            let (container, pending, names) = match cgroup_key {
+                Some(key) => {
+                    let cgroup_paths = &self.cgroup_paths;
+                    let resolution = self.containers.resolve(
                         key,
-                        self.containers.resolve(key, || process.cgroup_path, exec),
-                    )
-                })
-                .unzip();
-            let (container, pending) =
-                resolution.map_or((None, false), |known| (known.container, known.pending));
+                        pid,
+                        || cgroup_paths.get(&key).cloned().unwrap_or_default(),
+                        kind == EventKind::Execve,
+                    );
+                    (resolution.container, resolution.pending, resolution.names)
+                }
+                None => (None, false, self.containers.host_names()),
+            };
             let mut event = Event::new(kind);
             event.timestamp_ns = timestamp_ns;
             event.capture_start_ns = self.capture_start(timestamp_ns);
@@ -938,6 +940,7 @@ impl Enricher {
             event.process.ppid = info.ppid;
             event.process.tid = pid;
             event.process.uid = info.uid;
+            event.process.gid = info.gid;
             event.process.name = info.name.clone();
             event.process.start_time_ns = info.start_time_ns;
             // Read when the event is handled, which is as close to it as the fallback gets:
@@ -950,7 +953,7 @@ impl Enricher {
                 event.process.fd_limit = Some(fd_state.limit);
                 event.process.open_fds = fd_state.open;
             }
-            self.fill_user_names(&mut event, container.as_deref());
+            self.fill_names(&mut event, names.as_deref(), cgroup_key);
             event.payload = match observation {
                 FallbackObservation::Fork { child_pid, .. } => {
                     event.ret = i64::from(child_pid);
@@ -992,46 +995,6 @@ fn fallback_cgroup_key(cgroup_path: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     cgroup_path.hash(&mut hasher);
     hasher.finish() | 1 << 63
-}
-
-/// `/etc/<database>` as the process sees it: through its root for a container's process.
-fn root_file(pid: u32, container: Option<&Container>, database: &str) -> String {
-    if container.is_some() {
-        format!("/proc/{pid}/root/etc/{database}")
-    } else {
-        format!("/etc/{database}")
-    }
-}
-
-/// A user's `/etc/passwd` entry, as the rules read it (`user.name`, `user.homedir`,
-/// `user.shell`); shared by the events of the user's processes.
-#[derive(Clone, Default)]
-struct UserEntry {
-    name: SharedStr,
-    homedir: SharedStr,
-    shell: SharedStr,
-}
-
-/// The entry of `uid` in a `passwd` file's text (`name:password:uid:gid:gecos:home:shell`).
-fn passwd_entry(passwd: &str, uid: u32) -> Option<UserEntry> {
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        (fields.len() >= 3 && fields[2].parse::<u32>().ok()? == uid).then(|| UserEntry {
-            name: fields[0].into(),
-            homedir: fields.get(5).copied().unwrap_or_default().into(),
-            shell: fields.get(6).copied().unwrap_or_default().into(),
-        })
-    })
-}
-
-/// The name of `id` in a `passwd` or `group` file (`name:password:id:...`), if it has one.
-fn id_name(path: &str, id: u32) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        (fields.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_owned())
-    })
 }
 
 fn hostname() -> SharedStr {

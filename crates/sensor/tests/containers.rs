@@ -79,6 +79,7 @@ fn busybox_rootfs(dir: &Path) -> PathBuf {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
     rootfs
 }
 
@@ -116,40 +117,85 @@ impl Drop for Reaper {
     }
 }
 
+/// A runc bundle in `dir` (with [`busybox_rootfs`]) running `/bin/sh -c script` in the
+/// freely named cgroup `cgroups_path`.
+fn runc_bundle(dir: &Path, cgroups_path: &str, script: &str) {
+    busybox_rootfs(dir);
+    run(Command::new("runc").arg("spec").current_dir(dir));
+    let config_path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    config["process"]["terminal"] = false.into();
+    config["linux"]["cgroupsPath"] = cgroups_path.into();
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+}
+
+/// A runc container of the bundle in `dir` (its state under `state_root`), deleted with its
+/// cgroup `cgroups_path` when dropped.
+struct RuncContainer {
+    runtime: Reaper,
+    id: String,
+    state_root: PathBuf,
+    cgroups_path: String,
+}
+
+impl RuncContainer {
+    fn run(dir: &Path, id: &str, state_root: &Path, cgroups_path: &str) -> RuncContainer {
+        let runtime = Command::new("runc")
+            .arg("--root")
+            .arg(state_root)
+            .args(["run", "--bundle"])
+            .arg(dir)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        RuncContainer {
+            runtime: Reaper(runtime),
+            id: id.to_owned(),
+            state_root: state_root.to_owned(),
+            cgroups_path: cgroups_path.to_owned(),
+        }
+    }
+}
+
+impl Drop for RuncContainer {
+    fn drop(&mut self) {
+        let _ = self.runtime.0.kill();
+        let _ = self.runtime.0.wait();
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(&self.state_root)
+            .args(["delete", "-f", &self.id])
+            .output();
+        remove_cgroup(&self.cgroups_path);
+    }
+}
+
 #[test]
 fn runc_container_is_attributed_by_its_cgroup() {
     if !available("runc") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    busybox_rootfs(dir.path());
     let id = format!("palisade-runc-{}", std::process::id());
     let parent = format!("palisade-test-{}", std::process::id());
     let marker = format!("{id}-marker");
-    run(Command::new("runc").arg("spec").current_dir(dir.path()));
-    let config_path = dir.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
-    config["process"]["args"] =
-        serde_json::json!(["/bin/sh", "-c", format!("/bin/true {marker}; sleep 2")]);
-    config["process"]["terminal"] = false.into();
-    config["linux"]["cgroupsPath"] = format!("/{parent}/{id}").into();
-    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let cgroups_path = format!("/{parent}/{id}");
+    runc_bundle(
+        dir.path(),
+        &cgroups_path,
+        &format!("/bin/true {marker}; sleep 2"),
+    );
 
-    let mut sensor = start(MetadataRoots::default());
-    let runtime = Command::new("runc")
-        .args(["run", "--bundle"])
-        .arg(dir.path())
-        .arg(&id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let runtime = Reaper(runtime);
+    let metadata = MetadataRoots::default();
+    let mut sensor = start(metadata.clone());
+    let container =
+        RuncContainer::run(dir.path(), &id, &metadata.runc_state_dirs[0], &cgroups_path);
     let event = wait_for_exec(&mut sensor, &marker);
-    drop(runtime);
-    let _ = Command::new("runc").args(["delete", "-f", &id]).output();
-    remove_cgroup(&format!("{parent}/{id}"));
+    drop(container);
 
     let event = event.expect("the container's exec");
     let container = event.container.expect("attributed to a container");
@@ -171,6 +217,10 @@ fn runc_container_is_attributed_by_its_cgroup() {
     assert_eq!(
         event.process.user, "root",
         "the user name from the container's /etc/passwd"
+    );
+    assert_eq!(
+        event.process.group, "root",
+        "the group name from the container's /etc/group"
     );
     assert_eq!(event.ancestors.first().map(|a| a.name.as_str()), Some("sh"));
     assert_eq!(event.ancestors[0].container_id, id);
@@ -507,7 +557,7 @@ fn podman_labels_missing_at_first_lookup_are_read_later() {
     let cgroup = format!("/libpod_parent/libpod-{id}");
     // An exec's look-up, waited for as the sensor holds the exec.
     let mut exec_lookup = || {
-        assert!(attribution.resolve(11, || cgroup.clone(), true).pending);
+        assert!(attribution.resolve(11, 0, || cgroup.clone(), true).pending);
         let deadline = Instant::now() + Duration::from_secs(10);
         while attribution.in_flight(11) && Instant::now() < deadline {
             attribution.wait_for_answers(Duration::from_millis(100), &mut Vec::new());
@@ -1006,5 +1056,178 @@ fn held_events_go_out_at_flush_without_waiting() {
     assert!(
         health.events_released_unresolved > released_before,
         "{health:?}"
+    );
+}
+
+/// A child forked in a runc container's freely named cgroup before the cgroup's look-up
+/// answered (a metadata store that does not answer: the shell's first exec waits its 50 ms
+/// and leaves without the container) gets the container once the look-up answers: the
+/// ancestry of a later exec names the container for the child, which never executed
+/// anything, and for the shell, and the exec carries the names of the container's root.
+#[test]
+fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
+    if !available("runc") {
+        return;
+    }
+    let Some(SilentPodmanStore {
+        _dir,
+        roots,
+        store,
+        cgroup2: _,
+    }) = SilentPodmanStore::set_up()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("palisade-early-fork-{}", std::process::id());
+    let cgroups_path = format!("/palisade-test-{}/{id}", std::process::id());
+    let (early, late) = (format!("{id}-early"), format!("{id}-late"));
+    // The subshell is forked right after the early exec and waits for the test's go.
+    runc_bundle(
+        dir.path(),
+        &cgroups_path,
+        &format!(
+            "/bin/true {early}; (while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+             /bin/true {late}; /bin/true); sleep 1"
+        ),
+    );
+    std::fs::write(
+        dir.path().join("rootfs/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("rootfs/etc/group"), "wheel:x:0:\n").unwrap();
+    let mut sensor = start(roots.clone());
+    let container = RuncContainer::run(dir.path(), &id, &roots.runc_state_dirs[0], &cgroups_path);
+
+    let early_exec = wait_for_exec(&mut sensor, &early);
+    let held = sensor.health().clone();
+    // The look-up answers; a few polls take the answer in.
+    store.release();
+    let until = Instant::now() + Duration::from_millis(500);
+    let mut events = Vec::new();
+    while Instant::now() < until {
+        sensor
+            .poll(Duration::from_millis(20), &mut events)
+            .expect("poll");
+    }
+    std::fs::write(dir.path().join("rootfs/tmp/go"), "").unwrap();
+    let late_exec = wait_for_exec(&mut sensor, &late);
+    drop(container);
+
+    let early_exec = early_exec.expect("the early exec");
+    assert!(
+        early_exec.container.is_none(),
+        "sent before the answer: {:?} {held:?}",
+        early_exec.container
+    );
+    assert!(held.events_released_unresolved >= 1, "{held:?}");
+    let late_exec = late_exec.expect("the late exec");
+    assert_eq!(
+        late_exec.container.as_ref().map(|known| known.id.as_str()),
+        Some(id.as_str())
+    );
+    let ancestry: Vec<(&str, &str)> = late_exec
+        .ancestors
+        .iter()
+        .take(2)
+        .map(|ancestor| (ancestor.name.as_str(), ancestor.container_id.as_str()))
+        .collect();
+    assert_eq!(
+        ancestry,
+        [("sh", id.as_str()), ("sh", id.as_str())],
+        "the subshell forked before the answer, then the shell"
+    );
+    assert_eq!(late_exec.ancestors[0].pid, late_exec.process.ppid);
+    assert_eq!(
+        (
+            late_exec.process.user.as_str(),
+            late_exec.process.group.as_str()
+        ),
+        ("root", "wheel"),
+        "the names of the container's root"
+    );
+}
+
+/// A container whose `/etc/passwd` becomes a FIFO nobody writes (the container replaces
+/// it; runc's own start-up reads the file, so it is a regular file until then) and whose
+/// `/etc/group` is far larger than the read limit stalls nothing: an exec after the names are
+/// due for a re-read (which meets the FIFO) arrives at once, with the names read before kept
+/// and the group named from the start of the file, and the draining never waits.
+#[test]
+fn a_hostile_passwd_or_group_file_stalls_nothing() {
+    if !available("runc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("palisade-hostile-names-{}", std::process::id());
+    let cgroups_path = format!("/palisade-test-{}/{id}", std::process::id());
+    let marker = format!("{id}-marker");
+    let refresh = palisade_sensor::NAMES_REFRESH.as_secs_f64() + 0.5;
+    runc_bundle(
+        dir.path(),
+        &cgroups_path,
+        &format!(
+            "sleep 0.5; rm /etc/passwd && mkfifo /etc/passwd && sleep {refresh} && \
+             /bin/true {marker}; sleep 1"
+        ),
+    );
+    let config_path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["root"]["readonly"] = false.into();
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    for applet in ["rm", "mkfifo"] {
+        std::os::unix::fs::symlink("busybox", dir.path().join("rootfs/bin").join(applet)).unwrap();
+    }
+    let mut group = String::from("staff:x:0:\n");
+    while group.len() < 8 << 20 {
+        group.push_str(&format!("g{0}:x:{0}:a,b,c\n", group.len()));
+    }
+    std::fs::write(dir.path().join("rootfs/etc/group"), group).unwrap();
+
+    let metadata = MetadataRoots::default();
+    let mut sensor = start(metadata.clone());
+    let container =
+        RuncContainer::run(dir.path(), &id, &metadata.runc_state_dirs[0], &cgroups_path);
+    let started = Instant::now();
+    let mut longest_poll = Duration::ZERO;
+    let mut events = Vec::new();
+    let mut exec = None;
+    while exec.is_none() && started.elapsed() < Duration::from_secs(30) {
+        let poll = Instant::now();
+        sensor
+            .poll(Duration::from_millis(20), &mut events)
+            .expect("poll");
+        longest_poll = longest_poll.max(poll.elapsed());
+        exec = events.drain(..).find(|event| {
+            event.kind == EventKind::Execve
+                && event.process.args.first().is_some_and(|arg| *arg == marker)
+        });
+    }
+    // The re-read the exec asked for meets the FIFO (refused without waiting).
+    std::thread::sleep(Duration::from_millis(200));
+    let fifo_is_there = std::fs::symlink_metadata(dir.path().join("rootfs/etc/passwd"))
+        .map(|metadata| std::os::unix::fs::FileTypeExt::is_fifo(&metadata.file_type()));
+    drop(container);
+
+    assert!(matches!(fifo_is_there, Ok(true)), "{fifo_is_there:?}");
+    let exec = exec.expect("the container's exec, delivered");
+    assert_eq!(
+        exec.container.as_ref().map(|known| known.id.as_str()),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        (exec.process.uid, exec.process.user.as_str()),
+        (0, "root"),
+        "the names read before the FIFO"
+    );
+    assert_eq!(
+        exec.process.group, "staff",
+        "the group file up to the limit"
+    );
+    assert!(
+        longest_poll < Duration::from_secs(1),
+        "the draining waited {longest_poll:?}"
     );
 }
