@@ -1816,19 +1816,13 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "The process is the server side",
         |e, _| socket(e).map(|_| Value::Bool(is_server(e)))
     ),
-    field!(
+    not_observed(
         "fd.types",
-        Str,
-        OptionalIndex,
-        FD,
-        "Types of the descriptors the event uses",
-        |e, a| {
-            let fd = event_fd(e)?;
-            match index(a) {
-                Some(0) | None => Some(Value::Strs(vec![fd_type_name(fd.kind).into()])),
-                Some(_) => None,
-            }
-        }
+        FieldType::Str,
+        ArgSpec::OptionalIndex,
+        "Types of every descriptor the process has open, or of descriptor N (fd.types[N]) \
+         (absent: Falco reads them from its descriptor table of the process, which the sensor \
+         does not keep; the event's own descriptor is fd.type)",
     ),
     // fs.path.*
     field!(

@@ -285,3 +285,14 @@ fn classes_the_sensor_cannot_supply_load_and_are_absent() {
         ("evt.infra.docker.name exists", EXEC, false),
     ]);
 }
+
+/// `fd.types` lists the types of the process's whole descriptor table (or of descriptor N),
+/// which the sensor does not keep: absent, never just the event's own descriptor.
+#[test]
+fn the_descriptor_table_list_is_absent() {
+    check_fires(&[
+        ("fd.types exists or fd.types[0] exists", SEND_IPV4, false),
+        ("fd.types intersects (ipv4)", SEND_IPV4, false),
+        ("fd.type = ipv4", SEND_IPV4, true),
+    ]);
+}
