@@ -84,6 +84,25 @@
 //! connect has no local address yet, so the calling process's cgroup id attributes it to its
 //! workload.
 //!
+//! # Crashes: block mode fails closed
+//!
+//! With a pin directory ([`FirewallWatchConfig::pin_dir`]), every pod's connect programs
+//! (their links, rule table and hits), its record (pod, cgroup, network namespace) and the
+//! shared report stream (ring, attempt counters, lost count) are pinned in a bpf file
+//! system. An agent that dies without stopping (`kill -9`, a crash) leaves them in force,
+//! as it leaves the nftables tables: the programs go on refusing and counting. The next
+//! agent started with the same directory takes it over before its first tick: the stream's
+//! counters (every attempt is counted there, the first of a match too, so the attempts of
+//! the dead agent's last tick and those made while it was dead are all in them), and each
+//! pod's programs, switched to this build's in place. Until its first policy from the
+//! server it keeps the dead agent's rules in force and leaves the counts in the kernel; that
+//! policy then re-applies each pod's rules (or removes the pod's programs, table and record
+//! when the policy no longer has it), and the first tick takes the counts into alerts. A
+//! clean stop removes every pin (the programs go with it); `palisade firewall reset`
+//! removes what an agent that will not come back left. The counts an agent had taken and
+//! not yet written to its outbox when it died (the milliseconds between a tick's take and
+//! its outbox write) are the only attempts a crash can lose.
+//!
 //! # Host-network pods
 //!
 //! A pod in the host's network namespace gets the connect programs only: an nftables table
@@ -101,8 +120,8 @@ use std::time::Duration;
 
 use palisade_enforce::{
     ConnectFilter, ConnectMatch, ConnectReports, ConnectReportsDrain, ConnectReportsRing,
-    DefenseMode, NftFirewall, WorkloadFirewall, WorkloadRules, WouldRefuse, cgroup2_root,
-    workload_rules,
+    DefenseMode, FirewallPins, NftFirewall, PinnedWorkload, WorkloadFirewall, WorkloadIdentity,
+    WorkloadPin, WorkloadRules, WouldRefuse, cgroup2_root, workload_rules,
 };
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
@@ -156,6 +175,10 @@ pub struct FirewallWatchConfig {
     /// The longest time between two takes of that queue (how late a report's alert may
     /// be): the watch's [`EventObserver::tick_interval`].
     pub connect_reports_drain: ConnectReportsDrain,
+    /// In block mode, the directory in a bpf file system where the enforcement is pinned
+    /// (see the module documentation's "Crashes"); `None` enforces without pins, so that
+    /// the programs go with the process.
+    pub pin_dir: Option<PathBuf>,
 }
 
 /// The firewall's [`EventObserver`]. See the module documentation.
@@ -176,17 +199,28 @@ pub struct FirewallWatch {
 
 impl FirewallWatch {
     /// A watch with no policy yet (every flow is recorded, none is reported) and the sender
-    /// its policies come through.
-    pub fn new(config: FirewallWatchConfig) -> (FirewallWatch, PolicyUpdates) {
+    /// its policies come through. In block mode with a [`FirewallWatchConfig::pin_dir`], it
+    /// takes over what an agent that died left pinned there (see the module
+    /// documentation); fails when the directory cannot be used (not on a bpf file system,
+    /// held by another agent, pinned maps of an unreadable kind).
+    pub fn new(
+        config: FirewallWatchConfig,
+    ) -> Result<(FirewallWatch, PolicyUpdates), palisade_enforce::Error> {
         let (sender, updates) = mpsc::channel();
-        let watch = FirewallWatch {
-            enforcement: Enforcement {
-                connect_reports: ReportStream {
-                    ring: config.connect_reports_ring,
-                    stream: None,
-                },
-                ..Enforcement::default()
+        let mut enforcement = Enforcement {
+            connect_reports: ReportStream {
+                ring: config.connect_reports_ring,
+                stream: None,
             },
+            ..Enforcement::default()
+        };
+        if config.mode == DefenseMode::Block
+            && let Some(pin_dir) = &config.pin_dir
+        {
+            enforcement.adopt_pins(pin_dir, config.connect_reports_ring)?;
+        }
+        let watch = FirewallWatch {
+            enforcement,
             config,
             policy: None,
             replaced: None,
@@ -197,7 +231,13 @@ impl FirewallWatch {
             waiting_alerts: WaitingAlerts::default(),
             unmatched_containers: UnmatchedContainers::default(),
         };
-        (watch, sender)
+        Ok((watch, sender))
+    }
+
+    /// Whether the watch took over the enforcement a dead agent left pinned (its report
+    /// stream): its pods keep their rules, and its counts wait, until the first policy.
+    pub fn took_over_enforcement(&self) -> bool {
+        self.enforcement.took_over
     }
 
     /// Pods whose rules are enforced now, as `namespace/name`.
@@ -281,10 +321,18 @@ impl FirewallWatch {
         let Some(stream) = &self.enforcement.connect_reports.stream else {
             return;
         };
+        // Without a policy the reports' pods and rules are not known (only a stream adopted
+        // from a dead agent's pins exists by then): they wait in the kernel for it.
+        if self.policy.is_none() {
+            return;
+        }
         let mut matches: Vec<(ConnectMatch, u64)> = match stream.take() {
             Ok(connects) => connects
                 .into_iter()
-                .map(|connect| (connect.matched, 1))
+                .map(|connect| {
+                    let attempts = connect.uncounted_attempts();
+                    (connect.matched, attempts)
+                })
                 .collect(),
             Err(error) => {
                 tracing::warn!(%error, "Cannot read the connect programs' reports.");
@@ -320,8 +368,11 @@ impl FirewallWatch {
         let Some(policy) = &self.policy else {
             return;
         };
+        // A report of a counted attempt only announces its match (remembered above); the
+        // attempt is in the counts.
         let seen: Vec<(ObservedFlow, Option<FindingReport>)> = matches
             .iter()
+            .filter(|(_, attempts)| *attempts > 0)
             .filter_map(|(matched, attempts)| self.connect_report(policy, matched, *attempts, now))
             .collect();
         for (flow, alert) in seen {
@@ -1174,6 +1225,12 @@ struct PodEnforcement {
     installed: Option<WorkloadFirewall>,
     /// The ids of the `alert` and `block` rules its connect programs enforce (and report).
     kernel_reported_rules: HashSet<u32>,
+    /// The record of what is installed, pinned with the connect programs (block mode with
+    /// pins); dropped after `installed`, whose pins are in it.
+    pin: Option<WorkloadPin>,
+    /// A dead agent's record of the pod whose programs could not be taken over (another
+    /// layout's): they stay in force until this pod's own are installed.
+    superseded: Option<WorkloadPin>,
 }
 
 /// The firewalls of the pods seen on this node (block mode).
@@ -1189,6 +1246,13 @@ struct Enforcement {
     lost_reports_seen: u64,
     /// The tag of the next pod found.
     next_tag: u32,
+    /// The pods a dead agent left pinned, until the first policy says what becomes of them.
+    adopted: Vec<PinnedWorkload>,
+    /// Whether the report stream was a dead agent's.
+    took_over: bool,
+    /// Where the enforcement is pinned (block mode); the last field, so that it is dropped
+    /// after everything pinned in it.
+    pins: Option<FirewallPins>,
 }
 
 /// The report stream of every pod's connect programs, created with the first of them.
@@ -1211,6 +1275,131 @@ impl ReportStream {
 }
 
 impl Enforcement {
+    /// Opens the pin directory `pin_dir` and takes over what a dead agent left there: its
+    /// report stream (with the attempts counted since its last take, taken at the first
+    /// tick with a policy) and its pods, which wait for the first policy
+    /// ([`Enforcement::settle_adopted`]).
+    fn adopt_pins(
+        &mut self,
+        pin_dir: &Path,
+        ring: ConnectReportsRing,
+    ) -> Result<(), palisade_enforce::Error> {
+        let pins = FirewallPins::open(pin_dir)?;
+        let adopted = pins.adopt(ring)?;
+        for note in &adopted.notes {
+            tracing::warn!(%note, "Pinned firewall state not taken over as it was.");
+        }
+        if adopted.reports_adopted {
+            tracing::info!(
+                pin_dir = %pin_dir.display(),
+                pods = adopted.workloads.len(),
+                ring_bytes = adopted.reports.ring().bytes(),
+                "Taking over the firewall enforcement a previous agent left in force."
+            );
+        }
+        if adopted.reports.ring() != ring {
+            tracing::warn!(
+                ring_bytes = adopted.reports.ring().bytes(),
+                asked = ring.bytes(),
+                "The pinned connect report ring keeps its size until the agent stops cleanly."
+            );
+        }
+        self.next_tag = adopted
+            .workloads
+            .iter()
+            .map(|workload| workload.pin.tag().wrapping_add(1))
+            .max()
+            .unwrap_or(0);
+        self.took_over = adopted.reports_adopted;
+        self.connect_reports.stream = Some(adopted.reports);
+        self.adopted = adopted.workloads;
+        self.pins = Some(pins);
+        Ok(())
+    }
+
+    /// Makes the pods taken over from a dead agent's pins pods of this agent, enforced by
+    /// `state` (their rules replaced in place, without a moment without them), or removes
+    /// their programs, table and record when `state` has no such pod.
+    fn settle_adopted(&mut self, state: &State) {
+        for workload in std::mem::take(&mut self.adopted) {
+            let identity = workload.pin.identity().clone();
+            let key = identity.name.clone();
+            let known = key
+                .split_once('/')
+                .is_some_and(|(namespace, name)| state.pod_id(namespace, name).is_some());
+            let netns = identity.live_netns().map(Path::to_path_buf);
+            if self.pods.contains_key(&key) {
+                // Recorded twice (by builds of two layouts): the first record stands.
+                continue;
+            }
+            if !known {
+                tracing::info!(pod = %key, "A pod the previous agent enforced is not in the policy; its firewall is removed.");
+                if let Some(netns) = &netns
+                    && let Err(error) = NftFirewall::new(netns).and_then(NftFirewall::remove)
+                {
+                    tracing::warn!(%error, pod = %key, "Cannot remove the pod's nftables table.");
+                }
+                continue;
+            }
+            let PinnedWorkload { pin, filter } = workload;
+            let mut enforcement = PodEnforcement {
+                netns: netns.clone(),
+                cgroup: identity.cgroup.clone(),
+                tag: pin.tag(),
+                installed: None,
+                kernel_reported_rules: HashSet::new(),
+                pin: None,
+                superseded: None,
+            };
+            match (filter, netns) {
+                (Some(filter), netns) => {
+                    let netns = netns.as_deref().map(NftFirewall::new).transpose();
+                    match netns {
+                        Ok(Some(netns)) => {
+                            enforcement.installed = Some(WorkloadFirewall::CgroupAndNetns {
+                                netns,
+                                cgroup: filter,
+                            });
+                        }
+                        Ok(None) => enforcement.installed = Some(WorkloadFirewall::Cgroup(filter)),
+                        Err(error) => {
+                            tracing::warn!(%error, pod = %key, "Cannot reach the pod's nftables table; its connect programs alone are kept.");
+                            enforcement.netns = None;
+                            enforcement.installed = Some(WorkloadFirewall::Cgroup(filter));
+                        }
+                    }
+                    enforcement.pin = Some(pin);
+                }
+                (None, _) if identity.cgroup.is_some() => {
+                    // Programs this build cannot take over: new ones go on under a tag of
+                    // their own, then the old record goes, with its programs.
+                    enforcement.tag = self.next_tag;
+                    self.next_tag = self.next_tag.wrapping_add(1);
+                    enforcement.superseded = Some(pin);
+                }
+                (None, Some(netns)) => match NftFirewall::new(&netns) {
+                    Ok(table) => {
+                        enforcement.installed = Some(WorkloadFirewall::Netns(table));
+                        enforcement.pin = Some(pin);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, pod = %key, "Cannot reach the pod's nftables table.");
+                        continue;
+                    }
+                },
+                // Neither programs nor a reachable table: nothing is left to take over.
+                (None, None) => continue,
+            }
+            if let Some(cgroup) = &identity.cgroup
+                && let Ok(meta) = std::fs::metadata(cgroup)
+            {
+                self.cgroups.insert(meta.ino(), key.clone());
+            }
+            tracing::info!(pod = %key, netns = ?enforcement.netns, cgroup = ?enforcement.cgroup, "Took over the pod's firewall from the previous agent.");
+            self.pods.insert(key, enforcement);
+        }
+    }
+
     /// Finds the network namespace and cgroup of the thread that made `event`, a thread of
     /// pod `pod_id`, and, the first time, installs the pod's rules there. A short-lived
     /// process (`curl` from a shell) is often gone by then: its nearest living ancestor
@@ -1280,9 +1469,17 @@ impl Enforcement {
             tag: self.next_tag,
             installed: None,
             kernel_reported_rules: HashSet::new(),
+            pin: None,
+            superseded: None,
         };
         self.next_tag = self.next_tag.wrapping_add(1);
-        let closed = enforcement.enforce(state, pod_id, &key, &mut self.connect_reports);
+        let closed = enforcement.enforce(
+            state,
+            pod_id,
+            &key,
+            &mut self.connect_reports,
+            self.pins.as_ref(),
+        );
         self.pods.insert(key, enforcement);
         closed
     }
@@ -1305,15 +1502,17 @@ impl Enforcement {
     /// Installs `state`'s rules for every pod found; pods the state no longer lists lose
     /// their enforcement.
     fn reapply(&mut self, state: &State) -> Vec<ClosedConnection> {
+        self.settle_adopted(state);
         let mut closed = Vec::new();
         let connect_reports = &mut self.connect_reports;
+        let pins = self.pins.as_ref();
         self.pods.retain(|key, enforcement| {
             let Some((namespace, name)) = key.split_once('/') else {
                 return false;
             };
             match state.pod_id(namespace, name) {
                 Some(pod_id) => {
-                    closed.extend(enforcement.enforce(state, pod_id, key, connect_reports));
+                    closed.extend(enforcement.enforce(state, pod_id, key, connect_reports, pins));
                     true
                 }
                 None => false,
@@ -1336,6 +1535,7 @@ impl PodEnforcement {
         pod_id: PodId,
         key: &str,
         connect_reports: &mut ReportStream,
+        pins: Option<&FirewallPins>,
     ) -> Vec<ClosedConnection> {
         let rules = workload_rules(state, pod_id, DefenseMode::Block);
         let needed = rules
@@ -1348,13 +1548,17 @@ impl PodEnforcement {
             if self.installed.take().is_some() {
                 tracing::info!(pod = %key, "The pod has no alert or block rule left; its firewall is removed.");
             }
+            self.pin = None;
+            self.superseded = None;
             return Vec::new();
         }
         if self.installed.is_none() {
-            match self.install(connect_reports) {
-                Ok(firewall) => {
+            match self.install(key, connect_reports, pins) {
+                Ok((firewall, pin)) => {
                     tracing::info!(pod = %key, netns = ?self.netns, cgroup = ?self.cgroup, "Enforcing the pod's firewall rules.");
                     self.installed = Some(firewall);
+                    self.pin = pin;
+                    self.superseded = None;
                 }
                 Err(error) => {
                     tracing::warn!(%error, pod = %key, "Cannot enforce the pod's firewall rules.");
@@ -1385,17 +1589,44 @@ impl PodEnforcement {
 
     /// The connect programs on the pod's cgroup with the nftables table in its network
     /// namespace beside them; either alone when the other cannot be used (the table alone
-    /// enforces egress too; the programs alone are all a host-network pod gets).
-    fn install(&self, connect_reports: &mut ReportStream) -> Result<WorkloadFirewall, String> {
+    /// enforces egress too; the programs alone are all a host-network pod gets). With
+    /// `pins`, the pod is recorded there first, and its programs pinned with the record.
+    fn install(
+        &self,
+        key: &str,
+        connect_reports: &mut ReportStream,
+        pins: Option<&FirewallPins>,
+    ) -> Result<(WorkloadFirewall, Option<WorkloadPin>), String> {
+        let pin = pins
+            .map(|pins| {
+                let netns_inode = self
+                    .netns
+                    .as_deref()
+                    .and_then(|netns| std::fs::metadata(netns).ok())
+                    .map_or(0, |meta| meta.ino());
+                pins.record_workload(
+                    self.tag,
+                    WorkloadIdentity {
+                        name: key.to_owned(),
+                        cgroup: self.cgroup.clone(),
+                        netns: self.netns.clone(),
+                        netns_inode,
+                    },
+                )
+            })
+            .transpose()
+            .map_err(|error| error.to_string())?;
         let filter = match &self.cgroup {
-            Some(cgroup) => match attach_connect_filter(cgroup, self.tag, connect_reports) {
-                Ok(filter) => Some(filter),
-                Err(error) if self.netns.is_some() => {
-                    tracing::warn!(%error, cgroup = %cgroup.display(), "Cannot attach connect programs; the pod's nftables table enforces its egress rules alone.");
-                    None
+            Some(cgroup) => {
+                match attach_connect_filter(cgroup, self.tag, connect_reports, pin.as_ref()) {
+                    Ok(filter) => Some(filter),
+                    Err(error) if self.netns.is_some() => {
+                        tracing::warn!(%error, cgroup = %cgroup.display(), "Cannot attach connect programs; the pod's nftables table enforces its egress rules alone.");
+                        None
+                    }
+                    Err(error) => return Err(error.to_string()),
                 }
-                Err(error) => return Err(error.to_string()),
-            },
+            }
             None => None,
         };
         let netns = self
@@ -1405,9 +1636,11 @@ impl PodEnforcement {
             .transpose()
             .map_err(|error| error.to_string())?;
         match (filter, netns) {
-            (Some(cgroup), Some(netns)) => Ok(WorkloadFirewall::CgroupAndNetns { cgroup, netns }),
-            (Some(cgroup), None) => Ok(WorkloadFirewall::Cgroup(cgroup)),
-            (None, Some(netns)) => Ok(WorkloadFirewall::Netns(netns)),
+            (Some(cgroup), Some(netns)) => {
+                Ok((WorkloadFirewall::CgroupAndNetns { cgroup, netns }, pin))
+            }
+            (Some(cgroup), None) => Ok((WorkloadFirewall::Cgroup(cgroup), pin)),
+            (None, Some(netns)) => Ok((WorkloadFirewall::Netns(netns), pin)),
             (None, None) => Err(
                 "the pod is in the host's network namespace (an nftables table \
                                  there would change the host's networking) and has no cgroup of \
@@ -1420,13 +1653,18 @@ impl PodEnforcement {
 }
 
 /// Attaches connect programs to `cgroup`, reporting into the shared stream (created the
-/// first time).
+/// first time), pinned with `pin` when given.
 fn attach_connect_filter(
     cgroup: &Path,
     tag: u32,
     connect_reports: &mut ReportStream,
+    pin: Option<&WorkloadPin>,
 ) -> Result<ConnectFilter, palisade_enforce::Error> {
-    ConnectFilter::attach(cgroup, connect_reports.get()?, tag)
+    let stream = connect_reports.get()?;
+    match pin {
+        Some(pin) => pin.attach_filter(cgroup, stream),
+        None => ConnectFilter::attach(cgroup, stream, tag),
+    }
 }
 
 /// Installs `rules` and closes the open connections they refuse; returns those.

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use palisade_firewall::{Protocol, RuleAction};
 
 use crate::bpf::{self, BackgroundReader, Record, Reports};
 use crate::error::{Error, ErrorKind};
+use crate::pins::PinnedFiles;
 use crate::rule::{NetRule, protocol_from_number, protocol_number};
 
 /// The most rules one [`ConnectFilter`] holds (each port range counts as one rule).
@@ -26,6 +27,17 @@ const REPORTS_MAP: &str = "connect_reports";
 const LOST_MAP: &str = "lost_reports";
 const ATTEMPTS_MAP: &str = "connect_attempts";
 const GENERATION_MAP: &str = "connect_generation";
+/// The maps every filter shares with its [`ConnectReports`] stream.
+const SHARED_MAPS: [&str; 4] = [REPORTS_MAP, LOST_MAP, ATTEMPTS_MAP, GENERATION_MAP];
+/// Each filter's own maps: its rule table, its configuration and its rules' hits.
+const FILTER_MAPS: [&str; 3] = [RULES_MAP, CONFIG_MAP, HITS_MAP];
+/// The programs a filter attaches, in the order of its links.
+const PROGRAMS: [&str; 4] = [
+    "refuse_connect4",
+    "refuse_connect6",
+    "refuse_sendmsg4",
+    "refuse_sendmsg6",
+];
 const CONNECT_EVENT_SIZE: usize = 64;
 const CONNECT_KEY_SIZE: usize = 40;
 /// The offset of `generation` in a `struct connect_key`.
@@ -43,9 +55,12 @@ const CONNECT_REPORT_RING_BYTES: u32 = CONNECT_EVENT_SIZE as u32 + 8;
 /// Connect programs attached to one cgroup2 directory; they apply to every process in it
 /// and its descendants: to each `connect()`, and to each datagram sent to an address without
 /// one (UDP `sendto`, which reaches its peer with no connect), judged alike. Dropping the
-/// filter detaches them.
+/// filter detaches them (and removes its pins, when it is pinned: see
+/// [`FirewallPins`](crate::FirewallPins)).
 pub struct ConnectFilter {
-    // Field order is drop order: detach, unload.
+    // Field order is drop order: the pins (a pinned link outlives its descriptor), then
+    // detach, unload.
+    _pins: Option<PinnedFiles>,
     _links: [Link; 4],
     object: Object,
     cgroup: PathBuf,
@@ -75,7 +90,8 @@ pub struct ConnectFilter {
 /// re-reading `/proc` after a sensor loss, or judging a burst of events) delays the reports'
 /// alerts, and loses reports only when more than the queue holds arrive meanwhile.
 pub struct ConnectReports {
-    // Field order is drop order: the reader thread, then the reader, then the maps it reads.
+    // Field order is drop order: the reader thread, then the reader, then the maps it reads
+    // (and their pins, when the stream is pinned).
     _background: BackgroundReader,
     reader: Arc<Reports<ConnectReport>>,
     ring: MapHandle,
@@ -85,6 +101,8 @@ pub struct ConnectReports {
     /// The generation the programs count into, and the one still to be taken (after a take
     /// that found its writers busy).
     generations: Mutex<Generations>,
+    /// The maps' pins, removed with the stream.
+    _pins: Option<PinnedFiles>,
 }
 
 /// The state of the attempt counters' two generations, as the loader switched them.
@@ -126,6 +144,17 @@ pub struct ConnectReport {
     pub comm: String,
     /// What it matched.
     pub matched: ConnectMatch,
+    /// Whether the attempt is in the counters ([`ConnectReports::take_counted`] returns it),
+    /// the report only announcing its match; `false` when the counters had no room for the
+    /// match, and the report is the attempt.
+    pub counted: bool,
+}
+
+impl ConnectReport {
+    /// The attempts this report stands for beyond the counters: 0 or 1.
+    pub fn uncounted_attempts(&self) -> u64 {
+        u64::from(!self.counted)
+    }
 }
 
 /// Connects of one [`ConnectMatch`] that the programs counted without reporting them, since
@@ -314,6 +343,73 @@ impl std::fmt::Display for ConnectReportsDrain {
     }
 }
 
+/// The maps a [`ConnectReports`] stream shares with its filters.
+struct SharedMaps {
+    ring: MapHandle,
+    lost: MapHandle,
+    attempts: MapHandle,
+    generation: MapHandle,
+}
+
+impl SharedMaps {
+    /// New maps: a ring of `ring` bytes and counters for as many matches as it holds reports.
+    fn create(ring: ConnectReportsRing) -> Result<SharedMaps, Error> {
+        let options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        let create = |kind, name: &'static str, key: u32, value: u32, entries: u32, options| {
+            MapHandle::create(kind, Some(name), key, value, entries, options)
+                .map_err(|error| Error::bpf("creating eBPF map", name, error))
+        };
+        // Allocated as matches arrive rather than all at start: a node without floods keeps
+        // a few keys.
+        let attempts_options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            map_flags: libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC,
+            ..options
+        };
+        Ok(SharedMaps {
+            ring: create(MapType::RingBuf, REPORTS_MAP, 0, 0, ring.bytes(), &options)?,
+            lost: create(MapType::Array, LOST_MAP, 4, 8, 1, &options)?,
+            attempts: create(
+                MapType::Hash,
+                ATTEMPTS_MAP,
+                CONNECT_KEY_SIZE as u32,
+                8,
+                ring.capacity(),
+                &attempts_options,
+            )?,
+            generation: create(MapType::Array, GENERATION_MAP, 4, 8, 3, &options)?,
+        })
+    }
+
+    /// The maps pinned at `paths` (in [`SHARED_MAPS`] order), checked to be of this build's
+    /// kinds and sizes.
+    fn open_pinned(paths: &[PathBuf; 4]) -> Result<SharedMaps, Error> {
+        let open = |path: &PathBuf, kind: MapType, key: u32, value: u32| {
+            let map = MapHandle::from_pinned_path(path)
+                .map_err(|error| Error::bpf("opening pinned eBPF map", path.display(), error))?;
+            if map.map_type() != kind || map.key_size() != key || map.value_size() != value {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "adopting pinned eBPF map",
+                    path.display(),
+                )
+                .with_source(
+                    "its kind or sizes are not this build's; `palisade firewall reset` removes it",
+                ));
+            }
+            Ok(map)
+        };
+        Ok(SharedMaps {
+            ring: open(&paths[0], MapType::RingBuf, 0, 0)?,
+            lost: open(&paths[1], MapType::Array, 4, 8)?,
+            attempts: open(&paths[2], MapType::Hash, CONNECT_KEY_SIZE as u32, 8)?,
+            generation: open(&paths[3], MapType::Array, 4, 8)?,
+        })
+    }
+}
+
 impl ConnectReports {
     /// Creates the shared ring buffer, of the default size, attempt counters and lost-report
     /// counter.
@@ -326,40 +422,66 @@ impl ConnectReports {
     /// thread that reads the ring. (Objects that share the maps take their sizes, whatever
     /// their own definitions say.)
     pub fn with_ring(ring: ConnectReportsRing) -> Result<ConnectReports, Error> {
-        let options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
-            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-            ..Default::default()
-        };
-        let ring_map = MapHandle::create(
-            MapType::RingBuf,
-            Some(REPORTS_MAP),
-            0,
-            0,
-            ring.bytes(),
-            &options,
-        )
-        .map_err(|error| Error::bpf("creating eBPF map", REPORTS_MAP, error))?;
-        let lost = MapHandle::create(MapType::Array, Some(LOST_MAP), 4, 8, 1, &options)
-            .map_err(|error| Error::bpf("creating eBPF map", LOST_MAP, error))?;
-        // Allocated as matches arrive rather than all at start: a node without floods keeps
-        // a few keys.
-        let attempts_options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
-            map_flags: libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC,
-            ..options
-        };
-        let attempts = MapHandle::create(
-            MapType::Hash,
-            Some(ATTEMPTS_MAP),
-            CONNECT_KEY_SIZE as u32,
-            8,
-            ring.capacity(),
-            &attempts_options,
-        )
-        .map_err(|error| Error::bpf("creating eBPF map", ATTEMPTS_MAP, error))?;
-        let generation = MapHandle::create(MapType::Array, Some(GENERATION_MAP), 4, 8, 3, &options)
-            .map_err(|error| Error::bpf("creating eBPF map", GENERATION_MAP, error))?;
+        ConnectReports::start(SharedMaps::create(ring)?, Generations::default(), None)
+    }
+
+    /// The stream whose maps are pinned in directory `dir` (on a bpf file system): the ones
+    /// pinned there when all of them are (a stream a crashed agent left, with the attempts
+    /// its programs counted since its last take, and the reports in its ring; `ring` is then
+    /// the size of that ring, whatever was asked), else new ones of `ring` bytes, pinned
+    /// there. Dropping the stream removes the pins. Returns whether the maps were adopted.
+    pub(crate) fn pinned(
+        dir: &Path,
+        ring: ConnectReportsRing,
+    ) -> Result<(ConnectReports, bool), Error> {
+        let paths = SHARED_MAPS.map(|name| dir.join(name));
+        let found = paths.iter().filter(|path| path.exists()).count();
+        if found == SHARED_MAPS.len() {
+            // Maps that are there but do not fit this build are an error naming them, not
+            // replaced: their counts would be lost (`palisade firewall reset` removes them).
+            let maps = SharedMaps::open_pinned(&paths)?;
+            let current =
+                (bpf::read_counter_at(&maps.generation, GENERATION_CURRENT, GENERATION_MAP)? & 1)
+                    as u8;
+            // The dead loader may have switched generations without taking the old one: it
+            // is taken first.
+            let generations = Generations {
+                current,
+                draining: Some(1 - current),
+            };
+            let pins = PinnedFiles::new(paths.to_vec());
+            return Ok((ConnectReports::start(maps, generations, Some(pins))?, true));
+        }
+        let pins = PinnedFiles::new(paths.to_vec());
+        pins.remove()?;
+        let mut maps = SharedMaps::create(ring)?;
+        for (map, path) in [
+            &mut maps.ring,
+            &mut maps.lost,
+            &mut maps.attempts,
+            &mut maps.generation,
+        ]
+        .into_iter()
+        .zip(&paths)
+        {
+            map.pin(path)
+                .map_err(|error| Error::bpf("pinning eBPF map at", path.display(), error))?;
+        }
+        Ok((
+            ConnectReports::start(maps, Generations::default(), Some(pins))?,
+            false,
+        ))
+    }
+
+    /// Starts the reader thread of `maps`' ring.
+    fn start(
+        maps: SharedMaps,
+        generations: Generations,
+        pins: Option<PinnedFiles>,
+    ) -> Result<ConnectReports, Error> {
+        let ring = ConnectReportsRing(maps.ring.max_entries());
         let reader = Arc::new(Reports::new(
-            &ring_map,
+            &maps.ring,
             REPORTS_MAP,
             decode_report,
             ring.queue_capacity(),
@@ -367,12 +489,28 @@ impl ConnectReports {
         Ok(ConnectReports {
             _background: BackgroundReader::start(Arc::clone(&reader))?,
             reader,
-            ring: ring_map,
-            lost,
-            attempts,
-            generation,
-            generations: Mutex::new(Generations::default()),
+            ring: maps.ring,
+            lost: maps.lost,
+            attempts: maps.attempts,
+            generation: maps.generation,
+            generations: Mutex::new(generations),
+            _pins: pins,
         })
+    }
+
+    /// The size of the stream's ring buffer.
+    pub fn ring(&self) -> ConnectReportsRing {
+        ConnectReportsRing(self.ring.max_entries())
+    }
+
+    /// The shared maps' descriptors, by name, for the objects that write to them.
+    fn shared_fds(&self) -> [(&'static str, BorrowedFd<'_>); 4] {
+        [
+            (REPORTS_MAP, self.ring.as_fd()),
+            (LOST_MAP, self.lost.as_fd()),
+            (ATTEMPTS_MAP, self.attempts.as_fd()),
+            (GENERATION_MAP, self.generation.as_fd()),
+        ]
     }
 
     /// Returns every report received since the last call, of every filter attached with this
@@ -385,68 +523,76 @@ impl ConnectReports {
         self.reader.consume()
     }
 
-    /// Takes the attempts the programs counted without reporting them, per match, since the
-    /// last call; each match's next connect is reported again. Call it at every drain: until
-    /// then, the counters hold at most [`ConnectReportsRing::capacity`] matches.
+    /// Takes the attempts the programs counted, per match, since the last call (or, for a
+    /// stream adopted from pins, since the dead process's last take); each match's next
+    /// connect is reported again. Call it at every drain: until then, the counters hold at
+    /// most [`ConnectReportsRing::capacity`] matches.
     ///
     /// The counters have two generations: this switches the programs to the other one, waits
     /// (up to 20 ms) until no program is still counting into the old one, then takes and
     /// deletes its counts, so that no attempt is counted twice or lost between reading a
     /// count and resetting it. A program still counting after that wait (preempted in the
     /// middle) leaves the old generation to the next call, which takes it before switching
-    /// again; this call then returns nothing.
+    /// again.
     pub fn take_counted(&self) -> Result<Vec<ConnectCount>, Error> {
         let mut generations = self
             .generations
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let taken = match generations.draining {
-            Some(draining) => draining,
-            None => {
-                let old = generations.current;
-                let new = 1 - old;
-                self.generation
-                    .update(
-                        &GENERATION_CURRENT.to_ne_bytes(),
-                        &u64::from(new).to_ne_bytes(),
-                        MapFlags::ANY,
-                    )
-                    .map_err(|error| {
-                        Error::bpf("switching the generation of", GENERATION_MAP, error)
-                    })?;
-                // The switch is visible to every CPU before the writers are read (the
-                // programs' side of this is their fully ordered increment).
-                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-                *generations = Generations {
-                    current: new,
-                    draining: Some(old),
-                };
-                old
+        let mut counted = Vec::new();
+        if let Some(draining) = generations.draining {
+            if !self.wait_for_writers(draining)? {
+                return Ok(counted);
             }
-        };
-        if !self.wait_for_writers(taken)? {
-            return Ok(Vec::new());
+            self.take_generation(draining, &mut counted)?;
+            generations.draining = None;
         }
+        let old = generations.current;
+        let new = 1 - old;
+        self.generation
+            .update(
+                &GENERATION_CURRENT.to_ne_bytes(),
+                &u64::from(new).to_ne_bytes(),
+                MapFlags::ANY,
+            )
+            .map_err(|error| Error::bpf("switching the generation of", GENERATION_MAP, error))?;
+        // The switch is visible to every CPU before the writers are read (the programs' side
+        // of this is their fully ordered increment).
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        *generations = Generations {
+            current: new,
+            draining: Some(old),
+        };
+        if self.wait_for_writers(old)? {
+            self.take_generation(old, &mut counted)?;
+            generations.draining = None;
+        }
+        Ok(counted)
+    }
+
+    /// Takes and deletes the counts of generation `generation`, which no program writes.
+    fn take_generation(
+        &self,
+        generation: u8,
+        counted: &mut Vec<ConnectCount>,
+    ) -> Result<(), Error> {
         let keys: Vec<Vec<u8>> = self
             .attempts
             .keys()
-            .filter(|key| key.get(KEY_GENERATION_OFFSET) == Some(&taken))
+            .filter(|key| key.get(KEY_GENERATION_OFFSET) == Some(&generation))
             .collect();
-        let mut counted = Vec::new();
         for key in keys {
             let value = self.attempts.lookup_and_delete(&key).map_err(|error| {
                 Error::bpf("taking the attempts counted in", ATTEMPTS_MAP, error)
             })?;
             let attempts = value.map_or(0, |bytes| Record(&bytes).u64(0));
-            // A match's first connect, reported, leaves its key with 0.
             if attempts > 0
                 && let Some(matched) = decode_key(&key)
             {
                 counted.push(ConnectCount { matched, attempts });
             }
         }
-        generations.draining = None;
-        Ok(counted)
+        Ok(())
     }
 
     /// Whether no program counts into generation `generation` any more, waiting up to
@@ -482,42 +628,126 @@ impl ConnectFilter {
         reports: &ConnectReports,
         tag: u32,
     ) -> Result<ConnectFilter, Error> {
+        ConnectFilter::attach_pinned_in(cgroup, reports, tag, None)
+    }
+
+    /// Like [`ConnectFilter::attach`], with the links and the filter's own maps pinned in
+    /// directory `pin_dir` (when given), so that the programs stay attached, with their
+    /// rules, when the process dies; [`ConnectFilter::adopt`] takes them over.
+    pub(crate) fn attach_pinned_in(
+        cgroup: &Path,
+        reports: &ConnectReports,
+        tag: u32,
+        pin_dir: Option<&Path>,
+    ) -> Result<ConnectFilter, Error> {
         let cgroup_dir = File::open(cgroup)
             .map_err(|error| Error::io("opening cgroup2 directory", cgroup.display(), error))?;
-        let object = bpf::load_object_sharing(
-            "connect",
-            bpf::CONNECT_OBJECT,
-            &[
-                (REPORTS_MAP, reports.ring.as_fd()),
-                (LOST_MAP, reports.lost.as_fd()),
-                (ATTEMPTS_MAP, reports.attempts.as_fd()),
-                (GENERATION_MAP, reports.generation.as_fd()),
-            ],
-        )?;
-        let attach = |program_name: &'static str| -> Result<Link, Error> {
-            object
+        let mut object =
+            bpf::load_object_sharing("connect", bpf::CONNECT_OBJECT, &reports.shared_fds())?;
+        let mut links = Vec::with_capacity(PROGRAMS.len());
+        for program_name in PROGRAMS {
+            let link = object
                 .progs_mut()
                 .find(|program| program.name() == program_name)
                 .ok_or_else(|| Error::new(ErrorKind::System, "finding program", program_name))?
                 .attach_cgroup(cgroup_dir.as_raw_fd())
                 .map_err(|error| {
                     Error::bpf("attaching connect program to", cgroup.display(), error)
-                })
+                })?;
+            links.push(link);
+        }
+        let pins = match pin_dir {
+            Some(dir) => Some(pin_filter(dir, &mut object, &mut links)?),
+            None => None,
         };
         // Until the first `set_rules` (which writes the tag too) the programs hold no rule,
         // so they report nothing.
         Ok(ConnectFilter {
-            _links: [
-                attach("refuse_connect4")?,
-                attach("refuse_connect6")?,
-                attach("refuse_sendmsg4")?,
-                attach("refuse_sendmsg6")?,
-            ],
+            _pins: pins,
+            _links: links.try_into().map_err(|_| {
+                Error::new(
+                    ErrorKind::System,
+                    "attaching connect programs to",
+                    cgroup.display(),
+                )
+            })?,
             object,
             cgroup: cgroup.to_path_buf(),
             tag,
             active_half: Mutex::new(0),
         })
+    }
+
+    /// Takes over the filter a process pinned in `pin_dir` with
+    /// [`ConnectFilter::attach_pinned_in`] (on `cgroup`), reporting into `reports`: this
+    /// build's programs are loaded with the pinned rule table, configuration and hits, and
+    /// each pinned link is switched to them in one update, so the cgroup is never without
+    /// its programs or its rules. The filter keeps its tag (in the pinned configuration).
+    pub(crate) fn adopt(
+        pin_dir: &Path,
+        cgroup: &Path,
+        reports: &ConnectReports,
+    ) -> Result<ConnectFilter, Error> {
+        let own_maps = FILTER_MAPS
+            .iter()
+            .map(|name| {
+                let path = pin_dir.join(name);
+                MapHandle::from_pinned_path(&path)
+                    .map_err(|error| Error::bpf("opening pinned eBPF map", path.display(), error))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut shared: Vec<(&'static str, BorrowedFd<'_>)> = reports.shared_fds().to_vec();
+        shared.extend(
+            FILTER_MAPS
+                .iter()
+                .copied()
+                .zip(own_maps.iter().map(AsFd::as_fd)),
+        );
+        let object = bpf::load_object_sharing("connect", bpf::CONNECT_OBJECT, &shared)?;
+        let mut links = Vec::with_capacity(PROGRAMS.len());
+        for program_name in PROGRAMS {
+            let path = pin_dir.join(link_pin_name(program_name));
+            let mut link = Link::open(&path)
+                .map_err(|error| Error::bpf("opening pinned link", path.display(), error))?;
+            link.update_prog(&program(&object, program_name)?)
+                .map_err(|error| {
+                    Error::bpf(
+                        "switching the pinned link to this build's program",
+                        path.display(),
+                        error,
+                    )
+                })?;
+            links.push(link);
+        }
+        let config = bpf::map(&object, CONFIG_MAP)?
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|error| Error::bpf("reading", CONFIG_MAP, error))?
+            .ok_or_else(|| Error::new(ErrorKind::System, "reading", CONFIG_MAP))?;
+        let record = Record(&config);
+        let mut pinned: Vec<PathBuf> = PROGRAMS
+            .iter()
+            .map(|name| pin_dir.join(link_pin_name(name)))
+            .collect();
+        pinned.extend(FILTER_MAPS.iter().map(|name| pin_dir.join(name)));
+        Ok(ConnectFilter {
+            _pins: Some(PinnedFiles::new(pinned)),
+            _links: links.try_into().map_err(|_| {
+                Error::new(
+                    ErrorKind::System,
+                    "adopting connect programs of",
+                    cgroup.display(),
+                )
+            })?,
+            object,
+            cgroup: cgroup.to_path_buf(),
+            tag: record.u32(12),
+            active_half: Mutex::new(record.u32(0) & 1),
+        })
+    }
+
+    /// The tag in the filter's reports.
+    pub fn tag(&self) -> u32 {
+        self.tag
     }
 
     /// Replaces the rule list. The new list is written beside the one in force and switched
@@ -644,6 +874,45 @@ fn cgroup2_mount_point(mounts: &str) -> Option<PathBuf> {
     })
 }
 
+/// The program called `name` in `object`.
+fn program<'obj>(
+    object: &'obj Object,
+    name: &'static str,
+) -> Result<libbpf_rs::Program<'obj>, Error> {
+    object
+        .progs()
+        .find(|program| program.name() == name)
+        .ok_or_else(|| Error::new(ErrorKind::System, "finding program", name))
+}
+
+/// The name of the pin of the link of program `program`.
+fn link_pin_name(program: &str) -> String {
+    format!("link_{program}")
+}
+
+/// Pins a filter's links and own maps in `dir`. (On a failure the pins made are removed
+/// again, with the returned value's drop.)
+fn pin_filter(dir: &Path, object: &mut Object, links: &mut [Link]) -> Result<PinnedFiles, Error> {
+    let mut pinned = PinnedFiles::new(Vec::new());
+    for (link, program_name) in links.iter_mut().zip(PROGRAMS) {
+        let path = dir.join(link_pin_name(program_name));
+        link.pin(&path)
+            .map_err(|error| Error::bpf("pinning link at", path.display(), error))?;
+        pinned.push(path);
+    }
+    for name in FILTER_MAPS {
+        let path = dir.join(name);
+        object
+            .maps_mut()
+            .find(|map| map.name() == name)
+            .ok_or_else(|| Error::new(ErrorKind::System, "finding eBPF map", name))?
+            .pin(&path)
+            .map_err(|error| Error::bpf("pinning eBPF map at", path.display(), error))?;
+        pinned.push(path);
+    }
+    Ok(pinned)
+}
+
 /// Encodes a `struct connect_rule` (see `bpf/enforce.h`).
 fn encode_rule(rule: &NetRule) -> [u8; 28] {
     let mut bytes = [0u8; 28];
@@ -690,6 +959,7 @@ fn decode_report(bytes: &[u8]) -> Option<ConnectReport> {
             action: decode_action(record.bytes(40, 1)[0]),
             filter_tag: record.u32(60),
         },
+        counted: record.bytes(41, 1)[0] == 1,
     })
 }
 

@@ -61,6 +61,7 @@ mod error;
 mod exec_kill;
 mod fanotify;
 mod nft;
+mod pins;
 mod plan;
 mod rule;
 mod sockets;
@@ -77,6 +78,10 @@ pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};
 pub use crate::fanotify::{ExecDenial, ExecDenier, MarkScope, ResponseStats};
 pub use crate::nft::{MAX_NFT_RULES, NFT_TABLE, NftFirewall};
+pub use crate::pins::{
+    Adopted, DEFAULT_PIN_DIR, FirewallPins, PinnedWorkload, ResetSummary, WorkloadIdentity,
+    WorkloadPin, reset,
+};
 pub use crate::plan::{DefenseMode, WorkloadRules, workload_rules};
 pub use crate::rule::{NetRule, deciding_rule};
 pub use crate::sockets::{

@@ -253,12 +253,23 @@ impl NftFirewall {
     }
 }
 
-impl Drop for NftFirewall {
-    fn drop(&mut self) {
+impl NftFirewall {
+    /// Deletes the table (there or not): what dropping the value does, with its error.
+    pub fn remove(self) -> Result<(), Error> {
+        self.delete_table()
+    }
+
+    fn delete_table(&self) -> Result<(), Error> {
         let table = json!({"family": "inet", "name": NFT_TABLE});
         let delete = json!({"nftables": [{"add": {"table": table}}, {"delete": {"table": table}}]});
+        self.run(&delete.to_string(), "deleting the table in")
+    }
+}
+
+impl Drop for NftFirewall {
+    fn drop(&mut self) {
         // Best effort: the namespace may be gone already, which removed the table with it.
-        let _ = self.run(&delete.to_string(), "deleting the table in");
+        let _ = self.delete_table();
     }
 }
 

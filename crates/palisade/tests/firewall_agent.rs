@@ -212,12 +212,22 @@ struct Up {
     palisade: Option<Palisade>,
     log: PathBuf,
     sensor_status: PathBuf,
+    /// The agent's pin directory (one per test, in the bpf file system), reset on drop
+    /// when a killed agent left it.
+    pin_dir: PathBuf,
 }
 
 impl Up {
     /// Stops `palisade up` (its agent writes its flows and final status).
     fn stop(&mut self) {
         drop(self.palisade.take());
+    }
+
+    /// Kills `palisade up` (server and agent) with SIGKILL, as a crash would, and reaps it.
+    fn kill(&mut self) {
+        let mut palisade = self.palisade.take().unwrap();
+        palisade.process.kill().unwrap();
+        palisade.process.wait().unwrap();
     }
 
     /// The sensor's status file as last written.
@@ -245,6 +255,9 @@ impl Up {
 impl Drop for Up {
     fn drop(&mut self) {
         self.stop();
+        if let Err(error) = palisade_enforce::reset(&self.pin_dir) {
+            eprintln!("cannot reset {}: {error}", self.pin_dir.display());
+        }
         if std::thread::panicking() {
             for (what, path) in [("log", &self.log), ("sensor status", &self.sensor_status)] {
                 let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -254,8 +267,19 @@ impl Drop for Up {
     }
 }
 
+/// The pin directory of the agents whose data is in `dir`: one per test, so that tests
+/// running at once do not take over each other's enforcement.
+fn pin_dir(dir: &Path) -> PathBuf {
+    // A bpf file system refuses names with a dot.
+    Path::new("/sys/fs/bpf").join(format!(
+        "palisade-e2e-{}",
+        dir.file_name().unwrap().to_string_lossy().replace('.', "")
+    ))
+}
+
 /// Starts `palisade up` with the firewall in `mode` (`alert` or `block`), the eBPF sensor,
-/// the firewall state `state_file` and its data in `dir`; returns once its sensor runs.
+/// the firewall state `state_file` and its data in `dir` (its pins in [`pin_dir`]); returns
+/// once its sensor runs. Its log goes to `palisade.log` in `dir` (a restart's is appended).
 fn start_up(dir: &Path, state_file: &Path, mode: &str, extra: &[&str]) -> (Up, Api) {
     let log = dir.join("palisade.log");
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
@@ -264,9 +288,17 @@ fn start_up(dir: &Path, state_file: &Path, mode: &str, extra: &[&str]) -> (Up, A
         .args(["--firewall-mode", mode, "--firewall-poll-seconds", "2"])
         .arg("--firewall-state")
         .arg(state_file)
+        .arg("--firewall-pin-dir")
+        .arg(pin_dir(dir))
         .args(extra)
         .env("PALISADE_LOG", "palisade_agent::firewall_watch=debug,warn")
-        .stderr(std::fs::File::create(&log).unwrap());
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        );
     let up = Up {
         palisade: Some(Palisade::start(
             command,
@@ -276,6 +308,7 @@ fn start_up(dir: &Path, state_file: &Path, mode: &str, extra: &[&str]) -> (Up, A
         )),
         log,
         sensor_status: dir.join("data/agent/sensor-status.json"),
+        pin_dir: pin_dir(dir),
     };
     let api = Api {
         client: reqwest::Client::builder()
@@ -1530,4 +1563,153 @@ fn a_drain_interval_out_of_bounds_is_refused_with_its_bounds() {
         help.contains("--firewall-reports-drain-ms <MS>") && help.contains("[default: 200]"),
         "{help}"
     );
+}
+
+/// A client and a db pod (`10.<network>.x.x`, [`client_and_db`]) with db's guarded port
+/// 7002 and an open port 7003; `palisade up` in block mode, the client found by the agent
+/// from an allowed connect, then the block rule, and one refused probe; then `alive` refused
+/// connects, alerted (waited for), and `last` more, after which `palisade up` is killed with
+/// SIGKILL at once (their attempts are in the agent's last tick, or not taken yet). Returns
+/// the attempts made so far, with the rest.
+async fn killed_in_block_mode(
+    dir: &Path,
+    network: u8,
+    alive: u64,
+    last: u64,
+) -> (NetnsPair, ClientPod, Up, SocketAddr, u64) {
+    let (pods, guarded, state_file) = client_and_db(dir, &format!("fw{network}"), network);
+    accept_and_close_in(&pods.server, guarded);
+    let open = SocketAddr::new(guarded.ip(), 7003);
+    accept_and_close_in(&pods.server, open);
+    let mut client = ClientPod::start(&pods.client, guarded);
+    let (mut up, api) = start_up(dir, &state_file, "block", &[]);
+    assert_eq!(client.ask("probe"), "connected");
+    api.put_rule(None, "block").await;
+    probe_until("refused", || client.ask("probe"));
+    assert_table_appears(&pods.client);
+    let refused: u64 = client.ask(&format!("flood {alive}")).parse().unwrap();
+    assert_eq!(refused, alive);
+    api.wait_for_attempts(RULE, 1 + alive).await;
+    let refused: u64 = client.ask(&format!("flood {last}")).parse().unwrap();
+    assert_eq!(refused, last);
+    up.kill();
+    (pods, client, up, open, 1 + alive + last)
+}
+
+/// Whether anything of the agent's enforcement is left: connect programs on the client's
+/// cgroup, Palisade's table in its namespace, the pin directory.
+fn leftovers(client: &ClientPod, netns: &str, up: &Up) -> Vec<String> {
+    let mut left = Vec::new();
+    let programs = client.attached_programs();
+    if programs.contains("connect4") {
+        left.push(format!("programs: {programs}"));
+    }
+    let tables = nft_tables(netns);
+    if tables.contains("palisade") {
+        left.push(format!("tables: {tables}"));
+    }
+    if up.pin_dir.exists() {
+        left.push(format!("pin directory {}", up.pin_dir.display()));
+    }
+    left
+}
+
+/// Block mode fails closed: `palisade up` (server and agent) killed with SIGKILL leaves the
+/// client pod's connect programs (pinned) and nftables table in force, so the blocked flow
+/// is still refused at the system call and the allowed one passes. Restarted on the same
+/// data and pin directory, the agent takes the enforcement over, and the rule's alert counts
+/// every attempt exactly: those alerted before, those of the last tick before the kill and
+/// those made while it was dead (counted by the pinned programs). A clean stop then leaves
+/// no program, table or pin.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_agent_leaves_its_block_rules_in_force_and_loses_no_attempt() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Dropped last: its reset of the pins only cleans up after a failure.
+    let (pods, mut client, killed, open, made) =
+        killed_in_block_mode(dir.path(), 239, 2_000, 500).await;
+    let answer = client.ask("probe");
+    assert!(
+        answer.starts_with("refused") && answer.contains("not permitted"),
+        "{answer}"
+    );
+    assert_eq!(
+        client.ask(&format!("probe_port {}", open.port())),
+        "connected"
+    );
+    let while_dead = 300;
+    let refused: u64 = client.ask(&format!("flood {while_dead}")).parse().unwrap();
+    assert_eq!(refused, while_dead, "still refused while the agent is dead");
+    assert!(client.attached_programs().contains("connect4"));
+    assert!(nft_tables(&pods.client).contains("table inet palisade"));
+    assert!(killed.pin_dir.exists());
+
+    let state_file = dir.path().join("state.yaml");
+    let (mut up, api) = start_up(dir.path(), &state_file, "block", &[]);
+    let alert = api.wait_for_attempts(RULE, made + 1 + while_dead).await;
+    up.assert_no_connect_report_lost(&alert);
+    // The taken-over programs enforce on.
+    assert!(client.ask("probe").starts_with("refused"));
+    api.wait_for_attempts(RULE, made + 2 + while_dead).await;
+    up.stop();
+    let left = leftovers(&client, &pods.client, &up);
+    assert!(left.is_empty(), "a clean stop leaves nothing: {left:?}");
+    drop(killed);
+    drop(client);
+    drop(pods);
+}
+
+/// `palisade firewall reset` removes what a killed agent left in force: its pinned connect
+/// programs and its table in the pod's namespace (the blocked flow passes again), and its
+/// pins; run while an agent uses the directory, it refuses, naming why.
+#[tokio::test(flavor = "multi_thread")]
+async fn firewall_reset_removes_what_a_killed_agent_left() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pods, mut client, up, _, _) = killed_in_block_mode(dir.path(), 240, 10, 0).await;
+    assert!(client.ask("probe").starts_with("refused"));
+    let reset = |pin_dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["firewall", "reset", "--pin-dir"])
+            .arg(pin_dir)
+            .output()
+            .unwrap()
+    };
+    let held = std::fs::File::open(&up.pin_dir).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let refused = reset(&up.pin_dir);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("a running agent"),
+        "{stderr}"
+    );
+    drop(held);
+
+    let output = reset(&up.pin_dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("removed the firewall of shop/client"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("deleted table inet palisade in"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 pods, 1 tables"), "{stdout}");
+    let left = leftovers(&client, &pods.client, &up);
+    assert!(left.is_empty(), "reset leaves nothing: {left:?}");
+    assert_eq!(client.ask("probe"), "connected");
+    drop(up);
+    drop(client);
+    drop(pods);
 }

@@ -135,6 +135,7 @@ fn config(mode: DefenseMode) -> FirewallWatchConfig {
         flows_file: None,
         connect_reports_ring: ConnectReportsRing::DEFAULT,
         connect_reports_drain: ConnectReportsDrain::DEFAULT,
+        pin_dir: None,
     }
 }
 
@@ -146,7 +147,8 @@ fn watch(
     let (mut watch, updates) = FirewallWatch::new(FirewallWatchConfig {
         flows_file,
         ..config(mode)
-    });
+    })
+    .unwrap();
     let base = State::from_yaml(STATE).unwrap();
     let (state, skipped) = compose_policy(&base, rules);
     assert!(skipped.is_empty(), "{skipped:?}");
@@ -335,7 +337,7 @@ fn flows_are_recorded_with_attempts_and_read_back() {
 
 #[test]
 fn a_policy_update_takes_effect_at_the_next_tick() {
-    let (mut watch, updates) = FirewallWatch::new(config(DefenseMode::Alert));
+    let (mut watch, updates) = FirewallWatch::new(config(DefenseMode::Alert)).unwrap();
     let base = State::from_yaml(STATE).unwrap();
     let connect = in_pod(
         socket_event(EventKind::Connect, "10.0.0.11", 40000, "10.0.0.20", 7000),
@@ -373,7 +375,7 @@ fn a_policy_update_takes_effect_at_the_next_tick() {
 /// replaced policy is kept for a minute of such late events.
 #[test]
 fn a_connect_from_before_a_policy_switch_is_judged_by_the_policy_then_in_force() {
-    let (mut watch, updates) = FirewallWatch::new(config(DefenseMode::Alert));
+    let (mut watch, updates) = FirewallWatch::new(config(DefenseMode::Alert)).unwrap();
     let base = State::from_yaml(STATE).unwrap();
     updates.send(base.clone()).unwrap();
     watch.tick(Timestamp(NOON_MS), &mut Vec::new());
@@ -603,7 +605,8 @@ impl EnforcedPod {
             flows_file: Some(flows_file.to_path_buf()),
             connect_reports_ring: ring,
             ..config(DefenseMode::Block)
-        });
+        })
+        .unwrap();
         updates
             .send(enforced_policy([FirewallAction::Block; 2]))
             .unwrap();
@@ -1029,7 +1032,8 @@ fn the_connect_report_drain_interval_sets_how_often_the_detector_ticks() {
         let (watch, _updates) = FirewallWatch::new(FirewallWatchConfig {
             connect_reports_drain: ConnectReportsDrain::new(Duration::from_millis(millis)).unwrap(),
             ..config(DefenseMode::Block)
-        });
+        })
+        .unwrap();
         assert_eq!(watch.tick_interval(), Duration::from_millis(millis));
         detector.with_observer(Box::new(watch))
     };

@@ -7,11 +7,14 @@
  * reports the connect and evaluation goes on, the same semantics as Palisade's firewall tier.
  *
  * A matched connect is counted per key (`struct connect_key`: cgroup, destination, port,
- * protocol, rule, verdict) in `connect_attempts`; only a key's first attempt of a generation
- * writes a report into the ring buffer, so a flood of identical connects costs one report and
- * counter updates. The loader takes the counts one generation at a time (see
- * `enter_generation`). An attempt that finds both the counters and the ring full is counted
- * in `lost_reports`: only a flood of distinct connects loses any.
+ * protocol, rule, verdict) in `connect_attempts`, the first one too; a key's first attempt of
+ * a generation also writes a report into the ring buffer (`counted` = 1: it announces the
+ * match, the count holds the attempt), so a flood of identical connects costs one report and
+ * counter updates, and every counted attempt is in the counters, which outlive the loader
+ * when it pins them. The loader takes the counts one generation at a time (see
+ * `enter_generation`). An attempt whose key finds the counters full is reported on its own
+ * (`counted` = 0); one that finds the ring full too is counted in `lost_reports`: only a
+ * flood of distinct connects loses any.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -127,7 +130,7 @@ static __always_inline void count_hit(__u32 rule_id)
 
 /* Writes the report of one attempt; false when the ring buffer is full. */
 static __always_inline bool report(__u32 rule_id, __u8 action, const struct destination *dst,
-				   __u32 filter_tag)
+				   __u32 filter_tag, __u8 counted)
 {
 	struct connect_event *event = bpf_ringbuf_reserve(&connect_reports, sizeof(*event), 0);
 	if (!event)
@@ -144,7 +147,8 @@ static __always_inline bool report(__u32 rule_id, __u8 action, const struct dest
 	event->family = dst->family;
 	event->protocol = dst->protocol;
 	event->action = action;
-	event->pad[0] = event->pad[1] = event->pad[2] = 0;
+	event->counted = counted;
+	event->pad[0] = event->pad[1] = 0;
 	event->filter_tag = filter_tag;
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
 	bpf_ringbuf_submit(event, 0);
@@ -191,10 +195,10 @@ static __always_inline __u64 *enter_generation(__u8 *generation)
 }
 
 /* Counts one attempt of rule `rule_id` on `dst`: the rule's hit; then into its key's
- * counter when the key is there; otherwise as a report (and the key added with 0, so that its
- * next attempts are counted); otherwise, with the ring full, as the new key's first count;
- * otherwise as lost. A global function, so that the verifier checks it once rather than at
- * each of the rule loop's iterations. */
+ * counter when the key is there; otherwise as the new key's first count, announced by a report
+ * (`counted`; a full ring loses only the announcement); otherwise (the counters are full) as a
+ * report of its own; otherwise as lost. A global function, so that the verifier checks it
+ * once rather than at each of the rule loop's iterations. */
 __attribute__((noinline)) int count_attempt(const struct destination *dst, __u32 rule_id,
 					    __u32 action, __u32 filter_tag)
 {
@@ -205,7 +209,7 @@ __attribute__((noinline)) int count_attempt(const struct destination *dst, __u32
 	__u64 *writers = enter_generation(&key.generation);
 	if (!writers) {
 		/* Not countable (no generation to join): reported one by one. */
-		if (!report(rule_id, (__u8)action, dst, filter_tag))
+		if (!report(rule_id, (__u8)action, dst, filter_tag, 0))
 			count_lost();
 		return 0;
 	}
@@ -221,22 +225,18 @@ __attribute__((noinline)) int count_attempt(const struct destination *dst, __u32
 	key.protocol = dst->protocol;
 	key.action = (__u8)action;
 	__u64 *count = bpf_map_lookup_elem(&connect_attempts, &key);
+	__u64 one = 1;
 	if (count) {
 		__sync_fetch_and_add(count, 1);
-	} else if (report(rule_id, (__u8)action, dst, filter_tag)) {
-		__u64 none = 0;
-		/* Fails when the map is full (the key's attempts are then reported one by one) or
-		 * when another CPU added the key meanwhile: either way this attempt is reported. */
-		bpf_map_update_elem(&connect_attempts, &key, &none, BPF_NOEXIST);
+	} else if (bpf_map_update_elem(&connect_attempts, &key, &one, BPF_NOEXIST) == 0) {
+		report(rule_id, (__u8)action, dst, filter_tag, 1);
 	} else {
-		__u64 one = 1;
-		if (bpf_map_update_elem(&connect_attempts, &key, &one, BPF_NOEXIST) != 0) {
-			count = bpf_map_lookup_elem(&connect_attempts, &key);
-			if (count)
-				__sync_fetch_and_add(count, 1);
-			else
-				count_lost();
-		}
+		/* Another CPU added the key meanwhile, or the counters are full. */
+		count = bpf_map_lookup_elem(&connect_attempts, &key);
+		if (count)
+			__sync_fetch_and_add(count, 1);
+		else if (!report(rule_id, (__u8)action, dst, filter_tag, 0))
+			count_lost();
 	}
 	__sync_fetch_and_sub(writers, 1);
 	return 0;

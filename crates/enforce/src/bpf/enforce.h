@@ -82,7 +82,10 @@ struct connect_event {
 	__u8 family;
 	__u8 protocol;
 	__u8 action;
-	__u8 pad[3];
+	/* 1: the attempt is in `connect_attempts` (the report only announces its match);
+	 * 0: the report is the attempt (the counters had no room for its key). */
+	__u8 counted;
+	__u8 pad[2];
 	char comm[COMM_LEN];
 	__u32 filter_tag;
 };

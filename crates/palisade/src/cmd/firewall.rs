@@ -37,6 +37,19 @@ enum Command {
     /// Replay recorded flows against a draft policy and list what it would newly block or
     /// allow.
     Simulate(SimulateArgs),
+    /// Remove the block-mode enforcement an agent that crashed left in force (its pinned
+    /// connect programs, counters and records, and the nftables table of every pod it
+    /// recorded), when that agent will not start again. A running agent's directory is
+    /// refused: stopping the agent removes its enforcement itself. The attempts its
+    /// programs counted since its last take are dropped with the counters.
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ResetArgs {
+    /// The agent's pin directory (its --firewall-pin-dir).
+    #[arg(long = "pin-dir", value_name = "DIR", default_value = palisade_enforce::DEFAULT_PIN_DIR)]
+    pin_dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +221,14 @@ pub struct AgentFirewallArgs {
     #[arg(long = "firewall-reports-drain-ms", value_name = "MS",
           default_value_t = palisade_enforce::ConnectReportsDrain::DEFAULT)]
     pub reports_drain: palisade_enforce::ConnectReportsDrain,
+    /// In block mode, the directory (in a bpf file system, mounted at /sys/fs/bpf when
+    /// missing) where the enforcement is pinned, so that it stays in force if the agent dies
+    /// (block mode fails closed): the next agent started with the same directory takes it
+    /// over, with the attempts counted meanwhile; a clean stop removes it, and
+    /// `palisade firewall reset` removes what a crashed agent left. One agent per directory.
+    #[arg(long = "firewall-pin-dir", value_name = "DIR",
+          default_value = palisade_enforce::DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
 }
 
 /// The agent's firewall observer, when `--firewall-state` is given: it starts with the local
@@ -229,10 +250,23 @@ pub fn agent_observer(
         flows_file: Some(config.data_dir.join(FLOWS_FILE)),
         connect_reports_ring: args.reports_ring,
         connect_reports_drain: args.reports_drain,
-    });
-    updates
-        .send(base.clone())
-        .context("starting the firewall observer")?;
+        pin_dir: Some(args.pin_dir.clone()),
+    })
+    .with_context(|| {
+        format!(
+            "taking over the firewall enforcement pinned in {} (`palisade firewall reset \
+             --pin-dir {0}` removes what a crashed agent left)",
+            args.pin_dir.display()
+        )
+    })?;
+    // After a crash, the pods the dead agent enforced keep its rules until the server's
+    // rules arrive (the local state alone would lift the server's rules), and the attempts
+    // its programs counted are judged by the rules that counted them.
+    if !watch.took_over_enforcement() {
+        updates
+            .send(base.clone())
+            .context("starting the firewall observer")?;
+    }
     // Enrolling is the agent loop's job: wait for its credential rather than enroll twice.
     let mut enrolled = config.clone();
     enrolled.join_token = None;
@@ -260,7 +294,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => run_explain(args),
         Command::Learn(args) => run_learn(args),
         Command::Simulate(args) => run_simulate(args),
+        Command::Reset(args) => run_reset(&args),
     }
+}
+
+fn run_reset(args: &ResetArgs) -> anyhow::Result<ExitCode> {
+    let summary = palisade_enforce::reset(&args.pin_dir).with_context(|| {
+        format!(
+            "resetting the firewall pinned in {}",
+            args.pin_dir.display()
+        )
+    })?;
+    let mut text = String::new();
+    for workload in &summary.workloads {
+        text.push_str(&format!("removed the firewall of {}\n", workload.name));
+    }
+    for netns in &summary.tables {
+        text.push_str(&format!(
+            "deleted table inet palisade in {}\n",
+            netns.display()
+        ));
+    }
+    text.push_str(&format!(
+        "{} pods, {} tables, {} pins removed from {}\n",
+        summary.workloads.len(),
+        summary.tables.len(),
+        summary.pins,
+        args.pin_dir.display()
+    ));
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_flow_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ObservedFlow>> {

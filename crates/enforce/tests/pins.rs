@@ -1,0 +1,274 @@
+//! Pinned connect enforcement, as root: a process that pins its filter and dies without
+//! cleaning up (SIGKILL) leaves the cgroup's connects refused; the next process adopts the
+//! filter and takes every attempt counted meanwhile, exactly; a clean drop, or `reset` after
+//! a crash, leaves no pin and no program behind.
+//!
+//! The dying process is this test binary itself, run again with the test's name and the
+//! environment variable [`CHILD`] set: it pins and enforces, connects, and kills itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use palisade_enforce::{
+    ConnectReportsRing, FirewallPins, NetRule, WorkloadIdentity, cgroup2_root, reset,
+};
+use palisade_firewall::{Protocol, RuleAction};
+
+/// Set in the child run: `<pin root>,<cgroup>,<port>`.
+const CHILD: &str = "PALISADE_PINS_TEST_CHILD";
+/// Refused connects the child makes before it dies.
+const CHILD_CONNECTS: u64 = 3;
+const TAG: u32 = 7;
+const RULE_ID: u32 = 5;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A cgroup2 directory of the test's own, removed on drop (its processes moved out first).
+struct TestCgroup(PathBuf);
+
+impl TestCgroup {
+    fn new(name: &str) -> TestCgroup {
+        let path = cgroup2_root()
+            .unwrap()
+            .join(format!("palisade-pins-{name}-{}", std::process::id()));
+        std::fs::create_dir(&path).unwrap();
+        TestCgroup(path)
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("could not remove {}", self.0.display());
+    }
+}
+
+/// A pin root of the test's own in the bpf file system, removed on drop whatever is left.
+struct PinRoot(PathBuf);
+
+impl PinRoot {
+    fn new(name: &str) -> PinRoot {
+        PinRoot(PathBuf::from(format!(
+            "/sys/fs/bpf/palisade-test-{name}-{}",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for PinRoot {
+    fn drop(&mut self) {
+        let _ = reset(&self.0);
+    }
+}
+
+/// Connects with bash's /dev/tcp from a shell that first moves itself into `cgroup`;
+/// returns whether it connected.
+fn connects_from(cgroup: &Path, port: u16) -> bool {
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "echo 0 > {}/cgroup.procs && exec 3<>/dev/tcp/127.0.0.1/{port}",
+            cgroup.display()
+        ))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// A listener on 127.0.0.1 that accepts in the background; its port.
+fn listener() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut accepted = Vec::new();
+        for stream in listener.incoming() {
+            accepted.push(stream);
+        }
+    });
+    port
+}
+
+fn block(port: u16) -> NetRule {
+    NetRule {
+        id: RULE_ID,
+        remote: "127.0.0.1/32".parse().unwrap(),
+        ports: (port, port),
+        protocol: Some(Protocol::Tcp),
+        action: RuleAction::Block,
+    }
+}
+
+/// Runs this test again as a child that pins a filter blocking `port` on `cgroup` under
+/// `root`, makes [`CHILD_CONNECTS`] refused connects and kills itself; waits for it.
+fn crash_after_enforcing(test: &str, root: &Path, cgroup: &Path, port: u16) {
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(
+            CHILD,
+            format!("{},{},{port}", root.display(), cgroup.display()),
+        )
+        .status()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+}
+
+/// The child's part (see [`crash_after_enforcing`]), when this run is the child.
+fn run_child_if_asked() {
+    let Ok(args) = std::env::var(CHILD) else {
+        return;
+    };
+    let mut fields = args.split(',');
+    let (root, cgroup, port) = (
+        PathBuf::from(fields.next().unwrap()),
+        PathBuf::from(fields.next().unwrap()),
+        fields.next().unwrap().parse::<u16>().unwrap(),
+    );
+    let pins = FirewallPins::open(&root).unwrap();
+    let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    let identity = WorkloadIdentity {
+        name: "shop/web".to_owned(),
+        cgroup: Some(cgroup.clone()),
+        netns: None,
+        netns_inode: 0,
+    };
+    let pin = pins.record_workload(TAG, identity).unwrap();
+    let filter = pin.attach_filter(&cgroup, &adopted.reports).unwrap();
+    filter.set_rules(&[block(port)]).unwrap();
+    for _ in 0..CHILD_CONNECTS {
+        assert!(!connects_from(&cgroup, port));
+    }
+    // As `kill -9` would: no destructor runs.
+    // SAFETY: kill on this process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    unreachable!("killed");
+}
+
+/// The connect programs a cgroup has, as `bpftool cgroup show` lists them.
+fn attached_programs(cgroup: &Path) -> String {
+    let output = Command::new("bpftool")
+        .args(["cgroup", "show"])
+        .arg(cgroup)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A filter pinned by a process killed with SIGKILL stays in force: connects from its cgroup
+/// are still refused (and counted), others pass. The next process adopts it: the workload's
+/// record and tag, its rules, its hits, and the attempts its programs counted before and
+/// after the death, exactly, which nobody had taken; rules change on the adopted filter
+/// without a gap. Dropping everything removes every pin and detaches the programs.
+#[test]
+fn a_pinned_filter_outlives_its_killed_process_and_is_adopted_with_its_counts() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("adopt");
+    let root = PinRoot::new("adopt");
+    let port = listener();
+    let open_port = listener();
+    crash_after_enforcing(
+        "a_pinned_filter_outlives_its_killed_process_and_is_adopted_with_its_counts",
+        &root.0,
+        &cgroup.0,
+        port,
+    );
+    // Dead, and still refused; another port passes.
+    let while_dead = 4;
+    for _ in 0..while_dead {
+        assert!(!connects_from(&cgroup.0, port), "fails closed");
+    }
+    assert!(connects_from(&cgroup.0, open_port));
+    assert!(attached_programs(&cgroup.0).contains("connect4"));
+
+    let pins = FirewallPins::open(&root.0).unwrap();
+    let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    assert!(adopted.reports_adopted);
+    assert!(adopted.notes.is_empty(), "{:?}", adopted.notes);
+    assert_eq!(adopted.workloads.len(), 1);
+    let workload = &adopted.workloads[0];
+    assert_eq!(workload.pin.tag(), TAG);
+    assert_eq!(workload.pin.identity().name, "shop/web");
+    assert_eq!(workload.pin.identity().cgroup.as_deref(), Some(&*cgroup.0));
+    let filter = workload.filter.as_ref().expect("the filter is adopted");
+    assert_eq!(filter.tag(), TAG);
+    let attempts = CHILD_CONNECTS + while_dead;
+    assert_eq!(filter.hits(RULE_ID).unwrap(), attempts);
+    let counted = adopted.reports.take_counted().unwrap();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0].attempts, attempts, "{counted:?}");
+    assert_eq!(
+        (counted[0].matched.filter_tag, counted[0].matched.rule_id),
+        (TAG, RULE_ID)
+    );
+    assert_eq!(adopted.reports.lost().unwrap(), 0);
+
+    // The adopted filter's rules change live; the programs are this process's now.
+    filter.set_rules(&[]).unwrap();
+    assert!(connects_from(&cgroup.0, port));
+    filter.set_rules(&[block(port)]).unwrap();
+    assert!(!connects_from(&cgroup.0, port));
+    let counted = adopted.reports.take_counted().unwrap();
+    assert_eq!(counted.iter().map(|count| count.attempts).sum::<u64>(), 1);
+
+    drop(adopted);
+    drop(pins);
+    assert!(!root.0.exists(), "a clean stop leaves no pin");
+    assert!(connects_from(&cgroup.0, port), "and no program");
+    assert!(!attached_programs(&cgroup.0).contains("connect4"));
+}
+
+/// `reset` removes what a killed process left: its pins and programs (the cgroup's connects
+/// pass again), and nothing is left in the pin root. A second reset finds nothing; a reset
+/// of a root a live process holds is refused.
+#[test]
+fn reset_removes_what_a_killed_process_pinned() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("reset");
+    let root = PinRoot::new("reset");
+    let port = listener();
+    crash_after_enforcing(
+        "reset_removes_what_a_killed_process_pinned",
+        &root.0,
+        &cgroup.0,
+        port,
+    );
+    assert!(!connects_from(&cgroup.0, port), "fails closed");
+
+    let held = FirewallPins::open(&root.0).unwrap();
+    let error = reset(&root.0).unwrap_err();
+    let reason = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|reason| reason.contains("a running agent")),
+        "{error}: {reason:?}"
+    );
+    drop(held);
+
+    let summary = reset(&root.0).unwrap();
+    assert_eq!(summary.workloads.len(), 1, "{summary:?}");
+    assert_eq!(summary.workloads[0].name, "shop/web");
+    assert!(summary.tables.is_empty(), "no table was recorded");
+    assert!(summary.pins >= 8, "{summary:?}");
+    assert!(!root.0.exists());
+    assert!(connects_from(&cgroup.0, port));
+    assert!(!attached_programs(&cgroup.0).contains("connect4"));
+    let again = reset(&root.0).unwrap();
+    assert!(again.workloads.is_empty() && again.pins == 0, "{again:?}");
+}
