@@ -629,9 +629,12 @@ pub(super) fn add_by_severity(counts: &mut [u64; 5], rows: &[SqliteRow]) -> Resu
     Ok(())
 }
 
-/// Pushes the chart's statement for when `finding_counts` cannot answer it: the findings
-/// `query` selects (searched as `text`) first seen in `start..end`, counted per interval of
-/// `width`.
+/// Pushes the chart's statement for when neither `finding_counts` nor a walk of the newest
+/// matches ([`SqliteStore::newest_matches`]) answers it: the findings `query` selects
+/// (searched as `text`, unbounded) first seen in `start..end`, counted per interval of
+/// `width`. No bound on `last_seen` here, though first_seen implies one: given it, SQLite
+/// chose the time-ordered status index over an asset's own index for the chart of one asset's
+/// 200 alerts, and walked all 750,000 open alerts of the month (15 s).
 fn push_chart_of_findings(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
@@ -639,29 +642,13 @@ fn push_chart_of_findings(
     text: &TextSearch,
     (start, end, width): (i64, i64, i64),
 ) {
-    let bounded = newest_matches_only(text);
-    push_matches(
-        builder,
-        kind,
-        query,
-        text,
-        bounded,
-        "first_seen",
-        |builder| {
-            builder
-                .push(" AND first_seen >= ")
-                .push_bind(start)
-                .push(" AND first_seen < ")
-                .push_bind(end);
-            // Implied by first_seen (never after last_seen); it ends a bounded walk in time
-            // order at the chart's start. Only there: given it, SQLite chose the time-ordered
-            // status index over an asset's own index for the chart of one asset's 200 alerts,
-            // and walked all 750,000 open alerts of the month (15 s).
-            if bounded {
-                builder.push(" AND last_seen >= ").push_bind(start);
-            }
-        },
-    );
+    push_matches(builder, kind, query, text, false, "first_seen", |builder| {
+        builder
+            .push(" AND first_seen >= ")
+            .push_bind(start)
+            .push(" AND first_seen < ")
+            .push_bind(end);
+    });
     builder
         .push("SELECT (first_seen - ")
         .push_bind(start)
@@ -1253,6 +1240,14 @@ impl SqliteStore {
         let mut connection = self.reader.acquire().await?;
         let (query, text) = self.aggregate_search(&mut connection, kind, query).await?;
         let query = query.as_ref();
+        let mut counts = vec![0; count as usize];
+        if newest_matches_only(&text) {
+            // The counters' walk when they are asked for at once (the same query).
+            self.newest_matches(&mut connection, kind, query, &text)
+                .await?
+                .over_time(start, width, &mut counts);
+            return Ok(counts);
+        }
         let mut builder = if counters_answer(query) && whole_hours && since_implied {
             let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_hour - ");
             builder
@@ -1273,7 +1268,6 @@ impl SqliteStore {
             builder
         };
         builder.push(" GROUP BY bucket");
-        let mut counts = vec![0; count as usize];
         for row in builder.build().fetch_all(&mut *connection).await? {
             let bucket: i64 = row.try_get("bucket")?;
             if let Some(slot) = usize::try_from(bucket)
@@ -1471,6 +1465,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::sqlite::field_hits::TitleRows;
     use crate::{
         HandlingPolicy, Selection, Store,
         sqlite::test_support::{Random, audit, temp_store, whitelist_alerts},
@@ -2121,20 +2116,34 @@ mod tests {
                     .field_hits(&mut connection, kind, &query, &term.to_lowercase())
                     .await
                     .unwrap();
+                let narrowed = |titles| TextSearch::Narrowed {
+                    newest_only: false,
+                    fields: Arc::clone(&fields),
+                    titles,
+                };
+                let mut searches = vec![TextSearch::Scan, planned];
+                if let Some(needle) = super::super::indexable(term) {
+                    let trigrams = super::super::fts_all(&super::super::covering_trigrams(&needle));
+                    // The candidates of a view whose hit rules cover the trigram rows: the
+                    // rows beyond them, with no bound, whenever the term allows them.
+                    let beyond = super::super::field_hits::rows_beyond_rule_hits(
+                        &mut connection,
+                        &needle,
+                        trigrams.clone(),
+                        i64::MAX - 1,
+                    )
+                    .await
+                    .unwrap();
+                    searches.push(narrowed(TitleRows::Trigrams(trigrams)));
+                    searches.extend(beyond.map(|rows| narrowed(TitleRows::Listed(Arc::new(rows)))));
+                }
                 drop(connection);
                 let every_finding: Vec<i64> = sqlx::query_scalar("SELECT rowid FROM findings")
                     .fetch_all(&store.reader)
                     .await
                     .unwrap();
-                for search in [
-                    TextSearch::Scan,
-                    TextSearch::Narrowed {
-                        newest_only: false,
-                        fields: Arc::clone(&fields),
-                    },
-                    planned,
-                    TextSearch::Driven(every_finding),
-                ] {
+                searches.push(TextSearch::Driven(every_finding));
+                for search in searches {
                     let mut builder = QueryBuilder::<Sqlite>::new("SELECT id FROM findings");
                     push_finding_filters(&mut builder, kind, &query, &search);
                     let mut ids: Vec<String> = builder
@@ -2172,7 +2181,9 @@ mod tests {
                     super::super::field_hits::push_candidates(
                         &mut candidates,
                         kind,
-                        super::super::fts_all(&super::super::covering_trigrams(&needle)),
+                        &TitleRows::Trigrams(super::super::fts_all(
+                            &super::super::covering_trigrams(&needle),
+                        )),
                         &fields,
                         None,
                     );
