@@ -331,13 +331,22 @@ async fn main() {
         ("vulnerabilities", "sort=assets&order=desc".to_owned()),
         ("vulnerabilities", "sort=assets&order=asc".to_owned()),
         ("vulnerabilities", "sort=findings&order=desc".to_owned()),
+        ("vulnerabilities", "sort=findings&order=asc".to_owned()),
         ("vulnerabilities", "sort=open&order=desc".to_owned()),
+        ("vulnerabilities", "sort=open&order=asc".to_owned()),
         (
             "vulnerabilities",
             "sort=fix_available&order=desc".to_owned(),
         ),
         ("vulnerabilities", "sort=last_seen&order=desc".to_owned()),
         ("vulnerabilities", "sort=last_seen&order=asc".to_owned()),
+        ("vulnerabilities", "sort=package&order=asc".to_owned()),
+        ("vulnerabilities", "sort=package&order=desc".to_owned()),
+        // Every status (the summary's row over all statuses).
+        (
+            "vulnerabilities",
+            "status=any&sort=assets&order=desc".to_owned(),
+        ),
         (
             "vulnerabilities",
             "sort=assets&order=desc&severity=high".to_owned(),
