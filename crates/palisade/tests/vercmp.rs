@@ -128,10 +128,19 @@ fn errors_exit_with_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("invalid pep440 version \"not a version\""));
 
-    let output = palisade(&["db", "vercmp", "--scheme", "ConanCenter", "1", "2"]);
+    let output = palisade(&["db", "vercmp", "--scheme", "Nonsense", "1", "2"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("accepted names: dpkg"),
+        "{}",
+        stderr(&output)
+    );
+
+    // An OSV ecosystem without an order here says so instead of listing names.
+    let output = palisade(&["db", "vercmp", "--scheme", "ConanCenter", "1", "2"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("\"ConanCenter\" are not ordered here"),
         "{}",
         stderr(&output)
     );

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use palisade_event::{Event, EventKind};
-use palisade_sensor::{BackendChoice, ContainerAttribution, MetadataRoots, Sensor, SensorConfig};
+use palisade_sensor::{
+    BackendChoice, ContainerAttribution, HoldLimits, MetadataRoots, Sensor, SensorConfig,
+};
 
 fn available(runtime: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -29,12 +31,18 @@ fn available(runtime: &str) -> bool {
 }
 
 fn start(metadata: MetadataRoots) -> Sensor {
+    start_holding(metadata, HoldLimits::default())
+}
+
+/// [`start`] with other limits on how long events wait for their container's metadata.
+fn start_holding(metadata: MetadataRoots, hold: HoldLimits) -> Sensor {
     let config = SensorConfig {
         kinds: Some([EventKind::Execve].into_iter().collect::<BTreeSet<_>>()),
         backend: BackendChoice::Ebpf,
         metadata,
         // A runc container's exec is checked for its cgroups (thread.cgroups).
         read_cgroups: true,
+        hold,
         ..SensorConfig::default()
     };
     config.build().expect("the eBPF sensor starts")
@@ -983,11 +991,16 @@ fn held_events_go_out_at_flush_without_waiting() {
     let cgroup = TestCgroup(parent.join(format!("libpod-{id}")));
     std::fs::create_dir_all(&cgroup.0).unwrap();
     let marker = format!("flush-{}", std::process::id());
-    let mut sensor = start(roots);
-    // The shell starts on the host (its cgroup's first events wait for that cgroup's look-up
-    // too, briefly), and only after a pause moves itself into the container's cgroup, where
-    // the exec of /bin/true is the first event.
-    let run = Reaper(
+    // Events wait up to 5 s for the store that never answers: far longer than this test
+    // takes to see the exec run, so the exec is still held at the flush however slowly the
+    // machine runs. (Other tests' containers may hold events meanwhile; nothing here counts
+    // held events.)
+    let hold = HoldLimits::new(Duration::from_secs(5), HoldLimits::DEFAULT_MAX_EVENTS).unwrap();
+    let mut sensor = start_holding(roots, hold);
+    let started = Instant::now();
+    // The shell starts on the host and only after a pause moves itself into the container's
+    // cgroup, where the exec of /bin/true is its first event.
+    let mut run = Reaper(
         Command::new("/bin/sh")
             .arg("-c")
             .arg(format!(
@@ -1000,19 +1013,15 @@ fn held_events_go_out_at_flush_without_waiting() {
     );
 
     let is_marker = |event: &Event| event.process.args.first().is_some_and(|arg| *arg == marker);
-    let is_shell = |event: &Event| {
-        event.kind == EventKind::Execve
-            && event.process.args.iter().any(|arg| arg.contains(&marker))
-            && !is_marker(event)
-    };
     let mut events = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut shell_seen = false;
-    let mut held_before = u64::MAX;
-    // Short polls: the exec is read and held within one, and its 50 ms wait is not over when
-    // the poll returns.
-    while sensor.health().events_held <= held_before {
-        assert!(Instant::now() < deadline, "the exec was never held");
+    let mut exited_at = None;
+    // /bin/true exits at once, so once the shell is gone its exec has run; polls for 100 ms
+    // more read it from the ring buffer into the held events.
+    while exited_at.is_none_or(|at: Instant| at.elapsed() < Duration::from_millis(100)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the shell never ran its exec"
+        );
         sensor
             .poll(Duration::from_millis(5), &mut events)
             .expect("poll");
@@ -1020,11 +1029,10 @@ fn held_events_go_out_at_flush_without_waiting() {
             !events.iter().any(is_marker),
             "the exec left before its wait ended"
         );
-        if !shell_seen && events.iter().any(is_shell) {
-            shell_seen = true;
-            held_before = sensor.health().events_held;
-        }
         events.clear();
+        if exited_at.is_none() && run.0.try_wait().unwrap().is_some() {
+            exited_at = Some(Instant::now());
+        }
     }
     let released_before = sensor.health().events_released_unresolved;
     let sent = sensor.flush(&mut events);
