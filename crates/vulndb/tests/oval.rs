@@ -6,77 +6,18 @@
 //! and a generated document larger than the whole-file limit, read streaming.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
-use palisade_vulndb::{
-    Database, DistroStatus, ErrorKind, Finding, ImportOptions, ImportReport, Index, Limits, Package,
-};
+use palisade_vulndb::{Database, DistroStatus, ErrorKind, ImportOptions, Limits};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod support;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/oval")
-        .join(name)
-}
+use support::{findings, fixture, ids, import, import_fixture, reasons, runtime};
 
-/// Imports `bytes` as `location` with `options`, and loads the whole index.
-fn import(
-    location: &str,
-    bytes: &[u8],
-    options: impl Into<ImportOptions>,
-) -> (ImportReport, Index) {
-    runtime().block_on(async {
-        let database = Database::open_in_memory().await.expect("open");
-        let report = database
-            .import_bytes(location, bytes, options)
-            .await
-            .expect("import");
-        (report, Index::load(&database).await.expect("load"))
-    })
-}
-
-fn import_fixture(name: &str) -> (ImportReport, Index) {
-    import(
-        name,
-        &std::fs::read(fixture(name)).unwrap(),
-        Limits::default(),
-    )
-}
-
-fn findings(index: &Index, ecosystem: &str, name: &str, version: &str) -> Vec<Finding> {
-    index
-        .matches(&Package {
-            ecosystem: ecosystem.into(),
-            name: name.into(),
-            version: version.into(),
-            source_name: None,
-            source_version: None,
-        })
-        .expect("match")
-        .findings
-}
-
-fn ids(found: &[Finding]) -> Vec<&str> {
-    found.iter().map(|finding| finding.id.as_str()).collect()
-}
-
-fn reasons(report: &ImportReport) -> Vec<String> {
-    report
-        .warnings
-        .iter()
-        .map(|warning| format!("{}: {}", warning.location, warning.reason))
-        .collect()
-}
+const FIXTURES: &str = "oval";
 
 #[test]
 fn oracle_linux_elsa_definitions_match_their_own_release() {
-    let (report, index) = import_fixture("com.oracle.elsa-2024.xml");
+    let (report, index) = import_fixture(FIXTURES, "com.oracle.elsa-2024.xml");
     assert_eq!(report.format, "oval");
     assert_eq!(report.record_count, 5, "{:?}", reasons(&report));
     let found = findings(&index, "Oracle Linux:9", "gnutls", "3.8.3-3.el9");
@@ -173,7 +114,7 @@ fn oracle_linux_elsa_definitions_match_their_own_release() {
 
 #[test]
 fn azure_linux_and_cbl_mariner_definitions_take_their_release_from_the_feed() {
-    let (report, azure) = import_fixture("azurelinux-3.0-oval.xml");
+    let (report, azure) = import_fixture(FIXTURES, "azurelinux-3.0-oval.xml");
     // Two packages' definitions of CVE-2024-6119 are one record.
     assert_eq!(report.record_count, 3, "{:?}", reasons(&report));
     assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
@@ -203,7 +144,7 @@ fn azure_linux_and_cbl_mariner_definitions_take_their_release_from_the_feed() {
     assert!(!azure.has_advisories_for("Mariner:2.0"));
     assert!(findings(&azure, "Mariner:2.0", "openssl", "1.1.1k-30.cm2").is_empty());
 
-    let (report, mariner) = import_fixture("cbl-mariner-2.0-oval.xml");
+    let (report, mariner) = import_fixture(FIXTURES, "cbl-mariner-2.0-oval.xml");
     assert_eq!(report.record_count, 2, "{:?}", reasons(&report));
     assert_eq!(
         ids(&findings(
@@ -219,7 +160,7 @@ fn azure_linux_and_cbl_mariner_definitions_take_their_release_from_the_feed() {
 
     // Without the file's name, the rpm's dist tag tells the release; an explicit release
     // wins over both.
-    let bytes = std::fs::read(fixture("cbl-mariner-2.0-oval.xml")).unwrap();
+    let bytes = std::fs::read(fixture(FIXTURES, "cbl-mariner-2.0-oval.xml")).unwrap();
     let (_, by_tag) = import("download", &bytes, Limits::default());
     assert_eq!(
         ids(&findings(&by_tag, "Mariner:2.0", "expat", "2.5.0-1.cm2")),
@@ -263,7 +204,7 @@ fn compressed(kind: &str, bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn compressed_feeds_are_read_streaming_and_bounded() {
-    let plain = std::fs::read(fixture("com.oracle.elsa-2024.xml")).unwrap();
+    let plain = std::fs::read(fixture(FIXTURES, "com.oracle.elsa-2024.xml")).unwrap();
     for kind in ["bz2", "gz", "xz", "zst"] {
         let name = format!("com.oracle.elsa-2024.xml.{kind}");
         let (report, index) = import(&name, &compressed(kind, &plain), Limits::default());
@@ -329,7 +270,7 @@ fn compressed_feeds_are_read_streaming_and_bounded() {
 /// A document larger than the whole-file limit is read streaming: the XML bound applies.
 #[test]
 fn a_document_over_the_whole_file_limit_is_read_streaming() {
-    let template = std::fs::read_to_string(fixture("azurelinux-3.0-oval.xml")).unwrap();
+    let template = std::fs::read_to_string(fixture(FIXTURES, "azurelinux-3.0-oval.xml")).unwrap();
     let (head, rest) = template.split_once("  <definitions>\n").unwrap();
     let (definition, rest) = rest.split_once("  </definitions>\n").unwrap();
     let first = definition

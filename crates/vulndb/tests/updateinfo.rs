@@ -4,77 +4,18 @@
 //! malformed updates and an XML bomb; compressed copies; an explicit release.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
-use palisade_vulndb::{
-    Database, DistroStatus, ErrorKind, Finding, ImportOptions, ImportReport, Index, Limits, Package,
-};
+use palisade_vulndb::{Database, DistroStatus, ErrorKind, ImportOptions, Limits, Package};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod support;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/updateinfo")
-        .join(name)
-}
+use support::{findings, fixture, ids, import, import_fixture, reasons, runtime};
 
-/// Imports `bytes` as `location` with `options`, and loads the whole index.
-fn import(
-    location: &str,
-    bytes: &[u8],
-    options: impl Into<ImportOptions>,
-) -> (ImportReport, Index) {
-    runtime().block_on(async {
-        let database = Database::open_in_memory().await.expect("open");
-        let report = database
-            .import_bytes(location, bytes, options)
-            .await
-            .expect("import");
-        (report, Index::load(&database).await.expect("load"))
-    })
-}
-
-fn import_fixture(name: &str) -> (ImportReport, Index) {
-    import(
-        name,
-        &std::fs::read(fixture(name)).unwrap(),
-        Limits::default(),
-    )
-}
-
-fn findings(index: &Index, ecosystem: &str, name: &str, version: &str) -> Vec<Finding> {
-    index
-        .matches(&Package {
-            ecosystem: ecosystem.into(),
-            name: name.into(),
-            version: version.into(),
-            source_name: None,
-            source_version: None,
-        })
-        .expect("match")
-        .findings
-}
-
-fn ids(found: &[Finding]) -> Vec<&str> {
-    found.iter().map(|finding| finding.id.as_str()).collect()
-}
-
-fn reasons(report: &ImportReport) -> Vec<String> {
-    report
-        .warnings
-        .iter()
-        .map(|warning| format!("{}: {}", warning.location, warning.reason))
-        .collect()
-}
+const FIXTURES: &str = "updateinfo";
 
 #[test]
 fn amazon_linux_2_security_updates_and_an_extras_kernel() {
-    let (report, index) = import_fixture("amazon-linux-2.xml");
+    let (report, index) = import_fixture(FIXTURES, "amazon-linux-2.xml");
     assert_eq!(report.format, "updateinfo");
     assert_eq!(report.record_count, 2, "{:?}", reasons(&report));
     assert_eq!(
@@ -192,7 +133,7 @@ fn amazon_linux_2_security_updates_and_an_extras_kernel() {
 
 #[test]
 fn amazon_linux_2023_updates_match_their_release() {
-    let (report, index) = import_fixture("amazon-linux-2023.xml");
+    let (report, index) = import_fixture(FIXTURES, "amazon-linux-2023.xml");
     assert_eq!(report.record_count, 2);
     assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
     let ssh = findings(
@@ -237,7 +178,7 @@ fn amazon_linux_2023_updates_match_their_release() {
 
 #[test]
 fn oracle_linux_releases_come_from_release_tags_and_ksplice_builds_stay_apart() {
-    let (report, index) = import_fixture("oracle-linux.xml");
+    let (report, index) = import_fixture(FIXTURES, "oracle-linux.xml");
     assert_eq!(report.record_count, 4, "{:?}", reasons(&report));
     assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
     // UEK: its own package names, its `el9uek` tag naming Oracle Linux 9.
@@ -303,7 +244,7 @@ fn oracle_linux_releases_come_from_release_tags_and_ksplice_builds_stay_apart() 
 
 #[test]
 fn fedora_releases_come_from_the_collection_and_epel_needs_a_release() {
-    let (report, index) = import_fixture("fedora.xml");
+    let (report, index) = import_fixture(FIXTURES, "fedora.xml");
     assert_eq!(report.record_count, 1);
     let warnings = reasons(&report);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
@@ -329,7 +270,7 @@ fn fedora_releases_come_from_the_collection_and_epel_needs_a_release() {
         limits: Limits::default(),
         release: Some("rocky linux:9".into()),
     };
-    let bytes = std::fs::read(fixture("fedora.xml")).unwrap();
+    let bytes = std::fs::read(fixture(FIXTURES, "fedora.xml")).unwrap();
     let (report, index) = import("fedora.xml", &bytes, options);
     assert_eq!(report.record_count, 2, "{:?}", reasons(&report));
     let chromium = findings(&index, "Rocky Linux:9", "chromium", "123.0.6312.105-1.el9");
@@ -364,7 +305,7 @@ fn a_release_that_is_not_an_rpm_distributions_is_refused() {
 
 #[test]
 fn malformed_updates_are_skipped_with_warnings_naming_them() {
-    let (report, index) = import_fixture("malformed.xml");
+    let (report, index) = import_fixture(FIXTURES, "malformed.xml");
     let warnings = reasons(&report);
     assert_eq!(report.record_count, 2, "{warnings:?}");
     let expected = [
@@ -430,7 +371,7 @@ fn malformed_updates_are_skipped_with_warnings_naming_them() {
 #[test]
 fn xml_bombs_and_undeclared_entities_are_refused_without_expansion() {
     let started = std::time::Instant::now();
-    let (report, _) = import_fixture("billion-laughs.xml");
+    let (report, _) = import_fixture(FIXTURES, "billion-laughs.xml");
     assert_eq!(report.record_count, 0);
     let warnings = reasons(&report);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -479,7 +420,7 @@ fn xz(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn compressed_documents_are_read_and_bounded() {
-    let plain = std::fs::read(fixture("amazon-linux-2023.xml")).unwrap();
+    let plain = std::fs::read(fixture(FIXTURES, "amazon-linux-2023.xml")).unwrap();
     let zstd = zstd::encode_all(plain.as_slice(), 3).unwrap();
     for (name, bytes) in [
         ("updateinfo.xml.gz", gzip(&plain)),
@@ -547,7 +488,7 @@ fn a_repodata_directory_is_read_for_its_updateinfo() {
     let temp = tempfile::tempdir().unwrap();
     let repodata = temp.path().join("repodata");
     std::fs::create_dir_all(&repodata).unwrap();
-    let plain = std::fs::read(fixture("amazon-linux-2.xml")).unwrap();
+    let plain = std::fs::read(fixture(FIXTURES, "amazon-linux-2.xml")).unwrap();
     std::fs::write(repodata.join("0f3c-updateinfo.xml.gz"), gzip(&plain)).unwrap();
     // Other repository metadata is not a feed and is not read.
     std::fs::write(repodata.join("9ab1-primary.xml.gz"), gzip(b"<metadata/>")).unwrap();
