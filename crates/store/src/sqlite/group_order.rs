@@ -26,21 +26,6 @@ pub(super) fn aggregate(key: GroupSortKey) -> &'static str {
     }
 }
 
-/// The column of `finding_group_summary` (migration 0059) that holds [`aggregate`]`(key)`.
-fn summary_column(key: GroupSortKey) -> &'static str {
-    match key {
-        GroupSortKey::Severity => "severity",
-        GroupSortKey::Rule => "rule",
-        GroupSortKey::Category => "category",
-        GroupSortKey::Assets => "assets",
-        GroupSortKey::Findings => "findings",
-        GroupSortKey::Open => "open",
-        GroupSortKey::LastSeen => "last_seen",
-        GroupSortKey::FixAvailable => "fix_available",
-        GroupSortKey::Package => "package",
-    }
-}
-
 /// What a statement pages: groups it aggregates from rows of findings (`GROUP BY rule`), or
 /// rows of `finding_group_summary`, one per group, after a WHERE clause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +61,8 @@ pub(super) fn push_group_page(
             builder.push(" GROUP BY rule");
             (aggregate(key), "HAVING")
         }
-        Grouped::Summary => (summary_column(key), "AND"),
+        // `finding_group_summary` (migration 0059) names each column as its key.
+        Grouped::Summary => (key.as_str(), "AND"),
     };
     let (after, direction) = match order {
         SortOrder::Desc => ("<", "DESC"),
