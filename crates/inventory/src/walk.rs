@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd};
 
 use crate::cancel::{Cancel, bounded};
 use crate::error::Warning;
@@ -66,41 +65,20 @@ impl Read for FileVisit<'_> {
             Content::Stream(reader) => reader.read(buffer),
             Content::InRoot { root, file } => {
                 if file.is_none() {
-                    *file = Some(open_in_root(root, self.path)?);
+                    // Every symlink on the way, even one a running container swapped in
+                    // after the walk saw the path, resolves inside the root; the final
+                    // component must not be a symlink, and a FIFO does not block the open.
+                    *file = Some(palisade_rootfs::open_in_root(
+                        root,
+                        self.path,
+                        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+                        0,
+                    )?);
                 }
                 file.as_mut().map_or(Ok(0), |file| file.read(buffer))
             }
         }
     }
-}
-
-/// Opens `path` below the directory `root` with `openat2(RESOLVE_IN_ROOT)`: every symlink on
-/// the way, even one swapped in by a process of a running container after the walk saw the
-/// path, resolves inside the root. The final component must not be a symlink, and FIFOs do
-/// not block the open.
-pub(crate) fn open_in_root(root: &File, path: &str) -> std::io::Result<File> {
-    let c_path = std::ffi::CString::new(path)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
-    // SAFETY: `open_how` is plain integers, for which all zeroes is valid.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: `c_path` is a valid NUL-terminated string and `how` a valid `open_how` of the
-    // size passed; the returned descriptor is owned by the `File` below.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c_path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new descriptor that nothing else owns.
-    Ok(unsafe { File::from_raw_fd(fd as i32) })
 }
 
 /// The result of a walk: the flattened tree and every entry skipped on the way.

@@ -20,7 +20,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::sync::Arc;
 
@@ -238,7 +237,14 @@ fn open_names_file(root: &File, path: &str) -> Result<(File, FileIdentity), Name
         path: format!("/{path}"),
         source,
     };
-    let file = open_in_root(root, path).map_err(io_error)?;
+    // Non-blocking: a FIFO swapped in for the file cannot hold the worker.
+    let file = palisade_rootfs::open_in_root(
+        root,
+        path,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+        0,
+    )
+    .map_err(io_error)?;
     let metadata = file.metadata().map_err(io_error)?;
     let file_type = metadata.file_type();
     if !file_type.is_file() {
@@ -264,33 +270,6 @@ fn open_names_file(root: &File, path: &str) -> Result<(File, FileIdentity), Name
         mtime_ns: i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec()),
     };
     Ok((file, identity))
-}
-
-/// `openat2(root, path)` with `RESOLVE_IN_ROOT` (`..` and absolute symlinks stay inside the
-/// root) and `RESOLVE_NO_MAGICLINKS` (no `/proc/<pid>/...` link leads out), non-blocking.
-fn open_in_root(root: &File, path: &str) -> std::io::Result<File> {
-    let name = std::ffi::CString::new(path)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
-    // SAFETY: `open_how` is plain integers, for which all zeroes is valid.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: `name` is NUL-terminated and `how` a valid `open_how` of the size passed, both
-    // alive for the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            name.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new descriptor that nothing else owns.
-    Ok(unsafe { File::from_raw_fd(fd as i32) })
 }
 
 /// The file's text up to [`MAX_NAMES_FILE_BYTES`], cut after the last whole line when longer.
