@@ -11,7 +11,7 @@ use std::{
 use palisade_model::{AgentBatch, AgentLosses, BatchAck, Timestamp};
 use uuid::Uuid;
 
-use crate::{AgentConfig, Link, LinkError, Outbox, OutboxError, host_facts};
+use crate::{AgentConfig, ConfigError, Link, LinkError, Outbox, OutboxError, host_facts};
 
 /// Longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -71,6 +71,9 @@ pub enum RunError {
     /// The outbox failed.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    /// A configuration value is out of its range.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Runs the agent until `shutdown` completes.
@@ -81,6 +84,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     tokio::pin!(shutdown);
+    config.validate()?;
     let link = Link::new(&config)?;
     let mut backoff = Duration::from_millis(100);
     let credential = loop {
@@ -217,4 +221,33 @@ struct InFlight {
     reports: u64,
     heartbeat: bool,
     reply: tokio::task::JoinHandle<Result<BatchAck, LinkError>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AgentConfig, AgentStatus, ConfigError, Outbox, RunError, SensorHoldConfig};
+
+    /// An out-of-range value stops the agent before it contacts any server, naming its key.
+    #[tokio::test]
+    async fn a_bad_configuration_stops_the_agent_before_it_enrolls() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).await.unwrap();
+        let config = AgentConfig {
+            sensor_hold: SensorHoldConfig {
+                max_wait_ms: 50,
+                max_events: 0,
+            },
+            // Nothing listens here: an agent that tried to enroll would retry forever.
+            ..AgentConfig::new("https://127.0.0.1:9", dir.path(), "c", "n")
+        };
+        let status = AgentStatus::default();
+        let run = super::run(config, outbox, &status, std::future::pending());
+        let result = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+            .await
+            .expect("the agent kept running with a bad configuration");
+        let Err(RunError::Config(ConfigError::Invalid { key, .. })) = result else {
+            panic!("the agent ran with 0 held events: {result:?}");
+        };
+        assert_eq!(key, "sensor_hold.max_events");
+    }
 }
