@@ -32,10 +32,11 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use palisade_event::{Container, HostNamespaces};
+use palisade_event::{Container, HostNamespaces, SharedStr};
 
 use crate::container::{ContainerResolver, Metadata, MetadataRoots, container_id_from_cgroup};
 use crate::names::{NamesRoot, RootNames};
+use crate::process::{ProcessInfo, UserNames};
 
 /// How many threads look metadata up: one slow store (a huge `containers.json`, a database
 /// podman holds) delays the look-ups of other cgroups only when every worker waits for it.
@@ -229,6 +230,9 @@ pub struct ContainerAttribution {
     lookups_dropped: u64,
     /// The host's names, for the cgroups that are no container's.
     host_names: NamesSlot,
+    /// Counts the names answered (a root's read for the first time or again): ancestries
+    /// built before show the names of an older count ([`UserNames::generation`]).
+    names_generation: u64,
 }
 
 impl ContainerAttribution {
@@ -259,6 +263,7 @@ impl ContainerAttribution {
             in_flight: 0,
             lookups_dropped: 0,
             host_names: NamesSlot::new(None),
+            names_generation: 0,
         };
         attribution.request_names(None, || NamesRoot::Host);
         attribution
@@ -490,6 +495,7 @@ impl ContainerAttribution {
                 *cgroup_id
             }
             Answer::Names { cgroup_id, names } => {
+                self.names_generation += u64::from(names.is_some());
                 match cgroup_id.and_then(|id| self.by_cgroup.get_mut(&id)) {
                     Some(entry) => entry.names.answered(names.clone()),
                     None => self.host_names.answered(names.clone()),
@@ -531,6 +537,7 @@ impl ContainerAttribution {
                     entry.metadata_retry.missed();
                 }
                 if container.is_some() {
+                    self.names_generation += u64::from(names.is_some());
                     entry.names.answered(names);
                 }
                 entry.container = container;
@@ -547,6 +554,28 @@ impl ContainerAttribution {
             },
         }
         Some(cgroup_id)
+    }
+}
+
+/// The names ancestries show: those of each ancestor's root as last read, like the names of
+/// an event's own process ([`ContainerAttribution::names_of`]), except that an ancestor
+/// recorded in a container whose cgroup is not (yet) known as one gets none rather than the
+/// host's.
+impl UserNames for ContainerAttribution {
+    fn generation(&self) -> u64 {
+        self.names_generation
+    }
+
+    fn user_name(&self, process: &ProcessInfo) -> SharedStr {
+        let names = match self.by_cgroup.get(&process.cgroup_id) {
+            Some(entry) if entry.container.is_some() => entry.names.names.as_ref(),
+            _ if process.container_id.is_empty() => self.host_names.names.as_ref(),
+            _ => None,
+        };
+        names
+            .and_then(|names| names.user(process.uid))
+            .map(|entry| entry.name.clone())
+            .unwrap_or_default()
     }
 }
 

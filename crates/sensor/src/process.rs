@@ -21,6 +21,16 @@ use std::sync::Arc;
 
 use palisade_event::{Ancestor, SharedSlice, SharedStr, TaskResources};
 
+/// The user names ancestries show, as known now (read by the look-up workers: asking never
+/// reads a file).
+pub trait UserNames {
+    /// A number that changes whenever a name given before may have changed (names read for
+    /// the first time or again), so that ancestries built before are built again.
+    fn generation(&self) -> u64;
+    /// The name of `process`'s user in its own root file system; empty when unknown.
+    fn user_name(&self, process: &ProcessInfo) -> SharedStr;
+}
+
 /// What the table knows about one process. The strings are shared with the events and
 /// ancestries built from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -142,10 +152,12 @@ struct Entry {
     ancestry: Option<CachedAncestry>,
 }
 
-/// An ancestry as built when the table had seen `n_execs` execs.
+/// An ancestry as built when the table had seen `n_execs` execs and the user names were
+/// those of generation `names_generation`.
 #[derive(Debug)]
 struct CachedAncestry {
     n_execs: u64,
+    names_generation: u64,
     max_depth: usize,
     ancestors: SharedSlice<Ancestor>,
 }
@@ -301,6 +313,34 @@ impl ProcessTable {
         attributed
     }
 
+    /// An event of live process `pid` came from cgroup `cgroup_id`, whose container is
+    /// `container_id` as far as known now: when the entry records another cgroup or container
+    /// (a child created straight into another cgroup by `clone3(CLONE_INTO_CGROUP)`, which
+    /// the fork records in its parent's; a process moved since its exec or fork; a process
+    /// read from `/proc`, keyed by its path), the entry takes these, so that its descendants'
+    /// ancestries name the container it runs in.
+    pub fn observed_in_cgroup(&mut self, pid: u32, cgroup_id: u64, container_id: &str) {
+        let Some(entry) = self
+            .live
+            .get(&pid)
+            .and_then(|generation| self.entries.get_mut(generation))
+        else {
+            return;
+        };
+        if entry.info.cgroup_id == cgroup_id && entry.info.container_id.as_str() == container_id {
+            return;
+        }
+        if entry.info.container_id.as_str() != container_id {
+            // A cached ancestry may name the container it had before.
+            self.n_execs += 1;
+        }
+        entry.info = Arc::new(ProcessInfo {
+            cgroup_id,
+            container_id: container_id.into(),
+            ..ProcessInfo::clone(&entry.info)
+        });
+    }
+
     /// An exit: the entry stays for ancestry while it is recent or has descendants.
     pub fn exit(&mut self, pid: u32) {
         let Some(generation) = self.live.remove(&pid) else {
@@ -342,18 +382,26 @@ impl ProcessTable {
     }
 
     /// The ancestors of the live process `pid`, parent first, at most `max_depth`, including
-    /// ancestors that already exited. Shared with the previous call's result for the same
-    /// process when no exec happened in between.
-    pub fn ancestors(&mut self, pid: u32, max_depth: usize) -> SharedSlice<Ancestor> {
+    /// ancestors that already exited, each with its user's name from `user_names`. Shared
+    /// with the previous call's result for the same process when no exec happened and no
+    /// names were read in between.
+    pub fn ancestors(
+        &mut self,
+        pid: u32,
+        max_depth: usize,
+        user_names: &impl UserNames,
+    ) -> SharedSlice<Ancestor> {
         let Some(&generation) = self.live.get(&pid) else {
             return SharedSlice::default();
         };
         let n_execs = self.n_execs;
+        let names_generation = user_names.generation();
         let Some(entry) = self.entries.get(&generation) else {
             return SharedSlice::default();
         };
         if let Some(cached) = &entry.ancestry
             && cached.n_execs == n_execs
+            && cached.names_generation == names_generation
             && cached.max_depth == max_depth
         {
             return cached.ancestors.clone();
@@ -374,7 +422,7 @@ impl ProcessTable {
                 exepath: info.exepath.clone(),
                 args: info.args.clone(),
                 uid: info.uid,
-                user: SharedStr::default(),
+                user: user_names.user_name(info),
                 start_time_ns: info.start_time_ns,
                 container_id: info.container_id.clone(),
                 env: info.env.clone(),
@@ -385,6 +433,7 @@ impl ProcessTable {
         if let Some(entry) = self.entries.get_mut(&generation) {
             entry.ancestry = Some(CachedAncestry {
                 n_execs,
+                names_generation,
                 max_depth,
                 ancestors: ancestors.clone(),
             });
@@ -397,7 +446,34 @@ impl ProcessTable {
 mod tests {
     use palisade_event::TaskResources;
 
-    use crate::process::{ForkedChild, ProcessInfo, ProcessTable};
+    use palisade_event::SharedStr;
+
+    use crate::process::{ForkedChild, ProcessInfo, ProcessTable, UserNames};
+
+    /// User names by uid, as read at `generation`.
+    struct NamesByUid {
+        generation: u64,
+        names: &'static [(u32, &'static str)],
+    }
+
+    impl UserNames for NamesByUid {
+        fn generation(&self) -> u64 {
+            self.generation
+        }
+        fn user_name(&self, process: &ProcessInfo) -> SharedStr {
+            self.names
+                .iter()
+                .find(|(uid, _)| *uid == process.uid)
+                .map(|(_, name)| SharedStr::from(*name))
+                .unwrap_or_default()
+        }
+    }
+
+    /// No names read yet.
+    const NO_NAMES: NamesByUid = NamesByUid {
+        generation: 0,
+        names: &[],
+    };
 
     fn process(pid: u32, ppid: u32, name: &str) -> ProcessInfo {
         ProcessInfo {
@@ -493,8 +569,8 @@ mod tests {
     #[test]
     fn shared_ancestry_follows_an_ancestors_exec() {
         let mut table = table_with_grandchild(16, "sh");
-        let first = table.ancestors(11, 8);
-        let again = table.ancestors(11, 8);
+        let first = table.ancestors(11, 8, &NO_NAMES);
+        let again = table.ancestors(11, 8, &NO_NAMES);
         assert!(
             std::ptr::eq(&first[0], &again[0]),
             "one ancestry for the process's events while nothing execs"
@@ -503,8 +579,15 @@ mod tests {
         table.exec(process(10, 1, "python"));
         assert_eq!(names(&mut table, 11), ["python", "init"]);
         assert_eq!(names(&mut table, 11).len(), 2);
-        assert_eq!(table.ancestors(11, 1).len(), 1, "a shallower request");
-        assert!(table.ancestors(99, 8).is_empty(), "unknown process");
+        assert_eq!(
+            table.ancestors(11, 1, &NO_NAMES).len(),
+            1,
+            "a shallower request"
+        );
+        assert!(
+            table.ancestors(99, 8, &NO_NAMES).is_empty(),
+            "unknown process"
+        );
     }
 
     /// A cgroup's look-up answering gives its container to every process recorded there
@@ -535,7 +618,7 @@ mod tests {
             cgroup_id: 7,
             ..process(14, 1, "host")
         });
-        let before = table.ancestors(12, 8);
+        let before = table.ancestors(12, 8, &NO_NAMES);
         assert!(
             before
                 .iter()
@@ -551,7 +634,7 @@ mod tests {
             "the fork of a fork keeps the cgroup"
         );
         let containers: Vec<String> = table
-            .ancestors(12, 8)
+            .ancestors(12, 8, &NO_NAMES)
             .iter()
             .map(|ancestor| ancestor.container_id.to_string())
             .collect();
@@ -568,9 +651,84 @@ mod tests {
         );
     }
 
+    /// Each ancestor carries its user's name; an ancestry built before the names were read
+    /// is built again once they are.
+    #[test]
+    fn ancestors_carry_their_users_names_once_read() {
+        let mut table = ProcessTable::new(8);
+        table.insert(process(1, 0, "init"));
+        table.fork(1, child(10));
+        table.exec(ProcessInfo {
+            uid: 1000,
+            ..process(10, 1, "sh")
+        });
+        table.fork(10, child(11));
+        let users = |table: &mut ProcessTable, names: &NamesByUid| -> Vec<String> {
+            table
+                .ancestors(11, 8, names)
+                .iter()
+                .map(|ancestor| ancestor.user.to_string())
+                .collect()
+        };
+        assert_eq!(users(&mut table, &NO_NAMES), ["", ""], "not read yet");
+        let read = NamesByUid {
+            generation: 1,
+            names: &[(0, "root"), (1000, "alice")],
+        };
+        assert_eq!(users(&mut table, &read), ["alice", "root"]);
+    }
+
+    /// A process whose event comes from another cgroup than the one recorded at its fork (a
+    /// child created straight into a cgroup by `clone3(CLONE_INTO_CGROUP)`) takes that
+    /// cgroup and its container; its descendants' ancestries, built before or after, follow.
+    #[test]
+    fn a_process_seen_in_another_cgroup_takes_it_and_its_container() {
+        let mut table = ProcessTable::new(8);
+        table.insert(ProcessInfo {
+            cgroup_id: 42,
+            ..process(1, 0, "init")
+        });
+        table.fork(
+            1,
+            ForkedChild {
+                cgroup_id: 42,
+                ..child(10)
+            },
+        );
+        table.fork(10, child(11));
+        let containers = |table: &mut ProcessTable| -> Vec<String> {
+            table
+                .ancestors(11, 8, &NO_NAMES)
+                .iter()
+                .map(|ancestor| ancestor.container_id.to_string())
+                .collect()
+        };
+        assert_eq!(containers(&mut table), ["", ""]);
+        table.observed_in_cgroup(10, 77, "c0ffee");
+        let moved = table.get(10).unwrap();
+        assert_eq!(
+            (moved.cgroup_id, moved.container_id.as_str()),
+            (77, "c0ffee")
+        );
+        assert_eq!(
+            containers(&mut table),
+            ["c0ffee", ""],
+            "the ancestry built before"
+        );
+        table.fork(10, child(12));
+        assert_eq!(table.get(12).unwrap().container_id.as_str(), "c0ffee");
+        assert_eq!(table.get(1).unwrap().cgroup_id, 42, "the parent stays");
+        let unchanged = table.get(10).unwrap().clone();
+        table.observed_in_cgroup(10, 77, "c0ffee");
+        assert!(
+            std::sync::Arc::ptr_eq(&unchanged, table.get(10).unwrap()),
+            "the same cgroup leaves the entry as it is"
+        );
+    }
+
     fn names(table: &mut ProcessTable, pid: u32) -> Vec<String> {
         table
-            .ancestors(pid, 8)
+            .ancestors(pid, 8, &NO_NAMES)
             .iter()
             .map(|ancestor| ancestor.name.to_string())
             .collect()

@@ -541,6 +541,15 @@ impl Enricher {
         );
         let container = resolution.container;
         let start_time_ns = raw.start_boot_ns + self.boot_offset_ns;
+        if raw.kind != Pk::PK_EXEC {
+            // Which cgroup a process is in is what its own events say: a child created into
+            // another cgroup than its parent's (clone3 with CLONE_INTO_CGROUP), recorded at
+            // its fork in the parent's, takes its own at its first event, before any fork of
+            // its own copies the entry. An exec records the cgroup with the new image.
+            let container_id = container.as_ref().map_or("", |known| known.id.as_str());
+            self.processes
+                .observed_in_cgroup(raw.pid, raw.cgroup_id, container_id);
+        }
         match raw.kind {
             Pk::PK_EXEC => {
                 let exepath = raw.string(S::SLOT_EXE);
@@ -644,7 +653,9 @@ impl Enricher {
             }
             event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
             self.fill_names(&mut event, resolution.names.as_deref(), Some(raw.cgroup_id));
-            event.ancestors = self.processes.ancestors(raw.pid, self.ancestry_depth);
+            event.ancestors =
+                self.processes
+                    .ancestors(raw.pid, self.ancestry_depth, &self.containers);
             self.emit(raw.cgroup_id, event, container, resolution.pending, sink);
             n_kept = 1;
         }
@@ -978,7 +989,9 @@ impl Enricher {
                 },
                 FallbackObservation::Exec { .. } => palisade_event::Payload::None,
             };
-            event.ancestors = self.processes.ancestors(pid, self.ancestry_depth);
+            event.ancestors = self
+                .processes
+                .ancestors(pid, self.ancestry_depth, &self.containers);
             self.emit(cgroup_key.unwrap_or(0), event, container, pending, sink);
             n_kept = 1;
         }

@@ -1239,3 +1239,126 @@ fn a_hostile_passwd_or_group_file_stalls_nothing() {
         "the draining waited {longest_poll:?}"
     );
 }
+
+/// clone3's flag to start the child in the cgroup2 directory `CloneArgs::cgroup` refers to
+/// (the libc crate declares it as a 32-bit int, which cannot hold it).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` up to its `cgroup` field (`CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3` with `CLONE_INTO_CGROUP` starts a child in another cgroup than its parent's; the
+/// fork is recorded in the parent's, so the child takes its own cgroup (and the container it
+/// names) at its first event: the fork of a grandchild that execs `/bin/true` with no exec of
+/// its own in between, whose ancestry then names the child's container, not the parent's.
+#[test]
+fn a_child_cloned_into_a_cgroup_is_recorded_in_it() {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let cgroup2 = cgroup2_root();
+    if !palisade_testdata::capability(
+        "root, eBPF and a cgroup2 hierarchy",
+        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
+    ) {
+        return;
+    }
+    let cgroup2 = cgroup2.unwrap();
+    // No runtime's store knows the container: its id is the one the cgroup's name gives.
+    let metadata = tempfile::tempdir().unwrap();
+    let roots = MetadataRoots {
+        runc_state_dirs: vec![metadata.path().join("runc")],
+        podman_storage: metadata.path().join("storage"),
+        containerd_db: metadata.path().join("meta.db"),
+        containerd_tasks: metadata.path().join("tasks"),
+    };
+    let id = format!("{:064x}", 0xc10e_u64 + u64::from(std::process::id()));
+    let cgroup = TestCgroup(
+        cgroup2
+            .join(format!("palisade-into-cgroup-{}", std::process::id()))
+            .join(format!("libpod-{id}")),
+    );
+    std::fs::create_dir_all(&cgroup.0).unwrap();
+    let directory = std::fs::File::open(&cgroup.0).unwrap();
+    let marker = format!("into-cgroup-{}", std::process::id());
+    let path = std::ffi::CString::new("/bin/true").unwrap();
+    let argument = std::ffi::CString::new(marker.as_str()).unwrap();
+    let argv = [path.as_ptr(), argument.as_ptr(), std::ptr::null()];
+    let mut sensor = start(roots);
+
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: std::os::fd::AsRawFd::as_raw_fd(&directory) as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size given; without CLONE_VM the child has
+    // its own copy of memory and, like after fork, only calls async-signal-safe functions
+    // (fork, execv, waitpid, _exit) on data prepared before.
+    let child = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    assert!(child >= 0, "clone3: {}", std::io::Error::last_os_error());
+    if child == 0 {
+        // SAFETY: see above.
+        unsafe {
+            let grandchild = libc::fork();
+            if grandchild == 0 {
+                libc::execv(path.as_ptr(), argv.as_ptr());
+                libc::_exit(127);
+            }
+            let mut status = 0;
+            let waited = libc::waitpid(grandchild, &mut status, 0);
+            let ok = grandchild > 0 && waited == grandchild && status == 0;
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+    }
+    let mut status = 0;
+    // SAFETY: `status` is valid for writes.
+    let waited = unsafe { libc::waitpid(child as i32, &mut status, 0) };
+    assert_eq!(waited, child as i32);
+    assert_eq!(
+        status, 0,
+        "the child's fork and its grandchild's exec succeeded"
+    );
+    let exec = wait_for_exec(&mut sensor, &marker).expect("the grandchild's exec");
+    drop(sensor);
+
+    assert_eq!(
+        exec.container.as_ref().map(|known| known.id.as_str()),
+        Some(id.as_str()),
+        "the exec's own cgroup"
+    );
+    let ancestry: Vec<(u32, &str)> = exec
+        .ancestors
+        .iter()
+        .map(|ancestor| (ancestor.pid, ancestor.container_id.as_str()))
+        .collect();
+    assert_eq!(
+        ancestry.first(),
+        Some(&(child as u32, id.as_str())),
+        "the cloned child, in the cgroup it was cloned into: {ancestry:?}"
+    );
+    assert_eq!(
+        ancestry.get(1),
+        Some(&(std::process::id(), "")),
+        "this test, on the host: {ancestry:?}"
+    );
+}

@@ -232,6 +232,44 @@ fn ancestry_survives_the_parent_exiting() {
     );
 }
 
+/// Every ancestor carries the name of its own user (from `/etc/passwd` as the look-up
+/// workers read it), not only the event's process: a shell that `setpriv` started as nobody,
+/// then this test as root.
+#[test]
+fn ancestors_carry_their_users_names() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Execve]);
+    let arg = marker("ancestor-users");
+    // The shell forks for /bin/true (a command follows it), so the exec's parent is the
+    // shell running as nobody, and the shell's parent is this test.
+    let status = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/bin/sh",
+        ])
+        .arg("-c")
+        .arg(format!("/bin/true {arg}; exit 0"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.args.first() == Some(&arg)
+    })
+    .expect("the exec of /bin/true");
+    let users: Vec<(u32, &str, &str)> = event
+        .ancestors
+        .iter()
+        .map(|a| (a.uid, a.user.as_str(), a.name.as_str()))
+        .collect();
+    assert_eq!(users.first(), Some(&(65534, "nobody", "sh")), "{users:?}");
+    assert_eq!(event.ancestors[1].pid, std::process::id(), "{users:?}");
+    assert_eq!((users[1].0, users[1].1), (0, "root"), "{users:?}");
+}
+
 #[test]
 fn only_requested_probes_are_attached() {
     if !can_run_ebpf() {
