@@ -510,7 +510,7 @@ impl XmlFeed {
                 let document = reading.into_result();
                 let not_counted = (document.not_vulnerability > 0).then(|| {
                     format!(
-                        "{} definitions that are not patch or vulnerability definitions skipped",
+                        "{} definitions that are not patch or vulnerability definitions (or are Red Hat's unaffected ones) skipped",
                         document.not_vulnerability
                     )
                 });

@@ -1,6 +1,8 @@
-//! OVAL 5.x definitions (`<oval_definitions>`): Oracle Linux's ELSA feed
-//! (`com.oracle.elsa-all.xml.bz2`, `com.oracle.elsa-YYYY.xml`) and Azure Linux's and
-//! CBL-Mariner's (`azurelinux-3.0-oval.xml`, `cbl-mariner-2.0-oval.xml`).
+//! OVAL 5.x definitions (`<oval_definitions>`): Red Hat's v2 feeds (`rhel-8.oval.xml.bz2`,
+//! `rhel-9-including-unpatched.oval.xml.bz2`, which CentOS, AlmaLinux and Rocky Linux
+//! scanners read too), Oracle Linux's ELSA feed (`com.oracle.elsa-all.xml.bz2`,
+//! `com.oracle.elsa-YYYY.xml`) and Azure Linux's and CBL-Mariner's
+//! (`azurelinux-3.0-oval.xml`, `cbl-mariner-2.0-oval.xml`).
 //!
 //! An OVAL document lists definitions, each with metadata (title, affected platforms,
 //! references, severity) and criteria, a tree of `AND`/`OR` criteria whose leaves name
@@ -13,27 +15,48 @@
 //! the criteria are expanded into their alternatives (an `OR` of `AND`s, `extend_definition`
 //! inlined), each alternative being the tests that must all hold. In an alternative,
 //! - an `rpminfo_test` of a release package (`oraclelinux-release`) with a `version` state
-//!   (`pattern match` `^9`, `equals` `9`) gives the release;
+//!   (`pattern match` `^9`, `equals` `9`) gives the release, and so does Red Hat's
+//!   `rpmverifyfile_test` of the package owning `/etc/redhat-release` (`^redhat-release`,
+//!   version `^8[^\d]`: "Red Hat Enterprise Linux 8 is installed"); its `none satisfy`
+//!   form ("Red Hat Enterprise Linux must be installed", true on other systems) and
+//!   another product's release ("Red Hat CoreOS 4", a release none of the definition's
+//!   platforms names) never hold on a system the feed is matched against;
 //! - an `rpminfo_test` of another package with `evr` states gives its affected versions:
 //!   `less than` (fixed there), `less than or equal` (affected up to it, no fix),
-//!   `equals` (that version), `greater than or equal` (affected from it);
+//!   `equals` (that version), `greater than or equal` (affected from it); without a
+//!   version state it says the package is installed, which in a `vulnerability`
+//!   definition testing no version (Red Hat's unfixed packages) makes every version
+//!   affected, with the status of the advisory's `<affected><resolution state=...>`
+//!   (`Will not fix`, `Out of support scope`: will not be fixed; `Affected`, `Fix
+//!   deferred`: open; `Not affected`: no record);
+//! - Red Hat's `textfilecontent54_test` of `/etc/dnf/modules.d` ("Module postgresql:13 is
+//!   enabled") names the module stream the alternative's fix belongs to: the fix is held
+//!   to its own stream's version line (`13` for `13.13-1.module+el8.9.0`), so that another
+//!   stream's build is not taken for an unfixed one; whether the image enabled the stream
+//!   is not read (its packages' versions tell the stream). Other file contents are not
+//!   read: the definition is warned about;
 //! - `signature_keyid` and `arch` states (signed with the distribution's key, built for an
-//!   architecture) and states-free existence tests always hold here: the inventory reads
-//!   the distribution's own packages, of the host's architecture.
+//!   architecture) always hold here: the inventory reads the distribution's own packages,
+//!   of the host's architectures, from the rpm database, which holds no verdict on a
+//!   signature.
 //!
 //! What a record cannot express is not guessed at: negated criteria or tests, `ONE`/`XOR`,
 //! an alternative needing two packages at once, other test kinds and operations are warned
 //! about with the definition's id, and the definition's other alternatives kept.
 //!
-//! The release: an import's `--release` places every definition. Otherwise Oracle Linux's
-//! (`oval:com.oracle.elsa:`, platform `Oracle Linux 9`) comes from the alternative's release
-//! test, else the definition's single platform, else the fixed rpm's `.elN` tag (read as
-//! the updateinfo reader does; UEK's `el9uek` too). Azure Linux's and CBL-Mariner's
+//! The release: an import's `--release` places every definition. Otherwise Red Hat's
+//! (`oval:com.redhat.rhsa:`, `oval:com.redhat.cve:`, platform `Red Hat Enterprise Linux 9`)
+//! and Oracle Linux's (`oval:com.oracle.elsa:`, platform `Oracle Linux 9`) come from the
+//! alternative's release test, else the definition's single platform, else the fixed
+//! rpm's `.elN` tag (read as the updateinfo reader does; UEK's `el9uek`, modules'
+//! `module+el8` too). Azure Linux's and CBL-Mariner's
 //! (`oval:com.microsoft.azurelinux:`, `oval:com.microsoft.cbl-mariner:`) come from the file
 //! name their feeds have (`azurelinux-3.0-oval.xml`), else the rpm's dist tag (`.azl3`,
-//! `.cm2`). Records are ELSA advisories (their CVEs as aliases) for Oracle Linux and CVEs
-//! for Azure Linux and CBL-Mariner, whose definitions are one per CVE and package (those of
-//! one CVE are merged into one record).
+//! `.cm2`). Records are RHSA and ELSA advisories (their CVEs as aliases) for Red Hat and
+//! Oracle Linux, CVEs for Red Hat's unfixed packages and for Azure Linux and CBL-Mariner,
+//! whose definitions are one per CVE and package (those of one CVE are merged into one
+//! record). Red Hat's `oval:com.redhat.unaffected:` definitions are skipped, rejected
+//! CVEs (`** REJECT **`) kept withdrawn.
 
 use std::collections::HashMap;
 
@@ -50,11 +73,18 @@ const MAX_EXTEND_DEPTH: usize = 16;
 
 /// rpm packages whose version is the distribution's release.
 const RELEASE_PACKAGES: &[&str] = &[
+    "redhat-release",
     "oraclelinux-release",
     "enterprise-release",
     "azurelinux-release",
     "mariner-release",
 ];
+
+/// The files whose owning package Red Hat's `rpmverifyfile_test`s read for the release.
+const RELEASE_FILES: &[&str] = &["/etc/redhat-release"];
+
+/// How Red Hat's definitions name their platform: `Red Hat Enterprise Linux 8`.
+const RED_HAT_PLATFORM: &str = "Red Hat Enterprise Linux ";
 
 /// What an OVAL document gave: the records, the definitions skipped in part or whole (id
 /// and reason), and the number of definitions that are not about vulnerabilities.
@@ -102,6 +132,9 @@ struct Definition {
     issued: Option<String>,
     updated: Option<String>,
     criteria: Option<Node>,
+    /// Red Hat's `<advisory><affected><resolution state="Will not fix">` of unfixed
+    /// packages: the state and its `<component>`s.
+    resolutions: Vec<(String, Vec<String>)>,
     problems: Vec<String>,
 }
 
@@ -126,6 +159,8 @@ enum Node {
 #[derive(Debug, Default)]
 struct Test {
     kind: String,
+    /// What the test says it checks (`Module postgresql:13 is enabled`).
+    comment: String,
     check: String,
     check_existence: String,
     state_operator: String,
@@ -136,10 +171,17 @@ struct Test {
 #[derive(Debug, Default)]
 struct Object {
     kind: String,
-    /// The `<name>` and its operation.
-    name: Option<(String, String)>,
-    /// Why the object cannot be evaluated (a variable, a set), if so.
+    /// The fields: an rpm's `<name>`, a file's `<filepath>`, behaviors.
+    fields: Vec<Field>,
+    /// Why the object cannot be evaluated (a variable, a set, a filter), if so.
     problem: Option<String>,
+}
+
+impl Object {
+    /// The field named `name`.
+    fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|field| field.name == name)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -220,6 +262,12 @@ impl Handler for Reading {
                     }
                 }
             }
+            ("definitions", "affected", "resolution") => {
+                let state = element.attributes()?.remove("state").unwrap_or_default();
+                if let Some(definition) = self.definition() {
+                    definition.resolutions.push((state, Vec::new()));
+                }
+            }
             ("definitions", _, "criteria") => {
                 let mut values = element.attributes()?;
                 self.open_criteria.push(Node::Criteria {
@@ -257,6 +305,7 @@ impl Handler for Reading {
                         id,
                         Test {
                             kind,
+                            comment: values.remove("comment").unwrap_or_default(),
                             check: values.remove("check").unwrap_or_default(),
                             check_existence: values.remove("check_existence").unwrap_or_default(),
                             state_operator: values.remove("state_operator").unwrap_or_default(),
@@ -324,6 +373,9 @@ impl Handler for Reading {
             }
             ("definitions", "metadata", "description") => {
                 if let Some(definition) = self.definition() {
+                    // A rejected CVE (`** REJECT **  DO NOT USE THIS CANDIDATE NUMBER`) is
+                    // kept withdrawn.
+                    definition.deprecated |= text.contains("** REJECT **");
                     // Only the summary's first line is kept.
                     definition.description = short_summary(None, Some(text));
                 }
@@ -342,6 +394,14 @@ impl Handler for Reading {
             ("definitions", "metadata", "advisory_date") => {
                 if let Some(definition) = self.definition() {
                     definition.issued = Some(text.to_owned()).filter(|date| !date.is_empty());
+                }
+            }
+            ("definitions", "resolution", "component") => {
+                if let Some((_, components)) = self
+                    .definition()
+                    .and_then(|definition| definition.resolutions.last_mut())
+                {
+                    components.push(text.to_owned());
                 }
             }
             ("definitions", "advisory", "cve") => {
@@ -388,15 +448,14 @@ impl Handler for Reading {
                 };
                 field.value = text.to_owned();
                 match &mut self.item {
-                    Some(Item::Object(_, object)) if field.name == "name" => {
-                        if field.has_variable {
-                            object.problem = Some("a package name from a variable".to_owned());
-                        }
-                        object.name = Some((field.value, field.operation));
-                    }
-                    // A filter, a set or behaviors narrow or widen the object.
                     Some(Item::Object(_, object)) => {
-                        object.problem = Some(format!("a <{}>", field.name));
+                        if field.has_variable {
+                            object.problem = Some(format!("a <{}> from a variable", field.name));
+                        } else if matches!(field.name.as_str(), "filter" | "set") {
+                            // A filter or a set narrows or widens the object.
+                            object.problem = Some(format!("a <{}>", field.name));
+                        }
+                        object.fields.push(field);
                     }
                     Some(Item::State(_, state)) => state.fields.push(field),
                     _ => {}
@@ -435,6 +494,7 @@ fn file_release(name: &str) -> Option<String> {
 /// The distributions whose OVAL is read without an explicit release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Distribution {
+    RedHat,
     OracleLinux,
     AzureLinux,
     Mariner,
@@ -449,13 +509,18 @@ impl Distribution {
             .and_then(|rest| rest.split(':').next())
             .unwrap_or_default();
         match namespace {
+            "com.redhat.rhsa" | "com.redhat.rhba" | "com.redhat.rhea" | "com.redhat.cve" => {
+                return Some(Distribution::RedHat);
+            }
             "com.oracle.elsa" => return Some(Distribution::OracleLinux),
             "com.microsoft.azurelinux" => return Some(Distribution::AzureLinux),
             "com.microsoft.cbl-mariner" => return Some(Distribution::Mariner),
             _ => {}
         }
         definition.platforms.iter().find_map(|platform| {
-            if platform.starts_with("Oracle Linux") {
+            if platform.starts_with(RED_HAT_PLATFORM) {
+                Some(Distribution::RedHat)
+            } else if platform.starts_with("Oracle Linux") {
                 Some(Distribution::OracleLinux)
             } else if platform.starts_with("Azure Linux") {
                 Some(Distribution::AzureLinux)
@@ -475,14 +540,24 @@ enum Condition {
     Release(String),
     /// A package's affected versions.
     Package(PackageVersions),
+    /// That a package is installed: every version of it is affected where nothing else
+    /// in the alternative bounds its versions (Red Hat's unfixed packages).
+    Installed(PackageVersions),
+    /// The dnf module stream (`postgresql:13`) the alternative's packages come from.
+    Module(String),
     /// Holds for every package the inventory reads (a signature key, an architecture).
     Holds,
+    /// Never holds on a system the feed is matched against (Red Hat's "must be
+    /// installed" guard, another product's release).
+    Never,
 }
 
 /// The versions of a package an `rpminfo_test` makes affected.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct PackageVersions {
     name: String,
+    /// The dnf module stream the fix belongs to.
+    module: Option<String>,
     introduced: Option<String>,
     fixed: Option<String>,
     last_affected: Option<String>,
@@ -512,7 +587,11 @@ impl Reading {
         let mut record_at: HashMap<String, usize> = HashMap::new();
         for definition in &self.definitions {
             let id = &definition.id;
-            if !matches!(definition.class.as_str(), "patch" | "vulnerability") {
+            // Red Hat's `oval:com.redhat.unaffected:` definitions list packages a CVE does
+            // not affect.
+            if !matches!(definition.class.as_str(), "patch" | "vulnerability")
+                || id.starts_with("oval:com.redhat.unaffected:")
+            {
                 result.not_vulnerability += 1;
                 continue;
             }
@@ -535,6 +614,12 @@ impl Reading {
             };
             let mut fixes_per_package: Vec<((String, String), Vec<PackageVersions>)> = Vec::new();
             for alternative in alternatives {
+                if alternative
+                    .iter()
+                    .any(|condition| matches!(condition, Ok(Condition::Never)))
+                {
+                    continue;
+                }
                 let conditions = match alternative.into_iter().collect::<Result<Vec<_>, _>>() {
                     Ok(conditions) => conditions,
                     Err(reason) => {
@@ -550,17 +635,43 @@ impl Reading {
                 };
                 let mut releases = Vec::new();
                 let mut packages = Vec::new();
+                let mut installed = Vec::new();
+                let mut modules = Vec::new();
                 for condition in conditions {
                     match condition {
                         Condition::Release(release) => releases.push(release),
                         Condition::Package(package) => packages.push(package),
-                        Condition::Holds => {}
+                        Condition::Installed(package) => installed.push(package),
+                        Condition::Module(stream) => modules.push(stream),
+                        Condition::Holds | Condition::Never => {}
                     }
                 }
+                releases.sort();
                 releases.dedup();
+                modules.sort();
+                modules.dedup();
+                if packages.is_empty() && definition.class == "vulnerability" {
+                    // A vulnerability definition's package without a fixed version (Red
+                    // Hat's unfixed ones): affected in every version. In a patch, or
+                    // beside a version test, being installed is implied. A package's
+                    // signature test is one of it being installed too.
+                    installed.sort_by(|a, b| a.name.cmp(&b.name));
+                    installed.dedup_by(|a, b| a.name == b.name);
+                    packages = installed;
+                }
                 if releases.len() > 1 || packages.is_empty() {
                     // No system is of two releases; an alternative testing no package
                     // (the release alone) says nothing about packages.
+                    continue;
+                }
+                if modules.len() > 1 {
+                    result.skipped.push((
+                        id.clone(),
+                        format!(
+                            "an alternative needing several module streams at once ({})",
+                            modules.join(", ")
+                        ),
+                    ));
                     continue;
                 }
                 if packages.len() > 1 {
@@ -577,11 +688,13 @@ impl Reading {
                     ));
                     continue;
                 }
-                let Some(package) = packages.pop() else {
+                let Some(mut package) = packages.pop() else {
                     continue;
                 };
+                package.module = modules.pop();
                 let ecosystem = match self.ecosystem(definition, releases.first(), &package) {
-                    Ok(ecosystem) => ecosystem,
+                    Ok(Some(ecosystem)) => ecosystem,
+                    Ok(None) => continue,
                     Err(reason) => {
                         result.skipped.push((id.clone(), reason));
                         continue;
@@ -599,7 +712,11 @@ impl Reading {
             }
             let affected: Vec<Affected> = fixes_per_package
                 .into_iter()
-                .map(|((ecosystem, name), versions)| package_affected(ecosystem, name, &versions))
+                .map(|((ecosystem, name), versions)| {
+                    let unfixed = unfixed_status(definition, &name);
+                    package_affected(ecosystem, name, &versions, unfixed)
+                })
+                .filter(|affected| affected.status != Some(DistroStatus::NotAffected))
                 .collect();
             if affected.is_empty() {
                 if result.skipped.len() > skipped_before {
@@ -720,15 +837,21 @@ impl Reading {
             .tests
             .get(id)
             .ok_or_else(|| format!("test {id} is not defined"))?;
-        if test.kind != "rpminfo_test" {
-            return Err(format!("{} {id} (only rpminfo_test is read)", test.kind));
-        }
-        if matches!(test.check.as_str(), "none satisfy" | "none_satisfy")
-            || matches!(test.check_existence.as_str(), "none_exist" | "none exist")
-        {
+        if !matches!(
+            test.kind.as_str(),
+            "rpminfo_test" | "rpmverifyfile_test" | "textfilecontent54_test"
+        ) {
             return Err(format!(
-                "test {id} checks that nothing matches (check {:?}, check_existence {:?})",
-                test.check, test.check_existence
+                "{} {id} (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test of a dnf module stream are read)",
+                test.kind
+            ));
+        }
+        let checks_absence = matches!(test.check.as_str(), "none satisfy" | "none_satisfy")
+            || matches!(test.check_existence.as_str(), "none_exist" | "none exist");
+        if test.states.len() > 1 && !matches!(test.state_operator.as_str(), "" | "AND") {
+            return Err(format!(
+                "test {id} combines its states with {}",
+                test.state_operator
             ));
         }
         let object = self
@@ -738,32 +861,63 @@ impl Reading {
         if let Some(problem) = &object.problem {
             return Err(format!("object {} has {problem}", test.object));
         }
-        let Some((name, operation)) = &object.name else {
-            return Err(format!("{} {} without a <name>", object.kind, test.object));
+        match test.kind.as_str() {
+            "rpminfo_test" if checks_absence => Err(format!(
+                "test {id} checks that nothing matches (check {:?}, check_existence {:?})",
+                test.check, test.check_existence
+            )),
+            "rpminfo_test" => self.package_condition(id, test, object),
+            "rpmverifyfile_test" => self.release_file_condition(id, test, object, checks_absence),
+            _ if checks_absence => Err(format!(
+                "test {id} checks that no file content matches (check {:?}, check_existence {:?})",
+                test.check, test.check_existence
+            )),
+            _ => module_condition(id, test, object),
+        }
+    }
+
+    /// The states of `test`, each with its id.
+    fn test_states<'a>(
+        &'a self,
+        id: &str,
+        test: &'a Test,
+    ) -> Result<Vec<(&'a str, &'a State)>, String> {
+        test.states
+            .iter()
+            .map(|state_id| {
+                self.states
+                    .get(state_id)
+                    .map(|state| (state_id.as_str(), state))
+                    .ok_or_else(|| format!("state {state_id} of test {id} is not defined"))
+            })
+            .collect()
+    }
+
+    /// An `rpminfo_test`: a package's affected versions, the release of a release package,
+    /// or that a package is installed.
+    fn package_condition(
+        &self,
+        id: &str,
+        test: &Test,
+        object: &Object,
+    ) -> Result<Condition, String> {
+        let name = match object.field("name") {
+            Some(field) if field.operation == "equals" && !field.value.is_empty() => &field.value,
+            Some(field) => {
+                return Err(format!(
+                    "object {} names packages by {:?} {:?}",
+                    test.object, field.operation, field.value
+                ));
+            }
+            None => return Err(format!("{} {} without a <name>", object.kind, test.object)),
         };
-        if operation != "equals" || name.is_empty() {
-            return Err(format!(
-                "object {} names packages by {operation:?} {name:?}",
-                test.object
-            ));
-        }
-        if test.states.len() > 1 && !matches!(test.state_operator.as_str(), "" | "AND") {
-            return Err(format!(
-                "test {id} combines its states with {}",
-                test.state_operator
-            ));
-        }
         let is_release_package = RELEASE_PACKAGES.contains(&name.as_str());
         let mut versions = PackageVersions {
             name: name.clone(),
             ..PackageVersions::default()
         };
         let mut release = None;
-        for state_id in &test.states {
-            let state = self
-                .states
-                .get(state_id)
-                .ok_or_else(|| format!("state {state_id} of test {id} is not defined"))?;
+        for (state_id, state) in self.test_states(id, test)? {
             if state.kind != "rpminfo_state" {
                 return Err(format!("{} {state_id} in rpminfo_test {id}", state.kind));
             }
@@ -778,8 +932,11 @@ impl Reading {
                     return problem("a value from a variable in");
                 }
                 match field.name.as_str() {
-                    // Signed with the distribution's key, built for an architecture: true of
-                    // the packages the inventory reads.
+                    // Signed with the distribution's key (Red Hat's `redhatrelease2`,
+                    // Oracle's): the inventory reads the rpm database, not signatures, and
+                    // takes an installed build of the distribution's name and version for
+                    // the distribution's own. Built for an architecture: the inventory
+                    // reads the host's packages, of its architectures.
                     "signature_keyid" | "arch" => {}
                     "version" if is_release_package => match release_of(field) {
                         Some(major) => release = Some(major),
@@ -807,21 +964,111 @@ impl Reading {
             return Ok(release.map_or(Condition::Holds, Condition::Release));
         }
         if versions.bound().is_none() {
-            // That the package is installed holds for every package an inventory lists.
-            return Ok(Condition::Holds);
+            return Ok(Condition::Installed(versions));
         }
         Ok(Condition::Package(versions))
     }
 
-    /// The ecosystem an alternative's package is placed in.
+    /// Red Hat's `rpmverifyfile_test` of `/etc/redhat-release`: which release package owns
+    /// the file. `check="at least one"` with a state `<name operation="pattern match">
+    /// ^redhat-release</name><version operation="pattern match">^8[^\d]</version>` is
+    /// "Red Hat Enterprise Linux 8 is installed", the release. `check="none satisfy"`
+    /// ("Red Hat Enterprise Linux must be installed") holds where the file is not Red Hat's:
+    /// it makes every definition true on other systems, so that they are not taken for
+    /// clean; a system the feed is matched against is of the distribution, where it never
+    /// holds. A state of another product's release package (`redhat-release-coreos`,
+    /// "Red Hat CoreOS 4 is installed") never holds either.
+    fn release_file_condition(
+        &self,
+        id: &str,
+        test: &Test,
+        object: &Object,
+        checks_absence: bool,
+    ) -> Result<Condition, String> {
+        let path = object
+            .field("filepath")
+            .map(|field| field.value.as_str())
+            .unwrap_or_default();
+        if !RELEASE_FILES.contains(&path) {
+            return Err(format!(
+                "rpmverifyfile_test {id} of {path:?} (only the release file's owner is read)"
+            ));
+        }
+        let mut release = None;
+        for (state_id, state) in self.test_states(id, test)? {
+            for field in &state.fields {
+                let problem = |what: &str| {
+                    Err(format!(
+                        "state {state_id}: {what} <{} operation={:?}>{}",
+                        field.name, field.operation, field.value
+                    ))
+                };
+                match field.name.as_str() {
+                    "name" => {
+                        let package = field
+                            .value
+                            .strip_prefix('^')
+                            .unwrap_or(&field.value)
+                            .trim_end_matches('$');
+                        if package.contains("coreos") {
+                            return Ok(Condition::Never);
+                        }
+                        if !RELEASE_PACKAGES.contains(&package) {
+                            return problem("a release package not read:");
+                        }
+                    }
+                    "version" => match release_of(field) {
+                        Some(major) => release = Some(major),
+                        None => return problem("an unread release"),
+                    },
+                    _ => return problem("a field not read:"),
+                }
+            }
+        }
+        if checks_absence {
+            return Ok(Condition::Never);
+        }
+        Ok(release.map_or(Condition::Holds, Condition::Release))
+    }
+}
+
+/// Red Hat's `textfilecontent54_test` of a dnf module stream ("Module postgresql:13 is
+/// enabled": a pattern over `/etc/dnf/modules.d/*.module`): the module stream the
+/// alternative's packages come from. Other file contents are not read.
+fn module_condition(id: &str, test: &Test, object: &Object) -> Result<Condition, String> {
+    let reads_modules = object
+        .fields
+        .iter()
+        .any(|field| field.value.contains("/etc/dnf/modules.d"));
+    let stream = test
+        .comment
+        .strip_prefix("Module ")
+        .and_then(|rest| rest.strip_suffix(" is enabled"))
+        .filter(|stream| {
+            stream.split_once(':').is_some_and(|(name, stream)| {
+                !name.is_empty() && !stream.is_empty() && !stream.contains(char::is_whitespace)
+            })
+        });
+    match stream {
+        Some(stream) if reads_modules => Ok(Condition::Module(stream.to_owned())),
+        _ => Err(format!(
+            "textfilecontent54_test {id} ({:?}) reads a file's content, which only a dnf module stream's is read from",
+            test.comment
+        )),
+    }
+}
+
+impl Reading {
+    /// The ecosystem an alternative's package is placed in; `None` for an alternative of
+    /// another product than the definition's platforms.
     fn ecosystem(
         &self,
         definition: &Definition,
         release: Option<&String>,
         package: &PackageVersions,
-    ) -> Result<String, String> {
+    ) -> Result<Option<String>, String> {
         if let Some(release) = &self.release {
-            return Ok(release.clone());
+            return Ok(Some(release.clone()));
         }
         let rpm_release = package
             .bound()
@@ -835,22 +1082,29 @@ impl Reading {
             )
         };
         match Distribution::of(definition).ok_or_else(unknown)? {
-            Distribution::OracleLinux => {
-                let from_platform = || match definition.platforms.as_slice() {
-                    [platform] => platform
-                        .strip_prefix("Oracle Linux ")
-                        .filter(|major| {
-                            !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit())
-                        })
-                        .map(str::to_owned),
-                    _ => None,
-                };
-                release
+            Distribution::OracleLinux => release
+                .cloned()
+                .or_else(|| single_platform_release(definition, "Oracle Linux "))
+                .or_else(|| release_tag(rpm_release, "el"))
+                .map(|major| Some(normalize_ecosystem(&format!("Oracle Linux:{major}"))))
+                .ok_or_else(unknown),
+            Distribution::RedHat => {
+                let major = release
                     .cloned()
-                    .or_else(from_platform)
+                    .or_else(|| single_platform_release(definition, RED_HAT_PLATFORM))
                     .or_else(|| release_tag(rpm_release, "el"))
-                    .map(|major| normalize_ecosystem(&format!("Oracle Linux:{major}")))
-                    .ok_or_else(unknown)
+                    .ok_or_else(unknown)?;
+                // "Red Hat CoreOS 4 is installed" beside "Red Hat Enterprise Linux 8 is
+                // installed": an alternative for another product than the platforms.
+                let platforms: Vec<&str> = definition
+                    .platforms
+                    .iter()
+                    .filter_map(|platform| platform.strip_prefix(RED_HAT_PLATFORM))
+                    .collect();
+                if !platforms.is_empty() && !platforms.contains(&major.as_str()) {
+                    return Ok(None);
+                }
+                Ok(Some(normalize_ecosystem(&format!("Red Hat:{major}"))))
             }
             distribution @ (Distribution::AzureLinux | Distribution::Mariner) => {
                 let base = if distribution == Distribution::AzureLinux {
@@ -867,7 +1121,7 @@ impl Reading {
                     .cloned()
                     .or_else(|| self.file_release.clone())
                     .or_else(from_tag)
-                    .map(|release| normalize_ecosystem(&format!("{base}:{release}")))
+                    .map(|release| Some(normalize_ecosystem(&format!("{base}:{release}"))))
                     .ok_or_else(unknown)
             }
         }
@@ -898,10 +1152,27 @@ fn release_of(field: &Field) -> Option<String> {
     Some(number)
 }
 
+/// The release the definition's only platform names (`Oracle Linux 9`, `Red Hat
+/// Enterprise Linux 8` → `9`, `8`), when it has one platform and that of `prefix`.
+fn single_platform_release(definition: &Definition, prefix: &str) -> Option<String> {
+    match definition.platforms.as_slice() {
+        [platform] => platform
+            .strip_prefix(prefix)
+            .filter(|major| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// The affected entry of a package in a definition: one range per alternative's versions.
 /// Several fixes of one package (module streams) each start at their own version line, as
 /// in updateinfo.
-fn package_affected(ecosystem: String, name: String, versions: &[PackageVersions]) -> Affected {
+fn package_affected(
+    ecosystem: String,
+    name: String,
+    versions: &[PackageVersions],
+    unfixed: DistroStatus,
+) -> Affected {
     let several = versions
         .iter()
         .filter(|versions| versions.fixed.is_some())
@@ -923,7 +1194,7 @@ fn package_affected(ecosystem: String, name: String, versions: &[PackageVersions
                 let version = version
                     .rsplit_once('-')
                     .map_or(version, |(version, _)| version);
-                lower_bound(fixed, version, None, several)
+                lower_bound(fixed, version, None, several || versions.module.is_some())
             }
             (None, None) => "0".to_owned(),
         };
@@ -945,11 +1216,30 @@ fn package_affected(ecosystem: String, name: String, versions: &[PackageVersions
         purl: None,
         ranges,
         versions: exact,
-        status: Some(if fixed {
-            DistroStatus::Fixed
-        } else {
-            DistroStatus::Open
-        }),
+        status: Some(if fixed { DistroStatus::Fixed } else { unfixed }),
+    }
+}
+
+/// The status of an unfixed package of a definition: its Red Hat `<resolution>`'s (the one
+/// naming it as a `<component>`, else the only one): `Will not fix` and `Out of support
+/// scope` are not to be fixed, `Not affected` not affected; `Affected`, `Fix deferred`,
+/// `Under investigation` and no resolution are open.
+fn unfixed_status(definition: &Definition, package: &str) -> DistroStatus {
+    let resolution = definition
+        .resolutions
+        .iter()
+        .find(|(_, components)| components.iter().any(|component| component == package))
+        .or(match definition.resolutions.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        });
+    match resolution
+        .map(|(state, _)| state.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("will not fix" | "out of support scope") => DistroStatus::WillNotFix,
+        Some("not affected") => DistroStatus::NotAffected,
+        _ => DistroStatus::Open,
     }
 }
 

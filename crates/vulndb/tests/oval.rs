@@ -112,6 +112,105 @@ fn oracle_linux_elsa_definitions_match_their_own_release() {
     );
 }
 
+/// Red Hat's OVAL v2 (`rhel-8.oval.xml`): the release from the owner of
+/// `/etc/redhat-release`, the "must be installed" guard and the CoreOS alternative never
+/// taken for packages, module streams' fixes held to their own stream's version line.
+#[test]
+fn red_hat_definitions_match_their_release_and_module_stream() {
+    let (report, index) = import_fixture(FIXTURES, "rhel-8.oval.xml");
+    assert_eq!(report.format, "oval");
+    assert_eq!(report.record_count, 3, "{:?}", reasons(&report));
+    let libwebp = findings(&index, "Red Hat:8", "libwebp", "1.0.0-8.el8_8");
+    assert_eq!(ids(&libwebp), ["RHSA-2023:5309"]);
+    assert_eq!(libwebp[0].aliases, ["CVE-2023-4863", "CVE-2023-5129"]);
+    assert_eq!(libwebp[0].fixed_versions, ["1.0.0-8.el8_8.1"]);
+    assert_eq!(libwebp[0].status, Some(DistroStatus::Fixed));
+    assert_eq!(libwebp[0].severity.as_deref(), Some("Important"));
+    assert_eq!(libwebp[0].published.as_deref(), Some("2023-09-20"));
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Red Hat:8",
+            "libwebp-devel",
+            "1.0.0-1.el8"
+        )),
+        ["RHSA-2023:5309"]
+    );
+    // At the fix; and not RHEL 9's libwebp, nor a CoreOS 4 release of RHEL 8's packages.
+    assert!(findings(&index, "Red Hat:8", "libwebp", "1.0.0-8.el8_8.1").is_empty());
+    assert!(findings(&index, "Red Hat:9", "libwebp", "1.0.0-8.el8_8").is_empty());
+    assert!(findings(&index, "Red Hat:4", "libwebp", "1.0.0-8.el8_8").is_empty());
+    // Each module stream's fix holds only for its own stream's builds.
+    let postgresql_13 = findings(
+        &index,
+        "Red Hat:8",
+        "postgresql",
+        "13.11-1.module+el8.8.0+18910+1ab3f1d4",
+    );
+    assert_eq!(ids(&postgresql_13), ["RHSA-2023:7581"]);
+    assert_eq!(
+        postgresql_13[0].fixed_versions,
+        ["13.13-1.module+el8.9.0+20664+9c30cf7f"]
+    );
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Red Hat:8",
+            "postgresql",
+            "10.21-1.module+el8.6.0+13863+f6a7e5f8"
+        )),
+        ["RHSA-2023:7790"]
+    );
+    for fixed_or_other_stream in [
+        "13.13-1.module+el8.9.0+20664+9c30cf7f",
+        "10.23-3.module+el8.9.0+20831+78489779",
+        "12.16-1.module+el8.8.0+18969+2e15fcbf",
+        "15.4-1.module+el8.9.0+19797+c4ce5969",
+    ] {
+        assert!(
+            findings(&index, "Red Hat:8", "postgresql", fixed_or_other_stream).is_empty(),
+            "{fixed_or_other_stream}"
+        );
+    }
+    assert_eq!(
+        reasons(&report),
+        [
+            "rhel-8.oval.xml: definition oval:com.redhat.rhsa:def:20239999: textfilecontent54_test oval:com.redhat.rhsa:tst:20239999001 (\"kernel command line sets mitigations\") reads a file's content, which only a dnf module stream's is read from",
+        ]
+    );
+}
+
+/// Red Hat's OVAL with unpatched vulnerabilities: an unfixed package is affected in every
+/// version, with the status its advisory's resolution gives; unaffected definitions are
+/// not records.
+#[test]
+fn red_hat_unfixed_packages_carry_their_resolution() {
+    let (report, index) = import_fixture(FIXTURES, "rhel-9-including-unpatched.oval.xml");
+    assert_eq!(report.record_count, 3, "{:?}", reasons(&report));
+    assert_eq!(
+        reasons(&report),
+        [
+            "rhel-9-including-unpatched.oval.xml: 1 definitions that are not patch or vulnerability definitions (or are Red Hat's unaffected ones) skipped"
+        ]
+    );
+    let openssl = findings(&index, "Red Hat:9", "openssl-libs", "1:3.0.7-25.el9_3");
+    assert_eq!(ids(&openssl), ["RHSA-2024:1249"]);
+    assert_eq!(openssl[0].fixed_versions, ["1:3.0.7-27.el9"]);
+    assert!(findings(&index, "Red Hat:9", "openssl-libs", "1:3.0.7-27.el9").is_empty());
+    for package in ["curl", "libcurl"] {
+        let curl = findings(&index, "Red Hat:9", package, "7.76.1-29.el9_4");
+        assert_eq!(ids(&curl), ["CVE-2023-28322"], "{package}");
+        assert_eq!(curl[0].status, Some(DistroStatus::WillNotFix));
+        assert!(curl[0].fixed_versions.is_empty());
+        assert_eq!(curl[0].severity.as_deref(), Some("Low"));
+    }
+    let libarchive = findings(&index, "Red Hat:9", "libarchive", "3.5.3-4.el9");
+    assert_eq!(ids(&libarchive), ["CVE-2024-48957"]);
+    assert_eq!(libarchive[0].status, Some(DistroStatus::Open));
+    assert!(findings(&index, "Red Hat:9", "bash", "5.1.8-9.el9").is_empty());
+    assert!(findings(&index, "Red Hat:8", "curl", "7.61.1-34.el8").is_empty());
+}
+
 #[test]
 fn azure_linux_and_cbl_mariner_definitions_take_their_release_from_the_feed() {
     let (report, azure) = import_fixture(FIXTURES, "azurelinux-3.0-oval.xml");
@@ -332,7 +431,7 @@ fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
         reasons(&report)
     );
     // Tests and operations a record cannot express are named, not guessed at.
-    let document = r#"<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5" xmlns:linux-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#linux" xmlns:ind-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#independent">
+    let document = r#"<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5" xmlns:linux-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#linux" xmlns:unix-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#unix">
   <definitions>
     <definition class="vulnerability" id="oval:com.microsoft.azurelinux:def:1" version="1">
       <metadata><title>CVE-2099-0001 affecting package a</title>
@@ -358,9 +457,9 @@ fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
     </definition>
   </definitions>
   <tests>
-    <ind-def:textfilecontent54_test check="all" id="oval:com.microsoft.azurelinux:tst:1" version="1">
-      <ind-def:object object_ref="oval:com.microsoft.azurelinux:obj:1"/>
-    </ind-def:textfilecontent54_test>
+    <unix-def:uname_test check="all" id="oval:com.microsoft.azurelinux:tst:1" version="1">
+      <unix-def:object object_ref="oval:com.microsoft.azurelinux:obj:1"/>
+    </unix-def:uname_test>
     <linux-def:rpminfo_test check="at least one" id="oval:com.microsoft.azurelinux:tst:2" version="1">
       <linux-def:object object_ref="oval:com.microsoft.azurelinux:obj:2"/>
       <linux-def:state state_ref="oval:com.microsoft.azurelinux:ste:2"/>
@@ -393,10 +492,10 @@ fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
     assert_eq!(
         reasons(&report),
         [
-            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:1: textfilecontent54_test oval:com.microsoft.azurelinux:tst:1 (only rpminfo_test is read)",
+            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:1: uname_test oval:com.microsoft.azurelinux:tst:1 (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test of a dnf module stream are read)",
             "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:2: state oval:com.microsoft.azurelinux:ste:2: an operation not read in <evr operation=\"greater than\">0:1.0-1.azl3",
             "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:3: an alternative needing several packages at once (c, d) cannot be told by one package's version",
-            "azurelinux-3.0-oval.xml: 1 definitions that are not patch or vulnerability definitions skipped",
+            "azurelinux-3.0-oval.xml: 1 definitions that are not patch or vulnerability definitions (or are Red Hat's unaffected ones) skipped",
         ]
     );
 }
