@@ -2,7 +2,8 @@
 
 use palisade_version::Scheme;
 
-/// OSV ecosystem names as OSV spells them; input is matched case-insensitively.
+/// OSV ecosystem names as OSV spells them (every ecosystem of OSV schema 1.7.5, and those
+/// the inventory names beside them); input is matched case-insensitively.
 const CANONICAL: &[&str] = &[
     "Go",
     "crates.io",
@@ -14,13 +15,33 @@ const CANONICAL: &[&str] = &[
     "Packagist",
     "Pub",
     "Hex",
+    "Hackage",
+    "GHC",
+    "CRAN",
+    "Bioconductor",
+    "ConanCenter",
+    "Julia",
+    "opam",
+    "SwiftURL",
+    "GitHub Actions",
+    "VSCode",
+    "Bitnami",
+    "Kubernetes",
+    "Android",
+    "Linux",
+    "OSS-Fuzz",
     "Debian",
     "Ubuntu",
     "Alpine",
     "Wolfi",
     "Chainguard",
     "MinimOS",
+    "Alpaquita",
+    "BellSoft Hardened Containers",
     "Echo",
+    "CleanStart",
+    "Docker Hardened Images",
+    "TuxCare",
     "Red Hat",
     "Rocky Linux",
     "AlmaLinux",
@@ -29,16 +50,18 @@ const CANONICAL: &[&str] = &[
     "Photon OS",
     "Mageia",
     "openEuler",
-    "Mariner",
+    "Azure Linux",
+    "FreeBSD",
+    // Root's patched packages: `Root:<ecosystem>[:<release>]`, the rest an ecosystem of
+    // its own, normalised as such.
+    "Root",
     // Not OSV ecosystems: the inventory names these rpm distributions' releases so; their
     // advisories come from their updateinfo.xml or OVAL (Oracle Linux, Azure Linux and
     // Mariner).
+    "Mariner",
     "Amazon Linux",
     "Oracle Linux",
     "Fedora",
-    "Azure Linux",
-    "SwiftURL",
-    "GitHub Actions",
 ];
 
 /// Other spellings users and tools write, with the OSV name they mean.
@@ -105,6 +128,7 @@ pub fn normalize_ecosystem(text: &str) -> String {
             "Ubuntu" => format!("Ubuntu:{}", ubuntu_release(release)),
             "Red Hat" => format!("Red Hat:{}", red_hat_release(release)),
             "SUSE" | "openSUSE" => format!("{base}:{}", suse_release(release)),
+            "Root" => format!("Root:{}", normalize_ecosystem(release)),
             _ => format!("{base}:{release}"),
         },
     }
@@ -402,6 +426,68 @@ mod tests {
         assert_eq!(normalize_ecosystem("alpine:3.19.1"), "Alpine:v3.19");
         assert_eq!(normalize_ecosystem("golang"), "Go");
         assert_eq!(normalize_ecosystem("PYPI"), "PyPI");
+        // The ecosystems of OSV schema 1.7.5, in any case, are spelled as OSV does.
+        for osv in [
+            "AlmaLinux",
+            "Alpaquita",
+            "Alpine",
+            "Android",
+            "Azure Linux",
+            "BellSoft Hardened Containers",
+            "Bioconductor",
+            "Bitnami",
+            "Chainguard",
+            "CleanStart",
+            "ConanCenter",
+            "CRAN",
+            "crates.io",
+            "Debian",
+            "Docker Hardened Images",
+            "Echo",
+            "FreeBSD",
+            "GHC",
+            "GitHub Actions",
+            "Go",
+            "Hackage",
+            "Hex",
+            "Julia",
+            "Kubernetes",
+            "Linux",
+            "Mageia",
+            "Maven",
+            "MinimOS",
+            "npm",
+            "NuGet",
+            "opam",
+            "openEuler",
+            "openSUSE",
+            "OSS-Fuzz",
+            "Packagist",
+            "Photon OS",
+            "Pub",
+            "PyPI",
+            "Red Hat",
+            "Rocky Linux",
+            "Root",
+            "RubyGems",
+            "SUSE",
+            "SwiftURL",
+            "TuxCare",
+            "Ubuntu",
+            "VSCode",
+            "Wolfi",
+        ] {
+            assert_eq!(normalize_ecosystem(&osv.to_uppercase()), osv);
+            assert_eq!(normalize_ecosystem(&osv.to_lowercase()), osv);
+        }
+        assert_eq!(normalize_ecosystem("freebsd:14.1"), "FreeBSD:14.1");
+        // Root's second part is an ecosystem of its own.
+        assert_eq!(normalize_ecosystem("root:alpine:3.18"), "Root:Alpine:v3.18");
+        assert_eq!(normalize_ecosystem("Root:pypi"), "Root:PyPI");
+        assert_eq!(
+            normalize_ecosystem("Root:debian:bookworm"),
+            "Root:Debian:12"
+        );
         assert_eq!(index_ecosystem("cargo"), "crates.io");
         assert_eq!(index_ecosystem("Maven:https://repo"), "Maven");
         assert_eq!(index_ecosystem("Debian:11"), "Debian:11");
