@@ -973,6 +973,123 @@ fn azure_linux_packages_are_matched_against_imported_oval() {
     assert_eq!(openssl["fix"], "tdnf install openssl-3.3.2-1.azl3");
 }
 
+/// A RHEL 8 root and a RHEL 9 root matched against Red Hat's RHEL 8 OVAL and RHEL 9 OVAL
+/// with unpatched vulnerabilities: each only against its own release's definitions, a
+/// module stream's build only against its stream's fix, builds at the fix not reported,
+/// unfixed packages with the status Red Hat gives them.
+#[test]
+fn red_hat_packages_are_matched_against_imported_oval() {
+    let temp = tempfile::tempdir().unwrap();
+    let feeds = [
+        "oval/rhel-8.oval.xml",
+        "oval/rhel-9-including-unpatched.oval.xml",
+    ];
+    let db = temp.path().join("vulndb.sqlite");
+    let rhel8 = temp.path().join("rhel8");
+    write(
+        &rhel8,
+        "etc/os-release",
+        "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"8.9 (Ootpa)\"\nID=\"rhel\"\n\
+         ID_LIKE=\"fedora\"\nVERSION_ID=\"8.9\"\nPLATFORM_ID=\"platform:el8\"\n\
+         PRETTY_NAME=\"Red Hat Enterprise Linux 8.9 (Ootpa)\"\n",
+    );
+    rpmdb(
+        &rhel8.join("var/lib/rpm/rpmdb.sqlite"),
+        &[
+            ("libwebp", None, "1.0.0", "8.el8_8"),
+            ("libwebp-devel", None, "1.0.0", "8.el8_8.1"),
+            (
+                "postgresql",
+                None,
+                "13.11",
+                "1.module+el8.8.0+18910+1ab3f1d4",
+            ),
+            (
+                "postgresql-server",
+                None,
+                "13.13",
+                "1.module+el8.9.0+20664+9c30cf7f",
+            ),
+            ("curl", None, "7.61.1", "33.el8"),
+            ("openssl-libs", Some(1), "1.1.1k", "9.el8_7"),
+        ],
+    );
+    let report = scan_against(&rhel8, &db, &feeds);
+    assert_eq!(
+        report["summary"]["not_evaluated"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    assert_eq!(
+        finding_summaries(&report),
+        [
+            (
+                "RHSA-2023:5309".to_owned(),
+                "libwebp".to_owned(),
+                "fixed".to_owned(),
+                "[\"1.0.0-8.el8_8.1\"]".to_owned()
+            ),
+            (
+                "RHSA-2023:7581".to_owned(),
+                "postgresql".to_owned(),
+                "fixed".to_owned(),
+                "[\"13.13-1.module+el8.9.0+20664+9c30cf7f\"]".to_owned()
+            ),
+        ],
+        "{report}"
+    );
+    let libwebp = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["id"] == "RHSA-2023:5309")
+        .unwrap();
+    assert_eq!(libwebp["package"]["ecosystem"], "Red Hat:8");
+    assert_eq!(
+        libwebp["aliases"],
+        serde_json::json!(["CVE-2023-4863", "CVE-2023-5129"])
+    );
+    assert_eq!(libwebp["fix"], "dnf upgrade libwebp-1.0.0-8.el8_8.1");
+
+    let rhel9 = temp.path().join("rhel9");
+    write(
+        &rhel9,
+        "etc/os-release",
+        "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.4 (Plow)\"\nID=\"rhel\"\n\
+         ID_LIKE=\"fedora\"\nVERSION_ID=\"9.4\"\nPLATFORM_ID=\"platform:el9\"\n\
+         PRETTY_NAME=\"Red Hat Enterprise Linux 9.4 (Plow)\"\n",
+    );
+    rpmdb(
+        &rhel9.join("var/lib/rpm/rpmdb.sqlite"),
+        &[
+            ("curl", None, "7.76.1", "29.el9_4"),
+            ("libarchive", None, "3.5.3", "4.el9"),
+            ("openssl-libs", Some(1), "3.0.7", "27.el9"),
+            ("libwebp", None, "1.2.0", "8.el9"),
+            ("bash", None, "5.1.8", "9.el9"),
+        ],
+    );
+    let report = scan_against(&rhel9, &db, &[]);
+    assert_eq!(
+        finding_summaries(&report),
+        [
+            (
+                "CVE-2023-28322".to_owned(),
+                "curl".to_owned(),
+                "will-not-fix".to_owned(),
+                "[]".to_owned()
+            ),
+            (
+                "CVE-2024-48957".to_owned(),
+                "libarchive".to_owned(),
+                "open".to_owned(),
+                "[]".to_owned()
+            ),
+        ],
+        "{report}"
+    );
+}
+
 /// An Amazon Linux 2023 root is not evaluated until Amazon's updateinfo.xml is imported;
 /// then its rpm packages are matched against it: a vulnerable one is reported with its fixed
 /// version, the ones at the fixed versions are not.
