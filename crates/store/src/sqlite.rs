@@ -313,6 +313,47 @@ fn push_finding_filters(
         builder.push(" NOT INDEXED");
     }
     builder.push(" WHERE kind = ").push_bind(kind.as_str());
+    push_asset_index_filters(builder, query);
+    if let Some(asset_id) = query.asset_id {
+        builder
+            .push(" AND asset_id = ")
+            .push_bind(asset_id.to_string());
+    }
+    if let Some(rule) = &query.rule {
+        builder.push(" AND rule = ").push_bind(rule);
+    }
+    if query.text.is_some() {
+        if let TextSearch::Window { index } = text {
+            push_search_window(builder, kind, query, *index);
+        }
+        push_text_filter(builder, kind, query, text);
+    }
+    if let Some(demo) = query.demo {
+        builder.push(" AND demo = ").push_bind(i64::from(demo));
+    }
+}
+
+/// What [`push_asset_index_filters`] filters `query` on, as a key of plans that depend on it.
+fn asset_index_filters_key(query: &FindingQuery) -> String {
+    format!(
+        "{:?}",
+        (
+            &query.cluster,
+            &query.severities,
+            &query.statuses,
+            &query.category,
+            &query.namespace,
+            query.since,
+            query.until,
+        )
+    )
+}
+
+/// The filters of `query` that `findings_by_asset` holds (migration 0061): cluster, severity,
+/// status, category, namespace and the time range, each ` AND …`. [`push_finding_filters`]
+/// applies them to every statement; the findings of the assets a term hits are filtered by
+/// them from the index alone ([`field_hits::push_candidates`]).
+fn push_asset_index_filters(builder: &mut QueryBuilder<Sqlite>, query: &FindingQuery) {
     if let Some(cluster) = &query.cluster {
         builder.push(" AND cluster = ").push_bind(cluster);
     }
@@ -335,20 +376,6 @@ fn push_finding_filters(
     if let Some(namespace) = &query.namespace {
         builder.push(" AND namespace = ").push_bind(namespace);
     }
-    if let Some(asset_id) = query.asset_id {
-        builder
-            .push(" AND asset_id = ")
-            .push_bind(asset_id.to_string());
-    }
-    if let Some(rule) = &query.rule {
-        builder.push(" AND rule = ").push_bind(rule);
-    }
-    if let Some(needle) = &query.text {
-        if let TextSearch::Window { index } = text {
-            push_search_window(builder, kind, query, *index);
-        }
-        push_text_filter(builder, kind, needle, text);
-    }
     if let Some(since) = query.since {
         builder.push(" AND last_seen >= ").push_bind(since.millis());
     }
@@ -356,9 +383,6 @@ fn push_finding_filters(
         builder
             .push(" AND first_seen <= ")
             .push_bind(until.millis());
-    }
-    if let Some(demo) = query.demo {
-        builder.push(" AND demo = ").push_bind(i64::from(demo));
     }
 }
 
@@ -473,8 +497,13 @@ impl SqliteStore {
         };
         let fields = self.field_hits(connection, kind, query, &needle).await?;
         // Whether a term is common depends on the kind and cluster its rules and assets are
-        // counted in; which of its trigrams are selective does not.
-        let common_key = format!("common\0{}\0{:?}\0{needle}", kind.as_str(), query.cluster);
+        // counted in, and on the filters its assets' findings are counted under; which of its
+        // trigrams are selective does not.
+        let common_key = format!(
+            "common\0{}\0{:?}\0{needle}",
+            kind.as_str(),
+            asset_index_filters_key(query)
+        );
         if let Some(console::TermPlan::Common { beyond_bound }) = self.term_plans.get(&common_key) {
             return common_term(connection, &needle, beyond_bound, fields, page).await;
         }
@@ -491,6 +520,7 @@ impl SqliteStore {
         field_hits::push_candidates(
             &mut candidates,
             kind,
+            query,
             &field_hits::TitleRows::Trigrams(fts_all(&looked_up)),
             &fields,
             Some(RARE_TERM_FINDINGS + 1),
@@ -512,6 +542,7 @@ impl SqliteStore {
         field_hits::push_candidates(
             &mut counted,
             kind,
+            query,
             &field_hits::TitleRows::Trigrams(fts_all(&covering_trigrams(&needle))),
             &fields,
             Some(bound + 1),
@@ -603,7 +634,7 @@ async fn common_term(
     })
 }
 
-/// Case-insensitive substring search of `text` in the searched columns.
+/// Case-insensitive substring search of `query`'s text in the searched columns.
 ///
 /// The LIKE conditions define the result. Unless `search` is [`TextSearch::Scan`] (or a
 /// window), the candidates first narrow the rows: those whose title or extra the trigram index
@@ -617,13 +648,14 @@ async fn common_term(
 fn push_text_filter(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
-    text: &str,
+    query: &FindingQuery,
     search: &TextSearch,
 ) {
+    let text = query.text.as_deref().unwrap_or_default();
     match (search, indexable(text)) {
         (TextSearch::Narrowed { fields, titles, .. }, Some(_)) => {
             builder.push(" AND rowid IN (");
-            field_hits::push_candidates(builder, kind, titles, fields, None);
+            field_hits::push_candidates(builder, kind, query, titles, fields, None);
             builder.push(")");
         }
         (TextSearch::Driven(rowids), _) => {

@@ -1238,16 +1238,31 @@ impl SqliteStore {
         let whole_hours = start >= HOUR_MS && start % HOUR_MS == 0 && width % HOUR_MS == 0;
         let since_implied = query.since.is_none_or(|since| since.millis() <= start);
         let mut connection = self.reader.acquire().await?;
-        let (query, text) = self.aggregate_search(&mut connection, kind, query).await?;
-        let query = query.as_ref();
         let mut counts = vec![0; count as usize];
+        // A common term's chart counts the first sightings of the newest matches the counters'
+        // walk finds (one walk when they are asked for at once). The console counts every
+        // severity (its counters are the severity filter's choices), so a chart filtered by
+        // severity counts those severities among the newest matches of every severity: the
+        // same walk, and chart and counters cover the same matches. (A walk of the filter's own
+        // newest matches read the time index further, to its end when they are fewer than the
+        // bound: seconds for a severity none of them has.)
+        let mut every_severity = query.clone();
+        every_severity.severities.clear();
+        let (walked, text) = self
+            .aggregate_search(&mut connection, kind, &every_severity)
+            .await?;
         if newest_matches_only(&text) {
-            // The counters' walk when they are asked for at once (the same query).
-            self.newest_matches(&mut connection, kind, query, &text)
+            self.newest_matches(&mut connection, kind, &walked, &text)
                 .await?
-                .over_time(start, width, &mut counts);
+                .over_time(&query.severities, start, width, &mut counts);
             return Ok(counts);
         }
+        let (query, text) = if query.severities.is_empty() {
+            (walked, text)
+        } else {
+            self.aggregate_search(&mut connection, kind, query).await?
+        };
+        let query = query.as_ref();
         let mut builder = if counters_answer(query) && whole_hours && since_implied {
             let mut builder = QueryBuilder::<Sqlite>::new("SELECT (first_hour - ");
             builder
@@ -2181,6 +2196,7 @@ mod tests {
                     super::super::field_hits::push_candidates(
                         &mut candidates,
                         kind,
+                        &query,
                         &TitleRows::Trigrams(super::super::fts_all(
                             &super::super::covering_trigrams(&needle),
                         )),

@@ -51,13 +51,17 @@ pub(super) enum TitleRows {
     Listed(Arc<Vec<i64>>),
 }
 
-/// Pushes a compound SELECT of the rowids of the findings of `kind` that may hold a term: the
-/// rows `titles` names, and the findings of the rules and assets `hits` names. A superset of
-/// the matches (duplicates included when `limit` is set), which the LIKE conditions re-check.
-/// With `limit`, each of the three parts yields at most that many rowids.
+/// Pushes a compound SELECT of the rowids of the findings of `kind` that may hold a term and
+/// pass `query`'s filters: the rows `titles` names, the findings of the rules `hits` names,
+/// and those of its assets that pass the filters `findings_by_asset` holds (migration 0061:
+/// read from the index alone, so that a filter none of a hit asset's findings pass leaves it
+/// out without reading a row). A superset of the matches (duplicates included when `limit` is
+/// set), which the other filters and the LIKE conditions re-check. With `limit`, each of the
+/// three parts yields at most that many rowids.
 pub(super) fn push_candidates(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
+    query: &FindingQuery,
     titles: &TitleRows,
     hits: &FieldHits,
     limit: Option<i64>,
@@ -105,6 +109,7 @@ pub(super) fn push_candidates(
             .push_bind(to_json(&hits.assets))
             .push(")) AND kind = ")
             .push_bind(kind.as_str());
+        super::push_asset_index_filters(builder, query);
         push_limit(builder);
         builder.push(")");
     }
@@ -178,6 +183,76 @@ pub(super) async fn rows_beyond_rule_hits(
         .fetch_all(&mut *connection)
         .await?;
     Ok((rows.len() as i64 <= limit).then_some(rows))
+}
+
+/// The rows of the trigram index for `trigrams` (an FTS5 query covering the term), when the
+/// term `hits` asset labels and no rule and those rows are at most `limit`: the term's
+/// matches are then the hit assets' findings and the matches among these rows, which
+/// [`push_newest_asset_matches`] reads without walking a time index.
+pub(super) async fn title_rows_beside_assets(
+    connection: &mut SqliteConnection,
+    hits: &FieldHits,
+    trigrams: String,
+    limit: i64,
+) -> Result<Option<Vec<i64>>> {
+    if hits.assets.is_empty() || !hits.rules.is_empty() {
+        return Ok(None);
+    }
+    let rows: Vec<i64> = sqlx::query_scalar(
+        "SELECT rowid FROM finding_text WHERE finding_text MATCH $1 ORDER BY rowid LIMIT $2",
+    )
+    .bind(trigrams)
+    .bind(limit + 1)
+    .fetch_all(connection)
+    .await?;
+    Ok((rows.len() as i64 <= limit).then_some(rows))
+}
+
+/// Opens a statement whose common table `matches` holds the newest `limit` findings of `kind`
+/// matching `query` (`columns` of each, and `last_seen`), for a term that [`FieldHits`] `hits`
+/// in asset labels only and whose other candidates are the `titles` rows (see
+/// [`title_rows_beside_assets`]). Every finding of a hit asset holds the term (an asset id is
+/// a name-based UUID of its label), so those are read from `findings_by_asset` alone, which
+/// holds every filter and sighting the aggregates need (migration 0061), in place of a walk of
+/// the time index that reads each match's row; the title rows outside those assets are read
+/// and re-checked. `columns` must be columns of that index; `query` must not filter on rule,
+/// asset or demo, which it does not hold.
+pub(super) fn push_newest_asset_matches(
+    builder: &mut QueryBuilder<Sqlite>,
+    (kind, query): (FindingKind, &FindingQuery),
+    hits: &FieldHits,
+    titles: &[i64],
+    columns: &str,
+    limit: i64,
+) {
+    let assets = to_json(&hits.assets);
+    builder
+        .push("WITH matches AS MATERIALIZED (SELECT ")
+        .push(columns)
+        .push(
+            ", last_seen FROM findings INDEXED BY findings_by_asset \
+             WHERE asset_id IN (SELECT value FROM json_each(",
+        )
+        .push_bind(assets.clone())
+        .push(")) AND kind = ")
+        .push_bind(kind.as_str());
+    super::push_asset_index_filters(builder, query);
+    builder
+        .push(" UNION ALL SELECT ")
+        .push(columns)
+        .push(", last_seen FROM findings");
+    super::push_finding_filters(
+        builder,
+        kind,
+        query,
+        &super::TextSearch::Driven(titles.to_vec()),
+    );
+    builder
+        .push(" AND asset_id NOT IN (SELECT value FROM json_each(")
+        .push_bind(assets)
+        .push(")) ORDER BY last_seen DESC LIMIT ")
+        .push_bind(limit)
+        .push(") ");
 }
 
 impl SqliteStore {
@@ -657,6 +732,7 @@ mod tests {
         push_candidates(
             &mut explain,
             FindingKind::Alert,
+            &query,
             &TitleRows::Trigrams("\"bea\"".into()),
             &both,
             Some(10),

@@ -58,11 +58,20 @@ impl NewestMatches {
         (counts, counted_since)
     }
 
-    /// Counts of the matches first seen in each interval of `width` from `start`, into
-    /// `counts` (one slot per interval; later first sightings are left out).
-    pub(super) fn over_time(&self, start: i64, width: i64, counts: &mut [u64]) {
+    /// Counts of the matches of `severities` (all when empty) first seen in each interval of
+    /// `width` from `start`, into `counts` (one slot per interval; later first sightings are
+    /// left out).
+    pub(super) fn over_time(
+        &self,
+        severities: &[Severity],
+        start: i64,
+        width: i64,
+        counts: &mut [u64],
+    ) {
         for found in &self.matches {
-            if found.first_seen < start {
+            if found.first_seen < start
+                || !(severities.is_empty() || severities.contains(&found.severity))
+            {
                 continue;
             }
             if let Some(slot) = usize::try_from((found.first_seen - start) / width)
@@ -125,15 +134,31 @@ impl SqliteStore {
     }
 }
 
-/// The candidates a walk of `query` reads: the hit rules' findings and the few trigram rows no
-/// hit rule holds, when [`field_hits::rows_beyond_rule_hits`] finds them, instead of those
-/// and all of the index's rows. (A view no rule or label of which holds the term reads such
-/// rows alone, as planned: see `common_term`.)
-async fn walk_candidates(
+/// How a walk finds its matches.
+#[derive(Debug)]
+enum WalkPlan {
+    /// Walks a time-ordered index, reading the rows of the candidates the search names.
+    TimeIndex(TextSearch),
+    /// Reads the findings of the assets whose label holds the term from their index, and the
+    /// matches among these few title rows (see [`field_hits::push_newest_asset_matches`]).
+    ThroughAssets {
+        fields: Arc<field_hits::FieldHits>,
+        titles: Vec<i64>,
+    },
+}
+
+/// How a walk of `query` reads its candidates. A term only asset labels and at most
+/// [`RARE_TERM_FINDINGS`] title rows hold is read through the assets' index (when `query`
+/// filters on nothing that index does not hold). Otherwise the time index is walked over the
+/// hit rules' findings and the few trigram rows no hit rule holds, when
+/// [`field_hits::rows_beyond_rule_hits`] finds them, instead of those and all of the index's
+/// rows. (A view no rule or label of which holds the term reads such rows alone, as planned:
+/// see `common_term`.)
+async fn plan_walk(
     connection: &mut SqliteConnection,
     query: &FindingQuery,
     text: &TextSearch,
-) -> Result<TextSearch> {
+) -> Result<WalkPlan> {
     let (
         TextSearch::Narrowed {
             newest_only,
@@ -143,8 +168,24 @@ async fn walk_candidates(
         Some(needle),
     ) = (text, query.text.as_deref().and_then(indexable))
     else {
-        return Ok(text.clone());
+        return Ok(WalkPlan::TimeIndex(text.clone()));
     };
+    let index_holds_filters =
+        query.rule.is_none() && query.asset_id.is_none() && query.demo.is_none();
+    if index_holds_filters
+        && let Some(titles) = field_hits::title_rows_beside_assets(
+            connection,
+            fields,
+            trigrams.clone(),
+            RARE_TERM_FINDINGS,
+        )
+        .await?
+    {
+        return Ok(WalkPlan::ThroughAssets {
+            fields: Arc::clone(fields),
+            titles,
+        });
+    }
     let beyond = field_hits::rows_beyond_rule_hits(
         connection,
         &needle,
@@ -152,14 +193,14 @@ async fn walk_candidates(
         RARE_TERM_FINDINGS,
     )
     .await?;
-    Ok(match beyond {
+    Ok(WalkPlan::TimeIndex(match beyond {
         Some(rows) => TextSearch::Narrowed {
             newest_only: *newest_only,
             fields: Arc::clone(fields),
             titles: TitleRows::Listed(Arc::new(rows)),
         },
         None => text.clone(),
-    })
+    }))
 }
 
 /// The statement of a walk: the newest matches' severity and sightings.
@@ -167,17 +208,22 @@ fn push_walk(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
     query: &FindingQuery,
-    text: &TextSearch,
+    plan: &WalkPlan,
 ) {
-    console::push_matches(
-        builder,
-        kind,
-        query,
-        text,
-        true,
-        "severity, first_seen",
-        |_| {},
-    );
+    let columns = "severity, first_seen";
+    match plan {
+        WalkPlan::TimeIndex(text) => {
+            console::push_matches(builder, kind, query, text, true, columns, |_| {});
+        }
+        WalkPlan::ThroughAssets { fields, titles } => field_hits::push_newest_asset_matches(
+            builder,
+            (kind, query),
+            fields,
+            titles,
+            columns,
+            i64::from(SearchWindow::COUNTED_MATCHES),
+        ),
+    }
     builder.push("SELECT severity, first_seen, last_seen FROM matches");
 }
 
@@ -190,9 +236,9 @@ async fn walk_newest_matches(
     text: &TextSearch,
 ) -> Result<NewestMatches> {
     let mut transaction = connection.begin().await?;
-    let text = walk_candidates(&mut transaction, query, text).await?;
+    let plan = plan_walk(&mut transaction, query, text).await?;
     let mut builder = QueryBuilder::<Sqlite>::new("");
-    push_walk(&mut builder, kind, query, &text);
+    push_walk(&mut builder, kind, query, &plan);
     let rows = builder.build().fetch_all(&mut *transaction).await?;
     transaction.commit().await?;
     let matches = rows
@@ -276,28 +322,48 @@ mod tests {
             .collect()
     }
 
-    /// Counters and chart of the newest matches of `query`, from a LIKE scan of every
+    /// Counters of the newest matches of `query`, and its chart: the first sightings of its
+    /// severities among the newest matches of every severity; from a LIKE scan of every
     /// finding.
     async fn reference(
         store: &SqliteStore,
         query: &FindingQuery,
         buckets: TimeBuckets,
     ) -> (([u64; 5], Option<Timestamp>), Vec<u64>) {
+        let mut every_severity = query.clone();
+        every_severity.severities.clear();
+        let mut chart = vec![0; buckets.buckets as usize];
+        newest_by_scan(store, &every_severity).await.over_time(
+            &query.severities,
+            buckets.start.millis(),
+            buckets.width_ms,
+            &mut chart,
+        );
+        (newest_by_scan(store, query).await.by_severity(), chart)
+    }
+
+    /// The newest matches of `query`, from a LIKE scan of every finding.
+    async fn newest_by_scan(store: &SqliteStore, query: &FindingQuery) -> NewestMatches {
         let pattern = format!("%{}%", query.text.as_deref().unwrap().to_lowercase());
+        let severities: Vec<i64> = query.severities.iter().map(|s| s.rank()).collect();
         let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
             "SELECT severity, first_seen, last_seen FROM findings NOT INDEXED \
              WHERE kind = 'alert' AND cluster = $1 AND ($2 = '' OR status = $2) \
              AND (LOWER(title) LIKE $3 OR LOWER(rule) LIKE $3 OR LOWER(asset_label) LIKE $3) \
+             AND ($5 = '[]' OR severity IN (SELECT value FROM json_each($5))) \
+             AND ($6 IS NULL OR namespace = $6) \
              ORDER BY last_seen DESC LIMIT $4",
         )
         .bind(query.cluster.as_deref().unwrap())
         .bind(query.statuses.first().map_or("", |status| status.as_str()))
         .bind(pattern)
         .bind(i64::from(SearchWindow::COUNTED_MATCHES))
+        .bind(serde_json::to_string(&severities).unwrap())
+        .bind(query.namespace.as_deref())
         .fetch_all(&store.reader)
         .await
         .unwrap();
-        let newest = NewestMatches {
+        NewestMatches {
             matches: rows
                 .into_iter()
                 .map(|(severity, first_seen, last_seen)| Match {
@@ -306,14 +372,13 @@ mod tests {
                     last_seen,
                 })
                 .collect(),
-        };
-        let mut chart = vec![0; buckets.buckets as usize];
-        newest.over_time(buckets.start.millis(), buckets.width_ms, &mut chart);
-        (newest.by_severity(), chart)
+        }
     }
 
     async fn assert_view_exact(store: &SqliteStore, query: &FindingQuery, step: &str) {
-        let bounded = query.cluster.as_deref() == Some("prod");
+        let bounded = query.cluster.as_deref() == Some("prod")
+            && query.severities.is_empty()
+            && query.namespace.is_none();
         let buckets = TimeBuckets {
             start: Timestamp(BASE - BASE % HOUR_MS),
             width_ms: HOUR_MS,
@@ -333,18 +398,16 @@ mod tests {
     }
 
     /// The plan of a walk of `query`, and the statement's query plan.
-    async fn walk_plan(store: &SqliteStore, query: &FindingQuery) -> (TextSearch, String) {
+    async fn walk_plan(store: &SqliteStore, query: &FindingQuery) -> (WalkPlan, String) {
         let mut connection = store.reader.acquire().await.unwrap();
         let text = store
             .text_search(&mut connection, FindingKind::Alert, query, false)
             .await
             .unwrap();
         assert!(console::newest_matches_only(&text), "{text:?}");
-        let text = walk_candidates(&mut connection, query, &text)
-            .await
-            .unwrap();
+        let walk = plan_walk(&mut connection, query, &text).await.unwrap();
         let mut explain = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
-        push_walk(&mut explain, FindingKind::Alert, query, &text);
+        push_walk(&mut explain, FindingKind::Alert, query, &walk);
         let plan: Vec<String> = explain
             .build()
             .fetch_all(&mut *connection)
@@ -353,7 +416,7 @@ mod tests {
             .iter()
             .map(|row| row.get::<String, _>("detail"))
             .collect();
-        (text, plan.join("\n"))
+        (walk, plan.join("\n"))
     }
 
     #[tokio::test]
@@ -374,13 +437,13 @@ mod tests {
 
         // The rule (in `prod` and `dev`) covers the term's trigram rows but the 50 lookalikes:
         // the walk reads the rule's index entries and those 50, never the trigram index.
-        let (text, plan) = walk_plan(&store, &c2).await;
-        let TextSearch::Narrowed {
+        let (walk, plan) = walk_plan(&store, &c2).await;
+        let WalkPlan::TimeIndex(TextSearch::Narrowed {
             titles: TitleRows::Listed(beyond),
             ..
-        } = &text
+        }) = &walk
         else {
-            panic!("{text:?}");
+            panic!("{walk:?}");
         };
         assert_eq!(beyond.len(), 50);
         assert!(!plan.contains("finding_text"), "{plan}");
@@ -397,25 +460,40 @@ mod tests {
                 .unwrap(),
             None
         );
-        // An asset label holding the term keeps them too (its findings are candidates only
-        // in the view's own kind and cluster).
+        // A term held by asset labels and no rule (and by no title yet): its newest matches
+        // are read from the assets' index alone, no row and no time index.
         let web = FindingQuery {
             text: Some("web-".into()),
             ..c2.clone()
         };
-        let (text, plan) = walk_plan(&store, &web).await;
+        let (walk, plan) = walk_plan(&store, &web).await;
         assert!(
-            matches!(
-                &text,
-                TextSearch::Narrowed {
-                    titles: TitleRows::Trigrams(_),
-                    ..
-                }
-            ),
-            "{text:?}"
+            matches!(&walk, WalkPlan::ThroughAssets { titles, .. } if titles.is_empty()),
+            "{walk:?}"
         );
-        assert!(plan.contains("finding_text"), "{plan}");
+        assert!(
+            plan.contains("USING COVERING INDEX findings_by_asset"),
+            "{plan}"
+        );
+        assert!(!plan.contains("findings_by_status"), "{plan}");
+        // Under a filter none of those assets' findings pass, the term is rare: its
+        // candidates are listed from the assets' index under the filter, none.
+        let web_elsewhere = FindingQuery {
+            namespace: Some("pay".into()),
+            ..web.clone()
+        };
+        for page in [true, false] {
+            let text = store
+                .text_search(&mut connection, FindingKind::Alert, &web_elsewhere, page)
+                .await
+                .unwrap();
+            assert_eq!(text, TextSearch::Driven(Vec::new()), "page {page}");
+        }
         drop(connection);
+        let web_critical = FindingQuery {
+            severities: vec![Severity::Critical],
+            ..web.clone()
+        };
         // In `qa` no rule holds the term: for the page and the aggregates alike the 50 rows
         // are the candidates, read by rowid, not a walk of every finding there.
         let qa = FindingQuery {
@@ -447,16 +525,21 @@ mod tests {
             statuses: vec![Status::Open],
             ..c2.clone()
         };
-        for query in [&c2, &open, &web, &qa] {
+        for query in [&c2, &open, &web, &qa, &web_elsewhere, &web_critical] {
             assert_view_exact(&store, query, "ingest").await;
         }
 
         // Newer matches, each through one field, and a status change: a later view walks
         // again and counts them.
+        // A title naming a pod of another label, and one naming its own pod.
+        let mut db = alert(SEEDED + 3, "prod", "Quiet rule", "calls WEB-3".into());
+        db.asset.pod = Some("db-1".into());
         let newer = vec![
             alert(SEEDED, "prod", C2_RULE, "beacon".into()),
             alert(SEEDED + 1, "prod", "Quiet rule", "to the c2 server".into()),
             alert(SEEDED + 2, "prod", "Quiet rule", "nothing".into()),
+            db,
+            alert(SEEDED + 4, "prod", "Quiet rule", "restarted web-4".into()),
         ];
         store.ingest(&newer, &policy).await.unwrap();
         let lookalikes: Vec<Uuid> = sqlx::query_scalar::<_, String>(
@@ -478,12 +561,19 @@ mod tests {
             )
             .await
             .unwrap();
-        let (text, _) = walk_plan(&store, &c2).await;
+        let (walk, _) = walk_plan(&store, &c2).await;
         assert!(
-            matches!(&text, TextSearch::Narrowed { titles: TitleRows::Listed(beyond), .. } if beyond.len() == 51),
-            "{text:?}"
+            matches!(&walk, WalkPlan::TimeIndex(TextSearch::Narrowed { titles: TitleRows::Listed(beyond), .. }) if beyond.len() == 51),
+            "{walk:?}"
         );
-        for query in [&c2, &open, &web, &qa] {
+        // The two titles holding `web-` are read beside the assets' index; one of them is a
+        // hit asset's, counted once.
+        let (walk, _) = walk_plan(&store, &web).await;
+        assert!(
+            matches!(&walk, WalkPlan::ThroughAssets { titles, .. } if titles.len() == 2),
+            "{walk:?}"
+        );
+        for query in [&c2, &open, &web, &qa, &web_elsewhere, &web_critical] {
             assert_view_exact(&store, query, "newer").await;
         }
     }
