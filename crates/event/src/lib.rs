@@ -390,10 +390,19 @@ pub struct Process {
     pub tty: u32,
     /// Process start time, nanoseconds since the Unix epoch.
     pub start_time_ns: u64,
-    /// Effective capabilities bit mask.
+    /// Start time of the init process of the process's pid namespace, nanoseconds since the
+    /// Unix epoch (Falco's `proc.pidns_init_start_ts`); 0 (and left out of the JSON) when
+    /// unknown.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pidns_init_start_ns: u64,
+    /// The thread's effective capabilities when the event happened, bit N for capability N.
     pub cap_effective: u64,
-    /// Permitted capabilities bit mask.
+    /// The thread's permitted capabilities, as `cap_effective`.
     pub cap_permitted: u64,
+    /// The thread's inheritable capabilities, as `cap_effective` (left out of the JSON when
+    /// empty).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cap_inheritable: u64,
     /// Device of the executable's file.
     pub exe_dev: u64,
     /// Inode of the executable's file.
@@ -474,6 +483,10 @@ pub struct OpenedFile {
     pub ino: u64,
     /// Where the file lives when it is on an overlay file system.
     pub layer: OverlayLayer,
+    /// This open created the file (the kernel's `FMODE_CREATED`); `None` when the source
+    /// does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
 }
 
 /// Which layer of an overlay file system a file is in.
@@ -946,6 +959,8 @@ mod tests {
             "leader_exited",
             "open_fds",
             "fd_limit",
+            "pidns_init_start_ns",
+            "cap_inheritable",
         ] {
             assert!(json["process"].get(key).is_none(), "{key} in {json}");
         }
@@ -955,6 +970,7 @@ mod tests {
             dev: 0x801,
             ino: 42,
             layer: OverlayLayer::Upper,
+            created: Some(true),
         });
         event.process.resources = Some(TaskResources {
             vm_size_kb: 2048,
@@ -981,8 +997,11 @@ mod tests {
         }));
         event.process.live_threads = 2;
         event.process.leader_exited = true;
+        event.process.pidns_init_start_ns = 1_000;
+        event.process.cap_inheritable = 1 << 13;
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.contains(r#""layer":"upper""#), "{json}");
+        assert!(json.contains(r#""created":true"#), "{json}");
         let meta = event.k8s_meta.as_deref().unwrap();
         assert_eq!(meta.pod.label("tier"), Some("front"));
         assert_eq!(meta.pod.label("tie"), None);

@@ -1027,6 +1027,7 @@ fn cost(node: &Node) -> f64 {
                 | "evt.rawarg"
                 | "thread.cap_effective"
                 | "thread.cap_permitted"
+                | "thread.cap_inheritable"
                 | "proc.aname"
                 | "proc.aexe"
                 | "proc.aexepath" => 3.0,

@@ -1482,7 +1482,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::ALL,
-        "Effective capabilities",
+        "Effective capabilities of the thread when the event happened (read by the kernel probes with every event; Falco's driver sends them with execve, clone and capset), names separated by spaces; empty from the fallback",
         |e, _| owned(capability_names(e.process.cap_effective))
     ),
     field!(
@@ -1490,7 +1490,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::ALL,
-        "Permitted capabilities",
+        "Permitted capabilities, as thread.cap_effective",
         |e, _| owned(capability_names(e.process.cap_permitted))
     ),
     // user.*, group.*
@@ -2681,9 +2681,9 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "thread.cap_inheritable",
         Str,
         None,
-        KindSet::NONE,
-        "Inheritable capabilities (absent: the sensor reads the effective and permitted sets only)",
-        |_, _| None
+        KindSet::ALL,
+        "Inheritable capabilities, as thread.cap_effective",
+        |e, _| owned(capability_names(e.process.cap_inheritable))
     ),
     field!(
         "user.shell",
@@ -2932,17 +2932,21 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "proc.pidns_init_start_ts",
         Int,
         None,
-        KindSet::NONE,
-        "Start time of the pid namespace's init (absent: the kernel probes do not read the namespace's init task)",
-        |_, _| None
+        KindSet::ALL,
+        "Start of the process's pid namespace: the start time of the namespace's init (its child reaper), nanoseconds since the epoch, read by the kernel probes at the process's last exec or fork as Falco's driver reads it with its execve and clone events (on the boot clock, as proc start times; the driver reads the monotonic one, which differs only after a suspend); absent for processes found at start and not executed since, and from the fallback",
+        |e, _| nonzero_time(e.process.pidns_init_start_ns)
     ),
     field!(
         "proc.exe_ino.ctime_duration_pidns_start",
         Int,
         None,
-        KindSet::NONE,
-        "Nanoseconds between the executable's ctime and the pid namespace start (absent, as proc.pidns_init_start_ts)",
-        |_, _| None
+        KindSet::ALL,
+        "Nanoseconds from the pid namespace's start (proc.pidns_init_start_ts) to the executable's ctime, when the executable changed after the namespace started (as libsinsp); absent otherwise and when either is unknown",
+        |e, _| {
+            let process = &e.process;
+            (process.pidns_init_start_ns != 0 && process.exe_ctime_ns > process.pidns_init_start_ns)
+                .then(|| Value::Int((process.exe_ctime_ns - process.pidns_init_start_ns) as i64))
+        }
     ),
     field!(
         "thread.exectime",

@@ -32,6 +32,8 @@ pub(crate) struct RawEvent<'a> {
     pub uid: u32,
     pub gid: u32,
     pub loginuid: u32,
+    /// The thread's capability sets when the event happened.
+    pub capabilities: Capabilities,
     /// Live threads of the process, the leader counted until it exited.
     pub live_threads: u32,
     pub leader_exited: bool,
@@ -48,12 +50,23 @@ pub(crate) struct RawEvent<'a> {
     pub exe_sb_magic: u64,
     pub exe_nlink: u32,
     pub exe_upper_layer: bool,
-    /// Exec and fork only (for fork: the new process's).
-    pub session: SessionIds,
+    /// Exec and fork only (for fork: the new process's); its `pidns_init_start_ns` is 0, see
+    /// [`RawEvent::session`].
+    session: SessionIds,
+    /// Exec and fork only: the boot-clock start of the init of the task's pid namespace.
+    pidns_init_start_boot_ns: u64,
     /// The process's descriptor limit and open descriptors when the event happened, when the
     /// probes read them (see `fd_limit` in `bpf/sensor.h`).
     pub fd_state: Option<FdState>,
     strings: [&'a [u8]; string_slot::N_SLOTS.0 as usize],
+}
+
+/// A thread's capability sets, bit N for capability N (`CAP_CHOWN` is bit 0).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Capabilities {
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub effective: u64,
 }
 
 /// The socket behind an fd, as the kernel reported it.
@@ -142,6 +155,11 @@ impl<'a> RawEvent<'a> {
             uid: u32_at(data, offset_of!(RawLayout, uid))?,
             gid: u32_at(data, offset_of!(RawLayout, gid))?,
             loginuid: u32_at(data, offset_of!(RawLayout, loginuid))?,
+            capabilities: Capabilities {
+                inheritable: u64_at(data, offset_of!(RawLayout, cap_inheritable))?,
+                permitted: u64_at(data, offset_of!(RawLayout, cap_permitted))?,
+                effective: u64_at(data, offset_of!(RawLayout, cap_effective))?,
+            },
             live_threads: u32_at(data, offset_of!(RawLayout, live_threads))?,
             leader_exited: u32_at(data, offset_of!(RawLayout, leader_exited))? != 0,
             cpu: u32_at(data, offset_of!(RawLayout, cpu))?,
@@ -160,7 +178,12 @@ impl<'a> RawEvent<'a> {
                 sid: u32_at(data, offset_of!(RawLayout, sid))?,
                 vpgid: u32_at(data, offset_of!(RawLayout, vpgid))?,
                 vpid: u32_at(data, offset_of!(RawLayout, vpid))?,
+                pidns_init_start_ns: 0,
             },
+            pidns_init_start_boot_ns: u64_at(
+                data,
+                offset_of!(RawLayout, pidns_init_start_boot_ns),
+            )?,
             fd_state: (u32_at(data, offset_of!(RawLayout, fd_read))? != 0).then_some(FdState {
                 // RLIM_INFINITY (all ones) reads as -1, as Falco's int64 proc.fdlimit shows it.
                 limit: u64_at(data, offset_of!(RawLayout, fd_limit))? as i64,
@@ -170,6 +193,18 @@ impl<'a> RawEvent<'a> {
             }),
             strings,
         })
+    }
+
+    /// An exec or fork record's terminal, session and pid namespace (for a fork, the new
+    /// process's), the namespace's start on the epoch clock (`boot_offset_ns` after boot).
+    pub(crate) fn session(&self, boot_offset_ns: u64) -> SessionIds {
+        SessionIds {
+            pidns_init_start_ns: match self.pidns_init_start_boot_ns {
+                0 => 0,
+                boot_ns => boot_ns + boot_offset_ns,
+            },
+            ..self.session
+        }
     }
 
     /// A string slot as text, without its NUL.
@@ -217,6 +252,7 @@ impl<'a> RawEvent<'a> {
             dev: u32_at(bytes, offset_of!(opened_file, dev))?,
             ino: u64_at(bytes, offset_of!(opened_file, ino))?,
             layer,
+            created: Some(u32_at(bytes, offset_of!(opened_file, created))? != 0),
         })
     }
 

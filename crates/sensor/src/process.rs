@@ -93,8 +93,9 @@ pub struct ForkedChild {
     pub cgroup_id: u64,
 }
 
-/// A process's controlling terminal and its ids inside its own pid namespace, with the
-/// meaning of Falco's `proc.tty`, `proc.sid`, `proc.vpgid` and `proc.vpid`.
+/// A process's controlling terminal, its ids inside its own pid namespace and that
+/// namespace's start, with the meaning of Falco's `proc.tty`, `proc.sid`, `proc.vpgid`,
+/// `proc.vpid` and `proc.pidns_init_start_ts`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionIds {
     /// Device number of the controlling terminal as `/proc/<pid>/stat`'s `tty_nr` encodes
@@ -106,6 +107,10 @@ pub struct SessionIds {
     pub vpgid: u32,
     /// Process id.
     pub vpid: u32,
+    /// Start time of the namespace's init process (its child reaper), nanoseconds since the
+    /// Unix epoch; 0 when unknown (the kernel probes read it at exec and fork, `/proc` does
+    /// not give it).
+    pub pidns_init_start_ns: u64,
 }
 
 /// A process's descriptor limit and open descriptors when one of its events happened (Falco's

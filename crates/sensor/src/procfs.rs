@@ -78,6 +78,7 @@ fn session_ids(fields: &[&str], status: &str) -> Option<SessionIds> {
         sid: innermost("NSsid:"),
         vpgid: innermost("NSpgid:"),
         vpid: innermost("NSpid:"),
+        pidns_init_start_ns: 0,
     })
 }
 

@@ -600,7 +600,7 @@ impl Enricher {
                         deleted,
                         container_runtime,
                     },
-                    session: raw.session,
+                    session: raw.session(self.boot_offset_ns),
                     resources: raw.resources(self.page_kb),
                     cgroups: raw.cgroups().into(),
                 });
@@ -611,7 +611,7 @@ impl Enricher {
                     ForkedChild {
                         pid: raw.args[0] as u32,
                         start_time_ns: raw.args[1] + self.boot_offset_ns,
-                        session: raw.session,
+                        session: raw.session(self.boot_offset_ns),
                         resources: raw.resources(self.page_kb),
                         cgroups: raw.cgroups().into(),
                         cgroup_id: raw.cgroup_id,
@@ -652,6 +652,9 @@ impl Enricher {
                 event.process.open_fds = fd_state.open;
             }
             event.process.loginuid = (raw.loginuid != u32::MAX).then_some(raw.loginuid);
+            event.process.cap_inheritable = raw.capabilities.inheritable;
+            event.process.cap_permitted = raw.capabilities.permitted;
+            event.process.cap_effective = raw.capabilities.effective;
             self.fill_names(&mut event, resolution.names.as_deref(), Some(raw.cgroup_id));
             event.ancestors =
                 self.processes
@@ -861,6 +864,7 @@ impl Enricher {
         process.sid = info.session.sid;
         process.vpgid = info.session.vpgid;
         process.vpid = info.session.vpid;
+        process.pidns_init_start_ns = info.session.pidns_init_start_ns;
         process.resources = info.resources;
         process.cgroups = info.cgroups.clone();
         process

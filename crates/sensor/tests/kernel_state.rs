@@ -290,3 +290,194 @@ fn opens_carry_the_files_device_inode_and_overlay_layer() {
     .expect("the failed open");
     assert!(failed.ret < 0 && failed.opened_file.is_none(), "{failed:?}");
 }
+
+/// A capability set of this process as `/proc/self/status` shows it (`CapBnd:` ...).
+fn own_capabilities(line: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hex = status
+        .lines()
+        .find_map(|entry| entry.strip_prefix(line))
+        .unwrap_or_else(|| panic!("{line} in {status}"));
+    u64::from_str_radix(hex.trim(), 16).unwrap()
+}
+
+/// The thread's three capability sets are read with every event, from the credentials the
+/// event happened under: an inheritable set given with setpriv, and the sets an exec as
+/// another user leaves (none).
+#[test]
+fn every_event_carries_the_threads_capability_sets() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const CAP_NET_RAW: u64 = 1 << 13;
+    const CAP_SYS_TIME: u64 = 1 << 25;
+    let mut sensor = start(&[EventKind::Openat]);
+    let dir = tempfile::tempdir().unwrap();
+    let [as_root, as_nobody] = ["as-root", "as-nobody"].map(|name| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, b"x").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        path
+    });
+    let status = Command::new("setpriv")
+        .args(["--inh-caps", "+net_raw,+sys_time", "/bin/cat"])
+        .arg(&as_root)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "/bin/cat",
+        ])
+        .arg(&as_nobody)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let names = [&as_root, &as_nobody].map(|path| path.display().to_string());
+    let opens = collect(
+        &mut sensor,
+        |event| matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if names.contains(&fd.name)),
+        |events| events.len() >= 2,
+    );
+    let sets = |name: &str| {
+        let event = opens
+            .iter()
+            .find(|event| matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if fd.name == name))
+            .unwrap_or_else(|| panic!("the open of {name}: {opens:#?}"));
+        let process = &event.process;
+        (
+            process.cap_inheritable,
+            process.cap_permitted,
+            process.cap_effective,
+        )
+    };
+    // Root keeps every capability of its bounding set across the exec.
+    let bounding = own_capabilities("CapBnd:");
+    assert_eq!(
+        sets(&names[0]),
+        (CAP_NET_RAW | CAP_SYS_TIME, bounding, bounding)
+    );
+    assert_eq!(
+        sets(&names[1]),
+        (0, 0, 0),
+        "an exec as uid 65534 keeps none"
+    );
+}
+
+/// The start of the pid namespace's init, read at exec and fork: in a new pid namespace, the
+/// start of its first process (the one unshare forks, vpid 1) for it and for what it
+/// starts; in the host's, the start of the host's init.
+#[test]
+fn exec_and_fork_carry_the_start_of_the_pid_namespaces_init() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Execve]);
+    let marker = marker("pidns");
+    // unshare forks the namespace's init, which runs the shell; the shell starts true.
+    let status = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "/bin/sh",
+            "-c",
+            "/bin/true \"$0\"; :",
+            &marker,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let execs = collect(
+        &mut sensor,
+        |event| event.process.args.contains(&marker),
+        |events| events.len() >= 3,
+    );
+    let exec_of = |program: &str| {
+        execs
+            .iter()
+            .find(|event| event.process.exe == program)
+            .unwrap_or_else(|| panic!("the exec of {program}: {execs:#?}"))
+    };
+    let (unshare, init, child) = (exec_of("unshare"), exec_of("/bin/sh"), exec_of("/bin/true"));
+    assert_eq!((init.process.vpid, child.process.vpid), (1, 2));
+    assert_eq!(init.process.pidns_init_start_ns, init.process.start_time_ns);
+    assert_eq!(
+        child.process.pidns_init_start_ns,
+        init.process.start_time_ns
+    );
+
+    // The host's pid namespace (unshare's): its init is pid 1, whose start /proc gives in
+    // clock ticks after boot.
+    let stat = std::fs::read_to_string("/proc/1/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let start_ticks: u64 = after_name.split(' ').nth(19).unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let tick_ns = 1_000_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let clock_ns = |clock| {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given.
+        assert_eq!(unsafe { libc::clock_gettime(clock, &mut now) }, 0);
+        now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+    };
+    let boot_epoch_ns = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME);
+    let expected = boot_epoch_ns + start_ticks * tick_ns;
+    let read = unshare.process.pidns_init_start_ns;
+    assert!(
+        read.abs_diff(expected) <= 2 * tick_ns,
+        "the host's init started at {expected}, read {read}"
+    );
+}
+
+/// Whether an open created its file is the kernel's word (FMODE_CREATED), read from the new
+/// descriptor: the first O_CREAT open of a path creates it, the next finds it.
+#[test]
+fn opens_say_whether_they_created_the_file() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Openat]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("created");
+    let name = path.display().to_string();
+    let child = in_child("pal-creat", || {
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .unwrap()
+        };
+        drop(create());
+        drop(create());
+        drop(std::fs::File::open(&path).unwrap());
+    });
+    let opens = collect(
+        &mut sensor,
+        |event| {
+            event.process.pid == child
+                && matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if fd.name == name)
+        },
+        |events| events.len() >= 3,
+    );
+    let created: Vec<Option<bool>> = opens
+        .iter()
+        .map(|event| event.opened_file.and_then(|file| file.created))
+        .collect();
+    assert_eq!(
+        created,
+        [Some(true), Some(false), Some(false)],
+        "{opens:#?}"
+    );
+}

@@ -178,10 +178,11 @@ fn buffer_length<'e>(event: &Event, scope: BufferScope) -> Option<Value<'e>> {
     holds.then_some(Value::Int(event.ret))
 }
 
-/// `evt.is_open_create`: true when the open created the file. A successful `O_TMPFILE`
-/// open always does and an open without `O_CREAT` never does; with `O_CREAT` it depends on
-/// whether the file existed, which libsinsp learns from the driver's `PPM_O_F_CREATED`
-/// (the kernel's `FMODE_CREATED`) and the sensor does not read: absent then.
+/// `evt.is_open_create`: true when the open created the file, as libsinsp decides it. A
+/// successful `O_TMPFILE` open always does and an open without `O_CREAT` never does; with
+/// `O_CREAT` a successful open did when the kernel marked its file `FMODE_CREATED` (the
+/// driver's `PPM_O_F_CREATED`), which the sensor reads from the new descriptor's file: absent
+/// when the source did not read it.
 fn open_created<'e>(event: &Event) -> Option<Value<'e>> {
     if !FLAGGED_OPENS.contains(event.kind) {
         return Some(Value::Bool(false));
@@ -190,7 +191,10 @@ fn open_created<'e>(event: &Event) -> Option<Value<'e>> {
     if flags & O_TMPFILE == O_TMPFILE {
         return Some(Value::Bool(event.ret >= 0));
     }
-    (flags & O_CREAT == 0).then_some(Value::Bool(false))
+    if flags & O_CREAT == 0 || event.ret < 0 {
+        return Some(Value::Bool(false));
+    }
+    event.opened_file?.created.map(Value::Bool)
 }
 
 fn times_1024<'e>(value: Option<Value<'e>>) -> Option<Value<'e>> {
@@ -436,9 +440,11 @@ pub(super) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         OPEN,
-        "The open created the file: true for a successful O_TMPFILE open, false without \
-         O_CREAT and for creat (as libsinsp); absent with O_CREAT, where whether the file \
-         existed comes from the kernel's FMODE_CREATED, which the sensor does not read",
+        "The open created the file: true for a successful O_TMPFILE open and for a \
+         successful O_CREAT open whose file the kernel marked FMODE_CREATED (read by the \
+         kernel probes from the new descriptor, as Falco's driver sets PPM_O_F_CREATED); \
+         false otherwise, for failed opens and for creat (as libsinsp); absent for an \
+         O_CREAT open in recordings made before the sensor read it",
         |e, _| open_created(e)
     ),
     absent!(

@@ -1,5 +1,6 @@
 //! Rules on what the kernel probes read at exec (`proc.fdlimit`, `thread.cgroup.<controller>`,
-//! `proc.nthreads`, `evt.cpu`) fire on a real exec seen by the eBPF sensor. Needs root and
+//! `proc.nthreads`, `evt.cpu`, `thread.cap_inheritable`, `proc.pidns_init_start_ts`) fire on a
+//! real exec seen by the eBPF sensor. Needs root and
 //! eBPF (no container).
 
 use std::process::Command;
@@ -46,4 +47,38 @@ fn a_rule_on_the_descriptor_limit_and_cgroups_fires_live() {
         alerts[0].output,
         format!("limit=777 threads=1 memory={}", own_memory_cgroup())
     );
+}
+
+#[test]
+fn a_rule_on_capabilities_and_the_pid_namespace_fires_live() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let marker = format!("palisade-capabilities-{}", std::process::id());
+    let mut engine = engine(
+        &marker,
+        " and thread.cap_inheritable = CAP_NET_RAW and proc.vpid = 1 \
+         and proc.pidns_init_start_ts = val(proc.pid.ts)",
+        "inheritable=%thread.cap_inheritable vpid=%proc.vpid",
+    );
+    let mut sensor = sensor_for(&engine);
+    // In a new pid namespace, its init (setpriv, forked by unshare) gives itself CAP_NET_RAW
+    // as inheritable and executes /bin/true; then /bin/true on the host without it.
+    let status = Command::new("unshare")
+        .args(["--pid", "--fork", "setpriv", "--inh-caps", "+net_raw"])
+        .args(["/bin/true", &marker])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new("/bin/true").arg(&marker).status().unwrap();
+    assert!(status.success());
+    // unshare's and setpriv's execs carry the marker too.
+    let (execs, alerts) = collect(&mut sensor, &mut engine, &marker, 4);
+    assert_eq!(execs.len(), 4, "{execs:#?}");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "only the namespace's /bin/true: {alerts:?}"
+    );
+    assert_eq!(alerts[0].output, "inheritable=CAP_NET_RAW vpid=1");
 }

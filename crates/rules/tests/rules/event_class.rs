@@ -55,6 +55,16 @@ fn open(kind: &str, flags: u32, mode: u32, ret: i64) -> String {
     )
 }
 
+/// A successful openat with `flags` whose file the kernel did or did not mark created.
+fn created_open(flags: u32, created: bool) -> String {
+    format!(
+        r#"{{"kind":"openat","ret":3,"process":{{"pid":7,"tid":7}},
+  "opened_file":{{"dev":2049,"ino":12,"created":{created}}},
+  "payload":{{"type":"open","fd":{{"num":3,"kind":"file","name":"/tmp/f"}},
+    "flags":{flags},"mode":420}}}}"#
+    )
+}
+
 #[test]
 fn category_and_type_is_follow_the_event_table() {
     check_fires(&[
@@ -183,11 +193,28 @@ fn open_flags_as_libsinsp_reads_them() {
         ),
         // Without O_CREAT nothing is created.
         ("evt.is_open_create = false", &open("open", 0, 0, 3), true),
-        // With O_CREAT it depends on whether the file existed, which is not read.
+        // With O_CREAT it is the kernel's FMODE_CREATED, which the sensor reads from the new
+        // descriptor's file; a recording without it does not say.
         (
             "evt.is_open_create exists",
             &open("openat", O_WRONLY_CREAT, 0o644, 3),
             false,
+        ),
+        (
+            "evt.is_open_create = true",
+            &created_open(O_WRONLY_CREAT, true),
+            true,
+        ),
+        (
+            "evt.is_open_create = false",
+            &created_open(O_WRONLY_CREAT, false),
+            true,
+        ),
+        // A failed open created nothing.
+        (
+            "evt.is_open_create = false",
+            &open("openat", O_WRONLY_CREAT, 0o644, -13),
+            true,
         ),
         // libsinsp does not read creat's flags: neither a read, a write nor a create.
         (

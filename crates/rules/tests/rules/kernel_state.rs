@@ -2,8 +2,9 @@
 //! libsinsp's types and its absent-versus-zero rules: memory, page faults and descriptor limit
 //! (`proc.vmsize`, `thread.pfmajor`, `proc.fdlimit`), the descriptors when the event happened
 //! (`proc.fdopencount`, `proc.fdlimit`, `proc.fdusage`), cgroups (`thread.cgroups`,
-//! `thread.cgroup.<controller>`), thread counts, `evt.cpu`, `evt.reltime` and the opened file
-//! (`fd.dev`, `fd.ino`, overlay layers). Events without them (older recordings, the fallback)
+//! `thread.cgroup.<controller>`), thread counts, `evt.cpu`, `evt.reltime`, the opened file
+//! (`fd.dev`, `fd.ino`, overlay layers), the capability sets (`thread.cap_*`) and the pid
+//! namespace's start (`proc.pidns_init_start_ts`). Events without them (older recordings, the fallback)
 //! leave them absent, so every check on them is false.
 
 use palisade_rules::{Engine, EngineConfig};
@@ -273,4 +274,50 @@ fn outputs_print_the_values() {
         out,
         "0: Big process: rss=2100 limit=1024 mem=/pods/x cpu=1\n1: -"
     );
+}
+
+/// A process of a pid namespace that started at 1,700,000,000 s, running a program changed
+/// 5 s later, with CAP_NET_RAW inheritable and CAP_CHOWN and CAP_KILL permitted and effective.
+const IN_A_NAMESPACE: &str = r#"{"kind":"execve","process":{"pid":42,"tid":42,
+    "start_time_ns":1700000010000000000,"pidns_init_start_ns":1700000000000000000,
+    "exe_ctime_ns":1700000005000000000,"cap_inheritable":8192,"cap_permitted":33,
+    "cap_effective":33}}"#;
+
+#[test]
+fn capability_sets_and_the_pid_namespace_start() {
+    let changed_before_the_namespace = IN_A_NAMESPACE.replace(
+        r#""exe_ctime_ns":1700000005000000000"#,
+        r#""exe_ctime_ns":1600000000000000000"#,
+    );
+    check_fires(&[
+        ("thread.cap_inheritable = CAP_NET_RAW", IN_A_NAMESPACE, true),
+        (
+            "thread.cap_permitted = \"CAP_CHOWN CAP_KILL\" and thread.cap_effective contains CAP_KILL",
+            IN_A_NAMESPACE,
+            true,
+        ),
+        ("thread.cap_inheritable = \"\"", EXEC_WITHOUT, true),
+        (
+            "proc.pidns_init_start_ts = 1700000000000000000",
+            IN_A_NAMESPACE,
+            true,
+        ),
+        (
+            "proc.exe_ino.ctime_duration_pidns_start = 5000000000",
+            IN_A_NAMESPACE,
+            true,
+        ),
+        // libsinsp gives the duration only for a program changed after the namespace began.
+        (
+            "proc.exe_ino.ctime_duration_pidns_start exists",
+            &changed_before_the_namespace,
+            false,
+        ),
+        ("proc.pidns_init_start_ts exists", EXEC_WITHOUT, false),
+        (
+            "proc.exe_ino.ctime_duration_pidns_start exists",
+            EXEC_WITHOUT,
+            false,
+        ),
+    ]);
 }

@@ -74,6 +74,8 @@ struct {
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define PF_EXITING 0x00000004
 #define RLIMIT_NOFILE 7
+/* Set in a file's f_mode by the open that created it (since Linux 4.19). */
+#define FMODE_CREATED 0x100000
 #define NSFS_MAGIC 0x6e736673
 #define AF_INET 2
 #define AF_INET6 10
@@ -533,6 +535,8 @@ static __noinline void put_opened_file(struct event *e, struct task_struct *task
 	opened->dev = (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
 	opened->ino = inode->i_ino;
 	opened->layer = LAYER_NONE;
+	opened->created = (file->f_mode & FMODE_CREATED) != 0;
+	opened->pad = 0;
 	if (sb->s_magic == OVERLAYFS_SUPER_MAGIC) {
 		struct ovl_inode *ovl = container_of((struct inode *)(u64)inode, struct ovl_inode,
 						     vfs_inode);
@@ -627,6 +631,23 @@ struct {
 	__type(value, u8);
 } cgroup_reported SEC(".maps");
 
+/* Kernels before 6.3 keep a capability set in two 32-bit words. */
+struct kernel_cap_struct___before_6_3 {
+	__u32 cap[2];
+};
+struct cred___before_6_3 {
+	struct kernel_cap_struct___before_6_3 cap_inheritable;
+	struct kernel_cap_struct___before_6_3 cap_permitted;
+	struct kernel_cap_struct___before_6_3 cap_effective;
+};
+
+/* One capability set of `cred` (a BTF pointer) as a 64-bit mask, CAP_CHOWN in bit 0. */
+#define CRED_CAPS(cred, set)                                                                \
+	(bpf_core_type_exists(struct kernel_cap_struct___before_6_3) ?                      \
+		 ((u64)((struct cred___before_6_3 *)(cred))->set.cap[1] << 32 |             \
+		  ((struct cred___before_6_3 *)(cred))->set.cap[0]) :                        \
+		 (cred)->set.val)
+
 /* `task` is always the current task here (the calling thread, the forking parent, the
  * exiting or executing task) and a BTF pointer: its fields are read with direct loads, which
  * the verifier guards, instead of a probe-read helper call for each. */
@@ -642,6 +663,9 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	e->uid = cred->uid.val;
 	e->gid = cred->gid.val;
 	e->euid = cred->euid.val;
+	e->cap_inheritable = CRED_CAPS(cred, cap_inheritable);
+	e->cap_permitted = CRED_CAPS(cred, cap_permitted);
+	e->cap_effective = CRED_CAPS(cred, cap_effective);
 	e->loginuid = task->loginuid.val;
 	e->start_boot_ns = task->group_leader->start_boottime;
 	e->cpu = bpf_get_smp_processor_id();
@@ -660,6 +684,7 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	__builtin_memset(e->lens, 0, sizeof(e->lens));
 	e->tail_len = 0;
 	e->tty = e->sid = e->vpgid = e->vpid = 0;
+	e->pidns_init_start_boot_ns = 0;
 	e->fd_limit = 0;
 	e->fd_open = FD_OPEN_UNKNOWN;
 	e->fd_read = 0;
@@ -715,8 +740,9 @@ static __always_inline u32 pid_nr_at_level(struct pid *pid, u32 level)
 	return BPF_CORE_READ(pid, numbers[level].nr);
 }
 
-/* The terminal and session fields: read only at exec and fork, which is when they change
- * for all but setsid/setpgid callers, so that the per-call probes stay as cheap as before. */
+/* The terminal and session fields, and the start of the pid namespace's init: read only at
+ * exec and fork, which is when they change for all but setsid/setpgid callers (a task's pid
+ * namespace never changes), so that the per-call probes stay as cheap as before. */
 static __always_inline void put_session(struct event *e, struct task_struct *task)
 {
 	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
@@ -732,6 +758,10 @@ static __always_inline void put_session(struct event *e, struct task_struct *tas
 	e->vpid = pid_nr_at_level(task_pid, level);
 	e->vpgid = pid_nr_at_level(BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]), level);
 	e->sid = pid_nr_at_level(BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]), level);
+	/* The namespace's init, as Falco's driver finds it (the child reaper of the namespace the
+	 * task's pid belongs to); its boot-clock start, as the process start times here. */
+	struct task_struct *init = BPF_CORE_READ(task_pid, numbers[level].ns, child_reaper);
+	e->pidns_init_start_boot_ns = init ? BPF_CORE_READ(init, start_boottime) : 0;
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -129,6 +129,10 @@ struct opened_file {
 	/* The superblock's device, as stat's st_dev encodes it (new_encode_dev). */
 	unsigned int dev;
 	unsigned int layer;
+	/* Non-zero when this open created the file: the kernel's FMODE_CREATED, which Falco's
+	 * driver sends as PPM_O_F_CREATED (evt.is_open_create). */
+	unsigned int created;
+	unsigned int pad;
 };
 
 /* Socket behind an fd, read from the kernel's struct sock. */
@@ -149,6 +153,11 @@ struct event {
 	unsigned long long start_boot_ns;
 	long long ret;
 	unsigned long long args[6];
+	/* The calling thread's capability sets when the event happened (read from the cred its
+	 * uid comes from; Falco's driver sends them with execve, clone and capset). */
+	unsigned long long cap_inheritable;
+	unsigned long long cap_permitted;
+	unsigned long long cap_effective;
 	unsigned int kind;
 	unsigned int pid;
 	unsigned int tid;
@@ -176,6 +185,10 @@ struct event {
 	unsigned long long exe_sb_magic;
 	unsigned int exe_nlink;
 	unsigned int exe_upper_layer;
+	/* exec and fork only (for fork: the new task's): the boot-clock start of the init task
+	 * (child reaper) of the task's pid namespace, as Falco's driver reads it for
+	 * proc.pidns_init_start_ts; 0 when the namespace has none. */
+	unsigned long long pidns_init_start_boot_ns;
 	/* exec and fork only (for fork: the new task's), as /proc shows them: the controlling
 	 * terminal's device number (stat's tty_nr, 0 when none), and the session, process group
 	 * and process ids in the task's own pid namespace. */
