@@ -805,6 +805,7 @@ impl Enricher {
         }
         let container = self.containers.container(cgroup_id);
         let names = self.containers.names_of(cgroup_id);
+        let host_names = self.containers.host_names();
         let id: SharedStr = container
             .as_ref()
             .map(|known| SharedStr::from(known.id.as_str()))
@@ -816,19 +817,48 @@ impl Enricher {
             // ctr's /<namespace>/<id>) was in flight, or none before the container's root was
             // read.
             self.fill_names(&mut event, names.as_deref(), Some(cgroup_id));
-            let attributed_ancestor = |ancestor: &Ancestor| {
-                ancestor.container_id.is_empty()
-                    && attributed.contains(&(ancestor.pid, ancestor.start_time_ns))
+            // The ancestry too was built when the event came: an ancestor the answer gave
+            // the container to names it now, and an ancestor of the host or of this container
+            // takes its user's name from the names known now.
+            let updated = |ancestor: &Ancestor| -> Option<Ancestor> {
+                let attributed = ancestor.container_id.is_empty()
+                    && attributed.contains(&(ancestor.pid, ancestor.start_time_ns));
+                let container_id = if attributed {
+                    &id
+                } else {
+                    &ancestor.container_id
+                };
+                let root_names = if container_id.is_empty() {
+                    host_names.as_deref()
+                } else if *container_id == id {
+                    names.as_deref()
+                } else {
+                    None
+                };
+                let user = match root_names.and_then(|names| names.user(ancestor.uid)) {
+                    Some(entry) => entry.name.clone(),
+                    // A name taken from the host's names before the attribution is not the
+                    // container's user's.
+                    None if attributed => SharedStr::default(),
+                    None => ancestor.user.clone(),
+                };
+                (attributed || user != ancestor.user).then(|| Ancestor {
+                    container_id: container_id.clone(),
+                    user,
+                    ..ancestor.clone()
+                })
             };
-            if event.ancestors.iter().any(attributed_ancestor) {
-                let mut ancestors = event.ancestors.to_vec();
-                for ancestor in ancestors
-                    .iter_mut()
-                    .filter(|ancestor| attributed_ancestor(ancestor))
-                {
-                    ancestor.container_id = id.clone();
-                }
-                event.ancestors = ancestors.into();
+            if event
+                .ancestors
+                .iter()
+                .any(|ancestor| updated(ancestor).is_some())
+            {
+                event.ancestors = event
+                    .ancestors
+                    .iter()
+                    .map(|ancestor| updated(ancestor).unwrap_or_else(|| ancestor.clone()))
+                    .collect::<Vec<_>>()
+                    .into();
             }
             event.container = container.clone();
             self.deliver(event, sink);
