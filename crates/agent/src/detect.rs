@@ -17,7 +17,7 @@ use palisade_model::{
 use palisade_rules::{Alert, Engine};
 use uuid::Uuid;
 
-use crate::EventObserver;
+use crate::{EventObserver, Receipt};
 
 /// Evaluates events against a rule engine and its [`EventObserver`]s, and collects reports.
 pub struct Detector {
@@ -120,6 +120,26 @@ impl Detector {
             .iter()
             .map(|observer| observer.reports_lost())
             .sum()
+    }
+
+    /// The observers' receipts for the reports given out since the last call
+    /// ([`EventObserver::take_receipt`]): to be pushed into the outbox with those reports,
+    /// then handed to [`Detector::delivered`].
+    pub fn take_receipts(&mut self) -> Vec<Receipt> {
+        self.observers
+            .iter_mut()
+            .filter_map(|observer| observer.take_receipt())
+            .collect()
+    }
+
+    /// Tells every observer that the outbox holds `receipts` ([`EventObserver::delivered`]):
+    /// after a push, and at start with the outbox's receipts.
+    pub fn delivered(&mut self, receipts: &[Receipt]) {
+        for receipt in receipts {
+            for observer in &mut self.observers {
+                observer.delivered(receipt);
+            }
+        }
     }
 
     /// The engine, e.g. to ask which event kinds its rules need.

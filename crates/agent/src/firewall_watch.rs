@@ -99,9 +99,18 @@
 //! policy then re-applies each pod's rules (or removes the pod's programs, table and record
 //! when the policy no longer has it), and the first tick takes the counts into alerts. A
 //! clean stop removes every pin (the programs go with it); `palisade firewall reset`
-//! removes what an agent that will not come back left. The counts an agent had taken and
-//! not yet written to its outbox when it died (the milliseconds between a tick's take and
-//! its outbox write) are the only attempts a crash can lose.
+//! removes what an agent that will not come back left.
+//!
+//! A crash loses no attempt a tick took either, and alerts none twice: a take reads one
+//! epoch of the counters (its id: a serial pinned with them, starting at random for each new
+//! stream) and leaves its counts in the kernel; the detection thread writes the take's
+//! alerts and its receipt (the epoch, [`CONNECT_COUNTS_RECEIPT`]) into the outbox in one
+//! transaction, and only then ([`EventObserver::delivered`]) are the counts deleted and the
+//! epoch's generation counted into again. An agent that dies in between leaves the epoch in
+//! the kernel; the next one, told at start by the outbox's receipt whether that epoch was
+//! written, deletes it (written) or takes it again (not written). The test hook
+//! `PALISADE_FIREWALL_TEST_PAUSE` (module `test_pause`) stops the watch inside that window so
+//! that a test can kill the agent there.
 //!
 //! # Host-network pods
 //!
@@ -133,10 +142,12 @@ use palisade_model::{
 };
 use uuid::Uuid;
 
-use crate::EventObserver;
 use crate::detect::{NodeHealth, node_health_report};
+use crate::{EventObserver, Receipt};
 
+mod test_pause;
 mod waiting_alerts;
+use test_pause::{PausePoint, TestPause};
 use waiting_alerts::WaitingAlerts;
 
 /// How often recorded flows are appended to the flows file.
@@ -147,6 +158,10 @@ const MAX_PENDING_FLOWS: usize = 50_000;
 const EINPROGRESS: i64 = 115;
 /// Where `ip netns` keeps named network namespaces.
 const NAMED_NETNS_DIR: &str = "/run/netns";
+
+/// The source of the watch's receipts ([`Receipt`]): each take of the connect programs'
+/// attempt counts, by its epoch.
+pub const CONNECT_COUNTS_RECEIPT: &str = "firewall-connect-counts";
 
 /// The rule name of the node alert about connect reports the kernel or the reader dropped.
 pub const LOST_CONNECT_REPORTS_RULE: &str = "Firewall connect reports lost";
@@ -194,7 +209,22 @@ pub struct FirewallWatch {
     reported_connects: ReportedConnects,
     /// The alerts of the programs' reports and counts, until they are sent.
     waiting_alerts: WaitingAlerts,
+    /// The take of the programs' attempt counts whose alerts the outbox does not hold yet
+    /// (they stay in the kernel until it does).
+    awaiting_delivery: Option<AwaitingDelivery>,
+    /// Where a test asked the watch to stop, so that it kills the agent there.
+    test_pause: TestPause,
     unmatched_containers: UnmatchedContainers,
+}
+
+/// A take of the connect programs' attempt counts, alerted and not yet in the outbox.
+struct AwaitingDelivery {
+    /// The take's epoch, its receipt's serial.
+    epoch: u64,
+    /// The attempts it took.
+    attempts: u64,
+    /// Whether its receipt was handed out ([`EventObserver::take_receipt`]).
+    handed_out: bool,
 }
 
 impl FirewallWatch {
@@ -229,6 +259,8 @@ impl FirewallWatch {
             last_flush_ms: 0,
             reported_connects: ReportedConnects::default(),
             waiting_alerts: WaitingAlerts::default(),
+            awaiting_delivery: None,
+            test_pause: TestPause::from_env(),
             unmatched_containers: UnmatchedContainers::default(),
         };
         Ok((watch, sender))
@@ -341,11 +373,22 @@ impl FirewallWatch {
         };
         if counts {
             match stream.take_counted() {
-                Ok(counted) => matches.extend(
-                    counted
-                        .into_iter()
-                        .map(|count| (count.matched, count.attempts)),
-                ),
+                Ok(Some(taken)) => {
+                    self.awaiting_delivery = Some(AwaitingDelivery {
+                        epoch: taken.epoch,
+                        attempts: taken.attempts(),
+                        handed_out: false,
+                    });
+                    self.test_pause
+                        .pause_at(PausePoint::Taken, taken.epoch, taken.attempts());
+                    matches.extend(
+                        taken
+                            .counts
+                            .into_iter()
+                            .map(|count| (count.matched, count.attempts)),
+                    );
+                }
+                Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(%error, "Cannot take the connect programs' attempt counts.");
                 }
@@ -631,6 +674,47 @@ impl EventObserver for FirewallWatch {
     fn reports_lost(&self) -> u64 {
         self.enforcement.lost_reports_seen
     }
+
+    /// The receipt of the attempt counts taken at the last tick: their epoch.
+    fn take_receipt(&mut self) -> Option<Receipt> {
+        let awaiting = self.awaiting_delivery.as_mut()?;
+        if awaiting.handed_out {
+            return None;
+        }
+        awaiting.handed_out = true;
+        Some(Receipt {
+            source: CONNECT_COUNTS_RECEIPT.to_owned(),
+            serial: awaiting.epoch,
+        })
+    }
+
+    /// The outbox holds the alerts of the counts of epoch `receipt.serial`: they are deleted
+    /// from the kernel. At start, the receipt the dead agent left says whether the adopted
+    /// stream's last epoch was delivered already (deleted) or is to be taken again.
+    fn delivered(&mut self, receipt: &Receipt) {
+        if receipt.source != CONNECT_COUNTS_RECEIPT {
+            return;
+        }
+        if let Some(awaiting) = &self.awaiting_delivery
+            && awaiting.epoch == receipt.serial
+        {
+            self.test_pause
+                .pause_at(PausePoint::Delivered, awaiting.epoch, awaiting.attempts);
+            self.awaiting_delivery = None;
+        }
+        let Some(stream) = &self.enforcement.connect_reports.stream else {
+            return;
+        };
+        match stream.delivered(receipt.serial) {
+            Ok(true) => {
+                tracing::debug!(epoch = receipt.serial, "Delivered attempt counts deleted.");
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "Cannot delete the delivered connect attempt counts.");
+            }
+        }
+    }
 }
 
 impl Drop for FirewallWatch {
@@ -638,6 +722,14 @@ impl Drop for FirewallWatch {
         // The agent's last tick took every attempt into the outbox. Without it (detection
         // stopped on an error) what the programs counted since the last tick is taken now,
         // recorded as flows and counted in a warning: not alerted, but not silent.
+        if let Some(awaiting) = &self.awaiting_delivery {
+            // The outbox failed: the agent stopped detecting.
+            tracing::warn!(
+                attempts = awaiting.attempts,
+                epoch = awaiting.epoch,
+                "Stopping with firewall alert attempts taken and not written to the outbox."
+            );
+        }
         let mut unsent = Vec::new();
         self.take_connect_reports(Timestamp::now(), true, &mut unsent);
         self.waiting_alerts.send(&mut unsent);
@@ -1558,7 +1650,6 @@ impl PodEnforcement {
                     tracing::info!(pod = %key, netns = ?self.netns, cgroup = ?self.cgroup, "Enforcing the pod's firewall rules.");
                     self.installed = Some(firewall);
                     self.pin = pin;
-                    self.superseded = None;
                 }
                 Err(error) => {
                     tracing::warn!(%error, pod = %key, "Cannot enforce the pod's firewall rules.");
@@ -1578,7 +1669,14 @@ impl PodEnforcement {
                 .collect(),
             WorkloadFirewall::Netns(_) => HashSet::new(),
         };
-        apply_rules(firewall, &rules, key)
+        let Some(closed) = apply_rules(firewall, &rules, key) else {
+            return Vec::new();
+        };
+        // Programs a dead agent of another layout left go only now that the pod's own have
+        // its rules: new programs refuse nothing until then, and the old ones refuse on
+        // meanwhile (a connect passes only when every program attached allows it).
+        self.superseded = None;
+        closed
             .into_iter()
             .map(|closed| ClosedConnection {
                 pod: pod_id,
@@ -1667,8 +1765,13 @@ fn attach_connect_filter(
     }
 }
 
-/// Installs `rules` and closes the open connections they refuse; returns those.
-fn apply_rules(firewall: &WorkloadFirewall, rules: &WorkloadRules, key: &str) -> Vec<WouldRefuse> {
+/// Installs `rules` and closes the open connections they refuse; returns those, or `None`
+/// when the rules could not be installed.
+fn apply_rules(
+    firewall: &WorkloadFirewall,
+    rules: &WorkloadRules,
+    key: &str,
+) -> Option<Vec<WouldRefuse>> {
     match firewall.apply(rules) {
         Ok(not_enforced) => {
             for reason in not_enforced {
@@ -1677,14 +1780,14 @@ fn apply_rules(firewall: &WorkloadFirewall, rules: &WorkloadRules, key: &str) ->
         }
         Err(error) => {
             tracing::error!(%error, pod = %key, "Cannot install the pod's firewall rules.");
-            return Vec::new();
+            return None;
         }
     }
     match firewall.close_connections_refused_by(rules) {
-        Ok(closed) => closed,
+        Ok(closed) => Some(closed),
         Err(error) => {
             tracing::warn!(%error, pod = %key, "Cannot close the open connections the new rules refuse.");
-            Vec::new()
+            Some(Vec::new())
         }
     }
 }

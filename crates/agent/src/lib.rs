@@ -50,6 +50,6 @@ pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
 pub use malware_watch::{DROPPED_SCANS_RULE, MalwareWatch, MalwareWatchConfig};
 pub use observe::EventObserver;
-pub use outbox::{Outbox, OutboxError};
+pub use outbox::{Outbox, OutboxError, Receipt};
 pub use run::{AgentStatus, RunError, run};
 pub use scans::ScanConfig;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use palisade_event::{Event, EventKind};
 use palisade_model::{FindingReport, Timestamp};
 
+use crate::Receipt;
+
 /// Watches the sensor's events beside the rules engine and may raise finding reports.
 ///
 /// Observers run on the detection thread, which must keep up with the kernel's ring buffer:
@@ -44,5 +46,22 @@ pub trait EventObserver: Send {
     /// connect programs) loses any.
     fn reports_lost(&self) -> u64 {
         0
+    }
+
+    /// The receipt of what the reports this observer gave out since the last call stand for,
+    /// if any: the caller writes it into the outbox in the same transaction as those reports
+    /// (and the other observers' beside them), then says so with
+    /// [`EventObserver::delivered`]. Only an observer that must not lose nor repeat what it
+    /// took from a source that outlives the agent (the firewall's pinned attempt counters)
+    /// gives any.
+    fn take_receipt(&mut self) -> Option<Receipt> {
+        None
+    }
+
+    /// The outbox holds `receipt` (and so the reports given out with it): called after each
+    /// push of receipts, and at start with the receipts an earlier agent left in the outbox,
+    /// before the first tick. An observer ignores receipts not its own.
+    fn delivered(&mut self, receipt: &Receipt) {
+        let _ = receipt;
     }
 }

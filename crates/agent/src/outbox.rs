@@ -37,6 +37,24 @@ pub enum OutboxError {
     },
 }
 
+/// A mark that an observer gives out with its reports ([`EventObserver::take_receipt`]),
+/// written into the outbox in the same transaction as them, so that it is there exactly when
+/// they are: after a crash, the observer learns from it whether what it gave out last was
+/// kept ([`Outbox::receipts`], [`EventObserver::delivered`]). The outbox keeps the latest
+/// receipt of each source, after the reports are acknowledged too. The firewall marks each
+/// take of its connect programs' counts with the take's epoch, so that a take is neither
+/// lost nor sent twice across a crash.
+///
+/// [`EventObserver::take_receipt`]: crate::EventObserver::take_receipt
+/// [`EventObserver::delivered`]: crate::EventObserver::delivered
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Whose it is: one receipt per source is kept.
+    pub source: String,
+    /// Its serial (stored as a signed 64-bit integer, read back the same).
+    pub serial: u64,
+}
+
 /// Reports per INSERT statement when pushing (SQLite allows 32,766 bound values).
 const PUSH_CHUNK: usize = 1_000;
 
@@ -77,6 +95,16 @@ impl Outbox {
 
     /// Appends reports durably, in one transaction.
     pub async fn push(&self, reports: &[FindingReport]) -> Result<(), OutboxError> {
+        self.push_with_receipts(reports, &[]).await
+    }
+
+    /// Appends reports durably and records `receipts` (each replacing its source's), in one
+    /// transaction: both are kept, or neither.
+    pub async fn push_with_receipts(
+        &self,
+        reports: &[FindingReport],
+        receipts: &[Receipt],
+    ) -> Result<(), OutboxError> {
         let texts = reports
             .iter()
             .map(serde_json::to_string)
@@ -95,9 +123,36 @@ impl Outbox {
             });
             insert.build().execute(&mut *transaction).await?;
         }
+        for receipt in receipts {
+            sqlx::query(
+                "INSERT INTO receipts (source, serial) VALUES ($1, $2) \
+                 ON CONFLICT (source) DO UPDATE SET serial = excluded.serial",
+            )
+            .bind(&receipt.source)
+            .bind(receipt.serial as i64)
+            .execute(&mut *transaction)
+            .await?;
+        }
         transaction.commit().await?;
-        self.pushed.notify_one();
+        if !reports.is_empty() {
+            self.pushed.notify_one();
+        }
         Ok(())
+    }
+
+    /// The latest receipt of every source.
+    pub async fn receipts(&self) -> Result<Vec<Receipt>, OutboxError> {
+        let rows = sqlx::query("SELECT source, serial FROM receipts ORDER BY source")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Receipt {
+                    source: row.try_get("source")?,
+                    serial: row.try_get::<i64, _>("serial")? as u64,
+                })
+            })
+            .collect()
     }
 
     /// Waits until a push in this process, or `timeout` (pushes from other processes are
@@ -200,5 +255,41 @@ impl Outbox {
     /// True when nothing is waiting.
     pub async fn is_empty(&self) -> Result<bool, OutboxError> {
         Ok(self.len().await? == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Outbox, Receipt};
+
+    fn receipt(source: &str, serial: u64) -> Receipt {
+        Receipt {
+            source: source.to_owned(),
+            serial,
+        }
+    }
+
+    /// A receipt is kept with its push, the latest per source (any 64-bit serial reads back
+    /// as written), after the reports are acknowledged and across a reopening.
+    #[tokio::test]
+    async fn receipts_are_kept_with_their_push_the_latest_per_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).await.unwrap();
+        assert!(outbox.receipts().await.unwrap().is_empty());
+        outbox
+            .push_with_receipts(&[], &[receipt("counts", 7), receipt("other", u64::MAX)])
+            .await
+            .unwrap();
+        outbox
+            .push_with_receipts(&[], &[receipt("counts", 8)])
+            .await
+            .unwrap();
+        assert!(outbox.is_empty().await.unwrap(), "a receipt is no report");
+        drop(outbox);
+        let outbox = Outbox::open(dir.path()).await.unwrap();
+        assert_eq!(
+            outbox.receipts().await.unwrap(),
+            [receipt("counts", 8), receipt("other", u64::MAX)]
+        );
     }
 }

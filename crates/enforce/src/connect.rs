@@ -79,7 +79,8 @@ pub struct ConnectFilter {
 /// The programs count the connects their rules match per [`ConnectMatch`] (cgroup,
 /// destination, port, protocol, rule, verdict) and report only a match's first connect since
 /// the last [`ConnectReports::take_counted`]; its later ones are counted in the kernel, and
-/// that call returns (and resets) their counts. So a flood of identical connects costs one
+/// that call returns their counts, which [`ConnectReports::delivered`] then deletes (a taker
+/// that dies in between loses none). So a flood of identical connects costs one
 /// report and counter updates, and loses nothing; reports are lost only when more distinct
 /// matches arrive between two takes than the counters and the ring hold together.
 ///
@@ -98,18 +99,83 @@ pub struct ConnectReports {
     lost: MapHandle,
     attempts: MapHandle,
     generation: MapHandle,
-    /// The generation the programs count into, and the one still to be taken (after a take
-    /// that found its writers busy).
-    generations: Mutex<Generations>,
+    /// The epoch the programs count into, and what became of the one before.
+    epochs: Mutex<Epochs>,
     /// The maps' pins, removed with the stream.
     _pins: Option<PinnedFiles>,
 }
 
-/// The state of the attempt counters' two generations, as the loader switched them.
-#[derive(Debug, Default)]
-struct Generations {
-    current: u8,
-    draining: Option<u8>,
+/// The attempt counters' epochs, as the loader switched them. The programs count epoch
+/// `current` into generation `current & 1` (they read the generation off the serial pinned
+/// in `connect_generation`); the other generation holds epoch `current - 1`, in the state
+/// `previous` tells.
+#[derive(Debug)]
+struct Epochs {
+    current: u64,
+    previous: PreviousEpoch,
+}
+
+/// What became of the epoch before the current one, in the generation the programs do not
+/// count into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PreviousEpoch {
+    /// Delivered and deleted (or never counted into): the next take may switch the
+    /// programs to its generation.
+    Cleared,
+    /// Switched away from and not read yet: programs may still be counting into it, or (in
+    /// a stream adopted from pins) a dead process may have read and delivered it.
+    Ended,
+    /// Read and returned by [`ConnectReports::take_counted`]; its counts stay in the kernel
+    /// until [`ConnectReports::delivered`].
+    Taken,
+}
+
+impl Epochs {
+    /// A new stream's: counting into epoch `first`, nothing before it.
+    fn starting_at(first: u64) -> Epochs {
+        Epochs {
+            current: first,
+            previous: PreviousEpoch::Cleared,
+        }
+    }
+
+    /// The epoch before the current one.
+    fn previous_epoch(&self) -> u64 {
+        self.current.wrapping_sub(1)
+    }
+}
+
+/// The generation (0 or 1) epoch `epoch` is counted into.
+fn generation_of(epoch: u64) -> u8 {
+    (epoch & 1) as u8
+}
+
+/// Switches the programs writing into `generation` (a `connect_generation` map) to counting
+/// into epoch `epoch`: the serial is pinned with the map, the programs read its low bit.
+fn switch_epoch(generation: &MapHandle, epoch: u64) -> Result<(), Error> {
+    generation
+        .update(
+            &GENERATION_CURRENT.to_ne_bytes(),
+            &epoch.to_ne_bytes(),
+            MapFlags::ANY,
+        )
+        .map_err(|error| Error::bpf("switching the epoch of", GENERATION_MAP, error))
+}
+
+/// A random first epoch below 2^62 (so that serials never wrap in practice and fit a signed
+/// 64-bit column).
+fn random_epoch() -> Result<u64, Error> {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer it is given.
+    let read = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if read != bytes.len() as isize {
+        return Err(Error::io(
+            "choosing the first epoch of",
+            ATTEMPTS_MAP,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(u64::from_ne_bytes(bytes) >> 2)
 }
 
 /// What a connect program matched: the connect without its process, as the programs count
@@ -157,8 +223,31 @@ impl ConnectReport {
     }
 }
 
-/// Connects of one [`ConnectMatch`] that the programs counted without reporting them, since
-/// the counts were last taken ([`ConnectReports::take_counted`]).
+/// The counts of one epoch of a [`ConnectReports`] stream ([`ConnectReports::take_counted`]):
+/// every attempt the programs counted from one switch of the counters to the next, per
+/// match. They stay in the kernel until the taker says it delivered them
+/// ([`ConnectReports::delivered`] with `epoch`), so that a taker that dies in between loses
+/// none: the next process that adopts the stream takes the same epoch again, unless it knows
+/// the epoch was delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenCounts {
+    /// The epoch's serial: the take's id, unique to the stream (a new stream starts at a
+    /// random one), which a taker stores with what it made of the counts and hands back to
+    /// [`ConnectReports::delivered`].
+    pub epoch: u64,
+    /// The attempts per match (at least one).
+    pub counts: Vec<ConnectCount>,
+}
+
+impl TakenCounts {
+    /// The attempts taken, over every match.
+    pub fn attempts(&self) -> u64 {
+        self.counts.iter().map(|count| count.attempts).sum()
+    }
+}
+
+/// Connects of one [`ConnectMatch`] that the programs counted in one epoch of the counters
+/// ([`TakenCounts`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectCount {
     /// What they matched.
@@ -352,8 +441,10 @@ struct SharedMaps {
 }
 
 impl SharedMaps {
-    /// New maps: a ring of `ring` bytes and counters for as many matches as it holds reports.
-    fn create(ring: ConnectReportsRing) -> Result<SharedMaps, Error> {
+    /// New maps: a ring of `ring` bytes and counters for as many matches as it holds
+    /// reports, counting into a random first epoch (so that one stream's take ids are not
+    /// taken for another's: see [`TakenCounts::epoch`]).
+    fn create(ring: ConnectReportsRing) -> Result<(SharedMaps, Epochs), Error> {
         let options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
             sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
             ..Default::default()
@@ -368,7 +459,7 @@ impl SharedMaps {
             map_flags: libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC,
             ..options
         };
-        Ok(SharedMaps {
+        let maps = SharedMaps {
             ring: create(MapType::RingBuf, REPORTS_MAP, 0, 0, ring.bytes(), &options)?,
             lost: create(MapType::Array, LOST_MAP, 4, 8, 1, &options)?,
             attempts: create(
@@ -380,7 +471,10 @@ impl SharedMaps {
                 &attempts_options,
             )?,
             generation: create(MapType::Array, GENERATION_MAP, 4, 8, 3, &options)?,
-        })
+        };
+        let epochs = Epochs::starting_at(random_epoch()?);
+        switch_epoch(&maps.generation, epochs.current)?;
+        Ok((maps, epochs))
     }
 
     /// The maps pinned at `paths` (in [`SHARED_MAPS`] order), checked to be of this build's
@@ -422,7 +516,8 @@ impl ConnectReports {
     /// thread that reads the ring. (Objects that share the maps take their sizes, whatever
     /// their own definitions say.)
     pub fn with_ring(ring: ConnectReportsRing) -> Result<ConnectReports, Error> {
-        ConnectReports::start(SharedMaps::create(ring)?, Generations::default(), None)
+        let (maps, epochs) = SharedMaps::create(ring)?;
+        ConnectReports::start(maps, epochs, None)
     }
 
     /// The stream whose maps are pinned in directory `dir` (on a bpf file system): the ones
@@ -440,21 +535,23 @@ impl ConnectReports {
             // Maps that are there but do not fit this build are an error naming them, not
             // replaced: their counts would be lost (`palisade firewall reset` removes them).
             let maps = SharedMaps::open_pinned(&paths)?;
-            let current =
-                (bpf::read_counter_at(&maps.generation, GENERATION_CURRENT, GENERATION_MAP)? & 1)
-                    as u8;
-            // The dead loader may have switched generations without taking the old one: it
-            // is taken first.
-            let generations = Generations {
-                current,
-                draining: Some(1 - current),
+            // The dead process's epoch before the current one may be untaken, or taken and
+            // not delivered, or delivered: it is taken first unless its taker says it
+            // delivered it (`delivered`).
+            let epochs = Epochs {
+                current: bpf::read_counter_at(
+                    &maps.generation,
+                    GENERATION_CURRENT,
+                    GENERATION_MAP,
+                )?,
+                previous: PreviousEpoch::Ended,
             };
             let pins = PinnedFiles::new(paths.to_vec());
-            return Ok((ConnectReports::start(maps, generations, Some(pins))?, true));
+            return Ok((ConnectReports::start(maps, epochs, Some(pins))?, true));
         }
         let pins = PinnedFiles::new(paths.to_vec());
         pins.remove()?;
-        let mut maps = SharedMaps::create(ring)?;
+        let (mut maps, epochs) = SharedMaps::create(ring)?;
         for (map, path) in [
             &mut maps.ring,
             &mut maps.lost,
@@ -467,16 +564,13 @@ impl ConnectReports {
             map.pin(path)
                 .map_err(|error| Error::bpf("pinning eBPF map at", path.display(), error))?;
         }
-        Ok((
-            ConnectReports::start(maps, Generations::default(), Some(pins))?,
-            false,
-        ))
+        Ok((ConnectReports::start(maps, epochs, Some(pins))?, false))
     }
 
     /// Starts the reader thread of `maps`' ring.
     fn start(
         maps: SharedMaps,
-        generations: Generations,
+        epochs: Epochs,
         pins: Option<PinnedFiles>,
     ) -> Result<ConnectReports, Error> {
         let ring = ConnectReportsRing(maps.ring.max_entries());
@@ -493,7 +587,7 @@ impl ConnectReports {
             lost: maps.lost,
             attempts: maps.attempts,
             generation: maps.generation,
-            generations: Mutex::new(generations),
+            epochs: Mutex::new(epochs),
             _pins: pins,
         })
     }
@@ -523,67 +617,90 @@ impl ConnectReports {
         self.reader.consume()
     }
 
-    /// Takes the attempts the programs counted, per match, since the last call (or, for a
-    /// stream adopted from pins, since the dead process's last take); each match's next
-    /// connect is reported again. Call it at every drain: until then, the counters hold at
-    /// most [`ConnectReportsRing::capacity`] matches.
+    /// Takes the attempts the programs counted, per match, in the epoch that ended last: the
+    /// counters switch epochs here, so each take holds what was counted since the one
+    /// before (for a stream adopted from pins, first the dead process's last epoch, unless
+    /// [`ConnectReports::delivered`] said it was delivered). Each match's next connect is
+    /// reported again. `None` when nothing was counted. The counts stay in the kernel until
+    /// [`ConnectReports::delivered`] with the take's [`TakenCounts::epoch`]: until then the
+    /// next call takes nothing and returns `None` (the programs go on counting into the
+    /// current epoch, and lose nothing but room: the counters hold at most
+    /// [`ConnectReportsRing::capacity`] matches).
     ///
-    /// The counters have two generations: this switches the programs to the other one, waits
-    /// (up to 20 ms) until no program is still counting into the old one, then takes and
-    /// deletes its counts, so that no attempt is counted twice or lost between reading a
-    /// count and resetting it. A program still counting after that wait (preempted in the
-    /// middle) leaves the old generation to the next call, which takes it before switching
-    /// again.
-    pub fn take_counted(&self) -> Result<Vec<ConnectCount>, Error> {
-        let mut generations = self
-            .generations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut counted = Vec::new();
-        if let Some(draining) = generations.draining {
-            if !self.wait_for_writers(draining)? {
-                return Ok(counted);
+    /// The counters have two generations: a take switches the programs to the other one
+    /// (cleared by the delivery of the take before), waits (up to 20 ms) until no program is
+    /// still counting into the old one, then reads it, so that no attempt is counted twice
+    /// or lost between reading a count and resetting it. A program still counting after
+    /// that wait (preempted in the middle) leaves the old generation to the next call
+    /// (`None` now).
+    pub fn take_counted(&self) -> Result<Option<TakenCounts>, Error> {
+        let mut epochs = self.epochs.lock().unwrap_or_else(PoisonError::into_inner);
+        match epochs.previous {
+            PreviousEpoch::Taken => return Ok(None),
+            // An adopted stream's last epoch, or one a busy program held up: taken before the
+            // counters switch again.
+            PreviousEpoch::Ended => {
+                let taken = self.take_ended(&mut epochs)?;
+                if taken.is_some() || epochs.previous == PreviousEpoch::Ended {
+                    return Ok(taken);
+                }
             }
-            self.take_generation(draining, &mut counted)?;
-            generations.draining = None;
+            PreviousEpoch::Cleared => {}
         }
-        let old = generations.current;
-        let new = 1 - old;
-        self.generation
-            .update(
-                &GENERATION_CURRENT.to_ne_bytes(),
-                &u64::from(new).to_ne_bytes(),
-                MapFlags::ANY,
-            )
-            .map_err(|error| Error::bpf("switching the generation of", GENERATION_MAP, error))?;
+        let next = epochs.current.wrapping_add(1);
+        switch_epoch(&self.generation, next)?;
         // The switch is visible to every CPU before the writers are read (the programs' side
         // of this is their fully ordered increment).
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        *generations = Generations {
-            current: new,
-            draining: Some(old),
+        *epochs = Epochs {
+            current: next,
+            previous: PreviousEpoch::Ended,
         };
-        if self.wait_for_writers(old)? {
-            self.take_generation(old, &mut counted)?;
-            generations.draining = None;
-        }
-        Ok(counted)
+        self.take_ended(&mut epochs)
     }
 
-    /// Takes and deletes the counts of generation `generation`, which no program writes.
-    fn take_generation(
-        &self,
-        generation: u8,
-        counted: &mut Vec<ConnectCount>,
-    ) -> Result<(), Error> {
-        let keys: Vec<Vec<u8>> = self
-            .attempts
-            .keys()
-            .filter(|key| key.get(KEY_GENERATION_OFFSET) == Some(&generation))
-            .collect();
-        for key in keys {
-            let value = self.attempts.lookup_and_delete(&key).map_err(|error| {
-                Error::bpf("taking the attempts counted in", ATTEMPTS_MAP, error)
+    /// Reads the ended epoch before `epochs.current`: its counts, then `Taken`; `None` when
+    /// it counted nothing (then `Cleared`: nothing to deliver) or when a program still
+    /// counts into it after [`WRITERS_WAIT`] (left `Ended`).
+    fn take_ended(&self, epochs: &mut Epochs) -> Result<Option<TakenCounts>, Error> {
+        let epoch = epochs.previous_epoch();
+        if !self.wait_for_writers(generation_of(epoch))? {
+            return Ok(None);
+        }
+        let counts = self.read_generation(generation_of(epoch))?;
+        if counts.is_empty() {
+            epochs.previous = PreviousEpoch::Cleared;
+            return Ok(None);
+        }
+        epochs.previous = PreviousEpoch::Taken;
+        Ok(Some(TakenCounts { epoch, counts }))
+    }
+
+    /// Says that the counts of epoch `epoch` (a [`TakenCounts::epoch`]) are delivered — kept
+    /// where a crash of the taker does not lose them — so that they are deleted from the
+    /// kernel, and the next take counts into their generation again. For a stream adopted
+    /// from pins, it also says that the dead process delivered its last epoch (the taker
+    /// kept the epoch with what it made of the counts), which is then deleted rather than
+    /// taken a second time. Returns whether `epoch` was the epoch before the current one,
+    /// taken or (adopted) not yet; any other is stale and changes nothing.
+    pub fn delivered(&self, epoch: u64) -> Result<bool, Error> {
+        let mut epochs = self.epochs.lock().unwrap_or_else(PoisonError::into_inner);
+        if epochs.previous == PreviousEpoch::Cleared || epoch != epochs.previous_epoch() {
+            return Ok(false);
+        }
+        // Not waited for when `Ended`: a dead process delivered the epoch only after its
+        // writers were done, and a program joining it since leaves without counting.
+        self.delete_generation(generation_of(epoch))?;
+        epochs.previous = PreviousEpoch::Cleared;
+        Ok(true)
+    }
+
+    /// The counts of generation `generation`, which no program writes, per match.
+    fn read_generation(&self, generation: u8) -> Result<Vec<ConnectCount>, Error> {
+        let mut counted = Vec::new();
+        for key in self.keys_of_generation(generation) {
+            let value = self.attempts.lookup(&key, MapFlags::ANY).map_err(|error| {
+                Error::bpf("reading the attempts counted in", ATTEMPTS_MAP, error)
             })?;
             let attempts = value.map_or(0, |bytes| Record(&bytes).u64(0));
             if attempts > 0
@@ -592,7 +709,33 @@ impl ConnectReports {
                 counted.push(ConnectCount { matched, attempts });
             }
         }
+        Ok(counted)
+    }
+
+    /// Deletes the counts of generation `generation`, which no program writes.
+    fn delete_generation(&self, generation: u8) -> Result<(), Error> {
+        for key in self.keys_of_generation(generation) {
+            match self.attempts.delete(&key) {
+                Ok(()) => {}
+                Err(error) if error.kind() == libbpf_rs::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(Error::bpf(
+                        "deleting the delivered attempts in",
+                        ATTEMPTS_MAP,
+                        error,
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The keys of generation `generation` in the attempt counters.
+    fn keys_of_generation(&self, generation: u8) -> Vec<Vec<u8>> {
+        self.attempts
+            .keys()
+            .filter(|key| key.get(KEY_GENERATION_OFFSET) == Some(&generation))
+            .collect()
     }
 
     /// Whether no program counts into generation `generation` any more, waiting up to

@@ -72,7 +72,7 @@ pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
 pub use crate::connect::{
     ConnectCount, ConnectFilter, ConnectMatch, ConnectReport, ConnectReports, ConnectReportsDrain,
-    ConnectReportsRing, MAX_CONNECT_RULES, cgroup2_root,
+    ConnectReportsRing, MAX_CONNECT_RULES, TakenCounts, cgroup2_root,
 };
 pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};

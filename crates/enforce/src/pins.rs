@@ -16,9 +16,12 @@
 //! ```
 //!
 //! A `layout-<M>` directory of another build is one whose maps this build cannot read: its
-//! shared maps are removed at once (their counts are lost), and its workloads are handed
-//! over without a filter; the caller attaches its own programs and drops theirs after
-//! ([`PinnedWorkload`]). The identity map's format is the same in every layout.
+//! shared maps are removed at once (their counts, and what its programs count until they
+//! are replaced, are lost), and its workloads are handed over without a filter; the caller
+//! attaches its own programs, gives them their rules, and only then drops theirs
+//! ([`PinnedWorkload`]), so that the workload is never without programs that refuse (a
+//! connect passes only when every program attached to the cgroup allows it). The identity
+//! map's format is the same in every layout.
 
 use std::fs::File;
 use std::io;
@@ -192,8 +195,8 @@ impl Drop for WorkloadPin {
 /// A workload found pinned at start: its record, and its connect filter taken over with
 /// this build's programs, or `None` when it has none, when it was pinned by a build of
 /// another layout, or when it cannot be taken over (programs pinned there stay attached
-/// until the record is dropped: attach new ones under a new record first, then drop this
-/// one).
+/// until the record is dropped: attach new ones under a new record and set their rules
+/// first, then drop this one).
 pub struct PinnedWorkload {
     /// Its record.
     pub pin: WorkloadPin,
@@ -354,15 +357,22 @@ impl FirewallPins {
 impl Drop for FirewallPins {
     fn drop(&mut self) {
         // Everything pinned was removed by its owner before (field and drop order of the
-        // holder); the empty directories go now, the root too when nothing else is in it.
-        for dir in [
-            self.layout_dir.join(CONNECT_DIR),
-            self.layout_dir.join(WORKLOADS_DIR),
-            self.layout_dir.clone(),
-            self.root.clone(),
-        ] {
-            let _ = std::fs::remove_dir(dir);
+        // holder); the empty directories go now — this layout's and those another layout's
+        // handed-over workloads left —, the root too when nothing else is in it.
+        let mut layouts = layout_dirs(&self.root).unwrap_or_default();
+        if !layouts.contains(&self.layout_dir) {
+            layouts.push(self.layout_dir.clone());
         }
+        for layout_dir in layouts {
+            for dir in [
+                layout_dir.join(CONNECT_DIR),
+                layout_dir.join(WORKLOADS_DIR),
+                layout_dir,
+            ] {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.root);
     }
 }
 

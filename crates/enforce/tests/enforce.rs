@@ -8,9 +8,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    Binary, Capabilities, ConnectFilter, ConnectReport, ConnectReports, ConnectReportsRing,
-    DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule, WorkloadFirewall, cgroup2_root,
-    close_tcp_connections_of_cgroup, open_tcp_connections_of_cgroup, workload_rules, would_refuse,
+    Binary, Capabilities, ConnectCount, ConnectFilter, ConnectReport, ConnectReports,
+    ConnectReportsRing, DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule, WorkloadFirewall,
+    cgroup2_root, close_tcp_connections_of_cgroup, open_tcp_connections_of_cgroup, workload_rules,
+    would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -318,9 +319,7 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
     assert_eq!(filter.hits(10).unwrap(), 3);
     // Every attempt is counted, per match: the two refused connects and the three identical
     // alerted ones; each match's first connect is also reported (below).
-    let mut counted: Vec<(u32, u64)> = stream
-        .take_counted()
-        .unwrap()
+    let mut counted: Vec<(u32, u64)> = take_delivered(&stream)
         .iter()
         .map(|count| (count.matched.rule_id, count.attempts))
         .collect();
@@ -548,6 +547,17 @@ fn refused_connects_in_netns(
     })
 }
 
+/// Takes the counts of `stream`'s last epoch and says they are delivered (the agent does so
+/// once its outbox holds them), so that the next take switches epochs again; none when the
+/// take found programs still counting into it.
+fn take_delivered(stream: &ConnectReports) -> Vec<ConnectCount> {
+    let Some(taken) = stream.take_counted().unwrap() else {
+        return Vec::new();
+    };
+    assert!(stream.delivered(taken.epoch).unwrap());
+    taken.counts
+}
+
 /// What a stream accounts for: attempts reported on their own (not counted), counted ones.
 fn accounted(stream: &ConnectReports, reports: &mut u64, counted: &mut u64) {
     *reports += stream
@@ -556,9 +566,7 @@ fn accounted(stream: &ConnectReports, reports: &mut u64, counted: &mut u64) {
         .iter()
         .map(ConnectReport::uncounted_attempts)
         .sum::<u64>();
-    *counted += stream
-        .take_counted()
-        .unwrap()
+    *counted += take_delivered(stream)
         .iter()
         .map(|count| count.attempts)
         .sum::<u64>();
@@ -645,7 +653,7 @@ fn a_flood_of_distinct_connects_beyond_capacity_counts_every_loss() {
     assert_eq!(refused, attempts);
     assert_eq!(filter.hits(5).unwrap(), attempts);
     let reports = stream.take().unwrap();
-    let counted = stream.take_counted().unwrap();
+    let counted = take_delivered(&stream);
     let lost = stream.lost().unwrap();
     let bound = u64::from(ring.capacity()) + ring.queue_capacity() as u64;
     assert!(reports.len() as u64 <= bound, "{}", reports.len());
@@ -669,9 +677,7 @@ fn a_flood_of_distinct_connects_beyond_capacity_counts_every_loss() {
     });
     assert_eq!(again, 3);
     assert_eq!(stream.take().unwrap().len(), 3);
-    let counted: u64 = stream
-        .take_counted()
-        .unwrap()
+    let counted: u64 = take_delivered(&stream)
         .iter()
         .map(|count| count.attempts)
         .sum();
@@ -733,9 +739,7 @@ fn a_datagram_sent_without_a_connect_is_judged_like_a_connect() {
     assert!(reports.iter().all(|report| {
         report.matched.protocol == Some(Protocol::Udp) && report.matched.filter_tag == 9
     }));
-    let counted: u64 = stream
-        .take_counted()
-        .unwrap()
+    let counted: u64 = take_delivered(&stream)
         .iter()
         .map(|count| count.attempts)
         .sum();

@@ -4,19 +4,74 @@
 //! a crash, leaves no pin and no program behind.
 //!
 //! The dying process is this test binary itself, run again with the test's name and the
-//! environment variable [`CHILD`] set: it pins and enforces, connects, and kills itself.
+//! environment variable [`CHILD`] set: it pins and enforces, connects, and kills itself —
+//! right away, or after it took the counts ([`CrashPoint`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    ConnectReportsRing, FirewallPins, NetRule, WorkloadIdentity, cgroup2_root, reset,
+    ConnectCount, ConnectReports, ConnectReportsRing, FirewallPins, NetRule, WorkloadIdentity,
+    cgroup2_root, reset,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
-/// Set in the child run: `<pin root>,<cgroup>,<port>`.
+/// Set in the child run: `<pin root>,<cgroup>,<port>,<crash point>`.
 const CHILD: &str = "PALISADE_PINS_TEST_CHILD";
+
+/// Where the child kills itself, after its refused connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CrashPoint {
+    /// At once: nobody took the counts.
+    Enforced,
+    /// After it took the counts, before it delivered them (as an agent killed between a
+    /// tick's take and its outbox write).
+    Taken,
+    /// After it took the counts and wrote the take's epoch to a file (as
+    /// an agent's outbox holds it: see [`epoch_file`]), before it said they were delivered.
+    Delivered,
+}
+
+impl CrashPoint {
+    fn name(self) -> &'static str {
+        match self {
+            CrashPoint::Enforced => "enforced",
+            CrashPoint::Taken => "taken",
+            CrashPoint::Delivered => "delivered",
+        }
+    }
+
+    fn from_name(name: &str) -> CrashPoint {
+        [
+            CrashPoint::Enforced,
+            CrashPoint::Taken,
+            CrashPoint::Delivered,
+        ]
+        .into_iter()
+        .find(|point| point.name() == name)
+        .unwrap()
+    }
+}
+
+/// Where the child of `root` writes the epoch it delivered (outside the bpf file system,
+/// which holds no plain files).
+fn epoch_file(root: &Path) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "{}.epoch",
+        root.file_name().unwrap().to_string_lossy()
+    ))
+}
+
+/// Takes the counts of `stream`'s last epoch and says they are delivered; none when there
+/// was nothing to take.
+fn take_delivered(stream: &ConnectReports) -> Vec<ConnectCount> {
+    let Some(taken) = stream.take_counted().unwrap() else {
+        return Vec::new();
+    };
+    assert!(stream.delivered(taken.epoch).unwrap());
+    taken.counts
+}
 /// Refused connects the child makes before it dies.
 const CHILD_CONNECTS: u64 = 3;
 const TAG: u32 = 7;
@@ -109,13 +164,19 @@ fn block(port: u16) -> NetRule {
 }
 
 /// Runs this test again as a child that pins a filter blocking `port` on `cgroup` under
-/// `root`, makes [`CHILD_CONNECTS`] refused connects and kills itself; waits for it.
-fn crash_after_enforcing(test: &str, root: &Path, cgroup: &Path, port: u16) {
+/// `root`, makes [`CHILD_CONNECTS`] refused connects and kills itself at `point`; waits for
+/// it.
+fn crash_after_enforcing(test: &str, root: &Path, cgroup: &Path, port: u16, point: CrashPoint) {
     let status = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads", "1"])
         .env(
             CHILD,
-            format!("{},{},{port}", root.display(), cgroup.display()),
+            format!(
+                "{},{},{port},{}",
+                root.display(),
+                cgroup.display(),
+                point.name()
+            ),
         )
         .status()
         .unwrap();
@@ -129,10 +190,11 @@ fn run_child_if_asked() {
         return;
     };
     let mut fields = args.split(',');
-    let (root, cgroup, port) = (
+    let (root, cgroup, port, point) = (
         PathBuf::from(fields.next().unwrap()),
         PathBuf::from(fields.next().unwrap()),
         fields.next().unwrap().parse::<u16>().unwrap(),
+        CrashPoint::from_name(fields.next().unwrap()),
     );
     let pins = FirewallPins::open(&root).unwrap();
     let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
@@ -147,6 +209,13 @@ fn run_child_if_asked() {
     filter.set_rules(&[block(port)]).unwrap();
     for _ in 0..CHILD_CONNECTS {
         assert!(!connects_from(&cgroup, port));
+    }
+    if point != CrashPoint::Enforced {
+        let taken = adopted.reports.take_counted().unwrap().unwrap();
+        assert_eq!(taken.attempts(), CHILD_CONNECTS);
+        if point == CrashPoint::Delivered {
+            std::fs::write(epoch_file(&root), taken.epoch.to_string()).unwrap();
+        }
     }
     // As `kill -9` would: no destructor runs.
     // SAFETY: kill on this process.
@@ -184,6 +253,7 @@ fn a_pinned_filter_outlives_its_killed_process_and_is_adopted_with_its_counts() 
         &root.0,
         &cgroup.0,
         port,
+        CrashPoint::Enforced,
     );
     // Dead, and still refused; another port passes.
     let while_dead = 4;
@@ -206,7 +276,7 @@ fn a_pinned_filter_outlives_its_killed_process_and_is_adopted_with_its_counts() 
     assert_eq!(filter.tag(), TAG);
     let attempts = CHILD_CONNECTS + while_dead;
     assert_eq!(filter.hits(RULE_ID).unwrap(), attempts);
-    let counted = adopted.reports.take_counted().unwrap();
+    let counted = take_delivered(&adopted.reports);
     assert_eq!(counted.len(), 1, "{counted:?}");
     assert_eq!(counted[0].attempts, attempts, "{counted:?}");
     assert_eq!(
@@ -220,7 +290,7 @@ fn a_pinned_filter_outlives_its_killed_process_and_is_adopted_with_its_counts() 
     assert!(connects_from(&cgroup.0, port));
     filter.set_rules(&[block(port)]).unwrap();
     assert!(!connects_from(&cgroup.0, port));
-    let counted = adopted.reports.take_counted().unwrap();
+    let counted = take_delivered(&adopted.reports);
     assert_eq!(counted.iter().map(|count| count.attempts).sum::<u64>(), 1);
 
     drop(adopted);
@@ -247,6 +317,7 @@ fn reset_removes_what_a_killed_process_pinned() {
         &root.0,
         &cgroup.0,
         port,
+        CrashPoint::Enforced,
     );
     assert!(!connects_from(&cgroup.0, port), "fails closed");
 
@@ -271,4 +342,161 @@ fn reset_removes_what_a_killed_process_pinned() {
     assert!(!attached_programs(&cgroup.0).contains("connect4"));
     let again = reset(&root.0).unwrap();
     assert!(again.workloads.is_empty() && again.pins == 0, "{again:?}");
+}
+
+/// A process killed after it took the counts and before it delivered them loses none: the
+/// counts stay in the kernel, and the next process takes the same epoch (same id, same
+/// attempts) before the attempts made since. Killed after its outbox held the take's epoch
+/// and before it said so, it delivers none twice: the next process, told the epoch is
+/// delivered, deletes its counts instead of taking them; a stale epoch changes nothing.
+#[test]
+fn a_take_killed_before_its_delivery_is_taken_again_and_a_delivered_one_is_not() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    for point in [CrashPoint::Taken, CrashPoint::Delivered] {
+        let cgroup = TestCgroup::new(point.name());
+        let root = PinRoot::new(point.name());
+        let port = listener();
+        crash_after_enforcing(
+            "a_take_killed_before_its_delivery_is_taken_again_and_a_delivered_one_is_not",
+            &root.0,
+            &cgroup.0,
+            port,
+            point,
+        );
+        let while_dead = 2;
+        for _ in 0..while_dead {
+            assert!(!connects_from(&cgroup.0, port), "fails closed");
+        }
+        let pins = FirewallPins::open(&root.0).unwrap();
+        let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+        assert!(adopted.reports_adopted);
+        let stream = &adopted.reports;
+        let mut takes = Vec::new();
+        if point == CrashPoint::Delivered {
+            let epoch: u64 = std::fs::read_to_string(epoch_file(&root.0))
+                .unwrap()
+                .parse()
+                .unwrap();
+            std::fs::remove_file(epoch_file(&root.0)).unwrap();
+            assert!(!stream.delivered(epoch + 2).unwrap(), "a stale epoch");
+            assert!(stream.delivered(epoch).unwrap(), "{point:?}");
+            takes.push((epoch, 0));
+        }
+        while let Some(taken) = stream.take_counted().unwrap() {
+            assert!(
+                stream.take_counted().unwrap().is_none(),
+                "nothing more is taken before the take is delivered"
+            );
+            takes.push((taken.epoch, taken.attempts()));
+            assert!(stream.delivered(taken.epoch).unwrap());
+        }
+        let attempts: Vec<u64> = takes.iter().map(|(_, attempts)| *attempts).collect();
+        // The child's take, again (or delivered already: none), then the attempts made
+        // while it was dead, then nothing.
+        let child_take = if point == CrashPoint::Taken {
+            CHILD_CONNECTS
+        } else {
+            0
+        };
+        assert_eq!(attempts, [child_take, while_dead], "{point:?}");
+        assert!(
+            takes.windows(2).all(|pair| pair[1].0 == pair[0].0 + 1),
+            "one epoch after the other: {takes:?}"
+        );
+        assert_eq!(stream.lost().unwrap(), 0);
+        drop(adopted);
+        drop(pins);
+        assert!(!root.0.exists(), "a clean stop leaves no pin");
+    }
+}
+
+/// Pins of a build of another layout (`layout-0`: maps this build cannot read) are not
+/// adopted: their report stream is removed, and their workload is handed over without a
+/// filter while its programs stay attached and refusing. New programs attached and given
+/// rules under a record of this layout, the old record is dropped, and the connects are
+/// refused at every step in between; a clean stop then leaves no pin, old or new.
+#[test]
+fn another_layouts_pins_are_replaced_with_no_gap_in_refusal() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("layout");
+    let root = PinRoot::new("layout");
+    let port = listener();
+    crash_after_enforcing(
+        "another_layouts_pins_are_replaced_with_no_gap_in_refusal",
+        &root.0,
+        &cgroup.0,
+        port,
+        CrashPoint::Enforced,
+    );
+    // As a build of layout 0 would have left it.
+    std::fs::rename(root.0.join("layout-1"), root.0.join("layout-0")).unwrap();
+
+    let pins = FirewallPins::open(&root.0).unwrap();
+    let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    assert!(
+        !adopted.reports_adopted,
+        "another layout's stream is not read"
+    );
+    assert!(
+        adopted
+            .notes
+            .iter()
+            .any(|note| note.contains("layout-0") && note.contains("another layout")),
+        "{:?}",
+        adopted.notes
+    );
+    assert_eq!(adopted.workloads.len(), 1);
+    let old = adopted.workloads.into_iter().next().unwrap();
+    assert!(old.filter.is_none(), "not taken over");
+    assert_eq!(old.pin.identity().name, "shop/web");
+    assert!(
+        !connects_from(&cgroup.0, port),
+        "the old programs refuse on"
+    );
+
+    let pin = pins
+        .record_workload(TAG + 1, old.pin.identity().clone())
+        .unwrap();
+    let filter = pin.attach_filter(&cgroup.0, &adopted.reports).unwrap();
+    assert!(
+        !connects_from(&cgroup.0, port),
+        "new programs without rules yet: the old ones refuse"
+    );
+    filter.set_rules(&[block(port)]).unwrap();
+    assert!(!connects_from(&cgroup.0, port));
+    drop(old);
+    assert!(
+        !root
+            .0
+            .join("layout-0/workloads")
+            .join(TAG.to_string())
+            .exists()
+    );
+    assert!(
+        !connects_from(&cgroup.0, port),
+        "the new programs refuse alone"
+    );
+    let programs = attached_programs(&cgroup.0);
+    assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
+    assert_eq!(
+        take_delivered(&adopted.reports)
+            .iter()
+            .map(|count| count.attempts)
+            .sum::<u64>(),
+        2,
+        "the new programs count their refusals"
+    );
+
+    drop(filter);
+    drop(pin);
+    drop(adopted.reports);
+    drop(pins);
+    assert!(!root.0.exists(), "a clean stop leaves no pin, old or new");
+    assert!(connects_from(&cgroup.0, port));
 }

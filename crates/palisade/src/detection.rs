@@ -382,6 +382,14 @@ fn detect(
     runtime: &tokio::runtime::Handle,
     status: &AgentStatus,
 ) -> Option<String> {
+    // What the previous agent's observers left delivered (the firewall's last take of a
+    // pinned counter stream, which is then not taken again), before the first tick.
+    match runtime.block_on(outbox.receipts()) {
+        Ok(receipts) => sink.detector.delivered(&receipts),
+        Err(error) => {
+            tracing::warn!(%error, "Cannot read the outbox's receipts; what the previous agent took last may be alerted twice.");
+        }
+    }
     while !stopping.load(Ordering::Relaxed) {
         // Observers that must look often (the firewall turns its queued connect reports into
         // alerts at every tick) shorten the wait for events. Those reports are read off
@@ -407,12 +415,8 @@ fn detect(
             .connect_reports_lost
             .fetch_max(reports_lost, Ordering::Relaxed);
         status_writer.observe(sensor.health(), reports_lost);
-        let reports = detector.take_reports();
-        if reports.is_empty() {
-            continue;
-        }
-        if let Err(error) = runtime.block_on(outbox.push(&reports)) {
-            tracing::error!(%error, n_reports = reports.len(), "Cannot queue alerts; runtime detection stops.");
+        if let Err(error) = queue(detector, outbox, runtime) {
+            tracing::error!(%error, "Cannot queue alerts; runtime detection stops.");
             return Some(format!("cannot queue alerts: {error}"));
         }
     }
@@ -421,13 +425,27 @@ fn detect(
     // since the last tick) into the outbox, which keeps them across a restart.
     sensor.flush(sink);
     sink.detector.tick(Timestamp::now());
-    let reports = sink.detector.take_reports();
-    if !reports.is_empty()
-        && let Err(error) = runtime.block_on(outbox.push(&reports))
-    {
-        tracing::warn!(%error, n_reports = reports.len(), "Cannot queue the last alerts before stopping.");
+    if let Err(error) = queue(&mut sink.detector, outbox, runtime) {
+        tracing::warn!(%error, "Cannot queue the last alerts before stopping.");
     }
     None
+}
+
+/// Pushes the detector's reports and its observers' receipts into the outbox, in one
+/// transaction, then tells the observers the receipts are delivered.
+fn queue(
+    detector: &mut Detector,
+    outbox: &Outbox,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(), palisade_agent::OutboxError> {
+    let reports = detector.take_reports();
+    let receipts = detector.take_receipts();
+    if reports.is_empty() && receipts.is_empty() {
+        return Ok(());
+    }
+    runtime.block_on(outbox.push_with_receipts(&reports, &receipts))?;
+    detector.delivered(&receipts);
+    Ok(())
 }
 
 /// The detector, behind the Kubernetes API server's metadata when an API server is followed.

@@ -281,9 +281,21 @@ fn pin_dir(dir: &Path) -> PathBuf {
 /// the firewall state `state_file` and its data in `dir` (its pins in [`pin_dir`]); returns
 /// once its sensor runs. Its log goes to `palisade.log` in `dir` (a restart's is appended).
 fn start_up(dir: &Path, state_file: &Path, mode: &str, extra: &[&str]) -> (Up, Api) {
+    start_up_with_env(dir, state_file, mode, extra, &[])
+}
+
+/// [`start_up`] with environment variables `env` set for `palisade up`.
+fn start_up_with_env(
+    dir: &Path,
+    state_file: &Path,
+    mode: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Up, Api) {
     let log = dir.join("palisade.log");
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
     command
+        .envs(env.iter().copied())
         .args(["up", "--cluster", "e2e", "--no-default-rules"])
         .args(["--firewall-mode", mode, "--firewall-poll-seconds", "2"])
         .arg("--firewall-state")
@@ -1659,6 +1671,101 @@ async fn a_killed_agent_leaves_its_block_rules_in_force_and_loses_no_attempt() {
     drop(killed);
     drop(client);
     drop(pods);
+}
+
+/// Where [`killed_inside_a_take`] kills the agent: the value of
+/// `PALISADE_FIREWALL_TEST_PAUSE`'s point (see the agent's `firewall_watch::test_pause`).
+#[derive(Debug, Clone, Copy)]
+enum TakeWindow {
+    /// After a take of the pinned counters, before its alerts are in the outbox.
+    Taken,
+    /// After its alerts and receipt are in the outbox, before its counts are deleted.
+    Delivered,
+}
+
+/// The client and db pods with `palisade up` in block mode and the block rule, one refused
+/// probe, then a flood of refused connects; the agent stops for good at `window` of the first
+/// take of at least 100 of them and is killed there (SIGKILL). More are refused while it is
+/// dead; restarted, the rule's alert counts every attempt exactly once: none of the take
+/// killed before its outbox write is lost, none of the take killed after it is counted
+/// twice.
+async fn killed_inside_a_take(window: TakeWindow, network: u8) {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (pods, guarded, state_file) = client_and_db(dir, &format!("fw{network}"), network);
+    accept_and_close_in(&pods.server, guarded);
+    let mut client = ClientPod::start(&pods.client, guarded);
+    let paused = dir.join("paused");
+    let point = match window {
+        TakeWindow::Taken => "taken",
+        TakeWindow::Delivered => "delivered",
+    };
+    let pause = format!("{point}:100:{}", paused.display());
+    let (mut killed, api) = start_up_with_env(
+        dir,
+        &state_file,
+        "block",
+        &[],
+        &[("PALISADE_FIREWALL_TEST_PAUSE", &pause)],
+    );
+    assert_eq!(client.ask("probe"), "connected");
+    api.put_rule(None, "block").await;
+    probe_until("refused", || client.ask("probe"));
+    let flood = 2_000;
+    let refused: u64 = client.ask(&format!("flood {flood}")).parse().unwrap();
+    assert_eq!(refused, flood);
+    let started = Instant::now();
+    let taken = loop {
+        if let Ok(text) = std::fs::read_to_string(&paused)
+            && text.ends_with('\n')
+        {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the agent did not pause at {point}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let attempts: u64 = taken.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // The take may hold the refused probe too.
+    assert!((100..=1 + flood).contains(&attempts), "{taken}");
+    killed.kill();
+
+    let while_dead = 300;
+    let refused: u64 = client.ask(&format!("flood {while_dead}")).parse().unwrap();
+    assert_eq!(refused, while_dead, "still refused while the agent is dead");
+    let (mut up, api) = start_up(dir, &state_file, "block", &[]);
+    let alert = api.wait_for_attempts(RULE, 1 + flood + while_dead).await;
+    up.assert_no_connect_report_lost(&alert);
+    up.stop();
+    let left = leftovers(&client, &pods.client, &up);
+    assert!(left.is_empty(), "a clean stop leaves nothing: {left:?}");
+    drop(killed);
+    drop(client);
+    drop(pods);
+}
+
+/// An agent killed between a take of the pinned attempt counters and the outbox write of its
+/// alerts loses none of them: the counts stay in the kernel until the outbox holds them, and
+/// the next agent takes them again (see [`killed_inside_a_take`]).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_killed_between_a_take_and_its_outbox_write_loses_no_attempt() {
+    if !can_run() {
+        return;
+    }
+    killed_inside_a_take(TakeWindow::Taken, 241).await;
+}
+
+/// An agent killed after the outbox holds a take's alerts and before it deleted the take's
+/// counts from the kernel counts none twice: the take's receipt in the outbox tells the next
+/// agent to delete them rather than take them again (see [`killed_inside_a_take`]).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_killed_after_a_takes_outbox_write_counts_no_attempt_twice() {
+    if !can_run() {
+        return;
+    }
+    killed_inside_a_take(TakeWindow::Delivered, 242).await;
 }
 
 /// `palisade firewall reset` removes what a killed agent left in force: its pinned connect

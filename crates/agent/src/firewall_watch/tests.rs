@@ -15,10 +15,10 @@ use palisade_model::{
 use uuid::Uuid;
 
 use super::{
-    FirewallWatch, FirewallWatchConfig, LOST_CONNECT_REPORTS_RULE, compose_policy,
-    is_pod_cgroup_name,
+    CONNECT_COUNTS_RECEIPT, FirewallWatch, FirewallWatchConfig, LOST_CONNECT_REPORTS_RULE,
+    compose_policy, is_pod_cgroup_name,
 };
-use crate::EventObserver;
+use crate::{EventObserver, Receipt};
 
 const STATE: &str = r#"
 kind: Namespace
@@ -153,8 +153,17 @@ fn watch(
     let (state, skipped) = compose_policy(&base, rules);
     assert!(skipped.is_empty(), "{skipped:?}");
     updates.send(state).unwrap();
-    watch.tick(Timestamp(NOON_MS), &mut Vec::new());
+    tick_delivered(&mut watch, Timestamp(NOON_MS), &mut Vec::new());
     watch
+}
+
+/// Ticks `watch`, then tells it the outbox holds what the tick gave out (its receipt), as
+/// the agent's detection thread does after each push.
+fn tick_delivered(watch: &mut FirewallWatch, now: Timestamp, reports: &mut Vec<FindingReport>) {
+    watch.tick(now, reports);
+    if let Some(receipt) = watch.take_receipt() {
+        watch.delivered(&receipt);
+    }
 }
 
 fn firewall_details(report: &FindingReport) -> &palisade_model::FirewallDetails {
@@ -318,7 +327,7 @@ fn flows_are_recorded_with_attempts_and_read_back() {
     let mut refused = connect.clone();
     refused.ret = -111;
     watch.observe(&refused, &mut reports);
-    watch.tick(Timestamp(NOON_MS + 60_000), &mut reports);
+    tick_delivered(&mut watch, Timestamp(NOON_MS + 60_000), &mut reports);
     let mut flows = read_flows(&std::fs::read_to_string(&path).unwrap(), "flows.jsonl").unwrap();
     flows.sort_by_key(|flow| flow.blocked);
     assert_eq!(flows.len(), 2, "{flows:#?}");
@@ -355,7 +364,7 @@ fn a_policy_update_takes_effect_at_the_next_tick() {
     updates.send(blocking).unwrap();
     watch.observe(&connect, &mut reports);
     assert!(reports.is_empty(), "the update waits for the tick");
-    watch.tick(Timestamp(NOON_MS), &mut reports);
+    tick_delivered(&mut watch, Timestamp(NOON_MS), &mut reports);
     watch.observe(&connect, &mut reports);
     assert_eq!(reports.len(), 1);
 
@@ -364,7 +373,7 @@ fn a_policy_update_takes_effect_at_the_next_tick() {
         &[server_rule("r", "web", "db", 7000, FirewallAction::Allow)],
     );
     updates.send(allowing).unwrap();
-    watch.tick(Timestamp(NOON_MS), &mut reports);
+    tick_delivered(&mut watch, Timestamp(NOON_MS), &mut reports);
     watch.observe(&connect, &mut reports);
     assert_eq!(reports.len(), 1);
 }
@@ -378,7 +387,7 @@ fn a_connect_from_before_a_policy_switch_is_judged_by_the_policy_then_in_force()
     let (mut watch, updates) = FirewallWatch::new(config(DefenseMode::Alert)).unwrap();
     let base = State::from_yaml(STATE).unwrap();
     updates.send(base.clone()).unwrap();
-    watch.tick(Timestamp(NOON_MS), &mut Vec::new());
+    tick_delivered(&mut watch, Timestamp(NOON_MS), &mut Vec::new());
     let connect_at = |at_ms: i64| {
         let mut connect = in_pod(
             socket_event(EventKind::Connect, "10.0.0.11", 40000, "10.0.0.20", 5432),
@@ -395,14 +404,14 @@ fn a_connect_from_before_a_policy_switch_is_judged_by_the_policy_then_in_force()
     updates.send(blocking).unwrap();
     let switched_at = NOON_MS + 1_000;
     let mut reports = Vec::new();
-    watch.tick(Timestamp(switched_at), &mut reports);
+    tick_delivered(&mut watch, Timestamp(switched_at), &mut reports);
     watch.observe(&connect_at(switched_at - 1), &mut reports);
     assert!(reports.is_empty(), "made before the rule: {reports:?}");
     watch.observe(&connect_at(switched_at), &mut reports);
     assert_eq!(reports.len(), 1, "made once the rule was in force");
     assert_eq!(reports[0].rule, "r");
     // A minute on, the replaced policy is gone: a late event is judged by the current one.
-    watch.tick(Timestamp(switched_at + 60_001), &mut reports);
+    tick_delivered(&mut watch, Timestamp(switched_at + 60_001), &mut reports);
     watch.observe(&connect_at(switched_at - 1), &mut reports);
     assert_eq!(reports.len(), 2);
 }
@@ -610,7 +619,7 @@ impl EnforcedPod {
         updates
             .send(enforced_policy([FirewallAction::Block; 2]))
             .unwrap();
-        watch.tick(Timestamp(NOON_MS), &mut Vec::new());
+        tick_delivered(&mut watch, Timestamp(NOON_MS), &mut Vec::new());
 
         let cgroup2_root = palisade_enforce::cgroup2_root().unwrap();
         let cgroup = CgroupDir(cgroup2_root.join(format!(
@@ -777,8 +786,11 @@ fn a_flood_of_identical_refused_connects_is_alerted_whole() {
     let mut ticks = Vec::new();
     for tick in 1..=3 {
         let mut reports = Vec::new();
-        pod.watch
-            .tick(Timestamp(NOON_MS + tick * 1_000), &mut reports);
+        tick_delivered(
+            &mut pod.watch,
+            Timestamp(NOON_MS + tick * 1_000),
+            &mut reports,
+        );
         // The sensor's view of one of the connects, after the programs' report.
         pod.watch
             .observe(&pod.sensor_view("127.0.0.20", 5432, -1), &mut reports);
@@ -855,7 +867,7 @@ fn a_flood_of_distinct_refused_connects_counts_its_losses_on_a_node_alert() {
         pod.refused_connects(attempts, Duration::ZERO, outside),
         attempts
     );
-    pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    tick_delivered(&mut pod.watch, Timestamp(NOON_MS + 1_000), &mut reports);
     let (alerts, n_lost) = alerts_by_rule(&reports);
     assert!(n_lost > 0);
     assert_eq!(
@@ -878,7 +890,7 @@ fn a_flood_of_distinct_refused_connects_counts_its_losses_on_a_node_alert() {
     // Nothing new: the next tick reports nothing. While reports are being lost, the
     // sensor's view of a refused connect with no report is taken to be a lost one.
     let mut later = Vec::new();
-    pod.watch.tick(Timestamp(NOON_MS + 2_000), &mut later);
+    tick_delivered(&mut pod.watch, Timestamp(NOON_MS + 2_000), &mut later);
     pod.watch.observe(&refused_view, &mut later);
     assert!(later.is_empty(), "{later:?}");
     pod.stop();
@@ -940,7 +952,7 @@ fn a_refused_connect_judged_after_an_edit_to_allow_counts_once() {
         ]))
         .unwrap();
     let mut reports = Vec::new();
-    pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    tick_delivered(&mut pod.watch, Timestamp(NOON_MS + 1_000), &mut reports);
     let rules: Vec<(&str, &str)> = reports
         .iter()
         .map(|report| (report.rule.as_str(), firewall_details(report).mode.as_str()))
@@ -990,7 +1002,7 @@ fn connect_reports_are_not_lost_while_the_watch_does_not_tick() {
         attempts
     );
     let mut reports = Vec::new();
-    pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    tick_delivered(&mut pod.watch, Timestamp(NOON_MS + 1_000), &mut reports);
     assert_eq!(
         alerts_by_rule(&reports),
         ([("web-to-db", attempts as u64)].into(), 0),
@@ -998,6 +1010,60 @@ fn connect_reports_are_not_lost_while_the_watch_does_not_tick() {
     );
     assert_eq!(reports.len(), 1, "one report carries them");
     assert_eq!(pod.watch.reports_lost(), 0);
+    pod.stop();
+}
+
+/// A tick's take of the programs' counts hands out one receipt (its epoch) and stays in the
+/// kernel until the outbox holds it: ticks before the delivery take nothing more (the
+/// attempts made meanwhile wait in the next epoch), a receipt of another source or epoch
+/// changes nothing, and after the delivery the next tick takes exactly the attempts made
+/// since. So a crash anywhere between take and delivery leaves every attempt in the kernel.
+#[test]
+fn a_take_of_the_counts_waits_in_the_kernel_until_its_receipt_is_delivered() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows_file = flows_dir.path().join("flows.jsonl");
+    let Some(mut pod) = EnforcedPod::start(&flows_file, ConnectReportsRing::DEFAULT) else {
+        return;
+    };
+    assert_eq!(pod.refused_connects_to_db(30, Duration::ZERO), 30);
+    let mut reports = Vec::new();
+    pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    assert_eq!(alerts_by_rule(&reports).0["web-to-db"], 30);
+    let receipt = pod.watch.take_receipt().expect("a receipt for the take");
+    assert_eq!(receipt.source, CONNECT_COUNTS_RECEIPT);
+    assert_eq!(pod.watch.take_receipt(), None, "handed out once");
+
+    assert_eq!(pod.refused_connects_to_db(5, Duration::ZERO), 5);
+    let mut undelivered = Vec::new();
+    pod.watch.tick(Timestamp(NOON_MS + 2_000), &mut undelivered);
+    assert!(undelivered.is_empty(), "{undelivered:?}");
+    assert_eq!(pod.watch.take_receipt(), None);
+    for stale in [
+        Receipt {
+            source: "another-source".to_owned(),
+            serial: receipt.serial,
+        },
+        Receipt {
+            source: CONNECT_COUNTS_RECEIPT.to_owned(),
+            serial: receipt.serial + 1,
+        },
+    ] {
+        pod.watch.delivered(&stale);
+        pod.watch.tick(Timestamp(NOON_MS + 3_000), &mut undelivered);
+        assert!(undelivered.is_empty(), "{stale:?}: {undelivered:?}");
+    }
+
+    pod.watch.delivered(&receipt);
+    let mut later = Vec::new();
+    pod.watch.tick(Timestamp(NOON_MS + 4_000), &mut later);
+    assert_eq!(
+        alerts_by_rule(&later),
+        ([("web-to-db", 5)].into(), 0),
+        "the attempts made since the first take, once"
+    );
+    let next = pod.watch.take_receipt().unwrap();
+    assert_eq!(next.serial, receipt.serial + 1, "epochs follow each other");
+    pod.watch.delivered(&next);
     pod.stop();
 }
 
