@@ -86,6 +86,12 @@ impl Detector {
         self.engine.counts_open_fds()
     }
 
+    /// Whether a rule reads what a process has on descriptors 0, 1 and 2
+    /// (`proc.stdin.type` and its kin, `fd.types`), which the sensor then reads at every event.
+    pub fn reads_std_fds(&self) -> bool {
+        self.engine.reads_std_fds()
+    }
+
     /// The event kinds the rules and the observers need: what the sensor must report.
     pub fn event_kinds(&self) -> BTreeSet<EventKind> {
         let mut kinds: BTreeSet<EventKind> = self.engine.event_kinds().collect();

@@ -451,6 +451,11 @@ pub struct Process {
     /// one of the last exec or fork. Read only when a loaded rule needs it; `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fd_limit: Option<i64>,
+    /// What the thread had on descriptors 0, 1 and 2 (standard input, output and error) when
+    /// the event happened, `None` inside for one not open. Read only when a loaded rule needs
+    /// it; `None` otherwise and when the source does not read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub std_fds: Option<[Option<FdKind>; 3]>,
 }
 
 /// A task's memory, page faults and descriptor limit, as the kernel reported them at one
@@ -961,6 +966,7 @@ mod tests {
             "fd_limit",
             "pidns_init_start_ns",
             "cap_inheritable",
+            "std_fds",
         ] {
             assert!(json["process"].get(key).is_none(), "{key} in {json}");
         }
@@ -999,6 +1005,7 @@ mod tests {
         event.process.leader_exited = true;
         event.process.pidns_init_start_ns = 1_000;
         event.process.cap_inheritable = 1 << 13;
+        event.process.std_fds = Some([Some(FdKind::Ipv4), None, Some(FdKind::Pipe)]);
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.contains(r#""layer":"upper""#), "{json}");
         assert!(json.contains(r#""created":true"#), "{json}");

@@ -302,6 +302,7 @@ pub fn start(
         capture_environment: detector.reads_environment(),
         read_fd_state: detector.reads_fd_state(),
         count_open_fds: detector.counts_open_fds(),
+        read_std_fds: detector.reads_std_fds(),
         ..SensorConfig::default()
     };
     let runtime = tokio::runtime::Handle::current();

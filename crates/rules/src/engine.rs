@@ -175,6 +175,20 @@ impl Engine {
         self.reads_field("proc.fdopencount") || self.reads_field("proc.fdusage")
     }
 
+    /// Whether an active rule reads what a process has on descriptors 0, 1 and 2
+    /// (`proc.stdin.type`, `proc.stdout.type`, `proc.stderr.type`, `fd.types`): only then does
+    /// a sensor read those three descriptors at every event.
+    pub fn reads_std_fds(&self) -> bool {
+        [
+            "proc.stdin.type",
+            "proc.stdout.type",
+            "proc.stderr.type",
+            "fd.types",
+        ]
+        .iter()
+        .any(|field| self.reads_field(field))
+    }
+
     /// Evaluates every rule indexed for the event's kind and appends an alert for each rule
     /// that matches (all of them, not only the first) and is not throttled.
     pub fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {

@@ -460,6 +460,13 @@ fn proto_text<'e>(
         .map(|_| Value::Str(Cow::Owned(address.1.to_string())))
 }
 
+/// The type of descriptor `fd` (0, 1 or 2) when the event happened; absent for other
+/// descriptors, one not open, and events without them.
+fn std_fd_type<'e>(event: &Event, fd: usize) -> Option<Value<'e>> {
+    let kind = (*event.process.std_fds.as_ref()?.get(fd)?)?;
+    Some(Value::Str(fd_type_name(kind).into()))
+}
+
 fn fd_type_name(kind: FdKind) -> &'static str {
     match kind {
         FdKind::File => "file",
@@ -1816,13 +1823,16 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "The process is the server side",
         |e, _| socket(e).map(|_| Value::Bool(is_server(e)))
     ),
-    not_observed(
+    field!(
         "fd.types",
-        FieldType::Str,
-        ArgSpec::OptionalIndex,
-        "Types of every descriptor the process has open, or of descriptor N (fd.types[N]) \
-         (absent: Falco reads them from its descriptor table of the process, which the sensor \
-         does not keep; the event's own descriptor is fd.type)",
+        Str,
+        OptionalIndex,
+        FD,
+        "The type of descriptor N of the process (fd.types[N]) on the calls with a descriptor, as fd.type names it: for N = 0, 1, 2 as proc.stdin.type and its kin; absent for larger N and without an index (every descriptor's type: Falco lists its descriptor table of the process, which the sensor does not keep)",
+        |e, a| match a {
+            FieldArg::Index(fd) => std_fd_type(e, *fd),
+            _ => None,
+        }
     ),
     // fs.path.*
     field!(
@@ -2884,32 +2894,32 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         "proc.stdin.type",
         Str,
         None,
-        KindSet::NONE,
-        "Type of the descriptor on stdin (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
-        |_, _| None
+        KindSet::ALL,
+        "Type of descriptor 0 (stdin) when the event happened, as fd.type names it, read by the kernel probes only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types; absent when it is not open, otherwise, and from the fallback",
+        |e, _| std_fd_type(e, 0)
     ),
     field!(
         "proc.stdout.type",
         Str,
         None,
-        KindSet::NONE,
-        "Type of the descriptor on stdout (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
-        |_, _| None
+        KindSet::ALL,
+        "Type of descriptor 1 (stdout) when the event happened, as fd.type names it, read by the kernel probes only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types; absent when it is not open, otherwise, and from the fallback",
+        |e, _| std_fd_type(e, 1)
     ),
     field!(
         "proc.stderr.type",
         Str,
         None,
-        KindSet::NONE,
-        "Type of the descriptor on stderr (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
-        |_, _| None
+        KindSet::ALL,
+        "Type of descriptor 2 (stderr) when the event happened, as fd.type names it, read by the kernel probes only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types; absent when it is not open, otherwise, and from the fallback",
+        |e, _| std_fd_type(e, 2)
     ),
     field!(
         "proc.stdin.name",
         Str,
         None,
         KindSet::NONE,
-        "Name of the descriptor on stdin (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
+        "Name of the descriptor on stdin (absent: Falco keeps every descriptor's name, a path, socket tuple or pipe inode, in its descriptor table of the process; the kernel probes read the types of descriptors 0 to 2 only, as a name would cost a walk of the dentry tree per descriptor and event)",
         |_, _| None
     ),
     field!(
@@ -2917,7 +2927,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Name of the descriptor on stdout (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
+        "Name of the descriptor on stdout (absent: Falco keeps every descriptor's name, a path, socket tuple or pipe inode, in its descriptor table of the process; the kernel probes read the types of descriptors 0 to 2 only, as a name would cost a walk of the dentry tree per descriptor and event)",
         |_, _| None
     ),
     field!(
@@ -2925,7 +2935,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Name of the descriptor on stderr (absent: Falco reads it from its descriptor table, which the sensor does not keep)",
+        "Name of the descriptor on stderr (absent: Falco keeps every descriptor's name, a path, socket tuple or pipe inode, in its descriptor table of the process; the kernel probes read the types of descriptors 0 to 2 only, as a name would cost a walk of the dentry tree per descriptor and event)",
         |_, _| None
     ),
     field!(

@@ -208,6 +208,8 @@ pub(crate) struct ProbeSettings {
     pub read_fd_state: bool,
     /// With `read_fd_state`, count the open descriptors too (a walk of the table's bitmap).
     pub count_open_fds: bool,
+    /// Read what descriptors 0, 1 and 2 are at every event.
+    pub read_std_fds: bool,
 }
 
 impl BpfProbes {
@@ -288,6 +290,10 @@ impl BpfProbes {
                 set(
                     offset_of!(Rodata, count_open_fds),
                     u32::from(settings.count_open_fds),
+                );
+                set(
+                    offset_of!(Rodata, read_std_fds),
+                    u32::from(settings.read_std_fds),
                 );
             }
         }

@@ -58,6 +58,9 @@ pub(crate) struct RawEvent<'a> {
     /// The process's descriptor limit and open descriptors when the event happened, when the
     /// probes read them (see `fd_limit` in `bpf/sensor.h`).
     pub fd_state: Option<FdState>,
+    /// What descriptors 0, 1 and 2 were when the event happened, when the probes read them
+    /// (see `std_fd_mode` in `bpf/sensor.h`); `None` inside for one not open.
+    pub std_fds: Option<[Option<FdKind>; 3]>,
     strings: [&'a [u8]; string_slot::N_SLOTS.0 as usize],
 }
 
@@ -89,6 +92,50 @@ fn u32_at(data: &[u8], at: usize) -> Option<u32> {
 }
 fn u16_at(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(data.get(at..at + 2)?.try_into().ok()?))
+}
+
+/// A descriptor's kind from its inode's file type (`S_IFMT` bits) when it is not a socket.
+fn file_kind(mode: u32) -> FdKind {
+    match mode & S_IFMT {
+        S_IFDIR => FdKind::Directory,
+        S_IFIFO => FdKind::Pipe,
+        // Anonymous inodes (eventfd, signalfd, epoll, ...) have no file type.
+        0 => FdKind::Other,
+        _ => FdKind::File,
+    }
+}
+
+/// A socket descriptor's kind from its address family.
+fn socket_kind(family: u16) -> FdKind {
+    match i32::from(family) {
+        libc::AF_INET => FdKind::Ipv4,
+        libc::AF_INET6 => FdKind::Ipv6,
+        libc::AF_UNIX => FdKind::Unix,
+        libc::AF_NETLINK => FdKind::Netlink,
+        _ => FdKind::Other,
+    }
+}
+
+/// A record's descriptors 0, 1 and 2, when the probes read them; `None` (the outer one) only
+/// when the record is too short.
+fn std_fds(data: &[u8]) -> Option<Option<[Option<FdKind>; 3]>> {
+    let read = *data.get(offset_of!(RawLayout, std_fd_read))? != 0;
+    if !read {
+        return Some(None);
+    }
+    let mut kinds = [None; 3];
+    for (fd, kind) in kinds.iter_mut().enumerate() {
+        if *data.get(offset_of!(RawLayout, std_fd_open) + fd)? == 0 {
+            continue;
+        }
+        let mode = u32_at(data, offset_of!(RawLayout, std_fd_mode) + fd * 4)?;
+        *kind = Some(if mode & S_IFMT == S_IFSOCK {
+            socket_kind(u16_at(data, offset_of!(RawLayout, std_fd_family) + fd * 2)?)
+        } else {
+            file_kind(mode)
+        });
+    }
+    Some(Some(kinds))
 }
 
 /// `FD_OPEN_UNKNOWN` in `bpf/sensor.h`: the probes did not count the table.
@@ -191,6 +238,7 @@ impl<'a> RawEvent<'a> {
                     .filter(|&open| open != FD_OPEN_UNKNOWN)
                     .map(u64::from),
             }),
+            std_fds: std_fds(data)?,
             strings,
         })
     }
@@ -496,12 +544,7 @@ impl<'a> RawEvent<'a> {
         if self.fd_mode & S_IFMT == S_IFSOCK {
             return self.socket_fd(num);
         }
-        let kind = match self.fd_mode & S_IFMT {
-            S_IFDIR => FdKind::Directory,
-            S_IFIFO => FdKind::Pipe,
-            0 => FdKind::Other,
-            _ => FdKind::File,
-        };
+        let kind = file_kind(self.fd_mode);
         Fd {
             num,
             kind,
@@ -519,13 +562,7 @@ impl<'a> RawEvent<'a> {
         } else {
             sockaddr.as_ref().map_or(0, |addr| addr.family())
         };
-        let kind = match i32::from(family) {
-            libc::AF_INET => FdKind::Ipv4,
-            libc::AF_INET6 => FdKind::Ipv6,
-            libc::AF_UNIX => FdKind::Unix,
-            libc::AF_NETLINK => FdKind::Netlink,
-            _ => FdKind::Other,
-        };
+        let kind = socket_kind(family);
         let protocol = match (i32::from(info.socket_type), i32::from(info.protocol)) {
             (libc::SOCK_STREAM, _) if matches!(kind, FdKind::Ipv4 | FdKind::Ipv6) => Protocol::Tcp,
             (libc::SOCK_DGRAM, _) if matches!(kind, FdKind::Ipv4 | FdKind::Ipv6) => Protocol::Udp,

@@ -85,6 +85,12 @@ pub struct SensorConfig {
     /// so it is turned on only when a loaded rule reads `proc.fdopencount` or `proc.fdusage`
     /// (`proc.fdlimit` alone needs the limit only).
     pub count_open_fds: bool,
+    /// Read what each event's thread has on descriptors 0, 1 and 2 when the event happens
+    /// ([`palisade_event::Process::std_fds`]: file type, socket family), in the kernel with
+    /// eBPF; the fallback leaves them unread. Off by default: it reads three descriptors on
+    /// every event, so it is turned on only when a loaded rule reads `proc.stdin.type`,
+    /// `proc.stdout.type`, `proc.stderr.type` or `fd.types`.
+    pub read_std_fds: bool,
 }
 
 impl Default for SensorConfig {
@@ -101,6 +107,7 @@ impl Default for SensorConfig {
             capture_environment: false,
             read_fd_state: false,
             count_open_fds: false,
+            read_std_fds: false,
         }
     }
 }
@@ -227,6 +234,7 @@ impl Sensor {
             capture_env: config.capture_environment,
             read_fd_state: config.read_fd_state,
             count_open_fds: config.count_open_fds,
+            read_std_fds: config.read_std_fds,
         };
         let ebpf = match config.backend {
             BackendChoice::Fallback => Err("forced by configuration".to_owned()),
@@ -655,6 +663,7 @@ impl Enricher {
             event.process.cap_inheritable = raw.capabilities.inheritable;
             event.process.cap_permitted = raw.capabilities.permitted;
             event.process.cap_effective = raw.capabilities.effective;
+            event.process.std_fds = raw.std_fds;
             self.fill_names(&mut event, resolution.names.as_deref(), Some(raw.cgroup_id));
             event.ancestors =
                 self.processes

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{can_run_ebpf, collect, in_child, marker, start, wait_for};
-use palisade_event::{Event, EventKind, OverlayLayer};
+use palisade_event::{Event, EventKind, FdKind, OverlayLayer};
 use palisade_sensor::{BackendChoice, SensorConfig};
 
 /// `subsystem=path` for Falco's five controllers as `/proc/self/cgroup` shows them (this
@@ -479,5 +479,79 @@ fn opens_say_whether_they_created_the_file() {
         created,
         [Some(true), Some(false), Some(false)],
         "{opens:#?}"
+    );
+}
+
+/// The opens of a forked child with a pipe on descriptor 0, a connected TCP socket on 1 and
+/// nothing on 2: a failed one, then one that gets descriptor 2; under a sensor that reads the
+/// standard descriptors or not.
+fn opens_with_redirected_descriptors(read_std_fds: bool) -> (Event, Event) {
+    let mut sensor = SensorConfig {
+        kinds: Some([EventKind::Openat].into_iter().collect()),
+        backend: BackendChoice::Ebpf,
+        read_std_fds,
+        ..SensorConfig::default()
+    }
+    .build()
+    .expect("the eBPF sensor starts");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_owned();
+    let missing = path.with_extension("missing");
+    let names = [&missing, &path].map(|path| path.display().to_string());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let child = in_child("pal-stdfds", || {
+        use std::os::fd::AsRawFd;
+        let mut pipe = [0; 2];
+        // SAFETY: pipe writes two descriptors into the array it is given.
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        let stream = std::net::TcpStream::connect(address).unwrap();
+        // SAFETY: the forked child rearranges its own descriptors 0 to 2.
+        unsafe {
+            assert_eq!(libc::dup2(pipe[0], 0), 0);
+            assert_eq!(libc::dup2(stream.as_raw_fd(), 1), 1);
+            libc::close(2);
+        }
+        assert!(std::fs::File::open(&missing).is_err());
+        let opened = std::fs::File::open(&path).unwrap();
+        assert_eq!(opened.as_raw_fd(), 2, "the lowest free descriptor");
+    });
+    let opens = collect(
+        &mut sensor,
+        |event| {
+            event.process.pid == child
+                && matches!(&event.payload, palisade_event::Payload::Open { fd, .. } if names.contains(&fd.name))
+        },
+        |events| events.len() >= 2,
+    );
+    match opens.as_slice() {
+        [failed, opened] => (failed.clone(), opened.clone()),
+        _ => panic!("the child's two opens: {opens:#?}"),
+    }
+}
+
+/// What a process has on descriptors 0, 1 and 2 is read when its event happens (a reverse
+/// shell's redirection shows, and the descriptor an open just returned), and only when asked
+/// for.
+#[test]
+fn events_carry_the_standard_descriptors_when_asked_for() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let (failed, opened) = opens_with_redirected_descriptors(true);
+    assert_eq!(
+        failed.process.std_fds,
+        Some([Some(FdKind::Pipe), Some(FdKind::Ipv4), None]),
+        "{failed:?}"
+    );
+    assert_eq!(
+        opened.process.std_fds,
+        Some([Some(FdKind::Pipe), Some(FdKind::Ipv4), Some(FdKind::File)]),
+        "{opened:?}"
+    );
+    let (failed, opened) = opens_with_redirected_descriptors(false);
+    assert_eq!(
+        (failed.process.std_fds, opened.process.std_fds),
+        (None, None)
     );
 }

@@ -110,6 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         count_open_fds: engine
             .as_ref()
             .is_some_and(palisade_rules::Engine::counts_open_fds),
+        read_std_fds: engine
+            .as_ref()
+            .is_some_and(palisade_rules::Engine::reads_std_fds),
         ..SensorConfig::default()
     };
     // The API server's reflectors run on a runtime of their own beside the polling loop.

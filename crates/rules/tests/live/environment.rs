@@ -48,6 +48,7 @@ pub fn sensor_on(engine: &Engine, backend: BackendChoice) -> Sensor {
         capture_environment: engine.reads_environment(),
         read_fd_state: engine.reads_fd_state(),
         count_open_fds: engine.counts_open_fds(),
+        read_std_fds: engine.reads_std_fds(),
         ..SensorConfig::default()
     };
     config.build().expect("the sensor starts")

@@ -82,3 +82,39 @@ fn a_rule_on_capabilities_and_the_pid_namespace_fires_live() {
     );
     assert_eq!(alerts[0].output, "inheritable=CAP_NET_RAW vpid=1");
 }
+
+#[test]
+fn a_rule_on_the_standard_descriptors_fires_live() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let marker = format!("palisade-std-fds-{}", std::process::id());
+    let mut engine = engine(
+        &marker,
+        " and proc.stdin.type = pipe and proc.stdout.type in (ipv4, ipv6)",
+        "stdin=%proc.stdin.type stdout=%proc.stdout.type",
+    );
+    assert!(engine.reads_std_fds());
+    let mut sensor = sensor_for(&engine);
+    // /bin/true with its output on a TCP connection (a reverse shell's redirection), then
+    // with the test's own output.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let status = Command::new("/bin/true")
+        .arg(&marker)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::os::fd::OwnedFd::from(stream))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new("/bin/true")
+        .arg(&marker)
+        .stdin(std::process::Stdio::piped())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (execs, alerts) = collect(&mut sensor, &mut engine, &marker, 2);
+    assert_eq!(execs.len(), 2, "{execs:#?}");
+    assert_eq!(alerts.len(), 1, "only the redirected exec: {alerts:?}");
+    assert_eq!(alerts[0].output, "stdin=pipe stdout=ipv4");
+}

@@ -313,13 +313,40 @@ fn classes_the_sensor_cannot_supply_load_and_are_absent() {
     ]);
 }
 
-/// `fd.types` lists the types of the process's whole descriptor table (or of descriptor N),
-/// which the sensor does not keep: absent, never just the event's own descriptor.
+/// `fd.types` lists the types of the process's whole descriptor table, which the sensor does
+/// not keep: absent, never just the event's own descriptor. `fd.types[N]` for the standard
+/// descriptors is what the probes read of them, on calls with a descriptor.
 #[test]
-fn the_descriptor_table_list_is_absent() {
+fn the_descriptor_table_list_is_absent_and_the_standard_descriptors_are_read() {
+    // A dup2 of a connected socket onto descriptor 1 (a reverse shell's redirection), with
+    // descriptor 0 a pipe and 2 closed when the kernel reported it.
+    let redirected = r#"{"kind":"dup2","ret":1,"process":{"pid":7,"tid":7,
+      "std_fds":["pipe","ipv4",null]},
+      "payload":{"type":"dup","fd":{"num":5,"kind":"ipv4"},"new_fd":1}}"#;
+    let exec = r#"{"kind":"execve","process":{"pid":7,"tid":7,"std_fds":["ipv6","unix","file"]}}"#;
     check_fires(&[
         ("fd.types exists or fd.types[0] exists", SEND_IPV4, false),
         ("fd.types intersects (ipv4)", SEND_IPV4, false),
         ("fd.type = ipv4", SEND_IPV4, true),
+        (
+            "fd.types[1] in (ipv4, ipv6) and fd.types[0] = pipe",
+            redirected,
+            true,
+        ),
+        (
+            "fd.types[2] exists or fd.types[3] exists or fd.types exists",
+            redirected,
+            false,
+        ),
+        // fd.types needs a call with a descriptor; proc.std*.type does not.
+        ("fd.types[0] exists", exec, false),
+        (
+            "proc.stdin.type = ipv6 and proc.stdout.type = unix and proc.stderr.type = file",
+            exec,
+            true,
+        ),
+        ("proc.stderr.type exists", redirected, false),
+        ("proc.stdin.type exists", SEND_IPV4, false),
+        ("proc.stdin.name exists", exec, false),
     ]);
 }

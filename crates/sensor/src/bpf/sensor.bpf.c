@@ -32,6 +32,10 @@ const volatile u32 read_fd_state = 0;
  * every event; proc.fdlimit alone costs one load. */
 const volatile u32 count_open_fds = 0;
 
+/* Non-zero when a loaded rule reads proc.stdin.type, proc.stdout.type, proc.stderr.type or
+ * fd.types: only then does every record carry what descriptors 0, 1 and 2 are. */
+const volatile u32 read_std_fds = 0;
+
 /* Non-zero when a loaded rule reads thread.cgroups or thread.cgroup.<controller>: only then
  * do exec and fork records carry the task's cgroup for each of Falco's five controllers,
  * since that walks five cgroup trees and copies their names on every exec and fork. */
@@ -619,6 +623,39 @@ static __noinline void put_fd_state(struct event *e, struct task_struct *task)
 		e->fd_open = count.open;
 }
 
+/* What descriptors 0, 1 and 2 of `task`'s table (a BTF pointer) are now: open or not, the
+ * file type of the inode and a socket's family, read with direct loads. */
+static __noinline void put_std_fds(struct event *e, struct task_struct *task)
+{
+	struct files_struct *files = task->files;
+	if (!files)
+		return;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt)
+		return;
+	u32 max_fds = fdt->max_fds;
+	for (u32 fd = 0; fd < 3; fd++) {
+		e->std_fd_open[fd] = 0;
+		e->std_fd_mode[fd] = 0;
+		e->std_fd_family[fd] = 0;
+		if (fd >= max_fds)
+			continue;
+		struct file *file_ptr = NULL;
+		bpf_probe_read_kernel(&file_ptr, sizeof(file_ptr), &fdt->fd[fd]);
+		if (!file_ptr)
+			continue;
+		struct file *file = as_kernel(file_ptr, struct file);
+		u32 mode = file->f_inode->i_mode & S_IFMT;
+		e->std_fd_open[fd] = 1;
+		e->std_fd_mode[fd] = mode;
+		if (mode == S_IFSOCK) {
+			struct socket *sock = as_kernel(file->private_data, struct socket);
+			e->std_fd_family[fd] = sock->sk->__sk_common.skc_family;
+		}
+	}
+	e->std_fd_read = 1;
+}
+
 /* The cgroup ids whose path the reader has received: their later records leave the path
  * out (user space keeps it by id), so the walk up the cgroup tree and its string copies run
  * once per cgroup instead of once per event. An id is added only after a record carrying its
@@ -690,6 +727,9 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	e->fd_read = 0;
 	if (read_fd_state)
 		put_fd_state(e, task);
+	e->std_fd_read = 0;
+	if (read_std_fds)
+		put_std_fds(e, task);
 	if (!bpf_map_lookup_elem(&cgroup_reported, &e->cgroup_id))
 		put_cgroup(e, cgroup_node);
 }

@@ -204,6 +204,14 @@ struct event {
 	unsigned long long fd_limit;
 	unsigned int fd_open;
 	unsigned int fd_read;
+	/* With the loader's read_std_fds set (a rule reads proc.stdin.type, proc.stdout.type,
+	 * proc.stderr.type or fd.types), on every record: descriptors 0, 1 and 2 of the task's
+	 * table when the event happened: whether each is open, the S_IFMT bits of its inode and,
+	 * for a socket, its family; std_fd_read says whether they were read. */
+	unsigned int std_fd_mode[3];
+	unsigned short std_fd_family[3];
+	unsigned char std_fd_open[3];
+	unsigned char std_fd_read;
 	unsigned int tail_len;
 	unsigned short lens[N_SLOTS];
 	unsigned char tail[TAIL_LIMIT + STR_MAX];
