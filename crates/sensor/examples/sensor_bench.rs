@@ -10,7 +10,10 @@
 //! `sensor_bench exec N` / `open N` / `connect N`: the workloads — N fork+exec of
 //! `/bin/true`, N open+close of one file, N loopback TCP connect+accept (client and server
 //! pinned to CPU 0, one connection at a time, the server resetting each on close so that
-//! none lingers in TIME_WAIT) — printing the elapsed seconds. With `SENSOR_BENCH_HELD_FDS=K`
+//! none lingers in TIME_WAIT) — printing the elapsed seconds and the CPU seconds the workload
+//! used (its own and its reaped children's, user and system: what the probes that run in its
+//! calls add to, and what other work on a shared machine disturbs far less than the elapsed
+//! time). With `SENSOR_BENCH_HELD_FDS=K`
 //! the open workload first opens K more descriptors (raising its limit), so that the probes
 //! count a table of that size at every event.
 //!
@@ -33,13 +36,23 @@ impl EventSink for Counter {
     }
 }
 
-fn cpu_seconds() -> f64 {
+/// User and system CPU seconds of `who` (`RUSAGE_SELF` or `RUSAGE_CHILDREN`).
+fn cpu_seconds_of(who: libc::c_int) -> f64 {
     // SAFETY: rusage is plain data written by the kernel.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `usage` is valid for writes.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    unsafe { libc::getrusage(who, &mut usage) };
     let seconds = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+fn cpu_seconds() -> f64 {
+    cpu_seconds_of(libc::RUSAGE_SELF)
+}
+
+/// This process's CPU seconds and those of its children that were waited for.
+fn cpu_seconds_with_children() -> f64 {
+    cpu_seconds_of(libc::RUSAGE_SELF) + cpu_seconds_of(libc::RUSAGE_CHILDREN)
 }
 
 /// Names the connect workload's server CPU (default 0, the client's). On one CPU the
@@ -173,6 +186,7 @@ fn main() {
         "exec" | "open" | "connect" => {
             let n: u64 = arg.parse().expect("a count");
             let started = Instant::now();
+            let cpu_start = cpu_seconds_with_children();
             match mode {
                 "exec" => {
                     for _ in 0..n {
@@ -219,7 +233,11 @@ fn main() {
                     acceptor.join().unwrap();
                 }
             }
-            println!("{:.4}", started.elapsed().as_secs_f64());
+            println!(
+                "{:.4} {:.4}",
+                started.elapsed().as_secs_f64(),
+                cpu_seconds_with_children() - cpu_start
+            );
         }
         _ => {
             eprintln!(
