@@ -59,6 +59,7 @@
 //! CVEs (`** REJECT **`) kept withdrawn.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::ecosystem::normalize_ecosystem;
 use crate::model::{Affected, DistroStatus, Event, Range, RangeKind, Record, short_summary};
@@ -104,9 +105,11 @@ pub(crate) struct Reading {
     /// The release the file's name gives (`azurelinux-3.0-oval.xml` → `3.0`).
     file_release: Option<String>,
     definitions: Vec<Definition>,
-    tests: HashMap<String, Test>,
-    objects: HashMap<String, Object>,
-    states: HashMap<String, State>,
+    /// The ids, kinds, attributes and values of the criteria, tests, objects and states.
+    names: Names,
+    tests: HashMap<Name, Test>,
+    objects: HashMap<Name, Object>,
+    states: HashMap<Name, State>,
     /// The element being read in `<tests>`, `<objects>` or `<states>`.
     item: Option<Item>,
     /// The field of an object or a state being read: its name and attributes.
@@ -138,73 +141,136 @@ struct Definition {
     problems: Vec<String>,
 }
 
+/// A text of [`Names`]: 4 bytes wherever the text recurs.
+type Name = u32;
+
+/// The texts of a document's criteria, tests, objects and states: ids, element names,
+/// attributes and values, each distinct text once in one arena. They come before the
+/// definitions can be evaluated and are many (a definition has tens of tests, each with
+/// its object and states): one allocation per text, or per id and field, was most of an
+/// import's memory. A text is found again by its 64-bit hash; texts whose hash another
+/// text has are kept apart by their whole text, so a name is always exactly its text.
+#[derive(Debug, Default)]
+struct Names {
+    arena: String,
+    /// Where each name's text is in the arena: start and length.
+    spans: Vec<(usize, usize)>,
+    by_hash: HashMap<u64, Name>,
+    collided: HashMap<Box<str>, Name>,
+}
+
+impl Names {
+    /// The name of `text`, added if new.
+    fn intern(&mut self, text: &str) -> Name {
+        let mut hasher = DefaultHasher::new();
+        text.hash(&mut hasher);
+        let hash = hasher.finish();
+        match self.by_hash.get(&hash) {
+            Some(&name) if self.text(name) == text => name,
+            Some(_) => match self.collided.get(text) {
+                Some(&name) => name,
+                None => {
+                    let name = self.push(text);
+                    self.collided.insert(text.into(), name);
+                    name
+                }
+            },
+            None => {
+                let name = self.push(text);
+                self.by_hash.insert(hash, name);
+                name
+            }
+        }
+    }
+
+    fn push(&mut self, text: &str) -> Name {
+        // At most one name per byte of a document bounded by `Limits::max_xml_bytes` (4 GiB).
+        let name = Name::try_from(self.spans.len()).unwrap_or(Name::MAX);
+        self.spans.push((self.arena.len(), text.len()));
+        self.arena.push_str(text);
+        name
+    }
+
+    /// The text of `name`.
+    fn text(&self, name: Name) -> &str {
+        self.spans
+            .get(name as usize)
+            .and_then(|&(start, length)| self.arena.get(start..start + length))
+            .unwrap_or_default()
+    }
+}
+
 /// A node of a definition's criteria.
 #[derive(Debug, Clone)]
 enum Node {
     Criteria {
-        operator: String,
+        operator: Name,
         negate: bool,
         children: Vec<Node>,
     },
     Criterion {
-        test: String,
+        test: Name,
         negate: bool,
     },
     Extend {
-        definition: String,
+        definition: Name,
         negate: bool,
     },
 }
 
 #[derive(Debug, Default)]
 struct Test {
-    kind: String,
-    /// What the test says it checks (`Module postgresql:13 is enabled`).
-    comment: String,
-    check: String,
-    check_existence: String,
-    state_operator: String,
-    object: String,
-    states: Vec<String>,
+    kind: Name,
+    /// What the test says it checks (`Module postgresql:13 is enabled`), kept for
+    /// `textfilecontent54_test`s only.
+    comment: Option<Box<str>>,
+    check: Name,
+    check_existence: Name,
+    state_operator: Name,
+    object: Name,
+    states: Vec<Name>,
 }
 
 #[derive(Debug, Default)]
 struct Object {
-    kind: String,
+    kind: Name,
     /// The fields: an rpm's `<name>`, a file's `<filepath>`, behaviors.
     fields: Vec<Field>,
     /// Why the object cannot be evaluated (a variable, a set, a filter), if so.
     problem: Option<String>,
 }
 
-impl Object {
-    /// The field named `name`.
-    fn field(&self, name: &str) -> Option<&Field> {
-        self.fields.iter().find(|field| field.name == name)
-    }
-}
-
 #[derive(Debug, Default)]
 struct State {
-    kind: String,
+    kind: Name,
     fields: Vec<Field>,
 }
 
 /// A field of an object or state: `<evr datatype="evr_string" operation="less than">`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Field {
-    name: String,
-    operation: String,
-    datatype: String,
+    name: Name,
+    operation: Name,
+    datatype: Name,
     has_variable: bool,
-    value: String,
+    value: Name,
+}
+
+/// A field's texts.
+#[derive(Debug, Clone, Copy)]
+struct FieldText<'a> {
+    name: &'a str,
+    operation: &'a str,
+    datatype: &'a str,
+    has_variable: bool,
+    value: &'a str,
 }
 
 #[derive(Debug)]
 enum Item {
-    Test(String, Test),
-    Object(String, Object),
-    State(String, State),
+    Test(Name, Test),
+    Object(Name, Object),
+    State(Name, State),
 }
 
 impl Reading {
@@ -219,6 +285,25 @@ impl Reading {
 
     fn definition(&mut self) -> Option<&mut Definition> {
         self.definitions.last_mut()
+    }
+
+    /// The texts of `field`.
+    fn field_text(&self, field: &Field) -> FieldText<'_> {
+        FieldText {
+            name: self.names.text(field.name),
+            operation: self.names.text(field.operation),
+            datatype: self.names.text(field.datatype),
+            has_variable: field.has_variable,
+            value: self.names.text(field.value),
+        }
+    }
+
+    /// The field of `fields` named `name`.
+    fn field<'a>(&'a self, fields: &[Field], name: &str) -> Option<FieldText<'a>> {
+        fields
+            .iter()
+            .map(|field| self.field_text(field))
+            .find(|field| field.name == name)
     }
 }
 
@@ -269,26 +354,26 @@ impl Handler for Reading {
                 }
             }
             ("definitions", _, "criteria") => {
-                let mut values = element.attributes()?;
+                let values = element.attributes()?;
+                let operator = values.get("operator").map_or("AND", String::as_str);
                 self.open_criteria.push(Node::Criteria {
-                    operator: values
-                        .remove("operator")
-                        .unwrap_or_else(|| "AND".to_owned()),
+                    operator: self.names.intern(operator),
                     negate: values.get("negate").is_some_and(|value| value == "true"),
                     children: Vec::new(),
                 });
             }
             ("definitions", "criteria", "criterion" | "extend_definition") => {
-                let mut values = element.attributes()?;
+                let values = element.attributes()?;
                 let negate = values.get("negate").is_some_and(|value| value == "true");
+                let text = |attribute: &str| values.get(attribute).map_or("", String::as_str);
                 let node = if name == "criterion" {
                     Node::Criterion {
-                        test: values.remove("test_ref").unwrap_or_default(),
+                        test: self.names.intern(text("test_ref")),
                         negate,
                     }
                 } else {
                     Node::Extend {
-                        definition: values.remove("definition_ref").unwrap_or_default(),
+                        definition: self.names.intern(text("definition_ref")),
                         negate,
                     }
                 };
@@ -298,17 +383,25 @@ impl Handler for Reading {
             }
             ("tests", "tests", _) | ("objects", "objects", _) | ("states", "states", _) => {
                 let mut values = element.attributes()?;
-                let id = values.remove("id").unwrap_or_default();
-                let kind = name.to_owned();
+                let comment = values
+                    .remove("comment")
+                    .filter(|_| name == "textfilecontent54_test")
+                    .map(String::into_boxed_str);
+                let kind = self.names.intern(name);
+                let mut text = |attribute: &str| {
+                    self.names
+                        .intern(values.get(attribute).map_or("", String::as_str))
+                };
+                let id = text("id");
                 self.item = Some(match section {
                     "tests" => Item::Test(
                         id,
                         Test {
                             kind,
-                            comment: values.remove("comment").unwrap_or_default(),
-                            check: values.remove("check").unwrap_or_default(),
-                            check_existence: values.remove("check_existence").unwrap_or_default(),
-                            state_operator: values.remove("state_operator").unwrap_or_default(),
+                            check: text("check"),
+                            check_existence: text("check_existence"),
+                            state_operator: text("state_operator"),
+                            comment,
                             ..Test::default()
                         },
                     ),
@@ -329,26 +422,33 @@ impl Handler for Reading {
                 });
             }
             ("tests", _, "object" | "state") => {
-                let mut values = element.attributes()?;
+                let values = element.attributes()?;
+                let attribute = if name == "object" {
+                    "object_ref"
+                } else {
+                    "state_ref"
+                };
+                let reference = self
+                    .names
+                    .intern(values.get(attribute).map_or("", String::as_str));
                 if let Some(Item::Test(_, test)) = &mut self.item {
                     if name == "object" {
-                        test.object = values.remove("object_ref").unwrap_or_default();
+                        test.object = reference;
                     } else {
-                        test.states
-                            .push(values.remove("state_ref").unwrap_or_default());
+                        test.states.push(reference);
                     }
                 }
             }
             ("objects" | "states", _, _) if stack.len() == 3 => {
-                let mut values = element.attributes()?;
+                let values = element.attributes()?;
+                let operation = values.get("operation").map_or("equals", String::as_str);
+                let datatype = values.get("datatype").map_or("", String::as_str);
                 self.field = Some(Field {
-                    name: name.to_owned(),
-                    operation: values
-                        .remove("operation")
-                        .unwrap_or_else(|| "equals".to_owned()),
-                    datatype: values.remove("datatype").unwrap_or_default(),
+                    name: self.names.intern(name),
+                    operation: self.names.intern(operation),
+                    datatype: self.names.intern(datatype),
                     has_variable: values.contains_key("var_ref"),
-                    value: String::new(),
+                    value: Name::default(),
                 });
             }
             ("objects", _, _) if stack.len() > 3 => {
@@ -413,9 +513,12 @@ impl Handler for Reading {
                 }
             }
             ("definitions", _, "criteria") => {
-                let Some(done) = self.open_criteria.pop() else {
+                let Some(mut done) = self.open_criteria.pop() else {
                     return;
                 };
+                if let Node::Criteria { children, .. } = &mut done {
+                    children.shrink_to_fit();
+                }
                 match self.open_criteria.last_mut() {
                     Some(Node::Criteria { children, .. }) => children.push(done),
                     _ => {
@@ -431,13 +534,16 @@ impl Handler for Reading {
                 }
             }
             ("tests" | "objects" | "states", _, _) if stack.len() == 2 => match self.item.take() {
-                Some(Item::Test(id, test)) => {
+                Some(Item::Test(id, mut test)) => {
+                    test.states.shrink_to_fit();
                     self.tests.insert(id, test);
                 }
-                Some(Item::Object(id, object)) => {
+                Some(Item::Object(id, mut object)) => {
+                    object.fields.shrink_to_fit();
                     self.objects.insert(id, object);
                 }
-                Some(Item::State(id, state)) => {
+                Some(Item::State(id, mut state)) => {
+                    state.fields.shrink_to_fit();
                     self.states.insert(id, state);
                 }
                 None => {}
@@ -446,14 +552,20 @@ impl Handler for Reading {
                 let Some(mut field) = self.field.take() else {
                     return;
                 };
-                field.value = text.to_owned();
+                field.value = self.names.intern(text);
+                let field_name = self.names.text(field.name);
+                let problem = if field.has_variable {
+                    Some(format!("a <{field_name}> from a variable"))
+                } else if matches!(field_name, "filter" | "set") {
+                    // A filter or a set narrows or widens the object.
+                    Some(format!("a <{field_name}>"))
+                } else {
+                    None
+                };
                 match &mut self.item {
                     Some(Item::Object(_, object)) => {
-                        if field.has_variable {
-                            object.problem = Some(format!("a <{}> from a variable", field.name));
-                        } else if matches!(field.name.as_str(), "filter" | "set") {
-                            // A filter or a set narrows or widens the object.
-                            object.problem = Some(format!("a <{}>", field.name));
+                        if problem.is_some() {
+                            object.problem = problem;
                         }
                         object.fields.push(field);
                     }
@@ -469,9 +581,9 @@ impl Handler for Reading {
         let past_definitions =
             !(self.tests.is_empty() && self.objects.is_empty() && self.states.is_empty());
         match (&self.item, self.definitions.last()) {
-            (Some(Item::Test(id, _)), _) => format!("in test {id}"),
-            (Some(Item::Object(id, _)), _) => format!("in object {id}"),
-            (Some(Item::State(id, _)), _) => format!("in state {id}"),
+            (Some(Item::Test(id, _)), _) => format!("in test {}", self.names.text(*id)),
+            (Some(Item::Object(id, _)), _) => format!("in object {}", self.names.text(*id)),
+            (Some(Item::State(id, _)), _) => format!("in state {}", self.names.text(*id)),
             (None, Some(definition)) if !past_definitions => {
                 format!("in definition #{} {}", self.definition_count, definition.id)
             }
@@ -756,24 +868,27 @@ impl Reading {
         depth: usize,
     ) -> Result<Vec<Alternative>, String> {
         match node {
-            Node::Criterion { negate: true, test } => {
-                Ok(vec![vec![Err(format!("negated criterion {test}"))]])
-            }
-            Node::Criterion { test, .. } => Ok(vec![vec![self.condition(test)]]),
+            Node::Criterion { negate: true, test } => Ok(vec![vec![Err(format!(
+                "negated criterion {}",
+                self.names.text(*test)
+            ))]]),
+            Node::Criterion { test, .. } => Ok(vec![vec![self.condition(*test)]]),
             Node::Extend {
                 negate: true,
                 definition,
             } => Ok(vec![vec![Err(format!(
-                "negated extend_definition {definition}"
+                "negated extend_definition {}",
+                self.names.text(*definition)
             ))]]),
             Node::Extend { definition, .. } => {
+                let definition = self.names.text(*definition);
                 if depth >= MAX_EXTEND_DEPTH {
                     return Err(format!(
                         "extend_definition deeper than {MAX_EXTEND_DEPTH} levels (a cycle?)"
                     ));
                 }
                 let extended = definitions
-                    .get(definition.as_str())
+                    .get(definition)
                     .ok_or_else(|| format!("extend_definition {definition} is not defined"))?;
                 let criteria = extended
                     .criteria
@@ -791,7 +906,7 @@ impl Reading {
                 for child in children {
                     expanded.push(self.alternatives(child, definitions, depth)?);
                 }
-                match operator.as_str() {
+                match self.names.text(*operator) {
                     "OR" => Ok(expanded.into_iter().flatten().collect()),
                     "AND" => {
                         let mut product: Vec<Alternative> = vec![Vec::new()];
@@ -831,48 +946,50 @@ impl Reading {
         }
     }
 
-    /// What the test `id` means for matching, or why it cannot be evaluated.
-    fn condition(&self, id: &str) -> Result<Condition, String> {
+    /// What the test `test` means for matching, or why it cannot be evaluated.
+    fn condition(&self, test: Name) -> Result<Condition, String> {
+        let id = self.names.text(test);
         let test = self
             .tests
-            .get(id)
+            .get(&test)
             .ok_or_else(|| format!("test {id} is not defined"))?;
+        let kind = self.names.text(test.kind);
         if !matches!(
-            test.kind.as_str(),
+            kind,
             "rpminfo_test" | "rpmverifyfile_test" | "textfilecontent54_test"
         ) {
             return Err(format!(
-                "{} {id} (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test of a dnf module stream are read)",
-                test.kind
+                "{kind} {id} (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test of a dnf module stream are read)"
             ));
         }
-        let checks_absence = matches!(test.check.as_str(), "none satisfy" | "none_satisfy")
-            || matches!(test.check_existence.as_str(), "none_exist" | "none exist");
-        if test.states.len() > 1 && !matches!(test.state_operator.as_str(), "" | "AND") {
+        let check = self.names.text(test.check);
+        let check_existence = self.names.text(test.check_existence);
+        let checks_absence = matches!(check, "none satisfy" | "none_satisfy")
+            || matches!(check_existence, "none_exist" | "none exist");
+        let state_operator = self.names.text(test.state_operator);
+        if test.states.len() > 1 && !matches!(state_operator, "" | "AND") {
             return Err(format!(
-                "test {id} combines its states with {}",
-                test.state_operator
+                "test {id} combines its states with {state_operator}"
             ));
         }
+        let object_id = self.names.text(test.object);
         let object = self
             .objects
             .get(&test.object)
-            .ok_or_else(|| format!("object {} of test {id} is not defined", test.object))?;
+            .ok_or_else(|| format!("object {object_id} of test {id} is not defined"))?;
         if let Some(problem) = &object.problem {
-            return Err(format!("object {} has {problem}", test.object));
+            return Err(format!("object {object_id} has {problem}"));
         }
-        match test.kind.as_str() {
+        match kind {
             "rpminfo_test" if checks_absence => Err(format!(
-                "test {id} checks that nothing matches (check {:?}, check_existence {:?})",
-                test.check, test.check_existence
+                "test {id} checks that nothing matches (check {check:?}, check_existence {check_existence:?})"
             )),
             "rpminfo_test" => self.package_condition(id, test, object),
             "rpmverifyfile_test" => self.release_file_condition(id, test, object, checks_absence),
             _ if checks_absence => Err(format!(
-                "test {id} checks that no file content matches (check {:?}, check_existence {:?})",
-                test.check, test.check_existence
+                "test {id} checks that no file content matches (check {check:?}, check_existence {check_existence:?})"
             )),
-            _ => module_condition(id, test, object),
+            _ => self.module_condition(id, test, object),
         }
     }
 
@@ -885,10 +1002,11 @@ impl Reading {
         test.states
             .iter()
             .map(|state_id| {
+                let state_text = self.names.text(*state_id);
                 self.states
                     .get(state_id)
-                    .map(|state| (state_id.as_str(), state))
-                    .ok_or_else(|| format!("state {state_id} of test {id} is not defined"))
+                    .map(|state| (state_text, state))
+                    .ok_or_else(|| format!("state {state_text} of test {id} is not defined"))
             })
             .collect()
     }
@@ -901,27 +1019,34 @@ impl Reading {
         test: &Test,
         object: &Object,
     ) -> Result<Condition, String> {
-        let name = match object.field("name") {
-            Some(field) if field.operation == "equals" && !field.value.is_empty() => &field.value,
+        let object_id = self.names.text(test.object);
+        let name = match self.field(&object.fields, "name") {
+            Some(field) if field.operation == "equals" && !field.value.is_empty() => field.value,
             Some(field) => {
                 return Err(format!(
-                    "object {} names packages by {:?} {:?}",
-                    test.object, field.operation, field.value
+                    "object {object_id} names packages by {:?} {:?}",
+                    field.operation, field.value
                 ));
             }
-            None => return Err(format!("{} {} without a <name>", object.kind, test.object)),
+            None => {
+                return Err(format!(
+                    "{} {object_id} without a <name>",
+                    self.names.text(object.kind)
+                ));
+            }
         };
-        let is_release_package = RELEASE_PACKAGES.contains(&name.as_str());
+        let is_release_package = RELEASE_PACKAGES.contains(&name);
         let mut versions = PackageVersions {
-            name: name.clone(),
+            name: name.to_owned(),
             ..PackageVersions::default()
         };
         let mut release = None;
         for (state_id, state) in self.test_states(id, test)? {
-            if state.kind != "rpminfo_state" {
-                return Err(format!("{} {state_id} in rpminfo_test {id}", state.kind));
+            let state_kind = self.names.text(state.kind);
+            if state_kind != "rpminfo_state" {
+                return Err(format!("{state_kind} {state_id} in rpminfo_test {id}"));
             }
-            for field in &state.fields {
+            for field in state.fields.iter().map(|field| self.field_text(field)) {
                 let problem = |what: &str| {
                     Err(format!(
                         "state {state_id}: {what} <{} operation={:?}>{}",
@@ -931,23 +1056,23 @@ impl Reading {
                 if field.has_variable {
                     return problem("a value from a variable in");
                 }
-                match field.name.as_str() {
+                match field.name {
                     // Signed with the distribution's key (Red Hat's `redhatrelease2`,
                     // Oracle's): the inventory reads the rpm database, not signatures, and
                     // takes an installed build of the distribution's name and version for
                     // the distribution's own. Built for an architecture: the inventory
                     // reads the host's packages, of its architectures.
                     "signature_keyid" | "arch" => {}
-                    "version" if is_release_package => match release_of(field) {
+                    "version" if is_release_package => match release_of(&field) {
                         Some(major) => release = Some(major),
                         None => return problem("an unread release"),
                     },
                     "evr" if !is_release_package => {
-                        if !matches!(field.datatype.as_str(), "" | "evr_string") {
+                        if !matches!(field.datatype, "" | "evr_string") {
                             return problem("a datatype other than evr_string in");
                         }
-                        let evr = field.value.strip_prefix("0:").unwrap_or(&field.value);
-                        let slot = match field.operation.as_str() {
+                        let evr = field.value.strip_prefix("0:").unwrap_or(field.value);
+                        let slot = match field.operation {
                             "less than" => &mut versions.fixed,
                             "less than or equal" => &mut versions.last_affected,
                             "equals" => &mut versions.exact,
@@ -985,9 +1110,9 @@ impl Reading {
         object: &Object,
         checks_absence: bool,
     ) -> Result<Condition, String> {
-        let path = object
-            .field("filepath")
-            .map(|field| field.value.as_str())
+        let path = self
+            .field(&object.fields, "filepath")
+            .map(|field| field.value)
             .unwrap_or_default();
         if !RELEASE_FILES.contains(&path) {
             return Err(format!(
@@ -996,19 +1121,19 @@ impl Reading {
         }
         let mut release = None;
         for (state_id, state) in self.test_states(id, test)? {
-            for field in &state.fields {
+            for field in state.fields.iter().map(|field| self.field_text(field)) {
                 let problem = |what: &str| {
                     Err(format!(
                         "state {state_id}: {what} <{} operation={:?}>{}",
                         field.name, field.operation, field.value
                     ))
                 };
-                match field.name.as_str() {
+                match field.name {
                     "name" => {
                         let package = field
                             .value
                             .strip_prefix('^')
-                            .unwrap_or(&field.value)
+                            .unwrap_or(field.value)
                             .trim_end_matches('$');
                         if package.contains("coreos") {
                             return Ok(Condition::Never);
@@ -1017,7 +1142,7 @@ impl Reading {
                             return problem("a release package not read:");
                         }
                     }
-                    "version" => match release_of(field) {
+                    "version" => match release_of(&field) {
                         Some(major) => release = Some(major),
                         None => return problem("an unread release"),
                     },
@@ -1030,35 +1155,37 @@ impl Reading {
         }
         Ok(release.map_or(Condition::Holds, Condition::Release))
     }
-}
 
-/// Red Hat's `textfilecontent54_test` of a dnf module stream ("Module postgresql:13 is
-/// enabled": a pattern over `/etc/dnf/modules.d/*.module`): the module stream the
-/// alternative's packages come from. Other file contents are not read.
-fn module_condition(id: &str, test: &Test, object: &Object) -> Result<Condition, String> {
-    let reads_modules = object
-        .fields
-        .iter()
-        .any(|field| field.value.contains("/etc/dnf/modules.d"));
-    let stream = test
-        .comment
-        .strip_prefix("Module ")
-        .and_then(|rest| rest.strip_suffix(" is enabled"))
-        .filter(|stream| {
-            stream.split_once(':').is_some_and(|(name, stream)| {
-                !name.is_empty() && !stream.is_empty() && !stream.contains(char::is_whitespace)
-            })
-        });
-    match stream {
-        Some(stream) if reads_modules => Ok(Condition::Module(stream.to_owned())),
-        _ => Err(format!(
-            "textfilecontent54_test {id} ({:?}) reads a file's content, which only a dnf module stream's is read from",
-            test.comment
-        )),
+    /// Red Hat's `textfilecontent54_test` of a dnf module stream ("Module postgresql:13 is
+    /// enabled": a pattern over `/etc/dnf/modules.d/*.module`): the module stream the
+    /// alternative's packages come from. Other file contents are not read.
+    fn module_condition(
+        &self,
+        id: &str,
+        test: &Test,
+        object: &Object,
+    ) -> Result<Condition, String> {
+        let reads_modules = object
+            .fields
+            .iter()
+            .any(|field| self.names.text(field.value).contains("/etc/dnf/modules.d"));
+        let comment = test.comment.as_deref().unwrap_or_default();
+        let stream = comment
+            .strip_prefix("Module ")
+            .and_then(|rest| rest.strip_suffix(" is enabled"))
+            .filter(|stream| {
+                stream.split_once(':').is_some_and(|(name, stream)| {
+                    !name.is_empty() && !stream.is_empty() && !stream.contains(char::is_whitespace)
+                })
+            });
+        match stream {
+            Some(stream) if reads_modules => Ok(Condition::Module(stream.to_owned())),
+            _ => Err(format!(
+                "textfilecontent54_test {id} ({comment:?}) reads a file's content, which only a dnf module stream's is read from"
+            )),
+        }
     }
-}
 
-impl Reading {
     /// The ecosystem an alternative's package is placed in; `None` for an alternative of
     /// another product than the definition's platforms.
     fn ecosystem(
@@ -1130,8 +1257,8 @@ impl Reading {
 
 /// The release a release package's `version` field names: `^9` (`pattern match`, also
 /// `^9[^\d]`, `^9\.`) or `9` (`equals`) → `9`.
-fn release_of(field: &Field) -> Option<String> {
-    let number = match field.operation.as_str() {
+fn release_of(field: &FieldText) -> Option<String> {
+    let number = match field.operation {
         "pattern match" => {
             let pattern = field.value.strip_prefix('^')?;
             let digits: String = pattern.chars().take_while(char::is_ascii_digit).collect();
@@ -1292,5 +1419,37 @@ fn merge(into: &mut Record, record: Record) {
     into.withdrawn &= record.withdrawn;
     if into.severity.is_none() {
         into.severity = record.severity;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Names;
+
+    #[test]
+    fn a_name_is_its_text_and_one_per_text() {
+        let mut names = Names::default();
+        let texts = [
+            "oval:com.redhat.rhsa:tst:20235309001",
+            "",
+            "rpminfo_test",
+            "oval:com.redhat.rhsa:tst:20235309003",
+            "é",
+        ];
+        let interned: Vec<_> = texts.iter().map(|text| names.intern(text)).collect();
+        for (text, name) in texts.iter().zip(&interned) {
+            assert_eq!(names.text(*name), *text);
+            assert_eq!(names.intern(text), *name);
+        }
+        let mut distinct = interned.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), texts.len());
+        assert_eq!(
+            names.arena.len(),
+            texts.iter().map(|text| text.len()).sum::<usize>()
+        );
+        // A name never made has no text rather than another's.
+        assert_eq!(names.text(1000), "");
     }
 }
