@@ -1036,6 +1036,23 @@ fn finding_body(report: &FindingReport) -> String {
     })
 }
 
+/// The `dedupe_prefix` column of a finding with dedupe key `key` (migration 0060): the value of
+/// its first 15 hex digits (60 bits, so never negative), or 0 for a key that does not start
+/// with 15 lowercase hex digits, exactly as the migration's backfill computes it.
+fn dedupe_prefix(key: &str) -> i64 {
+    const DIGITS: usize = 15;
+    let Some(digits) = key.get(..DIGITS) else {
+        return 0;
+    };
+    if !digits
+        .bytes()
+        .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return 0;
+    }
+    i64::from_str_radix(digits, 16).unwrap_or(0)
+}
+
 /// A finding a batch creates: its row's columns are `report`'s, except for what the batch's
 /// reports of the same finding add up to. Borrowed rather than built into a [`Finding`], whose
 /// clone of every report cost a tenth of ingest.
@@ -1091,38 +1108,44 @@ impl SqliteStore {
         connection: &mut SqliteConnection,
         keys: &[(FindingKind, String)],
     ) -> Result<HashMap<(FindingKind, String), (String, i64)>> {
+        let wanted: HashSet<(&str, &str)> = keys
+            .iter()
+            .map(|(kind, key)| (kind.as_str(), key.as_str()))
+            .collect();
+        let prefixes: Vec<i64> = wanted.iter().map(|(_, key)| dedupe_prefix(key)).collect();
         let mut found: HashMap<(FindingKind, String), (String, i64)> = HashMap::new();
-        for kind in FindingKind::ALL {
-            let kind_keys: Vec<&str> = keys
-                .iter()
-                .filter(|(k, _)| *k == kind)
-                .map(|(_, key)| key.as_str())
-                .collect();
-            for chunk in kind_keys.chunks(INSERT_CHUNK) {
-                // The status is checked below rather than in SQL: with a status filter,
-                // SQLite may pick the status index and scan every open finding per look-up.
-                let mut builder = QueryBuilder::<Sqlite>::new(
-                    "SELECT id, dedupe_key, last_seen, status FROM findings WHERE kind = ",
-                );
-                builder.push_bind(kind.as_str());
-                builder.push(" AND dedupe_key IN (");
-                let mut separated = builder.separated(", ");
-                for key in chunk {
-                    separated.push_bind(*key);
+        for chunk in prefixes.chunks(INSERT_CHUNK) {
+            // The status is checked below rather than in SQL: with a status filter, SQLite may
+            // pick the status index and scan every open finding per look-up. A prefix may be
+            // shared (see migration 0060): only rows of a wanted kind and whole key count.
+            let mut builder = QueryBuilder::<Sqlite>::new(
+                "SELECT id, kind, dedupe_key, last_seen, status FROM findings \
+                 WHERE dedupe_prefix IN (",
+            );
+            let mut separated = builder.separated(", ");
+            for prefix in chunk {
+                separated.push_bind(*prefix);
+            }
+            builder.push(")");
+            for row in builder.build().fetch_all(&mut *connection).await? {
+                let kind: &str = row.try_get("kind")?;
+                let key: &str = row.try_get("dedupe_key")?;
+                if !wanted.contains(&(kind, key)) {
+                    continue;
                 }
-                builder.push(")");
-                for row in builder.build().fetch_all(&mut *connection).await? {
-                    let id: String = row.try_get("id")?;
-                    let key: String = row.try_get("dedupe_key")?;
-                    let last_seen: i64 = row.try_get("last_seen")?;
-                    let status: &str = row.try_get("status")?;
-                    if !Status::from_name(status).is_some_and(Status::absorbs_repeats) {
-                        continue;
-                    }
-                    let entry = found.entry((kind, key)).or_insert((id.clone(), last_seen));
-                    if last_seen > entry.1 {
-                        *entry = (id, last_seen);
-                    }
+                let status: &str = row.try_get("status")?;
+                if !Status::from_name(status).is_some_and(Status::absorbs_repeats) {
+                    continue;
+                }
+                let kind = FindingKind::from_name(kind)
+                    .ok_or_else(|| corrupt("findings", "kind", kind))?;
+                let id: String = row.try_get("id")?;
+                let last_seen: i64 = row.try_get("last_seen")?;
+                let entry = found
+                    .entry((kind, key.to_owned()))
+                    .or_insert((id.clone(), last_seen));
+                if last_seen > entry.1 {
+                    *entry = (id, last_seen);
                 }
             }
         }
@@ -1149,8 +1172,8 @@ impl SqliteStore {
                 db.insert_rows(
                     "INSERT OR FAIL INTO findings (id, kind, cluster, dedupe_key, severity, \
                      status, category, rule, title, namespace, asset_id, asset_label, first_seen, \
-                     last_seen, count, demo, body, fix_known, package)",
-                    19,
+                     last_seen, count, demo, body, fix_known, package, dedupe_prefix)",
+                    20,
                     findings,
                     |new, values| {
                         let report = new.report;
@@ -1174,6 +1197,7 @@ impl SqliteStore {
                             Value::Text(&new.body),
                             Value::Integer(i64::from(report.details.fix_known())),
                             Value::Text(report.details.package()),
+                            Value::Integer(dedupe_prefix(&new.dedupe_key)),
                         ]);
                     },
                 )
@@ -2228,7 +2252,15 @@ fn scope_asset(rule: &NewWhitelistRule) -> Option<Uuid> {
 
 #[cfg(test)]
 mod tests {
-    use super::SqliteStore;
+    use palisade_model::{
+        AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo, Severity,
+        Timestamp,
+    };
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    use uuid::Uuid;
+
+    use super::{SqliteStore, dedupe_prefix, finding_body};
+    use crate::{HandlingPolicy, Store};
 
     /// The writer syncs every commit (`PRAGMA synchronous` = FULL): an acknowledged batch
     /// must survive a power loss, not only a crash of the process.
@@ -2243,5 +2275,140 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(synchronous, 2, "PRAGMA synchronous is FULL (2)");
+    }
+
+    #[test]
+    fn a_dedupe_prefix_is_the_value_of_the_first_15_hex_digits() {
+        assert_eq!(dedupe_prefix("0123456789abcdef0123"), 0x0012_3456_789a_bcde);
+        assert_eq!(dedupe_prefix(&"f".repeat(32)), (1 << 60) - 1);
+        for not_hex in [
+            "",
+            "0123456789abcd",
+            "0123456789ABCDEF",
+            "0123456789abcdg",
+            "é0123456789abcd",
+        ] {
+            assert_eq!(dedupe_prefix(not_hex), 0, "{not_hex:?}");
+        }
+    }
+
+    fn alert(pod: &str, at: i64) -> FindingReport {
+        FindingReport {
+            id: Uuid::now_v7(),
+            observed_at: Timestamp(at),
+            severity: Severity::High,
+            rule: "Terminal shell in container".into(),
+            title: format!("shell in {pod}"),
+            asset: AffectedAsset {
+                cluster: "prod".into(),
+                namespace: Some("shop".into()),
+                pod: Some(pod.into()),
+                ..Default::default()
+            },
+            details: Details::Alert(AlertDetails {
+                process: ProcessInfo {
+                    exe: "/bin/sh".into(),
+                    cmdline: "sh -i".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            demo: false,
+        }
+    }
+
+    /// Findings stored before migration 0060 get the prefix that ingest computes, so that their
+    /// repeats still aggregate into them; two findings that share a prefix each take only their
+    /// own repeats.
+    #[tokio::test]
+    async fn findings_stored_before_the_narrow_dedupe_index_absorb_their_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("palisade.db");
+        // The schema as it was before 0060, with two findings stored as ingest stored them.
+        let before = dir.path().join("migrations");
+        std::fs::create_dir(&before).unwrap();
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let name = entry.unwrap().file_name();
+            if name.to_str().unwrap() < "0060" {
+                std::fs::copy(source.join(&name), before.join(&name)).unwrap();
+            }
+        }
+        let pool = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        sqlx::migrate::Migrator::new(before.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        const HOUR: i64 = 3_600_000;
+        let stored = [alert("web-1", 10 * HOUR), alert("web-2", 10 * HOUR)];
+        for (index, report) in stored.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, \
+                 rule, title, namespace, asset_id, asset_label, first_seen, last_seen, count, demo, \
+                 body) VALUES ($1, 'alert', 'prod', $2, 3, 'open', '', $3, $4, 'shop', $5, $6, $7, \
+                 $7, 1, 0, $8)",
+            )
+            .bind(format!("00000000-0000-7000-8000-00000000000{index}"))
+            .bind(report.dedupe_key())
+            .bind(&report.rule)
+            .bind(&report.title)
+            .bind(report.asset.asset_id().to_string())
+            .bind(report.asset.label())
+            .bind(report.observed_at.millis())
+            .bind(finding_body(report))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let prefixes: Vec<(String, i64)> =
+            sqlx::query_as("SELECT dedupe_key, dedupe_prefix FROM findings ORDER BY id")
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(prefixes.len(), 2);
+        for (key, prefix) in &prefixes {
+            assert_eq!(*prefix, dedupe_prefix(key), "backfilled prefix of {key}");
+            assert_ne!(*prefix, 0, "{key} is hex");
+        }
+        // A shared prefix (one in 2^60 pairs of keys) is looked up like any other.
+        sqlx::query("UPDATE findings SET dedupe_prefix = $1")
+            .bind(prefixes[0].1)
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        let repeats = [
+            alert("web-2", 10 * HOUR + 60_000),
+            alert("web-1", 10 * HOUR + 120_000),
+        ];
+        let outcome = store
+            .ingest(&repeats, &HandlingPolicy::default())
+            .await
+            .unwrap();
+        assert_eq!((outcome.created, outcome.aggregated), (0, 2));
+        let counts: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT title, count, last_seen FROM findings WHERE kind = $1 ORDER BY title",
+        )
+        .bind(FindingKind::Alert.as_str())
+        .fetch_all(&store.writer)
+        .await
+        .unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("shell in web-1".to_owned(), 2, 10 * HOUR + 120_000),
+                ("shell in web-2".to_owned(), 2, 10 * HOUR + 60_000),
+            ]
+        );
     }
 }
