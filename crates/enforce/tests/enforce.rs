@@ -685,6 +685,49 @@ fn a_flood_of_distinct_connects_beyond_capacity_counts_every_loss() {
     assert_eq!(stream.lost().unwrap(), lost);
 }
 
+/// How many distinct matches one take of the default-sized stream holds: 40,000 refused
+/// connects to distinct destinations (each a match of its own), nobody taking meanwhile (as
+/// within one 200 ms tick, or longer). The counters hold exactly their capacity (14,563, the
+/// ring's report count) whatever the reader does: those attempts are never lost. The rest
+/// are reported one by one into the ring and the reader's queue (58,252 more, less the
+/// counted matches' announcements), or counted as lost when those are full; every attempt is
+/// accounted for, exactly. The printed split is the measurement in docs/benchmarks.md.
+#[test]
+fn a_take_of_the_default_stream_holds_its_capacity_of_distinct_matches_and_accounts_for_all() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2, network namespaces)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("default-distinct");
+    let stream = ConnectReports::new().unwrap();
+    let filter = ConnectFilter::attach(&cgroup.path, &stream, 3).unwrap();
+    filter
+        .set_rules(&[tcp_rule(5, "10.70.0.0/16", 80, RuleAction::Block)])
+        .unwrap();
+    let destination =
+        |_, n: u64| std::net::SocketAddr::from(([10, 70, (n >> 8) as u8, n as u8], 80));
+    let attempts = 40_000;
+    let started = std::time::Instant::now();
+    let refused = refused_connects_in_netns(&cgroup.path, 1, attempts, destination, || {
+        std::thread::sleep(Duration::from_millis(1))
+    });
+    let elapsed = started.elapsed();
+    assert_eq!(refused, attempts);
+    let reports = stream.take().unwrap();
+    let counts = take_delivered(&stream);
+    let lost = stream.lost().unwrap();
+    let capacity = ConnectReportsRing::DEFAULT.capacity() as usize;
+    assert_eq!(counts.len(), capacity, "the counters hold their capacity");
+    assert!(counts.iter().all(|count| count.attempts == 1));
+    let uncounted: u64 = reports.iter().map(ConnectReport::uncounted_attempts).sum();
+    println!(
+        "{attempts} distinct refused connects in {elapsed:?}: {} counted, {uncounted} reported \
+         one by one, {lost} lost ({} reports taken)",
+        counts.len(),
+        reports.len()
+    );
+    assert_eq!(counts.len() as u64 + uncounted + lost, attempts);
+}
+
 /// A datagram sent to an address without a connect (UDP `sendto`) is judged like a connect:
 /// from a thread of the cgroup in a network namespace of its own, sends to a blocked address
 /// fail with `EPERM`, sends an alert rule matches pass the programs (and fail later, with no
