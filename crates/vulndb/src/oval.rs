@@ -31,8 +31,10 @@
 //!   deferred`: open; `Not affected`: no record);
 //! - Red Hat's `textfilecontent54_test` of `/etc/dnf/modules.d` ("Module postgresql:13 is
 //!   enabled") names the module stream the alternative's fix belongs to: the fix is held
-//!   to its own stream's version line (`13` for `13.13-1.module+el8.9.0`), so that another
-//!   stream's build is not taken for an unfixed one; whether the image enabled the stream
+//!   to its own stream's version line (the stream where it names one, `5.30` for
+//!   `perl:5.30`'s `4:5.30.1-452.module+el8.9.0`, else the first component, `13` for
+//!   `13.13-1.module+el8.9.0`), so that another stream's build is not taken for an
+//!   unfixed one; whether the image enabled the stream
 //!   is not read (its packages' versions tell the stream). Other file contents are not
 //!   read: the definition is warned about;
 //! - `signature_keyid` and `arch` states (signed with the distribution's key, built for an
@@ -1292,8 +1294,8 @@ fn single_platform_release(definition: &Definition, prefix: &str) -> Option<Stri
 }
 
 /// The affected entry of a package in a definition: one range per alternative's versions.
-/// Several fixes of one package (module streams) each start at their own version line, as
-/// in updateinfo.
+/// Several fixes of one package, and a module stream's fix, each start at their own version
+/// line, as in updateinfo.
 fn package_affected(
     ecosystem: String,
     name: String,
@@ -1321,7 +1323,15 @@ fn package_affected(
                 let version = version
                     .rsplit_once('-')
                     .map_or(version, |(version, _)| version);
-                lower_bound(fixed, version, None, several || versions.module.is_some())
+                // A module stream's fix starts at the stream's version line where the stream
+                // names one (`perl:5.30` → `5.30`, so that perl 5.26's builds are not held to
+                // it), else at the fixed version's first component.
+                let stream = versions
+                    .module
+                    .as_deref()
+                    .and_then(|label| label.split_once(':'))
+                    .map(|(_, stream)| stream);
+                lower_bound(fixed, version, stream, several || versions.module.is_some())
             }
             (None, None) => "0".to_owned(),
         };

@@ -119,7 +119,7 @@ fn oracle_linux_elsa_definitions_match_their_own_release() {
 fn red_hat_definitions_match_their_release_and_module_stream() {
     let (report, index) = import_fixture(FIXTURES, "rhel-8.oval.xml");
     assert_eq!(report.format, "oval");
-    assert_eq!(report.record_count, 3, "{:?}", reasons(&report));
+    assert_eq!(report.record_count, 4, "{:?}", reasons(&report));
     let libwebp = findings(&index, "Red Hat:8", "libwebp", "1.0.0-8.el8_8");
     assert_eq!(ids(&libwebp), ["RHSA-2023:5309"]);
     assert_eq!(libwebp[0].aliases, ["CVE-2023-4863", "CVE-2023-5129"]);
@@ -172,6 +172,15 @@ fn red_hat_definitions_match_their_release_and_module_stream() {
             "{fixed_or_other_stream}"
         );
     }
+    // perl:5.30's fix starts at its stream, 5.30: perl 5.26's builds are not held to it.
+    let perl_530 = findings(
+        &index,
+        "Red Hat:8",
+        "perl-interpreter",
+        "4:5.30.1-451.module+el8.8.0+17033+1b4b2a38",
+    );
+    assert_eq!(ids(&perl_530), ["RHSA-2024:0259"]);
+    assert!(findings(&index, "Red Hat:8", "perl-interpreter", "4:5.26.3-422.el8").is_empty());
     assert_eq!(
         reasons(&report),
         [
