@@ -1037,7 +1037,7 @@ impl Reading {
                 ));
             }
         };
-        let is_release_package = RELEASE_PACKAGES.contains(&name);
+        let is_release_package = is_release_package(name);
         let mut versions = PackageVersions {
             name: name.to_owned(),
             ..PackageVersions::default()
@@ -1140,7 +1140,7 @@ impl Reading {
                         if package.contains("coreos") {
                             return Ok(Condition::Never);
                         }
-                        if !RELEASE_PACKAGES.contains(&package) {
+                        if !is_release_package(package) {
                             return problem("a release package not read:");
                         }
                     }
@@ -1255,6 +1255,16 @@ impl Reading {
             }
         }
     }
+}
+
+/// True for a package whose version is the distribution's release: one of
+/// [`RELEASE_PACKAGES`], or RHEL 7's variants of `redhat-release`, which name the product
+/// (not RHEL CoreOS's `redhat-release-coreos`).
+fn is_release_package(name: &str) -> bool {
+    RELEASE_PACKAGES.contains(&name)
+        || name.strip_prefix("redhat-release-").is_some_and(|variant| {
+            ["server", "workstation", "client", "computenode"].contains(&variant)
+        })
 }
 
 /// The release a release package's `version` field names: `^9` (`pattern match`, also

@@ -189,6 +189,68 @@ fn red_hat_definitions_match_their_release_and_module_stream() {
     );
 }
 
+/// RHEL 7's release packages name the product (`redhat-release-server`,
+/// `redhat-release-workstation`), as the owner of `/etc/redhat-release` or in an
+/// `rpminfo_test`: both give the release.
+#[test]
+fn red_hat_7_release_package_variants_give_the_release() {
+    let document = r#"<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5" xmlns:red-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#linux">
+  <definitions>
+    <definition class="patch" id="oval:com.redhat.rhsa:def:20240001" version="1">
+      <metadata><title>RHSA-2024:0001: bind security update (Important)</title>
+        <affected family="unix"><platform>Red Hat Enterprise Linux 7</platform></affected>
+        <reference ref_id="RHSA-2024:0001" source="RHSA"/>
+        <reference ref_id="CVE-2023-3341" source="CVE"/></metadata>
+      <criteria operator="AND">
+        <criterion comment="bind is earlier than 32:9.11.4-26.P2.el7_9.15" test_ref="oval:com.redhat.rhsa:tst:20240001001"/>
+        <criteria operator="OR">
+          <criterion comment="Red Hat Enterprise Linux 7 Server is installed" test_ref="oval:com.redhat.rhsa:tst:20240001002"/>
+          <criterion comment="Red Hat Enterprise Linux 7 Workstation is installed" test_ref="oval:com.redhat.rhsa:tst:20240001003"/>
+        </criteria>
+      </criteria>
+    </definition>
+  </definitions>
+  <tests>
+    <red-def:rpminfo_test check="at least one" id="oval:com.redhat.rhsa:tst:20240001001" version="1">
+      <red-def:object object_ref="oval:com.redhat.rhsa:obj:20240001001"/>
+      <red-def:state state_ref="oval:com.redhat.rhsa:ste:20240001001"/>
+    </red-def:rpminfo_test>
+    <red-def:rpmverifyfile_test check="at least one" id="oval:com.redhat.rhsa:tst:20240001002" version="1">
+      <red-def:object object_ref="oval:com.redhat.rhsa:obj:20240001002"/>
+      <red-def:state state_ref="oval:com.redhat.rhsa:ste:20240001002"/>
+    </red-def:rpmverifyfile_test>
+    <red-def:rpminfo_test check="at least one" id="oval:com.redhat.rhsa:tst:20240001003" version="1">
+      <red-def:object object_ref="oval:com.redhat.rhsa:obj:20240001003"/>
+      <red-def:state state_ref="oval:com.redhat.rhsa:ste:20240001003"/>
+    </red-def:rpminfo_test>
+  </tests>
+  <objects>
+    <red-def:rpminfo_object id="oval:com.redhat.rhsa:obj:20240001001" version="1"><red-def:name>bind</red-def:name></red-def:rpminfo_object>
+    <red-def:rpmverifyfile_object id="oval:com.redhat.rhsa:obj:20240001002" version="1">
+      <red-def:behaviors nomd5="true"/>
+      <red-def:name operation="pattern match"/>
+      <red-def:filepath>/etc/redhat-release</red-def:filepath>
+    </red-def:rpmverifyfile_object>
+    <red-def:rpminfo_object id="oval:com.redhat.rhsa:obj:20240001003" version="1"><red-def:name>redhat-release-workstation</red-def:name></red-def:rpminfo_object>
+  </objects>
+  <states>
+    <red-def:rpminfo_state id="oval:com.redhat.rhsa:ste:20240001001" version="1"><red-def:evr datatype="evr_string" operation="less than">32:9.11.4-26.P2.el7_9.15</red-def:evr></red-def:rpminfo_state>
+    <red-def:rpmverifyfile_state id="oval:com.redhat.rhsa:ste:20240001002" version="1">
+      <red-def:name operation="pattern match">^redhat-release-server</red-def:name>
+      <red-def:version operation="pattern match">^7[^\d]</red-def:version>
+    </red-def:rpmverifyfile_state>
+    <red-def:rpminfo_state id="oval:com.redhat.rhsa:ste:20240001003" version="1"><red-def:version operation="pattern match">^7[^\d]</red-def:version></red-def:rpminfo_state>
+  </states>
+</oval_definitions>"#;
+    let (report, index) = import("rhel-7.oval.xml", document.as_bytes(), Limits::default());
+    assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
+    assert_eq!(report.record_count, 1);
+    let bind = findings(&index, "Red Hat:7", "bind", "32:9.11.4-26.P2.el7_9.14");
+    assert_eq!(ids(&bind), ["RHSA-2024:0001"]);
+    assert_eq!(bind[0].fixed_versions, ["32:9.11.4-26.P2.el7_9.15"]);
+    assert!(findings(&index, "Red Hat:8", "bind", "32:9.11.4-26.P2.el7_9.14").is_empty());
+}
+
 /// Red Hat's OVAL with unpatched vulnerabilities: an unfixed package is affected in every
 /// version, with the status its advisory's resolution gives; unaffected definitions are
 /// not records.
