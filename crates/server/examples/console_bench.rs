@@ -305,8 +305,8 @@ async fn main() {
     // later cells as it serves an operator who narrows a search).
     let mut filtered: Vec<(&str, String)> = Vec::new();
     for (page, terms) in [
-        ("alerts", ALERT_TERMS),
-        ("vulnerabilities", VULNERABILITY_TERMS),
+        ("alerts", &ALERT_TERMS[..]),
+        ("vulnerabilities", &VULNERABILITY_TERMS[..]),
     ] {
         for term in terms {
             for filter in MATRIX_FILTERS {
