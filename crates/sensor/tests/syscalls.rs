@@ -1109,7 +1109,12 @@ fn without_times(events: &[Event]) -> serde_json::Value {
     fn strip(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(fields) => {
-                for time in ["timestamp_ns", "capture_start_ns", "start_time_ns"] {
+                for time in [
+                    "timestamp_ns",
+                    "capture_start_ns",
+                    "start_time_ns",
+                    "pidns_init_start_ns",
+                ] {
                     fields.remove(time);
                 }
                 fields.values_mut().for_each(strip);
