@@ -51,7 +51,9 @@
 //! and Oracle Linux's (`oval:com.oracle.elsa:`, platform `Oracle Linux 9`) come from the
 //! alternative's release test, else the definition's single platform, else the fixed
 //! rpm's `.elN` tag (read as the updateinfo reader does; UEK's `el9uek`, modules'
-//! `module+el8` too). Azure Linux's and CBL-Mariner's
+//! `module+el8` too). A Red Hat definition is for the product streams its
+//! `<affected_cpe_list>` names of that release (`rhel_eus:8.6`: the update streams' feeds
+//! fix their stream only), else for the main stream (`Red Hat:8`). Azure Linux's and CBL-Mariner's
 //! (`oval:com.microsoft.azurelinux:`, `oval:com.microsoft.cbl-mariner:`) come from the file
 //! name their feeds have (`azurelinux-3.0-oval.xml`), else the rpm's dist tag (`.azl3`,
 //! `.cm2`). Records are RHSA and ELSA advisories (their CVEs as aliases) for Red Hat and
@@ -137,6 +139,10 @@ struct Definition {
     issued: Option<String>,
     updated: Option<String>,
     criteria: Option<Node>,
+    /// The Red Hat product streams of the `<advisory><affected_cpe_list><cpe>`s, as OSV's
+    /// Red Hat ecosystems name them (`cpe:/a:redhat:rhel_eus:8.6::appstream` →
+    /// `Red Hat:rhel_eus:8.6`), each once.
+    streams: Vec<String>,
     /// Red Hat's `<advisory><affected><resolution state="Will not fix">` of unfixed
     /// packages: the state and its `<component>`s.
     resolutions: Vec<(String, Vec<String>)>,
@@ -498,6 +504,19 @@ impl Handler for Reading {
                     definition.issued = Some(text.to_owned()).filter(|date| !date.is_empty());
                 }
             }
+            ("definitions", "affected_cpe_list", "cpe") => {
+                let product = text
+                    .strip_prefix("cpe:/a:redhat:")
+                    .or_else(|| text.strip_prefix("cpe:/o:redhat:"));
+                if let Some(product) = product
+                    && let Some(definition) = self.definition()
+                {
+                    let stream = normalize_ecosystem(&format!("Red Hat:{product}"));
+                    if !definition.streams.contains(&stream) {
+                        definition.streams.push(stream);
+                    }
+                }
+            }
             ("definitions", "resolution", "component") => {
                 if let Some((_, components)) = self
                     .definition()
@@ -806,22 +825,25 @@ impl Reading {
                     continue;
                 };
                 package.module = modules.pop();
-                let ecosystem = match self.ecosystem(definition, releases.first(), &package) {
-                    Ok(Some(ecosystem)) => ecosystem,
-                    Ok(None) => continue,
+                let ecosystems = match self.ecosystem(definition, releases.first(), &package) {
+                    Ok(ecosystems) => ecosystems,
                     Err(reason) => {
                         result.skipped.push((id.clone(), reason));
                         continue;
                     }
                 };
-                let key = (ecosystem, package.name.clone());
-                match fixes_per_package
-                    .iter_mut()
-                    .find(|(known, _)| *known == key)
-                {
-                    Some((_, versions)) if !versions.contains(&package) => versions.push(package),
-                    Some(_) => {}
-                    None => fixes_per_package.push((key, vec![package])),
+                for ecosystem in ecosystems {
+                    let key = (ecosystem, package.name.clone());
+                    match fixes_per_package
+                        .iter_mut()
+                        .find(|(known, _)| *known == key)
+                    {
+                        Some((_, versions)) if !versions.contains(&package) => {
+                            versions.push(package.clone());
+                        }
+                        Some(_) => {}
+                        None => fixes_per_package.push((key, vec![package.clone()])),
+                    }
                 }
             }
             let affected: Vec<Affected> = fixes_per_package
@@ -1188,16 +1210,16 @@ impl Reading {
         }
     }
 
-    /// The ecosystem an alternative's package is placed in; `None` for an alternative of
+    /// The ecosystems an alternative's package is placed in; none for an alternative of
     /// another product than the definition's platforms.
     fn ecosystem(
         &self,
         definition: &Definition,
         release: Option<&String>,
         package: &PackageVersions,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Vec<String>, String> {
         if let Some(release) = &self.release {
-            return Ok(Some(release.clone()));
+            return Ok(vec![release.clone()]);
         }
         let rpm_release = package
             .bound()
@@ -1215,7 +1237,7 @@ impl Reading {
                 .cloned()
                 .or_else(|| single_platform_release(definition, "Oracle Linux "))
                 .or_else(|| release_tag(rpm_release, "el"))
-                .map(|major| Some(normalize_ecosystem(&format!("Oracle Linux:{major}"))))
+                .map(|major| vec![normalize_ecosystem(&format!("Oracle Linux:{major}"))])
                 .ok_or_else(unknown),
             Distribution::RedHat => {
                 let major = release
@@ -1231,9 +1253,9 @@ impl Reading {
                     .filter_map(|platform| platform.strip_prefix(RED_HAT_PLATFORM))
                     .collect();
                 if !platforms.is_empty() && !platforms.contains(&major.as_str()) {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
-                Ok(Some(normalize_ecosystem(&format!("Red Hat:{major}"))))
+                Ok(red_hat_streams(definition, &major))
             }
             distribution @ (Distribution::AzureLinux | Distribution::Mariner) => {
                 let base = if distribution == Distribution::AzureLinux {
@@ -1250,7 +1272,7 @@ impl Reading {
                     .cloned()
                     .or_else(|| self.file_release.clone())
                     .or_else(from_tag)
-                    .map(|release| Some(normalize_ecosystem(&format!("{base}:{release}"))))
+                    .map(|release| vec![normalize_ecosystem(&format!("{base}:{release}"))])
                     .ok_or_else(unknown)
             }
         }
@@ -1289,6 +1311,35 @@ fn release_of(field: &FieldText) -> Option<String> {
         _ => return None,
     };
     Some(number)
+}
+
+/// The Red Hat releases a definition of RHEL `major` is for: the product streams its
+/// `<affected_cpe_list>` names, as OSV's Red Hat ecosystems name them
+/// (`cpe:/a:redhat:enterprise_linux:8::appstream` → `Red Hat:8`,
+/// `cpe:/o:redhat:rhel_eus:8.6::baseos` → `Red Hat:rhel_eus:8.6`: the EUS, AUS, E4S, TUS
+/// and ELS feeds' fixes are for their stream only), those of another major release or
+/// product left out; without such a CPE, the main stream.
+fn red_hat_streams(definition: &Definition, major: &str) -> Vec<String> {
+    let main = normalize_ecosystem(&format!("Red Hat:{major}"));
+    let mut streams: Vec<String> = definition
+        .streams
+        .iter()
+        .filter(|stream| {
+            **stream == main
+                || stream
+                    .strip_prefix("Red Hat:rhel_")
+                    .and_then(|rest| rest.split_once(':'))
+                    .is_some_and(|(kind, version)| {
+                        ["eus", "aus", "e4s", "tus", "els"].contains(&kind)
+                            && version.split('.').next() == Some(major)
+                    })
+        })
+        .cloned()
+        .collect();
+    if streams.is_empty() {
+        streams.push(main);
+    }
+    streams
 }
 
 /// The release the definition's only platform names (`Oracle Linux 9`, `Red Hat

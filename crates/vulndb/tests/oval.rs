@@ -251,6 +251,72 @@ fn red_hat_7_release_package_variants_give_the_release() {
     assert!(findings(&index, "Red Hat:8", "bind", "32:9.11.4-26.P2.el7_9.14").is_empty());
 }
 
+/// An update stream's feed (`rhel-8.6-eus.oval.xml`): its definitions' CPEs name the
+/// streams (EUS and AUS of 8.6), whose fixes are not the main stream's.
+#[test]
+fn red_hat_update_stream_definitions_are_for_their_streams_only() {
+    let document = r#"<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5" xmlns:red-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#linux">
+  <definitions>
+    <definition class="patch" id="oval:com.redhat.rhsa:def:20240002" version="1">
+      <metadata><title>RHSA-2024:0002: openssl security update (Moderate)</title>
+        <affected family="unix"><platform>Red Hat Enterprise Linux 8</platform></affected>
+        <reference ref_id="RHSA-2024:0002" source="RHSA"/>
+        <advisory from="secalert@redhat.com"><severity>Moderate</severity>
+          <affected_cpe_list>
+            <cpe>cpe:/a:redhat:rhel_eus:8.6::appstream</cpe>
+            <cpe>cpe:/o:redhat:rhel_eus:8.6::baseos</cpe>
+            <cpe>cpe:/o:redhat:rhel_aus:8.6::baseos</cpe>
+            <cpe>cpe:/o:redhat:rhel_eus:9.0::baseos</cpe>
+            <cpe>cpe:/a:redhat:rhel_extras_other:8</cpe>
+          </affected_cpe_list>
+        </advisory></metadata>
+      <criteria operator="AND">
+        <criterion comment="Red Hat Enterprise Linux 8 is installed" test_ref="oval:com.redhat.rhsa:tst:20240002002"/>
+        <criterion comment="openssl-libs is earlier than 1:1.1.1k-8.el8_6.1" test_ref="oval:com.redhat.rhsa:tst:20240002001"/>
+      </criteria>
+    </definition>
+  </definitions>
+  <tests>
+    <red-def:rpminfo_test check="at least one" id="oval:com.redhat.rhsa:tst:20240002001" version="1">
+      <red-def:object object_ref="oval:com.redhat.rhsa:obj:20240002001"/>
+      <red-def:state state_ref="oval:com.redhat.rhsa:ste:20240002001"/>
+    </red-def:rpminfo_test>
+    <red-def:rpmverifyfile_test check="at least one" id="oval:com.redhat.rhsa:tst:20240002002" version="1">
+      <red-def:object object_ref="oval:com.redhat.rhsa:obj:20240002002"/>
+      <red-def:state state_ref="oval:com.redhat.rhsa:ste:20240002002"/>
+    </red-def:rpmverifyfile_test>
+  </tests>
+  <objects>
+    <red-def:rpminfo_object id="oval:com.redhat.rhsa:obj:20240002001" version="1"><red-def:name>openssl-libs</red-def:name></red-def:rpminfo_object>
+    <red-def:rpmverifyfile_object id="oval:com.redhat.rhsa:obj:20240002002" version="1"><red-def:filepath>/etc/redhat-release</red-def:filepath></red-def:rpmverifyfile_object>
+  </objects>
+  <states>
+    <red-def:rpminfo_state id="oval:com.redhat.rhsa:ste:20240002001" version="1"><red-def:evr datatype="evr_string" operation="less than">1:1.1.1k-8.el8_6.1</red-def:evr></red-def:rpminfo_state>
+    <red-def:rpmverifyfile_state id="oval:com.redhat.rhsa:ste:20240002002" version="1">
+      <red-def:name operation="pattern match">^redhat-release</red-def:name>
+      <red-def:version operation="pattern match">^8[^\d]</red-def:version>
+    </red-def:rpmverifyfile_state>
+  </states>
+</oval_definitions>"#;
+    let (report, index) = import(
+        "rhel-8.6-eus.oval.xml",
+        document.as_bytes(),
+        Limits::default(),
+    );
+    assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
+    for stream in ["Red Hat:rhel_eus:8.6", "Red Hat:rhel_aus:8.6"] {
+        let found = findings(&index, stream, "openssl-libs", "1:1.1.1k-7.el8_6");
+        assert_eq!(ids(&found), ["RHSA-2024:0002"], "{stream}");
+        assert_eq!(found[0].fixed_versions, ["1:1.1.1k-8.el8_6.1"]);
+    }
+    for other in ["Red Hat:8", "Red Hat:rhel_eus:9.0", "Red Hat:rhel_e4s:8.6"] {
+        assert!(
+            findings(&index, other, "openssl-libs", "1:1.1.1k-7.el8_6").is_empty(),
+            "{other}"
+        );
+    }
+}
+
 /// Red Hat's OVAL with unpatched vulnerabilities: an unfixed package is affected in every
 /// version, with the status its advisory's resolution gives; unaffected definitions are
 /// not records.
