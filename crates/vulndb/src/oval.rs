@@ -170,9 +170,7 @@ struct Names {
 impl Names {
     /// The name of `text`, added if new.
     fn intern(&mut self, text: &str) -> Name {
-        let mut hasher = DefaultHasher::new();
-        text.hash(&mut hasher);
-        let hash = hasher.finish();
+        let hash = Names::hash(text);
         match self.by_hash.get(&hash) {
             Some(&name) if self.text(name) == text => name,
             Some(_) => match self.collided.get(text) {
@@ -189,6 +187,12 @@ impl Names {
                 name
             }
         }
+    }
+
+    fn hash(text: &str) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        text.hash(&mut hasher);
+        hasher.finish()
     }
 
     fn push(&mut self, text: &str) -> Name {
@@ -1522,5 +1526,13 @@ mod tests {
         );
         // A name never made has no text rather than another's.
         assert_eq!(names.text(1000), "");
+        // A text whose hash another text has keeps a name of its own.
+        let taken = names.intern("oval:a:tst:1");
+        names.by_hash.insert(Names::hash("oval:a:tst:2"), taken);
+        let collided = names.intern("oval:a:tst:2");
+        assert_ne!(collided, taken);
+        assert_eq!(names.text(collided), "oval:a:tst:2");
+        assert_eq!(names.intern("oval:a:tst:2"), collided);
+        assert_eq!(names.intern("oval:a:tst:1"), taken);
     }
 }
