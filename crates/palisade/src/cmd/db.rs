@@ -30,7 +30,8 @@ enum Command {
     /// Accepts OSV JSON/YAML records (and OSV's per-ecosystem zip archives), the Debian
     /// security tracker JSON, Debian DSA/DLA list files, Alpine secdb JSON, yum/dnf
     /// `updateinfo.xml` repository metadata (Amazon Linux ALAS, Oracle Linux ELSA, Fedora)
-    /// and OVAL definitions (Oracle Linux's `com.oracle.elsa-*.xml`, Azure Linux's and
+    /// and OVAL definitions (Red Hat's `rhel-*.oval.xml`, also with unpatched
+    /// vulnerabilities, Oracle Linux's `com.oracle.elsa-*.xml`, Azure Linux's and
     /// CBL-Mariner's `*-oval.xml`); XML feeds plain or gzip, bzip2, xz or zstd compressed,
     /// read streaming. Each PATH is one source; importing it again replaces its records.
     Import(ImportArgs),
