@@ -12,6 +12,8 @@
 # machine's load changes between rounds, not within one round's few seconds, so pairing the
 # runs of a round removes most of it; the interval says what is left.
 #
+# With -v target=P, whether the upper end of Palisade's interval is at most P per cent.
+#
 #   gawk -v target=5 -f scripts/bench/sensor-paired.awk runs
 
 function median(values, n,    sorted, m) {
@@ -87,7 +89,6 @@ END {
     config_list[n_configs = 1] = "none"
     for (i = 1; i <= n_others; i++) config_list[++n_configs] = others[i]
     B = 4000
-    if (target == "") target = 5
     srand(1)
     for (b = 1; b <= B; b++)
         for (j = 1; j <= n_rounds; j++) pick[b, j] = int(rand() * n_rounds) + 1
@@ -128,9 +129,13 @@ END {
             }
             relative = (slowdown["auditd"] > 0) ? sprintf("%.2f", slowdown["palisade"] / slowdown["auditd"]) : "n/a (auditd not slower)"
             interval = (k >= B * 0.95) ? sprintf("95 %% CI %.2f .. %.2f", quantile(joint, 0.025), quantile(joint, 0.975)) : "no interval: auditd not slower in every resample"
-            printf "  %-4s palisade/auditd slowdown %s (%s); palisade <= %s %%: %s\n",
-                measure_name[measure], relative, interval, target,
-                (upper["palisade"] * 100 <= target) ? "yes (upper bound " percent(upper["palisade"] + 1) ")" : "not shown (upper bound " percent(upper["palisade"] + 1) ")"
+            verdict = ""
+            if (target != "")
+                verdict = sprintf("; palisade <= %s %%: %s (upper bound %s)", target,
+                    (upper["palisade"] * 100 <= target) ? "yes" : "not shown",
+                    percent(upper["palisade"] + 1))
+            printf "  %-4s palisade/auditd slowdown %s (%s)%s\n", measure_name[measure],
+                relative, interval, verdict
         }
         # Two builds of the sensor in the same rounds: the new one against the previous.
         if ("previous" in config_seen && "palisade" in config_seen) {
