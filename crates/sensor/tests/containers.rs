@@ -1071,7 +1071,8 @@ fn held_events_go_out_at_flush_without_waiting() {
 /// answered (a metadata store that does not answer: the shell's first exec waits its 50 ms
 /// and leaves without the container) gets the container once the look-up answers: the
 /// ancestry of a later exec names the container for the child, which never executed
-/// anything, and for the shell, and the exec carries the names of the container's root.
+/// anything, and for the shell, and the exec and those ancestors carry the names of the
+/// container's root (its uid 0 is not named root there).
 #[test]
 fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
     if !available("runc") {
@@ -1101,7 +1102,7 @@ fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
     );
     std::fs::write(
         dir.path().join("rootfs/etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\n",
+        "toor:x:0:0:root:/root:/bin/sh\n",
     )
     .unwrap();
     std::fs::write(dir.path().join("rootfs/etc/group"), "wheel:x:0:\n").unwrap();
@@ -1135,16 +1136,22 @@ fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
         late_exec.container.as_ref().map(|known| known.id.as_str()),
         Some(id.as_str())
     );
-    let ancestry: Vec<(&str, &str)> = late_exec
+    let ancestry: Vec<(&str, &str, &str)> = late_exec
         .ancestors
         .iter()
         .take(2)
-        .map(|ancestor| (ancestor.name.as_str(), ancestor.container_id.as_str()))
+        .map(|ancestor| {
+            (
+                ancestor.name.as_str(),
+                ancestor.container_id.as_str(),
+                ancestor.user.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         ancestry,
-        [("sh", id.as_str()), ("sh", id.as_str())],
-        "the subshell forked before the answer, then the shell"
+        [("sh", id.as_str(), "toor"), ("sh", id.as_str(), "toor")],
+        "the subshell forked before the answer, then the shell, with the container's names"
     );
     assert_eq!(late_exec.ancestors[0].pid, late_exec.process.ppid);
     assert_eq!(
@@ -1152,7 +1159,7 @@ fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
             late_exec.process.user.as_str(),
             late_exec.process.group.as_str()
         ),
-        ("root", "wheel"),
+        ("toor", "wheel"),
         "the names of the container's root"
     );
 }
