@@ -1489,7 +1489,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::ALL,
-        "Effective capabilities of the thread when the event happened (read by the kernel probes with every event; Falco's driver sends them with execve, clone and capset), names separated by spaces; empty from the fallback",
+        "Effective capabilities of the thread when the event happened (read by the kernel probes with every event; Falco's driver sends them with execve, clone and capset), names separated by spaces; from the fallback, as /proc/<pid>/status showed them when it handled the process's last exec",
         |e, _| owned(capability_names(e.process.cap_effective))
     ),
     field!(

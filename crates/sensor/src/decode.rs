@@ -10,7 +10,7 @@ use palisade_event::{
     EventKind, Fd, FdKind, OpenedFile, OverlayLayer, Payload, Protocol, Socket, TaskResources,
 };
 
-use crate::process::{FdState, SessionIds};
+use crate::process::{Capabilities, FdState, SessionIds};
 use crate::procfs::{self, Environment, environment};
 use crate::skel::types::{
     event as RawLayout, opened_file, overlay_layer, probe_kind as Pk, socket_info, string_slot,
@@ -62,14 +62,6 @@ pub(crate) struct RawEvent<'a> {
     /// (see `std_fd_mode` in `bpf/sensor.h`); `None` inside for one not open.
     pub std_fds: Option<[Option<FdKind>; 3]>,
     strings: [&'a [u8]; string_slot::N_SLOTS.0 as usize],
-}
-
-/// A thread's capability sets, bit N for capability N (`CAP_CHOWN` is bit 0).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Capabilities {
-    pub inheritable: u64,
-    pub permitted: u64,
-    pub effective: u64,
 }
 
 /// The socket behind an fd, as the kernel reported it.

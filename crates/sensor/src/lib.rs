@@ -98,7 +98,9 @@ pub use attribution::{
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;
 pub use held::{HoldLimits, HoldLimitsError};
-pub use process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds, UserNames};
+pub use process::{
+    Capabilities, ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds, UserNames,
+};
 pub use procfs::controller_cgroups;
 pub use sensor::{
     BackendChoice, CpuCounters, Sensor, SensorConfig, SensorHealth, SensorStatus,

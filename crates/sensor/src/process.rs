@@ -74,6 +74,9 @@ pub struct ProcessInfo {
     pub resources: Option<TaskResources>,
     /// `subsystem=path` cgroups as of the last exec or the fork (empty when not read).
     pub cgroups: SharedSlice<String>,
+    /// Capability sets as of the last exec or the fork; the kernel probes read them again
+    /// with every event, so only the fallback's events carry these.
+    pub capabilities: Capabilities,
 }
 
 /// A new process, as the kernel reported it at its fork.
@@ -111,6 +114,18 @@ pub struct SessionIds {
     /// Unix epoch; 0 when unknown (the kernel probes read it at exec and fork, `/proc` does
     /// not give it).
     pub pidns_init_start_ns: u64,
+}
+
+/// A thread's capability sets, bit N for capability N (`CAP_CHOWN` is bit 0), as the
+/// kernel's cred and `/proc/<pid>/status` (`CapInh`, `CapPrm`, `CapEff`) give them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Inheritable set.
+    pub inheritable: u64,
+    /// Permitted set.
+    pub permitted: u64,
+    /// Effective set.
+    pub effective: u64,
 }
 
 /// A process's descriptor limit and open descriptors when one of its events happened (Falco's

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use palisade_event::TaskResources;
 
-use crate::process::{ExeFile, FdState, ProcessInfo, SessionIds};
+use crate::process::{Capabilities, ExeFile, FdState, ProcessInfo, SessionIds};
 use crate::runtime::kernel_dev;
 
 /// A process as `/proc` shows it, with its cgroup v2 path for container attribution.
@@ -144,6 +144,13 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
             .and_then(|value| value.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     };
+    let capability_set = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .unwrap_or(0)
+    };
     let limits = std::fs::read_to_string(dir.join("limits")).unwrap_or_default();
     let resources = TaskResources {
         vm_size_kb: status_kb("VmSize:"),
@@ -170,6 +177,11 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
             exe_file,
             resources: Some(resources),
             cgroups: controller_cgroups(&cgroup).into(),
+            capabilities: Capabilities {
+                inheritable: capability_set("CapInh:"),
+                permitted: capability_set("CapPrm:"),
+                effective: capability_set("CapEff:"),
+            },
             ..ProcessInfo::default()
         },
         cgroup_path,

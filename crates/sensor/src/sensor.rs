@@ -611,6 +611,7 @@ impl Enricher {
                     session: raw.session(self.boot_offset_ns),
                     resources: raw.resources(self.page_kb),
                     cgroups: raw.cgroups().into(),
+                    capabilities: raw.capabilities,
                 });
             }
             Pk::PK_FORK if !raw.is_new_thread() => {
@@ -904,6 +905,9 @@ impl Enricher {
         process.vpgid = info.session.vpgid;
         process.vpid = info.session.vpid;
         process.pidns_init_start_ns = info.session.pidns_init_start_ns;
+        process.cap_inheritable = info.capabilities.inheritable;
+        process.cap_permitted = info.capabilities.permitted;
+        process.cap_effective = info.capabilities.effective;
         process.resources = info.resources;
         process.cgroups = info.cgroups.clone();
         process

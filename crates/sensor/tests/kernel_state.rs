@@ -372,6 +372,41 @@ fn every_event_carries_the_threads_capability_sets() {
     );
 }
 
+/// The fallback reads the capability sets from `/proc/<pid>/status` when it handles an exec,
+/// so a process still running then carries them.
+#[test]
+fn the_fallback_reads_the_capability_sets_at_exec() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = SensorConfig {
+        kinds: Some([EventKind::Execve].into_iter().collect()),
+        backend: BackendChoice::Fallback,
+        ..SensorConfig::default()
+    }
+    .build()
+    .expect("the fallback sensor starts");
+    let mut sleeper = Command::new("setpriv")
+        .args(["--inh-caps", "+net_raw", "sleep", "2"])
+        .spawn()
+        .unwrap();
+    let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.pid == sleeper.id() && event.process.name == "sleep"
+    })
+    .expect("sleep's exec from the proc connector");
+    sleeper.wait().unwrap();
+    let bounding = own_capabilities("CapBnd:");
+    let process = &event.process;
+    assert_eq!(
+        (
+            process.cap_inheritable,
+            process.cap_permitted,
+            process.cap_effective
+        ),
+        (1 << 13, bounding, bounding)
+    );
+}
+
 /// The start of the pid namespace's init, read at exec and fork: in a new pid namespace, the
 /// start of its first process (the one unshare forks, vpid 1) for it and for what it
 /// starts; in the host's, the start of the host's init.
