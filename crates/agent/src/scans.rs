@@ -510,6 +510,7 @@ fn vulndb_package(package: &Package) -> palisade_vulndb::Package {
         version: package.version.clone(),
         source_name: package.source_name.clone(),
         source_version: package.source_version.clone(),
+        module_streams: package.module_streams.clone(),
     }
 }
 

@@ -748,9 +748,18 @@ fn scan_image_and_running_container_built_with_podman() {
     assert_eq!(packages[0]["location"]["path"], "/var/lib/dpkg/status");
 }
 
+/// An rpm package's name, epoch, version and release.
+type Nevr<'a> = (&'a str, Option<u32>, &'a str, &'a str);
+
 /// An sqlite rpm database (`rpmdb.sqlite`) holding `(name, epoch, version, release)`
 /// packages, each built from the source rpm of its name's first word.
-fn rpmdb(path: &Path, packages: &[(&str, Option<u32>, &str, &str)]) {
+fn rpmdb(path: &Path, packages: &[Nevr<'_>]) {
+    let unlabelled: Vec<_> = packages.iter().map(|package| (*package, None)).collect();
+    modular_rpmdb(path, &unlabelled);
+}
+
+/// [`rpmdb`] whose packages may carry a modularity label (`RPMTAG_MODULARITYLABEL`).
+fn modular_rpmdb(path: &Path, packages: &[(Nevr<'_>, Option<&str>)]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let connection = rusqlite::Connection::open(path).unwrap();
     connection
@@ -758,7 +767,7 @@ fn rpmdb(path: &Path, packages: &[(&str, Option<u32>, &str, &str)]) {
             "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
         )
         .unwrap();
-    for (name, epoch, version, release) in packages {
+    for ((name, epoch, version, release), label) in packages {
         let source = name.split('-').next().unwrap();
         // (tag, type, data): the epoch (int32) first, so that it is aligned; strings after.
         let mut entries: Vec<(u32, u32, Vec<u8>)> = Vec::new();
@@ -773,6 +782,9 @@ fn rpmdb(path: &Path, packages: &[(&str, Option<u32>, &str, &str)]) {
             (1044, format!("{source}-{version}-{release}.src.rpm")),
         ] {
             entries.push((tag, 6, format!("{text}\0").into_bytes()));
+        }
+        if let Some(label) = label {
+            entries.push((5096, 6, format!("{label}\0").into_bytes()));
         }
         let mut index = Vec::new();
         let mut data = Vec::new();
@@ -1086,6 +1098,81 @@ fn red_hat_packages_are_matched_against_imported_oval() {
                 "[]".to_owned()
             ),
         ],
+        "{report}"
+    );
+}
+
+/// Module streams whose builds share a version line (`container-tools:rhel8`'s podman 4.6,
+/// `container-tools:4.0`'s podman 4.0): each root's podman is matched against its own
+/// stream's definitions, fixed and unpatched, the stream read from the package's
+/// modularity label, else from the streams `etc/dnf/modules.d` enables.
+#[test]
+fn module_packages_are_matched_against_their_own_stream() {
+    let temp = tempfile::tempdir().unwrap();
+    let db = temp.path().join("vulndb.sqlite");
+    let rhel_8_9 = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"8.9 (Ootpa)\"\nID=\"rhel\"\n\
+         ID_LIKE=\"fedora\"\nVERSION_ID=\"8.9\"\nPLATFORM_ID=\"platform:el8\"\n";
+    let podman_4_0_fixed = ("podman", None, "4.0.2", "26.module+el8.9.0+21245+22222222");
+    let root = |name: &str, podman, label: Option<&str>| {
+        let root = temp.path().join(name);
+        write(&root, "etc/os-release", rhel_8_9);
+        modular_rpmdb(
+            &root.join("var/lib/rpm/rpmdb.sqlite"),
+            &[(podman, label), (("curl", None, "7.61.1", "33.el8"), None)],
+        );
+        root
+    };
+    let stream_4_0 = root(
+        "stream_4_0",
+        podman_4_0_fixed,
+        Some("container-tools:4.0:8090020240201111111:d7b6f4b7"),
+    );
+    let report = scan_against(&stream_4_0, &db, &["oval/rhel-8-container-tools.oval.xml"]);
+    assert_eq!(
+        finding_summaries(&report),
+        [(
+            "CVE-2024-9103".to_owned(),
+            "podman".to_owned(),
+            "open".to_owned(),
+            "[]".to_owned()
+        )],
+        "{report}"
+    );
+    // Trivy's qualifier for the label.
+    assert_eq!(
+        report["findings"][0]["package"]["purl"],
+        "pkg:rpm/redhat/podman@4.0.2-26.module%2Bel8.9.0%2B21245%2B22222222?arch=x86_64&distro=rhel-8.9&modularitylabel=container-tools:4.0:8090020240201111111:d7b6f4b7"
+    );
+
+    let stream_rhel8 = root(
+        "stream_rhel8",
+        ("podman", None, "4.6.1", "5.module+el8.9.0+21000+11111111"),
+        Some("container-tools:rhel8:8090020240101000000:d7b6f4b7"),
+    );
+    assert_eq!(
+        finding_summaries(&scan_against(&stream_rhel8, &db, &[])),
+        [(
+            "RHSA-2024:9101".to_owned(),
+            "podman".to_owned(),
+            "fixed".to_owned(),
+            "[\"4.6.1-8.module+el8.9.0+21243+a586538b\"]".to_owned()
+        )]
+    );
+
+    // No label: the streams the image enabled decide.
+    let enabled_4_0 = root("enabled_4_0", podman_4_0_fixed, None);
+    write(
+        &enabled_4_0,
+        "etc/dnf/modules.d/container-tools.module",
+        "[container-tools]\nname=container-tools\nstream=4.0\nprofiles=\nstate=enabled\n",
+    );
+    let report = scan_against(&enabled_4_0, &db, &[]);
+    assert_eq!(
+        finding_summaries(&report)
+            .into_iter()
+            .map(|summary| summary.0)
+            .collect::<Vec<_>>(),
+        ["CVE-2024-9103"],
         "{report}"
     );
 }

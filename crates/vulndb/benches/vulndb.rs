@@ -58,6 +58,7 @@ fn main() {
                 version: old_version(ecosystem).to_owned(),
                 source_name: None,
                 source_version: None,
+                module_streams: Vec::new(),
             }));
         });
     }

@@ -40,6 +40,7 @@ fn below(fixed: Option<&str>) -> Range {
     Range {
         kind: RangeKind::Ecosystem,
         events,
+        module: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::ecosystem::{
     rpm_upgrade_command, scheme_of, scheme_version,
 };
 use crate::error::{Error, ErrorKind};
-use crate::model::{DistroStatus, Event, RangeKind, Record};
+use crate::model::{DistroStatus, Event, Range, RangeKind, Record};
 use crate::source::{Lookup, binary_fixed_version, lookups};
 
 /// An installed package to match.
@@ -29,6 +29,11 @@ pub struct Package {
     /// The source package's version, for dpkg packages whose source version differs from
     /// [`Package::version`]; Debian and Ubuntu advisories are compared with it.
     pub source_version: Option<String>,
+    /// The dnf module streams (`container-tools:rhel8`) an rpm may be of: its modularity
+    /// label's, else the streams its image enabled. An advisory's range for a module
+    /// stream (Red Hat's OVAL) applies only to packages of one of these, or to any package
+    /// when this is empty (its bound then holds it to the stream's version line).
+    pub module_streams: Vec<String>,
 }
 
 /// One vulnerability affecting a package; advisories that alias each other are merged.
@@ -151,6 +156,8 @@ enum ParsedRange {
         /// Sorted by bound; at equal bounds `introduced` comes first.
         events: Vec<(EventKind, Bound, String)>,
         limits: Vec<Bound>,
+        /// The dnf module stream the range is for.
+        module: Option<String>,
     },
 }
 
@@ -364,7 +371,7 @@ impl Index {
             let ranges = affected
                 .ranges
                 .iter()
-                .map(|range| parse_range(scheme, range.kind, &range.events))
+                .map(|range| parse_range(scheme, range))
                 .collect();
             let versions = affected
                 .versions
@@ -507,6 +514,7 @@ impl Index {
                     entry,
                     compared.installed.as_ref(),
                     &compared.lookup.version,
+                    &package.module_streams,
                     &mut stats,
                 ) {
                     continue;
@@ -583,6 +591,7 @@ impl Index {
                     .filter(|(_, matched_by)| *matched_by == lookup_index)
                     .map(|(entry, _)| *entry),
                 lookup.installed.as_ref(),
+                &package.module_streams,
             );
             let (binary, source) =
                 package_fixed_versions(package, &lookup.lookup.version, advisory_fixed);
@@ -672,15 +681,19 @@ struct Compared<'a> {
     installed: Option<Version>,
 }
 
-/// The advisories' fixed versions above `installed` in `entries`, lowest first.
+/// The advisories' fixed versions above `installed` in `entries`, lowest first: those of
+/// ranges for the package's module streams.
 fn fixed_above<'e>(
     entries: impl Iterator<Item = &'e Entry>,
     installed: Option<&Version>,
+    module_streams: &[String],
 ) -> Vec<String> {
     let mut fixed: Vec<(&str, &Bound)> = Vec::new();
     for entry in entries {
         for range in &entry.ranges {
-            if let ParsedRange::Events { events, .. } = range {
+            if let ParsedRange::Events { events, module, .. } = range
+                && module_applies(module.as_ref(), module_streams)
+            {
                 for (kind, bound, text) in events {
                     let above = installed
                         .is_none_or(|installed| bound.cmp_version(installed) == Ordering::Greater);
@@ -755,11 +768,19 @@ fn ksplice_build_differs(ecosystem: &str, installed: &str, entry: &Entry) -> boo
     })
 }
 
-/// Whether the installed version is in one of the entry's ranges or its versions list.
+/// Whether a range of a dnf module stream is one `module_streams` (a package's, see
+/// [`Package::module_streams`]) may be of; ranges of no stream are for every package.
+fn module_applies(range_module: Option<&String>, module_streams: &[String]) -> bool {
+    range_module.is_none_or(|module| module_streams.is_empty() || module_streams.contains(module))
+}
+
+/// Whether the installed version is in one of the entry's ranges (those of the package's
+/// module streams) or its versions list.
 fn entry_affects(
     entry: &Entry,
     installed: Option<&Version>,
     installed_text: &str,
+    module_streams: &[String],
     stats: &mut MatchStats,
 ) -> bool {
     let mut affected = false;
@@ -767,7 +788,14 @@ fn entry_affects(
         match range {
             ParsedRange::Git => stats.git_ranges_skipped += 1,
             ParsedRange::Invalid => stats.invalid_ranges_skipped += 1,
-            ParsedRange::Events { events, limits } => {
+            ParsedRange::Events {
+                events,
+                limits,
+                module,
+            } => {
+                if !module_applies(module.as_ref(), module_streams) {
+                    continue;
+                }
                 if let Some(installed) = installed {
                     affected |= in_range(installed, events, limits);
                 }
@@ -808,8 +836,8 @@ fn in_range(version: &Version, events: &[(EventKind, Bound, String)], limits: &[
     vulnerable
 }
 
-fn parse_range(scheme: Option<Scheme>, kind: RangeKind, events: &[Event]) -> ParsedRange {
-    let scheme = match (kind, scheme) {
+fn parse_range(scheme: Option<Scheme>, range: &Range) -> ParsedRange {
+    let scheme = match (range.kind, scheme) {
         (RangeKind::Git, _) => return ParsedRange::Git,
         (_, Some(scheme)) => scheme,
         (RangeKind::Semver, None) => Scheme::Semver,
@@ -820,9 +848,9 @@ fn parse_range(scheme: Option<Scheme>, kind: RangeKind, events: &[Event]) -> Par
             .ok()
             .map(Bound::Version)
     };
-    let mut parsed_events = Vec::with_capacity(events.len());
+    let mut parsed_events = Vec::with_capacity(range.events.len());
     let mut limits = Vec::new();
-    for event in events {
+    for event in &range.events {
         let parsed = match event {
             Event::Introduced(text) if text == "0" => {
                 Some((EventKind::Introduced, Bound::Zero, text))
@@ -858,6 +886,7 @@ fn parse_range(scheme: Option<Scheme>, kind: RangeKind, events: &[Event]) -> Par
     ParsedRange::Events {
         events: parsed_events,
         limits,
+        module: range.module.clone(),
     }
 }
 

@@ -98,6 +98,7 @@
 //!     version: "v1.1.0".into(),
 //!     source_name: None,
 //!     source_version: None,
+//!     module_streams: Vec::new(),
 //! };
 //! let findings = index.matches(&package)?.findings;
 //! assert_eq!(findings[0].id, "GO-2099-0001");

@@ -53,6 +53,11 @@ pub struct Range {
     /// The events, in the order the feed gave them.
     #[serde(rename = "e", default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
+    /// The dnf module stream (`container-tools:rhel8`) the range is for, when its feed
+    /// names one (Red Hat's module packages): it applies only to packages that may be of
+    /// that stream ([`crate::Package::module_streams`]).
+    #[serde(rename = "md", default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
 }
 
 /// The OSV range types.

@@ -113,7 +113,11 @@ pub(crate) fn convert(osv: OsvRecord) -> Result<Record, String> {
                     .map(convert_event)
                     .collect::<Result<Vec<_>, _>>()?
             };
-            ranges.push(Range { kind, events });
+            ranges.push(Range {
+                kind,
+                events,
+                module: None,
+            });
         }
         let severity = osv_affected
             .ecosystem_specific

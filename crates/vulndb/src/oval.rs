@@ -30,13 +30,13 @@
 //!   (`Will not fix`, `Out of support scope`: will not be fixed; `Affected`, `Fix
 //!   deferred`: open; `Not affected`: no record);
 //! - Red Hat's `textfilecontent54_test` of `/etc/dnf/modules.d` ("Module postgresql:13 is
-//!   enabled") names the module stream the alternative's fix belongs to: the fix is held
-//!   to its own stream's version line (the stream where it names one, `5.30` for
+//!   enabled") names the module stream the alternative's range is for ([`Range::module`]):
+//!   matching applies it only to packages of that stream (their modularity label's, else
+//!   the image's enabled streams), and for packages of no known stream the range starts
+//!   at its stream's version line (the stream where it names one, `5.30` for
 //!   `perl:5.30`'s `4:5.30.1-452.module+el8.9.0`, else the first component, `13` for
 //!   `13.13-1.module+el8.9.0`), so that another stream's build is not taken for an
-//!   unfixed one; whether the image enabled the stream
-//!   is not read (its packages' versions tell the stream). Other file contents are not
-//!   read: the definition is warned about;
+//!   unfixed one. Other file contents are not read: the definition is warned about;
 //! - `signature_keyid` and `arch` states (signed with the distribution's key, built for an
 //!   architecture) always hold here: the inventory reads the distribution's own packages,
 //!   of the host's architectures, from the rpm database, which holds no verdict on a
@@ -1409,6 +1409,7 @@ fn package_affected(
         ranges.push(Range {
             kind: RangeKind::Ecosystem,
             events,
+            module: versions.module.clone(),
         });
     }
     let fixed = versions.iter().any(|versions| versions.fixed.is_some());

@@ -508,6 +508,7 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
                         )),
                         RangeEvent::Fixed(package.evr.clone()),
                     ],
+                    module: None,
                 })
                 .collect();
             Affected {

@@ -11,7 +11,7 @@ use palisade_vulndb::{Database, DistroStatus, ErrorKind, ImportOptions, Limits};
 
 mod support;
 
-use support::{findings, fixture, ids, import, import_fixture, reasons, runtime};
+use support::{findings, fixture, ids, import, import_fixture, module_findings, reasons, runtime};
 
 const FIXTURES: &str = "oval";
 
@@ -186,6 +186,60 @@ fn red_hat_definitions_match_their_release_and_module_stream() {
         [
             "rhel-8.oval.xml: definition oval:com.redhat.rhsa:def:20239999: textfilecontent54_test oval:com.redhat.rhsa:tst:20239999001 (\"kernel command line sets mitigations\") reads a file's content, which only a dnf module stream's is read from",
         ]
+    );
+}
+
+/// Two streams of a module whose builds share a version line (`container-tools:rhel8`'s
+/// podman 4.6, `container-tools:4.0`'s podman 4.0): a package of a known stream is matched
+/// against its own stream's definitions only, fixed and unpatched; one of no known stream
+/// falls back to the version line, which cannot tell these two apart.
+#[test]
+fn module_definitions_are_for_their_own_stream() {
+    let (report, index) = import_fixture(FIXTURES, "rhel-8-container-tools.oval.xml");
+    assert_eq!(report.record_count, 3, "{:?}", reasons(&report));
+    assert!(reasons(&report).is_empty(), "{:?}", reasons(&report));
+    let rhel8 = ["container-tools:rhel8"];
+    let stream_4_0 = ["container-tools:4.0"];
+    let podman_4_6 = "4.6.1-5.module+el8.9.0+21000+11111111";
+    let podman_4_0_fixed = "4.0.2-26.module+el8.9.0+21245+22222222";
+    let podman_4_0 = "4.0.2-20.module+el8.8.0+19000+33333333";
+
+    let found = module_findings(&index, "Red Hat:8", "podman", podman_4_6, &rhel8);
+    assert_eq!(ids(&found), ["RHSA-2024:9101"]);
+    assert_eq!(
+        found[0].fixed_versions,
+        ["4.6.1-8.module+el8.9.0+21243+a586538b"]
+    );
+    // container-tools:4.0 at its fix: neither rhel8's fix (same major version) nor rhel8's
+    // fixed versions apply; only the stream's unpatched CVE does.
+    let found = module_findings(&index, "Red Hat:8", "podman", podman_4_0_fixed, &stream_4_0);
+    assert_eq!(ids(&found), ["CVE-2024-9103"]);
+    assert_eq!(found[0].status, Some(DistroStatus::Open));
+    let found = module_findings(&index, "Red Hat:8", "podman", podman_4_0, &stream_4_0);
+    assert_eq!(ids(&found), ["CVE-2024-9103", "RHSA-2024:9102"]);
+    let fixed = found.iter().find(|f| f.id == "RHSA-2024:9102").unwrap();
+    assert_eq!(
+        fixed.fixed_versions,
+        ["4.0.2-25.module+el8.9.0+21244+74c2f3e5"]
+    );
+    // An image that enabled several streams: each of them may apply.
+    let both = ["container-tools:4.0", "container-tools:rhel8"];
+    assert_eq!(
+        ids(&module_findings(
+            &index,
+            "Red Hat:8",
+            "podman",
+            podman_4_0_fixed,
+            &both
+        )),
+        ["CVE-2024-9103", "RHSA-2024:9101"]
+    );
+    // Another module's stream: none of container-tools' definitions.
+    assert!(module_findings(&index, "Red Hat:8", "podman", podman_4_6, &["perl:5.30"]).is_empty());
+    // No stream known: the version line, which takes the 4.0 build for rhel8's unfixed one.
+    assert_eq!(
+        ids(&findings(&index, "Red Hat:8", "podman", podman_4_0_fixed)),
+        ["CVE-2024-9103", "RHSA-2024:9101"]
     );
 }
 

@@ -86,6 +86,7 @@ fn amazon_linux_2_security_updates_and_an_extras_kernel() {
             version: "1:1.0.2k-24.amzn2.0.6".into(),
             source_name: Some("openssl".into()),
             source_version: None,
+            module_streams: Vec::new(),
         })
         .unwrap()
         .findings;

@@ -49,6 +49,7 @@ fn query(index: &Index, ecosystem: &str, name: &str, version: &str) -> MatchRepo
             version: version.to_owned(),
             source_name: None,
             source_version: None,
+            module_streams: Vec::new(),
         })
         .expect("match")
 }
@@ -290,6 +291,7 @@ fn invalid_installed_version_is_an_error() {
                 version: "not a version".into(),
                 source_name: None,
                 source_version: None,
+                module_streams: Vec::new(),
             })
             .expect_err("invalid version");
         assert!(
@@ -330,6 +332,7 @@ fn debian_tracker_by_source_package_and_release() {
             version: version.into(),
             source_name: Some("openssl".into()),
             source_version: None,
+            module_streams: Vec::new(),
         };
         let report = index
             .matches(&package("debian:bookworm", "3.0.11-1~deb12u1"))
@@ -649,6 +652,7 @@ fn real_feeds() {
                 version: "2:1.20.11-1+deb11u5".into(),
                 source_name: Some("xorg-server".into()),
                 source_version: None,
+                module_streams: Vec::new(),
             })
             .unwrap();
         let finding = report
@@ -813,6 +817,7 @@ fn debian_package(name: &str, version: &str, source: Option<(&str, &str)>) -> Pa
         version: version.into(),
         source_name: source.map(|(name, _)| name.to_owned()),
         source_version: source.map(|(_, version)| version.to_owned()),
+        module_streams: Vec::new(),
     }
 }
 
@@ -1009,6 +1014,7 @@ fn ubuntu_signed_kernels_match_their_kernel_and_meta_packages_do_not() {
         version: version.into(),
         source_name: Some(source.into()),
         source_version: None,
+        module_streams: Vec::new(),
     };
     let image = ubuntu(
         "22.04",
@@ -1085,6 +1091,7 @@ fn rpm_package(
         version: version.into(),
         source_name: source.map(|(name, _)| name.to_owned()),
         source_version: source.and_then(|(_, version)| version.map(str::to_owned)),
+        module_streams: Vec::new(),
     }
 }
 
@@ -1647,6 +1654,7 @@ fn upstream_ids_merge_a_distribution_advisory_with_its_cves() {
         version: "3.0.2-0ubuntu1.14".into(),
         source_name: Some("openssl".into()),
         source_version: None,
+        module_streams: Vec::new(),
     };
     let findings = index.matches(&package).unwrap().findings;
     assert_eq!(
@@ -1702,6 +1710,7 @@ fn alpine_subpackage_matches_its_origin() {
             version: version.into(),
             source_name: Some("openssl".into()),
             source_version: None,
+            module_streams: Vec::new(),
         };
         let found = source_findings(&index, &libcrypto("3.1.4-r5"));
         assert_eq!(
@@ -1744,6 +1753,7 @@ fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
         version: version.into(),
         source_name: None,
         source_version: None,
+        module_streams: Vec::new(),
     };
     let queries = [
         package("PyPI", "pkg", "1.0"),

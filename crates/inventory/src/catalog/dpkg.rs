@@ -28,6 +28,7 @@ pub(crate) fn parse_status(text: &str) -> Extracted {
             source_version,
             arch: field(&stanza, "Architecture").map(str::to_owned),
             epoch: None,
+            modularity_label: None,
         });
     }
     Extracted::packages(Cataloger::Dpkg, packages)

@@ -3,6 +3,7 @@
 //! [`Package`]s (visibility in the flattened image, distribution release, file ownership).
 
 mod apk;
+mod dnf_module;
 mod dotnet;
 mod dpkg;
 mod elf;
@@ -67,6 +68,11 @@ pub struct Package {
     /// from [`Package::version`] (a dpkg `Source: name (version)`, a binNMU `+bN`, an rpm
     /// `SOURCERPM` with its own version); `None` when they are the same.
     pub source_version: Option<String>,
+    /// The dnf module streams (`container-tools:rhel8`) an rpm may be of: its modularity
+    /// label's stream, else the streams `etc/dnf/modules.d` enables (sorted); empty for
+    /// other packages and where neither is known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub module_streams: Vec<String>,
     /// The package URL, with the `distro` qualifier for distribution packages.
     pub purl: String,
     /// Which cataloger found it.
@@ -160,6 +166,8 @@ pub(crate) struct Found {
     /// `x86_64-linux`).
     pub(crate) arch: Option<String>,
     pub(crate) epoch: Option<String>,
+    /// An rpm's modularity label (`container-tools:rhel8:8090020231201131346:d7b6f4b7`).
+    pub(crate) modularity_label: Option<String>,
 }
 
 /// What one file yielded.
@@ -173,6 +181,8 @@ pub(crate) struct Extracted {
     pub(crate) repositories: Option<red_hat::Repositories>,
     /// An installed SUSE product (`etc/products.d/*.prod`).
     pub(crate) product: Option<suse::Product>,
+    /// The module streams an `etc/dnf/modules.d/*.module` file enables.
+    pub(crate) module_streams: Vec<String>,
 }
 
 impl Extracted {
@@ -197,6 +207,7 @@ enum Kind {
     ContentManifest,
     RepoFile,
     ProductFile,
+    DnfModuleFile,
     DpkgStatus,
     DpkgFileList,
     ApkInstalled,
@@ -254,6 +265,9 @@ fn classify(path: &str, file: &FileVisit<'_>) -> Option<Kind> {
         }
         _ if parent(path) == "etc/yum.repos.d" && name.ends_with(".repo") => Kind::RepoFile,
         _ if parent(path) == "etc/products.d" && name.ends_with(".prod") => Kind::ProductFile,
+        _ if parent(path) == "etc/dnf/modules.d" && name.ends_with(".module") => {
+            Kind::DnfModuleFile
+        }
         "var/lib/dpkg/status" => Kind::DpkgStatus,
         "lib/apk/db/installed" => Kind::ApkInstalled,
         "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => Kind::RpmSqlite,
@@ -449,6 +463,13 @@ pub fn inventory_observed(
         }
     }
 
+    let mut enabled_modules: Vec<String> = harvests
+        .iter()
+        .flat_map(|harvest| harvest.extracted.module_streams.iter().cloned())
+        .collect();
+    enabled_modules.sort();
+    enabled_modules.dedup();
+
     let installed_npm = installed_npm_packages(&harvests);
     let mut packages = Vec::new();
     for harvest in harvests {
@@ -472,7 +493,13 @@ pub fn inventory_observed(
             {
                 continue;
             }
-            packages.push(package(cataloger, found, distro.as_ref(), location.clone()));
+            packages.push(package(
+                cataloger,
+                found,
+                distro.as_ref(),
+                &enabled_modules,
+                location.clone(),
+            ));
         }
     }
     packages.sort();
@@ -532,6 +559,10 @@ fn extract(
             repositories: Some(red_hat::parse_repo_file(&String::from_utf8_lossy(bytes))),
             ..Extracted::default()
         }),
+        Kind::DnfModuleFile => Ok(Extracted {
+            module_streams: dnf_module::parse_modules_file(&String::from_utf8_lossy(bytes)),
+            ..Extracted::default()
+        }),
         Kind::ProductFile => Ok(Extracted {
             product: Some(suse::parse_product(&String::from_utf8_lossy(bytes))?),
             ..Extracted::default()
@@ -581,6 +612,7 @@ fn package(
     cataloger: Cataloger,
     found: Found,
     distro: Option<&Distro>,
+    enabled_modules: &[String],
     location: Location,
 ) -> Package {
     // A distribution's release applies only to packages of its own package format; an rpm
@@ -649,6 +681,11 @@ fn package(
                     ("arch", arch),
                     ("distro", &distro_qualifier),
                     ("epoch", found.epoch.as_deref().unwrap_or_default()),
+                    // Trivy's qualifier for a module build's label.
+                    (
+                        "modularitylabel",
+                        found.modularity_label.as_deref().unwrap_or_default(),
+                    ),
                     ("upstream", &upstream),
                 ],
             ),
@@ -734,6 +771,15 @@ fn package(
         version: found.version,
         source_name: found.source_name,
         source_version: found.source_version,
+        module_streams: match found
+            .modularity_label
+            .as_deref()
+            .and_then(dnf_module::stream_of_label)
+        {
+            Some(own) => vec![own],
+            None if cataloger == Cataloger::Rpm => enabled_modules.to_vec(),
+            None => Vec::new(),
+        },
         purl,
         cataloger,
         location,

@@ -17,6 +17,8 @@ const TAG_SOURCERPM: u32 = 1044;
 const TAG_DIRINDEXES: u32 = 1116;
 const TAG_BASENAMES: u32 = 1117;
 const TAG_DIRNAMES: u32 = 1118;
+/// `RPMTAG_MODULARITYLABEL`: `name:stream:version:context` of a module build.
+const TAG_MODULARITYLABEL: u32 = 5096;
 
 const TYPE_INT32: u32 = 4;
 const TYPE_STRING: u32 = 6;
@@ -195,6 +197,7 @@ fn parse_header(blob: &[u8]) -> Option<Header> {
             epoch: epoch
                 .filter(|epoch| *epoch > 0)
                 .map(|epoch| epoch.to_string()),
+            modularity_label: first(TAG_MODULARITYLABEL).filter(|label| !label.is_empty()),
         },
         files,
     })
@@ -416,6 +419,33 @@ pub(crate) mod tests {
             ),
             (Some("perl"), Some("1:5.32.1-480.el9"))
         );
+        assert_eq!(header.found.modularity_label, None);
+        let mut module_entries = vec![
+            (1000, 6, b"podman\0".to_vec(), 1),
+            (1001, 6, b"4.6.1\0".to_vec(), 1),
+            (1002, 6, b"5.module+el8.9.0+20326+387084d0\0".to_vec(), 1),
+            (
+                5096,
+                6,
+                b"container-tools:rhel8:8090020231201131346:d7b6f4b7\0".to_vec(),
+                1,
+            ),
+        ];
+        assert_eq!(
+            parse_header(&header_blob(&module_entries))
+                .unwrap()
+                .found
+                .modularity_label
+                .as_deref(),
+            Some("container-tools:rhel8:8090020231201131346:d7b6f4b7")
+        );
+        // A label that is not a string, or runs past the data, is no label.
+        module_entries[3] = (5096, 4, 7u32.to_be_bytes().to_vec(), 1);
+        let header = parse_header(&header_blob(&module_entries)).unwrap();
+        assert_eq!(header.found.modularity_label, None);
+        module_entries[3] = (5096, 6, b"unterminated".to_vec(), 1);
+        let header = parse_header(&header_blob(&module_entries)).unwrap();
+        assert_eq!(header.found.modularity_label, None);
         assert_eq!(super::parse_source_rpm("garbage.src.rpm"), None);
         assert_eq!(super::parse_source_rpm("x-1-2.rpm"), None);
         assert!(parse_header(&[0xff; 16]).is_none());

@@ -129,6 +129,11 @@ struct MatchArgs {
     /// the installed version (Debian and Ubuntu advisories are compared with it).
     #[arg(long, allow_hyphen_values = true)]
     source_version: Option<String>,
+    /// A dnf module stream (`container-tools:rhel8`) the rpm is of (its modularity label's
+    /// `name:stream`); repeat for an image's enabled streams. Advisories for another
+    /// stream are then not matched.
+    #[arg(long = "module-stream")]
+    module_streams: Vec<String>,
     #[command(flatten)]
     db: DbArg,
     /// Output format.
@@ -321,6 +326,7 @@ async fn match_package(args: MatchArgs) -> anyhow::Result<ExitCode> {
         version: args.installed_version,
         source_name: args.source_package,
         source_version: args.source_version,
+        module_streams: args.module_streams,
     };
     let report = index.matches(&package)?;
     match args.output {

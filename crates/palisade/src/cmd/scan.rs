@@ -450,6 +450,7 @@ fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> (Vec<Finding<'a
             version: package.version.clone(),
             source_name: package.source_name.clone(),
             source_version: package.source_version.clone(),
+            module_streams: package.module_streams.clone(),
         };
         let report = match index.matches(&query) {
             Ok(report) => report,

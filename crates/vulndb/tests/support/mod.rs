@@ -46,6 +46,17 @@ pub fn import_fixture(dir: &str, name: &str) -> (ImportReport, Index) {
 }
 
 pub fn findings(index: &Index, ecosystem: &str, name: &str, version: &str) -> Vec<Finding> {
+    module_findings(index, ecosystem, name, version, &[])
+}
+
+/// The findings of a package that may be of the dnf module streams `module_streams`.
+pub fn module_findings(
+    index: &Index,
+    ecosystem: &str,
+    name: &str,
+    version: &str,
+    module_streams: &[&str],
+) -> Vec<Finding> {
     index
         .matches(&Package {
             ecosystem: ecosystem.into(),
@@ -53,6 +64,10 @@ pub fn findings(index: &Index, ecosystem: &str, name: &str, version: &str) -> Ve
             version: version.into(),
             source_name: None,
             source_version: None,
+            module_streams: module_streams
+                .iter()
+                .map(|&stream| stream.to_owned())
+                .collect(),
         })
         .expect("match")
         .findings

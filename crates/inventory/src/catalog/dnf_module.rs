@@ -1,0 +1,168 @@
+//! dnf module streams: which stream of a module (`container-tools:rhel8`,
+//! `postgresql:13`) an rpm was built for, from its header's modularity label
+//! (`name:stream:version:context`), and which streams an image enabled, from
+//! `etc/dnf/modules.d/*.module` (an INI file per module: `[name]`, `stream=`,
+//! `state=enabled`). Red Hat's advisories for module packages are for one stream.
+
+/// The most modules one `modules.d` file may declare; dnf writes one.
+const MAX_MODULES_PER_FILE: usize = 64;
+
+/// The longest module or stream name kept; dnf's are a few dozen characters.
+const MAX_NAME_BYTES: usize = 256;
+
+/// The `name:stream` of a modularity label (`perl:5.30:8090020230720103035:466ea64f` →
+/// `perl:5.30`); `None` when the label does not name both.
+pub(crate) fn stream_of_label(label: &str) -> Option<String> {
+    let mut parts = label.split(':');
+    let name = parts.next()?;
+    let stream = parts.next()?;
+    module_stream(name, stream)
+}
+
+/// The streams a `modules.d` file enables (`name:stream`, in file order): sections with
+/// `state=enabled` (or `1`, `true`) and a stream. A section's `name=` names the module, else its header
+/// does. Lines that are not `[section]`, `key=value` or comments are ignored, as dnf's
+/// INI reader does; oversized names and streams are dropped.
+pub(crate) fn parse_modules_file(text: &str) -> Vec<String> {
+    let mut enabled = Vec::new();
+    let mut section: Option<Section<'_>> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(header) = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            enabled.extend(section.take().and_then(Section::enabled_stream));
+            if enabled.len() >= MAX_MODULES_PER_FILE {
+                break;
+            }
+            section = Some(Section {
+                name: header.trim(),
+                ..Section::default()
+            });
+            continue;
+        }
+        let (Some(section), Some((key, value))) = (section.as_mut(), line.split_once('=')) else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim() {
+            "name" => section.name = value,
+            "stream" => section.stream = value,
+            // dnf writes `enabled`; older releases wrote `1` or `true` (Red Hat's OVAL
+            // pattern accepts all three).
+            "state" => {
+                section.enabled = ["enabled", "1", "true"]
+                    .iter()
+                    .any(|word| value.eq_ignore_ascii_case(word));
+            }
+            _ => {}
+        }
+    }
+    enabled.extend(section.and_then(Section::enabled_stream));
+    enabled.truncate(MAX_MODULES_PER_FILE);
+    enabled
+}
+
+#[derive(Default)]
+struct Section<'a> {
+    name: &'a str,
+    stream: &'a str,
+    enabled: bool,
+}
+
+impl Section<'_> {
+    fn enabled_stream(self) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        module_stream(self.name, self.stream)
+    }
+}
+
+/// `name:stream` when both are plausible module names: non-empty, bounded, without `:`,
+/// whitespace or control characters.
+fn module_stream(name: &str, stream: &str) -> Option<String> {
+    let plausible = |part: &str| {
+        !part.is_empty()
+            && part.len() <= MAX_NAME_BYTES
+            && !part
+                .chars()
+                .any(|c| c == ':' || c.is_whitespace() || c.is_control())
+    };
+    (plausible(name) && plausible(stream)).then(|| format!("{name}:{stream}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_modules_file, stream_of_label};
+
+    #[test]
+    fn a_label_names_its_stream() {
+        assert_eq!(
+            stream_of_label("container-tools:rhel8:8090020231201131346:d7b6f4b7").as_deref(),
+            Some("container-tools:rhel8")
+        );
+        assert_eq!(
+            stream_of_label("perl:5.30:8090020230720103035:466ea64f").as_deref(),
+            Some("perl:5.30")
+        );
+        assert_eq!(stream_of_label("nostream").as_deref(), None);
+        assert_eq!(stream_of_label(":rhel8:1:2").as_deref(), None);
+        assert_eq!(stream_of_label("name::1:2").as_deref(), None);
+        assert_eq!(stream_of_label("a b:1:2:3").as_deref(), None);
+        assert_eq!(stream_of_label(&format!("n:{}", "s".repeat(300))), None);
+    }
+
+    #[test]
+    fn a_modules_file_names_its_enabled_streams() {
+        let text = "\
+# written by dnf
+[container-tools]
+name=container-tools
+stream=4.0
+profiles=
+state=enabled
+
+[perl]
+name=perl
+stream=5.30
+state=disabled
+
+[nodejs]
+stream = 18
+state = enabled
+
+[ruby]
+stream=2.5
+state=1
+";
+        assert_eq!(
+            parse_modules_file(text),
+            ["container-tools:4.0", "nodejs:18", "ruby:2.5"]
+        );
+        // A reset module keeps its section without a stream.
+        assert!(parse_modules_file("[php]\nname=php\nstream=\nstate=\n").is_empty());
+    }
+
+    #[test]
+    fn hostile_modules_files_give_nothing_or_a_bounded_list() {
+        for text in [
+            "",
+            "stream=1\nstate=enabled\n",
+            "[",
+            "[]\nstream=1\nstate=enabled\n",
+            "[x]\nstream=a:b\nstate=enabled\n",
+            "[x]\nstream=a\u{0}b\nstate=enabled\n",
+            "[x]\nstate=enabled\n",
+            "\u{feff}\u{0}\u{7f}===[[]]",
+        ] {
+            assert!(parse_modules_file(text).is_empty(), "{text:?}");
+        }
+        let many: String = (0..10_000)
+            .map(|index| format!("[m{index}]\nstream=1\nstate=enabled\n"))
+            .collect();
+        let enabled = parse_modules_file(&many);
+        assert_eq!(enabled.len(), 64);
+        assert_eq!(enabled[63], "m63:1");
+    }
+}
