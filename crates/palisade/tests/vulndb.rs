@@ -150,6 +150,63 @@ fn import_status_and_match() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot match x"));
 }
 
+/// `db match --module-stream`: a Red Hat module package is matched against its own stream's
+/// OVAL definitions only; without a stream, against the version line's.
+#[test]
+fn match_takes_the_package_module_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vulndb.sqlite");
+    let feed = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vulndb/tests/data/oval/rhel-8-container-tools.oval.xml");
+    let output = palisade(&db, &["import", feed.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let ids = |streams: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "match",
+            "--ecosystem",
+            "Red Hat:8",
+            "--package",
+            "podman",
+            "--version",
+            "4.0.2-26.module+el8.9.0+21245+22222222",
+            "--output",
+            "json",
+        ];
+        for stream in streams {
+            args.extend(["--module-stream", stream]);
+        }
+        let report = json(&palisade(&db, &args));
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|finding| finding["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&["container-tools:4.0"]), ["CVE-2024-9103"]);
+    assert_eq!(ids(&["container-tools:rhel8"]), ["RHSA-2024:9101"]);
+    assert_eq!(ids(&[]), ["CVE-2024-9103", "RHSA-2024:9101"]);
+    let output = palisade(
+        &db,
+        &[
+            "match",
+            "--ecosystem",
+            "Red Hat:8",
+            "--package",
+            "podman",
+            "--version",
+            "4.0.2-26",
+            "--module-stream",
+            "container-tools",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("is not a module stream name:stream"),
+        "{output:?}"
+    );
+}
+
 /// Serves `body` once on 127.0.0.1 and returns the URL.
 fn serve_once(body: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -132,7 +132,7 @@ struct MatchArgs {
     /// A dnf module stream (`container-tools:rhel8`) the rpm is of (its modularity label's
     /// `name:stream`); repeat for an image's enabled streams. Advisories for another
     /// stream are then not matched.
-    #[arg(long = "module-stream")]
+    #[arg(long = "module-stream", value_parser = module_stream)]
     module_streams: Vec<String>,
     #[command(flatten)]
     db: DbArg,
@@ -314,6 +314,18 @@ fn age(seconds: i64) -> String {
         seconds if seconds < 3600 => format!("{} min", seconds / 60),
         seconds if seconds < 86_400 => format!("{} h", seconds / 3600),
         seconds => format!("{} days", seconds / 86_400),
+    }
+}
+
+/// A `--module-stream` value: `name:stream`, both parts non-empty.
+fn module_stream(text: &str) -> Result<String, String> {
+    match text.split_once(':') {
+        Some((name, stream)) if !name.is_empty() && !stream.is_empty() && !stream.contains(':') => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "{text:?} is not a module stream name:stream (container-tools:rhel8)"
+        )),
     }
 }
 
