@@ -67,6 +67,15 @@ pub const EAGER_EXEC_LOOKUPS: u32 = 8;
 /// is named from its next exec, with at most one re-read per root per this time.
 pub const NAMES_REFRESH: Duration = Duration::from_secs(2);
 
+/// How long a cgroup's entry is kept without an event of the cgroup: a node whose pods come
+/// and go would otherwise keep every container it ever ran, with its labels and its root's
+/// names. A quiet cgroup that was forgotten is looked up again at its next event.
+pub const FORGET_UNUSED: Duration = Duration::from_secs(600);
+
+/// How often the cache looks for entries to forget: each event marks its entry with the
+/// current sweep's number, so the event path reads no clock for this.
+const FORGET_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// When one kind of look-up is due again for a cgroup.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RetrySchedule {
@@ -174,6 +183,8 @@ struct CgroupEntry {
     sent_without_metadata: u64,
     /// The names of the container's root (unused while the cgroup is the host's).
     names: NamesSlot,
+    /// The sweep during which the cgroup's last event came ([`FORGET_UNUSED`]).
+    used_in_sweep: u64,
 }
 
 /// What a worker is asked.
@@ -233,6 +244,9 @@ pub struct ContainerAttribution {
     /// Counts the names answered (a root's read for the first time or again): ancestries
     /// built before show the names of an older count ([`UserNames::generation`]).
     names_generation: u64,
+    /// Sweeps for unused entries so far, and when the last one ran ([`FORGET_UNUSED`]).
+    sweeps: u64,
+    swept_at: Instant,
 }
 
 impl ContainerAttribution {
@@ -264,6 +278,8 @@ impl ContainerAttribution {
             lookups_dropped: 0,
             host_names: NamesSlot::new(None),
             names_generation: 0,
+            sweeps: 0,
+            swept_at: Instant::now(),
         };
         attribution.request_names(None, || NamesRoot::Host);
         attribution
@@ -281,6 +297,7 @@ impl ContainerAttribution {
         cgroup_path: impl FnOnce() -> String,
         exec: bool,
     ) -> Resolution {
+        let sweep = self.sweeps;
         let Some(entry) = self.by_cgroup.get_mut(&cgroup_id) else {
             let path = cgroup_path();
             let container = container_named_by(&path);
@@ -295,6 +312,7 @@ impl ContainerAttribution {
                     namespaces_retry: RetrySchedule::new(),
                     sent_without_metadata: 0,
                     names: NamesSlot::new(None),
+                    used_in_sweep: sweep,
                 },
             );
             self.request(Request::Container {
@@ -308,6 +326,7 @@ impl ContainerAttribution {
                 pending: self.in_flight(cgroup_id),
             };
         };
+        entry.used_in_sweep = sweep;
         // Called at most once, by whichever request needs it.
         let mut cgroup_path = Some(cgroup_path);
         let mut path = || cgroup_path.take().map(|path| path()).unwrap_or_default();
@@ -422,6 +441,28 @@ impl ContainerAttribution {
             .is_some_and(|entry| entry.in_flight)
     }
 
+    /// Forgets the cgroups without an event for [`FORGET_UNUSED`] (checked every
+    /// [`FORGET_SWEEP_INTERVAL`] of `now`) and without a look-up in flight; returns how many.
+    pub fn forget_unused(&mut self, now: Instant) -> usize {
+        if now.saturating_duration_since(self.swept_at) < FORGET_SWEEP_INTERVAL {
+            return 0;
+        }
+        self.swept_at = now;
+        self.sweeps += 1;
+        let idle_sweeps = (FORGET_UNUSED.as_secs() / FORGET_SWEEP_INTERVAL.as_secs()).max(1);
+        let sweeps = self.sweeps;
+        let before = self.by_cgroup.len();
+        self.by_cgroup.retain(|_, entry| {
+            entry.in_flight || entry.names.in_flight || sweeps - entry.used_in_sweep < idle_sweeps
+        });
+        before - self.by_cgroup.len()
+    }
+
+    /// How many cgroups the cache holds.
+    pub fn cached_cgroups(&self) -> usize {
+        self.by_cgroup.len()
+    }
+
     /// Takes the workers' answers into the cache, appending the cgroups answered to
     /// `answered`. Never blocks.
     pub fn take_answers(&mut self, answered: &mut Vec<u64>) {
@@ -496,8 +537,12 @@ impl ContainerAttribution {
             }
             Answer::Names { cgroup_id, names } => {
                 self.names_generation += u64::from(names.is_some());
-                match cgroup_id.and_then(|id| self.by_cgroup.get_mut(&id)) {
-                    Some(entry) => entry.names.answered(names.clone()),
+                match cgroup_id {
+                    Some(id) => {
+                        if let Some(entry) = self.by_cgroup.get_mut(id) {
+                            entry.names.answered(names.clone());
+                        }
+                    }
                     None => self.host_names.answered(names.clone()),
                 }
                 return None;
@@ -660,7 +705,8 @@ mod tests {
     use palisade_testdata::slow_file::SlowFile;
 
     use crate::attribution::{
-        ContainerAttribution, EAGER_EXEC_LOOKUPS, LOOKUP_WORKERS, MAX_QUEUED_LOOKUPS, RetrySchedule,
+        ContainerAttribution, EAGER_EXEC_LOOKUPS, FORGET_SWEEP_INTERVAL, FORGET_UNUSED,
+        LOOKUP_WORKERS, MAX_QUEUED_LOOKUPS, RetrySchedule,
     };
     use crate::container::MetadataRoots;
 
@@ -691,6 +737,48 @@ mod tests {
             .podman_storage
             .join("overlay-containers/containers.json");
         SlowFile::new(&path, b"[]")
+    }
+
+    /// A cgroup without an event for FORGET_UNUSED is forgotten (a node whose pods come and
+    /// go keeps no entry per container it ever ran); one with events is kept; a forgotten
+    /// cgroup's next event looks it up again.
+    #[test]
+    fn cgroups_without_events_are_forgotten_and_looked_up_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut attribution = ContainerAttribution::new(roots(dir.path()));
+        let quiet = format!("/kubepods/pod0b1c2d3e/{ID}");
+        let busy = "/system.slice/busy.service".to_owned();
+        attribution.resolve(1, 0, || quiet.clone(), false);
+        attribution.resolve(2, 0, || busy.clone(), false);
+        settle(&mut attribution, &[1, 2]);
+        assert_eq!(attribution.container(1).unwrap().id, ID);
+
+        let start = Instant::now();
+        let sweeps = FORGET_UNUSED.as_secs() / FORGET_SWEEP_INTERVAL.as_secs();
+        let mut forgotten = 0;
+        for sweep in 1..=sweeps {
+            let now = start + (FORGET_SWEEP_INTERVAL + Duration::from_secs(1)) * sweep as u32;
+            // A second call within the interval sweeps nothing.
+            assert_eq!(attribution.forget_unused(now - Duration::from_secs(30)), 0);
+            forgotten += attribution.forget_unused(now);
+            attribution.resolve(2, 0, || busy.clone(), false);
+            settle(&mut attribution, &[2]);
+            if sweep < sweeps {
+                assert_eq!(forgotten, 0, "forgotten after {sweep} sweeps");
+            }
+        }
+        assert_eq!(forgotten, 1);
+        assert_eq!(attribution.cached_cgroups(), 1);
+        assert!(
+            attribution.container(1).is_none(),
+            "the quiet cgroup is forgotten"
+        );
+
+        let again = attribution.resolve(1, 0, || quiet.clone(), false);
+        assert!(again.pending, "a forgotten cgroup is looked up again");
+        assert_eq!(again.container.unwrap().id, ID);
+        settle(&mut attribution, &[1]);
+        assert_eq!(attribution.cached_cgroups(), 2);
     }
 
     /// A container seen before its runtime wrote its metadata is known by its id at first,

@@ -770,6 +770,7 @@ impl Enricher {
     /// sends the held events whose look-up answered, then those whose wait is over.
     fn release_due(&mut self, now: Instant, sink: &mut dyn EventSink) {
         let mut answered = std::mem::take(&mut self.answered);
+        self.containers.forget_unused(now);
         self.containers.take_answers(&mut answered);
         for cgroup_id in answered.drain(..) {
             // What was executed or forked in the cgroup before its look-up answered (a
