@@ -5,6 +5,20 @@
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/palisade-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# Cargo reuses a workspace crate built from another checkout of the same sources (it keys
+# builds by paths relative to the workspace), but what a crate fixed at build time with
+# env!("CARGO_MANIFEST_DIR") (its test fixtures, the shared data beside the checkout) still
+# names that other checkout, which may be gone. So when the last script here ran from another
+# checkout, the workspace's own crates are marked changed and rebuilt (their dependencies are
+# not).
+palisade_checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+palisade_checkout_marker="$CARGO_TARGET_DIR/.palisade-checkout"
+if [ -f "$palisade_checkout_marker" ] && [ "$(cat "$palisade_checkout_marker")" != "$palisade_checkout" ]; then
+    echo "$CARGO_TARGET_DIR was last used from $(cat "$palisade_checkout_marker"): rebuilding the workspace's crates" >&2
+    touch -c "$palisade_checkout"/crates/*/src/lib.rs "$palisade_checkout"/crates/*/src/main.rs
+fi
+mkdir -p "$CARGO_TARGET_DIR" && echo "$palisade_checkout" > "$palisade_checkout_marker"
+
 # Installs Debian packages that are missing (as root; otherwise says what to install).
 install_packages() {
     local missing=()

@@ -39,7 +39,7 @@ pub const DATA_DIR_ENV: &str = "PALISADE_SHARED_DATA";
 pub fn shared_data(relative: &str) -> Option<PathBuf> {
     let root = std::env::var_os(DATA_DIR_ENV)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+        .unwrap_or_else(|| checkout_crate_dir().join("../../../shared/data"));
     let path = root.join(relative);
     if path.exists() {
         return Some(path);
@@ -54,6 +54,18 @@ pub fn shared_data(relative: &str) -> Option<PathBuf> {
         path.display()
     );
     None
+}
+
+/// The directory of the crate under test, in the checkout the test runs from: the
+/// `CARGO_MANIFEST_DIR` cargo and nextest set when they run a test (every crate sits at
+/// `crates/<name>`), else this crate's own directory when it was built.
+///
+/// Read at run time because a build directory shared by two checkouts of the same commit
+/// reuses this crate's build from either: a path fixed at build time can name the other
+/// checkout, beside which the shared data may not be.
+fn checkout_crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// True when running under CI, where capabilities and data must be present.
