@@ -751,14 +751,17 @@ fn scan_image_and_running_container_built_with_podman() {
 /// An rpm package's name, epoch, version and release.
 type Nevr<'a> = (&'a str, Option<u32>, &'a str, &'a str);
 
-/// An sqlite rpm database (`rpmdb.sqlite`) holding `(name, epoch, version, release)`
-/// packages, each built from the source rpm of its name's first word.
-fn rpmdb(path: &Path, packages: &[Nevr<'_>]) {
+/// A root file system of an rpm distribution: its `etc/os-release`, and an sqlite rpm
+/// database (`var/lib/rpm/rpmdb.sqlite`) holding `(name, epoch, version, release)` packages,
+/// each built from the source rpm of its name's first word.
+fn rpm_root(root: &Path, os_release: &str, packages: &[Nevr<'_>]) {
+    write(root, "etc/os-release", os_release);
     let unlabelled: Vec<_> = packages.iter().map(|package| (*package, None)).collect();
-    modular_rpmdb(path, &unlabelled);
+    modular_rpmdb(&root.join("var/lib/rpm/rpmdb.sqlite"), &unlabelled);
 }
 
-/// [`rpmdb`] whose packages may carry a modularity label (`RPMTAG_MODULARITYLABEL`).
+/// The rpm database of [`rpm_root`], whose packages may carry a modularity label
+/// (`RPMTAG_MODULARITYLABEL`).
 fn modular_rpmdb(path: &Path, packages: &[(Nevr<'_>, Option<&str>)]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let connection = rusqlite::Connection::open(path).unwrap();
@@ -857,14 +860,10 @@ fn finding_summaries(report: &serde_json::Value) -> Vec<(String, String, String,
 fn oracle_linux_packages_are_matched_against_imported_oval() {
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path().join("root");
-    write(
+    rpm_root(
         &root,
-        "etc/os-release",
         "NAME=\"Oracle Linux Server\"\nVERSION=\"9.4\"\nID=\"ol\"\nID_LIKE=\"fedora\"\n\
          VERSION_ID=\"9.4\"\nPLATFORM_ID=\"platform:el9\"\nPRETTY_NAME=\"Oracle Linux Server 9.4\"\n",
-    );
-    rpmdb(
-        &root.join("var/lib/rpm/rpmdb.sqlite"),
         &[
             ("gnutls", None, "3.8.3", "3.el9"),
             ("gnutls-utils", None, "3.8.3", "4.el9_4"),
@@ -928,14 +927,10 @@ fn oracle_linux_packages_are_matched_against_imported_oval() {
 fn azure_linux_packages_are_matched_against_imported_oval() {
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path().join("root");
-    write(
+    rpm_root(
         &root,
-        "etc/os-release",
         "NAME=\"Microsoft Azure Linux\"\nVERSION=\"3.0.20241005\"\nID=azurelinux\n\
          VERSION_ID=\"3.0\"\nPRETTY_NAME=\"Microsoft Azure Linux 3.0\"\n",
-    );
-    rpmdb(
-        &root.join("var/lib/rpm/rpmdb.sqlite"),
         &[
             ("openssl", None, "3.3.0", "2.azl3"),
             ("expat", None, "2.6.3", "1.azl3"),
@@ -998,15 +993,11 @@ fn red_hat_packages_are_matched_against_imported_oval() {
     ];
     let db = temp.path().join("vulndb.sqlite");
     let rhel8 = temp.path().join("rhel8");
-    write(
+    rpm_root(
         &rhel8,
-        "etc/os-release",
         "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"8.9 (Ootpa)\"\nID=\"rhel\"\n\
          ID_LIKE=\"fedora\"\nVERSION_ID=\"8.9\"\nPLATFORM_ID=\"platform:el8\"\n\
          PRETTY_NAME=\"Red Hat Enterprise Linux 8.9 (Ootpa)\"\n",
-    );
-    rpmdb(
-        &rhel8.join("var/lib/rpm/rpmdb.sqlite"),
         &[
             ("libwebp", None, "1.0.0", "8.el8_8"),
             ("libwebp-devel", None, "1.0.0", "8.el8_8.1"),
@@ -1064,15 +1055,11 @@ fn red_hat_packages_are_matched_against_imported_oval() {
     assert_eq!(libwebp["fix"], "dnf upgrade libwebp-1.0.0-8.el8_8.1");
 
     let rhel9 = temp.path().join("rhel9");
-    write(
+    rpm_root(
         &rhel9,
-        "etc/os-release",
         "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.4 (Plow)\"\nID=\"rhel\"\n\
          ID_LIKE=\"fedora\"\nVERSION_ID=\"9.4\"\nPLATFORM_ID=\"platform:el9\"\n\
          PRETTY_NAME=\"Red Hat Enterprise Linux 9.4 (Plow)\"\n",
-    );
-    rpmdb(
-        &rhel9.join("var/lib/rpm/rpmdb.sqlite"),
         &[
             ("curl", None, "7.76.1", "29.el9_4"),
             ("libarchive", None, "3.5.3", "4.el9"),
@@ -1184,14 +1171,10 @@ fn module_packages_are_matched_against_their_own_stream() {
 fn amazon_linux_packages_are_matched_against_imported_updateinfo() {
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path().join("root");
-    write(
+    rpm_root(
         &root,
-        "etc/os-release",
         "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\n\
          VERSION_ID=\"2023\"\nPRETTY_NAME=\"Amazon Linux 2023.6.20241010\"\n",
-    );
-    rpmdb(
-        &root.join("var/lib/rpm/rpmdb.sqlite"),
         &[
             ("openssh-server", None, "8.7p1", "2.amzn2023.0.3"),
             ("openssh-clients", None, "8.7p1", "2.amzn2023.0.4"),
