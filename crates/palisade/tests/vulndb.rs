@@ -160,7 +160,7 @@ fn match_takes_the_package_module_streams() {
         .join("../vulndb/tests/data/oval/rhel-8-container-tools.oval.xml");
     let output = palisade(&db, &["import", feed.to_str().unwrap()]);
     assert!(output.status.success(), "{output:?}");
-    let ids = |streams: &[&str]| -> Vec<String> {
+    let matched = |version: &str, streams: &[&str]| {
         let mut args = vec![
             "match",
             "--ecosystem",
@@ -168,14 +168,17 @@ fn match_takes_the_package_module_streams() {
             "--package",
             "podman",
             "--version",
-            "4.0.2-26.module+el8.9.0+21245+22222222",
+            version,
             "--output",
             "json",
         ];
         for stream in streams {
             args.extend(["--module-stream", stream]);
         }
-        let report = json(&palisade(&db, &args));
+        palisade(&db, &args)
+    };
+    let ids = |streams: &[&str]| -> Vec<String> {
+        let report = json(&matched("4.0.2-26.module+el8.9.0+21245+22222222", streams));
         report["findings"]
             .as_array()
             .unwrap()
@@ -186,20 +189,7 @@ fn match_takes_the_package_module_streams() {
     assert_eq!(ids(&["container-tools:4.0"]), ["CVE-2024-9103"]);
     assert_eq!(ids(&["container-tools:rhel8"]), ["RHSA-2024:9101"]);
     assert_eq!(ids(&[]), ["CVE-2024-9103", "RHSA-2024:9101"]);
-    let output = palisade(
-        &db,
-        &[
-            "match",
-            "--ecosystem",
-            "Red Hat:8",
-            "--package",
-            "podman",
-            "--version",
-            "4.0.2-26",
-            "--module-stream",
-            "container-tools",
-        ],
-    );
+    let output = matched("4.0.2-26", &["container-tools"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("is not a module stream name:stream"),
