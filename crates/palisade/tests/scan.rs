@@ -1109,12 +1109,20 @@ fn module_packages_are_matched_against_their_own_stream() {
     let report = scan_against(&stream_4_0, &db, &["oval/rhel-8-container-tools.oval.xml"]);
     assert_eq!(
         finding_summaries(&report),
-        [(
-            "CVE-2024-9103".to_owned(),
-            "podman".to_owned(),
-            "open".to_owned(),
-            "[]".to_owned()
-        )],
+        [
+            (
+                "CVE-2024-9103".to_owned(),
+                "podman".to_owned(),
+                "open".to_owned(),
+                "[]".to_owned()
+            ),
+            (
+                "CVE-2024-9104".to_owned(),
+                "podman".to_owned(),
+                "open".to_owned(),
+                "[]".to_owned()
+            )
+        ],
         "{report}"
     );
     // Trivy's qualifier for the label.
@@ -1128,14 +1136,23 @@ fn module_packages_are_matched_against_their_own_stream() {
         ("podman", None, "4.6.1", "5.module+el8.9.0+21000+11111111"),
         Some("container-tools:rhel8:8090020240101000000:d7b6f4b7"),
     );
+    // Each stream keeps its resolution of CVE-2024-9104 (`container-tools:rhel8/podman`).
     assert_eq!(
         finding_summaries(&scan_against(&stream_rhel8, &db, &[])),
-        [(
-            "RHSA-2024:9101".to_owned(),
-            "podman".to_owned(),
-            "fixed".to_owned(),
-            "[\"4.6.1-8.module+el8.9.0+21243+a586538b\"]".to_owned()
-        )]
+        [
+            (
+                "CVE-2024-9104".to_owned(),
+                "podman".to_owned(),
+                "will-not-fix".to_owned(),
+                "[]".to_owned()
+            ),
+            (
+                "RHSA-2024:9101".to_owned(),
+                "podman".to_owned(),
+                "fixed".to_owned(),
+                "[\"4.6.1-8.module+el8.9.0+21243+a586538b\"]".to_owned()
+            )
+        ]
     );
 
     // No label: the streams the image enabled decide.
@@ -1151,7 +1168,7 @@ fn module_packages_are_matched_against_their_own_stream() {
             .into_iter()
             .map(|summary| summary.0)
             .collect::<Vec<_>>(),
-        ["CVE-2024-9103"],
+        ["CVE-2024-9103", "CVE-2024-9104"],
         "{report}"
     );
 }

@@ -186,9 +186,18 @@ fn match_takes_the_package_module_streams() {
             .map(|finding| finding["id"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(ids(&["container-tools:4.0"]), ["CVE-2024-9103"]);
-    assert_eq!(ids(&["container-tools:rhel8"]), ["RHSA-2024:9101"]);
-    assert_eq!(ids(&[]), ["CVE-2024-9103", "RHSA-2024:9101"]);
+    assert_eq!(
+        ids(&["container-tools:4.0"]),
+        ["CVE-2024-9103", "CVE-2024-9104"]
+    );
+    assert_eq!(
+        ids(&["container-tools:rhel8"]),
+        ["CVE-2024-9104", "RHSA-2024:9101"]
+    );
+    assert_eq!(
+        ids(&[]),
+        ["CVE-2024-9103", "CVE-2024-9104", "RHSA-2024:9101"]
+    );
     let output = matched("4.0.2-26", &["container-tools"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(

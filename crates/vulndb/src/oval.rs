@@ -27,8 +27,10 @@
 //!   version state it says the package is installed, which in a `vulnerability`
 //!   definition testing no version (Red Hat's unfixed packages) makes every version
 //!   affected, with the status of the advisory's `<affected><resolution state=...>`
-//!   (`Will not fix`, `Out of support scope`: will not be fixed; `Affected`, `Fix
-//!   deferred`: open; `Not affected`: no record);
+//!   naming it as a `<component>` (`podman`, or `container-tools:4.0/podman` for a module
+//!   stream's package, so that each stream keeps its own resolution) (`Will not fix`,
+//!   `Out of support scope`: will not be fixed; `Affected`, `Fix deferred`: open; `Not
+//!   affected`: no record);
 //! - Red Hat's `textfilecontent54_test` of `/etc/dnf/modules.d` ("Module postgresql:13 is
 //!   enabled") names the module stream the alternative's range is for ([`Range::module`]):
 //!   matching applies it only to packages of that stream (their modularity label's, else
@@ -749,7 +751,9 @@ impl Reading {
                     continue;
                 }
             };
-            let mut fixes_per_package: Vec<((String, String), Vec<PackageVersions>)> = Vec::new();
+            // The versions per (ecosystem, package, status if unfixed): a package's streams
+            // may each have a resolution of their own.
+            let mut fixes_per_package: Vec<(PackageKey, Vec<PackageVersions>)> = Vec::new();
             for alternative in alternatives {
                 if alternative
                     .iter()
@@ -836,8 +840,9 @@ impl Reading {
                         continue;
                     }
                 };
+                let unfixed = unfixed_status(definition, &package.name, package.module.as_deref());
                 for ecosystem in ecosystems {
-                    let key = (ecosystem, package.name.clone());
+                    let key = (ecosystem, package.name.clone(), unfixed);
                     match fixes_per_package
                         .iter_mut()
                         .find(|(known, _)| *known == key)
@@ -852,8 +857,7 @@ impl Reading {
             }
             let affected: Vec<Affected> = fixes_per_package
                 .into_iter()
-                .map(|((ecosystem, name), versions)| {
-                    let unfixed = unfixed_status(definition, &name);
+                .map(|((ecosystem, name, unfixed), versions)| {
                     package_affected(ecosystem, name, &versions, unfixed)
                 })
                 .filter(|affected| affected.status != Some(DistroStatus::NotAffected))
@@ -1423,15 +1427,25 @@ fn package_affected(
     }
 }
 
-/// The status of an unfixed package of a definition: its Red Hat `<resolution>`'s (the one
-/// naming it as a `<component>`, else the only one): `Will not fix` and `Out of support
-/// scope` are not to be fixed, `Not affected` not affected; `Affected`, `Fix deferred`,
-/// `Under investigation` and no resolution are open.
-fn unfixed_status(definition: &Definition, package: &str) -> DistroStatus {
+/// A definition's package as its affected entries are made: ecosystem, name, and the
+/// status it has where unfixed.
+type PackageKey = (String, String, DistroStatus);
+
+/// The status of an unfixed package of a definition, of the dnf module stream `module` if
+/// the alternative is for one: its Red Hat `<resolution>`'s (the one naming it as a
+/// `<component>`, `podman` or, for a module stream's package, `container-tools:4.0/podman`;
+/// else the only one): `Will not fix` and `Out of support scope` are not to be fixed, `Not
+/// affected` not affected; `Affected`, `Fix deferred`, `Under investigation` and no
+/// resolution are open.
+fn unfixed_status(definition: &Definition, package: &str, module: Option<&str>) -> DistroStatus {
+    let names_package = |component: &str| match component.split_once('/') {
+        Some((stream, name)) => name == package && module == Some(stream),
+        None => component == package,
+    };
     let resolution = definition
         .resolutions
         .iter()
-        .find(|(_, components)| components.iter().any(|component| component == package))
+        .find(|(_, components)| components.iter().any(|component| names_package(component)))
         .or(match definition.resolutions.as_slice() {
             [only] => Some(only),
             _ => None,

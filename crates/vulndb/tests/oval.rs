@@ -196,7 +196,7 @@ fn red_hat_definitions_match_their_release_and_module_stream() {
 #[test]
 fn module_definitions_are_for_their_own_stream() {
     let (report, index) = import_fixture(FIXTURES, "rhel-8-container-tools.oval.xml");
-    assert_eq!(report.record_count, 3, "{:?}", reasons(&report));
+    assert_eq!(report.record_count, 4, "{:?}", reasons(&report));
     assert!(reasons(&report).is_empty(), "{:?}", reasons(&report));
     let rhel8 = ["container-tools:rhel8"];
     let stream_4_0 = ["container-tools:4.0"];
@@ -205,18 +205,24 @@ fn module_definitions_are_for_their_own_stream() {
     let podman_4_0 = "4.0.2-20.module+el8.8.0+19000+33333333";
 
     let found = module_findings(&index, "Red Hat:8", "podman", podman_4_6, &rhel8);
-    assert_eq!(ids(&found), ["RHSA-2024:9101"]);
+    assert_eq!(ids(&found), ["CVE-2024-9104", "RHSA-2024:9101"]);
     assert_eq!(
-        found[0].fixed_versions,
+        found[1].fixed_versions,
         ["4.6.1-8.module+el8.9.0+21243+a586538b"]
     );
+    // Each stream keeps the resolution naming it (`container-tools:rhel8/podman`).
+    assert_eq!(found[0].status, Some(DistroStatus::WillNotFix));
     // container-tools:4.0 at its fix: neither rhel8's fix (same major version) nor rhel8's
-    // fixed versions apply; only the stream's unpatched CVE does.
+    // fixed versions apply; only the stream's unpatched CVEs do.
     let found = module_findings(&index, "Red Hat:8", "podman", podman_4_0_fixed, &stream_4_0);
-    assert_eq!(ids(&found), ["CVE-2024-9103"]);
+    assert_eq!(ids(&found), ["CVE-2024-9103", "CVE-2024-9104"]);
     assert_eq!(found[0].status, Some(DistroStatus::Open));
+    assert_eq!(found[1].status, Some(DistroStatus::Open));
     let found = module_findings(&index, "Red Hat:8", "podman", podman_4_0, &stream_4_0);
-    assert_eq!(ids(&found), ["CVE-2024-9103", "RHSA-2024:9102"]);
+    assert_eq!(
+        ids(&found),
+        ["CVE-2024-9103", "CVE-2024-9104", "RHSA-2024:9102"]
+    );
     let fixed = found.iter().find(|f| f.id == "RHSA-2024:9102").unwrap();
     assert_eq!(
         fixed.fixed_versions,
@@ -232,14 +238,14 @@ fn module_definitions_are_for_their_own_stream() {
             podman_4_0_fixed,
             &both
         )),
-        ["CVE-2024-9103", "RHSA-2024:9101"]
+        ["CVE-2024-9103", "CVE-2024-9104", "RHSA-2024:9101"]
     );
     // Another module's stream: none of container-tools' definitions.
     assert!(module_findings(&index, "Red Hat:8", "podman", podman_4_6, &["perl:5.30"]).is_empty());
     // No stream known: the version line, which takes the 4.0 build for rhel8's unfixed one.
     assert_eq!(
         ids(&findings(&index, "Red Hat:8", "podman", podman_4_0_fixed)),
-        ["CVE-2024-9103", "RHSA-2024:9101"]
+        ["CVE-2024-9103", "CVE-2024-9104", "RHSA-2024:9101"]
     );
 }
 
