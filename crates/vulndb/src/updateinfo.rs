@@ -22,7 +22,12 @@
 //! counted and skipped): one per update, its id the update id, its aliases the CVE ids of its
 //! references (`type="cve"`, and CVE ids in the titles of Fedora's Bugzilla references),
 //! every listed package (binary and source rpms: the matcher looks an rpm up by its own name
-//! and its source rpm's) affected below its epoch:version-release, status fixed.
+//! and its source rpm's) affected below its epoch:version-release, status fixed. A modular
+//! collection (`<collection><module name="container-tools" stream="rhel8" version=...
+//! context=... arch=.../>`, as createrepo_c writes AlmaLinux's, Rocky Linux's and Oracle
+//! Linux's module errata) fixes its packages in that stream only: their ranges carry the
+//! stream ([`Range::module`]) and start at its version line, as Red Hat's OVAL module
+//! ranges do, so that another stream's build of the same package is not held to the fix.
 //!
 //! The release an update is for is read from its id and packages (see [`Placement`]):
 //! `ALAS-` is Amazon Linux 1 (`Amazon Linux:2018.03`), `ALAS2-` Amazon Linux 2,
@@ -125,6 +130,12 @@ struct Update {
 struct Collection {
     short: String,
     name: String,
+    /// The dnf module stream (`container-tools:rhel8`) of a modular collection's
+    /// `<module name= stream=>`: its packages' fixes are for that stream only.
+    module: Option<String>,
+    /// A `<module>` that names no stream: the packages' stream is unknown, so they are not
+    /// taken for every stream's.
+    unreadable_module: bool,
     packages: Vec<UpdatePackage>,
 }
 
@@ -190,6 +201,26 @@ fn open_element(
                 short,
                 ..Collection::default()
             });
+        }
+        (Some("collection"), "module") => {
+            let values = element.attributes()?;
+            let field = |key: &str| values.get(key).map(String::as_str).unwrap_or_default();
+            let (module, stream) = (field("name"), field("stream"));
+            let valid = |text: &str| {
+                !text.is_empty() && !text.contains(|c: char| c.is_whitespace() || c == ':')
+            };
+            if !valid(module) || !valid(stream) {
+                update.problems.push(format!(
+                    "a <module> without a valid name and stream (name {module:?}, stream {stream:?}): its collection is skipped"
+                ));
+            }
+            if let Some(collection) = update.collections.last_mut() {
+                if valid(module) && valid(stream) {
+                    collection.module = Some(format!("{module}:{stream}"));
+                } else {
+                    collection.unreadable_module = true;
+                }
+            }
         }
         (Some("collection"), "package") => {
             let values = element.attributes()?;
@@ -412,6 +443,9 @@ fn fedora_release(update: &Update, collection: &Collection) -> Option<String> {
         })
 }
 
+/// A fixing package of an update, with its collection's module stream.
+type Fix<'a> = (&'a UpdatePackage, Option<&'a String>);
+
 /// Turns a complete update into a record, or into a skip with its reason.
 fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
     let id = update.id.clone();
@@ -441,10 +475,14 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
     for problem in &update.problems {
         result.skipped.push((id.clone(), problem.clone()));
     }
-    // The fixing packages (one per fixed version) per (release, package name), as listed.
-    let mut fixes: Vec<((String, String), Vec<&UpdatePackage>)> = Vec::new();
+    // The fixing packages (one per fixed version and module stream) per (release, package
+    // name), as listed, each with its collection's module stream.
+    let mut fixes: Vec<((String, String), Vec<Fix>)> = Vec::new();
     let mut unplaced: Vec<String> = Vec::new();
     for collection in &update.collections {
+        if collection.unreadable_module {
+            continue;
+        }
         for package in &collection.packages {
             let ecosystem = match &placement {
                 Placement::Release { ecosystem, .. } => Some(ecosystem.clone()),
@@ -461,12 +499,17 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
                 continue;
             };
             let key = (normalize_ecosystem(&ecosystem), package.name.clone());
+            let module = collection.module.as_ref();
             match fixes.iter_mut().find(|(known, _)| *known == key) {
-                Some((_, fixing)) if !fixing.iter().any(|known| known.evr == package.evr) => {
-                    fixing.push(package);
+                Some((_, fixing))
+                    if !fixing
+                        .iter()
+                        .any(|(known, stream)| known.evr == package.evr && *stream == module) =>
+                {
+                    fixing.push((package, module));
                 }
                 Some(_) => {}
-                None => fixes.push((key, vec![package])),
+                None => fixes.push((key, vec![(package, module)])),
             }
         }
     }
@@ -497,18 +540,26 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
             let several = fixing.len() > 1;
             let ranges = fixing
                 .iter()
-                .map(|package| Range {
-                    kind: RangeKind::Ecosystem,
-                    events: vec![
-                        RangeEvent::Introduced(lower_bound(
-                            &package.evr,
-                            &package.version,
-                            topic_version,
-                            several,
-                        )),
-                        RangeEvent::Fixed(package.evr.clone()),
-                    ],
-                    module: None,
+                .map(|(package, module)| {
+                    // A module stream's fix starts at the stream's version line where the
+                    // stream names one (`perl:5.30`), else at its first component, as in
+                    // Red Hat's OVAL.
+                    let stream = module
+                        .and_then(|module| module.split_once(':'))
+                        .map(|(_, stream)| stream);
+                    Range {
+                        kind: RangeKind::Ecosystem,
+                        events: vec![
+                            RangeEvent::Introduced(lower_bound(
+                                &package.evr,
+                                &package.version,
+                                topic_version.or(stream),
+                                several || module.is_some(),
+                            )),
+                            RangeEvent::Fixed(package.evr.clone()),
+                        ],
+                        module: module.cloned(),
+                    }
                 })
                 .collect();
             Affected {

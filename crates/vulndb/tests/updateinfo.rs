@@ -9,7 +9,7 @@ use palisade_vulndb::{Database, DistroStatus, ErrorKind, ImportOptions, Limits, 
 
 mod support;
 
-use support::{findings, fixture, ids, import, import_fixture, reasons, runtime};
+use support::{findings, fixture, ids, import, import_fixture, module_findings, reasons, runtime};
 
 const FIXTURES: &str = "updateinfo";
 
@@ -560,4 +560,96 @@ fn an_update_fixing_several_streams_holds_each_to_its_own_fix() {
     // A fixed 18 is not held to the 20 stream's fix.
     assert!(on("1:18.20.1-1.module_el9.3.0+88+2e4e5f2c").is_empty());
     assert!(on("1:20.12.1-1.module_el9.3.0+87+1ab2c3d4").is_empty());
+}
+
+/// A modular collection's `<module name= stream=>` (Rocky Linux's container-tools errata,
+/// as createrepo_c writes them): its packages' fixes are for that stream only, so that two
+/// streams whose builds share a version line (`container-tools:rhel8`'s podman 4.6,
+/// `container-tools:4.0`'s podman 4.0) are each held to their own fix; a stream naming a
+/// version line (`perl:5.30`) starts its range there.
+#[test]
+fn modular_collections_give_their_stream_to_their_fixes() {
+    let document = br#"<updates>
+  <update from="releng@rockylinux.org" status="final" type="security" version="2">
+    <id>RLSA-2024:0752</id>
+    <title>Important: container-tools:rhel8 and container-tools:4.0 security update</title>
+    <severity>Important</severity>
+    <references><reference href="https://access.redhat.com/security/cve/CVE-2024-21626" id="CVE-2024-21626" type="cve" title="CVE-2024-21626"/></references>
+    <pkglist>
+      <collection short="rocky-linux-8-x86_64-appstream-rpms__container-tools">
+        <name>rocky-linux-8-x86_64-appstream-rpms__container-tools</name>
+        <module name="container-tools" stream="rhel8" version="8090020240201131346" context="d7b6f4b7" arch="x86_64"/>
+        <package name="podman" version="4.6.1" release="8.module+el8.9.0+1720+2a5f0c3e" epoch="3" arch="x86_64" src="podman-4.6.1-8.module+el8.9.0+1720+2a5f0c3e.src.rpm"/>
+      </collection>
+      <collection short="rocky-linux-8-x86_64-appstream-rpms__container-tools">
+        <name>rocky-linux-8-x86_64-appstream-rpms__container-tools</name>
+        <module name="container-tools" stream="4.0" version="8090020240201120014" context="20125149" arch="x86_64"/>
+        <package name="podman" version="4.0.2" release="25.module+el8.9.0+1722+0e2a6b1d" epoch="3" arch="x86_64" src="podman-4.0.2-25.module+el8.9.0+1722+0e2a6b1d.src.rpm"/>
+      </collection>
+    </pkglist>
+  </update>
+  <update from="releng@rockylinux.org" status="final" type="security" version="2">
+    <id>RLSA-2024:0114</id>
+    <title>Moderate: perl:5.30 security update</title>
+    <severity>Moderate</severity>
+    <references><reference href="https://access.redhat.com/security/cve/CVE-2023-47038" id="CVE-2023-47038" type="cve" title="CVE-2023-47038"/></references>
+    <pkglist>
+      <collection short="rocky-linux-8-x86_64-appstream-rpms__perl">
+        <name>rocky-linux-8-x86_64-appstream-rpms__perl</name>
+        <module name="perl" stream="5.30" version="8090020231128110120" context="466ea64f" arch="x86_64"/>
+        <package name="perl-interpreter" version="5.30.1" release="452.module+el8.9.0+1614+d0b4f3a4" epoch="4" arch="x86_64"/>
+      </collection>
+    </pkglist>
+  </update>
+  <update from="releng@rockylinux.org" status="final" type="security" version="2">
+    <id>RLSA-2024:9999</id>
+    <title>Moderate: a module without a stream</title>
+    <severity>Moderate</severity>
+    <pkglist>
+      <collection short="broken">
+        <module name="perl" stream="" version="1" context="x" arch="x86_64"/>
+        <package name="perl-libs" version="5.30.1" release="452.module+el8.9.0+1614+d0b4f3a4" epoch="4" arch="x86_64"/>
+      </collection>
+    </pkglist>
+  </update>
+</updates>"#;
+    let (report, index) = import("updateinfo.xml", document, Limits::default());
+    assert_eq!(report.record_count, 2, "{:?}", reasons(&report));
+    assert_eq!(
+        reasons(&report),
+        [
+            "updateinfo.xml: update RLSA-2024:9999: a <module> without a valid name and stream (name \"perl\", stream \"\"): its collection is skipped"
+        ]
+    );
+    let podman = |version: &str, streams: &[&str]| {
+        module_findings(&index, "Rocky Linux:8", "podman", version, streams)
+    };
+    let rhel8 = ["container-tools:rhel8"];
+    let stream_4_0 = ["container-tools:4.0"];
+    // Each stream's build below its own fix is affected, fixed by that fix only.
+    let found = podman("3:4.6.1-5.module+el8.9.0+1600+11111111", &rhel8);
+    assert_eq!(ids(&found), ["RLSA-2024:0752"]);
+    assert_eq!(
+        found[0].fixed_versions,
+        ["3:4.6.1-8.module+el8.9.0+1720+2a5f0c3e"]
+    );
+    let found = podman("3:4.0.2-20.module+el8.8.0+1500+22222222", &stream_4_0);
+    assert_eq!(ids(&found), ["RLSA-2024:0752"]);
+    assert_eq!(
+        found[0].fixed_versions,
+        ["3:4.0.2-25.module+el8.9.0+1722+0e2a6b1d"]
+    );
+    // container-tools:4.0 at its fix is not held to rhel8's (same major version).
+    let fixed_4_0 = "3:4.0.2-26.module+el8.9.0+1730+33333333";
+    assert!(podman(fixed_4_0, &stream_4_0).is_empty());
+    assert!(podman(fixed_4_0, &["perl:5.30"]).is_empty());
+    // No stream known: the version line, which cannot tell the two streams apart.
+    assert_eq!(ids(&podman(fixed_4_0, &[])), ["RLSA-2024:0752"]);
+    // perl:5.30's fix starts at its version line: perl 5.26's builds are not held to it.
+    let perl = |version: &str| findings(&index, "Rocky Linux:8", "perl-interpreter", version);
+    assert!(perl("4:5.26.3-422.el8").is_empty());
+    assert_eq!(
+        ids(&perl("4:5.30.1-451.module+el8.9.0+1600+aaaa")),
+        ["RLSA-2024:0114"]
+    );
 }
