@@ -42,6 +42,18 @@ fn inventory_sbom(root: &str) -> serde_json::Value {
     ]))
 }
 
+/// The JSON inventory of `palisade scan rootfs ROOT --inventory-only`.
+fn inventory_json(root: &Path) -> serde_json::Value {
+    json(&palisade(&[
+        "scan",
+        "rootfs",
+        root.to_str().unwrap(),
+        "--inventory-only",
+        "--output",
+        "json",
+    ]))
+}
+
 /// A root with Jinja2 2.10 (PYSEC-2019-217 and others), smallvec 0.6.9 in a Cargo.lock
 /// (RUSTSEC-2019-0009, RUSTSEC-2019-0012, ...) and Debian's runc, built with Go 1.19.8.
 fn vulnerable_root(root: &Path) {
@@ -1170,6 +1182,35 @@ fn module_packages_are_matched_against_their_own_stream() {
             .collect::<Vec<_>>(),
         ["CVE-2024-9103", "CVE-2024-9104"],
         "{report}"
+    );
+
+    // No label and no module tag in the release: a build no stream provided, whatever the
+    // image enabled; no stream's definition is for it.
+    let not_modular = root("not_modular", ("podman", None, "4.0.2", "20.el8"), None);
+    write(
+        &not_modular,
+        "etc/dnf/modules.d/container-tools.module",
+        "[container-tools]\nname=container-tools\nstream=4.0\nprofiles=\nstate=enabled\n",
+    );
+    let report = scan_against(&not_modular, &db, &[]);
+    assert!(finding_summaries(&report).is_empty(), "{report}");
+    let inventory = inventory_json(&not_modular);
+    let podman = inventory["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|package| package["name"] == "podman")
+        .unwrap();
+    assert!(podman.get("module_streams").is_none(), "{podman}");
+    let enabled_inventory = inventory_json(&enabled_4_0);
+    assert!(
+        enabled_inventory["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|package| package["name"] == "podman"
+                && package["module_streams"] == serde_json::json!(["container-tools:4.0"])),
+        "{enabled_inventory}"
     );
 }
 

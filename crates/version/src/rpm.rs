@@ -76,6 +76,22 @@ impl RpmVersion {
         self.release.as_deref()
     }
 
+    /// Whether the build is a dnf module stream's: the Module Build Service puts the module
+    /// tag in every module build's release (Red Hat's, Rocky Linux's and Oracle Linux's
+    /// `26.module+el8.9.0+21245+22222222`, AlmaLinux's and CentOS Stream's
+    /// `1.module_el9.3.0+88+2e4e5f2c`, Fedora's `1.module_f33+10472+0b6c6d5e`); other builds
+    /// were not provided by a module stream.
+    pub fn is_module_build(&self) -> bool {
+        let Some(release) = self.release.as_deref() else {
+            return false;
+        };
+        release.match_indices("module").any(|(at, tag)| {
+            let before = release[..at].chars().next_back();
+            let after = release[at + tag.len()..].chars().next();
+            matches!(before, None | Some('.')) && matches!(after, Some('+' | '_'))
+        })
+    }
+
     fn compare(&self, other: &RpmVersion) -> Ordering {
         cmp_digits(
             self.epoch.as_deref().unwrap_or("0"),
@@ -219,6 +235,31 @@ mod tests {
         RpmVersion::parse(a)
             .unwrap()
             .cmp(&RpmVersion::parse(b).unwrap())
+    }
+
+    #[test]
+    fn module_builds_carry_the_module_tag_in_their_release() {
+        let module_build = |text: &str| RpmVersion::parse(text).unwrap().is_module_build();
+        for build in [
+            "3:4.0.2-26.module+el8.9.0+21245+22222222",
+            "1:18.20.1-1.module_el9.3.0+88+2e4e5f2c",
+            "4:5.30.1-452.module+el8.9.0+90159+f5be4d55",
+            "1.0-1.module_f33+10472+0b6c6d5e",
+        ] {
+            assert!(module_build(build), "{build}");
+        }
+        for build in [
+            "4.6.1-5.el8",
+            "4:5.26.3-422.el8",
+            "1.0",
+            // A version that mentions a module, a release that names one without the tag.
+            "module+1-1.el8",
+            "1.0-1.modules+el8",
+            "1.0-1.xmodule+el8",
+            "1.0-1.module",
+        ] {
+            assert!(!module_build(build), "{build}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use palisade_version::{Scheme, Version};
+use palisade_version::{RpmVersion, Scheme, Version};
 use serde::Serialize;
 
 use crate::ecosystem::{
@@ -30,9 +30,11 @@ pub struct Package {
     /// [`Package::version`]; Debian and Ubuntu advisories are compared with it.
     pub source_version: Option<String>,
     /// The dnf module streams (`container-tools:rhel8`) an rpm may be of: its modularity
-    /// label's, else the streams its image enabled. An advisory's range for a module
-    /// stream (Red Hat's OVAL) applies only to packages of one of these, or to any package
-    /// when this is empty (its bound then holds it to the stream's version line).
+    /// label's, else (for a module build) the streams its image enabled. An advisory's
+    /// range for a module stream (Red Hat's OVAL, modular updateinfo collections) applies
+    /// only to packages of one of these; when this is empty, to any module build (`.module+el8`
+    /// in the release; its bound then holds it to the stream's version line) and to no
+    /// other build.
     pub module_streams: Vec<String>,
 }
 
@@ -453,6 +455,7 @@ impl Index {
                 Ok(Compared { lookup, installed })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let module_streams = package_module_streams(package);
         let mut stats = MatchStats::default();
         // Matched entries per alias group, in first-seen order: those that decide, each with
         // how it was found, and those that only add their ids.
@@ -514,7 +517,7 @@ impl Index {
                     entry,
                     compared.installed.as_ref(),
                     &compared.lookup.version,
-                    &package.module_streams,
+                    module_streams,
                     &mut stats,
                 ) {
                     continue;
@@ -591,7 +594,7 @@ impl Index {
                     .filter(|(_, matched_by)| *matched_by == lookup_index)
                     .map(|(entry, _)| *entry),
                 lookup.installed.as_ref(),
-                &package.module_streams,
+                package_module_streams(package),
             );
             let (binary, source) =
                 package_fixed_versions(package, &lookup.lookup.version, advisory_fixed);
@@ -686,7 +689,7 @@ struct Compared<'a> {
 fn fixed_above<'e>(
     entries: impl Iterator<Item = &'e Entry>,
     installed: Option<&Version>,
-    module_streams: &[String],
+    module_streams: Option<&[String]>,
 ) -> Vec<String> {
     let mut fixed: Vec<(&str, &Bound)> = Vec::new();
     for entry in entries {
@@ -768,10 +771,31 @@ fn ksplice_build_differs(ecosystem: &str, installed: &str, entry: &Entry) -> boo
     })
 }
 
-/// Whether a range of a dnf module stream is one `module_streams` (a package's, see
-/// [`Package::module_streams`]) may be of; ranges of no stream are for every package.
-fn module_applies(range_module: Option<&String>, module_streams: &[String]) -> bool {
-    range_module.is_none_or(|module| module_streams.is_empty() || module_streams.contains(module))
+/// The dnf module streams a package's ranges of module streams are matched against
+/// ([`package_module_streams`]): `None` for a build no stream provided, which no stream's
+/// range applies to; an empty list for a module build of no known stream, which every
+/// stream's range applies to (held to its stream's version line by the range's bound).
+type ModuleStreams<'a> = Option<&'a [String]>;
+
+/// A package's [`ModuleStreams`]: those it names ([`Package::module_streams`]: its
+/// modularity label's, else its image's enabled ones), else any for an rpm module build
+/// (`.module+el8` in the release), else none. An rpm without the module tag was not built
+/// in a module, so a stream's advisory is not for it (as Trivy and Grype, which match an
+/// rpm of no modularity label against advisories of no module only, and dnf, which takes
+/// it for a non-modular package).
+fn package_module_streams(package: &Package) -> ModuleStreams<'_> {
+    let module_build =
+        || RpmVersion::parse(&package.version).is_ok_and(|version| version.is_module_build());
+    (!package.module_streams.is_empty() || module_build())
+        .then_some(package.module_streams.as_slice())
+}
+
+/// Whether a range of a dnf module stream is one `module_streams` may be of; ranges of no
+/// stream are for every package.
+fn module_applies(range_module: Option<&String>, module_streams: ModuleStreams<'_>) -> bool {
+    range_module.is_none_or(|module| {
+        module_streams.is_some_and(|streams| streams.is_empty() || streams.contains(module))
+    })
 }
 
 /// Whether the installed version is in one of the entry's ranges (those of the package's
@@ -780,7 +804,7 @@ fn entry_affects(
     entry: &Entry,
     installed: Option<&Version>,
     installed_text: &str,
-    module_streams: &[String],
+    module_streams: ModuleStreams<'_>,
     stats: &mut MatchStats,
 ) -> bool {
     let mut affected = false;

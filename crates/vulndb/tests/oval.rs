@@ -247,6 +247,9 @@ fn module_definitions_are_for_their_own_stream() {
         ids(&findings(&index, "Red Hat:8", "podman", podman_4_0_fixed)),
         ["CVE-2024-9103", "CVE-2024-9104", "RHSA-2024:9101"]
     );
+    // A build without the module tag in its release was provided by no stream: no stream's
+    // definition is for it, fixed or unpatched.
+    assert!(findings(&index, "Red Hat:8", "podman", "4.0.2-20.el8").is_empty());
 }
 
 /// RHEL 7's release packages name the product (`redhat-release-server`,

@@ -19,6 +19,12 @@ pub(crate) fn stream_of_label(label: &str) -> Option<String> {
     module_stream(name, stream)
 }
 
+/// Whether an rpm's `[epoch:]version-release` is a module build (`.module+el8.9.0+...`):
+/// only those may be of an enabled stream when their header names none.
+pub(crate) fn is_module_build(evr: &str) -> bool {
+    palisade_version::RpmVersion::parse(evr).is_ok_and(|version| version.is_module_build())
+}
+
 /// The streams a `modules.d` file enables (`name:stream`, in file order): sections with
 /// `state=enabled` (or `1`, `true`) and a stream. A section's `name=` names the module, else its header
 /// does. Lines that are not `[section]`, `key=value` or comments are ignored, as dnf's

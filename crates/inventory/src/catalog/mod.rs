@@ -69,8 +69,9 @@ pub struct Package {
     /// `SOURCERPM` with its own version); `None` when they are the same.
     pub source_version: Option<String>,
     /// The dnf module streams (`container-tools:rhel8`) an rpm may be of: its modularity
-    /// label's stream, else the streams `etc/dnf/modules.d` enables (sorted); empty for
-    /// other packages and where neither is known.
+    /// label's stream, else, for a module build (`.module+el8` in its release), the
+    /// streams `etc/dnf/modules.d` enables (sorted); empty for other packages, for rpms
+    /// built outside any module and where neither is known.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub module_streams: Vec<String>,
     /// The package URL, with the `distro` qualifier for distribution packages.
@@ -765,21 +766,27 @@ fn package(
             purl::purl("nuget", None, &found.name, &found.version, &[]),
         ),
     };
+    let module_streams = match found
+        .modularity_label
+        .as_deref()
+        .and_then(dnf_module::stream_of_label)
+    {
+        Some(own) => vec![own],
+        // An rpm without a label that is a module build (its label lost, or Oracle
+        // Linux's default streams, which set none) may be of any enabled stream; one
+        // without the module tag was provided by none.
+        None if cataloger == Cataloger::Rpm && dnf_module::is_module_build(&found.version) => {
+            enabled_modules.to_vec()
+        }
+        None => Vec::new(),
+    };
     Package {
         ecosystem,
         name: found.name,
         version: found.version,
         source_name: found.source_name,
         source_version: found.source_version,
-        module_streams: match found
-            .modularity_label
-            .as_deref()
-            .and_then(dnf_module::stream_of_label)
-        {
-            Some(own) => vec![own],
-            None if cataloger == Cataloger::Rpm => enabled_modules.to_vec(),
-            None => Vec::new(),
-        },
+        module_streams,
         purl,
         cataloger,
         location,
