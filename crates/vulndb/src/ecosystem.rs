@@ -200,14 +200,17 @@ fn red_hat_release(release: &str) -> String {
 /// keep getting fixes of their own after its general support are releases of their own, as
 /// the inventory names them (see [`matched_releases`] for what they are matched against):
 /// SLES's Long Term Service Pack Support (`Linux Enterprise Server 15 SP4-LTSS`, SUSE's CSAF
-/// spelling `... 15 SP4 LTSS` and the older `Linux Enterprise Server LTSS 12 SP2` →
-/// `15.4-LTSS`, `12.2-LTSS`) and Extended Service Pack Overlap Support (`Linux Enterprise
-/// Server 15 SP4-ESPOS` → `15.4-ESPOS`), SLES for SAP Applications, which includes ESPOS
+/// spelling `... 15 SP4 LTSS` and the product's own name `Linux Enterprise Server LTSS 15
+/// SP4`, also of 12 SP2 → `15.4-LTSS`, `12.2-LTSS`) and Extended Service Pack Overlap
+/// Support (`Linux Enterprise Server 15 SP4-ESPOS` → `15.4-ESPOS`), SLES for SAP
+/// Applications, which includes ESPOS
 /// (`Linux Enterprise Server for SAP Applications 15 SP4`, SLE 16's `... for SAP
 /// applications 16.0` → `15.4-SAP`, `16.0-SAP`), with its LTSS stream (`... for SAP
 /// Applications 12 SP5-LTSS` → `12.5-SAP-LTSS`), and SLE High Performance Computing with its
 /// LTSS and ESPOS streams (`Linux Enterprise High Performance Computing 15 SP4`, `... 15
-/// SP4-LTSS`, `... 15 SP4-ESPOS` → `15.4-HPC`, `15.4-HPC-LTSS`, `15.4-HPC-ESPOS`). Other
+/// SP4-LTSS` or `... Computing LTSS 15 SP4`, `... 15 SP4-ESPOS` or `... Computing ESPOS 15
+/// SP4` → `15.4-HPC`, `15.4-HPC-LTSS`, `15.4-HPC-ESPOS`). Live Patching, an extension of
+/// SLES, writes its service pack `15-SP3` (→ `15.3`). Other
 /// products and suffixes (Micro, Business Critical Linux, Teradata, LTSS Extended Security,
 /// Tumbleweed, `-LTSS-EXTENDED-SECURITY`) stay as they are, matched by no SLES system.
 fn suse_release(release: &str) -> String {
@@ -218,8 +221,15 @@ fn suse_release(release: &str) -> String {
         Some((product_release, stream @ ("LTSS" | "ESPOS"))) => (product_release, Some(stream)),
         _ => (release, None),
     };
-    let words: Vec<&str> = product_release.split_whitespace().collect();
-    let (product, version) = match words.as_slice() {
+    // Live Patching's service pack is written `15-SP3`.
+    let words: Vec<&str> = product_release
+        .split_whitespace()
+        .flat_map(|word| match word.split_once("-SP") {
+            Some((major, _)) if is_version(major) => vec![major, &word[major.len() + 1..]],
+            _ => vec![word],
+        })
+        .collect();
+    let (mut product, version) = match words.as_slice() {
         ["Leap", version] if is_version(version) && stream.is_none() => {
             return (*version).to_owned();
         }
@@ -236,12 +246,20 @@ fn suse_release(release: &str) -> String {
         }
         _ => return release.to_owned(),
     };
+    // The stream before the version: SUSE's current product names (`Linux Enterprise
+    // Server LTSS 15 SP4`, `Linux Enterprise High Performance Computing LTSS 15 SP3`, `...
+    // ESPOS 15 SP4`) and the older `Linux Enterprise Server LTSS 12 SP2`.
+    let mut stream = stream;
+    if let [rest @ .., last @ ("LTSS" | "ESPOS")] = product
+        && stream.is_none()
+    {
+        stream = Some(*last);
+        product = rest;
+    }
     let product = product.join(" ").to_ascii_lowercase();
     let (line, stream) = match product.as_str() {
         "server for sap applications" => (SuseLine::Sap, stream),
         "high performance computing" => (SuseLine::Hpc, stream),
-        // The older spelling of the LTSS product (`Linux Enterprise Server LTSS 12 SP2`).
-        "server ltss" if stream.is_none() => (SuseLine::Sles, Some("LTSS")),
         _ if [
             "micro",
             "business critical",
@@ -705,6 +723,27 @@ mod tests {
                 "SUSE:Linux Enterprise Server LTSS Extended Security 12 SP5",
             ),
             ("SUSE:Linux Enterprise Server LTSS 12 SP2", "SUSE:12.2-LTSS"),
+            // The product names of SUSE-SU-2025:4530-1 (the kernel of 15 SP3): the streams
+            // named before the version, Live Patching's `15-SP3`.
+            (
+                "SUSE:Linux Enterprise High Performance Computing LTSS 15 SP3",
+                "SUSE:15.3-HPC-LTSS",
+            ),
+            ("SUSE:Linux Enterprise Server 15 SP3 LTSS", "SUSE:15.3-LTSS"),
+            ("SUSE:Linux Enterprise Server LTSS 15 SP4", "SUSE:15.4-LTSS"),
+            (
+                "SUSE:Linux Enterprise High Performance Computing ESPOS 15 SP4",
+                "SUSE:15.4-HPC-ESPOS",
+            ),
+            ("SUSE:Linux Enterprise Live Patching 15-SP3", "SUSE:15.3"),
+            (
+                "SUSE:Linux Enterprise Server 15 SP3 Business Critical Linux",
+                "SUSE:Linux Enterprise Server 15 SP3 Business Critical Linux",
+            ),
+            (
+                "SUSE:Linux Enterprise Server for SAP Applications 15 SP3",
+                "SUSE:15.3-SAP",
+            ),
             // The inventory's names are already normalised.
             ("SUSE:15.4-SAP", "SUSE:15.4-SAP"),
             ("SUSE:15.4-HPC-LTSS", "SUSE:15.4-HPC-LTSS"),

@@ -1505,8 +1505,9 @@ fn sap_and_hpc_records() -> Vec<Value> {
     let sap = "SUSE:Linux Enterprise Server for SAP Applications 15 SP4";
     let hpc = "SUSE:Linux Enterprise High Performance Computing 15 SP4";
     let hpc_espos = "SUSE:Linux Enterprise High Performance Computing 15 SP4-ESPOS";
-    let hpc_ltss = "SUSE:Linux Enterprise High Performance Computing 15 SP4-LTSS";
-    let sles_ltss = "SUSE:Linux Enterprise Server 15 SP4-LTSS";
+    // SUSE's current names of the LTSS products put the stream before the version.
+    let hpc_ltss = "SUSE:Linux Enterprise High Performance Computing LTSS 15 SP4";
+    let sles_ltss = "SUSE:Linux Enterprise Server LTSS 15 SP4";
     vec![
         // General support: every product of the service pack.
         json!({"id": "SUSE-SU-2099:1101-1", "upstream": ["CVE-2099-8101"], "summary": "openssl",
