@@ -252,18 +252,23 @@ static __noinline void put_path(struct event *e, int slot, struct dentry *dentry
 	e->tail_len = off;
 }
 
+/* The descriptor table of `task` (a BTF pointer: direct loads), or NULL once the task has
+ * let go of its files (exit_files). Every descriptor read below starts here. */
+static __always_inline struct fdtable *task_fdtable(struct task_struct *task)
+{
+	struct files_struct *files = task->files;
+	return files ? files->fdt : NULL;
+}
+
+/* The file open as `fd` in `task`'s table (a plain pointer: read it through as_kernel or
+ * probe reads), or NULL. */
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
-	if (fd < 0)
+	struct fdtable *fdt = task_fdtable(task);
+	if (!fdt || fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	struct files_struct *files = BPF_CORE_READ(task, files);
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
-	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned long)fd >= max_fds)
-		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *file = NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
 	return file;
 }
 
@@ -289,37 +294,44 @@ static __noinline void put_namespace_name(struct event *e, struct inode *inode)
 /* Records what the descriptor is: its file type, its socket, or its path. */
 static __noinline void put_fd(struct event *e, struct task_struct *task, long fd, int want_path)
 {
-	struct file *file = fd_file(task, fd);
-	if (!file)
+	struct file *file_ptr = fd_file(task, fd);
+	if (!file_ptr)
 		return;
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	u32 mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+	/* Direct loads through a typed view of the file instead of a probe-read helper call per
+	 * field: this runs on every connect, accept and bind, eleven reads for a socket. */
+	struct file *file = as_kernel(file_ptr, struct file);
+	struct inode *inode = file->f_inode;
+	u32 mode = inode->i_mode & S_IFMT;
 	e->fd_mode = mode;
 	if (mode == S_IFSOCK) {
-		struct socket *sock = BPF_CORE_READ(file, private_data);
-		struct sock *sk = BPF_CORE_READ(sock, sk);
-		u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		struct socket *sock = as_kernel(file->private_data, struct socket);
+		struct sock *sk = sock->sk;
+		u16 family = sk->__sk_common.skc_family;
 		e->socket.family = family;
-		e->socket.type = BPF_CORE_READ(sk, sk_type);
-		e->socket.protocol = BPF_CORE_READ(sk, sk_protocol);
-		e->socket.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		e->socket.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		e->socket.type = sk->sk_type;
+		e->socket.protocol = sk->sk_protocol;
+		e->socket.local_port = sk->__sk_common.skc_num;
+		e->socket.remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
 		if (family == AF_INET) {
-			BPF_CORE_READ_INTO(&e->socket.local_addr, sk, __sk_common.skc_rcv_saddr);
-			BPF_CORE_READ_INTO(&e->socket.remote_addr, sk, __sk_common.skc_daddr);
+			u32 local = sk->__sk_common.skc_rcv_saddr;
+			u32 remote = sk->__sk_common.skc_daddr;
+			__builtin_memcpy(e->socket.local_addr, &local, sizeof(local));
+			__builtin_memcpy(e->socket.remote_addr, &remote, sizeof(remote));
 		} else if (family == AF_INET6) {
-			BPF_CORE_READ_INTO(&e->socket.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
-			BPF_CORE_READ_INTO(&e->socket.remote_addr, sk, __sk_common.skc_v6_daddr);
+			struct in6_addr local = sk->__sk_common.skc_v6_rcv_saddr;
+			struct in6_addr remote = sk->__sk_common.skc_v6_daddr;
+			__builtin_memcpy(e->socket.local_addr, &local, sizeof(local));
+			__builtin_memcpy(e->socket.remote_addr, &remote, sizeof(remote));
 		}
 		return;
 	}
 	if (!want_path)
 		return;
-	if (BPF_CORE_READ(inode, i_sb, s_magic) == NSFS_MAGIC)
+	if (inode->i_sb->s_magic == NSFS_MAGIC)
 		put_namespace_name(e, inode);
 	else
-		put_path(e, SLOT_FD_PATH, BPF_CORE_READ(file, f_path.dentry),
-			 BPF_CORE_READ(file, f_path.mnt));
+		put_path(e, SLOT_FD_PATH, BPF_CORE_READ(file_ptr, f_path.dentry),
+			 BPF_CORE_READ(file_ptr, f_path.mnt));
 }
 
 /* Appends the directory a relative path argument is resolved against. */
@@ -520,11 +532,7 @@ static __noinline void put_opened_file(struct event *e, struct task_struct *task
 	/* Direct loads through the current task's BTF pointers (and a typed view of the file
 	 * pointer read from the descriptor array) instead of a probe-read helper call per field:
 	 * this runs on every successful open. */
-	struct fdtable *fdt = task->files->fdt;
-	if (fd < 0 || fd >= fdt->max_fds)
-		return;
-	struct file *file_ptr = NULL;
-	bpf_probe_read_kernel(&file_ptr, sizeof(file_ptr), &fdt->fd[fd]);
+	struct file *file_ptr = fd_file(task, fd);
 	if (!file_ptr)
 		return;
 	struct opened_file *opened = reserve_tail(e, SLOT_OPENED_FILE, sizeof(*opened));
@@ -601,10 +609,7 @@ static __noinline void put_fd_state(struct event *e, struct task_struct *task)
 	e->fd_read = 1;
 	if (!count_open_fds)
 		return;
-	struct files_struct *files = task->files;
-	if (!files)
-		return;
-	struct fdtable *fdt = files->fdt;
+	struct fdtable *fdt = task_fdtable(task);
 	if (!fdt)
 		return;
 	u32 max_fds = fdt->max_fds;
@@ -627,21 +632,13 @@ static __noinline void put_fd_state(struct event *e, struct task_struct *task)
  * file type of the inode and a socket's family, read with direct loads. */
 static __noinline void put_std_fds(struct event *e, struct task_struct *task)
 {
-	struct files_struct *files = task->files;
-	if (!files)
+	if (!task_fdtable(task))
 		return;
-	struct fdtable *fdt = files->fdt;
-	if (!fdt)
-		return;
-	u32 max_fds = fdt->max_fds;
 	for (u32 fd = 0; fd < 3; fd++) {
 		e->std_fd_open[fd] = 0;
 		e->std_fd_mode[fd] = 0;
 		e->std_fd_family[fd] = 0;
-		if (fd >= max_fds)
-			continue;
-		struct file *file_ptr = NULL;
-		bpf_probe_read_kernel(&file_ptr, sizeof(file_ptr), &fdt->fd[fd]);
+		struct file *file_ptr = fd_file(task, fd);
 		if (!file_ptr)
 			continue;
 		struct file *file = as_kernel(file_ptr, struct file);
