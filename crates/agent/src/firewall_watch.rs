@@ -48,7 +48,8 @@
 //! destination address and port) the programs reported or counted recently, whichever
 //! policy is in force by then. Only a flood of distinct matches loses attempts: those that
 //! found the counters (as many matches as the ring holds reports) and the ring (its size is
-//! [`FirewallWatchConfig::connect_reports_ring`]) full, or the reader's queue (four rings'
+//! [`FirewallWatchConfig::connect_reports_ring`]) full, or (a report then standing for the
+//! attempt) the reports the stream's reader keeps until their take is delivered (four rings'
 //! worth) full, or more than 65,536 distinct alerts waiting; they are counted and raised as
 //! a high-severity alert on the node ([`LOST_CONNECT_REPORTS_RULE`]). The sensor's view of
 //! a connect without a report, when the policy in force says the programs report it, is
@@ -108,7 +109,10 @@
 //! transaction, and only then ([`EventObserver::delivered`]) are the counts deleted and the
 //! epoch's generation counted into again. An agent that dies in between leaves the epoch in
 //! the kernel; the next one, told at start by the outbox's receipt whether that epoch was
-//! written, deletes it (written) or takes it again (not written). The test hook
+//! written, deletes it (written) or takes it again (not written). A report that stands for
+//! an attempt (its match found the counters full) is as durable: the stream's reader keeps
+//! it in a pinned map from the moment it leaves the ring until a delivered take deletes it,
+//! and each take holds the kept reports with the counts. The test hook
 //! `PALISADE_FIREWALL_TEST_PAUSE` (module `test_pause`) stops the watch inside that window so
 //! that a test can kill the agent there.
 //!
@@ -184,8 +188,8 @@ pub struct FirewallWatchConfig {
     /// attempt counters: as many matches as the ring holds reports). The stream's reader
     /// thread empties it as reports arrive into a queue of four rings' worth, which the
     /// watch takes at every tick, with the counts; connects of a new match that find the
-    /// counters and the ring full, and reports that find the queue full, are lost (counted
-    /// and alerted, see the module documentation).
+    /// counters and the ring full, or the reports the reader keeps for a full counters'
+    /// sake full, are lost (counted and alerted, see the module documentation).
     pub connect_reports_ring: ConnectReportsRing,
     /// The longest time between two takes of that queue (how late a report's alert may
     /// be): the watch's [`EventObserver::tick_interval`].
@@ -358,13 +362,12 @@ impl FirewallWatch {
         if self.policy.is_none() {
             return;
         }
+        // A report only announces its match: its attempt is in the counts (or, when the
+        // counters had no room for it, in the reports the stream keeps), taken below.
         let mut matches: Vec<(ConnectMatch, u64)> = match stream.take() {
             Ok(connects) => connects
                 .into_iter()
-                .map(|connect| {
-                    let attempts = connect.uncounted_attempts();
-                    (connect.matched, attempts)
-                })
+                .map(|connect| (connect.matched, 0))
                 .collect(),
             Err(error) => {
                 tracing::warn!(%error, "Cannot read the connect programs' reports.");
@@ -411,8 +414,8 @@ impl FirewallWatch {
         let Some(policy) = &self.policy else {
             return;
         };
-        // A report of a counted attempt only announces its match (remembered above); the
-        // attempt is in the counts.
+        // The reports only announce their matches (remembered above); the attempts are in
+        // the take.
         let seen: Vec<(ObservedFlow, Option<FindingReport>)> = matches
             .iter()
             .filter(|(_, attempts)| *attempts > 0)

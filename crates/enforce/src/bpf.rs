@@ -83,6 +83,72 @@ pub(crate) fn read_counter_at(
 /// cannot grow the reader's memory.
 pub(crate) const MAX_QUEUED_REPORTS: usize = 65_536;
 
+/// What a ring's reader does with each record before it queues it, given the record's
+/// position in the ring (its byte offset since the ring was created: unique to the record,
+/// and the same when a record left unread by a dead process is read again by the next one):
+/// the connect report stream keeps the reports that stand for an attempt in a map that
+/// outlives the process ([`ConnectReports`](crate::ConnectReports)).
+pub(crate) type RecordHook = Box<dyn Fn(u64, &[u8]) + Send>;
+
+/// The consumer position of a ring buffer, read through a read-only mapping of the ring's
+/// consumer page: during a record's callback it is that record's position (libbpf advances
+/// it after the callback returns).
+struct ConsumerPosition {
+    page: std::ptr::NonNull<u64>,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only shared memory, valid until `drop`; reading it from any
+// thread is what the kernel expects of a ring's consumer.
+unsafe impl Send for ConsumerPosition {}
+
+impl ConsumerPosition {
+    fn map(ring_fd: BorrowedFd<'_>, name: &'static str) -> Result<ConsumerPosition, Error> {
+        // SAFETY: sysconf has no preconditions.
+        let len = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        // SAFETY: maps the ring's first page (its consumer position) read-only; the kernel
+        // checks the descriptor and the range.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                std::os::fd::AsRawFd::as_raw_fd(&ring_fd),
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return Err(Error::io(
+                "mapping the consumer position of ring buffer",
+                name,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let page = std::ptr::NonNull::new(page.cast::<u64>()).ok_or_else(|| {
+            Error::new(
+                crate::ErrorKind::System,
+                "mapping the consumer position of ring buffer",
+                name,
+            )
+        })?;
+        Ok(ConsumerPosition { page, len })
+    }
+
+    fn read(&self) -> u64 {
+        // SAFETY: the page is mapped and 8-byte aligned; the kernel's consumer position is
+        // its first word.
+        unsafe { std::ptr::read_volatile(self.page.as_ptr()) }
+    }
+}
+
+impl Drop for ConsumerPosition {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `map` made, used by nobody after this.
+        unsafe { libc::munmap(self.page.as_ptr().cast(), self.len) };
+    }
+}
+
 /// A ring buffer whose records are decoded into a bounded queue the owner drains, read
 /// either by the owner ([`Reports::poll`], [`Reports::consume`]) or also, as they arrive, by
 /// a [`BackgroundReader`]'s thread: the ring buffer is behind a lock so that one of them at a
@@ -102,13 +168,15 @@ pub(crate) struct Reports<T> {
 impl<T: Send + 'static> Reports<T> {
     /// Subscribes to ring buffer map `ring_map` (called `name` in errors); the queue holds at
     /// most `max_queued` records. A record that `decode` rejects (wrong size) stops the read
-    /// with an error rather than being dropped silently. The map's file descriptor must stay
-    /// open as long as the reader.
+    /// with an error rather than being dropped silently. `hook`, when given, sees each
+    /// decoded record with its position before it is queued. The map's file descriptor must
+    /// stay open as long as the reader.
     pub(crate) fn new(
         ring_map: &dyn MapCore,
         name: &'static str,
         decode: fn(&[u8]) -> Option<T>,
         max_queued: usize,
+        hook: Option<RecordHook>,
     ) -> Result<Reports<T>, Error> {
         let queue = Arc::new(Mutex::new(VecDeque::new()));
         let overflowed = Arc::new(AtomicU64::new(0));
@@ -118,6 +186,10 @@ impl<T: Send + 'static> Reports<T> {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|error| Error::io("duplicating the descriptor of ring buffer", name, error))?;
+        let hook = match hook {
+            Some(hook) => Some((hook, ConsumerPosition::map(ring_fd.as_fd(), name)?)),
+            None => None,
+        };
         let mut builder = RingBufferBuilder::new();
         builder
             .add(ring_map, move |record: &[u8]| {
@@ -126,6 +198,9 @@ impl<T: Send + 'static> Reports<T> {
                 let Some(decoded) = decode(record) else {
                     return -libc::EBADMSG;
                 };
+                if let Some((hook, position)) = &hook {
+                    hook(position.read(), record);
+                }
                 let mut queue = sink.lock().unwrap_or_else(PoisonError::into_inner);
                 if queue.len() >= max_queued {
                     sink_overflowed.fetch_add(1, Ordering::Relaxed);
@@ -146,6 +221,16 @@ impl<T: Send + 'static> Reports<T> {
             overflowed,
             reader_failure: Mutex::new(None),
         })
+    }
+
+    /// Runs `work` while no record is being read (the ring is locked): a record's hook and
+    /// the advance of the consumer position past it are never on either side of it.
+    pub(crate) fn while_not_reading<R>(&self, work: impl FnOnce() -> R) -> R {
+        let _reading = self
+            .ring_buffer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        work()
     }
 
     /// Records dropped because the queue was full.

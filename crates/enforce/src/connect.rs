@@ -6,6 +6,7 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,6 +28,16 @@ const REPORTS_MAP: &str = "connect_reports";
 const LOST_MAP: &str = "lost_reports";
 const ATTEMPTS_MAP: &str = "connect_attempts";
 const GENERATION_MAP: &str = "connect_generation";
+/// The reports that stand for an attempt (the counters had no room for its match), kept by
+/// the stream's reader until their take is delivered: written by user space only.
+const KEPT_MAP: &str = "kept_reports";
+/// A kept report: the record, then the epoch of the take that holds it ([`UNTAKEN`] until a
+/// take does).
+const KEPT_VALUE_SIZE: usize = CONNECT_EVENT_SIZE + 8;
+/// The epoch label of a kept report no take holds yet (epochs start below 2^62).
+const UNTAKEN: u64 = u64::MAX;
+/// The offset of `counted` in a `struct connect_event`.
+const EVENT_COUNTED_OFFSET: usize = 41;
 /// The maps every filter shares with its [`ConnectReports`] stream.
 const SHARED_MAPS: [&str; 4] = [REPORTS_MAP, LOST_MAP, ATTEMPTS_MAP, GENERATION_MAP];
 /// Each filter's own maps: its rule table, its configuration and its rules' hits.
@@ -99,6 +110,9 @@ pub struct ConnectReports {
     lost: MapHandle,
     attempts: MapHandle,
     generation: MapHandle,
+    kept: MapHandle,
+    /// Reports standing for an attempt that found the kept reports full (lost).
+    unkept: Arc<AtomicU64>,
     /// The epoch the programs count into, and what became of the one before.
     epochs: Mutex<Epochs>,
     /// The maps' pins, removed with the stream.
@@ -210,17 +224,12 @@ pub struct ConnectReport {
     pub comm: String,
     /// What it matched.
     pub matched: ConnectMatch,
-    /// Whether the attempt is in the counters ([`ConnectReports::take_counted`] returns it),
-    /// the report only announcing its match; `false` when the counters had no room for the
-    /// match, and the report is the attempt.
+    /// Whether the attempt is in the counters; `false` when the counters had no room for the
+    /// match and the report stood for the attempt: the stream's reader then kept it in a map
+    /// that outlives the process until a take holds it ([`TakenCounts::kept`]). Either way
+    /// [`ConnectReports::take_counted`] returns the attempt, and the report only announces
+    /// its match.
     pub counted: bool,
-}
-
-impl ConnectReport {
-    /// The attempts this report stands for beyond the counters: 0 or 1.
-    pub fn uncounted_attempts(&self) -> u64 {
-        u64::from(!self.counted)
-    }
 }
 
 /// The counts of one epoch of a [`ConnectReports`] stream ([`ConnectReports::take_counted`]):
@@ -235,8 +244,11 @@ pub struct TakenCounts {
     /// random one), which a taker stores with what it made of the counts and hands back to
     /// [`ConnectReports::delivered`].
     pub epoch: u64,
-    /// The attempts per match (at least one).
+    /// The attempts per match (at least one): counted by the programs, or reported one by
+    /// one (the counters had no room for their match) and kept by the reader.
     pub counts: Vec<ConnectCount>,
+    /// How many of those attempts were reported one by one and kept.
+    pub kept: u64,
 }
 
 impl TakenCounts {
@@ -263,9 +275,11 @@ pub struct ConnectCount {
 /// reader thread moves them to its queue, which holds
 /// [`ConnectReportsRing::queue_capacity`] (four rings' worth) until they are taken. The
 /// attempt counters beside it hold as many distinct matches ([`ConnectMatch`]) as the ring
-/// holds reports. Only a connect that finds a new match with both the counters and the ring
-/// full is lost (counted by the programs), or a report that finds the queue full (counted by
-/// the reader): [`ConnectReports::lost`].
+/// holds reports; a connect of a new match that finds them full is reported one by one, and
+/// the reader keeps such a report (as many as the queue holds) until a delivered take.
+/// Only a connect that finds a new match with both the counters and the ring full is lost
+/// (counted by the programs), or a report standing for an attempt that finds the kept
+/// reports full (counted by the reader): [`ConnectReports::lost`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectReportsRing(u32);
 
@@ -432,12 +446,69 @@ impl std::fmt::Display for ConnectReportsDrain {
     }
 }
 
-/// The maps a [`ConnectReports`] stream shares with its filters.
+/// The maps a [`ConnectReports`] stream shares with its filters, and the map of reports its
+/// reader keeps (which no program writes).
 struct SharedMaps {
     ring: MapHandle,
     lost: MapHandle,
     attempts: MapHandle,
     generation: MapHandle,
+    kept: MapHandle,
+}
+
+/// The options `bpf_map_create` takes by default.
+fn map_create_options() -> libbpf_rs::libbpf_sys::bpf_map_create_opts {
+    libbpf_rs::libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+        ..Default::default()
+    }
+}
+
+/// Creates map `name`; hash maps are allocated as keys arrive rather than all at start (a
+/// node without floods keeps a few keys).
+fn create_map(
+    kind: MapType,
+    name: &'static str,
+    key: u32,
+    value: u32,
+    entries: u32,
+) -> Result<MapHandle, Error> {
+    let mut options = map_create_options();
+    if kind == MapType::Hash {
+        options.map_flags = libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC;
+    }
+    MapHandle::create(kind, Some(name), key, value, entries, &options)
+        .map_err(|error| Error::bpf("creating eBPF map", name, error))
+}
+
+/// A new map of kept reports for a stream whose ring is `ring`: room for as many as the
+/// reader queues.
+fn create_kept_map(ring: ConnectReportsRing) -> Result<MapHandle, Error> {
+    create_map(
+        MapType::Hash,
+        KEPT_MAP,
+        8,
+        KEPT_VALUE_SIZE as u32,
+        ring.queue_capacity() as u32,
+    )
+}
+
+/// Opens the map pinned at `path`, checked to be of `kind` with `key`- and `value`-byte keys
+/// and values.
+fn open_pinned_map(path: &Path, kind: MapType, key: u32, value: u32) -> Result<MapHandle, Error> {
+    let map = MapHandle::from_pinned_path(path)
+        .map_err(|error| Error::bpf("opening pinned eBPF map", path.display(), error))?;
+    if map.map_type() != kind || map.key_size() != key || map.value_size() != value {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "adopting pinned eBPF map",
+            path.display(),
+        )
+        .with_source(
+            "its kind or sizes are not this build's; `palisade firewall reset` removes it",
+        ));
+    }
+    Ok(map)
 }
 
 impl SharedMaps {
@@ -445,61 +516,43 @@ impl SharedMaps {
     /// reports, counting into a random first epoch (so that one stream's take ids are not
     /// taken for another's: see [`TakenCounts::epoch`]).
     fn create(ring: ConnectReportsRing) -> Result<(SharedMaps, Epochs), Error> {
-        let options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
-            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-            ..Default::default()
-        };
-        let create = |kind, name: &'static str, key: u32, value: u32, entries: u32, options| {
-            MapHandle::create(kind, Some(name), key, value, entries, options)
-                .map_err(|error| Error::bpf("creating eBPF map", name, error))
-        };
-        // Allocated as matches arrive rather than all at start: a node without floods keeps
-        // a few keys.
-        let attempts_options = libbpf_rs::libbpf_sys::bpf_map_create_opts {
-            map_flags: libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC,
-            ..options
-        };
         let maps = SharedMaps {
-            ring: create(MapType::RingBuf, REPORTS_MAP, 0, 0, ring.bytes(), &options)?,
-            lost: create(MapType::Array, LOST_MAP, 4, 8, 1, &options)?,
-            attempts: create(
+            ring: create_map(MapType::RingBuf, REPORTS_MAP, 0, 0, ring.bytes())?,
+            lost: create_map(MapType::Array, LOST_MAP, 4, 8, 1)?,
+            attempts: create_map(
                 MapType::Hash,
                 ATTEMPTS_MAP,
                 CONNECT_KEY_SIZE as u32,
                 8,
                 ring.capacity(),
-                &attempts_options,
             )?,
-            generation: create(MapType::Array, GENERATION_MAP, 4, 8, 3, &options)?,
+            generation: create_map(MapType::Array, GENERATION_MAP, 4, 8, 3)?,
+            kept: create_kept_map(ring)?,
         };
         let epochs = Epochs::starting_at(random_epoch()?);
         switch_epoch(&maps.generation, epochs.current)?;
         Ok((maps, epochs))
     }
 
-    /// The maps pinned at `paths` (in [`SHARED_MAPS`] order), checked to be of this build's
-    /// kinds and sizes.
-    fn open_pinned(paths: &[PathBuf; 4]) -> Result<SharedMaps, Error> {
-        let open = |path: &PathBuf, kind: MapType, key: u32, value: u32| {
-            let map = MapHandle::from_pinned_path(path)
-                .map_err(|error| Error::bpf("opening pinned eBPF map", path.display(), error))?;
-            if map.map_type() != kind || map.key_size() != key || map.value_size() != value {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    "adopting pinned eBPF map",
-                    path.display(),
-                )
-                .with_source(
-                    "its kind or sizes are not this build's; `palisade firewall reset` removes it",
-                ));
-            }
-            Ok(map)
+    /// The maps pinned at `paths` (in [`SHARED_MAPS`] order) and `kept` (created and pinned
+    /// there when missing: a stream of an earlier build kept no reports), checked to be of
+    /// this build's kinds and sizes.
+    fn open_pinned(paths: &[PathBuf; 4], kept: &Path) -> Result<SharedMaps, Error> {
+        let ring = open_pinned_map(&paths[0], MapType::RingBuf, 0, 0)?;
+        let kept = if kept.exists() {
+            open_pinned_map(kept, MapType::Hash, 8, KEPT_VALUE_SIZE as u32)?
+        } else {
+            let mut map = create_kept_map(ConnectReportsRing(ring.max_entries()))?;
+            map.pin(kept)
+                .map_err(|error| Error::bpf("pinning eBPF map at", kept.display(), error))?;
+            map
         };
         Ok(SharedMaps {
-            ring: open(&paths[0], MapType::RingBuf, 0, 0)?,
-            lost: open(&paths[1], MapType::Array, 4, 8)?,
-            attempts: open(&paths[2], MapType::Hash, CONNECT_KEY_SIZE as u32, 8)?,
-            generation: open(&paths[3], MapType::Array, 4, 8)?,
+            ring,
+            lost: open_pinned_map(&paths[1], MapType::Array, 4, 8)?,
+            attempts: open_pinned_map(&paths[2], MapType::Hash, CONNECT_KEY_SIZE as u32, 8)?,
+            generation: open_pinned_map(&paths[3], MapType::Array, 4, 8)?,
+            kept,
         })
     }
 }
@@ -522,19 +575,24 @@ impl ConnectReports {
 
     /// The stream whose maps are pinned in directory `dir` (on a bpf file system): the ones
     /// pinned there when all of them are (a stream a crashed agent left, with the attempts
-    /// its programs counted since its last take, and the reports in its ring; `ring` is then
-    /// the size of that ring, whatever was asked), else new ones of `ring` bytes, pinned
-    /// there. Dropping the stream removes the pins. Returns whether the maps were adopted.
+    /// its programs counted since its last take, the reports in its ring and those its
+    /// reader kept; `ring` is then the size of that ring, whatever was asked), else new ones
+    /// of `ring` bytes, pinned there. Dropping the stream removes the pins. Returns whether
+    /// the maps were adopted.
     pub(crate) fn pinned(
         dir: &Path,
         ring: ConnectReportsRing,
     ) -> Result<(ConnectReports, bool), Error> {
         let paths = SHARED_MAPS.map(|name| dir.join(name));
+        let kept_path = dir.join(KEPT_MAP);
+        let mut pinned = paths.to_vec();
+        pinned.push(kept_path.clone());
+        let pins = PinnedFiles::new(pinned);
         let found = paths.iter().filter(|path| path.exists()).count();
         if found == SHARED_MAPS.len() {
             // Maps that are there but do not fit this build are an error naming them, not
             // replaced: their counts would be lost (`palisade firewall reset` removes them).
-            let maps = SharedMaps::open_pinned(&paths)?;
+            let maps = SharedMaps::open_pinned(&paths, &kept_path)?;
             // The dead process's epoch before the current one may be untaken, or taken and
             // not delivered, or delivered: it is taken first unless its taker says it
             // delivered it (`delivered`).
@@ -546,10 +604,8 @@ impl ConnectReports {
                 )?,
                 previous: PreviousEpoch::Ended,
             };
-            let pins = PinnedFiles::new(paths.to_vec());
             return Ok((ConnectReports::start(maps, epochs, Some(pins))?, true));
         }
-        let pins = PinnedFiles::new(paths.to_vec());
         pins.remove()?;
         let (mut maps, epochs) = SharedMaps::create(ring)?;
         for (map, path) in [
@@ -557,9 +613,10 @@ impl ConnectReports {
             &mut maps.lost,
             &mut maps.attempts,
             &mut maps.generation,
+            &mut maps.kept,
         ]
         .into_iter()
-        .zip(&paths)
+        .zip(paths.iter().chain([&kept_path]))
         {
             map.pin(path)
                 .map_err(|error| Error::bpf("pinning eBPF map at", path.display(), error))?;
@@ -567,18 +624,21 @@ impl ConnectReports {
         Ok((ConnectReports::start(maps, epochs, Some(pins))?, false))
     }
 
-    /// Starts the reader thread of `maps`' ring.
+    /// Starts the reader thread of `maps`' ring, which keeps each report that stands for an
+    /// attempt in `maps.kept` before it queues it.
     fn start(
         maps: SharedMaps,
         epochs: Epochs,
         pins: Option<PinnedFiles>,
     ) -> Result<ConnectReports, Error> {
         let ring = ConnectReportsRing(maps.ring.max_entries());
+        let unkept = Arc::new(AtomicU64::new(0));
         let reader = Arc::new(Reports::new(
             &maps.ring,
             REPORTS_MAP,
             decode_report,
             ring.queue_capacity(),
+            Some(keep_uncounted_reports(&maps.kept, Arc::clone(&unkept))?),
         )?);
         Ok(ConnectReports {
             _background: BackgroundReader::start(Arc::clone(&reader))?,
@@ -587,6 +647,8 @@ impl ConnectReports {
             lost: maps.lost,
             attempts: maps.attempts,
             generation: maps.generation,
+            kept: maps.kept,
+            unkept,
             epochs: Mutex::new(epochs),
             _pins: pins,
         })
@@ -659,21 +721,99 @@ impl ConnectReports {
         self.take_ended(&mut epochs)
     }
 
-    /// Reads the ended epoch before `epochs.current`: its counts, then `Taken`; `None` when
-    /// it counted nothing (then `Cleared`: nothing to deliver) or when a program still
-    /// counts into it after [`WRITERS_WAIT`] (left `Ended`).
+    /// Reads the ended epoch before `epochs.current`: its counts and the reports kept since
+    /// the last delivered take (labelled with the epoch), then `Taken`; `None` when there
+    /// was nothing (then `Cleared`: nothing to deliver) or when a program still counts into
+    /// the epoch after [`WRITERS_WAIT`] (left `Ended`).
     fn take_ended(&self, epochs: &mut Epochs) -> Result<Option<TakenCounts>, Error> {
         let epoch = epochs.previous_epoch();
         if !self.wait_for_writers(generation_of(epoch))? {
             return Ok(None);
         }
-        let counts = self.read_generation(generation_of(epoch))?;
+        let mut counts = self.read_generation(generation_of(epoch))?;
+        let kept = self.take_kept(epoch)?;
+        let kept_attempts = kept.len() as u64;
+        for matched in kept {
+            match counts.iter_mut().find(|count| count.matched == matched) {
+                Some(count) => count.attempts += 1,
+                None => counts.push(ConnectCount {
+                    matched,
+                    attempts: 1,
+                }),
+            }
+        }
         if counts.is_empty() {
             epochs.previous = PreviousEpoch::Cleared;
             return Ok(None);
         }
         epochs.previous = PreviousEpoch::Taken;
-        Ok(Some(TakenCounts { epoch, counts }))
+        Ok(Some(TakenCounts {
+            epoch,
+            counts,
+            kept: kept_attempts,
+        }))
+    }
+
+    /// Labels every kept report with `epoch` (those of a take of `epoch` that was not
+    /// delivered, and those kept since) and returns their matches. Done while the reader
+    /// reads no record, so that a report is never kept after this and read again.
+    fn take_kept(&self, epoch: u64) -> Result<Vec<ConnectMatch>, Error> {
+        self.reader.while_not_reading(|| {
+            let mut matches = Vec::new();
+            // The keys first: an update moves its key within the map, so iterating while
+            // updating would visit some twice.
+            let keys: std::collections::BTreeSet<Vec<u8>> = self.kept.keys().collect();
+            for key in keys {
+                let Some(mut value) = self
+                    .kept
+                    .lookup(&key, MapFlags::ANY)
+                    .map_err(|error| Error::bpf("reading the reports in", KEPT_MAP, error))?
+                else {
+                    continue;
+                };
+                if value.len() != KEPT_VALUE_SIZE {
+                    continue;
+                }
+                if let Some(report) = decode_report(&value[..CONNECT_EVENT_SIZE]) {
+                    matches.push(report.matched);
+                }
+                if Record(&value).u64(CONNECT_EVENT_SIZE) != epoch {
+                    value[CONNECT_EVENT_SIZE..].copy_from_slice(&epoch.to_ne_bytes());
+                    self.kept
+                        .update(&key, &value, MapFlags::EXIST)
+                        .map_err(|error| Error::bpf("taking the reports in", KEPT_MAP, error))?;
+                }
+            }
+            Ok(matches)
+        })
+    }
+
+    /// Deletes the kept reports of the take of `epoch`.
+    fn delete_kept(&self, epoch: u64) -> Result<(), Error> {
+        let keys: Vec<Vec<u8>> = self.kept.keys().collect();
+        for key in keys {
+            let label = self
+                .kept
+                .lookup(&key, MapFlags::ANY)
+                .map_err(|error| Error::bpf("reading the reports in", KEPT_MAP, error))?
+                .filter(|value| value.len() == KEPT_VALUE_SIZE)
+                .map(|value| Record(&value).u64(CONNECT_EVENT_SIZE));
+            if label != Some(epoch) {
+                continue;
+            }
+            match self.kept.delete(&key) {
+                Ok(()) => {}
+                Err(error) if error.kind() == libbpf_rs::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(Error::bpf(
+                        "deleting the delivered reports in",
+                        KEPT_MAP,
+                        error,
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Says that the counts of epoch `epoch` (a [`TakenCounts::epoch`]) are delivered — kept
@@ -691,6 +831,7 @@ impl ConnectReports {
         // Not waited for when `Ended`: a dead process delivered the epoch only after its
         // writers were done, and a program joining it since leaves without counting.
         self.delete_generation(generation_of(epoch))?;
+        self.delete_kept(epoch)?;
         epochs.previous = PreviousEpoch::Cleared;
         Ok(true)
     }
@@ -754,11 +895,13 @@ impl ConnectReports {
         }
     }
 
-    /// Reports lost since the stream was created: connects of a new match that found both
-    /// the attempt counters and the ring buffer full, and reports that found the reader's
-    /// queue full (their hits were still counted).
+    /// Attempts lost: connects of a new match that found both the attempt counters and the
+    /// ring buffer full (since the stream was created), and reports standing for an attempt
+    /// that found the kept reports full (since this process started reading them); their
+    /// hits were still counted. (A report that finds the reader's queue full is only an
+    /// announcement lost: its attempt is in the counters or the kept reports.)
     pub fn lost(&self) -> Result<u64, Error> {
-        Ok(bpf::read_counter(&self.lost, LOST_MAP)? + self.reader.overflowed())
+        Ok(bpf::read_counter(&self.lost, LOST_MAP)? + self.unkept.load(Ordering::Relaxed))
     }
 }
 
@@ -1081,6 +1224,34 @@ fn encode_rule(rule: &NetRule) -> [u8; 28] {
         RuleAction::Block => 3,
     };
     bytes
+}
+
+/// The reader's hook that keeps each report standing for an attempt (`counted` 0: the
+/// counters had no room for its match) in `kept`, by its position in the ring, until a
+/// delivered take deletes it: so it outlives the process from the moment it leaves the
+/// ring. A report read again after a crash (left unread, or read and not yet past) finds its
+/// position kept already. One that finds `kept` full is counted in `unkept` (lost).
+fn keep_uncounted_reports(
+    kept: &MapHandle,
+    unkept: Arc<AtomicU64>,
+) -> Result<bpf::RecordHook, Error> {
+    let kept = MapHandle::try_from(kept)
+        .map_err(|error| Error::bpf("sharing eBPF map", KEPT_MAP, error))?;
+    Ok(Box::new(move |position: u64, record: &[u8]| {
+        if record.get(EVENT_COUNTED_OFFSET) != Some(&0) {
+            return;
+        }
+        let mut value = [0u8; KEPT_VALUE_SIZE];
+        value[..CONNECT_EVENT_SIZE].copy_from_slice(record);
+        value[CONNECT_EVENT_SIZE..].copy_from_slice(&UNTAKEN.to_ne_bytes());
+        match kept.update(&position.to_ne_bytes(), &value, MapFlags::NO_EXIST) {
+            Ok(()) => {}
+            Err(error) if error.kind() == libbpf_rs::ErrorKind::AlreadyExists => {}
+            Err(_) => {
+                unkept.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }))
 }
 
 /// Decodes a `struct connect_event` (see `bpf/enforce.h`).

@@ -64,6 +64,7 @@ impl ExecKiller {
             KILLS_MAP,
             decode_kill,
             bpf::MAX_QUEUED_REPORTS,
+            None,
         )?;
         Ok(ExecKiller {
             reports,

@@ -8,10 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    Binary, Capabilities, ConnectCount, ConnectFilter, ConnectReport, ConnectReports,
-    ConnectReportsRing, DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule, WorkloadFirewall,
-    cgroup2_root, close_tcp_connections_of_cgroup, open_tcp_connections_of_cgroup, workload_rules,
-    would_refuse,
+    Binary, Capabilities, ConnectCount, ConnectFilter, ConnectReports, ConnectReportsRing,
+    DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule, WorkloadFirewall, cgroup2_root,
+    close_tcp_connections_of_cgroup, open_tcp_connections_of_cgroup, workload_rules, would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -551,25 +550,25 @@ fn refused_connects_in_netns(
 /// once its outbox holds them), so that the next take switches epochs again; none when the
 /// take found programs still counting into it.
 fn take_delivered(stream: &ConnectReports) -> Vec<ConnectCount> {
-    let Some(taken) = stream.take_counted().unwrap() else {
-        return Vec::new();
-    };
-    assert!(stream.delivered(taken.epoch).unwrap());
-    taken.counts
+    take_delivered_with_kept(stream).0
 }
 
-/// What a stream accounts for: attempts reported on their own (not counted), counted ones.
-fn accounted(stream: &ConnectReports, reports: &mut u64, counted: &mut u64) {
-    *reports += stream
-        .take()
-        .unwrap()
-        .iter()
-        .map(ConnectReport::uncounted_attempts)
-        .sum::<u64>();
-    *counted += take_delivered(stream)
-        .iter()
-        .map(|count| count.attempts)
-        .sum::<u64>();
+/// [`take_delivered`], with how many of the attempts were reported one by one and kept.
+fn take_delivered_with_kept(stream: &ConnectReports) -> (Vec<ConnectCount>, u64) {
+    let Some(taken) = stream.take_counted().unwrap() else {
+        return (Vec::new(), 0);
+    };
+    assert!(stream.delivered(taken.epoch).unwrap());
+    (taken.counts, taken.kept)
+}
+
+/// What a stream accounts for: attempts reported one by one and kept (the counters had no
+/// room for their match), attempts taken in all. Its reports are taken too (announcements).
+fn accounted(stream: &ConnectReports, kept: &mut u64, taken: &mut u64) {
+    stream.take().unwrap();
+    let (counts, kept_now) = take_delivered_with_kept(stream);
+    *kept += kept_now;
+    *taken += counts.iter().map(|count| count.attempts).sum::<u64>();
 }
 
 /// A flood of 100,000 identical refused connects (two threads, each in a network namespace
@@ -618,11 +617,10 @@ fn a_flood_of_identical_connects_is_counted_exactly_and_loses_nothing() {
             "taking during the flood: {take_during_flood}"
         );
         assert_eq!(
-            reports + counted,
-            attempts,
-            "taking during the flood: {take_during_flood}: {reports} reported, {counted} counted"
+            counted, attempts,
+            "taking during the flood: {take_during_flood}: {reports} kept, {counted} taken"
         );
-        assert_eq!(reports, 0, "every attempt is in the counts");
+        assert_eq!(reports, 0, "every attempt is in the counters");
     }
 }
 
@@ -653,18 +651,22 @@ fn a_flood_of_distinct_connects_beyond_capacity_counts_every_loss() {
     assert_eq!(refused, attempts);
     assert_eq!(filter.hits(5).unwrap(), attempts);
     let reports = stream.take().unwrap();
-    let counted = take_delivered(&stream);
+    let (counted, kept) = take_delivered_with_kept(&stream);
     let lost = stream.lost().unwrap();
     let bound = u64::from(ring.capacity()) + ring.queue_capacity() as u64;
     assert!(reports.len() as u64 <= bound, "{}", reports.len());
-    assert!(counted.len() as u32 <= ring.capacity(), "{}", counted.len());
+    assert!(
+        counted.len() as u64 <= u64::from(ring.capacity()) + kept,
+        "{}",
+        counted.len()
+    );
     let counted: u64 = counted.iter().map(|count| count.attempts).sum();
-    let uncounted: u64 = reports.iter().map(ConnectReport::uncounted_attempts).sum();
     assert!(lost > 0);
+    assert!(kept > 0, "the counters had no room for some matches");
     assert_eq!(
-        uncounted + counted + lost,
+        counted + lost,
         attempts,
-        "{uncounted} reported on their own, {counted} counted, {lost} lost"
+        "{counted} taken ({kept} of them reported one by one and kept), {lost} lost"
     );
     assert!(reports.iter().all(|report| {
         report.matched.filter_tag == 3
@@ -713,19 +715,21 @@ fn a_take_of_the_default_stream_holds_its_capacity_of_distinct_matches_and_accou
     let elapsed = started.elapsed();
     assert_eq!(refused, attempts);
     let reports = stream.take().unwrap();
-    let counts = take_delivered(&stream);
+    let (counts, kept) = take_delivered_with_kept(&stream);
     let lost = stream.lost().unwrap();
-    let capacity = ConnectReportsRing::DEFAULT.capacity() as usize;
-    assert_eq!(counts.len(), capacity, "the counters hold their capacity");
+    let capacity = ConnectReportsRing::DEFAULT.capacity() as u64;
     assert!(counts.iter().all(|count| count.attempts == 1));
-    let uncounted: u64 = reports.iter().map(ConnectReport::uncounted_attempts).sum();
+    assert_eq!(
+        counts.len() as u64 - kept,
+        capacity,
+        "the counters hold their capacity"
+    );
     println!(
-        "{attempts} distinct refused connects in {elapsed:?}: {} counted, {uncounted} reported \
-         one by one, {lost} lost ({} reports taken)",
-        counts.len(),
+        "{attempts} distinct refused connects in {elapsed:?}: {capacity} counted, {kept} reported \
+         one by one and kept, {lost} lost ({} reports taken)",
         reports.len()
     );
-    assert_eq!(counts.len() as u64 + uncounted + lost, attempts);
+    assert_eq!(counts.len() as u64 + lost, attempts);
 }
 
 /// A datagram sent to an address without a connect (UDP `sendto`) is judged like a connect:

@@ -31,7 +31,15 @@ enum CrashPoint {
     /// After it took the counts and wrote the take's epoch to a file (as
     /// an agent's outbox holds it: see [`epoch_file`]), before it said they were delivered.
     Delivered,
+    /// With a one-page ring (counters for 56 matches), after [`KEPT_CONNECTS`] refused
+    /// connects to as many ports, whose reports it read off the ring (as an agent's reader
+    /// does before the tick that alerts them); nobody took the counts.
+    ReportsRead,
 }
+
+/// Refused connects to distinct ports the child makes at [`CrashPoint::ReportsRead`]: more
+/// matches than a one-page ring's counters hold.
+const KEPT_CONNECTS: u16 = 80;
 
 impl CrashPoint {
     fn name(self) -> &'static str {
@@ -39,6 +47,7 @@ impl CrashPoint {
             CrashPoint::Enforced => "enforced",
             CrashPoint::Taken => "taken",
             CrashPoint::Delivered => "delivered",
+            CrashPoint::ReportsRead => "reports-read",
         }
     }
 
@@ -47,6 +56,7 @@ impl CrashPoint {
             CrashPoint::Enforced,
             CrashPoint::Taken,
             CrashPoint::Delivered,
+            CrashPoint::ReportsRead,
         ]
         .into_iter()
         .find(|point| point.name() == name)
@@ -197,7 +207,12 @@ fn run_child_if_asked() {
         CrashPoint::from_name(fields.next().unwrap()),
     );
     let pins = FirewallPins::open(&root).unwrap();
-    let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    let ring = if point == CrashPoint::ReportsRead {
+        ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap()
+    } else {
+        ConnectReportsRing::DEFAULT
+    };
+    let adopted = pins.adopt(ring).unwrap();
     let identity = WorkloadIdentity {
         name: "shop/web".to_owned(),
         cgroup: Some(cgroup.clone()),
@@ -206,11 +221,23 @@ fn run_child_if_asked() {
     };
     let pin = pins.record_workload(TAG, identity).unwrap();
     let filter = pin.attach_filter(&cgroup, &adopted.reports).unwrap();
-    filter.set_rules(&[block(port)]).unwrap();
-    for _ in 0..CHILD_CONNECTS {
-        assert!(!connects_from(&cgroup, port));
+    if point == CrashPoint::ReportsRead {
+        let mut ports = block(port);
+        ports.ports = (port, port + KEPT_CONNECTS - 1);
+        filter.set_rules(&[ports]).unwrap();
+        for offset in 0..KEPT_CONNECTS {
+            assert!(!connects_from(&cgroup, port + offset));
+        }
+        let reports = adopted.reports.take().unwrap();
+        assert_eq!(reports.len(), usize::from(KEPT_CONNECTS), "one per match");
+        assert!(reports.iter().any(|report| !report.counted));
+    } else {
+        filter.set_rules(&[block(port)]).unwrap();
+        for _ in 0..CHILD_CONNECTS {
+            assert!(!connects_from(&cgroup, port));
+        }
     }
-    if point != CrashPoint::Enforced {
+    if point == CrashPoint::Taken || point == CrashPoint::Delivered {
         let taken = adopted.reports.take_counted().unwrap().unwrap();
         assert_eq!(taken.attempts(), CHILD_CONNECTS);
         if point == CrashPoint::Delivered {
@@ -338,7 +365,12 @@ fn reset_removes_what_a_killed_process_pinned() {
     assert!(summary.tables.is_empty(), "no table was recorded");
     assert!(summary.pins >= 8, "{summary:?}");
     assert!(!root.0.exists());
-    assert!(connects_from(&cgroup.0, port));
+    // The kernel detaches a link whose last pin is gone a moment later (deferred work).
+    let started = std::time::Instant::now();
+    while !connects_from(&cgroup.0, port) {
+        assert!(started.elapsed() < Duration::from_secs(5), "still refused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(!attached_programs(&cgroup.0).contains("connect4"));
     let again = reset(&root.0).unwrap();
     assert!(again.workloads.is_empty() && again.pins == 0, "{again:?}");
@@ -499,4 +531,60 @@ fn another_layouts_pins_are_replaced_with_no_gap_in_refusal() {
     drop(pins);
     assert!(!root.0.exists(), "a clean stop leaves no pin, old or new");
     assert!(connects_from(&cgroup.0, port));
+}
+
+/// Reports that stand for an attempt (their match found the counters full) are as durable
+/// as the counts: a process killed after its reader took them off the ring, before any take,
+/// loses none. The next process's takes hold every attempt, the counted ones and the ones
+/// reported one by one, exactly once. (When such a report left the kernel as it was read,
+/// the 24 reported one by one were lost here.)
+#[test]
+fn reports_read_off_the_ring_by_a_killed_process_are_taken_by_the_next() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("kept");
+    let root = PinRoot::new("kept");
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    crash_after_enforcing(
+        "reports_read_off_the_ring_by_a_killed_process_are_taken_by_the_next",
+        &root.0,
+        &cgroup.0,
+        port,
+        CrashPoint::ReportsRead,
+    );
+    let pins = FirewallPins::open(&root.0).unwrap();
+    let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    assert!(adopted.reports_adopted);
+    let stream = &adopted.reports;
+    let ring = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap();
+    assert_eq!(stream.ring(), ring, "the pinned ring keeps its size");
+    assert!(stream.take().unwrap().is_empty(), "the ring was read");
+    // The dead process's last epoch (with the kept reports), then the epoch it counted into.
+    let (mut ports, mut kept) = (Vec::new(), 0);
+    while let Some(taken) = stream.take_counted().unwrap() {
+        kept += taken.kept;
+        for count in &taken.counts {
+            assert_eq!(count.attempts, 1, "{taken:?}");
+            ports.push(count.matched.port);
+        }
+        assert!(stream.delivered(taken.epoch).unwrap());
+    }
+    assert_eq!(
+        kept,
+        u64::from(KEPT_CONNECTS) - u64::from(ring.capacity()),
+        "the counters had room for {} matches",
+        ring.capacity()
+    );
+    ports.sort_unstable();
+    assert_eq!(
+        ports,
+        (port..port + KEPT_CONNECTS).collect::<Vec<_>>(),
+        "each attempt once"
+    );
+    assert_eq!(stream.lost().unwrap(), 0);
+    drop(adopted);
+    drop(pins);
+    assert!(!root.0.exists(), "a clean stop leaves no pin");
 }

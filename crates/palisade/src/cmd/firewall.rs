@@ -207,9 +207,10 @@ pub struct AgentFirewallArgs {
     /// (cgroup, destination, port, protocol, rule) first connect and count the rest, in
     /// counters for as many matches as the ring holds reports. A thread of its own empties
     /// the ring as reports arrive into a queue of four rings' worth, which the agent takes
-    /// with the counts (see --firewall-reports-drain-ms); connects of new matches that find
-    /// the counters and the ring full, or the queue full, are lost: counted, alerted on the
-    /// node and in the heartbeat's drop count.
+    /// with the counts (see --firewall-reports-drain-ms); a connect of a new match that finds
+    /// the counters full is kept as its report until delivered (as many as the queue holds);
+    /// connects that find the counters and the ring full, or the kept reports full, are lost:
+    /// counted, alerted on the node and in the heartbeat's drop count.
     #[arg(long = "firewall-reports-ring-bytes", value_name = "BYTES",
           default_value_t = palisade_enforce::ConnectReportsRing::DEFAULT)]
     pub reports_ring: palisade_enforce::ConnectReportsRing,
