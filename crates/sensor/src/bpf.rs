@@ -166,6 +166,8 @@ pub(crate) struct BpfProbes {
     ring: RingBuffer<'static>,
     /// Records copied out of the ring buffer by the callback: `u32` length, then the bytes.
     arena: Rc<RefCell<Vec<u8>>>,
+    /// The arena's capacity kept between polls: a normal batch ([`recycled`]).
+    arena_kept_bytes: usize,
     /// The attached programs, by name.
     pub attached: Vec<String>,
     /// System calls whose tracepoint this kernel lacks.
@@ -321,7 +323,10 @@ impl BpfProbes {
             attached.push(name);
         }
 
-        let arena = Rc::new(RefCell::new(Vec::with_capacity(1 << 20)));
+        // The kernel wakes the reader once a quarter of the ring is filled (`submit` in
+        // sensor.bpf.c): a normal batch.
+        let arena_kept_bytes = settings.ring_buffer_bytes as usize / 4;
+        let arena = Rc::new(RefCell::new(Vec::with_capacity(arena_kept_bytes)));
         let sink = Rc::clone(&arena);
         let events_map = object
             .maps()
@@ -344,6 +349,7 @@ impl BpfProbes {
             _links: links,
             ring,
             arena,
+            arena_kept_bytes,
             attached,
             unavailable,
         })
@@ -378,10 +384,7 @@ impl BpfProbes {
             n_records += 1;
             at += 4 + len;
         }
-        // Give the buffer back so its capacity is reused.
-        let mut reuse = arena;
-        reuse.clear();
-        *self.arena.borrow_mut() = reuse;
+        *self.arena.borrow_mut() = recycled(arena, self.arena_kept_bytes);
         Ok(n_records)
     }
 
@@ -442,6 +445,19 @@ fn fill_dispatch_table(object: &Object, dispatched: &[(u32, String)]) -> Result<
     Ok(())
 }
 
+/// The record arena for the next poll after a batch of `arena.len()` bytes: emptied, with its
+/// capacity kept for reuse, unless it grew past `kept_bytes` (a normal batch) and this batch
+/// fits in that again: then a new one, and the grown one is freed. A reader that fell behind
+/// drains up to the whole ring at once; without this the arena kept that burst's pages
+/// resident for the life of the process (up to the ring's size, twice over after doubling).
+fn recycled(mut arena: Vec<u8>, kept_bytes: usize) -> Vec<u8> {
+    if arena.capacity() > kept_bytes && arena.len() <= kept_bytes {
+        return Vec::with_capacity(kept_bytes);
+    }
+    arena.clear();
+    arena
+}
+
 /// libbpf attaches tracepoints through tracefs; mount it where the kernel expects it if
 /// nothing is mounted there yet.
 fn ensure_tracefs() -> Result<(), Error> {
@@ -467,4 +483,34 @@ fn ensure_tracefs() -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bursts_arena_is_kept_while_batches_are_large_and_freed_after() {
+        const KEPT: usize = 1 << 20;
+        let normal = recycled(vec![7; 4096], KEPT);
+        assert!(normal.is_empty());
+        assert_eq!(normal.capacity(), 4096, "a normal batch's arena is reused");
+
+        let mut burst = Vec::with_capacity(KEPT);
+        burst.resize(KEPT * 3, 1);
+        let grown = burst.capacity();
+        let still_draining = recycled(burst, KEPT);
+        assert!(still_draining.is_empty());
+        assert_eq!(
+            still_draining.capacity(),
+            grown,
+            "kept while the ring is drained whole"
+        );
+
+        let mut after = still_draining;
+        after.resize(100, 1);
+        let after = recycled(after, KEPT);
+        assert!(after.is_empty());
+        assert_eq!(after.capacity(), KEPT, "the burst's growth is given back");
+    }
 }
