@@ -16,7 +16,7 @@
 //! that alters an existing chain (parents are fixed at fork, and an entry with descendants
 //! is never removed).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use palisade_event::{Ancestor, SharedSlice, SharedStr, TaskResources};
@@ -382,6 +382,26 @@ impl ProcessTable {
         }
     }
 
+    /// Retires every live process whose pid is not among `running` (the pids `/proc` lists
+    /// now) as if its exit had been seen: after the kernel lost events, some of them were
+    /// exits. Returns how many were retired.
+    pub fn retire_gone(&mut self, running: impl IntoIterator<Item = u32>) -> usize {
+        let running: HashSet<u32> = running.into_iter().collect();
+        let mut gone: Vec<u32> = self
+            .live
+            .keys()
+            .copied()
+            .filter(|pid| !running.contains(pid))
+            .collect();
+        // In pid order, so that which of them stay retained as recent exits does not depend
+        // on the map's order.
+        gone.sort_unstable();
+        for &pid in &gone {
+            self.exit(pid);
+        }
+        gone.len()
+    }
+
     fn remove_if_unneeded(&mut self, mut generation: u64) {
         loop {
             let Some(entry) = self.entries.get(&generation) else {
@@ -544,6 +564,29 @@ mod tests {
             table.exit(pid);
         }
         assert_eq!(table.len(), 1 + 2);
+    }
+
+    #[test]
+    fn processes_whose_exit_was_lost_are_retired_when_proc_no_longer_lists_them() {
+        let mut table = table_with_grandchild(1, "bash");
+        for pid in 100..200 {
+            table.fork(1, child(pid));
+        }
+        assert_eq!(table.len(), 3 + 100);
+        // The exits of 10 and of 100..200 were lost; /proc lists init and 11 only.
+        assert_eq!(table.retire_gone([1, 11]), 1 + 100);
+        assert!(table.get(10).is_none() && table.get(150).is_none());
+        assert_eq!(
+            names(&mut table, 11),
+            ["bash", "init"],
+            "11 still descends from bash"
+        );
+        assert_eq!(
+            table.len(),
+            3 + 1,
+            "init, bash (an ancestor of 11), 11 and the one exit retained"
+        );
+        assert_eq!(table.retire_gone([1, 11]), 0);
     }
 
     #[test]

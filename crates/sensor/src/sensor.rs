@@ -482,7 +482,16 @@ impl Enricher {
     /// (Re)reads every process from `/proc`; entries the table already has keep their
     /// ancestry.
     fn seed_from_proc(&mut self) {
-        for process in procfs::scan(self.boot_offset_ns) {
+        let processes = procfs::scan(self.boot_offset_ns);
+        // Some of the events the kernel lost were exits: a process the table holds as live
+        // that `/proc` no longer lists is retired now. The table kept each such process (and
+        // its ancestors) until its pid was reused, so a node whose ring overflowed now and
+        // then grew its table with every overflow.
+        if !processes.is_empty() {
+            self.processes
+                .retire_gone(processes.iter().map(|process| process.info.pid));
+        }
+        for process in processes {
             if self.processes.get(process.info.pid).is_some_and(|known| {
                 known.start_time_ns.abs_diff(process.info.start_time_ns) < 20_000_000
             }) {
@@ -1066,7 +1075,9 @@ fn hostname() -> SharedStr {
 
 #[cfg(test)]
 mod tests {
-    use super::ring_buffer_bytes_for;
+    use std::collections::BTreeSet;
+
+    use super::{Enricher, ProcessInfo, SensorConfig, ring_buffer_bytes_for};
 
     #[test]
     fn the_default_ring_follows_the_cpus_within_its_bounds() {
@@ -1078,6 +1089,24 @@ mod tests {
         assert_eq!(
             sizes,
             [4, 4, 4, 8, 8, 16, 32, 64, 64, 64].map(|mib| mib * MIB)
+        );
+    }
+
+    #[test]
+    fn a_reread_of_proc_after_lost_events_retires_the_processes_it_no_longer_lists() {
+        let mut enricher = Enricher::new(&SensorConfig::default(), BTreeSet::new());
+        // Above any pid_max (at most 2^22): a process whose exit event the kernel lost.
+        let gone = 1 << 23;
+        enricher.processes.insert(ProcessInfo {
+            pid: gone,
+            ppid: 1,
+            ..ProcessInfo::default()
+        });
+        enricher.seed_from_proc();
+        assert!(enricher.processes.get(gone).is_none(), "still live");
+        assert!(
+            enricher.processes.get(std::process::id()).is_some(),
+            "a running process is kept"
         );
     }
 }
