@@ -109,6 +109,7 @@
 mod cancel;
 mod catalog;
 mod error;
+mod files;
 mod filesystem;
 mod image;
 mod layer;
@@ -124,6 +125,7 @@ pub use crate::catalog::{
     inventory_observed,
 };
 pub use crate::error::{Error, ErrorKind, Warning};
+pub use crate::files::{FileContents, read_files};
 pub use crate::filesystem::{Filesystem, Node, NodeKind};
 pub use crate::image::{Image, ImageFormat, Layer};
 pub use crate::limits::Limits;

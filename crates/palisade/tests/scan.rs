@@ -1214,6 +1214,60 @@ fn module_packages_are_matched_against_their_own_stream() {
     );
 }
 
+/// A Red Hat definition that checks a file's content besides a package's version
+/// ("kernel earlier than ... is set to boot up on next boot", `/boot/grub2/grubenv`) is
+/// evaluated on the scanned root: the kpatch-patch below its fix is reported where the
+/// root boots the kernel it patches, not where it boots the fixed kernel or has no
+/// grubenv, nor through a symlink that leads out of the root.
+#[test]
+fn file_content_checks_are_evaluated_on_the_scanned_root() {
+    let temp = tempfile::tempdir().unwrap();
+    let db = temp.path().join("vulndb.sqlite");
+    let rhel_8 = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"8.0 (Ootpa)\"\nID=\"rhel\"\n\
+         VERSION_ID=\"8.0\"\nPLATFORM_ID=\"platform:el8\"\n";
+    let grubenv = |kernel: &str| {
+        format!(
+            "# GRUB Environment Block\nsaved_entry=0123456789abcdef0123456789abcdef-{kernel}.x86_64\nkernelopts=root=/dev/mapper/rhel-root ro\n"
+        )
+    };
+    let root = |name: &str, boots: Option<&str>| {
+        let root = temp.path().join(name);
+        rpm_root(
+            &root,
+            rhel_8,
+            &[("kpatch-patch-4_18_0-80", None, "1", "1.el8")],
+        );
+        if let Some(kernel) = boots {
+            write(&root, "boot/grub2/grubenv", &grubenv(kernel));
+        }
+        root
+    };
+    let ids = |report: &serde_json::Value| -> Vec<String> {
+        finding_summaries(report)
+            .into_iter()
+            .map(|summary| summary.0)
+            .collect()
+    };
+    let old_kernel = root("old_kernel", Some("4.18.0-80.el8"));
+    let report = scan_against(&old_kernel, &db, &["oval/rhel-8-kpatch.oval.xml"]);
+    assert_eq!(ids(&report), ["RHSA-2024:9201"], "{report}");
+    assert_eq!(
+        report["findings"][0]["fixed_versions"],
+        serde_json::json!(["1-2.el8"])
+    );
+    let fixed_kernel = root("fixed_kernel", Some("4.18.0-80.1.2.el8_0"));
+    assert!(ids(&scan_against(&fixed_kernel, &db, &[])).is_empty());
+    let no_grubenv = root("no_grubenv", None);
+    assert!(ids(&scan_against(&no_grubenv, &db, &[])).is_empty());
+    // A grubenv that is a link out of the root is read inside it, where there is none.
+    let outside = temp.path().join("outside-grubenv");
+    std::fs::write(&outside, grubenv("4.18.0-80.el8")).unwrap();
+    let escaping = root("escaping", None);
+    std::fs::create_dir_all(escaping.join("boot/grub2")).unwrap();
+    std::os::unix::fs::symlink(&outside, escaping.join("boot/grub2/grubenv")).unwrap();
+    assert!(ids(&scan_against(&escaping, &db, &[])).is_empty());
+}
+
 /// An Amazon Linux 2023 root is not evaluated until Amazon's updateinfo.xml is imported;
 /// then its rpm packages are matched against it: a vulnerable one is reported with its fixed
 /// version, the ones at the fixed versions are not.

@@ -41,6 +41,7 @@ fn below(fixed: Option<&str>) -> Range {
         kind: RangeKind::Ecosystem,
         events,
         module: None,
+        files: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::ecosystem::{
 use crate::error::{Error, ErrorKind};
 use crate::model::{DistroStatus, Event, Range, RangeKind, Record};
 use crate::source::{Lookup, binary_fixed_version, lookups};
+use crate::textfile::FileCheck;
 
 /// An installed package to match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +161,8 @@ enum ParsedRange {
         limits: Vec<Bound>,
         /// The dnf module stream the range is for.
         module: Option<String>,
+        /// The checks of the scanned root's files the range needs.
+        files: Vec<FileCheck>,
     },
 }
 
@@ -431,10 +434,44 @@ impl Index {
             .any(|key| self.keys_with_advisories.contains(key))
     }
 
-    /// The vulnerabilities that affect `package`.
+    /// The vulnerabilities that affect `package`, without a root to read: ranges that
+    /// need a check of the root's files ([`Index::file_checks`]) do not apply.
     ///
     /// Fails only when the installed version is not valid in the ecosystem's scheme.
     pub fn matches(&self, package: &Package) -> Result<MatchReport, Error> {
+        self.matches_on_root(package, &|_| false)
+    }
+
+    /// The checks of a root's file contents some loaded range needs (Red Hat's OVAL
+    /// `textfilecontent54_test`s), each once: what a scan of a root reads to answer
+    /// [`Index::matches_on_root`].
+    pub fn file_checks(&self) -> Vec<&FileCheck> {
+        let mut checks: Vec<&FileCheck> = self
+            .packages
+            .values()
+            .flatten()
+            .flat_map(|entry| &entry.ranges)
+            .flat_map(|range| match range {
+                ParsedRange::Events { files, .. } => files.as_slice(),
+                _ => &[],
+            })
+            .collect();
+        checks.sort();
+        checks.dedup();
+        checks
+    }
+
+    /// [`Index::matches`] for a package of a scanned root, where `file_holds` tells whether
+    /// a check of the root's files holds ([`FileCheck::holds`] on the file's content): a
+    /// range needing checks applies only where they all hold. It is asked only about
+    /// ranges the installed version is in.
+    ///
+    /// Fails only when the installed version is not valid in the ecosystem's scheme.
+    pub fn matches_on_root(
+        &self,
+        package: &Package,
+        file_holds: &dyn Fn(&FileCheck) -> bool,
+    ) -> Result<MatchReport, Error> {
         let ecosystem = normalize_ecosystem(&package.ecosystem);
         let key_ecosystem = index_ecosystem(&ecosystem);
         let scheme = scheme_of(&ecosystem);
@@ -518,6 +555,7 @@ impl Index {
                     compared.installed.as_ref(),
                     &compared.lookup.version,
                     module_streams,
+                    file_holds,
                     &mut stats,
                 ) {
                     continue;
@@ -543,7 +581,9 @@ impl Index {
         let mut findings: Vec<Finding> = matched
             .into_iter()
             .filter(|group_match| !group_match.deciding.is_empty())
-            .map(|group_match| self.finding(package, &ecosystem, &compared, &group_match))
+            .map(|group_match| {
+                self.finding(package, &ecosystem, &compared, &group_match, file_holds)
+            })
             .collect();
         findings.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(MatchReport { findings, stats })
@@ -557,6 +597,7 @@ impl Index {
         ecosystem: &str,
         compared: &[Compared],
         group_match: &GroupMatch,
+        file_holds: &dyn Fn(&FileCheck) -> bool,
     ) -> Finding {
         let entries = group_match.deciding.as_slice();
         let mut records: Vec<&Vuln> = entries
@@ -595,6 +636,7 @@ impl Index {
                     .map(|(entry, _)| *entry),
                 lookup.installed.as_ref(),
                 package_module_streams(package),
+                file_holds,
             );
             let (binary, source) =
                 package_fixed_versions(package, &lookup.lookup.version, advisory_fixed);
@@ -690,12 +732,19 @@ fn fixed_above<'e>(
     entries: impl Iterator<Item = &'e Entry>,
     installed: Option<&Version>,
     module_streams: Option<&[String]>,
+    file_holds: &dyn Fn(&FileCheck) -> bool,
 ) -> Vec<String> {
     let mut fixed: Vec<(&str, &Bound)> = Vec::new();
     for entry in entries {
         for range in &entry.ranges {
-            if let ParsedRange::Events { events, module, .. } = range
+            if let ParsedRange::Events {
+                events,
+                module,
+                files,
+                ..
+            } = range
                 && module_applies(module.as_ref(), module_streams)
+                && files.iter().all(file_holds)
             {
                 for (kind, bound, text) in events {
                     let above = installed
@@ -799,12 +848,13 @@ fn module_applies(range_module: Option<&String>, module_streams: ModuleStreams<'
 }
 
 /// Whether the installed version is in one of the entry's ranges (those of the package's
-/// module streams) or its versions list.
+/// module streams, whose checks of the root's files hold) or its versions list.
 fn entry_affects(
     entry: &Entry,
     installed: Option<&Version>,
     installed_text: &str,
     module_streams: ModuleStreams<'_>,
+    file_holds: &dyn Fn(&FileCheck) -> bool,
     stats: &mut MatchStats,
 ) -> bool {
     let mut affected = false;
@@ -816,12 +866,17 @@ fn entry_affects(
                 events,
                 limits,
                 module,
+                files,
             } => {
                 if !module_applies(module.as_ref(), module_streams) {
                     continue;
                 }
-                if let Some(installed) = installed {
-                    affected |= in_range(installed, events, limits);
+                // The root's files are read only for a version in the range.
+                if let Some(installed) = installed
+                    && in_range(installed, events, limits)
+                    && files.iter().all(file_holds)
+                {
+                    affected = true;
                 }
             }
         }
@@ -911,6 +966,7 @@ fn parse_range(scheme: Option<Scheme>, range: &Range) -> ParsedRange {
         events: parsed_events,
         limits,
         module: range.module.clone(),
+        files: range.files.clone(),
     }
 }
 

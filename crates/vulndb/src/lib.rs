@@ -120,6 +120,7 @@ mod osv;
 mod oval;
 mod source;
 mod store;
+mod textfile;
 mod updateinfo;
 mod xml;
 
@@ -130,3 +131,4 @@ pub use crate::import::{ImportOptions, Limits, NoProgress, Progress, Warning};
 pub use crate::index::{Finding, Index, MatchReport, MatchStats, Package};
 pub use crate::model::DistroStatus;
 pub use crate::store::{Database, ImportReport, SourceStatus, Status};
+pub use crate::textfile::FileCheck;

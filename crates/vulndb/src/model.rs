@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::textfile::FileCheck;
+
 /// One advisory, reduced to the fields matching and reporting need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -58,6 +60,10 @@ pub struct Range {
     /// that stream ([`crate::Package::module_streams`]).
     #[serde(rename = "md", default, skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// Checks of the scanned root's file contents that must all hold for the range to
+    /// apply (Red Hat's OVAL `textfilecontent54_test`s beside a package's versions).
+    #[serde(rename = "fc", default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileCheck>,
 }
 
 /// The OSV range types.

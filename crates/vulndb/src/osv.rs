@@ -117,6 +117,7 @@ pub(crate) fn convert(osv: OsvRecord) -> Result<Record, String> {
                 kind,
                 events,
                 module: None,
+                files: Vec::new(),
             });
         }
         let severity = osv_affected

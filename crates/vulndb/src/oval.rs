@@ -38,7 +38,14 @@
 //!   at its stream's version line (the stream where it names one, `5.30` for
 //!   `perl:5.30`'s `4:5.30.1-452.module+el8.9.0`, else the first component, `13` for
 //!   `13.13-1.module+el8.9.0`), so that another stream's build is not taken for an
-//!   unfixed one. Other file contents are not read: the definition is warned about;
+//!   unfixed one (packages built outside any module get no stream's range);
+//! - any other `textfilecontent54_test` ("kernel earlier than ... is set to boot up on next
+//!   boot": `/boot/grub2/grubenv`) is a [`FileCheck`] of one named file (`filepath`, or
+//!   `path` and `filename`), a pattern and its instances, with at most one `text` or
+//!   `subexpression` state, kept with the alternative's range ([`Range::files`]) and
+//!   evaluated on the scanned root ([`crate::Index::matches_on_root`]); objects by
+//!   pattern, variables, behaviors, `check` other than `at least one` and `all`, and
+//!   patterns the linear-time engine cannot run (look-around) are warned about;
 //! - `signature_keyid` and `arch` states (signed with the distribution's key, built for an
 //!   architecture) always hold here: the inventory reads the distribution's own packages,
 //!   of the host's architectures, from the rpm database, which holds no verdict on a
@@ -69,6 +76,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::ecosystem::normalize_ecosystem;
 use crate::model::{Affected, DistroStatus, Event, Range, RangeKind, Record, short_summary};
+use crate::textfile::{Datatype, Entity, FileCheck, Operation, TextState};
 use crate::updateinfo::{lower_bound, release_tag};
 use crate::xml::{Element, Handler};
 
@@ -684,6 +692,8 @@ enum Condition {
     Installed(PackageVersions),
     /// The dnf module stream (`postgresql:13`) the alternative's packages come from.
     Module(String),
+    /// A check of a file's content on the scanned root (a `textfilecontent54_test`).
+    File(FileCheck),
     /// Holds for every package the inventory reads (a signature key, an architecture).
     Holds,
     /// Never holds on a system the feed is matched against (Red Hat's "must be
@@ -697,6 +707,8 @@ struct PackageVersions {
     name: String,
     /// The dnf module stream the fix belongs to.
     module: Option<String>,
+    /// The checks of the root's files the alternative needs besides the versions.
+    files: Vec<FileCheck>,
     introduced: Option<String>,
     fixed: Option<String>,
     last_affected: Option<String>,
@@ -778,12 +790,14 @@ impl Reading {
                 let mut packages = Vec::new();
                 let mut installed = Vec::new();
                 let mut modules = Vec::new();
+                let mut files = Vec::new();
                 for condition in conditions {
                     match condition {
                         Condition::Release(release) => releases.push(release),
                         Condition::Package(package) => packages.push(package),
                         Condition::Installed(package) => installed.push(package),
                         Condition::Module(stream) => modules.push(stream),
+                        Condition::File(check) => files.push(check),
                         Condition::Holds | Condition::Never => {}
                     }
                 }
@@ -833,6 +847,9 @@ impl Reading {
                     continue;
                 };
                 package.module = modules.pop();
+                files.sort();
+                files.dedup();
+                package.files = files;
                 let ecosystems = match self.ecosystem(definition, releases.first(), &package) {
                     Ok(ecosystems) => ecosystems,
                     Err(reason) => {
@@ -991,7 +1008,7 @@ impl Reading {
             "rpminfo_test" | "rpmverifyfile_test" | "textfilecontent54_test"
         ) {
             return Err(format!(
-                "{kind} {id} (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test of a dnf module stream are read)"
+                "{kind} {id} (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test are read)"
             ));
         }
         let check = self.names.text(test.check);
@@ -1021,7 +1038,7 @@ impl Reading {
             _ if checks_absence => Err(format!(
                 "test {id} checks that no file content matches (check {check:?}, check_existence {check_existence:?})"
             )),
-            _ => self.module_condition(id, test, object),
+            _ => self.text_file_condition(id, test, object),
         }
     }
 
@@ -1188,10 +1205,11 @@ impl Reading {
         Ok(release.map_or(Condition::Holds, Condition::Release))
     }
 
-    /// Red Hat's `textfilecontent54_test` of a dnf module stream ("Module postgresql:13 is
-    /// enabled": a pattern over `/etc/dnf/modules.d/*.module`): the module stream the
-    /// alternative's packages come from. Other file contents are not read.
-    fn module_condition(
+    /// A `textfilecontent54_test`: Red Hat's of a dnf module stream ("Module postgresql:13
+    /// is enabled": a pattern over `/etc/dnf/modules.d/*.module`) names the module stream
+    /// the alternative's packages come from; any other is a [`FileCheck`] of one file of the
+    /// scanned root, evaluated when the root is matched.
+    fn text_file_condition(
         &self,
         id: &str,
         test: &Test,
@@ -1212,10 +1230,104 @@ impl Reading {
             });
         match stream {
             Some(stream) if reads_modules => Ok(Condition::Module(stream.to_owned())),
-            _ => Err(format!(
-                "textfilecontent54_test {id} ({comment:?}) reads a file's content, which only a dnf module stream's is read from"
-            )),
+            _ => self
+                .file_check(id, test, object)
+                .map(Condition::File)
+                .map_err(|reason| format!("textfilecontent54_test {id} ({comment:?}): {reason}")),
         }
+    }
+
+    /// The [`FileCheck`] of a `textfilecontent54_test` that is not about module streams:
+    /// its object names one file (`filepath`, or `path` and `filename`, `equals`), a
+    /// `pattern` (`pattern match`) and an `instance` (`equals` or `greater than or equal`),
+    /// with the default behaviors; its one state, if any, one `text` or `subexpression`.
+    fn file_check(&self, id: &str, test: &Test, object: &Object) -> Result<FileCheck, String> {
+        let mut path = None;
+        let mut directory = None;
+        let mut file_name = None;
+        let mut pattern = None;
+        let mut instance = None;
+        for field in object.fields.iter().map(|field| self.field_text(field)) {
+            let literal = |field: &FieldText| {
+                (field.operation == "equals" && !field.value.is_empty())
+                    .then(|| field.value.to_owned())
+                    .ok_or_else(|| {
+                        format!(
+                            "a <{}> by {:?} {:?} (one named file is read)",
+                            field.name, field.operation, field.value
+                        )
+                    })
+            };
+            match field.name {
+                "filepath" => path = Some(literal(&field)?),
+                "path" => directory = Some(literal(&field)?),
+                "filename" => file_name = Some(literal(&field)?),
+                "pattern" if field.operation == "pattern match" => {
+                    pattern = Some(field.value.to_owned());
+                }
+                "instance" if matches!(field.datatype, "" | "int") => {
+                    let number = field
+                        .value
+                        .trim()
+                        .parse::<u32>()
+                        .map_err(|_| format!("instance {:?}", field.value))?;
+                    let from_on = match field.operation {
+                        "equals" => false,
+                        "greater than or equal" => true,
+                        other => return Err(format!("instance by {other:?}")),
+                    };
+                    instance = Some((number, from_on));
+                }
+                other => return Err(format!("an object field <{other}> not read")),
+            }
+        }
+        let path = match (path, directory, file_name) {
+            (Some(path), None, None) => path,
+            (None, Some(directory), Some(file_name)) if !file_name.contains('/') => {
+                format!("{}/{file_name}", directory.trim_end_matches('/'))
+            }
+            _ => return Err("an object naming no single file".to_owned()),
+        };
+        let pattern = pattern.ok_or("an object without a pattern")?;
+        let (instance, from_instance_on) = instance.ok_or("an object without an instance")?;
+        let all = match self.names.text(test.check) {
+            "" | "at least one" => false,
+            "all" => true,
+            other => return Err(format!("check {other:?}")),
+        };
+        if !matches!(
+            self.names.text(test.check_existence),
+            "" | "at_least_one_exists" | "all_exist"
+        ) {
+            return Err(format!(
+                "check_existence {:?}",
+                self.names.text(test.check_existence)
+            ));
+        }
+        let mut state = None;
+        for (state_id, test_state) in self.test_states(id, test)? {
+            for field in test_state.fields.iter().map(|field| self.field_text(field)) {
+                let entity = match field.name {
+                    "text" => Entity::Text,
+                    "subexpression" => Entity::Subexpression,
+                    other => return Err(format!("state {state_id}: a field <{other}> not read")),
+                };
+                if state.is_some() {
+                    return Err(format!("state {state_id}: more than one field"));
+                }
+                state = Some(TextState {
+                    entity,
+                    operation: Operation::from_name(field.operation).ok_or_else(|| {
+                        format!("state {state_id}: operation {:?}", field.operation)
+                    })?,
+                    datatype: Datatype::from_name(field.datatype).ok_or_else(|| {
+                        format!("state {state_id}: datatype {:?}", field.datatype)
+                    })?,
+                    value: field.value.to_owned(),
+                });
+            }
+        }
+        FileCheck::new(path, pattern, instance, from_instance_on, all, state)
     }
 
     /// The ecosystems an alternative's package is placed in; none for an alternative of
@@ -1414,6 +1526,7 @@ fn package_affected(
             kind: RangeKind::Ecosystem,
             events,
             module: versions.module.clone(),
+            files: versions.files.clone(),
         });
     }
     let fixed = versions.iter().any(|versions| versions.fixed.is_some());

@@ -559,6 +559,7 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
                             RangeEvent::Fixed(package.evr.clone()),
                         ],
                         module: module.cloned(),
+                        files: Vec::new(),
                     }
                 })
                 .collect();

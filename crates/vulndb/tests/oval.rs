@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use palisade_vulndb::{Database, DistroStatus, ErrorKind, ImportOptions, Limits};
+use palisade_vulndb::{Database, DistroStatus, ErrorKind, ImportOptions, Limits, Package};
 
 mod support;
 
@@ -119,7 +119,7 @@ fn oracle_linux_elsa_definitions_match_their_own_release() {
 fn red_hat_definitions_match_their_release_and_module_stream() {
     let (report, index) = import_fixture(FIXTURES, "rhel-8.oval.xml");
     assert_eq!(report.format, "oval");
-    assert_eq!(report.record_count, 4, "{:?}", reasons(&report));
+    assert_eq!(report.record_count, 5, "{:?}", reasons(&report));
     let libwebp = findings(&index, "Red Hat:8", "libwebp", "1.0.0-8.el8_8");
     assert_eq!(ids(&libwebp), ["RHSA-2023:5309"]);
     assert_eq!(libwebp[0].aliases, ["CVE-2023-4863", "CVE-2023-5129"]);
@@ -181,12 +181,31 @@ fn red_hat_definitions_match_their_release_and_module_stream() {
     );
     assert_eq!(ids(&perl_530), ["RHSA-2024:0259"]);
     assert!(findings(&index, "Red Hat:8", "perl-interpreter", "4:5.26.3-422.el8").is_empty());
+    // A test of another file's content (`/proc/cmdline`'s `mitigations=`) holds the
+    // kernel-rt range to the root where it holds.
+    assert!(reasons(&report).is_empty(), "{:?}", reasons(&report));
+    let kernel_rt = palisade_vulndb::Package {
+        ecosystem: "Red Hat:8".into(),
+        name: "kernel-rt".into(),
+        version: "4.18.0-513.5.1.rt7.307.el8_9".into(),
+        source_name: None,
+        source_version: None,
+        module_streams: Vec::new(),
+    };
+    let on_root = |cmdline: &str| {
+        index
+            .matches_on_root(&kernel_rt, &|check| {
+                check.path() == "/proc/cmdline" && check.holds(Some(cmdline.as_bytes()))
+            })
+            .unwrap()
+            .findings
+    };
     assert_eq!(
-        reasons(&report),
-        [
-            "rhel-8.oval.xml: definition oval:com.redhat.rhsa:def:20239999: textfilecontent54_test oval:com.redhat.rhsa:tst:20239999001 (\"kernel command line sets mitigations\") reads a file's content, which only a dnf module stream's is read from",
-        ]
+        ids(&on_root("BOOT_IMAGE=/vmlinuz ro mitigations=off quiet\n")),
+        ["RHSA-2023:9999"]
     );
+    assert!(on_root("BOOT_IMAGE=/vmlinuz ro mitigations=auto quiet\n").is_empty());
+    assert!(index.matches(&kernel_rt).unwrap().findings.is_empty());
 }
 
 /// Two streams of a module whose builds share a version line (`container-tools:rhel8`'s
@@ -250,6 +269,71 @@ fn module_definitions_are_for_their_own_stream() {
     // A build without the module tag in its release was provided by no stream: no stream's
     // definition is for it, fixed or unpatched.
     assert!(findings(&index, "Red Hat:8", "podman", "4.0.2-20.el8").is_empty());
+}
+
+/// A `textfilecontent54_test` other than a module stream's ("kernel earlier than ... is set
+/// to boot up on next boot") is kept with its alternative's range and evaluated on the
+/// scanned root's file: a kpatch-patch package below its fix is affected only where the
+/// root boots a kernel the patch is for. The "currently running" alternative (a
+/// `uname_test`, which a root cannot answer) is warned about by id.
+#[test]
+fn file_content_tests_are_evaluated_on_the_scanned_root() {
+    let (report, index) = import_fixture(FIXTURES, "rhel-8-kpatch.oval.xml");
+    assert_eq!(report.record_count, 1, "{:?}", reasons(&report));
+    assert_eq!(
+        reasons(&report),
+        [
+            "rhel-8-kpatch.oval.xml: definition oval:com.redhat.rhsa:def:20249201: uname_test oval:com.redhat.rhsa:tst:20249201001 (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test are read)"
+        ]
+    );
+    let checks = index.file_checks();
+    assert_eq!(
+        checks.iter().map(|check| check.path()).collect::<Vec<_>>(),
+        ["/boot/grub2/grubenv"]
+    );
+    let package = Package {
+        ecosystem: "Red Hat:8".into(),
+        name: "kpatch-patch-4_18_0-80".into(),
+        version: "1-1.el8".into(),
+        source_name: None,
+        source_version: None,
+        module_streams: Vec::new(),
+    };
+    let on_root = |grubenv: Option<&str>| {
+        let found = index
+            .matches_on_root(&package, &|check| check.holds(grubenv.map(str::as_bytes)))
+            .expect("match")
+            .findings;
+        ids(&found)
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let boots = |kernel: &str| {
+        format!(
+            "# GRUB Environment Block\nsaved_entry=0123456789abcdef0123456789abcdef-{kernel}.x86_64\nkernelopts=root=/dev/mapper/rhel-root ro\n"
+        )
+    };
+    assert_eq!(on_root(Some(&boots("4.18.0-80.el8"))), ["RHSA-2024:9201"]);
+    // A root booting the fixed kernel, or none (an image), is not affected.
+    assert!(on_root(Some(&boots("4.18.0-80.1.2.el8_0"))).is_empty());
+    assert!(on_root(None).is_empty());
+    // No root to read: the range does not apply.
+    assert!(index.matches(&package).unwrap().findings.is_empty());
+    // At the fixed kpatch-patch the file is not even asked about.
+    let fixed = Package {
+        version: "1-2.el8".into(),
+        ..package.clone()
+    };
+    let asked = std::cell::Cell::new(0);
+    let found = index
+        .matches_on_root(&fixed, &|_| {
+            asked.set(asked.get() + 1);
+            true
+        })
+        .unwrap();
+    assert!(found.findings.is_empty());
+    assert_eq!(asked.get(), 0);
 }
 
 /// RHEL 7's release packages name the product (`redhat-release-server`,
@@ -692,7 +776,7 @@ fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
     assert_eq!(
         reasons(&report),
         [
-            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:1: uname_test oval:com.microsoft.azurelinux:tst:1 (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test of a dnf module stream are read)",
+            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:1: uname_test oval:com.microsoft.azurelinux:tst:1 (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test are read)",
             "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:2: state oval:com.microsoft.azurelinux:ste:2: an operation not read in <evr operation=\"greater than\">0:1.0-1.azl3",
             "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:3: an alternative needing several packages at once (c, d) cannot be told by one package's version",
             "azurelinux-3.0-oval.xml: 1 definitions that are not patch or vulnerability definitions (or are Red Hat's unaffected ones) skipped",

@@ -174,3 +174,50 @@ fn not_an_image_is_a_clear_error() {
         "{error}"
     );
 }
+
+/// Named files of an image for checks of their content: the copy the flattened image
+/// shows (an upper layer's, not one it deleted), nothing for a whiteout, and a warning for
+/// a path through a symlink, which the walk does not follow.
+#[test]
+fn named_files_are_read_from_the_layer_the_image_shows() {
+    let temp = tempfile::tempdir().unwrap();
+    let (base, upper) = two_layers();
+    support::oci_layout(
+        temp.path(),
+        &[
+            (support::gzip(&base), base.clone()),
+            (support::gzip(&upper), upper.clone()),
+        ],
+    );
+    let target = palisade_inventory::Target::Image(Image::open(temp.path()).unwrap());
+    let found = palisade_inventory::read_files(
+        &target,
+        &[
+            "/etc/replaced",
+            "/etc/keep",
+            "/etc/gone",
+            "/etc/os-release",
+            "/etc/missing",
+        ],
+        &Limits::default(),
+        &Cancel::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        found
+            .contents
+            .iter()
+            .map(|(path, content)| (path.as_str(), String::from_utf8_lossy(content).into_owned()))
+            .collect::<Vec<_>>(),
+        [
+            ("/etc/keep", "base".to_owned()),
+            ("/etc/replaced", "new".to_owned())
+        ]
+    );
+    let warned: Vec<&str> = found
+        .warnings
+        .iter()
+        .map(|warning| warning.location.as_str())
+        .collect();
+    assert_eq!(warned, ["/etc/os-release"]);
+}

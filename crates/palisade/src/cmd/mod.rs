@@ -9,5 +9,6 @@ pub mod monitor;
 pub mod rules;
 pub mod scan;
 pub mod scan_malware;
+mod scan_root_files;
 pub mod server;
 pub mod up;

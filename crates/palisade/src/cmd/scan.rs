@@ -53,6 +53,8 @@ use palisade_vulndb::{Database, Index, MatchStats};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::cmd::scan_root_files::RootFiles;
+
 /// Arguments of `palisade scan`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -308,7 +310,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let index = index.context("the index is loaded unless --inventory-only")??;
-    let (findings, skipped) = match_packages(&index, &inventory.packages);
+    let root_files = RootFiles::new(&target, &index);
+    let (findings, skipped) = match_packages(&index, &inventory.packages, &root_files);
     let not_evaluated = not_evaluated(&index, &inventory.packages);
     match options.output {
         Output::Table => print_table(&info, &inventory, &findings, &skipped, &not_evaluated),
@@ -434,8 +437,13 @@ fn not_evaluated<'a>(index: &Index, packages: &'a [Package]) -> BTreeMap<&'a str
 }
 
 /// The findings of every package, and what matching skipped over all of them; a progress
-/// bar on stderr when it is a terminal.
-fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> (Vec<Finding<'a>>, MatchStats) {
+/// bar on stderr when it is a terminal. Advisories' checks of file contents are answered
+/// on the scanned target.
+fn match_packages<'a>(
+    index: &Index,
+    packages: &'a [Package],
+    root_files: &RootFiles<'_>,
+) -> (Vec<Finding<'a>>, MatchStats) {
     let mut findings = Vec::new();
     let mut skipped = MatchStats::default();
     let bar = terminal_progress(
@@ -452,7 +460,7 @@ fn match_packages<'a>(index: &Index, packages: &'a [Package]) -> (Vec<Finding<'a
             source_version: package.source_version.clone(),
             module_streams: package.module_streams.clone(),
         };
-        let report = match index.matches(&query) {
+        let report = match index.matches_on_root(&query, &|check| root_files.holds(check)) {
             Ok(report) => report,
             Err(error) => {
                 tracing::warn!(purl = %package.purl, error = %error, "Cannot match package.");
