@@ -23,6 +23,33 @@ pub(crate) struct FieldRef {
     pub transformers: Vec<Transformer>,
     /// As written, e.g. `tolower(proc.aname[2])`, for evidence and outputs.
     pub display: String,
+    /// For the `evt.deltatime` fields, the state libsinsp keeps in each check: every
+    /// reference (a check of a rule's condition, a placeholder of its output, an evidence
+    /// entry) counts from the last event it read itself.
+    pub since: Option<SincePrevious>,
+}
+
+/// The time of the last event a reference read, and which part of the time since it the
+/// field gives (`evt.deltatime`, `.s`, `.ns`).
+#[derive(Clone)]
+pub(crate) struct SincePrevious {
+    last_ns: Cell<u64>,
+    part: fn(u64) -> u64,
+}
+
+impl SincePrevious {
+    /// Nanoseconds since the last event read (0 for the first one, as libsinsp), in the
+    /// field's part; `now_ns` becomes the last event. An event older than the last one (events
+    /// of different CPUs are not sorted) gives 0 rather than a wrapped difference.
+    fn read(&self, now_ns: u64) -> u64 {
+        let last_ns = self.last_ns.replace(now_ns);
+        let elapsed = if last_ns == 0 {
+            0
+        } else {
+            now_ns.saturating_sub(last_ns)
+        };
+        (self.part)(elapsed)
+    }
 }
 
 impl PartialEq for FieldRef {
@@ -48,7 +75,10 @@ impl FieldRef {
         if !self.def.kinds.contains(event.kind) {
             return None;
         }
-        let mut value = (self.def.extract)(event, &self.arg)?;
+        let mut value = match &self.since {
+            Some(since) => Value::Int(since.read(event.timestamp_ns) as i64),
+            None => (self.def.extract)(event, &self.arg)?,
+        };
         for transformer in &self.transformers {
             value = transform(*transformer, value)?;
         }
@@ -334,6 +364,16 @@ impl Node {
         }
     }
 
+    /// Whether the node keeps state from event to event (an `evt.deltatime` check): libsinsp
+    /// evaluates a rule's checks in the order written, each rule its own, so which events
+    /// such a check reads, and so its value, depends on that order; the node is then neither
+    /// reordered nor shared between rules.
+    pub fn keeps_state(&self) -> bool {
+        let mut fields = Vec::new();
+        self.fields(&mut fields);
+        fields.iter().any(|field| field.since.is_some())
+    }
+
     /// Every field the node reads, in order of first use.
     pub fn fields<'n>(&'n self, out: &mut Vec<&'n FieldRef>) {
         match self {
@@ -614,6 +654,10 @@ pub(crate) fn resolve_field(field: &FieldExpr) -> Result<FieldRef, CompileError>
         arg,
         transformers: field.transformers.clone(),
         display,
+        since: fields::time_since_previous_part(def.name).map(|part| SincePrevious {
+            last_ns: Cell::new(0),
+            part,
+        }),
     })
 }
 
@@ -668,6 +712,9 @@ pub(crate) fn compile_compare(
     resolver: &dyn Resolver,
 ) -> Result<Node, CompileError> {
     let field_ref = resolve_field(field)?;
+    if field_ref.def.name == "evt.around" {
+        return compile_around(field, field_ref, op, rhs);
+    }
     let ty = field_ref.ty();
     let (values, value_at): (Vec<String>, usize) = match rhs {
         Rhs::Field(other) => {
@@ -900,6 +947,79 @@ pub(crate) fn compile_compare(
     })))
 }
 
+/// `evt.around[T]=D`: the events within D milliseconds of the time T (nanoseconds since the
+/// epoch, as `evt.rawtime` gives it), both ends included, as libsinsp compares them. Its only
+/// operator is `=` and its value a number, not a field: it compiles to two comparisons of the
+/// event's time, which the evidence shows under the name as written.
+fn compile_around(
+    field: &FieldExpr,
+    around: FieldRef,
+    op: Op,
+    rhs: &Rhs,
+) -> Result<Node, CompileError> {
+    let invalid = |at: usize, message: String| Err(error(ErrorKind::InvalidOperand, at, message));
+    if op != Op::Eq {
+        return invalid(
+            field.at,
+            format!(
+                "evt.around supports only the '=' operator (evt.around[T]=D), not '{}'",
+                op.as_str()
+            ),
+        );
+    }
+    if !around.transformers.is_empty() {
+        return invalid(field.at, "evt.around takes no transformer".to_owned());
+    }
+    let FieldArg::Key(center) = &around.arg else {
+        return invalid(field.at, "evt.around needs a time argument".to_owned());
+    };
+    let Ok(center_ns) = center.trim().parse::<u64>() else {
+        return invalid(
+            field.at,
+            format!("evt.around needs a time in nanoseconds since the epoch, not '{center}'"),
+        );
+    };
+    let Rhs::Value { text, at } = rhs else {
+        return invalid(
+            field.at,
+            "evt.around compares with a number of milliseconds (evt.around[T]=D)".to_owned(),
+        );
+    };
+    let Ok(reach_ms) = text.trim().parse::<u64>() else {
+        return invalid(
+            *at,
+            format!("evt.around needs a number of milliseconds, not '{text}'"),
+        );
+    };
+    let Some((time, _)) = fields::lookup("evt.rawtime") else {
+        return invalid(
+            field.at,
+            "evt.around needs the field evt.rawtime".to_owned(),
+        );
+    };
+    let reach_ns = i128::from(reach_ms) * 1_000_000;
+    // Event times are below i64::MAX; a bound past either end holds for every event.
+    let bound = |ns: i128| ns.clamp(0, i128::from(i64::MAX)) as i64;
+    let time = FieldRef {
+        def: time,
+        arg: FieldArg::None,
+        transformers: Vec::new(),
+        display: around.display,
+        since: None,
+    };
+    let within = |op: Op, limit_ns: i128| {
+        Node::Check(Box::new(Check {
+            field: time.clone(),
+            test: Test::IntCmp(op, bound(limit_ns)),
+            negate: false,
+        }))
+    };
+    Ok(Node::And(vec![
+        within(Op::Ge, i128::from(center_ns) - reach_ns),
+        within(Op::Le, i128::from(center_ns) + reach_ns),
+    ]))
+}
+
 /// Fields that stand for both ends of a connection: `=` holds when either end matches
 /// (libsinsp compares `fd.proto` with `fd.port`'s `compare_port`).
 const EITHER_END_FIELDS: [&str; 4] = ["fd.ip", "fd.net", "fd.port", "fd.proto"];
@@ -966,7 +1086,8 @@ pub(crate) fn optimize(node: Node) -> Node {
 /// Folds what a rule's event kinds decide: an `evt.type` test that holds (or fails) for every
 /// kind the rule is indexed under, and a check on a field none of those kinds supplies (which
 /// is always false, as an absent field fails every check). Then orders `and`/`or` children
-/// cheapest first; evaluation has no side effects, so order changes only speed.
+/// cheapest first; evaluation has no side effects but for the checks that keep state, so
+/// order changes only speed (and the children of a node with such a check keep their order).
 pub(crate) fn specialize(node: Node, kinds: KindSet) -> Node {
     let specialized = match node {
         Node::And(children) => {
@@ -1064,20 +1185,21 @@ fn chance(node: &Node) -> f64 {
 /// evaluation.
 fn sort_by_cost(node: &mut Node) {
     match node {
-        Node::And(children) => {
+        Node::And(children) if !children.iter().any(Node::keeps_state) => {
             children.iter_mut().for_each(sort_by_cost);
             children.sort_by(|a, b| {
                 let key = |n: &Node| cost(n) / (1.0 - chance(n)).max(1e-6);
                 key(a).total_cmp(&key(b))
             });
         }
-        Node::Or(children) => {
+        Node::Or(children) if !children.iter().any(Node::keeps_state) => {
             children.iter_mut().for_each(sort_by_cost);
             children.sort_by(|a, b| {
                 let key = |n: &Node| cost(n) / chance(n).max(1e-6);
                 key(a).total_cmp(&key(b))
             });
         }
+        Node::And(children) | Node::Or(children) => children.iter_mut().for_each(sort_by_cost),
         Node::Not(child) | Node::Memo(_, child) => sort_by_cost(child),
         _ => {}
     }

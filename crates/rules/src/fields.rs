@@ -233,6 +233,7 @@ const fn not_observed(
 
 mod absent_classes;
 mod event_class;
+pub(crate) use event_class::time_since_previous_part;
 #[cfg(test)]
 mod falco_reference;
 

@@ -1956,7 +1956,14 @@ impl Expander<'_> {
                 stack.push(name.clone());
                 let node = self.expand(body, &info.condition, stack, depth + 1);
                 stack.pop();
-                Node::Memo(info.slot, Box::new(node?))
+                let node = node?;
+                // A macro whose checks keep state (evt.deltatime) is each rule's own, as
+                // libsinsp compiles it again into every rule: its result is not shared.
+                if node.keeps_state() {
+                    node
+                } else {
+                    Node::Memo(info.slot, Box::new(node))
+                }
             }
             Expr::Exists { field } => {
                 let field_ref = compile::resolve_field(field).map_err(located)?;

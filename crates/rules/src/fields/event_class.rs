@@ -26,6 +26,23 @@ const FLAGGED_OPENS: KindSet = KindSet::of(&[K::Open, K::Openat, K::Openat2]);
 /// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`).
 const O_TMPFILE: u32 = 0o20200000;
 
+/// The `evt.deltatime` fields' values depend on the check that reads them, which keeps the
+/// previous event's time (`compile::FieldRef`); the event alone gives none.
+fn time_read_by_the_check<'e>(_: &'e Event, _: &FieldArg) -> Option<Value<'e>> {
+    None
+}
+
+/// For an `evt.deltatime` field, the part of the time since the previous event it gives
+/// (whole, seconds, nanoseconds within the second, as libsinsp); `None` for other fields.
+pub(crate) fn time_since_previous_part(name: &str) -> Option<fn(u64) -> u64> {
+    match name {
+        "evt.deltatime" => Some(|elapsed_ns| elapsed_ns),
+        "evt.deltatime.s" => Some(|elapsed_ns| elapsed_ns / 1_000_000_000),
+        "evt.deltatime.ns" => Some(|elapsed_ns| elapsed_ns % 1_000_000_000),
+        _ => None,
+    }
+}
+
 /// The event's category as libsinsp names it (`evt.category`), from the driver's event table;
 /// `None` for the I/O calls on a descriptor whose kind the sensor does not tell apart.
 fn category(event: &Event) -> Option<&'static str> {
@@ -399,33 +416,44 @@ pub(super) static FIELDS: &[FieldDef] = &[
         "0, as libsinsp gives this deprecated field",
         Value::Int(0)
     ),
-    absent!(
+    field!(
         "evt.deltatime",
         Int,
         None,
-        "Nanoseconds since the previous event (absent: libsinsp keeps the previous event's \
-         time in each check, so the value depends on which events reached that check of that \
-         rule before; the engine's checks read one event and hold no state)"
+        SYSCALLS,
+        "Nanoseconds since the previous event that the same check read, 0 for its first, \
+         as libsinsp keeps the previous time in each filter check: a check of a condition \
+         reads the events of the rule's types that reach it (a rule's checks are evaluated \
+         in the order written, each rule its own), an output placeholder the rule's alerts; \
+         0 for an event older than the previous one",
+        time_read_by_the_check
     ),
-    absent!(
+    field!(
         "evt.deltatime.s",
         Int,
         None,
-        "Seconds part of evt.deltatime (absent, as evt.deltatime)"
+        SYSCALLS,
+        "Whole seconds of evt.deltatime",
+        time_read_by_the_check
     ),
-    absent!(
+    field!(
         "evt.deltatime.ns",
         Int,
         None,
-        "Nanoseconds part of evt.deltatime (absent, as evt.deltatime)"
+        SYSCALLS,
+        "Nanoseconds part of evt.deltatime",
+        time_read_by_the_check
     ),
-    absent!(
+    field!(
         "evt.around",
         Int,
         Key,
-        "evt.around[T]=D accepts events within D ms of the timestamp T, a capture-replay \
-         filter (absent: its comparison is not a comparison of a value, and the engine does \
-         not implement that special form)"
+        SYSCALLS,
+        "evt.around[T]=D holds for the events within D milliseconds of the time T \
+         (nanoseconds since the epoch, as evt.rawtime), both ends included, as libsinsp; \
+         '=' is its only operator. A filter field: as an output placeholder it prints <NA>, \
+         as in Falco",
+        |_, _| None
     ),
     field!(
         "evt.outputtime",

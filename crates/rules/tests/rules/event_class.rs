@@ -3,8 +3,8 @@
 //! driver's event table, the I/O direction and buffer lengths, the chisel counters
 //! (`evt.count*`), `evt.is_open_*` with libsinsp's flag rules, the deprecated timing fields
 //! (0, as libsinsp gives them), the table-only thread fields, and the always-absent ones
-//! (`evt.deltatime`, `evt.around`, `syslog.*`, `fdlist.*`, `mesos.*`), on which every check
-//! is false.
+//! (`syslog.*`, `fdlist.*`, `mesos.*`), on which every check is false. `evt.around` and
+//! `evt.deltatime` are in `timing`.
 
 use crate::support::check_fires;
 
@@ -242,7 +242,7 @@ fn open_flags_as_libsinsp_reads_them() {
 }
 
 #[test]
-fn timing_fields_are_libsinsp_constants_or_absent() {
+fn deprecated_timing_fields_are_libsinsp_constants() {
     check_fires(&[
         (
             "evt.latency = 0 and evt.latency.s = 0 and evt.latency.ns = 0",
@@ -256,10 +256,6 @@ fn timing_fields_are_libsinsp_constants_or_absent() {
         ),
         ("evt.latency.human = 0ns", EXEC, true),
         ("evt.outputtime = 22:13:22.500000000", EXEC, true),
-        // Kept absent, with the reason in the field table.
-        ("evt.deltatime exists", EXEC, false),
-        ("evt.deltatime.s >= 0", EXEC, false),
-        ("evt.around[1700000002500000000] = 1000", EXEC, false),
     ]);
 }
 

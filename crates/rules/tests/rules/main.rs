@@ -13,3 +13,4 @@ mod libsinsp;
 mod loading;
 mod scenarios;
 mod support;
+mod timing;
