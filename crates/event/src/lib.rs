@@ -875,12 +875,16 @@ pub enum Payload {
         #[serde(default)]
         name: String,
     },
-    /// `capset`.
+    /// `capset`: the thread's capability sets after the call, as Falco's driver reads them
+    /// from the task (a failed call leaves them unchanged), bit N for capability N.
     Capset {
-        /// New effective set.
-        effective: u64,
-        /// New permitted set.
+        /// Inheritable set (absent in recordings made before the sensor read it: 0).
+        #[serde(default)]
+        inheritable: u64,
+        /// Permitted set.
         permitted: u64,
+        /// Effective set.
+        effective: u64,
     },
     /// `memfd_create`.
     Memfd {

@@ -3369,12 +3369,15 @@ fn named_args(event: &Event, raw: bool) -> Vec<(&'static str, String)> {
             };
             args.push((arg_name, id_arg(*id, name, raw)));
         }
+        // In the order of the driver's capset exit event.
         Payload::Capset {
-            effective,
+            inheritable,
             permitted,
+            effective,
         } => {
-            args.push(("cap_effective", capability_names(*effective)));
+            args.push(("cap_inheritable", capability_names(*inheritable)));
             args.push(("cap_permitted", capability_names(*permitted)));
+            args.push(("cap_effective", capability_names(*effective)));
         }
         Payload::Memfd { name, flags } => {
             args.push(("name", name.clone()));

@@ -516,9 +516,12 @@ impl<'a> RawEvent<'a> {
                 },
                 name: String::new(),
             },
+            // The sets after the call, read from the task with every record, as Falco's
+            // driver reads them for capset's exit event.
             Pk::PK_CAPSET => Payload::Capset {
-                effective: args[2],
-                permitted: args[3],
+                inheritable: self.capabilities.inheritable,
+                permitted: self.capabilities.permitted,
+                effective: self.capabilities.effective,
             },
             Pk::PK_MEMFD_CREATE => Payload::Memfd {
                 name: self.string(S::SLOT_STR1),

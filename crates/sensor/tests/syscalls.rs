@@ -684,8 +684,10 @@ fn capset_setgid_and_setuid_report_the_new_ids_and_sets() {
             ),
             0
         );
-        // Drop CAP_NET_RAW (13) from the effective set only.
+        // Drop CAP_NET_RAW (13) from the effective set only, and make CAP_NET_BIND_SERVICE
+        // (10) inheritable.
         data[0] &= !(1 << 13);
+        data[2] |= 1 << 10;
         assert_eq!(
             sys(
                 libc::SYS_capset,
@@ -695,9 +697,10 @@ fn capset_setgid_and_setuid_report_the_new_ids_and_sets() {
         );
         writeln!(
             &write_end,
-            "{} {}",
+            "{} {} {}",
             data[0] as u64 | (data[3] as u64) << 32,
-            data[1] as u64 | (data[4] as u64) << 32
+            data[1] as u64 | (data[4] as u64) << 32,
+            data[2] as u64 | (data[5] as u64) << 32
         )
         .unwrap();
         assert_eq!(sys(libc::SYS_setgid, &[65534]), 0);
@@ -723,9 +726,11 @@ fn capset_setgid_and_setuid_report_the_new_ids_and_sets() {
             (
                 EventKind::Capset,
                 0,
+                // The sets after the call, as Falco's driver reads them.
                 Payload::Capset {
+                    inheritable: sets[2],
+                    permitted: sets[1],
                     effective: sets[0],
-                    permitted: sets[1]
                 },
                 0
             ),

@@ -321,3 +321,37 @@ fn capability_sets_and_the_pid_namespace_start() {
         ),
     ]);
 }
+
+/// A capset that left CAP_NET_BIND_SERVICE inheritable, CAP_CHOWN and CAP_KILL permitted, and
+/// CAP_KILL effective.
+const CAPSET: &str = r#"{"kind":"capset","process":{"pid":42,"tid":42},
+  "payload":{"type":"capset","inheritable":1024,"permitted":33,"effective":32}}"#;
+
+#[test]
+fn capset_carries_the_three_sets_as_the_drivers_exit_event() {
+    check_fires(&[
+        (
+            "evt.arg.cap_inheritable = CAP_NET_BIND_SERVICE",
+            CAPSET,
+            true,
+        ),
+        (
+            "evt.arg[cap_permitted] = \"CAP_CHOWN CAP_KILL\"",
+            CAPSET,
+            true,
+        ),
+        ("evt.arg.cap_effective = CAP_KILL", CAPSET, true),
+        (
+            "evt.args = \"cap_inheritable=CAP_NET_BIND_SERVICE cap_permitted=CAP_CHOWN CAP_KILL \
+             cap_effective=CAP_KILL\"",
+            CAPSET,
+            true,
+        ),
+        // Recordings made before the sensor read the inheritable set: none.
+        (
+            "evt.arg.cap_inheritable = \"\"",
+            r#"{"kind":"capset","payload":{"type":"capset","permitted":33,"effective":32}}"#,
+            true,
+        ),
+    ]);
+}

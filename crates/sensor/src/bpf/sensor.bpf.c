@@ -1036,11 +1036,6 @@ static __always_inline int on_exit(long ret, u32 kind, int str1, int dir1,
 		bpf_probe_read_user(&how, sizeof(how), (void *)e->args[2]);
 		e->args[2] = how.flags;
 		e->args[3] = how.mode;
-	} else if (kind == PK_CAPSET) {
-		struct __user_cap_data_struct data[2] = {};
-		bpf_probe_read_user(&data, sizeof(data), (void *)e->args[1]);
-		e->args[2] = data[0].effective | ((u64)data[1].effective << 32);
-		e->args[3] = data[0].permitted | ((u64)data[1].permitted << 32);
 	}
 
 	put_str_arg(e, task, SLOT_STR1, SLOT_BASE1, e->args, str1, dir1);
