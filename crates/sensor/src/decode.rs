@@ -87,7 +87,7 @@ fn u16_at(data: &[u8], at: usize) -> Option<u16> {
 }
 
 /// A descriptor's kind from its inode's file type (`S_IFMT` bits) when it is not a socket.
-fn file_kind(mode: u32) -> FdKind {
+pub(crate) fn file_kind(mode: u32) -> FdKind {
     match mode & S_IFMT {
         S_IFDIR => FdKind::Directory,
         S_IFIFO => FdKind::Pipe,
@@ -98,7 +98,7 @@ fn file_kind(mode: u32) -> FdKind {
 }
 
 /// A socket descriptor's kind from its address family.
-fn socket_kind(family: u16) -> FdKind {
+pub(crate) fn socket_kind(family: u16) -> FdKind {
     match i32::from(family) {
         libc::AF_INET => FdKind::Ipv4,
         libc::AF_INET6 => FdKind::Ipv6,

@@ -14,7 +14,9 @@
 //! - a fork reads the child's `stat` and `status` only (start time, terminal, session and
 //!   its pid namespace's ids), the rest of it being the parent's;
 //! - with `SensorConfig::read_fd_state`, every event reads the descriptor limit and count at
-//!   the event, which nothing but `/proc` gives.
+//!   the event, which nothing but `/proc` gives;
+//! - with `SensorConfig::read_std_fds`, every event reads what descriptors 0 to 2 are;
+//! - a process's pid namespace start is looked for in `/proc` once per namespace.
 //!
 //! Everything else comes from the process table: the cgroup (kept at exec and from `/proc`
 //! at start, by a key of its path; forks inherit it), and from it the container and the user

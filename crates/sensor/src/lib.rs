@@ -75,6 +75,7 @@ mod error;
 mod fallback;
 mod held;
 mod names;
+mod pid_namespace;
 mod process;
 mod procfs;
 mod runtime;

@@ -111,8 +111,9 @@ pub struct SessionIds {
     /// Process id.
     pub vpid: u32,
     /// Start time of the namespace's init process (its child reaper), nanoseconds since the
-    /// Unix epoch; 0 when unknown (the kernel probes read it at exec and fork, `/proc` does
-    /// not give it).
+    /// Unix epoch; 0 when unknown. The kernel probes read it at exec and fork; for the
+    /// processes read from `/proc` it is the start of the process the namespace numbers 1
+    /// (`crate::pid_namespace`), to the clock tick.
     pub pidns_init_start_ns: u64,
 }
 

@@ -1,10 +1,12 @@
 //! Reading processes from `/proc`, for seeding the process table and for the fallback.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use palisade_event::TaskResources;
+use palisade_event::{FdKind, TaskResources};
 
+use crate::decode::{file_kind, socket_kind};
 use crate::process::{Capabilities, ExeFile, FdState, ProcessInfo, SessionIds};
 use crate::runtime::kernel_dev;
 
@@ -80,6 +82,14 @@ fn session_ids(fields: &[&str], status: &str) -> Option<SessionIds> {
         vpid: innermost("NSpid:"),
         pidns_init_start_ns: 0,
     })
+}
+
+/// A process's start time in ns since the epoch (`boot_offset_ns` after boot), from its
+/// `stat`; `None` when it is gone.
+pub(crate) fn read_start_time_ns(pid: u32, boot_offset_ns: u64) -> Option<u64> {
+    let stat =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
+    start_time_ns(&split_stat(&stat)?.1, boot_offset_ns)
 }
 
 /// A new process's start time and session, from `stat` and `status` only: what the fallback
@@ -228,6 +238,70 @@ pub(crate) fn read_fd_state(pid: u32, count_open: bool) -> Option<FdState> {
         Some(open)
     });
     Some(FdState { limit, open })
+}
+
+/// What a live process has on descriptors 0, 1 and 2 now, as the kernel probes read them
+/// ([`palisade_event::Process::std_fds`]): the file type of the inode each of
+/// `/proc/<pid>/fd/0..2` leads to, and for a socket its address family, read from a copy of
+/// the descriptor (`pidfd_getfd`, which needs the right to trace the process; a socket whose
+/// family cannot be read is `Other`). `None` inside for a descriptor not open; `None` when the
+/// process is gone.
+pub(crate) fn read_std_fds(pid: u32) -> Option<[Option<FdKind>; 3]> {
+    let dir = Path::new("/proc").join(pid.to_string()).join("fd");
+    std::fs::symlink_metadata(&dir).ok()?;
+    let mut kinds = [None; 3];
+    let mut process: Option<OwnedFd> = None;
+    for (fd, kind) in kinds.iter_mut().enumerate() {
+        let Ok(metadata) = std::fs::metadata(dir.join(fd.to_string())) else {
+            continue;
+        };
+        *kind = Some(if metadata.mode() & libc::S_IFMT == libc::S_IFSOCK {
+            if process.is_none() {
+                process = pidfd_open(pid);
+            }
+            process
+                .as_ref()
+                .and_then(|process| socket_family(process, fd as i32))
+                .map_or(FdKind::Other, socket_kind)
+        } else {
+            file_kind(metadata.mode())
+        });
+    }
+    Some(kinds)
+}
+
+/// A descriptor that refers to process `pid` (`pidfd_open`).
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a non-negative result is a descriptor this process now owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The address family of socket `fd` of the process behind `process`, from a copy of the
+/// descriptor (closed again when the copy drops; the process's own is untouched).
+fn socket_family(process: &OwnedFd, fd: i32) -> Option<u16> {
+    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number of that process and flags, and
+    // returns a new descriptor or -1.
+    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, process.as_raw_fd(), fd, 0) };
+    if copy < 0 {
+        return None;
+    }
+    // SAFETY: a non-negative result is a descriptor this process now owns.
+    let copy = unsafe { OwnedFd::from_raw_fd(copy as i32) };
+    let mut domain: libc::c_int = 0;
+    let mut length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `domain` and `length` are valid for getsockopt to write an int option into.
+    let result = unsafe {
+        libc::getsockopt(
+            copy.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut length,
+        )
+    };
+    (result == 0).then_some(domain as u16)
 }
 
 /// The controllers Falco reports, by their kernel names (`/proc` calls `io` `blkio` on a v1

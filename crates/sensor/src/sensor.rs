@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::fallback::FallbackSource;
 use crate::held::{HeldEvent, HeldEvents, HoldLimits};
 use crate::names::RootNames;
+use crate::pid_namespace::PidNamespaceInits;
 use crate::process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
 use crate::procfs;
 use crate::runtime::RuntimeBinaries;
@@ -87,9 +88,10 @@ pub struct SensorConfig {
     pub count_open_fds: bool,
     /// Read what each event's thread has on descriptors 0, 1 and 2 when the event happens
     /// ([`palisade_event::Process::std_fds`]: file type, socket family), in the kernel with
-    /// eBPF; the fallback leaves them unread. Off by default: it reads three descriptors on
-    /// every event, so it is turned on only when a loaded rule reads `proc.stdin.type`,
-    /// `proc.stdout.type`, `proc.stderr.type` or `fd.types`.
+    /// eBPF, from `/proc/<pid>/fd` when the fallback handles the event (a process that exited
+    /// by then has none). Off by default: it reads three descriptors on every event, so it
+    /// is turned on only when a loaded rule reads `proc.stdin.type`, `proc.stdout.type`,
+    /// `proc.stderr.type` or `fd.types`.
     pub read_std_fds: bool,
 }
 
@@ -446,6 +448,11 @@ struct Enricher {
     read_fd_state: bool,
     /// Whether that read counts the open descriptors too ([`SensorConfig::count_open_fds`]).
     count_open_fds: bool,
+    /// Whether the fallback reads descriptors 0 to 2 at each event
+    /// ([`SensorConfig::read_std_fds`]; the probes read them in the kernel).
+    read_std_fds: bool,
+    /// The inits of the pid namespaces of the processes read from `/proc`.
+    pid_namespaces: PidNamespaceInits,
     /// The page size in kB, to turn the kernel's page counts into Falco's kB.
     page_kb: u64,
     /// The time of the first event read: the start of the capture, from which Falco's
@@ -473,6 +480,8 @@ impl Enricher {
             capture_environment: config.capture_environment,
             read_fd_state: config.read_fd_state,
             count_open_fds: config.count_open_fds,
+            read_std_fds: config.read_std_fds,
+            pid_namespaces: PidNamespaceInits::default(),
             // SAFETY: sysconf has no preconditions.
             page_kb: (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1024) as u64) / 1024,
             capture_start_ns: 0,
@@ -502,9 +511,13 @@ impl Enricher {
         }
     }
 
-    /// A process read from `/proc`, with its container and whether it runs a runtime binary.
+    /// A process read from `/proc`, with its container, whether it runs a runtime binary and
+    /// the start of its pid namespace.
     fn enrich_proc(&mut self, process: procfs::ProcProcess) -> ProcessInfo {
         let mut info = process.info;
+        info.session.pidns_init_start_ns = self
+            .pid_namespaces
+            .init_start_ns(info.pid, self.boot_offset_ns);
         if self.capture_environment {
             let environment = procfs::read_environment(info.pid);
             info.env = environment.entries.into();
@@ -944,9 +957,12 @@ impl Enricher {
             } => {
                 // The proc connector gives neither: read from the child's `stat` and
                 // `status`, the rest of it is the parent's.
-                let (start, session) =
+                let (start, mut session) =
                     procfs::read_start_and_session(*child_pid, self.boot_offset_ns)
                         .unwrap_or((*timestamp_ns, SessionIds::default()));
+                session.pidns_init_start_ns = self
+                    .pid_namespaces
+                    .init_start_ns(*child_pid, self.boot_offset_ns);
                 self.processes.fork(
                     *parent_pid,
                     ForkedChild {
@@ -1020,6 +1036,9 @@ impl Enricher {
             {
                 event.process.fd_limit = Some(fd_state.limit);
                 event.process.open_fds = fd_state.open;
+            }
+            if self.read_std_fds {
+                event.process.std_fds = procfs::read_std_fds(pid);
             }
             self.fill_names(&mut event, names.as_deref(), cgroup_key);
             event.payload = match observation {

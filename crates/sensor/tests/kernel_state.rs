@@ -202,7 +202,7 @@ fn threads_are_counted_when_the_event_happens() {
     let opens = collect(
         &mut sensor,
         |event| event.process.pid == child,
-        |events| events.len() >= 3,
+        |events| events.iter().any(|event| event.process.exe == "sleep") && events.len() >= 3,
     );
     let counts: Vec<(String, u32, bool)> = paths
         .iter()
@@ -405,6 +405,85 @@ fn the_fallback_reads_the_capability_sets_at_exec() {
         ),
         (1 << 13, bounding, bounding)
     );
+}
+
+/// The fallback reads descriptors 0 to 2 from `/proc/<pid>/fd` when asked for (a pipe, a TCP
+/// socket whose family it reads from a copy of the descriptor, /dev/null), and the start of
+/// the pid namespace's init from `/proc`: in a new namespace its first process's, in the
+/// sensor's own the same for a process found at start as for one seen executing.
+#[test]
+fn the_fallback_reads_the_standard_descriptors_and_the_namespaces_start() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut found_at_start = Command::new("sleep").arg("3").spawn().unwrap();
+    let mut sensor = SensorConfig {
+        kinds: Some(
+            [EventKind::Execve, EventKind::Procexit]
+                .into_iter()
+                .collect(),
+        ),
+        backend: BackendChoice::Fallback,
+        read_std_fds: true,
+        ..SensorConfig::default()
+    }
+    .build()
+    .expect("the fallback sensor starts");
+    let (pipe_read, _pipe_write) = std::io::pipe().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    // unshare forks the new namespace's init, a shell that becomes sleep.
+    let mut unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "/bin/sh", "-c", "exec sleep 2"])
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            pipe_read,
+        )))
+        .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            stream,
+        )))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (unshare_pid, found_pid) = (unshare.id(), found_at_start.id());
+    let events = collect(
+        &mut sensor,
+        |event| {
+            (event.kind == EventKind::Execve
+                && (event.process.pid == unshare_pid || event.process.ppid == unshare_pid))
+                || (event.kind == EventKind::Procexit && event.process.pid == found_pid)
+        },
+        |events| {
+            events.iter().any(|event| event.process.exe == "sleep")
+                && events.iter().any(|event| event.process.pid == found_pid)
+        },
+    );
+    unshare.wait().unwrap();
+    found_at_start.wait().unwrap();
+    let event_of = |wanted: &dyn Fn(&Event) -> bool| {
+        events
+            .iter()
+            .find(|event| wanted(event))
+            .unwrap_or_else(|| panic!("{events:#?}"))
+    };
+    let sleep = event_of(&|event| event.process.exe == "sleep");
+    let unshare = event_of(&|event| event.process.pid == unshare_pid);
+    let found = event_of(&|event| event.process.pid == found_pid);
+    assert_eq!(
+        sleep.process.std_fds,
+        Some([Some(FdKind::Pipe), Some(FdKind::Ipv4), Some(FdKind::File)]),
+        "{sleep:?}"
+    );
+    assert_eq!(sleep.process.vpid, 1);
+    assert_eq!(
+        sleep.process.pidns_init_start_ns, sleep.process.start_time_ns,
+        "{sleep:?}"
+    );
+    let own_namespace_start = unshare.process.pidns_init_start_ns;
+    assert!(
+        own_namespace_start > 0 && own_namespace_start <= found.process.start_time_ns,
+        "{unshare:?}"
+    );
+    assert_eq!(found.process.pidns_init_start_ns, own_namespace_start);
 }
 
 /// The start of the pid namespace's init, read at exec and fork: in a new pid namespace, the
