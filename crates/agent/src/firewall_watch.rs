@@ -100,7 +100,10 @@
 //! policy then re-applies each pod's rules (or removes the pod's programs, table and record
 //! when the policy no longer has it), and the first tick takes the counts into alerts. A
 //! clean stop removes every pin (the programs go with it); `palisade firewall reset`
-//! removes what an agent that will not come back left.
+//! removes what an agent that will not come back left. A dead agent of a build whose pins
+//! this one cannot take over (another layout) leaves its pods' programs refusing until this
+//! agent's own have their rules; the attempts its stream held untaken are counted as lost
+//! (in the lost-reports node alert and counts), not dropped silently.
 //!
 //! A crash loses no attempt a tick took either, and alerts none twice: a take reads one
 //! epoch of the counters (its id: a serial pinned with them, starting at random for each new
@@ -330,7 +333,9 @@ impl FirewallWatch {
         };
         match stream.lost() {
             Ok(lost) => {
-                let lost = lost + self.waiting_alerts.dropped();
+                let lost = lost
+                    + self.waiting_alerts.dropped()
+                    + self.enforcement.lost_with_another_layout;
                 if lost > self.enforcement.lost_reports_seen {
                     let newly_lost = lost - self.enforcement.lost_reports_seen;
                     self.enforcement.lost_reports_seen = lost;
@@ -1339,6 +1344,9 @@ struct Enforcement {
     connect_reports: ReportStream,
     /// The stream's lost-report count already raised as an alert.
     lost_reports_seen: u64,
+    /// The attempts a dead agent of another layout counted and nobody took, whose stream
+    /// was removed: lost, and counted with the stream's.
+    lost_with_another_layout: u64,
     /// The tag of the next pod found.
     next_tag: u32,
     /// The pods a dead agent left pinned, until the first policy says what becomes of them.
@@ -1406,6 +1414,7 @@ impl Enforcement {
             .max()
             .unwrap_or(0);
         self.took_over = adopted.reports_adopted;
+        self.lost_with_another_layout = adopted.lost_attempts;
         self.connect_reports.stream = Some(adopted.reports);
         self.adopted = adopted.workloads;
         self.pins = Some(pins);

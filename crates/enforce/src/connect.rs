@@ -26,14 +26,14 @@ const CONFIG_MAP: &str = "connect_config";
 const HITS_MAP: &str = "connect_hits";
 const REPORTS_MAP: &str = "connect_reports";
 const LOST_MAP: &str = "lost_reports";
-const ATTEMPTS_MAP: &str = "connect_attempts";
+pub(crate) const ATTEMPTS_MAP: &str = "connect_attempts";
 const GENERATION_MAP: &str = "connect_generation";
 /// The reports that stand for an attempt (the counters had no room for its match), kept by
 /// the stream's reader until their take is delivered: written by user space only.
-const KEPT_MAP: &str = "kept_reports";
+pub(crate) const KEPT_MAP: &str = "kept_reports";
 /// A kept report: the record, then the epoch of the take that holds it ([`UNTAKEN`] until a
 /// take does).
-const KEPT_VALUE_SIZE: usize = CONNECT_EVENT_SIZE + 8;
+pub(crate) const KEPT_VALUE_SIZE: usize = CONNECT_EVENT_SIZE + 8;
 /// The epoch label of a kept report no take holds yet (epochs start below 2^62).
 const UNTAKEN: u64 = u64::MAX;
 /// The offset of `counted` in a `struct connect_event`.

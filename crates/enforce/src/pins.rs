@@ -15,9 +15,11 @@
 //!       link_refuse_connect4 …  its connect programs' links and own maps, if any
 //! ```
 //!
-//! A `layout-<M>` directory of another build is one whose maps this build cannot read: its
-//! shared maps are removed at once (their counts, and what its programs count until they
-//! are replaced, are lost), and its workloads are handed over without a filter; the caller
+//! A `layout-<M>` directory of another build is one whose maps this build cannot take over:
+//! its shared maps are removed at once, and its workloads are handed over without a filter.
+//! Their counts are lost, but not silently: the attempts its counters and kept reports hold
+//! are counted first, as far as their format can be read ([`Adopted::lost_attempts`]; what
+//! its programs count after that, until they are replaced, is not). The caller
 //! attaches its own programs, gives them their rules, and only then drops theirs
 //! ([`PinnedWorkload`]), so that the workload is never without programs that refuse (a
 //! connect passes only when every program attached to the cgroup allows it). The identity
@@ -31,7 +33,9 @@ use std::path::{Path, PathBuf};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 use serde_json::{Value, json};
 
-use crate::connect::{ConnectFilter, ConnectReports, ConnectReportsRing};
+use crate::connect::{
+    ATTEMPTS_MAP, ConnectFilter, ConnectReports, ConnectReportsRing, KEPT_MAP, KEPT_VALUE_SIZE,
+};
 use crate::error::{Error, ErrorKind};
 use crate::nft::NftFirewall;
 
@@ -217,6 +221,10 @@ pub struct Adopted {
     /// cannot be read (removed), filters that cannot be taken over (their workload is handed
     /// over without one), another layout's report stream (removed).
     pub notes: Vec<String>,
+    /// The attempts another layout's report stream held untaken when it was removed (its
+    /// counters' counts and its kept reports, as far as they could be read): lost, to be
+    /// reported as such.
+    pub lost_attempts: u64,
 }
 
 /// A directory of pinned firewall state in a bpf file system, locked by this process.
@@ -275,14 +283,22 @@ impl FirewallPins {
             reports_adopted,
             workloads: Vec::new(),
             notes: Vec::new(),
+            lost_attempts: 0,
         };
         for layout_dir in layout_dirs(&self.root)? {
             let ours = layout_dir == self.layout_dir;
             if !ours {
+                let untaken = untaken_attempts(&layout_dir.join(CONNECT_DIR));
                 remove_pin_dir(&layout_dir.join(CONNECT_DIR))?;
+                let counts = match untaken {
+                    Some(attempts) => {
+                        adopted.lost_attempts += attempts;
+                        format!("{attempts} attempts it counted and nobody took are lost")
+                    }
+                    None => "its counts could not be read and are lost".to_owned(),
+                };
                 adopted.notes.push(format!(
-                    "{}: the report stream of a build of another layout (its counts since its \
-                     last take are lost)",
+                    "{}: the report stream of a build of another layout was removed ({counts})",
                     layout_dir.display()
                 ));
             }
@@ -412,6 +428,37 @@ pub fn reset(root: &Path) -> Result<ResetSummary, Error> {
     summary.pins = remove_pin_tree(root)?;
     drop(lock);
     Ok(summary)
+}
+
+/// The attempts held in the report stream pinned in `dir` by a build of another layout, as
+/// far as they can be read: the counts in its attempt counters (a hash map of 8-byte counts
+/// by match, in every layout so far) and the reports it kept (one attempt each). Counts an
+/// earlier process took and delivered without deleting them are in there too (none is
+/// known of: they cannot be told apart). `None` when neither can be read; 0 when there is no
+/// stream.
+fn untaken_attempts(dir: &Path) -> Option<u64> {
+    if !dir.exists() {
+        return Some(0);
+    }
+    let open = |name: &str, value_size: u32| {
+        MapHandle::from_pinned_path(dir.join(name))
+            .ok()
+            .filter(|map| map.map_type() == MapType::Hash && map.value_size() == value_size)
+    };
+    let counters = open(ATTEMPTS_MAP, 8);
+    let kept = open(KEPT_MAP, KEPT_VALUE_SIZE as u32);
+    if counters.is_none() && kept.is_none() {
+        return None;
+    }
+    let counted: u64 = counters.map_or(0, |map| {
+        let keys: Vec<Vec<u8>> = map.keys().collect();
+        keys.iter()
+            .filter_map(|key| map.lookup(key, MapFlags::ANY).ok().flatten())
+            .filter_map(|value| Some(u64::from_ne_bytes(value.get(..8)?.try_into().ok()?)))
+            .sum()
+    });
+    let kept = kept.map_or(0, |map| map.keys().count() as u64);
+    Some(counted + kept)
 }
 
 /// Mounts a bpf file system at `/sys/fs/bpf` when `root` is below it and it is not one yet;

@@ -445,8 +445,9 @@ fn a_take_killed_before_its_delivery_is_taken_again_and_a_delivered_one_is_not()
     }
 }
 
-/// Pins of a build of another layout (`layout-0`: maps this build cannot read) are not
-/// adopted: their report stream is removed, and their workload is handed over without a
+/// Pins of a build of another layout (`layout-0`: maps this build cannot take over) are not
+/// adopted: their report stream is removed, its untaken attempts counted as lost first (the
+/// child's 3; they went unnoticed before), and their workload is handed over without a
 /// filter while its programs stay attached and refusing. New programs attached and given
 /// rules under a record of this layout, the old record is dropped, and the connects are
 /// refused at every step in between; a clean stop then leaves no pin, old or new.
@@ -476,12 +477,15 @@ fn another_layouts_pins_are_replaced_with_no_gap_in_refusal() {
         "another layout's stream is not read"
     );
     assert!(
-        adopted
-            .notes
-            .iter()
-            .any(|note| note.contains("layout-0") && note.contains("another layout")),
+        adopted.notes.iter().any(|note| note.contains("layout-0")
+            && note.contains("another layout")
+            && note.contains("3 attempts it counted and nobody took are lost")),
         "{:?}",
         adopted.notes
+    );
+    assert_eq!(
+        adopted.lost_attempts, CHILD_CONNECTS,
+        "the untaken counts are counted before the stream goes"
     );
     assert_eq!(adopted.workloads.len(), 1);
     let old = adopted.workloads.into_iter().next().unwrap();

@@ -1113,3 +1113,5 @@ fn the_connect_report_drain_interval_sets_how_often_the_detector_ticks() {
         Duration::from_millis(20)
     );
 }
+
+mod handover;

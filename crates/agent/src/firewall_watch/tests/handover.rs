@@ -1,0 +1,232 @@
+//! As root: an agent takes over from a dead agent of another build, whose pins it cannot
+//! take over (another layout). The dead agent is this test binary run again as a child
+//! ([`CHILD`]): it enforces pod shop/web with pins, makes refused connects nobody takes, and
+//! kills itself (SIGKILL, as a crash); its pins are then renamed to another layout's.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use palisade_enforce::DefenseMode;
+use palisade_event::EventKind;
+use palisade_model::{FindingReport, FirewallAction, Timestamp};
+
+use super::{
+    CgroupDir, alerts_by_rule, config, enforced_policy, in_pod, socket_event, tick_delivered,
+};
+use crate::EventObserver;
+use crate::firewall_watch::{
+    FirewallWatch, FirewallWatchConfig, LOST_CONNECT_REPORTS_RULE, PolicyUpdates,
+};
+
+/// Set in the child run: `<pin dir>,<pod cgroup>,<pod pid>`.
+const CHILD: &str = "PALISADE_AGENT_HANDOVER_CHILD";
+/// The refused connects the dead agent's programs counted and nobody took.
+const UNTAKEN: u64 = 3;
+/// Where the pod's connects go: shop/db's address, which both rules of
+/// [`enforced_policy`] block.
+const DB: &str = "127.0.0.20:5432";
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A watch in block mode pinning in `pin_dir` (taking over what is pinned there).
+fn pinned_watch(pin_dir: &Path) -> (FirewallWatch, PolicyUpdates) {
+    FirewallWatch::new(FirewallWatchConfig {
+        pin_dir: Some(pin_dir.to_path_buf()),
+        ..config(DefenseMode::Block)
+    })
+    .unwrap()
+}
+
+/// Gives `watch` its first policy, both of [`enforced_policy`]'s rules `block`, and ticks
+/// it; the reports of that tick.
+fn first_policy(watch: &mut FirewallWatch, updates: &PolicyUpdates) -> Vec<FindingReport> {
+    updates
+        .send(enforced_policy([FirewallAction::Block; 2]))
+        .unwrap();
+    let mut reports = Vec::new();
+    tick_delivered(watch, Timestamp::now(), &mut reports);
+    reports
+}
+
+/// Whether a connect to [`DB`] from this process was refused by connect programs (`EPERM`);
+/// any other outcome (nobody listens there: refused by the peer) passed them.
+fn refused_by_programs() -> bool {
+    std::net::TcpStream::connect(DB)
+        .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+}
+
+/// The child's part, when this run is the child: the dying agent.
+fn run_child_if_asked() {
+    let Ok(args) = std::env::var(CHILD) else {
+        return;
+    };
+    let fields: Vec<&str> = args.split(',').collect();
+    let (pin_dir, cgroup, pid) = (
+        PathBuf::from(fields[0]),
+        PathBuf::from(fields[1]),
+        fields[2].parse::<u32>().unwrap(),
+    );
+    let (mut watch, updates) = pinned_watch(&pin_dir);
+    first_policy(&mut watch, &updates);
+    let mut found_from = in_pod(
+        socket_event(EventKind::Connect, "0.0.0.0", 0, "127.0.0.20", 5432),
+        "shop",
+        "web",
+    );
+    (found_from.process.pid, found_from.process.tid) = (pid, pid);
+    found_from.cgroup_id = 0;
+    watch.observe(&found_from, &mut Vec::new());
+    assert_eq!(watch.enforced_pods(), ["shop/web"]);
+    let root = palisade_enforce::cgroup2_root().unwrap();
+    let refused = palisade_testdata::in_cgroup(&root, &cgroup, || {
+        (0..UNTAKEN).filter(|_| refused_by_programs()).count() as u64
+    });
+    assert_eq!(refused, UNTAKEN);
+    // As `kill -9` would: no destructor runs, the pins stay.
+    // SAFETY: kill on this process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    unreachable!("killed");
+}
+
+/// Resets the pin directory on drop, whatever a failing test left there.
+struct PinDir(PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = palisade_enforce::reset(&self.0);
+    }
+}
+
+/// The connect programs attached to `cgroup`, as `bpftool cgroup show` lists them.
+fn attached_programs(cgroup: &Path) -> String {
+    let output = std::process::Command::new("bpftool")
+        .args(["cgroup", "show"])
+        .arg(cgroup)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The dead agent's programs stay on the pod's cgroup, refusing, until the new agent's have
+/// the pod's rules: a thread of the pod connects all through the hand-over at the first
+/// policy (new programs attached and given their rules, then the old ones dropped), and
+/// every one of its connects is refused by programs, none passes. Afterwards
+/// one set of programs is attached. The attempts the dead agent's programs counted and
+/// nobody took, which the new agent cannot take (another layout), are raised as lost (the
+/// node alert and the watch's lost count), not dropped silently. A clean stop leaves no pin
+/// and no program.
+#[test]
+fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attempts_raised_lost() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let root = palisade_enforce::cgroup2_root().unwrap();
+    let cgroup = CgroupDir(root.join(format!("palisade-agent-handover-{}", std::process::id())));
+    std::fs::create_dir(&cgroup.0).unwrap();
+    let pod = palisade_testdata::KillOnDrop(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > '{}/cgroup.procs' && exec sleep 120",
+                cgroup.0.display()
+            ))
+            .spawn()
+            .unwrap(),
+    );
+    let pod_pid = pod.0.id();
+    while !std::fs::read_to_string(format!("/proc/{pod_pid}/cgroup"))
+        .is_ok_and(|listing| listing.contains("palisade-agent-handover-"))
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pin_dir = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/palisade-agent-handover-{}",
+        std::process::id()
+    )));
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "firewall_watch::tests::handover::a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attempts_raised_lost",
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(
+            CHILD,
+            format!(
+                "{},{},{pod_pid}",
+                pin_dir.0.display(),
+                cgroup.0.display()
+            ),
+        )
+        .status()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    // As a build of another layout would have left it.
+    std::fs::rename(pin_dir.0.join("layout-1"), pin_dir.0.join("layout-0")).unwrap();
+    assert!(attached_programs(&cgroup.0).contains("connect4"));
+
+    // Taken over before the pod connects again: the untaken attempts are the dead agent's.
+    let (mut watch, updates) = pinned_watch(&pin_dir.0);
+    assert!(
+        !watch.took_over_enforcement(),
+        "another layout's stream is not taken over"
+    );
+    let connecting = AtomicBool::new(true);
+    let ((refused, passed), reports) = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
+        std::thread::scope(|scope| {
+            let connects = scope.spawn(|| {
+                let (mut refused, mut passed) = (0u64, 0u64);
+                while connecting.load(Ordering::Relaxed) {
+                    if refused_by_programs() {
+                        refused += 1;
+                    } else {
+                        passed += 1;
+                    }
+                }
+                (refused, passed)
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            let reports = first_policy(&mut watch, &updates);
+            std::thread::sleep(Duration::from_millis(20));
+            connecting.store(false, Ordering::Relaxed);
+            (connects.join().unwrap(), reports)
+        })
+    });
+    assert_eq!(
+        passed, 0,
+        "connects passed during the take-over ({refused} refused)"
+    );
+    assert!(refused > 0);
+    assert_eq!(watch.enforced_pods(), ["shop/web"]);
+    let programs = attached_programs(&cgroup.0);
+    assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
+    let (_, lost) = alerts_by_rule(&reports);
+    assert_eq!(
+        lost, UNTAKEN,
+        "the dead agent's untaken attempts are raised as lost: {reports:?}"
+    );
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|report| report.rule == LOST_CONNECT_REPORTS_RULE)
+            .count(),
+        1
+    );
+    assert_eq!(watch.reports_lost(), UNTAKEN);
+
+    drop(watch);
+    assert!(!pin_dir.0.exists(), "a clean stop leaves no pin");
+    let started = std::time::Instant::now();
+    while attached_programs(&cgroup.0).contains("connect4") {
+        assert!(started.elapsed() < Duration::from_secs(5), "and no program");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(pod);
+}
