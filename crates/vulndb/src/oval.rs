@@ -45,7 +45,7 @@
 //!   `subexpression` state, kept with the alternative's range ([`Range::files`]) and
 //!   evaluated on the scanned root ([`crate::Index::matches_on_root`]); objects by
 //!   pattern, variables, behaviors, `check` other than `at least one` and `all`, and
-//!   patterns the linear-time engine cannot run (look-around) are warned about;
+//!   patterns that do not compile are warned about;
 //! - `signature_keyid` and `arch` states (signed with the distribution's key, built for an
 //!   architecture) always hold here: the inventory reads the distribution's own packages,
 //!   of the host's architectures, from the rpm database, which holds no verdict on a

@@ -13,20 +13,25 @@
 //! (`check="all"`) must satisfy the state, whose `text` entity is the whole match and
 //! whose `subexpression` entity every capture group of it (entity check `all`).
 //!
-//! Bounds: the caller reads at most a bounded number of bytes of a file (a larger file is
-//! no item), patterns compile within [`REGEX_SIZE_LIMIT`] (the `regex` crate matches in
-//! time linear in the text; Perl look-around and back-references are refused where the
-//! feed is imported, so no stored check needs them), and at most [`MAX_INSTANCES`]
-//! instances of a pattern are taken.
+//! Patterns are OVAL's Perl-style regular expressions, look-around and back-references
+//! included (`(?<=^saved_entry=).*`): `fancy-regex`, which runs what the linear-time
+//! `regex` crate can on it and backtracks only for those constructs. Bounds: the caller
+//! reads at most a bounded number of bytes of a file (a larger file is no item), patterns
+//! compile within [`REGEX_SIZE_LIMIT`], a backtracking search gives up after
+//! [`BACKTRACK_LIMIT`] steps (the check then does not hold), and at most
+//! [`MAX_INSTANCES`] instances of a pattern are taken.
 
 use std::cmp::Ordering;
 
+use fancy_regex::{Regex, RegexBuilder};
 use palisade_version::{RpmVersion, rpmvercmp};
-use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 /// The most memory a compiled pattern may take.
 pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// The most backtracking steps one search may take (look-around, back-references).
+pub(crate) const BACKTRACK_LIMIT: usize = 1_000_000;
 
 /// The most instances of a pattern taken from one file.
 pub(crate) const MAX_INSTANCES: usize = 4096;
@@ -150,8 +155,9 @@ fn is_false(value: &bool) -> bool {
 pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
     RegexBuilder::new(pattern)
         .multi_line(true)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .delegate_size_limit(REGEX_SIZE_LIMIT)
+        .delegate_dfa_size_limit(REGEX_SIZE_LIMIT)
+        .backtrack_limit(BACKTRACK_LIMIT)
         .build()
         .map_err(|error| format!("pattern {pattern:?} cannot be evaluated: {error}"))
 }
@@ -218,8 +224,10 @@ impl FileCheck {
         };
         let text = String::from_utf8_lossy(content);
         let first = self.instance as usize;
+        // A search over the backtracking limit ends the items there.
         let mut items = pattern
-            .captures_iter(&text)
+            .captures_iter(text.as_ref())
+            .map_while(Result::ok)
             .take(MAX_INSTANCES)
             .enumerate()
             .filter(|(index, _)| {
@@ -254,7 +262,7 @@ impl FileCheck {
 /// Whether `found` satisfies the state's operation on its value.
 fn satisfies(state: &TextState, found: &str) -> bool {
     if state.operation == Operation::PatternMatch {
-        return compile(&state.value).is_ok_and(|pattern| pattern.is_match(found));
+        return compile(&state.value).is_ok_and(|pattern| pattern.is_match(found).unwrap_or(false));
     }
     let ordering = match state.datatype {
         Datatype::String => Some(found.cmp(&state.value)),
@@ -348,6 +356,36 @@ mod tests {
         assert!(!check.holds(Some(b"# GRUB Environment Block\n")));
     }
 
+    /// Perl's look-around, as OVAL content writes it; a search that backtracks without
+    /// end gives up and the check does not hold.
+    #[test]
+    fn look_around_is_evaluated_and_backtracking_is_bounded() {
+        let check = FileCheck::new(
+            "/boot/grub2/grubenv".to_owned(),
+            r"(?<=^saved_entry=)\w+-.*(?=\.x86_64$)".to_owned(),
+            1,
+            false,
+            false,
+            state(Entity::Text, "pattern match", "", r"-4\.18\.0-80\.el8$"),
+        )
+        .unwrap();
+        assert!(check.holds(Some(b"saved_entry=abc-4.18.0-80.el8.x86_64\n")));
+        assert!(!check.holds(Some(b"saved_entry=abc-4.18.0-147.el8.x86_64\n")));
+        let catastrophic = FileCheck::new(
+            "/etc/a".to_owned(),
+            // A back-reference: backtracked, 2^40 ways to split the run of `a`s.
+            r"^(a+)+\1b".to_owned(),
+            1,
+            false,
+            false,
+            None,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        assert!(!catastrophic.holds(Some("a".repeat(40).as_bytes())));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
     #[test]
     fn instances_checks_and_text_states() {
         let text = b"[a]\nstream=1\n[b]\nstream=2\n[c]\nstream=3\n";
@@ -408,8 +446,7 @@ mod tests {
                 state,
             )
         };
-        // Look-around (Perl), which the linear-time engine does not have.
-        let error = new("/etc/a", r"(?<=^saved_entry=).*", 1, None).unwrap_err();
+        let error = new("/etc/a", r"(unclosed", 1, None).unwrap_err();
         assert!(error.contains("cannot be evaluated"), "{error}");
         assert!(new("etc/a", "x", 1, None).unwrap_err().contains("absolute"));
         assert!(new("/etc/../a", "x", 1, None).is_err());
