@@ -257,9 +257,7 @@ async fn scan_findings(
         statuses.iter().map(|status| status.as_str()),
     );
     if let Some(asset_id) = asset_id {
-        builder
-            .push(" AND asset_id = ")
-            .push_bind(asset_id.to_string());
+        push_asset_filter(&mut builder, asset_id);
     }
     let mut matching = Vec::new();
     let query = builder.build();
@@ -315,9 +313,7 @@ fn push_finding_filters(
     builder.push(" WHERE kind = ").push_bind(kind.as_str());
     push_asset_index_filters(builder, query);
     if let Some(asset_id) = query.asset_id {
-        builder
-            .push(" AND asset_id = ")
-            .push_bind(asset_id.to_string());
+        push_asset_filter(builder, asset_id);
     }
     if let Some(rule) = &query.rule {
         builder.push(" AND rule = ").push_bind(rule);
@@ -331,6 +327,27 @@ fn push_finding_filters(
     if let Some(demo) = query.demo {
         builder.push(" AND demo = ").push_bind(i64::from(demo));
     }
+}
+
+/// Appends ` AND` the condition that selects asset `asset_id`'s findings: `findings_by_asset`
+/// is keyed by the asset's integer in `finding_assets` (migration 0062), not by its id.
+fn push_asset_filter(builder: &mut QueryBuilder<Sqlite>, asset_id: Uuid) {
+    builder
+        .push(" AND asset_key = (SELECT key FROM finding_assets WHERE asset_id = ")
+        .push_bind(asset_id.to_string())
+        .push(")");
+}
+
+/// Appends the condition that selects the findings of the assets whose ids the JSON array
+/// `asset_ids` lists, through their integers as [`push_asset_filter`] does.
+fn push_assets_in(builder: &mut QueryBuilder<Sqlite>, asset_ids: String) {
+    builder
+        .push(
+            "asset_key IN (SELECT key FROM finding_assets \
+             WHERE asset_id IN (SELECT value FROM json_each(",
+        )
+        .push_bind(asset_ids)
+        .push(")))");
 }
 
 /// What [`push_asset_index_filters`] filters `query` on, as a key of plans that depend on it.
@@ -1159,6 +1176,20 @@ impl SqliteStore {
         if findings.is_empty() {
             return Ok(());
         }
+        let asset_keys = Self::asset_keys(connection, findings).await?;
+        let rows: Vec<(&NewFinding<'_>, i64)> = findings
+            .iter()
+            .map(|new| {
+                let key = asset_keys.get(&new.asset_id).copied().ok_or_else(|| {
+                    corrupt(
+                        "finding_assets",
+                        "key",
+                        format!("none for {}", new.asset_id),
+                    )
+                })?;
+                Ok((new, key))
+            })
+            .collect::<Result<_>>()?;
         // New rows take rowids above every existing one (SQLite's default rowid choice while
         // the largest is below 2^63 - 1), which the trigram index's statement below relies on.
         let last_rowid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM findings")
@@ -1172,10 +1203,10 @@ impl SqliteStore {
                 db.insert_rows(
                     "INSERT OR FAIL INTO findings (id, kind, cluster, dedupe_key, severity, \
                      status, category, rule, title, namespace, asset_id, asset_label, first_seen, \
-                     last_seen, count, demo, body, fix_known, package, dedupe_prefix)",
-                    20,
-                    findings,
-                    |new, values| {
+                     last_seen, count, demo, body, fix_known, package, dedupe_prefix, asset_key)",
+                    21,
+                    &rows,
+                    |(new, asset_key), values| {
                         let report = new.report;
                         values.extend([
                             Value::OwnedText(new.id.to_string()),
@@ -1198,6 +1229,7 @@ impl SqliteStore {
                             Value::Integer(i64::from(report.details.fix_known())),
                             Value::Text(report.details.package()),
                             Value::Integer(dedupe_prefix(&new.dedupe_key)),
+                            Value::Integer(*asset_key),
                         ]);
                     },
                 )
@@ -1218,6 +1250,52 @@ impl SqliteStore {
         let kinds = findings.iter().map(|new| new.report.details.kind());
         console::add_search_keys(connection, kinds, last_rowid).await?;
         Self::count_inserted(connection, findings).await
+    }
+
+    /// The `asset_key` (migration 0062) of every asset that `findings` name, adding those no
+    /// stored finding named before to `finding_assets`: a look-up of the batch's assets, and an
+    /// insert only when some are new.
+    async fn asset_keys(
+        connection: &mut SqliteConnection,
+        findings: &[NewFinding<'_>],
+    ) -> Result<HashMap<Uuid, i64>> {
+        let assets: Vec<Uuid> = findings
+            .iter()
+            .map(|new| new.asset_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let ids: Vec<String> = assets.iter().map(Uuid::to_string).collect();
+        let mut keys = HashMap::with_capacity(assets.len());
+        let known: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT asset_id, key FROM finding_assets \
+             WHERE asset_id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(to_json(&ids))
+        .fetch_all(&mut *connection)
+        .await?;
+        for (id, key) in known {
+            keys.insert(parse_uuid("finding_assets", "asset_id", &id)?, key);
+        }
+        let new: Vec<&String> = assets
+            .iter()
+            .zip(&ids)
+            .filter(|(asset, _)| !keys.contains_key(*asset))
+            .map(|(_, id)| id)
+            .collect();
+        if !new.is_empty() {
+            let added: Vec<(String, i64)> = sqlx::query_as(
+                "INSERT INTO finding_assets (asset_id) SELECT value FROM json_each($1) \
+                 RETURNING asset_id, key",
+            )
+            .bind(to_json(&new))
+            .fetch_all(&mut *connection)
+            .await?;
+            for (id, key) in added {
+                keys.insert(parse_uuid("finding_assets", "asset_id", &id)?, key);
+            }
+        }
+        Ok(keys)
     }
 
     /// Adds inserted findings to `finding_counts`: one upsert per counter row a batch touches
@@ -1642,9 +1720,7 @@ impl Store for SqliteStore {
                     .push(" WHERE rule = ")
                     .push_bind(rule);
                 if let Some(asset_id) = asset_id {
-                    builder
-                        .push(" AND asset_id = ")
-                        .push_bind(asset_id.to_string());
+                    push_asset_filter(&mut builder, *asset_id);
                 }
                 apply(&mut builder);
                 changed += builder
@@ -2252,6 +2328,8 @@ fn scope_asset(rule: &NewWhitelistRule) -> Option<Uuid> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use palisade_model::{
         AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo, Severity,
         Timestamp,
@@ -2260,7 +2338,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::{SqliteStore, dedupe_prefix, finding_body};
-    use crate::{HandlingPolicy, Store};
+    use crate::{FindingQuery, HandlingPolicy, Store};
 
     /// The writer syncs every commit (`PRAGMA synchronous` = FULL): an acknowledged batch
     /// must survive a power loss, not only a crash of the process.
@@ -2317,20 +2395,21 @@ mod tests {
         }
     }
 
-    /// Findings stored before migration 0060 get the prefix that ingest computes, so that their
-    /// repeats still aggregate into them; two findings that share a prefix each take only their
-    /// own repeats.
-    #[tokio::test]
-    async fn findings_stored_before_the_narrow_dedupe_index_absorb_their_repeats() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("palisade.db");
-        // The schema as it was before 0060, with two findings stored as ingest stored them.
-        let before = dir.path().join("migrations");
+    /// A database at the schema as it was before migration `version`, holding the findings
+    /// of `reports` stored as ingest stored them then (ids in order, no column added since
+    /// 0059): its path.
+    async fn database_before(
+        version: &str,
+        dir: &std::path::Path,
+        reports: &[FindingReport],
+    ) -> std::path::PathBuf {
+        let path = dir.join("palisade.db");
+        let before = dir.join("migrations");
         std::fs::create_dir(&before).unwrap();
         let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
         for entry in std::fs::read_dir(&source).unwrap() {
             let name = entry.unwrap().file_name();
-            if name.to_str().unwrap() < "0060" {
+            if name.to_str().unwrap() < version {
                 std::fs::copy(source.join(&name), before.join(&name)).unwrap();
             }
         }
@@ -2347,9 +2426,7 @@ mod tests {
             .run(&pool)
             .await
             .unwrap();
-        const HOUR: i64 = 3_600_000;
-        let stored = [alert("web-1", 10 * HOUR), alert("web-2", 10 * HOUR)];
-        for (index, report) in stored.iter().enumerate() {
+        for (index, report) in reports.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, \
                  rule, title, namespace, asset_id, asset_label, first_seen, last_seen, count, demo, \
@@ -2369,7 +2446,78 @@ mod tests {
             .unwrap();
         }
         pool.close().await;
+        path
+    }
 
+    /// Findings stored before migration 0062 get their asset's key, the one ingest then gives
+    /// that asset's new findings: an asset's findings are listed old and new alike, and no
+    /// other asset's.
+    #[tokio::test]
+    async fn findings_stored_before_the_asset_keys_are_listed_by_their_asset() {
+        let dir = tempfile::tempdir().unwrap();
+        const HOUR: i64 = 3_600_000;
+        let stored = [alert("web-1", 10 * HOUR), alert("web-2", 10 * HOUR)];
+        let path = database_before("0062", dir.path(), &stored).await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        // Beyond the hour of aggregation: web-1's second finding; web-3 is a new asset.
+        let later = [alert("web-1", 12 * HOUR), alert("web-3", 12 * HOUR)];
+        let outcome = store
+            .ingest(&later, &HandlingPolicy::default())
+            .await
+            .unwrap();
+        assert_eq!(outcome.created, 2);
+        for (pod, findings) in [("web-1", 2), ("web-2", 1), ("web-3", 1)] {
+            let asset_id = alert(pod, 0).asset.asset_id();
+            let query = FindingQuery {
+                asset_id: Some(asset_id),
+                ..Default::default()
+            };
+            let page = store
+                .list_findings(FindingKind::Alert, &query)
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), findings, "{pod}");
+            assert!(
+                page.items
+                    .iter()
+                    .all(|finding| finding.asset_id == asset_id)
+            );
+        }
+        let unknown = FindingQuery {
+            asset_id: Some(alert("web-4", 0).asset.asset_id()),
+            ..Default::default()
+        };
+        let page = store
+            .list_findings(FindingKind::Alert, &unknown)
+            .await
+            .unwrap();
+        assert!(page.items.is_empty());
+        // One key per asset, none shared, none left at the column's default.
+        let keys: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT asset_id, MIN(asset_key), COUNT(DISTINCT asset_key) FROM findings \
+             GROUP BY asset_id",
+        )
+        .fetch_all(&store.writer)
+        .await
+        .unwrap();
+        assert_eq!(keys.len(), 3);
+        assert!(
+            keys.iter()
+                .all(|(_, key, distinct)| *key > 0 && *distinct == 1)
+        );
+        let distinct: HashSet<i64> = keys.iter().map(|(_, key, _)| *key).collect();
+        assert_eq!(distinct.len(), 3);
+    }
+
+    /// Findings stored before migration 0060 get the prefix that ingest computes, so that their
+    /// repeats still aggregate into them; two findings that share a prefix each take only their
+    /// own repeats.
+    #[tokio::test]
+    async fn findings_stored_before_the_narrow_dedupe_index_absorb_their_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        const HOUR: i64 = 3_600_000;
+        let stored = [alert("web-1", 10 * HOUR), alert("web-2", 10 * HOUR)];
+        let path = database_before("0060", dir.path(), &stored).await;
         let store = SqliteStore::open(&path).await.unwrap();
         let prefixes: Vec<(String, i64)> =
             sqlx::query_as("SELECT dedupe_key, dedupe_prefix FROM findings ORDER BY id")

@@ -564,10 +564,7 @@ fn push_keyed_condition(
     }
     if !hits.assets.is_empty() {
         branch(builder);
-        builder
-            .push("asset_id IN (SELECT value FROM json_each(")
-            .push_bind(to_json(&hits.assets))
-            .push("))");
+        super::push_assets_in(builder, to_json(&hits.assets));
     }
     // No hit: an empty list of rules, which SQLite still plans through the named index (for
     // a constant false it finds "no query solution").
@@ -1101,12 +1098,10 @@ impl SqliteStore {
         let mut candidates = Vec::new();
         if let Some(asset_id) = query.asset_id {
             let mut builder = QueryBuilder::<Sqlite>::new(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM findings INDEXED BY findings_by_asset WHERE asset_id = ",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM findings INDEXED BY findings_by_asset WHERE kind = ",
             );
-            builder
-                .push_bind(asset_id.to_string())
-                .push(" AND kind = ")
-                .push_bind(kind.as_str());
+            builder.push_bind(kind.as_str());
+            super::push_asset_filter(&mut builder, asset_id);
             push_in(
                 &mut builder,
                 "status",

@@ -101,14 +101,12 @@ pub(super) fn push_candidates(
         builder.push(")");
     }
     if !hits.assets.is_empty() {
-        builder
-            .push(
-                " UNION ALL SELECT rowid FROM (SELECT rowid FROM findings INDEXED BY \
-                 findings_by_asset WHERE asset_id IN (SELECT value FROM json_each(",
-            )
-            .push_bind(to_json(&hits.assets))
-            .push(")) AND kind = ")
-            .push_bind(kind.as_str());
+        builder.push(
+            " UNION ALL SELECT rowid FROM (SELECT rowid FROM findings INDEXED BY \
+                 findings_by_asset WHERE ",
+        );
+        super::push_assets_in(builder, to_json(&hits.assets));
+        builder.push(" AND kind = ").push_bind(kind.as_str());
         super::push_asset_index_filters(builder, query);
         push_limit(builder);
         builder.push(")");
@@ -229,13 +227,9 @@ pub(super) fn push_newest_asset_matches(
     builder
         .push("WITH matches AS MATERIALIZED (SELECT ")
         .push(columns)
-        .push(
-            ", last_seen FROM findings INDEXED BY findings_by_asset \
-             WHERE asset_id IN (SELECT value FROM json_each(",
-        )
-        .push_bind(assets.clone())
-        .push(")) AND kind = ")
-        .push_bind(kind.as_str());
+        .push(", last_seen FROM findings INDEXED BY findings_by_asset WHERE ");
+    super::push_assets_in(builder, assets.clone());
+    builder.push(" AND kind = ").push_bind(kind.as_str());
     super::push_asset_index_filters(builder, query);
     builder
         .push(" UNION ALL SELECT ")
@@ -751,7 +745,7 @@ mod tests {
             "{plan}"
         );
         assert!(
-            plan.contains("findings_by_asset (asset_id=? AND kind=?)"),
+            plan.contains("findings_by_asset (asset_key=? AND kind=?)"),
             "{plan}"
         );
         assert!(!plan.contains("SCAN findings"), "{plan}");

@@ -366,7 +366,9 @@ impl SqliteStore {
     ) -> Result<u64> {
         let mut transaction = self.writer.begin().await?;
         let rows = sqlx::query(
-            "SELECT * FROM findings WHERE asset_id = $1 AND kind = $2 AND status IN ($3, $4)",
+            "SELECT * FROM findings \
+             WHERE asset_key = (SELECT key FROM finding_assets WHERE asset_id = $1) \
+             AND kind = $2 AND status IN ($3, $4)",
         )
         .bind(asset_id.to_string())
         .bind(kind.as_str())
