@@ -370,6 +370,9 @@ impl ProcessTable {
         if let Some(entry) = self.entries.get_mut(&generation) {
             entry.exited = true;
             entry.recently_exited = true;
+            // Only a live process's events read its ancestry; an exited entry is kept for its
+            // descendants' ancestries, which do not read its own.
+            entry.ancestry = None;
         }
         self.exits.push_back(generation);
         while self.exits.len() > self.retain_exited {
@@ -588,6 +591,21 @@ mod tests {
             "init, bash (an ancestor of 11), 11 and the one exit retained"
         );
         assert_eq!(table.retire_gone([1, 11]), 0);
+    }
+
+    #[test]
+    fn an_exited_process_keeps_no_ancestry_of_its_own() {
+        let mut table = table_with_grandchild(8, "bash");
+        assert_eq!(names(&mut table, 11), ["bash", "init"]);
+        let cached = |table: &ProcessTable, pid: u32| {
+            table
+                .entries
+                .values()
+                .any(|entry| entry.info.pid == pid && entry.ancestry.is_some())
+        };
+        assert!(cached(&table, 11));
+        table.exit(11);
+        assert!(!cached(&table, 11), "an exited entry holds its ancestry");
     }
 
     #[test]
