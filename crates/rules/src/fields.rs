@@ -2896,7 +2896,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::ALL,
-        "Type of descriptor 0 (stdin) when the event happened, as fd.type names it, read by the kernel probes only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types; absent when it is not open, otherwise, and from the fallback",
+        "Type of descriptor 0 (stdin) when the event happened, as fd.type names it, read only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types (by the kernel probes, or from /proc/<pid>/fd when the fallback handles the event); absent when it is not open, otherwise, and for a process that exited before the fallback read it",
         |e, _| std_fd_type(e, 0)
     ),
     field!(
@@ -2904,7 +2904,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::ALL,
-        "Type of descriptor 1 (stdout) when the event happened, as fd.type names it, read by the kernel probes only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types; absent when it is not open, otherwise, and from the fallback",
+        "Type of descriptor 1 (stdout) when the event happened, as fd.type names it, read only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types (by the kernel probes, or from /proc/<pid>/fd when the fallback handles the event); absent when it is not open, otherwise, and for a process that exited before the fallback read it",
         |e, _| std_fd_type(e, 1)
     ),
     field!(
@@ -2912,7 +2912,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::ALL,
-        "Type of descriptor 2 (stderr) when the event happened, as fd.type names it, read by the kernel probes only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types; absent when it is not open, otherwise, and from the fallback",
+        "Type of descriptor 2 (stderr) when the event happened, as fd.type names it, read only when a loaded rule uses proc.stdin.type, proc.stdout.type, proc.stderr.type or fd.types (by the kernel probes, or from /proc/<pid>/fd when the fallback handles the event); absent when it is not open, otherwise, and for a process that exited before the fallback read it",
         |e, _| std_fd_type(e, 2)
     ),
     field!(
@@ -2944,7 +2944,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Int,
         None,
         KindSet::ALL,
-        "Start of the process's pid namespace: the start time of the namespace's init (its child reaper), nanoseconds since the epoch, read by the kernel probes at the process's last exec or fork as Falco's driver reads it with its execve and clone events (on the boot clock, as proc start times; the driver reads the monotonic one, which differs only after a suspend); absent for processes found at start and not executed since, and from the fallback",
+        "Start of the process's pid namespace: the start time of the namespace's init (its child reaper), nanoseconds since the epoch, read by the kernel probes at the process's last exec or fork as Falco's driver reads it with its execve and clone events (on the boot clock, as proc start times; the driver reads the monotonic one, which differs only after a suspend); for processes found at start and not executed since, and from the fallback, the start of the process the namespace numbers 1 as /proc shows it, to the clock tick; absent when /proc does not show that process",
         |e, _| nonzero_time(e.process.pidns_init_start_ns)
     ),
     field!(
