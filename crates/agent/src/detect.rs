@@ -158,6 +158,16 @@ impl Detector {
         self.events
     }
 
+    /// The cluster and node the detector reports for.
+    pub fn node(&self) -> (&str, &str) {
+        (&self.cluster, &self.node)
+    }
+
+    /// Adds a report of the agent's own (a node-health alert) to those collected.
+    pub fn record_report(&mut self, report: FindingReport) {
+        self.reports.push(report);
+    }
+
     /// The reports collected since the last call.
     pub fn take_reports(&mut self) -> Vec<FindingReport> {
         std::mem::take(&mut self.reports)

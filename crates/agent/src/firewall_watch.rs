@@ -731,7 +731,8 @@ impl Drop for FirewallWatch {
         // stopped on an error) what the programs counted since the last tick is taken now,
         // recorded as flows and counted in a warning: not alerted, but not silent.
         if let Some(awaiting) = &self.awaiting_delivery {
-            // The outbox failed: the agent stopped detecting.
+            // The outbox failed and still fails: the counts stay in the kernel (pinned, for
+            // the next agent, in block mode with pins).
             tracing::warn!(
                 attempts = awaiting.attempts,
                 epoch = awaiting.epoch,

@@ -15,7 +15,9 @@ use std::{
 };
 
 use anyhow::Context;
-use palisade_agent::{AgentConfig, AgentStatus, Detector, EventObserver, Outbox, SensorHoldConfig};
+use palisade_agent::{
+    AgentConfig, AgentStatus, Detector, EventObserver, Outbox, OutboxWriter, SensorHoldConfig,
+};
 use palisade_event::{Event, EventSink};
 use palisade_k8smeta::{ApiConfig, MetaSource, PodMetaLookup, WatchSettings};
 use palisade_model::Timestamp;
@@ -373,7 +375,8 @@ pub fn start(
 }
 
 /// Polls the sensor into the detector until `stopping` is set; returns why it stopped early
-/// (the sensor or the outbox failed).
+/// (the sensor failed). An outbox that fails does not stop it: its writes wait and are
+/// retried ([`OutboxWriter`]).
 fn detect(
     sensor: &mut Sensor,
     sink: &mut DetectionSink,
@@ -391,6 +394,7 @@ fn detect(
             tracing::warn!(%error, "Cannot read the outbox's receipts; what the previous agent took last may be alerted twice.");
         }
     }
+    let mut writer = OutboxWriter::default();
     while !stopping.load(Ordering::Relaxed) {
         // Observers that must look often (the firewall turns its queued connect reports into
         // alerts at every tick) shorten the wait for events. Those reports are read off
@@ -415,38 +419,39 @@ fn detect(
         status
             .connect_reports_lost
             .fetch_max(reports_lost, Ordering::Relaxed);
-        status_writer.observe(sensor.health(), reports_lost);
-        if let Err(error) = queue(detector, outbox, runtime) {
-            tracing::error!(%error, "Cannot queue alerts; runtime detection stops.");
-            return Some(format!("cannot queue alerts: {error}"));
+        let was_failing = writer.is_failing();
+        if let Err(error) = queue(&mut writer, detector, outbox, runtime)
+            && !was_failing
+        {
+            tracing::error!(%error, "Cannot write alerts into the outbox; detection goes on, and they wait (the firewall's counts in the kernel) until it takes writes again.");
         }
+        status_writer.observe_outbox(writer.status());
+        status_writer.observe(sensor.health(), reports_lost);
     }
     // The events still held for their container's metadata go to the detector, then one last
     // tick takes what the observers still hold (the firewall's connect reports and counts
     // since the last tick) into the outbox, which keeps them across a restart.
     sensor.flush(sink);
     sink.detector.tick(Timestamp::now());
-    if let Err(error) = queue(&mut sink.detector, outbox, runtime) {
-        tracing::warn!(%error, "Cannot queue the last alerts before stopping.");
+    if let Err(error) = queue(&mut writer, &mut sink.detector, outbox, runtime) {
+        tracing::warn!(%error, waiting = writer.status().waiting, "Cannot write the last alerts into the outbox before stopping; the firewall's taken counts stay pinned in the kernel for the next agent.");
     }
+    status_writer.observe_outbox(writer.status());
     None
 }
 
-/// Pushes the detector's reports and its observers' receipts into the outbox, in one
-/// transaction, then tells the observers the receipts are delivered.
+/// Writes the detector's reports and its observers' receipts into the outbox, in one
+/// transaction, after what a failed write left ([`OutboxWriter`]), then tells the observers
+/// the receipts are delivered.
 fn queue(
+    writer: &mut OutboxWriter,
     detector: &mut Detector,
     outbox: &Outbox,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(), palisade_agent::OutboxError> {
-    let reports = detector.take_reports();
-    let receipts = detector.take_receipts();
-    if reports.is_empty() && receipts.is_empty() {
-        return Ok(());
-    }
-    runtime.block_on(outbox.push_with_receipts(&reports, &receipts))?;
-    detector.delivered(&receipts);
-    Ok(())
+    writer.write(detector, |reports, receipts| {
+        runtime.block_on(outbox.push_with_receipts(reports, receipts))
+    })
 }
 
 /// The detector, behind the Kubernetes API server's metadata when an API server is followed.

@@ -64,6 +64,9 @@ pub struct SensorStatusFile {
     /// lost since the sensor started.
     #[serde(default)]
     pub connect_reports: ReportLosses,
+    /// How the detection thread's writes into the outbox went since the sensor started.
+    #[serde(default)]
+    pub outbox: OutboxWrites,
     /// The Kubernetes API server the agent follows for the k8s.* fields; absent when it
     /// follows none (`--no-k8s-api`, or neither a kubeconfig nor a service account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +157,20 @@ pub struct ReportLosses {
     pub last_loss_at: Option<Timestamp>,
 }
 
+/// The detection thread's writes into the outbox ([`palisade_agent::OutboxWriter`]): a
+/// failed write waits and is retried, detection goes on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OutboxWrites {
+    /// Writes that failed.
+    pub write_failures: u64,
+    /// Since when the outbox fails, while it does.
+    pub failing_since: Option<Timestamp>,
+    /// Reports waiting for the outbox now.
+    pub waiting: u64,
+    /// Reports dropped because too many waited for a failing outbox.
+    pub reports_dropped: u64,
+}
+
 /// Event counts since the sensor started.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EventCounts {
@@ -200,6 +217,7 @@ impl SensorStatusFile {
             missing_fields: Vec::new(),
             events: EventCounts::default(),
             connect_reports: ReportLosses::default(),
+            outbox: OutboxWrites::default(),
             k8s_api: None,
         }
     }
@@ -274,6 +292,16 @@ impl StatusWriter {
         if self.last_write.elapsed() >= REFRESH {
             self.write();
         }
+    }
+
+    /// Takes how the outbox writes go (written with the next rewrite of the file).
+    pub fn observe_outbox(&mut self, status: palisade_agent::OutboxWriteStatus) {
+        self.file.outbox = OutboxWrites {
+            write_failures: status.write_failures,
+            failing_since: status.failing_since,
+            waiting: status.waiting,
+            reports_dropped: status.reports_dropped,
+        };
     }
 
     /// Writes the final counts of a sensor that stopped, and why when it failed.
@@ -422,6 +450,21 @@ pub fn print_tables(status: &SensorStatusFile) {
     summary.add_row([
         "last connect report loss".to_owned(),
         or_never(status.connect_reports.last_loss_at),
+    ]);
+    let outbox = &status.outbox;
+    summary.add_row([
+        "outbox write failures".to_owned(),
+        outbox.write_failures.to_string(),
+    ]);
+    if let Some(since) = outbox.failing_since {
+        summary.add_row([
+            "outbox failing since".to_owned(),
+            format!("{since} ({} reports waiting)", outbox.waiting),
+        ]);
+    }
+    summary.add_row([
+        "reports dropped (outbox failing)".to_owned(),
+        outbox.reports_dropped.to_string(),
     ]);
     if let Some(k8s) = &status.k8s_api {
         add_k8s_api_rows(&mut summary, k8s);
