@@ -31,6 +31,7 @@ mod console;
 mod field_hits;
 mod group_order;
 mod group_summary;
+mod in_flight;
 mod newest_matches;
 mod quarantine;
 mod tasks;
@@ -67,7 +68,10 @@ pub struct SqliteStore {
     term_plans: console::TermPlans,
     /// Walks for the newest matches of common terms, shared while they run (see
     /// [`newest_matches`]).
-    walks: newest_matches::SharedWalks,
+    walks: in_flight::InFlight<newest_matches::NewestMatches>,
+    /// What grouped searches hit among the search keys, shared while found (see
+    /// [`console::KeyHits`]).
+    key_hits: in_flight::InFlight<console::KeyHits>,
 }
 
 /// What the `body` column holds: the parts of a finding without columns of their own
@@ -140,8 +144,17 @@ impl SqliteStore {
             writer,
             reader,
             term_plans: console::TermPlans::default(),
-            walks: newest_matches::SharedWalks::default(),
+            walks: in_flight::InFlight::default(),
+            key_hits: in_flight::InFlight::default(),
         })
+    }
+
+    /// Forgets what recent text searches learnt about their terms (see
+    /// [`console::TermPlans`]), so that the next search of every term plans again as its
+    /// first one did: a benchmark's first views of a term under several filters are then each
+    /// a first view, not one planned by the term's earlier views.
+    pub fn forget_term_plans(&self) {
+        self.term_plans.clear();
     }
 }
 

@@ -4,28 +4,25 @@
 //! and each used to walk the time index for the same matches, reading every match's row
 //! (≈ 200-300 ms each for "C2 server" in a million alerts). Now one walk yields the matches'
 //! severities and sightings: a request for the same query while that walk runs waits for it
-//! and shares what it found, and a request after it walks again, so nothing is kept beyond the
-//! walk and every answer is as fresh as one the request would have walked itself.
+//! and shares what it found ([`super::in_flight`]), and a request after it walks again, so
+//! nothing is kept beyond the walk and every answer is as fresh as one the request would have
+//! walked itself.
 //!
 //! The walk also chooses its candidates from the term's rule hits: when the rules holding the
 //! term cover its trigram rows but a few ([`field_hits::rows_beyond_rule_hits`]), it reads
 //! the hit rules' index entries and those few rows instead of the trigram index's entries.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
-};
+use std::sync::Arc;
 
 use palisade_model::{FindingKind, Severity, Timestamp};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
-use tokio::sync::OnceCell;
 
 use super::{
     RARE_TERM_FINDINGS, SqliteStore, TextSearch, console, corrupt,
     field_hits::{self, TitleRows},
     indexable,
 };
-use crate::{FindingQuery, Result, SearchWindow, StoreError};
+use crate::{FindingQuery, Result, SearchWindow};
 
 /// One match of a walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,22 +81,6 @@ impl NewestMatches {
     }
 }
 
-/// One walk: set once it has found its matches.
-type Walk = Arc<OnceCell<Arc<NewestMatches>>>;
-
-/// Walks in flight by query, shared by the store's clones: the requests that arrive while a
-/// walk runs wait for it; the first to finish forgets it.
-#[derive(Debug, Clone, Default)]
-pub(super) struct SharedWalks(Arc<Mutex<HashMap<String, Walk>>>);
-
-impl SharedWalks {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Walk>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 impl SqliteStore {
     /// The newest matches of `query` (of `kind`, searched as `text`, a
     /// [`TextSearch::Narrowed`] term whose aggregates are bounded), walked on `connection`
@@ -114,23 +95,9 @@ impl SqliteStore {
         let mut walked = query.clone();
         walked.cursor = None;
         let key = format!("{}\0{walked:?}", kind.as_str());
-        let walk = Arc::clone(self.walks.lock().entry(key.clone()).or_default());
-        let found = walk
-            .get_or_try_init(|| async {
-                Ok::<_, StoreError>(Arc::new(
-                    walk_newest_matches(connection, kind, &walked, text).await?,
-                ))
-            })
+        self.walks
+            .share(key, || walk_newest_matches(connection, kind, &walked, text))
             .await
-            .cloned();
-        let mut walks = self.walks.lock();
-        if walks
-            .get(&key)
-            .is_some_and(|running| Arc::ptr_eq(running, &walk))
-        {
-            walks.remove(&key);
-        }
-        found
     }
 }
 
