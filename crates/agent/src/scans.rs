@@ -4,7 +4,10 @@
 //!
 //! Inventories are kept in memory, keyed by asset (the host, or an image by digest), so an
 //! image is inventoried once however many containers run it, and a new vulnerability database
-//! (its file changed) is matched against the kept inventories without reading any file again.
+//! (its file changed) is matched against the kept inventories without walking a root again;
+//! only the files the advisories' checks of file contents name (a booted kernel's grubenv)
+//! are read, inside the kept root, when a package's version needs one
+//! ([`palisade_inventory::LazyFiles`], as `palisade scan` does).
 
 use std::{
     collections::BTreeMap,
@@ -13,12 +16,12 @@ use std::{
     time::SystemTime,
 };
 
-use palisade_inventory::{Cancel, Limits, Package, RootFs, Target};
+use palisade_inventory::{Cancel, LazyFiles, Limits, Package, RootFs, Target};
 use palisade_model::{
     AffectedAsset, Details, FindingKind, FindingReport, FixVerdict, ScanSnapshot, Severity,
     Timestamp, VerifyFixSpec, VulnerabilityDetails,
 };
-use palisade_vulndb::{Database, Index};
+use palisade_vulndb::{Database, FileCheck, Index, MatchReport};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -121,10 +124,24 @@ pub enum ScanError {
 type DatabaseStamp = Vec<(u64, Option<SystemTime>)>;
 
 /// One inventoried asset.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Inventoried {
     asset: AffectedAsset,
     packages: Vec<Package>,
+    /// The root it was read from, where advisories' checks of file contents are answered
+    /// when it is matched (the host's boot entry may change without its packages changing).
+    root: Target,
+}
+
+impl Inventoried {
+    /// The files of its root that the checks of `index` name, read on the first check a
+    /// package's version needs.
+    fn root_files<'a>(&'a self, index: &'a Index) -> LazyFiles<'a> {
+        LazyFiles::new(
+            &self.root,
+            index.file_checks().into_iter().map(FileCheck::path),
+        )
+    }
 }
 
 /// What a vulnerability scan produced for one asset.
@@ -356,6 +373,7 @@ impl Scanner {
         };
         let index = self.index()?;
         let inventoried = &self.inventories[&key];
+        let root_files = inventoried.root_files(index);
         let installed: Vec<&Package> = inventoried
             .packages
             .iter()
@@ -368,8 +386,7 @@ impl Scanner {
         let still_affected: Vec<String> = installed
             .iter()
             .filter(|package| {
-                index
-                    .matches(&vulndb_package(package))
+                matches(index, package, &root_files)
                     .map(|report| {
                         report.findings.iter().any(|finding| {
                             finding.id == spec.vulnerability
@@ -470,8 +487,9 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         };
         tracing::info!(root = %root.display(), "Taking an inventory.");
         let (mut files, mut bytes) = (0u64, 0u64);
+        let target = Target::RootFs(root_fs);
         let found = palisade_inventory::inventory_cancellable(
-            &Target::RootFs(root_fs),
+            &target,
             &Limits::default(),
             &cancel,
             &mut |size| {
@@ -497,10 +515,23 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         Ok(Inventoried {
             asset,
             packages: found.packages,
+            root: target,
         })
     })
     .await
     .map_err(|error| ScanError::Thread(error.to_string()))?
+}
+
+/// The vulnerabilities of `package`, advisories' checks of file contents answered on
+/// `root_files`, its asset's.
+fn matches(
+    index: &Index,
+    package: &Package,
+    root_files: &LazyFiles<'_>,
+) -> Result<MatchReport, palisade_vulndb::Error> {
+    index.matches_on_root(&vulndb_package(package), &|check| {
+        check.holds(root_files.content(check.path()))
+    })
 }
 
 fn vulndb_package(package: &Package) -> palisade_vulndb::Package {
@@ -520,8 +551,9 @@ fn vulnerability_reports(
     observed_at: Timestamp,
 ) -> Vec<FindingReport> {
     let mut reports = Vec::new();
+    let root_files = inventoried.root_files(index);
     for package in &inventoried.packages {
-        let matched = match index.matches(&vulndb_package(package)) {
+        let matched = match matches(index, package, &root_files) {
             Ok(matched) => matched,
             Err(error) => {
                 tracing::warn!(package = %package.name, version = %package.version, %error, "Cannot match a package.");
@@ -598,5 +630,81 @@ mod tests {
         assert_eq!(severity(Some("unimportant"), Some(9.8)), Severity::Info);
         assert_eq!(severity(None, Some(9.8)), Severity::Critical);
         assert_eq!(severity(Some("not yet assigned"), None), Severity::Medium);
+    }
+
+    /// The host's vulnerabilities, as the agent reports them, of a Red Hat root whose
+    /// kpatch-patch package applies only while the old kernel it patches is set to boot
+    /// (an OVAL textfilecontent54 test of `/boot/grub2/grubenv`).
+    async fn host_vulnerabilities(root: &Path, db: &Path) -> Vec<(String, Vec<String>)> {
+        let config = ScanConfig {
+            host_root: root.to_owned(),
+            vulndb: Some(db.to_owned()),
+            container_images: false,
+            ..ScanConfig::default()
+        };
+        let mut scanner = Scanner::new(&config, root, "cluster", "node");
+        scanner.refresh_database().await.unwrap();
+        scanner.inventory_all().await.unwrap();
+        let scans = scanner.vulnerability_scans().unwrap();
+        assert_eq!(scans.len(), 1, "{scans:?}");
+        scans[0]
+            .reports
+            .iter()
+            .map(|report| match &report.details {
+                Details::Vulnerability(details) => {
+                    (report.rule.clone(), details.fixed_versions.clone())
+                }
+                other => panic!("not a vulnerability: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn file_content_checks_are_evaluated_on_the_host_root() {
+        let temp = tempfile::tempdir().unwrap();
+        let db = temp.path().join("vulndb.sqlite");
+        let database = Database::open(&db).await.unwrap();
+        let feed = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../vulndb/tests/data/oval/rhel-8-kpatch.oval.xml");
+        database
+            .import_path(&feed, palisade_vulndb::Limits::default())
+            .await
+            .unwrap();
+        database.close().await;
+        let grubenv = |kernel: &str| {
+            format!(
+                "# GRUB Environment Block\nsaved_entry=0123456789abcdef0123456789abcdef-{kernel}.x86_64\nkernelopts=root=/dev/mapper/rhel-root ro\n"
+            )
+        };
+        let root = |name: &str, boots: Option<&str>| {
+            let root = temp.path().join(name);
+            palisade_testdata::rpm::rpm_root(
+                &root,
+                "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"8.0 (Ootpa)\"\nID=\"rhel\"\n\
+                 VERSION_ID=\"8.0\"\nPLATFORM_ID=\"platform:el8\"\n",
+                &[("kpatch-patch-4_18_0-80", None, "1", "1.el8")],
+            );
+            if let Some(kernel) = boots {
+                std::fs::create_dir_all(root.join("boot/grub2")).unwrap();
+                std::fs::write(root.join("boot/grub2/grubenv"), grubenv(kernel)).unwrap();
+            }
+            root
+        };
+        let old_kernel = root("old_kernel", Some("4.18.0-80.el8"));
+        assert_eq!(
+            host_vulnerabilities(&old_kernel, &db).await,
+            [("RHSA-2024:9201".to_owned(), vec!["1-2.el8".to_owned()])]
+        );
+        let fixed_kernel = root("fixed_kernel", Some("4.18.0-80.1.2.el8_0"));
+        assert_eq!(host_vulnerabilities(&fixed_kernel, &db).await, []);
+        let no_grubenv = root("no_grubenv", None);
+        assert_eq!(host_vulnerabilities(&no_grubenv, &db).await, []);
+        // A grubenv linked out of the root is looked for inside it, where there is none.
+        let outside = temp.path().join("outside-grubenv");
+        std::fs::write(&outside, grubenv("4.18.0-80.el8")).unwrap();
+        let escaping = root("escaping", None);
+        std::fs::create_dir_all(escaping.join("boot/grub2")).unwrap();
+        std::os::unix::fs::symlink(&outside, escaping.join("boot/grub2/grubenv")).unwrap();
+        assert_eq!(host_vulnerabilities(&escaping, &db).await, []);
     }
 }

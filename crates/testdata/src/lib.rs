@@ -3,7 +3,8 @@
 //! clean up the processes and containers a test starts.
 //!
 //! [`k8s_api`] is a Kubernetes API server stand-in for the tests of the API client and of
-//! the agent's `k8s.*` metadata.
+//! the agent's `k8s.*` metadata. [`rpm`] builds rpm root file systems (an os-release and an
+//! sqlite rpm database) for tests of inventories and scans.
 //!
 //! It also starts the `palisade` binary under test as a server ([`Palisade::start`]): on a
 //! free port, with a known admin token, waiting until it answers, and stopping it on drop.
@@ -27,6 +28,7 @@ use std::{
 };
 
 pub mod k8s_api;
+pub mod rpm;
 pub mod slow_file;
 
 /// Environment variable that overrides where the shared data folder is.

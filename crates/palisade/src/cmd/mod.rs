@@ -9,6 +9,5 @@ pub mod monitor;
 pub mod rules;
 pub mod scan;
 pub mod scan_malware;
-mod scan_root_files;
 pub mod server;
 pub mod up;

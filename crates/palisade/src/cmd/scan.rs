@@ -48,12 +48,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use palisade_inventory::{Cancel, Image, Inventory, Limits, Package, RootFs, Target};
-use palisade_vulndb::{Database, Index, MatchStats};
+use palisade_inventory::{Cancel, Image, Inventory, LazyFiles, Limits, Package, RootFs, Target};
+use palisade_vulndb::{Database, FileCheck, Index, MatchStats};
 use serde::Serialize;
 use serde_json::json;
-
-use crate::cmd::scan_root_files::RootFiles;
 
 /// Arguments of `palisade scan`.
 #[derive(Debug, clap::Args)]
@@ -310,7 +308,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let index = index.context("the index is loaded unless --inventory-only")??;
-    let root_files = RootFiles::new(&target, &index);
+    let root_files = LazyFiles::new(
+        &target,
+        index.file_checks().into_iter().map(FileCheck::path),
+    );
     let (findings, skipped) = match_packages(&index, &inventory.packages, &root_files);
     let not_evaluated = not_evaluated(&index, &inventory.packages);
     match options.output {
@@ -442,7 +443,7 @@ fn not_evaluated<'a>(index: &Index, packages: &'a [Package]) -> BTreeMap<&'a str
 fn match_packages<'a>(
     index: &Index,
     packages: &'a [Package],
-    root_files: &RootFiles<'_>,
+    root_files: &LazyFiles<'_>,
 ) -> (Vec<Finding<'a>>, MatchStats) {
     let mut findings = Vec::new();
     let mut skipped = MatchStats::default();
@@ -460,7 +461,9 @@ fn match_packages<'a>(
             source_version: package.source_version.clone(),
             module_streams: package.module_streams.clone(),
         };
-        let report = match index.matches_on_root(&query, &|check| root_files.holds(check)) {
+        let report = match index.matches_on_root(&query, &|check| {
+            check.holds(root_files.content(check.path()))
+        }) {
             Ok(report) => report,
             Err(error) => {
                 tracing::warn!(purl = %package.purl, error = %error, "Cannot match package.");
