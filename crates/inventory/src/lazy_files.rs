@@ -56,3 +56,31 @@ impl<'a> LazyFiles<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LazyFiles;
+    use crate::rootfs::RootFs;
+    use crate::target::Target;
+
+    #[test]
+    fn files_are_read_on_the_first_ask_and_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("root");
+        std::fs::create_dir_all(root.join("boot/grub2")).unwrap();
+        let target = Target::RootFs(RootFs::new(&root));
+        let files = LazyFiles::new(&target, ["/boot/grub2/grubenv", "/boot/grub2/grubenv"]);
+        // Written after the files were named: nothing is read before the first ask.
+        std::fs::write(root.join("boot/grub2/grubenv"), "saved_entry=old\n").unwrap();
+        assert_eq!(
+            files.content("/boot/grub2/grubenv"),
+            Some(&b"saved_entry=old\n"[..])
+        );
+        std::fs::write(root.join("boot/grub2/grubenv"), "saved_entry=new\n").unwrap();
+        assert_eq!(
+            files.content("/boot/grub2/grubenv"),
+            Some(&b"saved_entry=old\n"[..])
+        );
+        assert_eq!(files.content("/etc/missing"), None);
+    }
+}
