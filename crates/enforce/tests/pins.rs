@@ -250,16 +250,6 @@ fn run_child_if_asked() {
     unreachable!("killed");
 }
 
-/// The connect programs a cgroup has, as `bpftool cgroup show` lists them.
-fn attached_programs(cgroup: &Path) -> String {
-    let output = Command::new("bpftool")
-        .args(["cgroup", "show"])
-        .arg(cgroup)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// A filter pinned by a process killed with SIGKILL stays in force: connects from its cgroup
 /// are still refused (and counted), others pass. The next process adopts it: the workload's
 /// record and tag, its rules, its hits, and the attempts its programs counted before and
@@ -288,7 +278,7 @@ fn a_pinned_filter_outlives_its_killed_process_and_is_adopted_with_its_counts() 
         assert!(!connects_from(&cgroup.0, port), "fails closed");
     }
     assert!(connects_from(&cgroup.0, open_port));
-    assert!(attached_programs(&cgroup.0).contains("connect4"));
+    assert!(palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4"));
 
     let pins = FirewallPins::open(&root.0).unwrap();
     let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
@@ -324,7 +314,7 @@ fn a_pinned_filter_outlives_its_killed_process_and_is_adopted_with_its_counts() 
     drop(pins);
     assert!(!root.0.exists(), "a clean stop leaves no pin");
     assert!(connects_from(&cgroup.0, port), "and no program");
-    assert!(!attached_programs(&cgroup.0).contains("connect4"));
+    assert!(!palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4"));
 }
 
 /// `reset` removes what a killed process left: its pins and programs (the cgroup's connects
@@ -371,7 +361,7 @@ fn reset_removes_what_a_killed_process_pinned() {
         assert!(started.elapsed() < Duration::from_secs(5), "still refused");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!attached_programs(&cgroup.0).contains("connect4"));
+    assert!(!palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4"));
     let again = reset(&root.0).unwrap();
     assert!(again.workloads.is_empty() && again.pins == 0, "{again:?}");
 }
@@ -518,7 +508,7 @@ fn another_layouts_pins_are_replaced_with_no_gap_in_refusal() {
         !connects_from(&cgroup.0, port),
         "the new programs refuse alone"
     );
-    let programs = attached_programs(&cgroup.0);
+    let programs = palisade_testdata::cgroup_programs(&cgroup.0);
     assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
     assert_eq!(
         take_delivered(&adopted.reports)

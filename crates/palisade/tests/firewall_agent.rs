@@ -155,12 +155,7 @@ impl ClientPod {
 
     /// The cgroup's attached BPF programs, as `bpftool cgroup show` lists them.
     fn attached_programs(&self) -> String {
-        let output = Command::new("bpftool")
-            .args(["cgroup", "show"])
-            .arg(&self.cgroup)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        palisade_testdata::cgroup_programs(&self.cgroup)
     }
 }
 
@@ -734,16 +729,6 @@ impl Drop for RuncPod {
     }
 }
 
-/// The BPF programs attached to a cgroup2 directory, as `bpftool cgroup show` lists them.
-fn attached_programs(cgroup: &Path) -> String {
-    let output = Command::new("bpftool")
-        .args(["cgroup", "show"])
-        .arg(cgroup)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// Listens on `address` in the named network namespace, and accepts connections there and
 /// closes each at once, on a thread; returns once it listens.
 fn accept_and_close_in(netns: &str, address: SocketAddr) {
@@ -867,14 +852,14 @@ spec: {{cidrs: [{destination}]}}
     let (answer, _) = probe_until("refused", || pod.probe(&first, guarded));
     assert!(answer.contains("Operation not permitted"), "{answer}");
     // The programs are on the pod's cgroup, not on the container's.
-    let programs = attached_programs(&pod.cgroup());
+    let programs = palisade_testdata::cgroup_programs(&pod.cgroup());
     assert!(
         programs.contains("connect4") && programs.contains("connect6"),
         "{programs}"
     );
     let first_cgroup = pod.cgroup().join(&first);
     assert!(
-        !attached_programs(&first_cgroup).contains("connect4"),
+        !palisade_testdata::cgroup_programs(&first_cgroup).contains("connect4"),
         "{first_cgroup:?}"
     );
 
@@ -912,7 +897,7 @@ spec: {{cidrs: [{destination}]}}
     api.put_rule(Some(&id), "allow").await;
     probe_until("connected", || pod.probe(&second, guarded));
     assert_eq!(pod.probe(&first, guarded), "connected");
-    assert!(!attached_programs(&pod.cgroup()).contains("connect4"));
+    assert!(!palisade_testdata::cgroup_programs(&pod.cgroup()).contains("connect4"));
 
     // Block again, then the agent stops: it removes what it installed.
     api.put_rule(Some(&id), "block").await;
@@ -936,7 +921,7 @@ spec: {{cidrs: [{destination}]}}
         "the three counted above and the last probe's: {alerted}"
     );
     up.stop();
-    assert!(!attached_programs(&pod.cgroup()).contains("connect4"));
+    assert!(!palisade_testdata::cgroup_programs(&pod.cgroup()).contains("connect4"));
     // The flows file (written at the latest when the agent stops) has each refused connect
     // the alert counts, once: from the programs' reports, also where the sensor sees the
     // connects too and the event of a connect refused just before the edit to `allow` is

@@ -159,6 +159,17 @@ pub fn assert_every_module_documented(crate_dir: &str) -> usize {
     check(&Path::new(crate_dir).join("src"))
 }
 
+/// The BPF programs attached to `cgroup`, as `bpftool cgroup show` lists them (empty when
+/// bpftool cannot show it, e.g. once the cgroup is gone).
+pub fn cgroup_programs(cgroup: &Path) -> String {
+    let output = Command::new("bpftool")
+        .args(["cgroup", "show"])
+        .arg(cgroup)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run bpftool: {error}"));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Runs `program` with `args` (stdin closed) and returns its trimmed stdout; fails the test
 /// with the program's stderr when it cannot run or exits unsuccessfully.
 pub fn run_checked(program: &str, args: &[&str]) -> String {

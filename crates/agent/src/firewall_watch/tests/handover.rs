@@ -101,16 +101,6 @@ impl Drop for PinDir {
     }
 }
 
-/// The connect programs attached to `cgroup`, as `bpftool cgroup show` lists them.
-fn attached_programs(cgroup: &Path) -> String {
-    let output = std::process::Command::new("bpftool")
-        .args(["cgroup", "show"])
-        .arg(cgroup)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// The dead agent's programs stay on the pod's cgroup, refusing, until the new agent's have
 /// the pod's rules: a thread of the pod connects all through the hand-over at the first
 /// policy (new programs attached and given their rules, then the old ones dropped), and
@@ -170,7 +160,7 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
     // As a build of another layout would have left it.
     std::fs::rename(pin_dir.0.join("layout-1"), pin_dir.0.join("layout-0")).unwrap();
-    assert!(attached_programs(&cgroup.0).contains("connect4"));
+    assert!(palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4"));
 
     // Taken over before the pod connects again: the untaken attempts are the dead agent's.
     let (mut watch, updates) = pinned_watch(&pin_dir.0);
@@ -205,7 +195,7 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
     );
     assert!(refused > 0);
     assert_eq!(watch.enforced_pods(), ["shop/web"]);
-    let programs = attached_programs(&cgroup.0);
+    let programs = palisade_testdata::cgroup_programs(&cgroup.0);
     assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
     let (_, lost) = alerts_by_rule(&reports);
     assert_eq!(
@@ -224,7 +214,7 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
     drop(watch);
     assert!(!pin_dir.0.exists(), "a clean stop leaves no pin");
     let started = std::time::Instant::now();
-    while attached_programs(&cgroup.0).contains("connect4") {
+    while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
         assert!(started.elapsed() < Duration::from_secs(5), "and no program");
         std::thread::sleep(Duration::from_millis(50));
     }
