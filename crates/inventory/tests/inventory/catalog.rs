@@ -60,37 +60,7 @@ fn jar() -> Vec<u8> {
 
 /// An sqlite rpm database holding `bash 5.1.8-6.el9_1`.
 pub fn rpmdb(path: &Path) {
-    let connection = rusqlite::Connection::open(path).unwrap();
-    connection
-        .execute_batch(
-            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
-        )
-        .unwrap();
-    let mut entries: Vec<(u32, u32, Vec<u8>, u32)> = Vec::new();
-    let mut add = |tag: u32, kind: u32, bytes: &[u8], count: u32| {
-        entries.push((tag, kind, bytes.to_vec(), count));
-    };
-    add(1000, 6, b"bash\0", 1);
-    add(1001, 6, b"5.1.8\0", 1);
-    add(1002, 6, b"6.el9_1\0", 1);
-    add(1022, 6, b"x86_64\0", 1);
-    add(1044, 6, b"bash-5.1.8-6.el9_1.src.rpm\0", 1);
-    let mut index = Vec::new();
-    let mut data = Vec::new();
-    for (tag, kind, bytes, count) in &entries {
-        index.extend_from_slice(&tag.to_be_bytes());
-        index.extend_from_slice(&kind.to_be_bytes());
-        index.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        index.extend_from_slice(&count.to_be_bytes());
-        data.extend_from_slice(bytes);
-    }
-    let mut blob = (entries.len() as u32).to_be_bytes().to_vec();
-    blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    blob.extend_from_slice(&index);
-    blob.extend_from_slice(&data);
-    connection
-        .execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
-        .unwrap();
+    palisade_testdata::rpm::modular_rpmdb(path, &[(("bash", None, "5.1.8", "6.el9_1"), None)]);
 }
 
 /// A root with one package of each kind, plus a Python package that dpkg owns.
