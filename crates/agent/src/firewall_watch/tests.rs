@@ -97,6 +97,19 @@ fn in_pod(mut event: Event, namespace: &str, pod: &str) -> Event {
     event
 }
 
+/// A connect of pod shop/web's process `pid` to 127.0.0.20:5432, by which the watch finds the
+/// pod's processes (its cgroup looked up from the pid: no cgroup id in the event).
+fn web_connect_from(pid: u32) -> Event {
+    let mut event = in_pod(
+        socket_event(EventKind::Connect, "0.0.0.0", 0, "127.0.0.20", 5432),
+        "shop",
+        "web",
+    );
+    (event.process.pid, event.process.tid) = (pid, pid);
+    event.cgroup_id = 0;
+    event
+}
+
 fn server_rule(
     name: &str,
     source: &str,
@@ -646,13 +659,7 @@ impl EnforcedPod {
         while !in_cgroup() {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let mut found_from = in_pod(
-            socket_event(EventKind::Connect, "0.0.0.0", 0, "127.0.0.20", 5432),
-            "shop",
-            "web",
-        );
-        (found_from.process.pid, found_from.process.tid) = (pid, pid);
-        found_from.cgroup_id = 0;
+        let found_from = web_connect_from(pid);
         let mut reports = Vec::new();
         watch.observe(&found_from, &mut reports);
         assert!(reports.is_empty(), "{reports:?}");

@@ -8,12 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use palisade_enforce::DefenseMode;
-use palisade_event::EventKind;
 use palisade_model::{FindingReport, FirewallAction, Timestamp};
 
-use super::{
-    CgroupDir, alerts_by_rule, config, enforced_policy, in_pod, socket_event, tick_delivered,
-};
+use super::{CgroupDir, alerts_by_rule, config, enforced_policy, tick_delivered, web_connect_from};
 use crate::EventObserver;
 use crate::firewall_watch::{
     FirewallWatch, FirewallWatchConfig, LOST_CONNECT_REPORTS_RULE, PolicyUpdates,
@@ -72,14 +69,7 @@ fn run_child_if_asked() {
     );
     let (mut watch, updates) = pinned_watch(&pin_dir);
     first_policy(&mut watch, &updates);
-    let mut found_from = in_pod(
-        socket_event(EventKind::Connect, "0.0.0.0", 0, "127.0.0.20", 5432),
-        "shop",
-        "web",
-    );
-    (found_from.process.pid, found_from.process.tid) = (pid, pid);
-    found_from.cgroup_id = 0;
-    watch.observe(&found_from, &mut Vec::new());
+    watch.observe(&web_connect_from(pid), &mut Vec::new());
     assert_eq!(watch.enforced_pods(), ["shop/web"]);
     let root = palisade_enforce::cgroup2_root().unwrap();
     let refused = palisade_testdata::in_cgroup(&root, &cgroup, || {
