@@ -6,8 +6,10 @@
 //! image is inventoried once however many containers run it, and a new vulnerability database
 //! (its file changed) is matched against the kept inventories without walking a root again;
 //! only the files the advisories' checks of file contents name (a booted kernel's grubenv)
-//! are read, inside the kept root, when a package's version needs one
-//! ([`palisade_inventory::LazyFiles`], as `palisade scan` does).
+//! are read, inside the host's root, when a package's version needs one
+//! ([`palisade_inventory::LazyFiles`], as `palisade scan` does). An image's checks of file
+//! contents never hold: the container root it was read from (`/proc/<pid>/root`) may be gone,
+//! or be another process's, by the time a new database is matched.
 
 use std::{
     collections::BTreeMap,
@@ -128,19 +130,21 @@ type DatabaseStamp = Vec<(u64, Option<SystemTime>)>;
 struct Inventoried {
     asset: AffectedAsset,
     packages: Vec<Package>,
-    /// The root it was read from, where advisories' checks of file contents are answered
-    /// when it is matched (the host's boot entry may change without its packages changing).
-    root: Target,
+    /// The host's root, where advisories' checks of file contents are answered when it is
+    /// matched (the host's boot entry may change without its packages changing); none for
+    /// an image (see the module's doc).
+    root: Option<Target>,
 }
 
 impl Inventoried {
     /// The files of its root that the checks of `index` name, read on the first check a
-    /// package's version needs.
-    fn root_files<'a>(&'a self, index: &'a Index) -> LazyFiles<'a> {
-        LazyFiles::new(
-            &self.root,
+    /// package's version needs; none for an image.
+    fn root_files<'a>(&'a self, index: &'a Index) -> Option<LazyFiles<'a>> {
+        let root = self.root.as_ref()?;
+        Some(LazyFiles::new(
+            root,
             index.file_checks().into_iter().map(FileCheck::path),
-        )
+        ))
     }
 }
 
@@ -269,7 +273,9 @@ impl Scanner {
             .inventories
             .values()
             .map(|inventoried| {
-                let reports = vulnerability_reports(index, inventoried, scanned_at);
+                let root_files = inventoried.root_files(index);
+                let reports =
+                    vulnerability_reports(index, inventoried, root_files.as_ref(), scanned_at);
                 AssetScan {
                     snapshot: ScanSnapshot {
                         asset: inventoried.asset.clone(),
@@ -386,7 +392,7 @@ impl Scanner {
         let still_affected: Vec<String> = installed
             .iter()
             .filter(|package| {
-                matches(index, package, &root_files)
+                matches(index, package, root_files.as_ref())
                     .map(|report| {
                         report.findings.iter().any(|finding| {
                             finding.id == spec.vulnerability
@@ -435,7 +441,7 @@ impl Scanner {
             }
         };
         let scanned_at = Timestamp::now();
-        let reports = vulnerability_reports(index, inventoried, scanned_at);
+        let reports = vulnerability_reports(index, inventoried, root_files.as_ref(), scanned_at);
         let scan = AssetScan {
             snapshot: ScanSnapshot {
                 asset: inventoried.asset.clone(),
@@ -478,9 +484,10 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         };
         // `/` and container roots are live systems: skip /proc, /sys, /dev, /run and
         // container storage. A fixture directory is read whole.
+        let in_container = root.starts_with("/proc");
         let root_fs = if root == Path::new("/") {
             RootFs::host()
-        } else if root.starts_with("/proc") {
+        } else if in_container {
             RootFs::container(&root.display().to_string()).map_err(failed)?
         } else {
             RootFs::new(&root)
@@ -515,7 +522,7 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         Ok(Inventoried {
             asset,
             packages: found.packages,
-            root: target,
+            root: (!in_container).then_some(target),
         })
     })
     .await
@@ -523,15 +530,19 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
 }
 
 /// The vulnerabilities of `package`, advisories' checks of file contents answered on
-/// `root_files`, its asset's.
+/// `root_files`, its asset's (none: no such check holds).
 fn matches(
     index: &Index,
     package: &Package,
-    root_files: &LazyFiles<'_>,
+    root_files: Option<&LazyFiles<'_>>,
 ) -> Result<MatchReport, palisade_vulndb::Error> {
-    index.matches_on_root(&vulndb_package(package), &|check| {
-        check.holds(root_files.content(check.path()))
-    })
+    let package = vulndb_package(package);
+    match root_files {
+        Some(root_files) => index.matches_on_root(&package, &|check| {
+            check.holds(root_files.content(check.path()))
+        }),
+        None => index.matches(&package),
+    }
 }
 
 fn vulndb_package(package: &Package) -> palisade_vulndb::Package {
@@ -548,12 +559,12 @@ fn vulndb_package(package: &Package) -> palisade_vulndb::Package {
 fn vulnerability_reports(
     index: &Index,
     inventoried: &Inventoried,
+    root_files: Option<&LazyFiles<'_>>,
     observed_at: Timestamp,
 ) -> Vec<FindingReport> {
     let mut reports = Vec::new();
-    let root_files = inventoried.root_files(index);
     for package in &inventoried.packages {
-        let matched = match matches(index, package, &root_files) {
+        let matched = match matches(index, package, root_files) {
             Ok(matched) => matched,
             Err(error) => {
                 tracing::warn!(package = %package.name, version = %package.version, %error, "Cannot match a package.");
