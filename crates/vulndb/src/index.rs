@@ -739,12 +739,16 @@ fn fixed_above<'e>(
         for range in &entry.ranges {
             if let ParsedRange::Events {
                 events,
+                limits,
                 module,
                 files,
-                ..
             } = range
                 && module_applies(module.as_ref(), module_streams)
-                && files.iter().all(file_holds)
+                // As in `entry_affects`: the root's files are read only for a version in
+                // the range.
+                && (files.is_empty()
+                    || installed.is_some_and(|installed| in_range(installed, events, limits))
+                        && files.iter().all(file_holds))
             {
                 for (kind, bound, text) in events {
                     let above = installed

@@ -163,8 +163,9 @@ pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
 }
 
 impl FileCheck {
-    /// A check of `path`, its patterns compiled once to refuse those that cannot be
-    /// evaluated (look-around, back-references, over the size limit).
+    /// A check of `path`, its patterns compiled here to refuse those that cannot be
+    /// compiled (over the size limit, invalid syntax); [`FileCheck::holds`] compiles them
+    /// again, once per evaluation.
     pub(crate) fn new(
         path: String,
         pattern: String,
@@ -223,32 +224,46 @@ impl FileCheck {
             return false;
         };
         let text = String::from_utf8_lossy(content);
-        let first = self.instance as usize;
-        // A search over the backtracking limit ends the items there.
-        let mut items = pattern
+        // A search over the backtracking limit fails the check, not only its later items.
+        let Ok(found) = pattern
             .captures_iter(text.as_ref())
-            .map_while(Result::ok)
             .take(MAX_INSTANCES)
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return false;
+        };
+        let first = self.instance as usize;
+        let items: Vec<_> = found
+            .into_iter()
             .enumerate()
             .filter(|(index, _)| {
                 let instance = index + 1;
                 instance == first || (self.from_instance_on && instance > first)
             })
             .map(|(_, captures)| captures)
-            .peekable();
-        if items.peek().is_none() {
+            .collect();
+        if items.is_empty() {
             return false;
         }
         let Some(state) = &self.state else {
             return true;
         };
-        let mut satisfied = items.map(|captures| match state.entity {
+        // The state's own pattern, compiled once for every item.
+        let state_pattern = match state.operation {
+            Operation::PatternMatch => match compile(&state.value) {
+                Ok(pattern) => Some(pattern),
+                Err(_) => return false,
+            },
+            _ => None,
+        };
+        let satisfies = |found: &str| satisfies(state, state_pattern.as_ref(), found);
+        let mut satisfied = items.iter().map(|captures| match state.entity {
             Entity::Text => captures
                 .get(0)
-                .is_some_and(|whole| satisfies(state, whole.as_str())),
+                .is_some_and(|whole| satisfies(whole.as_str())),
             Entity::Subexpression => {
                 let mut groups = captures.iter().skip(1).flatten().peekable();
-                groups.peek().is_some() && groups.all(|group| satisfies(state, group.as_str()))
+                groups.peek().is_some() && groups.all(|group| satisfies(group.as_str()))
             }
         });
         if self.all {
@@ -259,10 +274,11 @@ impl FileCheck {
     }
 }
 
-/// Whether `found` satisfies the state's operation on its value.
-fn satisfies(state: &TextState, found: &str) -> bool {
+/// Whether `found` satisfies the state's operation on its value (`state_pattern`: the value
+/// compiled, for `pattern match`).
+fn satisfies(state: &TextState, state_pattern: Option<&Regex>, found: &str) -> bool {
     if state.operation == Operation::PatternMatch {
-        return compile(&state.value).is_ok_and(|pattern| pattern.is_match(found).unwrap_or(false));
+        return state_pattern.is_some_and(|pattern| pattern.is_match(found).unwrap_or(false));
     }
     let ordering = match state.datatype {
         Datatype::String => Some(found.cmp(&state.value)),
