@@ -331,6 +331,11 @@ impl FirewallWatch {
         let Some(stream) = &self.enforcement.connect_reports.stream else {
             return;
         };
+        let dropped = stream.announcements_dropped();
+        if dropped > self.enforcement.announcements_dropped_seen {
+            self.enforcement.announcements_dropped_seen = dropped;
+            self.reported_connects.lost_some();
+        }
         match stream.lost() {
             Ok(lost) => {
                 let lost = lost
@@ -1345,6 +1350,9 @@ struct Enforcement {
     connect_reports: ReportStream,
     /// The stream's lost-report count already raised as an alert.
     lost_reports_seen: u64,
+    /// The stream's dropped announcements already seen (reports the reader's queue had no
+    /// room for: their attempts are kept, but their connects have no report).
+    announcements_dropped_seen: u64,
     /// The attempts a dead agent of another layout counted and nobody took, whose stream
     /// was removed: lost, and counted with the stream's.
     lost_with_another_layout: u64,

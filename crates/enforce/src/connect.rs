@@ -903,6 +903,13 @@ impl ConnectReports {
     pub fn lost(&self) -> Result<u64, Error> {
         Ok(bpf::read_counter(&self.lost, LOST_MAP)? + self.unkept.load(Ordering::Relaxed))
     }
+
+    /// Reports that found the reader's queue full (since the stream was created): no
+    /// attempt is lost with them, but the connects they announced have no report, so a
+    /// connect without one may have been refused.
+    pub fn announcements_dropped(&self) -> u64 {
+        self.reader.overflowed()
+    }
 }
 
 impl ConnectFilter {
@@ -1273,7 +1280,7 @@ fn decode_report(bytes: &[u8]) -> Option<ConnectReport> {
             action: decode_action(record.bytes(40, 1)[0]),
             filter_tag: record.u32(60),
         },
-        counted: record.bytes(41, 1)[0] == 1,
+        counted: record.bytes(EVENT_COUNTED_OFFSET, 1)[0] != 0,
     })
 }
 
