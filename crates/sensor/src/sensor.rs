@@ -331,7 +331,11 @@ impl Sensor {
                 self.health.events_sent += n_kept as u64;
             }
         }
-        enricher.release_due(Instant::now(), sink);
+        let now = Instant::now();
+        // Once per poll, with the real time: not per held event, nor at a flush's end of
+        // every wait (a later instant).
+        enricher.containers.forget_unused(now);
+        enricher.release_due(now, sink);
         let n_sent = (enricher.delivered - delivered_before) as usize;
         self.health.events_filtered += (n_read - n_kept) as u64;
         self.update_delivery_health();
@@ -438,8 +442,9 @@ struct Enricher {
     /// `getpid` is a system call (and a traced one).
     own_pid: u32,
     /// Cgroup paths by cgroup id: the kernel sends a cgroup's path only in its first
-    /// records (see `cgroup_reported` in sensor.bpf.c). One entry per cgroup seen, like the
-    /// container resolver's cache.
+    /// records (see `cgroup_reported` in sensor.bpf.c). One entry per cgroup seen, kept for
+    /// good: unlike the container resolver's cache, forgetting one would also need its id
+    /// deleted from the kernel's `cgroup_reported`, or its path would never be sent again.
     cgroup_paths: HashMap<u64, String>,
     /// Whether environments are captured ([`SensorConfig::capture_environment`]).
     capture_environment: bool,
@@ -792,7 +797,6 @@ impl Enricher {
     /// sends the held events whose look-up answered, then those whose wait is over.
     fn release_due(&mut self, now: Instant, sink: &mut dyn EventSink) {
         let mut answered = std::mem::take(&mut self.answered);
-        self.containers.forget_unused(now);
         self.containers.take_answers(&mut answered);
         for cgroup_id in answered.drain(..) {
             // What was executed or forked in the cgroup before its look-up answered (a
