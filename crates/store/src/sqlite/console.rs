@@ -521,7 +521,8 @@ pub(super) fn push_key_scope(
 /// partial one and its own row holds the needle (the only case that reads the row, for its
 /// package and aliases), or its asset's label holds it (an asset id is a name-based UUID of
 /// its label). The hits are bound as JSON arrays; without asset hits the condition names the
-/// rules, so that only their entries are read.
+/// rules, so that only their entries are read (unless `rule_bound`: the statement binds the
+/// rule itself).
 fn push_keyed_condition(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,

@@ -11,10 +11,13 @@ use palisade_model::{
     AgentTask, AuditEntry, FindingKind, MAX_TASK_ATTEMPTS, Status, TaskAttempt, TaskResult,
     TaskSpec, TaskState, Timestamp, VerificationState,
 };
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
 use uuid::Uuid;
 
-use super::{SqliteStore, corrupt, from_json, insert_audit, parse_uuid, to_json, update_status};
+use super::{
+    SqliteStore, corrupt, from_json, insert_audit, parse_uuid, push_asset_filter, to_json,
+    update_status,
+};
 use crate::{Result, TaskClaim};
 
 /// The message of a task that passed its deadline unfinished.
@@ -365,17 +368,16 @@ impl SqliteStore {
         audit: &AuditEntry,
     ) -> Result<u64> {
         let mut transaction = self.writer.begin().await?;
-        let rows = sqlx::query(
-            "SELECT * FROM findings \
-             WHERE asset_key = (SELECT key FROM finding_assets WHERE asset_id = $1) \
-             AND kind = $2 AND status IN ($3, $4)",
-        )
-        .bind(asset_id.to_string())
-        .bind(kind.as_str())
-        .bind(Status::Open.as_str())
-        .bind(Status::Fixing.as_str())
-        .fetch_all(&mut *transaction)
-        .await?;
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM findings WHERE kind = ");
+        query.push_bind(kind.as_str());
+        push_asset_filter(&mut query, asset_id);
+        query
+            .push(" AND status IN (")
+            .push_bind(Status::Open.as_str())
+            .push(", ")
+            .push_bind(Status::Fixing.as_str())
+            .push(")");
+        let rows = query.build().fetch_all(&mut *transaction).await?;
         let mut gone = Vec::new();
         for row in &rows {
             let key: &str = row.try_get("dedupe_key")?;
