@@ -52,7 +52,8 @@ pub struct OutboxWriter {
     reports: Vec<FindingReport>,
     receipts: Vec<Receipt>,
     failing: Option<Failing>,
-    status: OutboxWriteStatus,
+    write_failures: u64,
+    reports_dropped: u64,
 }
 
 impl OutboxWriter {
@@ -83,7 +84,7 @@ impl OutboxWriter {
         if let Some(failing) = &mut self.failing {
             failing.dropped += dropped;
         }
-        self.status.reports_dropped += dropped;
+        self.reports_dropped += dropped;
         if self.reports.is_empty() && self.receipts.is_empty() {
             return Ok(());
         }
@@ -101,20 +102,17 @@ impl OutboxWriter {
                     );
                     detector.record_report(outbox_failed_report(&failing, detector, now));
                 }
-                self.status.failing_since = None;
-                self.status.waiting = 0;
                 Ok(())
             }
             Err(error) => {
-                self.status.write_failures += 1;
+                self.write_failures += 1;
+                // Not failing before: nothing was dropped (no bound applies then).
                 let failing = self.failing.get_or_insert(Failing {
                     since: Timestamp::now(),
                     failures: 0,
-                    dropped,
+                    dropped: 0,
                 });
                 failing.failures += 1;
-                self.status.failing_since = Some(failing.since);
-                self.status.waiting = self.reports.len() as u64;
                 Err(error)
             }
         }
@@ -122,7 +120,12 @@ impl OutboxWriter {
 
     /// How the writes went.
     pub fn status(&self) -> OutboxWriteStatus {
-        self.status
+        OutboxWriteStatus {
+            write_failures: self.write_failures,
+            failing_since: self.failing.map(|failing| failing.since),
+            reports_dropped: self.reports_dropped,
+            waiting: self.reports.len() as u64,
+        }
     }
 
     /// Whether a write failed and its reports wait.
