@@ -223,13 +223,22 @@ impl<T: Send + 'static> Reports<T> {
         })
     }
 
-    /// Runs `work` while no record is being read (the ring is locked): a record's hook and
-    /// the advance of the consumer position past it are never on either side of it.
-    pub(crate) fn while_not_reading<R>(&self, work: impl FnOnce() -> R) -> R {
-        let _reading = self
+    /// Reads every record in the ring into the queue, then runs `work` while no record is
+    /// being read (the ring stays locked): a record's hook and the advance of the consumer
+    /// position past it are never on either side of it, and no record the ring held before
+    /// `work` (one a dead process's hook saw and did not advance past, found again) is read
+    /// after it.
+    pub(crate) fn after_reading_all<R>(
+        &self,
+        work: impl FnOnce() -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let ring_buffer = self
             .ring_buffer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        ring_buffer
+            .consume()
+            .map_err(|error| Error::bpf("reading ring buffer", self.name, error))?;
         work()
     }
 

@@ -25,7 +25,7 @@ const RULES_MAP: &str = "connect_rules";
 const CONFIG_MAP: &str = "connect_config";
 const HITS_MAP: &str = "connect_hits";
 const REPORTS_MAP: &str = "connect_reports";
-const LOST_MAP: &str = "lost_reports";
+pub(crate) const LOST_MAP: &str = "lost_reports";
 pub(crate) const ATTEMPTS_MAP: &str = "connect_attempts";
 const GENERATION_MAP: &str = "connect_generation";
 /// The reports that stand for an attempt (the counters had no room for its match), kept by
@@ -36,10 +36,22 @@ pub(crate) const KEPT_MAP: &str = "kept_reports";
 pub(crate) const KEPT_VALUE_SIZE: usize = CONNECT_EVENT_SIZE + 8;
 /// The epoch label of a kept report no take holds yet (epochs start below 2^62).
 const UNTAKEN: u64 = u64::MAX;
+/// The last delivery of the stream's counts: the epoch and who delivered it
+/// ([`Delivery`]), written by user space only, so that a taker of another outbox knows what
+/// was delivered (see [`ConnectReports::last_delivery`]).
+pub(crate) const DELIVERY_MAP: &str = "last_delivery";
+/// A [`Delivery`]'s record: the epoch, the taker's length, then the taker.
+const DELIVERY_VALUE_SIZE: usize = 4096;
+/// Where the taker starts in a [`Delivery`]'s record.
+const DELIVERY_TAKER_OFFSET: usize = 12;
+/// A kept report's key (its ring position) and value (the record, then its epoch label).
+type KeptReport = (Vec<u8>, Vec<u8>);
 /// The offset of `counted` in a `struct connect_event`.
 const EVENT_COUNTED_OFFSET: usize = 41;
 /// The maps every filter shares with its [`ConnectReports`] stream.
 const SHARED_MAPS: [&str; 4] = [REPORTS_MAP, LOST_MAP, ATTEMPTS_MAP, GENERATION_MAP];
+/// The stream's maps that only user space writes, pinned beside those.
+const OWN_MAPS: [&str; 2] = [KEPT_MAP, DELIVERY_MAP];
 /// Each filter's own maps: its rule table, its configuration and its rules' hits.
 const FILTER_MAPS: [&str; 3] = [RULES_MAP, CONFIG_MAP, HITS_MAP];
 /// The programs a filter attaches, in the order of its links.
@@ -111,10 +123,13 @@ pub struct ConnectReports {
     attempts: MapHandle,
     generation: MapHandle,
     kept: MapHandle,
+    delivery: MapHandle,
     /// Reports standing for an attempt that found the kept reports full (lost).
     unkept: Arc<AtomicU64>,
     /// The epoch the programs count into, and what became of the one before.
     epochs: Mutex<Epochs>,
+    /// Who delivers the takes ([`ConnectReports::deliver_as`]), recorded with each delivery.
+    taker: Mutex<Option<String>>,
     /// The maps' pins, removed with the stream.
     _pins: Option<PinnedFiles>,
 }
@@ -255,6 +270,45 @@ impl TakenCounts {
     /// The attempts taken, over every match.
     pub fn attempts(&self) -> u64 {
         self.counts.iter().map(|count| count.attempts).sum()
+    }
+}
+
+/// The last delivery of a [`ConnectReports`] stream's counts, recorded with the stream (pinned
+/// with it), so that whoever takes the stream over knows it even when it keeps its takes
+/// elsewhere than the one who delivered (another agent's outbox, or the same agent
+/// re-installed with a new one): [`ConnectReports::last_delivery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Who delivered it: where that taker keeps its takes, as it named itself
+    /// ([`ConnectReports::deliver_as`]).
+    pub taker: String,
+    /// The epoch delivered ([`TakenCounts::epoch`]).
+    pub epoch: u64,
+}
+
+impl Delivery {
+    /// The longest taker name a record holds, in bytes.
+    pub const MAX_TAKER_BYTES: usize = DELIVERY_VALUE_SIZE - DELIVERY_TAKER_OFFSET;
+
+    fn encode(&self) -> [u8; DELIVERY_VALUE_SIZE] {
+        let mut value = [0u8; DELIVERY_VALUE_SIZE];
+        value[..8].copy_from_slice(&self.epoch.to_ne_bytes());
+        value[8..DELIVERY_TAKER_OFFSET].copy_from_slice(&(self.taker.len() as u32).to_ne_bytes());
+        value[DELIVERY_TAKER_OFFSET..DELIVERY_TAKER_OFFSET + self.taker.len()]
+            .copy_from_slice(self.taker.as_bytes());
+        value
+    }
+
+    /// `None` for the record of a stream nobody delivered from yet (all zeros) or one that
+    /// does not read.
+    fn decode(value: &[u8]) -> Option<Delivery> {
+        let record = Record(value.get(..DELIVERY_TAKER_OFFSET)?);
+        let length = record.u32(8) as usize;
+        let taker = value.get(DELIVERY_TAKER_OFFSET..DELIVERY_TAKER_OFFSET + length)?;
+        (length > 0).then(|| Delivery {
+            taker: String::from_utf8_lossy(taker).into_owned(),
+            epoch: record.u64(0),
+        })
     }
 }
 
@@ -446,14 +500,15 @@ impl std::fmt::Display for ConnectReportsDrain {
     }
 }
 
-/// The maps a [`ConnectReports`] stream shares with its filters, and the map of reports its
-/// reader keeps (which no program writes).
+/// The maps a [`ConnectReports`] stream shares with its filters, and those only user space
+/// writes: the reports its reader keeps and the record of its last delivery.
 struct SharedMaps {
     ring: MapHandle,
     lost: MapHandle,
     attempts: MapHandle,
     generation: MapHandle,
     kept: MapHandle,
+    delivery: MapHandle,
 }
 
 /// The options `bpf_map_create` takes by default.
@@ -493,6 +548,36 @@ fn create_kept_map(ring: ConnectReportsRing) -> Result<MapHandle, Error> {
     )
 }
 
+/// A new record of a stream's last delivery: none yet.
+fn create_delivery_map() -> Result<MapHandle, Error> {
+    create_map(
+        MapType::Array,
+        DELIVERY_MAP,
+        4,
+        DELIVERY_VALUE_SIZE as u32,
+        1,
+    )
+}
+
+/// The map pinned at `path` (checked as [`open_pinned_map`] does), or, when none is pinned
+/// there (a stream of an earlier build, which had no such map), the one `create` makes,
+/// pinned there.
+fn open_or_pin_map(
+    path: &Path,
+    kind: MapType,
+    value: u32,
+    create: impl FnOnce() -> Result<MapHandle, Error>,
+) -> Result<MapHandle, Error> {
+    let key = if kind == MapType::Array { 4 } else { 8 };
+    if path.exists() {
+        return open_pinned_map(path, kind, key, value);
+    }
+    let mut map = create()?;
+    map.pin(path)
+        .map_err(|error| Error::bpf("pinning eBPF map at", path.display(), error))?;
+    Ok(map)
+}
+
 /// Opens the map pinned at `path`, checked to be of `kind` with `key`- and `value`-byte keys
 /// and values.
 fn open_pinned_map(path: &Path, kind: MapType, key: u32, value: u32) -> Result<MapHandle, Error> {
@@ -528,31 +613,33 @@ impl SharedMaps {
             )?,
             generation: create_map(MapType::Array, GENERATION_MAP, 4, 8, 3)?,
             kept: create_kept_map(ring)?,
+            delivery: create_delivery_map()?,
         };
         let epochs = Epochs::starting_at(random_epoch()?);
         switch_epoch(&maps.generation, epochs.current)?;
         Ok((maps, epochs))
     }
 
-    /// The maps pinned at `paths` (in [`SHARED_MAPS`] order) and `kept` (created and pinned
-    /// there when missing: a stream of an earlier build kept no reports), checked to be of
-    /// this build's kinds and sizes.
-    fn open_pinned(paths: &[PathBuf; 4], kept: &Path) -> Result<SharedMaps, Error> {
+    /// The maps pinned at `paths` (in [`SHARED_MAPS`] order), with the kept reports and the
+    /// delivery record pinned at `own` (each created and pinned there when missing: a stream
+    /// of an earlier build had neither), checked to be of this build's kinds and sizes.
+    fn open_pinned(paths: &[PathBuf; 4], own: &[PathBuf; 2]) -> Result<SharedMaps, Error> {
         let ring = open_pinned_map(&paths[0], MapType::RingBuf, 0, 0)?;
-        let kept = if kept.exists() {
-            open_pinned_map(kept, MapType::Hash, 8, KEPT_VALUE_SIZE as u32)?
-        } else {
-            let mut map = create_kept_map(ConnectReportsRing(ring.max_entries()))?;
-            map.pin(kept)
-                .map_err(|error| Error::bpf("pinning eBPF map at", kept.display(), error))?;
-            map
-        };
+        let ring_size = ConnectReportsRing(ring.max_entries());
         Ok(SharedMaps {
             ring,
             lost: open_pinned_map(&paths[1], MapType::Array, 4, 8)?,
             attempts: open_pinned_map(&paths[2], MapType::Hash, CONNECT_KEY_SIZE as u32, 8)?,
             generation: open_pinned_map(&paths[3], MapType::Array, 4, 8)?,
-            kept,
+            kept: open_or_pin_map(&own[0], MapType::Hash, KEPT_VALUE_SIZE as u32, || {
+                create_kept_map(ring_size)
+            })?,
+            delivery: open_or_pin_map(
+                &own[1],
+                MapType::Array,
+                DELIVERY_VALUE_SIZE as u32,
+                create_delivery_map,
+            )?,
         })
     }
 }
@@ -584,15 +671,13 @@ impl ConnectReports {
         ring: ConnectReportsRing,
     ) -> Result<(ConnectReports, bool), Error> {
         let paths = SHARED_MAPS.map(|name| dir.join(name));
-        let kept_path = dir.join(KEPT_MAP);
-        let mut pinned = paths.to_vec();
-        pinned.push(kept_path.clone());
-        let pins = PinnedFiles::new(pinned);
+        let own_paths = OWN_MAPS.map(|name| dir.join(name));
+        let pins = PinnedFiles::new(paths.iter().chain(&own_paths).cloned().collect());
         let found = paths.iter().filter(|path| path.exists()).count();
         if found == SHARED_MAPS.len() {
             // Maps that are there but do not fit this build are an error naming them, not
             // replaced: their counts would be lost (`palisade firewall reset` removes them).
-            let maps = SharedMaps::open_pinned(&paths, &kept_path)?;
+            let maps = SharedMaps::open_pinned(&paths, &own_paths)?;
             // The dead process's epoch before the current one may be untaken, or taken and
             // not delivered, or delivered: it is taken first unless its taker says it
             // delivered it (`delivered`).
@@ -614,9 +699,10 @@ impl ConnectReports {
             &mut maps.attempts,
             &mut maps.generation,
             &mut maps.kept,
+            &mut maps.delivery,
         ]
         .into_iter()
-        .zip(paths.iter().chain([&kept_path]))
+        .zip(paths.iter().chain(&own_paths))
         {
             map.pin(path)
                 .map_err(|error| Error::bpf("pinning eBPF map at", path.display(), error))?;
@@ -648,8 +734,10 @@ impl ConnectReports {
             attempts: maps.attempts,
             generation: maps.generation,
             kept: maps.kept,
+            delivery: maps.delivery,
             unkept,
             epochs: Mutex::new(epochs),
+            taker: Mutex::new(None),
             _pins: pins,
         })
     }
@@ -755,25 +843,15 @@ impl ConnectReports {
     }
 
     /// Labels every kept report with `epoch` (those of a take of `epoch` that was not
-    /// delivered, and those kept since) and returns their matches. Done while the reader
-    /// reads no record, so that a report is never kept after this and read again.
+    /// delivered, and those kept since) and returns their matches. Done after the ring is
+    /// read to its end and while the reader reads no record, so that a report is never kept
+    /// after this and read again: a record a dead process kept and did not advance past is
+    /// read (and found kept) before, not after its take's delivery deleted it, which would
+    /// keep it a second time.
     fn take_kept(&self, epoch: u64) -> Result<Vec<ConnectMatch>, Error> {
-        self.reader.while_not_reading(|| {
+        self.reader.after_reading_all(|| {
             let mut matches = Vec::new();
-            // The keys first: an update moves its key within the map, so iterating while
-            // updating would visit some twice.
-            let keys: std::collections::BTreeSet<Vec<u8>> = self.kept.keys().collect();
-            for key in keys {
-                let Some(mut value) = self
-                    .kept
-                    .lookup(&key, MapFlags::ANY)
-                    .map_err(|error| Error::bpf("reading the reports in", KEPT_MAP, error))?
-                else {
-                    continue;
-                };
-                if value.len() != KEPT_VALUE_SIZE {
-                    continue;
-                }
+            for (key, mut value) in self.kept_reports()? {
                 if let Some(report) = decode_report(&value[..CONNECT_EVENT_SIZE]) {
                     matches.push(report.matched);
                 }
@@ -790,30 +868,66 @@ impl ConnectReports {
 
     /// Deletes the kept reports of the take of `epoch`.
     fn delete_kept(&self, epoch: u64) -> Result<(), Error> {
+        let delivered = self
+            .kept_reports()?
+            .into_iter()
+            .filter(|(_, value)| Record(value).u64(CONNECT_EVENT_SIZE) == epoch)
+            .map(|(key, _)| key);
+        delete_keys(
+            &self.kept,
+            delivered,
+            "deleting the delivered reports in",
+            KEPT_MAP,
+        )
+    }
+
+    /// Every kept report, by key, with its epoch label. (The keys are listed first: an update
+    /// moves its key within the map, so iterating while updating would visit some twice.)
+    fn kept_reports(&self) -> Result<Vec<KeptReport>, Error> {
         let keys: Vec<Vec<u8>> = self.kept.keys().collect();
+        let mut reports = Vec::with_capacity(keys.len());
         for key in keys {
-            let label = self
+            let value = self
                 .kept
                 .lookup(&key, MapFlags::ANY)
-                .map_err(|error| Error::bpf("reading the reports in", KEPT_MAP, error))?
-                .filter(|value| value.len() == KEPT_VALUE_SIZE)
-                .map(|value| Record(&value).u64(CONNECT_EVENT_SIZE));
-            if label != Some(epoch) {
-                continue;
-            }
-            match self.kept.delete(&key) {
-                Ok(()) => {}
-                Err(error) if error.kind() == libbpf_rs::ErrorKind::NotFound => {}
-                Err(error) => {
-                    return Err(Error::bpf(
-                        "deleting the delivered reports in",
-                        KEPT_MAP,
-                        error,
-                    ));
-                }
+                .map_err(|error| Error::bpf("reading the reports in", KEPT_MAP, error))?;
+            if let Some(value) = value.filter(|value| value.len() == KEPT_VALUE_SIZE) {
+                reports.push((key, value));
             }
         }
+        Ok(reports)
+    }
+
+    /// Names who delivers this stream's takes from now on, as it will know itself when it
+    /// takes the stream over again (the agent: its outbox): each [`ConnectReports::delivered`]
+    /// records it with the epoch ([`ConnectReports::last_delivery`]). Fails when `taker` is
+    /// empty or longer than [`Delivery::MAX_TAKER_BYTES`].
+    pub fn deliver_as(&self, taker: &str) -> Result<(), Error> {
+        if taker.is_empty() || taker.len() > Delivery::MAX_TAKER_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "naming the taker (1 to 4084 bytes) of the connect attempt counts",
+                format!("{} bytes", taker.len()),
+            ));
+        }
+        *self.taker.lock().unwrap_or_else(PoisonError::into_inner) = Some(taker.to_owned());
         Ok(())
+    }
+
+    /// The last delivery recorded with the stream (for a stream adopted from pins, the dead
+    /// process's, as it named itself with [`ConnectReports::deliver_as`]); `None` when no
+    /// named taker delivered from it yet. A taker that is not the one named there learns
+    /// from it what was delivered elsewhere: when its epoch is the one before the current
+    /// one, [`ConnectReports::delivered`] with it deletes that epoch rather than it being
+    /// taken twice; when it is older, the named taker may still have delivered that epoch
+    /// without recording it (it died in between), which its own record of its deliveries
+    /// tells.
+    pub fn last_delivery(&self) -> Result<Option<Delivery>, Error> {
+        let value = self
+            .delivery
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|error| Error::bpf("reading", DELIVERY_MAP, error))?;
+        Ok(value.as_deref().and_then(Delivery::decode))
     }
 
     /// Says that the counts of epoch `epoch` (a [`TakenCounts::epoch`]) are delivered — kept
@@ -827,6 +941,22 @@ impl ConnectReports {
         let mut epochs = self.epochs.lock().unwrap_or_else(PoisonError::into_inner);
         if epochs.previous == PreviousEpoch::Cleared || epoch != epochs.previous_epoch() {
             return Ok(false);
+        }
+        // Recorded before the counts go: a process that dies in between leaves the record,
+        // and the next one deletes what is left instead of taking it.
+        let taker = self
+            .taker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(taker) = taker {
+            self.delivery
+                .update(
+                    &0u32.to_ne_bytes(),
+                    &Delivery { taker, epoch }.encode(),
+                    MapFlags::ANY,
+                )
+                .map_err(|error| Error::bpf("recording the delivery in", DELIVERY_MAP, error))?;
         }
         // Not waited for when `Ended`: a dead process delivered the epoch only after its
         // writers were done, and a program joining it since leaves without counting.
@@ -855,20 +985,12 @@ impl ConnectReports {
 
     /// Deletes the counts of generation `generation`, which no program writes.
     fn delete_generation(&self, generation: u8) -> Result<(), Error> {
-        for key in self.keys_of_generation(generation) {
-            match self.attempts.delete(&key) {
-                Ok(()) => {}
-                Err(error) if error.kind() == libbpf_rs::ErrorKind::NotFound => {}
-                Err(error) => {
-                    return Err(Error::bpf(
-                        "deleting the delivered attempts in",
-                        ATTEMPTS_MAP,
-                        error,
-                    ));
-                }
-            }
-        }
-        Ok(())
+        delete_keys(
+            &self.attempts,
+            self.keys_of_generation(generation),
+            "deleting the delivered attempts in",
+            ATTEMPTS_MAP,
+        )
     }
 
     /// The keys of generation `generation` in the attempt counters.
@@ -1107,21 +1229,13 @@ impl ConnectFilter {
                     .is_some_and(|bytes| !kept.contains(&u32::from_ne_bytes(bytes)))
             })
             .collect();
-        for key in removed {
-            // A connect still reading the old list may have deleted or re-created it.
-            match hits.delete(&key) {
-                Ok(()) => {}
-                Err(error) if error.kind() == libbpf_rs::ErrorKind::NotFound => {}
-                Err(error) => {
-                    return Err(Error::bpf(
-                        "removing the hits of an old rule in",
-                        HITS_MAP,
-                        error,
-                    ));
-                }
-            }
-        }
-        Ok(())
+        // A connect still reading the old list may have deleted or re-created one.
+        delete_keys(
+            &hits,
+            removed,
+            "removing the hits of an old rule in",
+            HITS_MAP,
+        )
     }
 
     /// How many connects rule `rule_id` matched as `Alert` or `Block` (the attempts count),
@@ -1204,6 +1318,24 @@ fn pin_filter(dir: &Path, object: &mut Object, links: &mut [Link]) -> Result<Pin
         pinned.push(path);
     }
     Ok(pinned)
+}
+
+/// Deletes `keys` from `map` (called `name` in errors, where `operation` fails); a key gone
+/// already is no error.
+fn delete_keys(
+    map: &dyn MapCore,
+    keys: impl IntoIterator<Item = Vec<u8>>,
+    operation: &'static str,
+    name: &'static str,
+) -> Result<(), Error> {
+    for key in keys {
+        match map.delete(&key) {
+            Ok(()) => {}
+            Err(error) if error.kind() == libbpf_rs::ErrorKind::NotFound => {}
+            Err(error) => return Err(Error::bpf(operation, name, error)),
+        }
+    }
+    Ok(())
 }
 
 /// Encodes a `struct connect_rule` (see `bpf/enforce.h`).

@@ -72,15 +72,15 @@ pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
 pub use crate::connect::{
     ConnectCount, ConnectFilter, ConnectMatch, ConnectReport, ConnectReports, ConnectReportsDrain,
-    ConnectReportsRing, MAX_CONNECT_RULES, TakenCounts, cgroup2_root,
+    ConnectReportsRing, Delivery, MAX_CONNECT_RULES, TakenCounts, cgroup2_root,
 };
 pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};
 pub use crate::fanotify::{ExecDenial, ExecDenier, MarkScope, ResponseStats};
 pub use crate::nft::{MAX_NFT_RULES, NFT_TABLE, NftFirewall};
 pub use crate::pins::{
-    Adopted, DEFAULT_PIN_DIR, FirewallPins, PinnedWorkload, ResetSummary, WorkloadIdentity,
-    WorkloadPin, reset,
+    Adopted, DEFAULT_PIN_DIR, FirewallPins, PinnedWorkload, RemovedStream, ResetSummary,
+    WorkloadIdentity, WorkloadPin, reset,
 };
 pub use crate::plan::{DefenseMode, WorkloadRules, workload_rules};
 pub use crate::rule::{NetRule, deciding_rule};

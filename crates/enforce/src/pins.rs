@@ -18,8 +18,9 @@
 //! A `layout-<M>` directory of another build is one whose maps this build cannot take over:
 //! its shared maps are removed at once, and its workloads are handed over without a filter.
 //! Their counts are lost, but not silently: the attempts its counters and kept reports hold
-//! are counted first, as far as their format can be read ([`Adopted::lost_attempts`]; what
-//! its programs count after that, until they are replaced, is not). The caller
+//! are counted first, as far as their format can be read ([`Adopted::lost_attempts`]), and
+//! what its programs count after that, until they are replaced, is read off its counters
+//! and lost count, which stay open ([`RemovedStream::newly_lost`]). The caller
 //! attaches its own programs, gives them their rules, and only then drops theirs
 //! ([`PinnedWorkload`]), so that the workload is never without programs that refuse (a
 //! connect passes only when every program attached to the cgroup allows it). The identity
@@ -35,6 +36,7 @@ use serde_json::{Value, json};
 
 use crate::connect::{
     ATTEMPTS_MAP, ConnectFilter, ConnectReports, ConnectReportsRing, KEPT_MAP, KEPT_VALUE_SIZE,
+    LOST_MAP,
 };
 use crate::error::{Error, ErrorKind};
 use crate::nft::NftFirewall;
@@ -225,6 +227,64 @@ pub struct Adopted {
     /// counters' counts and its kept reports, as far as they could be read): lost, to be
     /// reported as such.
     pub lost_attempts: u64,
+    /// Those streams, removed but still counted into by their programs until the workloads
+    /// handed over drop them: what they count meanwhile is lost too.
+    pub removed_streams: Vec<RemovedStream>,
+}
+
+/// The report stream of a build of another layout, removed from the pins at adoption: its
+/// workloads' programs stay attached until the caller's own have their rules, and count their
+/// matches into its attempt counters (or its lost count) meanwhile, where no process takes
+/// them. Both maps stay open here so that those attempts are counted as lost rather than
+/// silently gone; once every handed-over workload's record is dropped (its programs
+/// detached), one last [`RemovedStream::newly_lost`] reads what they counted up to then.
+/// (A connect made between the new programs getting their rules and the old ones going is
+/// counted by both: alerted, and counted here as lost as well.)
+pub struct RemovedStream {
+    counters: Option<MapHandle>,
+    lost: Option<MapHandle>,
+    /// What the maps held at the last read.
+    counted: u64,
+}
+
+impl RemovedStream {
+    /// The stream pinned in `dir`, as far as its maps read as a hash map of 8-byte counts and
+    /// an array of one 8-byte count (every layout so far); `None` when neither does.
+    fn open(dir: &Path) -> Option<RemovedStream> {
+        let open = |name: &str, kind: MapType| {
+            MapHandle::from_pinned_path(dir.join(name))
+                .ok()
+                .filter(|map| map.map_type() == kind && map.value_size() == 8)
+        };
+        let mut stream = RemovedStream {
+            counters: open(ATTEMPTS_MAP, MapType::Hash),
+            lost: open(LOST_MAP, MapType::Array),
+            counted: 0,
+        };
+        if stream.counters.is_none() && stream.lost.is_none() {
+            return None;
+        }
+        stream.counted = stream.count();
+        Some(stream)
+    }
+
+    /// The attempts the stream's programs counted (or lost) since the last call (the first:
+    /// since the adoption).
+    pub fn newly_lost(&mut self) -> u64 {
+        let counted = self.count();
+        let newly = counted.saturating_sub(self.counted);
+        self.counted = self.counted.max(counted);
+        newly
+    }
+
+    /// The counts in the attempt counters and the lost count, summed.
+    fn count(&self) -> u64 {
+        let counters = self.counters.as_ref().map_or(0, summed_counts);
+        let lost = self.lost.as_ref().map_or(0, |map| {
+            crate::bpf::read_counter(map, LOST_MAP).unwrap_or(0)
+        });
+        counters + lost
+    }
 }
 
 /// A directory of pinned firewall state in a bpf file system, locked by this process.
@@ -284,12 +344,17 @@ impl FirewallPins {
             workloads: Vec::new(),
             notes: Vec::new(),
             lost_attempts: 0,
+            removed_streams: Vec::new(),
         };
         for layout_dir in layout_dirs(&self.root)? {
             let ours = layout_dir == self.layout_dir;
             if !ours {
-                let untaken = untaken_attempts(&layout_dir.join(CONNECT_DIR));
-                remove_pin_dir(&layout_dir.join(CONNECT_DIR))?;
+                let stream_dir = layout_dir.join(CONNECT_DIR);
+                let untaken = untaken_attempts(&stream_dir);
+                if let Some(stream) = RemovedStream::open(&stream_dir) {
+                    adopted.removed_streams.push(stream);
+                }
+                remove_pin_dir(&stream_dir)?;
                 let counts = match untaken {
                     Some(attempts) => {
                         adopted.lost_attempts += attempts;
@@ -450,15 +515,18 @@ fn untaken_attempts(dir: &Path) -> Option<u64> {
     if counters.is_none() && kept.is_none() {
         return None;
     }
-    let counted: u64 = counters.map_or(0, |map| {
-        let keys: Vec<Vec<u8>> = map.keys().collect();
-        keys.iter()
-            .filter_map(|key| map.lookup(key, MapFlags::ANY).ok().flatten())
-            .filter_map(|value| Some(u64::from_ne_bytes(value.get(..8)?.try_into().ok()?)))
-            .sum()
-    });
+    let counted = counters.as_ref().map_or(0, summed_counts);
     let kept = kept.map_or(0, |map| map.keys().count() as u64);
     Some(counted + kept)
+}
+
+/// The sum of the 8-byte counts in hash map `map`, as far as they read.
+fn summed_counts(map: &MapHandle) -> u64 {
+    let keys: Vec<Vec<u8>> = map.keys().collect();
+    keys.iter()
+        .filter_map(|key| map.lookup(key, MapFlags::ANY).ok().flatten())
+        .filter_map(|value| Some(u64::from_ne_bytes(value.get(..8)?.try_into().ok()?)))
+        .sum()
 }
 
 /// Mounts a bpf file system at `/sys/fs/bpf` when `root` is below it and it is not one yet;
