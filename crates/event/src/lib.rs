@@ -589,6 +589,14 @@ pub struct Container {
     /// when that configuration was not found (then no one can say).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_namespaces: Option<HostNamespaces>,
+    /// The mounts the container's engine lists for it (the volumes and binds asked for, as
+    /// `podman inspect` shows them, not the runtime's own `/proc`, `/dev`, ...); `None` when
+    /// the engine's list was not read (a runtime whose list the sensor does not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Vec<ContainerMount>>,
+    /// The health check and probes of the container's configuration; `None` when not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_probes: Option<Vec<HealthProbe>>,
     /// The container's runtime metadata (name, image, labels, Kubernetes identity) was not
     /// found when the event was attributed: the id comes from the cgroup's name, the rest is
     /// empty (the sensor looks again, and later events carry it). Left out of the JSON when
@@ -608,6 +616,46 @@ pub struct HostNamespaces {
     pub network: bool,
     /// The container runs in the host's IPC namespace.
     pub ipc: bool,
+}
+
+/// One mount of a container, as its engine describes it (Docker's and podman's inspect
+/// `Mounts`: `Source`, `Destination`, `Mode`, `RW`, `Propagation`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerMount {
+    /// Path on the host (a volume's mount point for a named volume).
+    pub source: String,
+    /// Path in the container.
+    pub dest: String,
+    /// The relabelling asked for (`z`, `Z`), empty when none.
+    pub mode: String,
+    /// Mounted read-write.
+    pub rdwr: bool,
+    /// Mount propagation (`rprivate`, `rslave`, ...), empty when not set.
+    pub propagation: String,
+}
+
+/// What a container's health probe is for. Kubernetes' liveness and readiness probes (Falco's
+/// other two kinds) are not read yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProbeKind {
+    /// The image's or engine's health check (Docker's and podman's `HEALTHCHECK`).
+    #[default]
+    Healthcheck,
+}
+
+/// A command the container's runtime runs in it to probe its health.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthProbe {
+    /// Which probe.
+    pub kind: ProbeKind,
+    /// The program, as `argv[0]` of the process the runtime starts.
+    pub exe: String,
+    /// Its arguments after `argv[0]`.
+    pub args: Vec<String>,
 }
 
 /// The Kubernetes pod a container belongs to.

@@ -232,6 +232,7 @@ const fn not_observed(
 }
 
 mod absent_classes;
+mod container_config;
 mod event_class;
 pub(crate) use event_class::time_since_previous_part;
 #[cfg(test)]
@@ -2665,19 +2666,11 @@ pub(crate) static FIELDS: &[FieldDef] = &[
             .map(|g| Value::Int(i64::from(g.pid)))
     ),
     field!(
-        "proc.is_container_healthcheck",
-        Bool,
-        None,
-        KindSet::NONE,
-        "Process is a container health check (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
-        |_, _| None
-    ),
-    field!(
         "proc.is_container_liveness_probe",
         Bool,
         None,
         KindSet::NONE,
-        "Process is a container liveness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
+        "Process is a container liveness probe (absent: libsinsp reads Kubernetes probes only from the kubectl last-applied-configuration annotation of a Docker container; the sensor reads neither that nor the pod spec's probes)",
         |_, _| None
     ),
     field!(
@@ -2685,7 +2678,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Bool,
         None,
         KindSet::NONE,
-        "Process is a container readiness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
+        "Process is a container readiness probe (absent: libsinsp reads Kubernetes probes only from the kubectl last-applied-configuration annotation of a Docker container; the sensor reads neither that nor the pod spec's probes)",
         |_, _| None
     ),
     field!(
@@ -2801,75 +2794,11 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         |_, _| None
     ),
     field!(
-        "container.mounts",
-        Str,
-        None,
-        KindSet::NONE,
-        "Container mounts (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
-        |_, _| None
-    ),
-    field!(
-        "container.mount",
-        Str,
-        Key,
-        KindSet::NONE,
-        "One container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
-        |_, _| None
-    ),
-    field!(
-        "container.mount.source",
-        Str,
-        Key,
-        KindSet::NONE,
-        "Source of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
-        |_, _| None
-    ),
-    field!(
-        "container.mount.dest",
-        Str,
-        Key,
-        KindSet::NONE,
-        "Destination of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
-        |_, _| None
-    ),
-    field!(
-        "container.mount.mode",
-        Str,
-        Key,
-        KindSet::NONE,
-        "Mode of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
-        |_, _| None
-    ),
-    field!(
-        "container.mount.rdwr",
-        Str,
-        Key,
-        KindSet::NONE,
-        "Read-write flag of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
-        |_, _| None
-    ),
-    field!(
-        "container.mount.propagation",
-        Str,
-        Key,
-        KindSet::NONE,
-        "Propagation of a container mount (absent: Falco reads Docker's or the CRI's mount list, which the sensor does not attach)",
-        |_, _| None
-    ),
-    field!(
-        "container.healthcheck",
-        Str,
-        None,
-        KindSet::NONE,
-        "Container health check (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
-        |_, _| None
-    ),
-    field!(
         "container.liveness_probe",
         Str,
         None,
         KindSet::NONE,
-        "Container liveness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
+        "Container liveness probe (absent: libsinsp reads Kubernetes probes only from the kubectl last-applied-configuration annotation of a Docker container; the sensor reads neither that nor the pod spec's probes)",
         |_, _| None
     ),
     field!(
@@ -2877,7 +2806,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         Str,
         None,
         KindSet::NONE,
-        "Container readiness probe (absent: Falco matches the command line against the health check or probe of the container's Docker or Kubernetes configuration, which the sensor does not read)",
+        "Container readiness probe (absent: libsinsp reads Kubernetes probes only from the kubectl last-applied-configuration annotation of a Docker container; the sensor reads neither that nor the pod spec's probes)",
         |_, _| None
     ),
     field!(
@@ -2988,6 +2917,7 @@ fn all_fields() -> impl Iterator<Item = &'static FieldDef> {
     FIELDS
         .iter()
         .chain(event_class::FIELDS)
+        .chain(container_config::FIELDS)
         .chain(absent_classes::FIELDS)
         .chain(crate::k8saudit::FIELDS)
 }

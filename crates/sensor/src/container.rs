@@ -16,6 +16,7 @@ use palisade_event::{Container, HostNamespaces, K8sPod};
 use serde_json::Value as Json;
 
 use crate::bolt::{Bolt, Bucket, Value};
+use crate::engine_config;
 
 /// Which runtime's naming scheme identified a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,6 +309,31 @@ impl ContainerResolver {
         {
             container.labels = json_labels(&config["labels"]);
             container.privileged = config["privileged"].as_bool().unwrap_or(false);
+            // The spec podman handed the runtime: each bind as mounted.
+            let runtime_spec = is_safe_name(&container.id)
+                .then(|| {
+                    read_json(
+                        &storage
+                            .join("overlay-containers")
+                            .join(&container.id)
+                            .join("userdata/config.json"),
+                    )
+                })
+                .flatten();
+            container.mounts = Some(engine_config::podman_mounts(
+                &config,
+                runtime_spec.as_ref(),
+                |volume| {
+                    // podman's local driver's path; a name that could leave it gives none.
+                    if !is_safe_name(volume) {
+                        return String::new();
+                    }
+                    let path = storage.join("volumes").join(volume).join("_data");
+                    path.to_string_lossy().into_owned()
+                },
+            ));
+            container.health_probes =
+                Some(engine_config::docker_health_probes(&config["healthcheck"]));
             return Metadata::Complete;
         }
         Metadata::Partial

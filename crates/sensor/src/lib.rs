@@ -71,6 +71,7 @@ mod bolt;
 mod bpf;
 mod container;
 mod decode;
+mod engine_config;
 mod error;
 mod fallback;
 mod held;

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use palisade_event::{Event, EventKind};
+use palisade_event::{ContainerMount, Event, EventKind, HealthProbe, ProbeKind};
 use palisade_sensor::{
-    BackendChoice, ContainerAttribution, HoldLimits, MetadataRoots, Sensor, SensorConfig,
+    BackendChoice, ContainerAttribution, ContainerResolver, HoldLimits, MetadataRoots, Sensor,
+    SensorConfig,
 };
 
 fn available(runtime: &str) -> bool {
@@ -598,6 +599,107 @@ fn podman_labels_missing_at_first_lookup_are_read_later() {
         later.k8s.as_ref().map(|pod| pod.pod_name.as_str()),
         Some("web-late"),
         "{later:?}"
+    );
+}
+
+/// A podman container's mounts and health check are read from podman's configuration as its
+/// inspect (what Falco asks podman's Docker API for) shows them: its named volume, a
+/// read-only relabelled bind and a bind with slave propagation, in inspect's order and with
+/// inspect's values, its tmpfs and the runtime's own mounts left out; the health check as
+/// libsinsp reads a CMD-SHELL test.
+#[test]
+fn podman_mounts_and_health_check_are_read_as_its_inspect_shows_them() {
+    // Needs only podman's metadata, no eBPF.
+    if !available("podman") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = format!("localhost/palisade-busybox:mounts-{}", std::process::id());
+    let image = PodmanImage::import(dir.path(), &tag);
+    let name = format!("palisade-mounts-{}", std::process::id());
+    let volume = format!("palisade-volume-{}", std::process::id());
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let data = data.to_str().unwrap();
+    run(Command::new("podman").args(["volume", "create", &volume]));
+    let started = Command::new("podman")
+        .args(["run", "--detach", "--network", "none", "--runtime", "runc"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .args(["--name", &name])
+        .args(["-v", &format!("{data}:/data:ro,Z")])
+        .args(["-v", &format!("{volume}:/vol")])
+        .args([
+            "--mount",
+            &format!("type=bind,src={data},dst=/data2,bind-propagation=rslave"),
+        ])
+        .args(["--tmpfs", "/scratch"])
+        .args([
+            "--health-cmd",
+            "cat /etc/hostname",
+            "--health-interval",
+            "disable",
+        ])
+        .args([&image.0, "/bin/sleep", "120"])
+        .output()
+        .unwrap();
+    let inspected = Command::new("podman")
+        .args(["inspect", "--format", "{{json .Mounts}}", &name])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&started.stdout).trim().to_owned();
+    let container = ContainerResolver::new(MetadataRoots::default())
+        .lookup(&format!("/machine.slice/libpod-{id}.scope"));
+    let _ = Command::new("podman")
+        .args(["rm", "-f", "-t", "0", &name])
+        .output();
+    let _ = Command::new("podman")
+        .args(["volume", "rm", "-f", &volume])
+        .output();
+    assert!(
+        started.status.success(),
+        "podman run: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let container = container.expect("the container is found");
+    assert!(!container.metadata_missing, "{container:?}");
+
+    let inspected: Vec<serde_json::Value> = serde_json::from_slice(&inspected.stdout).unwrap();
+    let expected: Vec<ContainerMount> = inspected
+        .iter()
+        .map(|mount| ContainerMount {
+            source: mount["Source"].as_str().unwrap().to_owned(),
+            dest: mount["Destination"].as_str().unwrap().to_owned(),
+            mode: mount["Mode"].as_str().unwrap().to_owned(),
+            rdwr: mount["RW"].as_bool().unwrap(),
+            propagation: mount["Propagation"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+    let mounts = container.mounts.expect("podman's mounts are read");
+    assert_eq!(mounts, expected);
+    let destinations: Vec<&str> = mounts.iter().map(|mount| mount.dest.as_str()).collect();
+    assert_eq!(destinations.len(), 3, "{mounts:?}");
+    for dest in ["/vol", "/data", "/data2"] {
+        assert!(destinations.contains(&dest), "{dest} in {mounts:?}");
+    }
+    let read_only = mounts.iter().find(|mount| mount.dest == "/data").unwrap();
+    assert!(!read_only.rdwr);
+    let slave = mounts.iter().find(|mount| mount.dest == "/data2").unwrap();
+    assert_eq!(
+        (slave.source.as_str(), slave.propagation.as_str()),
+        (data, "rslave")
+    );
+    assert_eq!(
+        container.health_probes,
+        Some(vec![HealthProbe {
+            kind: ProbeKind::Healthcheck,
+            exe: "/bin/sh".into(),
+            args: vec!["-c".into(), "cat /etc/hostname".into()],
+        }])
     );
 }
 
