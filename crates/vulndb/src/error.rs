@@ -59,6 +59,17 @@ pub enum ErrorKind {
         /// The release as given.
         release: String,
     },
+    /// The temporary database an OVAL document's tests, objects and states are kept in
+    /// until its end could not be made or written (no temporary directory, the disk full).
+    #[error(
+        "cannot keep the definitions, tests, objects and states of {what} in a temporary database: {reason}"
+    )]
+    TemporaryStore {
+        /// The document.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// A download failed.
     #[error("cannot download {url}: {reason}")]
     Download {

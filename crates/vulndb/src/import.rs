@@ -1,6 +1,6 @@
 //! Reading feeds from files, directories, zip archives and downloaded bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use crate::distro::{self, AlpineSecdb, DebianTracker};
 use crate::ecosystem::{normalize_ecosystem, scheme_of};
 use crate::error::{Error, ErrorKind};
 use crate::model::Record;
+use crate::spill::SpillError;
 use crate::xml::{self, Element, Handler};
 use crate::{osv, oval, updateinfo};
 
@@ -23,8 +24,9 @@ pub struct Limits {
     /// The largest total uncompressed size of a zip archive, in bytes.
     pub max_zip_uncompressed_bytes: u64,
     /// The largest XML feed (updateinfo, OVAL), decompressed, in bytes. XML is read
-    /// streaming, so memory does not grow with the document (only with the records it
-    /// gives); the bound stops compression bombs and runaway input.
+    /// streaming and records are stored as they come, so memory does not grow with the
+    /// document (an updateinfo document's records are held until it ends); the bound stops
+    /// compression bombs and runaway input.
     pub max_xml_bytes: u64,
 }
 
@@ -105,15 +107,80 @@ pub struct Warning {
     pub reason: String,
 }
 
-/// What reading one source produced.
-#[derive(Debug, Default)]
+/// What reading one source sends to the store as it goes.
+#[derive(Debug)]
+pub(crate) enum Message {
+    /// The number of files the import will read ([`Progress::start`]).
+    Start(u64),
+    /// One more file was read ([`Progress::advance`]).
+    Advance,
+    /// Records read, to be stored.
+    Records(Vec<Record>),
+}
+
+/// How many records go to the store at once.
+const RECORDS_PER_MESSAGE: usize = 256;
+
+/// What reading one source produced: records go to the store in batches as they are read;
+/// the formats and warnings are returned at the end.
+#[derive(Debug)]
 pub(crate) struct Parsed {
-    pub(crate) records: Vec<Record>,
+    /// To the store; `None` once the store stopped listening (it failed, and says why).
+    store: Option<tokio::sync::mpsc::Sender<Message>>,
+    batch: Vec<Record>,
     pub(crate) formats: BTreeSet<&'static str>,
     pub(crate) warnings: Vec<Warning>,
 }
 
 impl Parsed {
+    /// Reading that sends to `store`.
+    pub(crate) fn new(store: tokio::sync::mpsc::Sender<Message>) -> Parsed {
+        Parsed {
+            store: Some(store),
+            batch: Vec::with_capacity(RECORDS_PER_MESSAGE),
+            formats: BTreeSet::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Adds a record, sending a batch when it is full.
+    pub(crate) fn push(&mut self, record: Record) {
+        self.batch.push(record);
+        if self.batch.len() >= RECORDS_PER_MESSAGE {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(RECORDS_PER_MESSAGE));
+            self.send(Message::Records(batch));
+        }
+    }
+
+    fn extend(&mut self, records: impl IntoIterator<Item = Record>) {
+        for record in records {
+            self.push(record);
+        }
+    }
+
+    /// Sends what is left; the reading is done.
+    pub(crate) fn finish(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty() {
+            self.send(Message::Records(batch));
+        }
+        self.store = None;
+    }
+
+    /// Whether the store stopped listening: reading on is useless.
+    fn store_failed(&self) -> bool {
+        self.store.is_none()
+    }
+
+    fn send(&mut self, message: Message) {
+        // The reading runs on a blocking thread; the store awaits the other end.
+        if let Some(store) = &self.store
+            && store.blocking_send(message).is_err()
+        {
+            self.store = None;
+        }
+    }
+
     fn warn(&mut self, location: impl Into<String>, reason: impl Into<String>) {
         let warning = Warning {
             location: location.into(),
@@ -128,8 +195,8 @@ impl Parsed {
 pub(crate) fn read_path(
     path: &Path,
     options: &ImportOptions,
-    progress: &dyn Progress,
-) -> Result<Parsed, Error> {
+    parsed: &mut Parsed,
+) -> Result<(), Error> {
     let feed = Feed::new(options)?;
     let metadata = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
     let files = if metadata.is_dir() {
@@ -140,13 +207,15 @@ pub(crate) fn read_path(
     } else {
         vec![path.to_path_buf()]
     };
-    progress.start(files.len() as u64);
-    let mut parsed = Parsed::default();
+    parsed.send(Message::Start(files.len() as u64));
     for file in files {
-        read_file(&file, &feed, &mut parsed)?;
-        progress.advance(1);
+        if parsed.store_failed() {
+            break;
+        }
+        read_file(&file, &feed, parsed)?;
+        parsed.send(Message::Advance);
     }
-    Ok(parsed)
+    Ok(())
 }
 
 /// Reads downloaded or in-memory bytes; `name` locates them in warnings.
@@ -154,16 +223,15 @@ pub(crate) fn read_bytes(
     name: &str,
     bytes: &[u8],
     options: &ImportOptions,
-) -> Result<Parsed, Error> {
+    parsed: &mut Parsed,
+) -> Result<(), Error> {
     let feed = Feed::new(options)?;
-    let mut parsed = Parsed::default();
     if is_zip(bytes) {
         parsed.formats.insert("osv-zip");
-        read_zip(name, bytes, feed.limits, &mut parsed)?;
+        read_zip(name, bytes, feed.limits, parsed)
     } else {
-        read_feed(name, bytes, &feed, &mut parsed)?;
+        read_feed(name, bytes, &feed, parsed)
     }
-    Ok(parsed)
 }
 
 /// The checked [`ImportOptions`] every file of an import is read with.
@@ -374,7 +442,7 @@ fn read_text(
     if lower.ends_with(".yaml") || lower.ends_with(".yml") {
         parsed.formats.insert("osv");
         match osv::from_yaml(text) {
-            Ok(record) => parsed.records.push(record),
+            Ok(record) => parsed.push(record),
             Err(reason) => parsed.warn(name, reason),
         }
     } else if trimmed.starts_with('{') || trimmed.starts_with('[') {
@@ -425,8 +493,7 @@ fn read_xml(
         Ok(()) => None,
         Err(xml::Stop::Malformed(reason) | xml::Stop::Input(reason)) => Some(reason),
     };
-    document.report(name, stopped, parsed);
-    Ok(())
+    document.report(name, stopped, parsed)
 }
 
 /// An XML feed being read: undecided until its root element names the format.
@@ -435,16 +502,37 @@ enum XmlFeed {
         name: String,
         release: Option<String>,
     },
-    Updateinfo(updateinfo::Reading),
-    Oval(oval::Reading),
+    Updateinfo(Box<updateinfo::Reading>),
+    Oval(Box<oval::Reading>),
+    /// An OVAL document whose temporary database could not be made.
+    OvalFailed(SpillError),
+}
+
+/// The error of an OVAL document whose temporary database failed: the import stops
+/// rather than store part of the document in place of an earlier import.
+fn spill_failed(name: &str, error: &SpillError) -> Error {
+    ErrorKind::TemporaryStore {
+        what: name.to_owned(),
+        reason: error.to_string(),
+    }
+    .into()
 }
 
 impl Handler for XmlFeed {
     fn open(&mut self, element: &Element, stack: &[String]) -> Result<(), String> {
         if let XmlFeed::Undecided { name, release } = self {
             *self = match element.name() {
-                "updates" => XmlFeed::Updateinfo(updateinfo::Reading::new(release.as_deref())),
-                "oval_definitions" => XmlFeed::Oval(oval::Reading::new(name, release.as_deref())),
+                "updates" => {
+                    XmlFeed::Updateinfo(Box::new(updateinfo::Reading::new(release.as_deref())))
+                }
+                "oval_definitions" => match oval::Reading::new(name, release.as_deref()) {
+                    Ok(reading) => XmlFeed::Oval(Box::new(reading)),
+                    Err(error) => {
+                        let reason = format!("the temporary database failed: {error}");
+                        *self = XmlFeed::OvalFailed(error);
+                        return Err(reason);
+                    }
+                },
                 other => {
                     return Err(format!(
                         "not an updateinfo or OVAL document (root element <{other}>)"
@@ -453,7 +541,7 @@ impl Handler for XmlFeed {
             };
         }
         match self {
-            XmlFeed::Undecided { .. } => Ok(()),
+            XmlFeed::Undecided { .. } | XmlFeed::OvalFailed(_) => Ok(()),
             XmlFeed::Updateinfo(reading) => reading.open(element, stack),
             XmlFeed::Oval(reading) => reading.open(element, stack),
         }
@@ -461,7 +549,7 @@ impl Handler for XmlFeed {
 
     fn close(&mut self, name: &str, text: &str, stack: &[String]) {
         match self {
-            XmlFeed::Undecided { .. } => {}
+            XmlFeed::Undecided { .. } | XmlFeed::OvalFailed(_) => {}
             XmlFeed::Updateinfo(reading) => reading.close(name, text, stack),
             XmlFeed::Oval(reading) => reading.close(name, text, stack),
         }
@@ -469,7 +557,9 @@ impl Handler for XmlFeed {
 
     fn position(&self) -> String {
         match self {
-            XmlFeed::Undecided { .. } => "before the root element".to_owned(),
+            XmlFeed::Undecided { .. } | XmlFeed::OvalFailed(_) => {
+                "before the root element".to_owned()
+            }
             XmlFeed::Updateinfo(reading) => reading.position(),
             XmlFeed::Oval(reading) => reading.position(),
         }
@@ -479,16 +569,18 @@ impl Handler for XmlFeed {
 impl XmlFeed {
     /// Adds what the document gave to `parsed`, with a warning per reason for skipping
     /// (naming the first few ids, since a feed can skip thousands alike) and for why the
-    /// reading stopped early (`stopped`), if it did.
-    fn report(self, name: &str, stopped: Option<String>, parsed: &mut Parsed) {
-        let (records, skipped, kind, not_counted) = match self {
+    /// reading stopped early (`stopped`), if it did; an error when an OVAL document's
+    /// temporary database failed.
+    fn report(self, name: &str, stopped: Option<String>, parsed: &mut Parsed) -> Result<(), Error> {
+        let (record_count, skipped, kind, not_counted) = match self {
             XmlFeed::Undecided { .. } => {
                 parsed.warn(
                     name,
                     stopped.unwrap_or_else(|| "no root element".to_owned()),
                 );
-                return;
+                return Ok(());
             }
+            XmlFeed::OvalFailed(error) => return Err(spill_failed(name, &error)),
             XmlFeed::Updateinfo(reading) => {
                 parsed.formats.insert("updateinfo");
                 let document = reading.into_result();
@@ -498,16 +590,24 @@ impl XmlFeed {
                         document.not_security
                     )
                 });
+                let mut skipped = Skipped::default();
+                for (id, reason) in document.skipped {
+                    skipped.add(&id, reason);
+                }
+                let record_count = document.records.len();
+                parsed.extend(document.records);
                 (
-                    document.records,
-                    document.skipped,
+                    record_count,
+                    skipped,
                     ("update", "security updates"),
                     not_counted,
                 )
             }
             XmlFeed::Oval(reading) => {
                 parsed.formats.insert("oval");
-                let document = reading.into_result();
+                let document = reading
+                    .into_result(&mut |record| parsed.push(record))
+                    .map_err(|error| spill_failed(name, &error))?;
                 let not_counted = (document.not_vulnerability > 0).then(|| {
                     format!(
                         "{} definitions that are not patch or vulnerability definitions (or are Red Hat's unaffected ones) skipped",
@@ -515,37 +615,15 @@ impl XmlFeed {
                     )
                 });
                 (
-                    document.records,
+                    document.record_count as usize,
                     document.skipped,
                     ("definition", "definitions' records"),
                     not_counted,
                 )
             }
         };
-        let record_count = records.len();
-        parsed.records.extend(records);
         let (item, kept) = kind;
-        let mut by_reason: Vec<(String, Vec<String>)> = Vec::new();
-        for (id, reason) in skipped {
-            match by_reason.iter_mut().find(|(known, _)| *known == reason) {
-                Some((_, ids)) => ids.push(id),
-                None => by_reason.push((reason, vec![id])),
-            }
-        }
-        for (reason, ids) in by_reason {
-            let named = ids
-                .iter()
-                .take(IDS_PER_WARNING)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            let location = match ids.len() {
-                1 => format!("{name}: {item} {named}"),
-                n if n <= IDS_PER_WARNING => format!("{name}: {item}s {named}"),
-                n => format!("{name}: {item}s {named} and {} more", n - IDS_PER_WARNING),
-            };
-            parsed.warn(location, reason);
-        }
+        skipped.warn(name, item, parsed);
         if let Some(reason) = not_counted {
             parsed.warn(name, reason);
         }
@@ -555,13 +633,72 @@ impl XmlFeed {
                 format!("{reason}; the {record_count} {kept} before it were kept"),
             );
         }
+        Ok(())
+    }
+}
+
+/// The most distinct reasons [`Skipped`] keeps; the skips of later reasons are counted
+/// together.
+const MAX_SKIP_REASONS: usize = 1000;
+
+/// What a document's reading skipped, grouped by reason: the first [`IDS_PER_WARNING`] ids
+/// of each and how many, for at most [`MAX_SKIP_REASONS`] reasons, so that a feed skipping
+/// thousands of items neither floods the warnings nor holds every id.
+#[derive(Debug, Default)]
+pub(crate) struct Skipped {
+    /// Each reason with its first ids and its count, in the order first seen.
+    reasons: Vec<(String, Vec<String>, usize)>,
+    at: HashMap<String, usize>,
+    /// The skips of reasons past the bound: the first ids and the count.
+    others: (Vec<String>, usize),
+}
+
+impl Skipped {
+    /// The item `id` was skipped for `reason`.
+    pub(crate) fn add(&mut self, id: &str, reason: String) {
+        let at = match self.at.get(&reason) {
+            Some(&at) => Some(at),
+            None if self.reasons.len() < MAX_SKIP_REASONS => {
+                self.at.insert(reason.clone(), self.reasons.len());
+                self.reasons.push((reason, Vec::new(), 0));
+                Some(self.reasons.len() - 1)
+            }
+            None => None,
+        };
+        let (ids, count) = match at.and_then(|at| self.reasons.get_mut(at)) {
+            Some((_, ids, count)) => (ids, count),
+            None => (&mut self.others.0, &mut self.others.1),
+        };
+        if ids.len() < IDS_PER_WARNING {
+            ids.push(id.to_owned());
+        }
+        *count += 1;
+    }
+
+    /// One warning per reason, naming the first ids of `item`s of the document `name`.
+    fn warn(self, name: &str, item: &str, parsed: &mut Parsed) {
+        let others = (self.others.1 > 0).then(|| {
+            let reason = format!(
+                "other reasons (only the first {MAX_SKIP_REASONS} distinct reasons are told)"
+            );
+            (reason, self.others.0, self.others.1)
+        });
+        for (reason, ids, count) in self.reasons.into_iter().chain(others) {
+            let named = ids.join(", ");
+            let location = match count {
+                1 => format!("{name}: {item} {named}"),
+                n if n <= IDS_PER_WARNING => format!("{name}: {item}s {named}"),
+                n => format!("{name}: {item}s {named} and {} more", n - IDS_PER_WARNING),
+            };
+            parsed.warn(location, reason);
+        }
     }
 }
 
 fn read_debian_list(name: &str, text: &str, parsed: &mut Parsed) {
     parsed.formats.insert("debian-list");
     let (records, problems) = distro::from_debian_list(text);
-    parsed.records.extend(records);
+    parsed.extend(records);
     for (line_number, reason) in problems {
         parsed.warn(format!("{name}:{line_number}"), reason);
     }
@@ -590,7 +727,7 @@ fn read_json(name: &str, text: &str, parsed: &mut Parsed) {
     }) {
         parsed.formats.insert("alpine-secdb");
         match serde_json::from_value::<AlpineSecdb>(value) {
-            Ok(secdb) => parsed.records.extend(distro::from_alpine(secdb)),
+            Ok(secdb) => parsed.extend(distro::from_alpine(secdb)),
             Err(error) => parsed.warn(name, format!("malformed Alpine secdb: {error}")),
         }
     } else if object.is_some_and(|object| {
@@ -598,14 +735,14 @@ fn read_json(name: &str, text: &str, parsed: &mut Parsed) {
     }) {
         parsed.formats.insert("debian-tracker");
         match serde_json::from_value::<DebianTracker>(value) {
-            Ok(tracker) => parsed.records.extend(distro::from_debian_tracker(tracker)),
+            Ok(tracker) => parsed.extend(distro::from_debian_tracker(tracker)),
             Err(error) => parsed.warn(name, format!("malformed Debian tracker JSON: {error}")),
         }
     } else {
         parsed.formats.insert("osv");
         for (record_idx, result) in osv::from_json_value(value).into_iter().enumerate() {
             match result {
-                Ok(record) => parsed.records.push(record),
+                Ok(record) => parsed.push(record),
                 Err(reason) if record_idx == 0 => parsed.warn(name, reason),
                 Err(reason) => parsed.warn(format!("{name}[{record_idx}]"), reason),
             }
@@ -682,4 +819,42 @@ fn is_safe_entry_name(raw: &[u8]) -> bool {
     let name = String::from_utf8_lossy(raw);
     let absolute = name.starts_with(['/', '\\']) || name.as_bytes().get(1) == Some(&b':');
     !absolute && !name.contains('\0') && !name.split(['/', '\\']).any(|component| component == "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{IDS_PER_WARNING, MAX_SKIP_REASONS, Parsed, Skipped};
+
+    #[test]
+    fn skips_are_told_per_reason_with_their_first_ids_and_bounded() {
+        let mut skipped = Skipped::default();
+        for n in 0..8 {
+            skipped.add(&format!("def:{n}"), "negated criteria".to_owned());
+        }
+        skipped.add("def:once", "a definition without criteria".to_owned());
+        for n in 0..MAX_SKIP_REASONS + 3 {
+            skipped.add(&format!("def:r{n}"), format!("test tst:{n} is not defined"));
+        }
+        let (sender, _receiver) = tokio::sync::mpsc::channel(1);
+        let mut parsed = Parsed::new(sender);
+        skipped.warn("feed.xml", "definition", &mut parsed);
+        let warnings = &parsed.warnings;
+        // Two reasons, then MAX_SKIP_REASONS - 2 of the distinct ones, then the others.
+        assert_eq!(warnings.len(), MAX_SKIP_REASONS + 1);
+        assert_eq!(warnings[0].reason, "negated criteria");
+        assert_eq!(
+            warnings[0].location,
+            format!(
+                "feed.xml: definitions def:0, def:1, def:2, def:3, def:4 and {} more",
+                8 - IDS_PER_WARNING
+            )
+        );
+        assert_eq!(warnings[1].location, "feed.xml: definition def:once");
+        let others = &warnings[MAX_SKIP_REASONS];
+        assert!(others.reason.starts_with("other reasons"), "{others:?}");
+        assert_eq!(
+            others.location,
+            "feed.xml: definitions def:r998, def:r999, def:r1000, def:r1001, def:r1002"
+        );
+    }
 }

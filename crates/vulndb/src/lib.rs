@@ -119,6 +119,7 @@ mod model;
 mod osv;
 mod oval;
 mod source;
+mod spill;
 mod store;
 mod textfile;
 mod updateinfo;

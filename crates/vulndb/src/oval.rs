@@ -8,8 +8,10 @@
 //! references, severity) and criteria, a tree of `AND`/`OR` criteria whose leaves name
 //! tests; a test pairs an object (the rpm `<name>` of an `rpminfo_object`) with states
 //! (`<evr datatype="evr_string" operation="less than">0:3.8.3-4.el9_4</evr>`). Tests,
-//! objects and states come after the definitions, so the definitions' criteria are kept
-//! (not their text) and evaluated once the document has been read.
+//! objects and states come after the definitions, so every definition, test, object and
+//! state is kept in a temporary database on disk ([`Spill`]) as it is read, and the
+//! definitions are evaluated one at a time once the document has been read: memory does not
+//! grow with the document (Red Hat's are hundreds of MB).
 //!
 //! Evaluation follows the OVAL semantics as far as an advisory record can express them:
 //! the criteria are expanded into their alternatives (an `OR` of `AND`s, `extend_definition`
@@ -71,11 +73,17 @@
 //! record). Red Hat's `oval:com.redhat.unaffected:` definitions are skipped, rejected
 //! CVEs (`** REJECT **`) kept withdrawn.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::ecosystem::normalize_ecosystem;
+use crate::import::Skipped;
 use crate::model::{Affected, DistroStatus, Event, Range, RangeKind, Record, short_summary};
+use crate::spill::{Kind, Spill, SpillError};
 use crate::textfile::{Datatype, Entity, FileCheck, Operation, TextState};
 use crate::updateinfo::{lower_bound, release_tag};
 use crate::xml::{Element, Handler};
@@ -101,29 +109,34 @@ const RELEASE_FILES: &[&str] = &["/etc/redhat-release"];
 /// How Red Hat's definitions name their platform: `Red Hat Enterprise Linux 8`.
 const RED_HAT_PLATFORM: &str = "Red Hat Enterprise Linux ";
 
-/// What an OVAL document gave: the records, the definitions skipped in part or whole (id
-/// and reason), and the number of definitions that are not about vulnerabilities.
+/// What evaluating an OVAL document gave besides its records (handed to the import's
+/// sink one by one): the definitions skipped in part or whole (id and reason), and the
+/// number of definitions that are not about vulnerabilities.
 #[derive(Debug, Default)]
 pub(crate) struct Oval {
-    pub(crate) records: Vec<Record>,
-    pub(crate) skipped: Vec<(String, String)>,
+    pub(crate) skipped: Skipped,
     pub(crate) not_vulnerability: u64,
+    /// The records handed to the sink (one per definition evaluated into one; Azure
+    /// Linux's definitions of one CVE give one record each, merged when stored).
+    pub(crate) record_count: u64,
 }
 
-/// The reading of one OVAL document, as a [`Handler`]; [`Reading::into_result`] evaluates
-/// the definitions once the tests, objects and states are known.
-#[derive(Debug, Default)]
+/// The reading of one OVAL document, as a [`Handler`]: each definition, test, object and
+/// state is kept in a [`Spill`] as it closes; [`Reading::into_result`] evaluates the
+/// definitions one at a time once the document has been read.
+#[derive(Debug)]
 pub(crate) struct Reading {
     /// The release of every definition, from the import.
     release: Option<String>,
     /// The release the file's name gives (`azurelinux-3.0-oval.xml` → `3.0`).
     file_release: Option<String>,
-    definitions: Vec<Definition>,
-    /// The ids, kinds, attributes and values of the criteria, tests, objects and states.
-    names: Names,
-    tests: HashMap<Name, Test>,
-    objects: HashMap<Name, Object>,
-    states: HashMap<Name, State>,
+    spill: Spill,
+    /// Why the spill failed, if it did: the reading stops and the import fails.
+    failure: Option<SpillError>,
+    /// What the evaluation read back from the spill lately.
+    recent: Recent,
+    /// The definition being read.
+    definition: Option<Definition>,
     /// The element being read in `<tests>`, `<objects>` or `<states>`.
     item: Option<Item>,
     /// The field of an object or a state being read: its name and attributes.
@@ -134,7 +147,7 @@ pub(crate) struct Reading {
 }
 
 /// One `<definition>` as kept: its metadata and criteria.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Definition {
     id: String,
     class: String,
@@ -159,178 +172,172 @@ struct Definition {
     problems: Vec<String>,
 }
 
-/// A text of [`Names`]: 4 bytes wherever the text recurs.
-type Name = u32;
-
-/// The texts of a document's criteria, tests, objects and states: ids, element names,
-/// attributes and values, each distinct text once in one arena. They come before the
-/// definitions can be evaluated and are many (a definition has tens of tests, each with
-/// its object and states): one allocation per text, or per id and field, was most of an
-/// import's memory. A text is found again by its 64-bit hash; texts whose hash another
-/// text has are kept apart by their whole text, so a name is always exactly its text.
-#[derive(Debug, Default)]
-struct Names {
-    arena: String,
-    /// Where each name's text is in the arena: start and length.
-    spans: Vec<(usize, usize)>,
-    by_hash: HashMap<u64, Name>,
-    collided: HashMap<Box<str>, Name>,
-}
-
-impl Names {
-    /// The name of `text`, added if new.
-    fn intern(&mut self, text: &str) -> Name {
-        let hash = Names::hash(text);
-        match self.by_hash.get(&hash) {
-            Some(&name) if self.text(name) == text => name,
-            Some(_) => match self.collided.get(text) {
-                Some(&name) => name,
-                None => {
-                    let name = self.push(text);
-                    self.collided.insert(text.into(), name);
-                    name
-                }
-            },
-            None => {
-                let name = self.push(text);
-                self.by_hash.insert(hash, name);
-                name
-            }
-        }
-    }
-
-    fn hash(text: &str) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        text.hash(&mut hasher);
-        hasher.finish()
-    }
-
-    fn push(&mut self, text: &str) -> Name {
-        // At most one name per byte of a document bounded by `Limits::max_xml_bytes` (4 GiB).
-        let name = Name::try_from(self.spans.len()).unwrap_or(Name::MAX);
-        self.spans.push((self.arena.len(), text.len()));
-        self.arena.push_str(text);
-        name
-    }
-
-    /// The text of `name`.
-    fn text(&self, name: Name) -> &str {
-        self.spans
-            .get(name as usize)
-            .and_then(|&(start, length)| self.arena.get(start..start + length))
-            .unwrap_or_default()
-    }
-}
-
 /// A node of a definition's criteria.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Node {
     Criteria {
-        operator: Name,
+        operator: String,
         negate: bool,
         children: Vec<Node>,
     },
     Criterion {
-        test: Name,
+        test: String,
         negate: bool,
     },
     Extend {
-        definition: Name,
+        definition: String,
         negate: bool,
     },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Test {
-    kind: Name,
+    kind: String,
     /// What the test says it checks (`Module postgresql:13 is enabled`), kept for
     /// `textfilecontent54_test`s only.
-    comment: Option<Box<str>>,
-    check: Name,
-    check_existence: Name,
-    state_operator: Name,
-    object: Name,
-    states: Vec<Name>,
+    comment: Option<String>,
+    check: String,
+    check_existence: String,
+    state_operator: String,
+    object: String,
+    states: Vec<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Object {
-    kind: Name,
+    kind: String,
     /// The fields: an rpm's `<name>`, a file's `<filepath>`, behaviors.
     fields: Vec<Field>,
     /// Why the object cannot be evaluated (a variable, a set, a filter), if so.
     problem: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
-    kind: Name,
+    kind: String,
     fields: Vec<Field>,
 }
 
 /// A field of an object or state: `<evr datatype="evr_string" operation="less than">`.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Field {
-    name: Name,
-    operation: Name,
-    datatype: Name,
+    name: String,
+    operation: String,
+    datatype: String,
     has_variable: bool,
-    value: Name,
-}
-
-/// A field's texts.
-#[derive(Debug, Clone, Copy)]
-struct FieldText<'a> {
-    name: &'a str,
-    operation: &'a str,
-    datatype: &'a str,
-    has_variable: bool,
-    value: &'a str,
+    value: String,
 }
 
 #[derive(Debug)]
 enum Item {
-    Test(Name, Test),
-    Object(Name, Object),
-    State(Name, State),
+    Test(String, Test),
+    Object(String, Object),
+    State(String, State),
+}
+
+/// The definitions, tests, objects and states read back from the spill lately, each kind
+/// up to [`RECENT_PER_KIND`] (then forgotten at once): a definition's alternatives name the
+/// same tests again and again, and Red Hat's definitions share their release and signature
+/// tests. A value the spill does not hold is remembered as such. A failure to read the
+/// spill is kept for the evaluation to stop at.
+#[derive(Debug, Default)]
+struct Recent {
+    definitions: RecentOf<Definition>,
+    tests: RecentOf<Test>,
+    objects: RecentOf<Object>,
+    states: RecentOf<State>,
+    failure: RefCell<Option<SpillError>>,
+}
+
+/// How many values of one kind [`Recent`] keeps.
+const RECENT_PER_KIND: usize = 4096;
+
+type RecentOf<T> = RefCell<HashMap<String, Option<Rc<T>>>>;
+
+impl Recent {
+    fn definition(&self, spill: &Spill, id: &str) -> Option<Rc<Definition>> {
+        self.get(&self.definitions, spill, Kind::Sequence, id)
+    }
+
+    fn test(&self, spill: &Spill, id: &str) -> Option<Rc<Test>> {
+        self.get(&self.tests, spill, Kind::Test, id)
+    }
+
+    fn object(&self, spill: &Spill, id: &str) -> Option<Rc<Object>> {
+        self.get(&self.objects, spill, Kind::Object, id)
+    }
+
+    fn state(&self, spill: &Spill, id: &str) -> Option<Rc<State>> {
+        self.get(&self.states, spill, Kind::State, id)
+    }
+
+    fn get<T: DeserializeOwned>(
+        &self,
+        recent: &RecentOf<T>,
+        spill: &Spill,
+        kind: Kind,
+        id: &str,
+    ) -> Option<Rc<T>> {
+        if let Some(value) = recent.borrow().get(id) {
+            return value.clone();
+        }
+        let value = match spill.get::<T>(kind, id) {
+            Ok(value) => value.map(Rc::new),
+            Err(error) => {
+                self.failure.borrow_mut().get_or_insert(error);
+                return None;
+            }
+        };
+        let mut recent = recent.borrow_mut();
+        if recent.len() >= RECENT_PER_KIND {
+            recent.clear();
+        }
+        recent.insert(id.to_owned(), value.clone());
+        value
+    }
 }
 
 impl Reading {
     /// `name` is the file's name, `release` the import's explicit release.
-    pub(crate) fn new(name: &str, release: Option<&str>) -> Reading {
-        Reading {
+    pub(crate) fn new(name: &str, release: Option<&str>) -> Result<Reading, SpillError> {
+        Ok(Reading {
             release: release.map(str::to_owned),
             file_release: file_release(name),
-            ..Reading::default()
-        }
+            spill: Spill::new()?,
+            failure: None,
+            recent: Recent::default(),
+            definition: None,
+            item: None,
+            field: None,
+            open_criteria: Vec::new(),
+            definition_count: 0,
+        })
     }
 
     fn definition(&mut self) -> Option<&mut Definition> {
-        self.definitions.last_mut()
+        self.definition.as_mut()
     }
 
-    /// The texts of `field`.
-    fn field_text(&self, field: &Field) -> FieldText<'_> {
-        FieldText {
-            name: self.names.text(field.name),
-            operation: self.names.text(field.operation),
-            datatype: self.names.text(field.datatype),
-            has_variable: field.has_variable,
-            value: self.names.text(field.value),
+    /// Keeps `value` in the spill; a failure stops the reading at the next element.
+    fn keep(&mut self, kind: Kind, id: &str, value: &impl Serialize) {
+        if self.failure.is_none()
+            && let Err(error) = self.spill.put(kind, id, value)
+        {
+            self.failure = Some(error);
         }
     }
+}
 
-    /// The field of `fields` named `name`.
-    fn field<'a>(&'a self, fields: &[Field], name: &str) -> Option<FieldText<'a>> {
-        fields
-            .iter()
-            .map(|field| self.field_text(field))
-            .find(|field| field.name == name)
-    }
+/// The field of `fields` named `name`.
+fn field<'a>(fields: &'a [Field], name: &str) -> Option<&'a Field> {
+    fields.iter().find(|field| field.name == name)
 }
 
 impl Handler for Reading {
     fn open(&mut self, element: &Element, stack: &[String]) -> Result<(), String> {
+        if let Some(failure) = &self.failure {
+            return Err(format!("the temporary database failed: {failure}"));
+        }
         let name = element.name();
         let parent = stack.last().map(String::as_str).unwrap_or_default();
         let section = stack.get(1).map(String::as_str).unwrap_or_default();
@@ -339,7 +346,7 @@ impl Handler for Reading {
                 let mut values = element.attributes()?;
                 self.definition_count += 1;
                 self.open_criteria.clear();
-                self.definitions.push(Definition {
+                self.definition = Some(Definition {
                     id: values.remove("id").unwrap_or_default(),
                     class: values.remove("class").unwrap_or_default(),
                     deprecated: values
@@ -376,26 +383,27 @@ impl Handler for Reading {
                 }
             }
             ("definitions", _, "criteria") => {
-                let values = element.attributes()?;
-                let operator = values.get("operator").map_or("AND", String::as_str);
+                let mut values = element.attributes()?;
                 self.open_criteria.push(Node::Criteria {
-                    operator: self.names.intern(operator),
+                    operator: values
+                        .remove("operator")
+                        .unwrap_or_else(|| "AND".to_owned()),
                     negate: values.get("negate").is_some_and(|value| value == "true"),
                     children: Vec::new(),
                 });
             }
             ("definitions", "criteria", "criterion" | "extend_definition") => {
-                let values = element.attributes()?;
+                let mut values = element.attributes()?;
                 let negate = values.get("negate").is_some_and(|value| value == "true");
-                let text = |attribute: &str| values.get(attribute).map_or("", String::as_str);
+                let mut text = |attribute: &str| values.remove(attribute).unwrap_or_default();
                 let node = if name == "criterion" {
                     Node::Criterion {
-                        test: self.names.intern(text("test_ref")),
+                        test: text("test_ref"),
                         negate,
                     }
                 } else {
                     Node::Extend {
-                        definition: self.names.intern(text("definition_ref")),
+                        definition: text("definition_ref"),
                         negate,
                     }
                 };
@@ -407,13 +415,9 @@ impl Handler for Reading {
                 let mut values = element.attributes()?;
                 let comment = values
                     .remove("comment")
-                    .filter(|_| name == "textfilecontent54_test")
-                    .map(String::into_boxed_str);
-                let kind = self.names.intern(name);
-                let mut text = |attribute: &str| {
-                    self.names
-                        .intern(values.get(attribute).map_or("", String::as_str))
-                };
+                    .filter(|_| name == "textfilecontent54_test");
+                let kind = name.to_owned();
+                let mut text = |attribute: &str| values.remove(attribute).unwrap_or_default();
                 let id = text("id");
                 self.item = Some(match section {
                     "tests" => Item::Test(
@@ -444,15 +448,13 @@ impl Handler for Reading {
                 });
             }
             ("tests", _, "object" | "state") => {
-                let values = element.attributes()?;
+                let mut values = element.attributes()?;
                 let attribute = if name == "object" {
                     "object_ref"
                 } else {
                     "state_ref"
                 };
-                let reference = self
-                    .names
-                    .intern(values.get(attribute).map_or("", String::as_str));
+                let reference = values.remove(attribute).unwrap_or_default();
                 if let Some(Item::Test(_, test)) = &mut self.item {
                     if name == "object" {
                         test.object = reference;
@@ -462,15 +464,15 @@ impl Handler for Reading {
                 }
             }
             ("objects" | "states", _, _) if stack.len() == 3 => {
-                let values = element.attributes()?;
-                let operation = values.get("operation").map_or("equals", String::as_str);
-                let datatype = values.get("datatype").map_or("", String::as_str);
+                let mut values = element.attributes()?;
                 self.field = Some(Field {
-                    name: self.names.intern(name),
-                    operation: self.names.intern(operation),
-                    datatype: self.names.intern(datatype),
+                    name: name.to_owned(),
+                    operation: values
+                        .remove("operation")
+                        .unwrap_or_else(|| "equals".to_owned()),
+                    datatype: values.remove("datatype").unwrap_or_default(),
                     has_variable: values.contains_key("var_ref"),
-                    value: Name::default(),
+                    value: String::new(),
                 });
             }
             ("objects", _, _) if stack.len() > 3 => {
@@ -488,6 +490,11 @@ impl Handler for Reading {
         let section = stack.get(1).map(String::as_str).unwrap_or_default();
         let text = text.trim();
         match (section, parent, name) {
+            ("definitions", "definitions", "definition") => {
+                if let Some(definition) = self.definition.take() {
+                    self.keep(Kind::Sequence, &definition.id.clone(), &definition);
+                }
+            }
             ("definitions", "metadata", "title") => {
                 if let Some(definition) = self.definition() {
                     definition.title = text.to_owned();
@@ -548,16 +555,13 @@ impl Handler for Reading {
                 }
             }
             ("definitions", _, "criteria") => {
-                let Some(mut done) = self.open_criteria.pop() else {
+                let Some(done) = self.open_criteria.pop() else {
                     return;
                 };
-                if let Node::Criteria { children, .. } = &mut done {
-                    children.shrink_to_fit();
-                }
                 match self.open_criteria.last_mut() {
                     Some(Node::Criteria { children, .. }) => children.push(done),
                     _ => {
-                        if let Some(definition) = self.definitions.last_mut() {
+                        if let Some(definition) = self.definition.as_mut() {
                             if definition.criteria.is_some() {
                                 definition
                                     .problems
@@ -569,31 +573,21 @@ impl Handler for Reading {
                 }
             }
             ("tests" | "objects" | "states", _, _) if stack.len() == 2 => match self.item.take() {
-                Some(Item::Test(id, mut test)) => {
-                    test.states.shrink_to_fit();
-                    self.tests.insert(id, test);
-                }
-                Some(Item::Object(id, mut object)) => {
-                    object.fields.shrink_to_fit();
-                    self.objects.insert(id, object);
-                }
-                Some(Item::State(id, mut state)) => {
-                    state.fields.shrink_to_fit();
-                    self.states.insert(id, state);
-                }
+                Some(Item::Test(id, test)) => self.keep(Kind::Test, &id, &test),
+                Some(Item::Object(id, object)) => self.keep(Kind::Object, &id, &object),
+                Some(Item::State(id, state)) => self.keep(Kind::State, &id, &state),
                 None => {}
             },
             ("objects" | "states", _, _) if stack.len() == 3 => {
                 let Some(mut field) = self.field.take() else {
                     return;
                 };
-                field.value = self.names.intern(text);
-                let field_name = self.names.text(field.name);
+                field.value = text.to_owned();
                 let problem = if field.has_variable {
-                    Some(format!("a <{field_name}> from a variable"))
-                } else if matches!(field_name, "filter" | "set") {
+                    Some(format!("a <{}> from a variable", field.name))
+                } else if matches!(field.name.as_str(), "filter" | "set") {
                     // A filter or a set narrows or widens the object.
-                    Some(format!("a <{field_name}>"))
+                    Some(format!("a <{}>", field.name))
                 } else {
                     None
                 };
@@ -613,13 +607,11 @@ impl Handler for Reading {
     }
 
     fn position(&self) -> String {
-        let past_definitions =
-            !(self.tests.is_empty() && self.objects.is_empty() && self.states.is_empty());
-        match (&self.item, self.definitions.last()) {
-            (Some(Item::Test(id, _)), _) => format!("in test {}", self.names.text(*id)),
-            (Some(Item::Object(id, _)), _) => format!("in object {}", self.names.text(*id)),
-            (Some(Item::State(id, _)), _) => format!("in state {}", self.names.text(*id)),
-            (None, Some(definition)) if !past_definitions => {
+        match (&self.item, &self.definition) {
+            (Some(Item::Test(id, _)), _) => format!("in test {id}"),
+            (Some(Item::Object(id, _)), _) => format!("in object {id}"),
+            (Some(Item::State(id, _)), _) => format!("in state {id}"),
+            (None, Some(definition)) => {
                 format!("in definition #{} {}", self.definition_count, definition.id)
             }
             (None, _) => format!("after {} definitions", self.definition_count),
@@ -727,179 +719,179 @@ impl PackageVersions {
 }
 
 impl Reading {
-    /// Evaluates the definitions read.
-    pub(crate) fn into_result(self) -> Oval {
+    /// Evaluates the definitions read, one at a time, handing each record to `sink`; an
+    /// error when the temporary database failed.
+    pub(crate) fn into_result(self, sink: &mut dyn FnMut(Record)) -> Result<Oval, SpillError> {
+        if let Some(failure) = self.failure {
+            return Err(failure);
+        }
+        self.spill.finish_writing()?;
         let mut result = Oval::default();
-        let by_id: HashMap<&str, &Definition> = self
-            .definitions
-            .iter()
-            .map(|definition| (definition.id.as_str(), definition))
-            .collect();
-        let mut record_at: HashMap<String, usize> = HashMap::new();
-        for definition in &self.definitions {
-            let id = &definition.id;
-            // Red Hat's `oval:com.redhat.unaffected:` definitions list packages a CVE does
-            // not affect.
-            if !matches!(definition.class.as_str(), "patch" | "vulnerability")
-                || id.starts_with("oval:com.redhat.unaffected:")
+        self.spill.each_in_order(|definition: Definition| {
+            let mut reasons = Vec::new();
+            let record = self.evaluate(&definition, &mut reasons, &mut result);
+            for reason in reasons {
+                result.skipped.add(&definition.id, reason);
+            }
+            if let Some(failure) = self.recent.failure.take() {
+                return Err(failure);
+            }
+            if let Some(record) = record {
+                result.record_count += 1;
+                sink(record);
+            }
+            Ok(())
+        })?;
+        Ok(result)
+    }
+
+    /// The record of `definition`, if it gives one; why (parts of) it cannot be read is
+    /// added to `reasons`, each once.
+    fn evaluate(
+        &self,
+        definition: &Definition,
+        reasons: &mut Vec<String>,
+        result: &mut Oval,
+    ) -> Option<Record> {
+        let id = &definition.id;
+        // Red Hat's `oval:com.redhat.unaffected:` definitions list packages a CVE does
+        // not affect.
+        if !matches!(definition.class.as_str(), "patch" | "vulnerability")
+            || id.starts_with("oval:com.redhat.unaffected:")
+        {
+            result.not_vulnerability += 1;
+            return None;
+        }
+        let mut skip = |reason: String| {
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        };
+        for problem in &definition.problems {
+            skip(problem.clone());
+        }
+        let Some(criteria) = &definition.criteria else {
+            skip("a definition without criteria".to_owned());
+            return None;
+        };
+        let alternatives = match self.alternatives(criteria, 0) {
+            Ok(alternatives) => alternatives,
+            Err(reason) => {
+                skip(reason);
+                return None;
+            }
+        };
+        // The versions per (ecosystem, package, status if unfixed): a package's streams
+        // may each have a resolution of their own.
+        let mut fixes_per_package: Vec<(PackageKey, Vec<PackageVersions>)> = Vec::new();
+        for alternative in alternatives {
+            if alternative
+                .iter()
+                .any(|condition| matches!(condition, Ok(Condition::Never)))
             {
-                result.not_vulnerability += 1;
                 continue;
             }
-            let skipped_before = result.skipped.len();
-            for problem in &definition.problems {
-                result.skipped.push((id.clone(), problem.clone()));
-            }
-            let Some(criteria) = &definition.criteria else {
-                result
-                    .skipped
-                    .push((id.clone(), "a definition without criteria".to_owned()));
-                continue;
-            };
-            let alternatives = match self.alternatives(criteria, &by_id, 0) {
-                Ok(alternatives) => alternatives,
+            let conditions = match alternative.into_iter().collect::<Result<Vec<_>, _>>() {
+                Ok(conditions) => conditions,
                 Err(reason) => {
-                    result.skipped.push((id.clone(), reason));
+                    skip(reason);
                     continue;
                 }
             };
-            // The versions per (ecosystem, package, status if unfixed): a package's streams
-            // may each have a resolution of their own.
-            let mut fixes_per_package: Vec<(PackageKey, Vec<PackageVersions>)> = Vec::new();
-            for alternative in alternatives {
-                if alternative
-                    .iter()
-                    .any(|condition| matches!(condition, Ok(Condition::Never)))
-                {
-                    continue;
-                }
-                let conditions = match alternative.into_iter().collect::<Result<Vec<_>, _>>() {
-                    Ok(conditions) => conditions,
-                    Err(reason) => {
-                        if !result
-                            .skipped
-                            .iter()
-                            .any(|known| known.0 == *id && known.1 == reason)
-                        {
-                            result.skipped.push((id.clone(), reason));
-                        }
-                        continue;
-                    }
-                };
-                let mut releases = Vec::new();
-                let mut packages = Vec::new();
-                let mut installed = Vec::new();
-                let mut modules = Vec::new();
-                let mut files = Vec::new();
-                for condition in conditions {
-                    match condition {
-                        Condition::Release(release) => releases.push(release),
-                        Condition::Package(package) => packages.push(package),
-                        Condition::Installed(package) => installed.push(package),
-                        Condition::Module(stream) => modules.push(stream),
-                        Condition::File(check) => files.push(check),
-                        Condition::Holds | Condition::Never => {}
-                    }
-                }
-                releases.sort();
-                releases.dedup();
-                modules.sort();
-                modules.dedup();
-                if packages.is_empty() && definition.class == "vulnerability" {
-                    // A vulnerability definition's package without a fixed version (Red
-                    // Hat's unfixed ones): affected in every version. In a patch, or
-                    // beside a version test, being installed is implied. A package's
-                    // signature test is one of it being installed too.
-                    installed.sort_by(|a, b| a.name.cmp(&b.name));
-                    installed.dedup_by(|a, b| a.name == b.name);
-                    packages = installed;
-                }
-                if releases.len() > 1 || packages.is_empty() {
-                    // No system is of two releases; an alternative testing no package
-                    // (the release alone) says nothing about packages.
-                    continue;
-                }
-                if modules.len() > 1 {
-                    result.skipped.push((
-                        id.clone(),
-                        format!(
-                            "an alternative needing several module streams at once ({})",
-                            modules.join(", ")
-                        ),
-                    ));
-                    continue;
-                }
-                if packages.len() > 1 {
-                    let names: Vec<&str> = packages
-                        .iter()
-                        .map(|package| package.name.as_str())
-                        .collect();
-                    result.skipped.push((
-                        id.clone(),
-                        format!(
-                            "an alternative needing several packages at once ({}) cannot be told by one package's version",
-                            names.join(", ")
-                        ),
-                    ));
-                    continue;
-                }
-                let Some(mut package) = packages.pop() else {
-                    continue;
-                };
-                package.module = modules.pop();
-                files.sort();
-                files.dedup();
-                package.files = files;
-                let ecosystems = match self.ecosystem(definition, releases.first(), &package) {
-                    Ok(ecosystems) => ecosystems,
-                    Err(reason) => {
-                        result.skipped.push((id.clone(), reason));
-                        continue;
-                    }
-                };
-                let unfixed = unfixed_status(definition, &package.name, package.module.as_deref());
-                for ecosystem in ecosystems {
-                    let key = (ecosystem, package.name.clone(), unfixed);
-                    match fixes_per_package
-                        .iter_mut()
-                        .find(|(known, _)| *known == key)
-                    {
-                        Some((_, versions)) if !versions.contains(&package) => {
-                            versions.push(package.clone());
-                        }
-                        Some(_) => {}
-                        None => fixes_per_package.push((key, vec![package.clone()])),
-                    }
+            let mut releases = Vec::new();
+            let mut packages = Vec::new();
+            let mut installed = Vec::new();
+            let mut modules = Vec::new();
+            let mut files = Vec::new();
+            for condition in conditions {
+                match condition {
+                    Condition::Release(release) => releases.push(release),
+                    Condition::Package(package) => packages.push(package),
+                    Condition::Installed(package) => installed.push(package),
+                    Condition::Module(stream) => modules.push(stream),
+                    Condition::File(check) => files.push(check),
+                    Condition::Holds | Condition::Never => {}
                 }
             }
-            let affected: Vec<Affected> = fixes_per_package
-                .into_iter()
-                .map(|((ecosystem, name, unfixed), versions)| {
-                    package_affected(ecosystem, name, &versions, unfixed)
-                })
-                .filter(|affected| affected.status != Some(DistroStatus::NotAffected))
-                .collect();
-            if affected.is_empty() {
-                if result.skipped.len() > skipped_before {
-                    // Said already why.
-                    continue;
-                }
-                result.skipped.push((
-                    id.clone(),
-                    "no alternative of the criteria tests a package version".to_owned(),
+            releases.sort();
+            releases.dedup();
+            modules.sort();
+            modules.dedup();
+            if packages.is_empty() && definition.class == "vulnerability" {
+                // A vulnerability definition's package without a fixed version (Red
+                // Hat's unfixed ones): affected in every version. In a patch, or
+                // beside a version test, being installed is implied. A package's
+                // signature test is one of it being installed too.
+                installed.sort_by(|a, b| a.name.cmp(&b.name));
+                installed.dedup_by(|a, b| a.name == b.name);
+                packages = installed;
+            }
+            if releases.len() > 1 || packages.is_empty() {
+                // No system is of two releases; an alternative testing no package
+                // (the release alone) says nothing about packages.
+                continue;
+            }
+            if modules.len() > 1 {
+                skip(format!(
+                    "an alternative needing several module streams at once ({})",
+                    modules.join(", ")
                 ));
                 continue;
             }
-            let record = record(definition, affected);
-            match record_at.get(&record.id) {
-                Some(&at) => merge(&mut result.records[at], record),
-                None => {
-                    record_at.insert(record.id.clone(), result.records.len());
-                    result.records.push(record);
+            if packages.len() > 1 {
+                let names: Vec<&str> = packages
+                    .iter()
+                    .map(|package| package.name.as_str())
+                    .collect();
+                skip(format!(
+                    "an alternative needing several packages at once ({}) cannot be told by one package's version",
+                    names.join(", ")
+                ));
+                continue;
+            }
+            let Some(mut package) = packages.pop() else {
+                continue;
+            };
+            package.module = modules.pop();
+            files.sort();
+            files.dedup();
+            package.files = files;
+            let ecosystems = match self.ecosystem(definition, releases.first(), &package) {
+                Ok(ecosystems) => ecosystems,
+                Err(reason) => {
+                    skip(reason);
+                    continue;
+                }
+            };
+            let unfixed = unfixed_status(definition, &package.name, package.module.as_deref());
+            for ecosystem in ecosystems {
+                let key = (ecosystem, package.name.clone(), unfixed);
+                match fixes_per_package
+                    .iter_mut()
+                    .find(|(known, _)| *known == key)
+                {
+                    Some((_, versions)) if !versions.contains(&package) => {
+                        versions.push(package.clone());
+                    }
+                    Some(_) => {}
+                    None => fixes_per_package.push((key, vec![package.clone()])),
                 }
             }
         }
-        result
+        let affected: Vec<Affected> = fixes_per_package
+            .into_iter()
+            .map(|((ecosystem, name, unfixed), versions)| {
+                package_affected(ecosystem, name, &versions, unfixed)
+            })
+            .filter(|affected| affected.status != Some(DistroStatus::NotAffected))
+            .collect();
+        if affected.is_empty() {
+            if reasons.is_empty() {
+                reasons.push("no alternative of the criteria tests a package version".to_owned());
+            }
+            return None;
+        }
+        Some(record(definition, affected))
     }
 }
 
@@ -910,40 +902,33 @@ type Alternative = Vec<Result<Condition, String>>;
 impl Reading {
     /// The alternatives `node` expands into; an error when the whole definition cannot be
     /// read (too many alternatives, a missing or circular `extend_definition`).
-    fn alternatives(
-        &self,
-        node: &Node,
-        definitions: &HashMap<&str, &Definition>,
-        depth: usize,
-    ) -> Result<Vec<Alternative>, String> {
+    fn alternatives(&self, node: &Node, depth: usize) -> Result<Vec<Alternative>, String> {
         match node {
-            Node::Criterion { negate: true, test } => Ok(vec![vec![Err(format!(
-                "negated criterion {}",
-                self.names.text(*test)
-            ))]]),
-            Node::Criterion { test, .. } => Ok(vec![vec![self.condition(*test)]]),
+            Node::Criterion { negate: true, test } => {
+                Ok(vec![vec![Err(format!("negated criterion {test}"))]])
+            }
+            Node::Criterion { test, .. } => Ok(vec![vec![self.condition(test)]]),
             Node::Extend {
                 negate: true,
                 definition,
             } => Ok(vec![vec![Err(format!(
-                "negated extend_definition {}",
-                self.names.text(*definition)
+                "negated extend_definition {definition}"
             ))]]),
             Node::Extend { definition, .. } => {
-                let definition = self.names.text(*definition);
                 if depth >= MAX_EXTEND_DEPTH {
                     return Err(format!(
                         "extend_definition deeper than {MAX_EXTEND_DEPTH} levels (a cycle?)"
                     ));
                 }
-                let extended = definitions
-                    .get(definition)
+                let extended = self
+                    .recent
+                    .definition(&self.spill, definition)
                     .ok_or_else(|| format!("extend_definition {definition} is not defined"))?;
                 let criteria = extended
                     .criteria
                     .as_ref()
                     .ok_or_else(|| format!("extend_definition {definition} has no criteria"))?;
-                self.alternatives(criteria, definitions, depth + 1)
+                self.alternatives(criteria, depth + 1)
             }
             Node::Criteria { negate: true, .. } => {
                 Ok(vec![vec![Err("negated criteria".to_owned())]])
@@ -953,9 +938,9 @@ impl Reading {
             } => {
                 let mut expanded = Vec::with_capacity(children.len());
                 for child in children {
-                    expanded.push(self.alternatives(child, definitions, depth)?);
+                    expanded.push(self.alternatives(child, depth)?);
                 }
-                match self.names.text(*operator) {
+                match operator.as_str() {
                     "OR" => Ok(expanded.into_iter().flatten().collect()),
                     "AND" => {
                         let mut product: Vec<Alternative> = vec![Vec::new()];
@@ -996,13 +981,12 @@ impl Reading {
     }
 
     /// What the test `test` means for matching, or why it cannot be evaluated.
-    fn condition(&self, test: Name) -> Result<Condition, String> {
-        let id = self.names.text(test);
+    fn condition(&self, id: &str) -> Result<Condition, String> {
         let test = self
-            .tests
-            .get(&test)
+            .recent
+            .test(&self.spill, id)
             .ok_or_else(|| format!("test {id} is not defined"))?;
-        let kind = self.names.text(test.kind);
+        let kind = test.kind.as_str();
         if !matches!(
             kind,
             "rpminfo_test" | "rpmverifyfile_test" | "textfilecontent54_test"
@@ -1011,20 +995,20 @@ impl Reading {
                 "{kind} {id} (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test are read)"
             ));
         }
-        let check = self.names.text(test.check);
-        let check_existence = self.names.text(test.check_existence);
+        let check = test.check.as_str();
+        let check_existence = test.check_existence.as_str();
         let checks_absence = matches!(check, "none satisfy" | "none_satisfy")
             || matches!(check_existence, "none_exist" | "none exist");
-        let state_operator = self.names.text(test.state_operator);
+        let state_operator = test.state_operator.as_str();
         if test.states.len() > 1 && !matches!(state_operator, "" | "AND") {
             return Err(format!(
                 "test {id} combines its states with {state_operator}"
             ));
         }
-        let object_id = self.names.text(test.object);
+        let object_id = test.object.as_str();
         let object = self
-            .objects
-            .get(&test.object)
+            .recent
+            .object(&self.spill, object_id)
             .ok_or_else(|| format!("object {object_id} of test {id} is not defined"))?;
         if let Some(problem) = &object.problem {
             return Err(format!("object {object_id} has {problem}"));
@@ -1033,29 +1017,28 @@ impl Reading {
             "rpminfo_test" if checks_absence => Err(format!(
                 "test {id} checks that nothing matches (check {check:?}, check_existence {check_existence:?})"
             )),
-            "rpminfo_test" => self.package_condition(id, test, object),
-            "rpmverifyfile_test" => self.release_file_condition(id, test, object, checks_absence),
+            "rpminfo_test" => self.package_condition(id, &test, &object),
+            "rpmverifyfile_test" => self.release_file_condition(id, &test, &object, checks_absence),
             _ if checks_absence => Err(format!(
                 "test {id} checks that no file content matches (check {check:?}, check_existence {check_existence:?})"
             )),
-            _ => self.text_file_condition(id, test, object),
+            _ => self.text_file_condition(id, &test, &object),
         }
     }
 
     /// The states of `test`, each with its id.
     fn test_states<'a>(
-        &'a self,
+        &self,
         id: &str,
         test: &'a Test,
-    ) -> Result<Vec<(&'a str, &'a State)>, String> {
+    ) -> Result<Vec<(&'a str, Rc<State>)>, String> {
         test.states
             .iter()
             .map(|state_id| {
-                let state_text = self.names.text(*state_id);
-                self.states
-                    .get(state_id)
-                    .map(|state| (state_text, state))
-                    .ok_or_else(|| format!("state {state_text} of test {id} is not defined"))
+                self.recent
+                    .state(&self.spill, state_id)
+                    .map(|state| (state_id.as_str(), state))
+                    .ok_or_else(|| format!("state {state_id} of test {id} is not defined"))
             })
             .collect()
     }
@@ -1068,9 +1051,9 @@ impl Reading {
         test: &Test,
         object: &Object,
     ) -> Result<Condition, String> {
-        let object_id = self.names.text(test.object);
-        let name = match self.field(&object.fields, "name") {
-            Some(field) if field.operation == "equals" && !field.value.is_empty() => field.value,
+        let object_id = &test.object;
+        let name = match field(&object.fields, "name") {
+            Some(field) if field.operation == "equals" && !field.value.is_empty() => &field.value,
             Some(field) => {
                 return Err(format!(
                     "object {object_id} names packages by {:?} {:?}",
@@ -1078,10 +1061,7 @@ impl Reading {
                 ));
             }
             None => {
-                return Err(format!(
-                    "{} {object_id} without a <name>",
-                    self.names.text(object.kind)
-                ));
+                return Err(format!("{} {object_id} without a <name>", object.kind));
             }
         };
         let is_release_package = is_release_package(name);
@@ -1091,11 +1071,11 @@ impl Reading {
         };
         let mut release = None;
         for (state_id, state) in self.test_states(id, test)? {
-            let state_kind = self.names.text(state.kind);
+            let state_kind = &state.kind;
             if state_kind != "rpminfo_state" {
                 return Err(format!("{state_kind} {state_id} in rpminfo_test {id}"));
             }
-            for field in state.fields.iter().map(|field| self.field_text(field)) {
+            for field in &state.fields {
                 let problem = |what: &str| {
                     Err(format!(
                         "state {state_id}: {what} <{} operation={:?}>{}",
@@ -1105,23 +1085,23 @@ impl Reading {
                 if field.has_variable {
                     return problem("a value from a variable in");
                 }
-                match field.name {
+                match field.name.as_str() {
                     // Signed with the distribution's key (Red Hat's `redhatrelease2`,
                     // Oracle's): the inventory reads the rpm database, not signatures, and
                     // takes an installed build of the distribution's name and version for
                     // the distribution's own. Built for an architecture: the inventory
                     // reads the host's packages, of its architectures.
                     "signature_keyid" | "arch" => {}
-                    "version" if is_release_package => match release_of(&field) {
+                    "version" if is_release_package => match release_of(field) {
                         Some(major) => release = Some(major),
                         None => return problem("an unread release"),
                     },
                     "evr" if !is_release_package => {
-                        if !matches!(field.datatype, "" | "evr_string") {
+                        if !matches!(field.datatype.as_str(), "" | "evr_string") {
                             return problem("a datatype other than evr_string in");
                         }
-                        let evr = field.value.strip_prefix("0:").unwrap_or(field.value);
-                        let slot = match field.operation {
+                        let evr = field.value.strip_prefix("0:").unwrap_or(&field.value);
+                        let slot = match field.operation.as_str() {
                             "less than" => &mut versions.fixed,
                             "less than or equal" => &mut versions.last_affected,
                             "equals" => &mut versions.exact,
@@ -1159,9 +1139,8 @@ impl Reading {
         object: &Object,
         checks_absence: bool,
     ) -> Result<Condition, String> {
-        let path = self
-            .field(&object.fields, "filepath")
-            .map(|field| field.value)
+        let path = field(&object.fields, "filepath")
+            .map(|field| field.value.as_str())
             .unwrap_or_default();
         if !RELEASE_FILES.contains(&path) {
             return Err(format!(
@@ -1170,19 +1149,19 @@ impl Reading {
         }
         let mut release = None;
         for (state_id, state) in self.test_states(id, test)? {
-            for field in state.fields.iter().map(|field| self.field_text(field)) {
+            for field in &state.fields {
                 let problem = |what: &str| {
                     Err(format!(
                         "state {state_id}: {what} <{} operation={:?}>{}",
                         field.name, field.operation, field.value
                     ))
                 };
-                match field.name {
+                match field.name.as_str() {
                     "name" => {
                         let package = field
                             .value
                             .strip_prefix('^')
-                            .unwrap_or(field.value)
+                            .unwrap_or(&field.value)
                             .trim_end_matches('$');
                         if package.contains("coreos") {
                             return Ok(Condition::Never);
@@ -1191,7 +1170,7 @@ impl Reading {
                             return problem("a release package not read:");
                         }
                     }
-                    "version" => match release_of(&field) {
+                    "version" => match release_of(field) {
                         Some(major) => release = Some(major),
                         None => return problem("an unread release"),
                     },
@@ -1218,7 +1197,7 @@ impl Reading {
         let reads_modules = object
             .fields
             .iter()
-            .any(|field| self.names.text(field.value).contains("/etc/dnf/modules.d"));
+            .any(|field| field.value.contains("/etc/dnf/modules.d"));
         let comment = test.comment.as_deref().unwrap_or_default();
         let stream = comment
             .strip_prefix("Module ")
@@ -1247,8 +1226,8 @@ impl Reading {
         let mut file_name = None;
         let mut pattern = None;
         let mut instance = None;
-        for field in object.fields.iter().map(|field| self.field_text(field)) {
-            let literal = |field: &FieldText| {
+        for field in &object.fields {
+            let literal = |field: &Field| {
                 (field.operation == "equals" && !field.value.is_empty())
                     .then(|| field.value.to_owned())
                     .ok_or_else(|| {
@@ -1258,20 +1237,20 @@ impl Reading {
                         )
                     })
             };
-            match field.name {
-                "filepath" => path = Some(literal(&field)?),
-                "path" => directory = Some(literal(&field)?),
-                "filename" => file_name = Some(literal(&field)?),
+            match field.name.as_str() {
+                "filepath" => path = Some(literal(field)?),
+                "path" => directory = Some(literal(field)?),
+                "filename" => file_name = Some(literal(field)?),
                 "pattern" if field.operation == "pattern match" => {
                     pattern = Some(field.value.to_owned());
                 }
-                "instance" if matches!(field.datatype, "" | "int") => {
+                "instance" if matches!(field.datatype.as_str(), "" | "int") => {
                     let number = field
                         .value
                         .trim()
                         .parse::<u32>()
                         .map_err(|_| format!("instance {:?}", field.value))?;
-                    let from_on = match field.operation {
+                    let from_on = match field.operation.as_str() {
                         "equals" => false,
                         "greater than or equal" => true,
                         other => return Err(format!("instance by {other:?}")),
@@ -1290,24 +1269,21 @@ impl Reading {
         };
         let pattern = pattern.ok_or("an object without a pattern")?;
         let (instance, from_instance_on) = instance.ok_or("an object without an instance")?;
-        let all = match self.names.text(test.check) {
+        let all = match test.check.as_str() {
             "" | "at least one" => false,
             "all" => true,
             other => return Err(format!("check {other:?}")),
         };
         if !matches!(
-            self.names.text(test.check_existence),
+            test.check_existence.as_str(),
             "" | "at_least_one_exists" | "all_exist"
         ) {
-            return Err(format!(
-                "check_existence {:?}",
-                self.names.text(test.check_existence)
-            ));
+            return Err(format!("check_existence {:?}", test.check_existence));
         }
         let mut state = None;
         for (state_id, test_state) in self.test_states(id, test)? {
-            for field in test_state.fields.iter().map(|field| self.field_text(field)) {
-                let entity = match field.name {
+            for field in &test_state.fields {
+                let entity = match field.name.as_str() {
                     "text" => Entity::Text,
                     "subexpression" => Entity::Subexpression,
                     other => return Err(format!("state {state_id}: a field <{other}> not read")),
@@ -1317,10 +1293,10 @@ impl Reading {
                 }
                 state = Some(TextState {
                     entity,
-                    operation: Operation::from_name(field.operation).ok_or_else(|| {
+                    operation: Operation::from_name(&field.operation).ok_or_else(|| {
                         format!("state {state_id}: operation {:?}", field.operation)
                     })?,
-                    datatype: Datatype::from_name(field.datatype).ok_or_else(|| {
+                    datatype: Datatype::from_name(&field.datatype).ok_or_else(|| {
                         format!("state {state_id}: datatype {:?}", field.datatype)
                     })?,
                     value: field.value.to_owned(),
@@ -1411,8 +1387,8 @@ fn is_release_package(name: &str) -> bool {
 
 /// The release a release package's `version` field names: `^9` (`pattern match`, also
 /// `^9[^\d]`, `^9\.`) or `9` (`equals`) → `9`.
-fn release_of(field: &FieldText) -> Option<String> {
-    let number = match field.operation {
+fn release_of(field: &Field) -> Option<String> {
+    let number = match field.operation.as_str() {
         "pattern match" => {
             let pattern = field.value.strip_prefix('^')?;
             let digits: String = pattern.chars().take_while(char::is_ascii_digit).collect();
@@ -1607,60 +1583,5 @@ fn record(definition: &Definition, affected: Vec<Affected>) -> Record {
         published: definition.issued.clone(),
         modified: definition.updated.clone(),
         affected,
-    }
-}
-
-/// Adds a definition's record to an earlier one of the same id (Azure Linux's per-package
-/// definitions of one CVE).
-fn merge(into: &mut Record, record: Record) {
-    for alias in record.aliases {
-        if !into.aliases.contains(&alias) {
-            into.aliases.push(alias);
-        }
-    }
-    into.affected.extend(record.affected);
-    into.withdrawn &= record.withdrawn;
-    if into.severity.is_none() {
-        into.severity = record.severity;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Names;
-
-    #[test]
-    fn a_name_is_its_text_and_one_per_text() {
-        let mut names = Names::default();
-        let texts = [
-            "oval:com.redhat.rhsa:tst:20235309001",
-            "",
-            "rpminfo_test",
-            "oval:com.redhat.rhsa:tst:20235309003",
-            "é",
-        ];
-        let interned: Vec<_> = texts.iter().map(|text| names.intern(text)).collect();
-        for (text, name) in texts.iter().zip(&interned) {
-            assert_eq!(names.text(*name), *text);
-            assert_eq!(names.intern(text), *name);
-        }
-        let mut distinct = interned.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        assert_eq!(distinct.len(), texts.len());
-        assert_eq!(
-            names.arena.len(),
-            texts.iter().map(|text| text.len()).sum::<usize>()
-        );
-        // A name never made has no text rather than another's.
-        assert_eq!(names.text(1000), "");
-        // A text whose hash another text has keeps a name of its own.
-        let taken = names.intern("oval:a:tst:1");
-        names.by_hash.insert(Names::hash("oval:a:tst:2"), taken);
-        let collided = names.intern("oval:a:tst:2");
-        assert_ne!(collided, taken);
-        assert_eq!(names.text(collided), "oval:a:tst:2");
-        assert_eq!(names.intern("oval:a:tst:2"), collided);
-        assert_eq!(names.intern("oval:a:tst:1"), taken);
     }
 }

@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::error::{Error, ErrorKind};
-use crate::import::{self, ImportOptions, NoProgress, Parsed, Progress, Warning};
+use crate::import::{self, ImportOptions, Message, NoProgress, Parsed, Progress, Warning};
 use crate::model::{Affected, DistroStatus, Range, Record};
 
 /// The vulnerability database: a SQLite file holding imported sources.
@@ -121,23 +121,46 @@ impl Database {
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
-        let parsed = import::read_path(path, &options.into(), progress)?;
-        self.store(location, parsed).await
+        let path = path.to_path_buf();
+        let options = options.into();
+        self.store(location, progress, move |parsed| {
+            import::read_path(&path, &options, parsed)
+        })
+        .await
     }
 
     /// Imports bytes (a downloaded file) as the source `location`.
     pub async fn import_bytes(
         &self,
         location: &str,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         options: impl Into<ImportOptions>,
     ) -> Result<ImportReport, Error> {
-        let parsed = import::read_bytes(location, bytes, &options.into())?;
-        self.store(location.to_owned(), parsed).await
+        let name = location.to_owned();
+        let options = options.into();
+        self.store(location.to_owned(), &NoProgress, move |parsed| {
+            import::read_bytes(&name, &bytes, &options, parsed)
+        })
+        .await
     }
 
-    async fn store(&self, location: String, parsed: Parsed) -> Result<ImportReport, Error> {
-        let format = parsed.formats.iter().copied().collect::<Vec<_>>().join("+");
+    /// Stores what `read` reads as the source `location`, in one transaction, as it is read:
+    /// `read` runs on a blocking thread and sends the records in batches, so an import holds
+    /// a few batches, not the whole source. A record whose id the source gave before is
+    /// merged into it (Azure Linux's OVAL definitions of one CVE, one per package).
+    async fn store(
+        &self,
+        location: String,
+        progress: &dyn Progress,
+        read: impl FnOnce(&mut Parsed) -> Result<(), Error> + Send + 'static,
+    ) -> Result<ImportReport, Error> {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(MESSAGES_IN_FLIGHT);
+        let reading = tokio::task::spawn_blocking(move || {
+            let mut parsed = Parsed::new(sender);
+            let outcome = read(&mut parsed);
+            parsed.finish();
+            outcome.map(|()| (parsed.formats, parsed.warnings))
+        });
         let imported_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |duration| duration.as_secs() as i64);
@@ -159,51 +182,52 @@ impl Database {
             .execute(&mut *transaction)
             .await?;
         let source_id: i64 = sqlx::query_scalar(
-            "INSERT INTO sources (location, format, record_count, imported_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO sources (location, format, record_count, imported_at) VALUES ($1, '', 0, $2) RETURNING id",
         )
         .bind(&location)
-        .bind(&format)
-        .bind(parsed.records.len() as i64)
         .bind(imported_at)
         .fetch_one(&mut *transaction)
         .await?;
-        for record in &parsed.records {
-            let vuln_id: i64 = sqlx::query_scalar(
-                "INSERT INTO vulns (source_id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn, published, modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            )
-            .bind(source_id)
-            .bind(&record.id)
-            .bind(to_json(&record.aliases))
-            .bind(&record.summary)
-            .bind(&record.severity)
-            .bind(&record.cvss_vector)
-            .bind(record.cvss_score)
-            .bind(record.withdrawn)
-            .bind(&record.published)
-            .bind(&record.modified)
-            .fetch_one(&mut *transaction)
-            .await?;
-            for affected in &record.affected {
-                sqlx::query(
-                    "INSERT INTO affected (vuln, ecosystem, name, purl, ranges, versions, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(vuln_id)
-                .bind(&affected.ecosystem)
-                .bind(&affected.name)
-                .bind(&affected.purl)
-                .bind(to_json(&affected.ranges))
-                .bind(to_json(&affected.versions))
-                .bind(affected.status.map(DistroStatus::as_str))
-                .execute(&mut *transaction)
-                .await?;
+        let mut record_count: u64 = 0;
+        while let Some(message) = receiver.recv().await {
+            match message {
+                Message::Start(total_files) => progress.start(total_files),
+                Message::Advance => progress.advance(1),
+                Message::Records(records) => {
+                    for record in &records {
+                        if insert_record(&mut transaction, source_id, record).await? {
+                            record_count += 1;
+                        }
+                    }
+                }
             }
         }
+        let (formats, warnings) = match reading.await {
+            Ok(outcome) => outcome?,
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => {
+                    return Err(ErrorKind::Io {
+                        path: location.into(),
+                        source: std::io::Error::other(error),
+                    }
+                    .into());
+                }
+            },
+        };
+        let format = formats.iter().copied().collect::<Vec<_>>().join("+");
+        sqlx::query("UPDATE sources SET format = $1, record_count = $2 WHERE id = $3")
+            .bind(&format)
+            .bind(record_count as i64)
+            .bind(source_id)
+            .execute(&mut *transaction)
+            .await?;
         transaction.commit().await?;
         Ok(ImportReport {
             location,
             format,
-            record_count: parsed.records.len() as u64,
-            warnings: parsed.warnings,
+            record_count,
+            warnings,
         })
     }
 
@@ -318,6 +342,82 @@ impl Database {
             })
             .collect())
     }
+}
+
+/// How many batches of records may wait for the store.
+const MESSAGES_IN_FLIGHT: usize = 4;
+
+/// Stores `record` in the source `source_id`: a new advisory, or, when the source gave its
+/// id before, its aliases, affected packages and withdrawal added to that one's (its
+/// severity where that had none). True for a new advisory.
+async fn insert_record(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    source_id: i64,
+    record: &Record,
+) -> Result<bool, Error> {
+    let earlier = sqlx::query(
+        "SELECT id, aliases, severity, withdrawn FROM vulns WHERE source_id = $1 AND vuln_id = $2",
+    )
+    .bind(source_id)
+    .bind(&record.id)
+    .fetch_optional(&mut **transaction)
+    .await?;
+    let (vuln_id, new) = match earlier {
+        Some(row) => {
+            let vuln_id: i64 = row.get("id");
+            let mut aliases: Vec<String> = from_json(row.get("aliases"));
+            for alias in &record.aliases {
+                if !aliases.contains(alias) {
+                    aliases.push(alias.clone());
+                }
+            }
+            let severity: Option<String> = row.get("severity");
+            let withdrawn: bool = row.get("withdrawn");
+            sqlx::query(
+                "UPDATE vulns SET aliases = $1, severity = $2, withdrawn = $3 WHERE id = $4",
+            )
+            .bind(to_json(&aliases))
+            .bind(severity.or_else(|| record.severity.clone()))
+            .bind(withdrawn && record.withdrawn)
+            .bind(vuln_id)
+            .execute(&mut **transaction)
+            .await?;
+            (vuln_id, false)
+        }
+        None => {
+            let vuln_id: i64 = sqlx::query_scalar(
+                "INSERT INTO vulns (source_id, vuln_id, aliases, summary, severity, cvss_vector, cvss_score, withdrawn, published, modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .bind(source_id)
+            .bind(&record.id)
+            .bind(to_json(&record.aliases))
+            .bind(&record.summary)
+            .bind(&record.severity)
+            .bind(&record.cvss_vector)
+            .bind(record.cvss_score)
+            .bind(record.withdrawn)
+            .bind(&record.published)
+            .bind(&record.modified)
+            .fetch_one(&mut **transaction)
+            .await?;
+            (vuln_id, true)
+        }
+    };
+    for affected in &record.affected {
+        sqlx::query(
+            "INSERT INTO affected (vuln, ecosystem, name, purl, ranges, versions, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(vuln_id)
+        .bind(&affected.ecosystem)
+        .bind(&affected.name)
+        .bind(&affected.purl)
+        .bind(to_json(&affected.ranges))
+        .bind(to_json(&affected.versions))
+        .bind(affected.status.map(DistroStatus::as_str))
+        .execute(&mut **transaction)
+        .await?;
+    }
+    Ok(new)
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

@@ -613,7 +613,7 @@ fn compressed_feeds_are_read_streaming_and_bounded() {
             .block_on(async {
                 let database = Database::open_in_memory().await.unwrap();
                 database
-                    .import_bytes(&name, &compressed(kind, &bomb), limits)
+                    .import_bytes(&name, compressed(kind, &bomb), limits)
                     .await
             })
             .unwrap_err();
@@ -629,7 +629,7 @@ fn compressed_feeds_are_read_streaming_and_bounded() {
     let error = runtime()
         .block_on(async {
             let database = Database::open_in_memory().await.unwrap();
-            database.import_bytes("big.xml", &bomb, limits).await
+            database.import_bytes("big.xml", bomb.clone(), limits).await
         })
         .unwrap_err();
     assert_eq!(

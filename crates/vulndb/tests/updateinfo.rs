@@ -289,7 +289,9 @@ fn a_release_that_is_not_an_rpm_distributions_is_refused() {
         let error = runtime()
             .block_on(async {
                 let database = Database::open_in_memory().await.unwrap();
-                database.import_bytes("x.xml", b"<updates/>", options).await
+                database
+                    .import_bytes("x.xml", b"<updates/>".to_vec(), options)
+                    .await
             })
             .unwrap_err();
         assert!(
@@ -462,7 +464,7 @@ fn compressed_documents_are_read_and_bounded() {
         let error = runtime()
             .block_on(async {
                 let database = Database::open_in_memory().await.unwrap();
-                database.import_bytes(name, &bomb, limits).await
+                database.import_bytes(name, bomb.clone(), limits).await
             })
             .unwrap_err();
         assert!(

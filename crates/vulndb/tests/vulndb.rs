@@ -34,7 +34,7 @@ async fn index_of(records: Vec<Value>) -> Index {
     let database = Database::open_in_memory().await.expect("open");
     let bytes = serde_json::to_vec(&Value::Array(records)).expect("json");
     let report = database
-        .import_bytes("fixtures.json", &bytes, Limits::default())
+        .import_bytes("fixtures.json", bytes.clone(), Limits::default())
         .await
         .expect("import");
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
@@ -318,7 +318,11 @@ fn debian_tracker_by_source_package_and_release() {
     runtime().block_on(async {
         let database = Database::open_in_memory().await.unwrap();
         let report = database
-            .import_bytes("tracker.json", DEBIAN_TRACKER.as_bytes(), Limits::default())
+            .import_bytes(
+                "tracker.json",
+                DEBIAN_TRACKER.as_bytes().to_vec(),
+                Limits::default(),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -380,7 +384,7 @@ fn alpine_secdb() {
     runtime().block_on(async {
         let database = Database::open_in_memory().await.unwrap();
         let report = database
-            .import_bytes("secdb.json", secdb.as_bytes(), Limits::default())
+            .import_bytes("secdb.json", secdb.as_bytes().to_vec(), Limits::default())
             .await
             .unwrap();
         assert_eq!(
@@ -530,7 +534,7 @@ fn zip_archives() {
             ("sub/notes.txt", b"ignored"),
         ]);
         let report = database
-            .import_bytes("all.zip", &bytes, Limits::default())
+            .import_bytes("all.zip", bytes.clone(), Limits::default())
             .await
             .unwrap();
         assert_eq!(
@@ -541,7 +545,7 @@ fn zip_archives() {
         for hostile in ["../evil.json", "/etc/evil.json"] {
             let bytes = zip_with(&[("ok.json", record.as_bytes()), (hostile, record.as_bytes())]);
             let error = database
-                .import_bytes("hostile.zip", &bytes, Limits::default())
+                .import_bytes("hostile.zip", bytes.clone(), Limits::default())
                 .await
                 .unwrap_err();
             assert!(
@@ -558,7 +562,7 @@ fn zip_archives() {
             ..Limits::default()
         };
         let error = database
-            .import_bytes("bomb.zip", &bytes, limits)
+            .import_bytes("bomb.zip", bytes.clone(), limits)
             .await
             .unwrap_err();
         assert!(
@@ -703,12 +707,20 @@ fn deeply_nested_input_is_a_warning_not_a_crash() {
     runtime().block_on(async {
         let database = Database::open_in_memory().await.unwrap();
         let report = database
-            .import_bytes("deep.json", deep_json.as_bytes(), Limits::default())
+            .import_bytes(
+                "deep.json",
+                deep_json.as_bytes().to_vec(),
+                Limits::default(),
+            )
             .await
             .unwrap();
         assert_eq!((report.record_count, report.warnings.len()), (0, 1));
         let report = database
-            .import_bytes("deep.yaml", deep_yaml.as_bytes(), Limits::default())
+            .import_bytes(
+                "deep.yaml",
+                deep_yaml.as_bytes().to_vec(),
+                Limits::default(),
+            )
             .await
             .unwrap();
         assert_eq!((report.record_count, report.warnings.len()), (0, 1));
@@ -798,12 +810,16 @@ fn source_index() -> Index {
     runtime().block_on(async {
         let database = Database::open_in_memory().await.unwrap();
         database
-            .import_bytes("tracker.json", SOURCE_TRACKER.as_bytes(), Limits::default())
+            .import_bytes(
+                "tracker.json",
+                SOURCE_TRACKER.as_bytes().to_vec(),
+                Limits::default(),
+            )
             .await
             .unwrap();
         let osv = serde_json::to_vec(&Value::Array(source_osv_records())).unwrap();
         database
-            .import_bytes("osv.json", &osv, Limits::default())
+            .import_bytes("osv.json", osv, Limits::default())
             .await
             .unwrap();
         Index::load(&database).await.unwrap()
@@ -1701,7 +1717,7 @@ fn alpine_subpackage_matches_its_origin() {
     runtime().block_on(async {
         let database = Database::open_in_memory().await.unwrap();
         database
-            .import_bytes("secdb.json", secdb.as_bytes(), Limits::default())
+            .import_bytes("secdb.json", secdb.as_bytes().to_vec(), Limits::default())
             .await
             .unwrap();
         let index = Index::load(&database).await.unwrap();
@@ -1771,7 +1787,7 @@ fn an_index_loaded_for_some_ecosystems_finds_what_a_full_one_finds() {
         let database = Database::open_in_memory().await.unwrap();
         let bytes = serde_json::to_vec(&Value::Array(records)).unwrap();
         database
-            .import_bytes("fixtures.json", &bytes, Limits::default())
+            .import_bytes("fixtures.json", bytes.clone(), Limits::default())
             .await
             .unwrap();
         let full = Index::load(&database).await.unwrap();

@@ -268,7 +268,7 @@ async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
         );
         let bytes = palisade_vulndb::download(url, MAX_DOWNLOAD_BYTES).await?;
         let report = database
-            .import_bytes(url, &bytes, args.release.options())
+            .import_bytes(url, bytes, args.release.options())
             .await
             .with_context(|| format!("cannot import {url}"))?;
         print_import(&report);

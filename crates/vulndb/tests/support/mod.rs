@@ -29,7 +29,7 @@ pub fn import(
     runtime().block_on(async {
         let database = Database::open_in_memory().await.expect("open");
         let report = database
-            .import_bytes(location, bytes, options)
+            .import_bytes(location, bytes.to_vec(), options)
             .await
             .expect("import");
         (report, Index::load(&database).await.expect("load"))

@@ -1,0 +1,194 @@
+//! A temporary on-disk table of values by kind and id, for what an OVAL document gives
+//! before it can be evaluated: its definitions come first and name tests, objects and
+//! states that come after them, so every one of them is kept until the document ends.
+//! Kept in memory, they grew with the document (Red Hat's feeds are hundreds of MB); here
+//! they are rows of a private SQLite database on disk (deleted when closed), whose page
+//! cache bounds the memory they take, and are read back one at a time while the
+//! definitions are evaluated.
+//!
+//! Values are stored as JSON; a value stored twice under one kind and id replaces the
+//! first, as a later element of the same id does in a map, except values of
+//! [`Kind::Sequence`], which are all kept in the order they were stored, for
+//! [`Spill::each_in_order`] (looked up by id, the last one stored).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What a value is, as its table keys it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    /// Kept in order too (OVAL's definitions).
+    Sequence = 0,
+    /// OVAL's tests.
+    Test = 1,
+    /// OVAL's objects.
+    Object = 2,
+    /// OVAL's states.
+    State = 3,
+}
+
+/// Why the temporary database failed (the disk full, no temporary directory).
+#[derive(Debug)]
+pub(crate) struct SpillError(String);
+
+impl std::fmt::Display for SpillError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl From<rusqlite::Error> for SpillError {
+    fn from(error: rusqlite::Error) -> SpillError {
+        SpillError(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for SpillError {
+    fn from(error: serde_json::Error) -> SpillError {
+        SpillError(format!("a value could not be read back: {error}"))
+    }
+}
+
+/// The temporary database. Writes go into one transaction, committed by
+/// [`Spill::finish_writing`] before the values are read back.
+pub(crate) struct Spill {
+    connection: Connection,
+}
+
+impl std::fmt::Debug for Spill {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Spill")
+    }
+}
+
+/// SQLite's page cache of the temporary database, in KiB: what the rows may take in memory.
+const CACHE_KIB: u32 = 8 << 10;
+
+impl Spill {
+    /// A new, empty temporary database (an unnamed file in SQLite's temporary directory).
+    pub(crate) fn new() -> Result<Spill, SpillError> {
+        let connection = Connection::open("")?;
+        connection.execute_batch(&format!(
+            "PRAGMA journal_mode = OFF;
+             PRAGMA synchronous = OFF;
+             PRAGMA cache_size = -{CACHE_KIB};
+             CREATE TABLE value (kind INTEGER NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL,
+                                 PRIMARY KEY (kind, id)) WITHOUT ROWID;
+             CREATE TABLE sequence (id TEXT NOT NULL, body BLOB NOT NULL);
+             BEGIN;"
+        ))?;
+        Ok(Spill { connection })
+    }
+
+    /// Stores `value` as the `kind` of `id`.
+    pub(crate) fn put(
+        &self,
+        kind: Kind,
+        id: &str,
+        value: &impl Serialize,
+    ) -> Result<(), SpillError> {
+        let body = serde_json::to_vec(value)?;
+        if kind == Kind::Sequence {
+            self.connection
+                .prepare_cached("INSERT INTO sequence (id, body) VALUES (?1, ?2)")?
+                .execute(params![id, body])?;
+        } else {
+            self.connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO value (kind, id, body) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![kind as i64, id, body])?;
+        }
+        Ok(())
+    }
+
+    /// Commits what was stored and indexes the sequence by id (once, after its rows: faster
+    /// than keeping an index while they are written); reading may start.
+    pub(crate) fn finish_writing(&self) -> Result<(), SpillError> {
+        if !self.connection.is_autocommit() {
+            self.connection.execute_batch(
+                "CREATE INDEX sequence_id ON sequence (id);
+                 COMMIT;",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The `kind` of `id`, if stored.
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        id: &str,
+    ) -> Result<Option<T>, SpillError> {
+        let body: Option<Vec<u8>> = if kind == Kind::Sequence {
+            self.connection
+                .prepare_cached(
+                    "SELECT body FROM sequence WHERE id = ?1 ORDER BY rowid DESC LIMIT 1",
+                )?
+                .query_row(params![id], |row| row.get(0))
+                .optional()?
+        } else {
+            self.connection
+                .prepare_cached("SELECT body FROM value WHERE kind = ?1 AND id = ?2")?
+                .query_row(params![kind as i64, id], |row| row.get(0))
+                .optional()?
+        };
+        Ok(body.map(|body| serde_json::from_slice(&body)).transpose()?)
+    }
+
+    /// Calls `each` with every [`Kind::Sequence`] value in the order stored.
+    pub(crate) fn each_in_order<T: DeserializeOwned>(
+        &self,
+        mut each: impl FnMut(T) -> Result<(), SpillError>,
+    ) -> Result<(), SpillError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT body FROM sequence ORDER BY rowid")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let body: Vec<u8> = row.get(0)?;
+            each(serde_json::from_slice(&body)?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, Spill};
+
+    #[test]
+    fn values_are_read_back_by_kind_and_id_and_in_order() {
+        let spill = Spill::new().unwrap();
+        spill.put(Kind::Sequence, "b", &"first b").unwrap();
+        spill.put(Kind::Sequence, "a", &"a").unwrap();
+        spill.put(Kind::Sequence, "b", &"second b").unwrap();
+        spill.put(Kind::Test, "a", &vec![1, 2]).unwrap();
+        spill.put(Kind::Test, "a", &vec![3]).unwrap();
+        spill.finish_writing().unwrap();
+        assert_eq!(
+            spill.get::<Vec<u32>>(Kind::Test, "a").unwrap(),
+            Some(vec![3])
+        );
+        assert_eq!(spill.get::<Vec<u32>>(Kind::Object, "a").unwrap(), None);
+        assert_eq!(
+            spill.get::<String>(Kind::Sequence, "a").unwrap().as_deref(),
+            Some("a")
+        );
+        let mut order = Vec::new();
+        spill
+            .each_in_order(|value: String| {
+                order.push(value);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(order, ["first b", "a", "second b"]);
+        assert_eq!(
+            spill.get::<String>(Kind::Sequence, "b").unwrap().as_deref(),
+            Some("second b")
+        );
+        // A value of another shape is an error, not a panic.
+        assert!(spill.get::<Vec<u32>>(Kind::Sequence, "a").is_err());
+    }
+}
