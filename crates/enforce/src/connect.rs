@@ -273,41 +273,44 @@ impl TakenCounts {
     }
 }
 
-/// The last delivery of a [`ConnectReports`] stream's counts, recorded with the stream (pinned
-/// with it), so that whoever takes the stream over knows it even when it keeps its takes
-/// elsewhere than the one who delivered (another agent's outbox, or the same agent
-/// re-installed with a new one): [`ConnectReports::last_delivery`].
+/// Who takes a [`ConnectReports`] stream's counts and the last epoch it delivered, recorded
+/// with the stream (pinned with it), so that whoever takes the stream over knows it even
+/// when it keeps its takes elsewhere than the one named (another agent's outbox, or the same
+/// agent re-installed with a new one): [`ConnectReports::last_delivery`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// Who delivered it: where that taker keeps its takes, as it named itself
-    /// ([`ConnectReports::deliver_as`]).
+    /// The taker, as it named itself ([`ConnectReports::deliver_as`]): where it keeps its
+    /// takes.
     pub taker: String,
-    /// The epoch delivered ([`TakenCounts::epoch`]).
-    pub epoch: u64,
+    /// The last epoch it delivered ([`TakenCounts::epoch`]); `None` before its first
+    /// delivery.
+    pub epoch: Option<u64>,
 }
 
 impl Delivery {
     /// The longest taker name a record holds, in bytes.
     pub const MAX_TAKER_BYTES: usize = DELIVERY_VALUE_SIZE - DELIVERY_TAKER_OFFSET;
+    /// The epoch field of a record without a delivery (epochs start below 2^62).
+    const NONE: u64 = u64::MAX;
 
     fn encode(&self) -> [u8; DELIVERY_VALUE_SIZE] {
         let mut value = [0u8; DELIVERY_VALUE_SIZE];
-        value[..8].copy_from_slice(&self.epoch.to_ne_bytes());
+        value[..8].copy_from_slice(&self.epoch.unwrap_or(Self::NONE).to_ne_bytes());
         value[8..DELIVERY_TAKER_OFFSET].copy_from_slice(&(self.taker.len() as u32).to_ne_bytes());
         value[DELIVERY_TAKER_OFFSET..DELIVERY_TAKER_OFFSET + self.taker.len()]
             .copy_from_slice(self.taker.as_bytes());
         value
     }
 
-    /// `None` for the record of a stream nobody delivered from yet (all zeros) or one that
-    /// does not read.
+    /// `None` for the record of a stream no taker named itself for yet (all zeros) or one
+    /// that does not read.
     fn decode(value: &[u8]) -> Option<Delivery> {
         let record = Record(value.get(..DELIVERY_TAKER_OFFSET)?);
         let length = record.u32(8) as usize;
         let taker = value.get(DELIVERY_TAKER_OFFSET..DELIVERY_TAKER_OFFSET + length)?;
         (length > 0).then(|| Delivery {
             taker: String::from_utf8_lossy(taker).into_owned(),
-            epoch: record.u64(0),
+            epoch: Some(record.u64(0)).filter(|&epoch| epoch != Self::NONE),
         })
     }
 }
@@ -898,10 +901,12 @@ impl ConnectReports {
         Ok(reports)
     }
 
-    /// Names who delivers this stream's takes from now on, as it will know itself when it
-    /// takes the stream over again (the agent: its outbox): each [`ConnectReports::delivered`]
-    /// records it with the epoch ([`ConnectReports::last_delivery`]). Fails when `taker` is
-    /// empty or longer than [`Delivery::MAX_TAKER_BYTES`].
+    /// Names who takes and delivers this stream's counts from now on, as it will know itself
+    /// when it takes the stream over again (the agent: its outbox), and records it with the
+    /// stream at once (before it takes anything), then with each
+    /// [`ConnectReports::delivered`] epoch ([`ConnectReports::last_delivery`]). Fails when
+    /// `taker` is empty or longer than [`Delivery::MAX_TAKER_BYTES`], or the record cannot be
+    /// written.
     pub fn deliver_as(&self, taker: &str) -> Result<(), Error> {
         if taker.is_empty() || taker.len() > Delivery::MAX_TAKER_BYTES {
             return Err(Error::new(
@@ -910,24 +915,35 @@ impl ConnectReports {
                 format!("{} bytes", taker.len()),
             ));
         }
-        *self.taker.lock().unwrap_or_else(PoisonError::into_inner) = Some(taker.to_owned());
+        let mut named = self.taker.lock().unwrap_or_else(PoisonError::into_inner);
+        self.record_delivery(&Delivery {
+            taker: taker.to_owned(),
+            epoch: None,
+        })?;
+        *named = Some(taker.to_owned());
         Ok(())
     }
 
-    /// The last delivery recorded with the stream (for a stream adopted from pins, the dead
-    /// process's, as it named itself with [`ConnectReports::deliver_as`]); `None` when no
-    /// named taker delivered from it yet. A taker that is not the one named there learns
-    /// from it what was delivered elsewhere: when its epoch is the one before the current
-    /// one, [`ConnectReports::delivered`] with it deletes that epoch rather than it being
-    /// taken twice; when it is older, the named taker may still have delivered that epoch
-    /// without recording it (it died in between), which its own record of its deliveries
-    /// tells.
+    /// The taker recorded with the stream and the last epoch it delivered (for a stream
+    /// adopted from pins, the dead process's, as it named itself with
+    /// [`ConnectReports::deliver_as`]); `None` when no taker named itself yet. A taker that
+    /// is not the one named learns from it what was delivered elsewhere: that epoch, when it
+    /// is the one before the current one, is deleted by [`ConnectReports::delivered`] with
+    /// it rather than taken twice; a later one the named taker may have delivered and died
+    /// before recording it, which the named taker's own record of its deliveries (its
+    /// outbox's receipt) tells.
     pub fn last_delivery(&self) -> Result<Option<Delivery>, Error> {
         let value = self
             .delivery
             .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|error| Error::bpf("reading", DELIVERY_MAP, error))?;
         Ok(value.as_deref().and_then(Delivery::decode))
+    }
+
+    fn record_delivery(&self, delivery: &Delivery) -> Result<(), Error> {
+        self.delivery
+            .update(&0u32.to_ne_bytes(), &delivery.encode(), MapFlags::ANY)
+            .map_err(|error| Error::bpf("recording the delivery in", DELIVERY_MAP, error))
     }
 
     /// Says that the counts of epoch `epoch` (a [`TakenCounts::epoch`]) are delivered — kept
@@ -950,13 +966,10 @@ impl ConnectReports {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         if let Some(taker) = taker {
-            self.delivery
-                .update(
-                    &0u32.to_ne_bytes(),
-                    &Delivery { taker, epoch }.encode(),
-                    MapFlags::ANY,
-                )
-                .map_err(|error| Error::bpf("recording the delivery in", DELIVERY_MAP, error))?;
+            self.record_delivery(&Delivery {
+                taker,
+                epoch: Some(epoch),
+            })?;
         }
         // Not waited for when `Ended`: a dead process delivered the epoch only after its
         // writers were done, and a program joining it since leaves without counting.

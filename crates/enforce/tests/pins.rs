@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    ConnectCount, ConnectReports, ConnectReportsRing, FirewallPins, NetRule, WorkloadIdentity,
-    cgroup2_root, reset,
+    ConnectCount, ConnectReports, ConnectReportsRing, Delivery, FirewallPins, NetRule,
+    WorkloadIdentity, cgroup2_root, reset,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -35,7 +35,14 @@ enum CrashPoint {
     /// connects to as many ports, whose reports it read off the ring (as an agent's reader
     /// does before the tick that alerts them); nobody took the counts.
     ReportsRead,
+    /// Named `outbox-a` ([`ConnectReports::deliver_as`]), after it took and delivered the
+    /// counts (epoch E), then took the [`LATER_CONNECTS`] made since (E + 1) without
+    /// delivering them.
+    DeliveredAs,
 }
+
+/// Refused connects the child makes after its delivery at [`CrashPoint::DeliveredAs`].
+const LATER_CONNECTS: u64 = 2;
 
 /// Refused connects to distinct ports the child makes at [`CrashPoint::ReportsRead`]: more
 /// matches than a one-page ring's counters hold.
@@ -48,6 +55,7 @@ impl CrashPoint {
             CrashPoint::Taken => "taken",
             CrashPoint::Delivered => "delivered",
             CrashPoint::ReportsRead => "reports-read",
+            CrashPoint::DeliveredAs => "delivered-as",
         }
     }
 
@@ -57,6 +65,7 @@ impl CrashPoint {
             CrashPoint::Taken,
             CrashPoint::Delivered,
             CrashPoint::ReportsRead,
+            CrashPoint::DeliveredAs,
         ]
         .into_iter()
         .find(|point| point.name() == name)
@@ -243,6 +252,18 @@ fn run_child_if_asked() {
         if point == CrashPoint::Delivered {
             std::fs::write(epoch_file(&root), taken.epoch.to_string()).unwrap();
         }
+    }
+    if point == CrashPoint::DeliveredAs {
+        adopted.reports.deliver_as("outbox-a").unwrap();
+        let taken = adopted.reports.take_counted().unwrap().unwrap();
+        assert_eq!(taken.attempts(), CHILD_CONNECTS);
+        assert!(adopted.reports.delivered(taken.epoch).unwrap());
+        std::fs::write(epoch_file(&root), taken.epoch.to_string()).unwrap();
+        for _ in 0..LATER_CONNECTS {
+            assert!(!connects_from(&cgroup, port));
+        }
+        let later = adopted.reports.take_counted().unwrap().unwrap();
+        assert_eq!(later.attempts(), LATER_CONNECTS);
     }
     // As `kill -9` would: no destructor runs.
     // SAFETY: kill on this process.
@@ -581,4 +602,257 @@ fn reports_read_off_the_ring_by_a_killed_process_are_taken_by_the_next() {
     drop(adopted);
     drop(pins);
     assert!(!root.0.exists(), "a clean stop leaves no pin");
+}
+
+/// The taker of a pinned stream and its last delivery are recorded with the stream: a
+/// process named `outbox-a` that delivered epoch E, took E + 1 and was killed leaves that
+/// record; the next process, of another name, finds it (so it knows E went into outbox-a's
+/// keeping, and E + 1 is to be asked of outbox-a or taken again), names itself at once,
+/// and records its own deliveries. E is stale for it (deleted already), E + 1 is taken again
+/// whole.
+#[test]
+fn the_taker_and_its_last_delivery_are_recorded_with_the_stream() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("taker");
+    let root = PinRoot::new("taker");
+    let port = listener();
+    crash_after_enforcing(
+        "the_taker_and_its_last_delivery_are_recorded_with_the_stream",
+        &root.0,
+        &cgroup.0,
+        port,
+        CrashPoint::DeliveredAs,
+    );
+    let delivered: u64 = std::fs::read_to_string(epoch_file(&root.0))
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::remove_file(epoch_file(&root.0)).unwrap();
+    let pins = FirewallPins::open(&root.0).unwrap();
+    let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    let stream = &adopted.reports;
+    assert_eq!(
+        stream.last_delivery().unwrap(),
+        Some(Delivery {
+            taker: "outbox-a".to_owned(),
+            epoch: Some(delivered),
+        })
+    );
+    stream.deliver_as("outbox-b").unwrap();
+    assert_eq!(
+        stream.last_delivery().unwrap(),
+        Some(Delivery {
+            taker: "outbox-b".to_owned(),
+            epoch: None,
+        }),
+        "named before it takes anything"
+    );
+    assert!(!stream.delivered(delivered).unwrap(), "deleted already");
+    let taken = stream.take_counted().unwrap().unwrap();
+    assert_eq!(
+        (taken.epoch, taken.attempts()),
+        (delivered + 1, LATER_CONNECTS)
+    );
+    assert!(stream.delivered(taken.epoch).unwrap());
+    assert_eq!(
+        stream.last_delivery().unwrap(),
+        Some(Delivery {
+            taker: "outbox-b".to_owned(),
+            epoch: Some(delivered + 1),
+        })
+    );
+    assert!(stream.take_counted().unwrap().is_none());
+    let error = stream.deliver_as("").unwrap_err().to_string();
+    assert!(error.contains("1 to 4084 bytes"), "{error}");
+    let error = stream
+        .deliver_as(&"x".repeat(Delivery::MAX_TAKER_BYTES + 1))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("4085 bytes"), "{error}");
+    drop(adopted);
+    drop(pins);
+    assert!(
+        !root.0.exists(),
+        "a clean stop leaves no pin, the record's either"
+    );
+}
+
+/// The consumer position of the ring buffer pinned at `ring`, mapped writable as a reader's
+/// is: what a process that dies between a record's hook and the advance past it leaves.
+struct ConsumerPage {
+    _map: libbpf_rs::MapHandle,
+    page: *mut u64,
+}
+
+impl ConsumerPage {
+    fn open(ring: &Path) -> ConsumerPage {
+        use std::os::fd::{AsFd, AsRawFd};
+        let map = libbpf_rs::MapHandle::from_pinned_path(ring).unwrap();
+        // SAFETY: maps the ring's consumer page read-write, as libbpf's reader does; the
+        // kernel checks the descriptor and the range.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(
+            page,
+            libc::MAP_FAILED,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+        ConsumerPage {
+            _map: map,
+            page: page.cast(),
+        }
+    }
+
+    fn position(&self) -> u64 {
+        // SAFETY: the page is mapped; its first word is the consumer position.
+        unsafe { std::ptr::read_volatile(self.page) }
+    }
+
+    fn set_position(&self, position: u64) {
+        // SAFETY: as above.
+        unsafe { std::ptr::write_volatile(self.page, position) }
+    }
+}
+
+impl Drop for ConsumerPage {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the page `open` mapped.
+        unsafe { libc::munmap(self.page.cast(), 4096) };
+    }
+}
+
+/// Makes `count` refused connects to ports from `first` from this process, moved into
+/// `cgroup` meanwhile, a millisecond apart (so that the stream's reader thread keeps its
+/// one-page ring from filling up even on a busy machine).
+fn refused_connects_from(cgroup: &Path, first: u16, count: u16) {
+    palisade_testdata::in_cgroup(&cgroup2_root().unwrap(), cgroup, || {
+        for port in first..first + count {
+            let error = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+            assert_eq!(error.kind(), std::io::ErrorKind::PermissionDenied, "{port}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+/// A stream with a one-page ring (counters for 56 matches) pinned in `root`, with a filter on
+/// `cgroup` blocking `count` ports from `first`; the filter and the pins' holders.
+fn one_page_stream(
+    root: &Path,
+    cgroup: &Path,
+    first: u16,
+    count: u16,
+) -> (
+    FirewallPins,
+    palisade_enforce::Adopted,
+    palisade_enforce::WorkloadPin,
+    palisade_enforce::ConnectFilter,
+) {
+    let pins = FirewallPins::open(root).unwrap();
+    let adopted = pins
+        .adopt(ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap())
+        .unwrap();
+    let identity = WorkloadIdentity {
+        name: "shop/web".to_owned(),
+        cgroup: Some(cgroup.to_path_buf()),
+        netns: None,
+        netns_inode: 0,
+    };
+    let pin = pins.record_workload(TAG, identity).unwrap();
+    let filter = pin.attach_filter(cgroup, &adopted.reports).unwrap();
+    let mut rule = block(first);
+    rule.ports = (first, first + count - 1);
+    filter.set_rules(&[rule]).unwrap();
+    (pins, adopted, pin, filter)
+}
+
+/// Keeping a report and advancing past it are one step for the takes: a reader that dies
+/// after it kept reports (their match found the counters full) and before the ring's
+/// consumer position moved past them leaves them in the ring to be read again, and the
+/// next take reads them first (found kept: kept once), so that its delivery deletes them
+/// for good. The dead reader's state is made here by moving the consumer position back
+/// over the last 56 of 80 records read, the 24 kept among them, while the reader thread
+/// sleeps. (When a take did not read the ring first, its delivery deleted the 24 and the
+/// next read kept them again: 104 attempts taken.)
+#[test]
+fn a_report_kept_and_read_again_is_taken_once() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("reread");
+    let root = PinRoot::new("reread");
+    let first = 20_000 + (std::process::id() % 20_000) as u16;
+    let (pins, adopted, pin, filter) = one_page_stream(&root.0, &cgroup.0, first, KEPT_CONNECTS);
+    let stream = &adopted.reports;
+    let consumer = ConsumerPage::open(&root.0.join("layout-1/connect/connect_reports"));
+    let before = consumer.position();
+    refused_connects_from(&cgroup.0, first, KEPT_CONNECTS);
+    let read = stream.take().unwrap();
+    assert_eq!(read.len(), usize::from(KEPT_CONNECTS));
+    let capacity = u64::from(stream.ring().capacity());
+    assert_eq!(
+        read.iter().filter(|report| !report.counted).count() as u64,
+        u64::from(KEPT_CONNECTS) - capacity
+    );
+    // Back over the last ring's worth of records (older ones' room in the ring was written
+    // over since, as a dead reader's unread records never are), which holds the kept 24.
+    // The reader thread sleeps until a record lands: it does not see this.
+    let rewound = capacity * 72;
+    assert!(consumer.position() - before >= rewound);
+    consumer.set_position(consumer.position() - rewound);
+
+    // Taken before anything reads the ring again (as a new process's first take may be),
+    // then again after reads of the ring, until nothing is left.
+    let (mut attempts, mut kept) = (0, 0);
+    while let Some(taken) = stream.take_counted().unwrap() {
+        attempts += taken.attempts();
+        kept += taken.kept;
+        assert!(stream.delivered(taken.epoch).unwrap());
+        stream.take().unwrap();
+    }
+    assert_eq!(attempts, u64::from(KEPT_CONNECTS), "each attempt once");
+    assert_eq!(kept, u64::from(KEPT_CONNECTS) - capacity);
+    assert_eq!(stream.lost().unwrap(), 0);
+    drop((filter, pin, adopted, pins));
+    assert!(!root.0.exists());
+}
+
+/// The kept reports' bound is exact: the map holds as many as the reader queues (224 for a
+/// one-page ring), although the kernel counts a hash map this large per CPU (its check
+/// sums them near the limit, and the reader thread is the map's only inserter): of 290
+/// refused connects to distinct ports, the counters take 56, the kept reports 224, and
+/// exactly 10 are lost.
+#[test]
+fn the_kept_reports_hold_exactly_their_bound() {
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("bound");
+    let root = PinRoot::new("bound");
+    let ring = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap();
+    let (counted, kept, beyond) = (ring.capacity() as u16, ring.queue_capacity() as u16, 10u16);
+    let total = counted + kept + beyond;
+    let first = 20_000 + (std::process::id() % 20_000) as u16;
+    let (pins, adopted, pin, filter) = one_page_stream(&root.0, &cgroup.0, first, total);
+    let stream = &adopted.reports;
+    refused_connects_from(&cgroup.0, first, total);
+    // The take reads the ring to its end first: every report is kept or counted lost.
+    let taken = stream.take_counted().unwrap().unwrap();
+    assert_eq!(taken.kept, u64::from(kept));
+    assert_eq!(taken.attempts(), u64::from(counted + kept));
+    assert_eq!(stream.lost().unwrap(), u64::from(beyond));
+    assert!(stream.delivered(taken.epoch).unwrap());
+    drop((filter, pin, adopted, pins));
+    assert!(!root.0.exists());
 }
