@@ -51,6 +51,14 @@ pub struct AgentConfig {
     /// How the sensor's events wait for their container's metadata (`sensor_hold`).
     #[serde(default)]
     pub sensor_hold: SensorHoldConfig,
+    /// `sensor_reader_nice`: the nice value (−20 to 19) of the thread that reads the
+    /// sensor's ring buffer and evaluates the rules, −10 by default
+    /// ([`palisade_sensor::DEFAULT_READER_NICE`]), so that under CPU load it keeps up with
+    /// an event storm instead of the kernel dropping events; `null` leaves it at the
+    /// agent's (`--sensor-reader-nice`, `off`). Only that thread is raised: what it starts
+    /// runs at nice 0.
+    #[serde(default = "default_sensor_reader_nice")]
+    pub sensor_reader_nice: Option<i32>,
 }
 
 /// How long and how many of the sensor's events wait for a container's metadata while its
@@ -108,6 +116,10 @@ pub enum ConfigError {
     },
 }
 
+fn default_sensor_reader_nice() -> Option<i32> {
+    Some(palisade_sensor::DEFAULT_READER_NICE)
+}
+
 fn default_sensor() -> String {
     "none".to_owned()
 }
@@ -147,12 +159,25 @@ impl AgentConfig {
             fix: crate::FixConfig::default(),
             quarantine_dir: None,
             sensor_hold: SensorHoldConfig::default(),
+            sensor_reader_nice: default_sensor_reader_nice(),
         }
     }
 
     /// Checks every value that has a range; the error names the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.sensor_hold.limits().map(drop)
+        self.sensor_hold.limits()?;
+        if let Some(nice) = self.sensor_reader_nice
+            && !palisade_sensor::READER_NICE_RANGE.contains(&nice)
+        {
+            return Err(ConfigError::Invalid {
+                key: "sensor_reader_nice",
+                reason: format!(
+                    "{nice} is no nice value ({:?})",
+                    palisade_sensor::READER_NICE_RANGE
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The quarantine directory: [`AgentConfig::quarantine_dir`] or `data_dir/quarantine`.
@@ -253,5 +278,29 @@ mod tests {
         ))
         .unwrap_err();
         assert!(unknown.to_string().contains("max_wait"), "{unknown}");
+    }
+
+    /// The reader's priority is raised by default, can be set or left alone (`null`), and a
+    /// value that is no nice value is refused by its key.
+    #[test]
+    fn sensor_reader_nice_defaults_values_and_bounds() {
+        let defaults = parsed(&format!("{{{ESSENTIALS}}}")).unwrap();
+        assert_eq!(
+            defaults.sensor_reader_nice,
+            Some(palisade_sensor::DEFAULT_READER_NICE)
+        );
+        let set = parsed(&format!(r#"{{{ESSENTIALS},"sensor_reader_nice":-5}}"#)).unwrap();
+        assert_eq!((set.sensor_reader_nice, set.validate()), (Some(-5), Ok(())));
+        let off = parsed(&format!(r#"{{{ESSENTIALS},"sensor_reader_nice":null}}"#)).unwrap();
+        assert_eq!((off.sensor_reader_nice, off.validate()), (None, Ok(())));
+        for bad in [-21, 20] {
+            let config =
+                parsed(&format!(r#"{{{ESSENTIALS},"sensor_reader_nice":{bad}}}"#)).unwrap();
+            let Err(ConfigError::Invalid { key, reason }) = config.validate() else {
+                panic!("{bad} accepted");
+            };
+            assert_eq!(key, "sensor_reader_nice");
+            assert!(reason.contains(&bad.to_string()), "{reason}");
+        }
     }
 }

@@ -59,6 +59,14 @@ pub struct DetectionArgs {
     #[arg(long, value_name = "EVENTS", default_value_t = SensorHoldConfig::default().max_events as u64,
           value_parser = clap::value_parser!(u64).range(1..=HoldLimits::MAX_EVENTS_CEILING as u64))]
     pub sensor_max_held_events: u64,
+    /// The nice value (-20 to 19) of the thread that reads the sensor's events and evaluates
+    /// the rules, raised so that under CPU load it keeps up instead of the kernel dropping
+    /// events; `off` leaves it at the agent's (`sensor_reader_nice`). What the thread starts
+    /// runs at nice 0.
+    #[arg(long, value_name = "NICE|off", allow_hyphen_values = true,
+          default_value_t = ReaderNice(Some(palisade_sensor::DEFAULT_READER_NICE)),
+          value_parser = ReaderNice::parse)]
+    pub sensor_reader_nice: ReaderNice,
     /// The container firewall.
     #[command(flatten)]
     pub firewall: crate::cmd::firewall::AgentFirewallArgs,
@@ -77,6 +85,36 @@ impl DetectionArgs {
         SensorHoldConfig {
             max_wait_ms: self.sensor_hold_ms,
             max_events: usize::try_from(self.sensor_max_held_events).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// `--sensor-reader-nice`: a nice value, or `None` (`off`) to leave the thread's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderNice(pub Option<i32>);
+
+impl ReaderNice {
+    fn parse(text: &str) -> Result<ReaderNice, String> {
+        if text == "off" {
+            return Ok(ReaderNice(None));
+        }
+        let range = palisade_sensor::READER_NICE_RANGE;
+        match text.parse::<i32>() {
+            Ok(nice) if range.contains(&nice) => Ok(ReaderNice(Some(nice))),
+            _ => Err(format!(
+                "`{text}` is neither a nice value ({} to {}) nor `off`",
+                range.start(),
+                range.end()
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ReaderNice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(nice) => write!(f, "{nice}"),
+            None => f.write_str("off"),
         }
     }
 }
@@ -246,6 +284,7 @@ pub fn start_unless_disabled(
                 ring_buffer_bytes: args.sensor_ring_buffer_bytes,
                 backend: args.sensor_backend.into(),
                 hold: config.sensor_hold.limits()?,
+                reader_nice: config.sensor_reader_nice,
                 status_file: status_file.clone(),
                 k8s,
             },
@@ -269,6 +308,8 @@ pub struct SensorOptions {
     pub backend: BackendChoice,
     /// How events wait for their container's metadata.
     pub hold: HoldLimits,
+    /// The detection thread's nice value while it reads the sensor (`None`: left alone).
+    pub reader_nice: Option<i32>,
     /// Where the running sensor keeps its status for `palisade agent --status`.
     pub status_file: PathBuf,
     /// The Kubernetes API server's reflectors, whose metadata is attached to each event
@@ -305,6 +346,7 @@ pub fn start(
         read_fd_state: detector.reads_fd_state(),
         count_open_fds: detector.counts_open_fds(),
         read_std_fds: detector.reads_std_fds(),
+        reader_nice: options.reader_nice,
         ..SensorConfig::default()
     };
     let runtime = tokio::runtime::Handle::current();
@@ -466,5 +508,47 @@ impl EventSink for DetectionSink {
             lookup.attach(&mut event);
         }
         self.detector.send(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{DetectionArgs, ReaderNice};
+
+    #[derive(Debug, clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        detection: DetectionArgs,
+    }
+
+    fn reader_nice(args: &[&str]) -> Result<Option<i32>, String> {
+        Args::try_parse_from(std::iter::once("palisade").chain(args.iter().copied()))
+            .map(|args| args.detection.sensor_reader_nice.0)
+            .map_err(|error| error.to_string())
+    }
+
+    /// `--sensor-reader-nice` is -10 unless given, takes a nice value (a negative one too) or
+    /// `off`, and names what it refuses.
+    #[test]
+    fn the_sensor_reader_nice_is_a_nice_value_or_off() {
+        assert_eq!(
+            reader_nice(&[]),
+            Ok(Some(palisade_sensor::DEFAULT_READER_NICE))
+        );
+        assert_eq!(reader_nice(&["--sensor-reader-nice", "-5"]), Ok(Some(-5)));
+        assert_eq!(reader_nice(&["--sensor-reader-nice", "19"]), Ok(Some(19)));
+        assert_eq!(reader_nice(&["--sensor-reader-nice", "off"]), Ok(None));
+        for bad in ["-21", "20", "high"] {
+            let error = reader_nice(&["--sensor-reader-nice", bad]).unwrap_err();
+            assert!(
+                error.contains(&format!(
+                    "`{bad}` is neither a nice value (-20 to 19) nor `off`"
+                )),
+                "{error}"
+            );
+        }
+        assert_eq!(ReaderNice(None).to_string(), "off");
     }
 }

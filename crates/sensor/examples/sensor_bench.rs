@@ -5,7 +5,8 @@
 //! appears; then prints `events lost cpu_seconds wall_seconds` as one JSON line. With
 //! `SENSOR_READ_CGROUPS=1` it reads each exec's and fork's cgroups; with
 //! `SENSOR_CAPTURE_ENVIRONMENT=1` it also captures each exec's environment; with
-//! `SENSOR_READ_FD_STATE=1` it reads every event's descriptor limit and open descriptors.
+//! `SENSOR_READ_FD_STATE=1` it reads every event's descriptor limit and open descriptors;
+//! `SENSOR_READER_NICE=N` or `off` sets the reading thread's priority (default -10).
 //!
 //! `sensor_bench exec N` / `open N` / `connect N`: the workloads — N fork+exec of
 //! `/bin/true`, N open+close of one file, N loopback TCP connect+accept (client and server
@@ -141,6 +142,17 @@ fn main() {
             let fd_state = std::env::var("SENSOR_READ_FD_STATE").unwrap_or_default();
             let read_fd_state = fd_state == "1" || fd_state == "limit";
             let count_open_fds = fd_state == "1";
+            // SENSOR_READER_NICE=N reads at nice N, =off at the priority the monitor was
+            // started with (`palisade agent --sensor-reader-nice`); the sensor's -10 by
+            // default.
+            let reader_nice = match std::env::var("SENSOR_READER_NICE").as_deref() {
+                Err(_) => defaults.reader_nice,
+                Ok("off") => None,
+                Ok(nice) => Some(
+                    nice.parse()
+                        .expect("SENSOR_READER_NICE: a nice value or off"),
+                ),
+            };
             let config = SensorConfig {
                 backend: BackendChoice::Ebpf,
                 ring_buffer_bytes,
@@ -148,6 +160,7 @@ fn main() {
                 capture_environment,
                 read_fd_state,
                 count_open_fds,
+                reader_nice,
                 ..defaults
             };
             let mut sensor = config.build().expect("sensor starts");

@@ -388,6 +388,28 @@ impl BpfProbes {
         Ok(n_records)
     }
 
+    /// Deletes the ids of cgroups that are gone from `cgroup_reported` (sensor.bpf.c), whose
+    /// paths user space no longer keeps; an id the kernel had already evicted is no error.
+    pub(crate) fn forget_reported_cgroups(&self, cgroup_ids: &[u64]) {
+        if cgroup_ids.is_empty() {
+            return;
+        }
+        let Some(map) = self
+            .object
+            .maps()
+            .find(|map| map.name() == "cgroup_reported")
+        else {
+            return;
+        };
+        for id in cgroup_ids {
+            if let Err(error) = map.delete(&id.to_ne_bytes())
+                && error.kind() != libbpf_rs::ErrorKind::NotFound
+            {
+                tracing::warn!(%error, cgroup_id = id, "Cannot forget a removed cgroup in the kernel.");
+            }
+        }
+    }
+
     /// Events written and events lost (ring buffer full), per CPU.
     pub(crate) fn counters(&self) -> Vec<CpuCounters> {
         let Some(map) = self.object.maps().find(|map| map.name() == "counters") else {

@@ -69,6 +69,7 @@
 mod attribution;
 mod bolt;
 mod bpf;
+mod cgroup_paths;
 mod container;
 mod decode;
 mod engine_config;
@@ -79,6 +80,7 @@ mod names;
 mod pid_namespace;
 mod process;
 mod procfs;
+mod reader_priority;
 mod runtime;
 mod sensor;
 
@@ -97,13 +99,16 @@ pub use attribution::{
     ContainerAttribution, EAGER_EXEC_LOOKUPS, LOOKUP_WORKERS, MAX_QUEUED_LOOKUPS, MAX_RETRY_DELAY,
     NAMES_REFRESH, NEGATIVE_CACHE, Resolution,
 };
+pub use cgroup_paths::DEFAULT_CGROUP_CHECK_INTERVAL;
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;
 pub use held::{HoldLimits, HoldLimitsError};
 pub use process::{
-    Capabilities, ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds, UserNames,
+    Capabilities, DEFAULT_MAX_PROCESSES, ExeFile, ForkedChild, ProcessInfo, ProcessTable,
+    SessionIds, TableEvictions, UserNames,
 };
 pub use procfs::controller_cgroups;
+pub use reader_priority::{DEFAULT_READER_NICE, READER_NICE_RANGE};
 pub use sensor::{
     BackendChoice, CpuCounters, Sensor, SensorConfig, SensorHealth, SensorStatus,
     ring_buffer_bytes_for,

@@ -25,6 +25,8 @@ use std::sync::Arc;
 
 use palisade_event::SharedStr;
 
+use crate::cgroup_paths::cgroup2_mount;
+
 /// The most read of one `passwd` or `group` file; entries past it are not read. Far above a
 /// container's few lines and a host's hundreds of users (≈ 15,000 lines of ≈ 70 bytes), and
 /// a bound on the memory and time a hostile file costs a look-up worker (≈ 3 ms to parse).
@@ -213,21 +215,6 @@ fn cgroup_members(cgroup_path: &str) -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Where the cgroup2 hierarchy is mounted (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on
-/// a hybrid host), read once from the mount table.
-fn cgroup2_mount() -> Option<&'static std::path::Path> {
-    static MOUNT: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    MOUNT
-        .get_or_init(|| {
-            let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
-            mounts.lines().find_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                (fields.get(2) == Some(&"cgroup2")).then(|| fields[1].into())
-            })
-        })
-        .as_deref()
 }
 
 /// Opens `path` (relative) below `root` as the kernel resolves it inside the root, without

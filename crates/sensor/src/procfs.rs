@@ -10,11 +10,14 @@ use crate::decode::{file_kind, socket_kind};
 use crate::process::{Capabilities, ExeFile, FdState, ProcessInfo, SessionIds};
 use crate::runtime::kernel_dev;
 
-/// A process as `/proc` shows it, with its cgroup v2 path for container attribution.
+/// A process as `/proc` shows it, with its cgroup v2 path for container attribution and its
+/// pid namespace.
 #[derive(Debug, Clone)]
 pub(crate) struct ProcProcess {
     pub info: ProcessInfo,
     pub cgroup_path: String,
+    /// The inode of its pid namespace ([`read_pid_namespace`]).
+    pub pid_namespace: Option<u64>,
 }
 
 /// Nanoseconds to add to a CLOCK_BOOTTIME reading to get the time since the Unix epoch.
@@ -34,15 +37,18 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The ids of the processes `/proc` lists now (none when it cannot be read).
+pub(crate) fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+}
+
 /// Every process in `/proc` (processes that exit during the scan are skipped).
 pub(crate) fn scan(boot_offset_ns: u64) -> Vec<ProcProcess> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut processes: Vec<ProcProcess> = dir
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| read(pid, boot_offset_ns))
-        .collect();
+    let mut processes: Vec<ProcProcess> =
+        pids().filter_map(|pid| read(pid, boot_offset_ns)).collect();
     // Parents before children, so that each insert finds its parent.
     processes.sort_by_key(|process| process.info.start_time_ns);
     processes
@@ -90,6 +96,13 @@ pub(crate) fn read_start_time_ns(pid: u32, boot_offset_ns: u64) -> Option<u64> {
     let stat =
         std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
     start_time_ns(&split_stat(&stat)?.1, boot_offset_ns)
+}
+
+/// The inode of `pid`'s pid namespace (`/proc/<pid>/ns/pid`); `None` when the process is
+/// gone or its namespace link is refused (even to root, for some processes).
+pub(crate) fn read_pid_namespace(pid: u32) -> Option<u64> {
+    let link = Path::new("/proc").join(pid.to_string()).join("ns/pid");
+    std::fs::metadata(link).ok().map(|metadata| metadata.ino())
 }
 
 /// A new process's start time and session, from `stat` and `status` only: what the fallback
@@ -195,6 +208,7 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
             ..ProcessInfo::default()
         },
         cgroup_path,
+        pid_namespace: read_pid_namespace(pid),
     })
 }
 

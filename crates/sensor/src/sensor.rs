@@ -1,7 +1,7 @@
 //! The sensor: configuration, the backend it runs on, and enrichment of raw observations
 //! into events.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::ContainerAttribution;
 use crate::bpf::{BpfProbes, ProbeSettings, syscall_probe};
+use crate::cgroup_paths::{CgroupPaths, DEFAULT_CGROUP_CHECK_INTERVAL, FALLBACK_KEY_BIT};
 use crate::container::MetadataRoots;
 use crate::decode::RawEvent;
 use crate::error::Error;
@@ -20,8 +21,11 @@ use crate::fallback::FallbackSource;
 use crate::held::{HeldEvent, HeldEvents, HoldLimits};
 use crate::names::RootNames;
 use crate::pid_namespace::PidNamespaceInits;
-use crate::process::{ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds};
+use crate::process::{
+    DEFAULT_MAX_PROCESSES, ExeFile, ForkedChild, ProcessInfo, ProcessTable, SessionIds,
+};
 use crate::procfs;
+use crate::reader_priority::{DEFAULT_READER_NICE, READER_NICE_RANGE, RaisedPriority};
 use crate::runtime::RuntimeBinaries;
 use crate::skel::types::{probe_kind as Pk, string_slot as S};
 
@@ -93,6 +97,20 @@ pub struct SensorConfig {
     /// is turned on only when a loaded rule reads `proc.stdin.type`, `proc.stdout.type`,
     /// `proc.stderr.type` or `fd.types`.
     pub read_std_fds: bool,
+    /// The nice value (−20 to 19) of the thread that builds the sensor while it holds it:
+    /// that thread polls it ([`Sensor`] is not `Send`), and is the ring buffer's only reader.
+    /// −10 by default ([`DEFAULT_READER_NICE`]), so that a reader competing with busy
+    /// workloads for the CPUs keeps up with an event storm instead of letting the kernel
+    /// drop events; `None` leaves the thread's priority alone. Threads and processes the
+    /// thread creates meanwhile start at nice 0 (reset-on-fork); the sensor's look-up
+    /// workers keep the thread's earlier priority, and the thread gets it back when the
+    /// sensor is dropped. Without `CAP_SYS_NICE` the sensor runs at the priority it has
+    /// (a warning says so).
+    pub reader_nice: Option<i32>,
+    /// How often the sensor checks which of the cgroups whose paths it keeps are gone, to
+    /// forget them (60 s by default, [`DEFAULT_CGROUP_CHECK_INTERVAL`]; zero: at every
+    /// poll). Each check asks the kernel once per kept cgroup.
+    pub cgroup_check_interval: Duration,
 }
 
 impl Default for SensorConfig {
@@ -110,6 +128,8 @@ impl Default for SensorConfig {
             read_fd_state: false,
             count_open_fds: false,
             read_std_fds: false,
+            reader_nice: Some(DEFAULT_READER_NICE),
+            cgroup_check_interval: DEFAULT_CGROUP_CHECK_INTERVAL,
         }
     }
 }
@@ -146,7 +166,23 @@ impl SensorConfig {
                 self.ring_buffer_bytes
             )));
         }
-        Sensor::start(self)
+        if let Some(nice) = self.reader_nice
+            && !READER_NICE_RANGE.contains(&nice)
+        {
+            return Err(Error::Config(format!(
+                "reader_nice = {nice} must be a nice value from -20 to 19"
+            )));
+        }
+        let mut sensor = Sensor::start(self)?;
+        // After the start: the look-up workers it spawned keep the thread's priority.
+        sensor._reader_priority = self.reader_nice.and_then(|nice| {
+            RaisedPriority::raise(nice)
+                .inspect_err(|error| {
+                    tracing::warn!(%error, nice, "Cannot raise the sensor reader's priority; under load it may lose events.");
+                })
+                .ok()
+        });
+        Ok(sensor)
     }
 }
 
@@ -192,6 +228,16 @@ pub struct SensorHealth {
     /// Container metadata look-ups not queued because 1,024 were waiting for the workers
     /// (asked for again by a later event of the cgroup).
     pub container_lookups_dropped: u64,
+    /// Exited processes dropped from the process table to make room for new ones (more
+    /// processes than [`SensorConfig::max_processes`]): the ancestries of their live
+    /// descendants end below them.
+    pub process_ancestors_evicted: u64,
+    /// Processes not recorded because the process table was full of live ones: their
+    /// events carry only what the event itself says, without ancestry.
+    pub processes_untracked: u64,
+    /// Cgroup paths kept: about one per live cgroup that had an event (those of removed
+    /// cgroups are forgotten at [`SensorConfig::cgroup_check_interval`]).
+    pub cgroups_known: usize,
     /// The eBPF counters by CPU (empty for the fallback).
     pub per_cpu: Vec<CpuCounters>,
 }
@@ -218,6 +264,9 @@ pub struct Sensor {
     enricher: Enricher,
     status: SensorStatus,
     health: SensorHealth,
+    /// The building thread's raised priority ([`SensorConfig::reader_nice`]), given back
+    /// at the drop.
+    _reader_priority: Option<RaisedPriority>,
 }
 
 impl Sensor {
@@ -284,6 +333,7 @@ impl Sensor {
             enricher,
             status,
             health: SensorHealth::default(),
+            _reader_priority: None,
         })
     }
 
@@ -295,6 +345,13 @@ impl Sensor {
     /// Event counts and losses so far.
     pub fn health(&self) -> &SensorHealth {
         &self.health
+    }
+
+    /// The cgroup2 path of cgroup `cgroup_id` (an event's [`Event::cgroup_id`]) as the kernel
+    /// reported it, while the sensor keeps it: from the cgroup's first event until a check
+    /// finds it removed.
+    pub fn cgroup_path(&self, cgroup_id: u64) -> Option<&str> {
+        self.enricher.cgroup_paths.get(cgroup_id)
     }
 
     /// Waits up to `timeout` for kernel events, sends the enriched events to `sink` and
@@ -335,6 +392,12 @@ impl Sensor {
         // Once per poll, with the real time: not per held event, nor at a flush's end of
         // every wait (a later instant).
         enricher.containers.forget_unused(now);
+        let gone_cgroups = enricher.cgroup_paths.forget_gone(now);
+        if let Backend::Ebpf(probes) = &self.backend {
+            // A record of a gone cgroup still in the ring without its path has none now;
+            // no live cgroup's id is deleted, and a deleted one has its path sent again.
+            probes.forget_reported_cgroups(&gone_cgroups);
+        }
         enricher.release_due(now, sink);
         let n_sent = (enricher.delivered - delivered_before) as usize;
         self.health.events_filtered += (n_read - n_kept) as u64;
@@ -369,6 +432,10 @@ impl Sensor {
         self.health.events_held = enricher.events_held;
         self.health.events_released_unresolved = enricher.events_released_unresolved;
         self.health.container_lookups_dropped = enricher.containers.lookups_dropped();
+        let evictions = enricher.processes.evictions();
+        self.health.process_ancestors_evicted = evictions.ancestors;
+        self.health.processes_untracked = evictions.processes;
+        self.health.cgroups_known = enricher.cgroup_paths.len();
     }
 }
 
@@ -442,10 +509,10 @@ struct Enricher {
     /// `getpid` is a system call (and a traced one).
     own_pid: u32,
     /// Cgroup paths by cgroup id: the kernel sends a cgroup's path only in its first
-    /// records (see `cgroup_reported` in sensor.bpf.c). One entry per cgroup seen, kept for
-    /// good: unlike the container resolver's cache, forgetting one would also need its id
-    /// deleted from the kernel's `cgroup_reported`, or its path would never be sent again.
-    cgroup_paths: HashMap<u64, String>,
+    /// records (see `cgroup_reported` in sensor.bpf.c). One entry per live cgroup seen: those
+    /// of cgroups that are gone are forgotten at [`SensorConfig::cgroup_check_interval`], and
+    /// their ids deleted from the kernel's `cgroup_reported` with them.
+    cgroup_paths: CgroupPaths,
     /// Whether environments are captured ([`SensorConfig::capture_environment`]).
     capture_environment: bool,
     /// Whether the fallback reads descriptor state at each event
@@ -481,7 +548,7 @@ impl Enricher {
             ancestry_depth: config.ancestry_depth,
             runtime_binaries: RuntimeBinaries::resolve(),
             own_pid: std::process::id(),
-            cgroup_paths: HashMap::new(),
+            cgroup_paths: CgroupPaths::new(config.cgroup_check_interval),
             capture_environment: config.capture_environment,
             read_fd_state: config.read_fd_state,
             count_open_fds: config.count_open_fds,
@@ -497,6 +564,7 @@ impl Enricher {
     /// ancestry.
     fn seed_from_proc(&mut self) {
         let processes = procfs::scan(self.boot_offset_ns);
+        self.pid_namespaces.learn_inits(&processes);
         // Some of the events the kernel lost were exits: a process the table holds as live
         // that `/proc` no longer lists is retired now. The table kept each such process (and
         // its ancestors) until its pid was reused, so a node whose ring overflowed now and
@@ -522,7 +590,7 @@ impl Enricher {
         let mut info = process.info;
         info.session.pidns_init_start_ns = self
             .pid_namespaces
-            .init_start_ns(info.pid, self.boot_offset_ns);
+            .init_start_ns(process.pid_namespace, self.boot_offset_ns);
         if self.capture_environment {
             let environment = procfs::read_environment(info.pid);
             info.env = environment.entries.into();
@@ -534,8 +602,7 @@ impl Enricher {
             // reading `/proc` again (the fallback's; the probes send the kernel's ids).
             info.cgroup_id = fallback_cgroup_key(&process.cgroup_path);
             self.cgroup_paths
-                .entry(info.cgroup_id)
-                .or_insert(process.cgroup_path);
+                .insert_if_absent(info.cgroup_id, || process.cgroup_path);
         }
         info.exe_file.container_runtime =
             self.runtime_binaries
@@ -552,9 +619,9 @@ impl Enricher {
 
     fn handle_raw(&mut self, raw: &RawEvent<'_>, sink: &mut dyn EventSink) -> usize {
         let cgroup_path = raw.bytes(S::SLOT_CGROUP);
-        if !cgroup_path.is_empty() && !self.cgroup_paths.contains_key(&raw.cgroup_id) {
+        if !cgroup_path.is_empty() {
             self.cgroup_paths
-                .insert(raw.cgroup_id, raw.string(S::SLOT_CGROUP));
+                .insert_if_absent(raw.cgroup_id, || raw.string(S::SLOT_CGROUP));
         }
         let Some(kind) = raw.event_kind() else {
             return 0;
@@ -566,12 +633,7 @@ impl Enricher {
         let resolution = self.containers.resolve(
             raw.cgroup_id,
             raw.pid,
-            || {
-                cgroup_paths
-                    .get(&raw.cgroup_id)
-                    .cloned()
-                    .unwrap_or_default()
-            },
+            || cgroup_paths.path_or_empty(raw.cgroup_id),
             raw.kind == Pk::PK_EXEC,
         );
         let container = resolution.container;
@@ -746,9 +808,7 @@ impl Enricher {
             let cgroup_paths = &self.cgroup_paths;
             self.containers
                 .names_missed(cgroup_id, event.process.pid, || {
-                    cgroup_id
-                        .and_then(|id| cgroup_paths.get(&id).cloned())
-                        .unwrap_or_default()
+                    cgroup_id.map_or_else(String::new, |id| cgroup_paths.path_or_empty(id))
                 });
         }
     }
@@ -966,7 +1026,7 @@ impl Enricher {
                         .unwrap_or((*timestamp_ns, SessionIds::default()));
                 session.pidns_init_start_ns = self
                     .pid_namespaces
-                    .init_start_ns(*child_pid, self.boot_offset_ns);
+                    .init_start_ns(procfs::read_pid_namespace(*child_pid), self.boot_offset_ns);
                 self.processes.fork(
                     *parent_pid,
                     ForkedChild {
@@ -1013,7 +1073,7 @@ impl Enricher {
                     let resolution = self.containers.resolve(
                         key,
                         pid,
-                        || cgroup_paths.get(&key).cloned().unwrap_or_default(),
+                        || cgroup_paths.path_or_empty(key),
                         kind == EventKind::Execve,
                     );
                     (resolution.container, resolution.pending, resolution.names)
@@ -1087,7 +1147,7 @@ impl Enricher {
 fn fallback_cgroup_key(cgroup_path: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     cgroup_path.hash(&mut hasher);
-    hasher.finish() | 1 << 63
+    hasher.finish() | FALLBACK_KEY_BIT
 }
 
 fn hostname() -> SharedStr {

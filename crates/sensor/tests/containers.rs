@@ -1471,3 +1471,63 @@ fn a_child_cloned_into_a_cgroup_is_recorded_in_it() {
         "this test, on the host: {ancestry:?}"
     );
 }
+
+/// The sensor keeps a cgroup's path while the cgroup lives and forgets it once it is
+/// removed (checked at every poll here); the kernel's record of the reported cgroup goes with
+/// it, and a live cgroup's later events keep their path.
+#[test]
+fn the_path_of_a_removed_cgroup_is_forgotten_and_a_live_ones_kept() {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let cgroup2 = cgroup2_root();
+    if !palisade_testdata::capability(
+        "root, eBPF and a cgroup2 hierarchy",
+        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
+    ) {
+        return;
+    }
+    let parent = format!("palisade-cgroup-check-{}", std::process::id());
+    let cgroup2 = cgroup2.unwrap().join(&parent);
+    let live = TestCgroup(cgroup2.join("live"));
+    let removed = TestCgroup(cgroup2.join("removed"));
+    for cgroup in [&live.0, &removed.0] {
+        std::fs::create_dir_all(cgroup).unwrap();
+    }
+    let config = SensorConfig {
+        kinds: Some([EventKind::Execve].into()),
+        backend: BackendChoice::Ebpf,
+        cgroup_check_interval: Duration::ZERO,
+        ..SensorConfig::default()
+    };
+    let mut sensor = config.build().expect("the eBPF sensor starts");
+    let tag = format!("cgroup-check-{}", std::process::id());
+    let exec_in = |sensor: &mut Sensor, cgroup: &Path, name: &str| {
+        let marker = format!("{tag}-{name}");
+        let mut run = sh_in_cgroup(cgroup, &format!("/bin/true {marker}"));
+        let event = wait_for_exec(sensor, &marker).expect("the exec in the cgroup");
+        run.0.wait().unwrap();
+        event.cgroup_id
+    };
+    let live_id = exec_in(&mut sensor, &live.0, "live");
+    let removed_id = exec_in(&mut sensor, &removed.0, "removed");
+    assert_ne!(live_id, removed_id);
+    // The probes' paths start with the root's slash and each level's.
+    let path_of = |sensor: &Sensor, id| sensor.cgroup_path(id).map(str::to_owned);
+    assert_eq!(
+        path_of(&sensor, removed_id),
+        Some(format!("//{parent}/removed"))
+    );
+
+    std::fs::remove_dir(&removed.0).unwrap();
+    sensor.poll(Duration::ZERO, &mut Vec::new()).unwrap();
+    assert_eq!(path_of(&sensor, removed_id), None, "forgotten once removed");
+    assert_eq!(
+        path_of(&sensor, live_id),
+        Some(format!("//{parent}/live")),
+        "a live cgroup's path is kept"
+    );
+    assert!(sensor.health().cgroups_known >= 1);
+    // Checked at every poll since: still kept, and its next exec is in it.
+    assert_eq!(exec_in(&mut sensor, &live.0, "live-again"), live_id);
+    assert_eq!(path_of(&sensor, live_id), Some(format!("//{parent}/live")));
+}

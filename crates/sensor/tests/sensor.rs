@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{can_run_ebpf, collect_from, marker, start, wait_for};
 use palisade_event::{EventKind, Payload};
-use palisade_sensor::{BackendChoice, SensorConfig};
+use palisade_sensor::{BackendChoice, HoldLimits, SensorConfig};
 
 #[test]
 fn exec_reports_path_argv_cwd_parent_and_inode() {
@@ -128,7 +128,18 @@ fn a_lone_event_arrives_within_one_poll_timeout() {
     if !can_run_ebpf() {
         return;
     }
-    let mut sensor = start(&[EventKind::Openat]);
+    // Only the ring's wake-up is this test's subject, so nothing waits for its cgroup's
+    // look-up: with the default hold, the first events of this machine's cgroup wait for a
+    // look-up worker, and a poll returns within a millisecond while they do. Under load the
+    // worker can run only after this thread, which reads at a raised priority, so "one
+    // poll" then failed (held: every event; delivered: none).
+    let config = SensorConfig {
+        kinds: Some([EventKind::Openat].into()),
+        backend: BackendChoice::Ebpf,
+        hold: HoldLimits::new(Duration::ZERO, 1).unwrap(),
+        ..SensorConfig::default()
+    };
+    let mut sensor = config.build().expect("the eBPF sensor starts");
     let mut events = Vec::new();
     // Whatever the machine produced while the probes were being attached.
     sensor.poll(Duration::ZERO, &mut events).expect("poll");
@@ -150,7 +161,8 @@ fn a_lone_event_arrives_within_one_poll_timeout() {
         events
             .iter()
             .any(|event| matches!(&event.payload, Payload::Open { fd, .. } if fd.name == path)),
-        "one poll delivers the event: {events:#?}"
+        "one poll delivers the event: {events:#?} {:?}",
+        sensor.health()
     );
     assert!(waited < TIMEOUT + Duration::from_secs(1), "{waited:?}");
 }
@@ -556,4 +568,79 @@ fn a_wait_cut_short_by_a_signal_is_no_failure() {
         seen,
         "the exec made while the wait was interrupted is delivered"
     );
+}
+
+/// The nice value of thread or process `tid` from `/proc/<tid>/stat` (its 19th field).
+fn nice_of(tid: i64) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{tid}/task/{tid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
+fn own_tid() -> i64 {
+    // SAFETY: gettid has no preconditions.
+    i64::from(unsafe { libc::gettid() })
+}
+
+/// The nice value of a process the calling thread starts.
+fn nice_of_a_child() -> i32 {
+    let mut child = Command::new("/bin/sleep").arg("10").spawn().unwrap();
+    let nice = nice_of(i64::from(child.id()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    nice
+}
+
+#[test]
+fn the_thread_that_holds_the_sensor_reads_it_at_a_raised_priority() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let process_nice = nice_of(own_tid());
+    let (reader, child, thread, after) = std::thread::spawn(|| {
+        let sensor = start(&[EventKind::Execve]);
+        let reader = nice_of(own_tid());
+        let child = nice_of_a_child();
+        let thread = std::thread::spawn(|| nice_of(own_tid())).join().unwrap();
+        drop(sensor);
+        (reader, child, thread, nice_of(own_tid()))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(reader, palisade_sensor::DEFAULT_READER_NICE);
+    assert_eq!(
+        (child, thread),
+        (0, 0),
+        "what the reader's thread starts does not compete with it at its priority"
+    );
+    assert_eq!(
+        after, process_nice,
+        "the drop gives the thread its priority back"
+    );
+    assert_eq!(
+        nice_of(own_tid()),
+        process_nice,
+        "other threads keep theirs"
+    );
+
+    let left_alone = std::thread::spawn(|| {
+        let config = SensorConfig {
+            kinds: Some([EventKind::Execve].into()),
+            backend: BackendChoice::Ebpf,
+            reader_nice: None,
+            ..SensorConfig::default()
+        };
+        let _sensor = config.build().expect("the eBPF sensor starts");
+        nice_of(own_tid())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(left_alone, process_nice);
+
+    let out_of_range = SensorConfig {
+        reader_nice: Some(-21),
+        ..SensorConfig::default()
+    };
+    let error = out_of_range.build().err().expect("refused").to_string();
+    assert!(error.contains("reader_nice = -21"), "{error}");
 }

@@ -130,6 +130,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     config.scans.enabled = !args.no_scheduled_scans;
     config.fix.enabled = args.enable_fix;
     config.sensor_hold = args.detection.sensor_hold();
+    config.sensor_reader_nice = args.detection.sensor_reader_nice.0;
     let outbox = Outbox::open(&config.data_dir)
         .await
         .context("cannot open the outbox")?;

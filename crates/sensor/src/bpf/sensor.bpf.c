@@ -260,16 +260,21 @@ static __always_inline struct fdtable *task_fdtable(struct task_struct *task)
 	return files ? files->fdt : NULL;
 }
 
-/* The file open as `fd` in `task`'s table (a plain pointer: read it through as_kernel or
- * probe reads), or NULL. */
-static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+/* The file open as `fd` in the descriptor table `fdt` (a plain pointer: read it through
+ * as_kernel or probe reads), or NULL. */
+static __always_inline struct file *fdtable_file(struct fdtable *fdt, long fd)
 {
-	struct fdtable *fdt = task_fdtable(task);
 	if (!fdt || fd < 0 || fd >= fdt->max_fds)
 		return NULL;
 	struct file *file = NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
 	return file;
+}
+
+/* The file open as `fd` in `task`'s table, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	return fdtable_file(task_fdtable(task), fd);
 }
 
 /* A namespace file's name is made up when it is read (d_dname), not stored in its dentry:
@@ -632,13 +637,15 @@ static __noinline void put_fd_state(struct event *e, struct task_struct *task)
  * file type of the inode and a socket's family, read with direct loads. */
 static __noinline void put_std_fds(struct event *e, struct task_struct *task)
 {
-	if (!task_fdtable(task))
+	/* Loaded once for the three: the table the descriptors are read from. */
+	struct fdtable *fdt = task_fdtable(task);
+	if (!fdt)
 		return;
 	for (u32 fd = 0; fd < 3; fd++) {
 		e->std_fd_open[fd] = 0;
 		e->std_fd_mode[fd] = 0;
 		e->std_fd_family[fd] = 0;
-		struct file *file_ptr = fd_file(task, fd);
+		struct file *file_ptr = fdtable_file(fdt, fd);
 		if (!file_ptr)
 			continue;
 		struct file *file = as_kernel(file_ptr, struct file);
