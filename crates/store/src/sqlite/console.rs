@@ -445,7 +445,10 @@ pub(super) fn newest_matches_only(text: &TextSearch) -> bool {
 /// walking a time-ordered index and reading only the rows the trigram index names (SQLite
 /// checks the candidates' rowids against a Bloom filter from the index entry, so other rows
 /// are never read): 140 ms for "C2 server" in a million alerts, where the walk reading every
-/// row took 770 ms and counting all 125,000 matches 1.1 s. When `bounded`,
+/// row took 770 ms and counting all 125,000 matches 1.1 s. A walk of one cluster names
+/// `findings_by_cluster` ([`walks_cluster_index`]), whose entries hold the filters and the
+/// rule, so that a hit rule's findings are matched without their rows
+/// ([`super::field_hits::push_walked_text`]): 44 ms for the same walk. When `bounded`,
 /// [`push_counted_since`] says whether the bound was reached.
 ///
 /// A [`TextSearch::Keys`] search (grouped kinds) is exact and reads rows only for pairs that
@@ -484,6 +487,9 @@ pub(super) fn push_matches(
         }
         (_, term) => {
             unpaged.text = term;
+            if bounded && walks_cluster_index(&unpaged) {
+                builder.push(" INDEXED BY findings_by_cluster");
+            }
             push_finding_filters(builder, kind, &unpaged, text);
         }
     }
@@ -494,6 +500,15 @@ pub(super) fn push_matches(
             .push_bind(i64::from(SearchWindow::COUNTED_MATCHES));
     }
     builder.push(") ");
+}
+
+/// Whether a walk for the newest matches of `query` names `findings_by_cluster`: when it
+/// filters a cluster and nothing narrower than the filters that index holds (migration 0064),
+/// so that every filter and a hit rule are tested on the index's entries. SQLite otherwise
+/// prefers the narrower `findings_by_status` for the default status and reads every row the
+/// walk passes for the cluster.
+fn walks_cluster_index(query: &FindingQuery) -> bool {
+    query.cluster.is_some() && query.asset_id.is_none() && query.rule.is_none()
 }
 
 /// Whether aggregates of a text search of `kind` read the search keys (migration 0056,

@@ -403,7 +403,8 @@ mod tests {
         };
 
         // The rule (in `prod` and `dev`) covers the term's trigram rows but the 50 lookalikes:
-        // the walk reads the rule's index entries and those 50, never the trigram index.
+        // the walk reads those 50 and tells the rule's findings by the cluster's time index
+        // entries (migration 0064), never the trigram index nor the rule's index.
         let (walk, plan) = walk_plan(&store, &c2).await;
         let WalkPlan::TimeIndex(TextSearch::Narrowed {
             titles: TitleRows::Listed(beyond),
@@ -414,8 +415,9 @@ mod tests {
         };
         assert_eq!(beyond.len(), 50);
         assert!(!plan.contains("finding_text"), "{plan}");
+        assert!(!plan.contains("findings_by_rule"), "{plan}");
         assert!(
-            plan.contains("findings_by_rule (kind=? AND cluster=? AND rule=?)"),
+            plan.contains("USING INDEX findings_by_cluster (kind=? AND cluster=?)"),
             "{plan}"
         );
         // More rows beyond the rules than allowed: the trigram rows stay.
@@ -492,7 +494,27 @@ mod tests {
             statuses: vec![Status::Open],
             ..c2.clone()
         };
-        for query in [&c2, &open, &web, &qa, &web_elsewhere, &web_critical] {
+        // The rule's findings told by the index's entries under filters it holds: a severity
+        // (fewer matches than the bound), a namespace none of them is in.
+        let c2_high = FindingQuery {
+            severities: vec![Severity::High],
+            ..open.clone()
+        };
+        let c2_elsewhere = FindingQuery {
+            namespace: Some("pay".into()),
+            ..c2.clone()
+        };
+        let views = [
+            &c2,
+            &open,
+            &c2_high,
+            &c2_elsewhere,
+            &web,
+            &qa,
+            &web_elsewhere,
+            &web_critical,
+        ];
+        for query in views {
             assert_view_exact(&store, query, "ingest").await;
         }
 
@@ -540,7 +562,7 @@ mod tests {
             matches!(&walk, WalkPlan::ThroughAssets { titles, .. } if titles.len() == 2),
             "{walk:?}"
         );
-        for query in [&c2, &open, &web, &qa, &web_elsewhere, &web_critical] {
+        for query in views {
             assert_view_exact(&store, query, "newer").await;
         }
     }
