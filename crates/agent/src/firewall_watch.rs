@@ -135,9 +135,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use palisade_enforce::{
-    ConnectFilter, ConnectMatch, ConnectReports, ConnectReportsDrain, ConnectReportsRing,
-    DefenseMode, FirewallPins, NftFirewall, PinnedWorkload, WorkloadFirewall, WorkloadIdentity,
-    WorkloadPin, WorkloadRules, WouldRefuse, cgroup2_root, workload_rules,
+    ConnectCount, ConnectFilter, ConnectMatch, ConnectReports, ConnectReportsDrain,
+    ConnectReportsRing, DefenseMode, FirewallPins, NftFirewall, PinnedWorkload, RemovedStream,
+    WorkloadFirewall, WorkloadIdentity, WorkloadPin, WorkloadRules, WouldRefuse, cgroup2_root,
+    workload_rules,
 };
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
@@ -150,7 +151,7 @@ use palisade_model::{
 use uuid::Uuid;
 
 use crate::detect::{NodeHealth, node_health_report};
-use crate::{EventObserver, Receipt};
+use crate::{EventObserver, OutboxIdentity, Receipt};
 
 mod test_pause;
 mod waiting_alerts;
@@ -201,6 +202,11 @@ pub struct FirewallWatchConfig {
     /// (see the module documentation's "Crashes"); `None` enforces without pins, so that
     /// the programs go with the process.
     pub pin_dir: Option<PathBuf>,
+    /// The outbox the watch's alerts go into, named in the pins with each delivery of the
+    /// programs' counts, so that a next agent with another outbox (another data directory,
+    /// or this one re-installed) knows which epoch was delivered where; `None` records no
+    /// name (the outbox's receipts alone then decide, see the module documentation).
+    pub outbox: Option<OutboxIdentity>,
 }
 
 /// The firewall's [`EventObserver`]. See the module documentation.
@@ -255,6 +261,11 @@ impl FirewallWatch {
             && let Some(pin_dir) = &config.pin_dir
         {
             enforcement.adopt_pins(pin_dir, config.connect_reports_ring)?;
+            if let (Some(outbox), Some(stream)) =
+                (&config.outbox, &enforcement.connect_reports.stream)
+            {
+                settle_last_delivery(stream, outbox)?;
+            }
         }
         let watch = FirewallWatch {
             enforcement,
@@ -328,6 +339,7 @@ impl FirewallWatch {
     /// tick, and before the sensor's view of a connect without a report is judged) and
     /// raises a node alert when attempts were lost since the last read.
     fn take_lost_reports(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
+        self.enforcement.count_removed_streams();
         let Some(stream) = &self.enforcement.connect_reports.stream else {
             return;
         };
@@ -374,16 +386,17 @@ impl FirewallWatch {
         }
         // A report only announces its match: its attempt is in the counts (or, when the
         // counters had no room for it, in the reports the stream keeps), taken below.
-        let mut matches: Vec<(ConnectMatch, u64)> = match stream.take() {
+        let announced: Vec<ConnectMatch> = match stream.take() {
             Ok(connects) => connects
                 .into_iter()
-                .map(|connect| (connect.matched, 0))
+                .map(|connect| connect.matched)
                 .collect(),
             Err(error) => {
                 tracing::warn!(%error, "Cannot read the connect programs' reports.");
                 Vec::new()
             }
         };
+        let mut counted: Vec<ConnectCount> = Vec::new();
         if counts {
             match stream.take_counted() {
                 Ok(Some(taken)) => {
@@ -394,26 +407,22 @@ impl FirewallWatch {
                     });
                     self.test_pause
                         .pause_at(PausePoint::Taken, taken.epoch, taken.attempts());
-                    matches.extend(
-                        taken
-                            .counts
-                            .into_iter()
-                            .map(|count| (count.matched, count.attempts)),
-                    );
+                    counted = taken.counts;
                 }
                 Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(%error, "Cannot take the connect programs' attempt counts.");
                 }
             }
-        }
-        if counts {
             self.take_lost_reports(now, reports);
         }
         // Taken now, by the clock the sensor stamps its events with: every connect made
         // before is in hand.
         let taken = Timestamp::now();
-        for (matched, _) in &matches {
+        for matched in announced
+            .iter()
+            .chain(counted.iter().map(|count| &count.matched))
+        {
             let identity = ConnectIdentity {
                 cgroup_id: matched.cgroup_id,
                 remote: canonical(matched.remote),
@@ -424,12 +433,9 @@ impl FirewallWatch {
         let Some(policy) = &self.policy else {
             return;
         };
-        // The reports only announce their matches (remembered above); the attempts are in
-        // the take.
-        let seen: Vec<(ObservedFlow, Option<FindingReport>)> = matches
+        let seen: Vec<(ObservedFlow, Option<FindingReport>)> = counted
             .iter()
-            .filter(|(_, attempts)| *attempts > 0)
-            .filter_map(|(matched, attempts)| self.connect_report(policy, matched, *attempts, now))
+            .filter_map(|count| self.connect_report(policy, &count.matched, count.attempts, now))
             .collect();
         for (flow, alert) in seen {
             if let Some(alert) = alert {
@@ -761,6 +767,39 @@ impl Drop for FirewallWatch {
             );
         }
     }
+}
+
+/// Settles the last epoch of a stream taken over from pins when the agent that delivered from
+/// it last had another outbox than `outbox` (whose receipts then say nothing of it): the
+/// epoch its record names as delivered is deleted, and so is the one the other outbox's
+/// receipt names, when that outbox is still there (it died after writing the epoch and before
+/// recording it); otherwise the epoch is taken again (its alerts, if written, went with an
+/// outbox that is gone). Then deliveries are recorded under `outbox`.
+fn settle_last_delivery(
+    stream: &ConnectReports,
+    outbox: &OutboxIdentity,
+) -> Result<(), palisade_enforce::Error> {
+    let own = outbox.taker();
+    if let Some(last) = stream.last_delivery()?
+        && last.taker != own
+    {
+        let mut delivered: Vec<u64> = last.epoch.into_iter().collect();
+        match OutboxIdentity::from_taker(&last.taker)
+            .map(|other| other.receipt(CONNECT_COUNTS_RECEIPT))
+        {
+            Some(Ok(Some(serial))) => delivered.push(serial),
+            Some(Ok(None)) | None => {}
+            Some(Err(error)) => {
+                tracing::warn!(%error, taker = %last.taker, "Cannot read the receipt of the outbox that delivered the firewall's counts last; its last take, if it wrote it, may be alerted twice.");
+            }
+        }
+        for epoch in delivered {
+            if stream.delivered(epoch)? {
+                tracing::info!(epoch, taker = %last.taker, "The previous agent's last take of the firewall's counts is in another outbox; not taken again.");
+            }
+        }
+    }
+    stream.deliver_as(&own)
 }
 
 /// A policy that was replaced, kept for the sensor's events from before the switch for
@@ -1354,8 +1393,11 @@ struct Enforcement {
     /// room for: their attempts are kept, but their connects have no report).
     announcements_dropped_seen: u64,
     /// The attempts a dead agent of another layout counted and nobody took, whose stream
-    /// was removed: lost, and counted with the stream's.
+    /// was removed, and those its programs counted since, until they went: lost, and
+    /// counted with the stream's.
     lost_with_another_layout: u64,
+    /// Those removed streams, read until their programs are gone.
+    removed_streams: Vec<RemovedStream>,
     /// The tag of the next pod found.
     next_tag: u32,
     /// The pods a dead agent left pinned, until the first policy says what becomes of them.
@@ -1424,10 +1466,31 @@ impl Enforcement {
             .unwrap_or(0);
         self.took_over = adopted.reports_adopted;
         self.lost_with_another_layout = adopted.lost_attempts;
+        self.removed_streams = adopted.removed_streams;
         self.connect_reports.stream = Some(adopted.reports);
         self.adopted = adopted.workloads;
         self.pins = Some(pins);
         Ok(())
+    }
+
+    /// Counts what the programs of another layout's removed streams counted since the last
+    /// read as lost; once none of their pods' records is left (their programs detached) and
+    /// a read finds nothing new, the streams are let go.
+    fn count_removed_streams(&mut self) {
+        if self.removed_streams.is_empty() {
+            return;
+        }
+        let newly: u64 = self
+            .removed_streams
+            .iter_mut()
+            .map(RemovedStream::newly_lost)
+            .sum();
+        self.lost_with_another_layout += newly;
+        let superseded_left =
+            !self.adopted.is_empty() || self.pods.values().any(|pod| pod.superseded.is_some());
+        if newly == 0 && !superseded_left {
+            self.removed_streams.clear();
+        }
     }
 
     /// Makes the pods taken over from a dead agent's pins pods of this agent, enforced by

@@ -26,6 +26,10 @@ pub enum OutboxError {
         /// Why.
         reason: String,
     },
+    /// Another outbox could not be read: no runtime could be started for it, or the read
+    /// panicked.
+    #[error("cannot read another outbox")]
+    Runtime(#[source] std::io::Error),
     /// The data directory could not be created.
     #[error("cannot create the agent data directory {path}")]
     CreateDir {
@@ -55,6 +59,88 @@ pub struct Receipt {
     pub serial: u64,
 }
 
+/// Which outbox: its id (random, made with the file: agent migration 0003) and where it is.
+/// Recorded by the firewall with each delivery of its connect programs' counts in the
+/// pinned counter stream ([`OutboxIdentity::taker`]), so that the next agent, whatever its
+/// outbox, knows which outbox holds what was delivered, and can look at that outbox's receipt
+/// ([`OutboxIdentity::receipt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxIdentity {
+    /// The outbox's id.
+    pub id: String,
+    /// Its database file.
+    pub path: std::path::PathBuf,
+}
+
+impl OutboxIdentity {
+    /// The outbox as a taker of the firewall's counts names itself: JSON of its id and path.
+    pub fn taker(&self) -> String {
+        serde_json::json!({"outbox": self.id, "path": self.path}).to_string()
+    }
+
+    /// The outbox a taker name ([`OutboxIdentity::taker`]) names; `None` when it names none.
+    pub fn from_taker(taker: &str) -> Option<OutboxIdentity> {
+        let value: serde_json::Value = serde_json::from_str(taker).ok()?;
+        Some(OutboxIdentity {
+            id: value.get("outbox")?.as_str()?.to_owned(),
+            path: value.get("path")?.as_str()?.into(),
+        })
+    }
+
+    /// The latest receipt of `source` in this outbox, read (read-only) from its file; `None`
+    /// when the file is gone or is another outbox by now (a new one at the same path: what
+    /// this one held went with it), or holds no such receipt. Blocking (on a thread of its
+    /// own, so that it may be called inside a runtime too).
+    pub fn receipt(&self, source: &str) -> Result<Option<u64>, OutboxError> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let (identity, source) = (self.clone(), source.to_owned());
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(OutboxError::Runtime)?
+                        .block_on(identity.read_receipt(&source))
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(OutboxError::Runtime(std::io::Error::other(
+                        "the thread reading it panicked",
+                    )))
+                })
+        })
+    }
+
+    async fn read_receipt(&self, source: &str) -> Result<Option<u64>, OutboxError> {
+        let options = SqliteConnectOptions::new()
+            .filename(&self.path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM identity")
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten();
+        if id.as_deref() != Some(self.id.as_str()) {
+            return Ok(None);
+        }
+        let serial: Option<i64> =
+            sqlx::query_scalar("SELECT serial FROM receipts WHERE source = $1")
+                .bind(source)
+                .fetch_optional(&pool)
+                .await?;
+        pool.close().await;
+        Ok(serial.map(|serial| serial as u64))
+    }
+}
+
 /// Reports per INSERT statement when pushing (SQLite allows 32,766 bound values).
 const PUSH_CHUNK: usize = 1_000;
 
@@ -66,6 +152,7 @@ const PUSH_CHUNK: usize = 1_000;
 pub struct Outbox {
     pool: SqlitePool,
     pushed: std::sync::Arc<tokio::sync::Notify>,
+    identity: std::sync::Arc<OutboxIdentity>,
 }
 
 impl Outbox {
@@ -75,8 +162,9 @@ impl Outbox {
             path: data_dir.display().to_string(),
             source,
         })?;
+        let path = data_dir.join("outbox.db");
         let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(data_dir.join("outbox.db"))
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a push survives not only a crash of the process but of the machine.
@@ -87,10 +175,19 @@ impl Outbox {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let id = sqlx::query_scalar("SELECT id FROM identity")
+            .fetch_one(&pool)
+            .await?;
         Ok(Outbox {
             pool,
             pushed: Default::default(),
+            identity: std::sync::Arc::new(OutboxIdentity { id, path }),
         })
+    }
+
+    /// Which outbox this is.
+    pub fn identity(&self) -> &OutboxIdentity {
+        &self.identity
     }
 
     /// Appends reports durably, in one transaction.

@@ -24,8 +24,9 @@ use crate::{Detector, OutboxError, Receipt};
 /// The rule name of the node alert about outbox writes that failed.
 pub const OUTBOX_FAILED_RULE: &str = "Outbox writes failed";
 
-/// How the detection thread's outbox writes went since the agent started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How the detection thread's outbox writes went since the agent started (also as the
+/// agent's status file keeps it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OutboxWriteStatus {
     /// Pushes that failed.
     pub write_failures: u64,

@@ -267,12 +267,13 @@ pub fn start_unless_disabled(
     } else {
         let engine = load_engine(&args.rules, args.no_default_rules)?;
         let k8s = args.k8s.start(node, &tokio::runtime::Handle::current())?;
-        let observers = crate::cmd::firewall::agent_observer(&args.firewall, config)?
-            .into_iter()
-            .chain(crate::cmd::scan_malware::agent_observer(
-                &args.malware,
-                config,
-            )?);
+        let observers =
+            crate::cmd::firewall::agent_observer(&args.firewall, config, outbox.identity())?
+                .into_iter()
+                .chain(crate::cmd::scan_malware::agent_observer(
+                    &args.malware,
+                    config,
+                )?);
         match start(
             engine,
             observers,

@@ -15,6 +15,7 @@ use std::{
 };
 
 use anyhow::Context;
+use palisade_agent::OutboxWriteStatus;
 use palisade_event::EventKind;
 use palisade_k8smeta::MetaSource;
 use palisade_model::Timestamp;
@@ -64,9 +65,11 @@ pub struct SensorStatusFile {
     /// lost since the sensor started.
     #[serde(default)]
     pub connect_reports: ReportLosses,
-    /// How the detection thread's writes into the outbox went since the sensor started.
+    /// How the detection thread's writes into the outbox went since the sensor started
+    /// ([`palisade_agent::OutboxWriter`]: a failed write waits and is retried, detection goes
+    /// on).
     #[serde(default)]
-    pub outbox: OutboxWrites,
+    pub outbox: OutboxWriteStatus,
     /// The Kubernetes API server the agent follows for the k8s.* fields; absent when it
     /// follows none (`--no-k8s-api`, or neither a kubeconfig nor a service account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,20 +160,6 @@ pub struct ReportLosses {
     pub last_loss_at: Option<Timestamp>,
 }
 
-/// The detection thread's writes into the outbox ([`palisade_agent::OutboxWriter`]): a
-/// failed write waits and is retried, detection goes on.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct OutboxWrites {
-    /// Writes that failed.
-    pub write_failures: u64,
-    /// Since when the outbox fails, while it does.
-    pub failing_since: Option<Timestamp>,
-    /// Reports waiting for the outbox now.
-    pub waiting: u64,
-    /// Reports dropped because too many waited for a failing outbox.
-    pub reports_dropped: u64,
-}
-
 /// Event counts since the sensor started.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EventCounts {
@@ -217,7 +206,7 @@ impl SensorStatusFile {
             missing_fields: Vec::new(),
             events: EventCounts::default(),
             connect_reports: ReportLosses::default(),
-            outbox: OutboxWrites::default(),
+            outbox: OutboxWriteStatus::default(),
             k8s_api: None,
         }
     }
@@ -295,13 +284,8 @@ impl StatusWriter {
     }
 
     /// Takes how the outbox writes go (written with the next rewrite of the file).
-    pub fn observe_outbox(&mut self, status: palisade_agent::OutboxWriteStatus) {
-        self.file.outbox = OutboxWrites {
-            write_failures: status.write_failures,
-            failing_since: status.failing_since,
-            waiting: status.waiting,
-            reports_dropped: status.reports_dropped,
-        };
+    pub fn observe_outbox(&mut self, status: OutboxWriteStatus) {
+        self.file.outbox = status;
     }
 
     /// Writes the final counts of a sensor that stopped, and why when it failed.

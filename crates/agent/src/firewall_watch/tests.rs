@@ -149,6 +149,7 @@ fn config(mode: DefenseMode) -> FirewallWatchConfig {
         connect_reports_ring: ConnectReportsRing::DEFAULT,
         connect_reports_drain: ConnectReportsDrain::DEFAULT,
         pin_dir: None,
+        outbox: None,
     }
 }
 

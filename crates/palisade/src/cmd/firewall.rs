@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use comfy_table::Table;
 use palisade_agent::{
-    AgentConfig, EventObserver, FirewallWatch, FirewallWatchConfig, Link, poll_firewall_rules,
+    AgentConfig, EventObserver, FirewallWatch, FirewallWatchConfig, Link, OutboxIdentity,
+    poll_firewall_rules,
 };
 use palisade_firewall::{
     Change, Engine, Flow, Learned, Matrix, ObservedFlow, Probe, Protocol, State, read_flows,
@@ -234,10 +235,12 @@ pub struct AgentFirewallArgs {
 
 /// The agent's firewall observer, when `--firewall-state` is given: it starts with the local
 /// state, and a task on the current runtime polls the server's rules once the agent is
-/// enrolled. Flows are recorded to `flows.jsonl` in the agent's data directory.
+/// enrolled. Flows are recorded to `flows.jsonl` in the agent's data directory; `outbox` is
+/// named in the pins with each delivery of the connect programs' counts.
 pub fn agent_observer(
     args: &AgentFirewallArgs,
     config: &AgentConfig,
+    outbox: &OutboxIdentity,
 ) -> anyhow::Result<Option<Box<dyn EventObserver>>> {
     let Some(path) = &args.state else {
         return Ok(None);
@@ -252,6 +255,7 @@ pub fn agent_observer(
         connect_reports_ring: args.reports_ring,
         connect_reports_drain: args.reports_drain,
         pin_dir: Some(args.pin_dir.clone()),
+        outbox: Some(outbox.clone()),
     })
     .with_context(|| {
         format!(
