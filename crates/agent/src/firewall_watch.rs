@@ -102,8 +102,9 @@
 //! clean stop removes every pin (the programs go with it); `palisade firewall reset`
 //! removes what an agent that will not come back left. A dead agent of a build whose pins
 //! this one cannot take over (another layout) leaves its pods' programs refusing until this
-//! agent's own have their rules; the attempts its stream held untaken are counted as lost
-//! (in the lost-reports node alert and counts), not dropped silently.
+//! agent's own have their rules; the attempts its stream held untaken, and those its programs
+//! count until they go, are counted as lost (in the lost-reports node alert and counts), not
+//! dropped silently.
 //!
 //! A crash loses no attempt a tick took either, and alerts none twice: a take reads one
 //! epoch of the counters (its id: a serial pinned with them, starting at random for each new
@@ -112,7 +113,12 @@
 //! transaction, and only then ([`EventObserver::delivered`]) are the counts deleted and the
 //! epoch's generation counted into again. An agent that dies in between leaves the epoch in
 //! the kernel; the next one, told at start by the outbox's receipt whether that epoch was
-//! written, deletes it (written) or takes it again (not written). A report that stands for
+//! written, deletes it (written) or takes it again (not written). The pins also name the
+//! outbox that takes the stream and the last epoch it delivered
+//! ([`FirewallWatchConfig::outbox`]), so that a next agent with another outbox (a second
+//! agent, or this one re-installed with a new data directory) knows the same: the epoch the
+//! record names, or the one the named outbox's receipt holds while that outbox is there, is
+//! deleted; otherwise the epoch is taken again. A report that stands for
 //! an attempt (its match found the counters full) is as durable: the stream's reader keeps
 //! it in a pinned map from the moment it leaves the ring until a delivered take deletes it,
 //! and each take holds the kept reports with the counts. The test hook

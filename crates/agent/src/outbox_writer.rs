@@ -10,8 +10,14 @@
 //! recovers (its pins keep the counts for the next agent).
 //!
 //! While the outbox fails, the reports detected since the failure wait behind the failed
-//! push up to [`OutboxWriter::MAX_WAITING`]; more are dropped and counted (the failed push
-//! itself, which holds the take its receipt stands for, is never cut). The failures and drops
+//! push up to [`OutboxWriter::MAX_WAITING`]; more are dropped and counted. The bound does not
+//! cover the failed push itself, which is never cut, however large: its receipts stand for
+//! counts the kernel deletes once they are delivered (the firewall's take), and which of its
+//! reports a receipt stands for is not known here, so cutting any of them and writing the
+//! receipts later could lose attempts nobody holds any more. So what waits is at most
+//! [`OutboxWriter::MAX_WAITING`] plus one write's reports, what one detection tick gave: the
+//! firewall's alerts of one take (at most 65,536 distinct alerts, each carrying its attempts)
+//! and the rules' alerts of one poll of the sensor. The failures and drops
 //! are counted ([`OutboxWriter::status`], in the agent's status file) and, once the outbox
 //! takes writes again, raised as a high-severity node alert ([`OUTBOX_FAILED_RULE`]):
 //! nothing is lost silently.
