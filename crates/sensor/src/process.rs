@@ -5,18 +5,25 @@
 //! grafts a new process onto an old one's ancestry. The table is seeded from `/proc` and
 //! then kept by fork, exec and exit events.
 //!
-//! Memory is bounded: a live process has one entry; an exited process keeps its entry only
-//! while it is among the last `retain_exited` exits or while a retained or live process
-//! descends from it. So the table holds at most (live processes + `retain_exited`) entries
-//! plus their exited ancestors, and every exited entry stays reachable from something that
-//! justifies it.
+//! Memory follows the host's live processes: a live process has one entry, and an exited
+//! one keeps its entry only while a live process descends from it, since nothing else reads
+//! it (events are enriched as they arrive and ask for live processes only; a process's
+//! exit is its last event, and its children's forks come before it). So the table holds the
+//! live processes and their exited ancestors, and every exited entry stays reachable from a
+//! live process that needs it.
+//!
+//! The table also has a bound ([`ProcessTable::with_max_entries`], 32,768 entries by
+//! default), for a host that runs more processes than that: a new process then takes the
+//! place of the oldest exited ancestor (the ancestries of its descendants end below it), or,
+//! when every entry is a live process, is not recorded (its events carry what they say
+//! themselves, without ancestry). Both are counted ([`ProcessTable::evictions`]).
 //!
 //! A process's ancestry is built once and shared by all its events (a [`SharedSlice`]): it
 //! is rebuilt only after an exec somewhere in the table, since an exec is the only change
 //! that alters an existing chain (parents are fixed at fork, and an entry with descendants
 //! is never removed).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use palisade_event::{Ancestor, SharedSlice, SharedStr, TaskResources};
@@ -167,8 +174,6 @@ struct Entry {
     /// Entries in the table whose parent is this one.
     n_children: u32,
     exited: bool,
-    /// Among the last `retain_exited` exits.
-    recently_exited: bool,
     /// The ancestry last built for this entry.
     ancestry: Option<CachedAncestry>,
 }
@@ -183,34 +188,63 @@ struct CachedAncestry {
     ancestors: SharedSlice<Ancestor>,
 }
 
-/// Live and recently exited processes, with ancestry.
+/// The most entries a [`ProcessTable`] holds unless told otherwise: the traditional default
+/// `pid_max`, far above the live processes of a node (a few hundred to a few thousand),
+/// at roughly half a kilobyte to a few kilobytes each.
+pub const DEFAULT_MAX_PROCESSES: usize = 32_768;
+
+/// What keeping the table within its bound cost, as counts since the start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableEvictions {
+    /// Exited ancestors removed to make room for a new process: the ancestries of their
+    /// live descendants end below them.
+    pub ancestors: u64,
+    /// Processes not recorded because every entry was a live process: their events carry
+    /// only what the event itself says, and no ancestry.
+    pub processes: u64,
+}
+
+/// Live processes and their exited ancestors, with ancestry.
 #[derive(Debug)]
 pub struct ProcessTable {
     entries: HashMap<u64, Entry>,
     live: HashMap<u32, u64>,
-    exits: VecDeque<u64>,
-    retain_exited: usize,
+    /// The exited entries (kept as ancestors), oldest first: the first to make room.
+    exited: BTreeSet<u64>,
+    max_entries: usize,
+    evictions: TableEvictions,
     next_generation: u64,
     /// Execs that replaced a known entry's image: a cached ancestry built before the last
     /// one may name an image its ancestor no longer runs.
     n_execs: u64,
 }
 
+impl Default for ProcessTable {
+    fn default() -> ProcessTable {
+        ProcessTable::with_max_entries(DEFAULT_MAX_PROCESSES)
+    }
+}
+
 impl ProcessTable {
-    /// An empty table that keeps the last `retain_exited` exited processes (and the
-    /// ancestors of everything it keeps).
-    pub fn new(retain_exited: usize) -> ProcessTable {
+    /// An empty table that holds at most `max_entries` (at least one).
+    pub fn with_max_entries(max_entries: usize) -> ProcessTable {
         ProcessTable {
             entries: HashMap::new(),
             live: HashMap::new(),
-            exits: VecDeque::new(),
-            retain_exited,
-            next_generation: 1,
+            exited: BTreeSet::new(),
+            max_entries: max_entries.max(1),
+            evictions: TableEvictions::default(),
+            next_generation: 0,
             n_execs: 0,
         }
     }
 
-    /// Number of entries (live and retained exited processes).
+    /// What the bound cost so far.
+    pub fn evictions(&self) -> TableEvictions {
+        self.evictions
+    }
+
+    /// Number of entries (live processes and their exited ancestors).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -230,6 +264,8 @@ impl ProcessTable {
 
     /// Records a process that started (fork) or was found in `/proc`; its parent is the live
     /// process `info.ppid`. A live entry with the same pid (whose exit was missed) is retired.
+    /// In a full table it takes the oldest exited ancestor's place, and is not recorded when
+    /// there is none (both counted in [`ProcessTable::evictions`]).
     pub fn insert(&mut self, info: ProcessInfo) {
         let pid = info.pid;
         if let Some(&old) = self.live.get(&pid) {
@@ -238,6 +274,10 @@ impl ProcessTable {
                 !self.live.contains_key(&pid),
                 "exit removes {old} from live"
             );
+        }
+        if self.entries.len() >= self.max_entries && !self.evict_oldest_ancestor() {
+            self.evictions.processes += 1;
+            return;
         }
         let parent = self
             .live
@@ -256,7 +296,6 @@ impl ProcessTable {
                 parent,
                 n_children: 0,
                 exited: false,
-                recently_exited: false,
                 ancestry: None,
             },
         );
@@ -362,28 +401,19 @@ impl ProcessTable {
         });
     }
 
-    /// An exit: the entry stays for ancestry while it is recent or has descendants.
+    /// An exit: the entry stays, for ancestry, while a live process descends from it.
     pub fn exit(&mut self, pid: u32) {
         let Some(generation) = self.live.remove(&pid) else {
             return;
         };
         if let Some(entry) = self.entries.get_mut(&generation) {
             entry.exited = true;
-            entry.recently_exited = true;
             // Only a live process's events read its ancestry; an exited entry is kept for its
             // descendants' ancestries, which do not read its own.
             entry.ancestry = None;
+            self.exited.insert(generation);
         }
-        self.exits.push_back(generation);
-        while self.exits.len() > self.retain_exited {
-            let Some(oldest) = self.exits.pop_front() else {
-                break;
-            };
-            if let Some(entry) = self.entries.get_mut(&oldest) {
-                entry.recently_exited = false;
-            }
-            self.remove_if_unneeded(oldest);
-        }
+        self.remove_if_unneeded(generation);
     }
 
     /// Retires every live process whose pid is not among `running` (the pids `/proc` lists
@@ -391,31 +421,49 @@ impl ProcessTable {
     /// exits. Returns how many were retired.
     pub fn retire_gone(&mut self, running: impl IntoIterator<Item = u32>) -> usize {
         let running: HashSet<u32> = running.into_iter().collect();
-        let mut gone: Vec<u32> = self
+        let gone: Vec<u32> = self
             .live
             .keys()
             .copied()
             .filter(|pid| !running.contains(pid))
             .collect();
-        // In pid order, so that which of them stay retained as recent exits does not depend
-        // on the map's order.
-        gone.sort_unstable();
         for &pid in &gone {
             self.exit(pid);
         }
         gone.len()
     }
 
+    /// Removes the oldest exited entry, whose descendants' ancestries then end below it (a
+    /// child's link to it finds nothing). False when every entry is a live process.
+    fn evict_oldest_ancestor(&mut self) -> bool {
+        let Some(oldest) = self.exited.pop_first() else {
+            return false;
+        };
+        self.evictions.ancestors += 1;
+        let parent = self.entries.remove(&oldest).and_then(|entry| entry.parent);
+        if let Some(parent) = parent
+            && let Some(parent_entry) = self.entries.get_mut(&parent)
+        {
+            parent_entry.n_children -= 1;
+            self.remove_if_unneeded(parent);
+        }
+        true
+    }
+
+    /// Removes an exited entry with no children left, then its parent if that leaves it
+    /// unneeded too, and so on up the chain (a loop: a chain of exited ancestors can be as
+    /// long as the table).
     fn remove_if_unneeded(&mut self, mut generation: u64) {
         loop {
             let Some(entry) = self.entries.get(&generation) else {
                 return;
             };
-            if !entry.exited || entry.recently_exited || entry.n_children > 0 {
+            if !entry.exited || entry.n_children > 0 {
                 return;
             }
             let parent = entry.parent;
             self.entries.remove(&generation);
+            self.exited.remove(&generation);
             let Some(parent) = parent else { return };
             let Some(parent_entry) = self.entries.get_mut(&parent) else {
                 return;
@@ -492,7 +540,7 @@ mod tests {
 
     use palisade_event::SharedStr;
 
-    use crate::process::{ForkedChild, ProcessInfo, ProcessTable, UserNames};
+    use crate::process::{ForkedChild, ProcessInfo, ProcessTable, TableEvictions, UserNames};
 
     /// User names by uid, as read at `generation`.
     struct NamesByUid {
@@ -536,8 +584,8 @@ mod tests {
     }
 
     /// init (1) → `parent_name` (10) → a fork of it (11).
-    fn table_with_grandchild(retain_exited: usize, parent_name: &str) -> ProcessTable {
-        let mut table = ProcessTable::new(retain_exited);
+    fn table_with_grandchild(parent_name: &str) -> ProcessTable {
+        let mut table = ProcessTable::default();
         table.insert(process(1, 0, "init"));
         table.fork(1, child(10));
         table.exec(process(10, 1, parent_name));
@@ -546,33 +594,75 @@ mod tests {
     }
 
     #[test]
-    fn ancestry_survives_exited_ancestors_and_memory_stays_bounded() {
-        let mut table = table_with_grandchild(2, "bash");
+    fn exited_processes_stay_only_as_ancestors_of_live_ones() {
+        let mut table = table_with_grandchild("bash");
         table.exec(process(11, 10, "python"));
+        table.fork(11, child(12));
         table.exit(10);
-        // Churn far beyond the retention: bash stays because python descends from it.
+        table.exit(11);
+        // Churn: a process that exits with no descendant leaves nothing behind.
         for pid in 100..200 {
             table.fork(1, child(pid));
+            table.exec(process(pid, 1, "cc"));
             table.exit(pid);
         }
-        assert_eq!(names(&mut table, 11), ["bash", "init"]);
+        assert_eq!(names(&mut table, 12), ["python", "bash", "init"]);
         assert_eq!(
             table.len(),
-            3 + 2,
-            "init, bash, python and the two most recent exits"
+            4,
+            "init, bash and python (exited ancestors of 12) and 12"
         );
-        // Once python exits and ages out, bash goes too.
-        table.exit(11);
-        for pid in 200..203 {
-            table.fork(1, child(pid));
-            table.exit(pid);
-        }
-        assert_eq!(table.len(), 1 + 2);
+        // Once their last live descendant exits, the exited ancestors go with it.
+        table.exit(12);
+        assert_eq!(table.len(), 1, "init alone");
+    }
+
+    #[test]
+    fn a_full_table_makes_room_from_its_oldest_exited_ancestor_and_counts_what_it_drops() {
+        let mut table = ProcessTable::with_max_entries(3);
+        table.insert(process(1, 0, "init"));
+        table.fork(1, child(10));
+        table.exec(process(10, 1, "bash"));
+        table.fork(10, child(11));
+        table.exec(process(11, 10, "python"));
+        table.exit(10);
+        assert_eq!(
+            table.len(),
+            3,
+            "full: init, bash (exited, 11's parent), python"
+        );
+        // A new process takes the place of bash, the oldest exited ancestor: the ancestries
+        // below it now end at python.
+        table.fork(11, child(12));
+        assert_eq!(names(&mut table, 12), ["python"]);
+        assert_eq!(
+            table.evictions(),
+            TableEvictions {
+                ancestors: 1,
+                processes: 0
+            }
+        );
+        // Full of live processes: the next one is not recorded, and counted.
+        table.fork(1, child(20));
+        assert!(table.get(20).is_none());
+        assert_eq!(table.len(), 3);
+        assert_eq!(
+            table.evictions(),
+            TableEvictions {
+                ancestors: 1,
+                processes: 1
+            }
+        );
+        // Room again once a process exits with nothing below it.
+        table.exit(12);
+        table.fork(1, child(21));
+        assert_eq!(table.get(21).map(|info| info.pid), Some(21));
+        assert_eq!(table.evictions().processes, 1);
     }
 
     #[test]
     fn processes_whose_exit_was_lost_are_retired_when_proc_no_longer_lists_them() {
-        let mut table = table_with_grandchild(1, "bash");
+        let mut table = table_with_grandchild("bash");
         for pid in 100..200 {
             table.fork(1, child(pid));
         }
@@ -585,32 +675,30 @@ mod tests {
             ["bash", "init"],
             "11 still descends from bash"
         );
-        assert_eq!(
-            table.len(),
-            3 + 1,
-            "init, bash (an ancestor of 11), 11 and the one exit retained"
-        );
+        assert_eq!(table.len(), 3, "init, bash (an ancestor of 11) and 11");
         assert_eq!(table.retire_gone([1, 11]), 0);
     }
 
     #[test]
     fn an_exited_process_keeps_no_ancestry_of_its_own() {
-        let mut table = table_with_grandchild(8, "bash");
-        assert_eq!(names(&mut table, 11), ["bash", "init"]);
+        let mut table = table_with_grandchild("bash");
+        assert_eq!(names(&mut table, 10), ["init"]);
         let cached = |table: &ProcessTable, pid: u32| {
             table
                 .entries
                 .values()
                 .any(|entry| entry.info.pid == pid && entry.ancestry.is_some())
         };
-        assert!(cached(&table, 11));
-        table.exit(11);
-        assert!(!cached(&table, 11), "an exited entry holds its ancestry");
+        assert!(cached(&table, 10));
+        // bash exits; its entry stays as 11's ancestor.
+        table.exit(10);
+        assert_eq!(names(&mut table, 11), ["bash", "init"]);
+        assert!(!cached(&table, 10), "an exited entry holds its ancestry");
     }
 
     #[test]
     fn a_fork_takes_the_kernels_resources_and_keeps_the_parents_cgroups_when_unread() {
-        let mut table = ProcessTable::new(4);
+        let mut table = ProcessTable::default();
         table.insert(ProcessInfo {
             cgroups: vec!["memory=/a".to_owned()].into(),
             ..process(1, 0, "init")
@@ -633,7 +721,7 @@ mod tests {
 
     #[test]
     fn reused_pid_does_not_inherit_old_ancestry() {
-        let mut table = ProcessTable::new(16);
+        let mut table = ProcessTable::default();
         table.insert(process(1, 0, "init"));
         table.fork(1, child(50));
         table.exec(process(50, 1, "old"));
@@ -650,7 +738,7 @@ mod tests {
 
     #[test]
     fn shared_ancestry_follows_an_ancestors_exec() {
-        let mut table = table_with_grandchild(16, "sh");
+        let mut table = table_with_grandchild("sh");
         let first = table.ancestors(11, 8, &NO_NAMES);
         let again = table.ancestors(11, 8, &NO_NAMES);
         assert!(
@@ -677,7 +765,7 @@ mod tests {
     /// not to another cgroup's or to one already attributed; ancestries built before follow.
     #[test]
     fn a_cgroups_answer_attributes_its_processes_recorded_without_a_container() {
-        let mut table = ProcessTable::new(8);
+        let mut table = ProcessTable::default();
         table.insert(process(1, 0, "init"));
         let in_cgroup = |pid, ppid, name| ProcessInfo {
             cgroup_id: 42,
@@ -737,7 +825,7 @@ mod tests {
     /// is built again once they are.
     #[test]
     fn ancestors_carry_their_users_names_once_read() {
-        let mut table = ProcessTable::new(8);
+        let mut table = ProcessTable::default();
         table.insert(process(1, 0, "init"));
         table.fork(1, child(10));
         table.exec(ProcessInfo {
@@ -765,7 +853,7 @@ mod tests {
     /// cgroup and its container; its descendants' ancestries, built before or after, follow.
     #[test]
     fn a_process_seen_in_another_cgroup_takes_it_and_its_container() {
-        let mut table = ProcessTable::new(8);
+        let mut table = ProcessTable::default();
         table.insert(ProcessInfo {
             cgroup_id: 42,
             ..process(1, 0, "init")

@@ -56,8 +56,11 @@ pub struct SensorConfig {
     pub ring_buffer_bytes: u32,
     /// At most this many ancestors are attached to each event.
     pub ancestry_depth: usize,
-    /// Exited processes kept for ancestry beyond those that still have live descendants.
-    pub retain_exited: usize,
+    /// At most this many processes are kept for ancestry, live ones and their exited
+    /// ancestors (32,768 by default, [`DEFAULT_MAX_PROCESSES`]; what the bound drops is
+    /// counted in [`SensorHealth::process_ancestors_evicted`] and
+    /// [`SensorHealth::processes_untracked`]).
+    pub max_processes: usize,
     /// Where container runtimes keep their metadata.
     pub metadata: MetadataRoots,
     /// How long (50 ms by default) and how many events (4,096) wait for their container's
@@ -120,7 +123,7 @@ impl Default for SensorConfig {
             backend: BackendChoice::Auto,
             ring_buffer_bytes: ring_buffer_bytes_for(online_cpus()),
             ancestry_depth: 8,
-            retain_exited: 4096,
+            max_processes: DEFAULT_MAX_PROCESSES,
             metadata: MetadataRoots::default(),
             hold: HoldLimits::default(),
             read_cgroups: false,
@@ -536,7 +539,7 @@ impl Enricher {
     fn new(config: &SensorConfig, requested: BTreeSet<EventKind>) -> Enricher {
         Enricher {
             requested,
-            processes: ProcessTable::new(config.retain_exited),
+            processes: ProcessTable::with_max_entries(config.max_processes),
             containers: ContainerAttribution::new(config.metadata.clone()),
             held: HeldEvents::new(config.hold),
             answered: Vec::new(),
