@@ -182,6 +182,14 @@ pub struct EventCounts {
     /// Container metadata look-ups not queued because the queue was full.
     #[serde(default)]
     pub container_lookups_dropped: u64,
+    /// Exited processes dropped from the process table to make room for new ones: the
+    /// ancestries of their live descendants end below them.
+    #[serde(default)]
+    pub process_ancestors_evicted: u64,
+    /// Processes not recorded because the process table was full of live ones: their
+    /// events carry no ancestry.
+    #[serde(default)]
+    pub processes_untracked: u64,
     /// When the agent last noticed lost events.
     pub last_drop_at: Option<Timestamp>,
     /// The kernel's counters by CPU (eBPF only).
@@ -320,6 +328,8 @@ impl StatusWriter {
         events.held = health.events_held;
         events.released_unresolved = health.events_released_unresolved;
         events.container_lookups_dropped = health.container_lookups_dropped;
+        events.process_ancestors_evicted = health.process_ancestors_evicted;
+        events.processes_untracked = health.processes_untracked;
         events.per_cpu.clone_from(&health.per_cpu);
     }
 
@@ -420,6 +430,14 @@ pub fn print_tables(status: &SensorStatusFile) {
         (
             "container look-ups dropped",
             events.container_lookups_dropped,
+        ),
+        (
+            "exited ancestors evicted (process table full)",
+            events.process_ancestors_evicted,
+        ),
+        (
+            "processes untracked (process table full)",
+            events.processes_untracked,
         ),
     ] {
         summary.add_row([name.to_owned(), count.to_string()]);
@@ -588,6 +606,44 @@ mod tests {
         std::fs::write(&path, json.to_string()).unwrap();
         let older = read(dir.path()).unwrap().unwrap();
         assert_eq!(older.events.held, 0);
+    }
+
+    /// What the process table's bound dropped is in the file; a file written before it was
+    /// counted still reads.
+    #[test]
+    fn process_table_evictions_are_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::SENSOR_STATUS_FILE);
+        let writer = super::StatusWriter::start(path.clone(), &ebpf_sensor(), None).unwrap();
+        let health = palisade_sensor::SensorHealth {
+            process_ancestors_evicted: 5,
+            processes_untracked: 1,
+            ..palisade_sensor::SensorHealth::default()
+        };
+        writer.stop(&health, 0, None);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let events = &json["events"];
+        assert_eq!(
+            (
+                &events["process_ancestors_evicted"],
+                &events["processes_untracked"]
+            ),
+            (&5.into(), &1.into()),
+            "{json}"
+        );
+        for older in ["process_ancestors_evicted", "processes_untracked"] {
+            json["events"].as_object_mut().unwrap().remove(older);
+        }
+        std::fs::write(&path, json.to_string()).unwrap();
+        let older = read(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            (
+                older.events.process_ancestors_evicted,
+                older.events.processes_untracked
+            ),
+            (0, 0)
+        );
     }
 
     #[test]
