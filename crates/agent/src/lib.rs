@@ -54,4 +54,4 @@ pub use observe::EventObserver;
 pub use outbox::{Outbox, OutboxError, OutboxIdentity, Receipt};
 pub use outbox_writer::{OUTBOX_FAILED_RULE, OutboxWriteStatus, OutboxWriter};
 pub use run::{AgentStatus, RunError, run};
-pub use scans::ScanConfig;
+pub use scans::{ScanConfig, match_inventory_package};

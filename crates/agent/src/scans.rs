@@ -133,17 +133,31 @@ struct Inventoried {
     /// The host's root, where advisories' checks of file contents are answered when it is
     /// matched (the host's boot entry may change without its packages changing); none for
     /// an image (see the module's doc).
-    root: Option<Target>,
+    root: Option<KeptRoot>,
+}
+
+/// The running host's root, kept for the checks of its files and of its running kernel.
+#[derive(Debug)]
+struct KeptRoot {
+    target: Target,
+    /// The limits its inventory was taken with, which its files are read within too.
+    limits: Limits,
+    /// Never cancelled: a match runs to its end on the scanner's thread, and the reads it
+    /// asks are a few bounded files.
+    cancel: Cancel,
 }
 
 impl Inventoried {
     /// The files of its root that the checks of `index` name, read on the first check a
-    /// package's version needs; none for an image.
+    /// package's version needs, the running system's (the running kernel) from the host's
+    /// `/proc`; none for an image.
     fn root_files<'a>(&'a self, index: &'a Index) -> Option<LazyFiles<'a>> {
         let root = self.root.as_ref()?;
-        Some(LazyFiles::new(
-            root,
+        Some(LazyFiles::of_running_host(
+            &root.target,
             index.file_checks().into_iter().map(FileCheck::path),
+            &root.limits,
+            &root.cancel,
         ))
     }
 }
@@ -392,7 +406,7 @@ impl Scanner {
         let still_affected: Vec<String> = installed
             .iter()
             .filter(|package| {
-                matches(index, package, root_files.as_ref())
+                match_inventory_package(index, package, root_files.as_ref())
                     .map(|report| {
                         report.findings.iter().any(|finding| {
                             finding.id == spec.vulnerability
@@ -495,9 +509,10 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         tracing::info!(root = %root.display(), "Taking an inventory.");
         let (mut files, mut bytes) = (0u64, 0u64);
         let target = Target::RootFs(root_fs);
+        let limits = Limits::default();
         let found = palisade_inventory::inventory_cancellable(
             &target,
-            &Limits::default(),
+            &limits,
             &cancel,
             &mut |size| {
                 files += 1;
@@ -522,37 +537,38 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         Ok(Inventoried {
             asset,
             packages: found.packages,
-            root: (!in_container).then_some(target),
+            root: (!in_container).then(|| KeptRoot {
+                target,
+                limits,
+                cancel: Cancel::new(),
+            }),
         })
     })
     .await
     .map_err(|error| ScanError::Thread(error.to_string()))?
 }
 
-/// The vulnerabilities of `package`, advisories' checks of file contents answered on
-/// `root_files`, its asset's (none: no such check holds).
-fn matches(
+/// The vulnerabilities of an inventoried `package`, advisories' checks of file contents
+/// (and of the running kernel) answered on `root_files`, its target's (none: no such check
+/// holds). `palisade scan` matches with it too.
+pub fn match_inventory_package(
     index: &Index,
     package: &Package,
     root_files: Option<&LazyFiles<'_>>,
 ) -> Result<MatchReport, palisade_vulndb::Error> {
-    let package = vulndb_package(package);
-    match root_files {
-        Some(root_files) => index.matches_on_root(&package, &|check| {
-            check.holds(root_files.content(check.path()))
-        }),
-        None => index.matches(&package),
-    }
-}
-
-fn vulndb_package(package: &Package) -> palisade_vulndb::Package {
-    palisade_vulndb::Package {
+    let package = palisade_vulndb::Package {
         ecosystem: package.ecosystem.clone(),
         name: package.name.clone(),
         version: package.version.clone(),
         source_name: package.source_name.clone(),
         source_version: package.source_version.clone(),
         module_streams: package.module_streams.clone(),
+    };
+    match root_files {
+        Some(root_files) => index.matches_on_root(&package, &|check| {
+            check.holds(root_files.content(check.path()))
+        }),
+        None => index.matches(&package),
     }
 }
 
@@ -564,7 +580,7 @@ fn vulnerability_reports(
 ) -> Vec<FindingReport> {
     let mut reports = Vec::new();
     for package in &inventoried.packages {
-        let matched = match matches(index, package, root_files) {
+        let matched = match match_inventory_package(index, package, root_files) {
             Ok(matched) => matched,
             Err(error) => {
                 tracing::warn!(package = %package.name, version = %package.version, %error, "Cannot match a package.");
@@ -717,5 +733,28 @@ mod tests {
         std::fs::create_dir_all(escaping.join("boot/grub2")).unwrap();
         std::os::unix::fs::symlink(&outside, escaping.join("boot/grub2/grubenv")).unwrap();
         assert_eq!(host_vulnerabilities(&escaping, &db).await, []);
+        // The "currently running" alternative is asked of the host's running kernel (the
+        // scanner's own, not the root's files): with the fix above any kernel, a host that
+        // boots none is affected.
+        let running_db = temp.path().join("running.sqlite");
+        let running_feed = temp.path().join("rhel-8-kpatch-running.oval.xml");
+        let fixture = std::fs::read_to_string(&feed).unwrap();
+        let fixed_in = ">0:4.18.0-80.1.2.el8_0</unix-def:os_release>";
+        assert!(fixture.contains(fixed_in));
+        std::fs::write(
+            &running_feed,
+            fixture.replace(fixed_in, ">0:99999.0-1</unix-def:os_release>"),
+        )
+        .unwrap();
+        let database = Database::open(&running_db).await.unwrap();
+        database
+            .import_path(&running_feed, palisade_vulndb::Limits::default())
+            .await
+            .unwrap();
+        database.close().await;
+        assert_eq!(
+            host_vulnerabilities(&no_grubenv, &running_db).await,
+            [("RHSA-2024:9201".to_owned(), vec!["1-2.el8".to_owned()])]
+        );
     }
 }

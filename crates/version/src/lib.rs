@@ -74,7 +74,7 @@ pub use crate::maven::MavenVersion;
 pub use crate::nuget::NugetVersion;
 pub use crate::numeric::{CranVersion, PvpVersion};
 pub use crate::pep440::Pep440Version;
-pub use crate::rpm::{RpmVersion, rpmvercmp};
+pub use crate::rpm::{RpmVersion, module_stream, parse_module_stream, rpmvercmp};
 pub use crate::rubygems::RubyGemsVersion;
 pub use crate::scheme::Scheme;
 pub use crate::semver::{CargoVersion, GoVersion, PubVersion, SemverVersion};

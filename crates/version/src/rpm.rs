@@ -17,6 +17,31 @@ use std::str::FromStr;
 use crate::util::{cmp_digits, ord_from_compare};
 use crate::{Error, Scheme};
 
+/// The longest dnf module or stream name [`module_stream`] accepts; dnf's are a few dozen
+/// characters.
+const MAX_MODULE_NAME_BYTES: usize = 256;
+
+/// The dnf module stream `name:stream` (`container-tools:rhel8`) of a module's and a
+/// stream's names, when both are plausible: non-empty, at most 256 bytes, without `:`,
+/// whitespace or control characters. The one rule for the streams of modularity labels,
+/// `modules.d` files, Red Hat's OVAL and `palisade db match --module-stream`.
+pub fn module_stream(name: &str, stream: &str) -> Option<String> {
+    let plausible = |part: &str| {
+        !part.is_empty()
+            && part.len() <= MAX_MODULE_NAME_BYTES
+            && !part
+                .chars()
+                .any(|c| c == ':' || c.is_whitespace() || c.is_control())
+    };
+    (plausible(name) && plausible(stream)).then(|| format!("{name}:{stream}"))
+}
+
+/// [`module_stream`] of a `name:stream` text.
+pub fn parse_module_stream(text: &str) -> Option<String> {
+    let (name, stream) = text.split_once(':')?;
+    module_stream(name, stream)
+}
+
 /// A parsed RPM `[epoch:]version[-release]`.
 #[derive(Debug, Clone)]
 pub struct RpmVersion {
@@ -229,7 +254,7 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
 mod tests {
     use std::cmp::Ordering;
 
-    use super::{RpmVersion, rpmvercmp};
+    use super::{RpmVersion, module_stream, parse_module_stream, rpmvercmp};
 
     fn cmp(a: &str, b: &str) -> Ordering {
         RpmVersion::parse(a)
@@ -305,5 +330,32 @@ mod tests {
         assert_eq!(cmp("1 0", "1.0"), Ordering::Equal);
         assert_eq!(cmp(" 5^", "5"), Ordering::Greater);
         assert_eq!(cmp(" ", "0"), Ordering::Less);
+    }
+
+    #[test]
+    fn module_streams_are_two_plausible_names() {
+        assert_eq!(
+            module_stream("container-tools", "rhel8").as_deref(),
+            Some("container-tools:rhel8")
+        );
+        assert_eq!(
+            parse_module_stream("perl:5.30").as_deref(),
+            Some("perl:5.30")
+        );
+        for text in [
+            "perl",
+            ":5.30",
+            "perl:",
+            "perl:5.30:1",
+            "perl :5.30",
+            "perl:5 30",
+            "perl:5.30\n",
+            "perl:5\u{0}30",
+        ] {
+            assert_eq!(parse_module_stream(text), None, "{text:?}");
+        }
+        let long = "m".repeat(257);
+        assert_eq!(module_stream(&long, "1"), None);
+        assert!(module_stream(&long[..256], "1").is_some());
     }
 }

@@ -582,7 +582,14 @@ impl Index {
             .into_iter()
             .filter(|group_match| !group_match.deciding.is_empty())
             .map(|group_match| {
-                self.finding(package, &ecosystem, &compared, &group_match, file_holds)
+                self.finding(
+                    package,
+                    &ecosystem,
+                    &compared,
+                    &group_match,
+                    module_streams,
+                    file_holds,
+                )
             })
             .collect();
         findings.sort_by(|a, b| a.id.cmp(&b.id));
@@ -590,13 +597,15 @@ impl Index {
     }
 
     /// The finding for one alias group's matched entries: its ids from every entry, the rest
-    /// from the deciding ones.
+    /// from the deciding ones; `module_streams` are the package's
+    /// ([`package_module_streams`], derived once per match).
     fn finding(
         &self,
         package: &Package,
         ecosystem: &str,
         compared: &[Compared],
         group_match: &GroupMatch,
+        module_streams: ModuleStreams<'_>,
         file_holds: &dyn Fn(&FileCheck) -> bool,
     ) -> Finding {
         let entries = group_match.deciding.as_slice();
@@ -635,7 +644,7 @@ impl Index {
                     .filter(|(_, matched_by)| *matched_by == lookup_index)
                     .map(|(entry, _)| *entry),
                 lookup.installed.as_ref(),
-                package_module_streams(package),
+                module_streams,
                 file_holds,
             );
             let (binary, source) =

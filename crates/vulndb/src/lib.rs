@@ -132,4 +132,4 @@ pub use crate::import::{ImportOptions, Limits, NoProgress, Progress, Warning};
 pub use crate::index::{Finding, Index, MatchReport, MatchStats, Package};
 pub use crate::model::DistroStatus;
 pub use crate::store::{Database, ImportReport, SourceStatus, Status};
-pub use crate::textfile::FileCheck;
+pub use crate::textfile::{FileCheck, RUNNING_KERNEL_RELEASE};

@@ -48,6 +48,11 @@
 //!   evaluated on the scanned root ([`crate::Index::matches_on_root`]); objects by
 //!   pattern, variables, behaviors, `check` other than `at least one` and `all`, and
 //!   patterns that do not compile are warned about;
+//! - a `uname_test` ("kernel earlier than ... is currently running") is a [`FileCheck`] of
+//!   the running kernel's release ([`crate::RUNNING_KERNEL_RELEASE`], `uname -r`) held to
+//!   its state's `os_release`, kept the same way: only a scan of the running host answers
+//!   it (an image or another root has no running kernel, so there the alternative does not
+//!   apply);
 //! - `signature_keyid` and `arch` states (signed with the distribution's key, built for an
 //!   architecture) always hold here: the inventory reads the distribution's own packages,
 //!   of the host's architectures, from the rpm database, which holds no verdict on a
@@ -77,6 +82,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use palisade_version::parse_module_stream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -989,10 +995,10 @@ impl Reading {
         let kind = test.kind.as_str();
         if !matches!(
             kind,
-            "rpminfo_test" | "rpmverifyfile_test" | "textfilecontent54_test"
+            "rpminfo_test" | "rpmverifyfile_test" | "textfilecontent54_test" | "uname_test"
         ) {
             return Err(format!(
-                "{kind} {id} (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test are read)"
+                "{kind} {id} (rpminfo_test, rpmverifyfile_test of the release file, textfilecontent54_test and uname_test are read)"
             ));
         }
         let check = test.check.as_str();
@@ -1019,6 +1025,10 @@ impl Reading {
             )),
             "rpminfo_test" => self.package_condition(id, &test, &object),
             "rpmverifyfile_test" => self.release_file_condition(id, &test, &object, checks_absence),
+            "uname_test" if checks_absence => Err(format!(
+                "test {id} checks that the running kernel is not as its state says (check {check:?}, check_existence {check_existence:?})"
+            )),
+            "uname_test" => self.running_kernel_condition(id, &test),
             _ if checks_absence => Err(format!(
                 "test {id} checks that no file content matches (check {check:?}, check_existence {check_existence:?})"
             )),
@@ -1184,6 +1194,59 @@ impl Reading {
         Ok(release.map_or(Condition::Holds, Condition::Release))
     }
 
+    /// A `uname_test` ("kernel earlier than 0:4.18.0-80.1.2.el8_0 is currently running"): the
+    /// running kernel's release (`uname -r`) held to the state's `os_release`, a
+    /// [`FileCheck::running_kernel`] that only a scan of the running host answers. OVAL's
+    /// `uname_object` has one item, so `check` does not matter; the state's other
+    /// entities (machine class, node name, processor) are not read. `os_release` is a
+    /// string entity, but Red Hat's write the kernel's `epoch:version-release` with
+    /// `less than` and no datatype: an ordering of such a value is compared as
+    /// `evr_string`, which the test's comment ("kernel earlier than 0:...") says it is.
+    fn running_kernel_condition(&self, id: &str, test: &Test) -> Result<Condition, String> {
+        let mut state = None;
+        for (state_id, uname_state) in self.test_states(id, test)? {
+            for field in &uname_state.fields {
+                if field.name != "os_release" {
+                    return Err(format!(
+                        "state {state_id}: a field <{}> not read (the running kernel's os_release is)",
+                        field.name
+                    ));
+                }
+                if field.has_variable {
+                    return Err(format!("state {state_id}: an os_release from a variable"));
+                }
+                if state.is_some() {
+                    return Err(format!("state {state_id}: more than one os_release"));
+                }
+                let operation = Operation::from_name(&field.operation)
+                    .ok_or_else(|| format!("state {state_id}: operation {:?}", field.operation))?;
+                let epoch_prefixed = field.value.split_once(':').is_some_and(|(epoch, _)| {
+                    !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit())
+                });
+                let datatype = match Datatype::from_name(&field.datatype) {
+                    Some(Datatype::String)
+                        if field.datatype.is_empty() && operation.orders() && epoch_prefixed =>
+                    {
+                        Datatype::EvrString
+                    }
+                    Some(datatype) => datatype,
+                    None => {
+                        return Err(format!("state {state_id}: datatype {:?}", field.datatype));
+                    }
+                };
+                state = Some(TextState {
+                    entity: Entity::Text,
+                    operation,
+                    datatype,
+                    value: field.value.clone(),
+                });
+            }
+        }
+        FileCheck::running_kernel(state)
+            .map(Condition::File)
+            .map_err(|reason| format!("uname_test {id}: {reason}"))
+    }
+
     /// A `textfilecontent54_test`: Red Hat's of a dnf module stream ("Module postgresql:13
     /// is enabled": a pattern over `/etc/dnf/modules.d/*.module`) names the module stream
     /// the alternative's packages come from; any other is a [`FileCheck`] of one file of the
@@ -1202,13 +1265,9 @@ impl Reading {
         let stream = comment
             .strip_prefix("Module ")
             .and_then(|rest| rest.strip_suffix(" is enabled"))
-            .filter(|stream| {
-                stream.split_once(':').is_some_and(|(name, stream)| {
-                    !name.is_empty() && !stream.is_empty() && !stream.contains(char::is_whitespace)
-                })
-            });
+            .and_then(parse_module_stream);
         match stream {
-            Some(stream) if reads_modules => Ok(Condition::Module(stream.to_owned())),
+            Some(stream) if reads_modules => Ok(Condition::Module(stream)),
             _ => self
                 .file_check(id, test, object)
                 .map(Condition::File)

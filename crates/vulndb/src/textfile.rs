@@ -22,6 +22,8 @@
 //! [`MAX_INSTANCES`] instances of a pattern are taken.
 
 use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 
 use fancy_regex::{Regex, RegexBuilder};
 use palisade_version::{RpmVersion, rpmvercmp};
@@ -36,8 +38,15 @@ pub(crate) const BACKTRACK_LIMIT: usize = 1_000_000;
 /// The most instances of a pattern taken from one file.
 pub(crate) const MAX_INSTANCES: usize = 4096;
 
+/// The file that gives the running kernel's release (what `uname -r` prints, OVAL's
+/// `uname_item` `os_release`): the scanned system's own only on the running host, so a
+/// [`FileCheck::running_kernel`] is answered only there (an image or another root has no
+/// running kernel of its own; their readers answer it as absent).
+pub const RUNNING_KERNEL_RELEASE: &str = "/proc/sys/kernel/osrelease";
+
 /// A `textfilecontent54_test` of one file of the scanned root, as an advisory range keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Checks compare (and hash) by what they check, not by whether they were compiled yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileCheck {
     /// The file's absolute path in the root (`/boot/grub2/grubenv`).
     #[serde(rename = "f")]
@@ -58,6 +67,78 @@ pub struct FileCheck {
     /// The state the items are held to; none: the pattern occurring is enough.
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     state: Option<TextState>,
+    /// The patterns compiled on the check's first evaluation and kept with it, so that the
+    /// checks of a loaded index compile once, not at every evaluation; `None` when they do
+    /// not compile (the import refuses such checks), and then the check never holds.
+    #[serde(skip)]
+    compiled: OnceLock<Option<Compiled>>,
+}
+
+/// A check's patterns, compiled.
+#[derive(Debug, Clone)]
+struct Compiled {
+    pattern: Regex,
+    /// The state's value, for `pattern match`.
+    state_pattern: Option<Regex>,
+}
+
+impl FileCheck {
+    /// What the check checks: its identity.
+    fn key(&self) -> (&str, &str, u32, bool, bool, Option<&TextState>) {
+        (
+            &self.path,
+            &self.pattern,
+            self.instance,
+            self.from_instance_on,
+            self.all,
+            self.state.as_ref(),
+        )
+    }
+
+    /// The patterns, compiled on the first call.
+    fn compiled(&self) -> Option<&Compiled> {
+        self.compiled
+            .get_or_init(|| {
+                let pattern = compile(&self.pattern).ok()?;
+                let state_pattern = match &self.state {
+                    Some(state) if state.operation == Operation::PatternMatch => {
+                        Some(compile(&state.value).ok()?)
+                    }
+                    _ => None,
+                };
+                Some(Compiled {
+                    pattern,
+                    state_pattern,
+                })
+            })
+            .as_ref()
+    }
+}
+
+impl PartialEq for FileCheck {
+    fn eq(&self, other: &FileCheck) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for FileCheck {}
+
+impl Hash for FileCheck {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for FileCheck {
+    fn partial_cmp(&self, other: &FileCheck) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FileCheck {
+    fn cmp(&self, other: &FileCheck) -> Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 /// A `textfilecontent54_state`'s one entity.
@@ -104,6 +185,18 @@ pub(crate) enum Operation {
 }
 
 impl Operation {
+    /// Whether it orders values (`less than`, ...), rather than telling them equal or not
+    /// or matching a pattern.
+    pub(crate) fn orders(self) -> bool {
+        matches!(
+            self,
+            Operation::LessThan
+                | Operation::LessThanOrEqual
+                | Operation::GreaterThan
+                | Operation::GreaterThanOrEqual
+        )
+    }
+
     /// The operation OVAL names `name` (`pattern match`, `less than`, ...).
     pub(crate) fn from_name(name: &str) -> Option<Operation> {
         Some(match name {
@@ -164,8 +257,8 @@ pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
 
 impl FileCheck {
     /// A check of `path`, its patterns compiled here to refuse those that cannot be
-    /// compiled (over the size limit, invalid syntax); [`FileCheck::holds`] compiles them
-    /// again, once per evaluation.
+    /// compiled (over the size limit, invalid syntax); a check read back from the database
+    /// compiles them again on its first evaluation, once.
     pub(crate) fn new(
         path: String,
         pattern: String,
@@ -189,13 +282,9 @@ impl FileCheck {
                 (_, Datatype::Int) if state.value.trim().parse::<i64>().is_err() => {
                     return Err(format!("int value {:?}", state.value));
                 }
-                (
-                    Operation::LessThan
-                    | Operation::LessThanOrEqual
-                    | Operation::GreaterThan
-                    | Operation::GreaterThanOrEqual,
-                    Datatype::String,
-                ) => return Err("an ordering of strings".to_owned()),
+                (operation, Datatype::String) if operation.orders() => {
+                    return Err("an ordering of strings".to_owned());
+                }
                 _ => {}
             }
         }
@@ -206,7 +295,21 @@ impl FileCheck {
             from_instance_on,
             all,
             state,
+            compiled: OnceLock::new(),
         })
+    }
+
+    /// An OVAL `uname_test` of the running kernel's release held to `state` (its
+    /// `os_release`; none: any running kernel): the one line of [`RUNNING_KERNEL_RELEASE`].
+    pub(crate) fn running_kernel(state: Option<TextState>) -> Result<FileCheck, String> {
+        FileCheck::new(
+            RUNNING_KERNEL_RELEASE.to_owned(),
+            "^.+$".to_owned(),
+            1,
+            false,
+            false,
+            state,
+        )
     }
 
     /// The file's absolute path in the root.
@@ -220,12 +323,13 @@ impl FileCheck {
         let Some(content) = content else {
             return false;
         };
-        let Ok(pattern) = compile(&self.pattern) else {
+        let Some(compiled) = self.compiled() else {
             return false;
         };
         let text = String::from_utf8_lossy(content);
         // A search over the backtracking limit fails the check, not only its later items.
-        let Ok(found) = pattern
+        let Ok(found) = compiled
+            .pattern
             .captures_iter(text.as_ref())
             .take(MAX_INSTANCES)
             .collect::<Result<Vec<_>, _>>()
@@ -248,15 +352,7 @@ impl FileCheck {
         let Some(state) = &self.state else {
             return true;
         };
-        // The state's own pattern, compiled once for every item.
-        let state_pattern = match state.operation {
-            Operation::PatternMatch => match compile(&state.value) {
-                Ok(pattern) => Some(pattern),
-                Err(_) => return false,
-            },
-            _ => None,
-        };
-        let satisfies = |found: &str| satisfies(state, state_pattern.as_ref(), found);
+        let satisfies = |found: &str| satisfies(state, compiled.state_pattern.as_ref(), found);
         let mut satisfied = items.iter().map(|captures| match state.entity {
             Entity::Text => captures
                 .get(0)

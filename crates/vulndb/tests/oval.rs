@@ -7,7 +7,9 @@
 
 use std::io::Write;
 
-use palisade_vulndb::{Database, DistroStatus, ErrorKind, ImportOptions, Limits, Package};
+use palisade_vulndb::{
+    Database, DistroStatus, ErrorKind, ImportOptions, Limits, Package, RUNNING_KERNEL_RELEASE,
+};
 
 mod support;
 
@@ -275,21 +277,17 @@ fn module_definitions_are_for_their_own_stream() {
 /// to boot up on next boot") is kept with its alternative's range and evaluated on the
 /// scanned root's file: a kpatch-patch package below its fix is affected only where the
 /// root boots a kernel the patch is for. The "currently running" alternative (a
-/// `uname_test`, which a root cannot answer) is warned about by id.
+/// `uname_test` of the state `os_release less than 0:4.18.0-80.1.2.el8_0`) is a check of
+/// the running kernel's release, which only the running host answers.
 #[test]
 fn file_content_tests_are_evaluated_on_the_scanned_root() {
     let (report, index) = import_fixture(FIXTURES, "rhel-8-kpatch.oval.xml");
     assert_eq!(report.record_count, 1, "{:?}", reasons(&report));
-    assert_eq!(
-        reasons(&report),
-        [
-            "rhel-8-kpatch.oval.xml: definition oval:com.redhat.rhsa:def:20249201: uname_test oval:com.redhat.rhsa:tst:20249201001 (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test are read)"
-        ]
-    );
+    assert!(reasons(&report).is_empty(), "{:?}", reasons(&report));
     let checks = index.file_checks();
     assert_eq!(
         checks.iter().map(|check| check.path()).collect::<Vec<_>>(),
-        ["/boot/grub2/grubenv"]
+        ["/boot/grub2/grubenv", RUNNING_KERNEL_RELEASE]
     );
     let package = Package {
         ecosystem: "Red Hat:8".into(),
@@ -299,9 +297,17 @@ fn file_content_tests_are_evaluated_on_the_scanned_root() {
         source_version: None,
         module_streams: Vec::new(),
     };
-    let on_root = |grubenv: Option<&str>| {
+    // The root's boot entry and running kernel (`None`: not there, or not the host).
+    let on_root = |grubenv: Option<&str>, running: Option<&str>| {
         let found = index
-            .matches_on_root(&package, &|check| check.holds(grubenv.map(str::as_bytes)))
+            .matches_on_root(&package, &|check| {
+                let content = match check.path() {
+                    "/boot/grub2/grubenv" => grubenv,
+                    RUNNING_KERNEL_RELEASE => running,
+                    _ => None,
+                };
+                check.holds(content.map(str::as_bytes))
+            })
             .expect("match")
             .findings;
         ids(&found)
@@ -314,10 +320,24 @@ fn file_content_tests_are_evaluated_on_the_scanned_root() {
             "# GRUB Environment Block\nsaved_entry=0123456789abcdef0123456789abcdef-{kernel}.x86_64\nkernelopts=root=/dev/mapper/rhel-root ro\n"
         )
     };
-    assert_eq!(on_root(Some(&boots("4.18.0-80.el8"))), ["RHSA-2024:9201"]);
-    // A root booting the fixed kernel, or none (an image), is not affected.
-    assert!(on_root(Some(&boots("4.18.0-80.1.2.el8_0"))).is_empty());
-    assert!(on_root(None).is_empty());
+    let fixed_kernel = "4.18.0-80.1.2.el8_0.x86_64\n";
+    let old_kernel = "4.18.0-80.el8.x86_64\n";
+    assert_eq!(
+        on_root(Some(&boots("4.18.0-80.el8")), Some(fixed_kernel)),
+        ["RHSA-2024:9201"]
+    );
+    // Booting the fixed kernel but still running the old one: affected until the reboot.
+    assert_eq!(
+        on_root(Some(&boots("4.18.0-80.1.2.el8_0")), Some(old_kernel)),
+        ["RHSA-2024:9201"]
+    );
+    // A root booting and running the fixed kernel, or neither known (an image), is not
+    // affected.
+    assert!(on_root(Some(&boots("4.18.0-80.1.2.el8_0")), Some(fixed_kernel)).is_empty());
+    assert!(on_root(Some(&boots("4.18.0-80.1.2.el8_0")), None).is_empty());
+    assert!(on_root(None, None).is_empty());
+    // A later kernel running (its release past the fix, arch and all) is not affected.
+    assert!(on_root(None, Some("4.18.0-147.el8.x86_64\n")).is_empty());
     // No root to read: the range does not apply.
     assert!(index.matches(&package).unwrap().findings.is_empty());
     // At the fixed kpatch-patch the file is not even asked about.
@@ -715,7 +735,7 @@ fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
         reasons(&report)
     );
     // Tests and operations a record cannot express are named, not guessed at.
-    let document = r#"<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5" xmlns:linux-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#linux" xmlns:unix-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#unix">
+    let document = r#"<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5" xmlns:linux-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#linux" xmlns:ind-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#independent">
   <definitions>
     <definition class="vulnerability" id="oval:com.microsoft.azurelinux:def:1" version="1">
       <metadata><title>CVE-2099-0001 affecting package a</title>
@@ -741,9 +761,9 @@ fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
     </definition>
   </definitions>
   <tests>
-    <unix-def:uname_test check="all" id="oval:com.microsoft.azurelinux:tst:1" version="1">
-      <unix-def:object object_ref="oval:com.microsoft.azurelinux:obj:1"/>
-    </unix-def:uname_test>
+    <ind-def:family_test check="all" id="oval:com.microsoft.azurelinux:tst:1" version="1">
+      <ind-def:object object_ref="oval:com.microsoft.azurelinux:obj:1"/>
+    </ind-def:family_test>
     <linux-def:rpminfo_test check="at least one" id="oval:com.microsoft.azurelinux:tst:2" version="1">
       <linux-def:object object_ref="oval:com.microsoft.azurelinux:obj:2"/>
       <linux-def:state state_ref="oval:com.microsoft.azurelinux:ste:2"/>
@@ -776,7 +796,7 @@ fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
     assert_eq!(
         reasons(&report),
         [
-            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:1: uname_test oval:com.microsoft.azurelinux:tst:1 (rpminfo_test, rpmverifyfile_test of the release file and textfilecontent54_test are read)",
+            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:1: family_test oval:com.microsoft.azurelinux:tst:1 (rpminfo_test, rpmverifyfile_test of the release file, textfilecontent54_test and uname_test are read)",
             "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:2: state oval:com.microsoft.azurelinux:ste:2: an operation not read in <evr operation=\"greater than\">0:1.0-1.azl3",
             "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:3: an alternative needing several packages at once (c, d) cannot be told by one package's version",
             "azurelinux-3.0-oval.xml: 1 definitions that are not patch or vulnerability definitions (or are Red Hat's unaffected ones) skipped",

@@ -4,11 +4,12 @@
 //! `etc/dnf/modules.d/*.module` (an INI file per module: `[name]`, `stream=`,
 //! `state=enabled`). Red Hat's advisories for module packages are for one stream.
 
+use palisade_version::module_stream;
+
+use super::ini;
+
 /// The most modules one `modules.d` file may declare; dnf writes one.
 const MAX_MODULES_PER_FILE: usize = 64;
-
-/// The longest module or stream name kept; dnf's are a few dozen characters.
-const MAX_NAME_BYTES: usize = 256;
 
 /// The `name:stream` of a modularity label (`perl:5.30:8090020230720103035:466ea64f` →
 /// `perl:5.30`); `None` when the label does not name both.
@@ -26,76 +27,25 @@ pub(crate) fn is_module_build(evr: &str) -> bool {
 }
 
 /// The streams a `modules.d` file enables (`name:stream`, in file order): sections with
-/// `state=enabled` (or `1`, `true`) and a stream. A section's `name=` names the module, else its header
-/// does. Lines that are not `[section]`, `key=value` or comments are ignored, as dnf's
-/// INI reader does; oversized names and streams are dropped.
+/// `state=enabled` (or `1`, `true`) and a stream. A section's `name=` names the module, else
+/// its header does. Implausible names and streams ([`module_stream`]) are dropped.
 pub(crate) fn parse_modules_file(text: &str) -> Vec<String> {
-    let mut enabled = Vec::new();
-    let mut section: Option<Section<'_>> = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(header) = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.strip_suffix(']'))
-        {
-            enabled.extend(section.take().and_then(Section::enabled_stream));
-            if enabled.len() >= MAX_MODULES_PER_FILE {
-                break;
-            }
-            section = Some(Section {
-                name: header.trim(),
-                ..Section::default()
-            });
-            continue;
-        }
-        let (Some(section), Some((key, value))) = (section.as_mut(), line.split_once('=')) else {
-            continue;
-        };
-        let value = value.trim();
-        match key.trim() {
-            "name" => section.name = value,
-            "stream" => section.stream = value,
+    ini::sections(text)
+        .filter(|section| {
             // dnf writes `enabled`; older releases wrote `1` or `true` (Red Hat's OVAL
             // pattern accepts all three).
-            "state" => {
-                section.enabled = ["enabled", "1", "true"]
+            section.get("state").is_some_and(|state| {
+                ["enabled", "1", "true"]
                     .iter()
-                    .any(|word| value.eq_ignore_ascii_case(word));
-            }
-            _ => {}
-        }
-    }
-    enabled.extend(section.and_then(Section::enabled_stream));
-    enabled.truncate(MAX_MODULES_PER_FILE);
-    enabled
-}
-
-#[derive(Default)]
-struct Section<'a> {
-    name: &'a str,
-    stream: &'a str,
-    enabled: bool,
-}
-
-impl Section<'_> {
-    fn enabled_stream(self) -> Option<String> {
-        if !self.enabled {
-            return None;
-        }
-        module_stream(self.name, self.stream)
-    }
-}
-
-/// `name:stream` when both are plausible module names: non-empty, bounded, without `:`,
-/// whitespace or control characters.
-fn module_stream(name: &str, stream: &str) -> Option<String> {
-    let plausible = |part: &str| {
-        !part.is_empty()
-            && part.len() <= MAX_NAME_BYTES
-            && !part
-                .chars()
-                .any(|c| c == ':' || c.is_whitespace() || c.is_control())
-    };
-    (plausible(name) && plausible(stream)).then(|| format!("{name}:{stream}"))
+                    .any(|word| state.eq_ignore_ascii_case(word))
+            })
+        })
+        .filter_map(|section| {
+            let name = section.get("name").unwrap_or(section.header);
+            module_stream(name, section.get("stream").unwrap_or_default())
+        })
+        .take(MAX_MODULES_PER_FILE)
+        .collect()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod dpkg;
 mod elf;
 mod fields;
 mod golang;
+mod ini;
 mod java;
 mod npm;
 mod os_release;

@@ -62,25 +62,17 @@ pub(crate) fn parse_content_manifest(bytes: &[u8]) -> Result<Repositories, Strin
 /// The enabled repositories of a dnf/yum `.repo` file (`[id]` sections; `enabled` defaults
 /// to on, as dnf reads it).
 pub(crate) fn parse_repo_file(text: &str) -> Repositories {
-    let mut ids = Vec::new();
-    let mut section: Option<(String, bool)> = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(id) = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.strip_suffix(']'))
-        {
-            ids.extend(section.take().filter(|(_, on)| *on).map(|(id, _)| id));
-            section = Some((id.trim().to_owned(), true));
-        } else if let (Some((key, value)), Some((_, on))) = (line.split_once('='), &mut section)
-            && key.trim() == "enabled"
-        {
-            *on = matches!(
-                value.trim().to_ascii_lowercase().as_str(),
-                "1" | "yes" | "true" | "on"
-            );
-        }
-    }
-    ids.extend(section.filter(|(_, on)| *on).map(|(id, _)| id));
+    let ids = super::ini::sections(text)
+        .filter(|section| {
+            section.get("enabled").is_none_or(|enabled| {
+                matches!(
+                    enabled.to_ascii_lowercase().as_str(),
+                    "1" | "yes" | "true" | "on"
+                )
+            })
+        })
+        .map(|section| section.header.to_owned())
+        .collect();
     Repositories {
         ids,
         manifest_layer: None,

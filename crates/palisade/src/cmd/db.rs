@@ -317,16 +317,12 @@ fn age(seconds: i64) -> String {
     }
 }
 
-/// A `--module-stream` value: `name:stream`, both parts non-empty.
+/// A `--module-stream` value: `name:stream`, as [`palisade_version::module_stream`] accepts
+/// them (no whitespace, `:` or control characters in either part).
 fn module_stream(text: &str) -> Result<String, String> {
-    match text.split_once(':') {
-        Some((name, stream)) if !name.is_empty() && !stream.is_empty() && !stream.contains(':') => {
-            Ok(text.to_owned())
-        }
-        _ => Err(format!(
-            "{text:?} is not a module stream name:stream (container-tools:rhel8)"
-        )),
-    }
+    palisade_version::parse_module_stream(text).ok_or_else(|| {
+        format!("{text:?} is not a module stream name:stream (container-tools:rhel8)")
+    })
 }
 
 async fn match_package(args: MatchArgs) -> anyhow::Result<ExitCode> {

@@ -255,6 +255,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // ecosystem's as soon as a cataloger reads a first package of it, the distribution's
     // once the walk knows its release: for an OS image, a small part of a database that
     // holds language ecosystems and other releases.
+    let (limits, cancel) = (Limits::default(), Cancel::new());
     let (ecosystems_found, ecosystems_wanted) = std::sync::mpsc::channel::<Wanted>();
     let (inventory, index) = std::thread::scope(|scope| {
         let index = (!options.inventory_only).then(|| {
@@ -265,7 +266,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
         });
         // The loader is gone only when it failed already; its error is reported below.
-        let inventory = take_inventory(&target, &mut |ecosystem| {
+        let inventory = take_inventory(&target, &limits, &cancel, &mut |ecosystem| {
             let _ = ecosystems_found.send(Wanted::Ecosystem(ecosystem));
         });
         let ecosystems = inventory.as_ref().map_or_else(
@@ -308,10 +309,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let index = index.context("the index is loaded unless --inventory-only")??;
-    let root_files = LazyFiles::new(
-        &target,
-        index.file_checks().into_iter().map(FileCheck::path),
-    );
+    // Only the host scan is of the running system, whose running kernel a check may ask.
+    let checked_paths = index.file_checks().into_iter().map(FileCheck::path);
+    let root_files = if kind == "host" {
+        LazyFiles::of_running_host(&target, checked_paths, &limits, &cancel)
+    } else {
+        LazyFiles::new(&target, checked_paths, &limits, &cancel)
+    };
     let (findings, skipped) = match_packages(&index, &inventory.packages, &root_files);
     let not_evaluated = not_evaluated(&index, &inventory.packages);
     match options.output {
@@ -358,6 +362,8 @@ enum Wanted {
 /// `ecosystem_found` hears of each language ecosystem as the walk finds it.
 fn take_inventory(
     target: &Target,
+    limits: &Limits,
+    cancel: &Cancel,
     ecosystem_found: &mut dyn FnMut(&'static str),
 ) -> anyhow::Result<Inventory> {
     let bar = terminal_progress(None, "{spinner} {msg} {pos} files, {binary_bytes}");
@@ -365,8 +371,8 @@ fn take_inventory(
     let mut n_bytes = 0u64;
     let inventory = palisade_inventory::inventory_observed(
         target,
-        &Limits::default(),
-        &Cancel::new(),
+        limits,
+        cancel,
         &mut |size| {
             n_bytes += size;
             bar.inc(1);
@@ -453,17 +459,8 @@ fn match_packages<'a>(
     );
     for package in packages {
         bar.inc(1);
-        let query = palisade_vulndb::Package {
-            ecosystem: package.ecosystem.clone(),
-            name: package.name.clone(),
-            version: package.version.clone(),
-            source_name: package.source_name.clone(),
-            source_version: package.source_version.clone(),
-            module_streams: package.module_streams.clone(),
-        };
-        let report = match index.matches_on_root(&query, &|check| {
-            check.holds(root_files.content(check.path()))
-        }) {
+        let report = match palisade_agent::match_inventory_package(index, package, Some(root_files))
+        {
             Ok(report) => report,
             Err(error) => {
                 tracing::warn!(purl = %package.purl, error = %error, "Cannot match package.");
