@@ -7,9 +7,13 @@
 //! (its file changed) is matched against the kept inventories without walking a root again;
 //! only the files the advisories' checks of file contents name (a booted kernel's grubenv)
 //! are read, inside the host's root, when a package's version needs one
-//! ([`palisade_inventory::LazyFiles`], as `palisade scan` does). An image's checks of file
-//! contents never hold: the container root it was read from (`/proc/<pid>/root`) may be gone,
-//! or be another process's, by the time a new database is matched.
+//! ([`palisade_inventory::LazyFiles`], as `palisade scan` does), and the running kernel's
+//! release from the host's `/proc`. An image's checks of file contents never hold: the
+//! container root it was read from (`/proc/<pid>/root`) may be gone, or be another
+//! process's, by the time a new database is matched. Its files are not copied while the
+//! container runs either: the feeds' checks of file contents are of the host's boot entry and
+//! running kernel (Red Hat's kpatch advisories), which a container does not have (it boots
+//! nothing and runs the host's kernel), so an image loses no advisory that applies to it.
 
 use std::{
     collections::BTreeMap,
