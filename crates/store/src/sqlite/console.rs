@@ -455,7 +455,8 @@ pub(super) fn newest_matches_only(text: &TextSearch) -> bool {
 /// hit partly: the term was tested against the distinct searched texts
 /// ([`SqliteStore::key_hits`]), and the findings are the entries of `findings_grouped_by_rule`
 /// whose (rule, title) or asset id those name ([`push_keyed_condition`]); `columns` must be
-/// columns of that index.
+/// columns of that index. A term only asset labels hold reads the hit assets' entries of
+/// `findings_by_asset` instead.
 pub(super) fn push_matches(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
@@ -475,6 +476,17 @@ pub(super) fn push_matches(
     });
     builder.push(columns).push(", last_seen FROM findings");
     match (text, unpaged.text.take()) {
+        (TextSearch::Keys(hits), Some(_)) if hits.full.is_empty() && hits.partial.is_empty() => {
+            // Only asset labels hold the term (an image's, say): the hit assets' findings from
+            // their own index, not a pass over every entry of the grouped index (100,000
+            // entries: 112-124 ms per statement for `vulnerabilities?q=app-42:` under load).
+            // The columns the aggregates read that this index lacks are read from these
+            // findings' rows.
+            builder.push(" INDEXED BY findings_by_asset");
+            push_finding_filters(builder, kind, &unpaged, &TextSearch::Scan);
+            builder.push(" AND ");
+            super::push_assets_in(builder, to_json(&hits.assets));
+        }
         (TextSearch::Keys(hits), Some(term)) => {
             builder.push(" INDEXED BY findings_grouped_by_rule");
             let needle = term.to_lowercase();
@@ -3597,6 +3609,33 @@ mod tests {
                 assert!(counted.by_rank.iter().sum::<u64>() > 0 || query.since.is_some());
             }
         }
+        // A term only asset labels hold: the counters read those assets' index entries, not
+        // every entry of the grouped index.
+        let assets_only = TextSearch::Keys(Arc::new(KeyHits {
+            full: Vec::new(),
+            ..label_hits
+        }));
+        let searched = FindingQuery {
+            cluster: Some("prod".into()),
+            text: Some("app".into()),
+            ..Default::default()
+        };
+        let mut counters = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        push_matches(
+            &mut counters,
+            FindingKind::Vulnerability,
+            &searched,
+            &assets_only,
+            false,
+            "severity",
+            |_| {},
+        );
+        counters.push("SELECT severity, COUNT(*) FROM matches GROUP BY severity");
+        let plan = explain(&store, counters).await;
+        assert!(
+            plan.contains("USING COVERING INDEX findings_by_asset (asset_key=? AND kind=?"),
+            "{plan}"
+        );
         // The same aggregate through the old index reads the rows.
         let mut old = QueryBuilder::<Sqlite>::new(format!(
             "EXPLAIN SELECT {} FROM findings INDEXED BY findings_by_rule",
