@@ -30,10 +30,10 @@ pub fn modular_rpmdb(path: &Path, packages: &[(Nevr<'_>, Option<&str>)]) {
         .unwrap();
     for ((name, epoch, version, release), label) in packages {
         let source = name.split('-').next().unwrap();
-        // (tag, type, data): the epoch (int32) first, so that it is aligned; strings after.
-        let mut entries: Vec<(u32, u32, Vec<u8>)> = Vec::new();
+        // (tag, type, data, count).
+        let mut entries: Vec<(u32, u32, Vec<u8>, u32)> = Vec::new();
         if let Some(epoch) = epoch {
-            entries.push((1003, 4, epoch.to_be_bytes().to_vec()));
+            entries.push((1003, 4, epoch.to_be_bytes().to_vec(), 1));
         }
         for (tag, text) in [
             (1000, name.to_string()),
@@ -42,25 +42,43 @@ pub fn modular_rpmdb(path: &Path, packages: &[(Nevr<'_>, Option<&str>)]) {
             (1022, "x86_64".to_owned()),
             (1044, format!("{source}-{version}-{release}.src.rpm")),
         ] {
-            entries.push((tag, 6, format!("{text}\0").into_bytes()));
+            entries.push((tag, 6, format!("{text}\0").into_bytes(), 1));
         }
         if let Some(label) = label {
-            entries.push((5096, 6, format!("{label}\0").into_bytes()));
+            entries.push((5096, 6, format!("{label}\0").into_bytes(), 1));
         }
-        let mut index = Vec::new();
-        let mut data = Vec::new();
-        for (tag, kind, bytes) in &entries {
-            for field in [*tag, *kind, data.len() as u32, 1] {
-                index.extend_from_slice(&field.to_be_bytes());
-            }
-            data.extend_from_slice(bytes);
-        }
-        let mut blob = (entries.len() as u32).to_be_bytes().to_vec();
-        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        blob.extend_from_slice(&index);
-        blob.extend_from_slice(&data);
+        let blob = header_blob(&entries);
         connection
             .execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
             .unwrap();
     }
+}
+
+/// An rpm header blob (the rpmdb's `Packages` value) of `(tag, type, data, count)` entries:
+/// the entry count, the data size, the index and the data, integer data aligned to its size
+/// as rpm aligns it.
+pub fn header_blob(entries: &[(u32, u32, Vec<u8>, u32)]) -> Vec<u8> {
+    let mut index = Vec::new();
+    let mut data = Vec::new();
+    for (tag, kind, bytes, count) in entries {
+        // rpm aligns integer data to its size (int16 2, int32 4, int64 8).
+        let alignment = match kind {
+            3 => 2,
+            4 => 4,
+            5 => 8,
+            _ => 1,
+        };
+        data.resize(data.len().next_multiple_of(alignment), 0);
+        index.extend_from_slice(&tag.to_be_bytes());
+        index.extend_from_slice(&kind.to_be_bytes());
+        index.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        index.extend_from_slice(&count.to_be_bytes());
+        data.extend_from_slice(bytes);
+    }
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    blob.extend_from_slice(&index);
+    blob.extend_from_slice(&data);
+    blob
 }

@@ -218,35 +218,10 @@ fn parse_source_rpm(source_rpm: &str) -> Option<(&str, &str)> {
 pub(crate) mod tests {
     use std::time::{Duration, Instant};
 
+    pub(crate) use palisade_testdata::rpm::header_blob;
+
     use super::parse_header;
     use crate::cancel::Cancel;
-
-    /// Builds a header blob from `(tag, type, data)` entries (for tests).
-    pub(crate) fn header_blob(entries: &[(u32, u32, Vec<u8>, u32)]) -> Vec<u8> {
-        let mut index = Vec::new();
-        let mut data = Vec::new();
-        for (tag, kind, bytes, count) in entries {
-            // rpm aligns integer data to its size (int16 2, int32 4, int64 8).
-            let alignment = match kind {
-                3 => 2,
-                4 => 4,
-                5 => 8,
-                _ => 1,
-            };
-            data.resize(data.len().next_multiple_of(alignment), 0);
-            index.extend_from_slice(&tag.to_be_bytes());
-            index.extend_from_slice(&kind.to_be_bytes());
-            index.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            index.extend_from_slice(&count.to_be_bytes());
-            data.extend_from_slice(bytes);
-        }
-        let mut blob = Vec::new();
-        blob.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        blob.extend_from_slice(&index);
-        blob.extend_from_slice(&data);
-        blob
-    }
 
     /// A package header with epoch 1, a source rpm and two owned files.
     pub(crate) fn package_header(
