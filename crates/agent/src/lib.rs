@@ -24,6 +24,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod acknowledged;
 mod config;
 mod containers;
 mod detect;

@@ -11,7 +11,10 @@ use std::{
 use palisade_model::{AgentBatch, AgentLosses, BatchAck, Timestamp};
 use uuid::Uuid;
 
-use crate::{AgentConfig, ConfigError, Link, LinkError, Outbox, OutboxError, host_facts};
+use crate::{
+    AgentConfig, ConfigError, Link, LinkError, Outbox, OutboxError,
+    acknowledged::AcknowledgedDeleter, host_facts,
+};
 
 /// Longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -103,14 +106,45 @@ pub async fn run(
     // agent gets the tasks this one leaves unfinished.
     let session = Uuid::new_v4();
     let _worker = crate::tasks::start(&config, &link, &credential, &outbox, session);
-    backoff = Duration::from_millis(100);
+    let mut deleter = AcknowledgedDeleter::start(outbox.clone());
+    let delivered = deliver(
+        &config,
+        &link,
+        &credential,
+        &outbox,
+        status,
+        &mut deleter,
+        shutdown,
+    )
+    .await;
+    // What was acknowledged is deleted before the agent stops, whatever stopped it.
+    let deleted = deleter.finish().await;
+    delivered?;
+    deleted.map_err(RunError::from)
+}
+
+/// Sends the outbox in batches until `shutdown` completes, handing what the server
+/// acknowledged to `deleter`.
+async fn deliver(
+    config: &AgentConfig,
+    link: &Link,
+    credential: &crate::Credential,
+    outbox: &Outbox,
+    status: &AgentStatus,
+    deleter: &mut AcknowledgedDeleter,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(100);
     let mut last_heartbeat: Option<Instant> = None;
     // Batches sent and not yet acknowledged, oldest first. Several travel at once so that the
     // server stores one batch while the next is encoded and on its way; acknowledgements are
     // taken in order, so the outbox only ever loses a prefix the server has stored.
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-    // The last outbox sequence handed to a batch.
+    // The last outbox sequence handed to a batch, and the last the server acknowledged (with
+    // everything before it; the deleter may not have deleted them yet).
     let mut sent_up_to = 0;
+    let mut acknowledged_up_to = 0;
     // The loss counters the last batch carried: a change is sent even without reports.
     // Every batch carries the counters, so one that fails loses nothing.
     let mut losses_sent = None;
@@ -162,7 +196,8 @@ pub async fn run(
         match reply {
             Ok(ack) => {
                 if sent.sequence > 0 {
-                    outbox.acknowledge(sent.sequence).await?;
+                    acknowledged_up_to = sent.sequence;
+                    deleter.acknowledge(sent.sequence).await?;
                 }
                 status
                     .acknowledged
@@ -185,13 +220,15 @@ pub async fn run(
                 for batch in std::iter::once(sent).chain(in_flight.drain(..)) {
                     batch.reply.abort();
                 }
-                sent_up_to = 0;
+                sent_up_to = acknowledged_up_to;
                 losses_sent = None;
                 if let LinkError::Rejected { .. } = error {
                     // Entries are forwarded undecoded: one that is not a report makes the
                     // server refuse the whole batch. The failed batch is the oldest, so it
-                    // starts at the outbox's first entry.
-                    let discarded = outbox.discard_unreadable(0, failed_reports).await?;
+                    // starts after the last acknowledged entry.
+                    let discarded = outbox
+                        .discard_unreadable(acknowledged_up_to, failed_reports)
+                        .await?;
                     for (sequence, reason) in &discarded {
                         tracing::error!(sequence, %reason, "Discarding a corrupt outbox entry.");
                     }
