@@ -55,8 +55,8 @@ pub struct AgentConfig {
     /// sensor's ring buffer and evaluates the rules, −10 by default
     /// ([`palisade_sensor::DEFAULT_READER_NICE`]), so that under CPU load it keeps up with
     /// an event storm instead of the kernel dropping events; `null` leaves it at the
-    /// agent's (`--sensor-reader-nice`, `off`). Only that thread is raised: what it starts
-    /// runs at nice 0.
+    /// agent's (`--sensor-reader-nice`, `off`). Only that thread and the sensor's container
+    /// look-up workers are raised: what the thread starts later runs at nice 0.
     #[serde(default = "default_sensor_reader_nice")]
     pub sensor_reader_nice: Option<i32>,
 }

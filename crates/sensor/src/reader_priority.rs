@@ -7,8 +7,12 @@
 //! (docs/benchmarks.md, sensor11 and sensor12). auditd raises its own priority the same way
 //! (`priority_boost`).
 //!
-//! Only the reader's thread is raised (Linux keeps a nice value per thread), and with the
-//! policy's reset-on-fork flag (`SCHED_RESET_ON_FORK`): a thread or process created from it
+//! Only the reader's thread is raised (Linux keeps a nice value per thread), with the
+//! sensor's container look-up workers, which it starts right after: the events of a new
+//! container wait for their answers (at most the hold limit, 50 ms by default), and a worker
+//! left at nice 0 behind a reader at −10 answered after it under load (the container's first
+//! events then went out without its metadata). Then the thread takes the policy's
+//! reset-on-fork flag (`SCHED_RESET_ON_FORK`): a thread or process created from it later
 //! starts at nice 0, not at the reader's negative value, so a program that the polling thread
 //! runs (a test's workload, a hook) does not compete with the reader at its priority. The
 //! policy stays `SCHED_OTHER`: a real-time reader would also run the rules engine's work on
@@ -34,25 +38,27 @@ pub(crate) struct RaisedPriority {
 }
 
 impl RaisedPriority {
-    /// Sets the calling thread's nice value to `nice` and its reset-on-fork flag. A value
-    /// below the current one needs `CAP_SYS_NICE` (or `RLIMIT_NICE`); the thread keeps its
-    /// priority when either change fails.
+    /// Sets the calling thread's nice value to `nice`; what it starts from now on inherits
+    /// it until [`RaisedPriority::start_children_at_default`]. A value below the current one
+    /// needs `CAP_SYS_NICE` (or `RLIMIT_NICE`).
     pub(crate) fn raise(nice: i32) -> io::Result<RaisedPriority> {
         // SAFETY: gettid has no preconditions and cannot fail.
         let tid = unsafe { libc::gettid() };
         let previous_nice = thread_nice(tid)?;
         let previous_policy = Policy::of(tid)?;
-        previous_policy.with_reset_on_fork().apply(tid)?;
-        if let Err(error) = set_thread_nice(tid, nice) {
-            let _ = previous_policy.apply(tid);
-            return Err(error);
-        }
+        set_thread_nice(tid, nice)?;
         Ok(RaisedPriority {
             tid,
             previous_nice,
             previous_policy,
             _not_send: std::marker::PhantomData,
         })
+    }
+
+    /// Sets the thread's reset-on-fork flag: threads and processes it starts from now on
+    /// begin at nice 0 (a negative value is not inherited; the flag is never).
+    pub(crate) fn start_children_at_default(&self) -> io::Result<()> {
+        self.previous_policy.with_reset_on_fork().apply(self.tid)
     }
 }
 
@@ -170,6 +176,11 @@ mod tests {
                 Policy::of(tid).unwrap().resets_on_fork(),
             );
             let guard = RaisedPriority::raise(wanted).unwrap();
+            let helper = std::thread::spawn(|| thread_nice(own_tid()).unwrap())
+                .join()
+                .unwrap();
+            assert_eq!(helper, wanted, "started before the flag: inherited");
+            guard.start_children_at_default().unwrap();
             let raised = (
                 thread_nice(tid).unwrap(),
                 Policy::of(tid).unwrap().resets_on_fork(),

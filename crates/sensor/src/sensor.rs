@@ -104,11 +104,11 @@ pub struct SensorConfig {
     /// that thread polls it ([`Sensor`] is not `Send`), and is the ring buffer's only reader.
     /// −10 by default ([`DEFAULT_READER_NICE`]), so that a reader competing with busy
     /// workloads for the CPUs keeps up with an event storm instead of letting the kernel
-    /// drop events; `None` leaves the thread's priority alone. Threads and processes the
-    /// thread creates meanwhile start at nice 0 (reset-on-fork); the sensor's look-up
-    /// workers keep the thread's earlier priority, and the thread gets it back when the
-    /// sensor is dropped. Without `CAP_SYS_NICE` the sensor runs at the priority it has
-    /// (a warning says so).
+    /// drop events; `None` leaves the thread's priority alone. The sensor's container look-up
+    /// workers run at it too (held events wait for them); threads and processes the thread
+    /// creates later start at nice 0 (reset-on-fork), and the thread gets its priority back
+    /// when the sensor is dropped. Without `CAP_SYS_NICE` the sensor runs at the priority it
+    /// has (a warning says so).
     pub reader_nice: Option<i32>,
     /// How often the sensor checks which of the cgroups whose paths it keeps are gone, to
     /// forget them (60 s by default, [`DEFAULT_CGROUP_CHECK_INTERVAL`]; zero: at every
@@ -176,15 +176,22 @@ impl SensorConfig {
                 "reader_nice = {nice} must be a nice value from -20 to 19"
             )));
         }
-        let mut sensor = Sensor::start(self)?;
-        // After the start: the look-up workers it spawned keep the thread's priority.
-        sensor._reader_priority = self.reader_nice.and_then(|nice| {
+        let priority = self.reader_nice.and_then(|nice| {
             RaisedPriority::raise(nice)
                 .inspect_err(|error| {
                     tracing::warn!(%error, nice, "Cannot raise the sensor reader's priority; under load it may lose events.");
                 })
                 .ok()
         });
+        // The look-up workers the start spawns run at the reader's priority, whose held
+        // events wait for them; what the thread starts later does not.
+        let mut sensor = Sensor::start(self)?;
+        if let Some(priority) = &priority
+            && let Err(error) = priority.start_children_at_default()
+        {
+            tracing::warn!(%error, "What the sensor reader's thread starts runs at its raised priority.");
+        }
+        sensor._reader_priority = priority;
         Ok(sensor)
     }
 }
