@@ -87,7 +87,8 @@ fn run(command: &mut Command) -> String {
 /// The scenario image: busybox with every applet linked, a few files the scenarios touch,
 /// and `scenario-helper`. Removed on drop.
 pub struct Image {
-    tag: String,
+    /// The image's name in podman's store.
+    pub tag: String,
 }
 
 impl Image {

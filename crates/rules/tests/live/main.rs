@@ -15,6 +15,7 @@
 //! Needs root, eBPF, podman, clang, busybox-static, debugfs, gdb and logrotate: skipped with
 //! the reason outside CI, required in CI. Each test removes its containers and image.
 
+mod container_config;
 mod descriptors;
 mod environment;
 mod harness;
