@@ -11,6 +11,11 @@
 //! index. With `--distinct=D` the alerts repeat D processes' alerts (same rule, pod and command
 //! line), as a sensor's stream mostly does, so they aggregate into D findings: each repeat
 //! raises a finding's count and last-seen time.
+//!
+//! Besides the rate it prints the CPU time per alert by thread and the time the process's
+//! threads waited, runnable, for a CPU (on a loaded machine that exceeds the CPU time). With
+//! `RUST_LOG` set (`RUST_LOG=palisade_agent=debug`, say) the process's log events go to
+//! stderr with their time since the start.
 
 use std::{sync::Arc, time::Instant};
 
@@ -64,6 +69,14 @@ fn report(index: u64, distinct: u64, now: i64) -> FindingReport {
 
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_thread_names(true)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let count: u64 = std::env::args()
         .skip(1)
         .find_map(|arg| arg.parse().ok())
@@ -168,9 +181,14 @@ async fn main() {
     // rate on any number of cores).
     let mut by_name: std::collections::BTreeMap<String, u64> = Default::default();
     let mut busiest = (String::new(), 0);
+    let mut runnable = 0;
     for (tid, (name, after)) in threads_after {
-        let before = threads_before.get(&tid).map_or(0, |(_, before)| *before);
-        let spent = after.saturating_sub(before);
+        let before = threads_before
+            .get(&tid)
+            .map(|(_, before)| *before)
+            .unwrap_or_default();
+        let spent = after.on_cpu.saturating_sub(before.on_cpu);
+        runnable += after.runnable.saturating_sub(before.runnable);
         if spent > busiest.1 {
             busiest = (name.clone(), spent);
         }
@@ -178,10 +196,11 @@ async fn main() {
     }
     let per_alert = |ns: u64| ns as f64 / count as f64 / 1_000.0;
     println!(
-        "CPU per alert: {:.1} µs in all threads, {:.1} µs in the busiest ({})",
+        "CPU per alert: {:.1} µs in all threads, {:.1} µs in the busiest ({}); waiting for a CPU while runnable: {:.1} µs",
         per_alert(by_name.values().sum()),
         per_alert(busiest.1),
         busiest.0,
+        per_alert(runnable),
     );
     // Where it goes: tokio's workers (HTTP, decoding, ingest's Rust side), SQLite's worker
     // threads (one per connection: the server's writer, the outbox's), the main thread.
@@ -194,9 +213,16 @@ async fn main() {
     println!("  by thread name (µs per alert): {}", threads.join(", "));
 }
 
-/// Each thread of this process: id → (name, nanoseconds on a CPU so far), from
-/// `/proc/self/task/*/schedstat`.
-fn thread_cpu() -> std::collections::HashMap<u64, (String, u64)> {
+/// A thread's scheduler times so far, in nanoseconds.
+#[derive(Clone, Copy, Default)]
+struct ThreadTimes {
+    on_cpu: u64,
+    /// Runnable but waiting on a run queue for a CPU.
+    runnable: u64,
+}
+
+/// Each thread of this process: id → (name, its times), from `/proc/self/task/*/schedstat`.
+fn thread_cpu() -> std::collections::HashMap<u64, (String, ThreadTimes)> {
     let mut threads = std::collections::HashMap::new();
     for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let Some(tid) = entry.file_name().to_str().and_then(|tid| tid.parse().ok()) else {
@@ -206,12 +232,14 @@ fn thread_cpu() -> std::collections::HashMap<u64, (String, u64)> {
         let (Some(name), Some(schedstat)) = (read("comm"), read("schedstat")) else {
             continue;
         };
-        let ns = schedstat
+        let mut fields = schedstat
             .split_whitespace()
-            .next()
-            .and_then(|ns| ns.parse().ok())
-            .unwrap_or(0);
-        threads.insert(tid, (name.trim().to_owned(), ns));
+            .map(|ns| ns.parse().unwrap_or(0));
+        let times = ThreadTimes {
+            on_cpu: fields.next().unwrap_or(0),
+            runnable: fields.next().unwrap_or(0),
+        };
+        threads.insert(tid, (name.trim().to_owned(), times));
     }
     threads
 }
