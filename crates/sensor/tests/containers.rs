@@ -982,7 +982,11 @@ fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
         std::fs::create_dir_all(cgroup).unwrap();
     }
     let tag = format!("slow-store-{}", std::process::id());
-    let mut sensor = start(roots);
+    // A longer wait than the default's 50 ms: on a busy machine the loops below may not exec
+    // within 50 ms of the held exec, and the test needs some of theirs made while it waits.
+    let hold = HoldLimits::new(Duration::from_secs(1), HoldLimits::default().max_events())
+        .expect("valid limits");
+    let mut sensor = start_holding(roots, hold);
 
     // The host and the other container exec all along; the slow container execs twice.
     let loop_script =
