@@ -682,22 +682,7 @@ fn push_text_filter(
     search: &TextSearch,
 ) {
     let text = query.text.as_deref().unwrap_or_default();
-    let needle = text.to_lowercase();
     match (search, indexable(text)) {
-        (
-            TextSearch::Narrowed {
-                newest_only: true,
-                fields,
-                titles,
-            },
-            Some(_),
-        ) if fields.hits_rules() => {
-            // A walk for the newest matches: the rule hits told from the index's entries.
-            field_hits::push_walked_text(builder, (kind, query), titles, fields, |builder| {
-                push_like_text(builder, kind, &needle)
-            });
-            return;
-        }
         (TextSearch::Narrowed { fields, titles, .. }, Some(_)) => {
             builder.push(" AND rowid IN (");
             field_hits::push_candidates(builder, kind, query, titles, fields, None);
@@ -711,6 +696,7 @@ fn push_text_filter(
         }
         _ => {}
     }
+    let needle = text.to_lowercase();
     push_like_text(builder, kind, &needle);
 }
 

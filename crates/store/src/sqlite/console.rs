@@ -448,7 +448,8 @@ pub(super) fn newest_matches_only(text: &TextSearch) -> bool {
 /// row took 770 ms and counting all 125,000 matches 1.1 s. A walk of one cluster names
 /// `findings_by_cluster` ([`walks_cluster_index`]), whose entries hold the filters and the
 /// rule, so that a hit rule's findings are matched without their rows
-/// ([`super::field_hits::push_walked_text`]): 44 ms for the same walk. When `bounded`,
+/// ([`super::field_hits::push_walked_text`], the text condition of every walk, decided
+/// here): 59 ms for the same walk. When `bounded`,
 /// [`push_counted_since`] says whether the bound was reached.
 ///
 /// A [`TextSearch::Keys`] search (grouped kinds) is exact and reads rows only for pairs that
@@ -497,11 +498,26 @@ pub(super) fn push_matches(
             };
             push_grouped_filters(builder, kind, &unpaged, Some(keyed));
         }
-        (_, term) => {
-            unpaged.text = term;
-            if bounded && walks_cluster_index(&unpaged) {
+        (TextSearch::Narrowed { fields, titles, .. }, Some(term)) if bounded => {
+            // A walk for the newest matches: the filters, then one text condition whose rule
+            // hits are told by the index entries when the walked index holds them.
+            let on_cluster_index = walks_cluster_index(&unpaged);
+            if on_cluster_index {
                 builder.push(" INDEXED BY findings_by_cluster");
             }
+            push_finding_filters(builder, kind, &unpaged, &TextSearch::Scan);
+            unpaged.text = Some(term);
+            let searched = (kind, &unpaged);
+            super::field_hits::push_walked_text(
+                builder,
+                searched,
+                titles,
+                fields,
+                on_cluster_index,
+            );
+        }
+        (_, term) => {
+            unpaged.text = term;
             push_finding_filters(builder, kind, &unpaged, text);
         }
     }
@@ -515,12 +531,15 @@ pub(super) fn push_matches(
 }
 
 /// Whether a walk for the newest matches of `query` names `findings_by_cluster`: when it
-/// filters a cluster and nothing narrower than the filters that index holds (migration 0064),
-/// so that every filter and a hit rule are tested on the index's entries. SQLite otherwise
-/// prefers the narrower `findings_by_status` for the default status and reads every row the
-/// walk passes for the cluster.
+/// filters a cluster and only on what that index holds (migration 0064: not an asset, a rule
+/// of its own or `demo`), so that every filter and a hit rule are tested on the index's
+/// entries. SQLite otherwise prefers the narrower `findings_by_status` for the default status
+/// and reads every row the walk passes for the cluster.
 fn walks_cluster_index(query: &FindingQuery) -> bool {
-    query.cluster.is_some() && query.asset_id.is_none() && query.rule.is_none()
+    query.cluster.is_some()
+        && query.asset_id.is_none()
+        && query.rule.is_none()
+        && query.demo.is_none()
 }
 
 /// Whether aggregates of a text search of `kind` read the search keys (migration 0056,

@@ -34,7 +34,7 @@ impl FieldHits {
     }
 
     /// Whether a rule holds the term.
-    pub(super) fn hits_rules(&self) -> bool {
+    fn hits_rules(&self) -> bool {
         !self.rules.is_empty()
     }
 
@@ -118,35 +118,45 @@ pub(super) fn push_candidates(
     }
 }
 
-/// Pushes ` AND (…)`, the text condition of a walk of `findings_by_cluster` for the newest
-/// matches of a term that `hits` rules (see [`super::console::push_matches`]): a finding of a
-/// hit rule matches whatever its other fields hold, so it is told by its cluster and rule,
-/// which that index holds (migration 0064), without reading its row; the other candidates
-/// (the `titles` rows and the hit assets' findings, [`push_candidates`]) are re-checked by the
-/// LIKE conditions `like` pushes. The same matches as those candidates and the rule hits'
-/// findings re-checked, since the rules were hit by the same LIKE conditions.
+/// Pushes ` AND (…)`, the text condition of every walk for the newest matches of `query`'s
+/// term (see [`console::push_matches`]), tested on each index entry the walk passes: the
+/// candidates' rowids first ([`push_candidates`]; SQLite checks them against a Bloom filter
+/// from the entry), and the LIKE conditions only for a candidate, so that no other entry's
+/// row is read. (Given `rowid IN (…) AND (LIKE …)`, SQLite 3.51 tested the LIKE first and read
+/// the row of every entry the walk passed: 550 ms against 59 for "C2 server" in a million
+/// alerts.) When `rules_on_entries` (the walk reads `findings_by_cluster`, whose entries hold
+/// cluster and rule, migration 0064), a hit rule's finding is told by its (cluster, rule)
+/// without its row: it matches whatever its other fields hold, since the rules were hit by
+/// the same LIKE conditions. Otherwise (another index, which holds neither) the hit rules'
+/// findings are candidates like the others.
 pub(super) fn push_walked_text(
     builder: &mut QueryBuilder<Sqlite>,
     (kind, query): (FindingKind, &FindingQuery),
     titles: &TitleRows,
     hits: &FieldHits,
-    like: impl FnOnce(&mut QueryBuilder<Sqlite>),
+    rules_on_entries: bool,
 ) {
-    builder
-        .push(" AND ((cluster, rule) IN (SELECT value ->> 0, value ->> 1 FROM json_each(")
-        .push_bind(to_json(&hits.rules))
-        .push(")) OR CASE WHEN rowid IN (");
-    let beside_rules = FieldHits {
-        version: hits.version,
-        rules: Vec::new(),
-        assets: hits.assets.clone(),
+    builder.push(" AND (");
+    let beside_rules;
+    let candidates = if rules_on_entries && hits.hits_rules() {
+        builder
+            .push("(cluster, rule) IN (SELECT value ->> 0, value ->> 1 FROM json_each(")
+            .push_bind(to_json(&hits.rules))
+            .push(")) OR ");
+        beside_rules = FieldHits {
+            version: hits.version,
+            rules: Vec::new(),
+            assets: hits.assets.clone(),
+        };
+        &beside_rules
+    } else {
+        hits
     };
-    push_candidates(builder, kind, query, titles, &beside_rules, None);
-    // CASE: the LIKE conditions only for a candidate. Given `rowid IN (…) AND (LIKE …)`,
-    // SQLite tested the LIKE first, reading the row of every other rule's entry the walk
-    // passed (550 ms against 59 for "C2 server" in a million alerts).
+    builder.push("CASE WHEN rowid IN (");
+    push_candidates(builder, kind, query, titles, candidates, None);
     builder.push(") THEN TRUE");
-    like(builder);
+    let needle = query.text.as_deref().unwrap_or_default().to_lowercase();
+    super::push_like_text(builder, kind, &needle);
     builder.push(" ELSE FALSE END)");
 }
 
