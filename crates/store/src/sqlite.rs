@@ -325,17 +325,23 @@ fn push_finding_filters(
     }
     builder.push(" WHERE kind = ").push_bind(kind.as_str());
     push_asset_index_filters(builder, query);
-    if let Some(asset_id) = query.asset_id {
-        push_asset_filter(builder, asset_id);
-    }
-    if let Some(rule) = &query.rule {
-        builder.push(" AND rule = ").push_bind(rule);
-    }
+    push_filters_beyond_asset_index(builder, query);
     if query.text.is_some() {
         if let TextSearch::Window { index } = text {
             push_search_window(builder, kind, query, *index);
         }
         push_text_filter(builder, kind, query, text);
+    }
+}
+
+/// Appends ` AND` the filters of `query` that `findings_by_asset` does not hold, beside
+/// [`push_asset_index_filters`]: its asset, rule and demo flag.
+fn push_filters_beyond_asset_index(builder: &mut QueryBuilder<Sqlite>, query: &FindingQuery) {
+    if let Some(asset_id) = query.asset_id {
+        push_asset_filter(builder, asset_id);
+    }
+    if let Some(rule) = &query.rule {
+        builder.push(" AND rule = ").push_bind(rule);
     }
     if let Some(demo) = query.demo {
         builder.push(" AND demo = ").push_bind(i64::from(demo));
@@ -361,6 +367,39 @@ fn push_assets_in(builder: &mut QueryBuilder<Sqlite>, asset_ids: String) {
         )
         .push_bind(asset_ids)
         .push(")))");
+}
+
+/// Appends the condition that a finding's asset id is (`negated`: is not) one the JSON array
+/// `asset_ids` lists: for statements on the grouped indexes, which hold `asset_id` (its
+/// integer key, [`push_assets_in`], is only in the row, and naming it read the row of every
+/// entry: 1.5 s for `vulnerabilities?q=app-42:` over 100,000 findings), and for rows already
+/// read.
+fn push_asset_ids_in(builder: &mut QueryBuilder<Sqlite>, asset_ids: String, negated: bool) {
+    builder
+        .push(if negated {
+            "asset_id NOT IN"
+        } else {
+            "asset_id IN"
+        })
+        .push(" (SELECT value FROM json_each(")
+        .push_bind(asset_ids)
+        .push("))");
+}
+
+/// Appends ` INDEXED BY findings_by_asset WHERE …` to a statement that ends in `FROM
+/// findings`: the findings of `kind` of the assets the JSON array `asset_ids` lists that pass
+/// the filters of `query` that index holds ([`push_asset_index_filters`]), read from its
+/// entries alone (migration 0061).
+fn push_hit_assets_findings(
+    builder: &mut QueryBuilder<Sqlite>,
+    kind: FindingKind,
+    query: &FindingQuery,
+    asset_ids: String,
+) {
+    builder.push(" INDEXED BY findings_by_asset WHERE ");
+    push_assets_in(builder, asset_ids);
+    builder.push(" AND kind = ").push_bind(kind.as_str());
+    push_asset_index_filters(builder, query);
 }
 
 /// What [`push_asset_index_filters`] filters `query` on, as a key of plans that depend on it.

@@ -90,8 +90,7 @@ fn push_grouped_filters(
     query: &FindingQuery,
     keyed: Option<Keyed<'_>>,
 ) {
-    // The asset by its id, which the grouped indexes hold (not its integer key, see
-    // `push_keyed_condition`).
+    // The asset by its id, which the grouped indexes hold (not its integer key).
     let mut filters = query.clone();
     let asset_id = filters.asset_id.take();
     if keyed.is_some() {
@@ -99,9 +98,8 @@ fn push_grouped_filters(
     }
     push_finding_filters(builder, kind, &filters, &TextSearch::Scan);
     if let Some(asset_id) = asset_id {
-        builder
-            .push(" AND asset_id = ")
-            .push_bind(asset_id.to_string());
+        builder.push(" AND ");
+        super::push_asset_ids_in(builder, to_json(&[asset_id.to_string()]), false);
     }
     push_kind_literal(builder, kind);
     if let Some(keyed) = keyed {
@@ -483,10 +481,8 @@ pub(super) fn push_matches(
             // entries: 112-124 ms per statement for `vulnerabilities?q=app-42:` under load).
             // The columns the aggregates read that this index lacks are read from these
             // findings' rows.
-            builder.push(" INDEXED BY findings_by_asset");
-            push_finding_filters(builder, kind, &unpaged, &TextSearch::Scan);
-            builder.push(" AND ");
-            super::push_assets_in(builder, to_json(&hits.assets));
+            super::push_hit_assets_findings(builder, kind, &unpaged, to_json(&hits.assets));
+            super::push_filters_beyond_asset_index(builder, &unpaged);
         }
         (TextSearch::Keys(hits), Some(term)) => {
             builder.push(" INDEXED BY findings_grouped_by_rule");
@@ -618,14 +614,8 @@ fn push_keyed_condition(
         builder.push("))");
     }
     if !hits.assets.is_empty() {
-        // By asset id, which the grouped index holds: its integer key (migration 0062) is only
-        // in the row, and naming it read the row of every entry of the section (1.5 s for
-        // `vulnerabilities?q=app-42:` over 100,000 findings).
         branch(builder);
-        builder
-            .push("asset_id IN (SELECT value FROM json_each(")
-            .push_bind(to_json(&hits.assets))
-            .push("))");
+        super::push_asset_ids_in(builder, to_json(&hits.assets), false);
     }
     // No hit: an empty list of rules, which SQLite still plans through the named index (for
     // a constant false it finds "no query solution").

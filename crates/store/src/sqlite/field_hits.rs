@@ -106,13 +106,8 @@ pub(super) fn push_candidates(
         builder.push(")");
     }
     if !hits.assets.is_empty() {
-        builder.push(
-            " UNION ALL SELECT rowid FROM (SELECT rowid FROM findings INDEXED BY \
-                 findings_by_asset WHERE ",
-        );
-        super::push_assets_in(builder, to_json(&hits.assets));
-        builder.push(" AND kind = ").push_bind(kind.as_str());
-        super::push_asset_index_filters(builder, query);
+        builder.push(" UNION ALL SELECT rowid FROM (SELECT rowid FROM findings");
+        super::push_hit_assets_findings(builder, kind, query, to_json(&hits.assets));
         push_limit(builder);
         builder.push(")");
     }
@@ -274,10 +269,8 @@ pub(super) fn push_newest_asset_matches(
     builder
         .push("WITH matches AS MATERIALIZED (SELECT ")
         .push(columns)
-        .push(", last_seen FROM findings INDEXED BY findings_by_asset WHERE ");
-    super::push_assets_in(builder, assets.clone());
-    builder.push(" AND kind = ").push_bind(kind.as_str());
-    super::push_asset_index_filters(builder, query);
+        .push(", last_seen FROM findings");
+    super::push_hit_assets_findings(builder, kind, query, assets.clone());
     builder
         .push(" UNION ALL SELECT ")
         .push(columns)
@@ -288,10 +281,10 @@ pub(super) fn push_newest_asset_matches(
         query,
         &super::TextSearch::Driven(titles.to_vec()),
     );
+    builder.push(" AND ");
+    super::push_asset_ids_in(builder, assets, true);
     builder
-        .push(" AND asset_id NOT IN (SELECT value FROM json_each(")
-        .push_bind(assets)
-        .push(")) ORDER BY last_seen DESC LIMIT ")
+        .push(" ORDER BY last_seen DESC LIMIT ")
         .push_bind(limit)
         .push(") ");
 }
