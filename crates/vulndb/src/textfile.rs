@@ -44,6 +44,11 @@ pub(crate) const MAX_INSTANCES: usize = 4096;
 /// running kernel of its own; their readers answer it as absent).
 pub const RUNNING_KERNEL_RELEASE: &str = "/proc/sys/kernel/osrelease";
 
+/// The running kernel's release as its package's `version-release`: `uname -r` less a
+/// trailing rpm architecture (`.x86_64`) and the kernel variant after it (`+debug`,
+/// `+64k`, `+rt`, RHEL 7's `.debug`).
+const RELEASE_WITHOUT_ARCH: &str = r"^(.+?)(?:\.(?:x86_64|aarch64|ppc64le|ppc64|s390x|i[3-6]86|armv7hl|riscv64))?(?:\+[0-9A-Za-z_]+|\.debug)?$";
+
 /// A `textfilecontent54_test` of one file of the scanned root, as an advisory range keeps it.
 /// Checks compare (and hash) by what they check, not by whether they were compiled yet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -301,10 +306,25 @@ impl FileCheck {
 
     /// An OVAL `uname_test` of the running kernel's release held to `state` (its
     /// `os_release`; none: any running kernel): the one line of [`RUNNING_KERNEL_RELEASE`].
+    /// `uname -r` prints the release with the kernel's architecture and variant
+    /// (`4.18.0-80.1.2.el8_0.x86_64`, `...x86_64+debug`) where the state's `evr_string` is
+    /// the package's (`0:4.18.0-80.1.2.el8_0`): such a state is held to the release without
+    /// them ([`RELEASE_WITHOUT_ARCH`]'s subexpression), else the same kernel would compare
+    /// newer than itself; other datatypes see the line as printed.
     pub(crate) fn running_kernel(state: Option<TextState>) -> Result<FileCheck, String> {
+        let (pattern, state) = match state {
+            Some(state) if state.datatype == Datatype::EvrString => (
+                RELEASE_WITHOUT_ARCH,
+                Some(TextState {
+                    entity: Entity::Subexpression,
+                    ..state
+                }),
+            ),
+            state => ("^.+$", state),
+        };
         FileCheck::new(
             RUNNING_KERNEL_RELEASE.to_owned(),
-            "^.+$".to_owned(),
+            pattern.to_owned(),
             1,
             false,
             false,
@@ -466,6 +486,54 @@ mod tests {
         // No file, or no instance of the pattern: the test is false.
         assert!(!check.holds(None));
         assert!(!check.holds(Some(b"# GRUB Environment Block\n")));
+    }
+
+    /// A `uname_test`'s `evr_string` state is held to `uname -r` without its architecture
+    /// and variant: the same kernel is equal, not newer, for every operation.
+    #[test]
+    fn the_running_release_is_compared_without_its_architecture() {
+        let holds = |operation: &str, running: &str| {
+            FileCheck::running_kernel(state(
+                Entity::Text,
+                operation,
+                "evr_string",
+                "0:4.18.0-80.1.2.el8_0",
+            ))
+            .unwrap()
+            .holds(Some(format!("{running}\n").as_bytes()))
+        };
+        let same = [
+            "4.18.0-80.1.2.el8_0.x86_64",
+            "4.18.0-80.1.2.el8_0.aarch64+64k",
+            "4.18.0-80.1.2.el8_0.x86_64+debug",
+            "4.18.0-80.1.2.el8_0.ppc64le.debug",
+            "4.18.0-80.1.2.el8_0",
+        ];
+        for running in same {
+            assert!(holds("equals", running), "{running}");
+            assert!(!holds("not equal", running), "{running}");
+            assert!(!holds("less than", running), "{running}");
+            assert!(holds("less than or equal", running), "{running}");
+            assert!(!holds("greater than", running), "{running}");
+            assert!(holds("greater than or equal", running), "{running}");
+        }
+        let older = "4.18.0-80.el8.x86_64";
+        assert!(holds("less than", older));
+        assert!(!holds("equals", older));
+        assert!(!holds("greater than or equal", older));
+        let newer = "4.18.0-147.el8.s390x";
+        assert!(holds("greater than", newer));
+        assert!(!holds("less than or equal", newer));
+        // A string state sees the release as printed.
+        let printed = FileCheck::running_kernel(state(
+            Entity::Text,
+            "equals",
+            "",
+            "4.18.0-80.1.2.el8_0.x86_64",
+        ))
+        .unwrap();
+        assert!(printed.holds(Some(b"4.18.0-80.1.2.el8_0.x86_64\n")));
+        assert!(!printed.holds(Some(b"4.18.0-80.1.2.el8_0\n")));
     }
 
     /// Perl's look-around, as OVAL content writes it; a search that backtracks without
