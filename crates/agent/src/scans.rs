@@ -8,7 +8,8 @@
 //! only the files the advisories' checks of file contents name (a booted kernel's grubenv)
 //! are read, inside the host's root, when a package's version needs one
 //! ([`palisade_inventory::LazyFiles`], as `palisade scan` does), and the running kernel's
-//! release from the host's `/proc`. An image's checks of file contents never hold: the
+//! release from the agent's own `/proc` when the host's root is `/` (another root, such as
+//! `--scan-root /mnt/x`, has no running kernel of its own). An image's checks of file contents never hold: the
 //! container root it was read from (`/proc/<pid>/root`) may be gone, or be another
 //! process's, by the time a new database is matched. Its files are not copied while the
 //! container runs either: the feeds' checks of file contents are of the host's boot entry and
@@ -140,7 +141,8 @@ struct Inventoried {
     root: Option<KeptRoot>,
 }
 
-/// The running host's root, kept for the checks of its files and of its running kernel.
+/// The host's root, kept for the checks of its files and, when it is `/`, of its running
+/// kernel.
 #[derive(Debug)]
 struct KeptRoot {
     target: Target,
@@ -149,20 +151,23 @@ struct KeptRoot {
     /// Never cancelled: a match runs to its end on the scanner's thread, and the reads it
     /// asks are a few bounded files.
     cancel: Cancel,
+    /// Whether it is `/`, the system the agent runs on, whose running kernel is the
+    /// scanner's own; another root (`--scan-root /mnt/x`, a fixture) has none to answer.
+    running_host: bool,
 }
 
 impl Inventoried {
     /// The files of its root that the checks of `index` name, read on the first check a
     /// package's version needs, the running system's (the running kernel) from the host's
-    /// `/proc`; none for an image.
+    /// `/proc` when the root is the running host's; none for an image.
     fn root_files<'a>(&'a self, index: &'a Index) -> Option<LazyFiles<'a>> {
         let root = self.root.as_ref()?;
-        Some(LazyFiles::of_running_host(
-            &root.target,
-            index.file_checks().into_iter().map(FileCheck::path),
-            &root.limits,
-            &root.cancel,
-        ))
+        let paths = index.file_checks().into_iter().map(FileCheck::path);
+        Some(if root.running_host {
+            LazyFiles::of_running_host(&root.target, paths, &root.limits, &root.cancel)
+        } else {
+            LazyFiles::new(&root.target, paths, &root.limits, &root.cancel)
+        })
     }
 }
 
@@ -503,7 +508,8 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         // `/` and container roots are live systems: skip /proc, /sys, /dev, /run and
         // container storage. A fixture directory is read whole.
         let in_container = root.starts_with("/proc");
-        let root_fs = if root == Path::new("/") {
+        let running_host = root == Path::new("/");
+        let root_fs = if running_host {
             RootFs::host()
         } else if in_container {
             RootFs::container(&root.display().to_string()).map_err(failed)?
@@ -545,6 +551,7 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
                 target,
                 limits,
                 cancel: Cancel::new(),
+                running_host,
             }),
         })
     })
@@ -667,6 +674,17 @@ mod tests {
     /// kpatch-patch package applies only while the old kernel it patches is set to boot
     /// (an OVAL textfilecontent54 test of `/boot/grub2/grubenv`).
     async fn host_vulnerabilities(root: &Path, db: &Path) -> Vec<(String, Vec<String>)> {
+        vulnerabilities_of(root, db, false).await
+    }
+
+    /// [`host_vulnerabilities`], with the root taken as the running host's when
+    /// `running_host` (as the inventory of `/` takes it: a test cannot inventory the machine's
+    /// own root, so the flag is set on the fixture's) and its running kernel the scanner's.
+    async fn vulnerabilities_of(
+        root: &Path,
+        db: &Path,
+        running_host: bool,
+    ) -> Vec<(String, Vec<String>)> {
         let config = ScanConfig {
             host_root: root.to_owned(),
             vulndb: Some(db.to_owned()),
@@ -676,6 +694,12 @@ mod tests {
         let mut scanner = Scanner::new(&config, root, "cluster", "node");
         scanner.refresh_database().await.unwrap();
         scanner.inventory_all().await.unwrap();
+        let host_root = scanner.inventories.get_mut(HOST_KEY).unwrap().root.as_mut();
+        assert!(
+            !host_root.as_ref().unwrap().running_host,
+            "{root:?} is not /"
+        );
+        host_root.unwrap().running_host = running_host;
         let scans = scanner.vulnerability_scans().unwrap();
         assert_eq!(scans.len(), 1, "{scans:?}");
         scans[0]
@@ -737,9 +761,10 @@ mod tests {
         std::fs::create_dir_all(escaping.join("boot/grub2")).unwrap();
         std::os::unix::fs::symlink(&outside, escaping.join("boot/grub2/grubenv")).unwrap();
         assert_eq!(host_vulnerabilities(&escaping, &db).await, []);
-        // The "currently running" alternative is asked of the host's running kernel (the
-        // scanner's own, not the root's files): with the fix above any kernel, a host that
-        // boots none is affected.
+        // The "currently running" alternative is asked of the running host's kernel (the
+        // scanner's own, not the root's files): with the fix above any kernel, the running
+        // host that boots none is affected; another root (`--scan-root /mnt/x`, this
+        // fixture as it is) has no running kernel of its own, and is not.
         let running_db = temp.path().join("running.sqlite");
         let running_feed = temp.path().join("rhel-8-kpatch-running.oval.xml");
         let fixture = std::fs::read_to_string(&feed).unwrap();
@@ -757,8 +782,9 @@ mod tests {
             .unwrap();
         database.close().await;
         assert_eq!(
-            host_vulnerabilities(&no_grubenv, &running_db).await,
+            vulnerabilities_of(&no_grubenv, &running_db, true).await,
             [("RHSA-2024:9201".to_owned(), vec!["1-2.el8".to_owned()])]
         );
+        assert_eq!(host_vulnerabilities(&no_grubenv, &running_db).await, []);
     }
 }
