@@ -206,19 +206,16 @@ fn open_element(
             let values = element.attributes()?;
             let field = |key: &str| values.get(key).map(String::as_str).unwrap_or_default();
             let (module, stream) = (field("name"), field("stream"));
-            let valid = |text: &str| {
-                !text.is_empty() && !text.contains(|c: char| c.is_whitespace() || c == ':')
-            };
-            if !valid(module) || !valid(stream) {
+            let module_stream = palisade_version::module_stream(module, stream);
+            if module_stream.is_none() {
                 update.problems.push(format!(
                     "a <module> without a valid name and stream (name {module:?}, stream {stream:?}): its collection is skipped"
                 ));
             }
             if let Some(collection) = update.collections.last_mut() {
-                if valid(module) && valid(stream) {
-                    collection.module = Some(format!("{module}:{stream}"));
-                } else {
-                    collection.unreadable_module = true;
+                match module_stream {
+                    Some(module_stream) => collection.module = Some(module_stream),
+                    None => collection.unreadable_module = true,
                 }
             }
         }

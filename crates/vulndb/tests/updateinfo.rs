@@ -614,13 +614,28 @@ fn modular_collections_give_their_stream_to_their_fixes() {
       </collection>
     </pkglist>
   </update>
+  <update from="releng@rockylinux.org" status="final" type="security" version="2">
+    <id>RLSA-2024:9998</id>
+    <title>Moderate: a stream past the module stream rule's 256 bytes</title>
+    <severity>Moderate</severity>
+    <pkglist>
+      <collection short="too-long">
+        <module name="perl" stream="sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss" version="1" context="x" arch="x86_64"/>
+        <package name="perl-libs" version="5.30.1" release="452.module+el8.9.0+1614+d0b4f3a4" epoch="4" arch="x86_64"/>
+      </collection>
+    </pkglist>
+  </update>
 </updates>"#;
     let (report, index) = import("updateinfo.xml", document, Limits::default());
     assert_eq!(report.record_count, 2, "{:?}", reasons(&report));
     assert_eq!(
         reasons(&report),
         [
-            "updateinfo.xml: update RLSA-2024:9999: a <module> without a valid name and stream (name \"perl\", stream \"\"): its collection is skipped"
+            "updateinfo.xml: update RLSA-2024:9999: a <module> without a valid name and stream (name \"perl\", stream \"\"): its collection is skipped".to_owned(),
+            format!(
+                "updateinfo.xml: update RLSA-2024:9998: a <module> without a valid name and stream (name \"perl\", stream \"{}\"): its collection is skipped",
+                "s".repeat(257)
+            ),
         ]
     );
     let podman = |version: &str, streams: &[&str]| {
