@@ -6,22 +6,31 @@
 //! then kept by fork, exec and exit events.
 //!
 //! Memory follows the host's live processes: a live process has one entry, and an exited
-//! one keeps its entry only while a live process descends from it, since nothing else reads
-//! it (events are enriched as they arrive and ask for live processes only; a process's
-//! exit is its last event, and its children's forks come before it). So the table holds the
-//! live processes and their exited ancestors, and every exited entry stays reachable from a
-//! live process that needs it.
+//! one keeps its entry only while a live process descends from it, since the table itself
+//! reads it for nothing else (events are enriched as they arrive and ask for live processes
+//! only; a process's exit is its last event, and its children's forks come before it). So
+//! the table holds the live processes and their exited ancestors, and every exited entry
+//! stays reachable from a live process that needs it.
+//!
+//! One reader outlives an entry: an event held while its cgroup's container is looked up
+//! carries the ancestry built when it came, whose exited ancestors may have left the table
+//! before the answer (`sh` runs `cat` and both exit within the hold). For a cgroup the
+//! sensor says it holds events of ([`ProcessTable::await_container`]), the table therefore
+//! notes each entry of that cgroup removed without a container, and the cgroup's answer
+//! ([`ProcessTable::attribute_cgroup`]) names them with the entries it attributes.
 //!
 //! The table also has a bound ([`ProcessTable::with_max_entries`], 32,768 entries by
 //! default), for a host that runs more processes than that: a new process then takes the
-//! place of the oldest exited ancestor (the ancestries of its descendants end below it), or,
-//! when every entry is a live process, is not recorded (its events carry what they say
-//! themselves, without ancestry). Both are counted ([`ProcessTable::evictions`]).
+//! place of the earliest created exited ancestor (the ancestries of its descendants end
+//! below it, and descendants that exit later no longer keep it), or, when every entry is a
+//! live process, is not recorded (its events carry what they say themselves, without
+//! ancestry). Both are counted ([`ProcessTable::evictions`]).
 //!
 //! A process's ancestry is built once and shared by all its events (a [`SharedSlice`]): it
-//! is rebuilt only after an exec somewhere in the table, since an exec is the only change
-//! that alters an existing chain (parents are fixed at fork, and an entry with descendants
-//! is never removed).
+//! is rebuilt only after an exec or a container attribution somewhere in the table, the
+//! changes that alter an existing chain's entries (parents are fixed at fork, and an entry
+//! with descendants is removed only by the bound; a cached ancestry still names an ancestor
+//! the bound removed, until the next rebuild).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -199,8 +208,9 @@ pub struct TableEvictions {
     /// Exited ancestors removed to make room for a new process: the ancestries of their
     /// live descendants end below them.
     pub ancestors: u64,
-    /// Processes not recorded because every entry was a live process: their events carry
-    /// only what the event itself says, and no ancestry.
+    /// Insertions refused because every entry was a live process (a process is counted again
+    /// at each of its execs while unrecorded): their events carry only what the event itself
+    /// says, and no ancestry.
     pub processes: u64,
 }
 
@@ -209,8 +219,14 @@ pub struct TableEvictions {
 pub struct ProcessTable {
     entries: HashMap<u64, Entry>,
     live: HashMap<u32, u64>,
-    /// The exited entries (kept as ancestors), oldest first: the first to make room.
+    /// The exited entries (kept as ancestors), earliest created first: the first to make room.
     exited: BTreeSet<u64>,
+    /// Cgroups whose events wait for their container's look-up, each with the processes
+    /// (pid, start time) of the cgroup recorded without a container that left the table
+    /// since: held events' ancestries may still name them. At most `max_entries` in all.
+    awaiting_container: HashMap<u64, Vec<(u32, u64)>>,
+    /// Processes in the lists of `awaiting_container`.
+    n_awaiting_removed: usize,
     max_entries: usize,
     evictions: TableEvictions,
     next_generation: u64,
@@ -232,6 +248,8 @@ impl ProcessTable {
             entries: HashMap::new(),
             live: HashMap::new(),
             exited: BTreeSet::new(),
+            awaiting_container: HashMap::new(),
+            n_awaiting_removed: 0,
             max_entries: max_entries.max(1),
             evictions: TableEvictions::default(),
             next_generation: 0,
@@ -264,7 +282,7 @@ impl ProcessTable {
 
     /// Records a process that started (fork) or was found in `/proc`; its parent is the live
     /// process `info.ppid`. A live entry with the same pid (whose exit was missed) is retired.
-    /// In a full table it takes the oldest exited ancestor's place, and is not recorded when
+    /// In a full table it takes the earliest created exited ancestor's place, and is not recorded when
     /// there is none (both counted in [`ProcessTable::evictions`]).
     pub fn insert(&mut self, info: ProcessInfo) {
         let pid = info.pid;
@@ -350,13 +368,15 @@ impl ProcessTable {
     /// Gives container `container_id` to every process (live, or exited and kept for
     /// ancestry) of cgroup `cgroup_id` recorded without a container: what was executed or
     /// forked there before the cgroup's look-up answered (a runtime's freely named cgroup).
-    /// Returns those processes' pids and start times, for the ancestries built before.
+    /// Returns those processes' pids and start times, with those of the cgroup that left the
+    /// table while it awaited the answer ([`ProcessTable::await_container`]), for the
+    /// ancestries built before.
     pub fn attribute_cgroup(
         &mut self,
         cgroup_id: u64,
         container_id: &SharedStr,
     ) -> Vec<(u32, u64)> {
-        let mut attributed = Vec::new();
+        let mut attributed = self.stop_awaiting_container(cgroup_id);
         for entry in self.entries.values_mut() {
             if entry.info.cgroup_id == cgroup_id && entry.info.container_id.is_empty() {
                 attributed.push((entry.info.pid, entry.info.start_time_ns));
@@ -401,6 +421,25 @@ impl ProcessTable {
         });
     }
 
+    /// Events of cgroup `cgroup_id` are held until its container's look-up answers: from now
+    /// until [`ProcessTable::attribute_cgroup`] or [`ProcessTable::stop_awaiting_container`],
+    /// the processes of the cgroup without a container that leave the table are noted, for
+    /// the held events' ancestries.
+    pub fn await_container(&mut self, cgroup_id: u64) {
+        self.awaiting_container.entry(cgroup_id).or_default();
+    }
+
+    /// The events of cgroup `cgroup_id` no longer wait (released without an answer, or its
+    /// answer was no container): forgets the processes noted for it, and returns them.
+    pub fn stop_awaiting_container(&mut self, cgroup_id: u64) -> Vec<(u32, u64)> {
+        let removed = self
+            .awaiting_container
+            .remove(&cgroup_id)
+            .unwrap_or_default();
+        self.n_awaiting_removed -= removed.len();
+        removed
+    }
+
     /// An exit: the entry stays, for ancestry, while a live process descends from it.
     pub fn exit(&mut self, pid: u32) {
         let Some(generation) = self.live.remove(&pid) else {
@@ -433,14 +472,15 @@ impl ProcessTable {
         gone.len()
     }
 
-    /// Removes the oldest exited entry, whose descendants' ancestries then end below it (a
-    /// child's link to it finds nothing). False when every entry is a live process.
+    /// Removes the earliest created exited entry, whose descendants' ancestries then end
+    /// below it (a child's link to it finds nothing). False when every entry is a live
+    /// process.
     fn evict_oldest_ancestor(&mut self) -> bool {
         let Some(oldest) = self.exited.pop_first() else {
             return false;
         };
         self.evictions.ancestors += 1;
-        let parent = self.entries.remove(&oldest).and_then(|entry| entry.parent);
+        let parent = self.remove_entry(oldest).and_then(|entry| entry.parent);
         if let Some(parent) = parent
             && let Some(parent_entry) = self.entries.get_mut(&parent)
         {
@@ -462,7 +502,7 @@ impl ProcessTable {
                 return;
             }
             let parent = entry.parent;
-            self.entries.remove(&generation);
+            self.remove_entry(generation);
             self.exited.remove(&generation);
             let Some(parent) = parent else { return };
             let Some(parent_entry) = self.entries.get_mut(&parent) else {
@@ -473,10 +513,25 @@ impl ProcessTable {
         }
     }
 
+    /// Removes an entry from the table, noting it when its cgroup awaits its container.
+    fn remove_entry(&mut self, generation: u64) -> Option<Entry> {
+        let entry = self.entries.remove(&generation)?;
+        let info = &entry.info;
+        if info.container_id.is_empty()
+            && self.n_awaiting_removed < self.max_entries
+            && let Some(removed) = self.awaiting_container.get_mut(&info.cgroup_id)
+        {
+            removed.push((info.pid, info.start_time_ns));
+            self.n_awaiting_removed += 1;
+        }
+        Some(entry)
+    }
+
     /// The ancestors of the live process `pid`, parent first, at most `max_depth`, including
     /// ancestors that already exited, each with its user's name from `user_names`. Shared
-    /// with the previous call's result for the same process when no exec happened and no
-    /// names were read in between.
+    /// with the previous call's result for the same process when no exec or attribution
+    /// happened and no names were read in between; that result still names an ancestor the
+    /// table's bound removed since.
     pub fn ancestors(
         &mut self,
         pid: u32,
@@ -819,6 +874,54 @@ mod tests {
             table.attribute_cgroup(42, &"c0ffee".into()).is_empty(),
             "once"
         );
+    }
+
+    /// While a cgroup awaits its container, its processes without one that leave the table
+    /// (an exited ancestor of a held event among them) are noted, and named by the answer
+    /// with the entries it attributes, once; another cgroup's are not noted, and a cgroup
+    /// that stops awaiting without an answer forgets them.
+    #[test]
+    fn a_cgroups_answer_names_its_processes_that_left_the_table_meanwhile() {
+        let mut table = ProcessTable::default();
+        table.insert(process(1, 0, "init"));
+        let in_cgroup = |cgroup_id, pid, ppid, name| ProcessInfo {
+            cgroup_id,
+            ..process(pid, ppid, name)
+        };
+        table.exec(in_cgroup(42, 10, 1, "sh"));
+        table.fork(
+            10,
+            ForkedChild {
+                cgroup_id: 42,
+                ..child(11)
+            },
+        );
+        table.exec(in_cgroup(42, 11, 10, "cat"));
+        table.exec(in_cgroup(7, 20, 1, "host"));
+        table.await_container(42);
+        // sh exits first (kept as cat's ancestor), then cat: both leave the table.
+        table.exit(10);
+        table.exit(11);
+        table.exit(20);
+        assert_eq!(table.len(), 1, "init alone");
+        let mut attributed = table.attribute_cgroup(42, &"c0ffee".into());
+        attributed.sort();
+        assert_eq!(attributed, [(10, 0), (11, 0)]);
+        assert!(
+            table.attribute_cgroup(42, &"c0ffee".into()).is_empty(),
+            "once"
+        );
+        assert!(
+            table.attribute_cgroup(7, &"other".into()).is_empty(),
+            "a cgroup not awaited"
+        );
+
+        table.await_container(43);
+        table.exec(in_cgroup(43, 30, 1, "sh"));
+        table.exit(30);
+        assert_eq!(table.stop_awaiting_container(43), [(30, 0)]);
+        assert!(table.attribute_cgroup(43, &"late".into()).is_empty());
+        assert_eq!(table.n_awaiting_removed, 0);
     }
 
     /// Each ancestor carries its user's name; an ancestry built before the names were read

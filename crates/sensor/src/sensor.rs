@@ -845,6 +845,9 @@ impl Enricher {
         if let Some((evicted, events)) = self.held.hold(cgroup_id, held, Instant::now()) {
             self.release(evicted, events, false, &[], sink);
         }
+        // The event's ancestry may name processes of the cgroup that leave the table before
+        // the answer.
+        self.processes.await_container(cgroup_id);
     }
 
     fn deliver(&mut self, event: Event, sink: &mut dyn EventSink) {
@@ -875,7 +878,10 @@ impl Enricher {
                 Some(container) => self
                     .processes
                     .attribute_cgroup(cgroup_id, &SharedStr::from(container.id.as_str())),
-                None => Vec::new(),
+                None => {
+                    self.processes.stop_awaiting_container(cgroup_id);
+                    Vec::new()
+                }
             };
             self.held.answered(cgroup_id);
             if let Some(events) = self.held.release(cgroup_id) {
@@ -909,6 +915,7 @@ impl Enricher {
         if !answered {
             self.events_released_unresolved += events.len() as u64;
             self.held.give_up_on(cgroup_id);
+            self.processes.stop_awaiting_container(cgroup_id);
         }
         let container = self.containers.container(cgroup_id);
         let names = self.containers.names_of(cgroup_id);

@@ -1270,6 +1270,79 @@ fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
     );
 }
 
+/// Events held until a freely named cgroup's look-up answers name the container for their
+/// ancestors that exited, and left the process table, before the answer: a shell runs
+/// `/bin/true` and both exit while the store does not answer, and the held exec's ancestry
+/// then names the container for the exited shell and the container's first process.
+#[test]
+fn held_events_name_the_container_of_ancestors_that_exited_before_the_answer() {
+    if !available("runc") {
+        return;
+    }
+    let Some(SilentPodmanStore {
+        _dir,
+        roots,
+        store,
+        cgroup2: _,
+    }) = SilentPodmanStore::set_up()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("palisade-gone-ancestor-{}", std::process::id());
+    let cgroups_path = format!("/palisade-test-{}/{id}", std::process::id());
+    let marker = format!("{id}-exec");
+    // The inner shell and its /bin/true are gone within milliseconds; the container's first
+    // process stays (so the look-up finds the container) until the test is done.
+    runc_bundle(
+        dir.path(),
+        &cgroups_path,
+        &format!("/bin/sh -c \"/bin/true {marker}; /bin/true\"; sleep 30"),
+    );
+    // Events wait up to 5 s (the ceiling): longer than the test takes to see the inner shell
+    // exit.
+    let hold =
+        HoldLimits::new(HoldLimits::MAX_WAIT_CEILING, HoldLimits::DEFAULT_MAX_EVENTS).unwrap();
+    let mut sensor = start_holding(roots.clone(), hold);
+    let container = RuncContainer::run(dir.path(), &id, &roots.runc_state_dirs[0], &cgroups_path);
+
+    // The exec is held while the store does not answer; a second of polls reads the exits
+    // of the inner shell and of /bin/true.
+    let is_marker = |event: &Event| event.process.args.first().is_some_and(|arg| *arg == marker);
+    let until = Instant::now() + Duration::from_secs(1);
+    let mut events = Vec::new();
+    while Instant::now() < until {
+        sensor
+            .poll(Duration::from_millis(20), &mut events)
+            .expect("poll");
+        assert!(
+            !events.iter().any(is_marker),
+            "the exec left before the answer"
+        );
+        events.clear();
+    }
+    store.release();
+    let exec = wait_for_exec(&mut sensor, &marker);
+    drop(container);
+
+    let exec = exec.expect("the held exec");
+    assert_eq!(
+        exec.container.as_ref().map(|known| known.id.as_str()),
+        Some(id.as_str())
+    );
+    let ancestry: Vec<(&str, &str)> = exec
+        .ancestors
+        .iter()
+        .take(2)
+        .map(|ancestor| (ancestor.name.as_str(), ancestor.container_id.as_str()))
+        .collect();
+    assert_eq!(
+        ancestry,
+        [("sh", id.as_str()), ("sh", id.as_str())],
+        "the exited inner shell, then the container's first process"
+    );
+}
+
 /// A container whose `/etc/passwd` becomes a FIFO nobody writes (the container replaces
 /// it; runc's own start-up reads the file, so it is a regular file until then) and whose
 /// `/etc/group` is far larger than the read limit stalls nothing: an exec after the names are

@@ -9,7 +9,8 @@
 //! tests; a test pairs an object (the rpm `<name>` of an `rpminfo_object`) with states
 //! (`<evr datatype="evr_string" operation="less than">0:3.8.3-4.el9_4</evr>`). Tests,
 //! objects and states come after the definitions, so every definition, test, object and
-//! state is kept in a temporary database on disk ([`Spill`]) as it is read, and the
+//! state is kept as it is read ([`Spill`]: encoded in memory up to a budget, past it in a
+//! temporary database on disk), and the
 //! definitions are evaluated one at a time once the document has been read: memory does not
 //! grow with the document (Red Hat's are hundreds of MB).
 //!

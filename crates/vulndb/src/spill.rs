@@ -11,6 +11,8 @@
 //! [`Kind::Sequence`], which are all kept in the order they were stored, for
 //! [`Spill::each_in_order`] (looked up by id, the last one stored).
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -50,10 +52,30 @@ impl From<serde_json::Error> for SpillError {
     }
 }
 
-/// The temporary database. Writes go into one transaction, committed by
-/// [`Spill::finish_writing`] before the values are read back.
+/// The values kept in memory and the temporary database of those past the budget. Writes to
+/// the database go into one transaction, committed by [`Spill::finish_writing`] before the
+/// values are read back.
 pub(crate) struct Spill {
+    memory: InMemory,
     connection: Connection,
+    /// How many bytes `memory` may take.
+    memory_budget: usize,
+    /// Whether a value went to the database: from then on every new id goes there too, so
+    /// the sequence's rows in the database all come after those in memory.
+    overflowed: bool,
+}
+
+/// The encoded values within the budget.
+#[derive(Default)]
+struct InMemory {
+    /// Tests, objects and states by kind and id.
+    values: HashMap<(Kind, String), Vec<u8>>,
+    /// The sequence's values in the order stored.
+    sequence: Vec<Vec<u8>>,
+    /// The position in `sequence` of the last value stored under each id.
+    sequence_last: HashMap<String, usize>,
+    /// What the values and their ids take, in bytes.
+    bytes: usize,
 }
 
 impl std::fmt::Debug for Spill {
@@ -65,9 +87,20 @@ impl std::fmt::Debug for Spill {
 /// SQLite's page cache of the temporary database, in KiB: what the rows may take in memory.
 const CACHE_KIB: u32 = 8 << 10;
 
+/// How many bytes of encoded values and their ids are kept in memory before values go to
+/// the temporary database: the import's peak stays near 120 MB however large the document
+/// (docs/benchmarks/vulndb.md, "OVAL import with a memory budget").
+pub(crate) const MEMORY_BUDGET: usize = 64 << 20;
+
 impl Spill {
-    /// A new, empty temporary database (an unnamed file in SQLite's temporary directory).
+    /// A new, empty spill of [`MEMORY_BUDGET`]; its database is an unnamed file in SQLite's
+    /// temporary directory.
     pub(crate) fn new() -> Result<Spill, SpillError> {
+        Spill::with_memory_budget(MEMORY_BUDGET)
+    }
+
+    /// A new, empty spill keeping up to `memory_budget` bytes in memory.
+    fn with_memory_budget(memory_budget: usize) -> Result<Spill, SpillError> {
         let connection = Connection::open("")?;
         connection.execute_batch(&format!(
             "PRAGMA journal_mode = OFF;
@@ -78,17 +111,26 @@ impl Spill {
              CREATE TABLE sequence (id TEXT NOT NULL, body BLOB NOT NULL);
              BEGIN;"
         ))?;
-        Ok(Spill { connection })
+        Ok(Spill {
+            memory: InMemory::default(),
+            connection,
+            memory_budget,
+            overflowed: false,
+        })
     }
 
     /// Stores `value` as the `kind` of `id`.
     pub(crate) fn put(
-        &self,
+        &mut self,
         kind: Kind,
         id: &str,
         value: &impl Serialize,
     ) -> Result<(), SpillError> {
         let body = serde_json::to_vec(value)?;
+        if self.keep_in_memory(kind, id, &body) {
+            return Ok(());
+        }
+        self.overflowed = true;
         if kind == Kind::Sequence {
             self.connection
                 .prepare_cached("INSERT INTO sequence (id, body) VALUES (?1, ?2)")?
@@ -101,6 +143,33 @@ impl Spill {
                 .execute(params![kind as i64, id, body])?;
         }
         Ok(())
+    }
+
+    /// Keeps `body` in memory if it replaces a value kept there, or if it is a new one and
+    /// the budget has room (and nothing went to the database yet); tells whether it did.
+    fn keep_in_memory(&mut self, kind: Kind, id: &str, body: &[u8]) -> bool {
+        let memory = &mut self.memory;
+        if kind != Kind::Sequence
+            && let Some(kept) = memory.values.get_mut(&(kind, id.to_owned()))
+        {
+            memory.bytes = memory.bytes - kept.len() + body.len();
+            *kept = body.to_vec();
+            return true;
+        }
+        let size = id.len() + body.len();
+        if self.overflowed || memory.bytes + size > self.memory_budget {
+            return false;
+        }
+        memory.bytes += size;
+        if kind == Kind::Sequence {
+            memory
+                .sequence_last
+                .insert(id.to_owned(), memory.sequence.len());
+            memory.sequence.push(body.to_vec());
+        } else {
+            memory.values.insert((kind, id.to_owned()), body.to_vec());
+        }
+        true
     }
 
     /// Commits what was stored and indexes the sequence by id (once, after its rows: faster
@@ -121,7 +190,9 @@ impl Spill {
         kind: Kind,
         id: &str,
     ) -> Result<Option<T>, SpillError> {
-        let body: Option<Vec<u8>> = if kind == Kind::Sequence {
+        let body: Option<Vec<u8>> = if !self.overflowed {
+            None
+        } else if kind == Kind::Sequence {
             self.connection
                 .prepare_cached(
                     "SELECT body FROM sequence WHERE id = ?1 ORDER BY rowid DESC LIMIT 1",
@@ -134,7 +205,8 @@ impl Spill {
                 .query_row(params![kind as i64, id], |row| row.get(0))
                 .optional()?
         };
-        Ok(body.map(|body| serde_json::from_slice(&body)).transpose()?)
+        let body = body.as_deref().or_else(|| self.memory.get(kind, id));
+        Ok(body.map(serde_json::from_slice).transpose()?)
     }
 
     /// Calls `each` with every [`Kind::Sequence`] value in the order stored.
@@ -142,6 +214,12 @@ impl Spill {
         &self,
         mut each: impl FnMut(T) -> Result<(), SpillError>,
     ) -> Result<(), SpillError> {
+        for body in &self.memory.sequence {
+            each(serde_json::from_slice(body)?)?;
+        }
+        if !self.overflowed {
+            return Ok(());
+        }
         let mut statement = self
             .connection
             .prepare("SELECT body FROM sequence ORDER BY rowid")?;
@@ -154,13 +232,35 @@ impl Spill {
     }
 }
 
+impl InMemory {
+    /// The encoded `kind` of `id`, if kept here.
+    fn get(&self, kind: Kind, id: &str) -> Option<&[u8]> {
+        if kind == Kind::Sequence {
+            let position = *self.sequence_last.get(id)?;
+            Some(&self.sequence[position])
+        } else {
+            self.values.get(&(kind, id.to_owned())).map(Vec::as_slice)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Kind, Spill};
 
+    /// Budgets for every value in memory, none, the first two (the sequence's id "b" in
+    /// both) and the sequence's three (the tests on disk only).
+    const BUDGETS: [usize; 4] = [usize::MAX, 0, 14, 25];
+
     #[test]
     fn values_are_read_back_by_kind_and_id_and_in_order() {
-        let spill = Spill::new().unwrap();
+        for budget in BUDGETS {
+            read_back_with_memory_budget(budget);
+        }
+    }
+
+    fn read_back_with_memory_budget(budget: usize) {
+        let mut spill = Spill::with_memory_budget(budget).unwrap();
         spill.put(Kind::Sequence, "b", &"first b").unwrap();
         spill.put(Kind::Sequence, "a", &"a").unwrap();
         spill.put(Kind::Sequence, "b", &"second b").unwrap();
