@@ -223,6 +223,8 @@ struct PackageRef<'a> {
 
 /// Runs `palisade scan`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Only the host scan is of the running system, whose running kernel a check may ask.
+    let running_host = matches!(args.command, Command::Host(_));
     let (target, kind, options) = match args.command {
         Command::Malware(args) => return crate::cmd::scan_malware::run(args),
         Command::Image(args) => {
@@ -309,9 +311,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let index = index.context("the index is loaded unless --inventory-only")??;
-    // Only the host scan is of the running system, whose running kernel a check may ask.
     let checked_paths = index.file_checks().into_iter().map(FileCheck::path);
-    let root_files = if kind == "host" {
+    let root_files = if running_host {
         LazyFiles::of_running_host(&target, checked_paths, &limits, &cancel)
     } else {
         LazyFiles::new(&target, checked_paths, &limits, &cancel)
