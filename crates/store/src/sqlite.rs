@@ -1704,7 +1704,8 @@ impl Store for SqliteStore {
             });
         }
         let mut builder = QueryBuilder::<Sqlite>::new("");
-        console::push_matches(&mut builder, kind, query, &text, false, "severity", |_| {});
+        let read = console::MatchesRead::default();
+        console::push_matches(&mut builder, kind, query, &text, read, "severity", |_| {});
         builder.push("SELECT severity, COUNT(*) AS n FROM matches GROUP BY severity");
         let rows = builder.build().fetch_all(&mut *connection).await?;
         let mut by_rank = [0; 5];

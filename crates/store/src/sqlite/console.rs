@@ -283,6 +283,11 @@ pub(super) struct KeyHits {
 }
 
 impl KeyHits {
+    /// Whether only asset labels hold the term: no (rule, title) key.
+    pub(super) fn only_assets(&self) -> bool {
+        self.full.is_empty() && self.partial.is_empty()
+    }
+
     /// Where the hits of `needle` in `query`'s kind and cluster are kept among the
     /// [`TermPlans`] (apart from trigram plans, which are kept by the term alone).
     fn cache_key(kind: FindingKind, query: &FindingQuery, needle: &str) -> String {
@@ -455,16 +460,23 @@ pub(super) fn newest_matches_only(text: &TextSearch) -> bool {
 /// ([`SqliteStore::key_hits`]), and the findings are the entries of `findings_grouped_by_rule`
 /// whose (rule, title) or asset id those name ([`push_keyed_condition`]); `columns` must be
 /// columns of that index. A term only asset labels hold reads the hit assets' entries of
-/// `findings_by_asset` instead.
+/// `findings_by_asset` instead when that is cheap: `columns` are that index's
+/// ([`asset_index_covers`]), or `read` says the hit assets' findings are few (the other
+/// columns are read from their rows; for a label many assets share, `registry.example/`,
+/// that is every hit finding's row, more than a pass over the grouped index's entries).
 pub(super) fn push_matches(
     builder: &mut QueryBuilder<Sqlite>,
     kind: FindingKind,
     query: &FindingQuery,
     text: &TextSearch,
-    bounded: bool,
+    read: MatchesRead,
     columns: &str,
     conditions: impl FnOnce(&mut QueryBuilder<Sqlite>),
 ) {
+    let MatchesRead {
+        bounded,
+        few_hit_asset_findings,
+    } = read;
     let mut unpaged = query.clone();
     unpaged.cursor = None;
     // Materialized when bounded: `push_counted_since` reads the matches a second time.
@@ -475,7 +487,9 @@ pub(super) fn push_matches(
     });
     builder.push(columns).push(", last_seen FROM findings");
     match (text, unpaged.text.take()) {
-        (TextSearch::Keys(hits), Some(_)) if hits.full.is_empty() && hits.partial.is_empty() => {
+        (TextSearch::Keys(hits), Some(_))
+            if hits.only_assets() && (few_hit_asset_findings || asset_index_covers(columns)) =>
+        {
             // Only asset labels hold the term (an image's, say): the hit assets' findings from
             // their own index, not a pass over every entry of the grouped index (100,000
             // entries: 112-124 ms per statement for `vulnerabilities?q=app-42:` under load).
@@ -524,6 +538,35 @@ pub(super) fn push_matches(
             .push_bind(i64::from(SearchWindow::COUNTED_MATCHES));
     }
     builder.push(") ");
+}
+
+/// How [`push_matches`] reads its findings, beside the search.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct MatchesRead {
+    /// Only the newest [`SearchWindow::COUNTED_MATCHES`] matches (for a term,
+    /// [`newest_matches_only`]).
+    pub(super) bounded: bool,
+    /// The findings of the assets a term's labels hit, under the filters, are at most
+    /// [`NARROW_INDEX_FINDINGS`] ([`SqliteStore::few_hit_asset_findings`]).
+    pub(super) few_hit_asset_findings: bool,
+}
+
+/// Whether `columns` (a select list of [`push_matches`]) are all held by `findings_by_asset`
+/// (migration 0062), so that its entries alone answer the aggregate.
+fn asset_index_covers(columns: &str) -> bool {
+    const HELD: [&str; 8] = [
+        "kind",
+        "status",
+        "severity",
+        "cluster",
+        "namespace",
+        "category",
+        "last_seen",
+        "first_seen",
+    ];
+    columns
+        .split(',')
+        .all(|column| HELD.contains(&column.trim()))
 }
 
 /// Whether a walk for the newest matches of `query` names `findings_by_cluster`: when it
@@ -707,7 +750,8 @@ fn push_chart_of_findings(
     text: &TextSearch,
     (start, end, width): (i64, i64, i64),
 ) {
-    push_matches(builder, kind, query, text, false, "first_seen", |builder| {
+    let read = MatchesRead::default();
+    push_matches(builder, kind, query, text, read, "first_seen", |builder| {
         builder
             .push(" AND first_seen >= ")
             .push_bind(start)
@@ -896,13 +940,23 @@ impl SqliteStore {
             };
             Self::groups_through_indexes(&mut transaction, kind, query, limit, Some(keyed)).await?
         } else {
+            let few_hit_asset_findings = match &text {
+                TextSearch::Keys(hits) if hits.only_assets() => {
+                    Self::few_hit_asset_findings(&mut transaction, kind, query, hits).await?
+                }
+                _ => false,
+            };
+            let read = MatchesRead {
+                bounded,
+                few_hit_asset_findings,
+            };
             let mut builder = QueryBuilder::<Sqlite>::new("");
             push_matches(
                 &mut builder,
                 kind,
                 query,
                 &text,
-                bounded,
+                read,
                 &format!(
                     "rule, title, severity, category, status, asset_id, {FIX_KNOWN} AS fix_known, \
                      package"
@@ -1140,6 +1194,30 @@ impl SqliteStore {
                 },
             },
         })
+    }
+
+    /// Whether the findings of the assets `hits` names (a term only their labels hold) under
+    /// `query`'s filters that `findings_by_asset` holds are at most [`NARROW_INDEX_FINDINGS`]:
+    /// counted (capped) from that index's entries, so that [`push_matches`] reads their rows
+    /// only when they are few.
+    async fn few_hit_asset_findings(
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &FindingQuery,
+        hits: &KeyHits,
+    ) -> Result<bool> {
+        let mut builder =
+            QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (SELECT 1 FROM findings");
+        super::push_hit_assets_findings(&mut builder, kind, query, to_json(&hits.assets));
+        builder
+            .push(" LIMIT ")
+            .push_bind(NARROW_INDEX_FINDINGS + 1)
+            .push(")");
+        let findings: i64 = builder
+            .build_query_scalar()
+            .fetch_one(&mut *connection)
+            .await?;
+        Ok(findings <= NARROW_INDEX_FINDINGS)
     }
 
     /// The index a page of `query` reads instead of walking a time-ordered one, when an
@@ -2882,7 +2960,7 @@ mod tests {
             FindingKind::Vulnerability,
             &search("zlib"),
             &zlib,
-            false,
+            MatchesRead::default(),
             "severity",
             |_| {},
         );
@@ -3635,7 +3713,7 @@ mod tests {
             FindingKind::Vulnerability,
             &searched,
             &assets_only,
-            false,
+            MatchesRead::default(),
             "severity",
             |_| {},
         );
@@ -3645,6 +3723,61 @@ mod tests {
             plan.contains("USING COVERING INDEX findings_by_asset (asset_key=? AND kind=?"),
             "{plan}"
         );
+        // The groups read columns that index lacks from the rows: through it only when the
+        // hit assets' findings are few, else the grouped index's entries by asset id.
+        let TextSearch::Keys(assets_only_hits) = &assets_only else {
+            unreachable!()
+        };
+        let hit_findings: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM findings WHERE kind = 'vulnerability' AND cluster = 'prod' \
+             AND asset_id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(to_json(&assets_only_hits.assets))
+        .fetch_one(&store.reader)
+        .await
+        .unwrap();
+        assert!(hit_findings > 0);
+        let mut connection = store.reader.acquire().await.unwrap();
+        let few = SqliteStore::few_hit_asset_findings(
+            &mut connection,
+            FindingKind::Vulnerability,
+            &searched,
+            assets_only_hits,
+        )
+        .await
+        .unwrap();
+        drop(connection);
+        assert_eq!(few, hit_findings <= NARROW_INDEX_FINDINGS, "{hit_findings}");
+        for few_hit_asset_findings in [false, true] {
+            let mut groups = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+            let read = MatchesRead {
+                few_hit_asset_findings,
+                ..Default::default()
+            };
+            let kind = FindingKind::Vulnerability;
+            let columns = "rule, title, severity";
+            push_matches(
+                &mut groups,
+                kind,
+                &searched,
+                &assets_only,
+                read,
+                columns,
+                |_| {},
+            );
+            groups.push("SELECT rule, COUNT(*) FROM matches GROUP BY rule");
+            let plan = explain(&store, groups).await;
+            assert_eq!(
+                plan.contains("findings_by_asset (asset_key=? AND kind=?"),
+                few_hit_asset_findings,
+                "{plan}"
+            );
+            assert_eq!(
+                plan.contains("findings_grouped_by_rule"),
+                !few_hit_asset_findings,
+                "{plan}"
+            );
+        }
         // The same aggregate through the old index reads the rows.
         let mut old = QueryBuilder::<Sqlite>::new(format!(
             "EXPLAIN SELECT {} FROM findings INDEXED BY findings_by_rule",

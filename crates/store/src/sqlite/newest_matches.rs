@@ -180,7 +180,11 @@ fn push_walk(
     let columns = "severity, first_seen";
     match plan {
         WalkPlan::TimeIndex(text) => {
-            console::push_matches(builder, kind, query, text, true, columns, |_| {});
+            let read = console::MatchesRead {
+                bounded: true,
+                ..Default::default()
+            };
+            console::push_matches(builder, kind, query, text, read, columns, |_| {});
         }
         WalkPlan::ThroughAssets { fields, titles } => field_hits::push_newest_asset_matches(
             builder,
@@ -564,7 +568,8 @@ mod tests {
         );
         let mut explain = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
         let kind = FindingKind::Alert;
-        console::push_matches(&mut explain, kind, &short, &text, false, "severity", |_| {});
+        let read = console::MatchesRead::default();
+        console::push_matches(&mut explain, kind, &short, &text, read, "severity", |_| {});
         explain.push("SELECT severity, COUNT(*) FROM matches GROUP BY severity");
         let plan = query_plan(&mut connection, explain).await;
         assert!(
