@@ -1,9 +1,11 @@
-//! A temporary on-disk table of values by kind and id, for what an OVAL document gives
-//! before it can be evaluated: its definitions come first and name tests, objects and
-//! states that come after them, so every one of them is kept until the document ends.
-//! Kept in memory, they grew with the document (Red Hat's feeds are hundreds of MB); here
-//! they are rows of a private SQLite database on disk (deleted when closed), whose page
-//! cache bounds the memory they take, and are read back one at a time while the
+//! A temporary table of values by kind and id, for what an OVAL document gives before it
+//! can be evaluated: its definitions come first and name tests, objects and states that
+//! come after them, so every one of them is kept until the document ends. Kept in memory
+//! without a limit, they grew with the document (Red Hat's feeds are hundreds of MB). Here
+//! the first values, up to [`MEMORY_BUDGET`] bytes of them and their ids, are kept encoded
+//! in memory (a document whose values fit never touches the disk); the values past the
+//! budget are rows of a private SQLite database on disk (deleted when closed), whose page
+//! cache bounds the memory they take. Values are read back one at a time while the
 //! definitions are evaluated.
 //!
 //! Values are stored as JSON; a value stored twice under one kind and id replaces the
