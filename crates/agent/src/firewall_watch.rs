@@ -231,6 +231,13 @@ pub struct FirewallWatch {
     /// The take of the programs' attempt counts whose alerts the outbox does not hold yet
     /// (they stay in the kernel until it does).
     awaiting_delivery: Option<AwaitingDelivery>,
+    /// The epoch whose alerts the outbox holds and whose counts the kernel could not be told
+    /// were delivered: told again at each tick (until then the stream takes nothing new).
+    undelivered_epoch: Option<u64>,
+    /// Test hook: how many of the next times the stream is told of a delivery fail, as when
+    /// the kernel refuses to delete the counts.
+    #[cfg(test)]
+    failing_deliveries: u32,
     /// Where a test asked the watch to stop, so that it kills the agent there.
     test_pause: TestPause,
     unmatched_containers: UnmatchedContainers,
@@ -284,6 +291,9 @@ impl FirewallWatch {
             reported_connects: ReportedConnects::default(),
             waiting_alerts: WaitingAlerts::default(),
             awaiting_delivery: None,
+            undelivered_epoch: None,
+            #[cfg(test)]
+            failing_deliveries: 0,
             test_pause: TestPause::from_env(),
             unmatched_containers: UnmatchedContainers::default(),
         };
@@ -382,14 +392,18 @@ impl FirewallWatch {
         counts: bool,
         reports: &mut Vec<FindingReport>,
     ) {
+        // Without a policy the reports' pods and rules are not known (only a stream adopted
+        // from a dead agent's pins exists by then): they wait in the kernel for it. What was
+        // lost (another layout's programs count as lost until they go) is raised meanwhile.
+        if self.policy.is_none() {
+            if counts && self.enforcement.connect_reports.stream.is_some() {
+                self.take_lost_reports(now, reports);
+            }
+            return;
+        }
         let Some(stream) = &self.enforcement.connect_reports.stream else {
             return;
         };
-        // Without a policy the reports' pods and rules are not known (only a stream adopted
-        // from a dead agent's pins exists by then): they wait in the kernel for it.
-        if self.policy.is_none() {
-            return;
-        }
         // A report only announces its match: its attempt is in the counts (or, when the
         // counters had no room for it, in the reports the stream keeps), taken below.
         let announced: Vec<ConnectMatch> = match stream.take() {
@@ -675,6 +689,9 @@ impl EventObserver for FirewallWatch {
     }
 
     fn tick(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
+        if let Some(epoch) = self.undelivered_epoch {
+            self.tell_delivered(epoch);
+        }
         self.pick_up_policy(now, reports);
         self.take_connect_reports(now, true, reports);
         self.waiting_alerts.send(reports);
@@ -727,18 +744,37 @@ impl EventObserver for FirewallWatch {
                 .pause_at(PausePoint::Delivered, awaiting.epoch, awaiting.attempts);
             self.awaiting_delivery = None;
         }
+        self.tell_delivered(receipt.serial);
+    }
+}
+
+impl FirewallWatch {
+    /// Tells the stream that the counts of `epoch` are in the outbox, so that they are
+    /// deleted from the kernel; on failure the epoch is told again at the next tick
+    /// ([`FirewallWatch::undelivered_epoch`]), since until the stream learns it, it takes
+    /// nothing new.
+    fn tell_delivered(&mut self, epoch: u64) {
         let Some(stream) = &self.enforcement.connect_reports.stream else {
             return;
         };
-        match stream.delivered(receipt.serial) {
-            Ok(true) => {
-                tracing::debug!(epoch = receipt.serial, "Delivered attempt counts deleted.");
-            }
-            Ok(false) => {}
-            Err(error) => {
-                tracing::warn!(%error, "Cannot delete the delivered connect attempt counts.");
-            }
+        #[cfg(test)]
+        if let Some(left) = self.failing_deliveries.checked_sub(1) {
+            self.failing_deliveries = left;
+            self.undelivered_epoch = Some(epoch);
+            return;
         }
+        self.undelivered_epoch = match stream.delivered(epoch) {
+            Ok(deleted) => {
+                if deleted {
+                    tracing::debug!(epoch, "Delivered attempt counts deleted.");
+                }
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, epoch, "Cannot complete the delivery of the connect attempt counts; told again at the next tick.");
+                Some(epoch)
+            }
+        };
     }
 }
 
@@ -775,22 +811,24 @@ impl Drop for FirewallWatch {
     }
 }
 
-/// Settles the last epoch of a stream taken over from pins when the agent that delivered from
-/// it last had another outbox than `outbox` (whose receipts then say nothing of it): the
-/// epoch its record names as delivered is deleted, and so is the one the other outbox's
-/// receipt names, when that outbox is still there (it died after writing the epoch and before
-/// recording it); otherwise the epoch is taken again (its alerts, if written, went with an
-/// outbox that is gone). Then deliveries are recorded under `outbox`.
+/// Settles the last epoch of a stream taken over from pins: the epoch its record names as
+/// delivered is deleted, whoever delivered it; when the agent that took from it last had
+/// another outbox than `outbox` (whose receipts then say nothing of it, compared by id), so
+/// is the one that outbox's receipt names, when that outbox is still there (it died after
+/// writing the epoch and before recording it); otherwise the epoch is taken again (its
+/// alerts, if written, went with an outbox that is gone). Then deliveries are recorded under
+/// `outbox`.
 fn settle_last_delivery(
     stream: &ConnectReports,
     outbox: &OutboxIdentity,
 ) -> Result<(), palisade_enforce::Error> {
-    let own = outbox.taker();
-    if let Some(last) = stream.last_delivery()?
-        && last.taker != own
-    {
+    if let Some(last) = stream.last_delivery()? {
+        // The recorded epoch was delivered, whoever took it (a stale one changes nothing).
         let mut delivered: Vec<u64> = last.epoch.into_iter().collect();
-        match OutboxIdentity::from_taker(&last.taker)
+        let other = OutboxIdentity::from_taker(&last.taker);
+        let another_outbox = other.as_ref().is_none_or(|other| other.id != outbox.id);
+        match other
+            .filter(|_| another_outbox)
             .map(|other| other.receipt(CONNECT_COUNTS_RECEIPT))
         {
             Some(Ok(Some(serial))) => delivered.push(serial),
@@ -799,13 +837,18 @@ fn settle_last_delivery(
                 tracing::warn!(%error, taker = %last.taker, "Cannot read the receipt of the outbox that delivered the firewall's counts last; its last take, if it wrote it, may be alerted twice.");
             }
         }
+        let mut settled = false;
         for epoch in delivered {
             if stream.delivered(epoch)? {
-                tracing::info!(epoch, taker = %last.taker, "The previous agent's last take of the firewall's counts is in another outbox; not taken again.");
+                settled = true;
+                tracing::info!(epoch, taker = %last.taker, "The previous agent's last take of the firewall's counts was delivered; not taken again.");
             }
         }
+        if another_outbox && !settled {
+            tracing::info!(taker = %last.taker, "Neither the stream's record nor the outbox that took the firewall's counts last says its last take was delivered: an untaken or undelivered epoch is taken again.");
+        }
     }
-    stream.deliver_as(&own)
+    stream.deliver_as(&outbox.taker())
 }
 
 /// A policy that was replaced, kept for the sensor's events from before the switch for

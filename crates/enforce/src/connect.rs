@@ -282,7 +282,8 @@ pub struct Delivery {
     /// The taker, as it named itself ([`ConnectReports::deliver_as`]): where it keeps its
     /// takes.
     pub taker: String,
-    /// The last epoch it delivered ([`TakenCounts::epoch`]); `None` before its first
+    /// The last epoch delivered from the stream ([`TakenCounts::epoch`]), by this taker or
+    /// (before its first delivery) the one before it; `None` before the stream's first
     /// delivery.
     pub epoch: Option<u64>,
 }
@@ -903,22 +904,29 @@ impl ConnectReports {
 
     /// Names who takes and delivers this stream's counts from now on, as it will know itself
     /// when it takes the stream over again (the agent: its outbox), and records it with the
-    /// stream at once (before it takes anything), then with each
-    /// [`ConnectReports::delivered`] epoch ([`ConnectReports::last_delivery`]). Fails when
+    /// stream at once (before it takes anything, keeping the stream's last delivered
+    /// epoch), then with each [`ConnectReports::delivered`] epoch
+    /// ([`ConnectReports::last_delivery`]). Fails when
     /// `taker` is empty or longer than [`Delivery::MAX_TAKER_BYTES`], or the record cannot be
     /// written.
     pub fn deliver_as(&self, taker: &str) -> Result<(), Error> {
         if taker.is_empty() || taker.len() > Delivery::MAX_TAKER_BYTES {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "naming the taker (1 to 4084 bytes) of the connect attempt counts",
-                format!("{} bytes", taker.len()),
+                "naming the taker of the connect attempt counts",
+                format!(
+                    "{} bytes (1 to {} allowed)",
+                    taker.len(),
+                    Delivery::MAX_TAKER_BYTES
+                ),
             ));
         }
         let mut named = self.taker.lock().unwrap_or_else(PoisonError::into_inner);
+        // The last delivered epoch is the stream's, whoever delivered it: kept.
+        let epoch = self.last_delivery()?.and_then(|last| last.epoch);
         self.record_delivery(&Delivery {
             taker: taker.to_owned(),
-            epoch: None,
+            epoch,
         })?;
         *named = Some(taker.to_owned());
         Ok(())
@@ -953,30 +961,37 @@ impl ConnectReports {
     /// kept the epoch with what it made of the counts), which is then deleted rather than
     /// taken a second time. Returns whether `epoch` was the epoch before the current one,
     /// taken or (adopted) not yet; any other is stale and changes nothing.
+    ///
+    /// Fails when the counts cannot be deleted (the epoch stays taken: call again), or,
+    /// after they were deleted, when the delivery could not be recorded with the stream
+    /// (then the epoch is delivered, and calling again returns `false`).
     pub fn delivered(&self, epoch: u64) -> Result<bool, Error> {
         let mut epochs = self.epochs.lock().unwrap_or_else(PoisonError::into_inner);
         if epochs.previous == PreviousEpoch::Cleared || epoch != epochs.previous_epoch() {
             return Ok(false);
         }
         // Recorded before the counts go: a process that dies in between leaves the record,
-        // and the next one deletes what is left instead of taking it.
+        // and the next one deletes what is left instead of taking it. A record that cannot
+        // be written does not hold the delivery up (the counts are delivered: keeping them
+        // would stop the takes); only a crash before the next record then takes them again.
         let taker = self
             .taker
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        if let Some(taker) = taker {
-            self.record_delivery(&Delivery {
+        let recorded = match taker {
+            Some(taker) => self.record_delivery(&Delivery {
                 taker,
                 epoch: Some(epoch),
-            })?;
-        }
+            }),
+            None => Ok(()),
+        };
         // Not waited for when `Ended`: a dead process delivered the epoch only after its
         // writers were done, and a program joining it since leaves without counting.
         self.delete_generation(generation_of(epoch))?;
         self.delete_kept(epoch)?;
         epochs.previous = PreviousEpoch::Cleared;
-        Ok(true)
+        recorded.map(|()| true)
     }
 
     /// The counts of generation `generation`, which no program writes, per match.

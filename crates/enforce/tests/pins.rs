@@ -646,9 +646,9 @@ fn the_taker_and_its_last_delivery_are_recorded_with_the_stream() {
         stream.last_delivery().unwrap(),
         Some(Delivery {
             taker: "outbox-b".to_owned(),
-            epoch: None,
+            epoch: Some(delivered),
         }),
-        "named before it takes anything"
+        "named before it takes anything, the stream's last delivered epoch kept"
     );
     assert!(!stream.delivered(delivered).unwrap(), "deleted already");
     let taken = stream.take_counted().unwrap().unwrap();
@@ -666,7 +666,13 @@ fn the_taker_and_its_last_delivery_are_recorded_with_the_stream() {
     );
     assert!(stream.take_counted().unwrap().is_none());
     let error = stream.deliver_as("").unwrap_err().to_string();
-    assert!(error.contains("1 to 4084 bytes"), "{error}");
+    assert!(
+        error.contains(&format!(
+            "0 bytes (1 to {} allowed)",
+            Delivery::MAX_TAKER_BYTES
+        )),
+        "{error}"
+    );
     let error = stream
         .deliver_as(&"x".repeat(Delivery::MAX_TAKER_BYTES + 1))
         .unwrap_err()

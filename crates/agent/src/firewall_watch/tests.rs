@@ -1075,6 +1075,45 @@ fn a_take_of_the_counts_waits_in_the_kernel_until_its_receipt_is_delivered() {
     pod.stop();
 }
 
+/// A delivery the stream cannot be told of (deleting the counts fails) is told again at each
+/// tick until it goes through: meanwhile nothing new is taken (the attempts wait in the
+/// kernel), and then the attempts made since are taken and alerted once.
+#[test]
+fn a_delivery_the_stream_could_not_be_told_of_is_told_again_at_the_next_tick() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows_file = flows_dir.path().join("flows.jsonl");
+    let Some(mut pod) = EnforcedPod::start(&flows_file, ConnectReportsRing::DEFAULT) else {
+        return;
+    };
+    assert_eq!(pod.refused_connects_to_db(30, Duration::ZERO), 30);
+    let mut reports = Vec::new();
+    pod.watch.tick(Timestamp(NOON_MS + 1_000), &mut reports);
+    assert_eq!(alerts_by_rule(&reports).0["web-to-db"], 30);
+    let receipt = pod.watch.take_receipt().unwrap();
+    pod.watch.failing_deliveries = 2;
+    pod.watch.delivered(&receipt);
+    assert_eq!(pod.watch.undelivered_epoch, Some(receipt.serial));
+
+    assert_eq!(pod.refused_connects_to_db(5, Duration::ZERO), 5);
+    let mut waiting = Vec::new();
+    pod.watch.tick(Timestamp(NOON_MS + 2_000), &mut waiting);
+    assert!(waiting.is_empty(), "the retry failed too: {waiting:?}");
+    assert_eq!(pod.watch.undelivered_epoch, Some(receipt.serial));
+
+    let mut later = Vec::new();
+    pod.watch.tick(Timestamp(NOON_MS + 3_000), &mut later);
+    assert_eq!(pod.watch.undelivered_epoch, None);
+    assert_eq!(
+        alerts_by_rule(&later),
+        ([("web-to-db", 5)].into(), 0),
+        "the attempts made since the first take, once"
+    );
+    let next = pod.watch.take_receipt().unwrap();
+    assert_eq!(next.serial, receipt.serial + 1);
+    pod.watch.delivered(&next);
+    pod.stop();
+}
+
 /// A cgroup2 directory a test created, removed on drop (once its processes are gone).
 struct CgroupDir(std::path::PathBuf);
 
