@@ -99,15 +99,80 @@ impl Lineage<'_> {
     fn runs(&self, probe: &HealthProbe) -> bool {
         probe.exe == self.exe && probe.args.as_slice() == self.args
     }
+
+    /// A container's init: the process numbered 1 in a container's pid namespace.
+    fn is_container_init(&self) -> bool {
+        self.vpid == 1 && !self.container_id.is_empty()
+    }
+
+    /// A host process: what starts a container, so no container's init is above it (short of
+    /// a container's process moving its child into a host cgroup, which takes the host's
+    /// root).
+    fn is_on_host(&self) -> bool {
+        self.container_id.is_empty()
+    }
 }
 
-/// The probe the event's process belongs to, by libsinsp's command categories
-/// (`identify_category`, decided at each exec and inherited by children): a container's
-/// process numbered 1 in its pid namespace is the container's own, and so is everything it
-/// starts; a process whose program and arguments equal one of the container's probes, with
-/// no container init above it (the runtime started it from outside, as `podman healthcheck
-/// run` and the kubelet do), is that probe, and so is everything it starts. `None` for the
-/// rest, on the host, and while the container's metadata is incomplete (libsinsp leaves the
+/// A process's command category, as libsinsp's `sinsp_threadinfo::m_category`.
+#[derive(Clone, Copy, PartialEq)]
+enum Category {
+    /// `CAT_NONE`: it may still become a probe's when it runs a probe's command.
+    None,
+    /// `CAT_CONTAINER`: a container's init, and what it starts.
+    Container,
+    /// One of the container's health probes, and what it starts.
+    Probe(ProbeKind),
+    /// Decided by processes the event's ancestry does not show: any of the others.
+    Unknown,
+}
+
+/// The category libsinsp's `identify_category` gives `member` of `container` at its exec,
+/// from its parent's category and whether a container's init is above it (`None`: not known,
+/// the ancestry shown ends inside a container and shows no container init).
+fn member_category(
+    member: &Lineage<'_>,
+    parent: Category,
+    init_above: Option<bool>,
+    container: &Container,
+    probes: &[HealthProbe],
+) -> Category {
+    if member.container_id.is_empty() {
+        // libsinsp leaves host processes without a category.
+        return Category::None;
+    }
+    if member.vpid == 1 {
+        return Category::Container;
+    }
+    if parent != Category::None {
+        return parent;
+    }
+    if member.container_id != container.id {
+        // Another container's process, tested against that container's probes, which the
+        // event does not carry.
+        return Category::Unknown;
+    }
+    let Some(probe) = probes.iter().find(|probe| member.runs(probe)) else {
+        return Category::None;
+    };
+    match init_above {
+        Some(false) => Category::Probe(probe.kind),
+        Some(true) => Category::None,
+        None => Category::Unknown,
+    }
+}
+
+/// The category of the event's process by libsinsp's command categories
+/// (`sinsp_container_manager::identify_category`, decided at each exec): a container's
+/// process numbered 1 in its pid namespace is the container's, and so is everything it
+/// starts; a process that takes no category from its parent and whose program and arguments
+/// equal one of its container's probes, with no container's init above it (the runtime
+/// started it from outside, as `podman healthcheck run` and the kubelet do), is that probe's,
+/// and so is everything it starts; other processes have none. The categories are recomputed
+/// from the oldest ancestor down. Where the ancestry ends inside a container (deeper than
+/// the sensor's ancestry depth, or a parent it does not know) without a container init, what
+/// is above is unknown and no probe category is given: libsinsp, with the whole thread table,
+/// would find the init there, and a missing ancestor must not make a process a health check.
+/// `None` on the host and while the container's metadata is incomplete (libsinsp leaves the
 /// category unset then).
 fn probe_category(event: &Event) -> Option<ProbeKind> {
     let container: &Container = event.container.as_ref()?;
@@ -129,28 +194,23 @@ fn probe_category(event: &Event) -> Option<ProbeKind> {
         container_id: &ancestor.container_id,
     });
     let lineage: Vec<Lineage<'_>> = std::iter::once(own).chain(ancestors).collect();
+    let oldest = lineage.last()?;
+    let (mut category, mut init_above) = if oldest.is_on_host() {
+        (Category::None, Some(false))
+    } else {
+        (Category::Unknown, None)
+    };
     // From the oldest known ancestor down to the process, as the categories were decided.
-    let mut category = None;
-    let mut under_container_init = false;
     for member in lineage.iter().rev() {
-        if member.container_id != container.id {
-            // Another container's or a host process: libsinsp gives it no category here.
-            category = None;
-            continue;
-        }
-        if member.vpid == 1 {
-            under_container_init = true;
-            category = None;
-            continue;
-        }
-        if category.is_none() && !under_container_init {
-            category = probes
-                .iter()
-                .find(|probe| member.runs(probe))
-                .map(|probe| probe.kind);
+        category = member_category(member, category, init_above, container, probes);
+        if member.is_container_init() {
+            init_above = Some(true);
         }
     }
-    category
+    match category {
+        Category::Probe(kind) => Some(kind),
+        Category::None | Category::Container | Category::Unknown => None,
+    }
 }
 
 fn is_probe(event: &Event, kind: ProbeKind) -> Option<Value<'static>> {
@@ -296,10 +356,14 @@ pub(super) const FIELDS: &[FieldDef] = &[
         Bool,
         None,
         "The process runs the container's health check, as libsinsp decides it at each exec: \
-         its program and arguments equal the check's (container.healthcheck), no process \
-         numbered 1 in the container is above it (the runtime started it from outside, as \
-         podman healthcheck run does), or it descends from such a process; false otherwise, \
-         on the host, and while the container's metadata is incomplete",
+         it takes no category from its parent, its program and arguments equal the check's \
+         (container.healthcheck) and no container's process numbered 1 is above it (the \
+         runtime started it from outside, as podman healthcheck run does), or it descends \
+         from such a process with no container init between; as in libsinsp, a command run \
+         by podman exec (or started by one) that equals the check's counts too. False \
+         otherwise, on the host, while the container's metadata is incomplete, and where the \
+         process's known ancestry neither reaches the host's init nor shows a container init \
+         (deeper than the sensor's ancestry depth, or an unknown parent)",
         |e, _| is_probe(e, ProbeKind::Healthcheck)
     ),
 ];
@@ -444,6 +508,8 @@ mod tests {
             .into();
     }
 
+    /// An ancestor numbered `vpid` in its pid namespace: the host's when `container_id` is
+    /// empty, else the container's.
     fn ancestor(vpid: u32, exe: &str, args: &[&str], container_id: &str) -> Ancestor {
         Ancestor {
             vpid,
@@ -458,19 +524,44 @@ mod tests {
         }
     }
 
+    /// The host's init, where every complete ancestry ends.
+    fn host_init() -> Ancestor {
+        ancestor(1, "/sbin/init", &[], "")
+    }
+
+    /// `ancestors`, parent first, as the event's ancestry.
+    fn with_ancestors(event: &mut Event, ancestors: Vec<Ancestor>) {
+        event.ancestors = ancestors.into();
+    }
+
+    /// `event`'s process as its child's parent, followed by its own ancestors.
+    fn under(event: &Event, container_id: &str) -> Vec<Ancestor> {
+        let process = &event.process;
+        let args: Vec<&str> = process.args.iter().map(String::as_str).collect();
+        std::iter::once(ancestor(process.vpid, &process.exe, &args, container_id))
+            .chain(event.ancestors.iter().cloned())
+            .collect()
+    }
+
     const CHECK: [&str; 2] = ["-c", "wget -q -O- http://localhost/"];
+
+    fn is_check(event: &Event) -> Option<String> {
+        text(field(event, "proc.is_container_healthcheck"))
+    }
 
     #[test]
     fn the_health_check_is_the_checks_command_started_from_outside_the_container() {
-        let is_check = |event: &Event| text(field(event, "proc.is_container_healthcheck"));
         // podman healthcheck run: conmon and runc on the host start the check's command.
         let mut check = in_container(with_check());
         process(&mut check, 12, "/bin/sh", &CHECK);
-        check.ancestors = vec![
-            ancestor(4100, "runc", &["exec"], ""),
-            ancestor(4000, "/usr/bin/conmon", &[], ""),
-        ]
-        .into();
+        with_ancestors(
+            &mut check,
+            vec![
+                ancestor(4100, "runc", &["exec"], ""),
+                ancestor(4000, "/usr/bin/conmon", &[], ""),
+                host_init(),
+            ],
+        );
         assert_eq!(
             text(field(&check, "container.healthcheck")).as_deref(),
             Some("/bin/sh -c wget -q -O- http://localhost/")
@@ -479,23 +570,86 @@ mod tests {
         // What the check starts is the check too.
         let mut child = check.clone();
         process(&mut child, 13, "wget", &["-q", "-O-", "http://localhost/"]);
-        child.ancestors = std::iter::once(ancestor(12, "/bin/sh", &CHECK, ID))
-            .chain(check.ancestors.iter().cloned())
-            .collect::<Vec<_>>()
-            .into();
+        with_ancestors(&mut child, under(&check, ID));
         assert_eq!(is_check(&child).as_deref(), Some("true"));
         // The same command run by the container's own init is not.
         let mut inside = check.clone();
-        inside.ancestors = vec![
-            ancestor(1, "sleep", &["600"], ID),
-            ancestor(3900, "/usr/bin/conmon", &[], ""),
-        ]
-        .into();
+        with_ancestors(
+            &mut inside,
+            vec![
+                ancestor(1, "sleep", &["600"], ID),
+                ancestor(3900, "/usr/bin/conmon", &[], ""),
+                host_init(),
+            ],
+        );
         assert_eq!(is_check(&inside).as_deref(), Some("false"));
+        // Nor is anything under another container's init (podman run inside a container).
+        let mut nested = check.clone();
+        with_ancestors(
+            &mut nested,
+            vec![
+                ancestor(40, "/usr/bin/conmon", &[], "outer"),
+                ancestor(1, "/usr/bin/podman", &["system", "service"], "outer"),
+                ancestor(3800, "/usr/bin/conmon", &[], ""),
+                host_init(),
+            ],
+        );
+        assert_eq!(is_check(&nested).as_deref(), Some("false"));
         // Another command from outside (podman exec) is not.
         let mut exec = check.clone();
         process(&mut exec, 14, "sh", &["-c", "id"]);
         assert_eq!(is_check(&exec).as_deref(), Some("false"));
+        // A shell from outside (podman exec c sh) is not; the check's command run from it is,
+        // as libsinsp decides it: the shell gets no category (only a container's init gets
+        // one without a probe's command) and no container init is above either.
+        let mut shell = check.clone();
+        process(&mut shell, 20, "sh", &[]);
+        let mut from_shell = check.clone();
+        process(&mut from_shell, 21, "/bin/sh", &CHECK);
+        with_ancestors(&mut from_shell, under(&shell, ID));
+        assert_eq!(is_check(&shell).as_deref(), Some("false"));
+        assert_eq!(is_check(&from_shell).as_deref(), Some("true"));
+        // An ancestry that ends inside the container (deeper than the sensor follows, a parent
+        // it does not know) without its init: what is above is unknown, so not the check.
+        let mut deep = check.clone();
+        with_ancestors(
+            &mut deep,
+            (2..10)
+                .rev()
+                .map(|vpid| ancestor(vpid, "sh", &[], ID))
+                .collect(),
+        );
+        assert_eq!(is_check(&deep).as_deref(), Some("false"));
+        let mut exec_cut_short = from_shell.clone();
+        with_ancestors(
+            &mut exec_cut_short,
+            under(&shell, ID).into_iter().take(1).collect(),
+        );
+        assert_eq!(is_check(&exec_cut_short).as_deref(), Some("false"));
+        // One that ends on the host is whole: runtimes on the host start containers' inits.
+        let mut from_runtime = check.clone();
+        with_ancestors(
+            &mut from_runtime,
+            vec![
+                ancestor(4100, "runc", &["exec"], ""),
+                ancestor(4000, "/usr/bin/conmon", &[], ""),
+            ],
+        );
+        assert_eq!(is_check(&from_runtime).as_deref(), Some("true"));
+        let mut no_ancestors = check.clone();
+        with_ancestors(&mut no_ancestors, Vec::new());
+        assert_eq!(is_check(&no_ancestors).as_deref(), Some("false"));
+        // A check whose container init is among the ancestors shown is decided without the
+        // rest: the container's.
+        let mut deep_under_init = check.clone();
+        with_ancestors(
+            &mut deep_under_init,
+            vec![
+                ancestor(2, "sh", &[], ID),
+                ancestor(1, "sleep", &["600"], ID),
+            ],
+        );
+        assert_eq!(is_check(&deep_under_init).as_deref(), Some("false"));
         // Unknown metadata, no check, the host: false.
         let mut incomplete = check.clone();
         incomplete.container = Some(Arc::new(Container {
