@@ -38,15 +38,16 @@ pub(crate) struct RaisedPriority {
 }
 
 impl RaisedPriority {
-    /// Sets the calling thread's nice value to `nice`; what it starts from now on inherits
-    /// it until [`RaisedPriority::start_children_at_default`]. A value below the current one
-    /// needs `CAP_SYS_NICE` (or `RLIMIT_NICE`).
+    /// Lowers the calling thread's nice value to `nice`, or keeps it when it is lower
+    /// already (an agent started at −15 is not demoted to −10); what the thread starts from
+    /// now on inherits it until [`RaisedPriority::start_children_at_default`]. A value below
+    /// the current one needs `CAP_SYS_NICE` (or `RLIMIT_NICE`).
     pub(crate) fn raise(nice: i32) -> io::Result<RaisedPriority> {
         // SAFETY: gettid has no preconditions and cannot fail.
         let tid = unsafe { libc::gettid() };
         let previous_nice = thread_nice(tid)?;
         let previous_policy = Policy::of(tid)?;
-        set_thread_nice(tid, nice)?;
+        set_thread_nice(tid, nice.min(previous_nice))?;
         Ok(RaisedPriority {
             tid,
             previous_nice,
@@ -161,54 +162,57 @@ mod tests {
         unsafe { libc::gettid() }
     }
 
-    /// Only the calling thread changes, its children start at the default priority, and it
-    /// gets its priority back at the drop. A higher nice value than the runner's needs no
-    /// privilege, and the reset-on-fork flag may be set by anyone.
+    /// Only the calling thread changes, its children start at the default priority (a
+    /// negative nice value is not inherited), a thread already at a higher priority keeps
+    /// it, and each raise is undone at its drop. Lowering the nice value needs root
+    /// (`CAP_SYS_NICE`).
     #[test]
     fn only_the_raised_thread_changes_and_gets_its_priority_back() {
+        // SAFETY: geteuid has no preconditions.
+        let is_root = unsafe { libc::geteuid() } == 0;
+        if !palisade_testdata::capability("root (CAP_SYS_NICE)", is_root) {
+            return;
+        }
         let main_tid = own_tid();
         let before = thread_nice(main_tid).unwrap();
-        let wanted = (before + 3).min(19);
-        let (raised, child, after) = std::thread::spawn(move || {
+        let wanted = (before.min(0) - 5).max(-20);
+        let (raised, helper, child, kept, after) = std::thread::spawn(move || {
             let tid = own_tid();
-            let before = (
-                thread_nice(tid).unwrap(),
-                Policy::of(tid).unwrap().resets_on_fork(),
-            );
-            let guard = RaisedPriority::raise(wanted).unwrap();
-            let helper = std::thread::spawn(|| thread_nice(own_tid()).unwrap())
-                .join()
-                .unwrap();
-            assert_eq!(helper, wanted, "started before the flag: inherited");
-            guard.start_children_at_default().unwrap();
-            let raised = (
-                thread_nice(tid).unwrap(),
-                Policy::of(tid).unwrap().resets_on_fork(),
-            );
-            // A thread created now: reset-on-fork resets only negative values, so a positive
-            // one is inherited here; the flag itself is never inherited.
-            let child = std::thread::spawn(|| {
+            let nice_and_flag = || {
                 let tid = own_tid();
                 (
                     thread_nice(tid).unwrap(),
                     Policy::of(tid).unwrap().resets_on_fork(),
                 )
-            })
-            .join()
-            .unwrap();
+            };
+            let guard = RaisedPriority::raise(wanted).unwrap();
+            let helper = std::thread::spawn(nice_and_flag).join().unwrap();
+            guard.start_children_at_default().unwrap();
+            let raised = nice_and_flag();
+            let child = std::thread::spawn(nice_and_flag).join().unwrap();
+            // Asked for less than the thread has: it keeps its priority, and gets it back.
+            let milder = RaisedPriority::raise(wanted + 3).unwrap();
+            let kept = thread_nice(tid).unwrap();
+            drop(milder);
+            assert_eq!(thread_nice(tid).unwrap(), wanted);
             drop(guard);
-            let after = (
-                thread_nice(tid).unwrap(),
-                Policy::of(tid).unwrap().resets_on_fork(),
-            );
-            assert_eq!(after, before, "the drop restores the thread's priority");
-            (raised, child, after)
+            (raised, helper, child, kept, nice_and_flag())
         })
         .join()
         .unwrap();
         assert_eq!(raised, (wanted, true));
-        assert_eq!(child, (wanted, false));
-        assert!(!after.1);
+        assert_eq!(
+            helper,
+            (wanted, false),
+            "started before the flag: the value inherited"
+        );
+        assert_eq!(
+            child,
+            (0, false),
+            "started after the flag: the default priority, and no flag"
+        );
+        assert_eq!(kept, wanted, "a raise never lowers the priority");
+        assert_eq!(after, (before, false), "the drop restores the thread's");
         assert_eq!(
             thread_nice(main_tid).unwrap(),
             before,
