@@ -1549,6 +1549,42 @@ fn a_child_cloned_into_a_cgroup_is_recorded_in_it() {
     );
 }
 
+/// Whether this process's `cgroup_reported` map (sensor.bpf.c) holds `cgroup_id`, asked of
+/// bpftool by the map's id (from the descriptor's fdinfo: other sensors on the host have
+/// maps of that name too).
+fn kernel_reported_cgroup(cgroup_id: u64) -> bool {
+    let map_ids = std::fs::read_dir("/proc/self/fdinfo")
+        .unwrap()
+        .filter_map(|fd| {
+            let fdinfo = std::fs::read_to_string(fd.ok()?.path()).ok()?;
+            fdinfo
+                .lines()
+                .find_map(|line| line.strip_prefix("map_id:"))
+                .map(|id| id.trim().to_owned())
+        });
+    let bpftool = |args: &[&str]| {
+        Command::new("bpftool")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+    };
+    let key: Vec<String> = cgroup_id
+        .to_ne_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    for id in map_ids {
+        let shown = bpftool(&["map", "show", "id", &id]).expect("bpftool runs");
+        if !String::from_utf8_lossy(&shown.stdout).contains(" name cgroup_reported ") {
+            continue;
+        }
+        let mut lookup = vec!["map", "lookup", "id", &id, "key", "hex"];
+        lookup.extend(key.iter().map(String::as_str));
+        return bpftool(&lookup).expect("bpftool runs").status.success();
+    }
+    panic!("this process has no cgroup_reported map");
+}
+
 /// The sensor keeps a cgroup's path while the cgroup lives and forgets it once it is
 /// removed (checked at every poll here); the kernel's record of the reported cgroup goes with
 /// it, and a live cgroup's later events keep their path.
@@ -1595,9 +1631,27 @@ fn the_path_of_a_removed_cgroup_is_forgotten_and_a_live_ones_kept() {
         Some(format!("//{parent}/removed"))
     );
 
+    let bpftool = palisade_testdata::capability(
+        "bpftool",
+        Command::new("bpftool")
+            .arg("version")
+            .output()
+            .is_ok_and(|out| out.status.success()),
+    );
+    if bpftool {
+        assert!(kernel_reported_cgroup(removed_id), "reported before");
+    }
+
     std::fs::remove_dir(&removed.0).unwrap();
     sensor.poll(Duration::ZERO, &mut Vec::new()).unwrap();
     assert_eq!(path_of(&sensor, removed_id), None, "forgotten once removed");
+    if bpftool {
+        assert!(
+            !kernel_reported_cgroup(removed_id),
+            "the kernel's record of the reported cgroup is deleted"
+        );
+        assert!(kernel_reported_cgroup(live_id), "a live cgroup's is kept");
+    }
     assert_eq!(
         path_of(&sensor, live_id),
         Some(format!("//{parent}/live")),

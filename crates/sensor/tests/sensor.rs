@@ -582,6 +582,18 @@ fn own_tid() -> i64 {
     i64::from(unsafe { libc::gettid() })
 }
 
+/// The nice values of this process's threads whose name starts with `prefix`.
+fn nice_of_threads_named(prefix: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let tid: i64 = task.ok()?.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
+            name.starts_with(prefix).then(|| nice_of(tid))
+        })
+        .collect()
+}
+
 /// The nice value of a process the calling thread starts.
 fn nice_of_a_child() -> i32 {
     let mut child = Command::new("/bin/sleep").arg("10").spawn().unwrap();
@@ -597,17 +609,25 @@ fn the_thread_that_holds_the_sensor_reads_it_at_a_raised_priority() {
         return;
     }
     let process_nice = nice_of(own_tid());
-    let (reader, child, thread, after) = std::thread::spawn(|| {
+    let (reader, workers, child, thread, after) = std::thread::spawn(|| {
         let sensor = start(&[EventKind::Execve]);
         let reader = nice_of(own_tid());
+        let workers = nice_of_threads_named("palisade-meta-");
         let child = nice_of_a_child();
         let thread = std::thread::spawn(|| nice_of(own_tid())).join().unwrap();
         drop(sensor);
-        (reader, child, thread, nice_of(own_tid()))
+        (reader, workers, child, thread, nice_of(own_tid()))
     })
     .join()
     .unwrap();
     assert_eq!(reader, palisade_sensor::DEFAULT_READER_NICE);
+    assert!(!workers.is_empty(), "the container look-up workers run");
+    assert!(
+        workers
+            .iter()
+            .all(|&nice| nice == palisade_sensor::DEFAULT_READER_NICE),
+        "the look-up workers run at the reader's priority: {workers:?}"
+    );
     assert_eq!(
         (child, thread),
         (0, 0),
