@@ -39,7 +39,27 @@ pub enum OutboxError {
         #[source]
         source: std::io::Error,
     },
+    /// The data directory's absolute path could not be found.
+    #[error("cannot resolve the agent data directory {path}")]
+    ResolveDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another outbox's path (as recorded with the firewall's pins) names no outbox file.
+    #[error("{path} is not an outbox: {reason}")]
+    NotAnOutbox {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
+
+/// The file name of an outbox in its data directory.
+const OUTBOX_FILE: &str = "outbox.db";
 
 /// A mark that an observer gives out with its reports ([`EventObserver::take_receipt`]),
 /// written into the outbox in the same transaction as them, so that it is there exactly when
@@ -75,7 +95,7 @@ pub struct OutboxIdentity {
 impl OutboxIdentity {
     /// The outbox as a taker of the firewall's counts names itself: JSON of its id and path.
     pub fn taker(&self) -> String {
-        serde_json::json!({"outbox": self.id, "path": self.path}).to_string()
+        serde_json::json!({"outbox": self.id, "path": self.path.to_string_lossy()}).to_string()
     }
 
     /// The outbox a taker name ([`OutboxIdentity::taker`]) names; `None` when it names none.
@@ -90,10 +110,27 @@ impl OutboxIdentity {
     /// The latest receipt of `source` in this outbox, read (read-only) from its file; `None`
     /// when the file is gone or is another outbox by now (a new one at the same path: what
     /// this one held went with it), or holds no such receipt. Blocking (on a thread of its
-    /// own, so that it may be called inside a runtime too).
+    /// own, so that it may be called inside a runtime too). The path comes from pins a
+    /// process as root reads: it fails unless it names a regular file (not a link, FIFO or
+    /// device) called `outbox.db`.
     pub fn receipt(&self, source: &str) -> Result<Option<u64>, OutboxError> {
-        if !self.path.exists() {
-            return Ok(None);
+        let not_an_outbox = |reason: String| OutboxError::NotAnOutbox {
+            path: self.path.display().to_string(),
+            reason,
+        };
+        if self.path.file_name() != Some(std::ffi::OsStr::new(OUTBOX_FILE)) {
+            return Err(not_an_outbox(format!("not named {OUTBOX_FILE}")));
+        }
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(metadata) if metadata.file_type().is_file() => {}
+            Ok(metadata) => {
+                return Err(not_an_outbox(format!(
+                    "not a regular file ({:?})",
+                    metadata.file_type()
+                )));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(not_an_outbox(error.to_string())),
         }
         let (identity, source) = (self.clone(), source.to_owned());
         std::thread::scope(|scope| {
@@ -123,22 +160,40 @@ impl OutboxIdentity {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM identity")
+        let id: Option<String> = match sqlx::query_scalar("SELECT id FROM identity")
             .fetch_optional(&pool)
             .await
-            .ok()
-            .flatten();
+        {
+            Ok(id) => id,
+            // An outbox from before identities (agent migration 0003): another one.
+            Err(sqlx::Error::Database(error)) if error.message().contains("no such table") => None,
+            Err(error) => return Err(error.into()),
+        };
         if id.as_deref() != Some(self.id.as_str()) {
             return Ok(None);
         }
-        let serial: Option<i64> =
-            sqlx::query_scalar("SELECT serial FROM receipts WHERE source = $1")
-                .bind(source)
-                .fetch_optional(&pool)
-                .await?;
+        let receipts = read_receipts(&pool).await?;
         pool.close().await;
-        Ok(serial.map(|serial| serial as u64))
+        Ok(receipts
+            .into_iter()
+            .find(|receipt| receipt.source == source)
+            .map(|receipt| receipt.serial))
     }
+}
+
+/// Every receipt an outbox's database holds, by source.
+async fn read_receipts(pool: &SqlitePool) -> Result<Vec<Receipt>, OutboxError> {
+    let rows = sqlx::query("SELECT source, serial FROM receipts ORDER BY source")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Receipt {
+                source: row.try_get("source")?,
+                serial: row.try_get::<i64, _>("serial")? as u64,
+            })
+        })
+        .collect()
 }
 
 /// Reports per INSERT statement when pushing (SQLite allows 32,766 bound values).
@@ -162,7 +217,14 @@ impl Outbox {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let path = data_dir.join("outbox.db");
+        // Absolute and without links: the firewall records this path with its pins for the
+        // next agent, which may run from another directory.
+        let data_dir =
+            std::fs::canonicalize(data_dir).map_err(|source| OutboxError::ResolveDir {
+                path: data_dir.display().to_string(),
+                source,
+            })?;
+        let path = data_dir.join(OUTBOX_FILE);
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&path)
             .create_if_missing(true)
@@ -239,17 +301,7 @@ impl Outbox {
 
     /// The latest receipt of every source.
     pub async fn receipts(&self) -> Result<Vec<Receipt>, OutboxError> {
-        let rows = sqlx::query("SELECT source, serial FROM receipts ORDER BY source")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Receipt {
-                    source: row.try_get("source")?,
-                    serial: row.try_get::<i64, _>("serial")? as u64,
-                })
-            })
-            .collect()
+        read_receipts(&self.pool).await
     }
 
     /// Waits until a push in this process, or `timeout` (pushes from other processes are
@@ -357,7 +409,7 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
-    use super::{Outbox, Receipt};
+    use super::{Outbox, OutboxError, OutboxIdentity, Receipt};
 
     fn receipt(source: &str, serial: u64) -> Receipt {
         Receipt {
@@ -388,5 +440,64 @@ mod tests {
             outbox.receipts().await.unwrap(),
             [receipt("counts", 8), receipt("other", u64::MAX)]
         );
+    }
+
+    /// Another outbox, as the firewall's pins name it: its receipt is read while the file is
+    /// that outbox (its path absolute whatever the data directory was opened as); `None`
+    /// once it is gone or replaced by a new outbox; a path that names no regular file called
+    /// `outbox.db` (a FIFO would block the read) is refused, not opened.
+    #[tokio::test]
+    async fn another_outbox_is_read_only_while_it_is_the_same_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let outbox = Outbox::open(&data_dir.join("..").join("data"))
+            .await
+            .unwrap();
+        let identity = outbox.identity().clone();
+        assert_eq!(identity.path, data_dir.join("outbox.db"));
+        assert_eq!(
+            OutboxIdentity::from_taker(&identity.taker()),
+            Some(identity.clone())
+        );
+        assert_eq!(identity.receipt("counts").unwrap(), None, "no receipt yet");
+        outbox
+            .push_with_receipts(&[], &[receipt("counts", 41)])
+            .await
+            .unwrap();
+        assert_eq!(identity.receipt("counts").unwrap(), Some(41));
+        assert_eq!(identity.receipt("other").unwrap(), None);
+        drop(outbox);
+
+        std::fs::remove_dir_all(&data_dir).unwrap();
+        assert_eq!(identity.receipt("counts").unwrap(), None, "gone");
+        let replaced = Outbox::open(&data_dir).await.unwrap();
+        replaced
+            .push_with_receipts(&[], &[receipt("counts", 99)])
+            .await
+            .unwrap();
+        assert_ne!(replaced.identity().id, identity.id);
+        assert_eq!(identity.receipt("counts").unwrap(), None, "another outbox");
+        drop(replaced);
+
+        let fifo = dir.path().join("fifo").join("outbox.db");
+        std::fs::create_dir(fifo.parent().unwrap()).unwrap();
+        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let misnamed = dir.path().join("data").join("outbox.db-wal");
+        for path in [fifo, misnamed] {
+            let other = OutboxIdentity {
+                path: path.clone(),
+                ..identity.clone()
+            };
+            assert!(
+                matches!(
+                    other.receipt("counts"),
+                    Err(OutboxError::NotAnOutbox { .. })
+                ),
+                "{path:?}"
+            );
+        }
     }
 }
