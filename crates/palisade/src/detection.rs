@@ -61,8 +61,10 @@ pub struct DetectionArgs {
     pub sensor_max_held_events: u64,
     /// The nice value (-20 to 19) of the thread that reads the sensor's events and evaluates
     /// the rules, raised so that under CPU load it keeps up instead of the kernel dropping
-    /// events; `off` leaves it at the agent's (`sensor_reader_nice`). What the thread starts
-    /// runs at nice 0.
+    /// events; `off` leaves it at the agent's (`sensor_reader_nice`), and an agent already
+    /// running at a lower value keeps it. The sensor's container look-up workers run at the
+    /// same value (a new container's events wait for their answers); what the thread starts
+    /// afterwards runs at nice 0.
     #[arg(long, value_name = "NICE|off", allow_hyphen_values = true,
           default_value_t = ReaderNice(Some(palisade_sensor::DEFAULT_READER_NICE)),
           value_parser = ReaderNice::parse)]

@@ -107,8 +107,8 @@ pub struct SensorConfig {
     /// drop events; `None` leaves the thread's priority alone. The sensor's container look-up
     /// workers run at it too (held events wait for them); threads and processes the thread
     /// creates later start at nice 0 (reset-on-fork), and the thread gets its priority back
-    /// when the sensor is dropped. Without `CAP_SYS_NICE` the sensor runs at the priority it
-    /// has (a warning says so).
+    /// when the sensor is dropped. A thread already at a lower value keeps it. Without
+    /// `CAP_SYS_NICE` the sensor runs at the priority it has (a warning says so).
     pub reader_nice: Option<i32>,
     /// How often the sensor checks which of the cgroups whose paths it keeps are gone, to
     /// forget them (60 s by default, [`DEFAULT_CGROUP_CHECK_INTERVAL`]; zero: at every
@@ -242,8 +242,9 @@ pub struct SensorHealth {
     /// processes than [`SensorConfig::max_processes`]): the ancestries of their live
     /// descendants end below them.
     pub process_ancestors_evicted: u64,
-    /// Processes not recorded because the process table was full of live ones: their
-    /// events carry only what the event itself says, without ancestry.
+    /// Processes the process table refused to record because it was full of live ones,
+    /// counted at each refusal (a process is counted again at each of its execs while
+    /// unrecorded): their events carry only what the event itself says, without ancestry.
     pub processes_untracked: u64,
     /// Cgroup paths kept: about one per live cgroup that had an event (those of removed
     /// cgroups are forgotten at [`SensorConfig::cgroup_check_interval`]).
