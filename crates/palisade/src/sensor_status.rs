@@ -186,10 +186,15 @@ pub struct EventCounts {
     /// ancestries of their live descendants end below them.
     #[serde(default)]
     pub process_ancestors_evicted: u64,
-    /// Processes not recorded because the process table was full of live ones: their
+    /// Times the process table refused to record a process because it was full of live
+    /// ones (a process is counted again at each of its execs while unrecorded): their
     /// events carry no ancestry.
     #[serde(default)]
     pub processes_untracked: u64,
+    /// Cgroup paths the sensor keeps now (not a count since the start): about one per live
+    /// cgroup that had an event; those of removed cgroups are forgotten.
+    #[serde(default)]
+    pub cgroups_known: u64,
     /// When the agent last noticed lost events.
     pub last_drop_at: Option<Timestamp>,
     /// The kernel's counters by CPU (eBPF only).
@@ -330,6 +335,7 @@ impl StatusWriter {
         events.container_lookups_dropped = health.container_lookups_dropped;
         events.process_ancestors_evicted = health.process_ancestors_evicted;
         events.processes_untracked = health.processes_untracked;
+        events.cgroups_known = health.cgroups_known as u64;
         events.per_cpu.clone_from(&health.per_cpu);
     }
 
@@ -436,9 +442,10 @@ pub fn print_tables(status: &SensorStatusFile) {
             events.process_ancestors_evicted,
         ),
         (
-            "processes untracked (process table full)",
+            "process insertions refused (process table full)",
             events.processes_untracked,
         ),
+        ("cgroup paths kept", events.cgroups_known),
     ] {
         summary.add_row([name.to_owned(), count.to_string()]);
     }
@@ -608,16 +615,17 @@ mod tests {
         assert_eq!(older.events.held, 0);
     }
 
-    /// What the process table's bound dropped is in the file; a file written before it was
-    /// counted still reads.
+    /// What the process table's bound dropped and the cgroup paths kept are in the file; a
+    /// file written before they were counted still reads.
     #[test]
-    fn process_table_evictions_are_in_the_file() {
+    fn process_table_evictions_and_cgroups_known_are_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::SENSOR_STATUS_FILE);
         let writer = super::StatusWriter::start(path.clone(), &ebpf_sensor(), None).unwrap();
         let health = palisade_sensor::SensorHealth {
             process_ancestors_evicted: 5,
             processes_untracked: 1,
+            cgroups_known: 7,
             ..palisade_sensor::SensorHealth::default()
         };
         writer.stop(&health, 0, None);
@@ -627,12 +635,17 @@ mod tests {
         assert_eq!(
             (
                 &events["process_ancestors_evicted"],
-                &events["processes_untracked"]
+                &events["processes_untracked"],
+                &events["cgroups_known"]
             ),
-            (&5.into(), &1.into()),
+            (&5.into(), &1.into(), &7.into()),
             "{json}"
         );
-        for older in ["process_ancestors_evicted", "processes_untracked"] {
+        for older in [
+            "process_ancestors_evicted",
+            "processes_untracked",
+            "cgroups_known",
+        ] {
             json["events"].as_object_mut().unwrap().remove(older);
         }
         std::fs::write(&path, json.to_string()).unwrap();
@@ -640,9 +653,10 @@ mod tests {
         assert_eq!(
             (
                 older.events.process_ancestors_evicted,
-                older.events.processes_untracked
+                older.events.processes_untracked,
+                older.events.cgroups_known
             ),
-            (0, 0)
+            (0, 0, 0)
         );
     }
 
