@@ -248,24 +248,37 @@ pub struct RemovedStream {
 }
 
 impl RemovedStream {
-    /// The stream pinned in `dir`, as far as its maps read as a hash map of 8-byte counts and
-    /// an array of one 8-byte count (every layout so far); `None` when neither does.
-    fn open(dir: &Path) -> Option<RemovedStream> {
-        let open = |name: &str, kind: MapType| {
+    /// The stream pinned in `dir`, as far as its maps read as they do in every layout so
+    /// far (attempt counters: a hash map of 8-byte counts by match; lost count: an array of
+    /// one 8-byte count; kept reports: a hash map of reports), and the attempts held in it
+    /// that nobody took: the counts in its counters and the reports it kept (one attempt
+    /// each). Counts an earlier process took and delivered without deleting them are in
+    /// there too (none is known of: they cannot be told apart). The counters are read once,
+    /// for both, so that every attempt is in those held now or in a later
+    /// [`RemovedStream::newly_lost`]. The stream is `None` when neither its counters nor its
+    /// lost count read; the attempts are `None` when neither its counters nor its kept
+    /// reports read, 0 when there is no stream.
+    fn open(dir: &Path) -> (Option<RemovedStream>, Option<u64>) {
+        if !dir.exists() {
+            return (None, Some(0));
+        }
+        let open = |name: &str, kind: MapType, value_size: usize| {
             MapHandle::from_pinned_path(dir.join(name))
                 .ok()
-                .filter(|map| map.map_type() == kind && map.value_size() == 8)
+                .filter(|map| map.map_type() == kind && map.value_size() as usize == value_size)
         };
-        let mut stream = RemovedStream {
-            counters: open(ATTEMPTS_MAP, MapType::Hash),
-            lost: open(LOST_MAP, MapType::Array),
-            counted: 0,
-        };
-        if stream.counters.is_none() && stream.lost.is_none() {
-            return None;
-        }
-        stream.counted = stream.count();
-        Some(stream)
+        let counters = open(ATTEMPTS_MAP, MapType::Hash, 8);
+        let lost = open(LOST_MAP, MapType::Array, 8);
+        let kept = open(KEPT_MAP, MapType::Hash, KEPT_VALUE_SIZE);
+        let counted = counters.as_ref().map_or(0, summed_counts);
+        let untaken = (counters.is_some() || kept.is_some())
+            .then(|| counted + kept.map_or(0, |map| map.keys().count() as u64));
+        let stream = (counters.is_some() || lost.is_some()).then(|| RemovedStream {
+            counted: counted + read_lost(lost.as_ref()),
+            counters,
+            lost,
+        });
+        (stream, untaken)
     }
 
     /// The attempts the stream's programs counted (or lost) since the last call (the first:
@@ -279,12 +292,15 @@ impl RemovedStream {
 
     /// The counts in the attempt counters and the lost count, summed.
     fn count(&self) -> u64 {
-        let counters = self.counters.as_ref().map_or(0, summed_counts);
-        let lost = self.lost.as_ref().map_or(0, |map| {
-            crate::bpf::read_counter(map, LOST_MAP).unwrap_or(0)
-        });
-        counters + lost
+        self.counters.as_ref().map_or(0, summed_counts) + read_lost(self.lost.as_ref())
     }
+}
+
+/// The count in a removed stream's lost count, as far as it reads.
+fn read_lost(lost: Option<&MapHandle>) -> u64 {
+    lost.map_or(0, |map| {
+        crate::bpf::read_counter(map, LOST_MAP).unwrap_or(0)
+    })
 }
 
 /// A directory of pinned firewall state in a bpf file system, locked by this process.
@@ -350,10 +366,8 @@ impl FirewallPins {
             let ours = layout_dir == self.layout_dir;
             if !ours {
                 let stream_dir = layout_dir.join(CONNECT_DIR);
-                let untaken = untaken_attempts(&stream_dir);
-                if let Some(stream) = RemovedStream::open(&stream_dir) {
-                    adopted.removed_streams.push(stream);
-                }
+                let (stream, untaken) = RemovedStream::open(&stream_dir);
+                adopted.removed_streams.extend(stream);
                 remove_pin_dir(&stream_dir)?;
                 let counts = match untaken {
                     Some(attempts) => {
@@ -493,31 +507,6 @@ pub fn reset(root: &Path) -> Result<ResetSummary, Error> {
     summary.pins = remove_pin_tree(root)?;
     drop(lock);
     Ok(summary)
-}
-
-/// The attempts held in the report stream pinned in `dir` by a build of another layout, as
-/// far as they can be read: the counts in its attempt counters (a hash map of 8-byte counts
-/// by match, in every layout so far) and the reports it kept (one attempt each). Counts an
-/// earlier process took and delivered without deleting them are in there too (none is
-/// known of: they cannot be told apart). `None` when neither can be read; 0 when there is no
-/// stream.
-fn untaken_attempts(dir: &Path) -> Option<u64> {
-    if !dir.exists() {
-        return Some(0);
-    }
-    let open = |name: &str, value_size: u32| {
-        MapHandle::from_pinned_path(dir.join(name))
-            .ok()
-            .filter(|map| map.map_type() == MapType::Hash && map.value_size() == value_size)
-    };
-    let counters = open(ATTEMPTS_MAP, 8);
-    let kept = open(KEPT_MAP, KEPT_VALUE_SIZE as u32);
-    if counters.is_none() && kept.is_none() {
-        return None;
-    }
-    let counted = counters.as_ref().map_or(0, summed_counts);
-    let kept = kept.map_or(0, |map| map.keys().count() as u64);
-    Some(counted + kept)
 }
 
 /// The sum of the 8-byte counts in hash map `map`, as far as they read.
