@@ -70,6 +70,10 @@ pub enum ErrorKind {
         /// Why.
         reason: String,
     },
+    /// The store stopped taking the records being read: it failed, and its error is the
+    /// import's; the reading stops rather than read on for nothing.
+    #[error("the import's store stopped taking records")]
+    StoreStopped,
     /// A download failed.
     #[error("cannot download {url}: {reason}")]
     Download {

@@ -116,6 +116,12 @@ pub(crate) enum Message {
     Advance,
     /// Records read, to be stored.
     Records(Vec<Record>),
+    /// Whether the records that follow, until the next such message, are merged by id:
+    /// one OVAL document's (Azure Linux's definitions of one CVE, one per package), each
+    /// `true` starting a new document's ids. Records of other documents or formats that
+    /// share an id (rhel-8's and rhel-9's CVE, a GHSA id in several ecosystems' files) stay
+    /// records of their own.
+    MergeIds(bool),
 }
 
 /// How many records go to the store at once.
@@ -167,9 +173,18 @@ impl Parsed {
         self.store = None;
     }
 
-    /// Whether the store stopped listening: reading on is useless.
-    fn store_failed(&self) -> bool {
-        self.store.is_none()
+    /// Whether the store stopped listening (it failed): reading on is useless.
+    pub(crate) fn store_failed(&self) -> bool {
+        self.store.as_ref().is_none_or(|store| store.is_closed())
+    }
+
+    /// Whether the records pushed from now on are merged by id ([`Message::MergeIds`]).
+    fn merge_ids(&mut self, merge: bool) {
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty() {
+            self.send(Message::Records(batch));
+        }
+        self.send(Message::MergeIds(merge));
     }
 
     fn send(&mut self, message: Message) {
@@ -475,7 +490,16 @@ fn read_xml(
         name: name.to_owned(),
         release: feed.release.clone(),
     };
-    let outcome = xml::read(&mut bounded, &mut document);
+    let outcome = xml::read(
+        &mut bounded,
+        &mut WhileStored {
+            feed: &mut document,
+            parsed,
+        },
+    );
+    if parsed.store_failed() {
+        return Err(ErrorKind::StoreStopped.into());
+    }
     if bounded.exceeded() {
         let what = if compressed {
             format!("{name} (decompressed)")
@@ -494,6 +518,30 @@ fn read_xml(
         Err(xml::Stop::Malformed(reason) | xml::Stop::Input(reason)) => Some(reason),
     };
     document.report(name, stopped, parsed)
+}
+
+/// An XML feed read while the store takes its records: the reading stops once the store
+/// failed, rather than parse the rest of a document of hundreds of MB for nothing.
+struct WhileStored<'a> {
+    feed: &'a mut XmlFeed,
+    parsed: &'a Parsed,
+}
+
+impl Handler for WhileStored<'_> {
+    fn open(&mut self, element: &Element, stack: &[String]) -> Result<(), String> {
+        if self.parsed.store_failed() {
+            return Err(ErrorKind::StoreStopped.to_string());
+        }
+        self.feed.open(element, stack)
+    }
+
+    fn close(&mut self, name: &str, text: &str, stack: &[String]) {
+        self.feed.close(name, text, stack);
+    }
+
+    fn position(&self) -> String {
+        self.feed.position()
+    }
 }
 
 /// An XML feed being read: undecided until its root element names the format.
@@ -605,9 +653,17 @@ impl XmlFeed {
             }
             XmlFeed::Oval(reading) => {
                 parsed.formats.insert("oval");
-                let document = reading
-                    .into_result(&mut |record| parsed.push(record))
-                    .map_err(|error| spill_failed(name, &error))?;
+                parsed.merge_ids(true);
+                let document = reading.into_result(&mut |record| {
+                    parsed.push(record);
+                    !parsed.store_failed()
+                });
+                parsed.merge_ids(false);
+                let document = match document {
+                    Ok(document) => document,
+                    Err(oval::Stopped::Spill(error)) => return Err(spill_failed(name, &error)),
+                    Err(oval::Stopped::StoreFailed) => return Err(ErrorKind::StoreStopped.into()),
+                };
                 let not_counted = (document.not_vulnerability > 0).then(|| {
                     format!(
                         "{} definitions that are not patch or vulnerability definitions (or are Red Hat's unaffected ones) skipped",
@@ -641,6 +697,9 @@ impl XmlFeed {
 /// together.
 const MAX_SKIP_REASONS: usize = 1000;
 
+/// The longest skip reason [`Skipped`] keeps, in bytes; a longer one is cut there.
+const MAX_REASON_BYTES: usize = 512;
+
 /// What a document's reading skipped, grouped by reason: the first [`IDS_PER_WARNING`] ids
 /// of each and how many, for at most [`MAX_SKIP_REASONS`] reasons, so that a feed skipping
 /// thousands of items neither floods the warnings nor holds every id.
@@ -654,8 +713,17 @@ pub(crate) struct Skipped {
 }
 
 impl Skipped {
-    /// The item `id` was skipped for `reason`.
-    pub(crate) fn add(&mut self, id: &str, reason: String) {
+    /// The item `id` was skipped for `reason` (its first [`MAX_REASON_BYTES`] told: a
+    /// reason can quote a feed's pattern or value of any length).
+    pub(crate) fn add(&mut self, id: &str, mut reason: String) {
+        if reason.len() > MAX_REASON_BYTES {
+            let mut end = MAX_REASON_BYTES;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+            reason.push_str("...");
+        }
         let at = match self.at.get(&reason) {
             Some(&at) => Some(at),
             None if self.reasons.len() < MAX_SKIP_REASONS => {
@@ -783,6 +851,9 @@ fn read_zip(name: &str, bytes: &[u8], limits: Limits, parsed: &mut Parsed) -> Re
     }
     let mut inflated_total: u64 = 0;
     for entry_idx in 0..archive.len() {
+        if parsed.store_failed() {
+            return Err(ErrorKind::StoreStopped.into());
+        }
         let entry = archive.by_index(entry_idx).map_err(zip_error)?;
         let raw_name = String::from_utf8_lossy(entry.name_raw()).into_owned();
         let entry_name = format!("{name}!{raw_name}");
@@ -823,7 +894,49 @@ fn is_safe_entry_name(raw: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{IDS_PER_WARNING, MAX_SKIP_REASONS, Parsed, Skipped};
+    use super::{
+        Feed, IDS_PER_WARNING, ImportOptions, MAX_REASON_BYTES, MAX_SKIP_REASONS, Parsed, Skipped,
+        read_xml,
+    };
+    use crate::error::ErrorKind;
+
+    /// A reason past [`MAX_REASON_BYTES`] is cut there, at a character boundary.
+    #[test]
+    fn long_skip_reasons_are_cut() {
+        let mut skipped = Skipped::default();
+        let reason = format!("pattern {}", "é".repeat(400));
+        skipped.add("def:1", reason.clone());
+        let (sender, _receiver) = tokio::sync::mpsc::channel(1);
+        let mut parsed = Parsed::new(sender);
+        skipped.warn("feed.xml", "definition", &mut parsed);
+        let told = &parsed.warnings[0].reason;
+        let kept = told.strip_suffix("...").unwrap();
+        assert!(kept.len() <= MAX_REASON_BYTES && kept.len() > MAX_REASON_BYTES - 2);
+        assert!(reason.starts_with(kept));
+    }
+
+    /// Once the store stopped taking records (it failed), an XML document is read no
+    /// further: the reading stops at its next element with the store's stop, not after
+    /// parsing the rest of the document.
+    #[test]
+    fn reading_stops_once_the_store_failed() {
+        let mut document = String::from("<oval_definitions><definitions>");
+        for n in 0..20_000 {
+            document.push_str(&format!(
+                "<definition class=\"vulnerability\" id=\"oval:x:def:{n}\"><metadata><title>t</title></metadata></definition>"
+            ));
+        }
+        document.push_str("</definitions></oval_definitions>");
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+        receiver.close();
+        let mut parsed = Parsed::new(sender);
+        let feed = Feed::new(&ImportOptions::default()).unwrap();
+        let mut input = document.as_bytes();
+        let error = read_xml("feed.xml", &mut input, false, &feed, &mut parsed).unwrap_err();
+        assert!(matches!(error.kind(), ErrorKind::StoreStopped), "{error}");
+        // Stopped within the first buffer, far from the end of the ~2 MB document.
+        assert!(input.len() > document.len() / 2, "{} left", input.len());
+    }
 
     #[test]
     fn skips_are_told_per_reason_with_their_first_ids_and_bounded() {

@@ -101,6 +101,12 @@ const MAX_ALTERNATIVES: usize = 4096;
 /// The deepest chain of `extend_definition` followed.
 const MAX_EXTEND_DEPTH: usize = 16;
 
+/// The deepest nesting of `<criteria>` kept in a definition (real feeds nest a few levels):
+/// a deeper one is kept as [`Node::TooDeep`], and what is inside it is not read. A kept
+/// definition is read back from the [`Spill`] as JSON, whose decoder allows 128 levels,
+/// three per criteria.
+const MAX_CRITERIA_DEPTH: usize = 32;
+
 /// rpm packages whose version is the distribution's release.
 const RELEASE_PACKAGES: &[&str] = &[
     "redhat-release",
@@ -128,6 +134,21 @@ pub(crate) struct Oval {
     pub(crate) record_count: u64,
 }
 
+/// Why evaluating a document stopped before its end.
+#[derive(Debug)]
+pub(crate) enum Stopped {
+    /// The temporary database failed.
+    Spill(SpillError),
+    /// The sink stopped taking records (the import's store failed).
+    StoreFailed,
+}
+
+impl From<SpillError> for Stopped {
+    fn from(error: SpillError) -> Stopped {
+        Stopped::Spill(error)
+    }
+}
+
 /// The reading of one OVAL document, as a [`Handler`]: each definition, test, object and
 /// state is kept in a [`Spill`] as it closes; [`Reading::into_result`] evaluates the
 /// definitions one at a time once the document has been read.
@@ -150,6 +171,9 @@ pub(crate) struct Reading {
     field: Option<Field>,
     /// The criteria being read, the outermost first.
     open_criteria: Vec<Node>,
+    /// How many `<criteria>` are open inside one nested deeper than
+    /// [`MAX_CRITERIA_DEPTH`], whose content is not read.
+    ignored_criteria: usize,
     definition_count: usize,
 }
 
@@ -195,6 +219,9 @@ enum Node {
         definition: String,
         negate: bool,
     },
+    /// `<criteria>` nested deeper than [`MAX_CRITERIA_DEPTH`]: an alternative that cannot
+    /// be evaluated.
+    TooDeep,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -317,6 +344,7 @@ impl Reading {
             item: None,
             field: None,
             open_criteria: Vec::new(),
+            ignored_criteria: 0,
             definition_count: 0,
         })
     }
@@ -353,6 +381,7 @@ impl Handler for Reading {
                 let mut values = element.attributes()?;
                 self.definition_count += 1;
                 self.open_criteria.clear();
+                self.ignored_criteria = 0;
                 self.definition = Some(Definition {
                     id: values.remove("id").unwrap_or_default(),
                     class: values.remove("class").unwrap_or_default(),
@@ -389,6 +418,16 @@ impl Handler for Reading {
                     definition.resolutions.push((state, Vec::new()));
                 }
             }
+            ("definitions", _, "criteria")
+                if self.ignored_criteria > 0 || self.open_criteria.len() >= MAX_CRITERIA_DEPTH =>
+            {
+                if self.ignored_criteria == 0
+                    && let Some(Node::Criteria { children, .. }) = self.open_criteria.last_mut()
+                {
+                    children.push(Node::TooDeep);
+                }
+                self.ignored_criteria += 1;
+            }
             ("definitions", _, "criteria") => {
                 let mut values = element.attributes()?;
                 self.open_criteria.push(Node::Criteria {
@@ -399,7 +438,9 @@ impl Handler for Reading {
                     children: Vec::new(),
                 });
             }
-            ("definitions", "criteria", "criterion" | "extend_definition") => {
+            ("definitions", "criteria", "criterion" | "extend_definition")
+                if self.ignored_criteria == 0 =>
+            {
                 let mut values = element.attributes()?;
                 let negate = values.get("negate").is_some_and(|value| value == "true");
                 let mut text = |attribute: &str| values.remove(attribute).unwrap_or_default();
@@ -560,6 +601,9 @@ impl Handler for Reading {
                 {
                     definition.cves.push(text.to_owned());
                 }
+            }
+            ("definitions", _, "criteria") if self.ignored_criteria > 0 => {
+                self.ignored_criteria -= 1;
             }
             ("definitions", _, "criteria") => {
                 let Some(done) = self.open_criteria.pop() else {
@@ -726,11 +770,12 @@ impl PackageVersions {
 }
 
 impl Reading {
-    /// Evaluates the definitions read, one at a time, handing each record to `sink`; an
-    /// error when the temporary database failed.
-    pub(crate) fn into_result(self, sink: &mut dyn FnMut(Record)) -> Result<Oval, SpillError> {
+    /// Evaluates the definitions read, one at a time, handing each record to `sink`, which
+    /// says whether it takes more; an error when the temporary database failed or the sink
+    /// stopped taking records.
+    pub(crate) fn into_result(self, sink: &mut dyn FnMut(Record) -> bool) -> Result<Oval, Stopped> {
         if let Some(failure) = self.failure {
-            return Err(failure);
+            return Err(Stopped::Spill(failure));
         }
         self.spill.finish_writing()?;
         let mut result = Oval::default();
@@ -741,11 +786,13 @@ impl Reading {
                 result.skipped.add(&definition.id, reason);
             }
             if let Some(failure) = self.recent.failure.take() {
-                return Err(failure);
+                return Err(Stopped::Spill(failure));
             }
             if let Some(record) = record {
                 result.record_count += 1;
-                sink(record);
+                if !sink(record) {
+                    return Err(Stopped::StoreFailed);
+                }
             }
             Ok(())
         })?;
@@ -940,6 +987,9 @@ impl Reading {
             Node::Criteria { negate: true, .. } => {
                 Ok(vec![vec![Err("negated criteria".to_owned())]])
             }
+            Node::TooDeep => Ok(vec![vec![Err(format!(
+                "criteria nested deeper than {MAX_CRITERIA_DEPTH}"
+            ))]]),
             Node::Criteria {
                 operator, children, ..
             } => {

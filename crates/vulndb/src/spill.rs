@@ -212,23 +212,25 @@ impl Spill {
     }
 
     /// Calls `each` with every [`Kind::Sequence`] value in the order stored.
-    pub(crate) fn each_in_order<T: DeserializeOwned>(
+    /// `each` stops the walk by returning an error (its own, or one of the database's).
+    pub(crate) fn each_in_order<T: DeserializeOwned, E: From<SpillError>>(
         &self,
-        mut each: impl FnMut(T) -> Result<(), SpillError>,
-    ) -> Result<(), SpillError> {
+        mut each: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
         for body in &self.memory.sequence {
-            each(serde_json::from_slice(body)?)?;
+            each(serde_json::from_slice(body).map_err(SpillError::from)?)?;
         }
         if !self.overflowed {
             return Ok(());
         }
         let mut statement = self
             .connection
-            .prepare("SELECT body FROM sequence ORDER BY rowid")?;
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
-            let body: Vec<u8> = row.get(0)?;
-            each(serde_json::from_slice(&body)?)?;
+            .prepare("SELECT body FROM sequence ORDER BY rowid")
+            .map_err(SpillError::from)?;
+        let mut rows = statement.query([]).map_err(SpillError::from)?;
+        while let Some(row) = rows.next().map_err(SpillError::from)? {
+            let body: Vec<u8> = row.get(0).map_err(SpillError::from)?;
+            each(serde_json::from_slice(&body).map_err(SpillError::from)?)?;
         }
         Ok(())
     }
@@ -248,7 +250,7 @@ impl InMemory {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kind, Spill};
+    use super::{Kind, Spill, SpillError};
 
     /// Budgets for every value in memory, none, the first two (the sequence's id "b" in
     /// both) and the sequence's three (the tests on disk only).
@@ -282,7 +284,7 @@ mod tests {
         spill
             .each_in_order(|value: String| {
                 order.push(value);
-                Ok(())
+                Ok::<(), SpillError>(())
             })
             .unwrap();
         assert_eq!(order, ["first b", "a", "second b"]);

@@ -1,5 +1,6 @@
 //! The SQLite index: sources, advisories and affected packages.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -146,8 +147,11 @@ impl Database {
 
     /// Stores what `read` reads as the source `location`, in one transaction, as it is read:
     /// `read` runs on a blocking thread and sends the records in batches, so an import holds
-    /// a few batches, not the whole source. A record whose id the source gave before is
-    /// merged into it (Azure Linux's OVAL definitions of one CVE, one per package).
+    /// a few batches, not the whole source. Within one OVAL document ([`Message::MergeIds`])
+    /// a record whose id the document gave before is merged into it (Azure Linux's
+    /// definitions of one CVE, one per package). When storing fails the channel is closed,
+    /// the reading stops at its next element or record, and its end is awaited, so that no
+    /// reading thread outlives the import.
     async fn store(
         &self,
         location: String,
@@ -189,20 +193,38 @@ impl Database {
         .fetch_one(&mut *transaction)
         .await?;
         let mut record_count: u64 = 0;
-        while let Some(message) = receiver.recv().await {
+        // The row id of each id of the OVAL document being stored.
+        let mut merged_ids: Option<HashMap<String, i64>> = None;
+        let mut stored = Ok(());
+        'receiving: while let Some(message) = receiver.recv().await {
             match message {
                 Message::Start(total_files) => progress.start(total_files),
                 Message::Advance => progress.advance(1),
+                Message::MergeIds(merge) => merged_ids = merge.then(HashMap::new),
                 Message::Records(records) => {
                     for record in &records {
-                        if insert_record(&mut transaction, source_id, record).await? {
-                            record_count += 1;
+                        match insert_record(
+                            &mut transaction,
+                            source_id,
+                            record,
+                            merged_ids.as_mut(),
+                        )
+                        .await
+                        {
+                            Ok(new) => record_count += u64::from(new),
+                            Err(error) => {
+                                stored = Err(error);
+                                break 'receiving;
+                            }
                         }
                     }
                 }
             }
         }
-        let (formats, warnings) = match reading.await {
+        receiver.close();
+        let read = reading.await;
+        stored?;
+        let (formats, warnings) = match read {
             Ok(outcome) => outcome?,
             Err(error) => match error.try_into_panic() {
                 Ok(panic) => std::panic::resume_unwind(panic),
@@ -347,21 +369,25 @@ impl Database {
 /// How many batches of records may wait for the store.
 const MESSAGES_IN_FLIGHT: usize = 4;
 
-/// Stores `record` in the source `source_id`: a new advisory, or, when the source gave its
-/// id before, its aliases, affected packages and withdrawal added to that one's (its
-/// severity where that had none). True for a new advisory.
+/// Stores `record` in the source `source_id`: a new advisory, or, when `merged_ids` (the
+/// row ids of its document's ids, when its records are merged) has its id, its aliases,
+/// affected packages and withdrawal added to that one's (its severity where that had none).
+/// True for a new advisory.
 async fn insert_record(
     transaction: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     source_id: i64,
     record: &Record,
+    merged_ids: Option<&mut HashMap<String, i64>>,
 ) -> Result<bool, Error> {
-    let earlier = sqlx::query(
-        "SELECT id, aliases, severity, withdrawn FROM vulns WHERE source_id = $1 AND vuln_id = $2",
-    )
-    .bind(source_id)
-    .bind(&record.id)
-    .fetch_optional(&mut **transaction)
-    .await?;
+    let earlier = match merged_ids.as_ref().and_then(|ids| ids.get(&record.id)) {
+        Some(&vuln_id) => Some(
+            sqlx::query("SELECT id, aliases, severity, withdrawn FROM vulns WHERE id = $1")
+                .bind(vuln_id)
+                .fetch_one(&mut **transaction)
+                .await?,
+        ),
+        None => None,
+    };
     let (vuln_id, new) = match earlier {
         Some(row) => {
             let vuln_id: i64 = row.get("id");
@@ -400,6 +426,9 @@ async fn insert_record(
             .bind(&record.modified)
             .fetch_one(&mut **transaction)
             .await?;
+            if let Some(ids) = merged_ids {
+                ids.insert(record.id.clone(), vuln_id);
+            }
             (vuln_id, true)
         }
     };

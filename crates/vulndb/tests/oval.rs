@@ -803,3 +803,140 @@ fn document_type_declarations_and_unreadable_tests_are_refused_by_id() {
         ]
     );
 }
+
+/// Records of one id are one advisory within one OVAL document only (Azure Linux's
+/// per-package definitions of one CVE): another document of the same import (a directory
+/// with Azure Linux 3.0's and CBL-Mariner 2.0's feeds, both defining CVE-2024-6119) keeps
+/// its own record, with its own severity.
+#[test]
+fn records_of_one_id_are_merged_within_their_document_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture(FIXTURES, "azurelinux-3.0-oval.xml"),
+        dir.path().join("azurelinux-3.0-oval.xml"),
+    )
+    .unwrap();
+    let mariner = std::fs::read_to_string(fixture(FIXTURES, "cbl-mariner-2.0-oval.xml")).unwrap();
+    let high = "<severity>High</severity>";
+    assert_eq!(mariner.matches(high).count(), 1);
+    std::fs::write(
+        dir.path().join("cbl-mariner-2.0-oval.xml"),
+        mariner.replace(high, "<severity>Medium</severity>"),
+    )
+    .unwrap();
+    let (report, index) = runtime().block_on(async {
+        let database = Database::open_in_memory().await.unwrap();
+        let report = database
+            .import_path(dir.path(), Limits::default())
+            .await
+            .unwrap();
+        (
+            report,
+            palisade_vulndb::Index::load(&database).await.unwrap(),
+        )
+    });
+    // Azure Linux's 3 (its two definitions of CVE-2024-6119 one) and CBL-Mariner's 2.
+    assert_eq!(report.record_count, 5, "{:?}", reasons(&report));
+    let azure = findings(&index, "Azure Linux:3.0", "openssl", "3.3.0-2.azl3");
+    assert_eq!(ids(&azure), ["CVE-2024-6119"]);
+    assert_eq!(azure[0].severity.as_deref(), Some("High"));
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Azure Linux:3.0",
+            "edk2",
+            "20240524git3e722403cd16-2.azl3"
+        )),
+        ["CVE-2024-6119"]
+    );
+    let mariner = findings(&index, "Mariner:2.0", "openssl", "1.1.1k-30.cm2");
+    assert_eq!(ids(&mariner), ["CVE-2024-6119"]);
+    assert_eq!(mariner[0].severity.as_deref(), Some("Medium"));
+}
+
+/// Criteria nested deeper than the reader keeps are an alternative it cannot evaluate,
+/// told as the definition's skip reason; the rest of the document is imported.
+#[test]
+fn criteria_nested_too_deep_skip_their_alternative() {
+    let document = std::fs::read_to_string(fixture(FIXTURES, "azurelinux-3.0-oval.xml")).unwrap();
+    let criterion = r#"<criterion comment="Package openssl is earlier than 3.3.2-1, affected by CVE-2024-6119" test_ref="oval:com.microsoft.azurelinux:tst:43355000"/>"#;
+    let top = format!("<criteria operator=\"AND\">\n        {criterion}\n      </criteria>");
+    assert!(document.contains(&top));
+    let nested = |depth: usize| {
+        let open = "<criteria operator=\"AND\">".repeat(depth);
+        let close = "</criteria>".repeat(depth);
+        document.replace(&top, &format!("{open}{criterion}{close}"))
+    };
+    let (report, index) = import(
+        "azurelinux-3.0-oval.xml",
+        nested(32).as_bytes(),
+        Limits::default(),
+    );
+    assert!(report.warnings.is_empty(), "{:?}", reasons(&report));
+    let openssl = |index| {
+        ids(&findings(
+            index,
+            "Azure Linux:3.0",
+            "openssl",
+            "3.3.0-2.azl3",
+        ))
+        .len()
+    };
+    assert_eq!(openssl(&index), 1);
+    let (report, index) = import(
+        "azurelinux-3.0-oval.xml",
+        nested(50).as_bytes(),
+        Limits::default(),
+    );
+    assert_eq!(
+        reasons(&report),
+        [
+            "azurelinux-3.0-oval.xml: definition oval:com.microsoft.azurelinux:def:43355: criteria nested deeper than 32"
+        ]
+    );
+    assert_eq!(openssl(&index), 0);
+    assert_eq!(
+        ids(&findings(
+            &index,
+            "Azure Linux:3.0",
+            "wget",
+            "1.21.4-1.azl3"
+        )),
+        ["CVE-2024-38428"]
+    );
+}
+
+/// A failure of the store is the import's error (not the reading's stop it causes), and
+/// nothing of the import is kept; the reading thread has stopped when the import returns.
+#[test]
+fn a_store_failure_is_the_import_s_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    for name in ["azurelinux-3.0-oval.xml", "cbl-mariner-2.0-oval.xml"] {
+        std::fs::copy(fixture(FIXTURES, name), feeds.join(name)).unwrap();
+    }
+    let path = dir.path().join("vulndb.sqlite");
+    runtime().block_on(async {
+        let database = Database::open(&path).await.unwrap();
+        let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON vulns WHEN NEW.vuln_id = 'CVE-2024-38428' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(&other)
+        .await
+        .unwrap();
+        other.close().await;
+        let error = database
+            .import_path(&feeds, Limits::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(error.kind(), ErrorKind::Database(_)), "{error}");
+        assert!(format!("{error:?}").contains("refused by the test"), "{error:?}");
+        let status = database.status().await.unwrap();
+        assert!(status.sources.is_empty(), "{:?}", status.sources);
+        assert_eq!(status.total_records, 0);
+    });
+}
