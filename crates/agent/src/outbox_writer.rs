@@ -31,8 +31,10 @@ use crate::{Detector, OutboxError, Receipt};
 pub const OUTBOX_FAILED_RULE: &str = "Outbox writes failed";
 
 /// How the detection thread's outbox writes went since the agent started (also as the
-/// agent's status file keeps it).
+/// agent's status file keeps it: a file format, so a field missing from a file written by
+/// another build reads as its default).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct OutboxWriteStatus {
     /// Pushes that failed.
     pub write_failures: u64,

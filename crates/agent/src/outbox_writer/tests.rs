@@ -195,3 +195,18 @@ fn reports_beyond_the_bound_wait_for_no_failing_outbox_and_are_counted() {
         "{alert}"
     );
 }
+
+/// The status is a file format (the agent's status file): a field a file lacks (written by
+/// another build) reads as its default instead of failing the whole file.
+#[test]
+fn a_status_without_some_fields_reads_them_as_their_defaults() {
+    let status: super::OutboxWriteStatus =
+        serde_json::from_str(r#"{"write_failures": 3}"#).unwrap();
+    assert_eq!(
+        status,
+        super::OutboxWriteStatus {
+            write_failures: 3,
+            ..Default::default()
+        }
+    );
+}
