@@ -103,10 +103,13 @@
 //! removes what an agent that will not come back left. A dead agent of a build whose pins
 //! this one cannot take over (another layout) leaves its pods' programs refusing until this
 //! agent's own have their rules; the attempts its stream held untaken, and those its programs
-//! count until they go, are counted as lost (in the lost-reports node alert and counts), not
-//! dropped silently.
+//! count until they go, are counted as lost (in the lost-reports node alert and counts, at
+//! the first tick, policy or not), not dropped silently. Not covered: that stream's ring is
+//! not read, so a report in it that stood for an attempt (its match found the counters
+//! full) and was not kept yet is neither alerted nor counted lost.
 //!
-//! A crash loses no attempt a tick took either, and alerts none twice: a take reads one
+//! A crash loses no attempt a tick took either, and alerts none twice while the outbox that
+//! holds the take is there: a take reads one
 //! epoch of the counters (its id: a serial pinned with them, starting at random for each new
 //! stream) and leaves its counts in the kernel; the detection thread writes the take's
 //! alerts and its receipt (the epoch, [`CONNECT_COUNTS_RECEIPT`]) into the outbox in one
@@ -118,7 +121,9 @@
 //! ([`FirewallWatchConfig::outbox`]), so that a next agent with another outbox (a second
 //! agent, or this one re-installed with a new data directory) knows the same: the epoch the
 //! record names, or the one the named outbox's receipt holds while that outbox is there, is
-//! deleted; otherwise the epoch is taken again. A report that stands for
+//! deleted; otherwise the epoch is taken again (alerted twice if its alerts went with an
+//! outbox that is gone). A delivery the kernel could not be told of is told again at each
+//! tick; until then nothing new is taken. A report that stands for
 //! an attempt (its match found the counters full) is as durable: the stream's reader keeps
 //! it in a pinned map from the moment it leaves the ring until a delivered take deletes it,
 //! and each take holds the kept reports with the counts. The test hook
