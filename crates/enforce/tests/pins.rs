@@ -7,6 +7,7 @@
 //! environment variable [`CHILD`] set: it pins and enforces, connects, and kills itself —
 //! right away, or after it took the counts ([`CrashPoint`]).
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -678,6 +679,33 @@ fn the_taker_and_its_last_delivery_are_recorded_with_the_stream() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("4085 bytes"), "{error}");
+
+    // A record that cannot be written (its map frozen: the kernel refuses writes from user
+    // space) does not hold the delivery up: the counts go, the call fails, and the next call
+    // finds the epoch stale.
+    for _ in 0..LATER_CONNECTS {
+        assert!(!connects_from(&cgroup.0, port));
+    }
+    let record =
+        libbpf_rs::MapHandle::from_pinned_path(root.0.join("layout-1/connect/last_delivery"))
+            .unwrap();
+    // SAFETY: freezing a map by a descriptor this process holds open.
+    let frozen = unsafe { libbpf_rs::libbpf_sys::bpf_map_freeze(record.as_fd().as_raw_fd()) };
+    assert_eq!(frozen, 0, "{}", std::io::Error::last_os_error());
+    let taken = stream.take_counted().unwrap().unwrap();
+    assert_eq!(taken.attempts(), LATER_CONNECTS);
+    let error = stream.delivered(taken.epoch).unwrap_err().to_string();
+    assert!(error.contains("recording the delivery"), "{error}");
+    assert!(!stream.delivered(taken.epoch).unwrap(), "delivered already");
+    assert_eq!(
+        stream.last_delivery().unwrap().unwrap().epoch,
+        Some(delivered + 1),
+        "the record as it was"
+    );
+    assert!(
+        stream.take_counted().unwrap().is_none(),
+        "the counts were deleted"
+    );
     drop(adopted);
     drop(pins);
     assert!(
