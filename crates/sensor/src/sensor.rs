@@ -1,7 +1,7 @@
 //! The sensor: configuration, the backend it runs on, and enrichment of raw observations
 //! into events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -918,6 +918,9 @@ impl Enricher {
             self.held.give_up_on(cgroup_id);
             self.processes.stop_awaiting_container(cgroup_id);
         }
+        // Looked up for every ancestor of every held event: up to the table's bound of
+        // processes, so a set, not a scan of the list.
+        let attributed: HashSet<(u32, u64)> = attributed.iter().copied().collect();
         let container = self.containers.container(cgroup_id);
         let names = self.containers.names_of(cgroup_id);
         let host_names = self.containers.host_names();
