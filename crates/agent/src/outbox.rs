@@ -132,6 +132,7 @@ impl OutboxIdentity {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(not_an_outbox(error.to_string())),
         }
+        only_we_can_replace(&self.path).map_err(not_an_outbox)?;
         let (identity, source) = (self.clone(), source.to_owned());
         std::thread::scope(|scope| {
             scope
@@ -407,6 +408,38 @@ impl Outbox {
     }
 }
 
+/// Fails, saying why, unless only root or this process's user can change what `path` names:
+/// the file and every directory above it are owned by one of them and writable by no one
+/// else (a sticky directory owned by root, as /tmp, may be writable by all: no one else can
+/// replace what is in it). The path is canonical (recorded so by [`Outbox::open`]), so a link
+/// anywhere in it fails too. Without this, whoever could write to a directory on the way
+/// could put a FIFO or a crafted database where the agent, as root, opens it.
+fn only_we_can_replace(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if !path.is_absolute() {
+        return Err("not an absolute path".to_owned());
+    }
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    for (depth, part) in path.ancestors().enumerate() {
+        let metadata = std::fs::symlink_metadata(part)
+            .map_err(|error| format!("{}: {error}", part.display()))?;
+        let (owner, mode) = (metadata.uid(), metadata.mode());
+        let sticky_root_directory = depth > 0 && owner == 0 && mode & 0o1000 != 0;
+        if metadata.file_type().is_symlink()
+            || (owner != 0 && owner != euid)
+            || (mode & 0o022 != 0 && !sticky_root_directory)
+        {
+            return Err(format!(
+                "{} may be changed by another user (owner {owner}, mode {:o})",
+                part.display(),
+                mode & 0o7777
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Outbox, OutboxError, OutboxIdentity, Receipt};
@@ -455,7 +488,9 @@ mod tests {
             .await
             .unwrap();
         let identity = outbox.identity().clone();
-        assert_eq!(identity.path, data_dir.join("outbox.db"));
+        // Canonical: the temporary directory may itself be under a link.
+        let canonical_data_dir = std::fs::canonicalize(&data_dir).unwrap();
+        assert_eq!(identity.path, canonical_data_dir.join("outbox.db"));
         assert_eq!(
             OutboxIdentity::from_taker(&identity.taker()),
             Some(identity.clone())
@@ -486,7 +521,19 @@ mod tests {
         // SAFETY: `path` is a NUL-terminated string that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
         let misnamed = dir.path().join("data").join("outbox.db-wal");
-        for path in [fifo, misnamed] {
+        // A real outbox in a directory anybody may write to: someone else could have put it
+        // (or a FIFO) there.
+        let open_dir = dir.path().join("open");
+        std::fs::create_dir(&open_dir).unwrap();
+        let in_open_dir = Outbox::open(&open_dir)
+            .await
+            .unwrap()
+            .identity()
+            .path
+            .clone();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        for path in [fifo, misnamed, in_open_dir] {
             let other = OutboxIdentity {
                 path: path.clone(),
                 ..identity.clone()

@@ -973,7 +973,9 @@ impl ConnectReports {
         // Recorded before the counts go: a process that dies in between leaves the record,
         // and the next one deletes what is left instead of taking it. A record that cannot
         // be written does not hold the delivery up (the counts are delivered: keeping them
-        // would stop the takes); only a crash before the next record then takes them again.
+        // would stop the takes): the record stays stale until the next delivery, and once the
+        // counts are deleted nothing is taken again (only a crash between the failed write and
+        // the deletes, with this outbox then gone, takes them again).
         let taker = self
             .taker
             .lock()
