@@ -5,7 +5,7 @@
 //! itself (SIGKILL, as a crash); its pins are then renamed to another layout's, or kept.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use palisade_enforce::DefenseMode;
@@ -302,6 +302,7 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
     assert!(alerted_before_policy.is_empty(), "{before_policy:?}");
     assert_eq!(lost_before_policy, UNTAKEN, "{before_policy:?}");
     let connecting = AtomicBool::new(true);
+    let refused_so_far = AtomicU64::new(0);
     let ((refused, passed), reports) = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
         std::thread::scope(|scope| {
             let connects = scope.spawn(|| {
@@ -309,13 +310,21 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
                 while connecting.load(Ordering::Relaxed) {
                     if refused_by_programs() {
                         refused += 1;
+                        refused_so_far.store(refused, Ordering::Relaxed);
                     } else {
                         passed += 1;
                     }
                 }
                 (refused, passed)
             });
-            std::thread::sleep(Duration::from_millis(20));
+            // At least one connect refused by the dead agent's programs alone before the
+            // new ones get rules (a fixed sleep is not enough on a busy machine).
+            let waiting_since = std::time::Instant::now();
+            while refused_so_far.load(Ordering::Relaxed) == 0
+                && waiting_since.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let reports = first_policy(&mut watch, &updates);
             std::thread::sleep(Duration::from_millis(20));
             connecting.store(false, Ordering::Relaxed);
