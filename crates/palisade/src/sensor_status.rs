@@ -438,11 +438,11 @@ pub fn print_tables(status: &SensorStatusFile) {
             events.container_lookups_dropped,
         ),
         (
-            "exited ancestors evicted (process table full)",
+            "process table full: ancestors evicted",
             events.process_ancestors_evicted,
         ),
         (
-            "process insertions refused (process table full)",
+            "process table full: insertions refused",
             events.processes_untracked,
         ),
         ("cgroup paths kept", events.cgroups_known),
