@@ -1173,6 +1173,33 @@ fn held_events_go_out_at_flush_without_waiting() {
     );
 }
 
+/// A runc container's bundle in a freely named cgroup (`/palisade-test-<pid>/<id>`, whose
+/// name does not say its container) beside a [`SilentPodmanStore`], so that the container's
+/// events wait for a look-up that answers only at `store.release()`; `None`, and the test
+/// skips, without runc or what the store needs.
+struct FreelyNamedRunc {
+    silent: SilentPodmanStore,
+    dir: tempfile::TempDir,
+    id: String,
+    cgroups_path: String,
+}
+
+impl FreelyNamedRunc {
+    fn set_up(name: &str) -> Option<FreelyNamedRunc> {
+        if !available("runc") {
+            return None;
+        }
+        let silent = SilentPodmanStore::set_up()?;
+        let id = format!("{name}-{}", std::process::id());
+        Some(FreelyNamedRunc {
+            silent,
+            dir: tempfile::tempdir().unwrap(),
+            cgroups_path: format!("/palisade-test-{}/{id}", std::process::id()),
+            id,
+        })
+    }
+}
+
 /// A child forked in a runc container's freely named cgroup before the cgroup's look-up
 /// answered (a metadata store that does not answer: the shell's first exec waits its 50 ms
 /// and leaves without the container) gets the container once the look-up answers: the
@@ -1181,21 +1208,17 @@ fn held_events_go_out_at_flush_without_waiting() {
 /// container's root (its uid 0 is not named root there).
 #[test]
 fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
-    if !available("runc") {
-        return;
-    }
-    let Some(SilentPodmanStore {
-        _dir,
-        roots,
-        store,
-        cgroup2: _,
-    }) = SilentPodmanStore::set_up()
+    let Some(FreelyNamedRunc {
+        silent: SilentPodmanStore {
+            _dir, roots, store, ..
+        },
+        dir,
+        id,
+        cgroups_path,
+    }) = FreelyNamedRunc::set_up("palisade-early-fork")
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let id = format!("palisade-early-fork-{}", std::process::id());
-    let cgroups_path = format!("/palisade-test-{}/{id}", std::process::id());
     let (early, late) = (format!("{id}-early"), format!("{id}-late"));
     // The subshell is forked right after the early exec and waits for the test's go.
     runc_bundle(
@@ -1276,21 +1299,17 @@ fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
 /// then names the container for the exited shell and the container's first process.
 #[test]
 fn held_events_name_the_container_of_ancestors_that_exited_before_the_answer() {
-    if !available("runc") {
-        return;
-    }
-    let Some(SilentPodmanStore {
-        _dir,
-        roots,
-        store,
-        cgroup2: _,
-    }) = SilentPodmanStore::set_up()
+    let Some(FreelyNamedRunc {
+        silent: SilentPodmanStore {
+            _dir, roots, store, ..
+        },
+        dir,
+        id,
+        cgroups_path,
+    }) = FreelyNamedRunc::set_up("palisade-gone-ancestor")
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let id = format!("palisade-gone-ancestor-{}", std::process::id());
-    let cgroups_path = format!("/palisade-test-{}/{id}", std::process::id());
     let marker = format!("{id}-exec");
     // The inner shell and its /bin/true are gone within milliseconds; the container's first
     // process stays (so the look-up finds the container) until the test is done.
