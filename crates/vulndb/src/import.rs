@@ -25,8 +25,7 @@ pub struct Limits {
     pub max_zip_uncompressed_bytes: u64,
     /// The largest XML feed (updateinfo, OVAL), decompressed, in bytes. XML is read
     /// streaming and records are stored as they come, so memory does not grow with the
-    /// document (an updateinfo document's records are held until it ends); the bound stops
-    /// compression bombs and runaway input.
+    /// document; the bound stops compression bombs and runaway input.
     pub max_xml_bytes: u64,
 }
 
@@ -520,11 +519,12 @@ fn read_xml(
     document.report(name, stopped, parsed)
 }
 
-/// An XML feed read while the store takes its records: the reading stops once the store
-/// failed, rather than parse the rest of a document of hundreds of MB for nothing.
+/// An XML feed read while the store takes its records: an updateinfo document's records
+/// go to the store as each update ends, and the reading stops once the store failed,
+/// rather than parse the rest of a document of hundreds of MB for nothing.
 struct WhileStored<'a> {
     feed: &'a mut XmlFeed,
-    parsed: &'a Parsed,
+    parsed: &'a mut Parsed,
 }
 
 impl Handler for WhileStored<'_> {
@@ -537,6 +537,11 @@ impl Handler for WhileStored<'_> {
 
     fn close(&mut self, name: &str, text: &str, stack: &[String]) {
         self.feed.close(name, text, stack);
+        if let XmlFeed::Updateinfo(reading) = self.feed {
+            for record in reading.take_records() {
+                self.parsed.push(record);
+            }
+        }
     }
 
     fn position(&self) -> String {
@@ -638,15 +643,9 @@ impl XmlFeed {
                         document.not_security
                     )
                 });
-                let mut skipped = Skipped::default();
-                for (id, reason) in document.skipped {
-                    skipped.add(&id, reason);
-                }
-                let record_count = document.records.len();
-                parsed.extend(document.records);
                 (
-                    record_count,
-                    skipped,
+                    document.record_count as usize,
+                    document.skipped,
                     ("update", "security updates"),
                     not_counted,
                 )
@@ -894,11 +893,99 @@ fn is_safe_entry_name(raw: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, Read};
+
     use super::{
-        Feed, IDS_PER_WARNING, ImportOptions, MAX_REASON_BYTES, MAX_SKIP_REASONS, Parsed, Skipped,
-        read_xml,
+        Feed, IDS_PER_WARNING, ImportOptions, MAX_REASON_BYTES, MAX_SKIP_REASONS, Message, Parsed,
+        RECORDS_PER_MESSAGE, Skipped, read_xml,
     };
     use crate::error::ErrorKind;
+
+    /// A document read from memory that counts, once the reading passed its middle, the
+    /// records the store had been sent by then.
+    struct HalfwayCount<'a> {
+        rest: &'a [u8],
+        consumed: usize,
+        middle: usize,
+        store: tokio::sync::mpsc::Receiver<Message>,
+        /// The records received, counted once the reading passed the middle.
+        received: usize,
+        received_at_middle: Option<usize>,
+    }
+
+    impl HalfwayCount<'_> {
+        fn receive(&mut self) {
+            while let Ok(message) = self.store.try_recv() {
+                if let Message::Records(records) = message {
+                    self.received += records.len();
+                }
+            }
+        }
+    }
+
+    impl Read for HalfwayCount<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.fill_buf()?.read(buffer)?;
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for HalfwayCount<'_> {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            Ok(self.rest)
+        }
+
+        fn consume(&mut self, amount: usize) {
+            self.rest = &self.rest[amount..];
+            self.consumed += amount;
+            if self.received_at_middle.is_none() && self.consumed >= self.middle {
+                self.receive();
+                self.received_at_middle = Some(self.received);
+            }
+        }
+    }
+
+    /// An updateinfo document's records go to the store in batches as its updates end,
+    /// not when the document ends: once half of a document of 2,000 security updates was
+    /// read, the store had been sent at least the full batches of its first 1,000 records.
+    #[test]
+    fn updateinfo_records_are_stored_as_their_updates_end() {
+        let n_updates = 2_000;
+        let mut document = String::from("<updates>");
+        for n in 0..n_updates {
+            document.push_str(&format!(
+                "<update type=\"security\"><id>ALAS2023-2024-{n}</id><pkglist><collection>\
+                 <package name=\"pkg{n}\" epoch=\"0\" version=\"1.0\" release=\"1.amzn2023\"/>\
+                 </collection></pkglist></update>"
+            ));
+        }
+        document.push_str("</updates>");
+        let (sender, receiver) = tokio::sync::mpsc::channel(n_updates);
+        let mut parsed = Parsed::new(sender);
+        let feed = Feed::new(&ImportOptions::default()).unwrap();
+        let mut input = HalfwayCount {
+            rest: document.as_bytes(),
+            consumed: 0,
+            middle: document.len() / 2,
+            store: receiver,
+            received: 0,
+            received_at_middle: None,
+        };
+        read_xml("updateinfo.xml", &mut input, false, &feed, &mut parsed).unwrap();
+        parsed.finish();
+        let at_middle = input
+            .received_at_middle
+            .expect("the reading passed the middle");
+        let full_batches = (n_updates / 2) / RECORDS_PER_MESSAGE * RECORDS_PER_MESSAGE;
+        assert!(
+            (full_batches..=full_batches + RECORDS_PER_MESSAGE).contains(&at_middle),
+            "{at_middle} records stored at the middle"
+        );
+        input.receive();
+        assert_eq!(input.received, n_updates);
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    }
 
     /// A reason past [`MAX_REASON_BYTES`] is cut there, at a character boundary.
     #[test]

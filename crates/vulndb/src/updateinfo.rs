@@ -43,19 +43,36 @@
 //! update.
 //!
 //! The document is read streaming ([`crate::xml`], which refuses document type
-//! declarations): only the update being read and the records made so far are held.
+//! declarations) in bounded memory: only the update being read is held, each record is
+//! handed on as its update ends ([`Reading::take_records`]: the import stores them in
+//! batches as they come), and skips are grouped as they come ([`Skipped`]). One update
+//! reads at most [`MAX_UPDATE_ENTRIES`] packages, collections and references; lists of
+//! any length are checked for repeats through sets, so a hostile update is neither held
+//! without bound nor compared with itself quadratically.
+
+use std::collections::{HashMap, HashSet};
 
 use crate::ecosystem::normalize_ecosystem;
+use crate::import::Skipped;
 use crate::model::short_summary;
 use crate::model::{Affected, DistroStatus, Event as RangeEvent, Range, RangeKind, Record};
 use crate::xml::{Element, Handler};
 
-/// What an updateinfo document gave: the records, the updates skipped (id and reason),
-/// and the number of updates that were not security updates.
+/// The most packages, collections and references (together) one `<update>` is read
+/// with; the rest are not read and the update is told about. Real updates list up to a few
+/// thousand (Fedora's texlive updates, every subpackage).
+pub(crate) const MAX_UPDATE_ENTRIES: usize = 65_536;
+
+/// The most problems (malformed packages, modules) told per update; the others are counted.
+const MAX_PROBLEMS_PER_UPDATE: usize = 32;
+
+/// What an updateinfo document gave besides its records (handed on as they are made): the
+/// updates skipped (id and reason), the number of records made, and the number of updates
+/// that were not security updates.
 #[derive(Debug, Default)]
 pub(crate) struct Updateinfo {
-    pub(crate) records: Vec<Record>,
-    pub(crate) skipped: Vec<(String, String)>,
+    pub(crate) skipped: Skipped,
+    pub(crate) record_count: u64,
     pub(crate) not_security: u64,
 }
 
@@ -66,6 +83,9 @@ pub(crate) struct Reading {
     /// its id and packages.
     release: Option<String>,
     result: Updateinfo,
+    /// The records of the updates that ended since [`Reading::take_records`] was last
+    /// called (at most one when it is called after every closed element).
+    finished: Vec<Record>,
     /// The `<update>` being read.
     update: Option<Update>,
     /// The `<update>` elements opened so far.
@@ -80,7 +100,12 @@ impl Reading {
         }
     }
 
-    /// What the document gave so far.
+    /// The records made since the last call, for the caller to store.
+    pub(crate) fn take_records(&mut self) -> std::vec::Drain<'_, Record> {
+        self.finished.drain(..)
+    }
+
+    /// What the document gave so far besides its records.
     pub(crate) fn into_result(self) -> Updateinfo {
         self.result
     }
@@ -95,14 +120,19 @@ impl Handler for Reading {
     }
 
     fn close(&mut self, name: &str, text: &str, stack: &[String]) {
-        close_element(
-            name,
-            stack,
-            text,
-            &mut self.update,
-            self.release.as_deref(),
-            &mut self.result,
-        );
+        let parent = stack.last().map(String::as_str);
+        if name == "update" && parent == Some("updates") {
+            if let Some(done) = self.update.take()
+                && let Some(record) = finish(done, self.release.as_deref(), &mut self.result)
+            {
+                self.result.record_count += 1;
+                self.finished.push(record);
+            }
+            return;
+        }
+        if let Some(update) = self.update.as_mut() {
+            close_element(name, parent, text, update);
+        }
     }
 
     fn position(&self) -> String {
@@ -121,9 +151,45 @@ struct Update {
     description: String,
     issued: Option<String>,
     updated: Option<String>,
+    /// The CVE ids of its references, each once, in the order given ([`Update::cve_set`]
+    /// tells repeats).
     cves: Vec<String>,
+    cve_set: HashSet<String>,
     collections: Vec<Collection>,
+    /// The packages, collections and references read, up to [`MAX_UPDATE_ENTRIES`].
+    entries: usize,
+    /// Whether entries past [`MAX_UPDATE_ENTRIES`] were left unread.
+    entries_left: bool,
     problems: Vec<String>,
+    /// The problems past [`MAX_PROBLEMS_PER_UPDATE`], counted.
+    problems_untold: usize,
+}
+
+impl Update {
+    /// Whether one more package, collection or reference is read; past
+    /// [`MAX_UPDATE_ENTRIES`] it is not, and the update is told about it once.
+    fn admit_entry(&mut self) -> bool {
+        if self.entries < MAX_UPDATE_ENTRIES {
+            self.entries += 1;
+            return true;
+        }
+        if !self.entries_left {
+            self.entries_left = true;
+            self.problems.push(format!(
+                "more than {MAX_UPDATE_ENTRIES} packages, collections and references: the rest were not read"
+            ));
+        }
+        false
+    }
+
+    /// A problem of the update, told as a skip (at most [`MAX_PROBLEMS_PER_UPDATE`] each).
+    fn problem(&mut self, reason: String) {
+        if self.problems.len() < MAX_PROBLEMS_PER_UPDATE {
+            self.problems.push(reason);
+        } else {
+            self.problems_untold += 1;
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -178,6 +244,9 @@ fn open_element(
             }
         }
         (Some("references"), "reference") => {
+            if !update.admit_entry() {
+                return Ok(());
+            }
             let values = element.attributes()?;
             let field = |key: &str| values.get(key).map(String::as_str).unwrap_or_default();
             let mut found = if field("type") == "cve" && !field("id").is_empty() {
@@ -190,12 +259,15 @@ fn open_element(
             found.extend(cve_ids(field("title")));
             found.extend(cve_ids(field("href")));
             for cve in found {
-                if !update.cves.contains(&cve) {
+                if update.cve_set.insert(cve.clone()) {
                     update.cves.push(cve);
                 }
             }
         }
         (Some("pkglist"), "collection") => {
+            if !update.admit_entry() {
+                return Ok(());
+            }
             let short = element.attributes()?.remove("short").unwrap_or_default();
             update.collections.push(Collection {
                 short,
@@ -208,7 +280,7 @@ fn open_element(
             let (module, stream) = (field("name"), field("stream"));
             let module_stream = palisade_version::module_stream(module, stream);
             if module_stream.is_none() {
-                update.problems.push(format!(
+                update.problem(format!(
                     "a <module> without a valid name and stream (name {module:?}, stream {stream:?}): its collection is skipped"
                 ));
             }
@@ -220,11 +292,14 @@ fn open_element(
             }
         }
         (Some("collection"), "package") => {
+            if !update.admit_entry() {
+                return Ok(());
+            }
             let values = element.attributes()?;
             let field = |key: &str| values.get(key).map(String::as_str).unwrap_or_default();
             let (name, version, release) = (field("name"), field("version"), field("release"));
             if name.is_empty() || version.is_empty() || release.is_empty() {
-                update.problems.push(format!(
+                update.problem(format!(
                     "a package without name, version or release (name {name:?})"
                 ));
                 return Ok(());
@@ -238,7 +313,7 @@ fn open_element(
                 || !is_evr_part(version)
                 || !is_evr_part(release)
             {
-                update.problems.push(format!(
+                update.problem(format!(
                     "package {name} has a malformed epoch, version or release ({epoch:?}, {version:?}, {release:?})"
                 ));
                 return Ok(());
@@ -257,25 +332,9 @@ fn open_element(
     Ok(())
 }
 
-/// Handles a closing tag with the text it held; `</update>` turns the update into a record.
-fn close_element(
-    name: &str,
-    stack: &[String],
-    text: &str,
-    update: &mut Option<Update>,
-    release: Option<&str>,
-    result: &mut Updateinfo,
-) {
-    let parent = stack.last().map(String::as_str);
-    if name == "update" && parent == Some("updates") {
-        if let Some(done) = update.take() {
-            finish(done, release, result);
-        }
-        return;
-    }
-    let Some(update) = update.as_mut() else {
-        return;
-    };
+/// Handles a closing tag inside an `<update>` (`parent` is its parent's name) with the
+/// text it held.
+fn close_element(name: &str, parent: Option<&str>, text: &str, update: &mut Update) {
     let text = text.trim();
     match (parent, name) {
         (Some("update"), "id") => update.id = text.to_owned(),
@@ -443,18 +502,19 @@ fn fedora_release(update: &Update, collection: &Collection) -> Option<String> {
 /// A fixing package of an update, with its collection's module stream.
 type Fix<'a> = (&'a UpdatePackage, Option<&'a String>);
 
-/// Turns a complete update into a record, or into a skip with its reason.
-fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
+/// Turns a complete update into its record, or tells in `result` why it has none; the
+/// update's problems are told as skips either way.
+fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) -> Option<Record> {
     let id = update.id.clone();
     if id.is_empty() {
         result
             .skipped
-            .push(("(no <id>)".to_owned(), "an update without an id".to_owned()));
-        return;
+            .add("(no <id>)", "an update without an id".to_owned());
+        return None;
     }
     if !update.kind.eq_ignore_ascii_case("security") {
         result.not_security += 1;
-        return;
+        return None;
     }
     let placement = match release {
         Some(release) => Placement::Release {
@@ -464,18 +524,30 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
         None => match placement(&id) {
             Ok(placement) => placement,
             Err(reason) => {
-                result.skipped.push((id, reason));
-                return;
+                result.skipped.add(&id, reason);
+                return None;
             }
         },
     };
     for problem in &update.problems {
-        result.skipped.push((id.clone(), problem.clone()));
+        result.skipped.add(&id, problem.clone());
+    }
+    if update.problems_untold > 0 {
+        result.skipped.add(
+            &id,
+            format!(
+                "{} more malformed packages or modules, not told one by one",
+                update.problems_untold
+            ),
+        );
     }
     // The fixing packages (one per fixed version and module stream) per (release, package
-    // name), as listed, each with its collection's module stream.
+    // name), as listed, each with its collection's module stream; the sets find repeats.
     let mut fixes: Vec<((String, String), Vec<Fix>)> = Vec::new();
-    let mut unplaced: Vec<String> = Vec::new();
+    let mut fix_at: HashMap<(String, String), usize> = HashMap::new();
+    let mut fixes_seen: HashSet<(usize, &str, Option<&String>)> = HashSet::new();
+    let mut unplaced: Vec<&str> = Vec::new();
+    let mut unplaced_seen: HashSet<&str> = HashSet::new();
     for collection in &update.collections {
         if collection.unreadable_module {
             continue;
@@ -490,42 +562,38 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
                     .map(|number| format!("Fedora:{number}")),
             };
             let Some(ecosystem) = ecosystem else {
-                if !unplaced.contains(&package.name) {
-                    unplaced.push(package.name.clone());
+                if unplaced_seen.insert(package.name.as_str()) {
+                    unplaced.push(package.name.as_str());
                 }
                 continue;
             };
             let key = (normalize_ecosystem(&ecosystem), package.name.clone());
             let module = collection.module.as_ref();
-            match fixes.iter_mut().find(|(known, _)| *known == key) {
-                Some((_, fixing))
-                    if !fixing
-                        .iter()
-                        .any(|(known, stream)| known.evr == package.evr && *stream == module) =>
-                {
-                    fixing.push((package, module));
-                }
-                Some(_) => {}
-                None => fixes.push((key, vec![(package, module)])),
+            let at = *fix_at.entry(key).or_insert_with_key(|key| {
+                fixes.push((key.clone(), Vec::new()));
+                fixes.len() - 1
+            });
+            if fixes_seen.insert((at, package.evr.as_str(), module)) {
+                fixes[at].1.push((package, module));
             }
         }
     }
     if !unplaced.is_empty() {
-        result.skipped.push((
-            id.clone(),
+        result.skipped.add(
+            &id,
             format!(
                 "no release tag tells the release of {}",
                 unplaced.join(", ")
             ),
-        ));
+        );
     }
     if fixes.is_empty() {
         if unplaced.is_empty() && update.problems.is_empty() {
             result
                 .skipped
-                .push((id, "a security update without packages".to_owned()));
+                .add(&id, "a security update without packages".to_owned());
         }
-        return;
+        return None;
     }
     let topic_version = match &placement {
         Placement::Release { topic_version, .. } => topic_version.as_deref(),
@@ -571,7 +639,7 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
         })
         .collect();
     let summary = short_summary(Some(&update.title), Some(&update.description));
-    result.records.push(Record {
+    Some(Record {
         id,
         aliases: update.cves,
         summary,
@@ -582,7 +650,7 @@ fn finish(update: Update, release: Option<&str>, result: &mut Updateinfo) {
         published: update.issued,
         modified: update.updated,
         affected,
-    });
+    })
 }
 
 /// Where a fix's range starts: every earlier version (`0`), except for a fix of an Amazon

@@ -409,6 +409,42 @@ fn xml_bombs_and_undeclared_entities_are_refused_without_expansion() {
     );
 }
 
+/// One update listing more packages than are read (65,536 packages, collections and
+/// references): the first ones are kept, the rest not read, with a warning naming the
+/// update.
+#[test]
+fn an_update_is_read_up_to_its_bound_on_entries() {
+    let bound = 65_536;
+    let mut document = String::from(
+        "<updates><update type=\"security\"><id>ALAS2023-2099-100</id>\
+         <pkglist><collection short=\"amazon-linux-2023\">",
+    );
+    for n in 0..bound + 10 {
+        document.push_str(&format!(
+            "<package name=\"pkg{n}\" epoch=\"0\" version=\"1.0\" release=\"2.amzn2023\"/>"
+        ));
+    }
+    document.push_str("</collection></pkglist></update></updates>");
+    let (report, index) = import("big.xml", document.as_bytes(), Limits::default());
+    assert_eq!(report.record_count, 1, "{:?}", reasons(&report));
+    assert_eq!(
+        reasons(&report),
+        [format!(
+            "big.xml: update ALAS2023-2099-100: more than {bound} packages, collections and references: the rest were not read"
+        )]
+    );
+    // The collection is one entry: its first bound - 1 packages are read.
+    for (name, read) in [
+        ("pkg0", true),
+        (&*format!("pkg{}", bound - 2), true),
+        (&*format!("pkg{}", bound - 1), false),
+        (&*format!("pkg{}", bound + 9), false),
+    ] {
+        let found = findings(&index, "Amazon Linux:2023", name, "1.0-1.amzn2023");
+        assert_eq!(!found.is_empty(), read, "{name}");
+    }
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes).unwrap();
