@@ -786,26 +786,30 @@ static __always_inline u32 pid_nr_at_level(struct pid *pid, u32 level)
 
 /* The terminal and session fields, and the start of the pid namespace's init: read only at
  * exec and fork, which is when they change for all but setsid/setpgid callers (a task's pid
- * namespace never changes), so that the per-call probes stay as cheap as before. */
+ * namespace never changes), so that the per-call probes stay as cheap as before. `task` is a
+ * BTF pointer: direct loads, except where an index is the pid's level (pid_nr_at_level and
+ * the namespace), which only probe reads can take. */
 static __always_inline void put_session(struct event *e, struct task_struct *task)
 {
-	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	struct signal_struct *signal = task->signal;
+	struct tty_struct *tty = signal->tty;
 	e->tty = 0;
 	if (tty) {
-		u32 major = BPF_CORE_READ(tty, driver, major);
-		u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		struct tty_driver *driver = tty->driver;
+		u32 major = driver->major;
+		u32 minor = driver->minor_start + tty->index;
 		/* new_encode_dev, as /proc/<pid>/stat's tty_nr. */
 		e->tty = (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
 	}
-	struct pid *task_pid = BPF_CORE_READ(task, thread_pid);
-	u32 level = BPF_CORE_READ(task_pid, level);
+	struct pid *task_pid = task->thread_pid;
+	u32 level = task_pid ? task_pid->level : 0;
 	e->vpid = pid_nr_at_level(task_pid, level);
-	e->vpgid = pid_nr_at_level(BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]), level);
-	e->sid = pid_nr_at_level(BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]), level);
+	e->vpgid = pid_nr_at_level(signal->pids[PIDTYPE_PGID], level);
+	e->sid = pid_nr_at_level(signal->pids[PIDTYPE_SID], level);
 	/* The namespace's init, as Falco's driver finds it (the child reaper of the namespace the
 	 * task's pid belongs to); its boot-clock start, as the process start times here. */
 	struct task_struct *init = BPF_CORE_READ(task_pid, numbers[level].ns, child_reaper);
-	e->pidns_init_start_boot_ns = init ? BPF_CORE_READ(init, start_boottime) : 0;
+	e->pidns_init_start_boot_ns = init ? as_kernel(init, struct task_struct)->start_boottime : 0;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -820,39 +824,40 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	e->exe_dev = e->exe_ino = e->exe_ctime_ns = e->exe_mtime_ns = e->exe_sb_magic = 0;
 	e->exe_nlink = e->exe_upper_layer = 0;
 
-	struct file *file = BPF_CORE_READ(bprm, file);
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
-	e->exe_dev = BPF_CORE_READ(sb, s_dev);
-	e->exe_ino = BPF_CORE_READ(inode, i_ino);
-	e->exe_nlink = BPF_CORE_READ(inode, __i_nlink);
-	e->exe_sb_magic = BPF_CORE_READ(sb, s_magic);
+	/* The task and the binprm are BTF pointers: their fields and those they lead to are read
+	 * with direct loads, not a probe-read helper call each (this runs on every exec). */
+	struct file *file = bprm->file;
+	struct inode *inode = file->f_inode;
+	struct super_block *sb = inode->i_sb;
+	e->exe_dev = sb->s_dev;
+	e->exe_ino = inode->i_ino;
+	e->exe_nlink = inode->__i_nlink;
+	e->exe_sb_magic = sb->s_magic;
 	if (bpf_core_field_exists(inode->i_ctime_sec)) {
-		e->exe_ctime_ns = BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ULL +
-				  BPF_CORE_READ(inode, i_ctime_nsec);
-		e->exe_mtime_ns = BPF_CORE_READ(inode, i_mtime_sec) * 1000000000ULL +
-				  BPF_CORE_READ(inode, i_mtime_nsec);
+		e->exe_ctime_ns = inode->i_ctime_sec * 1000000000ULL + inode->i_ctime_nsec;
+		e->exe_mtime_ns = inode->i_mtime_sec * 1000000000ULL + inode->i_mtime_nsec;
 	}
 	if (e->exe_sb_magic == OVERLAYFS_SUPER_MAGIC) {
 		struct ovl_inode *ovl = container_of(inode, struct ovl_inode, vfs_inode);
 		e->exe_upper_layer = BPF_CORE_READ(ovl, __upperdentry) != NULL;
 	}
 	put_resources(e, task);
-	put_path(e, SLOT_EXE, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
+	put_path(e, SLOT_EXE, file->f_path.dentry, file->f_path.mnt);
 
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
-	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+	struct mm_struct *mm = task->mm;
+	unsigned long arg_start = mm->arg_start;
+	unsigned long arg_end = mm->arg_end;
 	if (arg_end > arg_start)
 		put_user_bytes(e, SLOT_ARGV, (const void *)arg_start, arg_end - arg_start);
-	put_path(e, SLOT_CWD, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt));
+	struct fs_struct *fs = task->fs;
+	put_path(e, SLOT_CWD, fs->pwd.dentry, fs->pwd.mnt);
 	if (read_cgroups)
 		put_cgroups(e, task);
 	if (capture_env) {
 		/* Last in the tail, so that a long argv truncates the environment, not the working
 		 * directory; args[0] is its full size, which tells the decoder it was cut. */
-		unsigned long env_start = BPF_CORE_READ(mm, env_start);
-		unsigned long env_end = BPF_CORE_READ(mm, env_end);
+		unsigned long env_start = mm->env_start;
+		unsigned long env_end = mm->env_end;
 		if (env_end > env_start) {
 			u64 env_len = env_end - env_start;
 			e->args[0] = env_len;
@@ -913,40 +918,40 @@ static __always_inline u64 requested_clone_flags(struct task_struct *parent)
 
 /* The CLONE_* flags a fork used, read back from what the child shares with its parent and
  * which namespaces it got: the same for clone, clone3, fork and vfork, and the kernel's
- * view rather than the caller's request. */
+ * view rather than the caller's request. Both tasks are BTF pointers: direct loads, not a
+ * probe-read helper call per field (twenty on every fork). */
 static __always_inline u64 clone_flags(struct task_struct *parent, struct task_struct *child)
 {
 	u64 flags = 0;
-	if (BPF_CORE_READ(child, tgid) == BPF_CORE_READ(parent, tgid))
+	if (child->tgid == parent->tgid)
 		flags |= CLONE_THREAD;
-	if (BPF_CORE_READ(child, mm) == BPF_CORE_READ(parent, mm))
+	if (child->mm == parent->mm)
 		flags |= CLONE_VM;
-	if (BPF_CORE_READ(child, fs) == BPF_CORE_READ(parent, fs))
+	if (child->fs == parent->fs)
 		flags |= CLONE_FS;
-	if (BPF_CORE_READ(child, files) == BPF_CORE_READ(parent, files))
+	if (child->files == parent->files)
 		flags |= CLONE_FILES;
-	if (BPF_CORE_READ(child, sighand) == BPF_CORE_READ(parent, sighand))
+	if (child->sighand == parent->sighand)
 		flags |= CLONE_SIGHAND;
-	if (BPF_CORE_READ(child, vfork_done))
+	if (child->vfork_done)
 		flags |= CLONE_VFORK;
-	struct nsproxy *child_ns = BPF_CORE_READ(child, nsproxy);
-	struct nsproxy *parent_ns = BPF_CORE_READ(parent, nsproxy);
+	struct nsproxy *child_ns = child->nsproxy;
+	struct nsproxy *parent_ns = parent->nsproxy;
 	if (child_ns != parent_ns) {
-		if (BPF_CORE_READ(child_ns, mnt_ns) != BPF_CORE_READ(parent_ns, mnt_ns))
+		if (child_ns->mnt_ns != parent_ns->mnt_ns)
 			flags |= CLONE_NEWNS;
-		if (BPF_CORE_READ(child_ns, uts_ns) != BPF_CORE_READ(parent_ns, uts_ns))
+		if (child_ns->uts_ns != parent_ns->uts_ns)
 			flags |= CLONE_NEWUTS;
-		if (BPF_CORE_READ(child_ns, ipc_ns) != BPF_CORE_READ(parent_ns, ipc_ns))
+		if (child_ns->ipc_ns != parent_ns->ipc_ns)
 			flags |= CLONE_NEWIPC;
-		if (BPF_CORE_READ(child_ns, net_ns) != BPF_CORE_READ(parent_ns, net_ns))
+		if (child_ns->net_ns != parent_ns->net_ns)
 			flags |= CLONE_NEWNET;
-		if (BPF_CORE_READ(child_ns, cgroup_ns) != BPF_CORE_READ(parent_ns, cgroup_ns))
+		if (child_ns->cgroup_ns != parent_ns->cgroup_ns)
 			flags |= CLONE_NEWCGROUP;
-		if (BPF_CORE_READ(child_ns, pid_ns_for_children) !=
-		    BPF_CORE_READ(parent_ns, pid_ns_for_children))
+		if (child_ns->pid_ns_for_children != parent_ns->pid_ns_for_children)
 			flags |= CLONE_NEWPID;
 	}
-	if (BPF_CORE_READ(child, cred, user_ns) != BPF_CORE_READ(parent, cred, user_ns))
+	if (child->cred->user_ns != parent->cred->user_ns)
 		flags |= CLONE_NEWUSER;
 	return flags;
 }
@@ -956,16 +961,16 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 {
 	/* The agent's own new threads are ignored, but not the processes it starts: they are
 	 * not the agent, and the process table needs their parent. */
-	if (is_self() && BPF_CORE_READ(child, tgid) == BPF_CORE_READ(parent, tgid))
+	if (is_self() && child->tgid == parent->tgid)
 		return 0;
 	struct event *e = scratch_event();
 	if (!e)
 		return 0;
 	fill_header(e, PK_FORK, parent);
 	/* The new task's id: a process id, or a thread id when CLONE_THREAD is set. */
-	e->ret = BPF_CORE_READ(child, pid);
-	e->args[0] = BPF_CORE_READ(child, pid);
-	e->args[1] = BPF_CORE_READ(child, start_boottime);
+	e->ret = child->pid;
+	e->args[0] = child->pid;
+	e->args[1] = child->start_boottime;
 	e->args[2] = clone_flags(parent, child);
 	put_session(e, child);
 	/* The new task's: its own page faults (none yet) and the memory it got. */
@@ -985,13 +990,13 @@ int BPF_PROG(sched_exit, struct task_struct *task)
 	if (is_self())
 		return 0;
 	/* Only the process, not each of its threads. */
-	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+	if (task->pid != task->tgid)
 		return 0;
 	struct event *e = scratch_event();
 	if (!e)
 		return 0;
 	fill_header(e, PK_EXIT, task);
-	e->args[0] = BPF_CORE_READ(task, exit_code);
+	e->args[0] = task->exit_code;
 	submit(e);
 	return 0;
 }
