@@ -70,13 +70,9 @@ pub(crate) fn parse_lock(bytes: &[u8]) -> Result<Extracted, String> {
             };
             for (name, entry) in dependencies {
                 if let Some(version) = entry.get("version").and_then(Value::as_str)
-                    && !version.starts_with("file:")
+                    && let Some(found) = v1_registry_package(name, version)
                 {
-                    packages.push(Found {
-                        name: name.clone(),
-                        version: version.to_owned(),
-                        ..Found::default()
-                    });
+                    packages.push(found);
                 }
                 if let Some(nested) = entry.get("dependencies") {
                     pending.push(nested);
@@ -87,6 +83,27 @@ pub(crate) fn parse_lock(bytes: &[u8]) -> Result<Extracted, String> {
         return Err("package-lock.json with neither packages nor dependencies".to_owned());
     }
     Ok(Extracted::packages(Cataloger::NpmLock, packages))
+}
+
+/// The registry package a v1 lock's dependency `name` with `version` is: an alias
+/// (`npm:lodash@4.17.21`) is the package it names; a dependency from somewhere other than
+/// the registry (`file:../x`, `git+https://...`, `github:user/repo#sha`, a tarball URL) has
+/// no registry version and is none. A registry version never holds `:` or `/`.
+fn v1_registry_package(name: &str, version: &str) -> Option<Found> {
+    let (name, version) = match version.strip_prefix("npm:") {
+        Some(alias) => alias
+            .rsplit_once('@')
+            .filter(|(name, _)| !name.is_empty())?,
+        None => (name, version),
+    };
+    if version.is_empty() || version.contains([':', '/']) {
+        return None;
+    }
+    Some(Found {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        ..Found::default()
+    })
 }
 
 #[cfg(test)]
@@ -115,6 +132,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v1.packages.len(), 2);
+        // Aliases are the package they name; git, tarball and file sources are no registry
+        // package.
+        let v1 = parse_lock(
+            br#"{"lockfileVersion": 1, "dependencies": {
+                "old-lodash": {"version": "npm:lodash@4.17.15"},
+                "scoped": {"version": "npm:@babel/traverse@7.22.0"},
+                "fork": {"version": "git+https://example.invalid/fork.git#0123abc"},
+                "gh": {"version": "github:someone/thing#0123abc"},
+                "tarball": {"version": "https://example.invalid/thing-1.0.0.tgz"},
+                "local": {"version": "file:../x"}}}"#,
+        )
+        .unwrap();
+        let mut found: Vec<_> = v1
+            .packages
+            .iter()
+            .map(|(_, p)| format!("{}@{}", p.name, p.version))
+            .collect();
+        found.sort();
+        assert_eq!(found, ["@babel/traverse@7.22.0", "lodash@4.17.15"]);
+        // v2 holds both forms; its `packages` are read (nested installs by their path).
+        let v2 = parse_lock(
+            br#"{"lockfileVersion": 2, "packages": {"": {"name": "root", "version": "1.0.0"},
+                "node_modules/minimist": {"version": "1.2.5"},
+                "node_modules/old-lodash": {"name": "lodash", "version": "4.17.15"},
+                "node_modules/a/node_modules/minimist": {"version": "0.0.8"}},
+                "dependencies": {"minimist": {"version": "1.2.5"}}}"#,
+        )
+        .unwrap();
+        let mut found: Vec<_> = v2
+            .packages
+            .iter()
+            .map(|(_, p)| format!("{}@{}", p.name, p.version))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            ["lodash@4.17.15", "minimist@0.0.8", "minimist@1.2.5"]
+        );
         let v3 = parse_lock(
             br#"{"lockfileVersion": 3, "packages": {"": {"name": "root", "version": "1.0.0"},
                 "node_modules/@s/x": {"version": "3.0.0"},

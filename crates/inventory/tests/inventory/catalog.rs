@@ -386,3 +386,113 @@ fn debian_go_binaries_report_the_go_release() {
         assert_eq!(stdlib.purl, format!("pkg:golang/stdlib@{}", stdlib.version));
     }
 }
+
+/// A distroless root (Google's distroless images): no `status` file, one stanza file per
+/// package in `var/lib/dpkg/status.d/` (no Status field) and its `.md5sums` list, whose
+/// files are the package's: the Python package python3-six installs is not reported again
+/// as a PyPI package, the one beside it is.
+#[test]
+fn distroless_status_d_packages_and_the_files_they_own() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    write(root, "etc/os-release", OS_RELEASE.as_bytes());
+    write(
+        root,
+        "var/lib/dpkg/status.d/base-files",
+        b"Package: base-files\nPriority: required\nArchitecture: amd64\n\
+          Version: 12.4+deb12u5\nDescription: Debian base system miscellaneous files\n",
+    );
+    write(
+        root,
+        "var/lib/dpkg/status.d/python3-six",
+        b"Package: python3-six\nArchitecture: all\nSource: six\nVersion: 1.16.0-4\n",
+    );
+    write(
+        root,
+        "var/lib/dpkg/status.d/python3-six.md5sums",
+        b"0123456789abcdef0123456789abcdef  usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA\n",
+    );
+    write(
+        root,
+        "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n",
+    );
+    write(
+        root,
+        "usr/lib/python3/dist-packages/idna-3.3.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: idna\nVersion: 3.3\n",
+    );
+    let inventory = inventory(&Target::RootFs(RootFs::new(root)), &Limits::default()).unwrap();
+    let mut found = summary(&inventory);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "Debian:12 base-files 12.4+deb12u5 pkg:deb/debian/base-files@12.4%2Bdeb12u5?arch=amd64&distro=debian-12",
+            "Debian:12 python3-six 1.16.0-4 pkg:deb/debian/python3-six@1.16.0-4?arch=all&distro=debian-12&upstream=six",
+            "PyPI idna 3.3 pkg:pypi/idna@3.3",
+        ]
+    );
+    let six = inventory
+        .packages
+        .iter()
+        .find(|package| package.name == "python3-six")
+        .unwrap();
+    assert_eq!(six.location.path, "/var/lib/dpkg/status.d/python3-six");
+    assert_eq!(six.source_name.as_deref(), Some("six"));
+    assert!(inventory.warnings.is_empty(), "{:?}", inventory.warnings);
+}
+
+/// A Rust executable built with cargo-auditable carries its dependency tree as
+/// zlib-compressed JSON in a `.dep-v0` section: written here with objcopy into a copy of a
+/// real executable, as cargo-auditable's linking step writes it. Its crates.io crates are
+/// reported at the executable's path; the root crate and path or git dependencies are not
+/// on crates.io and are not.
+#[test]
+fn cargo_auditable_executables_report_their_crates() {
+    let objcopy = std::process::Command::new("objcopy")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !palisade_testdata::capability("objcopy (binutils)", objcopy) {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let dependencies = br#"{"packages":[
+        {"name":"app","version":"0.1.0","source":"local","dependencies":[1,2,3,4],"root":true},
+        {"name":"smallvec","version":"0.6.9","source":"crates.io"},
+        {"name":"cc","version":"1.0.73","source":"crates.io","kind":"build"},
+        {"name":"helper","version":"0.2.0","source":"local"},
+        {"name":"forked","version":"1.0.0","source":"git"}]}"#;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(dependencies).unwrap();
+    let section = temp.path().join("dep-v0");
+    std::fs::write(&section, encoder.finish().unwrap()).unwrap();
+    let executable = temp.path().join("root/usr/local/bin/app");
+    std::fs::create_dir_all(executable.parent().unwrap()).unwrap();
+    let added = std::process::Command::new("objcopy")
+        .arg(format!("--add-section=.dep-v0={}", section.display()))
+        .arg("/usr/bin/true")
+        .arg(&executable)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let inventory = inventory(
+        &Target::RootFs(RootFs::new(&temp.path().join("root"))),
+        &Limits::default(),
+    )
+    .unwrap();
+    let mut found = summary(&inventory);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "crates.io cc 1.0.73 pkg:cargo/cc@1.0.73",
+            "crates.io smallvec 0.6.9 pkg:cargo/smallvec@0.6.9",
+        ]
+    );
+    for package in &inventory.packages {
+        assert_eq!(package.cataloger, Cataloger::CargoAuditable);
+        assert_eq!(package.location.path, "/usr/local/bin/app");
+    }
+}
