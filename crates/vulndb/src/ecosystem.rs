@@ -427,6 +427,12 @@ pub fn fix_suggestion(ecosystem: &str, package: &str, version: &str) -> Option<S
         "RubyGems" => format!("gem install {package} -v {version}"),
         "Packagist" => format!("composer require {package}:^{version}"),
         "NuGet" => format!("dotnet add package {package} --version {version}"),
+        // OSV names a Maven package `groupId:artifactId`, as the versions plugin's
+        // `includes` does; the plugin sets the dependency's version in the pom.
+        "Maven" => format!(
+            "mvn versions:use-dep-version -Dincludes={package} -DdepVersion={version} -DforceVersion=true"
+        ),
+        "Pub" => format!("dart pub add '{package}:^{version}'"),
         _ => return None,
     })
 }
@@ -611,6 +617,55 @@ mod tests {
             Some("upgrade Go to go1.20.3")
         );
         assert_eq!(fix_suggestion("Hex", "x", "1"), None);
+        // Every language ecosystem a cataloger reads has its package manager's command.
+        for (ecosystem, package, version, command) in [
+            ("PyPI", "jinja2", "2.10.1", "pip install 'jinja2>=2.10.1'"),
+            ("npm", "lodash", "4.17.21", "npm install lodash@4.17.21"),
+            (
+                "crates.io",
+                "smallvec",
+                "0.6.10",
+                "cargo update -p smallvec --precise 0.6.10",
+            ),
+            ("RubyGems", "rack", "2.2.6", "gem install rack -v 2.2.6"),
+            (
+                "Packagist",
+                "guzzlehttp/guzzle",
+                "7.4.5",
+                "composer require guzzlehttp/guzzle:^7.4.5",
+            ),
+            (
+                "NuGet",
+                "Newtonsoft.Json",
+                "13.0.1",
+                "dotnet add package Newtonsoft.Json --version 13.0.1",
+            ),
+            (
+                "Maven",
+                "org.apache.logging.log4j:log4j-core",
+                "2.17.1",
+                "mvn versions:use-dep-version -Dincludes=org.apache.logging.log4j:log4j-core -DdepVersion=2.17.1 -DforceVersion=true",
+            ),
+            ("Pub", "http", "0.13.3", "dart pub add 'http:^0.13.3'"),
+            (
+                "Debian:12",
+                "libssl3",
+                "3.0.11-1~deb12u2",
+                "apt-get install --only-upgrade libssl3=3.0.11-1~deb12u2",
+            ),
+            (
+                "Alpine:v3.19",
+                "busybox",
+                "1.36.1-r16",
+                "apk add busybox=1.36.1-r16",
+            ),
+        ] {
+            assert_eq!(
+                fix_suggestion(ecosystem, package, version).as_deref(),
+                Some(command),
+                "{ecosystem}"
+            );
+        }
         assert_eq!(
             fix_suggestion("MinimOS", "openssl", "3.3.2-r1").as_deref(),
             Some("apk add openssl=3.3.2-r1")
