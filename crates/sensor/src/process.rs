@@ -17,7 +17,10 @@
 //! before the answer (`sh` runs `cat` and both exit within the hold). For a cgroup the
 //! sensor says it holds events of ([`ProcessTable::await_container`]), the table therefore
 //! notes each entry of that cgroup removed without a container, and the cgroup's answer
-//! ([`ProcessTable::attribute_cgroup`]) names them with the entries it attributes.
+//! ([`ProcessTable::attribute_cgroup`]) names them with the entries it attributes. The notes
+//! of all such cgroups hold at most the table's bound; a process past it is counted
+//! ([`TableEvictions::held_ancestors_unattributed`]) and stays without its container in the
+//! ancestries built before the answer.
 //!
 //! The table also has a bound ([`ProcessTable::with_max_entries`], 32,768 entries by
 //! default), for a host that runs more processes than that: a new process then takes the
@@ -212,6 +215,11 @@ pub struct TableEvictions {
     /// at each of its execs while unrecorded): their events carry only what the event itself
     /// says, and no ancestry.
     pub processes: u64,
+    /// Processes that left the table while their cgroup awaited its container
+    /// ([`ProcessTable::await_container`]) and were not noted for the answer because the
+    /// notes already held the table's bound: an ancestry built before the answer names
+    /// such a process without its container.
+    pub held_ancestors_unattributed: u64,
 }
 
 /// Live processes and their exited ancestors, with ancestry.
@@ -223,7 +231,8 @@ pub struct ProcessTable {
     exited: BTreeSet<u64>,
     /// Cgroups whose events wait for their container's look-up, each with the processes
     /// (pid, start time) of the cgroup recorded without a container that left the table
-    /// since: held events' ancestries may still name them. At most `max_entries` in all.
+    /// since: held events' ancestries may still name them. At most `max_entries` in all;
+    /// those past it are counted ([`TableEvictions::held_ancestors_unattributed`]).
     awaiting_container: HashMap<u64, Vec<(u32, u64)>>,
     /// Processes in the lists of `awaiting_container`.
     n_awaiting_removed: usize,
@@ -513,16 +522,20 @@ impl ProcessTable {
         }
     }
 
-    /// Removes an entry from the table, noting it when its cgroup awaits its container.
+    /// Removes an entry from the table, noting it when its cgroup awaits its container (or
+    /// counting it when the notes are full).
     fn remove_entry(&mut self, generation: u64) -> Option<Entry> {
         let entry = self.entries.remove(&generation)?;
         let info = &entry.info;
         if info.container_id.is_empty()
-            && self.n_awaiting_removed < self.max_entries
             && let Some(removed) = self.awaiting_container.get_mut(&info.cgroup_id)
         {
-            removed.push((info.pid, info.start_time_ns));
-            self.n_awaiting_removed += 1;
+            if self.n_awaiting_removed < self.max_entries {
+                removed.push((info.pid, info.start_time_ns));
+                self.n_awaiting_removed += 1;
+            } else {
+                self.evictions.held_ancestors_unattributed += 1;
+            }
         }
         Some(entry)
     }
@@ -694,7 +707,8 @@ mod tests {
             table.evictions(),
             TableEvictions {
                 ancestors: 1,
-                processes: 0
+                processes: 0,
+                held_ancestors_unattributed: 0,
             }
         );
         // Full of live processes: the next one is not recorded, and counted.
@@ -705,7 +719,8 @@ mod tests {
             table.evictions(),
             TableEvictions {
                 ancestors: 1,
-                processes: 1
+                processes: 1,
+                held_ancestors_unattributed: 0,
             }
         );
         // Room again once a process exits with nothing below it.
@@ -921,6 +936,42 @@ mod tests {
         table.exit(30);
         assert_eq!(table.stop_awaiting_container(43), [(30, 0)]);
         assert!(table.attribute_cgroup(43, &"late".into()).is_empty());
+        assert_eq!(table.n_awaiting_removed, 0);
+    }
+
+    /// The notes of awaiting cgroups hold at most the table's bound, over all cgroups: the
+    /// processes that leave past it are counted, not noted, and are missing from the
+    /// answer; the room comes back once a cgroup's notes are taken.
+    #[test]
+    fn processes_past_the_notes_bound_are_counted_and_not_named() {
+        let mut table = ProcessTable::with_max_entries(4);
+        table.insert(process(1, 0, "init"));
+        let in_cgroup = |cgroup_id, pid| ProcessInfo {
+            cgroup_id,
+            ..process(pid, 1, "true")
+        };
+        table.await_container(42);
+        table.await_container(43);
+        // Six short-lived processes in two awaited cgroups: four are noted, two counted.
+        for (cgroup_id, pid) in [(42, 10), (43, 11), (42, 12), (42, 13), (43, 14), (42, 15)] {
+            table.exec(in_cgroup(cgroup_id, pid));
+            table.exit(pid);
+        }
+        assert_eq!(table.n_awaiting_removed, 4);
+        assert_eq!(table.evictions().held_ancestors_unattributed, 2);
+        assert_eq!(
+            (table.evictions().ancestors, table.evictions().processes),
+            (0, 0),
+            "nothing evicted from the table itself"
+        );
+        let mut attributed = table.attribute_cgroup(42, &"c0ffee".into());
+        attributed.sort();
+        assert_eq!(attributed, [(10, 0), (12, 0), (13, 0)], "15 was not noted");
+        // 42's notes are taken: room for 43's next ones again.
+        table.exec(in_cgroup(43, 16));
+        table.exit(16);
+        assert_eq!(table.evictions().held_ancestors_unattributed, 2);
+        assert_eq!(table.stop_awaiting_container(43), [(11, 0), (16, 0)]);
         assert_eq!(table.n_awaiting_removed, 0);
     }
 

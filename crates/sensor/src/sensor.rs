@@ -58,8 +58,9 @@ pub struct SensorConfig {
     pub ancestry_depth: usize,
     /// At most this many processes are kept for ancestry, live ones and their exited
     /// ancestors (32,768 by default, [`DEFAULT_MAX_PROCESSES`]; what the bound drops is
-    /// counted in [`SensorHealth::process_ancestors_evicted`] and
-    /// [`SensorHealth::processes_untracked`]).
+    /// counted in [`SensorHealth::process_ancestors_evicted`],
+    /// [`SensorHealth::processes_untracked`] and
+    /// [`SensorHealth::held_ancestors_unattributed`]).
     pub max_processes: usize,
     /// Where container runtimes keep their metadata.
     pub metadata: MetadataRoots,
@@ -246,6 +247,11 @@ pub struct SensorHealth {
     /// counted at each refusal (a process is counted again at each of its execs while
     /// unrecorded): their events carry only what the event itself says, without ancestry.
     pub processes_untracked: u64,
+    /// Processes of a cgroup whose events were held for its container that left the
+    /// process table meanwhile, beyond the bound of those the table notes for the answer
+    /// ([`SensorConfig::max_processes`] over all held cgroups): a held event's ancestry
+    /// names such an ancestor without its container.
+    pub held_ancestors_unattributed: u64,
     /// Cgroup paths kept: about one per live cgroup that had an event (those of removed
     /// cgroups are forgotten at [`SensorConfig::cgroup_check_interval`]).
     pub cgroups_known: usize,
@@ -446,6 +452,7 @@ impl Sensor {
         let evictions = enricher.processes.evictions();
         self.health.process_ancestors_evicted = evictions.ancestors;
         self.health.processes_untracked = evictions.processes;
+        self.health.held_ancestors_unattributed = evictions.held_ancestors_unattributed;
         self.health.cgroups_known = enricher.cgroup_paths.len();
     }
 }

@@ -1362,6 +1362,74 @@ fn held_events_name_the_container_of_ancestors_that_exited_before_the_answer() {
     );
 }
 
+/// The processes a held cgroup loses from the process table while its look-up is in flight
+/// are noted for the answer up to the table's bound, and those past it are counted: a
+/// container whose store does not answer runs `/bin/true` in a loop, with a process table
+/// bounded a little above the host's processes, until more of its processes have exited than
+/// the bound while its first exec waits.
+#[test]
+fn held_ancestors_past_the_notes_bound_are_counted() {
+    let Some(FreelyNamedRunc {
+        silent: SilentPodmanStore {
+            _dir, roots, store, ..
+        },
+        dir,
+        id,
+        cgroups_path,
+    }) = FreelyNamedRunc::set_up("palisade-notes-bound")
+    else {
+        return;
+    };
+    let marker = format!("{id}-exec");
+    runc_bundle(
+        dir.path(),
+        &cgroups_path,
+        &format!("/bin/true {marker}; while true; do /bin/true; done"),
+    );
+    // Room for the host's processes and those it starts meanwhile (other tests, builds), so
+    // that the container's are recorded and then leave the table.
+    let host_processes = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .count();
+    let max_processes = host_processes + 128;
+    let config = SensorConfig {
+        kinds: Some([EventKind::Execve].into_iter().collect::<BTreeSet<_>>()),
+        backend: BackendChoice::Ebpf,
+        metadata: roots.clone(),
+        max_processes,
+        // The cgroup's events wait as long as the ceiling allows: the loop's processes leave
+        // the table while its look-up is in flight.
+        hold: HoldLimits::new(HoldLimits::MAX_WAIT_CEILING, HoldLimits::DEFAULT_MAX_EVENTS)
+            .unwrap(),
+        ..SensorConfig::default()
+    };
+    let mut sensor = config.build().expect("the eBPF sensor starts");
+    let container = RuncContainer::run(dir.path(), &id, &roots.runc_state_dirs[0], &cgroups_path);
+
+    let until = Instant::now() + HoldLimits::MAX_WAIT_CEILING - Duration::from_millis(500);
+    let mut events = Vec::new();
+    while Instant::now() < until && sensor.health().held_ancestors_unattributed == 0 {
+        sensor
+            .poll(Duration::from_millis(20), &mut events)
+            .expect("poll");
+        events.clear();
+    }
+    let counted = sensor.health().clone();
+    store.release();
+    let exec = wait_for_exec(&mut sensor, &marker);
+    drop(container);
+
+    assert!(
+        counted.held_ancestors_unattributed > 0,
+        "more than {max_processes} of the container's processes exited within the hold \
+         (the table refused {} insertions): {counted:?}",
+        counted.processes_untracked
+    );
+    assert!(exec.is_some(), "the held exec leaves at last");
+}
+
 /// A container whose `/etc/passwd` becomes a FIFO nobody writes (the container replaces
 /// it; runc's own start-up reads the file, so it is a regular file until then) and whose
 /// `/etc/group` is far larger than the read limit stalls nothing: an exec after the names are

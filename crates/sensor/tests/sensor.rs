@@ -373,6 +373,128 @@ fn a_tiny_ring_buffer_under_an_event_storm_counts_drops() {
     assert_eq!(after.newly_lost, after.events_lost - before);
 }
 
+/// After the kernel lost events the process table is read again from `/proc`: a shell
+/// started while the ring buffer was full (its fork and exec lost) is known from then on, so
+/// that the exec of a child it starts later has it, with its arguments, as first ancestor.
+#[test]
+fn processes_whose_start_was_lost_are_read_from_proc_after_the_loss() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let config = SensorConfig {
+        kinds: Some([EventKind::Execve].into()),
+        backend: BackendChoice::Ebpf,
+        ring_buffer_bytes: 4096,
+        ..SensorConfig::default()
+    };
+    let mut sensor = config.build().unwrap();
+    // Fill the ring while nobody reads it; the shell then starts with its events lost.
+    let storm = Command::new("/bin/sh")
+        .args([
+            "-c",
+            "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done",
+        ])
+        .status()
+        .unwrap();
+    assert!(storm.success());
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let arg = marker("reseeded");
+    let script = format!(
+        "while [ ! -e {go} ]; do sleep 0.05; done; /bin/true {arg}; exit 0",
+        go = go.display()
+    );
+    let mut shell = Command::new("/bin/sh")
+        .args(["-c", &script, "reseeded-shell"])
+        .spawn()
+        .unwrap();
+    let shell_pid = shell.id();
+    // The shell starts with the ring still full; then a read sees the loss and reads /proc.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut events = Vec::new();
+    sensor.poll(Duration::from_millis(10), &mut events).unwrap();
+    let lost = sensor.health().events_lost;
+    std::fs::write(&go, "").unwrap();
+    let exec = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.args.first() == Some(&arg)
+    });
+    assert!(shell.wait().unwrap().success());
+
+    assert!(lost > 0, "the shell started while the ring was full");
+    let exec = exec.expect("the exec of the shell's child");
+    assert_eq!(exec.process.ppid, shell_pid);
+    let shell = exec.ancestors.first().map(|ancestor| {
+        (
+            ancestor.pid,
+            ancestor.exe.as_str(),
+            ancestor.args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    });
+    assert_eq!(
+        shell,
+        Some((
+            shell_pid,
+            "/bin/sh",
+            vec!["-c", script.as_str(), "reseeded-shell"]
+        )),
+        "the shell, read from /proc: {:?}",
+        exec.ancestors
+    );
+    assert_eq!(
+        exec.ancestors.get(1).map(|ancestor| ancestor.pid),
+        Some(std::process::id()),
+        "then this test"
+    );
+}
+
+/// The sensor ignores the process that runs it (the agent) in the kernel: this test's own
+/// open of a file never arrives, while a child's later open of another does.
+#[test]
+fn the_process_running_the_sensor_is_ignored() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Openat]);
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join(marker("own"));
+    let childs = dir.path().join(marker("childs"));
+    std::fs::write(&own, "x").unwrap();
+    std::fs::write(&childs, "x").unwrap();
+    std::fs::read(&own).unwrap();
+    let status = Command::new("/bin/cat")
+        .arg(&childs)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let names = [&own, &childs].map(|path| {
+        std::fs::canonicalize(path)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    });
+    let opened = |event: &palisade_event::Event| match &event.payload {
+        Payload::Open { fd, .. } => names.iter().position(|name| *name == fd.name),
+        _ => None,
+    };
+    let events = common::collect(
+        &mut sensor,
+        |event| opened(event).is_some(),
+        |events| events.iter().any(|event| opened(event) == Some(1)),
+    );
+    assert!(
+        events.iter().any(|event| opened(event) == Some(1)),
+        "the child's open: {events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|event| event.process.pid != std::process::id() && opened(event) == Some(1)),
+        "only the child's open: {events:#?}"
+    );
+}
+
 #[test]
 fn fallback_reports_exec_and_opens_without_ebpf() {
     if !can_run_ebpf() {

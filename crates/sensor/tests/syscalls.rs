@@ -244,6 +244,160 @@ fn renames_links_and_symlinks_report_both_paths() {
 }
 
 /// The socket of a network event.
+/// The kernel's `struct open_how`, openat2's argument.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// open, openat and openat2 report the resolved path, the flags and the creation mode as the
+/// caller passed them (openat2's from its `struct open_how`), the new descriptor, and the
+/// error of a failed call.
+#[test]
+fn opens_report_the_path_flags_and_creation_mode_of_each_call() {
+    if !can_run_ebpf() {
+        return;
+    }
+    const KINDS: &[EventKind] = &[EventKind::Open, EventKind::Openat, EventKind::Openat2];
+    let mut sensor = start(KINDS);
+    let dir = tempfile::tempdir().unwrap();
+    let root = canonical(dir.path());
+    let open_path = c(&dir.path().join("open"));
+    let (at, at2) = (c(Path::new("at")), c(Path::new("at2")));
+    // Opened by the test itself (whose events the sensor ignores) and inherited by the child.
+    let dir_c = c(dir.path());
+    // SAFETY: a NUL-terminated path.
+    let dirfd = unsafe {
+        libc::open(
+            dir_c.as_ptr(),
+            libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    assert!(dirfd >= 0);
+    let creating = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY;
+    let how = OpenHow {
+        flags: creating as u64,
+        mode: 0o600,
+        resolve: 0x08, // RESOLVE_BENEATH
+    };
+    let how_arg = &how as *const OpenHow as libc::c_long;
+    let child = in_child("pal-opens", || {
+        let open_flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
+        assert!(sys(libc::SYS_open, &[ptr(&open_path), open_flags as _, 0o640]) >= 3);
+        let at_flags = libc::O_CREAT | libc::O_RDWR | libc::O_APPEND;
+        assert!(
+            sys(
+                libc::SYS_openat,
+                &[dirfd as _, ptr(&at), at_flags as _, 0o604]
+            ) >= 3
+        );
+        let size = std::mem::size_of::<OpenHow>() as libc::c_long;
+        assert!(sys(libc::SYS_openat2, &[dirfd as _, ptr(&at2), how_arg, size]) >= 3);
+        // The same file again, exclusively: it exists.
+        assert_eq!(
+            sys(libc::SYS_openat2, &[dirfd as _, ptr(&at2), how_arg, size]),
+            -i64::from(libc::EEXIST)
+        );
+    });
+    // SAFETY: the test's own descriptor, closed once.
+    unsafe { libc::close(dirfd) };
+    let events = collect_from(&mut sensor, child, |events| {
+        has_kinds(KINDS)(events)
+            && events
+                .iter()
+                .filter(|event| event.kind == EventKind::Openat2)
+                .count()
+                >= 2
+    });
+    for event in &events {
+        assert_child_process(event, child, "pal-opens");
+    }
+    let opened = |event: &Event| match &event.payload {
+        Payload::Open { fd, flags, mode } => {
+            (fd.name.clone(), *flags as i32, *mode, fd.num, event.ret)
+        }
+        other => panic!("{other:?}"),
+    };
+    let (path, flags, mode, num, ret) = opened(one(&events, EventKind::Open));
+    assert_eq!(
+        (path, flags, mode),
+        (
+            format!("{root}/open"),
+            libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+            0o640
+        )
+    );
+    assert!(num >= 3 && ret == num, "{events:#?}");
+    let (path, flags, mode, num, ret) = opened(one(&events, EventKind::Openat));
+    assert_eq!(
+        (path, flags, mode),
+        (
+            format!("{root}/at"),
+            libc::O_CREAT | libc::O_RDWR | libc::O_APPEND,
+            0o604
+        )
+    );
+    assert!(num >= 3 && ret == num, "{events:#?}");
+    let openat2: Vec<_> = events
+        .iter()
+        .filter(|event| event.kind == EventKind::Openat2)
+        .map(opened)
+        .collect();
+    assert_eq!(openat2.len(), 2, "{events:#?}");
+    for (path, flags, mode, _, _) in &openat2 {
+        assert_eq!(
+            (path.as_str(), *flags, *mode),
+            (format!("{root}/at2").as_str(), creating, 0o600)
+        );
+    }
+    assert!(
+        openat2[0].3 >= 3 && openat2[0].4 == openat2[0].3,
+        "{openat2:?}"
+    );
+    assert_eq!(openat2[1].4, -i64::from(libc::EEXIST), "{openat2:?}");
+}
+
+/// Every event carries the caller's group id and login uid as they are when it happens: a
+/// child sets its login uid (`/proc/self/loginuid`, as a login does) and its group id, then
+/// opens a file.
+#[test]
+fn events_carry_the_callers_gid_and_loginuid() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Openat]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let file_c = c(&file);
+    let child = in_child("pal-loginuid", || {
+        std::fs::write("/proc/self/loginuid", "4242").expect("root sets its login uid");
+        // SAFETY: setgid has no memory preconditions.
+        assert_eq!(unsafe { libc::setgid(4343) }, 0);
+        let fd = sys(
+            libc::SYS_openat,
+            &[libc::AT_FDCWD as _, ptr(&file_c), libc::O_RDONLY as _],
+        );
+        assert!(fd >= 3);
+    });
+    let path = canonical(&file);
+    let is_the_file =
+        |event: &Event| matches!(&event.payload, Payload::Open { fd, .. } if fd.name == path);
+    let events = collect_from(&mut sensor, child, |events| events.iter().any(is_the_file));
+    let open = events
+        .iter()
+        .find(|event| is_the_file(event))
+        .unwrap_or_else(|| panic!("no open of the file: {events:#?}"));
+    assert_child_process(open, child, "pal-loginuid");
+    assert_eq!(
+        (open.process.gid, open.process.loginuid),
+        (4343, Some(4242)),
+        "{open:?}"
+    );
+}
+
 fn socket_of(event: &Event) -> (&palisade_event::Fd, &palisade_event::Socket) {
     match &event.payload {
         Payload::Network { fd } => (fd, fd.socket.as_ref().expect("a socket")),
