@@ -101,12 +101,13 @@
 //! when the policy no longer has it), and the first tick takes the counts into alerts. A
 //! clean stop removes every pin (the programs go with it); `palisade firewall reset`
 //! removes what an agent that will not come back left. A dead agent of a build whose pins
-//! this one cannot take over (another layout) leaves its pods' programs refusing until this
-//! agent's own have their rules; the attempts its stream held untaken, and those its programs
-//! count until they go, are counted as lost (in the lost-reports node alert and counts, at
-//! the first tick, policy or not), not dropped silently. Not covered: that stream's ring is
-//! not read, so a report in it that stood for an attempt (its match found the counters
-//! full) and was not kept yet is neither alerted nor counted lost.
+//! this one cannot take over (another layout) leaves its pods' programs refusing until the
+//! first policy, when this agent's own, loaded with the pod's rules, take their place in
+//! their links (no connect judged by both or by neither); the attempts its stream held
+//! untaken (its counters, its kept reports and the reports in its ring that stood for an
+//! attempt, read from where its reader stopped), and those its programs count until they
+//! go, are counted as lost (in the lost-reports node alert and counts, at the first tick,
+//! policy or not), not dropped silently, each once.
 //!
 //! A crash loses no attempt a tick took either, and alerts none twice while the outbox that
 //! holds the take is there: a take reads one
@@ -147,9 +148,9 @@ use std::time::Duration;
 
 use palisade_enforce::{
     ConnectCount, ConnectFilter, ConnectMatch, ConnectReports, ConnectReportsDrain,
-    ConnectReportsRing, DefenseMode, FirewallPins, NftFirewall, PinnedWorkload, RemovedStream,
-    WorkloadFirewall, WorkloadIdentity, WorkloadPin, WorkloadRules, WouldRefuse, cgroup2_root,
-    workload_rules,
+    ConnectReportsRing, DefenseMode, Delivered, FirewallPins, NetRule, NftFirewall, PinnedWorkload,
+    RemovedStream, WorkloadFirewall, WorkloadIdentity, WorkloadPin, WorkloadRules, WouldRefuse,
+    cgroup2_root, workload_rules,
 };
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
@@ -425,6 +426,13 @@ impl FirewallWatch {
         if counts {
             match stream.take_counted() {
                 Ok(Some(taken)) => {
+                    tracing::debug!(
+                        epoch = taken.epoch,
+                        attempts = taken.attempts(),
+                        matches = taken.counts.len(),
+                        kept = taken.kept,
+                        "Took the connect programs' attempt counts."
+                    );
                     self.awaiting_delivery = Some(AwaitingDelivery {
                         epoch: taken.epoch,
                         attempts: taken.attempts(),
@@ -688,6 +696,14 @@ impl EventObserver for FirewallWatch {
                 Seen::BySensor,
             )
         {
+            // Each attempt the sensor alerts is one the programs did not count (or it is
+            // alerted twice): said, so that a count that is off can be traced.
+            tracing::debug!(
+                flow = %observed.describe(),
+                rule = %report.rule,
+                judged_by_the_policy_in_force = current,
+                "A connect the sensor saw is alerted."
+            );
             reports.push(report);
         }
         self.record_flow(&observed);
@@ -769,10 +785,15 @@ impl FirewallWatch {
             return;
         }
         self.undelivered_epoch = match stream.delivered(epoch) {
-            Ok(deleted) => {
-                if deleted {
-                    tracing::debug!(epoch, "Delivered attempt counts deleted.");
-                }
+            Ok(Delivered::Stale) => None,
+            Ok(Delivered::Deleted) => {
+                tracing::debug!(epoch, "Delivered attempt counts deleted.");
+                None
+            }
+            Ok(Delivered::DeletedUnrecorded(error)) => {
+                // Delivered: telling it again would find it stale. Only the record of the
+                // delivery with the stream stays as it was until the next one.
+                tracing::warn!(%error, epoch, "Delivered attempt counts deleted; the delivery could not be recorded with the pinned stream.");
                 None
             }
             Err(error) => {
@@ -844,7 +865,7 @@ fn settle_last_delivery(
         }
         let mut settled = false;
         for epoch in delivered {
-            if stream.delivered(epoch)? {
+            if stream.delivered(epoch)?.deleted() {
                 settled = true;
                 tracing::info!(epoch, taker = %last.taker, "The previous agent's last take of the firewall's counts was delivered; not taken again.");
             }
@@ -1427,8 +1448,10 @@ struct PodEnforcement {
     /// The record of what is installed, pinned with the connect programs (block mode with
     /// pins); dropped after `installed`, whose pins are in it.
     pin: Option<WorkloadPin>,
-    /// A dead agent's record of the pod whose programs could not be taken over (another
-    /// layout's): they stay in force until this pod's own are installed.
+    /// A dead agent's record of the pod whose programs could not be adopted (another
+    /// layout's): they stay in force until this pod's own, holding its rules, take their
+    /// place in their links at the install (or go on beside them, when the links cannot be
+    /// taken over, until they have the rules).
     superseded: Option<WorkloadPin>,
 }
 
@@ -1452,6 +1475,9 @@ struct Enforcement {
     lost_with_another_layout: u64,
     /// Those removed streams, read until their programs are gone.
     removed_streams: Vec<RemovedStream>,
+    /// Whether the last read of the removed streams found their programs gone (no pod of
+    /// theirs left, taken over or not).
+    removed_programs_gone: bool,
     /// The tag of the next pod found.
     next_tag: u32,
     /// The pods a dead agent left pinned, until the first policy says what becomes of them.
@@ -1542,9 +1568,12 @@ impl Enforcement {
         self.lost_with_another_layout += newly;
         let superseded_left =
             !self.adopted.is_empty() || self.pods.values().any(|pod| pod.superseded.is_some());
-        if newly == 0 && !superseded_left {
+        // Let go one read (a tick) after the last of their programs went, not at once: a
+        // connect the old programs were judging at that moment still counts meanwhile.
+        if newly == 0 && self.removed_programs_gone {
             self.removed_streams.clear();
         }
+        self.removed_programs_gone = !superseded_left;
     }
 
     /// Makes the pods taken over from a dead agent's pins pods of this agent, enforced by
@@ -1601,8 +1630,9 @@ impl Enforcement {
                     enforcement.pin = Some(pin);
                 }
                 (None, _) if identity.cgroup.is_some() => {
-                    // Programs this build cannot take over: new ones go on under a tag of
-                    // their own, then the old record goes, with its programs.
+                    // Programs whose maps this build cannot adopt: new ones, under a tag of
+                    // their own, take their place in their links at the install; then the
+                    // old record goes.
                     enforcement.tag = self.next_tag;
                     self.next_tag = self.next_tag.wrapping_add(1);
                     enforcement.superseded = Some(pin);
@@ -1783,7 +1813,7 @@ impl PodEnforcement {
             return Vec::new();
         }
         if self.installed.is_none() {
-            match self.install(key, connect_reports, pins) {
+            match self.install(key, &rules, connect_reports, pins) {
                 Ok((firewall, pin)) => {
                     tracing::info!(pod = %key, netns = ?self.netns, cgroup = ?self.cgroup, "Enforcing the pod's firewall rules.");
                     self.installed = Some(firewall);
@@ -1810,9 +1840,11 @@ impl PodEnforcement {
         let Some(closed) = apply_rules(firewall, &rules, key) else {
             return Vec::new();
         };
-        // Programs a dead agent of another layout left go only now that the pod's own have
-        // its rules: new programs refuse nothing until then, and the old ones refuse on
-        // meanwhile (a connect passes only when every program attached allows it).
+        // The record a dead agent of another layout left goes only now that the pod's own
+        // programs have its rules: they took the old ones' place in their links (pinned with
+        // the pod's new record), or, attached beside them, refused nothing until now, while
+        // the old ones refused on (a connect passes only when every program attached allows
+        // it).
         self.superseded = None;
         closed
             .into_iter()
@@ -1827,9 +1859,12 @@ impl PodEnforcement {
     /// namespace beside them; either alone when the other cannot be used (the table alone
     /// enforces egress too; the programs alone are all a host-network pod gets). With
     /// `pins`, the pod is recorded there first, and its programs pinned with the record.
+    /// The programs of a dead agent of another layout on the cgroup are taken over: this
+    /// build's, holding `rules` already, take their place in their links.
     fn install(
         &self,
         key: &str,
+        rules: &WorkloadRules,
         connect_reports: &mut ReportStream,
         pins: Option<&FirewallPins>,
     ) -> Result<(WorkloadFirewall, Option<WorkloadPin>), String> {
@@ -1854,7 +1889,17 @@ impl PodEnforcement {
             .map_err(|error| error.to_string())?;
         let filter = match &self.cgroup {
             Some(cgroup) => {
-                match attach_connect_filter(cgroup, self.tag, connect_reports, pin.as_ref()) {
+                let attached = match (&self.superseded, &pin) {
+                    (Some(superseded), Some(pin)) => take_over_connect_filter(
+                        cgroup,
+                        superseded,
+                        pin,
+                        &rules.egress,
+                        connect_reports,
+                    ),
+                    _ => attach_connect_filter(cgroup, self.tag, connect_reports, pin.as_ref()),
+                };
+                match attached {
                     Ok(filter) => Some(filter),
                     Err(error) if self.netns.is_some() => {
                         tracing::warn!(%error, cgroup = %cgroup.display(), "Cannot attach connect programs; the pod's nftables table enforces its egress rules alone.");
@@ -1900,6 +1945,31 @@ fn attach_connect_filter(
     match pin {
         Some(pin) => pin.attach_filter(cgroup, stream),
         None => ConnectFilter::attach(cgroup, stream, tag),
+    }
+}
+
+/// Puts this build's connect programs, holding `rules`, in place of those a dead agent of
+/// another layout left on `cgroup` (recorded in `superseded`), pinned with `pin` and
+/// reporting into the shared stream, so that no connect is counted by both; when their
+/// links cannot be taken over, attaches new programs beside them (until the old record
+/// goes, a connect is then counted by both: alerted, and lost with the removed stream).
+fn take_over_connect_filter(
+    cgroup: &Path,
+    superseded: &WorkloadPin,
+    pin: &WorkloadPin,
+    rules: &[NetRule],
+    connect_reports: &mut ReportStream,
+) -> Result<ConnectFilter, palisade_enforce::Error> {
+    let taken_over = pin.take_over_filter(superseded, cgroup, connect_reports.get()?, rules);
+    match taken_over {
+        Ok(filter) => {
+            tracing::info!(cgroup = %cgroup.display(), "Took over the previous agent's connect programs in place.");
+            Ok(filter)
+        }
+        Err(error) => {
+            tracing::warn!(%error, cgroup = %cgroup.display(), "Cannot take over the previous agent's connect programs in place; new ones go beside them until they have the pod's rules.");
+            attach_connect_filter(cgroup, pin.tag(), connect_reports, Some(pin))
+        }
     }
 }
 

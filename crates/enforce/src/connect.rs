@@ -24,7 +24,7 @@ pub const MAX_CONNECT_RULES: usize = 256;
 const RULES_MAP: &str = "connect_rules";
 const CONFIG_MAP: &str = "connect_config";
 const HITS_MAP: &str = "connect_hits";
-const REPORTS_MAP: &str = "connect_reports";
+pub(crate) const REPORTS_MAP: &str = "connect_reports";
 pub(crate) const LOST_MAP: &str = "lost_reports";
 pub(crate) const ATTEMPTS_MAP: &str = "connect_attempts";
 const GENERATION_MAP: &str = "connect_generation";
@@ -47,7 +47,7 @@ const DELIVERY_TAKER_OFFSET: usize = 12;
 /// A kept report's key (its ring position) and value (the record, then its epoch label).
 type KeptReport = (Vec<u8>, Vec<u8>);
 /// The offset of `counted` in a `struct connect_event`.
-const EVENT_COUNTED_OFFSET: usize = 41;
+pub(crate) const EVENT_COUNTED_OFFSET: usize = 41;
 /// The maps every filter shares with its [`ConnectReports`] stream.
 const SHARED_MAPS: [&str; 4] = [REPORTS_MAP, LOST_MAP, ATTEMPTS_MAP, GENERATION_MAP];
 /// The stream's maps that only user space writes, pinned beside those.
@@ -61,7 +61,7 @@ const PROGRAMS: [&str; 4] = [
     "refuse_sendmsg4",
     "refuse_sendmsg6",
 ];
-const CONNECT_EVENT_SIZE: usize = 64;
+pub(crate) const CONNECT_EVENT_SIZE: usize = 64;
 const CONNECT_KEY_SIZE: usize = 40;
 /// The offset of `generation` in a `struct connect_key`.
 const KEY_GENERATION_OFFSET: usize = 37;
@@ -313,6 +313,29 @@ impl Delivery {
             taker: String::from_utf8_lossy(taker).into_owned(),
             epoch: Some(record.u64(0)).filter(|&epoch| epoch != Self::NONE),
         })
+    }
+}
+
+/// What [`ConnectReports::delivered`] made of an epoch said to be delivered.
+#[derive(Debug)]
+pub enum Delivered {
+    /// Not the epoch before the current one (delivered already, or never taken): nothing
+    /// changed.
+    Stale,
+    /// Its counts and kept reports were deleted, and the delivery recorded with the stream
+    /// ([`ConnectReports::last_delivery`]).
+    Deleted,
+    /// Its counts and kept reports were deleted, and the delivery could not be recorded with
+    /// the stream (the error): the epoch is delivered (a call again finds it stale), and the
+    /// record names the delivery before it until the next one. Only a crash before the next
+    /// delivery, with the taker's outbox then gone, takes that epoch again.
+    DeletedUnrecorded(Error),
+}
+
+impl Delivered {
+    /// Whether the epoch's counts were deleted by this call.
+    pub fn deleted(&self) -> bool {
+        !matches!(self, Delivered::Stale)
     }
 }
 
@@ -959,16 +982,19 @@ impl ConnectReports {
     /// kernel, and the next take counts into their generation again. For a stream adopted
     /// from pins, it also says that the dead process delivered its last epoch (the taker
     /// kept the epoch with what it made of the counts), which is then deleted rather than
-    /// taken a second time. Returns whether `epoch` was the epoch before the current one,
-    /// taken or (adopted) not yet; any other is stale and changes nothing.
+    /// taken a second time. Returns what became of the epoch ([`Delivered`]): deleted (and
+    /// recorded, or not), or stale (not the epoch before the current one, taken or (adopted)
+    /// not yet: nothing changed).
     ///
-    /// Fails when the counts cannot be deleted (the epoch stays taken: call again), or,
-    /// after they were deleted, when the delivery could not be recorded with the stream
-    /// (then the epoch is delivered, and calling again returns `false`).
-    pub fn delivered(&self, epoch: u64) -> Result<bool, Error> {
+    /// Fails only when the counts (or the reports kept with them) cannot all be deleted:
+    /// then the epoch stays taken, and calling again deletes what is left. A delivery that
+    /// deleted them and could not be recorded with the stream is no failure of the delivery
+    /// but [`Delivered::DeletedUnrecorded`], so that a caller never takes it for one to
+    /// repeat.
+    pub fn delivered(&self, epoch: u64) -> Result<Delivered, Error> {
         let mut epochs = self.epochs.lock().unwrap_or_else(PoisonError::into_inner);
         if epochs.previous == PreviousEpoch::Cleared || epoch != epochs.previous_epoch() {
-            return Ok(false);
+            return Ok(Delivered::Stale);
         }
         // Recorded before the counts go: a process that dies in between leaves the record,
         // and the next one deletes what is left instead of taking it. A record that cannot
@@ -993,7 +1019,10 @@ impl ConnectReports {
         self.delete_generation(generation_of(epoch))?;
         self.delete_kept(epoch)?;
         epochs.previous = PreviousEpoch::Cleared;
-        recorded.map(|()| true)
+        Ok(match recorded {
+            Ok(()) => Delivered::Deleted,
+            Err(error) => Delivered::DeletedUnrecorded(error),
+        })
     }
 
     /// The counts of generation `generation`, which no program writes, per match.
@@ -1102,7 +1131,7 @@ impl ConnectFilter {
             links.push(link);
         }
         let pins = match pin_dir {
-            Some(dir) => Some(pin_filter(dir, &mut object, &mut links)?),
+            Some(dir) => Some(pin_filter(dir, &mut object, &links)?),
             None => None,
         };
         // Until the first `set_rules` (which writes the tag too) the programs hold no rule,
@@ -1149,21 +1178,7 @@ impl ConnectFilter {
                 .zip(own_maps.iter().map(AsFd::as_fd)),
         );
         let object = bpf::load_object_sharing("connect", bpf::CONNECT_OBJECT, &shared)?;
-        let mut links = Vec::with_capacity(PROGRAMS.len());
-        for program_name in PROGRAMS {
-            let path = pin_dir.join(link_pin_name(program_name));
-            let mut link = Link::open(&path)
-                .map_err(|error| Error::bpf("opening pinned link", path.display(), error))?;
-            link.update_prog(&program(&object, program_name)?)
-                .map_err(|error| {
-                    Error::bpf(
-                        "switching the pinned link to this build's program",
-                        path.display(),
-                        error,
-                    )
-                })?;
-            links.push(link);
-        }
+        let links = switch_pinned_links(pin_dir, &object)?;
         let config = bpf::map(&object, CONFIG_MAP)?
             .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|error| Error::bpf("reading", CONFIG_MAP, error))?
@@ -1190,6 +1205,48 @@ impl ConnectFilter {
         })
     }
 
+    /// Takes over the connect programs a build of another layout attached to `cgroup` and
+    /// pinned in `old_dir` (whose maps this build cannot adopt): this build's programs are
+    /// loaded, reporting into `reports` under `tag`, given `rules`, and only then put in
+    /// place of theirs in each pinned link (`bpf_link_update`), so that every connect is
+    /// judged by one set of programs — theirs, with their rules, or these, with `rules` —
+    /// never by both and never by none: each attempt is counted once, in their counters
+    /// before the switch and in `reports` after it. The links are pinned in `pin_dir` (when
+    /// given) with the filter's own maps; the old pins can then go. Fails, before any link
+    /// changes, when the old record lacks one of the links; a link that refuses the switch
+    /// fails it after the ones before were switched (they run these programs, with `rules`).
+    pub(crate) fn take_over_links(
+        old_dir: &Path,
+        cgroup: &Path,
+        reports: &ConnectReports,
+        tag: u32,
+        pin_dir: Option<&Path>,
+        rules: &[NetRule],
+    ) -> Result<ConnectFilter, Error> {
+        let mut object =
+            bpf::load_object_sharing("connect", bpf::CONNECT_OBJECT, &reports.shared_fds())?;
+        let active_half = write_rules(&object, 0, tag, cgroup, rules)?;
+        let links = switch_pinned_links(old_dir, &object)?;
+        let pins = match pin_dir {
+            Some(dir) => Some(pin_filter(dir, &mut object, &links)?),
+            None => None,
+        };
+        Ok(ConnectFilter {
+            _pins: pins,
+            _links: links.try_into().map_err(|_| {
+                Error::new(
+                    ErrorKind::System,
+                    "taking over connect programs of",
+                    cgroup.display(),
+                )
+            })?,
+            object,
+            cgroup: cgroup.to_path_buf(),
+            tag,
+            active_half: Mutex::new(active_half),
+        })
+    }
+
     /// The tag in the filter's reports.
     pub fn tag(&self) -> u32 {
         self.tag
@@ -1199,51 +1256,12 @@ impl ConnectFilter {
     /// to in one map update, so a connect sees either the old list or the new one; the
     /// programs stay attached and no connect is let through unchecked meanwhile.
     pub fn set_rules(&self, rules: &[NetRule]) -> Result<(), Error> {
-        if rules.len() > MAX_CONNECT_RULES {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "setting connect rules (at most 256) for",
-                format!("{} ({} rules)", self.cgroup.display(), rules.len()),
-            ));
-        }
         let mut active_half = self
             .active_half
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let next_half = 1 - *active_half;
-        let rule_table = bpf::map(&self.object, RULES_MAP)?;
-        for (rule_idx, rule) in rules.iter().enumerate() {
-            let slot = next_half * MAX_CONNECT_RULES as u32 + rule_idx as u32;
-            rule_table
-                .update(&slot.to_ne_bytes(), &encode_rule(rule), MapFlags::ANY)
-                .map_err(|error| Error::bpf("writing connect rule", rule.id, error))?;
-        }
-        let config = bpf::map(&self.object, CONFIG_MAP)?;
-        let mut counts = [0u32; 2];
-        if let Some(current) = config
-            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|error| Error::bpf("reading", CONFIG_MAP, error))?
-        {
-            let record = Record(&current);
-            counts = [record.u32(4), record.u32(8)];
-        }
-        counts[next_half as usize] = rules.len() as u32;
-        self.write_config(next_half, counts)?;
-        *active_half = next_half;
+        *active_half = write_rules(&self.object, *active_half, self.tag, &self.cgroup, rules)?;
         self.forget_hits_of_removed_rules(rules)
-    }
-
-    /// Writes the `struct connect_config`: the active half, the rule count of each half and
-    /// the filter's tag, in one map update.
-    fn write_config(&self, active_half: u32, counts: [u32; 2]) -> Result<(), Error> {
-        let mut value = [0u8; CONNECT_CONFIG_SIZE];
-        value[..4].copy_from_slice(&active_half.to_ne_bytes());
-        value[4..8].copy_from_slice(&counts[0].to_ne_bytes());
-        value[8..12].copy_from_slice(&counts[1].to_ne_bytes());
-        value[12..].copy_from_slice(&self.tag.to_ne_bytes());
-        bpf::map(&self.object, CONFIG_MAP)?
-            .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
-            .map_err(|error| Error::bpf("switching to the new rules in", CONFIG_MAP, error))
     }
 
     /// Deletes the hit counters of rule ids the new list no longer has, so that the counter
@@ -1281,6 +1299,55 @@ impl ConnectFilter {
     pub fn cgroup(&self) -> &Path {
         &self.cgroup
     }
+}
+
+/// Writes `rules` into the half of `object`'s double-buffered rule table that the programs
+/// do not read (the other one than `active_half`), then switches them to it with the
+/// filter's `tag` in one map update; returns the half now in force. `cgroup` names the
+/// filter in errors.
+fn write_rules(
+    object: &Object,
+    active_half: u32,
+    tag: u32,
+    cgroup: &Path,
+    rules: &[NetRule],
+) -> Result<u32, Error> {
+    if rules.len() > MAX_CONNECT_RULES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "setting connect rules (at most 256) for",
+            format!("{} ({} rules)", cgroup.display(), rules.len()),
+        ));
+    }
+    let next_half = 1 - active_half;
+    let rule_table = bpf::map(object, RULES_MAP)?;
+    for (rule_idx, rule) in rules.iter().enumerate() {
+        let slot = next_half * MAX_CONNECT_RULES as u32 + rule_idx as u32;
+        rule_table
+            .update(&slot.to_ne_bytes(), &encode_rule(rule), MapFlags::ANY)
+            .map_err(|error| Error::bpf("writing connect rule", rule.id, error))?;
+    }
+    let config = bpf::map(object, CONFIG_MAP)?;
+    let mut counts = [0u32; 2];
+    if let Some(current) = config
+        .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(|error| Error::bpf("reading", CONFIG_MAP, error))?
+    {
+        let record = Record(&current);
+        counts = [record.u32(4), record.u32(8)];
+    }
+    counts[next_half as usize] = rules.len() as u32;
+    // The `struct connect_config`: the active half, the rule count of each half and the
+    // filter's tag, in one map update.
+    let mut value = [0u8; CONNECT_CONFIG_SIZE];
+    value[..4].copy_from_slice(&next_half.to_ne_bytes());
+    value[4..8].copy_from_slice(&counts[0].to_ne_bytes());
+    value[8..12].copy_from_slice(&counts[1].to_ne_bytes());
+    value[12..].copy_from_slice(&tag.to_ne_bytes());
+    config
+        .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
+        .map_err(|error| Error::bpf("switching to the new rules in", CONFIG_MAP, error))?;
+    Ok(next_half)
 }
 
 /// Where the cgroup2 hierarchy is mounted: `/sys/fs/cgroup` on unified hosts,
@@ -1322,6 +1389,33 @@ fn program<'obj>(
         .ok_or_else(|| Error::new(ErrorKind::System, "finding program", name))
 }
 
+/// Opens the links pinned in `dir` (one per program, as [`pin_filter`] pins them) and
+/// switches each to `object`'s program of the same name in one update (`bpf_link_update`:
+/// the cgroup is never without a program there). Every link is opened before any is
+/// switched, so that a record lacking one fails with nothing changed; a link that refuses
+/// the switch fails it after the ones before it were switched.
+fn switch_pinned_links(dir: &Path, object: &Object) -> Result<Vec<Link>, Error> {
+    let mut links = PROGRAMS
+        .iter()
+        .map(|name| {
+            let path = dir.join(link_pin_name(name));
+            Link::open(&path)
+                .map_err(|error| Error::bpf("opening pinned link", path.display(), error))
+        })
+        .collect::<Result<Vec<Link>, Error>>()?;
+    for (link, program_name) in links.iter_mut().zip(PROGRAMS) {
+        link.update_prog(&program(object, program_name)?)
+            .map_err(|error| {
+                Error::bpf(
+                    "switching the pinned link to this build's program",
+                    dir.join(link_pin_name(program_name)).display(),
+                    error,
+                )
+            })?;
+    }
+    Ok(links)
+}
+
 /// The name of the pin of the link of program `program`.
 fn link_pin_name(program: &str) -> String {
     format!("link_{program}")
@@ -1329,12 +1423,11 @@ fn link_pin_name(program: &str) -> String {
 
 /// Pins a filter's links and own maps in `dir`. (On a failure the pins made are removed
 /// again, with the returned value's drop.)
-fn pin_filter(dir: &Path, object: &mut Object, links: &mut [Link]) -> Result<PinnedFiles, Error> {
+fn pin_filter(dir: &Path, object: &mut Object, links: &[Link]) -> Result<PinnedFiles, Error> {
     let mut pinned = PinnedFiles::new(Vec::new());
-    for (link, program_name) in links.iter_mut().zip(PROGRAMS) {
+    for (link, program_name) in links.iter().zip(PROGRAMS) {
         let path = dir.join(link_pin_name(program_name));
-        link.pin(&path)
-            .map_err(|error| Error::bpf("pinning link at", path.display(), error))?;
+        pin_link(link, &path)?;
         pinned.push(path);
     }
     for name in FILTER_MAPS {
@@ -1348,6 +1441,24 @@ fn pin_filter(dir: &Path, object: &mut Object, links: &mut [Link]) -> Result<Pin
         pinned.push(path);
     }
     Ok(pinned)
+}
+
+/// Pins `link` at `path`, also a link opened from another pin (which libbpf refuses to pin
+/// again, EBUSY: the kernel pins any link at a second path, and the first pin can then go).
+fn pin_link(link: &Link, path: &Path) -> Result<(), Error> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::new(ErrorKind::InvalidInput, "pinning link at", path.display()))?;
+    // SAFETY: pins the link's descriptor, valid while `link` is, at a NUL-terminated path.
+    let pinned =
+        unsafe { libbpf_rs::libbpf_sys::bpf_obj_pin(link.as_fd().as_raw_fd(), c_path.as_ptr()) };
+    if pinned != 0 {
+        return Err(Error::io(
+            "pinning link at",
+            path.display(),
+            std::io::Error::from_raw_os_error(-pinned),
+        ));
+    }
+    Ok(())
 }
 
 /// Deletes `keys` from `map` (called `name` in errors, where `operation` fails); a key gone

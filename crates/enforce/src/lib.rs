@@ -72,7 +72,7 @@ pub use crate::binary::{Binary, BinaryId};
 pub use crate::capability::{Capabilities, Support};
 pub use crate::connect::{
     ConnectCount, ConnectFilter, ConnectMatch, ConnectReport, ConnectReports, ConnectReportsDrain,
-    ConnectReportsRing, Delivery, MAX_CONNECT_RULES, TakenCounts, cgroup2_root,
+    ConnectReportsRing, Delivered, Delivery, MAX_CONNECT_RULES, TakenCounts, cgroup2_root,
 };
 pub use crate::error::{Error, ErrorKind};
 pub use crate::exec_kill::{ExecKiller, Kill, MAX_DENIED_BINARIES};

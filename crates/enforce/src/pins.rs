@@ -18,28 +18,36 @@
 //! A `layout-<M>` directory of another build is one whose maps this build cannot take over:
 //! its shared maps are removed at once, and its workloads are handed over without a filter.
 //! Their counts are lost, but not silently: the attempts its counters and kept reports hold
-//! are counted first, as far as their format can be read ([`Adopted::lost_attempts`]), and
-//! what its programs count after that, until they are replaced, is read off its counters
-//! and lost count, which stay open ([`RemovedStream::newly_lost`]). The caller
-//! attaches its own programs, gives them their rules, and only then drops theirs
-//! ([`PinnedWorkload`]), so that the workload is never without programs that refuse (a
-//! connect passes only when every program attached to the cgroup allows it). The identity
-//! map's format is the same in every layout.
+//! are counted first, as far as their format can be read ([`Adopted::lost_attempts`]), with
+//! the reports in its ring that stood for an attempt nobody kept, and what its programs count
+//! after that, until they are replaced, is read off its counters, lost count and ring, which
+//! stay open ([`RemovedStream::newly_lost`]). The caller replaces their programs by its own
+//! in their links, its own already holding the workload's rules
+//! ([`WorkloadPin::take_over_filter`]), so that every connect is judged by one set of
+//! programs or the other, never by none (no gap in refusal) and never by both (no attempt
+//! counted twice). Only when their links cannot be taken over does it attach its own beside
+//! them, give them their rules, and then drop theirs ([`PinnedWorkload`]): a connect passes
+//! only when every program attached to the cgroup allows it, and one made while both have
+//! rules is counted by both. The identity map's format is the same in every layout.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 use serde_json::{Value, json};
 
+use crate::bpf::{RecordHook, Reports};
 use crate::connect::{
-    ATTEMPTS_MAP, ConnectFilter, ConnectReports, ConnectReportsRing, KEPT_MAP, KEPT_VALUE_SIZE,
-    LOST_MAP,
+    ATTEMPTS_MAP, CONNECT_EVENT_SIZE, ConnectFilter, ConnectReports, ConnectReportsRing,
+    EVENT_COUNTED_OFFSET, KEPT_MAP, KEPT_VALUE_SIZE, LOST_MAP, REPORTS_MAP,
 };
 use crate::error::{Error, ErrorKind};
 use crate::nft::NftFirewall;
+use crate::rule::NetRule;
 
 /// Where the agent pins its firewall state by default.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/palisade/firewall";
@@ -189,6 +197,31 @@ impl WorkloadPin {
     ) -> Result<ConnectFilter, Error> {
         ConnectFilter::attach_pinned_in(cgroup, reports, self.tag, Some(&self.dir))
     }
+
+    /// Takes over the connect programs that `superseded` (a record of a build of another
+    /// layout, found by [`FirewallPins::adopt`] without a filter) has on `cgroup`: this
+    /// build's programs, already holding `rules`, replace theirs in their links, which are
+    /// pinned beside this record's identity, reporting into `reports` under this record's
+    /// tag. No connect is judged by both sets of programs or by neither, so each attempt is
+    /// counted once: lost with the removed stream before the switch, in `reports` after it.
+    /// Dropping `superseded` afterwards removes only its own pins. See
+    /// [`ConnectFilter::take_over_links`] for how it fails.
+    pub fn take_over_filter(
+        &self,
+        superseded: &WorkloadPin,
+        cgroup: &Path,
+        reports: &ConnectReports,
+        rules: &[NetRule],
+    ) -> Result<ConnectFilter, Error> {
+        ConnectFilter::take_over_links(
+            &superseded.dir,
+            cgroup,
+            reports,
+            self.tag,
+            Some(&self.dir),
+            rules,
+        )
+    }
 }
 
 impl Drop for WorkloadPin {
@@ -224,8 +257,9 @@ pub struct Adopted {
     /// over without one), another layout's report stream (removed).
     pub notes: Vec<String>,
     /// The attempts another layout's report stream held untaken when it was removed (its
-    /// counters' counts and its kept reports, as far as they could be read): lost, to be
-    /// reported as such.
+    /// counters' counts, its kept reports and the reports in its ring that stood for an
+    /// attempt and were not kept, as far as they could be read): lost, to be reported as
+    /// such.
     pub lost_attempts: u64,
     /// Those streams, removed but still counted into by their programs until the workloads
     /// handed over drop them: what they count meanwhile is lost too.
@@ -234,30 +268,36 @@ pub struct Adopted {
 
 /// The report stream of a build of another layout, removed from the pins at adoption: its
 /// workloads' programs stay attached until the caller's own have their rules, and count their
-/// matches into its attempt counters (or its lost count) meanwhile, where no process takes
-/// them. Both maps stay open here so that those attempts are counted as lost rather than
-/// silently gone; once every handed-over workload's record is dropped (its programs
-/// detached), one last [`RemovedStream::newly_lost`] reads what they counted up to then.
-/// (A connect made between the new programs getting their rules and the old ones going is
-/// counted by both: alerted, and counted here as lost as well.)
+/// matches into its attempt counters, its ring buffer (a match's report when the counters
+/// have no room for it) or its lost count meanwhile, where no process takes them. Those maps
+/// stay open here, and the ring is read, so that those attempts are counted as lost rather
+/// than silently gone; once every handed-over workload's record is dropped (its programs
+/// detached, or switched to this build's: [`WorkloadPin::take_over_filter`]), one last
+/// [`RemovedStream::newly_lost`] reads what they counted up to then. (Programs attached
+/// beside theirs instead, when their links cannot be taken over, count a connect made while
+/// both have rules twice: alerted, and counted here as lost as well.)
 pub struct RemovedStream {
+    // Field order is drop order: the ring's reader before the maps.
+    ring: Option<RemovedRing>,
     counters: Option<MapHandle>,
     lost: Option<MapHandle>,
-    /// What the maps held at the last read.
+    /// What the maps and the ring held at the last read.
     counted: u64,
 }
 
 impl RemovedStream {
     /// The stream pinned in `dir`, as far as its maps read as they do in every layout so
     /// far (attempt counters: a hash map of 8-byte counts by match; lost count: an array of
-    /// one 8-byte count; kept reports: a hash map of reports), and the attempts held in it
-    /// that nobody took: the counts in its counters and the reports it kept (one attempt
-    /// each). Counts an earlier process took and delivered without deleting them are in
-    /// there too (none is known of: they cannot be told apart). The counters are read once,
-    /// for both, so that every attempt is in those held now or in a later
-    /// [`RemovedStream::newly_lost`]. The stream is `None` when neither its counters nor its
-    /// lost count read; the attempts are `None` when neither its counters nor its kept
-    /// reports read, 0 when there is no stream.
+    /// one 8-byte count; kept reports: a hash map of reports by ring position; ring: reports
+    /// of 64 bytes with `counted` at byte 41), and the attempts held in it that nobody took:
+    /// the counts in its counters, the reports its reader kept (one attempt each), and the
+    /// reports in its ring that stood for an attempt and were not kept (read now; see
+    /// [`RemovedRing`]). Counts an earlier process took and delivered without deleting them
+    /// are in there too (none is known of: they cannot be told apart). The counters are read
+    /// once, for both, so that every attempt is in those held now or in a later
+    /// [`RemovedStream::newly_lost`]. The stream is `None` when none of its counters, lost
+    /// count and ring reads; the attempts are `None` when none of its counters, kept reports
+    /// and ring reads, 0 when there is no stream.
     fn open(dir: &Path) -> (Option<RemovedStream>, Option<u64>) {
         if !dir.exists() {
             return (None, Some(0));
@@ -270,14 +310,19 @@ impl RemovedStream {
         let counters = open(ATTEMPTS_MAP, MapType::Hash, 8);
         let lost = open(LOST_MAP, MapType::Array, 8);
         let kept = open(KEPT_MAP, MapType::Hash, KEPT_VALUE_SIZE);
+        let ring = open(REPORTS_MAP, MapType::RingBuf, 0)
+            .and_then(|ring| RemovedRing::open(ring, kept.as_ref()));
         let counted = counters.as_ref().map_or(0, summed_counts);
-        let untaken = (counters.is_some() || kept.is_some())
-            .then(|| counted + kept.map_or(0, |map| map.keys().count() as u64));
-        let stream = (counters.is_some() || lost.is_some()).then(|| RemovedStream {
-            counted: counted + read_lost(lost.as_ref()),
-            counters,
-            lost,
-        });
+        let unkept = ring.as_ref().map_or(0, RemovedRing::unkept);
+        let untaken = (counters.is_some() || kept.is_some() || ring.is_some())
+            .then(|| counted + unkept + kept.as_ref().map_or(0, |map| map.keys().count() as u64));
+        let stream =
+            (counters.is_some() || lost.is_some() || ring.is_some()).then(|| RemovedStream {
+                counted: counted + unkept + read_lost(lost.as_ref()),
+                ring,
+                counters,
+                lost,
+            });
         (stream, untaken)
     }
 
@@ -290,9 +335,66 @@ impl RemovedStream {
         newly
     }
 
-    /// The counts in the attempt counters and the lost count, summed.
+    /// The counts in the attempt counters and the lost count, and the reports read off the
+    /// ring that stood for an attempt nobody kept, summed.
     fn count(&self) -> u64 {
-        self.counters.as_ref().map_or(0, summed_counts) + read_lost(self.lost.as_ref())
+        self.counters.as_ref().map_or(0, summed_counts)
+            + read_lost(self.lost.as_ref())
+            + self.ring.as_ref().map_or(0, RemovedRing::unkept)
+    }
+}
+
+/// The ring buffer of a [`RemovedStream`], read from where its dead reader stopped: each
+/// report in it that stood for an attempt (its match found the counters full, or no
+/// generation to count into: `counted` 0) is an attempt in no counter, and, unless the dead
+/// reader kept it already (a record read and not yet advanced past when it died is found by
+/// its ring position in the kept reports, which are counted at adoption), counted here. A
+/// report that announces a counted match holds no attempt of its own. A record of another
+/// size than every layout's so far cannot be read and is counted as an attempt (at most it
+/// was an announcement, and a loss is never silent).
+struct RemovedRing {
+    // Field order is drop order: the reader before the map it reads.
+    reader: Reports<()>,
+    /// The reports read so far that stood for an attempt nobody kept.
+    unkept: Arc<AtomicU64>,
+    _ring: MapHandle,
+}
+
+impl RemovedRing {
+    /// A reader of `ring`, checking the dead reader's `kept` reports; `None` when the ring
+    /// cannot be read (mapped) here.
+    fn open(ring: MapHandle, kept: Option<&MapHandle>) -> Option<RemovedRing> {
+        let kept = kept.and_then(|kept| MapHandle::try_from(kept).ok());
+        let unkept = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&unkept);
+        let hook: RecordHook = Box::new(move |position: u64, record: &[u8]| {
+            let stood_for_an_attempt =
+                record.len() != CONNECT_EVENT_SIZE || record.get(EVENT_COUNTED_OFFSET) == Some(&0);
+            let kept_already = kept.as_ref().is_some_and(|kept| {
+                kept.lookup(&position.to_ne_bytes(), MapFlags::ANY)
+                    .ok()
+                    .flatten()
+                    .is_some()
+            });
+            if stood_for_an_attempt && !kept_already {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        // Nothing is queued that takes memory: the hook counts, the queue holds units.
+        let reader = Reports::new(&ring, REPORTS_MAP, |_| Some(()), usize::MAX, Some(hook)).ok()?;
+        Some(RemovedRing {
+            reader,
+            unkept,
+            _ring: ring,
+        })
+    }
+
+    /// Reads the ring to its end, and returns how many reports read so far stood for an
+    /// attempt nobody kept.
+    fn unkept(&self) -> u64 {
+        // The read fails only when a record's callback does, and this one never does.
+        let _ = self.reader.consume();
+        self.unkept.load(Ordering::Relaxed)
     }
 }
 

@@ -558,7 +558,7 @@ fn take_delivered_with_kept(stream: &ConnectReports) -> (Vec<ConnectCount>, u64)
     let Some(taken) = stream.take_counted().unwrap() else {
         return (Vec::new(), 0);
     };
-    assert!(stream.delivered(taken.epoch).unwrap());
+    assert!(stream.delivered(taken.epoch).unwrap().deleted());
     (taken.counts, taken.kept)
 }
 

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    ConnectCount, ConnectReports, ConnectReportsRing, Delivery, FirewallPins, NetRule,
+    ConnectCount, ConnectReports, ConnectReportsRing, Delivered, Delivery, FirewallPins, NetRule,
     WorkloadIdentity, cgroup2_root, reset,
 };
 use palisade_firewall::{Protocol, RuleAction};
@@ -40,6 +40,10 @@ enum CrashPoint {
     /// counts (epoch E), then took the [`LATER_CONNECTS`] made since (E + 1) without
     /// delivering them.
     DeliveredAs,
+    /// With a one-page ring, blocking [`KEPT_CONNECTS`] ports, after refused connects to as
+    /// many of them as its counters hold matches (56), whose reports it read off the ring:
+    /// the counters are full, the ring is empty, nobody took the counts.
+    CountersFull,
 }
 
 /// Refused connects the child makes after its delivery at [`CrashPoint::DeliveredAs`].
@@ -57,6 +61,7 @@ impl CrashPoint {
             CrashPoint::Delivered => "delivered",
             CrashPoint::ReportsRead => "reports-read",
             CrashPoint::DeliveredAs => "delivered-as",
+            CrashPoint::CountersFull => "counters-full",
         }
     }
 
@@ -67,6 +72,7 @@ impl CrashPoint {
             CrashPoint::Delivered,
             CrashPoint::ReportsRead,
             CrashPoint::DeliveredAs,
+            CrashPoint::CountersFull,
         ]
         .into_iter()
         .find(|point| point.name() == name)
@@ -89,7 +95,7 @@ fn take_delivered(stream: &ConnectReports) -> Vec<ConnectCount> {
     let Some(taken) = stream.take_counted().unwrap() else {
         return Vec::new();
     };
-    assert!(stream.delivered(taken.epoch).unwrap());
+    assert!(stream.delivered(taken.epoch).unwrap().deleted());
     taken.counts
 }
 /// Refused connects the child makes before it dies.
@@ -217,7 +223,7 @@ fn run_child_if_asked() {
         CrashPoint::from_name(fields.next().unwrap()),
     );
     let pins = FirewallPins::open(&root).unwrap();
-    let ring = if point == CrashPoint::ReportsRead {
+    let ring = if matches!(point, CrashPoint::ReportsRead | CrashPoint::CountersFull) {
         ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES).unwrap()
     } else {
         ConnectReportsRing::DEFAULT
@@ -231,16 +237,27 @@ fn run_child_if_asked() {
     };
     let pin = pins.record_workload(TAG, identity).unwrap();
     let filter = pin.attach_filter(&cgroup, &adopted.reports).unwrap();
-    if point == CrashPoint::ReportsRead {
+    if matches!(point, CrashPoint::ReportsRead | CrashPoint::CountersFull) {
         let mut ports = block(port);
         ports.ports = (port, port + KEPT_CONNECTS - 1);
         filter.set_rules(&[ports]).unwrap();
-        for offset in 0..KEPT_CONNECTS {
+        let connects = if point == CrashPoint::ReportsRead {
+            KEPT_CONNECTS
+        } else {
+            ring.capacity() as u16
+        };
+        for offset in 0..connects {
             assert!(!connects_from(&cgroup, port + offset));
         }
         let reports = adopted.reports.take().unwrap();
-        assert_eq!(reports.len(), usize::from(KEPT_CONNECTS), "one per match");
-        assert!(reports.iter().any(|report| !report.counted));
+        assert_eq!(reports.len(), usize::from(connects), "one per match");
+        let standing_for_attempts = reports.iter().filter(|report| !report.counted).count();
+        assert_eq!(
+            standing_for_attempts,
+            usize::from(connects) - ring.capacity() as usize,
+            "the counters hold {} matches",
+            ring.capacity()
+        );
     } else {
         filter.set_rules(&[block(port)]).unwrap();
         for _ in 0..CHILD_CONNECTS {
@@ -258,7 +275,7 @@ fn run_child_if_asked() {
         adopted.reports.deliver_as("outbox-a").unwrap();
         let taken = adopted.reports.take_counted().unwrap().unwrap();
         assert_eq!(taken.attempts(), CHILD_CONNECTS);
-        assert!(adopted.reports.delivered(taken.epoch).unwrap());
+        assert!(adopted.reports.delivered(taken.epoch).unwrap().deleted());
         std::fs::write(epoch_file(&root), taken.epoch.to_string()).unwrap();
         for _ in 0..LATER_CONNECTS {
             assert!(!connects_from(&cgroup, port));
@@ -425,8 +442,11 @@ fn a_take_killed_before_its_delivery_is_taken_again_and_a_delivered_one_is_not()
                 .parse()
                 .unwrap();
             std::fs::remove_file(epoch_file(&root.0)).unwrap();
-            assert!(!stream.delivered(epoch + 2).unwrap(), "a stale epoch");
-            assert!(stream.delivered(epoch).unwrap(), "{point:?}");
+            assert!(
+                !stream.delivered(epoch + 2).unwrap().deleted(),
+                "a stale epoch"
+            );
+            assert!(stream.delivered(epoch).unwrap().deleted(), "{point:?}");
             takes.push((epoch, 0));
         }
         while let Some(taken) = stream.take_counted().unwrap() {
@@ -435,7 +455,7 @@ fn a_take_killed_before_its_delivery_is_taken_again_and_a_delivered_one_is_not()
                 "nothing more is taken before the take is delivered"
             );
             takes.push((taken.epoch, taken.attempts()));
-            assert!(stream.delivered(taken.epoch).unwrap());
+            assert!(stream.delivered(taken.epoch).unwrap().deleted());
         }
         let attempts: Vec<u64> = takes.iter().map(|(_, attempts)| *attempts).collect();
         // The child's take, again (or delivered already: none), then the attempts made
@@ -460,9 +480,12 @@ fn a_take_killed_before_its_delivery_is_taken_again_and_a_delivered_one_is_not()
 /// Pins of a build of another layout (`layout-0`: maps this build cannot take over) are not
 /// adopted: their report stream is removed, its untaken attempts counted as lost first (the
 /// child's 3; they went unnoticed before), and their workload is handed over without a
-/// filter while its programs stay attached and refusing. New programs attached and given
-/// rules under a record of this layout, the old record is dropped, and the connects are
-/// refused at every step in between; a clean stop then leaves no pin, old or new.
+/// filter while its programs stay attached and refusing (a connect then is counted lost).
+/// This build's programs, given their rules first, then take the old programs' place in
+/// their links: one set of programs at every moment, refusing at every step, and each
+/// connect after the switch counted once, by the new stream alone (when new programs were
+/// attached beside the old ones, each connect while both had rules was also counted lost).
+/// A clean stop then leaves no pin, old or new.
 #[test]
 fn another_layouts_pins_are_replaced_with_no_gap_in_refusal() {
     run_child_if_asked();
@@ -483,7 +506,7 @@ fn another_layouts_pins_are_replaced_with_no_gap_in_refusal() {
     std::fs::rename(root.0.join("layout-1"), root.0.join("layout-0")).unwrap();
 
     let pins = FirewallPins::open(&root.0).unwrap();
-    let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    let mut adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
     assert!(
         !adopted.reports_adopted,
         "another layout's stream is not read"
@@ -500,24 +523,27 @@ fn another_layouts_pins_are_replaced_with_no_gap_in_refusal() {
         "the untaken counts are counted before the stream goes"
     );
     assert_eq!(adopted.workloads.len(), 1);
-    let old = adopted.workloads.into_iter().next().unwrap();
+    let old = adopted.workloads.remove(0);
+    let mut removed = adopted.removed_streams.remove(0);
     assert!(old.filter.is_none(), "not taken over");
     assert_eq!(old.pin.identity().name, "shop/web");
     assert!(
         !connects_from(&cgroup.0, port),
         "the old programs refuse on"
     );
+    assert_eq!(removed.newly_lost(), 1, "and count into the removed stream");
 
     let pin = pins
         .record_workload(TAG + 1, old.pin.identity().clone())
         .unwrap();
-    let filter = pin.attach_filter(&cgroup.0, &adopted.reports).unwrap();
-    assert!(
-        !connects_from(&cgroup.0, port),
-        "new programs without rules yet: the old ones refuse"
-    );
-    filter.set_rules(&[block(port)]).unwrap();
-    assert!(!connects_from(&cgroup.0, port));
+    let filter = pin
+        .take_over_filter(&old.pin, &cgroup.0, &adopted.reports, &[block(port)])
+        .unwrap();
+    let programs = palisade_testdata::cgroup_programs(&cgroup.0);
+    assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
+    for _ in 0..2 {
+        assert!(!connects_from(&cgroup.0, port), "the new programs refuse");
+    }
     drop(old);
     assert!(
         !root
@@ -528,25 +554,138 @@ fn another_layouts_pins_are_replaced_with_no_gap_in_refusal() {
     );
     assert!(
         !connects_from(&cgroup.0, port),
-        "the new programs refuse alone"
+        "the links stay, pinned with the new record"
     );
     let programs = palisade_testdata::cgroup_programs(&cgroup.0);
     assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
     assert_eq!(
-        take_delivered(&adopted.reports)
+        removed.newly_lost(),
+        0,
+        "the old programs counted nothing after the switch"
+    );
+    let counted = take_delivered(&adopted.reports);
+    assert_eq!(
+        counted.iter().map(|count| count.attempts).sum::<u64>(),
+        3,
+        "the new programs count each refusal after the switch once: {counted:?}"
+    );
+    assert!(
+        counted
             .iter()
-            .map(|count| count.attempts)
-            .sum::<u64>(),
-        2,
-        "the new programs count their refusals"
+            .all(|count| count.matched.filter_tag == TAG + 1)
     );
 
     drop(filter);
     drop(pin);
-    drop(adopted.reports);
+    drop(removed);
+    drop(adopted);
     drop(pins);
     assert!(!root.0.exists(), "a clean stop leaves no pin, old or new");
-    assert!(connects_from(&cgroup.0, port));
+    let started = std::time::Instant::now();
+    while !connects_from(&cgroup.0, port) {
+        assert!(started.elapsed() < Duration::from_secs(5), "still refused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Another layout's report ring is read until its programs go: with its counters full (a
+/// dead process's 56 matches, untaken), each refused connect of a new match is a report of
+/// its own in the ring, which nobody read; at adoption those are counted lost with the
+/// counts (66, not the counters' 56 alone), and what the old programs count after that —
+/// reports in the ring and counts of matches in the counters alike — is counted lost at the
+/// next read, exactly once. (When the ring was not read, the 10 and the 7 were neither
+/// alerted nor counted lost.)
+#[test]
+fn another_layouts_ring_is_read_until_its_programs_go() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("oldring");
+    let root = PinRoot::new("oldring");
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    crash_after_enforcing(
+        "another_layouts_ring_is_read_until_its_programs_go",
+        &root.0,
+        &cgroup.0,
+        port,
+        CrashPoint::CountersFull,
+    );
+    let counted = ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES)
+        .unwrap()
+        .capacity() as u16;
+    let unread = 10;
+    refused_connects_from(&cgroup.0, port + counted, unread);
+    std::fs::rename(root.0.join("layout-1"), root.0.join("layout-0")).unwrap();
+
+    let pins = FirewallPins::open(&root.0).unwrap();
+    let mut adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    assert!(!adopted.reports_adopted);
+    assert_eq!(
+        adopted.lost_attempts,
+        u64::from(counted + unread),
+        "the counts, and the reports in the ring that stood for an attempt"
+    );
+    assert_eq!(adopted.removed_streams.len(), 1);
+    let removed = &mut adopted.removed_streams[0];
+    assert_eq!(removed.newly_lost(), 0);
+    let later = 7;
+    refused_connects_from(&cgroup.0, port + counted + unread, later);
+    refused_connects_from(&cgroup.0, port, 2);
+    assert_eq!(
+        removed.newly_lost(),
+        u64::from(later) + 2,
+        "reports of their own in the ring, and counts of matches in the counters"
+    );
+    assert_eq!(removed.newly_lost(), 0, "each once");
+
+    drop(adopted);
+    drop(pins);
+    assert!(!root.0.exists(), "a clean stop leaves no pin, old or new");
+}
+
+/// A report another layout's dead reader kept (it stood for an attempt) and did not advance
+/// past is read again off its ring at adoption, and found kept: counted lost once, with the
+/// kept reports. The dead reader's state is made by moving the ring's consumer position back
+/// over the last 56 of the 80 records it read, the 24 kept among them. (Without the look-up
+/// in the kept reports, 104 attempts were counted lost.)
+#[test]
+fn another_layouts_kept_report_read_again_is_counted_lost_once() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("oldkept");
+    let root = PinRoot::new("oldkept");
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    crash_after_enforcing(
+        "another_layouts_kept_report_read_again_is_counted_lost_once",
+        &root.0,
+        &cgroup.0,
+        port,
+        CrashPoint::ReportsRead,
+    );
+    let capacity = u64::from(
+        ConnectReportsRing::new(ConnectReportsRing::MIN_BYTES)
+            .unwrap()
+            .capacity(),
+    );
+    {
+        let consumer = ConsumerPage::open(&root.0.join("layout-1/connect/connect_reports"));
+        consumer.set_position(consumer.position() - capacity * 72);
+    }
+    std::fs::rename(root.0.join("layout-1"), root.0.join("layout-0")).unwrap();
+
+    let pins = FirewallPins::open(&root.0).unwrap();
+    let adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    assert_eq!(
+        adopted.lost_attempts,
+        u64::from(KEPT_CONNECTS),
+        "each attempt once: {capacity} counted, the rest kept"
+    );
+    drop(adopted);
+    drop(pins);
+    assert!(!root.0.exists());
 }
 
 /// Reports that stand for an attempt (their match found the counters full) are as durable
@@ -585,7 +724,7 @@ fn reports_read_off_the_ring_by_a_killed_process_are_taken_by_the_next() {
             assert_eq!(count.attempts, 1, "{taken:?}");
             ports.push(count.matched.port);
         }
-        assert!(stream.delivered(taken.epoch).unwrap());
+        assert!(stream.delivered(taken.epoch).unwrap().deleted());
     }
     assert_eq!(
         kept,
@@ -651,13 +790,16 @@ fn the_taker_and_its_last_delivery_are_recorded_with_the_stream() {
         }),
         "named before it takes anything, the stream's last delivered epoch kept"
     );
-    assert!(!stream.delivered(delivered).unwrap(), "deleted already");
+    assert!(
+        !stream.delivered(delivered).unwrap().deleted(),
+        "deleted already"
+    );
     let taken = stream.take_counted().unwrap().unwrap();
     assert_eq!(
         (taken.epoch, taken.attempts()),
         (delivered + 1, LATER_CONNECTS)
     );
-    assert!(stream.delivered(taken.epoch).unwrap());
+    assert!(stream.delivered(taken.epoch).unwrap().deleted());
     assert_eq!(
         stream.last_delivery().unwrap(),
         Some(Delivery {
@@ -694,9 +836,17 @@ fn the_taker_and_its_last_delivery_are_recorded_with_the_stream() {
     assert_eq!(frozen, 0, "{}", std::io::Error::last_os_error());
     let taken = stream.take_counted().unwrap().unwrap();
     assert_eq!(taken.attempts(), LATER_CONNECTS);
-    let error = stream.delivered(taken.epoch).unwrap_err().to_string();
-    assert!(error.contains("recording the delivery"), "{error}");
-    assert!(!stream.delivered(taken.epoch).unwrap(), "delivered already");
+    match stream.delivered(taken.epoch).unwrap() {
+        Delivered::DeletedUnrecorded(error) => {
+            let error = error.to_string();
+            assert!(error.contains("recording the delivery"), "{error}");
+        }
+        other => panic!("deleted, then not recorded: {other:?}"),
+    }
+    assert!(
+        !stream.delivered(taken.epoch).unwrap().deleted(),
+        "delivered already"
+    );
     assert_eq!(
         stream.last_delivery().unwrap().unwrap().epoch,
         Some(delivered + 1),
@@ -852,7 +1002,7 @@ fn a_report_kept_and_read_again_is_taken_once() {
     while let Some(taken) = stream.take_counted().unwrap() {
         attempts += taken.attempts();
         kept += taken.kept;
-        assert!(stream.delivered(taken.epoch).unwrap());
+        assert!(stream.delivered(taken.epoch).unwrap().deleted());
         stream.take().unwrap();
     }
     assert_eq!(attempts, u64::from(KEPT_CONNECTS), "each attempt once");
@@ -886,7 +1036,7 @@ fn the_kept_reports_hold_exactly_their_bound() {
     assert_eq!(taken.kept, u64::from(kept));
     assert_eq!(taken.attempts(), u64::from(counted + kept));
     assert_eq!(stream.lost().unwrap(), u64::from(beyond));
-    assert!(stream.delivered(taken.epoch).unwrap());
+    assert!(stream.delivered(taken.epoch).unwrap().deleted());
     drop((filter, pin, adopted, pins));
     assert!(!root.0.exists());
 }

@@ -246,12 +246,12 @@ impl Drop for PinDir {
 
 /// The dead agent's programs stay on the pod's cgroup, refusing, until the new agent's have
 /// the pod's rules: a thread of the pod connects all through the hand-over at the first
-/// policy (new programs attached and given their rules, then the old ones dropped), and
-/// every one of its connects is refused by programs, none passes. Afterwards
+/// policy (new programs loaded with their rules, then put in the old ones' place in their
+/// links), and every one of its connects is refused by programs, none passes. Afterwards
 /// one set of programs is attached. The attempts the dead agent's programs counted and
 /// nobody took, which the new agent cannot take (another layout), are raised as lost (the
-/// node alert and the watch's lost count), not dropped silently. A clean stop leaves no pin
-/// and no program.
+/// node alert and the watch's lost count), not dropped silently, and every refused connect
+/// is alerted or counted lost, exactly once. A clean stop leaves no pin and no program.
 #[test]
 fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attempts_raised_lost() {
     run_child_if_asked();
@@ -367,11 +367,13 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
     let alerted: u64 = alerted.values().sum();
     assert_eq!(watch.reports_lost(), lost);
     // Each refused connect is alerted (the new programs counted it) or counted lost (the old
-    // ones did), or both (the moment both had rules); none is gone silently. (Before the old
-    // programs' counts after the adoption were read, the connects until the first policy
-    // were neither.)
-    assert!(
-        alerted + (lost - UNTAKEN) >= refused,
+    // ones did), exactly once: the new programs take the old ones' place in their links, so
+    // no connect is judged by both. (Before the old programs' counts after the adoption were
+    // read, the connects until the first policy were neither; while new programs went on
+    // beside the old ones, a connect in the moment both had rules was both.)
+    assert_eq!(
+        alerted + (lost - UNTAKEN),
+        refused,
         "{refused} refused, {alerted} alerted, {} lost after the adoption",
         lost - UNTAKEN
     );
