@@ -38,6 +38,10 @@ pub struct AgentConfig {
     /// node's asset record.
     #[serde(default = "default_sensor")]
     pub sensor: String,
+    /// The event fields that source cannot fill (the fallback's reduced field set), shown in
+    /// the node's asset record.
+    #[serde(default)]
+    pub sensor_missing_fields: Vec<String>,
     /// Scheduled vulnerability scans and host checks.
     #[serde(default)]
     pub scans: crate::ScanConfig,
@@ -155,11 +159,21 @@ impl AgentConfig {
             batches_in_flight: default_batches_in_flight(),
             heartbeat_secs: default_heartbeat_secs(),
             sensor: default_sensor(),
+            sensor_missing_fields: Vec::new(),
             scans: crate::ScanConfig::default(),
             fix: crate::FixConfig::default(),
             quarantine_dir: None,
             sensor_hold: SensorHoldConfig::default(),
             sensor_reader_nice: default_sensor_reader_nice(),
+        }
+    }
+
+    /// The facts of the host this agent runs on, with its sensor and the fields that sensor
+    /// cannot fill, as the node's asset record shows them.
+    pub fn host_facts(&self) -> palisade_model::HostFacts {
+        palisade_model::HostFacts {
+            sensor_missing_fields: self.sensor_missing_fields.clone(),
+            ..crate::host_facts(std::path::Path::new("/"), &self.sensor)
         }
     }
 

@@ -36,6 +36,7 @@ pub fn host_facts(root: &Path, sensor: &str) -> HostFacts {
         kernel: read("/proc/sys/kernel/osrelease"),
         arch: std::env::consts::ARCH.to_owned(),
         sensor: sensor.to_owned(),
+        sensor_missing_fields: Vec::new(),
     }
 }
 

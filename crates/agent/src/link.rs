@@ -117,7 +117,7 @@ impl Link {
         let request = JoinRequest {
             name: config.name.clone(),
             cluster: config.cluster.clone(),
-            facts: crate::host_facts(Path::new("/"), &config.sensor),
+            facts: config.host_facts(),
         };
         let response: JoinResponse = self
             .post("/api/v1/agents/join", join_token, &request)

@@ -3,17 +3,19 @@
 use std::{
     collections::VecDeque,
     future::Future,
-    path::Path,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use palisade_model::{AgentBatch, AgentLosses, BatchAck, Timestamp};
+use palisade_model::{AgentBatch, AgentLosses, BatchAck, SensorContextLosses, Timestamp};
 use uuid::Uuid;
 
 use crate::{
     AgentConfig, ConfigError, Link, LinkError, Outbox, OutboxError,
-    acknowledged::AcknowledgedDeleter, host_facts,
+    acknowledged::AcknowledgedDeleter,
 };
 
 /// Longest wait between retries.
@@ -34,6 +36,9 @@ pub struct AgentStatus {
     pub sensor_events_lost: AtomicU64,
     /// Reports of the firewall's connect programs lost since this process started.
     pub connect_reports_lost: AtomicU64,
+    /// What the sensor could not attach to the events it delivered since this process
+    /// started (its counters as of the last poll).
+    pub sensor_context_lost: Mutex<SensorContextLosses>,
     /// This process, in the loss counters sent to the server ([`AgentLosses`]).
     process: Uuid,
     started_at: Timestamp,
@@ -47,6 +52,7 @@ impl Default for AgentStatus {
             discarded: AtomicU64::new(0),
             sensor_events_lost: AtomicU64::new(0),
             connect_reports_lost: AtomicU64::new(0),
+            sensor_context_lost: Mutex::new(SensorContextLosses::default()),
             process: Uuid::new_v4(),
             started_at: Timestamp::now(),
         }
@@ -61,6 +67,10 @@ impl AgentStatus {
             process_started_at: self.started_at,
             sensor_events: self.sensor_events_lost.load(Ordering::Relaxed),
             connect_reports: self.connect_reports_lost.load(Ordering::Relaxed),
+            sensor_context: *self
+                .sensor_context_lost
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
         }
     }
 }
@@ -174,7 +184,7 @@ async fn deliver(
                 reports: entries.into_iter().map(|(_, report)| report).collect(),
                 assets: Vec::new(),
                 losses: Some(losses),
-                facts: heartbeat.then(|| host_facts(Path::new("/"), &config.sensor)),
+                facts: heartbeat.then(|| config.host_facts()),
             };
             let reports = batch.reports.len() as u64;
             let (link, credential) = (link.clone(), credential.clone());

@@ -97,6 +97,10 @@ pub struct HostFacts {
     pub arch: String,
     /// Which runtime event sources the agent uses on this host (`ebpf`, `proc-connector`, `none`).
     pub sensor: String,
+    /// Event fields the agent's sensor cannot fill on this host (the fallback's reduced field
+    /// set, such as `process.loginuid`); empty with the eBPF sensor or without a sensor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensor_missing_fields: Vec<String>,
 }
 
 /// Where a finding happened: the asset chain from cluster to container and image.

@@ -44,7 +44,10 @@ pub use handling::{
     Exception, FieldError, MatchOperator, NewException, NewWhitelistRule, Note, Status,
     WhitelistMatcher, WhitelistRule, WhitelistScope,
 };
-pub use link::{AgentBatch, AgentLosses, BatchAck, JoinRequest, JoinResponse, MAX_BATCH_REPORTS};
+pub use link::{
+    AgentBatch, AgentLosses, BatchAck, JoinRequest, JoinResponse, MAX_BATCH_REPORTS,
+    SensorContextLosses,
+};
 pub use severity::{ParseSeverityError, Severity};
 pub use task::{
     AgentTask, ClaimTasks, DEFAULT_LEASE_SECS, FixVerdict, MAX_LEASE_SECS, MAX_QUARANTINE_ENTRIES,

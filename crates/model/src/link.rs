@@ -82,6 +82,90 @@ pub struct AgentLosses {
     /// Reports of the firewall's connect programs that were lost (their ring buffer or the
     /// reader's queue was full).
     pub connect_reports: u64,
+    /// What the sensor could not attach to the events it delivered. Left out while nothing
+    /// was lost, so that a server from before these counts takes such an agent's batches.
+    #[serde(default, skip_serializing_if = "SensorContextLosses::is_empty")]
+    pub sensor_context: SensorContextLosses,
+}
+
+/// What an agent process's sensor could not attach to the events it delivered, counted since
+/// the process started like [`AgentLosses`]: the events reached the rules, with less context
+/// (container metadata, ancestry) than they should have had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct SensorContextLosses {
+    /// Events held for their container's metadata that went out without it (the wait's
+    /// limit, or the bound of held events).
+    pub container_metadata_missing: u64,
+    /// Container metadata look-ups not queued because the look-up queue was full.
+    pub container_lookups_dropped: u64,
+    /// Exited ancestors dropped from the full process table: the ancestries of their live
+    /// descendants end below them.
+    pub process_ancestors_evicted: u64,
+    /// Processes the full process table could not record: their events carry no ancestry.
+    pub processes_untracked: u64,
+    /// Processes of a cgroup whose events were held for its container that left the process
+    /// table meanwhile, past the bound of those noted for the answer: held events' ancestries
+    /// name them without their container.
+    pub held_ancestors_unattributed: u64,
+}
+
+impl SensorContextLosses {
+    /// The counters' names, in the order of [`SensorContextLosses::counts`].
+    pub const NAMES: [&'static str; 5] = [
+        "container_metadata_missing",
+        "container_lookups_dropped",
+        "process_ancestors_evicted",
+        "processes_untracked",
+        "held_ancestors_unattributed",
+    ];
+
+    /// The counters, in the order of [`SensorContextLosses::NAMES`].
+    pub fn counts(&self) -> [u64; 5] {
+        [
+            self.container_metadata_missing,
+            self.container_lookups_dropped,
+            self.process_ancestors_evicted,
+            self.processes_untracked,
+            self.held_ancestors_unattributed,
+        ]
+    }
+
+    /// The counters from their values in the order of [`SensorContextLosses::NAMES`].
+    pub fn from_counts(counts: [u64; 5]) -> SensorContextLosses {
+        let [
+            container_metadata_missing,
+            container_lookups_dropped,
+            process_ancestors_evicted,
+            processes_untracked,
+            held_ancestors_unattributed,
+        ] = counts;
+        SensorContextLosses {
+            container_metadata_missing,
+            container_lookups_dropped,
+            process_ancestors_evicted,
+            processes_untracked,
+            held_ancestors_unattributed,
+        }
+    }
+
+    /// Each counter combined with the same one of `other` by `combine`.
+    pub fn combine(
+        &self,
+        other: &SensorContextLosses,
+        combine: impl Fn(u64, u64) -> u64,
+    ) -> SensorContextLosses {
+        let (mine, theirs) = (self.counts(), other.counts());
+        SensorContextLosses::from_counts(std::array::from_fn(|index| {
+            combine(mine[index], theirs[index])
+        }))
+    }
+
+    /// Whether every counter is zero.
+    pub fn is_empty(&self) -> bool {
+        self.counts() == [0; 5]
+    }
 }
 
 /// The server's acknowledgement: everything up to `sequence` is stored.
@@ -98,4 +182,59 @@ pub struct BatchAck {
     pub suppressed: u64,
     /// Reports already stored before (resent).
     pub duplicates: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use crate::{AgentLosses, SensorContextLosses, Timestamp};
+
+    /// The sensor's context losses go on the wire only when there are some, so that a server
+    /// from before them takes the batches of an agent that lost none; both forms read back.
+    #[test]
+    fn sensor_context_losses_are_sent_only_when_there_are_some() {
+        let mut losses = AgentLosses {
+            process: Uuid::nil(),
+            process_started_at: Timestamp(1_000),
+            sensor_events: 3,
+            connect_reports: 0,
+            sensor_context: SensorContextLosses::default(),
+        };
+        let json = serde_json::to_value(losses).unwrap();
+        assert!(json.get("sensor_context").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<AgentLosses>(json).unwrap(), losses);
+
+        losses.sensor_context.held_ancestors_unattributed = 7;
+        let json = serde_json::to_value(losses).unwrap();
+        assert_eq!(
+            json["sensor_context"],
+            serde_json::json!({
+                "container_metadata_missing": 0,
+                "container_lookups_dropped": 0,
+                "process_ancestors_evicted": 0,
+                "processes_untracked": 0,
+                "held_ancestors_unattributed": 7,
+            })
+        );
+        assert_eq!(serde_json::from_value::<AgentLosses>(json).unwrap(), losses);
+    }
+
+    /// The counters' names follow their order, and `combine` works counter by counter.
+    #[test]
+    fn sensor_context_counters_combine_by_name() {
+        let counts = [1, 2, 3, 4, 5];
+        let losses = SensorContextLosses::from_counts(counts);
+        assert_eq!(losses.counts(), counts);
+        let json = serde_json::to_value(losses).unwrap();
+        for (name, count) in SensorContextLosses::NAMES.iter().zip(counts) {
+            assert_eq!(json[name], count, "{name}: {json}");
+        }
+        let grown = SensorContextLosses::from_counts([1, 5, 3, 9, 4]);
+        assert_eq!(
+            grown.combine(&losses, u64::saturating_sub).counts(),
+            [0, 3, 0, 5, 0]
+        );
+        assert!(SensorContextLosses::default().is_empty() && !losses.is_empty());
+    }
 }

@@ -464,6 +464,11 @@ fn detect(
         status
             .connect_reports_lost
             .fetch_max(reports_lost, Ordering::Relaxed);
+        *status
+            .sensor_context_lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            crate::sensor_status::context_losses(sensor.health());
         let was_failing = writer.is_failing();
         if let Err(error) = queue(&mut writer, detector, outbox, runtime)
             && !was_failing

@@ -18,9 +18,21 @@ use anyhow::Context;
 use palisade_agent::OutboxWriteStatus;
 use palisade_event::EventKind;
 use palisade_k8smeta::MetaSource;
-use palisade_model::Timestamp;
+use palisade_model::{SensorContextLosses, Timestamp};
 use palisade_sensor::{CpuCounters, SensorHealth, SensorStatus};
 use serde::{Deserialize, Serialize};
+
+/// What `health` says the sensor could not attach to the events it delivered, as the agent
+/// sends it to the server.
+pub fn context_losses(health: &SensorHealth) -> SensorContextLosses {
+    SensorContextLosses {
+        container_metadata_missing: health.events_released_unresolved,
+        container_lookups_dropped: health.container_lookups_dropped,
+        process_ancestors_evicted: health.process_ancestors_evicted,
+        processes_untracked: health.processes_untracked,
+        held_ancestors_unattributed: health.held_ancestors_unattributed,
+    }
+}
 
 /// Where a running agent leaves its sensor's status, in its data directory.
 pub const SENSOR_STATUS_FILE: &str = "sensor-status.json";
@@ -191,6 +203,11 @@ pub struct EventCounts {
     /// events carry no ancestry.
     #[serde(default)]
     pub processes_untracked: u64,
+    /// Processes of a cgroup whose events were held for its container that left the
+    /// process table meanwhile, past the bound of those noted for the answer: held events'
+    /// ancestries name them without their container.
+    #[serde(default)]
+    pub held_ancestors_unattributed: u64,
     /// Cgroup paths the sensor keeps now (not a count since the start): about one per live
     /// cgroup that had an event; those of removed cgroups are forgotten.
     #[serde(default)]
@@ -335,6 +352,7 @@ impl StatusWriter {
         events.container_lookups_dropped = health.container_lookups_dropped;
         events.process_ancestors_evicted = health.process_ancestors_evicted;
         events.processes_untracked = health.processes_untracked;
+        events.held_ancestors_unattributed = health.held_ancestors_unattributed;
         events.cgroups_known = health.cgroups_known as u64;
         events.per_cpu.clone_from(&health.per_cpu);
     }
@@ -423,32 +441,7 @@ pub fn print_tables(status: &SensorStatusFile) {
         },
     ]);
     let events = &status.events;
-    for (name, count) in [
-        ("events produced", events.produced),
-        ("events delivered", events.delivered),
-        ("events filtered", events.filtered),
-        ("events lost", events.lost),
-        ("events held for container metadata", events.held),
-        (
-            "held events sent without metadata",
-            events.released_unresolved,
-        ),
-        (
-            "container look-ups dropped",
-            events.container_lookups_dropped,
-        ),
-        (
-            "process table full: ancestors evicted",
-            events.process_ancestors_evicted,
-        ),
-        (
-            "process table full: insertions refused",
-            events.processes_untracked,
-        ),
-        ("cgroup paths kept", events.cgroups_known),
-    ] {
-        summary.add_row([name.to_owned(), count.to_string()]);
-    }
+    add_event_count_rows(&mut summary, events);
     let or_never =
         |at: Option<Timestamp>| at.map_or_else(|| "never".to_owned(), |at| at.to_string());
     summary.add_row(["last drop".to_owned(), or_never(events.last_drop_at)]);
@@ -493,6 +486,40 @@ pub fn print_tables(status: &SensorStatusFile) {
                 .add_row([u64::from(cpu.cpu), cpu.sent, cpu.lost].map(|count| count.to_string()));
         }
         println!("{per_cpu}");
+    }
+}
+
+/// The event counts' rows of the status table.
+fn add_event_count_rows(summary: &mut comfy_table::Table, events: &EventCounts) {
+    for (name, count) in [
+        ("events produced", events.produced),
+        ("events delivered", events.delivered),
+        ("events filtered", events.filtered),
+        ("events lost", events.lost),
+        ("events held for container metadata", events.held),
+        (
+            "held events sent without metadata",
+            events.released_unresolved,
+        ),
+        (
+            "container look-ups dropped",
+            events.container_lookups_dropped,
+        ),
+        (
+            "process table full: ancestors evicted",
+            events.process_ancestors_evicted,
+        ),
+        (
+            "process table full: insertions refused",
+            events.processes_untracked,
+        ),
+        (
+            "held ancestors without container",
+            events.held_ancestors_unattributed,
+        ),
+        ("cgroup paths kept", events.cgroups_known),
+    ] {
+        summary.add_row([name.to_owned(), count.to_string()]);
     }
 }
 
@@ -615,8 +642,8 @@ mod tests {
         assert_eq!(older.events.held, 0);
     }
 
-    /// What the process table's bound dropped and the cgroup paths kept are in the file; a
-    /// file written before they were counted still reads.
+    /// What the process table's bounds dropped and the cgroup paths kept are in the file and
+    /// the status table; a file written before they were counted still reads.
     #[test]
     fn process_table_evictions_and_cgroups_known_are_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -625,6 +652,7 @@ mod tests {
         let health = palisade_sensor::SensorHealth {
             process_ancestors_evicted: 5,
             processes_untracked: 1,
+            held_ancestors_unattributed: 9,
             cgroups_known: 7,
             ..palisade_sensor::SensorHealth::default()
         };
@@ -636,14 +664,27 @@ mod tests {
             (
                 &events["process_ancestors_evicted"],
                 &events["processes_untracked"],
+                &events["held_ancestors_unattributed"],
                 &events["cgroups_known"]
             ),
-            (&5.into(), &1.into(), &7.into()),
+            (&5.into(), &1.into(), &9.into(), &7.into()),
             "{json}"
+        );
+        let read_back = read(dir.path()).unwrap().unwrap();
+        let mut table = comfy_table::Table::new();
+        super::add_event_count_rows(&mut table, &read_back.events);
+        let table = table.to_string();
+        assert!(
+            table
+                .lines()
+                .any(|line| line.contains("held ancestors without container")
+                    && line.contains(" 9 ")),
+            "{table}"
         );
         for older in [
             "process_ancestors_evicted",
             "processes_untracked",
+            "held_ancestors_unattributed",
             "cgroups_known",
         ] {
             json["events"].as_object_mut().unwrap().remove(older);
@@ -654,9 +695,35 @@ mod tests {
             (
                 older.events.process_ancestors_evicted,
                 older.events.processes_untracked,
+                older.events.held_ancestors_unattributed,
                 older.events.cgroups_known
             ),
-            (0, 0, 0)
+            (0, 0, 0, 0)
+        );
+    }
+
+    /// The agent sends each of the sensor's context counters under its own name.
+    #[test]
+    fn the_sensors_context_losses_are_sent_counter_by_counter() {
+        let health = palisade_sensor::SensorHealth {
+            events_released_unresolved: 1,
+            container_lookups_dropped: 2,
+            process_ancestors_evicted: 3,
+            processes_untracked: 4,
+            held_ancestors_unattributed: 5,
+            events_lost: 99,
+            ..palisade_sensor::SensorHealth::default()
+        };
+        let sent = serde_json::to_value(super::context_losses(&health)).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({
+                "container_metadata_missing": 1,
+                "container_lookups_dropped": 2,
+                "process_ancestors_evicted": 3,
+                "processes_untracked": 4,
+                "held_ancestors_unattributed": 5,
+            })
         );
     }
 

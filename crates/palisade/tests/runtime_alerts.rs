@@ -244,3 +244,74 @@ fn a_tiny_ring_buffer_under_an_event_storm_shows_lost_events_in_the_agent_status
     let table = String::from_utf8(agent_status(&agent_dir, "table").stdout).unwrap();
     assert!(table.contains("is not running"), "{table}");
 }
+
+/// Without eBPF (`--sensor-backend fallback`: the proc connector and fanotify) the agent says
+/// which event fields it cannot fill: `palisade agent --status` (JSON and table) and the
+/// node's asset record on the server list the same reduced field set.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fallbacks_reduced_field_set_is_in_the_status_and_the_nodes_asset_record() {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    if !palisade_testdata::capability("root (proc connector, fanotify)", is_root) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args([
+            "up",
+            "--cluster",
+            "fallback",
+            "--sensor-backend",
+            "fallback",
+        ])
+        .env("PALISADE_LOG", "warn");
+    let up = Palisade::start(command, dir.path(), ADMIN, Ready::SensorStarted);
+    let agent_dir = dir.path().join("agent");
+
+    let status = agent_status_json(&agent_dir);
+    let sensor = &status["sensor"];
+    assert_eq!(sensor["backend"], "fallback", "{status:#}");
+    assert_eq!(sensor["state"], "running", "{status:#}");
+    let missing: Vec<String> = serde_json::from_value(sensor["missing_fields"].clone()).unwrap();
+    for field in ["process.loginuid", "cgroup_id", "ret"] {
+        assert!(missing.iter().any(|name| name == field), "{status:#}");
+    }
+    let table = String::from_utf8(agent_status(&agent_dir, "table").stdout).unwrap();
+    assert!(table.contains("fallback (running, pid "), "{table}");
+    assert!(
+        table.contains("missing fields") && table.contains("process.loginuid"),
+        "{table}"
+    );
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let node = loop {
+        let page: Value = client
+            .get(format!("{}/api/v1/assets", up.base))
+            .query(&[("kind", "node"), ("cluster", "fallback")])
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(node) = page["items"].as_array().and_then(|items| items.first()) {
+            break node.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the node was not registered within 60 s: {page:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(node["attributes"]["sensor"], "fallback", "{node:#}");
+    assert_eq!(
+        node["attributes"]["sensor_missing_fields"], sensor["missing_fields"],
+        "{node:#}"
+    );
+}

@@ -11,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use palisade_model::SensorContextLosses;
 use palisade_notify::NotifyStats;
 use palisade_store::{IngestOutcome, LossIncrease};
 
@@ -20,7 +21,8 @@ const LATENCY_BUCKETS: [f64; 12] = [
 ];
 
 /// The most (cluster, node) pairs with series of their own in `palisade_events_dropped_total`
-/// (two each: `sensor` and `connect_reports`). Losses of further nodes are counted in the
+/// (two each: `sensor` and `connect_reports`) and `palisade_sensor_context_lost_total` (one
+/// per [`SensorContextLosses::NAMES`]). Losses of further nodes are counted in the
 /// series labelled `cluster="*",node="*"` (no Kubernetes name nor host name is `*`), so
 /// that agents enrolling under ever new names cannot grow the metrics without bound.
 pub const MAX_NODE_SERIES: usize = 1_000;
@@ -35,10 +37,19 @@ pub struct Metrics {
     aggregated: AtomicU64,
     suppressed: AtomicU64,
     duplicates: AtomicU64,
-    /// Events lost per (cluster, node): [sensor events, connect reports].
-    node_losses: Mutex<BTreeMap<(String, String), [u64; 2]>>,
+    /// What each (cluster, node) lost.
+    node_losses: Mutex<BTreeMap<(String, String), NodeCounts>>,
     batches: AtomicU64,
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+}
+
+/// What one node lost since the server started.
+#[derive(Debug, Default)]
+struct NodeCounts {
+    /// [sensor events, connect reports].
+    dropped: [u64; 2],
+    /// What its sensor could not attach to the events it delivered.
+    sensor_context: SensorContextLosses,
 }
 
 #[derive(Debug, Default)]
@@ -75,8 +86,11 @@ impl Metrics {
             (OTHER_NODES.to_owned(), OTHER_NODES.to_owned())
         };
         let counts = node_losses.entry(key).or_default();
-        counts[0] += increase.sensor_events;
-        counts[1] += increase.connect_reports;
+        counts.dropped[0] += increase.sensor_events;
+        counts.dropped[1] += increase.connect_reports;
+        counts.sensor_context = counts
+            .sensor_context
+            .combine(&increase.sensor_context, u64::saturating_add);
     }
 
     /// Records one request's latency.
@@ -135,10 +149,24 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for ((cluster, node), counts) in node_losses.iter() {
             let (cluster, node) = (label_value(cluster), label_value(node));
-            for (source, value) in ["sensor", "connect_reports"].iter().zip(counts) {
+            for (source, value) in ["sensor", "connect_reports"].iter().zip(counts.dropped) {
                 let _ = writeln!(
                     out,
                     "palisade_events_dropped_total{{cluster=\"{cluster}\",node=\"{node}\",source=\"{source}\"}} {value}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP palisade_sensor_context_lost_total What agents' sensors reported they could not attach to the events they delivered, since the server started, by cluster, node and what: `container_metadata_missing` (held events sent without their container's metadata), `container_lookups_dropped` (container metadata look-ups not queued), `process_ancestors_evicted` (exited ancestors dropped from the full process table), `processes_untracked` (processes the full process table could not record: no ancestry), `held_ancestors_unattributed` (ancestors of held events named without their container). Nodes as in palisade_events_dropped_total.\n# TYPE palisade_sensor_context_lost_total counter"
+        );
+        for ((cluster, node), counts) in node_losses.iter() {
+            let (cluster, node) = (label_value(cluster), label_value(node));
+            let counts = counts.sensor_context.counts();
+            for (what, value) in SensorContextLosses::NAMES.iter().zip(counts) {
+                let _ = writeln!(
+                    out,
+                    "palisade_sensor_context_lost_total{{cluster=\"{cluster}\",node=\"{node}\",what=\"{what}\"}} {value}"
                 );
             }
         }
@@ -218,17 +246,22 @@ fn label_value(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use palisade_model::SensorContextLosses;
     use palisade_store::LossIncrease;
 
     use crate::metrics::{MAX_NODE_SERIES, Metrics};
 
-    fn drop_series(metrics: &Metrics) -> Vec<String> {
+    fn series(metrics: &Metrics, name: &str) -> Vec<String> {
         metrics
             .render(&Default::default())
             .lines()
-            .filter(|line| line.starts_with("palisade_events_dropped_total{"))
+            .filter(|line| line.starts_with(&format!("{name}{{")))
             .map(str::to_owned)
             .collect()
+    }
+
+    fn drop_series(metrics: &Metrics) -> Vec<String> {
+        series(metrics, "palisade_events_dropped_total")
     }
 
     /// Each node has its two series, names are escaped, and nodes beyond the bound share
@@ -239,6 +272,7 @@ mod tests {
         let lost = |sensor_events, connect_reports| LossIncrease {
             sensor_events,
             connect_reports,
+            sensor_context: SensorContextLosses::default(),
         };
         metrics.record_node_losses("prod", "node-1", lost(3, 0));
         metrics.record_node_losses("prod", "node-1", lost(1, 7));
@@ -269,6 +303,36 @@ mod tests {
                 &r#"palisade_events_dropped_total{cluster="prod",node="node-1",source="sensor"} 5"#
                     .to_owned()
             )
+        );
+    }
+
+    /// The sensor's context losses are counted per node and named, beside the drop series
+    /// of the same node.
+    #[test]
+    fn sensor_context_losses_are_per_node_and_named() {
+        let metrics = Metrics::default();
+        let lost = |counts| LossIncrease {
+            sensor_events: 0,
+            connect_reports: 0,
+            sensor_context: SensorContextLosses::from_counts(counts),
+        };
+        metrics.record_node_losses("prod", "node-1", lost([1, 0, 0, 2, 5]));
+        metrics.record_node_losses("prod", "node-1", lost([0, 3, 0, 0, 1]));
+        assert_eq!(
+            series(&metrics, "palisade_sensor_context_lost_total"),
+            [
+                r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="container_metadata_missing"} 1"#,
+                r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="container_lookups_dropped"} 3"#,
+                r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="process_ancestors_evicted"} 0"#,
+                r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="processes_untracked"} 2"#,
+                r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="held_ancestors_unattributed"} 6"#,
+            ]
+        );
+        assert_eq!(
+            drop_series(&metrics).len(),
+            2,
+            "{:?}",
+            drop_series(&metrics)
         );
     }
 }

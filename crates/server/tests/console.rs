@@ -1134,6 +1134,7 @@ async fn the_clusters_page_shows_what_each_node_lost() {
             process_started_at: Timestamp::now(),
             sensor_events,
             connect_reports,
+            sensor_context: palisade_model::SensorContextLosses::default(),
         };
         store
             .count_agent_losses(agent.id, &report, Timestamp::now())

@@ -5,7 +5,9 @@
 
 mod support;
 
-use palisade_model::{AgentBatch, AgentLosses, HostFacts, JoinRequest, Timestamp};
+use palisade_model::{
+    AgentBatch, AgentLosses, HostFacts, JoinRequest, SensorContextLosses, Timestamp,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -88,13 +90,18 @@ impl Server {
 
     /// The `palisade_events_dropped_total` samples.
     async fn dropped_metrics(&self) -> Vec<String> {
+        self.metric_samples("palisade_events_dropped_total").await
+    }
+
+    /// The samples of metric `name`.
+    async fn metric_samples(&self, name: &str) -> Vec<String> {
         let (_, metrics) = support::get(&self.client, &self.base, "/metrics", ADMIN).await;
         let Value::String(metrics) = metrics else {
             panic!("/metrics is text, not {metrics}");
         };
         metrics
             .lines()
-            .filter(|line| line.starts_with("palisade_events_dropped_total{"))
+            .filter(|line| line.starts_with(&format!("{name}{{")))
             .map(str::to_owned)
             .collect()
     }
@@ -123,6 +130,7 @@ fn losses(process: Uuid, started_at: i64, sensor_events: u64, connect_reports: u
         process_started_at: Timestamp(started_at),
         sensor_events,
         connect_reports,
+        sensor_context: SensorContextLosses::default(),
     }
 }
 
@@ -181,6 +189,47 @@ async fn each_nodes_losses_are_summed_over_its_restarts_and_shown_per_node() {
             r#"palisade_events_dropped_total{cluster="prod",node="node-a",source="connect_reports"} 10"#,
             r#"palisade_events_dropped_total{cluster="prod",node="node-b",source="sensor"} 0"#,
             r#"palisade_events_dropped_total{cluster="prod",node="node-b",source="connect_reports"} 20"#,
+        ]
+    );
+}
+
+/// What a node's sensor could not attach to its events (held events' ancestors named without
+/// their container, among others) is summed like its lost events: `GET /api/v1/agents` shows
+/// the totals, `/metrics` counts them per node and kind; a repeated batch adds nothing.
+#[tokio::test]
+async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
+    let running = support::start(ADMIN).await;
+    let server = Server {
+        base: running.base,
+        client: Client::new(),
+        _dir: running.dir,
+    };
+    let node = server.enroll("node-c").await;
+    let process = Uuid::new_v4();
+    let with_context = |counts| AgentLosses {
+        sensor_context: SensorContextLosses::from_counts(counts),
+        ..losses(process, 1_000, 0, 0)
+    };
+    server.send(&node, with_context([2, 0, 0, 0, 5])).await;
+    server.send(&node, with_context([2, 0, 1, 0, 8])).await;
+    server.send(&node, with_context([2, 0, 1, 0, 8])).await;
+
+    let (status, agents) = server.get("/api/v1/agents").await;
+    assert_eq!(status, StatusCode::OK, "{agents}");
+    let context = &agents[0]["losses"]["sensor_context"];
+    assert_eq!(context["held_ancestors_unattributed"], 8, "{agents:#}");
+    assert_eq!(context["container_metadata_missing"], 2, "{agents:#}");
+    assert_eq!(context["process_ancestors_evicted"], 1, "{agents:#}");
+    assert_eq!(
+        server
+            .metric_samples("palisade_sensor_context_lost_total")
+            .await,
+        [
+            r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="container_metadata_missing"} 2"#,
+            r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="container_lookups_dropped"} 0"#,
+            r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="process_ancestors_evicted"} 1"#,
+            r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="processes_untracked"} 0"#,
+            r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="held_ancestors_unattributed"} 8"#,
         ]
     );
 }

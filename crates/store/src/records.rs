@@ -1,7 +1,8 @@
 //! Records that only the store and the server exchange.
 
 use palisade_model::{
-    AgentLosses, Exception, FindingKind, HostFacts, Role, Timestamp, WhitelistMatcher,
+    AgentLosses, Exception, FindingKind, HostFacts, Role, SensorContextLosses, Timestamp,
+    WhitelistMatcher,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -92,6 +93,9 @@ pub struct NodeLosses {
     pub sensor_events: u64,
     /// Reports of the firewall's connect programs that were lost.
     pub connect_reports: u64,
+    /// What the node's sensor could not attach to the events it delivered.
+    #[serde(default)]
+    pub sensor_context: SensorContextLosses,
     /// When a loss was last counted.
     #[serde(default)]
     pub last_loss_at: Option<Timestamp>,
@@ -108,6 +112,8 @@ pub struct LossIncrease {
     pub sensor_events: u64,
     /// Connect reports newly lost.
     pub connect_reports: u64,
+    /// Context the sensor newly could not attach to events.
+    pub sensor_context: SensorContextLosses,
 }
 
 impl NodeLosses {
@@ -126,9 +132,15 @@ impl NodeLosses {
                     connect_reports: report
                         .connect_reports
                         .saturating_sub(latest.connect_reports),
+                    sensor_context: report
+                        .sensor_context
+                        .combine(&latest.sensor_context, u64::saturating_sub),
                 };
                 latest.sensor_events = latest.sensor_events.max(report.sensor_events);
                 latest.connect_reports = latest.connect_reports.max(report.connect_reports);
+                latest.sensor_context = latest
+                    .sensor_context
+                    .combine(&report.sensor_context, u64::max);
                 increase
             }
             Some(latest) if report.process_started_at < latest.process_started_at => {
@@ -139,6 +151,7 @@ impl NodeLosses {
                 LossIncrease {
                     sensor_events: report.sensor_events,
                     connect_reports: report.connect_reports,
+                    sensor_context: report.sensor_context,
                 }
             }
         };
@@ -146,6 +159,9 @@ impl NodeLosses {
         self.connect_reports = self
             .connect_reports
             .saturating_add(increase.connect_reports);
+        self.sensor_context = self
+            .sensor_context
+            .combine(&increase.sensor_context, u64::saturating_add);
         if increase != LossIncrease::default() {
             self.last_loss_at = Some(now);
         }
@@ -209,7 +225,7 @@ pub struct TimeBuckets {
 
 #[cfg(test)]
 mod tests {
-    use palisade_model::{AgentLosses, Timestamp};
+    use palisade_model::{AgentLosses, SensorContextLosses, Timestamp};
     use uuid::Uuid;
 
     use crate::{LossIncrease, NodeLosses};
@@ -225,6 +241,7 @@ mod tests {
             process_started_at: Timestamp(started_at),
             sensor_events,
             connect_reports,
+            sensor_context: SensorContextLosses::default(),
         }
     }
 
@@ -232,6 +249,7 @@ mod tests {
         LossIncrease {
             sensor_events,
             connect_reports,
+            sensor_context: SensorContextLosses::default(),
         }
     }
 
@@ -285,5 +303,43 @@ mod tests {
             (6, 14, Some(at))
         );
         assert_eq!(losses.latest, Some(report(second, 9_000, 1, 4)));
+    }
+
+    /// The sensor's context losses are counted like the lost events: growth within a
+    /// process, nothing for a stale batch, everything of a new process.
+    #[test]
+    fn sensor_context_losses_sum_like_the_lost_events() {
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        let with_context = |process, started_at, counts| AgentLosses {
+            sensor_context: SensorContextLosses::from_counts(counts),
+            ..report(process, started_at, 0, 0)
+        };
+        let context = |increase: LossIncrease| increase.sensor_context.counts();
+        let mut losses = NodeLosses::default();
+        let at = Timestamp(5_000);
+        assert_eq!(
+            context(losses.count(&with_context(first, 1_000, [1, 0, 2, 0, 3]), at)),
+            [1, 0, 2, 0, 3]
+        );
+        assert_eq!(
+            context(losses.count(&with_context(first, 1_000, [1, 4, 2, 0, 5]), at)),
+            [0, 4, 0, 0, 2]
+        );
+        // A stale batch of the same process adds nothing, and does not lower what the next
+        // report's growth is measured from.
+        assert_eq!(
+            context(losses.count(&with_context(first, 1_000, [0, 0, 0, 0, 4]), at)),
+            [0; 5]
+        );
+        assert_eq!(
+            context(losses.count(&with_context(first, 1_000, [1, 4, 2, 0, 6]), at)),
+            [0, 0, 0, 0, 1]
+        );
+        assert_eq!(
+            context(losses.count(&with_context(second, 9_000, [0, 0, 0, 7, 1]), at)),
+            [0, 0, 0, 7, 1]
+        );
+        assert_eq!(losses.sensor_context.counts(), [1, 4, 2, 7, 7]);
+        assert_eq!(losses.last_loss_at, Some(at));
     }
 }

@@ -138,6 +138,12 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     let detection = detection::start_unless_disabled(&args.detection, &outbox, &status, &config)?;
     if let Some(detection) = &detection {
         config.sensor = detection.status.backend.to_owned();
+        config.sensor_missing_fields = detection
+            .status
+            .missing_fields
+            .iter()
+            .map(|&field| field.to_owned())
+            .collect();
     }
     let result =
         palisade_agent::run(config, outbox, &status, super::server::shutdown_signal()).await;

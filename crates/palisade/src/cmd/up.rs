@@ -112,6 +112,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             detection::start_unless_disabled(&args.detection, &outbox, &status, &config)?;
         if let Some(detection) = &detection {
             config.sensor = detection.status.backend.to_owned();
+            config.sensor_missing_fields = detection
+                .status
+                .missing_fields
+                .iter()
+                .map(|&field| field.to_owned())
+                .collect();
         }
 
         println!("Palisade is up.");

@@ -3,7 +3,7 @@
 use axum::{extract::State, http::StatusCode};
 use palisade_model::{
     AgentBatch, Asset, AssetKind, BatchAck, FindingReport, HostFacts, JoinRequest, JoinResponse,
-    MAX_BATCH_REPORTS, Role, Timestamp,
+    MAX_BATCH_REPORTS, Role, SensorContextLosses, Timestamp,
 };
 use palisade_store::{AgentRecord, IngestOutcome, NodeLosses};
 use serde::Serialize;
@@ -238,6 +238,9 @@ pub struct Losses {
     /// Reports of the node's firewall connect programs that were lost: connects they decided
     /// without an alert or a flow record.
     pub connect_reports: u64,
+    /// What the node's sensor could not attach to the events it delivered (container
+    /// metadata, ancestry): detection saw those events with less context.
+    pub sensor_context: SensorContextLosses,
     /// When a loss was last counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_loss_at: Option<Timestamp>,
@@ -248,6 +251,7 @@ impl From<NodeLosses> for Losses {
         Losses {
             sensor_events: losses.sensor_events,
             connect_reports: losses.connect_reports,
+            sensor_context: losses.sensor_context,
             last_loss_at: losses.last_loss_at,
         }
     }
