@@ -8,9 +8,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use palisade_enforce::{
-    Binary, Capabilities, ConnectCount, ConnectFilter, ConnectReports, ConnectReportsRing,
-    DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule, WorkloadFirewall, cgroup2_root,
-    close_tcp_connections_of_cgroup, open_tcp_connections_of_cgroup, workload_rules, would_refuse,
+    Binary, BinaryId, Capabilities, ConnectCount, ConnectFilter, ConnectReports,
+    ConnectReportsRing, DefenseMode, ExecDenier, ExecKiller, MarkScope, NetRule, WorkloadFirewall,
+    cgroup2_root, close_tcp_connections_of_cgroup, open_tcp_connections_of_cgroup, workload_rules,
+    would_refuse,
 };
 use palisade_firewall::{Protocol, RuleAction};
 
@@ -60,6 +61,38 @@ fn kill_at_exec_kills_the_denied_copy_and_not_the_original() {
     assert!(killer.allow(Binary::path(&denied_copy)).unwrap());
     assert!(Command::new(&denied_copy).status().unwrap().success());
     assert_eq!(killer.lost_reports().unwrap(), 0);
+}
+
+/// A binary denied by its device and inode is killed under every name of that file (a hard
+/// link made after the rule), while a byte-identical copy (another inode) runs.
+#[test]
+fn kill_at_exec_by_device_and_inode_kills_every_link_of_the_file() {
+    if !palisade_testdata::capability("root (eBPF)", is_root()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let denied = copy_executable("/bin/true", dir.path(), "denied-true");
+    let copy = copy_executable("/bin/true", dir.path(), "copy-true");
+    let identity = BinaryId::of_path(&denied).unwrap();
+    let killer = ExecKiller::load().unwrap();
+    assert_eq!(killer.deny(Binary::Inode(identity)).unwrap(), identity);
+    let link = dir.path().join("linked-true");
+    std::fs::hard_link(&denied, &link).unwrap();
+
+    let status = Command::new(&link).status().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "hard link: {status:?}"
+    );
+    assert!(Command::new(&copy).status().unwrap().success());
+
+    let kills = killer.poll_kills(Duration::from_secs(2)).unwrap();
+    assert_eq!(kills.len(), 1, "{kills:?}");
+    assert_eq!(kills[0].binary, identity);
+    assert_eq!(kills[0].filename, link.to_str().unwrap());
+    assert!(killer.allow(Binary::Inode(identity)).unwrap());
+    assert!(Command::new(&link).status().unwrap().success());
 }
 
 /// A tmpfs mounted on a temporary directory, unmounted (lazily) on drop.
