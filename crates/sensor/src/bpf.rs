@@ -1,17 +1,16 @@
 //! Loading the eBPF probes, attaching only those the requested event kinds need, and
 //! reading their ring buffer and drop counters.
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::mem::offset_of;
 use std::os::fd::{AsFd, AsRawFd};
-use std::rc::Rc;
 use std::time::Duration;
 
-use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{Link, Map, MapCore, MapFlags, MapHandle, Object, ObjectBuilder};
 use palisade_event::EventKind;
 
 use crate::error::Error;
+use crate::ring::RingReader;
 use crate::sensor::CpuCounters;
 use crate::skel::types::rodata as Rodata;
 
@@ -159,13 +158,22 @@ const DISPATCHER: &str = "exit_dispatch";
 const COUNTER_SENT: u32 = 0;
 const COUNTER_LOST: u32 = 1;
 
-/// The loaded, attached probes and their ring buffer.
+/// The attached probes, their ring buffer and the maps user space reads or writes. The
+/// libbpf object is closed after load (its copies of the programs and BTF, about 1.3 MB, are
+/// not needed once the kernel holds them): the links keep the programs attached, the programs
+/// keep their maps, and these handles keep what user space still uses.
 pub(crate) struct BpfProbes {
-    object: Object,
     _links: Vec<Link>,
-    ring: RingBuffer<'static>,
-    /// Records copied out of the ring buffer by the callback: `u32` length, then the bytes.
-    arena: Rc<RefCell<Vec<u8>>>,
+    ring: RingReader,
+    /// Per-CPU events written and lost (`counters` in sensor.bpf.c).
+    counters: MapHandle,
+    /// The cgroup ids whose path a record carried (`cgroup_reported`).
+    cgroup_reported: MapHandle,
+    /// The dispatcher's table when programs are dispatched: the kernel empties a program
+    /// array once user space holds no descriptor of it.
+    _dispatch_table: Option<MapHandle>,
+    /// Records copied out of the ring buffer: `u32` length, then the bytes.
+    arena: Vec<u8>,
     /// The arena's capacity kept between polls: a normal batch ([`recycled`]).
     arena_kept_bytes: usize,
     /// The attached programs, by name.
@@ -304,7 +312,7 @@ impl BpfProbes {
             program.set_autoload(wanted.contains(&name));
         }
         let object = open.load().map_err(|error| Error::bpf("load", error))?;
-        fill_dispatch_table(&object, &dispatched)?;
+        let dispatch_table = fill_dispatch_table(&object, &dispatched)?;
 
         let mut links = Vec::new();
         let mut attached = Vec::new();
@@ -326,29 +334,14 @@ impl BpfProbes {
         // The kernel wakes the reader once a quarter of the ring is filled (`submit` in
         // sensor.bpf.c): a normal batch.
         let arena_kept_bytes = settings.ring_buffer_bytes as usize / 4;
-        let arena = Rc::new(RefCell::new(Vec::with_capacity(arena_kept_bytes)));
-        let sink = Rc::clone(&arena);
-        let events_map = object
-            .maps()
-            .find(|map| map.name() == "events")
-            .ok_or_else(|| Error::Config("the eBPF object has no `events` map".into()))?;
-        let mut builder = RingBufferBuilder::new();
-        builder
-            .add(&events_map, move |data: &[u8]| {
-                let mut arena = sink.borrow_mut();
-                arena.extend_from_slice(&(data.len() as u32).to_ne_bytes());
-                arena.extend_from_slice(data);
-                0
-            })
-            .map_err(|error| Error::bpf("ring buffer setup", error))?;
-        let ring = builder
-            .build()
-            .map_err(|error| Error::bpf("ring buffer setup", error))?;
+        let ring = RingReader::new(find_map(&object, "events")?.as_fd(), "events")?;
         Ok(BpfProbes {
-            object,
             _links: links,
             ring,
-            arena,
+            counters: map_handle(&object, "counters")?,
+            cgroup_reported: map_handle(&object, "cgroup_reported")?,
+            _dispatch_table: dispatch_table,
+            arena: Vec::with_capacity(arena_kept_bytes),
             arena_kept_bytes,
             attached,
             unavailable,
@@ -361,20 +354,15 @@ impl BpfProbes {
         timeout: Duration,
         mut each: impl FnMut(&[u8]),
     ) -> Result<usize, Error> {
-        // A signal or a debugger's stop that cuts the wait short (EINTR) is no failure: what
-        // arrived meanwhile is read below, as after a timeout.
-        match self.ring.poll(timeout) {
-            Err(error) if error.kind() != libbpf_rs::ErrorKind::Interrupted => {
-                return Err(Error::bpf("ring buffer poll", error));
-            }
-            _ => {}
-        }
+        self.ring.wait(timeout)?;
         // The kernel side wakes the reader only for full batches (see `submit` in
         // sensor.bpf.c): whatever arrived below that threshold is read once the wait times out.
-        self.ring
-            .consume()
-            .map_err(|error| Error::bpf("ring buffer read", error))?;
-        let arena = std::mem::take(&mut *self.arena.borrow_mut());
+        let arena = &mut self.arena;
+        self.ring.consume(|record| {
+            arena.extend_from_slice(&(record.len() as u32).to_ne_bytes());
+            arena.extend_from_slice(record);
+        })?;
+        let arena = std::mem::take(&mut self.arena);
         let mut n_records = 0;
         let mut at = 0;
         while at + 4 <= arena.len() {
@@ -384,7 +372,7 @@ impl BpfProbes {
             n_records += 1;
             at += 4 + len;
         }
-        *self.arena.borrow_mut() = recycled(arena, self.arena_kept_bytes);
+        self.arena = recycled(arena, self.arena_kept_bytes);
         Ok(n_records)
     }
 
@@ -394,15 +382,8 @@ impl BpfProbes {
         if cgroup_ids.is_empty() {
             return;
         }
-        let Some(map) = self
-            .object
-            .maps()
-            .find(|map| map.name() == "cgroup_reported")
-        else {
-            return;
-        };
         for id in cgroup_ids {
-            if let Err(error) = map.delete(&id.to_ne_bytes())
+            if let Err(error) = self.cgroup_reported.delete(&id.to_ne_bytes())
                 && error.kind() != libbpf_rs::ErrorKind::NotFound
             {
                 tracing::warn!(%error, cgroup_id = id, "Cannot forget a removed cgroup in the kernel.");
@@ -412,11 +393,9 @@ impl BpfProbes {
 
     /// Events written and events lost (ring buffer full), per CPU.
     pub(crate) fn counters(&self) -> Vec<CpuCounters> {
-        let Some(map) = self.object.maps().find(|map| map.name() == "counters") else {
-            return Vec::new();
-        };
         let per_cpu = |index: u32| -> Vec<u64> {
-            map.lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY)
+            self.counters
+                .lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY)
                 .ok()
                 .flatten()
                 .map(|values| {
@@ -445,15 +424,30 @@ impl BpfProbes {
     }
 }
 
-/// Puts each dispatched call's program in the dispatcher's table at its call number.
-fn fill_dispatch_table(object: &Object, dispatched: &[(u32, String)]) -> Result<(), Error> {
-    if dispatched.is_empty() {
-        return Ok(());
-    }
-    let table = object
+/// The object's map called `name`.
+fn find_map<'object>(object: &'object Object, name: &str) -> Result<Map<'object>, Error> {
+    object
         .maps()
-        .find(|map| map.name() == "dispatched_exits")
-        .ok_or_else(|| Error::Config("the eBPF object has no `dispatched_exits` map".into()))?;
+        .find(|map| map.name() == name)
+        .ok_or_else(|| Error::Config(format!("the eBPF object has no `{name}` map")))
+}
+
+/// A descriptor of its own of the object's map called `name`, which outlives the object.
+fn map_handle(object: &Object, name: &str) -> Result<MapHandle, Error> {
+    let map = find_map(object, name)?;
+    MapHandle::try_from(&map).map_err(|error| Error::bpf(format!("keeping map {name}"), error))
+}
+
+/// Puts each dispatched call's program in the dispatcher's table at its call number; returns
+/// the table, which must stay open while the programs run (none when nothing is dispatched).
+fn fill_dispatch_table(
+    object: &Object,
+    dispatched: &[(u32, String)],
+) -> Result<Option<MapHandle>, Error> {
+    if dispatched.is_empty() {
+        return Ok(None);
+    }
+    let table = map_handle(object, "dispatched_exits")?;
     for (number, name) in dispatched {
         let program = object
             .progs()
@@ -464,7 +458,7 @@ fn fill_dispatch_table(object: &Object, dispatched: &[(u32, String)]) -> Result<
             .update(&number.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
             .map_err(|error| Error::bpf(format!("dispatching call {number} to {name}"), error))?;
     }
-    Ok(())
+    Ok(Some(table))
 }
 
 /// The record arena for the next poll after a batch of `arena.len()` bytes: emptied, with its

@@ -81,6 +81,7 @@ mod pid_namespace;
 mod process;
 mod procfs;
 mod reader_priority;
+mod ring;
 mod runtime;
 mod sensor;
 

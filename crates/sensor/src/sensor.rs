@@ -271,7 +271,8 @@ pub struct CpuCounters {
 }
 
 enum Backend {
-    Ebpf(BpfProbes),
+    /// Boxed: the probes hold the ring's mappings and map descriptors, the fallback little.
+    Ebpf(Box<BpfProbes>),
     Fallback(FallbackSource),
 }
 
@@ -331,7 +332,7 @@ impl Sensor {
                     kinds,
                     missing_fields: Vec::new(),
                 };
-                (Backend::Ebpf(probes), status)
+                (Backend::Ebpf(Box::new(probes)), status)
             }
             Err(reason) => {
                 let source = FallbackSource::start(&requested, self_tgid)?;
