@@ -32,6 +32,7 @@ mod field_hits;
 mod group_order;
 mod group_summary;
 mod in_flight;
+mod known_rows;
 mod newest_matches;
 mod quarantine;
 mod tasks;
@@ -72,6 +73,8 @@ pub struct SqliteStore {
     /// What grouped searches hit among the search keys, shared while found (see
     /// [`console::KeyHits`]).
     key_hits: in_flight::InFlight<console::KeyHits>,
+    /// Asset keys and search rows seen committed, which ingest need not look up or add again.
+    known_rows: known_rows::KnownRows,
 }
 
 /// What the `body` column holds: the parts of a finding without columns of their own
@@ -146,6 +149,7 @@ impl SqliteStore {
             term_plans: console::TermPlans::default(),
             walks: in_flight::InFlight::default(),
             key_hits: in_flight::InFlight::default(),
+            known_rows: known_rows::KnownRows::default(),
         })
     }
 
@@ -1139,6 +1143,8 @@ struct NewFinding<'r> {
     dedupe_key: String,
     /// The `body` column: `report`'s (see [`finding_body`]).
     body: String,
+    /// `report.asset.label()`: the row's and the search row's.
+    asset_label: String,
 }
 
 /// Where the latest occurrence of a dedupe key went in this batch.
@@ -1221,14 +1227,31 @@ impl SqliteStore {
         Ok(found)
     }
 
-    async fn insert_findings(
+    /// Inserts `findings` with their text index entries, search rows and counters. Returns
+    /// what the batch stored beside them and every asset's key, for [`known_rows::KnownRows::
+    /// learn`] once the transaction has committed.
+    async fn insert_findings<'f>(
         connection: &mut SqliteConnection,
-        findings: &[NewFinding<'_>],
-    ) -> Result<()> {
+        findings: &'f [NewFinding<'_>],
+        known: &known_rows::KnownRows,
+    ) -> Result<(known_rows::BatchRows<'f>, HashMap<Uuid, i64>)> {
+        let batch = known.batch(
+            findings.iter().map(|new| known_rows::SearchAsset {
+                kind: new.report.details.kind(),
+                cluster: &new.report.asset.cluster,
+                asset_id: new.asset_id,
+                label: &new.asset_label,
+            }),
+            findings.iter().map(|new| known_rows::SearchRule {
+                kind: new.report.details.kind(),
+                cluster: &new.report.asset.cluster,
+                rule: &new.report.rule,
+            }),
+        );
         if findings.is_empty() {
-            return Ok(());
+            return Ok((batch, HashMap::new()));
         }
-        let asset_keys = Self::asset_keys(connection, findings).await?;
+        let asset_keys = Self::asset_keys(connection, &batch).await?;
         let rows: Vec<(&NewFinding<'_>, i64)> = findings
             .iter()
             .map(|new| {
@@ -1272,7 +1295,7 @@ impl SqliteStore {
                             Value::Text(&report.title),
                             report.asset.namespace.as_deref().into(),
                             Value::OwnedText(new.asset_id.to_string()),
-                            Value::OwnedText(report.asset.label()),
+                            Value::Text(&new.asset_label),
                             Value::Integer(new.first_seen.millis()),
                             Value::Integer(new.last_seen.millis()),
                             Value::Integer(i64::try_from(new.count).unwrap_or(i64::MAX)),
@@ -1301,32 +1324,32 @@ impl SqliteStore {
         index.build().execute(&mut *connection).await?;
         let kinds = findings.iter().map(|new| new.report.details.kind());
         console::add_search_keys(connection, kinds, last_rowid).await?;
-        Self::count_inserted(connection, findings).await
+        batch.add_search_rows(connection).await?;
+        Self::count_inserted(connection, findings).await?;
+        Ok((batch, asset_keys))
     }
 
-    /// The `asset_key` (migration 0062) of every asset that `findings` name, adding those no
-    /// stored finding named before to `finding_assets`: a look-up of the batch's assets, and an
-    /// insert only when some are new.
+    /// The `asset_key` (migration 0062) of every asset of `batch`: those known already, and
+    /// for the others a look-up, adding those no stored finding named before to
+    /// `finding_assets`.
     async fn asset_keys(
         connection: &mut SqliteConnection,
-        findings: &[NewFinding<'_>],
+        batch: &known_rows::BatchRows<'_>,
     ) -> Result<HashMap<Uuid, i64>> {
-        let assets: Vec<Uuid> = findings
-            .iter()
-            .map(|new| new.asset_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let mut keys = batch.asset_keys.clone();
+        if batch.unknown_assets.is_empty() {
+            return Ok(keys);
+        }
+        let assets = &batch.unknown_assets;
         let ids: Vec<String> = assets.iter().map(Uuid::to_string).collect();
-        let mut keys = HashMap::with_capacity(assets.len());
-        let known: Vec<(String, i64)> = sqlx::query_as(
+        let stored: Vec<(String, i64)> = sqlx::query_as(
             "SELECT asset_id, key FROM finding_assets \
              WHERE asset_id IN (SELECT value FROM json_each($1))",
         )
         .bind(to_json(&ids))
         .fetch_all(&mut *connection)
         .await?;
-        for (id, key) in known {
+        for (id, key) in stored {
             keys.insert(parse_uuid("finding_assets", "asset_id", &id)?, key);
         }
         let new: Vec<&String> = assets
@@ -1543,6 +1566,7 @@ impl Store for SqliteStore {
                     if takes_latest {
                         new.report = report;
                         new.body = body.unwrap_or_else(|| finding_body(report));
+                        new.asset_label = report.asset.label();
                     }
                     outcome.aggregated += 1;
                     latest.insert(key, Target::New(index));
@@ -1594,15 +1618,17 @@ impl Store for SqliteStore {
                         count: report.occurrences(),
                         dedupe_key: key.1.clone(),
                         body: body.unwrap_or_else(|| finding_body(report)),
+                        asset_label: report.asset.label(),
                     });
                     latest.insert(key, Target::New(new_findings.len() - 1));
                     id.to_string()
                 }
             };
-            ingested.push((report_id.clone(), Some(finding_id), observed));
+            ingested.push((report_id, Some(finding_id), observed));
         }
 
-        Self::insert_findings(&mut transaction, &new_findings).await?;
+        let (batch_rows, asset_keys) =
+            Self::insert_findings(&mut transaction, &new_findings, &self.known_rows).await?;
         Self::apply_updates(&mut transaction, &updates).await?;
         Self::mark_ingested(&mut transaction, &ingested).await?;
         for (rule_id, hits) in whitelist_hits {
@@ -1628,6 +1654,7 @@ impl Store for SqliteStore {
             group_summary::refresh(&mut transaction, grouped).await?;
         }
         transaction.commit().await?;
+        self.known_rows.learn(batch_rows, &asset_keys);
         Ok(outcome)
     }
 
@@ -2406,6 +2433,76 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(synchronous, 2, "PRAGMA synchronous is FULL (2)");
+    }
+
+    /// What ingest learns of the rows it stores beside new findings (`known_rows.rs`) it
+    /// learns only from a committed batch: an asset and a rule first named by a batch that
+    /// rolled back get their key and search rows with the next batch that names them.
+    #[tokio::test]
+    async fn a_batch_rolled_back_teaches_ingest_nothing() {
+        let (_dir, store) = super::test_support::temp_store().await;
+        let policy = HandlingPolicy::default();
+        store
+            .ingest(&[alert("web-1", 1_000)], &policy)
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse_reports BEFORE INSERT ON ingested_reports \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        let mut refused = alert("web-2", 2_000);
+        refused.rule = "Other rule".into();
+        store.ingest(&[refused.clone()], &policy).await.unwrap_err();
+        sqlx::query("DROP TRIGGER refuse_reports")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        let again = FindingReport {
+            id: Uuid::now_v7(),
+            ..refused
+        };
+        // Another process's alert on web-1: a new finding of an asset whose key is known.
+        let mut known_asset = alert("web-1", 3_000);
+        if let Details::Alert(details) = &mut known_asset.details {
+            details.process.cmdline = "sh -c id".into();
+        }
+        let outcome = store.ingest(&[again, known_asset], &policy).await.unwrap();
+        assert_eq!((outcome.created, outcome.aggregated), (2, 0));
+
+        let rules: Vec<String> =
+            sqlx::query_scalar("SELECT rule FROM finding_search_rules ORDER BY rule")
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(rules, ["Other rule", "Terminal shell in container"]);
+        let labels: Vec<String> =
+            sqlx::query_scalar("SELECT asset_label FROM finding_search_assets ORDER BY 1")
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(labels, ["shop/web-1/", "shop/web-2/"]);
+        let keyed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM findings JOIN finding_assets \
+             ON finding_assets.key = findings.asset_key AND finding_assets.asset_id = findings.asset_id",
+        )
+        .fetch_one(&store.writer)
+        .await
+        .unwrap();
+        assert_eq!(keyed, 3, "every finding's asset key names its asset");
+        for (term, found) in [("web-2", 1), ("other rule", 1), ("terminal", 2)] {
+            let query = FindingQuery {
+                text: Some(term.into()),
+                ..Default::default()
+            };
+            let page = store
+                .list_findings(FindingKind::Alert, &query)
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), found, "{term}");
+        }
     }
 
     #[test]

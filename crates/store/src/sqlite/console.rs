@@ -669,10 +669,10 @@ fn push_keyed_condition(
     });
 }
 
-/// Adds the distinct rules and asset labels (migration 0057) of the findings inserted after
-/// `after_rowid`, and when `kinds` (those of the inserted findings) holds a kind that
-/// [`searched_by_keys`], their search keys (migration 0056): one statement per table for a
-/// batch.
+/// Adds the search keys (migration 0056) of the findings inserted after `after_rowid` when
+/// `kinds` (those of the inserted findings) holds a kind that [`searched_by_keys`]: one
+/// statement for a batch. Their distinct rules and asset labels (migration 0057) are added by
+/// ingest from the batch itself (`known_rows.rs`).
 pub(super) async fn add_search_keys(
     connection: &mut SqliteConnection,
     mut kinds: impl Iterator<Item = FindingKind>,
@@ -688,22 +688,6 @@ pub(super) async fn add_search_keys(
             .push(" AND (kind = 'vulnerability' OR kind = 'baseline_risk') ON CONFLICT DO NOTHING");
         keys.build().execute(&mut *connection).await?;
     }
-    sqlx::query(
-        "INSERT INTO finding_search_rules (kind, cluster, rule) \
-         SELECT DISTINCT kind, cluster, rule FROM findings WHERE rowid > $1 \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(after_rowid)
-    .execute(&mut *connection)
-    .await?;
-    sqlx::query(
-        "INSERT INTO finding_search_assets (kind, cluster, asset_id, asset_label) \
-         SELECT DISTINCT kind, cluster, asset_id, asset_label FROM findings WHERE rowid > $1 \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(after_rowid)
-    .execute(connection)
-    .await?;
     Ok(())
 }
 
