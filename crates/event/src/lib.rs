@@ -635,8 +635,7 @@ pub struct ContainerMount {
     pub propagation: String,
 }
 
-/// What a container's health probe is for. Kubernetes' liveness and readiness probes (Falco's
-/// other two kinds) are not read yet.
+/// What a container's health probe is for: Falco's three kinds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -644,6 +643,10 @@ pub enum ProbeKind {
     /// The image's or engine's health check (Docker's and podman's `HEALTHCHECK`).
     #[default]
     Healthcheck,
+    /// A Kubernetes container's `livenessProbe` with an `exec` command.
+    LivenessProbe,
+    /// A Kubernetes container's `readinessProbe` with an `exec` command.
+    ReadinessProbe,
 }
 
 /// A command the container's runtime runs in it to probe its health.
@@ -697,6 +700,20 @@ pub struct K8sMeta {
     /// The services of the pod's namespace whose selector matches its labels, by name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<K8sObject>,
+    /// The `exec` liveness and readiness probes of the pod spec's containers, in the spec's
+    /// order (the kubelet runs their commands in the container through the runtime).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<K8sProbe>,
+}
+
+/// One `exec` probe of a container of a pod spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct K8sProbe {
+    /// The container's name in the pod spec ([`K8sPod::container_name`] of its events).
+    pub container: String,
+    /// The probe: its kind and command.
+    pub probe: HealthProbe,
 }
 
 /// The identity of one Kubernetes object.

@@ -172,6 +172,7 @@ impl Store {
             deployment: deployment.map(identity),
             replication_controller: owned(pod, ResourceKind::ReplicationController).map(identity),
             services,
+            probes: pod.probes.clone(),
         })
     }
 }

@@ -1,9 +1,10 @@
 //! The Kubernetes objects the cache keeps, decoded from the API server's JSON: only the
 //! fields the `k8s.*` rule fields need (names, uids, labels, owners, a service's selector, a
-//! pod's IP), each object checked against the [`Limits`].
+//! pod's IP and its containers' `exec` probes), each object checked against the [`Limits`].
 
 use std::collections::BTreeMap;
 
+use palisade_event::{HealthProbe, K8sProbe, ProbeKind};
 use serde::Deserialize;
 
 /// Explicit bounds on what the client accepts from the API server.
@@ -106,6 +107,8 @@ pub(crate) struct Object {
     pub selector: Vec<(String, String)>,
     /// A pod's `status.podIP`.
     pub pod_ip: String,
+    /// A pod's containers' `exec` liveness and readiness probes, in the spec's order.
+    pub probes: Vec<K8sProbe>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -168,6 +171,62 @@ struct RawSpec {
     /// A service's selector is a map of strings; workloads' is a LabelSelector, not needed.
     #[serde(default)]
     selector: Option<serde_json::Value>,
+    /// A pod's containers.
+    #[serde(default)]
+    containers: Option<Vec<RawContainer>>,
+    /// A pod's init containers: a sidecar (`restartPolicy: Always`) may have probes.
+    #[serde(default, rename = "initContainers")]
+    init_containers: Option<Vec<RawContainer>>,
+}
+
+#[derive(Deserialize)]
+struct RawContainer {
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "livenessProbe")]
+    liveness_probe: Option<RawProbe>,
+    #[serde(default, rename = "readinessProbe")]
+    readiness_probe: Option<RawProbe>,
+}
+
+/// A probe; only an `exec` probe runs a process (`httpGet`, `tcpSocket` and `grpc` probes are
+/// the kubelet's own requests).
+#[derive(Deserialize)]
+struct RawProbe {
+    #[serde(default)]
+    exec: Option<RawExec>,
+}
+
+#[derive(Deserialize)]
+struct RawExec {
+    #[serde(default)]
+    command: Option<Vec<String>>,
+}
+
+impl RawContainer {
+    /// The container's `exec` probes, the command split into program and arguments as
+    /// libsinsp's `parse_liveness_readiness_probe` splits it (the kubelet runs the command
+    /// without a shell); a probe without a command runs nothing and is left out.
+    fn exec_probes(self) -> impl Iterator<Item = K8sProbe> {
+        let container = self.name;
+        [
+            (ProbeKind::LivenessProbe, self.liveness_probe),
+            (ProbeKind::ReadinessProbe, self.readiness_probe),
+        ]
+        .into_iter()
+        .filter_map(move |(kind, probe)| {
+            let mut command = probe?.exec?.command?.into_iter();
+            let exe = command.next()?;
+            Some(K8sProbe {
+                container: container.clone(),
+                probe: HealthProbe {
+                    kind,
+                    exe,
+                    args: command.collect(),
+                },
+            })
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -210,7 +269,18 @@ pub(crate) fn decode(
         )));
     }
     let labels: Vec<(String, String)> = metadata.labels.unwrap_or_default().into_iter().collect();
-    let selector = match (kind, raw.spec.and_then(|spec| spec.selector)) {
+    let (selector, containers) = match raw.spec {
+        Some(spec) => (
+            spec.selector,
+            spec.init_containers
+                .into_iter()
+                .chain(spec.containers)
+                .flatten()
+                .collect(),
+        ),
+        None => (None, Vec::new()),
+    };
+    let selector = match (kind, selector) {
         (ResourceKind::Service, Some(serde_json::Value::Object(entries))) => entries
             .into_iter()
             .map(|(key, value)| match value {
@@ -234,12 +304,17 @@ pub(crate) fn decode(
     }
     let mut selector = selector;
     selector.sort();
-    let pod_ip = match kind {
-        ResourceKind::Pod => raw
-            .status
-            .and_then(|status| status.pod_ip)
-            .unwrap_or_default(),
-        _ => String::new(),
+    let (pod_ip, probes) = match kind {
+        ResourceKind::Pod => (
+            raw.status
+                .and_then(|status| status.pod_ip)
+                .unwrap_or_default(),
+            containers
+                .into_iter()
+                .flat_map(RawContainer::exec_probes)
+                .collect(),
+        ),
+        _ => (String::new(), Vec::new()),
     };
     Ok((
         Object {
@@ -250,6 +325,7 @@ pub(crate) fn decode(
             owners: metadata.owner_references.unwrap_or_default(),
             selector,
             pod_ip,
+            probes,
         },
         metadata.resource_version,
     ))

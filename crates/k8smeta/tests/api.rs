@@ -6,7 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use palisade_event::{Container, Event, EventKind, K8sMeta, K8sPod};
+use palisade_event::{Container, Event, EventKind, K8sMeta, K8sPod, K8sProbe, ProbeKind};
 use palisade_k8smeta::{ApiConfig, Limits, MetaSource, ResourceKind, Token, WatchSettings};
 use serde_json::json;
 
@@ -97,17 +97,22 @@ fn populate(mock: &MockApi) {
             Some(("Deployment", "web", "d-1")),
         ),
     );
-    mock.put(
-        PODS,
-        pod(
-            "shop",
-            "web-7d9f-x2",
-            "p-1",
-            "node-a",
-            &[("app", "web"), ("pod-template-hash", "7d9f")],
-            Some(("ReplicaSet", "web-7d9f", "rs-1")),
-        ),
+    let mut web = pod(
+        "shop",
+        "web-7d9f-x2",
+        "p-1",
+        "node-a",
+        &[("app", "web"), ("pod-template-hash", "7d9f")],
+        Some(("ReplicaSet", "web-7d9f", "rs-1")),
     );
+    // Exec probes run a process; an HTTP probe is the kubelet's own request.
+    web["spec"]["containers"] = json!([{"name": "app", "image": "nginx:1.27",
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 5},
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}}]);
+    web["spec"]["initContainers"] = json!([{"name": "proxy", "image": "envoy:1.31",
+        "restartPolicy": "Always",
+        "readinessProbe": {"exec": {"command": ["/bin/sh", "-c", "test -f /ready"]}}}]);
+    mock.put(PODS, web);
     mock.put(
         SERVICES,
         service(
@@ -179,6 +184,27 @@ async fn pods_resolve_to_namespace_owners_and_services() {
     assert_eq!(meta.pod.name, "web-7d9f-x2");
     assert_eq!(meta.pod.label("app"), Some("web"));
     assert_eq!(meta.pod_ip, "10.244.1.7");
+    let probes: Vec<(&str, ProbeKind, &str, Vec<&str>)> = meta
+        .probes
+        .iter()
+        .map(|K8sProbe { container, probe }| {
+            let args = probe.args.iter().map(String::as_str).collect();
+            (container.as_str(), probe.kind, probe.exe.as_str(), args)
+        })
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            (
+                "proxy",
+                ProbeKind::ReadinessProbe,
+                "/bin/sh",
+                vec!["-c", "test -f /ready"]
+            ),
+            ("app", ProbeKind::LivenessProbe, "cat", vec!["/tmp/healthy"]),
+        ],
+        "the exec probes of the sidecar and the container, in the spec's order"
+    );
     let namespace = meta.namespace.as_ref().unwrap();
     assert_eq!(
         (namespace.uid.as_str(), namespace.label("env")),
@@ -205,6 +231,7 @@ async fn pods_resolve_to_namespace_owners_and_services() {
     let rc_pod = meta_of(&source, &event_in("shop", "old-abcde", "p-2")).expect("pod p-2");
     assert_eq!(rc_pod.replication_controller.as_ref().unwrap().uid, "rc-1");
     assert!(rc_pod.replica_set.is_none() && rc_pod.services.is_empty());
+    assert!(rc_pod.probes.is_empty(), "a container without probes");
 
     // Pods of other nodes are not listed; a pod name with another uid is another pod.
     assert!(meta_of(&source, &event_in("shop", "elsewhere", "p-3")).is_none());

@@ -13,7 +13,7 @@ use palisade_event::{Event, EventKind};
 
 use crate::condition::{Expr, FieldExpr, Op, Rhs, Transformer};
 use crate::error::ErrorKind;
-use crate::fields::{self, ArgSpec, FieldArg, FieldDef, FieldType, KindSet, Value};
+use crate::fields::{self, ArgSpec, FieldArg, FieldDef, FieldType, KindSet, PathGlob, Value};
 
 /// A field reference, resolved against the field table.
 #[derive(Clone)]
@@ -632,8 +632,12 @@ pub(crate) fn resolve_field(field: &FieldExpr) -> Result<FieldRef, CompileError>
             }
         },
         (ArgSpec::Key | ArgSpec::OptionalKey, Some(key)) => FieldArg::Key(key),
+        (ArgSpec::IndexOrGlob, Some(key)) => match key.parse::<usize>() {
+            Ok(index) => FieldArg::Index(index),
+            Err(_) => FieldArg::Glob(PathGlob::new(&key)),
+        },
         (ArgSpec::OptionalKey, None) => FieldArg::None,
-        (ArgSpec::Key, None) => {
+        (ArgSpec::Key | ArgSpec::IndexOrGlob, None) => {
             return Err(error(
                 ErrorKind::InvalidOperand,
                 field.at,

@@ -42,6 +42,9 @@ pub(crate) enum ArgSpec {
     Key,
     /// An optional key (`proc.env` is the whole environment, `proc.env[HOME]` one variable).
     OptionalKey,
+    /// A required key that is a number (an index) or else a path glob, compiled once with the
+    /// rule (`container.mount[0]`, `container.mount.dest[/var/lib/*]`).
+    IndexOrGlob,
 }
 
 /// A field argument after parsing.
@@ -50,6 +53,52 @@ pub(crate) enum FieldArg {
     None,
     Index(usize),
     Key(String),
+    Glob(PathGlob),
+}
+
+/// A glob over paths as libsinsp's `glob_match` reads one (fnmatch without `FNM_PATHNAME`:
+/// `*` crosses `/`), compiled when the rule is; a pattern globset cannot compile (an
+/// unclosed `[`) matches itself literally, as fnmatch takes such a bracket.
+#[derive(Debug, Clone)]
+pub(crate) struct PathGlob {
+    pattern: String,
+    matcher: globset::GlobMatcher,
+}
+
+impl PathGlob {
+    pub(crate) fn new(pattern: &str) -> PathGlob {
+        let build = |pattern: &str| {
+            globset::GlobBuilder::new(pattern)
+                .literal_separator(false)
+                .build()
+        };
+        let glob = build(pattern)
+            .or_else(|_| build(&globset::escape(pattern)))
+            .unwrap_or_else(|_| globset::Glob::new("").expect("the empty glob compiles"));
+        PathGlob {
+            pattern: pattern.to_owned(),
+            matcher: glob.compile_matcher(),
+        }
+    }
+
+    pub(crate) fn is_match(&self, path: &str) -> bool {
+        self.matcher.is_match(path)
+    }
+}
+
+/// Two globs are the same argument when their patterns are.
+impl PartialEq for PathGlob {
+    fn eq(&self, other: &PathGlob) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for PathGlob {}
+
+impl std::hash::Hash for PathGlob {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.pattern.hash(state);
+    }
 }
 
 /// An extracted value.
@@ -2666,22 +2715,6 @@ pub(crate) static FIELDS: &[FieldDef] = &[
             .map(|g| Value::Int(i64::from(g.pid)))
     ),
     field!(
-        "proc.is_container_liveness_probe",
-        Bool,
-        None,
-        KindSet::NONE,
-        "Process is a container liveness probe (absent: libsinsp reads Kubernetes probes only from the kubectl last-applied-configuration annotation of a Docker container; the sensor reads neither that nor the pod spec's probes)",
-        |_, _| None
-    ),
-    field!(
-        "proc.is_container_readiness_probe",
-        Bool,
-        None,
-        KindSet::NONE,
-        "Process is a container readiness probe (absent: libsinsp reads Kubernetes probes only from the kubectl last-applied-configuration annotation of a Docker container; the sensor reads neither that nor the pod spec's probes)",
-        |_, _| None
-    ),
-    field!(
         "thread.cap_inheritable",
         Str,
         None,
@@ -2791,22 +2824,6 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         None,
         KindSet::NONE,
         "Container IP address (absent: Falco reads it from Docker or the CRI's pod sandbox, which the sensor does not query)",
-        |_, _| None
-    ),
-    field!(
-        "container.liveness_probe",
-        Str,
-        None,
-        KindSet::NONE,
-        "Container liveness probe (absent: libsinsp reads Kubernetes probes only from the kubectl last-applied-configuration annotation of a Docker container; the sensor reads neither that nor the pod spec's probes)",
-        |_, _| None
-    ),
-    field!(
-        "container.readiness_probe",
-        Str,
-        None,
-        KindSet::NONE,
-        "Container readiness probe (absent: libsinsp reads Kubernetes probes only from the kubectl last-applied-configuration annotation of a Docker container; the sensor reads neither that nor the pod spec's probes)",
         |_, _| None
     ),
     field!(
@@ -3433,6 +3450,7 @@ mod tests {
                 let event = Event::new(*kind);
                 let arg = match def.arg {
                     ArgSpec::Key => FieldArg::Key("x".into()),
+                    ArgSpec::IndexOrGlob => FieldArg::Glob(PathGlob::new("x")),
                     _ => FieldArg::None,
                 };
                 let _ = (def.extract)(&event, &arg);

@@ -1,10 +1,11 @@
 //! The container fields read from the engine's configuration of the container rather than its
-//! identity: its mounts (`container.mounts`, `container.mount*`) and its health check
-//! (`container.healthcheck`, `proc.is_container_healthcheck`), as libsinsp's
-//! `sinsp_filter_check_container` and its process categories give them. The sensor attaches
-//! what the engine lists ([`palisade_event::Container::mounts`] and `health_probes`);
-//! where it read no list the fields are absent, as for a container libsinsp has no
-//! information on.
+//! identity: its mounts (`container.mounts`, `container.mount*`), its health check and its
+//! Kubernetes probes (`container.healthcheck`, `container.liveness_probe`,
+//! `container.readiness_probe`, `proc.is_container_healthcheck` and the two probe kinds), as
+//! libsinsp's `sinsp_filter_check_container` and its process categories give them. The sensor
+//! attaches what the engine lists ([`palisade_event::Container::mounts`] and `health_probes`),
+//! the agent what the API server's pod spec says ([`palisade_event::K8sMeta::probes`]); where
+//! neither was read the fields are absent, as for a container libsinsp has no information on.
 
 use std::borrow::Cow;
 
@@ -33,23 +34,15 @@ enum By {
 }
 
 /// The mount a field's argument names: a number is an index into the list, anything else a
-/// glob (as libsinsp's `glob_match`, `*` crossing `/`) matched against the source or the
-/// destination; the first that matches.
+/// glob (as libsinsp's `glob_match`, `*` crossing `/`, compiled with the rule) matched against
+/// the source or the destination; the first that matches.
 fn mount_at<'e>(event: &'e Event, arg: &FieldArg, by: By) -> Option<&'e ContainerMount> {
     let mounts = mounts(event)?;
-    let key = match arg {
-        FieldArg::Key(key) => key.as_str(),
+    let glob = match arg {
+        FieldArg::Glob(glob) => glob,
         FieldArg::Index(index) => return mounts.get(*index),
-        FieldArg::None => return None,
+        FieldArg::Key(_) | FieldArg::None => return None,
     };
-    if let Ok(index) = key.parse::<u32>() {
-        return mounts.get(index as usize);
-    }
-    let glob = globset::GlobBuilder::new(key)
-        .literal_separator(false)
-        .build()
-        .ok()?
-        .compile_matcher();
     mounts.iter().find(|mount| {
         glob.is_match(match by {
             By::Source => &mount.source,
@@ -72,10 +65,39 @@ fn mount_part<'e>(
     mount_at(event, arg, by).map(|mount| Value::Str(pick(mount)))
 }
 
+/// The container's probes: the engine's health check and the `exec` probes its pod's spec
+/// gives the container (libsinsp reads the same three kinds, the probes from a Docker
+/// container's kubectl annotation; the pod spec the API server holds is that annotation's
+/// source). `None` on the host and when neither the engine's configuration nor the pod was
+/// read.
+fn probes(event: &Event) -> Option<Vec<&HealthProbe>> {
+    let container = event.container.as_ref()?;
+    let pod_probes = match (&container.k8s, &event.k8s_meta) {
+        (Some(pod), Some(meta)) => Some(
+            meta.probes
+                .iter()
+                .filter(move |k8s_probe| k8s_probe.container == pod.container_name)
+                .map(|k8s_probe| &k8s_probe.probe),
+        ),
+        _ => None,
+    };
+    if container.health_probes.is_none() && pod_probes.is_none() {
+        return None;
+    }
+    Some(
+        container
+            .health_probes
+            .iter()
+            .flatten()
+            .chain(pod_probes.into_iter().flatten())
+            .collect(),
+    )
+}
+
 /// The container's probe of `kind` as libsinsp prints it (the program and its arguments,
 /// space-separated), `NONE` when the container has none of that kind.
 fn probe_text(event: &Event, kind: ProbeKind) -> Option<Value<'static>> {
-    let probes = event.container.as_ref()?.health_probes.as_ref()?;
+    let probes = probes(event)?;
     owned(probes.iter().find(|probe| probe.kind == kind).map_or_else(
         || "NONE".to_owned(),
         |probe| {
@@ -134,7 +156,7 @@ fn member_category(
     parent: Category,
     init_above: Option<bool>,
     container: &Container,
-    probes: &[HealthProbe],
+    probes: &[&HealthProbe],
 ) -> Category {
     if member.container_id.is_empty() {
         // libsinsp leaves host processes without a category.
@@ -176,7 +198,7 @@ fn member_category(
 /// category unset then).
 fn probe_category(event: &Event) -> Option<ProbeKind> {
     let container: &Container = event.container.as_ref()?;
-    let probes = container.health_probes.as_ref()?;
+    let probes = probes(event)?;
     if container.metadata_missing || probes.is_empty() {
         return None;
     }
@@ -202,7 +224,7 @@ fn probe_category(event: &Event) -> Option<ProbeKind> {
     };
     // From the oldest known ancestor down to the process, as the categories were decided.
     for member in lineage.iter().rev() {
-        category = member_category(member, category, init_above, container, probes);
+        category = member_category(member, category, init_above, container, &probes);
         if member.is_container_init() {
             init_above = Some(true);
         }
@@ -240,6 +262,14 @@ macro_rules! mounts_from {
     };
 }
 
+/// Where the probes come from, for every probe text row.
+macro_rules! probes_from {
+    () => {
+        "; absent on the host and for containers of which neither the engine's configuration \
+         (podman's) nor the pod (through the agent's Kubernetes API cache) was read"
+    };
+}
+
 /// What names a single mount.
 macro_rules! mount_argument {
     ($by:literal) => {
@@ -274,7 +304,7 @@ pub(super) const FIELDS: &[FieldDef] = &[
     row!(
         "container.mount",
         Str,
-        Key,
+        IndexOrGlob,
         concat!(
             "One mount as source:dest:mode:rdwr:propagation",
             mount_argument!("source"),
@@ -285,7 +315,7 @@ pub(super) const FIELDS: &[FieldDef] = &[
     row!(
         "container.mount.source",
         Str,
-        Key,
+        IndexOrGlob,
         concat!(
             "Source (host path) of one mount",
             mount_argument!("destination"),
@@ -296,7 +326,7 @@ pub(super) const FIELDS: &[FieldDef] = &[
     row!(
         "container.mount.dest",
         Str,
-        Key,
+        IndexOrGlob,
         concat!(
             "Destination (path in the container) of one mount",
             mount_argument!("source"),
@@ -307,7 +337,7 @@ pub(super) const FIELDS: &[FieldDef] = &[
     row!(
         "container.mount.mode",
         Str,
-        Key,
+        IndexOrGlob,
         concat!(
             "Mode (the relabelling asked for, z or Z, or empty) of one mount",
             mount_argument!("source"),
@@ -318,7 +348,7 @@ pub(super) const FIELDS: &[FieldDef] = &[
     row!(
         "container.mount.rdwr",
         Str,
-        Key,
+        IndexOrGlob,
         concat!(
             "'true' when one mount is read-write, else 'false'",
             mount_argument!("source"),
@@ -331,7 +361,7 @@ pub(super) const FIELDS: &[FieldDef] = &[
     row!(
         "container.mount.propagation",
         Str,
-        Key,
+        IndexOrGlob,
         concat!(
             "Propagation (rprivate, rslave, ...; empty when not set) of one mount",
             mount_argument!("source"),
@@ -345,11 +375,36 @@ pub(super) const FIELDS: &[FieldDef] = &[
         "container.healthcheck",
         Str,
         None,
-        "The container's health check as the program and its arguments, space-separated \
-         (a CMD-SHELL check is /bin/sh -c and its command, as libsinsp reads Docker's form), \
-         NONE when it has none; from podman's configuration of the container; absent on the \
-         host and for containers whose engine's configuration the sensor does not read",
+        concat!(
+            "The container's health check as the program and its arguments, space-separated \
+             (a CMD-SHELL check is /bin/sh -c and its command, as libsinsp reads Docker's \
+             form), NONE when it has none; from podman's configuration of the container",
+            probes_from!()
+        ),
         |e, _| probe_text(e, ProbeKind::Healthcheck)
+    ),
+    row!(
+        "container.liveness_probe",
+        Str,
+        None,
+        concat!(
+            "The container's exec liveness probe as the program and its arguments, \
+             space-separated (the pod spec's command, which the kubelet runs without a \
+             shell), NONE when it has none; from the pod spec the Kubernetes API server holds \
+             (libsinsp reads the same spec from a Docker container's kubectl annotation)",
+            probes_from!()
+        ),
+        |e, _| probe_text(e, ProbeKind::LivenessProbe)
+    ),
+    row!(
+        "container.readiness_probe",
+        Str,
+        None,
+        concat!(
+            "The container's exec readiness probe, as container.liveness_probe",
+            probes_from!()
+        ),
+        |e, _| probe_text(e, ProbeKind::ReadinessProbe)
     ),
     row!(
         "proc.is_container_healthcheck",
@@ -366,16 +421,33 @@ pub(super) const FIELDS: &[FieldDef] = &[
          (deeper than the sensor's ancestry depth, or an unknown parent)",
         |e, _| is_probe(e, ProbeKind::Healthcheck)
     ),
+    row!(
+        "proc.is_container_liveness_probe",
+        Bool,
+        None,
+        "The process runs the container's exec liveness probe (container.liveness_probe), \
+         decided as proc.is_container_healthcheck is (the kubelet has the runtime start the \
+         probe's command from outside the container)",
+        |e, _| is_probe(e, ProbeKind::LivenessProbe)
+    ),
+    row!(
+        "proc.is_container_readiness_probe",
+        Bool,
+        None,
+        "The process runs the container's exec readiness probe (container.readiness_probe), \
+         decided as proc.is_container_healthcheck is",
+        |e, _| is_probe(e, ProbeKind::ReadinessProbe)
+    ),
 ];
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use palisade_event::EventKind;
+    use palisade_event::{EventKind, K8sMeta, K8sPod, K8sProbe};
 
     use super::*;
-    use crate::fields::lookup;
+    use crate::fields::{PathGlob, lookup};
 
     const ID: &str = "c0ffee";
 
@@ -386,7 +458,15 @@ mod tests {
             None => (reference, None),
         };
         let (def, _) = lookup(name).unwrap_or_else(|| panic!("{name} is a field"));
-        (def.extract)(event, &key.map_or(FieldArg::None, FieldArg::Key))
+        // As the compiler resolves the argument.
+        let arg = match (def.arg, key) {
+            (_, None) => FieldArg::None,
+            (ArgSpec::IndexOrGlob, Some(key)) => key
+                .parse()
+                .map_or_else(|_| FieldArg::Glob(PathGlob::new(&key)), FieldArg::Index),
+            (_, Some(key)) => FieldArg::Key(key),
+        };
+        (def.extract)(event, &arg)
     }
 
     fn text(value: Option<Value<'_>>) -> Option<String> {
@@ -480,6 +560,16 @@ mod tests {
         });
         assert_eq!(text(field(&none, "container.mounts")).as_deref(), Some(""));
         assert_eq!(text(field(&none, "container.mount[0]")), None);
+        // A pattern globset cannot compile matches itself, as fnmatch takes an unclosed '['.
+        let bracket = in_container(Container {
+            mounts: Some(vec![mount("/srv/a[b", "/data", "", true, "")]),
+            ..Container::default()
+        });
+        assert_eq!(
+            text(field(&bracket, "container.mount.dest[/srv/a[b]")).as_deref(),
+            Some("/data")
+        );
+        assert_eq!(text(field(&bracket, "container.mount.dest[/srv/ab]")), None);
         let unread = in_container(Container::default());
         assert_eq!(text(field(&unread, "container.mounts")), None);
         let host = Event::new(EventKind::Execve);
@@ -672,5 +762,120 @@ mod tests {
         host.container = None;
         assert_eq!(is_check(&host).as_deref(), Some("false"));
         assert_eq!(text(field(&host, "container.healthcheck")), None);
+    }
+
+    fn k8s_probe(container: &str, kind: ProbeKind, command: &[&str]) -> K8sProbe {
+        K8sProbe {
+            container: container.into(),
+            probe: HealthProbe {
+                kind,
+                exe: command[0].into(),
+                args: command[1..].iter().map(|arg| arg.to_string()).collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn kubernetes_probes_come_from_the_pod_spec_of_the_events_container() {
+        // A containerd container of pod shop/web, container "app": the engine's configuration
+        // is not read, the pod spec is, through the agent's cache.
+        let mut probe = in_container(Container {
+            runtime: "containerd".into(),
+            k8s: Some(K8sPod {
+                pod_name: "web".into(),
+                namespace: "shop".into(),
+                pod_uid: "p-1".into(),
+                container_name: "app".into(),
+            }),
+            ..Container::default()
+        });
+        let meta = K8sMeta {
+            probes: vec![
+                k8s_probe(
+                    "proxy",
+                    ProbeKind::ReadinessProbe,
+                    &["/bin/sh", "-c", "true"],
+                ),
+                k8s_probe("app", ProbeKind::LivenessProbe, &["cat", "/tmp/healthy"]),
+            ],
+            ..K8sMeta::default()
+        };
+        probe.k8s_meta = Some(Arc::new(meta));
+        // The kubelet's ExecSync: containerd's shim and runc on the host start the command.
+        process(&mut probe, 30, "cat", &["/tmp/healthy"]);
+        with_ancestors(
+            &mut probe,
+            vec![
+                ancestor(5100, "runc", &["exec"], ""),
+                ancestor(5000, "/usr/bin/containerd-shim-runc-v2", &[], ""),
+                host_init(),
+            ],
+        );
+        let get = |event: &Event, name: &str| text(field(event, name));
+        assert_eq!(
+            get(&probe, "container.liveness_probe").as_deref(),
+            Some("cat /tmp/healthy")
+        );
+        // The sidecar's readiness probe is not this container's.
+        assert_eq!(
+            get(&probe, "container.readiness_probe").as_deref(),
+            Some("NONE")
+        );
+        assert_eq!(
+            get(&probe, "container.healthcheck").as_deref(),
+            Some("NONE")
+        );
+        assert_eq!(
+            get(&probe, "proc.is_container_liveness_probe").as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            get(&probe, "proc.is_container_readiness_probe").as_deref(),
+            Some("false")
+        );
+        assert_eq!(is_check(&probe).as_deref(), Some("false"));
+        // The sidecar's command in this container is nobody's probe.
+        let mut other = probe.clone();
+        process(&mut other, 31, "/bin/sh", &["-c", "true"]);
+        assert_eq!(
+            get(&other, "proc.is_container_readiness_probe").as_deref(),
+            Some("false")
+        );
+        // The probe's command run under the container's init is not the probe.
+        let mut inside = probe.clone();
+        with_ancestors(
+            &mut inside,
+            vec![
+                ancestor(1, "nginx", &[], ID),
+                ancestor(5000, "/usr/bin/containerd-shim-runc-v2", &[], ""),
+                host_init(),
+            ],
+        );
+        assert_eq!(
+            get(&inside, "proc.is_container_liveness_probe").as_deref(),
+            Some("false")
+        );
+        // Without the pod's metadata nothing is known: absent texts, false checks.
+        let mut unresolved = probe.clone();
+        unresolved.k8s_meta = None;
+        assert_eq!(get(&unresolved, "container.liveness_probe"), None);
+        assert_eq!(
+            get(&unresolved, "proc.is_container_liveness_probe").as_deref(),
+            Some("false")
+        );
+        // A podman container's engine check and the pod's probes are both its probes.
+        let mut both = probe.clone();
+        both.container = Some(Arc::new(Container {
+            health_probes: with_check().health_probes,
+            ..Container::clone(probe.container.as_ref().unwrap())
+        }));
+        assert_eq!(
+            get(&both, "container.healthcheck").as_deref(),
+            Some("/bin/sh -c wget -q -O- http://localhost/")
+        );
+        assert_eq!(
+            get(&both, "proc.is_container_liveness_probe").as_deref(),
+            Some("true")
+        );
     }
 }

@@ -50,13 +50,13 @@ fn engine_type(falco_type: &str) -> FieldType {
     }
 }
 
-fn engine_argument(argument: &str) -> ArgSpec {
-    match argument {
-        "-" => ArgSpec::None,
-        "key" => ArgSpec::Key,
-        "key?" => ArgSpec::OptionalKey,
-        "index?" => ArgSpec::OptionalIndex,
-        other => panic!("unknown argument form {other}"),
+/// The argument's form as the reference writes it.
+fn reference_form(arg: ArgSpec) -> &'static str {
+    match arg {
+        ArgSpec::None => "-",
+        ArgSpec::OptionalIndex => "index?",
+        ArgSpec::Key | ArgSpec::IndexOrGlob => "key",
+        ArgSpec::OptionalKey => "key?",
     }
 }
 
@@ -74,7 +74,7 @@ fn every_reference_field_is_known_with_its_type_and_argument() {
                 field.name, def.ty, field.falco_type
             ));
         }
-        if def.arg != engine_argument(field.argument) {
+        if reference_form(def.arg) != field.argument {
             wrong.push(format!(
                 "{}: {:?}, not {}",
                 field.name, def.arg, field.argument

@@ -189,6 +189,89 @@ fn overrides_append_and_replace() {
 }
 
 #[test]
+fn every_overridable_key_is_appended_or_replaced() {
+    // Appends: the description (the other appendable keys are in
+    // overrides_append_and_replace).
+    let appended = "- rule: Shell\n  desc: (and its children)\n  override:\n    desc: append\n";
+    let rule_set = load(&[BASE, appended]);
+    assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
+    assert_eq!(rule_set.rules()[0].desc, "a shell (and its children)");
+
+    // Replacements of every key Falco lets a rule, a macro and a list replace.
+    let local = r#"
+- list: shells
+  items: [zsh]
+  override:
+    items: replace
+- macro: spawned
+  condition: evt.type = execveat
+  override:
+    condition: replace
+- rule: Shell
+  exceptions:
+    - name: by_parent
+      fields: [proc.pname]
+      values: [[sshd]]
+  override:
+    exceptions: append
+- rule: Shell
+  desc: a replaced description
+  output: "replaced %proc.name"
+  tags: [replaced]
+  exceptions:
+    - name: by_cwd
+      fields: [proc.cwd]
+      values: [[/tmp]]
+  warn_evttypes: false
+  skip-if-unknown-filter: true
+  override:
+    desc: replace
+    output: replace
+    tags: replace
+    exceptions: replace
+    warn_evttypes: replace
+    skip-if-unknown-filter: replace
+"#;
+    let rule_set = load(&[BASE, local]);
+    assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
+    let shell = &rule_set.rules()[0];
+    assert_eq!(shell.desc, "a replaced description");
+    assert_eq!(shell.tags, ["replaced"]);
+    assert_eq!(shell.output, "replaced %proc.name");
+    let events = [
+        // The list and the macro were replaced: zsh by execveat only.
+        ev(
+            r#"{"kind":"execveat","process":{"name":"zsh","cwd":"/srv"},"ancestors":[{"name":"sshd"}]}"#,
+        ),
+        ev(r#"{"kind":"execve","process":{"name":"zsh","cwd":"/srv"}}"#),
+        ev(r#"{"kind":"execveat","process":{"name":"bash","cwd":"/srv"}}"#),
+        // The exceptions were replaced: by_cwd holds, by_parent is gone (event 0 fired).
+        ev(r#"{"kind":"execveat","process":{"name":"zsh","cwd":"/tmp"}}"#),
+    ];
+    assert_eq!(
+        run(&[BASE, local], &Default::default(), &events),
+        trim_lines(
+            "0: Shell: replaced zsh
+             1: -
+             2: -
+             3: -"
+        )
+    );
+    // skip-if-unknown-filter, now true, makes a later unknown field a warning, not an error.
+    let unknown = "- rule: Shell\n  condition: and proc.future_field = 1\n  override:\n    condition: append\n";
+    let rule_set = load(&[BASE, local, unknown]);
+    assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
+    assert!(
+        rule_set.warnings().iter().any(|warning| warning
+            .to_string()
+            .contains("rule skipped (skip-if-unknown-filter)")),
+        "{:?}",
+        rule_set.warnings()
+    );
+    assert_eq!(load(&[BASE, unknown]).errors().len(), 1);
+}
+
+#[test]
 fn legacy_append_and_enabled_items() {
     let local = r#"
 - list: shells
@@ -361,6 +444,32 @@ fn errors_carry_positions_and_others_still_load() {
 
 #[test]
 fn engine_version_and_yaml_errors() {
+    // Falco's forms: a semantic version, or an integer N meaning 0.N.0; a pre-release or build
+    // suffix is ignored; this engine is 0.59.0.
+    for (version, loads) in [
+        ("0.59.0", true),
+        ("0.26.0", true),
+        ("59", true),
+        ("\"0.50.0-rc1\"", true),
+        ("0.60.0", false),
+        ("60", false),
+        ("1.0.0", false),
+    ] {
+        let rule_set = load(&[&format!("- required_engine_version: {version}\n")]);
+        assert_eq!(
+            rule_set.errors().is_empty(),
+            loads,
+            "{version}: {:?}",
+            rule_set.errors()
+        );
+        if !loads {
+            assert_eq!(rule_set.errors()[0].kind(), ErrorKind::EngineVersion);
+        }
+    }
+    check_load(
+        &["- required_engine_version: latest\n"],
+        "error a.yaml:1:28 a.yaml: cannot parse engine version 'latest'; expected x.y.z",
+    );
     check_load(
         &["- required_engine_version: 0.99.0\n", "- required_engine_version: 10\n", "- rule: [\n"],
         "error a.yaml:1:28 a.yaml: rules require engine version 0.99.0, but this engine is 0.59.0
