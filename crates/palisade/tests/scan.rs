@@ -440,6 +440,63 @@ fn debian_binaries_are_matched_by_their_source_package() {
     }
 }
 
+/// Debian's own Go binaries (runc, containerd, skopeo: Go 1.19 builds, their standard
+/// library's version in the build information) matched against the shared Go database:
+/// each is reported with the standard library's advisories at its own path, and the fix is
+/// a newer Go.
+#[test]
+fn debian_go_binaries_are_matched_against_the_go_database() {
+    let binaries = ["/usr/sbin/runc", "/usr/bin/containerd", "/usr/bin/skopeo"];
+    let present = binaries.iter().all(|path| Path::new(path).exists());
+    if !palisade_testdata::capability("runc, containerd and skopeo from Debian", present) {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let db = temp.path().join("vulndb.sqlite");
+    if import_shared_records(&db, &["vulndb/go"], &["stdlib"]).is_none() {
+        return;
+    }
+    let root = temp.path().join("root");
+    for binary in binaries {
+        let copy = root.join(binary.trim_start_matches('/'));
+        std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        std::fs::copy(binary, copy).unwrap();
+    }
+    let report = json(&palisade(&[
+        "scan",
+        "rootfs",
+        root.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    for binary in binaries {
+        let found: Vec<&serde_json::Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|finding| finding["location"]["path"] == binary)
+            .collect();
+        assert!(!found.is_empty(), "{binary}: {report}");
+        for finding in found {
+            assert_eq!(finding["package"]["name"], "stdlib", "{finding}");
+            assert_eq!(finding["package"]["ecosystem"], "Go", "{finding}");
+            assert!(
+                finding["id"].as_str().unwrap().starts_with("GO-"),
+                "{finding}"
+            );
+            let installed = finding["installed_version"].as_str().unwrap();
+            assert!(
+                installed.trim_start_matches('v').starts_with("1.19."),
+                "{finding}"
+            );
+            let fix = finding["fix"].as_str().unwrap();
+            assert!(fix.starts_with("upgrade Go to go1."), "{finding}");
+        }
+    }
+}
+
 /// Real old wheels installed by pip into a site-packages directory (PyPI is reachable from
 /// CI), matched against the shared PyPI database.
 #[test]
@@ -1311,4 +1368,309 @@ fn amazon_linux_packages_are_matched_against_imported_updateinfo() {
         stderr.contains("\"Debian:12\" is not an rpm distribution release"),
         "{stderr}"
     );
+}
+
+/// Red Hat's OVAL v2 layout (as `rhel-8-kpatch.oval.xml`) for kpatch advisories, each of its
+/// own kpatch-patch package (fixed in `0:1-2.el8`) on Red Hat Enterprise Linux 8, applying
+/// where its kernel test holds.
+struct KpatchAdvisory<'a> {
+    /// The advisory is `RHSA-2099:000N`.
+    number: u32,
+    package: &'a str,
+    /// The `uname_test`'s `os_release` state: the operation and the value.
+    running: (&'a str, String),
+    /// A `textfilecontent54_test` of `/boot/grub2/grubenv` besides the `uname_test`: the
+    /// kernel set to boot is earlier than this.
+    boot_earlier_than: Option<&'a str>,
+}
+
+/// An OVAL document of `advisories` in Red Hat's layout.
+fn kpatch_oval(advisories: &[KpatchAdvisory<'_>]) -> String {
+    let (mut definitions, mut tests, mut objects, mut states) =
+        (String::new(), String::new(), String::new(), String::new());
+    for advisory in advisories {
+        let (n, package) = (advisory.number, advisory.package);
+        let (operation, release) = &advisory.running;
+        let boot = advisory.boot_earlier_than.map(|kernel| {
+            tests.push_str(&format!(
+                r#"<ind-def:textfilecontent54_test check="at least one" comment="kernel earlier than {kernel} is set to boot up on next boot" id="oval:com.redhat.rhsa:tst:2099{n:04}02" version="1"><ind-def:object object_ref="oval:com.redhat.rhsa:obj:20990002"/><ind-def:state state_ref="oval:com.redhat.rhsa:ste:2099{n:04}02"/></ind-def:textfilecontent54_test>"#
+            ));
+            states.push_str(&format!(
+                r#"<ind-def:textfilecontent54_state id="oval:com.redhat.rhsa:ste:2099{n:04}02" version="1"><ind-def:subexpression datatype="evr_string" operation="less than">{kernel}</ind-def:subexpression></ind-def:textfilecontent54_state>"#
+            ));
+            format!(
+                r#"<criterion comment="kernel earlier than {kernel} is set to boot up on next boot" test_ref="oval:com.redhat.rhsa:tst:2099{n:04}02"/>"#
+            )
+        });
+        definitions.push_str(&format!(
+            r#"<definition class="patch" id="oval:com.redhat.rhsa:def:2099{n:04}" version="1"><metadata><title>RHSA-2099:{n:04}: {package} security update (Important)</title><affected family="unix"><platform>Red Hat Enterprise Linux 8</platform></affected><reference ref_id="RHSA-2099:{n:04}" ref_url="https://access.redhat.com/errata/RHSA-2099:{n:04}" source="RHSA"/><reference ref_id="CVE-2099-{n:04}" ref_url="https://access.redhat.com/security/cve/CVE-2099-{n:04}" source="CVE"/><description>A kernel live patch.</description><advisory from="secalert@redhat.com"><severity>Important</severity><issued date="2099-01-01"/><updated date="2099-01-01"/></advisory></metadata><criteria operator="AND"><criterion comment="Red Hat Enterprise Linux 8 is installed" test_ref="oval:com.redhat.rhba:tst:20191992003"/><criteria operator="OR"><criterion comment="kernel {operation} {release} is currently running" test_ref="oval:com.redhat.rhsa:tst:2099{n:04}01"/>{boot}</criteria><criterion comment="{package} is earlier than 0:1-2.el8" test_ref="oval:com.redhat.rhsa:tst:2099{n:04}03"/></criteria></definition>"#,
+            boot = boot.unwrap_or_default()
+        ));
+        tests.push_str(&format!(
+            r#"<unix-def:uname_test check="at least one" comment="kernel {operation} {release} is currently running" id="oval:com.redhat.rhsa:tst:2099{n:04}01" version="1"><unix-def:object object_ref="oval:com.redhat.rhsa:obj:20990001"/><unix-def:state state_ref="oval:com.redhat.rhsa:ste:2099{n:04}01"/></unix-def:uname_test><red-def:rpminfo_test check="at least one" comment="{package} is earlier than 0:1-2.el8" id="oval:com.redhat.rhsa:tst:2099{n:04}03" version="1"><red-def:object object_ref="oval:com.redhat.rhsa:obj:2099{n:04}03"/><red-def:state state_ref="oval:com.redhat.rhsa:ste:20990003"/></red-def:rpminfo_test>"#
+        ));
+        objects.push_str(&format!(
+            r#"<red-def:rpminfo_object id="oval:com.redhat.rhsa:obj:2099{n:04}03" version="1"><red-def:name>{package}</red-def:name></red-def:rpminfo_object>"#
+        ));
+        states.push_str(&format!(
+            r#"<unix-def:uname_state id="oval:com.redhat.rhsa:ste:2099{n:04}01" version="1"><unix-def:os_release operation="{operation}">{release}</unix-def:os_release></unix-def:uname_state>"#
+        ));
+    }
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<oval_definitions xmlns="http://oval.mitre.org/XMLSchema/oval-definitions-5" xmlns:oval="http://oval.mitre.org/XMLSchema/oval-common-5" xmlns:red-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#linux" xmlns:ind-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#independent" xmlns:unix-def="http://oval.mitre.org/XMLSchema/oval-definitions-5#unix">
+<generator><oval:product_name>Red Hat OVAL Patch Definition Merger</oval:product_name><oval:schema_version>5.10</oval:schema_version></generator>
+<definitions>{definitions}</definitions>
+<tests><red-def:rpmverifyfile_test check="at least one" comment="Red Hat Enterprise Linux 8 is installed" id="oval:com.redhat.rhba:tst:20191992003" version="635"><red-def:object object_ref="oval:com.redhat.rhba:obj:20191992002"/><red-def:state state_ref="oval:com.redhat.rhba:ste:20191992003"/></red-def:rpmverifyfile_test>{tests}</tests>
+<objects><red-def:rpmverifyfile_object id="oval:com.redhat.rhba:obj:20191992002" version="635"><red-def:behaviors noconfigfiles="true" noghostfiles="true" nogroup="true" nolinkto="true" nomd5="true" nomode="true" nomtime="true" nordev="true" nosize="true" nouser="true"/><red-def:name operation="pattern match"/><red-def:epoch operation="pattern match"/><red-def:version operation="pattern match"/><red-def:release operation="pattern match"/><red-def:arch operation="pattern match"/><red-def:filepath>/etc/redhat-release</red-def:filepath></red-def:rpmverifyfile_object><unix-def:uname_object id="oval:com.redhat.rhsa:obj:20990001" version="1"/><ind-def:textfilecontent54_object id="oval:com.redhat.rhsa:obj:20990002" version="1"><ind-def:filepath>/boot/grub2/grubenv</ind-def:filepath><ind-def:pattern operation="pattern match">^saved_entry=\w+-(\d[\w.\-]*)\.(?:x86_64|aarch64|ppc64le|s390x)$</ind-def:pattern><ind-def:instance datatype="int" operation="greater than or equal">1</ind-def:instance></ind-def:textfilecontent54_object>{objects}</objects>
+<states><red-def:rpmverifyfile_state id="oval:com.redhat.rhba:ste:20191992003" version="635"><red-def:name operation="pattern match">^redhat-release</red-def:name><red-def:version operation="pattern match">^8[^\d]</red-def:version></red-def:rpmverifyfile_state><red-def:rpminfo_state id="oval:com.redhat.rhsa:ste:20990003" version="1"><red-def:evr datatype="evr_string" operation="less than">0:1-2.el8</red-def:evr></red-def:rpminfo_state>{states}</states>
+</oval_definitions>
+"#
+    )
+}
+
+/// The mount points in a `mountinfo` file (`/proc/PID/mountinfo`), with the source of each
+/// (the field after the file system type).
+fn mounts(mountinfo: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(mountinfo)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let after_separator = line.split(" - ").nth(1).unwrap_or_default();
+            let source = after_separator.split(' ').nth(1).unwrap_or_default();
+            (fields[4].to_owned(), source.to_owned())
+        })
+        .collect()
+}
+
+/// The real `palisade scan host` answers OVAL's `uname_test` with the real running kernel.
+/// In a private mount namespace (`unshare --mount`, as root) a Red Hat Enterprise Linux 8
+/// `/etc/os-release`, a `/var/lib` holding an rpm database of four kpatch-patch packages
+/// below their fix and a `/boot` whose grubenv boots an old kernel are bind-mounted over the
+/// host's, and the other top-level directories besides the system's (work trees, home,
+/// temporary files) are covered by empty tmpfs mounts, so that the walk reads the system
+/// and not other tests' files; the binary scans `/` against advisories made from the
+/// running `uname -r`: the kernel running is earlier than one (reported), not earlier than
+/// itself (not reported), equals the release as printed (a string state; reported), and a
+/// kernel that is not earlier but an old one set to boot (reported, from the grubenv). A scan of
+/// the same files as a root directory reports only the boot entry's advisory: it has no
+/// running kernel. While the namespace lives and after it ended, the host's mounts and
+/// `/etc/os-release` are unchanged.
+#[test]
+fn a_host_scan_checks_the_running_kernel() {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout == b"0\n");
+    if !palisade_testdata::capability("root and unshare", is_root && tool_works("unshare")) {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let host = temp.path().join("host");
+    let packages = [
+        "kpatch-patch-running-earlier",
+        "kpatch-patch-running-same",
+        "kpatch-patch-running-equal",
+        "kpatch-patch-boot-earlier",
+    ];
+    let installed: Vec<_> = packages
+        .iter()
+        .map(|name| (*name, None, "1", "1.el8"))
+        .collect();
+    rpm_root(
+        &host,
+        "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"8.0 (Ootpa)\"\nID=\"rhel\"\n\
+         VERSION_ID=\"8.0\"\nPLATFORM_ID=\"platform:el8\"\n",
+        &installed,
+    );
+    write(
+        &host,
+        "boot/grub2/grubenv",
+        "# GRUB Environment Block\nsaved_entry=0123456789abcdef0123456789abcdef-4.18.0-80.el8.x86_64\n",
+    );
+    // The running kernel's release as its package's version-release: without the
+    // architecture and variant (`4.18.0-80.el8.x86_64+debug`), as the uname_test compares.
+    let printed_release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let printed_release = printed_release.trim();
+    let running = printed_release
+        .split_once('+')
+        .map_or(printed_release, |(release, _)| release);
+    let running = ["x86_64", "aarch64", "ppc64le", "s390x"]
+        .iter()
+        .find_map(|arch| running.strip_suffix(&format!(".{arch}")))
+        .unwrap_or(running);
+    let major: u64 = running
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|major| major.parse().ok())
+        .unwrap_or_else(|| panic!("the running release {running:?} starts with a number"));
+    let oval = kpatch_oval(&[
+        KpatchAdvisory {
+            number: 1,
+            package: packages[0],
+            running: ("less than", format!("0:{}.0.0-1.el8", major + 1)),
+            boot_earlier_than: None,
+        },
+        KpatchAdvisory {
+            number: 2,
+            package: packages[1],
+            running: ("less than", format!("0:{running}")),
+            boot_earlier_than: None,
+        },
+        KpatchAdvisory {
+            number: 3,
+            package: packages[2],
+            running: ("equals", printed_release.to_owned()),
+            boot_earlier_than: None,
+        },
+        KpatchAdvisory {
+            number: 4,
+            package: packages[3],
+            running: ("less than", "0:0.1-1.el8".to_owned()),
+            boot_earlier_than: Some("0:4.18.0-80.1.2.el8_0"),
+        },
+    ]);
+    write(temp.path(), "rhel-8-kernel.oval.xml", &oval);
+    let db = temp.path().join("vulndb.sqlite");
+    let imported = palisade(&[
+        "db",
+        "import",
+        temp.path().join("rhel-8-kernel.oval.xml").to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    let printed = String::from_utf8_lossy(&imported.stdout);
+    assert!(
+        printed.contains(": 4 records (oval), 0 skipped"),
+        "{printed}"
+    );
+    // The binary is bind-mounted into the namespace's staging directory, since the
+    // directory it is built in may be one the namespace covers.
+    write(temp.path(), "palisade", "");
+    let script = r#"
+        set -eu
+        mount -t tmpfs palisade-scan-host /run
+        mkdir /run/scan
+        mount --bind "$1" /run/scan
+        mount --bind "$2" /run/scan/palisade
+        mount --bind /run/scan/host/etc/os-release /etc/os-release
+        mount --bind /run/scan/host/var/lib /var/lib
+        mount --bind /run/scan/host/boot /boot
+        for dir in /* /var/tmp; do
+            case "$dir" in
+                /usr|/etc|/bin|/sbin|/lib|/lib32|/lib64|/libx32|/boot|/var|/proc|/sys|/dev|/run) continue ;;
+            esac
+            if [ -d "$dir" ] && [ ! -L "$dir" ]; then
+                mount -t tmpfs palisade-scan-host "$dir"
+            fi
+        done
+        PALISADE_LOG=error /run/scan/palisade scan host --db /run/scan/vulndb.sqlite \
+            --output json > /run/scan/report.json
+        echo scanned
+        read -r _ || true
+    "#;
+    let os_release = std::fs::canonicalize("/etc/os-release").unwrap();
+    let host_os_release = std::fs::read(&os_release).unwrap();
+    let our_mounts = Path::new("/proc/self/mountinfo");
+    let bound = [
+        os_release.to_str().unwrap(),
+        "/var/lib",
+        "/boot",
+        "/run/scan",
+    ];
+    let count_bound = |mounts: &[(String, String)]| -> Vec<usize> {
+        bound
+            .iter()
+            .map(|path| mounts.iter().filter(|(point, _)| point == path).count())
+            .collect()
+    };
+    let ours_before = count_bound(&mounts(our_mounts));
+    let mut namespace = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(temp.path())
+        .arg(env!("CARGO_BIN_EXE_palisade"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(temp.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(temp.path().join("stderr")).unwrap();
+    let mut said = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(namespace.stdout.as_mut().unwrap()),
+        &mut said,
+    )
+    .unwrap();
+    if said.trim() != "scanned" {
+        drop(namespace.stdin.take());
+        let status = namespace.wait().unwrap();
+        panic!(
+            "the scan in the namespace failed ({status}): {said:?} {}",
+            stderr()
+        );
+    }
+    // The namespace holds the mounts, the host none of them.
+    let theirs = mounts(
+        &Path::new("/proc")
+            .join(namespace.id().to_string())
+            .join("mountinfo"),
+    );
+    assert!(count_bound(&theirs).iter().all(|&n| n > 0), "{theirs:?}");
+    let ours = mounts(our_mounts);
+    assert_eq!(count_bound(&ours), ours_before, "{ours:?}");
+    assert!(
+        !ours
+            .iter()
+            .any(|(_, source)| source == "palisade-scan-host"),
+        "{ours:?}"
+    );
+    assert!(
+        theirs
+            .iter()
+            .any(|(point, source)| point == "/tmp" && source == "palisade-scan-host")
+    );
+    assert_eq!(std::fs::read(&os_release).unwrap(), host_os_release);
+    drop(namespace.stdin.take());
+    let status = namespace.wait().unwrap();
+    assert!(status.success(), "{status}: {}", stderr());
+    assert_eq!(count_bound(&mounts(our_mounts)), ours_before);
+    assert_eq!(std::fs::read(&os_release).unwrap(), host_os_release);
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(temp.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["target"]["kind"], "host", "{report}");
+    assert_eq!(report["target"]["path"], "/", "{report}");
+    let kpatch_findings = |report: &serde_json::Value| -> Vec<(String, String, String)> {
+        finding_summaries(report)
+            .into_iter()
+            .filter(|(_, package, _, _)| package.starts_with("kpatch-patch-"))
+            .map(|(id, package, _, fixed)| (id, package, fixed))
+            .collect()
+    };
+    let expected = |numbers: &[usize]| -> Vec<(String, String, String)> {
+        numbers
+            .iter()
+            .map(|&n| {
+                (
+                    format!("RHSA-2099:{n:04}"),
+                    packages[n - 1].to_owned(),
+                    "[\"1-2.el8\"]".to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(kpatch_findings(&report), expected(&[1, 3, 4]), "{report}");
+    // The same files as a root directory have no running kernel: the boot entry alone.
+    let as_root = scan_against(&host, &db, &[]);
+    assert_eq!(kpatch_findings(&as_root), expected(&[4]), "{as_root}");
 }

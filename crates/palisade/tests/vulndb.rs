@@ -65,7 +65,15 @@ fn import_status_and_match() {
         serde_json::json!([["Debian:11", 1], ["Go", 1]])
     );
     let table = palisade(&db, &["status"]);
-    assert!(String::from_utf8_lossy(&table.stdout).contains("debian-list"));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("debian-list"), "{table}");
+    // Each source's age: imported just now.
+    let go_row = table
+        .lines()
+        .find(|line| line.contains("osv"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(go_row.contains(" 0 min "), "{table}");
+    assert!(table.contains("2 records in total"), "{table}");
 
     let output = palisade(
         &db,
