@@ -528,7 +528,7 @@ fn ip(args: &[&str]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Palisade, Ready};
+    use super::{NetnsPair, Palisade, Ready};
 
     #[test]
     #[should_panic(expected = "before it was ready")]
@@ -539,6 +539,55 @@ mod tests {
             &dir,
             "token",
             Ready::Healthy,
+        );
+    }
+
+    /// A dropped pair leaves nothing on the host: both namespaces go, and with them the veth
+    /// pair and the nftables table made inside one (the E2E firewall tests' cleanup: the
+    /// table lives only in the namespace, so it cannot outlive it).
+    #[test]
+    fn a_dropped_netns_pair_leaves_no_namespace_veth_or_table() {
+        // SAFETY: geteuid has no preconditions.
+        if !super::capability("root (network namespaces)", unsafe { libc::geteuid() } == 0) {
+            return;
+        }
+        let pair = NetnsPair::new("tdclean", 231, 7);
+        let names = [pair.client.clone(), pair.server.clone()];
+        let run = |args: &[&str]| {
+            let output = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{args:?}: {output:?}");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &pair.client,
+            "nft",
+            "add",
+            "table",
+            "inet",
+            "tdclean",
+        ]);
+        assert!(
+            run(&["ip", "netns", "exec", &pair.client, "nft", "list", "tables"])
+                .contains("tdclean")
+        );
+        assert!(run(&["ip", "-n", &pair.client, "link", "show", "veth-c"]).contains("veth-c"));
+        assert!(run(&["ip", "-n", &pair.server, "link", "show", "veth-s"]).contains("veth-s"));
+        drop(pair);
+        let namespaces = run(&["ip", "netns", "list"]);
+        for name in &names {
+            assert!(!namespaces.contains(name.as_str()), "{name}: {namespaces}");
+            assert!(!NetnsPair::path(name).exists(), "{name}");
+        }
+        let links = run(&["ip", "-o", "link", "show"]);
+        assert!(
+            !links.contains("veth-c") && !links.contains("veth-s"),
+            "{links}"
         );
     }
 }
