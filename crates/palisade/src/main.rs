@@ -6,6 +6,7 @@
 mod cmd;
 mod detection;
 mod sensor_status;
+mod start_memory;
 
 use std::process::ExitCode;
 

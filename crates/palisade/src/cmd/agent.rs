@@ -145,6 +145,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
             .map(|&field| field.to_owned())
             .collect();
     }
+    crate::start_memory::release_when_settled();
     let result =
         palisade_agent::run(config, outbox, &status, super::server::shutdown_signal()).await;
     if let Some(detection) = detection {

@@ -136,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("  Sensor:   {}", config.sensor);
         print_admin_token(&running.admin_token);
         println!("Press Ctrl-C to stop.");
+        crate::start_memory::release_when_settled();
 
         let agent_result = palisade_agent::run(config, outbox, &status, shutdown_signal()).await;
         if let Some(detection) = detection {
