@@ -17,6 +17,7 @@ use palisade_model::{
 use palisade_rules::{Alert, Engine};
 use uuid::Uuid;
 
+use crate::respond::{Responder, ResponseOutcome};
 use crate::{EventObserver, Receipt};
 
 /// Evaluates events against a rule engine and its [`EventObserver`]s, and collects reports.
@@ -30,6 +31,7 @@ pub struct Detector {
     reports: Vec<FindingReport>,
     events: u64,
     observers: Vec<Box<dyn EventObserver>>,
+    responder: Responder,
 }
 
 impl Detector {
@@ -54,6 +56,7 @@ impl Detector {
             reports: Vec::new(),
             events: 0,
             observers: Vec::new(),
+            responder: Responder::new(),
         }
     }
 
@@ -258,13 +261,16 @@ impl EventSink for Detector {
                 .descriptions
                 .get(&alert.rule)
                 .map_or("", String::as_str);
-            self.reports.push(alert_report(
-                &alert,
-                description,
-                &event,
-                &self.cluster,
-                &self.node,
-            ));
+            let mut report = alert_report(&alert, description, &event, &self.cluster, &self.node);
+            let outcomes = self.responder.respond(&alert, &event);
+            if !outcomes.is_empty()
+                && let Details::Alert(details) = &mut report.details
+            {
+                // What was done travels with the raw event to the diagnosis view.
+                details.raw_event["response"] =
+                    outcomes.iter().map(ResponseOutcome::to_json).collect();
+            }
+            self.reports.push(report);
         }
         for observer in &mut self.observers {
             observer.observe(&event, &mut self.reports);
