@@ -97,6 +97,18 @@ pub enum AlertCategory {
     SensorHealth,
 }
 
+impl AlertCategory {
+    /// Every category, in the order of PRODUCT.md §1.
+    pub const ALL: [AlertCategory; 6] = [
+        AlertCategory::MaliciousImage,
+        AlertCategory::Malware,
+        AlertCategory::Intrusion,
+        AlertCategory::Escape,
+        AlertCategory::HighRiskOperation,
+        AlertCategory::SensorHealth,
+    ];
+}
+
 /// Baseline risk categories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -112,6 +124,17 @@ pub enum BaselineCategory {
     Container,
     /// Kubernetes workloads.
     Workload,
+}
+
+impl BaselineCategory {
+    /// Every category.
+    pub const ALL: [BaselineCategory; 5] = [
+        BaselineCategory::Os,
+        BaselineCategory::Database,
+        BaselineCategory::Software,
+        BaselineCategory::Container,
+        BaselineCategory::Workload,
+    ];
 }
 
 /// A process as shown on an alert.

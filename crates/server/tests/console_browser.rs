@@ -143,6 +143,125 @@ async fn screenshot(driver: &WebDriver, dir: &Path, name: &str) {
         .unwrap();
 }
 
+/// Checks the page as it is shown (or its open dialog alone, the page behind being inert):
+/// every visible form control has a label; every visible text has WCAG AA contrast against
+/// the background it is drawn on (4.5:1, large text 3:1); every focusable element's focus
+/// outline has 3:1 against the background around it; and nothing is wider than the window
+/// (a laptop's 1280 pixels in this test). Returns what fails, one line each.
+const ACCESSIBILITY_AUDIT: &str = r##"
+const root = document.querySelector("dialog[open]") || document.body;
+const problems = [];
+const rgba = (text) => {
+  const match = /rgba?\(([^)]*)\)/.exec(text);
+  if (!match) { return null; }
+  const parts = match[1].split(",").map((part) => parseFloat(part));
+  return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
+};
+const over = (top, below) => [0, 1, 2].map((i) => top[i] * top[3] + below[i] * (1 - top[3]));
+const background = (element) => {
+  const layers = [];
+  for (let e = element; e; e = e.parentElement) {
+    const color = rgba(getComputedStyle(e).backgroundColor);
+    if (color && color[3] > 0) {
+      layers.push(color);
+      if (color[3] >= 1) { break; }
+    }
+  }
+  return layers.reverse().reduce((below, top) => over(top, below), [255, 255, 255]);
+};
+const luminance = (rgb) => {
+  const linear = rgb.map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); });
+  return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+};
+const contrast = (a, b) => {
+  const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+};
+const name = (element) => element.tagName.toLowerCase() + (element.id ? "#" + element.id : "") +
+  (element.className && typeof element.className === "string" ? "." + element.className.trim().replace(/\s+/g, ".") : "");
+const shown = (element) => element.checkVisibility({ visibilityProperty: true, opacityProperty: true }) &&
+  !element.closest(".visually-hidden");
+
+for (const control of root.querySelectorAll("input, select, textarea")) {
+  if (control.type === "hidden" || !shown(control)) { continue; }
+  if (control.labels.length === 0 && !control.getAttribute("aria-label") && !control.getAttribute("aria-labelledby")) {
+    problems.push("no label: " + control.outerHTML.slice(0, 120));
+  }
+}
+
+const checked = new Set();
+const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+  const element = node.parentElement;
+  if (!/\S/.test(node.textContent) || checked.has(element)) { continue; }
+  checked.add(element);
+  if (element.closest("svg, option, script, style, template") || !shown(element)) { continue; }
+  const style = getComputedStyle(element);
+  const color = rgba(style.color);
+  if (!color) {
+    problems.push("colour not in rgb(): " + style.color + " on " + name(element));
+    continue;
+  }
+  const behind = background(element);
+  const ratio = contrast(over(color, behind), behind);
+  const size = parseFloat(style.fontSize);
+  const large = size >= 24 || (parseInt(style.fontWeight, 10) >= 700 && size >= 18.66);
+  if (ratio < (large ? 3 : 4.5)) {
+    problems.push("contrast " + ratio.toFixed(2) + ": " + name(element) + " " + JSON.stringify(node.textContent.trim().slice(0, 40)));
+  }
+}
+
+const before = document.activeElement;
+const focusable = root.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea, pre[tabindex]");
+for (const element of focusable) {
+  if (!shown(element) || element.disabled) { continue; }
+  element.focus({ preventScroll: true });
+  if (document.activeElement !== element) { continue; }
+  const style = getComputedStyle(element);
+  const around = background(element.parentElement);
+  const outline = rgba(style.outlineColor);
+  const ratio = style.outlineStyle === "none" || !outline ? 0 : contrast(over(outline, around), around);
+  if (ratio < 3) {
+    problems.push("focus outline " + ratio.toFixed(2) + ": " + name(element));
+  }
+}
+if (before && before.focus) { before.focus({ preventScroll: true }); }
+
+const page = document.documentElement;
+if (page.scrollWidth > page.clientWidth + 1) {
+  const wide = [...document.querySelectorAll("body *")]
+    .filter((element) => element.getBoundingClientRect().right > page.clientWidth + 1)
+    .slice(-3).map(name).join(", ");
+  problems.push("wider than the window: " + page.scrollWidth + " > " + page.clientWidth + " px (" + wide + ")");
+}
+return problems;
+"##;
+
+/// Runs [`ACCESSIBILITY_AUDIT`] on the page shown and fails with what it found.
+async fn assert_accessible(driver: &WebDriver, view: &str) -> WebDriverResult<()> {
+    let problems: Vec<String> = driver
+        .execute(ACCESSIBILITY_AUDIT, Vec::<serde_json::Value>::new())
+        .await?
+        .convert()?;
+    assert!(
+        problems.is_empty(),
+        "{view} is not accessible:\n{}",
+        problems.join("\n")
+    );
+    Ok(())
+}
+
+/// Whether the element with this id is the focused one, or inside it.
+async fn focus_is_in(driver: &WebDriver, id: &str) -> WebDriverResult<bool> {
+    driver
+        .execute(
+            "return document.getElementById(arguments[0]).contains(document.activeElement);",
+            vec![serde_json::Value::from(id)],
+        )
+        .await?
+        .convert()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_a_real_browser() {
     let chromium =
@@ -203,7 +322,7 @@ async fn console_in_a_real_browser() {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1400,1000",
+        "--window-size=1280,800",
     ] {
         caps.add_arg(arg).unwrap();
     }
@@ -319,6 +438,7 @@ async fn run(
             .contains("/console/login")
     );
     screenshot(driver, shots, "01-login").await;
+    assert_accessible(driver, "the login page").await?;
     driver.find(By::Id("token")).await?.send_keys(token).await?;
     click_to_load(driver, driver.find(By::Id("login")).await?).await?;
     assert!(
@@ -330,6 +450,9 @@ async fn run(
     );
     assert!(driver.source().await?.contains("Demo data."));
     screenshot(driver, shots, "02-alerts").await;
+    assert_accessible(driver, "the alerts view").await?;
+    driver.goto(format!("{base}/console/clusters")).await?;
+    assert_accessible(driver, "the clusters page").await?;
 
     // Each view.
     for (section, shot) in [
@@ -343,6 +466,7 @@ async fn run(
         driver.find(By::Css("svg.chart")).await?;
         driver.find(By::Id("count-critical")).await?;
         screenshot(driver, shots, shot).await;
+        assert_accessible(driver, section).await?;
     }
 
     // A grouped table sorts by its column headers: by id from A, then the other way.
@@ -407,12 +531,59 @@ async fn run(
     driver
         .goto(format!("{base}/console/clusters/demo/alerts"))
         .await?;
-    driver
+    let handle_link = driver
         .find(By::Css(format!("#finding-{} a.handle", e2e.id)))
-        .await?
-        .click()
+        .await?;
+
+    // The dialog from the keyboard: Enter on the link opens it with focus inside; Tab and
+    // Shift+Tab stay inside; Escape closes it and focus is back on the link.
+    handle_link.focus().await?;
+    driver
+        .action_chain()
+        .send_keys(Key::Enter)
+        .perform()
         .await?;
     let dialog = driver.find(By::Id("dialog")).await?;
+    dialog.wait_until().displayed().await?;
+    assert!(
+        focus_is_in(driver, "dialog").await?,
+        "the open dialog has the focus"
+    );
+    assert_accessible(driver, "the handling dialog").await?;
+    for step in 0..24 {
+        driver.action_chain().send_keys(Key::Tab).perform().await?;
+        assert!(
+            focus_is_in(driver, "dialog").await?,
+            "Tab {step} left the dialog"
+        );
+    }
+    for step in 0..24 {
+        driver
+            .action_chain()
+            .key_down(Key::Shift)
+            .send_keys(Key::Tab)
+            .key_up(Key::Shift)
+            .perform()
+            .await?;
+        assert!(
+            focus_is_in(driver, "dialog").await?,
+            "Shift+Tab {step} left the dialog"
+        );
+    }
+    driver
+        .action_chain()
+        .send_keys(Key::Escape)
+        .perform()
+        .await?;
+    dialog.wait_until().not_displayed().await?;
+    let focused = driver.active_element().await?;
+    assert_eq!(
+        focused.element_id(),
+        handle_link.element_id(),
+        "closing the dialog gives focus back to its link"
+    );
+
+    handle_link.click().await?;
     dialog.wait_until().displayed().await?;
     let preview = driver.find(By::Id("preview")).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -511,6 +682,7 @@ async fn run(
         .await?;
     assert!(driver.source().await?.contains("T1204.002"));
     screenshot(driver, shots, "08-details").await;
+    assert_accessible(driver, "an alert's details").await?;
     click_to_load(driver, driver.find(By::Id("tab-diagnosis")).await?).await?;
     let ancestry = driver.find(By::Id("ancestry")).await?;
     assert!(ancestry.text().await?.contains("/usr/sbin/nginx"));
@@ -531,6 +703,7 @@ async fn run(
         "copy button shown with scripts"
     );
     screenshot(driver, shots, "09-diagnosis").await;
+    assert_accessible(driver, "an alert's diagnosis").await?;
 
     // Verify fix from the pending list.
     driver
@@ -547,6 +720,7 @@ async fn run(
         .await?;
     assert!(verification.starts_with("pending"), "{verification}");
     screenshot(driver, shots, "10-verify-fix").await;
+    assert_accessible(driver, "a vulnerability's pending list").await?;
 
     // Fix a host's package from the pending list: the agent on the node was not started with
     // --enable-fix, and the finding page shows its refusal.
@@ -597,6 +771,7 @@ async fn run(
     let notice = driver.find(By::Css(".notice")).await?.text().await?;
     assert!(notice.contains("covers 2 open risks"), "{notice}");
     screenshot(driver, shots, "11-exception").await;
+    assert_accessible(driver, "a baseline check's failing assets").await?;
 
     // Edit the firewall rule that fired.
     driver
@@ -607,6 +782,7 @@ async fn run(
     priority.clear().await?;
     priority.send_keys("7").await?;
     screenshot(driver, shots, "12-firewall-rule").await;
+    assert_accessible(driver, "the firewall rule form").await?;
     click_to_load(driver, driver.find(By::Id("save-rule")).await?).await?;
     driver.find(By::Css(".notice")).await?;
     let rules = state.store.firewall_rules().await.unwrap();
@@ -704,5 +880,6 @@ async fn run(
         assert!(audit.contains(action), "{action} in the audit log");
     }
     screenshot(driver, shots, "14-audit").await;
+    assert_accessible(driver, "the audit log").await?;
     Ok(())
 }

@@ -75,6 +75,8 @@ struct ClustersPage {
     chrome: Chrome,
     clusters: Vec<palisade_store::ClusterSummary>,
     nodes: Vec<NodeRow>,
+    /// The cluster the demo data set fills, badged as demo in the list.
+    demo_cluster: &'static str,
 }
 
 /// An enrolled agent's node and what it lost, summed over the agent's restarts.
@@ -106,10 +108,15 @@ pub(crate) async fn clusters(
             cluster: agent.cluster,
         })
         .collect();
+    let mut chrome = Chrome::new(&user, "Clusters");
+    chrome.demo = clusters
+        .iter()
+        .any(|cluster| cluster.name == crate::demo::DEMO_CLUSTER);
     Ok(render(&ClustersPage {
-        chrome: Chrome::new(&user, "Clusters"),
+        chrome,
         clusters,
         nodes,
+        demo_cluster: crate::demo::DEMO_CLUSTER,
     }))
 }
 
@@ -230,7 +237,7 @@ impl Filters {
 
     /// The store query of a section listing `kind`, validated by the API's own parameter
     /// parsing; a grouped section (see [`grouped`]) sorts by a column of its groups.
-    fn query(
+    pub(crate) fn query(
         &self,
         cluster: &str,
         kind: FindingKind,
@@ -266,8 +273,26 @@ impl Filters {
         Ok(query)
     }
 
+    /// The live stream of new alerts for the alerts page these filters show
+    /// ([`super::live::stream`] applies the same filters), or `None` where new alerts would not
+    /// go on top: a later page, an order other than newest first, or a text search (whose
+    /// matching each poll would repeat for every open page).
+    fn live_href(&self, cluster: &str, kind: FindingKind) -> Option<String> {
+        let newest_first = matches!(self.sort.as_str(), "" | "last_seen") && self.order != "asc";
+        (kind == FindingKind::Alert
+            && self.cursor.is_empty()
+            && self.q.trim().is_empty()
+            && newest_first)
+            .then(|| {
+                self.href(
+                    &format!("/console/clusters/{}/live", encode(cluster)),
+                    &[("sort", ""), ("order", "")],
+                )
+            })
+    }
+
     /// The query string of these filters with some parameters replaced.
-    fn href(&self, base: &str, replace: &[(&str, &str)]) -> String {
+    pub(crate) fn href(&self, base: &str, replace: &[(&str, &str)]) -> String {
         let status = self.status.clone().unwrap_or_else(|| "open".into());
         let mut pairs: Vec<(&str, String)> = vec![
             ("severity", self.severity.clone()),
@@ -310,6 +335,50 @@ impl Opt {
             selected,
         }
     }
+}
+
+/// What a section's category filter chooses from: (its label, its options, "any" first). A
+/// finding's category is its alert category, baseline category, firewall defense mode or
+/// vulnerability ecosystem ([`Details::category`]); ecosystems are an open set (`Debian:12`,
+/// `PyPI`, …), so that filter is typed (no options). A value not among the options (from a
+/// link) is kept as an option of its own, so that the form shows what the page filters by.
+fn category_filter(kind: FindingKind, chosen: &str) -> (&'static str, Vec<Opt>) {
+    let serde_name = |value: serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    let (label, values): (&str, Vec<String>) = match kind {
+        FindingKind::Alert => (
+            "Category",
+            palisade_model::AlertCategory::ALL
+                .iter()
+                .map(|category| serde_name(serde_json::json!(category)))
+                .collect(),
+        ),
+        FindingKind::BaselineRisk => (
+            "Category",
+            palisade_model::BaselineCategory::ALL
+                .iter()
+                .map(|category| serde_name(serde_json::json!(category)))
+                .collect(),
+        ),
+        FindingKind::FirewallAlert => (
+            "Defense mode",
+            palisade_model::FirewallAction::ALL
+                .iter()
+                .map(|action| action.as_str().to_owned())
+                .collect(),
+        ),
+        FindingKind::Vulnerability => return ("Ecosystem", Vec::new()),
+    };
+    let chosen = chosen.trim();
+    let mut options = vec![Opt::new("", "any", chosen.is_empty())];
+    options.extend(
+        values
+            .iter()
+            .map(|value| Opt::new(value, &value.replace(['-', '_'], " "), value == chosen)),
+    );
+    if !chosen.is_empty() && !values.iter().any(|value| value == chosen) {
+        options.push(Opt::new(chosen, chosen, true));
+    }
+    (label, options)
 }
 
 /// The options of the protocol and action selects of the firewall rule editor.
@@ -438,6 +507,9 @@ struct SectionPage {
     ranges: Vec<Opt>,
     statuses: Vec<Opt>,
     severities: Vec<Opt>,
+    /// The category filter's label and options (none: typed, see [`category_filter`]).
+    category_label: &'static str,
+    categories: Vec<Opt>,
     sorts: Vec<Opt>,
     grouped: bool,
     /// The grouped table's column headers, each sorting by its column.
@@ -452,7 +524,8 @@ struct SectionPage {
     next_href: Option<String>,
     previous_href: Option<String>,
     first_href: Option<String>,
-    live_href: String,
+    /// The page's live stream of new alerts, if new alerts go on top of it.
+    live_href: Option<String>,
     /// Set when a short search term was searched in part of the findings only.
     search_window: Option<WindowNote>,
     /// Set when the counters are lower bounds ("≥ n"): the oldest last sighting they cover.
@@ -625,6 +698,7 @@ pub(crate) async fn section(
         })
         .collect();
     let status = filters.status().to_owned();
+    let (category_label, categories) = category_filter(kind, &filters.category);
     let trail = PageTrail::parse(&filters.prev);
     let sort = if filters.sort.is_empty() {
         "last_seen"
@@ -648,6 +722,8 @@ pub(crate) async fn section(
             .iter()
             .map(|s| Opt::new(s.as_str(), s.as_str(), filters.severity == s.as_str()))
             .collect(),
+        category_label,
+        categories,
         sorts: [
             ("last_seen", "Last seen"),
             ("first_seen", "First seen"),
@@ -673,7 +749,7 @@ pub(crate) async fn section(
             .filter(|_| !filters.cursor.is_empty())
             .map(|(cursor, prev)| filters.href(&base, &[("cursor", cursor), ("prev", &prev)])),
         first_href: (!filters.cursor.is_empty()).then(|| filters.href(&base, &[("cursor", "")])),
-        live_href: format!("/console/clusters/{}/live", encode(&cluster)),
+        live_href: filters.live_href(&cluster, kind),
         // A short term's window, or a common term's bound on the groups' matches.
         search_window: searched.filter(|_| short_term).map(WindowNote::new),
         groups_counted_since: searched
@@ -1178,7 +1254,10 @@ fn mitre_url(technique: &str) -> String {
     format!("https://attack.mitre.org/techniques/{path}/")
 }
 
-/// Public pages for a vulnerability id and its aliases: (id, URL).
+/// Public pages for a vulnerability id and its aliases: (id, URL). A CVE links to NVD and
+/// cve.org; a vendor advisory to the vendor's own page (GitHub, Debian, Red Hat, Oracle,
+/// Amazon, Ubuntu), which carries the advisory's fixed packages; every other id (GO-, RUSTSEC-,
+/// PYSEC-, ALSA-, RLSA-, …) to OSV, which publishes those ecosystems' records.
 pub(crate) fn vulnerability_links(id: &str, aliases: &[String]) -> Vec<(String, String)> {
     let mut ids: Vec<&str> = vec![id];
     for alias in aliases {
@@ -1198,25 +1277,36 @@ pub(crate) fn vulnerability_links(id: &str, aliases: &[String]) -> Vec<(String, 
                 format!("{id} (cve.org)"),
                 format!("https://www.cve.org/CVERecord?id={safe}"),
             ));
-        } else if id.starts_with("GHSA-") {
-            links.push((
-                id.to_owned(),
-                format!("https://github.com/advisories/{safe}"),
-            ));
-        } else if id.starts_with("DSA-") || id.starts_with("DLA-") {
-            links.push((
-                id.to_owned(),
-                format!("https://security-tracker.debian.org/tracker/{safe}"),
-            ));
-        } else {
-            links.push((
-                id.to_owned(),
-                format!("https://osv.dev/vulnerability/{safe}"),
-            ));
+            continue;
         }
+        let url = match VENDOR_ADVISORY_PAGES
+            .iter()
+            .find(|(prefix, ..)| id.starts_with(prefix))
+        {
+            Some((_, page, suffix)) => format!("{page}{safe}{suffix}"),
+            None => format!("https://osv.dev/vulnerability/{safe}"),
+        };
+        links.push((id.to_owned(), url));
     }
     links
 }
+
+/// Vendor advisory pages by id prefix: (prefix, URL before the id, URL after it). Longer
+/// prefixes first where one begins another (Amazon Linux 2023's `ALAS2023-` before Amazon
+/// Linux 2's `ALAS2-`).
+const VENDOR_ADVISORY_PAGES: [(&str, &str, &str); 11] = [
+    ("GHSA-", "https://github.com/advisories/", ""),
+    ("DSA-", "https://security-tracker.debian.org/tracker/", ""),
+    ("DLA-", "https://security-tracker.debian.org/tracker/", ""),
+    ("RHSA-", "https://access.redhat.com/errata/", ""),
+    ("RHBA-", "https://access.redhat.com/errata/", ""),
+    ("RHEA-", "https://access.redhat.com/errata/", ""),
+    ("ELSA-", "https://linux.oracle.com/errata/", ".html"),
+    ("ALAS2023-", "https://alas.aws.amazon.com/AL2023/", ".html"),
+    ("ALAS2-", "https://alas.aws.amazon.com/AL2/", ".html"),
+    ("ALAS-", "https://alas.aws.amazon.com/", ".html"),
+    ("USN-", "https://ubuntu.com/security/notices/", ""),
+];
 
 #[derive(Template)]
 #[template(path = "handle.html", blocks = ["content"])]
@@ -1262,8 +1352,10 @@ impl HandlePage {
             .field(field)
             .map(|v| v.into_owned())
             .unwrap_or_default();
+        let mut chrome = Chrome::new(user, format!("Handle: {}", finding.title));
+        chrome.demo = finding.demo;
         let mut page = HandlePage {
-            chrome: Chrome::new(user, format!("Handle: {}", finding.title)),
+            chrome,
             row: Row::new(finding, cluster, section),
             cluster: cluster.to_owned(),
             section,
@@ -1615,7 +1707,7 @@ pub(crate) async fn audit(
 
 #[cfg(test)]
 mod tests {
-    use super::PageTrail;
+    use super::{PageTrail, vulnerability_links};
 
     #[test]
     fn the_page_trail_leads_back_and_forgets_past_its_limit() {
@@ -1639,5 +1731,78 @@ mod tests {
         let next = trail.after("c30");
         assert_eq!(next.split('.').count(), PageTrail::MAX_PAGES);
         assert!(next.ends_with(".c30") && next.starts_with("c11."), "{next}");
+    }
+
+    #[test]
+    fn every_id_links_to_the_page_that_publishes_it() {
+        let aliases: Vec<String> = [
+            "CVE-2024-2398",
+            "GHSA-abcd-efgh-ijkl",
+            "DSA-5678-1",
+            "RHSA-2024:2570",
+            "ELSA-2024-2570",
+            "ALAS-2018-1058",
+            "ALAS2-2023-2001",
+            "ALAS2023-2024-123",
+            "USN-6718-1",
+            "GO-2024-2611",
+            "RLSA-2024:2570",
+            "RHSA-2024:2570",
+        ]
+        .map(String::from)
+        .into();
+        let links = vulnerability_links("CVE-2024-2398", &aliases);
+        let expected = [
+            (
+                "CVE-2024-2398 (NVD)",
+                "https://nvd.nist.gov/vuln/detail/CVE-2024-2398",
+            ),
+            (
+                "CVE-2024-2398 (cve.org)",
+                "https://www.cve.org/CVERecord?id=CVE-2024-2398",
+            ),
+            (
+                "GHSA-abcd-efgh-ijkl",
+                "https://github.com/advisories/GHSA-abcd-efgh-ijkl",
+            ),
+            (
+                "DSA-5678-1",
+                "https://security-tracker.debian.org/tracker/DSA-5678-1",
+            ),
+            (
+                "RHSA-2024:2570",
+                "https://access.redhat.com/errata/RHSA-2024%3A2570",
+            ),
+            (
+                "ELSA-2024-2570",
+                "https://linux.oracle.com/errata/ELSA-2024-2570.html",
+            ),
+            (
+                "ALAS-2018-1058",
+                "https://alas.aws.amazon.com/ALAS-2018-1058.html",
+            ),
+            (
+                "ALAS2-2023-2001",
+                "https://alas.aws.amazon.com/AL2/ALAS2-2023-2001.html",
+            ),
+            (
+                "ALAS2023-2024-123",
+                "https://alas.aws.amazon.com/AL2023/ALAS2023-2024-123.html",
+            ),
+            (
+                "USN-6718-1",
+                "https://ubuntu.com/security/notices/USN-6718-1",
+            ),
+            ("GO-2024-2611", "https://osv.dev/vulnerability/GO-2024-2611"),
+            (
+                "RLSA-2024:2570",
+                "https://osv.dev/vulnerability/RLSA-2024%3A2570",
+            ),
+        ];
+        let links: Vec<(&str, &str)> = links
+            .iter()
+            .map(|(label, url)| (label.as_str(), url.as_str()))
+            .collect();
+        assert_eq!(links, expected, "each id once, the id itself first");
     }
 }
