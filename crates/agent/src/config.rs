@@ -63,6 +63,13 @@ pub struct AgentConfig {
     /// look-up workers are raised: what the thread starts later runs at nice 0.
     #[serde(default = "default_sensor_reader_nice")]
     pub sensor_reader_nice: Option<i32>,
+    /// `respond_rules: [<rule name>...]`: the rules whose requested response actions
+    /// (`response.kill_process`, `response.deny_exec` tags) the agent carries out on their
+    /// alerts (`--respond RULE`); empty by default, so no rule kills or denies anything. At
+    /// start each must be a loaded, enabled syscall rule that requests an action, else the
+    /// agent does not start.
+    #[serde(default)]
+    pub respond_rules: Vec<String>,
 }
 
 /// How long and how many of the sensor's events wait for a container's metadata while its
@@ -165,6 +172,7 @@ impl AgentConfig {
             quarantine_dir: None,
             sensor_hold: SensorHoldConfig::default(),
             sensor_reader_nice: default_sensor_reader_nice(),
+            respond_rules: Vec::new(),
         }
     }
 
@@ -316,5 +324,17 @@ mod tests {
             assert_eq!(key, "sensor_reader_nice");
             assert!(reason.contains(&bad.to_string()), "{reason}");
         }
+    }
+
+    /// No rule responds unless named in `respond_rules`.
+    #[test]
+    fn respond_rules_are_empty_unless_named() {
+        let defaults = parsed(&format!("{{{ESSENTIALS}}}")).unwrap();
+        assert!(defaults.respond_rules.is_empty());
+        let named = parsed(&format!(
+            r#"{{{ESSENTIALS},"respond_rules":["Crypto miner launched"]}}"#
+        ))
+        .unwrap();
+        assert_eq!(named.respond_rules, ["Crypto miner launched"]);
     }
 }

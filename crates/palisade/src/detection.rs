@@ -6,6 +6,7 @@
 //! outbox, and the agent's link drains it independently.
 
 use std::{
+    collections::HashSet,
     path::PathBuf,
     sync::{
         Arc,
@@ -21,7 +22,7 @@ use palisade_agent::{
 use palisade_event::{Event, EventSink};
 use palisade_k8smeta::{ApiConfig, MetaSource, PodMetaLookup, WatchSettings};
 use palisade_model::Timestamp;
-use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
+use palisade_rules::{Engine, EngineConfig, RuleMetadata, RuleSet, RuleSource};
 use palisade_sensor::{BackendChoice, HoldLimits, Sensor, SensorConfig, SensorStatus};
 
 use crate::sensor_status::{SENSOR_STATUS_FILE, SensorStatusFile, StatusWriter};
@@ -69,6 +70,12 @@ pub struct DetectionArgs {
           default_value_t = ReaderNice(Some(palisade_sensor::DEFAULT_READER_NICE)),
           value_parser = ReaderNice::parse)]
     pub sensor_reader_nice: ReaderNice,
+    /// Carry out the response actions the named rule requests (its `response.kill_process`,
+    /// `response.deny_exec` tags) on its alerts; repeatable (the agent configuration's
+    /// `respond_rules`). Every other rule's requests stay off. Each rule must be loaded,
+    /// enabled and request an action, else the agent does not start.
+    #[arg(long = "respond", value_name = "RULE", conflicts_with = "no_sensor")]
+    pub respond: Vec<String>,
     /// The container firewall.
     #[command(flatten)]
     pub firewall: crate::cmd::firewall::AgentFirewallArgs,
@@ -227,12 +234,48 @@ pub fn load_rule_set(files: &[PathBuf], no_default_rules: bool) -> anyhow::Resul
     Ok(rule_set)
 }
 
-/// The rules engine of [`load_rule_set`].
-pub fn load_engine(files: &[PathBuf], no_default_rules: bool) -> anyhow::Result<Engine> {
-    Ok(Engine::new(
-        load_rule_set(files, no_default_rules)?,
-        &EngineConfig::default(),
-    ))
+/// The rules engine of [`load_rule_set`], carrying the response actions of the rules named in
+/// `respond_rules` (`--respond`) on their alerts ([`response_allowlist`]).
+pub fn load_engine(
+    files: &[PathBuf],
+    no_default_rules: bool,
+    respond_rules: &[String],
+) -> anyhow::Result<Engine> {
+    let rule_set = load_rule_set(files, no_default_rules)?;
+    let config = EngineConfig {
+        response_allowlist: response_allowlist(&rule_set, respond_rules)?,
+        ..EngineConfig::default()
+    };
+    Ok(Engine::new(rule_set, &config))
+}
+
+/// The engine's response allowlist for the rules named with `--respond`. A name that would
+/// do nothing is an error naming the rule and what it lacks: an operator who asked for a
+/// response must not believe one is armed when it is not.
+fn response_allowlist(rule_set: &RuleSet, names: &[String]) -> anyhow::Result<HashSet<String>> {
+    names
+        .iter()
+        .map(|name| {
+            let rule = rule_set
+                .rules()
+                .iter()
+                .find(|rule| rule.name == *name)
+                .with_context(|| format!("--respond {name:?}: no rule of that name is loaded"))?;
+            anyhow::ensure!(rule.enabled, "--respond {name:?}: the rule is disabled");
+            anyhow::ensure!(
+                rule.source == "syscall",
+                "--respond {name:?}: the rule's source is {}, and responses act on the sensor's (syscall) events only",
+                rule.source
+            );
+            anyhow::ensure!(
+                !RuleMetadata::from_tags(&rule.tags)
+                    .requested_responses
+                    .is_empty(),
+                "--respond {name:?}: the rule requests no response action (a `response.kill_process` or `response.deny_exec` tag)"
+            );
+            Ok(name.clone())
+        })
+        .collect()
 }
 
 /// A running detection thread.
@@ -267,7 +310,7 @@ pub fn start_unless_disabled(
     let no_sensor_reason = if args.no_sensor {
         "disabled with --no-sensor".to_owned()
     } else {
-        let engine = load_engine(&args.rules, args.no_default_rules)?;
+        let engine = load_engine(&args.rules, args.no_default_rules, &config.respond_rules)?;
         let k8s = args.k8s.start(node, &tokio::runtime::Handle::current())?;
         let observers =
             crate::cmd::firewall::agent_observer(&args.firewall, config, outbox.identity())?

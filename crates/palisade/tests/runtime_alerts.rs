@@ -4,11 +4,16 @@
 //! sensor that saw it. With a deliberately tiny ring buffer under an event storm (thousands of
 //! opens), the status file the running agent refreshes and `palisade agent --status` (JSON and
 //! table) show the lost events per CPU and in total, and the firewall's lost connect reports
-//! (none here); once the agent is killed, the status says it is stale.
+//! (none here); once the agent is killed, the status says it is stale. A rule tagged
+//! `response.kill_process` and named with `--respond` has its process killed by SIGKILL within
+//! seconds, the alert recording it; the same request from a rule not named leaves its process
+//! running and its alert without a response; a `--respond` rule that is not loaded or requests
+//! nothing stops the agent and the monitor with an error naming it.
 
 use std::{
-    path::Path,
-    process::{Command, Output},
+    os::unix::process::ExitStatusExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -36,10 +41,10 @@ fn can_run_ebpf() -> bool {
     )
 }
 
-async fn alerts_of_rule(client: &reqwest::Client, base: &str) -> Option<Vec<Value>> {
+async fn alerts_of_rule(client: &reqwest::Client, base: &str, rule: &str) -> Option<Vec<Value>> {
     let page: Value = client
         .get(format!("{base}/api/v1/alerts"))
-        .query(&[("rule", RULE), ("cluster", "e2e")])
+        .query(&[("rule", rule), ("cluster", "e2e")])
         .bearer_auth(ADMIN)
         .send()
         .await
@@ -81,7 +86,7 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
             .status()
             .unwrap();
         assert!(status.success());
-        if let Some(alerts) = alerts_of_rule(&client, &base).await
+        if let Some(alerts) = alerts_of_rule(&client, &base, RULE).await
             && let Some(alert) = alerts.into_iter().next()
         {
             break alert;
@@ -314,4 +319,167 @@ async fn the_fallbacks_reduced_field_set_is_in_the_status_and_the_nodes_asset_re
         node["attributes"]["sensor_missing_fields"], sensor["missing_fields"],
         "{node:#}"
     );
+}
+
+const KILL_RULE: &str = "Respond test kills its marked program";
+const KEEP_RULE: &str = "Respond test leaves its marked program";
+
+/// A rule that alerts when `program` starts and requests `response.kill_process`.
+fn kill_rule(name: &str, program: &Path) -> String {
+    format!(
+        "- rule: {name}\n  desc: The test's marked program runs.\n  condition: 'evt.type in (execve, execveat) and evt.res = SUCCESS and proc.exepath = \"{}\"'\n  output: marked program started (exe=%proc.exepath pid=%proc.pid)\n  priority: WARNING\n  tags: [process, response.kill_process]\n",
+        program.display()
+    )
+}
+
+/// Waits up to `limit` for `child` to exit on its own.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// The first alert of `rule` in the store whose process is `pid`, waiting up to 30 s.
+async fn alert_of_process(client: &reqwest::Client, base: &str, rule: &str, pid: u32) -> Value {
+    let started = Instant::now();
+    loop {
+        if let Some(alerts) = alerts_of_rule(client, base, rule).await
+            && let Some(alert) = alerts
+                .into_iter()
+                .find(|alert| alert["details"]["process"]["pid"] == pid)
+        {
+            return alert;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no `{rule}` alert for pid {pid} reached the store within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Two rules request `response.kill_process`, only one is named with `--respond`: its
+/// program (a copy of `sleep`) dies by SIGKILL within 5 s of starting and its alert records
+/// the kill; the other rule's program keeps running after its alert is stored, and that alert
+/// carries no response.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_rule_named_with_respond_has_its_process_killed() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let programs = tempfile::tempdir().unwrap();
+    let kill_program = programs.path().join("palisade-respond-kill");
+    let keep_program = programs.path().join("palisade-respond-keep");
+    for program in [&kill_program, &keep_program] {
+        std::fs::copy("/bin/sleep", program).unwrap();
+    }
+    let rules: PathBuf = programs.path().join("respond.yaml");
+    std::fs::write(
+        &rules,
+        kill_rule(KILL_RULE, &kill_program) + &kill_rule(KEEP_RULE, &keep_program),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(["up", "--cluster", "e2e", "--no-default-rules", "--rules"])
+        .arg(&rules)
+        .args(["--respond", KILL_RULE])
+        .env("PALISADE_LOG", "warn");
+    let up = Palisade::start(command, dir.path(), ADMIN, Ready::SensorStarted);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let mut killed = Command::new(&kill_program).arg("30").spawn().unwrap();
+    let status = exit_within(&mut killed, Duration::from_secs(5));
+    if status.is_none() {
+        let _ = killed.kill();
+        let _ = killed.wait();
+    }
+    let status = status.expect("the marked program was not killed within 5 s");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    let alert = alert_of_process(&client, &up.base, KILL_RULE, killed.id()).await;
+    let response = &alert["details"]["raw_event"]["response"];
+    assert_eq!(response.as_array().map(Vec::len), Some(1), "{alert:#}");
+    assert_eq!(response[0]["action"], "response.kill_process", "{alert:#}");
+    assert!(response[0]["done"].is_string(), "{alert:#}");
+
+    let mut kept = Command::new(&keep_program).arg("30").spawn().unwrap();
+    let alert = alert_of_process(&client, &up.base, KEEP_RULE, kept.id()).await;
+    let still_running = kept.try_wait().unwrap().is_none();
+    let _ = kept.kill();
+    let _ = kept.wait();
+    assert!(
+        still_running,
+        "the program of the rule not named with --respond was killed"
+    );
+    assert!(
+        alert["details"]["raw_event"].get("response").is_none(),
+        "{alert:#}"
+    );
+}
+
+/// `--respond` with a rule that is not loaded, or that requests no action, stops `palisade
+/// agent` and `palisade monitor` at start with an error naming the rule and what it lacks.
+#[test]
+fn a_respond_rule_not_loaded_or_requesting_nothing_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("alert-only.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Alert only\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: WARNING\n  tags: [process]\n",
+    )
+    .unwrap();
+    let agent_dir = dir.path().join("agent");
+    let cases = [
+        (
+            "No such rule",
+            "--respond \"No such rule\": no rule of that name is loaded",
+        ),
+        (
+            "Alert only",
+            "--respond \"Alert only\": the rule requests no response action",
+        ),
+    ];
+    for (rule, expected) in cases {
+        for mut command in [
+            {
+                let mut agent = Command::new(env!("CARGO_BIN_EXE_palisade"));
+                agent
+                    .args(["agent", "--server", "http://127.0.0.1:9", "--data-dir"])
+                    .arg(&agent_dir);
+                agent
+            },
+            {
+                let mut monitor = Command::new(env!("CARGO_BIN_EXE_palisade"));
+                monitor.args(["monitor", "--duration", "1"]);
+                monitor
+            },
+        ] {
+            let mut child = command
+                .args(["--no-default-rules", "--rules"])
+                .arg(&rules)
+                .args(["--respond", rule])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let status = exit_within(&mut child, Duration::from_secs(30));
+            if status.is_none() {
+                let _ = child.kill();
+            }
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let status = status.unwrap_or_else(|| panic!("{command:?} still ran after 30 s"));
+            assert!(!status.success(), "{command:?}: {status}");
+            assert!(stderr.contains(expected), "{command:?}: {stderr}");
+        }
+    }
 }

@@ -131,6 +131,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     config.fix.enabled = args.enable_fix;
     config.sensor_hold = args.detection.sensor_hold();
     config.sensor_reader_nice = args.detection.sensor_reader_nice.0;
+    config.respond_rules = args.detection.respond.clone();
     let outbox = Outbox::open(&config.data_dir)
         .await
         .context("cannot open the outbox")?;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use palisade_agent::{Responder, ResponseOutcome};
 use palisade_event::{Event, EventKind};
 use palisade_rules::Alert;
 use palisade_sensor::{BackendChoice, SensorConfig};
@@ -25,6 +26,12 @@ pub struct Args {
     /// Do not load Palisade's default rules.
     #[arg(long)]
     no_default_rules: bool,
+    /// Carry out the response actions the named rule requests (its `response.kill_process`,
+    /// `response.deny_exec` tags) on its alerts, as the agent does, and print each outcome in
+    /// the alert's `response`; repeatable. Every other rule's requests stay off. The rule
+    /// must be loaded, enabled and request an action.
+    #[arg(long = "respond", value_name = "RULE", conflicts_with = "events")]
+    respond: Vec<String>,
     /// With `--events`: report only these kinds (`execve`, `openat`, `connect`, ...).
     #[arg(long = "kind", value_name = "KIND")]
     kinds: Vec<String>,
@@ -74,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(crate::detection::load_engine(
             &args.rules,
             args.no_default_rules,
+            &args.respond,
         )?)
     };
     let kinds: Option<BTreeSet<EventKind>> = match &engine {
@@ -137,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut events: Vec<Event> = Vec::new();
     let mut alerts = Vec::new();
+    let mut responder = Responder::new();
     loop {
         let last = deadline.is_some_and(|deadline| Instant::now() >= deadline);
         if last {
@@ -159,7 +168,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(engine) => {
                     engine.process(&event, &mut alerts);
                     for alert in alerts.drain(..) {
-                        serde_json::to_writer(&mut out, &alert_json(&alert, &event))?;
+                        let mut json = alert_json(&alert, &event);
+                        let outcomes = responder.respond(&alert, &event);
+                        if !outcomes.is_empty() {
+                            json["response"] =
+                                outcomes.iter().map(ResponseOutcome::to_json).collect();
+                        }
+                        serde_json::to_writer(&mut out, &json)?;
                         out.write_all(b"\n")?;
                     }
                 }

@@ -92,6 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.ca_cert = running.ca_cert.clone();
         config.sensor_hold = args.detection.sensor_hold();
         config.sensor_reader_nice = args.detection.sensor_reader_nice.0;
+        config.respond_rules = args.detection.respond.clone();
         // Where `palisade db import` puts the database by default when the data directory is
         // the default one.
         config.scans.vulndb = Some(data_dir.join("vulndb.sqlite"));
