@@ -565,8 +565,9 @@ impl EventSink for DetectionSink {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use palisade_rules::{RuleSet, RuleSource};
 
-    use super::{DetectionArgs, ReaderNice};
+    use super::{DetectionArgs, ReaderNice, response_allowlist};
 
     #[derive(Debug, clap::Parser)]
     struct Args {
@@ -601,5 +602,72 @@ mod tests {
             );
         }
         assert_eq!(ReaderNice(None).to_string(), "off");
+    }
+
+    /// A `--respond` rule that would do nothing is refused with what it lacks; one that
+    /// requests an action is allowlisted.
+    #[test]
+    fn respond_rules_must_be_loaded_enabled_syscall_rules_requesting_an_action() {
+        const RULES: &str = "\
+- rule: Kills
+  desc: d
+  condition: evt.type = execve
+  output: o
+  priority: WARNING
+  tags: [response.kill_process]
+- rule: Kills when enabled
+  desc: d
+  condition: evt.type = execve
+  output: o
+  priority: WARNING
+  enabled: false
+  tags: [response.kill_process]
+- rule: Alerts only
+  desc: d
+  condition: evt.type = execve
+  output: o
+  priority: WARNING
+  tags: [process]
+- rule: Audit rule
+  desc: d
+  condition: ka.verb = create
+  output: o
+  priority: WARNING
+  source: k8s_audit
+  tags: [response.kill_process]
+";
+        let rule_set = RuleSet::load(&[RuleSource {
+            name: "test.yaml".into(),
+            text: RULES.into(),
+        }]);
+        assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
+        let error = |name: &str| {
+            response_allowlist(&rule_set, &["Kills".to_owned(), name.to_owned()])
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error("Nope"),
+            "--respond \"Nope\": no rule of that name is loaded"
+        );
+        assert_eq!(
+            error("Kills when enabled"),
+            "--respond \"Kills when enabled\": the rule is disabled"
+        );
+        assert!(
+            error("Alerts only").contains("the rule requests no response action"),
+            "{}",
+            error("Alerts only")
+        );
+        assert!(
+            error("Audit rule").contains("the rule's source is k8s_audit"),
+            "{}",
+            error("Audit rule")
+        );
+        assert_eq!(
+            response_allowlist(&rule_set, &["Kills".to_owned()]).unwrap(),
+            ["Kills".to_owned()].into()
+        );
+        assert!(response_allowlist(&rule_set, &[]).unwrap().is_empty());
     }
 }

@@ -323,11 +323,12 @@ async fn the_fallbacks_reduced_field_set_is_in_the_status_and_the_nodes_asset_re
 
 const KILL_RULE: &str = "Respond test kills its marked program";
 const KEEP_RULE: &str = "Respond test leaves its marked program";
+const DENY_RULE: &str = "Respond test denies its marked program";
 
-/// A rule that alerts when `program` starts and requests `response.kill_process`.
-fn kill_rule(name: &str, program: &Path) -> String {
+/// A rule that alerts when `program` starts and requests the response `action`.
+fn response_rule(name: &str, program: &Path, action: &str) -> String {
     format!(
-        "- rule: {name}\n  desc: The test's marked program runs.\n  condition: 'evt.type in (execve, execveat) and evt.res = SUCCESS and proc.exepath = \"{}\"'\n  output: marked program started (exe=%proc.exepath pid=%proc.pid)\n  priority: WARNING\n  tags: [process, response.kill_process]\n",
+        "- rule: {name}\n  desc: The test's marked program runs.\n  condition: 'evt.type in (execve, execveat) and evt.res = SUCCESS and proc.exepath = \"{}\"'\n  output: marked program started (exe=%proc.exepath pid=%proc.pid)\n  priority: WARNING\n  tags: [process, {action}]\n",
         program.display()
     )
 }
@@ -366,9 +367,11 @@ async fn alert_of_process(client: &reqwest::Client, base: &str, rule: &str, pid:
 /// Two rules request `response.kill_process`, only one is named with `--respond`: its
 /// program (a copy of `sleep`) dies by SIGKILL within 5 s of starting and its alert records
 /// the kill; the other rule's program keeps running after its alert is stored, and that alert
-/// carries no response.
+/// carries no response. A third rule, named, requests `response.deny_exec`: its program's
+/// first run goes on (the exec already happened) and its alert records the denial; the next
+/// run of that file is killed at exec.
 #[tokio::test(flavor = "multi_thread")]
-async fn only_a_rule_named_with_respond_has_its_process_killed() {
+async fn only_rules_named_with_respond_kill_their_process_or_deny_its_exec() {
     if !can_run_ebpf() {
         return;
     }
@@ -376,20 +379,23 @@ async fn only_a_rule_named_with_respond_has_its_process_killed() {
     let programs = tempfile::tempdir().unwrap();
     let kill_program = programs.path().join("palisade-respond-kill");
     let keep_program = programs.path().join("palisade-respond-keep");
-    for program in [&kill_program, &keep_program] {
+    let deny_program = programs.path().join("palisade-respond-deny");
+    for program in [&kill_program, &keep_program, &deny_program] {
         std::fs::copy("/bin/sleep", program).unwrap();
     }
     let rules: PathBuf = programs.path().join("respond.yaml");
     std::fs::write(
         &rules,
-        kill_rule(KILL_RULE, &kill_program) + &kill_rule(KEEP_RULE, &keep_program),
+        response_rule(KILL_RULE, &kill_program, "response.kill_process")
+            + &response_rule(KEEP_RULE, &keep_program, "response.kill_process")
+            + &response_rule(DENY_RULE, &deny_program, "response.deny_exec"),
     )
     .unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
     command
         .args(["up", "--cluster", "e2e", "--no-default-rules", "--rules"])
         .arg(&rules)
-        .args(["--respond", KILL_RULE])
+        .args(["--respond", KILL_RULE, "--respond", DENY_RULE])
         .env("PALISADE_LOG", "warn");
     let up = Palisade::start(command, dir.path(), ADMIN, Ready::SensorStarted);
     let client = reqwest::Client::builder()
@@ -424,6 +430,32 @@ async fn only_a_rule_named_with_respond_has_its_process_killed() {
         alert["details"]["raw_event"].get("response").is_none(),
         "{alert:#}"
     );
+
+    let mut first = Command::new(&deny_program).arg("30").spawn().unwrap();
+    let alert = alert_of_process(&client, &up.base, DENY_RULE, first.id()).await;
+    let first_running = first.try_wait().unwrap().is_none();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(
+        first_running,
+        "deny_exec killed the run that raised the alert"
+    );
+    let response = &alert["details"]["raw_event"]["response"];
+    assert_eq!(response[0]["action"], "response.deny_exec", "{alert:#}");
+    assert!(
+        response[0]["done"]
+            .as_str()
+            .is_some_and(|done| done.contains("killed at exec")),
+        "{alert:#}"
+    );
+    let mut second = Command::new(&deny_program).arg("30").spawn().unwrap();
+    let status = exit_within(&mut second, Duration::from_secs(5));
+    if status.is_none() {
+        let _ = second.kill();
+        let _ = second.wait();
+    }
+    let status = status.expect("the denied program ran again");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
 }
 
 /// `--respond` with a rule that is not loaded, or that requests no action, stops `palisade

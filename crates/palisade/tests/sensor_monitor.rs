@@ -1,6 +1,8 @@
-//! `palisade monitor` against the real kernel: raw events and rule alerts as JSON lines.
+//! `palisade monitor` against the real kernel: raw events and rule alerts as JSON lines, and
+//! the response actions of the rules named with `--respond`.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -170,4 +172,72 @@ fn monitor_without_rules_files_runs_the_default_rules_with_their_metadata() {
             .is_some_and(|text| !text.is_empty())
     );
     assert_eq!(alert["process"]["exepath"], program.to_str().unwrap());
+}
+
+/// `monitor --respond RULE` carries out the rule's `response.kill_process`: the marked
+/// program (a copy of `sleep`) dies by SIGKILL within 5 s and the alert line carries the
+/// outcome in `response`.
+#[test]
+fn monitor_with_respond_kills_the_process_and_prints_the_response() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("palisade-monitor-respond");
+    std::fs::copy("/bin/sleep", &program).unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+- rule: Marked program started
+  desc: test rule
+  condition: 'evt.type in (execve, execveat) and evt.res = SUCCESS and proc.exepath = "{}"'
+  output: "marked program %proc.pid"
+  priority: WARNING
+  tags: [test, response.kill_process]
+"#,
+            program.display()
+        ),
+    )
+    .unwrap();
+    let mut child = None;
+    let alert = monitor_until(
+        &[
+            "--no-default-rules",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--respond",
+            "Marked program started",
+        ],
+        || child = Some(Command::new(&program).arg("30").spawn().unwrap()),
+        |alert| alert["rule"] == "Marked program started",
+    );
+    let mut child = child.unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let alert = alert.expect("an alert");
+    let status = status.expect("the marked program was not killed within 5 s");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_eq!(alert["process"]["pid"], child.id(), "{alert:#}");
+    assert_eq!(
+        alert["response"][0]["action"], "response.kill_process",
+        "{alert:#}"
+    );
+    assert!(
+        alert["response"][0]["done"]
+            .as_str()
+            .is_some_and(|done| done.starts_with("killed process")),
+        "{alert:#}"
+    );
 }
