@@ -320,6 +320,26 @@ async fn filters_sorting_and_pagination() {
         .count();
     assert_eq!(seen.len(), expected);
 
+    // The same filters with a time range (the console's live stream lists its page's filters
+    // with a `since`): still only the findings they select.
+    let since = Timestamp(Timestamp::now().millis() - 3_600_000).to_rfc3339();
+    let (status, page) = server
+        .get(
+            &format!("/api/v1/alerts?namespace=shop&severity=critical&since={since}&limit=1000"),
+            ADMIN,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let items = page["items"].as_array().unwrap();
+    for item in items {
+        assert_eq!(item["asset"]["namespace"], "shop", "{item}");
+        assert_eq!(item["severity"], "critical", "{item}");
+    }
+    let expected = (0..120)
+        .filter(|index| index % 3 != 0 && index % 5 == 4)
+        .count();
+    assert_eq!(items.len(), expected);
+
     // Text search, time range, asset filter.
     let (_, page) = server
         .get("/api/v1/alerts?q=POD-7%20&limit=1000", ADMIN)

@@ -193,6 +193,13 @@ impl Console {
     }
 }
 
+/// The text of an attribute's value as the browser reads it: askama writes `&` as `&#38;`
+/// (`&amp;` in hand-written markup). A URL taken from the markup without this would request
+/// `?a=1&#38;b=2`, which ends its query at the `#`: every parameter after the first is lost.
+fn attribute_value(markup: &str) -> String {
+    markup.replace("&#38;", "&").replace("&amp;", "&")
+}
+
 /// The text of the paragraph whose element has id `id` (up to its `</p>`); `what` says what the
 /// page should have shown.
 fn paragraph<'a>(page: &'a str, id: &str, what: &str) -> &'a str {
@@ -853,9 +860,8 @@ async fn a_short_search_term_says_how_far_it_searched_and_offers_older_findings(
         .next()
         .and_then(|before| before.rsplit("href=\"").next())
         .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .replace("&#38;", "&")
-        .replace("&amp;", "&");
+        .map(attribute_value)
+        .unwrap();
     assert!(page.contains(">Search older findings</a>"));
 
     let (status, page) = console.get(&older, Some(&session)).await;
@@ -1374,7 +1380,7 @@ fn listed_titles(page: &str) -> Vec<String> {
 fn pager_link(page: &str, id: &str) -> Option<String> {
     let (before, _) = page.split_once(&format!("id=\"{id}\""))?;
     let href = before.rsplit("href=\"").next()?.split('"').next()?;
-    Some(href.replace("&#38;", "&").replace("&amp;", "&"))
+    Some(attribute_value(href))
 }
 
 /// One finding of the sort test: its severity, when it was first and last seen (minutes ago)
@@ -2006,8 +2012,8 @@ async fn live_updates_send_only_the_new_alerts_the_pages_filters_select() {
         page.split("data-live=\"")
             .nth(1)
             .and_then(|rest| rest.split('"').next())
+            .map(attribute_value)
             .unwrap_or_else(|| panic!("no findings table: {page}"))
-            .replace("&amp;", "&")
     };
     for path in [
         "/console/clusters/prod/alerts?q=shell",
@@ -2058,13 +2064,10 @@ async fn live_updates_send_only_the_new_alerts_the_pages_filters_select() {
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(text.contains("shell in web-1"), "{text}");
-    for excluded in ["web-0", "web-2"] {
+    // Before the page opened, another severity, another namespace.
+    for excluded in ["web-0", "web-2", "web-3"] {
         assert!(!text.contains(excluded), "{excluded} sent: {text}");
     }
-    // FIXME: the alert of namespace `cart` is sent to the `namespace=shop` page although the
-    // page itself does not list it (the store's list with this namespace and no `since` leaves
-    // it out; with the stream's `since` it does not): not found yet.
-    assert!(text.contains("shell in web-3"), "{text}");
 
     let (status, _) = console
         .get("/console/clusters/prod/live?q=shell", Some(&viewer))
