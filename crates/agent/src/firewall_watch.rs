@@ -359,9 +359,15 @@ impl FirewallWatch {
 
     /// Reads the lost-reports count (a BPF map read, so not on every connect event: at the
     /// tick, and before the sensor's view of a connect without a report is judged) and
-    /// raises a node alert when attempts were lost since the last read.
-    fn take_lost_reports(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
-        self.enforcement.count_removed_streams();
+    /// raises a node alert when attempts were lost since the last read. `at_tick`: this is
+    /// the tick's read, which alone may let another layout's removed streams go.
+    fn take_lost_reports(
+        &mut self,
+        now: Timestamp,
+        at_tick: bool,
+        reports: &mut Vec<FindingReport>,
+    ) {
+        self.enforcement.count_removed_streams(at_tick);
         let Some(stream) = &self.enforcement.connect_reports.stream else {
             return;
         };
@@ -403,7 +409,7 @@ impl FirewallWatch {
         // lost (another layout's programs count as lost until they go) is raised meanwhile.
         if self.policy.is_none() {
             if counts && self.enforcement.connect_reports.stream.is_some() {
-                self.take_lost_reports(now, reports);
+                self.take_lost_reports(now, true, reports);
             }
             return;
         }
@@ -447,7 +453,7 @@ impl FirewallWatch {
                     tracing::warn!(%error, "Cannot take the connect programs' attempt counts.");
                 }
             }
-            self.take_lost_reports(now, reports);
+            self.take_lost_reports(now, true, reports);
         }
         // Taken now, by the clock the sensor stamps its events with: every connect made
         // before is in hand.
@@ -676,7 +682,7 @@ impl EventObserver for FirewallWatch {
             // see it (it came before they were installed or had the rule): it is recorded as
             // it went, without an alert. The lost count is read now: this connect's own report
             // may be the one lost.
-            self.take_lost_reports(Timestamp(at_ms), reports);
+            self.take_lost_reports(Timestamp(at_ms), false, reports);
             if !self.reported_connects.recently_lost() {
                 self.record_flow(&observed);
             }
@@ -1475,9 +1481,10 @@ struct Enforcement {
     lost_with_another_layout: u64,
     /// Those removed streams, read until their programs are gone.
     removed_streams: Vec<RemovedStream>,
-    /// Whether the last read of the removed streams found their programs gone (no pod of
-    /// theirs left, taken over or not).
-    removed_programs_gone: bool,
+    /// The lost count of another layout (`lost_with_another_layout`) at the last tick that
+    /// found the removed streams' programs gone (no pod of theirs left, taken over or not);
+    /// `None` while some are left.
+    removed_programs_gone_at: Option<u64>,
     /// The tag of the next pod found.
     next_tag: u32,
     /// The pods a dead agent left pinned, until the first policy says what becomes of them.
@@ -1554,9 +1561,12 @@ impl Enforcement {
     }
 
     /// Counts what the programs of another layout's removed streams counted since the last
-    /// read as lost; once none of their pods' records is left (their programs detached) and
-    /// a read finds nothing new, the streams are let go.
-    fn count_removed_streams(&mut self) {
+    /// read as lost. At a tick (`at_tick`), the streams are let go once a tick found none of
+    /// their pods' records left (their programs detached) and nothing was counted since,
+    /// up to this tick's read: one tick later, not at once, since a connect the old programs
+    /// were judging at that moment still counts meanwhile. (Other reads, before a sensor's
+    /// connect is judged, only count.)
+    fn count_removed_streams(&mut self, at_tick: bool) {
         if self.removed_streams.is_empty() {
             return;
         }
@@ -1566,14 +1576,16 @@ impl Enforcement {
             .map(RemovedStream::newly_lost)
             .sum();
         self.lost_with_another_layout += newly;
+        if !at_tick {
+            return;
+        }
+        if self.removed_programs_gone_at == Some(self.lost_with_another_layout) {
+            self.removed_streams.clear();
+            return;
+        }
         let superseded_left =
             !self.adopted.is_empty() || self.pods.values().any(|pod| pod.superseded.is_some());
-        // Let go one read (a tick) after the last of their programs went, not at once: a
-        // connect the old programs were judging at that moment still counts meanwhile.
-        if newly == 0 && self.removed_programs_gone {
-            self.removed_streams.clear();
-        }
-        self.removed_programs_gone = !superseded_left;
+        self.removed_programs_gone_at = (!superseded_left).then_some(self.lost_with_another_layout);
     }
 
     /// Makes the pods taken over from a dead agent's pins pods of this agent, enforced by
@@ -1587,9 +1599,22 @@ impl Enforcement {
                 .split_once('/')
                 .is_some_and(|(namespace, name)| state.pod_id(namespace, name).is_some());
             let netns = identity.live_netns().map(Path::to_path_buf);
-            if self.pods.contains_key(&key) {
-                // Recorded twice (by builds of two layouts): the first record stands.
-                continue;
+            if let Some(recorded) = self.pods.get(&key) {
+                // Recorded twice: by builds of two layouts, as a take-over in place
+                // ([`take_over_connect_filter`]) that a crash interrupted leaves it, the new
+                // record complete (pinned before the links were switched), the old one not
+                // yet removed. Whatever the sort order of the layouts, the record whose
+                // programs run stands: this layout's whose filter was adopted (the attempts
+                // its links count carry its tag), else one that holds the links. The other
+                // is dropped with its pins (the links stay, pinned in the one that stands).
+                let replaces = recorded.superseded.as_ref().is_some_and(|superseded| {
+                    workload.filter.is_some()
+                        || (!superseded.holds_links() && workload.pin.holds_links())
+                });
+                if !replaces {
+                    continue;
+                }
+                self.pods.remove(&key);
             }
             if !known {
                 tracing::info!(pod = %key, "A pod the previous agent enforced is not in the policy; its firewall is removed.");

@@ -1178,7 +1178,8 @@ impl ConnectFilter {
                 .zip(own_maps.iter().map(AsFd::as_fd)),
         );
         let object = bpf::load_object_sharing("connect", bpf::CONNECT_OBJECT, &shared)?;
-        let links = switch_pinned_links(pin_dir, &object)?;
+        let mut links = open_pinned_links(pin_dir)?;
+        switch_links(pin_dir, &mut links, &object)?;
         let config = bpf::map(&object, CONFIG_MAP)?
             .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|error| Error::bpf("reading", CONFIG_MAP, error))?
@@ -1212,9 +1213,13 @@ impl ConnectFilter {
     /// judged by one set of programs — theirs, with their rules, or these, with `rules` —
     /// never by both and never by none: each attempt is counted once, in their counters
     /// before the switch and in `reports` after it. The links are pinned in `pin_dir` (when
-    /// given) with the filter's own maps; the old pins can then go. Fails, before any link
-    /// changes, when the old record lacks one of the links; a link that refuses the switch
-    /// fails it after the ones before were switched (they run these programs, with `rules`).
+    /// given) with the filter's own maps *before* any is switched, so that a crash at any
+    /// point leaves the new record complete (links, rules, counters: the next start adopts
+    /// it, and the attempts the switched links count are under its `tag`); the old pins can
+    /// go once this returns. Fails, before any link changes, when the old record lacks one
+    /// of the links or the pins cannot be made; a link that refuses the switch fails it
+    /// after the ones before were switched (they run these programs, with `rules`), and the
+    /// new pins are removed again.
     pub(crate) fn take_over_links(
         old_dir: &Path,
         cgroup: &Path,
@@ -1226,11 +1231,12 @@ impl ConnectFilter {
         let mut object =
             bpf::load_object_sharing("connect", bpf::CONNECT_OBJECT, &reports.shared_fds())?;
         let active_half = write_rules(&object, 0, tag, cgroup, rules)?;
-        let links = switch_pinned_links(old_dir, &object)?;
+        let mut links = open_pinned_links(old_dir)?;
         let pins = match pin_dir {
             Some(dir) => Some(pin_filter(dir, &mut object, &links)?),
             None => None,
         };
+        switch_links(old_dir, &mut links, &object)?;
         Ok(ConnectFilter {
             _pins: pins,
             _links: links.try_into().map_err(|_| {
@@ -1389,20 +1395,25 @@ fn program<'obj>(
         .ok_or_else(|| Error::new(ErrorKind::System, "finding program", name))
 }
 
-/// Opens the links pinned in `dir` (one per program, as [`pin_filter`] pins them) and
-/// switches each to `object`'s program of the same name in one update (`bpf_link_update`:
-/// the cgroup is never without a program there). Every link is opened before any is
-/// switched, so that a record lacking one fails with nothing changed; a link that refuses
-/// the switch fails it after the ones before it were switched.
-fn switch_pinned_links(dir: &Path, object: &Object) -> Result<Vec<Link>, Error> {
-    let mut links = PROGRAMS
+/// Opens the links pinned in `dir` (one per program, as [`pin_filter`] pins them), all of
+/// them before any is switched ([`switch_links`]), so that a record lacking one fails with
+/// nothing changed.
+fn open_pinned_links(dir: &Path) -> Result<Vec<Link>, Error> {
+    PROGRAMS
         .iter()
         .map(|name| {
             let path = dir.join(link_pin_name(name));
             Link::open(&path)
                 .map_err(|error| Error::bpf("opening pinned link", path.display(), error))
         })
-        .collect::<Result<Vec<Link>, Error>>()?;
+        .collect()
+}
+
+/// Switches each of `links` (opened from `dir` by [`open_pinned_links`]) to `object`'s
+/// program of the same name in one update (`bpf_link_update`: the cgroup is never without a
+/// program there); a link that refuses the switch fails it after the ones before it were
+/// switched.
+fn switch_links(dir: &Path, links: &mut [Link], object: &Object) -> Result<(), Error> {
     for (link, program_name) in links.iter_mut().zip(PROGRAMS) {
         link.update_prog(&program(object, program_name)?)
             .map_err(|error| {
@@ -1413,7 +1424,14 @@ fn switch_pinned_links(dir: &Path, object: &Object) -> Result<Vec<Link>, Error> 
                 )
             })?;
     }
-    Ok(links)
+    Ok(())
+}
+
+/// Whether `dir` holds a pinned link of every program (the record of a filter in force).
+pub(crate) fn holds_pinned_links(dir: &Path) -> bool {
+    PROGRAMS
+        .iter()
+        .all(|name| dir.join(link_pin_name(name)).exists())
 }
 
 /// The name of the pin of the link of program `program`.

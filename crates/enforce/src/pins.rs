@@ -188,6 +188,12 @@ impl WorkloadPin {
         &self.identity
     }
 
+    /// Whether the record holds the links of connect programs in force (a record made just
+    /// before its programs were attached or taken over holds none).
+    pub fn holds_links(&self) -> bool {
+        crate::connect::holds_pinned_links(&self.dir)
+    }
+
     /// Attaches connect programs to `cgroup` with their links and maps pinned beside the
     /// identity, reporting into `reports` under the workload's tag.
     pub fn attach_filter(

@@ -387,3 +387,148 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
     }
     drop(pod);
 }
+
+/// Set in the child run that takes over in place and dies mid-swap: `<pin dir>,<pod
+/// cgroup>`.
+const SWAP_CHILD: &str = "PALISADE_AGENT_SWAP_CHILD";
+/// The refused connects the switched links count before the take-over's agent dies.
+const SWAPPED: u64 = 2;
+/// The refused connects made while no agent runs, after that.
+const WHILE_DEAD: u64 = 3;
+
+/// The mid-swap child's part, when this run is it: an agent of this layout that takes over
+/// the dead agent's programs of another layout in place, as the watch does at the first
+/// policy (the pod's new record written, this build's programs given the
+/// pod's rules and put in the old ones' links), makes [`SWAPPED`] refused connects, and
+/// dies before it drops the old record (as in the install's `apply_rules`, before the
+/// superseded record goes).
+fn run_swap_child_if_asked() {
+    let Ok(args) = std::env::var(SWAP_CHILD) else {
+        return;
+    };
+    let (pin_dir, cgroup) = args.split_once(',').unwrap();
+    let (pin_dir, cgroup) = (PathBuf::from(pin_dir), PathBuf::from(cgroup));
+    let pins = palisade_enforce::FirewallPins::open(&pin_dir).unwrap();
+    let mut adopted = pins
+        .adopt(palisade_enforce::ConnectReportsRing::DEFAULT)
+        .unwrap();
+    assert_eq!(adopted.workloads.len(), 1);
+    let old = adopted.workloads.remove(0);
+    assert!(
+        old.filter.is_none(),
+        "another layout's filter is not adopted"
+    );
+    let state = enforced_policy([FirewallAction::Block; 2]);
+    let pod_id = state.pod_id("shop", "web").unwrap();
+    let rules = palisade_enforce::workload_rules(&state, pod_id, DefenseMode::Block);
+    let pin = pins
+        .record_workload(old.pin.tag() + 1, old.pin.identity().clone())
+        .unwrap();
+    let filter = pin
+        .take_over_filter(&old.pin, &cgroup, &adopted.reports, &rules.egress)
+        .unwrap();
+    let root = palisade_enforce::cgroup2_root().unwrap();
+    let refused = palisade_testdata::in_cgroup(&root, &cgroup, || {
+        (0..SWAPPED).filter(|_| refused_by_programs()).count() as u64
+    });
+    assert_eq!(refused, SWAPPED);
+    let _kept_until_the_kill = (filter, pin, old, adopted, pins);
+    // SAFETY: kill on this process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    unreachable!("killed");
+}
+
+/// An agent that crashed in the middle of a take-over in place (the pod's new record
+/// complete, the old programs' links switched to its programs, the old layout's record not
+/// yet removed) leaves the pod recorded twice; the next agent keeps the record whose
+/// programs run, although the old layout's (`layout-0`) sorts first, so the attempts the
+/// switched links counted (before the crash and while no agent ran) carry the tag of the
+/// pod they are alerted for: every one is alerted, none dropped, none counted lost. (When
+/// the first record stood, the pod got a new tag and those counts matched no pod: neither
+/// alerted nor counted lost.) The old record goes, the links stay: one set of programs,
+/// refusing; a clean stop leaves no pin and no program.
+#[test]
+fn a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record() {
+    const TEST: &str = "firewall_watch::tests::handover::a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record";
+    run_child_if_asked();
+    run_swap_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let root = palisade_enforce::cgroup2_root().unwrap();
+    let (cgroup, pod) = pod_cgroup("midswap");
+    let pin_dir = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/palisade-agent-midswap-{}",
+        std::process::id()
+    )));
+    let child = |variable: &str, value: String| {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([TEST, "--exact", "--nocapture", "--test-threads", "1"])
+            .env(variable, value)
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    };
+    child(
+        CHILD,
+        format!(
+            "{},{},{}",
+            pin_dir.0.display(),
+            cgroup.0.display(),
+            pod.0.id()
+        ),
+    );
+    // As a build of another layout would have left it.
+    std::fs::rename(pin_dir.0.join("layout-1"), pin_dir.0.join("layout-0")).unwrap();
+    child(
+        SWAP_CHILD,
+        format!("{},{}", pin_dir.0.display(), cgroup.0.display()),
+    );
+    let records = |layout: &str| {
+        std::fs::read_dir(pin_dir.0.join(layout).join("workloads"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (records("layout-0"), records("layout-1")),
+        (1, 1),
+        "the pod recorded twice"
+    );
+    let while_dead = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
+        (0..WHILE_DEAD).filter(|_| refused_by_programs()).count() as u64
+    });
+    assert_eq!(while_dead, WHILE_DEAD, "fails closed");
+
+    let (mut watch, updates) = pinned_watch(&pin_dir.0);
+    assert!(watch.took_over_enforcement(), "this layout's stream");
+    let mut reports = first_policy(&mut watch, &updates);
+    let after_policy =
+        palisade_testdata::in_cgroup(&root, &cgroup.0, || refused_by_programs() as u64);
+    assert_eq!(after_policy, 1, "still refused");
+    tick_delivered(&mut watch, Timestamp::now(), &mut reports);
+    let (alerted, lost) = alerts_by_rule(&reports);
+    assert_eq!(lost, 0, "{reports:?}");
+    assert_eq!(
+        alerted.values().sum::<u64>(),
+        SWAPPED + WHILE_DEAD + after_policy,
+        "every attempt the switched links counted is alerted: {reports:?}"
+    );
+    assert_eq!(watch.enforced_pods(), ["shop/web"]);
+    assert_eq!(
+        (records("layout-0"), records("layout-1")),
+        (0, 1),
+        "the old record goes"
+    );
+    let programs = palisade_testdata::cgroup_programs(&cgroup.0);
+    assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
+
+    drop(watch);
+    assert!(!pin_dir.0.exists(), "a clean stop leaves no pin");
+    let started = std::time::Instant::now();
+    while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
+        assert!(started.elapsed() < Duration::from_secs(5), "and no program");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(pod);
+}
