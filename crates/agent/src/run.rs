@@ -22,6 +22,11 @@ use crate::{
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often the outbox is polled for pushes from other processes.
 const POLL: Duration = Duration::from_millis(500);
+/// Least time between two batches that carry nothing but changed loss counters: on a busy
+/// node some counters (a full process table's evictions) change between any two batches, and
+/// each batch costs the server a synced write. The counters are cumulative, so a later batch
+/// carries what a skipped one would have.
+const LOSSES_ALONE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Live counters of a running agent (for `palisade agent --status` and metrics).
 #[derive(Debug)]
@@ -158,6 +163,7 @@ async fn deliver(
     // The loss counters the last batch carried: a change is sent even without reports.
     // Every batch carries the counters, so one that fails loses nothing.
     let mut losses_sent = None;
+    let mut losses_alone_sent_at: Option<Instant> = None;
     loop {
         while in_flight.len() < config.batches_in_flight.max(1) {
             let entries = match outbox.peek(sent_up_to, config.batch_size.max(1)).await {
@@ -173,8 +179,15 @@ async fn deliver(
             let heartbeat = !in_flight.iter().any(|batch| batch.heartbeat)
                 && last_heartbeat.is_none_or(|at| at.elapsed() >= config.heartbeat());
             let losses = status.losses();
-            if entries.is_empty() && !heartbeat && losses_sent == Some(losses) {
+            if entries.is_empty()
+                && !heartbeat
+                && (losses_sent == Some(losses)
+                    || losses_alone_sent_at.is_some_and(|at| at.elapsed() < LOSSES_ALONE_INTERVAL))
+            {
                 break;
+            }
+            if entries.is_empty() && !heartbeat {
+                losses_alone_sent_at = Some(Instant::now());
             }
             losses_sent = Some(losses);
             let sequence = entries.last().map_or(0, |(sequence, _)| *sequence);

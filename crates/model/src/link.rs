@@ -69,9 +69,12 @@ pub struct AgentBatch<R = FindingReport> {
 /// lost; a report of the same process adds its growth; a report older than the last one
 /// counted (two batches travel at once, and may be stored in either order) or of an older
 /// process (a batch delayed across a restart) adds nothing.
+///
+/// Unknown fields are ignored here (unlike the rest of a batch): a newer agent's additional
+/// counters must not make an older server refuse its batches, nor an older server fail to read
+/// the counters a newer one stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct AgentLosses {
     /// The agent process (a new id at every start).
     pub process: Uuid,
@@ -93,7 +96,7 @@ pub struct AgentLosses {
 /// (container metadata, ancestry) than they should have had.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct SensorContextLosses {
     /// Events held for their container's metadata that went out without it (the wait's
     /// limit, or the bound of held events).
@@ -218,6 +221,23 @@ mod tests {
             })
         );
         assert_eq!(serde_json::from_value::<AgentLosses>(json).unwrap(), losses);
+    }
+
+    /// A newer agent's counters unknown here are ignored, at both levels, so that its batches
+    /// (and what a newer server stored) still read.
+    #[test]
+    fn loss_counters_unknown_here_are_ignored() {
+        let json = serde_json::json!({
+            "process": Uuid::nil(),
+            "process_started_at": Timestamp(1_000),
+            "sensor_events": 3,
+            "connect_reports": 1,
+            "counted_by_a_newer_agent": 9,
+            "sensor_context": {"processes_untracked": 2, "also_newer": 5},
+        });
+        let losses = serde_json::from_value::<AgentLosses>(json).unwrap();
+        assert_eq!((losses.sensor_events, losses.connect_reports), (3, 1));
+        assert_eq!(losses.sensor_context.processes_untracked, 2);
     }
 
     /// The counters' names follow their order, and `combine` works counter by counter.
