@@ -792,9 +792,12 @@ async fn run(
             .any(|rule| rule.rule.priority == 7 && rule.updated_by == "e2e-admin")
     );
 
-    // Live update: an alert ingested now appears without a reload.
+    // Live update: an alert ingested now appears without a reload, if the page's filters
+    // select it. Both alerts come in one poll, so the other namespace's would be in the same
+    // event; the browser's stream (the page's data-live URL as the browser decodes it) carries
+    // the namespace filter.
     driver
-        .goto(format!("{base}/console/clusters/demo/alerts"))
+        .goto(format!("{base}/console/clusters/demo/alerts?namespace=e2e"))
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut live = shell_alert("e2e-live");
@@ -805,14 +808,38 @@ async fn run(
         },
         ..Default::default()
     });
-    let outcome = state.store.ingest(&[live], &state.policy()).await.unwrap();
-    let id = outcome.created_ids[0].1;
+    let mut elsewhere = live.clone();
+    elsewhere.id = Uuid::new_v4();
+    elsewhere.asset.namespace = Some("e2e-other".into());
+    let outcome = state
+        .store
+        .ingest(&[live, elsewhere], &state.policy())
+        .await
+        .unwrap();
+    assert_eq!(outcome.created_ids.len(), 2, "two new alerts");
+    let (mut id, mut elsewhere_id) = (outcome.created_ids[0].1, outcome.created_ids[1].1);
+    let first = state
+        .store
+        .get_finding(FindingKind::Alert, id)
+        .await
+        .unwrap()
+        .unwrap();
+    if first.asset.namespace.as_deref() != Some("e2e") {
+        std::mem::swap(&mut id, &mut elsewhere_id);
+    }
     driver
         .find(By::Id(format!("finding-{id}")))
         .await?
         .wait_until()
         .displayed()
         .await?;
+    assert!(
+        driver
+            .find_all(By::Id(format!("finding-{elsewhere_id}")))
+            .await?
+            .is_empty(),
+        "the live stream sent an alert of another namespace to a namespace=e2e page"
+    );
     screenshot(driver, shots, "13-live").await;
 
     // Paging: 60 alerts in a cluster of their own make a page of 50 and one of 10; "Next
