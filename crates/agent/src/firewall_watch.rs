@@ -1976,8 +1976,11 @@ fn attach_connect_filter(
 /// Puts this build's connect programs, holding `rules`, in place of those a dead agent of
 /// another layout left on `cgroup` (recorded in `superseded`), pinned with `pin` and
 /// reporting into the shared stream, so that no connect is counted by both; when their
-/// links cannot be taken over, attaches new programs beside them (until the old record
-/// goes, a connect is then counted by both: alerted, and lost with the removed stream).
+/// links cannot be taken over (then none is: the links a failed switch had switched are put
+/// back on the old programs, see `ConnectFilter::take_over_links`), attaches new programs
+/// beside them (until the old record goes, a connect is then counted by both: alerted, and
+/// lost with the removed stream; on a hook whose link could not be put back, which the
+/// error names, it is alerted twice).
 fn take_over_connect_filter(
     cgroup: &Path,
     superseded: &WorkloadPin,

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -1217,9 +1217,9 @@ impl ConnectFilter {
     /// point leaves the new record complete (links, rules, counters: the next start adopts
     /// it, and the attempts the switched links count are under its `tag`); the old pins can
     /// go once this returns. Fails, before any link changes, when the old record lacks one
-    /// of the links or the pins cannot be made; a link that refuses the switch fails it
-    /// after the ones before were switched (they run these programs, with `rules`), and the
-    /// new pins are removed again.
+    /// of the links or the pins cannot be made; a link that refuses the switch fails it with
+    /// the ones before put back on the old programs ([`switch_links`]), and the new pins are
+    /// removed again.
     pub(crate) fn take_over_links(
         old_dir: &Path,
         cgroup: &Path,
@@ -1411,20 +1411,71 @@ fn open_pinned_links(dir: &Path) -> Result<Vec<Link>, Error> {
 
 /// Switches each of `links` (opened from `dir` by [`open_pinned_links`]) to `object`'s
 /// program of the same name in one update (`bpf_link_update`: the cgroup is never without a
-/// program there); a link that refuses the switch fails it after the ones before it were
-/// switched.
+/// program there). A link that refuses the switch fails it with nothing changed: the links
+/// switched before it are put back on the programs they ran, so that every hook is judged
+/// by one set of programs, the one it had (new programs may then go beside them, and a
+/// connect on a hook is never judged by the new ones twice); a link that cannot be put back
+/// is named in the error (it runs this build's program).
 fn switch_links(dir: &Path, links: &mut [Link], object: &Object) -> Result<(), Error> {
-    for (link, program_name) in links.iter_mut().zip(PROGRAMS) {
-        link.update_prog(&program(object, program_name)?)
-            .map_err(|error| {
+    let link_path = |index: usize| dir.join(link_pin_name(PROGRAMS[index]));
+    let previous = links
+        .iter()
+        .enumerate()
+        .map(|(index, link)| {
+            link.info()
+                .and_then(|info| libbpf_rs::Program::fd_from_id(info.prog_id))
+                .map_err(|error| {
+                    Error::bpf(
+                        "finding the program of the pinned link",
+                        link_path(index).display(),
+                        error,
+                    )
+                })
+        })
+        .collect::<Result<Vec<OwnedFd>, Error>>()?;
+    for index in 0..links.len() {
+        let switched = program(object, PROGRAMS[index]).and_then(|program| {
+            links[index].update_prog(&program).map_err(|error| {
                 Error::bpf(
                     "switching the pinned link to this build's program",
-                    dir.join(link_pin_name(program_name)).display(),
+                    link_path(index).display(),
                     error,
                 )
-            })?;
+            })
+        });
+        if let Err(error) = switched {
+            let not_put_back: Vec<String> = links[..index]
+                .iter()
+                .zip(&previous)
+                .enumerate()
+                .filter(|(_, (link, program))| !put_back(link, program))
+                .map(|(switched, _)| link_path(switched).display().to_string())
+                .collect();
+            if not_put_back.is_empty() {
+                return Err(error);
+            }
+            return Err(Error::new(
+                ErrorKind::System,
+                "putting the previous programs back in pinned links",
+                not_put_back.join(", "),
+            )
+            .with_source(error));
+        }
     }
     Ok(())
+}
+
+/// Puts `program` (the one it ran) back in `link` in one update; whether it went.
+fn put_back(link: &Link, program: &OwnedFd) -> bool {
+    // SAFETY: both descriptors are valid while `link` and `program` are; no options.
+    let updated = unsafe {
+        libbpf_rs::libbpf_sys::bpf_link_update(
+            link.as_fd().as_raw_fd(),
+            program.as_raw_fd(),
+            std::ptr::null(),
+        )
+    };
+    updated == 0
 }
 
 /// Whether `dir` holds a pinned link of every program (the record of a filter in force).

@@ -1040,3 +1040,73 @@ fn the_kept_reports_hold_exactly_their_bound() {
     drop((filter, pin, adopted, pins));
     assert!(!root.0.exists());
 }
+
+/// A take-over in place whose switch fails part-way changes nothing: here the old record's
+/// second link (IPv6 connects) was detached, so the first link is switched and the second
+/// refuses the update (ENOLINK); the first is put back on the old program, so every hook is judged by the old programs alone (a connect is
+/// counted once, in the removed stream, and not in the new one), and the new record holds
+/// no link. (When the first link stayed switched, new programs attached beside the old ones
+/// judged a connect on that hook twice.)
+#[test]
+fn a_take_over_whose_switch_fails_part_way_puts_the_switched_links_back() {
+    run_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    let cgroup = TestCgroup::new("partial");
+    let root = PinRoot::new("partial");
+    let port = listener();
+    crash_after_enforcing(
+        "a_take_over_whose_switch_fails_part_way_puts_the_switched_links_back",
+        &root.0,
+        &cgroup.0,
+        port,
+        CrashPoint::Enforced,
+    );
+    std::fs::rename(root.0.join("layout-1"), root.0.join("layout-0")).unwrap();
+    // The second link detached (as `bpftool link detach` does): it refuses any update.
+    let second = root
+        .0
+        .join("layout-0/workloads")
+        .join(TAG.to_string())
+        .join("link_refuse_connect6");
+    libbpf_rs::Link::open(&second).unwrap().detach().unwrap();
+
+    let pins = FirewallPins::open(&root.0).unwrap();
+    let mut adopted = pins.adopt(ConnectReportsRing::DEFAULT).unwrap();
+    let old = adopted.workloads.remove(0);
+    let mut removed = adopted.removed_streams.remove(0);
+    assert!(old.filter.is_none());
+    let pin = pins
+        .record_workload(TAG + 1, old.pin.identity().clone())
+        .unwrap();
+    let error = pin
+        .take_over_filter(&old.pin, &cgroup.0, &adopted.reports, &[block(port)])
+        .err()
+        .expect("the second link refuses the switch");
+    assert!(
+        error.to_string().contains("link_refuse_connect6"),
+        "names the link that refused, and no link left switched: {error}"
+    );
+    assert!(!pin.holds_links(), "the new pins are removed again");
+    assert!(old.pin.holds_links());
+    let programs = palisade_testdata::cgroup_programs(&cgroup.0);
+    assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
+    assert!(!connects_from(&cgroup.0, port), "the old programs refuse");
+    assert_eq!(
+        removed.newly_lost(),
+        1,
+        "the connect4 hook runs the old program again: counted in the removed stream"
+    );
+    assert!(
+        take_delivered(&adopted.reports).is_empty(),
+        "and not by the new programs"
+    );
+
+    drop(pin);
+    drop(old);
+    drop(removed);
+    drop(adopted);
+    drop(pins);
+    assert!(!root.0.exists(), "a clean stop leaves no pin, old or new");
+}
