@@ -542,17 +542,25 @@ mod tests {
         );
     }
 
-    /// A dropped pair leaves nothing on the host: both namespaces go, and with them the veth
-    /// pair and the nftables table made inside one (the E2E firewall tests' cleanup: the
-    /// table lives only in the namespace, so it cannot outlive it).
+    /// A dropped pair leaves nothing behind: both network namespaces are gone, not only their
+    /// names (no process, open descriptor or bind mount holds a namespace with their inodes
+    /// any more), and with them the veth pair and the nftables table made inside one (the
+    /// E2E firewall tests' cleanup); neither ever was on the host's own namespace.
     #[test]
     fn a_dropped_netns_pair_leaves_no_namespace_veth_or_table() {
         // SAFETY: geteuid has no preconditions.
-        if !super::capability("root (network namespaces)", unsafe { libc::geteuid() } == 0) {
+        if !super::capability("root (network namespaces)", unsafe { libc::geteuid() } == 0)
+            || !super::capability(
+                "nft (nftables), to make a table inside a namespace",
+                std::process::Command::new("nft")
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|output| output.status.success()),
+            )
+        {
             return;
         }
-        let pair = NetnsPair::new("tdclean", 231, 7);
-        let names = [pair.client.clone(), pair.server.clone()];
+        use std::os::unix::fs::MetadataExt;
         let run = |args: &[&str]| {
             let output = std::process::Command::new(args[0])
                 .args(&args[1..])
@@ -561,6 +569,14 @@ mod tests {
             assert!(output.status.success(), "{args:?}: {output:?}");
             String::from_utf8_lossy(&output.stdout).into_owned()
         };
+        let pair = NetnsPair::new("tdclean", 231, 7);
+        let names = [pair.client.clone(), pair.server.clone()];
+        let inodes: Vec<u64> = names
+            .iter()
+            .map(|name| std::fs::metadata(NetnsPair::path(name)).unwrap().ino())
+            .collect();
+        let host_inode = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        assert!(!inodes.contains(&host_inode), "{inodes:?}");
         run(&[
             "ip",
             "netns",
@@ -578,16 +594,53 @@ mod tests {
         );
         assert!(run(&["ip", "-n", &pair.client, "link", "show", "veth-c"]).contains("veth-c"));
         assert!(run(&["ip", "-n", &pair.server, "link", "show", "veth-s"]).contains("veth-s"));
+        // What the namespaces are held by while they live: their bind mounts.
+        assert_eq!(net_namespaces_held(&inodes).len(), 2);
         drop(pair);
-        let namespaces = run(&["ip", "netns", "list"]);
         for name in &names {
-            assert!(!namespaces.contains(name.as_str()), "{name}: {namespaces}");
             assert!(!NetnsPair::path(name).exists(), "{name}");
         }
+        let held = net_namespaces_held(&inodes);
+        assert!(held.is_empty(), "namespaces still held: {held:?}");
+        assert!(!run(&["nft", "list", "tables"]).contains("tdclean"));
         let links = run(&["ip", "-o", "link", "show"]);
         assert!(
             !links.contains("veth-c") && !links.contains("veth-s"),
             "{links}"
         );
+    }
+
+    /// What holds a network namespace with one of `inodes`: a process's namespace, an open
+    /// descriptor (`/proc/*/ns/net`, `/proc/*/fd/*` read `net:[INODE]`) or a bind mount (an
+    /// `nsfs` mount of this mount namespace); one line each.
+    fn net_namespaces_held(inodes: &[u64]) -> Vec<String> {
+        let names: Vec<String> = inodes
+            .iter()
+            .map(|inode| format!("net:[{inode}]"))
+            .collect();
+        let mut held = Vec::new();
+        for process in std::fs::read_dir("/proc").unwrap().flatten() {
+            let process = process.path();
+            let fds = std::fs::read_dir(process.join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|fd| fd.path());
+            for path in std::iter::once(process.join("ns/net")).chain(fds) {
+                if let Ok(target) = std::fs::read_link(&path)
+                    && names.iter().any(|name| target.as_os_str() == name.as_str())
+                {
+                    held.push(format!("{}: {}", path.display(), target.display()));
+                }
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        held.extend(
+            mounts
+                .lines()
+                .filter(|line| names.iter().any(|name| line.contains(name.as_str())))
+                .map(str::to_owned),
+        );
+        held
     }
 }
