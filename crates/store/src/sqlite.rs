@@ -2505,6 +2505,74 @@ mod tests {
         }
     }
 
+    /// Issue 2: a rule and asset label longer than ingest remembers (`known_rows.rs`) are
+    /// stored and found like any other, by every batch that names them, and never remembered.
+    #[tokio::test]
+    async fn a_long_rule_and_label_are_stored_but_not_remembered() {
+        let (_dir, store) = super::test_support::temp_store().await;
+        let policy = HandlingPolicy::default();
+        let long_rule = format!("Long rule {}", "x".repeat(64 << 10));
+        let long_pod = format!("pod-{}", "p".repeat(600));
+        let mut first = alert(&long_pod, 1_000);
+        first.rule = long_rule.clone();
+        let mut second = alert(&long_pod, 2_000);
+        second.rule = long_rule.clone();
+        if let Details::Alert(details) = &mut second.details {
+            details.process.cmdline = "sh -c id".into();
+        }
+        for report in [first, second] {
+            let outcome = store.ingest(&[report], &policy).await.unwrap();
+            assert_eq!(outcome.created, 1);
+        }
+
+        let rules: Vec<String> = sqlx::query_scalar("SELECT rule FROM finding_search_rules")
+            .fetch_all(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(rules, [long_rule.as_str()]);
+        let labels: Vec<String> =
+            sqlx::query_scalar("SELECT asset_label FROM finding_search_assets")
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+        let long_label = format!("shop/{long_pod}/");
+        assert_eq!(labels, [long_label.as_str()]);
+        for term in ["long rule", &long_pod[..40]] {
+            let query = FindingQuery {
+                text: Some(term.into()),
+                ..Default::default()
+            };
+            let page = store
+                .list_findings(FindingKind::Alert, &query)
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), 2, "{term}");
+        }
+        let asset_id: String = sqlx::query_scalar("SELECT DISTINCT asset_id FROM findings")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        let asset_id = asset_id.parse().unwrap();
+        let batch = store.known_rows.batch(
+            [super::known_rows::SearchAsset {
+                kind: FindingKind::Alert,
+                cluster: "prod",
+                asset_id,
+                label: &long_label,
+            }],
+            [super::known_rows::SearchRule {
+                kind: FindingKind::Alert,
+                cluster: "prod",
+                rule: &long_rule,
+            }],
+        );
+        assert!(
+            batch.unknown_assets.is_empty(),
+            "the asset's key is remembered"
+        );
+        assert_eq!(batch.search_rows_to_add(), (1, 1), "its texts are not");
+    }
+
     #[test]
     fn a_dedupe_prefix_is_the_value_of_the_first_15_hex_digits() {
         assert_eq!(dedupe_prefix("0123456789abcdef0123"), 0x0012_3456_789a_bcde);

@@ -11,8 +11,15 @@
 //! 200–230 ms per batch of 5,000 new alerts). No statement deletes or changes these rows, so
 //! a row once seen committed is there for good: ingest asks SQL only about what this store
 //! has not seen, and learns a batch's rows after its commit, never before (a batch rolled back
-//! teaches nothing). Memory is bounded: a set past its bound is emptied and learns again,
-//! which costs only the statements it saved.
+//! teaches nothing).
+//!
+//! Memory is bounded by entries and by bytes, per set: the asset keys, and each kind's search
+//! assets and search rules apart (a cluster's thousands of CVE ids must not empty the alerts'
+//! rules, nor search rows the asset keys). A set past its bound is emptied and learns again,
+//! which costs only the statements it saved. Rules, clusters and labels come from agents, as
+//! long as a batch body allows: a text longer than [`MAX_REMEMBERED_TEXT`] is never
+//! remembered, so its row is inserted with `ON CONFLICT DO NOTHING` by every batch that
+//! names it, as before ingest remembered anything.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -25,11 +32,19 @@ use uuid::Uuid;
 
 use crate::Result;
 
-/// Assets remembered (key and search rows): a few megabytes at most.
+/// Asset keys remembered, and likewise each kind's search assets.
 const MAX_ASSETS: usize = 20_000;
 
-/// (kind, cluster, rule) rows remembered.
+/// Each kind's (cluster, rule) rows remembered.
 const MAX_RULES: usize = 4_096;
+
+/// The longest rule, cluster or asset label remembered, in bytes: longer ones are rare and
+/// would let an agent fill the memory with few entries.
+const MAX_REMEMBERED_TEXT: usize = 512;
+
+/// The text (rules, clusters, labels) one kind's search assets or search rules hold, in bytes:
+/// 20,000 assets of a real cluster take about 1 MiB; eight such sets at most.
+const MAX_TEXT_BYTES: usize = 2 << 20;
 
 /// Rows per multi-row `INSERT` (four parameters each).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -58,11 +73,25 @@ pub(super) struct KnownRows(Arc<Mutex<Known>>);
 #[derive(Debug, Default)]
 struct Known {
     asset_keys: HashMap<Uuid, i64>,
-    /// (kind, asset id) → the cluster and label of its search row. An asset id is a name-based
-    /// UUID of the cluster and label, so one pair per id; another pair is simply not known.
-    search_assets: HashMap<(FindingKind, Uuid), (Box<str>, Box<str>)>,
-    search_rules: HashMap<(FindingKind, Box<str>), HashSet<Box<str>>>,
+    search_assets: HashMap<FindingKind, SearchAssets>,
+    search_rules: HashMap<FindingKind, SearchRules>,
+}
+
+/// One kind's `finding_search_assets` rows: asset id → its cluster and label. An asset id is
+/// a name-based UUID of the cluster and label, so one pair per id; another pair is simply not
+/// known.
+#[derive(Debug, Default)]
+struct SearchAssets {
+    rows: HashMap<Uuid, (Box<str>, Box<str>)>,
+    text_bytes: usize,
+}
+
+/// One kind's `finding_search_rules` rows: cluster → its rules.
+#[derive(Debug, Default)]
+struct SearchRules {
+    rows: HashMap<Box<str>, HashSet<Box<str>>>,
     n_rules: usize,
+    text_bytes: usize,
 }
 
 /// What one batch of new findings needs stored beside them, worked out from the batch and
@@ -102,10 +131,8 @@ impl KnownRows {
             }
             let searched = known
                 .search_assets
-                .get(&(asset.kind, asset.asset_id))
-                .is_some_and(|(cluster, label)| {
-                    **cluster == *asset.cluster && **label == *asset.label
-                });
+                .get(&asset.kind)
+                .is_some_and(|known| known.contains(asset));
             if !searched {
                 batch.search_assets.push(*asset);
             }
@@ -115,8 +142,8 @@ impl KnownRows {
             .filter(|rule| {
                 !known
                     .search_rules
-                    .get(&(rule.kind, Box::from(rule.cluster)))
-                    .is_some_and(|rules| rules.contains(rule.rule))
+                    .get(&rule.kind)
+                    .is_some_and(|known| known.contains(rule))
             })
             .collect();
         batch
@@ -126,15 +153,8 @@ impl KnownRows {
     /// `asset_keys` holds the keys of its assets.
     pub(super) fn learn(&self, batch: BatchRows<'_>, asset_keys: &HashMap<Uuid, i64>) {
         let mut known = self.lock();
-        if known.asset_keys.len() + batch.unknown_assets.len() > MAX_ASSETS
-            || known.search_assets.len() + batch.search_assets.len() > MAX_ASSETS
-        {
+        if known.asset_keys.len() + batch.unknown_assets.len() > MAX_ASSETS {
             known.asset_keys.clear();
-            known.search_assets.clear();
-        }
-        if known.n_rules + batch.search_rules.len() > MAX_RULES {
-            known.search_rules.clear();
-            known.n_rules = 0;
         }
         for id in &batch.unknown_assets {
             if let Some(key) = asset_keys.get(id) {
@@ -142,18 +162,22 @@ impl KnownRows {
             }
         }
         for asset in batch.search_assets {
-            known
-                .search_assets
-                .entry((asset.kind, asset.asset_id))
-                .or_insert_with(|| (asset.cluster.into(), asset.label.into()));
+            if remembered(asset.cluster) && remembered(asset.label) {
+                known
+                    .search_assets
+                    .entry(asset.kind)
+                    .or_default()
+                    .learn(&asset);
+            }
         }
         for rule in batch.search_rules {
-            let added = known
-                .search_rules
-                .entry((rule.kind, rule.cluster.into()))
-                .or_default()
-                .insert(rule.rule.into());
-            known.n_rules += usize::from(added);
+            if remembered(rule.cluster) && remembered(rule.rule) {
+                known
+                    .search_rules
+                    .entry(rule.kind)
+                    .or_default()
+                    .learn(&rule);
+            }
         }
     }
 
@@ -165,7 +189,75 @@ impl KnownRows {
     }
 }
 
+/// Whether a text is short enough to be remembered.
+fn remembered(text: &str) -> bool {
+    text.len() <= MAX_REMEMBERED_TEXT
+}
+
+/// Whether a set holding `entries` and `text_bytes` must be emptied before it takes an entry
+/// of `adding_bytes` more.
+fn full(entries: usize, max_entries: usize, text_bytes: usize, adding_bytes: usize) -> bool {
+    entries >= max_entries || text_bytes + adding_bytes > MAX_TEXT_BYTES
+}
+
+impl SearchAssets {
+    fn contains(&self, asset: &SearchAsset<'_>) -> bool {
+        self.rows
+            .get(&asset.asset_id)
+            .is_some_and(|(cluster, label)| **cluster == *asset.cluster && **label == *asset.label)
+    }
+
+    /// Remembers `asset`'s row, unless its id's row is remembered already.
+    fn learn(&mut self, asset: &SearchAsset<'_>) {
+        if self.rows.contains_key(&asset.asset_id) {
+            return;
+        }
+        let bytes = asset.cluster.len() + asset.label.len();
+        if full(self.rows.len(), MAX_ASSETS, self.text_bytes, bytes) {
+            *self = Self::default();
+        }
+        self.rows
+            .insert(asset.asset_id, (asset.cluster.into(), asset.label.into()));
+        self.text_bytes += bytes;
+    }
+}
+
+impl SearchRules {
+    fn contains(&self, rule: &SearchRule<'_>) -> bool {
+        self.rows
+            .get(rule.cluster)
+            .is_some_and(|rules| rules.contains(rule.rule))
+    }
+
+    /// Remembers `rule`'s row.
+    fn learn(&mut self, rule: &SearchRule<'_>) {
+        if self.contains(rule) {
+            return;
+        }
+        // Counting the cluster's text although it may be held already keeps this a bound.
+        let bytes = rule.cluster.len() + rule.rule.len();
+        if full(self.n_rules, MAX_RULES, self.text_bytes, bytes) {
+            *self = Self::default();
+        }
+        if !self.rows.contains_key(rule.cluster) {
+            self.rows.insert(rule.cluster.into(), HashSet::new());
+            self.text_bytes += rule.cluster.len();
+        }
+        if let Some(rules) = self.rows.get_mut(rule.cluster) {
+            rules.insert(rule.rule.into());
+            self.n_rules += 1;
+            self.text_bytes += rule.rule.len();
+        }
+    }
+}
+
 impl BatchRows<'_> {
+    /// How many (search assets, search rules) the batch adds, not known to be stored.
+    #[cfg(test)]
+    pub(super) fn search_rows_to_add(&self) -> (usize, usize) {
+        (self.search_assets.len(), self.search_rules.len())
+    }
+
     /// Adds the search rows not known to be stored (a conflict means another batch stored
     /// one meanwhile): one statement per table and [`ROWS_PER_STATEMENT`] rows, none when all
     /// are known.
@@ -271,6 +363,97 @@ mod tests {
         known.learn(batch, &HashMap::from([(Uuid::from_u128(u128::MAX), 2)]));
         let known = known.lock();
         assert_eq!(known.asset_keys.len(), 1);
-        assert_eq!(known.search_assets.len(), 1);
+        assert_eq!(known.search_assets[&FindingKind::Alert].rows.len(), 1);
+    }
+
+    /// Issue 2: a compromised agent's long rule names must not make ingest hold gigabytes.
+    #[test]
+    fn a_long_text_is_not_remembered_and_the_text_held_stays_under_its_bound() {
+        let known = KnownRows::default();
+        let long = "r".repeat(MAX_REMEMBERED_TEXT + 1);
+        let batch = known.batch([asset(1, &long)], [rule(&long)]);
+        known.learn(batch, &HashMap::from([(Uuid::from_u128(1), 7)]));
+        let batch = known.batch([asset(1, &long)], [rule(&long)]);
+        assert_eq!(batch.asset_keys.len(), 1, "the key is the asset id's");
+        assert_eq!(
+            (batch.search_assets.len(), batch.search_rules.len()),
+            (1, 1),
+            "a long label and rule are inserted again (ON CONFLICT DO NOTHING)"
+        );
+
+        // Rules of the longest remembered length, batch after batch, past the text bound.
+        let texts: Vec<String> = (0..2 * MAX_TEXT_BYTES / MAX_REMEMBERED_TEXT)
+            .map(|n| format!("{n:0>width$}", width = MAX_REMEMBERED_TEXT))
+            .collect();
+        let mut emptied = false;
+        for chunk in texts.chunks(500) {
+            let batch = known.batch([], chunk.iter().map(|text| rule(text)));
+            known.learn(batch, &HashMap::new());
+            let known = known.lock();
+            let rules = &known.search_rules[&FindingKind::Alert];
+            let held: usize = rules
+                .rows
+                .iter()
+                .map(|(cluster, rules)| {
+                    cluster.len() + rules.iter().map(|r| r.len()).sum::<usize>()
+                })
+                .sum();
+            assert!(
+                held <= rules.text_bytes,
+                "{held} counted as {}",
+                rules.text_bytes
+            );
+            assert!(rules.text_bytes <= MAX_TEXT_BYTES, "{}", rules.text_bytes);
+            assert!(rules.n_rules <= MAX_RULES);
+            emptied |= rules.n_rules < chunk.len();
+        }
+        assert!(emptied, "the set was emptied on reaching its bound");
+        // Those held since the set was last emptied are known.
+        let held: Vec<String> = known.lock().search_rules[&FindingKind::Alert].rows["c"]
+            .iter()
+            .map(|rule| rule.to_string())
+            .collect();
+        assert!(!held.is_empty());
+        let batch = known.batch([], held.iter().map(|text| rule(text)));
+        assert!(batch.search_rules.is_empty(), "the rules held are known");
+    }
+
+    /// Issue 2: a cluster's thousands of CVE ids must not keep emptying the alerts' rules,
+    /// nor search rows the asset keys.
+    #[test]
+    fn each_kind_and_set_has_its_own_bound() {
+        let known = KnownRows::default();
+        let batch = known.batch([], [rule("shell")]);
+        known.learn(batch, &HashMap::new());
+        let cves: Vec<String> = (0..2 * MAX_RULES)
+            .map(|n| format!("CVE-2026-{n}"))
+            .collect();
+        let vulnerabilities = cves.iter().map(|cve| SearchRule {
+            kind: FindingKind::Vulnerability,
+            ..rule(cve)
+        });
+        let batch = known.batch([], vulnerabilities);
+        known.learn(batch, &HashMap::new());
+        assert!(known.batch([], [rule("shell")]).search_rules.is_empty());
+
+        // Each asset's search rows of two kinds: more rows than MAX_ASSETS, fewer assets.
+        let ids: Vec<u128> = (0..MAX_ASSETS as u128 * 3 / 4).collect();
+        let rows = ids.iter().flat_map(|id| {
+            let alert = asset(*id, "x");
+            [
+                alert,
+                SearchAsset {
+                    kind: FindingKind::Vulnerability,
+                    ..alert
+                },
+            ]
+        });
+        let batch = known.batch(rows.clone(), []);
+        let keys: HashMap<Uuid, i64> = ids.iter().map(|id| (Uuid::from_u128(*id), 1)).collect();
+        known.learn(batch, &keys);
+        let batch = known.batch(rows, []);
+        assert_eq!(batch.asset_keys.len(), ids.len());
+        assert!(batch.unknown_assets.is_empty());
+        assert!(batch.search_assets.is_empty());
     }
 }
