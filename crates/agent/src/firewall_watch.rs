@@ -380,6 +380,7 @@ impl FirewallWatch {
             Ok(lost) => {
                 let lost = lost
                     + self.waiting_alerts.dropped()
+                    + self.reported_connects.not_kept()
                     + self.enforcement.lost_with_another_layout;
                 if lost > self.enforcement.lost_reports_seen {
                     let newly_lost = lost - self.enforcement.lost_reports_seen;
@@ -1109,7 +1110,9 @@ fn pod_of_event(event: &Event, state: &State, cgroup_pod: Option<PodId>) -> Opti
 }
 
 /// The node alert about `lost` connect reports: refused or alerted connects that were
-/// enforced and counted in the kernel but have no firewall alert.
+/// enforced and counted in the kernel but have no firewall alert, or whose match the agent
+/// could not keep ([`ReportedConnects::MAX`]), so that the sensor's view of them may be
+/// alerted a second time.
 fn lost_connect_reports_report(
     lost: u64,
     config: &FirewallWatchConfig,
@@ -1123,7 +1126,8 @@ fn lost_connect_reports_report(
             title: format!("{lost} firewall connect reports lost on {}", config.node),
             description: "The connect programs' ring buffer (or the agent's queue behind it) was \
                           full: the connects were still refused or let through as the rules \
-                          say, but these have no firewall alert.",
+                          say, but these have no firewall alert (or, when more than 65,536 \
+                          distinct matches came within 10 s, may be alerted twice).",
             output: format!("{lost} connect reports lost"),
             suggested_response: "Check which pod connects so often (the attempts counts of its \
                                  firewall alerts); if losses repeat, narrow its alert rules.",
@@ -1382,13 +1386,16 @@ struct ReportedConnects {
     current_since_ms: i64,
     /// Whether reports were lost in the current period, and in the one before.
     lost: [bool; 2],
+    /// The matches not kept since the start, [`Self::MAX`] being reached.
+    not_kept: u64,
 }
 
 impl ReportedConnects {
     /// How long a match is kept at least.
     const KEPT_MS: i64 = 10_000;
     /// The most matches kept in a period; more are not kept (their sensor events are then
-    /// judged by the policy in force, as when their reports are lost).
+    /// judged by the policy in force, as when their reports are lost): each is counted
+    /// ([`Self::not_kept`]) and the period is one in which reports were lost.
     const MAX: usize = 65_536;
 
     /// Notes that `connect`'s match was taken at `taken`.
@@ -1397,7 +1404,17 @@ impl ReportedConnects {
             *last = (*last).max(taken);
         } else if self.current.len() < Self::MAX {
             self.current.insert(connect, taken);
+        } else {
+            self.not_kept += 1;
+            self.lost_some();
         }
+    }
+
+    /// How many matches were not kept since the start ([`Self::MAX`] reached): the sensor's
+    /// view of their connects is not known to be theirs, so each counts with the lost
+    /// reports.
+    fn not_kept(&self) -> u64 {
+        self.not_kept
     }
 
     /// Whether the programs reported or counted `connect`'s match since `made`, when the

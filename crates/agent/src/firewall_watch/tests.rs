@@ -1162,3 +1162,31 @@ fn the_connect_report_drain_interval_sets_how_often_the_detector_ticks() {
 }
 
 mod handover;
+
+/// Matches past [`super::ReportedConnects::MAX`] are not kept, and each is counted (the
+/// count goes into the lost connect reports the node alert, status and metrics show) and
+/// makes the period one with losses; a match already kept is updated, not counted.
+#[test]
+fn matches_past_the_kept_bound_are_counted_not_kept() {
+    use super::{ConnectIdentity, ReportedConnects};
+    let identity = |index: usize| ConnectIdentity {
+        cgroup_id: index as u64,
+        remote: IpAddr::from([10, 0, 0, 1]),
+        port: 5432,
+    };
+    let mut kept = ReportedConnects::default();
+    for index in 0..ReportedConnects::MAX {
+        kept.remember(identity(index), Timestamp(1_000));
+    }
+    assert_eq!(kept.not_kept(), 0);
+    assert!(!kept.recently_lost());
+    kept.remember(identity(0), Timestamp(2_000));
+    assert_eq!(kept.not_kept(), 0, "an update of a kept match");
+    assert!(kept.covers(identity(0), Timestamp(2_000)));
+    for index in ReportedConnects::MAX..ReportedConnects::MAX + 3 {
+        kept.remember(identity(index), Timestamp(2_000));
+    }
+    assert_eq!(kept.not_kept(), 3);
+    assert!(!kept.covers(identity(ReportedConnects::MAX), Timestamp(2_000)));
+    assert!(kept.recently_lost());
+}
