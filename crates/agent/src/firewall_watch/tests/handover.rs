@@ -325,7 +325,13 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
             {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            let reports = first_policy(&mut watch, &updates);
+            let mut reports = first_policy(&mut watch, &updates);
+            // The sensor's view of the pod's connects reads the lost counts before each is
+            // judged; those reads never let the removed stream go, only a tick does.
+            for _ in 0..2 {
+                watch.observe(&sensor_view_outside(pod_pid, &cgroup.0), &mut reports);
+            }
+            assert_eq!(watch.enforcement.removed_streams.len(), 1);
             std::thread::sleep(Duration::from_millis(20));
             connecting.store(false, Ordering::Relaxed);
             (connects.join().unwrap(), reports)
@@ -336,6 +342,14 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
     std::thread::sleep(Duration::from_millis(50));
     let mut later = Vec::new();
     tick_delivered(&mut watch, Timestamp::now(), &mut later);
+    // Let go a tick after the first tick that found its programs gone, when nothing came
+    // into it meanwhile (a connect in flight at the switch may have come: then one more).
+    for _ in 0..2 {
+        if !watch.enforcement.removed_streams.is_empty() {
+            tick_delivered(&mut watch, Timestamp::now(), &mut later);
+        }
+    }
+    assert!(watch.enforcement.removed_streams.is_empty());
     assert_eq!(
         passed, 0,
         "connects passed during the take-over ({refused} refused)"
@@ -531,4 +545,19 @@ fn a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record() 
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(pod);
+}
+
+/// What the sensor sees, now, of a refused connect of pod shop/web's process `pid` in
+/// `cgroup` to 10.9.9.9:5432 (outside, which [`enforced_policy`]'s second rule blocks: its
+/// programs decide it).
+fn sensor_view_outside(pid: u32, cgroup: &Path) -> palisade_event::Event {
+    use std::os::unix::fs::MetadataExt;
+    let mut event = web_connect_from(pid);
+    event.timestamp_ns = u64::try_from(Timestamp::now().0).unwrap() * 1_000_000;
+    event.cgroup_id = std::fs::metadata(cgroup).unwrap().ino();
+    if let palisade_event::Payload::Network { fd } = &mut event.payload {
+        fd.socket.as_mut().unwrap().remote_addr = Some("10.9.9.9".parse().unwrap());
+    }
+    event.ret = -1;
+    event
 }
