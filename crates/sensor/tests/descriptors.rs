@@ -236,20 +236,22 @@ fn the_fallback_reads_the_descriptors_of_a_live_process() {
     );
     let arg = marker("fallback-fds");
     // The shell gets the test's inheritable descriptors, opens 3 and 4, lowers its limit and
-    // becomes sleep, which keeps all of it.
+    // becomes a sleep that keeps all of it: static busybox's, because a dynamically linked
+    // sleep's loader holds a library open for a moment after the exec, which the fallback,
+    // reading `/proc/<pid>/fd` as soon as the exec is reported, may count.
     let mut shell = Command::new("/bin/sh")
         .args([
             "-c",
-            "exec 3</dev/null 4</dev/null; ulimit -n 333; exec sleep 2",
+            "exec 3</dev/null 4</dev/null; ulimit -n 333; exec /bin/busybox sleep 2",
             &arg,
         ])
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let event = wait_for(&mut sensor, Duration::from_secs(10), |event| {
-        event.process.pid == shell.id() && event.process.name == "sleep"
+        event.process.pid == shell.id() && event.process.name == "busybox"
     })
-    .expect("sleep's exec from the proc connector");
+    .expect("busybox sleep's exec from the proc connector");
     shell.wait().unwrap();
     let mut expected = inherited_descriptors();
     expected.extend([0, 3, 4]);
