@@ -371,6 +371,32 @@ mod tests {
     }
 
     /// The plan of a walk of `query`, and the statement's query plan.
+    /// Ignores the `limit` newest findings `condition` selects (`$1` bound to `bind`).
+    async fn ignore_newest(store: &SqliteStore, condition: &str, bind: &str, limit: u32) {
+        let sql = format!(
+            "SELECT id FROM findings WHERE {condition} ORDER BY last_seen DESC LIMIT {limit}"
+        );
+        // The test's own constant conditions; the value is bound.
+        let ids: Vec<Uuid> = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .bind(bind)
+            .fetch_all(&store.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|id| id.parse().unwrap())
+            .collect();
+        store
+            .set_status(
+                FindingKind::Alert,
+                &crate::Selection::Ids(ids),
+                &[Status::Open],
+                Status::Ignored,
+                &super::super::test_support::audit("ignore"),
+            )
+            .await
+            .unwrap();
+    }
+
     async fn walk_plan(store: &SqliteStore, query: &FindingQuery) -> (WalkPlan, String) {
         let mut connection = store.reader.acquire().await.unwrap();
         let text = store
@@ -591,48 +617,10 @@ mod tests {
             alert(SEEDED + 4, "prod", "Quiet rule", "restarted web-4".into()),
         ];
         store.ingest(&newer, &policy).await.unwrap();
-        let lookalikes: Vec<Uuid> = sqlx::query_scalar::<_, String>(
-            "SELECT id FROM findings WHERE title LIKE 'lookalike%' ORDER BY last_seen DESC LIMIT 10",
-        )
-        .fetch_all(&store.reader)
-        .await
-        .unwrap()
-        .iter()
-        .map(|id| id.parse().unwrap())
-        .collect();
-        store
-            .set_status(
-                FindingKind::Alert,
-                &crate::Selection::Ids(lookalikes),
-                &[Status::Open],
-                Status::Ignored,
-                &super::super::test_support::audit("ignore"),
-            )
-            .await
-            .unwrap();
+        ignore_newest(&store, "title LIKE $1", "lookalike%", 10).await;
         // The newest of the rule's own findings in `prod` ignored: the walked views under the
         // open status (`open`, `c2_high`, `open_everywhere`) lose them.
-        let newest_c2: Vec<Uuid> = sqlx::query_scalar::<_, String>(
-            "SELECT id FROM findings WHERE rule = $1 AND cluster = 'prod' \
-             ORDER BY last_seen DESC LIMIT 40",
-        )
-        .bind(C2_RULE)
-        .fetch_all(&store.reader)
-        .await
-        .unwrap()
-        .iter()
-        .map(|id| id.parse().unwrap())
-        .collect();
-        store
-            .set_status(
-                FindingKind::Alert,
-                &crate::Selection::Ids(newest_c2),
-                &[Status::Open],
-                Status::Ignored,
-                &super::super::test_support::audit("ignore"),
-            )
-            .await
-            .unwrap();
+        ignore_newest(&store, "rule = $1 AND cluster = 'prod'", C2_RULE, 40).await;
         // A repeat of one of the rule's oldest findings in `prod`, outside the newest matches,
         // 50 minutes later (within the alerts' aggregation window): its last_seen moves it
         // among them.
