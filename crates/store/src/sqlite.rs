@@ -1096,9 +1096,11 @@ fn new_candidate(report: &FindingReport, asset_id: Uuid) -> Finding {
 }
 
 /// Whether repeats of `kind` replace the finding's report: states (vulnerabilities, baseline
-/// risks) take the latest one; events keep the first, whose raw event is what was captured.
+/// risks) take the latest one, and so do firewall alerts (a flow's finding of the day shows
+/// the latest rule that decided it and its trace, whichever rule decided before); runtime
+/// alerts keep the first, whose raw event is what was captured.
 fn takes_latest(kind: FindingKind) -> bool {
-    kind.aggregation_window_ms().is_none() && kind != FindingKind::FirewallAlert
+    kind.aggregation_window_ms().is_none()
 }
 
 /// The `body` column of the finding `report` makes.

@@ -436,7 +436,7 @@ mod tests {
                 mode: "block".into(),
                 rule_id: None,
                 trace: Vec::new(),
-                attempts: 1,
+                ..FirewallDetails::default()
             }),
             demo: false,
         }
