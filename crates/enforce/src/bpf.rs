@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use libbpf_rs::{Map, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{Map, MapCore, MapFlags, Object, ObjectBuilder};
+use palisade_bpfring::RingReader;
 
 use crate::error::Error;
 use crate::stop_signal::{StopSignal, Wake};
@@ -90,87 +91,39 @@ pub(crate) const MAX_QUEUED_REPORTS: usize = 65_536;
 /// outlives the process ([`ConnectReports`](crate::ConnectReports)).
 pub(crate) type RecordHook = Box<dyn Fn(u64, &[u8]) + Send>;
 
-/// The consumer position of a ring buffer, read through a read-only mapping of the ring's
-/// consumer page: during a record's callback it is that record's position (libbpf advances
-/// it after the callback returns).
-struct ConsumerPosition {
-    page: std::ptr::NonNull<u64>,
-    len: usize,
-}
-
-// SAFETY: the mapping is read-only shared memory, valid until `drop`; reading it from any
-// thread is what the kernel expects of a ring's consumer.
-unsafe impl Send for ConsumerPosition {}
-
-impl ConsumerPosition {
-    fn map(ring_fd: BorrowedFd<'_>, name: &'static str) -> Result<ConsumerPosition, Error> {
-        // SAFETY: sysconf has no preconditions.
-        let len = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-        // SAFETY: maps the ring's first page (its consumer position) read-only; the kernel
-        // checks the descriptor and the range.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                std::os::fd::AsRawFd::as_raw_fd(&ring_fd),
-                0,
-            )
-        };
-        if page == libc::MAP_FAILED {
-            return Err(Error::io(
-                "mapping the consumer position of ring buffer",
-                name,
-                std::io::Error::last_os_error(),
-            ));
-        }
-        let page = std::ptr::NonNull::new(page.cast::<u64>()).ok_or_else(|| {
-            Error::new(
-                crate::ErrorKind::System,
-                "mapping the consumer position of ring buffer",
-                name,
-            )
-        })?;
-        Ok(ConsumerPosition { page, len })
-    }
-
-    fn read(&self) -> u64 {
-        // SAFETY: the page is mapped and 8-byte aligned; the kernel's consumer position is
-        // its first word.
-        unsafe { std::ptr::read_volatile(self.page.as_ptr()) }
-    }
-}
-
-impl Drop for ConsumerPosition {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `map` made, used by nobody after this.
-        unsafe { libc::munmap(self.page.as_ptr().cast(), self.len) };
-    }
+/// A [`Reports`] ring with the hook that sees its records: read by one thread at a time.
+struct LockedRing {
+    reader: RingReader,
+    hook: Option<RecordHook>,
 }
 
 /// A ring buffer whose records are decoded into a bounded queue the owner drains, read
 /// either by the owner ([`Reports::poll`], [`Reports::consume`]) or also, as they arrive, by
-/// a [`BackgroundReader`]'s thread: the ring buffer is behind a lock so that one of them at a
-/// time consumes it, in order, into the one queue.
+/// a [`BackgroundReader`]'s thread: the ring is behind a lock so that one of them at a time
+/// consumes it, in order, into the one queue. The ring is read by the workspace's one ring
+/// consumer ([`palisade_bpfring::RingReader`]: its data mapped once, a wrapped record
+/// copied), which hands each record over with its position.
 pub(crate) struct Reports<T> {
-    ring_buffer: Mutex<RingBuffer<'static>>,
+    ring: Mutex<LockedRing>,
     /// A duplicate of the ring buffer map's descriptor, readable while the ring holds
     /// records: what a background reader sleeps on.
     ring_fd: OwnedFd,
     name: &'static str,
-    queue: Arc<Mutex<VecDeque<T>>>,
-    overflowed: Arc<AtomicU64>,
+    decode: fn(&[u8]) -> Option<T>,
+    max_queued: usize,
+    queue: Mutex<VecDeque<T>>,
+    overflowed: AtomicU64,
     /// Why a background reader stopped, kept until the owner's next read returns it.
     reader_failure: Mutex<Option<Error>>,
 }
 
 impl<T: Send + 'static> Reports<T> {
-    /// Subscribes to ring buffer map `ring_map` (called `name` in errors); the queue holds at
-    /// most `max_queued` records. A record that `decode` rejects (wrong size) stops the read
-    /// with an error rather than being dropped silently. `hook`, when given, sees each
-    /// decoded record with its position before it is queued. The map's file descriptor must
-    /// stay open as long as the reader.
+    /// Maps ring buffer map `ring_map` (called `name` in errors); the queue holds at most
+    /// `max_queued` records. A record that `decode` rejects (wrong size) is passed over and
+    /// makes the read fail, naming it, rather than being dropped silently. `hook`, when
+    /// given, sees each record with its position before it is queued, and the ring's
+    /// consumer position moves past the record only after that. The map's file descriptor
+    /// must stay open as long as the reader.
     pub(crate) fn new(
         ring_map: &dyn MapCore,
         name: &'static str,
@@ -178,47 +131,21 @@ impl<T: Send + 'static> Reports<T> {
         max_queued: usize,
         hook: Option<RecordHook>,
     ) -> Result<Reports<T>, Error> {
-        let queue = Arc::new(Mutex::new(VecDeque::new()));
-        let overflowed = Arc::new(AtomicU64::new(0));
-        let sink = Arc::clone(&queue);
-        let sink_overflowed = Arc::clone(&overflowed);
-        let ring_fd = ring_map
-            .as_fd()
+        let reader = RingReader::new(ring_map.as_fd(), name).map_err(|error| {
+            Error::new(crate::ErrorKind::System, "mapping ring buffer", name).with_source(error)
+        })?;
+        let ring_fd = reader
+            .fd()
             .try_clone_to_owned()
             .map_err(|error| Error::io("duplicating the descriptor of ring buffer", name, error))?;
-        let hook = match hook {
-            Some(hook) => Some((hook, ConsumerPosition::map(ring_fd.as_fd(), name)?)),
-            None => None,
-        };
-        let mut builder = RingBufferBuilder::new();
-        builder
-            .add(ring_map, move |record: &[u8]| {
-                // A record of the wrong size means the object and this loader disagree on
-                // the layout; stop consuming and surface it to the reader as an error.
-                let Some(decoded) = decode(record) else {
-                    return -libc::EBADMSG;
-                };
-                if let Some((hook, position)) = &hook {
-                    hook(position.read(), record);
-                }
-                let mut queue = sink.lock().unwrap_or_else(PoisonError::into_inner);
-                if queue.len() >= max_queued {
-                    sink_overflowed.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    queue.push_back(decoded);
-                }
-                0
-            })
-            .map_err(|error| Error::bpf("subscribing to ring buffer", name, error))?;
-        let ring_buffer = builder
-            .build()
-            .map_err(|error| Error::bpf("subscribing to ring buffer", name, error))?;
         Ok(Reports {
-            ring_buffer: Mutex::new(ring_buffer),
+            ring: Mutex::new(LockedRing { reader, hook }),
             ring_fd,
             name,
-            queue,
-            overflowed,
+            decode,
+            max_queued,
+            queue: Mutex::new(VecDeque::new()),
+            overflowed: AtomicU64::new(0),
             reader_failure: Mutex::new(None),
         })
     }
@@ -232,13 +159,8 @@ impl<T: Send + 'static> Reports<T> {
         &self,
         work: impl FnOnce() -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let ring_buffer = self
-            .ring_buffer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        ring_buffer
-            .consume()
-            .map_err(|error| Error::bpf("reading ring buffer", self.name, error))?;
+        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        self.read_into_queue(&mut ring)?;
         work()
     }
 
@@ -250,11 +172,13 @@ impl<T: Send + 'static> Reports<T> {
     /// Waits up to `timeout` for records, then returns every record received so far.
     pub(crate) fn poll(&self, timeout: Duration) -> Result<Vec<T>, Error> {
         self.take_reader_failure()?;
-        self.ring_buffer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .poll(timeout)
-            .map_err(|error| Error::bpf("polling ring buffer", self.name, error))?;
+        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.reader.wait(timeout).map_err(|error| {
+            Error::new(crate::ErrorKind::System, "polling ring buffer", self.name)
+                .with_source(error)
+        })?;
+        self.read_into_queue(&mut ring)?;
+        drop(ring);
         Ok(self.take_queued())
     }
 
@@ -267,11 +191,47 @@ impl<T: Send + 'static> Reports<T> {
     }
 
     fn consume_into_queue(&self) -> Result<(), Error> {
-        self.ring_buffer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .consume()
-            .map_err(|error| Error::bpf("reading ring buffer", self.name, error))
+        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        self.read_into_queue(&mut ring)
+    }
+
+    /// Reads the ring (locked by the caller) to its end into the queue: each record through
+    /// the hook, then decoded and queued (counted as overflowed when the queue is full). A
+    /// record that does not decode means the object and this loader disagree on the layout:
+    /// it is passed over and the read fails, naming its size.
+    fn read_into_queue(&self, ring: &mut LockedRing) -> Result<(), Error> {
+        let mut undecodable = None;
+        let hook = &ring.hook;
+        let read = ring.reader.consume(|position, record| {
+            if let Some(hook) = hook {
+                hook(position, record);
+            }
+            let Some(decoded) = (self.decode)(record) else {
+                undecodable.get_or_insert(record.len());
+                return;
+            };
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if queue.len() >= self.max_queued {
+                self.overflowed.fetch_add(1, Ordering::Relaxed);
+            } else {
+                queue.push_back(decoded);
+            }
+        });
+        read.map_err(|error| {
+            Error::new(crate::ErrorKind::System, "reading ring buffer", self.name)
+                .with_source(error)
+        })?;
+        match undecodable {
+            Some(bytes) => {
+                Err(
+                    Error::new(crate::ErrorKind::System, "reading ring buffer", self.name)
+                        .with_source(format!(
+                            "a record of {bytes} bytes, not of this build's layout"
+                        )),
+                )
+            }
+            None => Ok(()),
+        }
     }
 
     /// The queued records. The queue's memory goes with them, so that a burst's peak is not

@@ -7,10 +7,10 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 use libbpf_rs::{Link, Map, MapCore, MapFlags, MapHandle, Object, ObjectBuilder};
+use palisade_bpfring::RingReader;
 use palisade_event::EventKind;
 
 use crate::error::Error;
-use crate::ring::RingReader;
 use crate::sensor::CpuCounters;
 use crate::skel::types::rodata as Rodata;
 
@@ -358,7 +358,7 @@ impl BpfProbes {
         // The kernel side wakes the reader only for full batches (see `submit` in
         // sensor.bpf.c): whatever arrived below that threshold is read once the wait times out.
         let arena = &mut self.arena;
-        self.ring.consume(|record| {
+        self.ring.consume(|_, record| {
             arena.extend_from_slice(&(record.len() as u32).to_ne_bytes());
             arena.extend_from_slice(record);
         })?;

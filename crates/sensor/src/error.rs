@@ -37,19 +37,10 @@ pub enum Error {
     /// The configuration asks for something the sensor cannot do.
     #[error("invalid sensor configuration: {0}")]
     Config(String),
-    /// The ring buffer holds a record header no kernel writes: reading stops rather than
-    /// reading past the ring.
-    #[error(
-        "the ring buffer's record at position {position} claims {length} bytes, more than its {ring_bytes}-byte ring holds"
-    )]
-    RingRecord {
-        /// The record's position (the consumer position).
-        position: u64,
-        /// The length its header gives.
-        length: u64,
-        /// The ring's data size.
-        ring_bytes: u64,
-    },
+    /// The event ring buffer could not be mapped or read (a record header no kernel writes
+    /// stops the read rather than reading past the ring).
+    #[error(transparent)]
+    Ring(#[from] palisade_bpfring::Error),
 }
 
 impl Error {

@@ -81,7 +81,6 @@ mod pid_namespace;
 mod process;
 mod procfs;
 mod reader_priority;
-mod ring;
 mod runtime;
 mod sensor;
 

@@ -1,4 +1,6 @@
-//! Reading a BPF ring buffer map (`BPF_MAP_TYPE_RINGBUF`) through one mapping of its data.
+//! One reader of BPF ring buffer maps (`BPF_MAP_TYPE_RINGBUF`), shared by the sensor (its
+//! event ring) and enforcement (the connect programs' report ring and the kill-at-exec
+//! ring), through one mapping of the ring's data.
 //!
 //! libbpf's reader maps the ring's data pages twice in a row, so that a record wrapping past
 //! the end reads as one slice. The kernel populates ring mappings at `mmap`, so that second
@@ -13,13 +15,16 @@
 //! (reserved, not committed yet: reading stops there) and a DISCARD bit (skipped), loaded with
 //! acquire ordering; the consumer position is stored with release ordering after each record,
 //! so the kernel may reuse its space from then on.
+//!
+//! Each record is handed over with its position (its header's byte offset since the ring was
+//! created): unique to the record, and the same when a record a dead process left unread (or
+//! read and not yet advanced past) is read again by the next process that maps the ring, since
+//! the consumer position lives in the ring itself.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
-
-use crate::error::Error;
 
 /// A committed record's header: its length in the low bits, then these flags.
 const BUSY_BIT: u32 = 1 << 31;
@@ -27,8 +32,53 @@ const DISCARD_BIT: u32 = 1 << 30;
 /// The header's size: the length word and the kernel's page offset word.
 const HEADER_BYTES: u64 = 8;
 
+/// Why a ring could not be mapped or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The map's description could not be read from the kernel.
+    #[error("reading ring buffer `{name}`'s size")]
+    Info {
+        /// The map's name.
+        name: String,
+        /// libbpf's error.
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    /// The map is not a ring buffer, or not of a size the kernel gives rings.
+    #[error("map `{name}` is not a ring buffer of a power of two pages: {found}")]
+    NotARing {
+        /// The map's name.
+        name: String,
+        /// What it is instead.
+        found: String,
+    },
+    /// A system call on the ring failed (mapping it, waiting on it).
+    #[error("{what} failed")]
+    Kernel {
+        /// The operation, with the ring's name.
+        what: String,
+        /// The system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The ring holds a record header no kernel writes: reading stops rather than reading
+    /// past the ring.
+    #[error(
+        "the ring buffer's record at position {position} claims {length} bytes, more than its {ring_bytes}-byte ring holds"
+    )]
+    Record {
+        /// The record's position (the consumer position).
+        position: u64,
+        /// The length its header gives.
+        length: u64,
+        /// The ring's data size.
+        ring_bytes: u64,
+    },
+}
+
 /// A reader of one ring buffer map: the records the kernel committed, in order.
-pub(crate) struct RingReader {
+pub struct RingReader {
     /// A duplicate of the map's descriptor: what the reader waits on, and what keeps the
     /// map alive while its pages are mapped.
     map: OwnedFd,
@@ -42,33 +92,38 @@ pub(crate) struct RingReader {
     scratch: Vec<u8>,
 }
 
+// SAFETY: the mappings are shared memory the reader owns, valid until it is dropped; the
+// kernel expects a ring's consumer on any thread, and `consume` takes `&mut self`.
+unsafe impl Send for RingReader {}
+
 impl RingReader {
     /// Maps ring buffer map `map`. `name` is the map's name, for errors.
-    pub(crate) fn new(map: BorrowedFd<'_>, name: &str) -> Result<RingReader, Error> {
-        let info = libbpf_rs::MapInfo::new(map)
-            .map_err(|error| Error::bpf(format!("reading ring buffer `{name}`'s size"), error))?;
+    pub fn new(map: BorrowedFd<'_>, name: &str) -> Result<RingReader, Error> {
+        let info = libbpf_rs::MapInfo::new(map).map_err(|source| Error::Info {
+            name: name.to_owned(),
+            source,
+        })?;
         if info.map_type() != libbpf_rs::MapType::RingBuf {
-            return Err(Error::Config(format!(
-                "map `{name}` is not a ring buffer but a {:?}",
-                info.map_type()
-            )));
+            return Err(Error::NotARing {
+                name: name.to_owned(),
+                found: format!("a {:?} map", info.map_type()),
+            });
         }
         let data_bytes = u64::from(info.info.max_entries);
         // SAFETY: sysconf has no preconditions.
-        let page_bytes = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-            .map_err(|_| Error::Config("the page size is unknown".into()))?;
+        let page_bytes =
+            usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         // The kernel only creates rings of a power of two pages; anything else would break
         // the position arithmetic below.
         if !data_bytes.is_power_of_two() || data_bytes < page_bytes as u64 {
-            return Err(Error::Config(format!(
-                "ring buffer `{name}` has {data_bytes} bytes, not a power of two pages"
-            )));
+            return Err(Error::NotARing {
+                name: name.to_owned(),
+                found: format!("{data_bytes} bytes"),
+            });
         }
-        let map = map.try_clone_to_owned().map_err(|error| {
-            Error::kernel(
-                format!("duplicating ring buffer `{name}`'s descriptor"),
-                error,
-            )
+        let map = map.try_clone_to_owned().map_err(|source| Error::Kernel {
+            what: format!("duplicating ring buffer `{name}`'s descriptor"),
+            source,
         })?;
         let consumer = Mapping::new(&map, page_bytes, true, 0, name)?;
         let producer_and_data = Mapping::new(
@@ -88,9 +143,15 @@ impl RingReader {
         })
     }
 
+    /// The ring's descriptor: readable (`poll`) while the ring holds records, for a caller
+    /// that waits on it beside other descriptors.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.map.as_fd()
+    }
+
     /// Waits up to `timeout` (`Duration::MAX`: without limit) until the ring holds records.
     /// A signal that cuts the wait short is no failure: the caller reads what arrived.
-    pub(crate) fn wait(&self, timeout: Duration) -> Result<(), Error> {
+    pub fn wait(&self, timeout: Duration) -> Result<(), Error> {
         let timeout_ms = if timeout == Duration::MAX {
             -1
         } else {
@@ -106,16 +167,20 @@ impl RingReader {
         if unsafe { libc::poll(&mut ready, 1, timeout_ms) } < 0 {
             let error = std::io::Error::last_os_error();
             if error.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::kernel("waiting on the ring buffer", error));
+                return Err(Error::Kernel {
+                    what: "waiting on the ring buffer".to_owned(),
+                    source: error,
+                });
             }
         }
         Ok(())
     }
 
-    /// Hands each committed record to `each`, in order, advancing past it; returns how many.
-    /// Stops at a record not committed yet, when the ring is empty, or after one ring's worth
-    /// of bytes (so that a producer as fast as the reader does not keep it here forever).
-    pub(crate) fn consume(&mut self, each: impl FnMut(&[u8])) -> Result<usize, Error> {
+    /// Hands each committed record to `each` with its position, in order, advancing past it
+    /// once `each` returns; returns how many. Stops at a record not committed yet, when the
+    /// ring is empty, or after one ring's worth of bytes (so that a producer as fast as the
+    /// reader does not keep it here forever).
+    pub fn consume(&mut self, each: impl FnMut(u64, &[u8])) -> Result<usize, Error> {
         let base = self.producer_and_data.at.as_ptr();
         // SAFETY: the first page of `producer_and_data` holds the kernel's producer position
         // and the consumer page the consumer position, both 8-byte aligned u64s that live as
@@ -151,7 +216,7 @@ impl RingView<'_> {
     unsafe fn consume(
         &self,
         scratch: &mut Vec<u8>,
-        mut each: impl FnMut(&[u8]),
+        mut each: impl FnMut(u64, &[u8]),
     ) -> Result<usize, Error> {
         let mask = self.data_bytes - 1;
         // Only this reader writes it.
@@ -176,7 +241,7 @@ impl RingView<'_> {
                 }
                 let length = u64::from(header & !(BUSY_BIT | DISCARD_BIT));
                 if length > self.data_bytes - HEADER_BYTES {
-                    return Err(Error::RingRecord {
+                    return Err(Error::Record {
                         position: consumer,
                         length,
                         ring_bytes: self.data_bytes,
@@ -200,7 +265,7 @@ impl RingView<'_> {
                             scratch.as_slice()
                         }
                     };
-                    each(record);
+                    each(consumer, record);
                     records += 1;
                 }
                 consumer += (length + HEADER_BYTES).next_multiple_of(8);
@@ -232,8 +297,10 @@ impl Mapping {
         } else {
             libc::PROT_READ
         };
-        let offset_arg = libc::off_t::try_from(offset)
-            .map_err(|_| Error::Config(format!("ring buffer `{name}`: offset {offset}")))?;
+        let offset_arg = libc::off_t::try_from(offset).map_err(|_| Error::NotARing {
+            name: name.to_owned(),
+            found: format!("a mapping offset of {offset} bytes"),
+        })?;
         // SAFETY: a new shared mapping of the map's descriptor; no existing memory changes.
         let at = unsafe {
             libc::mmap(
@@ -246,10 +313,10 @@ impl Mapping {
             )
         };
         if at == libc::MAP_FAILED {
-            return Err(Error::kernel(
-                format!("mapping {len} bytes of ring buffer `{name}` at {offset}"),
-                std::io::Error::last_os_error(),
-            ));
+            return Err(Error::Kernel {
+                what: format!("mapping {len} bytes of ring buffer `{name}` at {offset}"),
+                source: std::io::Error::last_os_error(),
+            });
         }
         let at = NonNull::new(at.cast()).expect("mmap succeeded with a non-null address");
         Ok(Mapping { at, len })
@@ -339,7 +406,7 @@ mod tests {
             // SAFETY: the view is over `self.data`, which outlives the call.
             let n = unsafe {
                 self.view()
-                    .consume(scratch, |record| records.push(record.to_vec()))
+                    .consume(scratch, |_, record| records.push(record.to_vec()))
             }?;
             assert_eq!(n, records.len());
             Ok(records)
@@ -449,6 +516,59 @@ mod tests {
         assert_eq!(ring.consumer.load(Ordering::Relaxed), RING as u64);
     }
 
+    /// Each record comes with its header's position, the one the kernel reserved it at (a
+    /// ring's positions run on across laps, so they are unique to a record), and a record is
+    /// passed over only once its callback returned: a reader that stops inside a callback
+    /// (a process killed there) leaves the record to the next one, at the same position.
+    #[test]
+    fn each_record_comes_with_its_position_and_is_passed_over_only_after_its_callback() {
+        const RING: u64 = 4096;
+        let mut ring = FakeRing::new(RING as usize);
+        let mut scratch = Vec::new();
+        // Into the second lap, across the wrap point.
+        ring.consumer.store(RING - 40, Ordering::Relaxed);
+        ring.producer.store(RING - 40, Ordering::Relaxed);
+        let written: Vec<u64> = (0..3)
+            .map(|seed| ring.write(&payload(60, seed), 0).unwrap())
+            .collect();
+        let mut seen = Vec::new();
+        // SAFETY: the view is over `ring.data`, which outlives the call.
+        unsafe {
+            ring.view().consume(&mut scratch, |position, record| {
+                seen.push((position, record.to_vec()));
+            })
+        }
+        .unwrap();
+        let expected: Vec<(u64, Vec<u8>)> = written
+            .iter()
+            .zip(0..)
+            .map(|(&position, seed)| (position, payload(60, seed)))
+            .collect();
+        assert_eq!(seen, expected);
+        assert!(
+            written[2] > RING,
+            "the positions run on past the ring's size"
+        );
+
+        // Inside the callback the consumer position is still the record's own.
+        let at = ring.write(&payload(8, 9), 0).unwrap();
+        let consumer = &ring.consumer;
+        let mut during = Vec::new();
+        // SAFETY: as above.
+        unsafe {
+            ring.view().consume(&mut scratch, |position, _| {
+                during.push((position, consumer.load(Ordering::Relaxed)));
+            })
+        }
+        .unwrap();
+        assert_eq!(during, [(at, at)]);
+        assert_eq!(
+            consumer.load(Ordering::Relaxed),
+            at + 16,
+            "passed over after it"
+        );
+    }
+
     #[test]
     fn a_record_longer_than_the_ring_is_an_error_not_a_read_past_it() {
         let mut ring = FakeRing::new(4096);
@@ -459,7 +579,7 @@ mod tests {
         assert!(
             matches!(
                 error,
-                Error::RingRecord {
+                Error::Record {
                     position: 0,
                     length: 5000,
                     ring_bytes: 4096
