@@ -39,7 +39,8 @@ impl Detector {
     /// sensor is polled for before [`Detector::tick`].
     pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_millis(200);
 
-    /// A detector for the node `node` of `cluster`.
+    /// A detector for the node `node` of `cluster`, ready for the response actions `engine`
+    /// enables ([`Responder::for_engine`]): make it before the sensor starts.
     pub fn new(engine: Engine, cluster: &str, node: &str) -> Detector {
         let descriptions = engine
             .rule_set()
@@ -47,6 +48,7 @@ impl Detector {
             .iter()
             .map(|rule| (rule.name.clone(), rule.desc.clone()))
             .collect();
+        let responder = Responder::for_engine(&engine);
         Detector {
             engine,
             descriptions,
@@ -56,7 +58,7 @@ impl Detector {
             reports: Vec::new(),
             events: 0,
             observers: Vec::new(),
-            responder: Responder::new(),
+            responder,
         }
     }
 

@@ -3,29 +3,34 @@
 //! carried out with the enforcement primitives.
 //!
 //! - `response.kill_process`: the event's process gets SIGKILL through a pidfd, after the
-//!   process behind the pid is checked to be the event's (its start time and its executable's
-//!   device and inode), so that a pid reused since the event is never signalled.
+//!   process behind the pid is checked to be the event's (its start time, to a clock tick, on
+//!   the clock of the sensor's events, and its executable's device and inode), so that a pid
+//!   reused since the event is never signalled.
 //! - `response.deny_exec`: the event's program (its executable's device and inode, as the
 //!   sensor read them) is added to the kill-at-exec program's denied binaries
-//!   ([`palisade_enforce::ExecKiller`], loaded at the first denial): every later execution of
-//!   that file, under any name and in any container, is killed at exec. The execution that
-//!   raised the alert has already happened (the sensor reports an exec after the kernel ran
-//!   it); pair the action with `response.kill_process` to stop it too. Denials last while the
-//!   responder (the agent, `palisade monitor`) runs.
+//!   ([`palisade_enforce::ExecKiller`]): every later execution of that file, under any name and
+//!   in any container, is killed at exec. The program is loaded when the responder is made
+//!   ([`Responder::for_engine`], before the sensor's first event) if the engine enables
+//!   `deny_exec`: a load at the first denial would stop the sensor's event path (and its ring
+//!   reading) for the verifier's time. The execution that raised the alert has already
+//!   happened (the sensor reports an exec after the kernel ran it); pair the action with
+//!   `response.kill_process` to stop it too. Denials last while the responder (the agent,
+//!   `palisade monitor`) runs.
 
-use std::fs::File;
-use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 
 use palisade_enforce::{Binary, BinaryId, ExecKiller};
 use palisade_event::{Event, Process};
-use palisade_rules::{Alert, ResponseAction};
+use palisade_rules::{Alert, Engine, ResponseAction};
 
-/// Carries out response actions; holds the kill-at-exec program once a binary was denied.
+use crate::tasks::error_chain;
+
+/// Carries out response actions. The default responder is ready for `kill_process` only.
 #[derive(Default)]
 pub struct Responder {
-    killer: Option<ExecKiller>,
+    /// The kill-at-exec program: `None` when no rule of the engine enables `deny_exec`,
+    /// `Some(Err)` with why it could not be loaded.
+    exec_killer: Option<Result<ExecKiller, String>>,
 }
 
 /// What one action did.
@@ -48,19 +53,33 @@ impl ResponseOutcome {
     }
 }
 
-/// How far the start time `/proc` shows (clock ticks since boot, put on the epoch with the
-/// clocks' difference now) may be from the sensor's (the boot clock put on the epoch when the
-/// sensor started): a tick, plus the wall clock's adjustments since.
-const START_TIME_TOLERANCE_NS: u64 = 1_000_000_000;
+/// How far the start time `/proc` shows may be from the event's: `/proc` keeps it in clock
+/// ticks (USER_HZ, 100 a second), rounded down, where the eBPF sensor reads nanoseconds. Both
+/// are put on the epoch with the same offset ([`palisade_sensor::process_start_time_ns`]).
+const START_TIME_TOLERANCE_NS: u64 = 10_000_000;
 
 impl Responder {
-    /// A responder that has denied nothing yet.
-    pub fn new() -> Responder {
-        Responder::default()
+    /// A responder ready for every action `engine`'s alerts may carry
+    /// ([`Engine::response_actions`]): when one is `response.deny_exec`, the kill-at-exec
+    /// program is loaded now. A load that fails is logged here and named in the outcome of
+    /// every denial.
+    pub fn for_engine(engine: &Engine) -> Responder {
+        let exec_killer = engine
+            .response_actions()
+            .any(|action| action == ResponseAction::DenyExec)
+            .then(|| {
+                ExecKiller::load().map_err(|error| {
+                    let failed =
+                        format!("loading the kill-at-exec program: {}", error_chain(&error));
+                    tracing::error!(%failed, "Response deny_exec cannot be carried out.");
+                    failed
+                })
+            });
+        Responder { exec_killer }
     }
 
     /// Carries out the actions `alert` carries, raised by `event`; one outcome per action.
-    pub fn respond(&mut self, alert: &Alert, event: &Event) -> Vec<ResponseOutcome> {
+    pub fn respond(&self, alert: &Alert, event: &Event) -> Vec<ResponseOutcome> {
         alert
             .response_actions
             .iter()
@@ -78,7 +97,16 @@ impl Responder {
             .collect()
     }
 
-    fn deny_exec(&mut self, process: &Process) -> Result<String, String> {
+    fn deny_exec(&self, process: &Process) -> Result<String, String> {
+        let killer = match &self.exec_killer {
+            Some(Ok(killer)) => killer,
+            Some(Err(failed)) => return Err(failed.clone()),
+            None => {
+                return Err("the responder was made for rules that enable no \
+                            response.deny_exec: the kill-at-exec program is not loaded"
+                    .to_owned());
+            }
+        };
         if process.exe_ino == 0 {
             return Err(format!(
                 "the sensor did not read the executable of process {} ({})",
@@ -94,32 +122,14 @@ impl Responder {
             })?,
             process.exe_ino,
         );
-        if self.killer.is_none() {
-            self.killer = Some(ExecKiller::load().map_err(|error| {
-                format!("loading the kill-at-exec program: {}", with_causes(&error))
-            })?);
-        }
-        let killer = self.killer.as_ref().expect("loaded above");
         killer
             .deny(Binary::Inode(binary_id))
-            .map_err(|error| format!("denying {}: {}", process.exepath, with_causes(&error)))?;
+            .map_err(|error| format!("denying {}: {}", process.exepath, error_chain(&error)))?;
         Ok(format!(
             "every later execution of {} (device {}, inode {}) is killed at exec",
             process.exepath, binary_id.dev, binary_id.ino
         ))
     }
-}
-
-/// `error` and its causes, as one line.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        text.push_str(": ");
-        text.push_str(&error.to_string());
-        cause = error.source();
-    }
-    text
 }
 
 /// Kills `process` if the pid still names it.
@@ -171,79 +181,41 @@ fn kill_process(process: &Process) -> Result<String, String> {
 /// nobody).
 fn other_process(process: &Process) -> Option<String> {
     let pid = process.pid;
-    let start_ns = start_time_ns(pid)?;
-    if start_ns.abs_diff(process.start_time_ns) > START_TIME_TOLERANCE_NS {
+    let start_ns = palisade_sensor::process_start_time_ns(pid)?;
+    if start_ns.abs_diff(process.start_time_ns) >= START_TIME_TOLERANCE_NS {
         return Some(format!(
             "started at {start_ns} ns, the event's at {} ns",
             process.start_time_ns
         ));
     }
     if process.exe_ino != 0
-        && let Ok(exe) = std::fs::metadata(format!("/proc/{pid}/exe"))
-        && (kernel_dev(exe.dev()) != process.exe_dev || exe.ino() != process.exe_ino)
+        && let Ok(exe) = BinaryId::of_path(format!("/proc/{pid}/exe").as_ref())
+        && (u64::from(exe.kernel_dev()) != process.exe_dev || exe.ino != process.exe_ino)
     {
-        return Some(format!("runs inode {} of device {}", exe.ino(), exe.dev()));
+        return Some(format!("runs {exe}"));
     }
     None
 }
 
-/// The start of process `pid` in nanoseconds since the epoch: `/proc/<pid>/stat`'s start
-/// (clock ticks since boot) put on the epoch with the difference of the two clocks now.
-fn start_time_ns(pid: u32) -> Option<u64> {
-    let mut stat = String::new();
-    File::open(format!("/proc/{pid}/stat"))
-        .ok()?
-        .read_to_string(&mut stat)
-        .ok()?;
-    // The fields after the command name, which may itself hold spaces and parentheses.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    // Field 22 (starttime) is the 20th after the name.
-    let ticks: u64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
-    let since_boot_ns = ticks.checked_mul(1_000_000_000)? / ticks_per_second.max(1);
-    Some(since_boot_ns + boot_offset_ns()?)
-}
-
-/// The epoch time of boot: the wall clock less the boot clock.
-fn boot_offset_ns() -> Option<u64> {
-    let now = |clock| {
-        let mut time = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid clock id and a timespec to write.
-        (unsafe { libc::clock_gettime(clock, &mut time) } == 0).then(|| {
-            u64::try_from(time.tv_sec).unwrap_or(0) * 1_000_000_000
-                + u64::try_from(time.tv_nsec).unwrap_or(0)
-        })
-    };
-    now(libc::CLOCK_REALTIME)?.checked_sub(now(libc::CLOCK_BOOTTIME)?)
-}
-
-/// A device number in the kernel's encoding (major << 20 | minor), as the sensor reads an
-/// executable's from its superblock.
-fn kernel_dev(st_dev: u64) -> u64 {
-    (u64::from(libc::major(st_dev)) << 20) | u64::from(libc::minor(st_dev))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::ffi::CString;
+    use std::path::Path;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     use super::*;
 
-    /// The event's view of a running child: pid, start time, executable.
-    fn process_of(child: &std::process::Child, exepath: &str) -> Process {
-        let pid = child.id();
-        let exe = std::fs::metadata(format!("/proc/{pid}/exe")).unwrap();
+    /// The event's view of running process `pid`: its start time on the sensor's clock and
+    /// its executable.
+    fn process_of(pid: u32, exepath: &str) -> Process {
+        let exe = BinaryId::of_path(format!("/proc/{pid}/exe").as_ref()).unwrap();
         Process {
             pid,
-            start_time_ns: start_time_ns(pid).unwrap(),
+            start_time_ns: palisade_sensor::process_start_time_ns(pid).unwrap(),
             exepath: exepath.into(),
-            exe_dev: kernel_dev(exe.dev()),
-            exe_ino: exe.ino(),
+            exe_dev: u64::from(exe.kernel_dev()),
+            exe_ino: exe.ino,
             ..Process::default()
         }
     }
@@ -259,31 +231,42 @@ mod tests {
         false
     }
 
-    #[test]
-    fn a_process_is_killed_only_while_its_pid_names_it() {
-        let mut sleeper = Command::new("sleep")
+    fn sleep_30() -> std::process::Child {
+        Command::new("sleep")
             .arg("30")
             .stdin(Stdio::null())
             .spawn()
-            .unwrap();
-        let process = process_of(&sleeper, "/usr/bin/sleep");
-        // Another start time: the pid would name another process; nothing is sent.
-        let reused = Process {
-            start_time_ns: process.start_time_ns - 5_000_000_000,
-            ..process.clone()
+            .unwrap()
+    }
+
+    /// An engine running `rules` (YAML), whose rules named in `allowlist` respond.
+    fn engine(rules: &str, allowlist: &[&str]) -> Engine {
+        use palisade_rules::{EngineConfig, RuleSet, RuleSource};
+
+        let rule_set = RuleSet::load(&[RuleSource {
+            name: "test.yaml".into(),
+            text: rules.into(),
+        }]);
+        assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
+        let config = EngineConfig {
+            response_allowlist: allowlist.iter().map(|name| (*name).to_owned()).collect(),
+            ..EngineConfig::default()
         };
-        let refused = kill_process(&reused).unwrap_err();
-        assert!(refused.contains("another process"), "{refused}");
-        // Another executable at the same start: the same.
+        Engine::new(rule_set, &config)
+    }
+
+    #[test]
+    fn a_process_is_killed_only_while_its_pid_names_it() {
+        let mut sleeper = sleep_30();
+        let process = process_of(sleeper.id(), "/usr/bin/sleep");
+        // Another executable at the same start: the pid would name another process; nothing
+        // is sent.
         let other_exe = Process {
             exe_ino: process.exe_ino + 1,
             ..process.clone()
         };
-        assert!(
-            kill_process(&other_exe)
-                .unwrap_err()
-                .contains("another process")
-        );
+        let refused = kill_process(&other_exe).unwrap_err();
+        assert!(refused.contains("another process"), "{refused}");
         assert!(!exited_within(&mut sleeper, Duration::from_millis(200)));
 
         let done = kill_process(&process).unwrap();
@@ -300,40 +283,215 @@ mod tests {
         );
     }
 
+    /// A child of this process started with a chosen pid; killed and reaped when dropped.
+    struct ChildWithPid {
+        pid: libc::pid_t,
+        reaped: bool,
+    }
+
+    impl ChildWithPid {
+        /// Starts `program` with `args` as process `pid` (clone3 with `set_tid`, which needs
+        /// CAP_SYS_ADMIN), and waits until it runs `program`.
+        fn spawn(pid: u32, program: &Path, args: &[&str]) -> ChildWithPid {
+            let path = CString::new(program.as_os_str().as_encoded_bytes()).unwrap();
+            let argv: Vec<CString> = std::iter::once(path.clone())
+                .chain(args.iter().map(|arg| CString::new(*arg).unwrap()))
+                .collect();
+            let mut argv_pointers: Vec<*const libc::c_char> =
+                argv.iter().map(|arg| arg.as_ptr()).collect();
+            argv_pointers.push(std::ptr::null());
+            let set_tid = [pid as libc::pid_t];
+            // SAFETY: clone_args is plain data; all zero is "no flags, nothing requested".
+            let mut clone_args: libc::clone_args = unsafe { std::mem::zeroed() };
+            clone_args.exit_signal = libc::SIGCHLD as u64;
+            clone_args.set_tid = set_tid.as_ptr() as u64;
+            clone_args.set_tid_size = 1;
+            // SAFETY: a valid clone_args of the size given. Without CLONE_VM the child has
+            // its own copy of memory and calls only execv and _exit, which are safe after a
+            // fork of a multi-threaded process.
+            let child = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &clone_args as *const libc::clone_args,
+                    std::mem::size_of::<libc::clone_args>(),
+                )
+            };
+            if child == 0 {
+                // SAFETY: a NUL-terminated path and a NULL-terminated argv, built before the
+                // clone.
+                unsafe {
+                    libc::execv(path.as_ptr(), argv_pointers.as_ptr());
+                    libc::_exit(127);
+                }
+            }
+            assert!(
+                child > 0,
+                "clone3 with pid {pid}: {}",
+                std::io::Error::last_os_error()
+            );
+            let child = ChildWithPid {
+                pid: child as libc::pid_t,
+                reaped: false,
+            };
+            assert_eq!(child.pid, pid as libc::pid_t);
+            // Until the exec, the child runs this test's executable.
+            let program_id = BinaryId::of_path(program).unwrap();
+            let started = Instant::now();
+            while BinaryId::of_path(format!("/proc/{pid}/exe").as_ref()).ok() != Some(program_id) {
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "process {pid} did not run {} within 5 s",
+                    program.display()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            child
+        }
+
+        /// The signal that ended it, waiting up to `limit`; `None` while it runs.
+        fn killed_by_within(&mut self, limit: Duration) -> Option<libc::c_int> {
+            let started = Instant::now();
+            loop {
+                let mut status = 0;
+                // SAFETY: our own child's pid and a status to write.
+                let waited = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+                if waited == self.pid {
+                    self.reaped = true;
+                    return Some(libc::WTERMSIG(status)).filter(|_| libc::WIFSIGNALED(status));
+                }
+                if started.elapsed() >= limit {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    impl Drop for ChildWithPid {
+        fn drop(&mut self) {
+            if !self.reaped {
+                // SAFETY: our own unreaped child: the pid names it until it is waited for.
+                unsafe {
+                    libc::kill(self.pid, libc::SIGKILL);
+                    libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+                }
+            }
+        }
+    }
+
+    /// The pid of a killed process taken again by another run of the same program: its
+    /// executable is the same, only the start time tells them apart, and the check (on the
+    /// sensor's clock, to a clock tick) refuses the old event's process where a one-second
+    /// tolerance let it through. The original, while it ran, was accepted.
+    #[test]
+    fn a_pid_reused_by_another_run_of_the_same_program_is_refused_and_the_original_accepted() {
+        // SAFETY: geteuid has no preconditions.
+        let is_root = unsafe { libc::geteuid() } == 0;
+        if !palisade_testdata::capability("root (clone3 with set_tid)", is_root) {
+            return;
+        }
+        let mut original = sleep_30();
+        let pid = original.id();
+        let sleep = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        let event_process = process_of(pid, &sleep.display().to_string());
+        assert_eq!(other_process(&event_process), None);
+        let done = kill_process(&event_process).unwrap();
+        assert!(done.starts_with("killed process"), "{done}");
+        assert!(exited_within(&mut original, Duration::from_secs(5)));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(original.wait().unwrap().signal(), Some(libc::SIGKILL));
+
+        // Two clock ticks later, a new `sleep` under the same pid.
+        std::thread::sleep(Duration::from_millis(20));
+        let mut reused = ChildWithPid::spawn(pid, &sleep, &["30"]);
+        let refused = kill_process(&event_process).unwrap_err();
+        assert!(
+            refused.contains("another process") && refused.contains("started at"),
+            "{refused}"
+        );
+        assert_eq!(reused.killed_by_within(Duration::from_millis(200)), None);
+        // The new process's own event is accepted.
+        let done = kill_process(&process_of(pid, &sleep.display().to_string())).unwrap();
+        assert!(done.starts_with("killed process"), "{done}");
+        assert_eq!(
+            reused.killed_by_within(Duration::from_secs(5)),
+            Some(libc::SIGKILL)
+        );
+    }
+
+    /// The rules that may deny an exec get the kill-at-exec program loaded with the
+    /// responder, before any event (none otherwise); the first denial then only adds the
+    /// binary: the run that raised it goes on, the next run of the file is killed at exec.
+    #[test]
+    fn the_kill_at_exec_program_is_loaded_with_the_responder_and_the_first_denial_holds() {
+        // SAFETY: geteuid has no preconditions.
+        let is_root = unsafe { libc::geteuid() } == 0;
+        if !palisade_testdata::capability(
+            "root and a kernel with BTF (eBPF)",
+            is_root && Path::new("/sys/kernel/btf/vmlinux").exists(),
+        ) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("palisade-respond-first-denial");
+        std::fs::copy("/bin/sleep", &program).unwrap();
+        let responder = |tag: &str, allowlist: &[&str]| {
+            let rules = format!(
+                "- rule: Marked\n  desc: x\n  condition: evt.type = execve\n  output: o\n  \
+                 priority: WARNING\n  tags: [{tag}]\n"
+            );
+            Responder::for_engine(&engine(&rules, allowlist))
+        };
+        assert!(responder("response.deny_exec", &[]).exec_killer.is_none());
+        assert!(
+            responder("response.kill_process", &["Marked"])
+                .exec_killer
+                .is_none()
+        );
+        let responder = responder("response.deny_exec", &["Marked"]);
+        assert!(
+            matches!(responder.exec_killer, Some(Ok(_))),
+            "{:?}",
+            responder
+                .exec_killer
+                .as_ref()
+                .map(|loaded| loaded.as_ref().err())
+        );
+
+        let mut first = Command::new(&program).arg("30").spawn().unwrap();
+        let done = responder
+            .deny_exec(&process_of(first.id(), &program.display().to_string()))
+            .unwrap();
+        assert!(done.contains("killed at exec"), "{done}");
+        let first_running = !exited_within(&mut first, Duration::from_millis(200));
+        let _ = first.kill();
+        let _ = first.wait();
+        assert!(first_running, "the denial killed the run that raised it");
+        let mut second = Command::new(&program).arg("30").spawn().unwrap();
+        let killed = exited_within(&mut second, Duration::from_secs(5));
+        let _ = second.kill();
+        use std::os::unix::process::ExitStatusExt;
+        let status = second.wait().unwrap();
+        assert!(killed, "the denied program ran again");
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    }
+
     #[test]
     fn the_detector_carries_out_only_an_allowlisted_rules_response_and_records_it() {
         use palisade_event::{EventKind, EventSink};
         use palisade_model::Details;
-        use palisade_rules::{Engine, EngineConfig, RuleSet, RuleSource};
 
         const RULES: &str = "- rule: Sleeper\n  desc: x\n  condition: evt.type = execve and \
                              proc.name = sleep\n  output: \"sleep %proc.pid\"\n  priority: \
                              WARNING\n  tags: [response.kill_process]\n";
-        for allowlisted in [false, true] {
-            let rule_set = RuleSet::load(&[RuleSource {
-                name: "test.yaml".into(),
-                text: RULES.into(),
-            }]);
-            assert!(rule_set.errors().is_empty(), "{:?}", rule_set.errors());
-            let config = EngineConfig {
-                response_allowlist: if allowlisted {
-                    ["Sleeper".to_owned()].into()
-                } else {
-                    Default::default()
-                },
-                ..EngineConfig::default()
-            };
-            let mut detector =
-                crate::Detector::new(Engine::new(rule_set, &config), "prod", "node-1");
-            let mut sleeper = Command::new("sleep")
-                .arg("30")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap();
+        for allowlist in [&[][..], &["Sleeper"][..]] {
+            let allowlisted = !allowlist.is_empty();
+            let mut detector = crate::Detector::new(engine(RULES, allowlist), "prod", "node-1");
+            let mut sleeper = sleep_30();
             let mut event = Event::new(EventKind::Execve);
             event.process = Process {
                 name: "sleep".into(),
-                ..process_of(&sleeper, "/usr/bin/sleep")
+                ..process_of(sleeper.id(), "/usr/bin/sleep")
             };
             detector.send(event);
             let reports = detector.take_reports();

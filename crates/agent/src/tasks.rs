@@ -557,7 +557,7 @@ fn done(message: String) -> TaskResult {
 }
 
 /// An error with its causes, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

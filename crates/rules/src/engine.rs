@@ -189,6 +189,17 @@ impl Engine {
         .any(|field| self.reads_field(field))
     }
 
+    /// The response actions some active rule's alerts carry (requested by the rule and enabled
+    /// by [`EngineConfig::response_allowlist`]): what a responder must be ready for before the
+    /// first event.
+    pub fn response_actions(&self) -> impl Iterator<Item = ResponseAction> + '_ {
+        ResponseAction::ALL.into_iter().filter(|action| {
+            self.state
+                .iter()
+                .any(|rule| rule.response_actions.contains(action))
+        })
+    }
+
     /// Evaluates every rule indexed for the event's kind and appends an alert for each rule
     /// that matches (all of them, not only the first) and is not throttled.
     pub fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {

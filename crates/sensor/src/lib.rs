@@ -107,7 +107,7 @@ pub use process::{
     Capabilities, DEFAULT_MAX_PROCESSES, ExeFile, ForkedChild, ProcessInfo, ProcessTable,
     SessionIds, TableEvictions, UserNames,
 };
-pub use procfs::controller_cgroups;
+pub use procfs::{controller_cgroups, process_start_time_ns};
 pub use reader_priority::{DEFAULT_READER_NICE, READER_NICE_RANGE};
 pub use sensor::{
     BackendChoice, CpuCounters, Sensor, SensorConfig, SensorHealth, SensorStatus,

@@ -3,6 +3,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use palisade_event::{FdKind, TaskResources};
 
@@ -20,11 +21,18 @@ pub(crate) struct ProcProcess {
     pub pid_namespace: Option<u64>,
 }
 
-/// Nanoseconds to add to a CLOCK_BOOTTIME reading to get the time since the Unix epoch.
+/// Nanoseconds to add to a CLOCK_BOOTTIME reading to get the time since the Unix epoch. Read
+/// at the first call and the same for the rest of the process's life: every boot-clock
+/// reading this process puts on the epoch (its sensors' event and start times, a responder's
+/// check of a start time in `/proc`) then lands on one clock, even after the wall clock is
+/// stepped.
 pub(crate) fn boot_to_epoch_offset_ns() -> u64 {
-    let realtime = clock_ns(libc::CLOCK_REALTIME);
-    let boottime = clock_ns(libc::CLOCK_BOOTTIME);
-    realtime.saturating_sub(boottime)
+    static OFFSET_NS: OnceLock<u64> = OnceLock::new();
+    *OFFSET_NS.get_or_init(|| {
+        let realtime = clock_ns(libc::CLOCK_REALTIME);
+        let boottime = clock_ns(libc::CLOCK_BOOTTIME);
+        realtime.saturating_sub(boottime)
+    })
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
@@ -96,6 +104,14 @@ pub(crate) fn read_start_time_ns(pid: u32, boot_offset_ns: u64) -> Option<u64> {
     let stat =
         std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
     start_time_ns(&split_stat(&stat)?.1, boot_offset_ns)
+}
+
+/// The start time of process `pid` in ns since the epoch, on the clock of the events a sensor
+/// of this process reports ([`Process::start_time_ns`](palisade_event::Process)), to a clock
+/// tick (`/proc` keeps starts in ticks, where the eBPF sensor reads nanoseconds); `None` when
+/// the process is gone.
+pub fn process_start_time_ns(pid: u32) -> Option<u64> {
+    read_start_time_ns(pid, boot_to_epoch_offset_ns())
 }
 
 /// The inode of `pid`'s pid namespace (`/proc/<pid>/ns/pid`); `None` when the process is

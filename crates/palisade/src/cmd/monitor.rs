@@ -132,6 +132,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let host_name = palisade_agent::host_facts(std::path::Path::new("/"), "none").hostname;
     let k8s = args.k8s.start(&host_name, k8s_runtime.handle())?;
     let mut k8s_lookup = k8s.as_ref().map(palisade_k8smeta::MetaSource::lookup);
+    // Ready before the sensor's first event: a kill-at-exec program a rule may need is loaded
+    // now, not on the event path.
+    let responder = engine
+        .as_ref()
+        .map(Responder::for_engine)
+        .unwrap_or_default();
     let mut sensor = config.build().context("starting the sensor")?;
     eprintln!(
         "{}",
@@ -145,7 +151,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut events: Vec<Event> = Vec::new();
     let mut alerts = Vec::new();
-    let mut responder = Responder::new();
     loop {
         let last = deadline.is_some_and(|deadline| Instant::now() >= deadline);
         if last {
