@@ -147,6 +147,12 @@ fn syscall_number(call: &str) -> Option<i64> {
     })
 }
 
+/// Unread bytes in a ring of `ring_buffer_bytes` past which each record wakes the reader
+/// (`wake_at_bytes` in sensor.bpf.c): a quarter of the ring.
+fn wake_at_bytes(ring_buffer_bytes: u32) -> u32 {
+    ring_buffer_bytes / 4
+}
+
 /// Slots in the dispatcher's table (`DISPATCH_SLOTS` in sensor.bpf.c): call numbers below it.
 const DISPATCH_SLOTS: i64 = 512;
 
@@ -169,6 +175,8 @@ pub(crate) struct BpfProbes {
     counters: MapHandle,
     /// The cgroup ids whose path a record carried (`cgroup_reported`).
     cgroup_reported: MapHandle,
+    /// Per CPU, the last of those ids a program saw (`cgroup_reported_last`).
+    cgroup_reported_last: MapHandle,
     /// The dispatcher's table when programs are dispatched: the kernel empties a program
     /// array once user space holds no descriptor of it.
     _dispatch_table: Option<MapHandle>,
@@ -286,6 +294,10 @@ impl BpfProbes {
                 };
                 set(offset_of!(Rodata, self_tgid), settings.self_tgid);
                 set(
+                    offset_of!(Rodata, wake_at_bytes),
+                    wake_at_bytes(settings.ring_buffer_bytes),
+                );
+                set(
                     offset_of!(Rodata, read_cgroups),
                     u32::from(settings.read_cgroups),
                 );
@@ -333,13 +345,14 @@ impl BpfProbes {
 
         // The kernel wakes the reader once a quarter of the ring is filled (`submit` in
         // sensor.bpf.c): a normal batch.
-        let arena_kept_bytes = settings.ring_buffer_bytes as usize / 4;
+        let arena_kept_bytes = wake_at_bytes(settings.ring_buffer_bytes) as usize;
         let ring = RingReader::new(find_map(&object, "events")?.as_fd(), "events")?;
         Ok(BpfProbes {
             _links: links,
             ring,
             counters: map_handle(&object, "counters")?,
             cgroup_reported: map_handle(&object, "cgroup_reported")?,
+            cgroup_reported_last: map_handle(&object, "cgroup_reported_last")?,
             _dispatch_table: dispatch_table,
             arena: Vec::with_capacity(arena_kept_bytes),
             arena_kept_bytes,
@@ -388,6 +401,16 @@ impl BpfProbes {
             {
                 tracing::warn!(%error, cgroup_id = id, "Cannot forget a removed cgroup in the kernel.");
             }
+        }
+        // Each CPU's last reported id is cleared too, so that no program takes a deleted id
+        // for reported; an id it held that lives is looked up in `cgroup_reported` again.
+        let cleared = libbpf_rs::num_possible_cpus().and_then(|n_cpus| {
+            let values = vec![0u64.to_ne_bytes().to_vec(); n_cpus];
+            self.cgroup_reported_last
+                .update_percpu(&0u32.to_ne_bytes(), &values, MapFlags::ANY)
+        });
+        if let Err(error) = cleared {
+            tracing::warn!(%error, "Cannot clear the kernel's last reported cgroups.");
         }
     }
 

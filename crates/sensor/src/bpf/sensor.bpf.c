@@ -41,6 +41,10 @@ const volatile u32 read_std_fds = 0;
  * since that walks five cgroup trees and copies their names on every exec and fork. */
 const volatile u32 read_cgroups = 0;
 
+/* Unread bytes in the ring past which every record wakes the reader (see submit): a quarter
+ * of the ring, which the loader sizes, so that no record asks the ring for its size. */
+const volatile u32 wake_at_bytes = 0;
+
 /* Referenced so that their BTF (and so the skeleton's Rust types) exists. */
 struct event event_layout = {};
 enum probe_kind probe_kind_layout = PK_EXEC;
@@ -164,38 +168,67 @@ static __always_inline void *reserve_tail(struct event *e, int slot, u32 len)
 
 struct path_walk {
 	struct dentry *dentry;
-	struct vfsmount *vfsmnt;
 	struct mount *mnt;
+	/* mnt's root dentry: read once per mount the walk is on, not at every step. */
+	struct dentry *mnt_root;
 	struct event *e;
 	u32 depth;
 	u32 off;
 	const unsigned char *names[PATH_DEPTH];
 };
 
+/* Bytes of a dentry read from d_parent on: d_parent and d_name (whose name pointer the walk
+ * keeps) lie within these in every kernel layout (d_name follows d_parent). */
+#define DENTRY_SPAN 32
+
+/* `dentry`'s parent and the address of its name, with one probe read instead of two: the walk
+ * runs on every exec (the executable and the working directory) and on path arguments
+ * relative to a directory, and a helper call per field was most of its cost. The pointers are
+ * read as plain numbers, as BPF_CORE_READ reads them: typed pointers kept across bpf_loop
+ * iterations make the verifier exceed its instruction budget. */
+static __always_inline void read_parent_and_name(struct dentry *dentry, struct dentry **parent,
+						 const unsigned char **name)
+{
+	u32 parent_at = bpf_core_field_offset(struct dentry, d_parent);
+	u32 name_at = bpf_core_field_offset(struct dentry, d_name.name);
+	if (name_at < parent_at || name_at - parent_at > DENTRY_SPAN - sizeof(u64) ||
+	    (name_at - parent_at) % sizeof(u64)) {
+		/* A layout where they are further apart: one read each. */
+		*parent = BPF_CORE_READ(dentry, d_parent);
+		*name = BPF_CORE_READ(dentry, d_name.name);
+		return;
+	}
+	u64 words[DENTRY_SPAN / sizeof(u64)] = {};
+	bpf_probe_read_kernel(words, sizeof(words), (char *)dentry + parent_at);
+	*parent = (struct dentry *)words[0];
+	*name = (const unsigned char *)words[((name_at - parent_at) / sizeof(u64)) &
+					     (DENTRY_SPAN / sizeof(u64) - 1)];
+}
+
 /* One step up: to the parent directory, or across a mount point to where it is mounted. */
 static long walk_up(u32 index, struct path_walk *walk)
 {
 	struct dentry *dentry = walk->dentry;
-	struct vfsmount *vfsmnt = walk->vfsmnt;
-	struct mount *mnt = walk->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *mnt_root = walk->mnt_root;
+	struct dentry *parent;
+	const unsigned char *name;
+	read_parent_and_name(dentry, &parent, &name);
 	/* A pseudo file (a memfd) is its own root without being its mount's root: its name is
 	 * the whole path, "/memfd:NAME". */
 	int pseudo_root = dentry == parent && dentry != mnt_root;
 	if (!pseudo_root && (dentry == mnt_root || dentry == parent)) {
+		struct mount *mnt = walk->mnt;
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 		if (mnt_parent == mnt || !mnt_parent)
 			return 1;
 		walk->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 		walk->mnt = mnt_parent;
-		walk->vfsmnt = (struct vfsmount *)((char *)mnt_parent +
-						   bpf_core_field_offset(struct mount, mnt));
+		walk->mnt_root = BPF_CORE_READ(mnt_parent, mnt.mnt_root);
 		return 0;
 	}
 	if (walk->depth >= PATH_DEPTH)
 		return 1;
-	walk->names[walk->depth & (PATH_DEPTH - 1)] = BPF_CORE_READ(dentry, d_name.name);
+	walk->names[walk->depth & (PATH_DEPTH - 1)] = name;
 	walk->depth++;
 	walk->dentry = parent;
 	return pseudo_root;
@@ -229,8 +262,8 @@ static __noinline void put_path(struct event *e, int slot, struct dentry *dentry
 	if (slot < 0 || slot >= N_SLOTS || !dentry || !vfsmnt)
 		return;
 	walk.dentry = dentry;
-	walk.vfsmnt = vfsmnt;
 	walk.mnt = container_of(vfsmnt, struct mount, mnt);
+	walk.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	walk.e = e;
 	bpf_loop(PATH_DEPTH * 2, walk_up, &walk, 0);
 
@@ -672,6 +705,43 @@ struct {
 	__type(value, u8);
 } cgroup_reported SEC(".maps");
 
+/* Per CPU: the id of a cgroup whose path the reader has received (one cgroup_reported held,
+ * or that a committed record carried), the last one seen. A CPU runs the same cgroup's tasks
+ * event after event, and this check is a load where the hash map's look-up was ~8 % of the
+ * exec and fork programs' time. User space clears it whenever it deletes ids from
+ * cgroup_reported, so a deleted id is looked up there again. Cgroup ids start at 1. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} cgroup_reported_last SEC(".maps");
+
+/* Whether the reader has received the path of cgroup `id` (see cgroup_reported). */
+static __always_inline int cgroup_path_reported(u64 id)
+{
+	u32 zero = 0;
+	u64 *last = bpf_map_lookup_elem(&cgroup_reported_last, &zero);
+	if (last && *last == id)
+		return 1;
+	if (!bpf_map_lookup_elem(&cgroup_reported, &id))
+		return 0;
+	if (last)
+		*last = id;
+	return 1;
+}
+
+/* Notes that a committed record carried the path of cgroup `id`. */
+static __always_inline void cgroup_path_sent(u64 id)
+{
+	u8 reported = 1;
+	bpf_map_update_elem(&cgroup_reported, &id, &reported, BPF_ANY);
+	u32 zero = 0;
+	u64 *last = bpf_map_lookup_elem(&cgroup_reported_last, &zero);
+	if (last)
+		*last = id;
+}
+
 /* Kernels before 6.3 keep a capability set in two 32-bit words. */
 struct kernel_cap_struct___before_6_3 {
 	__u32 cap[2];
@@ -734,7 +804,7 @@ static __always_inline void fill_header(struct event *e, u32 kind, struct task_s
 	e->std_fd_read = 0;
 	if (read_std_fds)
 		put_std_fds(e, task);
-	if (!bpf_map_lookup_elem(&cgroup_reported, &e->cgroup_id))
+	if (!cgroup_path_reported(e->cgroup_id))
 		put_cgroup(e, cgroup_node);
 }
 
@@ -757,14 +827,11 @@ static __always_inline void submit(struct event *e)
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	u64 pending_bytes = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	u64 wake_at = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4;
-	u64 flags = pending_bytes + size >= wake_at ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	u64 flags = pending_bytes + size >= wake_at_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, e, size, flags) == 0) {
 		count(COUNTER_SENT);
-		if (e->lens[SLOT_CGROUP]) {
-			u8 reported = 1;
-			bpf_map_update_elem(&cgroup_reported, &e->cgroup_id, &reported, BPF_ANY);
-		}
+		if (e->lens[SLOT_CGROUP])
+			cgroup_path_sent(e->cgroup_id);
 	} else {
 		count(COUNTER_LOST);
 	}
@@ -775,20 +842,33 @@ static __always_inline int is_self(void)
 	return (bpf_get_current_pid_tgid() >> 32) == self_tgid;
 }
 
-/* The id of `pid` in the pid namespace at `level`; 0 when it is not visible there (like
- * pid_nr_ns). */
+/* Pid namespaces nest at most this deep (the kernel's MAX_PID_NS_LEVEL). */
+#define PID_NS_LEVEL_MAX 32
+
+/* `pid`'s entry (its number and namespace) at `level`, or NULL when `pid` is not visible
+ * there (like pid_nr_ns). numbers[] is indexed at run time, which a direct load through a BTF
+ * pointer cannot take: the entry's address is computed and typed again instead, so that it is
+ * read with direct loads rather than a probe-read helper call per field. */
+static __always_inline struct upid *pid_entry_at_level(struct pid *pid, u32 level)
+{
+	if (!pid || level > PID_NS_LEVEL_MAX || pid->level < level)
+		return NULL;
+	return as_kernel((char *)pid + bpf_core_field_offset(struct pid, numbers) +
+				 level * bpf_core_type_size(struct upid),
+			 struct upid);
+}
+
+/* The id of `pid` in the pid namespace at `level`; 0 when it is not visible there. */
 static __always_inline u32 pid_nr_at_level(struct pid *pid, u32 level)
 {
-	if (!pid || BPF_CORE_READ(pid, level) < level)
-		return 0;
-	return BPF_CORE_READ(pid, numbers[level].nr);
+	struct upid *entry = pid_entry_at_level(pid, level);
+	return entry ? entry->nr : 0;
 }
 
 /* The terminal and session fields, and the start of the pid namespace's init: read only at
  * exec and fork, which is when they change for all but setsid/setpgid callers (a task's pid
  * namespace never changes), so that the per-call probes stay as cheap as before. `task` is a
- * BTF pointer: direct loads, except where an index is the pid's level (pid_nr_at_level and
- * the namespace), which only probe reads can take. */
+ * BTF pointer: every field is read with direct loads. */
 static __always_inline void put_session(struct event *e, struct task_struct *task)
 {
 	struct signal_struct *signal = task->signal;
@@ -803,13 +883,14 @@ static __always_inline void put_session(struct event *e, struct task_struct *tas
 	}
 	struct pid *task_pid = task->thread_pid;
 	u32 level = task_pid ? task_pid->level : 0;
-	e->vpid = pid_nr_at_level(task_pid, level);
+	struct upid *own = pid_entry_at_level(task_pid, level);
+	e->vpid = own ? own->nr : 0;
 	e->vpgid = pid_nr_at_level(signal->pids[PIDTYPE_PGID], level);
 	e->sid = pid_nr_at_level(signal->pids[PIDTYPE_SID], level);
 	/* The namespace's init, as Falco's driver finds it (the child reaper of the namespace the
 	 * task's pid belongs to); its boot-clock start, as the process start times here. */
-	struct task_struct *init = BPF_CORE_READ(task_pid, numbers[level].ns, child_reaper);
-	e->pidns_init_start_boot_ns = init ? as_kernel(init, struct task_struct)->start_boottime : 0;
+	struct task_struct *init = own ? own->ns->child_reaper : NULL;
+	e->pidns_init_start_boot_ns = init ? init->start_boottime : 0;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -1010,9 +1091,10 @@ static __always_inline void put_str_arg(struct event *e, struct task_struct *tas
 	put_user_str(e, slot, str);
 	if (dirfd_arg == NONE || slot < 0 || slot >= N_SLOTS || e->lens[slot] == 0)
 		return;
-	char first = 0;
-	bpf_probe_read_user(&first, 1, str);
-	if (first == '/')
+	/* The string's first byte, read from the copy just made (the last thing in the tail)
+	 * rather than from user memory again: one helper call fewer per path argument. */
+	u32 first_at = e->tail_len - e->lens[slot];
+	if (e->tail[first_at & (TAIL_LIMIT - 1)] == '/')
 		return;
 	put_base(e, base_slot, task, dirfd_arg == CWD ? AT_FDCWD_ARG : (long)(int)args[dirfd_arg]);
 }
