@@ -21,10 +21,10 @@
 //!
 //! # Alerts and attempts
 //!
-//! A violating attempt is reported with the aggregation key (cluster, deciding rule, source,
-//! destination, port, protocol, UTC day) ([`FindingReport::dedupe_key`]), and a report
-//! carries how many attempts it stands for, so the server keeps one finding per flow and day
-//! and its count is the attempts count.
+//! A violating attempt is reported with the aggregation key (cluster, source, destination,
+//! port, protocol, UTC day, whatever rule decided) ([`FindingReport::dedupe_key`]), and a
+//! report carries how many attempts it stands for, so the server keeps one finding per flow
+//! and day and its count is the attempts count.
 //!
 //! Where a pod's connect programs are installed, they count each connect an `alert` or
 //! `block` rule matches per match (cgroup, destination, port, protocol, rule, verdict) in
@@ -69,10 +69,17 @@
 //! [`poll_firewall_rules`], or any other feed) and is picked up on the next tick. The sensor
 //! delivers its events some time after the calls (longer on a loaded host), so an event from
 //! before the pick-up is judged by the policy it replaced (kept for a minute): a connect made
-//! before a rule existed does not violate it. In block mode, connections that are already
-//! open and that the new rules refuse are closed (the kernel aborts the workload's socket and
-//! resets the peer), each with its own firewall alert (alert name `<rule>: open connection
-//! closed`), so that an edit leaves nothing running that it refuses.
+//! before a rule existed does not violate it.
+//!
+//! Connections already open that the new rules refuse are listed at each policy change (and
+//! when a pod is first found), in both modes, for every pod found on this node (from its
+//! connects and accepts, and in block mode its execs): each is a firewall alert of its own
+//! ([`FirewallDetails::open_connection`]: direction, both ends, closed or not; alert name
+//! [`FirewallDetails::open_connection_alert_name`]), which the server lists under the rule
+//! that refuses it. In block mode they are closed (the kernel aborts the workload's socket and
+//! resets the peer), so that an edit leaves nothing running that it refuses; in alert mode
+//! they are left open. Only the Palisade rules' `block` verdicts are judged (the tier the
+//! agent enforces), at most [`MAX_LISTED_CONNECTIONS`] at a time.
 //!
 //! # Which cgroup
 //!
@@ -148,9 +155,9 @@ use std::time::Duration;
 
 use palisade_enforce::{
     ConnectCount, ConnectFilter, ConnectMatch, ConnectReports, ConnectReportsDrain,
-    ConnectReportsRing, DefenseMode, Delivered, FirewallPins, NetRule, NftFirewall, PinnedWorkload,
-    RemovedStream, WorkloadFirewall, WorkloadIdentity, WorkloadPin, WorkloadRules, WouldRefuse,
-    cgroup2_root, workload_rules,
+    ConnectReportsRing, ConnectionsOf, DefenseMode, Delivered, FirewallPins, NetRule, NftFirewall,
+    PinnedWorkload, RemovedStream, WorkloadFirewall, WorkloadIdentity, WorkloadPin, WorkloadRules,
+    WouldRefuse, cgroup2_root, open_connections_refused_at, workload_rules,
 };
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
@@ -158,7 +165,8 @@ use palisade_firewall::{
     PodId, Protocol, RuleAction, State, Verdict,
 };
 use palisade_model::{
-    AffectedAsset, Details, FindingReport, FirewallAction, FirewallDetails, Severity, Timestamp,
+    AffectedAsset, ConnectionDirection, Details, FindingReport, FirewallAction, FirewallDetails,
+    OpenConnection, Severity, Timestamp,
 };
 use uuid::Uuid;
 
@@ -178,6 +186,9 @@ const MAX_PENDING_FLOWS: usize = 50_000;
 const EINPROGRESS: i64 = 115;
 /// Where `ip netns` keeps named network namespaces.
 const NAMED_NETNS_DIR: &str = "/run/netns";
+/// The most open connections listed at one policy change or pod found; the rest are counted
+/// in a warning.
+const MAX_LISTED_CONNECTIONS: usize = 4_096;
 
 /// The source of the watch's receipts ([`Receipt`]): each take of the connect programs'
 /// attempt counts, by its epoch.
@@ -326,7 +337,7 @@ impl FirewallWatch {
     }
 
     /// Takes the newest policy from the channel, if one arrived, and re-applies enforcement;
-    /// connections it closes are reported.
+    /// the open connections its rules refuse (closed in block mode) are reported.
     fn pick_up_policy(&mut self, now: Timestamp, reports: &mut Vec<FindingReport>) {
         let Some(state) = self.updates.try_iter().last() else {
             return;
@@ -342,10 +353,8 @@ impl FirewallWatch {
                 for rule in policy.state().firewall_rules() {
                     tracing::debug!(%rule, "Firewall rule in force.");
                 }
-                if self.config.mode == DefenseMode::Block {
-                    let closed = self.enforcement.reapply(policy.state());
-                    report_closed(&policy, &closed, &self.config, now, reports);
-                }
+                let listed = self.enforcement.reapply(policy.state(), self.config.mode);
+                report_open_connections(&policy, &listed, &self.config, now, reports);
                 self.replaced = Some(ReplacedPolicy {
                     until_ms: now.0,
                     policy: self.policy.replace(policy),
@@ -614,15 +623,27 @@ impl EventObserver for FirewallWatch {
             Some(attempt) => attempt.local_pod,
             None => pod_of_event(event, state, cgroup_pod),
         };
-        if let Some(policy) = &self.policy
-            && self.config.mode == DefenseMode::Block
-        {
+        if let Some(policy) = &self.policy {
             match local_pod {
                 Some(local_pod) => {
-                    let closed = self.enforcement.discover(policy.state(), local_pod, event);
-                    report_closed(policy, &closed, &self.config, Timestamp(at_ms), reports);
+                    let listed = self.enforcement.discover(
+                        policy.state(),
+                        local_pod,
+                        event,
+                        self.config.mode,
+                    );
+                    report_open_connections(
+                        policy,
+                        &listed,
+                        &self.config,
+                        Timestamp(at_ms),
+                        reports,
+                    );
                 }
-                None => self.unmatched_containers.note(event),
+                None if self.config.mode == DefenseMode::Block => {
+                    self.unmatched_containers.note(event)
+                }
+                None => {}
             }
         }
         let Some(attempt) = attempt else {
@@ -1153,13 +1174,17 @@ enum Seen<'r> {
     /// A connect program matched rule `rule` and refused the connect (`refused`) or let it
     /// pass (an `alert` rule).
     ByConnectProgram { rule: &'r str, refused: bool },
-    /// The agent closed the open connection because rule `rule` refuses it.
-    Closed { rule: &'r str },
+    /// The connection was open when rule `rule`, which refuses it, arrived: listed, and
+    /// closed by the agent or left open (`connection.closed`).
+    Open {
+        rule: &'r str,
+        connection: &'r OpenConnection,
+    },
 }
 
 /// The firewall alert for a flow the policy refuses or an `alert` rule matches (as the
-/// sensor saw it); for a connect a connect program reported or a connection the agent
-/// closed, always an alert.
+/// sensor saw it); for a connect a connect program reported or an open connection a rule
+/// refuses, always an alert.
 fn firewall_report(
     engine: &Engine<'_>,
     observed: &ObservedFlow,
@@ -1182,10 +1207,12 @@ fn firewall_report(
     let enforced = match seen {
         Seen::BySensor => !verdict.allowed && config.mode == DefenseMode::Block,
         Seen::ByConnectProgram { refused, .. } => refused,
-        Seen::Closed { .. } => true,
+        Seen::Open { connection, .. } => connection.closed,
     };
     let alert_name = match (&deciding_rule, verdict.allowed, seen) {
-        (_, _, Seen::Closed { rule }) => format!("{rule}: open connection closed"),
+        (_, _, Seen::Open { rule, connection }) => {
+            FirewallDetails::open_connection_alert_name(rule, connection.closed)
+        }
         (_, _, Seen::ByConnectProgram { rule, .. }) => rule.to_owned(),
         (Some((_, rule)), false, Seen::BySensor) => rule.name.clone(),
         _ => match verdict.alert {
@@ -1209,7 +1236,8 @@ fn firewall_report(
         &observed.dst
     };
     let outcome = match (seen, enforced) {
-        (Seen::Closed { .. }, _) => "closed (it was open when the rule arrived)",
+        (Seen::Open { .. }, true) => "closed (it was open when the rule arrived)",
+        (Seen::Open { .. }, false) => "left open (it was open when the rule arrived)",
         (_, true) => "refused",
         (_, false) => "seen",
     };
@@ -1250,32 +1278,50 @@ fn firewall_report(
             .as_str()
             .to_owned(),
             rule_id: Some(match seen {
-                Seen::Closed { rule } => rule.to_owned(),
+                Seen::Open { rule, .. } => rule.to_owned(),
                 _ => alert_name,
             }),
             trace: explanation.to_string().lines().map(str::to_owned).collect(),
             // The connect programs' alerts take their count when they leave the
-            // [`WaitingAlerts`]; the sensor's view and a closed connection are one each.
+            // [`WaitingAlerts`]; the sensor's view and a listed connection are one each.
             attempts: 1,
+            open_connection: match seen {
+                Seen::Open { connection, .. } => Some(connection.clone()),
+                _ => None,
+            },
         }),
         demo: false,
     })
 }
 
-/// One alert per connection the agent closed.
-fn report_closed(
+/// One alert per open connection a rule refuses (closed or left open), at most
+/// [`MAX_LISTED_CONNECTIONS`].
+fn report_open_connections(
     policy: &OwnedEngine,
-    closed: &[ClosedConnection],
+    listed: &[ListedConnection],
     config: &FirewallWatchConfig,
     at: Timestamp,
     reports: &mut Vec<FindingReport>,
 ) {
+    if listed.len() > MAX_LISTED_CONNECTIONS {
+        tracing::warn!(
+            open = listed.len(),
+            listed = MAX_LISTED_CONNECTIONS,
+            "More open connections refused by the new firewall rules than are listed at once; \
+             the rest are not listed."
+        );
+    }
     let state = policy.state();
-    for ClosedConnection { pod, closed } in closed {
+    for ListedConnection {
+        pod,
+        refused,
+        closed,
+    } in listed.iter().take(MAX_LISTED_CONNECTIONS)
+    {
         let Some(pod_flow_end) = pod_end(state, *pod) else {
             continue;
         };
-        let connection = &closed.connection;
+        let connection = &refused.connection;
         let (remote, _) = address_end(state, canonical(connection.remote.ip()));
         let (src, dst, port) = if connection.inbound {
             (remote, pod_flow_end, connection.local.port())
@@ -1288,14 +1334,24 @@ fn report_closed(
             protocol: Protocol::Tcp,
             port,
             attempts: 1,
-            blocked: true,
+            blocked: *closed,
             first_seen_ms: at.0,
             last_seen_ms: at.0,
         };
         let rule_name = state
             .firewall_rules()
-            .get(closed.rule.id as usize)
+            .get(refused.rule.id as usize)
             .map_or("firewall rule", |rule| rule.name.as_str());
+        let open = OpenConnection {
+            direction: if connection.inbound {
+                ConnectionDirection::Inbound
+            } else {
+                ConnectionDirection::Outbound
+            },
+            local: connection.local.to_string(),
+            peer: connection.remote.to_string(),
+            closed: *closed,
+        };
         let local = LocalSide {
             is_source: !connection.inbound,
             container: None,
@@ -1303,7 +1359,8 @@ fn report_closed(
         tracing::warn!(
             flow = %observed.describe(),
             rule = rule_name,
-            "Closed an open connection the new firewall rules refuse."
+            closed,
+            "An open connection the new firewall rules refuse."
         );
         reports.extend(firewall_report(
             policy.engine(),
@@ -1311,7 +1368,10 @@ fn report_closed(
             &local,
             config,
             at,
-            Seen::Closed { rule: rule_name },
+            Seen::Open {
+                rule: rule_name,
+                connection: &open,
+            },
         ));
     }
 }
@@ -1448,10 +1508,11 @@ impl ReportedConnects {
     }
 }
 
-/// A connection the agent closed because a rule of `pod` refuses it.
-struct ClosedConnection {
+/// An open connection of `pod` that one of its rules refuses, closed or left open.
+struct ListedConnection {
     pod: PodId,
-    closed: WouldRefuse,
+    refused: WouldRefuse,
+    closed: bool,
 }
 
 /// Where one pod seen on this node is enforced, and what is installed there now.
@@ -1703,11 +1764,18 @@ impl Enforcement {
     }
 
     /// Finds the network namespace and cgroup of the thread that made `event`, a thread of
-    /// pod `pod_id`, and, the first time, installs the pod's rules there. A short-lived
-    /// process (`curl` from a shell) is often gone by then: its nearest living ancestor
-    /// stands for it when that one is in the same cgroup, so in the same workload. In the
-    /// host's network namespace only the pod's cgroup is used.
-    fn discover(&mut self, state: &State, pod_id: PodId, event: &Event) -> Vec<ClosedConnection> {
+    /// pod `pod_id`, and, the first time, installs the pod's rules there (block mode) or
+    /// lists the open connections they refuse (alert mode). A short-lived process (`curl`
+    /// from a shell) is often gone by then: its nearest living ancestor stands for it when
+    /// that one is in the same cgroup, so in the same workload. In the host's network
+    /// namespace only the pod's cgroup is used.
+    fn discover(
+        &mut self,
+        state: &State,
+        pod_id: PodId,
+        event: &Event,
+        mode: DefenseMode,
+    ) -> Vec<ListedConnection> {
         let Some(pod) = state.pod(pod_id) else {
             return Vec::new();
         };
@@ -1775,15 +1843,18 @@ impl Enforcement {
             superseded: None,
         };
         self.next_tag = self.next_tag.wrapping_add(1);
-        let closed = enforcement.enforce(
-            state,
-            pod_id,
-            &key,
-            &mut self.connect_reports,
-            self.pins.as_ref(),
-        );
+        let listed = match mode {
+            DefenseMode::Block => enforcement.enforce(
+                state,
+                pod_id,
+                &key,
+                &mut self.connect_reports,
+                self.pins.as_ref(),
+            ),
+            DefenseMode::Alert => enforcement.list_refused(state, pod_id, &key),
+        };
         self.pods.insert(key, enforcement);
-        closed
+        listed
     }
 
     /// The pod whose cgroup has id `cgroup_id`, if it is one of the pods found.
@@ -1801,11 +1872,11 @@ impl Enforcement {
         (!rules.is_empty()).then_some(rules)
     }
 
-    /// Installs `state`'s rules for every pod found; pods the state no longer lists lose
-    /// their enforcement.
-    fn reapply(&mut self, state: &State) -> Vec<ClosedConnection> {
+    /// Installs `state`'s rules for every pod found (block mode; pods the state no longer
+    /// lists lose their enforcement) or lists the open connections they refuse (alert mode).
+    fn reapply(&mut self, state: &State, mode: DefenseMode) -> Vec<ListedConnection> {
         self.settle_adopted(state);
-        let mut closed = Vec::new();
+        let mut listed = Vec::new();
         let connect_reports = &mut self.connect_reports;
         let pins = self.pins.as_ref();
         self.pods.retain(|key, enforcement| {
@@ -1814,7 +1885,12 @@ impl Enforcement {
             };
             match state.pod_id(namespace, name) {
                 Some(pod_id) => {
-                    closed.extend(enforcement.enforce(state, pod_id, key, connect_reports, pins));
+                    listed.extend(match mode {
+                        DefenseMode::Block => {
+                            enforcement.enforce(state, pod_id, key, connect_reports, pins)
+                        }
+                        DefenseMode::Alert => enforcement.list_refused(state, pod_id, key),
+                    });
                     true
                 }
                 None => false,
@@ -1822,15 +1898,15 @@ impl Enforcement {
         });
         let pods = &self.pods;
         self.cgroups.retain(|_, key| pods.contains_key(key));
-        closed
+        listed
     }
 }
 
 impl PodEnforcement {
     /// Brings the pod's enforcement in line with `state`: installs (or replaces) its rules
     /// while it has an `alert` or `block` rule, removes them otherwise, and closes the open
-    /// connections the new rules refuse. Connect programs report into `connect_reports`,
-    /// created here the first time.
+    /// connections the new rules refuse (those it cannot close are listed open). Connect
+    /// programs report into `connect_reports`, created here the first time.
     fn enforce(
         &mut self,
         state: &State,
@@ -1838,7 +1914,7 @@ impl PodEnforcement {
         key: &str,
         connect_reports: &mut ReportStream,
         pins: Option<&FirewallPins>,
-    ) -> Vec<ClosedConnection> {
+    ) -> Vec<ListedConnection> {
         let rules = workload_rules(state, pod_id, DefenseMode::Block);
         let needed = rules
             .egress
@@ -1879,7 +1955,7 @@ impl PodEnforcement {
                 .collect(),
             WorkloadFirewall::Netns(_) => HashSet::new(),
         };
-        let Some(closed) = apply_rules(firewall, &rules, key) else {
+        let Some(listed) = apply_rules(firewall, &rules, key) else {
             return Vec::new();
         };
         // The record a dead agent of another layout left goes only now that the pod's own
@@ -1888,13 +1964,45 @@ impl PodEnforcement {
         // the old ones refused on (a connect passes only when every program attached allows
         // it).
         self.superseded = None;
-        closed
+        listed
             .into_iter()
-            .map(|closed| ClosedConnection {
+            .map(|(refused, closed)| ListedConnection {
                 pod: pod_id,
+                refused,
                 closed,
             })
             .collect()
+    }
+
+    /// The open connections of the pod that `state`'s `block` rules for it would refuse,
+    /// listed and left open (alert mode: nothing is installed).
+    fn list_refused(&self, state: &State, pod_id: PodId, key: &str) -> Vec<ListedConnection> {
+        let rules = workload_rules(state, pod_id, DefenseMode::Block);
+        let refuses_any = rules
+            .egress
+            .iter()
+            .chain(&rules.ingress)
+            .any(|rule| rule.action == RuleAction::Block);
+        let place = match (&self.netns, &self.cgroup) {
+            _ if !refuses_any => return Vec::new(),
+            (Some(netns), _) => ConnectionsOf::Netns(netns),
+            (None, Some(cgroup)) => ConnectionsOf::Cgroup(cgroup),
+            (None, None) => return Vec::new(),
+        };
+        match open_connections_refused_at(place, &rules) {
+            Ok(refused) => refused
+                .into_iter()
+                .map(|refused| ListedConnection {
+                    pod: pod_id,
+                    refused,
+                    closed: false,
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, pod = %key, "Cannot list the open connections the new rules refuse.");
+                Vec::new()
+            }
+        }
     }
 
     /// The connect programs on the pod's cgroup with the nftables table in its network
@@ -2018,13 +2126,14 @@ fn take_over_connect_filter(
     }
 }
 
-/// Installs `rules` and closes the open connections they refuse; returns those, or `None`
-/// when the rules could not be installed.
+/// Installs `rules` and closes the open connections they refuse; returns those, each with
+/// whether it was closed (when closing fails they are listed open), or `None` when the rules
+/// could not be installed.
 fn apply_rules(
     firewall: &WorkloadFirewall,
     rules: &WorkloadRules,
     key: &str,
-) -> Option<Vec<WouldRefuse>> {
+) -> Option<Vec<(WouldRefuse, bool)>> {
     match firewall.apply(rules) {
         Ok(not_enforced) => {
             for reason in not_enforced {
@@ -2037,10 +2146,16 @@ fn apply_rules(
         }
     }
     match firewall.close_connections_refused_by(rules) {
-        Ok(closed) => Some(closed),
+        Ok(closed) => Some(closed.into_iter().map(|closed| (closed, true)).collect()),
         Err(error) => {
-            tracing::warn!(%error, pod = %key, "Cannot close the open connections the new rules refuse.");
-            Some(Vec::new())
+            tracing::warn!(%error, pod = %key, "Cannot close the open connections the new rules refuse; they are listed open.");
+            let open = firewall
+                .open_connections_refused_by(rules)
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, pod = %key, "Cannot list the open connections the new rules refuse.");
+                    Vec::new()
+                });
+            Some(open.into_iter().map(|open| (open, false)).collect())
         }
     }
 }

@@ -88,4 +88,4 @@ pub use crate::sockets::{
     OpenConnection, WouldRefuse, close_tcp_connections_in_netns, close_tcp_connections_of_cgroup,
     open_tcp_connections_in_netns, open_tcp_connections_of_cgroup, would_refuse,
 };
-pub use crate::workload::WorkloadFirewall;
+pub use crate::workload::{ConnectionsOf, WorkloadFirewall, open_connections_refused_at};

@@ -1,5 +1,7 @@
 //! One entry point for enforcing a workload's firewall rules, whichever backend holds it.
 
+use std::path::Path;
+
 use palisade_firewall::RuleAction;
 
 use crate::connect::ConnectFilter;
@@ -11,6 +13,35 @@ use crate::sockets::{
     WouldRefuse, close_tcp_connections_in_netns, close_tcp_connections_of_cgroup,
     open_tcp_connections_in_netns, open_tcp_connections_of_cgroup, would_refuse,
 };
+
+/// Where a workload's open connections are read.
+#[derive(Debug, Clone, Copy)]
+pub enum ConnectionsOf<'p> {
+    /// Its network namespace (a file naming it): every connection there, both directions.
+    Netns(&'p Path),
+    /// The processes of its cgroup2 directory (a workload in the host's network namespace):
+    /// judged by the egress rules only, the ones its connect programs can enforce.
+    Cgroup(&'p Path),
+}
+
+/// The connections open now at `place` that `rules` would refuse if they were opened again:
+/// what an edit leaves running, whether it is enforced there (block mode) or not (alert mode,
+/// where they are only listed).
+pub fn open_connections_refused_at(
+    place: ConnectionsOf<'_>,
+    rules: &WorkloadRules,
+) -> Result<Vec<WouldRefuse>, Error> {
+    Ok(match place {
+        ConnectionsOf::Cgroup(cgroup) => {
+            would_refuse(&open_tcp_connections_of_cgroup(cgroup)?, &rules.egress, &[])
+        }
+        ConnectionsOf::Netns(netns) => would_refuse(
+            &open_tcp_connections_in_netns(netns)?,
+            &rules.egress,
+            &rules.ingress,
+        ),
+    })
+}
 
 /// Where a workload's rules are enforced.
 pub enum WorkloadFirewall {
@@ -93,16 +124,13 @@ impl WorkloadFirewall {
         &self,
         rules: &WorkloadRules,
     ) -> Result<Vec<WouldRefuse>, Error> {
-        Ok(match self {
-            WorkloadFirewall::Cgroup(filter) => {
-                let open = open_tcp_connections_of_cgroup(filter.cgroup())?;
-                would_refuse(&open, &rules.egress, &[])
-            }
+        let place = match self {
+            WorkloadFirewall::Cgroup(filter) => ConnectionsOf::Cgroup(filter.cgroup()),
             WorkloadFirewall::Netns(netns) | WorkloadFirewall::CgroupAndNetns { netns, .. } => {
-                let open = open_tcp_connections_in_netns(netns.netns())?;
-                would_refuse(&open, &rules.egress, &rules.ingress)
+                ConnectionsOf::Netns(netns.netns())
             }
-        })
+        };
+        open_connections_refused_at(place, rules)
     }
 
     /// Closes the connections open now that `rules` would refuse (see

@@ -328,11 +328,63 @@ pub struct FirewallDetails {
         schema(minimum = 1, maximum = 4294967295.0, default = 1)
     )]
     pub attempts: u32,
+    /// Set on the report of a connection that was already open when the rules that refuse it
+    /// reached the agent (the rule-change listing), absent on the reports of attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_connection: Option<OpenConnection>,
+}
+
+/// A connection that was open when the rules that refuse it reached the agent: listed after
+/// each rule change, closed in block mode and left open in alert mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OpenConnection {
+    /// Whether the workload opened it (`outbound`) or accepted it (`inbound`).
+    pub direction: ConnectionDirection,
+    /// The workload's end, `address:port`.
+    pub local: String,
+    /// The peer's end, `address:port`.
+    pub peer: String,
+    /// Whether the agent closed it (block mode); false when it was left open (alert mode, or
+    /// the kernel could not close it).
+    pub closed: bool,
+}
+
+/// Which end of a connection opened it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionDirection {
+    /// The workload connected to the peer.
+    Outbound,
+    /// The peer connected to the workload.
+    Inbound,
+}
+
+impl ConnectionDirection {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionDirection::Outbound => "outbound",
+            ConnectionDirection::Inbound => "inbound",
+        }
+    }
 }
 
 impl FirewallDetails {
     /// The most attempts one report may stand for; an agent splits a larger count.
     pub const MAX_ATTEMPTS: u32 = u32::MAX;
+
+    /// The alert name of a connection that was open when firewall rule `rule` arrived and
+    /// that the rule refuses, closed or left open ([`FirewallDetails::open_connection`]).
+    pub fn open_connection_alert_name(rule: &str, closed: bool) -> String {
+        if closed {
+            format!("{rule}: open connection closed")
+        } else {
+            format!("{rule}: open connection left open")
+        }
+    }
 
     fn one_attempt() -> u32 {
         1
@@ -369,6 +421,7 @@ impl Default for FirewallDetails {
             rule_id: None,
             trace: Vec::new(),
             attempts: 1,
+            open_connection: None,
         }
     }
 }
@@ -468,7 +521,11 @@ impl FindingReport {
     /// - alert: cluster + rule + asset id + process executable + command line;
     /// - vulnerability: cluster + asset id + vulnerability id + package + installed version + location;
     /// - baseline risk: cluster + asset id + check id + the evidence paths;
-    /// - firewall alert: cluster + source + destination + port + protocol + UTC day.
+    /// - firewall alert: cluster + source + destination + port + protocol + UTC day, whatever
+    ///   rule decided (the "per (source, destination, port, cluster, day)", a port
+    ///   being a Kubernetes port: its number and protocol); a listed open connection
+    ///   ([`FirewallDetails::open_connection`]) is a finding of its own per rule, connection
+    ///   (both ends) and UTC day, apart from the attempts.
     ///
     /// The key is the first 128 bits of a SHA-256 digest, in hex, so that it has a fixed size
     /// in the index.
@@ -490,8 +547,13 @@ impl FindingReport {
         let mut parts: Vec<Cow<'_, str>> = vec![
             self.details.kind().as_str().into(),
             self.asset.cluster.as_str().into(),
-            self.rule.as_str().into(),
         ];
+        // Every kind but the firewall's keys by its rule; a firewall alert's attempts are
+        // one finding per flow and day whichever rule refused or alerted them (the finding
+        // shows the latest decision).
+        if !matches!(self.details, Details::FirewallAlert(_)) {
+            parts.push(self.rule.as_str().into());
+        }
         match &self.details {
             Details::Alert(alert) => {
                 parts.push(asset_id.to_string().into());
@@ -518,6 +580,18 @@ impl FindingReport {
                 parts.push(firewall.port.to_string().into());
                 parts.push(firewall.protocol.as_str().into());
                 parts.push(self.observed_at.day().to_string().into());
+                if let Some(open) = &firewall.open_connection {
+                    // The listing is per rule and per connection, apart from the attempts; a
+                    // connection listed by both its pods is one (client end, server end).
+                    let (client, server) = match open.direction {
+                        ConnectionDirection::Outbound => (&open.local, &open.peer),
+                        ConnectionDirection::Inbound => (&open.peer, &open.local),
+                    };
+                    parts.push("open connection".into());
+                    parts.push(firewall.rule_id.as_deref().unwrap_or_default().into());
+                    parts.push(client.as_str().into());
+                    parts.push(server.as_str().into());
+                }
             }
         }
         let mut hasher = Sha256::new();
@@ -720,6 +794,120 @@ mod tests {
         assert_eq!(report.dedupe_key(), today);
         report.observed_at = Timestamp(86_400_000 + 5);
         assert_ne!(report.dedupe_key(), today);
+    }
+
+    /// `report` decided by rule `rule` (its alert name and deciding rule).
+    fn decided_by(mut report: FindingReport, rule: &str) -> FindingReport {
+        report.rule = rule.into();
+        if let Details::FirewallAlert(firewall) = &mut report.details {
+            firewall.rule_id = Some(rule.into());
+            firewall.trace = vec![format!("palisade rule {rule:?} matched")];
+        }
+        report
+    }
+
+    /// `report` with its firewall details changed by `change`.
+    fn with_firewall(
+        mut report: FindingReport,
+        change: impl FnOnce(&mut FirewallDetails),
+    ) -> FindingReport {
+        if let Details::FirewallAlert(firewall) = &mut report.details {
+            change(firewall);
+        }
+        report
+    }
+
+    /// The aggregation: one finding per (source, destination, port, cluster, UTC day),
+    /// whichever rule refused or alerted the attempts; a port is a number and a protocol.
+    #[test]
+    fn firewall_attempts_aggregate_per_flow_and_day_whatever_rule_decided() {
+        let by_a = decided_by(firewall_alert("block", 3), "deny-db");
+        let key = by_a.dedupe_key();
+        let by_b = decided_by(firewall_alert("alert", 2), "watch-db");
+        assert_eq!(
+            by_b.dedupe_key(),
+            key,
+            "another rule, the same flow and day"
+        );
+
+        let next_day = FindingReport {
+            observed_at: Timestamp(86_400_000 + 1_000),
+            ..by_a.clone()
+        };
+        assert_ne!(next_day.dedupe_key(), key, "the next UTC day");
+        let other_port = with_firewall(by_a.clone(), |firewall| firewall.port = 81);
+        assert_ne!(other_port.dedupe_key(), key, "another port");
+        let other_protocol =
+            with_firewall(by_a.clone(), |firewall| firewall.protocol = "UDP".into());
+        assert_ne!(other_protocol.dedupe_key(), key, "53/UDP is not 53/TCP");
+        let other_cluster = FindingReport {
+            asset: AffectedAsset {
+                cluster: "d".into(),
+                ..by_a.asset.clone()
+            },
+            ..by_a.clone()
+        };
+        assert_ne!(other_cluster.dedupe_key(), key, "another cluster");
+        let reverse = with_firewall(by_a.clone(), |firewall| {
+            std::mem::swap(&mut firewall.source, &mut firewall.destination)
+        });
+        assert_ne!(reverse.dedupe_key(), key, "the other direction");
+    }
+
+    /// A listed open connection is a finding apart from the attempts of its flow, one per
+    /// rule and connection (both ends) and day.
+    #[test]
+    fn a_listed_open_connection_is_apart_from_attempts_per_rule_and_connection() {
+        let attempts = decided_by(firewall_alert("block", 1), "deny-db");
+        let open = |rule: &str, local: &str| {
+            with_firewall(decided_by(firewall_alert("block", 1), rule), |firewall| {
+                firewall.open_connection = Some(OpenConnection {
+                    direction: ConnectionDirection::Outbound,
+                    local: local.into(),
+                    peer: "10.0.0.2:80".into(),
+                    closed: true,
+                })
+            })
+        };
+        let listed = open("deny-db", "10.0.0.1:40000");
+        assert_ne!(listed.dedupe_key(), attempts.dedupe_key());
+        assert_eq!(
+            listed.dedupe_key(),
+            open("deny-db", "10.0.0.1:40000").dedupe_key()
+        );
+        assert_ne!(
+            listed.dedupe_key(),
+            open("deny-db", "10.0.0.1:40001").dedupe_key(),
+            "another connection of the flow"
+        );
+        assert_ne!(
+            listed.dedupe_key(),
+            open("other-rule", "10.0.0.1:40000").dedupe_key(),
+            "listed for another rule"
+        );
+        let seen_by_the_server = with_firewall(listed.clone(), |firewall| {
+            firewall.open_connection = Some(OpenConnection {
+                direction: ConnectionDirection::Inbound,
+                local: "10.0.0.2:80".into(),
+                peer: "10.0.0.1:40000".into(),
+                closed: true,
+            })
+        });
+        assert_eq!(
+            seen_by_the_server.dedupe_key(),
+            listed.dedupe_key(),
+            "the connection listed by its other end"
+        );
+        let json = serde_json::to_value(&listed).unwrap();
+        assert_eq!(json["details"]["open_connection"]["direction"], "outbound");
+        let back: FindingReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, listed);
+        assert!(
+            serde_json::to_value(&attempts).unwrap()["details"]
+                .get("open_connection")
+                .is_none(),
+            "attempts carry no open connection"
+        );
     }
 
     /// A firewall report's attempts default to one when absent, count as its occurrences,

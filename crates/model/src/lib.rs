@@ -37,8 +37,9 @@ pub use console::{
     MAX_FIREWALL_RULE_PORT_RANGES, NewFirewallRule, PortRange, VerificationState,
 };
 pub use finding::{
-    AlertCategory, AlertDetails, Ancestor, BaselineCategory, BaselineDetails, Details, Evidence,
-    Finding, FindingKind, FindingReport, FirewallDetails, ProcessInfo, VulnerabilityDetails,
+    AlertCategory, AlertDetails, Ancestor, BaselineCategory, BaselineDetails, ConnectionDirection,
+    Details, Evidence, Finding, FindingKind, FindingReport, FirewallDetails, OpenConnection,
+    ProcessInfo, VulnerabilityDetails,
 };
 pub use handling::{
     Exception, FieldError, MatchOperator, NewException, NewWhitelistRule, Note, Status,

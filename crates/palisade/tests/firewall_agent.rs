@@ -87,6 +87,7 @@ const CLIENT_SCRIPT: &str = r#"
 while read -r command; do
   case "$command" in
     open) if exec 3<>"/dev/tcp/$DB_ADDR/$DB_PORT"; then echo opened; else echo failed; fi ;;
+    send) if echo data >&3; then echo sent; else echo failed; fi ;;
     probe) if out=$( (exec 4<>"/dev/tcp/$DB_ADDR/$DB_PORT") 2>&1 ); then echo connected;
            else echo "refused: ${out//$'\n'/ }"; fi ;;
     probe_port\ *) if out=$( (exec 4<>"/dev/tcp/$DB_ADDR/${command#probe_port }") 2>&1 );
@@ -1804,4 +1805,144 @@ async fn firewall_reset_removes_what_a_killed_agent_left() {
     drop(up);
     drop(client);
     drop(pods);
+}
+
+/// Issue 8 point 4: after a rule change reaches the agent, the connections already open that
+/// the new rule refuses are listed through the server's API within 60 s
+/// (`/api/v1/firewall-rules/{id}/open-connections`): in alert mode left open (the db sees no
+/// end of it, and it still carries data), in block mode closed (the db sees a reset).
+async fn open_connections_a_new_rule_refuses_are_listed(mode: &str, network: u8) {
+    let dir = tempfile::tempdir().unwrap();
+    let (pods, guarded, state_file) = client_and_db(dir.path(), &format!("fw{network}"), network);
+    let ended = serve(pods.server.clone(), guarded);
+    let mut client = ClientPod::start(&pods.client, guarded);
+    let (mut up, api) = start_up(dir.path(), &state_file, mode, &[]);
+    assert_eq!(client.ask("open"), "opened");
+    let rule = api.put_rule(None, "block").await;
+    let id = rule["id"].as_str().unwrap();
+    let url = format!("{}/api/v1/firewall-rules/{id}/open-connections", api.base);
+    // The client pod's address, `10.<network>.<subnet>.1:`, the db's being `.2`.
+    let std::net::IpAddr::V4(db) = guarded.ip() else {
+        unreachable!("the pair's addresses are IPv4")
+    };
+    let [a, b, c, _] = db.octets();
+    let client_end = format!("{a}.{b}.{c}.1:");
+    let started = Instant::now();
+    let listed = loop {
+        // Connects of the client pod let the agent find it, if its first connect came
+        // before the agent's first policy.
+        client.ask("probe");
+        let listed = api.send(api.client.get(&url)).await;
+        let connections = listed["connections"].as_array().unwrap();
+        if let Some(connection) = connections.iter().find(|connection| {
+            connection["local"]
+                .as_str()
+                .unwrap()
+                .starts_with(&client_end)
+                || connection["peer"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&client_end)
+        }) {
+            break connection.clone();
+        }
+        assert!(
+            started.elapsed() < EDIT_DEADLINE,
+            "the open connection was not listed within {EDIT_DEADLINE:?}: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("listed after {:?}: {listed}", started.elapsed());
+    let closed = mode == "block";
+    assert_eq!(listed["closed"], closed, "{listed}");
+    assert_eq!(listed["port"], 7002, "{listed}");
+    assert_eq!(listed["protocol"], "TCP", "{listed}");
+    assert_eq!(listed["namespace"], "shop", "{listed}");
+    let guarded_end = guarded.to_string();
+    match listed["direction"].as_str().unwrap() {
+        "outbound" => {
+            assert_eq!(listed["pod"], "client", "{listed}");
+            assert_eq!(listed["peer"], guarded_end.as_str(), "{listed}");
+            assert_eq!(listed["peer_workload"], "shop/db", "{listed}");
+        }
+        _ => {
+            assert_eq!(listed["pod"], "db", "{listed}");
+            assert_eq!(listed["local"], guarded_end.as_str(), "{listed}");
+            assert_eq!(listed["peer_workload"], "shop/client", "{listed}");
+        }
+    }
+    assert!(
+        listed["node"].as_str().is_some_and(|node| !node.is_empty()),
+        "{listed}"
+    );
+    assert!(listed["first_seen"].is_string(), "{listed}");
+
+    // The probes under the rule are attempts, apart from the listed connection: the issue's
+    // alert fields (severity, name, source, target network object, port, cluster, defense
+    // mode, trace).
+    let started = Instant::now();
+    let attempts = loop {
+        if let Some(alert) = api.alert_named(RULE).await {
+            break alert;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no attempts alert"
+        );
+        client.ask("probe");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(attempts["severity"], "high", "{attempts}");
+    assert_eq!(attempts["asset"]["cluster"], "e2e", "{attempts}");
+    assert_eq!(attempts["details"]["mode"], mode, "{attempts}");
+    assert_eq!(attempts["details"]["source"], "shop/client", "{attempts}");
+    assert_eq!(
+        attempts["details"]["destination_object"], "db",
+        "{attempts}"
+    );
+    assert_eq!(attempts["details"]["port"], 7002, "{attempts}");
+    assert!(
+        attempts["details"].get("open_connection").is_none(),
+        "{attempts}"
+    );
+    assert!(
+        attempts["details"]["trace"]
+            .as_array()
+            .is_some_and(|trace| !trace.is_empty()),
+        "{attempts}"
+    );
+
+    // The probes' own connections ended in an orderly close; the open one ended with a reset
+    // only in block mode.
+    let reset =
+        std::iter::from_fn(|| ended.recv_timeout(Duration::from_secs(3)).ok()).find(Result::is_err);
+    if closed {
+        assert_eq!(reset, Some(Err(std::io::ErrorKind::ConnectionReset)));
+    } else {
+        assert_eq!(reset, None, "alert mode leaves the connection open");
+        assert_eq!(
+            client.ask("send"),
+            "sent",
+            "the connection still carries data"
+        );
+    }
+    up.stop();
+    drop(client);
+    drop(pods);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_alert_mode_open_connections_a_new_rule_refuses_are_listed_and_left_open() {
+    if !can_run() {
+        return;
+    }
+    open_connections_a_new_rule_refuses_are_listed("alert", 246).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_block_mode_open_connections_a_new_rule_refuses_are_listed_and_closed() {
+    if !can_run() {
+        return;
+    }
+    open_connections_a_new_rule_refuses_are_listed("block", 247).await;
 }

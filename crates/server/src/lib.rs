@@ -128,6 +128,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::firewall_rules::delete),
         )
         .route(
+            "/api/v1/firewall-rules/{id}/open-connections",
+            get(api::firewall_rules::open_connections),
+        )
+        .route(
             "/api/v1/agent/firewall-rules",
             get(api::firewall_rules::for_agents),
         );

@@ -21,6 +21,7 @@ use crate::api;
         api::agents::join, api::agents::batch, api::agents::list, api::k8s_audit::receive,
         api::firewall_rules::list, api::firewall_rules::get, api::firewall_rules::create,
         api::firewall_rules::update, api::firewall_rules::delete, api::firewall_rules::for_agents,
+        api::firewall_rules::open_connections,
         api::tasks::create, api::tasks::list, api::tasks::get_one, api::tasks::claim,
         api::tasks::report, api::tasks::heartbeat, api::tasks::snapshot, api::tasks::verify_fix, api::tasks::verifications, api::tasks::fix,
         api::quarantine::report, api::quarantine::list, api::quarantine::restore,

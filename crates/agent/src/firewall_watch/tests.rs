@@ -462,8 +462,10 @@ fn the_cgroup2_path_is_read_from_the_unified_line() {
     assert_eq!(super::cgroup2_path("3:memory:/x\n"), None);
 }
 
+/// Each open connection a new rule refuses is an alert of its own, closed (block mode) or
+/// left open (alert mode), with its direction and ends; apart from the flow's attempts.
 #[test]
-fn each_closed_connection_raises_its_own_block_alert() {
+fn each_open_connection_a_rule_refuses_raises_its_own_alert_closed_or_left_open() {
     use palisade_enforce::{NetRule, OpenConnection, WouldRefuse};
     use palisade_firewall::{OwnedEngine, RuleAction};
 
@@ -483,9 +485,9 @@ fn each_closed_connection_raises_its_own_block_alert() {
         .position(|rule| rule.name == "no-ssh-to-db")
         .unwrap() as u32;
     let web = policy.state().pod_id("shop", "web").unwrap();
-    let closed = |local_port: u16| super::ClosedConnection {
+    let listed = |local_port: u16, closed: bool| super::ListedConnection {
         pod: web,
-        closed: WouldRefuse {
+        refused: WouldRefuse {
             connection: OpenConnection {
                 local: format!("10.0.0.11:{local_port}").parse().unwrap(),
                 remote: "10.0.0.20:22".parse().unwrap(),
@@ -500,38 +502,66 @@ fn each_closed_connection_raises_its_own_block_alert() {
                 action: RuleAction::Block,
             },
         },
+        closed,
     };
-    let config = config(DefenseMode::Block);
-    let mut reports = Vec::new();
-    super::report_closed(
-        &policy,
-        &[closed(40_000), closed(40_001)],
-        &config,
-        Timestamp(NOON_MS),
-        &mut reports,
-    );
-    assert_eq!(reports.len(), 2, "{reports:?}");
-    for report in &reports {
-        assert_eq!(report.rule, "no-ssh-to-db: open connection closed");
-        assert_eq!(report.severity, Severity::High);
-        assert!(report.title.contains("closed"), "{}", report.title);
-        assert_eq!(report.asset.pod.as_deref(), Some("web"));
-        let details = firewall_details(report);
-        assert_eq!(
-            (
-                details.source.as_str(),
-                details.destination.as_str(),
-                details.port
-            ),
-            ("shop/web", "shop/db", 22)
+    for (mode, closed, name) in [
+        (
+            DefenseMode::Block,
+            true,
+            "no-ssh-to-db: open connection closed",
+        ),
+        (
+            DefenseMode::Alert,
+            false,
+            "no-ssh-to-db: open connection left open",
+        ),
+    ] {
+        let config = config(mode);
+        let mut reports = Vec::new();
+        super::report_open_connections(
+            &policy,
+            &[listed(40_000, closed), listed(40_001, closed)],
+            &config,
+            Timestamp(NOON_MS),
+            &mut reports,
         );
-        assert_eq!(details.mode, "block");
-        assert_eq!(details.rule_id.as_deref(), Some("no-ssh-to-db"));
-        assert!(!details.trace.is_empty());
+        assert_eq!(reports.len(), 2, "{reports:?}");
+        for (report, local_port) in reports.iter().zip([40_000, 40_001]) {
+            assert_eq!(report.rule, name);
+            assert_eq!(report.severity, Severity::High);
+            let outcome = if closed { "closed" } else { "left open" };
+            assert!(report.title.contains(outcome), "{}", report.title);
+            assert_eq!(report.asset.pod.as_deref(), Some("web"));
+            let details = firewall_details(report);
+            assert_eq!(
+                (
+                    details.source.as_str(),
+                    details.destination.as_str(),
+                    details.port
+                ),
+                ("shop/web", "shop/db", 22)
+            );
+            assert_eq!(details.mode, if closed { "block" } else { "alert" });
+            assert_eq!(details.rule_id.as_deref(), Some("no-ssh-to-db"));
+            assert!(!details.trace.is_empty());
+            assert_eq!(
+                details.open_connection,
+                Some(palisade_model::OpenConnection {
+                    direction: palisade_model::ConnectionDirection::Outbound,
+                    local: format!("10.0.0.11:{local_port}"),
+                    peer: "10.0.0.20:22".to_owned(),
+                    closed,
+                })
+            );
+        }
+        // Two connections of one flow: two findings, each apart from the flow's attempts.
+        assert_ne!(reports[0].dedupe_key(), reports[1].dedupe_key());
+        let mut attempt = reports[0].clone();
+        if let palisade_model::Details::FirewallAlert(details) = &mut attempt.details {
+            details.open_connection = None;
+        }
+        assert_ne!(attempt.dedupe_key(), reports[0].dedupe_key());
     }
-    // Two connections of one flow on one day: two reports, one finding with count 2.
-    assert_ne!(reports[0].id, reports[1].id);
-    assert_eq!(reports[0].dedupe_key(), reports[1].dedupe_key());
 }
 
 #[test]

@@ -6,13 +6,24 @@
 //! response carries an `ETag` (a digest of the rules), so an agent polling every few seconds
 //! sends `If-None-Match` and gets an empty `304 Not Modified` while nothing changed: a rule
 //! edit reaches every agent within one poll interval at the cost of one digest per poll.
+//!
+//! After a change, each agent lists the connections already open that the rules it received
+//! refuse (closed in block mode, left open in alert mode) as firewall alerts of their own
+//! (`FirewallDetails::open_connection`); `/api/v1/firewall-rules/{id}/open-connections`
+//! lists those the agents reported for the rule since its last change (by the agents'
+//! clocks), and the console's rule page shows them.
 
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use palisade_model::{FirewallRule, NewFirewallRule, Role, Timestamp};
+use palisade_model::{
+    ConnectionDirection, Details, FindingKind, FirewallDetails, FirewallRule, NewFirewallRule,
+    Role, Timestamp,
+};
+use palisade_store::{FindingQuery, MAX_PAGE_SIZE, SortKey, SortOrder, Store, StoreError};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -178,4 +189,137 @@ pub async fn delete(
     } else {
         Err(ApiError::not_found(format!("no firewall rule {id:?}")))
     }
+}
+
+/// The open connections a rule refuses, as the agents listed them since its last change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OpenConnections {
+    /// The rule's last change: connections listed from then on are shown.
+    pub since: Timestamp,
+    /// Latest listed first, at most 1,000.
+    pub connections: Vec<ListedOpenConnection>,
+    /// True when more were listed than are shown.
+    pub truncated: bool,
+}
+
+/// One connection that was open when the rule reached an agent and that the rule refuses.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ListedOpenConnection {
+    /// The firewall alert that records it.
+    pub finding_id: Uuid,
+    /// Cluster.
+    pub cluster: String,
+    /// The node whose agent listed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The pod's namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The pod holding the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// Whether the pod opened it (`outbound`) or accepted it (`inbound`).
+    pub direction: ConnectionDirection,
+    /// The pod's end, `address:port`.
+    pub local: String,
+    /// The peer's end, `address:port`.
+    pub peer: String,
+    /// The peer as a workload (`namespace/pod`) or an address.
+    pub peer_workload: String,
+    /// The destination port of the connection (the server's).
+    pub port: u16,
+    /// `TCP`.
+    pub protocol: String,
+    /// Whether the agent closed it (block mode); false: left open (alert mode).
+    pub closed: bool,
+    /// When an agent first listed it (that UTC day).
+    pub first_seen: Timestamp,
+    /// When an agent last listed it.
+    pub last_seen: Timestamp,
+}
+
+/// The open connections rule `rule` refuses, as the agents listed them since its last change:
+/// the firewall alerts named after it ([`FirewallDetails::open_connection_alert_name`],
+/// closed or left open) seen since then, latest first.
+pub async fn open_connections_of(
+    store: &dyn Store,
+    rule: &FirewallRule,
+) -> Result<OpenConnections, StoreError> {
+    let limit = MAX_PAGE_SIZE as usize;
+    let mut connections = Vec::new();
+    let mut truncated = false;
+    for closed in [true, false] {
+        let query = FindingQuery {
+            rule: Some(FirewallDetails::open_connection_alert_name(
+                &rule.rule.name,
+                closed,
+            )),
+            since: Some(rule.updated_at),
+            sort: SortKey::LastSeen,
+            order: SortOrder::Desc,
+            limit: MAX_PAGE_SIZE,
+            ..FindingQuery::default()
+        };
+        let page = store
+            .list_findings(FindingKind::FirewallAlert, &query)
+            .await?;
+        truncated |= page.next_cursor.is_some();
+        connections.extend(page.items.into_iter().filter_map(|finding| {
+            let Details::FirewallAlert(details) = finding.details else {
+                return None;
+            };
+            let open = details.open_connection?;
+            let peer_workload = match open.direction {
+                ConnectionDirection::Outbound => details.destination,
+                ConnectionDirection::Inbound => details.source,
+            };
+            Some(ListedOpenConnection {
+                finding_id: finding.id,
+                cluster: finding.asset.cluster,
+                node: finding.asset.node,
+                namespace: finding.asset.namespace,
+                pod: finding.asset.pod,
+                direction: open.direction,
+                local: open.local,
+                peer: open.peer,
+                peer_workload,
+                port: details.port,
+                protocol: details.protocol,
+                closed: open.closed,
+                first_seen: finding.first_seen,
+                last_seen: finding.last_seen,
+            })
+        }));
+    }
+    connections.sort_by_key(|connection| std::cmp::Reverse(connection.last_seen));
+    truncated |= connections.len() > limit;
+    connections.truncate(limit);
+    Ok(OpenConnections {
+        since: rule.updated_at,
+        connections,
+        truncated,
+    })
+}
+
+/// Lists the connections already open that the rule refuses, as the agents listed them
+/// since the rule's last change: closed (block mode) or left open (alert mode).
+#[utoipa::path(get, path = "/api/v1/firewall-rules/{id}/open-connections", tag = "firewall",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = OpenConnections), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn open_connections(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<OpenConnections>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let uuid = parse_id(&id)?;
+    let rule = state
+        .store
+        .firewall_rule(uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no firewall rule {id:?}")))?;
+    Ok(ApiJson(
+        open_connections_of(state.store.as_ref(), &rule).await?,
+    ))
 }

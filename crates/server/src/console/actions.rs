@@ -613,7 +613,7 @@ pub(crate) async fn save_firewall_rule(
     })();
     let result = match parsed {
         Ok(rule) => crate::api::firewall_rules::update(
-            State(state),
+            State(state.clone()),
             user.caller.clone(),
             Path(existing.id.to_string()),
             ApiJson(rule),
@@ -624,14 +624,29 @@ pub(crate) async fn save_firewall_rule(
     };
     match result {
         Ok(rule) => {
-            let notice = format!("Firewall rule {:?} saved.", rule.rule.name);
-            Ok(Redirect::to(&with_param(&back, "notice", &notice)).into_response())
+            // Back to the rule's page, where the open connections the agents list after the
+            // change appear.
+            let notice = format!(
+                "Firewall rule {:?} saved; the agents list the open connections it refuses \
+                 below within their poll interval.",
+                rule.rule.name
+            );
+            let page = with_param(
+                &format!("/console/firewall-rules/{}", rule.id),
+                "back",
+                &back,
+            );
+            Ok(Redirect::to(&with_param(&page, "notice", &notice)).into_response())
         }
         Err(error)
             if error.status() == StatusCode::BAD_REQUEST
                 || error.status() == StatusCode::CONFLICT =>
         {
             let (protocols, actions) = super::views::firewall_options(&existing.rule);
+            let open =
+                crate::api::firewall_rules::open_connections_of(state.store.as_ref(), &existing)
+                    .await
+                    .map_err(|error| Failure(error.into(), back.clone()))?;
             let mut response = render(&FirewallRulePage {
                 chrome: Chrome::new(&user, format!("Firewall rule {}", existing.rule.name)),
                 ports: form.ports.clone(),
@@ -640,6 +655,7 @@ pub(crate) async fn save_firewall_rule(
                 actions,
                 back,
                 error: Some(error.to_string()),
+                open,
             });
             *response.status_mut() = error.status();
             Ok(response)

@@ -1607,12 +1607,16 @@ pub(crate) struct FirewallRulePage {
     pub actions: Vec<Opt>,
     pub back: String,
     pub error: Option<String>,
+    /// The open connections the rule refuses, as the agents listed them since its last change.
+    pub open: crate::api::firewall_rules::OpenConnections,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct BackParam {
     #[serde(default)]
     back: String,
+    #[serde(default)]
+    notice: String,
 }
 
 /// `GET /console/firewall-rules/{id}`: the rule editor. `id` is the rule's id or its name (as
@@ -1626,14 +1630,20 @@ pub(crate) async fn firewall_rule(
     user.caller.require(Role::Viewer)?;
     let rule = find_firewall_rule(&state, &id).await?;
     let (protocols, actions) = firewall_options(&rule.rule);
+    let open = crate::api::firewall_rules::open_connections_of(state.store.as_ref(), &rule).await?;
+    let mut chrome = Chrome::new(&user, format!("Firewall rule {}", rule.rule.name));
+    if !params.notice.is_empty() {
+        chrome.notice = Some(params.notice);
+    }
     Ok(render(&FirewallRulePage {
-        chrome: Chrome::new(&user, format!("Firewall rule {}", rule.rule.name)),
+        chrome,
         ports: super::actions::ports_text(&rule.rule.ports),
         rule,
         protocols,
         actions,
         back: super::actions::safe_back(&params.back, "/console/clusters"),
         error: None,
+        open,
     }))
 }
 
