@@ -1156,28 +1156,38 @@ enum Target {
 }
 
 impl SqliteStore {
-    /// Ids among `ids` that were ingested before.
-    async fn already_ingested(
+    /// Stores the batch's report ids in `ingested_reports`, each with its observation time, and
+    /// says for each whether it was stored now: `false` for an id stored before, by an earlier
+    /// batch or by an earlier report of this one (a duplicate). `INSERT OR IGNORE … RETURNING`
+    /// returns only the ids it stores, so one statement per 500 ids finds the duplicates and
+    /// stores the rest, where a look-up of every id and an insert of the new ones after
+    /// aggregation took two (migration 0065). `OR IGNORE`, not an upsert: like `OR FAIL` (see
+    /// [`bulk::Connection::insert_rows`]), it needs no statement journal.
+    async fn record_report_ids(
         connection: &mut SqliteConnection,
-        ids: &[String],
-    ) -> Result<HashSet<String>> {
-        let mut seen = HashSet::new();
-        for chunk in ids.chunks(INSERT_CHUNK) {
-            let mut builder = QueryBuilder::<Sqlite>::new(
-                "SELECT report_id FROM ingested_reports WHERE report_id IN (",
-            );
-            let mut separated = builder.separated(", ");
-            for id in chunk {
-                separated.push_bind(id.as_str());
-            }
-            builder.push(")");
-            let rows: Vec<String> = builder
-                .build_query_scalar()
-                .fetch_all(&mut *connection)
-                .await?;
-            seen.extend(rows);
+        ids: &[(&str, i64)],
+    ) -> Result<Vec<bool>> {
+        let mut stored: HashSet<String> = HashSet::with_capacity(ids.len());
+        {
+            let mut handle = connection.lock_handle().await?;
+            let db = bulk::Connection::new(&mut handle);
+            bulk::blocking(|| {
+                db.insert_rows_returning(
+                    "INSERT OR IGNORE INTO ingested_reports (report_id, received_at)",
+                    2,
+                    ids,
+                    |(report_id, at), values| {
+                        values.extend([Value::Text(report_id), Value::Integer(*at)]);
+                    },
+                    "RETURNING report_id",
+                    &mut |id: &str| {
+                        stored.insert(id.to_owned());
+                    },
+                )
+            })?;
         }
-        Ok(seen)
+        // A second report with the same id in the batch was ignored, as the first was stored.
+        Ok(ids.iter().map(|(id, _)| stored.remove(*id)).collect())
     }
 
     /// Absorbing findings with these dedupe keys: key → (id, last_seen) of the latest.
@@ -1411,28 +1421,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn mark_ingested(
-        connection: &mut SqliteConnection,
-        rows: &[(String, Option<String>, i64)],
-    ) -> Result<()> {
-        let mut handle = connection.lock_handle().await?;
-        let db = bulk::Connection::new(&mut handle);
-        bulk::blocking(|| {
-            db.insert_rows(
-                "INSERT OR FAIL INTO ingested_reports (report_id, finding_id, received_at)",
-                3,
-                rows,
-                |(report_id, finding_id, at), values| {
-                    values.extend([
-                        Value::Text(report_id),
-                        finding_id.as_deref().into(),
-                        Value::Integer(*at),
-                    ]);
-                },
-            )
-        })
-    }
-
     /// Applies the deltas in one statement per chunk: a statement per finding costs a round
     /// trip to SQLite's worker thread each, which dominated ingest of repeated alerts.
     async fn apply_updates(connection: &mut SqliteConnection, updates: &[Update]) -> Result<()> {
@@ -1488,37 +1476,34 @@ impl Store for SqliteStore {
                 Some(Prepared::new(report, policy, repeats))
             })
             .collect();
-        let report_ids: Vec<String> = prepared
-            .iter()
-            .map(|prepared| prepared.report_id.clone())
-            .collect();
         let mut transaction = self.writer.begin().await?;
-        let mut seen = Self::already_ingested(&mut transaction, &report_ids).await?;
+        let stored_now = {
+            let ids: Vec<(&str, i64)> = reports
+                .iter()
+                .zip(&prepared)
+                .map(|(report, prepared)| {
+                    (prepared.report_id.as_str(), report.observed_at.millis())
+                })
+                .collect();
+            Self::record_report_ids(&mut transaction, &ids).await?
+        };
 
         // First pass: drop duplicates, suppress whitelisted reports.
         let mut fresh = Vec::with_capacity(reports.len());
         let mut keys: Vec<(FindingKind, String)> = Vec::with_capacity(reports.len());
         let mut whitelist_hits: HashMap<Uuid, i64> = HashMap::new();
-        let mut ingested: Vec<(String, Option<String>, i64)> = Vec::with_capacity(reports.len());
-        for (report, prepared) in reports.iter().zip(prepared) {
-            if !seen.insert(prepared.report_id.clone()) {
+        for ((report, prepared), stored_now) in reports.iter().zip(prepared).zip(stored_now) {
+            if !stored_now {
                 outcome.duplicates += 1;
                 continue;
             }
             if let Some(rule_id) = prepared.whitelisted {
                 *whitelist_hits.entry(rule_id).or_default() += 1;
-                ingested.push((prepared.report_id, None, report.observed_at.millis()));
                 outcome.suppressed += 1;
                 continue;
             }
             keys.push(prepared.key);
-            fresh.push((
-                report,
-                prepared.report_id,
-                prepared.asset_id,
-                prepared.candidate,
-                prepared.body,
-            ));
+            fresh.push((report, prepared.asset_id, prepared.candidate, prepared.body));
         }
         let stored = Self::open_by_key(&mut transaction, &keys).await?;
 
@@ -1527,7 +1512,7 @@ impl Store for SqliteStore {
         let mut new_findings: Vec<NewFinding> = Vec::new();
         let mut updates: Vec<Update> = Vec::new();
         let mut latest: HashMap<(FindingKind, String), Target> = HashMap::new();
-        for ((report, report_id, asset_id, candidate, body), key) in fresh.into_iter().zip(keys) {
+        for ((report, asset_id, candidate, body), key) in fresh.into_iter().zip(keys) {
             let kind = key.0;
             let observed = report.observed_at.millis();
             let within = |last_seen: i64| {
@@ -1558,7 +1543,7 @@ impl Store for SqliteStore {
                         Target::Existing(updates.len() - 1)
                     }),
             };
-            let finding_id = match target {
+            match target {
                 Some(Target::New(index)) => {
                     let new = &mut new_findings[index];
                     new.count += report.occurrences();
@@ -1572,7 +1557,6 @@ impl Store for SqliteStore {
                     }
                     outcome.aggregated += 1;
                     latest.insert(key, Target::New(index));
-                    new.id.to_string()
                 }
                 Some(Target::Existing(index)) => {
                     let update = &mut updates[index];
@@ -1589,7 +1573,6 @@ impl Store for SqliteStore {
                     }
                     outcome.aggregated += 1;
                     latest.insert(key, Target::Existing(index));
-                    update.id.clone()
                 }
                 None => {
                     // A repeat whose finding fell out of the window comes without a candidate.
@@ -1623,16 +1606,13 @@ impl Store for SqliteStore {
                         asset_label: report.asset.label(),
                     });
                     latest.insert(key, Target::New(new_findings.len() - 1));
-                    id.to_string()
                 }
-            };
-            ingested.push((report_id, Some(finding_id), observed));
+            }
         }
 
         let (batch_rows, asset_keys) =
             Self::insert_findings(&mut transaction, &new_findings, &self.known_rows).await?;
         Self::apply_updates(&mut transaction, &updates).await?;
-        Self::mark_ingested(&mut transaction, &ingested).await?;
         for (rule_id, hits) in whitelist_hits {
             sqlx::query("UPDATE whitelist_rules SET hits = hits + $1 WHERE id = $2")
                 .bind(hits)
@@ -2573,6 +2553,130 @@ mod tests {
             "the asset's key is remembered"
         );
         assert_eq!(batch.search_rows_to_add(), (1, 1), "its texts are not");
+    }
+
+    /// Issue 2: a batch's report ids are recorded in statements of 500 rows that tell the ids
+    /// stored now from those stored before (`record_report_ids`): a resent half of an earlier
+    /// batch, spread over every statement of the new one, and an id sent twice in it, are the
+    /// duplicates, and only they.
+    #[tokio::test]
+    async fn resent_reports_are_told_apart_in_every_statement_of_a_batch() {
+        let (_dir, store) = super::test_support::temp_store().await;
+        let policy = HandlingPolicy::default();
+        let first: Vec<FindingReport> = (0..1_200)
+            .map(|index| alert(&format!("web-{}", index % 7), 1_000 + index))
+            .collect();
+        let outcome = store.ingest(&first, &policy).await.unwrap();
+        assert_eq!(
+            (outcome.duplicates, outcome.created + outcome.aggregated),
+            (0, 1_200)
+        );
+
+        let twice = alert("web-9", 5_000);
+        let mut second: Vec<FindingReport> = Vec::new();
+        for (index, resent) in first.iter().step_by(2).enumerate() {
+            second.push(resent.clone());
+            second.push(alert("web-8", 3_000 + index as i64));
+        }
+        second.insert(700, twice.clone());
+        second.push(twice);
+        assert_eq!(second.len(), 1_202);
+        let outcome = store.ingest(&second, &policy).await.unwrap();
+        assert_eq!(outcome.duplicates, 601, "{outcome:?}");
+        assert_eq!(outcome.created + outcome.aggregated, 601, "{outcome:?}");
+
+        let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ingested_reports")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(recorded, 1_801);
+        let counted: i64 = sqlx::query_scalar("SELECT SUM(count) FROM findings")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(counted, 1_801, "every report stored counted once");
+    }
+
+    /// Report ids recorded before migration 0065 (with the finding each went into) are still
+    /// duplicates after it, new ones are stored, and the column is gone.
+    #[tokio::test]
+    async fn report_ids_recorded_before_migration_0065_stay_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = alert("web-1", 1_000);
+        let path = database_before("0065", dir.path(), &[]).await;
+        {
+            let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO ingested_reports (report_id, finding_id, received_at) \
+                 VALUES ($1, '00000000-0000-7000-8000-000000000000', 1000)",
+            )
+            .bind(stored.id.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let policy = HandlingPolicy::default();
+        let outcome = store.ingest(&[stored], &policy).await.unwrap();
+        assert_eq!((outcome.duplicates, outcome.created), (1, 0), "{outcome:?}");
+        let outcome = store
+            .ingest(&[alert("web-1", 2_000)], &policy)
+            .await
+            .unwrap();
+        assert_eq!((outcome.duplicates, outcome.created), (0, 1), "{outcome:?}");
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('ingested_reports')")
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(columns, ["report_id", "received_at"]);
+    }
+
+    /// Migration 0065: the trigram index keeps no per-row sizes, so its triggers delete an entry
+    /// by the values it was indexed with. A changed title is indexed by its new text only, a
+    /// deleted finding by none, search finds the new text, and FTS5's integrity check passes.
+    #[tokio::test]
+    async fn the_text_index_follows_changed_and_deleted_findings() {
+        let (_dir, store) = super::test_support::temp_store().await;
+        let policy = HandlingPolicy::default();
+        store
+            .ingest(&[alert("web-1", 1_000), alert("web-2", 1_000)], &policy)
+            .await
+            .unwrap();
+        for statement in [
+            "UPDATE findings SET title = 'reverse shell from pod-a' WHERE title = 'shell in web-1'",
+            "DELETE FROM findings WHERE title = 'shell in web-2'",
+        ] {
+            sqlx::query(statement).execute(&store.writer).await.unwrap();
+        }
+        // Trigrams of the old titles ("l i" of "shell in") and of the new one ("rev").
+        for (trigram, entries) in [("l i", 0), ("she", 1), ("rev", 1)] {
+            let found: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM finding_text WHERE finding_text MATCH $1")
+                    .bind(format!("\"{trigram}\""))
+                    .fetch_one(&store.writer)
+                    .await
+                    .unwrap();
+            assert_eq!(found, entries, "{trigram}");
+        }
+        sqlx::query("INSERT INTO finding_text (finding_text, rank) VALUES ('integrity-check', 0)")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        for (term, found) in [("reverse shell", 1), ("in web-", 0)] {
+            let query = FindingQuery {
+                text: Some(term.into()),
+                ..Default::default()
+            };
+            let page = store
+                .list_findings(FindingKind::Alert, &query)
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), found, "{term}");
+        }
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! a fifth more per row) are prepared once per batch and bound with the batch's own strings in
 //! place (`SQLITE_STATIC`: bound, stepped and cleared within one call), on the ingest task's
 //! thread while it holds the connection's lock.
+//!
+//! An insert may return one text column per row stored: ingest records a batch's report ids
+//! with `INSERT OR IGNORE … RETURNING report_id`, whose returned ids are those stored now, so
+//! the statement that stores the new ids also names the duplicates.
 
 use std::{
     ffi::{CStr, c_int},
@@ -65,8 +69,31 @@ impl<'lock> Connection<'lock> {
         insert: &str,
         columns: usize,
         rows: &'r [R],
-        mut row_values: impl FnMut(&'r R, &mut Vec<Value<'r>>),
+        row_values: impl FnMut(&'r R, &mut Vec<Value<'r>>),
     ) -> Result<()> {
+        self.insert_rows_returning(insert, columns, rows, row_values, "", &mut |_: &str| {})
+    }
+
+    /// [`Connection::insert_rows`] with `returning` (`RETURNING c`: one text column) at the
+    /// end of each statement: `returned` is given the text of every row the statements
+    /// return (in no set order; valid during that call only).
+    pub(crate) fn insert_rows_returning<'r, R>(
+        &self,
+        insert: &str,
+        columns: usize,
+        rows: &'r [R],
+        mut row_values: impl FnMut(&'r R, &mut Vec<Value<'r>>),
+        returning: &str,
+        returned: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let statement_text = |rows: usize| {
+            let values = values_clause(insert, columns, rows);
+            if returning.is_empty() {
+                values
+            } else {
+                format!("{values} {returning}")
+            }
+        };
         let mut full_chunk: Option<Statement<'_, 'lock>> = None;
         let mut values = Vec::with_capacity(ROWS_PER_STATEMENT.min(rows.len()) * columns);
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -78,17 +105,13 @@ impl<'lock> Connection<'lock> {
             let statement = if chunk.len() == ROWS_PER_STATEMENT {
                 match &mut full_chunk {
                     Some(statement) => statement,
-                    None => full_chunk.insert(self.prepare(&values_clause(
-                        insert,
-                        columns,
-                        chunk.len(),
-                    ))?),
+                    None => full_chunk.insert(self.prepare(&statement_text(chunk.len()))?),
                 }
             } else {
-                partial_chunk = self.prepare(&values_clause(insert, columns, chunk.len()))?;
+                partial_chunk = self.prepare(&statement_text(chunk.len()))?;
                 &mut partial_chunk
             };
-            statement.execute(&values)?;
+            statement.execute(&values, returned)?;
         }
         Ok(())
     }
@@ -151,9 +174,10 @@ struct Statement<'c, 'lock> {
 }
 
 impl Statement<'_, '_> {
-    /// Binds `values` to every parameter in order, runs the statement to completion (it
-    /// returns no rows) and clears the bindings, so that no value is referenced after the call.
-    fn execute(&mut self, values: &[Value<'_>]) -> Result<()> {
+    /// Binds `values` to every parameter in order, runs the statement to completion, giving
+    /// `returned` the first column's text of each row it returns, and clears the bindings, so
+    /// that no value is referenced after the call.
+    fn execute(&mut self, values: &[Value<'_>], returned: &mut dyn FnMut(&str)) -> Result<()> {
         let statement = self.statement.as_ptr();
         // SAFETY (every block below): `statement` is a live prepared statement of a connection
         // this thread holds; bound text stays valid until `sqlite3_clear_bindings` in this call
@@ -196,11 +220,35 @@ impl Statement<'_, '_> {
         }
         if code == ffi::SQLITE_OK {
             code = unsafe { ffi::sqlite3_step(statement) };
+            while code == ffi::SQLITE_ROW {
+                // SAFETY: the statement is on a row; the text SQLite returns for column 0 is
+                // valid for `length` bytes until the next step, and only lent to `returned`.
+                let text = unsafe {
+                    let pointer = ffi::sqlite3_column_text(statement, 0);
+                    let length =
+                        usize::try_from(ffi::sqlite3_column_bytes(statement, 0)).unwrap_or(0);
+                    if pointer.is_null() {
+                        &[][..]
+                    } else {
+                        std::slice::from_raw_parts(pointer, length)
+                    }
+                };
+                let Ok(text) = std::str::from_utf8(text) else {
+                    code = ffi::SQLITE_MISMATCH;
+                    break;
+                };
+                returned(text);
+                code = unsafe { ffi::sqlite3_step(statement) };
+            }
         }
-        let result = if code == ffi::SQLITE_DONE {
-            Ok(())
-        } else {
-            Err(self.connection.error(code, "running a bulk insert"))
+        let result = match code {
+            ffi::SQLITE_DONE => Ok(()),
+            ffi::SQLITE_MISMATCH => Err(StoreError::Sqlite {
+                code,
+                context: "running a bulk insert",
+                message: "a returned text is not UTF-8".into(),
+            }),
+            _ => Err(self.connection.error(code, "running a bulk insert")),
         };
         // Reset readies the statement for the next chunk; clearing drops the pointers to this
         // call's values.
