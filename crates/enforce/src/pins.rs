@@ -16,12 +16,16 @@
 //! ```
 //!
 //! A `layout-<M>` directory of another build is one whose maps this build cannot take over:
-//! its shared maps are removed at once, and its workloads are handed over without a filter.
-//! Their counts are lost, but not silently: the attempts its counters and kept reports hold
-//! are counted first, as far as their format can be read ([`Adopted::lost_attempts`]), with
-//! the reports in its ring that stood for an attempt nobody kept, and what its programs count
+//! its workloads are handed over without a filter, and its shared maps are let go. Their
+//! counts are lost, but not silently: the attempts its counters and kept reports hold are
+//! counted first, as far as their format can be read ([`Adopted::lost_attempts`]), with the
+//! reports in its ring that stood for an attempt nobody kept, and what its programs count
 //! after that, until they are replaced, is read off its counters, lost count and ring, which
-//! stay open ([`RemovedStream::newly_lost`]). The caller replaces their programs by its own
+//! stay open ([`RemovedStream::newly_lost`]). Its maps stay pinned until the caller lets the
+//! [`RemovedStream`] go (once its programs are gone and what it counted was raised as lost),
+//! so that a process that dies before it raised them leaves them to the next one, which
+//! counts them again: never lost, at worst raised twice (a death after the raise was written
+//! and before the stream was let go). The caller replaces their programs by its own
 //! in their links, its own already holding the workload's rules
 //! ([`WorkloadPin::take_over_filter`]), so that every connect is judged by one set of
 //! programs or the other, never by none (no gap in refusal) and never by both (no attempt
@@ -260,28 +264,31 @@ pub struct Adopted {
     pub workloads: Vec<PinnedWorkload>,
     /// What was found and could not be adopted as it was (one line each): records that
     /// cannot be read (removed), filters that cannot be taken over (their workload is handed
-    /// over without one), another layout's report stream (removed).
+    /// over without one), another layout's report stream (let go: see [`RemovedStream`]).
     pub notes: Vec<String>,
     /// The attempts another layout's report stream held untaken when it was removed (its
     /// counters' counts, its kept reports and the reports in its ring that stood for an
     /// attempt and were not kept, as far as they could be read): lost, to be reported as
     /// such.
     pub lost_attempts: u64,
-    /// Those streams, removed but still counted into by their programs until the workloads
-    /// handed over drop them: what they count meanwhile is lost too.
+    /// Those streams, still counted into by their programs until the workloads handed over
+    /// drop them: what they count meanwhile is lost too. Each stays pinned until it is
+    /// dropped.
     pub removed_streams: Vec<RemovedStream>,
 }
 
-/// The report stream of a build of another layout, removed from the pins at adoption: its
-/// workloads' programs stay attached until the caller's own have their rules, and count their
-/// matches into its attempt counters, its ring buffer (a match's report when the counters
-/// have no room for it) or its lost count meanwhile, where no process takes them. Those maps
-/// stay open here, and the ring is read, so that those attempts are counted as lost rather
-/// than silently gone; once every handed-over workload's record is dropped (its programs
+/// The report stream of a build of another layout, let go at adoption: its workloads'
+/// programs stay attached until the caller's own have their rules, and count their matches
+/// into its attempt counters, its ring buffer (a match's report when the counters have no
+/// room for it) or its lost count meanwhile, where no process takes them. Those maps stay
+/// open here, and the ring is read, so that those attempts are counted as lost rather than
+/// silently gone; once every handed-over workload's record is dropped (its programs
 /// detached, or switched to this build's: [`WorkloadPin::take_over_filter`]), one last
 /// [`RemovedStream::newly_lost`] reads what they counted up to then. (Programs attached
 /// beside theirs instead, when their links cannot be taken over, count a connect made while
-/// both have rules twice: alerted, and counted here as lost as well.)
+/// both have rules twice: alerted, and counted here as lost as well.) Its pins are removed
+/// when it is dropped, not before: until the caller raised what it counted, a process that
+/// dies finds it pinned at its next start, whole (except the reports read off its ring).
 pub struct RemovedStream {
     // Field order is drop order: the ring's reader before the maps.
     ring: Option<RemovedRing>,
@@ -289,6 +296,8 @@ pub struct RemovedStream {
     lost: Option<MapHandle>,
     /// What the maps and the ring held at the last read.
     counted: u64,
+    /// Where its maps are pinned, removed on drop.
+    dir: PathBuf,
 }
 
 impl RemovedStream {
@@ -328,6 +337,7 @@ impl RemovedStream {
                 ring,
                 counters,
                 lost,
+                dir: dir.to_path_buf(),
             });
         (stream, untaken)
     }
@@ -347,6 +357,14 @@ impl RemovedStream {
         self.counters.as_ref().map_or(0, summed_counts)
             + read_lost(self.lost.as_ref())
             + self.ring.as_ref().map_or(0, RemovedRing::unkept)
+    }
+}
+
+impl Drop for RemovedStream {
+    fn drop(&mut self) {
+        // Best effort, as for any pin: what stays is found again by the next start (and
+        // counted lost again) or removed by `reset`.
+        let _ = remove_pin_dir(&self.dir);
     }
 }
 
@@ -457,8 +475,9 @@ impl FirewallPins {
     /// Takes over what a process that died left pinned: the report stream (a new one of
     /// `ring` bytes when none is pinned) and every workload with its filter, switched to
     /// this build's programs. A workload whose record or filter cannot be read is removed
-    /// (its programs detached) and named in [`Adopted::removed`]; so is another layout's
-    /// stream.
+    /// (its programs detached) and named in [`Adopted::notes`]; another layout's stream is
+    /// named there too, and handed over to be read until its programs go
+    /// ([`Adopted::removed_streams`]).
     pub fn adopt(&self, ring: ConnectReportsRing) -> Result<Adopted, Error> {
         let (reports, reports_adopted) =
             ConnectReports::pinned(&self.layout_dir.join(CONNECT_DIR), ring)?;
@@ -475,8 +494,12 @@ impl FirewallPins {
             if !ours {
                 let stream_dir = layout_dir.join(CONNECT_DIR);
                 let (stream, untaken) = RemovedStream::open(&stream_dir);
-                adopted.removed_streams.extend(stream);
-                remove_pin_dir(&stream_dir)?;
+                // Kept pinned while it is read: dropping it (when its caller lets it go, once
+                // what it counted was raised) removes it.
+                match stream {
+                    Some(stream) => adopted.removed_streams.push(stream),
+                    None => remove_pin_dir(&stream_dir)?,
+                }
                 let counts = match untaken {
                     Some(attempts) => {
                         adopted.lost_attempts += attempts;
@@ -485,7 +508,7 @@ impl FirewallPins {
                     None => "its counts could not be read and are lost".to_owned(),
                 };
                 adopted.notes.push(format!(
-                    "{}: the report stream of a build of another layout was removed ({counts})",
+                    "{}: the report stream of a build of another layout was let go ({counts})",
                     layout_dir.display()
                 ));
             }

@@ -459,8 +459,12 @@ fn run_swap_child_if_asked() {
 /// switched links counted (before the crash and while no agent ran) carry the tag of the
 /// pod they are alerted for: every one is alerted, none dropped, none counted lost. (When
 /// the first record stood, the pod got a new tag and those counts matched no pod: neither
-/// alerted nor counted lost.) The old record goes, the links stay: one set of programs,
-/// refusing; a clean stop leaves no pin and no program.
+/// alerted nor counted lost.) The attempts the first dead agent's stream held untaken,
+/// which the crashed agent took over and died before raising, are raised lost by the next
+/// one, whole: the old layout's stream stays pinned until an agent lets it go. (When the
+/// take-over removed its pins at once, they were gone silently: 0 raised.) The old record
+/// goes, the links stay: one set of programs, refusing; a clean stop leaves no pin and no
+/// program.
 #[test]
 fn a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record() {
     const TEST: &str = "firewall_watch::tests::handover::a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record";
@@ -522,7 +526,10 @@ fn a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record() 
     assert_eq!(after_policy, 1, "still refused");
     tick_delivered(&mut watch, Timestamp::now(), &mut reports);
     let (alerted, lost) = alerts_by_rule(&reports);
-    assert_eq!(lost, 0, "{reports:?}");
+    assert_eq!(
+        lost, UNTAKEN,
+        "the first dead agent's untaken attempts: {reports:?}"
+    );
     assert_eq!(
         alerted.values().sum::<u64>(),
         SWAPPED + WHILE_DEAD + after_policy,
@@ -544,6 +551,223 @@ fn a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record() 
         assert!(started.elapsed() < Duration::from_secs(5), "and no program");
         std::thread::sleep(Duration::from_millis(50));
     }
+    drop(pod);
+}
+
+/// Set in the child run that dies between recording pod shop/web in the pins and pinning its
+/// connect programs' links: `<pin dir>,<pod cgroup>,<stage>`, the stage `recorded` (the
+/// record alone) or `attached` (the programs attached too, their links not yet pinned), as
+/// the watch's install leaves it when the agent dies there.
+const RECORD_CHILD: &str = "PALISADE_AGENT_RECORD_CHILD";
+
+/// The dying child's part, when this run is it (see [`RECORD_CHILD`]).
+fn run_record_child_if_asked() {
+    let Ok(args) = std::env::var(RECORD_CHILD) else {
+        return;
+    };
+    let fields: Vec<&str> = args.split(',').collect();
+    let (pin_dir, cgroup, attached) = (
+        PathBuf::from(fields[0]),
+        PathBuf::from(fields[1]),
+        fields[2] == "attached",
+    );
+    let pins = palisade_enforce::FirewallPins::open(&pin_dir).unwrap();
+    let adopted = pins
+        .adopt(palisade_enforce::ConnectReportsRing::DEFAULT)
+        .unwrap();
+    let pin = pins
+        .record_workload(
+            0,
+            palisade_enforce::WorkloadIdentity {
+                name: "shop/web".to_owned(),
+                cgroup: Some(cgroup.clone()),
+                netns: None,
+                netns_inode: 0,
+            },
+        )
+        .unwrap();
+    let filter = attached.then(|| {
+        palisade_enforce::ConnectFilter::attach(&cgroup, &adopted.reports, pin.tag()).unwrap()
+    });
+    let _kept_until_the_kill = (filter, pin, adopted, pins);
+    // SAFETY: kill on this process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    unreachable!("killed");
+}
+
+/// An agent that dies after recording a pod in its pins and before its connect programs'
+/// links are pinned (programs not attached yet, or attached: their links go with the
+/// process, and they held no rule yet, so nothing was refused or counted) leaves a record
+/// without programs. The next agent takes the record over as one whose programs it cannot
+/// adopt: at the first policy the pod gets programs of its own, holding the rules, under a
+/// new record, and the old record goes. Nothing is lost or counted twice: every refused
+/// connect after that is alerted once, no loss is raised, one set of programs is attached,
+/// one record is left, and a clean stop leaves no pin and no program.
+#[test]
+fn a_pod_recorded_before_its_programs_were_pinned_is_enforced_anew_after_a_crash() {
+    const TEST: &str = "firewall_watch::tests::handover::a_pod_recorded_before_its_programs_were_pinned_is_enforced_anew_after_a_crash";
+    run_record_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let root = palisade_enforce::cgroup2_root().unwrap();
+    for stage in ["recorded", "attached"] {
+        let (cgroup, pod) = pod_cgroup(&format!("record-{stage}"));
+        let pin_dir = PinDir(PathBuf::from(format!(
+            "/sys/fs/bpf/palisade-agent-record-{stage}-{}",
+            std::process::id()
+        )));
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([TEST, "--exact", "--nocapture", "--test-threads", "1"])
+            .env(
+                RECORD_CHILD,
+                format!("{},{},{stage}", pin_dir.0.display(), cgroup.0.display()),
+            )
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+        let records = || {
+            std::fs::read_dir(pin_dir.0.join("layout-1/workloads"))
+                .map(|entries| entries.count())
+                .unwrap_or(0)
+        };
+        assert_eq!(records(), 1, "{stage}: the record is left");
+        let started = std::time::Instant::now();
+        while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{stage}: unpinned programs go with their process"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+
+        let (mut watch, updates) = pinned_watch(&pin_dir.0);
+        assert!(watch.took_over_enforcement(), "{stage}");
+        let mut reports = first_policy(&mut watch, &updates);
+        assert_eq!(watch.enforced_pods(), ["shop/web"], "{stage}");
+        let refused = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
+            (0..UNTAKEN).filter(|_| refused_by_programs()).count() as u64
+        });
+        assert_eq!(refused, UNTAKEN, "{stage}: enforced from the first policy");
+        tick_delivered(&mut watch, Timestamp::now(), &mut reports);
+        let (alerted, lost) = alerts_by_rule(&reports);
+        assert_eq!(lost, 0, "{stage}: {reports:?}");
+        assert_eq!(
+            alerted.values().sum::<u64>(),
+            UNTAKEN,
+            "{stage}: each refused connect alerted once: {reports:?}"
+        );
+        let programs = palisade_testdata::cgroup_programs(&cgroup.0);
+        assert_eq!(
+            programs.matches("connect4").count(),
+            1,
+            "{stage}: {programs}"
+        );
+        assert_eq!(records(), 1, "{stage}: the old record went");
+
+        drop(watch);
+        assert!(!pin_dir.0.exists(), "{stage}: a clean stop leaves no pin");
+        let started = std::time::Instant::now();
+        while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{stage}: and no program"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(pod);
+    }
+}
+
+/// Set in the child run that takes over a dead agent's pins of another layout and dies
+/// before its first tick, so before it raised what that layout's stream held: `<pin dir>`.
+const ADOPT_CHILD: &str = "PALISADE_AGENT_ADOPT_CHILD";
+
+/// The child's part, when this run is it (see [`ADOPT_CHILD`]): the watch takes the pins
+/// over (another layout's stream let go, its untaken attempts known only in memory) and the
+/// agent dies.
+fn run_adopt_child_if_asked() {
+    let Ok(pin_dir) = std::env::var(ADOPT_CHILD) else {
+        return;
+    };
+    let (watch, _updates) = pinned_watch(Path::new(&pin_dir));
+    assert!(!watch.took_over_enforcement(), "another layout's stream");
+    let _kept_until_the_kill = watch;
+    // SAFETY: kill on this process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    unreachable!("killed");
+}
+
+/// An agent that takes over a dead agent of another layout and dies before its first tick
+/// has not raised the attempts that layout's stream held untaken: they are not lost with it.
+/// The stream stays pinned until an agent lets it go (after raising them), so the next agent
+/// finds it again and raises them as lost at its first tick. (When the stream's pins were
+/// removed at the take-over, they were gone silently: the next agent raised 0.)
+#[test]
+fn an_agent_dying_right_after_taking_over_another_layout_leaves_its_untaken_attempts_to_the_next() {
+    const TEST: &str = "firewall_watch::tests::handover::an_agent_dying_right_after_taking_over_another_layout_leaves_its_untaken_attempts_to_the_next";
+    run_child_if_asked();
+    run_adopt_child_if_asked();
+    if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let (cgroup, pod) = pod_cgroup("adoptdies");
+    let pin_dir = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/palisade-agent-adoptdies-{}",
+        std::process::id()
+    )));
+    let child = |variable: &str, value: String| {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([TEST, "--exact", "--nocapture", "--test-threads", "1"])
+            .env(variable, value)
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    };
+    child(
+        CHILD,
+        format!(
+            "{},{},{}",
+            pin_dir.0.display(),
+            cgroup.0.display(),
+            pod.0.id()
+        ),
+    );
+    // As a build of another layout would have left it.
+    std::fs::rename(pin_dir.0.join("layout-1"), pin_dir.0.join("layout-0")).unwrap();
+    child(ADOPT_CHILD, pin_dir.0.display().to_string());
+    assert!(
+        pin_dir.0.join("layout-0/connect").exists(),
+        "the dead agent of another layout's stream is still pinned"
+    );
+
+    let (mut watch, updates) = pinned_watch(&pin_dir.0);
+    let mut reports = Vec::new();
+    tick_delivered(&mut watch, Timestamp::now(), &mut reports);
+    let (alerted, lost) = alerts_by_rule(&reports);
+    assert!(alerted.is_empty(), "{reports:?}");
+    assert_eq!(lost, UNTAKEN, "raised by the next agent: {reports:?}");
+    // The policy replaces the old programs; the stream is let go a tick after they went.
+    reports.extend(first_policy(&mut watch, &updates));
+    for _ in 0..3 {
+        if !watch.enforcement.removed_streams.is_empty() {
+            tick_delivered(&mut watch, Timestamp::now(), &mut reports);
+        }
+    }
+    assert!(watch.enforcement.removed_streams.is_empty());
+    assert!(
+        !pin_dir.0.join("layout-0/connect").exists(),
+        "let go once raised: its pins are removed"
+    );
+    assert_eq!(
+        alerts_by_rule(&reports).1,
+        UNTAKEN,
+        "raised once: {reports:?}"
+    );
+    drop(watch);
+    assert!(!pin_dir.0.exists(), "a clean stop leaves no pin");
     drop(pod);
 }
 
