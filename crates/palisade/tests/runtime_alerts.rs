@@ -10,6 +10,8 @@
 //! running and its alert without a response; a `--respond` rule that is not loaded or requests
 //! nothing stops the agent and the monitor with an error naming it.
 
+mod support;
+
 use std::{
     os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
@@ -17,8 +19,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use palisade_testdata::{Palisade, Ready};
 use serde_json::Value;
+use support::Up;
 
 const ADMIN: &str = "runtime-alerts-test-admin-token";
 const RULE: &str = "Execution from /dev/shm";
@@ -41,18 +43,9 @@ fn can_run_ebpf() -> bool {
     )
 }
 
-async fn alerts_of_rule(client: &reqwest::Client, base: &str, rule: &str) -> Option<Vec<Value>> {
-    let page: Value = client
-        .get(format!("{base}/api/v1/alerts"))
-        .query(&[("rule", rule), ("cluster", "e2e")])
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    page["items"].as_array().cloned()
+/// The query of `/api/v1/alerts` for the alerts of `rule` in cluster `e2e`.
+fn of_rule(rule: &str) -> [(&'static str, &str); 2] {
+    [("rule", rule), ("cluster", "e2e")]
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -60,17 +53,11 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
     if !can_run_ebpf() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
     command
         .args(["up", "--cluster", "e2e"])
         .env("PALISADE_LOG", "warn");
-    let up = Palisade::start(command, dir.path(), ADMIN, Ready::SensorStarted);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let base = up.base.clone();
+    let up = Up::start(command, ADMIN);
 
     let staged =
         StagedDir(Path::new("/dev/shm").join(format!("palisade-e2e-{}", std::process::id())));
@@ -86,10 +73,10 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
             .status()
             .unwrap();
         assert!(status.success());
-        if let Some(alerts) = alerts_of_rule(&client, &base, RULE).await
-            && let Some(alert) = alerts.into_iter().next()
+        if let Some(page) = up.get("/api/v1/alerts", &of_rule(RULE)).await
+            && let Some(alert) = page["items"].as_array().and_then(|items| items.first())
         {
-            break alert;
+            break alert.clone();
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -130,7 +117,7 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
 
     let status = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(["agent", "--status", "--output", "json", "--data-dir"])
-        .arg(dir.path().join("agent"))
+        .arg(up.agent_dir())
         .output()
         .unwrap();
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -160,19 +147,13 @@ fn a_tiny_ring_buffer_under_an_event_storm_shows_lost_events_in_the_agent_status
     if !can_run_ebpf() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
     command
         .args(["up", "--cluster", "status"])
         .args(["--sensor-ring-buffer-bytes", "4096"])
         .env("PALISADE_LOG", "error");
-    let mut up = Palisade::start(
-        command,
-        dir.path(),
-        "sensor-status-test-admin-token",
-        Ready::SensorStarted,
-    );
-    let agent_dir = dir.path().join("agent");
+    let mut up = Up::start(command, "sensor-status-test-admin-token");
+    let agent_dir = up.agent_dir();
     let status_file = agent_dir.join("sensor-status.json");
 
     // Storms of opens until the refreshed file shows losses: a 4 KiB ring holds a handful of
@@ -241,8 +222,8 @@ fn a_tiny_ring_buffer_under_an_event_storm_shows_lost_events_in_the_agent_status
 
     // Killed without a chance to stop its sensor: the file still says running, the status
     // says stale.
-    up.process.kill().unwrap();
-    up.process.wait().unwrap();
+    up.palisade.process.kill().unwrap();
+    up.palisade.process.wait().unwrap();
     let status = agent_status_json(&agent_dir);
     assert_eq!(status["sensor"]["state"], "stale", "{status:#}");
     assert!(status["sensor"]["events"]["lost"].as_u64().unwrap() >= lost);
@@ -260,7 +241,6 @@ async fn the_fallbacks_reduced_field_set_is_in_the_status_and_the_nodes_asset_re
     if !palisade_testdata::capability("root (proc connector, fanotify)", is_root) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
     command
         .args([
@@ -271,8 +251,8 @@ async fn the_fallbacks_reduced_field_set_is_in_the_status_and_the_nodes_asset_re
             "fallback",
         ])
         .env("PALISADE_LOG", "warn");
-    let up = Palisade::start(command, dir.path(), ADMIN, Ready::SensorStarted);
-    let agent_dir = dir.path().join("agent");
+    let up = Up::start(command, ADMIN);
+    let agent_dir = up.agent_dir();
 
     let status = agent_status_json(&agent_dir);
     let sensor = &status["sensor"];
@@ -289,31 +269,15 @@ async fn the_fallbacks_reduced_field_set_is_in_the_status_and_the_nodes_asset_re
         "{table}"
     );
 
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let node = loop {
-        let page: Value = client
-            .get(format!("{}/api/v1/assets", up.base))
-            .query(&[("kind", "node"), ("cluster", "fallback")])
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(node) = page["items"].as_array().and_then(|items| items.first()) {
-            break node.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the node was not registered within 60 s: {page:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let node = up
+        .wait_for(
+            "the node's registration",
+            Duration::from_secs(60),
+            "/api/v1/assets",
+            &[("kind", "node"), ("cluster", "fallback")],
+            |page| page["items"].as_array()?.first().cloned(),
+        )
+        .await;
     assert_eq!(node["attributes"]["sensor"], "fallback", "{node:#}");
     assert_eq!(
         node["attributes"]["sensor_missing_fields"], sensor["missing_fields"],
@@ -345,23 +309,42 @@ fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     None
 }
 
-/// The first alert of `rule` in the store whose process is `pid`, waiting up to 30 s.
-async fn alert_of_process(client: &reqwest::Client, base: &str, rule: &str, pid: u32) -> Value {
-    let started = Instant::now();
-    loop {
-        if let Some(alerts) = alerts_of_rule(client, base, rule).await
-            && let Some(alert) = alerts
-                .into_iter()
-                .find(|alert| alert["details"]["process"]["pid"] == pid)
-        {
-            return alert;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no `{rule}` alert for pid {pid} reached the store within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+/// Fails the test unless `child` dies by SIGKILL within 5 s (`not_killed`: it was still
+/// running then, and is killed and reaped).
+fn assert_killed_within_5_s(child: &mut Child, not_killed: &str) {
+    let status = exit_within(child, Duration::from_secs(5));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
+    let status = status.expect(not_killed);
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+}
+
+/// Whether `child` was still running; it is killed and reaped either way.
+fn was_running(child: &mut Child) -> bool {
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    running
+}
+
+/// The first alert of `rule` in the store whose process is `pid`, waiting up to 30 s.
+async fn alert_of_process(up: &Up, rule: &str, pid: u32) -> Value {
+    up.wait_for(
+        &format!("a `{rule}` alert for pid {pid} in the store"),
+        Duration::from_secs(30),
+        "/api/v1/alerts",
+        &of_rule(rule),
+        |page| {
+            page["items"]
+                .as_array()?
+                .iter()
+                .find(|alert| alert["details"]["process"]["pid"] == pid)
+                .cloned()
+        },
+    )
+    .await
 }
 
 /// Two rules request `response.kill_process`, only one is named with `--respond`: its
@@ -375,7 +358,6 @@ async fn only_rules_named_with_respond_kill_their_process_or_deny_its_exec() {
     if !can_run_ebpf() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     let programs = tempfile::tempdir().unwrap();
     let kill_program = programs.path().join("palisade-respond-kill");
     let keep_program = programs.path().join("palisade-respond-keep");
@@ -397,33 +379,20 @@ async fn only_rules_named_with_respond_kill_their_process_or_deny_its_exec() {
         .arg(&rules)
         .args(["--respond", KILL_RULE, "--respond", DENY_RULE])
         .env("PALISADE_LOG", "warn");
-    let up = Palisade::start(command, dir.path(), ADMIN, Ready::SensorStarted);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let up = Up::start(command, ADMIN);
 
     let mut killed = Command::new(&kill_program).arg("30").spawn().unwrap();
-    let status = exit_within(&mut killed, Duration::from_secs(5));
-    if status.is_none() {
-        let _ = killed.kill();
-        let _ = killed.wait();
-    }
-    let status = status.expect("the marked program was not killed within 5 s");
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
-    let alert = alert_of_process(&client, &up.base, KILL_RULE, killed.id()).await;
+    assert_killed_within_5_s(&mut killed, "the marked program was not killed within 5 s");
+    let alert = alert_of_process(&up, KILL_RULE, killed.id()).await;
     let response = &alert["details"]["raw_event"]["response"];
     assert_eq!(response.as_array().map(Vec::len), Some(1), "{alert:#}");
     assert_eq!(response[0]["action"], "response.kill_process", "{alert:#}");
     assert!(response[0]["done"].is_string(), "{alert:#}");
 
     let mut kept = Command::new(&keep_program).arg("30").spawn().unwrap();
-    let alert = alert_of_process(&client, &up.base, KEEP_RULE, kept.id()).await;
-    let still_running = kept.try_wait().unwrap().is_none();
-    let _ = kept.kill();
-    let _ = kept.wait();
+    let alert = alert_of_process(&up, KEEP_RULE, kept.id()).await;
     assert!(
-        still_running,
+        was_running(&mut kept),
         "the program of the rule not named with --respond was killed"
     );
     assert!(
@@ -432,12 +401,9 @@ async fn only_rules_named_with_respond_kill_their_process_or_deny_its_exec() {
     );
 
     let mut first = Command::new(&deny_program).arg("30").spawn().unwrap();
-    let alert = alert_of_process(&client, &up.base, DENY_RULE, first.id()).await;
-    let first_running = first.try_wait().unwrap().is_none();
-    let _ = first.kill();
-    let _ = first.wait();
+    let alert = alert_of_process(&up, DENY_RULE, first.id()).await;
     assert!(
-        first_running,
+        was_running(&mut first),
         "deny_exec killed the run that raised the alert"
     );
     let response = &alert["details"]["raw_event"]["response"];
@@ -449,13 +415,7 @@ async fn only_rules_named_with_respond_kill_their_process_or_deny_its_exec() {
         "{alert:#}"
     );
     let mut second = Command::new(&deny_program).arg("30").spawn().unwrap();
-    let status = exit_within(&mut second, Duration::from_secs(5));
-    if status.is_none() {
-        let _ = second.kill();
-        let _ = second.wait();
-    }
-    let status = status.expect("the denied program ran again");
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_killed_within_5_s(&mut second, "the denied program ran again");
 }
 
 /// `--respond` with a rule that is not loaded, or that requests no action, stops `palisade

@@ -1,0 +1,98 @@
+//! What the end-to-end test files of `palisade up` with its sensor share: the process started
+//! on a fresh data directory and waited for until its sensor runs, and its API read as the
+//! admin, once or until an answer shows what the test waits for.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use palisade_testdata::{Palisade, Ready};
+use serde_json::Value;
+
+/// `palisade up` started by a test (stopped when dropped), its data directory and a client of
+/// its API.
+pub struct Up {
+    /// The process and its URL.
+    pub palisade: Palisade,
+    client: reqwest::Client,
+    admin_token: &'static str,
+    data_dir: tempfile::TempDir,
+}
+
+impl Up {
+    /// Starts `command` (`palisade up …` with the test's arguments) on a fresh data directory
+    /// with `admin_token` as the first admin token, and waits until its sensor started.
+    pub fn start(command: Command, admin_token: &'static str) -> Up {
+        let data_dir = tempfile::tempdir().unwrap();
+        let palisade = Palisade::start(command, data_dir.path(), admin_token, Ready::SensorStarted);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        Up {
+            palisade,
+            client,
+            admin_token,
+            data_dir,
+        }
+    }
+
+    /// The agent's data directory (its outbox, its sensor's status file).
+    #[allow(dead_code)] // each test file is its own crate and uses only what it needs
+    pub fn agent_dir(&self) -> PathBuf {
+        self.data_dir.path().join("agent")
+    }
+
+    /// GETs `path` with `query` as the admin: the JSON answer, `None` when there is none (the
+    /// request failed or the answer is not JSON).
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Option<Value> {
+        self.client
+            .get(format!("{}{path}", self.palisade.base))
+            .query(query)
+            .bearer_auth(self.admin_token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+
+    /// GETs `path` with `query` as the admin until `found` takes what the test waits for from
+    /// the answer; fails the test, naming `what` and the last answer, after `limit`.
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        path: &str,
+        query: &[(&str, &str)],
+        found: impl Fn(&Value) -> Option<T>,
+    ) -> T {
+        let started = Instant::now();
+        loop {
+            let answer = self.get(path, query).await;
+            if let Some(wanted) = answer.as_ref().and_then(&found) {
+                return wanted;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{what} not within {limit:?}; the last answer to {path}: {answer:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// POSTs to `path` as the admin, with no body: the JSON answer.
+    #[allow(dead_code)] // each test file is its own crate and uses only what it needs
+    pub async fn post(&self, path: &str) -> Value {
+        self.client
+            .post(format!("{}{path}", self.palisade.base))
+            .bearer_auth(self.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
