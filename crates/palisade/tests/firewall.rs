@@ -2,9 +2,11 @@
 //! directory, the binary run on them, its JSON output checked.
 //!
 //! `netpol_cases_through_the_cli` reads the shared truth tables in `../shared/data/netpol`:
-//! it skips with a message when they are absent, and fails in CI.
+//! it skips with a message when they are absent, and fails in CI. Every case and step goes
+//! through the CLI, also the flow cases whose peers are inline workloads (a namespace and
+//! labels, no pod): each such peer becomes a pod of the flow's own STATE.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,7 +20,7 @@ fn palisade(args: &[&str]) -> Output {
 }
 
 /// A case's objects at one step, as the STATE file's documents.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct CaseState {
     namespaces: BTreeMap<String, Value>,
     pods: BTreeMap<String, Value>,
@@ -112,6 +114,48 @@ impl CaseState {
         }
     }
 
+    /// The `--from`/`--to` argument of a flow's end `end`: its pod, its address, or, for an
+    /// inline workload (`internal`: namespace and labels, no pod), pod `name` added to this
+    /// state with its labels and address in its namespace (labelled), its container serving
+    /// `port_name` (a named port the flow goes to) on port 8080.
+    fn flow_end(
+        &mut self,
+        end: &Value,
+        name: &str,
+        port_name: Option<&str>,
+        protocol: &str,
+    ) -> String {
+        if let Some(pod) = end["pod"].as_str() {
+            return pod.to_owned();
+        }
+        let ip = end["ip"].as_str().unwrap();
+        let Some(internal) = end.get("internal") else {
+            return ip.to_owned();
+        };
+        let namespace = internal["namespace"].as_str().unwrap();
+        self.namespaces
+            .entry(namespace.to_owned())
+            .or_insert_with(|| {
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": namespace, "labels": internal["namespace_labels"]}})
+            });
+        let ports: Vec<Value> = port_name
+            .map(
+                |port_name| json!({"name": port_name, "containerPort": 8080, "protocol": protocol}),
+            )
+            .into_iter()
+            .collect();
+        let key = format!("{namespace}/{name}");
+        self.pods.insert(
+            key.clone(),
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": name, "namespace": namespace, "labels": internal["pod_labels"]},
+                   "spec": {"containers": [{"name": "c", "ports": ports}]},
+                   "status": {"podIP": ip}}),
+        );
+        key
+    }
+
     /// Multi-document YAML; each document is written in JSON (flow) style, which is YAML.
     fn write(&self, path: &Path) {
         let documents: Vec<String> = self
@@ -133,6 +177,8 @@ fn netpol_cases_through_the_cli() {
     let temp = tempfile::tempdir().unwrap();
     let state_path = temp.path().join("state.yaml");
     let state_arg = state_path.to_str().unwrap();
+    let flow_state_path = temp.path().join("flow-state.yaml");
+    let flow_state_arg = flow_state_path.to_str().unwrap();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -141,15 +187,12 @@ fn netpol_cases_through_the_cli() {
         })
         .collect();
     paths.sort();
-    let (mut n_cells, mut n_flows) = (0, 0);
+    let (mut n_cells, mut n_flows, mut cases_flows) = (0, 0, 0);
     let mut failures = Vec::new();
     for path in &paths {
         let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let id = case["id"].as_str().unwrap();
-        if case["cluster"].is_null() {
-            // Flow-level cases with inline workloads: the CLI takes pods and IPs only.
-            continue;
-        }
+        // Flow cases with inline workloads only have no cluster: an empty one.
         let mut state = CaseState::new(&case["cluster"]);
         for (step_idx, step) in case["steps"].as_array().unwrap().iter().enumerate() {
             for action in step["actions"].as_array().into_iter().flatten() {
@@ -177,6 +220,31 @@ fn netpol_cases_through_the_cli() {
                     String::from_utf8_lossy(&output.stderr)
                 );
                 let got: Value = serde_json::from_slice(&output.stdout).unwrap();
+                // The issue's shape: every ordered pair of the state's pods (self pairs too)
+                // in each of the three tables, each cell a boolean.
+                let pods: BTreeSet<&String> = state.pods.keys().collect();
+                for table in ["combined", "ingress", "egress"] {
+                    let rows = got[table]
+                        .as_object()
+                        .unwrap_or_else(|| panic!("{id}: no {table} table"));
+                    assert_eq!(
+                        rows.keys().collect::<BTreeSet<_>>(),
+                        pods,
+                        "{id} {table} rows"
+                    );
+                    for (from, row) in rows {
+                        let row = row.as_object().unwrap();
+                        assert_eq!(
+                            row.keys().collect::<BTreeSet<_>>(),
+                            pods,
+                            "{id} {table} {from}: columns"
+                        );
+                        assert!(
+                            row.values().all(Value::is_boolean),
+                            "{id} {table} {from}: {row:?}"
+                        );
+                    }
+                }
                 for table in ["combined", "ingress", "egress"] {
                     let Some(expected) = probe[table].as_object() else {
                         continue;
@@ -198,27 +266,23 @@ fn netpol_cases_through_the_cli() {
                 }
             }
             for flow in step["flows"].as_array().into_iter().flatten() {
-                let endpoint = |value: &Value| {
-                    value["pod"]
-                        .as_str()
-                        .or_else(|| {
-                            value
-                                .get("internal")
-                                .is_none()
-                                .then(|| value["ip"].as_str())
-                                .flatten()
-                        })
-                        .map(str::to_owned)
-                };
-                let (Some(from), Some(to)) = (endpoint(&flow["src"]), endpoint(&flow["dst"]))
-                else {
-                    continue;
-                };
+                cases_flows += 1;
+                // The flow's own state: the step's, with its inline workloads as pods.
+                let mut flow_state = state.clone();
+                let protocol = flow["protocol"].as_str().unwrap();
+                let from = flow_state.flow_end(&flow["src"], "inline-src", None, protocol);
+                let to = flow_state.flow_end(
+                    &flow["dst"],
+                    "inline-dst",
+                    flow["port_name"].as_str(),
+                    protocol,
+                );
+                flow_state.write(&flow_state_path);
                 let mut args = vec![
                     "firewall".to_owned(),
                     "explain".into(),
                     "-f".into(),
-                    state_arg.into(),
+                    flow_state_arg.into(),
                     "--from".into(),
                     from,
                     "--to".into(),
@@ -261,6 +325,7 @@ fn netpol_cases_through_the_cli() {
         n_cells > 1000 && n_flows > 10,
         "too few checks: {n_cells} cells, {n_flows} flows"
     );
+    assert_eq!(n_flows, cases_flows, "every flow of every case is checked");
 }
 
 const TIERS_STATE: &str = r#"
