@@ -23,7 +23,7 @@ use std::{
     time::SystemTime,
 };
 
-use palisade_inventory::{Cancel, LazyFiles, Limits, Package, RootFs, Target};
+use palisade_inventory::{Cancel, LazyFiles, Limits, Package, RootFs, RunningKernel, Target};
 use palisade_model::{
     AffectedAsset, Details, FindingKind, FindingReport, FixVerdict, ScanSnapshot, Severity,
     Timestamp, VerifyFixSpec, VulnerabilityDetails,
@@ -157,6 +157,20 @@ struct KeptRoot {
 }
 
 impl Inventoried {
+    /// The packages matched: all of them, except, on the running host, the packages of the
+    /// installed kernels it does not run ([`RunningKernel`]).
+    fn matched_packages(&self) -> Vec<&Package> {
+        let running = self
+            .root
+            .as_ref()
+            .filter(|root| root.running_host)
+            .and_then(|_| RunningKernel::of_this_system());
+        match running {
+            Some(running) => running.without_other_kernels(&self.packages),
+            None => self.packages.iter().collect(),
+        }
+    }
+
     /// The files of its root that the checks of `index` name, read on the first check a
     /// package's version needs, the running system's (the running kernel) from the host's
     /// `/proc` when the root is the running host's; none for an image.
@@ -404,8 +418,8 @@ impl Scanner {
         let inventoried = &self.inventories[&key];
         let root_files = inventoried.root_files(index);
         let installed: Vec<&Package> = inventoried
-            .packages
-            .iter()
+            .matched_packages()
+            .into_iter()
             .filter(|package| {
                 package.name == spec.package
                     && palisade_vulndb::normalize_ecosystem(&package.ecosystem)
@@ -516,7 +530,10 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         } else {
             RootFs::new(&root)
         };
-        tracing::info!(root = %root.display(), "Taking an inventory.");
+        // The image a container's root stands for: one inventory per digest, however many
+        // containers run the image.
+        let image_digest = asset.image_digest.clone().unwrap_or_default();
+        tracing::info!(root = %root.display(), image_digest = %image_digest, "Taking an inventory.");
         let (mut files, mut bytes) = (0u64, 0u64);
         let target = Target::RootFs(root_fs);
         let limits = Limits::default();
@@ -543,7 +560,7 @@ async fn inventory(root: PathBuf, asset: AffectedAsset) -> Result<Inventoried, S
         for warning in &found.warnings {
             tracing::debug!(location = %warning.location, reason = %warning.reason, "Skipped during inventory.");
         }
-        tracing::info!(root = %root.display(), files, bytes, packages = found.packages.len(), "Inventory taken.");
+        tracing::info!(root = %root.display(), image_digest = %image_digest, files, bytes, packages = found.packages.len(), "Inventory taken.");
         Ok(Inventoried {
             asset,
             packages: found.packages,
@@ -590,7 +607,7 @@ fn vulnerability_reports(
     observed_at: Timestamp,
 ) -> Vec<FindingReport> {
     let mut reports = Vec::new();
-    for package in &inventoried.packages {
+    for package in inventoried.matched_packages() {
         let matched = match match_inventory_package(index, package, root_files) {
             Ok(matched) => matched,
             Err(error) => {

@@ -43,7 +43,9 @@
 //! file an OS package owns are not reported twice, nor are `package-lock.json` entries that the
 //! project's `node_modules` holds installed; packages from files an upper layer
 //! deleted or replaced are not reported at all. A malformed package database is a
-//! [`Warning`], not an error.
+//! [`Warning`], not an error. Of the kernels an rpm system has installed side by side, the
+//! running one is told by its `uname -r` ([`RunningKernel`]), so that a scan of the running
+//! host matches its packages and not those of kernels it does not run.
 //!
 //! Hostile input never escapes: nothing is written to disk; tar entries with absolute paths,
 //! `..` components, hard links leaving the root, and device files are skipped with a warning;
@@ -117,6 +119,7 @@ mod lazy_files;
 mod limits;
 mod path;
 mod rootfs;
+mod running_kernel;
 mod target;
 mod walk;
 
@@ -132,5 +135,6 @@ pub use crate::image::{Image, ImageFormat, Layer};
 pub use crate::lazy_files::LazyFiles;
 pub use crate::limits::Limits;
 pub use crate::rootfs::{RootFs, container_pid};
+pub use crate::running_kernel::RunningKernel;
 pub use crate::target::Target;
 pub use crate::walk::{FileVisit, Walk};

@@ -1455,8 +1455,10 @@ fn mounts(mountinfo: &Path) -> Vec<(String, String)> {
 /// itself (not reported), equals the release as printed (a string state; reported), and a
 /// kernel that is not earlier but an old one set to boot (reported, from the grubenv). A scan of
 /// the same files as a root directory reports only the boot entry's advisory: it has no
-/// running kernel. While the namespace lives and after it ended, the host's mounts and
-/// `/etc/os-release` are unchanged.
+/// running kernel. Of two `kernel-core` builds installed side by side, the running one's
+/// and an older one, the host scan matches the running one only and the root scan both.
+/// While the namespace lives and after it ended, the host's mounts and `/etc/os-release` are
+/// unchanged.
 #[test]
 fn a_host_scan_checks_the_running_kernel() {
     let is_root = Command::new("id")
@@ -1474,21 +1476,6 @@ fn a_host_scan_checks_the_running_kernel() {
         "kpatch-patch-running-equal",
         "kpatch-patch-boot-earlier",
     ];
-    let installed: Vec<_> = packages
-        .iter()
-        .map(|name| (*name, None, "1", "1.el8"))
-        .collect();
-    rpm_root(
-        &host,
-        "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"8.0 (Ootpa)\"\nID=\"rhel\"\n\
-         VERSION_ID=\"8.0\"\nPLATFORM_ID=\"platform:el8\"\n",
-        &installed,
-    );
-    write(
-        &host,
-        "boot/grub2/grubenv",
-        "# GRUB Environment Block\nsaved_entry=0123456789abcdef0123456789abcdef-4.18.0-80.el8.x86_64\n",
-    );
     // The running kernel's release as its package's version-release: without the
     // architecture and variant (`4.18.0-80.el8.x86_64+debug`), as the uname_test compares.
     let printed_release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
@@ -1500,6 +1487,27 @@ fn a_host_scan_checks_the_running_kernel() {
         .iter()
         .find_map(|arch| running.strip_suffix(&format!(".{arch}")))
         .unwrap_or(running);
+    // Two kernels installed side by side: the running one and an older one.
+    let (running_version, running_release) = running
+        .split_once('-')
+        .unwrap_or_else(|| panic!("the running release {running:?} has a version and a release"));
+    let mut installed: Vec<_> = packages
+        .iter()
+        .map(|name| (*name, None, "1", "1.el8"))
+        .collect();
+    installed.push(("kernel-core", None, running_version, running_release));
+    installed.push(("kernel-core", None, "4.18.0", "80.el8"));
+    rpm_root(
+        &host,
+        "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"8.0 (Ootpa)\"\nID=\"rhel\"\n\
+         VERSION_ID=\"8.0\"\nPLATFORM_ID=\"platform:el8\"\n",
+        &installed,
+    );
+    write(
+        &host,
+        "boot/grub2/grubenv",
+        "# GRUB Environment Block\nsaved_entry=0123456789abcdef0123456789abcdef-4.18.0-80.el8.x86_64\n",
+    );
     let major: u64 = running
         .split(|c: char| !c.is_ascii_digit())
         .next()
@@ -1532,11 +1540,26 @@ fn a_host_scan_checks_the_running_kernel() {
         },
     ]);
     write(temp.path(), "rhel-8-kernel.oval.xml", &oval);
+    // Every kernel-core build is affected by this advisory: only the running one counts on
+    // the running host.
+    write(
+        temp.path(),
+        "RHSA-2099-0100.json",
+        &serde_json::json!({
+            "id": "RHSA-2099:0100",
+            "affected": [{
+                "package": {"ecosystem": "Red Hat:enterprise_linux:8::baseos", "name": "kernel-core"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99999-1.el8"}]}],
+            }],
+        })
+        .to_string(),
+    );
     let db = temp.path().join("vulndb.sqlite");
     let imported = palisade(&[
         "db",
         "import",
         temp.path().join("rhel-8-kernel.oval.xml").to_str().unwrap(),
+        temp.path().join("RHSA-2099-0100.json").to_str().unwrap(),
         "--db",
         db.to_str().unwrap(),
     ]);
@@ -1670,7 +1693,24 @@ fn a_host_scan_checks_the_running_kernel() {
             .collect()
     };
     assert_eq!(kpatch_findings(&report), expected(&[1, 3, 4]), "{report}");
-    // The same files as a root directory have no running kernel: the boot entry alone.
+    // Of the two kernels installed, the running host runs one: its kernel-core is matched.
+    let kernel_cores = |report: &serde_json::Value| -> Vec<String> {
+        let mut installed: Vec<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|finding| finding["package"]["name"] == "kernel-core")
+            .map(|finding| finding["installed_version"].as_str().unwrap().to_owned())
+            .collect();
+        installed.sort();
+        installed
+    };
+    assert_eq!(kernel_cores(&report), [running], "{report}");
+    // The same files as a root directory have no running kernel: the boot entry alone, and
+    // every installed kernel.
     let as_root = scan_against(&host, &db, &[]);
     assert_eq!(kpatch_findings(&as_root), expected(&[4]), "{as_root}");
+    let mut every_kernel = vec![running.to_owned(), "4.18.0-80.el8".to_owned()];
+    every_kernel.sort();
+    assert_eq!(kernel_cores(&as_root), every_kernel, "{as_root}");
 }

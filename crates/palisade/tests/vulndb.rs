@@ -266,3 +266,341 @@ fn default_database_location_follows_xdg_data_home() {
     assert!(output.status.success(), "{output:?}");
     assert!(dir.path().join("palisade/vulndb.sqlite").exists());
 }
+
+mod update_over_https {
+    //! `palisade db update --url https://…` against a real TLS server on 127.0.0.1 whose
+    //! certificate a private CA made in the test signs (the server's own `tls::ensure_pki`): OSV,
+    //! Debian tracker and Alpine secdb feeds imported when the CA is trusted with `--ca-cert`,
+    //! and each way a download can go wrong — an untrusted certificate, a redirect to plain
+    //! HTTP, a body over the limit, a body cut short, a server slower than `--timeout`, a 404 —
+    //! failing with an error that says so while the database keeps what it held.
+
+    use super::{GO_RECORD, json, palisade};
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const DEBIAN_TRACKER: &str = r#"{"bash": {"CVE-2099-2000": {"description": "bash flaw",
+      "releases": {"bookworm": {"status": "resolved", "fixed_version": "5.2.15-2+deb12u1",
+      "urgency": "medium"}}}}}"#;
+
+    const ALPINE_SECDB: &str = r#"{"distroversion": "v3.19", "reponame": "main", "packages": [
+      {"pkg": {"name": "openssl", "secfixes": {"3.1.4-r6": ["CVE-2099-3000"]}}}]}"#;
+
+    /// What the test server answers on a path.
+    #[derive(Clone)]
+    enum Reply {
+        /// 200 with the body and its length.
+        Body(Vec<u8>),
+        /// The status line (`404 Not Found`) and an empty body.
+        Status(&'static str),
+        /// 302 to the location.
+        Redirect(String),
+        /// 200 declaring `declared` bytes, sending the body (shorter), then closing.
+        CutShort { declared: usize, body: Vec<u8> },
+        /// 200 without a length: the body until the connection closes.
+        Unsized(Vec<u8>),
+        /// 200 with the body after the headers and a pause.
+        Slow(Duration, Vec<u8>),
+    }
+
+    /// An HTTPS/1.1 server on 127.0.0.1, one thread, answering each path as it is told.
+    struct TlsServer {
+        address: SocketAddr,
+        replies: Arc<Mutex<HashMap<String, Reply>>>,
+    }
+
+    impl TlsServer {
+        fn start(config: Arc<tokio_rustls::rustls::ServerConfig>) -> TlsServer {
+            // This hand-written server speaks HTTP/1.1 only.
+            let mut config = (*config).clone();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let address = listener.local_addr().unwrap();
+            let replies = Arc::new(Mutex::new(HashMap::new()));
+            let served = Arc::clone(&replies);
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    while let Ok((stream, _)) = listener.accept().await {
+                        let acceptor = acceptor.clone();
+                        let replies = Arc::clone(&served);
+                        tokio::spawn(async move {
+                            // A client that refuses the certificate ends the handshake.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                answer(stream, &replies).await;
+                            }
+                        });
+                    }
+                });
+            });
+            TlsServer { address, replies }
+        }
+
+        fn set(&self, path: &str, reply: Reply) {
+            self.replies.lock().unwrap().insert(path.to_owned(), reply);
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("https://{}{path}", self.address)
+        }
+    }
+
+    /// Reads one request's head and writes the reply its path is given (404 for another path).
+    async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        mut stream: S,
+        replies: &Mutex<HashMap<String, Reply>>,
+    ) {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match stream.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+        let reply = replies
+            .lock()
+            .unwrap()
+            .get(&path)
+            .cloned()
+            .unwrap_or(Reply::Status("404 Not Found"));
+        let with_length = |status: &str, length: usize| {
+            format!("HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n")
+        };
+        let (header, body, pause) = match reply {
+            Reply::Body(body) => (with_length("200 OK", body.len()), body, None),
+            Reply::Status(status) => (with_length(status, 0), Vec::new(), None),
+            Reply::Redirect(location) => (
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+                Vec::new(),
+                None,
+            ),
+            Reply::CutShort { declared, body } => (with_length("200 OK", declared), body, None),
+            Reply::Unsized(body) => (
+                "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned(),
+                body,
+                None,
+            ),
+            Reply::Slow(pause, body) => (with_length("200 OK", body.len()), body, Some(pause)),
+        };
+        if stream.write_all(header.as_bytes()).await.is_err() {
+            return;
+        }
+        let _ = stream.flush().await;
+        if let Some(pause) = pause {
+            tokio::time::sleep(pause).await;
+        }
+        let _ = stream.write_all(&body).await;
+        // A TLS close_notify, then the TCP close.
+        let _ = stream.shutdown().await;
+    }
+
+    /// `palisade db status --output json` of `db`.
+    fn status(db: &Path) -> serde_json::Value {
+        json(&palisade(db, &["status", "--output", "json"]))
+    }
+
+    /// Runs `db update` for `url` with `extra` arguments and checks that it failed with a
+    /// message containing `expected`, and that the database is as it was.
+    fn update_fails(db: &Path, url: &str, extra: &[&str], expected: &str) -> Duration {
+        let before = status(db);
+        let started = Instant::now();
+        let mut args = vec!["update", "--url", url];
+        args.extend_from_slice(extra);
+        let output = palisade(db, &args);
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{url} {extra:?}: {output:?}");
+        assert!(
+            stderr.contains(expected),
+            "{url} {extra:?}: expected {expected:?} in {stderr}"
+        );
+        assert_eq!(status(db), before, "{url} {extra:?} changed the database");
+        took
+    }
+
+    fn pki(dir: &Path, name: &str) -> palisade_server::tls::Pki {
+        palisade_server::tls::ensure_pki(&dir.join(name), &["127.0.0.1".to_owned()]).unwrap()
+    }
+
+    fn path_arg(path: &PathBuf) -> &str {
+        path.to_str().unwrap()
+    }
+
+    #[test]
+    fn update_over_https_trusts_the_given_ca_and_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("vulndb.sqlite");
+        let trusted = pki(dir.path(), "trusted");
+        let other = pki(dir.path(), "other");
+        let server = TlsServer::start(
+            palisade_server::tls::server_config(&trusted.server_cert, &trusted.server_key).unwrap(),
+        );
+        server.set("/osv/GO-2099-0001.json", Reply::Body(GO_RECORD.into()));
+        server.set("/debian/tracker.json", Reply::Body(DEBIAN_TRACKER.into()));
+        server.set("/alpine/v3.19/main.json", Reply::Body(ALPINE_SECDB.into()));
+        let ca = path_arg(&trusted.ca_cert);
+        let feeds = [
+            server.url("/osv/GO-2099-0001.json"),
+            server.url("/debian/tracker.json"),
+            server.url("/alpine/v3.19/main.json"),
+        ];
+
+        // The three feeds, trusted through the private CA.
+        let mut args = vec!["update", "--ca-cert", ca];
+        for url in &feeds {
+            args.extend(["--url", url.as_str()]);
+        }
+        let output = palisade(&db, &args);
+        assert!(output.status.success(), "{output:?}");
+        let imported = status(&db);
+        let sources: Vec<(&str, &str, u64)> = imported["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|source| {
+                (
+                    source["location"].as_str().unwrap(),
+                    source["format"].as_str().unwrap(),
+                    source["record_count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let mut expected = vec![
+            (feeds[0].as_str(), "osv", 1),
+            (feeds[1].as_str(), "debian-tracker", 1),
+            (feeds[2].as_str(), "alpine-secdb", 1),
+        ];
+        expected.sort();
+        let mut sorted = sources.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected, "{imported:#}");
+        assert_eq!(
+            imported["ecosystems"],
+            serde_json::json!([["Alpine:v3.19", 1], ["Debian:12", 1], ["Go", 1]]),
+            "{imported:#}"
+        );
+        let matched = palisade(
+            &db,
+            &[
+                "match",
+                "--ecosystem",
+                "Alpine:v3.19",
+                "--package",
+                "openssl",
+                "--source-package",
+                "openssl",
+                "--version",
+                "3.1.4-r5",
+            ],
+        );
+        assert_eq!(matched.status.code(), Some(1), "{matched:?}");
+        assert!(String::from_utf8_lossy(&matched.stdout).contains("CVE-2099-3000"));
+
+        let go = feeds[0].as_str();
+        // Not trusted: the built-in roots only, or another CA.
+        update_fails(&db, go, &[], &format!("cannot download {go}: "));
+        update_fails(&db, go, &[], "invalid peer certificate");
+        update_fails(
+            &db,
+            go,
+            &["--ca-cert", path_arg(&other.ca_cert)],
+            "invalid peer certificate",
+        );
+        // A file that is no certificate is refused before anything is fetched.
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        update_fails(
+            &db,
+            go,
+            &["--ca-cert", path_arg(&not_pem)],
+            "holds no PEM certificate to trust",
+        );
+
+        // Each failure below is of a source imported above: it keeps its records.
+        let ca_args = ["--ca-cert", ca];
+        server.set(
+            "/osv/GO-2099-0001.json",
+            Reply::Redirect(format!("http://{}/osv/GO-2099-0001.json", server.address)),
+        );
+        update_fails(
+            &db,
+            go,
+            &ca_args,
+            "refusing a redirect from https to http://",
+        );
+        // A redirect within https is followed.
+        server.set(
+            "/osv/moved.json",
+            Reply::Redirect(server.url("/osv/GO-2099-0001.json")),
+        );
+        server.set("/osv/GO-2099-0001.json", Reply::Body(GO_RECORD.into()));
+        let moved = server.url("/osv/moved.json");
+        let output = palisade(&db, &["update", "--ca-cert", ca, "--url", &moved]);
+        assert!(output.status.success(), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains(&format!("{moved}: 1 records (osv)")),
+            "{output:?}"
+        );
+
+        let large = GO_RECORD.as_bytes().repeat(4);
+        let limit = (GO_RECORD.len() * 2).to_string();
+        let limit_args = ["--ca-cert", ca, "--max-bytes", limit.as_str()];
+        server.set("/osv/GO-2099-0001.json", Reply::Body(large.clone()));
+        update_fails(&db, go, &limit_args, "over the limit of");
+        // Without a declared length, the limit is checked while the body streams in.
+        server.set("/osv/GO-2099-0001.json", Reply::Unsized(large));
+        update_fails(&db, go, &limit_args, "over the limit of");
+
+        server.set(
+            "/osv/GO-2099-0001.json",
+            Reply::CutShort {
+                declared: GO_RECORD.len(),
+                body: GO_RECORD.as_bytes()[..GO_RECORD.len() / 2].to_vec(),
+            },
+        );
+        update_fails(
+            &db,
+            go,
+            &ca_args,
+            "end of file before message length reached",
+        );
+
+        server.set(
+            "/osv/GO-2099-0001.json",
+            Reply::Slow(Duration::from_secs(20), GO_RECORD.into()),
+        );
+        let took = update_fails(&db, go, &["--ca-cert", ca, "--timeout", "2"], "timed out");
+        assert!(
+            took < Duration::from_secs(10),
+            "a 2 s limit took {took:?} to stop the download"
+        );
+
+        server.set("/osv/GO-2099-0001.json", Reply::Status("404 Not Found"));
+        update_fails(&db, go, &ca_args, "HTTP status 404 Not Found");
+        assert_eq!(
+            status(&db)["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|source| source["location"] == go)
+                .unwrap()["record_count"],
+            1
+        );
+    }
+}

@@ -82,6 +82,18 @@ pub enum ErrorKind {
         /// Why, as a short phrase.
         reason: String,
     },
+    /// The HTTP client could not be set up (its TLS configuration).
+    #[error("cannot set up the HTTP client: {reason}")]
+    HttpClient {
+        /// Why.
+        reason: String,
+    },
+    /// A file given as CA certificates to trust holds no PEM certificate.
+    #[error("{} holds no PEM certificate to trust", path.display())]
+    CaCertificate {
+        /// The file.
+        path: PathBuf,
+    },
     /// The installed version of a package is not valid in its ecosystem's scheme.
     #[error("cannot match {package}")]
     InvalidVersion {

@@ -125,7 +125,7 @@ mod textfile;
 mod updateinfo;
 mod xml;
 
-pub use crate::download::download;
+pub use crate::download::{DownloadOptions, Downloader};
 pub use crate::ecosystem::{fix_suggestion, normalize_ecosystem};
 pub use crate::error::{Error, ErrorKind};
 pub use crate::import::{ImportOptions, Limits, NoProgress, Progress, Warning};

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::Path;
 
 use palisade_vulndb::{
-    Database, DistroStatus, ErrorKind, Finding, Index, Limits, MatchReport, Package,
+    Database, DistroStatus, DownloadOptions, Downloader, ErrorKind, Finding, Index, Limits,
+    MatchReport, Package,
 };
 use serde_json::{Value, json};
 
@@ -753,11 +754,19 @@ fn downloads_are_bounded_and_checked() {
     runtime().block_on(async {
         let url = serve_once("200 OK", b"0123456789".to_vec());
         assert_eq!(
-            palisade_vulndb::download(&url, 10).await.unwrap(),
+            Downloader::new(&DownloadOptions::new(10))
+                .unwrap()
+                .get(&url)
+                .await
+                .unwrap(),
             b"0123456789"
         );
         let url = serve_once("200 OK", vec![b'x'; 11]);
-        let error = palisade_vulndb::download(&url, 10).await.unwrap_err();
+        let error = Downloader::new(&DownloadOptions::new(10))
+            .unwrap()
+            .get(&url)
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 error.kind(),
@@ -770,7 +779,11 @@ fn downloads_are_bounded_and_checked() {
             "{error}"
         );
         let url = serve_once("404 Not Found", Vec::new());
-        let error = palisade_vulndb::download(&url, 10).await.unwrap_err();
+        let error = Downloader::new(&DownloadOptions::new(10))
+            .unwrap()
+            .get(&url)
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("HTTP status 404"), "{error}");
     });
 }

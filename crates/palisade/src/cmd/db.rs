@@ -4,11 +4,14 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use palisade_version::{Scheme, compare};
-use palisade_vulndb::{Database, ImportOptions, ImportReport, Index, Limits, Package, Progress};
+use palisade_vulndb::{
+    Database, DownloadOptions, Downloader, ImportOptions, ImportReport, Index, Limits, Package,
+    Progress,
+};
 
 /// Arguments of `palisade db`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +39,11 @@ enum Command {
     /// read streaming. Each PATH is one source; importing it again replaces its records.
     Import(ImportArgs),
     /// Download feeds over HTTP(S) and import them; each URL is one source.
+    ///
+    /// HTTPS servers are trusted through the built-in Mozilla roots and the CA certificates
+    /// given with --ca-cert (a mirror behind a private CA). Redirects are followed only to
+    /// the same scheme; a download over --max-bytes, cut short, slower than --timeout or
+    /// answered with an HTTP error fails, and the database keeps what the source held.
     Update(UpdateArgs),
     /// Show the imported sources, their age and the records per ecosystem.
     Status(StatusArgs),
@@ -90,6 +98,16 @@ struct UpdateArgs {
     /// Feed URLs (http or https).
     #[arg(long = "url", required = true, value_name = "URL")]
     urls: Vec<String>,
+    /// A PEM file of CA certificates to trust besides the built-in roots; repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certificates: Vec<PathBuf>,
+    /// The longest one download may take, in seconds.
+    #[arg(long = "timeout", value_name = "SECONDS", default_value_t = DownloadOptions::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_secs: u64,
+    /// The largest download accepted, in bytes [default: 2 GiB, a zip archive at the
+    /// import limit].
+    #[arg(long, value_name = "BYTES", default_value_t = MAX_DOWNLOAD_BYTES)]
+    max_bytes: u64,
     #[command(flatten)]
     release: ReleaseArg,
     #[command(flatten)]
@@ -141,7 +159,8 @@ struct MatchArgs {
     output: Output,
 }
 
-/// The largest download `palisade db update` accepts: a zip archive at the import limit.
+/// The largest download `palisade db update` accepts by default: a zip archive at the
+/// import limit.
 const MAX_DOWNLOAD_BYTES: u64 = 2 << 30;
 
 #[derive(Debug, clap::Args)]
@@ -260,13 +279,20 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn update(args: UpdateArgs) -> anyhow::Result<ExitCode> {
-    let database = open(&args.db).await?;
     for url in &args.urls {
         anyhow::ensure!(
             url.starts_with("http://") || url.starts_with("https://"),
             "{url} is not an http or https URL"
         );
-        let bytes = palisade_vulndb::download(url, MAX_DOWNLOAD_BYTES).await?;
+    }
+    let downloader = Downloader::new(&DownloadOptions {
+        max_bytes: args.max_bytes,
+        timeout: Duration::from_secs(args.timeout_secs),
+        ca_certificates: args.ca_certificates.clone(),
+    })?;
+    let database = open(&args.db).await?;
+    for url in &args.urls {
+        let bytes = downloader.get(url).await?;
         let report = database
             .import_bytes(url, bytes, args.release.options())
             .await

@@ -48,7 +48,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use palisade_inventory::{Cancel, Image, Inventory, LazyFiles, Limits, Package, RootFs, Target};
+use palisade_inventory::{
+    Cancel, Image, Inventory, LazyFiles, Limits, Package, RootFs, RunningKernel, Target,
+};
 use palisade_vulndb::{Database, FileCheck, Index, MatchStats};
 use serde::Serialize;
 use serde_json::json;
@@ -317,7 +319,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         LazyFiles::new(&target, checked_paths, &limits, &cancel)
     };
-    let (findings, skipped) = match_packages(&index, &inventory.packages, &root_files);
+    // Of the kernels installed side by side, the running host runs one.
+    let matched = match running_host.then(RunningKernel::of_this_system).flatten() {
+        Some(running) => running.without_other_kernels(&inventory.packages),
+        None => inventory.packages.iter().collect(),
+    };
+    let (findings, skipped) = match_packages(&index, &matched, &root_files);
     let not_evaluated = not_evaluated(&index, &inventory.packages);
     match options.output {
         Output::Table => print_table(&info, &inventory, &findings, &skipped, &not_evaluated),
@@ -449,7 +456,7 @@ fn not_evaluated<'a>(index: &Index, packages: &'a [Package]) -> BTreeMap<&'a str
 /// on the scanned target.
 fn match_packages<'a>(
     index: &Index,
-    packages: &'a [Package],
+    packages: &[&'a Package],
     root_files: &LazyFiles<'_>,
 ) -> (Vec<Finding<'a>>, MatchStats) {
     let mut findings = Vec::new();
@@ -458,7 +465,7 @@ fn match_packages<'a>(
         Some(packages.len() as u64),
         "matching {bar:30} {pos}/{len} packages {msg}",
     );
-    for package in packages {
+    for &package in packages {
         bar.inc(1);
         let report = match palisade_agent::match_inventory_package(index, package, Some(root_files))
         {
