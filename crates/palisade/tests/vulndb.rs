@@ -278,7 +278,7 @@ mod update_over_https {
     use super::{GO_RECORD, json, palisade};
     use std::collections::HashMap;
     use std::net::SocketAddr;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
@@ -438,7 +438,7 @@ mod update_over_https {
         palisade_server::tls::ensure_pki(&dir.join(name), &["127.0.0.1".to_owned()]).unwrap()
     }
 
-    fn path_arg(path: &PathBuf) -> &str {
+    fn path_arg(path: &Path) -> &str {
         path.to_str().unwrap()
     }
 
