@@ -10,7 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use palisade_model::{AgentBatch, AgentLosses, BatchAck, SensorContextLosses, Timestamp};
+use palisade_model::{
+    AgentBatch, AgentLosses, BatchAck, CpuEventsLost, SensorContextLosses, Timestamp,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -39,6 +41,8 @@ pub struct AgentStatus {
     pub discarded: AtomicU64,
     /// Kernel events the sensor lost since this process started.
     pub sensor_events_lost: AtomicU64,
+    /// Those events by the CPU whose probes lost them (the CPUs that lost any).
+    pub sensor_events_lost_by_cpu: Mutex<Vec<CpuEventsLost>>,
     /// Reports of the firewall's connect programs lost since this process started.
     pub connect_reports_lost: AtomicU64,
     /// What the sensor could not attach to the events it delivered since this process
@@ -56,6 +60,7 @@ impl Default for AgentStatus {
             retries: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             sensor_events_lost: AtomicU64::new(0),
+            sensor_events_lost_by_cpu: Mutex::new(Vec::new()),
             connect_reports_lost: AtomicU64::new(0),
             sensor_context_lost: Mutex::new(SensorContextLosses::default()),
             process: Uuid::new_v4(),
@@ -71,6 +76,11 @@ impl AgentStatus {
             process: self.process,
             process_started_at: self.started_at,
             sensor_events: self.sensor_events_lost.load(Ordering::Relaxed),
+            sensor_events_by_cpu: self
+                .sensor_events_lost_by_cpu
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone(),
             connect_reports: self.connect_reports_lost.load(Ordering::Relaxed),
             sensor_context: *self
                 .sensor_context_lost
@@ -181,7 +191,7 @@ async fn deliver(
             let losses = status.losses();
             if entries.is_empty()
                 && !heartbeat
-                && (losses_sent == Some(losses)
+                && (losses_sent.as_ref() == Some(&losses)
                     || losses_alone_sent_at.is_some_and(|at| at.elapsed() < LOSSES_ALONE_INTERVAL))
             {
                 break;
@@ -189,7 +199,7 @@ async fn deliver(
             if entries.is_empty() && !heartbeat {
                 losses_alone_sent_at = Some(Instant::now());
             }
-            losses_sent = Some(losses);
+            losses_sent = Some(losses.clone());
             let sequence = entries.last().map_or(0, |(sequence, _)| *sequence);
             sent_up_to = sent_up_to.max(sequence);
             let batch = AgentBatch {

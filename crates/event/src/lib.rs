@@ -375,6 +375,10 @@ pub struct Process {
     pub exepath: SharedStr,
     /// Arguments after `argv[0]`.
     pub args: SharedSlice<String>,
+    /// The arguments were longer than the sensor keeps (4,095 bytes, `argv[0]` and the NULs
+    /// included, as Falco's driver): `args` ends with the argument the limit cut, cut there.
+    #[serde(skip_serializing_if = "is_false")]
+    pub args_truncated: bool,
     /// Current working directory.
     pub cwd: SharedStr,
     /// The environment the process received at its last exec, `NAME=value` entries in order.

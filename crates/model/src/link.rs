@@ -73,7 +73,7 @@ pub struct AgentBatch<R = FindingReport> {
 /// Unknown fields are ignored here (unlike the rest of a batch): a newer agent's additional
 /// counters must not make an older server refuse its batches, nor an older server fail to read
 /// the counters a newer one stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentLosses {
     /// The agent process (a new id at every start).
@@ -82,6 +82,11 @@ pub struct AgentLosses {
     pub process_started_at: Timestamp,
     /// Kernel events the sensor lost (its ring buffer was full).
     pub sensor_events: u64,
+    /// `sensor_events` by the CPU whose probes lost them: the CPUs that lost any, by CPU
+    /// number (their sum is `sensor_events`). Left out while empty, so that a server from
+    /// before these counts takes such an agent's batches (an older agent sends none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensor_events_by_cpu: Vec<CpuEventsLost>,
     /// Reports of the firewall's connect programs that were lost (their ring buffer or the
     /// reader's queue was full).
     pub connect_reports: u64,
@@ -89,6 +94,52 @@ pub struct AgentLosses {
     /// was lost, so that a server from before these counts takes such an agent's batches.
     #[serde(default, skip_serializing_if = "SensorContextLosses::is_empty")]
     pub sensor_context: SensorContextLosses,
+}
+
+/// The kernel events one CPU's sensor probes lost: the ring buffer was full when they wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CpuEventsLost {
+    /// The CPU's number (below [`MAX_CPUS`]).
+    pub cpu: u32,
+    /// Events lost on it.
+    pub lost: u64,
+}
+
+/// CPU numbers are below this: the largest `NR_CPUS` a Linux kernel is built with. A
+/// report's counts of higher CPU numbers are not taken (no kernel has them).
+pub const MAX_CPUS: u32 = 8_192;
+
+impl CpuEventsLost {
+    /// Per CPU, `combine` of its count in `mine` and in `theirs` (0 where a list lacks the
+    /// CPU; a CPU listed twice counts the sum), by CPU number, without the CPUs whose result
+    /// is 0 and those numbered [`MAX_CPUS`] or higher.
+    pub fn combine(
+        mine: &[CpuEventsLost],
+        theirs: &[CpuEventsLost],
+        combine: impl Fn(u64, u64) -> u64,
+    ) -> Vec<CpuEventsLost> {
+        let mut by_cpu = std::collections::BTreeMap::<u32, (u64, u64)>::new();
+        for (side, list) in [(0, mine), (1, theirs)] {
+            for count in list.iter().filter(|count| count.cpu < MAX_CPUS) {
+                let counts = by_cpu.entry(count.cpu).or_default();
+                let slot = if side == 0 {
+                    &mut counts.0
+                } else {
+                    &mut counts.1
+                };
+                *slot = slot.saturating_add(count.lost);
+            }
+        }
+        by_cpu
+            .into_iter()
+            .map(|(cpu, (mine, theirs))| CpuEventsLost {
+                cpu,
+                lost: combine(mine, theirs),
+            })
+            .filter(|count| count.lost > 0)
+            .collect()
+    }
 }
 
 /// What an agent process's sensor could not attach to the events it delivered, counted since
@@ -112,37 +163,44 @@ pub struct SensorContextLosses {
     /// table meanwhile, past the bound of those noted for the answer: held events' ancestries
     /// name them without their container.
     pub held_ancestors_unattributed: u64,
+    /// User or group files (`/etc/passwd`, `/etc/group` of the host or of a container) read
+    /// only up to the sensor's size limit (1 MiB), once per version of a file: the users and
+    /// groups listed past it have no names in events (`user.name` and the like are absent).
+    pub names_files_cut: u64,
 }
 
 impl SensorContextLosses {
     /// The counters' names, in the order of [`SensorContextLosses::counts`].
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "container_metadata_missing",
         "container_lookups_dropped",
         "process_ancestors_evicted",
         "processes_untracked",
         "held_ancestors_unattributed",
+        "names_files_cut",
     ];
 
     /// The counters, in the order of [`SensorContextLosses::NAMES`].
-    pub fn counts(&self) -> [u64; 5] {
+    pub fn counts(&self) -> [u64; 6] {
         [
             self.container_metadata_missing,
             self.container_lookups_dropped,
             self.process_ancestors_evicted,
             self.processes_untracked,
             self.held_ancestors_unattributed,
+            self.names_files_cut,
         ]
     }
 
     /// The counters from their values in the order of [`SensorContextLosses::NAMES`].
-    pub fn from_counts(counts: [u64; 5]) -> SensorContextLosses {
+    pub fn from_counts(counts: [u64; 6]) -> SensorContextLosses {
         let [
             container_metadata_missing,
             container_lookups_dropped,
             process_ancestors_evicted,
             processes_untracked,
             held_ancestors_unattributed,
+            names_files_cut,
         ] = counts;
         SensorContextLosses {
             container_metadata_missing,
@@ -150,6 +208,7 @@ impl SensorContextLosses {
             process_ancestors_evicted,
             processes_untracked,
             held_ancestors_unattributed,
+            names_files_cut,
         }
     }
 
@@ -167,7 +226,7 @@ impl SensorContextLosses {
 
     /// Whether every counter is zero.
     pub fn is_empty(&self) -> bool {
-        self.counts() == [0; 5]
+        self.counts() == [0; 6]
     }
 }
 
@@ -191,7 +250,7 @@ pub struct BatchAck {
 mod tests {
     use uuid::Uuid;
 
-    use crate::{AgentLosses, SensorContextLosses, Timestamp};
+    use crate::{AgentLosses, CpuEventsLost, MAX_CPUS, SensorContextLosses, Timestamp};
 
     /// The sensor's context losses go on the wire only when there are some, so that a server
     /// from before them takes the batches of an agent that lost none; both forms read back.
@@ -201,15 +260,16 @@ mod tests {
             process: Uuid::nil(),
             process_started_at: Timestamp(1_000),
             sensor_events: 3,
+            sensor_events_by_cpu: Vec::new(),
             connect_reports: 0,
             sensor_context: SensorContextLosses::default(),
         };
-        let json = serde_json::to_value(losses).unwrap();
+        let json = serde_json::to_value(&losses).unwrap();
         assert!(json.get("sensor_context").is_none(), "{json}");
         assert_eq!(serde_json::from_value::<AgentLosses>(json).unwrap(), losses);
 
         losses.sensor_context.held_ancestors_unattributed = 7;
-        let json = serde_json::to_value(losses).unwrap();
+        let json = serde_json::to_value(&losses).unwrap();
         assert_eq!(
             json["sensor_context"],
             serde_json::json!({
@@ -218,6 +278,7 @@ mod tests {
                 "process_ancestors_evicted": 0,
                 "processes_untracked": 0,
                 "held_ancestors_unattributed": 7,
+                "names_files_cut": 0,
             })
         );
         assert_eq!(serde_json::from_value::<AgentLosses>(json).unwrap(), losses);
@@ -240,20 +301,73 @@ mod tests {
         assert_eq!(losses.sensor_context.processes_untracked, 2);
     }
 
+    /// The lost events by CPU go on the wire only when a CPU lost some, so that a server from
+    /// before them takes the batches; a batch of an agent from before them reads.
+    #[test]
+    fn lost_events_by_cpu_are_sent_only_when_a_cpu_lost_some() {
+        let mut losses = AgentLosses {
+            process: Uuid::nil(),
+            process_started_at: Timestamp(1_000),
+            sensor_events: 0,
+            sensor_events_by_cpu: Vec::new(),
+            connect_reports: 0,
+            sensor_context: SensorContextLosses::default(),
+        };
+        let json = serde_json::to_value(&losses).unwrap();
+        assert!(json.get("sensor_events_by_cpu").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<AgentLosses>(json).unwrap(), losses);
+
+        losses.sensor_events = 9;
+        losses.sensor_events_by_cpu = vec![CpuEventsLost { cpu: 1, lost: 9 }];
+        let json = serde_json::to_value(&losses).unwrap();
+        assert_eq!(
+            json["sensor_events_by_cpu"],
+            serde_json::json!([{"cpu": 1, "lost": 9}])
+        );
+        assert_eq!(serde_json::from_value::<AgentLosses>(json).unwrap(), losses);
+    }
+
+    /// Lost counts by CPU combine CPU by CPU, a CPU missing on one side counting 0 there;
+    /// zeros, CPU numbers no kernel has and duplicates do not make series of their own.
+    #[test]
+    fn lost_events_by_cpu_combine_cpu_by_cpu() {
+        let lost = |pairs: &[(u32, u64)]| -> Vec<CpuEventsLost> {
+            pairs
+                .iter()
+                .map(|&(cpu, lost)| CpuEventsLost { cpu, lost })
+                .collect()
+        };
+        let latest = lost(&[(0, 4), (3, 2)]);
+        let report = lost(&[(3, 7), (0, 4), (5, 1), (MAX_CPUS, 50)]);
+        assert_eq!(
+            CpuEventsLost::combine(&report, &latest, u64::saturating_sub),
+            lost(&[(3, 5), (5, 1)]),
+            "growth: CPU 0 did not grow, CPU 5 is new, CPU {MAX_CPUS} is no CPU"
+        );
+        assert_eq!(
+            CpuEventsLost::combine(&latest, &report, u64::max),
+            lost(&[(0, 4), (3, 7), (5, 1)])
+        );
+        assert_eq!(
+            CpuEventsLost::combine(&lost(&[(2, 1), (2, 2), (1, 0)]), &[], |mine, _| mine),
+            lost(&[(2, 3)])
+        );
+    }
+
     /// The counters' names follow their order, and `combine` works counter by counter.
     #[test]
     fn sensor_context_counters_combine_by_name() {
-        let counts = [1, 2, 3, 4, 5];
+        let counts = [1, 2, 3, 4, 5, 6];
         let losses = SensorContextLosses::from_counts(counts);
         assert_eq!(losses.counts(), counts);
         let json = serde_json::to_value(losses).unwrap();
         for (name, count) in SensorContextLosses::NAMES.iter().zip(counts) {
             assert_eq!(json[name], count, "{name}: {json}");
         }
-        let grown = SensorContextLosses::from_counts([1, 5, 3, 9, 4]);
+        let grown = SensorContextLosses::from_counts([1, 5, 3, 9, 4, 8]);
         assert_eq!(
             grown.combine(&losses, u64::saturating_sub).counts(),
-            [0, 3, 0, 5, 0]
+            [0, 3, 0, 5, 0, 2]
         );
         assert!(SensorContextLosses::default().is_empty() && !losses.is_empty());
     }

@@ -498,6 +498,11 @@ fn detect(
         let lost = sensor.health().newly_lost;
         if lost > 0 {
             status.sensor_events_lost.fetch_add(lost, Ordering::Relaxed);
+            *status
+                .sensor_events_lost_by_cpu
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                crate::sensor_status::lost_by_cpu(sensor.health());
             detector.record_lost_events(lost, Timestamp::now());
         }
         detector.tick(Timestamp::now());

@@ -5,6 +5,7 @@
 
 mod cmd;
 mod detection;
+mod sensor_metrics;
 mod sensor_status;
 mod start_memory;
 

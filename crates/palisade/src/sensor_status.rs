@@ -18,7 +18,7 @@ use anyhow::Context;
 use palisade_agent::OutboxWriteStatus;
 use palisade_event::EventKind;
 use palisade_k8smeta::MetaSource;
-use palisade_model::{SensorContextLosses, Timestamp};
+use palisade_model::{CpuEventsLost, SensorContextLosses, Timestamp};
 use palisade_sensor::{CpuCounters, SensorHealth, SensorStatus};
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,22 @@ pub fn context_losses(health: &SensorHealth) -> SensorContextLosses {
         process_ancestors_evicted: health.process_ancestors_evicted,
         processes_untracked: health.processes_untracked,
         held_ancestors_unattributed: health.held_ancestors_unattributed,
+        names_files_cut: health.names_files_cut,
     }
+}
+
+/// The events `health` says each CPU lost, for the CPUs that lost any, as the agent sends
+/// them to the server.
+pub fn lost_by_cpu(health: &SensorHealth) -> Vec<CpuEventsLost> {
+    health
+        .per_cpu
+        .iter()
+        .filter(|counters| counters.lost > 0)
+        .map(|counters| CpuEventsLost {
+            cpu: counters.cpu,
+            lost: counters.lost,
+        })
+        .collect()
 }
 
 /// Where a running agent leaves its sensor's status, in its data directory.
@@ -208,6 +223,10 @@ pub struct EventCounts {
     /// ancestries name them without their container.
     #[serde(default)]
     pub held_ancestors_unattributed: u64,
+    /// User or group files read only up to the sensor's size limit (1 MiB), once per
+    /// version of a file: users and groups listed past it have no names in events.
+    #[serde(default)]
+    pub names_files_cut: u64,
     /// Cgroup paths the sensor keeps now (not a count since the start): about one per live
     /// cgroup that had an event; those of removed cgroups are forgotten.
     #[serde(default)]
@@ -353,6 +372,7 @@ impl StatusWriter {
         events.process_ancestors_evicted = health.process_ancestors_evicted;
         events.processes_untracked = health.processes_untracked;
         events.held_ancestors_unattributed = health.held_ancestors_unattributed;
+        events.names_files_cut = health.names_files_cut;
         events.cgroups_known = health.cgroups_known as u64;
         events.per_cpu.clone_from(&health.per_cpu);
     }
@@ -517,6 +537,10 @@ fn add_event_count_rows(summary: &mut comfy_table::Table, events: &EventCounts) 
             "held ancestors without container",
             events.held_ancestors_unattributed,
         ),
+        (
+            "user/group files cut at 1 MiB: names missing",
+            events.names_files_cut,
+        ),
         ("cgroup paths kept", events.cgroups_known),
     ] {
         summary.add_row([name.to_owned(), count.to_string()]);
@@ -653,6 +677,7 @@ mod tests {
             process_ancestors_evicted: 5,
             processes_untracked: 1,
             held_ancestors_unattributed: 9,
+            names_files_cut: 2,
             cgroups_known: 7,
             ..palisade_sensor::SensorHealth::default()
         };
@@ -665,9 +690,10 @@ mod tests {
                 &events["process_ancestors_evicted"],
                 &events["processes_untracked"],
                 &events["held_ancestors_unattributed"],
+                &events["names_files_cut"],
                 &events["cgroups_known"]
             ),
-            (&5.into(), &1.into(), &9.into(), &7.into()),
+            (&5.into(), &1.into(), &9.into(), &2.into(), &7.into()),
             "{json}"
         );
         let read_back = read(dir.path()).unwrap().unwrap();
@@ -681,10 +707,17 @@ mod tests {
                     && line.contains(" 9 ")),
             "{table}"
         );
+        assert!(
+            table
+                .lines()
+                .any(|line| line.contains("user/group files cut at 1 MiB") && line.contains(" 2 ")),
+            "{table}"
+        );
         for older in [
             "process_ancestors_evicted",
             "processes_untracked",
             "held_ancestors_unattributed",
+            "names_files_cut",
             "cgroups_known",
         ] {
             json["events"].as_object_mut().unwrap().remove(older);
@@ -696,9 +729,10 @@ mod tests {
                 older.events.process_ancestors_evicted,
                 older.events.processes_untracked,
                 older.events.held_ancestors_unattributed,
+                older.events.names_files_cut,
                 older.events.cgroups_known
             ),
-            (0, 0, 0, 0)
+            (0, 0, 0, 0, 0)
         );
     }
 
@@ -711,6 +745,7 @@ mod tests {
             process_ancestors_evicted: 3,
             processes_untracked: 4,
             held_ancestors_unattributed: 5,
+            names_files_cut: 6,
             events_lost: 99,
             ..palisade_sensor::SensorHealth::default()
         };
@@ -723,7 +758,23 @@ mod tests {
                 "process_ancestors_evicted": 3,
                 "processes_untracked": 4,
                 "held_ancestors_unattributed": 5,
+                "names_files_cut": 6,
             })
+        );
+    }
+
+    /// The agent sends the lost events of the CPUs that lost any, by CPU.
+    #[test]
+    fn the_lost_events_are_sent_for_the_cpus_that_lost_some() {
+        let counters = |cpu, sent, lost| palisade_sensor::CpuCounters { cpu, sent, lost };
+        let health = palisade_sensor::SensorHealth {
+            events_lost: 7,
+            per_cpu: vec![counters(0, 100, 0), counters(1, 80, 7), counters(2, 5, 0)],
+            ..palisade_sensor::SensorHealth::default()
+        };
+        assert_eq!(
+            super::lost_by_cpu(&health),
+            [super::CpuEventsLost { cpu: 1, lost: 7 }]
         );
     }
 

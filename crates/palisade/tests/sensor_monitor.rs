@@ -87,6 +87,90 @@ fn monitor_events_prints_exec_events_as_json_lines() {
             .to_str()
             .unwrap()
     );
+    assert!(
+        event["process"].get("args_truncated").is_none(),
+        "whole arguments are not marked: {event}"
+    );
+}
+
+/// An exec whose arguments pass the sensor's 4,095 bytes is marked in the JSON line, its last
+/// argument cut at the limit.
+#[test]
+fn monitor_events_marks_arguments_cut_at_the_limit() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let marker = format!("palisade-monitor-long-{}", std::process::id());
+    let long = "z".repeat(8_000);
+    let event = monitor_until(
+        &["--events", "--kind", "execve"],
+        || {
+            Command::new("/bin/true")
+                .args([marker.as_str(), &long])
+                .status()
+                .unwrap();
+        },
+        |event| event["process"]["args"][0] == marker.as_str(),
+    )
+    .expect("the exec event");
+    assert_eq!(event["process"]["args_truncated"], true, "{event}");
+    let kept = event["process"]["args"][1].as_str().unwrap();
+    assert_eq!(kept.len(), 4_095 - "/bin/true".len() - marker.len() - 2);
+    assert!(kept.bytes().all(|byte| byte == b'z'));
+}
+
+/// Only the probes the loaded rules need are attached: a rules file whose one rule reads
+/// `chroot` (the default rules left out) attaches chroot's exit program and the scheduler
+/// programs the process table always needs, nothing for the calls no rule reads.
+#[test]
+fn monitor_attaches_only_the_probes_its_rules_need() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        r#"
+- rule: Root directory changed
+  desc: test rule
+  condition: evt.type = chroot
+  output: "%proc.name changed its root"
+  priority: WARNING
+"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["monitor", "--no-default-rules", "--rules"])
+        .arg(&rules)
+        .args(["--output", "json", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let status: serde_json::Value = stderr
+        .lines()
+        .find_map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .filter(|value| value.get("sensor_status").is_some())
+        })
+        .unwrap_or_else(|| panic!("no sensor status in {stderr}"));
+    let mut sources: Vec<&str> = status["sensor_status"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|source| source.as_str().unwrap())
+        .collect();
+    sources.sort_unstable();
+    assert_eq!(
+        sources,
+        ["exit_chroot", "sched_exec", "sched_exit", "sched_fork"]
+    );
 }
 
 #[test]

@@ -28,6 +28,7 @@
 //! changed file.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -191,11 +192,13 @@ struct CgroupEntry {
 #[derive(Debug)]
 enum Request {
     /// The container and its metadata for a cgroup path, and the names of its root as
-    /// process `pid` (of the cgroup) sees it.
+    /// process `pid` (of the cgroup) sees it, unless unchanged since `previous_names` (a
+    /// repeated look-up's).
     Container {
         cgroup_id: u64,
         cgroup_path: String,
         pid: u32,
+        previous_names: Option<Arc<RootNames>>,
     },
     /// The host namespaces of a known container.
     HostNamespaces {
@@ -239,6 +242,9 @@ pub struct ContainerAttribution {
     answers: Receiver<Answer>,
     in_flight: usize,
     lookups_dropped: u64,
+    /// User or group files the workers read only up to their size limit (counted at each
+    /// read, and a file unchanged since its last read is not read again).
+    names_files_cut: Arc<AtomicU64>,
     /// The host's names, for the cgroups that are no container's.
     host_names: NamesSlot,
     /// Counts the names answered (a root's read for the first time or again): ancestries
@@ -256,13 +262,17 @@ impl ContainerAttribution {
         let (requests, queued) = mpsc::sync_channel(MAX_QUEUED_LOOKUPS);
         let (answer_sender, answers) = mpsc::channel();
         let queued = Arc::new(Mutex::new(queued));
+        let names_files_cut = Arc::new(AtomicU64::new(0));
         for n in 0..LOOKUP_WORKERS {
             let resolver = Arc::clone(&resolver);
             let queued = Arc::clone(&queued);
             let answer_sender = answer_sender.clone();
+            let files_cut = Arc::clone(&names_files_cut);
             let spawned = std::thread::Builder::new()
                 .name(format!("palisade-meta-{n}"))
-                .spawn(move || look_up_until_closed(&resolver, &queued, &answer_sender));
+                .spawn(move || {
+                    look_up_until_closed(&resolver, &queued, &answer_sender, &files_cut);
+                });
             if let Err(error) = spawned {
                 // Fewer workers only make look-ups wait longer; with none, every look-up is
                 // counted as dropped and events go out with what the cgroup's name says.
@@ -276,6 +286,7 @@ impl ContainerAttribution {
             answers,
             in_flight: 0,
             lookups_dropped: 0,
+            names_files_cut,
             host_names: NamesSlot::new(None),
             names_generation: 0,
             sweeps: 0,
@@ -319,6 +330,7 @@ impl ContainerAttribution {
                 cgroup_id,
                 cgroup_path: path,
                 pid,
+                previous_names: None,
             });
             return Resolution {
                 names: self.names_of(cgroup_id),
@@ -337,6 +349,7 @@ impl ContainerAttribution {
                 cgroup_id,
                 cgroup_path: path(),
                 pid,
+                previous_names: entry.names.names.clone(),
             })
         } else if exec
             && entry.complete
@@ -497,6 +510,12 @@ impl ContainerAttribution {
         self.lookups_dropped
     }
 
+    /// User or group files (the host's, the containers') read only up to their size limit,
+    /// 1 MiB: the users and groups listed past it have no names in events.
+    pub fn names_files_cut(&self) -> u64 {
+        self.names_files_cut.load(Ordering::Relaxed)
+    }
+
     fn request(&mut self, request: Request) {
         // Which flag the request sets: a cgroup's look-up, or a root's names.
         let (cgroup_id, names) = match &request {
@@ -641,6 +660,7 @@ fn look_up_until_closed(
     resolver: &ContainerResolver,
     queued: &Mutex<Receiver<Request>>,
     answers: &Sender<Answer>,
+    names_files_cut: &AtomicU64,
 ) {
     loop {
         // Only the waiting for a request holds the lock, not the look-up.
@@ -656,12 +676,14 @@ fn look_up_until_closed(
                 cgroup_id,
                 cgroup_path,
                 pid,
+                previous_names,
             } => {
                 let found = resolver.lookup_with_metadata(&cgroup_path).map(Box::new);
                 // A container's root has its own users; the host's are read apart.
-                let names = found
-                    .as_ref()
-                    .and_then(|_| read_names(&NamesRoot::Process { pid, cgroup_path }, None));
+                let names = found.as_ref().and_then(|_| {
+                    let root = NamesRoot::Process { pid, cgroup_path };
+                    read_names(&root, previous_names.as_ref(), names_files_cut)
+                });
                 Answer::Container {
                     cgroup_id,
                     found,
@@ -681,7 +703,7 @@ fn look_up_until_closed(
                 previous,
             } => Answer::Names {
                 cgroup_id,
-                names: read_names(&root, previous.as_ref()),
+                names: read_names(&root, previous.as_ref(), names_files_cut),
             },
         };
         if answers.send(answer).is_err() {
@@ -691,10 +713,20 @@ fn look_up_until_closed(
 }
 
 /// A root's names, `None` (logged) when they cannot be read.
-fn read_names(root: &NamesRoot, previous: Option<&Arc<RootNames>>) -> Option<Arc<RootNames>> {
-    crate::names::load(root, previous)
+/// A root's names, `None` (logged) when they cannot be read; the files a new read cut at
+/// their size limit are added to `files_cut`.
+fn read_names(
+    root: &NamesRoot,
+    previous: Option<&Arc<RootNames>>,
+    files_cut: &AtomicU64,
+) -> Option<Arc<RootNames>> {
+    let names = crate::names::load(root, previous)
         .inspect_err(|error| tracing::debug!(%error, "User and group names not read."))
-        .ok()
+        .ok()?;
+    if !previous.is_some_and(|previous| Arc::ptr_eq(previous, &names)) {
+        files_cut.fetch_add(names.files_cut(), Ordering::Relaxed);
+    }
+    Some(names)
 }
 
 #[cfg(test)]

@@ -257,6 +257,17 @@ impl<'a> RawEvent<'a> {
         self.strings[slot.0 as usize]
     }
 
+    /// An exec record's arguments, `argv[0]` first, and whether the kernel cut them (at
+    /// 4,095 bytes; `args[1]` holds the size of the whole block): the last one kept is then
+    /// cut where the block was, as Falco's driver keeps it.
+    pub(crate) fn argv(&self) -> (Vec<String>, bool) {
+        let bytes = self.bytes(string_slot::SLOT_ARGV);
+        (
+            procfs::split_nul(bytes),
+            self.args[1] as usize > bytes.len(),
+        )
+    }
+
     /// An exec record's environment: empty unless the probes capture it; `args[0]` holds
     /// the size of the whole block, which tells whether the kernel had to cut it.
     pub(crate) fn environment(&self) -> Environment {

@@ -13,9 +13,11 @@
 //! file below it with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` (symlinks, `..` and
 //! absolute links resolve inside the root) and `O_NONBLOCK`, anything but a regular file is
 //! refused before a byte is read, and at most [`MAX_NAMES_FILE_BYTES`] are read (the entries
-//! past that are not; the first entry of an id wins, as with `getpwuid`; NSS compat lines,
-//! `+name` and `-name`, are skipped, as Falco skips them). A file whose identity (device,
-//! inode, size, modification time) has not changed since the last read is not read again.
+//! past that are not, and [`RootNames::files_cut`] says so, which the sensor counts in
+//! `SensorHealth::names_files_cut`; the first entry of an id wins, as with `getpwuid`; NSS
+//! compat lines, `+name` and `-name`, are skipped, as Falco skips them). A file whose identity
+//! (device, inode, size, modification time) has not changed since the last read is not read
+//! again.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -59,6 +61,9 @@ pub(crate) struct RootNames {
     /// The files as read (`None`: missing or refused).
     passwd: Option<FileIdentity>,
     group: Option<FileIdentity>,
+    /// How many of the two files were new versions (not those of the names this read
+    /// replaced) longer than [`MAX_NAMES_FILE_BYTES`]: read up to it.
+    files_cut: u64,
 }
 
 impl RootNames {
@@ -70,6 +75,13 @@ impl RootNames {
     /// The name of group `gid`, if the root's `/etc/group` has one.
     pub(crate) fn group(&self, gid: u32) -> Option<&SharedStr> {
         self.groups.get(&gid)
+    }
+
+    /// How many of the root's two files were read only up to [`MAX_NAMES_FILE_BYTES`] (the
+    /// users or groups listed past it have no names here), counting only the files that
+    /// changed since the names this read replaced: one version of a file is counted once.
+    pub(crate) fn files_cut(&self) -> u64 {
+        self.files_cut
     }
 }
 
@@ -131,14 +143,23 @@ fn read_root(root_dir: &File, previous: Option<&Arc<RootNames>>) -> Arc<RootName
         group: identity(&group),
         ..RootNames::default()
     };
-    for (file, database) in [(passwd, "passwd"), (group, "group")] {
-        let text = match file.and_then(|(file, _)| read_bounded(file, database)) {
-            Ok(text) => text,
+    // A file read again only because the other one changed is the version counted before.
+    let new_version = [
+        previous.is_none_or(|previous| previous.passwd != names.passwd),
+        previous.is_none_or(|previous| previous.group != names.group),
+    ];
+    for ((file, database), new_version) in [(passwd, "passwd"), (group, "group")]
+        .into_iter()
+        .zip(new_version)
+    {
+        let (text, cut) = match file.and_then(|(file, _)| read_bounded(file, database)) {
+            Ok(read) => read,
             Err(error) => {
                 tracing::debug!(%error, "User or group names not read.");
                 continue;
             }
         };
+        names.files_cut += u64::from(cut && new_version);
         if database == "passwd" {
             names.users = passwd_entries(&text);
         } else {
@@ -259,8 +280,9 @@ fn open_names_file(root: &File, path: &str) -> Result<(File, FileIdentity), Name
     Ok((file, identity))
 }
 
-/// The file's text up to [`MAX_NAMES_FILE_BYTES`], cut after the last whole line when longer.
-fn read_bounded(file: File, database: &str) -> Result<String, NamesError> {
+/// The file's text up to [`MAX_NAMES_FILE_BYTES`], cut after the last whole line when longer,
+/// and whether it was cut.
+fn read_bounded(file: File, database: &str) -> Result<(String, bool), NamesError> {
     let mut bytes = Vec::new();
     file.take(MAX_NAMES_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -268,7 +290,8 @@ fn read_bounded(file: File, database: &str) -> Result<String, NamesError> {
             path: format!("/etc/{database}"),
             source,
         })?;
-    if bytes.len() as u64 > MAX_NAMES_FILE_BYTES {
+    let cut = bytes.len() as u64 > MAX_NAMES_FILE_BYTES;
+    if cut {
         tracing::warn!(
             database,
             limit = MAX_NAMES_FILE_BYTES,
@@ -280,7 +303,7 @@ fn read_bounded(file: File, database: &str) -> Result<String, NamesError> {
             .map_or(0, |newline| newline + 1);
         bytes.truncate(whole_lines);
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), cut))
 }
 
 /// The fields of one `name:password:id:...` line, unless it is an NSS compat entry
@@ -427,6 +450,45 @@ mod tests {
         );
         let last = names.user(kept - 1).unwrap();
         assert_eq!(last.shell.as_str(), "/bin/sh", "no cut line: {last:?}");
+        assert_eq!(
+            names.files_cut(),
+            1,
+            "the passwd file was cut, not the group file"
+        );
+        let whole = load_dir(root_with("root:x:0:0::/:/bin/sh\n", "root:x:0:\n").path());
+        assert_eq!(whole.files_cut(), 0);
+    }
+
+    /// A file cut at the limit is counted once per version: not again when the names are
+    /// read again because the other file changed, again when it is replaced.
+    #[test]
+    fn a_cut_file_is_counted_once_per_version() {
+        let mut group = String::new();
+        while group.len() as u64 <= MAX_NAMES_FILE_BYTES {
+            group.push_str(&format!("g{0}:x:{0}:\n", group.len()));
+        }
+        let dir = root_with("root:x:0:0::/:/bin/sh\n", &group);
+        let root = open_path_handle(dir.path().to_str().unwrap()).unwrap();
+        let first = read_root(&root, None);
+        assert_eq!(first.files_cut(), 1);
+        let unchanged = read_root(&root, Some(&first));
+        assert!(Arc::ptr_eq(&first, &unchanged));
+        let passwd = dir.path().join("etc/passwd");
+        std::fs::write(&passwd, "root:x:0:0::/:/bin/sh\napp:x:1:1::/:/bin/sh\n").unwrap();
+        let passwd_changed = read_root(&root, Some(&first));
+        assert_eq!(passwd_changed.user(1).unwrap().name.as_str(), "app");
+        assert_eq!(
+            passwd_changed.files_cut(),
+            0,
+            "the same group file as before"
+        );
+        // Replaced, as groupadd does: another inode.
+        let replacement = dir.path().join("etc/group.new");
+        std::fs::write(&replacement, format!("{group}late:x:99999:\n")).unwrap();
+        std::fs::rename(&replacement, dir.path().join("etc/group")).unwrap();
+        let group_changed = read_root(&root, Some(&passwd_changed));
+        assert_eq!(group_changed.files_cut(), 1);
+        assert!(group_changed.group(99_999).is_none(), "past the limit");
     }
 
     /// Symlinks resolve inside the root: an absolute link, or one climbing with `..`, never

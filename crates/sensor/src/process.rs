@@ -66,6 +66,9 @@ pub struct ProcessInfo {
     pub exepath: SharedStr,
     /// Arguments after `argv[0]`.
     pub args: SharedSlice<String>,
+    /// The arguments were longer than the sensor keeps (4,095 bytes with `argv[0]`): `args`
+    /// ends with the one the limit cut.
+    pub args_truncated: bool,
     /// Working directory at the last exec.
     pub cwd: SharedStr,
     /// Environment at the last exec (`NAME=value`), when the sensor captures it.

@@ -143,7 +143,7 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
     let ppid = fields.get(1)?.parse().ok()?;
     let start_time_ns = start_time_ns(&fields, boot_offset_ns)?;
 
-    let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+    let (cmdline, args_truncated) = read_bounded(&dir.join("cmdline"), ARGS_MAX_BYTES);
     let mut argv = split_nul(&cmdline);
     let exe = if argv.is_empty() {
         String::new()
@@ -208,6 +208,7 @@ pub(crate) fn read(pid: u32, boot_offset_ns: u64) -> Option<ProcProcess> {
             exe: exe.into(),
             exepath: exepath.into(),
             args: argv.into(),
+            args_truncated,
             cwd: cwd.into(),
             uid: real_id("Uid:"),
             gid: real_id("Gid:"),
@@ -382,6 +383,11 @@ fn read_link(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// At most this many bytes of a process's arguments (`argv[0]` and the NULs included) are
+/// kept, as the kernel side keeps them (`STR_MAX - 1`) and as Falco's driver does: the
+/// argument the limit falls in is kept up to it, the rest dropped.
+pub(crate) const ARGS_MAX_BYTES: usize = 4095;
+
 /// At most this many bytes of an environment are kept: the kernel side's `ENV_MAX`.
 pub(crate) const ENV_MAX_BYTES: usize = 4095;
 /// At most this many variables are kept (4 KiB of one-letter variables would be 1,365).
@@ -412,16 +418,23 @@ pub(crate) fn environment(bytes: &[u8], full_len: usize) -> Environment {
 /// The environment of a running process (`/proc/<pid>/environ`, read up to
 /// [`ENV_MAX_BYTES`]), as the kernel side captures it at exec.
 pub(crate) fn read_environment(pid: u32) -> Environment {
+    let (bytes, cut) = read_bounded(Path::new(&format!("/proc/{pid}/environ")), ENV_MAX_BYTES);
+    environment(&bytes, bytes.len() + usize::from(cut))
+}
+
+/// The first `limit` bytes of the file at `path` and whether it had more; nothing when it
+/// cannot be read (the process is gone).
+fn read_bounded(path: &Path, limit: usize) -> (Vec<u8>, bool) {
     use std::io::Read;
     let mut bytes = Vec::new();
-    let read = std::fs::File::open(format!("/proc/{pid}/environ"))
-        .and_then(|file| file.take(ENV_MAX_BYTES as u64 + 1).read_to_end(&mut bytes));
+    let read = std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes));
     if read.is_err() {
-        return Environment::default();
+        return (Vec::new(), false);
     }
-    let full_len = bytes.len();
-    bytes.truncate(ENV_MAX_BYTES);
-    environment(&bytes, full_len)
+    let cut = bytes.len() > limit;
+    bytes.truncate(limit);
+    (bytes, cut)
 }
 
 /// Splits NUL-separated strings (argv), ignoring the trailing NUL.
@@ -507,6 +520,35 @@ mod tests {
         assert_eq!(capped.entries.len(), ENV_MAX_ENTRIES);
         assert!(capped.truncated);
         assert_eq!(environment(b"", 0), Environment::default());
+    }
+
+    /// A running process's arguments past 4,095 bytes are cut there and marked, like the
+    /// kernel side's; shorter ones are whole and not marked.
+    #[test]
+    fn a_running_process_arguments_are_cut_at_the_limit_and_marked() {
+        let long = "x".repeat(5_000);
+        let read_args = |args: &[&str]| {
+            let mut child = std::process::Command::new("/bin/sh")
+                .args(["-c", "sleep 5", "sh"])
+                .args(args)
+                .spawn()
+                .unwrap();
+            let read = super::read(child.id(), 0);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            read.expect("the child is in /proc").info
+        };
+        let cut = read_args(&["short", &long]);
+        assert!(cut.args_truncated);
+        // "/bin/sh\0-c\0sleep 5\0sh\0short\0" then the long argument up to the limit.
+        let kept = super::ARGS_MAX_BYTES - "/bin/sh -c sleep 5 sh short ".len();
+        assert_eq!(
+            cut.args.iter().map(String::len).collect::<Vec<_>>(),
+            [2, 7, 2, 5, kept]
+        );
+        let whole = read_args(&["short"]);
+        assert!(!whole.args_truncated);
+        assert_eq!(whole.args.last().map(String::as_str), Some("short"));
     }
 
     #[test]

@@ -252,6 +252,11 @@ pub struct SensorHealth {
     /// ([`SensorConfig::max_processes`] over all held cgroups): a held event's ancestry
     /// names such an ancestor without its container.
     pub held_ancestors_unattributed: u64,
+    /// User or group files (`/etc/passwd`, `/etc/group` of the host or of a container) read
+    /// only up to their size limit, 1 MiB, counted at each read (a file unchanged since its
+    /// last read is not read again): the users and groups listed past the limit have no
+    /// names in events (`user.name` and the like absent).
+    pub names_files_cut: u64,
     /// Cgroup paths kept: about one per live cgroup that had an event (those of removed
     /// cgroups are forgotten at [`SensorConfig::cgroup_check_interval`]).
     pub cgroups_known: usize,
@@ -450,6 +455,7 @@ impl Sensor {
         self.health.events_held = enricher.events_held;
         self.health.events_released_unresolved = enricher.events_released_unresolved;
         self.health.container_lookups_dropped = enricher.containers.lookups_dropped();
+        self.health.names_files_cut = enricher.containers.names_files_cut();
         let evictions = enricher.processes.evictions();
         self.health.process_ancestors_evicted = evictions.ancestors;
         self.health.processes_untracked = evictions.processes;
@@ -681,7 +687,7 @@ impl Enricher {
                     self.runtime_binaries
                         .is_runtime(&exepath, raw.exe_dev, raw.exe_ino)
                 };
-                let mut argv = procfs::split_nul(raw.bytes(S::SLOT_ARGV));
+                let (mut argv, args_truncated) = raw.argv();
                 let exe = if argv.is_empty() {
                     exepath.clone()
                 } else {
@@ -695,6 +701,7 @@ impl Enricher {
                     exe: exe.into(),
                     exepath: exepath.into(),
                     args: argv.into(),
+                    args_truncated,
                     cwd: raw.string(S::SLOT_CWD).into(),
                     env: environment.entries.into(),
                     env_truncated: environment.truncated,
@@ -1005,6 +1012,7 @@ impl Enricher {
         process.exe = info.exe.clone();
         process.exepath = info.exepath.clone();
         process.args = info.args.clone();
+        process.args_truncated = info.args_truncated;
         process.cwd = info.cwd.clone();
         process.env = info.env.clone();
         process.env_truncated = info.env_truncated;

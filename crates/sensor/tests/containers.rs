@@ -1434,7 +1434,8 @@ fn held_ancestors_past_the_notes_bound_are_counted() {
 /// it; runc's own start-up reads the file, so it is a regular file until then) and whose
 /// `/etc/group` is far larger than the read limit stalls nothing: an exec after the names are
 /// due for a re-read (which meets the FIFO) arrives at once, with the names read before kept
-/// and the group named from the start of the file, and the draining never waits.
+/// and the group named from the start of the file, and the draining never waits; the cut
+/// group file is counted in the sensor's health.
 #[test]
 fn a_hostile_passwd_or_group_file_stalls_nothing() {
     if !available("runc") {
@@ -1511,6 +1512,12 @@ fn a_hostile_passwd_or_group_file_stalls_nothing() {
         longest_poll < Duration::from_secs(1),
         "the draining waited {longest_poll:?}"
     );
+    // The group file cut at the limit is counted once: by the first read of the container's
+    // names, not by the re-read that met the FIFO (the same group file), nor by the host's.
+    sensor
+        .poll(Duration::from_millis(20), &mut events)
+        .expect("poll");
+    assert_eq!(sensor.health().names_files_cut, 1, "{:?}", sensor.health());
 }
 
 /// clone3's flag to start the child in the cgroup2 directory `CloneArgs::cgroup` refers to

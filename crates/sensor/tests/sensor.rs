@@ -66,6 +66,61 @@ fn exec_reports_path_argv_cwd_parent_and_inode() {
     );
 }
 
+/// An exec whose arguments pass the 4,095 bytes the kernel side copies says so
+/// (`args_truncated`), and its arguments end as Falco's driver leaves them: the one the limit
+/// falls in cut there, the rest dropped. One just under the limit is whole and not marked.
+#[test]
+fn an_exec_with_arguments_past_the_limit_is_marked_truncated() {
+    if !can_run_ebpf() {
+        return;
+    }
+    let mut sensor = start(&[EventKind::Execve]);
+    let arg = marker("long-argv");
+    let (first, second) = ("a".repeat(3_000), "b".repeat(3_000));
+    let status = Command::new("/bin/true")
+        .args([arg.as_str(), &first, &second, "dropped"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cut = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.args.first() == Some(&arg)
+    })
+    .expect("the long exec");
+    assert!(cut.process.args_truncated, "{:?}", cut.process.args.len());
+    assert_eq!(cut.process.exe, "/bin/true");
+    // 4,095 bytes: "/bin/true", the marker and the a's with their NULs, then the b's.
+    let kept = 4_095
+        - ["/bin/true", &arg, &first]
+            .map(|part| part.len() + 1)
+            .iter()
+            .sum::<usize>();
+    assert_eq!(
+        cut.process.args,
+        [arg.as_str(), first.as_str(), &second[..kept]]
+    );
+
+    let whole_arg = marker("whole-argv");
+    // Exactly 4,095 bytes with the NULs: the limit, not past it.
+    let filler = "c".repeat(
+        4_095
+            - ["/bin/true", &whole_arg]
+                .map(|part| part.len() + 1)
+                .iter()
+                .sum::<usize>()
+            - 1,
+    );
+    Command::new("/bin/true")
+        .args([whole_arg.as_str(), &filler])
+        .status()
+        .unwrap();
+    let whole = wait_for(&mut sensor, Duration::from_secs(10), |event| {
+        event.process.args.first() == Some(&whole_arg)
+    })
+    .expect("the exec of 4,095 bytes");
+    assert!(!whole.process.args_truncated);
+    assert_eq!(whole.process.args, [whole_arg.as_str(), filler.as_str()]);
+}
+
 #[test]
 fn openat_reports_resolved_path_flags_and_fd() {
     if !can_run_ebpf() {

@@ -30,6 +30,14 @@ pub const MAX_NODE_SERIES: usize = 1_000;
 /// The label values of the series that counts the nodes beyond [`MAX_NODE_SERIES`].
 const OTHER_NODES: &str = "*";
 
+/// The most series of `palisade_sensor_events_lost_total` (one per node and CPU that lost
+/// events). A CPU of a node beyond it is counted in that node's series labelled `cpu="*"`,
+/// so that the series stay bounded however many CPUs the nodes have.
+pub const MAX_CPU_SERIES: usize = 16_384;
+
+/// The `cpu` label value of the series that counts a node's CPUs beyond [`MAX_CPU_SERIES`].
+const OTHER_CPUS: &str = "*";
+
 /// The server's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -38,9 +46,18 @@ pub struct Metrics {
     suppressed: AtomicU64,
     duplicates: AtomicU64,
     /// What each (cluster, node) lost.
-    node_losses: Mutex<BTreeMap<(String, String), NodeCounts>>,
+    node_losses: Mutex<NodeLossCounts>,
     batches: AtomicU64,
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+}
+
+/// What the nodes lost since the server started.
+#[derive(Debug, Default)]
+struct NodeLossCounts {
+    /// By (cluster, node).
+    nodes: BTreeMap<(String, String), NodeCounts>,
+    /// Series of the nodes' CPUs so far (at most [`MAX_CPU_SERIES`]).
+    cpu_series: usize,
 }
 
 /// What one node lost since the server started.
@@ -48,6 +65,9 @@ pub struct Metrics {
 struct NodeCounts {
     /// [sensor events, connect reports].
     dropped: [u64; 2],
+    /// The sensor events by the CPU that lost them (`None`: the CPUs beyond
+    /// [`MAX_CPU_SERIES`]), for the CPUs that lost any.
+    sensor_lost_by_cpu: BTreeMap<Option<u32>, u64>,
     /// What its sensor could not attach to the events it delivered.
     sensor_context: SensorContextLosses,
 }
@@ -79,15 +99,29 @@ impl Metrics {
             .node_losses
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let NodeLossCounts { nodes, cpu_series } = &mut *node_losses;
         let key = (cluster.to_owned(), node.to_owned());
-        let key = if node_losses.contains_key(&key) || node_losses.len() < MAX_NODE_SERIES {
+        let key = if nodes.contains_key(&key) || nodes.len() < MAX_NODE_SERIES {
             key
         } else {
             (OTHER_NODES.to_owned(), OTHER_NODES.to_owned())
         };
-        let counts = node_losses.entry(key).or_default();
+        let counts = nodes.entry(key).or_default();
         counts.dropped[0] += increase.sensor_events;
         counts.dropped[1] += increase.connect_reports;
+        for lost in &increase.sensor_events_by_cpu {
+            let known = counts.sensor_lost_by_cpu.contains_key(&Some(lost.cpu));
+            let cpu = if known || *cpu_series < MAX_CPU_SERIES {
+                Some(lost.cpu)
+            } else {
+                None
+            };
+            let series = counts.sensor_lost_by_cpu.entry(cpu).or_insert_with(|| {
+                *cpu_series += usize::from(cpu.is_some());
+                0
+            });
+            *series = series.saturating_add(lost.lost);
+        }
         counts.sensor_context = counts
             .sensor_context
             .combine(&increase.sensor_context, u64::saturating_add);
@@ -147,7 +181,7 @@ impl Metrics {
             .node_losses
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for ((cluster, node), counts) in node_losses.iter() {
+        for ((cluster, node), counts) in &node_losses.nodes {
             let (cluster, node) = (label_value(cluster), label_value(node));
             for (source, value) in ["sensor", "connect_reports"].iter().zip(counts.dropped) {
                 let _ = writeln!(
@@ -158,15 +192,29 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP palisade_sensor_context_lost_total What agents' sensors reported they could not attach to the events they delivered, since the server started, by cluster, node and what: `container_metadata_missing` (held events sent without their container's metadata), `container_lookups_dropped` (container metadata look-ups not queued), `process_ancestors_evicted` (exited ancestors dropped from the full process table), `processes_untracked` (processes the full process table could not record: no ancestry), `held_ancestors_unattributed` (ancestors of held events named without their container). Nodes as in palisade_events_dropped_total.\n# TYPE palisade_sensor_context_lost_total counter"
+            "# HELP palisade_sensor_context_lost_total What agents' sensors reported they could not attach to the events they delivered, since the server started, by cluster, node and what: `container_metadata_missing` (held events sent without their container's metadata), `container_lookups_dropped` (container metadata look-ups not queued), `process_ancestors_evicted` (exited ancestors dropped from the full process table), `processes_untracked` (processes the full process table could not record: no ancestry), `held_ancestors_unattributed` (ancestors of held events named without their container), `names_files_cut` (user or group files read only up to 1 MiB: users and groups past it unnamed). Nodes as in palisade_events_dropped_total.\n# TYPE palisade_sensor_context_lost_total counter"
         );
-        for ((cluster, node), counts) in node_losses.iter() {
+        for ((cluster, node), counts) in &node_losses.nodes {
             let (cluster, node) = (label_value(cluster), label_value(node));
             let counts = counts.sensor_context.counts();
             for (what, value) in SensorContextLosses::NAMES.iter().zip(counts) {
                 let _ = writeln!(
                     out,
                     "palisade_sensor_context_lost_total{{cluster=\"{cluster}\",node=\"{node}\",what=\"{what}\"}} {value}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP palisade_sensor_events_lost_total Kernel events agents' sensors lost since the server started (their ring buffer was full), by cluster, node and the CPU whose probes lost them; a CPU has a series from its first loss on. Per node they sum to palisade_events_dropped_total{{source=\"sensor\"}}, except for what agents from before these counts lost. Nodes as in palisade_events_dropped_total; at most {MAX_CPU_SERIES} series, a node's further CPUs counted under cpu=\"{OTHER_CPUS}\".\n# TYPE palisade_sensor_events_lost_total counter"
+        );
+        for ((cluster, node), counts) in &node_losses.nodes {
+            let (cluster, node) = (label_value(cluster), label_value(node));
+            for (cpu, value) in &counts.sensor_lost_by_cpu {
+                let cpu = cpu.map_or_else(|| OTHER_CPUS.to_owned(), |cpu| cpu.to_string());
+                let _ = writeln!(
+                    out,
+                    "palisade_sensor_events_lost_total{{cluster=\"{cluster}\",node=\"{node}\",cpu=\"{cpu}\"}} {value}"
                 );
             }
         }
@@ -246,10 +294,10 @@ fn label_value(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use palisade_model::SensorContextLosses;
+    use palisade_model::{CpuEventsLost, SensorContextLosses};
     use palisade_store::LossIncrease;
 
-    use crate::metrics::{MAX_NODE_SERIES, Metrics};
+    use crate::metrics::{MAX_CPU_SERIES, MAX_NODE_SERIES, Metrics};
 
     fn series(metrics: &Metrics, name: &str) -> Vec<String> {
         metrics
@@ -272,7 +320,7 @@ mod tests {
         let lost = |sensor_events, connect_reports| LossIncrease {
             sensor_events,
             connect_reports,
-            sensor_context: SensorContextLosses::default(),
+            ..LossIncrease::default()
         };
         metrics.record_node_losses("prod", "node-1", lost(3, 0));
         metrics.record_node_losses("prod", "node-1", lost(1, 7));
@@ -312,12 +360,11 @@ mod tests {
     fn sensor_context_losses_are_per_node_and_named() {
         let metrics = Metrics::default();
         let lost = |counts| LossIncrease {
-            sensor_events: 0,
-            connect_reports: 0,
             sensor_context: SensorContextLosses::from_counts(counts),
+            ..LossIncrease::default()
         };
-        metrics.record_node_losses("prod", "node-1", lost([1, 0, 0, 2, 5]));
-        metrics.record_node_losses("prod", "node-1", lost([0, 3, 0, 0, 1]));
+        metrics.record_node_losses("prod", "node-1", lost([1, 0, 0, 2, 5, 0]));
+        metrics.record_node_losses("prod", "node-1", lost([0, 3, 0, 0, 1, 1]));
         assert_eq!(
             series(&metrics, "palisade_sensor_context_lost_total"),
             [
@@ -326,6 +373,7 @@ mod tests {
                 r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="process_ancestors_evicted"} 0"#,
                 r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="processes_untracked"} 2"#,
                 r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="held_ancestors_unattributed"} 6"#,
+                r#"palisade_sensor_context_lost_total{cluster="prod",node="node-1",what="names_files_cut"} 1"#,
             ]
         );
         assert_eq!(
@@ -333,6 +381,73 @@ mod tests {
             2,
             "{:?}",
             drop_series(&metrics)
+        );
+    }
+
+    fn on_cpus(pairs: &[(u32, u64)]) -> LossIncrease {
+        let sensor_events_by_cpu: Vec<CpuEventsLost> = pairs
+            .iter()
+            .map(|&(cpu, lost)| CpuEventsLost { cpu, lost })
+            .collect();
+        LossIncrease {
+            sensor_events: pairs.iter().map(|pair| pair.1).sum(),
+            sensor_events_by_cpu,
+            ..LossIncrease::default()
+        }
+    }
+
+    /// The lost events are counted per node and CPU, a CPU from its first loss on, and sum to
+    /// the node's sensor drop series.
+    #[test]
+    fn lost_events_are_per_node_and_cpu() {
+        let metrics = Metrics::default();
+        metrics.record_node_losses("prod", "node-1", on_cpus(&[(1, 40)]));
+        metrics.record_node_losses("prod", "node-1", on_cpus(&[(0, 2), (1, 5)]));
+        metrics.record_node_losses("prod", "node-2", on_cpus(&[]));
+        metrics.record_node_losses("prod", "node-2", on_cpus(&[(3, 7)]));
+        assert_eq!(
+            series(&metrics, "palisade_sensor_events_lost_total"),
+            [
+                r#"palisade_sensor_events_lost_total{cluster="prod",node="node-1",cpu="0"} 2"#,
+                r#"palisade_sensor_events_lost_total{cluster="prod",node="node-1",cpu="1"} 45"#,
+                r#"palisade_sensor_events_lost_total{cluster="prod",node="node-2",cpu="3"} 7"#,
+            ]
+        );
+        let sensor_drops: Vec<String> = drop_series(&metrics)
+            .into_iter()
+            .filter(|series| series.contains("source=\"sensor\""))
+            .collect();
+        assert_eq!(
+            sensor_drops,
+            [
+                r#"palisade_events_dropped_total{cluster="prod",node="node-1",source="sensor"} 47"#,
+                r#"palisade_events_dropped_total{cluster="prod",node="node-2",source="sensor"} 7"#,
+            ]
+        );
+    }
+
+    /// Past the bound of CPU series, a node's further CPUs are counted in its `cpu="*"`
+    /// series, while the CPUs with a series keep counting in it.
+    #[test]
+    fn cpu_series_are_bounded() {
+        let metrics = Metrics::default();
+        let every_cpu: Vec<(u32, u64)> = (0..8_192).map(|cpu| (cpu, 1)).collect();
+        // Nodes of 8,192 CPUs each fill the bound; the next node's CPUs share a series.
+        for node in 0..MAX_CPU_SERIES / 8_192 {
+            metrics.record_node_losses("big", &format!("full-{node}"), on_cpus(&every_cpu));
+        }
+        metrics.record_node_losses("big", "c", on_cpus(&[(0, 1), (5, 2)]));
+        metrics.record_node_losses("big", "full-0", on_cpus(&[(7, 10)]));
+        let series = series(&metrics, "palisade_sensor_events_lost_total");
+        assert_eq!(series.len(), MAX_CPU_SERIES + 1);
+        assert!(series.contains(
+            &r#"palisade_sensor_events_lost_total{cluster="big",node="c",cpu="*"} 3"#.to_owned()
+        ));
+        assert!(
+            series.contains(
+                &r#"palisade_sensor_events_lost_total{cluster="big",node="full-0",cpu="7"} 11"#
+                    .to_owned()
+            )
         );
     }
 }

@@ -1163,6 +1163,7 @@ async fn the_clusters_page_shows_what_each_node_lost() {
             process,
             process_started_at: Timestamp::now(),
             sensor_events,
+            sensor_events_by_cpu: Vec::new(),
             connect_reports,
             sensor_context: palisade_model::SensorContextLosses::default(),
         };

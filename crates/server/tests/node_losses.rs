@@ -1,12 +1,13 @@
 //! What nodes lost, per node, over a real socket: two agents send their loss counters (the
 //! sensor's kernel events, the firewall's connect reports) with their batches, one of them
 //! restarts, batches repeat and arrive out of order; `GET /api/v1/agents` shows each node's
-//! totals and `/metrics` counts them per cluster and node.
+//! totals and `/metrics` counts them per cluster and node, the sensor's lost events also per
+//! CPU.
 
 mod support;
 
 use palisade_model::{
-    AgentBatch, AgentLosses, HostFacts, JoinRequest, SensorContextLosses, Timestamp,
+    AgentBatch, AgentLosses, CpuEventsLost, HostFacts, JoinRequest, SensorContextLosses, Timestamp,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -129,6 +130,7 @@ fn losses(process: Uuid, started_at: i64, sensor_events: u64, connect_reports: u
         process,
         process_started_at: Timestamp(started_at),
         sensor_events,
+        sensor_events_by_cpu: Vec::new(),
         connect_reports,
         sensor_context: SensorContextLosses::default(),
     }
@@ -210,9 +212,9 @@ async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
         sensor_context: SensorContextLosses::from_counts(counts),
         ..losses(process, 1_000, 0, 0)
     };
-    server.send(&node, with_context([2, 0, 0, 0, 5])).await;
-    server.send(&node, with_context([2, 0, 1, 0, 8])).await;
-    server.send(&node, with_context([2, 0, 1, 0, 8])).await;
+    server.send(&node, with_context([2, 0, 0, 0, 5, 0])).await;
+    server.send(&node, with_context([2, 0, 1, 0, 8, 1])).await;
+    server.send(&node, with_context([2, 0, 1, 0, 8, 1])).await;
 
     let (status, agents) = server.get("/api/v1/agents").await;
     assert_eq!(status, StatusCode::OK, "{agents}");
@@ -220,6 +222,7 @@ async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
     assert_eq!(context["held_ancestors_unattributed"], 8, "{agents:#}");
     assert_eq!(context["container_metadata_missing"], 2, "{agents:#}");
     assert_eq!(context["process_ancestors_evicted"], 1, "{agents:#}");
+    assert_eq!(context["names_files_cut"], 1, "{agents:#}");
     assert_eq!(
         server
             .metric_samples("palisade_sensor_context_lost_total")
@@ -230,6 +233,138 @@ async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
             r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="process_ancestors_evicted"} 1"#,
             r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="processes_untracked"} 0"#,
             r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="held_ancestors_unattributed"} 8"#,
+            r#"palisade_sensor_context_lost_total{cluster="prod",node="node-c",what="names_files_cut"} 1"#,
         ]
     );
+}
+
+/// A node's lost events by CPU are counted like its total: `/metrics` has a series per CPU
+/// that lost events, which grows by what that CPU newly lost; a repeated or stale batch adds
+/// nothing, a restarted agent's counts add to the series; a batch of an agent from before
+/// these counts (no `sensor_events_by_cpu`, as JSON) is taken and adds to the total only.
+#[tokio::test]
+async fn a_nodes_lost_events_are_counted_per_cpu() {
+    let running = support::start(ADMIN).await;
+    let server = Server {
+        base: running.base,
+        client: Client::new(),
+        _dir: running.dir,
+    };
+    let node = server.enroll("node-d").await;
+    let on_cpus = |process, started_at, pairs: &[(u32, u64)]| AgentLosses {
+        sensor_events_by_cpu: pairs
+            .iter()
+            .map(|&(cpu, lost)| CpuEventsLost { cpu, lost })
+            .collect(),
+        ..losses(
+            process,
+            started_at,
+            pairs.iter().map(|pair| pair.1).sum(),
+            0,
+        )
+    };
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    server.send(&node, on_cpus(first, 1_000, &[(1, 40)])).await;
+    server
+        .send(&node, on_cpus(first, 1_000, &[(0, 2), (1, 45)]))
+        .await;
+    server.send(&node, on_cpus(first, 1_000, &[(1, 41)])).await;
+    server.send(&node, on_cpus(second, 2_000, &[(1, 3)])).await;
+    let (status, body) = server
+        .post(
+            "/api/v1/agent/batches",
+            &node,
+            json!({"sequence": 0, "losses": {
+                "process": Uuid::new_v4(), "process_started_at": Timestamp(3_000),
+                "sensor_events": 4, "connect_reports": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        server
+            .metric_samples("palisade_sensor_events_lost_total")
+            .await,
+        [
+            r#"palisade_sensor_events_lost_total{cluster="prod",node="node-d",cpu="0"} 2"#,
+            r#"palisade_sensor_events_lost_total{cluster="prod",node="node-d",cpu="1"} 48"#,
+        ]
+    );
+    assert_eq!(
+        server.dropped_metrics().await[0],
+        r#"palisade_events_dropped_total{cluster="prod",node="node-d",source="sensor"} 54"#
+    );
+}
+
+/// The real agent's link carries what the sensor lost on each CPU to the server: a loss on
+/// CPU 1 shows under `cpu="1"` only, a later loss on CPU 0 under `cpu="0"` with CPU 1's series
+/// unchanged, and the node's total with them. The agent's status is set as its detection
+/// thread sets it after a poll that lost events.
+#[tokio::test]
+async fn the_agents_link_carries_each_cpus_lost_events_to_the_metrics() {
+    let running = support::start(ADMIN).await;
+    let config =
+        support::agent_config(&running.base, running.store.as_ref(), running.dir.path()).await;
+    let server = Server {
+        base: running.base,
+        client: Client::new(),
+        _dir: running.dir,
+    };
+    let outbox = palisade_agent::Outbox::open(&config.data_dir)
+        .await
+        .unwrap();
+    let status = std::sync::Arc::new(palisade_agent::AgentStatus::default());
+    let lose = |cpu_losses: &[(u32, u64)]| {
+        let total: u64 = cpu_losses.iter().map(|pair| pair.1).sum();
+        status
+            .sensor_events_lost
+            .store(total, std::sync::atomic::Ordering::Relaxed);
+        *status.sensor_events_lost_by_cpu.lock().unwrap() = cpu_losses
+            .iter()
+            .map(|&(cpu, lost)| CpuEventsLost { cpu, lost })
+            .collect();
+    };
+    lose(&[(1, 9)]);
+    let agent_status = std::sync::Arc::clone(&status);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        palisade_agent::run(config, outbox, &agent_status, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let wait_for = |expected: Vec<&'static str>| {
+        let server = &server;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let samples = server
+                    .metric_samples("palisade_sensor_events_lost_total")
+                    .await;
+                if samples == expected {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{samples:#?} is not {expected:#?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for(vec![
+        r#"palisade_sensor_events_lost_total{cluster="prod",node="node-1",cpu="1"} 9"#,
+    ])
+    .await;
+    lose(&[(0, 4), (1, 9)]);
+    wait_for(vec![
+        r#"palisade_sensor_events_lost_total{cluster="prod",node="node-1",cpu="0"} 4"#,
+        r#"palisade_sensor_events_lost_total{cluster="prod",node="node-1",cpu="1"} 9"#,
+    ])
+    .await;
+    assert_eq!(
+        server.dropped_metrics().await[0],
+        r#"palisade_events_dropped_total{cluster="prod",node="node-1",source="sensor"} 13"#
+    );
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
 }

@@ -1,8 +1,8 @@
 //! Records that only the store and the server exchange.
 
 use palisade_model::{
-    AgentLosses, Exception, FindingKind, HostFacts, Role, SensorContextLosses, Timestamp,
-    WhitelistMatcher,
+    AgentLosses, CpuEventsLost, Exception, FindingKind, HostFacts, Role, SensorContextLosses,
+    Timestamp, WhitelistMatcher,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -87,7 +87,7 @@ pub struct AgentRecord {
 }
 
 /// What a node's agent reported lost ([`AgentLosses`]), summed over the agent's processes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeLosses {
     /// Kernel events the node's sensor lost.
     pub sensor_events: u64,
@@ -106,10 +106,12 @@ pub struct NodeLosses {
 }
 
 /// What one [`AgentLosses`] report added to its node's [`NodeLosses`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LossIncrease {
     /// Kernel events newly lost.
     pub sensor_events: u64,
+    /// `sensor_events` by the CPU that lost them (the CPUs that lost any, by number).
+    pub sensor_events_by_cpu: Vec<CpuEventsLost>,
     /// Connect reports newly lost.
     pub connect_reports: u64,
     /// Context the sensor newly could not attach to events.
@@ -129,6 +131,11 @@ impl NodeLosses {
             Some(latest) if latest.process == report.process => {
                 let increase = LossIncrease {
                     sensor_events: report.sensor_events.saturating_sub(latest.sensor_events),
+                    sensor_events_by_cpu: CpuEventsLost::combine(
+                        &report.sensor_events_by_cpu,
+                        &latest.sensor_events_by_cpu,
+                        u64::saturating_sub,
+                    ),
                     connect_reports: report
                         .connect_reports
                         .saturating_sub(latest.connect_reports),
@@ -137,6 +144,11 @@ impl NodeLosses {
                         .combine(&latest.sensor_context, u64::saturating_sub),
                 };
                 latest.sensor_events = latest.sensor_events.max(report.sensor_events);
+                latest.sensor_events_by_cpu = CpuEventsLost::combine(
+                    &latest.sensor_events_by_cpu,
+                    &report.sensor_events_by_cpu,
+                    u64::max,
+                );
                 latest.connect_reports = latest.connect_reports.max(report.connect_reports);
                 latest.sensor_context = latest
                     .sensor_context
@@ -147,9 +159,14 @@ impl NodeLosses {
                 return LossIncrease::default();
             }
             _ => {
-                self.latest = Some(*report);
+                self.latest = Some(report.clone());
                 LossIncrease {
                     sensor_events: report.sensor_events,
+                    sensor_events_by_cpu: CpuEventsLost::combine(
+                        &report.sensor_events_by_cpu,
+                        &[],
+                        |reported, _| reported,
+                    ),
                     connect_reports: report.connect_reports,
                     sensor_context: report.sensor_context,
                 }
@@ -225,7 +242,7 @@ pub struct TimeBuckets {
 
 #[cfg(test)]
 mod tests {
-    use palisade_model::{AgentLosses, SensorContextLosses, Timestamp};
+    use palisade_model::{AgentLosses, CpuEventsLost, SensorContextLosses, Timestamp};
     use uuid::Uuid;
 
     use crate::{LossIncrease, NodeLosses};
@@ -240,6 +257,7 @@ mod tests {
             process,
             process_started_at: Timestamp(started_at),
             sensor_events,
+            sensor_events_by_cpu: Vec::new(),
             connect_reports,
             sensor_context: SensorContextLosses::default(),
         }
@@ -249,7 +267,7 @@ mod tests {
         LossIncrease {
             sensor_events,
             connect_reports,
-            sensor_context: SensorContextLosses::default(),
+            ..LossIncrease::default()
         }
     }
 
@@ -318,28 +336,67 @@ mod tests {
         let mut losses = NodeLosses::default();
         let at = Timestamp(5_000);
         assert_eq!(
-            context(losses.count(&with_context(first, 1_000, [1, 0, 2, 0, 3]), at)),
-            [1, 0, 2, 0, 3]
+            context(losses.count(&with_context(first, 1_000, [1, 0, 2, 0, 3, 1]), at)),
+            [1, 0, 2, 0, 3, 1]
         );
         assert_eq!(
-            context(losses.count(&with_context(first, 1_000, [1, 4, 2, 0, 5]), at)),
-            [0, 4, 0, 0, 2]
+            context(losses.count(&with_context(first, 1_000, [1, 4, 2, 0, 5, 1]), at)),
+            [0, 4, 0, 0, 2, 0]
         );
         // A stale batch of the same process adds nothing, and does not lower what the next
         // report's growth is measured from.
         assert_eq!(
-            context(losses.count(&with_context(first, 1_000, [0, 0, 0, 0, 4]), at)),
-            [0; 5]
+            context(losses.count(&with_context(first, 1_000, [0, 0, 0, 0, 4, 0]), at)),
+            [0; 6]
         );
         assert_eq!(
-            context(losses.count(&with_context(first, 1_000, [1, 4, 2, 0, 6]), at)),
-            [0, 0, 0, 0, 1]
+            context(losses.count(&with_context(first, 1_000, [1, 4, 2, 0, 6, 1]), at)),
+            [0, 0, 0, 0, 1, 0]
         );
         assert_eq!(
-            context(losses.count(&with_context(second, 9_000, [0, 0, 0, 7, 1]), at)),
-            [0, 0, 0, 7, 1]
+            context(losses.count(&with_context(second, 9_000, [0, 0, 0, 7, 1, 2]), at)),
+            [0, 0, 0, 7, 1, 2]
         );
-        assert_eq!(losses.sensor_context.counts(), [1, 4, 2, 7, 7]);
+        assert_eq!(losses.sensor_context.counts(), [1, 4, 2, 7, 7, 3]);
         assert_eq!(losses.last_loss_at, Some(at));
+    }
+
+    /// The lost events by CPU are counted like the totals, CPU by CPU: growth within a
+    /// process, nothing for a stale batch, everything of a new process; a CPU that did not
+    /// grow adds nothing.
+    #[test]
+    fn lost_events_by_cpu_sum_like_the_totals() {
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        let lost = |pairs: &[(u32, u64)]| -> Vec<CpuEventsLost> {
+            pairs
+                .iter()
+                .map(|&(cpu, lost)| CpuEventsLost { cpu, lost })
+                .collect()
+        };
+        let by_cpu = |process, started_at, pairs: &[(u32, u64)]| AgentLosses {
+            sensor_events_by_cpu: lost(pairs),
+            ..report(
+                process,
+                started_at,
+                pairs.iter().map(|pair| pair.1).sum(),
+                0,
+            )
+        };
+        let mut losses = NodeLosses::default();
+        let at = Timestamp(5_000);
+        let grown = losses.count(&by_cpu(first, 1_000, &[(1, 40)]), at);
+        assert_eq!(grown.sensor_events_by_cpu, lost(&[(1, 40)]));
+        let grown = losses.count(&by_cpu(first, 1_000, &[(0, 2), (1, 45)]), at);
+        assert_eq!(grown.sensor_events_by_cpu, lost(&[(0, 2), (1, 5)]));
+        assert_eq!(grown.sensor_events, 7);
+        // Stored after the newer one: nothing, and the next growth is measured from the newer.
+        let stale = losses.count(&by_cpu(first, 1_000, &[(1, 41)]), at);
+        assert_eq!(stale.sensor_events_by_cpu, []);
+        let grown = losses.count(&by_cpu(first, 1_000, &[(0, 2), (1, 46)]), at);
+        assert_eq!(grown.sensor_events_by_cpu, lost(&[(1, 1)]));
+        // The next process starts from zero.
+        let grown = losses.count(&by_cpu(second, 9_000, &[(1, 3)]), at);
+        assert_eq!(grown.sensor_events_by_cpu, lost(&[(1, 3)]));
+        assert_eq!(losses.sensor_events, 51);
     }
 }

@@ -2228,7 +2228,7 @@ impl Store for SqliteStore {
             return Ok(LossIncrease::default());
         };
         let mut losses: NodeLosses = from_json("agents", "losses", &stored)?;
-        let before = losses;
+        let before = losses.clone();
         let increase = losses.count(report, now);
         if losses != before {
             sqlx::query("UPDATE agents SET losses = $1 WHERE id = $2")

@@ -43,6 +43,9 @@ enum Output {
     Table,
     /// One JSON document.
     Json,
+    /// The sensor's and the outbox's counters in the Prometheus text format, for
+    /// node_exporter's textfile collector (the agent serves no HTTP).
+    Prometheus,
 }
 
 #[derive(Debug, clap::Args)]
@@ -188,6 +191,12 @@ async fn status(data_dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
                 "sensor": sensor,
             });
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Output::Prometheus => {
+            print!(
+                "{}",
+                crate::sensor_metrics::render(sensor.as_ref(), outbox_pending)
+            );
         }
         Output::Table => {
             let mut agent = comfy_table::Table::new();

@@ -928,8 +928,12 @@ int BPF_PROG(sched_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	struct mm_struct *mm = task->mm;
 	unsigned long arg_start = mm->arg_start;
 	unsigned long arg_end = mm->arg_end;
-	if (arg_end > arg_start)
+	if (arg_end > arg_start) {
+		/* args[1] is argv's full size, which tells the decoder it was cut (at STR_MAX - 1
+		 * bytes): one store of what the copy needs anyway. */
+		e->args[1] = arg_end - arg_start;
 		put_user_bytes(e, SLOT_ARGV, (const void *)arg_start, arg_end - arg_start);
+	}
 	struct fs_struct *fs = task->fs;
 	put_path(e, SLOT_CWD, fs->pwd.dentry, fs->pwd.mnt);
 	if (read_cgroups)

@@ -150,11 +150,12 @@ pub async fn batch(
     // Most batches repeat the counters already counted: only a change costs a write.
     if let Some(report) = batch
         .losses
-        .filter(|report| agent.losses.latest != Some(*report))
+        .as_ref()
+        .filter(|report| agent.losses.latest.as_ref() != Some(*report))
     {
         let increase = state
             .store
-            .count_agent_losses(agent.id, &report, Timestamp::now())
+            .count_agent_losses(agent.id, report, Timestamp::now())
             .await?;
         state
             .metrics
