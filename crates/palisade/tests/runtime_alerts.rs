@@ -15,12 +15,12 @@ mod support;
 use std::{
     os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Output, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use support::Up;
+use support::{Up, agent_status, agent_status_json};
 
 const ADMIN: &str = "runtime-alerts-test-admin-token";
 const RULE: &str = "Execution from /dev/shm";
@@ -115,31 +115,8 @@ async fn a_program_run_from_dev_shm_becomes_an_alert_with_process_and_ancestry()
     );
     assert_eq!(alert["details"]["raw_event"]["event"]["kind"], "execve");
 
-    let status = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["agent", "--status", "--output", "json", "--data-dir"])
-        .arg(up.agent_dir())
-        .output()
-        .unwrap();
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = agent_status_json(&up.agent_dir());
     assert_eq!(status["sensor"]["backend"], "ebpf", "{status:#}");
-}
-
-fn agent_status(agent_dir: &Path, output: &str) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["agent", "--status", "--output", output, "--data-dir"])
-        .arg(agent_dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn agent_status_json(agent_dir: &Path) -> Value {
-    serde_json::from_slice(&agent_status(agent_dir, "json").stdout).unwrap()
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! on a fresh data directory and waited for until its sensor runs, and its API read as the
 //! admin, once or until an answer shows what the test waits for.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use palisade_testdata::{Palisade, Ready};
@@ -95,4 +95,27 @@ impl Up {
             .await
             .unwrap()
     }
+}
+
+/// `palisade agent --status --output <output>` of the agent whose data directory is
+/// `agent_dir`, which must succeed.
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub fn agent_status(agent_dir: &Path, output: &str) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["agent", "--status", "--output", output, "--data-dir"])
+        .arg(agent_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// [`agent_status`] as JSON.
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub fn agent_status_json(agent_dir: &Path) -> Value {
+    serde_json::from_slice(&agent_status(agent_dir, "json").stdout).unwrap()
 }
