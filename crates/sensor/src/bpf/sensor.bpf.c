@@ -697,7 +697,8 @@ static __noinline void put_std_fds(struct event *e, struct task_struct *task)
  * out (user space keeps it by id), so the walk up the cgroup tree and its string copies run
  * once per cgroup instead of once per event. An id is added only after a record carrying its
  * path was committed to the ring, so a refused record never leaves user space without it; an
- * id the LRU evicts is simply sent again. Cgroup ids are never reused (64-bit kernfs ids). */
+ * id the LRU evicts is sent again (on a CPU whose note below holds it, once the note moves on;
+ * user space keeps the path meanwhile). Cgroup ids are never reused (64-bit kernfs ids). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
