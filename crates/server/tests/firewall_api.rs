@@ -191,6 +191,71 @@ async fn attempts_of_one_flow_and_day_are_one_alert_whatever_rule_decided() {
     assert_eq!(of(5433, today)["count"], 1, "another port");
 }
 
+/// `report` as the flow's other end reports it: from shop/db's pod.
+fn from_db_pod(mut report: FindingReport) -> FindingReport {
+    report.asset.pod = Some("db".into());
+    report
+}
+
+/// A flow's finding keeps the identity of its first report, whichever pod and rule sent it
+/// (its `rule`, title and asset), and shows the latest report's decision in its details
+/// (`rule_id`, mode, trace): alike whether the reports come in one batch or in two.
+#[tokio::test]
+async fn a_flow_alert_keeps_its_first_identity_and_shows_the_latest_decision() {
+    let server = Server::start().await;
+    let agent = server.agent().await;
+    let at = 1_764_460_800_000 + 10 * 3_600_000;
+    let first = |port| attempts("deny-db", "block", port, at, 3);
+    let latest = |port| from_db_pod(attempts("watch-db", "alert", port, at + 60_000, 2));
+    // Port 5432: both in one batch; port 5433: one batch each.
+    server
+        .send(&agent, 1, &[first(5432), latest(5432), first(5433)])
+        .await;
+    server.send(&agent, 2, &[latest(5433)]).await;
+    let alerts = server.firewall_alerts().await;
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    let web = first(5432).asset;
+    for port in [5432, 5433] {
+        let alert = alerts
+            .iter()
+            .find(|alert| alert["details"]["port"] == port)
+            .unwrap_or_else(|| panic!("no alert for port {port}: {alerts:#?}"));
+        assert_eq!(alert["count"], 5, "{alert}");
+        assert_eq!(alert["rule"], "deny-db", "the first report's rule: {alert}");
+        assert_eq!(
+            alert["title"],
+            first(port).title,
+            "the first report's: {alert}"
+        );
+        assert_eq!(alert["asset_id"], web.asset_id().to_string(), "{alert}");
+        assert_eq!(
+            alert["asset"]["pod"], "web",
+            "the first report's pod: {alert}"
+        );
+        assert_eq!(alert["details"]["rule_id"], "watch-db", "{alert}");
+        assert_eq!(alert["details"]["mode"], "alert", "{alert}");
+        assert_eq!(
+            alert["details"]["trace"][0], "palisade rule \"watch-db\" matched: alert",
+            "{alert}"
+        );
+    }
+    // The rule column is what the list filters on: the first report's.
+    for (rule, expected) in [("deny-db", 2), ("watch-db", 0)] {
+        let (status, page) = server
+            .get(
+                &format!("/api/v1/firewall-alerts?cluster=prod&limit=100&rule={rule}"),
+                ADMIN,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            expected,
+            "{rule}: {page}"
+        );
+    }
+}
+
 /// An open connection rule `rule` refuses, listed by the agent at `at`.
 fn open_connection(rule: &str, local_port: u16, closed: bool, at: i64) -> FindingReport {
     let mut report = attempts(

@@ -975,9 +975,12 @@ struct Update {
     first_seen: i64,
     last_seen: i64,
     severity: i64,
-    /// For states (vulnerabilities, baseline risks): the latest report's title, body and
+    /// For kinds that take the latest report (see [`takes_latest`]): its title, body and
     /// whether it knows a fix.
     latest: Option<(String, String, bool)>,
+    /// Whether the row keeps its first report's title and asset (see
+    /// [`keeps_first_identity`]): the latest body then goes in with the stored asset.
+    keeps_identity: bool,
 }
 
 /// The key of a `finding_counts` row (see migration 0011): what the console's counters and
@@ -1096,11 +1099,22 @@ fn new_candidate(report: &FindingReport, asset_id: Uuid) -> Finding {
 }
 
 /// Whether repeats of `kind` replace the finding's report: states (vulnerabilities, baseline
-/// risks) take the latest one, and so do firewall alerts (a flow's finding of the day shows
-/// the latest rule that decided it and its trace, whichever rule decided before); runtime
-/// alerts keep the first, whose raw event is what was captured.
+/// risks) take the latest one, and so do firewall alerts' details (a flow's finding of the
+/// day shows the latest rule that decided it and its trace, whichever rule decided before;
+/// its identity stays the first report's, see [`keeps_first_identity`]); runtime alerts keep
+/// the first, whose raw event is what was captured.
 fn takes_latest(kind: FindingKind) -> bool {
     kind.aggregation_window_ms().is_none()
+}
+
+/// Whether a finding of `kind` keeps the identity of its first report while it takes the
+/// latest one's details: a firewall alert's key is its flow (and day), so reports of one
+/// finding come from either end's pod and from any rule. Its `rule`, `title` and asset
+/// columns (and the body's asset) stay the first report's, whichever pod and rule reported
+/// first; the body's details (`rule_id`, trace, mode) are the latest report's. Every other
+/// kind's key holds its asset and rule, so its repeats share them anyway.
+fn keeps_first_identity(kind: FindingKind) -> bool {
+    kind == FindingKind::FirewallAlert
 }
 
 /// The `body` column of the finding `report` makes.
@@ -1132,8 +1146,9 @@ fn dedupe_prefix(key: &str) -> i64 {
 /// reports of the same finding add up to. Borrowed rather than built into a [`Finding`], whose
 /// clone of every report cost a tenth of ingest.
 struct NewFinding<'r> {
-    /// The batch's first report of the finding for events, its latest for states (see
-    /// [`takes_latest`]).
+    /// The batch's first report of the finding for events and firewall alerts (whose body
+    /// takes the latest report's details, see [`keeps_first_identity`]), its latest for
+    /// states (see [`takes_latest`]).
     report: &'r FindingReport,
     id: Uuid,
     asset_id: Uuid,
@@ -1431,7 +1446,10 @@ impl SqliteStore {
                  last_seen = MAX(last_seen, delta.column3), \
                  first_seen = MIN(first_seen, delta.column4), \
                  severity = MAX(severity, delta.column5), \
-                 title = COALESCE(delta.column6, title), body = COALESCE(delta.column7, body), \
+                 title = CASE WHEN delta.column9 THEN title ELSE COALESCE(delta.column6, title) END, \
+                 body = CASE WHEN delta.column7 IS NULL THEN body \
+                 WHEN delta.column9 THEN json_set(delta.column7, '$.asset', json(body -> '$.asset')) \
+                 ELSE delta.column7 END, \
                  fix_known = COALESCE(delta.column8, fix_known) \
                  FROM (",
             );
@@ -1451,7 +1469,8 @@ impl SqliteStore {
                     .push_bind(update.severity)
                     .push_bind(title)
                     .push_bind(body)
-                    .push_bind(fix_known);
+                    .push_bind(fix_known)
+                    .push_bind(update.keeps_identity);
             });
             builder.push(") AS delta WHERE findings.id = delta.column1");
             builder.build().execute(&mut *connection).await?;
@@ -1539,6 +1558,7 @@ impl Store for SqliteStore {
                             last_seen: *last_seen,
                             severity: 0,
                             latest: None,
+                            keeps_identity: keeps_first_identity(kind),
                         });
                         Target::Existing(updates.len() - 1)
                     }),
@@ -1550,7 +1570,12 @@ impl Store for SqliteStore {
                     new.first_seen = new.first_seen.min(report.observed_at);
                     new.last_seen = new.last_seen.max(report.observed_at);
                     new.severity = new.severity.max(report.severity);
-                    if takes_latest {
+                    if keeps_first_identity(kind) {
+                        new.body = to_json(&FindingBody {
+                            asset: Cow::Borrowed(&new.report.asset),
+                            details: Cow::Borrowed(&report.details),
+                        });
+                    } else if takes_latest {
                         new.report = report;
                         new.body = body.unwrap_or_else(|| finding_body(report));
                         new.asset_label = report.asset.label();
