@@ -72,9 +72,20 @@ async fn events_lost_on_one_cpu_show_under_its_label_and_raise_the_alert() {
     let up = Palisade::start(command, dir.path(), ADMIN, Ready::SensorStarted);
     let agent_dir = dir.path().join("agent");
     let client = reqwest::Client::new();
-    let agents: Value =
-        serde_json::from_str(&get(&client, &up.base, "/api/v1/agents", &[]).await).unwrap();
-    let node = agents[0]["name"].as_str().unwrap().to_owned();
+    // The agent enrolls once its sensor runs.
+    let enrolled = Instant::now();
+    let node = loop {
+        let agents: Value =
+            serde_json::from_str(&get(&client, &up.base, "/api/v1/agents", &[]).await).unwrap();
+        if let Some(name) = agents[0]["name"].as_str() {
+            break name.to_owned();
+        }
+        assert!(
+            enrolled.elapsed() < Duration::from_secs(30),
+            "no agent enrolled: {agents}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let node_labels = format!("cluster=\"losses\",node=\"{node}\",");
 
     // Storms of opens on CPU 1 until its series shows losses, its series and the others'
@@ -140,30 +151,40 @@ async fn events_lost_on_one_cpu_show_under_its_label_and_raise_the_alert() {
         "{alert:#}"
     );
 
-    // The same losses, per CPU, from the agent's own status as Prometheus text.
-    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["agent", "--status", "--output", "prometheus", "--data-dir"])
-        .arg(&agent_dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
-    let lost_on_cpu_1 = text
-        .lines()
-        .find_map(|line| line.strip_prefix("palisade_agent_sensor_events_lost_total{cpu=\"1\"} "))
-        .and_then(|value| value.parse::<u64>().ok());
+    // The same losses, per CPU, from the agent's own status as Prometheus text: the status
+    // file is rewritten every 2 s, so it may trail what the server counted for a moment.
     let reported = by_cpu
         .iter()
         .find(|(labels, _)| labels == "cpu=\"1\"")
         .map(|(_, lost)| *lost);
-    assert!(
-        lost_on_cpu_1 >= reported,
-        "the status counts at least what the server has: {lost_on_cpu_1:?} < {reported:?}\n{text}"
-    );
+    let refreshed = Instant::now();
+    let text = loop {
+        let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["agent", "--status", "--output", "prometheus", "--data-dir"])
+            .arg(&agent_dir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lost_on_cpu_1 = text
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("palisade_agent_sensor_events_lost_total{cpu=\"1\"} ")
+            })
+            .and_then(|value| value.parse::<u64>().ok());
+        if lost_on_cpu_1 >= reported {
+            break text;
+        }
+        assert!(
+            refreshed.elapsed() < Duration::from_secs(10),
+            "the status counts less than the server has: {lost_on_cpu_1:?} < {reported:?}\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert!(
         text.contains("palisade_agent_sensor_running{backend=\"ebpf\"} 1"),
         "{text}"

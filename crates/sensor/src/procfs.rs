@@ -529,22 +529,36 @@ mod tests {
         let long = "x".repeat(5_000);
         let read_args = |args: &[&str]| {
             let mut child = std::process::Command::new("/bin/sh")
-                .args(["-c", "sleep 5", "sh"])
+                .args(["-c", "read line; :", "sh"])
                 .args(args)
+                // The shell waits in its read builtin: no child of its own outlives the kill.
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
-            let read = super::read(child.id(), 0);
+            // The exec has closed the parent's pipe (spawn returned) before it set up the
+            // new arguments: read until they are there.
+            let started = std::time::Instant::now();
+            let read = loop {
+                let read = super::read(child.id(), 0)
+                    .expect("the child is in /proc")
+                    .info;
+                if !read.args.is_empty() || started.elapsed() > std::time::Duration::from_secs(2) {
+                    break read;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            };
             child.kill().unwrap();
             child.wait().unwrap();
-            read.expect("the child is in /proc").info
+            read
         };
         let cut = read_args(&["short", &long]);
         assert!(cut.args_truncated);
-        // "/bin/sh\0-c\0sleep 5\0sh\0short\0" then the long argument up to the limit.
-        let kept = super::ARGS_MAX_BYTES - "/bin/sh -c sleep 5 sh short ".len();
+        // "/bin/sh\0-c\0read line; :\0sh\0short\0" then the long argument up to the limit.
+        let kept = super::ARGS_MAX_BYTES - "/bin/sh -c read line; : sh short ".len();
         assert_eq!(
             cut.args.iter().map(String::len).collect::<Vec<_>>(),
-            [2, 7, 2, 5, kept]
+            [2, 12, 2, 5, kept]
         );
         let whole = read_args(&["short"]);
         assert!(!whole.args_truncated);
