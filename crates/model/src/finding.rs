@@ -372,6 +372,10 @@ impl ConnectionDirection {
     }
 }
 
+/// How an older agent's alert name of an open connection it closed ends: such a report has
+/// no [`FirewallDetails::open_connection`] (see [`FindingReport::dedupe_key`]).
+const LEGACY_CLOSED_LISTING_SUFFIX: &str = ": open connection closed";
+
 impl FirewallDetails {
     /// The most attempts one report may stand for; an agent splits a larger count.
     pub const MAX_ATTEMPTS: u32 = u32::MAX;
@@ -525,7 +529,9 @@ impl FindingReport {
     ///   rule decided (the "per (source, destination, port, cluster, day)", a port
     ///   being a Kubernetes port: its number and protocol); a listed open connection
     ///   ([`FirewallDetails::open_connection`]) is a finding of its own per rule, connection
-    ///   (both ends) and UTC day, apart from the attempts.
+    ///   (both ends) and UTC day, apart from the attempts; so is an older agent's listing
+    ///   (alert name `<rule>: open connection closed`, no `open_connection`), per alert name
+    ///   and UTC day.
     ///
     /// The key is the first 128 bits of a SHA-256 digest, in hex, so that it has a fixed size
     /// in the index.
@@ -580,6 +586,15 @@ impl FindingReport {
                 parts.push(firewall.port.to_string().into());
                 parts.push(firewall.protocol.as_str().into());
                 parts.push(self.observed_at.day().to_string().into());
+                if firewall.open_connection.is_none()
+                    && self.rule.ends_with(LEGACY_CLOSED_LISTING_SUFFIX)
+                {
+                    // An older block-mode agent's listing of a connection it closed, from
+                    // before `open_connection` (a rolling upgrade): a finding of its own per
+                    // alert name, never attempts of the flow.
+                    parts.push("open connection".into());
+                    parts.push(self.rule.as_str().into());
+                }
                 if let Some(open) = &firewall.open_connection {
                     // The listing is per rule and per connection, apart from the attempts; a
                     // connection listed by both its pods is one (client end, server end).
@@ -852,6 +867,34 @@ mod tests {
             std::mem::swap(&mut firewall.source, &mut firewall.destination)
         });
         assert_ne!(reverse.dedupe_key(), key, "the other direction");
+    }
+
+    /// An older block-mode agent's listing of a connection it closed (alert name `<rule>: open
+    /// connection closed`, no `open_connection`: a rolling upgrade) is a finding of its own
+    /// per alert name, never the flow's attempts.
+    #[test]
+    fn an_older_agents_closed_connection_listing_is_apart_from_attempts() {
+        let attempts = decided_by(firewall_alert("block", 1), "deny-db");
+        let legacy = |rule: &str| {
+            let mut report = decided_by(firewall_alert("block", 1), rule);
+            report.rule = FirewallDetails::open_connection_alert_name(rule, true);
+            report
+        };
+        assert_ne!(legacy("deny-db").dedupe_key(), attempts.dedupe_key());
+        assert_eq!(
+            legacy("deny-db").dedupe_key(),
+            legacy("deny-db").dedupe_key()
+        );
+        assert_ne!(
+            legacy("deny-db").dedupe_key(),
+            legacy("other-rule").dedupe_key(),
+            "listed for another rule"
+        );
+        assert_eq!(
+            decided_by(firewall_alert("block", 1), "other-rule").dedupe_key(),
+            attempts.dedupe_key(),
+            "attempts stay one finding whatever rule decided"
+        );
     }
 
     /// A listed open connection is a finding apart from the attempts of its flow, one per
