@@ -82,7 +82,7 @@ async fn join(task: Option<JoinHandle<Result<(), OutboxError>>>) -> Result<(), O
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use palisade_model::{
         AffectedAsset, AlertDetails, Details, FindingReport, Severity, Timestamp,
     };
@@ -90,7 +90,8 @@ mod tests {
     use super::AcknowledgedDeleter;
     use crate::Outbox;
 
-    fn reports(count: usize) -> Vec<FindingReport> {
+    /// `count` alerts, `rule 0` to `rule {count - 1}`.
+    pub(crate) fn reports(count: usize) -> Vec<FindingReport> {
         (0..count)
             .map(|index| FindingReport {
                 id: uuid::Uuid::now_v7(),

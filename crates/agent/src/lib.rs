@@ -53,7 +53,7 @@ pub use host::host_facts;
 pub use link::{Credential, Link, LinkError};
 pub use malware_watch::{DROPPED_SCANS_RULE, MalwareWatch, MalwareWatchConfig};
 pub use observe::EventObserver;
-pub use outbox::{Outbox, OutboxError, OutboxIdentity, Receipt};
+pub use outbox::{Outbox, OutboxEntries, OutboxError, OutboxIdentity, Receipt};
 pub use outbox_writer::{OUTBOX_FAILED_RULE, OutboxWriteStatus, OutboxWriter};
 pub use respond::{Responder, ResponseOutcome};
 pub use run::{AgentStatus, RunError, run};

@@ -55,6 +55,9 @@ pub enum LinkError {
         #[source]
         source: std::io::Error,
     },
+    /// A request could not be encoded as JSON.
+    #[error("cannot encode the request as JSON")]
+    Encode(#[from] serde_json::Error),
     /// The task sending a batch ended without a reply (it panicked or was cancelled).
     #[error("sending a batch was interrupted: {0}")]
     Interrupted(String),
@@ -133,13 +136,13 @@ impl Link {
         Ok(credential)
     }
 
-    /// Sends a batch (of reports, or of reports' JSON) and returns the acknowledgement.
-    pub async fn send<R: Serialize>(
+    /// Sends a batch encoded by [`EncodedBatch::new`] and returns the acknowledgement.
+    pub async fn send(
         &self,
         credential: &Credential,
-        batch: &AgentBatch<R>,
+        batch: EncodedBatch,
     ) -> Result<BatchAck, LinkError> {
-        self.post("/api/v1/agent/batches", &credential.token, batch)
+        self.post_json("/api/v1/agent/batches", &credential.token, batch.0)
             .await
     }
 
@@ -183,11 +186,22 @@ impl Link {
         token: &str,
         body: &T,
     ) -> Result<R, LinkError> {
+        self.post_json(path, token, serde_json::to_vec(body)?).await
+    }
+
+    /// POSTs a JSON document already encoded.
+    async fn post_json<R: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> Result<R, LinkError> {
         let response = self
             .client
             .post(format!("{}{path}", self.base_url))
             .bearer_auth(token)
-            .json(body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await?;
         let status = response.status();
@@ -198,6 +212,18 @@ impl Link {
             status.as_u16(),
             response.text().await.unwrap_or_default(),
         ))
+    }
+}
+
+/// A batch's request body: encoded where the batch is put together, while its reports'
+/// documents may still borrow from the outbox's read, and sent from a task of its own.
+#[derive(Debug)]
+pub struct EncodedBatch(Vec<u8>);
+
+impl EncodedBatch {
+    /// `batch` as JSON.
+    pub fn new<R: Serialize>(batch: &AgentBatch<R>) -> Result<EncodedBatch, LinkError> {
+        Ok(EncodedBatch(serde_json::to_vec(batch)?))
     }
 }
 

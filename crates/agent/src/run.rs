@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     AgentConfig, ConfigError, Link, LinkError, Outbox, OutboxError,
-    acknowledged::AcknowledgedDeleter,
+    acknowledged::AcknowledgedDeleter, link::EncodedBatch,
 };
 
 /// Longest wait between retries.
@@ -176,46 +176,54 @@ async fn deliver(
     let mut losses_alone_sent_at: Option<Instant> = None;
     loop {
         while in_flight.len() < config.batches_in_flight.max(1) {
-            let entries = match outbox.peek(sent_up_to, config.batch_size.max(1)).await {
-                Ok(entries) => entries,
-                Err(OutboxError::Corrupt { sequence, reason }) => {
-                    tracing::error!(sequence, %reason, "Discarding a corrupt outbox entry.");
-                    outbox.discard(sequence).await?;
-                    status.discarded.fetch_add(1, Ordering::Relaxed);
-                    continue;
+            let entries = outbox
+                .peek_batch(sent_up_to, config.batch_size.max(1))
+                .await?;
+            let Some(documents) = entries.documents() else {
+                // An entry is not JSON: the entry by entry read names it.
+                match outbox.peek(sent_up_to, entries.count).await {
+                    Err(OutboxError::Corrupt { sequence, reason }) => {
+                        tracing::error!(sequence, %reason, "Discarding a corrupt outbox entry.");
+                        outbox.discard(sequence).await?;
+                        status.discarded.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => return Err(error.into()),
+                    // Every entry is JSON by now: another process discarded the damaged one.
+                    Ok(_) => {}
                 }
-                Err(error) => return Err(error.into()),
+                continue;
             };
             let heartbeat = !in_flight.iter().any(|batch| batch.heartbeat)
                 && last_heartbeat.is_none_or(|at| at.elapsed() >= config.heartbeat());
             let losses = status.losses();
-            if entries.is_empty()
+            if documents.is_empty()
                 && !heartbeat
                 && (losses_sent.as_ref() == Some(&losses)
                     || losses_alone_sent_at.is_some_and(|at| at.elapsed() < LOSSES_ALONE_INTERVAL))
             {
                 break;
             }
-            if entries.is_empty() && !heartbeat {
+            if documents.is_empty() && !heartbeat {
                 losses_alone_sent_at = Some(Instant::now());
             }
             losses_sent = Some(losses.clone());
-            let sequence = entries.last().map_or(0, |(sequence, _)| *sequence);
+            let sequence = entries.last_sequence;
             sent_up_to = sent_up_to.max(sequence);
-            let batch = AgentBatch {
+            let reports = documents.len() as u64;
+            // Encoded here, while the documents borrow from the outbox's read.
+            let batch = EncodedBatch::new(&AgentBatch {
                 sequence: u64::try_from(sequence).unwrap_or(0),
-                reports: entries.into_iter().map(|(_, report)| report).collect(),
+                reports: documents,
                 assets: Vec::new(),
                 losses: Some(losses),
                 facts: heartbeat.then(|| config.host_facts()),
-            };
-            let reports = batch.reports.len() as u64;
+            })?;
             let (link, credential) = (link.clone(), credential.clone());
             in_flight.push_back(InFlight {
                 sequence,
                 reports,
                 heartbeat,
-                reply: tokio::spawn(async move { link.send(&credential, &batch).await }),
+                reply: tokio::spawn(async move { link.send(&credential, batch).await }),
             });
         }
         let Some(oldest) = in_flight.front_mut() else {

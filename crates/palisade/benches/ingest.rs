@@ -150,6 +150,8 @@ async fn main() {
     }
     let seconds = started.elapsed().as_secs_f64();
     let threads_after = thread_cpu();
+    // On stderr, for profilers: the timed part is over.
+    eprintln!("delivered");
     agent.abort();
     // Every alert stored once: `distinct` findings whose counts add up to `count`.
     let (mut findings, mut alerts) = (0_u64, 0_u64);
