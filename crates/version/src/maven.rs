@@ -1,15 +1,23 @@
-//! Maven versions, ordered as Maven's `ComparableVersion`.
+//! Maven versions, ordered as OSV orders them.
 //!
-//! Follows maven-artifact's ComparableVersion.java: the version is lowercased and split into
-//! items at `.`, at `-` and at every switch between digits and letters; a `-` or a switch
-//! opens a sub-list, so `1-1` is `[1, [1]]`, and (MNG-7644, Maven 3.8.7 and 3.9) so does a
-//! qualifier that follows other items, so `1.0.RC1 = 1.0-RC1` and `1.x = 1-x`. Numbers compare numerically (any size);
-//! qualifiers order `alpha < beta < milestone < rc = cr < snapshot <` (release: `""`, `ga`,
-//! `final`, `release`) `< sp <` unknown qualifiers (lexically). `a`, `b` and `m` directly
-//! followed by a digit mean alpha, beta and milestone. Trailing "null" items (`0`, the
-//! release qualifier, empty lists) are dropped, which is the padding rule: `1 = 1.0 = 1-0 =
-//! 1.ga`. Item kinds order `list < number` and `qualifier < list`, so `1-sp < 1-1 < 1.1`.
+//! OSV's Maven records are matched with the Maven "Version Order Specification" as osv.dev
+//! (`osv/ecosystems/maven.py`) and osv-scanner (`semantic`) implement it, so that is the order
+//! here (it differs from Maven 3.9's `ComparableVersion`, MNG-7644, on versions such as
+//! `2.0.a`, which stays below `2.0.0.a`'s equal here rather than reading as `2-a`).
+//!
+//! A version is split into tokens at `.` and `-` and at every switch between ASCII digits and
+//! other characters; each token keeps the separator before it as its prefix, and a switch
+//! counts as `-` (the first token's prefix behaves as `.`). Tokens are lowercased; an empty one
+//! is `0`, numbers drop leading zeros, `cr` is `rc`, `ga`/`final`/`release` are the release
+//! qualifier `""`, and `a`/`b`/`m` directly followed by a digit are alpha/beta/milestone.
+//! Trailing "null" tokens (`0`, `""`) are trimmed from the end, and again before each
+//! remaining `-` from the end to the start. The shorter version is padded with nulls taking
+//! the other side's prefix (`.0` or `-""`). Tokens with the same prefix: numbers numerically,
+//! a number above a qualifier, qualifiers `alpha < beta < milestone < rc < snapshot < "" < sp`
+//! and unknown ones after those, lexically (a `.0` padding compares as the unknown qualifier
+//! `"0"`). Different prefixes: `.qualifier < -qualifier < -number < .number`.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
@@ -31,87 +39,193 @@ enum Qualifier {
 }
 
 impl Qualifier {
+    const RELEASE: Qualifier = Qualifier::Known(RELEASE_INDEX);
+
+    /// Reads a run of non-digits; `followed_by_digit` says whether a digit comes next in the
+    /// same `.`/`-` piece, which is what makes `a`, `b` and `m` short forms.
     fn new(text: &str, followed_by_digit: bool) -> Qualifier {
-        let text = match (text, followed_by_digit) {
+        let lower = lowercase(text);
+        let name = match (lower.as_ref(), followed_by_digit) {
+            ("cr", _) => "rc",
+            ("ga" | "final" | "release", _) => "",
             ("a", true) => "alpha",
             ("b", true) => "beta",
             ("m", true) => "milestone",
-            ("ga" | "final" | "release", _) => "",
-            ("cr", _) => "rc",
-            (text, _) => text,
+            (name, _) => name,
         };
-        match QUALIFIERS.iter().position(|known| *known == text) {
+        match QUALIFIERS.iter().position(|known| *known == name) {
             // The list has seven entries, so the index fits in a u8.
             Some(index) => Qualifier::Known(index as u8),
-            None => Qualifier::Unknown(text.into()),
+            None => Qualifier::Unknown(name.into()),
         }
     }
+
+    /// This qualifier against a `.0` padding token, which OSV ranks as the unknown
+    /// qualifier `"0"`: after every known one, before unknown ones that sort after `"0"`.
+    fn compare_with_zero_padding(&self) -> Ordering {
+        match self {
+            Qualifier::Known(_) => Ordering::Less,
+            Qualifier::Unknown(text) => text.as_ref().cmp("0"),
+        }
+    }
+}
+
+/// Lowercases without allocating when the text is already lowercase ASCII.
+fn lowercase(text: &str) -> Cow<'_, str> {
+    if !text.is_ascii() {
+        Cow::Owned(text.to_lowercase())
+    } else if text.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// The separator before a token; a digit/non-digit switch counts as a hyphen, and the first
+/// token's (empty) prefix behaves exactly as a dot: it is only ever compared with another
+/// first token, and trimming only looks for hyphens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    Dot,
+    Hyphen,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Number(Number),
+    Qualifier(Qualifier),
 }
 
 #[derive(Debug, Clone)]
-enum Item {
-    Number(Number),
-    Qualifier(Qualifier),
-    List(Vec<Item>),
+struct Token {
+    prefix: Prefix,
+    value: Value,
 }
 
-impl Item {
+impl Token {
+    /// The nulls trimmed from the end: `0` (also an empty token) and the release qualifier.
     fn is_null(&self) -> bool {
-        match self {
-            Item::Number(number) => number.is_zero(),
-            Item::Qualifier(qualifier) => *qualifier == Qualifier::Known(RELEASE_INDEX),
-            Item::List(items) => items.is_empty(),
+        match &self.value {
+            Value::Number(number) => number.is_zero(),
+            Value::Qualifier(qualifier) => *qualifier == Qualifier::RELEASE,
         }
     }
 
-    /// `Item.compareTo(Item)`, where `None` stands for a missing item (padding).
-    fn compare(&self, other: Option<&Item>) -> Ordering {
-        match (self, other) {
-            (Item::Number(number), None) => number.cmp(&Number::ZERO),
-            (Item::Number(a), Some(Item::Number(b))) => a.cmp(b),
-            (Item::Number(_), Some(_)) => Ordering::Greater,
-            (Item::Qualifier(qualifier), None) => qualifier.cmp(&Qualifier::Known(RELEASE_INDEX)),
-            (Item::Qualifier(a), Some(Item::Qualifier(b))) => a.cmp(b),
-            (Item::Qualifier(_), Some(_)) => Ordering::Less,
-            // Every item counts against padding, not only the first (MNG-6964): otherwise
-            // `1-0.a` would equal `1` and the order would not be transitive.
-            (Item::List(items), None) => items
-                .iter()
-                .map(|item| item.compare(None))
-                .find(|order| *order != Ordering::Equal)
-                .unwrap_or(Ordering::Equal),
-            (Item::List(_), Some(Item::Number(_))) => Ordering::Less,
-            (Item::List(_), Some(Item::Qualifier(_))) => Ordering::Greater,
-            (Item::List(a), Some(Item::List(b))) => compare_lists(a, b),
+    /// `.qualifier < -qualifier < -number < .number`, for tokens with different prefixes.
+    fn kind_rank(&self) -> u8 {
+        match (&self.value, self.prefix) {
+            (Value::Qualifier(_), Prefix::Dot) => 0,
+            (Value::Qualifier(_), Prefix::Hyphen) => 1,
+            (Value::Number(_), Prefix::Hyphen) => 2,
+            (Value::Number(_), Prefix::Dot) => 3,
+        }
+    }
+
+    fn compare(&self, other: &Token) -> Ordering {
+        if self.prefix != other.prefix {
+            return self.kind_rank().cmp(&other.kind_rank());
+        }
+        match (&self.value, &other.value) {
+            (Value::Number(a), Value::Number(b)) => a.cmp(b),
+            (Value::Number(_), Value::Qualifier(_)) => Ordering::Greater,
+            (Value::Qualifier(_), Value::Number(_)) => Ordering::Less,
+            (Value::Qualifier(a), Value::Qualifier(b)) => a.cmp(b),
+        }
+    }
+
+    /// This token against the null the shorter version is padded with, which takes this
+    /// token's prefix: `.0` after a dot, the release qualifier after a hyphen. A padding zero
+    /// is a number only against numbers; against qualifiers it ranks as the text `"0"`.
+    fn compare_with_padding(&self) -> Ordering {
+        match (&self.value, self.prefix) {
+            (Value::Number(number), Prefix::Dot) => number.cmp(&Number::ZERO),
+            (Value::Qualifier(qualifier), Prefix::Dot) => qualifier.compare_with_zero_padding(),
+            (Value::Number(_), Prefix::Hyphen) => Ordering::Greater,
+            (Value::Qualifier(qualifier), Prefix::Hyphen) => qualifier.cmp(&Qualifier::RELEASE),
         }
     }
 }
 
-fn compare_lists(a: &[Item], b: &[Item]) -> Ordering {
-    for index in 0..a.len().max(b.len()) {
-        let order = match (a.get(index), b.get(index)) {
-            (Some(left), right) => left.compare(right),
-            (None, Some(right)) => right.compare(None).reverse(),
-            (None, None) => Ordering::Equal,
+/// Appends the tokens of one piece between `.`/`-` separators, split at digit switches.
+fn push_piece(tokens: &mut Vec<Token>, prefix: Prefix, piece: &str) {
+    let bytes = piece.as_bytes();
+    if bytes.is_empty() {
+        tokens.push(Token {
+            prefix,
+            value: Value::Number(Number::ZERO),
+        });
+        return;
+    }
+    let mut prefix = prefix;
+    let mut start = 0;
+    for end in 1..=bytes.len() {
+        let at_end = end == bytes.len();
+        if !at_end && bytes[end].is_ascii_digit() == bytes[end - 1].is_ascii_digit() {
+            continue;
+        }
+        // Cuts fall next to an ASCII digit (or at the ends), so they are char boundaries.
+        let text = &piece[start..end];
+        let value = if bytes[start].is_ascii_digit() {
+            Value::Number(Number::from_digits(text))
+        } else {
+            Value::Qualifier(Qualifier::new(text, !at_end))
         };
-        if order != Ordering::Equal {
-            return order;
-        }
+        tokens.push(Token { prefix, value });
+        prefix = Prefix::Hyphen;
+        start = end;
     }
-    Ordering::Equal
 }
 
-/// Removes trailing null items (`0`, the release qualifier, empty lists), looking through
-/// already normalised sub-lists, as Maven 3 does: `1.0-a = 1-a`, `1-0 = 1`.
-fn normalize(items: &mut Vec<Item>) {
-    let mut index = items.len();
+/// Splits a version into tokens (see the module doc).
+fn tokenize(text: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut prefix = Prefix::Dot;
+    let mut piece_start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let next_prefix = match byte {
+            b'.' => Prefix::Dot,
+            b'-' => Prefix::Hyphen,
+            _ => continue,
+        };
+        push_piece(&mut tokens, prefix, &text[piece_start..index]);
+        prefix = next_prefix;
+        piece_start = index + 1;
+    }
+    push_piece(&mut tokens, prefix, &text[piece_start..]);
+    tokens
+}
+
+/// Trims null tokens from the end, then again before each remaining hyphen, walking to the
+/// start; the first token always stays, and a token that opens a hyphen group is not itself
+/// trimmed once a non-null token follows it: `1.0-0.1.0` keeps `1-0.1`.
+fn trim_nulls(tokens: &mut Vec<Token>) {
+    // Removals go from the end to the start: at the end they pop, elsewhere they are noted
+    // (descending) and done in one pass, so a long version trims in linear time.
+    let mut removed: Vec<usize> = Vec::new();
+    let mut index = tokens.len().saturating_sub(1);
     while index > 0 {
-        index -= 1;
-        if items[index].is_null() {
-            items.remove(index);
-        } else if !matches!(items[index], Item::List(_)) {
-            break;
+        if tokens[index].is_null() {
+            if index + 1 == tokens.len() {
+                tokens.pop();
+            } else {
+                removed.push(index);
+            }
+            index -= 1;
+            continue;
         }
+        while index > 0 && tokens[index].prefix != Prefix::Hyphen {
+            index -= 1;
+        }
+        index = index.saturating_sub(1);
+    }
+    if !removed.is_empty() {
+        let mut removed = removed.into_iter().rev().peekable();
+        let mut position = 0;
+        tokens.retain(|_| {
+            let keep = removed.next_if_eq(&position).is_none();
+            position += 1;
+            keep
+        });
     }
 }
 
@@ -119,14 +233,14 @@ fn normalize(items: &mut Vec<Item>) {
 #[derive(Debug, Clone)]
 pub struct MavenVersion {
     text: Box<str>,
-    items: Vec<Item>,
+    tokens: Vec<Token>,
 }
 
 impl MavenVersion {
-    /// Parses a version. Maven accepts any string; only an empty one is refused here.
+    /// Parses a version. Maven accepts any string; only a blank one is refused here.
     pub fn parse(text: &str) -> Result<MavenVersion, Error> {
-        // Maven keeps surrounding spaces (they make a qualifier); only a blank version is
-        // refused here, where Maven would read it as `0`.
+        // Surrounding spaces are kept (they are part of a qualifier); a blank version, which
+        // OSV would read as `0`, is refused as a likely data error.
         if text.trim().is_empty() {
             return Err(Error::invalid(
                 Scheme::Maven,
@@ -134,11 +248,11 @@ impl MavenVersion {
                 "version string is empty",
             ));
         }
-        let items = parse_items(&text.to_lowercase())
-            .ok_or_else(|| Error::invalid(Scheme::Maven, text, "too many nested items"))?;
+        let mut tokens = tokenize(text);
+        trim_nulls(&mut tokens);
         Ok(MavenVersion {
             text: text.into(),
-            items,
+            tokens,
         })
     }
 
@@ -148,93 +262,20 @@ impl MavenVersion {
     }
 
     fn compare(&self, other: &MavenVersion) -> Ordering {
-        compare_lists(&self.items, &other.items)
-    }
-}
-
-/// How deeply items may nest. Each `-` and each digit/letter switch opens a level, and
-/// comparing or dropping the nested lists recurses once per level, so this bounds the stack;
-/// real versions use a few dozen levels at most.
-const MAX_NESTING: usize = 512;
-
-/// `ComparableVersion.parseVersion`, building the chain of nested lists level by level;
-/// `None` beyond [`MAX_NESTING`] levels.
-fn parse_items(version: &str) -> Option<Vec<Item>> {
-    // Each `-` or digit/letter switch opens a list nested in the current one, and later items
-    // go into it, so the lists form a chain: keep one Vec per level and fold at the end.
-    let mut levels: Vec<Vec<Item>> = vec![Vec::new()];
-    let mut is_digit = false;
-    let mut start = 0;
-    let parse_item = |is_digit: bool, text: &str| {
-        if is_digit {
-            Item::Number(Number::from_digits(text))
-        } else {
-            Item::Qualifier(Qualifier::new(text, false))
-        }
-    };
-    fn current(levels: &mut Vec<Vec<Item>>) -> &mut Vec<Item> {
-        if levels.is_empty() {
-            levels.push(Vec::new());
-        }
-        let last = levels.len() - 1;
-        &mut levels[last]
-    }
-    for (index, c) in version.char_indices() {
-        let segment = version.get(start..index).unwrap_or("");
-        match c {
-            '.' | '-' => {
-                let item = if segment.is_empty() {
-                    Item::Number(Number::ZERO)
-                } else {
-                    parse_item(is_digit, segment)
-                };
-                current(&mut levels).push(item);
-                start = index + 1;
-                if c == '-' {
-                    levels.push(Vec::new());
-                }
-            }
-            _ if c.is_ascii_digit() => {
-                if !is_digit && index > start {
-                    // MNG-7644: a qualifier after other items opens its own sub-list, so
-                    // `.X1` reads as `-X1` (`1.0.RC1 = 1.0-RC1 < 1.0-RC2`).
-                    if !current(&mut levels).is_empty() {
-                        levels.push(Vec::new());
-                    }
-                    current(&mut levels).push(Item::Qualifier(Qualifier::new(segment, true)));
-                    start = index;
-                    levels.push(Vec::new());
-                }
-                is_digit = true;
-            }
-            _ => {
-                if is_digit && index > start {
-                    current(&mut levels).push(parse_item(true, segment));
-                    start = index;
-                    levels.push(Vec::new());
-                }
-                is_digit = false;
+        let (ours, theirs) = (&self.tokens, &other.tokens);
+        for index in 0..ours.len().max(theirs.len()) {
+            let order = match (ours.get(index), theirs.get(index)) {
+                (Some(left), Some(right)) => left.compare(right),
+                (Some(left), None) => left.compare_with_padding(),
+                (None, Some(right)) => right.compare_with_padding().reverse(),
+                (None, None) => Ordering::Equal,
+            };
+            if order != Ordering::Equal {
+                return order;
             }
         }
+        Ordering::Equal
     }
-    if let Some(rest) = version.get(start..).filter(|rest| !rest.is_empty()) {
-        // MNG-7644 again, for a qualifier that ends the version (`1.x = 1-x`).
-        if !is_digit && !current(&mut levels).is_empty() {
-            levels.push(Vec::new());
-        }
-        current(&mut levels).push(parse_item(is_digit, rest));
-    }
-    if levels.len() > MAX_NESTING {
-        return None;
-    }
-    let mut inner = levels.pop().unwrap_or_default();
-    normalize(&mut inner);
-    while let Some(mut outer) = levels.pop() {
-        outer.push(Item::List(inner));
-        normalize(&mut outer);
-        inner = outer;
-    }
-    Some(inner)
 }
 
 ord_from_compare!(MavenVersion);
@@ -291,27 +332,37 @@ mod tests {
             ("1cr1", "1-rc-1"),
             ("1a1", "1-alpha-1"),
             ("1.0-SNAPSHOT", "1-snapshot"),
-            ("1-1.foo-bar-1-baz-0.1", "1-1.foo-bar1baz-.1"),
-            // MNG-7644: a qualifier after a dot reads as after a hyphen.
-            ("1.0.RC1", "1.0-CR1"),
-            ("1.x", "1-x"),
-            ("2-rc1", "2.0.rc1"),
-            ("2.0.a", "2.0.0.a"),
+            ("1.0-0.1.0", "1-0.1"),
+            ("1-0-1", "1-1"),
+            ("007.1", "7.1"),
         ] {
             assert_eq!(cmp(a, b), Ordering::Equal, "{a} = {b}");
         }
-        assert_eq!(
-            cmp("1a", "1-alpha"),
-            Ordering::Greater,
-            "a alone is not alpha"
-        );
-        assert_eq!(cmp("6.1.0rc3", "6.1.0"), Ordering::Less);
-        assert_eq!(cmp("1.0.0.RC1", "1.0.0-RC2"), Ordering::Less);
-        assert_eq!(cmp("2-1", "2.0.a"), Ordering::Greater);
-        // MNG-6964: a sub-list is compared with padding item by item.
-        assert_eq!(cmp("1-0.a", "1"), Ordering::Greater);
-        assert_eq!(cmp("1-0.alpha", "1"), Ordering::Less);
-        assert!(MavenVersion::parse(&"1-a".repeat(100_000)).is_err());
+        for (lower, higher) in [
+            ("1-alpha", "1a"),
+            ("6.1.0rc3", "6.1.0"),
+            // The older Maven order OSV keeps: a dot before a qualifier is not a hyphen, and
+            // zeros before a hyphen are trimmed while those before a dot stay.
+            ("1-1", "2.0.a"),
+            ("2.0.a", "2.0.0.a"),
+            ("1.0-RC1", "1.0.RC1"),
+            ("1.0.0-RC2", "1.0.0.RC1"),
+            // Against a `.0` padding a qualifier ranks by the text "0": known ones and
+            // punctuation below it, letters above.
+            ("1.sp", "1"),
+            ("1.+", "1"),
+            ("1", "1.x"),
+            // Against a `-` padding it ranks as the release qualifier.
+            ("1", "1-sp"),
+            ("1-0", "1-0.1"),
+            ("1.0.x", "1.0.1"),
+        ] {
+            assert_eq!(cmp(lower, higher), Ordering::Less, "{lower} < {higher}");
+            assert_eq!(cmp(higher, lower), Ordering::Greater, "{higher} > {lower}");
+        }
+        // Long versions parse and compare in linear time; huge numbers compare by value.
+        let long = "1-0".repeat(100_000);
+        assert_eq!(cmp(&long, "1"), Ordering::Greater);
         assert_eq!(
             cmp(&"1-a".repeat(200), &"1-a".repeat(201)),
             Ordering::Greater
@@ -320,5 +371,6 @@ mod tests {
             cmp("12345678901234567890.1", "1234567890123456789.1"),
             Ordering::Greater
         );
+        assert!(MavenVersion::parse(" ").is_err());
     }
 }
