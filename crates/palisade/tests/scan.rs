@@ -7,29 +7,8 @@ use palisade_testdata::{PodmanContainer, run_checked};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn palisade(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(args)
-        .env("PALISADE_LOG", "error")
-        .output()
-        .expect("the palisade binary runs")
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "{error}: stdout {:?}, stderr {:?}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
-fn write(root: &Path, path: &str, content: &str) {
-    let path = root.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, content).unwrap();
-}
+mod scan_fixture;
+use scan_fixture::{import_shared_records, json, palisade, vulnerable_root, write};
 
 /// The CycloneDX SBOM of `palisade scan rootfs ROOT --inventory-only`.
 fn inventory_sbom(root: &str) -> serde_json::Value {
@@ -53,79 +32,6 @@ fn inventory_json(root: &Path) -> serde_json::Value {
         "--output",
         "json",
     ]))
-}
-
-/// A root with Jinja2 2.10 (PYSEC-2019-217 and others), smallvec 0.6.9 in a Cargo.lock
-/// (RUSTSEC-2019-0009, RUSTSEC-2019-0012, ...) and Debian's runc, built with Go 1.19.8.
-fn vulnerable_root(root: &Path) {
-    write(
-        root,
-        "usr/local/lib/python3.11/site-packages/Jinja2-2.10.dist-info/METADATA",
-        "Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n",
-    );
-    write(
-        root,
-        "srv/app/Cargo.lock",
-        "version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"0.6.9\"\n\
-         source = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
-    );
-    if Path::new("/usr/sbin/runc").exists() {
-        std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
-        std::fs::copy("/usr/sbin/runc", root.join("usr/sbin/runc")).unwrap();
-    }
-}
-
-/// Copies the records of the shared `feeds` that name one of `packages` (a quoted name in
-/// JSON, a `name:` line in YAML) into `dir`, one sub-directory per feed, so the test imports
-/// tens of records instead of eight thousand.
-fn select_shared_records(dir: &Path, feeds: &[&str], packages: &[&str]) -> Option<Vec<PathBuf>> {
-    let mut selected = Vec::new();
-    for feed in feeds {
-        let source = palisade_testdata::shared_data(feed)?;
-        let target = dir.join(feed.replace('/', "-"));
-        std::fs::create_dir_all(&target).unwrap();
-        let mut pending = vec![source];
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    pending.push(path);
-                    continue;
-                }
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
-                };
-                let names_one = packages.iter().any(|package| {
-                    text.contains(&format!("\"name\": \"{package}\""))
-                        || text.lines().any(|line| {
-                            line.trim()
-                                .eq_ignore_ascii_case(&format!("name: {package}"))
-                        })
-                });
-                if names_one {
-                    std::fs::copy(&path, target.join(path.file_name().unwrap())).unwrap();
-                }
-            }
-        }
-        selected.push(target);
-    }
-    Some(selected)
-}
-
-fn import_shared_records(db: &Path, feeds: &[&str], packages: &[&str]) -> Option<()> {
-    let feeds = select_shared_records(&db.with_extension("feeds"), feeds, packages)?;
-    let mut args = vec!["db".to_owned(), "import".to_owned()];
-    args.extend(feeds.iter().map(|feed| feed.display().to_string()));
-    args.extend(["--db".to_owned(), db.display().to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = palisade(&args);
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        !stdout.contains(": 0 records"),
-        "a feed had no matching records: {stdout}"
-    );
-    Some(())
 }
 
 #[test]
