@@ -156,8 +156,8 @@ use std::time::Duration;
 use palisade_enforce::{
     ConnectCount, ConnectFilter, ConnectMatch, ConnectReports, ConnectReportsDrain,
     ConnectReportsRing, ConnectionsOf, DefenseMode, Delivered, FirewallPins, NetRule, NftFirewall,
-    PinnedWorkload, RemovedStream, WorkloadFirewall, WorkloadIdentity, WorkloadPin, WorkloadRules,
-    WouldRefuse, cgroup2_root, open_connections_refused_at, workload_rules,
+    PinnedWorkload, RefusedClosing, RemovedStream, WorkloadFirewall, WorkloadIdentity, WorkloadPin,
+    WorkloadRules, WouldRefuse, cgroup2_root, open_connections_refused_at, workload_rules,
 };
 use palisade_event::{Event, EventKind, FdKind, Payload, Protocol as SocketProtocol};
 use palisade_firewall::{
@@ -2146,7 +2146,15 @@ fn apply_rules(
         }
     }
     match firewall.close_connections_refused_by(rules) {
-        Ok(closed) => Some(closed.into_iter().map(|closed| (closed, true)).collect()),
+        Ok(RefusedClosing {
+            connections,
+            errors,
+        }) => {
+            for error in errors {
+                tracing::warn!(%error, pod = %key, "Cannot close an open connection the new rules refuse; it is listed open.");
+            }
+            Some(connections)
+        }
         Err(error) => {
             tracing::warn!(%error, pod = %key, "Cannot close the open connections the new rules refuse; they are listed open.");
             let open = firewall

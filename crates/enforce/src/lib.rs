@@ -85,7 +85,10 @@ pub use crate::pins::{
 pub use crate::plan::{DefenseMode, WorkloadRules, workload_rules};
 pub use crate::rule::{NetRule, deciding_rule};
 pub use crate::sockets::{
-    OpenConnection, WouldRefuse, close_tcp_connections_in_netns, close_tcp_connections_of_cgroup,
-    open_tcp_connections_in_netns, open_tcp_connections_of_cgroup, would_refuse,
+    Closing, OpenConnection, WouldRefuse, close_tcp_connections_in_netns,
+    close_tcp_connections_of_cgroup, open_tcp_connections_in_netns, open_tcp_connections_of_cgroup,
+    would_refuse,
 };
-pub use crate::workload::{ConnectionsOf, WorkloadFirewall, open_connections_refused_at};
+pub use crate::workload::{
+    ConnectionsOf, RefusedClosing, WorkloadFirewall, open_connections_refused_at,
+};

@@ -61,33 +61,80 @@ pub fn open_tcp_connections_of_cgroup(cgroup: &Path) -> Result<Vec<OpenConnectio
         .collect())
 }
 
+/// What closing connections came to, per connection: closed, or left open with why (a
+/// connection that is gone already is in neither list). One that fails does not stop the
+/// others, and those closed before it are reported closed.
+#[derive(Debug, Default)]
+pub struct Closing {
+    /// The connections the kernel closed.
+    pub closed: Vec<OpenConnection>,
+    /// The connections that could not be closed: still open.
+    pub left_open: Vec<OpenConnection>,
+    /// Why, one error per failed connection or network namespace (an error of kind
+    /// [`ErrorKind::Unsupported`] when the kernel cannot close sockets this way).
+    pub errors: Vec<Error>,
+}
+
+impl Closing {
+    /// Closes each of `connections` with `destroy` (true: closed, false: gone already).
+    fn each(
+        connections: Vec<OpenConnection>,
+        mut destroy: impl FnMut(&OpenConnection) -> Result<bool, Error>,
+    ) -> Closing {
+        let mut closing = Closing::default();
+        for connection in connections {
+            match destroy(&connection) {
+                Ok(true) => closing.closed.push(connection),
+                Ok(false) => {}
+                Err(error) => {
+                    closing.left_open.push(connection);
+                    closing.errors.push(error);
+                }
+            }
+        }
+        closing
+    }
+
+    /// Adds what closing `connections` came to: `result`, or each left open with its error.
+    fn add(&mut self, connections: Vec<OpenConnection>, result: Result<Closing, Error>) {
+        match result {
+            Ok(closing) => {
+                self.closed.extend(closing.closed);
+                self.left_open.extend(closing.left_open);
+                self.errors.extend(closing.errors);
+            }
+            Err(error) => {
+                self.left_open.extend(connections);
+                self.errors.push(error);
+            }
+        }
+    }
+}
+
 /// Closes `connections`, established TCP connections in the network namespace at `netns`
-/// (`SOCK_DESTROY`, see the module documentation), and returns the ones it closed; a
-/// connection that is gone already is left out. Fails with [`ErrorKind::Unsupported`] when the
-/// kernel cannot close sockets this way.
+/// (`SOCK_DESTROY`, see the module documentation), each on its own (see [`Closing`]). Fails
+/// only when it cannot ask the kernel at all (the namespace or the diagnostics socket).
 pub fn close_tcp_connections_in_netns(
     netns: &Path,
     connections: &[OpenConnection],
-) -> Result<Vec<OpenConnection>, Error> {
+) -> Result<Closing, Error> {
     let connections = connections.to_vec();
     in_netns(netns, move |subject| {
         let diag = SockDiag::open(&subject)?;
-        let mut closed = Vec::new();
-        for connection in connections {
-            if diag.destroy(&connection, &subject)? {
-                closed.push(connection);
-            }
-        }
-        Ok(closed)
+        Ok(Closing::each(connections, |connection| {
+            diag.destroy(connection, &subject)
+        }))
     })
 }
 
 /// Closes those of `connections` that processes of the cgroup2 directory `cgroup` hold,
-/// each in its process's network namespace, and returns the ones it closed.
+/// each in its process's network namespace (see [`Closing`]: a namespace that cannot be
+/// entered leaves its connections open); fails only when the cgroup's processes cannot be
+/// listed.
 pub fn close_tcp_connections_of_cgroup(
     cgroup: &Path,
     connections: &[OpenConnection],
-) -> Result<Vec<OpenConnection>, Error> {
+) -> Result<Closing, Error> {
     let wanted: HashSet<u64> = connections
         .iter()
         .map(|connection| connection.inode)
@@ -102,11 +149,12 @@ pub fn close_tcp_connections_of_cgroup(
             None => by_netns.push((netns, vec![connection])),
         }
     }
-    let mut closed = Vec::new();
+    let mut closing = Closing::default();
     for (netns, list) in by_netns {
-        closed.extend(close_tcp_connections_in_netns(&netns, &list)?);
+        let result = close_tcp_connections_in_netns(&netns, &list);
+        closing.add(list, result);
     }
-    Ok(closed)
+    Ok(closing)
 }
 
 /// Runs `work` on a short-lived thread inside the network namespace at `netns`, so the
@@ -467,7 +515,47 @@ fn socket_inodes(pid: u32) -> HashSet<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{OpenConnection, destroy_request, netlink_ack_errno, parse_tcp_row};
+    use super::{Closing, OpenConnection, destroy_request, netlink_ack_errno, parse_tcp_row};
+    use crate::error::{Error, ErrorKind};
+
+    fn connection(local_port: u16) -> OpenConnection {
+        OpenConnection {
+            local: format!("10.0.0.1:{local_port}").parse().unwrap(),
+            remote: "10.0.0.2:7002".parse().unwrap(),
+            inbound: false,
+            inode: u64::from(local_port),
+        }
+    }
+
+    /// A connection the kernel fails to close is left open with its error, and neither
+    /// those closed before it nor those after it are lost; one gone already is in no list.
+    #[test]
+    fn a_failed_close_leaves_that_connection_open_and_the_others_closed() {
+        let all: Vec<_> = [1, 2, 3, 4].map(connection).into();
+        let closing = Closing::each(all.clone(), |connection| match connection.local.port() {
+            2 => Err(Error::new(ErrorKind::System, "closing connection", "2")),
+            4 => Ok(false),
+            _ => Ok(true),
+        });
+        assert_eq!(closing.closed, [all[0].clone(), all[2].clone()]);
+        assert_eq!(closing.left_open, [all[1].clone()]);
+        assert_eq!(closing.errors.len(), 1);
+
+        // A namespace that cannot be entered leaves its connections open beside the others.
+        let mut merged = Closing::default();
+        merged.add(vec![all[0].clone()], Ok(closing));
+        merged.add(
+            vec![all[3].clone()],
+            Err(Error::new(
+                ErrorKind::System,
+                "entering network namespace",
+                "x",
+            )),
+        );
+        assert_eq!(merged.closed, [all[0].clone(), all[2].clone()]);
+        assert_eq!(merged.left_open, [all[1].clone(), all[3].clone()]);
+        assert_eq!(merged.errors.len(), 2);
+    }
 
     #[test]
     fn destroy_requests_name_the_socket_in_network_byte_order() {

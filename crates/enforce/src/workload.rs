@@ -134,21 +134,22 @@ impl WorkloadFirewall {
     }
 
     /// Closes the connections open now that `rules` would refuse (see
-    /// [`WorkloadFirewall::open_connections_refused_by`]) and returns the ones it closed: after
-    /// an edit, nothing the new rules refuse keeps running.
+    /// [`WorkloadFirewall::open_connections_refused_by`]): after an edit, nothing the new
+    /// rules refuse keeps running. Fails only when they cannot be listed or the kernel not
+    /// asked at all; see [`RefusedClosing`].
     pub fn close_connections_refused_by(
         &self,
         rules: &WorkloadRules,
-    ) -> Result<Vec<WouldRefuse>, Error> {
+    ) -> Result<RefusedClosing, Error> {
         let refused = self.open_connections_refused_by(rules)?;
         if refused.is_empty() {
-            return Ok(refused);
+            return Ok(RefusedClosing::default());
         }
         let connections: Vec<_> = refused
             .iter()
             .map(|entry| entry.connection.clone())
             .collect();
-        let closed = match self {
+        let closing = match self {
             WorkloadFirewall::Cgroup(filter) => {
                 close_tcp_connections_of_cgroup(filter.cgroup(), &connections)?
             }
@@ -156,9 +157,33 @@ impl WorkloadFirewall {
                 close_tcp_connections_in_netns(netns.netns(), &connections)?
             }
         };
-        Ok(refused
+        // A connection gone already is in neither list: it is left out.
+        let connections = refused
             .into_iter()
-            .filter(|entry| closed.contains(&entry.connection))
-            .collect())
+            .filter_map(|entry| {
+                if closing.closed.contains(&entry.connection) {
+                    Some((entry, true))
+                } else {
+                    closing
+                        .left_open
+                        .contains(&entry.connection)
+                        .then_some((entry, false))
+                }
+            })
+            .collect();
+        Ok(RefusedClosing {
+            connections,
+            errors: closing.errors,
+        })
     }
+}
+
+/// The open connections a rule set refuses, after closing them.
+#[derive(Debug, Default)]
+pub struct RefusedClosing {
+    /// Each with whether it was closed: one the kernel failed to close is listed open, not
+    /// lost with those closed; one gone meanwhile is left out.
+    pub connections: Vec<(WouldRefuse, bool)>,
+    /// Why any was not closed.
+    pub errors: Vec<Error>,
 }

@@ -317,8 +317,12 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
     assert_eq!(listed[0].connection.remote.port(), port_v4);
     assert_eq!(listed[0].rule.id, 7);
     // Closing it, in the holder's network namespace: it is gone from the cgroup's list.
-    let closed = close_tcp_connections_of_cgroup(&cgroup.path, &open).unwrap();
-    assert_eq!(closed, held);
+    let closing = close_tcp_connections_of_cgroup(&cgroup.path, &open).unwrap();
+    assert_eq!(closing.closed, held);
+    assert!(
+        closing.left_open.is_empty() && closing.errors.is_empty(),
+        "{closing:?}"
+    );
     assert!(
         open_tcp_connections_of_cgroup(&cgroup.path)
             .unwrap()
@@ -327,6 +331,7 @@ fn connect_refusal_applies_inside_the_cgroup_only_and_rules_change_live() {
     assert!(
         close_tcp_connections_of_cgroup(&cgroup.path, &open)
             .unwrap()
+            .closed
             .is_empty(),
         "a connection closed already is not closed twice"
     );
