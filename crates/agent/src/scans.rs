@@ -17,7 +17,7 @@
 //! nothing and runs the host's kernel), so an image loses no advisory that applies to it.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
     sync::Arc,
     time::SystemTime,
@@ -276,7 +276,11 @@ impl Scanner {
     pub(crate) async fn inventory_all(&mut self) -> Result<(), ScanError> {
         self.inventory_host().await?;
         if self.config.container_images {
-            for container in running_containers(&self.config).await {
+            let running = running_containers(&self.config).await;
+            self.forget_images_not_run_by(
+                running.iter().map(|container| container.inventory_key()),
+            );
+            for container in running {
                 let key = container.inventory_key();
                 if self.inventories.contains_key(&key) {
                     continue;
@@ -294,6 +298,18 @@ impl Scanner {
             }
         }
         Ok(())
+    }
+
+    /// Forgets the image inventories no running container (`running`: their inventory keys)
+    /// uses any more, so that the kept inventories stay as many as the images that run (and
+    /// the host). A forgotten image is neither matched nor reported again, and no snapshot is
+    /// sent for it: its open findings stay as its last scan left them, as a stopped
+    /// container's service findings do (an image that stopped running was not rescanned, so
+    /// nothing says its vulnerabilities are gone). It is inventoried again if it runs again.
+    fn forget_images_not_run_by(&mut self, running: impl IntoIterator<Item = String>) {
+        let running: BTreeSet<String> = running.into_iter().collect();
+        self.inventories
+            .retain(|key, _| key == HOST_KEY || running.contains(key));
     }
 
     async fn inventory_host(&mut self) -> Result<(), ScanError> {
@@ -685,6 +701,40 @@ mod tests {
         assert_eq!(severity(Some("unimportant"), Some(9.8)), Severity::Info);
         assert_eq!(severity(None, Some(9.8)), Severity::Critical);
         assert_eq!(severity(Some("not yet assigned"), None), Severity::Medium);
+    }
+
+    /// An inventory of `packages` for `asset`, without a root (an image's).
+    fn inventoried(asset: AffectedAsset, packages: Vec<Package>) -> Inventoried {
+        Inventoried {
+            asset,
+            packages,
+            root: None,
+        }
+    }
+
+    #[test]
+    fn images_no_running_container_uses_are_forgotten() {
+        let config = ScanConfig::default();
+        let mut scanner = Scanner::new(&config, Path::new("/nonexistent"), "cluster", "node");
+        let host = scanner.host_asset();
+        scanner
+            .inventories
+            .insert(HOST_KEY.to_owned(), inventoried(host.clone(), Vec::new()));
+        for digest in ["sha256:aaaa", "sha256:bbbb", "sha256:cccc"] {
+            scanner
+                .inventories
+                .insert(digest.to_owned(), inventoried(host.clone(), Vec::new()));
+        }
+        // Two containers run the same image, another image stopped, a third was never seen.
+        scanner.forget_images_not_run_by(
+            ["sha256:bbbb", "sha256:bbbb", "sha256:dddd"].map(str::to_owned),
+        );
+        let kept: Vec<&str> = scanner.inventories.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["host", "sha256:bbbb"]);
+        // No container at all: only the host is left.
+        scanner.forget_images_not_run_by(Vec::new());
+        let kept: Vec<&str> = scanner.inventories.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["host"]);
     }
 
     /// The host's vulnerabilities, as the agent reports them, of a Red Hat root whose
