@@ -23,9 +23,15 @@
 //! after that, until they are replaced, is read off its counters, lost count and ring, which
 //! stay open ([`RemovedStream::newly_lost`]). Its maps stay pinned until the caller lets the
 //! [`RemovedStream`] go (once its programs are gone and what it counted was raised as lost),
-//! so that a process that dies before it raised them leaves them to the next one, which
-//! counts them again: never lost, at worst raised twice (a death after the raise was written
-//! and before the stream was let go). The caller replaces their programs by its own
+//! so that a process that dies before it raised them leaves its counters, lost count and
+//! kept reports to the next one, which counts them again. Two things this does not cover:
+//! the ring's reports a dying process had read off and not yet raised are lost (the read
+//! moved the ring's consumer position, and nothing beside the pins records them), and what
+//! a process raised is raised again by the next when it dies after writing a raise and
+//! before the let-go (the next start counts the counters again, whatever was raised from
+//! them). That window spans from the first raise to the let-go, which waits for the
+//! server's first policy and for the last handed-over pod's programs to go: it may be long.
+//! The caller replaces their programs by its own
 //! in their links, its own already holding the workload's rules
 //! ([`WorkloadPin::take_over_filter`]), so that every connect is judged by one set of
 //! programs or the other, never by none (no gap in refusal) and never by both (no attempt
