@@ -2419,7 +2419,7 @@ mod tests {
 
     use palisade_model::{
         AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo, Severity,
-        Timestamp,
+        Timestamp, VulnerabilityDetails,
     };
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
     use uuid::Uuid;
@@ -2444,7 +2444,9 @@ mod tests {
 
     /// What ingest learns of the rows it stores beside new findings (`known_rows.rs`) it
     /// learns only from a committed batch: an asset and a rule first named by a batch that
-    /// rolled back get their key and search rows with the next batch that names them.
+    /// rolled back get their key and search rows with the next batch that names them. The
+    /// batch is refused at its last step (the counters), after its report ids, finding and
+    /// search rows were written, and its report sent again is new, not a duplicate.
     #[tokio::test]
     async fn a_batch_rolled_back_teaches_ingest_nothing() {
         let (_dir, store) = super::test_support::temp_store().await;
@@ -2454,7 +2456,7 @@ mod tests {
             .await
             .unwrap();
         sqlx::query(
-            "CREATE TRIGGER refuse_reports BEFORE INSERT ON ingested_reports \
+            "CREATE TRIGGER refuse_counts BEFORE INSERT ON finding_counts \
              BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
         )
         .execute(&store.writer)
@@ -2463,21 +2465,20 @@ mod tests {
         let mut refused = alert("web-2", 2_000);
         refused.rule = "Other rule".into();
         store.ingest(&[refused.clone()], &policy).await.unwrap_err();
-        sqlx::query("DROP TRIGGER refuse_reports")
+        sqlx::query("DROP TRIGGER refuse_counts")
             .execute(&store.writer)
             .await
             .unwrap();
-        let again = FindingReport {
-            id: Uuid::now_v7(),
-            ..refused
-        };
         // Another process's alert on web-1: a new finding of an asset whose key is known.
         let mut known_asset = alert("web-1", 3_000);
         if let Details::Alert(details) = &mut known_asset.details {
             details.process.cmdline = "sh -c id".into();
         }
-        let outcome = store.ingest(&[again, known_asset], &policy).await.unwrap();
-        assert_eq!((outcome.created, outcome.aggregated), (2, 0));
+        // Its id was inserted, then rolled back: not a duplicate.
+        let outcome = store.ingest(&[refused], &policy).await.unwrap();
+        assert_eq!((outcome.created, outcome.duplicates), (1, 0), "{outcome:?}");
+        let outcome = store.ingest(&[known_asset], &policy).await.unwrap();
+        assert_eq!((outcome.created, outcome.aggregated), (1, 0), "{outcome:?}");
 
         let rules: Vec<String> =
             sqlx::query_scalar("SELECT rule FROM finding_search_rules ORDER BY rule")
@@ -2623,12 +2624,16 @@ mod tests {
     }
 
     /// Report ids recorded before migration 0065 (with the finding each went into) are still
-    /// duplicates after it, new ones are stored, and the column is gone.
+    /// duplicates after it, new ones are stored with the unused `finding_id` left NULL (the
+    /// column stays), and the findings stored before it are found through the index 0065
+    /// rebuilt, whose triggers then follow their changes.
     #[tokio::test]
     async fn report_ids_recorded_before_migration_0065_stay_duplicates() {
         let dir = tempfile::tempdir().unwrap();
-        let stored = alert("web-1", 1_000);
-        let path = database_before("0065", dir.path(), &[]).await;
+        const HOUR: i64 = 3_600_000;
+        let stored = alert("web-1", 10 * HOUR);
+        let vulnerable = vulnerability(&["GHSA-aaaa-qqqq-wwww"], 10 * HOUR);
+        let path = database_before("0065", dir.path(), &[stored.clone(), vulnerable]).await;
         {
             let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
                 .await
@@ -2647,17 +2652,82 @@ mod tests {
         let policy = HandlingPolicy::default();
         let outcome = store.ingest(&[stored], &policy).await.unwrap();
         assert_eq!((outcome.duplicates, outcome.created), (1, 0), "{outcome:?}");
-        let outcome = store
-            .ingest(&[alert("web-1", 2_000)], &policy)
-            .await
-            .unwrap();
-        assert_eq!((outcome.duplicates, outcome.created), (0, 1), "{outcome:?}");
+        for (kind, term) in [
+            (FindingKind::Alert, "shell in web-1"),
+            (FindingKind::Vulnerability, "GHSA-aaaa"),
+            (FindingKind::Vulnerability, "openssl"),
+        ] {
+            assert_eq!(search(&store, kind, term).await, 1, "{term}");
+        }
+
+        let repeats = [
+            alert("web-1", 10 * HOUR + 60_000),
+            vulnerability(&["DSA-5555-1"], 10 * HOUR + 60_000),
+        ];
+        let outcome = store.ingest(&repeats, &policy).await.unwrap();
+        assert_eq!(
+            (outcome.duplicates, outcome.created, outcome.aggregated),
+            (0, 0, 2),
+            "{outcome:?}"
+        );
+        // "qqq" is only in the old aliases, "555" only in the new ones.
+        for (trigram, entries) in [("qqq", 0), ("555", 1), ("she", 1), ("ssl", 1)] {
+            assert_eq!(trigram_hits(&store, trigram).await, entries, "{trigram}");
+        }
+        for (term, found) in [("GHSA-aaaa", 0), ("DSA-5555", 1)] {
+            assert_eq!(
+                search(&store, FindingKind::Vulnerability, term).await,
+                found,
+                "{term}"
+            );
+        }
         let columns: Vec<String> =
             sqlx::query_scalar("SELECT name FROM pragma_table_info('ingested_reports')")
                 .fetch_all(&store.writer)
                 .await
                 .unwrap();
-        assert_eq!(columns, ["report_id", "received_at"]);
+        assert_eq!(columns, ["report_id", "finding_id", "received_at"]);
+        let without_finding: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM ingested_reports WHERE finding_id IS NULL")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(without_finding, 2, "the repeats' ids");
+    }
+
+    /// Issue 2: a vulnerability's index entry is deleted by the text it was indexed with (its
+    /// package and aliases), which FTS5's integrity check cannot verify for a contentless
+    /// table: after a later report changes its aliases, a trigram only of the old aliases
+    /// matches nothing, one of the new ones the finding.
+    #[tokio::test]
+    async fn a_vulnerability_is_indexed_by_its_latest_aliases_only() {
+        let (_dir, store) = super::test_support::temp_store().await;
+        let policy = HandlingPolicy::default();
+        for (aliases, at) in [(["GHSA-aaaa-qqqq-wwww"], 1_000), (["DSA-5555-1"], 2_000)] {
+            store
+                .ingest(&[vulnerability(&aliases, at)], &policy)
+                .await
+                .unwrap();
+        }
+        let aliases: String =
+            sqlx::query_scalar("SELECT body -> '$.details.aliases' FROM findings")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(
+            aliases, r#"["DSA-5555-1"]"#,
+            "one finding, its body the latest"
+        );
+        for (trigram, entries) in [("qqq", 0), ("ghs", 0), ("555", 1), ("dsa", 1), ("ssl", 1)] {
+            assert_eq!(trigram_hits(&store, trigram).await, entries, "{trigram}");
+        }
+        for (term, found) in [("GHSA-aaaa", 0), ("DSA-5555", 1)] {
+            assert_eq!(
+                search(&store, FindingKind::Vulnerability, term).await,
+                found,
+                "{term}"
+            );
+        }
     }
 
     /// Migration 0065: the trigram index keeps no per-row sizes, so its triggers delete an entry
@@ -2679,29 +2749,37 @@ mod tests {
         }
         // Trigrams of the old titles ("l i" of "shell in") and of the new one ("rev").
         for (trigram, entries) in [("l i", 0), ("she", 1), ("rev", 1)] {
-            let found: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM finding_text WHERE finding_text MATCH $1")
-                    .bind(format!("\"{trigram}\""))
-                    .fetch_one(&store.writer)
-                    .await
-                    .unwrap();
-            assert_eq!(found, entries, "{trigram}");
+            assert_eq!(trigram_hits(&store, trigram).await, entries, "{trigram}");
         }
         sqlx::query("INSERT INTO finding_text (finding_text, rank) VALUES ('integrity-check', 0)")
             .execute(&store.writer)
             .await
             .unwrap();
         for (term, found) in [("reverse shell", 1), ("in web-", 0)] {
-            let query = FindingQuery {
-                text: Some(term.into()),
-                ..Default::default()
-            };
-            let page = store
-                .list_findings(FindingKind::Alert, &query)
-                .await
-                .unwrap();
-            assert_eq!(page.items.len(), found, "{term}");
+            assert_eq!(
+                search(&store, FindingKind::Alert, term).await,
+                found,
+                "{term}"
+            );
         }
+    }
+
+    /// Entries of the trigram index `finding_text` that hold `trigram`.
+    async fn trigram_hits(store: &SqliteStore, trigram: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM finding_text WHERE finding_text MATCH $1")
+            .bind(format!("\"{trigram}\""))
+            .fetch_one(&store.writer)
+            .await
+            .unwrap()
+    }
+
+    /// How many findings of `kind` a search for `term` lists (one page).
+    async fn search(store: &SqliteStore, kind: FindingKind, term: &str) -> usize {
+        let query = FindingQuery {
+            text: Some(term.into()),
+            ..Default::default()
+        };
+        store.list_findings(kind, &query).await.unwrap().items.len()
     }
 
     #[test]
@@ -2744,24 +2822,42 @@ mod tests {
         }
     }
 
+    /// A vulnerability of openssl in one image, named by `aliases`: every call the same
+    /// finding (dedupe key).
+    fn vulnerability(aliases: &[&str], at: i64) -> FindingReport {
+        FindingReport {
+            id: Uuid::now_v7(),
+            observed_at: Timestamp(at),
+            severity: Severity::High,
+            rule: "CVE-2024-0001".into(),
+            title: "CVE-2024-0001 in openssl".into(),
+            asset: AffectedAsset {
+                cluster: "prod".into(),
+                namespace: Some("shop".into()),
+                image: Some("registry.example/shop:1".into()),
+                ..Default::default()
+            },
+            details: Details::Vulnerability(VulnerabilityDetails {
+                aliases: aliases.iter().map(|alias| (*alias).to_owned()).collect(),
+                package: "openssl".into(),
+                ecosystem: "Debian:12".into(),
+                installed_version: "3.0.11-1".into(),
+                ..Default::default()
+            }),
+            demo: false,
+        }
+    }
+
     /// A database at the schema as it was before migration `version`, holding the findings
-    /// of `reports` stored as ingest stored them then (ids in order, no column added since
-    /// 0059): its path.
+    /// of `reports` (at most 10, ids in order) stored as ingest stored them before 0059 and
+    /// carried up to `version` by the migrations between, as an upgraded database's were:
+    /// its path.
     async fn database_before(
         version: &str,
         dir: &std::path::Path,
         reports: &[FindingReport],
     ) -> std::path::PathBuf {
         let path = dir.join("palisade.db");
-        let before = dir.join("migrations");
-        std::fs::create_dir(&before).unwrap();
-        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        for entry in std::fs::read_dir(&source).unwrap() {
-            let name = entry.unwrap().file_name();
-            if name.to_str().unwrap() < version {
-                std::fs::copy(source.join(&name), before.join(&name)).unwrap();
-            }
-        }
         let pool = SqlitePool::connect_with(
             SqliteConnectOptions::new()
                 .filename(&path)
@@ -2769,17 +2865,12 @@ mod tests {
         )
         .await
         .unwrap();
-        sqlx::migrate::Migrator::new(before.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
+        migrate_before(version.min("0059"), dir, &pool).await;
         for (index, report) in reports.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO findings (id, kind, cluster, dedupe_key, severity, status, category, \
                  rule, title, namespace, asset_id, asset_label, first_seen, last_seen, count, demo, \
-                 body) VALUES ($1, 'alert', 'prod', $2, 3, 'open', '', $3, $4, 'shop', $5, $6, $7, \
+                 body) VALUES ($1, $9, 'prod', $2, $10, 'open', $11, $3, $4, 'shop', $5, $6, $7, \
                  $7, 1, 0, $8)",
             )
             .bind(format!("00000000-0000-7000-8000-00000000000{index}"))
@@ -2790,12 +2881,35 @@ mod tests {
             .bind(report.asset.label())
             .bind(report.observed_at.millis())
             .bind(finding_body(report))
+            .bind(report.details.kind().as_str())
+            .bind(report.severity.rank())
+            .bind(report.details.category())
             .execute(&pool)
             .await
             .unwrap();
         }
+        migrate_before(version, dir, &pool).await;
         pool.close().await;
         path
+    }
+
+    /// Runs on `pool` the store's migrations numbered below `version` not yet applied.
+    async fn migrate_before(version: &str, dir: &std::path::Path, pool: &SqlitePool) {
+        let before = dir.join(format!("migrations-before-{version}"));
+        std::fs::create_dir_all(&before).unwrap();
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let name = entry.unwrap().file_name();
+            if name.to_str().unwrap() < version {
+                std::fs::copy(source.join(&name), before.join(&name)).unwrap();
+            }
+        }
+        sqlx::migrate::Migrator::new(before.as_path())
+            .await
+            .unwrap()
+            .run(pool)
+            .await
+            .unwrap();
     }
 
     /// Findings stored before migration 0062 get their asset's key, the one ingest then gives

@@ -4,10 +4,11 @@
 --    `INSERT OR IGNORE INTO ingested_reports … RETURNING report_id` per 500 ids: the ids it
 --    returns are the ones stored now, so the statement that stores a batch's new ids also names
 --    its duplicates (`SqliteStore::record_report_ids`). Before, every id was looked up first and
---    the new ones inserted after aggregation, with the finding each went into. `finding_id`
---    goes: it is known only after aggregation, and nothing ever read it. The table stays what
---    0002 made it, the report ids ever accepted, clustered on the id (WITHOUT ROWID).
-ALTER TABLE ingested_reports DROP COLUMN finding_id;
+--    the new ones inserted after aggregation, with the finding each went into. `finding_id` is
+--    now left NULL and unused (nothing ever read it) but stays: `DROP COLUMN` rewrites the whole
+--    table, which is never pruned (tens of millions of rows: a long start and a WAL the table's
+--    size on upgrade), to save about one byte per row. The table stays what 0002 made it, the
+--    report ids ever accepted, clustered on the id (WITHOUT ROWID).
 
 -- 2. The trigram index of 0057 without its per-row sizes (`columnsize=0`): FTS5 kept a
 --    `finding_text_docsize` row for every finding, which nothing reads (searches only MATCH and

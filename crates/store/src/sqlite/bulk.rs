@@ -194,6 +194,9 @@ impl Statement<'_, '_> {
             });
         }
         let mut code = ffi::SQLITE_OK;
+        // Set when a returned text is not UTF-8: an error of ours, apart from SQLite's codes
+        // (SQLITE_MISMATCH is a real datatype mismatch, whose message must not be replaced).
+        let mut returned_not_utf8 = false;
         for (index, value) in values.iter().enumerate() {
             let position = c_int::try_from(index + 1).unwrap_or(c_int::MAX);
             let text = |text: &str| unsafe {
@@ -234,21 +237,23 @@ impl Statement<'_, '_> {
                     }
                 };
                 let Ok(text) = std::str::from_utf8(text) else {
-                    code = ffi::SQLITE_MISMATCH;
+                    returned_not_utf8 = true;
                     break;
                 };
                 returned(text);
                 code = unsafe { ffi::sqlite3_step(statement) };
             }
         }
-        let result = match code {
-            ffi::SQLITE_DONE => Ok(()),
-            ffi::SQLITE_MISMATCH => Err(StoreError::Sqlite {
+        let result = if returned_not_utf8 {
+            Err(StoreError::Sqlite {
                 code,
                 context: "running a bulk insert",
                 message: "a returned text is not UTF-8".into(),
-            }),
-            _ => Err(self.connection.error(code, "running a bulk insert")),
+            })
+        } else if code == ffi::SQLITE_DONE {
+            Ok(())
+        } else {
+            Err(self.connection.error(code, "running a bulk insert"))
         };
         // Reset readies the statement for the next chunk; clearing drops the pointers to this
         // call's values.
