@@ -287,7 +287,43 @@ pub(crate) fn blocking<R>(work: impl FnOnce() -> R) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::values_clause;
+    use sqlx::sqlite::SqliteConnection;
+
+    use super::{Connection, Value, values_clause};
+
+    /// A returned text that is not UTF-8 is named as such, and a real datatype mismatch keeps
+    /// SQLite's own message: the two no longer share `SQLITE_MISMATCH`.
+    #[tokio::test]
+    async fn a_returned_text_not_utf8_and_a_datatype_mismatch_are_told_apart() {
+        let mut connection = <SqliteConnection as sqlx::Connection>::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        let mut handle = connection.lock_handle().await.unwrap();
+        let db = Connection::new(&mut handle);
+        let error = |id: &'static str, returning: &str| {
+            db.insert_rows_returning(
+                "INSERT OR FAIL INTO t (id, name)",
+                2,
+                &[id],
+                |id, values| values.extend([Value::Text(id), Value::Text("a")]),
+                returning,
+                &mut |_: &str| {},
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let not_utf8 = error("1", "RETURNING CAST(x'ff' AS TEXT)");
+        assert!(
+            not_utf8.contains("a returned text is not UTF-8"),
+            "{not_utf8}"
+        );
+        let mismatch = error("not a number", "RETURNING name");
+        assert!(mismatch.contains("datatype mismatch"), "{mismatch}");
+    }
 
     #[test]
     fn the_values_clause_has_a_placeholder_per_column_and_row() {
