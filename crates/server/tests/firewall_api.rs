@@ -256,6 +256,41 @@ async fn a_flow_alert_keeps_its_first_identity_and_shows_the_latest_decision() {
     }
 }
 
+/// During a rolling upgrade an older block-mode agent reports a connection it closed as
+/// `<rule>: open connection closed` without `open_connection`: a finding of its own, which
+/// adds no attempt to its flow's.
+#[tokio::test]
+async fn an_older_agents_closed_connection_is_not_an_attempt_of_its_flow() {
+    let server = Server::start().await;
+    let agent = server.agent().await;
+    let at = 1_764_460_800_000 + 10 * 3_600_000;
+    let legacy = attempts(
+        &FirewallDetails::open_connection_alert_name("deny-db", true),
+        "block",
+        5432,
+        at + 1_000,
+        1,
+    );
+    server
+        .send(
+            &agent,
+            1,
+            &[attempts("deny-db", "block", 5432, at, 3), legacy],
+        )
+        .await;
+    let alerts = server.firewall_alerts().await;
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    let count_of = |rule: &str| {
+        alerts
+            .iter()
+            .find(|alert| alert["rule"] == rule)
+            .unwrap_or_else(|| panic!("no alert {rule}: {alerts:#?}"))["count"]
+            .clone()
+    };
+    assert_eq!(count_of("deny-db"), 3, "the flow's attempts alone");
+    assert_eq!(count_of("deny-db: open connection closed"), 1);
+}
+
 /// An open connection rule `rule` refuses, listed by the agent at `at`.
 fn open_connection(rule: &str, local_port: u16, closed: bool, at: i64) -> FindingReport {
     let mut report = attempts(
