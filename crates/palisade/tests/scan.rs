@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod scan_fixture;
-use scan_fixture::{import_shared_records, json, palisade, vulnerable_root, write};
+use scan_fixture::{
+    import_shared_records, json, palisade, vulnerable_root, vulnerable_root_and_db, write,
+};
 
 /// The CycloneDX SBOM of `palisade scan rootfs ROOT --inventory-only`.
 fn inventory_sbom(root: &str) -> serde_json::Value {
@@ -37,18 +39,9 @@ fn inventory_json(root: &Path) -> serde_json::Value {
 #[test]
 fn scan_matches_python_rust_and_go_packages_in_every_format() {
     let temp = tempfile::tempdir().unwrap();
-    let db = temp.path().join("vulndb.sqlite");
-    if import_shared_records(
-        &db,
-        &["vulndb/pypi", "vulndb/crates", "vulndb/go"],
-        &["Jinja2", "jinja2", "smallvec", "stdlib"],
-    )
-    .is_none()
-    {
+    let Some((root, db)) = vulnerable_root_and_db(temp.path()) else {
         return;
-    }
-    let root = temp.path().join("root");
-    vulnerable_root(&root);
+    };
     let root_arg = root.to_str().unwrap();
     let db_arg = db.to_str().unwrap();
 

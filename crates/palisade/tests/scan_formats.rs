@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod scan_fixture;
-use scan_fixture::{import_shared_records, json, palisade, vulnerable_root};
+use scan_fixture::{json, palisade, vulnerable_root_and_db};
 
 const SARIF_SCHEMA: &str = "sarif-2.1.0-rtm.5.json";
 const CYCLONEDX_SCHEMA: &str = "bom-1.5.schema.json";
@@ -81,18 +81,9 @@ fn sarif_and_cyclonedx_output_is_valid_against_the_official_schemas() {
         return;
     }
     let temp = tempfile::tempdir().unwrap();
-    let db = temp.path().join("vulndb.sqlite");
-    if import_shared_records(
-        &db,
-        &["vulndb/pypi", "vulndb/crates", "vulndb/go"],
-        &["Jinja2", "jinja2", "smallvec", "stdlib"],
-    )
-    .is_none()
-    {
+    let Some((root, db)) = vulnerable_root_and_db(temp.path()) else {
         return;
-    }
-    let root = temp.path().join("root");
-    vulnerable_root(&root);
+    };
 
     let sarif = scan_output(&root, &db, "sarif", &[]);
     let results = sarif["runs"][0]["results"].as_array().unwrap();

@@ -101,3 +101,18 @@ pub fn import_shared_records(db: &Path, feeds: &[&str], packages: &[&str]) -> Op
     );
     Some(())
 }
+
+/// [`vulnerable_root`] in `dir/root`, and the shared PyPI, RustSec and Go records of its
+/// packages imported into `dir/vulndb.sqlite`: (root, database); none when the shared data is
+/// absent (a failure under CI).
+pub fn vulnerable_root_and_db(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let db = dir.join("vulndb.sqlite");
+    import_shared_records(
+        &db,
+        &["vulndb/pypi", "vulndb/crates", "vulndb/go"],
+        &["Jinja2", "jinja2", "smallvec", "stdlib"],
+    )?;
+    let root = dir.join("root");
+    vulnerable_root(&root);
+    Some((root, db))
+}
