@@ -537,10 +537,7 @@ fn add_event_count_rows(summary: &mut comfy_table::Table, events: &EventCounts) 
             "held ancestors without container",
             events.held_ancestors_unattributed,
         ),
-        (
-            "user/group files cut at 1 MiB: names missing",
-            events.names_files_cut,
-        ),
+        ("user/group files past 1 MiB (cut)", events.names_files_cut),
         ("cgroup paths kept", events.cgroups_known),
     ] {
         summary.add_row([name.to_owned(), count.to_string()]);
@@ -710,7 +707,8 @@ mod tests {
         assert!(
             table
                 .lines()
-                .any(|line| line.contains("user/group files cut at 1 MiB") && line.contains(" 2 ")),
+                .any(|line| line.contains("user/group files past 1 MiB (cut)")
+                    && line.contains(" 2 ")),
             "{table}"
         );
         for older in [
