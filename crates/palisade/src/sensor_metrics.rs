@@ -13,6 +13,7 @@
 use std::fmt::Write;
 
 use palisade_model::SensorContextLosses;
+use palisade_server::prometheus_label_value;
 
 use crate::sensor_status::{EventCounts, SensorStatusFile};
 
@@ -40,7 +41,7 @@ pub fn render(status: Option<&SensorStatusFile>, outbox_pending: u64) -> String 
     let _ = writeln!(
         out,
         "palisade_agent_sensor_running{{backend=\"{}\"}} {}",
-        label_value(&status.backend),
+        prometheus_label_value(&status.backend),
         u8::from(state == "running")
     );
     let events = &status.events;
@@ -116,13 +117,6 @@ fn context_losses(events: &EventCounts) -> SensorContextLosses {
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// `text` as a label value: backslash, double quote and line feed escaped.
-fn label_value(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

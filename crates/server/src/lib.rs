@@ -54,7 +54,7 @@ pub use auth::{Caller, IssuedToken, issue_token, token_id};
 pub use bootstrap::{AdminToken, ensure_admin_token, issue_join_token};
 pub use demo::{DemoSummary, load_demo};
 pub use error::{ApiError, ApiJson, ApiQuery};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, label_value as prometheus_label_value};
 pub use serve::serve;
 pub use state::AppState;
 

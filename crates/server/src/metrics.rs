@@ -284,9 +284,10 @@ impl Metrics {
     }
 }
 
-/// `text` as a label value of the text format: backslash, double quote and line feed
-/// escaped (cluster and node names come from agents).
-fn label_value(text: &str) -> String {
+/// `text` as a label value of Prometheus's text format: backslash, double quote and line feed
+/// escaped (cluster and node names come from agents). Also used by `palisade agent --status
+/// --output prometheus`.
+pub fn label_value(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
