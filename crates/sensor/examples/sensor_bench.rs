@@ -8,8 +8,11 @@
 //! `SENSOR_READ_FD_STATE=1` it reads every event's descriptor limit and open descriptors;
 //! `SENSOR_READER_NICE=N` or `off` sets the reading thread's priority (default -10).
 //!
-//! `sensor_bench exec N` / `open N` / `connect N`: the workloads — N fork+exec of
-//! `/bin/true`, N open+close of one file, N loopback TCP connect+accept (client and server
+//! `sensor_bench exec N` / `spawn N` / `open N` / `connect N`: the workloads — N fork+exec of
+//! `/bin/true` (issue 4's (a): `fork()`, `execve` in the child, `waitpid`), N spawns of
+//! `/bin/true` through `std::process::Command` (glibc's `posix_spawn`: a `CLONE_VM |
+//! CLONE_VFORK` child that resets every signal handler before its `execve`, the way Rust
+//! programs start processes), N open+close of one file, N loopback TCP connect+accept (client and server
 //! pinned to CPU 0, one connection at a time, the server resetting each on close so that
 //! none lingers in TIME_WAIT) — printing the elapsed seconds and the CPU seconds the workload
 //! used (its own and its reaped children's, user and system: what the probes that run in its
@@ -21,7 +24,9 @@
 //! `sensor_bench syscalls N`: N `getppid` calls, which no probe reports, printing the CPU
 //! time per call in nanoseconds: what observing some calls costs every other call.
 
+use std::ffi::CString;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -95,6 +100,58 @@ fn reset_on_close(stream: &TcpStream) {
         )
     };
     assert_eq!(result, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+/// The program the exec and spawn workloads start.
+const TRUE_PATH: &str = "/bin/true";
+
+/// `n` times: `fork()`, `execve("/bin/true")` in the child with this process's environment,
+/// `waitpid` for it in the parent, which fails unless it exited with status 0. Everything the
+/// child uses is built before the first fork: between fork and execve it only calls execve
+/// and, if that fails, `_exit(127)` (both async-signal-safe).
+fn fork_exec_true(n: u64) {
+    let path = CString::new(TRUE_PATH).expect("no NUL in the path");
+    let environment: Vec<CString> = std::env::vars_os()
+        .map(|(name, value)| {
+            let mut entry = name.into_vec();
+            entry.push(b'=');
+            entry.extend(value.into_vec());
+            CString::new(entry).expect("an environment entry holds no NUL")
+        })
+        .collect();
+    let argv = [path.as_ptr(), std::ptr::null()];
+    let envp: Vec<*const libc::c_char> = environment
+        .iter()
+        .map(|entry| entry.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    for _ in 0..n {
+        // SAFETY: this process has one thread; the child calls only execve and _exit on
+        // memory prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: path, argv and envp are NUL-terminated and outlive the call.
+            unsafe {
+                libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        assert!(pid > 0, "fork: {}", std::io::Error::last_os_error());
+        let mut status = 0;
+        // SAFETY: `status` is valid for writes; pid is our child.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+            let error = std::io::Error::last_os_error();
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::Interrupted,
+                "waitpid: {error}"
+            );
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{TRUE_PATH} ended with wait status {status:#x} (exit 127: execve failed)"
+        );
+    }
 }
 
 /// `SENSOR_BENCH_HELD_FDS` more open descriptors (none when unset), the limit raised to fit.
@@ -196,14 +253,16 @@ fn main() {
             }
             println!("{:.1}", (cpu_seconds() - cpu_start) * 1e9 / n as f64);
         }
-        "exec" | "open" | "connect" => {
+        "exec" | "spawn" | "open" | "connect" => {
             let n: u64 = arg.parse().expect("a count");
             let started = Instant::now();
             let cpu_start = cpu_seconds_with_children();
             match mode {
-                "exec" => {
+                "exec" => fork_exec_true(n),
+                "spawn" => {
                     for _ in 0..n {
-                        Command::new("/bin/true").status().expect("spawn /bin/true");
+                        let status = Command::new(TRUE_PATH).status().expect("spawn /bin/true");
+                        assert!(status.success(), "{TRUE_PATH} ended with {status}");
                     }
                 }
                 "open" => {
@@ -254,7 +313,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: sensor_bench monitor STOP_FILE | exec N | open N | connect N | syscalls N"
+                "usage: sensor_bench monitor STOP_FILE | exec N | spawn N | open N | connect N | syscalls N"
             );
             std::process::exit(2);
         }
