@@ -6,15 +6,17 @@
 //! the second attempt (kept past its 3-second lease by heartbeats) completes, and the task's
 //! history shows both attempts.
 
+mod support;
+
 use std::{
     os::unix::fs::PermissionsExt,
     path::Path,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use palisade_testdata::{KillOnDrop, Palisade, Ready, run_checked};
+use palisade_testdata::KillOnDrop;
 use serde_json::{Value, json};
+use support::server_and_agent::{Agent, Api, Server, import, write_advisory};
 
 const ADMIN: &str = "agent-task-lease-test-admin-token";
 /// The server's lease: short, so that the frozen agent loses its claim quickly.
@@ -47,55 +49,15 @@ fn write_slow_tree(root: &Path) {
 
 /// A vulnerability database with one advisory, so that a rescan has something to match.
 fn write_database(dir: &Path) -> std::path::PathBuf {
-    let advisory = dir.join("CVE-2099-0001.json");
-    std::fs::write(
-        &advisory,
-        json!({
-            "id": "CVE-2099-0001",
-            "modified": "2026-01-01T00:00:00Z",
-            "affected": [{
-                "package": { "ecosystem": "Debian:12", "name": "zlib" },
-                "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "1:1.2.13.dfsg-2" }] }],
-            }],
-        })
-        .to_string(),
-    )
-    .unwrap();
     let database = dir.join("vulndb.sqlite");
-    run_checked(
-        env!("CARGO_BIN_EXE_palisade"),
-        &[
-            "db",
-            "import",
-            "--db",
-            database.to_str().unwrap(),
-            advisory.to_str().unwrap(),
-        ],
+    import(
+        &database,
+        &write_advisory(dir, "CVE-2099-0001", "zlib", "1:1.2.13.dfsg-2"),
     );
     database
 }
 
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
     /// Polls the task until `done` accepts it (at most `seconds`).
     async fn task_until(
         &self,
@@ -140,65 +102,22 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
     let root = dir.path().join("host");
     write_slow_tree(&root);
     let database = write_database(dir.path());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    command
-        .args(["server", "--task-lease-secs", &LEASE_SECS.to_string()])
-        .env("PALISADE_LOG", "warn");
-    let server = Palisade::start(command, &dir.path().join("server"), ADMIN, Ready::Healthy);
-    let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        base: server.base.clone(),
-    };
-    let join = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"name": "join lease test", "role": "join"})),
-        )
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    let agent_log = dir.path().join("agent.log");
-    let agent = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args(["agent", "--server", &api.base, "--join-token", &join])
-            .args(["--cluster", "lease", "--name", "node-lease", "--no-sensor"])
-            .args(["--no-scheduled-scans", "--data-dir"])
-            .arg(dir.path().join("agent"))
-            .arg("--vulndb")
-            .arg(&database)
-            .arg("--scan-root")
-            .arg(&root)
-            .env("PALISADE_LOG", "info")
-            // Plain `key=value` fields, which the assertions read.
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&agent_log).unwrap())
-            .spawn()
-            .unwrap(),
+    let server = Server::start(
+        dir.path(),
+        &["--task-lease-secs", &LEASE_SECS.to_string()],
+        ADMIN,
     );
-    let started = Instant::now();
-    let agent_id = loop {
-        let agents = api.call(reqwest::Method::GET, "/api/v1/agents", None).await;
-        if let Some(id) = agents.as_array().and_then(|agents| {
-            agents
-                .iter()
-                .find(|agent| agent["name"] == "node-lease")
-                .and_then(|agent| agent["id"].as_str())
-        }) {
-            break id.to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the agent did not enroll"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let api = &server.api;
+    let agent = Agent::enrol(
+        &server,
+        dir.path(),
+        "join lease test",
+        ("lease", "node-lease"),
+        &database,
+        &root,
+    )
+    .await;
+    let (agent_id, agent_log) = (agent.id.clone(), agent.log.clone());
 
     let task = api
         .call(
@@ -239,7 +158,7 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    signal(&agent, libc::SIGSTOP);
+    signal(&agent.process, libc::SIGSTOP);
     tokio::time::sleep(Duration::from_secs(LEASE_SECS + 2)).await;
     let frozen = api
         .call(
@@ -252,7 +171,7 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
         frozen["state"], "running",
         "attempt 1 ended while frozen: {frozen:#}"
     );
-    signal(&agent, libc::SIGCONT);
+    signal(&agent.process, libc::SIGCONT);
 
     let finished = api
         .task_until(&task_id, 120, |task| {

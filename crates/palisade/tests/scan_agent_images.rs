@@ -5,12 +5,14 @@
 //! vulnerability database file is matched against the kept inventory without another, and
 //! the finding only the new database has reaches the server.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use palisade_testdata::{KillOnDrop, Palisade, PodmanContainer, Ready, run_checked};
-use serde_json::{Value, json};
+use palisade_testdata::{PodmanContainer, run_checked};
+use serde_json::json;
+use support::server_and_agent::{Agent, Api, Server, import, write_advisory};
 
 const ADMIN: &str = "scan-agent-images-test-admin-token";
 
@@ -25,55 +27,7 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// An OSV advisory `id` for the Debian 12 package `package`, fixed in `fixed`.
-fn write_advisory(dir: &Path, id: &str, package: &str, fixed: &str) -> std::path::PathBuf {
-    let path = dir.join(format!("{id}.json"));
-    let record = json!({
-        "id": id,
-        "modified": "2026-01-01T00:00:00Z",
-        "affected": [{
-            "package": { "ecosystem": "Debian:12", "name": package },
-            "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": fixed }] }],
-        }],
-    });
-    std::fs::write(&path, record.to_string()).unwrap();
-    path
-}
-
-fn import(database: &Path, feed: &Path) {
-    run_checked(
-        env!("CARGO_BIN_EXE_palisade"),
-        &[
-            "db",
-            "import",
-            "--db",
-            database.to_str().unwrap(),
-            feed.to_str().unwrap(),
-        ],
-    );
-}
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
     /// Rescans on agent `agent_id` and waits until the task is done.
     async fn rescan(&self, agent_id: &str) {
         let task = self
@@ -181,68 +135,18 @@ async fn an_image_run_by_two_containers_is_inventoried_once_and_matched_again_on
     );
     let host_root = dir.path().join("host");
     std::fs::create_dir_all(&host_root).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    command.arg("server").env("PALISADE_LOG", "warn");
-    let server = Palisade::start(command, &dir.path().join("server"), ADMIN, Ready::Healthy);
-    let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        base: server.base.clone(),
-    };
-    let join = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"name": "digest test", "role": "join"})),
-        )
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let agent_log = dir.path().join("agent.log");
-    let _agent = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args(["agent", "--server", &api.base, "--join-token", &join])
-            .args([
-                "--cluster",
-                "digest",
-                "--name",
-                "node-digest",
-                "--no-sensor",
-            ])
-            .args(["--no-scheduled-scans", "--data-dir"])
-            .arg(dir.path().join("agent"))
-            .arg("--vulndb")
-            .arg(&database)
-            .arg("--scan-root")
-            .arg(&host_root)
-            .env("PALISADE_LOG", "info")
-            // Plain `key=value` fields, which the test reads.
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&agent_log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    let agent_id = loop {
-        let agents = api.call(reqwest::Method::GET, "/api/v1/agents", None).await;
-        if let Some(id) = agents.as_array().and_then(|agents| {
-            agents
-                .iter()
-                .find(|agent| agent["name"] == "node-digest")
-                .and_then(|agent| agent["id"].as_str())
-        }) {
-            break id.to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the agent did not enroll"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let server = Server::start(dir.path(), &[], ADMIN);
+    let api = &server.api;
+    let agent = Agent::enrol(
+        &server,
+        dir.path(),
+        "digest test",
+        ("digest", "node-digest"),
+        &database,
+        &host_root,
+    )
+    .await;
+    let (agent_id, agent_log) = (agent.id.clone(), agent.log.clone());
     let log = || std::fs::read_to_string(&agent_log).unwrap();
 
     // Two rescans: the host is inventoried by each, the image once.

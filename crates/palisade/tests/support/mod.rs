@@ -1,6 +1,12 @@
 //! What the end-to-end test files of `palisade up` with its sensor share: the process started
 //! on a fresh data directory and waited for until its sensor runs, and its API read as the
-//! admin, once or until an answer shows what the test waits for.
+//! admin, once or until an answer shows what the test waits for; and (`server_and_agent`)
+//! what those of a `palisade server` and an enrolled `palisade agent` process share.
+
+// Each test file is its own crate and uses only what it needs.
+#![allow(dead_code)]
+
+pub mod server_and_agent;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -38,7 +44,6 @@ impl Up {
     }
 
     /// The agent's data directory (its outbox, its sensor's status file).
-    #[allow(dead_code)] // each test file is its own crate and uses only what it needs
     pub fn agent_dir(&self) -> PathBuf {
         self.data_dir.path().join("agent")
     }
@@ -83,7 +88,6 @@ impl Up {
     }
 
     /// POSTs to `path` as the admin, with no body: the JSON answer.
-    #[allow(dead_code)] // each test file is its own crate and uses only what it needs
     pub async fn post(&self, path: &str) -> Value {
         self.client
             .post(format!("{}{path}", self.palisade.base))
@@ -99,7 +103,6 @@ impl Up {
 
 /// `palisade agent --status --output <output>` of the agent whose data directory is
 /// `agent_dir`, which must succeed.
-#[allow(dead_code)] // each test file is its own crate and uses only what it needs
 pub fn agent_status(agent_dir: &Path, output: &str) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(["agent", "--status", "--output", output, "--data-dir"])
@@ -115,7 +118,6 @@ pub fn agent_status(agent_dir: &Path, output: &str) -> Output {
 }
 
 /// [`agent_status`] as JSON.
-#[allow(dead_code)] // each test file is its own crate and uses only what it needs
 pub fn agent_status_json(agent_dir: &Path) -> Value {
     serde_json::from_slice(&agent_status(agent_dir, "json").stdout).unwrap()
 }
