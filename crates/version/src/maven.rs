@@ -1,9 +1,14 @@
 //! Maven versions, ordered as OSV orders them.
 //!
 //! OSV's Maven records are matched with the Maven "Version Order Specification" as osv.dev
-//! (`osv/ecosystems/maven.py`) and osv-scanner (`semantic`) implement it, so that is the order
-//! here (it differs from Maven 3.9's `ComparableVersion`, MNG-7644, on versions such as
-//! `2.0.a`, which stays below `2.0.0.a`'s equal here rather than reading as `2-a`).
+//! (`osv/ecosystems/maven.py`) and osv-scanner (osv-scalibr's `semantic/version-maven.go`)
+//! implement it, so that is the order here (it differs from Maven 3.9's `ComparableVersion`,
+//! MNG-7644, on versions such as `2.0.a`, which stays below `2.0.0.a` here rather than both
+//! reading as `2-a`). The two OSV implementations disagree on one class of input, a `.sp`
+//! token against the other version's end (`1.sp` against `1`): osv.dev's pads it with `.0`,
+//! ranking `sp` below it as a known qualifier, while osv-scanner pads it with the release
+//! qualifier, so `sp` (the service pack, after the release) is above; Maven itself (3.8 and
+//! 3.9) puts `1.sp` above `1`, so this order does too.
 //!
 //! A version is split into tokens at `.` and `-` and at every switch between ASCII digits and
 //! other characters; each token keeps the separator before it as its prefix, and a switch
@@ -15,7 +20,8 @@
 //! the other side's prefix (`.0` or `-""`). Tokens with the same prefix: numbers numerically,
 //! a number above a qualifier, qualifiers `alpha < beta < milestone < rc < snapshot < "" < sp`
 //! and unknown ones after those, lexically (a `.0` padding compares as the unknown qualifier
-//! `"0"`). Different prefixes: `.qualifier < -qualifier < -number < .number`.
+//! `"0"`, except against `sp`, which is above it). Different prefixes: `.qualifier <
+//! -qualifier < -number < .number`.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -27,6 +33,9 @@ use crate::{Error, Scheme};
 
 /// The index of the release qualifier (`""`) among the known qualifiers.
 const RELEASE_INDEX: u8 = 5;
+
+/// The index of the service pack qualifier (`sp`), the only known one above the release.
+const SERVICE_PACK_INDEX: u8 = 6;
 
 /// The known qualifiers in order; their index is their rank.
 const QUALIFIERS: [&str; 7] = ["alpha", "beta", "milestone", "rc", "snapshot", "", "sp"];
@@ -61,9 +70,12 @@ impl Qualifier {
     }
 
     /// This qualifier against a `.0` padding token, which OSV ranks as the unknown
-    /// qualifier `"0"`: after every known one, before unknown ones that sort after `"0"`.
+    /// qualifier `"0"`: after every known one but `sp`, before unknown ones that sort after
+    /// `"0"`. `sp` is above the padding: osv-scanner pads it with the release qualifier
+    /// instead, and Maven ranks `1.sp` above `1` (osv.dev's library, alone, below).
     fn compare_with_zero_padding(&self) -> Ordering {
         match self {
+            Qualifier::Known(SERVICE_PACK_INDEX) => Ordering::Greater,
             Qualifier::Known(_) => Ordering::Less,
             Qualifier::Unknown(text) => text.as_ref().cmp("0"),
         }
@@ -349,9 +361,15 @@ mod tests {
             ("1.0.0-RC2", "1.0.0.RC1"),
             // Against a `.0` padding a qualifier ranks by the text "0": known ones and
             // punctuation below it, letters above.
-            ("1.sp", "1"),
+            ("1.rc", "1"),
             ("1.+", "1"),
             ("1", "1.x"),
+            // ... but `sp` follows the release there too, where osv-scanner and Maven 3.8/3.9
+            // put it (osv.dev's Python library alone ranks `1.sp` below `1`).
+            ("1", "1.sp"),
+            ("1.0", "1.0.SP1"),
+            ("1-ga", "1.sp.1"),
+            ("1.0.0", "1.0.sp-1"),
             // Against a `-` padding it ranks as the release qualifier.
             ("1", "1-sp"),
             ("1-0", "1-0.1"),

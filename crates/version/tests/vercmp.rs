@@ -12,11 +12,14 @@ use palisade_version::{ApkVersion, Scheme, Version, compare};
 /// Reference rows where this crate deliberately differs, with the ordering it gives.
 ///
 /// The Maven scheme is OSV's order (osv.dev's `osv.ecosystems.maven`, osv-scanner's
-/// `semantic`), and OSV's own library (`osv` 0.0.22) gives exactly these six orderings: a
-/// letter glued to a number reads as `-a`, one after a dot as `.a`, and `.qualifier <
-/// -qualifier`. No order passes every row of `vercmp_maven.tsv`: rows 1073-1076 make
+/// `semantic`), and both OSV implementations (`osv` 0.0.22, and osv-scalibr's
+/// `version-maven.go` transcribed) give exactly these six orderings of `vercmp_maven.tsv`
+/// (Maven 3.0's own unit test): a letter glued to a number reads as `-a`, one after a dot as
+/// `.a`, and `.qualifier < -qualifier`. No order passes every row: rows 1073-1076 make
 /// `1.0.a = 1.0a = 1.0-a = 1a = 1.0.0-a = 1.0.0a = 1.0.0.a` (a digit/letter switch counts as
-/// `-`), while row 558 has `2.0.a < 2.0.0.a`, the same shape one number up.
+/// `-`), while row 558 has `2.0.a < 2.0.0.a`, the same shape one number up. Maven 3.8.7 and
+/// 3.9 themselves pass these six and fail six others (lines 512-515 and 558-559: `2-1 <
+/// 2.0.a`, `2.0.a < 2.0.0.a`), which both OSV implementations pass.
 const KNOWN_DIVERGENCES: &[(&str, &str, &str, Ordering)] = &[
     ("vercmp/vercmp_maven", "1a", "1.a", Ordering::Greater),
     ("vercmp/vercmp_maven", "1.0a", "1.0.a", Ordering::Less),
@@ -24,6 +27,10 @@ const KNOWN_DIVERGENCES: &[(&str, &str, &str, Ordering)] = &[
     ("vercmp/vercmp_maven", "1x", "1.x", Ordering::Greater),
     ("vercmp/vercmp_maven", "1.0x", "1.0.x", Ordering::Less),
     ("vercmp/vercmp_maven", "1.0.0x", "1.0.0.x", Ordering::Less),
+    // `maven_osv` is osv.dev's Python library, which pads `.SP1` with `.0` and ranks `sp`
+    // below it; osv-scanner (osv-scalibr `semantic`) and Maven 3.8/3.9 put the service pack
+    // above the release here, as this crate does.
+    ("reference/maven_osv", "1.0.SP1", "1.0", Ordering::Greater),
 ];
 
 /// Versions that a reference corpus's tool rejects and this crate reads, per file.
