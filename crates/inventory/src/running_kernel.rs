@@ -2,7 +2,8 @@
 //!
 //! dnf keeps several kernels installed side by side (its `installonlypkgs`: `kernel`,
 //! `kernel-core`, `kernel-modules*`, `kernel-devel` and the same for the `debug`, `rt`,
-//! `rt-debug`, `64k`, `64k-debug`, `16k`, `zfcpdump` and Oracle's `uek` variants), three by
+//! `rt-debug`, `64k`, `64k-debug`, `rt-64k`, `rt-64k-debug`, `16k`, `zfcpdump` and Oracle's
+//! `uek` variants), three by
 //! default, and boots one of them. A vulnerability of a kernel that is installed but not
 //! running does not affect the running system, so a scan of the running host matches only
 //! the running kernel's packages, which are told by `uname -r` (the kernel's
@@ -14,10 +15,21 @@
 //! | `5.14.0-427.13.1.el9_4.x86_64+debug` | `kernel-debug-core-...`, ... |
 //! | `5.14.0-503.23.1.el9_5.x86_64+rt` / `+rt-debug` | `kernel-rt-core-...` / `kernel-rt-debug-core-...` |
 //! | `5.14.0-427.13.1.el9_4.aarch64+64k` | `kernel-64k-core-...` |
+//! | `5.14.0-687.el9.aarch64+rt-64k` (RHEL 9.3 on) | `kernel-rt-64k-core-...` |
+//! | `5.14.0-284.11.1.rt14.296.el9_2.x86_64` (RHEL 9.0-9.2's rt) | `kernel-rt-core-5.14.0-284.11.1.rt14.296.el9_2`, ... |
 //! | `4.18.0-513.5.1.el8_9.x86_64` | `kernel-core-4.18.0-513.5.1.el8_9.x86_64`, ... |
 //! | `4.18.0-513.5.1.rt7.307.el8_9.x86_64` (RHEL 8's rt: no suffix) | `kernel-rt-core-4.18.0-513.5.1.rt7.307.el8_9`, ... |
+//! | `3.10.0-1160.rt56.1131.el7.x86_64` (RHEL 7's rt) | `kernel-rt-3.10.0-1160.rt56.1131.el7`, ... |
 //! | `5.15.0-200.131.27.el9uek.x86_64` | `kernel-uek-core-5.15.0-200.131.27.el9uek`, ... |
 //! | `3.10.0-1160.119.1.el7.x86_64.debug` | `kernel-debug-3.10.0-1160.119.1.el7`, ... |
+//! | `6.12.0-55.9.1.el10_0.x86_64_v2` (AlmaLinux 10's x86-64-v2 build) | `kernel-core-6.12.0-55.9.1.el10_0`, ... |
+//!
+//! These forms were checked against published ones: Red Hat's leapp upgrade tool's tests
+//! (`+rt`, `+64k`, `+rt-64k`, and the `.rt` releases of RHEL 7, 8 and 9.0-9.2), vuls's
+//! running-kernel tests (`+debug`, `.rt7.355.el8_10`, `.el9uek`), the `kernel-rt-64k*`
+//! package names CentOS Stream publishes, and an AlmaLinux 10 host's `uname -a`. RHEL 4 and
+//! 5's releases with the variant glued on (`2.6.18-419.el5debug`, `el5PAE`, `el5xen`, no
+//! architecture) are not read as variants: all their installed kernels are matched.
 //!
 //! The other installed kernels' packages are left out of matching. Packages that are not
 //! installed once per kernel (`kernel-headers`, `kernel-tools`, `kernel-srpm-macros`,
@@ -28,18 +40,29 @@
 use crate::Package;
 
 /// The architectures rpm builds kernels for, as `uname -r` ends with them.
-const ARCHES: [&str; 9] = [
-    "x86_64", "aarch64", "ppc64le", "ppc64", "s390x", "i686", "i586", "armv7hl", "riscv64",
+const ARCHES: [&str; 10] = [
+    "x86_64",
+    "x86_64_v2",
+    "aarch64",
+    "ppc64le",
+    "ppc64",
+    "s390x",
+    "i686",
+    "i586",
+    "armv7hl",
+    "riscv64",
 ];
 
 /// The kernel variants of installonly packages' names (`kernel-<variant>-<subpackage>`),
 /// longest first, so that `rt-debug` is not read as `rt`.
-const VARIANTS: [&str; 10] = [
+const VARIANTS: [&str; 12] = [
+    "rt-64k-debug",
     "rt-debug",
     "64k-debug",
     "16k-debug",
     "uek-debug",
     "debug",
+    "rt-64k",
     "rt",
     "64k",
     "16k",
@@ -70,7 +93,7 @@ pub struct RunningKernel {
     version_release: String,
     /// The architecture, when the release names one.
     arch: Option<String>,
-    /// The variant after `+` (`debug`, `rt`, `rt-debug`, `64k`), or `debug` for RHEL 7's
+    /// The variant after `+` (`debug`, `rt`, `rt-debug`, `64k`, `rt-64k`), or `debug` for RHEL 7's
     /// `.debug`; empty for the default kernel.
     variant: String,
 }
@@ -159,8 +182,9 @@ impl RunningKernel {
 
     /// Whether a package of `variant` can be this kernel's: the same variant, or RHEL 8's
     /// real-time and Oracle's UEK kernels, whose `uname -r` has no `+rt` or `+uek` and
-    /// whose own releases (`.rt7.307.el8_9`, `.el9uek`) tell them apart; RHEL 9's
-    /// real-time kernel shares the default kernel's release and says `+rt`.
+    /// whose own releases (`.rt7.307.el8_9`, `.el9uek`) tell them apart (so do RHEL 7's and
+    /// RHEL 9.0-9.2's real-time kernels); from RHEL 9.3 on the real-time kernel shares the
+    /// default kernel's release and says `+rt` (`+rt-64k` on aarch64's 64k pages).
     fn variant_agrees(&self, variant: &str) -> bool {
         let (base, debug) = match variant.strip_suffix("-debug") {
             Some(base) => (base, "debug"),
@@ -274,6 +298,14 @@ mod tests {
             read("5.15.0-200.131.27.el9uek.x86_64"),
             of("5.15.0-200.131.27.el9uek", Some("x86_64"), "")
         );
+        assert_eq!(
+            read("5.14.0-687.el9.aarch64+rt-64k"),
+            of("5.14.0-687.el9", Some("aarch64"), "rt-64k")
+        );
+        assert_eq!(
+            read("6.12.0-55.9.1.el10_0.x86_64_v2"),
+            of("6.12.0-55.9.1.el10_0", Some("x86_64_v2"), "")
+        );
         // A kernel built outside rpm.
         assert_eq!(read("6.1.0-custom"), of("6.1.0-custom", None, ""));
         assert_eq!(RunningKernel::parse(" \n"), None);
@@ -377,5 +409,66 @@ mod tests {
         );
         assert_eq!(kept("5.15.0-200.131.27.el9uek.x86_64"), ["kernel-uek-core"]);
         assert_eq!(kept("3.10.0-1160.119.1.el7.x86_64.debug"), ["kernel-debug"]);
+    }
+
+    /// The published forms of the real-time kernels on 64k pages (RHEL 9.3 on), of RHEL 7's
+    /// and RHEL 9.0-9.2's real-time kernels (their own `.rt` releases) and of AlmaLinux 10's
+    /// x86-64-v2 builds: each keeps exactly its own kernel's packages.
+    #[test]
+    fn real_time_64k_older_real_time_and_x86_64_v2_kernels_are_told_apart() {
+        let packages = [
+            rpm("kernel-64k-core", "5.14.0-687.el9", "aarch64"),
+            rpm("kernel-rt-64k-core", "5.14.0-687.el9", "aarch64"),
+            rpm("kernel-rt-64k-modules-core", "5.14.0-687.el9", "aarch64"),
+            rpm("kernel-rt-64k-debug-core", "5.14.0-687.el9", "aarch64"),
+            rpm("kernel-rt-core", "5.14.0-687.el9", "aarch64"),
+            rpm("kernel-core", "5.14.0-284.11.1.el9_2", "x86_64"),
+            rpm("kernel-rt-core", "5.14.0-284.11.1.rt14.296.el9_2", "x86_64"),
+            rpm("kernel-rt", "3.10.0-1160.rt56.1131.el7", "x86_64"),
+            rpm("kernel", "3.10.0-1160.el7", "x86_64"),
+            rpm("kernel-core", "6.12.0-55.9.1.el10_0", "x86_64_v2"),
+            rpm("kernel-core", "6.12.0-55.9.1.el10_0", "x86_64"),
+        ];
+        // Each kept package as `name version arch`.
+        let kept = |uname: &str| -> Vec<String> {
+            let left_out = RunningKernel::parse(uname)
+                .unwrap()
+                .other_kernels(&packages);
+            (0..packages.len())
+                .filter(|position| !left_out.contains(position))
+                .map(|position| {
+                    let package = &packages[position];
+                    let arch = super::purl_arch(&package.purl).unwrap();
+                    format!("{} {} {arch}", package.name, package.version)
+                })
+                .collect()
+        };
+        assert_eq!(
+            kept("5.14.0-687.el9.aarch64+rt-64k"),
+            [
+                "kernel-rt-64k-core 5.14.0-687.el9 aarch64",
+                "kernel-rt-64k-modules-core 5.14.0-687.el9 aarch64"
+            ]
+        );
+        assert_eq!(
+            kept("5.14.0-687.el9.aarch64+rt-64k-debug"),
+            ["kernel-rt-64k-debug-core 5.14.0-687.el9 aarch64"]
+        );
+        assert_eq!(
+            kept("5.14.0-687.el9.aarch64+64k"),
+            ["kernel-64k-core 5.14.0-687.el9 aarch64"]
+        );
+        assert_eq!(
+            kept("5.14.0-284.11.1.rt14.296.el9_2.x86_64"),
+            ["kernel-rt-core 5.14.0-284.11.1.rt14.296.el9_2 x86_64"]
+        );
+        assert_eq!(
+            kept("3.10.0-1160.rt56.1131.el7.x86_64"),
+            ["kernel-rt 3.10.0-1160.rt56.1131.el7 x86_64"]
+        );
+        assert_eq!(
+            kept("6.12.0-55.9.1.el10_0.x86_64_v2"),
+            ["kernel-core 6.12.0-55.9.1.el10_0 x86_64_v2"]
+        );
     }
 }

@@ -45,10 +45,11 @@ pub(crate) const MAX_INSTANCES: usize = 4096;
 pub const RUNNING_KERNEL_RELEASE: &str = "/proc/sys/kernel/osrelease";
 
 /// The running kernel's release as its package's `version-release`: `uname -r` less a
-/// trailing rpm architecture (`.x86_64`) and the kernel variant after it (`+debug`,
-/// `+64k`, `+rt`, `+rt-debug`, `+64k-debug`, RHEL 7's `.debug`), as
-/// `palisade_inventory::RunningKernel` reads it to tell the running kernel's packages.
-const RELEASE_WITHOUT_ARCH: &str = r"^(.+?)(?:\.(?:x86_64|aarch64|ppc64le|ppc64|s390x|i[3-6]86|armv7hl|riscv64))?(?:\+[0-9A-Za-z_-]+|\.debug)?$";
+/// trailing rpm architecture (`.x86_64`, AlmaLinux's `.x86_64_v2`) and the kernel variant
+/// after it (`+debug`, `+64k`, `+rt`, `+rt-debug`, `+64k-debug`, `+rt-64k`, RHEL 7's
+/// `.debug`), as `palisade_inventory::RunningKernel` reads it to tell the running kernel's
+/// packages.
+const RELEASE_WITHOUT_ARCH: &str = r"^(.+?)(?:\.(?:x86_64_v2|x86_64|aarch64|ppc64le|ppc64|s390x|i[3-6]86|armv7hl|riscv64))?(?:\+[0-9A-Za-z_-]+|\.debug)?$";
 
 /// A `textfilecontent54_test` of one file of the scanned root, as an advisory range keeps it.
 /// Checks compare (and hash) by what they check, not by whether they were compiled yet.
@@ -511,6 +512,8 @@ mod tests {
             "4.18.0-80.1.2.el8_0.x86_64+rt-debug",
             "4.18.0-80.1.2.el8_0.aarch64+64k-debug",
             "4.18.0-80.1.2.el8_0.ppc64le.debug",
+            "4.18.0-80.1.2.el8_0.aarch64+rt-64k",
+            "4.18.0-80.1.2.el8_0.x86_64_v2",
             "4.18.0-80.1.2.el8_0",
         ];
         for running in same {
