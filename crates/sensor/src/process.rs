@@ -30,10 +30,12 @@
 //! ancestry). Both are counted ([`ProcessTable::evictions`]).
 //!
 //! A process's ancestry is built once and shared by all its events (a [`SharedSlice`]): it
-//! is rebuilt only after an exec or a container attribution somewhere in the table, the
-//! changes that alter an existing chain's entries (parents are fixed at fork, and an entry
-//! with descendants is removed only by the bound; a cached ancestry still names an ancestor
-//! the bound removed, until the next rebuild).
+//! is rebuilt only after an exec or a container change of an entry with children in the
+//! table, the changes that alter an existing chain's entries (parents are fixed at fork, and
+//! an entry with descendants is removed only by the bound; a cached ancestry still names an
+//! ancestor the bound removed, as it was, until the next rebuild). An entry without children
+//! is on no chain, so its exec, the common one (a shell's or a service's child that just
+//! forked), leaves every built ancestry valid: its own ancestry does not contain it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -193,11 +195,11 @@ struct Entry {
     ancestry: Option<CachedAncestry>,
 }
 
-/// An ancestry as built when the table had seen `n_execs` execs and the user names were
-/// those of generation `names_generation`.
+/// An ancestry as built when the table had seen `n_chain_changes` changes of an entry that
+/// may be on a chain and the user names were those of generation `names_generation`.
 #[derive(Debug)]
 struct CachedAncestry {
-    n_execs: u64,
+    n_chain_changes: u64,
     names_generation: u64,
     max_depth: usize,
     ancestors: SharedSlice<Ancestor>,
@@ -242,9 +244,10 @@ pub struct ProcessTable {
     max_entries: usize,
     evictions: TableEvictions,
     next_generation: u64,
-    /// Execs that replaced a known entry's image: a cached ancestry built before the last
-    /// one may name an image its ancestor no longer runs.
-    n_execs: u64,
+    /// Execs and container changes of entries with children (on some chain): a cached
+    /// ancestry built before the last one may name an image or a container its ancestor no
+    /// longer has.
+    n_chain_changes: u64,
 }
 
 impl Default for ProcessTable {
@@ -265,7 +268,7 @@ impl ProcessTable {
             max_entries: max_entries.max(1),
             evictions: TableEvictions::default(),
             next_generation: 0,
-            n_execs: 0,
+            n_chain_changes: 0,
         }
     }
 
@@ -371,7 +374,9 @@ impl ProcessTable {
                     ppid,
                     ..info
                 });
-                self.n_execs += 1;
+                if entry.n_children > 0 {
+                    self.n_chain_changes += 1;
+                }
             }
             None => self.insert(info),
         }
@@ -400,7 +405,7 @@ impl ProcessTable {
         }
         if !attributed.is_empty() {
             // A cached ancestry may name the container it had before.
-            self.n_execs += 1;
+            self.n_chain_changes += 1;
         }
         attributed
     }
@@ -422,9 +427,9 @@ impl ProcessTable {
         if entry.info.cgroup_id == cgroup_id && entry.info.container_id.as_str() == container_id {
             return;
         }
-        if entry.info.container_id.as_str() != container_id {
+        if entry.n_children > 0 && entry.info.container_id.as_str() != container_id {
             // A cached ancestry may name the container it had before.
-            self.n_execs += 1;
+            self.n_chain_changes += 1;
         }
         entry.info = Arc::new(ProcessInfo {
             cgroup_id,
@@ -545,9 +550,9 @@ impl ProcessTable {
 
     /// The ancestors of the live process `pid`, parent first, at most `max_depth`, including
     /// ancestors that already exited, each with its user's name from `user_names`. Shared
-    /// with the previous call's result for the same process when no exec or attribution
-    /// happened and no names were read in between; that result still names an ancestor the
-    /// table's bound removed since.
+    /// with the previous call's result for the same process when no entry with children
+    /// executed or changed container and no names were read in between; that result still
+    /// names an ancestor the table's bound removed since.
     pub fn ancestors(
         &mut self,
         pid: u32,
@@ -557,13 +562,13 @@ impl ProcessTable {
         let Some(&generation) = self.live.get(&pid) else {
             return SharedSlice::default();
         };
-        let n_execs = self.n_execs;
+        let n_chain_changes = self.n_chain_changes;
         let names_generation = user_names.generation();
         let Some(entry) = self.entries.get(&generation) else {
             return SharedSlice::default();
         };
         if let Some(cached) = &entry.ancestry
-            && cached.n_execs == n_execs
+            && cached.n_chain_changes == n_chain_changes
             && cached.names_generation == names_generation
             && cached.max_depth == max_depth
         {
@@ -595,7 +600,7 @@ impl ProcessTable {
         let ancestors = SharedSlice::from(ancestors);
         if let Some(entry) = self.entries.get_mut(&generation) {
             entry.ancestry = Some(CachedAncestry {
-                n_execs,
+                n_chain_changes,
                 names_generation,
                 max_depth,
                 ancestors: ancestors.clone(),
@@ -607,7 +612,7 @@ impl ProcessTable {
 
 #[cfg(test)]
 mod tests {
-    use palisade_event::TaskResources;
+    use palisade_event::{Ancestor, SharedSlice, TaskResources};
 
     use palisade_event::SharedStr;
 
@@ -831,6 +836,40 @@ mod tests {
             table.ancestors(99, 8, &NO_NAMES).is_empty(),
             "unknown process"
         );
+    }
+
+    /// The exec of a process without children (a forked child running its program, most
+    /// execs) or its move to another container changes no chain: every ancestry built before
+    /// stays shared. The same from a process with children rebuilds them.
+    #[test]
+    fn only_a_change_of_an_entry_with_children_rebuilds_ancestries() {
+        let mut table = table_with_grandchild("sh");
+        table.fork(1, child(20));
+        let built = table.ancestors(11, 8, &NO_NAMES);
+        let shared = |table: &mut ProcessTable, built: &SharedSlice<Ancestor>| {
+            std::ptr::eq(&table.ancestors(11, 8, &NO_NAMES)[0], &built[0])
+        };
+        table.exec(process(20, 1, "true"));
+        table.observed_in_cgroup(20, 7, "c0ffee");
+        table.fork(11, child(12));
+        table.exec(process(12, 11, "cat"));
+        assert!(shared(&mut table, &built), "execs and a move of leaves");
+        table.observed_in_cgroup(10, 7, "c0ffee");
+        assert!(!shared(&mut table, &built), "a move of 11's parent");
+        assert_eq!(
+            table
+                .ancestors(11, 8, &NO_NAMES)
+                .iter()
+                .map(|ancestor| ancestor.container_id.to_string())
+                .collect::<Vec<_>>(),
+            ["c0ffee", ""]
+        );
+        let built_12 = table.ancestors(12, 8, &NO_NAMES);
+        assert_eq!(built_12[0].name, "sh");
+        table.exec(process(11, 10, "python"));
+        let rebuilt_12 = table.ancestors(12, 8, &NO_NAMES);
+        assert_eq!(rebuilt_12[0].name, "python", "12's parent executed");
+        assert!(!std::ptr::eq(&rebuilt_12[0], &built_12[0]));
     }
 
     /// A cgroup's look-up answering gives its container to every process recorded there
