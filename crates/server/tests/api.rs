@@ -7,8 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use palisade_model::{
     AffectedAsset, AgentBatch, AlertDetails, BaselineCategory, BaselineDetails, Details, Evidence,
-    Finding, FindingReport, HostFacts, JoinRequest, ProcessInfo, Severity, Status, Timestamp,
-    VulnerabilityDetails,
+    Finding, FindingReport, ProcessInfo, Severity, Status, Timestamp, VulnerabilityDetails,
 };
 use palisade_notify::Notifier;
 use palisade_server::{AppState, router, serve};
@@ -61,33 +60,14 @@ impl Server {
     }
 
     async fn token(&self, name: &str, role: &str) -> String {
-        let (status, body) = self
-            .post("/api/v1/tokens", ADMIN, json!({"name": name, "role": role}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        support::token(&self.client, &self.base, ADMIN, name, role).await
     }
 
     /// Enrolls an agent for cluster `prod` and returns its token.
     async fn agent(&self) -> String {
-        let join = self.token("join", "join").await;
-        let request = JoinRequest {
-            name: "node-1".into(),
-            cluster: "prod".into(),
-            facts: HostFacts {
-                hostname: "node-1".into(),
-                ..Default::default()
-            },
-        };
-        let (status, body) = self
-            .post(
-                "/api/v1/agents/join",
-                &join,
-                serde_json::to_value(request).unwrap(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        support::enroll(&self.client, &self.base, ADMIN, "node-1", "node-1")
+            .await
+            .token
     }
 
     async fn send(&self, agent: &str, reports: Vec<FindingReport>) -> Value {

@@ -6,8 +6,8 @@
 mod support;
 
 use palisade_model::{
-    AffectedAsset, ConnectionDirection, Details, FindingReport, FirewallDetails, HostFacts,
-    JoinRequest, OpenConnection, Severity, Timestamp,
+    AffectedAsset, ConnectionDirection, Details, FindingReport, FirewallDetails, OpenConnection,
+    Severity, Timestamp,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -38,37 +38,15 @@ impl Server {
     }
 
     async fn token(&self, role: &str) -> String {
-        let (status, body) = self
-            .post(
-                "/api/v1/tokens",
-                ADMIN,
-                &json!({"name": format!("{role} of the test"), "role": role}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        let name = format!("{role} of the test");
+        support::token(&self.client, &self.running.base, ADMIN, &name, role).await
     }
 
     /// Enrolls an agent of cluster `prod` and returns its token.
     async fn agent(&self) -> String {
-        let join = self.token("join").await;
-        let request = JoinRequest {
-            name: "node-1".into(),
-            cluster: "prod".into(),
-            facts: HostFacts {
-                hostname: "node-1".into(),
-                ..Default::default()
-            },
-        };
-        let (status, body) = self
-            .post(
-                "/api/v1/agents/join",
-                &join,
-                &serde_json::to_value(request).unwrap(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        support::enroll(&self.client, &self.running.base, ADMIN, "node-1", "node-1")
+            .await
+            .token
     }
 
     /// Sends `reports` as the agent's batch number `sequence`.
@@ -445,20 +423,7 @@ async fn console_page(server: &Server, path: &str) -> String {
         .build()
         .unwrap();
     let base = &server.running.base;
-    let login = client
-        .post(format!("{base}/console/login"))
-        .form(&[("token", ADMIN), ("next", "/console/clusters")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::SEE_OTHER);
-    let cookie = login.headers()[reqwest::header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = support::console_login(&client, base, ADMIN, "/console/clusters").await;
     let response = client
         .get(format!("{base}{path}"))
         .header(reqwest::header::COOKIE, cookie)

@@ -7,7 +7,6 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use palisade_model::{HostFacts, JoinRequest};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -83,37 +82,20 @@ impl Server {
 
     /// A token of `role` made by the admin.
     async fn token(&self, role: &str) -> String {
-        let (status, body) = self
-            .post(
-                "/api/v1/tokens",
-                ADMIN,
-                &json!({"name": role, "role": role}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        support::token(&self.client, &self.base, ADMIN, role, role).await
     }
 
     /// Enrols the API server of cluster `prod` as the webhook's agent: its agent token.
     async fn api_server_token(&self) -> String {
-        let join = self.token("join").await;
-        let request = JoinRequest {
-            name: "kube-apiserver".into(),
-            cluster: "prod".into(),
-            facts: HostFacts {
-                hostname: "control-plane-1".into(),
-                ..Default::default()
-            },
-        };
-        let (status, body) = self
-            .post(
-                "/api/v1/agents/join",
-                &join,
-                &serde_json::to_value(request).unwrap(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        support::enroll(
+            &self.client,
+            &self.base,
+            ADMIN,
+            "kube-apiserver",
+            "control-plane-1",
+        )
+        .await
+        .token
     }
 }
 

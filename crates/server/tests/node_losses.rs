@@ -6,9 +6,7 @@
 
 mod support;
 
-use palisade_model::{
-    AgentBatch, AgentLosses, CpuEventsLost, HostFacts, JoinRequest, SensorContextLosses, Timestamp,
-};
+use palisade_model::{AgentBatch, AgentLosses, CpuEventsLost, SensorContextLosses, Timestamp};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -32,31 +30,9 @@ impl Server {
 
     /// Enrolls agent `name` of cluster `prod` and returns its token.
     async fn enroll(&self, name: &str) -> String {
-        let (status, join) = self
-            .post(
-                "/api/v1/tokens",
-                ADMIN,
-                json!({"name": format!("join {name}"), "role": "join"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{join}");
-        let request = JoinRequest {
-            name: name.into(),
-            cluster: "prod".into(),
-            facts: HostFacts {
-                hostname: name.into(),
-                ..Default::default()
-            },
-        };
-        let (status, body) = self
-            .post(
-                "/api/v1/agents/join",
-                join["token"].as_str().unwrap(),
-                serde_json::to_value(request).unwrap(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        support::enroll(&self.client, &self.base, ADMIN, name, name)
+            .await
+            .token
     }
 
     /// Sends a batch without reports that carries `losses`.

@@ -54,30 +54,14 @@ impl Api {
     }
 
     async fn token(&self, name: &str, role: &str) -> String {
-        let (status, body) = self
-            .post("/api/v1/tokens", ADMIN, json!({"name": name, "role": role}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        support::token(&self.client, &self.base, ADMIN, name, role).await
     }
 
     /// Logs into the console with `token`: the session cookie and its CSRF token.
     async fn console_login(&self, token: &str) -> ConsoleSession {
-        let response = self
-            .no_redirect
-            .post(format!("{}/console/login", self.base))
-            .form(&[("token", token), ("next", "/console/quarantine")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let cookie = response.headers()[reqwest::header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let cookie =
+            support::console_login(&self.no_redirect, &self.base, token, "/console/quarantine")
+                .await;
         let mut session = ConsoleSession {
             cookie,
             csrf: String::new(),
@@ -359,24 +343,9 @@ async fn only_agents_report_and_hostile_reports_are_refused() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
-    let join = api.token("join", "join").await;
-    let (status, joined) = api
-        .post(
-            "/api/v1/agents/join",
-            &join,
-            serde_json::to_value(palisade_model::JoinRequest {
-                name: "node-h".into(),
-                cluster: "prod".into(),
-                facts: palisade_model::HostFacts {
-                    hostname: "node-h".into(),
-                    ..Default::default()
-                },
-            })
-            .unwrap(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{joined}");
-    let agent = joined["token"].as_str().unwrap();
+    let agent = &support::enroll(&api.client, &api.base, ADMIN, "node-h", "node-h")
+        .await
+        .token;
     for (hostile, complaint) in [
         (entry("relative/path", &"a".repeat(64)), "absolute"),
         (entry("/tmp/x", "not-hex"), "sha256"),

@@ -59,34 +59,8 @@ impl Api {
 
     /// Enrolls agent `node`: (agent id, agent token).
     async fn enroll(&self, node: &str) -> (String, String) {
-        let (status, join) = self
-            .post(
-                "/api/v1/tokens",
-                ADMIN,
-                json!({"name": format!("join {node}"), "role": "join"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{join}");
-        let (status, body) = self
-            .post(
-                "/api/v1/agents/join",
-                join["token"].as_str().unwrap(),
-                serde_json::to_value(palisade_model::JoinRequest {
-                    name: node.into(),
-                    cluster: "prod".into(),
-                    facts: palisade_model::HostFacts {
-                        hostname: node.into(),
-                        ..Default::default()
-                    },
-                })
-                .unwrap(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["agent_id"].as_str().unwrap().to_owned(),
-            body["token"].as_str().unwrap().to_owned(),
-        )
+        let enrolled = support::enroll(&self.client, &self.base, ADMIN, node, node).await;
+        (enrolled.agent_id, enrolled.token)
     }
 
     async fn queue_host_checks(&self, agent_id: &str) -> String {

@@ -11,7 +11,7 @@ use std::{
 
 use palisade_model::{
     AffectedAsset, AgentBatch, BaselineCategory, BaselineDetails, Details, Evidence, FindingReport,
-    HostFacts, JoinRequest, Severity, Timestamp, VulnerabilityDetails,
+    Severity, Timestamp, VulnerabilityDetails,
 };
 use palisade_store::Store;
 use palisade_testdata::run_checked;
@@ -58,42 +58,13 @@ impl Api {
     }
 
     async fn token(&self, name: &str, role: &str) -> String {
-        let (status, body) = self
-            .request(
-                "POST",
-                "/api/v1/tokens",
-                ADMIN,
-                json!({"name": name, "role": role}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        support::token(&self.client, &self.base, ADMIN, name, role).await
     }
 
     /// Enrolls agent `node` of cluster `prod`: (agent id, agent token).
     async fn enroll(&self, node: &str) -> (String, String) {
-        let join = self.token(&format!("join {node}"), "join").await;
-        let request = JoinRequest {
-            name: node.into(),
-            cluster: "prod".into(),
-            facts: HostFacts {
-                hostname: node.into(),
-                ..Default::default()
-            },
-        };
-        let (status, body) = self
-            .request(
-                "POST",
-                "/api/v1/agents/join",
-                &join,
-                serde_json::to_value(request).unwrap(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["agent_id"].as_str().unwrap().to_owned(),
-            body["token"].as_str().unwrap().to_owned(),
-        )
+        let enrolled = support::enroll(&self.client, &self.base, ADMIN, node, node).await;
+        (enrolled.agent_id, enrolled.token)
     }
 
     async fn send(&self, agent: &str, reports: &[FindingReport]) {

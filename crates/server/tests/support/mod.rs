@@ -1,6 +1,7 @@
 //! What the API test files share: a server on a loopback socket over a fresh SQLite store,
-//! requests with a bearer token, and reading a response as status and JSON (or the text, when
-//! it is not JSON).
+//! requests with a bearer token, reading a response as status and JSON (or the text, when it
+//! is not JSON), tokens the admin makes, an agent enrolled through the API, a console login,
+//! and the real agent run in the test's process.
 
 use std::sync::Arc;
 
@@ -85,6 +86,96 @@ pub async fn post(
         .bearer_auth(token)
         .json(body);
     read(request.send().await.unwrap()).await
+}
+
+/// A token of `role` named `name`, made by the admin (`admin_token`) through the API: the
+/// token.
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub async fn token(
+    client: &reqwest::Client,
+    base: &str,
+    admin_token: &str,
+    name: &str,
+    role: &str,
+) -> String {
+    let (status, body) = post(
+        client,
+        base,
+        "/api/v1/tokens",
+        admin_token,
+        &serde_json::json!({"name": name, "role": role}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// An agent enrolled through the API.
+#[allow(dead_code)] // each test file is its own crate and reads only the fields it needs
+pub struct Enrolled {
+    /// Its id.
+    pub agent_id: String,
+    /// Its agent token, which sends its batches.
+    pub token: String,
+}
+
+/// Enrolls node `name` of cluster `prod`, whose hostname is `hostname`, with a join token
+/// the admin (`admin_token`) makes for it.
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub async fn enroll(
+    client: &reqwest::Client,
+    base: &str,
+    admin_token: &str,
+    name: &str,
+    hostname: &str,
+) -> Enrolled {
+    let join = token(client, base, admin_token, &format!("join {name}"), "join").await;
+    let request = palisade_model::JoinRequest {
+        name: name.into(),
+        cluster: "prod".into(),
+        facts: palisade_model::HostFacts {
+            hostname: hostname.into(),
+            ..Default::default()
+        },
+    };
+    let (status, body) = post(
+        client,
+        base,
+        "/api/v1/agents/join",
+        &join,
+        &serde_json::to_value(request).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    Enrolled {
+        agent_id: body["agent_id"].as_str().unwrap().to_owned(),
+        token: body["token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Logs into the console at `base` with `token` through `client` (which must not follow
+/// redirects), asking to land on `next`: the session cookie (`name=value`).
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+pub async fn console_login(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    next: &str,
+) -> String {
+    let response = client
+        .post(format!("{base}/console/login"))
+        .form(&[("token", token), ("next", next)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// A configuration of the real agent for the server at `base` (over `store`), with a fresh join token: cluster
