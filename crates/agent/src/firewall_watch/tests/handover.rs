@@ -75,13 +75,7 @@ fn run_outbox_child_if_asked() {
         ..config(DefenseMode::Block)
     })
     .unwrap();
-    first_policy(&mut watch, &updates);
-    watch.observe(&web_connect_from(pid), &mut Vec::new());
-    let root = palisade_enforce::cgroup2_root().unwrap();
-    let refused = palisade_testdata::in_cgroup(&root, &cgroup, || {
-        (0..UNTAKEN).filter(|_| refused_by_programs()).count() as u64
-    });
-    assert_eq!(refused, UNTAKEN);
+    enforce_the_pod_and_make_untaken_connects(&mut watch, &updates, pid, &cgroup);
     let mut reports = Vec::new();
     watch.tick(Timestamp::now(), &mut reports);
     let receipt = watch.take_receipt().expect("the take's receipt");
@@ -90,13 +84,77 @@ fn run_outbox_child_if_asked() {
             .block_on(outbox.push_with_receipts(&reports, &[receipt]))
             .unwrap();
     }
+    die_as_a_crash()
+}
+
+/// The dead agent's last steps before it dies: gives `watch` its first policy, lets it see
+/// the pod's process `pid` (in `cgroup`), and makes [`UNTAKEN`] connects its programs refuse
+/// and count.
+fn enforce_the_pod_and_make_untaken_connects(
+    watch: &mut FirewallWatch,
+    updates: &PolicyUpdates,
+    pid: u32,
+    cgroup: &Path,
+) {
+    first_policy(watch, updates);
+    watch.observe(&web_connect_from(pid), &mut Vec::new());
+    assert_eq!(watch.enforced_pods(), ["shop/web"]);
+    assert_eq!(connects_refused_in(cgroup, UNTAKEN), UNTAKEN);
+}
+
+/// Of `count` connects to [`DB`] made from `cgroup`, how many its programs refused.
+fn connects_refused_in(cgroup: &Path, count: u64) -> u64 {
+    let root = palisade_enforce::cgroup2_root().unwrap();
+    palisade_testdata::in_cgroup(&root, cgroup, || {
+        (0..count).filter(|_| refused_by_programs()).count() as u64
+    })
+}
+
+/// Ends a child run as `kill -9` would: no destructor runs, its pins and links stay.
+fn die_as_a_crash() -> ! {
     // SAFETY: kill on this process.
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     unreachable!("killed");
 }
 
-/// A cgroup of the test's own with a process of "the pod" in it (sleeping), removed on drop.
-fn pod_cgroup(name: &str) -> (CgroupDir, palisade_testdata::KillOnDrop) {
+/// Runs the test `test` of this binary again as a child with `variable` set to `value`
+/// (which makes it that test's dying agent), and waits until it died of SIGKILL.
+fn run_dying_child(test: &str, variable: &str, value: String) {
+    use std::os::unix::process::ExitStatusExt;
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(variable, value)
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+}
+
+/// A dead agent of another build (another layout) that enforced pod shop/web (`pod` in
+/// `cgroup`) pinning in `pin_dir` and left [`UNTAKEN`] refused connects untaken: the
+/// [`CHILD`] run of `test`, its pins then renamed to another layout's.
+fn dead_agent_of_another_layout(
+    test: &str,
+    pin_dir: &PinDir,
+    cgroup: &CgroupDir,
+    pod: &palisade_testdata::KillOnDrop,
+) {
+    run_dying_child(
+        test,
+        CHILD,
+        format!(
+            "{},{},{}",
+            pin_dir.0.display(),
+            cgroup.0.display(),
+            pod.0.id()
+        ),
+    );
+    // As a build of another layout would have left it.
+    std::fs::rename(pin_dir.0.join("layout-1"), pin_dir.0.join("layout-0")).unwrap();
+}
+
+/// A cgroup of the test's own with a process of "the pod" in it (sleeping), removed on drop,
+/// and the pin directory `/sys/fs/bpf/palisade-agent-<name>-<pid>` for the test's agents.
+fn pod_and_pin_dir(name: &str) -> (CgroupDir, palisade_testdata::KillOnDrop, PinDir) {
     let root = palisade_enforce::cgroup2_root().unwrap();
     let cgroup = CgroupDir(root.join(format!("palisade-agent-{name}-{}", std::process::id())));
     std::fs::create_dir(&cgroup.0).unwrap();
@@ -116,7 +174,26 @@ fn pod_cgroup(name: &str) -> (CgroupDir, palisade_testdata::KillOnDrop) {
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    (cgroup, pod)
+    let pin_dir = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/palisade-agent-{name}-{}",
+        std::process::id()
+    )));
+    (cgroup, pod, pin_dir)
+}
+
+/// Stops `watch` as a clean stop does and checks that it leaves no pin in `pin_dir` and no
+/// connect program on `cgroup` (`what` names the case in the failure).
+fn stop_cleanly(watch: FirewallWatch, pin_dir: &PinDir, cgroup: &CgroupDir, what: &str) {
+    drop(watch);
+    assert!(!pin_dir.0.exists(), "{what}: a clean stop leaves no pin");
+    let started = std::time::Instant::now();
+    while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: and no program"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Same pins, another outbox (a second agent, or this one re-installed with a new data
@@ -133,35 +210,20 @@ fn a_take_written_into_another_outbox_is_not_taken_again_and_an_unwritten_one_is
     }
     let runtime = runtime();
     for written in [true, false] {
-        let (cgroup, pod) = pod_cgroup("outboxes");
-        let pin_dir = PinDir(PathBuf::from(format!(
-            "/sys/fs/bpf/palisade-agent-outboxes-{}",
-            std::process::id()
-        )));
+        let (cgroup, pod, pin_dir) = pod_and_pin_dir("outboxes");
         let (dead_dir, next_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "firewall_watch::tests::handover::a_take_written_into_another_outbox_is_not_taken_again_and_an_unwritten_one_is",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(
-                OUTBOX_CHILD,
-                format!(
-                    "{},{},{},{},{}",
-                    pin_dir.0.display(),
-                    cgroup.0.display(),
-                    pod.0.id(),
-                    dead_dir.path().display(),
-                    if written { "written" } else { "not" }
-                ),
-            )
-            .status()
-            .unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+        run_dying_child(
+            "firewall_watch::tests::handover::a_take_written_into_another_outbox_is_not_taken_again_and_an_unwritten_one_is",
+            OUTBOX_CHILD,
+            format!(
+                "{},{},{},{},{}",
+                pin_dir.0.display(),
+                cgroup.0.display(),
+                pod.0.id(),
+                dead_dir.path().display(),
+                if written { "written" } else { "not" }
+            ),
+        );
         let dead_outbox = runtime.block_on(Outbox::open(dead_dir.path())).unwrap();
         let dead_alerts = runtime.block_on(dead_outbox.len()).unwrap();
         assert_eq!(dead_alerts > 0, written);
@@ -185,8 +247,7 @@ fn a_take_written_into_another_outbox_is_not_taken_again_and_an_unwritten_one_is
             if written { 0 } else { UNTAKEN },
             "written: {written}: {reports:?}"
         );
-        drop(watch);
-        assert!(!pin_dir.0.exists(), "a clean stop leaves no pin");
+        stop_cleanly(watch, &pin_dir, &cgroup, &format!("written: {written}"));
         drop(pod);
     }
 }
@@ -221,18 +282,8 @@ fn run_child_if_asked() {
         fields[2].parse::<u32>().unwrap(),
     );
     let (mut watch, updates) = pinned_watch(&pin_dir);
-    first_policy(&mut watch, &updates);
-    watch.observe(&web_connect_from(pid), &mut Vec::new());
-    assert_eq!(watch.enforced_pods(), ["shop/web"]);
-    let root = palisade_enforce::cgroup2_root().unwrap();
-    let refused = palisade_testdata::in_cgroup(&root, &cgroup, || {
-        (0..UNTAKEN).filter(|_| refused_by_programs()).count() as u64
-    });
-    assert_eq!(refused, UNTAKEN);
-    // As `kill -9` would: no destructor runs, the pins stay.
-    // SAFETY: kill on this process.
-    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-    unreachable!("killed");
+    enforce_the_pod_and_make_untaken_connects(&mut watch, &updates, pid, &cgroup);
+    die_as_a_crash()
 }
 
 /// Resets the pin directory on drop, whatever a failing test left there.
@@ -259,34 +310,14 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
         return;
     }
     let root = palisade_enforce::cgroup2_root().unwrap();
-    let (cgroup, pod) = pod_cgroup("handover");
+    let (cgroup, pod, pin_dir) = pod_and_pin_dir("handover");
     let pod_pid = pod.0.id();
-    let pin_dir = PinDir(PathBuf::from(format!(
-        "/sys/fs/bpf/palisade-agent-handover-{}",
-        std::process::id()
-    )));
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "firewall_watch::tests::handover::a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attempts_raised_lost",
-            "--exact",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(
-            CHILD,
-            format!(
-                "{},{},{pod_pid}",
-                pin_dir.0.display(),
-                cgroup.0.display()
-            ),
-        )
-        .status()
-        .unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
-    // As a build of another layout would have left it.
-    std::fs::rename(pin_dir.0.join("layout-1"), pin_dir.0.join("layout-0")).unwrap();
+    dead_agent_of_another_layout(
+        "firewall_watch::tests::handover::a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attempts_raised_lost",
+        &pin_dir,
+        &cgroup,
+        &pod,
+    );
     assert!(palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4"));
 
     // Taken over before the pod connects again: the untaken attempts are the dead agent's.
@@ -392,13 +423,7 @@ fn a_dead_agent_of_another_layout_is_replaced_with_no_gap_and_its_untaken_attemp
         lost - UNTAKEN
     );
 
-    drop(watch);
-    assert!(!pin_dir.0.exists(), "a clean stop leaves no pin");
-    let started = std::time::Instant::now();
-    while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
-        assert!(started.elapsed() < Duration::from_secs(5), "and no program");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stop_cleanly(watch, &pin_dir, &cgroup, "handover");
     drop(pod);
 }
 
@@ -441,15 +466,9 @@ fn run_swap_child_if_asked() {
     let filter = pin
         .take_over_filter(&old.pin, &cgroup, &adopted.reports, &rules.egress)
         .unwrap();
-    let root = palisade_enforce::cgroup2_root().unwrap();
-    let refused = palisade_testdata::in_cgroup(&root, &cgroup, || {
-        (0..SWAPPED).filter(|_| refused_by_programs()).count() as u64
-    });
-    assert_eq!(refused, SWAPPED);
+    assert_eq!(connects_refused_in(&cgroup, SWAPPED), SWAPPED);
     let _kept_until_the_kill = (filter, pin, old, adopted, pins);
-    // SAFETY: kill on this process.
-    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-    unreachable!("killed");
+    die_as_a_crash()
 }
 
 /// An agent that crashed in the middle of a take-over in place (the pod's new record
@@ -473,33 +492,10 @@ fn a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record() 
     if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
         return;
     }
-    use std::os::unix::process::ExitStatusExt;
-    let root = palisade_enforce::cgroup2_root().unwrap();
-    let (cgroup, pod) = pod_cgroup("midswap");
-    let pin_dir = PinDir(PathBuf::from(format!(
-        "/sys/fs/bpf/palisade-agent-midswap-{}",
-        std::process::id()
-    )));
-    let child = |variable: &str, value: String| {
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([TEST, "--exact", "--nocapture", "--test-threads", "1"])
-            .env(variable, value)
-            .status()
-            .unwrap();
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
-    };
-    child(
-        CHILD,
-        format!(
-            "{},{},{}",
-            pin_dir.0.display(),
-            cgroup.0.display(),
-            pod.0.id()
-        ),
-    );
-    // As a build of another layout would have left it.
-    std::fs::rename(pin_dir.0.join("layout-1"), pin_dir.0.join("layout-0")).unwrap();
-    child(
+    let (cgroup, pod, pin_dir) = pod_and_pin_dir("midswap");
+    dead_agent_of_another_layout(TEST, &pin_dir, &cgroup, &pod);
+    run_dying_child(
+        TEST,
         SWAP_CHILD,
         format!("{},{}", pin_dir.0.display(), cgroup.0.display()),
     );
@@ -513,16 +509,13 @@ fn a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record() 
         (1, 1),
         "the pod recorded twice"
     );
-    let while_dead = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
-        (0..WHILE_DEAD).filter(|_| refused_by_programs()).count() as u64
-    });
+    let while_dead = connects_refused_in(&cgroup.0, WHILE_DEAD);
     assert_eq!(while_dead, WHILE_DEAD, "fails closed");
 
     let (mut watch, updates) = pinned_watch(&pin_dir.0);
     assert!(watch.took_over_enforcement(), "this layout's stream");
     let mut reports = first_policy(&mut watch, &updates);
-    let after_policy =
-        palisade_testdata::in_cgroup(&root, &cgroup.0, || refused_by_programs() as u64);
+    let after_policy = connects_refused_in(&cgroup.0, 1);
     assert_eq!(after_policy, 1, "still refused");
     tick_delivered(&mut watch, Timestamp::now(), &mut reports);
     let (alerted, lost) = alerts_by_rule(&reports);
@@ -544,13 +537,7 @@ fn a_take_over_in_place_that_crashed_mid_swap_is_resumed_under_the_new_record() 
     let programs = palisade_testdata::cgroup_programs(&cgroup.0);
     assert_eq!(programs.matches("connect4").count(), 1, "{programs}");
 
-    drop(watch);
-    assert!(!pin_dir.0.exists(), "a clean stop leaves no pin");
-    let started = std::time::Instant::now();
-    while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
-        assert!(started.elapsed() < Duration::from_secs(5), "and no program");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stop_cleanly(watch, &pin_dir, &cgroup, "midswap");
     drop(pod);
 }
 
@@ -590,9 +577,7 @@ fn run_record_child_if_asked() {
         palisade_enforce::ConnectFilter::attach(&cgroup, &adopted.reports, pin.tag()).unwrap()
     });
     let _kept_until_the_kill = (filter, pin, adopted, pins);
-    // SAFETY: kill on this process.
-    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-    unreachable!("killed");
+    die_as_a_crash()
 }
 
 /// An agent that dies after recording a pod in its pins and before its connect programs'
@@ -610,23 +595,13 @@ fn a_pod_recorded_before_its_programs_were_pinned_is_enforced_anew_after_a_crash
     if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
         return;
     }
-    use std::os::unix::process::ExitStatusExt;
-    let root = palisade_enforce::cgroup2_root().unwrap();
     for stage in ["recorded", "attached"] {
-        let (cgroup, pod) = pod_cgroup(&format!("record-{stage}"));
-        let pin_dir = PinDir(PathBuf::from(format!(
-            "/sys/fs/bpf/palisade-agent-record-{stage}-{}",
-            std::process::id()
-        )));
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([TEST, "--exact", "--nocapture", "--test-threads", "1"])
-            .env(
-                RECORD_CHILD,
-                format!("{},{},{stage}", pin_dir.0.display(), cgroup.0.display()),
-            )
-            .status()
-            .unwrap();
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+        let (cgroup, pod, pin_dir) = pod_and_pin_dir(&format!("record-{stage}"));
+        run_dying_child(
+            TEST,
+            RECORD_CHILD,
+            format!("{},{},{stage}", pin_dir.0.display(), cgroup.0.display()),
+        );
         let records = || {
             std::fs::read_dir(pin_dir.0.join("layout-1/workloads"))
                 .map(|entries| entries.count())
@@ -646,9 +621,7 @@ fn a_pod_recorded_before_its_programs_were_pinned_is_enforced_anew_after_a_crash
         assert!(watch.took_over_enforcement(), "{stage}");
         let mut reports = first_policy(&mut watch, &updates);
         assert_eq!(watch.enforced_pods(), ["shop/web"], "{stage}");
-        let refused = palisade_testdata::in_cgroup(&root, &cgroup.0, || {
-            (0..UNTAKEN).filter(|_| refused_by_programs()).count() as u64
-        });
+        let refused = connects_refused_in(&cgroup.0, UNTAKEN);
         assert_eq!(refused, UNTAKEN, "{stage}: enforced from the first policy");
         tick_delivered(&mut watch, Timestamp::now(), &mut reports);
         let (alerted, lost) = alerts_by_rule(&reports);
@@ -666,16 +639,7 @@ fn a_pod_recorded_before_its_programs_were_pinned_is_enforced_anew_after_a_crash
         );
         assert_eq!(records(), 1, "{stage}: the old record went");
 
-        drop(watch);
-        assert!(!pin_dir.0.exists(), "{stage}: a clean stop leaves no pin");
-        let started = std::time::Instant::now();
-        while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "{stage}: and no program"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        stop_cleanly(watch, &pin_dir, &cgroup, stage);
         drop(pod);
     }
 }
@@ -694,9 +658,7 @@ fn run_adopt_child_if_asked() {
     let (watch, _updates) = pinned_watch(Path::new(&pin_dir));
     assert!(!watch.took_over_enforcement(), "another layout's stream");
     let _kept_until_the_kill = watch;
-    // SAFETY: kill on this process.
-    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-    unreachable!("killed");
+    die_as_a_crash()
 }
 
 /// An agent that takes over a dead agent of another layout and dies before its first tick
@@ -712,32 +674,9 @@ fn an_agent_dying_right_after_taking_over_another_layout_leaves_its_untaken_atte
     if !palisade_testdata::capability("root (eBPF, cgroup2, bpffs)", is_root()) {
         return;
     }
-    use std::os::unix::process::ExitStatusExt;
-    let (cgroup, pod) = pod_cgroup("adoptdies");
-    let pin_dir = PinDir(PathBuf::from(format!(
-        "/sys/fs/bpf/palisade-agent-adoptdies-{}",
-        std::process::id()
-    )));
-    let child = |variable: &str, value: String| {
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([TEST, "--exact", "--nocapture", "--test-threads", "1"])
-            .env(variable, value)
-            .status()
-            .unwrap();
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
-    };
-    child(
-        CHILD,
-        format!(
-            "{},{},{}",
-            pin_dir.0.display(),
-            cgroup.0.display(),
-            pod.0.id()
-        ),
-    );
-    // As a build of another layout would have left it.
-    std::fs::rename(pin_dir.0.join("layout-1"), pin_dir.0.join("layout-0")).unwrap();
-    child(ADOPT_CHILD, pin_dir.0.display().to_string());
+    let (cgroup, pod, pin_dir) = pod_and_pin_dir("adoptdies");
+    dead_agent_of_another_layout(TEST, &pin_dir, &cgroup, &pod);
+    run_dying_child(TEST, ADOPT_CHILD, pin_dir.0.display().to_string());
     assert!(
         pin_dir.0.join("layout-0/connect").exists(),
         "the dead agent of another layout's stream is still pinned"
@@ -766,8 +705,7 @@ fn an_agent_dying_right_after_taking_over_another_layout_leaves_its_untaken_atte
         UNTAKEN,
         "raised once: {reports:?}"
     );
-    drop(watch);
-    assert!(!pin_dir.0.exists(), "a clean stop leaves no pin");
+    stop_cleanly(watch, &pin_dir, &cgroup, "adoptdies");
     drop(pod);
 }
 
