@@ -126,48 +126,84 @@ impl Drop for Reaper {
     }
 }
 
-/// A runc bundle in `dir` (with [`busybox_rootfs`]) running `/bin/sh -c script` in the
-/// freely named cgroup `cgroups_path`.
-fn runc_bundle(dir: &Path, cgroups_path: &str, script: &str) {
-    busybox_rootfs(dir);
-    run(Command::new("runc").arg("spec").current_dir(dir));
-    let config_path = dir.join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
-    config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
-    config["process"]["terminal"] = false.into();
-    config["linux"]["cgroupsPath"] = cgroups_path.into();
-    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
-}
-
-/// A runc container of the bundle in `dir` (its state under `state_root`), deleted with its
-/// cgroup `cgroups_path` when dropped.
-struct RuncContainer {
-    runtime: Reaper,
+/// A runc bundle of the test's in a temporary directory (removed when dropped) for the
+/// container `<name>-<pid>` in the freely named cgroup `/palisade-test-<pid>/<id>`, whose
+/// name does not say its container.
+struct RuncBundle {
+    dir: tempfile::TempDir,
     id: String,
-    state_root: PathBuf,
     cgroups_path: String,
 }
 
-impl RuncContainer {
-    fn run(dir: &Path, id: &str, state_root: &Path, cgroups_path: &str) -> RuncContainer {
+impl RuncBundle {
+    /// The names of the bundle of container `<name>-<pid>`; [`RuncBundle::write`] writes it.
+    fn new(name: &str) -> RuncBundle {
+        let id = format!("{name}-{}", std::process::id());
+        RuncBundle {
+            dir: tempfile::tempdir().unwrap(),
+            cgroups_path: format!("/palisade-test-{}/{id}", std::process::id()),
+            id,
+        }
+    }
+
+    /// Writes the bundle: a [`busybox_rootfs`] and `runc spec`'s configuration, running
+    /// `/bin/sh -c script` in the bundle's cgroup.
+    fn write(&self, script: &str) {
+        busybox_rootfs(self.dir.path());
+        run(Command::new("runc")
+            .arg("spec")
+            .current_dir(self.dir.path()));
+        self.edit_config(|config| {
+            config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+            config["process"]["terminal"] = false.into();
+            config["linux"]["cgroupsPath"] = self.cgroups_path.as_str().into();
+        });
+    }
+
+    /// Changes the bundle's `config.json` with `edit`.
+    fn edit_config(&self, edit: impl FnOnce(&mut serde_json::Value)) {
+        let config_path = self.dir.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        edit(&mut config);
+        std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    }
+
+    /// The path of `relative` in the bundle's root file system.
+    fn rootfs(&self, relative: &str) -> PathBuf {
+        self.dir.path().join("rootfs").join(relative)
+    }
+
+    /// Runs the bundle's container with runc, its state in the first runc state directory of
+    /// `metadata` (where the sensor looks it up).
+    fn run(&self, metadata: &MetadataRoots) -> RuncContainer {
+        let state_root = &metadata.runc_state_dirs[0];
         let runtime = Command::new("runc")
             .arg("--root")
             .arg(state_root)
             .args(["run", "--bundle"])
-            .arg(dir)
-            .arg(id)
+            .arg(self.dir.path())
+            .arg(&self.id)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
         RuncContainer {
             runtime: Reaper(runtime),
-            id: id.to_owned(),
+            id: self.id.clone(),
             state_root: state_root.to_owned(),
-            cgroups_path: cgroups_path.to_owned(),
+            cgroups_path: self.cgroups_path.clone(),
         }
     }
+}
+
+/// A runc container of a [`RuncBundle`] (its state under `state_root`), deleted with its
+/// cgroup `cgroups_path` when dropped.
+struct RuncContainer {
+    runtime: Reaper,
+    id: String,
+    state_root: PathBuf,
+    cgroups_path: String,
 }
 
 impl Drop for RuncContainer {
@@ -188,33 +224,28 @@ fn runc_container_is_attributed_by_its_cgroup() {
     if !available("runc") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let id = format!("palisade-runc-{}", std::process::id());
+    let bundle = RuncBundle::new("palisade-runc");
+    let id = &bundle.id;
     let parent = format!("palisade-test-{}", std::process::id());
     let marker = format!("{id}-marker");
-    let cgroups_path = format!("/{parent}/{id}");
-    runc_bundle(
-        dir.path(),
-        &cgroups_path,
-        &format!("/bin/true {marker}; sleep 2"),
-    );
+    bundle.write(&format!("/bin/true {marker}; sleep 2"));
 
     let metadata = MetadataRoots::default();
     let mut sensor = start(metadata.clone());
-    let container =
-        RuncContainer::run(dir.path(), &id, &metadata.runc_state_dirs[0], &cgroups_path);
+    let container = bundle.run(&metadata);
     let event = wait_for_exec(&mut sensor, &marker);
     drop(container);
 
     let event = event.expect("the container's exec");
     let container = event.container.expect("attributed to a container");
-    assert_eq!(container.id, id);
-    assert_eq!(container.name, id);
-    let bundle = std::fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(&container.id, id);
+    assert_eq!(&container.name, id);
+    let bundle_path = std::fs::canonicalize(bundle.dir.path()).unwrap();
     assert!(
-        container
-            .labels
-            .contains(&("bundle".to_owned(), bundle.to_str().unwrap().to_owned())),
+        container.labels.contains(&(
+            "bundle".to_owned(),
+            bundle_path.to_str().unwrap().to_owned()
+        )),
         "runc records the bundle as a label: {:?}",
         container.labels
     );
@@ -232,13 +263,30 @@ fn runc_container_is_attributed_by_its_cgroup() {
         "the group name from the container's /etc/group"
     );
     assert_eq!(event.ancestors.first().map(|a| a.name.as_str()), Some("sh"));
-    assert_eq!(event.ancestors[0].container_id, id);
+    assert_eq!(&event.ancestors[0].container_id, id);
     assert_eq!(
         event.process.cgroups.as_slice(),
         ["cpuset", "cpu", "cpuacct", "io", "memory"]
             .map(|controller| format!("{controller}=/{parent}/{id}")),
         "runc puts the container at cgroupsPath in every hierarchy (Falco's thread.cgroups)"
     );
+}
+
+/// `podman run` of the container `name`, as every podman container of these tests runs: no
+/// network, the runc runtime (whose records the sensor reads) and fixed open-file and
+/// process limits; the caller adds its options, the image and the command.
+fn podman_run(name: &str) -> Command {
+    let mut command = Command::new("podman");
+    command
+        .args(["run", "--network", "none", "--runtime", "runc"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .args(["--name", name]);
+    command
 }
 
 /// Imports the busybox rootfs as a podman image; removed on drop.
@@ -287,21 +335,8 @@ fn podman_container_has_name_image_digest_and_labels() {
     .trim()
     .to_owned();
     let mut sensor = start(MetadataRoots::default());
-    let runtime = Command::new("podman")
-        .args(["run", "--rm", "--network", "none", "--runtime", "runc"])
-        .args([
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ])
-        .args([
-            "--label",
-            "palisade.test=podman",
-            "--name",
-            &name,
-            "--cidfile",
-        ])
+    let runtime = podman_run(&name)
+        .args(["--rm", "--label", "palisade.test=podman", "--cidfile"])
         .arg(&cidfile)
         .arg(&image.0)
         // A program from the image, then one written into the container at run time
@@ -622,15 +657,8 @@ fn podman_mounts_and_health_check_are_read_as_its_inspect_shows_them() {
     std::fs::create_dir(&data).unwrap();
     let data = data.to_str().unwrap();
     run(Command::new("podman").args(["volume", "create", &volume]));
-    let started = Command::new("podman")
-        .args(["run", "--detach", "--network", "none", "--runtime", "runc"])
-        .args([
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ])
-        .args(["--name", &name])
+    let started = podman_run(&name)
+        .arg("--detach")
         .args(["-v", &format!("{data}:/data:ro,Z")])
         .args(["-v", &format!("{volume}:/vol")])
         .args([
@@ -718,20 +746,12 @@ fn first_execs_in_a_container_are_attributed() {
     let tag = format!("localhost/palisade-busybox:first-{}", std::process::id());
     let image = PodmanImage::import(dir.path(), &tag);
     let name = format!("palisade-first-exec-{}", std::process::id());
-    let podman_run = |name: &str| {
-        let mut command = Command::new("podman");
-        command
-            .args(["run", "--network", "none", "--runtime", "runc"])
-            .args([
-                "--ulimit",
-                "nofile=1024:1024",
-                "--ulimit",
-                "nproc=1024:1024",
-            ])
-            .args(["--label", "palisade.test=first-exec", "--name", name]);
+    let labelled_run = |name: &str| {
+        let mut command = podman_run(name);
+        command.args(["--label", "palisade.test=first-exec"]);
         command
     };
-    let running = run(podman_run(&name).args(["--detach", &image.0, "/bin/sleep", "120"]))
+    let running = run(labelled_run(&name).args(["--detach", &image.0, "/bin/sleep", "120"]))
         .trim()
         .to_owned();
     let attributed = |event: Option<&Event>, id: &str, name: &str| {
@@ -765,7 +785,7 @@ fn first_execs_in_a_container_are_attributed() {
         let first = format!("{fresh}-first");
         let second = format!("{fresh}-second");
         let script = format!("/bin/true {first}; /bin/true {second}");
-        let container = podman_run(&fresh)
+        let container = labelled_run(&fresh)
             .arg("--rm")
             .arg("--cidfile")
             .arg(&cidfile)
@@ -812,15 +832,8 @@ fn the_first_exec_in_a_new_podman_container_carries_its_metadata() {
     let marker = format!("{name}-marker");
     let cidfile = dir.path().join("cid");
     let mut sensor = start(MetadataRoots::default());
-    let runtime = Command::new("podman")
-        .args(["run", "--rm", "--network", "none", "--runtime", "runc"])
-        .args([
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ])
-        .args(["--label", "palisade.test=first-meta", "--name", &name])
+    let runtime = podman_run(&name)
+        .args(["--rm", "--label", "palisade.test=first-meta"])
         .arg("--cidfile")
         .arg(&cidfile)
         .args([&image.0, "/bin/sh", "-c", &format!("/bin/true {marker}")])
@@ -918,10 +931,11 @@ fn sh_in_cgroup(cgroup: &Path, script: &str) -> Reaper {
 /// nobody writes (a store that does not answer until `store.release()`), and the cgroup2
 /// root; `None`, and the test skips, without root, eBPF or a cgroup2 hierarchy.
 struct SilentPodmanStore {
-    _dir: tempfile::TempDir,
     roots: MetadataRoots,
     store: palisade_testdata::slow_file::SlowFile,
     cgroup2: PathBuf,
+    /// Holds the store: declared after it, so removed after the store's drop released it.
+    _dir: tempfile::TempDir,
 }
 
 impl SilentPodmanStore {
@@ -950,10 +964,10 @@ impl SilentPodmanStore {
             b"[]",
         );
         Some(SilentPodmanStore {
-            _dir: dir,
             roots,
             store,
             cgroup2,
+            _dir: dir,
         })
     }
 }
@@ -964,16 +978,12 @@ impl SilentPodmanStore {
 /// of the host and of another container, made after the held one, are delivered before it.
 #[test]
 fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
-    let Some(SilentPodmanStore {
-        _dir,
-        roots,
-        store,
-        cgroup2,
-    }) = SilentPodmanStore::set_up()
-    else {
+    let Some(silent) = SilentPodmanStore::set_up() else {
         return;
     };
-    let parent = cgroup2.join(format!("palisade-slow-store-{}", std::process::id()));
+    let parent = silent
+        .cgroup2
+        .join(format!("palisade-slow-store-{}", std::process::id()));
     let slow_id = format!("{:064x}", 0x51_0e_u64 + u64::from(std::process::id()));
     let other_id = format!("{:064x}", 0x07_4e_u64 + u64::from(std::process::id()));
     let slow = TestCgroup(parent.join(format!("libpod-{slow_id}")));
@@ -986,7 +996,7 @@ fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
     // within 50 ms of the held exec, and the test needs some of theirs made while it waits.
     let hold = HoldLimits::new(Duration::from_secs(1), HoldLimits::default().max_events())
         .expect("valid limits");
-    let mut sensor = start_holding(roots, hold);
+    let mut sensor = start_holding(silent.roots.clone(), hold);
 
     // The host and the other container exec all along; the slow container execs twice.
     let loop_script =
@@ -1037,7 +1047,7 @@ fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
     drop((host, other_loop, slow_run));
     let health = sensor.health().clone();
     drop(sensor);
-    store.release();
+    silent.store.release();
 
     let position = |name: &str| {
         delivered
@@ -1083,16 +1093,12 @@ fn a_slow_metadata_store_delays_neither_the_host_nor_other_containers() {
 /// name gives and `metadata_missing`, counted as released unresolved.
 #[test]
 fn held_events_go_out_at_flush_without_waiting() {
-    let Some(SilentPodmanStore {
-        _dir,
-        roots,
-        store,
-        cgroup2,
-    }) = SilentPodmanStore::set_up()
-    else {
+    let Some(silent) = SilentPodmanStore::set_up() else {
         return;
     };
-    let parent = cgroup2.join(format!("palisade-flush-{}", std::process::id()));
+    let parent = silent
+        .cgroup2
+        .join(format!("palisade-flush-{}", std::process::id()));
     let id = format!("{:064x}", 0xf1_u64 + u64::from(std::process::id()));
     let cgroup = TestCgroup(parent.join(format!("libpod-{id}")));
     std::fs::create_dir_all(&cgroup.0).unwrap();
@@ -1102,7 +1108,7 @@ fn held_events_go_out_at_flush_without_waiting() {
     // machine runs. (Other tests' containers may hold events meanwhile; nothing here counts
     // held events.)
     let hold = HoldLimits::new(Duration::from_secs(5), HoldLimits::DEFAULT_MAX_EVENTS).unwrap();
-    let mut sensor = start_holding(roots, hold);
+    let mut sensor = start_holding(silent.roots.clone(), hold);
     let started = Instant::now();
     // The shell starts on the host and only after a pause moves itself into the container's
     // cgroup, where the exec of /bin/true is its first event.
@@ -1145,7 +1151,7 @@ fn held_events_go_out_at_flush_without_waiting() {
     drop(run);
     let health = sensor.health().clone();
     drop(sensor);
-    store.release();
+    silent.store.release();
 
     assert_eq!(sent, events.len());
     let exec = events
@@ -1173,15 +1179,12 @@ fn held_events_go_out_at_flush_without_waiting() {
     );
 }
 
-/// A runc container's bundle in a freely named cgroup (`/palisade-test-<pid>/<id>`, whose
-/// name does not say its container) beside a [`SilentPodmanStore`], so that the container's
-/// events wait for a look-up that answers only at `store.release()`; `None`, and the test
-/// skips, without runc or what the store needs.
+/// A runc container's bundle in a freely named cgroup ([`RuncBundle`]) beside a
+/// [`SilentPodmanStore`], so that the container's events wait for a look-up that answers only
+/// at `store.release()`; `None`, and the test skips, without runc or what the store needs.
 struct FreelyNamedRunc {
     silent: SilentPodmanStore,
-    dir: tempfile::TempDir,
-    id: String,
-    cgroups_path: String,
+    bundle: RuncBundle,
 }
 
 impl FreelyNamedRunc {
@@ -1189,13 +1192,9 @@ impl FreelyNamedRunc {
         if !available("runc") {
             return None;
         }
-        let silent = SilentPodmanStore::set_up()?;
-        let id = format!("{name}-{}", std::process::id());
         Some(FreelyNamedRunc {
-            silent,
-            dir: tempfile::tempdir().unwrap(),
-            cgroups_path: format!("/palisade-test-{}/{id}", std::process::id()),
-            id,
+            silent: SilentPodmanStore::set_up()?,
+            bundle: RuncBundle::new(name),
         })
     }
 }
@@ -1208,40 +1207,30 @@ impl FreelyNamedRunc {
 /// container's root (its uid 0 is not named root there).
 #[test]
 fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
-    let Some(FreelyNamedRunc {
-        silent: SilentPodmanStore {
-            _dir, roots, store, ..
-        },
-        dir,
-        id,
-        cgroups_path,
-    }) = FreelyNamedRunc::set_up("palisade-early-fork")
+    let Some(FreelyNamedRunc { silent, bundle }) = FreelyNamedRunc::set_up("palisade-early-fork")
     else {
         return;
     };
+    let id = &bundle.id;
     let (early, late) = (format!("{id}-early"), format!("{id}-late"));
     // The subshell is forked right after the early exec and waits for the test's go.
-    runc_bundle(
-        dir.path(),
-        &cgroups_path,
-        &format!(
-            "/bin/true {early}; (while [ ! -e /tmp/go ]; do sleep 0.05; done; \
-             /bin/true {late}; /bin/true); sleep 1"
-        ),
-    );
+    bundle.write(&format!(
+        "/bin/true {early}; (while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+         /bin/true {late}; /bin/true); sleep 1"
+    ));
     std::fs::write(
-        dir.path().join("rootfs/etc/passwd"),
+        bundle.rootfs("etc/passwd"),
         "toor:x:0:0:root:/root:/bin/sh\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("rootfs/etc/group"), "wheel:x:0:\n").unwrap();
-    let mut sensor = start(roots.clone());
-    let container = RuncContainer::run(dir.path(), &id, &roots.runc_state_dirs[0], &cgroups_path);
+    std::fs::write(bundle.rootfs("etc/group"), "wheel:x:0:\n").unwrap();
+    let mut sensor = start(silent.roots.clone());
+    let container = bundle.run(&silent.roots);
 
     let early_exec = wait_for_exec(&mut sensor, &early);
     let held = sensor.health().clone();
     // The look-up answers; a few polls take the answer in.
-    store.release();
+    silent.store.release();
     let until = Instant::now() + Duration::from_millis(500);
     let mut events = Vec::new();
     while Instant::now() < until {
@@ -1249,7 +1238,7 @@ fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
             .poll(Duration::from_millis(20), &mut events)
             .expect("poll");
     }
-    std::fs::write(dir.path().join("rootfs/tmp/go"), "").unwrap();
+    std::fs::write(bundle.rootfs("tmp/go"), "").unwrap();
     let late_exec = wait_for_exec(&mut sensor, &late);
     drop(container);
 
@@ -1299,31 +1288,24 @@ fn processes_forked_before_a_freely_named_cgroups_answer_get_its_container() {
 /// then names the container for the exited shell and the container's first process.
 #[test]
 fn held_events_name_the_container_of_ancestors_that_exited_before_the_answer() {
-    let Some(FreelyNamedRunc {
-        silent: SilentPodmanStore {
-            _dir, roots, store, ..
-        },
-        dir,
-        id,
-        cgroups_path,
-    }) = FreelyNamedRunc::set_up("palisade-gone-ancestor")
+    let Some(FreelyNamedRunc { silent, bundle }) =
+        FreelyNamedRunc::set_up("palisade-gone-ancestor")
     else {
         return;
     };
+    let id = &bundle.id;
     let marker = format!("{id}-exec");
     // The inner shell and its /bin/true are gone within milliseconds; the container's first
     // process stays (so the look-up finds the container) until the test is done.
-    runc_bundle(
-        dir.path(),
-        &cgroups_path,
-        &format!("/bin/sh -c \"/bin/true {marker}; /bin/true\"; sleep 30"),
-    );
+    bundle.write(&format!(
+        "/bin/sh -c \"/bin/true {marker}; /bin/true\"; sleep 30"
+    ));
     // Events wait up to 5 s (the ceiling): longer than the test takes to see the inner shell
     // exit.
     let hold =
         HoldLimits::new(HoldLimits::MAX_WAIT_CEILING, HoldLimits::DEFAULT_MAX_EVENTS).unwrap();
-    let mut sensor = start_holding(roots.clone(), hold);
-    let container = RuncContainer::run(dir.path(), &id, &roots.runc_state_dirs[0], &cgroups_path);
+    let mut sensor = start_holding(silent.roots.clone(), hold);
+    let container = bundle.run(&silent.roots);
 
     // The exec is held while the store does not answer; a second of polls reads the exits
     // of the inner shell and of /bin/true.
@@ -1340,7 +1322,7 @@ fn held_events_name_the_container_of_ancestors_that_exited_before_the_answer() {
         );
         events.clear();
     }
-    store.release();
+    silent.store.release();
     let exec = wait_for_exec(&mut sensor, &marker);
     drop(container);
 
@@ -1369,23 +1351,15 @@ fn held_events_name_the_container_of_ancestors_that_exited_before_the_answer() {
 /// the bound while its first exec waits.
 #[test]
 fn held_ancestors_past_the_notes_bound_are_counted() {
-    let Some(FreelyNamedRunc {
-        silent: SilentPodmanStore {
-            _dir, roots, store, ..
-        },
-        dir,
-        id,
-        cgroups_path,
-    }) = FreelyNamedRunc::set_up("palisade-notes-bound")
+    let Some(FreelyNamedRunc { silent, bundle }) = FreelyNamedRunc::set_up("palisade-notes-bound")
     else {
         return;
     };
+    let id = &bundle.id;
     let marker = format!("{id}-exec");
-    runc_bundle(
-        dir.path(),
-        &cgroups_path,
-        &format!("/bin/true {marker}; while true; do /bin/true; done"),
-    );
+    bundle.write(&format!(
+        "/bin/true {marker}; while true; do /bin/true; done"
+    ));
     // Room for the host's processes and those it starts meanwhile (other tests, builds), so
     // that the container's are recorded and then leave the table.
     let host_processes = std::fs::read_dir("/proc")
@@ -1397,7 +1371,7 @@ fn held_ancestors_past_the_notes_bound_are_counted() {
     let config = SensorConfig {
         kinds: Some([EventKind::Execve].into_iter().collect::<BTreeSet<_>>()),
         backend: BackendChoice::Ebpf,
-        metadata: roots.clone(),
+        metadata: silent.roots.clone(),
         max_processes,
         // The cgroup's events wait as long as the ceiling allows: the loop's processes leave
         // the table while its look-up is in flight.
@@ -1406,7 +1380,7 @@ fn held_ancestors_past_the_notes_bound_are_counted() {
         ..SensorConfig::default()
     };
     let mut sensor = config.build().expect("the eBPF sensor starts");
-    let container = RuncContainer::run(dir.path(), &id, &roots.runc_state_dirs[0], &cgroups_path);
+    let container = bundle.run(&silent.roots);
 
     let until = Instant::now() + HoldLimits::MAX_WAIT_CEILING - Duration::from_millis(500);
     let mut events = Vec::new();
@@ -1417,7 +1391,7 @@ fn held_ancestors_past_the_notes_bound_are_counted() {
         events.clear();
     }
     let counted = sensor.health().clone();
-    store.release();
+    silent.store.release();
     let exec = wait_for_exec(&mut sensor, &marker);
     drop(container);
 
@@ -1441,37 +1415,27 @@ fn a_hostile_passwd_or_group_file_stalls_nothing() {
     if !available("runc") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let id = format!("palisade-hostile-names-{}", std::process::id());
-    let cgroups_path = format!("/palisade-test-{}/{id}", std::process::id());
+    let bundle = RuncBundle::new("palisade-hostile-names");
+    let id = &bundle.id;
     let marker = format!("{id}-marker");
     let refresh = palisade_sensor::NAMES_REFRESH.as_secs_f64() + 0.5;
-    runc_bundle(
-        dir.path(),
-        &cgroups_path,
-        &format!(
-            "sleep 0.5; rm /etc/passwd && mkfifo /etc/passwd && sleep {refresh} && \
-             /bin/true {marker}; sleep 1"
-        ),
-    );
-    let config_path = dir.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
-    config["root"]["readonly"] = false.into();
-    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    bundle.write(&format!(
+        "sleep 0.5; rm /etc/passwd && mkfifo /etc/passwd && sleep {refresh} && \
+         /bin/true {marker}; sleep 1"
+    ));
+    bundle.edit_config(|config| config["root"]["readonly"] = false.into());
     for applet in ["rm", "mkfifo"] {
-        std::os::unix::fs::symlink("busybox", dir.path().join("rootfs/bin").join(applet)).unwrap();
+        std::os::unix::fs::symlink("busybox", bundle.rootfs("bin").join(applet)).unwrap();
     }
     let mut group = String::from("staff:x:0:\n");
     while group.len() < 8 << 20 {
         group.push_str(&format!("g{0}:x:{0}:a,b,c\n", group.len()));
     }
-    std::fs::write(dir.path().join("rootfs/etc/group"), group).unwrap();
+    std::fs::write(bundle.rootfs("etc/group"), group).unwrap();
 
     let metadata = MetadataRoots::default();
     let mut sensor = start(metadata.clone());
-    let container =
-        RuncContainer::run(dir.path(), &id, &metadata.runc_state_dirs[0], &cgroups_path);
+    let container = bundle.run(&metadata);
     let started = Instant::now();
     let mut longest_poll = Duration::ZERO;
     let mut events = Vec::new();
@@ -1489,7 +1453,7 @@ fn a_hostile_passwd_or_group_file_stalls_nothing() {
     }
     // The re-read the exec asked for meets the FIFO (refused without waiting).
     std::thread::sleep(Duration::from_millis(200));
-    let fifo_is_there = std::fs::symlink_metadata(dir.path().join("rootfs/etc/passwd"))
+    let fifo_is_there = std::fs::symlink_metadata(bundle.rootfs("etc/passwd"))
         .map(|metadata| std::os::unix::fs::FileTypeExt::is_fifo(&metadata.file_type()));
     drop(container);
 
