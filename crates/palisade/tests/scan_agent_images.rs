@@ -3,7 +3,11 @@
 //! containers of one image: the agent's log names the image digest of each inventory it
 //! takes, and the test counts them. Two rescans inventory the image once; a change of the
 //! vulnerability database file is matched against the kept inventory without another, and
-//! the finding only the new database has reaches the server.
+//! the finding only the new database has reaches the server. Once no container runs the
+//! image, the next inventory forgets it: its findings are no longer reported (their last
+//! observation stays), they stay open as the last scan left them, and a verification of
+//! their fix fails saying the agent no longer scans the image; a new container of the
+//! image has it inventoried and reported again.
 
 mod support;
 
@@ -11,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use palisade_testdata::{PodmanContainer, run_checked};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::server_and_agent::{Agent, Api, Server, import, write_advisory};
 
 const ADMIN: &str = "scan-agent-images-test-admin-token";
@@ -54,8 +58,8 @@ impl Api {
         }
     }
 
-    /// The vulnerability ids the server holds for the image `digest`.
-    async fn image_vulnerabilities(&self, digest: &str) -> Vec<String> {
+    /// The vulnerability findings the server holds for the image `digest`.
+    async fn image_findings(&self, digest: &str) -> Vec<Value> {
         let page = self
             .call(
                 reqwest::Method::GET,
@@ -63,15 +67,59 @@ impl Api {
                 None,
             )
             .await;
-        let mut ids: Vec<String> = page["items"]
+        page["items"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|finding| finding["asset"]["image_digest"] == digest)
+            .cloned()
+            .collect()
+    }
+
+    /// The vulnerability ids the server holds for the image `digest`.
+    async fn image_vulnerabilities(&self, digest: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .image_findings(digest)
+            .await
+            .iter()
             .map(|finding| finding["rule"].as_str().unwrap().to_owned())
             .collect();
         ids.sort();
         ids
+    }
+
+    /// The finding of vulnerability `id` the server holds for the image `digest`.
+    async fn image_finding(&self, digest: &str, id: &str) -> Value {
+        self.image_findings(digest)
+            .await
+            .into_iter()
+            .find(|finding| finding["rule"] == id)
+            .unwrap_or_else(|| panic!("no finding {id} for {digest}"))
+    }
+
+    /// Asks for a verification of the fix of finding `finding_id` and returns its task once
+    /// the agent has ended it.
+    async fn verify_fix(&self, finding_id: &str) -> Value {
+        let started = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/fix-verifications",
+                Some(json!({ "finding_id": finding_id })),
+            )
+            .await;
+        let path = format!("/api/v1/tasks/{}", started["task"]["id"].as_str().unwrap());
+        let waiting = Instant::now();
+        loop {
+            let task = self.call(reqwest::Method::GET, &path, None).await;
+            if matches!(task["state"].as_str(), Some("done" | "failed")) {
+                return task;
+            }
+            assert!(
+                waiting.elapsed() < Duration::from_secs(120),
+                "the verification did not end: {task:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -193,6 +241,60 @@ async fn an_image_run_by_two_containers_is_inventoried_once_and_matched_again_on
     );
     assert_eq!(inventories_of(&agent_log, &digest), 1, "{}", log());
     assert_eq!(host_inventories(), 2, "{}", log());
+
+    // No container runs the image any more: the next inventory forgets it. Its findings are
+    // no longer reported (their count and last observation stay where the last scan left
+    // them) and stay open, since nothing rescanned the image; the host is still scanned.
+    let last_reported = api.image_finding(&digest, "CVE-2099-0101").await;
+    for container in [&first, &second] {
+        run_checked("podman", &["stop", "--time", "0", &container.container]);
+    }
+    api.rescan(&agent_id).await;
+    assert_eq!(host_inventories(), 3, "{}", log());
+    let after_stop = api.image_finding(&digest, "CVE-2099-0101").await;
+    assert_eq!(after_stop["status"], "open", "{after_stop:#}");
+    for field in ["count", "last_seen"] {
+        assert_eq!(
+            after_stop[field],
+            last_reported[field],
+            "{field}: the stopped image was reported again\n{}",
+            log()
+        );
+    }
+    assert_eq!(
+        api.image_vulnerabilities(&digest).await,
+        ["CVE-2099-0101", "CVE-2099-0102"]
+    );
+    // A verification of its fix cannot rescan it: it fails saying so, the finding stays open.
+    let verification = api.verify_fix(after_stop["id"].as_str().unwrap()).await;
+    assert_eq!(verification["state"], "failed", "{verification:#}");
+    let reason = verification["result"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("neither this node nor the image of a running container"),
+        "{verification:#}"
+    );
+    assert_eq!(
+        api.image_finding(&digest, "CVE-2099-0101").await["status"],
+        "open"
+    );
+
+    // A new container of the image: inventoried again, its findings reported again.
+    let third = PodmanContainer {
+        container: format!("{}-third", first.container),
+        image: first.image.clone(),
+    };
+    third.start(&["/bin/busybox", "sleep", "600"]);
+    api.rescan(&agent_id).await;
+    assert_eq!(inventories_of(&agent_log, &digest), 2, "{}", log());
+    let reported_again = api.image_finding(&digest, "CVE-2099-0101").await;
+    assert!(
+        reported_again["count"].as_u64() > last_reported["count"].as_u64(),
+        "{reported_again:#}\n{last_reported:#}"
+    );
+    assert_ne!(reported_again["last_seen"], last_reported["last_seen"]);
+    drop(third);
     drop(second);
     drop(first);
 }
