@@ -6,6 +6,8 @@
 //! Prometheus user of a lone agent scrapes through node_exporter's textfile collector) shows
 //! the same losses per CPU.
 
+mod support;
+
 use std::{
     path::Path,
     process::Command,
@@ -159,16 +161,7 @@ async fn events_lost_on_one_cpu_show_under_its_label_and_raise_the_alert() {
         .map(|(_, lost)| *lost);
     let refreshed = Instant::now();
     let text = loop {
-        let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args(["agent", "--status", "--output", "prometheus", "--data-dir"])
-            .arg(&agent_dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = support::agent_status(&agent_dir, "prometheus");
         let text = String::from_utf8(output.stdout).unwrap();
         let lost_on_cpu_1 = text
             .lines()
