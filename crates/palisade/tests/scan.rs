@@ -9,31 +9,24 @@ use std::process::{Command, Output};
 
 mod scan_fixture;
 use scan_fixture::{
-    import_shared_records, json, palisade, vulnerable_root, vulnerable_root_and_db, write,
+    import_feeds, import_shared_records, json, palisade, scan_rootfs, vulnerable_root,
+    vulnerable_root_and_db, write,
 };
 
 /// The CycloneDX SBOM of `palisade scan rootfs ROOT --inventory-only`.
 fn inventory_sbom(root: &str) -> serde_json::Value {
-    json(&palisade(&[
-        "scan",
-        "rootfs",
+    json(&scan_rootfs(
         root,
-        "--inventory-only",
-        "--output",
-        "cyclonedx",
-    ]))
+        &["--inventory-only", "--output", "cyclonedx"],
+    ))
 }
 
 /// The JSON inventory of `palisade scan rootfs ROOT --inventory-only`.
 fn inventory_json(root: &Path) -> serde_json::Value {
-    json(&palisade(&[
-        "scan",
-        "rootfs",
+    json(&scan_rootfs(
         root.to_str().unwrap(),
-        "--inventory-only",
-        "--output",
-        "json",
-    ]))
+        &["--inventory-only", "--output", "json"],
+    ))
 }
 
 #[test]
@@ -46,9 +39,7 @@ fn scan_matches_python_rust_and_go_packages_in_every_format() {
     let db_arg = db.to_str().unwrap();
 
     // JSON: the documented schema.
-    let output = palisade(&[
-        "scan", "rootfs", root_arg, "--db", db_arg, "--output", "json",
-    ]);
+    let output = scan_rootfs(root_arg, &["--db", db_arg, "--output", "json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let report = json(&output);
     assert_eq!(report["schema"], "palisade.scan/v1");
@@ -118,9 +109,10 @@ fn scan_matches_python_rust_and_go_packages_in_every_format() {
     assert_eq!(report["summary"]["findings"], n_findings);
 
     // SARIF 2.1.0: the required properties.
-    let sarif = json(&palisade(&[
-        "scan", "rootfs", root_arg, "--db", db_arg, "--output", "sarif",
-    ]));
+    let sarif = json(&scan_rootfs(
+        root_arg,
+        &["--db", db_arg, "--output", "sarif"],
+    ));
     assert_eq!(sarif["version"], "2.1.0");
     let run = &sarif["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "palisade");
@@ -143,15 +135,10 @@ fn scan_matches_python_rust_and_go_packages_in_every_format() {
     }
 
     // CycloneDX 1.5: components and vulnerabilities referring to them.
-    let bom = json(&palisade(&[
-        "scan",
-        "rootfs",
+    let bom = json(&scan_rootfs(
         root_arg,
-        "--db",
-        db_arg,
-        "--output",
-        "cyclonedx",
-    ]));
+        &["--db", db_arg, "--output", "cyclonedx"],
+    ));
     assert_eq!(bom["bomFormat"], "CycloneDX");
     assert_eq!(bom["specVersion"], "1.5");
     assert!(
@@ -179,15 +166,7 @@ fn scan_matches_python_rust_and_go_packages_in_every_format() {
     }
 
     // --fail-on: exit 1 once a finding reaches the level.
-    let output = palisade(&[
-        "scan",
-        "rootfs",
-        root_arg,
-        "--db",
-        db_arg,
-        "--fail-on",
-        "low",
-    ]);
+    let output = scan_rootfs(root_arg, &["--db", db_arg, "--fail-on", "low"]);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -203,14 +182,7 @@ fn inventory_only_prints_packages_and_an_sbom() {
     let root = temp.path().join("root");
     vulnerable_root(&root);
     let root_arg = root.to_str().unwrap();
-    let output = palisade(&[
-        "scan",
-        "rootfs",
-        root_arg,
-        "--inventory-only",
-        "--output",
-        "json",
-    ]);
+    let output = scan_rootfs(root_arg, &["--inventory-only", "--output", "json"]);
     assert!(output.status.success(), "{output:?}");
     let inventory = json(&output);
     assert_eq!(inventory["schema"], "palisade.inventory/v1");
@@ -267,11 +239,8 @@ fn debian_binaries_are_matched_by_their_source_package() {
     .unwrap();
     let db = temp.path().join("vulndb.sqlite");
     let (db_arg, root_arg) = (db.to_str().unwrap(), root.to_str().unwrap());
-    let output = palisade(&["db", "import", tracker.to_str().unwrap(), "--db", db_arg]);
-    assert!(output.status.success(), "{output:?}");
-    let output = palisade(&[
-        "scan", "rootfs", root_arg, "--db", db_arg, "--output", "json",
-    ]);
+    import_feeds(db_arg, &[tracker.to_str().unwrap()]);
+    let output = scan_rootfs(root_arg, &["--db", db_arg, "--output", "json"]);
     let report = json(&output);
     let found: Vec<(&str, &str, &str, &str)> = report["findings"]
         .as_array()
@@ -361,15 +330,10 @@ fn debian_go_binaries_are_matched_against_the_go_database() {
         std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
         std::fs::copy(binary, copy).unwrap();
     }
-    let report = json(&palisade(&[
-        "scan",
-        "rootfs",
+    let report = json(&scan_rootfs(
         root.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--output",
-        "json",
-    ]));
+        &["--db", db.to_str().unwrap(), "--output", "json"],
+    ));
     for binary in binaries {
         let found: Vec<&serde_json::Value> = report["findings"]
             .as_array()
@@ -431,15 +395,10 @@ fn pip_installed_old_wheels_are_found_and_matched() {
     {
         return;
     }
-    let report = json(&palisade(&[
-        "scan",
-        "rootfs",
+    let report = json(&scan_rootfs(
         temp.path().join("root").to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--output",
-        "json",
-    ]));
+        &["--db", db.to_str().unwrap(), "--output", "json"],
+    ));
     let vulnerable: std::collections::BTreeSet<&str> = report["findings"]
         .as_array()
         .unwrap()
@@ -454,24 +413,12 @@ fn pip_installed_old_wheels_are_found_and_matched() {
 /// Imports `feed` (OSV records: a file or a directory) into a new database `db`, and
 /// returns what scanning `root` against it prints in an output format.
 fn rootfs_scanner<'a>(feed: &Path, root: &'a Path, db: PathBuf) -> impl Fn(&str) -> Output + 'a {
-    let imported = palisade(&[
-        "db",
-        "import",
-        feed.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
-    assert!(imported.status.success(), "{imported:?}");
+    import_feeds(db.to_str().unwrap(), &[feed.to_str().unwrap()]);
     move |output| {
-        palisade(&[
-            "scan",
-            "rootfs",
+        scan_rootfs(
             root.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--output",
-            output,
-        ])
+            &["--db", db.to_str().unwrap(), "--output", output],
+        )
     }
 }
 
@@ -600,13 +547,10 @@ fn unreadable_targets_are_clear_errors() {
     assert!(stderr.contains("cannot open image"), "{stderr}");
     assert!(stderr.contains("not a container image"), "{stderr}");
 
-    let output = palisade(&[
-        "scan",
-        "rootfs",
+    let output = scan_rootfs(
         temp.path().to_str().unwrap(),
-        "--db",
-        temp.path().join("missing.sqlite").to_str().unwrap(),
-    ]);
+        &["--db", temp.path().join("missing.sqlite").to_str().unwrap()],
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("palisade db import"));
 
@@ -725,24 +669,12 @@ fn scan_against(root: &Path, db: &Path, feeds: &[&str]) -> serde_json::Value {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../vulndb/tests/data")
             .join(feed);
-        let imported = palisade(&[
-            "db",
-            "import",
-            path.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-        ]);
-        assert!(imported.status.success(), "{imported:?}");
+        import_feeds(db.to_str().unwrap(), &[path.to_str().unwrap()]);
     }
-    let report = json(&palisade(&[
-        "scan",
-        "rootfs",
+    let report = json(&scan_rootfs(
         root.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--output",
-        "json",
-    ]));
+        &["--db", db.to_str().unwrap(), "--output", "json"],
+    ));
     assert_eq!(
         report["summary"]["not_evaluated"],
         serde_json::json!([]),
@@ -751,23 +683,41 @@ fn scan_against(root: &Path, db: &Path, feeds: &[&str]) -> serde_json::Value {
     report
 }
 
-/// `(id, package, status, fixed versions)` of each finding of a scan report, sorted.
-fn finding_summaries(report: &serde_json::Value) -> Vec<(String, String, String, String)> {
+/// `[id, package, status, fixed versions]` of each finding of a scan report, sorted.
+fn finding_summaries(report: &serde_json::Value) -> Vec<[String; 4]> {
     let mut summaries: Vec<_> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
         .map(|finding| {
-            (
+            [
                 finding["id"].as_str().unwrap().to_owned(),
                 finding["package"]["name"].as_str().unwrap().to_owned(),
                 finding["status"].as_str().unwrap_or_default().to_owned(),
                 finding["fixed_versions"].to_string(),
-            )
+            ]
         })
         .collect();
     summaries.sort();
     summaries
+}
+
+/// The ids of the findings of a scan report, sorted.
+fn finding_ids(report: &serde_json::Value) -> Vec<String> {
+    finding_summaries(report)
+        .into_iter()
+        .map(|[id, ..]| id)
+        .collect()
+}
+
+/// The finding `id` of a scan report.
+fn finding_with_id<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["id"] == id)
+        .unwrap_or_else(|| panic!("no finding {id}: {report}"))
 }
 
 /// An Oracle Linux 9 root matched against Oracle's ELSA OVAL (which also holds Oracle
@@ -801,27 +751,17 @@ fn oracle_linux_packages_are_matched_against_imported_oval() {
     assert_eq!(
         finding_summaries(&report),
         [
-            (
-                "ELSA-2024-2570".to_owned(),
-                "gnutls".to_owned(),
-                "fixed".to_owned(),
-                "[\"3.8.3-4.el9_4\"]".to_owned()
-            ),
-            (
-                "ELSA-2024-50047".to_owned(),
-                "glibc".to_owned(),
-                "fixed".to_owned(),
-                "[\"2.34-83.0.3.ksplice1.el9_3.7\"]".to_owned()
-            ),
+            ["ELSA-2024-2570", "gnutls", "fixed", "[\"3.8.3-4.el9_4\"]"],
+            [
+                "ELSA-2024-50047",
+                "glibc",
+                "fixed",
+                "[\"2.34-83.0.3.ksplice1.el9_3.7\"]"
+            ],
         ],
         "{report}"
     );
-    let gnutls = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|finding| finding["id"] == "ELSA-2024-2570")
-        .unwrap();
+    let gnutls = finding_with_id(&report, "ELSA-2024-2570");
     assert_eq!(
         gnutls["aliases"],
         serde_json::json!(["CVE-2024-28834", "CVE-2024-28835"])
@@ -861,27 +801,12 @@ fn azure_linux_packages_are_matched_against_imported_oval() {
     assert_eq!(
         finding_summaries(&report),
         [
-            (
-                "CVE-2024-38428".to_owned(),
-                "wget".to_owned(),
-                "open".to_owned(),
-                "[]".to_owned()
-            ),
-            (
-                "CVE-2024-6119".to_owned(),
-                "openssl".to_owned(),
-                "fixed".to_owned(),
-                "[\"3.3.2-1.azl3\"]".to_owned()
-            ),
+            ["CVE-2024-38428", "wget", "open", "[]"],
+            ["CVE-2024-6119", "openssl", "fixed", "[\"3.3.2-1.azl3\"]"],
         ],
         "{report}"
     );
-    let openssl = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|finding| finding["id"] == "CVE-2024-6119")
-        .unwrap();
+    let openssl = finding_with_id(&report, "CVE-2024-6119");
     assert_eq!(openssl["package"]["ecosystem"], "Azure Linux:3.0");
     assert_eq!(openssl["severity"], "high", "{openssl}");
     assert_eq!(openssl["fix"], "tdnf install openssl-3.3.2-1.azl3");
@@ -928,27 +853,22 @@ fn red_hat_packages_are_matched_against_imported_oval() {
     assert_eq!(
         finding_summaries(&report),
         [
-            (
-                "RHSA-2023:5309".to_owned(),
-                "libwebp".to_owned(),
-                "fixed".to_owned(),
-                "[\"1.0.0-8.el8_8.1\"]".to_owned()
-            ),
-            (
-                "RHSA-2023:7581".to_owned(),
-                "postgresql".to_owned(),
-                "fixed".to_owned(),
-                "[\"13.13-1.module+el8.9.0+20664+9c30cf7f\"]".to_owned()
-            ),
+            [
+                "RHSA-2023:5309",
+                "libwebp",
+                "fixed",
+                "[\"1.0.0-8.el8_8.1\"]"
+            ],
+            [
+                "RHSA-2023:7581",
+                "postgresql",
+                "fixed",
+                "[\"13.13-1.module+el8.9.0+20664+9c30cf7f\"]"
+            ],
         ],
         "{report}"
     );
-    let libwebp = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|finding| finding["id"] == "RHSA-2023:5309")
-        .unwrap();
+    let libwebp = finding_with_id(&report, "RHSA-2023:5309");
     assert_eq!(libwebp["package"]["ecosystem"], "Red Hat:8");
     assert_eq!(
         libwebp["aliases"],
@@ -974,18 +894,8 @@ fn red_hat_packages_are_matched_against_imported_oval() {
     assert_eq!(
         finding_summaries(&report),
         [
-            (
-                "CVE-2023-28322".to_owned(),
-                "curl".to_owned(),
-                "will-not-fix".to_owned(),
-                "[]".to_owned()
-            ),
-            (
-                "CVE-2024-48957".to_owned(),
-                "libarchive".to_owned(),
-                "open".to_owned(),
-                "[]".to_owned()
-            ),
+            ["CVE-2023-28322", "curl", "will-not-fix", "[]"],
+            ["CVE-2024-48957", "libarchive", "open", "[]"],
         ],
         "{report}"
     );
@@ -1020,18 +930,8 @@ fn module_packages_are_matched_against_their_own_stream() {
     assert_eq!(
         finding_summaries(&report),
         [
-            (
-                "CVE-2024-9103".to_owned(),
-                "podman".to_owned(),
-                "open".to_owned(),
-                "[]".to_owned()
-            ),
-            (
-                "CVE-2024-9104".to_owned(),
-                "podman".to_owned(),
-                "open".to_owned(),
-                "[]".to_owned()
-            )
+            ["CVE-2024-9103", "podman", "open", "[]"],
+            ["CVE-2024-9104", "podman", "open", "[]"]
         ],
         "{report}"
     );
@@ -1050,18 +950,13 @@ fn module_packages_are_matched_against_their_own_stream() {
     assert_eq!(
         finding_summaries(&scan_against(&stream_rhel8, &db, &[])),
         [
-            (
-                "CVE-2024-9104".to_owned(),
-                "podman".to_owned(),
-                "will-not-fix".to_owned(),
-                "[]".to_owned()
-            ),
-            (
-                "RHSA-2024:9101".to_owned(),
-                "podman".to_owned(),
-                "fixed".to_owned(),
-                "[\"4.6.1-8.module+el8.9.0+21243+a586538b\"]".to_owned()
-            )
+            ["CVE-2024-9104", "podman", "will-not-fix", "[]"],
+            [
+                "RHSA-2024:9101",
+                "podman",
+                "fixed",
+                "[\"4.6.1-8.module+el8.9.0+21243+a586538b\"]"
+            ]
         ]
     );
 
@@ -1074,10 +969,7 @@ fn module_packages_are_matched_against_their_own_stream() {
     );
     let report = scan_against(&enabled_4_0, &db, &[]);
     assert_eq!(
-        finding_summaries(&report)
-            .into_iter()
-            .map(|summary| summary.0)
-            .collect::<Vec<_>>(),
+        finding_ids(&report),
         ["CVE-2024-9103", "CVE-2024-9104"],
         "{report}"
     );
@@ -1140,30 +1032,24 @@ fn file_content_checks_are_evaluated_on_the_scanned_root() {
         }
         root
     };
-    let ids = |report: &serde_json::Value| -> Vec<String> {
-        finding_summaries(report)
-            .into_iter()
-            .map(|summary| summary.0)
-            .collect()
-    };
     let old_kernel = root("old_kernel", Some("4.18.0-80.el8"));
     let report = scan_against(&old_kernel, &db, &["oval/rhel-8-kpatch.oval.xml"]);
-    assert_eq!(ids(&report), ["RHSA-2024:9201"], "{report}");
+    assert_eq!(finding_ids(&report), ["RHSA-2024:9201"], "{report}");
     assert_eq!(
         report["findings"][0]["fixed_versions"],
         serde_json::json!(["1-2.el8"])
     );
     let fixed_kernel = root("fixed_kernel", Some("4.18.0-80.1.2.el8_0"));
-    assert!(ids(&scan_against(&fixed_kernel, &db, &[])).is_empty());
+    assert!(finding_ids(&scan_against(&fixed_kernel, &db, &[])).is_empty());
     let no_grubenv = root("no_grubenv", None);
-    assert!(ids(&scan_against(&no_grubenv, &db, &[])).is_empty());
+    assert!(finding_ids(&scan_against(&no_grubenv, &db, &[])).is_empty());
     // A grubenv that is a link out of the root is read inside it, where there is none.
     let outside = temp.path().join("outside-grubenv");
     std::fs::write(&outside, grubenv("4.18.0-80.el8")).unwrap();
     let escaping = root("escaping", None);
     std::fs::create_dir_all(escaping.join("boot/grub2")).unwrap();
     std::os::unix::fs::symlink(&outside, escaping.join("boot/grub2/grubenv")).unwrap();
-    assert!(ids(&scan_against(&escaping, &db, &[])).is_empty());
+    assert!(finding_ids(&scan_against(&escaping, &db, &[])).is_empty());
 }
 
 /// An Amazon Linux 2023 root is not evaluated until Amazon's updateinfo.xml is imported;
@@ -1190,27 +1076,12 @@ fn amazon_linux_packages_are_matched_against_imported_updateinfo() {
     };
     let db = temp.path().join("vulndb.sqlite");
     let scan = || {
-        json(&palisade(&[
-            "scan",
-            "rootfs",
+        json(&scan_rootfs(
             root.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--output",
-            "json",
-        ]))
+            &["--db", db.to_str().unwrap(), "--output", "json"],
+        ))
     };
-    let import = |path: &Path| {
-        let imported = palisade(&[
-            "db",
-            "import",
-            path.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-        ]);
-        assert!(imported.status.success(), "{imported:?}");
-        String::from_utf8(imported.stdout).unwrap()
-    };
+    let import = |path: &Path| import_feeds(db.to_str().unwrap(), &[path.to_str().unwrap()]);
     // Another release's advisories leave Amazon Linux 2023 named as not evaluated.
     import(&updateinfo("amazon-linux-2.xml"));
     let report = scan();
@@ -1454,16 +1325,13 @@ fn a_host_scan_checks_the_running_kernel() {
         .to_string(),
     );
     let db = temp.path().join("vulndb.sqlite");
-    let imported = palisade(&[
-        "db",
-        "import",
-        temp.path().join("rhel-8-kernel.oval.xml").to_str().unwrap(),
-        temp.path().join("RHSA-2099-0100.json").to_str().unwrap(),
-        "--db",
+    let printed = import_feeds(
         db.to_str().unwrap(),
-    ]);
-    assert!(imported.status.success(), "{imported:?}");
-    let printed = String::from_utf8_lossy(&imported.stdout);
+        &[
+            temp.path().join("rhel-8-kernel.oval.xml").to_str().unwrap(),
+            temp.path().join("RHSA-2099-0100.json").to_str().unwrap(),
+        ],
+    );
     assert!(
         printed.contains(": 4 records (oval), 0 skipped"),
         "{printed}"
@@ -1575,8 +1443,8 @@ fn a_host_scan_checks_the_running_kernel() {
     let kpatch_findings = |report: &serde_json::Value| -> Vec<(String, String, String)> {
         finding_summaries(report)
             .into_iter()
-            .filter(|(_, package, _, _)| package.starts_with("kpatch-patch-"))
-            .map(|(id, package, _, fixed)| (id, package, fixed))
+            .filter(|[_, package, _, _]| package.starts_with("kpatch-patch-"))
+            .map(|[id, package, _, fixed]| (id, package, fixed))
             .collect()
     };
     let expected = |numbers: &[usize]| -> Vec<(String, String, String)> {

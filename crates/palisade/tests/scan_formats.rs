@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod scan_fixture;
-use scan_fixture::{json, palisade, vulnerable_root_and_db};
+use scan_fixture::{json, scan_rootfs, vulnerable_root_and_db};
 
 const SARIF_SCHEMA: &str = "sarif-2.1.0-rtm.5.json";
 const CYCLONEDX_SCHEMA: &str = "bom-1.5.schema.json";
@@ -60,17 +60,9 @@ fn assert_valid(schema: &str, document: &serde_json::Value, scratch: &Path) {
 
 /// `palisade scan rootfs ROOT --db DB --output FORMAT` (plus `extra`), which must succeed.
 fn scan_output(root: &Path, db: &Path, format: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "scan",
-        "rootfs",
-        root.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--output",
-        format,
-    ];
+    let mut args = vec!["--db", db.to_str().unwrap(), "--output", format];
     args.extend_from_slice(extra);
-    let output = palisade(&args);
+    let output = scan_rootfs(root.to_str().unwrap(), &args);
     assert!(output.status.success(), "{output:?}");
     json(&output)
 }

@@ -13,6 +13,23 @@ pub fn palisade(args: &[&str]) -> Output {
         .expect("the palisade binary runs")
 }
 
+/// `palisade scan rootfs ROOT ARGS...`.
+pub fn scan_rootfs(root: &str, args: &[&str]) -> Output {
+    let mut all = vec!["scan", "rootfs", root];
+    all.extend_from_slice(args);
+    palisade(&all)
+}
+
+/// `palisade db import FEED... --db DB`, which must succeed; what it printed.
+pub fn import_feeds(db: &str, feeds: &[&str]) -> String {
+    let mut args = vec!["db", "import"];
+    args.extend_from_slice(feeds);
+    args.extend(["--db", db]);
+    let output = palisade(&args);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
 pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
         panic!(
@@ -88,13 +105,8 @@ fn select_shared_records(dir: &Path, feeds: &[&str], packages: &[&str]) -> Optio
 
 pub fn import_shared_records(db: &Path, feeds: &[&str], packages: &[&str]) -> Option<()> {
     let feeds = select_shared_records(&db.with_extension("feeds"), feeds, packages)?;
-    let mut args = vec!["db".to_owned(), "import".to_owned()];
-    args.extend(feeds.iter().map(|feed| feed.display().to_string()));
-    args.extend(["--db".to_owned(), db.display().to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = palisade(&args);
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let feeds: Vec<&str> = feeds.iter().map(|feed| feed.to_str().unwrap()).collect();
+    let stdout = import_feeds(db.to_str().unwrap(), &feeds);
     assert!(
         !stdout.contains(": 0 records"),
         "a feed had no matching records: {stdout}"
