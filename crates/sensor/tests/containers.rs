@@ -900,6 +900,32 @@ fn cgroup2_root() -> Option<PathBuf> {
         .map(|fields| PathBuf::from(fields[1]))
 }
 
+/// [`cgroup2_root`] when the test can run: as root, with eBPF and a cgroup2 hierarchy;
+/// `None`, and the test skips (with the reason; required in CI), otherwise.
+fn ebpf_and_cgroup2_root() -> Option<PathBuf> {
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let cgroup2 = cgroup2_root();
+    if !palisade_testdata::capability(
+        "root, eBPF and a cgroup2 hierarchy",
+        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
+    ) {
+        return None;
+    }
+    cgroup2
+}
+
+/// Runtime metadata roots under `dir`, where no runtime keeps anything unless the test puts
+/// it there.
+fn metadata_roots_in(dir: &Path) -> MetadataRoots {
+    MetadataRoots {
+        runc_state_dirs: vec![dir.join("runc")],
+        podman_storage: dir.join("storage"),
+        containerd_db: dir.join("meta.db"),
+        containerd_tasks: dir.join("tasks"),
+    }
+}
+
 /// A cgroup2 directory of the test's, removed (with its parent) when dropped; the processes
 /// in it must have exited.
 struct TestCgroup(PathBuf);
@@ -940,23 +966,9 @@ struct SilentPodmanStore {
 
 impl SilentPodmanStore {
     fn set_up() -> Option<SilentPodmanStore> {
-        // SAFETY: geteuid has no preconditions.
-        let is_root = unsafe { libc::geteuid() } == 0;
-        let cgroup2 = cgroup2_root();
-        if !palisade_testdata::capability(
-            "root, eBPF and a cgroup2 hierarchy",
-            is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
-        ) {
-            return None;
-        }
-        let cgroup2 = cgroup2?;
+        let cgroup2 = ebpf_and_cgroup2_root()?;
         let dir = tempfile::tempdir().unwrap();
-        let roots = MetadataRoots {
-            runc_state_dirs: vec![dir.path().join("runc")],
-            podman_storage: dir.path().join("storage"),
-            containerd_db: dir.path().join("meta.db"),
-            containerd_tasks: dir.path().join("tasks"),
-        };
+        let roots = metadata_roots_in(dir.path());
         let store = palisade_testdata::slow_file::SlowFile::new(
             &roots
                 .podman_storage
@@ -1511,24 +1523,12 @@ struct CloneArgs {
 /// its own in between, whose ancestry then names the child's container, not the parent's.
 #[test]
 fn a_child_cloned_into_a_cgroup_is_recorded_in_it() {
-    // SAFETY: geteuid has no preconditions.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let cgroup2 = cgroup2_root();
-    if !palisade_testdata::capability(
-        "root, eBPF and a cgroup2 hierarchy",
-        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
-    ) {
+    let Some(cgroup2) = ebpf_and_cgroup2_root() else {
         return;
-    }
-    let cgroup2 = cgroup2.unwrap();
+    };
     // No runtime's store knows the container: its id is the one the cgroup's name gives.
     let metadata = tempfile::tempdir().unwrap();
-    let roots = MetadataRoots {
-        runc_state_dirs: vec![metadata.path().join("runc")],
-        podman_storage: metadata.path().join("storage"),
-        containerd_db: metadata.path().join("meta.db"),
-        containerd_tasks: metadata.path().join("tasks"),
-    };
+    let roots = metadata_roots_in(metadata.path());
     let id = format!("{:064x}", 0xc10e_u64 + u64::from(std::process::id()));
     let cgroup = TestCgroup(
         cgroup2
@@ -1648,17 +1648,11 @@ fn kernel_reported_cgroup(cgroup_id: u64) -> bool {
 /// it, and a live cgroup's later events keep their path.
 #[test]
 fn the_path_of_a_removed_cgroup_is_forgotten_and_a_live_ones_kept() {
-    // SAFETY: geteuid has no preconditions.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let cgroup2 = cgroup2_root();
-    if !palisade_testdata::capability(
-        "root, eBPF and a cgroup2 hierarchy",
-        is_root && cgroup2.is_some() && Path::new("/sys/kernel/btf/vmlinux").exists(),
-    ) {
+    let Some(cgroup2) = ebpf_and_cgroup2_root() else {
         return;
-    }
+    };
     let parent = format!("palisade-cgroup-check-{}", std::process::id());
-    let cgroup2 = cgroup2.unwrap().join(&parent);
+    let cgroup2 = cgroup2.join(&parent);
     let live = TestCgroup(cgroup2.join("live"));
     let removed = TestCgroup(cgroup2.join("removed"));
     for cgroup in [&live.0, &removed.0] {
