@@ -1,11 +1,15 @@
 //! Sustained ingest through the agent link into SQLite.
 //!
-//! `cargo bench -p palisade --bench ingest [-- COUNT] [--in-flight=N] [--distinct=D]` fills an
-//! agent outbox with COUNT alerts (default 300,000; not timed), then starts a server (TLS,
-//! HTTP/2, SQLite on disk) and
-//! an agent in this process, as `palisade up` does, and times how long the agent takes to
-//! deliver everything: outbox read, HTTPS batches, whitelist check, aggregation, SQLite
-//! commit, acknowledgement, outbox delete.
+//! `cargo bench -p palisade --bench ingest [-- COUNT] [--in-flight=N] [--distinct=D]
+//! [--stored=S]` fills an agent outbox with COUNT alerts (default 300,000; not timed), then
+//! starts a server (TLS, HTTP/2, SQLite on disk) and an agent in this process, as `palisade up`
+//! does, and times how long the agent takes to deliver everything: outbox read, HTTPS batches,
+//! whitelist check, aggregation, SQLite commit, acknowledgement, outbox delete.
+//!
+//! With `--stored=S` the server's database already holds S other alerts (S findings of the
+//! same pods, two hours older, stored through the store before the timing starts): a
+//! sustained rate must hold as the database grows, where each new alert enters larger
+//! indexes.
 //!
 //! By default every alert is a new finding: the worst case, where each one adds a row to every
 //! index. With `--distinct=D` the alerts repeat D processes' alerts (same rule, pod and command
@@ -25,7 +29,7 @@ use palisade_model::{
 };
 use palisade_notify::Notifier;
 use palisade_server::{AppState, issue_join_token, router, serve, tls};
-use palisade_store::{FindingQuery, SqliteStore, Store};
+use palisade_store::{FindingQuery, HandlingPolicy, SqliteStore, Store};
 
 /// Alert number `index`; it repeats alert `index % distinct`'s finding.
 fn report(index: u64, distinct: u64, now: i64) -> FindingReport {
@@ -88,6 +92,9 @@ async fn main() {
         .find_map(|arg| arg.strip_prefix("--distinct=")?.parse().ok())
         .unwrap_or(count)
         .clamp(1, count.max(1));
+    let stored: u64 = std::env::args()
+        .find_map(|arg| arg.strip_prefix("--stored=")?.parse().ok())
+        .unwrap_or(0);
     let dir = tempfile::tempdir().unwrap();
     let now = Timestamp::now().millis();
 
@@ -106,6 +113,7 @@ async fn main() {
             .await
             .unwrap(),
     );
+    store_older_alerts(store.as_ref(), count, stored, now).await;
     let join_token = issue_join_token(store.as_ref(), "bench").await.unwrap();
     let pki = tls::ensure_pki(&dir.path().join("tls"), &["127.0.0.1".into()]).unwrap();
     let state = AppState::new(store.clone(), Notifier::start(Default::default()))
@@ -171,7 +179,7 @@ async fn main() {
     }
     assert_eq!(
         (findings, alerts),
-        (distinct, count),
+        (distinct + stored, count + stored),
         "every alert stored once"
     );
     println!(
@@ -213,6 +221,34 @@ async fn main() {
         .map(|(name, ns)| format!("{name} {:.1}", per_alert(*ns)))
         .collect();
     println!("  by thread name (µs per alert): {}", threads.join(", "));
+}
+
+/// Stores `stored` alerts of findings of their own (numbered after the `count` timed ones, two
+/// hours older, so none aggregates with them) through the store, in the agent's batch size.
+async fn store_older_alerts(store: &SqliteStore, count: u64, stored: u64, now: i64) {
+    if stored == 0 {
+        return;
+    }
+    let started = Instant::now();
+    let older = now - 2 * 3_600_000;
+    let policy = HandlingPolicy::default();
+    let mut index = 0;
+    while index < stored {
+        let batch: Vec<_> = (index..(index + 5_000).min(stored))
+            .map(|i| report(count + i, u64::MAX, older))
+            .collect();
+        let outcome = store.ingest(&batch, &policy).await.unwrap();
+        assert_eq!(
+            outcome.created,
+            batch.len() as u64,
+            "older alerts are new findings"
+        );
+        index += batch.len() as u64;
+    }
+    eprintln!(
+        "stored {stored} older alerts in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// A thread's scheduler times so far, in nanoseconds.
