@@ -186,12 +186,15 @@ fn pod_and_pin_dir(name: &str) -> (CgroupDir, palisade_testdata::KillOnDrop, Pin
 fn stop_cleanly(watch: FirewallWatch, pin_dir: &PinDir, cgroup: &CgroupDir, what: &str) {
     drop(watch);
     assert!(!pin_dir.0.exists(), "{what}: a clean stop leaves no pin");
+    wait_until_no_connect_program(cgroup, &format!("{what}: and no program"));
+}
+
+/// Waits until no connect program is attached to `cgroup`; fails the test with `failure`
+/// when one still is after 5 s.
+fn wait_until_no_connect_program(cgroup: &CgroupDir, failure: &str) {
     let started = std::time::Instant::now();
     while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{what}: and no program"
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{failure}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -608,14 +611,10 @@ fn a_pod_recorded_before_its_programs_were_pinned_is_enforced_anew_after_a_crash
                 .unwrap_or(0)
         };
         assert_eq!(records(), 1, "{stage}: the record is left");
-        let started = std::time::Instant::now();
-        while palisade_testdata::cgroup_programs(&cgroup.0).contains("connect4") {
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "{stage}: unpinned programs go with their process"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_no_connect_program(
+            &cgroup,
+            &format!("{stage}: unpinned programs go with their process"),
+        );
 
         let (mut watch, updates) = pinned_watch(&pin_dir.0);
         assert!(watch.took_over_enforcement(), "{stage}");
