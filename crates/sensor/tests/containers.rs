@@ -273,8 +273,9 @@ fn runc_container_is_attributed_by_its_cgroup() {
 }
 
 /// `podman run` of the container `name`, as every podman container of these tests runs: no
-/// network, the runc runtime (whose records the sensor reads) and fixed open-file and
-/// process limits; the caller adds its options, the image and the command.
+/// network (a bridge would change the host's networking), the runc runtime and the ulimits
+/// this machine needs (as `palisade_testdata::PodmanContainer` starts its containers); the
+/// caller adds its options, the image and the command.
 fn podman_run(name: &str) -> Command {
     let mut command = Command::new("podman");
     command
