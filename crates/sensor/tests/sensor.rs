@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{can_run_ebpf, collect_from, marker, start, wait_for};
+use common::{assert_wall_clock_timestamp, can_run_ebpf, collect_from, marker, start, wait_for};
 use palisade_event::{EventKind, Payload};
 use palisade_sensor::{BackendChoice, HoldLimits, SensorConfig};
 
@@ -56,14 +56,7 @@ fn exec_reports_path_argv_cwd_parent_and_inode() {
         Some(std::process::id()),
         "the test is the parent"
     );
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    assert!(
-        now_ns.abs_diff(event.timestamp_ns) < 60_000_000_000,
-        "timestamp is wall-clock time"
-    );
+    assert_wall_clock_timestamp(&event);
 }
 
 /// An exec whose arguments pass the 4,095 bytes the kernel side copies says so

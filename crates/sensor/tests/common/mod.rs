@@ -135,6 +135,12 @@ pub fn assert_child_process(event: &Event, child: u32, comm: &str) {
     );
     assert!(event.container.is_none(), "a host process: {event:?}");
     assert!(event.cgroup_id != 0, "{event:?}");
+    assert_wall_clock_timestamp(event);
+}
+
+/// Asserts that the event's timestamp is wall-clock time (within a minute of now), not time
+/// since boot.
+pub fn assert_wall_clock_timestamp(event: &Event) {
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
