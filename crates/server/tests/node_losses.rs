@@ -20,6 +20,20 @@ struct Server {
 }
 
 impl Server {
+    /// A server of the test's own, called through a client of its own.
+    async fn start() -> Server {
+        Server::serving(support::start(ADMIN).await)
+    }
+
+    /// The server `running`, called through a client of its own.
+    fn serving(running: support::Running) -> Server {
+        Server {
+            base: running.base,
+            client: Client::new(),
+            _dir: running.dir,
+        }
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         support::post(&self.client, &self.base, path, token, &body).await
     }
@@ -117,12 +131,7 @@ fn losses(process: Uuid, started_at: i64, sensor_events: u64, connect_reports: u
 /// batches sent at once. Each node's totals count every loss once.
 #[tokio::test]
 async fn each_nodes_losses_are_summed_over_its_restarts_and_shown_per_node() {
-    let running = support::start(ADMIN).await;
-    let server = Server {
-        base: running.base,
-        client: Client::new(),
-        _dir: running.dir,
-    };
+    let server = Server::start().await;
     let node_a = server.enroll("node-a").await;
     let node_b = server.enroll("node-b").await;
     assert_eq!(
@@ -176,12 +185,7 @@ async fn each_nodes_losses_are_summed_over_its_restarts_and_shown_per_node() {
 /// the totals, `/metrics` counts them per node and kind; a repeated batch adds nothing.
 #[tokio::test]
 async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
-    let running = support::start(ADMIN).await;
-    let server = Server {
-        base: running.base,
-        client: Client::new(),
-        _dir: running.dir,
-    };
+    let server = Server::start().await;
     let node = server.enroll("node-c").await;
     let process = Uuid::new_v4();
     let with_context = |counts| AgentLosses {
@@ -220,12 +224,7 @@ async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
 /// these counts (no `sensor_events_by_cpu`, as JSON) is taken and adds to the total only.
 #[tokio::test]
 async fn a_nodes_lost_events_are_counted_per_cpu() {
-    let running = support::start(ADMIN).await;
-    let server = Server {
-        base: running.base,
-        client: Client::new(),
-        _dir: running.dir,
-    };
+    let server = Server::start().await;
     let node = server.enroll("node-d").await;
     let on_cpus = |process, started_at, pairs: &[(u32, u64)]| AgentLosses {
         sensor_events_by_cpu: pairs
@@ -280,11 +279,7 @@ async fn the_agents_link_carries_each_cpus_lost_events_to_the_metrics() {
     let running = support::start(ADMIN).await;
     let config =
         support::agent_config(&running.base, running.store.as_ref(), running.dir.path()).await;
-    let server = Server {
-        base: running.base,
-        client: Client::new(),
-        _dir: running.dir,
-    };
+    let server = Server::serving(running);
     let outbox = palisade_agent::Outbox::open(&config.data_dir)
         .await
         .unwrap();
