@@ -10,8 +10,9 @@
 //! qualifier, so `sp` (the service pack, after the release) is above; Maven itself (3.8 and
 //! 3.9) puts `1.sp` above `1`, so this order does too.
 //!
-//! A version is split into tokens at `.` and `-` and at every switch between ASCII digits and
-//! other characters; each token keeps the separator before it as its prefix, and a switch
+//! A version is split into tokens at `.` and `-` and at every switch between decimal digits
+//! (any script's, as Maven's `Character.isDigit` and osv.dev's `\d` read them; osv-scanner's
+//! Go reads ASCII ones only) and other characters; each token keeps the separator before it as its prefix, and a switch
 //! counts as `-` (the first token's prefix behaves as `.`). Tokens are lowercased; an empty one
 //! is `0`, numbers drop leading zeros, `cr` is `rc`, `ga`/`final`/`release` are the release
 //! qualifier `""`, and `a`/`b`/`m` directly followed by a digit are alpha/beta/milestone.
@@ -39,6 +40,44 @@ const SERVICE_PACK_INDEX: u8 = 6;
 
 /// The known qualifiers in order; their index is their rank.
 const QUALIFIERS: [&str; 7] = ["alpha", "beta", "milestone", "rc", "snapshot", "", "sp"];
+
+/// The code points of the zeros of Unicode's decimal digit runs (general category `Nd`,
+/// Unicode 14: each zero is followed by the nine other digits of its script).
+const DIGIT_ZEROS: [u32; 66] = [
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// The value of a decimal digit of any script (`٣` is 3); `None` for other characters,
+/// superscripts and other non-decimal numbers too (`²`).
+fn decimal_digit(c: char) -> Option<u8> {
+    if c.is_ascii() {
+        return c.is_ascii_digit().then(|| c as u8 - b'0');
+    }
+    let code = u32::from(c);
+    let zero = DIGIT_ZEROS[DIGIT_ZEROS
+        .partition_point(|&zero| zero <= code)
+        .checked_sub(1)?];
+    // Below ten past its zero, so the value fits in a u8.
+    (code - zero < 10).then(|| (code - zero) as u8)
+}
+
+/// The number a run of decimal digits spells, in any script.
+fn number_of(digits: &str) -> Number {
+    if digits.is_ascii() {
+        return Number::from_digits(digits);
+    }
+    let ascii: String = digits
+        .chars()
+        .filter_map(decimal_digit)
+        .map(|value| char::from(b'0' + value))
+        .collect();
+    Number::from_digits(&ascii)
+}
 
 /// A qualifier's rank: known ones by index, unknown ones after them, lexically.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -160,8 +199,7 @@ impl Token {
 
 /// Appends the tokens of one piece between `.`/`-` separators, split at digit switches.
 fn push_piece(tokens: &mut Vec<Token>, prefix: Prefix, piece: &str) {
-    let bytes = piece.as_bytes();
-    if bytes.is_empty() {
+    if piece.is_empty() {
         tokens.push(Token {
             prefix,
             value: Value::Number(Number::ZERO),
@@ -169,23 +207,28 @@ fn push_piece(tokens: &mut Vec<Token>, prefix: Prefix, piece: &str) {
         return;
     }
     let mut prefix = prefix;
-    let mut start = 0;
-    for end in 1..=bytes.len() {
-        let at_end = end == bytes.len();
-        if !at_end && bytes[end].is_ascii_digit() == bytes[end - 1].is_ascii_digit() {
-            continue;
-        }
-        // Cuts fall next to an ASCII digit (or at the ends), so they are char boundaries.
-        let text = &piece[start..end];
-        let value = if bytes[start].is_ascii_digit() {
-            Value::Number(Number::from_digits(text))
+    let mut push_run = |text: &str, is_digits: bool, followed: bool| {
+        let value = if is_digits {
+            Value::Number(number_of(text))
         } else {
-            Value::Qualifier(Qualifier::new(text, !at_end))
+            Value::Qualifier(Qualifier::new(text, followed))
         };
         tokens.push(Token { prefix, value });
         prefix = Prefix::Hyphen;
-        start = end;
+    };
+    // The current run of digits or of other characters: where it starts, and which it is.
+    let (mut start, mut in_digits) = (0, false);
+    for (index, c) in piece.char_indices() {
+        let is_digit = decimal_digit(c).is_some();
+        if index == 0 {
+            in_digits = is_digit;
+        } else if is_digit != in_digits {
+            // A run of other characters ends where a digit follows it.
+            push_run(&piece[start..index], in_digits, true);
+            (start, in_digits) = (index, is_digit);
+        }
     }
+    push_run(&piece[start..], in_digits, false);
 }
 
 /// Splits a version into tokens (see the module doc).
@@ -378,6 +421,19 @@ mod tests {
             assert_eq!(cmp(lower, higher), Ordering::Less, "{lower} < {higher}");
             assert_eq!(cmp(higher, lower), Ordering::Greater, "{higher} > {lower}");
         }
+        // Decimal digits of other scripts are numbers (Maven's `Character.isDigit`, osv.dev's
+        // `\d`; osv-scanner's Go alone reads them as letters); superscripts are not digits.
+        for (a, b) in [
+            ("1.\u{663}", "1.3"),
+            ("1.\u{663}\u{660}", "1.30"),
+            ("1a\u{663}", "1a3"),
+            ("1\u{663}", "13"),
+            ("\u{FF11}.\u{FF10}", "1"),
+        ] {
+            assert_eq!(cmp(a, b), Ordering::Equal, "{a} = {b}");
+        }
+        assert_eq!(cmp("1.x", "1.\u{663}"), Ordering::Less);
+        assert_eq!(cmp("1.\u{B2}", "1.2"), Ordering::Less);
         // Long versions parse and compare in linear time; huge numbers compare by value.
         let long = "1-0".repeat(100_000);
         assert_eq!(cmp(&long, "1"), Ordering::Greater);
