@@ -30,12 +30,14 @@
 //! ancestry). Both are counted ([`ProcessTable::evictions`]).
 //!
 //! A process's ancestry is built once and shared by all its events (a [`SharedSlice`]): it
-//! is rebuilt only after an exec or a container change of an entry with children in the
-//! table, the changes that alter an existing chain's entries (parents are fixed at fork, and
-//! an entry with descendants is removed only by the bound; a cached ancestry still names an
-//! ancestor the bound removed, as it was, until the next rebuild). An entry without children
-//! is on no chain, so its exec, the common one (a shell's or a service's child that just
-//! forked), leaves every built ancestry valid: its own ancestry does not contain it.
+//! is rebuilt only after a change of a chain, which is an exec or a container change of an
+//! entry with children in the table, or the bound's removal of an entry (parents are fixed
+//! at fork, and an entry with descendants is removed only by the bound: its descendants'
+//! ancestries end below it from then on, and the entries above it no longer count that
+//! branch among their children). An entry without children is therefore on no ancestry built
+//! since the last such change, so its exec, the common one (a shell's or a service's child
+//! that just forked), leaves every built ancestry valid: its own ancestry does not contain
+//! it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -249,9 +251,9 @@ pub struct ProcessTable {
     max_entries: usize,
     evictions: TableEvictions,
     next_generation: u64,
-    /// Execs and container changes of entries with children (on some chain): a cached
-    /// ancestry built before the last one may name an image or a container its ancestor no
-    /// longer has.
+    /// Execs and container changes of entries with children (on some chain), and the
+    /// bound's removals: a cached ancestry built before the last one may name an image or a
+    /// container its ancestor no longer has, or an ancestor no longer in the table.
     n_chain_changes: u64,
 }
 
@@ -502,6 +504,10 @@ impl ProcessTable {
             return false;
         };
         self.evictions.ancestors += 1;
+        // A chain change (an exited entry is kept only while a live process descends from
+        // it): the ancestries cached below it name it and the entries above, whose child
+        // counts no longer include that branch, so their later execs would not be counted.
+        self.n_chain_changes += 1;
         let parent = self.remove_entry(oldest).and_then(|entry| entry.parent);
         if let Some(parent) = parent
             && let Some(parent_entry) = self.entries.get_mut(&parent)
@@ -556,8 +562,8 @@ impl ProcessTable {
     /// The ancestors of the live process `pid`, parent first, at most `max_depth`, including
     /// ancestors that already exited, each with its user's name from `user_names`. Shared
     /// with the previous call's result for the same process when no entry with children
-    /// executed or changed container and no names were read in between; that result still
-    /// names an ancestor the table's bound removed since.
+    /// executed or changed container, the table's bound removed no entry and no names were
+    /// read in between.
     pub fn ancestors(
         &mut self,
         pid: u32,
@@ -741,6 +747,45 @@ mod tests {
         table.fork(1, child(21));
         assert_eq!(table.get(21).map(|info| info.pid), Some(21));
         assert_eq!(table.evictions().processes, 1);
+    }
+
+    /// The bound's removal of an exited ancestor changes its descendants' chains: their
+    /// ancestries are built again, ending below it. Otherwise the ancestries cached below it
+    /// would keep naming the entries above, whose child counts no longer include that branch:
+    /// the exec of one left without children (at once, or when its last other child exits)
+    /// would not be counted, and those ancestries would keep its old image.
+    #[test]
+    fn an_eviction_rebuilds_the_ancestries_below_the_evicted_entry() {
+        for sh_has_another_child in [false, true] {
+            // init (1) → sh (10) → env (11, exited) → 12, and sh → 13 in the second case:
+            // a full table.
+            let mut table =
+                ProcessTable::with_max_entries(if sh_has_another_child { 5 } else { 4 });
+            table.insert(process(1, 0, "init"));
+            table.fork(1, child(10));
+            table.exec(process(10, 1, "sh"));
+            table.fork(10, child(11));
+            table.exec(process(11, 10, "env"));
+            table.fork(11, child(12));
+            if sh_has_another_child {
+                table.fork(10, child(13));
+            }
+            table.exit(11);
+            assert_eq!(names(&mut table, 12), ["env", "sh", "init"]);
+            // A new process takes the place of env, the oldest exited ancestor.
+            table.fork(1, child(20));
+            assert_eq!(table.evictions().ancestors, 1);
+            if sh_has_another_child {
+                table.exit(13);
+            }
+            table.exec(process(10, 1, "nc"));
+            assert_eq!(
+                names(&mut table, 12),
+                Vec::<String>::new(),
+                "12's ancestry ends below the evicted env and does not name sh's old image \
+                 (sh had another child: {sh_has_another_child})"
+            );
+        }
     }
 
     #[test]
