@@ -43,7 +43,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use palisade_event::{Ancestor, SharedSlice, SharedStr, TaskResources};
-use rustc_hash::FxHashMap;
+
+/// A map hashed with foldhash, seeded once per sensor process (see `ProcessTable::live`).
+type SeededHashMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The user names ancestries show, as known now (read by the look-up workers: asking never
 /// reads a file).
@@ -234,11 +236,19 @@ pub struct TableEvictions {
 #[derive(Debug)]
 pub struct ProcessTable {
     /// Every event looks up its process here, several times (its cgroup, its fields, its
-    /// ancestry): keyed by numbers the table counts and the kernel's pids, which nobody
-    /// chooses freely (a pid is the next free one below `pid_max`), so a multiplicative hash
-    /// serves where SipHash was a tenth of the reader's CPU in a fork+exec loop.
-    entries: FxHashMap<u64, Entry>,
-    live: FxHashMap<u32, u64>,
+    /// ancestry), so the hash is a multiplicative one: SipHash was a tenth of the reader's
+    /// CPU in a fork+exec loop.
+    entries: SeededHashMap<u64, Entry>,
+    /// Keyed by the kernel's pids (the init namespace's tgids), which a process that sees
+    /// them can steer: it forks until its children's pids fall in one bucket window of an
+    /// unseeded hash (FxHash's multiplier is public) and keeps them, and the look-ups of
+    /// pids near them then probe a long run of groups (at worst a scan of the table, at most
+    /// its bound). foldhash mixes every key with a secret seeded from the sensor process's
+    /// address-space layout, the time and a heap address, which another process does not
+    /// see, at the cost of FxHash (one widening multiply per key). It does not resist an
+    /// attacker who can time the table's look-ups precisely enough to recover the seed
+    /// (foldhash claims no more); the bound above holds either way.
+    live: SeededHashMap<u32, u64>,
     /// The exited entries (kept as ancestors), earliest created first: the first to make room.
     exited: BTreeSet<u64>,
     /// Cgroups whose events wait for their container's look-up, each with the processes
@@ -267,8 +277,8 @@ impl ProcessTable {
     /// An empty table that holds at most `max_entries` (at least one).
     pub fn with_max_entries(max_entries: usize) -> ProcessTable {
         ProcessTable {
-            entries: FxHashMap::default(),
-            live: FxHashMap::default(),
+            entries: SeededHashMap::default(),
+            live: SeededHashMap::default(),
             exited: BTreeSet::new(),
             awaiting_container: HashMap::new(),
             n_awaiting_removed: 0,
@@ -304,8 +314,8 @@ impl ProcessTable {
 
     /// Records a process that started (fork) or was found in `/proc`; its parent is the live
     /// process `info.ppid`. A live entry with the same pid (whose exit was missed) is retired.
-    /// In a full table it takes the earliest created exited ancestor's place, and is not recorded when
-    /// there is none (both counted in [`ProcessTable::evictions`]).
+    /// In a full table it takes the earliest created exited ancestor's place, and is not
+    /// recorded when there is none (both counted in [`ProcessTable::evictions`]).
     pub fn insert(&mut self, info: ProcessInfo) {
         let pid = info.pid;
         if let Some(&old) = self.live.get(&pid) {
