@@ -517,6 +517,9 @@ impl ProcessTable {
         // A chain change (an exited entry is kept only while a live process descends from
         // it): the ancestries cached below it name it and the entries above, whose child
         // counts no longer include that branch, so their later execs would not be counted.
+        // In a table kept at its bound every new process evicts one, and each live process
+        // then builds its ancestry again at its next event: a walk of its requested depth,
+        // the price of never showing an ancestor's old image.
         self.n_chain_changes += 1;
         let parent = self.remove_entry(oldest).and_then(|entry| entry.parent);
         if let Some(parent) = parent
