@@ -28,6 +28,7 @@ use bulk::Value;
 
 mod bulk;
 mod console;
+mod dedupe_lookup;
 mod field_hits;
 mod group_order;
 mod group_summary;
@@ -38,6 +39,7 @@ mod quarantine;
 mod tasks;
 #[cfg(test)]
 mod test_support;
+mod writer_cache;
 
 use crate::{
     AgentRecord, AssetQuery, AuditQuery, ClusterSummary, Cursor, FindingQuery, HandlingPolicy,
@@ -86,9 +88,6 @@ struct FindingBody<'a> {
     details: Cow<'a, Details>,
 }
 
-/// The writer connection's page cache (`PRAGMA cache_size`, negative: KiB): 256 MiB.
-const WRITER_CACHE_SIZE: &str = "-262144";
-
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
@@ -119,18 +118,22 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             // 64 MiB of page cache per connection: the finding indexes of a busy cluster do
             // not fit SQLite's 2 MiB default, and ingest then waits on the disk.
-            .pragma("cache_size", "-65536")
+            .pragma(
+                "cache_size",
+                writer_cache::pragma_kib(writer_cache::READER_CACHE_BYTES),
+            )
             .pragma("temp_store", "memory")
             // Checkpoint every 64 MiB of WAL rather than 4 MiB: ingest rewrites the same index
             // pages batch after batch, and each checkpoint copies them into the database again.
             .pragma("wal_autocheckpoint", "16384");
-        // The writer's cache is larger: a batch of new findings dirties a page per asset in
-        // `findings_by_asset` (about 70 MB of pages once a million alerts are stored), and with
-        // 64 MiB the writer re-read the pages it had evicted in every batch (SQL replay at
-        // 1,000,000 alerts: 62 -> 44 us per new alert). It fills only as ingest touches pages.
+        // The writer's cache is larger where memory allows (see `writer_cache`).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone().pragma("cache_size", WRITER_CACHE_SIZE))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", writer_cache::writer_cache_size()),
+            )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         // The groups a migration listed as stale (0059 lists every group) are summarised now.
@@ -1160,43 +1163,6 @@ fn dedupe_bucket(kind: FindingKind, last_seen: i64) -> i64 {
         .unwrap_or(0)
 }
 
-/// The `dedupe_bucket`s a batch's dedupe look-up reads: a finding a report of a windowed kind
-/// may aggregate into was last seen at or after (observed − window), so its bucket is at or
-/// after that instant's (truncating division keeps the order); every other kind's is 0.
-#[derive(Default)]
-struct BucketSearch {
-    /// The lowest bucket any windowed report of the batch may find its finding in.
-    windowed_from: Option<i64>,
-    /// Whether the batch holds reports of a kind without a window (bucket 0).
-    unwindowed: bool,
-}
-
-impl BucketSearch {
-    /// At most this many distinct buckets are listed for a look-up; past it (findings last
-    /// seen over more windows after the batch's earliest, which clocks far ahead of the
-    /// server's could make), the look-up reads every bucket from the lowest on.
-    const MAX_LISTED: usize = 64;
-
-    fn add(&mut self, kind: FindingKind, observed: i64) {
-        match kind.aggregation_window_ms() {
-            Some(window) => {
-                let from = dedupe_bucket(kind, observed.saturating_sub(window));
-                self.windowed_from =
-                    Some(self.windowed_from.map_or(from, |lowest| lowest.min(from)));
-            }
-            None => self.unwindowed = true,
-        }
-    }
-}
-
-/// Which buckets a look-up reads, in its `WHERE`.
-enum Buckets {
-    /// These buckets only.
-    Listed(Vec<i64>),
-    /// Every bucket from this one on.
-    From(i64),
-}
-
 /// A finding a batch creates: its row's columns are `report`'s, except for what the batch's
 /// reports of the same finding add up to. Borrowed rather than built into a [`Finding`], whose
 /// clone of every report cost a tenth of ingest.
@@ -1258,113 +1224,6 @@ impl SqliteStore {
         }
         // A second report with the same id in the batch was ignored, as the first was stored.
         Ok(ids.iter().map(|(id, _)| stored.remove(*id)).collect())
-    }
-
-    /// The buckets `search` reads: the distinct buckets stored from its lowest on (a seek
-    /// each: the current window and the one before, usually) and bucket 0 if it needs it.
-    async fn dedupe_buckets(
-        connection: &mut SqliteConnection,
-        search: &BucketSearch,
-    ) -> Result<Buckets> {
-        let mut listed = Vec::new();
-        if search.unwindowed {
-            listed.push(0);
-        }
-        if let Some(from) = search.windowed_from {
-            let mut next = from;
-            loop {
-                let bucket: Option<i64> = sqlx::query_scalar(
-                    "SELECT MIN(dedupe_bucket) FROM findings WHERE dedupe_bucket >= $1",
-                )
-                .bind(next)
-                .fetch_one(&mut *connection)
-                .await?;
-                let Some(bucket) = bucket else { break };
-                if listed.len() == BucketSearch::MAX_LISTED {
-                    let lowest = if search.unwindowed { from.min(0) } else { from };
-                    return Ok(Buckets::From(lowest));
-                }
-                listed.push(bucket);
-                let Some(after) = bucket.checked_add(1) else {
-                    break;
-                };
-                next = after;
-            }
-        }
-        listed.sort_unstable();
-        listed.dedup();
-        Ok(Buckets::Listed(listed))
-    }
-
-    /// Absorbing findings with these dedupe keys, among those in the buckets `search` reads:
-    /// key → (id, last_seen) of the latest.
-    async fn open_by_key(
-        connection: &mut SqliteConnection,
-        keys: &[(FindingKind, String)],
-        search: &BucketSearch,
-    ) -> Result<HashMap<(FindingKind, String), (String, i64)>> {
-        let wanted: HashSet<(&str, &str)> = keys
-            .iter()
-            .map(|(kind, key)| (kind.as_str(), key.as_str()))
-            .collect();
-        let prefixes: Vec<i64> = wanted.iter().map(|(_, key)| dedupe_prefix(key)).collect();
-        let mut found: HashMap<(FindingKind, String), (String, i64)> = HashMap::new();
-        if keys.is_empty() {
-            return Ok(found);
-        }
-        let buckets = Self::dedupe_buckets(connection, search).await?;
-        if matches!(&buckets, Buckets::Listed(listed) if listed.is_empty()) {
-            return Ok(found);
-        }
-        for chunk in prefixes.chunks(INSERT_CHUNK) {
-            // The status is checked below rather than in SQL: with a status filter, SQLite may
-            // pick the status index and scan every open finding per look-up. A prefix may be
-            // shared (see migration 0060): only rows of a wanted kind and whole key count.
-            let mut builder = QueryBuilder::<Sqlite>::new(
-                "SELECT id, kind, dedupe_key, last_seen, status FROM findings WHERE ",
-            );
-            match &buckets {
-                Buckets::Listed(listed) => {
-                    builder.push("dedupe_bucket IN (");
-                    let mut separated = builder.separated(", ");
-                    for bucket in listed {
-                        separated.push_bind(*bucket);
-                    }
-                    builder.push(")");
-                }
-                Buckets::From(lowest) => {
-                    builder.push("dedupe_bucket >= ").push_bind(*lowest);
-                }
-            }
-            builder.push(" AND dedupe_prefix IN (");
-            let mut separated = builder.separated(", ");
-            for prefix in chunk {
-                separated.push_bind(*prefix);
-            }
-            builder.push(")");
-            for row in builder.build().fetch_all(&mut *connection).await? {
-                let kind: &str = row.try_get("kind")?;
-                let key: &str = row.try_get("dedupe_key")?;
-                if !wanted.contains(&(kind, key)) {
-                    continue;
-                }
-                let status: &str = row.try_get("status")?;
-                if !Status::from_name(status).is_some_and(Status::absorbs_repeats) {
-                    continue;
-                }
-                let kind = FindingKind::from_name(kind)
-                    .ok_or_else(|| corrupt("findings", "kind", kind))?;
-                let id: String = row.try_get("id")?;
-                let last_seen: i64 = row.try_get("last_seen")?;
-                let entry = found
-                    .entry((kind, key.to_owned()))
-                    .or_insert((id.clone(), last_seen));
-                if last_seen > entry.1 {
-                    *entry = (id, last_seen);
-                }
-            }
-        }
-        Ok(found)
     }
 
     /// Inserts `findings` with their text index entries, search rows and counters. Returns
@@ -1631,7 +1490,6 @@ impl Store for SqliteStore {
         let mut fresh = Vec::with_capacity(reports.len());
         let mut keys: Vec<(FindingKind, String)> = Vec::with_capacity(reports.len());
         let mut whitelist_hits: HashMap<Uuid, i64> = HashMap::new();
-        let mut buckets = BucketSearch::default();
         for ((report, prepared), stored_now) in reports.iter().zip(prepared).zip(stored_now) {
             if !stored_now {
                 outcome.duplicates += 1;
@@ -1642,11 +1500,15 @@ impl Store for SqliteStore {
                 outcome.suppressed += 1;
                 continue;
             }
-            buckets.add(prepared.key.0, report.observed_at.millis());
             keys.push(prepared.key);
             fresh.push((report, prepared.asset_id, prepared.candidate, prepared.body));
         }
-        let stored = Self::open_by_key(&mut transaction, &keys, &buckets).await?;
+        let stored = dedupe_lookup::latest_absorbing(
+            &mut transaction,
+            keys.iter()
+                .zip(fresh.iter().map(|(report, ..)| report.observed_at.millis())),
+        )
+        .await?;
 
         // Second pass, in report order: aggregate into a finding created earlier in this batch,
         // into a stored one, or create a new one.
@@ -1669,6 +1531,7 @@ impl Store for SqliteStore {
                     Some(Target::Existing(*index))
                 }
                 Some(_) => None,
+                // Only a key's first report reads `stored` (which `dedupe_lookup` relies on).
                 None => stored
                     .get(&key)
                     .filter(|(_, last_seen)| within(*last_seen))
@@ -3138,14 +3001,14 @@ mod tests {
     }
 
     /// When the stored findings' last sightings span more windows after a report's than a
-    /// look-up lists (clocks far ahead), the look-up reads every bucket from the lowest on
-    /// and still finds the report's finding.
+    /// look-up lists (a report older than them, or clocks far ahead), the look-up still finds
+    /// the report's finding, in the windows below those listed.
     #[tokio::test]
     async fn a_repeat_is_found_among_more_windows_than_a_look_up_lists() {
         let (_dir, store) = super::test_support::temp_store().await;
         let policy = HandlingPolicy::default();
         const HOUR: i64 = 3_600_000;
-        let windows = super::BucketSearch::MAX_LISTED as i64 + 6;
+        let windows = super::dedupe_lookup::MAX_LISTED as i64 + 6;
         let spread: Vec<FindingReport> = (0..windows)
             .map(|hour| alert(&format!("web-{hour}"), (100 + hour) * HOUR))
             .collect();
@@ -3154,6 +3017,118 @@ mod tests {
         let repeat = alert("web-0", 100 * HOUR + 60_000);
         let outcome = store.ingest(&[repeat], &policy).await.unwrap();
         assert_eq!((outcome.created, outcome.aggregated), (0, 1));
+    }
+
+    /// Issue 2 (review): on the many-buckets path (more stored windows than a look-up
+    /// lists), a batch mixing a kind without a window with new, current and late alerts
+    /// aggregates each report exactly as one look-up of everything would: the vulnerability
+    /// into its finding (bucket 0), the current repeat into the latest window's finding, the
+    /// late repeat into its finding below the listed windows, and a late repeat past the hour
+    /// of its finding's last sighting into a new finding, as does the new alert.
+    #[tokio::test]
+    async fn a_mixed_batch_among_many_windows_aggregates_each_report_exactly() {
+        let (_dir, store) = super::test_support::temp_store().await;
+        let policy = HandlingPolicy::default();
+        const HOUR: i64 = 3_600_000;
+        const MINUTE: i64 = 60_000;
+        let windows = super::dedupe_lookup::MAX_LISTED as i64 + 6;
+        let mut stored: Vec<FindingReport> = (0..windows)
+            .map(|hour| alert(&format!("web-{hour}"), (100 + hour) * HOUR))
+            .collect();
+        stored.push(vulnerability(&["CVE-2024-0001"], 100 * HOUR));
+        let outcome = store.ingest(&stored, &policy).await.unwrap();
+        assert_eq!(outcome.created, windows as u64 + 1);
+        let latest = 100 + windows - 1;
+        let batch = [
+            vulnerability(&["CVE-2024-0001"], (latest + 1) * HOUR),
+            alert(&format!("web-{}", windows - 1), latest * HOUR + 30 * MINUTE),
+            alert("web-new", latest * HOUR + 40 * MINUTE),
+            alert("web-0", 100 * HOUR + 50 * MINUTE),
+            alert("web-3", 104 * HOUR + 2 * MINUTE),
+        ];
+        let outcome = store.ingest(&batch, &policy).await.unwrap();
+        assert_eq!((outcome.created, outcome.aggregated), (2, 3), "{outcome:?}");
+        let counts: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT title, COUNT(*), SUM(count) FROM findings \
+             WHERE title IN ('shell in web-0', 'shell in web-3', 'shell in web-new', $1, $2) \
+             GROUP BY title ORDER BY title",
+        )
+        .bind(format!("shell in web-{}", windows - 1))
+        .bind("CVE-2024-0001 in openssl")
+        .fetch_all(&store.writer)
+        .await
+        .unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("CVE-2024-0001 in openssl".to_owned(), 1, 2),
+                ("shell in web-0".to_owned(), 1, 2),
+                ("shell in web-3".to_owned(), 2, 2),
+                (format!("shell in web-{}", windows - 1), 1, 2),
+                ("shell in web-new".to_owned(), 1, 1),
+            ]
+        );
+    }
+
+    /// Pages the writer connection has read from its cache or the disk so far
+    /// (`SQLITE_DBSTATUS_CACHE_HIT` + `_MISS`): what a statement visits of the B-trees.
+    async fn pages_read(store: &SqliteStore) -> i64 {
+        let mut connection = store.writer.acquire().await.unwrap();
+        let mut handle = connection.lock_handle().await.unwrap();
+        let db = handle.as_raw_handle().as_ptr();
+        let mut pages = 0;
+        for counter in [
+            libsqlite3_sys::SQLITE_DBSTATUS_CACHE_HIT,
+            libsqlite3_sys::SQLITE_DBSTATUS_CACHE_MISS,
+        ] {
+            let (mut current, mut highest) = (0, 0);
+            // SAFETY: the locked handle is a live connection no other thread uses meanwhile;
+            // the out-pointers outlive the call.
+            let code = unsafe {
+                libsqlite3_sys::sqlite3_db_status(db, counter, &mut current, &mut highest, 0)
+            };
+            assert_eq!(code, libsqlite3_sys::SQLITE_OK);
+            pages += i64::from(current);
+        }
+        pages
+    }
+
+    /// Issue 2 (review): one report observed 40 hours ago in a batch of 500 new alerts costs
+    /// the batch a look-up of its own key in the 42 windows it reaches (a few hundred page
+    /// reads at most), not of every key of the batch in each of them (500 × 42 seeks, tens of
+    /// thousands of page reads, with one lower bound for the whole batch).
+    #[tokio::test]
+    async fn a_late_report_costs_its_batch_only_its_own_look_up() {
+        let (_dir, store) = super::test_support::temp_store().await;
+        let policy = HandlingPolicy::default();
+        const HOUR: i64 = 3_600_000;
+        const NOW: i64 = 1_000 * HOUR;
+        let history: Vec<FindingReport> = (0..42 * 50)
+            .map(|n| alert(&format!("old-{n}"), NOW - 41 * HOUR + (n / 50) * HOUR))
+            .collect();
+        store.ingest(&history, &policy).await.unwrap();
+        let new_alerts = |name: &str| -> Vec<FindingReport> {
+            (0..500)
+                .map(|n| alert(&format!("{name}-{n}"), NOW + n))
+                .collect()
+        };
+        let mut read = Vec::new();
+        for (name, late) in [("a", false), ("b", true), ("c", false), ("d", true)] {
+            let mut batch = new_alerts(name);
+            if late {
+                batch.push(alert(&format!("late-{name}"), NOW - 40 * HOUR));
+            }
+            let before = pages_read(&store).await;
+            let outcome = store.ingest(&batch, &policy).await.unwrap();
+            assert_eq!(outcome.created, batch.len() as u64);
+            read.push(pages_read(&store).await - before);
+        }
+        for (without, with) in [(read[0], read[1]), (read[2], read[3])] {
+            assert!(
+                with - without < 3_000,
+                "pages read by batches without and with a late report: {read:?}"
+            );
+        }
     }
 
     /// The dedupe look-up seeks `findings_dedupe` by bucket and prefix.
