@@ -6,9 +6,10 @@
 //! alert with 256 MiB, docs/benchmarks.md). But a cache fixed at 256 MiB could take a small
 //! node's or a memory-limited container's memory: it fills as the writer touches pages, and
 //! the writer touches every page of a table a migration rewrites, besides ingest's. So the
-//! writer gets an eighth of the memory the process may use (the cgroup's `memory.max` of its
-//! own or an enclosing cgroup if set, else the machine's `MemTotal`), at most 256 MiB and at
-//! least the readers' 64 MiB; 64 MiB where neither can be read.
+//! writer gets an eighth of the memory the process may use (the lowest of the machine's
+//! `MemTotal` and the limits set on its memory cgroup and those enclosing it, v2's
+//! `memory.max` or v1's `memory.limit_in_bytes`), at most 256 MiB and at least the readers'
+//! 64 MiB; 64 MiB where none can be read.
 
 use std::path::{Path, PathBuf};
 
@@ -37,17 +38,28 @@ fn writer_cache_bytes(limit: Option<u64>) -> u64 {
     })
 }
 
-/// The memory this process may use: the lowest of the machine's and of the `memory.max` of
-/// its cgroup (v2) and the cgroups enclosing it, or the v1 memory controller's limit.
+/// The memory this process may use: the lowest of the machine's and of the limits set on its
+/// memory cgroup and the cgroups enclosing it (v2's `memory.max`, else v1's
+/// `memory.limit_in_bytes`).
 fn memory_limit() -> Option<u64> {
     let machine = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|meminfo| mem_total(&meminfo));
     let cgroup = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
-        .and_then(|membership| cgroup_v2_path(&membership).map(Path::to_path_buf))
-        .and_then(|path| cgroup_v2_limit(Path::new("/sys/fs/cgroup"), &path))
-        .or_else(|| read_limit(Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes")));
+        .and_then(|membership| {
+            let v2 = cgroup_path(&membership, None)
+                .and_then(|path| lowest_limit(Path::new("/sys/fs/cgroup"), path, "memory.max"));
+            v2.or_else(|| {
+                cgroup_path(&membership, Some("memory")).and_then(|path| {
+                    lowest_limit(
+                        Path::new("/sys/fs/cgroup/memory"),
+                        path,
+                        "memory.limit_in_bytes",
+                    )
+                })
+            })
+        });
     [machine, cgroup].into_iter().flatten().min()
 }
 
@@ -60,22 +72,31 @@ fn mem_total(meminfo: &str) -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// The process's cgroup v2 path (the `0::` line of `/proc/self/cgroup`), relative to the
-/// cgroup file system's root.
-fn cgroup_v2_path(membership: &str) -> Option<&Path> {
+/// The process's cgroup path in `/proc/self/cgroup` (`membership`), relative to its
+/// hierarchy's root: v2's (the `0::` line) for `None`, else that of the v1 hierarchy holding
+/// `controller`.
+fn cgroup_path<'m>(membership: &'m str, controller: Option<&str>) -> Option<&'m Path> {
     membership
         .lines()
-        .find_map(|line| line.strip_prefix("0::"))
+        .find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let wanted = match controller {
+                None => id == "0" && controllers.is_empty(),
+                Some(controller) => controllers.split(',').any(|name| name == controller),
+            };
+            wanted.then_some(path)
+        })
         .map(|path| Path::new(path.trim_start_matches('/')))
 }
 
-/// The lowest `memory.max` set on the cgroup at `path` under `root` and the cgroups enclosing
-/// it (a parent's limit binds its children).
-fn cgroup_v2_limit(root: &Path, path: &Path) -> Option<u64> {
+/// The lowest limit (`file`) set on the cgroup at `path` under `root` and the cgroups
+/// enclosing it (a parent's limit binds its children).
+fn lowest_limit(root: &Path, path: &Path, file: &str) -> Option<u64> {
     let mut cgroup: PathBuf = root.join(path);
     let mut lowest: Option<u64> = None;
     loop {
-        if let Some(limit) = read_limit(&cgroup.join("memory.max")) {
+        if let Some(limit) = read_limit(&cgroup.join(file)) {
             lowest = Some(lowest.map_or(limit, |lowest| lowest.min(limit)));
         }
         if cgroup == root || !cgroup.pop() || !cgroup.starts_with(root) {
@@ -84,7 +105,8 @@ fn cgroup_v2_limit(root: &Path, path: &Path) -> Option<u64> {
     }
 }
 
-/// A limit file's value in bytes; `None` if absent, unreadable or unlimited (`max`).
+/// A limit file's value in bytes; `None` if absent, unreadable or unlimited (v2's `max`; v1's
+/// unlimited is a number near 2^63, which the machine's memory undercuts).
 fn read_limit(file: &Path) -> Option<u64> {
     std::fs::read_to_string(file)
         .ok()
@@ -95,7 +117,9 @@ fn read_limit(file: &Path) -> Option<u64> {
 mod tests {
     use std::path::Path;
 
-    use super::{MIB, cgroup_v2_limit, cgroup_v2_path, mem_total, pragma_kib, writer_cache_bytes};
+    use super::{
+        MIB, cgroup_path, lowest_limit, mem_total, memory_limit, pragma_kib, writer_cache_bytes,
+    };
 
     /// Issue 2 (review): an eighth of the memory the process may use, between the readers'
     /// 64 MiB and 256 MiB; 64 MiB when unknown.
@@ -123,12 +147,19 @@ mod tests {
         let meminfo = "MemFree:         1000 kB\nMemTotal:        2048000 kB\n";
         assert_eq!(mem_total(meminfo), Some(2_048_000 * 1024));
         assert_eq!(mem_total("MemTotal: lots\n"), None);
+        let hybrid = "4:memory:/process_api/abc\n2:cpu,cpuacct:/\n0::/\n";
+        assert_eq!(cgroup_path(hybrid, None), Some(Path::new("")));
         assert_eq!(
-            cgroup_v2_path("1:name=systemd:/x\n0::/system.slice/palisade.service\n"),
+            cgroup_path(hybrid, Some("memory")),
+            Some(Path::new("process_api/abc"))
+        );
+        assert_eq!(cgroup_path(hybrid, Some("cpuacct")), Some(Path::new("")));
+        assert_eq!(
+            cgroup_path("0::/system.slice/palisade.service\n", None),
             Some(Path::new("system.slice/palisade.service"))
         );
-        assert_eq!(cgroup_v2_path("0::/\n"), Some(Path::new("")));
-        assert_eq!(cgroup_v2_path("4:memory:/docker/abc\n"), None);
+        assert_eq!(cgroup_path("0::/system.slice\n", Some("memory")), None);
+        assert_eq!(cgroup_path("4:memory:/docker/abc\n", None), None);
     }
 
     /// The lowest limit set on the cgroup or an enclosing one counts; `max` is no limit.
@@ -141,14 +172,24 @@ mod tests {
         std::fs::write(root.path().join("a/memory.max"), "1073741824\n").unwrap();
         std::fs::write(leaf.join("memory.max"), "max\n").unwrap();
         assert_eq!(
-            cgroup_v2_limit(root.path(), Path::new("a/b")),
+            lowest_limit(root.path(), Path::new("a/b"), "memory.max"),
             Some(1 << 30)
         );
         std::fs::write(leaf.join("memory.max"), "536870912\n").unwrap();
         assert_eq!(
-            cgroup_v2_limit(root.path(), Path::new("a/b")),
+            lowest_limit(root.path(), Path::new("a/b"), "memory.max"),
             Some(1 << 29)
         );
-        assert_eq!(cgroup_v2_limit(root.path(), Path::new("")), None);
+        assert_eq!(lowest_limit(root.path(), Path::new(""), "memory.max"), None);
+    }
+
+    /// On Linux the machine's memory at least is read, and no limit read exceeds it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_machine_s_memory_limit_is_read() {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let machine = mem_total(&meminfo).unwrap();
+        let limit = memory_limit().unwrap();
+        assert!(limit > 0 && limit <= machine, "{limit} of {machine}");
     }
 }
