@@ -164,6 +164,7 @@ use palisade_firewall::{
     Decision, DirectionExplanation, Engine, FirewallRule, FlowEnd, ObservedFlow, OwnedEngine,
     PodId, Protocol, RuleAction, State, Verdict,
 };
+use palisade_model::proc_cgroup::unified_cgroup;
 use palisade_model::{
     AffectedAsset, ConnectionDirection, Details, FindingReport, FirewallAction, FirewallDetails,
     OpenConnection, Severity, Timestamp,
@@ -2172,17 +2173,19 @@ fn apply_rules(
 /// directory with id `cgroup_id` (when given), not the cgroup2 root, and it does not hold
 /// the agent's own process (nor is an ancestor of the agent's cgroup).
 fn workload_cgroup(pid: u32, cgroup_id: u64) -> Option<PathBuf> {
-    let theirs = cgroup2_path(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)?;
-    let path = cgroup2_root().ok()?.join(&theirs);
+    let listing = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let theirs = unified_cgroup(&listing)?;
+    let path = cgroup2_root().ok()?.join(theirs);
     let inode = std::fs::metadata(&path).ok()?.ino();
-    (may_hold_connect_programs(&theirs)? && (cgroup_id == 0 || inode == cgroup_id)).then_some(path)
+    (may_hold_connect_programs(theirs)? && (cgroup_id == 0 || inode == cgroup_id)).then_some(path)
 }
 
 /// Whether connect programs may go on the cgroup2 directory `relative` (to the cgroup2
 /// root): not the root itself, nor one that holds the agent's own process or is an
 /// ancestor of its cgroup. `None` when the agent's cgroup cannot be read.
 fn may_hold_connect_programs(relative: &Path) -> Option<bool> {
-    let own = cgroup2_path(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
+    let listing = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = unified_cgroup(&listing)?;
     Some(!relative.as_os_str().is_empty() && !own.starts_with(relative))
 }
 
@@ -2224,21 +2227,13 @@ fn is_pod_cgroup_name(name: &str, pod_uid: Option<&str>) -> bool {
 
 /// The id (directory inode) of process `pid`'s cgroup2 directory, while it runs.
 fn cgroup_id_of(pid: u32) -> Option<u64> {
-    let relative = cgroup2_path(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)?;
+    let listing = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let relative = unified_cgroup(&listing)?;
     Some(
         std::fs::metadata(cgroup2_root().ok()?.join(relative))
             .ok()?
             .ino(),
     )
-}
-
-/// The cgroup2 path in a `/proc/PID/cgroup` listing (its `0::/path` line), relative to the
-/// cgroup2 root (empty for the root itself).
-fn cgroup2_path(listing: &str) -> Option<PathBuf> {
-    listing
-        .lines()
-        .find_map(|line| line.strip_prefix("0::"))
-        .map(|path| PathBuf::from(path.trim().trim_start_matches('/')))
 }
 
 /// The network namespace a thread is in.

@@ -26,6 +26,7 @@ mod console;
 mod finding;
 mod handling;
 mod link;
+pub mod proc_cgroup;
 mod severity;
 mod task;
 mod timestamp;

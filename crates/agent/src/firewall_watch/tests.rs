@@ -447,21 +447,6 @@ fn server_rules_naming_unknown_objects_are_left_out() {
     palisade_firewall::Engine::new(&state).unwrap();
 }
 
-#[test]
-fn the_cgroup2_path_is_read_from_the_unified_line() {
-    let hybrid =
-        "12:cpu,cpuacct:/user.slice\n1:name=systemd:/user.slice/x.scope\n0::/palisade/pod-a\n";
-    assert_eq!(
-        super::cgroup2_path(hybrid).as_deref(),
-        Some(std::path::Path::new("palisade/pod-a"))
-    );
-    assert_eq!(
-        super::cgroup2_path("0::/\n").as_deref(),
-        Some(std::path::Path::new(""))
-    );
-    assert_eq!(super::cgroup2_path("3:memory:/x\n"), None);
-}
-
 /// Each open connection a new rule refuses is an alert of its own, closed (block mode) or
 /// left open (alert mode), with its direction and ends; apart from the flow's attempts.
 #[test]

@@ -13,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
+use palisade_model::proc_cgroup::{unified_cgroup, v1_cgroup};
+
 const MIB: u64 = 1 << 20;
 
 /// The readers' page cache, which the writer gets at least.
@@ -48,10 +50,10 @@ fn memory_limit() -> Option<u64> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(|membership| {
-            let v2 = cgroup_path(&membership, None)
+            let v2 = unified_cgroup(&membership)
                 .and_then(|path| lowest_limit(Path::new("/sys/fs/cgroup"), path, "memory.max"));
             v2.or_else(|| {
-                cgroup_path(&membership, Some("memory")).and_then(|path| {
+                v1_cgroup(&membership, "memory").and_then(|path| {
                     lowest_limit(
                         Path::new("/sys/fs/cgroup/memory"),
                         path,
@@ -70,24 +72,6 @@ fn mem_total(meminfo: &str) -> Option<u64> {
         .find_map(|line| line.strip_prefix("MemTotal:"))?;
     let kib = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
     kib.checked_mul(1024)
-}
-
-/// The process's cgroup path in `/proc/self/cgroup` (`membership`), relative to its
-/// hierarchy's root: v2's (the `0::` line) for `None`, else that of the v1 hierarchy holding
-/// `controller`.
-fn cgroup_path<'m>(membership: &'m str, controller: Option<&str>) -> Option<&'m Path> {
-    membership
-        .lines()
-        .find_map(|line| {
-            let mut fields = line.splitn(3, ':');
-            let (id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-            let wanted = match controller {
-                None => id == "0" && controllers.is_empty(),
-                Some(controller) => controllers.split(',').any(|name| name == controller),
-            };
-            wanted.then_some(path)
-        })
-        .map(|path| Path::new(path.trim_start_matches('/')))
 }
 
 /// The lowest limit (`file`) set on the cgroup at `path` under `root` and the cgroups
@@ -117,9 +101,7 @@ fn read_limit(file: &Path) -> Option<u64> {
 mod tests {
     use std::path::Path;
 
-    use super::{
-        MIB, cgroup_path, lowest_limit, mem_total, memory_limit, pragma_kib, writer_cache_bytes,
-    };
+    use super::{MIB, lowest_limit, mem_total, memory_limit, pragma_kib, writer_cache_bytes};
 
     /// Issue 2 (review): an eighth of the memory the process may use, between the readers'
     /// 64 MiB and 256 MiB; 64 MiB when unknown.
@@ -142,24 +124,13 @@ mod tests {
         assert_eq!(pragma_kib(256 * MIB), "-262144");
     }
 
+    /// `MemTotal` in bytes; `None` for a value that is not a number of kB. (The cgroup
+    /// listing's parser is tested in `palisade_model::proc_cgroup`.)
     #[test]
-    fn meminfo_and_cgroup_membership_are_read() {
+    fn meminfo_s_total_is_read() {
         let meminfo = "MemFree:         1000 kB\nMemTotal:        2048000 kB\n";
         assert_eq!(mem_total(meminfo), Some(2_048_000 * 1024));
         assert_eq!(mem_total("MemTotal: lots\n"), None);
-        let hybrid = "4:memory:/process_api/abc\n2:cpu,cpuacct:/\n0::/\n";
-        assert_eq!(cgroup_path(hybrid, None), Some(Path::new("")));
-        assert_eq!(
-            cgroup_path(hybrid, Some("memory")),
-            Some(Path::new("process_api/abc"))
-        );
-        assert_eq!(cgroup_path(hybrid, Some("cpuacct")), Some(Path::new("")));
-        assert_eq!(
-            cgroup_path("0::/system.slice/palisade.service\n", None),
-            Some(Path::new("system.slice/palisade.service"))
-        );
-        assert_eq!(cgroup_path("0::/system.slice\n", Some("memory")), None);
-        assert_eq!(cgroup_path("4:memory:/docker/abc\n", None), None);
     }
 
     /// The lowest limit set on the cgroup or an enclosing one counts; `max` is no limit.
