@@ -37,6 +37,10 @@ use palisade_sensor::{
     BackendChoice, ContainerAttribution, ContainerResolver, MetadataRoots, SensorConfig,
 };
 
+#[path = "../src/container/test_roots.rs"]
+mod test_roots;
+use test_roots::metadata_roots_in;
+
 struct Counter(u64);
 impl EventSink for Counter {
     fn send(&mut self, event: Event) {
@@ -52,7 +56,8 @@ fn hex_id(seed: u64) -> String {
 
 /// A podman storage root whose `containers.json` lists `entries` containers.
 fn podman_store(dir: &Path, entries: u64) -> MetadataRoots {
-    let storage = dir.join("storage");
+    let roots = metadata_roots_in(dir);
+    let storage = &roots.podman_storage;
     std::fs::create_dir_all(storage.join("overlay-containers")).unwrap();
     std::fs::create_dir_all(storage.join("overlay-images")).unwrap();
     let mut containers = std::io::BufWriter::new(
@@ -83,12 +88,7 @@ fn podman_store(dir: &Path, entries: u64) -> MetadataRoots {
     containers.write_all(b"]").unwrap();
     containers.flush().unwrap();
     std::fs::write(storage.join("overlay-images/images.json"), "[]").unwrap();
-    MetadataRoots {
-        runc_state_dirs: vec![dir.join("runc")],
-        podman_storage: storage,
-        containerd_db: dir.join("meta.db"),
-        containerd_tasks: dir.join("tasks"),
-    }
+    roots
 }
 
 /// The cgroup2 hierarchy's mount point.

@@ -731,7 +731,6 @@ fn read_names(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::time::{Duration, Instant};
 
     use palisade_testdata::slow_file::SlowFile;
@@ -741,17 +740,9 @@ mod tests {
         LOOKUP_WORKERS, MAX_QUEUED_LOOKUPS, RetrySchedule,
     };
     use crate::container::MetadataRoots;
+    use crate::container::test_roots::metadata_roots_in;
 
     const ID: &str = "3f5bd9c0e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
-
-    fn roots(dir: &Path) -> MetadataRoots {
-        MetadataRoots {
-            runc_state_dirs: vec![dir.join("runc")],
-            podman_storage: dir.join("containers"),
-            containerd_db: dir.join("meta.db"),
-            containerd_tasks: dir.join("tasks"),
-        }
-    }
 
     /// Waits (at most 10 s) until none of `cgroups` has a look-up in flight.
     fn settle(attribution: &mut ContainerAttribution, cgroups: &[u64]) {
@@ -777,7 +768,7 @@ mod tests {
     #[test]
     fn cgroups_without_events_are_forgotten_and_looked_up_again() {
         let dir = tempfile::tempdir().unwrap();
-        let mut attribution = ContainerAttribution::new(roots(dir.path()));
+        let mut attribution = ContainerAttribution::new(metadata_roots_in(dir.path()));
         let quiet = format!("/kubepods/pod0b1c2d3e/{ID}");
         let busy = "/system.slice/busy.service".to_owned();
         attribution.resolve(1, 0, || quiet.clone(), false);
@@ -819,7 +810,7 @@ mod tests {
     #[test]
     fn a_container_seen_before_its_metadata_gets_it_later() {
         let dir = tempfile::tempdir().unwrap();
-        let roots = roots(dir.path());
+        let roots = metadata_roots_in(dir.path());
         let runc = roots.runc_state_dirs[0].clone();
         let mut attribution = ContainerAttribution::new(roots);
         let cgroup = format!("/kubepods/pod0b1c2d3e/{ID}");
@@ -862,7 +853,7 @@ mod tests {
     /// What a cgroup's name says before any look-up answered.
     fn attribution_first(cgroup: &str) -> std::sync::Arc<palisade_event::Container> {
         let dir = tempfile::tempdir().unwrap();
-        let mut attribution = ContainerAttribution::new(roots(dir.path()));
+        let mut attribution = ContainerAttribution::new(metadata_roots_in(dir.path()));
         let resolution = attribution.resolve(1, 0, || cgroup.to_owned(), true);
         assert!(resolution.pending);
         resolution.container.expect("a container by its name")
@@ -896,7 +887,7 @@ mod tests {
     #[test]
     fn a_slow_store_delays_only_the_lookups_that_read_it() {
         let dir = tempfile::tempdir().unwrap();
-        let roots = roots(dir.path());
+        let roots = metadata_roots_in(dir.path());
         let store = slow_store(&roots);
         let mut attribution = ContainerAttribution::new(roots);
         let podman = format!("/machine.slice/libpod-{ID}.scope");
@@ -955,7 +946,7 @@ mod tests {
     #[test]
     fn lookups_past_the_queue_bound_are_counted_and_asked_again() {
         let dir = tempfile::tempdir().unwrap();
-        let roots = roots(dir.path());
+        let roots = metadata_roots_in(dir.path());
         let store = slow_store(&roots);
         let mut attribution = ContainerAttribution::new(roots);
         let podman = |n: usize| format!("/machine.slice/libpod-{n:064x}.scope");

@@ -535,11 +535,15 @@ fn parse_rfc3339_ns(text: &str) -> Option<u64> {
 }
 
 #[cfg(test)]
+pub(crate) mod test_roots;
+
+#[cfg(test)]
 mod tests {
     use palisade_event::HostNamespaces;
 
+    use crate::container::test_roots::metadata_roots_in;
     use crate::container::{
-        ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup, parse_rfc3339_ns,
+        ContainerResolver, Runtime, container_id_from_cgroup, parse_rfc3339_ns,
     };
 
     const ID: &str = "3f5bd9c0e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
@@ -549,13 +553,9 @@ mod tests {
     #[test]
     fn host_namespaces_from_runc_state() {
         let dir = tempfile::tempdir().unwrap();
-        let runc = dir.path().join("runc");
-        let resolver = ContainerResolver::new(MetadataRoots {
-            runc_state_dirs: vec![runc.clone()],
-            podman_storage: dir.path().join("containers"),
-            containerd_db: dir.path().join("meta.db"),
-            containerd_tasks: dir.path().join("tasks"),
-        });
+        let roots = metadata_roots_in(dir.path());
+        let runc = roots.runc_state_dirs[0].clone();
+        let resolver = ContainerResolver::new(roots);
         let cgroup = format!("/machine.slice/libpod-{ID}.scope");
         let unknown = resolver.lookup(&cgroup).unwrap();
         assert_eq!(unknown.host_namespaces, None);

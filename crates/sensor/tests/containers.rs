@@ -15,6 +15,10 @@ use palisade_sensor::{
     SensorConfig,
 };
 
+#[path = "../src/container/test_roots.rs"]
+mod test_roots;
+use test_roots::metadata_roots_in;
+
 fn available(runtime: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let is_root = unsafe { libc::geteuid() } == 0;
@@ -914,17 +918,6 @@ fn ebpf_and_cgroup2_root() -> Option<PathBuf> {
         return None;
     }
     cgroup2
-}
-
-/// Runtime metadata roots under `dir`, where no runtime keeps anything unless the test puts
-/// it there.
-fn metadata_roots_in(dir: &Path) -> MetadataRoots {
-    MetadataRoots {
-        runc_state_dirs: vec![dir.join("runc")],
-        podman_storage: dir.join("storage"),
-        containerd_db: dir.join("meta.db"),
-        containerd_tasks: dir.join("tasks"),
-    }
 }
 
 /// A cgroup2 directory of the test's, removed (with its parent) when dropped; the processes
