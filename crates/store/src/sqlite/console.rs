@@ -21,8 +21,9 @@ use uuid::Uuid;
 
 use super::{
     SqliteStore, TextSearch, VULNERABILITY_TEXT, corrupt, from_json, group_order,
-    group_order::Grouped, group_summary, insert_audit, into_page, parse_uuid, push_finding_filters,
-    push_in, push_keyset, push_like_columns, push_like_text, to_json,
+    group_order::Grouped, group_summary, insert_audit, into_page, parse_uuid,
+    push_asset_index_filters, push_finding_filters, push_in, push_keyset, push_like_columns,
+    push_like_text, to_json,
 };
 use crate::{
     Cursor, FindingGroup, FindingQuery, GroupSortKey, Page, Result, SearchWindow, SortKey,
@@ -188,6 +189,10 @@ const HOUR_MS: i64 = 3_600_000;
 /// Most findings a page reads through an asset's or a rule's index and then sorts (see
 /// [`SqliteStore::narrow_index`]); reading and sorting 2,000 rows takes a few milliseconds.
 const NARROW_INDEX_FINDINGS: i64 = 2_000;
+
+/// How many entries of `findings_by_cluster` a page's probe reads at most (see
+/// [`SqliteStore::page_fills_at_once`]): 0.3 ms when the page is not among them.
+const PAGE_PROBE_ENTRIES: u32 = 2_000;
 
 /// Whether `finding_counts` answers `query` exactly. The counters hold cluster, status,
 /// severity, category, namespace and the hours of first and last sighting; asset, rule, text,
@@ -579,6 +584,23 @@ fn walks_cluster_index(query: &FindingQuery) -> bool {
         && query.asset_id.is_none()
         && query.rule.is_none()
         && query.demo.is_none()
+}
+
+/// Appends ` AND` the bound of the sort column that a page after `query`'s cursor implies:
+/// the keyset's condition (`column < v OR (column = v AND id < i)`, [`push_keyset`]) is an OR,
+/// which SQLite does not turn into a range of an index, so a page deep in the list walked the
+/// index from its first entry to the cursor's (page 8,000 of `prod`'s open alerts with
+/// 1,000,000 stored: 40-53 ms; with this bound a seek, 0.2-0.4 ms).
+fn push_position_bound(builder: &mut QueryBuilder<Sqlite>, query: &FindingQuery) {
+    if let Some(cursor) = &query.cursor {
+        let comparison = match query.order {
+            SortOrder::Desc => "<=",
+            SortOrder::Asc => ">=",
+        };
+        builder
+            .push(format_args!(" AND {} {comparison} ", query.sort.column()))
+            .push_bind(cursor.value);
+    }
 }
 
 /// Whether aggregates of a text search of `kind` read the search keys (migration 0056,
@@ -1139,14 +1161,18 @@ impl SqliteStore {
     /// The [`Extent`] of the findings `query` selects, for filters the time-ordered indexes
     /// do not hold (severity, category, namespace): the table query would otherwise walk every
     /// finding of the cluster to fill a page when few or none match (an empty category of a
-    /// million alerts took 4.6 s). Other queries get [`Extent::Unknown`]: the index walk finds
-    /// their page at once.
+    /// million alerts took 4.6 s). Other queries, and pages that [fill at
+    /// once](Self::page_fills_at_once), get [`Extent::Unknown`]: the index walk finds their
+    /// page at once.
     pub(super) async fn extent(
         connection: &mut SqliteConnection,
         kind: FindingKind,
         query: &FindingQuery,
     ) -> Result<Extent> {
-        if !selective(query) || !counters_answer(query) {
+        if !selective(query)
+            || !counters_answer(query)
+            || Self::page_fills_at_once(connection, kind, query).await?
+        {
             return Ok(Extent::Unknown);
         }
         let mut builder = QueryBuilder::<Sqlite>::new(
@@ -1178,6 +1204,50 @@ impl SqliteStore {
                 },
             },
         })
+    }
+
+    /// Whether the newest [`PAGE_PROBE_ENTRIES`] entries of `findings_by_cluster` from the
+    /// position of `query`'s page hold the whole page and one finding more: then the page's
+    /// walk in time order finds it at once, and [`Self::extent`] need not read the counters.
+    /// Their extent reads every counter row of the filters (one per hour of first and of last
+    /// sighting, namespace and category): with 1,000,000 alerts over 30 days, 55,000 rows and
+    /// 12 ms of CPU for `prod`'s open high and critical alerts, which capped that page at ≈ 220
+    /// requests per second on two cores (p99 141 ms under 16 clients), growing with the days
+    /// stored. The probe tests the filters on the index's entries (migration 0064), without
+    /// reading rows, and stops at the page's last finding. Only for a page of one cluster
+    /// newest first whose filters that index holds ([`walks_cluster_index`]).
+    pub(super) async fn page_fills_at_once(
+        connection: &mut SqliteConnection,
+        kind: FindingKind,
+        query: &FindingQuery,
+    ) -> Result<bool> {
+        let newest_first = query.sort == SortKey::LastSeen && query.order == SortOrder::Desc;
+        let (Some(cluster), true) = (&query.cluster, newest_first && walks_cluster_index(query))
+        else {
+            return Ok(false);
+        };
+        let mut builder = QueryBuilder::<Sqlite>::new(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT status, severity, category, namespace, \
+             cluster, last_seen, first_seen FROM findings INDEXED BY findings_by_cluster WHERE kind = ",
+        );
+        builder
+            .push_bind(kind.as_str())
+            .push(" AND cluster = ")
+            .push_bind(cluster);
+        push_position_bound(&mut builder, query);
+        push_keyset(
+            &mut builder,
+            "last_seen",
+            SortOrder::Desc,
+            query.cursor.as_ref(),
+            PAGE_PROBE_ENTRIES - 1,
+        );
+        builder.push(") WHERE 1");
+        push_asset_index_filters(&mut builder, query);
+        let beyond_page = i64::from(page_size(query.limit)) + 1;
+        builder.push(" LIMIT ").push_bind(beyond_page).push(")");
+        let matches: i64 = builder.build_query_scalar().fetch_one(connection).await?;
+        Ok(matches == beyond_page)
     }
 
     /// Whether the findings of the assets `hits` names (a term only their labels hold) under
@@ -1287,6 +1357,7 @@ impl SqliteStore {
                     .push_bind(until_ms);
             }
         }
+        push_position_bound(&mut select, query);
         push_keyset(
             &mut select,
             query.sort.column(),
@@ -2645,6 +2716,146 @@ mod tests {
         let store = SqliteStore::open(&path).await.unwrap();
         let plan = page_plan(&store, &by_asset(quiet_asset)).await;
         assert!(plan.contains("findings_by_asset"), "restarted: {plan}");
+    }
+
+    /// A page of one cluster's findings whose filters match densely is found by the walk in
+    /// time order without the counters' extent; a sparse filter's page, and the last page of a
+    /// dense one, still get their extent; either way the pages are the filters' findings, newest
+    /// first, continued exactly through the cursor.
+    #[tokio::test]
+    async fn a_page_the_cluster_walk_fills_at_once_skips_the_counters_extent() {
+        let (_dir, store) = temp_store().await;
+        // 300 intrusion alerts (a shell each) a minute apart, and 3 older curl runs in
+        // namespace `rare` (no category).
+        let mut reports: Vec<_> = (0..300_i64)
+            .map(|index| {
+                alert(
+                    "prod",
+                    Some("shop"),
+                    &format!("/opt/{index}/sh"),
+                    BASE + index * 60_000,
+                )
+            })
+            .collect();
+        reports.extend((0..3_i64).map(|index| {
+            alert(
+                "prod",
+                Some("rare"),
+                &format!("/opt/{index}/curl"),
+                BASE - 86_400_000 + index,
+            )
+        }));
+        store
+            .ingest(&reports, &HandlingPolicy::default())
+            .await
+            .unwrap();
+        let dense = FindingQuery {
+            cluster: Some("prod".into()),
+            statuses: vec![Status::Open],
+            category: Some("intrusion".into()),
+            limit: 50,
+            ..Default::default()
+        };
+        let sparse = FindingQuery {
+            namespace: Some("rare".into()),
+            category: None,
+            ..dense.clone()
+        };
+        let fills_at_once = |query: FindingQuery| {
+            let store = store.clone();
+            async move {
+                let mut connection = store.reader.acquire().await.unwrap();
+                let fills =
+                    SqliteStore::page_fills_at_once(&mut connection, FindingKind::Alert, &query)
+                        .await
+                        .unwrap();
+                let extent = SqliteStore::extent(&mut connection, FindingKind::Alert, &query)
+                    .await
+                    .unwrap();
+                (fills, extent)
+            }
+        };
+        let (fills, extent) = fills_at_once(sparse.clone()).await;
+        assert!(!fills, "3 matches do not fill a page");
+        assert!(matches!(extent, Extent::Within { .. }));
+        let page = store
+            .list_findings(FindingKind::Alert, &sparse)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 3);
+        assert!(page.next_cursor.is_none());
+
+        let mut query = dense.clone();
+        let mut listed = Vec::new();
+        for page_number in 0..6 {
+            let (fills, extent) = fills_at_once(query.clone()).await;
+            // Pages 1-5 each have a finding after them; the sixth is the last 50.
+            assert_eq!(fills, page_number < 5, "page {page_number}");
+            assert_eq!(
+                matches!(extent, Extent::Unknown),
+                fills,
+                "page {page_number}"
+            );
+            let page = store
+                .list_findings(FindingKind::Alert, &query)
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), 50, "page {page_number}");
+            listed.extend(page.items);
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(Cursor::decode(&cursor).unwrap()),
+                None => {
+                    assert_eq!(page_number, 5);
+                    break;
+                }
+            }
+        }
+        let newest_first: Vec<_> = reports[..300]
+            .iter()
+            .rev()
+            .map(|report| report.observed_at)
+            .collect();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|finding| finding.last_seen)
+                .collect::<Vec<_>>(),
+            newest_first
+        );
+        assert!(
+            listed
+                .iter()
+                .all(|finding| finding.asset.namespace.as_deref() == Some("shop"))
+        );
+    }
+
+    /// A page after a cursor seeks to the cursor's position in its index instead of walking
+    /// every entry before it: the keyset's OR condition alone gave SQLite no range.
+    #[tokio::test]
+    async fn a_page_after_a_cursor_seeks_to_it() {
+        let (_dir, store) = temp_store().await;
+        let reports = pod_alerts("web", "Rule", 120, BASE);
+        store
+            .ingest(&reports, &HandlingPolicy::default())
+            .await
+            .unwrap();
+        let mut query = FindingQuery {
+            cluster: Some("prod".into()),
+            statuses: vec![Status::Open],
+            limit: 50,
+            ..Default::default()
+        };
+        let first = store
+            .list_findings(FindingKind::Alert, &query)
+            .await
+            .unwrap();
+        query.cursor = Some(Cursor::decode(&first.next_cursor.unwrap()).unwrap());
+        let plan = page_plan(&store, &query).await;
+        assert!(plan.contains("last_seen<?"), "{plan}");
+        // Oldest first, the bound is the other way.
+        query.order = SortOrder::Asc;
+        let plan = page_plan(&store, &query).await;
+        assert!(plan.contains("last_seen>?"), "{plan}");
     }
 
     /// Ingests `reports` in batches of 2,000, as an agent's batches would bring them.
