@@ -15,8 +15,7 @@ use std::{
 };
 
 use palisade_testdata::KillOnDrop;
-use serde_json::{Value, json};
-use support::server_and_agent::{Agent, Api, Server, import, write_advisory};
+use support::server_and_agent::{Agent, Server, import, task_ended, write_advisory};
 
 const ADMIN: &str = "agent-task-lease-test-admin-token";
 /// The server's lease: short, so that the frozen agent loses its claim quickly.
@@ -57,35 +56,6 @@ fn write_database(dir: &Path) -> std::path::PathBuf {
     database
 }
 
-impl Api {
-    /// Polls the task until `done` accepts it (at most `seconds`).
-    async fn task_until(
-        &self,
-        task_id: &str,
-        seconds: u64,
-        done: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let started = Instant::now();
-        loop {
-            let task = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/api/v1/tasks/{task_id}"),
-                    None,
-                )
-                .await;
-            if done(&task) {
-                return task;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(seconds),
-                "timed out after {seconds} s: {task:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
 fn signal(process: &KillOnDrop, signal: i32) {
     let pid = i32::try_from(process.0.id()).unwrap();
     // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
@@ -119,14 +89,7 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
     .await;
     let (agent_id, agent_log) = (agent.id.clone(), agent.log.clone());
 
-    let task = api
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/v1/agents/{agent_id}/tasks"),
-            Some(json!({"spec": {"kind": "rescan_vulnerabilities"}})),
-        )
-        .await;
-    let task_id = task["id"].as_str().unwrap().to_owned();
+    let task_id = api.start_rescan(&agent_id).await;
     let running = api
         .task_until(&task_id, 30, |task| task["state"] != "pending")
         .await;
@@ -173,11 +136,7 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
     );
     signal(&agent.process, libc::SIGCONT);
 
-    let finished = api
-        .task_until(&task_id, 120, |task| {
-            task["state"] == "done" || task["state"] == "failed"
-        })
-        .await;
+    let finished = api.task_until(&task_id, 120, task_ended).await;
     assert_eq!(finished["state"], "done", "{finished:#}");
     assert_eq!(finished["attempt"], 2, "{finished:#}");
     let outcomes: Vec<&str> = finished["attempts"]

@@ -1,9 +1,13 @@
 //! `palisade baseline host` and `palisade baseline services`: JSON and SARIF shape, exit codes,
 //! not-applicable checks, hostile roots and the loopback-only probe guard.
 
+mod support;
+
 use std::{fs, path::Path, process::Command};
 
+use palisade_testdata::PodmanContainer;
 use serde_json::Value;
+use support::is_root;
 
 fn palisade(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -226,11 +230,6 @@ fn services_config_and_probe_guard() {
     );
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Whether something listens on 127.0.0.1:`port` in the network namespace of `pid`, from that
 /// namespace's own socket table.
 fn listens_in(pid: u32, port: u16) -> bool {
@@ -302,38 +301,9 @@ fn services_probe_runs_inside_the_target_process_network_namespace() {
     );
 }
 
-/// Runs a command that must succeed.
-fn run(command: &mut Command) {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A podman container from a busybox rootfs; the container and its image are removed on drop.
-struct PodmanContainer {
-    name: String,
-    image: String,
-}
-
-impl Drop for PodmanContainer {
-    fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .args(["rm", "-f", "-t", "0", &self.name])
-            .output();
-        let _ = Command::new("podman")
-            .args(["rmi", "-f", &self.image])
-            .output();
-    }
-}
-
 #[test]
 fn services_of_a_running_container_are_read_through_its_root() {
-    let ready =
-        is_root() && Path::new("/usr/bin/podman").exists() && Path::new("/bin/busybox").exists();
-    if !palisade_testdata::capability("root, podman and busybox-static", ready) {
+    if !support::podman_and_busybox() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -346,46 +316,23 @@ fn services_of_a_running_container_are_read_through_its_root() {
         "/etc/redis/redis.conf",
         "bind 0.0.0.0\nprotected-mode no\n",
     );
-    let tar = dir.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
-    let tag = format!(
-        "localhost/palisade-baseline-services:{}",
-        std::process::id()
+    let container = PodmanContainer::import(
+        &rootfs,
+        &dir.path().join("rootfs.tar"),
+        "palisade-baseline-services",
+        &std::process::id().to_string(),
     );
-    run(Command::new("podman")
-        .args(["import", "--quiet"])
-        .arg(&tar)
-        .arg(&tag));
-    let container = PodmanContainer {
-        name: format!("palisade-baseline-services-{}", std::process::id()),
-        image: tag,
-    };
-    run(Command::new("podman")
-        .args(["run", "-d", "--network", "none", "--name", &container.name])
-        // The sandbox's own limits are below podman's defaults, which it may not raise.
-        .args([
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ])
-        .arg(&container.image)
-        .args(["/bin/busybox", "sleep", "120"]));
+    container.start(&["/bin/busybox", "sleep", "120"]);
     let (_, stdout, stderr) = palisade(&[
         "baseline",
         "services",
         "--container",
-        &container.name,
+        &container.container,
         "--output",
         "json",
     ]);
     let document: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
-    assert_eq!(document["container"], container.name.as_str());
+    assert_eq!(document["container"], container.container.as_str());
     let bind = result(&document, "PAL-SVC-002");
     assert_eq!(bind["status"], "fail", "{document}");
     assert_eq!(bind["evidence"][0]["file"], "/etc/redis/redis.conf");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use palisade_testdata::{PodmanContainer, run_checked};
 use serde_json::{Value, json};
-use support::server_and_agent::{Agent, Api, Server, import, write_advisory};
+use support::server_and_agent::{Agent, Api, Server, import, task_ended, write_advisory};
 
 const ADMIN: &str = "scan-agent-images-test-admin-token";
 
@@ -26,36 +26,12 @@ Architecture: amd64\nVersion: 1.0-1\nDescription: probe\n\n\
 Package: palisade-probe-tools\nStatus: install ok installed\n\
 Architecture: amd64\nVersion: 2.0-1\nDescription: probe tools\n";
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 impl Api {
     /// Rescans on agent `agent_id` and waits until the task is done.
     async fn rescan(&self, agent_id: &str) {
-        let task = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/api/v1/agents/{agent_id}/tasks"),
-                Some(json!({"spec": {"kind": "rescan_vulnerabilities"}})),
-            )
-            .await;
-        let path = format!("/api/v1/tasks/{}", task["id"].as_str().unwrap());
-        let started = Instant::now();
-        loop {
-            let task = self.call(reqwest::Method::GET, &path, None).await;
-            match task["state"].as_str() {
-                Some("done") => return,
-                Some("failed") => panic!("the rescan failed: {task:#}"),
-                _ => {}
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "the rescan did not end: {task:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let task_id = self.start_rescan(agent_id).await;
+        let task = self.task_until(&task_id, 120, task_ended).await;
+        assert_eq!(task["state"], "done", "the rescan failed: {task:#}");
     }
 
     /// The vulnerability findings the server holds for the image `digest`.
@@ -107,19 +83,8 @@ impl Api {
                 Some(json!({ "finding_id": finding_id })),
             )
             .await;
-        let path = format!("/api/v1/tasks/{}", started["task"]["id"].as_str().unwrap());
-        let waiting = Instant::now();
-        loop {
-            let task = self.call(reqwest::Method::GET, &path, None).await;
-            if matches!(task["state"].as_str(), Some("done" | "failed")) {
-                return task;
-            }
-            assert!(
-                waiting.elapsed() < Duration::from_secs(120),
-                "the verification did not end: {task:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let task_id = started["task"]["id"].as_str().unwrap();
+        self.task_until(task_id, 120, task_ended).await
     }
 }
 
@@ -135,9 +100,7 @@ fn inventories_of(log: &Path, digest: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_image_run_by_two_containers_is_inventoried_once_and_matched_again_on_a_new_database() {
-    let ready =
-        is_root() && Path::new("/usr/bin/podman").exists() && Path::new("/bin/busybox").exists();
-    if !palisade_testdata::capability("root, podman and busybox-static", ready) {
+    if !support::podman_and_busybox() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! What the end-to-end test files of `palisade up` with its sensor share: the process started
 //! on a fresh data directory and waited for until its sensor runs, and its API read as the
 //! admin, once or until an answer shows what the test waits for; and (`server_and_agent`)
-//! what those of a `palisade server` and an enrolled `palisade agent` process share.
+//! what those of a `palisade server` and an enrolled `palisade agent` process share. Also the
+//! capability check of the tests that run podman containers of a busybox rootfs.
 
 // Each test file is its own crate and uses only what it needs.
 #![allow(dead_code)]
@@ -115,6 +116,21 @@ pub fn agent_status(agent_dir: &Path, output: &str) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// Whether the test runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether the test can run podman containers of a rootfs holding `/bin/busybox` (root,
+/// podman and busybox-static); when not, says why it skips, or fails under CI
+/// ([`palisade_testdata::capability`]).
+pub fn podman_and_busybox() -> bool {
+    let ready =
+        is_root() && Path::new("/usr/bin/podman").exists() && Path::new("/bin/busybox").exists();
+    palisade_testdata::capability("root, podman and busybox-static", ready)
 }
 
 /// [`agent_status`] as JSON.

@@ -65,6 +65,50 @@ impl Api {
         assert!(status.is_success(), "{path}: {status} {body}");
         body
     }
+
+    /// Queues a rescan of agent `agent_id`'s vulnerabilities: the task's id.
+    pub async fn start_rescan(&self, agent_id: &str) -> String {
+        let task = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/agents/{agent_id}/tasks"),
+                Some(json!({"spec": {"kind": "rescan_vulnerabilities"}})),
+            )
+            .await;
+        task["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls the task until `done` accepts it (at most `seconds`).
+    pub async fn task_until(
+        &self,
+        task_id: &str,
+        seconds: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let task = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/tasks/{task_id}"),
+                    None,
+                )
+                .await;
+            if done(&task) {
+                return task;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(seconds),
+                "timed out after {seconds} s: {task:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Whether a task (its JSON) has ended, done or failed.
+pub fn task_ended(task: &Value) -> bool {
+    matches!(task["state"].as_str(), Some("done" | "failed"))
 }
 
 /// A `palisade agent` process enrolled with the test's server (killed when dropped).
