@@ -696,20 +696,39 @@ impl EventObserver for FirewallWatch {
             .local_pod
             .filter(|_| is_source && current)
             .and_then(|pod_id| self.enforcement.kernel_reported_rules(state, pod_id));
+        let not_refused_by_programs = event.ret != -i64::from(libc::EPERM);
+        // Nothing of this agent stood in the way of a connect of a pod it has no firewall
+        // installed for (block mode, not found yet, or its installation failed): one the
+        // policy refuses that did not fail with EPERM (with which a dead agent's programs
+        // still on the pod's cgroup refuse) went through. Said so in its alert.
+        let mut let_through = self.config.mode == DefenseMode::Block
+            && not_refused_by_programs
+            && attempt
+                .local_pod
+                .filter(|_| is_source && current)
+                .is_some_and(|pod_id| !self.enforcement.has_firewall(state, pod_id));
         if let (Some(policy), Some(reported_rules)) = (policy, reported_rules)
-            && decided_by_one_of(policy.engine(), &observed, reported_rules)
+            && let Some(action) = reported_decision(policy.engine(), &observed, reported_rules)
         {
-            // The pod's connect programs decide and alert such connects, and have no report
-            // of this one. While reports are being lost it is taken to be one of them (the
-            // lost count stands for it, so it counts once); otherwise the programs did not
-            // see it (it came before they were installed or had the rule): it is recorded as
-            // it went, without an alert. The lost count is read now: this connect's own report
-            // may be the one lost.
-            self.take_lost_reports(Timestamp(at_ms), false, reports);
-            if !self.reported_connects.recently_lost() {
-                self.record_flow(&observed);
+            // The pod's connect programs decide such connects, and have no report of this
+            // one. They refuse a connect with EPERM before a packet exists, so one their
+            // `block` rule decides that did not fail with EPERM went through before they had
+            // the rule (made after the agent picked the rule up, before the pod's programs got
+            // it): they never counted it, and it is an attempt of its own, alerted below. For
+            // the others (refused, or passed by an `alert` rule either way) the call's result
+            // does not tell: while reports are being lost such a connect is taken to be one
+            // of those lost (the lost count stands for it, so it counts once); otherwise it
+            // is taken to be counted, or to have come before the programs had the rule: it is
+            // recorded as it went, without an alert. The lost count is read now: this
+            // connect's own report may be the one lost.
+            let_through = action == RuleAction::Block && not_refused_by_programs;
+            if !let_through {
+                self.take_lost_reports(Timestamp(at_ms), false, reports);
+                if !self.reported_connects.recently_lost() {
+                    self.record_flow(&observed);
+                }
+                return;
             }
-            return;
         }
         let local = LocalSide {
             is_source,
@@ -722,7 +741,7 @@ impl EventObserver for FirewallWatch {
                 &local,
                 &self.config,
                 Timestamp(at_ms),
-                Seen::BySensor,
+                Seen::BySensor { let_through },
             )
         {
             // Each attempt the sensor alerts is one the programs did not count (or it is
@@ -1170,8 +1189,10 @@ struct LocalSide<'e> {
 /// Who saw a connection attempt, and what became of it.
 #[derive(Debug, Clone, Copy)]
 enum Seen<'r> {
-    /// The sensor saw the system call; the engine's verdict says what it means.
-    BySensor,
+    /// The sensor saw the system call; the engine's verdict says what it means. A connect
+    /// the verdict refuses went through when `let_through` (in block mode: it came before
+    /// the pod's programs had the rule, or the pod has no firewall installed yet).
+    BySensor { let_through: bool },
     /// A connect program matched rule `rule` and refused the connect (`refused`) or let it
     /// pass (an `alert` rule).
     ByConnectProgram { rule: &'r str, refused: bool },
@@ -1198,15 +1219,18 @@ fn firewall_report(
     let flow = observed.to_flow(state).ok()?;
     let verdict = engine.evaluate(&flow);
     let deciding_rule = deciding_firewall_rule(state, &verdict);
-    if let Seen::BySensor = seen
+    if let Seen::BySensor { .. } = seen
         && verdict.allowed
         && verdict.alert.is_none()
     {
         return None;
     }
     let explanation = engine.explain(&flow);
+    let let_through = matches!(seen, Seen::BySensor { let_through: true }) && !verdict.allowed;
     let enforced = match seen {
-        Seen::BySensor => !verdict.allowed && config.mode == DefenseMode::Block,
+        Seen::BySensor { .. } => {
+            !verdict.allowed && config.mode == DefenseMode::Block && !let_through
+        }
         Seen::ByConnectProgram { refused, .. } => refused,
         Seen::Open { connection, .. } => connection.closed,
     };
@@ -1215,7 +1239,7 @@ fn firewall_report(
             FirewallDetails::open_connection_alert_name(rule, connection.closed)
         }
         (_, _, Seen::ByConnectProgram { rule, .. }) => rule.to_owned(),
-        (Some((_, rule)), false, Seen::BySensor) => rule.name.clone(),
+        (Some((_, rule)), false, Seen::BySensor { .. }) => rule.name.clone(),
         _ => match verdict.alert {
             Some(rule_id) if verdict.allowed => {
                 state.firewall_rules()[rule_id.index()].name.clone()
@@ -1239,6 +1263,7 @@ fn firewall_report(
     let outcome = match (seen, enforced) {
         (Seen::Open { .. }, true) => "closed (it was open when the rule arrived)",
         (Seen::Open { .. }, false) => "left open (it was open when the rule arrived)",
+        _ if let_through => "let through (before it was enforced)",
         (_, true) => "refused",
         (_, false) => "seen",
     };
@@ -1388,17 +1413,17 @@ fn denying_policy(direction: &DirectionExplanation) -> Option<String> {
         .or_else(|| direction.isolated_by.first().cloned())
 }
 
-/// Whether the firewall rule deciding `observed` is one of `rule_ids` (the rules a pod's
-/// connect programs report the matches of).
-fn decided_by_one_of(
+/// The action of the firewall rule deciding `observed` when it is one of `rule_ids` (the
+/// rules a pod's connect programs report the matches of).
+fn reported_decision(
     engine: &Engine<'_>,
     observed: &ObservedFlow,
     rule_ids: &HashSet<u32>,
-) -> bool {
-    observed.to_flow(engine.state()).is_ok_and(|flow| {
-        deciding_firewall_rule(engine.state(), &engine.evaluate(&flow))
-            .is_some_and(|(rule_id, _)| rule_ids.contains(&rule_id))
-    })
+) -> Option<RuleAction> {
+    let flow = observed.to_flow(engine.state()).ok()?;
+    deciding_firewall_rule(engine.state(), &engine.evaluate(&flow))
+        .filter(|(rule_id, _)| rule_ids.contains(rule_id))
+        .map(|(_, rule)| rule.action)
 }
 
 /// The Palisade rule that decided the connection, or the `alert` rule that matched, with its
@@ -1862,6 +1887,14 @@ impl Enforcement {
     fn pod_of_cgroup(&self, cgroup_id: u64, state: &State) -> Option<PodId> {
         let (namespace, name) = self.cgroups.get(&cgroup_id)?.split_once('/')?;
         state.pod_id(namespace, name)
+    }
+
+    /// Whether pod `pod_id` has a firewall installed (its `alert` or `block` rules).
+    fn has_firewall(&self, state: &State, pod_id: PodId) -> bool {
+        state
+            .pod(pod_id)
+            .and_then(|pod| self.pods.get(&pod.key()))
+            .is_some_and(|pod| pod.installed.is_some())
     }
 
     /// The ids of the rules whose matches pod `pod_id`'s connect programs report, if any.

@@ -9,7 +9,10 @@
 //! programs), each refused attempt is counted exactly once on one firewall alert in the store
 //! (from the programs' own reports; the sensor's view of the same connects is not counted
 //! again), and editing the rule to `allow` lets connections through again and removes the
-//! connect programs and the nftables table.
+//! connect programs and the nftables table. A connect the rule refuses that goes through
+//! after the rule reached the agent, before the agent could install it on the pod, is an
+//! attempt too (alerted from the sensor's view); so the tests that count attempts exactly
+//! make no connect between the agent's pick-up of a rule and its enforcement.
 //!
 //! A pod of two runc containers (Kubernetes identity in their labels, under a pod-level
 //! cgroup `pod<uid>` like kubelet's), once in the host's network namespace (a loopback
@@ -34,6 +37,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -231,6 +235,11 @@ impl Up {
         serde_json::from_slice(&std::fs::read(&self.sensor_status).unwrap()).unwrap()
     }
 
+    /// Whether the agent's log has a line containing `text`.
+    fn logged(&self, text: &str) -> bool {
+        std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains(text))
+    }
+
     /// The events the sensor lost, from its status file.
     fn sensor_events_lost(&self) -> u64 {
         self.sensor_status()["events"]["lost"].as_u64().unwrap()
@@ -300,6 +309,8 @@ fn start_up_with_env(
         .arg(pin_dir(dir))
         .args(extra)
         .env("PALISADE_LOG", "palisade_agent::firewall_watch=debug,warn")
+        // Plain text, which the tests read (`Up::logged`).
+        .env("NO_COLOR", "1")
         .stderr(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -377,24 +388,33 @@ impl Api {
     /// Waits until the alert named `name` counts `wanted` attempts, then checks that the count
     /// stays there (no attempt is counted twice) and returns the alert.
     async fn wait_for_attempts(&self, name: &str, wanted: u64) -> Value {
+        self.wait_for_attempts_within(name, wanted..=wanted).await
+    }
+
+    /// Waits until the alert named `name` counts at least `wanted.start()` attempts, then
+    /// checks that the count stays within `wanted` and returns the alert.
+    async fn wait_for_attempts_within(&self, name: &str, wanted: RangeInclusive<u64>) -> Value {
         let started = Instant::now();
         loop {
             let attempts = self.attempts(name).await;
             if let Some((count, _)) = &attempts
-                && *count >= wanted
+                && *count >= *wanted.start()
             {
                 break;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
-                "no firewall alert with {wanted} attempts reached the store: {attempts:?}"
+                "no firewall alert with {wanted:?} attempts reached the store: {attempts:?}"
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         // Longer than the agent's batching: a second report of an attempt would have arrived.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (count, alert) = self.attempts(name).await.unwrap();
-        assert_eq!(count, wanted, "each refused connect counts once: {alert}");
+        assert!(
+            wanted.contains(&count),
+            "each refused connect counts once ({wanted:?}): {alert}"
+        );
         alert
     }
 
@@ -412,19 +432,6 @@ impl Api {
             .iter()
             .find(|alert| alert["rule"] == name)
             .cloned()
-    }
-}
-
-/// Waits up to 10 s for Palisade's table in the named namespace: the agent fills it right
-/// after the connect programs' rules, so a connect may be refused a moment before it exists.
-fn assert_table_appears(netns: &str) {
-    let started = Instant::now();
-    while !nft_tables(netns).contains("table inet palisade") {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no table in {netns}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -452,6 +459,76 @@ fn probe_until(wanted: &str, mut probe: impl FnMut() -> String) -> (String, Dura
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Connects with `probe` before any rule (no connect is an attempt then) until the agent's
+/// log says it found pod `pod`'s network namespace and cgroup: a rule that reaches the agent
+/// afterwards is installed on the pod in the very tick that picks it up, before any sensor
+/// event is judged by it. (A connect judged before the agent has its first policy, or whose
+/// process and its ancestors in the pod's cgroup are gone by then, finds nothing; the next
+/// one may.) Returns how many connects it took.
+fn until_the_agent_found(up: &Up, pod: &str, mut probe: impl FnMut() -> String) -> usize {
+    let found = format!("Found the pod's network namespace and cgroup. pod={pod} ");
+    let started = Instant::now();
+    for probes in 1.. {
+        assert_eq!(probe(), "connected", "a connect before any rule");
+        let probed = Instant::now();
+        while probed.elapsed() < Duration::from_secs(1) {
+            if up.logged(&found) {
+                return probes;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            started.elapsed() < EDIT_DEADLINE,
+            "the agent did not find pod {pod} within {EDIT_DEADLINE:?}"
+        );
+    }
+    unreachable!()
+}
+
+/// Whether the agent enforces rules in the pod of network namespace `netns`: Palisade's table
+/// is there, which the agent fills right after the connect programs' rules.
+fn enforced(netns: &str) -> bool {
+    nft_tables(netns).contains("table inet palisade")
+}
+
+/// Waits, without a connect, until the agent enforces rules in the pod of network namespace
+/// `netns` ([`enforced`]), at most [`EDIT_DEADLINE`]; returns how long it took.
+fn until_enforced(netns: &str) -> Duration {
+    let started = Instant::now();
+    while !enforced(netns) {
+        assert!(
+            started.elapsed() < EDIT_DEADLINE,
+            "the rule was not enforced in {netns} within {EDIT_DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.elapsed()
+}
+
+/// The setup of the tests that count the client pod's attempts exactly: the agent finds the
+/// pod before the rule ([`until_the_agent_found`]), the test's rule is put with `block`, and
+/// once it is enforced ([`until_enforced`]) one connect is made, which the connect programs
+/// refuse. No connect is made between the agent's pick-up of the rule and its enforcement:
+/// one made there would go through and still be an attempt (the policy in force refuses it),
+/// alerted from the sensor's view, so that the count would depend on when the agent polled.
+/// Returns the rule and how long it took to be enforced.
+async fn block_the_client(
+    up: &Up,
+    api: &Api,
+    client: &mut ClientPod,
+    netns: &str,
+) -> (Value, Duration) {
+    until_the_agent_found(up, "shop/client", || client.ask("probe"));
+    let rule = api.put_rule(None, "block").await;
+    let took = until_enforced(netns);
+    let answer = client.ask("probe");
+    assert!(
+        answer.starts_with("refused") && answer.contains("Operation not permitted"),
+        "the connect program refuses at the system call: {answer}"
+    );
+    (rule, took)
 }
 
 /// A client and a db pod in a network namespace pair of their own (`10.<network>.<subnet>.1`
@@ -499,28 +576,22 @@ async fn an_api_rule_edit_blocks_and_allows_within_a_minute_and_attempts_are_cou
     let mut client = ClientPod::start(&pods.client, guarded);
     let (mut up, api) = start_up(dir.path(), &state_file, "block", &[]);
 
-    // No rule yet: the client opens a long-lived connection (from which the agent learns its
-    // namespace and cgroup) and connects again; nothing is installed.
+    // No rule yet: the client opens a long-lived connection and connects again (the agent
+    // learns its namespace and cgroup); nothing is installed.
     assert_eq!(client.ask("open"), "opened");
     for _ in 0..3 {
         assert_eq!(client.ask("probe"), "connected", "connect before any rule");
     }
     assert_nothing_installed(&client, &pods.client);
 
-    let rule = api.put_rule(None, "block").await;
+    let (rule, took) = block_the_client(&up, &api, &mut client, &pods.client).await;
     let id = rule["id"].as_str().unwrap().to_owned();
-    let (answer, took) = probe_until("refused", || client.ask("probe"));
-    println!("block took effect after {took:?}: {answer}");
-    assert!(
-        answer.contains("Operation not permitted"),
-        "the connect program refuses at the system call: {answer}"
-    );
+    println!("block took effect after {took:?}");
     let programs = client.attached_programs();
     assert!(
         programs.contains("connect4") && programs.contains("connect6"),
         "{programs}"
     );
-    assert_table_appears(&pods.client);
 
     // The connection opened before the rule was closed: the db saw a reset (the probes'
     // connections ended in an orderly close).
@@ -556,7 +627,7 @@ async fn an_api_rule_edit_blocks_and_allows_within_a_minute_and_attempts_are_cou
             "connect while blocked: {answer}"
         );
     }
-    // The first refused probe (which ended `probe_until`) and these three.
+    // The refused probe of `block_the_client` and these three.
     let alert = api.wait_for_attempts(RULE, 4).await;
     assert_eq!(alert["details"]["mode"], "block", "{alert}");
     assert_eq!(alert["details"]["source"], "shop/client", "{alert}");
@@ -847,9 +918,19 @@ spec: {{cidrs: [{destination}]}}
             allowed.port()
         ),
     );
-    assert_eq!(pod.probe(&first, guarded), "connected", "before any rule");
+    // The agent finds the pod before the rule (from these probes or the first container's
+    // loop), so that no probe is judged by the rule before it is enforced.
+    until_the_agent_found(&up, &format!("shop/{}", pod_name()), || {
+        pod.probe(&first, guarded)
+    });
     let rule = api.put_rule(None, "block").await;
     let id = rule["id"].as_str().unwrap().to_owned();
+    // In a namespace of its own the pod is probed only once the rule is enforced (see
+    // `block_the_client`); on the host's, a probe that passes before is no attempt either
+    // (the sensor's view of a loopback connect is ignored).
+    if let PodNetwork::Netns(pair) = &pod.network {
+        until_enforced(&pair.client);
+    }
     let (answer, _) = probe_until("refused", || pod.probe(&first, guarded));
     assert!(answer.contains("Operation not permitted"), "{answer}");
     // The programs are on the pod's cgroup, not on the container's.
@@ -880,7 +961,7 @@ spec: {{cidrs: [{destination}]}}
             assert!(!tables.contains("palisade"), "{tables}");
         }
         PodNetwork::Netns(pair) => {
-            assert_table_appears(&pair.client);
+            until_enforced(&pair.client);
         }
     }
     // One attempt per refused connect: the first container's, then the second's two.
@@ -900,8 +981,12 @@ spec: {{cidrs: [{destination}]}}
     assert_eq!(pod.probe(&first, guarded), "connected");
     assert!(!palisade_testdata::cgroup_programs(&pod.cgroup()).contains("connect4"));
 
-    // Block again, then the agent stops: it removes what it installed.
+    // Block again, then the agent stops: it removes what it installed. (Probed once enforced,
+    // as above: a probe let through before would be an attempt not refused.)
     api.put_rule(Some(&id), "block").await;
+    if let PodNetwork::Netns(pair) = &pod.network {
+        until_enforced(&pair.client);
+    }
     probe_until("refused", || pod.probe(&second, guarded));
     // Every refused connect, with those refused while the edit to `allow` was on its way,
     // once the agent delivered them: the count stops moving (no connect is refused now).
@@ -1176,7 +1261,8 @@ spec: {{labels: {{matchLabels: {{app: fw-alert-db}}}}}}
 
 /// A client and a db pod (`10.<network>.x.x`, [`client_and_db`]), `palisade up` in block
 /// mode with a one-page connect report ring (56 reports; its reader queues 224), the client
-/// found by the agent from an allowed connect, then the block rule, and one refused probe.
+/// found by the agent from an allowed connect, then the block rule, and once it is enforced
+/// one refused probe ([`block_the_client`]).
 async fn refused_client_with_a_one_page_ring(
     dir: &Path,
     network: u8,
@@ -1190,10 +1276,7 @@ async fn refused_client_with_a_one_page_ring(
         "block",
         &["--firewall-reports-ring-bytes", "4096"],
     );
-    // The agent finds the pod from a connect before the rule.
-    assert_eq!(client.ask("probe"), "connected");
-    api.put_rule(None, "block").await;
-    probe_until("refused", || client.ask("probe"));
+    block_the_client(&up, &api, &mut client, &pods.client).await;
     (pods, client, up, api)
 }
 
@@ -1282,6 +1365,84 @@ async fn no_connect_report_is_lost_while_the_detection_thread_is_held() {
     // The refused probe that ended the setup and the paced connects.
     let connects = paced + 1;
     let alert = api.wait_for_attempts(RULE, connects).await;
+    up.assert_no_connect_report_lost(&alert);
+    up.stop();
+    drop(client);
+    drop(pods);
+}
+
+/// A connect the rule refuses, made after the agent picked the rule up but before it could
+/// install it (it had not found the client pod yet), goes through: it is an attempt all the
+/// same, alerted from the sensor's view as let through, once, also when the agent finds the
+/// pod from that very connect and installs the rule before judging it. Once the rule is
+/// enforced, a refused connect is one more attempt of the same alert. (Before, the let-through
+/// connect counted only when the agent could not find the pod from it, when its process and
+/// the process's ancestors in the pod's cgroup were gone by the time the agent judged it: the
+/// rare extra attempt of the tests that probed until refused, 202 for 201.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connect_let_through_before_the_rule_is_enforced_is_one_attempt() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pods, guarded, state_file) = client_and_db(dir.path(), "fw243", 243);
+    accept_and_close_in(&pods.server, guarded);
+    let mut client = ClientPod::start(&pods.client, guarded);
+    let (mut up, api) = start_up(dir.path(), &state_file, "block", &[]);
+    // No connect before the rule: the agent knows no process of the pod when it arrives.
+    api.put_rule(None, "block").await;
+    let started = Instant::now();
+    while !up.logged(&format!("Firewall rule in force. rule={RULE}: ")) {
+        assert!(
+            started.elapsed() < EDIT_DEADLINE,
+            "the rule did not reach the agent"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The first probe goes through; the agent finds the pod from it (or, were its event lost,
+    // from a later one) and enforces the rule.
+    let (mut let_through, mut refused) = (0, 0);
+    loop {
+        let answer = client.ask("probe");
+        if answer == "connected" {
+            let_through += 1;
+        } else {
+            assert!(answer.contains("Operation not permitted"), "{answer}");
+            refused += 1;
+        }
+        let probed = Instant::now();
+        while probed.elapsed() < Duration::from_secs(1) && !enforced(&pods.client) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if enforced(&pods.client) {
+            break;
+        }
+        assert!(
+            started.elapsed() < EDIT_DEADLINE,
+            "the rule was not enforced"
+        );
+    }
+    assert!(let_through >= 1, "the first probe goes through");
+    let answer = client.ask("probe");
+    assert!(answer.contains("Operation not permitted"), "{answer}");
+    refused += 1;
+    println!("{let_through} connects let through, then {refused} refused");
+    // Exactly, unless the sensor lost events: a let-through connect whose event it lost is
+    // not seen (the one the agent found the pod from was).
+    let least = match up.sensor_events_lost() {
+        0 => let_through + refused,
+        _ => 1 + refused,
+    };
+    let alert = api
+        .wait_for_attempts_within(RULE, least..=let_through + refused)
+        .await;
+    // The first report is the let-through connect's, the latest the programs' refusals.
+    let title = alert["title"].as_str().unwrap();
+    assert!(
+        title.ends_with("shop/client -> shop/db 7002/TCP let through (before it was enforced)"),
+        "{alert}"
+    );
+    assert_eq!(alert["details"]["mode"], "block", "{alert}");
     up.assert_no_connect_report_lost(&alert);
     up.stop();
     drop(client);
@@ -1565,10 +1726,10 @@ fn a_drain_interval_out_of_bounds_is_refused_with_its_bounds() {
 
 /// A client and a db pod (`10.<network>.x.x`, [`client_and_db`]) with db's guarded port
 /// 7002 and an open port 7003; `palisade up` in block mode, the client found by the agent
-/// from an allowed connect, then the block rule, and one refused probe; then `alive` refused
-/// connects, alerted (waited for), and `last` more, after which `palisade up` is killed with
-/// SIGKILL at once (their attempts are in the agent's last tick, or not taken yet). Returns
-/// the attempts made so far, with the rest.
+/// from an allowed connect, then the block rule, and once it is enforced one refused probe
+/// ([`block_the_client`]); then `alive` refused connects, alerted (waited for), and `last`
+/// more, after which `palisade up` is killed with SIGKILL at once (their attempts are in the
+/// agent's last tick, or not taken yet). Returns the attempts made so far, with the rest.
 async fn killed_in_block_mode(
     dir: &Path,
     network: u8,
@@ -1581,10 +1742,7 @@ async fn killed_in_block_mode(
     accept_and_close_in(&pods.server, open);
     let mut client = ClientPod::start(&pods.client, guarded);
     let (mut up, api) = start_up(dir, &state_file, "block", &[]);
-    assert_eq!(client.ask("probe"), "connected");
-    api.put_rule(None, "block").await;
-    probe_until("refused", || client.ask("probe"));
-    assert_table_appears(&pods.client);
+    block_the_client(&up, &api, &mut client, &pods.client).await;
     let refused: u64 = client.ask(&format!("flood {alive}")).parse().unwrap();
     assert_eq!(refused, alive);
     api.wait_for_attempts(RULE, 1 + alive).await;
@@ -1641,7 +1799,7 @@ async fn a_killed_agent_leaves_its_block_rules_in_force_and_loses_no_attempt() {
     let refused: u64 = client.ask(&format!("flood {while_dead}")).parse().unwrap();
     assert_eq!(refused, while_dead, "still refused while the agent is dead");
     assert!(client.attached_programs().contains("connect4"));
-    assert!(nft_tables(&pods.client).contains("table inet palisade"));
+    assert!(enforced(&pods.client));
     assert!(killed.pin_dir.exists());
 
     let state_file = dir.path().join("state.yaml");
@@ -1694,9 +1852,7 @@ async fn killed_inside_a_take(window: TakeWindow, network: u8) {
         &[],
         &[("PALISADE_FIREWALL_TEST_PAUSE", &pause)],
     );
-    assert_eq!(client.ask("probe"), "connected");
-    api.put_rule(None, "block").await;
-    probe_until("refused", || client.ask("probe"));
+    block_the_client(&killed, &api, &mut client, &pods.client).await;
     let flood = 2_000;
     let refused: u64 = client.ask(&format!("flood {flood}")).parse().unwrap();
     assert_eq!(refused, flood);

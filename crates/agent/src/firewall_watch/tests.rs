@@ -939,6 +939,108 @@ fn a_flood_of_distinct_refused_connects_counts_its_losses_on_a_node_alert() {
     );
 }
 
+/// As root: the sensor's view of a connect the pod's programs would refuse that went through
+/// (it did not fail with EPERM: it was made after the watch picked the rule up, before the
+/// programs had it) is an attempt of its own: one alert of one attempt, let through, not
+/// enforced, and a flow that passed; the programs counted nothing for it. The view of a
+/// refused connect (EPERM) without a report is recorded as refused and not alerted: its
+/// attempt is the programs'. (Before, both were recorded without an alert, so that a connect
+/// let through counted only when the watch could not find its pod from it.)
+#[test]
+fn a_connect_let_through_before_the_programs_had_the_rule_is_one_attempt() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows_file = flows_dir.path().join("flows.jsonl");
+    let Some(mut pod) = EnforcedPod::start(&flows_file, ConnectReportsRing::DEFAULT) else {
+        return;
+    };
+    let mut reports = Vec::new();
+    pod.watch
+        .observe(&pod.sensor_view("10.9.200.1", 5432, 0), &mut reports);
+    assert_eq!(
+        alerts_by_rule(&reports),
+        ([("web-to-outside", 1)].into(), 0),
+        "{reports:?}"
+    );
+    let details = firewall_details(&reports[0]);
+    assert_eq!(
+        (details.mode.as_str(), details.attempts, reports[0].severity),
+        ("alert", 1, Severity::High)
+    );
+    assert_eq!(
+        reports[0].title,
+        "web-to-outside: shop/web -> 10.9.200.1 5432/TCP let through (before it was enforced)"
+    );
+
+    reports.clear();
+    pod.watch
+        .observe(&pod.sensor_view("10.9.200.2", 5432, -1), &mut reports);
+    assert!(reports.is_empty(), "{reports:?}");
+    tick_delivered(&mut pod.watch, Timestamp(NOON_MS + 1_000), &mut reports);
+    assert!(
+        reports.is_empty(),
+        "the programs counted neither: {reports:?}"
+    );
+    pod.stop();
+    assert_eq!(
+        recorded_flows(&flows_file),
+        [
+            ("shop/web -> 10.9.200.1 5432/TCP".to_owned(), 1, false),
+            ("shop/web -> 10.9.200.2 5432/TCP".to_owned(), 1, true),
+        ],
+    );
+}
+
+/// In block mode, the sensor's view of a connect the policy refuses, of a pod the watch has
+/// not found (so it installed nothing there), is one attempt either way: alerted as let
+/// through (not enforced) when it did not fail with EPERM, as refused when it did (as a dead
+/// agent's programs, still on the pod's cgroup, refuse).
+#[test]
+fn a_connect_of_a_pod_without_a_firewall_yet_is_let_through_unless_refused() {
+    let rules = [server_rule(
+        "no-ssh-to-db",
+        "web",
+        "db",
+        22,
+        FirewallAction::Block,
+    )];
+    let mut watch = watch(DefenseMode::Block, None, &rules);
+    let mut reports = Vec::new();
+    let mut ssh = in_pod(
+        socket_event(EventKind::Connect, "10.0.0.11", 40000, "10.0.0.20", 22),
+        "shop",
+        "web",
+    );
+    watch.observe(&ssh, &mut reports);
+    ssh.ret = -1;
+    watch.observe(&ssh, &mut reports);
+    let outcomes: Vec<(&str, &str, u32)> = reports
+        .iter()
+        .map(|report| {
+            let details = firewall_details(report);
+            (
+                report.title.as_str(),
+                details.mode.as_str(),
+                details.attempts,
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                "no-ssh-to-db: shop/web -> shop/db 22/TCP let through (before it was enforced)",
+                "alert",
+                1
+            ),
+            (
+                "no-ssh-to-db: shop/web -> shop/db 22/TCP refused",
+                "block",
+                1
+            ),
+        ]
+    );
+}
+
 /// As root: a connect the programs refused just before an edit to `allow` reached the
 /// watch, whose sensor event the watch judges only after the edit, counts once — from the
 /// programs' report, taken with the edit's tick — and the sensor's event of it is not
