@@ -14,26 +14,12 @@ use palisade_server::{AppState, router, serve};
 use palisade_store::{SqliteStore, Store};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
+use support::Server;
 use uuid::Uuid;
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
-struct Server {
-    base: String,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
-
 impl Server {
-    async fn start() -> Server {
-        let running = support::start(ADMIN).await;
-        Server {
-            base: running.base,
-            client: Client::new(),
-            _dir: running.dir,
-        }
-    }
-
     async fn call(
         &self,
         method: Method,
@@ -41,7 +27,9 @@ impl Server {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base()));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -49,25 +37,6 @@ impl Server {
             request = request.json(&body);
         }
         support::read(request.send().await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, Some(token), None).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(token), Some(body)).await
-    }
-
-    async fn token(&self, name: &str, role: &str) -> String {
-        support::token(&self.client, &self.base, ADMIN, name, role).await
-    }
-
-    /// Enrolls an agent for cluster `prod` and returns its token.
-    async fn agent(&self) -> String {
-        support::enroll(&self.client, &self.base, ADMIN, "node-1", "node-1")
-            .await
-            .token
     }
 
     async fn send(&self, agent: &str, reports: Vec<FindingReport>) -> Value {
@@ -82,7 +51,7 @@ impl Server {
             .post(
                 "/api/v1/agent/batches",
                 agent,
-                serde_json::to_value(batch).unwrap(),
+                &serde_json::to_value(batch).unwrap(),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -120,7 +89,7 @@ fn alert(namespace: &str, pod: &str, exe: &str, severity: Severity) -> FindingRe
 
 #[tokio::test]
 async fn authentication_and_roles() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let (status, body) = server.call(Method::GET, "/api/v1/alerts", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");
@@ -134,7 +103,7 @@ async fn authentication_and_roles() {
     }
     let raw = server
         .client
-        .get(format!("{}/api/v1/alerts", server.base))
+        .get(format!("{}/api/v1/alerts", server.base()))
         .header("Authorization", "Basic YWJj")
         .send()
         .await
@@ -158,7 +127,7 @@ async fn authentication_and_roles() {
         .post(
             &format!("/api/v1/alerts/{id}/ignore"),
             &viewer,
-            json!({"reason": "x"}),
+            &json!({"reason": "x"}),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -168,7 +137,7 @@ async fn authentication_and_roles() {
             .post(
                 "/api/v1/tokens",
                 &operator,
-                json!({"name": "x", "role": "admin"})
+                &json!({"name": "x", "role": "admin"})
             )
             .await
             .0,
@@ -184,7 +153,7 @@ async fn authentication_and_roles() {
     );
     assert_eq!(
         server
-            .post("/api/v1/agent/batches", &operator, json!({"sequence": 1}))
+            .post("/api/v1/agent/batches", &operator, &json!({"sequence": 1}))
             .await
             .0,
         StatusCode::FORBIDDEN
@@ -241,7 +210,7 @@ async fn authentication_and_roles() {
 
 #[tokio::test]
 async fn filters_sorting_and_pagination() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     let mut reports = Vec::new();
     for index in 0..120 {
@@ -460,7 +429,7 @@ fn expected_groups(findings: &[Finding], sort: &str, descending: bool) -> Vec<Va
 
 #[tokio::test]
 async fn grouped_listings_sort_by_every_column_both_ways_and_page_exactly() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     let viewer = server.token("viewer", "viewer").await;
     let ack = server
@@ -477,7 +446,7 @@ async fn grouped_listings_sort_by_every_column_both_ways_and_page_exactly() {
             .post(
                 &format!("/api/v1/vulnerabilities/{id}/ignore"),
                 ADMIN,
-                json!({"reason": "test"}),
+                &json!({"reason": "test"}),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -602,7 +571,7 @@ async fn grouped_listings_sort_by_every_column_both_ways_and_page_exactly() {
 
 #[tokio::test]
 async fn hostile_requests_get_clear_errors() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     for (path, needle) in [
         ("/api/v1/alerts?limit=5000", "out of range"),
@@ -652,7 +621,7 @@ async fn hostile_requests_get_clear_errors() {
     );
 
     // Bodies: malformed, unknown fields, wrong types, oversized, too many reports.
-    let url = format!("{}/api/v1/whitelist-rules", server.base);
+    let url = format!("{}/api/v1/whitelist-rules", server.base());
     let malformed = server
         .client
         .post(&url)
@@ -664,7 +633,7 @@ async fn hostile_requests_get_clear_errors() {
         .unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     let (status, body) = server
-        .post("/api/v1/whitelist-rules", ADMIN, json!({"field": "process.exe", "operator": "equals", "value": "x", "scope": {"type": "all_assets"}, "surprise": 1}))
+        .post("/api/v1/whitelist-rules", ADMIN, &json!({"field": "process.exe", "operator": "equals", "value": "x", "scope": {"type": "all_assets"}, "surprise": 1}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
@@ -674,7 +643,7 @@ async fn hostile_requests_get_clear_errors() {
             .contains("surprise")
     );
     let (status, body) = server
-        .post("/api/v1/whitelist-rules", ADMIN, json!({"field": "process.nope", "operator": "equals", "value": "x", "scope": {"type": "all_assets"}}))
+        .post("/api/v1/whitelist-rules", ADMIN, &json!({"field": "process.nope", "operator": "equals", "value": "x", "scope": {"type": "all_assets"}}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
@@ -685,12 +654,12 @@ async fn hostile_requests_get_clear_errors() {
         "{body}"
     );
     let (status, _) = server
-        .post("/api/v1/whitelist-rules", ADMIN, json!({"field": "process.exe", "operator": "regex", "value": "(", "scope": {"type": "all_assets"}}))
+        .post("/api/v1/whitelist-rules", ADMIN, &json!({"field": "process.exe", "operator": "regex", "value": "(", "scope": {"type": "all_assets"}}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let huge = json!({"name": "x".repeat(2 << 20), "role": "viewer"});
     assert_eq!(
-        server.post("/api/v1/tokens", ADMIN, huge).await.0,
+        server.post("/api/v1/tokens", ADMIN, &huge).await.0,
         StatusCode::PAYLOAD_TOO_LARGE
     );
     let too_many: Vec<_> = (0..5001)
@@ -707,7 +676,7 @@ async fn hostile_requests_get_clear_errors() {
         .post(
             "/api/v1/agent/batches",
             &agent,
-            serde_json::to_value(batch).unwrap(),
+            &serde_json::to_value(batch).unwrap(),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -724,7 +693,7 @@ async fn hostile_requests_get_clear_errors() {
         .post(
             "/api/v1/agent/batches",
             &agent,
-            serde_json::to_value(batch).unwrap(),
+            &serde_json::to_value(batch).unwrap(),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -738,7 +707,7 @@ async fn hostile_requests_get_clear_errors() {
 
 #[tokio::test]
 async fn handling_actions_whitelist_and_audit() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     let operator = server.token("otto", "operator").await;
     server
@@ -760,7 +729,7 @@ async fn handling_actions_whitelist_and_audit() {
         .post(
             &format!("/api/v1/alerts/{web3}/ignore"),
             &operator,
-            json!({"reason": "known test pod"}),
+            &json!({"reason": "known test pod"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -769,7 +738,7 @@ async fn handling_actions_whitelist_and_audit() {
         .post(
             &format!("/api/v1/alerts/{web3}/ignore"),
             &operator,
-            json!({}),
+            &json!({}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -777,14 +746,14 @@ async fn handling_actions_whitelist_and_audit() {
         .post(
             &format!("/api/v1/alerts/{web3}/unignore"),
             &operator,
-            json!({"reason": "oops"}),
+            &json!({"reason": "oops"}),
         )
         .await;
     assert_eq!(finding["status"], "open");
     // Mark handled, with an empty body; reopen.
     let response = server
         .client
-        .post(format!("{}/api/v1/alerts/{web3}/handle", server.base))
+        .post(format!("{}/api/v1/alerts/{web3}/handle", server.base()))
         .bearer_auth(&operator)
         .send()
         .await
@@ -794,13 +763,13 @@ async fn handling_actions_whitelist_and_audit() {
         .post(
             &format!("/api/v1/alerts/{web3}/reopen"),
             &operator,
-            json!({}),
+            &json!({}),
         )
         .await;
     assert_eq!(finding["status"], "open");
     assert_eq!(
         server
-            .post(&format!("/api/v1/alerts/{web3}/fix"), &operator, json!({}))
+            .post(&format!("/api/v1/alerts/{web3}/fix"), &operator, &json!({}))
             .await
             .0,
         StatusCode::NOT_FOUND,
@@ -811,7 +780,7 @@ async fn handling_actions_whitelist_and_audit() {
         .post(
             &format!("/api/v1/alerts/{web3}/notes"),
             &operator,
-            json!({"text": "talked to the team"}),
+            &json!({"text": "talked to the team"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -825,7 +794,7 @@ async fn handling_actions_whitelist_and_audit() {
         .post(
             &format!("/api/v1/alerts/{web3}/handle-similar"),
             &operator,
-            json!({"action": "handle", "reason": "drill"}),
+            &json!({"action": "handle", "reason": "drill"}),
         )
         .await;
     assert_eq!(changed["changed"], 2);
@@ -833,12 +802,12 @@ async fn handling_actions_whitelist_and_audit() {
     // Whitelist: preview, create (closes the two bash alerts), then a new bash alert is suppressed.
     let rule = json!({"field": "process.exe", "operator": "prefix", "value": "/usr/bin/ba", "scope": {"type": "all_assets"}, "reason": "admins use bash"});
     let (status, preview) = server
-        .post("/api/v1/whitelist-rules/preview", &operator, rule.clone())
+        .post("/api/v1/whitelist-rules/preview", &operator, &rule.clone())
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(preview["would_close"], 2);
     let (status, created) = server
-        .post("/api/v1/whitelist-rules", &operator, rule)
+        .post("/api/v1/whitelist-rules", &operator, &rule)
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["closed"], 2);
@@ -859,7 +828,7 @@ async fn handling_actions_whitelist_and_audit() {
     let asset_id = page["items"][0]["asset_id"].as_str().unwrap();
     let scoped = json!({"field": "rule", "operator": "equals", "value": "Shell via /bin/zsh", "scope": {"type": "asset", "asset_id": asset_id}});
     server
-        .post("/api/v1/whitelist-rules", &operator, scoped)
+        .post("/api/v1/whitelist-rules", &operator, &scoped)
         .await;
     let ack = server
         .send(
@@ -929,7 +898,7 @@ async fn handling_actions_whitelist_and_audit() {
 
 #[tokio::test]
 async fn exceptions_for_baseline_risks() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     let risk = |namespace: &str| FindingReport {
         id: Uuid::new_v4(),
@@ -961,7 +930,7 @@ async fn exceptions_for_baseline_risks() {
         .await;
     let expiry = Timestamp(Timestamp::now().millis() + 3_600_000);
     let (status, body) = server
-        .post("/api/v1/exceptions", ADMIN, json!({"check": "privileged", "namespace": "kube-system", "reason": "CNI needs it", "owner": "platform", "expires_at": expiry}))
+        .post("/api/v1/exceptions", ADMIN, &json!({"check": "privileged", "namespace": "kube-system", "reason": "CNI needs it", "owner": "platform", "expires_at": expiry}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["covered"], 1);
@@ -973,7 +942,7 @@ async fn exceptions_for_baseline_risks() {
         .post(
             "/api/v1/exceptions",
             ADMIN,
-            json!({"check": "privileged", "reason": "", "owner": "x"}),
+            &json!({"check": "privileged", "reason": "", "owner": "x"}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a reason is required");

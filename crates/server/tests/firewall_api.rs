@@ -11,44 +11,13 @@ use palisade_model::{
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::Server;
 use uuid::Uuid;
 
 const ADMIN: &str = "firewall-api-test-admin-token";
 const DAY_MS: i64 = 86_400_000;
 
-struct Server {
-    running: support::Running,
-    client: reqwest::Client,
-}
-
 impl Server {
-    async fn start() -> Server {
-        Server {
-            running: support::start(ADMIN).await,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        support::get(&self.client, &self.running.base, path, token).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-        support::post(&self.client, &self.running.base, path, token, body).await
-    }
-
-    async fn token(&self, role: &str) -> String {
-        let name = format!("{role} of the test");
-        support::token(&self.client, &self.running.base, ADMIN, &name, role).await
-    }
-
-    /// Enrolls an agent of cluster `prod` and returns its token.
-    async fn agent(&self) -> String {
-        support::enroll(&self.client, &self.running.base, ADMIN, "node-1", "node-1")
-            .await
-            .token
-    }
-
     /// Sends `reports` as the agent's batch number `sequence`.
     async fn send(&self, agent: &str, sequence: u64, reports: &[FindingReport]) {
         let (status, body) = self
@@ -112,7 +81,7 @@ fn attempts(rule: &str, mode: &str, port: u16, at: i64, attempts: u32) -> Findin
 /// alerts of their own.
 #[tokio::test]
 async fn attempts_of_one_flow_and_day_are_one_alert_whatever_rule_decided() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     let day = 1_764_460_800_000; // 2025-11-30T00:00:00Z
     server
@@ -180,7 +149,7 @@ fn from_db_pod(mut report: FindingReport) -> FindingReport {
 /// (`rule_id`, mode, trace): alike whether the reports come in one batch or in two.
 #[tokio::test]
 async fn a_flow_alert_keeps_its_first_identity_and_shows_the_latest_decision() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     let at = 1_764_460_800_000 + 10 * 3_600_000;
     let first = |port| attempts("deny-db", "block", port, at, 3);
@@ -239,7 +208,7 @@ async fn a_flow_alert_keeps_its_first_identity_and_shows_the_latest_decision() {
 /// adds no attempt to its flow's.
 #[tokio::test]
 async fn an_older_agents_closed_connection_is_not_an_attempt_of_its_flow() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     let at = 1_764_460_800_000 + 10 * 3_600_000;
     let legacy = attempts(
@@ -297,7 +266,7 @@ fn open_connection(rule: &str, local_port: u16, closed: bool, at: i64) -> Findin
 /// rule page shows them.
 #[tokio::test]
 async fn the_open_connections_a_rule_refuses_are_listed_per_rule_since_its_change() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let agent = server.agent().await;
     let (status, rule) = server
         .post(
@@ -329,7 +298,7 @@ async fn the_open_connections_a_rule_refuses_are_listed_per_rule_since_its_chang
         .await;
 
     let path = format!("/api/v1/firewall-rules/{id}/open-connections");
-    let viewer = server.token("viewer").await;
+    let viewer = server.token("viewer of the test", "viewer").await;
     let (status, listed) = server.get(&path, &viewer).await;
     assert_eq!(status, StatusCode::OK, "{listed}");
     assert_eq!(listed["truncated"], false, "{listed}");

@@ -7,23 +7,14 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::Server;
 
 const ADMIN: &str = "test-admin-token-k8s-audit-0123";
 const WEBHOOK: &str = "/api/v1/k8s-audit";
 
-struct Server {
-    base: String,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
-
 impl Server {
-    async fn start() -> Server {
-        Server::serving(support::start(ADMIN).await)
-    }
-
     /// A server whose webhook runs only the rules of `text` (a rules file).
     async fn with_rules(text: &str) -> Server {
         let rule_set = palisade_rules::RuleSet::load(&[palisade_rules::RuleSource {
@@ -34,15 +25,8 @@ impl Server {
         let rules = palisade_server::AuditRules::new(rule_set);
         Server::serving(
             support::start_with(ADMIN, move |state| assert!(state.set_audit_rules(rules))).await,
+            ADMIN,
         )
-    }
-
-    fn serving(running: support::Running) -> Server {
-        Server {
-            base: running.base,
-            client: Client::new(),
-            _dir: running.dir,
-        }
     }
 
     /// POSTs `body` (raw bytes, JSON content type) with `token`.
@@ -54,7 +38,7 @@ impl Server {
     ) -> (StatusCode, Value) {
         let mut request = self
             .client
-            .post(format!("{}{path}", self.base))
+            .post(format!("{}{path}", self.base()))
             .header("content-type", "application/json")
             .body(body);
         if let Some(token) = token {
@@ -63,15 +47,11 @@ impl Server {
         support::read(request.send().await.unwrap()).await
     }
 
-    async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-        self.post_raw(path, Some(token), serde_json::to_vec(body).unwrap())
-            .await
-    }
-
-    async fn get(&self, path: &str) -> Value {
+    /// `GET path` as the admin: the JSON answer, which must be 200.
+    async fn admin_json(&self, path: &str) -> Value {
         let response = self
             .client
-            .get(format!("{}{path}", self.base))
+            .get(format!("{}{path}", self.base()))
             .bearer_auth(ADMIN)
             .send()
             .await
@@ -80,22 +60,9 @@ impl Server {
         response.json().await.unwrap()
     }
 
-    /// A token of `role` made by the admin.
-    async fn token(&self, role: &str) -> String {
-        support::token(&self.client, &self.base, ADMIN, role, role).await
-    }
-
     /// Enrols the API server of cluster `prod` as the webhook's agent: its agent token.
     async fn api_server_token(&self) -> String {
-        support::enroll(
-            &self.client,
-            &self.base,
-            ADMIN,
-            "kube-apiserver",
-            "control-plane-1",
-        )
-        .await
-        .token
+        self.enroll("kube-apiserver", "control-plane-1").await.token
     }
 }
 
@@ -116,7 +83,7 @@ fn scenarios() -> Vec<palisade_rules::Scenario> {
 /// event as the raw event.
 #[tokio::test]
 async fn audit_scenarios_through_the_webhook_become_stored_alerts() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let token = server.api_server_token().await;
     let scenarios = scenarios();
     assert!(scenarios.len() >= 8);
@@ -139,7 +106,7 @@ async fn audit_scenarios_through_the_webhook_become_stored_alerts() {
         "{ack}"
     );
 
-    let page = server.get("/api/v1/alerts?limit=200").await;
+    let page = server.admin_json("/api/v1/alerts?limit=200").await;
     let alerts = page["items"].as_array().unwrap();
     let fired: BTreeSet<&str> = alerts
         .iter()
@@ -159,7 +126,7 @@ async fn audit_scenarios_through_the_webhook_become_stored_alerts() {
     assert_eq!(exec["asset"]["namespace"], "shop");
     assert_eq!(exec["asset"]["pod"], "web-7d9f8b6c5-x2x4q");
     let id = exec["id"].as_str().unwrap();
-    let details = server.get(&format!("/api/v1/alerts/{id}")).await;
+    let details = server.admin_json(&format!("/api/v1/alerts/{id}")).await;
     let text = details.to_string();
     assert!(
         text.contains("9b5e2f8a-7c1d-4c3e-8f7a-1d2e3f4a5b6c"),
@@ -215,7 +182,7 @@ async fn the_servers_rule_files_decide_what_the_webhook_raises() {
     let (status, ack) = server.post(WEBHOOK, &token, &event_list(items)).await;
     assert_eq!(status, StatusCode::OK, "{ack}");
     assert_eq!(ack["alerts"], 1, "{ack}");
-    let page = server.get("/api/v1/alerts?limit=10").await;
+    let page = server.admin_json("/api/v1/alerts?limit=10").await;
     let alerts = page["items"].as_array().unwrap();
     assert_eq!(alerts.len(), 1, "{page}");
     assert_eq!(alerts[0]["rule"], "ConfigMap read in shop");
@@ -226,7 +193,7 @@ async fn the_servers_rule_files_decide_what_the_webhook_raises() {
 /// Only an enrolled agent token may post audit events.
 #[tokio::test]
 async fn the_webhook_needs_an_agent_token() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let body = serde_json::to_vec(&event_list(vec![])).unwrap();
     let (status, _) = server.post_raw(WEBHOOK, None, body.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -235,7 +202,7 @@ async fn the_webhook_needs_an_agent_token() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     for role in ["viewer", "operator", "join"] {
-        let token = server.token(role).await;
+        let token = server.token(role, role).await;
         let (status, error) = server.post_raw(WEBHOOK, Some(&token), body.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {error}");
         assert!(error.to_string().contains("agent role"), "{error}");
@@ -255,7 +222,7 @@ async fn the_webhook_needs_an_agent_token() {
 /// and store nothing.
 #[tokio::test]
 async fn hostile_bodies_are_refused_with_clear_errors() {
-    let server = Server::start().await;
+    let server = Server::start(ADMIN).await;
     let token = server.api_server_token().await;
     let secret_read = scenarios()
         .into_iter()
@@ -326,6 +293,6 @@ async fn hostile_bodies_are_refused_with_clear_errors() {
             "expected {message:?} in {error}"
         );
     }
-    let page = server.get("/api/v1/alerts").await;
+    let page = server.admin_json("/api/v1/alerts").await;
     assert_eq!(page["items"], json!([]), "a refused batch stores nothing");
 }

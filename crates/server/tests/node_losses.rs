@@ -9,51 +9,17 @@ mod support;
 use palisade_model::{AgentBatch, AgentLosses, CpuEventsLost, SensorContextLosses, Timestamp};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use support::Server;
 use uuid::Uuid;
 
 const ADMIN: &str = "node-losses-test-admin-token";
 
-struct Server {
-    base: String,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
-
 impl Server {
-    /// A server of the test's own, called through a client of its own.
-    async fn start() -> Server {
-        Server::serving(support::start(ADMIN).await)
-    }
-
-    /// The server `running`, called through a client of its own.
-    fn serving(running: support::Running) -> Server {
-        Server {
-            base: running.base,
-            client: Client::new(),
-            _dir: running.dir,
-        }
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        support::post(&self.client, &self.base, path, token, &body).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        support::get(&self.client, &self.base, path, ADMIN).await
-    }
-
-    /// Enrolls agent `name` of cluster `prod` and returns its token.
-    async fn enroll(&self, name: &str) -> String {
-        support::enroll(&self.client, &self.base, ADMIN, name, name)
-            .await
-            .token
-    }
-
     /// Sends a batch without reports that carries `losses`.
     async fn send(&self, agent: &str, losses: AgentLosses) {
         send(
             self.client.clone(),
-            self.base.clone(),
+            self.base().to_owned(),
             agent.to_owned(),
             losses,
         )
@@ -62,7 +28,7 @@ impl Server {
 
     /// (sensor events, connect reports) lost per agent name, as the API lists them.
     async fn losses(&self) -> Vec<(String, u64, u64)> {
-        let (status, agents) = self.get("/api/v1/agents").await;
+        let (status, agents) = self.get("/api/v1/agents", ADMIN).await;
         assert_eq!(status, StatusCode::OK, "{agents}");
         agents
             .as_array()
@@ -86,7 +52,7 @@ impl Server {
 
     /// The samples of metric `name`.
     async fn metric_samples(&self, name: &str) -> Vec<String> {
-        let (_, metrics) = support::get(&self.client, &self.base, "/metrics", ADMIN).await;
+        let (_, metrics) = self.get("/metrics", ADMIN).await;
         let Value::String(metrics) = metrics else {
             panic!("/metrics is text, not {metrics}");
         };
@@ -131,9 +97,9 @@ fn losses(process: Uuid, started_at: i64, sensor_events: u64, connect_reports: u
 /// batches sent at once. Each node's totals count every loss once.
 #[tokio::test]
 async fn each_nodes_losses_are_summed_over_its_restarts_and_shown_per_node() {
-    let server = Server::start().await;
-    let node_a = server.enroll("node-a").await;
-    let node_b = server.enroll("node-b").await;
+    let server = Server::start(ADMIN).await;
+    let node_a = server.enroll("node-a", "node-a").await.token;
+    let node_b = server.enroll("node-b", "node-b").await.token;
     assert_eq!(
         server.losses().await,
         [("node-a".into(), 0, 0), ("node-b".into(), 0, 0)]
@@ -153,7 +119,7 @@ async fn each_nodes_losses_are_summed_over_its_restarts_and_shown_per_node() {
     for reports in 1..=20 {
         sends.spawn(send(
             server.client.clone(),
-            server.base.clone(),
+            server.base().to_owned(),
             node_b.clone(),
             losses(node_b_process, 1_000, 0, reports),
         ));
@@ -164,7 +130,7 @@ async fn each_nodes_losses_are_summed_over_its_restarts_and_shown_per_node() {
         server.losses().await,
         [("node-a".into(), 6, 10), ("node-b".into(), 0, 20)]
     );
-    let (_, agents) = server.get("/api/v1/agents").await;
+    let (_, agents) = server.get("/api/v1/agents", ADMIN).await;
     assert!(
         agents[0]["losses"]["last_loss_at"].is_string(),
         "{agents:#}"
@@ -185,8 +151,8 @@ async fn each_nodes_losses_are_summed_over_its_restarts_and_shown_per_node() {
 /// the totals, `/metrics` counts them per node and kind; a repeated batch adds nothing.
 #[tokio::test]
 async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
-    let server = Server::start().await;
-    let node = server.enroll("node-c").await;
+    let server = Server::start(ADMIN).await;
+    let node = server.enroll("node-c", "node-c").await.token;
     let process = Uuid::new_v4();
     let with_context = |counts| AgentLosses {
         sensor_context: SensorContextLosses::from_counts(counts),
@@ -196,7 +162,7 @@ async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
     server.send(&node, with_context([2, 0, 1, 0, 8, 1])).await;
     server.send(&node, with_context([2, 0, 1, 0, 8, 1])).await;
 
-    let (status, agents) = server.get("/api/v1/agents").await;
+    let (status, agents) = server.get("/api/v1/agents", ADMIN).await;
     assert_eq!(status, StatusCode::OK, "{agents}");
     let context = &agents[0]["losses"]["sensor_context"];
     assert_eq!(context["held_ancestors_unattributed"], 8, "{agents:#}");
@@ -224,8 +190,8 @@ async fn a_nodes_sensor_context_losses_reach_the_agents_list_and_the_metrics() {
 /// these counts (no `sensor_events_by_cpu`, as JSON) is taken and adds to the total only.
 #[tokio::test]
 async fn a_nodes_lost_events_are_counted_per_cpu() {
-    let server = Server::start().await;
-    let node = server.enroll("node-d").await;
+    let server = Server::start(ADMIN).await;
+    let node = server.enroll("node-d", "node-d").await.token;
     let on_cpus = |process, started_at, pairs: &[(u32, u64)]| AgentLosses {
         sensor_events_by_cpu: pairs
             .iter()
@@ -249,7 +215,7 @@ async fn a_nodes_lost_events_are_counted_per_cpu() {
         .post(
             "/api/v1/agent/batches",
             &node,
-            json!({"sequence": 0, "losses": {
+            &json!({"sequence": 0, "losses": {
                 "process": Uuid::new_v4(), "process_started_at": Timestamp(3_000),
                 "sensor_events": 4, "connect_reports": 0}}),
         )
@@ -279,7 +245,7 @@ async fn the_agents_link_carries_each_cpus_lost_events_to_the_metrics() {
     let running = support::start(ADMIN).await;
     let config =
         support::agent_config(&running.base, running.store.as_ref(), running.dir.path()).await;
-    let server = Server::serving(running);
+    let server = Server::serving(running, ADMIN);
     let outbox = palisade_agent::Outbox::open(&config.data_dir)
         .await
         .unwrap();

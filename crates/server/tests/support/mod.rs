@@ -1,7 +1,11 @@
 //! What the API test files share: a server on a loopback socket over a fresh SQLite store,
 //! requests with a bearer token, reading a response as status and JSON (or the text, when it
 //! is not JSON), tokens the admin makes, an agent enrolled through the API, a console login,
-//! and the real agent run in the test's process.
+//! and the real agent run in the test's process; and ([`Server`]) a server called through a
+//! client of its own.
+
+#[allow(dead_code)] // each test file is its own crate and uses only what it needs
+mod server;
 
 use std::sync::Arc;
 
@@ -10,6 +14,9 @@ use palisade_server::{AdminToken, AppState, ensure_admin_token, router, serve};
 use palisade_store::{SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::Value;
+
+#[allow(unused_imports)] // each test file is its own crate and uses only what it needs
+pub use server::Server;
 
 /// A running server: its base URL (`http://127.0.0.1:PORT`), its store, and the directory
 /// holding the database (removed on drop).
