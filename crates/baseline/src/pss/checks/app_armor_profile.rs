@@ -9,7 +9,7 @@
 use crate::{
     pss::{
         Level,
-        checks::{BadProfileTypes, Check, Forbidden, VersionedCheck, bad_profile_types},
+        checks::{Check, Forbidden, PodAndContainers, VersionedCheck, bad_profile_types},
         pod::{Pod, go_quote, join_quote, pluralize, sorted_set},
     },
     yaml::Node,
@@ -44,10 +44,11 @@ fn profile_type(profile: &Node) -> String {
 }
 
 fn app_armor_profile_1_0(pod: &Pod<'_>) -> Option<Forbidden> {
-    let BadProfileTypes {
+    let PodAndContainers {
         setters: mut bad_setters,
         values: bad_values,
         mut at,
+        ..
     } = bad_profile_types(pod, "appArmorProfile", profile_type, allowed_type);
     let mut forbidden_annotations = Vec::new();
     for (key, value) in pod.annotations() {

@@ -42,65 +42,116 @@ pub(crate) struct Forbidden {
     pub(crate) at: Option<(String, usize)>,
 }
 
-/// Who sets a profile (`securityContext.<field>`, pod or containers) to a type that is not
-/// allowed: upstream's `badSetters` and `badValues`, and the first offending field.
-pub(crate) struct BadProfileTypes {
-    /// `pod`, then `container "a"` / `containers "a", "b"`.
-    pub(crate) setters: Vec<String>,
-    /// The offending types, in the order found.
-    pub(crate) values: Vec<String>,
-    pub(crate) at: Option<(String, usize)>,
+/// How the pod's or a container's `securityContext.<field>` stands, as a check judges it.
+pub(crate) enum Setting {
+    /// Set to a value the check allows.
+    Allowed,
+    /// Set to a value it refuses (the value as the check's message names it).
+    Refused(String),
+    /// Left unset (or set to something the check reads as unset).
+    Unset,
 }
 
-/// Collects the pod and containers whose `securityContext.<field>` is set (not null) with a
-/// type (`type_of`) that `allowed` refuses.
-pub(crate) fn bad_profile_types(
-    pod: &Pod<'_>,
+/// Who sets a `securityContext` field the pod sets for every container and each container may
+/// set for itself, to a value the check refuses (upstream's `badSetters` and `badValues`);
+/// and which containers leave it unset while the pod does not set an allowed value.
+pub(crate) struct PodAndContainers<'a> {
+    /// `pod`, then `container "a"` / `containers "a", "b"`.
+    pub(crate) setters: Vec<String>,
+    /// The refused values, in the order found.
+    pub(crate) values: Vec<String>,
+    /// The first refused field.
+    pub(crate) at: Option<(String, usize)>,
+    /// The containers that leave it unset where the pod does not allow it for them.
+    pub(crate) unset: Vec<&'a str>,
+    /// The first of those containers' field.
+    pub(crate) unset_at: Option<(String, usize)>,
+}
+
+/// Judges `securityContext.<field>` of the pod and of every container with `judge` (called
+/// only where the field is present), naming fields by `securityContext.<reported>` (the
+/// field, or the key of it the message names).
+pub(crate) fn judge_pod_and_containers<'a>(
+    pod: &Pod<'a>,
     field: &str,
-    type_of: fn(&Node) -> String,
-    allowed: fn(&str) -> bool,
-) -> BadProfileTypes {
-    let mut bad = BadProfileTypes {
+    reported: &[&str],
+    judge: impl Fn(&'a Node) -> Setting,
+) -> PodAndContainers<'a> {
+    let mut judged = PodAndContainers {
         setters: Vec::new(),
         values: Vec::new(),
         at: None,
+        unset: Vec::new(),
+        unset_at: None,
     };
-    if let Some(profile) = pod.security_context(&[field])
-        && !profile.is_null()
-    {
-        let value = type_of(profile);
-        if !allowed(&value) {
-            bad.setters.push("pod".to_owned());
-            bad.values.push(value);
-            bad.at = Some((pod.security_context_path(&[field, "type"]), profile.line));
+    let mut pod_allows = false;
+    if let Some(node) = pod.security_context(&[field]) {
+        match judge(node) {
+            Setting::Allowed => pod_allows = true,
+            Setting::Refused(value) => {
+                judged.setters.push("pod".to_owned());
+                judged.values.push(value);
+                judged.at = Some((pod.security_context_path(reported), node.line));
+            }
+            Setting::Unset => {}
         }
     }
-    let mut bad_containers = Vec::new();
+    let mut refusing_containers = Vec::new();
     for container in pod.containers() {
-        if let Some(profile) = container.security_context(&[field])
-            && !profile.is_null()
-        {
-            let value = type_of(profile);
-            if !allowed(&value) {
-                bad_containers.push(container.name);
-                bad.values.push(value);
-                bad.at.get_or_insert_with(|| {
-                    (
-                        container.security_context_path(&[field, "type"]),
-                        profile.line,
-                    )
-                });
+        let setting = container
+            .security_context(&[field])
+            .map(|node| (judge(node), node.line));
+        match setting {
+            Some((Setting::Allowed, _)) => {}
+            Some((Setting::Refused(value), line)) => {
+                refusing_containers.push(container.name);
+                judged.values.push(value);
+                judged
+                    .at
+                    .get_or_insert_with(|| (container.security_context_path(reported), line));
+            }
+            Some((Setting::Unset, _)) | None => {
+                if !pod_allows {
+                    judged.unset.push(container.name);
+                    judged.unset_at.get_or_insert_with(|| {
+                        (
+                            container.security_context_path(reported),
+                            container.node.line,
+                        )
+                    });
+                }
             }
         }
     }
-    if !bad_containers.is_empty() {
-        bad.setters.push(format!(
+    if !refusing_containers.is_empty() {
+        judged.setters.push(format!(
             "{} {}",
-            pluralize("container", "containers", bad_containers.len()),
-            join_quote(&bad_containers)
+            pluralize("container", "containers", refusing_containers.len()),
+            join_quote(&refusing_containers)
         ));
     }
-    bad
+    judged
+}
+
+/// [`judge_pod_and_containers`] for a profile (`securityContext.<field>.type`): set (not
+/// null) with a type (`type_of`) that `allowed` refuses, or unset.
+pub(crate) fn bad_profile_types<'a>(
+    pod: &Pod<'a>,
+    field: &str,
+    type_of: fn(&Node) -> String,
+    allowed: fn(&str) -> bool,
+) -> PodAndContainers<'a> {
+    judge_pod_and_containers(pod, field, &[field, "type"], |profile| {
+        if profile.is_null() {
+            return Setting::Unset;
+        }
+        let value = type_of(profile);
+        if allowed(&value) {
+            Setting::Allowed
+        } else {
+            Setting::Refused(value)
+        }
+    })
 }
 
 /// A check function: `None` when the pod is allowed.

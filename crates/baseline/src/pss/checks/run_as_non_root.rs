@@ -8,7 +8,9 @@
 
 use crate::pss::{
     Level,
-    checks::{Check, Forbidden, VersionedCheck},
+    checks::{
+        Check, Forbidden, PodAndContainers, Setting, VersionedCheck, judge_pod_and_containers,
+    },
     pod::{Pod, join_quote, pluralize},
 };
 
@@ -30,50 +32,19 @@ pub(crate) const CHECK: Check = Check {
 };
 
 fn run_as_non_root_1_0(pod: &Pod<'_>) -> Option<Forbidden> {
-    let keys = ["runAsNonRoot"];
-    let mut bad_setters = Vec::new();
-    let mut at = None;
-    let mut pod_run_as_non_root = false;
-    if let Some(node) = pod.security_context(&keys)
-        && let Some(value) = node.as_bool()
-    {
-        if value {
-            pod_run_as_non_root = true;
-        } else {
-            bad_setters.push("pod".to_owned());
-            at = Some((pod.security_context_path(&keys), node.line));
+    let PodAndContainers {
+        setters: bad_setters,
+        at,
+        unset: implicitly_bad,
+        unset_at: implicit_at,
+        ..
+    } = judge_pod_and_containers(pod, "runAsNonRoot", &["runAsNonRoot"], |node| {
+        match node.as_bool() {
+            Some(true) => Setting::Allowed,
+            Some(false) => Setting::Refused("false".to_owned()),
+            None => Setting::Unset,
         }
-    }
-    let mut explicitly_bad = Vec::new();
-    let mut implicitly_bad = Vec::new();
-    let mut implicit_at = None;
-    for container in pod.containers() {
-        match container
-            .security_context(&keys)
-            .and_then(|node| node.as_bool().map(|value| (node, value)))
-        {
-            Some((node, false)) => {
-                explicitly_bad.push(container.name);
-                at.get_or_insert_with(|| (container.security_context_path(&keys), node.line));
-            }
-            Some((_, true)) => {}
-            None => {
-                if !pod_run_as_non_root {
-                    implicitly_bad.push(container.name);
-                    implicit_at.get_or_insert_with(|| {
-                        (container.security_context_path(&keys), container.node.line)
-                    });
-                }
-            }
-        }
-    }
-    if !explicitly_bad.is_empty() {
-        bad_setters.push(format!(
-            "{} {}",
-            pluralize("container", "containers", explicitly_bad.len()),
-            join_quote(&explicitly_bad)
-        ));
-    }
+    });
     if !bad_setters.is_empty() {
         return Some(Forbidden {
             reason: "runAsNonRoot != true".to_owned(),

@@ -10,7 +10,7 @@
 use crate::{
     pss::{
         Level,
-        checks::{BadProfileTypes, Check, Forbidden, VersionedCheck, bad_profile_types},
+        checks::{Check, Forbidden, PodAndContainers, VersionedCheck, bad_profile_types},
         pod::{Pod, go_quote, join_quote, pluralize, sorted_set},
     },
     yaml::Node,
@@ -96,10 +96,11 @@ fn seccomp_profile_baseline_1_0(pod: &Pod<'_>) -> Option<Forbidden> {
 }
 
 fn seccomp_profile_baseline_1_19(pod: &Pod<'_>) -> Option<Forbidden> {
-    let BadProfileTypes {
+    let PodAndContainers {
         setters: bad_setters,
         values: bad_values,
         at,
+        ..
     } = bad_profile_types(pod, "seccompProfile", seccomp_type, valid_seccomp_type);
     if bad_setters.is_empty() {
         return None;

@@ -8,7 +8,7 @@
 use crate::pss::{
     Level,
     checks::{
-        Check, Forbidden, VersionedCheck,
+        Check, Forbidden, PodAndContainers, VersionedCheck, bad_profile_types,
         seccomp_profile_baseline::{seccomp_type, valid_seccomp_type},
     },
     pod::{Pod, join_quote, pluralize, sorted_set},
@@ -32,67 +32,13 @@ pub(crate) const CHECK: Check = Check {
 };
 
 fn seccomp_profile_restricted_1_19(pod: &Pod<'_>) -> Option<Forbidden> {
-    let keys = ["seccompProfile"];
-    let mut bad_setters = Vec::new();
-    let mut bad_values = Vec::new();
-    let mut at = None;
-    let mut pod_seccomp_set = false;
-    if let Some(profile) = pod.security_context(&keys)
-        && !profile.is_null()
-    {
-        let value = seccomp_type(profile);
-        if valid_seccomp_type(&value) {
-            pod_seccomp_set = true;
-        } else {
-            bad_setters.push("pod".to_owned());
-            bad_values.push(value);
-            at = Some((
-                pod.security_context_path(&["seccompProfile", "type"]),
-                profile.line,
-            ));
-        }
-    }
-    let mut explicitly_bad = Vec::new();
-    let mut implicitly_bad = Vec::new();
-    let mut implicit_at = None;
-    for container in pod.containers() {
-        match container
-            .security_context(&keys)
-            .filter(|profile| !profile.is_null())
-        {
-            Some(profile) => {
-                let value = seccomp_type(profile);
-                if !valid_seccomp_type(&value) {
-                    explicitly_bad.push(container.name);
-                    bad_values.push(value);
-                    at.get_or_insert_with(|| {
-                        (
-                            container.security_context_path(&["seccompProfile", "type"]),
-                            profile.line,
-                        )
-                    });
-                }
-            }
-            None => {
-                if !pod_seccomp_set {
-                    implicitly_bad.push(container.name);
-                    implicit_at.get_or_insert_with(|| {
-                        (
-                            container.security_context_path(&["seccompProfile", "type"]),
-                            container.node.line,
-                        )
-                    });
-                }
-            }
-        }
-    }
-    if !explicitly_bad.is_empty() {
-        bad_setters.push(format!(
-            "{} {}",
-            pluralize("container", "containers", explicitly_bad.len()),
-            join_quote(&explicitly_bad)
-        ));
-    }
+    let PodAndContainers {
+        setters: bad_setters,
+        values: bad_values,
+        at,
+        unset: implicitly_bad,
+        unset_at: implicit_at,
+    } = bad_profile_types(pod, "seccompProfile", seccomp_type, valid_seccomp_type);
     if !bad_setters.is_empty() {
         return Some(Forbidden {
             reason: "seccompProfile".to_owned(),
