@@ -17,7 +17,7 @@ use palisade_model::{
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{
-    QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool,
+    Connection as _, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
@@ -27,6 +27,7 @@ use uuid::Uuid;
 use bulk::Value;
 
 mod bulk;
+mod checkpointer;
 mod console;
 mod dedupe_lookup;
 mod field_hits;
@@ -77,6 +78,8 @@ pub struct SqliteStore {
     key_hits: in_flight::InFlight<console::KeyHits>,
     /// Asset keys and search rows seen committed, which ingest need not look up or add again.
     known_rows: known_rows::KnownRows,
+    /// Copies the WAL into the database beside the writer (see [`checkpointer`]).
+    checkpointer: checkpointer::Checkpointer,
 }
 
 /// What the `body` column holds: the parts of a finding without columns of their own
@@ -91,6 +94,11 @@ struct FindingBody<'a> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
+        Self::open_with(path, checkpointer::Limits::DEFAULT).await
+    }
+
+    /// [`SqliteStore::open`] with the WAL's `limits`.
+    async fn open_with(path: &Path, limits: checkpointer::Limits) -> Result<SqliteStore> {
         if let Some(parent) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
@@ -122,17 +130,16 @@ impl SqliteStore {
                 "cache_size",
                 writer_cache::pragma_kib(writer_cache::READER_CACHE_BYTES),
             )
-            .pragma("temp_store", "memory")
-            // Checkpoint every 64 MiB of WAL rather than 4 MiB: ingest rewrites the same index
-            // pages batch after batch, and each checkpoint copies them into the database again.
-            .pragma("wal_autocheckpoint", "16384");
-        // The writer's cache is larger where memory allows (see `writer_cache`).
+            .pragma("temp_store", "memory");
+        // The writer's cache is larger where memory allows (see `writer_cache`). It checkpoints
+        // the WAL itself only as a backstop: the checkpointer does it beside it.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(
                 options
                     .clone()
-                    .pragma("cache_size", writer_cache::writer_cache_size()),
+                    .pragma("cache_size", writer_cache::writer_cache_size())
+                    .pragma("wal_autocheckpoint", limits.backstop_frames.to_string()),
             )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
@@ -151,8 +158,14 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
-            .connect_with(options.read_only(true).row_buffer_size(READER_ROW_BUFFER))
+            .connect_with(
+                options
+                    .clone()
+                    .read_only(true)
+                    .row_buffer_size(READER_ROW_BUFFER),
+            )
             .await?;
+        let checkpointer = checkpointer::Checkpointer::start(&options, limits).await?;
         Ok(SqliteStore {
             writer,
             reader,
@@ -160,6 +173,7 @@ impl SqliteStore {
             walks: in_flight::InFlight::default(),
             key_hits: in_flight::InFlight::default(),
             known_rows: known_rows::KnownRows::default(),
+            checkpointer,
         })
     }
 
@@ -1474,7 +1488,12 @@ impl Store for SqliteStore {
                 Some(Prepared::new(report, policy, repeats))
             })
             .collect();
-        let mut transaction = self.writer.begin().await?;
+        // The connection is taken before the transaction begins and given back only after the
+        // checkpointer has heard of its commit: a batch waiting for it then waits for the
+        // checkpoint too when the WAL has passed its limit (see `checkpointer`).
+        let mut writer = self.writer.acquire().await?;
+        self.checkpointer.before_write().await;
+        let mut transaction = writer.begin().await?;
         let stored_now = {
             let ids: Vec<(&str, i64)> = reports
                 .iter()
@@ -1647,6 +1666,8 @@ impl Store for SqliteStore {
             group_summary::refresh(&mut transaction, grouped).await?;
         }
         transaction.commit().await?;
+        self.checkpointer.committed();
+        drop(writer);
         self.known_rows.learn(batch_rows, &asset_keys);
         Ok(outcome)
     }
@@ -2783,7 +2804,8 @@ mod tests {
         }
     }
 
-    fn alert(pod: &str, at: i64) -> FindingReport {
+    /// A runtime alert (a shell) in `pod`, observed at `at`: one finding per pod.
+    pub(super) fn alert(pod: &str, at: i64) -> FindingReport {
         FindingReport {
             id: Uuid::now_v7(),
             observed_at: Timestamp(at),
