@@ -1974,6 +1974,9 @@ async fn open_connections_a_new_rule_refuses_are_listed(mode: &str, network: u8)
     let mut client = ClientPod::start(&pods.client, guarded);
     let (mut up, api) = start_up(dir.path(), &state_file, mode, &[]);
     assert_eq!(client.ask("open"), "opened");
+    // Found before the rule, the pod gets it in the tick that picks it up: no probe is let
+    // through before (in block mode such a probe would be an attempt of mode `alert`).
+    until_the_agent_found(&up, "shop/client", || client.ask("probe"));
     let rule = api.put_rule(None, "block").await;
     let id = rule["id"].as_str().unwrap();
     let url = format!("{}/api/v1/firewall-rules/{id}/open-connections", api.base);
@@ -1985,9 +1988,6 @@ async fn open_connections_a_new_rule_refuses_are_listed(mode: &str, network: u8)
     let client_end = format!("{a}.{b}.{c}.1:");
     let started = Instant::now();
     let listed = loop {
-        // Connects of the client pod let the agent find it, if its first connect came
-        // before the agent's first policy.
-        client.ask("probe");
         let listed = api.send(api.client.get(&url)).await;
         let connections = listed["connections"].as_array().unwrap();
         if let Some(connection) = connections.iter().find(|connection| {
@@ -2033,8 +2033,9 @@ async fn open_connections_a_new_rule_refuses_are_listed(mode: &str, network: u8)
     );
     assert!(listed["first_seen"].is_string(), "{listed}");
 
-    // The probes under the rule are attempts, apart from the listed connection: the issue's
-    // alert fields (severity, name, source, target network object, port, cluster, defense
+    // The probes under the rule (in block mode made once it is enforced: the listing comes
+    // after the rules are installed) are attempts, apart from the listed connection: the
+    // issue's alert fields (severity, name, source, target network object, port, cluster, defense
     // mode, trace).
     let started = Instant::now();
     let attempts = loop {
