@@ -296,14 +296,15 @@ impl Detection {
     }
 }
 
-/// Starts detection as `args` ask. Rule errors are fatal; a sensor that cannot start (not
-/// root, no eBPF and no fallback) is reported and leaves the node without runtime alerts,
-/// while everything else keeps working.
+/// Starts detection as `args` ask, and records the running sensor (its backend, the fields
+/// it cannot fill) in `config`, whose host facts tell the server. Rule errors are fatal; a
+/// sensor that cannot start (not root, no eBPF and no fallback) is reported and leaves the
+/// node without runtime alerts, while everything else keeps working.
 pub fn start_unless_disabled(
     args: &DetectionArgs,
     outbox: &Outbox,
     status: &Arc<AgentStatus>,
-    config: &AgentConfig,
+    config: &mut AgentConfig,
 ) -> anyhow::Result<Option<Detection>> {
     let (cluster, node) = (config.cluster.as_str(), config.name.as_str());
     let status_file = config.data_dir.join(SENSOR_STATUS_FILE);
@@ -335,7 +336,16 @@ pub fn start_unless_disabled(
                 k8s,
             },
         ) {
-            Ok(detection) => return Ok(Some(detection)),
+            Ok(detection) => {
+                config.sensor = detection.status.backend.to_owned();
+                config.sensor_missing_fields = detection
+                    .status
+                    .missing_fields
+                    .iter()
+                    .map(|&field| field.to_owned())
+                    .collect();
+                return Ok(Some(detection));
+            }
             Err(error) => {
                 eprintln!("palisade: {error:#}; runtime alerts are off on this node");
                 format!("{error:#}")

@@ -139,16 +139,8 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot open the outbox")?;
     let status = Arc::new(AgentStatus::default());
-    let detection = detection::start_unless_disabled(&args.detection, &outbox, &status, &config)?;
-    if let Some(detection) = &detection {
-        config.sensor = detection.status.backend.to_owned();
-        config.sensor_missing_fields = detection
-            .status
-            .missing_fields
-            .iter()
-            .map(|&field| field.to_owned())
-            .collect();
-    }
+    let detection =
+        detection::start_unless_disabled(&args.detection, &outbox, &status, &mut config)?;
     crate::start_memory::release_when_settled();
     let result =
         palisade_agent::run(config, outbox, &status, super::server::shutdown_signal()).await;

@@ -110,16 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .context("cannot open the local agent's outbox")?;
         let status = Arc::new(AgentStatus::default());
         let detection =
-            detection::start_unless_disabled(&args.detection, &outbox, &status, &config)?;
-        if let Some(detection) = &detection {
-            config.sensor = detection.status.backend.to_owned();
-            config.sensor_missing_fields = detection
-                .status
-                .missing_fields
-                .iter()
-                .map(|&field| field.to_owned())
-                .collect();
-        }
+            detection::start_unless_disabled(&args.detection, &outbox, &status, &mut config)?;
 
         println!("Palisade is up.");
         println!(
