@@ -5,7 +5,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 use palisade_model::FindingReport;
 use serde_json::value::RawValue;
 use sqlx::{
-    QueryBuilder, Row, Sqlite, SqlitePool,
+    Row, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
@@ -197,10 +197,18 @@ async fn read_receipts(pool: &SqlitePool) -> Result<Vec<Receipt>, OutboxError> {
         .collect()
 }
 
-/// Reports per INSERT statement when pushing (SQLite allows 32,766 bound values).
-const PUSH_CHUNK: usize = 1_000;
+/// Most entries in one run (a row of the outbox): a push of more is kept as several runs, so
+/// that a row stays a few hundred KiB and a batch cut inside a run leaves at most this many
+/// to be read again.
+const RUN_ENTRIES: usize = 1_000;
 
 /// Reports waiting for the server, in a SQLite file (`outbox.db`) under the data directory.
+///
+/// Every report is an entry with a sequence number, given out in push order and never twice.
+/// A push keeps its reports as runs of consecutive entries, a row per run of at most
+/// [`RUN_ENTRIES`] (agent migration 0004): a batch of thousands of entries is read, and once
+/// acknowledged deleted, in a few rows, where a row per entry cost a row read each and a
+/// delete rewrote every leaf page of the batch into the write-ahead log.
 ///
 /// Several processes may push into the same outbox (SQLite locks the file), which is how
 /// `palisade agent enqueue` hands reports to a running agent.
@@ -265,23 +273,34 @@ impl Outbox {
         reports: &[FindingReport],
         receipts: &[Receipt],
     ) -> Result<(), OutboxError> {
-        let texts = reports
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<Vec<_>, _>>()
+        let runs = reports
+            .chunks(RUN_ENTRIES)
+            .map(|run| {
+                let documents = run
+                    .iter()
+                    .map(serde_json::to_string)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((run.len(), documents.join("\n")))
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()
             .map_err(|error| OutboxError::Corrupt {
                 sequence: -1,
                 reason: error.to_string(),
             })?;
         let mut transaction = self.pool.begin().await?;
-        // A statement per chunk rather than per report: each statement is a round trip to
-        // SQLite's worker thread.
-        for chunk in texts.chunks(PUSH_CHUNK) {
-            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO outbox (report) ");
-            insert.push_values(chunk, |mut row, text| {
-                row.push_bind(text.as_str());
-            });
-            insert.build().execute(&mut *transaction).await?;
+        for (entries, text) in &runs {
+            // The numbers after the largest ever given out. A write as the transaction's first
+            // statement takes the file's write lock before it reads, so two processes pushing
+            // at once cannot number alike.
+            sqlx::query(
+                "INSERT INTO outbox_runs (last_sequence, entries, reports) VALUES ( \
+                     (SELECT coalesce(max(seq), 0) FROM sqlite_sequence \
+                      WHERE name = 'outbox_runs') + $1, $1, $2)",
+            )
+            .bind(i64::try_from(*entries).unwrap_or(i64::MAX))
+            .bind(text)
+            .execute(&mut *transaction)
+            .await?;
         }
         for receipt in receipts {
             sqlx::query(
@@ -313,9 +332,9 @@ impl Outbox {
 
     /// The oldest `limit` entries after sequence `after` (0: from the start), with their
     /// sequence numbers, as the JSON documents `push` stored, each checked to be JSON: the
-    /// first that is not is named by [`OutboxError::Corrupt`]. The agent reads its batches
-    /// with [`Outbox::peek_batch`], and this only to find an entry that failed that read's
-    /// check.
+    /// first that is not is named by [`OutboxError::Corrupt`] (a run whose lines are not
+    /// its entries, by its first entry after `after`). The agent reads its batches with
+    /// [`Outbox::peek_batch`], and this only to find an entry that failed that read's check.
     ///
     /// They are not decoded: the agent forwards them as they are, and the server decodes them
     /// anyway. An entry that is JSON but not a report makes the server refuse its batch;
@@ -331,27 +350,47 @@ impl Outbox {
         .await
     }
 
-    /// The oldest `limit` entries after sequence `after` (0: from the start), read as one JSON
-    /// array of the documents `push` stored, in one row: what a batch sends, without a copy,
-    /// an allocation and a check of its own for each entry. Not checked to be JSON:
+    /// The oldest `limit` entries after sequence `after` (0: from the start), as the runs
+    /// that hold them: what a batch sends, read in a row per run. Not checked to be JSON:
     /// [`OutboxEntries::documents`] does that.
     pub async fn peek_batch(&self, after: i64, limit: usize) -> Result<OutboxEntries, OutboxError> {
-        // `ORDER BY` inside `group_concat`: without it SQLite does not promise the order.
-        let row = sqlx::query(
-            "SELECT count(*), coalesce(max(sequence), 0), \
-                    '[' || coalesce(group_concat(report, ',' ORDER BY sequence), '') || ']' \
-             FROM (SELECT sequence, report FROM outbox WHERE sequence > $1 \
-                   ORDER BY sequence LIMIT $2)",
+        // First the runs' sizes alone (a run's text lives in overflow pages that this does not
+        // read), to know how many runs hold `limit` entries; every run holds at least one.
+        let sizes: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT last_sequence, entries FROM outbox_runs WHERE last_sequence > $1 \
+             ORDER BY last_sequence LIMIT $2",
         )
         .bind(after)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(OutboxEntries {
-            count: usize::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0),
-            last_sequence: row.try_get(1)?,
-            array: row.try_get(2)?,
-        })
+        let mut wanted = 0_i64;
+        let Some(through) = sizes.iter().find_map(|&(last, entries)| {
+            wanted += entries.min(last - after);
+            (wanted >= i64::try_from(limit).unwrap_or(i64::MAX)).then_some(last)
+        }) else {
+            return self.read_runs(after, i64::MAX, limit).await;
+        };
+        self.read_runs(after, through, limit).await
+    }
+
+    /// The runs after `after` up to the one ending at `through`, as the first `limit` entries
+    /// after `after` that they hold.
+    async fn read_runs(
+        &self,
+        after: i64,
+        through: i64,
+        limit: usize,
+    ) -> Result<OutboxEntries, OutboxError> {
+        let runs: Vec<Run> = sqlx::query_as(
+            "SELECT last_sequence, entries, reports FROM outbox_runs \
+             WHERE last_sequence > $1 AND last_sequence <= $2 ORDER BY last_sequence",
+        )
+        .bind(after)
+        .bind(through)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(OutboxEntries::new(after, limit, runs))
     }
 
     /// Discards the entries among `peek(after, limit)`'s that do not decode as reports, and
@@ -377,52 +416,116 @@ impl Outbox {
     }
 
     /// The oldest `limit` entries after `after`, each read by `read`; an entry it refuses is
-    /// reported as [`OutboxError::Corrupt`].
+    /// reported as [`OutboxError::Corrupt`], and so is a run whose lines are not its entries.
     async fn entries<T>(
         &self,
         after: i64,
         limit: usize,
         read: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Vec<(i64, T)>, OutboxError> {
-        let rows = sqlx::query(
-            "SELECT sequence, report FROM outbox WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+        // `limit` runs hold at least `limit` entries.
+        let runs: Vec<Run> = sqlx::query_as(
+            "SELECT last_sequence, entries, reports FROM outbox_runs WHERE last_sequence > $1 \
+             ORDER BY last_sequence LIMIT $2",
         )
         .bind(after)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let sequence: i64 = row.try_get("sequence")?;
-                let text: &str = row.try_get("report")?;
+        let mut read_entries = Vec::new();
+        for run in &runs {
+            let documents = run.documents().map_err(|reason| OutboxError::Corrupt {
+                sequence: run.first_sequence().max(after + 1),
+                reason,
+            })?;
+            for (sequence, text) in documents.filter(|(sequence, _)| *sequence > after) {
+                if read_entries.len() == limit {
+                    return Ok(read_entries);
+                }
                 let entry =
                     read(text).map_err(|reason| OutboxError::Corrupt { sequence, reason })?;
-                Ok((sequence, entry))
-            })
-            .collect()
+                read_entries.push((sequence, entry));
+            }
+        }
+        Ok(read_entries)
     }
 
-    /// Removes every entry up to and including `sequence` (the server acknowledged them).
-    pub async fn acknowledge(&self, sequence: i64) -> Result<u64, OutboxError> {
-        Ok(sqlx::query("DELETE FROM outbox WHERE sequence <= $1")
-            .bind(sequence)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-    }
-
-    /// Removes one corrupt entry so that it cannot block the outbox; the caller reports it.
-    pub async fn discard(&self, sequence: i64) -> Result<(), OutboxError> {
-        sqlx::query("DELETE FROM outbox WHERE sequence = $1")
+    /// Removes every entry up to and including `sequence` (the server acknowledged them): the
+    /// runs that end there or before. A run that a batch cut stays until its last entry is
+    /// acknowledged; a process that reads it again after a restart sends its acknowledged
+    /// head again, which the server counts as duplicates.
+    pub async fn acknowledge(&self, sequence: i64) -> Result<(), OutboxError> {
+        sqlx::query("DELETE FROM outbox_runs WHERE last_sequence <= $1")
             .bind(sequence)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// Entries waiting.
+    /// Removes one corrupt entry so that it cannot block the outbox, and returns how many
+    /// entries went (the caller reports them): the entry alone, its neighbours keeping their
+    /// sequence numbers; or its whole run when the run's lines are not its entries (damage
+    /// that added or removed a line break), since no line can then be told to be which entry.
+    /// 0 when it is gone already.
+    pub async fn discard(&self, sequence: i64) -> Result<u64, OutboxError> {
+        let run: Option<Run> = sqlx::query_as(
+            "SELECT last_sequence, entries, reports FROM outbox_runs \
+             WHERE last_sequence >= $1 ORDER BY last_sequence LIMIT 1",
+        )
+        .bind(sequence)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(run) = run.filter(|run| run.first_sequence() <= sequence) else {
+            return Ok(0);
+        };
+        let mut transaction = self.pool.begin().await?;
+        // The run as read, or nothing (another process changed it meanwhile: it is read again
+        // at the next attempt). A write first: the transaction takes the write lock before it
+        // reads anything.
+        let removed = sqlx::query(
+            "DELETE FROM outbox_runs WHERE last_sequence = $1 AND entries = $2 AND reports = $3",
+        )
+        .bind(run.last_sequence)
+        .bind(run.entries)
+        .bind(&run.reports)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Ok(0);
+        }
+        let discarded = match run.documents() {
+            Err(_) => run.entries,
+            Ok(documents) => {
+                let documents: Vec<(i64, &str)> = documents.collect();
+                let (head, rest) = documents
+                    .split_at(usize::try_from(sequence - run.first_sequence()).unwrap_or(0));
+                for part in [head, rest.get(1..).unwrap_or_default()] {
+                    let Some(&(last, _)) = part.last() else {
+                        continue;
+                    };
+                    let text: Vec<&str> = part.iter().map(|(_, text)| *text).collect();
+                    sqlx::query(
+                        "INSERT INTO outbox_runs (last_sequence, entries, reports) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(last)
+                    .bind(i64::try_from(part.len()).unwrap_or(i64::MAX))
+                    .bind(text.join("\n"))
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                1
+            }
+        };
+        transaction.commit().await?;
+        Ok(u64::try_from(discarded).unwrap_or(0))
+    }
+
+    /// Entries waiting (with the acknowledged head of a run a batch cut, until the run's last
+    /// entry is acknowledged too).
     pub async fn len(&self) -> Result<u64, OutboxError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        let count: i64 = sqlx::query_scalar("SELECT coalesce(sum(entries), 0) FROM outbox_runs")
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
@@ -434,26 +537,89 @@ impl Outbox {
     }
 }
 
-/// Consecutive outbox entries as [`Outbox::peek_batch`] read them: one JSON array of their
-/// documents.
+/// A row of the outbox: consecutive entries ending at `last_sequence`, their documents one per
+/// line.
+#[derive(Debug, sqlx::FromRow)]
+struct Run {
+    last_sequence: i64,
+    entries: i64,
+    reports: String,
+}
+
+impl Run {
+    /// The sequence number of its first entry.
+    fn first_sequence(&self) -> i64 {
+        self.last_sequence - self.entries + 1
+    }
+
+    /// Its entries' documents with their sequence numbers, or why its lines are not its
+    /// entries.
+    fn documents(&self) -> Result<impl Iterator<Item = (i64, &str)>, String> {
+        let lines = self.reports.split('\n').count();
+        if i64::try_from(lines) != Ok(self.entries) {
+            return Err(format!(
+                "a run of {} entries ending at {} holds {lines} lines",
+                self.entries, self.last_sequence
+            ));
+        }
+        Ok((self.first_sequence()..).zip(self.reports.split('\n')))
+    }
+}
+
+/// Consecutive outbox entries as [`Outbox::peek_batch`] read them: the runs that hold them.
 #[derive(Debug)]
 pub struct OutboxEntries {
     /// How many entries.
     pub count: usize,
     /// The last one's sequence number (0 when there is none).
     pub last_sequence: i64,
-    /// `[document,document,...]`, as the entries hold them.
-    array: String,
+    /// The entries start after this one.
+    after: i64,
+    runs: Vec<Run>,
 }
 
 impl OutboxEntries {
-    /// Each entry's document, borrowed; `None` when one of them is not JSON (a damaged
-    /// entry: [`Outbox::peek`] names it). The array is checked to hold exactly one value per
-    /// entry, so that no entry can end the array early or add fields around it.
-    pub fn documents(&self) -> Option<Vec<&RawValue>> {
-        serde_json::from_str::<Vec<&RawValue>>(&self.array)
-            .ok()
-            .filter(|documents| documents.len() == self.count)
+    /// The first `limit` entries after `after` that `runs` (those after `after`, in order)
+    /// hold.
+    fn new(after: i64, limit: usize, runs: Vec<Run>) -> OutboxEntries {
+        let (mut count, mut last_sequence) = (0, 0);
+        for run in &runs {
+            let available =
+                usize::try_from(run.entries.min(run.last_sequence - after)).unwrap_or(0);
+            let taken = available.min(limit - count);
+            if taken == 0 {
+                break;
+            }
+            count += taken;
+            last_sequence = run.last_sequence - i64::try_from(available - taken).unwrap_or(0);
+        }
+        OutboxEntries {
+            count,
+            last_sequence,
+            after,
+            runs,
+        }
+    }
+
+    /// Each entry's sequence number and document, borrowed; `None` when one of them is not
+    /// one JSON value or a run's lines are not its entries (a damaged run: [`Outbox::peek`]
+    /// names the entry).
+    pub fn documents(&self) -> Option<Vec<(i64, &RawValue)>> {
+        let mut documents = Vec::with_capacity(self.count);
+        for run in &self.runs {
+            for (sequence, text) in run.documents().ok()? {
+                if sequence <= self.after {
+                    continue;
+                }
+                if sequence > self.last_sequence {
+                    break;
+                }
+                // One value, nothing after it: no entry can end the batch's array early or
+                // add fields around it.
+                documents.push((sequence, serde_json::from_str::<&RawValue>(text).ok()?));
+            }
+        }
+        Some(documents)
     }
 }
 
@@ -493,14 +659,46 @@ fn only_we_can_replace(path: &Path) -> Result<(), String> {
 mod tests {
     use super::{Outbox, OutboxError, OutboxIdentity, Receipt};
 
-    /// Sets entry `sequence`'s stored document to `text`, as damage on disk would.
+    /// Sets entry `sequence`'s stored document to `text`, as damage on disk would (a `text`
+    /// with a line break makes its run hold more lines than entries).
     async fn spoil(outbox: &Outbox, sequence: i64, text: &str) {
-        sqlx::query("UPDATE outbox SET report = $1 WHERE sequence = $2")
-            .bind(text)
-            .bind(sequence)
+        let (last, reports): (i64, String) = sqlx::query_as(
+            "SELECT last_sequence, reports FROM outbox_runs WHERE last_sequence >= $1 \
+             ORDER BY last_sequence LIMIT 1",
+        )
+        .bind(sequence)
+        .fetch_one(&outbox.pool)
+        .await
+        .unwrap();
+        let mut lines: Vec<&str> = reports.split('\n').collect();
+        let index = lines.len() - 1 - usize::try_from(last - sequence).unwrap();
+        lines[index] = text;
+        sqlx::query("UPDATE outbox_runs SET reports = $1 WHERE last_sequence = $2")
+            .bind(lines.join("\n"))
+            .bind(last)
             .execute(&outbox.pool)
             .await
             .unwrap();
+    }
+
+    /// The rule of each document.
+    fn rules(documents: &[(i64, &serde_json::value::RawValue)]) -> Vec<String> {
+        documents
+            .iter()
+            .map(|(_, document)| {
+                serde_json::from_str::<palisade_model::FindingReport>(document.get())
+                    .unwrap()
+                    .rule
+            })
+            .collect()
+    }
+
+    /// The outbox's rows: each run's last sequence number and entries.
+    async fn runs(outbox: &Outbox) -> Vec<(i64, i64)> {
+        sqlx::query_as("SELECT last_sequence, entries FROM outbox_runs ORDER BY last_sequence")
+            .fetch_all(&outbox.pool)
+            .await
+            .unwrap()
     }
 
     /// A batch read holds the oldest entries after the given one, in order, as the documents
@@ -511,21 +709,15 @@ mod tests {
         let outbox = Outbox::open(dir.path()).await.unwrap();
         let reports = crate::acknowledged::tests::reports(6);
         outbox.push(&reports).await.unwrap();
-        outbox.discard(3).await.unwrap();
+        assert_eq!(outbox.discard(3).await.unwrap(), 1);
         let entries = outbox.peek_batch(1, 3).await.unwrap();
         assert_eq!((entries.count, entries.last_sequence), (3, 5));
         let documents = entries.documents().unwrap();
-        let rules: Vec<String> = documents
-            .iter()
-            .map(|document| {
-                serde_json::from_str::<palisade_model::FindingReport>(document.get())
-                    .unwrap()
-                    .rule
-            })
-            .collect();
-        assert_eq!(rules, ["rule 1", "rule 3", "rule 4"]);
+        assert_eq!(rules(&documents), ["rule 1", "rule 3", "rule 4"]);
+        let sequences: Vec<i64> = documents.iter().map(|&(sequence, _)| sequence).collect();
+        assert_eq!(sequences, [2, 4, 5]);
         assert_eq!(
-            documents[0].get(),
+            documents[0].1.get(),
             serde_json::to_string(&reports[1]).unwrap()
         );
         let rest = outbox.peek_batch(5, 10).await.unwrap();
@@ -533,6 +725,139 @@ mod tests {
         let end = outbox.peek_batch(6, 10).await.unwrap();
         assert_eq!((end.count, end.last_sequence), (0, 0));
         assert!(end.documents().unwrap().is_empty());
+        assert_eq!(outbox.len().await.unwrap(), 5);
+    }
+
+    /// A push of more than a run's worth is kept as several runs; batches cut runs where
+    /// their limit falls and go on inside them; an acknowledgement deletes the runs it covers
+    /// whole and keeps the one it cuts; numbering goes on after the largest number given out,
+    /// also once everything was acknowledged and the outbox reopened.
+    #[tokio::test]
+    async fn batches_cut_runs_and_numbers_are_never_given_out_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).await.unwrap();
+        let reports = crate::acknowledged::tests::reports(2_500);
+        outbox.push(&reports[..2_400]).await.unwrap();
+        outbox.push(&reports[2_400..]).await.unwrap();
+        assert_eq!(
+            runs(&outbox).await,
+            [(1_000, 1_000), (2_000, 1_000), (2_400, 400), (2_500, 100)]
+        );
+        let first = outbox.peek_batch(0, 1_500).await.unwrap();
+        assert_eq!((first.count, first.last_sequence), (1_500, 1_500));
+        let documents = first.documents().unwrap();
+        assert_eq!(documents.len(), 1_500);
+        assert_eq!(rules(&documents[1_499..]), ["rule 1499"]);
+        let second = outbox.peek_batch(1_500, 1_000).await.unwrap();
+        assert_eq!((second.count, second.last_sequence), (1_000, 2_500));
+        let documents = second.documents().unwrap();
+        assert_eq!(rules(&documents[..1]), ["rule 1500"]);
+        assert_eq!(rules(&documents[899..901]), ["rule 2399", "rule 2400"]);
+        assert_eq!(rules(&documents[999..]), ["rule 2499"]);
+
+        outbox.acknowledge(1_500).await.unwrap();
+        assert_eq!(runs(&outbox).await[0], (2_000, 1_000), "the cut run stays");
+        assert_eq!(outbox.peek(1_500, 1).await.unwrap()[0].0, 1_501);
+        outbox.acknowledge(2_500).await.unwrap();
+        assert!(outbox.is_empty().await.unwrap());
+        drop(outbox);
+
+        let outbox = Outbox::open(dir.path()).await.unwrap();
+        outbox.push(&reports[..2]).await.unwrap();
+        assert_eq!(runs(&outbox).await, [(2_502, 2)]);
+        let next = outbox.peek_batch(2_500, 10).await.unwrap();
+        assert_eq!((next.count, next.last_sequence), (2, 2_502));
+        assert_eq!(rules(&next.documents().unwrap()), ["rule 0", "rule 1"]);
+    }
+
+    /// Discarding an entry inside a run keeps every other entry with its sequence number;
+    /// a run whose lines are not its entries (a line break added) fails the batch's check, is
+    /// named by its first entry and discarded whole, counted.
+    #[tokio::test]
+    async fn a_discard_keeps_the_neighbours_and_a_run_with_a_line_too_many_goes_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).await.unwrap();
+        let reports = crate::acknowledged::tests::reports(8);
+        outbox.push(&reports[..5]).await.unwrap();
+        outbox.push(&reports[5..]).await.unwrap();
+        assert_eq!(outbox.discard(1).await.unwrap(), 1);
+        assert_eq!(outbox.discard(3).await.unwrap(), 1);
+        assert_eq!(outbox.discard(3).await.unwrap(), 0, "gone already");
+        assert_eq!(runs(&outbox).await, [(2, 1), (5, 2), (8, 3)]);
+        let sequences: Vec<i64> = outbox
+            .peek(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(sequence, _)| sequence)
+            .collect();
+        assert_eq!(sequences, [2, 4, 5, 6, 7, 8]);
+        let all = outbox.peek_batch(0, 10).await.unwrap();
+        assert_eq!(
+            rules(&all.documents().unwrap()),
+            ["rule 1", "rule 3", "rule 4", "rule 5", "rule 6", "rule 7"]
+        );
+
+        spoil(&outbox, 7, "{}\n{}").await;
+        assert!(
+            outbox
+                .peek_batch(0, 10)
+                .await
+                .unwrap()
+                .documents()
+                .is_none()
+        );
+        assert!(matches!(
+            outbox.peek(5, 10).await,
+            Err(OutboxError::Corrupt { sequence: 6, .. })
+        ));
+        assert_eq!(outbox.discard(6).await.unwrap(), 3);
+        assert_eq!(outbox.len().await.unwrap(), 3);
+        assert_eq!(
+            outbox
+                .peek_batch(0, 10)
+                .await
+                .unwrap()
+                .documents()
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+
+    /// An outbox of a row per entry (before agent migration 0004) keeps its entries, with
+    /// their sequence numbers, and numbering goes on after the largest it gave out.
+    #[tokio::test]
+    async fn an_outbox_of_a_row_per_entry_keeps_its_entries_and_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::OUTBOX_FILE);
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before_runs = sqlx::migrate!("./migrations");
+        before_runs.migrations = before_runs.migrations[..3].to_vec().into();
+        before_runs.run(&pool).await.unwrap();
+        let reports = crate::acknowledged::tests::reports(5);
+        for report in &reports {
+            sqlx::query("INSERT INTO outbox (report) VALUES ($1)")
+                .bind(serde_json::to_string(report).unwrap())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query("DELETE FROM outbox WHERE sequence IN (1, 3, 5)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        let outbox = Outbox::open(dir.path()).await.unwrap();
+        let old = outbox.peek_batch(0, 10).await.unwrap();
+        assert_eq!((old.count, old.last_sequence), (2, 4));
+        assert_eq!(rules(&old.documents().unwrap()), ["rule 1", "rule 3"]);
+        outbox.push(&reports[..1]).await.unwrap();
+        assert_eq!(runs(&outbox).await, [(2, 1), (4, 1), (6, 1)]);
     }
 
     /// A damaged entry fails the batch's check whether it is not JSON at all or spans two

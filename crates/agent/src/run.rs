@@ -11,8 +11,10 @@ use std::{
 };
 
 use palisade_model::{
-    AgentBatch, AgentLosses, BatchAck, CpuEventsLost, SensorContextLosses, Timestamp,
+    AgentBatch, AgentLosses, BatchAck, CpuEventsLost, MAX_BATCH_BYTES, SensorContextLosses,
+    Timestamp,
 };
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::{
@@ -179,13 +181,13 @@ async fn deliver(
             let entries = outbox
                 .peek_batch(sent_up_to, config.batch_size.max(1))
                 .await?;
-            let Some(documents) = entries.documents() else {
+            let Some(mut documents) = entries.documents() else {
                 // An entry is not JSON: the entry by entry read names it.
                 match outbox.peek(sent_up_to, entries.count).await {
                     Err(OutboxError::Corrupt { sequence, reason }) => {
-                        tracing::error!(sequence, %reason, "Discarding a corrupt outbox entry.");
-                        outbox.discard(sequence).await?;
-                        status.discarded.fetch_add(1, Ordering::Relaxed);
+                        let discarded = outbox.discard(sequence).await?;
+                        tracing::error!(sequence, discarded, %reason, "Discarded a corrupt outbox entry (or its damaged run).");
+                        status.discarded.fetch_add(discarded, Ordering::Relaxed);
                     }
                     Err(error) => return Err(error.into()),
                     // Every entry is JSON by now: another process discarded the damaged one.
@@ -193,6 +195,21 @@ async fn deliver(
                 }
                 continue;
             };
+            // The batch ends before the document that would take it past what the server
+            // takes; a document that alone is more cannot be delivered.
+            let fitting = documents_within(&documents, BATCH_DOCUMENT_BYTES);
+            if let (0, Some(&(sequence, document))) = (fitting, documents.first()) {
+                let discarded = outbox.discard(sequence).await?;
+                tracing::error!(
+                    sequence,
+                    bytes = document.get().len(),
+                    limit = BATCH_DOCUMENT_BYTES,
+                    "Discarded an outbox entry larger than a batch may be."
+                );
+                status.discarded.fetch_add(discarded, Ordering::Relaxed);
+                continue;
+            }
+            documents.truncate(fitting);
             let heartbeat = !in_flight.iter().any(|batch| batch.heartbeat)
                 && last_heartbeat.is_none_or(|at| at.elapsed() >= config.heartbeat());
             let losses = status.losses();
@@ -207,13 +224,13 @@ async fn deliver(
                 losses_alone_sent_at = Some(Instant::now());
             }
             losses_sent = Some(losses.clone());
-            let sequence = entries.last_sequence;
+            let sequence = documents.last().map_or(0, |&(sequence, _)| sequence);
             sent_up_to = sent_up_to.max(sequence);
             let reports = documents.len() as u64;
             // Encoded here, while the documents borrow from the outbox's read.
             let batch = EncodedBatch::new(&AgentBatch {
                 sequence: u64::try_from(sequence).unwrap_or(0),
-                reports: documents,
+                reports: documents.iter().map(|&(_, document)| document).collect(),
                 assets: Vec::new(),
                 losses: Some(losses),
                 facts: heartbeat.then(|| config.host_facts()),
@@ -292,6 +309,23 @@ async fn deliver(
     }
 }
 
+/// The most bytes of report documents in one batch: the server's limit on a batch's body,
+/// less room for the rest of it (loss counters, host facts).
+const BATCH_DOCUMENT_BYTES: usize = MAX_BATCH_BYTES - (1 << 20);
+
+/// How many of `documents`, from the first, fit in `bytes` as a batch's array (each with its
+/// comma).
+fn documents_within(documents: &[(i64, &RawValue)], bytes: usize) -> usize {
+    let mut total = 0;
+    documents
+        .iter()
+        .take_while(|(_, document)| {
+            total += document.get().len() + 1;
+            total <= bytes
+        })
+        .count()
+}
+
 /// A batch on its way to the server.
 struct InFlight {
     /// Its last outbox sequence (0 for a batch without reports).
@@ -303,7 +337,31 @@ struct InFlight {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::value::RawValue;
+
     use crate::{AgentConfig, AgentStatus, ConfigError, Outbox, RunError, SensorHoldConfig};
+
+    /// A batch takes the documents that fit whole, with their commas, and stops at the first
+    /// that does not, even when a later one would fit.
+    #[test]
+    fn a_batch_takes_the_documents_that_fit_its_bytes() {
+        let texts = ["[1,2]", "\"abcdefgh\"", "{}", "7"];
+        let documents: Vec<(i64, &RawValue)> = texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| (index as i64 + 1, serde_json::from_str(text).unwrap()))
+            .collect();
+        assert_eq!(super::documents_within(&documents, 100), 4);
+        assert_eq!(super::documents_within(&documents, 6 + 11 + 3 + 2), 4);
+        assert_eq!(super::documents_within(&documents, 6 + 11 + 3 + 1), 3);
+        assert_eq!(
+            super::documents_within(&documents, 6 + 10),
+            1,
+            "stops at the first too large"
+        );
+        assert_eq!(super::documents_within(&documents, 5), 0);
+        assert_eq!(super::documents_within(&[], 5), 0);
+    }
 
     /// An out-of-range value stops the agent before it contacts any server, naming its key.
     #[tokio::test]

@@ -47,8 +47,8 @@ pub use handling::{
     WhitelistMatcher, WhitelistRule, WhitelistScope,
 };
 pub use link::{
-    AgentBatch, AgentLosses, BatchAck, CpuEventsLost, JoinRequest, JoinResponse, MAX_BATCH_REPORTS,
-    MAX_CPUS, SensorContextLosses,
+    AgentBatch, AgentLosses, BatchAck, CpuEventsLost, JoinRequest, JoinResponse, MAX_BATCH_BYTES,
+    MAX_BATCH_REPORTS, MAX_CPUS, SensorContextLosses,
 };
 pub use severity::{ParseSeverityError, Severity};
 pub use task::{

@@ -36,6 +36,10 @@ pub struct JoinResponse {
 /// Largest number of reports in one batch.
 pub const MAX_BATCH_REPORTS: usize = 5_000;
 
+/// Largest body of one batch, in bytes: the server refuses more (HTTP 413), and an agent ends
+/// a batch before the report that would take it past this.
+pub const MAX_BATCH_BYTES: usize = 32 << 20;
+
 /// One batch from an agent.
 ///
 /// `R` is how a report is held: the server reads [`FindingReport`]s; an agent may send the

@@ -60,8 +60,6 @@ pub use state::AppState;
 
 /// Largest request body, except agent batches.
 const MAX_BODY: usize = 1 << 20;
-/// Largest agent batch body.
-const MAX_BATCH_BODY: usize = 32 << 20;
 /// Longest time a request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -140,7 +138,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/agents/join", post(api::agents::join))
         .route(
             "/api/v1/agent/batches",
-            post(api::agents::batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+            post(api::agents::batch).layer(DefaultBodyLimit::max(palisade_model::MAX_BATCH_BYTES)),
         );
     Router::new()
         .merge(findings)

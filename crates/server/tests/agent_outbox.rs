@@ -65,14 +65,22 @@ async fn entries_that_are_not_reports_are_discarded_and_the_rest_delivered() {
     ))
     .await
     .unwrap();
-    for (sequence, text) in [(2, r#"{"id": "not a report"}"#), (5, "{\"id\": tru")] {
-        sqlx::query("UPDATE outbox SET report = $1 WHERE sequence = $2")
-            .bind(text)
-            .bind(sequence)
-            .execute(&mut connection)
+    // The push is one run of six entries, a line each (agent migration 0004).
+    let (last, reports): (i64, String) =
+        sqlx::query_as("SELECT last_sequence, reports FROM outbox_runs")
+            .fetch_one(&mut connection)
             .await
             .unwrap();
+    assert_eq!(last, 6);
+    let mut lines: Vec<&str> = reports.split('\n').collect();
+    for (sequence, text) in [(2, r#"{"id": "not a report"}"#), (5, "{\"id\": tru")] {
+        lines[sequence - 1] = text;
     }
+    sqlx::query("UPDATE outbox_runs SET reports = $1")
+        .bind(lines.join("\n"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
     sqlx::Connection::close(connection).await.unwrap();
 
     let status = Arc::new(palisade_agent::AgentStatus::default());
