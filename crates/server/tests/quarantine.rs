@@ -14,15 +14,16 @@ use std::{
 use palisade_malware::Quarantine;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use support::Server;
 
 const ADMIN: &str = "quarantine-test-admin-token-0123456789";
 
-struct Api {
-    base: String,
-    client: Client,
-    /// For the console, whose answers to forms are redirects to look at.
-    no_redirect: Client,
-    running: support::Running,
+/// A client for the console, whose answers to forms are redirects to look at.
+fn no_redirect() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// A console session: its cookie and CSRF token.
@@ -31,37 +32,11 @@ struct ConsoleSession {
     csrf: String,
 }
 
-impl Api {
-    async fn start() -> Api {
-        let running = support::start(ADMIN).await;
-        Api {
-            base: running.base.clone(),
-            client: Client::new(),
-            no_redirect: Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            running,
-        }
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        support::get(&self.client, &self.base, path, token).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        support::post(&self.client, &self.base, path, token, &body).await
-    }
-
-    async fn token(&self, name: &str, role: &str) -> String {
-        support::token(&self.client, &self.base, ADMIN, name, role).await
-    }
-
+impl Server {
     /// Logs into the console with `token`: the session cookie and its CSRF token.
     async fn console_login(&self, token: &str) -> ConsoleSession {
         let cookie =
-            support::console_login(&self.no_redirect, &self.base, token, "/console/quarantine")
-                .await;
+            support::console_login(&no_redirect(), self.base(), token, "/console/quarantine").await;
         let mut session = ConsoleSession {
             cookie,
             csrf: String::new(),
@@ -77,9 +52,8 @@ impl Api {
     }
 
     async fn console_get(&self, path: &str, session: &ConsoleSession) -> (StatusCode, String) {
-        let response = self
-            .no_redirect
-            .get(format!("{}{path}", self.base))
+        let response = no_redirect()
+            .get(format!("{}{path}", self.base()))
             .header(reqwest::header::COOKIE, &session.cookie)
             .send()
             .await
@@ -95,9 +69,8 @@ impl Api {
         csrf: Option<&str>,
     ) -> (StatusCode, String) {
         let form: Vec<(&str, &str)> = csrf.map(|csrf| ("csrf", csrf)).into_iter().collect();
-        let response = self
-            .no_redirect
-            .post(format!("{}{path}", self.base))
+        let response = no_redirect()
+            .post(format!("{}{path}", self.base()))
             .header(reqwest::header::COOKIE, &session.cookie)
             .form(&form)
             .send()
@@ -132,7 +105,7 @@ impl Api {
 
 #[tokio::test]
 async fn quarantine_is_listed_and_restored_through_the_agent() {
-    let api = Api::start().await;
+    let api = Server::start(ADMIN).await;
     let dir = tempfile::tempdir().unwrap();
     let infected = dir.path().join("www/upload.php");
     std::fs::create_dir_all(infected.parent().unwrap()).unwrap();
@@ -154,7 +127,7 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
     let data_dir = dir.path().join("agent");
     std::fs::create_dir_all(&data_dir).unwrap();
     let mut config =
-        palisade_agent::AgentConfig::new(api.base.clone(), &data_dir, "prod", "node-q");
+        palisade_agent::AgentConfig::new(api.base().to_owned(), &data_dir, "prod", "node-q");
     config.join_token = Some(
         palisade_server::issue_join_token(api.running.store.as_ref(), "test agent")
             .await
@@ -194,7 +167,7 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
 
     // A viewer cannot restore; hostile and unknown ids are refused before anything is queued.
     let restore = format!("/api/v1/quarantine/{id}/restore");
-    let (status, body) = api.post(&restore, &viewer, Value::Null).await;
+    let (status, body) = api.post(&restore, &viewer, &Value::Null).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let operator = api.token("otto", "operator").await;
     for hostile in ["..%2F..%2Fetc%2Fpasswd", "not-a-uuid", "%00"] {
@@ -202,7 +175,7 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
             .post(
                 &format!("/api/v1/quarantine/{hostile}/restore"),
                 &operator,
-                Value::Null,
+                &Value::Null,
             )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{hostile}: {body}");
@@ -212,7 +185,7 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
         .post(
             &format!("/api/v1/quarantine/{unknown}/restore"),
             &operator,
-            Value::Null,
+            &Value::Null,
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
@@ -221,13 +194,13 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
         .post(
             &format!("/api/v1/agents/{}/tasks", file["agent_id"].as_str().unwrap()),
             &operator,
-            json!({"spec": {"kind": "restore_quarantined", "entry_id": id, "original_path": "/etc/passwd"}}),
+            &json!({"spec": {"kind": "restore_quarantined", "entry_id": id, "original_path": "/etc/passwd"}}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // The operator's restore reaches the agent, which puts the file back.
-    let (status, task) = api.post(&restore, &operator, Value::Null).await;
+    let (status, task) = api.post(&restore, &operator, &Value::Null).await;
     assert_eq!(status, StatusCode::CREATED, "{task}");
     assert_eq!(task["spec"]["kind"], "restore_quarantined");
     let task_path = format!("/api/v1/tasks/{}", task["id"].as_str().unwrap());
@@ -253,7 +226,7 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
     .await;
 
     // Restoring it again is refused: the entry left the list with the agent's new report.
-    let (status, body) = api.post(&restore, &operator, Value::Null).await;
+    let (status, body) = api.post(&restore, &operator, &Value::Null).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     // The audit log names who asked for the restore.
@@ -327,7 +300,7 @@ async fn quarantine_is_listed_and_restored_through_the_agent() {
 
 #[tokio::test]
 async fn only_agents_report_and_hostile_reports_are_refused() {
-    let api = Api::start().await;
+    let api = Server::start(ADMIN).await;
     let viewer = api.token("vera", "viewer").await;
     let entry = |path: &str, sha256: &str| {
         json!({"id": uuid::Uuid::new_v4(), "original_path": path, "sha256": sha256, "size": 1,
@@ -338,14 +311,12 @@ async fn only_agents_report_and_hostile_reports_are_refused() {
         .post(
             "/api/v1/agents/quarantine",
             &viewer,
-            json!({"entries": [good]}),
+            &json!({"entries": [good]}),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
-    let agent = &support::enroll(&api.client, &api.base, ADMIN, "node-h", "node-h")
-        .await
-        .token;
+    let agent = &api.enroll("node-h", "node-h").await.token;
     for (hostile, complaint) in [
         (entry("relative/path", &"a".repeat(64)), "absolute"),
         (entry("/tmp/x", "not-hex"), "sha256"),
@@ -358,7 +329,7 @@ async fn only_agents_report_and_hostile_reports_are_refused() {
             .post(
                 "/api/v1/agents/quarantine",
                 agent,
-                json!({"entries": [hostile]}),
+                &json!({"entries": [hostile]}),
             )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -368,7 +339,7 @@ async fn only_agents_report_and_hostile_reports_are_refused() {
         .post(
             "/api/v1/agents/quarantine",
             agent,
-            json!({"entries": [good]}),
+            &json!({"entries": [good]}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
