@@ -115,6 +115,7 @@ impl Checkpointer {
         if !shared.restart_wanted.load(Ordering::Acquire) && behind <= MAX_COMMITS_BEHIND {
             return;
         }
+        let started = std::time::Instant::now();
         // An error: the task has ended (the runtime shutting down); the backstop bounds the
         // WAL then.
         let _ = shared
@@ -123,6 +124,12 @@ impl Checkpointer {
             .wait_for(|covered| *covered >= committed)
             .await;
         shared.restart_wanted.store(false, Ordering::Release);
+        // How long the serial stage stood still for the checkpoint (`RUST_LOG`).
+        tracing::debug!(
+            behind,
+            waited_ms = started.elapsed().as_secs_f64() * 1e3,
+            "the writer waited for the WAL checkpoint"
+        );
     }
 
     /// Called by the writer after each commit of a batch: a checkpoint follows.
