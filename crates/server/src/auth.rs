@@ -1,9 +1,10 @@
 //! Bearer tokens: issuing, hashing (argon2) and checking, with a short-lived cache so that
-//! argon2's deliberate slowness is paid once per token and minute, not per request.
+//! argon2's deliberate slowness is paid once per token and minute, not per request, and at
+//! most one verification per presented token at a time.
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -14,6 +15,7 @@ use palisade_model::{Role, Timestamp};
 use palisade_store::TokenRecord;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::{ApiError, AppState};
@@ -133,41 +135,137 @@ pub fn token_id(token: &str) -> String {
     }
 }
 
-/// Verified tokens, keyed by the SHA-256 of the presented token.
+/// The cache's key: the SHA-256 of the presented token.
+type TokenKey = [u8; 32];
+
+/// Verified tokens, keyed by the SHA-256 of the presented token, and the verifications under
+/// way.
+///
+/// At most one verification (store look-up and argon2) runs per key at a time: callers that
+/// miss the cache while one is under way wait for its outcome instead of starting their own.
+/// Without that, every connection of a busy client pays argon2 at once when its token's entry
+/// expires (a CPU spike every [`CACHE_TTL`]), and so does every copy of a wrong secret sent at
+/// once.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<[u8; 32], (Caller, Instant)>>,
+    inner: Mutex<CacheInner>,
+    /// How many argon2 verifications ran: what the single-flight tests count.
+    #[cfg(test)]
+    argon2_runs: std::sync::atomic::AtomicUsize,
 }
 
+#[derive(Debug, Default)]
+struct CacheInner {
+    verified: HashMap<TokenKey, (Caller, Instant)>,
+    /// The verification under way per key, and how many callers wait on it (its entry goes
+    /// when the last of them is done or dropped, so a cancelled caller cannot wedge the key).
+    flights: HashMap<TokenKey, (Arc<Flight>, usize)>,
+    /// Bumped by [`TokenCache::clear`]: a verification that began before it may have read a
+    /// token revoked since, so its caller is not cached.
+    generation: u64,
+}
+
+/// One verification's outcome, shared by the callers that wait on it: the caller, or `None`
+/// when the token was refused. Refusals are shared only with those callers, never cached.
+type Flight = OnceCell<Option<Caller>>;
+
+/// Most verified tokens kept; past it, expired entries are dropped before a new one goes in.
+const MAX_CACHED_TOKENS: usize = 10_000;
+
 impl TokenCache {
-    /// Forgets every cached token (after a revocation).
+    /// Forgets every cached token (after a revocation). Verifications under way keep their
+    /// outcome for the callers already waiting on them but do not cache it; the next request
+    /// verifies again.
     pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clear();
+        let mut inner = self.lock();
+        inner.verified.clear();
+        inner.flights.clear();
+        inner.generation += 1;
     }
 
-    fn get(&self, key: &[u8; 32]) -> Option<Caller> {
-        let entries = self
-            .entries
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, key: &TokenKey) -> Option<Caller> {
+        self.lock()
+            .verified
             .get(key)
             .filter(|(_, at)| at.elapsed() < CACHE_TTL)
             .map(|(caller, _)| caller.clone())
     }
 
-    fn put(&self, key: [u8; 32], caller: Caller) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() > 10_000 {
-            entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+    /// Caches `caller` unless the cache was cleared since `generation` was read.
+    fn put(&self, key: TokenKey, caller: Caller, generation: u64) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
         }
-        entries.insert(key, (caller, Instant::now()));
+        if inner.verified.len() > MAX_CACHED_TOKENS {
+            inner.verified.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        }
+        inner.verified.insert(key, (caller, Instant::now()));
+    }
+
+    /// The outcome of `verify` for `key`, run by whichever caller comes first while the others
+    /// wait for it. If that caller is dropped or `verify` fails (a store error), a waiting
+    /// caller runs its own `verify`.
+    async fn verify_once<F, Fut>(&self, key: TokenKey, verify: F) -> Result<Caller, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<Caller>, ApiError>>,
+    {
+        let ticket = self.join_flight(key);
+        let outcome = ticket
+            .flight
+            .get_or_try_init(|| async {
+                let generation = self.lock().generation;
+                let outcome = verify().await?;
+                if let Some(caller) = &outcome {
+                    self.put(key, caller.clone(), generation);
+                }
+                Ok::<_, ApiError>(outcome)
+            })
+            .await?;
+        outcome
+            .clone()
+            .ok_or_else(|| ApiError::unauthorized("invalid or revoked token"))
+    }
+
+    fn join_flight(&self, key: TokenKey) -> FlightTicket<'_> {
+        let mut inner = self.lock();
+        let (flight, waiting) = inner.flights.entry(key).or_default();
+        *waiting += 1;
+        FlightTicket {
+            cache: self,
+            key,
+            flight: Arc::clone(flight),
+        }
+    }
+}
+
+/// A caller's place in a verification; leaving (done or dropped) removes the verification's
+/// entry when it was the last.
+struct FlightTicket<'a> {
+    cache: &'a TokenCache,
+    key: TokenKey,
+    flight: Arc<Flight>,
+}
+
+impl Drop for FlightTicket<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.cache.lock();
+        // After a clear() the key may name a newer verification: leave that one alone.
+        if let Some((flight, waiting)) = inner.flights.get_mut(&self.key)
+            && Arc::ptr_eq(flight, &self.flight)
+        {
+            *waiting -= 1;
+            if *waiting == 0 {
+                inner.flights.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -176,16 +274,32 @@ pub async fn authenticate(state: &AppState, presented: &str) -> Result<Caller, A
     if presented.is_empty() || presented.len() > MAX_TOKEN_LEN {
         return Err(ApiError::unauthorized("invalid token"));
     }
-    let key: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let key: TokenKey = Sha256::digest(presented.as_bytes()).into();
     if let Some(caller) = state.tokens.get(&key) {
         return Ok(caller);
     }
-    let record = state
+    state
+        .tokens
+        .verify_once(key, || verify_with_store(state, presented))
+        .await
+}
+
+/// Looks the presented token up and checks its secret with argon2: the caller it names, or
+/// `None` when it is unknown, revoked or its secret is wrong.
+async fn verify_with_store(state: &AppState, presented: &str) -> Result<Option<Caller>, ApiError> {
+    let Some(record) = state
         .store
         .token(&token_id(presented))
         .await?
         .filter(|record| !record.revoked)
-        .ok_or_else(|| ApiError::unauthorized("invalid or revoked token"))?;
+    else {
+        return Ok(None);
+    };
+    #[cfg(test)]
+    state
+        .tokens
+        .argon2_runs
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // argon2 is CPU-heavy by design: run it off the async worker threads.
     let presented_owned = presented.to_owned();
     let secret_hash = record.secret_hash.clone();
@@ -200,17 +314,12 @@ pub async fn authenticate(state: &AppState, presented: &str) -> Result<Caller, A
     })
     .await
     .unwrap_or(false);
-    if !verified {
-        return Err(ApiError::unauthorized("invalid or revoked token"));
-    }
-    let caller = Caller {
+    Ok(verified.then_some(Caller {
         token_id: record.id,
         name: record.name,
         role: record.role,
         agent_id: record.agent_id,
-    };
-    state.tokens.put(key, caller.clone());
-    Ok(caller)
+    }))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -241,7 +350,219 @@ impl FromRequestParts<AppState> for Caller {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
+    use palisade_model::AuditEntry;
+    use palisade_notify::Notifier;
+    use palisade_store::{SqliteStore, Store};
+    use tokio::sync::{Barrier, oneshot};
+
     use super::*;
+
+    /// How many callers present the same token at once (the list-alerts bench's connections).
+    const CONCURRENT_CALLERS: usize = 16;
+
+    /// A state over a fresh store holding one viewer token, and that token's text.
+    async fn state_with_token() -> (tempfile::TempDir, AppState, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("palisade.db"))
+                .await
+                .unwrap(),
+        );
+        let issued = issue_token("reader", Role::Viewer, "test", None)
+            .await
+            .unwrap();
+        store.insert_token(&issued.record, None).await.unwrap();
+        let state = AppState::new(store, Notifier::start(Default::default()))
+            .await
+            .unwrap();
+        (dir, state, issued.token)
+    }
+
+    /// Presents `token` from [`CONCURRENT_CALLERS`] tasks released together.
+    async fn authenticate_at_once(state: &AppState, token: &str) -> Vec<Result<Caller, ApiError>> {
+        let start = Arc::new(Barrier::new(CONCURRENT_CALLERS));
+        let callers: Vec<_> = (0..CONCURRENT_CALLERS)
+            .map(|_| {
+                let (state, token, start) = (state.clone(), token.to_owned(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    authenticate(&state, &token).await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for caller in callers {
+            outcomes.push(caller.await.unwrap());
+        }
+        outcomes
+    }
+
+    fn argon2_runs(state: &AppState) -> usize {
+        state.tokens.argon2_runs.load(Ordering::Relaxed)
+    }
+
+    fn assert_refused(outcome: &Result<Caller, ApiError>) {
+        let error = outcome.as_ref().expect_err("the token must be refused");
+        assert_eq!(error.status(), axum::http::StatusCode::UNAUTHORIZED);
+        assert!(
+            error.to_string().ends_with(": invalid or revoked token"),
+            "{error}"
+        );
+    }
+
+    fn a_caller() -> Caller {
+        Caller {
+            token_id: "0123456789ab".into(),
+            name: "reader".into(),
+            role: Role::Viewer,
+            agent_id: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_of_an_unverified_token_share_one_argon2_run() {
+        let (_dir, state, token) = state_with_token().await;
+        let id = token_id(&token);
+
+        for outcome in authenticate_at_once(&state, &token).await {
+            assert_eq!(outcome.unwrap().token_id, id);
+        }
+        assert_eq!(argon2_runs(&state), 1, "an empty cache: one verification");
+
+        // Age the cached entry past its lifetime, as at the end of every minute.
+        let key: TokenKey = Sha256::digest(token.as_bytes()).into();
+        let expired = Instant::now().checked_sub(CACHE_TTL).unwrap();
+        state.tokens.lock().verified.get_mut(&key).unwrap().1 = expired;
+        for outcome in authenticate_at_once(&state, &token).await {
+            assert_eq!(outcome.unwrap().token_id, id);
+        }
+        assert_eq!(argon2_runs(&state), 2, "an expired entry: one verification");
+        assert!(state.tokens.lock().flights.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_secret_is_refused_for_every_concurrent_caller_and_not_remembered() {
+        let (_dir, state, token) = state_with_token().await;
+        let wrong = format!("pal_{}_not-the-secret", token_id(&token));
+
+        let outcomes = authenticate_at_once(&state, &wrong).await;
+        assert_eq!(outcomes.len(), CONCURRENT_CALLERS);
+        outcomes.iter().for_each(assert_refused);
+        assert_eq!(argon2_runs(&state), 1);
+
+        // A refusal is shared only with the callers waiting for it: the next one checks again.
+        assert_refused(&authenticate(&state, &wrong).await);
+        assert_eq!(argon2_runs(&state), 2);
+        assert!(state.tokens.lock().verified.is_empty());
+        authenticate(&state, &token).await.unwrap();
+        assert_eq!(argon2_runs(&state), 3);
+    }
+
+    #[tokio::test]
+    async fn a_revoked_token_is_refused_after_clear() {
+        let (_dir, state, token) = state_with_token().await;
+        let id = token_id(&token);
+        authenticate(&state, &token).await.unwrap();
+        authenticate(&state, &token).await.unwrap();
+        assert_eq!(
+            argon2_runs(&state),
+            1,
+            "the second request is served cached"
+        );
+
+        let audit = AuditEntry {
+            id: Uuid::new_v4(),
+            at: Timestamp::now(),
+            actor: "admin".into(),
+            role: Role::Admin,
+            action: "token.revoke".into(),
+            target_kind: "token".into(),
+            target_id: id.clone(),
+            reason: String::new(),
+            details: serde_json::Value::Null,
+        };
+        assert!(state.store.revoke_token(&id, &audit).await.unwrap());
+        state.tokens.clear();
+        assert_refused(&authenticate(&state, &token).await);
+    }
+
+    #[tokio::test]
+    async fn a_verification_that_began_before_a_revocation_does_not_cache_its_caller() {
+        let cache = TokenCache::default();
+        let key = [7; 32];
+        let (began, has_begun) = oneshot::channel();
+        let (finish, may_finish) = oneshot::channel::<()>();
+        let verification = cache.verify_once(key, || async move {
+            began.send(()).unwrap();
+            may_finish.await.unwrap();
+            Ok(Some(a_caller()))
+        });
+        let revocation = async {
+            has_begun.await.unwrap();
+            cache.clear();
+            finish.send(()).unwrap();
+        };
+        let (outcome, ()) = tokio::join!(verification, revocation);
+
+        assert_eq!(
+            outcome.unwrap(),
+            a_caller(),
+            "it began before the revocation"
+        );
+        assert_eq!(cache.get(&key), None, "but the next request verifies again");
+        assert!(cache.lock().flights.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_caller_does_not_wedge_its_key() {
+        let cache = Arc::new(TokenCache::default());
+        let key = [9; 32];
+        let (began, has_begun) = oneshot::channel();
+        let first = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .verify_once(key, || async move {
+                        began.send(()).unwrap();
+                        std::future::pending().await
+                    })
+                    .await
+            }
+        });
+        has_begun.await.unwrap();
+        let second = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .verify_once(key, || async { Ok(Some(a_caller())) })
+                    .await
+            }
+        });
+        while cache.lock().flights.get(&key).map(|(_, waiting)| *waiting) != Some(2) {
+            tokio::task::yield_now().await;
+        }
+
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            second.await.unwrap().unwrap(),
+            a_caller(),
+            "the waiter takes over"
+        );
+        assert_eq!(cache.get(&key), Some(a_caller()));
+        assert!(cache.lock().flights.is_empty());
+
+        // A caller dropped alone leaves nothing behind either.
+        let abandoned = cache.verify_once([1; 32], std::future::pending);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), abandoned)
+                .await
+                .is_err()
+        );
+        assert!(cache.lock().flights.is_empty());
+    }
 
     #[tokio::test]
     async fn token_ids() {
