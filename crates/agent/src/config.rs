@@ -24,7 +24,10 @@ pub struct AgentConfig {
     pub cluster: String,
     /// The agent's name (the host name by default).
     pub name: String,
-    /// Most reports per batch.
+    /// Most reports per batch: 1 to 5,000 ([`palisade_model::MAX_BATCH_REPORTS`], the most
+    /// the server takes), 5,000 by default. A batch is whatever the outbox holds up to this,
+    /// so a larger bound adds no wait at low rates; under a backlog the server commits more
+    /// reports at once, and pays a commit's pages once for all of them.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     /// Most batches sent and not yet acknowledged (the server stores one while the next
@@ -136,7 +139,7 @@ fn default_sensor() -> String {
 }
 
 const fn default_batch_size() -> usize {
-    2_000
+    palisade_model::MAX_BATCH_REPORTS
 }
 
 const fn default_batches_in_flight() -> usize {
@@ -188,6 +191,17 @@ impl AgentConfig {
     /// Checks every value that has a range; the error names the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.sensor_hold.limits()?;
+        // More than the server takes would be refused, batch after batch.
+        if !(1..=palisade_model::MAX_BATCH_REPORTS).contains(&self.batch_size) {
+            return Err(ConfigError::Invalid {
+                key: "batch_size",
+                reason: format!(
+                    "{} reports per batch; 1 to {} are sent",
+                    self.batch_size,
+                    palisade_model::MAX_BATCH_REPORTS
+                ),
+            });
+        }
         if let Some(nice) = self.sensor_reader_nice
             && !palisade_sensor::READER_NICE_RANGE.contains(&nice)
         {
@@ -239,6 +253,20 @@ mod tests {
             HoldLimits::default()
         );
         assert_eq!(defaults.validate(), Ok(()));
+        assert_eq!(defaults.batch_size, palisade_model::MAX_BATCH_REPORTS);
+        for batch_size in [0, palisade_model::MAX_BATCH_REPORTS + 1] {
+            let config = parsed(&format!(r#"{{{ESSENTIALS},"batch_size":{batch_size}}}"#)).unwrap();
+            assert!(
+                matches!(
+                    config.validate(),
+                    Err(ConfigError::Invalid {
+                        key: "batch_size",
+                        ..
+                    })
+                ),
+                "{batch_size}"
+            );
+        }
         let set = parsed(&format!(
             r#"{{{ESSENTIALS},"sensor_hold":{{"max_wait_ms":200,"max_events":100}}}}"#
         ))

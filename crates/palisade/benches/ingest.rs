@@ -1,10 +1,11 @@
 //! Sustained ingest through the agent link into SQLite.
 //!
-//! `cargo bench -p palisade --bench ingest [-- COUNT] [--in-flight=N] [--distinct=D]
-//! [--stored=S]` fills an agent outbox with COUNT alerts (default 300,000; not timed), then
-//! starts a server (TLS, HTTP/2, SQLite on disk) and an agent in this process, as `palisade up`
-//! does, and times how long the agent takes to deliver everything: outbox read, HTTPS batches,
-//! whitelist check, aggregation, SQLite commit, acknowledgement, outbox delete.
+//! `cargo bench -p palisade --bench ingest [-- COUNT] [--in-flight=N] [--batch-size=B]
+//! [--distinct=D] [--stored=S]` fills an agent outbox with COUNT alerts (default 300,000; not
+//! timed), then starts a server (TLS, HTTP/2, SQLite on disk) and an agent in this process, as
+//! `palisade up` does, and times how long the agent takes to deliver everything: outbox read,
+//! HTTPS batches, whitelist check, aggregation, SQLite commit, acknowledgement, outbox delete.
+//! Batches hold B reports (default 5,000, the most a batch may hold).
 //!
 //! With `--stored=S` the server's database already holds S other alerts (S findings of the
 //! same pods, two hours older, stored through the store before the timing starts): a
@@ -88,6 +89,10 @@ async fn main() {
     // Batches the agent keeps on the way (its default unless given).
     let in_flight: Option<usize> =
         std::env::args().find_map(|arg| arg.strip_prefix("--in-flight=")?.parse().ok());
+    // Reports per batch (5,000, the most a batch may hold, unless given).
+    let batch_size: usize = std::env::args()
+        .find_map(|arg| arg.strip_prefix("--batch-size=")?.parse().ok())
+        .unwrap_or(palisade_model::MAX_BATCH_REPORTS);
     let distinct: u64 = std::env::args()
         .find_map(|arg| arg.strip_prefix("--distinct=")?.parse().ok())
         .unwrap_or(count)
@@ -135,7 +140,7 @@ async fn main() {
     let mut config = AgentConfig::new(url, dir.path().join("agent"), "bench", "bench-node");
     config.ca_cert = Some(pki.ca_cert.clone());
     config.join_token = Some(join_token);
-    config.batch_size = 5_000;
+    config.batch_size = batch_size;
     if let Some(in_flight) = in_flight {
         config.batches_in_flight = in_flight;
     }

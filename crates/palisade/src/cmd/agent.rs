@@ -73,7 +73,7 @@ struct RunArgs {
     #[arg(long)]
     name: Option<String>,
     /// Most reports per batch sent to the server.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u16).range(1..=5000))]
     batch_size: u16,
     /// The vulnerability database the scheduled scans match against [default:
     /// DATA_DIR/vulndb.sqlite; create it with `palisade db import --db FILE FEED...`].
