@@ -9,7 +9,10 @@ use std::{
 };
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::{
+    extract::FromRequestParts,
+    http::{StatusCode, request::Parts},
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use palisade_model::{Role, Timestamp};
 use palisade_store::TokenRecord;
@@ -22,6 +25,11 @@ use crate::{ApiError, AppState};
 
 /// How long a verified token is trusted without checking the store again.
 const CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// A token presented in the last this much of its cache entry's lifetime is verified again in
+/// the background while the caller is served from the cache, so that a token in steady use
+/// never makes its callers wait for argon2.
+const REFRESH_AHEAD: Duration = Duration::from_secs(10);
 
 /// Tokens longer than this are refused before any work is done.
 const MAX_TOKEN_LEN: usize = 512;
@@ -146,6 +154,9 @@ type TokenKey = [u8; 32];
 /// Without that, every connection of a busy client pays argon2 at once when its token's entry
 /// expires (a CPU spike every [`CACHE_TTL`]), and so does every copy of a wrong secret sent at
 /// once.
+///
+/// A token in steady use is re-checked in the background before its entry expires
+/// ([`REFRESH_AHEAD`]), so its callers do not wait at all.
 #[derive(Debug, Default)]
 pub struct TokenCache {
     inner: Mutex<CacheInner>,
@@ -156,13 +167,32 @@ pub struct TokenCache {
 
 #[derive(Debug, Default)]
 struct CacheInner {
-    verified: HashMap<TokenKey, (Caller, Instant)>,
+    verified: HashMap<TokenKey, CachedCaller>,
     /// The verification under way per key, and how many callers wait on it (its entry goes
     /// when the last of them is done or dropped, so a cancelled caller cannot wedge the key).
     flights: HashMap<TokenKey, (Arc<Flight>, usize)>,
     /// Bumped by [`TokenCache::clear`]: a verification that began before it may have read a
     /// token revoked since, so its caller is not cached.
     generation: u64,
+}
+
+/// A verified token's caller.
+#[derive(Debug)]
+struct CachedCaller {
+    caller: Caller,
+    verified_at: Instant,
+    /// Whether a request already started its background re-check ([`REFRESH_AHEAD`]).
+    refreshing: bool,
+}
+
+/// What the cache holds for a presented token.
+enum Cached {
+    /// Verified less than [`CACHE_TTL`] ago.
+    Fresh(Caller),
+    /// Verified, but near the end of its lifetime: the first caller told so re-checks it.
+    Refresh(Caller),
+    /// Unknown or expired.
+    Miss,
 }
 
 /// One verification's outcome, shared by the callers that wait on it: the caller, or `None`
@@ -189,12 +219,25 @@ impl TokenCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn get(&self, key: &TokenKey) -> Option<Caller> {
-        self.lock()
-            .verified
-            .get(key)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(caller, _)| caller.clone())
+    fn get(&self, key: &TokenKey) -> Cached {
+        let mut inner = self.lock();
+        let Some(cached) = inner.verified.get_mut(key) else {
+            return Cached::Miss;
+        };
+        let age = cached.verified_at.elapsed();
+        if age >= CACHE_TTL {
+            Cached::Miss
+        } else if age >= CACHE_TTL - REFRESH_AHEAD && !cached.refreshing {
+            cached.refreshing = true;
+            Cached::Refresh(cached.caller.clone())
+        } else {
+            Cached::Fresh(cached.caller.clone())
+        }
+    }
+
+    /// Drops the entry of a token that a re-check refused.
+    fn forget(&self, key: &TokenKey) {
+        self.lock().verified.remove(key);
     }
 
     /// Caches `caller` unless the cache was cleared since `generation` was read.
@@ -204,9 +247,16 @@ impl TokenCache {
             return;
         }
         if inner.verified.len() > MAX_CACHED_TOKENS {
-            inner.verified.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            inner
+                .verified
+                .retain(|_, cached| cached.verified_at.elapsed() < CACHE_TTL);
         }
-        inner.verified.insert(key, (caller, Instant::now()));
+        let cached = CachedCaller {
+            caller,
+            verified_at: Instant::now(),
+            refreshing: false,
+        };
+        inner.verified.insert(key, cached);
     }
 
     /// The outcome of `verify` for `key`, run by whichever caller comes first while the others
@@ -275,13 +325,28 @@ pub async fn authenticate(state: &AppState, presented: &str) -> Result<Caller, A
         return Err(ApiError::unauthorized("invalid token"));
     }
     let key: TokenKey = Sha256::digest(presented.as_bytes()).into();
-    if let Some(caller) = state.tokens.get(&key) {
-        return Ok(caller);
+    match state.tokens.get(&key) {
+        Cached::Fresh(caller) => Ok(caller),
+        Cached::Refresh(caller) => {
+            let (state, presented) = (state.clone(), presented.to_owned());
+            tokio::spawn(async move {
+                let tokens = &state.tokens;
+                let outcome = tokens
+                    .verify_once(key, || verify_with_store(&state, &presented))
+                    .await;
+                if outcome.is_err_and(|error| error.status() == StatusCode::UNAUTHORIZED) {
+                    tokens.forget(&key);
+                }
+            });
+            Ok(caller)
+        }
+        Cached::Miss => {
+            state
+                .tokens
+                .verify_once(key, || verify_with_store(state, presented))
+                .await
+        }
     }
-    state
-        .tokens
-        .verify_once(key, || verify_with_store(state, presented))
-        .await
 }
 
 /// Looks the presented token up and checks its secret with argon2: the caller it names, or
@@ -405,11 +470,27 @@ mod tests {
 
     fn assert_refused(outcome: &Result<Caller, ApiError>) {
         let error = outcome.as_ref().expect_err("the token must be refused");
-        assert_eq!(error.status(), axum::http::StatusCode::UNAUTHORIZED);
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
         assert!(
             error.to_string().ends_with(": invalid or revoked token"),
             "{error}"
         );
+    }
+
+    /// Revokes the token `id` in the store, as the admin API does (without clearing the cache).
+    async fn revoke(state: &AppState, id: &str) {
+        let audit = AuditEntry {
+            id: Uuid::new_v4(),
+            at: Timestamp::now(),
+            actor: "admin".into(),
+            role: Role::Admin,
+            action: "token.revoke".into(),
+            target_kind: "token".into(),
+            target_id: id.to_owned(),
+            reason: String::new(),
+            details: serde_json::Value::Null,
+        };
+        assert!(state.store.revoke_token(id, &audit).await.unwrap());
     }
 
     fn a_caller() -> Caller {
@@ -434,7 +515,13 @@ mod tests {
         // Age the cached entry past its lifetime, as at the end of every minute.
         let key: TokenKey = Sha256::digest(token.as_bytes()).into();
         let expired = Instant::now().checked_sub(CACHE_TTL).unwrap();
-        state.tokens.lock().verified.get_mut(&key).unwrap().1 = expired;
+        state
+            .tokens
+            .lock()
+            .verified
+            .get_mut(&key)
+            .unwrap()
+            .verified_at = expired;
         for outcome in authenticate_at_once(&state, &token).await {
             assert_eq!(outcome.unwrap().token_id, id);
         }
@@ -460,6 +547,49 @@ mod tests {
         assert_eq!(argon2_runs(&state), 3);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_near_the_end_of_its_entry_is_rechecked_once_in_the_background() {
+        let (_dir, state, token) = state_with_token().await;
+        let id = token_id(&token);
+        authenticate(&state, &token).await.unwrap();
+        let key: TokenKey = Sha256::digest(token.as_bytes()).into();
+        let aged = Instant::now()
+            .checked_sub(CACHE_TTL - REFRESH_AHEAD / 2)
+            .unwrap();
+        state
+            .tokens
+            .lock()
+            .verified
+            .get_mut(&key)
+            .unwrap()
+            .verified_at = aged;
+
+        // Served from the cache at once; the first of them starts the one re-check.
+        for outcome in authenticate_at_once(&state, &token).await {
+            assert_eq!(outcome.unwrap().token_id, id);
+        }
+        while state.tokens.lock().verified[&key].verified_at == aged {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(argon2_runs(&state), 2);
+        assert!(matches!(state.tokens.get(&key), Cached::Fresh(_)));
+
+        // A re-check that finds the token refused drops its entry.
+        revoke(&state, &id).await;
+        state
+            .tokens
+            .lock()
+            .verified
+            .get_mut(&key)
+            .unwrap()
+            .verified_at = aged;
+        authenticate(&state, &token).await.unwrap();
+        while state.tokens.lock().verified.contains_key(&key) {
+            tokio::task::yield_now().await;
+        }
+        assert_refused(&authenticate(&state, &token).await);
+    }
+
     #[tokio::test]
     async fn a_revoked_token_is_refused_after_clear() {
         let (_dir, state, token) = state_with_token().await;
@@ -472,18 +602,7 @@ mod tests {
             "the second request is served cached"
         );
 
-        let audit = AuditEntry {
-            id: Uuid::new_v4(),
-            at: Timestamp::now(),
-            actor: "admin".into(),
-            role: Role::Admin,
-            action: "token.revoke".into(),
-            target_kind: "token".into(),
-            target_id: id.clone(),
-            reason: String::new(),
-            details: serde_json::Value::Null,
-        };
-        assert!(state.store.revoke_token(&id, &audit).await.unwrap());
+        revoke(&state, &id).await;
         state.tokens.clear();
         assert_refused(&authenticate(&state, &token).await);
     }
@@ -511,7 +630,10 @@ mod tests {
             a_caller(),
             "it began before the revocation"
         );
-        assert_eq!(cache.get(&key), None, "but the next request verifies again");
+        assert!(
+            matches!(cache.get(&key), Cached::Miss),
+            "but the next request verifies again"
+        );
         assert!(cache.lock().flights.is_empty());
     }
 
@@ -551,7 +673,7 @@ mod tests {
             a_caller(),
             "the waiter takes over"
         );
-        assert_eq!(cache.get(&key), Some(a_caller()));
+        assert!(matches!(cache.get(&key), Cached::Fresh(caller) if caller == a_caller()));
         assert!(cache.lock().flights.is_empty());
 
         // A caller dropped alone leaves nothing behind either.
