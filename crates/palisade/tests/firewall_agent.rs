@@ -1127,8 +1127,9 @@ async fn in_block_mode_an_alert_rule_counts_each_passing_connect_from_the_progra
 /// marker's alert may come from the sensor's view before the agent found the pod, and an
 /// `alert` rule's connect made after that but before the pod's connect programs have the
 /// rule is not counted (its result cannot tell whether they saw it: ARCHITECTURE.md's
-/// firewall paragraph), so the counted connects wait until the pod is enforced
-/// ([`until_enforced`]: its table, filled right after the programs' rules, is there).
+/// firewall paragraph), so the counted connects wait until the agent found the pod from a
+/// marker connect ([`until_the_agent_found`]) and the pod is enforced ([`until_enforced`]:
+/// its table, filled right after the programs' rules, is there).
 async fn alert_rule_then_a_higher_allow(mode: &str) {
     const ALERTED: &str = "web-to-db-alert";
     const ALLOWED: &str = "web-to-db-allow";
@@ -1186,8 +1187,13 @@ spec: {{labels: {{matchLabels: {{app: fw-alert-db}}}}}}
         let answer = pod.probe(&container, address);
         assert_eq!(answer, "connected", "alert mode refuses nothing");
     };
-    let (marker_connects, _) = connect_until_alerted(&api, MARKER, || connect(marker)).await;
+    let (mut marker_connects, _) = connect_until_alerted(&api, MARKER, || connect(marker)).await;
     if mode == "block" {
+        // The agent finds the pod only from a connect of a living process of it (the marker's
+        // alert may have come from the sensor's view of connects it could not place).
+        let pod_key = format!("shop/{}", pod_name());
+        let found = until_the_agent_found(&up, &pod_key, || pod.probe(&container, marker));
+        marker_connects += found as u64;
         until_enforced(&client_netns);
     } else {
         assert!(!enforced(&client_netns), "alert mode installs nothing");
