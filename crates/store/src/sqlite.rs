@@ -139,7 +139,11 @@ impl SqliteStore {
                 options
                     .clone()
                     .pragma("cache_size", writer_cache::writer_cache_size())
-                    .pragma("wal_autocheckpoint", limits.backstop_frames.to_string()),
+                    .pragma("wal_autocheckpoint", limits.backstop_frames.to_string())
+                    // Once written from its start again, the WAL file is cut back to the size
+                    // the checkpointer bounds it to, so that a burst (a migration, a reader
+                    // that held the checkpoint back) does not keep its peak on disk.
+                    .pragma("journal_size_limit", limits.wal_bytes().to_string()),
             )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;

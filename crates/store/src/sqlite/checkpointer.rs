@@ -47,6 +47,11 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// The bytes of [`Limits::restart_frames`] frames of 16 KiB pages (a new database's).
+    pub(crate) fn wal_bytes(self) -> u64 {
+        self.restart_frames * (16_384 + 24)
+    }
+
     /// 16,384 frames: 256 MiB of 16 KiB pages, where the writer's automatic checkpoint ran
     /// before; the backstop at four times that.
     pub(crate) const DEFAULT: Limits = Limits {
@@ -60,13 +65,17 @@ impl Limits {
 struct Shared {
     /// Commits announced by the writer ([`Checkpointer::committed`]).
     committed: AtomicU64,
-    /// The announced commits a finished checkpoint has copied, at least.
-    covered: watch::Sender<u64>,
+    /// The announced commits a finished checkpoint has copied, at least. The task holds the
+    /// sender: however it ends (the runtime shutting down, a panic), the channel closes and a
+    /// waiting writer goes on instead of waiting for a checkpoint that will never come.
+    covered: watch::Receiver<u64>,
     /// A checkpoint found the WAL past [`Limits::restart_frames`].
     restart_wanted: AtomicBool,
     /// Wakes the task: a commit was announced, or the store is gone.
     wake: Notify,
     stopped: AtomicBool,
+    /// The writer has said that the task ended.
+    gone_reported: AtomicBool,
 }
 
 /// The store's checkpointer: its task runs while the store (any clone of it) lives.
@@ -91,14 +100,16 @@ impl Checkpointer {
     /// Opens the checkpointer's connection with `options` (the store's) and starts its task.
     pub(super) async fn start(options: &SqliteConnectOptions, limits: Limits) -> Result<Self> {
         let connection = SqliteConnection::connect_with(options).await?;
+        let (covered, covered_receiver) = watch::channel(0);
         let shared = Arc::new(Shared {
             committed: AtomicU64::new(0),
-            covered: watch::Sender::new(0),
+            covered: covered_receiver,
             restart_wanted: AtomicBool::new(false),
             wake: Notify::new(),
             stopped: AtomicBool::new(false),
+            gone_reported: AtomicBool::new(false),
         });
-        tokio::spawn(run(connection, Arc::clone(&shared), limits));
+        tokio::spawn(run(connection, Arc::clone(&shared), covered, limits));
         Ok(Checkpointer {
             _stop: Arc::new(StopOnDrop(Arc::clone(&shared))),
             shared,
@@ -110,17 +121,26 @@ impl Checkpointer {
     /// announced so far.
     pub(super) async fn before_write(&self) {
         let shared = &self.shared;
+        if shared.covered.has_changed().is_err() {
+            // The task has ended, so no checkpoint will come: the writer's backstop bounds the
+            // WAL. Said once.
+            if !shared.gone_reported.swap(true, Ordering::AcqRel) {
+                tracing::warn!(
+                    "the WAL checkpointer has stopped: the writer checkpoints by itself"
+                );
+            }
+            return;
+        }
         let committed = shared.committed.load(Ordering::Acquire);
         let behind = committed.saturating_sub(*shared.covered.borrow());
         if !shared.restart_wanted.load(Ordering::Acquire) && behind <= MAX_COMMITS_BEHIND {
             return;
         }
         let started = std::time::Instant::now();
-        // An error: the task has ended (the runtime shutting down); the backstop bounds the
-        // WAL then.
+        // An error: the task ended meanwhile (the next call says so).
         let _ = shared
             .covered
-            .subscribe()
+            .clone()
             .wait_for(|covered| *covered >= committed)
             .await;
         shared.restart_wanted.store(false, Ordering::Release);
@@ -140,7 +160,12 @@ impl Checkpointer {
 }
 
 /// The task: a passive checkpoint after each wake-up, until the store is gone.
-async fn run(mut connection: SqliteConnection, shared: Arc<Shared>, limits: Limits) {
+async fn run(
+    mut connection: SqliteConnection,
+    shared: Arc<Shared>,
+    covered: watch::Sender<u64>,
+    limits: Limits,
+) {
     loop {
         shared.wake.notified().await;
         if shared.stopped.load(Ordering::Acquire) {
@@ -162,7 +187,7 @@ async fn run(mut connection: SqliteConnection, shared: Arc<Shared>, limits: Limi
         }
         // Published after a failure too: the writer must not wait for a checkpoint that
         // cannot run (its backstop bounds the WAL then).
-        shared.covered.send_replace(committed);
+        covered.send_replace(committed);
     }
     if let Err(error) = connection.close().await {
         tracing::debug!(%error, "closing the checkpointer's connection");
@@ -179,6 +204,42 @@ mod tests {
     /// Alerts ingested and their batches in the long ingest below.
     const BATCHES: usize = 120;
     const PER_BATCH: usize = 250;
+
+    /// A writer whose checkpointer task has ended (however: its sender is gone) does not wait
+    /// for a checkpoint that will never come; while the task lives, it waits.
+    #[tokio::test]
+    async fn a_writer_does_not_wait_for_a_checkpointer_that_has_ended() {
+        use std::{
+            sync::{
+                Arc,
+                atomic::{AtomicBool, AtomicU64, Ordering},
+            },
+            time::Duration,
+        };
+        let (covered, receiver) = tokio::sync::watch::channel(0);
+        let shared = Arc::new(super::Shared {
+            committed: AtomicU64::new(10),
+            covered: receiver,
+            restart_wanted: AtomicBool::new(true),
+            wake: tokio::sync::Notify::new(),
+            stopped: AtomicBool::new(false),
+            gone_reported: AtomicBool::new(false),
+        });
+        let checkpointer = super::Checkpointer {
+            _stop: Arc::new(super::StopOnDrop(Arc::clone(&shared))),
+            shared: Arc::clone(&shared),
+        };
+        let waited = tokio::time::timeout(Duration::from_millis(200), checkpointer.before_write());
+        assert!(
+            waited.await.is_err(),
+            "a writer waits while the checkpoints are behind"
+        );
+        drop(covered);
+        tokio::time::timeout(Duration::from_secs(10), checkpointer.before_write())
+            .await
+            .expect("a writer whose checkpointer has ended goes on");
+        assert!(shared.gone_reported.load(Ordering::Acquire));
+    }
 
     /// Through a long ingest, with the checkpoint off the writer and no automatic checkpoint
     /// at all, the WAL stays bounded: it is written from its start again, when a batch begins
