@@ -464,6 +464,17 @@ mod tests {
         outcomes
     }
 
+    /// Sets when the cached entry of `key` was verified, as if it had aged.
+    fn verified_at(state: &AppState, key: &TokenKey, at: Instant) {
+        state
+            .tokens
+            .lock()
+            .verified
+            .get_mut(key)
+            .unwrap()
+            .verified_at = at;
+    }
+
     fn argon2_runs(state: &AppState) -> usize {
         state.tokens.argon2_runs.load(Ordering::Relaxed)
     }
@@ -515,13 +526,7 @@ mod tests {
         // Age the cached entry past its lifetime, as at the end of every minute.
         let key: TokenKey = Sha256::digest(token.as_bytes()).into();
         let expired = Instant::now().checked_sub(CACHE_TTL).unwrap();
-        state
-            .tokens
-            .lock()
-            .verified
-            .get_mut(&key)
-            .unwrap()
-            .verified_at = expired;
+        verified_at(&state, &key, expired);
         for outcome in authenticate_at_once(&state, &token).await {
             assert_eq!(outcome.unwrap().token_id, id);
         }
@@ -556,13 +561,7 @@ mod tests {
         let aged = Instant::now()
             .checked_sub(CACHE_TTL - REFRESH_AHEAD / 2)
             .unwrap();
-        state
-            .tokens
-            .lock()
-            .verified
-            .get_mut(&key)
-            .unwrap()
-            .verified_at = aged;
+        verified_at(&state, &key, aged);
 
         // Served from the cache at once; the first of them starts the one re-check.
         for outcome in authenticate_at_once(&state, &token).await {
@@ -576,13 +575,7 @@ mod tests {
 
         // A re-check that finds the token refused drops its entry.
         revoke(&state, &id).await;
-        state
-            .tokens
-            .lock()
-            .verified
-            .get_mut(&key)
-            .unwrap()
-            .verified_at = aged;
+        verified_at(&state, &key, aged);
         authenticate(&state, &token).await.unwrap();
         while state.tokens.lock().verified.contains_key(&key) {
             tokio::task::yield_now().await;
