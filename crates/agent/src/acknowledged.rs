@@ -90,6 +90,17 @@ pub(crate) mod tests {
     use super::AcknowledgedDeleter;
     use crate::Outbox;
 
+    /// The sequence numbers of the first ten entries `outbox` holds.
+    pub(crate) async fn first_sequences(outbox: &Outbox) -> Vec<i64> {
+        outbox
+            .peek(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(sequence, _)| sequence)
+            .collect()
+    }
+
     /// `count` alerts, `rule 0` to `rule {count - 1}`.
     pub(crate) fn reports(count: usize) -> Vec<FindingReport> {
         (0..count)
@@ -119,25 +130,13 @@ pub(crate) mod tests {
         for report in reports(10) {
             outbox.push(&[report]).await.unwrap();
         }
-        let sequences: Vec<i64> = outbox
-            .peek(0, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(sequence, _)| sequence)
-            .collect();
+        let sequences = first_sequences(&outbox).await;
         let mut deleter = AcknowledgedDeleter::start(outbox.clone());
         deleter.acknowledge(sequences[2]).await.unwrap();
         deleter.acknowledge(sequences[6]).await.unwrap();
         deleter.acknowledge(sequences[4]).await.unwrap();
         deleter.finish().await.unwrap();
-        let left: Vec<i64> = outbox
-            .peek(0, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(sequence, _)| sequence)
-            .collect();
+        let left = first_sequences(&outbox).await;
         assert_eq!(left, sequences[7..]);
     }
 }

@@ -784,13 +784,7 @@ mod tests {
         assert_eq!(outbox.discard(3).await.unwrap(), 1);
         assert_eq!(outbox.discard(3).await.unwrap(), 0, "gone already");
         assert_eq!(runs(&outbox).await, [(2, 1), (5, 2), (8, 3)]);
-        let sequences: Vec<i64> = outbox
-            .peek(0, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(sequence, _)| sequence)
-            .collect();
+        let sequences = crate::acknowledged::tests::first_sequences(&outbox).await;
         assert_eq!(sequences, [2, 4, 5, 6, 7, 8]);
         let all = outbox.peek_batch(0, 10).await.unwrap();
         assert_eq!(
