@@ -123,13 +123,7 @@ async fn a_frozen_agent_stops_the_task_whose_lease_it_lost_and_runs_it_again() {
     }
     signal(&agent.process, libc::SIGSTOP);
     tokio::time::sleep(Duration::from_secs(LEASE_SECS + 2)).await;
-    let frozen = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/tasks/{task_id}"),
-            None,
-        )
-        .await;
+    let frozen = api.task(&task_id).await;
     assert_eq!(
         frozen["state"], "running",
         "attempt 1 ended while frozen: {frozen:#}"

@@ -78,6 +78,16 @@ impl Api {
         task["id"].as_str().unwrap().to_owned()
     }
 
+    /// Task `task_id` as the API shows it now.
+    pub async fn task(&self, task_id: &str) -> Value {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/v1/tasks/{task_id}"),
+            None,
+        )
+        .await
+    }
+
     /// Polls the task until `done` accepts it (at most `seconds`).
     pub async fn task_until(
         &self,
@@ -87,13 +97,7 @@ impl Api {
     ) -> Value {
         let started = Instant::now();
         loop {
-            let task = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/api/v1/tasks/{task_id}"),
-                    None,
-                )
-                .await;
+            let task = self.task(task_id).await;
             if done(&task) {
                 return task;
             }
