@@ -41,6 +41,17 @@ pub enum LinkError {
         /// The server's message.
         message: String,
     },
+    /// The server is busy (503 or 429) and asks for the request again later, after
+    /// `retry_after` when its `Retry-After` says (in seconds).
+    #[error("the server deferred the request (HTTP {status}): {message}")]
+    Deferred {
+        /// 503 or 429.
+        status: u16,
+        /// The wait the server asked for.
+        retry_after: Option<Duration>,
+        /// The server's message.
+        message: String,
+    },
     /// No join token and no stored credential.
     #[error("the agent is not enrolled: pass a join token (palisade agent --join-token ...)")]
     NotEnrolled,
@@ -68,8 +79,19 @@ impl LinkError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            LinkError::Transport(_) | LinkError::Server { .. } | LinkError::Interrupted(_)
+            LinkError::Transport(_)
+                | LinkError::Server { .. }
+                | LinkError::Deferred { .. }
+                | LinkError::Interrupted(_)
         )
+    }
+
+    /// The wait the server asked for before the request is sent again, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LinkError::Deferred { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 
@@ -174,8 +196,10 @@ impl Link {
                 .to_owned();
             return Ok(Some((etag, response.json().await?)));
         }
+        let retry_after = retry_after(response.headers());
         Err(failure(
             status.as_u16(),
+            retry_after,
             response.text().await.unwrap_or_default(),
         ))
     }
@@ -208,8 +232,10 @@ impl Link {
         if status.is_success() {
             return Ok(response.json().await?);
         }
+        let retry_after = retry_after(response.headers());
         Err(failure(
             status.as_u16(),
+            retry_after,
             response.text().await.unwrap_or_default(),
         ))
     }
@@ -227,13 +253,25 @@ impl EncodedBatch {
     }
 }
 
-/// The error for an unsuccessful response.
-fn failure(status: u16, message: String) -> LinkError {
+/// The error for an unsuccessful response, whose `Retry-After` asked for `retry_after`.
+fn failure(status: u16, retry_after: Option<Duration>, message: String) -> LinkError {
     match status {
         401 | 403 => LinkError::Unauthorized { status, message },
+        429 | 503 => LinkError::Deferred {
+            status,
+            retry_after,
+            message,
+        },
         500.. => LinkError::Server { status, message },
         _ => LinkError::Rejected { status, message },
     }
+}
+
+/// A response's `Retry-After` in seconds; `None` without one, or for the HTTP-date form (the
+/// server sends seconds; the caller's backoff stands in).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    text.trim().parse().ok().map(Duration::from_secs)
 }
 
 fn tls_config(config: &AgentConfig) -> Result<rustls::ClientConfig, LinkError> {
@@ -298,4 +336,44 @@ fn write_private(path: &Path, contents: &str) -> Result<(), LinkError> {
         .open(path)
         .map_err(file_error)?;
     file.write_all(contents.as_bytes()).map_err(file_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    use crate::LinkError;
+
+    fn answer(status: u16, retry_after: Option<&str>) -> LinkError {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        }
+        super::failure(status, super::retry_after(&headers), "busy".into())
+    }
+
+    /// 503 and 429 defer the request, retried after the seconds Retry-After names; a date or
+    /// no header leaves the wait to the caller's backoff; other failures name no wait.
+    #[test]
+    fn a_deferral_names_the_wait_its_retry_after_asks_for() {
+        for status in [503, 429] {
+            let error = answer(status, Some(" 7 "));
+            assert!(matches!(error, LinkError::Deferred { .. }), "{error}");
+            assert!(error.is_transient());
+            assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+        }
+        assert_eq!(
+            answer(503, Some("Wed, 21 Oct 2026 07:28:00 GMT")).retry_after(),
+            None
+        );
+        assert_eq!(answer(503, Some("-3")).retry_after(), None);
+        assert_eq!(answer(503, None).retry_after(), None);
+        assert!(answer(503, None).is_transient());
+        let error = answer(500, Some("7"));
+        assert!(matches!(error, LinkError::Server { .. }), "{error}");
+        assert_eq!(error.retry_after(), None);
+        assert!(!answer(400, Some("7")).is_transient());
+    }
 }

@@ -451,14 +451,39 @@ impl Outbox {
     }
 
     /// Removes every entry up to and including `sequence` (the server acknowledged them): the
-    /// runs that end there or before. A run that a batch cut stays until its last entry is
-    /// acknowledged; a process that reads it again after a restart sends its acknowledged
-    /// head again, which the server counts as duplicates.
+    /// runs that end there or before, and the head of the run a batch cut there (the run is
+    /// written again with its other entries, which keep their numbers). Else that head would
+    /// be counted as waiting ([`Outbox::len`], `palisade agent --status`) and sent again by
+    /// the next process. A damaged run (its lines are not its entries) is left whole for the
+    /// batch read to find and discard.
     pub async fn acknowledge(&self, sequence: i64) -> Result<(), OutboxError> {
+        let mut transaction = self.pool.begin().await?;
+        // A write first: the transaction takes the write lock before it reads the cut run.
         sqlx::query("DELETE FROM outbox_runs WHERE last_sequence <= $1")
             .bind(sequence)
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await?;
+        let cut: Option<Run> = sqlx::query_as(
+            "SELECT last_sequence, entries, reports FROM outbox_runs \
+             WHERE last_sequence > $1 AND last_sequence - entries < $1",
+        )
+        .bind(sequence)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        if let Some((run, rest)) = cut
+            .as_ref()
+            .and_then(|run| Some((run, run.after(sequence)?)))
+        {
+            sqlx::query(
+                "UPDATE outbox_runs SET entries = $1, reports = $2 WHERE last_sequence = $3",
+            )
+            .bind(run.last_sequence - sequence)
+            .bind(rest)
+            .bind(run.last_sequence)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -522,8 +547,7 @@ impl Outbox {
         Ok(u64::try_from(discarded).unwrap_or(0))
     }
 
-    /// Entries waiting (with the acknowledged head of a run a batch cut, until the run's last
-    /// entry is acknowledged too).
+    /// Entries waiting for the server's acknowledgement.
     pub async fn len(&self) -> Result<u64, OutboxError> {
         let count: i64 = sqlx::query_scalar("SELECT coalesce(sum(entries), 0) FROM outbox_runs")
             .fetch_one(&self.pool)
@@ -550,6 +574,18 @@ impl Run {
     /// The sequence number of its first entry.
     fn first_sequence(&self) -> i64 {
         self.last_sequence - self.entries + 1
+    }
+
+    /// The text of its entries after `sequence` (one of its entries but the last), or `None`
+    /// when its lines are not its entries.
+    fn after(&self, sequence: i64) -> Option<&str> {
+        let head = usize::try_from(sequence - self.first_sequence() + 1).ok()?;
+        let lines = self.reports.split('\n').count();
+        if i64::try_from(lines) != Ok(self.entries) || head == 0 || head >= lines {
+            return None;
+        }
+        let (end, _) = self.reports.match_indices('\n').nth(head - 1)?;
+        Some(&self.reports[end + 1..])
     }
 
     /// Its entries' documents with their sequence numbers, or why its lines are not its
@@ -730,8 +766,9 @@ mod tests {
 
     /// A push of more than a run's worth is kept as several runs; batches cut runs where
     /// their limit falls and go on inside them; an acknowledgement deletes the runs it covers
-    /// whole and keeps the one it cuts; numbering goes on after the largest number given out,
-    /// also once everything was acknowledged and the outbox reopened.
+    /// whole and the acknowledged head of the one it cuts, whose other entries keep their
+    /// numbers; numbering goes on after the largest number given out, also once everything was
+    /// acknowledged and the outbox reopened.
     #[tokio::test]
     async fn batches_cut_runs_and_numbers_are_never_given_out_twice() {
         let dir = tempfile::tempdir().unwrap();
@@ -756,8 +793,26 @@ mod tests {
         assert_eq!(rules(&documents[999..]), ["rule 2499"]);
 
         outbox.acknowledge(1_500).await.unwrap();
-        assert_eq!(runs(&outbox).await[0], (2_000, 1_000), "the cut run stays");
-        assert_eq!(outbox.peek(1_500, 1).await.unwrap()[0].0, 1_501);
+        assert_eq!(
+            runs(&outbox).await,
+            [(2_000, 500), (2_400, 400), (2_500, 100)],
+            "the cut run keeps its unacknowledged tail"
+        );
+        assert_eq!(
+            outbox.len().await.unwrap(),
+            1_000,
+            "the acknowledged head is not waiting"
+        );
+        let tail = outbox.peek(0, 2).await.unwrap();
+        assert_eq!(tail[0].0, 1_501);
+        let tail_documents: Vec<(i64, &serde_json::value::RawValue)> = tail
+            .iter()
+            .map(|(sequence, document)| (*sequence, document.as_ref()))
+            .collect();
+        assert_eq!(rules(&tail_documents), ["rule 1500", "rule 1501"]);
+        // Acknowledging the same sequence again, or one inside no run, changes nothing.
+        outbox.acknowledge(1_500).await.unwrap();
+        assert_eq!(outbox.len().await.unwrap(), 1_000);
         outbox.acknowledge(2_500).await.unwrap();
         assert!(outbox.is_empty().await.unwrap());
         drop(outbox);
@@ -817,6 +872,21 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    /// An acknowledgement that cuts a damaged run (its lines are not its entries) leaves it
+    /// whole, for the batch read to find and discard: no line can be told to be which entry.
+    #[tokio::test]
+    async fn an_acknowledgement_leaves_a_damaged_run_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).await.unwrap();
+        outbox
+            .push(&crate::acknowledged::tests::reports(5))
+            .await
+            .unwrap();
+        spoil(&outbox, 4, "{}\n{}").await;
+        outbox.acknowledge(2).await.unwrap();
+        assert_eq!(runs(&outbox).await, [(5, 5)]);
     }
 
     /// An outbox of a row per entry (before agent migration 0004) keeps its entries, with

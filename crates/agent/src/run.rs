@@ -24,6 +24,9 @@ use crate::{
 
 /// Longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait a server's `Retry-After` gets: a larger one (a misconfigured proxy) would
+/// hold the outbox back for as long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// How often the outbox is polled for pushes from other processes.
 const POLL: Duration = Duration::from_millis(500);
 /// Least time between two batches that carry nothing but changed loss counters: on a busy
@@ -299,6 +302,14 @@ async fn deliver(
                 }
                 if !error.is_transient() {
                     return Err(error.into());
+                }
+                // A busy server names its wait: the batch is not at fault, and the backoff stays
+                // for failures. Without a usable Retry-After, the backoff stands in.
+                if let Some(retry_after) = error.retry_after() {
+                    let retry_in = retry_after.min(MAX_RETRY_AFTER);
+                    tracing::info!(%error, ?retry_in, "Server busy; sending the batch again later.");
+                    tokio::select! { () = tokio::time::sleep(retry_in) => {}, () = &mut shutdown => return Ok(()) }
+                    continue;
                 }
                 status.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%error, retry_in = ?backoff, "Batch not delivered; retrying.");
