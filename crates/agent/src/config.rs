@@ -24,8 +24,8 @@ pub struct AgentConfig {
     pub cluster: String,
     /// The agent's name (the host name by default).
     pub name: String,
-    /// Most reports per batch: 1 to 5,000 ([`palisade_model::MAX_BATCH_REPORTS`], the most
-    /// the server takes), 5,000 by default. A batch is whatever the outbox holds up to this,
+    /// Most reports per batch: 1 to 20,000 ([`palisade_model::MAX_BATCH_REPORTS`], the most
+    /// the server takes), 20,000 by default. A batch is whatever the outbox holds up to this,
     /// so a larger bound adds no wait at low rates; under a backlog the server commits more
     /// reports at once, and pays a commit's pages once for all of them.
     #[serde(default = "default_batch_size")]

@@ -5,7 +5,7 @@
 //! timed), then starts a server (TLS, HTTP/2, SQLite on disk) and an agent in this process, as
 //! `palisade up` does, and times how long the agent takes to deliver everything: outbox read,
 //! HTTPS batches, whitelist check, aggregation, SQLite commit, acknowledgement, outbox delete.
-//! Batches hold B reports (default 5,000, the most a batch may hold).
+//! Batches hold B reports (default 20,000, the most a batch may hold).
 //!
 //! With `--stored=S` the server's database already holds S other alerts (S findings of the
 //! same pods, two hours older, stored through the store before the timing starts): a
@@ -89,7 +89,7 @@ async fn main() {
     // Batches the agent keeps on the way (its default unless given).
     let in_flight: Option<usize> =
         std::env::args().find_map(|arg| arg.strip_prefix("--in-flight=")?.parse().ok());
-    // Reports per batch (5,000, the most a batch may hold, unless given).
+    // Reports per batch (20,000, the most a batch may hold, unless given).
     let batch_size: usize = std::env::args()
         .find_map(|arg| arg.strip_prefix("--batch-size=")?.parse().ok())
         .unwrap_or(palisade_model::MAX_BATCH_REPORTS);

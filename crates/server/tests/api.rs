@@ -662,7 +662,7 @@ async fn hostile_requests_get_clear_errors() {
         server.post("/api/v1/tokens", ADMIN, &huge).await.0,
         StatusCode::PAYLOAD_TOO_LARGE
     );
-    let too_many: Vec<_> = (0..5001)
+    let too_many: Vec<_> = (0..=palisade_model::MAX_BATCH_REPORTS)
         .map(|i| alert("shop", &format!("p{i}"), "/bin/sh", Severity::Low))
         .collect();
     let batch = AgentBatch {

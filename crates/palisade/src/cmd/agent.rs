@@ -8,8 +8,9 @@ use std::{
 };
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use palisade_agent::{AgentConfig, AgentStatus, Outbox};
-use palisade_model::FindingReport;
+use palisade_model::{FindingReport, MAX_BATCH_REPORTS};
 
 use crate::detection::{self, DetectionArgs};
 use crate::sensor_status;
@@ -73,8 +74,12 @@ struct RunArgs {
     #[arg(long)]
     name: Option<String>,
     /// Most reports per batch sent to the server.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u16).range(1..=5000))]
-    batch_size: u16,
+    #[arg(
+        long,
+        default_value_t = MAX_BATCH_REPORTS,
+        value_parser = clap::value_parser!(u16).range(1..=MAX_BATCH_REPORTS as i64).map(usize::from)
+    )]
+    batch_size: usize,
     /// The vulnerability database the scheduled scans match against [default:
     /// DATA_DIR/vulndb.sqlite; create it with `palisade db import --db FILE FEED...`].
     #[arg(long, value_name = "FILE")]
@@ -127,7 +132,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     config.join_token = args.join_token;
     config.ca_cert = args.ca_cert;
-    config.batch_size = usize::from(args.batch_size);
+    config.batch_size = args.batch_size;
     config.scans.vulndb = args.vulndb;
     config.scans.host_root = args.scan_root;
     config.scans.enabled = !args.no_scheduled_scans;
