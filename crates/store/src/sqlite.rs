@@ -999,8 +999,6 @@ const INSERT_CHUNK: usize = 500;
 /// A stored finding that a batch updates: the deltas to apply to its row.
 struct Update {
     id: String,
-    /// The finding's kind, for its `dedupe_bucket` (see [`dedupe_bucket`]).
-    kind: FindingKind,
     count: i64,
     first_seen: i64,
     last_seen: i64,
@@ -1172,15 +1170,6 @@ fn dedupe_prefix(key: &str) -> i64 {
     i64::from_str_radix(digits, 16).unwrap_or(0)
 }
 
-/// The `dedupe_bucket` column (migration 0066) of a finding of `kind` last seen at
-/// `last_seen`: for a kind that aggregates within a window, the window its last sighting falls
-/// in (truncating division, as the migration's backfill computes it), else 0.
-fn dedupe_bucket(kind: FindingKind, last_seen: i64) -> i64 {
-    kind.aggregation_window_ms()
-        .and_then(|window| last_seen.checked_div(window))
-        .unwrap_or(0)
-}
-
 /// A finding a batch creates: its row's columns are `report`'s, except for what the batch's
 /// reports of the same finding add up to. Borrowed rather than built into a [`Finding`], whose
 /// clone of every report cost a tenth of ingest.
@@ -1295,9 +1284,8 @@ impl SqliteStore {
                 db.insert_rows(
                     "INSERT OR FAIL INTO findings (id, kind, cluster, dedupe_key, severity, \
                      status, category, rule, title, namespace, asset_id, asset_label, first_seen, \
-                     last_seen, count, demo, body, fix_known, package, dedupe_prefix, asset_key, \
-                     dedupe_bucket)",
-                    22,
+                     last_seen, count, demo, body, fix_known, package, dedupe_prefix, asset_key)",
+                    21,
                     &rows,
                     |(new, asset_key), values| {
                         let report = new.report;
@@ -1323,10 +1311,6 @@ impl SqliteStore {
                             Value::Text(report.details.package()),
                             Value::Integer(dedupe_prefix(&new.dedupe_key)),
                             Value::Integer(*asset_key),
-                            Value::Integer(dedupe_bucket(
-                                report.details.kind(),
-                                new.last_seen.millis(),
-                            )),
                         ]);
                     },
                 )
@@ -1445,8 +1429,7 @@ impl SqliteStore {
                  body = CASE WHEN delta.column7 IS NULL THEN body \
                  WHEN delta.column9 THEN json_set(delta.column7, '$.asset', json(body -> '$.asset')) \
                  ELSE delta.column7 END, \
-                 fix_known = COALESCE(delta.column8, fix_known), \
-                 dedupe_bucket = delta.column10 \
+                 fix_known = COALESCE(delta.column8, fix_known) \
                  FROM (",
             );
             builder.push_values(chunk, |mut row, update| {
@@ -1466,8 +1449,7 @@ impl SqliteStore {
                     .push_bind(title)
                     .push_bind(body)
                     .push_bind(fix_known)
-                    .push_bind(update.keeps_identity)
-                    .push_bind(dedupe_bucket(update.kind, update.last_seen));
+                    .push_bind(update.keeps_identity);
             });
             builder.push(") AS delta WHERE findings.id = delta.column1");
             builder.build().execute(&mut *connection).await?;
@@ -1561,7 +1543,6 @@ impl Store for SqliteStore {
                     .map(|(id, last_seen)| {
                         updates.push(Update {
                             id: id.clone(),
-                            kind,
                             count: 0,
                             first_seen: observed,
                             last_seen: *last_seen,
@@ -2435,7 +2416,7 @@ mod tests {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
     use uuid::Uuid;
 
-    use super::{SqliteStore, dedupe_prefix, finding_body};
+    use super::{SqliteStore, dedupe_lookup::bucket_sql, dedupe_prefix, finding_body};
     use crate::{FindingQuery, HandlingPolicy, Store};
 
     /// The writer syncs every commit (`PRAGMA synchronous` = FULL): an acknowledged batch
@@ -2985,8 +2966,8 @@ mod tests {
     }
 
     /// An alert aggregates repeats within an hour of its last sighting whichever window
-    /// (`dedupe_bucket`, migration 0066) that sighting and the repeat fall in, and its bucket
-    /// follows its last sighting, so that later repeats still find it; a repeat observed
+    /// (its bucket, `dedupe_lookup::bucket`) that sighting and the repeat fall in, and its
+    /// bucket follows its last sighting, so that later repeats still find it; a repeat observed
     /// before the last sighting aggregates too, and one past the hour makes a new finding.
     #[tokio::test]
     async fn an_alert_is_found_in_the_window_of_its_last_sighting() {
@@ -3011,9 +2992,10 @@ mod tests {
         assert_eq!(ingest(11 * HOUR).await, (0, 1));
         // 61 minutes after the last sighting: a finding of its own.
         assert_eq!(ingest(12 * HOUR + 31 * MINUTE).await, (1, 0));
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT count, last_seen, dedupe_bucket FROM findings ORDER BY first_seen",
-        )
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count, last_seen, {} FROM findings ORDER BY first_seen",
+            bucket_sql()
+        )))
         .fetch_all(&store.writer)
         .await
         .unwrap();
@@ -3165,66 +3147,86 @@ mod tests {
         }
     }
 
-    /// The dedupe look-up seeks `findings_dedupe` by bucket and prefix.
+    /// Findings stored at migration 0066, their bucket a column (an alert's the hour of its
+    /// last sighting, a vulnerability's 0), lose the column to 0067's index on the expression,
+    /// which gives them the same buckets; their repeats still aggregate into them (an alert's
+    /// within the hour of its last sighting, in the next window too, a vulnerability's
+    /// whenever), and a repeat past the hour makes a finding of its own.
     #[tokio::test]
-    async fn the_dedupe_look_up_seeks_by_bucket_and_prefix() {
-        let (_dir, store) = super::test_support::temp_store().await;
-        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN SELECT id, kind, dedupe_key, last_seen, status FROM findings \
-             WHERE dedupe_bucket IN (?, ?) AND dedupe_prefix IN (?, ?, ?)",
+    async fn findings_stored_with_a_bucket_column_absorb_their_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        const HOUR: i64 = 3_600_000;
+        const MINUTE: i64 = 60_000;
+        let stored = [
+            alert("web-1", 10 * HOUR + 50 * MINUTE),
+            alert("web-2", 10 * HOUR + 5 * MINUTE),
+            alert("web-3", 7 * HOUR),
+            vulnerability(&["CVE-2024-0001"], 10 * HOUR),
+        ];
+        let path = database_before("0067", dir.path(), &stored).await;
+        let expected_buckets = [
+            ("CVE-2024-0001 in openssl".to_owned(), 0),
+            ("shell in web-1".to_owned(), 10),
+            ("shell in web-2".to_owned(), 10),
+            ("shell in web-3".to_owned(), 7),
+        ];
+        let before = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+        let buckets: Vec<(String, i64)> =
+            sqlx::query_as("SELECT title, dedupe_bucket FROM findings ORDER BY title")
+                .fetch_all(&before)
+                .await
+                .unwrap();
+        assert_eq!(buckets, expected_buckets, "as migration 0066 left them");
+        before.close().await;
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let column: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('findings') WHERE name = 'dedupe_bucket'",
         )
-        .bind(10)
-        .bind(11)
-        .bind(1)
-        .bind(2)
-        .bind(3)
+        .fetch_one(&store.writer)
+        .await
+        .unwrap();
+        assert_eq!(column, 0, "the column is dropped");
+        let buckets: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT title, {} FROM findings ORDER BY title",
+            bucket_sql()
+        )))
         .fetch_all(&store.writer)
         .await
         .unwrap();
-        let plan: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
-        assert!(
-            plan.iter().any(|detail| detail
-                .contains("USING INDEX findings_dedupe (dedupe_bucket=? AND dedupe_prefix=?)")),
-            "{plan:?}"
-        );
-    }
-
-    /// Findings stored before migration 0066 get the bucket ingest computes (an alert the hour
-    /// of its last sighting, a vulnerability 0), so that their repeats still aggregate.
-    #[tokio::test]
-    async fn findings_stored_before_the_dedupe_buckets_absorb_their_repeats() {
-        let dir = tempfile::tempdir().unwrap();
-        const HOUR: i64 = 3_600_000;
-        let stored = [
-            alert("web-1", 10 * HOUR + 50 * 60_000),
-            vulnerability(&["CVE-2024-0001"], 10 * HOUR),
-        ];
-        let path = database_before("0066", dir.path(), &stored).await;
-        let store = SqliteStore::open(&path).await.unwrap();
-        let buckets: Vec<(String, i64)> =
-            sqlx::query_as("SELECT kind, dedupe_bucket FROM findings ORDER BY kind")
-                .fetch_all(&store.writer)
-                .await
-                .unwrap();
-        assert_eq!(
-            buckets,
-            [("alert".to_owned(), 10), ("vulnerability".to_owned(), 0)]
-        );
+        assert_eq!(buckets, expected_buckets);
+        let policy = HandlingPolicy::default();
         let repeats = [
-            alert("web-1", 11 * HOUR + 20 * 60_000),
+            alert("web-1", 11 * HOUR + 20 * MINUTE),
+            alert("web-2", 10 * HOUR + 30 * MINUTE),
+            alert("web-3", 8 * HOUR + MINUTE),
             vulnerability(&["CVE-2024-0001"], 30 * HOUR),
         ];
+        let outcome = store.ingest(&repeats, &policy).await.unwrap();
+        assert_eq!((outcome.created, outcome.aggregated), (1, 3), "{outcome:?}");
+        // Found in the window its last sighting moved to.
         let outcome = store
-            .ingest(&repeats, &HandlingPolicy::default())
+            .ingest(&[alert("web-1", 12 * HOUR + 10 * MINUTE)], &policy)
             .await
             .unwrap();
-        assert_eq!((outcome.created, outcome.aggregated), (0, 2));
-        let bucket: i64 =
-            sqlx::query_scalar("SELECT dedupe_bucket FROM findings WHERE kind = 'alert'")
-                .fetch_one(&store.writer)
-                .await
-                .unwrap();
-        assert_eq!(bucket, 11);
+        assert_eq!((outcome.created, outcome.aggregated), (0, 1), "{outcome:?}");
+        let counts: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT title, COUNT(*), SUM(count) FROM findings GROUP BY title ORDER BY title",
+        )
+        .fetch_all(&store.writer)
+        .await
+        .unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("CVE-2024-0001 in openssl".to_owned(), 1, 2),
+                ("shell in web-1".to_owned(), 1, 3),
+                ("shell in web-2".to_owned(), 1, 2),
+                ("shell in web-3".to_owned(), 2, 2),
+            ]
+        );
     }
 
     /// Findings stored before migration 0060 get the prefix that ingest computes, so that their

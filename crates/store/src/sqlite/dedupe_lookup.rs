@@ -1,5 +1,6 @@
 //! Ingest's look-up of the stored findings a batch's reports may aggregate into, through
-//! `findings_dedupe` (migration 0066: `dedupe_bucket`, `dedupe_prefix`).
+//! `findings_dedupe` (migration 0067: the finding's [`bucket`], an expression of its kind and
+//! last sighting, and `dedupe_prefix`).
 //!
 //! A report of a kind with an aggregation window aggregates into a finding of its key last
 //! seen at or after (observed − window), whose bucket is therefore at or after that instant's
@@ -13,8 +14,8 @@
 //! after an outage) costs a seek per bucket it reaches for its own key, not for every key of
 //! its batch. The stored buckets are listed from the latest down to the batch's lowest reach
 //! (a seek each), and keys are grouped by the first listed bucket they reach: one statement
-//! per group and chunk of prefixes, `dedupe_bucket IN (…) AND dedupe_prefix IN (…)`, a seek
-//! per pair. A key whose reach holds no stored bucket is not looked up at all.
+//! per group and chunk of prefixes, `<bucket> IN (…) AND dedupe_prefix IN (…)`, a seek per
+//! pair. A key whose reach holds no stored bucket is not looked up at all.
 //!
 //! At most [`MAX_LISTED`] buckets are listed, the latest ones, which every windowed key
 //! reaches. Keys reaching below them (reports older than that many stored windows) also read
@@ -26,13 +27,56 @@
 //! window, so it is the latest only when none within the window exists, and ingest then
 //! makes a new finding as it would have without it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::LazyLock,
+};
 
 use palisade_model::{FindingKind, Status};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{INSERT_CHUNK, corrupt, dedupe_bucket, dedupe_prefix};
+use super::{INSERT_CHUNK, corrupt, dedupe_prefix};
 use crate::Result;
+
+/// The bucket of a finding of `kind` last seen at `last_seen`, which `findings_dedupe`
+/// indexes ([`bucket_sql`]): for a kind that aggregates within a window, the window its last
+/// sighting falls in (truncating division, as SQLite's integer division), else 0.
+pub(super) fn bucket(kind: FindingKind, last_seen: i64) -> i64 {
+    kind.aggregation_window_ms()
+        .and_then(|window| last_seen.checked_div(window))
+        .unwrap_or(0)
+}
+
+/// [`bucket`] as SQL of a `findings` row, built from the same windows
+/// (`FindingKind::aggregation_window_ms`): the expression `findings_dedupe` indexes (migration
+/// 0067 holds this text). SQLite uses an index on an expression only for a statement that
+/// writes the same expression, so every statement here takes it from this one place.
+pub(super) fn bucket_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let windowed: String = FindingKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let window = kind.aggregation_window_ms()?;
+                Some(format!(
+                    "WHEN kind = '{}' THEN last_seen / {window} ",
+                    kind.as_str()
+                ))
+            })
+            .collect();
+        format!("CASE {windowed}ELSE 0 END")
+    });
+    &SQL
+}
+
+/// The statement that finds the latest stored bucket at or below `$1`: a seek of
+/// `findings_dedupe` from its end.
+fn latest_bucket_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let bucket = bucket_sql();
+        format!("SELECT {bucket} FROM findings WHERE {bucket} <= $1 ORDER BY {bucket} DESC LIMIT 1")
+    });
+    &SQL
+}
 
 /// At most this many stored buckets are listed per batch (64 hours of alerts): past them a
 /// late report's key scans the older part of the index (see the module doc), so that a report
@@ -55,7 +99,7 @@ enum Reach {
 impl Reach {
     fn of(kind: FindingKind, observed: i64) -> Reach {
         match kind.aggregation_window_ms() {
-            Some(window) => Reach::From(dedupe_bucket(kind, observed.saturating_sub(window))),
+            Some(window) => Reach::From(bucket(kind, observed.saturating_sub(window))),
             None => Reach::Unwindowed,
         }
     }
@@ -129,13 +173,10 @@ async fn list_buckets(connection: &mut SqliteConnection, lowest: i64) -> Result<
     let mut buckets = Vec::new();
     let mut at_most = i64::MAX;
     let complete = loop {
-        let bucket: Option<i64> = sqlx::query_scalar(
-            "SELECT dedupe_bucket FROM findings WHERE dedupe_bucket <= $1 \
-             ORDER BY dedupe_bucket DESC LIMIT 1",
-        )
-        .bind(at_most)
-        .fetch_optional(&mut *connection)
-        .await?;
+        let bucket: Option<i64> = sqlx::query_scalar(latest_bucket_sql())
+            .bind(at_most)
+            .fetch_optional(&mut *connection)
+            .await?;
         let Some(bucket) = bucket.filter(|bucket| *bucket >= lowest) else {
             break true;
         };
@@ -217,32 +258,8 @@ async fn read(
 ) -> Result<()> {
     let prefixes: Vec<i64> = lookup.prefixes.iter().copied().collect();
     for chunk in prefixes.chunks(INSERT_CHUNK) {
-        let mut builder = QueryBuilder::<Sqlite>::new(
-            "SELECT id, kind, dedupe_key, last_seen, status FROM findings WHERE ",
-        );
-        match &lookup.buckets {
-            Buckets::Listed(listed) => {
-                builder.push("dedupe_bucket IN (");
-                let mut separated = builder.separated(", ");
-                for bucket in listed {
-                    separated.push_bind(*bucket);
-                }
-                builder.push(")");
-            }
-            Buckets::Range { from, below } => {
-                builder
-                    .push("dedupe_bucket >= ")
-                    .push_bind(*from)
-                    .push(" AND dedupe_bucket < ")
-                    .push_bind(*below);
-            }
-        }
-        builder.push(" AND dedupe_prefix IN (");
-        let mut separated = builder.separated(", ");
-        for prefix in chunk {
-            separated.push_bind(*prefix);
-        }
-        builder.push(")");
+        let mut builder = QueryBuilder::<Sqlite>::new("");
+        push_lookup(&mut builder, &lookup.buckets, chunk);
         for row in builder.build().fetch_all(&mut *connection).await? {
             let kind: &str = row.try_get("kind")?;
             let key: &str = row.try_get("dedupe_key")?;
@@ -268,11 +285,47 @@ async fn read(
     Ok(())
 }
 
+/// Pushes the statement that reads the rows of `buckets` and `prefixes`.
+fn push_lookup(builder: &mut QueryBuilder<Sqlite>, buckets: &Buckets, prefixes: &[i64]) {
+    let bucket = bucket_sql();
+    builder.push("SELECT id, kind, dedupe_key, last_seen, status FROM findings WHERE ");
+    match buckets {
+        Buckets::Listed(listed) => {
+            builder.push(format_args!("{bucket} IN ("));
+            let mut separated = builder.separated(", ");
+            for listed_bucket in listed {
+                separated.push_bind(*listed_bucket);
+            }
+            builder.push(")");
+        }
+        Buckets::Range { from, below } => {
+            builder
+                .push(format_args!("{bucket} >= "))
+                .push_bind(*from)
+                .push(format_args!(" AND {bucket} < "))
+                .push_bind(*below);
+        }
+    }
+    builder.push(" AND dedupe_prefix IN (");
+    let mut separated = builder.separated(", ");
+    for prefix in prefixes {
+        separated.push_bind(*prefix);
+    }
+    builder.push(")");
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
-    use super::{Buckets, Listing, Lookup, MAX_LISTED, Reach, plan};
+    use palisade_model::FindingKind;
+    use sqlx::QueryBuilder;
+
+    use super::{
+        Buckets, Listing, Lookup, MAX_LISTED, Reach, bucket, bucket_sql, latest_bucket_sql, plan,
+        push_lookup,
+    };
+    use crate::sqlite::test_support::temp_store;
 
     /// Seeks a plan's listed look-ups make (a bucket and a prefix each).
     fn seeks(lookups: &[Lookup]) -> usize {
@@ -384,7 +437,6 @@ mod tests {
     /// bucket that falls in; a kind without a window reaches bucket 0 only.
     #[test]
     fn a_reach_starts_a_window_before_the_report() {
-        use palisade_model::FindingKind;
         const HOUR: i64 = 3_600_000;
         assert_eq!(
             Reach::of(FindingKind::Alert, 10 * HOUR),
@@ -402,6 +454,107 @@ mod tests {
             FindingKind::FirewallAlert,
         ] {
             assert_eq!(Reach::of(kind, 10 * HOUR), Reach::Unwindowed, "{kind:?}");
+        }
+    }
+
+    /// `findings_dedupe` is on the expression the look-ups write (migration 0067 holds
+    /// [`bucket_sql`]'s text: a window changed in the model fails here until a migration
+    /// recreates the index), the column it replaced is gone, and the expression gives every
+    /// kind's bucket as [`bucket`] does, at a window's edges and before 1970 too.
+    #[tokio::test]
+    async fn the_dedupe_index_is_on_the_bucket_expression() {
+        let (_dir, store) = temp_store().await;
+        let index: String = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'findings_dedupe'",
+        )
+        .fetch_one(&store.writer)
+        .await
+        .unwrap();
+        assert!(
+            index.contains(&format!("({}, dedupe_prefix)", bucket_sql())),
+            "{index}"
+        );
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('findings')")
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+        assert!(
+            columns.iter().any(|column| column == "dedupe_prefix"),
+            "{columns:?}"
+        );
+        assert!(
+            !columns.iter().any(|column| column == "dedupe_bucket"),
+            "{columns:?}"
+        );
+        const HOUR: i64 = 3_600_000;
+        let statement = format!(
+            "SELECT {} FROM (SELECT $1 AS kind, $2 AS last_seen)",
+            bucket_sql()
+        );
+        for kind in FindingKind::ALL {
+            for last_seen in [
+                0,
+                HOUR - 1,
+                HOUR,
+                10 * HOUR + 5,
+                -1,
+                -HOUR - 1,
+                i64::MAX,
+                i64::MIN,
+            ] {
+                let in_sql: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(statement.as_str()))
+                    .bind(kind.as_str())
+                    .bind(last_seen)
+                    .fetch_one(&store.writer)
+                    .await
+                    .unwrap();
+                assert_eq!(in_sql, bucket(kind, last_seen), "{kind:?} at {last_seen}");
+            }
+        }
+        assert_eq!(bucket(FindingKind::Alert, 10 * HOUR + 5), 10);
+    }
+
+    /// The look-up's statements seek `findings_dedupe` (SQLite uses an index on an
+    /// expression only for a statement that writes the same expression): the latest stored
+    /// bucket from the index's end, listed buckets by bucket and prefix, a range of buckets
+    /// by that range and prefix.
+    #[tokio::test]
+    async fn the_look_up_statements_seek_the_dedupe_index() {
+        let (_dir, store) = temp_store().await;
+        let latest: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            latest_bucket_sql()
+        )))
+        .bind(i64::MAX)
+        .fetch_all(&store.writer)
+        .await
+        .unwrap();
+        let details: Vec<String> = latest.into_iter().map(|(.., detail)| detail).collect();
+        // Covering: the index holds the expression's value, so the probe reads no row.
+        assert_eq!(
+            details,
+            ["SEARCH findings USING COVERING INDEX findings_dedupe (<expr><?)"]
+        );
+        for (buckets, expected) in [
+            (
+                Buckets::Listed(vec![10, 11]),
+                "SEARCH findings USING INDEX findings_dedupe (<expr>=? AND dedupe_prefix=?)",
+            ),
+            (
+                Buckets::Range { from: 3, below: 10 },
+                "SEARCH findings USING INDEX findings_dedupe (<expr>>? AND <expr><?)",
+            ),
+        ] {
+            let mut builder = QueryBuilder::new("EXPLAIN QUERY PLAN ");
+            push_lookup(&mut builder, &buckets, &[1, 2, 3]);
+            let plan: Vec<(i64, i64, i64, String)> = builder
+                .build_query_as()
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+            let details: Vec<String> = plan.into_iter().map(|(.., detail)| detail).collect();
+            assert_eq!(details, [expected], "{buckets:?}");
         }
     }
 }
