@@ -27,7 +27,7 @@ pub(crate) struct ErrorBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorDetail {
-    /// Stable code: `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`, `payload_too_large`, `internal`.
+    /// Stable code: `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`, `payload_too_large`, `unavailable`, `internal`.
     code: &'static str,
     /// What went wrong, for people.
     message: String,
@@ -75,6 +75,24 @@ impl ApiError {
         ApiError {
             status: StatusCode::CONFLICT,
             code: "conflict",
+            message: message.into(),
+        }
+    }
+
+    /// 413: the body is larger than the endpoint takes.
+    pub fn payload_too_large(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: message.into(),
+        }
+    }
+
+    /// 503: the server cannot take the request now; the same request may succeed later.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
             message: message.into(),
         }
     }

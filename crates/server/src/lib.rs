@@ -25,6 +25,7 @@
 
 mod api;
 mod auth;
+mod batch_budget;
 mod bootstrap;
 mod console;
 mod demo;
@@ -51,6 +52,7 @@ use tower_http::timeout::TimeoutLayer;
 pub use api::k8s_audit::AuditRules;
 pub use api::tasks::{TaskLeaseLength, TaskLeaseLengthError};
 pub use auth::{Caller, IssuedToken, issue_token, token_id};
+pub use batch_budget::{AgentBatchBudget, AgentBatchBudgetError};
 pub use bootstrap::{AdminToken, ensure_admin_token, issue_join_token};
 pub use demo::{DemoSummary, load_demo};
 pub use error::{ApiError, ApiJson, ApiQuery};

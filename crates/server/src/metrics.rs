@@ -48,6 +48,8 @@ pub struct Metrics {
     /// What each (cluster, node) lost.
     node_losses: Mutex<NodeLossCounts>,
     batches: AtomicU64,
+    /// Agent batches answered 503 because the batch budget was spent.
+    batches_deferred: AtomicU64,
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
 }
 
@@ -90,6 +92,12 @@ impl Metrics {
             .fetch_add(outcome.suppressed, Ordering::Relaxed);
         self.duplicates
             .fetch_add(outcome.duplicates, Ordering::Relaxed);
+    }
+
+    /// Counts an agent batch deferred (503) because the server held as many batch bytes as
+    /// it may.
+    pub(crate) fn record_batch_deferred(&self) {
+        self.batches_deferred.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Adds what node `node` of `cluster` newly lost (its series exists from then on, also
@@ -224,6 +232,12 @@ impl Metrics {
             "palisade_agent_batches_total",
             "Batches received from agents.",
             &[("", load(&self.batches))],
+        );
+        counter(
+            &mut out,
+            "palisade_agent_batches_deferred_total",
+            "Agent batches answered 503 with Retry-After because the server held as many batch bytes as its budget allows; the agents send them again.",
+            &[("", load(&self.batches_deferred))],
         );
         let _ = writeln!(
             out,

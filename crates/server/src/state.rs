@@ -7,7 +7,10 @@ use palisade_notify::Notifier;
 use palisade_store::{HandlingPolicy, Store};
 use uuid::Uuid;
 
-use crate::{ApiError, AuditRules, Caller, Metrics, TaskLeaseLength, auth::TokenCache};
+use crate::{
+    AgentBatchBudget, ApiError, AuditRules, Caller, Metrics, TaskLeaseLength, auth::TokenCache,
+    batch_budget::BatchBytes,
+};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -32,6 +35,8 @@ pub struct Inner {
     audit_rules: OnceLock<Result<AuditRules, String>>,
     /// How long an agent's claim of a task holds: set once at start, or the default.
     task_lease_length: OnceLock<TaskLeaseLength>,
+    /// The bytes of agent batches held at once: set once at start, or the default.
+    agent_batch_bytes: OnceLock<BatchBytes>,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,6 +59,7 @@ impl AppState {
                 policy: RwLock::new(Arc::default()),
                 audit_rules: OnceLock::new(),
                 task_lease_length: OnceLock::new(),
+                agent_batch_bytes: OnceLock::new(),
             }),
         };
         state.reload_policy().await?;
@@ -77,6 +83,19 @@ impl AppState {
     /// How long a claim of a task holds without a heartbeat.
     pub(crate) fn task_lease_length(&self) -> TaskLeaseLength {
         *self.task_lease_length.get_or_init(TaskLeaseLength::default)
+    }
+
+    /// Makes the server hold at most `budget` bytes of agent batches at once instead of the
+    /// default 256 MiB; false (and nothing changes) once a batch came, so call it before serving.
+    #[must_use]
+    pub fn set_agent_batch_budget(&self, budget: AgentBatchBudget) -> bool {
+        self.agent_batch_bytes.set(BatchBytes::new(budget)).is_ok()
+    }
+
+    /// The budget of agent batches' bytes.
+    pub(crate) fn agent_batch_bytes(&self) -> &BatchBytes {
+        self.agent_batch_bytes
+            .get_or_init(|| BatchBytes::new(AgentBatchBudget::default()))
     }
 
     /// The Kubernetes audit webhook's rules.

@@ -1,6 +1,10 @@
 //! The agent link: joining with a join token, then batches of reports.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::{FromRequest, Request, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use palisade_model::{
     AgentBatch, Asset, AssetKind, BatchAck, FindingReport, HostFacts, JoinRequest, JoinResponse,
     MAX_BATCH_REPORTS, Role, SensorContextLosses, Timestamp,
@@ -9,7 +13,10 @@ use palisade_store::{AgentRecord, IngestOutcome, NodeLosses};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{ApiError, ApiJson, AppState, Caller, auth::issue_token, state::audit_entry};
+use crate::{
+    ApiError, ApiJson, AppState, Caller, auth::issue_token, batch_budget::Deferral,
+    state::audit_entry,
+};
 
 /// Enrolls an agent: the caller presents a `join` token and receives an `agent` token.
 #[utoipa::path(post, path = "/api/v1/agents/join", tag = "agents", request_body = JoinRequest,
@@ -103,15 +110,45 @@ async fn register_node(state: &AppState, cluster: &str, facts: &HostFacts) -> Re
 const LAST_SEEN_RESOLUTION_MS: i64 = 5_000;
 
 /// Receives a batch of reports. The response is the acknowledgement: once the agent has it,
-/// everything in the batch is stored.
+/// everything in the batch is stored. 503 with `Retry-After` (seconds) when the server holds
+/// as many batch bytes as its budget allows: the agent sends the batch again after that.
 #[utoipa::path(post, path = "/api/v1/agent/batches", tag = "agents", request_body = AgentBatch,
-    responses((status = 200, body = BatchAck), (status = 400, body = crate::error::ErrorBody), (status = 413)), security(("bearer" = [])))]
+    responses((status = 200, body = BatchAck), (status = 400, body = crate::error::ErrorBody), (status = 413),
+        (status = 503, body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before sending the batch again")))),
+    security(("bearer" = [])))]
 pub async fn batch(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(batch): ApiJson<AgentBatch>,
+    request: Request,
+) -> Result<ApiJson<BatchAck>, Response> {
+    // The caller is known before the body takes a share of the budget, so that only agents can
+    // spend it; the share is held until the batch is stored and answered.
+    caller
+        .require(Role::Agent)
+        .map_err(IntoResponse::into_response)?;
+    let _share = match state.agent_batch_bytes().take(request.headers()).await {
+        Ok(share) => share,
+        Err(deferral) => {
+            if matches!(deferral, Deferral::Busy) {
+                state.metrics.record_batch_deferred();
+            }
+            return Err(deferral.into_response());
+        }
+    };
+    let ApiJson(batch) = ApiJson::<AgentBatch>::from_request(request, &state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    store_batch(&state, &caller, batch)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+/// Stores an agent's batch and acknowledges it.
+async fn store_batch(
+    state: &AppState,
+    caller: &Caller,
+    batch: AgentBatch,
 ) -> Result<ApiJson<BatchAck>, ApiError> {
-    caller.require(Role::Agent)?;
     let agent_id = caller
         .agent_id
         .ok_or_else(|| ApiError::forbidden("this agent token has no agent"))?;
@@ -146,7 +183,7 @@ pub async fn batch(
             asset.id, asset.cluster, agent.cluster
         )));
     }
-    let outcome = ingest(&state, &batch.reports).await?;
+    let outcome = ingest(state, &batch.reports).await?;
     // Most batches repeat the counters already counted: only a change costs a write.
     if let Some(report) = batch
         .losses
@@ -166,7 +203,7 @@ pub async fn batch(
     }
     let facts = batch.facts.clone().unwrap_or(agent.facts.clone());
     if batch.facts.is_some() {
-        register_node(&state, &agent.cluster, &facts).await?;
+        register_node(state, &agent.cluster, &facts).await?;
     }
     // `last_seen` is kept to the few seconds that show whether an agent reports: writing it for
     // every batch would make each acknowledgement wait for the next batch's ingest on the one

@@ -1,0 +1,192 @@
+//! The real agent against a server that defers its first batches (503 with `Retry-After`, as
+//! a server whose batch budget is spent answers): the agent keeps them in its outbox, waits
+//! what the server asked, and sends them again; every alert is stored exactly once, and the
+//! batches taken in carry the outbox in order.
+
+mod support;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use palisade_model::{
+    AffectedAsset, AgentBatch, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo,
+    Severity, Timestamp,
+};
+use palisade_notify::Notifier;
+use palisade_server::{AppState, router, serve};
+use palisade_store::{FindingQuery, SqliteStore, Store};
+
+/// Batches deferred before the server takes them in: the first batch, twice.
+const DEFERRED: usize = 2;
+/// The wait the deferrals ask for.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+const ALERTS: u32 = 30;
+
+fn alert(index: u32) -> FindingReport {
+    FindingReport {
+        id: uuid::Uuid::now_v7(),
+        observed_at: Timestamp::now(),
+        severity: Severity::High,
+        rule: "Terminal shell in container".into(),
+        title: format!("shell {index}"),
+        asset: AffectedAsset {
+            cluster: "prod".into(),
+            pod: Some(format!("web-{index}")),
+            ..Default::default()
+        },
+        details: Details::Alert(AlertDetails {
+            process: ProcessInfo {
+                pid: 100 + index,
+                exe: "/bin/sh".into(),
+                cmdline: format!("sh -c job-{index}"),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+        demo: false,
+    }
+}
+
+/// What the server saw of the agent's batches.
+#[derive(Default)]
+struct Seen {
+    /// When each deferral was answered.
+    deferred_at: Vec<Instant>,
+    /// When each batch after the deferrals arrived.
+    arrived_at: Vec<Instant>,
+    /// The batches taken in: their sequence and report ids.
+    taken: Vec<(u64, Vec<uuid::Uuid>)>,
+}
+
+/// Defers the first [`DEFERRED`] batches, then passes them on, noting what was taken in.
+async fn defer_first(seen: Arc<Mutex<Seen>>, request: Request, next: Next) -> Response {
+    if request.uri().path() != "/api/v1/agent/batches" {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let batch: AgentBatch<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+    let ids = batch
+        .reports
+        .iter()
+        .map(|report| report["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    if seen.lock().unwrap().deferred_at.len() < DEFERRED {
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"error": {"code": "unavailable", "message": "busy"}})),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER.as_secs()),
+        );
+        seen.lock().unwrap().deferred_at.push(Instant::now());
+        return response;
+    }
+    seen.lock().unwrap().arrived_at.push(Instant::now());
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if response.status() == StatusCode::OK {
+        seen.lock().unwrap().taken.push((batch.sequence, ids));
+    }
+    response
+}
+
+#[tokio::test]
+async fn deferred_batches_are_sent_again_after_retry_after_each_alert_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("palisade.db"))
+            .await
+            .unwrap(),
+    );
+    let state = AppState::new(store.clone(), Notifier::start(Default::default()))
+        .await
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let deferring = Arc::clone(&seen);
+    let app = router(state).layer(axum::middleware::from_fn(move |request, next| {
+        defer_first(Arc::clone(&deferring), request, next)
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, app, None, std::future::pending()));
+
+    let mut config = support::agent_config(&base, store.as_ref(), dir.path()).await;
+    config.batch_size = 10;
+    // One batch at a time, so that the deferrals are the first batch's: with two in flight
+    // the second may be taken in while the first is deferred, and is then sent again (a
+    // duplicate the server counts), which would blur what this test checks.
+    config.batches_in_flight = 1;
+    let alerts: Vec<FindingReport> = (0..ALERTS).map(alert).collect();
+    let outbox = palisade_agent::Outbox::open(&config.data_dir)
+        .await
+        .unwrap();
+    outbox.push(&alerts).await.unwrap();
+    let agent = support::RunningAgent::start(config).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let taken: usize = seen
+            .lock()
+            .unwrap()
+            .taken
+            .iter()
+            .map(|(_, ids)| ids.len())
+            .sum();
+        if taken >= alerts.len() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{taken} alerts taken in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    agent.stop().await;
+
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.deferred_at.len(), DEFERRED);
+    // After each deferral the agent waited what the server asked (its own backoff starts at
+    // 100 ms), not more than a moment longer.
+    let resent_at = [seen.deferred_at[1], seen.arrived_at[0]];
+    for (deferred_at, resent_at) in seen.deferred_at.iter().zip(resent_at) {
+        let waited = resent_at - *deferred_at;
+        assert!(
+            (RETRY_AFTER..RETRY_AFTER + Duration::from_secs(1)).contains(&waited),
+            "sent again after {waited:?}"
+        );
+    }
+    // The batches taken in, by sequence, carry every alert once, in outbox order (among the
+    // reports of the agent's own scans, which start at once).
+    let expected: Vec<uuid::Uuid> = alerts.iter().map(|alert| alert.id).collect();
+    let mut taken = seen.taken;
+    taken.sort_by_key(|(sequence, _)| *sequence);
+    let ids: Vec<uuid::Uuid> = taken
+        .into_iter()
+        .flat_map(|(_, ids)| ids)
+        .filter(|id| expected.contains(id))
+        .collect();
+    assert_eq!(ids, expected);
+    let page = store
+        .list_findings(FindingKind::Alert, &FindingQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), alerts.len());
+    let mut titles: Vec<&str> = page
+        .items
+        .iter()
+        .map(|finding| finding.title.as_str())
+        .collect();
+    titles.sort_unstable();
+    titles.dedup();
+    assert_eq!(titles.len(), alerts.len());
+}
