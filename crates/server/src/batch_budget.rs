@@ -34,8 +34,12 @@ pub struct AgentBatchBudget {
 }
 
 impl AgentBatchBudget {
-    /// The default: 256 MiB, eight batches of the largest size.
-    pub const DEFAULT_BYTES: u64 = 256 << 20;
+    /// The default: 128 MiB, about eight batches of 20,000 sensor-sized alerts (some 15 MiB
+    /// of JSON each), more than the store's one writer gets through in two seconds. A
+    /// decoded batch takes several times its JSON: the link bench's process (agent and
+    /// server) held 3.5-5 KB per report in flight, so the budget keeps the server's batches
+    /// to about half a gigabyte.
+    pub const DEFAULT_BYTES: u64 = 128 << 20;
     /// The smallest budget. A batch larger than the whole budget takes all of it, alone.
     pub const MIN_BYTES: u64 = 64 << 10;
     /// The largest budget.
@@ -200,7 +204,10 @@ mod tests {
             };
             assert_eq!(deferral.into_response().status(), status, "{length}");
         }
-        assert_eq!(bytes.shares.available_permits(), (256 << 20) / 1024);
+        assert_eq!(
+            bytes.shares.available_permits(),
+            usize::try_from(AgentBatchBudget::DEFAULT_BYTES / super::UNIT).unwrap()
+        );
     }
 
     #[test]
@@ -209,6 +216,6 @@ mod tests {
             let error = AgentBatchBudget::from_bytes(bytes).unwrap_err();
             assert!(error.to_string().contains(&bytes.to_string()), "{error}");
         }
-        assert_eq!(AgentBatchBudget::default().bytes(), 256 << 20);
+        assert_eq!(AgentBatchBudget::default().bytes(), 128 << 20);
     }
 }

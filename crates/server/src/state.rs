@@ -86,7 +86,7 @@ impl AppState {
     }
 
     /// Makes the server hold at most `budget` bytes of agent batches at once instead of the
-    /// default 256 MiB; false (and nothing changes) once a batch came, so call it before serving.
+    /// default 128 MiB; false (and nothing changes) once a batch came, so call it before serving.
     #[must_use]
     pub fn set_agent_batch_budget(&self, budget: AgentBatchBudget) -> bool {
         self.agent_batch_bytes.set(BatchBytes::new(budget)).is_ok()
