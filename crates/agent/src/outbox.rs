@@ -407,8 +407,10 @@ impl Outbox {
             .await?;
         let mut discarded = Vec::new();
         for (sequence, error) in checked {
-            if let Some(error) = error {
-                self.discard(sequence).await?;
+            // Counted only when removed here: the acknowledgement task may have trimmed it.
+            if let Some(error) = error
+                && self.discard(sequence).await? > 0
+            {
                 discarded.push((sequence, error.to_string()));
             }
         }

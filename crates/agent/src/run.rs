@@ -27,6 +27,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Longest wait a server's `Retry-After` gets: a larger one (a misconfigured proxy) would
 /// hold the outbox back for as long.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The shortest wait for a deferred batch: a `Retry-After: 0` (from a proxy, say) must not have
+/// the agent read, encode and send a batch of up to 32 MiB again in a tight loop.
+const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often the outbox is polled for pushes from other processes.
 const POLL: Duration = Duration::from_millis(500);
 /// Least time between two batches that carry nothing but changed loss counters: on a busy
@@ -306,7 +309,7 @@ async fn deliver(
                 // A busy server names its wait: the batch is not at fault, and the backoff stays
                 // for failures. Without a usable Retry-After, the backoff stands in.
                 if let Some(retry_after) = error.retry_after() {
-                    let retry_in = retry_after.min(MAX_RETRY_AFTER);
+                    let retry_in = retry_after.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER);
                     tracing::info!(%error, ?retry_in, "Server busy; sending the batch again later.");
                     tokio::select! { () = tokio::time::sleep(retry_in) => {}, () = &mut shutdown => return Ok(()) }
                     continue;

@@ -27,8 +27,8 @@ use palisade_store::{FindingQuery, SqliteStore, Store};
 
 /// Batches deferred before the server takes them in: the first batch, twice.
 const DEFERRED: usize = 2;
-/// The wait the deferrals ask for.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The shortest wait the agent takes for a deferral, whatever the `Retry-After`.
+const MIN_WAIT: Duration = Duration::from_secs(1);
 const ALERTS: u32 = 30;
 
 fn alert(index: u32) -> FindingReport {
@@ -65,6 +65,8 @@ struct Seen {
     arrived_at: Vec<Instant>,
     /// The batches taken in: their sequence and report ids.
     taken: Vec<(u64, Vec<uuid::Uuid>)>,
+    /// The `Retry-After` the deferrals send, in seconds.
+    retry_after: u64,
 }
 
 /// Defers the first [`DEFERRED`] batches, then passes them on, noting what was taken in.
@@ -86,11 +88,11 @@ async fn defer_first(seen: Arc<Mutex<Seen>>, request: Request, next: Next) -> Re
             axum::Json(serde_json::json!({"error": {"code": "unavailable", "message": "busy"}})),
         )
             .into_response();
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(RETRY_AFTER.as_secs()),
-        );
-        seen.lock().unwrap().deferred_at.push(Instant::now());
+        let mut seen = seen.lock().unwrap();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seen.retry_after));
+        seen.deferred_at.push(Instant::now());
         return response;
     }
     seen.lock().unwrap().arrived_at.push(Instant::now());
@@ -105,6 +107,30 @@ async fn defer_first(seen: Arc<Mutex<Seen>>, request: Request, next: Next) -> Re
 
 #[tokio::test]
 async fn deferred_batches_are_sent_again_after_retry_after_each_alert_once() {
+    for waited in deferred_waits(1).await {
+        assert!(
+            (Duration::from_secs(1)..Duration::from_secs(2)).contains(&waited),
+            "sent again after {waited:?}"
+        );
+    }
+}
+
+/// A `Retry-After: 0` (a proxy's, say) does not have the agent send a batch of up to 32 MiB
+/// again in a tight loop: it waits its shortest wait.
+#[tokio::test]
+async fn a_retry_after_of_zero_still_waits() {
+    for waited in deferred_waits(0).await {
+        assert!(
+            (MIN_WAIT..MIN_WAIT + Duration::from_secs(1)).contains(&waited),
+            "sent again after {waited:?}"
+        );
+    }
+}
+
+/// Runs the agent against a server that defers its first batch [`DEFERRED`] times with
+/// `Retry-After: retry_after`; checks that every alert is stored once, and returns how long
+/// the agent waited after each deferral.
+async fn deferred_waits(retry_after: u64) -> Vec<Duration> {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&dir.path().join("palisade.db"))
@@ -114,7 +140,10 @@ async fn deferred_batches_are_sent_again_after_retry_after_each_alert_once() {
     let state = AppState::new(store.clone(), Notifier::start(Default::default()))
         .await
         .unwrap();
-    let seen = Arc::new(Mutex::new(Seen::default()));
+    let seen = Arc::new(Mutex::new(Seen {
+        retry_after,
+        ..Seen::default()
+    }));
     let deferring = Arc::clone(&seen);
     let app = router(state).layer(axum::middleware::from_fn(move |request, next| {
         defer_first(Arc::clone(&deferring), request, next)
@@ -155,16 +184,14 @@ async fn deferred_batches_are_sent_again_after_retry_after_each_alert_once() {
 
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(seen.deferred_at.len(), DEFERRED);
-    // After each deferral the agent waited what the server asked (its own backoff starts at
-    // 100 ms), not more than a moment longer.
+    // The waits after each deferral (the agent's own backoff starts at 100 ms).
     let resent_at = [seen.deferred_at[1], seen.arrived_at[0]];
-    for (deferred_at, resent_at) in seen.deferred_at.iter().zip(resent_at) {
-        let waited = resent_at - *deferred_at;
-        assert!(
-            (RETRY_AFTER..RETRY_AFTER + Duration::from_secs(1)).contains(&waited),
-            "sent again after {waited:?}"
-        );
-    }
+    let waits = seen
+        .deferred_at
+        .iter()
+        .zip(resent_at)
+        .map(|(deferred_at, resent_at)| resent_at - *deferred_at)
+        .collect();
     // The batches taken in, by sequence, carry every alert once, in outbox order (among the
     // reports of the agent's own scans, which start at once).
     let expected: Vec<uuid::Uuid> = alerts.iter().map(|alert| alert.id).collect();
@@ -189,4 +216,5 @@ async fn deferred_batches_are_sent_again_after_retry_after_each_alert_once() {
     titles.sort_unstable();
     titles.dedup();
     assert_eq!(titles.len(), alerts.len());
+    waits
 }
