@@ -17,10 +17,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use palisade_model::{
-    AffectedAsset, AgentBatch, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo,
-    Severity, Timestamp,
-};
+use palisade_model::{AgentBatch, FindingKind, FindingReport};
 use palisade_notify::Notifier;
 use palisade_server::{AppState, router, serve};
 use palisade_store::{FindingQuery, SqliteStore, Store};
@@ -30,31 +27,6 @@ const DEFERRED: usize = 2;
 /// The shortest wait the agent takes for a deferral, whatever the `Retry-After`.
 const MIN_WAIT: Duration = Duration::from_secs(1);
 const ALERTS: u32 = 30;
-
-fn alert(index: u32) -> FindingReport {
-    FindingReport {
-        id: uuid::Uuid::now_v7(),
-        observed_at: Timestamp::now(),
-        severity: Severity::High,
-        rule: "Terminal shell in container".into(),
-        title: format!("shell {index}"),
-        asset: AffectedAsset {
-            cluster: "prod".into(),
-            pod: Some(format!("web-{index}")),
-            ..Default::default()
-        },
-        details: Details::Alert(AlertDetails {
-            process: ProcessInfo {
-                pid: 100 + index,
-                exe: "/bin/sh".into(),
-                cmdline: format!("sh -c job-{index}"),
-                ..Default::default()
-            },
-            ..Default::default()
-        }),
-        demo: false,
-    }
-}
 
 /// What the server saw of the agent's batches.
 #[derive(Default)]
@@ -158,7 +130,7 @@ async fn deferred_waits(retry_after: u64) -> Vec<Duration> {
     // the second may be taken in while the first is deferred, and is then sent again (a
     // duplicate the server counts), which would blur what this test checks.
     config.batches_in_flight = 1;
-    let alerts: Vec<FindingReport> = (0..ALERTS).map(alert).collect();
+    let alerts: Vec<FindingReport> = (0..ALERTS).map(support::alert).collect();
     let outbox = palisade_agent::Outbox::open(&config.data_dir)
         .await
         .unwrap();

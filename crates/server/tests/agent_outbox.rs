@@ -10,39 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use palisade_model::{
-    AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo, Severity,
-    Timestamp,
-};
+use palisade_model::FindingKind;
 use palisade_store::FindingQuery;
-
-fn alert(index: u32) -> FindingReport {
-    FindingReport {
-        id: uuid::Uuid::now_v7(),
-        observed_at: Timestamp::now(),
-        severity: Severity::High,
-        rule: "Terminal shell in container".into(),
-        title: format!("shell {index}"),
-        asset: AffectedAsset {
-            cluster: "prod".into(),
-            namespace: Some("shop".into()),
-            pod: Some(format!("web-{index}")),
-            container_name: Some("app".into()),
-            ..Default::default()
-        },
-        details: Details::Alert(AlertDetails {
-            process: ProcessInfo {
-                pid: 100 + index,
-                ppid: 1,
-                exe: "/bin/sh".into(),
-                cmdline: format!("sh -c job-{index}"),
-                user: "root".into(),
-            },
-            ..Default::default()
-        }),
-        demo: false,
-    }
-}
 
 #[tokio::test]
 async fn entries_that_are_not_reports_are_discarded_and_the_rest_delivered() {
@@ -53,7 +22,7 @@ async fn entries_that_are_not_reports_are_discarded_and_the_rest_delivered() {
         .await
         .unwrap();
     outbox
-        .push(&(0..6).map(alert).collect::<Vec<_>>())
+        .push(&(0..6).map(support::alert).collect::<Vec<_>>())
         .await
         .unwrap();
     // Two entries spoilt on disk: one still JSON (only the server can tell it is no report),
