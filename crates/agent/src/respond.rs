@@ -231,6 +231,27 @@ mod tests {
         false
     }
 
+    /// Waits until `child` sleeps in its program (state `S` in `/proc/PID/stat`): its exec
+    /// is over, tracepoints and all. `spawn` returns once the exec has closed the child's
+    /// close-on-exec pipe, before the kernel's exec tracepoint has run, so a program that
+    /// acts at that tracepoint could still see this exec.
+    fn wait_until_asleep(child: &std::process::Child) {
+        let stat = format!("/proc/{}/stat", child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let state = std::fs::read_to_string(&stat).unwrap_or_default();
+            // The state follows the command, which is in parentheses.
+            if state
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('S'))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("process {} never slept", child.id());
+    }
+
     fn sleep_30() -> std::process::Child {
         Command::new("sleep")
             .arg("30")
@@ -459,6 +480,7 @@ mod tests {
         );
 
         let mut first = Command::new(&program).arg("30").spawn().unwrap();
+        wait_until_asleep(&first);
         let done = responder
             .deny_exec(&process_of(first.id(), &program.display().to_string()))
             .unwrap();
