@@ -2,7 +2,7 @@
 //! also when a batch ended inside one of the outbox's runs (a push of up to 1,000 entries
 //! kept in one row, agent migration 0004).
 
-use std::process::Command;
+mod support;
 
 use palisade_model::{
     AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Severity, Timestamp,
@@ -34,16 +34,7 @@ fn alert(index: u32) -> FindingReport {
 }
 
 fn pending(data_dir: &std::path::Path) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["agent", "--status", "--output", "json", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = support::agent_status(data_dir, "json");
     serde_json::from_slice::<Value>(&output.stdout).unwrap()["outbox_pending"].clone()
 }
 
