@@ -465,15 +465,18 @@ impl Outbox {
             .bind(sequence)
             .execute(&mut *transaction)
             .await?;
-        let cut: Option<Run> = sqlx::query_as(
+        // The first run after `sequence`, cut when it starts at or before it: one row read
+        // through the key, however long the backlog behind it.
+        let next: Option<Run> = sqlx::query_as(
             "SELECT last_sequence, entries, reports FROM outbox_runs \
-             WHERE last_sequence > $1 AND last_sequence - entries < $1",
+             WHERE last_sequence > $1 ORDER BY last_sequence LIMIT 1",
         )
         .bind(sequence)
         .fetch_optional(&mut *transaction)
         .await?;
-        if let Some((run, rest)) = cut
+        if let Some((run, rest)) = next
             .as_ref()
+            .filter(|run| run.first_sequence() <= sequence)
             .and_then(|run| Some((run, run.after(sequence)?)))
         {
             sqlx::query(
