@@ -4,34 +4,7 @@
 
 mod support;
 
-use palisade_model::{
-    AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Severity, Timestamp,
-};
 use serde_json::Value;
-
-fn alert(index: u32) -> FindingReport {
-    FindingReport {
-        id: uuid::Uuid::now_v7(),
-        observed_at: Timestamp::now(),
-        severity: Severity::High,
-        rule: "Terminal shell in container".into(),
-        title: format!("shell {index}"),
-        asset: AffectedAsset {
-            cluster: "prod".into(),
-            pod: Some(format!("web-{index}")),
-            ..Default::default()
-        },
-        details: Details::Alert(AlertDetails {
-            process: ProcessInfo {
-                pid: 100 + index,
-                exe: "/bin/sh".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        }),
-        demo: false,
-    }
-}
 
 fn pending(data_dir: &std::path::Path) -> Value {
     let output = support::agent_status(data_dir, "json");
@@ -44,7 +17,11 @@ async fn the_acknowledged_head_of_a_cut_run_is_not_pending() {
     let outbox = palisade_agent::Outbox::open(dir.path()).await.unwrap();
     // Runs of 1,000, 1,000 and 500 entries.
     outbox
-        .push(&(0..2_500).map(alert).collect::<Vec<_>>())
+        .push(
+            &(0..2_500)
+                .map(palisade_testdata::findings::shell_alert)
+                .collect::<Vec<_>>(),
+        )
         .await
         .unwrap();
     // A batch of 1,500 acknowledged: it ended in the middle of the second run.

@@ -130,7 +130,9 @@ async fn deferred_waits(retry_after: u64) -> Vec<Duration> {
     // the second may be taken in while the first is deferred, and is then sent again (a
     // duplicate the server counts), which would blur what this test checks.
     config.batches_in_flight = 1;
-    let alerts: Vec<FindingReport> = (0..ALERTS).map(support::alert).collect();
+    let alerts: Vec<FindingReport> = (0..ALERTS)
+        .map(palisade_testdata::findings::shell_alert)
+        .collect();
     let outbox = palisade_agent::Outbox::open(&config.data_dir)
         .await
         .unwrap();

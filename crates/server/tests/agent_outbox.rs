@@ -22,7 +22,11 @@ async fn entries_that_are_not_reports_are_discarded_and_the_rest_delivered() {
         .await
         .unwrap();
     outbox
-        .push(&(0..6).map(support::alert).collect::<Vec<_>>())
+        .push(
+            &(0..6)
+                .map(palisade_testdata::findings::shell_alert)
+                .collect::<Vec<_>>(),
+        )
         .await
         .unwrap();
     // Two entries spoilt on disk: one still JSON (only the server can tell it is no report),

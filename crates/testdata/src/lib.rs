@@ -5,6 +5,7 @@
 //! [`k8s_api`] is a Kubernetes API server stand-in for the tests of the API client and of
 //! the agent's `k8s.*` metadata. [`rpm`] builds rpm root file systems (an os-release and an
 //! sqlite rpm database) for tests of inventories and scans.
+//! [`findings`] has reports as an agent sends them, for tests that push and count them.
 //!
 //! It also starts the `palisade` binary under test as a server ([`Palisade::start`]): on a
 //! free port, with a known admin token, waiting until it answers, and stopping it on drop.
@@ -27,6 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod findings;
 pub mod k8s_api;
 pub mod rpm;
 pub mod slow_file;

@@ -9,9 +9,6 @@ mod server;
 
 use std::sync::Arc;
 
-use palisade_model::{
-    AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Severity, Timestamp,
-};
 use palisade_notify::Notifier;
 use palisade_server::{AdminToken, AppState, ensure_admin_token, router, serve};
 use palisade_store::{SqliteStore, Store};
@@ -20,37 +17,6 @@ use serde_json::Value;
 
 #[allow(unused_imports)] // each test file is its own crate and uses only what it needs
 pub use server::Server;
-
-/// Alert number `index` of a shell in pod `web-<index>` of cluster `prod` (its own title,
-/// pod and command line, so that no two of them aggregate).
-#[allow(dead_code)] // each test file is its own crate and uses only what it needs
-pub fn alert(index: u32) -> FindingReport {
-    FindingReport {
-        id: uuid::Uuid::now_v7(),
-        observed_at: Timestamp::now(),
-        severity: Severity::High,
-        rule: "Terminal shell in container".into(),
-        title: format!("shell {index}"),
-        asset: AffectedAsset {
-            cluster: "prod".into(),
-            namespace: Some("shop".into()),
-            pod: Some(format!("web-{index}")),
-            container_name: Some("app".into()),
-            ..Default::default()
-        },
-        details: Details::Alert(AlertDetails {
-            process: ProcessInfo {
-                pid: 100 + index,
-                ppid: 1,
-                exe: "/bin/sh".into(),
-                cmdline: format!("sh -c job-{index}"),
-                user: "root".into(),
-            },
-            ..Default::default()
-        }),
-        demo: false,
-    }
-}
 
 /// A running server: its base URL (`http://127.0.0.1:PORT`), its store, and the directory
 /// holding the database (removed on drop).
