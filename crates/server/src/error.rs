@@ -27,7 +27,7 @@ pub(crate) struct ErrorBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorDetail {
-    /// Stable code: `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`, `payload_too_large`, `unavailable`, `internal`.
+    /// Stable code: `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`, `request_timeout`, `length_required`, `payload_too_large`, `unavailable`, `internal`.
     code: &'static str,
     /// What went wrong, for people.
     message: String,
@@ -84,6 +84,24 @@ impl ApiError {
         ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             code: "payload_too_large",
+            message: message.into(),
+        }
+    }
+
+    /// 408: the request's body did not arrive in time; the same request may succeed later.
+    pub fn request_timeout(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: message.into(),
+        }
+    }
+
+    /// 411: the endpoint takes only a body that declares its length.
+    pub fn length_required(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::LENGTH_REQUIRED,
+            code: "length_required",
             message: message.into(),
         }
     }

@@ -236,7 +236,7 @@ impl Metrics {
         counter(
             &mut out,
             "palisade_agent_batches_deferred_total",
-            "Agent batches answered 503 with Retry-After because the server held as many batch bytes as its budget allows; the agents send them again.",
+            "Agent batches answered 503 with Retry-After because the server held as many batch bytes as its budget allows, or as one agent may; the agents send them again.",
             &[("", load(&self.batches_deferred))],
         );
         let _ = writeln!(

@@ -110,10 +110,13 @@ async fn register_node(state: &AppState, cluster: &str, facts: &HostFacts) -> Re
 const LAST_SEEN_RESOLUTION_MS: i64 = 5_000;
 
 /// Receives a batch of reports. The response is the acknowledgement: once the agent has it,
-/// everything in the batch is stored. 503 with `Retry-After` (seconds) when the server holds
-/// as many batch bytes as its budget allows: the agent sends the batch again after that.
+/// everything in the batch is stored. The body must declare its length (411 without one) and
+/// arrive within its deadline (408 after it: 10 s, or a second per MiB for a larger body). 503
+/// with `Retry-After` (seconds) when the server holds as many batch bytes as its budget allows,
+/// or as one agent may: the agent sends the batch again after that.
 #[utoipa::path(post, path = "/api/v1/agent/batches", tag = "agents", request_body = AgentBatch,
-    responses((status = 200, body = BatchAck), (status = 400, body = crate::error::ErrorBody), (status = 413),
+    responses((status = 200, body = BatchAck), (status = 400, body = crate::error::ErrorBody),
+        (status = 408, body = crate::error::ErrorBody), (status = 411, body = crate::error::ErrorBody), (status = 413),
         (status = 503, body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before sending the batch again")))),
     security(("bearer" = [])))]
 pub async fn batch(
@@ -121,24 +124,44 @@ pub async fn batch(
     caller: Caller,
     request: Request,
 ) -> Result<ApiJson<BatchAck>, Response> {
-    // The caller is known before the body takes a share of the budget, so that only agents can
-    // spend it; the share is held until the batch is stored and answered.
+    // The agent is known before the body takes a share of the budget, so that only agents can
+    // spend it, each within its own share; the share is held until the batch is stored and
+    // answered.
     caller
         .require(Role::Agent)
         .map_err(IntoResponse::into_response)?;
-    let _share = match state.agent_batch_bytes().take(request.headers()).await {
+    let agent_id = caller
+        .agent_id
+        .ok_or_else(|| ApiError::forbidden("this agent token has no agent").into_response())?;
+    let share = match state
+        .agent_batch_bytes()
+        .take(agent_id, request.headers())
+        .await
+    {
         Ok(share) => share,
         Err(deferral) => {
-            if matches!(deferral, Deferral::Busy) {
+            if !matches!(deferral, Deferral::Refused(_)) {
                 state.metrics.record_batch_deferred();
             }
             return Err(deferral.into_response());
         }
     };
-    let ApiJson(batch) = ApiJson::<AgentBatch>::from_request(request, &state)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    store_batch(&state, &caller, batch)
+    // A body that stalls is cut here, giving its share back; decoding a body that arrived is
+    // not cut (it runs in the poll that read the body's end).
+    let decoded = tokio::time::timeout(
+        share.body_deadline,
+        ApiJson::<AgentBatch>::from_request(request, &state),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::request_timeout(format!(
+            "the batch's body did not arrive within {} s",
+            share.body_deadline.as_secs()
+        ))
+        .into_response()
+    })?;
+    let ApiJson(batch) = decoded.map_err(IntoResponse::into_response)?;
+    store_batch(&state, agent_id, batch)
         .await
         .map_err(IntoResponse::into_response)
 }
@@ -146,12 +169,9 @@ pub async fn batch(
 /// Stores an agent's batch and acknowledges it.
 async fn store_batch(
     state: &AppState,
-    caller: &Caller,
+    agent_id: Uuid,
     batch: AgentBatch,
 ) -> Result<ApiJson<BatchAck>, ApiError> {
-    let agent_id = caller
-        .agent_id
-        .ok_or_else(|| ApiError::forbidden("this agent token has no agent"))?;
     let agent = state
         .store
         .agent(agent_id)
