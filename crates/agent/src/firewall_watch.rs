@@ -148,6 +148,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::net::IpAddr;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -1793,8 +1794,10 @@ impl Enforcement {
     /// pod `pod_id`, and, the first time, installs the pod's rules there (block mode) or
     /// lists the open connections they refuse (alert mode). A short-lived process (`curl`
     /// from a shell) is often gone by then: its nearest living ancestor stands for it when
-    /// that one is in the same cgroup, so in the same workload. In the host's network
-    /// namespace only the pod's cgroup is used.
+    /// that one is in the same cgroup, so in the same workload, else any living process of
+    /// that cgroup (a process the runtime started in a container, as `kubectl exec` does,
+    /// has its parents outside it). In the host's network namespace only the pod's cgroup is
+    /// used.
     fn discover(
         &mut self,
         state: &State,
@@ -1816,14 +1819,19 @@ impl Enforcement {
                 if event.cgroup_id == 0 {
                     return None;
                 }
-                std::iter::once(process.ppid)
+                let ancestors = std::iter::once(process.ppid)
                     .chain(event.ancestors.iter().map(|ancestor| ancestor.pid))
                     .filter(|&pid| pid > 1)
-                    .find(|&pid| cgroup_id_of(pid) == Some(event.cgroup_id))
-                    .and_then(|pid| Some((netns_of(pid, pid)?, pid)))
+                    .filter(|&pid| cgroup_id_of(pid) == Some(event.cgroup_id));
+                // Read only when no ancestor is left: a `kubectl exec`'s process.
+                let others =
+                    std::iter::once_with(|| processes_of_cgroup(event.cgroup_id)).flatten();
+                ancestors
+                    .chain(others)
+                    .find_map(|pid| Some((netns_of(pid, pid)?, pid)))
             });
         let Some((netns, pid)) = found else {
-            tracing::debug!(pod = %key, pid = process.pid, "The pod's process is gone, with no living ancestor in its cgroup; a later event of the pod may find it.");
+            tracing::debug!(pod = %key, pid = process.pid, "The pod's process is gone, with no living process left in its cgroup; a later event of the pod may find it.");
             return Vec::new();
         };
         let container_cgroup = workload_cgroup(pid, event.cgroup_id);
@@ -2267,6 +2275,17 @@ fn cgroup_id_of(pid: u32) -> Option<u64> {
             .ok()?
             .ino(),
     )
+}
+
+/// The processes of the cgroup with id `cgroup_id`, found by the id (so also when no process
+/// of it is known); none when it is gone or cannot be opened.
+fn processes_of_cgroup(cgroup_id: u64) -> Vec<u32> {
+    let Ok(cgroup) = palisade_sensor::open_cgroup(cgroup_id) else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(format!("/proc/self/fd/{}/cgroup.procs", cgroup.as_raw_fd()))
+        .map(|procs| procs.lines().filter_map(|pid| pid.parse().ok()).collect())
+        .unwrap_or_default()
 }
 
 /// The network namespace a thread is in.

@@ -464,9 +464,9 @@ fn probe_until(wanted: &str, mut probe: impl FnMut() -> String) -> (String, Dura
 /// Connects with `probe` before any rule (no connect is an attempt then) until the agent's
 /// log says it found pod `pod`'s network namespace and cgroup: a rule that reaches the agent
 /// afterwards is installed on the pod in the very tick that picks it up, before any sensor
-/// event is judged by it. (A connect judged before the agent has its first policy, or whose
-/// process and its ancestors in the pod's cgroup are gone by then, finds nothing; the next
-/// one may.) Returns how many connects it took.
+/// event is judged by it. (A connect judged before the agent has its first policy finds
+/// nothing, nor does one whose cgroup has no living process left by then; the next one
+/// may.) Returns how many connects it took.
 fn until_the_agent_found(up: &Up, pod: &str, mut probe: impl FnMut() -> String) -> usize {
     let found = format!("Found the pod's network namespace and cgroup. pod={pod} ");
     let started = Instant::now();
@@ -1189,8 +1189,10 @@ spec: {{labels: {{matchLabels: {{app: fw-alert-db}}}}}}
     };
     let (mut marker_connects, _) = connect_until_alerted(&api, MARKER, || connect(marker)).await;
     if mode == "block" {
-        // The agent finds the pod only from a connect of a living process of it (the marker's
-        // alert may have come from the sensor's view of connects it could not place).
+        // The agent finds the pod from the first connect it judges with a policy (so by the
+        // marker's alert): the probes' processes (`runc exec`) are gone by then and their
+        // parents are outside the pod's cgroup, but the container's `sleep` stands for them.
+        // Its log says so.
         let pod_key = format!("shop/{}", pod_name());
         let found = until_the_agent_found(&up, &pod_key, || pod.probe(&container, marker));
         marker_connects += found as u64;

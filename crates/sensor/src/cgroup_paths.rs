@@ -87,6 +87,21 @@ impl CgroupPaths {
     }
 }
 
+/// Opens the directory of the cgroup whose id is `id` (an [`palisade_event::Event::cgroup_id`]
+/// of the eBPF probes) by the id itself, so without a living process of it to read its path
+/// from: `ESTALE` once the cgroup is gone, `NotFound` when no cgroup2 hierarchy is mounted.
+/// Needs `CAP_DAC_READ_SEARCH`.
+pub fn open_cgroup(id: u64) -> std::io::Result<OwnedFd> {
+    Cgroup2::open()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no cgroup2 hierarchy is mounted",
+            )
+        })?
+        .open_by_id(id)
+}
+
 /// The cgroup2 hierarchy as this process sees it mounted.
 #[derive(Debug)]
 struct Cgroup2 {

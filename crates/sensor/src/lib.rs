@@ -99,7 +99,7 @@ pub use attribution::{
     ContainerAttribution, EAGER_EXEC_LOOKUPS, LOOKUP_WORKERS, MAX_QUEUED_LOOKUPS, MAX_RETRY_DELAY,
     NAMES_REFRESH, NEGATIVE_CACHE, Resolution,
 };
-pub use cgroup_paths::DEFAULT_CGROUP_CHECK_INTERVAL;
+pub use cgroup_paths::{DEFAULT_CGROUP_CHECK_INTERVAL, open_cgroup};
 pub use container::{ContainerResolver, MetadataRoots, Runtime, container_id_from_cgroup};
 pub use error::Error;
 pub use held::{HoldLimits, HoldLimitsError};

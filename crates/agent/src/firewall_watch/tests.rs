@@ -628,9 +628,28 @@ struct EnforcedPod {
     cgroup2_root: std::path::PathBuf,
 }
 
+/// The process whose connect the watch finds an [`EnforcedPod`] from.
+enum FoundFrom {
+    /// The pod's process, living.
+    ItsProcess,
+    /// A process of the pod's cgroup that is gone and has no ancestor left in it (as one the
+    /// runtime started in a container, `kubectl exec`, whose parents are outside it): the
+    /// event names the cgroup by its id.
+    AGoneProcess,
+}
+
 impl EnforcedPod {
     /// `None` (the test skips) when not root. The programs report into a ring of `ring`.
     fn start(flows_file: &std::path::Path, ring: ConnectReportsRing) -> Option<EnforcedPod> {
+        EnforcedPod::start_found_from(flows_file, ring, FoundFrom::ItsProcess)
+    }
+
+    /// [`EnforcedPod::start`], the pod found from a connect of `found_from`.
+    fn start_found_from(
+        flows_file: &std::path::Path,
+        ring: ConnectReportsRing,
+        found_from: FoundFrom,
+    ) -> Option<EnforcedPod> {
         let is_root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
             status
                 .lines()
@@ -675,7 +694,18 @@ impl EnforcedPod {
         while !in_cgroup() {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let found_from = web_connect_from(pid);
+        let found_from = match found_from {
+            FoundFrom::ItsProcess => web_connect_from(pid),
+            FoundFrom::AGoneProcess => {
+                use std::os::unix::fs::MetadataExt;
+                // Above the largest pid_max (2^22): no process has it.
+                let mut event = web_connect_from(i32::MAX as u32);
+                event.process.ppid = event.process.pid;
+                assert!(event.ancestors.is_empty());
+                event.cgroup_id = std::fs::metadata(&cgroup.0).unwrap().ino();
+                event
+            }
+        };
         let mut reports = Vec::new();
         watch.observe(&found_from, &mut reports);
         assert!(reports.is_empty(), "{reports:?}");
@@ -783,6 +813,27 @@ fn alerts_by_rule(reports: &[FindingReport]) -> (std::collections::BTreeMap<&str
         }
     }
     (alerts, lost)
+}
+
+/// As root: a pod is found from the connect of a process that is gone and left no ancestor
+/// in its cgroup (one `kubectl exec` started: the sensor delivers its events after the
+/// process, often short-lived, has ended), through another living process of the cgroup the
+/// event names, and its connect programs go on that cgroup: a connect from it is refused.
+/// (Before, such a pod was found only while the event's process lived: a pod whose connects
+/// all came from such processes was found late or, on a loaded host, not at all.)
+#[test]
+fn a_pod_is_found_from_a_gone_process_through_the_living_ones_of_its_cgroup() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows_file = flows_dir.path().join("flows.jsonl");
+    let Some(pod) = EnforcedPod::start_found_from(
+        &flows_file,
+        ConnectReportsRing::DEFAULT,
+        FoundFrom::AGoneProcess,
+    ) else {
+        return;
+    };
+    assert_eq!(pod.refused_connects_to_db(1, Duration::ZERO), 1);
+    pod.stop();
 }
 
 /// As root: a host-network pod is found from its connect to loopback (which the flow view
