@@ -294,8 +294,11 @@ async fn scan_findings(
 ) -> Result<Vec<Uuid>> {
     use futures_lite::StreamExt;
 
-    let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings WHERE kind = ");
-    builder.push_bind(kind.as_str());
+    let mut builder = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
+    if asset_id.is_some() {
+        builder.push(BY_ASSET_INDEX);
+    }
+    builder.push(" WHERE kind = ").push_bind(kind.as_str());
     push_in(
         &mut builder,
         "status",
@@ -380,10 +383,39 @@ fn push_filters_beyond_asset_index(builder: &mut QueryBuilder<Sqlite>, query: &F
     }
 }
 
+/// A finding's generation (migration 0068) is the rowid of its batch's first row shifted
+/// right by this: a generation holds about 131,072 findings (a batch's rows stay in one).
+const GENERATION_SHIFT: u32 = 17;
+
+/// The generation of the findings of a batch whose first row takes the rowid after
+/// `last_rowid`.
+fn generation(last_rowid: i64) -> i64 {
+    (last_rowid + 1) >> GENERATION_SHIFT
+}
+
+/// The condition that a finding is in one of the generations `findings_by_asset` holds (the
+/// index's leading column, migration 0068), from the lowest to the highest stored, which that
+/// index yields by a seek each: a statement on that index names every generation, so that
+/// SQLite seeks its asset in each, as it must lead with the generation to seek at all.
+const IN_EVERY_GENERATION: &str = "generation IN (WITH RECURSIVE generations(generation) AS \
+     (SELECT MIN(generation) FROM findings UNION ALL SELECT generation + 1 FROM generations \
+     WHERE generation < (SELECT MAX(generation) FROM findings)) SELECT generation FROM generations)";
+
+/// Names `findings_by_asset` for a statement whose findings are one asset's (a statement
+/// that ends in `FROM findings` or is `UPDATE findings`). Without statistics SQLite costs the
+/// index's seeks as 25 (one per generation of [`IN_EVERY_GENERATION`], a list from a
+/// subquery) against a single seek of an index led by `kind` and `cluster` (which, for it,
+/// yields some 10 rows and is, in fact, the cluster's findings), so it would walk the
+/// cluster's findings for one asset's.
+const BY_ASSET_INDEX: &str = " INDEXED BY findings_by_asset";
+
 /// Appends ` AND` the condition that selects asset `asset_id`'s findings: `findings_by_asset`
-/// is keyed by the asset's integer in `finding_assets` (migration 0062), not by its id.
+/// is keyed by the generation ([`IN_EVERY_GENERATION`]) and the asset's integer in
+/// `finding_assets` (migration 0062), not by its id.
 fn push_asset_filter(builder: &mut QueryBuilder<Sqlite>, asset_id: Uuid) {
     builder
+        .push(" AND ")
+        .push(IN_EVERY_GENERATION)
         .push(" AND asset_key = (SELECT key FROM finding_assets WHERE asset_id = ")
         .push_bind(asset_id.to_string())
         .push(")");
@@ -393,8 +425,9 @@ fn push_asset_filter(builder: &mut QueryBuilder<Sqlite>, asset_id: Uuid) {
 /// `asset_ids` lists, through their integers as [`push_asset_filter`] does.
 fn push_assets_in(builder: &mut QueryBuilder<Sqlite>, asset_ids: String) {
     builder
+        .push(IN_EVERY_GENERATION)
         .push(
-            "asset_key IN (SELECT key FROM finding_assets \
+            " AND asset_key IN (SELECT key FROM finding_assets \
              WHERE asset_id IN (SELECT value FROM json_each(",
         )
         .push_bind(asset_ids)
@@ -1276,6 +1309,7 @@ impl SqliteStore {
         let last_rowid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM findings")
             .fetch_one(&mut *connection)
             .await?;
+        let generation = generation(last_rowid);
         // The lock is released before the next await: the handle may not cross one.
         {
             let mut handle = connection.lock_handle().await?;
@@ -1284,8 +1318,9 @@ impl SqliteStore {
                 db.insert_rows(
                     "INSERT OR FAIL INTO findings (id, kind, cluster, dedupe_key, severity, \
                      status, category, rule, title, namespace, asset_id, asset_label, first_seen, \
-                     last_seen, count, demo, body, fix_known, package, dedupe_prefix, asset_key)",
-                    21,
+                     last_seen, count, demo, body, fix_known, package, dedupe_prefix, asset_key, \
+                     generation)",
+                    22,
                     &rows,
                     |(new, asset_key), values| {
                         let report = new.report;
@@ -1311,6 +1346,7 @@ impl SqliteStore {
                             Value::Text(report.details.package()),
                             Value::Integer(dedupe_prefix(&new.dedupe_key)),
                             Value::Integer(*asset_key),
+                            Value::Integer(generation),
                         ]);
                     },
                 )
@@ -1793,8 +1829,12 @@ impl Store for SqliteStore {
                 }
             }
             Selection::Similar { rule, asset_id } => {
-                let mut builder = QueryBuilder::<Sqlite>::new("UPDATE findings SET status = ");
+                let mut builder = QueryBuilder::<Sqlite>::new("UPDATE findings");
+                if asset_id.is_some() {
+                    builder.push(BY_ASSET_INDEX);
+                }
                 builder
+                    .push(" SET status = ")
                     .push_bind(to.as_str())
                     .push(" WHERE rule = ")
                     .push_bind(rule);
@@ -2410,14 +2450,20 @@ mod tests {
     use std::collections::HashSet;
 
     use palisade_model::{
-        AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, ProcessInfo, Severity,
-        Timestamp, VulnerabilityDetails,
+        AffectedAsset, AlertDetails, Details, FindingKind, FindingReport, MatchOperator,
+        NewWhitelistRule, ProcessInfo, Severity, Timestamp, VulnerabilityDetails, WhitelistScope,
     };
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    use sqlx::{
+        QueryBuilder, Row, Sqlite,
+        sqlite::{SqliteConnectOptions, SqlitePool},
+    };
     use uuid::Uuid;
 
-    use super::{SqliteStore, dedupe_lookup::bucket_sql, dedupe_prefix, finding_body};
-    use crate::{FindingQuery, HandlingPolicy, Store};
+    use super::{
+        GENERATION_SHIFT, SqliteStore, TextSearch, console, dedupe_lookup::bucket_sql,
+        dedupe_prefix, finding_body,
+    };
+    use crate::{FindingQuery, HandlingPolicy, Store, TimeBuckets};
 
     /// The writer syncs every commit (`PRAGMA synchronous` = FULL): an acknowledged batch
     /// must survive a power loss, not only a crash of the process.
@@ -2963,6 +3009,121 @@ mod tests {
         );
         let distinct: HashSet<i64> = keys.iter().map(|(_, key, _)| *key).collect();
         assert_eq!(distinct.len(), 3);
+    }
+
+    /// Findings stored before migration 0068 are generation 0; a batch stored once rowids
+    /// passed two generations' worth is generation 2, with generation 1 empty between: an
+    /// asset's findings of every generation are listed, counted, charted and previewed by a
+    /// whitelist rule of that asset, and no other asset's, each statement seeking the asset
+    /// in each generation of `findings_by_asset`.
+    #[tokio::test]
+    async fn an_assets_findings_are_found_in_every_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        const HOUR: i64 = 3_600_000;
+        let stored = [alert("web-1", 10 * HOUR), alert("web-2", 10 * HOUR)];
+        let path = database_before("0068", dir.path(), &stored).await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        // A row far ahead in rowids, as if 262,142 findings had been stored since.
+        let far = 2 << GENERATION_SHIFT;
+        sqlx::query(
+            "INSERT INTO findings (rowid, id, kind, cluster, dedupe_key, severity, status, \
+             category, rule, title, namespace, asset_id, asset_label, first_seen, last_seen, \
+             count, demo, body, asset_key) SELECT $1, 'far', kind, cluster, 'far', severity, \
+             status, category, rule, title, namespace, asset_id, asset_label, first_seen, \
+             last_seen, count, demo, body, asset_key FROM findings WHERE asset_id = $2",
+        )
+        .bind(far - 1)
+        .bind(alert("web-2", 0).asset.asset_id().to_string())
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        let later = [alert("web-1", 12 * HOUR), alert("web-3", 12 * HOUR)];
+        let outcome = store
+            .ingest(&later, &HandlingPolicy::default())
+            .await
+            .unwrap();
+        assert_eq!(outcome.created, 2);
+        let generations: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT asset_id, generation FROM findings WHERE id != 'far' ORDER BY rowid",
+        )
+        .fetch_all(&store.writer)
+        .await
+        .unwrap();
+        let expected = [("web-1", 0), ("web-2", 0), ("web-1", 2), ("web-3", 2)];
+        assert_eq!(
+            generations,
+            expected
+                .map(|(pod, generation)| (alert(pod, 0).asset.asset_id().to_string(), generation))
+        );
+
+        let web_1 = alert("web-1", 0).asset.asset_id();
+        let by_asset = FindingQuery {
+            asset_id: Some(web_1),
+            ..Default::default()
+        };
+        let page = store
+            .list_findings(FindingKind::Alert, &by_asset)
+            .await
+            .unwrap();
+        let seen: Vec<i64> = page
+            .items
+            .iter()
+            .map(|finding| finding.last_seen.millis())
+            .collect();
+        assert_eq!(seen, [12 * HOUR, 10 * HOUR]);
+        assert!(page.items.iter().all(|finding| finding.asset_id == web_1));
+        let counts = store
+            .count_by_severity(FindingKind::Alert, &by_asset)
+            .await
+            .unwrap();
+        assert_eq!(counts.by_rank.iter().sum::<u64>(), 2);
+        let buckets = TimeBuckets {
+            start: Timestamp(0),
+            width_ms: 24 * HOUR,
+            buckets: 1,
+        };
+        let chart = store
+            .count_over_time(FindingKind::Alert, &by_asset, buckets)
+            .await
+            .unwrap();
+        assert_eq!(chart, [2]);
+        let matcher = NewWhitelistRule {
+            kind: FindingKind::Alert,
+            field: "rule".into(),
+            operator: MatchOperator::Equals,
+            value: "Terminal shell in container".into(),
+            scope: WhitelistScope::Asset { asset_id: web_1 },
+            reason: String::new(),
+        }
+        .compile()
+        .unwrap();
+        assert_eq!(store.count_whitelist_matches(&matcher).await.unwrap(), 2);
+
+        let mut connection = store.reader.acquire().await.unwrap();
+        let mut explain = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        console::push_matches(
+            &mut explain,
+            FindingKind::Alert,
+            &by_asset,
+            &TextSearch::Scan,
+            console::MatchesRead::default(),
+            "severity",
+            |_| {},
+        );
+        explain.push("SELECT severity, COUNT(*) FROM matches GROUP BY severity");
+        let plan: Vec<String> = explain
+            .build()
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("findings_by_asset (generation=? AND asset_key=?")),
+            "{plan:?}"
+        );
     }
 
     /// An alert aggregates repeats within an hour of its last sighting whichever window

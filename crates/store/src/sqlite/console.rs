@@ -532,6 +532,11 @@ pub(super) fn push_matches(
             );
         }
         (_, term) => {
+            // One asset's findings without a term to look up: its own entries, whatever
+            // else the filters name (an aggregate reads all of them).
+            if matches!(text, TextSearch::Scan) && unpaged.asset_id.is_some() {
+                builder.push(super::BY_ASSET_INDEX);
+            }
             unpaged.text = term;
             push_finding_filters(builder, kind, &unpaged, text);
         }
@@ -2649,9 +2654,12 @@ mod tests {
             rule: Some(rule.into()),
             ..Default::default()
         };
+        // The asset's findings sought in the asset index (its generations' bounds are read
+        // from that index too, for every plan).
+        const SEEKS_ASSET: &str = "findings_by_asset (generation=? AND asset_key=?";
         // A fresh database.
         let plan = page_plan(&store, &by_asset(quiet_asset)).await;
-        assert!(plan.contains("findings_by_asset"), "fresh: {plan}");
+        assert!(plan.contains(SEEKS_ASSET), "fresh: {plan}");
 
         // Grown: a busy pod with more findings than the cap, newer than the quiet one's.
         let busy = pod_alerts(
@@ -2665,12 +2673,12 @@ mod tests {
             store.ingest(batch, &policy).await.unwrap();
         }
         let plan = page_plan(&store, &by_asset(quiet_asset)).await;
-        assert!(plan.contains("findings_by_asset"), "grown: {plan}");
+        assert!(plan.contains(SEEKS_ASSET), "grown: {plan}");
         let plan = page_plan(&store, &by_rule("Rare rule")).await;
         assert!(plan.contains("findings_by_rule"), "grown, rule: {plan}");
         // The busy pod's matches fill a page at once in time order: no index named.
         let plan = page_plan(&store, &by_asset(busy_asset)).await;
-        assert!(!plan.contains("findings_by_asset"), "busy asset: {plan}");
+        assert!(!plan.contains(SEEKS_ASSET), "busy asset: {plan}");
         let plan = page_plan(&store, &by_rule("Common rule")).await;
         assert!(!plan.contains("findings_by_rule"), "common rule: {plan}");
 
@@ -2709,13 +2717,13 @@ mod tests {
             (BASE, BASE + 30 * 86_400_000, 86_400_000),
         );
         let plan = explain(&store, chart).await;
-        assert!(plan.contains("findings_by_asset"), "chart: {plan}");
+        assert!(plan.contains(SEEKS_ASSET), "chart: {plan}");
 
         // After a restart, on new reader connections.
         drop(store);
         let store = SqliteStore::open(&path).await.unwrap();
         let plan = page_plan(&store, &by_asset(quiet_asset)).await;
-        assert!(plan.contains("findings_by_asset"), "restarted: {plan}");
+        assert!(plan.contains(SEEKS_ASSET), "restarted: {plan}");
     }
 
     /// A page of one cluster's findings whose filters match densely is found by the walk in
@@ -3915,7 +3923,9 @@ mod tests {
         counters.push("SELECT severity, COUNT(*) FROM matches GROUP BY severity");
         let plan = explain(&store, counters).await;
         assert!(
-            plan.contains("USING COVERING INDEX findings_by_asset (asset_key=? AND kind=?"),
+            plan.contains(
+                "USING COVERING INDEX findings_by_asset (generation=? AND asset_key=? AND kind=?"
+            ),
             "{plan}"
         );
         // The groups read columns that index lacks from the rows: through it only when the
@@ -3963,7 +3973,7 @@ mod tests {
             groups.push("SELECT rule, COUNT(*) FROM matches GROUP BY rule");
             let plan = explain(&store, groups).await;
             assert_eq!(
-                plan.contains("findings_by_asset (asset_key=? AND kind=?"),
+                plan.contains("findings_by_asset (generation=? AND asset_key=? AND kind=?"),
                 few_hit_asset_findings,
                 "{plan}"
             );

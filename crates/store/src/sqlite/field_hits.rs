@@ -785,7 +785,7 @@ mod tests {
             "{plan}"
         );
         assert!(
-            plan.contains("findings_by_asset (asset_key=? AND kind=?)"),
+            plan.contains("findings_by_asset (generation=? AND asset_key=? AND kind=?)"),
             "{plan}"
         );
         assert!(!plan.contains("SCAN findings"), "{plan}");

@@ -15,8 +15,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
 use uuid::Uuid;
 
 use super::{
-    SqliteStore, corrupt, from_json, insert_audit, parse_uuid, push_asset_filter, to_json,
-    update_status,
+    BY_ASSET_INDEX, SqliteStore, corrupt, from_json, insert_audit, parse_uuid, push_asset_filter,
+    to_json, update_status,
 };
 use crate::{Result, TaskClaim};
 
@@ -368,8 +368,11 @@ impl SqliteStore {
         audit: &AuditEntry,
     ) -> Result<u64> {
         let mut transaction = self.writer.begin().await?;
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM findings WHERE kind = ");
-        query.push_bind(kind.as_str());
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM findings");
+        query
+            .push(BY_ASSET_INDEX)
+            .push(" WHERE kind = ")
+            .push_bind(kind.as_str());
         push_asset_filter(&mut query, asset_id);
         query
             .push(" AND status IN (")

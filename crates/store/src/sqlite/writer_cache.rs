@@ -1,7 +1,8 @@
 //! How much page cache the writer connection gets, from the memory the process may use.
 //!
-//! A batch of new findings dirties a page per asset in `findings_by_asset` (about 70 MB of
-//! pages once a million alerts are stored); with the readers' 64 MiB the writer re-read the
+//! A batch of new findings dirties pages all over the randomly keyed indexes (before
+//! migration 0068, a page per asset in `findings_by_asset`: about 70 MB of pages once a
+//! million alerts were stored); with the readers' 64 MiB the writer re-read the
 //! pages it had evicted in every batch (SQL replay at 1,000,000 alerts: 62 -> 44 us per new
 //! alert with 256 MiB, docs/benchmarks.md). But a cache fixed at 256 MiB could take a small
 //! node's or a memory-limited container's memory: it fills as the writer touches pages, and
