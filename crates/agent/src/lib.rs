@@ -40,6 +40,7 @@ mod quarantine;
 mod respond;
 mod run;
 mod scans;
+mod status;
 mod tasks;
 
 pub use config::{AgentConfig, ConfigError, SensorHoldConfig};
@@ -58,3 +59,4 @@ pub use outbox_writer::{OUTBOX_FAILED_RULE, OutboxWriteStatus, OutboxWriter};
 pub use respond::{Responder, ResponseOutcome};
 pub use run::{AgentStatus, RunError, run};
 pub use scans::{ScanConfig, match_inventory_package};
+pub use status::{LinkStatus, LinkStatusError};

@@ -33,7 +33,8 @@ pub enum LinkError {
         /// The server's message.
         message: String,
     },
-    /// The server failed (5xx); worth retrying.
+    /// The server failed (5xx), or the request's body did not reach it in time (408); worth
+    /// retrying.
     #[error("the server failed (HTTP {status}): {message}")]
     Server {
         /// The status.
@@ -262,7 +263,7 @@ fn failure(status: u16, retry_after: Option<Duration>, message: String) -> LinkE
             retry_after,
             message,
         },
-        500.. => LinkError::Server { status, message },
+        408 | 500.. => LinkError::Server { status, message },
         _ => LinkError::Rejected { status, message },
     }
 }
@@ -375,5 +376,9 @@ mod tests {
         assert!(matches!(error, LinkError::Server { .. }), "{error}");
         assert_eq!(error.retry_after(), None);
         assert!(!answer(400, Some("7")).is_transient());
+        // A body cut at the server's deadline (a slow link) is sent again, not given up.
+        let error = answer(408, None);
+        assert!(matches!(error, LinkError::Server { .. }), "{error}");
+        assert!(error.is_transient());
     }
 }

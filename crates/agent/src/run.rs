@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     AgentConfig, ConfigError, Link, LinkError, Outbox, OutboxError,
-    acknowledged::AcknowledgedDeleter, link::EncodedBatch,
+    acknowledged::AcknowledgedDeleter, link::EncodedBatch, status::LinkStatus,
 };
 
 /// Longest wait between retries.
@@ -168,6 +168,9 @@ async fn deliver(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     tokio::pin!(shutdown);
+    // What `palisade agent --status` shows of the server's back-pressure, since this start.
+    let mut link_status = LinkStatus::started();
+    write_link_status(&link_status, config).await;
     let mut backoff = Duration::from_millis(100);
     let mut last_heartbeat: Option<Instant> = None;
     // Batches sent and not yet acknowledged, oldest first. Several travel at once so that the
@@ -306,6 +309,10 @@ async fn deliver(
                 if !error.is_transient() {
                     return Err(error.into());
                 }
+                if let LinkError::Deferred { .. } = error {
+                    link_status.count_deferral();
+                    write_link_status(&link_status, config).await;
+                }
                 // A busy server names its wait: the batch is not at fault, and the backoff stays
                 // for failures. Without a usable Retry-After, the backoff stands in.
                 if let Some(retry_after) = error.retry_after() {
@@ -320,6 +327,13 @@ async fn deliver(
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// Writes `link_status` for `palisade agent --status`; a failure only costs the status.
+async fn write_link_status(link_status: &LinkStatus, config: &AgentConfig) {
+    if let Err(error) = link_status.write(&config.data_dir).await {
+        tracing::warn!(%error, "Cannot write the link status.");
     }
 }
 

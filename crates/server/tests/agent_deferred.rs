@@ -1,7 +1,8 @@
 //! The real agent against a server that defers its first batches (503 with `Retry-After`, as
 //! a server whose batch budget is spent answers): the agent keeps them in its outbox, waits
 //! what the server asked, and sends them again; every alert is stored exactly once, and the
-//! batches taken in carry the outbox in order.
+//! batches taken in carry the outbox in order. The agent declares every batch's length, and
+//! counts the deferrals in its link status for `palisade agent --status`.
 
 mod support;
 
@@ -39,6 +40,8 @@ struct Seen {
     taken: Vec<(u64, Vec<uuid::Uuid>)>,
     /// The `Retry-After` the deferrals send, in seconds.
     retry_after: u64,
+    /// Batches sent without a `Content-Length`, which the server refuses (411).
+    without_length: usize,
 }
 
 /// Defers the first [`DEFERRED`] batches, then passes them on, noting what was taken in.
@@ -47,6 +50,9 @@ async fn defer_first(seen: Arc<Mutex<Seen>>, request: Request, next: Next) -> Re
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
+    if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+        seen.lock().unwrap().without_length += 1;
+    }
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let batch: AgentBatch<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
     let ids = batch
@@ -137,6 +143,7 @@ async fn deferred_waits(retry_after: u64) -> Vec<Duration> {
         .await
         .unwrap();
     outbox.push(&alerts).await.unwrap();
+    let data_dir = config.data_dir.clone();
     let agent = support::RunningAgent::start(config).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -158,6 +165,18 @@ async fn deferred_waits(retry_after: u64) -> Vec<Duration> {
 
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(seen.deferred_at.len(), DEFERRED);
+    assert_eq!(seen.without_length, 0);
+    // What `palisade agent --status` shows: every deferral, the last one's time.
+    let link = palisade_agent::LinkStatus::read(&data_dir)
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.batches_deferred, DEFERRED as u64);
+    let last_deferred_at = link.last_deferred_at.unwrap();
+    assert!(link.started_at <= last_deferred_at, "{link:?}");
+    assert!(
+        last_deferred_at <= palisade_model::Timestamp::now(),
+        "{link:?}"
+    );
     // The waits after each deferral (the agent's own backoff starts at 100 ms).
     let resent_at = [seen.deferred_at[1], seen.arrived_at[0]];
     let waits = seen

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
-use palisade_agent::{AgentConfig, AgentStatus, Outbox};
+use palisade_agent::{AgentConfig, AgentStatus, LinkStatus, Outbox};
 use palisade_model::{FindingReport, MAX_BATCH_REPORTS};
 
 use crate::detection::{self, DetectionArgs};
@@ -93,7 +93,8 @@ struct RunArgs {
     /// Allow the server to upgrade packages on this host (apt-get, apk).
     #[arg(long)]
     enable_fix: bool,
-    /// Print the agent's state (enrollment, outbox, sensor and its event counts) and exit.
+    /// Print the agent's state (enrollment, outbox, batches the server deferred, sensor and
+    /// its event counts) and exit.
     #[arg(long)]
     status: bool,
     /// How `--status` prints.
@@ -165,6 +166,8 @@ async fn status(data_dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
         .and_then(|text| serde_json::from_str::<palisade_agent::Credential>(&text).ok())
         .map(|credential| credential.agent_id);
     let outbox_pending = outbox.len().await?;
+    // Kept by the running agent (at start and after each deferral); absent before the first.
+    let link = LinkStatus::read(data_dir)?;
     // Kept fresh by the running agent (every few seconds and when it stops); absent before
     // the first start.
     let sensor = sensor_status::read(data_dir)?;
@@ -184,6 +187,7 @@ async fn status(data_dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
                 "enrolled": enrolled.is_some(),
                 "agent_id": enrolled,
                 "outbox_pending": outbox_pending,
+                "link": link,
                 "host": facts,
                 "sensor": sensor,
             });
@@ -204,6 +208,17 @@ async fn status(data_dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
                 enrolled.map_or_else(|| "no".to_owned(), |id| format!("yes ({id})")),
             ]);
             agent.add_row(["outbox pending".to_owned(), outbox_pending.to_string()]);
+            if let Some(link) = &link {
+                agent.add_row([
+                    "batches deferred by the server".to_owned(),
+                    format!("{} since {}", link.batches_deferred, link.started_at),
+                ]);
+                agent.add_row([
+                    "last deferred".to_owned(),
+                    link.last_deferred_at
+                        .map_or_else(|| "never".to_owned(), |at| at.to_string()),
+                ]);
+            }
             println!("{agent}");
             match &sensor {
                 Some(sensor) => sensor_status::print_tables(sensor),

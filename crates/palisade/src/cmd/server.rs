@@ -10,7 +10,9 @@ use std::{
 use anyhow::Context;
 use palisade_notify::{Notifier, NotifyConfig};
 use palisade_rules::RuleSet;
-use palisade_server::{AdminToken, AppState, AuditRules, TaskLeaseLength, ensure_admin_token, tls};
+use palisade_server::{
+    AdminToken, AgentBatchBudget, AppState, AuditRules, TaskLeaseLength, ensure_admin_token, tls,
+};
 use palisade_store::{SqliteStore, Store};
 
 /// Arguments of `palisade server`.
@@ -34,10 +36,23 @@ pub struct Args {
     /// Do not load Palisade's default rules.
     #[arg(long)]
     pub no_default_rules: bool,
+    #[command(flatten)]
+    pub agents: AgentLinkArgs,
+}
+
+/// How the server serves its agents, shared by `server` and `up`.
+#[derive(Debug, clap::Args)]
+pub struct AgentLinkArgs {
     /// How long an agent's claim of a task holds without a heartbeat, in seconds (2 to
     /// 3600); a task whose agent froze or died is handed out again after it.
     #[arg(long, value_name = "SECS", default_value_t)]
     pub task_lease_secs: TaskLeaseLength,
+    /// The most bytes of agent batches the server holds at once (being received, decoded or
+    /// stored), in MiB (64 to 1048576); a batch beyond it is deferred (503 with Retry-After)
+    /// and sent again. One agent holds at most 64 MiB of it, and always leaves 32 MiB (the
+    /// largest batch) to the others.
+    #[arg(long, value_name = "MIB", default_value_t)]
+    pub agent_batch_budget_mib: AgentBatchBudget,
 }
 
 /// TLS choices shared by `server` and `up`.
@@ -76,7 +91,7 @@ pub async fn start(
     tls_args: &TlsArgs,
     notify: Option<&Path>,
     audit_rules: RuleSet,
-    task_lease: TaskLeaseLength,
+    agents: &AgentLinkArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     let db_path = data_dir.join("palisade.db");
@@ -103,8 +118,12 @@ pub async fn start(
         "the audit rules were in use before the server started"
     );
     anyhow::ensure!(
-        state.set_task_lease_length(task_lease),
+        state.set_task_lease_length(agents.task_lease_secs),
         "the task lease was in use before the server started"
+    );
+    anyhow::ensure!(
+        state.set_agent_batch_budget(agents.agent_batch_budget_mib),
+        "the agent batch budget was in use before the server started"
     );
     let (tls_config, ca_cert, scheme) = if tls_args.insecure_http {
         (None, None, "http")
@@ -205,7 +224,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &args.tls,
             args.notify.as_deref(),
             crate::detection::load_rule_set(&args.rules, args.no_default_rules)?,
-            args.task_lease_secs,
+            &args.agents,
             shutdown_signal(),
         )
         .await?;

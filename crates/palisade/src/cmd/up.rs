@@ -7,7 +7,7 @@ use palisade_agent::{AgentConfig, AgentStatus, Outbox};
 
 use crate::detection::{self, DetectionArgs};
 
-use super::server::{TlsArgs, print_admin_token, shutdown_signal, start};
+use super::server::{AgentLinkArgs, TlsArgs, print_admin_token, shutdown_signal, start};
 
 /// Arguments of `palisade up`.
 #[derive(Debug, clap::Args)]
@@ -31,9 +31,8 @@ pub struct Args {
     /// every console view has something to show.
     #[arg(long)]
     demo: bool,
-    /// How long the agent's claim of a task holds without a heartbeat, in seconds (2 to 3600).
-    #[arg(long, value_name = "SECS", default_value_t)]
-    task_lease_secs: palisade_server::TaskLeaseLength,
+    #[command(flatten)]
+    agents: AgentLinkArgs,
     #[command(flatten)]
     detection: DetectionArgs,
 }
@@ -63,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &args.tls,
             args.notify.as_deref(),
             detection::load_rule_set(&args.detection.rules, args.detection.no_default_rules)?,
-            args.task_lease_secs,
+            &args.agents,
             async {
                 let _ = server_stopped.await;
             },
