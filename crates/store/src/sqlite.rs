@@ -394,12 +394,16 @@ fn generation(last_rowid: i64) -> i64 {
 }
 
 /// The condition that a finding is in one of the generations `findings_by_asset` holds (the
-/// index's leading column, migration 0068), from the lowest to the highest stored, which that
-/// index yields by a seek each: a statement on that index names every generation, so that
-/// SQLite seeks its asset in each, as it must lead with the generation to seek at all.
-const IN_EVERY_GENERATION: &str = "generation IN (WITH RECURSIVE generations(generation) AS \
-     (SELECT MIN(generation) FROM findings UNION ALL SELECT generation + 1 FROM generations \
-     WHERE generation < (SELECT MAX(generation) FROM findings)) SELECT generation FROM generations)";
+/// index's leading column, migration 0068): the stored ones, each found from the one before
+/// by a seek of that index, so that generations holding no finding (those between a database's
+/// rows from before 0068, all generation 0, and its first new batch) cost nothing. SQLite
+/// then seeks the asset in each, since the index must be sought by its leading column first:
+/// one seek per stored generation and asset, which grows with the findings stored (8
+/// generations at a million).
+const IN_EVERY_GENERATION: &str = "generation IN (WITH RECURSIVE stored(number) AS \
+     (SELECT MIN(generation) FROM findings UNION ALL SELECT (SELECT MIN(generation) \
+     FROM findings WHERE generation > number) FROM stored WHERE number IS NOT NULL) \
+     SELECT number FROM stored WHERE number IS NOT NULL)";
 
 /// Names `findings_by_asset` for a statement whose findings are one asset's (a statement
 /// that ends in `FROM findings` or is `UPDATE findings`). Without statistics SQLite costs the
@@ -3011,11 +3015,11 @@ mod tests {
         assert_eq!(distinct.len(), 3);
     }
 
-    /// Findings stored before migration 0068 are generation 0; a batch stored once rowids
-    /// passed two generations' worth is generation 2, with generation 1 empty between: an
-    /// asset's findings of every generation are listed, counted, charted and previewed by a
-    /// whitelist rule of that asset, and no other asset's, each statement seeking the asset
-    /// in each generation of `findings_by_asset`.
+    /// Findings stored before migration 0068 are generation 0, and a batch is the generation
+    /// of the rowid its first row takes: with one asset's findings in generations 0, 1 and 3
+    /// (2 empty), its findings of every generation are listed, counted, charted, previewed by
+    /// a whitelist rule of that asset and found by a term its label holds, and no other
+    /// asset's, the statements seeking the asset in each generation of `findings_by_asset`.
     #[tokio::test]
     async fn an_assets_findings_are_found_in_every_generation() {
         let dir = tempfile::tempdir().unwrap();
@@ -3023,33 +3027,42 @@ mod tests {
         let stored = [alert("web-1", 10 * HOUR), alert("web-2", 10 * HOUR)];
         let path = database_before("0068", dir.path(), &stored).await;
         let store = SqliteStore::open(&path).await.unwrap();
-        // A row far ahead in rowids, as if 262,142 findings had been stored since.
-        let far = 2 << GENERATION_SHIFT;
-        sqlx::query(
-            "INSERT INTO findings (rowid, id, kind, cluster, dedupe_key, severity, status, \
-             category, rule, title, namespace, asset_id, asset_label, first_seen, last_seen, \
-             count, demo, body, asset_key) SELECT $1, 'far', kind, cluster, 'far', severity, \
-             status, category, rule, title, namespace, asset_id, asset_label, first_seen, \
-             last_seen, count, demo, body, asset_key FROM findings WHERE asset_id = $2",
-        )
-        .bind(far - 1)
-        .bind(alert("web-2", 0).asset.asset_id().to_string())
-        .execute(&store.writer)
-        .await
-        .unwrap();
-        let later = [alert("web-1", 12 * HOUR), alert("web-3", 12 * HOUR)];
-        let outcome = store
-            .ingest(&later, &HandlingPolicy::default())
-            .await
-            .unwrap();
-        assert_eq!(outcome.created, 2);
+        // Rowids skipped to the last of generation `generation - 1` by a copy of web-2's
+        // finding (generation 0, as the column's default), as if that many had been stored.
+        let skip_to = |generation: i64| {
+            sqlx::query(
+                "INSERT INTO findings (rowid, id, kind, cluster, dedupe_key, severity, status, \
+                 category, rule, title, namespace, asset_id, asset_label, first_seen, last_seen, \
+                 count, demo, body, asset_key) SELECT $1, 'skip-' || $1, kind, cluster, \
+                 'skip-' || $1, severity, status, category, rule, title, namespace, asset_id, \
+                 asset_label, first_seen, last_seen, count, demo, body, asset_key FROM findings \
+                 WHERE asset_id = $2 LIMIT 1",
+            )
+            .bind((generation << GENERATION_SHIFT) - 1)
+            .bind(alert("web-2", 0).asset.asset_id().to_string())
+            .execute(&store.writer)
+        };
+        // web-1 in generations 0, 1 and 3, with 2 empty between.
+        let policy = HandlingPolicy::default();
+        skip_to(1).await.unwrap();
+        let second = [alert("web-1", 12 * HOUR)];
+        assert_eq!(store.ingest(&second, &policy).await.unwrap().created, 1);
+        skip_to(3).await.unwrap();
+        let third = [alert("web-1", 14 * HOUR), alert("web-3", 14 * HOUR)];
+        assert_eq!(store.ingest(&third, &policy).await.unwrap().created, 2);
         let generations: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT asset_id, generation FROM findings WHERE id != 'far' ORDER BY rowid",
+            "SELECT asset_id, generation FROM findings WHERE id NOT LIKE 'skip-%' ORDER BY rowid",
         )
         .fetch_all(&store.writer)
         .await
         .unwrap();
-        let expected = [("web-1", 0), ("web-2", 0), ("web-1", 2), ("web-3", 2)];
+        let expected = [
+            ("web-1", 0),
+            ("web-2", 0),
+            ("web-1", 1),
+            ("web-1", 3),
+            ("web-3", 3),
+        ];
         assert_eq!(
             generations,
             expected
@@ -3070,13 +3083,13 @@ mod tests {
             .iter()
             .map(|finding| finding.last_seen.millis())
             .collect();
-        assert_eq!(seen, [12 * HOUR, 10 * HOUR]);
+        assert_eq!(seen, [14 * HOUR, 12 * HOUR, 10 * HOUR]);
         assert!(page.items.iter().all(|finding| finding.asset_id == web_1));
         let counts = store
             .count_by_severity(FindingKind::Alert, &by_asset)
             .await
             .unwrap();
-        assert_eq!(counts.by_rank.iter().sum::<u64>(), 2);
+        assert_eq!(counts.by_rank.iter().sum::<u64>(), 3);
         let buckets = TimeBuckets {
             start: Timestamp(0),
             width_ms: 24 * HOUR,
@@ -3086,7 +3099,7 @@ mod tests {
             .count_over_time(FindingKind::Alert, &by_asset, buckets)
             .await
             .unwrap();
-        assert_eq!(chart, [2]);
+        assert_eq!(chart, [3]);
         let matcher = NewWhitelistRule {
             kind: FindingKind::Alert,
             field: "rule".into(),
@@ -3097,7 +3110,23 @@ mod tests {
         }
         .compile()
         .unwrap();
-        assert_eq!(store.count_whitelist_matches(&matcher).await.unwrap(), 2);
+        assert_eq!(store.count_whitelist_matches(&matcher).await.unwrap(), 3);
+        // A term only the asset's label holds: its findings through the hit assets' entries.
+        let by_label = FindingQuery {
+            text: Some("shop/web-1".into()),
+            ..Default::default()
+        };
+        let page = store
+            .list_findings(FindingKind::Alert, &by_label)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 3);
+        assert!(page.items.iter().all(|finding| finding.asset_id == web_1));
+        let counts = store
+            .count_by_severity(FindingKind::Alert, &by_label)
+            .await
+            .unwrap();
+        assert_eq!(counts.by_rank.iter().sum::<u64>(), 3);
 
         let mut connection = store.reader.acquire().await.unwrap();
         let mut explain = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
