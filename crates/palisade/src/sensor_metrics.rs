@@ -1,25 +1,34 @@
-//! `palisade agent --status --output prometheus`: the agent's sensor counters in the
+//! `palisade agent --status --output prometheus`: the agent's sensor and link counters in the
 //! Prometheus text format. The agent serves no HTTP (it only connects out to its server), so a
 //! node watched by Prometheus without a Palisade server, or beside it, exports them through
 //! node_exporter's textfile collector: a timer runs the command into a `.prom` file (written
 //! to a temporary file and renamed, as the collector asks).
 //!
-//! The values are the status file's ([`crate::sensor_status`]), which the running agent
-//! rewrites every two seconds: counters since the agent's sensor started (a restart starts
-//! them again, which Prometheus takes as a counter reset). The names are those of the
-//! server's series without `cluster` and `node` labels, under `palisade_agent_`, so that the
-//! same alert rules read both.
+//! The values are the status files': the sensor's ([`crate::sensor_status`]), which the
+//! running agent rewrites every two seconds, and the link's ([`LinkStatus`]), which it
+//! rewrites after each batch its server deferred: counters since the agent's sensor or link
+//! started (a restart starts them again, which Prometheus takes as a counter reset). The names
+//! are those of the server's series without `cluster` and `node` labels, under
+//! `palisade_agent_`, so that the same alert rules read both (the server's
+//! `palisade_agent_batches_deferred_total` counts every agent's deferred batches, this one
+//! the agent's own).
 
 use std::fmt::Write;
 
+use palisade_agent::LinkStatus;
 use palisade_model::SensorContextLosses;
 use palisade_server::prometheus_label_value;
 
 use crate::sensor_status::{EventCounts, SensorStatusFile};
 
 /// The sensor's and the agent's counters in the Prometheus text format; `status` is `None`
-/// when the agent never ran in the data directory (only the outbox gauge then).
-pub fn render(status: Option<&SensorStatusFile>, outbox_pending: u64) -> String {
+/// when the agent never ran its sensor in the data directory, `link` when it never sent a
+/// batch from it (their series are left out then).
+pub fn render(
+    status: Option<&SensorStatusFile>,
+    link: Option<&LinkStatus>,
+    outbox_pending: u64,
+) -> String {
     let mut out = String::new();
     metric(
         &mut out,
@@ -28,6 +37,19 @@ pub fn render(status: Option<&SensorStatusFile>, outbox_pending: u64) -> String 
         "Reports in the agent's outbox not yet acknowledged by its server.",
     );
     let _ = writeln!(out, "palisade_agent_outbox_pending {outbox_pending}");
+    if let Some(link) = link {
+        metric(
+            &mut out,
+            "palisade_agent_batches_deferred_total",
+            "counter",
+            "Batches the agent's server deferred (503 or 429: its batch budget was spent) since the agent started sending; each stayed in the outbox and was sent again.",
+        );
+        let _ = writeln!(
+            out,
+            "palisade_agent_batches_deferred_total {}",
+            link.batches_deferred
+        );
+    }
     let Some(status) = status else {
         return out;
     };
@@ -121,6 +143,8 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
 
 #[cfg(test)]
 mod tests {
+    use palisade_agent::LinkStatus;
+    use palisade_model::Timestamp;
     use palisade_sensor::CpuCounters;
 
     use crate::sensor_status::{EventCounts, SensorStatusFile};
@@ -154,10 +178,16 @@ mod tests {
             ..EventCounts::default()
         };
         status.connect_reports.lost = 3;
-        let text = super::render(Some(&status), 7);
+        let link = LinkStatus {
+            started_at: Timestamp(0),
+            batches_deferred: 4,
+            last_deferred_at: Some(Timestamp(1)),
+        };
+        let text = super::render(Some(&status), Some(&link), 7);
         let samples: Vec<&str> = text.lines().filter(|line| !line.starts_with('#')).collect();
         for sample in [
             "palisade_agent_outbox_pending 7",
+            "palisade_agent_batches_deferred_total 4",
             r#"palisade_agent_sensor_running{backend="ebpf"} 1"#,
             r#"palisade_agent_sensor_events_total{what="produced"} 100"#,
             r#"palisade_agent_sensor_events_total{what="lost"} 15"#,
@@ -182,10 +212,10 @@ mod tests {
         // Written by this test's process, which is alive: running. A status whose writer
         // stopped is not.
         status.running = false;
-        let stopped = super::render(Some(&status), 0);
+        let stopped = super::render(Some(&status), None, 0);
         assert!(stopped.contains("palisade_agent_sensor_running{backend=\"ebpf\"} 0"));
         assert_eq!(
-            super::render(None, 0)
+            super::render(None, None, 0)
                 .lines()
                 .filter(|line| !line.starts_with('#'))
                 .collect::<Vec<_>>(),

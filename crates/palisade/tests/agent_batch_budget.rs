@@ -2,7 +2,8 @@
 //! of the budget: a value out of range or not a number is refused, naming the option; a set
 //! budget takes effect: at 64 MiB an agent's share is 32 MiB (128 MiB by default gives 64), so
 //! one stalled request of the largest batch in the agent's name defers the agent's own
-//! batches, and `palisade agent --status` counts those deferrals and says when the last was.
+//! batches, and `palisade agent --status` counts those deferrals (in its table, JSON and
+//! Prometheus outputs) and says when the last was.
 
 mod support;
 
@@ -120,6 +121,15 @@ async fn a_small_budget_defers_and_the_agent_status_counts_it() {
         .find(|line| line.contains("last deferred"))
         .unwrap_or_else(|| panic!("no last deferral in {table}"));
     assert!(!last_row.contains("never"), "{table}");
+    let metrics =
+        String::from_utf8(support::agent_status(&agent_dir, "prometheus").stdout).unwrap();
+    let deferred: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("palisade_agent_batches_deferred_total "))
+        .unwrap_or_else(|| panic!("no deferral counter in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(deferred >= 1, "{metrics}");
     assert_eq!(status(&agent_dir)["outbox_pending"], ALERTS);
 
     // The stalled request gone, its share comes back: the agent delivers after its wait.

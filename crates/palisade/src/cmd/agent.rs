@@ -196,7 +196,7 @@ async fn status(data_dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
         Output::Prometheus => {
             print!(
                 "{}",
-                crate::sensor_metrics::render(sensor.as_ref(), outbox_pending)
+                crate::sensor_metrics::render(sensor.as_ref(), link.as_ref(), outbox_pending)
             );
         }
         Output::Table => {
