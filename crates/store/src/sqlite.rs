@@ -2458,14 +2458,14 @@ mod tests {
         NewWhitelistRule, ProcessInfo, Severity, Timestamp, VulnerabilityDetails, WhitelistScope,
     };
     use sqlx::{
-        QueryBuilder, Row, Sqlite,
+        QueryBuilder, Sqlite,
         sqlite::{SqliteConnectOptions, SqlitePool},
     };
     use uuid::Uuid;
 
     use super::{
         GENERATION_SHIFT, SqliteStore, TextSearch, console, dedupe_lookup::bucket_sql,
-        dedupe_prefix, finding_body,
+        dedupe_prefix, finding_body, test_support::query_plan,
     };
     use crate::{FindingQuery, HandlingPolicy, Store, TimeBuckets};
 
@@ -3140,14 +3140,7 @@ mod tests {
             |_| {},
         );
         explain.push("SELECT severity, COUNT(*) FROM matches GROUP BY severity");
-        let plan: Vec<String> = explain
-            .build()
-            .fetch_all(&mut *connection)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect();
+        let plan = query_plan(&mut connection, explain).await;
         assert!(
             plan.iter()
                 .any(|step| step.contains("findings_by_asset (generation=? AND asset_key=?")),

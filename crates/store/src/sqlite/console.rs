@@ -1694,7 +1694,7 @@ mod tests {
     use crate::sqlite::field_hits::TitleRows;
     use crate::{
         HandlingPolicy, Selection, Store,
-        sqlite::test_support::{Random, audit, temp_store, whitelist_alerts},
+        sqlite::test_support::{Random, audit, query_plan, temp_store, whitelist_alerts},
     };
 
     const BASE: i64 = 1_700_000_000_000;
@@ -2573,13 +2573,9 @@ mod tests {
     }
 
     /// The query plan of an `EXPLAIN QUERY PLAN` statement, its steps joined by "; ".
-    async fn explain(store: &SqliteStore, mut statement: QueryBuilder<Sqlite>) -> String {
+    async fn explain(store: &SqliteStore, statement: QueryBuilder<Sqlite>) -> String {
         let mut connection = store.reader.acquire().await.unwrap();
-        let rows = statement.build().fetch_all(&mut *connection).await.unwrap();
-        rows.iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        query_plan(&mut connection, statement).await.join("; ")
     }
 
     /// The columns of `findings` that an `EXPLAIN` statement's program reads from the table

@@ -358,7 +358,7 @@ mod tests {
         Cursor, HandlingPolicy, Selection, Store,
         sqlite::{
             TextSearch,
-            test_support::{audit, whitelist_alerts},
+            test_support::{audit, query_plan, whitelist_alerts},
         },
     };
 
@@ -771,15 +771,7 @@ mod tests {
             &both,
             Some(10),
         );
-        let plan: Vec<String> = explain
-            .build()
-            .fetch_all(&mut *connection)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect();
-        let plan = plan.join("\n");
+        let plan = query_plan(&mut connection, explain).await.join("\n");
         assert!(
             plan.contains("findings_by_rule (kind=? AND cluster=? AND rule=?)"),
             "{plan}"

@@ -237,6 +237,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::sqlite::test_support::query_plan;
     use crate::{HandlingPolicy, Store, TimeBuckets};
 
     const BASE: i64 = 1_700_000_000_000;
@@ -407,23 +408,7 @@ mod tests {
         let walk = plan_walk(&mut connection, query, &text).await.unwrap();
         let mut explain = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
         push_walk(&mut explain, FindingKind::Alert, query, &walk);
-        (walk, query_plan(&mut connection, explain).await)
-    }
-
-    /// The details of an `EXPLAIN QUERY PLAN` statement's rows, one a line.
-    async fn query_plan(
-        connection: &mut SqliteConnection,
-        mut explain: QueryBuilder<Sqlite>,
-    ) -> String {
-        let plan: Vec<String> = explain
-            .build()
-            .fetch_all(&mut *connection)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect();
-        plan.join("\n")
+        (walk, query_plan(&mut connection, explain).await.join("\n"))
     }
 
     #[tokio::test]
@@ -597,7 +582,7 @@ mod tests {
         let read = console::MatchesRead::default();
         console::push_matches(&mut explain, kind, &short, &text, read, "severity", |_| {});
         explain.push("SELECT severity, COUNT(*) FROM matches GROUP BY severity");
-        let plan = query_plan(&mut connection, explain).await;
+        let plan = query_plan(&mut connection, explain).await.join("\n");
         assert!(
             plan.contains("USING COVERING INDEX findings_by_cluster (kind=? AND cluster=?)"),
             "{plan}"

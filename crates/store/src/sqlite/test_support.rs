@@ -1,10 +1,12 @@
 //! What the store's unit tests share: a store in a temporary directory, a deterministic
-//! generator, an audit entry and a whitelist rule made as an operator would make them.
+//! generator, an audit entry and a whitelist rule made as an operator would make them, and
+//! the query plan of a statement.
 
 use palisade_model::{
     AuditEntry, FindingKind, MatchOperator, NewWhitelistRule, Role, Timestamp, WhitelistRule,
     WhitelistScope,
 };
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use crate::{SqliteStore, Store};
@@ -16,6 +18,21 @@ pub(crate) async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
         .await
         .unwrap();
     (dir, store)
+}
+
+/// The steps of the plan of `explain`, a statement that starts with `EXPLAIN QUERY PLAN`.
+pub(crate) async fn query_plan(
+    connection: &mut SqliteConnection,
+    mut explain: QueryBuilder<Sqlite>,
+) -> Vec<String> {
+    explain
+        .build()
+        .fetch_all(connection)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect()
 }
 
 /// A small deterministic generator (xorshift), so that failures reproduce.
