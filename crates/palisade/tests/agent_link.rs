@@ -9,10 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use palisade_model::{
-    AffectedAsset, AlertDetails, Details, FindingReport, ProcessInfo, Severity, Timestamp,
-};
-use palisade_testdata::{KillOnDrop, free_port};
+use palisade_model::{FindingReport, Severity};
+use palisade_testdata::{KillOnDrop, findings::shell_alert, free_port};
 use serde_json::Value;
 
 const ADMIN: &str = "agent-link-test-admin-token";
@@ -121,29 +119,10 @@ impl Api {
 fn write_reports(path: &Path) {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     for index in 0..REPORTS {
+        // Of every severity: the stats the test counts by add up all five.
         let report = FindingReport {
-            id: uuid::Uuid::new_v4(),
-            observed_at: Timestamp::now(),
             severity: Severity::ALL[index % 5],
-            rule: "Terminal shell in container".into(),
-            title: format!("shell {index}"),
-            asset: AffectedAsset {
-                cluster: "prod".into(),
-                namespace: Some("shop".into()),
-                pod: Some(format!("web-{index}")),
-                ..Default::default()
-            },
-            details: Details::Alert(AlertDetails {
-                process: ProcessInfo {
-                    pid: 1000 + index as u32,
-                    ppid: 1,
-                    exe: "/bin/sh".into(),
-                    cmdline: "sh".into(),
-                    user: "root".into(),
-                },
-                ..Default::default()
-            }),
-            demo: false,
+            ..shell_alert(index as u32)
         };
         serde_json::to_writer(&mut file, &report).unwrap();
         file.write_all(b"\n").unwrap();
